@@ -1,0 +1,184 @@
+#include "access.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct access_engine {
+    struct store *store;
+    uint8_t card_key[CARDID_KEY_LEN];
+    unsigned recent_max;
+    unsigned recent_next;
+    unsigned recent_count;
+    struct access_tap recent[ACCESS_RECENT_MAX];
+    struct access_stats stats;
+};
+
+int access_engine_new(struct store *store, const uint8_t card_key[CARDID_KEY_LEN],
+                      unsigned recent_max, struct access_engine **ret)
+{
+    struct access_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->store = store;
+    memcpy(e->card_key, card_key, CARDID_KEY_LEN);
+    e->recent_max = recent_max == 0 || recent_max > ACCESS_RECENT_MAX ? ACCESS_RECENT_MAX
+                                                                      : recent_max;
+    *ret = e;
+    return 0;
+}
+
+struct access_engine *access_engine_free(struct access_engine *e)
+{
+    if (e) {
+        sodium_memzero(e->card_key, sizeof(e->card_key));
+        free(e);
+    }
+    return NULL;
+}
+
+void access_card_hash(const struct access_engine *e, const uint8_t *uid, size_t len,
+                      uint8_t out[STORE_HASH_LEN])
+{
+    cardid_hash(e->card_key, uid, len, out);
+}
+
+static void remember(struct access_engine *e, const struct access_tap *t)
+{
+    e->recent[e->recent_next] = *t;
+    e->recent_next = (e->recent_next + 1) % e->recent_max;
+    if (e->recent_count < e->recent_max)
+        e->recent_count++;
+}
+
+unsigned access_recent(const struct access_engine *e, struct access_tap *out, unsigned n)
+{
+    unsigned count = n < e->recent_count ? n : e->recent_count;
+    for (unsigned i = 0; i < count; i++)
+        out[i] = e->recent[(e->recent_next + e->recent_max - 1 - i) % e->recent_max];
+    return count;
+}
+
+int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
+                      const uint8_t *uid, size_t uid_len, uint64_t t0_usec,
+                      struct access_tap *ret)
+{
+    uint8_t hash[STORE_HASH_LEN];
+    struct store_subject subj;
+    struct schedule hours;
+    struct policy_card card;
+    struct policy_member member;
+    struct policy_plan plan;
+    struct policy_door door = { .zone = d->cfg->zone };
+    struct policy_request req = { .door = &door };
+    struct policy_verdict verdict;
+    struct access_tap tap = { 0 };
+    struct store_event ev = { 0 };
+    int lookup, r;
+
+    cardid_hash(e->card_key, uid, uid_len, hash);
+    req.now = now_utc();
+    local_time_at(req.now, &req.local);
+
+    lookup = store_subject_lookup(e->store, hash, &subj);
+    if (lookup == 0) {
+        card.enabled = subj.card_enabled;
+        member.status = subj.status;
+        member.valid_from = subj.valid_from;
+        member.valid_until = subj.valid_until;
+        req.card = &card;
+        req.member = &member;
+        if (subj.plan_id) {
+            /* A plan whose hours no longer parse grants nothing rather than everything. */
+            if (schedule_parse(subj.hours, &hours, NULL) < 0)
+                schedule_parse("never", &hours, NULL);
+            plan.zones = subj.zones;
+            plan.hours = &hours;
+            req.plan = &plan;
+        }
+    }
+    verdict = policy_decide(&req);
+
+    /* Act first: the relay write comes before any record or log. */
+    if (verdict.granted)
+        tap.relay_error = door_unlock_for(d, (unsigned)d->cfg->unlock_seconds, DOOR_CAUSE_TAP);
+    tap.latency_us = (uint32_t)(now_mono_usec() - t0_usec);
+
+    tap.at = req.now;
+    strlcpy_checked(tap.reader, reader, sizeof(tap.reader));
+    strlcpy_checked(tap.door, d->cfg->name, sizeof(tap.door));
+    tap.granted = verdict.granted;
+    tap.reason = verdict.reason;
+    if (lookup == 0) {
+        tap.member_id = subj.member_id;
+        tap.card_id = subj.card_id;
+    }
+    sodium_bin2hex(tap.card, sizeof(tap.card), hash, 8);
+
+    ev.at = tap.at;
+    ev.resource_id = d->resource_id;
+    strlcpy_checked(ev.reader, reader, sizeof(ev.reader));
+    ev.member_id = tap.member_id;
+    ev.card_id = tap.card_id;
+    memcpy(ev.card_hash, hash, sizeof(hash));
+    ev.has_card_hash = true;
+    strlcpy_checked(ev.kind, "tap", sizeof(ev.kind));
+    ev.granted = verdict.granted && tap.relay_error == 0;
+    strlcpy_checked(ev.reason, tap.relay_error ? "relay_fault" : policy_reason_to_string(verdict.reason),
+                    sizeof(ev.reason));
+    r = store_event_add(e->store, &ev, &tap.event_id);
+
+    e->stats.taps++;
+    if (ev.granted)
+        e->stats.granted++;
+    else
+        e->stats.denied++;
+    if (r < 0 || (lookup < 0 && lookup != -ENOENT))
+        e->stats.store_errors++;
+
+    if (tap.relay_error)
+        log_error("door %s: tap by member %" PRId64 " granted but relay write failed: %s",
+                  tap.door, tap.member_id, strerror(-tap.relay_error));
+    else if (verdict.granted)
+        log_info("door %s: granted to member %" PRId64 " (card %.8s) at reader %s", tap.door,
+                 tap.member_id, tap.card, reader);
+    else if (tap.member_id)
+        log_notice("door %s: denied to member %" PRId64 " (card %.8s) at reader %s: %s", tap.door,
+                   tap.member_id, tap.card, reader, policy_reason_to_text(verdict.reason));
+    else
+        log_notice("door %s: denied to unknown card %.8s at reader %s", tap.door, tap.card, reader);
+    if (lookup < 0 && lookup != -ENOENT)
+        log_error("door %s: card lookup failed: %s", tap.door, strerror(-lookup));
+    if (r < 0)
+        log_error("door %s: cannot record tap: %s", tap.door, strerror(-r));
+
+    remember(e, &tap);
+    if (ret)
+        *ret = tap;
+    return lookup < 0 && lookup != -ENOENT ? lookup : r;
+}
+
+int access_record_door_event(struct access_engine *e, struct door *d, const char *kind,
+                             bool granted, const char *reason, const char *detail)
+{
+    struct store_event ev = { 0 };
+
+    ev.at = now_utc();
+    ev.resource_id = d->resource_id;
+    strlcpy_checked(ev.kind, kind, sizeof(ev.kind));
+    ev.granted = granted;
+    strlcpy_checked(ev.reason, reason, sizeof(ev.reason));
+    strlcpy_checked(ev.detail, detail ? detail : "", sizeof(ev.detail));
+    return store_event_add(e->store, &ev, NULL);
+}
+
+void access_get_stats(const struct access_engine *e, struct access_stats *ret)
+{
+    *ret = e->stats;
+}

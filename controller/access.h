@@ -1,0 +1,60 @@
+/* access: the access engine. A card arrives at a door's reader: hash the UID, look up the
+ * holder, ask policy_decide(), drive the door — and only then record and log.
+ *
+ * The engine keeps the last taps in memory for `portierctl status`. It never sees a UID
+ * beyond the hashing call and never logs one. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cardid.h"
+#include "door.h"
+#include "policy.h"
+#include "store.h"
+
+#define ACCESS_RECENT_MAX 100
+
+struct access_tap {
+    int64_t at;                 /* UTC seconds */
+    char reader[32];
+    char door[32];
+    int64_t member_id;          /* 0: unknown card */
+    int64_t card_id;
+    bool granted;
+    enum policy_reason reason;
+    int relay_error;            /* granted but the relay write failed: -errno */
+    char card[17];              /* hash prefix, hex: tells cards apart without the UID */
+    uint32_t latency_us;        /* tap entering the daemon -> relay written (or decision) */
+    int64_t event_id;           /* row in access_events, 0 if it could not be stored */
+};
+
+struct access_engine;
+
+/* The engine borrows store (which must outlive it). */
+int access_engine_new(struct store *store, const uint8_t card_key[CARDID_KEY_LEN],
+                      unsigned recent_max, struct access_engine **ret);
+struct access_engine *access_engine_free(struct access_engine *e);
+
+/* Decide and act on a card at door d's reader. t0_usec: CLOCK_MONOTONIC time the tap entered
+ * the daemon. Fills *ret with the outcome. Returns 0, or -errno if the store failed (the
+ * decision is then a denial: without the store nobody is known). */
+int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
+                      const uint8_t *uid, size_t uid_len, uint64_t t0_usec,
+                      struct access_tap *ret);
+
+/* Record a door event (exit button, alarm, manual unlock) in the access log. */
+int access_record_door_event(struct access_engine *e, struct door *d, const char *kind,
+                             bool granted, const char *reason, const char *detail);
+
+/* Recent taps, newest first: returns how many were copied (at most n). */
+unsigned access_recent(const struct access_engine *e, struct access_tap *out, unsigned n);
+
+/* Hash a UID with the site key (for card add/enroll). */
+void access_card_hash(const struct access_engine *e, const uint8_t *uid, size_t len,
+                      uint8_t out[STORE_HASH_LEN]);
+
+/* Counters since start. */
+struct access_stats {
+    uint64_t taps, granted, denied, store_errors;
+};
+void access_get_stats(const struct access_engine *e, struct access_stats *ret);

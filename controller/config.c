@@ -1,0 +1,756 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+const char *const config_backends[] = { "sim", "gpiod", NULL };
+const char *const config_reader_drivers[] = { "sim", NULL };
+static const char *const fail_modes[] = { "secure", "safe", NULL };
+static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
+static const char *const log_levels[] = { "debug", "info", "notice", "warning", "error", NULL };
+
+enum config_type {
+    CT_STRING,      /* free text */
+    CT_NAME,        /* [A-Za-z0-9_.-]{1,31} */
+    CT_PATH,        /* absolute path, or empty where the default is empty */
+    CT_INT,
+    CT_BOOL,
+    CT_ENUM,        /* stored as the int index into choices */
+    CT_SCHEDULE,    /* struct schedule at offset, text copy at aux */
+    CT_LINE,        /* struct line_spec; chip filled from [hardware] chip later */
+    CT_MODE,        /* octal file mode */
+    CT_TIMEZONE,
+    CT_LOGLEVEL,    /* stored as a syslog priority */
+};
+
+struct config_key {
+    const char *name;
+    enum config_type type;
+    size_t offset;
+    size_t size;                    /* CT_STRING, CT_NAME, CT_PATH, CT_TIMEZONE: buffer size */
+    int64_t min, max;               /* CT_INT */
+    const char *def;                /* NULL: required */
+    const char *const *choices;     /* CT_ENUM */
+    size_t aux;                     /* CT_SCHEDULE: offset of the text copy */
+    const char *help;
+};
+
+#define STR(st, f) offsetof(struct st, f), sizeof(((struct st *)0)->f)
+#define OFF(st, f) offsetof(struct st, f), 0
+
+static const struct config_key site_keys[] = {
+    { "id", CT_NAME, STR(site_config, id), 0, 0, "site", NULL, 0,
+      "Short identifier of this site in the consortium (letters, digits, `-`, `_`, `.`)." },
+    { "name", CT_STRING, STR(site_config, name), 0, 0, "Portier", NULL, 0,
+      "Human-readable name of the site, shown in status and on the web page." },
+    { "timezone", CT_TIMEZONE, STR(site_config, timezone), 0, 0, "UTC", NULL, 0,
+      "IANA time zone of the site (e.g. `Europe/Paris`). Schedules are local wall-clock "
+      "times in this zone, so they follow daylight saving changes." },
+};
+
+static const struct config_key daemon_keys[] = {
+    { "state_dir", CT_PATH, STR(daemon_config, state_dir), 0, 0, "/var/lib/portier", NULL, 0,
+      "Directory for the database and site secrets; created if missing (mode 0700)." },
+    { "database", CT_PATH, STR(daemon_config, database), 0, 0, "", NULL, 0,
+      "SQLite database file. Empty: `STATE_DIR/portier.db`." },
+    { "control_socket", CT_PATH, STR(daemon_config, control_socket), 0, 0,
+      "/run/portier/portierd.sock", NULL, 0,
+      "Unix socket where `portierctl` talks to the daemon." },
+    { "control_mode", CT_MODE, OFF(daemon_config, control_mode), 0, 0777, "0660", NULL, 0,
+      "File mode of the control socket (octal). Whoever can write it administers the site." },
+    { "control_group", CT_STRING, STR(daemon_config, control_group), 0, 0, "", NULL, 0,
+      "Group owning the control socket. Empty: the daemon's group." },
+    { "log_level", CT_LOGLEVEL, OFF(daemon_config, log_level), 0, 0, "info", log_levels, 0,
+      "Least important messages logged: `debug`, `info`, `notice`, `warning` or `error`." },
+    { "recent_taps", CT_INT, OFF(daemon_config, recent_taps), 1, 100, "10", NULL, 0,
+      "How many recent taps `portierctl status` shows." },
+};
+
+static const struct config_key hardware_keys[] = {
+    { "backend", CT_ENUM, OFF(hardware_config, backend), 0, 0, "gpiod", config_backends, 0,
+      "Relay and input back-end: `gpiod` (kernel GPIO character device through libgpiod) "
+      "or `sim` (simulated, driven by `portierctl sim`)." },
+    { "chip", CT_STRING, STR(hardware_config, chip), 0, 0, "gpiochip0", NULL, 0,
+      "GPIO chip used by lines given as a bare offset: a name (`gpiochip0`), a path, a "
+      "number or a label (`pinctrl-bcm2711`)." },
+    { "debounce_ms", CT_INT, OFF(hardware_config, debounce_ms), 0, 1000, "20", NULL, 0,
+      "An input must be stable this long before a change counts (contacts bounce)." },
+    { "input_bias", CT_ENUM, OFF(hardware_config, input_bias), 0, 0, "as-is", biases, 0,
+      "Bias of input lines: `as-is`, `disable`, `pull-up` or `pull-down`." },
+};
+
+static const struct config_key reader_keys[] = {
+    { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
+      "Reader driver: `sim` (fed by `portierctl sim tap`)." },
+    { "connstring", CT_STRING, STR(reader_config, connstring), 0, 0, "", NULL, 0,
+      "Driver connection string (unused by `sim`)." },
+};
+
+static const struct config_key door_keys[] = {
+    { "reader", CT_NAME, STR(door_config, reader), 0, 0, NULL, NULL, 0,
+      "Name of the `[reader NAME]` section whose taps open this door. Required." },
+    { "relay", CT_LINE, OFF(door_config, relay), 0, 0, NULL, NULL, 0,
+      "Line of the lock relay, `[CHIP:]OFFSET`. Required." },
+    { "relay_active_low", CT_BOOL, OFF(door_config, relay_active_low), 0, 0, "false", NULL, 0,
+      "The relay board energises its coil when the line is low." },
+    { "contact", CT_LINE, OFF(door_config, contact), 0, 0, "", NULL, 0,
+      "Line of the door contact (active = door open). Empty: no contact, no alarms." },
+    { "contact_active_low", CT_BOOL, OFF(door_config, contact_active_low), 0, 0, "false",
+      NULL, 0, "The contact line reads low when the door is open." },
+    { "exit_button", CT_LINE, OFF(door_config, exit_button), 0, 0, "", NULL, 0,
+      "Line of the request-to-exit button (active = pressed). Empty: none." },
+    { "exit_button_active_low", CT_BOOL, OFF(door_config, exit_button_active_low), 0, 0,
+      "false", NULL, 0, "The exit button line reads low when pressed (button to ground)." },
+    { "unlock_seconds", CT_INT, OFF(door_config, unlock_seconds), 1, 600, "5", NULL, 0,
+      "How long a granted tap or the exit button unlocks the door." },
+    { "held_open_seconds", CT_INT, OFF(door_config, held_open_seconds), 0, 3600, "30", NULL,
+      0, "Raise the held-open alarm when the door stays open this long. 0: never." },
+    { "fail", CT_ENUM, OFF(door_config, fail), 0, 0, "secure", fail_modes, 0,
+      "`secure`: the relay energises to unlock (a strike; locked without power). `safe`: the "
+      "relay energises to lock (a maglock; open without power). On stop and crash the relay "
+      "is de-energised." },
+    { "zone", CT_NAME, STR(door_config, zone), 0, 0, "main", NULL, 0,
+      "Access zone of the door; plans list the zones their members may enter." },
+    { "free_entry", CT_SCHEDULE, OFF(door_config, free_entry), 0, 0, "never", NULL,
+      offsetof(struct door_config, free_entry_text),
+      "Weekly windows when the door stays unlocked for everyone, e.g. `Mon-Fri 09:00-12:00`." },
+    { "relock_on_close", CT_BOOL, OFF(door_config, relock_on_close), 0, 0, "true", NULL, 0,
+      "Lock as soon as the door closes after being opened, instead of waiting for the end "
+      "of `unlock_seconds`." },
+};
+
+struct section_kind {
+    const char *name;
+    bool named;
+    const struct config_key *keys;
+    size_t n_keys;
+    const char *help;
+};
+
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_READER, SEC_DOOR, SEC__MAX };
+
+static const struct section_kind sections[SEC__MAX] = {
+    [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
+                   "Who and where this controller is." },
+    [SEC_DAEMON] = { "daemon", false, daemon_keys, ARRAY_SIZE(daemon_keys),
+                     "Files, control socket and logging of `portierd`." },
+    [SEC_HARDWARE] = { "hardware", false, hardware_keys, ARRAY_SIZE(hardware_keys),
+                       "How relays and inputs are driven." },
+    [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
+                     "One section per card reader, `[reader NAME]`." },
+    [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
+                   "One section per door, `[door NAME]`." },
+};
+
+struct parse_state {
+    FILE *f;
+    const char *file;
+    unsigned line;
+    bool line_too_long;
+    struct config *cfg;
+    struct config_errors *errors;
+    int kind;                       /* -1: before any section (keys there are errors) */
+    void *obj;                      /* struct being filled, NULL after a bad header */
+    uint64_t seen;                  /* keys of the current section already set */
+    unsigned section_line;
+    bool singleton_seen[SEC__MAX];
+};
+
+static void add_error(struct config_errors *errors, const char *file, unsigned line,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void add_error(struct config_errors *errors, const char *file, unsigned line,
+                      const char *fmt, ...)
+{
+    char text[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (errors->count < CONFIG_MAX_ERRORS) {
+        if (line > 0)
+            snprintf(errors->msg[errors->count], sizeof(errors->msg[0]), "%s:%u: %s", file,
+                     line, text);
+        else
+            snprintf(errors->msg[errors->count], sizeof(errors->msg[0]), "%s: %s", file, text);
+    }
+    errors->count++;
+}
+
+static bool timezone_is_valid(const char *tz)
+{
+    char path[128];
+    struct stat st;
+
+    if (strcmp(tz, "UTC") == 0)
+        return true;
+    if (!*tz || tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 60)
+        return false;
+    for (const char *p = tz; *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("/_+-", *p)))
+            return false;
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int enum_index(const char *const *choices, const char *value)
+{
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(choices[i], value) == 0)
+            return i;
+    return -1;
+}
+
+static void choices_text(const char *const *choices, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; choices[i] && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", choices[i]);
+}
+
+/* Parse value for key into obj. Returns NULL or a message describing the problem. */
+static const char *key_set(const struct config_key *k, void *obj, const char *value,
+                           char *why, size_t why_n)
+{
+    char *field = (char *)obj + k->offset;
+    int64_t n;
+    bool b;
+    int idx;
+
+    switch (k->type) {
+    case CT_STRING:
+        if (strlcpy_checked(field, value, k->size) < 0) {
+            snprintf(why, why_n, "value too long for %s (at most %zu characters)", k->name,
+                     k->size - 1);
+            return why;
+        }
+        return NULL;
+    case CT_NAME:
+        if (!name_is_valid(value)) {
+            snprintf(why, why_n, "%s must be 1 to 31 letters, digits, '-', '_' or '.'",
+                     k->name);
+            return why;
+        }
+        strlcpy_checked(field, value, k->size);
+        return NULL;
+    case CT_PATH:
+        if (*value && value[0] != '/') {
+            snprintf(why, why_n, "%s must be an absolute path", k->name);
+            return why;
+        }
+        if (strlcpy_checked(field, value, k->size) < 0) {
+            snprintf(why, why_n, "path too long for %s (at most %zu characters)", k->name,
+                     k->size - 1);
+            return why;
+        }
+        return NULL;
+    case CT_INT:
+        if (parse_int64(value, INT64_MIN, INT64_MAX, &n) < 0) {
+            snprintf(why, why_n, "%s must be an integer", k->name);
+            return why;
+        }
+        if (n < k->min || n > k->max) {
+            snprintf(why, why_n, "%s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]",
+                     k->name, n, k->min, k->max);
+            return why;
+        }
+        *(int64_t *)field = n;
+        return NULL;
+    case CT_BOOL:
+        if (parse_bool(value, &b) < 0) {
+            snprintf(why, why_n, "%s must be true or false", k->name);
+            return why;
+        }
+        *(bool *)field = b;
+        return NULL;
+    case CT_ENUM:
+    case CT_LOGLEVEL: {
+        char list[128];
+        idx = enum_index(k->choices, value);
+        if (idx < 0) {
+            choices_text(k->choices, list, sizeof(list));
+            snprintf(why, why_n, "%s must be one of: %s", k->name, list);
+            return why;
+        }
+        *(int *)field = k->type == CT_ENUM ? idx : log_level_from_string(value);
+        return NULL;
+    }
+    case CT_SCHEDULE: {
+        const char *err = "invalid schedule";
+        if (schedule_parse(value, (struct schedule *)field, &err) < 0) {
+            snprintf(why, why_n, "%s: %s", k->name, err);
+            return why;
+        }
+        strlcpy_checked((char *)obj + k->aux, value, SCHEDULE_MAX_TEXT);
+        return NULL;
+    }
+    case CT_LINE: {
+        struct line_spec *spec = (struct line_spec *)field;
+        if (!*value) {
+            memset(spec, 0, sizeof(*spec));
+            return NULL;
+        }
+        /* The chip of a bare offset is filled in from [hardware] chip at the end. */
+        if (line_spec_parse(value, "", spec) < 0) {
+            snprintf(why, why_n, "%s must be a line as OFFSET or CHIP:OFFSET (0-511)", k->name);
+            return why;
+        }
+        if (!strchr(value, ':'))
+            spec->chip[0] = '\0';
+        return NULL;
+    }
+    case CT_MODE: {
+        char *end;
+        long m = strtol(value, &end, 8);
+        if (!*value || *end || m < 0 || m > 0777) {
+            snprintf(why, why_n, "%s must be an octal mode such as 0660", k->name);
+            return why;
+        }
+        *(unsigned *)field = (unsigned)m;
+        return NULL;
+    }
+    case CT_TIMEZONE:
+        if (!timezone_is_valid(value)) {
+            snprintf(why, why_n, "unknown time zone '%.60s' (expected a name such as "
+                     "Europe/Paris from /usr/share/zoneinfo)", value);
+            return why;
+        }
+        strlcpy_checked(field, value, k->size);
+        return NULL;
+    }
+    return "internal error: unknown key type";
+}
+
+static void *section_object(struct config *cfg, int kind)
+{
+    switch (kind) {
+    case SEC_SITE:     return &cfg->site;
+    case SEC_DAEMON:   return &cfg->daemon;
+    case SEC_HARDWARE: return &cfg->hardware;
+    case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
+    case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
+    }
+    return NULL;
+}
+
+static void apply_defaults(int kind, void *obj)
+{
+    char why[200];
+    for (size_t i = 0; i < sections[kind].n_keys; i++) {
+        const struct config_key *k = &sections[kind].keys[i];
+        if (k->def)
+            (void)key_set(k, obj, k->def, why, sizeof(why));    /* checked by a unit test */
+    }
+}
+
+static void section_end(struct parse_state *st)
+{
+    if (st->kind < 0 || !st->obj)
+        return;
+    for (size_t i = 0; i < sections[st->kind].n_keys; i++) {
+        const struct config_key *k = &sections[st->kind].keys[i];
+        if (!k->def && !(st->seen & (1ull << i)))
+            add_error(st->errors, st->file, st->section_line, "[%s] is missing required key '%s'",
+                      sections[st->kind].name, k->name);
+    }
+}
+
+/* "[kind]" or "[kind NAME]" or "[kind \"NAME\"]". */
+static void section_begin(struct parse_state *st, const char *header)
+{
+    char kind_name[32], name[64] = "";
+    const char *p = header + 1, *close = strchr(header, ']');
+    size_t n;
+    int kind = -1;
+
+    section_end(st);
+    st->obj = NULL;
+    st->kind = -1;
+    st->seen = 0;
+    st->section_line = st->line;
+
+    if (!close) {
+        add_error(st->errors, st->file, st->line, "section header is missing ']'");
+        return;
+    }
+    for (const char *q = close + 1; *q; q++)
+        if (!isspace((unsigned char)*q) && *q != ';' && *q != '#') {
+            add_error(st->errors, st->file, st->line, "unexpected text after section header");
+            return;
+        } else if (*q == ';' || *q == '#') {
+            break;
+        }
+    n = strcspn(p, " \t]");
+    if (n == 0 || n >= sizeof(kind_name)) {
+        add_error(st->errors, st->file, st->line, "empty or too long section name");
+        return;
+    }
+    memcpy(kind_name, p, n);
+    kind_name[n] = '\0';
+    p += n;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (p < close) {
+        n = (size_t)(close - p);
+        while (n > 0 && isspace((unsigned char)p[n - 1]))
+            n--;
+        if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+            p++;
+            n -= 2;
+        }
+        if (n >= sizeof(name))
+            n = sizeof(name) - 1;
+        memcpy(name, p, n);
+        name[n] = '\0';
+    }
+    for (int i = 0; i < SEC__MAX; i++)
+        if (strcmp(sections[i].name, kind_name) == 0)
+            kind = i;
+    if (kind < 0) {
+        add_error(st->errors, st->file, st->line,
+                  "unknown section [%s] (expected site, daemon, hardware, reader NAME or door NAME)",
+                  kind_name);
+        return;
+    }
+    if (!sections[kind].named) {
+        if (*name) {
+            add_error(st->errors, st->file, st->line, "section [%s] takes no name", kind_name);
+            return;
+        }
+        if (st->singleton_seen[kind]) {
+            add_error(st->errors, st->file, st->line, "duplicate section [%s]", kind_name);
+            return;
+        }
+        st->singleton_seen[kind] = true;
+    } else {
+        if (!name_is_valid(name)) {
+            add_error(st->errors, st->file, st->line,
+                      "[%s NAME]: NAME must be 1 to 31 letters, digits, '-', '_' or '.'",
+                      kind_name);
+            return;
+        }
+        if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
+            (kind == SEC_READER && config_find_reader(st->cfg, name))) {
+            add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
+                      name);
+            return;
+        }
+        if (kind == SEC_DOOR) {
+            if (st->cfg->n_doors == CONFIG_MAX_DOORS) {
+                add_error(st->errors, st->file, st->line, "too many doors (at most %d)",
+                          CONFIG_MAX_DOORS);
+                return;
+            }
+            st->cfg->n_doors++;
+        } else {
+            if (st->cfg->n_readers == CONFIG_MAX_READERS) {
+                add_error(st->errors, st->file, st->line, "too many readers (at most %d)",
+                          CONFIG_MAX_READERS);
+                return;
+            }
+            st->cfg->n_readers++;
+        }
+    }
+    st->kind = kind;
+    st->obj = section_object(st->cfg, kind);
+    if (sections[kind].named) {
+        /* name is the first member of both reader_config and door_config, line the second */
+        if (kind == SEC_DOOR) {
+            struct door_config *d = st->obj;
+            memset(d, 0, sizeof(*d));
+            strlcpy_checked(d->name, name, sizeof(d->name));
+            d->line = st->line;
+        } else {
+            struct reader_config *r = st->obj;
+            memset(r, 0, sizeof(*r));
+            strlcpy_checked(r->name, name, sizeof(r->name));
+            r->line = st->line;
+        }
+        apply_defaults(kind, st->obj);
+    }
+}
+
+/* inih reads lines through this, so we know the line number of every key and see
+ * section headers (inih does not report empty sections). */
+static char *reader_fgets(char *str, int num, void *stream)
+{
+    struct parse_state *st = stream;
+    char *line;
+    size_t len;
+    const char *p;
+
+    if (st->line_too_long) {
+        /* Skip the rest of an over-long line so its tail is not parsed as a line of its own. */
+        int c;
+        while ((c = fgetc(st->f)) != EOF && c != '\n')
+            ;
+        st->line_too_long = false;
+    }
+    line = fgets(str, num, st->f);
+    if (!line)
+        return NULL;
+    st->line++;
+    len = strlen(line);
+    if (len == (size_t)num - 1 && line[len - 1] != '\n' && !feof(st->f)) {
+        add_error(st->errors, st->file, st->line, "line too long (at most %d characters)",
+                  num - 2);
+        st->line_too_long = true;
+        str[0] = '\n';
+        str[1] = '\0';
+        return str;
+    }
+    p = line;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '[')
+        section_begin(st, p);
+    return line;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_state *st = user;
+    const struct section_kind *sk;
+    char why[200];
+    const char *err;
+
+    if (st->kind < 0 && !*section) {
+        add_error(st->errors, st->file, st->line, "key '%s' outside any section", name);
+        return 1;
+    }
+    if (!st->obj)
+        return 1;   /* the bad header was reported; don't pile up errors for its keys */
+    sk = &sections[st->kind];
+    for (size_t i = 0; i < sk->n_keys; i++) {
+        const struct config_key *k = &sk->keys[i];
+        if (strcmp(k->name, name) != 0)
+            continue;
+        if (st->seen & (1ull << i)) {
+            add_error(st->errors, st->file, st->line, "duplicate key '%s' in [%s]", name,
+                      sk->name);
+            return 1;
+        }
+        st->seen |= 1ull << i;
+        err = key_set(k, st->obj, value, why, sizeof(why));
+        if (err)
+            add_error(st->errors, st->file, st->line, "%s", err);
+        else if (st->kind == SEC_DOOR && strcmp(name, "reader") == 0)
+            st->cfg->doors[st->cfg->n_doors - 1].reader_line = st->line;
+        return 1;
+    }
+    add_error(st->errors, st->file, st->line, "unknown key '%s' in [%s]", name, sk->name);
+    return 1;
+}
+
+static void fill_chip(struct line_spec *spec, bool active_low, const char *chip)
+{
+    if (!spec->set)
+        return;
+    if (!spec->chip[0])
+        strlcpy_checked(spec->chip, chip, sizeof(spec->chip));
+    spec->active_low = active_low;
+}
+
+/* Checks that need the whole file: references between sections and lines used twice. */
+static void check_whole(struct parse_state *st)
+{
+    struct config *c = st->cfg;
+    const struct line_spec *lines[CONFIG_MAX_DOORS * 3];
+    const char *owners[CONFIG_MAX_DOORS * 3];
+    unsigned owner_lines[CONFIG_MAX_DOORS * 3];
+    size_t n_lines = 0;
+
+    for (unsigned i = 0; i < c->n_doors; i++) {
+        struct door_config *d = &c->doors[i];
+        fill_chip(&d->relay, d->relay_active_low, c->hardware.chip);
+        fill_chip(&d->contact, d->contact_active_low, c->hardware.chip);
+        fill_chip(&d->exit_button, d->exit_button_active_low, c->hardware.chip);
+        if (d->reader[0] && !config_find_reader(c, d->reader))
+            add_error(st->errors, st->file, d->reader_line ? d->reader_line : d->line,
+                      "door '%s' uses reader '%s', which has no [reader %s] section", d->name,
+                      d->reader, d->reader);
+        for (unsigned j = 0; j < i; j++)
+            if (d->reader[0] && strcmp(c->doors[j].reader, d->reader) == 0)
+                add_error(st->errors, st->file, d->reader_line ? d->reader_line : d->line,
+                          "reader '%s' already opens door '%s'", d->reader, c->doors[j].name);
+        const struct line_spec *mine[3] = { &d->relay, &d->contact, &d->exit_button };
+        for (unsigned m = 0; m < 3; m++) {
+            if (!mine[m]->set)
+                continue;
+            for (size_t o = 0; o < n_lines; o++)
+                if (lines[o]->offset == mine[m]->offset &&
+                    strcmp(lines[o]->chip, mine[m]->chip) == 0)
+                    add_error(st->errors, st->file, d->line,
+                              "door '%s' uses line %s:%u, already used by %s (line %u)", d->name,
+                              mine[m]->chip, mine[m]->offset, owners[o], owner_lines[o]);
+            lines[n_lines] = mine[m];
+            owners[n_lines] = d->name;
+            owner_lines[n_lines] = d->line;
+            n_lines++;
+        }
+    }
+}
+
+int config_load_stream(FILE *f, const char *name, struct config **ret,
+                       struct config_errors *errors)
+{
+    struct parse_state st = { .f = f, .file = name, .errors = errors, .kind = -1 };
+    struct config *cfg;
+    int r;
+
+    errors->count = 0;
+    cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return -ENOMEM;
+    strlcpy_checked(cfg->path, name, sizeof(cfg->path));
+    st.cfg = cfg;
+    apply_defaults(SEC_SITE, &cfg->site);
+    apply_defaults(SEC_DAEMON, &cfg->daemon);
+    apply_defaults(SEC_HARDWARE, &cfg->hardware);
+
+    r = ini_parse_stream(reader_fgets, &st, handler, &st);
+    section_end(&st);
+    if (r > 0 && errors->count == 0)
+        add_error(errors, name, (unsigned)r, "syntax error (expected [section] or key = value)");
+    else if (r < 0)
+        add_error(errors, name, 0, "cannot parse (out of memory)");
+    if (errors->count == 0)
+        check_whole(&st);
+    if (errors->count > 0) {
+        free(cfg);
+        return -EINVAL;
+    }
+    *ret = cfg;
+    return 0;
+}
+
+int config_load(const char *path, struct config **ret, struct config_errors *errors)
+{
+    FILE *f = fopen(path, "re");
+    int r;
+
+    if (!f) {
+        r = -errno;
+        errors->count = 0;
+        add_error(errors, path, 0, "cannot open: %s", strerror(errno));
+        return r;
+    }
+    r = config_load_stream(f, path, ret, errors);
+    fclose(f);
+    return r;
+}
+
+struct config *config_free(struct config *c)
+{
+    free(c);
+    return NULL;
+}
+
+const struct door_config *config_find_door(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_doors; i++)
+        if (strcmp(c->doors[i].name, name) == 0)
+            return &c->doors[i];
+    return NULL;
+}
+
+const struct reader_config *config_find_reader(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_readers; i++)
+        if (strcmp(c->readers[i].name, name) == 0)
+            return &c->readers[i];
+    return NULL;
+}
+
+void config_database_path(const struct config *c, char *buf, size_t n)
+{
+    if (c->daemon.database[0])
+        snprintf(buf, n, "%s", c->daemon.database);
+    else
+        snprintf(buf, n, "%s/portier.db", c->daemon.state_dir);
+}
+
+bool config_same_hardware(const struct config *a, const struct config *b, const char **ret_why)
+{
+    const char *why = NULL;
+
+    if (a->hardware.backend != b->hardware.backend)
+        why = "the hardware back-end changed";
+    else if (a->n_doors != b->n_doors)
+        why = "doors were added or removed";
+    else if (a->n_readers != b->n_readers)
+        why = "readers were added or removed";
+    else if (strcmp(a->daemon.control_socket, b->daemon.control_socket) != 0)
+        why = "the control socket path changed";
+    else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
+             strcmp(a->daemon.database, b->daemon.database) != 0)
+        why = "the database location changed";
+    for (unsigned i = 0; !why && i < a->n_readers; i++)
+        if (strcmp(a->readers[i].name, b->readers[i].name) != 0 ||
+            a->readers[i].driver != b->readers[i].driver ||
+            strcmp(a->readers[i].connstring, b->readers[i].connstring) != 0)
+            why = "a reader's name, driver or connection string changed";
+    for (unsigned i = 0; !why && i < a->n_doors; i++) {
+        const struct door_config *x = &a->doors[i], *y = &b->doors[i];
+        if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||
+            !line_spec_equal(&x->relay, &y->relay) || !line_spec_equal(&x->contact, &y->contact) ||
+            !line_spec_equal(&x->exit_button, &y->exit_button) || x->fail != y->fail)
+            why = "a door's name, reader, lines or fail mode changed";
+    }
+    if (why && ret_why)
+        *ret_why = why;
+    return why == NULL;
+}
+
+static const char *type_text(const struct config_key *k, char *buf, size_t n)
+{
+    switch (k->type) {
+    case CT_STRING:   return "string";
+    case CT_NAME:     return "name";
+    case CT_PATH:     return "path";
+    case CT_INT:      snprintf(buf, n, "integer %" PRId64 "–%" PRId64, k->min, k->max); return buf;
+    case CT_BOOL:     return "boolean";
+    case CT_ENUM:
+    case CT_LOGLEVEL: {
+        size_t used = 0;
+        for (int i = 0; k->choices[i] && used < n; i++)
+            used += (size_t)snprintf(buf + used, n - used, "%s`%s`", i ? " \\| " : "",
+                                     k->choices[i]);
+        return buf;
+    }
+    case CT_SCHEDULE: return "schedule";
+    case CT_LINE:     return "GPIO line";
+    case CT_MODE:     return "octal mode";
+    case CT_TIMEZONE: return "time zone";
+    }
+    return "?";
+}
+
+void config_print_reference(FILE *out)
+{
+    char buf[128];
+    for (int s = 0; s < SEC__MAX; s++) {
+        const struct section_kind *sk = &sections[s];
+        fprintf(out, "### `[%s%s]`\n\n%s\n\n", sk->name, sk->named ? " NAME" : "", sk->help);
+        fprintf(out, "| key | type | default | meaning |\n|---|---|---|---|\n");
+        for (size_t i = 0; i < sk->n_keys; i++) {
+            const struct config_key *k = &sk->keys[i];
+            fprintf(out, "| `%s` | %s | %s%s%s | %s |\n", k->name, type_text(k, buf, sizeof(buf)),
+                    k->def ? "`" : "", k->def ? (*k->def ? k->def : "(empty)") : "required",
+                    k->def ? "`" : "", k->help);
+        }
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,117 @@
+/* config: portierd's INI configuration, described by declarative key tables.
+ *
+ * Each section kind ([site], [daemon], [hardware], [reader NAME], [door NAME]) has a table
+ * of keys: name, type, bounds, default and help. The same tables parse files, apply
+ * defaults, check values and print the reference in docs/configuration.md, so the docs
+ * cannot drift from the code. Errors read "FILE:LINE: message"; unknown sections and keys,
+ * duplicates and out-of-range values are errors. */
+#pragma once
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gpio_line.h"
+#include "input.h"
+#include "schedule.h"
+
+#define CONFIG_NAME_MAX 32
+#define CONFIG_MAX_DOORS 32
+#define CONFIG_MAX_READERS 64
+#define CONFIG_MAX_ERRORS 32
+
+enum door_fail_mode {
+    DOOR_FAIL_SECURE,       /* strike: energised = unlocked; stays locked without power */
+    DOOR_FAIL_SAFE,         /* maglock: energised = locked; opens without power */
+};
+
+struct site_config {
+    char id[CONFIG_NAME_MAX];
+    char name[96];
+    char timezone[64];
+};
+
+struct daemon_config {
+    char state_dir[256];
+    char database[256];         /* empty: STATE_DIR/portier.db */
+    char control_socket[108];
+    unsigned control_mode;
+    char control_group[CONFIG_NAME_MAX];
+    int log_level;
+    int64_t recent_taps;
+};
+
+struct hardware_config {
+    int backend;                /* index into config_backends: 0 sim, 1 gpiod */
+    char chip[GPIO_CHIP_NAME_MAX];
+    int64_t debounce_ms;
+    int input_bias;             /* enum input_bias */
+};
+
+struct reader_config {
+    char name[CONFIG_NAME_MAX];
+    unsigned line;              /* of the section header */
+    int driver;                 /* index into config_reader_drivers */
+    char connstring[128];
+};
+
+struct door_config {
+    char name[CONFIG_NAME_MAX];
+    unsigned line;
+    char reader[CONFIG_NAME_MAX];
+    unsigned reader_line;
+    struct line_spec relay;
+    bool relay_active_low;
+    struct line_spec contact;
+    bool contact_active_low;
+    struct line_spec exit_button;
+    bool exit_button_active_low;
+    int64_t unlock_seconds;
+    int64_t held_open_seconds;
+    int fail;                   /* enum door_fail_mode */
+    char zone[CONFIG_NAME_MAX];
+    struct schedule free_entry;
+    char free_entry_text[SCHEDULE_MAX_TEXT];
+    bool relock_on_close;
+};
+
+struct config {
+    char path[PATH_MAX];
+    struct site_config site;
+    struct daemon_config daemon;
+    struct hardware_config hardware;
+    unsigned n_readers;
+    struct reader_config readers[CONFIG_MAX_READERS];
+    unsigned n_doors;
+    struct door_config doors[CONFIG_MAX_DOORS];
+};
+
+/* Error messages collected while loading, one "FILE:LINE: message" each. */
+struct config_errors {
+    unsigned count;
+    char msg[CONFIG_MAX_ERRORS][256];
+};
+
+extern const char *const config_backends[];       /* "sim", "gpiod" */
+extern const char *const config_reader_drivers[]; /* "sim" */
+
+/* Load and check path. On success *ret is a new config (free with config_free()). On error
+ * returns -EINVAL (or -errno if the file cannot be read), fills errors, *ret untouched. */
+int config_load(const char *path, struct config **ret, struct config_errors *errors);
+/* Same, from an open stream; name is used in messages. */
+int config_load_stream(FILE *f, const char *name, struct config **ret,
+                       struct config_errors *errors);
+struct config *config_free(struct config *c);
+
+const struct door_config *config_find_door(const struct config *c, const char *name);
+const struct reader_config *config_find_reader(const struct config *c, const char *name);
+/* Database path: daemon.database or STATE_DIR/portier.db. */
+void config_database_path(const struct config *c, char *buf, size_t n);
+
+/* True if a and b wire the same hardware (readers, doors, lines, back-end): only then can
+ * SIGHUP swap b in without a restart. If not, *ret_why says what differs. */
+bool config_same_hardware(const struct config *a, const struct config *b, const char **ret_why);
+
+/* Print the reference of every section and key as Markdown. */
+void config_print_reference(FILE *out);

@@ -1,0 +1,321 @@
+#include "control.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+struct control_conn {
+    struct control *ctl;
+    struct control_conn *next;
+    int fd;
+    uid_t uid;
+    sd_event_source *io;
+    sd_event_source *timeout;
+    char *in;
+    size_t in_len;
+    char *out;
+    size_t out_len, out_done;
+    bool dispatched;            /* the request went to the handler */
+    bool replied;
+    control_gone_fn gone_fn;
+    void *gone_userdata;
+};
+
+struct control {
+    sd_event *loop;
+    int fd;
+    char path[108];
+    sd_event_source *accept_io;
+    struct control_conn *conns;
+    unsigned n_conns;
+    control_request_fn on_request;
+    void *userdata;
+};
+
+static void conn_free(struct control_conn *c)
+{
+    struct control_conn **pp;
+
+    if (!c)
+        return;
+    for (pp = &c->ctl->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    c->ctl->n_conns--;
+    if (c->dispatched && !c->replied && c->gone_fn)
+        c->gone_fn(c, c->gone_userdata);
+    sd_event_source_disable_unref(c->io);
+    sd_event_source_disable_unref(c->timeout);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+static int conn_write(struct control_conn *c)
+{
+    while (c->out_done < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_done, c->out_len - c->out_done, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return 0;
+            return -errno;
+        }
+        c->out_done += (size_t)n;
+    }
+    return 1;   /* all written */
+}
+
+static void conn_dispatch(struct control_conn *c, size_t line_len)
+{
+    json_error_t err;
+    json_t *req;
+
+    req = json_loadb(c->in, line_len, JSON_REJECT_DUPLICATES, &err);
+    c->dispatched = true;
+    if (!req) {
+        control_reply_error(c, "bad_request", "request is not valid JSON: %s", err.text);
+        return;
+    }
+    if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
+        json_decref(req);
+        control_reply_error(c, "bad_request", "request must be an object with a \"cmd\" string");
+        return;
+    }
+    c->ctl->on_request(c, req, c->ctl->userdata);
+    json_decref(req);
+}
+
+static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct control_conn *c = userdata;
+    char *nl;
+    ssize_t n;
+
+    if (c->replied) {
+        int r = conn_write(c);
+        if (r != 0)
+            conn_free(c);   /* done, or the client went away */
+        return 0;
+    }
+    if (c->dispatched) {
+        /* Waiting on a long request: the client may only hang up (one request per
+         * connection), and anything else it sends is a protocol error. */
+        conn_free(c);
+        return 0;
+    }
+    n = recv(c->fd, c->in + c->in_len, CONTROL_REQUEST_MAX - c->in_len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (n <= 0) {
+        conn_free(c);
+        return 0;
+    }
+    c->in_len += (size_t)n;
+    nl = memchr(c->in, '\n', c->in_len);
+    if (nl) {
+        conn_dispatch(c, (size_t)(nl - c->in));
+        return 0;
+    }
+    if (c->in_len == CONTROL_REQUEST_MAX) {
+        c->dispatched = true;
+        control_reply_error(c, "too_large", "request longer than %d bytes", CONTROL_REQUEST_MAX);
+    }
+    return 0;
+}
+
+static int conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct control_conn *c = userdata;
+    if (!c->dispatched) {
+        c->dispatched = true;
+        control_reply_error(c, "timeout", "no complete request within %d seconds",
+                            CONTROL_READ_TIMEOUT_SEC);
+    } else if (c->replied) {
+        conn_free(c);       /* the client does not read its reply */
+    }
+    return 0;
+}
+
+static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct control *ctl = userdata;
+    struct control_conn *c;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    uint64_t now;
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (cfd < 0)
+        return 0;
+    if (ctl->n_conns >= CONTROL_MAX_CLIENTS) {
+        static const char busy[] = "{\"ok\":false,\"code\":\"busy\",\"error\":\"too many clients\"}\n";
+        (void)!send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(cfd);
+        return 0;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c)
+        c->in = malloc(CONTROL_REQUEST_MAX);
+    if (!c || !c->in) {
+        if (c)
+            free(c);
+        close(cfd);
+        return 0;
+    }
+    c->ctl = ctl;
+    c->fd = cfd;
+    c->uid = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.uid : (uid_t)-1;
+    c->next = ctl->conns;
+    ctl->conns = c;
+    ctl->n_conns++;
+    sd_event_now(ctl->loop, CLOCK_MONOTONIC, &now);
+    if (sd_event_add_io(ctl->loop, &c->io, cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) < 0 ||
+        sd_event_add_time(ctl->loop, &c->timeout, CLOCK_MONOTONIC,
+                          now + CONTROL_READ_TIMEOUT_SEC * 1000000ull, 0, conn_timeout, c) < 0)
+        conn_free(c);
+    return 0;
+}
+
+void control_reply(struct control_conn *c, json_t *reply)
+{
+    char *text;
+    uint64_t now;
+
+    if (c->replied) {
+        json_decref(reply);
+        return;
+    }
+    c->replied = true;
+    text = json_dumps(reply, JSON_COMPACT);
+    json_decref(reply);
+    if (!text) {
+        conn_free(c);
+        return;
+    }
+    c->out_len = strlen(text);
+    c->out = realloc(text, c->out_len + 1);
+    if (!c->out) {
+        free(text);
+        conn_free(c);
+        return;
+    }
+    c->out[c->out_len++] = '\n';
+    /* Written when the loop is otherwise idle: after the store has committed. */
+    sd_event_source_set_priority(c->io, CONTROL_PRIORITY_REPLY);
+    sd_event_source_set_io_events(c->io, EPOLLOUT);
+    sd_event_now(c->ctl->loop, CLOCK_MONOTONIC, &now);
+    sd_event_source_set_time(c->timeout, now + CONTROL_READ_TIMEOUT_SEC * 1000000ull);
+    sd_event_source_set_enabled(c->timeout, SD_EVENT_ONESHOT);
+}
+
+void control_reply_error(struct control_conn *c, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    control_reply(c, json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg));
+}
+
+void control_reply_ok(struct control_conn *c, json_t *fields)
+{
+    json_t *reply = json_pack("{s:b}", "ok", 1);
+    if (fields) {
+        json_object_update(reply, fields);
+        json_decref(fields);
+    }
+    control_reply(c, reply);
+}
+
+void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *userdata)
+{
+    c->gone_fn = fn;
+    c->gone_userdata = userdata;
+    /* A long request outlives the read timeout; the handler keeps its own. */
+    sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+}
+
+uid_t control_conn_uid(const struct control_conn *c) { return c->uid; }
+
+int control_new(sd_event *loop, const char *path, unsigned mode, const char *group,
+                control_request_fn on_request, void *userdata, struct control **ret)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct control *ctl;
+    int r;
+
+    if (strlcpy_checked(sa.sun_path, path, sizeof(sa.sun_path)) < 0)
+        return -ENAMETOOLONG;
+    ctl = calloc(1, sizeof(*ctl));
+    if (!ctl)
+        return -ENOMEM;
+    ctl->loop = loop;
+    ctl->on_request = on_request;
+    ctl->userdata = userdata;
+    strlcpy_checked(ctl->path, path, sizeof(ctl->path));
+    ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ctl->fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    (void)unlink(path);     /* a stale socket from a previous run */
+    if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        chmod(path, mode) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (group && *group) {
+        struct group *gr = getgrnam(group);
+        if (!gr) {
+            r = -ENOENT;
+            goto fail;
+        }
+        if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+            r = -errno;
+            goto fail;
+        }
+    }
+    if (listen(ctl->fd, 16) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    r = sd_event_add_io(loop, &ctl->accept_io, ctl->fd, EPOLLIN, control_accept, ctl);
+    if (r < 0)
+        goto fail;
+    *ret = ctl;
+    return 0;
+fail:
+    control_free(ctl);
+    return r;
+}
+
+struct control *control_free(struct control *ctl)
+{
+    if (!ctl)
+        return NULL;
+    while (ctl->conns)
+        conn_free(ctl->conns);
+    sd_event_source_disable_unref(ctl->accept_io);
+    if (ctl->fd >= 0) {
+        close(ctl->fd);
+        unlink(ctl->path);
+    }
+    free(ctl);
+    return NULL;
+}

@@ -1,0 +1,43 @@
+/* control: the unix socket where portierctl talks to the daemon.
+ *
+ * One request per connection: a JSON object on one line (at most CONTROL_REQUEST_MAX
+ * bytes), answered by one JSON object on one line, then the daemon closes. Replies are
+ * written at a lower loop priority than the store's commit, so a client is only told "done"
+ * once what it asked for is on disk. Who may connect is decided by the socket's owner,
+ * group and mode (from the config). */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#define CONTROL_REQUEST_MAX 16384
+#define CONTROL_MAX_CLIENTS 32
+#define CONTROL_READ_TIMEOUT_SEC 10
+#define CONTROL_PRIORITY_REPLY 20
+
+struct control;
+struct control_conn;
+
+/* Called with each well-formed request. The handler must eventually call control_reply()
+ * exactly once (now, or later for a long request), unless the connection goes away first,
+ * which it hears through the gone callback. req is borrowed. */
+typedef void (*control_request_fn)(struct control_conn *c, json_t *req, void *userdata);
+typedef void (*control_gone_fn)(struct control_conn *c, void *userdata);
+
+/* Listen on path (replacing a stale socket file), with mode and, if group is not empty,
+ * that group. 0 or -errno. */
+int control_new(sd_event *loop, const char *path, unsigned mode, const char *group,
+                control_request_fn on_request, void *userdata, struct control **ret);
+struct control *control_free(struct control *ctl);
+
+/* Send reply (the reference is stolen) and close once written. */
+void control_reply(struct control_conn *c, json_t *reply);
+/* {"ok": false, "code": code, "error": message}. */
+void control_reply_error(struct control_conn *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* {"ok": true} merged with fields (stolen, may be NULL). */
+void control_reply_ok(struct control_conn *c, json_t *fields);
+
+void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *userdata);
+uid_t control_conn_uid(const struct control_conn *c);

@@ -1,0 +1,89 @@
+/* portierd: the Portier access controller daemon. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#define DEFAULT_CONFIG "/etc/portier/portier.conf"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: portierd [OPTIONS]\n"
+            "\n"
+            "Portier access-and-booking controller: reads member cards, opens doors, keeps\n"
+            "the access log. Runs in the foreground; logs to stderr (journald under systemd).\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE        configuration file (default " DEFAULT_CONFIG ")\n"
+            "  -n, --check              check the configuration and exit (0: valid, 1: errors)\n"
+            "      --config-reference   print every configuration key as Markdown and exit\n"
+            "  -h, --help               show this help and exit\n"
+            "      --version            show the version and exit\n"
+            "\n"
+            "Signals: SIGHUP reloads the configuration (kept unchanged if the new one is\n"
+            "invalid or rewires hardware); SIGTERM drives every relay to its safe state and\n"
+            "exits. See portierctl(1) and docs/configuration.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check", no_argument, NULL, 'n' },
+        { "config-reference", no_argument, NULL, 'R' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { 0 },
+    };
+    const char *config_path = DEFAULT_CONFIG;
+    bool check = false;
+    struct daemon *d;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "c:nh", options, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'n': check = true; break;
+        case 'R': config_print_reference(stdout); return 0;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("portierd %s\n", PORTIER_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "portierd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (check) {
+        struct config_errors errors;
+        struct config *cfg;
+        r = config_load(config_path, &cfg, &errors);
+        if (r < 0) {
+            unsigned shown = errors.count < CONFIG_MAX_ERRORS ? errors.count : CONFIG_MAX_ERRORS;
+            for (unsigned i = 0; i < shown; i++)
+                fprintf(stderr, "%s\n", errors.msg[i]);
+            if (errors.count > shown)
+                fprintf(stderr, "... and %u more errors\n", errors.count - shown);
+            return 1;
+        }
+        printf("%s: OK (%u doors, %u readers)\n", config_path, cfg->n_doors, cfg->n_readers);
+        config_free(cfg);
+        return 0;
+    }
+    r = daemon_new(config_path, &d);
+    if (r < 0) {
+        log_error("cannot start: %s", strerror(-r));
+        return 1;
+    }
+    r = daemon_run(d);
+    daemon_free(d);
+    log_info("stopped; relays are in their safe state");
+    return r;
+}

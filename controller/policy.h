@@ -1,0 +1,68 @@
+/* policy: who may open which door, when. Pure: no I/O, no clock, no globals.
+ *
+ * The caller gathers the facts (card, member, plan, door, local time) and policy_decide()
+ * returns a verdict with a reason code. The reason code reaches the event log, portierctl
+ * and MQTT, so its string form is part of the interface (see docs/). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "schedule.h"
+
+enum policy_reason {
+    POLICY_GRANTED,
+    POLICY_UNKNOWN_CARD,
+    POLICY_CARD_DISABLED,
+    POLICY_MEMBER_SUSPENDED,
+    POLICY_MEMBER_NOT_YET_VALID,
+    POLICY_MEMBER_EXPIRED,
+    POLICY_NO_PLAN,
+    POLICY_ZONE_NOT_IN_PLAN,
+    POLICY_OUTSIDE_PLAN_HOURS,
+    POLICY_REASON__MAX,
+};
+
+enum member_status { MEMBER_ACTIVE, MEMBER_SUSPENDED };
+
+struct policy_card {
+    bool enabled;
+};
+
+struct policy_member {
+    enum member_status status;
+    int64_t valid_from;             /* UTC seconds; 0: no start */
+    int64_t valid_until;            /* UTC seconds, exclusive; 0: no end */
+};
+
+struct policy_plan {
+    const char *zones;              /* comma-separated zone names, or "*" for every zone */
+    const struct schedule *hours;   /* when the plan's members may enter */
+};
+
+struct policy_door {
+    const char *zone;
+};
+
+struct policy_request {
+    int64_t now;                    /* UTC seconds */
+    struct local_time local;        /* now, on the site's wall clock */
+    const struct policy_card *card;         /* NULL: card unknown */
+    const struct policy_member *member;     /* NULL only if card is NULL */
+    const struct policy_plan *plan;         /* NULL: member has no plan */
+    const struct policy_door *door;
+};
+
+struct policy_verdict {
+    bool granted;
+    enum policy_reason reason;
+};
+
+struct policy_verdict policy_decide(const struct policy_request *req);
+
+/* "granted", "unknown_card", ...: stable identifiers for logs, events and scripts. */
+const char *policy_reason_to_string(enum policy_reason r);
+/* A sentence for people: "the member is suspended". */
+const char *policy_reason_to_text(enum policy_reason r);
+
+/* Whether zone is listed in the comma-separated list (or the list is "*"). */
+bool policy_zone_listed(const char *zones, const char *zone);

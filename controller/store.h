@@ -1,0 +1,144 @@
+/* store: every byte of SQL in Portier, on one SQLite connection in WAL mode.
+ *
+ * Statements are prepared once at open. Writes join a batch (one transaction) that the
+ * owner commits with store_commit() — the daemon does so once the loop has handled what is
+ * pending, before it answers any client, so a burst of taps costs one fsync and an answer
+ * is only sent once its rows are durable. The schema is versioned by PRAGMA user_version
+ * and migrated forward at open.
+ *
+ * Card UIDs never reach the store: cards are looked up by their keyed BLAKE2b hash
+ * (cardid.h). Functions return 0 (or a count) or -errno; strings in result structs are
+ * copies owned by the caller. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+#define STORE_SCHEMA_VERSION 2
+#define STORE_HASH_LEN 32
+
+struct store;
+
+/* Open (creating if needed) and migrate. 0 or -errno; -EPROTO if the file has a newer
+ * schema than this build knows. */
+int store_open(const char *path, struct store **ret);
+/* Commit any open batch, then close. NULL-safe; returns NULL. */
+struct store *store_free(struct store *s);
+
+/* For tests: create a database at path migrated only up to version. */
+int store_create_at_version(const char *path, int version);
+int store_schema_version(struct store *s);
+
+/* Called (once per batch) when the first write of a batch happens, so the owner can
+ * schedule store_commit(). */
+void store_set_dirty_callback(struct store *s, void (*fn)(void *userdata), void *userdata);
+/* Commit the open batch, if any. 0 or -errno (the batch is then rolled back). */
+int store_commit(struct store *s);
+bool store_in_batch(struct store *s);
+
+/* A site secret of exactly len bytes, created with a CSPRNG on first use. */
+int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len);
+
+/* ---- plans ---- */
+struct store_plan {
+    int64_t id;
+    char name[32];
+    char zones[256];
+    char hours[256];        /* schedule text */
+    int64_t members;
+};
+/* -EEXIST if the name is taken. */
+int store_plan_add(struct store *s, const char *name, const char *zones, const char *hours,
+                   int64_t *ret_id);
+/* Find by name. -ENOENT. */
+int store_plan_find(struct store *s, const char *name, struct store_plan *ret);
+typedef int (*store_plan_fn)(const struct store_plan *p, void *userdata);
+int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata);
+
+/* ---- members ---- */
+struct store_member {
+    int64_t id;
+    char name[96];
+    char email[128];
+    int64_t plan_id;        /* 0: none */
+    char plan[32];
+    enum member_status status;
+    int64_t valid_from, valid_until;    /* 0: unbounded */
+    int64_t created_at;
+    int64_t cards;
+};
+/* plan_id 0: no plan. */
+int store_member_add(struct store *s, const char *name, const char *email, int64_t plan_id,
+                     int64_t valid_from, int64_t valid_until, int64_t *ret_id);
+int store_member_get(struct store *s, int64_t id, struct store_member *ret);
+/* ref: a decimal id or an exact name. -ENOENT, or -ENOTUNIQ if several members share it. */
+int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id);
+int store_member_set_status(struct store *s, int64_t id, enum member_status status);
+typedef int (*store_member_fn)(const struct store_member *m, void *userdata);
+int store_members_foreach(struct store *s, store_member_fn fn, void *userdata);
+int64_t store_member_count(struct store *s);
+
+/* ---- cards ---- */
+struct store_card {
+    int64_t id;
+    int64_t member_id;
+    char member[96];
+    char label[64];
+    bool enabled;
+    int64_t created_at;
+    char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
+};
+/* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
+int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
+                   const char *label, int64_t *ret_id);
+int store_card_remove(struct store *s, int64_t card_id);
+/* Find a card id by hash: -ENOENT. */
+int store_card_find(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t *ret_id);
+typedef int (*store_card_fn)(const struct store_card *c, void *userdata);
+/* member_id 0: all cards. */
+int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata);
+int64_t store_card_count(struct store *s);
+
+/* Everything the policy needs about the holder of a card, in one query. */
+struct store_subject {
+    int64_t card_id;
+    bool card_enabled;
+    int64_t member_id;
+    enum member_status status;
+    int64_t valid_from, valid_until;
+    int64_t plan_id;            /* 0: none */
+    char zones[256];
+    char hours[256];
+};
+/* 0, or -ENOENT for a card nobody holds. */
+int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                         struct store_subject *ret);
+
+/* ---- resources (doors now, machines later) ---- */
+/* Insert or update by name; returns its id. kind: "door" or "machine". */
+int store_resource_ensure(struct store *s, const char *kind, const char *name, const char *zone,
+                          int64_t *ret_id);
+
+/* ---- access events (append-only) ---- */
+struct store_event {
+    int64_t id;
+    int64_t at;                 /* UTC seconds */
+    int64_t resource_id;        /* 0: none */
+    char resource[32];          /* filled by listings */
+    char reader[32];
+    int64_t member_id;          /* 0: unknown */
+    int64_t card_id;            /* 0: unknown */
+    uint8_t card_hash[STORE_HASH_LEN];
+    bool has_card_hash;
+    char kind[16];              /* "tap", "exit", "unlock", "alarm", ... */
+    bool granted;
+    char reason[32];
+    char detail[128];
+};
+int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id);
+typedef int (*store_event_fn)(const struct store_event *ev, void *userdata);
+/* Events with at >= since, oldest first; at most limit (the newest ones) if limit > 0. */
+int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
+                         void *userdata);

@@ -1,0 +1,118 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+int strlcpy_checked(char *dst, const char *src, size_t n)
+{
+    size_t len = strlen(src);
+    if (n == 0)
+        return -ENAMETOOLONG;
+    if (len >= n) {
+        memcpy(dst, src, n - 1);
+        dst[n - 1] = '\0';
+        return -ENAMETOOLONG;
+    }
+    memcpy(dst, src, len + 1);
+    return 0;
+}
+
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
+{
+    char *end;
+    long long v;
+
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    if (*end != '\0')
+        return -EINVAL;
+    if (v < min || v > max)
+        return -ERANGE;
+    *ret = v;
+    return 0;
+}
+
+int parse_bool(const char *s, bool *ret)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "0", "false", "no", "off" };
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) { *ret = true; return 0; }
+        if (strcasecmp(s, no[i]) == 0) { *ret = false; return 0; }
+    }
+    return -EINVAL;
+}
+
+int64_t now_utc(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+}
+
+uint64_t now_mono_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+bool name_is_valid(const char *s)
+{
+    size_t n = 0;
+    if (!s)
+        return false;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (!(isalnum(c) || c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return n >= 1 && n <= 31;
+}
+
+void format_utc(int64_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int parse_time(const char *s, int64_t *ret)
+{
+    struct tm tm = { 0 };
+    const char *end;
+    size_t len = strlen(s);
+
+    if (s[0] == '@')
+        return parse_int64(s + 1, 0, INT64_C(253402300799), ret);
+    end = strptime(s, "%Y-%m-%d", &tm);
+    if (!end)
+        return -EINVAL;
+    if (*end == 'T' || *end == ' ') {
+        const char *e2 = strptime(end + 1, "%H:%M:%S", &tm);
+        if (!e2)
+            e2 = strptime(end + 1, "%H:%M", &tm);
+        if (!e2)
+            return -EINVAL;
+        end = e2;
+    }
+    if (*end == 'Z' && end == s + len - 1) {
+        *ret = timegm(&tm);
+        return 0;
+    }
+    if (*end != '\0')
+        return -EINVAL;
+    tm.tm_isdst = -1;
+    *ret = mktime(&tm);
+    return 0;
+}

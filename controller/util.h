@@ -1,0 +1,31 @@
+/* util: small helpers shared by the modules. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Copy src into dst of size n, always terminated. Returns -ENAMETOOLONG if truncated. */
+int strlcpy_checked(char *dst, const char *src, size_t n);
+
+/* Parse a base-10 integer in [min, max]; whole string must be consumed. 0 or -EINVAL/-ERANGE. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+
+/* Parse "true/false/yes/no/on/off/1/0". 0 or -EINVAL. */
+int parse_bool(const char *s, bool *ret);
+
+/* Seconds since the epoch (CLOCK_REALTIME) and microseconds on CLOCK_MONOTONIC. */
+int64_t now_utc(void);
+uint64_t now_mono_usec(void);
+
+/* A name usable as a door, reader or plan name: 1..31 chars of [A-Za-z0-9_-.]. */
+bool name_is_valid(const char *s);
+
+/* Format a UTC timestamp as ISO 8601 "2026-11-22T10:00:00Z" into buf (>= 21 bytes). */
+void format_utc(int64_t t, char *buf, size_t n);
+/* Parse "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in local time, or a UTC ISO time ending
+ * in Z, or "@<epoch>". 0 or -EINVAL. */
+int parse_time(const char *s, int64_t *ret);

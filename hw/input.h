@@ -1,0 +1,54 @@
+/* input: a digital input (door contact, exit button, "machine running" sensor), debounced.
+ *
+ * A back-end reports that the raw line may have changed by calling input_edge(); the
+ * generic layer then waits debounce_ms on the event loop, reads the line, and calls
+ * on_change() only if the stable value differs from the last one reported. So contact
+ * bounce never reaches the door logic, whatever the back-end. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "gpio_line.h"
+
+struct input;
+
+enum input_bias { INPUT_BIAS_AS_IS, INPUT_BIAS_DISABLE, INPUT_BIAS_PULL_UP, INPUT_BIAS_PULL_DOWN };
+
+struct input_ops {
+    const char *backend;
+    /* Request the line for both edges and watch it on in->loop. 0 or -errno. */
+    int (*open)(struct input *in);
+    /* Read the current (active-low corrected) value. 0 or -errno. */
+    int (*read)(struct input *in, bool *ret_active);
+    /* Stop watching and release. Safe on an input whose open failed. */
+    void (*close)(struct input *in);
+};
+
+typedef void (*input_change_fn)(struct input *in, bool active, void *userdata);
+
+struct input {
+    const struct input_ops *ops;
+    char name[48];                  /* "front.contact" */
+    struct line_spec line;
+    enum input_bias bias;
+    sd_event *loop;
+    unsigned debounce_ms;
+    bool is_open;
+    bool active;                    /* last stable value reported */
+    uint64_t changes;
+    sd_event_source *debounce;
+    input_change_fn on_change;
+    void *userdata;
+    void *priv;
+};
+
+/* Set up in (caller-owned storage), open it and read its initial value (no callback for
+ * the initial value). 0 or -errno; on failure in is closed. */
+int input_open(struct input *in, const struct input_ops *ops, sd_event *loop, const char *name,
+               const struct line_spec *line, enum input_bias bias, unsigned debounce_ms,
+               input_change_fn on_change, void *userdata);
+void input_close(struct input *in);
+
+/* For back-ends: the raw value may have changed. */
+void input_edge(struct input *in);

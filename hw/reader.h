@@ -1,0 +1,76 @@
+/* reader: a card reader that reports cards arriving and leaving.
+ *
+ * Back-ends (struct reader_ops) deliver events through reader_deliver(), which stamps them
+ * and calls the owner's on_event callback on the daemon's loop. A UID is handed to the
+ * owner and must never be logged or stored in clear: the access engine hashes it at once. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#define READER_UID_MAX 10           /* ISO 14443A: 4, 7 or 10 bytes */
+
+enum reader_event_kind {
+    READER_CARD_ARRIVED,
+    READER_CARD_LEFT,
+    READER_FAULT,
+};
+
+struct reader_event {
+    enum reader_event_kind kind;
+    uint8_t uid[READER_UID_MAX];
+    uint8_t uid_len;
+    uint16_t atqa;
+    uint8_t sak;
+    uint64_t at_usec;               /* CLOCK_MONOTONIC, when the event entered the daemon */
+};
+
+struct reader;
+
+struct reader_ops {
+    const char *driver;
+    /* Start reading on r->loop. 0 or -errno. */
+    int (*start)(struct reader *r);
+    /* Stop; safe on a reader whose start failed. */
+    void (*stop)(struct reader *r);
+};
+
+typedef void (*reader_event_fn)(struct reader *r, const struct reader_event *ev, void *userdata);
+
+enum reader_health { READER_UP, READER_RESTARTING, READER_FAILED };
+
+struct reader {
+    const struct reader_ops *ops;
+    char name[32];
+    char connstring[128];
+    sd_event *loop;
+    bool started;
+    enum reader_health health;
+    uint64_t taps;
+    reader_event_fn on_event;
+    void *userdata;
+    void *priv;
+};
+
+extern const struct reader_ops reader_ops_sim;
+
+/* "sim"; NULL if unknown. */
+const struct reader_ops *reader_ops_by_driver(const char *driver);
+
+int reader_start(struct reader *r, const struct reader_ops *ops, sd_event *loop,
+                 const char *name, const char *connstring, reader_event_fn on_event,
+                 void *userdata);
+void reader_stop(struct reader *r);
+
+/* For back-ends: hand an event to the owner. */
+void reader_deliver(struct reader *r, struct reader_event *ev);
+
+/* Simulated readers only. Present a card: it arrives and, unless hold, leaves at once
+ * (a tap). A card already held is taken away first. -EINVAL if r is not simulated. */
+int reader_sim_present(struct reader *r, const uint8_t *uid, size_t uid_len, bool hold);
+/* Take away the held card, if any. */
+int reader_sim_remove(struct reader *r);
+/* Whether a card is held on a simulated reader. */
+bool reader_sim_holding(const struct reader *r);
+
+const char *reader_health_to_string(enum reader_health h);
