@@ -1,1 +1,551 @@
-int main(void) { return 0; }
+/* portierctl: administer a running portierd over its control socket. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG "/etc/portier/portier.conf"
+#define DEFAULT_SOCKET "/run/portier/portierd.sock"
+#define REPLY_MAX (256u << 20)
+
+static bool opt_json;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: portierctl [OPTIONS] COMMAND [ARGS]\n"
+        "\n"
+        "Administer a running portierd.\n"
+        "\n"
+        "Options:\n"
+        "  -s, --socket PATH    control socket (default: from the config, else " DEFAULT_SOCKET ")\n"
+        "  -c, --config FILE    read control_socket from FILE (default " DEFAULT_CONFIG ")\n"
+        "      --json           print replies as JSON\n"
+        "  -h, --help           show this help\n"
+        "\n"
+        "Commands:\n"
+        "  status                                   doors, relays, readers, inputs, last taps\n"
+        "  member add NAME [--plan P] [--email E] [--from DATE] [--until DATE]\n"
+        "  member list | show MEMBER | suspend MEMBER | resume MEMBER\n"
+        "  card add MEMBER UID [--label L]          enrol a card by its UID (hex)\n"
+        "  card enroll MEMBER --reader R [--label L] [--timeout S]\n"
+        "                                           bind the next card tapped at reader R\n"
+        "  card remove CARD_ID | card remove --uid UID\n"
+        "  card list [MEMBER]\n"
+        "  plan add NAME [--zones Z1,Z2|*] [--hours SCHEDULE]\n"
+        "  plan list\n"
+        "  door unlock DOOR [--for SECONDS]         manager unlock (default: unlock_seconds)\n"
+        "  door lock DOOR                           end a manual or timed unlock\n"
+        "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
+        "  sim tap --reader R UID [--hold]          simulated reader: present a card\n"
+        "  sim remove --reader R                    simulated reader: take a held card away\n"
+        "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit)\n"
+        "  sim open DOOR | sim close DOOR           simulated door contact\n"
+        "\n"
+        "MEMBER is an id or an exact name. DATE is YYYY-MM-DD[THH:MM] in local time.\n"
+        "SCHEDULE is like \"Mon-Fri 08:00-20:00, Sat 10:00-13:00\", \"always\" or \"never\".\n"
+        "Exit status: 0 success, 1 error reported by the daemon or connection failure, 2 usage.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("portierctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'portierctl --help'.\n", stderr);
+    return 2;
+}
+
+/* Where is the daemon? -s, $PORTIER_SOCKET, the config's control_socket, the default,
+ * and finally the demo's socket (tools/demo) so the README's commands work as typed. */
+static void find_socket(const char *opt_socket, const char *opt_config, char *buf, size_t n)
+{
+    const char *env = getenv("PORTIER_SOCKET");
+    const char *cfg_path = opt_config ? opt_config : getenv("PORTIER_CONFIG");
+    struct config_errors errors;
+    struct config *cfg;
+    struct stat st;
+
+    if (opt_socket) {
+        snprintf(buf, n, "%s", opt_socket);
+        return;
+    }
+    if (env && *env) {
+        snprintf(buf, n, "%s", env);
+        return;
+    }
+    if (!cfg_path && access(DEFAULT_CONFIG, R_OK) == 0)
+        cfg_path = DEFAULT_CONFIG;
+    if (cfg_path && config_load(cfg_path, &cfg, &errors) == 0) {
+        snprintf(buf, n, "%s", cfg->daemon.control_socket);
+        config_free(cfg);
+        return;
+    }
+    snprintf(buf, n, "%s", DEFAULT_SOCKET);
+    if (stat(buf, &st) < 0) {
+        char demo[108];
+        snprintf(demo, sizeof(demo), "/tmp/portier-demo-%u/portierd.sock", (unsigned)getuid());
+        if (stat(demo, &st) == 0)
+            snprintf(buf, n, "%s", demo);
+    }
+}
+
+/* Send one request, return the parsed reply (NULL after printing why). */
+static json_t *call(const char *sock_path, json_t *req)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char *text = json_dumps(req, JSON_COMPACT), *buf = NULL;
+    size_t len = 0, cap = 0;
+    json_error_t err;
+    json_t *reply = NULL;
+    int fd = -1;
+
+    json_decref(req);
+    if (!text)
+        return NULL;
+    if (strlcpy_checked(sa.sun_path, sock_path, sizeof(sa.sun_path)) < 0) {
+        fprintf(stderr, "portierctl: socket path too long: %s\n", sock_path);
+        goto out;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        fprintf(stderr, "portierctl: cannot connect to %s: %s (is portierd running? see -s)\n",
+                sock_path, strerror(errno));
+        goto out;
+    }
+    size_t tlen = strlen(text);
+    text[tlen] = '\n';      /* json_dumps leaves room: replace the terminator */
+    if (send(fd, text, tlen + 1, MSG_NOSIGNAL) != (ssize_t)(tlen + 1)) {
+        fprintf(stderr, "portierctl: cannot send request: %s\n", strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            char *nb;
+            cap = cap ? cap * 2 : 65536;
+            if (cap > REPLY_MAX || !(nb = realloc(buf, cap))) {
+                fprintf(stderr, "portierctl: reply too large\n");
+                goto out;
+            }
+            buf = nb;
+        }
+        n = recv(fd, buf + len, cap - len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "portierctl: cannot read reply: %s\n", strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    reply = json_loadb(buf, len, 0, &err);
+    if (!reply || !json_is_object(reply)) {
+        fprintf(stderr, "portierctl: malformed reply from daemon%s%s\n", reply ? "" : ": ",
+                reply ? "" : err.text);
+        json_decref(reply);
+        reply = NULL;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    free(buf);
+    return reply;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static void fmt_time(json_int_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (t == 0) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    localtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void print_status(json_t *r)
+{
+    json_t *site = json_object_get(r, "site"), *stats = json_object_get(r, "stats"), *v;
+    size_t i;
+
+    printf("Site %s (%s), %s; portierd %s, up %" JSON_INTEGER_FORMAT " s, %s hardware\n",
+           jstr(site, "id"), jstr(site, "name"), jstr(site, "timezone"), jstr(r, "version"),
+           jint(r, "uptime"), jstr(r, "backend"));
+    printf("%" JSON_INTEGER_FORMAT " members, %" JSON_INTEGER_FORMAT " cards; taps since start: %"
+           JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " granted, %" JSON_INTEGER_FORMAT " denied)\n\n",
+           jint(r, "members"), jint(r, "cards"), jint(stats, "taps"), jint(stats, "granted"),
+           jint(stats, "denied"));
+    printf("%-12s %-9s %-22s %-11s %-8s %-10s %s\n", "DOOR", "STATE", "RELAY", "ENERGISED",
+           "CONTACT", "ALARM", "NOTE");
+    json_array_foreach(json_object_get(r, "doors"), i, v) {
+        json_t *relay = json_object_get(v, "relay");
+        char note[96] = "";
+        if (json_is_true(json_object_get(v, "free_entry")))
+            snprintf(note, sizeof(note), "free-entry window");
+        else if (strcmp(jstr(v, "state"), "unlocked") == 0)
+            snprintf(note, sizeof(note), "%s, %" JSON_INTEGER_FORMAT " s left", jstr(v, "cause"),
+                     jint(v, "unlock_remaining"));
+        if (*jstr(relay, "error"))
+            snprintf(note, sizeof(note), "RELAY FAULT: %s", jstr(relay, "error"));
+        printf("%-12s %-9s %-22s %-11s %-8s %-10s %s\n", jstr(v, "name"), jstr(v, "state"),
+               jstr(relay, "line"), json_is_true(json_object_get(relay, "energised")) ? "yes" : "no",
+               jstr(v, "contact"), jstr(v, "alarm"), note);
+    }
+    printf("\n%-12s %-8s %-11s %-12s %s\n", "READER", "DRIVER", "HEALTH", "DOOR", "TAPS");
+    json_array_foreach(json_object_get(r, "readers"), i, v)
+        printf("%-12s %-8s %-11s %-12s %" JSON_INTEGER_FORMAT "\n", jstr(v, "name"),
+               jstr(v, "driver"), jstr(v, "health"), *jstr(v, "door") ? jstr(v, "door") : "-",
+               jint(v, "taps"));
+    if (json_array_size(json_object_get(r, "inputs"))) {
+        printf("\n%-20s %s\n", "INPUT", "ACTIVE");
+        json_array_foreach(json_object_get(r, "inputs"), i, v)
+            printf("%-20s %s\n", jstr(v, "name"),
+                   json_is_true(json_object_get(v, "active")) ? "yes" : "no");
+    }
+    printf("\nLast taps:\n");
+    if (json_array_size(json_object_get(r, "recent_taps")) == 0)
+        printf("  (none since start)\n");
+    json_array_foreach(json_object_get(r, "recent_taps"), i, v) {
+        char when[32], who[128];
+        fmt_time(jint(v, "at"), when, sizeof(when));
+        if (jint(v, "member_id"))
+            snprintf(who, sizeof(who), "%s (#%" JSON_INTEGER_FORMAT ")", jstr(v, "member"),
+                     jint(v, "member_id"));
+        else
+            snprintf(who, sizeof(who), "unknown card %.8s", jstr(v, "card"));
+        printf("  %s  %-10s %-28s %s%s%s\n", when, jstr(v, "door"), who,
+               json_is_true(json_object_get(v, "granted")) ? "granted" : "denied",
+               json_is_true(json_object_get(v, "granted")) ? "" : ": ",
+               json_is_true(json_object_get(v, "granted")) ? "" : jstr(v, "reason"));
+    }
+}
+
+static void print_members(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-6s %-28s %-12s %-10s %-6s %s\n", "ID", "NAME", "PLAN", "STATUS", "CARDS", "VALID UNTIL");
+    json_array_foreach(list, i, v) {
+        char until[32];
+        fmt_time(jint(v, "valid_until"), until, sizeof(until));
+        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-12s %-10s %-6" JSON_INTEGER_FORMAT " %s\n",
+               jint(v, "id"), jstr(v, "name"), *jstr(v, "plan") ? jstr(v, "plan") : "-",
+               jstr(v, "status"), jint(v, "cards"), until);
+    }
+}
+
+static void print_cards(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-6s %-28s %-20s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "HASH");
+    json_array_foreach(list, i, v)
+        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %.16s\n", jint(v, "id"),
+               jstr(v, "member"), *jstr(v, "label") ? jstr(v, "label") : "-",
+               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no", jstr(v, "hash"));
+}
+
+static void print_events(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-8s %-19s %-10s %-10s %-8s %-8s %-7s %s\n", "ID", "TIME", "DOOR", "KIND", "MEMBER",
+           "CARD", "RESULT", "REASON");
+    json_array_foreach(list, i, v) {
+        char when[32], member[24] = "-", card[24] = "-";
+        fmt_time(jint(v, "at"), when, sizeof(when));
+        if (jint(v, "member_id"))
+            snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
+        if (jint(v, "card_id"))
+            snprintf(card, sizeof(card), "%" JSON_INTEGER_FORMAT, jint(v, "card_id"));
+        printf("%-8" JSON_INTEGER_FORMAT " %-19s %-10s %-10s %-8s %-8s %-7s %s%s%s\n",
+               jint(v, "id"), when, jstr(v, "door"), jstr(v, "kind"), member, card,
+               json_is_true(json_object_get(v, "granted")) ? "ok" : "denied", jstr(v, "reason"),
+               *jstr(v, "detail") ? " " : "", jstr(v, "detail"));
+    }
+}
+
+/* Options after the command words: --name VALUE pairs and flags, collected into req. */
+struct optspec {
+    const char *flag;       /* "--plan" */
+    const char *key;        /* JSON key */
+    enum { OPT_STR, OPT_INT, OPT_FLAG } type;
+};
+
+static int parse_opts(int argc, char **argv, const struct optspec *specs, json_t *req,
+                      char **positional, int max_positional, int *ret_npos)
+{
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const struct optspec *s = NULL;
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+            if (npos == max_positional)
+                return usage_error("unexpected argument '%s'", argv[i]);
+            positional[npos++] = argv[i];
+            continue;
+        }
+        for (const struct optspec *p = specs; p && p->flag; p++)
+            if (strcmp(p->flag, argv[i]) == 0)
+                s = p;
+        if (!s)
+            return usage_error("unknown option '%s'", argv[i]);
+        if (s->type == OPT_FLAG) {
+            json_object_set_new(req, s->key, json_true());
+            continue;
+        }
+        if (i + 1 >= argc)
+            return usage_error("option %s needs a value", s->flag);
+        i++;
+        if (s->type == OPT_INT) {
+            int64_t v;
+            if (parse_int64(argv[i], 0, INT64_MAX, &v) < 0)
+                return usage_error("option %s needs a whole number, not '%s'", s->flag, argv[i]);
+            json_object_set_new(req, s->key, json_integer(v));
+        } else {
+            json_object_set_new(req, s->key, json_string(argv[i]));
+        }
+    }
+    *ret_npos = npos;
+    return 0;
+}
+
+struct command {
+    const char *word1, *word2;
+    const char *cmd;                    /* daemon command */
+    int min_pos, max_pos;
+    const char *pos_keys[2];            /* JSON keys of positional arguments */
+    struct optspec opts[6];
+    void (*print)(json_t *reply);
+    const char *list_key;               /* reply field printed by print, if any */
+};
+
+static void print_ok_id(json_t *r)
+{
+    if (json_object_get(r, "id"))
+        printf("ok (id %" JSON_INTEGER_FORMAT ")\n", jint(r, "id"));
+    else
+        printf("ok\n");
+}
+
+static void print_tap(json_t *r)
+{
+    if (json_is_true(json_object_get(r, "enrolment")))
+        printf("card went to the waiting enrolment\n");
+    else if (json_is_null(json_object_get(r, "door")))
+        printf("tap read, but no door uses this reader\n");
+    else if (json_is_true(json_object_get(r, "granted")))
+        printf("door %s: granted (member %" JSON_INTEGER_FORMAT ")\n", jstr(r, "door"),
+               jint(r, "member_id"));
+    else
+        printf("door %s: denied: %s\n", jstr(r, "door"), jstr(r, "reason"));
+}
+
+static void print_enrolled(json_t *r)
+{
+    printf("card %" JSON_INTEGER_FORMAT " enrolled for member %" JSON_INTEGER_FORMAT "\n",
+           jint(r, "card"), jint(r, "member"));
+}
+
+static void print_member(json_t *r)
+{
+    json_t *m = json_object_get(r, "member");
+    char from[32], until[32];
+    fmt_time(jint(m, "valid_from"), from, sizeof(from));
+    fmt_time(jint(m, "valid_until"), until, sizeof(until));
+    printf("Member #%" JSON_INTEGER_FORMAT ": %s\n  email:  %s\n  plan:   %s\n  status: %s\n"
+           "  valid:  from %s until %s\n\n", jint(m, "id"), jstr(m, "name"),
+           *jstr(m, "email") ? jstr(m, "email") : "-", *jstr(m, "plan") ? jstr(m, "plan") : "-",
+           jstr(m, "status"), from, until);
+    print_cards(json_object_get(m, "card_list"));
+}
+
+static void print_plans(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-16s %-20s %-8s %s\n", "PLAN", "ZONES", "MEMBERS", "HOURS");
+    json_array_foreach(list, i, v)
+        printf("%-16s %-20s %-8" JSON_INTEGER_FORMAT " %s\n", jstr(v, "name"), jstr(v, "zones"),
+               jint(v, "members"), jstr(v, "hours"));
+}
+
+static const struct command commands[] = {
+    { "status", NULL, "status", 0, 0, { 0 }, { { 0 } }, print_status, NULL },
+    { "member", "add", "member.add", 1, 1, { "name" },
+      { { "--plan", "plan", OPT_STR }, { "--email", "email", OPT_STR },
+        { "--from", "valid_from", OPT_STR }, { "--until", "valid_until", OPT_STR } },
+      print_ok_id, NULL },
+    { "member", "list", "member.list", 0, 0, { 0 }, { { 0 } }, print_members, "members" },
+    { "member", "show", "member.show", 1, 1, { "member" }, { { 0 } }, print_member, NULL },
+    { "member", "suspend", "member.suspend", 1, 1, { "member" }, { { 0 } }, print_ok_id, NULL },
+    { "member", "resume", "member.resume", 1, 1, { "member" }, { { 0 } }, print_ok_id, NULL },
+    { "card", "add", "card.add", 2, 2, { "member", "uid" }, { { "--label", "label", OPT_STR } },
+      print_ok_id, NULL },
+    { "card", "enroll", "card.enroll", 1, 1, { "member" },
+      { { "--reader", "reader", OPT_STR }, { "--label", "label", OPT_STR },
+        { "--timeout", "timeout", OPT_INT } },
+      print_enrolled, NULL },
+    { "card", "remove", "card.remove", 0, 1, { "card" }, { { "--uid", "uid", OPT_STR } },
+      print_ok_id, NULL },
+    { "card", "list", "card.list", 0, 1, { "member" }, { { 0 } }, print_cards, "cards" },
+    { "plan", "add", "plan.add", 1, 1, { "name" },
+      { { "--zones", "zones", OPT_STR }, { "--hours", "hours", OPT_STR } }, print_ok_id, NULL },
+    { "plan", "list", "plan.list", 0, 0, { 0 }, { { 0 } }, print_plans, "plans" },
+    { "door", "unlock", "door.unlock", 1, 1, { "door" }, { { "--for", "seconds", OPT_INT } },
+      print_ok_id, NULL },
+    { "door", "lock", "door.lock", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+    { "events", NULL, "events", 0, 0, { 0 },
+      { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
+    { "sim", "tap", "sim.tap", 1, 1, { "uid" },
+      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG } }, print_tap, NULL },
+    { "sim", "remove", "sim.remove", 0, 0, { 0 }, { { "--reader", "reader", OPT_STR } },
+      print_ok_id, NULL },
+    { "sim", "press", "sim.press", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
+    { "sim", "release", "sim.release", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
+    { "sim", "open", "sim.press", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+    { "sim", "close", "sim.release", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    const char *opt_socket = NULL, *opt_config = NULL;
+    const struct command *cmd = NULL;
+    char sock_path[PATH_MAX], *pos[2];
+    json_t *req, *reply;
+    int c, npos = 0, words, r;
+
+    /* Stop at the first non-option so command options (--reader) are ours to parse. */
+    while ((c = getopt_long(argc, argv, "+s:c:h", options, NULL)) != -1) {
+        switch (c) {
+        case 's': opt_socket = optarg; break;
+        case 'c': opt_config = optarg; break;
+        case 'j': opt_json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc)
+        return usage_error("missing command");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (strcmp(commands[i].word1, argv[optind]) != 0)
+            continue;
+        if (!commands[i].word2 ||
+            (optind + 1 < argc && strcmp(commands[i].word2, argv[optind + 1]) == 0)) {
+            cmd = &commands[i];
+            break;
+        }
+    }
+    if (!cmd)
+        return usage_error("unknown command '%s%s%s'", argv[optind],
+                           optind + 1 < argc ? " " : "", optind + 1 < argc ? argv[optind + 1] : "");
+    words = cmd->word2 ? 2 : 1;
+    req = json_pack("{s:s}", "cmd", cmd->cmd);
+    /* --json is accepted after the command too, as people type it there. */
+    for (int i = optind + words; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0) {
+            opt_json = true;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i - 1) * sizeof(char *));
+            argc--;
+            i--;
+        }
+    r = parse_opts(argc - optind - words, argv + optind + words, cmd->opts, req, pos,
+                   cmd->max_pos, &npos);
+    if (r) {
+        json_decref(req);
+        return r;
+    }
+    if (npos < cmd->min_pos) {
+        json_decref(req);
+        return usage_error("'%s%s%s' needs %s", cmd->word1, cmd->word2 ? " " : "",
+                           cmd->word2 ? cmd->word2 : "",
+                           cmd->pos_keys[npos] ? cmd->pos_keys[npos] : "more arguments");
+    }
+    for (int i = 0; i < npos; i++) {
+        if (strcmp(cmd->pos_keys[i], "card") == 0) {
+            int64_t id;
+            if (parse_int64(pos[i], 1, INT64_MAX, &id) < 0) {
+                json_decref(req);
+                return usage_error("CARD_ID must be a number (or use --uid UID)");
+            }
+            json_object_set_new(req, "card", json_integer(id));
+        } else if (strcmp(cmd->pos_keys[i], "door") == 0 && strcmp(cmd->word1, "sim") == 0) {
+            char input[64];
+            snprintf(input, sizeof(input), "%s.contact", pos[i]);
+            json_object_set_new(req, "input", json_string(input));
+        } else {
+            json_object_set_new(req, cmd->pos_keys[i], json_string(pos[i]));
+        }
+    }
+    if ((strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0 ||
+         strcmp(cmd->cmd, "card.enroll") == 0) && !json_object_get(req, "reader")) {
+        json_decref(req);
+        return usage_error("'%s %s' needs --reader READER", cmd->word1, cmd->word2);
+    }
+    if (strcmp(cmd->cmd, "card.remove") == 0 && !json_object_get(req, "card") &&
+        !json_object_get(req, "uid")) {
+        json_decref(req);
+        return usage_error("'card remove' needs CARD_ID or --uid UID");
+    }
+    if (strcmp(cmd->cmd, "card.enroll") == 0 && !opt_json)
+        fprintf(stderr, "Tap the card on reader %s now...\n",
+                json_string_value(json_object_get(req, "reader")));
+
+    find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
+    reply = call(sock_path, req);
+    if (!reply)
+        return 1;
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        fprintf(stderr, "portierctl: %s\n", *jstr(reply, "error") ? jstr(reply, "error")
+                                                                  : "the daemon reported an error");
+        json_decref(reply);
+        return 1;
+    }
+    if (opt_json) {
+        json_t *out = cmd->list_key ? json_object_get(reply, cmd->list_key) : reply;
+        json_object_del(reply, "ok");
+        json_dumpf(out, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        cmd->print(cmd->list_key ? json_object_get(reply, cmd->list_key) : reply);
+    }
+    json_decref(reply);
+    return 0;
+}
