@@ -87,6 +87,9 @@ static const struct config_key hardware_keys[] = {
       "An input must be stable this long before a change counts (contacts bounce)." },
     { "input_bias", CT_ENUM, OFF(hardware_config, input_bias), 0, 0, "as-is", biases, 0,
       "Bias of input lines: `as-is`, `disable`, `pull-up` or `pull-down`." },
+    { "sim_state_dir", CT_PATH, STR(hardware_config, sim_state_dir), 0, 0, "", NULL, 0,
+      "`sim` back-end only: mirror each relay's state into a file `DIR/<door>.relay` "
+      "(`1` energised, `0` not), for tests and the demo. Empty: off." },
 };
 
 static const struct config_key reader_keys[] = {

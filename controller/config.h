@@ -47,6 +47,7 @@ struct hardware_config {
     char chip[GPIO_CHIP_NAME_MAX];
     int64_t debounce_ms;
     int input_bias;             /* enum input_bias */
+    char sim_state_dir[256];
 };
 
 struct reader_config {

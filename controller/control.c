@@ -106,9 +106,23 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     ssize_t n;
 
     if (c->replied) {
-        int r = conn_write(c);
-        if (r != 0)
-            conn_free(c);   /* done, or the client went away */
+        int r;
+        if (c->out_done == c->out_len) {
+            /* Reply sent: discard what the client still sends until it closes, so that
+             * closing with unread data does not turn into a reset that eats the reply. */
+            char sink[4096];
+            ssize_t got = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+            if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+                conn_free(c);
+            return 0;
+        }
+        r = conn_write(c);
+        if (r < 0) {
+            conn_free(c);   /* the client went away */
+        } else if (r > 0) {
+            shutdown(c->fd, SHUT_WR);
+            sd_event_source_set_io_events(c->io, EPOLLIN | EPOLLRDHUP);
+        }
         return 0;
     }
     if (c->dispatched) {

@@ -974,6 +974,7 @@ int daemon_new(const char *config_path, struct daemon **ret)
     if (r < 0)
         goto fail;
 
+    relay_sim_set_state_dir(d->cfg->hardware.sim_state_dir);
     hw.relay_ops = relay_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.input_ops = input_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.debounce_ms = (unsigned)d->cfg->hardware.debounce_ms;

@@ -4,8 +4,12 @@
  * input_sim_set() (from `portierctl sim press|release`). Both go through the same ops tables
  * and the same generic layers (relay.c, input.c) as the libgpiod back-end. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpio_backend.h"
 
@@ -17,10 +21,36 @@ struct sim_input {
     bool raw;
 };
 
+static char state_dir[PATH_MAX];
+
+void relay_sim_set_state_dir(const char *dir)
+{
+    snprintf(state_dir, sizeof(state_dir), "%s", dir ? dir : "");
+}
+
+/* Best effort: the mirror is for observers, the relay state itself lives in struct relay. */
+static void mirror_state(const struct relay *r, bool energised)
+{
+    char path[PATH_MAX + 64];
+    int fd;
+
+    if (!state_dir[0])
+        return;
+    snprintf(path, sizeof(path), "%s/%s", state_dir, r->name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    (void)!write(fd, energised ? "1\n" : "0\n", 2);
+    close(fd);
+}
+
 static int sim_relay_open(struct relay *r)
 {
     r->priv = calloc(1, sizeof(struct sim_relay));
-    return r->priv ? 0 : -ENOMEM;
+    if (!r->priv)
+        return -ENOMEM;
+    mirror_state(r, false);
+    return 0;
 }
 
 static int sim_relay_write(struct relay *r, bool energised)
@@ -30,11 +60,14 @@ static int sim_relay_write(struct relay *r, bool energised)
         s->fail_next--;
         return -EIO;
     }
+    mirror_state(r, energised);
     return 0;
 }
 
 static void sim_relay_close(struct relay *r)
 {
+    if (r->priv)
+        mirror_state(r, false);
     free(r->priv);
     r->priv = NULL;
 }

@@ -1,0 +1,229 @@
+"""Helpers for integration tests: run the real portierd on simulated hardware in a
+temporary directory, talk to it over its control socket, and look at relays through the
+simulated back-end's state files. Standard library only; run with /usr/bin/python3."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("PORTIER_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin")
+PORTIERD = os.path.join(BIN, "portierd")
+PORTIERCTL = os.path.join(BIN, "portierctl")
+
+# Waits are bounded but generous: tests check behaviour, never speed.
+WAIT = 20.0
+
+
+def wait_until(predicate, timeout=WAIT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+BASE_CONFIG = """
+[site]
+id = test
+name = Test site
+timezone = Europe/Paris
+
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = debug
+
+[hardware]
+backend = sim
+debounce_ms = 0
+sim_state_dir = {dir}/relays
+
+[reader front]
+driver = sim
+
+[reader back]
+driver = sim
+
+[door front]
+reader = front
+relay = 17
+contact = 27
+exit_button = 22
+unlock_seconds = {unlock}
+held_open_seconds = {held}
+
+[door back]
+reader = back
+relay = 18
+fail = safe
+zone = fablab
+unlock_seconds = {unlock}
+"""
+
+
+class Daemon:
+    """A portierd process with its own directory, config, socket and notify socket."""
+
+    def __init__(self, config_text=None, unlock=1, held=2, directory=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="portier-test-")
+        os.makedirs(os.path.join(self.dir, "relays"), exist_ok=True)
+        self.config_path = os.path.join(self.dir, "portier.conf")
+        self.socket = os.path.join(self.dir, "ctl.sock")
+        self.log_path = os.path.join(self.dir, "portierd.log")
+        self.write_config(config_text or BASE_CONFIG.format(dir=self.dir, unlock=unlock, held=held))
+        self.proc = None
+        self.notify = None
+
+    def write_config(self, text):
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def start(self):
+        notify_path = os.path.join(self.dir, "notify.sock")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(notify_path)
+        self.notify.settimeout(WAIT)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        env.pop("JOURNAL_STREAM", None)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([PORTIERD, "-c", self.config_path], stdout=self.log,
+                                     stderr=self.log, env=env)
+        self.wait_notify("READY=1")
+        return self
+
+    def wait_notify(self, word):
+        """Read sd_notify datagrams until one contains word; returns all seen."""
+        seen = []
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                msg = self.notify.recv(4096).decode()
+            except socket.timeout:
+                break
+            seen.append(msg)
+            if word in msg.split("\n"):
+                return seen
+            if self.proc.poll() is not None:
+                break
+        raise AssertionError("no %s from portierd (got %r); log:\n%s" % (word, seen, self.log_text()))
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def request(self, obj, timeout=WAIT):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.socket)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return json.loads(data)
+
+    def ok(self, obj):
+        reply = self.request(obj)
+        if not reply.get("ok"):
+            raise AssertionError("request %r failed: %r" % (obj, reply))
+        return reply
+
+    def ctl(self, *args, check=True):
+        """Run portierctl; returns (exit code, stdout, stderr)."""
+        p = subprocess.run([PORTIERCTL, "-s", self.socket] + list(args), capture_output=True,
+                           text=True, timeout=WAIT)
+        if check and p.returncode != 0:
+            raise AssertionError("portierctl %s failed (%d): %s" % (args, p.returncode, p.stderr))
+        return p.returncode, p.stdout, p.stderr
+
+    def ctl_json(self, *args):
+        return json.loads(self.ctl(*(list(args) + ["--json"]))[1])
+
+    def status(self):
+        return self.ok({"cmd": "status"})
+
+    def door(self, name):
+        return next(d for d in self.status()["doors"] if d["name"] == name)
+
+    def relay_file(self, door):
+        """The relay state as the simulated hardware last saw it: True = energised."""
+        with open(os.path.join(self.dir, "relays", door + ".relay")) as f:
+            return f.read().strip() == "1"
+
+    def events(self, **kw):
+        return self.ok(dict({"cmd": "events", "limit": 0}, **kw))["events"]
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.dir, "state", "portier.db"))
+
+    def kill(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.notify:
+            self.notify.close()
+            self.notify = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+        return self.proc.returncode if self.proc else None
+
+    def seed(self):
+        """A plan open always, one for the fablab only, and three members with cards."""
+        self.ok({"cmd": "plan.add", "name": "open", "zones": "*", "hours": "always"})
+        self.ok({"cmd": "plan.add", "name": "cowork", "zones": "main", "hours": "always"})
+        alice = self.ok({"cmd": "member.add", "name": "Alice", "plan": "open"})["id"]
+        bob = self.ok({"cmd": "member.add", "name": "Bob", "plan": "cowork"})["id"]
+        carol = self.ok({"cmd": "member.add", "name": "Carol", "plan": "open"})["id"]
+        self.ok({"cmd": "card.add", "member": str(alice), "uid": "04A1B2C3"})
+        self.ok({"cmd": "card.add", "member": str(bob), "uid": "04B0B0B0"})
+        self.ok({"cmd": "card.add", "member": str(carol), "uid": "04C0C0C0"})
+        return alice, bob, carol
+
+    def tap(self, uid, reader="front", hold=False):
+        return self.ok({"cmd": "sim.tap", "reader": reader, "uid": uid, "hold": hold})
+
+
+class DaemonTest(unittest.TestCase):
+    """Starts a fresh daemon per test; keeps its directory and log when a test fails."""
+    unlock = 1
+    held = 2
+
+    def setUp(self):
+        self.d = Daemon(unlock=self.unlock, held=self.held).start()
+
+    def tearDown(self):
+        self.d.stop()
+        result = getattr(self._outcome, "result", None)
+        if result and (result.failures or result.errors):
+            # Keep the evidence next to the failure.
+            print("\n--- portierd log (%s), last lines ---\n%s" % (
+                self.d.dir, "\n".join(self.d.log_text().splitlines()[-40:])))
+        else:
+            shutil.rmtree(self.d.dir, ignore_errors=True)
+
+
+def main():
+    unittest.main(verbosity=2)
