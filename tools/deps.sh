@@ -1,0 +1,35 @@
+# Sourced by tools/check and tools/demo: install the Debian packages Portier needs, if any
+# is missing. No-op when everything is present; apt-get update only when it must install.
+# Keep this list in sync with README.md ("Dependencies").
+
+PORTIER_DEB_PACKAGES=(
+  build-essential cmake pkg-config
+  libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
+  libinih-dev libjansson-dev libsodium-dev libcmocka-dev
+  python3 sqlite3 tzdata
+  libnfc-bin libnfc-examples
+)
+
+portier_install_deps() {
+  local missing=() p sudo=""
+  for p in "${PORTIER_DEB_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
+    sudo="sudo"
+  fi
+  echo "Installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Configure and build into $1 (extra cmake arguments follow).
+portier_build() {
+  local dir=$1; shift
+  cmake -S "$PORTIER_ROOT" -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}
