@@ -297,9 +297,14 @@ static int db_open(const char *path, sqlite3 **ret)
         return r < 0 ? r : -EIO;
     }
     sqlite3_extended_result_codes(db, 1);
-    /* WAL: readers (sqlite3 CLI, backups) never block the daemon. synchronous=FULL: a commit
+    /* page_size (effective only when the file is created): a tap appends one row, and with
+     * WAL each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB
+     * pages keep that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a
+     * few page reads deep even with hundreds of thousands of cards.
+     * WAL: readers (sqlite3 CLI, backups) never block the daemon. synchronous=FULL: a commit
      * is on disk when COMMIT returns, so a power cut never loses a committed event. */
     rc = sqlite3_exec(db,
+                      "PRAGMA page_size = 1024;"
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
                       "PRAGMA foreign_keys = ON;"
