@@ -14,7 +14,7 @@
 #include "util.h"
 
 const char *const config_backends[] = { "sim", "gpiod", NULL };
-const char *const config_reader_drivers[] = { "sim", NULL };
+const char *const config_reader_drivers[] = { "sim", "libnfc", NULL };
 static const char *const fail_modes[] = { "secure", "safe", NULL };
 static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const char *const log_levels[] = { "debug", "info", "notice", "warning", "error", NULL };
@@ -74,6 +74,9 @@ static const struct config_key daemon_keys[] = {
       "Least important messages logged: `debug`, `info`, `notice`, `warning` or `error`." },
     { "recent_taps", CT_INT, OFF(daemon_config, recent_taps), 1, 100, "10", NULL, 0,
       "How many recent taps `portierctl status` shows." },
+    { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
+      "Program run for each `libnfc` reader. Empty: `portier-reader` in the directory of "
+      "`portierd`." },
 };
 
 static const struct config_key hardware_keys[] = {
@@ -94,9 +97,33 @@ static const struct config_key hardware_keys[] = {
 
 static const struct config_key reader_keys[] = {
     { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
-      "Reader driver: `sim` (fed by `portierctl sim tap`)." },
+      "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
+      "(fed by `portierctl sim tap`)." },
     { "connstring", CT_STRING, STR(reader_config, connstring), 0, 0, "", NULL, 0,
-      "Driver connection string (unused by `sim`)." },
+      "libnfc connection string, e.g. `pn532_uart:/dev/serial0`, `pn532_i2c:/dev/i2c-1`, "
+      "`pn532_spi:/dev/spidev0.0`, `acr122_usb`. Required for `libnfc`." },
+    { "poll_ms", CT_INT, OFF(reader_config, poll_ms), 5, 1000, "30", NULL, 0,
+      "Pause between two polls of the reader. Detection latency is about this plus the "
+      "reader's own few milliseconds." },
+    { "debounce_ms", CT_INT, OFF(reader_config, debounce_ms), 0, 10000, "500", NULL, 0,
+      "A card held on the reader taps once; the same card taps again only after it has "
+      "been away this long." },
+    { "heartbeat_timeout_ms", CT_INT, OFF(reader_config, heartbeat_timeout_ms), 1500, 60000,
+      "5000", NULL, 0,
+      "A worker silent this long is considered hung, killed and restarted (it reports "
+      "every second)." },
+    { "backoff_max_seconds", CT_INT, OFF(reader_config, backoff_max_seconds), 1, 3600, "30",
+      NULL, 0,
+      "Restarts of a failing reader back off exponentially from 0.25 s up to this." },
+    { "reset_line", CT_LINE, OFF(reader_config, reset_line), 0, 0, "", NULL, 0,
+      "Optional GPIO line wired to the reader's reset pin (PN532 RSTPDN), pulsed before each "
+      "restart." },
+    { "reset_line_active_low", CT_BOOL, OFF(reader_config, reset_line_active_low), 0, 0,
+      "true", NULL, 0, "The reset pin resets when low (true for the PN532's RSTPDN)." },
+    { "emulator", CT_PATH, STR(reader_config, emulator), 0, 0, "", NULL, 0,
+      "Demo and tests: control socket of the `pn532-emu` standing in for this reader; "
+      "`portierctl sim tap` then inserts the card into the emulator, so the tap goes through "
+      "real libnfc. Empty on real sites." },
 };
 
 static const struct config_key door_keys[] = {
@@ -570,11 +597,31 @@ static void fill_chip(struct line_spec *spec, bool active_low, const char *chip)
 static void check_whole(struct parse_state *st)
 {
     struct config *c = st->cfg;
-    const struct line_spec *lines[CONFIG_MAX_DOORS * 3];
-    const char *owners[CONFIG_MAX_DOORS * 3];
-    unsigned owner_lines[CONFIG_MAX_DOORS * 3];
+    const struct line_spec *lines[CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS];
+    const char *owners[CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS];
+    unsigned owner_lines[CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS];
     size_t n_lines = 0;
 
+    for (unsigned i = 0; i < c->n_readers; i++) {
+        struct reader_config *r = &c->readers[i];
+        fill_chip(&r->reset_line, r->reset_line_active_low, c->hardware.chip);
+        if (strcmp(config_reader_drivers[r->driver], "libnfc") == 0 && !r->connstring[0])
+            add_error(st->errors, st->file, r->line,
+                      "reader '%s' uses libnfc but has no connstring (e.g. pn532_uart:/dev/serial0)",
+                      r->name);
+        if (r->reset_line.set) {
+            for (size_t o = 0; o < n_lines; o++)
+                if (lines[o]->offset == r->reset_line.offset &&
+                    strcmp(lines[o]->chip, r->reset_line.chip) == 0)
+                    add_error(st->errors, st->file, r->line,
+                              "reader '%s' uses line %s:%u, already used by %s (line %u)", r->name,
+                              r->reset_line.chip, r->reset_line.offset, owners[o], owner_lines[o]);
+            lines[n_lines] = &r->reset_line;
+            owners[n_lines] = r->name;
+            owner_lines[n_lines] = r->line;
+            n_lines++;
+        }
+    }
     for (unsigned i = 0; i < c->n_doors; i++) {
         struct door_config *d = &c->doors[i];
         fill_chip(&d->relay, d->relay_active_low, c->hardware.chip);
@@ -697,14 +744,17 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "readers were added or removed";
     else if (strcmp(a->daemon.control_socket, b->daemon.control_socket) != 0)
         why = "the control socket path changed";
+    else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
+        why = "the reader worker program changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";
     for (unsigned i = 0; !why && i < a->n_readers; i++)
         if (strcmp(a->readers[i].name, b->readers[i].name) != 0 ||
             a->readers[i].driver != b->readers[i].driver ||
-            strcmp(a->readers[i].connstring, b->readers[i].connstring) != 0)
-            why = "a reader's name, driver or connection string changed";
+            strcmp(a->readers[i].connstring, b->readers[i].connstring) != 0 ||
+            !line_spec_equal(&a->readers[i].reset_line, &b->readers[i].reset_line))
+            why = "a reader's name, driver, connection string or reset line changed";
     for (unsigned i = 0; !why && i < a->n_doors; i++) {
         const struct door_config *x = &a->doors[i], *y = &b->doors[i];
         if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||

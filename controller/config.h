@@ -40,6 +40,7 @@ struct daemon_config {
     char control_group[CONFIG_NAME_MAX];
     int log_level;
     int64_t recent_taps;
+    char reader_worker[256];    /* empty: portier-reader next to portierd */
 };
 
 struct hardware_config {
@@ -55,6 +56,13 @@ struct reader_config {
     unsigned line;              /* of the section header */
     int driver;                 /* index into config_reader_drivers */
     char connstring[128];
+    int64_t poll_ms;
+    int64_t debounce_ms;
+    int64_t heartbeat_timeout_ms;
+    int64_t backoff_max_seconds;
+    struct line_spec reset_line;
+    bool reset_line_active_low;
+    char emulator[108];         /* control socket of a pn532-emu standing in for it */
 };
 
 struct door_config {
@@ -95,7 +103,7 @@ struct config_errors {
 };
 
 extern const char *const config_backends[];       /* "sim", "gpiod" */
-extern const char *const config_reader_drivers[]; /* "sim" */
+extern const char *const config_reader_drivers[]; /* "sim", "libnfc" */
 
 /* Load and check path. On success *ret is a new config (free with config_free()). On error
  * returns -EINVAL (or -errno if the file cannot be read), fills errors, *ret untouched. */

@@ -48,6 +48,7 @@ struct daemon {
     struct door doors[CONFIG_MAX_DOORS];
     unsigned n_readers;
     struct reader readers[CONFIG_MAX_READERS];
+    struct relay reader_resets[CONFIG_MAX_READERS];
     struct control *control;
     sd_event_source *commit;
     sd_event_source *minute;
@@ -91,6 +92,32 @@ static struct input *input_by_name(struct daemon *d, const char *name)
             return &door->exit_button;
     }
     return NULL;
+}
+
+/* portier-reader next to our own executable, unless the config names one. */
+static void reader_worker_path(const struct config *cfg, char *buf, size_t n)
+{
+    char self[PATH_MAX];
+    ssize_t len;
+    char *slash;
+
+    if (cfg->daemon.reader_worker[0]) {
+        snprintf(buf, n, "%s", cfg->daemon.reader_worker);
+        return;
+    }
+    len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0) {
+        snprintf(buf, n, "/usr/libexec/portier/portier-reader");
+        return;
+    }
+    self[len] = '\0';
+    slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    if (strlen(self) + sizeof("/portier-reader") > n)
+        snprintf(buf, n, "/usr/libexec/portier/portier-reader");
+    else
+        snprintf(buf, n, "%.*s/portier-reader", (int)(n - sizeof("/portier-reader")), self);
 }
 
 static void set_timezone(const char *tz)
@@ -366,12 +393,13 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
     for (unsigned i = 0; i < d->n_readers; i++) {
         struct reader *r = &d->readers[i];
         struct door *door = door_by_reader(d, r->name);
-        json_array_append_new(readers, json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b}", "name",
-                                                 r->name, "driver", r->ops->driver, "health",
-                                                 reader_health_to_string(r->health), "door",
-                                                 door ? door->cfg->name : NULL, "taps",
-                                                 (json_int_t)r->taps, "holding",
-                                                 reader_sim_holding(r)));
+        json_array_append_new(readers, json_pack(
+            "{s:s, s:s, s:s, s:s?, s:I, s:b, s:I, s:I, s:s, s:s, s:s?}", "name", r->name,
+            "driver", r->ops->driver, "health", reader_health_to_string(r->health), "door",
+            door ? door->cfg->name : NULL, "taps", (json_int_t)r->taps, "holding",
+            reader_sim_holding(r), "restarts", (json_int_t)r->restarts, "failed_since",
+            (json_int_t)r->failed_since, "last_error", r->last_error, "device", r->device,
+            "emulator", d->cfg->readers[i].emulator[0] ? d->cfg->readers[i].emulator : NULL));
     }
     n = access_recent(d->engine, recent, (unsigned)d->cfg->daemon.recent_taps);
     for (unsigned i = 0; i < n; i++) {
@@ -838,6 +866,22 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
         cmd_door_unlock(d, c, req, true);
     } else if (strcmp(cmd, "door.lock") == 0) {
         cmd_door_unlock(d, c, req, false);
+    } else if (strcmp(cmd, "reader.restart") == 0) {
+        const char *name = req_str(req, "reader");
+        struct reader *reader = name ? reader_by_name(d, name) : NULL;
+        int r;
+        if (!reader) {
+            control_reply_error(c, "not_found", "no reader '%.32s'", name ? name : "");
+            return;
+        }
+        r = reader_restart(reader);
+        if (r < 0) {
+            control_reply_error(c, "bad_request", "reader %s has nothing to restart (%s)",
+                                reader->name, reader->ops->driver);
+            return;
+        }
+        log_info("reader %s: restart requested by uid %d", reader->name, (int)control_conn_uid(c));
+        control_reply_ok(c, json_pack("{s:s}", "reader", reader->name));
     } else if (strcmp(cmd, "events") == 0) {
         cmd_events(d, c, req);
     } else if (strncmp(cmd, "sim.", 4) == 0 &&
@@ -937,6 +981,7 @@ int daemon_new(const char *config_path, struct daemon **ret)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGCHLD);      /* reader workers' exits come through sd-event */
     sigprocmask(SIG_BLOCK, &mask, NULL);
     if ((r = sd_event_add_signal(d->loop, NULL, SIGTERM, on_sigterm, d)) < 0 ||
         (r = sd_event_add_signal(d->loop, NULL, SIGINT, on_sigterm, d)) < 0 ||
@@ -998,8 +1043,27 @@ int daemon_new(const char *config_path, struct daemon **ret)
     for (unsigned i = 0; i < d->cfg->n_readers; i++) {
         const struct reader_config *rc = &d->cfg->readers[i];
         const struct reader_ops *ops = reader_ops_by_driver(config_reader_drivers[rc->driver]);
-        r = reader_start(&d->readers[i], ops, d->loop, rc->name, rc->connstring,
-                         on_reader_event, d);
+        char worker[PATH_MAX];
+        struct reader_params params = {
+            .connstring = rc->connstring,
+            .worker_path = worker,
+            .poll_ms = (unsigned)rc->poll_ms,
+            .debounce_ms = (unsigned)rc->debounce_ms,
+            .heartbeat_timeout_ms = (unsigned)rc->heartbeat_timeout_ms,
+            .backoff_max_ms = (unsigned)rc->backoff_max_seconds * 1000u,
+        };
+        reader_worker_path(d->cfg, worker, sizeof(worker));
+        if (rc->reset_line.set) {
+            char name[48];
+            snprintf(name, sizeof(name), "%s.reset", rc->name);
+            r = relay_open(&d->reader_resets[i], hw.relay_ops, name, &rc->reset_line);
+            if (r < 0) {
+                log_error("reader %s: cannot open reset line: %s", rc->name, strerror(-r));
+                goto fail;
+            }
+            params.reset = &d->reader_resets[i];
+        }
+        r = reader_start(&d->readers[i], ops, d->loop, rc->name, &params, on_reader_event, d);
         d->n_readers++;
         if (r < 0)  /* a broken reader must not keep the other doors shut */
             log_error("reader %s: cannot start: %s", rc->name, strerror(-r));
@@ -1055,6 +1119,8 @@ struct daemon *daemon_free(struct daemon *d)
     d->control = control_free(d->control);
     for (unsigned i = 0; i < d->n_readers; i++)
         reader_stop(&d->readers[i]);
+    for (unsigned i = 0; i < CONFIG_MAX_READERS; i++)
+        relay_close(&d->reader_resets[i]);
     d->minute = sd_event_source_disable_unref(d->minute);
     d->commit = sd_event_source_disable_unref(d->commit);
     d->engine = access_engine_free(d->engine);

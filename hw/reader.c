@@ -9,11 +9,13 @@ const struct reader_ops *reader_ops_by_driver(const char *driver)
 {
     if (strcmp(driver, "sim") == 0)
         return &reader_ops_sim;
+    if (strcmp(driver, "libnfc") == 0)
+        return &reader_ops_nfc;
     return NULL;
 }
 
 int reader_start(struct reader *r, const struct reader_ops *ops, sd_event *loop,
-                 const char *name, const char *connstring, reader_event_fn on_event,
+                 const char *name, const struct reader_params *params, reader_event_fn on_event,
                  void *userdata)
 {
     int ret;
@@ -22,9 +24,18 @@ int reader_start(struct reader *r, const struct reader_ops *ops, sd_event *loop,
     r->ops = ops;
     r->loop = loop;
     strlcpy_checked(r->name, name, sizeof(r->name));
-    strlcpy_checked(r->connstring, connstring ? connstring : "", sizeof(r->connstring));
+    if (params) {
+        r->params = *params;
+        strlcpy_checked(r->connstring, params->connstring ? params->connstring : "",
+                        sizeof(r->connstring));
+        strlcpy_checked(r->worker_path, params->worker_path ? params->worker_path : "",
+                        sizeof(r->worker_path));
+    }
+    r->params.connstring = r->connstring;
+    r->params.worker_path = r->worker_path;
     r->on_event = on_event;
     r->userdata = userdata;
+    r->health = ops == &reader_ops_sim ? READER_UP : READER_STARTING;
     ret = ops->start(r);
     if (ret < 0) {
         ops->stop(r);
@@ -32,7 +43,6 @@ int reader_start(struct reader *r, const struct reader_ops *ops, sd_event *loop,
         return ret;
     }
     r->started = true;
-    r->health = READER_UP;
     return 0;
 }
 
@@ -56,9 +66,17 @@ void reader_deliver(struct reader *r, struct reader_event *ev)
 const char *reader_health_to_string(enum reader_health h)
 {
     switch (h) {
+    case READER_STARTING:   return "starting";
     case READER_UP:         return "up";
     case READER_RESTARTING: return "restarting";
     case READER_FAILED:     return "failed";
     }
     return "unknown";
+}
+
+int reader_restart(struct reader *r)
+{
+    if (!r->started || !r->ops->restart)
+        return -EOPNOTSUPP;
+    return r->ops->restart(r);
 }

@@ -33,37 +33,69 @@ struct reader_ops {
     int (*start)(struct reader *r);
     /* Stop; safe on a reader whose start failed. */
     void (*stop)(struct reader *r);
+    /* Restart now; NULL if the back-end has nothing to restart. */
+    int (*restart)(struct reader *r);
 };
 
 typedef void (*reader_event_fn)(struct reader *r, const struct reader_event *ev, void *userdata);
 
-enum reader_health { READER_UP, READER_RESTARTING, READER_FAILED };
+enum reader_health {
+    READER_STARTING,            /* worker started, device not yet opened */
+    READER_UP,
+    READER_RESTARTING,          /* it failed; a restart is scheduled */
+    READER_FAILED,              /* the device could not be opened; retrying with back-off */
+};
+
+struct relay;
+
+/* Tuning of worker-based readers (libnfc); ignored by the simulated reader. */
+struct reader_params {
+    const char *connstring;
+    const char *worker_path;            /* program to run, see reader_proto.h */
+    unsigned poll_ms;
+    unsigned debounce_ms;
+    unsigned heartbeat_timeout_ms;
+    unsigned backoff_max_ms;
+    struct relay *reset;                /* optional reset line, asserted = energised */
+};
 
 struct reader {
     const struct reader_ops *ops;
     char name[32];
+    struct reader_params params;
     char connstring[128];
+    char worker_path[256];
     sd_event *loop;
     bool started;
     enum reader_health health;
     uint64_t taps;
+    uint64_t restarts;                  /* worker restarts since start */
+    int64_t failed_since;               /* UTC seconds of the first failure not yet
+                                         * followed by a healthy run; 0 if healthy */
+    char last_error[96];
+    char device[64];                    /* as the driver names it */
     reader_event_fn on_event;
     void *userdata;
     void *priv;
 };
 
 extern const struct reader_ops reader_ops_sim;
+extern const struct reader_ops reader_ops_nfc;
 
-/* "sim"; NULL if unknown. */
+/* "sim" or "libnfc"; NULL if unknown. */
 const struct reader_ops *reader_ops_by_driver(const char *driver);
 
+/* params may be NULL (simulated readers). Its strings are copied. */
 int reader_start(struct reader *r, const struct reader_ops *ops, sd_event *loop,
-                 const char *name, const char *connstring, reader_event_fn on_event,
+                 const char *name, const struct reader_params *params, reader_event_fn on_event,
                  void *userdata);
 void reader_stop(struct reader *r);
 
 /* For back-ends: hand an event to the owner. */
 void reader_deliver(struct reader *r, struct reader_event *ev);
+
+/* Kill and restart a worker-based reader now (manager command). -EOPNOTSUPP for sim. */
+int reader_restart(struct reader *r);
 
 /* Simulated readers only. Present a card: it arrives and, unless hold, leaves at once
  * (a tap). A card already held is taken away first. -EINVAL if r is not simulated. */

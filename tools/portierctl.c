@@ -48,8 +48,9 @@ static void usage(FILE *out)
         "  plan list\n"
         "  door unlock DOOR [--for SECONDS]         manager unlock (default: unlock_seconds)\n"
         "  door lock DOOR                           end a manual or timed unlock\n"
+        "  reader restart READER                    restart a libnfc reader's worker now\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
-        "  sim tap --reader R UID [--hold]          simulated reader: present a card\n"
+        "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit)\n"
         "  sim open DOOR | sim close DOOR           simulated door contact\n"
@@ -222,11 +223,21 @@ static void print_status(json_t *r)
                jstr(relay, "line"), json_is_true(json_object_get(relay, "energised")) ? "yes" : "no",
                jstr(v, "contact"), jstr(v, "alarm"), note);
     }
-    printf("\n%-12s %-8s %-11s %-12s %s\n", "READER", "DRIVER", "HEALTH", "DOOR", "TAPS");
-    json_array_foreach(json_object_get(r, "readers"), i, v)
-        printf("%-12s %-8s %-11s %-12s %" JSON_INTEGER_FORMAT "\n", jstr(v, "name"),
-               jstr(v, "driver"), jstr(v, "health"), *jstr(v, "door") ? jstr(v, "door") : "-",
-               jint(v, "taps"));
+    printf("\n%-12s %-8s %-11s %-12s %-6s %-9s %s\n", "READER", "DRIVER", "HEALTH", "DOOR",
+           "TAPS", "RESTARTS", "NOTE");
+    json_array_foreach(json_object_get(r, "readers"), i, v) {
+        char note[160] = "";
+        if (jint(v, "failed_since")) {
+            char since[32];
+            fmt_time(jint(v, "failed_since"), since, sizeof(since));
+            snprintf(note, sizeof(note), "failing since %s: %s", since, jstr(v, "last_error"));
+        } else if (*jstr(v, "device")) {
+            snprintf(note, sizeof(note), "%s", jstr(v, "device"));
+        }
+        printf("%-12s %-8s %-11s %-12s %-6" JSON_INTEGER_FORMAT " %-9" JSON_INTEGER_FORMAT " %s\n",
+               jstr(v, "name"), jstr(v, "driver"), jstr(v, "health"),
+               *jstr(v, "door") ? jstr(v, "door") : "-", jint(v, "taps"), jint(v, "restarts"), note);
+    }
     if (json_array_size(json_object_get(r, "inputs"))) {
         printf("\n%-20s %s\n", "INPUT", "ACTIVE");
         json_array_foreach(json_object_get(r, "inputs"), i, v)
@@ -425,6 +436,7 @@ static const struct command commands[] = {
     { "door", "unlock", "door.unlock", 1, 1, { "door" }, { { "--for", "seconds", OPT_INT } },
       print_ok_id, NULL },
     { "door", "lock", "door.lock", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+    { "reader", "restart", "reader.restart", 1, 1, { "reader" }, { { 0 } }, print_ok_id, NULL },
     { "events", NULL, "events", 0, 0, { 0 },
       { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
     { "sim", "tap", "sim.tap", 1, 1, { "uid" },
@@ -436,6 +448,102 @@ static const struct command commands[] = {
     { "sim", "open", "sim.press", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
     { "sim", "close", "sim.release", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
 };
+
+/* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
+static int emulator_command(const char *path, const char *line)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char reply[256];
+    ssize_t n;
+    int fd;
+
+    if (strlcpy_checked(sa.sun_path, path, sizeof(sa.sun_path)) < 0)
+        return -ENAMETOOLONG;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+        int r = -errno;
+        if (fd >= 0)
+            close(fd);
+        fprintf(stderr, "portierctl: cannot reach the reader emulator at %s: %s\n", path,
+                strerror(-r));
+        return r;
+    }
+    n = recv(fd, reply, sizeof(reply) - 1, 0);
+    close(fd);
+    reply[n > 0 ? n : 0] = '\0';
+    if (strncmp(reply, "ok", 2) != 0) {
+        fprintf(stderr, "portierctl: emulator: %s", n > 0 ? reply : "no answer\n");
+        return -EIO;
+    }
+    return 0;
+}
+
+static json_t *reader_status(const char *sock_path, const char *name)
+{
+    json_t *st = call(sock_path, json_pack("{s:s}", "cmd", "status")), *v, *found = NULL;
+    size_t i;
+
+    if (!st)
+        return NULL;
+    json_array_foreach(json_object_get(st, "readers"), i, v)
+        if (strcmp(jstr(v, "name"), name) == 0)
+            found = json_incref(v);
+    json_decref(st);
+    return found;
+}
+
+/* A libnfc reader with an emulator (demo, tests): the tap goes into pn532-emu and through
+ * real libnfc. Without --hold the card is taken away once the daemon has read it.
+ * Returns -ENOENT if the reader has no emulator (then the daemon's sim.tap applies). */
+static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
+{
+    const char *name = json_string_value(json_object_get(req, "reader"));
+    json_t *reader = reader_status(sock_path, name), *st;
+    char line[128], emu[108];
+    json_int_t before;
+    int r = 0;
+
+    if (!reader || !*jstr(reader, "emulator")) {
+        json_decref(reader);
+        return -ENOENT;
+    }
+    snprintf(emu, sizeof(emu), "%s", jstr(reader, "emulator"));
+    before = jint(reader, "taps");
+    json_decref(reader);
+    if (remove_only)
+        return emulator_command(emu, "remove") < 0 ? 1 : (printf("ok\n"), 0);
+    snprintf(line, sizeof(line), "insert uid=%s", json_string_value(json_object_get(req, "uid")));
+    if (emulator_command(emu, line) < 0)
+        return 1;
+    if (json_is_true(json_object_get(req, "hold"))) {
+        printf("card placed on emulated reader %s (sim remove --reader %s takes it away)\n", name,
+               name);
+        return 0;
+    }
+    for (int i = 0; i < 250; i++) {         /* up to 5 s for the worker to read it */
+        reader = reader_status(sock_path, name);
+        json_int_t taps = reader ? jint(reader, "taps") : before;
+        json_decref(reader);
+        if (taps > before)
+            break;
+        usleep(20000);
+    }
+    emulator_command(emu, "remove");
+    st = call(sock_path, json_pack("{s:s}", "cmd", "status"));
+    json_t *tap = st ? json_array_get(json_object_get(st, "recent_taps"), 0) : NULL;
+    if (!tap || strcmp(jstr(tap, "reader"), name) != 0) {
+        printf("the reader did not report the card (see portierctl status)\n");
+        r = 1;
+    } else if (json_is_true(json_object_get(tap, "granted"))) {
+        printf("door %s: granted (member %" JSON_INTEGER_FORMAT ")\n", jstr(tap, "door"),
+               jint(tap, "member_id"));
+    } else {
+        printf("door %s: denied: %s\n", jstr(tap, "door"), jstr(tap, "reason"));
+    }
+    json_decref(st);
+    return r;
+}
 
 int main(int argc, char **argv)
 {
@@ -529,6 +637,13 @@ int main(int argc, char **argv)
                 json_string_value(json_object_get(req, "reader")));
 
     find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
+    if (!opt_json && (strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0)) {
+        r = emulated_tap(sock_path, req, strcmp(cmd->cmd, "sim.remove") == 0);
+        if (r != -ENOENT) {
+            json_decref(req);
+            return r;
+        }
+    }
     reply = call(sock_path, req);
     if (!reply)
         return 1;

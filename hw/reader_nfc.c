@@ -1,0 +1,351 @@
+/* reader_nfc: a libnfc reader (PN532 on UART/I2C/SPI, ACR122U on USB), supervised.
+ *
+ * The reader runs in a worker process (portier-reader, see reader_worker.c) that talks to
+ * us over a SOCK_SEQPACKET socketpair with fixed-size messages (reader_proto.h). We never
+ * block on the reader: its fd, its exit and a heartbeat deadline are sources on the loop.
+ * A worker that dies, stops sending heartbeats, reports an error or sends a malformed
+ * message is killed and restarted with exponential back-off (0.25 s doubling up to
+ * backoff_max_ms), optionally after pulsing the reader's reset line. The other readers
+ * and doors never notice. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "reader.h"
+#include "reader_proto.h"
+#include "relay.h"
+#include "util.h"
+
+#define BACKOFF_MIN_MS 250
+#define RESET_PULSE_MS 100
+#define STABLE_MS 10000         /* up this long: the back-off starts again from the bottom */
+
+struct nfc_worker {
+    struct reader *r;
+    pid_t pid;
+    int fd;
+    bool stopping;
+    bool hello;
+    uint32_t last_seq;
+    uint64_t up_since_usec;
+    unsigned backoff_ms;
+    sd_event_source *io;
+    sd_event_source *child;
+    sd_event_source *heartbeat;     /* deadline for the next message */
+    sd_event_source *later;         /* restart back-off */
+    sd_event_source *pulse;         /* end of the reset pulse */
+};
+
+static int spawn(struct nfc_worker *w);
+
+static uint64_t mono_now(struct nfc_worker *w)
+{
+    uint64_t now;
+    sd_event_now(w->r->loop, CLOCK_MONOTONIC, &now);
+    return now;
+}
+
+static void arm(struct nfc_worker *w, sd_event_source **src, uint64_t usec_from_now,
+                sd_event_time_handler_t fn)
+{
+    uint64_t when = mono_now(w) + usec_from_now;
+    if (*src) {
+        sd_event_source_set_time(*src, when);
+        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
+    } else if (sd_event_add_time(w->r->loop, src, CLOCK_MONOTONIC, when, 1000, fn, w) >= 0) {
+        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
+    }
+}
+
+/* Drop the connection to the current worker (it is being killed or has died). */
+static void detach(struct nfc_worker *w)
+{
+    w->io = sd_event_source_disable_unref(w->io);
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->heartbeat)
+        sd_event_source_set_enabled(w->heartbeat, SD_EVENT_OFF);
+}
+
+static void kill_worker(struct nfc_worker *w)
+{
+    if (w->pid > 0)
+        kill(w->pid, SIGKILL);      /* libnfc may be stuck in a read: no polite way out */
+    detach(w);
+}
+
+/* Record why the reader stopped working; the restart follows the child's exit. */
+static void fault(struct nfc_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fault(struct nfc_worker *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->r->last_error, sizeof(w->r->last_error), fmt, ap);
+    va_end(ap);
+    kill_worker(w);
+}
+
+static int restart_due(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int reset_released(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct nfc_worker *w = userdata;
+    relay_write(w->r->params.reset, false);
+    spawn(w);
+    return 0;
+}
+
+static int restart_due(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct nfc_worker *w = userdata;
+
+    if (w->stopping)
+        return 0;
+    if (w->r->params.reset && relay_write(w->r->params.reset, true) == 0) {
+        /* Hold the reader in reset briefly; spawn once it is released. */
+        arm(w, &w->pulse, RESET_PULSE_MS * 1000u, reset_released);
+        return 0;
+    }
+    spawn(w);
+    return 0;
+}
+
+static void schedule_restart(struct nfc_worker *w)
+{
+    struct reader *r = w->r;
+
+    r->health = w->hello ? READER_RESTARTING : READER_FAILED;
+    if (!r->failed_since)
+        r->failed_since = now_utc();
+    r->restarts++;
+    log_warning("reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name,
+                r->last_error[0] ? r->last_error : "worker stopped", w->backoff_ms, r->restarts);
+    arm(w, &w->later, (uint64_t)w->backoff_ms * 1000u, restart_due);
+    w->backoff_ms = w->backoff_ms * 2 > r->params.backoff_max_ms ? r->params.backoff_max_ms
+                                                                  : w->backoff_ms * 2;
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+    struct nfc_worker *w = userdata;
+
+    w->child = sd_event_source_unref(w->child);
+    w->pid = 0;
+    detach(w);
+    if (w->stopping)
+        return 0;
+    if (!w->r->last_error[0]) {
+        if (si->si_code == CLD_EXITED)
+            snprintf(w->r->last_error, sizeof(w->r->last_error), "worker exited with status %d",
+                     si->si_status);
+        else
+            snprintf(w->r->last_error, sizeof(w->r->last_error), "worker killed by signal %d",
+                     si->si_status);
+    }
+    schedule_restart(w);
+    return 0;
+}
+
+static int on_silence(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct nfc_worker *w = userdata;
+    fault(w, "no message for %u ms: reader hung", w->r->params.heartbeat_timeout_ms);
+    return 0;
+}
+
+static void handle(struct nfc_worker *w, const struct reader_msg *m)
+{
+    struct reader *r = w->r;
+    struct reader_event ev = { 0 };
+
+    switch (m->type) {
+    case READER_MSG_HELLO:
+        w->hello = true;
+        w->up_since_usec = mono_now(w);
+        snprintf(r->device, sizeof(r->device), "%.63s", m->text);
+        r->health = READER_UP;
+        r->last_error[0] = '\0';
+        if (r->failed_since)
+            log_notice("reader %s: back up (%s) after %" PRIu64 " restarts", r->name, r->device,
+                       r->restarts);
+        else
+            log_info("reader %s: up (%s)", r->name, r->device);
+        r->failed_since = 0;
+        break;
+    case READER_MSG_ARRIVED:
+    case READER_MSG_LEFT:
+        ev.kind = m->type == READER_MSG_ARRIVED ? READER_CARD_ARRIVED : READER_CARD_LEFT;
+        memcpy(ev.uid, m->uid, m->uid_len);
+        ev.uid_len = m->uid_len;
+        ev.atqa = m->atqa;
+        ev.sak = m->sak;
+        reader_deliver(r, &ev);
+        break;
+    case READER_MSG_ERROR:
+        snprintf(r->last_error, sizeof(r->last_error), "%s", m->text);
+        break;      /* the worker exits next; on_child restarts it */
+    case READER_MSG_HEARTBEAT:
+        if (w->hello && mono_now(w) - w->up_since_usec > STABLE_MS * 1000ull)
+            w->backoff_ms = BACKOFF_MIN_MS;
+        break;
+    }
+}
+
+static int on_message(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct nfc_worker *w = userdata;
+    struct reader_msg m;
+    const char *bad;
+    ssize_t n;
+
+    /* One datagram per call; any more are handled on the next loop pass, so a chatty or
+     * broken worker cannot monopolise the loop. */
+    n = recv(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    if (n <= 0) {
+        detach(w);      /* worker closed its end: its exit follows */
+        return 0;
+    }
+    bad = reader_msg_check(&m, (long)n);
+    if (!bad && w->last_seq && m.seq != w->last_seq + 1)
+        bad = "message sequence broken";
+    if (bad) {
+        fault(w, "malformed message from worker: %s", bad);
+        return 0;
+    }
+    w->last_seq = m.seq;
+    arm(w, &w->heartbeat, (uint64_t)w->r->params.heartbeat_timeout_ms * 1000u, on_silence);
+    handle(w, &m);
+    return 0;
+}
+
+static int spawn(struct nfc_worker *w)
+{
+    struct reader *r = w->r;
+    char poll[16], debounce[16];
+    char *argv[] = { r->worker_path, r->connstring, poll, debounce, NULL };
+    int sv[2], ret;
+    sigset_t all;
+    pid_t pid;
+
+    snprintf(poll, sizeof(poll), "%u", r->params.poll_ms);
+    snprintf(debounce, sizeof(debounce), "%u", r->params.debounce_ms);
+    w->hello = false;
+    w->last_seq = 0;
+    r->last_error[0] = '\0';
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        ret = -errno;
+        goto fail;
+    }
+    pid = fork();
+    if (pid < 0) {
+        ret = -errno;
+        close(sv[0]);
+        close(sv[1]);
+        goto fail;
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls until exec. */
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);      /* dies with portierd, even on kill -9 */
+        if (sv[1] == 3)
+            fcntl(3, F_SETFD, 0);
+        else if (dup2(sv[1], 3) < 0)
+            _exit(127);
+        execv(r->worker_path, argv);
+        _exit(127);
+    }
+    close(sv[1]);
+    w->pid = pid;
+    w->fd = sv[0];
+    r->health = r->health == READER_UP ? READER_RESTARTING : r->health;
+    if ((ret = sd_event_add_io(r->loop, &w->io, w->fd, EPOLLIN, on_message, w)) < 0 ||
+        (ret = sd_event_add_child(r->loop, &w->child, pid, WEXITED, on_child, w)) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        w->pid = 0;
+        detach(w);
+        goto fail;
+    }
+    /* Opening a reader takes a few hundred ms at most; the deadline covers it too. */
+    arm(w, &w->heartbeat, (uint64_t)r->params.heartbeat_timeout_ms * 1000u, on_silence);
+    return 0;
+fail:
+    snprintf(r->last_error, sizeof(r->last_error), "cannot start worker: %s", strerror(-ret));
+    schedule_restart(w);
+    return ret;
+}
+
+static int nfc_start(struct reader *r)
+{
+    struct nfc_worker *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return -ENOMEM;
+    w->r = r;
+    w->fd = -1;
+    w->backoff_ms = BACKOFF_MIN_MS;
+    r->priv = w;
+    if (r->params.backoff_max_ms < BACKOFF_MIN_MS)
+        r->params.backoff_max_ms = BACKOFF_MIN_MS;
+    if (access(r->worker_path, X_OK) < 0)
+        return -errno;
+    spawn(w);       /* a failure here is retried with back-off, like any other */
+    return 0;
+}
+
+static void nfc_stop(struct reader *r)
+{
+    struct nfc_worker *w = r->priv;
+
+    if (!w)
+        return;
+    w->stopping = true;
+    if (w->pid > 0) {
+        kill(w->pid, SIGKILL);
+        waitpid(w->pid, NULL, 0);
+    }
+    detach(w);
+    sd_event_source_disable_unref(w->child);
+    sd_event_source_disable_unref(w->heartbeat);
+    sd_event_source_disable_unref(w->later);
+    sd_event_source_disable_unref(w->pulse);
+    free(w);
+    r->priv = NULL;
+}
+
+static int nfc_restart(struct reader *r)
+{
+    struct nfc_worker *w = r->priv;
+
+    if (w->pid > 0) {
+        snprintf(r->last_error, sizeof(r->last_error), "restart requested");
+        w->backoff_ms = BACKOFF_MIN_MS;
+        kill_worker(w);         /* on_child schedules the restart */
+        return 0;
+    }
+    /* Waiting in back-off: go now. */
+    arm(w, &w->later, 0, restart_due);
+    return 0;
+}
+
+const struct reader_ops reader_ops_nfc = {
+    .driver = "libnfc",
+    .start = nfc_start,
+    .stop = nfc_stop,
+    .restart = nfc_restart,
+};

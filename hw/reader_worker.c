@@ -1,0 +1,174 @@
+/* portier-reader: one NFC reader, polled through libnfc, in its own process.
+ *
+ * libnfc calls can block for a long time or forever (a hung PN532, an unplugged USB
+ * reader), so portierd never calls libnfc itself: it starts this worker per reader and
+ * reads fixed-size messages from fd 3 (reader_proto.h). The worker exits on any device
+ * error; the parent restarts it with back-off. It holds no secrets and no database.
+ *
+ * Usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS   (fd 3: SOCK_SEQPACKET to parent)
+ */
+#include <errno.h>
+#include <nfc/nfc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reader_proto.h"
+
+#define PARENT_FD 3
+#define HEARTBEAT_MS 1000
+/* A select that times out means the chip did not answer (with infinite select off, "no
+ * card" is an immediate answer): a few in a row and the reader is considered hung. */
+#define TIMEOUTS_MAX 3
+
+static uint32_t seq;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void send_msg(struct reader_msg *m)
+{
+    m->version = READER_PROTO_VERSION;
+    m->seq = ++seq;
+    /* The parent gone means nobody needs us: exit quietly. */
+    if (send(PARENT_FD, m, sizeof(*m), MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
+        _exit(0);
+}
+
+static void send_text(enum reader_msg_type type, const char *text)
+{
+    struct reader_msg m = { .type = (uint8_t)type };
+    snprintf(m.text, sizeof(m.text), "%s", text);
+    send_msg(&m);
+}
+
+static _Noreturn void fail(nfc_device *dev, nfc_context *ctx, const char *what)
+{
+    char text[READER_MSG_TEXT_MAX];
+    snprintf(text, sizeof(text), "%s: %s", what, dev ? nfc_strerror(dev) : "cannot open device");
+    send_text(READER_MSG_ERROR, text);
+    if (dev)
+        nfc_close(dev);
+    if (ctx)
+        nfc_exit(ctx);
+    exit(2);
+}
+
+static void card_msg(struct reader_msg *m, enum reader_msg_type type, const nfc_target *t)
+{
+    const nfc_iso14443a_info *a = &t->nti.nai;
+    memset(m, 0, sizeof(*m));
+    m->type = (uint8_t)type;
+    m->uid_len = (uint8_t)(a->szUidLen <= READER_MSG_UID_MAX ? a->szUidLen : 0);
+    memcpy(m->uid, a->abtUid, m->uid_len);
+    m->atqa = (uint16_t)(a->abtAtqa[0] << 8 | a->abtAtqa[1]);
+    m->sak = a->btSak;
+    m->ats_len = (uint8_t)(a->szAtsLen <= READER_MSG_ATS_MAX ? a->szAtsLen : READER_MSG_ATS_MAX);
+    memcpy(m->ats, a->abtAts, m->ats_len);
+    m->targets = 1;
+}
+
+static int parse_ms(const char *s, int min, int max)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return (*s && !*end && v >= min && v <= max) ? (int)v : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const nfc_modulation nm = { .nmt = NMT_ISO14443A, .nbr = NBR_106 };
+    nfc_context *ctx = NULL;
+    nfc_device *dev = NULL;
+    nfc_target held, gone;
+    bool holding = false, has_gone = false;
+    uint64_t gone_at = 0, last_sent;
+    int poll_ms, debounce_ms, timeouts = 0;
+
+    if (argc != 4 || (poll_ms = parse_ms(argv[2], 1, 10000)) < 0 ||
+        (debounce_ms = parse_ms(argv[3], 0, 60000)) < 0) {
+        fprintf(stderr, "usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS (fd 3: parent)\n");
+        return 64;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    nfc_init(&ctx);
+    if (!ctx)
+        fail(NULL, NULL, "libnfc init");
+    dev = nfc_open(ctx, argv[1]);
+    if (!dev)
+        fail(NULL, ctx, "open");
+    if (nfc_initiator_init(dev) < 0)
+        fail(dev, ctx, "initiator init");
+    /* Never let a select wait for a card: we poll at our own cadence. */
+    if (nfc_device_set_property_bool(dev, NP_INFINITE_SELECT, false) < 0)
+        fail(dev, ctx, "set NP_INFINITE_SELECT");
+    send_text(READER_MSG_HELLO, nfc_device_get_name(dev));
+    last_sent = now_ms();
+
+    for (;;) {
+        struct reader_msg m;
+        uint64_t now;
+        int res;
+
+        if (holding) {
+            /* Same card still in the field? (MIFARE re-select, Ultralight read, ISO-DEP.) */
+            res = nfc_initiator_target_is_present(dev, &held);
+            if (res < 0 && res != NFC_ETGRELEASED && res != NFC_ETIMEOUT && res != NFC_ERFTRANS &&
+                res != NFC_EINVARG)
+                fail(dev, ctx, "presence check");
+            timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : 0;
+            if (res < 0) {
+                holding = false;
+                has_gone = true;
+                gone = held;
+                gone_at = now_ms();
+                nfc_initiator_deselect_target(dev);
+            }
+        } else {
+            nfc_target t;
+            res = nfc_initiator_select_passive_target(dev, nm, NULL, 0, &t);
+            if (res < 0 && res != NFC_ETIMEOUT && res != NFC_ERFTRANS)
+                fail(dev, ctx, "select");
+            timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : 0;
+            if (res > 0) {
+                /* A card back within the debounce time is the same presentation. */
+                bool same = has_gone && gone.nti.nai.szUidLen == t.nti.nai.szUidLen &&
+                            memcmp(gone.nti.nai.abtUid, t.nti.nai.abtUid, t.nti.nai.szUidLen) == 0;
+                if (!same) {
+                    if (has_gone) {
+                        card_msg(&m, READER_MSG_LEFT, &gone);
+                        send_msg(&m);
+                    }
+                    card_msg(&m, READER_MSG_ARRIVED, &t);
+                    send_msg(&m);
+                    last_sent = now_ms();
+                }
+                has_gone = false;
+                holding = true;
+                held = t;
+            }
+        }
+        if (timeouts >= TIMEOUTS_MAX)
+            fail(dev, ctx, "reader not answering");
+        now = now_ms();
+        if (has_gone && now - gone_at >= (uint64_t)debounce_ms) {
+            card_msg(&m, READER_MSG_LEFT, &gone);
+            send_msg(&m);
+            has_gone = false;
+            last_sent = now;
+        }
+        if (now - last_sent >= HEARTBEAT_MS) {
+            send_text(READER_MSG_HEARTBEAT, "");
+            last_sent = now;
+        }
+        usleep((useconds_t)poll_ms * 1000u);
+    }
+}

@@ -1,0 +1,265 @@
+"""Card readers through real libnfc: portierd's reader workers talk to pn532-emu on ptys.
+
+No test depends on speed: every wait is a bounded poll for an outcome (relay state, event,
+reader health)."""
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from portier_harness import BIN, Daemon, DaemonTest, main, wait_until  # noqa: E402
+
+EMU = os.path.join(BIN, "pn532-emu")
+
+CONFIG = """
+[site]
+id = test
+timezone = Europe/Paris
+
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = debug
+{worker}
+
+[hardware]
+backend = sim
+debounce_ms = 0
+sim_state_dir = {dir}/relays
+
+[reader front]
+driver = libnfc
+connstring = pn532_uart:{dir}/front.tty
+emulator = {dir}/front.ctl
+poll_ms = 20
+debounce_ms = 200
+heartbeat_timeout_ms = 2000
+backoff_max_seconds = 1
+
+[reader back]
+driver = libnfc
+connstring = pn532_uart:{dir}/back.tty
+emulator = {dir}/back.ctl
+poll_ms = 20
+debounce_ms = 200
+heartbeat_timeout_ms = 2000
+backoff_max_seconds = 1
+
+[door front]
+reader = front
+relay = 17
+unlock_seconds = 1
+
+[door back]
+reader = back
+relay = 18
+unlock_seconds = 1
+"""
+
+
+class Emulator:
+    def __init__(self, directory, name):
+        self.link = os.path.join(directory, name + ".tty")
+        self.control = os.path.join(directory, name + ".ctl")
+        self.proc = subprocess.Popen([EMU, "--link", self.link, "--control", self.control],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.proc.stdout.readline()     # the slave path: the pty and sockets exist now
+
+    def cmd(self, line):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(self.control)
+        s.sendall((line + "\n").encode())
+        reply = s.recv(4096).decode()
+        s.close()
+        if not reply.startswith("ok"):
+            raise AssertionError("emulator: %s -> %s" % (line, reply))
+        return reply
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class ReaderTest(DaemonTest):
+    worker = ""
+
+    def setUp(self):
+        self.d = Daemon(config_text="placeholder")
+        self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back")}
+        self.d.write_config(CONFIG.format(dir=self.d.dir, worker=self.worker))
+        self.d.start()
+        self.d.seed()
+
+    def tearDown(self):
+        super().tearDown()
+        for e in self.emus.values():
+            e.stop()
+
+    def reader(self, name):
+        return next(r for r in self.d.status()["readers"] if r["name"] == name)
+
+    def taps(self, door="front"):
+        return [e for e in self.d.events() if e["kind"] == "tap" and e["door"] == door]
+
+    def wait_up(self, name):
+        wait_until(lambda: self.reader(name)["health"] == "up", what="reader %s up" % name)
+
+    def test_tap_through_libnfc_opens_the_door(self):
+        self.wait_up("front")
+        self.assertTrue(self.reader("front")["device"].startswith("pn532_uart:"))
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.d.relay_file("front"), what="front relay energised")
+        tap = self.taps()[-1]
+        self.assertEqual((tap["granted"], tap["member_id"]), (True, 1))
+
+    def test_held_card_taps_once_and_again_after_removal(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: len(self.taps()) == 1, what="first tap")
+        # Held on the reader through many polls: still one tap.
+        polls = self.emus["front"].cmd("status")
+        wait_until(lambda: self.emus["front"].cmd("status") != polls and
+                   int(self.reader("front")["taps"]) >= 1, what="more polls")
+        time.sleep(0.5)
+        self.assertEqual(len(self.taps()), 1)
+        self.emus["front"].cmd("remove")
+        time.sleep(0.4)     # longer than debounce_ms = 200: the next presentation is new
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: len(self.taps()) == 2, what="second tap")
+
+    def test_unknown_and_7_byte_cards(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("insert uid=04112233445566")
+        wait_until(lambda: len(self.taps()) == 1, what="tap")
+        self.assertEqual(self.taps()[-1]["reason"], "unknown_card")
+        self.assertFalse(self.d.relay_file("front"))
+
+    def test_reader_that_stops_answering_is_restarted(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("fault mute")
+        wait_until(lambda: self.reader("front")["restarts"] >= 1, what="worker restarted")
+        self.assertNotEqual(self.reader("front")["health"], "up")
+        self.assertTrue(self.reader("front")["last_error"])
+        # The other door keeps working meanwhile.
+        self.emus["back"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.taps("back"), what="tap at back while front is down")
+        self.emus["front"].cmd("fault none")
+        self.wait_up("front")
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.taps(), what="tap after recovery")
+        self.assertIn("back up", self.d.log_text())
+
+    def test_garbage_on_the_wire_recovers(self):
+        self.wait_up("front")
+        for _ in range(3):
+            self.emus["front"].cmd("fault garbage")
+            time.sleep(0.1)
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.taps(), what="tap after garbage")
+        self.assertIsNone(self.d.proc.poll())
+
+    def test_reader_that_vanishes_is_failed_then_recovers(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("fault hangup 1500")
+        wait_until(lambda: self.reader("front")["failed_since"] > 0, what="reader marked failing")
+        self.wait_up("front")
+        self.assertEqual(self.reader("front")["failed_since"], 0)
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.taps(), what="tap after the reader came back")
+
+    def test_two_readers_at_once(self):
+        self.wait_up("front")
+        self.wait_up("back")
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        self.emus["back"].cmd("insert uid=04C0C0C0")
+        wait_until(lambda: self.taps("front") and self.taps("back"), what="both doors")
+        self.assertTrue(self.taps("front")[-1]["granted"])
+        self.assertTrue(self.taps("back")[-1]["granted"])
+
+    def test_portierctl_sim_tap_goes_through_the_emulator(self):
+        self.wait_up("front")
+        code, out, _ = self.d.ctl("sim", "tap", "--reader", "front", "04A1B2C3")
+        self.assertEqual(code, 0)
+        self.assertIn("door front: granted", out)
+        code, out, _ = self.d.ctl("status")
+        self.assertIn("pn532_uart:", out)
+
+    def test_manual_restart(self):
+        self.wait_up("front")
+        self.d.ctl("reader", "restart", "front")
+        wait_until(lambda: self.reader("front")["restarts"] >= 1, what="restart counted")
+        self.wait_up("front")
+
+
+FAKE_WORKER = r'''#!/usr/bin/python3
+# A worker that misbehaves as told by MODE in its directory.
+import os, socket, struct, sys, time
+mode = open(os.path.join(os.path.dirname(sys.argv[0]), "MODE")).read().strip()
+s = socket.socket(fileno=3)
+def msg(seq, typ, text=b"fake"):
+    return struct.pack("<BBBBHBBI10s48s96s", 1, typ, 0, 0, 0, 0, 0, seq, b"", b"", text)
+s.send(msg(1, 1))                       # HELLO
+if mode == "short":
+    s.send(b"\x01\x02\x03")
+elif mode == "badtype":
+    s.send(msg(2, 99))
+elif mode == "baduid":
+    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 9, 0, 0, 0, 0, 2, b"", b"", b""))
+elif mode == "seq":
+    s.send(msg(7, 5))
+elif mode == "hang":
+    pass
+time.sleep(3600)
+'''
+
+
+class WorkerFaultTest(DaemonTest):
+    """The parent checks every worker message: malformed ones and silence are faults."""
+
+    def setUp(self):
+        self.d = Daemon(config_text="placeholder")
+        self.fake = os.path.join(self.d.dir, "fake-worker")
+        with open(self.fake, "w") as f:
+            f.write(FAKE_WORKER)
+        os.chmod(self.fake, 0o755)
+        self.Emulator = None
+        self.emus = {}
+
+    def start(self, mode):
+        with open(os.path.join(self.d.dir, "MODE"), "w") as f:
+            f.write(mode)
+        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="reader_worker = " + self.fake))
+        self.d.start()
+
+    def reader(self):
+        return next(r for r in self.d.status()["readers"] if r["name"] == "front")
+
+    def check_fault(self, mode, words):
+        self.start(mode)
+        wait_until(lambda: self.reader()["restarts"] >= 1, what="worker restarted after " + mode)
+        wait_until(lambda: words in self.d.log_text(), what="log says " + words)
+        self.assertIsNone(self.d.proc.poll())
+
+    def test_short_message(self):
+        self.check_fault("short", "malformed message from worker: wrong message size")
+
+    def test_unknown_type(self):
+        self.check_fault("badtype", "unknown message type")
+
+    def test_bad_uid_length(self):
+        self.check_fault("baduid", "bad UID length")
+
+    def test_broken_sequence(self):
+        self.check_fault("seq", "message sequence broken")
+
+    def test_silent_worker_is_killed(self):
+        self.check_fault("hang", "reader hung")
+
+
+if __name__ == "__main__":
+    main()
