@@ -541,11 +541,23 @@ static char *reader_fgets(char *str, int num, void *stream)
         str[1] = '\0';
         return str;
     }
+    /* Indentation means nothing to us: strip it, or inih would take an indented key for
+     * the continuation of the previous value. */
     p = line;
-    while (isspace((unsigned char)*p))
+    while (*p == ' ' || *p == '\t')
         p++;
-    if (*p == '[')
-        section_begin(st, p);
+    if (p != line)
+        memmove(line, p, strlen(p) + 1);
+    if (*line == '[') {
+        section_begin(st, line);
+    } else if (*line && *line != '\n' && *line != '\r' && *line != ';' && *line != '#' &&
+               !strpbrk(line, "=:")) {
+        /* Reported here, with its line, so that every syntax error shows, not just inih's
+         * first one; inih then sees a blank line. */
+        add_error(st->errors, st->file, st->line, "syntax error (expected [section] or key = value)");
+        line[0] = '\n';
+        line[1] = '\0';
+    }
     return line;
 }
 
@@ -738,6 +750,10 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
 
     if (a->hardware.backend != b->hardware.backend)
         why = "the hardware back-end changed";
+    else if (a->hardware.input_bias != b->hardware.input_bias ||
+             a->hardware.debounce_ms != b->hardware.debounce_ms ||
+             strcmp(a->hardware.sim_state_dir, b->hardware.sim_state_dir) != 0)
+        why = "[hardware] input_bias, debounce_ms or sim_state_dir changed";
     else if (a->n_doors != b->n_doors)
         why = "doors were added or removed";
     else if (a->n_readers != b->n_readers)
