@@ -373,7 +373,7 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
                                                                                   : "none";
         line_text(&door->relay.line, line, sizeof(line));
         json_array_append_new(doors, json_pack(
-            "{s:s, s:s, s:s, s:s?, s:i, s:b, s:s, s:s, s:s, s:{s:s, s:s, s:b, s:I, s:s?}}",
+            "{s:s, s:s, s:s, s:s?, s:i, s:b, s:s, s:s, s:s, s:{s:s, s:s, s:b, s:I, s:I, s:s?}}",
             "name", door->cfg->name, "zone", door->cfg->zone,
             "state", door->unlocked ? "unlocked" : "locked",
             "cause", door->unlocked ? door_cause_to_string(door->cause) : NULL,
@@ -382,6 +382,7 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
             "fail", door->cfg->fail == DOOR_FAIL_SAFE ? "safe" : "secure",
             "relay", "name", door->relay.name, "line", line,
             "energised", door->relay.energised, "writes", (json_int_t)door->relay.writes,
+            "last_write_mono_us", (json_int_t)door->relay.last_write_usec,
             "error", door->last_error ? strerror(-door->last_error) : NULL));
         struct input *ins[2] = { &door->contact, &door->exit_button };
         for (int k = 0; k < 2; k++)
