@@ -395,10 +395,11 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
         struct reader *r = &d->readers[i];
         struct door *door = door_by_reader(d, r->name);
         json_array_append_new(readers, json_pack(
-            "{s:s, s:s, s:s, s:s?, s:I, s:b, s:I, s:I, s:s, s:s, s:s?}", "name", r->name,
+            "{s:s, s:s, s:s, s:s?, s:I, s:b, s:I, s:I, s:I, s:s, s:s, s:s?}", "name", r->name,
             "driver", r->ops->driver, "health", reader_health_to_string(r->health), "door",
             door ? door->cfg->name : NULL, "taps", (json_int_t)r->taps, "holding",
-            reader_sim_holding(r), "restarts", (json_int_t)r->restarts, "failed_since",
+            reader_sim_holding(r), "restarts", (json_int_t)r->restarts, "reset_pulses",
+            (json_int_t)r->reset_pulses, "failed_since",
             (json_int_t)r->failed_since, "last_error", r->last_error, "device", r->device,
             "emulator", d->cfg->readers[i].emulator[0] ? d->cfg->readers[i].emulator : NULL));
     }

@@ -70,6 +70,7 @@ struct reader {
     enum reader_health health;
     uint64_t taps;
     uint64_t restarts;                  /* worker restarts since start */
+    uint64_t reset_pulses;              /* pulses sent on the reset line */
     int64_t failed_since;               /* UTC seconds of the first failure not yet
                                          * followed by a healthy run; 0 if healthy */
     char last_error[96];

@@ -114,6 +114,7 @@ static int restart_due(sd_event_source *s, uint64_t usec, void *userdata)
     if (w->stopping)
         return 0;
     if (w->r->params.reset && relay_write(w->r->params.reset, true) == 0) {
+        w->r->reset_pulses++;
         /* Hold the reader in reset briefly; spawn once it is released. */
         arm(w, &w->pulse, RESET_PULSE_MS * 1000u, reset_released);
         return 0;

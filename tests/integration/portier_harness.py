@@ -88,7 +88,7 @@ class Daemon:
         with open(self.config_path, "w") as f:
             f.write(text)
 
-    def start(self):
+    def start(self, env_extra=None):
         notify_path = os.path.join(self.dir, "notify.sock")
         if os.path.exists(notify_path):
             os.unlink(notify_path)
@@ -97,6 +97,7 @@ class Daemon:
         self.notify.settimeout(WAIT)
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         env.pop("JOURNAL_STREAM", None)
+        env.update(env_extra or {})
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([PORTIERD, "-c", self.config_path], stdout=self.log,
                                      stderr=self.log, env=env)

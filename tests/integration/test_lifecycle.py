@@ -122,6 +122,53 @@ class LifecycleTest(DaemonTest):
         self.assertTrue(self.d.tap("04A1B2C3")["granted"])      # data survived the kill
 
 
+class WatchdogTest(DaemonTest):
+    def setUp(self):
+        self.d = Daemon()
+        # As systemd does for WatchdogSec=: the loop must pet it at least every 0.3 s.
+        self.d.start(env_extra={"WATCHDOG_USEC": "300000"})
+
+    def test_loop_pets_the_watchdog(self):
+        for _ in range(3):
+            self.d.wait_notify("WATCHDOG=1")
+
+
+class HardwareTest(DaemonTest):
+    def setUp(self):
+        self.d = Daemon()
+
+    def test_gpiod_backend_without_chip_fails_clearly(self):
+        # This machine has no GPIO chip: the libgpiod back-end must say so and exit non-zero,
+        # not start with doors it cannot drive.
+        text = BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2).replace(
+            "backend = sim", "backend = gpiod\nchip = gpiochip9")
+        self.d.write_config(text)
+        p = subprocess.run([PORTIERD, "-c", self.d.config_path], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("door front: cannot open relay line", p.stderr)
+
+    def test_free_entry_window_unlocks_and_relocks_on_reload(self):
+        text = BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2)
+        self.d.write_config(text.replace("held_open_seconds = 2",
+                                         "held_open_seconds = 2\nfree_entry = daily 00:00-24:00"))
+        self.d.start()
+        door = self.d.door("front")
+        self.assertEqual((door["state"], door["free_entry"]), ("unlocked", True))
+        self.assertTrue(self.d.relay_file("front"))
+        # No alarm while the door stands open in a free-entry window.
+        self.d.ctl("sim", "open", "front")
+        self.assertEqual(self.d.door("front")["alarm"], "none")
+        self.d.ctl("sim", "close", "front")
+        self.d.write_config(text)   # window removed
+        self.d.kill(signal.SIGHUP)
+        self.d.wait_notify("READY=1")
+        wait_until(lambda: not self.d.relay_file("front"), what="locked after the window")
+        kinds = [(e["kind"], e["reason"]) for e in self.d.events()]
+        self.assertIn(("free_entry", "window_begins"), kinds)
+        self.assertIn(("free_entry", "window_ends"), kinds)
+
+
 class CrashTest(DaemonTest):
     def test_kill9_during_burst_loses_no_committed_event(self):
         self.d.seed()

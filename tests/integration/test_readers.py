@@ -189,6 +189,22 @@ class ReaderTest(DaemonTest):
         code, out, _ = self.d.ctl("status")
         self.assertIn("pn532_uart:", out)
 
+    def test_reset_line_is_pulsed_before_restart(self):
+        self.d.stop()
+        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="").replace(
+            "backoff_max_seconds = 1\n\n[reader back]",
+            "backoff_max_seconds = 1\nreset_line = 40\n\n[reader back]", 1))
+        self.d.start()
+        self.wait_up("front")
+        self.assertEqual(self.reader("front")["reset_pulses"], 0)
+        self.emus["front"].cmd("fault mute")
+        wait_until(lambda: self.reader("front")["reset_pulses"] >= 1, what="reset pulse")
+        self.emus["front"].cmd("fault none")
+        self.wait_up("front")
+        # The pulse ended: the reset line is released (de-energised) while the reader runs.
+        with open(os.path.join(self.d.dir, "relays", "front.reset")) as f:
+            self.assertEqual(f.read().strip(), "0")
+
     def test_manual_restart(self):
         self.wait_up("front")
         self.d.ctl("reader", "restart", "front")
