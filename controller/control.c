@@ -221,12 +221,14 @@ void control_reply(struct control_conn *c, json_t *reply)
         return;
     }
     c->out_len = strlen(text);
-    c->out = realloc(text, c->out_len + 1);
+    c->out = malloc(c->out_len + 1);
     if (!c->out) {
         free(text);
         conn_free(c);
         return;
     }
+    memcpy(c->out, text, c->out_len);
+    free(text);
     c->out[c->out_len++] = '\n';
     /* Written when the loop is otherwise idle: after the store has committed. */
     sd_event_source_set_priority(c->io, CONTROL_PRIORITY_REPLY);
