@@ -159,6 +159,42 @@ static const struct config_key door_keys[] = {
       "of `unlock_seconds`." },
 };
 
+static const struct config_key machine_keys[] = {
+    { "reader", CT_NAME, STR(machine_config, reader), 0, 0, NULL, NULL, 0,
+      "Name of the `[reader NAME]` section at the machine. Required." },
+    { "relay", CT_LINE, OFF(machine_config, relay), 0, 0, NULL, NULL, 0,
+      "Line of the relay driving the machine's power contactor, `[CHIP:]OFFSET`. Required. "
+      "Energised = power on; de-energised at start, on stop and after a crash." },
+    { "relay_active_low", CT_BOOL, OFF(machine_config, relay_active_low), 0, 0, "false", NULL, 0,
+      "The relay board energises its coil when the line is low." },
+    { "running", CT_LINE, OFF(machine_config, running), 0, 0, "", NULL, 0,
+      "Line of the \"machine running\" sensor (a current sensor's output; active = running). "
+      "Empty: none." },
+    { "running_active_low", CT_BOOL, OFF(machine_config, running_active_low), 0, 0, "false",
+      NULL, 0, "The running sensor reads low while the machine runs." },
+    { "warn", CT_LINE, OFF(machine_config, warn), 0, 0, "", NULL, 0,
+      "Line of a buzzer or lamp, energised while the session is about to end. Empty: none." },
+    { "warn_active_low", CT_BOOL, OFF(machine_config, warn_active_low), 0, 0, "false", NULL, 0,
+      "The warning output is active when low." },
+    { "zone", CT_NAME, STR(machine_config, zone), 0, 0, "fablab", NULL, 0,
+      "Access zone of the machine; the member's plan must include it." },
+    { "warn_minutes", CT_INT, OFF(machine_config, warn_minutes), 0, 60, "5", NULL, 0,
+      "Warn this long before the session's end (booking end, next booking, closing time)." },
+    { "grace_minutes", CT_INT, OFF(machine_config, grace_minutes), 0, 60, "5", NULL, 0,
+      "Keep power this long after the end, so the member can finish or tap to extend." },
+    { "handover_seconds", CT_INT, OFF(machine_config, handover_seconds), 0, 600, "60", NULL, 0,
+      "After a member taps to finish, power stays on this long so another qualified member "
+      "can take over with a tap. 0: power off at once." },
+    { "idle_off_minutes", CT_INT, OFF(machine_config, idle_off_minutes), 0, 240, "0", NULL, 0,
+      "With a running sensor: power off when the machine has been idle this long. 0: never." },
+    { "never_cut_while_running", CT_BOOL, OFF(machine_config, never_cut_while_running), 0, 0,
+      "false", NULL, 0,
+      "Do not cut power while the running sensor says the machine runs (a print, a cut): "
+      "wait until it stops, up to `hard_max_minutes`." },
+    { "hard_max_minutes", CT_INT, OFF(machine_config, hard_max_minutes), 1, 10080, "720", NULL,
+      0, "Absolute limit of one session, whatever the sensor says." },
+};
+
 struct section_kind {
     const char *name;
     bool named;
@@ -167,7 +203,7 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_READER, SEC_DOOR, SEC__MAX };
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -180,6 +216,10 @@ static const struct section_kind sections[SEC__MAX] = {
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
                    "One section per door, `[door NAME]`." },
+    [SEC_MACHINE] = { "machine", true, machine_keys, ARRAY_SIZE(machine_keys),
+                      "One section per machine with a power interlock, `[machine NAME]`: its "
+                      "wiring and timings. Booking rules and the training it requires are set "
+                      "by managers with `portierctl machine set`." },
 };
 
 struct parse_state {
@@ -371,6 +411,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_HARDWARE: return &cfg->hardware;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
+    case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
     }
     return NULL;
 }
@@ -450,7 +491,8 @@ static void section_begin(struct parse_state *st, const char *header)
             kind = i;
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, reader NAME or door NAME)",
+                  "unknown section [%s] (expected site, daemon, hardware, reader NAME, door NAME "
+                  "or machine NAME)",
                   kind_name);
         return;
     }
@@ -472,7 +514,8 @@ static void section_begin(struct parse_state *st, const char *header)
             return;
         }
         if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
-            (kind == SEC_READER && config_find_reader(st->cfg, name))) {
+            (kind == SEC_READER && config_find_reader(st->cfg, name)) ||
+            (kind == SEC_MACHINE && config_find_machine(st->cfg, name))) {
             add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
                       name);
             return;
@@ -484,6 +527,13 @@ static void section_begin(struct parse_state *st, const char *header)
                 return;
             }
             st->cfg->n_doors++;
+        } else if (kind == SEC_MACHINE) {
+            if (st->cfg->n_machines == CONFIG_MAX_MACHINES) {
+                add_error(st->errors, st->file, st->line, "too many machines (at most %d)",
+                          CONFIG_MAX_MACHINES);
+                return;
+            }
+            st->cfg->n_machines++;
         } else {
             if (st->cfg->n_readers == CONFIG_MAX_READERS) {
                 add_error(st->errors, st->file, st->line, "too many readers (at most %d)",
@@ -502,6 +552,11 @@ static void section_begin(struct parse_state *st, const char *header)
             memset(d, 0, sizeof(*d));
             strlcpy_checked(d->name, name, sizeof(d->name));
             d->line = st->line;
+        } else if (kind == SEC_MACHINE) {
+            struct machine_config *m = st->obj;
+            memset(m, 0, sizeof(*m));
+            strlcpy_checked(m->name, name, sizeof(m->name));
+            m->line = st->line;
         } else {
             struct reader_config *r = st->obj;
             memset(r, 0, sizeof(*r));
@@ -590,6 +645,8 @@ static int handler(void *user, const char *section, const char *name, const char
             add_error(st->errors, st->file, st->line, "%s", err);
         else if (st->kind == SEC_DOOR && strcmp(name, "reader") == 0)
             st->cfg->doors[st->cfg->n_doors - 1].reader_line = st->line;
+        else if (st->kind == SEC_MACHINE && strcmp(name, "reader") == 0)
+            st->cfg->machines[st->cfg->n_machines - 1].reader_line = st->line;
         return 1;
     }
     add_error(st->errors, st->file, st->line, "unknown key '%s' in [%s]", name, sk->name);
@@ -609,9 +666,10 @@ static void fill_chip(struct line_spec *spec, bool active_low, const char *chip)
 static void check_whole(struct parse_state *st)
 {
     struct config *c = st->cfg;
-    const struct line_spec *lines[CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS];
-    const char *owners[CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS];
-    unsigned owner_lines[CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS];
+    enum { MAX_LINES = CONFIG_MAX_DOORS * 3 + CONFIG_MAX_READERS + CONFIG_MAX_MACHINES * 3 };
+    const struct line_spec *lines[MAX_LINES];
+    const char *owners[MAX_LINES];
+    unsigned owner_lines[MAX_LINES];
     size_t n_lines = 0;
 
     for (unsigned i = 0; i < c->n_readers; i++) {
@@ -660,6 +718,39 @@ static void check_whole(struct parse_state *st)
             lines[n_lines] = mine[m];
             owners[n_lines] = d->name;
             owner_lines[n_lines] = d->line;
+            n_lines++;
+        }
+    }
+    for (unsigned i = 0; i < c->n_machines; i++) {
+        struct machine_config *m = &c->machines[i];
+        fill_chip(&m->relay, m->relay_active_low, c->hardware.chip);
+        fill_chip(&m->running, m->running_active_low, c->hardware.chip);
+        fill_chip(&m->warn, m->warn_active_low, c->hardware.chip);
+        unsigned at = m->reader_line ? m->reader_line : m->line;
+        if (m->reader[0] && !config_find_reader(c, m->reader))
+            add_error(st->errors, st->file, at,
+                      "machine '%s' uses reader '%s', which has no [reader %s] section", m->name,
+                      m->reader, m->reader);
+        for (unsigned j = 0; j < c->n_doors; j++)
+            if (strcmp(c->doors[j].reader, m->reader) == 0)
+                add_error(st->errors, st->file, at, "reader '%s' already opens door '%s'",
+                          m->reader, c->doors[j].name);
+        for (unsigned j = 0; j < i; j++)
+            if (strcmp(c->machines[j].reader, m->reader) == 0)
+                add_error(st->errors, st->file, at, "reader '%s' already serves machine '%s'",
+                          m->reader, c->machines[j].name);
+        const struct line_spec *mine[3] = { &m->relay, &m->running, &m->warn };
+        for (unsigned k = 0; k < 3; k++) {
+            if (!mine[k]->set)
+                continue;
+            for (size_t o = 0; o < n_lines; o++)
+                if (lines[o]->offset == mine[k]->offset && strcmp(lines[o]->chip, mine[k]->chip) == 0)
+                    add_error(st->errors, st->file, m->line,
+                              "machine '%s' uses line %s:%u, already used by %s (line %u)",
+                              m->name, mine[k]->chip, mine[k]->offset, owners[o], owner_lines[o]);
+            lines[n_lines] = mine[k];
+            owners[n_lines] = m->name;
+            owner_lines[n_lines] = m->line;
             n_lines++;
         }
     }
@@ -728,6 +819,14 @@ const struct door_config *config_find_door(const struct config *c, const char *n
     return NULL;
 }
 
+const struct machine_config *config_find_machine(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_machines; i++)
+        if (strcmp(c->machines[i].name, name) == 0)
+            return &c->machines[i];
+    return NULL;
+}
+
 const struct reader_config *config_find_reader(const struct config *c, const char *name)
 {
     for (unsigned i = 0; i < c->n_readers; i++)
@@ -758,6 +857,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "doors were added or removed";
     else if (a->n_readers != b->n_readers)
         why = "readers were added or removed";
+    else if (a->n_machines != b->n_machines)
+        why = "machines were added or removed";
     else if (strcmp(a->daemon.control_socket, b->daemon.control_socket) != 0)
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
@@ -777,6 +878,13 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
             !line_spec_equal(&x->relay, &y->relay) || !line_spec_equal(&x->contact, &y->contact) ||
             !line_spec_equal(&x->exit_button, &y->exit_button) || x->fail != y->fail)
             why = "a door's name, reader, lines or fail mode changed";
+    }
+    for (unsigned i = 0; !why && i < a->n_machines; i++) {
+        const struct machine_config *x = &a->machines[i], *y = &b->machines[i];
+        if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||
+            !line_spec_equal(&x->relay, &y->relay) || !line_spec_equal(&x->running, &y->running) ||
+            !line_spec_equal(&x->warn, &y->warn))
+            why = "a machine's name, reader or lines changed";
     }
     if (why && ret_why)
         *ret_why = why;

@@ -18,7 +18,8 @@
 
 #define CONFIG_NAME_MAX 32
 #define CONFIG_MAX_DOORS 32
-#define CONFIG_MAX_READERS 64
+#define CONFIG_MAX_READERS 128
+#define CONFIG_MAX_MACHINES 64
 #define CONFIG_MAX_ERRORS 32
 
 enum door_fail_mode {
@@ -85,6 +86,26 @@ struct door_config {
     bool relock_on_close;
 };
 
+struct machine_config {
+    char name[CONFIG_NAME_MAX];
+    unsigned line;
+    char reader[CONFIG_NAME_MAX];
+    unsigned reader_line;
+    struct line_spec relay;
+    bool relay_active_low;
+    struct line_spec running;
+    bool running_active_low;
+    struct line_spec warn;
+    bool warn_active_low;
+    char zone[CONFIG_NAME_MAX];
+    int64_t warn_minutes;
+    int64_t grace_minutes;
+    int64_t handover_seconds;
+    int64_t idle_off_minutes;
+    bool never_cut_while_running;
+    int64_t hard_max_minutes;
+};
+
 struct config {
     char path[PATH_MAX];
     struct site_config site;
@@ -94,6 +115,8 @@ struct config {
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;
     struct door_config doors[CONFIG_MAX_DOORS];
+    unsigned n_machines;
+    struct machine_config machines[CONFIG_MAX_MACHINES];
 };
 
 /* Error messages collected while loading, one "FILE:LINE: message" each. */
@@ -115,6 +138,7 @@ struct config *config_free(struct config *c);
 
 const struct door_config *config_find_door(const struct config *c, const char *name);
 const struct reader_config *config_find_reader(const struct config *c, const char *name);
+const struct machine_config *config_find_machine(const struct config *c, const char *name);
 /* Database path: daemon.database or STATE_DIR/portier.db. */
 void config_database_path(const struct config *c, char *buf, size_t n);
 

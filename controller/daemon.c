@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "door.h"
+#include "fablab.h"
 #include "gpio_backend.h"
 #include "log.h"
 #include "reader.h"
@@ -50,6 +51,7 @@ struct daemon {
     struct reader readers[CONFIG_MAX_READERS];
     struct relay reader_resets[CONFIG_MAX_READERS];
     struct control *control;
+    struct fablab *fablab;
     sd_event_source *commit;
     sd_event_source *minute;
     struct enroll enroll;
@@ -91,7 +93,7 @@ static struct input *input_by_name(struct daemon *d, const char *name)
         if (door->exit_button.is_open && strcmp(door->exit_button.name, name) == 0)
             return &door->exit_button;
     }
-    return NULL;
+    return fablab_input_by_name(d->fablab, name);
 }
 
 /* portier-reader next to our own executable, unless the config names one. */
@@ -174,6 +176,7 @@ static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
     struct timespec ts;
 
     free_entry_evaluate(d);
+    fablab_minute(d->fablab);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -267,6 +270,8 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
         return;
     }
     door = door_by_reader(d, reader->name);
+    if (!door && fablab_reader_tap(d->fablab, reader->name, ev->uid, ev->uid_len, ev->at_usec))
+        return;
     if (!door) {
         log_debug("reader %s: card arrived, but no door uses this reader", reader->name);
         return;
@@ -417,7 +422,7 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
     }
     access_get_stats(d->engine, &stats);
     control_reply_ok(c, json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
+        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
         "site", "id", d->cfg->site.id, "name", d->cfg->site.name, "timezone",
         d->cfg->site.timezone,
@@ -425,7 +430,8 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
         "uptime", (json_int_t)((now_mono_usec() - d->started_usec) / 1000000u),
         "members", (json_int_t)store_member_count(d->store),
         "cards", (json_int_t)store_card_count(d->store),
-        "doors", doors, "readers", readers, "inputs", inputs, "recent_taps", taps,
+        "doors", doors, "machines", fablab_status(d->fablab), "readers", readers, "inputs",
+        inputs, "recent_taps", taps,
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors));
 }
@@ -785,6 +791,7 @@ static void cmd_sim(struct daemon *d, struct control_conn *c, json_t *req, const
         }
         bool to_enroll = d->enroll.armed && d->enroll.reader == reader;
         struct access_stats before, after;
+        uint64_t machine_seq = fablab_last_tap(d->fablab)->seq;
         access_get_stats(d->engine, &before);
         r = reader_sim_present(reader, uid, len, json_is_true(json_object_get(req, "hold")));
         if (r < 0) {
@@ -792,8 +799,14 @@ static void cmd_sim(struct daemon *d, struct control_conn *c, json_t *req, const
             return;
         }
         access_get_stats(d->engine, &after);
+        const struct fablab_tap *mt = fablab_last_tap(d->fablab);
         if (to_enroll) {
             control_reply_ok(c, json_pack("{s:b}", "enrolment", 1));
+        } else if (mt->seq != machine_seq) {
+            control_reply_ok(c, json_pack("{s:s, s:b, s:s, s:I, s:i}", "machine", mt->machine,
+                                          "granted", mt->granted, "outcome", mt->outcome,
+                                          "member_id", (json_int_t)mt->member_id, "latency_us",
+                                          (int)mt->latency_us));
         } else if (after.taps != before.taps && access_recent(d->engine, &last, 1) == 1) {
             /* What the tap did at the door. */
             control_reply_ok(c, json_pack("{s:s, s:b, s:s, s:I, s:I, s:i}", "door", last.door,
@@ -812,7 +825,7 @@ static void cmd_sim(struct daemon *d, struct control_conn *c, json_t *req, const
     const char *name = req_str(req, "input");
     struct input *in = name ? input_by_name(d, name) : NULL;
     if (!in) {
-        control_reply_error(c, "not_found", "no input '%.48s' (inputs are DOOR.contact and DOOR.exit)",
+        control_reply_error(c, "not_found", "no input '%.48s' (inputs are DOOR.contact, DOOR.exit and MACHINE.running)",
                             name ? name : "");
         return;
     }
@@ -890,7 +903,7 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
                (strcmp(cmd + 4, "tap") == 0 || strcmp(cmd + 4, "remove") == 0 ||
                 strcmp(cmd + 4, "press") == 0 || strcmp(cmd + 4, "release") == 0)) {
         cmd_sim(d, c, req, cmd + 4);
-    } else {
+    } else if (!fablab_control(d->fablab, c, cmd, req)) {
         control_reply_error(c, "unknown_command", "unknown command '%.32s'", cmd);
     }
 }
@@ -925,6 +938,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     } else {
         for (unsigned i = 0; i < d->n_doors; i++)
             door_reconfigure(&d->doors[i], &next->doors[i]);
+        fablab_reconfigure(d->fablab, next);
         config_free(d->cfg);
         d->cfg = next;
         log_set_level(d->cfg->daemon.log_level);
@@ -1042,6 +1056,9 @@ int daemon_new(const char *config_path, struct daemon **ret)
             goto fail;
         }
     }
+    r = fablab_new(d->loop, d->store, d->engine, d->cfg, &hw, &d->fablab);
+    if (r < 0)
+        goto fail;
     for (unsigned i = 0; i < d->cfg->n_readers; i++) {
         const struct reader_config *rc = &d->cfg->readers[i];
         const struct reader_ops *ops = reader_ops_by_driver(config_reader_drivers[rc->driver]);
@@ -1117,6 +1134,7 @@ struct daemon *daemon_free(struct daemon *d)
     /* Relays first: whatever else fails below, the doors are in their safe state. */
     for (unsigned i = 0; i < d->n_doors; i++)
         door_fini(&d->doors[i]);
+    d->fablab = fablab_free(d->fablab);     /* machines off, sessions closed as "stopped" */
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);
     d->control = control_free(d->control);
     for (unsigned i = 0; i < d->n_readers; i++)

@@ -17,6 +17,13 @@ static const struct {
     [POLICY_NO_PLAN] = { "no_plan", "the member has no plan" },
     [POLICY_ZONE_NOT_IN_PLAN] = { "zone_not_in_plan", "the plan does not include this door's zone" },
     [POLICY_OUTSIDE_PLAN_HOURS] = { "outside_plan_hours", "outside the plan's hours" },
+    [POLICY_MACHINE_OUT_OF_ORDER] = { "machine_out_of_order", "the machine is out of order" },
+    [POLICY_NOT_QUALIFIED] = { "not_qualified", "the member lacks the training this machine requires" },
+    [POLICY_QUALIFICATION_EXPIRED] = { "qualification_expired", "the member's training for this machine has expired" },
+    [POLICY_OUTSIDE_OPENING_HOURS] = { "outside_opening_hours", "the machine is closed at this time" },
+    [POLICY_BOOKED_BY_OTHER] = { "booked_by_other", "someone else has booked the machine now" },
+    [POLICY_BOOKING_REQUIRED] = { "booking_required", "this machine needs a booking" },
+    [POLICY_BOOKING_SOON] = { "booking_soon", "someone has booked the machine shortly" },
 };
 
 const char *policy_reason_to_string(enum policy_reason r)
@@ -73,4 +80,70 @@ struct policy_verdict policy_decide(const struct policy_request *req)
     if (!schedule_contains(req->plan->hours, &req->local))
         return deny(POLICY_OUTSIDE_PLAN_HOURS);
     return (struct policy_verdict){ .granted = true, .reason = POLICY_GRANTED };
+}
+
+static struct policy_machine_verdict machine_deny(enum policy_reason r, int64_t other)
+{
+    return (struct policy_machine_verdict){ .reason = r, .other_booking_id = other };
+}
+
+struct policy_machine_verdict policy_decide_machine(const struct policy_machine_request *req)
+{
+    const struct policy_machine *m = req->machine;
+    const int64_t now = req->base.now;
+    struct policy_machine_verdict v = { .granted = true, .reason = POLICY_GRANTED };
+    struct policy_verdict base = policy_decide(&req->base);
+    const struct policy_booking *next_other = NULL;
+    int64_t chain_end = 0;
+    size_t i;
+
+    if (!base.granted)
+        return machine_deny(base.reason, 0);
+    if (m->out_of_order)
+        return machine_deny(POLICY_MACHINE_OUT_OF_ORDER, 0);
+    if (m->needs_training) {
+        if (!req->qualification || req->qualification->revoked)
+            return machine_deny(POLICY_NOT_QUALIFIED, 0);
+        if (req->qualification->expires_at && now >= req->qualification->expires_at)
+            return machine_deny(POLICY_QUALIFICATION_EXPIRED, 0);
+    }
+    if (m->closing_at <= now)
+        return machine_deny(POLICY_OUTSIDE_OPENING_HOURS, 0);
+
+    /* The member's booking now, if any; someone else's booking now is a refusal. */
+    for (i = 0; i < req->n_bookings; i++) {
+        const struct policy_booking *b = &req->bookings[i];
+        if (b->start <= now && b->end > now) {
+            if (b->member_id != req->member_id)
+                return machine_deny(POLICY_BOOKED_BY_OTHER, b->id);
+            v.booking_id = b->id;
+            chain_end = b->end;
+        }
+    }
+    /* The member's own back-to-back bookings make one session. */
+    for (bool grew = v.booking_id != 0; grew;) {
+        grew = false;
+        for (i = 0; i < req->n_bookings; i++)
+            if (req->bookings[i].member_id == req->member_id && req->bookings[i].start == chain_end) {
+                chain_end = req->bookings[i].end;
+                grew = true;
+            }
+    }
+    for (i = 0; i < req->n_bookings; i++)
+        if (req->bookings[i].member_id != req->member_id && req->bookings[i].start > now) {
+            next_other = &req->bookings[i];
+            break;
+        }
+    if (!v.booking_id) {
+        if (m->booking_required)
+            return machine_deny(POLICY_BOOKING_REQUIRED, 0);
+        if (next_other && next_other->start - now < m->walkup_free_minutes * 60)
+            return machine_deny(POLICY_BOOKING_SOON, next_other->id);
+    }
+    v.max_until = v.booking_id ? chain_end : m->closing_at;
+    if (next_other && next_other->start < v.max_until)
+        v.max_until = next_other->start;
+    if (m->closing_at < v.max_until)
+        v.max_until = m->closing_at;
+    return v;
 }

@@ -19,6 +19,13 @@ enum policy_reason {
     POLICY_NO_PLAN,
     POLICY_ZONE_NOT_IN_PLAN,
     POLICY_OUTSIDE_PLAN_HOURS,
+    POLICY_MACHINE_OUT_OF_ORDER,
+    POLICY_NOT_QUALIFIED,
+    POLICY_QUALIFICATION_EXPIRED,
+    POLICY_OUTSIDE_OPENING_HOURS,
+    POLICY_BOOKED_BY_OTHER,
+    POLICY_BOOKING_REQUIRED,
+    POLICY_BOOKING_SOON,
     POLICY_REASON__MAX,
 };
 
@@ -58,6 +65,51 @@ struct policy_verdict {
 };
 
 struct policy_verdict policy_decide(const struct policy_request *req);
+
+/* ---- machines ---- */
+
+struct policy_machine {
+    bool out_of_order;
+    bool needs_training;
+    bool booking_required;          /* false: walk-up allowed ... */
+    int64_t walkup_free_minutes;    /* ... when no booking starts within this many minutes */
+    int64_t closing_at;             /* UTC end of the opening window containing now; <= now
+                                     * when closed */
+};
+
+struct policy_qualification {
+    int64_t expires_at;             /* UTC, exclusive; 0: never */
+    bool revoked;
+};
+
+struct policy_booking {
+    int64_t id;
+    int64_t member_id;
+    int64_t start, end;             /* UTC, [start, end) */
+};
+
+struct policy_machine_request {
+    struct policy_request base;     /* card, member, plan, now; base.door->zone = machine zone */
+    int64_t member_id;
+    const struct policy_machine *machine;
+    const struct policy_qualification *qualification;  /* NULL: the member has none */
+    const struct policy_booking *bookings;  /* not cancelled, end > now, sorted by start */
+    size_t n_bookings;
+};
+
+struct policy_machine_verdict {
+    bool granted;
+    enum policy_reason reason;
+    int64_t booking_id;             /* the member's booking now; 0 for walk-up use */
+    int64_t max_until;              /* UTC: when power must go off at the latest */
+    int64_t other_booking_id;       /* booked_by_other / booking_soon: which one */
+};
+
+/* The verdict for a member at a machine: the door checks (card, membership, plan), then
+ * out-of-order, training, opening hours, bookings. The maximum duration is the end of the
+ * member's booking (consecutive bookings of the same member chain), the start of the next
+ * booking by someone else, or closing time, whichever comes first. */
+struct policy_machine_verdict policy_decide_machine(const struct policy_machine_request *req);
 
 /* "granted", "unknown_card", ...: stable identifiers for logs, events and scripts. */
 const char *policy_reason_to_string(enum policy_reason r);

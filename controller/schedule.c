@@ -172,3 +172,51 @@ void local_time_at(int64_t utc, struct local_time *ret)
     ret->wday = tm.tm_wday;
     ret->minute = tm.tm_hour * 60 + tm.tm_min;
 }
+
+int64_t schedule_window_end(const struct schedule *s, int64_t utc, int64_t horizon)
+{
+    struct local_time lt;
+    int64_t t = utc - utc % 60, limit = utc + horizon;
+
+    local_time_at(utc, &lt);
+    if (!schedule_contains(s, &lt))
+        return utc;
+    if (s->always)
+        return limit;
+    /* Jump to the end of the latest window containing t, then look again: adjacent and
+     * overlapping windows chain. Each jump is computed on the wall clock and checked
+     * against the real local time, so a DST change inside a window costs one more loop. */
+    while (t < limit) {
+        int best = 0;   /* minutes from t to the end of the containing window */
+        local_time_at(t, &lt);
+        for (unsigned i = 0; i < s->n_rules; i++) {
+            const struct schedule_rule *r = &s->rules[i];
+            int yesterday = (lt.wday + 6) % 7, left = 0;
+            if (r->start < r->end) {
+                if ((r->days & (1u << lt.wday)) && lt.minute >= r->start && lt.minute < r->end)
+                    left = r->end - lt.minute;
+            } else {
+                if ((r->days & (1u << lt.wday)) && lt.minute >= r->start)
+                    left = 1440 - lt.minute + r->end;
+                else if ((r->days & (1u << yesterday)) && lt.minute < r->end)
+                    left = r->end - lt.minute;
+            }
+            if (left > best)
+                best = left;
+        }
+        if (best == 0)
+            return t;       /* not inside any window at t: the window ended here */
+        /* The end is a wall-clock time: let mktime place it on the right side of a DST
+         * change (on the spring-forward night 210 wall minutes may be 150 real ones). */
+        {
+            struct tm tm;
+            time_t tt = (time_t)t, next;
+            localtime_r(&tt, &tm);
+            tm.tm_min += best;
+            tm.tm_isdst = -1;
+            next = mktime(&tm);
+            t = next > (time_t)t ? (int64_t)next : t + (int64_t)best * 60;
+        }
+    }
+    return limit;
+}

@@ -45,3 +45,9 @@ bool schedule_contains(const struct schedule *s, const struct local_time *lt);
 
 /* Convert a UTC instant to local wall time using the current TZ. */
 void local_time_at(int64_t utc, struct local_time *ret);
+
+/* If utc is inside s, the UTC instant (to the minute) at which the window containing it
+ * ends, following adjacent windows ("Mon 08:00-12:00, Mon 12:00-18:00" ends at 18:00) and
+ * daylight-saving changes; at most horizon seconds ahead (returned if s stays open that
+ * long, as "always" does). If utc is outside s, returns utc. */
+int64_t schedule_window_end(const struct schedule *s, int64_t utc, int64_t horizon);

@@ -63,6 +63,65 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only'); END;"
     "CREATE TRIGGER access_events_no_delete BEFORE DELETE ON access_events"
     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only'); END;",
+
+    /* 3: fablab machines — trainings, qualifications, booking rules, bookings and the
+     * sessions of the power interlock. */
+    "ALTER TABLE resources ADD COLUMN out_of_order INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE resources ADD COLUMN out_of_order_reason TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE trainings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE machine_rules ("
+    "  resource_id INTEGER PRIMARY KEY REFERENCES resources(id),"
+    "  training_id INTEGER REFERENCES trainings(id),"
+    "  slot_minutes INTEGER NOT NULL DEFAULT 30,"
+    "  min_minutes INTEGER NOT NULL DEFAULT 30,"
+    "  max_minutes INTEGER NOT NULL DEFAULT 240,"
+    "  window_days INTEGER NOT NULL DEFAULT 14,"
+    "  quota_day_minutes INTEGER NOT NULL DEFAULT 0,"
+    "  quota_week_minutes INTEGER NOT NULL DEFAULT 0,"
+    "  cancel_deadline_minutes INTEGER NOT NULL DEFAULT 60,"
+    "  hours TEXT NOT NULL DEFAULT 'always',"
+    "  booking_required INTEGER NOT NULL DEFAULT 0,"
+    "  walkup_free_minutes INTEGER NOT NULL DEFAULT 15);"
+    "CREATE TABLE qualifications ("
+    "  id INTEGER PRIMARY KEY,"
+    "  member_id INTEGER NOT NULL REFERENCES members(id),"
+    "  training_id INTEGER NOT NULL REFERENCES trainings(id),"
+    "  granted_at INTEGER NOT NULL,"
+    "  granted_by TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_by TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX qualifications_member ON qualifications(member_id, training_id);"
+    "CREATE TABLE bookings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  resource_id INTEGER NOT NULL REFERENCES resources(id),"
+    "  member_id INTEGER NOT NULL REFERENCES members(id),"
+    "  starts_at INTEGER NOT NULL,"
+    "  ends_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  cancelled_at INTEGER NOT NULL DEFAULT 0,"
+    "  cancelled_by TEXT NOT NULL DEFAULT '',"
+    "  cancel_override INTEGER NOT NULL DEFAULT 0,"
+    "  moved_to INTEGER,"
+    "  CHECK (ends_at > starts_at));"
+    "CREATE INDEX bookings_resource ON bookings(resource_id, starts_at) WHERE cancelled_at = 0;"
+    "CREATE INDEX bookings_member ON bookings(member_id, starts_at) WHERE cancelled_at = 0;"
+    "CREATE TABLE machine_sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  resource_id INTEGER NOT NULL REFERENCES resources(id),"
+    "  member_id INTEGER NOT NULL,"
+    "  booking_id INTEGER,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_seen_at INTEGER NOT NULL,"
+    "  running_seconds INTEGER NOT NULL DEFAULT 0,"
+    "  end_reason TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX machine_sessions_open ON machine_sessions(resource_id) WHERE ended_at = 0;",
 };
 
 enum stmt_id {
@@ -90,6 +149,29 @@ enum stmt_id {
     ST_RESOURCE_UPSERT,
     ST_EVENT_ADD,
     ST_EVENT_LIST,
+    ST_RESOURCE_GET,
+    ST_RESOURCE_LIST,
+    ST_RESOURCE_OOO,
+    ST_TRAINING_ADD,
+    ST_TRAINING_FIND,
+    ST_TRAINING_LIST,
+    ST_RULES_PUT,
+    ST_QUAL_GRANT,
+    ST_QUAL_REVOKE,
+    ST_QUAL_BEST,
+    ST_QUAL_LIST,
+    ST_BOOKING_ADD,
+    ST_BOOKING_GET,
+    ST_BOOKING_CANCEL,
+    ST_BOOKING_OVERLAP,
+    ST_BOOKING_MINUTES,
+    ST_BOOKING_UPCOMING,
+    ST_BOOKING_LIST,
+    ST_SESSION_OPEN,
+    ST_SESSION_TOUCH,
+    ST_SESSION_CLOSE,
+    ST_SESSION_INTERRUPTED,
+    ST_SESSION_LIST,
     ST__MAX
 };
 
@@ -147,6 +229,84 @@ static const char *const stmt_sql[ST__MAX] = {
                       "coalesce(e.card_id, 0), e.kind, e.granted, e.reason, e.detail "
                       "FROM access_events e LEFT JOIN resources r ON r.id = e.resource_id "
                       "WHERE e.at >= ?1 ORDER BY e.id DESC LIMIT ?2) ORDER BY 1",
+    [ST_RESOURCE_GET] = "SELECT r.id, r.kind, r.name, r.zone, r.out_of_order, r.out_of_order_reason, "
+                        "coalesce(t.id, 0), coalesce(t.name, ''), coalesce(m.slot_minutes, 30), "
+                        "coalesce(m.min_minutes, 30), coalesce(m.max_minutes, 240), "
+                        "coalesce(m.window_days, 14), coalesce(m.quota_day_minutes, 0), "
+                        "coalesce(m.quota_week_minutes, 0), coalesce(m.cancel_deadline_minutes, 60), "
+                        "coalesce(m.hours, 'always'), coalesce(m.booking_required, 0), "
+                        "coalesce(m.walkup_free_minutes, 15), m.resource_id IS NOT NULL "
+                        "FROM resources r LEFT JOIN machine_rules m ON m.resource_id = r.id "
+                        "LEFT JOIN trainings t ON t.id = m.training_id WHERE r.name = ?1",
+    [ST_RESOURCE_LIST] = "SELECT name FROM resources WHERE kind = ?1 ORDER BY name",
+    [ST_RESOURCE_OOO] = "UPDATE resources SET out_of_order = ?2, out_of_order_reason = ?3 "
+                        "WHERE id = ?1",
+    [ST_TRAINING_ADD] = "INSERT INTO trainings (name, description, created_at) VALUES (?1, ?2, ?3)",
+    [ST_TRAINING_FIND] = "SELECT id FROM trainings WHERE name = ?1",
+    [ST_TRAINING_LIST] = "SELECT t.id, t.name, t.description, (SELECT count(*) FROM qualifications q "
+                         "WHERE q.training_id = t.id AND q.revoked_at = 0 AND (q.expires_at = 0 "
+                         "OR q.expires_at > ?1)) FROM trainings t ORDER BY t.name",
+    [ST_RULES_PUT] = "INSERT INTO machine_rules (resource_id, training_id, slot_minutes, min_minutes, "
+                     "max_minutes, window_days, quota_day_minutes, quota_week_minutes, "
+                     "cancel_deadline_minutes, hours, booking_required, walkup_free_minutes) "
+                     "VALUES (?1, nullif(?2, 0), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+                     "ON CONFLICT (resource_id) DO UPDATE SET training_id = excluded.training_id, "
+                     "slot_minutes = excluded.slot_minutes, min_minutes = excluded.min_minutes, "
+                     "max_minutes = excluded.max_minutes, window_days = excluded.window_days, "
+                     "quota_day_minutes = excluded.quota_day_minutes, "
+                     "quota_week_minutes = excluded.quota_week_minutes, "
+                     "cancel_deadline_minutes = excluded.cancel_deadline_minutes, "
+                     "hours = excluded.hours, booking_required = excluded.booking_required, "
+                     "walkup_free_minutes = excluded.walkup_free_minutes",
+    [ST_QUAL_GRANT] = "INSERT INTO qualifications (member_id, training_id, granted_at, granted_by, "
+                      "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_QUAL_REVOKE] = "UPDATE qualifications SET revoked_at = ?3, revoked_by = ?4 "
+                       "WHERE member_id = ?1 AND training_id = ?2 AND revoked_at = 0",
+    /* The qualification that lasts longest: one without expiry beats any other. */
+    [ST_QUAL_BEST] = "SELECT expires_at FROM qualifications WHERE member_id = ?1 AND "
+                     "training_id = ?2 AND revoked_at = 0 "
+                     "ORDER BY expires_at = 0 DESC, expires_at DESC LIMIT 1",
+    [ST_QUAL_LIST] = "SELECT q.id, q.member_id, t.name, q.granted_at, q.granted_by, q.expires_at, "
+                     "q.revoked_at FROM qualifications q JOIN trainings t ON t.id = q.training_id "
+                     "WHERE q.member_id = ?1 ORDER BY q.id",
+    [ST_BOOKING_ADD] = "INSERT INTO bookings (resource_id, member_id, starts_at, ends_at, created_at, "
+                       "created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_BOOKING_GET] = "SELECT b.id, b.resource_id, r.name, b.member_id, m.name, b.starts_at, "
+                       "b.ends_at, b.created_by, b.cancelled_at, b.cancelled_by, b.cancel_override "
+                       "FROM bookings b JOIN resources r ON r.id = b.resource_id "
+                       "JOIN members m ON m.id = b.member_id WHERE b.id = ?1",
+    [ST_BOOKING_CANCEL] = "UPDATE bookings SET cancelled_at = ?2, cancelled_by = ?3, "
+                          "cancel_override = ?4, moved_to = nullif(?5, 0) "
+                          "WHERE id = ?1 AND cancelled_at = 0",
+    [ST_BOOKING_OVERLAP] = "SELECT b.id, b.member_id, m.name, b.starts_at, b.ends_at FROM bookings b "
+                           "JOIN members m ON m.id = b.member_id WHERE b.resource_id = ?1 AND "
+                           "b.cancelled_at = 0 AND b.starts_at < ?3 AND b.ends_at > ?2 AND b.id != ?4 "
+                           "ORDER BY b.starts_at LIMIT 8",
+    [ST_BOOKING_MINUTES] = "SELECT coalesce(sum(min(ends_at, ?4) - max(starts_at, ?3)), 0) / 60 "
+                           "FROM bookings WHERE member_id = ?1 AND resource_id = ?2 AND "
+                           "cancelled_at = 0 AND starts_at < ?4 AND ends_at > ?3 AND id != ?5",
+    [ST_BOOKING_UPCOMING] = "SELECT id, member_id, starts_at, ends_at FROM bookings "
+                            "WHERE resource_id = ?1 AND cancelled_at = 0 AND ends_at > ?2 "
+                            "AND starts_at < ?3 ORDER BY starts_at LIMIT ?4",
+    [ST_BOOKING_LIST] = "SELECT b.id, b.resource_id, r.name, b.member_id, m.name, b.starts_at, "
+                        "b.ends_at, b.created_by, b.cancelled_at, b.cancelled_by, b.cancel_override "
+                        "FROM bookings b JOIN resources r ON r.id = b.resource_id "
+                        "JOIN members m ON m.id = b.member_id WHERE (?1 = 0 OR b.resource_id = ?1) "
+                        "AND (?2 = 0 OR b.member_id = ?2) AND b.ends_at > ?3 AND b.starts_at < ?4 "
+                        "AND (?5 OR b.cancelled_at = 0) ORDER BY b.starts_at, b.id LIMIT ?6",
+    [ST_SESSION_OPEN] = "INSERT INTO machine_sessions (resource_id, member_id, booking_id, started_at, "
+                        "last_seen_at) VALUES (?1, ?2, nullif(?3, 0), ?4, ?4)",
+    [ST_SESSION_TOUCH] = "UPDATE machine_sessions SET last_seen_at = ?2, running_seconds = ?3 "
+                         "WHERE id = ?1 AND ended_at = 0",
+    [ST_SESSION_CLOSE] = "UPDATE machine_sessions SET ended_at = ?2, last_seen_at = ?2, "
+                         "running_seconds = ?3, end_reason = ?4 WHERE id = ?1 AND ended_at = 0",
+    /* After a crash or power cut: close what was open at the last moment it was known. */
+    [ST_SESSION_INTERRUPTED] = "UPDATE machine_sessions SET ended_at = last_seen_at, "
+                               "end_reason = 'interrupted' WHERE ended_at = 0",
+    [ST_SESSION_LIST] = "SELECT s.id, r.name, s.member_id, coalesce(s.booking_id, 0), s.started_at, "
+                        "s.ended_at, s.last_seen_at, s.running_seconds, s.end_reason "
+                        "FROM machine_sessions s JOIN resources r ON r.id = s.resource_id "
+                        "WHERE s.started_at >= ?1 ORDER BY s.id",
 };
 
 struct store {
@@ -792,6 +952,493 @@ int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_ev
         column_text(st, 10, ev.detail, sizeof(ev.detail));
         n++;
         r = fn(&ev, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+/* ---- machines ---- */
+
+int store_resource_get(struct store *s, const char *name, struct store_resource *ret)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_RESOURCE_GET);
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(ret, 0, sizeof(*ret));
+        ret->id = sqlite3_column_int64(st, 0);
+        column_text(st, 1, ret->kind, sizeof(ret->kind));
+        column_text(st, 2, ret->name, sizeof(ret->name));
+        column_text(st, 3, ret->zone, sizeof(ret->zone));
+        ret->out_of_order = sqlite3_column_int(st, 4) != 0;
+        column_text(st, 5, ret->out_of_order_reason, sizeof(ret->out_of_order_reason));
+        ret->training_id = sqlite3_column_int64(st, 6);
+        column_text(st, 7, ret->training, sizeof(ret->training));
+        ret->slot_minutes = sqlite3_column_int64(st, 8);
+        ret->min_minutes = sqlite3_column_int64(st, 9);
+        ret->max_minutes = sqlite3_column_int64(st, 10);
+        ret->window_days = sqlite3_column_int64(st, 11);
+        ret->quota_day_minutes = sqlite3_column_int64(st, 12);
+        ret->quota_week_minutes = sqlite3_column_int64(st, 13);
+        ret->cancel_deadline_minutes = sqlite3_column_int64(st, 14);
+        column_text(st, 15, ret->hours, sizeof(ret->hours));
+        ret->booking_required = sqlite3_column_int(st, 16) != 0;
+        ret->walkup_free_minutes = sqlite3_column_int64(st, 17);
+        ret->has_rules = sqlite3_column_int(st, 18) != 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_RESOURCE_LIST);
+    char name[32];
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        column_text(st, 0, name, sizeof(name));
+        n++;
+        r = fn(name, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+/* Run a write statement whose parameters are already bound: joins the batch, maps errors,
+ * and reports -ENOENT when nothing changed. */
+static int write_changed(struct store *s, sqlite3_stmt *st)
+{
+    int r = stmt_exec(st);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        return -ENOENT;
+    return r;
+}
+
+int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_RESOURCE_OOO);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, on ? 1 : 0);
+    sqlite3_bind_text(st, 3, on && reason ? reason : "", -1, SQLITE_STATIC);
+    return write_changed(s, st);
+}
+
+int store_machine_rules_put(struct store *s, const struct store_resource *m)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_RULES_PUT);
+    sqlite3_bind_int64(st, 1, m->id);
+    sqlite3_bind_int64(st, 2, m->training_id);
+    sqlite3_bind_int64(st, 3, m->slot_minutes);
+    sqlite3_bind_int64(st, 4, m->min_minutes);
+    sqlite3_bind_int64(st, 5, m->max_minutes);
+    sqlite3_bind_int64(st, 6, m->window_days);
+    sqlite3_bind_int64(st, 7, m->quota_day_minutes);
+    sqlite3_bind_int64(st, 8, m->quota_week_minutes);
+    sqlite3_bind_int64(st, 9, m->cancel_deadline_minutes);
+    sqlite3_bind_text(st, 10, m->hours, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 11, m->booking_required ? 1 : 0);
+    sqlite3_bind_int64(st, 12, m->walkup_free_minutes);
+    return stmt_exec(st);
+}
+
+int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_TRAINING_ADD);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, description ? description : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_utc());
+    r = stmt_exec(st);
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+static int find_id(struct store *s, enum stmt_id id, const char *name, int64_t *ret_id)
+{
+    sqlite3_stmt *st = stmt_get(s, id);
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ret_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_training_find(struct store *s, const char *name, int64_t *ret_id)
+{
+    return find_id(s, ST_TRAINING_FIND, name, ret_id);
+}
+
+int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_TRAINING_LIST);
+    struct store_training t;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        t.id = sqlite3_column_int64(st, 0);
+        column_text(st, 1, t.name, sizeof(t.name));
+        column_text(st, 2, t.description, sizeof(t.description));
+        t.qualified_members = sqlite3_column_int64(st, 3);
+        n++;
+        r = fn(&t, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
+                              const char *by, int64_t expires_at, int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_QUAL_GRANT);
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_int64(st, 2, training_id);
+    sqlite3_bind_int64(st, 3, now_utc());
+    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, expires_at);
+    r = stmt_exec(st);
+    if (r == -EINVAL)
+        r = -ENOENT;
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+int store_qualification_revoke(struct store *s, int64_t member_id, int64_t training_id,
+                               const char *by)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_QUAL_REVOKE);
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_int64(st, 2, training_id);
+    sqlite3_bind_int64(st, 3, now_utc());
+    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
+    return write_changed(s, st);
+}
+
+int store_qualification_best(struct store *s, int64_t member_id, int64_t training_id,
+                             int64_t *ret_expires_at)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_QUAL_BEST);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_int64(st, 2, training_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ret_expires_at = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
+                                 void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_QUAL_LIST);
+    struct store_qualification q;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, member_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        q.id = sqlite3_column_int64(st, 0);
+        q.member_id = sqlite3_column_int64(st, 1);
+        column_text(st, 2, q.training, sizeof(q.training));
+        q.granted_at = sqlite3_column_int64(st, 3);
+        column_text(st, 4, q.granted_by, sizeof(q.granted_by));
+        q.expires_at = sqlite3_column_int64(st, 5);
+        q.revoked_at = sqlite3_column_int64(st, 6);
+        n++;
+        r = fn(&q, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+/* ---- bookings ---- */
+
+static void booking_from_row(sqlite3_stmt *st, struct store_booking *b)
+{
+    b->id = sqlite3_column_int64(st, 0);
+    b->resource_id = sqlite3_column_int64(st, 1);
+    column_text(st, 2, b->resource, sizeof(b->resource));
+    b->member_id = sqlite3_column_int64(st, 3);
+    column_text(st, 4, b->member, sizeof(b->member));
+    b->start = sqlite3_column_int64(st, 5);
+    b->end = sqlite3_column_int64(st, 6);
+    column_text(st, 7, b->created_by, sizeof(b->created_by));
+    b->cancelled_at = sqlite3_column_int64(st, 8);
+    column_text(st, 9, b->cancelled_by, sizeof(b->cancelled_by));
+    b->cancel_override = sqlite3_column_int(st, 10) != 0;
+}
+
+int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
+                      int64_t end, const char *by, int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_BOOKING_ADD);
+    sqlite3_bind_int64(st, 1, resource_id);
+    sqlite3_bind_int64(st, 2, member_id);
+    sqlite3_bind_int64(st, 3, start);
+    sqlite3_bind_int64(st, 4, end);
+    sqlite3_bind_int64(st, 5, now_utc());
+    sqlite3_bind_text(st, 6, by, -1, SQLITE_STATIC);
+    r = stmt_exec(st);
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+int store_booking_get(struct store *s, int64_t id, struct store_booking *ret)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_BOOKING_GET);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        booking_from_row(st, ret);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
+                         int64_t moved_to)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_BOOKING_CANCEL);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, override ? 1 : 0);
+    sqlite3_bind_int64(st, 5, moved_to);
+    return write_changed(s, st);
+}
+
+int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t start, int64_t end,
+                               int64_t exclude_id, struct booking_ref *out, size_t n)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_BOOKING_OVERLAP);
+    size_t count = 0;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, resource_id);
+    sqlite3_bind_int64(st, 2, start);
+    sqlite3_bind_int64(st, 3, end);
+    sqlite3_bind_int64(st, 4, exclude_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < n) {
+        out[count].id = sqlite3_column_int64(st, 0);
+        out[count].member_id = sqlite3_column_int64(st, 1);
+        column_text(st, 2, out[count].member, sizeof(out[count].member));
+        out[count].start = sqlite3_column_int64(st, 3);
+        out[count].end = sqlite3_column_int64(st, 4);
+        count++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? (int)count : sqlite_to_errno(rc);
+}
+
+int64_t store_booked_minutes(struct store *s, int64_t member_id, int64_t resource_id,
+                             int64_t from, int64_t to, int64_t exclude_id)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_BOOKING_MINUTES);
+    int64_t minutes = 0;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_int64(st, 2, resource_id);
+    sqlite3_bind_int64(st, 3, from);
+    sqlite3_bind_int64(st, 4, to);
+    sqlite3_bind_int64(st, 5, exclude_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        minutes = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? minutes : sqlite_to_errno(rc);
+}
+
+int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, int64_t until,
+                            struct policy_booking *out, size_t n)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_BOOKING_UPCOMING);
+    size_t count = 0;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, resource_id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, until);
+    sqlite3_bind_int64(st, 4, (int64_t)n);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < n) {
+        out[count].id = sqlite3_column_int64(st, 0);
+        out[count].member_id = sqlite3_column_int64(st, 1);
+        out[count].start = sqlite3_column_int64(st, 2);
+        out[count].end = sqlite3_column_int64(st, 3);
+        count++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? (int)count : sqlite_to_errno(rc);
+}
+
+int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,
+                           store_booking_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_BOOKING_LIST);
+    struct store_booking b;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, f->resource_id);
+    sqlite3_bind_int64(st, 2, f->member_id);
+    sqlite3_bind_int64(st, 3, f->from);
+    sqlite3_bind_int64(st, 4, f->to ? f->to : INT64_MAX);
+    sqlite3_bind_int(st, 5, f->include_cancelled ? 1 : 0);
+    sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        booking_from_row(st, &b);
+        n++;
+        r = fn(&b, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+/* ---- machine sessions ---- */
+
+int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
+                       int64_t booking_id, int64_t at, int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_SESSION_OPEN);
+    sqlite3_bind_int64(st, 1, resource_id);
+    sqlite3_bind_int64(st, 2, member_id);
+    sqlite3_bind_int64(st, 3, booking_id);
+    sqlite3_bind_int64(st, 4, at);
+    r = stmt_exec(st);
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_SESSION_TOUCH);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_int64(st, 3, running_seconds);
+    return write_changed(s, st);
+}
+
+int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
+                        const char *reason)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_SESSION_CLOSE);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_int64(st, 3, running_seconds);
+    sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    return write_changed(s, st);
+}
+
+int store_sessions_close_interrupted(struct store *s)
+{
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    r = stmt_exec(stmt_get(s, ST_SESSION_INTERRUPTED));
+    return r < 0 ? r : sqlite3_changes(s->db);
+}
+
+int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_SESSION_LIST);
+    struct store_session ss;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, since);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ss.id = sqlite3_column_int64(st, 0);
+        column_text(st, 1, ss.resource, sizeof(ss.resource));
+        ss.member_id = sqlite3_column_int64(st, 2);
+        ss.booking_id = sqlite3_column_int64(st, 3);
+        ss.started_at = sqlite3_column_int64(st, 4);
+        ss.ended_at = sqlite3_column_int64(st, 5);
+        ss.last_seen_at = sqlite3_column_int64(st, 6);
+        ss.running_seconds = sqlite3_column_int64(st, 7);
+        column_text(st, 8, ss.end_reason, sizeof(ss.end_reason));
+        n++;
+        r = fn(&ss, userdata);
         if (r < 0)
             break;
     }

@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -142,3 +143,113 @@ typedef int (*store_event_fn)(const struct store_event *ev, void *userdata);
 /* Events with at >= since, oldest first; at most limit (the newest ones) if limit > 0. */
 int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
                          void *userdata);
+
+/* ---- machines: rules, out-of-order, trainings, qualifications ---- */
+struct store_resource {
+    int64_t id;
+    char kind[8];                   /* "door" or "machine" */
+    char name[32];
+    char zone[32];
+    bool out_of_order;
+    char out_of_order_reason[128];
+    bool has_rules;                 /* false: defaults below */
+    int64_t training_id;            /* 0: none required */
+    char training[32];
+    int64_t slot_minutes, min_minutes, max_minutes, window_days;
+    int64_t quota_day_minutes, quota_week_minutes, cancel_deadline_minutes;
+    char hours[256];
+    bool booking_required;
+    int64_t walkup_free_minutes;
+};
+/* By name. -ENOENT. */
+int store_resource_get(struct store *s, const char *name, struct store_resource *ret);
+typedef int (*store_name_fn)(const char *name, void *userdata);
+int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn, void *userdata);
+int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason);
+/* Write r's rules (training_id, slots, quotas, hours...) for resource r->id. */
+int store_machine_rules_put(struct store *s, const struct store_resource *r);
+
+int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id);
+int store_training_find(struct store *s, const char *name, int64_t *ret_id);
+struct store_training {
+    int64_t id;
+    char name[32];
+    char description[128];
+    int64_t qualified_members;
+};
+typedef int (*store_training_fn)(const struct store_training *t, void *userdata);
+int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, void *userdata);
+
+int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
+                              const char *by, int64_t expires_at, int64_t *ret_id);
+/* Revoke every active grant; -ENOENT if there was none. */
+int store_qualification_revoke(struct store *s, int64_t member_id, int64_t training_id,
+                               const char *by);
+/* The longest-lasting active grant (expires_at 0 = never); -ENOENT if none. Expired grants
+ * are returned too: the policy decides what expiry means. */
+int store_qualification_best(struct store *s, int64_t member_id, int64_t training_id,
+                             int64_t *ret_expires_at);
+struct store_qualification {
+    int64_t id, member_id;
+    char training[32];
+    int64_t granted_at;
+    char granted_by[64];
+    int64_t expires_at, revoked_at;
+};
+typedef int (*store_qualification_fn)(const struct store_qualification *q, void *userdata);
+int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
+                                 void *userdata);
+
+/* ---- bookings ---- */
+struct store_booking {
+    int64_t id, resource_id;
+    char resource[32];
+    int64_t member_id;
+    char member[96];
+    int64_t start, end;
+    char created_by[64];
+    int64_t cancelled_at;
+    char cancelled_by[64];
+    bool cancel_override;
+};
+int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
+                      int64_t end, const char *by, int64_t *ret_id);
+int store_booking_get(struct store *s, int64_t id, struct store_booking *ret);
+/* Cancel (or, with moved_to, mark as moved). -ENOENT if not found or already cancelled. */
+int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
+                         int64_t moved_to);
+/* Bookings on resource intersecting [start, end), except exclude_id: at most n, sorted. */
+int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t start, int64_t end,
+                               int64_t exclude_id, struct booking_ref *out, size_t n);
+/* Minutes member has booked on resource within [from, to), except exclude_id. */
+int64_t store_booked_minutes(struct store *s, int64_t member_id, int64_t resource_id,
+                             int64_t from, int64_t to, int64_t exclude_id);
+/* Bookings on resource with end > now and start < until, sorted by start: at most n. */
+int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, int64_t until,
+                            struct policy_booking *out, size_t n);
+struct store_booking_filter {
+    int64_t resource_id, member_id;     /* 0: any */
+    int64_t from, to;                   /* intersecting [from, to) */
+    bool include_cancelled;
+    int64_t limit;
+};
+typedef int (*store_booking_fn)(const struct store_booking *b, void *userdata);
+int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,
+                           store_booking_fn fn, void *userdata);
+
+/* ---- machine sessions (the interlock's record of who used a machine when) ---- */
+int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
+                       int64_t booking_id, int64_t at, int64_t *ret_id);
+int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds);
+int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
+                        const char *reason);
+/* Close every session left open by a crash at its last known moment; returns how many. */
+int store_sessions_close_interrupted(struct store *s);
+struct store_session {
+    int64_t id;
+    char resource[32];
+    int64_t member_id, booking_id, started_at, ended_at, last_seen_at, running_seconds;
+    char end_reason[24];
+};
+typedef int (*store_session_fn)(const struct store_session *ss, void *userdata);
+int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata);

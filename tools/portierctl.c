@@ -49,13 +49,27 @@ static void usage(FILE *out)
         "  door unlock DOOR [--for SECONDS]         manager unlock (default: unlock_seconds)\n"
         "  door lock DOOR                           end a manual or timed unlock\n"
         "  reader restart READER                    restart a libnfc reader's worker now\n"
+        "  machine add NAME [RULES] | machine set NAME [RULES]\n"
+        "  machine list | show NAME | sessions [--since DATE]\n"
+        "  machine out-of-order NAME on|off [--reason TEXT]\n"
+        "      RULES: --training T|none --zone Z --slot MIN --min MIN --max MIN --window-days N\n"
+        "             --quota-day MIN --quota-week MIN --cancel-deadline MIN --hours SCHEDULE\n"
+        "             --walk-up MIN (walk-up allowed when no booking starts within MIN)\n"
+        "             --booking-required\n"
+        "  training add NAME [--description D] | training list | training show MEMBER\n"
+        "  training grant MEMBER TRAINING [--expires DATE] | training revoke MEMBER TRAINING\n"
+        "  booking add MACHINE START END --for MEMBER [--as-member]\n"
+        "  booking list [--machine M] [--for MEMBER] [--from DATE] [--to DATE] [--all]\n"
+        "  booking cancel ID [--override] [--as-member]\n"
+        "  booking move ID START END [--override] [--as-member]\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
         "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit)\n"
         "  sim open DOOR | sim close DOOR           simulated door contact\n"
         "\n"
-        "MEMBER is an id or an exact name. DATE is YYYY-MM-DD[THH:MM] in local time.\n"
+        "MEMBER is an id or an exact name. DATE, START and END are YYYY-MM-DD[THH:MM] in local\n"
+        "time. Managers assign with --for; --as-member applies a member's limits (deadlines).\n"
         "SCHEDULE is like \"Mon-Fri 08:00-20:00, Sat 10:00-13:00\", \"always\" or \"never\".\n"
         "Exit status: 0 success, 1 error reported by the daemon or connection failure, 2 usage.\n");
 }
@@ -291,7 +305,7 @@ static void print_events(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-8s %-19s %-10s %-10s %-8s %-8s %-7s %s\n", "ID", "TIME", "DOOR", "KIND", "MEMBER",
+    printf("%-8s %-19s %-10s %-10s %-8s %-8s %-7s %s\n", "ID", "TIME", "WHERE", "KIND", "MEMBER",
            "CARD", "RESULT", "REASON");
     json_array_foreach(list, i, v) {
         char when[32], member[24] = "-", card[24] = "-";
@@ -355,8 +369,8 @@ struct command {
     const char *word1, *word2;
     const char *cmd;                    /* daemon command */
     int min_pos, max_pos;
-    const char *pos_keys[2];            /* JSON keys of positional arguments */
-    struct optspec opts[6];
+    const char *pos_keys[3];            /* JSON keys of positional arguments */
+    struct optspec opts[14];
     void (*print)(json_t *reply);
     const char *list_key;               /* reply field printed by print, if any */
 };
@@ -373,6 +387,11 @@ static void print_tap(json_t *r)
 {
     if (json_is_true(json_object_get(r, "enrolment")))
         printf("card went to the waiting enrolment\n");
+    else if (json_object_get(r, "machine") && json_is_true(json_object_get(r, "granted")))
+        printf("machine %s: %s (member %" JSON_INTEGER_FORMAT ")\n", jstr(r, "machine"),
+               jstr(r, "outcome"), jint(r, "member_id"));
+    else if (json_object_get(r, "machine"))
+        printf("machine %s: refused: %s\n", jstr(r, "machine"), jstr(r, "outcome"));
     else if (json_is_null(json_object_get(r, "door")))
         printf("tap read, but no door uses this reader\n");
     else if (json_is_true(json_object_get(r, "granted")))
@@ -411,6 +430,121 @@ static void print_plans(json_t *list)
                jint(v, "members"), jstr(v, "hours"));
 }
 
+static void print_bookings(json_t *list);
+
+static void print_machines(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-14s %-9s %-10s %-14s %-6s %-22s %s\n", "MACHINE", "STATE", "MEMBER", "TRAINING",
+           "SLOT", "UNTIL", "NOTE");
+    json_array_foreach(list, i, v) {
+        char member[16] = "-", note[160] = "";
+        if (jint(v, "member_id"))
+            snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
+        if (json_is_true(json_object_get(v, "out_of_order")))
+            snprintf(note, sizeof(note), "OUT OF ORDER %s", jstr(v, "out_of_order_reason"));
+        else if (!json_is_true(json_object_get(v, "interlock")))
+            snprintf(note, sizeof(note), "no interlock (bookable only)");
+        else if (json_is_true(json_object_get(v, "booking_required")))
+            snprintf(note, sizeof(note), "booking required");
+        else
+            snprintf(note, sizeof(note), "walk-up if free for %" JSON_INTEGER_FORMAT " min",
+                     jint(v, "walkup_free_minutes"));
+        printf("%-14s %-9s %-10s %-14s %-6" JSON_INTEGER_FORMAT " %-22s %s\n", jstr(v, "name"),
+               jstr(v, "state"), member, *jstr(v, "training") ? jstr(v, "training") : "-",
+               jint(v, "slot_minutes"), *jstr(v, "until") ? jstr(v, "until") : "-", note);
+    }
+}
+
+static void print_machine(json_t *r)
+{
+    json_t *m = json_object_get(r, "machine");
+    json_t *one = json_array();
+    json_array_append(one, m);
+    print_machines(one);
+    json_decref(one);
+    printf("\nRules: slots of %" JSON_INTEGER_FORMAT " min, %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT
+           " min per booking, up to %" JSON_INTEGER_FORMAT " days ahead; quota %" JSON_INTEGER_FORMAT
+           " min/day, %" JSON_INTEGER_FORMAT " min/week (0: none); cancel until %" JSON_INTEGER_FORMAT
+           " min before; open %s\n", jint(m, "slot_minutes"), jint(m, "min_minutes"),
+           jint(m, "max_minutes"), jint(m, "window_days"), jint(m, "quota_day_minutes"),
+           jint(m, "quota_week_minutes"), jint(m, "cancel_deadline_minutes"), jstr(m, "hours"));
+    if (json_object_get(m, "bookings")) {
+        printf("\nUpcoming bookings:\n");
+        print_bookings(json_object_get(m, "bookings"));
+    }
+}
+
+static void print_bookings(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-7s %-12s %-24s %-17s %-17s %s\n", "ID", "MACHINE", "MEMBER", "START", "END", "NOTE");
+    json_array_foreach(list, i, v) {
+        char a[32], b[32], who[64];
+        fmt_time(jint(v, "start"), a, sizeof(a));
+        fmt_time(jint(v, "end"), b, sizeof(b));
+        a[16] = b[16] = '\0';
+        snprintf(who, sizeof(who), "%s (#%" JSON_INTEGER_FORMAT ")", jstr(v, "member"), jint(v, "member_id"));
+        printf("%-7" JSON_INTEGER_FORMAT " %-12s %-24s %-17s %-17s %s%s\n", jint(v, "id"),
+               jstr(v, "machine"), who, a, b,
+               json_is_true(json_object_get(v, "cancelled")) ? "cancelled by " : "by ",
+               json_is_true(json_object_get(v, "cancelled")) ? jstr(v, "cancelled_by") : jstr(v, "created_by"));
+    }
+}
+
+static void print_trainings(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-20s %-10s %s\n", "TRAINING", "QUALIFIED", "DESCRIPTION");
+    json_array_foreach(list, i, v)
+        printf("%-20s %-10" JSON_INTEGER_FORMAT " %s\n", jstr(v, "name"),
+               jint(v, "qualified_members"), jstr(v, "description"));
+}
+
+static void print_qualifications(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-20s %-20s %-20s %s\n", "TRAINING", "GRANTED", "EXPIRES", "STATUS");
+    json_array_foreach(list, i, v) {
+        char g[32], e[32];
+        fmt_time(jint(v, "granted_at"), g, sizeof(g));
+        fmt_time(jint(v, "expires_at"), e, sizeof(e));
+        printf("%-20s %-20s %-20s %s\n", jstr(v, "training"), g,
+               jint(v, "expires_at") ? e : "never",
+               jint(v, "revoked_at") ? "revoked"
+               : (jint(v, "expires_at") && jint(v, "expires_at") <= time(NULL)) ? "expired" : "valid");
+    }
+}
+
+static void print_sessions(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-7s %-12s %-8s %-20s %-20s %-8s %s\n", "ID", "MACHINE", "MEMBER", "STARTED", "ENDED",
+           "RUN (s)", "END");
+    json_array_foreach(list, i, v) {
+        char a[32], b[32];
+        fmt_time(jint(v, "started_at"), a, sizeof(a));
+        fmt_time(jint(v, "ended_at"), b, sizeof(b));
+        printf("%-7" JSON_INTEGER_FORMAT " %-12s %-8" JSON_INTEGER_FORMAT " %-20s %-20s %-8"
+               JSON_INTEGER_FORMAT " %s\n", jint(v, "id"), jstr(v, "machine"), jint(v, "member_id"),
+               a, jint(v, "ended_at") ? b : "(open)", jint(v, "running_seconds"),
+               jstr(v, "end_reason"));
+    }
+}
+
+#define RULE_OPTS \
+    { "--training", "training", OPT_STR }, { "--zone", "zone", OPT_STR }, \
+    { "--slot", "slot_minutes", OPT_INT }, { "--min", "min_minutes", OPT_INT }, \
+    { "--max", "max_minutes", OPT_INT }, { "--window-days", "window_days", OPT_INT }, \
+    { "--quota-day", "quota_day_minutes", OPT_INT }, { "--quota-week", "quota_week_minutes", OPT_INT }, \
+    { "--cancel-deadline", "cancel_deadline_minutes", OPT_INT }, { "--hours", "hours", OPT_STR }, \
+    { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }
+
 static const struct command commands[] = {
     { "status", NULL, "status", 0, 0, { 0 }, { { 0 } }, print_status, NULL },
     { "member", "add", "member.add", 1, 1, { "name" },
@@ -437,6 +571,35 @@ static const struct command commands[] = {
       print_ok_id, NULL },
     { "door", "lock", "door.lock", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
     { "reader", "restart", "reader.restart", 1, 1, { "reader" }, { { 0 } }, print_ok_id, NULL },
+    { "machine", "add", "machine.add", 1, 1, { "machine" }, { RULE_OPTS }, print_machine, NULL },
+    { "machine", "set", "machine.set", 1, 1, { "machine" }, { RULE_OPTS }, print_machine, NULL },
+    { "machine", "list", "machine.list", 0, 0, { 0 }, { { 0 } }, print_machines, "machines" },
+    { "machine", "show", "machine.show", 1, 1, { "machine" }, { { 0 } }, print_machine, NULL },
+    { "machine", "sessions", "machine.sessions", 0, 0, { 0 }, { { "--since", "since", OPT_STR } },
+      print_sessions, "sessions" },
+    { "machine", "out-of-order", "machine.out_of_order", 2, 2, { "machine", "on" },
+      { { "--reason", "reason", OPT_STR } }, print_ok_id, NULL },
+    { "training", "add", "training.add", 1, 1, { "name" },
+      { { "--description", "description", OPT_STR } }, print_ok_id, NULL },
+    { "training", "list", "training.list", 0, 0, { 0 }, { { 0 } }, print_trainings, "trainings" },
+    { "training", "show", "training.show", 1, 1, { "member" }, { { 0 } }, print_qualifications,
+      "qualifications" },
+    { "training", "grant", "training.grant", 2, 2, { "member", "training" },
+      { { "--expires", "expires", OPT_STR } }, print_ok_id, NULL },
+    { "training", "revoke", "training.revoke", 2, 2, { "member", "training" }, { { 0 } },
+      print_ok_id, NULL },
+    { "booking", "add", "booking.add", 3, 3, { "machine", "start", "end" },
+      { { "--for", "member", OPT_STR }, { "--as-member", "as_member", OPT_FLAG } }, print_ok_id, NULL },
+    { "booking", "list", "booking.list", 0, 0, { 0 },
+      { { "--machine", "machine", OPT_STR }, { "--for", "member", OPT_STR },
+        { "--from", "from", OPT_STR }, { "--to", "to", OPT_STR }, { "--all", "all", OPT_FLAG } },
+      print_bookings, "bookings" },
+    { "booking", "cancel", "booking.cancel", 1, 1, { "booking" },
+      { { "--override", "override", OPT_FLAG }, { "--as-member", "as_member", OPT_FLAG } },
+      print_ok_id, NULL },
+    { "booking", "move", "booking.move", 3, 3, { "booking", "start", "end" },
+      { { "--override", "override", OPT_FLAG }, { "--as-member", "as_member", OPT_FLAG } },
+      print_ok_id, NULL },
     { "events", NULL, "events", 0, 0, { 0 },
       { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
     { "sim", "tap", "sim.tap", 1, 1, { "uid" },
@@ -556,7 +719,7 @@ int main(int argc, char **argv)
     };
     const char *opt_socket = NULL, *opt_config = NULL;
     const struct command *cmd = NULL;
-    char sock_path[PATH_MAX], *pos[2];
+    char sock_path[PATH_MAX], *pos[3];
     json_t *req, *reply;
     int c, npos = 0, words, r;
 
@@ -607,13 +770,20 @@ int main(int argc, char **argv)
                            cmd->pos_keys[npos] ? cmd->pos_keys[npos] : "more arguments");
     }
     for (int i = 0; i < npos; i++) {
-        if (strcmp(cmd->pos_keys[i], "card") == 0) {
+        if (strcmp(cmd->pos_keys[i], "card") == 0 || strcmp(cmd->pos_keys[i], "booking") == 0) {
             int64_t id;
             if (parse_int64(pos[i], 1, INT64_MAX, &id) < 0) {
                 json_decref(req);
-                return usage_error("CARD_ID must be a number (or use --uid UID)");
+                return usage_error("%s must be a number", cmd->pos_keys[i][0] == 'c'
+                                   ? "CARD_ID (or use --uid UID)" : "the booking ID");
             }
-            json_object_set_new(req, "card", json_integer(id));
+            json_object_set_new(req, cmd->pos_keys[i], json_integer(id));
+        } else if (strcmp(cmd->pos_keys[i], "on") == 0) {
+            if (strcmp(pos[i], "on") != 0 && strcmp(pos[i], "off") != 0) {
+                json_decref(req);
+                return usage_error("say 'on' or 'off'");
+            }
+            json_object_set_new(req, "on", json_boolean(strcmp(pos[i], "on") == 0));
         } else if (strcmp(cmd->pos_keys[i], "door") == 0 && strcmp(cmd->word1, "sim") == 0) {
             char input[64];
             snprintf(input, sizeof(input), "%s.contact", pos[i]);
@@ -626,6 +796,13 @@ int main(int argc, char **argv)
          strcmp(cmd->cmd, "card.enroll") == 0) && !json_object_get(req, "reader")) {
         json_decref(req);
         return usage_error("'%s %s' needs --reader READER", cmd->word1, cmd->word2);
+    }
+    /* Walk-up minutes given: walk-up is allowed (unless --booking-required says otherwise). */
+    if (json_object_get(req, "walkup_free_minutes") && !json_object_get(req, "booking_required"))
+        json_object_set_new(req, "booking_required", json_false());
+    if (strcmp(cmd->cmd, "booking.add") == 0 && !json_object_get(req, "member")) {
+        json_decref(req);
+        return usage_error("'booking add' needs --for MEMBER");
     }
     if (strcmp(cmd->cmd, "card.remove") == 0 && !json_object_get(req, "card") &&
         !json_object_get(req, "uid")) {

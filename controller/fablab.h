@@ -1,0 +1,55 @@
+/* fablab: machines with power interlocks, trainings and bookings, wired to the daemon.
+ *
+ * Owns one struct machine per [machine NAME] section. A card at a machine's reader is
+ * decided by policy_decide_machine() from the store's facts (qualification, bookings,
+ * opening hours) and acted on by the machine's state machine; every booking change from
+ * any client goes through fablab_booking_create()/..._cancel(), which enforce the rules. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "access.h"
+#include "config.h"
+#include "control.h"
+#include "door.h"
+#include "machine.h"
+#include "store.h"
+
+struct fablab;
+
+int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine,
+               const struct config *cfg, const struct door_hw *hw, struct fablab **ret);
+/* Power off every machine (closing sessions as "stopped") and release the lines. */
+struct fablab *fablab_free(struct fablab *f);
+void fablab_reconfigure(struct fablab *f, const struct config *cfg);
+
+/* A card arrived at reader: true if a machine uses this reader (the tap was handled). */
+bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid, size_t uid_len,
+                       uint64_t t0_usec);
+/* What the last machine tap did, for `portierctl sim tap`. */
+struct fablab_tap {
+    uint64_t seq;               /* increments with every machine tap */
+    char machine[32];
+    int64_t member_id;
+    bool granted;
+    const char *outcome;        /* "on", "takeover", "finished", "extended", "off", reason id */
+    uint32_t latency_us;
+};
+const struct fablab_tap *fablab_last_tap(const struct fablab *f);
+
+/* Once a minute: record that open sessions are still alive (for crash recovery). */
+void fablab_minute(struct fablab *f);
+/* Handle a control command if it is ours ("machine.*", "training.*", "booking.*"). */
+bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, json_t *req);
+/* Machines for `status`. */
+json_t *fablab_status(struct fablab *f);
+struct input *fablab_input_by_name(struct fablab *f, const char *name);
+
+/* Who did it, for records: "manager:uid=1000", "member:42". */
+struct fablab_actor {
+    bool manager;
+    int64_t member_id;
+    int uid;
+};

@@ -1,0 +1,331 @@
+#include "machine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MACHINE_TIMER_PRIORITY (-100)
+
+static void emit(struct machine *m, enum machine_event ev)
+{
+    if (m->on_event)
+        m->on_event(m, ev, m->userdata);
+}
+
+static int relay_set(struct machine *m, bool on)
+{
+    int r = relay_write(&m->relay, on);
+    if (r < 0) {
+        m->last_error = r;
+        emit(m, MACHINE_EV_RELAY_FAULT);
+    } else {
+        m->last_error = 0;
+    }
+    return r;
+}
+
+static void warn_set(struct machine *m, bool on)
+{
+    if (m->warn.is_open && m->warn.energised != on)
+        relay_write(&m->warn, on);
+}
+
+bool machine_powered(const struct machine *m)
+{
+    return m->state != MACHINE_OFF;
+}
+
+static void running_account(struct machine *m)
+{
+    uint64_t now = now_mono_usec();
+    if (m->running_since) {
+        m->running_seconds += (int64_t)((now - m->running_since) / 1000000u);
+        m->running_since = m->running ? now - (now - m->running_since) % 1000000u : 0;
+    }
+}
+
+int64_t machine_running_seconds(const struct machine *m)
+{
+    int64_t s = m->running_seconds;
+    if (m->running_since)
+        s += (int64_t)((now_mono_usec() - m->running_since) / 1000000u);
+    return s;
+}
+
+static int deadline_due(sd_event_source *s, uint64_t usec, void *userdata);
+static int idle_due(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void arm_deadline(struct machine *m, int64_t at_utc)
+{
+    uint64_t when = at_utc > 0 ? (uint64_t)at_utc * 1000000u : 0;
+    if (m->deadline) {
+        sd_event_source_set_time(m->deadline, when);
+        sd_event_source_set_enabled(m->deadline, SD_EVENT_ONESHOT);
+    } else if (sd_event_add_time(m->loop, &m->deadline, CLOCK_REALTIME, when, 0, deadline_due, m) >= 0) {
+        sd_event_source_set_priority(m->deadline, MACHINE_TIMER_PRIORITY);
+        sd_event_source_set_enabled(m->deadline, SD_EVENT_ONESHOT);
+    }
+}
+
+/* The idle timer runs while a session is on and the sensor says idle. */
+static void idle_update(struct machine *m)
+{
+    bool want = m->running_in.is_open && m->cfg->idle_off_minutes > 0 && !m->running &&
+                (m->state == MACHINE_ON || m->state == MACHINE_WARNING || m->state == MACHINE_GRACE);
+    if (!want) {
+        if (m->idle)
+            sd_event_source_set_enabled(m->idle, SD_EVENT_OFF);
+        return;
+    }
+    if (m->idle && sd_event_source_get_enabled(m->idle, NULL) > 0)
+        return;     /* already counting since the machine went idle */
+    uint64_t when = now_mono_usec() + (uint64_t)m->cfg->idle_off_minutes * 60000000u;
+    if (m->idle) {
+        sd_event_source_set_time(m->idle, when);
+        sd_event_source_set_enabled(m->idle, SD_EVENT_ONESHOT);
+    } else if (sd_event_add_time(m->loop, &m->idle, CLOCK_MONOTONIC, when, 0, idle_due, m) >= 0) {
+        sd_event_source_set_priority(m->idle, MACHINE_TIMER_PRIORITY);
+        sd_event_source_set_enabled(m->idle, SD_EVENT_ONESHOT);
+    }
+}
+
+static void set_state(struct machine *m, enum machine_state s)
+{
+    m->state = s;
+    warn_set(m, s == MACHINE_WARNING || s == MACHINE_GRACE || s == MACHINE_OVERRUN);
+    idle_update(m);
+}
+
+/* Go to the state the clock says we are in, and arm the next deadline. */
+static void schedule(struct machine *m)
+{
+    const int64_t now = now_utc();
+    const int64_t warn_at = m->max_until - m->cfg->warn_minutes * 60;
+    const int64_t off_at = m->max_until + m->cfg->grace_minutes * 60;
+
+    if (m->state == MACHINE_OFF || m->state == MACHINE_HANDOVER)
+        return;
+    if (now < warn_at) {
+        set_state(m, MACHINE_ON);
+        arm_deadline(m, warn_at);
+        return;
+    }
+    if (now < m->max_until) {
+        if (m->state != MACHINE_WARNING) {
+            set_state(m, MACHINE_WARNING);
+            emit(m, MACHINE_EV_WARNING);
+        }
+        arm_deadline(m, m->max_until);
+        return;
+    }
+    if (now < off_at && now < m->hard_until) {
+        if (m->state != MACHINE_GRACE) {
+            set_state(m, MACHINE_GRACE);
+            emit(m, MACHINE_EV_GRACE);
+        }
+        arm_deadline(m, off_at < m->hard_until ? off_at : m->hard_until);
+        return;
+    }
+    if (m->cfg->never_cut_while_running && m->running && now < m->hard_until) {
+        if (m->state != MACHINE_OVERRUN) {
+            set_state(m, MACHINE_OVERRUN);
+            emit(m, MACHINE_EV_OVERRUN);
+        }
+        arm_deadline(m, m->hard_until);
+        return;
+    }
+    machine_power_off(m, now >= m->hard_until ? "hard_max" : "session_end");
+}
+
+static int deadline_due(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct machine *m = userdata;
+
+    if (m->state == MACHINE_HANDOVER)
+        machine_power_off(m, "finished");
+    else
+        schedule(m);
+    return 0;
+}
+
+static int idle_due(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct machine *m = userdata;
+    if (!m->running && m->state != MACHINE_OFF)
+        machine_power_off(m, "idle");
+    return 0;
+}
+
+static void running_changed(struct input *in, bool active, void *userdata)
+{
+    struct machine *m = userdata;
+
+    running_account(m);
+    m->running = active;
+    if (active && m->state != MACHINE_OFF)
+        m->running_since = now_mono_usec();
+    else
+        m->running_since = 0;
+    emit(m, MACHINE_EV_RUNNING);
+    if (!active && m->state == MACHINE_OVERRUN) {
+        machine_power_off(m, "job_done");
+        return;
+    }
+    idle_update(m);
+}
+
+static void session_begin(struct machine *m, int64_t member_id, int64_t booking_id,
+                          int64_t max_until)
+{
+    const int64_t now = now_utc();
+    m->member_id = member_id;
+    m->booking_id = booking_id;
+    m->started_at = now;
+    m->hard_until = now + m->cfg->hard_max_minutes * 60;
+    m->max_until = max_until < m->hard_until ? max_until : m->hard_until;
+    m->running_seconds = 0;
+    m->running_since = m->running ? now_mono_usec() : 0;
+    m->off_reason = NULL;
+}
+
+int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until)
+{
+    int r;
+
+    if (m->state != MACHINE_OFF && m->state != MACHINE_HANDOVER)
+        return -EBUSY;
+    r = relay_set(m, true);     /* relay first */
+    if (r < 0)
+        return r;
+    if (m->state == MACHINE_HANDOVER) {
+        /* A new member's session: the previous one is closed by the owner on this event. */
+        m->previous_member_id = m->member_id;
+        session_begin(m, member_id, booking_id, max_until);
+        m->state = MACHINE_ON;
+        emit(m, MACHINE_EV_TAKEOVER);
+    } else {
+        session_begin(m, member_id, booking_id, max_until);
+        m->state = MACHINE_ON;
+        emit(m, MACHINE_EV_ON);
+    }
+    schedule(m);
+    return 0;
+}
+
+void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until)
+{
+    running_account(m);
+    m->previous_member_id = m->member_id;
+    session_begin(m, member_id, booking_id, max_until);
+    m->state = MACHINE_ON;
+    emit(m, MACHINE_EV_TAKEOVER);
+    schedule(m);
+}
+
+void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until)
+{
+    if (booking_id)
+        m->booking_id = booking_id;
+    m->max_until = max_until < m->hard_until ? max_until : m->hard_until;
+    m->state = MACHINE_ON;
+    emit(m, MACHINE_EV_EXTENDED);
+    schedule(m);
+}
+
+void machine_finish(struct machine *m)
+{
+    if (m->cfg->handover_seconds == 0) {
+        machine_power_off(m, "finished");
+        return;
+    }
+    set_state(m, MACHINE_HANDOVER);
+    running_account(m);
+    emit(m, MACHINE_EV_HANDOVER);
+    arm_deadline(m, now_utc() + m->cfg->handover_seconds);
+}
+
+void machine_power_off(struct machine *m, const char *reason)
+{
+    if (m->state == MACHINE_OFF)
+        return;
+    relay_set(m, false);
+    running_account(m);
+    m->running_since = 0;
+    m->off_reason = reason;
+    set_state(m, MACHINE_OFF);
+    if (m->deadline)
+        sd_event_source_set_enabled(m->deadline, SD_EVENT_OFF);
+    emit(m, MACHINE_EV_OFF);
+}
+
+int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *loop,
+                 const struct door_hw *hw, machine_event_fn on_event, void *userdata,
+                 const char **ret_what)
+{
+    char name[48];
+    int r;
+
+    memset(m, 0, sizeof(*m));
+    m->cfg = cfg;
+    m->loop = loop;
+    m->on_event = on_event;
+    m->userdata = userdata;
+    snprintf(name, sizeof(name), "%s.relay", cfg->name);
+    *ret_what = "relay";
+    r = relay_open(&m->relay, hw->relay_ops, name, &cfg->relay);
+    if (r < 0)
+        goto fail;
+    if (cfg->warn.set) {
+        snprintf(name, sizeof(name), "%s.warn", cfg->name);
+        *ret_what = "warn";
+        r = relay_open(&m->warn, hw->relay_ops, name, &cfg->warn);
+        if (r < 0)
+            goto fail;
+    }
+    if (cfg->running.set) {
+        snprintf(name, sizeof(name), "%s.running", cfg->name);
+        *ret_what = "running";
+        r = input_open(&m->running_in, hw->input_ops, loop, name, &cfg->running, hw->bias,
+                       hw->debounce_ms, running_changed, m);
+        if (r < 0)
+            goto fail;
+        m->running = m->running_in.active;
+    }
+    return 0;
+fail:
+    machine_fini(m);
+    return r;
+}
+
+void machine_fini(struct machine *m)
+{
+    if (!m)
+        return;
+    m->deadline = sd_event_source_disable_unref(m->deadline);
+    m->idle = sd_event_source_disable_unref(m->idle);
+    input_close(&m->running_in);
+    relay_close(&m->warn);
+    relay_close(&m->relay);     /* de-energised: power off */
+}
+
+void machine_reconfigure(struct machine *m, const struct machine_config *cfg)
+{
+    m->cfg = cfg;
+    if (m->state != MACHINE_OFF && m->state != MACHINE_HANDOVER)
+        schedule(m);
+}
+
+const char *machine_state_to_string(enum machine_state s)
+{
+    switch (s) {
+    case MACHINE_OFF:      return "off";
+    case MACHINE_ON:       return "on";
+    case MACHINE_WARNING:  return "warning";
+    case MACHINE_GRACE:    return "grace";
+    case MACHINE_OVERRUN:  return "overrun";
+    case MACHINE_HANDOVER: return "handover";
+    }
+    return "unknown";
+}

@@ -1,0 +1,95 @@
+/* machine: the power interlock of one fablab machine, a state machine on the event loop.
+ *
+ *   off --(granted tap)--> on --(warn_minutes before the end)--> warning --(end)--> grace
+ *   grace --(grace_minutes)--> off, or overrun while a never-cut machine still runs
+ *   on --(member taps again)--> handover --(handover_seconds, nobody takes over)--> off
+ *   any state with power --(idle for idle_off_minutes, out of order, hard maximum)--> off
+ *
+ * The end ("max_until") comes from policy_decide_machine(): the member's booking end, the
+ * next booking, closing time — capped by hard_max_minutes after the session's start.
+ * Deadlines are wall-clock (CLOCK_REALTIME timers), as bookings are. The relay is written
+ * first on every transition; the owner hears of each change afterwards through on_event
+ * and keeps the session record. machine_fini() de-energises everything. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "door.h"
+#include "input.h"
+#include "relay.h"
+
+enum machine_state {
+    MACHINE_OFF,
+    MACHINE_ON,
+    MACHINE_WARNING,
+    MACHINE_GRACE,
+    MACHINE_OVERRUN,        /* past the end, never-cut machine still running */
+    MACHINE_HANDOVER,       /* finished, power kept briefly for the next member */
+};
+
+enum machine_event {
+    MACHINE_EV_ON,          /* power on, new session (member_id, booking_id, max_until) */
+    MACHINE_EV_TAKEOVER,    /* session handed to another member; power stayed on */
+    MACHINE_EV_EXTENDED,    /* max_until moved later */
+    MACHINE_EV_WARNING,
+    MACHINE_EV_GRACE,
+    MACHINE_EV_OVERRUN,
+    MACHINE_EV_HANDOVER,    /* the member finished; waiting for a takeover */
+    MACHINE_EV_OFF,         /* power off; off_reason says why */
+    MACHINE_EV_RUNNING,     /* running sensor changed (m->running) */
+    MACHINE_EV_RELAY_FAULT,
+};
+
+struct machine;
+typedef void (*machine_event_fn)(struct machine *m, enum machine_event ev, void *userdata);
+
+struct machine {
+    const struct machine_config *cfg;
+    sd_event *loop;
+    int64_t resource_id;
+    struct relay relay;
+    struct relay warn;              /* is_open false if not wired */
+    struct input running_in;        /* is_open false if not wired */
+    enum machine_state state;
+    int64_t member_id;              /* of the current session */
+    int64_t booking_id;
+    int64_t session_id;             /* kept by the owner */
+    int64_t started_at;             /* UTC */
+    int64_t max_until;              /* UTC */
+    int64_t hard_until;             /* UTC */
+    int64_t previous_member_id;     /* set on MACHINE_EV_TAKEOVER */
+    bool running;                   /* running sensor, debounced */
+    uint64_t running_since;         /* CLOCK_MONOTONIC usec, while running in a session */
+    int64_t running_seconds;        /* accumulated in the current session */
+    const char *off_reason;         /* static string: "finished", "booking_end", "idle", ... */
+    int last_error;
+    sd_event_source *deadline;      /* CLOCK_REALTIME */
+    sd_event_source *idle;          /* CLOCK_MONOTONIC */
+    machine_event_fn on_event;
+    void *userdata;
+};
+
+/* Open the machine's lines (power off). 0 or -errno; *ret_what names the failing line. */
+int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *loop,
+                 const struct door_hw *hw, machine_event_fn on_event, void *userdata,
+                 const char **ret_what);
+void machine_fini(struct machine *m);
+void machine_reconfigure(struct machine *m, const struct machine_config *cfg);
+
+/* Start a session (from off or handover). Relay first. 0 or -errno. */
+int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until);
+/* Hand the running session to another member, power staying on. */
+void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until);
+/* Move the end later (a tap during warning or grace that could extend). */
+void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until);
+/* The member tapped to finish: handover window, or off at once if it is 0. */
+void machine_finish(struct machine *m);
+/* Power off now. reason: a static string. */
+void machine_power_off(struct machine *m, const char *reason);
+
+/* Seconds the running sensor has shown "running" in the current session. */
+int64_t machine_running_seconds(const struct machine *m);
+bool machine_powered(const struct machine *m);
+const char *machine_state_to_string(enum machine_state s);
