@@ -881,6 +881,24 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
         cmd_door_unlock(d, c, req, true);
     } else if (strcmp(cmd, "door.lock") == 0) {
         cmd_door_unlock(d, c, req, false);
+    } else if (strcmp(cmd, "sim.advance") == 0) {
+        json_t *secs = json_object_get(req, "seconds");
+        if (d->cfg->hardware.backend != 0) {
+            control_reply_error(c, "bad_request", "the clock can only be advanced on simulated hardware");
+            return;
+        }
+        if (!json_is_integer(secs) || json_integer_value(secs) < 0 ||
+            json_integer_value(secs) > 90 * 86400) {
+            control_reply_error(c, "bad_request", "seconds must be 0 to 7776000");
+            return;
+        }
+        clock_advance(json_integer_value(secs));
+        log_notice("simulation: clock advanced by %" JSON_INTEGER_FORMAT " s (offset now %" PRId64 " s)",
+                   json_integer_value(secs), clock_offset());
+        fablab_clock_changed(d->fablab);
+        free_entry_evaluate(d);
+        control_reply_ok(c, json_pack("{s:I, s:I}", "now", (json_int_t)now_utc(), "offset",
+                                      (json_int_t)clock_offset()));
     } else if (strcmp(cmd, "reader.restart") == 0) {
         const char *name = req_str(req, "reader");
         struct reader *reader = name ? reader_by_name(d, name) : NULL;

@@ -411,6 +411,13 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
     return true;
 }
 
+void fablab_clock_changed(struct fablab *f)
+{
+    for (unsigned i = 0; i < f->n_machines; i++)
+        machine_clock_changed(&f->machines[i]);
+    fablab_minute(f);
+}
+
 void fablab_minute(struct fablab *f)
 {
     int64_t now = now_utc();

@@ -41,6 +41,8 @@ const struct fablab_tap *fablab_last_tap(const struct fablab *f);
 
 /* Once a minute: record that open sessions are still alive (for crash recovery). */
 void fablab_minute(struct fablab *f);
+/* The daemon's clock was advanced (simulation): re-arm machine deadlines. */
+void fablab_clock_changed(struct fablab *f);
 /* Handle a control command if it is ours ("machine.*", "training.*", "booking.*"). */
 bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, json_t *req);
 /* Machines for `status`. */

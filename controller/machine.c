@@ -59,7 +59,7 @@ static int idle_due(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void arm_deadline(struct machine *m, int64_t at_utc)
 {
-    uint64_t when = at_utc > 0 ? (uint64_t)at_utc * 1000000u : 0;
+    uint64_t when = realtime_usec_for(at_utc);
     if (m->deadline) {
         sd_event_source_set_time(m->deadline, when);
         sd_event_source_set_enabled(m->deadline, SD_EVENT_ONESHOT);
@@ -75,17 +75,18 @@ static void idle_update(struct machine *m)
     bool want = m->running_in.is_open && m->cfg->idle_off_minutes > 0 && !m->running &&
                 (m->state == MACHINE_ON || m->state == MACHINE_WARNING || m->state == MACHINE_GRACE);
     if (!want) {
+        m->idle_until = 0;
         if (m->idle)
             sd_event_source_set_enabled(m->idle, SD_EVENT_OFF);
         return;
     }
-    if (m->idle && sd_event_source_get_enabled(m->idle, NULL) > 0)
-        return;     /* already counting since the machine went idle */
-    uint64_t when = now_mono_usec() + (uint64_t)m->cfg->idle_off_minutes * 60000000u;
+    if (!m->idle_until)     /* else: already counting since the machine went idle */
+        m->idle_until = now_utc() + m->cfg->idle_off_minutes * 60;
+    uint64_t when = realtime_usec_for(m->idle_until);
     if (m->idle) {
         sd_event_source_set_time(m->idle, when);
         sd_event_source_set_enabled(m->idle, SD_EVENT_ONESHOT);
-    } else if (sd_event_add_time(m->loop, &m->idle, CLOCK_MONOTONIC, when, 0, idle_due, m) >= 0) {
+    } else if (sd_event_add_time(m->loop, &m->idle, CLOCK_REALTIME, when, 0, idle_due, m) >= 0) {
         sd_event_source_set_priority(m->idle, MACHINE_TIMER_PRIORITY);
         sd_event_source_set_enabled(m->idle, SD_EVENT_ONESHOT);
     }
@@ -243,7 +244,8 @@ void machine_finish(struct machine *m)
     set_state(m, MACHINE_HANDOVER);
     running_account(m);
     emit(m, MACHINE_EV_HANDOVER);
-    arm_deadline(m, now_utc() + m->cfg->handover_seconds);
+    m->handover_until = now_utc() + m->cfg->handover_seconds;
+    arm_deadline(m, m->handover_until);
 }
 
 void machine_power_off(struct machine *m, const char *reason)
@@ -315,6 +317,18 @@ void machine_reconfigure(struct machine *m, const struct machine_config *cfg)
     m->cfg = cfg;
     if (m->state != MACHINE_OFF && m->state != MACHINE_HANDOVER)
         schedule(m);
+}
+
+void machine_clock_changed(struct machine *m)
+{
+    if (m->state == MACHINE_OFF)
+        return;
+    if (m->state == MACHINE_HANDOVER)
+        arm_deadline(m, m->handover_until);
+    else
+        schedule(m);
+    if (m->state != MACHINE_OFF)
+        idle_update(m);
 }
 
 const char *machine_state_to_string(enum machine_state s)

@@ -60,13 +60,15 @@ struct machine {
     int64_t max_until;              /* UTC */
     int64_t hard_until;             /* UTC */
     int64_t previous_member_id;     /* set on MACHINE_EV_TAKEOVER */
+    int64_t handover_until;         /* UTC, in MACHINE_HANDOVER */
+    int64_t idle_until;             /* UTC, while the idle timer runs; 0 otherwise */
     bool running;                   /* running sensor, debounced */
     uint64_t running_since;         /* CLOCK_MONOTONIC usec, while running in a session */
     int64_t running_seconds;        /* accumulated in the current session */
     const char *off_reason;         /* static string: "finished", "booking_end", "idle", ... */
     int last_error;
     sd_event_source *deadline;      /* CLOCK_REALTIME */
-    sd_event_source *idle;          /* CLOCK_MONOTONIC */
+    sd_event_source *idle;          /* CLOCK_REALTIME */
     machine_event_fn on_event;
     void *userdata;
 };
@@ -88,6 +90,9 @@ void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until);
 void machine_finish(struct machine *m);
 /* Power off now. reason: a static string. */
 void machine_power_off(struct machine *m, const char *reason);
+
+/* The daemon's clock moved (simulation): re-arm the deadlines. */
+void machine_clock_changed(struct machine *m);
 
 /* Seconds the running sensor has shown "running" in the current session. */
 int64_t machine_running_seconds(const struct machine *m);

@@ -52,11 +52,22 @@ int parse_bool(const char *s, bool *ret)
     return -EINVAL;
 }
 
+static int64_t sim_offset;
+
 int64_t now_utc(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec;
+    return ts.tv_sec + sim_offset;
+}
+
+void clock_advance(int64_t seconds) { sim_offset += seconds; }
+int64_t clock_offset(void) { return sim_offset; }
+
+uint64_t realtime_usec_for(int64_t utc)
+{
+    int64_t real = utc - sim_offset;
+    return real > 0 ? (uint64_t)real * 1000000u : 1;
 }
 
 uint64_t now_mono_usec(void)

@@ -17,8 +17,15 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 /* Parse "true/false/yes/no/on/off/1/0". 0 or -EINVAL. */
 int parse_bool(const char *s, bool *ret);
 
-/* Seconds since the epoch (CLOCK_REALTIME) and microseconds on CLOCK_MONOTONIC. */
+/* Seconds since the epoch (CLOCK_REALTIME, plus the simulation offset) and microseconds on
+ * CLOCK_MONOTONIC. */
 int64_t now_utc(void);
+/* Simulated hardware only (`portierctl sim advance`): move the daemon's wall clock forward
+ * so tests and demos need not wait for bookings to end. 0 on real sites. */
+void clock_advance(int64_t seconds);
+int64_t clock_offset(void);
+/* The CLOCK_REALTIME time, in usec, at which the daemon's clock shows utc. */
+uint64_t realtime_usec_for(int64_t utc);
 uint64_t now_mono_usec(void);
 
 /* A name usable as a door, reader or plan name: 1..31 chars of [A-Za-z0-9_-.]. */

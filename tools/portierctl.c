@@ -67,6 +67,7 @@ static void usage(FILE *out)
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit)\n"
         "  sim open DOOR | sim close DOOR           simulated door contact\n"
+        "  sim advance SECONDS                      simulated hardware: move the clock forward\n"
         "\n"
         "MEMBER is an id or an exact name. DATE, START and END are YYYY-MM-DD[THH:MM] in local\n"
         "time. Managers assign with --for; --as-member applies a member's limits (deadlines).\n"
@@ -609,6 +610,7 @@ static const struct command commands[] = {
     { "sim", "press", "sim.press", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
     { "sim", "release", "sim.release", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
     { "sim", "open", "sim.press", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+    { "sim", "advance", "sim.advance", 1, 1, { "seconds" }, { { 0 } }, print_ok_id, NULL },
     { "sim", "close", "sim.release", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
 };
 
@@ -778,6 +780,13 @@ int main(int argc, char **argv)
                                    ? "CARD_ID (or use --uid UID)" : "the booking ID");
             }
             json_object_set_new(req, cmd->pos_keys[i], json_integer(id));
+        } else if (strcmp(cmd->pos_keys[i], "seconds") == 0) {
+            int64_t secs;
+            if (parse_int64(pos[i], 0, INT64_MAX, &secs) < 0) {
+                json_decref(req);
+                return usage_error("SECONDS must be a whole number");
+            }
+            json_object_set_new(req, "seconds", json_integer(secs));
         } else if (strcmp(cmd->pos_keys[i], "on") == 0) {
             if (strcmp(pos[i], "on") != 0 && strcmp(pos[i], "off") != 0) {
                 json_decref(req);
