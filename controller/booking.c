@@ -131,9 +131,10 @@ struct booking_verdict booking_check(const struct booking_request *req)
     if (minutes < r->min_minutes)
         return fail(BOOKING_TOO_SHORT, "a booking lasts at least %lld minutes",
                     (long long)r->min_minutes);
-    if (r->max_minutes && minutes > r->max_minutes)
+    if ((r->max_minutes && minutes > r->max_minutes) || minutes > BOOKING_MAX_MINUTES)
         return fail(BOOKING_TOO_LONG, "a booking lasts at most %lld minutes",
-                    (long long)r->max_minutes);
+                    (long long)(r->max_minutes && r->max_minutes < BOOKING_MAX_MINUTES
+                                    ? r->max_minutes : BOOKING_MAX_MINUTES));
     if (r->hours && !inside_hours(r->hours, req->start, req->end, slot * 60))
         return fail(BOOKING_OUTSIDE_HOURS, "the machine is closed during part of that time");
     for (size_t i = 0; i < req->n_overlapping; i++) {

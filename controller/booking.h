@@ -11,6 +11,9 @@
 
 #include "schedule.h"
 
+/* No booking lasts longer than this; the store relies on it to bound its range scans. */
+#define BOOKING_MAX_MINUTES 10080
+
 struct booking_rules {
     int64_t slot_minutes;           /* start and end on multiples of this (local time) */
     int64_t min_minutes, max_minutes;

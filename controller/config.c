@@ -870,8 +870,13 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         if (strcmp(a->readers[i].name, b->readers[i].name) != 0 ||
             a->readers[i].driver != b->readers[i].driver ||
             strcmp(a->readers[i].connstring, b->readers[i].connstring) != 0 ||
-            !line_spec_equal(&a->readers[i].reset_line, &b->readers[i].reset_line))
-            why = "a reader's name, driver, connection string or reset line changed";
+            !line_spec_equal(&a->readers[i].reset_line, &b->readers[i].reset_line) ||
+            a->readers[i].poll_ms != b->readers[i].poll_ms ||
+            a->readers[i].debounce_ms != b->readers[i].debounce_ms ||
+            a->readers[i].heartbeat_timeout_ms != b->readers[i].heartbeat_timeout_ms ||
+            a->readers[i].backoff_max_seconds != b->readers[i].backoff_max_seconds ||
+            strcmp(a->readers[i].emulator, b->readers[i].emulator) != 0)
+            why = "a reader's settings changed (readers are configured when they start)";
     for (unsigned i = 0; !why && i < a->n_doors; i++) {
         const struct door_config *x = &a->doors[i], *y = &b->doors[i];
         if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||

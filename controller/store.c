@@ -278,16 +278,22 @@ static const char *const stmt_sql[ST__MAX] = {
     [ST_BOOKING_CANCEL] = "UPDATE bookings SET cancelled_at = ?2, cancelled_by = ?3, "
                           "cancel_override = ?4, moved_to = nullif(?5, 0) "
                           "WHERE id = ?1 AND cancelled_at = 0",
+    /* Bookings last at most a week (machine rules cap max_minutes at 10080), so every range
+     * query on starts_at is bounded below too: the index scan stays short however many
+     * past bookings a machine has. */
     [ST_BOOKING_OVERLAP] = "SELECT b.id, b.member_id, m.name, b.starts_at, b.ends_at FROM bookings b "
                            "JOIN members m ON m.id = b.member_id WHERE b.resource_id = ?1 AND "
-                           "b.cancelled_at = 0 AND b.starts_at < ?3 AND b.ends_at > ?2 AND b.id != ?4 "
+                           "b.cancelled_at = 0 AND b.starts_at < ?3 AND b.starts_at > ?2 - 604800 "
+                           "AND b.ends_at > ?2 AND b.id != ?4 "
                            "ORDER BY b.starts_at LIMIT 8",
     [ST_BOOKING_MINUTES] = "SELECT coalesce(sum(min(ends_at, ?4) - max(starts_at, ?3)), 0) / 60 "
                            "FROM bookings WHERE member_id = ?1 AND resource_id = ?2 AND "
-                           "cancelled_at = 0 AND starts_at < ?4 AND ends_at > ?3 AND id != ?5",
+                           "cancelled_at = 0 AND starts_at < ?4 AND starts_at > ?3 - 604800 AND ends_at > ?3 "
+                           "AND id != ?5",
     [ST_BOOKING_UPCOMING] = "SELECT id, member_id, starts_at, ends_at FROM bookings "
                             "WHERE resource_id = ?1 AND cancelled_at = 0 AND ends_at > ?2 "
-                            "AND starts_at < ?3 ORDER BY starts_at LIMIT ?4",
+                            "AND starts_at < ?3 AND starts_at > ?2 - 604800 "
+                            "ORDER BY starts_at LIMIT ?4",
     [ST_BOOKING_LIST] = "SELECT b.id, b.resource_id, r.name, b.member_id, m.name, b.starts_at, "
                         "b.ends_at, b.created_by, b.cancelled_at, b.cancelled_by, b.cancel_override "
                         "FROM bookings b JOIN resources r ON r.id = b.resource_id "

@@ -37,6 +37,7 @@ struct nfc_worker {
     bool stopping;
     bool hello;
     uint32_t last_seq;
+    char reason[96];                /* why the current worker failed, once known */
     uint64_t up_since_usec;
     unsigned backoff_ms;
     sd_event_source *io;
@@ -92,7 +93,7 @@ static void fault(struct nfc_worker *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(w->r->last_error, sizeof(w->r->last_error), fmt, ap);
+    vsnprintf(w->reason, sizeof(w->reason), fmt, ap);
     va_end(ap);
     kill_worker(w);
 }
@@ -131,8 +132,10 @@ static void schedule_restart(struct nfc_worker *w)
     if (!r->failed_since)
         r->failed_since = now_utc();
     r->restarts++;
+    /* The reason stays in status until the reader is up again. */
+    snprintf(r->last_error, sizeof(r->last_error), "%s", w->reason[0] ? w->reason : "worker stopped");
     log_warning("reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name,
-                r->last_error[0] ? r->last_error : "worker stopped", w->backoff_ms, r->restarts);
+                r->last_error, w->backoff_ms, r->restarts);
     arm(w, &w->later, (uint64_t)w->backoff_ms * 1000u, restart_due);
     w->backoff_ms = w->backoff_ms * 2 > r->params.backoff_max_ms ? r->params.backoff_max_ms
                                                                   : w->backoff_ms * 2;
@@ -147,13 +150,13 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     detach(w);
     if (w->stopping)
         return 0;
-    if (!w->r->last_error[0]) {
-        if (si->si_code == CLD_EXITED)
-            snprintf(w->r->last_error, sizeof(w->r->last_error), "worker exited with status %d",
-                     si->si_status);
+    if (!w->reason[0]) {
+        if (si->si_code == CLD_EXITED && si->si_status == 127)
+            snprintf(w->reason, sizeof(w->reason), "cannot run the worker program");
+        else if (si->si_code == CLD_EXITED)
+            snprintf(w->reason, sizeof(w->reason), "worker exited with status %d", si->si_status);
         else
-            snprintf(w->r->last_error, sizeof(w->r->last_error), "worker killed by signal %d",
-                     si->si_status);
+            snprintf(w->reason, sizeof(w->reason), "worker killed by signal %d", si->si_status);
     }
     schedule_restart(w);
     return 0;
@@ -195,7 +198,7 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         reader_deliver(r, &ev);
         break;
     case READER_MSG_ERROR:
-        snprintf(r->last_error, sizeof(r->last_error), "%s", m->text);
+        snprintf(w->reason, sizeof(w->reason), "%s", m->text);
         break;      /* the worker exits next; on_child restarts it */
     case READER_MSG_HEARTBEAT:
         if (w->hello && mono_now(w) - w->up_since_usec > STABLE_MS * 1000ull)
@@ -246,7 +249,7 @@ static int spawn(struct nfc_worker *w)
     snprintf(debounce, sizeof(debounce), "%u", r->params.debounce_ms);
     w->hello = false;
     w->last_seq = 0;
-    r->last_error[0] = '\0';
+    w->reason[0] = '\0';
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         ret = -errno;
         goto fail;
@@ -286,7 +289,7 @@ static int spawn(struct nfc_worker *w)
     arm(w, &w->heartbeat, (uint64_t)r->params.heartbeat_timeout_ms * 1000u, on_silence);
     return 0;
 fail:
-    snprintf(r->last_error, sizeof(r->last_error), "cannot start worker: %s", strerror(-ret));
+    snprintf(w->reason, sizeof(w->reason), "cannot start worker: %s", strerror(-ret));
     schedule_restart(w);
     return ret;
 }
@@ -303,8 +306,13 @@ static int nfc_start(struct reader *r)
     r->priv = w;
     if (r->params.backoff_max_ms < BACKOFF_MIN_MS)
         r->params.backoff_max_ms = BACKOFF_MIN_MS;
-    if (access(r->worker_path, X_OK) < 0)
-        return -errno;
+    if (access(r->worker_path, X_OK) < 0) {
+        int err = errno;
+        snprintf(r->last_error, sizeof(r->last_error), "worker program %.60s: %s",
+                 r->worker_path, strerror(err));
+        r->failed_since = now_utc();
+        return -err;
+    }
     spawn(w);       /* a failure here is retried with back-off, like any other */
     return 0;
 }
@@ -334,7 +342,7 @@ static int nfc_restart(struct reader *r)
     struct nfc_worker *w = r->priv;
 
     if (w->pid > 0) {
-        snprintf(r->last_error, sizeof(r->last_error), "restart requested");
+        snprintf(w->reason, sizeof(w->reason), "restart requested");
         w->backoff_ms = BACKOFF_MIN_MS;
         kill_worker(w);         /* on_child schedules the restart */
         return 0;

@@ -304,6 +304,53 @@ def bench_readers(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_fablab(args, out):
+    """Machines: 100,000 members, 200,000 bookings across 50 machines."""
+    work = tempfile.mkdtemp(prefix="portier-bench-fablab-")
+    try:
+        gen = os.path.join(args.bin, "portier-benchgen")
+        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([gen, "fablab", work, str(args.bookings), "50"], check=True,
+                       stdout=subprocess.DEVNULL)
+        d = Daemon(args.bin, work)
+        d.start()
+        lat = []
+        for k in range(args.machine_taps):
+            i = k % 50
+            # Member 4i+3 (card 4i+2) holds machine i's current booking: on, then off.
+            r = d.request({"cmd": "sim.tap", "reader": "m%d" % i, "uid": uid_hex(4 * i + 2)})
+            if not r.get("granted"):
+                raise RuntimeError("bench: machine tap refused: %r" % r)
+            lat.append(r["latency_us"])
+            d.request({"cmd": "sim.tap", "reader": "m%d" % i, "uid": uid_hex(4 * i + 2)})
+        out["machine_tap_to_relay_us_p50"] = percentile(lat, 50)
+        out["machine_tap_to_relay_us_p99"] = percentile(lat, 99)
+
+        # Booking creation with every rule check, in free slots beyond the populated range.
+        rng = random.Random(11)
+        check, total = [], []
+        base = (int(time.time()) // 1800) * 1800 + (args.bookings // 50 + 48) * 1800
+        for k in range(args.booking_creations):
+            start = base + k * 1800
+            m = rng.randrange(args.members - 1)
+            m += m % 50 == 49       # benchgen suspends one member in fifty
+            t0 = time.monotonic()
+            r = d.request({"cmd": "booking.add", "machine": "m%d" % rng.randrange(50),
+                           "member": str(1 + m), "start": start,
+                           "end": start + 1800})
+            total.append((time.monotonic() - t0) * 1e6)
+            if not r.get("ok"):
+                raise RuntimeError("bench: booking refused: %r" % r)
+            check.append(r["check_us"])
+        out["booking_check_us_p50"] = percentile(check, 50)
+        out["booking_check_us_p99"] = percentile(check, 99)
+        out["booking_round_trip_us_p99"] = percentile(total, 99)
+        d.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -311,7 +358,10 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
-    ap.add_argument("--only", choices=["core", "readers"])
+    ap.add_argument("--only", choices=["core", "readers", "fablab"])
+    ap.add_argument("--bookings", type=int, default=200000)
+    ap.add_argument("--machine-taps", type=int, default=2000)
+    ap.add_argument("--booking-creations", type=int, default=2000)
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -333,6 +383,20 @@ def main():
             ("hung reader → detected and restarted", "%.0f ms" % out["hung_reader_detect_ms"], "—"),
             ("hung reader → first successful read after restart",
              "%.0f ms" % out["hung_reader_to_first_read_ms"], "—"),
+        ]
+    if args.only in (None, "fablab"):
+        bench_fablab(args, out)
+        rows += [
+            ("machine tap → relay write, p50 (%d bookings, 50 machines)" % args.bookings,
+             "%.0f µs" % out["machine_tap_to_relay_us_p50"], "—"),
+            ("machine tap → relay write, p99", "%.0f µs" % out["machine_tap_to_relay_us_p99"],
+             "≤ 1 ms"),
+            ("booking creation with all rule checks, p50",
+             "%.0f µs" % out["booking_check_us_p50"], "—"),
+            ("booking creation with all rule checks, p99",
+             "%.0f µs" % out["booking_check_us_p99"], "≤ 2 ms"),
+            ("booking creation round trip incl. durable commit, p99",
+             "%.0f µs" % out["booking_round_trip_us_p99"], "—"),
         ]
     print("\nPortier — %d members, %d cards, %d taps; %s\n" % (
         args.members, args.cards, args.taps, out["machine"]))

@@ -93,6 +93,69 @@ static int populate(const char *dir, int64_t members, int64_t cards)
     return 0;
 }
 
+/* A fablab: MACHINES machines with interlocks, everyone trained, BOOKINGS bookings of one
+ * 30-minute slot each spread over the coming months. Machine i's current slot is booked by
+ * member 4i + 3 (card index 4i + 2: an active member on the "open" plan), so the bench can
+ * tap a granted card at every machine. */
+static int populate_fablab(const char *dir, int64_t bookings, int64_t machines)
+{
+    char path[4096];
+    struct store *s;
+    int64_t training, members, slot = (now_utc() / 1800) * 1800;
+    FILE *f;
+    int r;
+
+    snprintf(path, sizeof(path), "%s/portier.conf", dir);
+    f = fopen(path, "a");
+    if (!f)
+        return die(path, -errno);
+    for (int64_t i = 0; i < machines; i++)
+        fprintf(f, "\n[reader m%" PRId64 "]\ndriver = sim\n\n[machine m%" PRId64 "]\nreader = m%" PRId64
+                   "\nrelay = %" PRId64 "\nzone = main\nhandover_seconds = 0\n", i, i, i, 100 + i);
+    fclose(f);
+
+    snprintf(path, sizeof(path), "%s/state/portier.db", dir);
+    r = store_open(path, &s);
+    if (r < 0)
+        return die(path, r);
+    members = store_member_count(s);
+    if ((r = store_training_add(s, "basic", "", &training)) < 0)
+        return die("training", r);
+    for (int64_t m = 1; m <= members; m++)
+        if ((r = store_qualification_grant(s, m, training, "bench", 0, NULL)) < 0)
+            return die("qualification", r);
+    for (int64_t i = 0; i < machines; i++) {
+        struct store_resource res;
+        char name[32];
+        int64_t id;
+        snprintf(name, sizeof(name), "m%" PRId64, i);
+        if ((r = store_resource_ensure(s, "machine", name, "main", &id)) < 0 ||
+            (r = store_resource_get(s, name, &res)) < 0)
+            return die("machine", r);
+        res.training_id = training;
+        res.window_days = 365;
+        res.max_minutes = 240;
+        strlcpy_checked(res.hours, "always", sizeof(res.hours));
+        if ((r = store_machine_rules_put(s, &res)) < 0)
+            return die("rules", r);
+        /* The current slot, for member i + 1; then bookings, one slot each, onwards. */
+        /* Two hours, so the session is not already in its warning minutes. */
+        if ((r = store_booking_add(s, id, 4 * i + 3, slot, slot + 7200, "bench", NULL)) < 0)
+            return die("booking", r);
+        for (int64_t b = 1; b < bookings / machines; b++)
+            if ((r = store_booking_add(s, id, 1 + (b * 7919 + i) % members,
+                                       slot + 7200 + (b - 1) * 1800, slot + 7200 + b * 1800,
+                                       "bench", NULL)) < 0)
+                return die("booking", r);
+    }
+    r = store_commit(s);
+    store_free(s);
+    if (r < 0)
+        return die("commit", r);
+    printf("%s: %" PRId64 " machines, %" PRId64 " bookings\n", dir, machines, bookings);
+    return 0;
+}
+
 static int decide(const char *dir, int64_t count)
 {
     char path[4096];
@@ -156,10 +219,14 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "populate") == 0 &&
         parse_int64(argv[3], 1, 10000000, &a) == 0 && parse_int64(argv[4], 0, 30000000, &b) == 0)
         return populate(argv[2], a, b);
+    if (argc == 5 && strcmp(argv[1], "fablab") == 0 &&
+        parse_int64(argv[3], 1, 100000000, &a) == 0 && parse_int64(argv[4], 1, 64, &b) == 0)
+        return populate_fablab(argv[2], a, b);
     if (argc == 4 && strcmp(argv[1], "decide") == 0 &&
         parse_int64(argv[3], 1, 100000000, &a) == 0)
         return decide(argv[2], a);
     fprintf(stderr, "Usage: portier-benchgen populate DIR MEMBERS CARDS\n"
+                    "       portier-benchgen fablab DIR BOOKINGS MACHINES   (after populate)\n"
                     "       portier-benchgen decide DIR COUNT\n");
     return 2;
 }
