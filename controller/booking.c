@@ -92,16 +92,13 @@ static struct booking_verdict fail(enum booking_error e, const char *fmt, ...)
     return v;
 }
 
-/* Every slot of [start, end) must be inside the opening hours. */
-static bool inside_hours(const struct schedule *hours, int64_t start, int64_t end, int64_t step)
+/* The whole of [start, end) must be inside the opening hours: the window that contains the
+ * start (chaining adjacent windows) must reach the end. */
+static bool inside_hours(const struct schedule *hours, int64_t start, int64_t end)
 {
-    for (int64_t t = start; t < end; t += step) {
-        struct local_time lt;
-        local_time_at(t, &lt);
-        if (!schedule_contains(hours, &lt))
-            return false;
-    }
-    return true;
+    struct local_time lt;
+    local_time_at(start, &lt);
+    return schedule_contains(hours, &lt) && schedule_window_end(hours, start, end - start) >= end;
 }
 
 struct booking_verdict booking_check(const struct booking_request *req)
@@ -135,7 +132,7 @@ struct booking_verdict booking_check(const struct booking_request *req)
         return fail(BOOKING_TOO_LONG, "a booking lasts at most %lld minutes",
                     (long long)(r->max_minutes && r->max_minutes < BOOKING_MAX_MINUTES
                                     ? r->max_minutes : BOOKING_MAX_MINUTES));
-    if (r->hours && !inside_hours(r->hours, req->start, req->end, slot * 60))
+    if (r->hours && !inside_hours(r->hours, req->start, req->end))
         return fail(BOOKING_OUTSIDE_HOURS, "the machine is closed during part of that time");
     for (size_t i = 0; i < req->n_overlapping; i++) {
         const struct booking_ref *o = &req->overlapping[i];

@@ -72,12 +72,12 @@ static void record(struct fablab *f, struct machine *m, const char *kind, bool g
 
 /* ---- machine events: keep the session record in step ---- */
 
-static void session_close(struct fablab *f, struct machine *m, const char *reason)
+static void session_close(struct fablab *f, struct machine *m, const char *reason,
+                          int64_t running_seconds)
 {
     if (!m->session_id)
         return;
-    if (store_session_close(f->store, m->session_id, now_utc(), machine_running_seconds(m),
-                            reason) < 0)
+    if (store_session_close(f->store, m->session_id, now_utc(), running_seconds, reason) < 0)
         log_error("machine %s: cannot close session %" PRId64, m->cfg->name, m->session_id);
     m->session_id = 0;
 }
@@ -105,7 +105,7 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
     case MACHINE_EV_TAKEOVER:
         log_info("machine %s: handed over from member %" PRId64 " to member %" PRId64 " until %s",
                  name, m->previous_member_id, m->member_id, until);
-        session_close(f, m, "handover");
+        session_close(f, m, "handover", m->previous_running_seconds);
         session_open(f, m);
         break;
     case MACHINE_EV_EXTENDED:
@@ -133,7 +133,7 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
     case MACHINE_EV_OFF:
         log_info("machine %s: power off (%s)", name, m->off_reason);
         record(f, m, "machine_off", true, m->off_reason, m->member_id, NULL);
-        session_close(f, m, m->off_reason);
+        session_close(f, m, m->off_reason, machine_running_seconds(m));
         break;
     case MACHINE_EV_RUNNING:
         log_debug("machine %s: %s", name, m->running ? "running" : "idle");
@@ -300,7 +300,10 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
 
     if (m->booking_id) {
         struct booking_verdict bv;
-        int64_t start = m->max_until, end = m->max_until + mf->res.slot_minutes * 60, id;
+        /* One slot, or the shortest booking allowed if that is longer. */
+        int64_t len = mf->res.slot_minutes > mf->res.min_minutes ? mf->res.slot_minutes
+                                                                 : mf->res.min_minutes;
+        int64_t start = m->max_until, end = m->max_until + len * 60, id;
         char by[32];
         struct fablab_actor actor = { .member_id = subj->member_id };
 
@@ -323,7 +326,7 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
     }
     /* Walk-up: extend as far as a fresh decision allows. */
     v = decide(f, m, subj, true, now, mf);
-    if (v.granted && v.max_until > m->max_until) {
+    if (v.granted && (v.max_until < m->hard_until ? v.max_until : m->hard_until) > m->max_until) {
         machine_extend(m, 0, v.max_until);
         record(f, m, "machine", true, "extended", subj->member_id, "walk-up");
         return true;
@@ -751,6 +754,11 @@ static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t
     }
     if (!add && ret < 0) {
         control_reply_error(c, "not_found", "no machine '%.32s'", name);
+        return;
+    }
+    if (zone && !add) {
+        control_reply_error(c, "bad_request", "a machine's zone is set when it is added (or in "
+                                              "its [machine] section for interlocked machines)");
         return;
     }
     if (zone && !name_is_valid(zone)) {

@@ -189,6 +189,7 @@ static void session_begin(struct machine *m, int64_t member_id, int64_t booking_
     m->running_seconds = 0;
     m->running_since = m->running ? now_mono_usec() : 0;
     m->off_reason = NULL;
+    m->idle_until = 0;      /* a new member's idle countdown starts afresh */
 }
 
 int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until)
@@ -203,6 +204,7 @@ int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, i
     if (m->state == MACHINE_HANDOVER) {
         /* A new member's session: the previous one is closed by the owner on this event. */
         m->previous_member_id = m->member_id;
+        m->previous_running_seconds = m->running_seconds;
         session_begin(m, member_id, booking_id, max_until);
         m->state = MACHINE_ON;
         emit(m, MACHINE_EV_TAKEOVER);
@@ -219,6 +221,7 @@ void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, 
 {
     running_account(m);
     m->previous_member_id = m->member_id;
+    m->previous_running_seconds = m->running_seconds;
     session_begin(m, member_id, booking_id, max_until);
     m->state = MACHINE_ON;
     emit(m, MACHINE_EV_TAKEOVER);

@@ -59,13 +59,14 @@ struct machine {
     int64_t started_at;             /* UTC */
     int64_t max_until;              /* UTC */
     int64_t hard_until;             /* UTC */
-    int64_t previous_member_id;     /* set on MACHINE_EV_TAKEOVER */
+    int64_t previous_member_id;     /* set on MACHINE_EV_TAKEOVER ... */
+    int64_t previous_running_seconds;   /* ... with the closed session's running time */
     int64_t handover_until;         /* UTC, in MACHINE_HANDOVER */
     int64_t idle_until;             /* UTC, while the idle timer runs; 0 otherwise */
     bool running;                   /* running sensor, debounced */
     uint64_t running_since;         /* CLOCK_MONOTONIC usec, while running in a session */
     int64_t running_seconds;        /* accumulated in the current session */
-    const char *off_reason;         /* static string: "finished", "booking_end", "idle", ... */
+    const char *off_reason;         /* static string: "finished", "session_end", "idle", ... */
     int last_error;
     sd_event_source *deadline;      /* CLOCK_REALTIME */
     sd_event_source *idle;          /* CLOCK_REALTIME */

@@ -73,7 +73,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "... and %u more errors\n", errors.count - shown);
             return 1;
         }
-        printf("%s: OK (%u doors, %u readers)\n", config_path, cfg->n_doors, cfg->n_readers);
+        printf("%s: OK (%u doors, %u machines, %u readers)\n", config_path, cfg->n_doors,
+               cfg->n_machines, cfg->n_readers);
         config_free(cfg);
         return 0;
     }

@@ -17,7 +17,7 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_HASH_LEN 32
 
 struct store;

@@ -65,7 +65,8 @@ static void usage(FILE *out)
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
         "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
-        "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit)\n"
+        "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit,\n"
+        "                                           MACHINE.running)\n"
         "  sim open DOOR | sim close DOOR           simulated door contact\n"
         "  sim advance SECONDS                      simulated hardware: move the clock forward\n"
         "\n"
@@ -378,7 +379,10 @@ struct command {
 
 static void print_ok_id(json_t *r)
 {
-    if (json_object_get(r, "id"))
+    if (jint(r, "new_id"))
+        printf("ok (booking %" JSON_INTEGER_FORMAT " replaced by %" JSON_INTEGER_FORMAT ")\n",
+               jint(r, "id"), jint(r, "new_id"));
+    else if (json_object_get(r, "id"))
         printf("ok (id %" JSON_INTEGER_FORMAT ")\n", jint(r, "id"));
     else
         printf("ok\n");

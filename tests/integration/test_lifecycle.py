@@ -26,7 +26,7 @@ class ConfigCheckTest(DaemonTest):
     def test_valid_config_passes(self):
         code, out, _ = self.check(BASE_CONFIG.format(dir=self.d.dir, unlock=5, held=30))
         self.assertEqual(code, 0)
-        self.assertIn("OK (2 doors, 2 readers)", out)
+        self.assertIn("OK (2 doors, 0 machines, 2 readers)", out)
 
     def test_errors_name_file_and_line(self):
         text = BASE_CONFIG.format(dir=self.d.dir, unlock=5, held=30)

@@ -329,6 +329,277 @@ static void test_local_time_paris(void **state)
     }
 }
 
+/* ---- machines: policy_decide_machine() ----
+ *
+ * Every row is one tap at a machine in the "fablab" zone at NOW (Monday 5 January 2026,
+ * 10:00 CET) by member 7. Times are relative to NOW; bookings are given sorted by start,
+ * as the store returns them. */
+
+#define MINS(x) ((int64_t)(x) * 60)
+#define ME 7
+#define OTHER 8
+
+enum subject {
+    W_OK,               /* enabled card, active member, plan "main,fablab" always */
+    W_UNKNOWN,
+    W_CARD_OFF,
+    W_SUSPENDED,
+    W_EXPIRED,
+    W_NO_PLAN,
+    W_ZONE_MAIN,        /* plan covers "main" only */
+    W_PLAN_EVENINGS,    /* plan hours Mon-Fri 18:00-22:00 */
+};
+
+enum qual_kind { Q_NONE, Q_FOREVER, Q_UNTIL, Q_REVOKED, Q_REVOKED_UNTIL };
+
+struct machine_spec {
+    bool out_of_order, needs_training, booking_required;
+    int64_t walkup_free_minutes;
+    int64_t closing_rel;
+};
+
+struct booking_spec {
+    int64_t id;             /* 0: end of list */
+    int64_t member_id;
+    int64_t start_rel, end_rel;
+};
+
+struct machine_case {
+    const char *what;
+    enum subject who;
+    struct machine_spec m;
+    enum qual_kind q;
+    int64_t q_expires_rel;
+    struct booking_spec b[5];
+    bool granted;
+    enum policy_reason reason;
+    int64_t booking_id;
+    int64_t max_until_rel;      /* checked when granted */
+    int64_t other_booking_id;
+};
+
+/* Training needed, walk-up allowed when nothing starts within 15 minutes, open until 20:00. */
+#define STD_M { false, true, false, 15, MINS(600) }
+#define CLOSING(rel) { false, true, false, 15, rel }
+#define WALKUP(min) { false, true, false, min, MINS(600) }
+#define REQUIRED { false, true, true, 15, MINS(600) }
+#define BROKEN { true, true, false, 15, MINS(600) }
+#define NO_TRAINING { false, false, false, 15, MINS(600) }
+#define BK(id, who, s, e) { id, who, MINS(s), MINS(e) }
+
+static const struct machine_case machine_cases[] = {
+    /* ---- the door checks come first ---- */
+    { "unknown card, even at a broken machine", W_UNKNOWN, BROKEN, Q_NONE, 0, { { 0 } }, false,
+      POLICY_UNKNOWN_CARD, 0, 0, 0 },
+    { "disabled card", W_CARD_OFF, STD_M, Q_FOREVER, 0, { { 0 } }, false, POLICY_CARD_DISABLED,
+      0, 0, 0 },
+    { "suspended member with their own booking now", W_SUSPENDED, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30) }, false, POLICY_MEMBER_SUSPENDED, 0, 0, 0 },
+    { "suspended member at a broken machine", W_SUSPENDED, BROKEN, Q_NONE, 0, { { 0 } }, false,
+      POLICY_MEMBER_SUSPENDED, 0, 0, 0 },
+    { "expired membership", W_EXPIRED, STD_M, Q_FOREVER, 0, { { 0 } }, false,
+      POLICY_MEMBER_EXPIRED, 0, 0, 0 },
+    { "no plan", W_NO_PLAN, STD_M, Q_FOREVER, 0, { { 0 } }, false, POLICY_NO_PLAN, 0, 0, 0 },
+    { "machine zone not in the plan, with own booking", W_ZONE_MAIN, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30) }, false, POLICY_ZONE_NOT_IN_PLAN, 0, 0, 0 },
+    { "outside the plan's hours", W_PLAN_EVENINGS, STD_M, Q_FOREVER, 0, { { 0 } }, false,
+      POLICY_OUTSIDE_PLAN_HOURS, 0, 0, 0 },
+
+    /* ---- the machine and the member's training ---- */
+    { "out of order", W_OK, BROKEN, Q_FOREVER, 0, { { 0 } }, false,
+      POLICY_MACHINE_OUT_OF_ORDER, 0, 0, 0 },
+    { "out of order beats missing training", W_OK, BROKEN, Q_NONE, 0, { { 0 } }, false,
+      POLICY_MACHINE_OUT_OF_ORDER, 0, 0, 0 },
+    { "qualification missing", W_OK, STD_M, Q_NONE, 0, { { 0 } }, false, POLICY_NOT_QUALIFIED, 0,
+      0, 0 },
+    { "qualification revoked", W_OK, STD_M, Q_REVOKED, 0, { { 0 } }, false,
+      POLICY_NOT_QUALIFIED, 0, 0, 0 },
+    { "revoked beats expired", W_OK, STD_M, Q_REVOKED_UNTIL, -86400, { { 0 } }, false,
+      POLICY_NOT_QUALIFIED, 0, 0, 0 },
+    { "revoked, with own booking now", W_OK, STD_M, Q_REVOKED, 0, { BK(11, ME, -30, 30) },
+      false, POLICY_NOT_QUALIFIED, 0, 0, 0 },
+    { "qualification expires exactly now (exclusive)", W_OK, STD_M, Q_UNTIL, 0, { { 0 } },
+      false, POLICY_QUALIFICATION_EXPIRED, 0, 0, 0 },
+    { "qualification expired a second ago", W_OK, STD_M, Q_UNTIL, -1, { { 0 } }, false,
+      POLICY_QUALIFICATION_EXPIRED, 0, 0, 0 },
+    { "qualification expires in a second", W_OK, STD_M, Q_UNTIL, 1, { { 0 } }, true,
+      POLICY_GRANTED, 0, MINS(600), 0 },
+    { "no training needed, none held", W_OK, NO_TRAINING, Q_NONE, 0, { { 0 } }, true,
+      POLICY_GRANTED, 0, MINS(600), 0 },
+    { "training checked before opening hours", W_OK, CLOSING(0), Q_NONE, 0, { { 0 } }, false,
+      POLICY_NOT_QUALIFIED, 0, 0, 0 },
+
+    /* ---- opening hours ---- */
+    { "closing exactly now", W_OK, CLOSING(0), Q_FOREVER, 0, { { 0 } }, false,
+      POLICY_OUTSIDE_OPENING_HOURS, 0, 0, 0 },
+    { "closed since an hour", W_OK, CLOSING(MINS(-60)), Q_FOREVER, 0, { { 0 } }, false,
+      POLICY_OUTSIDE_OPENING_HOURS, 0, 0, 0 },
+    { "closed, even with own booking now", W_OK, CLOSING(0), Q_FOREVER, 0,
+      { BK(11, ME, -30, 30) }, false, POLICY_OUTSIDE_OPENING_HOURS, 0, 0, 0 },
+    { "closing in one second: walk-up until then", W_OK, CLOSING(1), Q_FOREVER, 0, { { 0 } },
+      true, POLICY_GRANTED, 0, 1, 0 },
+
+    /* ---- someone else's booking now ---- */
+    { "other's booking now", W_OK, STD_M, Q_FOREVER, 0, { BK(5, OTHER, -30, 30) }, false,
+      POLICY_BOOKED_BY_OTHER, 0, 0, 5 },
+    { "other's booking starting exactly now", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(5, OTHER, 0, 60) }, false, POLICY_BOOKED_BY_OTHER, 0, 0, 5 },
+    { "other's booking now beats booking_required", W_OK, REQUIRED, Q_FOREVER, 0,
+      { BK(5, OTHER, -30, 30) }, false, POLICY_BOOKED_BY_OTHER, 0, 0, 5 },
+    { "other's booking ended exactly now: walk-up", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(5, OTHER, -60, 0) }, true, POLICY_GRANTED, 0, MINS(600), 0 },
+
+    /* ---- own bookings ---- */
+    { "own booking now", W_OK, STD_M, Q_FOREVER, 0, { BK(11, ME, -30, 30) }, true,
+      POLICY_GRANTED, 11, MINS(30), 0 },
+    { "own booking starting exactly now", W_OK, STD_M, Q_FOREVER, 0, { BK(11, ME, 0, 60) }, true,
+      POLICY_GRANTED, 11, MINS(60), 0 },
+    { "own booking when bookings are required", W_OK, REQUIRED, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30) }, true, POLICY_GRANTED, 11, MINS(30), 0 },
+    { "own back-to-back bookings chain", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30), BK(12, ME, 30, 90) }, true, POLICY_GRANTED, 11, MINS(90), 0 },
+    { "three in a row", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30), BK(12, ME, 30, 90), BK(13, ME, 90, 120) }, true, POLICY_GRANTED, 11,
+      MINS(120), 0 },
+    { "a gap breaks the chain", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30), BK(12, ME, 31, 90) }, true, POLICY_GRANTED, 11, MINS(30), 0 },
+    { "someone else's booking between own ones breaks the chain", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30), BK(5, OTHER, 30, 60), BK(12, ME, 60, 90) }, true, POLICY_GRANTED,
+      11, MINS(30), 0 },
+    { "own booking, then another member's right after", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 30), BK(5, OTHER, 30, 60) }, true, POLICY_GRANTED, 11, MINS(30), 0 },
+    { "own booking, another's starting within the walk-up margin: still granted", W_OK, STD_M,
+      Q_FOREVER, 0, { BK(11, ME, -50, 5), BK(5, OTHER, 5, 60) }, true, POLICY_GRANTED, 11,
+      MINS(5), 0 },
+    { "own booking capped by closing time", W_OK, CLOSING(MINS(60)), Q_FOREVER, 0,
+      { BK(11, ME, -30, 120) }, true, POLICY_GRANTED, 11, MINS(60), 0 },
+    { "own chain capped by closing time", W_OK, CLOSING(MINS(45)), Q_FOREVER, 0,
+      { BK(11, ME, -30, 30), BK(12, ME, 30, 90) }, true, POLICY_GRANTED, 11, MINS(45), 0 },
+    { "own booking capped by another's that starts before its end", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, -30, 60), BK(5, OTHER, 30, 90) }, true, POLICY_GRANTED, 11, MINS(30), 0 },
+
+    /* ---- walk-up ---- */
+    { "walk-up, nothing booked: until closing", W_OK, STD_M, Q_FOREVER, 0, { { 0 } }, true,
+      POLICY_GRANTED, 0, MINS(600), 0 },
+    { "walk-up when a booking is required", W_OK, REQUIRED, Q_FOREVER, 0, { { 0 } }, false,
+      POLICY_BOOKING_REQUIRED, 0, 0, 0 },
+    { "walk-up when required, own booking later", W_OK, REQUIRED, Q_FOREVER, 0,
+      { BK(11, ME, 60, 120) }, false, POLICY_BOOKING_REQUIRED, 0, 0, 0 },
+    { "booking_required checked before booking_soon", W_OK, REQUIRED, Q_FOREVER, 0,
+      { BK(5, OTHER, 10, 60) }, false, POLICY_BOOKING_REQUIRED, 0, 0, 0 },
+    { "walk-up, another's booking in 10 minutes", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(5, OTHER, 10, 60) }, false, POLICY_BOOKING_SOON, 0, 0, 5 },
+    { "walk-up, another's booking in 15 minutes less a second", W_OK, STD_M, Q_FOREVER, 0,
+      { { 5, OTHER, MINS(15) - 1, MINS(60) } }, false, POLICY_BOOKING_SOON, 0, 0, 5 },
+    { "walk-up, another's booking exactly 15 minutes ahead", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(5, OTHER, 15, 60) }, true, POLICY_GRANTED, 0, MINS(15), 0 },
+    { "walk-up until another's booking in an hour", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(5, OTHER, 60, 120), BK(6, OTHER, 180, 240) }, true, POLICY_GRANTED, 0, MINS(60), 0 },
+    { "walk-up until closing, before another's booking", W_OK, CLOSING(MINS(30)), Q_FOREVER, 0,
+      { BK(5, OTHER, 60, 120) }, true, POLICY_GRANTED, 0, MINS(30), 0 },
+    { "walk-up, no margin: another's booking in a minute", W_OK, WALKUP(0), Q_FOREVER, 0,
+      { BK(5, OTHER, 1, 60) }, true, POLICY_GRANTED, 0, MINS(1), 0 },
+    { "walk-up with own booking soon: not blocked by it", W_OK, STD_M, Q_FOREVER, 0,
+      { BK(11, ME, 5, 60), BK(5, OTHER, 60, 120) }, true, POLICY_GRANTED, 0, MINS(60), 0 },
+    { "walk-up, the next booking by someone else is the one that counts", W_OK, WALKUP(30),
+      Q_FOREVER, 0, { BK(11, ME, 10, 40), BK(5, OTHER, 40, 60) }, true, POLICY_GRANTED, 0,
+      MINS(40), 0 },
+};
+
+/* Monday 5 January 2026, 10:00 CET. */
+static const struct utc machine_now = MON_JAN5(9, 0);
+
+static void test_machine_table(void **state)
+{
+    unsigned failures = 0;
+
+    (void)state;
+    assert_true(N_ELEMS(machine_cases) >= 25);
+    for (size_t i = 0; i < N_ELEMS(machine_cases); i++) {
+        const struct machine_case *c = &machine_cases[i];
+        const int64_t now = utc_seconds(&machine_now);
+        struct policy_card card = { .enabled = c->who != W_CARD_OFF };
+        struct policy_member member = { .status = c->who == W_SUSPENDED ? MEMBER_SUSPENDED
+                                                                        : MEMBER_ACTIVE,
+                                        .valid_until = c->who == W_EXPIRED ? now - 1 : 0 };
+        struct schedule hours;
+        struct policy_plan plan = { .zones = c->who == W_ZONE_MAIN ? "main" : "main,fablab",
+                                    .hours = &hours };
+        struct policy_door zone = { .zone = "fablab" };
+        struct policy_machine m = {
+            .out_of_order = c->m.out_of_order,
+            .needs_training = c->m.needs_training,
+            .booking_required = c->m.booking_required,
+            .walkup_free_minutes = c->m.walkup_free_minutes,
+            .closing_at = now + c->m.closing_rel,
+        };
+        struct policy_qualification q = {
+            .expires_at = c->q == Q_UNTIL || c->q == Q_REVOKED_UNTIL ? now + c->q_expires_rel : 0,
+            .revoked = c->q == Q_REVOKED || c->q == Q_REVOKED_UNTIL,
+        };
+        struct policy_booking bookings[N_ELEMS(c->b)];
+        struct policy_machine_request req = { .member_id = ME, .machine = &m };
+        struct policy_machine_verdict v;
+        size_t n = 0;
+
+        assert_int_equal(schedule_parse(c->who == W_PLAN_EVENINGS ? "Mon-Fri 18:00-22:00"
+                                                                  : "always",
+                                        &hours, NULL),
+                         0);
+        req.base.now = now;
+        local_time_at(now, &req.base.local);
+        req.base.door = &zone;
+        if (c->who != W_UNKNOWN) {
+            req.base.card = &card;
+            req.base.member = &member;
+            if (c->who != W_NO_PLAN)
+                req.base.plan = &plan;
+        }
+        if (c->q != Q_NONE)
+            req.qualification = &q;
+        for (; n < N_ELEMS(c->b) && c->b[n].id; n++)
+            bookings[n] = (struct policy_booking){ .id = c->b[n].id,
+                                                   .member_id = c->b[n].member_id,
+                                                   .start = now + c->b[n].start_rel,
+                                                   .end = now + c->b[n].end_rel };
+        req.bookings = n ? bookings : NULL;
+        req.n_bookings = n;
+
+        v = policy_decide_machine(&req);
+        if (v.granted != c->granted || v.reason != c->reason ||
+            v.booking_id != c->booking_id || v.other_booking_id != c->other_booking_id ||
+            (c->granted && v.max_until != now + c->max_until_rel)) {
+            print_error("machine case %zu '%s': expected %s/%s booking %lld other %lld "
+                        "max_until %+lld s, got %s/%s booking %lld other %lld max_until "
+                        "%+lld s\n",
+                        i, c->what, c->granted ? "granted" : "denied",
+                        policy_reason_to_string(c->reason), (long long)c->booking_id,
+                        (long long)c->other_booking_id, (long long)c->max_until_rel,
+                        v.granted ? "granted" : "denied", policy_reason_to_string(v.reason),
+                        (long long)v.booking_id, (long long)v.other_booking_id,
+                        (long long)(v.max_until - now));
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* Every machine reason the policy can give has a row. */
+static void test_machine_table_covers_reasons(void **state)
+{
+    bool seen[POLICY_REASON__MAX] = { false };
+
+    (void)state;
+    for (size_t i = 0; i < N_ELEMS(machine_cases); i++) {
+        assert_true(machine_cases[i].granted == (machine_cases[i].reason == POLICY_GRANTED));
+        seen[machine_cases[i].reason] = true;
+    }
+    for (int r = POLICY_MACHINE_OUT_OF_ORDER; r < POLICY_REASON__MAX; r++)
+        if (!seen[r])
+            fail_msg("no machine row for %s", policy_reason_to_string((enum policy_reason)r));
+    assert_true(seen[POLICY_GRANTED]);
+}
+
 static void test_reason_strings(void **state)
 {
     static const char *const expected[POLICY_REASON__MAX] = {
@@ -341,6 +612,13 @@ static void test_reason_strings(void **state)
         [POLICY_NO_PLAN] = "no_plan",
         [POLICY_ZONE_NOT_IN_PLAN] = "zone_not_in_plan",
         [POLICY_OUTSIDE_PLAN_HOURS] = "outside_plan_hours",
+        [POLICY_MACHINE_OUT_OF_ORDER] = "machine_out_of_order",
+        [POLICY_NOT_QUALIFIED] = "not_qualified",
+        [POLICY_QUALIFICATION_EXPIRED] = "qualification_expired",
+        [POLICY_OUTSIDE_OPENING_HOURS] = "outside_opening_hours",
+        [POLICY_BOOKED_BY_OTHER] = "booked_by_other",
+        [POLICY_BOOKING_REQUIRED] = "booking_required",
+        [POLICY_BOOKING_SOON] = "booking_soon",
     };
     (void)state;
     for (int r = 0; r < POLICY_REASON__MAX; r++) {
@@ -392,6 +670,8 @@ int main(void)
         cmocka_unit_test(test_local_time_paris),
         cmocka_unit_test(test_verdict_consistent),
         cmocka_unit_test(test_policy_table),
+        cmocka_unit_test(test_machine_table_covers_reasons),
+        cmocka_unit_test(test_machine_table),
         cmocka_unit_test(test_reason_strings),
         cmocka_unit_test(test_zone_listed),
     };
