@@ -31,6 +31,7 @@ enum config_type {
     CT_MODE,        /* octal file mode */
     CT_TIMEZONE,
     CT_LOGLEVEL,    /* stored as a syslog priority */
+    CT_HHMM,        /* "HH:MM" as minutes after midnight (int64_t); "" as -1 where allowed */
 };
 
 struct config_key {
@@ -95,6 +96,15 @@ static const struct config_key hardware_keys[] = {
       "(`1` energised, `0` not), for tests and the demo. Empty: off." },
 };
 
+static const struct config_key metering_keys[] = {
+    { "day_starts", CT_HHMM, OFF(metering_config, day_starts), 0, 0, "04:00", NULL, 0,
+      "Local time at which a billing day starts: a late evening belongs to the day it began "
+      "(with 04:00, a tap at 02:30 on the 5th counts for the 4th)." },
+    { "closing", CT_HHMM, OFF(metering_config, closing), 0, 1, "", NULL, 0,
+      "Local time at which everyone still checked in is checked out (\"closing\"). Empty: "
+      "never; members then check out at an exit reader." },
+};
+
 static const struct config_key reader_keys[] = {
     { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
       "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
@@ -128,7 +138,11 @@ static const struct config_key reader_keys[] = {
 
 static const struct config_key door_keys[] = {
     { "reader", CT_NAME, STR(door_config, reader), 0, 0, NULL, NULL, 0,
-      "Name of the `[reader NAME]` section whose taps open this door. Required." },
+      "Name of the `[reader NAME]` section whose taps open this door (and check members "
+      "in). Required." },
+    { "exit_reader", CT_STRING, STR(door_config, exit_reader), 0, 0, "", NULL, 0,
+      "Optional `[reader NAME]` on the inside: its taps open the door too and check the "
+      "member out." },
     { "relay", CT_LINE, OFF(door_config, relay), 0, 0, NULL, NULL, 0,
       "Line of the lock relay, `[CHIP:]OFFSET`. Required." },
     { "relay_active_low", CT_BOOL, OFF(door_config, relay_active_low), 0, 0, "false", NULL, 0,
@@ -203,7 +217,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_READER, SEC_DOOR, SEC_MACHINE,
+       SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -212,6 +227,8 @@ static const struct section_kind sections[SEC__MAX] = {
                      "Files, control socket and logging of `portierd`." },
     [SEC_HARDWARE] = { "hardware", false, hardware_keys, ARRAY_SIZE(hardware_keys),
                        "How relays and inputs are driven." },
+    [SEC_METERING] = { "metering", false, metering_keys, ARRAY_SIZE(metering_keys),
+                       "Billing days and automatic check-out." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -391,6 +408,21 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         *(unsigned *)field = (unsigned)m;
         return NULL;
     }
+    case CT_HHMM: {
+        int h, mi, used = 0;
+        if (!*value && k->max == 1) {       /* max 1: empty allowed */
+            *(int64_t *)field = -1;
+            return NULL;
+        }
+        if (sscanf(value, "%2d:%2d%n", &h, &mi, &used) != 2 || value[used] || h < 0 || h > 23 ||
+            mi < 0 || mi > 59) {
+            snprintf(why, why_n, "%s must be a time of day as HH:MM%s", k->name,
+                     k->max == 1 ? ", or empty" : "");
+            return why;
+        }
+        *(int64_t *)field = h * 60 + mi;
+        return NULL;
+    }
     case CT_TIMEZONE:
         if (!timezone_is_valid(value)) {
             snprintf(why, why_n, "unknown time zone '%.60s' (expected a name such as "
@@ -409,6 +441,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_SITE:     return &cfg->site;
     case SEC_DAEMON:   return &cfg->daemon;
     case SEC_HARDWARE: return &cfg->hardware;
+    case SEC_METERING: return &cfg->metering;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -491,8 +524,8 @@ static void section_begin(struct parse_state *st, const char *header)
             kind = i;
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, reader NAME, door NAME "
-                  "or machine NAME)",
+                  "unknown section [%s] (expected site, daemon, hardware, metering, reader NAME, "
+                  "door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -701,6 +734,18 @@ static void check_whole(struct parse_state *st)
             add_error(st->errors, st->file, d->reader_line ? d->reader_line : d->line,
                       "door '%s' uses reader '%s', which has no [reader %s] section", d->name,
                       d->reader, d->reader);
+        if (d->exit_reader[0] && !config_find_reader(c, d->exit_reader))
+            add_error(st->errors, st->file, d->line,
+                      "door '%s' uses exit_reader '%s', which has no [reader %s] section", d->name,
+                      d->exit_reader, d->exit_reader);
+        if (d->exit_reader[0] && strcmp(d->exit_reader, d->reader) == 0)
+            add_error(st->errors, st->file, d->line, "door '%s': reader and exit_reader must differ",
+                      d->name);
+        for (unsigned j = 0; j < i; j++)
+            if (d->exit_reader[0] && (strcmp(c->doors[j].reader, d->exit_reader) == 0 ||
+                                      strcmp(c->doors[j].exit_reader, d->exit_reader) == 0))
+                add_error(st->errors, st->file, d->line, "reader '%s' already serves door '%s'",
+                          d->exit_reader, c->doors[j].name);
         for (unsigned j = 0; j < i; j++)
             if (d->reader[0] && strcmp(c->doors[j].reader, d->reader) == 0)
                 add_error(st->errors, st->file, d->reader_line ? d->reader_line : d->line,
@@ -772,6 +817,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_SITE, &cfg->site);
     apply_defaults(SEC_DAEMON, &cfg->daemon);
     apply_defaults(SEC_HARDWARE, &cfg->hardware);
+    apply_defaults(SEC_METERING, &cfg->metering);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -880,6 +926,7 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
     for (unsigned i = 0; !why && i < a->n_doors; i++) {
         const struct door_config *x = &a->doors[i], *y = &b->doors[i];
         if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||
+            strcmp(x->exit_reader, y->exit_reader) != 0 ||
             !line_spec_equal(&x->relay, &y->relay) || !line_spec_equal(&x->contact, &y->contact) ||
             !line_spec_equal(&x->exit_button, &y->exit_button) || x->fail != y->fail)
             why = "a door's name, reader, lines or fail mode changed";
@@ -916,6 +963,7 @@ static const char *type_text(const struct config_key *k, char *buf, size_t n)
     case CT_LINE:     return "GPIO line";
     case CT_MODE:     return "octal mode";
     case CT_TIMEZONE: return "time zone";
+    case CT_HHMM:     return "HH:MM";
     }
     return "?";
 }

@@ -44,6 +44,11 @@ struct daemon_config {
     char reader_worker[256];    /* empty: portier-reader next to portierd */
 };
 
+struct metering_config {
+    int64_t day_starts;         /* minutes after midnight when a billing day starts */
+    int64_t closing;            /* minutes after midnight of the automatic check-out; -1: none */
+};
+
 struct hardware_config {
     int backend;                /* index into config_backends: 0 sim, 1 gpiod */
     char chip[GPIO_CHIP_NAME_MAX];
@@ -71,6 +76,7 @@ struct door_config {
     unsigned line;
     char reader[CONFIG_NAME_MAX];
     unsigned reader_line;
+    char exit_reader[CONFIG_NAME_MAX];  /* empty: none; its taps check members out */
     struct line_spec relay;
     bool relay_active_low;
     struct line_spec contact;
@@ -111,6 +117,7 @@ struct config {
     struct site_config site;
     struct daemon_config daemon;
     struct hardware_config hardware;
+    struct metering_config metering;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;

@@ -18,7 +18,9 @@
 #include "config.h"
 #include "control.h"
 #include "door.h"
+#include "billing.h"
 #include "fablab.h"
+#include "meter.h"
 #include "gpio_backend.h"
 #include "log.h"
 #include "reader.h"
@@ -52,6 +54,7 @@ struct daemon {
     struct relay reader_resets[CONFIG_MAX_READERS];
     struct control *control;
     struct fablab *fablab;
+    struct meter *meter;
     sd_event_source *commit;
     sd_event_source *minute;
     struct enroll enroll;
@@ -68,11 +71,21 @@ static struct door *door_by_name(struct daemon *d, const char *name)
     return NULL;
 }
 
-static struct door *door_by_reader(struct daemon *d, const char *reader)
+/* The door a reader opens, as its entry reader or (is_exit) its exit reader. */
+static struct door *door_by_reader(struct daemon *d, const char *reader, bool *is_exit)
 {
-    for (unsigned i = 0; i < d->n_doors; i++)
-        if (strcmp(d->doors[i].cfg->reader, reader) == 0)
+    for (unsigned i = 0; i < d->n_doors; i++) {
+        if (strcmp(d->doors[i].cfg->reader, reader) == 0) {
+            if (is_exit)
+                *is_exit = false;
             return &d->doors[i];
+        }
+        if (strcmp(d->doors[i].cfg->exit_reader, reader) == 0) {
+            if (is_exit)
+                *is_exit = true;
+            return &d->doors[i];
+        }
+    }
     return NULL;
 }
 
@@ -170,6 +183,24 @@ static void free_entry_evaluate(struct daemon *d)
     }
 }
 
+/* At closing time everyone still in is checked out. */
+static void closing_check(struct daemon *d)
+{
+    struct local_time lt;
+    int n;
+
+    if (d->cfg->metering.closing < 0)
+        return;
+    local_time_at(now_utc(), &lt);
+    if (lt.minute != d->cfg->metering.closing)
+        return;
+    n = meter_check_out_all(d->meter, now_utc(), "closing");
+    if (n > 0)
+        log_info("closing time: %d member(s) checked out", n);
+    else if (n < 0)
+        log_error("closing time: cannot check members out: %s", strerror(-n));
+}
+
 static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
 {
     struct daemon *d = userdata;
@@ -177,6 +208,7 @@ static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
 
     free_entry_evaluate(d);
     fablab_minute(d->fablab);
+    closing_check(d);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -269,14 +301,26 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
         enroll_card(d, ev);
         return;
     }
-    door = door_by_reader(d, reader->name);
+    bool is_exit = false;
+    struct access_tap tap;
+    int r;
+
+    door = door_by_reader(d, reader->name, &is_exit);
     if (!door && fablab_reader_tap(d->fablab, reader->name, ev->uid, ev->uid_len, ev->at_usec))
         return;
     if (!door) {
         log_debug("reader %s: card arrived, but no door uses this reader", reader->name);
         return;
     }
-    access_handle_tap(d->engine, door, reader->name, ev->uid, ev->uid_len, ev->at_usec, NULL);
+    if (access_handle_tap(d->engine, door, reader->name, ev->uid, ev->uid_len, ev->at_usec,
+                          &tap) < 0 || !tap.granted || tap.relay_error)
+        return;
+    /* The door is open; now the bookkeeping: entries check in, exit readers check out. */
+    r = is_exit ? meter_check_out(d->meter, tap.member_id, tap.at, "tap_out")
+                : meter_check_in(d->meter, tap.member_id, door->cfg->name, tap.at);
+    if (r < 0 && r != -ENOENT)
+        log_error("door %s: cannot record the %s of member %" PRId64 ": %s", door->cfg->name,
+                  is_exit ? "check-out" : "check-in", tap.member_id, strerror(-r));
 }
 
 /* ---- control requests ---- */
@@ -398,7 +442,7 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
     }
     for (unsigned i = 0; i < d->n_readers; i++) {
         struct reader *r = &d->readers[i];
-        struct door *door = door_by_reader(d, r->name);
+        struct door *door = door_by_reader(d, r->name, NULL);
         json_array_append_new(readers, json_pack(
             "{s:s, s:s, s:s, s:s?, s:I, s:b, s:I, s:I, s:I, s:s, s:s, s:s?}", "name", r->name,
             "driver", r->ops->driver, "health", reader_health_to_string(r->health), "door",
@@ -921,7 +965,8 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
                (strcmp(cmd + 4, "tap") == 0 || strcmp(cmd + 4, "remove") == 0 ||
                 strcmp(cmd + 4, "press") == 0 || strcmp(cmd + 4, "release") == 0)) {
         cmd_sim(d, c, req, cmd + 4);
-    } else if (!fablab_control(d->fablab, c, cmd, req)) {
+    } else if (!fablab_control(d->fablab, c, cmd, req) &&
+               !billing_control(d->store, d->meter, d->cfg->daemon.state_dir, c, cmd, req)) {
         control_reply_error(c, "unknown_command", "unknown command '%.32s'", cmd);
     }
 }
@@ -957,6 +1002,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         for (unsigned i = 0; i < d->n_doors; i++)
             door_reconfigure(&d->doors[i], &next->doors[i]);
         fablab_reconfigure(d->fablab, next);
+        meter_configure(d->meter, next->site.id, (int)next->metering.day_starts);
         config_free(d->cfg);
         d->cfg = next;
         log_set_level(d->cfg->daemon.log_level);
@@ -1074,7 +1120,12 @@ int daemon_new(const char *config_path, struct daemon **ret)
             goto fail;
         }
     }
-    r = fablab_new(d->loop, d->store, d->engine, d->cfg, &hw, &d->fablab);
+    r = meter_new(d->store, d->cfg->site.id, (int)d->cfg->metering.day_starts, &d->meter);
+    if (r < 0) {
+        log_error("cannot read or create the site's signing key: %s", strerror(-r));
+        goto fail;
+    }
+    r = fablab_new(d->loop, d->store, d->engine, d->meter, d->cfg, &hw, &d->fablab);
     if (r < 0)
         goto fail;
     for (unsigned i = 0; i < d->cfg->n_readers; i++) {
@@ -1153,6 +1204,7 @@ struct daemon *daemon_free(struct daemon *d)
     for (unsigned i = 0; i < d->n_doors; i++)
         door_fini(&d->doors[i]);
     d->fablab = fablab_free(d->fablab);     /* machines off, sessions closed as "stopped" */
+    d->meter = meter_free(d->meter);
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);
     d->control = control_free(d->control);
     for (unsigned i = 0; i < d->n_readers; i++)

@@ -9,6 +9,7 @@
 #include "booking.h"
 #include "cardid.h"
 #include "log.h"
+#include "meter.h"
 #include "policy.h"
 #include "util.h"
 
@@ -19,6 +20,7 @@ struct fablab {
     sd_event *loop;
     struct store *store;
     struct access_engine *engine;
+    struct meter *meter;
     const struct config *cfg;
     unsigned n_machines;
     struct machine machines[CONFIG_MAX_MACHINES];
@@ -72,14 +74,23 @@ static void record(struct fablab *f, struct machine *m, const char *kind, bool g
 
 /* ---- machine events: keep the session record in step ---- */
 
+/* Close the session record and meter it; member_id/started_at: of the closed session. */
 static void session_close(struct fablab *f, struct machine *m, const char *reason,
-                          int64_t running_seconds)
+                          int64_t running_seconds, int64_t member_id, int64_t started_at)
 {
+    int64_t now = now_utc();
+    int r;
+
     if (!m->session_id)
         return;
-    if (store_session_close(f->store, m->session_id, now_utc(), running_seconds, reason) < 0)
+    if (store_session_close(f->store, m->session_id, now, running_seconds, reason) < 0)
         log_error("machine %s: cannot close session %" PRId64, m->cfg->name, m->session_id);
     m->session_id = 0;
+    r = f->meter ? meter_machine(f->meter, member_id, m->cfg->name, started_at, now,
+                                 running_seconds, reason) : 0;
+    if (r < 0)
+        log_error("machine %s: cannot meter the session of member %" PRId64 ": %s", m->cfg->name,
+                  member_id, strerror(-r));
 }
 
 static void session_open(struct fablab *f, struct machine *m)
@@ -105,7 +116,8 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
     case MACHINE_EV_TAKEOVER:
         log_info("machine %s: handed over from member %" PRId64 " to member %" PRId64 " until %s",
                  name, m->previous_member_id, m->member_id, until);
-        session_close(f, m, "handover", m->previous_running_seconds);
+        session_close(f, m, "handover", m->previous_running_seconds, m->previous_member_id,
+                      m->previous_started_at);
         session_open(f, m);
         break;
     case MACHINE_EV_EXTENDED:
@@ -133,7 +145,7 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
     case MACHINE_EV_OFF:
         log_info("machine %s: power off (%s)", name, m->off_reason);
         record(f, m, "machine_off", true, m->off_reason, m->member_id, NULL);
-        session_close(f, m, m->off_reason, machine_running_seconds(m));
+        session_close(f, m, m->off_reason, machine_running_seconds(m), m->member_id, m->started_at);
         break;
     case MACHINE_EV_RUNNING:
         log_debug("machine %s: %s", name, m->running ? "running" : "idle");
@@ -954,8 +966,23 @@ struct input *fablab_input_by_name(struct fablab *f, const char *name)
     return NULL;
 }
 
+static int close_interrupted(const struct store_session *ss, void *userdata)
+{
+    struct fablab *f = userdata;
+    int r = store_session_close(f->store, ss->id, ss->last_seen_at, ss->running_seconds,
+                                "interrupted");
+    if (r == 0 && f->meter)
+        r = meter_machine(f->meter, ss->member_id, ss->resource, ss->started_at, ss->last_seen_at,
+                          ss->running_seconds, "interrupted");
+    if (r < 0)
+        log_error("machine %s: cannot close interrupted session %" PRId64 ": %s", ss->resource,
+                  ss->id, strerror(-r));
+    return 0;
+}
+
 int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine,
-               const struct config *cfg, const struct door_hw *hw, struct fablab **ret)
+               struct meter *meter, const struct config *cfg, const struct door_hw *hw,
+               struct fablab **ret)
 {
     struct fablab *f = calloc(1, sizeof(*f));
     int r;
@@ -965,9 +992,10 @@ int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine
     f->loop = loop;
     f->store = store;
     f->engine = engine;
+    f->meter = meter;
     f->cfg = cfg;
     /* A crash or power cut left sessions open: close them when they were last known. */
-    r = store_sessions_close_interrupted(store);
+    r = store_sessions_foreach_open(store, close_interrupted, f);
     if (r > 0)
         log_notice("closed %d machine session(s) interrupted by a crash or power cut", r);
     for (unsigned i = 0; i < cfg->n_machines; i++) {

@@ -19,8 +19,11 @@
 
 struct fablab;
 
+struct meter;
+/* meter receives every closed session (may be NULL in tests). */
 int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine,
-               const struct config *cfg, const struct door_hw *hw, struct fablab **ret);
+               struct meter *meter, const struct config *cfg, const struct door_hw *hw,
+               struct fablab **ret);
 /* Power off every machine (closing sessions as "stopped") and release the lines. */
 struct fablab *fablab_free(struct fablab *f);
 void fablab_reconfigure(struct fablab *f, const struct config *cfg);

@@ -205,6 +205,7 @@ int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, i
         /* A new member's session: the previous one is closed by the owner on this event. */
         m->previous_member_id = m->member_id;
         m->previous_running_seconds = m->running_seconds;
+        m->previous_started_at = m->started_at;
         session_begin(m, member_id, booking_id, max_until);
         m->state = MACHINE_ON;
         emit(m, MACHINE_EV_TAKEOVER);
@@ -222,6 +223,7 @@ void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, 
     running_account(m);
     m->previous_member_id = m->member_id;
     m->previous_running_seconds = m->running_seconds;
+    m->previous_started_at = m->started_at;
     session_begin(m, member_id, booking_id, max_until);
     m->state = MACHINE_ON;
     emit(m, MACHINE_EV_TAKEOVER);

@@ -61,6 +61,7 @@ struct machine {
     int64_t hard_until;             /* UTC */
     int64_t previous_member_id;     /* set on MACHINE_EV_TAKEOVER ... */
     int64_t previous_running_seconds;   /* ... with the closed session's running time */
+    int64_t previous_started_at;        /* ... and start */
     int64_t handover_until;         /* UTC, in MACHINE_HANDOVER */
     int64_t idle_until;             /* UTC, while the idle timer runs; 0 otherwise */
     bool running;                   /* running sensor, debounced */

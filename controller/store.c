@@ -278,6 +278,34 @@ enum stmt_id {
     ST_SESSION_CLOSE,
     ST_SESSION_INTERRUPTED,
     ST_SESSION_LIST,
+    ST_SESSION_OPEN_LIST,
+    ST_PLAN_OF_MEMBER,
+    ST_PLAN_SET,
+    ST_RATE_FIND,
+    ST_RATE_PUT,
+    ST_RATE_LIST,
+    ST_PASS_ADD,
+    ST_PASS_FIND,
+    ST_PASS_USE,
+    ST_PASS_LIST,
+    ST_PLAN_DAYS_USED,
+    ST_PLAN_MINUTES_USED,
+    ST_DAY_CHARGED,
+    ST_USAGE_ADD,
+    ST_USAGE_RANGE,
+    ST_USAGE_GET,
+    ST_LEDGER_HEAD,
+    ST_LEDGER_ADD,
+    ST_LEDGER_HEAD_PUT,
+    ST_LEDGER_LIST,
+    ST_LEDGER_GET,
+    ST_PRESENCE_OPEN,
+    ST_PRESENCE_FIND,
+    ST_PRESENCE_CLOSE,
+    ST_PRESENCE_LIST,
+    ST_PERIOD_ADD,
+    ST_PERIOD_LIST,
+    ST_RESOURCE_CATEGORY,
     ST__MAX
 };
 
@@ -420,6 +448,84 @@ static const char *const stmt_sql[ST__MAX] = {
                         "s.ended_at, s.last_seen_at, s.running_seconds, s.end_reason "
                         "FROM machine_sessions s JOIN resources r ON r.id = s.resource_id "
                         "WHERE s.started_at >= ?1 ORDER BY s.id",
+    [ST_SESSION_OPEN_LIST] = "SELECT s.id, r.name, s.member_id, coalesce(s.booking_id, 0), s.started_at, "
+                             "s.ended_at, s.last_seen_at, s.running_seconds, s.end_reason "
+                             "FROM machine_sessions s JOIN resources r ON r.id = s.resource_id "
+                             "WHERE s.ended_at = 0 ORDER BY s.id",
+    [ST_PLAN_OF_MEMBER] = "SELECT p.id, p.name, p.monthly_days, p.day_rate_cents, p.allowance_order "
+                          "FROM members m JOIN plans p ON p.id = m.plan_id WHERE m.id = ?1",
+    [ST_PLAN_SET] = "UPDATE plans SET monthly_days = ?2, day_rate_cents = ?3, allowance_order = ?4 "
+                    "WHERE id = ?1",
+    /* The most specific rate: the machine itself, then its category, then every machine. */
+    [ST_RATE_FIND] = "SELECT monthly_minutes, per_hour_cents, block_minutes, min_charge_cents, "
+                     "free_minutes, target FROM rates WHERE plan_id = ?1 AND target IN "
+                     "(?2, 'category:' || ?3, '*') ORDER BY target = ?2 DESC, target = '*' ASC LIMIT 1",
+    [ST_RATE_PUT] = "INSERT INTO rates (plan_id, target, monthly_minutes, per_hour_cents, block_minutes, "
+                    "min_charge_cents, free_minutes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                    "ON CONFLICT (plan_id, target) DO UPDATE SET monthly_minutes = excluded.monthly_minutes, "
+                    "per_hour_cents = excluded.per_hour_cents, block_minutes = excluded.block_minutes, "
+                    "min_charge_cents = excluded.min_charge_cents, free_minutes = excluded.free_minutes",
+    [ST_RATE_LIST] = "SELECT p.name, r.target, r.monthly_minutes, r.per_hour_cents, r.block_minutes, "
+                     "r.min_charge_cents, r.free_minutes FROM rates r JOIN plans p ON p.id = r.plan_id "
+                     "ORDER BY p.name, r.target",
+    [ST_PASS_ADD] = "INSERT INTO passes (member_id, kind, target, quantity, remaining, valid_from, "
+                    "valid_until, price_cents, created_at, created_by) "
+                    "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* The pass that expires first is used first. */
+    [ST_PASS_FIND] = "SELECT id, remaining FROM passes WHERE member_id = ?1 AND kind = ?2 AND "
+                     "remaining > 0 AND (valid_from = 0 OR valid_from <= ?3) AND "
+                     "(valid_until = 0 OR valid_until > ?3) AND target IN (?4, 'category:' || ?5, '*') "
+                     "ORDER BY valid_until = 0, valid_until, id LIMIT 1",
+    [ST_PASS_USE] = "UPDATE passes SET remaining = remaining - ?2 WHERE id = ?1 AND remaining >= ?2",
+    [ST_PASS_LIST] = "SELECT id, member_id, kind, target, quantity, remaining, valid_from, valid_until, "
+                     "price_cents FROM passes WHERE member_id = ?1 ORDER BY id",
+    [ST_PLAN_DAYS_USED] = "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND "
+                          "allowance = 'plan' AND billing_day BETWEEN ?2 AND ?3",
+    [ST_PLAN_MINUTES_USED] = "SELECT coalesce(sum(plan_quantity), 0) FROM usage WHERE member_id = ?1 "
+                             "AND kind = 'machine' AND resource = ?2 AND billing_day BETWEEN ?3 AND ?4",
+    [ST_DAY_CHARGED] = "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND "
+                       "billing_day = ?2",
+    [ST_USAGE_ADD] = "INSERT INTO usage (kind, member_id, resource, billing_day, started_at, ended_at, "
+                     "quantity, unit, running_seconds, allowance, pass_quantity, plan_quantity, "
+                     "charged_quantity, amount_cents, end_reason, corrects_seq, note, ledger_seq, "
+                     "recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                     "?14, ?15, ?16, ?17, ?18, ?19)",
+    [ST_USAGE_RANGE] = "SELECT u.id, u.kind, u.member_id, coalesce(m.name, ''), u.resource, u.billing_day, "
+                       "u.started_at, u.ended_at, u.quantity, u.unit, u.running_seconds, u.allowance, "
+                       "u.pass_quantity, u.plan_quantity, u.charged_quantity, u.amount_cents, "
+                       "u.end_reason, u.corrects_seq, u.note, u.ledger_seq FROM usage u "
+                       "LEFT JOIN members m ON m.id = u.member_id WHERE u.billing_day BETWEEN ?1 AND ?2 "
+                       "AND (?3 = 0 OR u.member_id = ?3) ORDER BY u.member_id, u.billing_day, u.id",
+    [ST_USAGE_GET] = "SELECT u.id, u.kind, u.member_id, '', u.resource, u.billing_day, "
+                     "u.started_at, u.ended_at, u.quantity, u.unit, u.running_seconds, u.allowance, "
+                     "u.pass_quantity, u.plan_quantity, u.charged_quantity, u.amount_cents, "
+                     "u.end_reason, u.corrects_seq, u.note, u.ledger_seq FROM usage u WHERE u.ledger_seq = ?1",
+    [ST_LEDGER_HEAD] = "SELECT seq, hash, signature FROM ledger_head WHERE id = 1",
+    [ST_LEDGER_ADD] = "INSERT INTO ledger (seq, site, usage_id, kind, member_id, resource, started_at, "
+                      "ended_at, quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, "
+                      "prev_hash, hash, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                      "?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    [ST_LEDGER_HEAD_PUT] = "INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3) "
+                           "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                           "signature = excluded.signature",
+    [ST_LEDGER_LIST] = "SELECT seq, site, usage_id, kind, member_id, resource, started_at, ended_at, "
+                       "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, prev_hash, "
+                       "hash, signature FROM ledger WHERE seq >= ?1 ORDER BY seq",
+    [ST_LEDGER_GET] = "SELECT seq, site, usage_id, kind, member_id, resource, started_at, ended_at, "
+                      "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, prev_hash, "
+                      "hash, signature FROM ledger WHERE seq = ?1",
+    [ST_PRESENCE_OPEN] = "INSERT INTO presence (member_id, resource_id, check_in_at) VALUES (?1, nullif(?2, 0), ?3)",
+    [ST_PRESENCE_FIND] = "SELECT id, check_in_at, coalesce(resource_id, 0) FROM presence "
+                         "WHERE member_id = ?1 AND check_out_at = 0",
+    [ST_PRESENCE_CLOSE] = "UPDATE presence SET check_out_at = ?2, end_reason = ?3 WHERE id = ?1 "
+                          "AND check_out_at = 0",
+    [ST_PRESENCE_LIST] = "SELECT p.id, p.member_id, m.name, p.check_in_at FROM presence p "
+                         "JOIN members m ON m.id = p.member_id WHERE p.check_out_at = 0 ORDER BY p.check_in_at",
+    [ST_PERIOD_ADD] = "INSERT INTO periods (period, first_day, last_day, closed_at, last_seq, last_hash, "
+                      "totals, archive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_PERIOD_LIST] = "SELECT period, first_day, last_day, closed_at, last_seq, totals, archive "
+                       "FROM periods ORDER BY period",
+    [ST_RESOURCE_CATEGORY] = "SELECT category FROM resources WHERE name = ?1",
 };
 
 struct store {
@@ -1559,4 +1665,586 @@ int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, 
     if (r < 0)
         return r;
     return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+/* ---- metering ---- */
+
+int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_SESSION_OPEN_LIST);
+    struct store_session ss[64];
+    int rc, n = 0, r = 0;
+
+    /* Collect first: the callback closes sessions, which must not run under this cursor. */
+    while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ss[n].id = sqlite3_column_int64(st, 0);
+        column_text(st, 1, ss[n].resource, sizeof(ss[n].resource));
+        ss[n].member_id = sqlite3_column_int64(st, 2);
+        ss[n].booking_id = sqlite3_column_int64(st, 3);
+        ss[n].started_at = sqlite3_column_int64(st, 4);
+        ss[n].ended_at = sqlite3_column_int64(st, 5);
+        ss[n].last_seen_at = sqlite3_column_int64(st, 6);
+        ss[n].running_seconds = sqlite3_column_int64(st, 7);
+        column_text(st, 8, ss[n].end_reason, sizeof(ss[n].end_reason));
+        n++;
+    }
+    sqlite3_reset(st);
+    for (int i = 0; i < n && r >= 0; i++)
+        r = fn(&ss[i], userdata);
+    return r < 0 ? r : n;
+}
+
+int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PLAN_OF_MEMBER);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, member_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ret->plan_id = sqlite3_column_int64(st, 0);
+        column_text(st, 1, ret->name, sizeof(ret->name));
+        ret->monthly_days = sqlite3_column_int64(st, 2);
+        ret->day_rate_cents = sqlite3_column_int64(st, 3);
+        column_text(st, 4, ret->allowance_order, sizeof(ret->allowance_order));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
+                           int64_t day_rate_cents, const char *order)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_PLAN_SET);
+    sqlite3_bind_int64(st, 1, plan_id);
+    sqlite3_bind_int64(st, 2, monthly_days);
+    sqlite3_bind_int64(st, 3, day_rate_cents);
+    sqlite3_bind_text(st, 4, order, -1, SQLITE_STATIC);
+    return write_changed(s, st);
+}
+
+int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
+                    struct store_rate *ret)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_RATE_FIND);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, plan_id);
+    sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ret->monthly_minutes = sqlite3_column_int64(st, 0);
+        ret->per_hour_cents = sqlite3_column_int64(st, 1);
+        ret->block_minutes = sqlite3_column_int64(st, 2);
+        ret->min_charge_cents = sqlite3_column_int64(st, 3);
+        ret->free_minutes = sqlite3_column_int64(st, 4);
+        column_text(st, 5, ret->target, sizeof(ret->target));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *rate)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_RATE_PUT);
+    sqlite3_bind_int64(st, 1, plan_id);
+    sqlite3_bind_text(st, 2, rate->target, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, rate->monthly_minutes);
+    sqlite3_bind_int64(st, 4, rate->per_hour_cents);
+    sqlite3_bind_int64(st, 5, rate->block_minutes);
+    sqlite3_bind_int64(st, 6, rate->min_charge_cents);
+    sqlite3_bind_int64(st, 7, rate->free_minutes);
+    return stmt_exec(st);
+}
+
+int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_RATE_LIST);
+    struct store_rate rate;
+    char plan[32];
+    int rc, n = 0, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        column_text(st, 0, plan, sizeof(plan));
+        column_text(st, 1, rate.target, sizeof(rate.target));
+        rate.monthly_minutes = sqlite3_column_int64(st, 2);
+        rate.per_hour_cents = sqlite3_column_int64(st, 3);
+        rate.block_minutes = sqlite3_column_int64(st, 4);
+        rate.min_charge_cents = sqlite3_column_int64(st, 5);
+        rate.free_minutes = sqlite3_column_int64(st, 6);
+        n++;
+        r = fn(plan, &rate, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_PASS_ADD);
+    sqlite3_bind_int64(st, 1, p->member_id);
+    sqlite3_bind_text(st, 2, p->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->target, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, p->quantity);
+    sqlite3_bind_int64(st, 5, p->valid_from);
+    sqlite3_bind_int64(st, 6, p->valid_until);
+    sqlite3_bind_int64(st, 7, p->price_cents);
+    sqlite3_bind_int64(st, 8, now_utc());
+    sqlite3_bind_text(st, 9, by, -1, SQLITE_STATIC);
+    r = stmt_exec(st);
+    if (r == -EINVAL)
+        r = -ENOENT;
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+int store_pass_take(struct store *s, int64_t member_id, const char *kind, const char *resource,
+                    const char *category, int64_t at, int64_t wanted, int64_t *ret_taken)
+{
+    int64_t taken = 0;
+
+    *ret_taken = 0;
+    /* Several passes may be needed: the one expiring first is used up first. */
+    while (taken < wanted) {
+        sqlite3_stmt *st = stmt_get(s, ST_PASS_FIND);
+        int64_t id = 0, remaining = 0, use;
+        int rc, r;
+        sqlite3_bind_int64(st, 1, member_id);
+        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, at);
+        sqlite3_bind_text(st, 4, resource, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, category, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            id = sqlite3_column_int64(st, 0);
+            remaining = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+            break;
+        use = remaining < wanted - taken ? remaining : wanted - taken;
+        r = batch_ensure(s);
+        if (r < 0)
+            return r;
+        st = stmt_get(s, ST_PASS_USE);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, use);
+        r = write_changed(s, st);
+        if (r < 0)
+            return r;
+        taken += use;
+    }
+    *ret_taken = taken;
+    return 0;
+}
+
+int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PASS_LIST);
+    struct store_pass p;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, member_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        p.id = sqlite3_column_int64(st, 0);
+        p.member_id = sqlite3_column_int64(st, 1);
+        column_text(st, 2, p.kind, sizeof(p.kind));
+        column_text(st, 3, p.target, sizeof(p.target));
+        p.quantity = sqlite3_column_int64(st, 4);
+        p.remaining = sqlite3_column_int64(st, 5);
+        p.valid_from = sqlite3_column_int64(st, 6);
+        p.valid_until = sqlite3_column_int64(st, 7);
+        p.price_cents = sqlite3_column_int64(st, 8);
+        n++;
+        r = fn(&p, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+static int64_t scalar(struct store *s, sqlite3_stmt *st)
+{
+    int64_t v = -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v;
+}
+
+int64_t store_plan_days_used(struct store *s, int64_t member_id, const char *first_day,
+                             const char *last_day)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PLAN_DAYS_USED);
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_text(st, 2, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, last_day, -1, SQLITE_STATIC);
+    return scalar(s, st);
+}
+
+int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *resource,
+                                const char *first_day, const char *last_day)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PLAN_MINUTES_USED);
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
+    return scalar(s, st);
+}
+
+bool store_day_charged(struct store *s, int64_t member_id, const char *billing_day)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_DAY_CHARGED);
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_text(st, 2, billing_day, -1, SQLITE_STATIC);
+    return scalar(s, st) > 0;
+}
+
+int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_USAGE_ADD);
+    sqlite3_bind_text(st, 1, u->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, u->member_id);
+    sqlite3_bind_text(st, 3, u->resource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, u->billing_day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, u->started_at);
+    sqlite3_bind_int64(st, 6, u->ended_at);
+    sqlite3_bind_int64(st, 7, u->quantity);
+    sqlite3_bind_text(st, 8, u->unit, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, u->running_seconds);
+    sqlite3_bind_text(st, 10, u->allowance, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, u->pass_quantity);
+    sqlite3_bind_int64(st, 12, u->plan_quantity);
+    sqlite3_bind_int64(st, 13, u->charged_quantity);
+    sqlite3_bind_int64(st, 14, u->amount_cents);
+    sqlite3_bind_text(st, 15, u->end_reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 16, u->corrects_seq);
+    sqlite3_bind_text(st, 17, u->note, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 18, u->ledger_seq);
+    sqlite3_bind_int64(st, 19, u->recorded_at);
+    r = stmt_exec(st);
+    if (r == -EINVAL)
+        r = -EPERM;     /* the trigger of a closed period */
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+static void usage_from_row(sqlite3_stmt *st, struct store_usage *u)
+{
+    u->id = sqlite3_column_int64(st, 0);
+    column_text(st, 1, u->kind, sizeof(u->kind));
+    u->member_id = sqlite3_column_int64(st, 2);
+    column_text(st, 3, u->member, sizeof(u->member));
+    column_text(st, 4, u->resource, sizeof(u->resource));
+    column_text(st, 5, u->billing_day, sizeof(u->billing_day));
+    u->started_at = sqlite3_column_int64(st, 6);
+    u->ended_at = sqlite3_column_int64(st, 7);
+    u->quantity = sqlite3_column_int64(st, 8);
+    column_text(st, 9, u->unit, sizeof(u->unit));
+    u->running_seconds = sqlite3_column_int64(st, 10);
+    column_text(st, 11, u->allowance, sizeof(u->allowance));
+    u->pass_quantity = sqlite3_column_int64(st, 12);
+    u->plan_quantity = sqlite3_column_int64(st, 13);
+    u->charged_quantity = sqlite3_column_int64(st, 14);
+    u->amount_cents = sqlite3_column_int64(st, 15);
+    column_text(st, 16, u->end_reason, sizeof(u->end_reason));
+    u->corrects_seq = sqlite3_column_int64(st, 17);
+    column_text(st, 18, u->note, sizeof(u->note));
+    u->ledger_seq = sqlite3_column_int64(st, 19);
+}
+
+int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
+                        int64_t member_id, store_usage_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_USAGE_RANGE);
+    struct store_usage u;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, member_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        usage_from_row(st, &u);
+        n++;
+        r = fn(&u, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_USAGE_GET);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        usage_from_row(st, ret);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[32], uint8_t sig[64])
+{
+    sqlite3_stmt *st = stmt_get(s, ST_LEDGER_HEAD);
+    int rc = sqlite3_step(st);
+
+    *ret_seq = 0;
+    memset(hash, 0, 32);
+    memset(sig, 0, 64);
+    if (rc == SQLITE_ROW) {
+        *ret_seq = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_bytes(st, 1) == 32)
+            memcpy(hash, sqlite3_column_blob(st, 1), 32);
+        if (sqlite3_column_bytes(st, 2) == 64)
+            memcpy(sig, sqlite3_column_blob(st, 2), 64);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+int store_ledger_append(struct store *s, const struct ledger_entry *e,
+                        const uint8_t head_sig[LEDGER_SIG_LEN])
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_LEDGER_ADD);
+    sqlite3_bind_int64(st, 1, e->seq);
+    sqlite3_bind_text(st, 2, e->site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, e->usage_id);
+    sqlite3_bind_text(st, 4, e->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, e->member_id);
+    sqlite3_bind_text(st, 6, e->resource, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, e->started_at);
+    sqlite3_bind_int64(st, 8, e->ended_at);
+    sqlite3_bind_int64(st, 9, e->quantity);
+    sqlite3_bind_text(st, 10, e->unit, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, e->amount_cents);
+    sqlite3_bind_text(st, 12, e->allowance, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 13, e->corrects_seq);
+    sqlite3_bind_int64(st, 14, e->recorded_at);
+    sqlite3_bind_blob(st, 15, e->prev_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 16, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+    if (e->has_signature)
+        sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
+    r = stmt_exec(st);
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_LEDGER_HEAD_PUT);
+    sqlite3_bind_int64(st, 1, e->seq);
+    sqlite3_bind_blob(st, 2, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, head_sig, LEDGER_SIG_LEN, SQLITE_STATIC);
+    return stmt_exec(st);
+}
+
+static void ledger_from_row(sqlite3_stmt *st, struct ledger_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->seq = sqlite3_column_int64(st, 0);
+    column_text(st, 1, e->site, sizeof(e->site));
+    e->usage_id = sqlite3_column_int64(st, 2);
+    column_text(st, 3, e->kind, sizeof(e->kind));
+    e->member_id = sqlite3_column_int64(st, 4);
+    column_text(st, 5, e->resource, sizeof(e->resource));
+    e->started_at = sqlite3_column_int64(st, 6);
+    e->ended_at = sqlite3_column_int64(st, 7);
+    e->quantity = sqlite3_column_int64(st, 8);
+    column_text(st, 9, e->unit, sizeof(e->unit));
+    e->amount_cents = sqlite3_column_int64(st, 10);
+    column_text(st, 11, e->allowance, sizeof(e->allowance));
+    e->corrects_seq = sqlite3_column_int64(st, 12);
+    e->recorded_at = sqlite3_column_int64(st, 13);
+    /* A blob of the wrong size is copied as far as it goes: the verifier then reports it. */
+    if (sqlite3_column_bytes(st, 14) == LEDGER_HASH_LEN)
+        memcpy(e->prev_hash, sqlite3_column_blob(st, 14), LEDGER_HASH_LEN);
+    else
+        memset(e->prev_hash, 0xff, LEDGER_HASH_LEN);
+    if (sqlite3_column_bytes(st, 15) == LEDGER_HASH_LEN)
+        memcpy(e->hash, sqlite3_column_blob(st, 15), LEDGER_HASH_LEN);
+    if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
+        e->has_signature = true;
+        if (sqlite3_column_bytes(st, 16) == LEDGER_SIG_LEN)
+            memcpy(e->signature, sqlite3_column_blob(st, 16), LEDGER_SIG_LEN);
+    }
+}
+
+int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_LEDGER_LIST);
+    struct ledger_entry e;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, from_seq);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ledger_from_row(st, &e);
+        n++;
+        r = fn(&e, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_PRESENCE_OPEN);
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_int64(st, 2, resource_id);
+    sqlite3_bind_int64(st, 3, at);
+    return stmt_exec(st);
+}
+
+int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PRESENCE_FIND);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, member_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *ret_id = sqlite3_column_int64(st, 0);
+        *ret_in = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_PRESENCE_CLOSE);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    return write_changed(s, st);
+}
+
+int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PRESENCE_LIST);
+    struct { int64_t id, member_id, in; char name[96]; } rows[256];
+    int rc, n = 0, r = 0;
+
+    /* Collected first: callers close sessions as they go. */
+    while (n < 256 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rows[n].id = sqlite3_column_int64(st, 0);
+        rows[n].member_id = sqlite3_column_int64(st, 1);
+        column_text(st, 2, rows[n].name, sizeof(rows[n].name));
+        rows[n].in = sqlite3_column_int64(st, 3);
+        n++;
+    }
+    sqlite3_reset(st);
+    for (int i = 0; i < n && r >= 0; i++)
+        r = fn(rows[i].id, rows[i].member_id, rows[i].name, rows[i].in, userdata);
+    return r < 0 ? r : n;
+}
+
+int store_period_add(struct store *s, const struct store_period *p)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_PERIOD_ADD);
+    sqlite3_bind_text(st, 1, p->period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->last_day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, p->closed_at);
+    sqlite3_bind_int64(st, 5, p->last_seq);
+    sqlite3_bind_blob(st, 6, p->last_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, p->totals, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, p->archive, -1, SQLITE_STATIC);
+    return stmt_exec(st);
+}
+
+int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_PERIOD_LIST);
+    struct store_period p;
+    int rc, n = 0, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&p, 0, sizeof(p));
+        column_text(st, 0, p.period, sizeof(p.period));
+        column_text(st, 1, p.first_day, sizeof(p.first_day));
+        column_text(st, 2, p.last_day, sizeof(p.last_day));
+        p.closed_at = sqlite3_column_int64(st, 3);
+        p.last_seq = sqlite3_column_int64(st, 4);
+        column_text(st, 5, p.totals, sizeof(p.totals));
+        column_text(st, 6, p.archive, sizeof(p.archive));
+        n++;
+        r = fn(&p, userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
+int store_resource_category(struct store *s, const char *name, char *buf, size_t n)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_RESOURCE_CATEGORY);
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    buf[0] = '\0';
+    if (rc == SQLITE_ROW)
+        column_text(st, 0, buf, n);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }

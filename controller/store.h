@@ -253,3 +253,117 @@ struct store_session {
 };
 typedef int (*store_session_fn)(const struct store_session *ss, void *userdata);
 int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata);
+
+/* ---- metering: plans' allowances, rates, passes, presence, usage, ledger, periods ---- */
+#include "ledger.h"
+
+/* Open machine sessions (at most 64), for crash recovery; fn may close them. */
+int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *userdata);
+
+struct store_member_plan {
+    int64_t plan_id;
+    char name[32];
+    int64_t monthly_days;           /* coworking days included per month */
+    int64_t day_rate_cents;         /* price of a day beyond passes and allowance */
+    char allowance_order[64];       /* "pass,plan,rate" */
+};
+/* -ENOENT if the member has no plan. */
+int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret);
+int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
+                           int64_t day_rate_cents, const char *order);
+
+struct store_rate {
+    char target[40];                /* a machine name, "category:NAME" or "*" */
+    int64_t monthly_minutes;        /* included in the plan each month */
+    int64_t per_hour_cents;
+    int64_t block_minutes;          /* charged per started block */
+    int64_t min_charge_cents;
+    int64_t free_minutes;           /* per session, before charging */
+};
+/* The most specific rate of plan for a machine: -ENOENT if none. */
+int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
+                    struct store_rate *ret);
+int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *rate);
+typedef int (*store_rate_fn)(const char *plan, const struct store_rate *r, void *userdata);
+int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata);
+
+struct store_pass {
+    int64_t id, member_id;
+    char kind[8];                   /* "days" or "minutes" */
+    char target[40];                /* minutes: machine, "category:NAME" or "*" */
+    int64_t quantity, remaining;
+    int64_t valid_from, valid_until;
+    int64_t price_cents;
+};
+int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id);
+/* Take up to wanted units from the member's valid passes (soonest expiry first). */
+int store_pass_take(struct store *s, int64_t member_id, const char *kind, const char *resource,
+                    const char *category, int64_t at, int64_t wanted, int64_t *ret_taken);
+typedef int (*store_pass_fn)(const struct store_pass *p, void *userdata);
+int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, void *userdata);
+
+int64_t store_plan_days_used(struct store *s, int64_t member_id, const char *first_day,
+                             const char *last_day);
+int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *resource,
+                                const char *first_day, const char *last_day);
+bool store_day_charged(struct store *s, int64_t member_id, const char *billing_day);
+
+struct store_usage {
+    int64_t id;
+    char kind[16];                  /* day, presence, machine, correction */
+    int64_t member_id;
+    char member[96];                /* listings only */
+    char resource[32];
+    char billing_day[11];           /* YYYY-MM-DD, with the site's day cutoff */
+    int64_t started_at, ended_at;
+    int64_t quantity;
+    char unit[8];
+    int64_t running_seconds;
+    char allowance[16];
+    int64_t pass_quantity, plan_quantity, charged_quantity;
+    int64_t amount_cents;
+    char end_reason[24];
+    int64_t corrects_seq;
+    char note[128];
+    int64_t ledger_seq;
+    int64_t recorded_at;
+};
+/* -EPERM if its billing day lies in a closed period. */
+int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id);
+typedef int (*store_usage_fn)(const struct store_usage *u, void *userdata);
+/* Usage with billing_day in [first_day, last_day], of one member (or all: 0). */
+int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
+                        int64_t member_id, store_usage_fn fn, void *userdata);
+int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret);
+
+/* The newest entry (seq 0 and zeros for an empty ledger). */
+int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[LEDGER_HASH_LEN],
+                      uint8_t sig[LEDGER_SIG_LEN]);
+/* Append e and make it the signed head. */
+int store_ledger_append(struct store *s, const struct ledger_entry *e,
+                        const uint8_t head_sig[LEDGER_SIG_LEN]);
+typedef int (*store_ledger_fn)(const struct ledger_entry *e, void *userdata);
+int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, void *userdata);
+
+int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at);
+/* The member's open presence: -ENOENT if none. */
+int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in);
+int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason);
+typedef int (*store_presence_fn)(int64_t id, int64_t member_id, const char *name, int64_t in,
+                                 void *userdata);
+/* Who is in (at most 256 listed). */
+int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata);
+
+struct store_period {
+    char period[8];                 /* YYYY-MM */
+    char first_day[11], last_day[11];
+    int64_t closed_at;
+    int64_t last_seq;
+    uint8_t last_hash[LEDGER_HASH_LEN];
+    char totals[512];               /* JSON */
+    char archive[256];              /* path of the signed archive */
+};
+int store_period_add(struct store *s, const struct store_period *p);
+typedef int (*store_period_fn)(const struct store_period *p, void *userdata);
+int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata);
+int store_resource_category(struct store *s, const char *name, char *buf, size_t n);
