@@ -149,8 +149,10 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
         return NULL;
     }
     close_member(&x);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "period", period,
-                     "first_day", first, "last_day", last, "currency", "EUR", "members", x.members,
+    const char *tz = getenv("TZ");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "period", period,
+                     "first_day", first, "last_day", last, "currency", "EUR", "timezone",
+                     tz ? tz : "UTC", "members", x.members,
                      "totals", "records", (json_int_t)x.records, "days", (json_int_t)x.days,
                      "presence_minutes", (json_int_t)x.presence_minutes, "machine_minutes",
                      (json_int_t)x.machine_minutes, "amount_cents", (json_int_t)x.amount);

@@ -55,6 +55,7 @@ struct daemon {
     struct control *control;
     struct fablab *fablab;
     struct meter *meter;
+    char closed_on[11];             /* local date of the last closing-time check-out */
     sd_event_source *commit;
     sd_event_source *minute;
     struct enroll enroll;
@@ -183,18 +184,30 @@ static void free_entry_evaluate(struct daemon *d)
     }
 }
 
-/* At closing time everyone still in is checked out. */
+/* From closing time on, once a day, everyone still in is checked out (also when the daemon
+ * was down or the clock jumped at the closing minute itself). */
 static void closing_check(struct daemon *d)
 {
     struct local_time lt;
+    char today[11];
+    int64_t now = now_utc();
     int n;
 
     if (d->cfg->metering.closing < 0)
         return;
-    local_time_at(now_utc(), &lt);
-    if (lt.minute != d->cfg->metering.closing)
+    local_time_at(now, &lt);
+    if (lt.minute < d->cfg->metering.closing)
         return;
-    n = meter_check_out_all(d->meter, now_utc(), "closing");
+    {
+        struct tm tm;
+        time_t tt = (time_t)now;
+        localtime_r(&tt, &tm);
+        strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+    }
+    if (strcmp(today, d->closed_on) == 0)
+        return;
+    snprintf(d->closed_on, sizeof(d->closed_on), "%s", today);
+    n = meter_check_out_all(d->meter, now, "closing");
     if (n > 0)
         log_info("closing time: %d member(s) checked out", n);
     else if (n < 0)
@@ -941,6 +954,7 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
                    json_integer_value(secs), clock_offset());
         fablab_clock_changed(d->fablab);
         free_entry_evaluate(d);
+        closing_check(d);
         control_reply_ok(c, json_pack("{s:I, s:I}", "now", (json_int_t)now_utc(), "offset",
                                       (json_int_t)clock_offset()));
     } else if (strcmp(cmd, "reader.restart") == 0) {

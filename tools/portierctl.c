@@ -62,6 +62,18 @@ static void usage(FILE *out)
         "  booking list [--machine M] [--for MEMBER] [--from DATE] [--to DATE] [--all]\n"
         "  booking cancel ID [--override] [--as-member]\n"
         "  booking move ID START END [--override] [--as-member]\n"
+        "  presence list | presence checkout MEMBER\n"
+        "  pass add MEMBER (--days N | --minutes N) [--target MACHINE|*] [--from D] [--until D]\n"
+        "                  [--price CENTS]\n"
+        "  pass list MEMBER\n"
+        "  plan billing PLAN [--monthly-days N] [--day-rate CENTS] [--order pass,plan,rate]\n"
+        "  rate set PLAN MACHINE|* [--per-hour CENTS] [--block MIN] [--min-charge CENTS]\n"
+        "                  [--free MIN] [--monthly-minutes MIN]\n"
+        "  rate list\n"
+        "  statement --period YYYY-MM [--member M] [--format text|csv|csv-fr|json] [--summary]\n"
+        "  usage correct SEQ --amount CENTS --note TEXT | usage add MEMBER --at DATE\n"
+        "  period close YYYY-MM | period list\n"
+        "  site key | ledger verify\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
         "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
@@ -550,6 +562,221 @@ static void print_sessions(json_t *list)
     { "--cancel-deadline", "cancel_deadline_minutes", OPT_INT }, { "--hours", "hours", OPT_STR }, \
     { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }
 
+static void money(json_int_t cents, char sep, char *buf, size_t n)
+{
+    json_int_t a = cents < 0 ? -cents : cents;
+    snprintf(buf, n, "%s%" JSON_INTEGER_FORMAT "%c%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "",
+             a / 100, sep, a % 100);
+}
+
+static const char *opt_format = "text";
+static bool opt_summary;
+
+/* RFC 4180 field: quoted when it holds the separator, a quote or a line break. */
+static void csv_field(const char *s, char sep, bool last)
+{
+    if (strchr(s, sep) || strchr(s, '"') || strchr(s, '\n') || strchr(s, '\r')) {
+        putchar('"');
+        for (; *s; s++) {
+            if (*s == '"')
+                putchar('"');
+            putchar(*s);
+        }
+        putchar('"');
+    } else {
+        fputs(s, stdout);
+    }
+    fputs(last ? "\r\n" : (char[]){ sep, 0 }, stdout);
+}
+
+static void local_minute(json_int_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    localtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M", &tm);
+}
+
+static void print_statement(json_t *st)
+{
+    json_t *m, *l;
+
+    /* Times in the site's zone, wherever portierctl runs. */
+    if (*jstr(st, "timezone")) {
+        setenv("TZ", jstr(st, "timezone"), 1);
+        tzset();
+    }
+    bool fr = strcmp(opt_format, "csv-fr") == 0, csv = fr || strcmp(opt_format, "csv") == 0;
+    char sep = fr ? ';' : ',', dec = fr ? ',' : '.';
+    size_t i, j;
+    char a[32], b[32], amount[32], num[8][24];
+
+    if (!csv) {
+        printf("Statement %s (%s to %s)\n\n", jstr(st, "period"), jstr(st, "first_day"),
+               jstr(st, "last_day"));
+        printf("%-6s %-26s %6s %10s %10s %12s\n", "ID", "MEMBER", "DAYS", "PRESENCE", "MACHINE",
+               "AMOUNT");
+        json_array_foreach(json_object_get(st, "members"), i, m) {
+            json_t *t = json_object_get(m, "totals");
+            money(jint(t, "amount_cents"), '.', amount, sizeof(amount));
+            printf("%-6" JSON_INTEGER_FORMAT " %-26s %6" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT
+                   " min %6" JSON_INTEGER_FORMAT " min %10s EUR\n", jint(m, "member_id"),
+                   jstr(m, "member"), jint(t, "days"), jint(t, "presence_minutes"),
+                   jint(t, "machine_minutes"), amount);
+        }
+        money(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount, sizeof(amount));
+        printf("\nTotal: %" JSON_INTEGER_FORMAT " records, %s EUR\n",
+               jint(json_object_get(st, "totals"), "records"), amount);
+        return;
+    }
+    if (fr)
+        fputs("\xef\xbb\xbf", stdout);       /* BOM: spreadsheets then read UTF-8 */
+    if (opt_summary) {
+        static const char *const cols[] = { "period", "member_id", "member", "days",
+                                            "presence_minutes", "machine_minutes", "amount",
+                                            "currency" };
+        for (i = 0; i < ARRAY_SIZE(cols); i++)
+            csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
+        json_array_foreach(json_object_get(st, "members"), i, m) {
+            json_t *t = json_object_get(m, "totals");
+            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
+            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, jint(t, "days"));
+            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, jint(t, "presence_minutes"));
+            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, jint(t, "machine_minutes"));
+            money(jint(t, "amount_cents"), dec, amount, sizeof(amount));
+            csv_field(jstr(st, "period"), sep, false);
+            csv_field(num[0], sep, false);
+            csv_field(jstr(m, "member"), sep, false);
+            csv_field(num[1], sep, false);
+            csv_field(num[2], sep, false);
+            csv_field(num[3], sep, false);
+            csv_field(amount, sep, false);
+            csv_field("EUR", sep, true);
+        }
+        return;
+    }
+    static const char *const cols[] = {
+        "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
+        "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
+        "plan_quantity", "charged_quantity", "amount", "currency", "end_reason", "corrects_seq",
+        "note" };
+    for (i = 0; i < ARRAY_SIZE(cols); i++)
+        csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
+    json_array_foreach(json_object_get(st, "members"), i, m) {
+        json_array_foreach(json_object_get(m, "lines"), j, l) {
+            static const char *const ints[] = { "ledger_seq", "usage_id", "quantity",
+                                                "pass_quantity", "plan_quantity",
+                                                "charged_quantity", "corrects_seq" };
+            for (size_t k = 0; k < ARRAY_SIZE(ints); k++)
+                snprintf(num[k], sizeof(num[k]), "%" JSON_INTEGER_FORMAT, jint(l, ints[k]));
+            char member_id[24];
+            snprintf(member_id, sizeof(member_id), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
+            local_minute(jint(l, "started_at"), a, sizeof(a));
+            local_minute(jint(l, "ended_at"), b, sizeof(b));
+            money(jint(l, "amount_cents"), dec, amount, sizeof(amount));
+            csv_field(jstr(st, "period"), sep, false);
+            csv_field(member_id, sep, false);
+            csv_field(jstr(m, "member"), sep, false);
+            csv_field(num[0], sep, false);
+            csv_field(num[1], sep, false);
+            csv_field(jstr(l, "kind"), sep, false);
+            csv_field(jstr(l, "resource"), sep, false);
+            csv_field(jstr(l, "billing_day"), sep, false);
+            csv_field(a, sep, false);
+            csv_field(b, sep, false);
+            csv_field(num[2], sep, false);
+            csv_field(jstr(l, "unit"), sep, false);
+            csv_field(jstr(l, "allowance"), sep, false);
+            csv_field(num[3], sep, false);
+            csv_field(num[4], sep, false);
+            csv_field(num[5], sep, false);
+            csv_field(amount, sep, false);
+            csv_field("EUR", sep, false);
+            csv_field(jstr(l, "end_reason"), sep, false);
+            csv_field(num[6], sep, false);
+            csv_field(jstr(l, "note"), sep, true);
+        }
+    }
+}
+
+static void print_verify(json_t *r)
+{
+    if (json_is_true(json_object_get(r, "intact")))
+        printf("ledger intact: %" JSON_INTEGER_FORMAT " entries, %" JSON_INTEGER_FORMAT
+               " signatures checked\n", jint(r, "entries"), jint(r, "signatures_checked"));
+    else
+        printf("LEDGER BROKEN at entry %" JSON_INTEGER_FORMAT ": %s\n",
+               jint(r, "first_broken_seq"), jstr(r, "problem"));
+}
+
+static void print_key(json_t *r)
+{
+    printf("site %s, %s public key:\n%s\n", jstr(r, "site"), jstr(r, "algorithm"),
+           jstr(r, "public_key"));
+}
+
+static void print_presence(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-8s %-28s %s\n", "MEMBER", "NAME", "SINCE");
+    json_array_foreach(list, i, v) {
+        char since[32];
+        fmt_time(jint(v, "since"), since, sizeof(since));
+        printf("%-8" JSON_INTEGER_FORMAT " %-28s %s\n", jint(v, "member_id"), jstr(v, "member"), since);
+    }
+}
+
+static void print_passes(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-6s %-8s %-14s %-9s %-10s %-20s\n", "ID", "KIND", "TARGET", "QUANTITY", "REMAINING",
+           "VALID UNTIL");
+    json_array_foreach(list, i, v) {
+        char until[32];
+        fmt_time(jint(v, "valid_until"), until, sizeof(until));
+        printf("%-6" JSON_INTEGER_FORMAT " %-8s %-14s %-9" JSON_INTEGER_FORMAT " %-10" JSON_INTEGER_FORMAT
+               " %s\n", jint(v, "id"), jstr(v, "kind"), jstr(v, "target"), jint(v, "quantity"),
+               jint(v, "remaining"), jint(v, "valid_until") ? until : "-");
+    }
+}
+
+static void print_rates(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-14s %-14s %10s %7s %11s %6s %9s\n", "PLAN", "TARGET", "PER HOUR", "BLOCK",
+           "MIN CHARGE", "FREE", "INCLUDED");
+    json_array_foreach(list, i, v) {
+        char ph[24], mc[24];
+        money(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
+        money(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
+        printf("%-14s %-14s %10s %4" JSON_INTEGER_FORMAT " min %11s %3" JSON_INTEGER_FORMAT
+               " min %5" JSON_INTEGER_FORMAT " min\n", jstr(v, "plan"), jstr(v, "target"), ph,
+               jint(v, "block_minutes"), mc, jint(v, "free_minutes"), jint(v, "monthly_minutes"));
+    }
+}
+
+static void print_periods(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-8s %-20s %-10s %s\n", "PERIOD", "CLOSED", "LAST SEQ", "ARCHIVE");
+    json_array_foreach(list, i, v) {
+        char when[32];
+        fmt_time(jint(v, "closed_at"), when, sizeof(when));
+        printf("%-8s %-20s %-10" JSON_INTEGER_FORMAT " %s\n", jstr(v, "period"), when,
+               jint(v, "last_seq"), jstr(v, "archive"));
+    }
+}
+
+static void print_closed(json_t *r)
+{
+    printf("period %s closed; archive %s (ledger up to entry %" JSON_INTEGER_FORMAT ")\n",
+           jstr(r, "period"), jstr(r, "archive"), jint(r, "last_ledger_seq"));
+}
+
 static const struct command commands[] = {
     { "status", NULL, "status", 0, 0, { 0 }, { { 0 } }, print_status, NULL },
     { "member", "add", "member.add", 1, 1, { "name" },
@@ -615,6 +842,34 @@ static const struct command commands[] = {
     { "sim", "release", "sim.release", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
     { "sim", "open", "sim.press", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
     { "sim", "advance", "sim.advance", 1, 1, { "seconds" }, { { 0 } }, print_ok_id, NULL },
+    { "presence", "list", "presence.list", 0, 0, { 0 }, { { 0 } }, print_presence, "present" },
+    { "presence", "checkout", "presence.checkout", 1, 1, { "member" }, { { 0 } }, print_ok_id, NULL },
+    { "pass", "add", "pass.add", 1, 1, { "member" },
+      { { "--days", "days", OPT_INT }, { "--minutes", "minutes", OPT_INT },
+        { "--target", "target", OPT_STR }, { "--from", "valid_from", OPT_STR },
+        { "--until", "valid_until", OPT_STR }, { "--price", "price_cents", OPT_INT } },
+      print_ok_id, NULL },
+    { "pass", "list", "pass.list", 1, 1, { "member" }, { { 0 } }, print_passes, "passes" },
+    { "plan", "billing", "plan.billing", 1, 1, { "plan" },
+      { { "--monthly-days", "monthly_days", OPT_INT }, { "--day-rate", "day_rate_cents", OPT_INT },
+        { "--order", "allowance_order", OPT_STR } }, print_ok_id, NULL },
+    { "rate", "set", "rate.set", 2, 2, { "plan", "target" },
+      { { "--per-hour", "per_hour_cents", OPT_INT }, { "--block", "block_minutes", OPT_INT },
+        { "--min-charge", "min_charge_cents", OPT_INT }, { "--free", "free_minutes", OPT_INT },
+        { "--monthly-minutes", "monthly_minutes", OPT_INT } }, print_ok_id, NULL },
+    { "rate", "list", "rate.list", 0, 0, { 0 }, { { 0 } }, print_rates, "rates" },
+    { "statement", NULL, "statement", 0, 0, { 0 },
+      { { "--period", "period", OPT_STR }, { "--member", "member", OPT_STR },
+        { "--format", "format", OPT_STR }, { "--summary", "summary", OPT_FLAG } },
+      print_statement, "statement" },
+    { "usage", "correct", "usage.correct", 1, 1, { "seq" },
+      { { "--amount", "amount_cents", OPT_STR }, { "--note", "note", OPT_STR } }, print_ok_id, NULL },
+    { "usage", "add", "usage.add", 1, 1, { "member" }, { { "--at", "at", OPT_STR } },
+      print_ok_id, NULL },
+    { "period", "close", "period.close", 1, 1, { "period" }, { { 0 } }, print_closed, NULL },
+    { "period", "list", "period.list", 0, 0, { 0 }, { { 0 } }, print_periods, "periods" },
+    { "site", "key", "site.key", 0, 0, { 0 }, { { 0 } }, print_key, NULL },
+    { "ledger", "verify", "ledger.verify", 0, 0, { 0 }, { { 0 } }, print_verify, NULL },
     { "sim", "close", "sim.release", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
 };
 
@@ -776,7 +1031,8 @@ int main(int argc, char **argv)
                            cmd->pos_keys[npos] ? cmd->pos_keys[npos] : "more arguments");
     }
     for (int i = 0; i < npos; i++) {
-        if (strcmp(cmd->pos_keys[i], "card") == 0 || strcmp(cmd->pos_keys[i], "booking") == 0) {
+        if (strcmp(cmd->pos_keys[i], "card") == 0 || strcmp(cmd->pos_keys[i], "booking") == 0 ||
+            strcmp(cmd->pos_keys[i], "seq") == 0) {
             int64_t id;
             if (parse_int64(pos[i], 1, INT64_MAX, &id) < 0) {
                 json_decref(req);
@@ -809,6 +1065,47 @@ int main(int argc, char **argv)
          strcmp(cmd->cmd, "card.enroll") == 0) && !json_object_get(req, "reader")) {
         json_decref(req);
         return usage_error("'%s %s' needs --reader READER", cmd->word1, cmd->word2);
+    }
+    /* pass add: --days N or --minutes N become kind + quantity. */
+    if (strcmp(cmd->cmd, "pass.add") == 0) {
+        json_t *days = json_object_get(req, "days"), *mins = json_object_get(req, "minutes");
+        if (!days == !mins) {
+            json_decref(req);
+            return usage_error("'pass add' needs exactly one of --days N or --minutes N");
+        }
+        json_object_set_new(req, "kind", json_string(days ? "days" : "minutes"));
+        json_object_set(req, "quantity", days ? days : mins);
+        json_object_del(req, "days");
+        json_object_del(req, "minutes");
+    }
+    /* usage correct: the amount may be negative, so it came as a string. */
+    if (strcmp(cmd->cmd, "usage.correct") == 0) {
+        const char *amount = json_string_value(json_object_get(req, "amount_cents"));
+        int64_t cents;
+        if (!amount || parse_int64(amount, -100000000, 100000000, &cents) < 0) {
+            json_decref(req);
+            return usage_error("'usage correct' needs --amount CENTS (a whole number, may be negative)");
+        }
+        json_object_set_new(req, "amount_cents", json_integer(cents));
+    }
+    if (strcmp(cmd->cmd, "statement") == 0) {
+        const char *fmt = json_string_value(json_object_get(req, "format"));
+        if (!json_object_get(req, "period")) {
+            json_decref(req);
+            return usage_error("'statement' needs --period YYYY-MM");
+        }
+        if (fmt && strcmp(fmt, "text") != 0 && strcmp(fmt, "csv") != 0 &&
+            strcmp(fmt, "csv-fr") != 0 && strcmp(fmt, "json") != 0) {
+            json_decref(req);
+            return usage_error("--format is text, csv, csv-fr or json");
+        }
+        if (fmt && strcmp(fmt, "json") == 0)
+            opt_json = true;
+        else if (fmt)
+            opt_format = strcmp(fmt, "csv") == 0 ? "csv" : strcmp(fmt, "csv-fr") == 0 ? "csv-fr" : "text";
+        opt_summary = json_is_true(json_object_get(req, "summary"));
+        json_object_del(req, "format");
+        json_object_del(req, "summary");
     }
     /* Walk-up minutes given: walk-up is allowed (unless --booking-required says otherwise). */
     if (json_object_get(req, "walkup_free_minutes") && !json_object_get(req, "booking_required"))
