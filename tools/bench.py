@@ -351,6 +351,49 @@ def bench_fablab(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_metering(args, out):
+    """Statements (2,000 members, ~60,000 records) and ledger verification (1,000,000)."""
+    gen = os.path.join(args.bin, "portier-benchgen")
+    for what in ("statement", "ledger"):
+        work = tempfile.mkdtemp(prefix="portier-bench-meter-")
+        try:
+            subprocess.run([gen, "populate", work, "2000", "2000"], check=True,
+                           stdout=subprocess.DEVNULL)
+            if what == "statement":
+                period = subprocess.run([gen, "usage", work, str(args.usage_records)], check=True,
+                                        capture_output=True, text=True).stdout.strip()
+            else:
+                t0 = time.monotonic()
+                subprocess.run([gen, "ledger", work, str(args.ledger_entries)], check=True,
+                               stdout=subprocess.DEVNULL)
+                out["ledger_populate_s"] = time.monotonic() - t0
+            d = Daemon(args.bin, work)
+            d.start()
+            if what == "statement":
+                t0 = time.monotonic()
+                raw = d.request_raw({"cmd": "statement", "period": period})
+                out["statement_json_s"] = time.monotonic() - t0
+                st = json.loads(raw)["statement"]
+                out["statement_records"] = st["totals"]["records"]
+                out["statement_members"] = len(st["members"])
+                t0 = time.monotonic()
+                p = subprocess.run([os.path.join(args.bin, "portierctl"), "-s", d.socket,
+                                    "statement", "--period", period, "--format", "csv"],
+                                   capture_output=True, text=True, check=True)
+                out["statement_csv_s"] = time.monotonic() - t0
+                out["statement_csv_lines"] = p.stdout.count("\n")
+            else:
+                t0 = time.monotonic()
+                v = d.request({"cmd": "ledger.verify"})
+                out["verify_s"] = time.monotonic() - t0
+                out["verify_entries"] = v["entries"]
+                out["verify_signatures"] = v["signatures_checked"]
+                out["verify_intact"] = v["intact"]
+            d.stop()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -358,7 +401,9 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
-    ap.add_argument("--only", choices=["core", "readers", "fablab"])
+    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering"])
+    ap.add_argument("--usage-records", type=int, default=60000)
+    ap.add_argument("--ledger-entries", type=int, default=1000000)
     ap.add_argument("--bookings", type=int, default=200000)
     ap.add_argument("--machine-taps", type=int, default=2000)
     ap.add_argument("--booking-creations", type=int, default=2000)
@@ -397,6 +442,19 @@ def main():
              "%.0f µs" % out["booking_check_us_p99"], "≤ 2 ms"),
             ("booking creation round trip incl. durable commit, p99",
              "%.0f µs" % out["booking_round_trip_us_p99"], "—"),
+        ]
+    if args.only in (None, "metering"):
+        bench_metering(args, out)
+        rows += [
+            ("statement, %d members × 1 month (%d records), JSON from the daemon"
+             % (out["statement_members"], out["statement_records"]),
+             "%.2f s" % out["statement_json_s"], "—"),
+            ("same statement as CSV through portierctl (%d lines)" % out["statement_csv_lines"],
+             "%.2f s" % out["statement_csv_s"], "—"),
+            ("ledger verify, %d entries (%s)" % (out["verify_entries"],
+                                                 "intact" if out["verify_intact"] else "BROKEN"),
+             "%.2f s" % out["verify_s"], "≤ 5 s"),
+            ("  signature checks for it", "%d" % out["verify_signatures"], "—"),
         ]
     print("\nPortier — %d members, %d cards, %d taps; %s\n" % (
         args.members, args.cards, args.taps, out["machine"]))

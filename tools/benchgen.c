@@ -6,6 +6,7 @@
  * Card i has the 7-byte UID 04 followed by i as 6 big-endian bytes, so the bench can tap
  * any card without storing UIDs anywhere. Uses the real store and policy modules. */
 #include <errno.h>
+#include <sodium.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <time.h>
 
 #include "cardid.h"
+#include "ledger.h"
+#include "meter.h"
 #include "policy.h"
 #include "schedule.h"
 #include "store.h"
@@ -156,6 +159,109 @@ static int populate_fablab(const char *dir, int64_t bookings, int64_t machines)
     return 0;
 }
 
+/* Usage for a statement: RECORDS machine sessions of members 1..2000 in last month, through
+ * the real metering (rates, ledger). Members 1..2000 get a rate on every machine. */
+static int populate_usage(const char *dir, int64_t records)
+{
+    char path[4096];
+    struct store *s;
+    struct meter *m;
+    struct store_rate rate = { .target = "*", .per_hour_cents = 1200, .block_minutes = 15,
+                               .min_charge_cents = 300, .free_minutes = 5 };
+    struct store_plan plan;
+    int64_t now = now_utc(), start;
+    struct tm tm;
+    time_t tt = (time_t)now;
+    int r;
+
+    setenv("TZ", "Europe/Paris", 1);
+    tzset();
+    localtime_r(&tt, &tm);
+    tm.tm_mon -= 1;
+    tm.tm_mday = 1;
+    tm.tm_hour = 9;
+    tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    start = mktime(&tm);            /* the 1st of last month, 09:00 */
+    snprintf(path, sizeof(path), "%s/state/portier.db", dir);
+    if ((r = store_open(path, &s)) < 0)
+        return die(path, r);
+    if ((r = meter_new(s, "bench", 240, &m)) < 0)
+        return die("meter", r);
+    if ((r = store_plan_find(s, "open", &plan)) < 0 || (r = store_rate_put(s, plan.id, &rate)) < 0 ||
+        (r = store_plan_find(s, "cowork", &plan)) < 0 || (r = store_rate_put(s, plan.id, &rate)) < 0)
+        return die("rates", r);
+    srand(7);
+    for (int64_t i = 0; i < records; i++) {
+        int64_t member = 1 + i % 2000, t = start + (rand() % 27) * 86400 + (rand() % 600) * 60;
+        if ((r = meter_machine(m, member, "laser", t, t + 60 * (10 + rand() % 120), 0,
+                               "finished")) < 0)
+            return die("usage", r);
+        if (i % 5000 == 4999 && (r = store_commit(s)) < 0)
+            return die("commit", r);
+    }
+    if ((r = store_commit(s)) < 0)
+        return die("commit", r);
+    strftime(path, sizeof(path), "%Y-%m", localtime_r(&(time_t){ (time_t)start }, &tm));
+    printf("%s\n", path);
+    meter_free(m);
+    store_free(s);
+    return 0;
+}
+
+/* A ledger of ENTRIES entries signed like the daemon's (checkpoints + head), written
+ * directly: what `ledger verify` reads. */
+static int populate_ledger(const char *dir, int64_t entries)
+{
+    char path[4096];
+    uint8_t seed[32], pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN], head_sig[LEDGER_SIG_LEN];
+    struct ledger_entry e = { 0 }, head;
+    struct store *s;
+    int r;
+
+    snprintf(path, sizeof(path), "%s/state/portier.db", dir);
+    if ((r = store_open(path, &s)) < 0)
+        return die(path, r);
+    if ((r = store_secret(s, "ledger_seed", seed, sizeof(seed))) < 0)
+        return die("key", r);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    snprintf(e.site, sizeof(e.site), "bench");
+    snprintf(e.kind, sizeof(e.kind), "machine");
+    snprintf(e.resource, sizeof(e.resource), "laser");
+    snprintf(e.unit, sizeof(e.unit), "minute");
+    snprintf(e.allowance, sizeof(e.allowance), "rate");
+    for (int64_t i = 1; i <= entries; i++) {
+        e.seq = i;
+        e.usage_id = i;
+        e.member_id = 1 + i % 2000;
+        e.started_at = 1790000000 + i * 60;
+        e.ended_at = e.started_at + 3600;
+        e.quantity = 60;
+        e.amount_cents = 1200;
+        e.recorded_at = e.ended_at;
+        e.has_signature = false;
+        ledger_hash(&e);
+        if (ledger_is_checkpoint(i))
+            ledger_sign(&e, sk);
+        head = e;
+        if (i == entries)
+            ledger_sign(&head, sk);
+        else
+            memset(head.signature, 0, sizeof(head.signature));
+        memcpy(head_sig, head.signature, sizeof(head_sig));
+        if ((r = store_ledger_append(s, &e, head_sig)) < 0)
+            return die("ledger", r);
+        memcpy(e.prev_hash, e.hash, LEDGER_HASH_LEN);
+        if (i % 50000 == 0 && (r = store_commit(s)) < 0)
+            return die("commit", r);
+    }
+    if ((r = store_commit(s)) < 0)
+        return die("commit", r);
+    store_free(s);
+    printf("%s: %" PRId64 " ledger entries\n", dir, entries);
+    return 0;
+}
+
 static int decide(const char *dir, int64_t count)
 {
     char path[4096];
@@ -222,11 +328,17 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "fablab") == 0 &&
         parse_int64(argv[3], 1, 100000000, &a) == 0 && parse_int64(argv[4], 1, 64, &b) == 0)
         return populate_fablab(argv[2], a, b);
+    if (argc == 4 && strcmp(argv[1], "usage") == 0 && parse_int64(argv[3], 1, 100000000, &a) == 0)
+        return populate_usage(argv[2], a);
+    if (argc == 4 && strcmp(argv[1], "ledger") == 0 && parse_int64(argv[3], 1, 100000000, &a) == 0)
+        return populate_ledger(argv[2], a);
     if (argc == 4 && strcmp(argv[1], "decide") == 0 &&
         parse_int64(argv[3], 1, 100000000, &a) == 0)
         return decide(argv[2], a);
     fprintf(stderr, "Usage: portier-benchgen populate DIR MEMBERS CARDS\n"
                     "       portier-benchgen fablab DIR BOOKINGS MACHINES   (after populate)\n"
+                    "       portier-benchgen usage DIR RECORDS              (after populate)\n"
+                    "       portier-benchgen ledger DIR ENTRIES             (on a fresh populate)\n"
                     "       portier-benchgen decide DIR COUNT\n");
     return 2;
 }
