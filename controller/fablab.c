@@ -791,6 +791,17 @@ static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t
         control_reply_error(c, "store", "cannot save machine rules: %s", strerror(-ret));
         return;
     }
+    {
+        const char *category = req_str(req, "category");
+        if (category && *category && !name_is_valid(category)) {
+            control_reply_error(c, "bad_request", "a category is 1 to 31 letters, digits, '-', '_' or '.'");
+            return;
+        }
+        if (category && (ret = store_resource_set_category(f->store, r.id, category)) < 0) {
+            control_reply_error(c, "store", "cannot set the category: %s", strerror(-ret));
+            return;
+        }
+    }
     log_info("machine %s %s by uid %d", name, add ? "added" : "changed", (int)control_conn_uid(c));
     store_resource_get(f->store, name, &r);
     control_reply_ok(c, json_pack("{s:o}", "machine", machine_json(f, &r)));

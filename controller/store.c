@@ -306,6 +306,7 @@ enum stmt_id {
     ST_PERIOD_ADD,
     ST_PERIOD_LIST,
     ST_RESOURCE_CATEGORY,
+    ST_RESOURCE_SET_CATEGORY,
     ST__MAX
 };
 
@@ -526,6 +527,7 @@ static const char *const stmt_sql[ST__MAX] = {
     [ST_PERIOD_LIST] = "SELECT period, first_day, last_day, closed_at, last_seq, totals, archive "
                        "FROM periods ORDER BY period",
     [ST_RESOURCE_CATEGORY] = "SELECT category FROM resources WHERE name = ?1",
+    [ST_RESOURCE_SET_CATEGORY] = "UPDATE resources SET category = ?2 WHERE id = ?1",
 };
 
 struct store {
@@ -2247,4 +2249,17 @@ int store_resource_category(struct store *s, const char *name, char *buf, size_t
         column_text(st, 0, buf, n);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+}
+
+int store_resource_set_category(struct store *s, int64_t id, const char *category)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_RESOURCE_SET_CATEGORY);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, category, -1, SQLITE_STATIC);
+    return write_changed(s, st);
 }

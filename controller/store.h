@@ -367,3 +367,5 @@ int store_period_add(struct store *s, const struct store_period *p);
 typedef int (*store_period_fn)(const struct store_period *p, void *userdata);
 int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata);
 int store_resource_category(struct store *s, const char *name, char *buf, size_t n);
+/* Machine category, for rates and passes that target "category:NAME". */
+int store_resource_set_category(struct store *s, int64_t id, const char *category);

@@ -55,7 +55,7 @@ static void usage(FILE *out)
         "      RULES: --training T|none --zone Z --slot MIN --min MIN --max MIN --window-days N\n"
         "             --quota-day MIN --quota-week MIN --cancel-deadline MIN --hours SCHEDULE\n"
         "             --walk-up MIN (walk-up allowed when no booking starts within MIN)\n"
-        "             --booking-required\n"
+        "             --booking-required --category NAME (for rates and passes on category:NAME)\n"
         "  training add NAME [--description D] | training list | training show MEMBER\n"
         "  training grant MEMBER TRAINING [--expires DATE] | training revoke MEMBER TRAINING\n"
         "  booking add MACHINE START END --for MEMBER [--as-member]\n"
@@ -560,7 +560,8 @@ static void print_sessions(json_t *list)
     { "--max", "max_minutes", OPT_INT }, { "--window-days", "window_days", OPT_INT }, \
     { "--quota-day", "quota_day_minutes", OPT_INT }, { "--quota-week", "quota_week_minutes", OPT_INT }, \
     { "--cancel-deadline", "cancel_deadline_minutes", OPT_INT }, { "--hours", "hours", OPT_STR }, \
-    { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }
+    { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }, \
+    { "--category", "category", OPT_STR }
 
 static void money(json_int_t cents, char sep, char *buf, size_t n)
 {

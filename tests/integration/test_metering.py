@@ -165,6 +165,25 @@ class MeteringTest(MeteringBase):
         # 7 - 5 = 2 min -> one block: 3.00 € (15 min at 12 €/h), the minimum charge: 3.00 €
         self.assertEqual(m["amount_cents"], 300)
 
+    def test_rate_by_category_and_most_specific_rate_wins(self):
+        ok = self.d.ok
+        ok({"cmd": "plan.add", "name": "maker"})
+        ok({"cmd": "member.add", "name": "Carol", "plan": "maker"})
+        ok({"cmd": "card.add", "member": "Carol", "uid": "04C0C0C0"})
+        ok({"cmd": "machine.set", "machine": "laser", "category": "cutters"})
+        ok({"cmd": "rate.set", "plan": "maker", "target": "*", "per_hour_cents": 100})
+        ok({"cmd": "rate.set", "plan": "maker", "target": "category:cutters",
+            "per_hour_cents": 600})
+        self.tap("laser", "04C0C0C0")
+        self.advance(60 * 60)
+        self.tap("laser", "04C0C0C0")
+        self.assertEqual(self.lines("machine")[-1]["amount_cents"], 600)    # the category rate
+        ok({"cmd": "rate.set", "plan": "maker", "target": "laser", "per_hour_cents": 900})
+        self.tap("laser", "04C0C0C0")
+        self.advance(60 * 60)
+        self.tap("laser", "04C0C0C0")
+        self.assertEqual(self.lines("machine")[-1]["amount_cents"], 900)    # the machine's own
+
     def test_minutes_pass_used_before_the_rate(self):
         self.d.ok({"cmd": "pass.add", "member": "Alice", "kind": "minutes", "quantity": 20,
                    "target": "laser"})
