@@ -11,63 +11,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "request.h"
 #include "util.h"
-
-static const char *req_str(json_t *req, const char *key)
-{
-    json_t *v = json_object_get(req, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static bool req_int(struct control_conn *c, json_t *req, const char *key, int64_t min, int64_t max,
-                    bool required, int64_t *ret)
-{
-    json_t *v = json_object_get(req, key);
-    if (!v && !required)
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        control_reply_error(c, "bad_request", "%s must be a whole number from %" PRId64 " to %" PRId64,
-                            key, min, max);
-        return false;
-    }
-    *ret = json_integer_value(v);
-    return true;
-}
-
-static bool req_member(struct store *s, struct control_conn *c, json_t *req, int64_t *ret_id)
-{
-    const char *ref = req_str(req, "member");
-    int r;
-
-    if (!ref) {
-        control_reply_error(c, "bad_request", "missing \"member\" (an id or exact name)");
-        return false;
-    }
-    r = store_member_resolve(s, ref, ret_id);
-    if (r == -ENOENT)
-        control_reply_error(c, "not_found", "no member '%.64s'", ref);
-    else if (r == -ENOTUNIQ)
-        control_reply_error(c, "ambiguous", "several members are named '%.64s'; use the id", ref);
-    else if (r < 0)
-        control_reply_error(c, "store", "cannot look up member: %s", strerror(-r));
-    return r == 0;
-}
-
-static bool req_when(struct control_conn *c, json_t *req, const char *key, int64_t *ret)
-{
-    json_t *v = json_object_get(req, key);
-    *ret = 0;
-    if (!v)
-        return true;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *ret = json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v) && parse_time(json_string_value(v), ret) == 0)
-        return true;
-    control_reply_error(c, "bad_request", "%s must be a date (YYYY-MM-DD[THH:MM]) or epoch", key);
-    return false;
-}
 
 /* ---- statements ---- */
 
@@ -358,7 +303,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
     } else if (strcmp(cmd, "statement") == 0) {
         const char *period = req_str(req, "period"), *err = "";
         json_t *st;
-        if (json_object_get(req, "member") && !req_member(store, c, req, &member))
+        if (json_object_get(req, "member") && !req_member(store, c, req, "member", &member))
             return true;
         st = period ? billing_statement(store, period, member, &err) : NULL;
         if (!st) {
@@ -377,7 +322,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         struct store_pass p = { .quantity = 0 };
         const char *kind = req_str(req, "kind"), *target = req_str(req, "target");
         int64_t id;
-        if (!req_member(store, c, req, &p.member_id))
+        if (!req_member(store, c, req, "member", &p.member_id))
             return true;
         if (!kind || (strcmp(kind, "days") != 0 && strcmp(kind, "minutes") != 0)) {
             control_reply_error(c, "bad_request", "kind must be \"days\" or \"minutes\"");
@@ -385,8 +330,8 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         }
         if (!req_int(c, req, "quantity", 1, 1000000, true, &p.quantity) ||
             !req_int(c, req, "price_cents", 0, 100000000, false, &p.price_cents) ||
-            !req_when(c, req, "valid_from", &p.valid_from) ||
-            !req_when(c, req, "valid_until", &p.valid_until))
+            !req_time(c, req, "valid_from", false, &p.valid_from) ||
+            !req_time(c, req, "valid_until", false, &p.valid_until))
             return true;
         if (target && (strlen(target) >= sizeof(p.target) || !*target)) {
             control_reply_error(c, "bad_request", "target is a machine, category:NAME or *");
@@ -404,7 +349,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         control_reply_ok(c, json_pack("{s:I}", "id", (json_int_t)id));
     } else if (strcmp(cmd, "pass.list") == 0) {
         json_t *list = json_array();
-        if (!req_member(store, c, req, &member)) {
+        if (!req_member(store, c, req, "member", &member)) {
             json_decref(list);
             return true;
         }
@@ -487,7 +432,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
     } else if (strcmp(cmd, "usage.add") == 0) {
         /* A manager's record of a day someone used without badging (dated in the past). */
         int64_t at;
-        if (!req_member(store, c, req, &member) || !req_when(c, req, "at", &at))
+        if (!req_member(store, c, req, "member", &member) || !req_time(c, req, "at", false, &at))
             return true;
         if (!at) {
             control_reply_error(c, "bad_request", "missing \"at\" (the date of the visit)");
@@ -510,7 +455,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         store_presence_foreach(store, presence_append, list);
         control_reply_ok(c, json_pack("{s:o}", "present", list));
     } else if (strcmp(cmd, "presence.checkout") == 0) {
-        if (!req_member(store, c, req, &member))
+        if (!req_member(store, c, req, "member", &member))
             return true;
         r = meter_check_out(meter, member, now_utc(), "manager");
         if (r == -ENOENT)

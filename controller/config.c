@@ -673,6 +673,10 @@ static int handler(void *user, const char *section, const char *name, const char
             return 1;
         }
         st->seen |= 1ull << i;
+        if (!k->def && !*value) {
+            add_error(st->errors, st->file, st->line, "%s needs a value", name);
+            return 1;
+        }
         err = key_set(k, st->obj, value, why, sizeof(why));
         if (err)
             add_error(st->errors, st->file, st->line, "%s", err);

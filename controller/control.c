@@ -214,11 +214,15 @@ void control_reply(struct control_conn *c, json_t *reply)
         return;
     }
     c->replied = true;
-    text = json_dumps(reply, JSON_COMPACT);
+    text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     json_decref(reply);
     if (!text) {
-        conn_free(c);
-        return;
+        /* Never leave a client without an answer (jansson refuses invalid UTF-8). */
+        text = strdup("{\"ok\":false,\"code\":\"internal\",\"error\":\"the reply could not be encoded\"}");
+        if (!text) {
+            conn_free(c);
+            return;
+        }
     }
     c->out_len = strlen(text);
     c->out = malloc(c->out_len + 1);
@@ -246,7 +250,17 @@ void control_reply_error(struct control_conn *c, const char *code, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    control_reply(c, json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg));
+    control_reply(c, control_error_object(code, msg));
+}
+
+json_t *control_error_object(const char *code, const char *msg)
+{
+    char copy[512];
+
+    /* Messages quote what the client sent, cut to a length: keep them valid UTF-8. */
+    snprintf(copy, sizeof(copy), "%s", msg);
+    utf8_sanitize(copy);
+    return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", copy);
 }
 
 void control_reply_ok(struct control_conn *c, json_t *fields)

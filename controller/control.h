@@ -36,6 +36,8 @@ void control_reply(struct control_conn *c, json_t *reply);
 /* {"ok": false, "code": code, "error": message}. */
 void control_reply_error(struct control_conn *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The error object control_reply_error() sends: msg is copied and made valid UTF-8. */
+json_t *control_error_object(const char *code, const char *msg);
 /* {"ok": true} merged with fields (stolen, may be NULL). */
 void control_reply_ok(struct control_conn *c, json_t *fields);
 

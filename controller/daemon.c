@@ -24,6 +24,7 @@
 #include "gpio_backend.h"
 #include "log.h"
 #include "reader.h"
+#include "request.h"
 #include "store.h"
 #include "util.h"
 
@@ -338,32 +339,6 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
 
 /* ---- control requests ---- */
 
-static const char *req_str(json_t *req, const char *key)
-{
-    json_t *v = json_object_get(req, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* Resolve the "member" field (id or exact name) or reply with an error. */
-static bool req_member(struct daemon *d, struct control_conn *c, json_t *req, int64_t *ret_id)
-{
-    const char *ref = req_str(req, "member");
-    int r;
-
-    if (!ref) {
-        control_reply_error(c, "bad_request", "missing \"member\" (an id or an exact name)");
-        return false;
-    }
-    r = store_member_resolve(d->store, ref, ret_id);
-    if (r == -ENOENT)
-        control_reply_error(c, "not_found", "no member '%.64s'", ref);
-    else if (r == -ENOTUNIQ)
-        control_reply_error(c, "ambiguous", "several members are named '%.64s'; use the id", ref);
-    else if (r < 0)
-        control_reply_error(c, "store", "cannot look up member: %s", strerror(-r));
-    return r == 0;
-}
-
 static json_t *member_json(const struct store_member *m)
 {
     return json_pack("{s:I, s:s, s:s, s:s?, s:s, s:I, s:I, s:I}", "id", (json_int_t)m->id,
@@ -493,22 +468,6 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors));
 }
 
-static bool req_time(struct control_conn *c, json_t *req, const char *key, int64_t *ret)
-{
-    json_t *v = json_object_get(req, key);
-    *ret = 0;
-    if (!v || json_is_null(v))
-        return true;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *ret = json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v) && parse_time(json_string_value(v), ret) == 0)
-        return true;
-    control_reply_error(c, "bad_request", "%s must be a date (YYYY-MM-DD[THH:MM]) or epoch", key);
-    return false;
-}
-
 static void cmd_member_add(struct daemon *d, struct control_conn *c, json_t *req)
 {
     const char *name = req_str(req, "name"), *email = req_str(req, "email");
@@ -525,7 +484,7 @@ static void cmd_member_add(struct daemon *d, struct control_conn *c, json_t *req
         control_reply_error(c, "bad_request", "email longer than 127 characters");
         return;
     }
-    if (!req_time(c, req, "valid_from", &from) || !req_time(c, req, "valid_until", &until))
+    if (!req_time(c, req, "valid_from", false, &from) || !req_time(c, req, "valid_until", false, &until))
         return;
     if (until && from && until <= from) {
         control_reply_error(c, "bad_request", "valid_until must come after valid_from");
@@ -552,7 +511,7 @@ static void cmd_member_show(struct daemon *d, struct control_conn *c, json_t *re
     json_t *cards = json_array(), *obj;
     int64_t id;
 
-    if (!req_member(d, c, req, &id)) {
+    if (!req_member(d->store, c, req, "member", &id)) {
         json_decref(cards);
         return;
     }
@@ -569,7 +528,7 @@ static void cmd_member_status(struct daemon *d, struct control_conn *c, json_t *
     int64_t id;
     int r;
 
-    if (!req_member(d, c, req, &id))
+    if (!req_member(d->store, c, req, "member", &id))
         return;
     r = store_member_set_status(d->store, id, status);
     if (r < 0) {
@@ -598,7 +557,7 @@ static void cmd_card_add(struct daemon *d, struct control_conn *c, json_t *req)
         control_reply_error(c, "bad_request", "label longer than 63 characters");
         return;
     }
-    if (!req_member(d, c, req, &member))
+    if (!req_member(d->store, c, req, "member", &member))
         return;
     access_card_hash(d->engine, uid, len, hash);
     r = store_card_add(d->store, member, hash, label, &id);
@@ -700,7 +659,7 @@ static void cmd_card_enroll(struct daemon *d, struct control_conn *c, json_t *re
                             d->enroll.reader->name);
         return;
     }
-    if (!req_member(d, c, req, &member))
+    if (!req_member(d->store, c, req, "member", &member))
         return;
     sd_event_now(d->loop, CLOCK_MONOTONIC, &now);
     if (sd_event_add_time(d->loop, &d->enroll.timeout, CLOCK_MONOTONIC,
@@ -799,7 +758,7 @@ static void cmd_events(struct daemon *d, struct control_conn *c, json_t *req)
     int64_t since, limit = json_is_integer(lim) ? json_integer_value(lim) : 50;
     int r;
 
-    if (!req_time(c, req, "since", &since)) {
+    if (!req_time(c, req, "since", false, &since)) {
         json_decref(list);
         return;
     }
@@ -920,7 +879,7 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
     } else if (strcmp(cmd, "card.list") == 0) {
         json_t *list = json_array();
         int64_t member = 0;
-        if (json_object_get(req, "member") && !req_member(d, c, req, &member)) {
+        if (json_object_get(req, "member") && !req_member(d->store, c, req, "member", &member)) {
             json_decref(list);
             return;
         }

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "meter.h"
 #include "policy.h"
+#include "request.h"
 #include "util.h"
 
 #define LOOKAHEAD (7 * 86400)       /* bookings and opening hours considered at a tap */
@@ -49,12 +50,6 @@ static struct machine *machine_by_name(struct fablab *f, const char *name)
         if (strcmp(f->machines[i].cfg->name, name) == 0)
             return &f->machines[i];
     return NULL;
-}
-
-static const char *req_str(json_t *req, const char *key)
-{
-    json_t *v = json_object_get(req, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* ---- the access log ---- */
@@ -445,26 +440,6 @@ void fablab_minute(struct fablab *f)
 
 /* ---- control commands ---- */
 
-static bool req_member(struct fablab *f, struct control_conn *c, json_t *req, const char *key,
-                       int64_t *ret_id)
-{
-    const char *ref = req_str(req, key);
-    int r;
-
-    if (!ref) {
-        control_reply_error(c, "bad_request", "missing \"%s\" (a member id or exact name)", key);
-        return false;
-    }
-    r = store_member_resolve(f->store, ref, ret_id);
-    if (r == -ENOENT)
-        control_reply_error(c, "not_found", "no member '%.64s'", ref);
-    else if (r == -ENOTUNIQ)
-        control_reply_error(c, "ambiguous", "several members are named '%.64s'; use the id", ref);
-    else if (r < 0)
-        control_reply_error(c, "store", "cannot look up member: %s", strerror(-r));
-    return r == 0;
-}
-
 static bool req_machine(struct fablab *f, struct control_conn *c, json_t *req,
                         struct store_resource *ret)
 {
@@ -475,23 +450,6 @@ static bool req_machine(struct fablab *f, struct control_conn *c, json_t *req,
         return false;
     }
     return true;
-}
-
-static bool req_time(struct control_conn *c, json_t *req, const char *key, bool required,
-                     int64_t *ret)
-{
-    json_t *v = json_object_get(req, key);
-    *ret = 0;
-    if (!v && !required)
-        return true;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *ret = json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v) && parse_time(json_string_value(v), ret) == 0)
-        return true;
-    control_reply_error(c, "bad_request", "%s must be a time (YYYY-MM-DDTHH:MM, local) or epoch", key);
-    return false;
 }
 
 /* Apply the rule fields present in req onto r; reply and return false on a bad value. */
@@ -654,7 +612,7 @@ static void cmd_booking_add(struct fablab *f, struct control_conn *c, json_t *re
     int r;
 
     uint64_t t0 = now_mono_usec();
-    if (!req_machine(f, c, req, &res) || !req_member(f, c, req, "member", &member) ||
+    if (!req_machine(f, c, req, &res) || !req_member(f->store, c, req, "member", &member) ||
         !req_time(c, req, "start", true, &start) || !req_time(c, req, "end", true, &end))
         return;
     actor.member_id = member;
@@ -882,7 +840,7 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
         const char *name = req_str(req, "training");
         char by[32];
         struct fablab_actor actor = { .manager = true, .uid = (int)control_conn_uid(c) };
-        if (!req_member(f, c, req, "member", &member))
+        if (!req_member(f->store, c, req, "member", &member))
             return true;
         if (!name || store_training_find(f->store, name, &training) < 0) {
             control_reply_error(c, "not_found", "no training '%.32s'", name ? name : "");
@@ -910,7 +868,7 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
         }
     } else if (strcmp(cmd, "training.show") == 0) {
         json_t *list = json_array();
-        if (!req_member(f, c, req, "member", &member)) {
+        if (!req_member(f->store, c, req, "member", &member)) {
             json_decref(list);
             return true;
         }
@@ -930,7 +888,7 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
                 return true;
             flt.resource_id = res.id;
         }
-        if (json_object_get(req, "member") && !req_member(f, c, req, "member", &flt.member_id))
+        if (json_object_get(req, "member") && !req_member(f->store, c, req, "member", &flt.member_id))
             return true;
         if (!req_time(c, req, "from", false, &flt.from) || !req_time(c, req, "to", false, &flt.to))
             return true;

@@ -209,13 +209,28 @@ int64_t schedule_window_end(const struct schedule *s, int64_t utc, int64_t horiz
         /* The end is a wall-clock time: let mktime place it on the right side of a DST
          * change (on the spring-forward night 210 wall minutes may be 150 real ones). */
         {
-            struct tm tm;
+            struct tm tm, later;
             time_t tt = (time_t)t, next;
             localtime_r(&tt, &tm);
+            long offset = tm.tm_gmtoff;
             tm.tm_min += best;
             tm.tm_isdst = -1;
             next = mktime(&tm);
-            t = next > (time_t)t ? (int64_t)next : t + (int64_t)best * 60;
+            if (next <= (time_t)t)
+                next = (time_t)(t + (int64_t)best * 60);
+            /* Across a daylight-saving change the wall clock skips or repeats an hour, so
+             * the window may end earlier than its wall-clock end: find the first minute
+             * outside it. Only on those two nights a year. */
+            tt = next - 1;
+            localtime_r(&tt, &later);
+            if (later.tm_gmtoff != offset) {
+                for (int64_t u = t + 60; u < (int64_t)next; u += 60) {
+                    local_time_at(u, &lt);
+                    if (!schedule_contains(s, &lt))
+                        return u;
+                }
+            }
+            t = (int64_t)next;
         }
     }
     return limit;

@@ -31,6 +31,10 @@ uint64_t now_mono_usec(void);
 /* A name usable as a door, reader or plan name: 1..31 chars of [A-Za-z0-9_-.]. */
 bool name_is_valid(const char *s);
 
+/* Replace, in place, every byte that does not belong to a valid UTF-8 sequence (a cut
+ * character, stray bytes) with '?'. */
+void utf8_sanitize(char *s);
+
 /* Format a UTC timestamp as ISO 8601 "2026-11-22T10:00:00Z" into buf (>= 21 bytes). */
 void format_utc(int64_t t, char *buf, size_t n);
 /* Parse "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in local time, or a UTC ISO time ending

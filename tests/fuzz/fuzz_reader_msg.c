@@ -1,0 +1,79 @@
+/* fuzz_reader_msg: reader_msg_check() on whatever a reader worker sends.
+ *
+ * The worker runs libnfc against hardware that may send anything, so portierd treats its
+ * datagrams as untrusted. hw/reader_nfc.c receives one with recv(MSG_TRUNC) into a stack
+ * struct reader_msg, so the reported length can be anything and bytes past a short
+ * datagram are stack garbage; it then checks it and, if accepted, copies the UID and text
+ * out (handle()). This harness does the same with the input as the datagram, and checks
+ * that an accepted message keeps every promise handle() relies on. */
+#include <sodium.h>
+
+#include "cardid.h"
+#include "fuzz.h"
+#include "reader.h"
+#include "reader_proto.h"
+
+_Static_assert(READER_MSG_UID_MAX <= READER_UID_MAX, "a message UID fits a reader_event");
+
+/* Far beyond any real datagram; only the length matters past sizeof(struct reader_msg). */
+#define FUZZ_READER_MSG_MAX 4096
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct reader_msg m;
+    const char *bad;
+
+    if (size > FUZZ_READER_MSG_MAX)
+        return 0;
+    if (sodium_init() < 0)
+        abort();
+    memset(&m, 0xEE, sizeof(m));        /* what recv() leaves past a short datagram */
+    memcpy(&m, data, size < sizeof(m) ? size : sizeof(m));
+    bad = reader_msg_check(&m, (long)size);
+    if (bad) {
+        FUZZ_CHECK(bad[0] != '\0');
+        return 0;
+    }
+
+    FUZZ_CHECK(size == sizeof(m));
+    FUZZ_CHECK(m.version == READER_PROTO_VERSION);
+    FUZZ_CHECK(m.type >= READER_MSG_HELLO && m.type <= READER_MSG_HEARTBEAT);
+    FUZZ_CHECK(fuzz_terminated(m.text, sizeof(m.text)));
+
+    /* What handle() in hw/reader_nfc.c does with an accepted message. */
+    switch (m.type) {
+    case READER_MSG_HELLO: {
+        char device[64];
+        snprintf(device, sizeof(device), "%.63s", m.text);
+        FUZZ_CHECK(strlen(device) <= strlen(m.text));
+        break;
+    }
+    case READER_MSG_ARRIVED:
+    case READER_MSG_LEFT: {
+        struct reader_event ev = { 0 };
+        uint8_t hash[STORE_HASH_LEN];
+        static const uint8_t key[CARDID_KEY_LEN];
+        unsigned ats_sum = 0;
+        FUZZ_CHECK(m.uid_len == 4 || m.uid_len == 7 || m.uid_len == 10);
+        FUZZ_CHECK(m.ats_len <= READER_MSG_ATS_MAX);
+        memcpy(ev.uid, m.uid, m.uid_len);
+        ev.uid_len = m.uid_len;
+        ev.atqa = m.atqa;
+        ev.sak = m.sak;
+        for (unsigned i = 0; i < m.ats_len; i++)
+            ats_sum += m.ats[i];
+        (void)ats_sum;
+        cardid_hash(key, ev.uid, ev.uid_len, hash);    /* what the access engine does next */
+        break;
+    }
+    case READER_MSG_ERROR: {
+        char last_error[96];
+        snprintf(last_error, sizeof(last_error), "%s", m.text);
+        FUZZ_CHECK(strlen(last_error) == strlen(m.text));
+        break;
+    }
+    case READER_MSG_HEARTBEAT:
+        break;
+    }
+    return 0;
+}
