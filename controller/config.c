@@ -105,6 +105,44 @@ static const struct config_key metering_keys[] = {
       "never; members then check out at an exit reader." },
 };
 
+static const struct config_key mqtt_keys[] = {
+    { "enabled", CT_BOOL, OFF(mqtt_config, enabled), 0, 0, "false", NULL, 0,
+      "Publish events and take commands over MQTT." },
+    { "host", CT_STRING, STR(mqtt_config, host), 0, 0, "127.0.0.1", NULL, 0,
+      "Broker address. Prefer an IP address: a host name is resolved on the daemon's loop." },
+    { "port", CT_INT, OFF(mqtt_config, port), 1, 65535, "1883", NULL, 0, "Broker port." },
+    { "client_id", CT_STRING, STR(mqtt_config, client_id), 0, 0, "", NULL, 0,
+      "MQTT client id. Empty: `portier-SITE`." },
+    { "username", CT_STRING, STR(mqtt_config, username), 0, 0, "", NULL, 0,
+      "User name for the broker. Empty: none." },
+    { "password_file", CT_PATH, STR(mqtt_config, password_file), 0, 0, "", NULL, 0,
+      "File holding the broker password (first line). Keep it mode 0640 root:portier." },
+    { "tls_ca", CT_PATH, STR(mqtt_config, tls_ca), 0, 0, "", NULL, 0,
+      "CA certificate file: enables TLS." },
+    { "tls_cert", CT_PATH, STR(mqtt_config, tls_cert), 0, 0, "", NULL, 0,
+      "Client certificate for TLS client authentication." },
+    { "tls_key", CT_PATH, STR(mqtt_config, tls_key), 0, 0, "", NULL, 0,
+      "Client key for TLS client authentication." },
+    { "keepalive", CT_INT, OFF(mqtt_config, keepalive), 5, 3600, "30", NULL, 0,
+      "Seconds between keep-alive pings; the broker declares us offline after 1.5 times this." },
+    { "prefix", CT_NAME, STR(mqtt_config, prefix), 0, 0, "portier", NULL, 0,
+      "First level of every topic: `PREFIX/SITE/...`." },
+    { "outbox_max", CT_INT, OFF(mqtt_config, outbox_max), 100, 100000000, "1000000", NULL, 0,
+      "Messages kept for the broker while it is unreachable. When full, the oldest is "
+      "dropped and the log says how many were." },
+    { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
+      "Comma-separated MQTT client ids allowed to send commands on "
+      "`PREFIX/SITE/cmd/CLIENT` (the broker's ACL must let each client write only its own "
+      "topic). Empty: none by client id." },
+    { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
+      "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
+      "from any client id. Empty: no key." },
+    { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
+      "Publish Home Assistant discovery messages." },
+    { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",
+      NULL, 0, "Home Assistant's discovery prefix." },
+};
+
 static const struct config_key reader_keys[] = {
     { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
       "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
@@ -217,8 +255,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_READER, SEC_DOOR, SEC_MACHINE,
-       SEC__MAX };
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_READER, SEC_DOOR,
+       SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -229,6 +267,8 @@ static const struct section_kind sections[SEC__MAX] = {
                        "How relays and inputs are driven." },
     [SEC_METERING] = { "metering", false, metering_keys, ARRAY_SIZE(metering_keys),
                        "Billing days and automatic check-out." },
+    [SEC_MQTT] = { "mqtt", false, mqtt_keys, ARRAY_SIZE(mqtt_keys),
+                   "Events out, commands in, Home Assistant discovery (see docs/mqtt.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -442,6 +482,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_DAEMON:   return &cfg->daemon;
     case SEC_HARDWARE: return &cfg->hardware;
     case SEC_METERING: return &cfg->metering;
+    case SEC_MQTT:     return &cfg->mqtt;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -524,8 +565,8 @@ static void section_begin(struct parse_state *st, const char *header)
             kind = i;
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, metering, reader NAME, "
-                  "door NAME or machine NAME)",
+                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, reader "
+                  "NAME, door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -822,6 +863,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_DAEMON, &cfg->daemon);
     apply_defaults(SEC_HARDWARE, &cfg->hardware);
     apply_defaults(SEC_METERING, &cfg->metering);
+    apply_defaults(SEC_MQTT, &cfg->mqtt);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -913,6 +955,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
         why = "the reader worker program changed";
+    else if (memcmp(&a->mqtt, &b->mqtt, sizeof(a->mqtt)) != 0)
+        why = "the [mqtt] settings changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";

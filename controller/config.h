@@ -49,6 +49,23 @@ struct metering_config {
     int64_t closing;            /* minutes after midnight of the automatic check-out; -1: none */
 };
 
+struct mqtt_config {
+    bool enabled;
+    char host[128];
+    int64_t port;
+    char client_id[64];         /* empty: portier-SITE */
+    char username[64];
+    char password_file[256];
+    char tls_ca[256], tls_cert[256], tls_key[256];
+    int64_t keepalive;
+    char prefix[64];
+    int64_t outbox_max;
+    char command_clients[256];  /* comma-separated client ids allowed to send commands */
+    char command_key_file[256];
+    bool discovery;
+    char discovery_prefix[64];
+};
+
 struct hardware_config {
     int backend;                /* index into config_backends: 0 sim, 1 gpiod */
     char chip[GPIO_CHIP_NAME_MAX];
@@ -118,6 +135,7 @@ struct config {
     struct daemon_config daemon;
     struct hardware_config hardware;
     struct metering_config metering;
+    struct mqtt_config mqtt;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;

@@ -21,6 +21,7 @@
 #include "billing.h"
 #include "fablab.h"
 #include "meter.h"
+#include "mqtt.h"
 #include "gpio_backend.h"
 #include "log.h"
 #include "reader.h"
@@ -56,6 +57,7 @@ struct daemon {
     struct control *control;
     struct fablab *fablab;
     struct meter *meter;
+    struct mqtt *mqtt;              /* NULL when [mqtt] is not enabled */
     char closed_on[11];             /* local date of the last closing-time check-out */
     sd_event_source *commit;
     sd_event_source *minute;
@@ -157,6 +159,8 @@ static int commit_due(sd_event_source *s, void *userdata)
     int r = store_commit(d->store);
     if (r < 0)
         log_error("store: commit failed, the last changes are lost: %s", strerror(-r));
+    else
+        mqtt_kick(d->mqtt);     /* only durable events leave the site */
     return 0;
 }
 
@@ -185,6 +189,119 @@ static void free_entry_evaluate(struct daemon *d)
     }
 }
 
+static int count_present(int64_t id, int64_t member_id, const char *name, int64_t in,
+                         void *userdata)
+{
+    (*(int *)userdata)++;
+    return 0;
+}
+
+/* How many people are in (no names), for MQTT. */
+static void publish_occupancy(struct daemon *d)
+{
+    int n = 0;
+    json_t *st;
+
+    if (!d->mqtt)
+        return;
+    store_presence_foreach(d->store, count_present, &n);
+    st = json_pack("{s:i}", "present", n);
+    mqtt_state(d->mqtt, "occupancy", st);
+    json_decref(st);
+}
+
+static void publish_machine(struct machine *m, void *userdata)
+{
+    struct daemon *d = userdata;
+    struct store_resource res;
+    char suffix[96];
+    json_t *st;
+
+    if (!d->mqtt)
+        return;
+    snprintf(suffix, sizeof(suffix), "machine/%s/state", m->cfg->name);
+    st = json_pack("{s:s, s:b, s:I, s:b, s:b}", "state", machine_state_to_string(m->state),
+                   "powered", machine_powered(m), "member_id",
+                   (json_int_t)(machine_powered(m) ? m->member_id : 0), "running", m->running,
+                   "out_of_order", store_resource_get(d->store, m->cfg->name, &res) == 0 &&
+                                       res.out_of_order);
+    mqtt_state(d->mqtt, suffix, st);
+    json_decref(st);
+}
+
+/* A command that came over MQTT, already authorised by the mqtt module. Fields are checked
+ * strictly: unknown keys and wrong types are refused with the reason. */
+static bool on_mqtt_command(const char *action, json_t *cmd, char *why, size_t why_n,
+                            void *userdata)
+{
+    struct daemon *d = userdata;
+    json_error_t err;
+    const char *name = NULL, *reason = NULL, *dummy = NULL;
+    int seconds = 0, on = 0, r;
+
+    if (strcmp(action, "door.unlock") == 0 || strcmp(action, "door.lock") == 0) {
+        struct door *door;
+        if (json_unpack_ex(cmd, &err, JSON_STRICT, "{s:s, s:s, s?i}", "action", &dummy, "door",
+                           &name, "seconds", &seconds) < 0) {
+            snprintf(why, why_n, "%.120s", err.text);
+            return false;
+        }
+        door = door_by_name(d, name);
+        if (!door) {
+            snprintf(why, why_n, "no door '%.40s'", name);
+            return false;
+        }
+        if (strcmp(action, "door.lock") == 0) {
+            r = door_lock_now(door);
+        } else {
+            if (seconds == 0)
+                seconds = (int)door->cfg->unlock_seconds;
+            if (seconds < 1 || seconds > DOOR_MAX_UNLOCK_SECONDS) {
+                snprintf(why, why_n, "seconds must be 1 to %d", DOOR_MAX_UNLOCK_SECONDS);
+                return false;
+            }
+            r = door_unlock_for(door, (unsigned)seconds, DOOR_CAUSE_MANUAL);
+            if (r == 0)
+                access_record_door_event(d->engine, door, "unlock", true, "mqtt", NULL);
+        }
+        if (r < 0)
+            snprintf(why, why_n, "relay write failed: %s", strerror(-r));
+        return r == 0;
+    }
+    if (strcmp(action, "machine.out_of_order") == 0) {
+        if (json_unpack_ex(cmd, &err, JSON_STRICT, "{s:s, s:s, s:b, s?s}", "action", &dummy,
+                           "machine", &name, "on", &on, "reason", &reason) < 0) {
+            snprintf(why, why_n, "%.120s", err.text);
+            return false;
+        }
+        if (reason && strlen(reason) > 127) {
+            snprintf(why, why_n, "reason longer than 127 characters");
+            return false;
+        }
+        r = fablab_set_out_of_order(d->fablab, name, on, reason);
+        if (r < 0)
+            snprintf(why, why_n, r == -ENOENT ? "no machine '%.40s'" : "cannot change it", name);
+        return r == 0;
+    }
+    if (strcmp(action, "reader.restart") == 0) {
+        struct reader *reader;
+        if (json_unpack_ex(cmd, &err, JSON_STRICT, "{s:s, s:s}", "action", &dummy, "reader",
+                           &name) < 0) {
+            snprintf(why, why_n, "%.120s", err.text);
+            return false;
+        }
+        reader = reader_by_name(d, name);
+        if (!reader || reader_restart(reader) < 0) {
+            snprintf(why, why_n, "no restartable reader '%.40s'", name);
+            return false;
+        }
+        return true;
+    }
+    snprintf(why, why_n, "unknown action (door.unlock, door.lock, machine.out_of_order, "
+                         "reader.restart)");
+    return false;
+}
+
 /* From closing time on, once a day, everyone still in is checked out (also when the daemon
  * was down or the clock jumped at the closing minute itself). */
 static void closing_check(struct daemon *d)
@@ -209,6 +326,7 @@ static void closing_check(struct daemon *d)
         return;
     snprintf(d->closed_on, sizeof(d->closed_on), "%s", today);
     n = meter_check_out_all(d->meter, now, "closing");
+    publish_occupancy(d);
     if (n > 0)
         log_info("closing time: %d member(s) checked out", n);
     else if (n < 0)
@@ -233,10 +351,43 @@ static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- door and reader events ---- */
 
+static void publish_door(struct daemon *d, struct door *door)
+{
+    char suffix[96];
+    json_t *st;
+
+    if (!d->mqtt)
+        return;
+    snprintf(suffix, sizeof(suffix), "door/%s/state", door->cfg->name);
+    st = json_pack("{s:s, s:s, s:s, s:s, s:b}", "lock", door->unlocked ? "UNLOCKED" : "LOCKED",
+                   "contact", !door->contact.is_open ? "none" : door->open ? "open" : "closed",
+                   "alarm", door->alarm_forced ? "forced" : door->alarm_held_open ? "held_open" : "none",
+                   "cause", door->unlocked ? door_cause_to_string(door->cause) : "",
+                   "free_entry", door->free_entry);
+    mqtt_state(d->mqtt, suffix, st);
+    json_decref(st);
+}
+
 static void on_door_event(struct door *door, enum door_event ev, void *userdata)
 {
     struct daemon *d = userdata;
     const char *name = door->cfg->name;
+
+    if (d->mqtt && (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
+                    ev == DOOR_EV_CLOSED)) {
+        /* Door changes are events too (alarms, exits and taps go through the access log). */
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "kind", "door", "door", name, "change",
+                              door_event_to_string(ev), "at", "");
+        char at[32], *text;
+        format_utc(now_utc(), at, sizeof(at));
+        json_object_set_new(e, "at", json_string(at));
+        text = json_dumps(e, JSON_COMPACT);
+        json_decref(e);
+        if (text)
+            store_outbox_add(d->store, "door", text);
+        free(text);
+    }
+    publish_door(d, door);
 
     switch (ev) {
     case DOOR_EV_UNLOCKED:
@@ -335,6 +486,7 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
     if (r < 0 && r != -ENOENT)
         log_error("door %s: cannot record the %s of member %" PRId64 ": %s", door->cfg->name,
                   is_exit ? "check-out" : "check-in", tap.member_id, strerror(-r));
+    publish_occupancy(d);
 }
 
 /* ---- control requests ---- */
@@ -1139,6 +1291,20 @@ int daemon_new(const char *config_path, struct daemon **ret)
                   strerror(-r));
         goto fail;
     }
+    if (d->cfg->mqtt.enabled) {
+        r = store_outbox_enable(d->store, true, d->cfg->mqtt.outbox_max);
+        if (r == 0)
+            r = mqtt_new(d->loop, d->store, d->cfg, on_mqtt_command, d, &d->mqtt);
+        if (r < 0) {
+            log_error("mqtt: cannot start: %s", strerror(-r));
+            goto fail;
+        }
+        fablab_on_change(d->fablab, publish_machine, d);
+        for (unsigned i = 0; i < d->n_doors; i++)
+            publish_door(d, &d->doors[i]);
+        fablab_publish_all(d->fablab);
+        publish_occupancy(d);
+    }
     free_entry_evaluate(d);
     r = store_commit(d->store);
     if (r < 0) {
@@ -1178,6 +1344,10 @@ struct daemon *daemon_free(struct daemon *d)
         door_fini(&d->doors[i]);
     d->fablab = fablab_free(d->fablab);     /* machines off, sessions closed as "stopped" */
     d->meter = meter_free(d->meter);
+    if (d->store)
+        store_commit(d->store);
+    mqtt_kick(d->mqtt);
+    d->mqtt = mqtt_free(d->mqtt);
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);
     d->control = control_free(d->control);
     for (unsigned i = 0; i < d->n_readers; i++)

@@ -26,7 +26,16 @@ struct fablab {
     unsigned n_machines;
     struct machine machines[CONFIG_MAX_MACHINES];
     struct fablab_tap last;
+    void (*change_fn)(struct machine *m, void *userdata);
+    void *change_userdata;
 };
+
+void fablab_on_change(struct fablab *f, void (*fn)(struct machine *m, void *userdata),
+                      void *userdata)
+{
+    f->change_fn = fn;
+    f->change_userdata = userdata;
+}
 
 const struct fablab_tap *fablab_last_tap(const struct fablab *f)
 {
@@ -149,6 +158,8 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
         log_error("machine %s: relay write failed: %s", name, strerror(-m->last_error));
         break;
     }
+    if (f->change_fn)
+        f->change_fn(m, f->change_userdata);
 }
 
 /* ---- deciding at a machine ---- */
@@ -765,6 +776,33 @@ static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t
     control_reply_ok(c, json_pack("{s:o}", "machine", machine_json(f, &r)));
 }
 
+void fablab_publish_all(struct fablab *f)
+{
+    for (unsigned i = 0; f->change_fn && i < f->n_machines; i++)
+        f->change_fn(&f->machines[i], f->change_userdata);
+}
+
+int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const char *reason)
+{
+    struct store_resource res;
+    struct machine *m;
+    int r;
+
+    if (store_resource_get(f->store, name, &res) < 0 || strcmp(res.kind, "machine") != 0)
+        return -ENOENT;
+    r = store_resource_set_out_of_order(f->store, res.id, on, reason);
+    if (r < 0)
+        return r;
+    m = machine_by_name(f, res.name);
+    if (on && m && machine_powered(m))
+        machine_power_off(m, "out_of_order");   /* a broken machine stops now */
+    if (m && f->change_fn)
+        f->change_fn(m, f->change_userdata);
+    log_notice("machine %s %s%s%s", res.name, on ? "out of order" : "back in order",
+               reason && *reason ? ": " : "", reason ? reason : "");
+    return 0;
+}
+
 bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, json_t *req)
 {
     struct store_resource res;
@@ -808,16 +846,11 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
             control_reply_error(c, "bad_request", "\"on\" must be true or false; reason at most 127 characters");
             return true;
         }
-        r = store_resource_set_out_of_order(f->store, res.id, json_is_true(on), reason);
+        r = fablab_set_out_of_order(f, res.name, json_is_true(on), reason);
         if (r < 0) {
             control_reply_error(c, "store", "cannot change machine: %s", strerror(-r));
             return true;
         }
-        struct machine *m = machine_by_name(f, res.name);
-        if (json_is_true(on) && m && machine_powered(m))
-            machine_power_off(m, "out_of_order");   /* a broken machine stops now */
-        log_notice("machine %s %s by uid %d%s%s", res.name, json_is_true(on) ? "out of order" : "back in order",
-                   (int)control_conn_uid(c), reason ? ": " : "", reason ? reason : "");
         control_reply_ok(c, json_pack("{s:s, s:b}", "machine", res.name, "out_of_order", json_is_true(on)));
     } else if (strcmp(cmd, "training.add") == 0) {
         const char *name = req_str(req, "name"), *desc = req_str(req, "description");

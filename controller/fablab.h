@@ -31,6 +31,14 @@ void fablab_reconfigure(struct fablab *f, const struct config *cfg);
 /* A card arrived at reader: true if a machine uses this reader (the tap was handled). */
 bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid, size_t uid_len,
                        uint64_t t0_usec);
+/* Called after every machine state change (for MQTT state topics). */
+void fablab_on_change(struct fablab *f, void (*fn)(struct machine *m, void *userdata),
+                      void *userdata);
+/* Call the change listener for every machine (initial state). */
+void fablab_publish_all(struct fablab *f);
+/* Set a machine out of order (cutting its power) or back in order. -ENOENT if unknown. */
+int fablab_set_out_of_order(struct fablab *f, const char *machine, bool on, const char *reason);
+
 /* What the last machine tap did, for `portierctl sim tap`. */
 struct fablab_tap {
     uint64_t seq;               /* increments with every machine tap */

@@ -228,6 +228,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'closed periods are sealed'); END;"
     "CREATE TRIGGER periods_no_delete BEFORE DELETE ON periods"
     "  BEGIN SELECT RAISE(ABORT, 'closed periods are sealed'); END;",
+
+    /* 5: the MQTT outbox. AUTOINCREMENT: a sequence number is never reused, even after the
+     * newest message was delivered and deleted, so receivers can keep the last one seen. */
+    "CREATE TABLE outbox ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 enum stmt_id {
@@ -307,6 +315,12 @@ enum stmt_id {
     ST_PERIOD_LIST,
     ST_RESOURCE_CATEGORY,
     ST_RESOURCE_SET_CATEGORY,
+    ST_OUTBOX_EVENT,
+    ST_OUTBOX_ADD,
+    ST_OUTBOX_FETCH,
+    ST_OUTBOX_DELETE,
+    ST_OUTBOX_COUNT,
+    ST_OUTBOX_DROP_OLDEST,
     ST__MAX
 };
 
@@ -528,12 +542,28 @@ static const char *const stmt_sql[ST__MAX] = {
                        "FROM periods ORDER BY period",
     [ST_RESOURCE_CATEGORY] = "SELECT category FROM resources WHERE name = ?1",
     [ST_RESOURCE_SET_CATEGORY] = "UPDATE resources SET category = ?2 WHERE id = ?1",
+    /* An access event as an MQTT message body: member ids, never names or card UIDs. */
+    [ST_OUTBOX_EVENT] = "INSERT INTO outbox (kind, payload, created_at) VALUES (?1, json_object("
+                        "'kind', ?1, 'at', strftime('%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch'), "
+                        "'resource', (SELECT name FROM resources WHERE id = ?3), "
+                        "'reader', nullif(?4, ''), 'member_id', nullif(?5, 0), "
+                        "'granted', json(CASE ?6 WHEN 1 THEN 'true' ELSE 'false' END), "
+                        "'reason', ?7, 'detail', nullif(?8, ''), 'event_id', ?9), ?2)",
+    [ST_OUTBOX_ADD] = "INSERT INTO outbox (kind, payload, created_at) VALUES (?1, ?2, ?3)",
+    [ST_OUTBOX_FETCH] = "SELECT seq, kind, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
+    [ST_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
+    [ST_OUTBOX_DROP_OLDEST] = "DELETE FROM outbox WHERE seq = (SELECT min(seq) FROM outbox)",
 };
 
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST__MAX];
     bool in_batch;
+    bool outbox_on;
+    int64_t outbox_max;
+    int64_t outbox_count;
+    uint64_t outbox_dropped;
     void (*dirty_fn)(void *userdata);
     void *dirty_userdata;
 };
@@ -1124,6 +1154,16 @@ int store_resource_ensure(struct store *s, const char *kind, const char *name, c
 
 /* ---- access events ---- */
 
+/* Keep the outbox within its bound: the oldest message goes (and is counted). */
+static int outbox_bound(struct store *s)
+{
+    if (++s->outbox_count <= s->outbox_max)
+        return 0;
+    s->outbox_dropped++;
+    s->outbox_count--;
+    return stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
+}
+
 int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id)
 {
     sqlite3_stmt *st;
@@ -1144,8 +1184,29 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
     sqlite3_bind_text(st, 9, ev->reason, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, ev->detail, -1, SQLITE_STATIC);
     r = stmt_exec(st);
-    if (r == 0 && ret_id)
+    if (r < 0)
+        return r;
+    if (ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
+    if (!s->outbox_on)
+        return 0;
+    /* Same transaction as the event: both are committed, or neither. */
+    {
+        int64_t event_id = sqlite3_last_insert_rowid(s->db);
+        st = stmt_get(s, ST_OUTBOX_EVENT);
+        sqlite3_bind_text(st, 1, ev->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, ev->at);
+        sqlite3_bind_int64(st, 3, ev->resource_id);
+        sqlite3_bind_text(st, 4, ev->reader, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, ev->member_id);
+        sqlite3_bind_int(st, 6, ev->granted ? 1 : 0);
+        sqlite3_bind_text(st, 7, ev->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, ev->detail, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, event_id);
+        r = stmt_exec(st);
+        if (r == 0)
+            r = outbox_bound(s);
+    }
     return r;
 }
 
@@ -2263,3 +2324,71 @@ int store_resource_set_category(struct store *s, int64_t id, const char *categor
     sqlite3_bind_text(st, 2, category, -1, SQLITE_STATIC);
     return write_changed(s, st);
 }
+
+/* ---- MQTT outbox ---- */
+
+int store_outbox_enable(struct store *s, bool on, int64_t max)
+{
+    s->outbox_on = on;
+    s->outbox_max = max > 0 ? max : INT64_MAX;
+    s->outbox_count = count_of(s, ST_OUTBOX_COUNT);
+    return s->outbox_count < 0 ? (int)s->outbox_count : 0;
+}
+
+int store_outbox_add(struct store *s, const char *kind, const char *payload)
+{
+    sqlite3_stmt *st;
+    int r;
+
+    if (!s->outbox_on)
+        return 0;
+    r = batch_ensure(s);
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_OUTBOX_ADD);
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_utc());
+    r = stmt_exec(st);
+    return r < 0 ? r : outbox_bound(s);
+}
+
+int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
+                       void *userdata)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_OUTBOX_FETCH);
+    int rc, count = 0, r = 0;
+
+    sqlite3_bind_int64(st, 1, after_seq);
+    sqlite3_bind_int(st, 2, n);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        const char *payload = (const char *)sqlite3_column_text(st, 2);
+        count++;
+        r = fn(sqlite3_column_int64(st, 0), kind ? kind : "", payload ? payload : "{}", userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? count : sqlite_to_errno(rc);
+}
+
+int store_outbox_delete(struct store *s, int64_t seq)
+{
+    sqlite3_stmt *st;
+    int r = batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_OUTBOX_DELETE);
+    sqlite3_bind_int64(st, 1, seq);
+    r = stmt_exec(st);
+    if (r == 0 && sqlite3_changes(s->db) > 0 && s->outbox_count > 0)
+        s->outbox_count--;
+    return r;
+}
+
+int64_t store_outbox_count(struct store *s) { return s->outbox_count; }
+uint64_t store_outbox_dropped(struct store *s) { return s->outbox_dropped; }

@@ -17,7 +17,7 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -369,3 +369,17 @@ int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata);
 int store_resource_category(struct store *s, const char *name, char *buf, size_t n);
 /* Machine category, for rates and passes that target "category:NAME". */
 int store_resource_set_category(struct store *s, int64_t id, const char *category);
+
+/* ---- MQTT outbox: messages waiting for the broker, in sequence order ---- */
+/* When on, every access event also writes an outbox message in the same transaction; at
+ * most max messages are kept (the oldest is dropped, and counted, when full). */
+int store_outbox_enable(struct store *s, bool on, int64_t max);
+/* Queue a message (payload: a JSON object without site and seq). No-op when off. */
+int store_outbox_add(struct store *s, const char *kind, const char *payload);
+typedef int (*store_outbox_fn)(int64_t seq, const char *kind, const char *payload, void *userdata);
+/* Up to n messages with seq > after_seq, oldest first. */
+int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
+                       void *userdata);
+int store_outbox_delete(struct store *s, int64_t seq);
+int64_t store_outbox_count(struct store *s);
+uint64_t store_outbox_dropped(struct store *s);

@@ -8,6 +8,7 @@ PORTIER_DEB_PACKAGES=(
   libinih-dev libjansson-dev libsodium-dev libcmocka-dev
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples
+  mosquitto mosquitto-clients python3-paho-mqtt
 )
 
 portier_install_deps() {

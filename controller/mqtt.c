@@ -1,0 +1,657 @@
+#include "mqtt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <mosquitto.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define INFLIGHT_MAX 20
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define STATE_MAX 256
+
+struct inflight {
+    int mid;
+    int64_t seq;
+};
+
+struct mqtt {
+    sd_event *loop;
+    struct store *store;
+    const struct config *cfg;
+    struct mosquitto *mosq;
+    char client_id[64];
+    char base[160];                     /* PREFIX/SITE */
+    char key[128];                      /* shared command key, "" if none */
+    mqtt_command_fn on_command;
+    void *userdata;
+    bool connected;
+    sd_event_source *io;
+    sd_event_source *misc;
+    sd_event_source *retry;
+    unsigned backoff_ms;
+    struct inflight inflight[INFLIGHT_MAX];
+    unsigned n_inflight;
+    int64_t sent_up_to;                 /* highest seq handed to libmosquitto this connection */
+    uint64_t dropped_logged;
+    struct { char topic[96]; char *payload; } states[STATE_MAX];
+    unsigned n_states;
+    struct mqtt_stats stats;
+};
+
+static void io_update(struct mqtt *m);
+static void drain(struct mqtt *m);
+
+static void topic(const struct mqtt *m, char *buf, size_t n, const char *suffix)
+{
+    snprintf(buf, n, "%s/%s", m->base, suffix);
+}
+
+static int publish(struct mqtt *m, const char *suffix, const char *payload, bool retain, int *mid)
+{
+    char t[320];
+    topic(m, t, sizeof(t), suffix);
+    return mosquitto_publish(m->mosq, mid, t, (int)strlen(payload), payload, 1, retain);
+}
+
+/* ---- events from the outbox ---- */
+
+static int publish_one(int64_t seq, const char *kind, const char *payload, void *userdata)
+{
+    struct mqtt *m = userdata;
+    json_error_t err;
+    json_t *body = json_loads(payload, 0, &err);
+    char suffix[64], *text;
+    int mid = 0, r;
+
+    if (!body)
+        body = json_object();           /* never let one bad row block the queue */
+    json_object_set_new(body, "v", json_integer(1));
+    json_object_set_new(body, "site", json_string(m->cfg->site.id));
+    json_object_set_new(body, "seq", json_integer(seq));
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    snprintf(suffix, sizeof(suffix), "event/%.40s", kind);
+    r = text ? publish(m, suffix, text, false, &mid) : MOSQ_ERR_NOMEM;
+    free(text);
+    if (r != MOSQ_ERR_SUCCESS)
+        return -EIO;
+    m->inflight[m->n_inflight].mid = mid;
+    m->inflight[m->n_inflight].seq = seq;
+    m->n_inflight++;
+    m->sent_up_to = seq;
+    m->stats.published++;
+    return m->n_inflight < INFLIGHT_MAX ? 0 : -ENOBUFS;
+}
+
+static void drain(struct mqtt *m)
+{
+    uint64_t dropped = store_outbox_dropped(m->store);
+
+    if (dropped != m->dropped_logged) {
+        log_warning("mqtt: outbox full (outbox_max = %" PRId64 "): %" PRIu64 " oldest events "
+                    "dropped so far", m->cfg->mqtt.outbox_max, dropped);
+        m->dropped_logged = dropped;
+    }
+    if (!m->connected || m->n_inflight >= INFLIGHT_MAX)
+        return;
+    store_outbox_fetch(m->store, m->sent_up_to, (int)(INFLIGHT_MAX - m->n_inflight), publish_one, m);
+    io_update(m);
+}
+
+void mqtt_kick(struct mqtt *m)
+{
+    if (m)
+        drain(m);
+}
+
+static void on_publish(struct mosquitto *mosq, void *userdata, int mid)
+{
+    struct mqtt *m = userdata;
+
+    for (unsigned i = 0; i < m->n_inflight; i++) {
+        if (m->inflight[i].mid != mid)
+            continue;
+        /* The broker has it: only now may it leave the outbox. */
+        store_outbox_delete(m->store, m->inflight[i].seq);
+        m->stats.acknowledged++;
+        if (m->inflight[i].seq > m->stats.last_seq)
+            m->stats.last_seq = m->inflight[i].seq;
+        m->inflight[i] = m->inflight[--m->n_inflight];
+        break;
+    }
+    drain(m);
+}
+
+/* ---- state, availability, discovery ---- */
+
+static void publish_states(struct mqtt *m)
+{
+    for (unsigned i = 0; i < m->n_states; i++)
+        publish(m, m->states[i].topic, m->states[i].payload, true, NULL);
+}
+
+void mqtt_state(struct mqtt *m, const char *suffix, json_t *payload)
+{
+    char *text;
+    unsigned i;
+
+    if (!m)
+        return;
+    text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return;
+    for (i = 0; i < m->n_states; i++)
+        if (strcmp(m->states[i].topic, suffix) == 0)
+            break;
+    if (i == m->n_states) {
+        if (m->n_states == STATE_MAX) {
+            free(text);
+            return;
+        }
+        snprintf(m->states[i].topic, sizeof(m->states[i].topic), "%s", suffix);
+        m->n_states++;
+    } else if (strcmp(m->states[i].payload, text) == 0) {
+        free(text);
+        return;             /* unchanged: nothing to say */
+    } else {
+        free(m->states[i].payload);
+    }
+    m->states[i].payload = text;
+    if (m->connected) {
+        publish(m, suffix, text, true, NULL);
+        io_update(m);
+    }
+}
+
+static void discovery_one(struct mqtt *m, const char *component, const char *object,
+                          json_t *config)
+{
+    char t[448], uid[128], avail[320], *text;
+    const struct config *cfg = m->cfg;
+
+    snprintf(uid, sizeof(uid), "portier_%s_%.60s", cfg->site.id, object);
+    snprintf(t, sizeof(t), "%s/%s/%s/config", cfg->mqtt.discovery_prefix, component, uid);
+    json_object_set_new(config, "unique_id", json_string(uid));
+    json_object_set_new(config, "object_id", json_string(uid));
+    topic(m, avail, sizeof(avail), "status");
+    json_object_set_new(config, "availability_topic", json_string(avail));
+    json_object_set_new(config, "device", json_pack("{s:[s], s:s, s:s, s:s, s:s}", "identifiers",
+                                                    cfg->site.id, "name", cfg->site.name,
+                                                    "manufacturer", "Portier", "model", "portierd",
+                                                    "sw_version", PORTIER_VERSION));
+    json_object_set_new(config, "origin", json_pack("{s:s, s:s}", "name", "Portier", "sw",
+                                                    PORTIER_VERSION));
+    text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(config);
+    if (text)
+        mosquitto_publish(m->mosq, NULL, t, (int)strlen(text), text, 1, true);
+    free(text);
+}
+
+static void publish_discovery(struct mqtt *m)
+{
+    const struct config *cfg = m->cfg;
+    char st[320], cmd[320], obj[64];
+
+    if (!cfg->mqtt.discovery)
+        return;
+    snprintf(cmd, sizeof(cmd), "%s/cmd/%s", m->base, cfg->mqtt.discovery_prefix);
+    for (unsigned i = 0; i < cfg->n_doors; i++) {
+        const struct door_config *d = &cfg->doors[i];
+        char unlock[128], lock[128];
+        snprintf(st, sizeof(st), "%s/door/%s/state", m->base, d->name);
+        snprintf(obj, sizeof(obj), "door_%s", d->name);
+        snprintf(unlock, sizeof(unlock), "{\"action\":\"door.unlock\",\"door\":\"%s\"}", d->name);
+        snprintf(lock, sizeof(lock), "{\"action\":\"door.lock\",\"door\":\"%s\"}", d->name);
+        discovery_one(m, "lock", obj, json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", d->name, "state_topic", st,
+            "value_template", "{{ value_json.lock }}", "state_locked", "LOCKED", "state_unlocked",
+            "UNLOCKED", "command_topic", cmd, "payload_unlock", unlock, "payload_lock", lock,
+            "optimistic", "false"));
+        if (d->contact.set) {
+            snprintf(obj, sizeof(obj), "door_%s_contact", d->name);
+            discovery_one(m, "binary_sensor", obj, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "contact", "state_topic", st,
+                "value_template", "{{ value_json.contact }}", "payload_on", "open", "payload_off",
+                "closed", "device_class", "door"));
+        }
+    }
+    for (unsigned i = 0; i < cfg->n_machines; i++) {
+        const struct machine_config *mc = &cfg->machines[i];
+        char on[128], off[128];
+        snprintf(st, sizeof(st), "%s/machine/%s/state", m->base, mc->name);
+        snprintf(obj, sizeof(obj), "machine_%s", mc->name);
+        snprintf(on, sizeof(on), "{\"action\":\"machine.out_of_order\",\"machine\":\"%s\",\"on\":false}",
+                 mc->name);
+        snprintf(off, sizeof(off), "{\"action\":\"machine.out_of_order\",\"machine\":\"%s\",\"on\":true}",
+                 mc->name);
+        /* The switch is "machine in service": off sets it out of order (and cuts power). */
+        discovery_one(m, "switch", obj, json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", mc->name, "state_topic", st,
+            "value_template", "{{ 'ON' if not value_json.out_of_order else 'OFF' }}",
+            "command_topic", cmd, "payload_on", on, "payload_off", off, "state_on", "ON",
+            "state_off", "OFF"));
+        snprintf(obj, sizeof(obj), "machine_%s_power", mc->name);
+        discovery_one(m, "binary_sensor", obj, json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "power", "state_topic", st, "value_template",
+            "{{ 'ON' if value_json.powered else 'OFF' }}", "payload_on", "ON", "payload_off", "OFF",
+            "device_class", "power"));
+        if (mc->running.set) {
+            snprintf(obj, sizeof(obj), "machine_%s_running", mc->name);
+            discovery_one(m, "binary_sensor", obj, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "running", "state_topic", st,
+                "value_template", "{{ 'ON' if value_json.running else 'OFF' }}", "payload_on",
+                "ON", "payload_off", "OFF", "device_class", "running"));
+        }
+    }
+    snprintf(st, sizeof(st), "%s/occupancy", m->base);
+    discovery_one(m, "sensor", "occupancy", json_pack(
+        "{s:s, s:s, s:s, s:s, s:s}", "name", "people in", "state_topic", st, "value_template",
+        "{{ value_json.present }}", "state_class", "measurement", "unit_of_measurement",
+        "people"));
+}
+
+/* A retained discovery config of ours that no longer matches the configuration (a door or
+ * machine removed): an empty retained message removes it from Home Assistant. */
+static bool discovery_still_wanted(const struct mqtt *m, const char *object)
+{
+    const struct config *cfg = m->cfg;
+    char want[64];
+
+    if (!cfg->mqtt.discovery)
+        return false;
+    if (strcmp(object, "occupancy") == 0)
+        return true;
+    for (unsigned i = 0; i < cfg->n_doors; i++) {
+        snprintf(want, sizeof(want), "door_%s", cfg->doors[i].name);
+        if (strcmp(object, want) == 0)
+            return true;
+        snprintf(want, sizeof(want), "door_%s_contact", cfg->doors[i].name);
+        if (strcmp(object, want) == 0 && cfg->doors[i].contact.set)
+            return true;
+    }
+    for (unsigned i = 0; i < cfg->n_machines; i++) {
+        const char *n = cfg->machines[i].name;
+        snprintf(want, sizeof(want), "machine_%s", n);
+        if (strcmp(object, want) == 0)
+            return true;
+        snprintf(want, sizeof(want), "machine_%s_power", n);
+        if (strcmp(object, want) == 0)
+            return true;
+        snprintf(want, sizeof(want), "machine_%s_running", n);
+        if (strcmp(object, want) == 0 && cfg->machines[i].running.set)
+            return true;
+    }
+    return false;
+}
+
+/* ---- commands ---- */
+
+static bool client_allowed(const struct mqtt *m, const char *client)
+{
+    const char *p = m->cfg->mqtt.command_clients;
+    size_t len = strlen(client);
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n == len && strncmp(p, client, n) == 0)
+            return true;
+        p += strcspn(p, ",");
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+static void command_result(struct mqtt *m, const char *client, const char *action, bool ok,
+                           const char *why)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "kind", "command", "client", client,
+                          "action", action, "accepted", ok, "reason", why);
+    char *text = json_dumps(o, JSON_COMPACT);
+
+    json_decref(o);
+    if (text) {
+        /* Through the outbox: the result is sequenced and delivered like any event. */
+        store_outbox_add(m->store, "command", text);
+        free(text);
+    }
+    if (ok)
+        log_info("mqtt: command %s from %s accepted", action, client);
+    else
+        log_notice("mqtt: command %s from %s refused: %s", action, client, why);
+}
+
+static void on_command(struct mqtt *m, const char *client, const void *payload, int len)
+{
+    char why[160] = "ok";
+    json_error_t err;
+    json_t *cmd = NULL;
+    const char *action = "?", *key = NULL;
+    bool ok = false;
+
+    m->stats.commands++;
+    if (len <= 0 || len > MQTT_COMMAND_MAX) {
+        snprintf(why, sizeof(why), "payload must be 1 to %d bytes", MQTT_COMMAND_MAX);
+        goto done;
+    }
+    cmd = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+    if (!cmd || !json_is_object(cmd) ||
+        json_unpack_ex(cmd, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
+        snprintf(why, sizeof(why), "malformed command: %.120s", cmd ? err.text : "not JSON");
+        action = "?";
+        goto done;
+    }
+    /* Authorised by the topic's client id (the broker's ACL vouches for it) or the key. */
+    if (!client_allowed(m, client) &&
+        !(key && m->key[0] && strlen(key) == strlen(m->key) &&
+          sodium_memcmp(key, m->key, strlen(m->key)) == 0)) {
+        snprintf(why, sizeof(why), "client '%.40s' is not allowed to send commands", client);
+        goto done;
+    }
+    json_object_del(cmd, "key");
+    ok = m->on_command(action, cmd, why, sizeof(why), m->userdata);
+done:
+    if (!ok)
+        m->stats.commands_refused++;
+    utf8_sanitize(why);
+    {
+        char act[48];
+        snprintf(act, sizeof(act), "%.40s", action);
+        utf8_sanitize(act);
+        command_result(m, client, act, ok, ok ? "ok" : why);
+    }
+    json_decref(cmd);
+    drain(m);
+}
+
+static void on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg)
+{
+    struct mqtt *m = userdata;
+    char prefix[200], ha_status[128], ha_config[128];
+    size_t plen;
+
+    snprintf(prefix, sizeof(prefix), "%s/cmd/", m->base);
+    plen = strlen(prefix);
+    snprintf(ha_status, sizeof(ha_status), "%s/status", m->cfg->mqtt.discovery_prefix);
+    snprintf(ha_config, sizeof(ha_config), "%s/", m->cfg->mqtt.discovery_prefix);
+    if (strncmp(msg->topic, prefix, plen) == 0 && !strchr(msg->topic + plen, '/')) {
+        char client[64];
+        snprintf(client, sizeof(client), "%.63s", msg->topic + plen);
+        utf8_sanitize(client);
+        on_command(m, client, msg->payload, msg->payloadlen);
+    } else if (strcmp(msg->topic, ha_status) == 0) {
+        if (msg->payloadlen == 6 && memcmp(msg->payload, "online", 6) == 0) {
+            log_info("mqtt: Home Assistant is back: publishing discovery again");
+            publish_discovery(m);
+            publish_states(m);
+        }
+    } else if (strncmp(msg->topic, ha_config, strlen(ha_config)) == 0 && msg->retain &&
+               msg->payloadlen > 0) {
+        /* DISCOVERY/COMPONENT/portier_SITE_OBJECT/config */
+        char want[96], object[96];
+        const char *id = strchr(msg->topic + strlen(ha_config), '/');
+        snprintf(want, sizeof(want), "portier_%s_", m->cfg->site.id);
+        if (id && strncmp(id + 1, want, strlen(want)) == 0) {
+            snprintf(object, sizeof(object), "%s", id + 1 + strlen(want));
+            char *slash = strchr(object, '/');
+            if (slash)
+                *slash = '\0';
+            if (!discovery_still_wanted(m, object)) {
+                log_info("mqtt: removing discovery of %s (no longer configured)", object);
+                mosquitto_publish(m->mosq, NULL, msg->topic, 0, NULL, 1, true);
+            }
+        }
+    }
+    io_update(m);
+}
+
+/* ---- connection ---- */
+
+static int retry_due(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void schedule_retry(struct mqtt *m)
+{
+    uint64_t when = now_mono_usec() + (uint64_t)m->backoff_ms * 1000u;
+    if (m->retry) {
+        sd_event_source_set_time(m->retry, when);
+        sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+    } else {
+        sd_event_add_time(m->loop, &m->retry, CLOCK_MONOTONIC, when, 10000, retry_due, m);
+    }
+    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+}
+
+static void lost(struct mqtt *m, const char *why)
+{
+    if (m->connected)
+        log_warning("mqtt: disconnected from %s:%" PRId64 ": %s; events wait in the outbox",
+                    m->cfg->mqtt.host, m->cfg->mqtt.port, why);
+    m->connected = false;
+    m->n_inflight = 0;          /* unacknowledged messages are sent again from the outbox */
+    m->sent_up_to = 0;
+    m->io = sd_event_source_disable_unref(m->io);
+    schedule_retry(m);
+}
+
+static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
+{
+    struct mqtt *m = userdata;
+    char t[320];
+
+    if (rc != 0) {
+        log_warning("mqtt: broker refused the connection: %s", mosquitto_connack_string(rc));
+        return;     /* the disconnect that follows schedules a retry */
+    }
+    m->connected = true;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    m->stats.reconnects++;
+    log_info("mqtt: connected to %s:%" PRId64 " as %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
+             m->client_id);
+    publish(m, "status", "online", true, NULL);
+    topic(m, t, sizeof(t), "cmd/+");
+    mosquitto_subscribe(m->mosq, NULL, t, 1);
+    if (m->cfg->mqtt.discovery) {
+        snprintf(t, sizeof(t), "%s/status", m->cfg->mqtt.discovery_prefix);
+        mosquitto_subscribe(m->mosq, NULL, t, 1);
+        publish_discovery(m);
+    }
+    /* Retained configs of ours, to remove those of doors and machines no longer there. */
+    snprintf(t, sizeof(t), "%s/+/+/config", m->cfg->mqtt.discovery_prefix);
+    mosquitto_subscribe(m->mosq, NULL, t, 1);
+    publish_states(m);
+    drain(m);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
+{
+    lost(userdata, rc == 0 ? "closed" : mosquitto_strerror(rc));
+}
+
+static void io_update(struct mqtt *m)
+{
+    if (m->io)
+        sd_event_source_set_io_events(m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0));
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct mqtt *m = userdata;
+    int r = MOSQ_ERR_SUCCESS;
+
+    if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        r = mosquitto_loop_read(m->mosq, 1);
+    if (r == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
+        r = mosquitto_loop_write(m->mosq, 1);
+    if (r != MOSQ_ERR_SUCCESS && m->io) {
+        /* libmosquitto calls on_disconnect for a clean close; make sure we retry anyway. */
+        if (m->connected || m->io)
+            lost(m, mosquitto_strerror(r));
+        return 0;
+    }
+    io_update(m);
+    return 0;
+}
+
+static int start_connect(struct mqtt *m)
+{
+    int fd, r;
+
+    r = mosquitto_connect_async(m->mosq, m->cfg->mqtt.host, (int)m->cfg->mqtt.port,
+                                (int)m->cfg->mqtt.keepalive);
+    if (r != MOSQ_ERR_SUCCESS) {
+        log_debug("mqtt: cannot reach %s:%" PRId64 ": %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
+                  mosquitto_strerror(r));
+        schedule_retry(m);
+        return 0;
+    }
+    fd = mosquitto_socket(m->mosq);
+    if (fd < 0) {
+        schedule_retry(m);
+        return 0;
+    }
+    m->io = sd_event_source_disable_unref(m->io);
+    if (sd_event_add_io(m->loop, &m->io, fd, EPOLLIN | EPOLLOUT, on_io, m) < 0) {
+        schedule_retry(m);
+        return 0;
+    }
+    return 0;
+}
+
+static int retry_due(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    start_connect(userdata);
+    return 0;
+}
+
+static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct mqtt *m = userdata;
+
+    /* Keep-alive pings and retries of unacknowledged messages. */
+    if (m->io && mosquitto_loop_misc(m->mosq) != MOSQ_ERR_SUCCESS && m->connected)
+        lost(m, "keep-alive failed");
+    io_update(m);
+    drain(m);
+    sd_event_source_set_time(s, now_mono_usec() + 1000000u);
+    return 0;
+}
+
+static int read_first_line(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    if (!fgets(buf, (int)n, f))
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
+             mqtt_command_fn on_command_fn, void *userdata, struct mqtt **ret)
+{
+    const struct mqtt_config *mc = &cfg->mqtt;
+    struct mqtt *m = calloc(1, sizeof(*m));
+    char will[320], password[256];
+    int r;
+
+    if (!m)
+        return -ENOMEM;
+    mosquitto_lib_init();
+    m->loop = loop;
+    m->store = store;
+    m->cfg = cfg;
+    m->on_command = on_command_fn;
+    m->userdata = userdata;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    snprintf(m->base, sizeof(m->base), "%s/%s", mc->prefix, cfg->site.id);
+    if (mc->client_id[0])
+        snprintf(m->client_id, sizeof(m->client_id), "%s", mc->client_id);
+    else
+        snprintf(m->client_id, sizeof(m->client_id), "portier-%.50s", cfg->site.id);
+    if (mc->command_key_file[0] && (r = read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
+        log_error("mqtt: cannot read command_key_file %s: %s", mc->command_key_file, strerror(-r));
+        goto fail;
+    }
+    m->mosq = mosquitto_new(m->client_id, true, m);
+    if (!m->mosq) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(m->mosq, INFLIGHT_MAX);
+    topic(m, will, sizeof(will), "status");
+    mosquitto_will_set(m->mosq, will, 7, "offline", 1, true);
+    if (mc->username[0]) {
+        password[0] = '\0';
+        if (mc->password_file[0] && (r = read_first_line(mc->password_file, password, sizeof(password))) < 0) {
+            log_error("mqtt: cannot read password_file %s: %s", mc->password_file, strerror(-r));
+            goto fail;
+        }
+        mosquitto_username_pw_set(m->mosq, mc->username, password[0] ? password : NULL);
+        sodium_memzero(password, sizeof(password));
+    }
+    if (mc->tls_ca[0]) {
+        r = mosquitto_tls_set(m->mosq, mc->tls_ca, NULL, mc->tls_cert[0] ? mc->tls_cert : NULL,
+                              mc->tls_key[0] ? mc->tls_key : NULL, NULL);
+        if (r != MOSQ_ERR_SUCCESS) {
+            log_error("mqtt: TLS settings refused: %s", mosquitto_strerror(r));
+            r = -EINVAL;
+            goto fail;
+        }
+    }
+    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_message_callback_set(m->mosq, on_message);
+    r = sd_event_add_time(loop, &m->misc, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
+                          misc_due, m);
+    if (r < 0)
+        goto fail;
+    sd_event_source_set_enabled(m->misc, SD_EVENT_ON);
+    start_connect(m);
+    *ret = m;
+    return 0;
+fail:
+    mqtt_free(m);
+    return r;
+}
+
+struct mqtt *mqtt_free(struct mqtt *m)
+{
+    if (!m)
+        return NULL;
+    if (m->connected) {
+        publish(m, "status", "offline", true, NULL);
+        mosquitto_loop_write(m->mosq, 1);
+        mosquitto_disconnect(m->mosq);
+    }
+    sd_event_source_disable_unref(m->io);
+    sd_event_source_disable_unref(m->misc);
+    sd_event_source_disable_unref(m->retry);
+    if (m->mosq)
+        mosquitto_destroy(m->mosq);
+    for (unsigned i = 0; i < m->n_states; i++)
+        free(m->states[i].payload);
+    sodium_memzero(m->key, sizeof(m->key));
+    free(m);
+    mosquitto_lib_cleanup();
+    return NULL;
+}
+
+void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret)
+{
+    *ret = m->stats;
+    ret->connected = m->connected;
+}
