@@ -394,6 +394,141 @@ def bench_metering(args, out):
             shutil.rmtree(work, ignore_errors=True)
 
 
+MQTT_CONFIG = """
+[site]
+id = bench
+timezone = Europe/Paris
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = warning
+[hardware]
+backend = sim
+[mqtt]
+enabled = true
+port = {port}
+[reader front]
+driver = sim
+[door front]
+reader = front
+relay = 17
+unlock_seconds = 1
+"""
+
+
+def bench_mqtt(args, out):
+    """Tap -> event at a subscriber; a 10,000-event backlog drained after an outage."""
+    import paho.mqtt.client as paho
+    work = tempfile.mkdtemp(prefix="portier-bench-mqtt-")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+
+    def broker():
+        p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return p
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("bench: mosquitto did not start")
+
+    received = {}
+    lock = threading.Lock()
+
+    def on_message(c, u, msg):
+        e = json.loads(msg.payload)
+        with lock:
+            received.setdefault(e["seq"], (time.monotonic(), e))
+
+    def listener():
+        c = paho.Client(client_id="bench-listener", clean_session=True)
+        ready = threading.Event()
+        c.on_connect = lambda cl, u, f, rc: cl.subscribe("portier/bench/event/#", 1)
+        c.on_subscribe = lambda cl, u, mid, q: ready.set()
+        c.on_message = on_message
+        c.connect("127.0.0.1", port, 30)
+        c.loop_start()
+        ready.wait(20)
+        return c
+
+    b = broker()
+    try:
+        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(work, "portier.conf"), "w") as f:
+            f.write(MQTT_CONFIG.format(dir=work, port=port))
+        lc = listener()
+        d = Daemon(args.bin, work)
+        d.start()
+        time.sleep(1)
+        lat = []
+        for i in range(args.mqtt_taps):
+            with lock:
+                before = set(received)
+            t0 = time.monotonic()
+            r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(1000 + i)})
+            eid = r["event_id"]
+            deadline = time.monotonic() + 10
+            got = None
+            while time.monotonic() < deadline and got is None:
+                with lock:
+                    for seq in set(received) - before:
+                        t, e = received[seq]
+                        if e.get("event_id") == eid:
+                            got = t
+                time.sleep(0.0002)
+            if got is None:
+                raise RuntimeError("bench: event not received")
+            lat.append((got - t0) * 1000)
+        out["mqtt_tap_to_event_ms_p50"] = percentile(lat, 50)
+        out["mqtt_tap_to_event_ms_p99"] = percentile(lat, 99)
+
+        # Outage: 10,000 taps with the broker down, then drain.
+        lc.loop_stop()
+        lc.disconnect()
+        b.terminate()
+        b.wait()
+        for i in range(args.backlog):
+            d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(5000 + i % 100)})
+        with lock:
+            received.clear()
+        b = broker()
+        lc = listener()
+        t0 = time.monotonic()
+        relay_lat = []
+        while True:
+            with lock:
+                n = sum(1 for t, e in received.values() if e["kind"] == "tap")
+            if n >= args.backlog:
+                break
+            if time.monotonic() - t0 > 300:
+                raise RuntimeError("bench: backlog not drained (%d)" % n)
+            r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(7)})
+            relay_lat.append(r["latency_us"])
+            time.sleep(0.005)
+        with lock:
+            first = min(t for t, e in received.values())
+            last = max(t for t, e in received.values())
+            total = len(received)
+        out["mqtt_backlog"] = args.backlog
+        out["mqtt_drain_events_per_s"] = total / max(last - first, 1e-6)
+        out["mqtt_relay_us_p99_while_draining"] = percentile(relay_lat, 99) if relay_lat else 0
+        out["mqtt_taps_during_drain"] = len(relay_lat)
+        d.stop()
+        lc.loop_stop()
+        lc.disconnect()
+    finally:
+        b.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -401,7 +536,9 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
-    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering"])
+    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt"])
+    ap.add_argument("--mqtt-taps", type=int, default=500)
+    ap.add_argument("--backlog", type=int, default=10000)
     ap.add_argument("--usage-records", type=int, default=60000)
     ap.add_argument("--ledger-entries", type=int, default=1000000)
     ap.add_argument("--bookings", type=int, default=200000)
@@ -455,6 +592,17 @@ def main():
                                                  "intact" if out["verify_intact"] else "BROKEN"),
              "%.2f s" % out["verify_s"], "≤ 5 s"),
             ("  signature checks for it", "%d" % out["verify_signatures"], "—"),
+        ]
+    if args.only in (None, "mqtt"):
+        bench_mqtt(args, out)
+        rows += [
+            ("tap → event received by a subscriber (mosquitto, same machine), p50",
+             "%.1f ms" % out["mqtt_tap_to_event_ms_p50"], "—"),
+            ("tap → event received, p99", "%.1f ms" % out["mqtt_tap_to_event_ms_p99"], "≤ 20 ms"),
+            ("backlog of %d events drained after a broker outage" % out["mqtt_backlog"],
+             "%.0f events/s" % out["mqtt_drain_events_per_s"], "—"),
+            ("tap → relay p99 while the outbox drains (%d taps)" % out["mqtt_taps_during_drain"],
+             "%.0f µs" % out["mqtt_relay_us_p99_while_draining"], "≤ 1 ms"),
         ]
     print("\nPortier — %d members, %d cards, %d taps; %s\n" % (
         args.members, args.cards, args.taps, out["machine"]))
