@@ -251,6 +251,21 @@ static void print_status(json_t *r)
                jstr(relay, "line"), json_is_true(json_object_get(relay, "energised")) ? "yes" : "no",
                jstr(v, "contact"), jstr(v, "alarm"), note);
     }
+    if (json_array_size(json_object_get(r, "machines"))) {
+        printf("\n%-12s %-9s %-8s %-9s %-8s %s\n", "MACHINE", "STATE", "MEMBER", "POWER",
+               "RUNNING", "UNTIL (UTC)");
+        json_array_foreach(json_object_get(r, "machines"), i, v) {
+            char member[16] = "-";
+            if (jint(v, "member_id"))
+                snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
+            printf("%-12s %-9s %-8s %-9s %-8s %s%s\n", jstr(v, "name"), jstr(v, "state"), member,
+                   json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
+                   !json_object_get(v, "running") || json_is_null(json_object_get(v, "running"))
+                       ? "-" : json_is_true(json_object_get(v, "running")) ? "yes" : "no",
+                   *jstr(v, "until") ? jstr(v, "until") : "-",
+                   json_is_true(json_object_get(v, "out_of_order")) ? "  OUT OF ORDER" : "");
+        }
+    }
     printf("\n%-12s %-8s %-11s %-12s %-6s %-9s %s\n", "READER", "DRIVER", "HEALTH", "DOOR",
            "TAPS", "RESTARTS", "NOTE");
     json_array_foreach(json_object_get(r, "readers"), i, v) {
