@@ -143,11 +143,18 @@ struct booking_verdict booking_check(const struct booking_request *req)
                         o->member, a, b);
         }
     }
-    if (r->quota_day_minutes && req->member_day_minutes + minutes > r->quota_day_minutes)
+    /* Quotas count the part of the booking inside the day (week) it starts in, the same
+     * way the member's other bookings are counted by the store. */
+    int64_t d0, d1, w0, w1;
+    booking_day_bounds(req->start, &d0, &d1);
+    booking_week_bounds(req->start, &w0, &w1);
+    int64_t day_minutes = ((req->end < d1 ? req->end : d1) - req->start) / 60;
+    int64_t week_minutes = ((req->end < w1 ? req->end : w1) - req->start) / 60;
+    if (r->quota_day_minutes && req->member_day_minutes + day_minutes > r->quota_day_minutes)
         return fail(BOOKING_QUOTA_DAY, "over the daily quota of %lld minutes (%lld already booked "
                     "that day)", (long long)r->quota_day_minutes,
                     (long long)req->member_day_minutes);
-    if (r->quota_week_minutes && req->member_week_minutes + minutes > r->quota_week_minutes)
+    if (r->quota_week_minutes && req->member_week_minutes + week_minutes > r->quota_week_minutes)
         return fail(BOOKING_QUOTA_WEEK, "over the weekly quota of %lld minutes (%lld already "
                     "booked that week)", (long long)r->quota_week_minutes,
                     (long long)req->member_week_minutes);

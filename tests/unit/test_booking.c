@@ -430,6 +430,37 @@ static void test_check_hours_between_slot_boundaries(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* A booking across midnight counts against the start day's quota only for its part in
+ * that day, as the member's other bookings are counted (a bug fixed on 2026-11-22: it was
+ * counted whole). */
+static void test_quota_counts_the_part_in_the_start_day(void **state)
+{
+    static const struct rules_spec quota_120 = { 30, 30, 240, 14, 120, 0, 60, NULL };
+    static const struct check_case rows[] = {
+        { "23:00-01:00 with 60 min already booked: 60 + 60 in the day", NOW, TUE(23, 0),
+          LT(2026, 1, 7, 1, 0), &quota_120, F_NONE, NO_OV, 60, 0, OK, "" },
+        { "22:00-01:00 with 60 min already booked: 60 + 120 in the day", NOW, TUE(22, 0),
+          LT(2026, 1, 7, 1, 0), &quota_120, F_NONE, NO_OV, 60, 0, BOOKING_QUOTA_DAY, NULL },
+    };
+    unsigned failures = 0;
+
+    (void)state;
+    for (size_t i = 0; i < N_ELEMS(rows); i++) {
+        struct built b;
+        struct booking_verdict v;
+
+        build(&rows[i], &b);
+        v = booking_check(&b.req);
+        if (v.error != rows[i].expect) {
+            print_error("'%s': expected %s, got %s\n", rows[i].what,
+                        booking_error_to_string(rows[i].expect),
+                        booking_error_to_string(v.error));
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* Every error booking_check() can give has a row that produces it, and an OK row exists.
  * BOOKING_DEADLINE_PASSED belongs to cancelling and moving (booking_cancel_allowed), not to
  * booking_check(): it must never come out of the table. */
@@ -670,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_check_table_covers_every_error),
         cmocka_unit_test(test_check_table),
         cmocka_unit_test(test_check_hours_between_slot_boundaries),
+        cmocka_unit_test(test_quota_counts_the_part_in_the_start_day),
         cmocka_unit_test(test_cancel_allowed),
         cmocka_unit_test(test_day_bounds),
         cmocka_unit_test(test_week_bounds),
