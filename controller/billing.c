@@ -432,15 +432,17 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
     } else if (strcmp(cmd, "usage.add") == 0) {
         /* A manager's record of a day someone used without badging (dated in the past). */
         int64_t at;
+        const char *when = req_str(req, "at");
         if (!req_member(store, c, req, "member", &member) || !req_time(c, req, "at", false, &at))
             return true;
         if (!at) {
             control_reply_error(c, "bad_request", "missing \"at\" (the date of the visit)");
             return true;
         }
-        r = meter_check_in(meter, member, "manual", at);
-        if (r == 0)
-            r = meter_check_out(meter, member, at, "manual");
+        /* A bare date means that day: noon is safely inside its billing day. */
+        if (when && strlen(when) == 10)
+            at += 12 * 3600;
+        r = meter_manual_day(meter, member, at);
         if (r == -EPERM) {
             control_reply_error(c, "period_closed", "that day belongs to a closed period; add a correction instead");
             return true;

@@ -939,7 +939,9 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
 {
     const char *why = NULL;
 
-    if (a->hardware.backend != b->hardware.backend)
+    if (strcmp(a->site.id, b->site.id) != 0)
+        why = "the site id changed (the database and its ledger belong to one site id)";
+    else if (a->hardware.backend != b->hardware.backend)
         why = "the hardware back-end changed";
     else if (a->hardware.input_bias != b->hardware.input_bias ||
              a->hardware.debounce_ms != b->hardware.debounce_ms ||

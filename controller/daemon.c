@@ -1246,6 +1246,12 @@ int daemon_new(const char *config_path, struct daemon **ret)
         }
     }
     r = meter_new(d->store, d->cfg->site.id, (int)d->cfg->metering.day_starts, &d->meter);
+    if (r == -EXDEV) {
+        log_error("the database %s belongs to another site id than [site] id = %s: its ledger is "
+                  "signed for that site; restore the old id or use another state_dir", db_path,
+                  d->cfg->site.id);
+        goto fail;
+    }
     if (r < 0) {
         log_error("cannot read or create the site's signing key: %s", strerror(-r));
         goto fail;

@@ -32,11 +32,11 @@ void ledger_hash(struct ledger_entry *e)
                        NULL, 0);
 }
 
-static size_t sig_message(const char *site, int64_t seq, const uint8_t hash[LEDGER_HASH_LEN],
-                          uint8_t *msg, size_t n)
+static size_t sig_message(const char *domain, const char *site, int64_t seq,
+                          const uint8_t hash[LEDGER_HASH_LEN], uint8_t *msg, size_t n)
 {
-    int len = snprintf((char *)msg, n, "portier-ledger-v1 signature\nsite=%s\nseq=%" PRId64 "\n",
-                       site, seq);
+    int len = snprintf((char *)msg, n, "portier-ledger-v1 %s\nsite=%s\nseq=%" PRId64 "\n",
+                       domain, site, seq);
     if (len < 0 || (size_t)len + LEDGER_HASH_LEN > n)
         return 0;
     memcpy(msg + len, hash, LEDGER_HASH_LEN);
@@ -46,22 +46,31 @@ static size_t sig_message(const char *site, int64_t seq, const uint8_t hash[LEDG
 void ledger_sign(struct ledger_entry *e, const uint8_t sk[LEDGER_SK_LEN])
 {
     uint8_t msg[160];
-    size_t len = sig_message(e->site, e->seq, e->hash, msg, sizeof(msg));
+    size_t len = sig_message("signature", e->site, e->seq, e->hash, msg, sizeof(msg));
     crypto_sign_detached(e->signature, NULL, msg, len, sk);
     e->has_signature = true;
 }
 
-static bool sig_ok(const char *site, int64_t seq, const uint8_t hash[LEDGER_HASH_LEN],
-                   const uint8_t sig[LEDGER_SIG_LEN], const uint8_t pk[LEDGER_PK_LEN])
+void ledger_sign_head(const struct ledger_entry *e, const uint8_t sk[LEDGER_SK_LEN],
+                      uint8_t sig[LEDGER_SIG_LEN])
 {
     uint8_t msg[160];
-    size_t len = sig_message(site, seq, hash, msg, sizeof(msg));
+    size_t len = sig_message("head", e->site, e->seq, e->hash, msg, sizeof(msg));
+    crypto_sign_detached(sig, NULL, msg, len, sk);
+}
+
+static bool sig_ok(const char *domain, const char *site, int64_t seq,
+                   const uint8_t hash[LEDGER_HASH_LEN], const uint8_t sig[LEDGER_SIG_LEN],
+                   const uint8_t pk[LEDGER_PK_LEN])
+{
+    uint8_t msg[160];
+    size_t len = sig_message(domain, site, seq, hash, msg, sizeof(msg));
     return len > 0 && crypto_sign_verify_detached(sig, msg, len, pk) == 0;
 }
 
 bool ledger_signature_ok(const struct ledger_entry *e, const uint8_t pk[LEDGER_PK_LEN])
 {
-    return e->has_signature && sig_ok(e->site, e->seq, e->hash, e->signature, pk);
+    return e->has_signature && sig_ok("signature", e->site, e->seq, e->hash, e->signature, pk);
 }
 
 bool ledger_is_checkpoint(int64_t seq)
@@ -129,7 +138,7 @@ bool ledger_verifier_finish(struct ledger_verifier *v, int64_t head_seq,
     if (memcmp(head_hash, v->prev_hash, LEDGER_HASH_LEN) != 0)
         return broken(v, head_seq, "the signed head's hash differs from the last entry");
     v->signatures_checked++;
-    if (!sig_ok(v->site, head_seq, head_hash, head_sig, v->pk))
+    if (!sig_ok("head", v->site, head_seq, head_hash, head_sig, v->pk))
         return broken(v, head_seq, "head signature invalid");
     return true;
 }

@@ -45,6 +45,10 @@ int ledger_encode(const struct ledger_entry *e, char *buf, size_t n);
 void ledger_hash(struct ledger_entry *e);
 /* The signed message binds the site, the sequence number and the hash. */
 void ledger_sign(struct ledger_entry *e, const uint8_t sk[LEDGER_SK_LEN]);
+/* The head's signature: same inputs, another domain, so a checkpoint's signature can never
+ * pass for the head's (which would let entries after it be cut off unnoticed). */
+void ledger_sign_head(const struct ledger_entry *e, const uint8_t sk[LEDGER_SK_LEN],
+                      uint8_t sig[LEDGER_SIG_LEN]);
 bool ledger_signature_ok(const struct ledger_entry *e, const uint8_t pk[LEDGER_PK_LEN]);
 /* Whether entry seq carries a signature (checkpoints; the head is signed separately). */
 bool ledger_is_checkpoint(int64_t seq);

@@ -29,6 +29,12 @@ int meter_new(struct store *store, const char *site, int day_cutoff_minutes, str
         return -ENOMEM;
     m->store = store;
     meter_configure(m, site, day_cutoff_minutes);
+    /* The ledger is signed for one site id: a database never changes site. */
+    r = store_site_id(store, site);
+    if (r < 0) {
+        free(m);
+        return r;
+    }
     /* The site's signing key: created at first start, kept as a seed in the database. */
     r = store_secret(store, "ledger_seed", seed, sizeof(seed));
     if (r < 0) {
@@ -79,8 +85,14 @@ int meter_period_days(const char *period, char first[11], char last[11])
     static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     int y, mo, n = 0;
 
-    if (strlen(period) != 7 || sscanf(period, "%4d-%2d%n", &y, &mo, &n) != 2 || n != 7 ||
-        mo < 1 || mo > 12 || y < 2000 || y > 9999)
+    /* Exactly YYYY-MM: no blanks or signs that sscanf would let through. */
+    if (strlen(period) != 7 || period[4] != '-')
+        return -EINVAL;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (period[i] < '0' || period[i] > '9'))
+            return -EINVAL;
+    if (sscanf(period, "%4d-%2d%n", &y, &mo, &n) != 2 || n != 7 || mo < 1 || mo > 12 || y < 2000 ||
+        y > 9999)
         return -EINVAL;
     int d = days[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
     snprintf(first, 11, "%04d-%02d-01", y, mo);
@@ -128,8 +140,7 @@ static int record(struct meter *m, struct store_usage *u, int64_t *ret_seq)
     if (ledger_is_checkpoint(e.seq))
         ledger_sign(&e, m->sk);
     /* The head is always signed, so the newest entries are covered too. */
-    head = e;
-    ledger_sign(&head, m->sk);
+    ledger_sign_head(&e, m->sk, head.signature);
     r = store_ledger_append(m->store, &e, head.signature);
     if (r == 0 && ret_seq)
         *ret_seq = e.seq;
@@ -153,24 +164,19 @@ static const char *order_word(const char *order, int i, char *buf, size_t n)
     return NULL;
 }
 
-int meter_check_in(struct meter *m, int64_t member_id, const char *resource, int64_t at)
+/* Charge the billing day of at, unless already charged: the plan's allowance order decides
+ * what pays. Runs inside the caller's step. */
+static int charge_day(struct meter *m, int64_t member_id, const char *resource, int64_t at)
 {
     struct store_member_plan plan = { .allowance_order = "pass,plan,rate" };
     struct store_usage u = { 0 };
     char first[11], last[11], word[16];
-    int64_t id, in, taken;
+    int64_t taken;
     int r;
 
-    if (store_presence_find(m->store, member_id, &id, &in) == -ENOENT) {
-        r = store_presence_open(m->store, member_id, 0, at);
-        if (r < 0)
-            return r;
-    }
     meter_billing_day(m, at, u.billing_day);
     if (store_day_charged(m->store, member_id, u.billing_day))
         return 0;
-
-    /* The first entry of the billing day: which allowance pays for it. */
     store_member_plan(m->store, member_id, &plan);
     snprintf(u.kind, sizeof(u.kind), "day");
     u.member_id = member_id;
@@ -206,6 +212,48 @@ int meter_check_in(struct meter *m, int64_t member_id, const char *resource, int
     return record(m, &u, NULL);
 }
 
+/* Every metering operation is one step: refused (a closed period, a full disk), it leaves
+ * nothing behind — no pass day taken, no presence opened. */
+static int step_end(struct meter *m, int r)
+{
+    int e = store_step_end(m->store, r >= 0);
+    return r < 0 ? r : e;
+}
+
+int meter_check_in(struct meter *m, int64_t member_id, const char *resource, int64_t at)
+{
+    int64_t id, in;
+    int r = store_step_begin(m->store);
+
+    if (r < 0)
+        return r;
+    if (store_presence_find(m->store, member_id, &id, &in) == -ENOENT)
+        r = store_presence_open(m->store, member_id, 0, at);
+    if (r >= 0)
+        r = charge_day(m, member_id, resource, at);
+    return step_end(m, r);
+}
+
+int meter_manual_day(struct meter *m, int64_t member_id, int64_t at)
+{
+    int r = store_step_begin(m->store);
+    if (r < 0)
+        return r;
+    return step_end(m, charge_day(m, member_id, "manual", at));
+}
+
+/* Record u dated on its start's billing day, or, if that period is already closed (a
+ * session open across a period's close), on its end's, marked so. */
+static int record_late_ok(struct meter *m, struct store_usage *u, int64_t end)
+{
+    int r = record(m, u, NULL);
+    if (r != -EPERM)
+        return r;
+    meter_billing_day(m, end, u->billing_day);
+    snprintf(u->note, sizeof(u->note), "started in a closed period");
+    return record(m, u, NULL);
+}
+
 static int presence_usage(struct meter *m, int64_t member_id, int64_t in, int64_t out,
                           const char *reason)
 {
@@ -219,7 +267,7 @@ static int presence_usage(struct meter *m, int64_t member_id, int64_t in, int64_
     snprintf(u.unit, sizeof(u.unit), "minute");
     snprintf(u.allowance, sizeof(u.allowance), "none");
     snprintf(u.end_reason, sizeof(u.end_reason), "%s", reason);
-    return record(m, &u, NULL);
+    return record_late_ok(m, &u, out);
 }
 
 int meter_check_out(struct meter *m, int64_t member_id, int64_t at, const char *reason)
@@ -229,10 +277,15 @@ int meter_check_out(struct meter *m, int64_t member_id, int64_t at, const char *
 
     if (r < 0)
         return r;
-    r = store_presence_close(m->store, id, at, reason);
+    if (at < in)
+        return -EINVAL;     /* a check-out before the check-in */
+    r = store_step_begin(m->store);
     if (r < 0)
         return r;
-    return presence_usage(m, member_id, in, at, reason);
+    r = store_presence_close(m->store, id, at, reason);
+    if (r >= 0)
+        r = presence_usage(m, member_id, in, at, reason);
+    return step_end(m, r);
 }
 
 struct out_all {
@@ -245,12 +298,22 @@ struct out_all {
 static int out_one(int64_t id, int64_t member_id, const char *name, int64_t in, void *userdata)
 {
     struct out_all *o = userdata;
-    int r = store_presence_close(o->m->store, id, o->at, o->reason);
-    if (r == 0)
+    int r;
+
+    /* One member's problem must not keep the others checked in: go on. */
+    if (o->at < in)
+        return 0;
+    r = store_step_begin(o->m->store);
+    if (r < 0)
+        return 0;
+    r = store_presence_close(o->m->store, id, o->at, o->reason);
+    if (r >= 0)
         r = presence_usage(o->m, member_id, in, o->at, o->reason);
-    if (r == 0)
+    if (step_end(o->m, r) >= 0)
         o->n++;
-    return r;
+    else
+        log_error("cannot check member %" PRId64 " out: %s", member_id, strerror(-r));
+    return 0;
 }
 
 int meter_check_out_all(struct meter *m, int64_t at, const char *reason)
@@ -281,8 +344,10 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
     char first[11], last[11], word[16], category[32];
     bool has_rate;
     int64_t left, taken;
-    int r;
+    int r = store_step_begin(m->store);
 
+    if (r < 0)
+        return r;
     snprintf(u.kind, sizeof(u.kind), "machine");
     u.member_id = member_id;
     snprintf(u.resource, sizeof(u.resource), "%s", resource);
@@ -304,11 +369,11 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
             r = store_pass_take(m->store, member_id, "minutes", resource, category, started_at,
                                 left, &taken);
             if (r < 0)
-                return r;
+                return step_end(m, r);
             u.pass_quantity = taken;
             left -= taken;
         } else if (strcmp(word, "plan") == 0 && has_rate && rate.monthly_minutes > 0) {
-            int64_t used = store_plan_minutes_used(m->store, member_id, resource, first, last);
+            int64_t used = store_plan_minutes_used(m->store, member_id, rate.target, first, last);
             int64_t avail = rate.monthly_minutes - used;
             taken = avail > 0 ? (avail < left ? avail : left) : 0;
             u.plan_quantity = taken;
@@ -321,7 +386,7 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
     }
     snprintf(u.allowance, sizeof(u.allowance), "%s",
              u.charged_quantity ? "rate" : u.plan_quantity ? "plan" : u.pass_quantity ? "pass" : "free");
-    return record(m, &u, NULL);
+    return step_end(m, record_late_ok(m, &u, u.ended_at));
 }
 
 int meter_correction(struct meter *m, int64_t seq, int64_t amount_delta_cents, const char *note,

@@ -31,6 +31,8 @@ int meter_period_days(const char *period, char first[11], char last[11]);
 /* A member came in (entry reader): open presence, charge the day if it is the first entry
  * of the billing day. */
 int meter_check_in(struct meter *m, int64_t member_id, const char *resource, int64_t at);
+/* A day a member used without badging (a manager's record): the day charge only. */
+int meter_manual_day(struct meter *m, int64_t member_id, int64_t at);
 /* A member left (exit reader, closing time, manager). -ENOENT if not checked in. */
 int meter_check_out(struct meter *m, int64_t member_id, int64_t at, const char *reason);
 /* Everyone out (closing time). Returns how many. */

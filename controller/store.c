@@ -321,6 +321,10 @@ enum stmt_id {
     ST_OUTBOX_DELETE,
     ST_OUTBOX_COUNT,
     ST_OUTBOX_DROP_OLDEST,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_SITE_ID_GET,
     ST__MAX
 };
 
@@ -496,8 +500,12 @@ static const char *const stmt_sql[ST__MAX] = {
                      "price_cents FROM passes WHERE member_id = ?1 ORDER BY id",
     [ST_PLAN_DAYS_USED] = "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND "
                           "allowance = 'plan' AND billing_day BETWEEN ?2 AND ?3",
+    /* Included minutes are shared by every machine the rate covers: one machine, a category
+     * or all of them. */
     [ST_PLAN_MINUTES_USED] = "SELECT coalesce(sum(plan_quantity), 0) FROM usage WHERE member_id = ?1 "
-                             "AND kind = 'machine' AND resource = ?2 AND billing_day BETWEEN ?3 AND ?4",
+                             "AND kind = 'machine' AND billing_day BETWEEN ?3 AND ?4 AND "
+                             "(?2 = '*' OR resource = ?2 OR (substr(?2, 1, 9) = 'category:' AND "
+                             "resource IN (SELECT name FROM resources WHERE category = substr(?2, 10))))",
     [ST_DAY_CHARGED] = "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND "
                        "billing_day = ?2",
     [ST_USAGE_ADD] = "INSERT INTO usage (kind, member_id, resource, billing_day, started_at, ended_at, "
@@ -554,6 +562,10 @@ static const char *const stmt_sql[ST__MAX] = {
     [ST_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
     [ST_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
     [ST_OUTBOX_DROP_OLDEST] = "DELETE FROM outbox WHERE seq = (SELECT min(seq) FROM outbox)",
+    [ST_SAVEPOINT] = "SAVEPOINT step",
+    [ST_RELEASE] = "RELEASE step",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO step",
+    [ST_SITE_ID_GET] = "SELECT CAST(value AS TEXT) FROM site_secrets WHERE name = 'site_id'",
 };
 
 struct store {
@@ -2392,3 +2404,43 @@ int store_outbox_delete(struct store *s, int64_t seq)
 
 int64_t store_outbox_count(struct store *s) { return s->outbox_count; }
 uint64_t store_outbox_dropped(struct store *s) { return s->outbox_dropped; }
+
+/* ---- steps: a group of writes inside the batch that succeeds or leaves no trace ---- */
+
+int store_step_begin(struct store *s)
+{
+    int r = batch_ensure(s);
+    return r < 0 ? r : stmt_exec(stmt_get(s, ST_SAVEPOINT));
+}
+
+int store_step_end(struct store *s, bool keep)
+{
+    if (!keep) {
+        int r = stmt_exec(stmt_get(s, ST_ROLLBACK_TO));
+        if (r < 0)
+            return r;
+    }
+    return stmt_exec(stmt_get(s, ST_RELEASE));
+}
+
+int store_site_id(struct store *s, const char *site)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_SITE_ID_GET);
+    char stored[64] = "";
+    int rc = sqlite3_step(st), r;
+
+    if (rc == SQLITE_ROW)
+        column_text(st, 0, stored, sizeof(stored));
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return strcmp(stored, site) == 0 ? 0 : -EXDEV;
+    if (rc != SQLITE_DONE)
+        return sqlite_to_errno(rc);
+    r = batch_ensure(s);
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_SECRET_PUT);
+    sqlite3_bind_text(st, 1, "site_id", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, site, (int)strlen(site), SQLITE_STATIC);
+    return stmt_exec(st);
+}

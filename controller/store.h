@@ -383,3 +383,10 @@ int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_f
 int store_outbox_delete(struct store *s, int64_t seq);
 int64_t store_outbox_count(struct store *s);
 uint64_t store_outbox_dropped(struct store *s);
+
+/* A step: writes between begin and end(keep = false) are undone, the batch goes on. */
+int store_step_begin(struct store *s);
+int store_step_end(struct store *s, bool keep);
+/* The site id the database (and its ledger) belongs to: recorded on first use; -EXDEV if
+ * the database belongs to another site id. */
+int store_site_id(struct store *s, const char *site);

@@ -215,7 +215,7 @@ static int populate_ledger(const char *dir, int64_t entries)
 {
     char path[4096];
     uint8_t seed[32], pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN], head_sig[LEDGER_SIG_LEN];
-    struct ledger_entry e = { 0 }, head;
+    struct ledger_entry e = { 0 };
     struct store *s;
     int r;
 
@@ -243,12 +243,10 @@ static int populate_ledger(const char *dir, int64_t entries)
         ledger_hash(&e);
         if (ledger_is_checkpoint(i))
             ledger_sign(&e, sk);
-        head = e;
         if (i == entries)
-            ledger_sign(&head, sk);
+            ledger_sign_head(&e, sk, head_sig);
         else
-            memset(head.signature, 0, sizeof(head.signature));
-        memcpy(head_sig, head.signature, sizeof(head_sig));
+            memset(head_sig, 0, sizeof(head_sig));
         if ((r = store_ledger_append(s, &e, head_sig)) < 0)
             return die("ledger", r);
         memcpy(e.prev_hash, e.hash, LEDGER_HASH_LEN);

@@ -1156,6 +1156,11 @@ int main(int argc, char **argv)
         json_decref(reply);
         return 1;
     }
+    /* A broken ledger is a failure for scripts too. */
+    if (strcmp(cmd->cmd, "ledger.verify") == 0 && !json_is_true(json_object_get(reply, "intact")))
+        r = 1;
+    else
+        r = 0;
     if (opt_json) {
         json_t *out = cmd->list_key ? json_object_get(reply, cmd->list_key) : reply;
         json_object_del(reply, "ok");
@@ -1165,5 +1170,5 @@ int main(int argc, char **argv)
         cmd->print(cmd->list_key ? json_object_get(reply, cmd->list_key) : reply);
     }
     json_decref(reply);
-    return 0;
+    return r;
 }

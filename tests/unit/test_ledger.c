@@ -298,9 +298,7 @@ static void chain_link_from(struct chain *c, int64_t i, bool sign)
 
 static void chain_sign_head(struct chain *c)
 {
-    struct ledger_entry head = c->e[c->n - 1];
-    ledger_sign(&head, c->sk);
-    memcpy(c->head_sig, head.signature, LEDGER_SIG_LEN);
+    ledger_sign_head(&c->e[c->n - 1], c->sk, c->head_sig);
 }
 
 static struct chain *chain_new(int64_t n)
