@@ -731,7 +731,10 @@ static int db_open(const char *path, sqlite3 **ret)
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
                       "PRAGMA foreign_keys = ON;"
-                      "PRAGMA busy_timeout = 2000;",
+                      "PRAGMA busy_timeout = 2000;"
+                      /* 512 KiB of page cache: a tap reads a handful of pages, the kernel's
+                       * page cache holds the rest, and a Pi has other work to do. */
+                      "PRAGMA cache_size = -512;",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         int r = sqlite_to_errno(sqlite3_extended_errcode(db));
