@@ -121,8 +121,11 @@ class Daemon:
         raise AssertionError("no %s from portierd (got %r); log:\n%s" % (word, seen, self.log_text()))
 
     def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     def request(self, obj, timeout=WAIT):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -302,5 +302,85 @@ class MqttTest(DaemonTest):
                    what="back door removed (empty retained config)")
 
 
+class MqttSecurityTest(DaemonTest):
+    """Password and TLS connections to a broker that requires them."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="portier-mqtt-sec-")
+        self.port = free_port()
+        self.d = Daemon(config_text="placeholder", directory=self.dir)
+        self.broker = None
+
+    def tearDown(self):
+        super().tearDown()
+        if self.broker:
+            self.broker.terminate()
+            self.broker.wait(timeout=20)
+
+    def start_broker(self, extra):
+        # mosquitto started as root reads its files as the 'mosquitto' user.
+        os.chmod(self.dir, 0o755)
+        for name in os.listdir(self.dir):
+            os.chmod(os.path.join(self.dir, name), 0o644)
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("listener %d 127.0.0.1\npersistence false\n%s" % (self.port, extra))
+        self.broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, what="mosquitto listening")
+
+    def start_daemon(self, mqtt_extra):
+        text = CONFIG.format(dir=self.dir, port=self.port, extra="")
+        text = text.replace("command_key_file = %s/command.key\n" % self.dir, mqtt_extra)
+        self.d.write_config(text)
+        self.d.start()
+
+    def test_username_and_password_file(self):
+        pw = os.path.join(self.dir, "passwd")
+        subprocess.run(["mosquitto_passwd", "-c", "-b", pw, "portier", "door-secret"], check=True)
+        self.start_broker("allow_anonymous false\npassword_file %s\n" % pw)
+        with open(os.path.join(self.dir, "mqtt.password"), "w") as f:
+            f.write("door-secret\n")
+        self.start_daemon("username = portier\npassword_file = %s/mqtt.password\n" % self.dir)
+        wait_until(lambda: "mqtt: connected" in self.d.log_text(), what="authenticated connection")
+
+    def test_wrong_password_is_refused_and_doors_still_work(self):
+        pw = os.path.join(self.dir, "passwd")
+        subprocess.run(["mosquitto_passwd", "-c", "-b", pw, "portier", "door-secret"], check=True)
+        self.start_broker("allow_anonymous false\npassword_file %s\n" % pw)
+        with open(os.path.join(self.dir, "mqtt.password"), "w") as f:
+            f.write("wrong\n")
+        self.start_daemon("username = portier\npassword_file = %s/mqtt.password\n" % self.dir)
+        wait_until(lambda: "broker refused the connection" in self.d.log_text(),
+                   what="refusal logged")
+        self.d.seed()
+        self.assertTrue(self.d.tap("04A1B2C3")["granted"])
+        self.assertTrue(self.d.relay_file("front"))
+
+    def test_tls_with_a_private_ca(self):
+        def ossl(*args):
+            subprocess.run(["openssl"] + list(args), check=True, cwd=self.dir,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+             "-keyout", "ca.key", "-out", "ca.crt")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+             "server.key", "-out", "server.csr")
+        with open(os.path.join(self.dir, "san.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+        self.start_broker("allow_anonymous true\ncafile %s/ca.crt\ncertfile %s/server.crt\n"
+                          "keyfile %s/server.key\n" % (self.dir, self.dir, self.dir))
+        self.start_daemon("tls_ca = %s/ca.crt\n" % self.dir)
+        wait_until(lambda: "mqtt: connected" in self.d.log_text(), what="TLS connection")
+
+
 if __name__ == "__main__":
     main()
