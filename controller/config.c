@@ -873,6 +873,8 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
         add_error(errors, name, 0, "cannot parse (out of memory)");
     if (errors->count == 0)
         check_whole(&st);
+    if (errors->count == 0 && cfg->mqtt.password_file[0] && !cfg->mqtt.username[0])
+        add_error(errors, name, 0, "[mqtt] password_file is set but username is empty");
     if (errors->count > 0) {
         free(cfg);
         return -EINVAL;

@@ -231,18 +231,23 @@ static void publish_machine(struct machine *m, void *userdata)
 
 /* A command that came over MQTT, already authorised by the mqtt module. Fields are checked
  * strictly: unknown keys and wrong types are refused with the reason. */
-static bool on_mqtt_command(const char *action, json_t *cmd, char *why, size_t why_n,
-                            void *userdata)
+static bool on_mqtt_command(const char *client, const char *action, json_t *cmd, char *why,
+                            size_t why_n, void *userdata)
 {
     struct daemon *d = userdata;
     json_error_t err;
     const char *name = NULL, *reason = NULL, *dummy = NULL;
-    int seconds = 0, on = 0, r;
+    json_int_t seconds = 0;
+    int on = 0, r;
+    char detail[96];
 
     if (strcmp(action, "door.unlock") == 0 || strcmp(action, "door.lock") == 0) {
+        bool unlock = strcmp(action, "door.unlock") == 0;
         struct door *door;
-        if (json_unpack_ex(cmd, &err, JSON_STRICT, "{s:s, s:s, s?i}", "action", &dummy, "door",
-                           &name, "seconds", &seconds) < 0) {
+        if ((unlock ? json_unpack_ex(cmd, &err, JSON_STRICT, "{s:s, s:s, s?I}", "action", &dummy,
+                                     "door", &name, "seconds", &seconds)
+                    : json_unpack_ex(cmd, &err, JSON_STRICT, "{s:s, s:s}", "action", &dummy,
+                                     "door", &name)) < 0) {
             snprintf(why, why_n, "%.120s", err.text);
             return false;
         }
@@ -251,18 +256,23 @@ static bool on_mqtt_command(const char *action, json_t *cmd, char *why, size_t w
             snprintf(why, why_n, "no door '%.40s'", name);
             return false;
         }
-        if (strcmp(action, "door.lock") == 0) {
+        if (!unlock) {
             r = door_lock_now(door);
+            snprintf(detail, sizeof(detail), "mqtt client %.40s", client);
+            if (r == 0)
+                access_record_door_event(d->engine, door, "lock", true, "mqtt", detail);
         } else {
             if (seconds == 0)
-                seconds = (int)door->cfg->unlock_seconds;
+                seconds = door->cfg->unlock_seconds;
             if (seconds < 1 || seconds > DOOR_MAX_UNLOCK_SECONDS) {
                 snprintf(why, why_n, "seconds must be 1 to %d", DOOR_MAX_UNLOCK_SECONDS);
                 return false;
             }
             r = door_unlock_for(door, (unsigned)seconds, DOOR_CAUSE_MANUAL);
+            snprintf(detail, sizeof(detail), "%" JSON_INTEGER_FORMAT " s by mqtt client %.40s",
+                     seconds, client);
             if (r == 0)
-                access_record_door_event(d->engine, door, "unlock", true, "mqtt", NULL);
+                access_record_door_event(d->engine, door, "unlock", true, "mqtt", detail);
         }
         if (r < 0)
             snprintf(why, why_n, "relay write failed: %s", strerror(-r));
@@ -605,8 +615,19 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
             "card", recent[i].card, "latency_us", (int)recent[i].latency_us));
     }
     access_get_stats(d->engine, &stats);
+    json_t *mq = json_null();
+    if (d->mqtt) {
+        struct mqtt_stats ms;
+        mqtt_get_stats(d->mqtt, &ms);
+        mq = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected", ms.connected,
+                       "outbox", (json_int_t)ms.outbox, "dropped", (json_int_t)ms.dropped,
+                       "published", (json_int_t)ms.published, "acknowledged",
+                       (json_int_t)ms.acknowledged, "last_seq", (json_int_t)ms.last_seq,
+                       "commands", (json_int_t)ms.commands, "commands_refused",
+                       (json_int_t)ms.commands_refused);
+    }
     control_reply_ok(c, json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
+        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
         "site", "id", d->cfg->site.id, "name", d->cfg->site.name, "timezone",
         d->cfg->site.timezone,
@@ -614,7 +635,7 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
         "uptime", (json_int_t)((now_mono_usec() - d->started_usec) / 1000000u),
         "members", (json_int_t)store_member_count(d->store),
         "cards", (json_int_t)store_card_count(d->store),
-        "doors", doors, "machines", fablab_status(d->fablab), "readers", readers, "inputs",
+        "mqtt", mq, "doors", doors, "machines", fablab_status(d->fablab), "readers", readers, "inputs",
         inputs, "recent_taps", taps,
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors));

@@ -94,6 +94,7 @@ int door_unlock_for(struct door *d, unsigned seconds, enum door_cause cause)
     if (seconds == 0 || seconds > DOOR_MAX_UNLOCK_SECONDS)
         return -ERANGE;
     until = loop_now(d) + (uint64_t)seconds * 1000000u;
+    d->cause = cause;               /* before the relay: listeners read it on "unlocked" */
     r = door_apply(d, true);        /* relay first */
     if (r < 0)
         return r;
@@ -101,7 +102,6 @@ int door_unlock_for(struct door *d, unsigned seconds, enum door_cause cause)
         d->unlock_until = until;
         timer_arm(d, &d->relock, until, door_relock_due);
     }
-    d->cause = cause;
     if (!d->open)
         d->opened_since_unlock = false;
     return 0;

@@ -32,6 +32,7 @@ struct mqtt {
     mqtt_command_fn on_command;
     void *userdata;
     bool connected;
+    bool stopping;
     sd_event_source *io;
     sd_event_source *misc;
     sd_event_source *retry;
@@ -99,7 +100,9 @@ static void drain(struct mqtt *m)
                     "dropped so far", m->cfg->mqtt.outbox_max, dropped);
         m->dropped_logged = dropped;
     }
-    if (!m->connected || m->n_inflight >= INFLIGHT_MAX)
+    /* Only committed messages leave: rows of an open transaction could still be rolled
+     * back, and their sequence numbers reused. The commit kicks us again. */
+    if (!m->connected || m->n_inflight >= INFLIGHT_MAX || store_in_batch(m->store))
         return;
     store_outbox_fetch(m->store, m->sent_up_to, (int)(INFLIGHT_MAX - m->n_inflight), publish_one, m);
     io_update(m);
@@ -177,6 +180,9 @@ static void discovery_one(struct mqtt *m, const char *component, const char *obj
     const struct config *cfg = m->cfg;
 
     snprintf(uid, sizeof(uid), "portier_%s_%.60s", cfg->site.id, object);
+    for (char *p = uid; *p; p++)
+        if (*p == '.')
+            *p = '_';       /* Home Assistant ignores discovery topics with dots */
     snprintf(t, sizeof(t), "%s/%s/%s/config", cfg->mqtt.discovery_prefix, component, uid);
     json_object_set_new(config, "unique_id", json_string(uid));
     json_object_set_new(config, "object_id", json_string(uid));
@@ -202,7 +208,9 @@ static void publish_discovery(struct mqtt *m)
 
     if (!cfg->mqtt.discovery)
         return;
-    snprintf(cmd, sizeof(cmd), "%s/cmd/%s", m->base, cfg->mqtt.discovery_prefix);
+    /* Home Assistant sends lock and switch commands as client "homeassistant": allow that
+     * name in command_clients (and in the broker's ACL) to let it. */
+    snprintf(cmd, sizeof(cmd), "%s/cmd/homeassistant", m->base);
     for (unsigned i = 0; i < cfg->n_doors; i++) {
         const struct door_config *d = &cfg->doors[i];
         char unlock[128], lock[128];
@@ -217,8 +225,10 @@ static void publish_discovery(struct mqtt *m)
             "optimistic", "false"));
         if (d->contact.set) {
             snprintf(obj, sizeof(obj), "door_%s_contact", d->name);
+            char label[64];
+            snprintf(label, sizeof(label), "%s contact", d->name);
             discovery_one(m, "binary_sensor", obj, json_pack(
-                "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "contact", "state_topic", st,
+                "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", label, "state_topic", st,
                 "value_template", "{{ value_json.contact }}", "payload_on", "open", "payload_off",
                 "closed", "device_class", "door"));
         }
@@ -238,15 +248,18 @@ static void publish_discovery(struct mqtt *m)
             "value_template", "{{ 'ON' if not value_json.out_of_order else 'OFF' }}",
             "command_topic", cmd, "payload_on", on, "payload_off", off, "state_on", "ON",
             "state_off", "OFF"));
+        char label[64];
         snprintf(obj, sizeof(obj), "machine_%s_power", mc->name);
+        snprintf(label, sizeof(label), "%s power", mc->name);
         discovery_one(m, "binary_sensor", obj, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "power", "state_topic", st, "value_template",
+            "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", label, "state_topic", st, "value_template",
             "{{ 'ON' if value_json.powered else 'OFF' }}", "payload_on", "ON", "payload_off", "OFF",
             "device_class", "power"));
         if (mc->running.set) {
             snprintf(obj, sizeof(obj), "machine_%s_running", mc->name);
+            snprintf(label, sizeof(label), "%s running", mc->name);
             discovery_one(m, "binary_sensor", obj, json_pack(
-                "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "running", "state_topic", st,
+                "{s:s, s:s, s:s, s:s, s:s, s:s}", "name", label, "state_topic", st,
                 "value_template", "{{ 'ON' if value_json.running else 'OFF' }}", "payload_on",
                 "ON", "payload_off", "OFF", "device_class", "running"));
         }
@@ -260,6 +273,14 @@ static void publish_discovery(struct mqtt *m)
 
 /* A retained discovery config of ours that no longer matches the configuration (a door or
  * machine removed): an empty retained message removes it from Home Assistant. */
+static bool same_object(const char *topic_object, const char *want)
+{
+    for (; *topic_object && *want; topic_object++, want++)
+        if (*topic_object != (*want == '.' ? '_' : *want))
+            return false;
+    return *topic_object == *want;
+}
+
 static bool discovery_still_wanted(const struct mqtt *m, const char *object)
 {
     const struct config *cfg = m->cfg;
@@ -271,22 +292,22 @@ static bool discovery_still_wanted(const struct mqtt *m, const char *object)
         return true;
     for (unsigned i = 0; i < cfg->n_doors; i++) {
         snprintf(want, sizeof(want), "door_%s", cfg->doors[i].name);
-        if (strcmp(object, want) == 0)
+        if (same_object(object, want))
             return true;
         snprintf(want, sizeof(want), "door_%s_contact", cfg->doors[i].name);
-        if (strcmp(object, want) == 0 && cfg->doors[i].contact.set)
+        if (same_object(object, want) && cfg->doors[i].contact.set)
             return true;
     }
     for (unsigned i = 0; i < cfg->n_machines; i++) {
         const char *n = cfg->machines[i].name;
         snprintf(want, sizeof(want), "machine_%s", n);
-        if (strcmp(object, want) == 0)
+        if (same_object(object, want))
             return true;
         snprintf(want, sizeof(want), "machine_%s_power", n);
-        if (strcmp(object, want) == 0)
+        if (same_object(object, want))
             return true;
         snprintf(want, sizeof(want), "machine_%s_running", n);
-        if (strcmp(object, want) == 0 && cfg->machines[i].running.set)
+        if (same_object(object, want) && cfg->machines[i].running.set)
             return true;
     }
     return false;
@@ -315,8 +336,12 @@ static bool client_allowed(const struct mqtt *m, const char *client)
 static void command_result(struct mqtt *m, const char *client, const char *action, bool ok,
                            const char *why)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "kind", "command", "client", client,
-                          "action", action, "accepted", ok, "reason", why);
+    char at[32];
+    json_t *o;
+
+    format_utc(now_utc(), at, sizeof(at));
+    o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "kind", "command", "at", at, "client", client,
+                  "action", action, "accepted", ok, "reason", why);
     char *text = json_dumps(o, JSON_COMPACT);
 
     json_decref(o);
@@ -345,9 +370,12 @@ static void on_command(struct mqtt *m, const char *client, const void *payload, 
         goto done;
     }
     cmd = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES, &err);
-    if (!cmd || !json_is_object(cmd) ||
-        json_unpack_ex(cmd, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
-        snprintf(why, sizeof(why), "malformed command: %.120s", cmd ? err.text : "not JSON");
+    if (!cmd || !json_is_object(cmd)) {
+        snprintf(why, sizeof(why), "malformed command: %s", cmd ? "not a JSON object" : "not JSON");
+        goto done;
+    }
+    if (json_unpack_ex(cmd, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
+        snprintf(why, sizeof(why), "malformed command: %.120s", err.text);
         action = "?";
         goto done;
     }
@@ -359,7 +387,7 @@ static void on_command(struct mqtt *m, const char *client, const void *payload, 
         goto done;
     }
     json_object_del(cmd, "key");
-    ok = m->on_command(action, cmd, why, sizeof(why), m->userdata);
+    ok = m->on_command(client, action, cmd, why, sizeof(why), m->userdata);
 done:
     if (!ok)
         m->stats.commands_refused++;
@@ -386,6 +414,12 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
     snprintf(ha_config, sizeof(ha_config), "%s/", m->cfg->mqtt.discovery_prefix);
     if (strncmp(msg->topic, prefix, plen) == 0 && !strchr(msg->topic + plen, '/')) {
         char client[64];
+        if (msg->retain) {
+            /* A retained command would run again at every reconnect: never obey one. */
+            log_warning("mqtt: ignoring a retained command on %s (publish commands without "
+                        "retain; clear it with an empty retained message)", msg->topic);
+            return;
+        }
         snprintf(client, sizeof(client), "%.63s", msg->topic + plen);
         utf8_sanitize(client);
         on_command(m, client, msg->payload, msg->payloadlen);
@@ -400,8 +434,14 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
         /* DISCOVERY/COMPONENT/portier_SITE_OBJECT/config */
         char want[96], object[96];
         const char *id = strchr(msg->topic + strlen(ha_config), '/');
+        json_t *conf = json_loadb(msg->payload, (size_t)msg->payloadlen, 0, NULL);
+        const char *site = json_string_value(
+            json_array_get(json_object_get(json_object_get(conf, "device"), "identifiers"), 0));
+        /* Ours only if the device is this site: "portier_fab_" also prefixes site fab_north. */
+        bool ours = site && strcmp(site, m->cfg->site.id) == 0;
+        json_decref(conf);
         snprintf(want, sizeof(want), "portier_%s_", m->cfg->site.id);
-        if (id && strncmp(id + 1, want, strlen(want)) == 0) {
+        if (ours && id && strncmp(id + 1, want, strlen(want)) == 0) {
             snprintf(object, sizeof(object), "%s", id + 1 + strlen(want));
             char *slash = strchr(object, '/');
             if (slash)
@@ -433,6 +473,8 @@ static void schedule_retry(struct mqtt *m)
 
 static void lost(struct mqtt *m, const char *why)
 {
+    if (m->stopping)
+        return;
     if (m->connected)
         log_warning("mqtt: disconnected from %s:%" PRId64 ": %s; events wait in the outbox",
                     m->cfg->mqtt.host, m->cfg->mqtt.port, why);
@@ -632,6 +674,7 @@ struct mqtt *mqtt_free(struct mqtt *m)
 {
     if (!m)
         return NULL;
+    m->stopping = true;
     if (m->connected) {
         publish(m, "status", "offline", true, NULL);
         mosquitto_loop_write(m->mosq, 1);
@@ -654,4 +697,6 @@ void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret)
 {
     *ret = m->stats;
     ret->connected = m->connected;
+    ret->outbox = store_outbox_count(m->store);
+    ret->dropped = store_outbox_dropped(m->store);
 }

@@ -20,8 +20,8 @@
 struct mqtt;
 
 /* A command from client (already authorised): do it, return true or false with why. */
-typedef bool (*mqtt_command_fn)(const char *action, json_t *cmd, char *why, size_t why_n,
-                                void *userdata);
+typedef bool (*mqtt_command_fn)(const char *client, const char *action, json_t *cmd, char *why,
+                                size_t why_n, void *userdata);
 
 /* Start the client (connecting in the background). 0 or -errno (bad TLS files, ...). */
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
@@ -39,5 +39,7 @@ struct mqtt_stats {
     bool connected;
     uint64_t published, acknowledged, commands, commands_refused, reconnects;
     int64_t last_seq;           /* of the last acknowledged event */
+    int64_t outbox;             /* messages waiting */
+    uint64_t dropped;           /* dropped because the outbox was full */
 };
 void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret);

@@ -2344,10 +2344,22 @@ int store_resource_set_category(struct store *s, int64_t id, const char *categor
 
 int store_outbox_enable(struct store *s, bool on, int64_t max)
 {
+    int r = 0;
+
     s->outbox_on = on;
     s->outbox_max = max > 0 ? max : INT64_MAX;
     s->outbox_count = count_of(s, ST_OUTBOX_COUNT);
-    return s->outbox_count < 0 ? (int)s->outbox_count : 0;
+    if (s->outbox_count < 0)
+        return (int)s->outbox_count;
+    /* A smaller outbox_max than before applies to what is already queued. */
+    while (r == 0 && s->outbox_count > s->outbox_max) {
+        r = batch_ensure(s);
+        if (r == 0)
+            r = stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
+        s->outbox_count--;
+        s->outbox_dropped++;
+    }
+    return r;
 }
 
 int store_outbox_add(struct store *s, const char *kind, const char *payload)

@@ -235,6 +235,13 @@ static void print_status(json_t *r)
            JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " granted, %" JSON_INTEGER_FORMAT " denied)\n\n",
            jint(r, "members"), jint(r, "cards"), jint(stats, "taps"), jint(stats, "granted"),
            jint(stats, "denied"));
+    if (json_is_object(json_object_get(r, "mqtt"))) {
+        json_t *mq = json_object_get(r, "mqtt");
+        printf("MQTT: %s; %" JSON_INTEGER_FORMAT " events waiting, %" JSON_INTEGER_FORMAT
+               " dropped; last delivered event %" JSON_INTEGER_FORMAT "\n\n",
+               json_is_true(json_object_get(mq, "connected")) ? "connected" : "NOT CONNECTED",
+               jint(mq, "outbox"), jint(mq, "dropped"), jint(mq, "last_seq"));
+    }
     printf("%-12s %-9s %-22s %-11s %-8s %-10s %s\n", "DOOR", "STATE", "RELAY", "ENERGISED",
            "CONTACT", "ALARM", "NOTE");
     json_array_foreach(json_object_get(r, "doors"), i, v) {

@@ -221,6 +221,16 @@ class MqttTest(DaemonTest):
         self.assertFalse(self.d.relay_file("front"))
         self.assertIsNone(self.d.proc.poll())
 
+    def test_retained_commands_are_not_replayed_at_connect(self):
+        # A command left retained on the broker would run at every (re)connection.
+        self.d.stop()
+        publish(self.broker.port, "portier/lyon/cmd/automation",
+                '{"action":"door.unlock","door":"front","seconds":600}', retain=True)
+        self.d.start()
+        wait_until(lambda: "ignoring a retained command" in self.d.log_text(), what="warning")
+        self.assertFalse(self.d.relay_file("front"))
+        publish(self.broker.port, "portier/lyon/cmd/automation", "", retain=True)
+
     def test_broker_outage_loses_nothing_and_keeps_order(self):
         self.d.tap("04A1B2C3")
         wait_until(lambda: len(self.taps()) == 1, what="first event")
@@ -279,6 +289,8 @@ class MqttTest(DaemonTest):
                     "command_topic", "name"):
             self.assertIn(key, lock)
         self.assertEqual(lock["availability_topic"], "portier/lyon/status")
+        self.assertEqual(lock["command_topic"], "portier/lyon/cmd/homeassistant")
+        self.assertEqual(lock["device"]["identifiers"], ["lyon"])
         self.assertIn("homeassistant/binary_sensor/portier_lyon_door_front_contact/config", c)
         self.assertIn("homeassistant/sensor/portier_lyon_occupancy/config", c)
         before = len(self.listener.messages)
