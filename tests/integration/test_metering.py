@@ -184,6 +184,25 @@ class MeteringTest(MeteringBase):
         self.tap("laser", "04C0C0C0")
         self.assertEqual(self.lines("machine")[-1]["amount_cents"], 900)    # the machine's own
 
+    def test_statement_across_the_spring_forward_night(self):
+        # 2027-03-28 01:30 CET; at 02:00 the clock jumps to 03:00 CEST.
+        os.environ["TZ"] = "Europe/Paris"
+        time.tzset()
+        target = int(time.mktime((2027, 3, 28, 1, 30, 0, 0, 0, 0)))
+        now = self.advance(0)
+        while now < target:
+            now = self.advance(min(target - now, 80 * DAY))
+        self.tap("laser", ALICE)
+        self.advance(60 * 60)           # one real hour: the wall clock shows 03:30 CEST
+        self.tap("laser", ALICE)
+        st = self.statement("2027-03")
+        m = [l for mm in st["members"] for l in mm["lines"] if l["kind"] == "machine"][-1]
+        # Metered in real minutes, on the billing day that began the evening before.
+        self.assertEqual((m["quantity"], m["billing_day"]), (60, "2027-03-27"))
+        # 60 - 5 free = 55 min -> 4 started blocks of 15 min = 60 min at 12 €/h = 12.00 €
+        self.assertEqual(m["amount_cents"], 1200)
+        self.assertEqual(time.strftime("%H:%M", time.localtime(m["ended_at"])), "03:30")
+
     def test_minutes_pass_used_before_the_rate(self):
         self.d.ok({"cmd": "pass.add", "member": "Alice", "kind": "minutes", "quantity": 20,
                    "target": "laser"})
