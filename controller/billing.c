@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -274,6 +276,77 @@ static bool order_valid(const char *order)
     return *order != '\0';
 }
 
+struct child_job {
+    const char *period;
+    int64_t member;
+    struct meter *meter;        /* ledger verification */
+};
+
+/* In the grandchild: the reply, built from its own connection. */
+static json_t *child_reply(struct store *ro, const struct child_job *job)
+{
+    const char *err = "cannot read the database";
+    json_t *st;
+
+    if (job->meter) {
+        struct ledger_verifier v;
+        int r = meter_verify_in(job->meter, ro, &v);
+        if (r < 0 && r != -EBADMSG)
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
+                             "cannot read the ledger");
+        return json_pack("{s:b, s:b, s:I, s:I, s:I, s:s}", "ok", 1, "intact", r == 0, "entries",
+                         (json_int_t)v.entries, "signatures_checked",
+                         (json_int_t)v.signatures_checked, "first_broken_seq",
+                         (json_int_t)v.bad_seq, "problem", v.problem);
+    }
+    st = billing_statement(ro, job->period, job->member, &err);
+    return st ? json_pack("{s:b, s:o}", "ok", 1, "statement", st)
+              : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err);
+}
+
+/* A month of usage or a million ledger entries take seconds: on the loop, the doors would
+ * wait that long. A grandchild does the work from its own connection (WAL lets it read
+ * while the daemon writes) and answers the client itself. */
+static void in_child(struct store *store, struct control_conn *c, const struct child_job *job)
+{
+    char path[PATH_MAX];
+    pid_t pid;
+    int fd, r = store_path(store, path, sizeof(path));
+
+    if (r < 0 || (fd = control_conn_take_fd(c)) < 0) {
+        control_reply_error(c, "internal", "cannot hand the statement over");
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        if (fork() == 0) {
+            struct store *ro = NULL;
+            json_t *reply = store_open(path, &ro) == 0
+                                ? child_reply(ro, job)
+                                : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
+                                            "cannot open the database");
+            char *text = json_dumps(reply, JSON_COMPACT);
+            if (text) {
+                size_t len = strlen(text), done = 0;
+                while (done < len) {
+                    ssize_t n = write(fd, text + done, len - done);
+                    if (n <= 0)
+                        break;
+                    done += (size_t)n;
+                }
+                (void)!write(fd, "\n", 1);
+            }
+            _exit(0);   /* no cleanup: the parent's handles are not ours to close */
+        }
+        _exit(0);
+    }
+    close(fd);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);      /* the middle process exits at once */
+    else
+        log_error("statement: cannot fork: %s", strerror(errno));
+}
+
 bool billing_control(struct store *store, struct meter *meter, const char *state_dir,
                      struct control_conn *c, const char *cmd, json_t *req)
 {
@@ -288,29 +361,20 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         control_reply_ok(c, json_pack("{s:s, s:s, s:s}", "site", meter_site(meter), "algorithm",
                                       "ed25519", "public_key", hex));
     } else if (strcmp(cmd, "ledger.verify") == 0) {
-        struct ledger_verifier v;
-        r = meter_verify(meter, &v);
-        if (r < 0 && r != -EBADMSG) {
-            control_reply_error(c, "store", "cannot read the ledger: %s", strerror(-r));
-            return true;
-        }
-        if (r == -EBADMSG)
-            log_warning("ledger verification failed at entry %" PRId64 ": %s", v.bad_seq, v.problem);
-        control_reply_ok(c, json_pack("{s:b, s:I, s:I, s:I, s:s}", "intact", r == 0, "entries",
-                                      (json_int_t)v.entries, "signatures_checked",
-                                      (json_int_t)v.signatures_checked, "first_broken_seq",
-                                      (json_int_t)v.bad_seq, "problem", v.problem));
+        struct child_job job = { .meter = meter };
+        log_info("ledger verification requested by uid %d", (int)control_conn_uid(c));
+        in_child(store, c, &job);
     } else if (strcmp(cmd, "statement") == 0) {
-        const char *period = req_str(req, "period"), *err = "";
-        json_t *st;
+        const char *period = req_str(req, "period");
+        char first[11], last[11];
         if (json_object_get(req, "member") && !req_member(store, c, req, "member", &member))
             return true;
-        st = period ? billing_statement(store, period, member, &err) : NULL;
-        if (!st) {
-            control_reply_error(c, "bad_request", "%s", period ? err : "missing \"period\" (YYYY-MM)");
+        if (!period || meter_period_days(period, first, last) < 0) {
+            control_reply_error(c, "bad_request", "period must be YYYY-MM");
             return true;
         }
-        control_reply_ok(c, json_pack("{s:o}", "statement", st));
+        struct child_job job = { .period = period, .member = member };
+        in_child(store, c, &job);
     } else if (strcmp(cmd, "period.close") == 0) {
         const char *period = req_str(req, "period");
         period_close(store, meter, state_dir, c, period ? period : "");

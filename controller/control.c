@@ -1,6 +1,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -282,6 +283,20 @@ void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *user
 }
 
 uid_t control_conn_uid(const struct control_conn *c) { return c->uid; }
+
+int control_conn_take_fd(struct control_conn *c)
+{
+    int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return -errno;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+        close(fd);
+        return -errno;
+    }
+    c->replied = true;      /* no gone callback: the new owner answers */
+    conn_free(c);
+    return fd;
+}
 
 int control_new(sd_event *loop, const char *path, unsigned mode, const char *group,
                 control_request_fn on_request, void *userdata, struct control **ret)

@@ -42,4 +42,8 @@ json_t *control_error_object(const char *code, const char *msg);
 void control_reply_ok(struct control_conn *c, json_t *fields);
 
 void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *userdata);
+/* Hand the connection over to someone else (a child process that will write the reply):
+ * returns a duplicate of its socket (O_CLOEXEC, blocking) and forgets the connection.
+ * -errno on failure (c is then still ours to reply to). */
+int control_conn_take_fd(struct control_conn *c);
 uid_t control_conn_uid(const struct control_conn *c);

@@ -423,18 +423,23 @@ static int verify_one(const struct ledger_entry *e, void *userdata)
 
 int meter_verify(struct meter *m, struct ledger_verifier *v)
 {
+    return meter_verify_in(m, m->store, v);
+}
+
+int meter_verify_in(struct meter *m, struct store *store, struct ledger_verifier *v)
+{
     struct verify_ctx c = { v };
     uint8_t head_hash[LEDGER_HASH_LEN], head_sig[LEDGER_SIG_LEN];
     int64_t head_seq;
     int r;
 
     ledger_verifier_init(v, m->site, m->pk);
-    r = store_ledger_foreach(m->store, 1, verify_one, &c);
+    r = store_ledger_foreach(store, 1, verify_one, &c);
     if (r < 0 && r != -EBADMSG)
         return r;
     if (v->bad_seq)
         return -EBADMSG;
-    r = store_ledger_head(m->store, &head_seq, head_hash, head_sig);
+    r = store_ledger_head(store, &head_seq, head_hash, head_sig);
     if (r < 0)
         return r;
     return ledger_verifier_finish(v, head_seq, head_hash, head_sig) ? 0 : -EBADMSG;

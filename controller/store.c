@@ -2459,3 +2459,12 @@ int store_site_id(struct store *s, const char *site)
     sqlite3_bind_blob(st, 2, site, (int)strlen(site), SQLITE_STATIC);
     return stmt_exec(st);
 }
+
+int store_path(struct store *s, char *buf, size_t n)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    if (!path || !*path || strlen(path) >= n)
+        return -ENAMETOOLONG;
+    strcpy(buf, path);
+    return 0;
+}

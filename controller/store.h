@@ -390,3 +390,6 @@ int store_step_end(struct store *s, bool keep);
 /* The site id the database (and its ledger) belongs to: recorded on first use; -EXDEV if
  * the database belongs to another site id. */
 int store_site_id(struct store *s, const char *site);
+
+/* The database file's path (for a second, read-only connection). */
+int store_path(struct store *s, char *buf, size_t n);
