@@ -1,5 +1,6 @@
 #include "mqtt.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <mosquitto.h>
@@ -15,6 +16,44 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define STATE_MAX 256
+
+/* libmosquitto is loaded when [mqtt] is enabled, not linked: it brings OpenSSL, whose pages
+ * would cost every site ~1.7 MiB of memory whether it uses MQTT or not. */
+#define MOSQ_FUNCTIONS(X) \
+    X(lib_init) X(lib_cleanup) X(new) X(destroy) X(int_option) X(max_inflight_messages_set) \
+    X(will_set) X(username_pw_set) X(tls_set) X(connect_callback_set) \
+    X(disconnect_callback_set) X(publish_callback_set) X(message_callback_set) \
+    X(connect_async) X(socket) X(want_write) X(loop_read) X(loop_write) X(loop_misc) \
+    X(publish) X(subscribe) X(disconnect) X(strerror) X(connack_string)
+
+static struct {
+#define MOSQ_DECLARE(name) __typeof__(mosquitto_##name) *name;
+    MOSQ_FUNCTIONS(MOSQ_DECLARE)
+#undef MOSQ_DECLARE
+} mq;
+
+static int library_load(void)
+{
+    static void *handle;
+
+    if (handle)
+        return 0;
+    handle = dlopen("libmosquitto.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        log_error("mqtt: cannot load libmosquitto.so.1: %s", dlerror());
+        return -ENOENT;
+    }
+#define MOSQ_LOAD(name) \
+    if (!(mq.name = (__typeof__(mq.name))dlsym(handle, "mosquitto_" #name))) { \
+        log_error("mqtt: libmosquitto.so.1 lacks mosquitto_" #name); \
+        dlclose(handle); \
+        handle = NULL; \
+        return -ENOSYS; \
+    }
+    MOSQ_FUNCTIONS(MOSQ_LOAD)
+#undef MOSQ_LOAD
+    return 0;
+}
 
 struct inflight {
     int mid;
@@ -58,7 +97,7 @@ static int publish(struct mqtt *m, const char *suffix, const char *payload, bool
 {
     char t[320];
     topic(m, t, sizeof(t), suffix);
-    return mosquitto_publish(m->mosq, mid, t, (int)strlen(payload), payload, 1, retain);
+    return mq.publish(m->mosq, mid, t, (int)strlen(payload), payload, 1, retain);
 }
 
 /* ---- events from the outbox ---- */
@@ -197,7 +236,7 @@ static void discovery_one(struct mqtt *m, const char *component, const char *obj
     text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(config);
     if (text)
-        mosquitto_publish(m->mosq, NULL, t, (int)strlen(text), text, 1, true);
+        mq.publish(m->mosq, NULL, t, (int)strlen(text), text, 1, true);
     free(text);
 }
 
@@ -448,7 +487,7 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 *slash = '\0';
             if (!discovery_still_wanted(m, object)) {
                 log_info("mqtt: removing discovery of %s (no longer configured)", object);
-                mosquitto_publish(m->mosq, NULL, msg->topic, 0, NULL, 1, true);
+                mq.publish(m->mosq, NULL, msg->topic, 0, NULL, 1, true);
             }
         }
     }
@@ -491,7 +530,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     char t[320];
 
     if (rc != 0) {
-        log_warning("mqtt: broker refused the connection: %s", mosquitto_connack_string(rc));
+        log_warning("mqtt: broker refused the connection: %s", mq.connack_string(rc));
         return;     /* the disconnect that follows schedules a retry */
     }
     m->connected = true;
@@ -501,28 +540,28 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
              m->client_id);
     publish(m, "status", "online", true, NULL);
     topic(m, t, sizeof(t), "cmd/+");
-    mosquitto_subscribe(m->mosq, NULL, t, 1);
+    mq.subscribe(m->mosq, NULL, t, 1);
     if (m->cfg->mqtt.discovery) {
         snprintf(t, sizeof(t), "%s/status", m->cfg->mqtt.discovery_prefix);
-        mosquitto_subscribe(m->mosq, NULL, t, 1);
+        mq.subscribe(m->mosq, NULL, t, 1);
         publish_discovery(m);
     }
     /* Retained configs of ours, to remove those of doors and machines no longer there. */
     snprintf(t, sizeof(t), "%s/+/+/config", m->cfg->mqtt.discovery_prefix);
-    mosquitto_subscribe(m->mosq, NULL, t, 1);
+    mq.subscribe(m->mosq, NULL, t, 1);
     publish_states(m);
     drain(m);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 {
-    lost(userdata, rc == 0 ? "closed" : mosquitto_strerror(rc));
+    lost(userdata, rc == 0 ? "closed" : mq.strerror(rc));
 }
 
 static void io_update(struct mqtt *m)
 {
     if (m->io)
-        sd_event_source_set_io_events(m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0));
+        sd_event_source_set_io_events(m->io, EPOLLIN | (mq.want_write(m->mosq) ? EPOLLOUT : 0));
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -531,13 +570,13 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     int r = MOSQ_ERR_SUCCESS;
 
     if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        r = mosquitto_loop_read(m->mosq, 1);
+        r = mq.loop_read(m->mosq, 1);
     if (r == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
-        r = mosquitto_loop_write(m->mosq, 1);
+        r = mq.loop_write(m->mosq, 1);
     if (r != MOSQ_ERR_SUCCESS && m->io) {
         /* libmosquitto calls on_disconnect for a clean close; make sure we retry anyway. */
         if (m->connected || m->io)
-            lost(m, mosquitto_strerror(r));
+            lost(m, mq.strerror(r));
         return 0;
     }
     io_update(m);
@@ -548,15 +587,15 @@ static int start_connect(struct mqtt *m)
 {
     int fd, r;
 
-    r = mosquitto_connect_async(m->mosq, m->cfg->mqtt.host, (int)m->cfg->mqtt.port,
+    r = mq.connect_async(m->mosq, m->cfg->mqtt.host, (int)m->cfg->mqtt.port,
                                 (int)m->cfg->mqtt.keepalive);
     if (r != MOSQ_ERR_SUCCESS) {
         log_debug("mqtt: cannot reach %s:%" PRId64 ": %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
-                  mosquitto_strerror(r));
+                  mq.strerror(r));
         schedule_retry(m);
         return 0;
     }
-    fd = mosquitto_socket(m->mosq);
+    fd = mq.socket(m->mosq);
     if (fd < 0) {
         schedule_retry(m);
         return 0;
@@ -580,7 +619,7 @@ static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
     struct mqtt *m = userdata;
 
     /* Keep-alive pings and retries of unacknowledged messages. */
-    if (m->io && mosquitto_loop_misc(m->mosq) != MOSQ_ERR_SUCCESS && m->connected)
+    if (m->io && mq.loop_misc(m->mosq) != MOSQ_ERR_SUCCESS && m->connected)
         lost(m, "keep-alive failed");
     io_update(m);
     drain(m);
@@ -610,7 +649,12 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
 
     if (!m)
         return -ENOMEM;
-    mosquitto_lib_init();
+    r = library_load();
+    if (r < 0) {
+        free(m);
+        return r;
+    }
+    mq.lib_init();
     m->loop = loop;
     m->store = store;
     m->cfg = cfg;
@@ -626,37 +670,37 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
         log_error("mqtt: cannot read command_key_file %s: %s", mc->command_key_file, strerror(-r));
         goto fail;
     }
-    m->mosq = mosquitto_new(m->client_id, true, m);
+    m->mosq = mq.new(m->client_id, true, m);
     if (!m->mosq) {
         r = -ENOMEM;
         goto fail;
     }
-    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_max_inflight_messages_set(m->mosq, INFLIGHT_MAX);
+    mq.int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mq.max_inflight_messages_set(m->mosq, INFLIGHT_MAX);
     topic(m, will, sizeof(will), "status");
-    mosquitto_will_set(m->mosq, will, 7, "offline", 1, true);
+    mq.will_set(m->mosq, will, 7, "offline", 1, true);
     if (mc->username[0]) {
         password[0] = '\0';
         if (mc->password_file[0] && (r = read_first_line(mc->password_file, password, sizeof(password))) < 0) {
             log_error("mqtt: cannot read password_file %s: %s", mc->password_file, strerror(-r));
             goto fail;
         }
-        mosquitto_username_pw_set(m->mosq, mc->username, password[0] ? password : NULL);
+        mq.username_pw_set(m->mosq, mc->username, password[0] ? password : NULL);
         sodium_memzero(password, sizeof(password));
     }
     if (mc->tls_ca[0]) {
-        r = mosquitto_tls_set(m->mosq, mc->tls_ca, NULL, mc->tls_cert[0] ? mc->tls_cert : NULL,
+        r = mq.tls_set(m->mosq, mc->tls_ca, NULL, mc->tls_cert[0] ? mc->tls_cert : NULL,
                               mc->tls_key[0] ? mc->tls_key : NULL, NULL);
         if (r != MOSQ_ERR_SUCCESS) {
-            log_error("mqtt: TLS settings refused: %s", mosquitto_strerror(r));
+            log_error("mqtt: TLS settings refused: %s", mq.strerror(r));
             r = -EINVAL;
             goto fail;
         }
     }
-    mosquitto_connect_callback_set(m->mosq, on_connect);
-    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-    mosquitto_publish_callback_set(m->mosq, on_publish);
-    mosquitto_message_callback_set(m->mosq, on_message);
+    mq.connect_callback_set(m->mosq, on_connect);
+    mq.disconnect_callback_set(m->mosq, on_disconnect);
+    mq.publish_callback_set(m->mosq, on_publish);
+    mq.message_callback_set(m->mosq, on_message);
     r = sd_event_add_time(loop, &m->misc, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
                           misc_due, m);
     if (r < 0)
@@ -677,19 +721,19 @@ struct mqtt *mqtt_free(struct mqtt *m)
     m->stopping = true;
     if (m->connected) {
         publish(m, "status", "offline", true, NULL);
-        mosquitto_loop_write(m->mosq, 1);
-        mosquitto_disconnect(m->mosq);
+        mq.loop_write(m->mosq, 1);
+        mq.disconnect(m->mosq);
     }
     sd_event_source_disable_unref(m->io);
     sd_event_source_disable_unref(m->misc);
     sd_event_source_disable_unref(m->retry);
     if (m->mosq)
-        mosquitto_destroy(m->mosq);
+        mq.destroy(m->mosq);
     for (unsigned i = 0; i < m->n_states; i++)
         free(m->states[i].payload);
     sodium_memzero(m->key, sizeof(m->key));
     free(m);
-    mosquitto_lib_cleanup();
+    mq.lib_cleanup();
     return NULL;
 }
 
