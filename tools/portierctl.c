@@ -228,6 +228,12 @@ static void print_status(json_t *r)
     json_t *site = json_object_get(r, "site"), *stats = json_object_get(r, "stats"), *v;
     size_t i;
 
+    /* Times on the site's clock, wherever portierctl runs. */
+    if (*jstr(site, "timezone")) {
+        setenv("TZ", jstr(site, "timezone"), 1);
+        tzset();
+    }
+
     printf("Site %s (%s), %s; portierd %s, up %" JSON_INTEGER_FORMAT " s, %s hardware\n",
            jstr(site, "id"), jstr(site, "name"), jstr(site, "timezone"), jstr(r, "version"),
            jint(r, "uptime"), jstr(r, "backend"));
