@@ -321,6 +321,12 @@ static void in_child(struct store *store, struct control_conn *c, const struct c
     if (pid == 0) {
         if (fork() == 0) {
             struct store *ro = NULL;
+            /* Keep only stdio and the client: the daemon's GPIO lines, sockets and database
+             * handles must not outlive it here. And never linger. */
+            if (fd > 3)
+                close_range(3, (unsigned)fd - 1, 0);
+            close_range((unsigned)fd + 1, ~0u, 0);
+            alarm(600);
             json_t *reply = store_open(path, &ro) == 0
                                 ? child_reply(ro, job)
                                 : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",

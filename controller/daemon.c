@@ -288,7 +288,8 @@ static bool on_mqtt_command(const char *client, const char *action, json_t *cmd,
             snprintf(why, why_n, "reason longer than 127 characters");
             return false;
         }
-        r = fablab_set_out_of_order(d->fablab, name, on, reason);
+        snprintf(detail, sizeof(detail), "mqtt client %.40s", client);
+        r = fablab_set_out_of_order(d->fablab, name, on, reason, detail);
         if (r < 0)
             snprintf(why, why_n, r == -ENOENT ? "no machine '%.40s'" : "cannot change it", name);
         return r == 0;

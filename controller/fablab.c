@@ -753,6 +753,13 @@ static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t
             return;
         }
     }
+    {
+        const char *category = req_str(req, "category");
+        if (category && *category && !name_is_valid(category)) {
+            control_reply_error(c, "bad_request", "a category is 1 to 31 letters, digits, '-', '_' or '.'");
+            return;
+        }
+    }
     if (!rules_update(f, c, req, &r))
         return;
     ret = store_machine_rules_put(f->store, &r);
@@ -762,10 +769,6 @@ static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t
     }
     {
         const char *category = req_str(req, "category");
-        if (category && *category && !name_is_valid(category)) {
-            control_reply_error(c, "bad_request", "a category is 1 to 31 letters, digits, '-', '_' or '.'");
-            return;
-        }
         if (category && (ret = store_resource_set_category(f->store, r.id, category)) < 0) {
             control_reply_error(c, "store", "cannot set the category: %s", strerror(-ret));
             return;
@@ -782,7 +785,8 @@ void fablab_publish_all(struct fablab *f)
         f->change_fn(&f->machines[i], f->change_userdata);
 }
 
-int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const char *reason)
+int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const char *reason,
+                            const char *by)
 {
     struct store_resource res;
     struct machine *m;
@@ -798,8 +802,16 @@ int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const c
         machine_power_off(m, "out_of_order");   /* a broken machine stops now */
     if (m && f->change_fn)
         f->change_fn(m, f->change_userdata);
-    log_notice("machine %s %s%s%s", res.name, on ? "out of order" : "back in order",
+    log_notice("machine %s %s by %s%s%s", res.name, on ? "out of order" : "back in order", by,
                reason && *reason ? ": " : "", reason ? reason : "");
+    {
+        struct store_event ev = { .at = now_utc(), .resource_id = res.id, .granted = true };
+        snprintf(ev.kind, sizeof(ev.kind), "%s", on ? "out_of_order" : "in_order");
+        snprintf(ev.reason, sizeof(ev.reason), "manager");
+        snprintf(ev.detail, sizeof(ev.detail), "by %.40s%s%.60s", by, reason && *reason ? ": " : "",
+                 reason ? reason : "");
+        store_event_add(f->store, &ev, NULL);
+    }
     return 0;
 }
 
@@ -846,7 +858,9 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
             control_reply_error(c, "bad_request", "\"on\" must be true or false; reason at most 127 characters");
             return true;
         }
-        r = fablab_set_out_of_order(f, res.name, json_is_true(on), reason);
+        char by[32];
+        snprintf(by, sizeof(by), "uid %d", (int)control_conn_uid(c));
+        r = fablab_set_out_of_order(f, res.name, json_is_true(on), reason, by);
         if (r < 0) {
             control_reply_error(c, "store", "cannot change machine: %s", strerror(-r));
             return true;

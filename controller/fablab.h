@@ -37,7 +37,8 @@ void fablab_on_change(struct fablab *f, void (*fn)(struct machine *m, void *user
 /* Call the change listener for every machine (initial state). */
 void fablab_publish_all(struct fablab *f);
 /* Set a machine out of order (cutting its power) or back in order. -ENOENT if unknown. */
-int fablab_set_out_of_order(struct fablab *f, const char *machine, bool on, const char *reason);
+int fablab_set_out_of_order(struct fablab *f, const char *machine, bool on, const char *reason,
+                            const char *by);
 
 /* What the last machine tap did, for `portierctl sim tap`. */
 struct fablab_tap {

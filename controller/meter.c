@@ -408,7 +408,10 @@ int meter_correction(struct meter *m, int64_t seq, int64_t amount_delta_cents, c
     u.amount_cents = amount_delta_cents;
     u.corrects_seq = seq;
     snprintf(u.note, sizeof(u.note), "%s", note ? note : "");
-    return record(m, &u, ret_seq);
+    r = store_step_begin(m->store);
+    if (r < 0)
+        return r;
+    return step_end(m, record(m, &u, ret_seq));
 }
 
 struct verify_ctx {

@@ -133,8 +133,10 @@ static int publish_one(int64_t seq, const char *kind, const char *payload, void 
 static void drain(struct mqtt *m)
 {
     uint64_t dropped = store_outbox_dropped(m->store);
+    static uint64_t last_warning;
 
-    if (dropped != m->dropped_logged) {
+    if (dropped != m->dropped_logged && now_mono_usec() - last_warning > 60000000u) {
+        last_warning = now_mono_usec();
         log_warning("mqtt: outbox full (outbox_max = %" PRId64 "): %" PRIu64 " oldest events "
                     "dropped so far", m->cfg->mqtt.outbox_max, dropped);
         m->dropped_logged = dropped;

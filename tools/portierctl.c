@@ -36,7 +36,7 @@ static void usage(FILE *out)
         "  -h, --help           show this help\n"
         "\n"
         "Commands:\n"
-        "  status                                   doors, relays, readers, inputs, last taps\n"
+        "  status                                   doors, machines, readers, inputs, MQTT, last taps\n"
         "  member add NAME [--plan P] [--email E] [--from DATE] [--until DATE]\n"
         "  member list | show MEMBER | suspend MEMBER | resume MEMBER\n"
         "  card add MEMBER UID [--label L]          enrol a card by its UID (hex)\n"
