@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,20 +278,25 @@ static bool order_valid(const char *order)
 }
 
 struct child_job {
+    const char *kind;           /* "statement" or "verify" */
     const char *period;
     int64_t member;
-    struct meter *meter;        /* ledger verification */
+    const char *site;
 };
 
-/* In the grandchild: the reply, built from its own connection. */
-static json_t *child_reply(struct store *ro, const struct child_job *job)
+/* The reply of a job, built from the job's own connection to the database. */
+static json_t *job_reply(struct store *ro, const struct child_job *job)
 {
     const char *err = "cannot read the database";
     json_t *st;
 
-    if (job->meter) {
+    if (strcmp(job->kind, "verify") == 0) {
         struct ledger_verifier v;
-        int r = meter_verify_in(job->meter, ro, &v);
+        struct meter *m = NULL;
+        int r = meter_new(ro, job->site, 0, &m);
+        if (r == 0)
+            r = meter_verify(m, &v);
+        meter_free(m);
         if (r < 0 && r != -EBADMSG)
             return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
                              "cannot read the ledger");
@@ -304,45 +310,88 @@ static json_t *child_reply(struct store *ro, const struct child_job *job)
               : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err);
 }
 
+int billing_job_main(int argc, char **argv)
+{
+    struct child_job job = { .kind = "", .period = "", .site = "" };
+    const char *db = NULL;
+    struct store *ro = NULL;
+    json_t *reply;
+    char *text;
+
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--job") == 0)
+            job.kind = argv[i + 1];
+        else if (strcmp(argv[i], "--db") == 0)
+            db = argv[i + 1];
+        else if (strcmp(argv[i], "--period") == 0)
+            job.period = argv[i + 1];
+        else if (strcmp(argv[i], "--member") == 0)
+            job.member = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--site") == 0)
+            job.site = argv[i + 1];
+    }
+    alarm(600);         /* never linger */
+    reply = db && store_open(db, &ro) == 0
+                ? job_reply(ro, &job)
+                : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
+                            "cannot open the database");
+    text = json_dumps(reply, JSON_COMPACT);
+    json_decref(reply);
+    if (text) {
+        size_t len = strlen(text), done = 0;
+        while (done < len) {
+            ssize_t n = write(3, text + done, len - done);
+            if (n <= 0)
+                break;
+            done += (size_t)n;
+        }
+        (void)!write(3, "\n", 1);
+        free(text);
+    }
+    store_free(ro);
+    return 0;
+}
+
 /* A month of usage or a million ledger entries take seconds: on the loop, the doors would
- * wait that long. A grandchild does the work from its own connection (WAL lets it read
- * while the daemon writes) and answers the client itself. */
+ * wait that long. A fresh process (portierd --job ..., the client's socket as fd 3) does
+ * the work through its own connection — WAL lets it read while the daemon writes; a mere
+ * fork would share SQLite's process-wide state with the daemon — and answers the client
+ * itself. */
 static void in_child(struct store *store, struct control_conn *c, const struct child_job *job)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], self[PATH_MAX], member[24];
+    ssize_t len;
     pid_t pid;
-    int fd, r = store_path(store, path, sizeof(path));
+    int fd;
 
-    if (r < 0 || (fd = control_conn_take_fd(c)) < 0) {
-        control_reply_error(c, "internal", "cannot hand the statement over");
+    /* portierd itself; a test harness that embeds the control server names it instead. */
+    const char *program = getenv("PORTIER_JOB_PROGRAM");
+    if (program && *program && strlen(program) < sizeof(self)) {
+        strcpy(self, program);
+        len = (ssize_t)strlen(self);
+    } else {
+        len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    }
+    if (len <= 0 || store_path(store, path, sizeof(path)) < 0 ||
+        (fd = control_conn_take_fd(c)) < 0) {
+        control_reply_error(c, "internal", "cannot start the job");
         return;
     }
+    self[len] = '\0';
+    snprintf(member, sizeof(member), "%" PRId64, job->member);
+    char *argv[] = { self, "--job", (char *)job->kind, "--db", path, "--period",
+                     (char *)job->period, "--member", member, "--site", (char *)job->site, NULL };
     pid = fork();
     if (pid == 0) {
         if (fork() == 0) {
-            struct store *ro = NULL;
-            /* Keep only stdio and the client: the daemon's GPIO lines, sockets and database
-             * handles must not outlive it here. And never linger. */
-            if (fd > 3)
-                close_range(3, (unsigned)fd - 1, 0);
-            close_range((unsigned)fd + 1, ~0u, 0);
-            alarm(600);
-            json_t *reply = store_open(path, &ro) == 0
-                                ? child_reply(ro, job)
-                                : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
-                                            "cannot open the database");
-            char *text = json_dumps(reply, JSON_COMPACT);
-            if (text) {
-                size_t len = strlen(text), done = 0;
-                while (done < len) {
-                    ssize_t n = write(fd, text + done, len - done);
-                    if (n <= 0)
-                        break;
-                    done += (size_t)n;
-                }
-                (void)!write(fd, "\n", 1);
-            }
-            _exit(0);   /* no cleanup: the parent's handles are not ours to close */
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            if (dup2(fd, 3) < 0)
+                _exit(127);
+            close_range(4, ~0u, 0);     /* nothing of the daemon's: lines, sockets, database */
+            execv(self, argv);
+            _exit(127);
         }
         _exit(0);
     }
@@ -350,7 +399,7 @@ static void in_child(struct store *store, struct control_conn *c, const struct c
     if (pid > 0)
         waitpid(pid, NULL, 0);      /* the middle process exits at once */
     else
-        log_error("statement: cannot fork: %s", strerror(errno));
+        log_error("cannot start a job: %s", strerror(errno));
 }
 
 bool billing_control(struct store *store, struct meter *meter, const char *state_dir,
@@ -367,7 +416,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         control_reply_ok(c, json_pack("{s:s, s:s, s:s}", "site", meter_site(meter), "algorithm",
                                       "ed25519", "public_key", hex));
     } else if (strcmp(cmd, "ledger.verify") == 0) {
-        struct child_job job = { .meter = meter };
+        struct child_job job = { .kind = "verify", .period = "", .site = meter_site(meter) };
         log_info("ledger verification requested by uid %d", (int)control_conn_uid(c));
         in_child(store, c, &job);
     } else if (strcmp(cmd, "statement") == 0) {
@@ -379,7 +428,8 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
             control_reply_error(c, "bad_request", "period must be YYYY-MM");
             return true;
         }
-        struct child_job job = { .period = period, .member = member };
+        struct child_job job = { .kind = "statement", .period = period, .member = member,
+                                 .site = meter_site(meter) };
         in_child(store, c, &job);
     } else if (strcmp(cmd, "period.close") == 0) {
         const char *period = req_str(req, "period");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -45,6 +46,10 @@ int main(int argc, char **argv)
     bool check = false;
     struct daemon *d;
     int c, r;
+
+    /* Internal: the daemon runs long reports in a fresh process of its own (billing.c). */
+    if (argc > 1 && strcmp(argv[1], "--job") == 0)
+        return billing_job_main(argc - 1, argv + 1);
 
     while ((c = getopt_long(argc, argv, "c:nh", options, NULL)) != -1) {
         switch (c) {
