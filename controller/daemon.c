@@ -1112,8 +1112,12 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
                (strcmp(cmd + 4, "tap") == 0 || strcmp(cmd + 4, "remove") == 0 ||
                 strcmp(cmd + 4, "press") == 0 || strcmp(cmd + 4, "release") == 0)) {
         cmd_sim(d, c, req, cmd + 4);
-    } else if (!fablab_control(d->fablab, c, cmd, req) &&
-               !billing_control(d->store, d->meter, d->cfg->daemon.state_dir, c, cmd, req)) {
+    } else if (fablab_control(d->fablab, c, cmd, req)) {
+        /* handled */
+    } else if (billing_control(d->store, d->meter, d->cfg->daemon.state_dir, c, cmd, req)) {
+        if (strncmp(cmd, "presence.", 9) == 0)
+            publish_occupancy(d);   /* a manager's check-out changes who is in */
+    } else {
         control_reply_error(c, "unknown_command", "unknown command '%.32s'", cmd);
     }
 }
