@@ -414,35 +414,24 @@ int meter_correction(struct meter *m, int64_t seq, int64_t amount_delta_cents, c
     return step_end(m, record(m, &u, ret_seq));
 }
 
-struct verify_ctx {
-    struct ledger_verifier *v;
-};
-
 static int verify_one(const struct ledger_entry *e, void *userdata)
 {
-    struct verify_ctx *c = userdata;
-    return ledger_verifier_feed(c->v, e) ? 0 : -EBADMSG;
+    return ledger_verifier_feed(userdata, e) ? 0 : -EBADMSG;
 }
 
 int meter_verify(struct meter *m, struct ledger_verifier *v)
 {
-    return meter_verify_in(m, m->store, v);
-}
-
-int meter_verify_in(struct meter *m, struct store *store, struct ledger_verifier *v)
-{
-    struct verify_ctx c = { v };
     uint8_t head_hash[LEDGER_HASH_LEN], head_sig[LEDGER_SIG_LEN];
     int64_t head_seq;
     int r;
 
     ledger_verifier_init(v, m->site, m->pk);
-    r = store_ledger_foreach(store, 1, verify_one, &c);
+    r = store_ledger_foreach(m->store, 1, verify_one, v);
     if (r < 0 && r != -EBADMSG)
         return r;
     if (v->bad_seq)
         return -EBADMSG;
-    r = store_ledger_head(store, &head_seq, head_hash, head_sig);
+    r = store_ledger_head(m->store, &head_seq, head_hash, head_sig);
     if (r < 0)
         return r;
     return ledger_verifier_finish(v, head_seq, head_hash, head_sig) ? 0 : -EBADMSG;

@@ -55,5 +55,3 @@ const char *meter_site(const struct meter *m);
 
 /* Verify the whole ledger against the site's key; fills v. 0 if intact, -EBADMSG if not. */
 int meter_verify(struct meter *m, struct ledger_verifier *v);
-/* The same, reading through another connection to the same database (a child's). */
-int meter_verify_in(struct meter *m, struct store *store, struct ledger_verifier *v);

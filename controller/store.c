@@ -628,6 +628,31 @@ static void column_text(sqlite3_stmt *st, int col, char *buf, size_t n)
     snprintf(buf, n, "%s", t ? (const char *)t : "");
 }
 
+/* Row loops: step a statement to its end, handing each row to a converter that calls the
+ * caller's typed callback; the first negative return stops the loop and is returned.
+ * Returns the number of rows seen or -errno. */
+typedef void (*row_cb)(void);
+struct row_ctx {
+    row_cb fn;              /* the caller's store_*_fn, cast back by the converter */
+    void *userdata;
+};
+
+static int rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+    int rc, n = 0, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        r = each(st, ctx);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+}
+
 /* Writes join the open batch, starting one if needed. */
 static int batch_ensure(struct store *s)
 {
@@ -889,23 +914,19 @@ int store_plan_find(struct store *s, const char *name, struct store_plan *ret)
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }
 
+static int plans_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_plan p;
+
+    plan_from_row(st, &p);
+    return ((store_plan_fn)cx->fn)(&p, cx->userdata);
+}
+
 int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_PLAN_LIST);
-    struct store_plan p;
-    int rc, n = 0, r = 0;
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        plan_from_row(st, &p);
-        n++;
-        r = fn(&p, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, plans_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- members ---- */
@@ -1009,23 +1030,19 @@ int store_member_set_status(struct store *s, int64_t id, enum member_status stat
     return r;
 }
 
+static int members_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_member m;
+
+    member_from_row(st, &m);
+    return ((store_member_fn)cx->fn)(&m, cx->userdata);
+}
+
 int store_members_foreach(struct store *s, store_member_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_MEMBER_LIST);
-    struct store_member m;
-    int rc, n = 0, r = 0;
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        member_from_row(st, &m);
-        n++;
-        r = fn(&m, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, members_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 static int64_t count_of(struct store *s, enum stmt_id id)
@@ -1092,31 +1109,28 @@ int store_card_find(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }
 
+static int cards_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_card c;
+
+    c.id = sqlite3_column_int64(st, 0);
+    c.member_id = sqlite3_column_int64(st, 1);
+    column_text(st, 2, c.member, sizeof(c.member));
+    column_text(st, 3, c.label, sizeof(c.label));
+    c.enabled = sqlite3_column_int(st, 4) != 0;
+    c.created_at = sqlite3_column_int64(st, 5);
+    column_text(st, 6, c.hash_prefix, sizeof(c.hash_prefix));
+    return ((store_card_fn)cx->fn)(&c, cx->userdata);
+}
+
 int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, member_id ? ST_CARD_LIST_MEMBER : ST_CARD_LIST);
-    struct store_card c;
-    int rc, n = 0, r = 0;
 
     if (member_id)
         sqlite3_bind_int64(st, 1, member_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        c.id = sqlite3_column_int64(st, 0);
-        c.member_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, c.member, sizeof(c.member));
-        column_text(st, 3, c.label, sizeof(c.label));
-        c.enabled = sqlite3_column_int(st, 4) != 0;
-        c.created_at = sqlite3_column_int64(st, 5);
-        column_text(st, 6, c.hash_prefix, sizeof(c.hash_prefix));
-        n++;
-        r = fn(&c, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, cards_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
@@ -1225,37 +1239,34 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
     return r;
 }
 
+static int events_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.id = sqlite3_column_int64(st, 0);
+    ev.at = sqlite3_column_int64(st, 1);
+    ev.resource_id = sqlite3_column_int64(st, 2);
+    column_text(st, 3, ev.resource, sizeof(ev.resource));
+    column_text(st, 4, ev.reader, sizeof(ev.reader));
+    ev.member_id = sqlite3_column_int64(st, 5);
+    ev.card_id = sqlite3_column_int64(st, 6);
+    column_text(st, 7, ev.kind, sizeof(ev.kind));
+    ev.granted = sqlite3_column_int(st, 8) != 0;
+    column_text(st, 9, ev.reason, sizeof(ev.reason));
+    column_text(st, 10, ev.detail, sizeof(ev.detail));
+    return ((store_event_fn)cx->fn)(&ev, cx->userdata);
+}
+
 int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
                          void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_EVENT_LIST);
-    struct store_event ev;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&ev, 0, sizeof(ev));
-        ev.id = sqlite3_column_int64(st, 0);
-        ev.at = sqlite3_column_int64(st, 1);
-        ev.resource_id = sqlite3_column_int64(st, 2);
-        column_text(st, 3, ev.resource, sizeof(ev.resource));
-        column_text(st, 4, ev.reader, sizeof(ev.reader));
-        ev.member_id = sqlite3_column_int64(st, 5);
-        ev.card_id = sqlite3_column_int64(st, 6);
-        column_text(st, 7, ev.kind, sizeof(ev.kind));
-        ev.granted = sqlite3_column_int(st, 8) != 0;
-        column_text(st, 9, ev.reason, sizeof(ev.reason));
-        column_text(st, 10, ev.detail, sizeof(ev.detail));
-        n++;
-        r = fn(&ev, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, events_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- machines ---- */
@@ -1293,24 +1304,21 @@ int store_resource_get(struct store *s, const char *name, struct store_resource 
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }
 
+static int resources_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    char name[32];
+
+    column_text(st, 0, name, sizeof(name));
+    return ((store_name_fn)cx->fn)(name, cx->userdata);
+}
+
 int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_RESOURCE_LIST);
-    char name[32];
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        column_text(st, 0, name, sizeof(name));
-        n++;
-        r = fn(name, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, resources_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* Run a write statement whose parameters are already bound: joins the batch, maps errors,
@@ -1395,27 +1403,24 @@ int store_training_find(struct store *s, const char *name, int64_t *ret_id)
     return find_id(s, ST_TRAINING_FIND, name, ret_id);
 }
 
+static int trainings_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_training t;
+
+    t.id = sqlite3_column_int64(st, 0);
+    column_text(st, 1, t.name, sizeof(t.name));
+    column_text(st, 2, t.description, sizeof(t.description));
+    t.qualified_members = sqlite3_column_int64(st, 3);
+    return ((store_training_fn)cx->fn)(&t, cx->userdata);
+}
+
 int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_TRAINING_LIST);
-    struct store_training t;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        t.id = sqlite3_column_int64(st, 0);
-        column_text(st, 1, t.name, sizeof(t.name));
-        column_text(st, 2, t.description, sizeof(t.description));
-        t.qualified_members = sqlite3_column_int64(st, 3);
-        n++;
-        r = fn(&t, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, trainings_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
@@ -1471,31 +1476,28 @@ int store_qualification_best(struct store *s, int64_t member_id, int64_t trainin
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }
 
+static int qualifications_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_qualification q;
+
+    q.id = sqlite3_column_int64(st, 0);
+    q.member_id = sqlite3_column_int64(st, 1);
+    column_text(st, 2, q.training, sizeof(q.training));
+    q.granted_at = sqlite3_column_int64(st, 3);
+    column_text(st, 4, q.granted_by, sizeof(q.granted_by));
+    q.expires_at = sqlite3_column_int64(st, 5);
+    q.revoked_at = sqlite3_column_int64(st, 6);
+    return ((store_qualification_fn)cx->fn)(&q, cx->userdata);
+}
+
 int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
                                  void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_QUAL_LIST);
-    struct store_qualification q;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, member_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        q.id = sqlite3_column_int64(st, 0);
-        q.member_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, q.training, sizeof(q.training));
-        q.granted_at = sqlite3_column_int64(st, 3);
-        column_text(st, 4, q.granted_by, sizeof(q.granted_by));
-        q.expires_at = sqlite3_column_int64(st, 5);
-        q.revoked_at = sqlite3_column_int64(st, 6);
-        n++;
-        r = fn(&q, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, qualifications_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- bookings ---- */
@@ -1630,12 +1632,19 @@ int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, i
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? (int)count : sqlite_to_errno(rc);
 }
 
+static int bookings_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_booking b;
+
+    booking_from_row(st, &b);
+    return ((store_booking_fn)cx->fn)(&b, cx->userdata);
+}
+
 int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,
                            store_booking_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_BOOKING_LIST);
-    struct store_booking b;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, f->resource_id);
     sqlite3_bind_int64(st, 2, f->member_id);
@@ -1643,17 +1652,7 @@ int store_bookings_foreach(struct store *s, const struct store_booking_filter *f
     sqlite3_bind_int64(st, 4, f->to ? f->to : INT64_MAX);
     sqlite3_bind_int(st, 5, f->include_cancelled ? 1 : 0);
     sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        booking_from_row(st, &b);
-        n++;
-        r = fn(&b, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, bookings_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- machine sessions ---- */
@@ -1717,32 +1716,29 @@ int store_sessions_close_interrupted(struct store *s)
     return r < 0 ? r : sqlite3_changes(s->db);
 }
 
+static int sessions_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_session ss;
+
+    ss.id = sqlite3_column_int64(st, 0);
+    column_text(st, 1, ss.resource, sizeof(ss.resource));
+    ss.member_id = sqlite3_column_int64(st, 2);
+    ss.booking_id = sqlite3_column_int64(st, 3);
+    ss.started_at = sqlite3_column_int64(st, 4);
+    ss.ended_at = sqlite3_column_int64(st, 5);
+    ss.last_seen_at = sqlite3_column_int64(st, 6);
+    ss.running_seconds = sqlite3_column_int64(st, 7);
+    column_text(st, 8, ss.end_reason, sizeof(ss.end_reason));
+    return ((store_session_fn)cx->fn)(&ss, cx->userdata);
+}
+
 int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_SESSION_LIST);
-    struct store_session ss;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, since);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ss.id = sqlite3_column_int64(st, 0);
-        column_text(st, 1, ss.resource, sizeof(ss.resource));
-        ss.member_id = sqlite3_column_int64(st, 2);
-        ss.booking_id = sqlite3_column_int64(st, 3);
-        ss.started_at = sqlite3_column_int64(st, 4);
-        ss.ended_at = sqlite3_column_int64(st, 5);
-        ss.last_seen_at = sqlite3_column_int64(st, 6);
-        ss.running_seconds = sqlite3_column_int64(st, 7);
-        column_text(st, 8, ss.end_reason, sizeof(ss.end_reason));
-        n++;
-        r = fn(&ss, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, sessions_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- metering ---- */
@@ -1846,30 +1842,26 @@ int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *ra
     return stmt_exec(st);
 }
 
+static int rates_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_rate rate;
+    char plan[32];
+
+    column_text(st, 0, plan, sizeof(plan));
+    column_text(st, 1, rate.target, sizeof(rate.target));
+    rate.monthly_minutes = sqlite3_column_int64(st, 2);
+    rate.per_hour_cents = sqlite3_column_int64(st, 3);
+    rate.block_minutes = sqlite3_column_int64(st, 4);
+    rate.min_charge_cents = sqlite3_column_int64(st, 5);
+    rate.free_minutes = sqlite3_column_int64(st, 6);
+    return ((store_rate_fn)cx->fn)(plan, &rate, cx->userdata);
+}
+
 int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_RATE_LIST);
-    struct store_rate rate;
-    char plan[32];
-    int rc, n = 0, r = 0;
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        column_text(st, 0, plan, sizeof(plan));
-        column_text(st, 1, rate.target, sizeof(rate.target));
-        rate.monthly_minutes = sqlite3_column_int64(st, 2);
-        rate.per_hour_cents = sqlite3_column_int64(st, 3);
-        rate.block_minutes = sqlite3_column_int64(st, 4);
-        rate.min_charge_cents = sqlite3_column_int64(st, 5);
-        rate.free_minutes = sqlite3_column_int64(st, 6);
-        n++;
-        r = fn(plan, &rate, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, rates_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id)
@@ -1937,32 +1929,29 @@ int store_pass_take(struct store *s, int64_t member_id, const char *kind, const 
     return 0;
 }
 
+static int passes_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_pass p;
+
+    p.id = sqlite3_column_int64(st, 0);
+    p.member_id = sqlite3_column_int64(st, 1);
+    column_text(st, 2, p.kind, sizeof(p.kind));
+    column_text(st, 3, p.target, sizeof(p.target));
+    p.quantity = sqlite3_column_int64(st, 4);
+    p.remaining = sqlite3_column_int64(st, 5);
+    p.valid_from = sqlite3_column_int64(st, 6);
+    p.valid_until = sqlite3_column_int64(st, 7);
+    p.price_cents = sqlite3_column_int64(st, 8);
+    return ((store_pass_fn)cx->fn)(&p, cx->userdata);
+}
+
 int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_PASS_LIST);
-    struct store_pass p;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, member_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        p.id = sqlite3_column_int64(st, 0);
-        p.member_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, p.kind, sizeof(p.kind));
-        column_text(st, 3, p.target, sizeof(p.target));
-        p.quantity = sqlite3_column_int64(st, 4);
-        p.remaining = sqlite3_column_int64(st, 5);
-        p.valid_from = sqlite3_column_int64(st, 6);
-        p.valid_until = sqlite3_column_int64(st, 7);
-        p.price_cents = sqlite3_column_int64(st, 8);
-        n++;
-        r = fn(&p, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, passes_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 static int64_t scalar(struct store *s, sqlite3_stmt *st)
@@ -2062,27 +2051,24 @@ static void usage_from_row(sqlite3_stmt *st, struct store_usage *u)
     u->ledger_seq = sqlite3_column_int64(st, 19);
 }
 
+static int usage_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_usage u;
+
+    usage_from_row(st, &u);
+    return ((store_usage_fn)cx->fn)(&u, cx->userdata);
+}
+
 int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
                         int64_t member_id, store_usage_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_USAGE_RANGE);
-    struct store_usage u;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, member_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        usage_from_row(st, &u);
-        n++;
-        r = fn(&u, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, usage_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret)
@@ -2185,24 +2171,21 @@ static void ledger_from_row(sqlite3_stmt *st, struct ledger_entry *e)
     }
 }
 
+static int ledger_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct ledger_entry e;
+
+    ledger_from_row(st, &e);
+    return ((store_ledger_fn)cx->fn)(&e, cx->userdata);
+}
+
 int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_LEDGER_LIST);
-    struct ledger_entry e;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_int64(st, 1, from_seq);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ledger_from_row(st, &e);
-        n++;
-        r = fn(&e, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, ledger_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at)
@@ -2287,30 +2270,26 @@ int store_period_add(struct store *s, const struct store_period *p)
     return stmt_exec(st);
 }
 
+static int periods_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_period p;
+
+    memset(&p, 0, sizeof(p));
+    column_text(st, 0, p.period, sizeof(p.period));
+    column_text(st, 1, p.first_day, sizeof(p.first_day));
+    column_text(st, 2, p.last_day, sizeof(p.last_day));
+    p.closed_at = sqlite3_column_int64(st, 3);
+    p.last_seq = sqlite3_column_int64(st, 4);
+    column_text(st, 5, p.totals, sizeof(p.totals));
+    column_text(st, 6, p.archive, sizeof(p.archive));
+    return ((store_period_fn)cx->fn)(&p, cx->userdata);
+}
+
 int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_PERIOD_LIST);
-    struct store_period p;
-    int rc, n = 0, r = 0;
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&p, 0, sizeof(p));
-        column_text(st, 0, p.period, sizeof(p.period));
-        column_text(st, 1, p.first_day, sizeof(p.first_day));
-        column_text(st, 2, p.last_day, sizeof(p.last_day));
-        p.closed_at = sqlite3_column_int64(st, 3);
-        p.last_seq = sqlite3_column_int64(st, 4);
-        column_text(st, 5, p.totals, sizeof(p.totals));
-        column_text(st, 6, p.archive, sizeof(p.archive));
-        n++;
-        r = fn(&p, userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
+    return rows_each(st, periods_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_resource_category(struct store *s, const char *name, char *buf, size_t n)
