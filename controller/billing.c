@@ -417,7 +417,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
                                       "ed25519", "public_key", hex));
     } else if (strcmp(cmd, "ledger.verify") == 0) {
         struct child_job job = { .kind = "verify", .period = "", .site = meter_site(meter) };
-        log_info("ledger verification requested by uid %d", (int)control_conn_uid(c));
+        log_info("ledger verification requested by %s", control_conn_who(c));
         in_child(store, c, &job);
     } else if (strcmp(cmd, "statement") == 0) {
         const char *period = req_str(req, "period");

@@ -20,6 +20,7 @@ struct control_conn {
     struct control_conn *next;
     int fd;
     uid_t uid;
+    char who[64];               /* "uid=1000", or what an in-process client says it is */
     sd_event_source *io;
     sd_event_source *timeout;
     char *in;
@@ -165,13 +166,46 @@ static int conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
+/* Take cfd (non-blocking) as a new connection; closes it on failure. */
+static int conn_add(struct control *ctl, int cfd, uid_t uid, const char *who)
+{
+    struct control_conn *c;
+    uint64_t now;
+
+    c = calloc(1, sizeof(*c));
+    if (c)
+        c->in = malloc(CONTROL_REQUEST_MAX);
+    if (!c || !c->in) {
+        if (c)
+            free(c);
+        close(cfd);
+        return -ENOMEM;
+    }
+    c->ctl = ctl;
+    c->fd = cfd;
+    c->uid = uid;
+    if (who)
+        snprintf(c->who, sizeof(c->who), "%s", who);
+    else
+        snprintf(c->who, sizeof(c->who), "uid=%d", (int)uid);
+    c->next = ctl->conns;
+    ctl->conns = c;
+    ctl->n_conns++;
+    sd_event_now(ctl->loop, CLOCK_MONOTONIC, &now);
+    if (sd_event_add_io(ctl->loop, &c->io, cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) < 0 ||
+        sd_event_add_time(ctl->loop, &c->timeout, CLOCK_MONOTONIC,
+                          now + CONTROL_READ_TIMEOUT_SEC * 1000000ull, 0, conn_timeout, c) < 0) {
+        conn_free(c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     struct control *ctl = userdata;
-    struct control_conn *c;
     struct ucred cred;
     socklen_t len = sizeof(cred);
-    uint64_t now;
     int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
     if (cfd < 0)
@@ -182,27 +216,18 @@ static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *us
         close(cfd);
         return 0;
     }
-    c = calloc(1, sizeof(*c));
-    if (c)
-        c->in = malloc(CONTROL_REQUEST_MAX);
-    if (!c || !c->in) {
-        if (c)
-            free(c);
-        close(cfd);
-        return 0;
-    }
-    c->ctl = ctl;
-    c->fd = cfd;
-    c->uid = getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.uid : (uid_t)-1;
-    c->next = ctl->conns;
-    ctl->conns = c;
-    ctl->n_conns++;
-    sd_event_now(ctl->loop, CLOCK_MONOTONIC, &now);
-    if (sd_event_add_io(ctl->loop, &c->io, cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) < 0 ||
-        sd_event_add_time(ctl->loop, &c->timeout, CLOCK_MONOTONIC,
-                          now + CONTROL_READ_TIMEOUT_SEC * 1000000ull, 0, conn_timeout, c) < 0)
-        conn_free(c);
+    (void)conn_add(ctl, cfd, getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0
+                                 ? cred.uid : (uid_t)-1, NULL);
     return 0;
+}
+
+int control_adopt(struct control *ctl, int fd, const char *who)
+{
+    if (ctl->n_conns >= CONTROL_MAX_CLIENTS + CONTROL_MAX_ADOPTED) {
+        close(fd);
+        return -EBUSY;
+    }
+    return conn_add(ctl, fd, (uid_t)-1, who);
 }
 
 void control_reply(struct control_conn *c, json_t *reply)
@@ -283,6 +308,7 @@ void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *user
 }
 
 uid_t control_conn_uid(const struct control_conn *c) { return c->uid; }
+const char *control_conn_who(const struct control_conn *c) { return c->who; }
 
 int control_conn_take_fd(struct control_conn *c)
 {

@@ -13,6 +13,7 @@
 
 #define CONTROL_REQUEST_MAX 16384
 #define CONTROL_MAX_CLIENTS 32
+#define CONTROL_MAX_ADOPTED 32      /* in-process clients (the web server) */
 #define CONTROL_READ_TIMEOUT_SEC 10
 #define CONTROL_PRIORITY_REPLY 20
 
@@ -47,3 +48,12 @@ void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *user
  * -errno on failure (c is then still ours to reply to). */
 int control_conn_take_fd(struct control_conn *c);
 uid_t control_conn_uid(const struct control_conn *c);
+/* Who is asking, for logs and records: "uid=1000" for a socket client, or the name an
+ * in-process client gave (e.g. "web:alice"). Valid while c is. */
+const char *control_conn_who(const struct control_conn *c);
+
+/* An in-process client: fd (non-blocking, CLOEXEC; ours from now on) is one end of a
+ * socketpair on which the caller writes one request line and reads one reply, exactly like
+ * a socket client, but known as who (at most 63 bytes). It may only be used by code that
+ * has already authorised the requests it sends. 0, or -errno (fd is then closed). */
+int control_adopt(struct control *ctl, int fd, const char *who);

@@ -290,10 +290,17 @@ static struct booking_verdict check_booking(struct fablab *f, const struct store
     return booking_check(&req);
 }
 
+bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
+                       int64_t start, int64_t end, struct booking_verdict *ret)
+{
+    *ret = check_booking(f, res, member_id, start, end, 0, now_utc());
+    return ret->error == BOOKING_OK;
+}
+
 static void actor_text(const struct fablab_actor *a, char *buf, size_t n)
 {
     if (a->manager)
-        snprintf(buf, n, "manager:uid=%d", a->uid);
+        snprintf(buf, n, "manager:%s", a->who ? a->who : "?");
     else
         snprintf(buf, n, "member:%" PRId64, a->member_id);
 }
@@ -322,7 +329,7 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
         int64_t len = mf->res.slot_minutes > mf->res.min_minutes ? mf->res.slot_minutes
                                                                  : mf->res.min_minutes;
         int64_t start = m->max_until, end = m->max_until + len * 60, id;
-        char by[32];
+        char by[80];
         struct fablab_actor actor = { .member_id = subj->member_id };
 
         bv = check_booking(f, &mf->res, subj->member_id, start, end, 0, now < start ? now : start);
@@ -615,11 +622,11 @@ static void reply_booking_error(struct control_conn *c, const struct booking_ver
 static void cmd_booking_add(struct fablab *f, struct control_conn *c, json_t *req)
 {
     struct fablab_actor actor = { .manager = !json_is_true(json_object_get(req, "as_member")),
-                                  .uid = (int)control_conn_uid(c) };
+                                  .who = control_conn_who(c) };
     struct store_resource res;
     struct booking_verdict v;
     int64_t member, start, end, id;
-    char by[32];
+    char by[80];
     int r;
 
     uint64_t t0 = now_mono_usec();
@@ -650,13 +657,13 @@ static void cmd_booking_change(struct fablab *f, struct control_conn *c, json_t 
     json_t *idv = json_object_get(req, "booking");
     bool override = json_is_true(json_object_get(req, "override"));
     bool as_member = json_is_true(json_object_get(req, "as_member"));
-    struct fablab_actor actor = { .manager = !as_member, .uid = (int)control_conn_uid(c) };
+    struct fablab_actor actor = { .manager = !as_member, .who = control_conn_who(c) };
     struct store_booking b;
     struct store_resource res;
     struct booking_verdict v;
     int64_t now = now_utc(), start = 0, end = 0, new_id = 0;
     bool late;
-    char by[32];
+    char by[80];
     int r;
 
     if (!json_is_integer(idv) || store_booking_get(f->store, json_integer_value(idv), &b) < 0) {
@@ -774,7 +781,7 @@ static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t
             return;
         }
     }
-    log_info("machine %s %s by uid %d", name, add ? "added" : "changed", (int)control_conn_uid(c));
+    log_info("machine %s %s by %s", name, add ? "added" : "changed", control_conn_who(c));
     store_resource_get(f->store, name, &r);
     control_reply_ok(c, json_pack("{s:o}", "machine", machine_json(f, &r)));
 }
@@ -858,8 +865,8 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
             control_reply_error(c, "bad_request", "\"on\" must be true or false; reason at most 127 characters");
             return true;
         }
-        char by[32];
-        snprintf(by, sizeof(by), "uid %d", (int)control_conn_uid(c));
+        char by[80];
+        snprintf(by, sizeof(by), "%s", control_conn_who(c));
         r = fablab_set_out_of_order(f, res.name, json_is_true(on), reason, by);
         if (r < 0) {
             control_reply_error(c, "store", "cannot change machine: %s", strerror(-r));
@@ -885,8 +892,8 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
         control_reply_ok(c, json_pack("{s:o}", "trainings", list));
     } else if (strcmp(cmd, "training.grant") == 0 || strcmp(cmd, "training.revoke") == 0) {
         const char *name = req_str(req, "training");
-        char by[32];
-        struct fablab_actor actor = { .manager = true, .uid = (int)control_conn_uid(c) };
+        char by[80];
+        struct fablab_actor actor = { .manager = true, .who = control_conn_who(c) };
         if (!req_member(f->store, c, req, "member", &member))
             return true;
         if (!name || store_training_find(f->store, name, &training) < 0) {

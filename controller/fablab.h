@@ -61,9 +61,14 @@ bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, j
 json_t *fablab_status(struct fablab *f);
 struct input *fablab_input_by_name(struct fablab *f, const char *name);
 
+/* Whether member could book [start, end) on res now, with every rule the booking service
+ * enforces; *ret says why not. For the web page's week grid: the service checks again. */
+bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
+                       int64_t start, int64_t end, struct booking_verdict *ret);
+
 /* Who did it, for records: "manager:uid=1000", "member:42". */
 struct fablab_actor {
     bool manager;
     int64_t member_id;
-    int uid;
+    const char *who;            /* control_conn_who() */
 };
