@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_internal.h"
 #include "util.h"
 
 /* Migration N brings user_version from N-1 to N. Never edit a released migration: add one. */
@@ -236,6 +237,34 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  kind TEXT NOT NULL,"
     "  payload TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);",
+
+    /* 6: web accounts, their sessions, and their tokens (one-time links, API, calendar).
+     * Session and link tokens are stored as BLAKE2b hashes: the database alone does not
+     * let anyone in. */
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  role TEXT NOT NULL CHECK (role IN ('member', 'manager', 'custodian')),"
+    "  member_id INTEGER REFERENCES members(id),"
+    "  password TEXT,"
+    "  calendar_token TEXT UNIQUE,"
+    "  disabled_at INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL);"
+    "CREATE TABLE web_sessions ("
+    "  token_hash BLOB PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  csrf TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE account_tokens ("
+    "  token_hash BLOB PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('invite', 'api')),"
+    "  label TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER) WITHOUT ROWID;",
 };
 
 enum stmt_id {
@@ -578,6 +607,13 @@ struct store {
     uint64_t outbox_dropped;
     void (*dirty_fn)(void *userdata);
     void *dirty_userdata;
+    /* Statements of the store_*.c domain files, prepared on first use (store_prepared). */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } extra[STORE_EXTRA_STMTS];
+    unsigned n_extra;
+    uint64_t generation;
 };
 
 /* Map SQLite result codes to -errno at the module boundary. */
@@ -605,6 +641,30 @@ static int sqlite_to_errno(int rc)
     }
 }
 
+int store_errno(int sqlite_rc) { return sqlite_to_errno(sqlite_rc); }
+
+uint64_t store_generation(const struct store *s) { return s->generation; }
+
+sqlite3 *store_db(struct store *s) { return s->db; }
+
+sqlite3_stmt *store_prepared(struct store *s, const char *sql)
+{
+    sqlite3_stmt *st;
+
+    for (unsigned i = 0; i < s->n_extra; i++)
+        if (s->extra[i].sql == sql) {
+            sqlite3_reset(s->extra[i].st);
+            sqlite3_clear_bindings(s->extra[i].st);
+            return s->extra[i].st;
+        }
+    if (s->n_extra == STORE_EXTRA_STMTS ||
+        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    s->extra[s->n_extra].sql = sql;
+    s->extra[s->n_extra++].st = st;
+    return st;
+}
+
 static sqlite3_stmt *stmt_get(struct store *s, enum stmt_id id)
 {
     sqlite3_stmt *st = s->stmt[id];
@@ -614,7 +674,7 @@ static sqlite3_stmt *stmt_get(struct store *s, enum stmt_id id)
 }
 
 /* Step a statement that returns no rows (or whose rows we ignore). */
-static int stmt_exec(sqlite3_stmt *st)
+int store_stmt_exec(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);      /* extended result codes are on */
     int r = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_to_errno(rc);
@@ -622,7 +682,7 @@ static int stmt_exec(sqlite3_stmt *st)
     return r < 0 || rc == SQLITE_DONE || rc == SQLITE_ROW ? r : -EIO;
 }
 
-static void column_text(sqlite3_stmt *st, int col, char *buf, size_t n)
+void store_column_text(sqlite3_stmt *st, int col, char *buf, size_t n)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(buf, n, "%s", t ? (const char *)t : "");
@@ -631,13 +691,8 @@ static void column_text(sqlite3_stmt *st, int col, char *buf, size_t n)
 /* Row loops: step a statement to its end, handing each row to a converter that calls the
  * caller's typed callback; the first negative return stops the loop and is returned.
  * Returns the number of rows seen or -errno. */
-typedef void (*row_cb)(void);
-struct row_ctx {
-    row_cb fn;              /* the caller's store_*_fn, cast back by the converter */
-    void *userdata;
-};
 
-static int rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
+int store_rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
 {
     int rc, n = 0, r = 0;
 
@@ -654,13 +709,13 @@ static int rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx),
 }
 
 /* Writes join the open batch, starting one if needed. */
-static int batch_ensure(struct store *s)
+int store_batch_ensure(struct store *s)
 {
     int r;
 
     if (s->in_batch)
         return 0;
-    r = stmt_exec(stmt_get(s, ST_BEGIN));
+    r = store_stmt_exec(stmt_get(s, ST_BEGIN));
     if (r < 0)
         return r;
     s->in_batch = true;
@@ -675,9 +730,9 @@ int store_commit(struct store *s)
 
     if (!s->in_batch)
         return 0;
-    r = stmt_exec(stmt_get(s, ST_COMMIT));
+    r = store_stmt_exec(stmt_get(s, ST_COMMIT));
     if (r < 0) {
-        stmt_exec(stmt_get(s, ST_ROLLBACK));
+        store_stmt_exec(stmt_get(s, ST_ROLLBACK));
         r = r == 0 ? -EIO : r;
     }
     s->in_batch = false;
@@ -825,6 +880,8 @@ struct store *store_free(struct store *s)
         store_commit(s);
     for (int i = 0; i < ST__MAX; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (unsigned i = 0; i < s->n_extra; i++)
+        sqlite3_finalize(s->extra[i].st);
     sqlite3_close(s->db);
     free(s);
     return NULL;
@@ -857,14 +914,14 @@ int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sqlite_to_errno(rc);
-    r = batch_ensure(s);
+    r = store_batch_ensure(s);
     if (r < 0)
         return r;
     randombytes_buf(buf, len);
     st = stmt_get(s, ST_SECRET_PUT);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_STATIC);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r < 0)
         return r;
     /* A new secret must be durable before anything is hashed with it. */
@@ -876,9 +933,9 @@ int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len)
 static void plan_from_row(sqlite3_stmt *st, struct store_plan *p)
 {
     p->id = sqlite3_column_int64(st, 0);
-    column_text(st, 1, p->name, sizeof(p->name));
-    column_text(st, 2, p->zones, sizeof(p->zones));
-    column_text(st, 3, p->hours, sizeof(p->hours));
+    store_column_text(st, 1, p->name, sizeof(p->name));
+    store_column_text(st, 2, p->zones, sizeof(p->zones));
+    store_column_text(st, 3, p->hours, sizeof(p->hours));
     p->members = sqlite3_column_int64(st, 4);
 }
 
@@ -886,7 +943,7 @@ int store_plan_add(struct store *s, const char *name, const char *zones, const c
                    int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -895,7 +952,7 @@ int store_plan_add(struct store *s, const char *name, const char *zones, const c
     sqlite3_bind_text(st, 2, zones, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, hours, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_utc());
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
     return r;
@@ -926,7 +983,7 @@ static int plans_row(sqlite3_stmt *st, void *ctx)
 int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_PLAN_LIST);
-    return rows_each(st, plans_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, plans_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- members ---- */
@@ -935,11 +992,11 @@ static void member_from_row(sqlite3_stmt *st, struct store_member *m)
 {
     char status[16];
     m->id = sqlite3_column_int64(st, 0);
-    column_text(st, 1, m->name, sizeof(m->name));
-    column_text(st, 2, m->email, sizeof(m->email));
+    store_column_text(st, 1, m->name, sizeof(m->name));
+    store_column_text(st, 2, m->email, sizeof(m->email));
     m->plan_id = sqlite3_column_int64(st, 3);
-    column_text(st, 4, m->plan, sizeof(m->plan));
-    column_text(st, 5, status, sizeof(status));
+    store_column_text(st, 4, m->plan, sizeof(m->plan));
+    store_column_text(st, 5, status, sizeof(status));
     m->status = strcmp(status, "suspended") == 0 ? MEMBER_SUSPENDED : MEMBER_ACTIVE;
     m->valid_from = sqlite3_column_int64(st, 6);
     m->valid_until = sqlite3_column_int64(st, 7);
@@ -951,7 +1008,7 @@ int store_member_add(struct store *s, const char *name, const char *email, int64
                      int64_t valid_from, int64_t valid_until, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -962,7 +1019,7 @@ int store_member_add(struct store *s, const char *name, const char *email, int64
     sqlite3_bind_int64(st, 4, valid_from);
     sqlite3_bind_int64(st, 5, valid_until);
     sqlite3_bind_int64(st, 6, now_utc());
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == -EINVAL)
         r = -ENOENT;    /* the only constraint that can fail here is the plan reference */
     if (r == 0 && ret_id)
@@ -1016,7 +1073,7 @@ int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id)
 int store_member_set_status(struct store *s, int64_t id, enum member_status status)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1024,7 +1081,7 @@ int store_member_set_status(struct store *s, int64_t id, enum member_status stat
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, status == MEMBER_SUSPENDED ? "suspended" : "active", -1,
                       SQLITE_STATIC);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && sqlite3_changes(s->db) == 0)
         return -ENOENT;
     return r;
@@ -1042,7 +1099,7 @@ static int members_row(sqlite3_stmt *st, void *ctx)
 int store_members_foreach(struct store *s, store_member_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_MEMBER_LIST);
-    return rows_each(st, members_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, members_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 static int64_t count_of(struct store *s, enum stmt_id id)
@@ -1064,7 +1121,7 @@ int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_
                    const char *label, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1073,7 +1130,7 @@ int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_
     sqlite3_bind_blob(st, 2, hash, STORE_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, label ? label : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_utc());
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == -EINVAL)
         r = -ENOENT;    /* foreign key: no such member */
     if (r == 0 && ret_id)
@@ -1084,13 +1141,13 @@ int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_
 int store_card_remove(struct store *s, int64_t card_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
     st = stmt_get(s, ST_CARD_REMOVE);
     sqlite3_bind_int64(st, 1, card_id);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && sqlite3_changes(s->db) == 0)
         return -ENOENT;
     return r;
@@ -1116,11 +1173,11 @@ static int cards_row(sqlite3_stmt *st, void *ctx)
 
     c.id = sqlite3_column_int64(st, 0);
     c.member_id = sqlite3_column_int64(st, 1);
-    column_text(st, 2, c.member, sizeof(c.member));
-    column_text(st, 3, c.label, sizeof(c.label));
+    store_column_text(st, 2, c.member, sizeof(c.member));
+    store_column_text(st, 3, c.label, sizeof(c.label));
     c.enabled = sqlite3_column_int(st, 4) != 0;
     c.created_at = sqlite3_column_int64(st, 5);
-    column_text(st, 6, c.hash_prefix, sizeof(c.hash_prefix));
+    store_column_text(st, 6, c.hash_prefix, sizeof(c.hash_prefix));
     return ((store_card_fn)cx->fn)(&c, cx->userdata);
 }
 
@@ -1130,7 +1187,7 @@ int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, vo
 
     if (member_id)
         sqlite3_bind_int64(st, 1, member_id);
-    return rows_each(st, cards_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, cards_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
@@ -1146,13 +1203,13 @@ int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
         ret->card_id = sqlite3_column_int64(st, 0);
         ret->card_enabled = sqlite3_column_int(st, 1) != 0;
         ret->member_id = sqlite3_column_int64(st, 2);
-        column_text(st, 3, status, sizeof(status));
+        store_column_text(st, 3, status, sizeof(status));
         ret->status = strcmp(status, "suspended") == 0 ? MEMBER_SUSPENDED : MEMBER_ACTIVE;
         ret->valid_from = sqlite3_column_int64(st, 4);
         ret->valid_until = sqlite3_column_int64(st, 5);
         ret->plan_id = sqlite3_column_int64(st, 6);
-        column_text(st, 7, ret->zones, sizeof(ret->zones));
-        column_text(st, 8, ret->hours, sizeof(ret->hours));
+        store_column_text(st, 7, ret->zones, sizeof(ret->zones));
+        store_column_text(st, 8, ret->hours, sizeof(ret->hours));
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
@@ -1164,7 +1221,7 @@ int store_resource_ensure(struct store *s, const char *kind, const char *name, c
                           int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int rc, r = batch_ensure(s);
+    int rc, r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1190,13 +1247,13 @@ static int outbox_bound(struct store *s)
         return 0;
     s->outbox_dropped++;
     s->outbox_count--;
-    return stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
+    return store_stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
 }
 
 int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1212,7 +1269,7 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
     sqlite3_bind_int(st, 8, ev->granted ? 1 : 0);
     sqlite3_bind_text(st, 9, ev->reason, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, ev->detail, -1, SQLITE_STATIC);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r < 0)
         return r;
     if (ret_id)
@@ -1232,7 +1289,7 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
         sqlite3_bind_text(st, 7, ev->reason, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, ev->detail, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, event_id);
-        r = stmt_exec(st);
+        r = store_stmt_exec(st);
         if (r == 0)
             r = outbox_bound(s);
     }
@@ -1248,14 +1305,14 @@ static int events_row(sqlite3_stmt *st, void *ctx)
     ev.id = sqlite3_column_int64(st, 0);
     ev.at = sqlite3_column_int64(st, 1);
     ev.resource_id = sqlite3_column_int64(st, 2);
-    column_text(st, 3, ev.resource, sizeof(ev.resource));
-    column_text(st, 4, ev.reader, sizeof(ev.reader));
+    store_column_text(st, 3, ev.resource, sizeof(ev.resource));
+    store_column_text(st, 4, ev.reader, sizeof(ev.reader));
     ev.member_id = sqlite3_column_int64(st, 5);
     ev.card_id = sqlite3_column_int64(st, 6);
-    column_text(st, 7, ev.kind, sizeof(ev.kind));
+    store_column_text(st, 7, ev.kind, sizeof(ev.kind));
     ev.granted = sqlite3_column_int(st, 8) != 0;
-    column_text(st, 9, ev.reason, sizeof(ev.reason));
-    column_text(st, 10, ev.detail, sizeof(ev.detail));
+    store_column_text(st, 9, ev.reason, sizeof(ev.reason));
+    store_column_text(st, 10, ev.detail, sizeof(ev.detail));
     return ((store_event_fn)cx->fn)(&ev, cx->userdata);
 }
 
@@ -1266,7 +1323,7 @@ int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_ev
 
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    return rows_each(st, events_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, events_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- machines ---- */
@@ -1281,13 +1338,13 @@ int store_resource_get(struct store *s, const char *name, struct store_resource 
     if (rc == SQLITE_ROW) {
         memset(ret, 0, sizeof(*ret));
         ret->id = sqlite3_column_int64(st, 0);
-        column_text(st, 1, ret->kind, sizeof(ret->kind));
-        column_text(st, 2, ret->name, sizeof(ret->name));
-        column_text(st, 3, ret->zone, sizeof(ret->zone));
+        store_column_text(st, 1, ret->kind, sizeof(ret->kind));
+        store_column_text(st, 2, ret->name, sizeof(ret->name));
+        store_column_text(st, 3, ret->zone, sizeof(ret->zone));
         ret->out_of_order = sqlite3_column_int(st, 4) != 0;
-        column_text(st, 5, ret->out_of_order_reason, sizeof(ret->out_of_order_reason));
+        store_column_text(st, 5, ret->out_of_order_reason, sizeof(ret->out_of_order_reason));
         ret->training_id = sqlite3_column_int64(st, 6);
-        column_text(st, 7, ret->training, sizeof(ret->training));
+        store_column_text(st, 7, ret->training, sizeof(ret->training));
         ret->slot_minutes = sqlite3_column_int64(st, 8);
         ret->min_minutes = sqlite3_column_int64(st, 9);
         ret->max_minutes = sqlite3_column_int64(st, 10);
@@ -1295,7 +1352,7 @@ int store_resource_get(struct store *s, const char *name, struct store_resource 
         ret->quota_day_minutes = sqlite3_column_int64(st, 12);
         ret->quota_week_minutes = sqlite3_column_int64(st, 13);
         ret->cancel_deadline_minutes = sqlite3_column_int64(st, 14);
-        column_text(st, 15, ret->hours, sizeof(ret->hours));
+        store_column_text(st, 15, ret->hours, sizeof(ret->hours));
         ret->booking_required = sqlite3_column_int(st, 16) != 0;
         ret->walkup_free_minutes = sqlite3_column_int64(st, 17);
         ret->has_rules = sqlite3_column_int(st, 18) != 0;
@@ -1309,7 +1366,7 @@ static int resources_row(sqlite3_stmt *st, void *ctx)
     struct row_ctx *cx = ctx;
     char name[32];
 
-    column_text(st, 0, name, sizeof(name));
+    store_column_text(st, 0, name, sizeof(name));
     return ((store_name_fn)cx->fn)(name, cx->userdata);
 }
 
@@ -1318,14 +1375,14 @@ int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn,
     sqlite3_stmt *st = stmt_get(s, ST_RESOURCE_LIST);
 
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    return rows_each(st, resources_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, resources_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* Run a write statement whose parameters are already bound: joins the batch, maps errors,
  * and reports -ENOENT when nothing changed. */
 static int write_changed(struct store *s, sqlite3_stmt *st)
 {
-    int r = stmt_exec(st);
+    int r = store_stmt_exec(st);
     if (r == 0 && sqlite3_changes(s->db) == 0)
         return -ENOENT;
     return r;
@@ -1333,8 +1390,9 @@ static int write_changed(struct store *s, sqlite3_stmt *st)
 
 int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason)
 {
+    s->generation++;     /* what the web page shows may have changed */
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1347,8 +1405,9 @@ int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const 
 
 int store_machine_rules_put(struct store *s, const struct store_resource *m)
 {
+    s->generation++;     /* what the web page shows may have changed */
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1365,13 +1424,13 @@ int store_machine_rules_put(struct store *s, const struct store_resource *m)
     sqlite3_bind_text(st, 10, m->hours, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 11, m->booking_required ? 1 : 0);
     sqlite3_bind_int64(st, 12, m->walkup_free_minutes);
-    return stmt_exec(st);
+    return store_stmt_exec(st);
 }
 
 int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1379,7 +1438,7 @@ int store_training_add(struct store *s, const char *name, const char *descriptio
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, description ? description : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_utc());
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
     return r;
@@ -1409,8 +1468,8 @@ static int trainings_row(sqlite3_stmt *st, void *ctx)
     struct store_training t;
 
     t.id = sqlite3_column_int64(st, 0);
-    column_text(st, 1, t.name, sizeof(t.name));
-    column_text(st, 2, t.description, sizeof(t.description));
+    store_column_text(st, 1, t.name, sizeof(t.name));
+    store_column_text(st, 2, t.description, sizeof(t.description));
     t.qualified_members = sqlite3_column_int64(st, 3);
     return ((store_training_fn)cx->fn)(&t, cx->userdata);
 }
@@ -1420,14 +1479,14 @@ int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, 
     sqlite3_stmt *st = stmt_get(s, ST_TRAINING_LIST);
 
     sqlite3_bind_int64(st, 1, now);
-    return rows_each(st, trainings_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, trainings_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
                               const char *by, int64_t expires_at, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1437,7 +1496,7 @@ int store_qualification_grant(struct store *s, int64_t member_id, int64_t traini
     sqlite3_bind_int64(st, 3, now_utc());
     sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, expires_at);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == -EINVAL)
         r = -ENOENT;
     if (r == 0 && ret_id)
@@ -1449,7 +1508,7 @@ int store_qualification_revoke(struct store *s, int64_t member_id, int64_t train
                                const char *by)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1483,9 +1542,9 @@ static int qualifications_row(sqlite3_stmt *st, void *ctx)
 
     q.id = sqlite3_column_int64(st, 0);
     q.member_id = sqlite3_column_int64(st, 1);
-    column_text(st, 2, q.training, sizeof(q.training));
+    store_column_text(st, 2, q.training, sizeof(q.training));
     q.granted_at = sqlite3_column_int64(st, 3);
-    column_text(st, 4, q.granted_by, sizeof(q.granted_by));
+    store_column_text(st, 4, q.granted_by, sizeof(q.granted_by));
     q.expires_at = sqlite3_column_int64(st, 5);
     q.revoked_at = sqlite3_column_int64(st, 6);
     return ((store_qualification_fn)cx->fn)(&q, cx->userdata);
@@ -1497,7 +1556,7 @@ int store_qualifications_foreach(struct store *s, int64_t member_id, store_quali
     sqlite3_stmt *st = stmt_get(s, ST_QUAL_LIST);
 
     sqlite3_bind_int64(st, 1, member_id);
-    return rows_each(st, qualifications_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, qualifications_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- bookings ---- */
@@ -1506,22 +1565,23 @@ static void booking_from_row(sqlite3_stmt *st, struct store_booking *b)
 {
     b->id = sqlite3_column_int64(st, 0);
     b->resource_id = sqlite3_column_int64(st, 1);
-    column_text(st, 2, b->resource, sizeof(b->resource));
+    store_column_text(st, 2, b->resource, sizeof(b->resource));
     b->member_id = sqlite3_column_int64(st, 3);
-    column_text(st, 4, b->member, sizeof(b->member));
+    store_column_text(st, 4, b->member, sizeof(b->member));
     b->start = sqlite3_column_int64(st, 5);
     b->end = sqlite3_column_int64(st, 6);
-    column_text(st, 7, b->created_by, sizeof(b->created_by));
+    store_column_text(st, 7, b->created_by, sizeof(b->created_by));
     b->cancelled_at = sqlite3_column_int64(st, 8);
-    column_text(st, 9, b->cancelled_by, sizeof(b->cancelled_by));
+    store_column_text(st, 9, b->cancelled_by, sizeof(b->cancelled_by));
     b->cancel_override = sqlite3_column_int(st, 10) != 0;
 }
 
 int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
                       int64_t end, const char *by, int64_t *ret_id)
 {
+    s->generation++;     /* what the web page shows may have changed */
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1532,7 +1592,7 @@ int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, i
     sqlite3_bind_int64(st, 4, end);
     sqlite3_bind_int64(st, 5, now_utc());
     sqlite3_bind_text(st, 6, by, -1, SQLITE_STATIC);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
     return r;
@@ -1554,8 +1614,9 @@ int store_booking_get(struct store *s, int64_t id, struct store_booking *ret)
 int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
                          int64_t moved_to)
 {
+    s->generation++;     /* what the web page shows may have changed */
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1582,7 +1643,7 @@ int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t sta
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < n) {
         out[count].id = sqlite3_column_int64(st, 0);
         out[count].member_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, out[count].member, sizeof(out[count].member));
+        store_column_text(st, 2, out[count].member, sizeof(out[count].member));
         out[count].start = sqlite3_column_int64(st, 3);
         out[count].end = sqlite3_column_int64(st, 4);
         count++;
@@ -1652,7 +1713,7 @@ int store_bookings_foreach(struct store *s, const struct store_booking_filter *f
     sqlite3_bind_int64(st, 4, f->to ? f->to : INT64_MAX);
     sqlite3_bind_int(st, 5, f->include_cancelled ? 1 : 0);
     sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
-    return rows_each(st, bookings_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, bookings_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- machine sessions ---- */
@@ -1661,7 +1722,7 @@ int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
                        int64_t booking_id, int64_t at, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1670,7 +1731,7 @@ int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
     sqlite3_bind_int64(st, 2, member_id);
     sqlite3_bind_int64(st, 3, booking_id);
     sqlite3_bind_int64(st, 4, at);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
     return r;
@@ -1679,7 +1740,7 @@ int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
 int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1694,7 +1755,7 @@ int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running
                         const char *reason)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1708,11 +1769,11 @@ int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running
 
 int store_sessions_close_interrupted(struct store *s)
 {
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
-    r = stmt_exec(stmt_get(s, ST_SESSION_INTERRUPTED));
+    r = store_stmt_exec(stmt_get(s, ST_SESSION_INTERRUPTED));
     return r < 0 ? r : sqlite3_changes(s->db);
 }
 
@@ -1722,14 +1783,14 @@ static int sessions_row(sqlite3_stmt *st, void *ctx)
     struct store_session ss;
 
     ss.id = sqlite3_column_int64(st, 0);
-    column_text(st, 1, ss.resource, sizeof(ss.resource));
+    store_column_text(st, 1, ss.resource, sizeof(ss.resource));
     ss.member_id = sqlite3_column_int64(st, 2);
     ss.booking_id = sqlite3_column_int64(st, 3);
     ss.started_at = sqlite3_column_int64(st, 4);
     ss.ended_at = sqlite3_column_int64(st, 5);
     ss.last_seen_at = sqlite3_column_int64(st, 6);
     ss.running_seconds = sqlite3_column_int64(st, 7);
-    column_text(st, 8, ss.end_reason, sizeof(ss.end_reason));
+    store_column_text(st, 8, ss.end_reason, sizeof(ss.end_reason));
     return ((store_session_fn)cx->fn)(&ss, cx->userdata);
 }
 
@@ -1738,7 +1799,7 @@ int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, 
     sqlite3_stmt *st = stmt_get(s, ST_SESSION_LIST);
 
     sqlite3_bind_int64(st, 1, since);
-    return rows_each(st, sessions_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, sessions_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- metering ---- */
@@ -1752,14 +1813,14 @@ int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *user
     /* Collect first: the callback closes sessions, which must not run under this cursor. */
     while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         ss[n].id = sqlite3_column_int64(st, 0);
-        column_text(st, 1, ss[n].resource, sizeof(ss[n].resource));
+        store_column_text(st, 1, ss[n].resource, sizeof(ss[n].resource));
         ss[n].member_id = sqlite3_column_int64(st, 2);
         ss[n].booking_id = sqlite3_column_int64(st, 3);
         ss[n].started_at = sqlite3_column_int64(st, 4);
         ss[n].ended_at = sqlite3_column_int64(st, 5);
         ss[n].last_seen_at = sqlite3_column_int64(st, 6);
         ss[n].running_seconds = sqlite3_column_int64(st, 7);
-        column_text(st, 8, ss[n].end_reason, sizeof(ss[n].end_reason));
+        store_column_text(st, 8, ss[n].end_reason, sizeof(ss[n].end_reason));
         n++;
     }
     sqlite3_reset(st);
@@ -1777,10 +1838,10 @@ int store_member_plan(struct store *s, int64_t member_id, struct store_member_pl
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         ret->plan_id = sqlite3_column_int64(st, 0);
-        column_text(st, 1, ret->name, sizeof(ret->name));
+        store_column_text(st, 1, ret->name, sizeof(ret->name));
         ret->monthly_days = sqlite3_column_int64(st, 2);
         ret->day_rate_cents = sqlite3_column_int64(st, 3);
-        column_text(st, 4, ret->allowance_order, sizeof(ret->allowance_order));
+        store_column_text(st, 4, ret->allowance_order, sizeof(ret->allowance_order));
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
@@ -1790,7 +1851,7 @@ int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_day
                            int64_t day_rate_cents, const char *order)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1818,7 +1879,7 @@ int store_rate_find(struct store *s, int64_t plan_id, const char *resource, cons
         ret->block_minutes = sqlite3_column_int64(st, 2);
         ret->min_charge_cents = sqlite3_column_int64(st, 3);
         ret->free_minutes = sqlite3_column_int64(st, 4);
-        column_text(st, 5, ret->target, sizeof(ret->target));
+        store_column_text(st, 5, ret->target, sizeof(ret->target));
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
@@ -1827,7 +1888,7 @@ int store_rate_find(struct store *s, int64_t plan_id, const char *resource, cons
 int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *rate)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1839,7 +1900,7 @@ int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *ra
     sqlite3_bind_int64(st, 5, rate->block_minutes);
     sqlite3_bind_int64(st, 6, rate->min_charge_cents);
     sqlite3_bind_int64(st, 7, rate->free_minutes);
-    return stmt_exec(st);
+    return store_stmt_exec(st);
 }
 
 static int rates_row(sqlite3_stmt *st, void *ctx)
@@ -1848,8 +1909,8 @@ static int rates_row(sqlite3_stmt *st, void *ctx)
     struct store_rate rate;
     char plan[32];
 
-    column_text(st, 0, plan, sizeof(plan));
-    column_text(st, 1, rate.target, sizeof(rate.target));
+    store_column_text(st, 0, plan, sizeof(plan));
+    store_column_text(st, 1, rate.target, sizeof(rate.target));
     rate.monthly_minutes = sqlite3_column_int64(st, 2);
     rate.per_hour_cents = sqlite3_column_int64(st, 3);
     rate.block_minutes = sqlite3_column_int64(st, 4);
@@ -1861,13 +1922,13 @@ static int rates_row(sqlite3_stmt *st, void *ctx)
 int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_RATE_LIST);
-    return rows_each(st, rates_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, rates_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -1881,7 +1942,7 @@ int store_pass_add(struct store *s, const struct store_pass *p, const char *by, 
     sqlite3_bind_int64(st, 7, p->price_cents);
     sqlite3_bind_int64(st, 8, now_utc());
     sqlite3_bind_text(st, 9, by, -1, SQLITE_STATIC);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == -EINVAL)
         r = -ENOENT;
     if (r == 0 && ret_id)
@@ -1914,7 +1975,7 @@ int store_pass_take(struct store *s, int64_t member_id, const char *kind, const 
         if (rc != SQLITE_ROW)
             break;
         use = remaining < wanted - taken ? remaining : wanted - taken;
-        r = batch_ensure(s);
+        r = store_batch_ensure(s);
         if (r < 0)
             return r;
         st = stmt_get(s, ST_PASS_USE);
@@ -1936,8 +1997,8 @@ static int passes_row(sqlite3_stmt *st, void *ctx)
 
     p.id = sqlite3_column_int64(st, 0);
     p.member_id = sqlite3_column_int64(st, 1);
-    column_text(st, 2, p.kind, sizeof(p.kind));
-    column_text(st, 3, p.target, sizeof(p.target));
+    store_column_text(st, 2, p.kind, sizeof(p.kind));
+    store_column_text(st, 3, p.target, sizeof(p.target));
     p.quantity = sqlite3_column_int64(st, 4);
     p.remaining = sqlite3_column_int64(st, 5);
     p.valid_from = sqlite3_column_int64(st, 6);
@@ -1951,7 +2012,7 @@ int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, v
     sqlite3_stmt *st = stmt_get(s, ST_PASS_LIST);
 
     sqlite3_bind_int64(st, 1, member_id);
-    return rows_each(st, passes_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, passes_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 static int64_t scalar(struct store *s, sqlite3_stmt *st)
@@ -1995,7 +2056,7 @@ bool store_day_charged(struct store *s, int64_t member_id, const char *billing_d
 int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -2019,7 +2080,7 @@ int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_i
     sqlite3_bind_text(st, 17, u->note, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 18, u->ledger_seq);
     sqlite3_bind_int64(st, 19, u->recorded_at);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == -EINVAL)
         r = -EPERM;     /* the trigger of a closed period */
     if (r == 0 && ret_id)
@@ -2030,24 +2091,24 @@ int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_i
 static void usage_from_row(sqlite3_stmt *st, struct store_usage *u)
 {
     u->id = sqlite3_column_int64(st, 0);
-    column_text(st, 1, u->kind, sizeof(u->kind));
+    store_column_text(st, 1, u->kind, sizeof(u->kind));
     u->member_id = sqlite3_column_int64(st, 2);
-    column_text(st, 3, u->member, sizeof(u->member));
-    column_text(st, 4, u->resource, sizeof(u->resource));
-    column_text(st, 5, u->billing_day, sizeof(u->billing_day));
+    store_column_text(st, 3, u->member, sizeof(u->member));
+    store_column_text(st, 4, u->resource, sizeof(u->resource));
+    store_column_text(st, 5, u->billing_day, sizeof(u->billing_day));
     u->started_at = sqlite3_column_int64(st, 6);
     u->ended_at = sqlite3_column_int64(st, 7);
     u->quantity = sqlite3_column_int64(st, 8);
-    column_text(st, 9, u->unit, sizeof(u->unit));
+    store_column_text(st, 9, u->unit, sizeof(u->unit));
     u->running_seconds = sqlite3_column_int64(st, 10);
-    column_text(st, 11, u->allowance, sizeof(u->allowance));
+    store_column_text(st, 11, u->allowance, sizeof(u->allowance));
     u->pass_quantity = sqlite3_column_int64(st, 12);
     u->plan_quantity = sqlite3_column_int64(st, 13);
     u->charged_quantity = sqlite3_column_int64(st, 14);
     u->amount_cents = sqlite3_column_int64(st, 15);
-    column_text(st, 16, u->end_reason, sizeof(u->end_reason));
+    store_column_text(st, 16, u->end_reason, sizeof(u->end_reason));
     u->corrects_seq = sqlite3_column_int64(st, 17);
-    column_text(st, 18, u->note, sizeof(u->note));
+    store_column_text(st, 18, u->note, sizeof(u->note));
     u->ledger_seq = sqlite3_column_int64(st, 19);
 }
 
@@ -2068,7 +2129,7 @@ int store_usage_foreach(struct store *s, const char *first_day, const char *last
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, member_id);
-    return rows_each(st, usage_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, usage_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret)
@@ -2107,7 +2168,7 @@ int store_ledger_append(struct store *s, const struct ledger_entry *e,
                         const uint8_t head_sig[LEDGER_SIG_LEN])
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -2130,31 +2191,31 @@ int store_ledger_append(struct store *s, const struct ledger_entry *e,
     sqlite3_bind_blob(st, 16, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
     if (e->has_signature)
         sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r < 0)
         return r;
     st = stmt_get(s, ST_LEDGER_HEAD_PUT);
     sqlite3_bind_int64(st, 1, e->seq);
     sqlite3_bind_blob(st, 2, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, head_sig, LEDGER_SIG_LEN, SQLITE_STATIC);
-    return stmt_exec(st);
+    return store_stmt_exec(st);
 }
 
 static void ledger_from_row(sqlite3_stmt *st, struct ledger_entry *e)
 {
     memset(e, 0, sizeof(*e));
     e->seq = sqlite3_column_int64(st, 0);
-    column_text(st, 1, e->site, sizeof(e->site));
+    store_column_text(st, 1, e->site, sizeof(e->site));
     e->usage_id = sqlite3_column_int64(st, 2);
-    column_text(st, 3, e->kind, sizeof(e->kind));
+    store_column_text(st, 3, e->kind, sizeof(e->kind));
     e->member_id = sqlite3_column_int64(st, 4);
-    column_text(st, 5, e->resource, sizeof(e->resource));
+    store_column_text(st, 5, e->resource, sizeof(e->resource));
     e->started_at = sqlite3_column_int64(st, 6);
     e->ended_at = sqlite3_column_int64(st, 7);
     e->quantity = sqlite3_column_int64(st, 8);
-    column_text(st, 9, e->unit, sizeof(e->unit));
+    store_column_text(st, 9, e->unit, sizeof(e->unit));
     e->amount_cents = sqlite3_column_int64(st, 10);
-    column_text(st, 11, e->allowance, sizeof(e->allowance));
+    store_column_text(st, 11, e->allowance, sizeof(e->allowance));
     e->corrects_seq = sqlite3_column_int64(st, 12);
     e->recorded_at = sqlite3_column_int64(st, 13);
     /* A blob of the wrong size is copied as far as it goes: the verifier then reports it. */
@@ -2185,13 +2246,13 @@ int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, 
     sqlite3_stmt *st = stmt_get(s, ST_LEDGER_LIST);
 
     sqlite3_bind_int64(st, 1, from_seq);
-    return rows_each(st, ledger_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, ledger_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -2199,7 +2260,7 @@ int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id,
     sqlite3_bind_int64(st, 1, member_id);
     sqlite3_bind_int64(st, 2, resource_id);
     sqlite3_bind_int64(st, 3, at);
-    return stmt_exec(st);
+    return store_stmt_exec(st);
 }
 
 int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in)
@@ -2220,7 +2281,7 @@ int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int
 int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -2241,7 +2302,7 @@ int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata
     while (n < 256 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         rows[n].id = sqlite3_column_int64(st, 0);
         rows[n].member_id = sqlite3_column_int64(st, 1);
-        column_text(st, 2, rows[n].name, sizeof(rows[n].name));
+        store_column_text(st, 2, rows[n].name, sizeof(rows[n].name));
         rows[n].in = sqlite3_column_int64(st, 3);
         n++;
     }
@@ -2254,7 +2315,7 @@ int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata
 int store_period_add(struct store *s, const struct store_period *p)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -2267,7 +2328,7 @@ int store_period_add(struct store *s, const struct store_period *p)
     sqlite3_bind_blob(st, 6, p->last_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, p->totals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, p->archive, -1, SQLITE_STATIC);
-    return stmt_exec(st);
+    return store_stmt_exec(st);
 }
 
 static int periods_row(sqlite3_stmt *st, void *ctx)
@@ -2276,20 +2337,20 @@ static int periods_row(sqlite3_stmt *st, void *ctx)
     struct store_period p;
 
     memset(&p, 0, sizeof(p));
-    column_text(st, 0, p.period, sizeof(p.period));
-    column_text(st, 1, p.first_day, sizeof(p.first_day));
-    column_text(st, 2, p.last_day, sizeof(p.last_day));
+    store_column_text(st, 0, p.period, sizeof(p.period));
+    store_column_text(st, 1, p.first_day, sizeof(p.first_day));
+    store_column_text(st, 2, p.last_day, sizeof(p.last_day));
     p.closed_at = sqlite3_column_int64(st, 3);
     p.last_seq = sqlite3_column_int64(st, 4);
-    column_text(st, 5, p.totals, sizeof(p.totals));
-    column_text(st, 6, p.archive, sizeof(p.archive));
+    store_column_text(st, 5, p.totals, sizeof(p.totals));
+    store_column_text(st, 6, p.archive, sizeof(p.archive));
     return ((store_period_fn)cx->fn)(&p, cx->userdata);
 }
 
 int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata)
 {
     sqlite3_stmt *st = stmt_get(s, ST_PERIOD_LIST);
-    return rows_each(st, periods_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, periods_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_resource_category(struct store *s, const char *name, char *buf, size_t n)
@@ -2301,7 +2362,7 @@ int store_resource_category(struct store *s, const char *name, char *buf, size_t
     rc = sqlite3_step(st);
     buf[0] = '\0';
     if (rc == SQLITE_ROW)
-        column_text(st, 0, buf, n);
+        store_column_text(st, 0, buf, n);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }
@@ -2309,7 +2370,7 @@ int store_resource_category(struct store *s, const char *name, char *buf, size_t
 int store_resource_set_category(struct store *s, int64_t id, const char *category)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
@@ -2332,9 +2393,9 @@ int store_outbox_enable(struct store *s, bool on, int64_t max)
         return (int)s->outbox_count;
     /* A smaller outbox_max than before applies to what is already queued. */
     while (r == 0 && s->outbox_count > s->outbox_max) {
-        r = batch_ensure(s);
+        r = store_batch_ensure(s);
         if (r == 0)
-            r = stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
+            r = store_stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
         s->outbox_count--;
         s->outbox_dropped++;
     }
@@ -2348,14 +2409,14 @@ int store_outbox_add(struct store *s, const char *kind, const char *payload)
 
     if (!s->outbox_on)
         return 0;
-    r = batch_ensure(s);
+    r = store_batch_ensure(s);
     if (r < 0)
         return r;
     st = stmt_get(s, ST_OUTBOX_ADD);
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_utc());
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     return r < 0 ? r : outbox_bound(s);
 }
 
@@ -2384,13 +2445,13 @@ int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_f
 int store_outbox_delete(struct store *s, int64_t seq)
 {
     sqlite3_stmt *st;
-    int r = batch_ensure(s);
+    int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
     st = stmt_get(s, ST_OUTBOX_DELETE);
     sqlite3_bind_int64(st, 1, seq);
-    r = stmt_exec(st);
+    r = store_stmt_exec(st);
     if (r == 0 && sqlite3_changes(s->db) > 0 && s->outbox_count > 0)
         s->outbox_count--;
     return r;
@@ -2403,18 +2464,18 @@ uint64_t store_outbox_dropped(struct store *s) { return s->outbox_dropped; }
 
 int store_step_begin(struct store *s)
 {
-    int r = batch_ensure(s);
-    return r < 0 ? r : stmt_exec(stmt_get(s, ST_SAVEPOINT));
+    int r = store_batch_ensure(s);
+    return r < 0 ? r : store_stmt_exec(stmt_get(s, ST_SAVEPOINT));
 }
 
 int store_step_end(struct store *s, bool keep)
 {
     if (!keep) {
-        int r = stmt_exec(stmt_get(s, ST_ROLLBACK_TO));
+        int r = store_stmt_exec(stmt_get(s, ST_ROLLBACK_TO));
         if (r < 0)
             return r;
     }
-    return stmt_exec(stmt_get(s, ST_RELEASE));
+    return store_stmt_exec(stmt_get(s, ST_RELEASE));
 }
 
 int store_site_id(struct store *s, const char *site)
@@ -2424,19 +2485,19 @@ int store_site_id(struct store *s, const char *site)
     int rc = sqlite3_step(st), r;
 
     if (rc == SQLITE_ROW)
-        column_text(st, 0, stored, sizeof(stored));
+        store_column_text(st, 0, stored, sizeof(stored));
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return strcmp(stored, site) == 0 ? 0 : -EXDEV;
     if (rc != SQLITE_DONE)
         return sqlite_to_errno(rc);
-    r = batch_ensure(s);
+    r = store_batch_ensure(s);
     if (r < 0)
         return r;
     st = stmt_get(s, ST_SECRET_PUT);
     sqlite3_bind_text(st, 1, "site_id", -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, site, (int)strlen(site), SQLITE_STATIC);
-    return stmt_exec(st);
+    return store_stmt_exec(st);
 }
 
 int store_path(struct store *s, char *buf, size_t n)

@@ -17,7 +17,7 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -393,3 +393,54 @@ int store_site_id(struct store *s, const char *site);
 
 /* The database file's path (for a second, read-only connection). */
 int store_path(struct store *s, char *buf, size_t n);
+
+/* Increases with every change to bookings or machines (for caches of what they show). */
+uint64_t store_generation(const struct store *s);
+
+/* ---- web accounts (store_accounts.c) ---- */
+#define STORE_ACCOUNT_NAME_MAX 32
+#define STORE_PASSWORD_HASH_MAX 128     /* crypto_pwhash_STRBYTES */
+#define STORE_TOKEN_TEXT_MAX 44         /* 32 random bytes, base64url */
+
+struct store_account {
+    int64_t id;
+    char name[STORE_ACCOUNT_NAME_MAX + 1];
+    char role[12];                      /* "member", "manager", "custodian" */
+    int64_t member_id;                  /* members: whose account; else 0 */
+    char member[96];
+    char password[STORE_PASSWORD_HASH_MAX];     /* argon2id string, "" until set */
+    char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
+    int64_t disabled_at, created_at;
+    char created_by[64];
+};
+/* -EEXIST if the name is taken (names compare without case). */
+int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
+                      const char *by, int64_t *ret_id);
+int store_account_get(struct store *s, int64_t id, struct store_account *ret);
+int store_account_find(struct store *s, const char *name, struct store_account *ret);
+int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
+int store_account_set_password(struct store *s, int64_t id, const char *hash);
+int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
+int store_account_set_calendar(struct store *s, int64_t id, const char *token);
+typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
+int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
+
+/* Web sessions, by the hash of their cookie. */
+int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t account_id,
+                         const char *csrf, int64_t created_at, int64_t expires_at);
+/* The live session's account and CSRF token (buf of STORE_TOKEN_TEXT_MAX + 1). -ENOENT. */
+int store_websession_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
+                         int64_t *ret_account, char *ret_csrf);
+int store_websession_delete(struct store *s, const uint8_t hash[STORE_HASH_LEN]);
+/* Every session of an account (password changed, account disabled); and expired ones. */
+int store_websessions_end(struct store *s, int64_t account_id, int64_t now);
+
+/* One-time links ("invite", used once) and API tokens ("api"), by the hash of the token. */
+int store_account_token_add(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                            int64_t account_id, const char *kind, const char *label,
+                            int64_t created_at, int64_t expires_at);
+/* The token's account if it is of kind, unexpired and (invites) unused. -ENOENT. */
+int store_account_token_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                              const char *kind, int64_t now, int64_t *ret_account);
+/* Mark an invite used. -ENOENT if it already was. */
+int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now);

@@ -10,10 +10,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sodium.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "password.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG "/etc/portier/portier.conf"
@@ -74,6 +77,11 @@ static void usage(FILE *out)
         "  usage correct SEQ --amount CENTS --note TEXT | usage add MEMBER --at DATE\n"
         "  period close YYYY-MM | period list\n"
         "  site key | ledger verify\n"
+        "  account add NAME --role member|manager|custodian [--member MEMBER]\n"
+        "  account list | show NAME | disable NAME | enable NAME\n"
+        "  account passwd NAME [--password-stdin]  set a web password (hashed here, argon2id)\n"
+        "  account invite NAME [--hours N]          one-time link to set the password (default 72 h)\n"
+        "  account token NAME [--label L] [--days N]  API token for scripts (shown once)\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
         "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
@@ -416,6 +424,101 @@ struct command {
     void (*print)(json_t *reply);
     const char *list_key;               /* reply field printed by print, if any */
 };
+
+static void print_account_line(json_t *a)
+{
+    printf("%-24s %-10s %-24s %s%s\n", jstr(a, "name"), jstr(a, "role"),
+           *jstr(a, "member") ? jstr(a, "member") : "-",
+           json_is_true(json_object_get(a, "password_set")) ? "password set" : "no password",
+           json_is_true(json_object_get(a, "disabled")) ? ", disabled" : "");
+}
+
+static void print_accounts(json_t *r)
+{
+    json_t *a;
+    size_t i;
+
+    printf("%-24s %-10s %-24s %s\n", "NAME", "ROLE", "MEMBER", "STATE");
+    json_array_foreach(r, i, a)     /* the "accounts" list */
+        print_account_line(a);
+}
+
+static void print_account(json_t *r)
+{
+    print_account_line(r);          /* the "account" object */
+}
+
+static void print_invite(json_t *r)
+{
+    char until[32];
+    time_t t = (time_t)jint(r, "expires_at");
+    strftime(until, sizeof(until), "%Y-%m-%d %H:%M", localtime(&t));
+    printf("One-time link for %s (valid until %s, once):\n  http://PORTIER-ADDRESS%s\n"
+           "(Use the address members reach the web page at.)\n", jstr(r, "name"), until,
+           jstr(r, "path"));
+}
+
+static void print_token(json_t *r)
+{
+    printf("%s\n", jstr(r, "token"));
+    fprintf(stderr, "API token for %s: send it as 'Authorization: Bearer TOKEN'. It is not shown "
+            "again.\n", jstr(r, "name"));
+}
+
+/* Read a new password (without echo on a terminal, else one line of stdin) and hash it
+ * here, so the daemon never sees it. 0, or an exit status. */
+static int password_to_hash(json_t *req)
+{
+    char pw[PASSWORD_MAX + 2], again[PASSWORD_MAX + 2], hash[crypto_pwhash_STRBYTES];
+    bool tty = isatty(STDIN_FILENO) && !json_is_true(json_object_get(req, "password_stdin"));
+    struct termios old, quiet;
+    const char *weak;
+
+    json_object_del(req, "password_stdin");
+    if (sodium_init() < 0)
+        return 1;
+    if (tty) {
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        fputs("New password: ", stderr);
+    }
+    bool got = fgets(pw, sizeof(pw), stdin) != NULL;
+    if (tty && got) {
+        fputs("\nAgain: ", stderr);
+        got = fgets(again, sizeof(again), stdin) != NULL;
+    }
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputs("\n", stderr);
+    }
+    if (!got) {
+        fprintf(stderr, "portierctl: no password given\n");
+        return 1;
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+    if (tty) {
+        again[strcspn(again, "\r\n")] = '\0';
+        if (strcmp(pw, again) != 0) {
+            fprintf(stderr, "portierctl: the two passwords differ\n");
+            return 1;
+        }
+    }
+    if ((weak = password_weakness(pw))) {
+        fprintf(stderr, "portierctl: %s\n", weak);
+        return 1;
+    }
+    if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        fprintf(stderr, "portierctl: cannot hash the password (out of memory?)\n");
+        return 1;
+    }
+    sodium_memzero(pw, sizeof(pw));
+    sodium_memzero(again, sizeof(again));
+    json_object_set_new(req, "hash", json_string(hash));
+    return 0;
+}
 
 static void print_ok_id(json_t *r)
 {
@@ -900,6 +1003,18 @@ static const struct command commands[] = {
     { "site", "key", "site.key", 0, 0, { 0 }, { { 0 } }, print_key, NULL },
     { "ledger", "verify", "ledger.verify", 0, 0, { 0 }, { { 0 } }, print_verify, NULL },
     { "sim", "close", "sim.release", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+    { "account", "add", "account.add", 1, 1, { "name" },
+      { { "--role", "role", OPT_STR }, { "--member", "member", OPT_STR } }, print_ok_id, NULL },
+    { "account", "list", "account.list", 0, 0, { 0 }, { { 0 } }, print_accounts, "accounts" },
+    { "account", "show", "account.show", 1, 1, { "name" }, { { 0 } }, print_account, "account" },
+    { "account", "disable", "account.disable", 1, 1, { "name" }, { { 0 } }, print_ok_id, NULL },
+    { "account", "enable", "account.enable", 1, 1, { "name" }, { { 0 } }, print_ok_id, NULL },
+    { "account", "passwd", "account.passwd", 1, 1, { "name" },
+      { { "--password-stdin", "password_stdin", OPT_FLAG } }, print_ok_id, NULL },
+    { "account", "invite", "account.invite", 1, 1, { "name" }, { { "--hours", "hours", OPT_INT } },
+      print_invite, NULL },
+    { "account", "token", "account.token", 1, 1, { "name" },
+      { { "--label", "label", OPT_STR }, { "--days", "days", OPT_INT } }, print_token, NULL },
 };
 
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
@@ -1147,6 +1262,14 @@ int main(int argc, char **argv)
         !json_object_get(req, "uid")) {
         json_decref(req);
         return usage_error("'card remove' needs CARD_ID or --uid UID");
+    }
+    if (strcmp(cmd->cmd, "account.passwd") == 0 && (r = password_to_hash(req)) != 0) {
+        json_decref(req);
+        return r;
+    }
+    if (strcmp(cmd->cmd, "account.add") == 0 && !json_object_get(req, "role")) {
+        json_decref(req);
+        return usage_error("'account add' needs --role member|manager|custodian");
     }
     if (strcmp(cmd->cmd, "card.enroll") == 0 && !opt_json)
         fprintf(stderr, "Tap the card on reader %s now...\n",
