@@ -32,6 +32,8 @@ enum config_type {
     CT_TIMEZONE,
     CT_LOGLEVEL,    /* stored as a syslog priority */
     CT_HHMM,        /* "HH:MM" as minutes after midnight (int64_t); "" as -1 where allowed */
+    CT_LISTEN,      /* "HOST:PORT" or "[V6]:PORT" (or empty) */
+    CT_DEGREES,     /* decimal degrees within [min, max], kept as text (or empty) */
 };
 
 struct config_key {
@@ -78,6 +80,52 @@ static const struct config_key daemon_keys[] = {
     { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
       "Program run for each `libnfc` reader. Empty: `portier-reader` in the directory of "
       "`portierd`." },
+};
+
+static const struct config_key http_keys[] = {
+    { "listen", CT_LISTEN, STR(http_config, listen), 0, 0, "", NULL, 0,
+      "Address and port of the web page and API: `0.0.0.0:8080`, `127.0.0.1:8080` (behind a "
+      "reverse proxy) or `[::]:8080`. Empty: no web server." },
+    { "tls_cert", CT_PATH, STR(http_config, tls_cert), 0, 0, "", NULL, 0,
+      "PEM certificate (chain) to serve HTTPS. Empty: plain HTTP (use it only on the site's "
+      "own network or behind a TLS reverse proxy)." },
+    { "tls_key", CT_PATH, STR(http_config, tls_key), 0, 0, "", NULL, 0,
+      "PEM private key of `tls_cert`." },
+    { "base_url", CT_STRING, STR(http_config, base_url), 0, 0, "", NULL, 0,
+      "How people reach the page, e.g. `https://portier.example.org`: used in one-time links "
+      "and calendar-feed addresses. Empty: the address the browser used." },
+    { "session_hours", CT_INT, OFF(http_config, session_hours), 1, 720, "12", NULL, 0,
+      "A login lasts this long." },
+    { "max_connections", CT_INT, OFF(http_config, max_connections), 4, 1024, "64", NULL, 0,
+      "Most connections served at once; more wait in the kernel's queue." },
+    { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
+      "32", NULL, 0, "Most connections from one address at once." },
+    { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
+      "An idle or slow connection is closed after this long." },
+    { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
+      "Largest request body accepted (forms and JSON), in KiB; larger ones get 413." },
+};
+
+static const char *const open_froms[] = { "presence", "doors", NULL };
+
+static const struct config_key spaceapi_keys[] = {
+    { "enabled", CT_BOOL, OFF(spaceapi_config, enabled), 0, 0, "true", NULL, 0,
+      "Serve `/spaceapi.json` (with the web server)." },
+    { "url", CT_STRING, STR(spaceapi_config, url), 0, 0, "", NULL, 0,
+      "The space's website. Empty: the web page's own address." },
+    { "logo", CT_STRING, STR(spaceapi_config, logo), 0, 0, "", NULL, 0,
+      "Address of the space's logo. Empty: the page's own icon." },
+    { "email", CT_STRING, STR(spaceapi_config, email), 0, 0, "", NULL, 0,
+      "Contact e-mail address published in the SpaceAPI document." },
+    { "address", CT_STRING, STR(spaceapi_config, address), 0, 0, "", NULL, 0,
+      "Postal address of the space." },
+    { "lat", CT_DEGREES, STR(spaceapi_config, lat), -90, 90, "", NULL, 0,
+      "Latitude in decimal degrees (north positive). Set both `lat` and `lon`, or neither." },
+    { "lon", CT_DEGREES, STR(spaceapi_config, lon), -180, 180, "", NULL, 0,
+      "Longitude in decimal degrees (east positive)." },
+    { "open_from", CT_ENUM, OFF(spaceapi_config, open_from), 0, 0, "presence", open_froms, 0,
+      "What `state.open` follows: `presence` (open while someone is checked in) or `doors` "
+      "(open while a door's free-entry schedule lets anyone in)." },
 };
 
 static const struct config_key hardware_keys[] = {
@@ -255,8 +303,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_READER, SEC_DOOR,
-       SEC_MACHINE, SEC__MAX };
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
+       SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -269,6 +317,10 @@ static const struct section_kind sections[SEC__MAX] = {
                        "Billing days and automatic check-out." },
     [SEC_MQTT] = { "mqtt", false, mqtt_keys, ARRAY_SIZE(mqtt_keys),
                    "Events out, commands in, Home Assistant discovery (see docs/mqtt.md)." },
+    [SEC_HTTP] = { "http", false, http_keys, ARRAY_SIZE(http_keys),
+                   "The web page, the JSON API and the feeds (see docs/http-api.md)." },
+    [SEC_SPACEAPI] = { "spaceapi", false, spaceapi_keys, ARRAY_SIZE(spaceapi_keys),
+                       "The public SpaceAPI v15 document at `/spaceapi.json`." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -348,6 +400,41 @@ static void choices_text(const char *const *choices, char *buf, size_t n)
 }
 
 /* Parse value for key into obj. Returns NULL or a message describing the problem. */
+int listen_parse(const char *text, char *host, size_t host_n, int64_t *port)
+{
+    const char *colon;
+    size_t hlen;
+    int64_t p;
+
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        colon = close + 1;
+        text++;
+        hlen = (size_t)(close - text);
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon)
+            return -EINVAL;
+        hlen = (size_t)(colon - text);
+    }
+    if (hlen == 0 || hlen >= 64 || parse_int64(colon + 1, 1, 65535, &p) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < hlen; i++)
+        if (!(isalnum((unsigned char)text[i]) || text[i] == '.' || text[i] == ':' || text[i] == '-'))
+            return -EINVAL;
+    if (host) {
+        if (hlen >= host_n)
+            return -ENAMETOOLONG;
+        memcpy(host, text, hlen);
+        host[hlen] = '\0';
+    }
+    if (port)
+        *port = p;
+    return 0;
+}
+
 static const char *key_set(const struct config_key *k, void *obj, const char *value,
                            char *why, size_t why_n)
 {
@@ -463,6 +550,31 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         *(int64_t *)field = h * 60 + mi;
         return NULL;
     }
+    case CT_LISTEN:
+        if (*value && listen_parse(value, NULL, 0, NULL) < 0) {
+            snprintf(why, why_n, "%s must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080", k->name);
+            return why;
+        }
+        strlcpy_checked(field, value, k->size);
+        return NULL;
+    case CT_DEGREES: {
+        char *end;
+        double deg;
+        if (!*value) {
+            field[0] = '\0';
+            return NULL;
+        }
+        errno = 0;
+        deg = strtod(value, &end);
+        if (errno || *end || end == value || deg < (double)k->min || deg > (double)k->max ||
+            strlen(value) >= k->size) {
+            snprintf(why, why_n, "%s must be a decimal number of degrees from %" PRId64 " to %" PRId64,
+                     k->name, k->min, k->max);
+            return why;
+        }
+        strlcpy_checked(field, value, k->size);
+        return NULL;
+    }
     case CT_TIMEZONE:
         if (!timezone_is_valid(value)) {
             snprintf(why, why_n, "unknown time zone '%.60s' (expected a name such as "
@@ -483,6 +595,8 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_HARDWARE: return &cfg->hardware;
     case SEC_METERING: return &cfg->metering;
     case SEC_MQTT:     return &cfg->mqtt;
+    case SEC_HTTP:     return &cfg->http;
+    case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -565,8 +679,8 @@ static void section_begin(struct parse_state *st, const char *header)
             kind = i;
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, reader "
-                  "NAME, door NAME or machine NAME)",
+                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
+                  "spaceapi, reader NAME, door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -864,6 +978,8 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_HARDWARE, &cfg->hardware);
     apply_defaults(SEC_METERING, &cfg->metering);
     apply_defaults(SEC_MQTT, &cfg->mqtt);
+    apply_defaults(SEC_HTTP, &cfg->http);
+    apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -875,6 +991,12 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
         check_whole(&st);
     if (errors->count == 0 && cfg->mqtt.password_file[0] && !cfg->mqtt.username[0])
         add_error(errors, name, 0, "[mqtt] password_file is set but username is empty");
+    if (errors->count == 0 && !cfg->http.tls_cert[0] != !cfg->http.tls_key[0])
+        add_error(errors, name, 0, "[http] tls_cert and tls_key go together: set both or neither");
+    if (errors->count == 0 && cfg->http.listen[0])
+        (void)listen_parse(cfg->http.listen, cfg->http.host, sizeof(cfg->http.host), &cfg->http.port);
+    if (errors->count == 0 && !cfg->spaceapi.lat[0] != !cfg->spaceapi.lon[0])
+        add_error(errors, name, 0, "[spaceapi] lat and lon go together: set both or neither");
     if (errors->count > 0) {
         free(cfg);
         return -EINVAL;
@@ -961,6 +1083,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the reader worker program changed";
     else if (memcmp(&a->mqtt, &b->mqtt, sizeof(a->mqtt)) != 0)
         why = "the [mqtt] settings changed";
+    else if (memcmp(&a->http, &b->http, sizeof(a->http)) != 0)
+        why = "the [http] settings changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";
@@ -1015,6 +1139,8 @@ static const char *type_text(const struct config_key *k, char *buf, size_t n)
     case CT_LINE:     return "GPIO line";
     case CT_MODE:     return "octal mode";
     case CT_TIMEZONE: return "time zone";
+    case CT_LISTEN:   return "HOST:PORT";
+    case CT_DEGREES:  snprintf(buf, n, "degrees %" PRId64 "–%" PRId64, k->min, k->max); return buf;
     case CT_HHMM:     return "HH:MM";
     }
     return "?";

@@ -66,6 +66,31 @@ struct mqtt_config {
     char discovery_prefix[64];
 };
 
+struct http_config {
+    char listen[80];            /* "HOST:PORT"; empty: no web server */
+    char host[64];              /* parsed from listen */
+    int64_t port;
+    char tls_cert[256], tls_key[256];
+    char base_url[128];
+    int64_t session_hours;
+    int64_t max_connections;
+    int64_t per_address_connections;
+    int64_t timeout_seconds;
+    int64_t max_body_kib;
+};
+
+enum spaceapi_open_from { SPACEAPI_OPEN_PRESENCE, SPACEAPI_OPEN_DOORS };
+
+struct spaceapi_config {
+    bool enabled;
+    char url[128];
+    char logo[128];
+    char email[96];
+    char address[160];
+    char lat[24], lon[24];      /* decimal degrees as written; empty: no coordinates */
+    int open_from;              /* enum spaceapi_open_from */
+};
+
 struct hardware_config {
     int backend;                /* index into config_backends: 0 sim, 1 gpiod */
     char chip[GPIO_CHIP_NAME_MAX];
@@ -136,6 +161,8 @@ struct config {
     struct hardware_config hardware;
     struct metering_config metering;
     struct mqtt_config mqtt;
+    struct http_config http;
+    struct spaceapi_config spaceapi;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;
@@ -152,6 +179,9 @@ struct config_errors {
 
 extern const char *const config_backends[];       /* "sim", "gpiod" */
 extern const char *const config_reader_drivers[]; /* "sim", "libnfc" */
+
+/* Split "HOST:PORT" or "[V6]:PORT" (host may be NULL to only check). 0 or -EINVAL. */
+int listen_parse(const char *text, char *host, size_t host_n, int64_t *port);
 
 /* Load and check path. On success *ret is a new config (free with config_free()). On error
  * returns -EINVAL (or -errno if the file cannot be read), fills errors, *ret untouched. */

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "accounts.h"
+#include "http.h"
 #include "cardid.h"
 #include "config.h"
 #include "control.h"
@@ -58,6 +60,7 @@ struct daemon {
     struct fablab *fablab;
     struct meter *meter;
     struct mqtt *mqtt;              /* NULL when [mqtt] is not enabled */
+    struct http *http;              /* NULL when [http] listen is empty */
     char closed_on[11];             /* local date of the last closing-time check-out */
     sd_event_source *commit;
     sd_event_source *minute;
@@ -557,8 +560,10 @@ static void line_text(const struct line_spec *l, char *buf, size_t n)
         snprintf(buf, n, "none");
 }
 
-static void cmd_status(struct daemon *d, struct control_conn *c)
+/* The `portierctl status` object; also what the web page, /healthz and /metrics read. */
+static json_t *status_json(struct daemon *d)
 {
+    int present = 0;
     json_t *doors = json_array(), *readers = json_array(), *inputs = json_array();
     json_t *taps = json_array();
     struct access_tap recent[ACCESS_RECENT_MAX];
@@ -627,8 +632,9 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
                        "commands", (json_int_t)ms.commands, "commands_refused",
                        (json_int_t)ms.commands_refused);
     }
-    control_reply_ok(c, json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
+    store_presence_foreach(d->store, count_present, &present);
+    return json_pack(
+        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
         "site", "id", d->cfg->site.id, "name", d->cfg->site.name, "timezone",
         d->cfg->site.timezone,
@@ -636,10 +642,21 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
         "uptime", (json_int_t)((now_mono_usec() - d->started_usec) / 1000000u),
         "members", (json_int_t)store_member_count(d->store),
         "cards", (json_int_t)store_card_count(d->store),
+        "present", present,
         "mqtt", mq, "doors", doors, "machines", fablab_status(d->fablab), "readers", readers, "inputs",
         inputs, "recent_taps", taps,
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
-        "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors));
+        "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors);
+}
+
+static void cmd_status(struct daemon *d, struct control_conn *c)
+{
+    control_reply_ok(c, status_json(d));
+}
+
+static json_t *http_status(void *userdata)
+{
+    return status_json(userdata);
 }
 
 static void cmd_member_add(struct daemon *d, struct control_conn *c, json_t *req)
@@ -674,8 +691,8 @@ static void cmd_member_add(struct daemon *d, struct control_conn *c, json_t *req
         control_reply_error(c, "store", "cannot add member: %s", strerror(-r));
         return;
     }
-    log_info("member %" PRId64 " added (plan %s) by uid %d", id, plan_name ? plan_name : "none",
-             (int)control_conn_uid(c));
+    log_info("member %" PRId64 " added (plan %s) by %s", id, plan_name ? plan_name : "none",
+             control_conn_who(c));
     control_reply_ok(c, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
@@ -709,8 +726,8 @@ static void cmd_member_status(struct daemon *d, struct control_conn *c, json_t *
         control_reply_error(c, "store", "cannot change member: %s", strerror(-r));
         return;
     }
-    log_info("member %" PRId64 " %s by uid %d", id,
-             status == MEMBER_SUSPENDED ? "suspended" : "resumed", (int)control_conn_uid(c));
+    log_info("member %" PRId64 " %s by %s", id,
+             status == MEMBER_SUSPENDED ? "suspended" : "resumed", control_conn_who(c));
     control_reply_ok(c, json_pack("{s:I, s:s}", "id", (json_int_t)id, "status",
                                   status == MEMBER_SUSPENDED ? "suspended" : "active"));
 }
@@ -745,8 +762,8 @@ static void cmd_card_add(struct daemon *d, struct control_conn *c, json_t *req)
         control_reply_error(c, "store", "cannot add card: %s", strerror(-r));
         return;
     }
-    log_info("card %" PRId64 " added to member %" PRId64 " by uid %d", id, member,
-             (int)control_conn_uid(c));
+    log_info("card %" PRId64 " added to member %" PRId64 " by %s", id, member,
+             control_conn_who(c));
     control_reply_ok(c, json_pack("{s:I, s:I}", "id", (json_int_t)id, "member", (json_int_t)member));
 }
 
@@ -784,7 +801,7 @@ static void cmd_card_remove(struct daemon *d, struct control_conn *c, json_t *re
         control_reply_error(c, "store", "cannot remove card: %s", strerror(-r));
         return;
     }
-    log_info("card %" PRId64 " removed by uid %d", id, (int)control_conn_uid(c));
+    log_info("card %" PRId64 " removed by %s", id, control_conn_who(c));
     control_reply_ok(c, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
@@ -919,9 +936,9 @@ static void cmd_door_unlock(struct daemon *d, struct control_conn *c, json_t *re
         return;
     }
     char detail[64];
-    snprintf(detail, sizeof(detail), "%" PRId64 " s by uid %d", seconds, (int)control_conn_uid(c));
-    log_info("door %s: manual unlock for %" PRId64 " s by uid %d", name, seconds,
-             (int)control_conn_uid(c));
+    snprintf(detail, sizeof(detail), "%" PRId64 " s by %s", seconds, control_conn_who(c));
+    log_info("door %s: manual unlock for %" PRId64 " s by %s", name, seconds,
+             control_conn_who(c));
     access_record_door_event(d->engine, door, "unlock", true, "manual", detail);
     control_reply_ok(c, json_pack("{s:s, s:I}", "door", name, "seconds", (json_int_t)seconds));
 }
@@ -1104,7 +1121,7 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
                                 reader->name, reader->ops->driver);
             return;
         }
-        log_info("reader %s: restart requested by uid %d", reader->name, (int)control_conn_uid(c));
+        log_info("reader %s: restart requested by %s", reader->name, control_conn_who(c));
         control_reply_ok(c, json_pack("{s:s}", "reader", reader->name));
     } else if (strcmp(cmd, "events") == 0) {
         cmd_events(d, c, req);
@@ -1112,6 +1129,8 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
                (strcmp(cmd + 4, "tap") == 0 || strcmp(cmd + 4, "remove") == 0 ||
                 strcmp(cmd + 4, "press") == 0 || strcmp(cmd + 4, "release") == 0)) {
         cmd_sim(d, c, req, cmd + 4);
+    } else if (accounts_control(d->store, c, cmd, req)) {
+        /* handled */
     } else if (fablab_control(d->fablab, c, cmd, req)) {
         /* handled */
     } else if (billing_control(d->store, d->meter, d->cfg->daemon.state_dir, c, cmd, req)) {
@@ -1154,6 +1173,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
             door_reconfigure(&d->doors[i], &next->doors[i]);
         fablab_reconfigure(d->fablab, next);
         meter_configure(d->meter, next->site.id, (int)next->metering.day_starts);
+        http_reconfigure(d->http, next);
         config_free(d->cfg);
         d->cfg = next;
         log_set_level(d->cfg->daemon.log_level);
@@ -1337,6 +1357,13 @@ int daemon_new(const char *config_path, struct daemon **ret)
         fablab_publish_all(d->fablab);
         publish_occupancy(d);
     }
+    if (d->cfg->http.listen[0]) {
+        struct http_env env = { .loop = d->loop, .store = d->store, .control = d->control,
+                                .fablab = d->fablab, .status = http_status, .userdata = d };
+        r = http_new(&env, d->cfg, &d->http);
+        if (r < 0)
+            goto fail;
+    }
     free_entry_evaluate(d);
     r = store_commit(d->store);
     if (r < 0) {
@@ -1374,6 +1401,7 @@ struct daemon *daemon_free(struct daemon *d)
     /* Relays first: whatever else fails below, the doors are in their safe state. */
     for (unsigned i = 0; i < d->n_doors; i++)
         door_fini(&d->doors[i]);
+    d->http = http_free(d->http);
     d->fablab = fablab_free(d->fablab);     /* machines off, sessions closed as "stopped" */
     d->meter = meter_free(d->meter);
     if (d->store)

@@ -1,0 +1,1211 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "accounts.h"
+#include "http_internal.h"
+#include "log.h"
+#include "password.h"
+#include "util.h"
+
+#define HTTP_PRIORITY 15                /* after readers, inputs (0) and the commit (10) */
+#define SESSION_COOKIE "portier_session"
+#define PRE_COOKIE "portier_pre"        /* login and first-password forms: double submit */
+#define LOGIN_WINDOW_SEC (15 * 60)
+#define LOGIN_FAILURES_PER_ACCOUNT 5
+#define LOGIN_FAILURES_PER_ADDRESS 20
+
+static const char security_csp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/* ---- buffers ---- */
+
+static bool buf_grow(struct buf *b, size_t more)
+{
+    size_t want;
+    char *p;
+
+    if (b->failed)
+        return false;
+    if (b->len + more + 1 <= b->cap)
+        return true;
+    want = b->cap ? b->cap : 1024;
+    while (want < b->len + more + 1)
+        want *= 2;
+    p = realloc(b->data, want);
+    if (!p) {
+        b->failed = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = want;
+    return true;
+}
+
+void buf_putn(struct buf *b, const char *s, size_t n)
+{
+    if (!buf_grow(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
+
+static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list aq;
+    int n;
+
+    va_copy(aq, ap);
+    n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (n < 0 || !buf_grow(b, (size_t)n))
+        return;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void buf_html(struct buf *b, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        const char *rep;
+        switch (*s) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&#39;"; break;
+        default: continue;
+        }
+        buf_putn(b, run, (size_t)(s - run));
+        buf_put(b, rep);
+        run = s + 1;
+    }
+    buf_putn(b, run, (size_t)(s - run));
+}
+
+void buf_htmlf(struct buf *b, const char *fmt, ...)
+{
+    struct buf tmp = { 0 };
+    va_list ap;
+
+    va_start(ap, fmt);
+    buf_vprintf(&tmp, fmt, ap);
+    va_end(ap);
+    if (tmp.data)
+        buf_html(b, tmp.data);
+    buf_free(&tmp);
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- answers ---- */
+
+static void add_security_headers(struct http *h, struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "Content-Security-Policy", security_csp);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (h->tls)
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+}
+
+void http_reply_response(struct http_req *rq, unsigned status, struct MHD_Response *response)
+{
+    if (rq->response && !rq->response_shared)
+        MHD_destroy_response(rq->response);
+    rq->response = response;
+    rq->response_shared = false;
+    rq->status = status;
+}
+
+void http_reply_shared(struct http_req *rq, unsigned status, struct MHD_Response *response)
+{
+    http_reply_response(rq, status, response);
+    rq->response_shared = true;     /* MHD_queue_response takes its own reference */
+}
+
+static struct MHD_Response *response_new(struct http *h, const char *content_type,
+                                         const void *data, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, mode);
+    if (!r)
+        return NULL;
+    add_security_headers(h, r);
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    return r;
+}
+
+void http_reply(struct http_req *rq, unsigned status, const char *content_type, struct buf *body)
+{
+    struct MHD_Response *r;
+
+    if (body->failed) {
+        buf_free(body);
+        http_reply_static(rq, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
+        return;
+    }
+    r = response_new(rq->h, content_type, body->data ? body->data : "", body->len,
+                      body->data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        buf_free(body);
+        return;
+    }
+    memset(body, 0, sizeof(*body));     /* MHD frees it */
+    if (rq->account.id)
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+    http_reply_response(rq, status, r);
+}
+
+void http_reply_static(struct http_req *rq, unsigned status, const char *content_type,
+                       const void *data, size_t len)
+{
+    struct MHD_Response *r = response_new(rq->h, content_type, data, len, MHD_RESPMEM_PERSISTENT);
+    if (r)
+        http_reply_response(rq, status, r);
+}
+
+void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
+{
+    struct buf b = { 0 };
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (!text) {
+        http_reply_static(rq, 500, "application/json",
+                          "{\"ok\":false,\"code\":\"internal\",\"error\":\"cannot encode the reply\"}\n", 67);
+        return;
+    }
+    buf_put(&b, text);
+    buf_put(&b, "\n");
+    free(text);
+    http_reply(rq, status, "application/json", &b);
+}
+
+unsigned http_status_of(const char *code)
+{
+    static const struct { const char *code; unsigned status; } map[] = {
+        { "bad_request", 400 }, { "too_large", 413 }, { "not_found", 404 }, { "ambiguous", 409 },
+        { "exists", 409 }, { "overlap", 409 }, { "cancelled", 409 }, { "in_past", 409 },
+        { "deadline_passed", 409 }, { "disabled", 409 }, { "forbidden", 403 },
+        { "unauthorized", 401 }, { "busy", 503 }, { "timeout", 504 }, { "store", 500 },
+        { "internal", 500 }, { "unknown_command", 404 },
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].code, code) == 0)
+            return map[i].status;
+    return 409;     /* a rule said no: booking_*, period_closed, ... */
+}
+
+void http_error(struct http_req *rq, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    utf8_sanitize(msg);
+    if (rq->is_api) {
+        http_reply_json(rq, status, json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg));
+        return;
+    }
+    struct buf b = { 0 };
+    buf_printf(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+               "<link rel=\"stylesheet\" href=\"/static/style.css\"><title>%u</title></head>"
+               "<body><main><h1>", status);
+    buf_html(&b, status == 404 ? "Not found" : status == 403 ? "Not allowed"
+                 : status == 401 ? "Please log in" : status >= 500 ? "Something went wrong"
+                 : "That did not work");
+    buf_put(&b, "</h1><p role=\"alert\" class=\"error\">");
+    buf_html(&b, msg);
+    buf_put(&b, "</p><p><a href=\"javascript:history.back()\" hidden></a><a href=\"/\">Home</a>");
+    if (status == 401)
+        buf_put(&b, " · <a href=\"/login\">Log in</a>");
+    buf_put(&b, "</p></main></body></html>\n");
+    http_reply(rq, status, "text/html; charset=utf-8", &b);
+}
+
+void http_redirect(struct http_req *rq, const char *location)
+{
+    struct MHD_Response *r = response_new(rq->h, "text/plain; charset=utf-8", "", 0,
+                                          MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return;
+    MHD_add_response_header(r, "Location", location);
+    http_reply_response(rq, 303, r);
+}
+
+static void set_cookie(struct http_req *rq, const char *name, const char *value, int64_t max_age)
+{
+    char c[256];
+
+    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%" PRId64 "%s",
+             name, value, max_age, rq->h->tls ? "; Secure" : "");
+    if (rq->response)
+        MHD_add_response_header(rq->response, "Set-Cookie", c);
+}
+
+/* ---- reading requests ---- */
+
+const char *http_query(struct http_req *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_arg(struct http_req *rq, const char *key)
+{
+    json_t *v = rq->args ? json_object_get(rq->args, key) : NULL;
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode a form component in place ('+' is a space, %XX a byte): its new length, or -1. */
+static long form_decode(char *s, size_t n)
+{
+    char *w = s;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            *w++ = ' ';
+        } else if (s[i] == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            *w++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    return (long)(w - s);
+}
+
+/* application/x-www-form-urlencoded into a JSON object of strings. NULL + why on error. */
+static json_t *parse_form(char *body, size_t len, const char **why)
+{
+    json_t *o = json_object();
+    char *p = body, *end = body + len;
+    unsigned fields = 0;
+
+    while (p < end) {
+        char *stop = memchr(p, '&', (size_t)(end - p));
+        char *eq, key[65];
+        long klen, vlen = 0;
+        json_t *val;
+
+        if (!stop)
+            stop = end;
+        if (stop == p) {        /* "a=1&&b=2": an empty component */
+            p = stop + 1;
+            continue;
+        }
+        if (++fields > HTTP_FORM_FIELDS_MAX) {
+            *why = "too many form fields";
+            goto fail;
+        }
+        eq = memchr(p, '=', (size_t)(stop - p));
+        klen = form_decode(p, (size_t)((eq ? eq : stop) - p));
+        if (eq)
+            vlen = form_decode(eq + 1, (size_t)(stop - eq - 1));
+        if (klen < 0 || vlen < 0) {
+            *why = "malformed percent-encoding in the form";
+            goto fail;
+        }
+        if (klen == 0 || klen > 64 || memchr(p, '\0', (size_t)klen)) {
+            *why = "a form field name is empty or too long";
+            goto fail;
+        }
+        memcpy(key, p, (size_t)klen);
+        key[klen] = '\0';
+        val = json_stringn(eq ? eq + 1 : "", (size_t)vlen);
+        if (!val) {
+            *why = "form fields must be UTF-8 text";
+            goto fail;
+        }
+        if (json_object_get(o, key)) {
+            json_decref(val);
+            *why = "a form field appears twice";
+            goto fail;
+        }
+        json_object_set_new(o, key, val);
+        p = stop + 1;
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+/* Parse the body into rq->args. false: replied with a 4xx. */
+static bool parse_body(struct http_req *rq)
+{
+    const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *why = NULL;
+
+    if (rq->body.failed) {
+        http_error(rq, 500, "internal", "out of memory");
+        return false;
+    }
+    if (rq->body.len == 0) {
+        rq->args = json_object();
+        return true;
+    }
+    if (ct && strncasecmp(ct, "application/json", 16) == 0) {
+        json_error_t err;
+        rq->args = json_loadb(rq->body.data, rq->body.len, JSON_REJECT_DUPLICATES, &err);
+        if (!rq->args) {
+            http_error(rq, 400, "bad_request", "the body is not valid JSON: %s", err.text);
+            return false;
+        }
+        if (!json_is_object(rq->args)) {
+            http_error(rq, 400, "bad_request", "the body must be a JSON object");
+            return false;
+        }
+        return true;
+    }
+    if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
+        rq->args = parse_form(rq->body.data, rq->body.len, &why);
+        if (!rq->args) {
+            http_error(rq, 400, "bad_request", "%s", why);
+            return false;
+        }
+        return true;
+    }
+    http_error(rq, 415, "bad_request",
+               "send application/json or application/x-www-form-urlencoded");
+    return false;
+}
+
+/* ---- who is asking ---- */
+
+static enum http_role role_of(const char *role)
+{
+    if (strcmp(role, "manager") == 0) return ROLE_MANAGER;
+    if (strcmp(role, "custodian") == 0) return ROLE_CUSTODIAN;
+    if (strcmp(role, "member") == 0) return ROLE_MEMBER;
+    return ROLE_NONE;
+}
+
+static void authenticate(struct http_req *rq)
+{
+    struct http *h = rq->h;
+    const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization");
+    const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
+    uint8_t hash[STORE_HASH_LEN];
+    int64_t account = 0;
+    int64_t now = now_utc();
+
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        if (account_token_hash(auth + 7, hash) &&
+            store_account_token_check(h->env.store, hash, "api", now, &account) == 0)
+            rq->via_token = true;
+    } else if (cookie && account_token_hash(cookie, hash)) {
+        if (store_websession_get(h->env.store, hash, now, &account, rq->csrf) < 0)
+            account = 0;
+    }
+    if (account && store_account_get(h->env.store, account, &rq->account) == 0 &&
+        !rq->account.disabled_at) {
+        rq->role = role_of(rq->account.role);
+        return;
+    }
+    memset(&rq->account, 0, sizeof(rq->account));
+    rq->role = ROLE_NONE;
+    rq->csrf[0] = '\0';
+}
+
+bool http_require(struct http_req *rq, enum http_role role)
+{
+    if (rq->role == ROLE_NONE) {
+        if (rq->is_api)
+            http_error(rq, 401, "unauthorized", "log in or send an API token (Authorization: Bearer)");
+        else
+            http_redirect(rq, "/login");
+        return false;
+    }
+    /* Managers may do what custodians read; custodians change nothing. */
+    if (rq->role == role || rq->role == ROLE_MANAGER ||
+        (role == ROLE_MEMBER && rq->role == ROLE_MEMBER)) {
+        return true;
+    }
+    http_error(rq, 403, "forbidden", "your account (%s) may not do this", rq->account.role);
+    return false;
+}
+
+/* A state-changing request from a browser session must carry the session's CSRF token;
+ * the anonymous forms (login, first password) the pre-session cookie's. */
+static bool csrf_ok(struct http_req *rq, bool anonymous_form)
+{
+    const char *sent = http_arg(rq, "csrf");
+    if (!sent)
+        sent = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+    if (rq->via_token && !anonymous_form)
+        return true;
+    if (anonymous_form || !rq->account.id) {
+        /* Anonymous forms (login, first password): the pre-session cookie must match. */
+        const char *pre = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, PRE_COOKIE);
+        return sent && pre && strlen(sent) == strlen(pre) && strlen(pre) == 43 &&
+               sodium_memcmp(sent, pre, 43) == 0;
+    }
+    return sent && strlen(sent) == strlen(rq->csrf) && rq->csrf[0] &&
+           sodium_memcmp(sent, rq->csrf, strlen(sent)) == 0;
+}
+
+void http_commit(struct http *h)
+{
+    int r = store_commit(h->env.store);
+    if (r < 0)
+        log_error("http: cannot commit: %s", strerror(-r));
+}
+
+void http_base_url(struct http_req *rq, char *buf, size_t n)
+{
+    const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Host");
+    bool ok = host && *host && strlen(host) < 100;
+
+    if (rq->h->cfg->http.base_url[0]) {
+        snprintf(buf, n, "%s", rq->h->cfg->http.base_url);
+        size_t len = strlen(buf);
+        if (len && buf[len - 1] == '/')
+            buf[len - 1] = '\0';
+        return;
+    }
+    for (const char *p = host; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']';
+    snprintf(buf, n, "%s://%s", rq->h->tls ? "https" : "http", ok ? host : "localhost");
+}
+
+/* ---- login rate limits ---- */
+
+static struct login_slot *login_slot(struct http *h, const char *key, bool create)
+{
+    struct login_slot *oldest = &h->login_slots[0];
+    int64_t now = now_utc();
+
+    for (size_t i = 0; i < sizeof(h->login_slots) / sizeof(h->login_slots[0]); i++) {
+        struct login_slot *s = &h->login_slots[i];
+        if (s->key[0] && strcmp(s->key, key) == 0) {
+            if (now - s->window_start >= LOGIN_WINDOW_SEC) {
+                s->window_start = now;
+                s->failures = 0;
+            }
+            return s;
+        }
+        if (s->window_start < oldest->window_start)
+            oldest = s;
+    }
+    if (!create)
+        return NULL;
+    snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+    oldest->window_start = now;
+    oldest->failures = 0;
+    return oldest;
+}
+
+static void client_address(struct http_req *rq, char *buf, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (ci && ci->client_addr)
+        getnameinfo(ci->client_addr, ci->client_addr->sa_family == AF_INET6
+                                         ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+                    buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST);
+}
+
+static bool login_limited(struct http_req *rq, const char *name)
+{
+    char key[72], addr[64];
+    struct login_slot *s;
+
+    snprintf(key, sizeof(key), "a:%s", name);
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    s = login_slot(rq->h, key, false);
+    if (s && s->failures >= LOGIN_FAILURES_PER_ACCOUNT)
+        return true;
+    client_address(rq, addr, sizeof(addr));
+    snprintf(key, sizeof(key), "ip:%s", addr);
+    s = login_slot(rq->h, key, false);
+    return s && s->failures >= LOGIN_FAILURES_PER_ADDRESS;
+}
+
+static void login_failed(struct http_req *rq, const char *name)
+{
+    char key[72], addr[64];
+
+    snprintf(key, sizeof(key), "a:%s", name);
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    login_slot(rq->h, key, true)->failures++;
+    client_address(rq, addr, sizeof(addr));
+    snprintf(key, sizeof(key), "ip:%s", addr);
+    login_slot(rq->h, key, true)->failures++;
+}
+
+/* ---- suspension ---- */
+
+static void suspend(struct http_req *rq)
+{
+    MHD_suspend_connection(rq->conn);
+    rq->suspended = true;
+    rq->next_suspended = rq->h->suspended;
+    rq->h->suspended = rq;
+}
+
+static void resume(struct http_req *rq)
+{
+    struct http_req **pp;
+
+    for (pp = &rq->h->suspended; *pp; pp = &(*pp)->next_suspended)
+        if (*pp == rq) {
+            *pp = rq->next_suspended;
+            break;
+        }
+    rq->suspended = false;
+    MHD_resume_connection(rq->conn);
+    /* libmicrohttpd picks resumed connections up in its next run; in external epoll mode
+     * nothing wakes our loop for that, so run it soon. */
+    sd_event_source_set_time(rq->h->timer, 1);
+    sd_event_source_set_enabled(rq->h->timer, SD_EVENT_ONESHOT);
+}
+
+/* ---- the bridge to the control server ---- */
+
+static void bridge_close(struct http_req *rq)
+{
+    rq->bridge_io = sd_event_source_disable_unref(rq->bridge_io);
+    if (rq->bridge_fd >= 0)
+        close(rq->bridge_fd);
+    rq->bridge_fd = -1;
+    buf_free(&rq->bridge_in);
+}
+
+static int on_bridge(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct http_req *rq = userdata;
+    char chunk[16384];
+    json_t *reply = NULL;
+    json_error_t err;
+    ssize_t n;
+
+    for (;;) {
+        n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        if (n <= 0)
+            break;
+        if (rq->bridge_in.len + (size_t)n > HTTP_BRIDGE_REPLY_MAX) {
+            rq->bridge_in.failed = true;
+            break;
+        }
+        buf_putn(&rq->bridge_in, chunk, (size_t)n);
+        if (memchr(chunk, '\n', (size_t)n))
+            break;
+    }
+    if (!rq->bridge_in.failed && rq->bridge_in.len)
+        reply = json_loadb(rq->bridge_in.data, rq->bridge_in.len, JSON_DISABLE_EOF_CHECK, &err);
+    bridge_close(rq);
+    if (!json_is_object(reply)) {
+        log_error("http: the control server's reply to %s %s was unreadable", rq->method, rq->url);
+        http_error(rq, 502, "internal", "no answer from the controller");
+    } else {
+        rq->bridge_done(rq, reply);     /* it may ask the controller again */
+    }
+    json_decref(reply);
+    if (!rq->bridge_io)
+        resume(rq);
+    return 0;
+}
+
+void http_bridge(struct http_req *rq, json_t *req, http_bridge_fn done)
+{
+    char who[64], *line = NULL;
+    size_t len;
+    int sv[2] = { -1, -1 };
+    int r;
+
+    snprintf(who, sizeof(who), "web:%s", rq->account.name[0] ? rq->account.name : "anonymous");
+    line = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!line || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        goto fail;
+    r = control_adopt(rq->h->env.control, sv[0], who);
+    sv[0] = -1;     /* the control server's now, even on failure */
+    if (r < 0) {
+        free(line);
+        close(sv[1]);
+        http_error(rq, 503, "busy", "the controller is busy; try again");
+        return;
+    }
+    len = strlen(line);
+    line[len] = '\n';   /* json_dumps' NUL is ours to replace: len + 1 bytes are allocated */
+    if (len + 1 > CONTROL_REQUEST_MAX || send(sv[1], line, len + 1, MSG_NOSIGNAL) != (ssize_t)(len + 1))
+        goto fail;
+    free(line);
+    line = NULL;
+    rq->bridge_fd = sv[1];
+    rq->bridge_done = done;
+    if (sd_event_add_io(rq->h->env.loop, &rq->bridge_io, sv[1], EPOLLIN | EPOLLRDHUP, on_bridge,
+                        rq) < 0) {
+        rq->bridge_fd = -1;
+        goto fail;
+    }
+    sd_event_source_set_priority(rq->bridge_io, HTTP_PRIORITY);
+    if (!rq->suspended)
+        suspend(rq);
+    return;
+fail:
+    free(line);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    http_error(rq, 500, "internal", "cannot reach the controller");
+}
+
+/* ---- login, logout, first password ---- */
+
+static void new_pre_cookie(struct http_req *rq, char token[STORE_TOKEN_TEXT_MAX + 1])
+{
+    uint8_t unused[STORE_HASH_LEN];
+    account_token_new(token, unused);
+}
+
+static void on_password_checked(bool ok, bool error, void *userdata)
+{
+    struct http_req *rq = userdata;
+    struct http *h = rq->h;
+
+    if (error) {
+        web_page_login_done(rq, false, "the password could not be checked; try again");
+    } else if (!ok) {
+        login_failed(rq, rq->note);
+        log_notice("http: failed login for account %s", rq->note);
+        web_page_login_done(rq, false, "wrong account name or password");
+    } else {
+        char token[STORE_TOKEN_TEXT_MAX + 1], csrf[STORE_TOKEN_TEXT_MAX + 1];
+        uint8_t hash[STORE_HASH_LEN], unused[STORE_HASH_LEN];
+        int64_t now = now_utc(), life = h->cfg->http.session_hours * 3600;
+        int r;
+
+        account_token_new(token, hash);
+        account_token_new(csrf, unused);
+        r = store_websession_add(h->env.store, hash, rq->note_id, csrf, now, now + life);
+        if (r == 0)
+            r = store_websessions_end(h->env.store, 0, now);   /* sweep expired ones */
+        http_commit(h);
+        if (r < 0) {
+            log_error("http: cannot store a session: %s", strerror(-r));
+            web_page_login_done(rq, false, "cannot log in now (storage error)");
+        } else {
+            log_info("http: account %s logged in", rq->note);
+            web_page_login_done(rq, true, NULL);
+            set_cookie(rq, SESSION_COOKIE, token, life);
+            set_cookie(rq, PRE_COOKIE, "", 0);
+        }
+        sodium_memzero(token, sizeof(token));
+    }
+    resume(rq);
+}
+
+static void do_login(struct http_req *rq)
+{
+    const char *name = http_arg(rq, "name"), *password = http_arg(rq, "password");
+    struct store_account a;
+    int r;
+
+    if (!name || !password || !account_name_valid(name) || strlen(password) > PASSWORD_MAX) {
+        web_page_login_done(rq, false, "enter your account name and password");
+        return;
+    }
+    if (login_limited(rq, name)) {
+        log_warning("http: login for account %s refused: too many failures", name);
+        http_error(rq, 429, "too_many_attempts",
+                   "too many failed logins; wait 15 minutes and try again");
+        if (rq->response)
+            MHD_add_response_header(rq->response, "Retry-After", "900");
+        return;
+    }
+    r = store_account_find(rq->h->env.store, name, &a);
+    if (r < 0 || a.disabled_at || !a.password[0]) {
+        /* Same answer as a wrong password: names are not disclosed. */
+        login_failed(rq, name);
+        log_notice("http: failed login for %s account %s", r < 0 ? "unknown" : "inactive", name);
+        web_page_login_done(rq, false, "wrong account name or password");
+        return;
+    }
+    snprintf(rq->note, sizeof(rq->note), "%s", a.name);
+    rq->note_id = a.id;
+    r = password_check_async(rq->h->env.loop, a.password, password, on_password_checked, rq);
+    if (r < 0) {
+        http_error(rq, 503, "busy", "too many logins at once; try again in a moment");
+        return;
+    }
+    suspend(rq);
+}
+
+static void do_logout(struct http_req *rq)
+{
+    const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
+    uint8_t hash[STORE_HASH_LEN];
+
+    if (cookie && account_token_hash(cookie, hash)) {
+        store_websession_delete(rq->h->env.store, hash);
+        http_commit(rq->h);
+    }
+    http_redirect(rq, "/");
+    set_cookie(rq, SESSION_COOKIE, "", 0);
+}
+
+static void on_password_hashed(const char *hash, void *userdata)
+{
+    struct http_req *rq = userdata;
+    struct http *h = rq->h;
+    uint8_t token_hash[STORE_HASH_LEN];
+    int r = -EIO;
+
+    if (hash && account_token_hash(rq->note, token_hash)) {
+        r = store_account_token_use(h->env.store, token_hash, now_utc());
+        if (r == 0)
+            r = store_account_set_password(h->env.store, rq->note_id, hash);
+        if (r == 0)
+            r = store_websessions_end(h->env.store, rq->note_id, now_utc());
+        if (r < 0)
+            (void)store_commit(h->env.store);
+        else
+            http_commit(h);
+    }
+    if (r == -ENOENT) {
+        http_error(rq, 410, "gone", "this link was already used");
+    } else if (r < 0) {
+        http_error(rq, 500, "internal", "cannot set the password now; try the link again");
+    } else {
+        log_info("http: account %" PRId64 " set its password through a one-time link", rq->note_id);
+        http_redirect(rq, "/login?welcome=1");
+    }
+    sodium_memzero(rq->note, sizeof(rq->note));
+    resume(rq);
+}
+
+/* POST /welcome/TOKEN: the one-time link sets the first password. */
+static void do_welcome(struct http_req *rq, const char *token)
+{
+    const char *pw = http_arg(rq, "password"), *again = http_arg(rq, "password2");
+    uint8_t hash[STORE_HASH_LEN];
+    const char *weak;
+    int64_t account;
+    int r;
+
+    if (!account_token_hash(token, hash) ||
+        store_account_token_check(rq->h->env.store, hash, "invite", now_utc(), &account) < 0) {
+        http_error(rq, 404, "not_found", "this link is unknown, used or expired; ask a manager "
+                   "for a new one");
+        return;
+    }
+    if (!pw || !again || strcmp(pw, again) != 0) {
+        http_error(rq, 400, "bad_request", "the two passwords differ");
+        return;
+    }
+    if ((weak = password_weakness(pw))) {
+        http_error(rq, 400, "bad_request", "%s", weak);
+        return;
+    }
+    snprintf(rq->note, sizeof(rq->note), "%s", token);
+    rq->note_id = account;
+    r = password_hash_async(rq->h->env.loop, pw, on_password_hashed, rq);
+    if (r < 0) {
+        http_error(rq, 503, "busy", "too many password changes at once; try again in a moment");
+        return;
+    }
+    suspend(rq);
+}
+
+/* ---- routing ---- */
+
+static void route(struct http_req *rq)
+{
+    const char *path = rq->url;
+    const struct web_asset *asset;
+
+    if (!rq->is_get && !rq->is_post) {
+        http_error(rq, 405, "bad_request", "method %.16s is not allowed here", rq->method);
+        if (rq->response)
+            MHD_add_response_header(rq->response, "Allow", "GET, HEAD, POST");
+        return;
+    }
+    if (strlen(path) > 512 || path[0] != '/') {
+        http_error(rq, 414, "bad_request", "the address is too long");
+        return;
+    }
+    if ((asset = web_asset_find(path))) {
+        const char *inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "If-None-Match");
+        char etag[48];
+        uint8_t d[8];
+        crypto_generichash(d, sizeof(d), asset->data, asset->len, NULL, 0);
+        snprintf(etag, sizeof(etag), "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", d[0], d[1], d[2],
+                 d[3], d[4], d[5], d[6], d[7]);
+        if (inm && strcmp(inm, etag) == 0)
+            http_reply_static(rq, 304, NULL, "", 0);
+        else
+            http_reply_static(rq, 200, asset->content_type, asset->data, asset->len);
+        if (rq->response) {
+            MHD_add_response_header(rq->response, "ETag", etag);
+            MHD_add_response_header(rq->response, "Cache-Control", "public, max-age=3600");
+        }
+        return;
+    }
+    authenticate(rq);
+    if (rq->is_post) {
+        if (!parse_body(rq))
+            return;
+        bool anonymous_form = strcmp(path, "/login") == 0 || strncmp(path, "/welcome/", 9) == 0;
+        if (!csrf_ok(rq, anonymous_form)) {
+            http_error(rq, 403, "csrf", "this form has expired or did not come from this site; "
+                       "reload the page and try again");
+            return;
+        }
+        if (strcmp(path, "/login") == 0) {
+            do_login(rq);
+            return;
+        }
+        if (strcmp(path, "/logout") == 0) {
+            do_logout(rq);
+            return;
+        }
+        if (strncmp(path, "/welcome/", 9) == 0) {
+            do_welcome(rq, path + 9);
+            return;
+        }
+    } else {
+        rq->args = json_object();
+        if (strcmp(path, "/login") == 0 || strncmp(path, "/welcome/", 9) == 0) {
+            /* The page carries a fresh pre-session token, and sets it as a cookie. */
+            new_pre_cookie(rq, rq->csrf);
+            if (web_pages_route(rq, path))
+                set_cookie(rq, PRE_COOKIE, rq->csrf, 3600);
+            return;
+        }
+    }
+    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_pages_route(rq, path))
+        return;
+    http_error(rq, 404, "not_found", "nothing here");
+}
+
+/* ---- libmicrohttpd glue ---- */
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct http *h = cls;
+    struct http_req *rq = *con_cls;
+    enum MHD_Result ret;
+
+    if (!rq) {
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        rq->h = h;
+        rq->conn = conn;
+        rq->method = method;
+        rq->url = url;
+        rq->bridge_fd = -1;
+        rq->started_usec = now_mono_usec();
+        rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+        rq->is_post = strcmp(method, "POST") == 0;
+        rq->is_api = strncmp(url, "/api/", 5) == 0;
+        *con_cls = rq;
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
+            rq->body_too_large = true;
+        else
+            return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!rq->body_too_large &&
+            rq->body.len + *upload_data_size > (size_t)h->cfg->http.max_body_kib * 1024)
+            rq->body_too_large = true;
+        if (!rq->body_too_large)
+            buf_putn(&rq->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        if (!rq->body_too_large)
+            return MHD_YES;
+    }
+    if (rq->suspended)
+        return MHD_YES;
+    if (!rq->response) {
+        if (rq->body_too_large)
+            http_error(rq, 413, "too_large", "the request body is larger than %" PRId64 " KiB",
+                       h->cfg->http.max_body_kib);
+        else
+            route(rq);
+        if (rq->suspended)
+            return MHD_YES;
+    }
+    if (!rq->response)
+        return MHD_NO;
+    ret = MHD_queue_response(conn, rq->status, rq->response);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http *h = cls;
+    struct http_req *rq = *con_cls;
+    uint64_t us;
+    unsigned cls_idx, b;
+
+    if (!rq)
+        return;
+    us = now_mono_usec() - rq->started_usec;
+    cls_idx = rq->status >= 100 && rq->status < 600 ? rq->status / 100 : 5;
+    h->requests[cls_idx]++;
+    h->latency_sum_us += us;
+    h->latency_count++;
+    /* buckets: 1, 5, 10, 50, 100, 500 ms, 1 s, 5 s, +Inf */
+    static const uint64_t edges[HTTP_LATENCY_BUCKETS] = { 1000, 5000, 10000, 50000, 100000,
+                                                          500000, 1000000, 5000000 };
+    for (b = 0; b < HTTP_LATENCY_BUCKETS && us > edges[b]; b++)
+        ;
+    h->latency_buckets[b]++;
+    if (rq->status >= 500)
+        log_warning("http: %s %.128s -> %u", rq->method, rq->url, rq->status);
+    else
+        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, rq->url, rq->status, us);
+    password_cancel(rq);
+    bridge_close(rq);
+    if (rq->response && !rq->response_shared)
+        MHD_destroy_response(rq->response);
+    buf_free(&rq->body);
+    json_decref(rq->args);
+    sodium_memzero(rq, sizeof(*rq));
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void arm_timer(struct http *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    uint64_t now;
+
+    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
+        sd_event_now(h->env.loop, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(h->timer, now + ms * 1000);
+        sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
+    } else {
+        sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
+    }
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct http *h = userdata;
+    MHD_run(h->mhd);
+    arm_timer(h);
+    return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct http *h = userdata;
+    MHD_run(h->mhd);
+    arm_timer(h);
+    return 0;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warning("http: %s", msg);
+}
+
+static char *read_file(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "re");
+    char *data;
+    size_t n;
+
+    if (!f)
+        return NULL;
+    data = calloc(1, max + 1);
+    n = data ? fread(data, 1, max, f) : 0;
+    fclose(f);
+    if (data && (n == 0 || n == max)) {
+        free(data);
+        return NULL;
+    }
+    return data;
+}
+
+int http_new(const struct http_env *env, const struct config *cfg, struct http **ret)
+{
+    struct sockaddr_storage sa = { 0 };
+    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                              .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    char port[8], *cert = NULL, *key = NULL;
+    const char *host = cfg->http.host;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct http *h;
+    int r, fd;
+
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    snprintf(port, sizeof(port), "%" PRId64, cfg->http.port);
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+        log_error("http: listen = %s: the host must be an IP address", cfg->http.listen);
+        return -EINVAL;
+    }
+    memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    freeaddrinfo(ai);
+    if (cfg->http.tls_cert[0]) {
+        cert = read_file(cfg->http.tls_cert, 1 << 20);
+        key = read_file(cfg->http.tls_key, 1 << 20);
+        if (!cert || !key) {
+            log_error("http: cannot read tls_cert %s or tls_key %s", cfg->http.tls_cert,
+                      cfg->http.tls_key);
+            r = -ENOENT;
+            goto fail_files;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h) {
+        r = -ENOMEM;
+        goto fail_files;
+    }
+    h->env = *env;
+    h->cfg = cfg;
+    h->tls = cert != NULL;
+    if (cert)
+        h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
+                                  MHD_OPTION_SOCK_ADDR, &sa,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                  (unsigned)cfg->http.per_address_connections,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                                  MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+                                  MHD_OPTION_END);
+    else
+        h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
+                                  MHD_OPTION_SOCK_ADDR, &sa,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                  (unsigned)cfg->http.per_address_connections,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                                  MHD_OPTION_END);
+    if (cert) {
+        sodium_memzero(key, strlen(key));
+        free(cert);
+        free(key);
+        cert = key = NULL;
+    }
+    if (!h->mhd) {
+        log_error("http: cannot listen on %s (in use, or not an address of this machine?)",
+                  cfg->http.listen);
+        free(h);
+        return -EADDRNOTAVAIL;
+    }
+    fd = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+    r = sd_event_add_io(env->loop, &h->io, fd, EPOLLIN, on_io, h);
+    if (r >= 0)
+        r = sd_event_add_time(env->loop, &h->timer, CLOCK_MONOTONIC, 0, 0, on_timer, h);
+    if (r < 0) {
+        http_free(h);
+        return r;
+    }
+    sd_event_source_set_priority(h->io, HTTP_PRIORITY);
+    sd_event_source_set_priority(h->timer, HTTP_PRIORITY);
+    arm_timer(h);
+    log_info("http: serving on %s%s", cfg->http.listen, h->tls ? " (TLS)" : "");
+    *ret = h;
+    return 0;
+fail_files:
+    if (key)
+        sodium_memzero(key, strlen(key));
+    free(cert);
+    free(key);
+    return r;
+}
+
+void http_reconfigure(struct http *h, const struct config *cfg)
+{
+    if (!h)
+        return;
+    h->cfg = cfg;
+    web_cache_clear(h);
+}
+
+struct http *http_free(struct http *h)
+{
+    if (!h)
+        return NULL;
+    /* libmicrohttpd wants every connection resumed before it stops. */
+    while (h->suspended) {
+        struct http_req *rq = h->suspended;
+        password_cancel(rq);
+        bridge_close(rq);
+        if (!rq->response)
+            http_error(rq, 503, "busy", "the controller is stopping");
+        resume(rq);
+    }
+    if (h->mhd)
+        MHD_stop_daemon(h->mhd);
+    sd_event_source_disable_unref(h->io);
+    sd_event_source_disable_unref(h->timer);
+    web_cache_clear(h);
+    free(h);
+    return NULL;
+}

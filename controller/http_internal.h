@@ -1,0 +1,149 @@
+/* http_internal: what the web server's files share (http.c: server, sessions, routing;
+ * web_pages.c: HTML; web_api.c: JSON API; web_feeds.c: calendars, SpaceAPI, health,
+ * metrics). Not for use outside them. */
+#pragma once
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "store.h"
+
+#define HTTP_BRIDGE_REPLY_MAX (32u << 20)   /* a year's statement as JSON fits */
+#define HTTP_FORM_FIELDS_MAX 64
+#define HTTP_LATENCY_BUCKETS 8
+
+/* A growing byte buffer; on allocation failure it stays short and sets failed. */
+struct buf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+};
+void buf_put(struct buf *b, const char *s);
+void buf_putn(struct buf *b, const char *s, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Text escaped for HTML element content and quoted attribute values. */
+void buf_html(struct buf *b, const char *s);
+/* printf, then escaped for HTML. */
+void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+enum http_role { ROLE_NONE, ROLE_MEMBER, ROLE_CUSTODIAN, ROLE_MANAGER };
+
+struct http_req;
+typedef void (*http_bridge_fn)(struct http_req *rq, json_t *reply);
+
+struct http_req {
+    struct http *h;
+    struct MHD_Connection *conn;
+    struct http_req *next_suspended;
+    const char *method, *url;       /* valid for the whole request (MHD's) */
+    uint64_t started_usec;
+    bool is_get, is_post, is_api;
+    /* the body */
+    struct buf body;
+    bool body_too_large;
+    json_t *args;                   /* form fields or JSON object; never NULL after parsing */
+    /* who */
+    struct store_account account;   /* id 0: anonymous */
+    enum http_role role;
+    bool via_token;                 /* API token: no cookie, no CSRF */
+    char csrf[STORE_TOKEN_TEXT_MAX + 1];
+    /* the answer, once known */
+    struct MHD_Response *response;
+    bool response_shared;           /* owned by a cache, not by the request */
+    unsigned status;
+    /* waiting on the control server or a password job */
+    bool suspended;
+    int bridge_fd;
+    sd_event_source *bridge_io;
+    struct buf bridge_in;
+    http_bridge_fn bridge_done;
+    char note[256];                 /* scratch for handlers across a suspension */
+    int64_t note_id;
+};
+
+/* ---- server (http.c) ---- */
+struct http {
+    struct http_env env;
+    const struct config *cfg;
+    struct MHD_Daemon *mhd;
+    sd_event_source *io, *timer;
+    struct http_req *suspended;
+    bool tls;
+    uint64_t bookings_gen_seen;
+    /* login rate limits (http.c) */
+    struct login_slot {
+        char key[72];               /* "a:NAME" or "ip:ADDRESS" */
+        int64_t window_start;
+        unsigned failures;
+    } login_slots[256];
+    /* /metrics */
+    uint64_t requests[6];           /* by status class: 1xx..5xx, [0] unused */
+    uint64_t latency_buckets[HTTP_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_us, latency_count;
+    /* cached public pages (web_pages.c) */
+    struct page_cache {
+        char key[48];
+        uint64_t gen;
+        int64_t built_minute;
+        struct MHD_Response *response;
+    } cache[16];
+};
+
+/* Answers: each queues one response on rq (the last one wins if called twice). */
+void http_reply(struct http_req *rq, unsigned status, const char *content_type, struct buf *body);
+void http_reply_static(struct http_req *rq, unsigned status, const char *content_type,
+                       const void *data, size_t len);
+void http_reply_response(struct http_req *rq, unsigned status, struct MHD_Response *response);
+/* The same with a response a cache keeps (it stays the cache's). */
+void http_reply_shared(struct http_req *rq, unsigned status, struct MHD_Response *response);
+/* JSON body (reference stolen). */
+void http_reply_json(struct http_req *rq, unsigned status, json_t *body);
+/* {"ok": false, "code": code, "error": message} for the API; an HTML page otherwise. */
+void http_error(struct http_req *rq, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void http_redirect(struct http_req *rq, const char *location);
+/* The HTTP status for a control error code ("not_found" -> 404, "overlap" -> 409, ...). */
+unsigned http_status_of(const char *code);
+
+/* Send req (stolen) to the control server as this request's account; done is called with
+ * the reply (borrowed) once it is committed. Replies to rq itself on failure. */
+void http_bridge(struct http_req *rq, json_t *req, http_bridge_fn done);
+
+/* A query-string argument, or NULL. */
+const char *http_query(struct http_req *rq, const char *key);
+/* A form/JSON argument as a string, or NULL. */
+const char *http_arg(struct http_req *rq, const char *key);
+/* Whether rq's account may act as role (manager > custodian for reading; see http.c). */
+bool http_require(struct http_req *rq, enum http_role role);
+/* Make the store's pending writes durable before answering. */
+void http_commit(struct http *h);
+/* The base URL for links ("https://host"), from [http] base_url or the Host header. */
+void http_base_url(struct http_req *rq, char *buf, size_t n);
+void http_log_request(struct http_req *rq);
+
+/* ---- pages (web_pages.c) ---- */
+bool web_pages_route(struct http_req *rq, const char *path);
+void web_page_login_done(struct http_req *rq, bool ok, const char *why);
+void web_cache_clear(struct http *h);
+
+/* ---- API (web_api.c) ---- */
+bool web_api_route(struct http_req *rq, const char *path);
+
+/* ---- feeds (web_feeds.c) ---- */
+bool web_feeds_route(struct http_req *rq, const char *path);
+
+/* ---- static assets (generated from web/ at build time) ---- */
+struct web_asset {
+    const char *path;               /* "/static/style.css" */
+    const char *content_type;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct web_asset web_assets[];
+extern const size_t web_assets_count;
+const struct web_asset *web_asset_find(const char *path);

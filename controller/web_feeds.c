@@ -1,0 +1,321 @@
+/* web_feeds: what machines and other programs read — iCalendar feeds (RFC 5545), the
+ * SpaceAPI v15 document, /healthz and /metrics (Prometheus text format 0.0.4). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "accounts.h"
+#include "http_internal.h"
+#include "util.h"
+
+#define ICS_PAST_DAYS 30
+#define ICS_FUTURE_DAYS 180
+#define ICS_EVENTS_MAX 5000
+
+/* ---- iCalendar ---- */
+
+static void ics_time(struct buf *b, const char *name, int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char text[20];
+
+    gmtime_r(&tt, &tm);
+    strftime(text, sizeof(text), "%Y%m%dT%H%M%SZ", &tm);
+    buf_printf(b, "%s:%s\r\n", name, text);
+}
+
+/* TEXT value escaping (RFC 5545 3.3.11); lines stay short: names are bounded. */
+static void ics_text(struct buf *b, const char *name, const char *s)
+{
+    buf_printf(b, "%s:", name);
+    for (; *s; s++) {
+        if (*s == '\\' || *s == ';' || *s == ',')
+            buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            buf_put(b, "\\n");
+        else if ((unsigned char)*s >= 0x20)
+            buf_putn(b, s, 1);
+    }
+    buf_put(b, "\r\n");
+}
+
+struct ics_ctx {
+    struct http_req *rq;
+    struct buf *b;
+    bool named;
+    int64_t stamp;
+};
+
+static int ics_event(const struct store_booking *bk, void *userdata)
+{
+    struct ics_ctx *x = userdata;
+    char text[160];
+
+    buf_put(x->b, "BEGIN:VEVENT\r\n");
+    /* Stable across requests: the booking's number and the site. */
+    buf_printf(x->b, "UID:booking-%" PRId64 "@", bk->id);
+    buf_put(x->b, x->rq->h->cfg->site.id);
+    buf_put(x->b, ".portier\r\n");
+    ics_time(x->b, "DTSTAMP", x->stamp);
+    ics_time(x->b, "DTSTART", bk->start);
+    ics_time(x->b, "DTEND", bk->end);
+    if (x->named)
+        snprintf(text, sizeof(text), "%s (booking %" PRId64 ")", bk->resource, bk->id);
+    else
+        snprintf(text, sizeof(text), "%s: booked", bk->resource);
+    ics_text(x->b, "SUMMARY", text);
+    ics_text(x->b, "LOCATION", x->rq->h->cfg->site.name);
+    buf_put(x->b, "TRANSP:OPAQUE\r\nEND:VEVENT\r\n");
+    return 0;
+}
+
+static void calendar(struct http_req *rq, const char *title, int64_t resource_id, int64_t member_id,
+                     bool named)
+{
+    struct buf b = { 0 };
+    int64_t now = now_utc();
+    struct ics_ctx x = { rq, &b, named, now - now % 60 };
+    struct store_booking_filter f = { .resource_id = resource_id, .member_id = member_id,
+                                      .from = now - ICS_PAST_DAYS * 86400,
+                                      .to = now + ICS_FUTURE_DAYS * 86400, .limit = ICS_EVENTS_MAX };
+
+    buf_put(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Portier//Portier " PORTIER_VERSION
+                "//EN\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n");
+    ics_text(&b, "X-WR-CALNAME", title);
+    store_bookings_foreach(rq->h->env.store, &f, ics_event, &x);
+    buf_put(&b, "END:VCALENDAR\r\n");
+    http_reply(rq, 200, "text/calendar; charset=utf-8", &b);
+}
+
+static void calendar_route(struct http_req *rq, const char *rest)
+{
+    size_t len = strlen(rest);
+    char name[64], title[160];
+
+    if (len < 5 || len - 4 >= sizeof(name) || strcmp(rest + len - 4, ".ics") != 0) {
+        http_error(rq, 404, "not_found", "calendar feeds end in .ics");
+        return;
+    }
+    memcpy(name, rest, len - 4);
+    name[len - 4] = '\0';
+    if (strncmp(name, "me/", 3) == 0) {
+        struct store_account a;
+        uint8_t unused[STORE_HASH_LEN];
+        /* A private feed: the token is the only credential, so check its shape first. */
+        if (!account_token_hash(name + 3, unused) ||
+            store_account_by_calendar(rq->h->env.store, name + 3, &a) < 0 || a.disabled_at ||
+            !a.member_id) {
+            http_error(rq, 404, "not_found", "no such calendar");
+            return;
+        }
+        snprintf(title, sizeof(title), "%s: my bookings", rq->h->cfg->site.name);
+        calendar(rq, title, 0, a.member_id, true);
+        if (rq->response)
+            MHD_add_response_header(rq->response, "Cache-Control", "private, no-store");
+        return;
+    }
+    struct store_resource m;
+    if (store_resource_get(rq->h->env.store, name, &m) < 0 || strcmp(m.kind, "machine") != 0) {
+        http_error(rq, 404, "not_found", "no machine '%.32s'", name);
+        return;
+    }
+    snprintf(title, sizeof(title), "%s: %s", rq->h->cfg->site.name, m.name);
+    calendar(rq, title, m.id, 0, false);
+}
+
+/* ---- SpaceAPI ---- */
+
+static void spaceapi(struct http_req *rq)
+{
+    const struct config *cfg = rq->h->cfg;
+    json_t *status = rq->h->env.status(rq->h->env.userdata), *doors, *o, *doc;
+    json_int_t present = json_integer_value(json_object_get(status, "present"));
+    char base[160], url[200], logo[200];
+    bool open = false;
+    size_t i;
+
+    if (!cfg->spaceapi.enabled) {
+        json_decref(status);
+        http_error(rq, 404, "not_found", "SpaceAPI is off ([spaceapi] enabled = false)");
+        return;
+    }
+    http_base_url(rq, base, sizeof(base));
+    snprintf(url, sizeof(url), "%s", cfg->spaceapi.url[0] ? cfg->spaceapi.url : base);
+    if (cfg->spaceapi.logo[0])
+        snprintf(logo, sizeof(logo), "%s", cfg->spaceapi.logo);
+    else
+        snprintf(logo, sizeof(logo), "%s/static/icon.svg", base);
+    doors = json_object_get(status, "doors");
+    if (cfg->spaceapi.open_from == SPACEAPI_OPEN_DOORS) {
+        json_array_foreach(doors, i, o)
+            if (json_is_true(json_object_get(o, "free_entry")))
+                open = true;
+    } else {
+        open = present > 0;
+    }
+    doc = json_pack("{s:[s], s:s, s:s, s:s, s:{s:b, s:s}, s:{}, s:{s:[{s:I, s:s}]}}",
+                    "api_compatibility", "15", "space", cfg->site.name, "logo", logo, "url", url,
+                    "state", "open", open, "message", open ? "open" : "closed",
+                    "contact", "sensors", "people_now_present", "value", (json_int_t)present,
+                    "location", cfg->site.name);
+    if (cfg->spaceapi.email[0])
+        json_object_set_new(json_object_get(doc, "contact"), "email",
+                            json_string(cfg->spaceapi.email));
+    if (cfg->spaceapi.address[0] || cfg->spaceapi.lat[0]) {
+        json_t *loc = json_pack("{s:s}", "timezone", cfg->site.timezone);
+        if (cfg->spaceapi.address[0])
+            json_object_set_new(loc, "address", json_string(cfg->spaceapi.address));
+        if (cfg->spaceapi.lat[0]) {
+            json_object_set_new(loc, "lat", json_real(strtod(cfg->spaceapi.lat, NULL)));
+            json_object_set_new(loc, "lon", json_real(strtod(cfg->spaceapi.lon, NULL)));
+        }
+        json_object_set_new(doc, "location", loc);
+    }
+    json_decref(status);
+    http_reply_json(rq, 200, doc);
+    if (rq->response)
+        MHD_add_response_header(rq->response, "Access-Control-Allow-Origin", "*");
+}
+
+/* ---- health and metrics ---- */
+
+static void healthz(struct http_req *rq)
+{
+    json_t *status = rq->h->env.status(rq->h->env.userdata), *o, *problems = json_array();
+    size_t i;
+    int64_t members = store_member_count(rq->h->env.store);
+
+    json_array_foreach(json_object_get(status, "readers"), i, o) {
+        const char *health = json_string_value(json_object_get(o, "health"));
+        if (health && strcmp(health, "up") != 0)
+            json_array_append_new(problems, json_sprintf("reader %s is %s",
+                                  json_string_value(json_object_get(o, "name")), health));
+    }
+    json_array_foreach(json_object_get(status, "doors"), i, o) {
+        json_t *relay = json_object_get(o, "relay");
+        if (json_is_string(json_object_get(relay, "error")))
+            json_array_append_new(problems, json_sprintf("door %s: relay error %s",
+                                  json_string_value(json_object_get(o, "name")),
+                                  json_string_value(json_object_get(relay, "error"))));
+    }
+    if (members < 0)
+        json_array_append_new(problems, json_string("the database cannot be read"));
+    if (json_integer_value(json_object_get(json_object_get(status, "stats"), "store_errors")) > 0)
+        json_array_append_new(problems, json_string("taps could not be recorded (store errors)"));
+    bool ok = json_array_size(problems) == 0;
+    /* The loop answered this request: it is running. */
+    http_reply_json(rq, ok ? 200 : 503,
+                    json_pack("{s:b, s:s, s:o, s:o, s:o, s:b}", "ok", ok, "status",
+                              ok ? "healthy" : "degraded", "problems", problems, "readers",
+                              json_incref(json_object_get(status, "readers")), "store",
+                              json_pack("{s:b}", "ok", members >= 0), "loop", 1));
+    json_decref(status);
+    if (rq->response)
+        MHD_add_response_header(rq->response, "Cache-Control", "no-store");
+}
+
+static void metric_label(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            buf_put(b, "\\n");
+        else
+            buf_putn(b, s, 1);
+    }
+}
+
+static void metrics(struct http_req *rq)
+{
+    struct http *h = rq->h;
+    json_t *status = h->env.status(h->env.userdata), *o;
+    json_t *stats = json_object_get(status, "stats");
+    struct buf b = { 0 };
+    size_t i;
+
+    buf_put(&b, "# HELP portier_taps_total Card taps at doors, by result.\n"
+                "# TYPE portier_taps_total counter\n");
+    buf_printf(&b, "portier_taps_total{result=\"granted\"} %" JSON_INTEGER_FORMAT "\n",
+               json_integer_value(json_object_get(stats, "granted")));
+    buf_printf(&b, "portier_taps_total{result=\"denied\"} %" JSON_INTEGER_FORMAT "\n",
+               json_integer_value(json_object_get(stats, "denied")));
+    buf_put(&b, "# HELP portier_store_errors_total Taps whose record could not be written.\n"
+                "# TYPE portier_store_errors_total counter\n");
+    buf_printf(&b, "portier_store_errors_total %" JSON_INTEGER_FORMAT "\n",
+               json_integer_value(json_object_get(stats, "store_errors")));
+    buf_put(&b, "# HELP portier_door_unlocked Whether the door is unlocked (1) or locked (0).\n"
+                "# TYPE portier_door_unlocked gauge\n");
+    json_array_foreach(json_object_get(status, "doors"), i, o) {
+        buf_put(&b, "portier_door_unlocked{door=\"");
+        metric_label(&b, json_string_value(json_object_get(o, "name")));
+        buf_printf(&b, "\"} %d\n", strcmp(json_string_value(json_object_get(o, "state")) ?: "", "unlocked") == 0);
+    }
+    buf_put(&b, "# HELP portier_door_open Whether the door's contact reads open (1), closed (0); "
+                "absent without a contact.\n# TYPE portier_door_open gauge\n");
+    json_array_foreach(json_object_get(status, "doors"), i, o) {
+        const char *contact = json_string_value(json_object_get(o, "contact"));
+        if (!contact || strcmp(contact, "none") == 0)
+            continue;
+        buf_put(&b, "portier_door_open{door=\"");
+        metric_label(&b, json_string_value(json_object_get(o, "name")));
+        buf_printf(&b, "\"} %d\n", strcmp(contact, "open") == 0);
+    }
+    buf_put(&b, "# HELP portier_reader_restarts_total Reader worker restarts.\n"
+                "# TYPE portier_reader_restarts_total counter\n");
+    json_array_foreach(json_object_get(status, "readers"), i, o) {
+        buf_put(&b, "portier_reader_restarts_total{reader=\"");
+        metric_label(&b, json_string_value(json_object_get(o, "name")));
+        buf_printf(&b, "\"} %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(o, "restarts")));
+    }
+    buf_put(&b, "# HELP portier_reader_up Whether the reader is up (1).\n# TYPE portier_reader_up gauge\n");
+    json_array_foreach(json_object_get(status, "readers"), i, o) {
+        buf_put(&b, "portier_reader_up{reader=\"");
+        metric_label(&b, json_string_value(json_object_get(o, "name")));
+        buf_printf(&b, "\"} %d\n", strcmp(json_string_value(json_object_get(o, "health")) ?: "", "up") == 0);
+    }
+    buf_printf(&b, "# HELP portier_people_present People checked in.\n# TYPE portier_people_present gauge\n"
+               "portier_people_present %" JSON_INTEGER_FORMAT "\n",
+               json_integer_value(json_object_get(status, "present")));
+    buf_put(&b, "# HELP portier_http_requests_total HTTP requests answered, by status class.\n"
+                "# TYPE portier_http_requests_total counter\n");
+    for (int c = 1; c <= 5; c++)
+        buf_printf(&b, "portier_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", c, h->requests[c]);
+    buf_put(&b, "# HELP portier_http_request_duration_seconds Time from a request's arrival to its "
+                "completion.\n# TYPE portier_http_request_duration_seconds histogram\n");
+    static const char *const edges[HTTP_LATENCY_BUCKETS] = { "0.001", "0.005", "0.01", "0.05",
+                                                             "0.1", "0.5", "1", "5" };
+    uint64_t cum = 0;
+    for (int k = 0; k < HTTP_LATENCY_BUCKETS; k++) {
+        cum += h->latency_buckets[k];
+        buf_printf(&b, "portier_http_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+                   edges[k], cum);
+    }
+    cum += h->latency_buckets[HTTP_LATENCY_BUCKETS];
+    buf_printf(&b, "portier_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+               "portier_http_request_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n"
+               "portier_http_request_duration_seconds_count %" PRIu64 "\n", cum,
+               h->latency_sum_us / 1000000, h->latency_sum_us % 1000000, h->latency_count);
+    json_decref(status);
+    http_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+bool web_feeds_route(struct http_req *rq, const char *path)
+{
+    if (!rq->is_get)
+        return false;
+    if (strncmp(path, "/calendar/", 10) == 0)
+        calendar_route(rq, path + 10);
+    else if (strcmp(path, "/spaceapi.json") == 0)
+        spaceapi(rq);
+    else if (strcmp(path, "/healthz") == 0)
+        healthz(rq);
+    else if (strcmp(path, "/metrics") == 0)
+        metrics(rq);
+    else
+        return false;
+    return true;
+}
