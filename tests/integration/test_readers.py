@@ -226,6 +226,8 @@ elif mode == "badtype":
     s.send(msg(2, 99))
 elif mode == "baduid":
     s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 9, 0, 0, 0, 0, 2, b"", b"", b""))
+elif mode == "notargets":                # a card, but no card answered
+    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 4, 8, 4, 0, 0, 2, b"\x04\xa1\xb2\xc3", b"", b""))
 elif mode == "seq":
     s.send(msg(7, 5))
 elif mode == "hang":
@@ -269,6 +271,9 @@ class WorkerFaultTest(DaemonTest):
 
     def test_bad_uid_length(self):
         self.check_fault("baduid", "bad UID length")
+
+    def test_arrival_without_target_count(self):
+        self.check_fault("notargets", "malformed message from worker: bad target count")
 
     def test_broken_sequence(self):
         self.check_fault("seq", "message sequence broken")
