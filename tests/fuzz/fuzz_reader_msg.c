@@ -61,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ev.uid_len = m.uid_len;
         ev.atqa = m.atqa;
         ev.sak = m.sak;
+        ev.targets = m.targets;
         for (unsigned i = 0; i < m.ats_len; i++)
             ats_sum += m.ats[i];
         (void)ats_sum;
