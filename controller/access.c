@@ -65,8 +65,22 @@ unsigned access_recent(const struct access_engine *e, struct access_tap *out, un
     return count;
 }
 
+char *access_tap_detail(char *buf, size_t size, const char *base, unsigned targets)
+{
+    const char *sep = base && *base && targets > 1 ? "; " : "";
+
+    if (size == 0)
+        return buf;
+    if (targets > 1)
+        snprintf(buf, size, "%s%s%u cards presented; first selected wins", base ? base : "", sep,
+                 targets);
+    else
+        snprintf(buf, size, "%s", base ? base : "");
+    return buf;
+}
+
 int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
-                      const uint8_t *uid, size_t uid_len, uint64_t t0_usec,
+                      const uint8_t *uid, size_t uid_len, unsigned targets, uint64_t t0_usec,
                       struct access_tap *ret)
 {
     uint8_t hash[STORE_HASH_LEN];
@@ -80,6 +94,7 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     struct policy_verdict verdict;
     struct access_tap tap = { 0 };
     struct store_event ev = { 0 };
+    const char *sep;
     int lookup, r;
 
     cardid_hash(e->card_key, uid, uid_len, hash);
@@ -132,6 +147,8 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     ev.granted = verdict.granted && tap.relay_error == 0;
     strlcpy_checked(ev.reason, tap.relay_error ? "relay_fault" : policy_reason_to_string(verdict.reason),
                     sizeof(ev.reason));
+    access_tap_detail(ev.detail, sizeof(ev.detail), NULL, targets);
+    sep = ev.detail[0] ? "; " : "";     /* the log line says what the detail says */
     r = store_event_add(e->store, &ev, &tap.event_id);
 
     e->stats.taps++;
@@ -143,16 +160,18 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
         e->stats.store_errors++;
 
     if (tap.relay_error)
-        log_error("door %s: tap by member %" PRId64 " granted but relay write failed: %s",
-                  tap.door, tap.member_id, strerror(-tap.relay_error));
+        log_error("door %s: tap by member %" PRId64 " granted but relay write failed: %s%s%s",
+                  tap.door, tap.member_id, strerror(-tap.relay_error), sep, ev.detail);
     else if (verdict.granted)
-        log_info("door %s: granted to member %" PRId64 " (card %.8s) at reader %s", tap.door,
-                 tap.member_id, tap.card, reader);
+        log_info("door %s: granted to member %" PRId64 " (card %.8s) at reader %s%s%s", tap.door,
+                 tap.member_id, tap.card, reader, sep, ev.detail);
     else if (tap.member_id)
-        log_notice("door %s: denied to member %" PRId64 " (card %.8s) at reader %s: %s", tap.door,
-                   tap.member_id, tap.card, reader, policy_reason_to_text(verdict.reason));
+        log_notice("door %s: denied to member %" PRId64 " (card %.8s) at reader %s: %s%s%s",
+                   tap.door, tap.member_id, tap.card, reader, policy_reason_to_text(verdict.reason),
+                   sep, ev.detail);
     else
-        log_notice("door %s: denied to unknown card %.8s at reader %s", tap.door, tap.card, reader);
+        log_notice("door %s: denied to unknown card %.8s at reader %s%s%s", tap.door, tap.card,
+                   reader, sep, ev.detail);
     if (lookup < 0 && lookup != -ENOENT)
         log_error("door %s: card lookup failed: %s", tap.door, strerror(-lookup));
     if (r < 0)

@@ -35,12 +35,19 @@ int access_engine_new(struct store *store, const uint8_t card_key[CARDID_KEY_LEN
                       unsigned recent_max, struct access_engine **ret);
 struct access_engine *access_engine_free(struct access_engine *e);
 
-/* Decide and act on a card at door d's reader. t0_usec: CLOCK_MONOTONIC time the tap entered
- * the daemon. Fills *ret with the outcome. Returns 0, or -errno if the store failed (the
- * decision is then a denial: without the store nobody is known). */
+/* Decide and act on a card at door d's reader. targets: how many cards answered the reader
+ * when this one arrived (it was selected first, and alone decides); the access log's detail
+ * and the log line say so when more than one did. t0_usec: CLOCK_MONOTONIC time the tap
+ * entered the daemon. Fills *ret with the outcome. Returns 0, or -errno if the store failed
+ * (the decision is then a denial: without the store nobody is known). */
 int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
-                      const uint8_t *uid, size_t uid_len, uint64_t t0_usec,
+                      const uint8_t *uid, size_t uid_len, unsigned targets, uint64_t t0_usec,
                       struct access_tap *ret);
+
+/* The detail of a tap's access-log entry: base (NULL or "" for none), then, when targets > 1,
+ * "N cards presented; first selected wins" (joined with "; "). Truncated to fit size, always
+ * terminated. Returns buf. */
+char *access_tap_detail(char *buf, size_t size, const char *base, unsigned targets);
 
 /* Record a door event (exit button, alarm, manual unlock) in the access log. */
 int access_record_door_event(struct access_engine *e, struct door *d, const char *kind,

@@ -485,14 +485,15 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
     int r;
 
     door = door_by_reader(d, reader->name, &is_exit);
-    if (!door && fablab_reader_tap(d->fablab, reader->name, ev->uid, ev->uid_len, ev->at_usec))
+    if (!door && fablab_reader_tap(d->fablab, reader->name, ev->uid, ev->uid_len, ev->targets,
+                                   ev->at_usec))
         return;
     if (!door) {
         log_debug("reader %s: card arrived, but no door uses this reader", reader->name);
         return;
     }
-    if (access_handle_tap(d->engine, door, reader->name, ev->uid, ev->uid_len, ev->at_usec,
-                          &tap) < 0 || !tap.granted || tap.relay_error)
+    if (access_handle_tap(d->engine, door, reader->name, ev->uid, ev->uid_len, ev->targets,
+                          ev->at_usec, &tap) < 0 || !tap.granted || tap.relay_error)
         return;
     /* The door is open; now the bookkeeping: entries check in, exit readers check out. */
     r = is_exit ? meter_check_out(d->meter, tap.member_id, tap.at, "tap_out")
@@ -603,7 +604,7 @@ static json_t *status_json(struct daemon *d)
             "{s:s, s:s, s:s, s:s?, s:I, s:b, s:I, s:I, s:I, s:s, s:s, s:s?}", "name", r->name,
             "driver", r->ops->driver, "health", reader_health_to_string(r->health), "door",
             door ? door->cfg->name : NULL, "taps", (json_int_t)r->taps, "holding",
-            reader_sim_holding(r), "restarts", (json_int_t)r->restarts, "reset_pulses",
+            r->holding, "restarts", (json_int_t)r->restarts, "reset_pulses",
             (json_int_t)r->reset_pulses, "failed_since",
             (json_int_t)r->failed_since, "last_error", r->last_error, "device", r->device,
             "emulator", d->cfg->readers[i].emulator[0] ? d->cfg->readers[i].emulator : NULL));

@@ -76,6 +76,16 @@ static void record(struct fablab *f, struct machine *m, const char *kind, bool g
         log_error("machine %s: cannot record %s event", m->cfg->name, kind);
 }
 
+/* A card's entry: its detail also says when several cards answered, as a door tap's does. */
+static void record_tap(struct fablab *f, struct machine *m, bool granted, const char *reason,
+                       int64_t member_id, const char *detail, unsigned targets)
+{
+    char buf[sizeof(((struct store_event *)0)->detail)];
+
+    record(f, m, "machine", granted, reason, member_id,
+           access_tap_detail(buf, sizeof(buf), detail, targets));
+}
+
 /* ---- machine events: keep the session record in step ---- */
 
 /* Close the session record and meter it; member_id/started_at: of the closed session. */
@@ -319,7 +329,7 @@ static void tap_refused_log(struct machine *m, int64_t member_id, enum policy_re
 /* Same member tapping during warning or grace: extend into the next slot if they may.
  * Returns whether it extended. */
 static bool try_extend(struct fablab *f, struct machine *m, const struct store_subject *subj,
-                       int64_t now, struct machine_facts *mf)
+                       int64_t now, struct machine_facts *mf, unsigned targets)
 {
     struct policy_machine_verdict v;
 
@@ -336,8 +346,8 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
         if (bv.error != BOOKING_OK) {
             log_notice("machine %s: member %" PRId64 " cannot extend: %s", m->cfg->name,
                        subj->member_id, bv.message);
-            record(f, m, "machine", false, booking_error_to_string(bv.error), subj->member_id,
-                   "extend refused");
+            record_tap(f, m, false, booking_error_to_string(bv.error), subj->member_id,
+                       "extend refused", targets);
             return false;
         }
         actor_text(&actor, by, sizeof(by));
@@ -346,18 +356,18 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
             return false;
         }
         machine_extend(m, id, end);
-        record(f, m, "machine", true, "extended", subj->member_id, "next slot booked");
+        record_tap(f, m, true, "extended", subj->member_id, "next slot booked", targets);
         return true;
     }
     /* Walk-up: extend as far as a fresh decision allows. */
     v = decide(f, m, subj, true, now, mf);
     if (v.granted && (v.max_until < m->hard_until ? v.max_until : m->hard_until) > m->max_until) {
         machine_extend(m, 0, v.max_until);
-        record(f, m, "machine", true, "extended", subj->member_id, "walk-up");
+        record_tap(f, m, true, "extended", subj->member_id, "walk-up", targets);
         return true;
     } else {
-        record(f, m, "machine", false, v.granted ? "no_free_time" : policy_reason_to_string(v.reason),
-               subj->member_id, "extend refused");
+        record_tap(f, m, false, v.granted ? "no_free_time" : policy_reason_to_string(v.reason),
+                   subj->member_id, "extend refused", targets);
         log_notice("machine %s: member %" PRId64 " cannot extend: %s", m->cfg->name,
                    subj->member_id, v.granted ? "no free time after this session"
                                               : policy_reason_to_text(v.reason));
@@ -366,7 +376,7 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
 }
 
 bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid, size_t uid_len,
-                       uint64_t t0_usec)
+                       unsigned targets, uint64_t t0_usec)
 {
     struct machine *m = NULL;
     struct machine_facts mf;
@@ -382,6 +392,9 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
             m = &f->machines[i];
     if (!m)
         return false;
+    if (targets > 1)
+        log_info("machine %s: %u cards presented at reader %s; first selected wins", m->cfg->name,
+                 targets, reader);
     access_card_hash(f->engine, uid, uid_len, hash);
     known = store_subject_lookup(f->store, hash, &subj) == 0;
     same = known && subj.member_id == m->member_id;
@@ -396,12 +409,12 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
         switch (m->state) {
         case MACHINE_ON:
             machine_finish(m);
-            record(f, m, "machine", true, "finished", subj.member_id, NULL);
+            record_tap(f, m, true, "finished", subj.member_id, NULL, targets);
             remember(f, m, subj.member_id, true, "finished", t0_usec);
             return true;
         case MACHINE_WARNING:
         case MACHINE_GRACE: {
-            bool ok = try_extend(f, m, &subj, now, &mf);
+            bool ok = try_extend(f, m, &subj, now, &mf, targets);
             remember(f, m, subj.member_id, ok, ok ? "extended" : "extend_refused", t0_usec);
             return true;
         }
@@ -422,18 +435,18 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
         if (r < 0) {
             log_error("machine %s: granted to member %" PRId64 " but the relay write failed: %s",
                       m->cfg->name, subj.member_id, strerror(-r));
-            record(f, m, "machine", false, "relay_fault", subj.member_id, NULL);
+            record_tap(f, m, false, "relay_fault", subj.member_id, NULL, targets);
             remember(f, m, subj.member_id, false, "relay_fault", t0_usec);
             return true;
         }
         remember(f, m, subj.member_id, true, takeover ? "takeover" : "on", t0_usec);
         char detail[48];
         snprintf(detail, sizeof(detail), "%s, %u us", v.booking_id ? "booking" : "walk-up", latency);
-        record(f, m, "machine", true, "granted", subj.member_id, detail);
+        record_tap(f, m, true, "granted", subj.member_id, detail, targets);
     } else {
         remember(f, m, known ? subj.member_id : 0, false, policy_reason_to_string(v.reason), t0_usec);
-        record(f, m, "machine", false, policy_reason_to_string(v.reason),
-               known ? subj.member_id : 0, NULL);
+        record_tap(f, m, false, policy_reason_to_string(v.reason), known ? subj.member_id : 0,
+                   NULL, targets);
         tap_refused_log(m, known ? subj.member_id : 0, v.reason);
     }
     return true;

@@ -57,8 +57,12 @@ void reader_stop(struct reader *r)
 void reader_deliver(struct reader *r, struct reader_event *ev)
 {
     ev->at_usec = now_mono_usec();
+    if (ev->targets == 0)
+        ev->targets = 1;            /* a back-end that cannot tell saw one card */
     if (ev->kind == READER_CARD_ARRIVED)
         r->taps++;
+    if (ev->kind == READER_CARD_ARRIVED || ev->kind == READER_CARD_LEFT)
+        r->holding = ev->kind == READER_CARD_ARRIVED;
     if (r->on_event)
         r->on_event(r, ev, r->userdata);
 }

@@ -22,6 +22,9 @@ struct reader_event {
     uint8_t uid_len;
     uint16_t atqa;
     uint8_t sak;
+    uint8_t targets;                /* cards that answered when this one arrived (>= 1); when
+                                     * several did, uid is the card the chip selected first:
+                                     * it alone taps */
     uint64_t at_usec;               /* CLOCK_MONOTONIC, when the event entered the daemon */
 };
 
@@ -69,6 +72,8 @@ struct reader {
     bool started;
     enum reader_health health;
     uint64_t taps;
+    bool holding;                       /* a card arrived and has not left yet (for a libnfc
+                                         * reader: not been away for debounce_ms) */
     uint64_t restarts;                  /* worker restarts since start */
     uint64_t reset_pulses;              /* pulses sent on the reset line */
     int64_t failed_since;               /* UTC seconds of the first failure not yet
@@ -103,7 +108,5 @@ int reader_restart(struct reader *r);
 int reader_sim_present(struct reader *r, const uint8_t *uid, size_t uid_len, bool hold);
 /* Take away the held card, if any. */
 int reader_sim_remove(struct reader *r);
-/* Whether a card is held on a simulated reader. */
-bool reader_sim_holding(const struct reader *r);
 
 const char *reader_health_to_string(enum reader_health h);

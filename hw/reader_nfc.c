@@ -148,6 +148,8 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     w->child = sd_event_source_unref(w->child);
     w->pid = 0;
     detach(w);
+    /* The next worker will report a card still on the reader as a new arrival. */
+    w->r->holding = false;
     if (w->stopping)
         return 0;
     if (!w->reason[0]) {
@@ -195,6 +197,7 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         ev.uid_len = m->uid_len;
         ev.atqa = m->atqa;
         ev.sak = m->sak;
+        ev.targets = m->targets;
         reader_deliver(r, &ev);
         break;
     case READER_MSG_ERROR:

@@ -13,11 +13,16 @@
 #define READER_MSG_UID_MAX 10
 #define READER_MSG_ATS_MAX 48
 #define READER_MSG_TEXT_MAX 96
+/* A PN532 (also inside an ACR122U) activates at most two ISO14443A targets at once; the
+ * worker counts no further. */
+#define READER_MSG_TARGETS_MAX 2
 
 enum reader_msg_type {
     READER_MSG_HELLO = 1,       /* device opened and initialised; text = device name */
-    READER_MSG_ARRIVED = 2,     /* a card is here (after debounce) */
-    READER_MSG_LEFT = 3,        /* the card has been gone for the debounce time */
+    READER_MSG_ARRIVED = 2,     /* a card is here (after debounce); targets says how many
+                                 * cards answered when it arrived */
+    READER_MSG_LEFT = 3,        /* the card has been gone for the debounce time; targets as
+                                 * in its ARRIVED */
     READER_MSG_ERROR = 4,       /* the worker is giving up; text says why; it exits next */
     READER_MSG_HEARTBEAT = 5,   /* still polling */
 };
@@ -29,7 +34,9 @@ struct reader_msg {
     uint8_t sak;
     uint16_t atqa;
     uint8_t ats_len;
-    uint8_t targets;            /* cards answering the same poll (first selected wins) */
+    uint8_t targets;            /* ARRIVED, LEFT: cards in the field when the card arrived,
+                                 * 1..READER_MSG_TARGETS_MAX; uid is the one the chip selected
+                                 * first (it wins). 0 in other messages. */
     uint32_t seq;               /* increments by one per message */
     uint8_t uid[READER_MSG_UID_MAX];
     uint8_t ats[READER_MSG_ATS_MAX];
@@ -52,6 +59,8 @@ static inline const char *reader_msg_check(const struct reader_msg *m, long len)
             return "bad UID length";
         if (m->ats_len > READER_MSG_ATS_MAX)
             return "bad ATS length";
+        if (m->targets < 1 || m->targets > READER_MSG_TARGETS_MAX)
+            return "bad target count";
     }
     return 0;
 }

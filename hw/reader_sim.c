@@ -49,7 +49,7 @@ int reader_sim_remove(struct reader *r)
 int reader_sim_present(struct reader *r, const uint8_t *uid, size_t uid_len, bool hold)
 {
     struct sim_reader *s;
-    struct reader_event ev = { .kind = READER_CARD_ARRIVED };
+    struct reader_event ev = { .kind = READER_CARD_ARRIVED, .targets = 1 };
 
     if (r->ops != &reader_ops_sim || !r->priv)
         return -EINVAL;
@@ -71,9 +71,4 @@ int reader_sim_present(struct reader *r, const uint8_t *uid, size_t uid_len, boo
         reader_deliver(r, &ev);
     }
     return 0;
-}
-
-bool reader_sim_holding(const struct reader *r)
-{
-    return r->ops == &reader_ops_sim && r->priv && ((struct sim_reader *)r->priv)->holding;
 }

@@ -5,6 +5,12 @@
  * reads fixed-size messages from fd 3 (reader_proto.h). The worker exits on any device
  * error; the parent restarts it with back-off. It holds no secrets and no database.
  *
+ * Debounce: a card held on the reader is one ARRIVED, and one LEFT once it has been away
+ * for DEBOUNCE_MS; back before then, it is the same presentation (a different card is a new
+ * one). When several
+ * cards are presented together, the first one the chip selects wins: it alone is reported,
+ * and its ARRIVED says how many cards answered (counted once, at arrival; see count_cards).
+ *
  * Usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS   (fd 3: SOCK_SEQPACKET to parent)
  */
 #include <errno.h>
@@ -24,6 +30,8 @@
 /* A select that times out means the chip did not answer (with infinite select off, "no
  * card" is an immediate answer): a few in a row and the reader is considered hung. */
 #define TIMEOUTS_MAX 3
+/* ISO/IEC 14443-2: with the field off this long, every card has reset. */
+#define FIELD_RESET_MS 5
 
 static uint32_t seq;
 
@@ -62,7 +70,8 @@ static _Noreturn void fail(nfc_device *dev, nfc_context *ctx, const char *what)
     exit(2);
 }
 
-static void card_msg(struct reader_msg *m, enum reader_msg_type type, const nfc_target *t)
+static void card_msg(struct reader_msg *m, enum reader_msg_type type, const nfc_target *t,
+                     int targets)
 {
     const nfc_iso14443a_info *a = &t->nti.nai;
     memset(m, 0, sizeof(*m));
@@ -73,7 +82,63 @@ static void card_msg(struct reader_msg *m, enum reader_msg_type type, const nfc_
     m->sak = a->btSak;
     m->ats_len = (uint8_t)(a->szAtsLen <= READER_MSG_ATS_MAX ? a->szAtsLen : READER_MSG_ATS_MAX);
     memcpy(m->ats, a->abtAts, m->ats_len);
-    m->targets = 1;
+    m->targets = (uint8_t)targets;
+}
+
+static bool same_card(const nfc_target *a, const nfc_target *b)
+{
+    return a->nti.nai.szUidLen == b->nti.nai.szUidLen &&
+           memcmp(a->nti.nai.abtUid, b->nti.nai.abtUid, a->nti.nai.szUidLen) == 0;
+}
+
+/* A poll has just selected *t, and it is a new presentation: how many cards are in the
+ * field? 1 or 2, or a libnfc error.
+ *
+ * The chip answers a select with the first card its anticollision picks, so finding a
+ * second one means keeping the first from answering: InDeselect halts it (HLTA, or
+ * S(DESELECT) for ISO-DEP) and a second select, a REQA, sees only the others. Two commands
+ * (~6 ms at 115200 baud), paid once per arrival, never per poll. t is left halted, or gone:
+ * reselect() takes it back. */
+static int count_cards(nfc_device *dev, nfc_modulation nm, const nfc_target *t)
+{
+    nfc_target other;
+    int res;
+
+    res = nfc_initiator_deselect_target(dev);
+    if (res < 0 && res != NFC_ERFTRANS)
+        return res;
+    res = nfc_initiator_select_passive_target(dev, nm, NULL, 0, &other);
+    if (res < 0 && res != NFC_ETIMEOUT && res != NFC_ERFTRANS)
+        return res;
+    /* The same UID again would mean a chip that wakes halted cards (WUPA): the count then
+     * cannot see past the first card. */
+    return res > 0 && !same_card(&other, t) ? 2 : 1;
+}
+
+/* Select t again after count_cards(), for its presence checks. A halted card answers only
+ * a WUPA, and libnfc's select sends a REQA: the field goes off and on, which resets every
+ * card, and t is selected by its UID (InListPassiveTarget with the UID as initiator data),
+ * so the other card cannot take its place. On success *ret_held is the target libnfc now
+ * holds, which target_is_present() wants binary-equal. If t has gone meanwhile, *ret_held is
+ * left alone and the next presence check finds it gone, as it would have anyway. 0 or a
+ * libnfc error. */
+static int reselect(nfc_device *dev, nfc_modulation nm, const nfc_target *t, nfc_target *ret_held)
+{
+    nfc_target again;
+    int res;
+
+    if ((res = nfc_device_set_property_bool(dev, NP_ACTIVATE_FIELD, false)) < 0)
+        return res;
+    usleep(FIELD_RESET_MS * 1000u);
+    if ((res = nfc_device_set_property_bool(dev, NP_ACTIVATE_FIELD, true)) < 0)
+        return res;
+    res = nfc_initiator_select_passive_target(dev, nm, t->nti.nai.abtUid, t->nti.nai.szUidLen,
+                                              &again);
+    if (res < 0 && res != NFC_ETIMEOUT && res != NFC_ERFTRANS)
+        return res;
+    if (res > 0)
+        *ret_held = again;
+    return 0;
 }
 
 static int parse_ms(const char *s, int min, int max)
@@ -92,6 +157,7 @@ int main(int argc, char **argv)
     bool holding = false, has_gone = false;
     uint64_t gone_at = 0, last_sent;
     int poll_ms, debounce_ms, timeouts = 0;
+    int held_targets = 1, gone_targets = 1;     /* cards when held / gone arrived */
 
     if (argc != 4 || (poll_ms = parse_ms(argv[2], 1, 10000)) < 0 ||
         (debounce_ms = parse_ms(argv[3], 0, 60000)) < 0) {
@@ -129,6 +195,7 @@ int main(int argc, char **argv)
                 holding = false;
                 has_gone = true;
                 gone = held;
+                gone_targets = held_targets;
                 gone_at = now_ms();
                 nfc_initiator_deselect_target(dev);
             }
@@ -139,28 +206,42 @@ int main(int argc, char **argv)
                 fail(dev, ctx, "select");
             timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : 0;
             if (res > 0) {
-                /* A card back within the debounce time is the same presentation. */
-                bool same = has_gone && gone.nti.nai.szUidLen == t.nti.nai.szUidLen &&
-                            memcmp(gone.nti.nai.abtUid, t.nti.nai.abtUid, t.nti.nai.szUidLen) == 0;
-                if (!same) {
+                /* A card back within the debounce time is the same presentation: no tap,
+                 * and no need to count the cards again. */
+                bool same = has_gone && same_card(&gone, &t);
+                held = t;
+                if (same) {
+                    held_targets = gone_targets;
+                } else {
+                    /* First selected wins: t taps, whatever else the count finds. The door
+                     * hears of it before t is selected again. */
+                    held_targets = count_cards(dev, nm, &t);
+                    if (held_targets < 0 && held_targets != NFC_ETIMEOUT)
+                        fail(dev, ctx, "count cards");
+                    timeouts = held_targets == NFC_ETIMEOUT ? timeouts + 1 : 0;
+                    if (held_targets < 0)
+                        held_targets = 1;       /* the chip stalled; t is still a tap */
                     if (has_gone) {
-                        card_msg(&m, READER_MSG_LEFT, &gone);
+                        card_msg(&m, READER_MSG_LEFT, &gone, gone_targets);
                         send_msg(&m);
                     }
-                    card_msg(&m, READER_MSG_ARRIVED, &t);
+                    card_msg(&m, READER_MSG_ARRIVED, &t, held_targets);
                     send_msg(&m);
                     last_sent = now_ms();
+                    res = reselect(dev, nm, &t, &held);
+                    if (res < 0 && res != NFC_ETIMEOUT)
+                        fail(dev, ctx, "select again");
+                    timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : timeouts;
                 }
                 has_gone = false;
                 holding = true;
-                held = t;
             }
         }
         if (timeouts >= TIMEOUTS_MAX)
             fail(dev, ctx, "reader not answering");
         now = now_ms();
         if (has_gone && now - gone_at >= (uint64_t)debounce_ms) {
-            card_msg(&m, READER_MSG_LEFT, &gone);
+            card_msg(&m, READER_MSG_LEFT, &gone, gone_targets);
             send_msg(&m);
             has_gone = false;
             last_sent = now;

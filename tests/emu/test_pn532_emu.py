@@ -648,6 +648,153 @@ def test_control_rejects_malformed(emu, **_):
     check(emu.alive() and emu.status()["card"] == "04A1B2C3", "emulator unwell after control abuse")
 
 
+def field(emu):
+    """The emulator's field as [(UID, state)], in the order the cards entered it."""
+    f = emu.status()["field"]
+    return [] if f == "none" else [tuple(c.split(":")) for c in f.split(",")]
+
+
+CLASSIC_A = dict(uid="04A1B2C3", atqa="0004", sak="08")
+CLASSIC_B = dict(uid="0A0B0C0D", atqa="0004", sak="08")
+ULTRALIGHT = dict(uid="04112233445566", atqa="0044", sak="00")
+
+
+def test_two_cards_nfc_list(emu, **_):
+    """nfc-list lists every card in the field (libnfc selects one, deselects
+    it — HLTA — and selects again until nothing answers), in the order the
+    cards entered the field; `add` and `remove uid=` change one card."""
+    emu.ok("insert uid=04A1B2C3 uid=04112233445566")
+    rc, out = run_tool(emu, NFC_LIST, "-t", "1")
+    check(rc == 0 and "2 ISO14443A passive target(s) found:" in out, "nfc-list with two cards:\n" + out)
+    check(parse_targets(out) == [CLASSIC_A, ULTRALIGHT], "two cards, insertion order:\n" + out)
+
+    emu.ok("insert uid=04112233445566 uid=04A1B2C3")
+    rc, out = run_tool(emu, NFC_LIST, "-t", "1")
+    check(parse_targets(out) == [ULTRALIGHT, CLASSIC_A], "the card that entered first is listed first:\n" + out)
+
+    emu.ok("insert uid=04A1B2C3")
+    r = emu.ok("add uid=0A0B0C0D")
+    check(r == "ok added uid=0A0B0C0D atqa=0004 sak=08 ats=-", r)
+    check(field(emu) == [("04A1B2C3", "idle"), ("0A0B0C0D", "idle")], "add keeps the first card: %r" % field(emu))
+    rc, out = run_tool(emu, NFC_LIST)          # every probe, field off and on included
+    check(rc == 0 and parse_targets(out) == [CLASSIC_A, CLASSIC_B], "insert then add:\n" + out)
+
+    check(emu.ok("remove uid=04A1B2C3") == "ok removed uid=04A1B2C3", "remove one card")
+    rc, out = run_tool(emu, NFC_LIST, "-t", "1")
+    check(parse_targets(out) == [CLASSIC_B], "after removing the first card:\n" + out)
+    check(emu.ok("remove") == "ok removed", "remove the rest")
+    rc, out = run_tool(emu, NFC_LIST, "-t", "1", "-v")
+    check("0 ISO14443A passive target(s) found" in out, "field emptied:\n" + out)
+
+
+def test_two_cards_nfc_poll(emu, **_):
+    """InAutoPoll reports both cards; libnfc keeps the second ("the selected
+    one") and checks its presence by re-selecting its UID, so the first card
+    leaving does not end nfc-poll, the second one leaving does."""
+    emu.ok("insert uid=04A1B2C3 uid=0A0B0C0D")
+    t = Tool([NFC_POLL], emu.env())
+    out = t.wait_for("Waiting for card removing")
+    check(parse_targets(out) == [CLASSIC_B], "nfc-poll with two cards:\n" + out)
+    check(emu.status()["targets"] == "2", "InAutoPoll did not activate both: %r" % emu.status())
+    emu.ok("remove uid=04A1B2C3")
+    frames = int(emu.status()["rx_frames"])
+    wait_until(lambda: int(emu.status()["rx_frames"]) >= frames + 6, "more presence checks")
+    check(t.proc.poll() is None, "nfc-poll lost its card when the other one left:\n" + t.text())
+    emu.ok("remove uid=0A0B0C0D")
+    rc, out = t.finish()
+    check(rc == 0 and "done." in out, "nfc-poll did not see its card leave:\n" + out)
+    emu.wait_idle()
+
+
+def test_two_cards_raw(emu, **_):
+    """What InListPassiveTarget, InDeselect, InRelease, RF off and the
+    presence checks do with two cards in the field."""
+    emu.ok("remove")
+    c = RawClient(emu.slave)
+    a = bytes.fromhex("0004" "08" "04" "04A1B2C3")
+    u = bytes.fromhex("0044" "00" "07" "04112233445566")
+    try:
+        check(c.command([0x14, 0x01], prefix=WAKEUP) == b"", "SAMConfiguration")
+        c.command([0x32, 0x05, 0x00, 0x01, 0x02])        # finite retries, as portierd sets
+        emu.ok("insert uid=04A1B2C3 uid=04112233445566")
+
+        # MaxTg 2 activates both, Tg 1 and Tg 2 in field order; MaxTg 1 the first.
+        check(c.command([0x4A, 0x02, 0x00]) == b"\x02\x01" + a + b"\x02" + u, "MaxTg 2")
+        check(field(emu) == [("04A1B2C3", "active"), ("04112233445566", "active")], "both active")
+        r = c.command([0x40, 0x02, 0x30, 0x00])
+        check(r[0] == 0 and r[1:4] == bytes.fromhex("041122"), "READ from Tg 2: %s" % r.hex())
+        check(c.command([0x4A, 0x01, 0x00]) == b"\x01\x01" + a, "MaxTg 1 selects the first card")
+        check(c.command([0x4A, 0x01, 0x00]) == b"\x01\x01" + a, "again: deterministic")
+
+        # A deselected (HLTA) card answers no REQA: the next select finds the
+        # other card, then none; not even its own UID wakes it.
+        check(c.command([0x44, 0x00]) == b"\x00", "InDeselect")
+        check(field(emu)[0] == ("04A1B2C3", "halt"), "deselected card not halted: %r" % field(emu))
+        check(c.command([0x4A, 0x01, 0x00]) == b"\x01\x01" + u, "the halted card still answered")
+        check(c.command([0x52, 0x01]) == b"\x00", "InRelease Tg 1")
+        check(c.command([0x4A, 0x01, 0x00, 0x04, 0xA1, 0xB2, 0xC3]) == b"\x00", "a halted card re-selected by UID")
+        check(c.command([0x4A, 0x01, 0x00]) == b"\x00", "both halted, yet a card answered")
+
+        # Field off and on: both IDLE again. Selecting by UID picks that card
+        # even though the other entered first; presence checks of the selected
+        # card (MIFARE re-select, READ, Diagnose) work with the other present.
+        check(c.command([0x32, 0x01, 0x00]) == b"" and c.command([0x32, 0x01, 0x01]) == b"", "RF off, on")
+        check(field(emu) == [("04A1B2C3", "idle"), ("04112233445566", "idle")], "field reset: %r" % field(emu))
+        check(c.command(bytes.fromhex("4A0100" "8804112233445566")) == b"\x01\x01" + u, "select by UID")
+        r = c.command([0x40, 0x01, 0x30, 0x00])
+        check(r[0] == 0 and r[1:4] == bytes.fromhex("041122"), "READ of the selected card: %s" % r.hex())
+        check(c.command([0x00, 0x06]) == b"\x00", "Diagnose card presence")
+        check(c.command([0x4A, 0x01, 0x00, 0x04, 0xA1, 0xB2, 0xC3]) == b"\x01\x01" + a, "re-select A")
+        for _ in range(3):      # MIFARE Classic presence check, card after card
+            check(c.command([0x4A, 0x01, 0x00, 0x04, 0xA1, 0xB2, 0xC3]) == b"\x01\x01" + a, "presence of A")
+        emu.ok("remove uid=04112233445566")
+        check(c.command([0x4A, 0x01, 0x00, 0x04, 0xA1, 0xB2, 0xC3]) == b"\x01\x01" + a, "A once B left")
+        emu.ok("remove uid=04A1B2C3")
+        check(c.command([0x4A, 0x01, 0x00, 0x04, 0xA1, 0xB2, 0xC3]) == b"\x00", "A gone")
+
+        # Leaving the field ends a halt: the card comes back IDLE.
+        emu.ok("insert uid=04A1B2C3")
+        check(c.command([0x4A, 0x01, 0x00]) == b"\x01\x01" + a, "select")
+        check(c.command([0x44, 0x00]) == b"\x00", "InDeselect")
+        emu.ok("remove uid=04A1B2C3")
+        emu.ok("add uid=04A1B2C3")
+        check(c.command([0x4A, 0x01, 0x00]) == b"\x01\x01" + a, "a card back in the field is not halted")
+
+        # A parked select (infinite retries) is answered by `add` too.
+        emu.ok("remove")
+        c.command([0x32, 0x05, 0xFF, 0xFF, 0xFF])
+        c.write(frame([0xD4, 0x4A, 0x02, 0x00]))
+        c.expect_ack()
+        emu.ok("add uid=04A1B2C3 uid=04112233445566")
+        f = c.read_frame()
+        check(f == ("frame", b"\xD5\x4B\x02\x01" + a + b"\x02" + u), "parked MaxTg 2 answer: %r" % (f,))
+    finally:
+        c.close()
+    emu.wait_idle()
+    emu.ok("remove")
+
+
+def test_control_several_cards(emu, **_):
+    emu.ok("remove")
+    r = emu.ok("insert uid=04A1B2C3 sak=20 uid=04112233445566 ats=7577")
+    check(r == "ok inserted uid=04A1B2C3 atqa=0004 sak=20 ats=7577810280 "
+              "uid=04112233445566 atqa=0044 sak=20 ats=7577", r)
+    check(emu.status()["cards"] == "2" and emu.status()["card"] == "04A1B2C3", "status: %r" % emu.status())
+    emu.ok("add uid=0A0B0C0D uid=01020304")
+    before = emu.status()
+    for line in ("add uid=05060708", "add uid=04A1B2C3", "insert uid=04A1B2C3 uid=04A1B2C3",
+                 "add atqa=0004 uid=05060708", "remove uid=05060708", "remove uid=zz", "remove 04A1B2C3",
+                 "insert uid=1 uid=2 uid=3 uid=4 uid=5", "add"):
+        r = emu.ctl(line)
+        check(r.startswith("error "), "%r accepted: %r" % (line, r))
+    check(emu.status()["field"] == before["field"], "a rejected line changed the field")
+    check(emu.ok("remove uid=0A0B0C0D uid=04A1B2C3") == "ok removed uid=04A1B2C3 uid=0A0B0C0D", "remove two")
+    check([u for u, _ in field(emu)] == ["04112233445566", "01020304"], "field order kept: %r" % field(emu))
+    emu.ok("insert uid=CAFEBABE")
+    check(emu.status()["field"] == "CAFEBABE:idle", "insert did not replace the field")
+    emu.ok("remove")
+
+
 TESTS = [
     test_no_card_nfc_list,
     test_cards_nfc_list,
@@ -659,6 +806,10 @@ TESTS = [
     test_garbage_input,
     test_faults,
     test_control_rejects_malformed,
+    test_two_cards_nfc_list,
+    test_two_cards_nfc_poll,
+    test_two_cards_raw,
+    test_control_several_cards,
     test_hangup,
 ]
 

@@ -56,10 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned ats_sum = 0;
         FUZZ_CHECK(m.uid_len == 4 || m.uid_len == 7 || m.uid_len == 10);
         FUZZ_CHECK(m.ats_len <= READER_MSG_ATS_MAX);
+        FUZZ_CHECK(m.targets >= 1 && m.targets <= READER_MSG_TARGETS_MAX);
         memcpy(ev.uid, m.uid, m.uid_len);
         ev.uid_len = m.uid_len;
         ev.atqa = m.atqa;
         ev.sak = m.sak;
+        ev.targets = m.targets;
         for (unsigned i = 0; i < m.ats_len; i++)
             ats_sum += m.ats[i];
         (void)ats_sum;

@@ -4,6 +4,7 @@ No test depends on speed: every wait is a bounded poll for an outcome (relay sta
 reader health)."""
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -85,7 +86,8 @@ class Emulator:
         self.proc.wait(timeout=10)
 
 
-class ReaderTest(DaemonTest):
+class ReaderBase(DaemonTest):
+    """A daemon with two libnfc readers, front and back, each on its own emulator."""
     worker = ""
 
     def setUp(self):
@@ -109,6 +111,8 @@ class ReaderTest(DaemonTest):
     def wait_up(self, name):
         wait_until(lambda: self.reader(name)["health"] == "up", what="reader %s up" % name)
 
+
+class ReaderTest(ReaderBase):
     def test_tap_through_libnfc_opens_the_door(self):
         self.wait_up("front")
         self.assertTrue(self.reader("front")["device"].startswith("pn532_uart:"))
@@ -212,6 +216,173 @@ class ReaderTest(DaemonTest):
         self.wait_up("front")
 
 
+ALICE, CAROL = "04A1B2C3", "04C0C0C0"         # members 1 and 3 (seed), both on the open plan
+NOTE = "2 cards presented; first selected wins"
+
+
+class TwoCardsTest(ReaderBase):
+    """Two cards presented together: the card the chip selects first taps, once, and the
+    access log says two cards answered. The emulator selects the card that entered its field
+    first, which makes the winner known to the test."""
+
+    def emu_status(self, name="front"):
+        return dict(kv.split("=", 1) for kv in self.emus[name].cmd("status").split()[1:])
+
+    def frames_pass(self, n=10, name="front"):
+        """Until the worker has sent n more frames (several polls): a sync point, not a clock."""
+        start = int(self.emu_status(name)["rx_frames"])
+        wait_until(lambda: int(self.emu_status(name)["rx_frames"]) >= start + n,
+                   what="%d more frames from the worker" % n)
+
+    def holding(self, name="front"):
+        return self.reader(name)["holding"]
+
+    def test_pair_taps_once_for_the_first_selected_card(self):
+        self.wait_up("front")
+        front = self.emus["front"]
+        front.cmd("insert uid=%s uid=%s" % (CAROL, ALICE))     # one command: they arrive together
+        wait_until(lambda: len(self.taps()) == 1, what="one tap")
+        tap = self.taps()[0]
+        self.assertEqual((tap["member_id"], tap["granted"], tap["reason"], tap["detail"]),
+                         (3, True, "granted", NOTE))
+        wait_until(self.holding, what="the card held")
+        log = self.d.log_text()
+        self.assertRegex(log, r"door front: granted to member 3 \(card [0-9a-f]{8}\) at reader front; "
+                         + re.escape(NOTE))
+        for uid in (ALICE, CAROL):
+            self.assertNotIn(uid.lower(), log.lower())
+
+        # Held together through many polls: still one tap.
+        self.frames_pass()
+        self.assertEqual(len(self.taps()), 1)
+        # The other card leaves: no new tap, and the first card is still the one checked.
+        front.cmd("remove uid=" + ALICE)
+        self.frames_pass()
+        self.assertEqual(len(self.taps()), 1)
+        self.assertTrue(self.holding())
+        self.assertEqual(self.emu_status()["field"], CAROL + ":active")
+        # Both gone; once the worker says the card left (after debounce_ms), the first card
+        # alone is a new presentation, of one card.
+        front.cmd("remove")
+        wait_until(lambda: not self.holding(), what="the card left, debounce over")
+        self.assertEqual(len(self.taps()), 1)
+        front.cmd("insert uid=" + CAROL)
+        wait_until(lambda: len(self.taps()) == 2, what="a new tap")
+        tap = self.taps()[1]
+        self.assertEqual((tap["member_id"], tap["granted"]), (3, True))
+        self.assertNotIn("cards presented", tap["detail"] or "")
+        self.assertEqual(self.reader("front")["taps"], 2)
+
+    def test_presence_of_each_card_type_with_a_second_card(self):
+        """The winner's presence check (MIFARE re-select by UID, Ultralight READ on target 1,
+        ISO-DEP R(NAK)) keeps finding it while the other card is in the field and after it
+        has left."""
+        self.wait_up("front")
+        front = self.emus["front"]
+        winners = ["uid=04112233445566", "uid=0455667788990A ats=757781028011", "uid=" + CAROL]
+        for n, winner in enumerate(winners, 1):
+            front.cmd("insert %s uid=%s" % (winner, ALICE))
+            wait_until(lambda: len(self.taps()) == n, what="tap %d" % n)
+            self.assertEqual(self.taps()[-1]["detail"], NOTE, winner)
+            self.assertNotEqual(self.taps()[-1]["member_id"], 1, "the second card tapped: " + winner)
+            self.frames_pass()
+            front.cmd("remove uid=" + ALICE)
+            self.frames_pass()
+            self.assertEqual(len(self.taps()), n, winner)
+            self.assertTrue(self.holding(), winner)
+            front.cmd("remove")
+            wait_until(lambda: not self.holding(), what="card left")
+
+    def test_second_card_taps_alone_once_the_first_leaves(self):
+        self.wait_up("front")
+        front = self.emus["front"]
+        front.cmd("insert uid=%s uid=%s" % (ALICE, CAROL))
+        wait_until(lambda: len(self.taps()) == 1, what="one tap")
+        self.assertEqual((self.taps()[0]["member_id"], self.taps()[0]["detail"]), (1, NOTE))
+        front.cmd("remove uid=" + ALICE)
+        wait_until(lambda: len(self.taps()) == 2, what="the second card, now alone")
+        tap = self.taps()[1]
+        self.assertEqual(tap["member_id"], 3)
+        self.assertNotIn("cards presented", tap["detail"] or "")
+
+    def test_one_card_says_nothing(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("insert uid=" + ALICE)
+        wait_until(lambda: self.taps(), what="tap")
+        self.assertEqual(self.taps()[0]["detail"] or "", "")
+        self.assertNotIn("cards presented", self.d.log_text())
+
+
+MACHINE = """
+[reader laser]
+driver = libnfc
+connstring = pn532_uart:{dir}/laser.tty
+emulator = {dir}/laser.ctl
+poll_ms = 20
+debounce_ms = 200
+heartbeat_timeout_ms = 2000
+
+[machine laser]
+reader = laser
+relay = 5
+"""
+
+
+class TwoCardsMachineTest(ReaderBase):
+    def setUp(self):
+        self.d = Daemon(config_text="placeholder")
+        self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back", "laser")}
+        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="") + MACHINE.format(dir=self.d.dir))
+        self.d.start()
+        self.d.seed()
+        self.d.ok({"cmd": "machine.set", "machine": "laser", "slot_minutes": 5, "min_minutes": 5,
+                   "max_minutes": 60, "hours": "always", "booking_required": False,
+                   "walkup_free_minutes": 10, "cancel_deadline_minutes": 60})
+
+    def test_machine_tap_records_two_cards(self):
+        self.wait_up("laser")
+        self.emus["laser"].cmd("insert uid=%s uid=%s" % (CAROL, ALICE))
+        wait_until(lambda: [e for e in self.d.events() if e["kind"] == "machine"], what="machine tap")
+        ev = [e for e in self.d.events() if e["kind"] == "machine"]
+        self.assertEqual(len(ev), 1)
+        self.assertEqual((ev[0]["member_id"], ev[0]["granted"], ev[0]["reason"]), (3, True, "granted"))
+        self.assertRegex(ev[0]["detail"], r"^walk-up, \d+ us; " + re.escape(NOTE) + "$")
+        self.assertTrue(self.d.relay_file("laser"))
+        self.assertIn("machine laser: 2 cards presented at reader laser; first selected wins",
+                      self.d.log_text())
+
+
+class TwoCardsMqttTest(ReaderBase):
+    """The MQTT event is built from the access log's entry: it carries the detail."""
+
+    def setUp(self):
+        from test_mqtt import Broker, Listener
+        self.d = Daemon(config_text="placeholder")
+        self.broker = Broker(self.d.dir)
+        self.broker.start()
+        self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back")}
+        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="") +
+                            "\n[mqtt]\nenabled = true\nport = %d\n" % self.broker.port)
+        self.listener = Listener(self.broker.port, ["portier/#"])
+        self.d.start()
+        self.d.seed()
+
+    def tearDown(self):
+        self.listener.close()
+        super().tearDown()
+        self.broker.stop()
+
+    def test_event_says_two_cards(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("insert uid=%s uid=%s" % (CAROL, ALICE))
+        wait_until(lambda: self.listener.events("tap"), what="tap event over MQTT")
+        ev = self.listener.events("tap")[0]
+        self.assertEqual((ev["member_id"], ev["granted"], ev["detail"]), (3, True, NOTE))
+        raw = b"".join(p for t, p, r in self.listener.messages).upper()
+        for uid in (ALICE, CAROL):
+            self.assertNotIn(uid.encode(), raw)
+
+
 FAKE_WORKER = r'''#!/usr/bin/python3
 # A worker that misbehaves as told by MODE in its directory.
 import os, socket, struct, sys, time
@@ -226,6 +397,8 @@ elif mode == "badtype":
     s.send(msg(2, 99))
 elif mode == "baduid":
     s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 9, 0, 0, 0, 0, 2, b"", b"", b""))
+elif mode == "notargets":                # a card, but no card answered
+    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 4, 8, 4, 0, 0, 2, b"\x04\xa1\xb2\xc3", b"", b""))
 elif mode == "seq":
     s.send(msg(7, 5))
 elif mode == "hang":
@@ -269,6 +442,9 @@ class WorkerFaultTest(DaemonTest):
 
     def test_bad_uid_length(self):
         self.check_fault("baduid", "bad UID length")
+
+    def test_arrival_without_target_count(self):
+        self.check_fault("notargets", "malformed message from worker: bad target count")
 
     def test_broken_sequence(self):
         self.check_fault("seq", "message sequence broken")

@@ -7,6 +7,12 @@
  * /work/shared/design/PN532.md; this file models only as much of the chip as
  * libnfc's initiator paths (nfc-list, nfc-poll, portierd) touch.
  *
+ * Several ISO14443A cards can be in the field at once. Each follows the
+ * ISO/IEC 14443-3 states that matter to those paths (IDLE, ACTIVE, HALT; see
+ * struct card), the chip activates up to two of them (InListPassiveTarget
+ * MaxTg 2, InAutoPoll), and among the cards that answer, the one that
+ * entered the field first is selected first (struct field).
+ *
  * Shape: one process, one thread, one ppoll() loop over the pty master, the
  * control socket and its clients; every delay is a deadline in that loop.
  *
@@ -53,7 +59,10 @@
 #define ATS_MAX          32                 /* without TL; real cards stay far below */
 #define CTL_CLIENTS_MAX  8
 #define CTL_LINE_MAX     256
-#define CTL_TOKENS_MAX   8
+#define CARDS_MAX        4                  /* cards in the field at once */
+#define TARGETS_MAX      2                  /* the PN532 activates at most two */
+/* insert/add: a verb, then up to CARDS_MAX × (uid atqa sak ats) */
+#define CTL_TOKENS_MAX   (1 + 4 * CARDS_MAX)
 #define HANGUP_DEFAULT_MS 500
 #define HANGUP_MAX_MS    600000
 #define DELAY_MAX_MS     60000
@@ -80,15 +89,33 @@ static const uint8_t garbage_bytes[] = { 0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x00, 0xF
 /* ATS of a DESFire EV1 (without TL), used for ISO14443-4 cards given none. */
 static const uint8_t default_ats[] = { 0x75, 0x77, 0x81, 0x02, 0x80 };
 
+/* ISO/IEC 14443-3 card states, as far as REQA-based activation sees them:
+ * IDLE answers REQA; ACTIVE is selected by the chip and deaf to REQA; HALT
+ * (after HLTA, or S(DESELECT) for ISO-DEP) answers only WUPA, which none of
+ * libnfc's initiator paths send, so a halted card stays out of every
+ * activation until it leaves the field or the RF field is switched off. */
+enum card_state { CARD_IDLE, CARD_ACTIVE, CARD_HALT };
+
 struct card {
-	bool present;
-	unsigned long generation;  /* bumped by every insert */
+	unsigned long id;       /* unique per entry into the field: targets name cards by it */
+	enum card_state state;
 	uint8_t uid[UID_MAX];
 	size_t uid_len;
 	uint8_t atqa[2];
 	uint8_t sak;
 	uint8_t ats[ATS_MAX];   /* as libnfc prints it: TL is added on the wire */
 	size_t ats_len;
+};
+
+/* The cards in the RF field, in the order they entered it. That order is the
+ * emulator's anticollision rule: among the cards that answer, the one that
+ * entered first is selected first. (A real PN532 resolves a collision bit by
+ * bit over the UIDs; either way one card is selected first, deterministically
+ * for a given field.) */
+struct field {
+	struct card cards[CARDS_MAX];
+	size_t n;
+	unsigned long last_id;
 };
 
 enum pending_kind { PENDING_NONE, PENDING_LIST, PENDING_AUTOPOLL };
@@ -98,6 +125,7 @@ struct pending {
 	enum pending_kind kind;
 	int64_t deadline_ns;    /* 0: wait for a card forever */
 	uint8_t brty;           /* InListPassiveTarget */
+	uint8_t max_tg;
 	uint8_t init[12];
 	size_t init_len;
 	uint8_t types[15];      /* InAutoPoll */
@@ -116,10 +144,11 @@ struct chip {
 /* What a client closing the port resets. */
 struct session {
 	bool client_seen;
-	/* The chip holds an activated target 1. It stays selected when the card
-	 * leaves; the card just stops answering, as a real one would. */
-	bool selected;
-	unsigned long selected_generation;
+	/* The chip's activated targets: Tg n is target[n - 1], a card id, or 0
+	 * once released. A target stays listed when its card leaves; the card
+	 * just stops answering, as a real one would. */
+	unsigned long target[TARGETS_MAX];
+	size_t ntargets;
 	uint8_t rx[RX_BUF_SIZE];
 	size_t rx_len;
 	int64_t rx_stall_ns;    /* 0: no incomplete frame waiting */
@@ -173,7 +202,7 @@ struct emu {
 	int ctl_fd;
 	struct ctl_client ctl[CTL_CLIENTS_MAX];
 	struct chip chip;
-	struct card card;
+	struct field field;
 	struct session sess;
 	struct txq txq;
 	bool fault_drop, fault_garbage, fault_mute;
@@ -425,11 +454,11 @@ static bool card_matches_init(const struct card *c, const uint8_t *init, size_t 
 }
 
 /* TargetData of an ISO14443A target: Tg ATQA SAK NFCIDLength NFCID1 [ATS]. */
-static size_t card_target_data(const struct card *c, bool with_ats, uint8_t *out)
+static size_t card_target_data(const struct card *c, uint8_t tg, bool with_ats, uint8_t *out)
 {
 	size_t n = 0;
 
-	out[n++] = 0x01;
+	out[n++] = tg;
 	out[n++] = c->atqa[0];
 	out[n++] = c->atqa[1];
 	out[n++] = c->sak;
@@ -473,20 +502,135 @@ static void card_read16(const struct card *c, uint8_t addr, uint8_t *out)
 	}
 }
 
-static bool target_alive(const struct emu *e)
+static struct card *field_card(struct emu *e, unsigned long id)
 {
-	return e->sess.selected && e->card.present && e->sess.selected_generation == e->card.generation;
+	for (size_t i = 0; id && i < e->field.n; i++)
+		if (e->field.cards[i].id == id)
+			return &e->field.cards[i];
+	return NULL;
 }
 
-static void target_select(struct emu *e, bool selected)
+/* The card behind target tg (1-based) if it is still in the field and
+ * selected; NULL when it left, was released, or tg is not listed. */
+static struct card *target_card(struct emu *e, size_t tg)
 {
-	e->sess.selected = selected;
-	e->sess.selected_generation = e->card.generation;
+	struct card *c;
+
+	if (tg < 1 || tg > e->sess.ntargets)
+		return NULL;
+	c = field_card(e, e->sess.target[tg - 1]);
+	return c && c->state == CARD_ACTIVE ? c : NULL;
+}
+
+static bool target_alive(struct emu *e)
+{
+	return target_card(e, 1) != NULL;
+}
+
+/* Raw frames (InCommunicateThru) and the presence test go to the target
+ * activated last. After a two-target InAutoPoll that is Tg 2, the one libnfc
+ * keeps ("we keep the selected one", pn53x.c). */
+static struct card *current_card(struct emu *e)
+{
+	size_t tg = e->sess.ntargets;
+
+	while (tg > 0 && !e->sess.target[tg - 1])
+		tg--;
+	return target_card(e, tg);
+}
+
+static size_t targets_alive(struct emu *e)
+{
+	size_t n = 0;
+
+	for (size_t tg = 1; tg <= e->sess.ntargets; tg++)
+		n += target_card(e, tg) != NULL;
+	return n;
+}
+
+/* An activation command starts: the chip forgets its targets, and a card it
+ * had selected falls back to IDLE at the first REQA (ISO 14443-3: ACTIVE on
+ * an unexpected frame), so the chip's retry reaches it. Halted cards stay
+ * halted. */
+static void activation_begin(struct emu *e)
+{
+	for (size_t i = 0; i < e->field.n; i++)
+		if (e->field.cards[i].state == CARD_ACTIVE)
+			e->field.cards[i].state = CARD_IDLE;
+	e->sess.ntargets = 0;
+}
+
+static void activate(struct emu *e, struct card *c)
+{
+	c->state = CARD_ACTIVE;
+	e->sess.target[e->sess.ntargets++] = c->id;
+}
+
+/* Field off (RFConfiguration, PowerDown): every card loses power and comes
+ * back IDLE; the chip has no target left. */
+static void field_reset(struct emu *e)
+{
+	for (size_t i = 0; i < e->field.n; i++)
+		e->field.cards[i].state = CARD_IDLE;
+	e->sess.ntargets = 0;
+}
+
+static bool card_matches_type(const struct card *c, uint8_t type)
+{
+	if (type == PTT_ISO14443_4A)
+		return c->sak & SAK_ISO14443_4;
+	return type == PTT_MIFARE || type == PTT_GENERIC_106;
 }
 
 static const char *pending_name(enum pending_kind k)
 {
 	return k == PENDING_LIST ? "InListPassiveTarget" : k == PENDING_AUTOPOLL ? "InAutoPoll" : "none";
+}
+
+/* InListPassiveTarget's answer: NbTg, then TargetData per card activated.
+ * Cards answer in field order; with init data only the card of that UID. */
+static size_t list_targets(struct emu *e, const struct pending *p, uint8_t *out)
+{
+	size_t n = 1;
+
+	out[0] = 0;
+	if (p->brty != 0)
+		return n;
+	for (size_t i = 0; i < e->field.n && out[0] < p->max_tg; i++) {
+		struct card *c = &e->field.cards[i];
+		bool ats = (c->sak & SAK_ISO14443_4) && (e->chip.params & PARAM_AUTO_RATS);
+
+		if (c->state != CARD_IDLE || !card_matches_init(c, p->init, p->init_len))
+			continue;
+		activate(e, c);
+		out[0]++;
+		n += card_target_data(c, out[0], ats, out + n);
+	}
+	return n;
+}
+
+/* InAutoPoll's answer: the first polled type that any card answers to wins;
+ * up to two of its cards, each as Type AutoPollTargetDataLength TargetData. */
+static size_t autopoll_targets(struct emu *e, const struct pending *p, uint8_t *out)
+{
+	size_t n = 1;
+
+	out[0] = 0;
+	for (size_t t = 0; t < p->ntypes && out[0] == 0; t++) {
+		for (size_t i = 0; i < e->field.n && out[0] < TARGETS_MAX; i++) {
+			struct card *c = &e->field.cards[i];
+
+			if (c->state != CARD_IDLE || !card_matches_type(c, p->types[t]))
+				continue;
+			activate(e, c);
+			out[0]++;
+			out[n] = p->types[t];
+			out[n + 1] = (uint8_t)card_target_data(c, out[0], p->types[t] == PTT_ISO14443_4A,
+							       out + n + 2);
+			n += 2 + out[n + 1];
+		}
+	}
+	return n;
 }
 
 /* Answers the parked command if the field now holds a matching card, or with
@@ -495,40 +639,13 @@ static void pending_try(struct emu *e, bool expired)
 {
 	struct pending *p = &e->sess.pending;
 	uint8_t out[FRAME_BODY_MAX];
-	size_t n = 0;
-	bool found = false;
+	size_t n;
 
-	if (p->kind == PENDING_LIST) {
-		if (e->card.present && p->brty == 0 && card_matches_init(&e->card, p->init, p->init_len)) {
-			bool ats = (e->card.sak & SAK_ISO14443_4) && (e->chip.params & PARAM_AUTO_RATS);
-
-			out[0] = 1;
-			n = 1 + card_target_data(&e->card, ats, out + 1);
-			found = true;
-		}
-	} else if (p->kind == PENDING_AUTOPOLL) {
-		for (size_t i = 0; e->card.present && i < p->ntypes && !found; i++) {
-			uint8_t t = p->types[i];
-
-			if (t == PTT_ISO14443_4A ? !(e->card.sak & SAK_ISO14443_4)
-						 : (t != PTT_MIFARE && t != PTT_GENERIC_106))
-				continue;
-			out[0] = 1;
-			out[1] = t;
-			out[2] = (uint8_t)card_target_data(&e->card, t == PTT_ISO14443_4A, out + 3);
-			n = 3 + (size_t)out[2];
-			found = true;
-		}
-	} else {
+	if (p->kind == PENDING_NONE)
 		return;
-	}
-	if (!found && !expired)
+	n = p->kind == PENDING_LIST ? list_targets(e, p, out) : autopoll_targets(e, p, out);
+	if (out[0] == 0 && !expired)
 		return;
-	if (!found) {
-		out[0] = 0;
-		n = 1;
-	}
-	target_select(e, found);
 	send_reply(e, p->kind == PENDING_LIST ? 0x4B : 0x61, out, n);
 	p->kind = PENDING_NONE;
 }
@@ -547,7 +664,7 @@ static enum verdict cmd_diagnose(struct emu *e, const uint8_t *p, size_t n, stru
 		return V_REPLY;
 	}
 	if (p[0] == 0x06) {             /* card presence */
-		r->d[r->n++] = target_alive(e) ? ST_OK : ST_TIMEOUT;
+		r->d[r->n++] = current_card(e) ? ST_OK : ST_TIMEOUT;
 		return V_REPLY;
 	}
 	return V_ERROR;
@@ -609,9 +726,10 @@ static enum verdict cmd_power_down(struct emu *e, const uint8_t *p, size_t n, st
 	(void)p;
 	if (n < 1 || n > 2)
 		return V_ERROR;
-	/* Asleep until the next byte arrives; the reply still goes out first. */
+	/* Asleep until the next byte arrives; the reply still goes out first.
+	 * The RF field goes down with it. */
 	e->chip.powered_down = true;
-	e->sess.selected = false;
+	field_reset(e);
 	r->d[r->n++] = ST_OK;
 	return V_REPLY;
 }
@@ -628,7 +746,7 @@ static enum verdict cmd_rf_configuration(struct emu *e, const uint8_t *p, size_t
 	if (p[0] == 0x01) {
 		e->chip.rf_on = p[1] & 0x01;
 		if (!e->chip.rf_on)
-			e->sess.selected = false;      /* a field off resets every card */
+			field_reset(e);         /* every card loses power: IDLE again */
 	} else if (p[0] == 0x05) {
 		e->chip.mxrty_passive = p[3];
 	}
@@ -637,21 +755,24 @@ static enum verdict cmd_rf_configuration(struct emu *e, const uint8_t *p, size_t
 
 static enum verdict cmd_in_data_exchange(struct emu *e, const uint8_t *p, size_t n, struct reply *r)
 {
+	const struct card *c;
+
 	if (n < 1)
 		return V_ERROR;
-	if (p[0] != 0x01 || !e->sess.selected) {
+	if (p[0] < 1 || p[0] > e->sess.ntargets || !e->sess.target[p[0] - 1]) {
 		r->d[r->n++] = ST_BAD_CONTEXT;
 		return V_REPLY;
 	}
-	if (!target_alive(e)) {                 /* taken away: the card never answers */
+	c = target_card(e, p[0]);
+	if (!c) {                               /* taken away: the card never answers */
 		r->d[r->n++] = ST_TIMEOUT;
 		return V_REPLY;
 	}
 	r->d[r->n++] = ST_OK;
 	if (n >= 3 && p[1] == 0x30) {           /* READ: what the Ultralight ping sends */
-		card_read16(&e->card, p[2], r->d + r->n);
+		card_read16(c, p[2], r->d + r->n);
 		r->n += 16;
-	} else if (e->card.sak & SAK_ISO14443_4) {  /* any APDU: "9000" */
+	} else if (c->sak & SAK_ISO14443_4) {   /* any APDU: "9000" */
 		r->d[r->n++] = 0x90;
 		r->d[r->n++] = 0x00;
 	}
@@ -660,9 +781,11 @@ static enum verdict cmd_in_data_exchange(struct emu *e, const uint8_t *p, size_t
 
 static enum verdict cmd_in_communicate_thru(struct emu *e, const uint8_t *p, size_t n, struct reply *r)
 {
+	const struct card *c = current_card(e);
+
 	/* Only the ISO-DEP ping gets an answer: R(NAK) → R(ACK). nfc-list's
 	 * type B / iClass / barcode probes must see "no card answered". */
-	if (target_alive(e) && (e->card.sak & SAK_ISO14443_4) && n == 1 && (p[0] & 0xFE) == 0xB2) {
+	if (c && (c->sak & SAK_ISO14443_4) && n == 1 && (p[0] & 0xFE) == 0xB2) {
 		r->d[r->n++] = ST_OK;
 		r->d[r->n++] = 0xA3;
 		return V_REPLY;
@@ -671,12 +794,22 @@ static enum verdict cmd_in_communicate_thru(struct emu *e, const uint8_t *p, siz
 	return V_REPLY;
 }
 
+/* InDeselect and InRelease send HLTA to a MIFARE card and S(DESELECT) to an
+ * ISO-DEP one: either way the card is HALTed and no longer answers REQA.
+ * Tg 0 means every target. */
 static enum verdict cmd_in_deselect_release(struct emu *e, const uint8_t *p, size_t n, struct reply *r)
 {
-	(void)p;
 	if (n != 1)
 		return V_ERROR;
-	e->sess.selected = false;
+	for (size_t tg = 1; tg <= e->sess.ntargets; tg++) {
+		struct card *c = target_card(e, tg);
+
+		if (p[0] != 0 && p[0] != tg)
+			continue;
+		if (c)
+			c->state = CARD_HALT;
+		e->sess.target[tg - 1] = 0;
+	}
 	r->d[r->n++] = ST_OK;
 	return V_REPLY;
 }
@@ -689,8 +822,8 @@ static enum verdict cmd_in_list_passive_target(struct emu *e, const uint8_t *p, 
 		return V_ERROR;
 	if (p[1] == 0x00 && n - 2 > sizeof(pd->init))
 		return V_ERROR;
-	e->sess.selected = false;
-	*pd = (struct pending){ .kind = PENDING_LIST, .brty = p[1] };
+	activation_begin(e);
+	*pd = (struct pending){ .kind = PENDING_LIST, .brty = p[1], .max_tg = p[0] };
 	if (p[1] == 0x00) {
 		pd->init_len = n - 2;
 		memcpy(pd->init, p + 2, pd->init_len);
@@ -713,6 +846,7 @@ static enum verdict cmd_in_auto_poll(struct emu *e, const uint8_t *p, size_t n, 
 	(void)r;
 	if (n < 3 || n - 2 > sizeof(pd->types) || p[0] == 0 || p[1] < 1 || p[1] > 0x0F)
 		return V_ERROR;
+	activation_begin(e);
 	*pd = (struct pending){ .kind = PENDING_AUTOPOLL, .ntypes = n - 2 };
 	memcpy(pd->types, p + 2, pd->ntypes);
 	/* The chip polls each type for Period × 150 ms, PollNr times; 0xFF is
@@ -1098,13 +1232,40 @@ static int parse_ms(const char *s, int max, int *ret)
 	return 0;
 }
 
-/* insert uid=HEX [atqa=HEX4] [sak=HEX2] [ats=HEX] */
-static void ctl_insert(struct emu *e, char **tok, size_t ntok, char *out, size_t outsz)
+/* Fills in what `insert`/`add` did not say. Defaults: 4-byte UID → MIFARE
+ * Classic 1K, 7-byte → Ultralight, and an ATS makes it an ISO14443-4 card. */
+static int card_finish(struct card *c, bool have_atqa, bool have_sak, char *out, size_t outsz)
 {
-	struct card c = { .present = true };
-	bool have_atqa = false, have_sak = false, have_uid = false;
-	char uid[2 * UID_MAX + 1], ats[2 * ATS_MAX + 1];
-	size_t len;
+	if (!have_atqa) {
+		c->atqa[0] = 0x00;
+		c->atqa[1] = c->uid_len == 4 ? 0x04 : 0x44;
+	}
+	if (!have_sak)
+		c->sak = c->ats_len ? SAK_ISO14443_4 : c->uid_len == 4 ? 0x08 : 0x00;
+	if (c->ats_len && !(c->sak & SAK_ISO14443_4)) {
+		snprintf(out, outsz, "error ats needs a sak with bit 0x20 (ISO14443-4)");
+		return -EINVAL;
+	}
+	if ((c->sak & SAK_ISO14443_4) && !c->ats_len) {
+		memcpy(c->ats, default_ats, sizeof(default_ats));
+		c->ats_len = sizeof(default_ats);
+	}
+	return 0;
+}
+
+static bool same_uid(const struct card *a, const uint8_t *uid, size_t uid_len)
+{
+	return a->uid_len == uid_len && !memcmp(a->uid, uid, uid_len);
+}
+
+/* CARD [CARD]... after the verb, CARD = uid=HEX [atqa=HEX4] [sak=HEX2]
+ * [ats=HEX]: every uid= starts a card. Returns how many cards were parsed
+ * into cards[] (ids and states unset), or -EINVAL with the error in out. */
+static int parse_cards(char **tok, size_t ntok, struct card *cards, char *out, size_t outsz)
+{
+	bool have_atqa = false, have_sak = false;
+	struct card *c = NULL;
+	size_t n = 0, len;
 
 	for (size_t i = 1; i < ntok; i++) {
 		char *val = strchr(tok[i], '=');
@@ -1112,94 +1273,200 @@ static void ctl_insert(struct emu *e, char **tok, size_t ntok, char *out, size_t
 
 		if (!val) {
 			snprintf(out, outsz, "error expected key=value, got '%.40s'", tok[i]);
-			return;
+			return -EINVAL;
 		}
 		*val++ = '\0';
-		if (!strcmp(tok[i], "uid") && !have_uid) {
-			if (parse_hex(val, c.uid, UID_MAX, &c.uid_len) < 0 ||
-			    (c.uid_len != 4 && c.uid_len != 7 && c.uid_len != 10)) {
-				snprintf(out, outsz, "error uid must be 4, 7 or 10 bytes of hex");
-				return;
+		if (!strcmp(tok[i], "uid")) {
+			if (c && card_finish(c, have_atqa, have_sak, out, outsz) < 0)
+				return -EINVAL;
+			if (n == CARDS_MAX) {
+				snprintf(out, outsz, "error at most %d cards in the field", CARDS_MAX);
+				return -EINVAL;
 			}
-			have_uid = true;
+			c = &cards[n++];
+			*c = (struct card){ .state = CARD_IDLE };
+			have_atqa = have_sak = false;
+			if (parse_hex(val, c->uid, UID_MAX, &c->uid_len) < 0 ||
+			    (c->uid_len != 4 && c->uid_len != 7 && c->uid_len != 10)) {
+				snprintf(out, outsz, "error uid must be 4, 7 or 10 bytes of hex");
+				return -EINVAL;
+			}
+			for (size_t k = 0; k + 1 < n; k++) {
+				if (same_uid(&cards[k], c->uid, c->uid_len)) {
+					snprintf(out, outsz, "error uid %.20s given twice", val);
+					return -EINVAL;
+				}
+			}
+		} else if (!c) {
+			snprintf(out, outsz, "error '%.20s' before any uid=", tok[i]);
+			return -EINVAL;
 		} else if (!strcmp(tok[i], "atqa") && !have_atqa) {
 			if (parse_hex(val, buf, 2, &len) < 0 || len != 2) {
 				snprintf(out, outsz, "error atqa must be 2 bytes of hex");
-				return;
+				return -EINVAL;
 			}
-			memcpy(c.atqa, buf, 2);
+			memcpy(c->atqa, buf, 2);
 			have_atqa = true;
 		} else if (!strcmp(tok[i], "sak") && !have_sak) {
 			if (parse_hex(val, buf, 1, &len) < 0) {
 				snprintf(out, outsz, "error sak must be 1 byte of hex");
-				return;
+				return -EINVAL;
 			}
-			c.sak = buf[0];
+			c->sak = buf[0];
 			have_sak = true;
-		} else if (!strcmp(tok[i], "ats") && !c.ats_len) {
-			if (parse_hex(val, c.ats, ATS_MAX, &c.ats_len) < 0) {
+		} else if (!strcmp(tok[i], "ats") && !c->ats_len) {
+			if (parse_hex(val, c->ats, ATS_MAX, &c->ats_len) < 0) {
 				snprintf(out, outsz, "error ats must be 1 to %d bytes of hex (without TL)", ATS_MAX);
-				return;
+				return -EINVAL;
 			}
 		} else {
 			snprintf(out, outsz, "error unknown or repeated key '%.20s'", tok[i]);
-			return;
+			return -EINVAL;
 		}
 	}
-	if (!have_uid) {
-		snprintf(out, outsz, "error insert needs uid=");
+	if (!c) {
+		snprintf(out, outsz, "error %s needs uid=", tok[0]);
+		return -EINVAL;
+	}
+	if (card_finish(c, have_atqa, have_sak, out, outsz) < 0)
+		return -EINVAL;
+	return (int)n;
+}
+
+/* `insert CARD...`: the field holds exactly these cards afterwards (those
+ * there before leave; a card inserted again is a new presentation). `add
+ * CARD...`: these cards enter the field next to those already in it. Cards
+ * given together enter together, in the order given. */
+static void ctl_insert(struct emu *e, char **tok, size_t ntok, bool replace, char *out, size_t outsz)
+{
+	struct card cards[CARDS_MAX];
+	int n = parse_cards(tok, ntok, cards, out, outsz);
+	size_t k;
+
+	if (n < 0)
+		return;
+	if (replace)
+		e->field.n = 0;
+	if (e->field.n + (size_t)n > CARDS_MAX) {
+		snprintf(out, outsz, "error at most %d cards in the field", CARDS_MAX);
 		return;
 	}
-	/* Defaults: 4-byte UID → MIFARE Classic 1K, 7-byte → Ultralight, and an
-	 * ATS makes it an ISO14443-4 card. */
-	if (!have_atqa) {
-		c.atqa[0] = 0x00;
-		c.atqa[1] = c.uid_len == 4 ? 0x04 : 0x44;
+	for (int i = 0; i < n; i++) {
+		for (size_t j = 0; j < e->field.n; j++) {
+			if (same_uid(&e->field.cards[j], cards[i].uid, cards[i].uid_len)) {
+				char uid[2 * UID_MAX + 1];
+
+				hex_str(cards[i].uid, cards[i].uid_len, uid, sizeof(uid), false);
+				snprintf(out, outsz, "error uid %s is already in the field", uid);
+				return;
+			}
+		}
 	}
-	if (!have_sak)
-		c.sak = c.ats_len ? SAK_ISO14443_4 : c.uid_len == 4 ? 0x08 : 0x00;
-	if (c.ats_len && !(c.sak & SAK_ISO14443_4)) {
-		snprintf(out, outsz, "error ats needs a sak with bit 0x20 (ISO14443-4)");
-		return;
+	k = (size_t)snprintf(out, outsz, "ok %s", replace ? "inserted" : "added");
+	for (int i = 0; i < n; i++) {
+		struct card *c = &e->field.cards[e->field.n++];
+		char uid[2 * UID_MAX + 1], ats[2 * ATS_MAX + 1];
+
+		*c = cards[i];
+		c->id = ++e->field.last_id;     /* no target refers to it yet */
+		hex_str(c->uid, c->uid_len, uid, sizeof(uid), false);
+		hex_str(c->ats, c->ats_len, ats, sizeof(ats), false);
+		if (k < outsz)
+			k += (size_t)snprintf(out + k, outsz - k, " uid=%s atqa=%02X%02X sak=%02X ats=%s", uid,
+					      c->atqa[0], c->atqa[1], c->sak, c->ats_len ? ats : "-");
 	}
-	if ((c.sak & SAK_ISO14443_4) && !c.ats_len) {
-		memcpy(c.ats, default_ats, sizeof(default_ats));
-		c.ats_len = sizeof(default_ats);
-	}
-	c.generation = e->card.generation + 1;  /* a selected target is not this card */
-	e->card = c;
-	hex_str(c.uid, c.uid_len, uid, sizeof(uid), false);
-	hex_str(c.ats, c.ats_len, ats, sizeof(ats), false);
-	snprintf(out, outsz, "ok inserted uid=%s atqa=%02X%02X sak=%02X ats=%s", uid, c.atqa[0], c.atqa[1],
-		 c.sak, c.ats_len ? ats : "-");
 	vlog(e, "card %s", out + 3);
 	if (e->sess.pending.kind != PENDING_NONE) {
-		enum pending_kind k = e->sess.pending.kind;
+		enum pending_kind kind = e->sess.pending.kind;
 
 		pending_try(e, false);
 		if (e->sess.pending.kind == PENDING_NONE)
-			vlog(e, "parked %s answered", pending_name(k));
+			vlog(e, "parked %s answered", pending_name(kind));
 	}
 }
 
-static void ctl_status(const struct emu *e, char *out, size_t outsz)
+/* `remove`: every card leaves the field. `remove uid=HEX...`: those cards
+ * leave, the others stay (and keep their state). */
+static void ctl_remove(struct emu *e, char **tok, size_t ntok, char *out, size_t outsz)
+{
+	bool leaving[CARDS_MAX] = { false };
+	size_t k, kept = 0;
+
+	if (ntok == 1) {
+		snprintf(out, outsz, "ok removed%s", e->field.n ? "" : " (no card)");
+		e->field.n = 0;
+		vlog(e, "every card removed");
+		return;
+	}
+	for (size_t i = 1; i < ntok; i++) {
+		uint8_t uid[UID_MAX];
+		size_t len, j;
+
+		if (strncmp(tok[i], "uid=", 4) || parse_hex(tok[i] + 4, uid, UID_MAX, &len) < 0) {
+			snprintf(out, outsz, "error usage: remove [uid=HEX]...");
+			return;
+		}
+		for (j = 0; j < e->field.n && !same_uid(&e->field.cards[j], uid, len); j++)
+			;
+		if (j == e->field.n) {
+			snprintf(out, outsz, "error no card %.24s in the field", tok[i]);
+			return;
+		}
+		leaving[j] = true;
+	}
+	k = (size_t)snprintf(out, outsz, "ok removed");
+	for (size_t j = 0; j < e->field.n; j++) {
+		if (leaving[j]) {
+			char uid[2 * UID_MAX + 1];
+
+			hex_str(e->field.cards[j].uid, e->field.cards[j].uid_len, uid, sizeof(uid), false);
+			if (k < outsz)
+				k += (size_t)snprintf(out + k, outsz - k, " uid=%s", uid);
+		} else {
+			e->field.cards[kept++] = e->field.cards[j];
+		}
+	}
+	e->field.n = kept;
+	vlog(e, "%s", out + 3);
+}
+
+static const char *card_state_name(enum card_state s)
+{
+	return s == CARD_ACTIVE ? "active" : s == CARD_HALT ? "halt" : "idle";
+}
+
+/* card/atqa/sak/ats describe the first card in the field (as before there
+ * could be several); field= lists every card as UID:state in field order. */
+static void ctl_status(struct emu *e, char *out, size_t outsz)
 {
 	char uid[2 * UID_MAX + 1] = "none", ats[2 * ATS_MAX + 1] = "-", atqa[5] = "-", sak[3] = "-";
+	char field[CARDS_MAX * (2 * UID_MAX + 8) + 1] = "none";
 	const char *fault = e->fault_mute ? "mute" : e->fault_drop ? "drop" : e->fault_garbage ? "garbage" : "none";
+	size_t k = 0;
 
-	if (e->card.present) {
-		hex_str(e->card.uid, e->card.uid_len, uid, sizeof(uid), false);
-		hex_str(e->card.atqa, 2, atqa, sizeof(atqa), false);
-		hex_str(&e->card.sak, 1, sak, sizeof(sak), false);
-		if (e->card.ats_len)
-			hex_str(e->card.ats, e->card.ats_len, ats, sizeof(ats), false);
+	if (e->field.n) {
+		const struct card *c = &e->field.cards[0];
+
+		hex_str(c->uid, c->uid_len, uid, sizeof(uid), false);
+		hex_str(c->atqa, 2, atqa, sizeof(atqa), false);
+		hex_str(&c->sak, 1, sak, sizeof(sak), false);
+		if (c->ats_len)
+			hex_str(c->ats, c->ats_len, ats, sizeof(ats), false);
+	}
+	for (size_t i = 0; i < e->field.n; i++) {
+		char u[2 * UID_MAX + 1];
+
+		hex_str(e->field.cards[i].uid, e->field.cards[i].uid_len, u, sizeof(u), false);
+		k += (size_t)snprintf(field + k, sizeof(field) - k, "%s%s:%s", i ? "," : "", u,
+				      card_state_name(e->field.cards[i].state));
 	}
 	snprintf(out, outsz,
-		 "ok pty=%s up=%d client=%d card=%s atqa=%s sak=%s ats=%s selected=%d rf=%d "
-		 "power=%s mxrty=%02X params=%02X pending=%s fault=%s rx_frames=%lu tx_frames=%lu "
-		 "rx_acks=%lu rx_nacks=%lu rx_bad=%lu rx_noise=%lu tx_suppressed=%lu sessions=%lu hangups=%lu",
+		 "ok pty=%s up=%d client=%d card=%s atqa=%s sak=%s ats=%s selected=%d cards=%zu field=%s "
+		 "targets=%zu rf=%d power=%s mxrty=%02X params=%02X pending=%s fault=%s rx_frames=%lu "
+		 "tx_frames=%lu rx_acks=%lu rx_nacks=%lu rx_bad=%lu rx_noise=%lu tx_suppressed=%lu "
+		 "sessions=%lu hangups=%lu",
 		 e->pty_up ? e->slave_path : "none", e->pty_up, e->sess.client_seen, uid, atqa, sak, ats,
-		 target_alive(e), e->chip.rf_on,
+		 target_alive(e), e->field.n, field, targets_alive(e), e->chip.rf_on,
 		 e->chip.powered_down ? "down" : "normal", e->chip.mxrty_passive, e->chip.params,
 		 pending_name(e->sess.pending.kind), fault, e->cnt.rx_frames, e->cnt.tx_frames,
 		 e->cnt.rx_acks, e->cnt.rx_nacks, e->cnt.rx_bad, e->cnt.rx_noise, e->cnt.tx_suppressed,
@@ -1209,7 +1476,7 @@ static void ctl_status(const struct emu *e, char *out, size_t outsz)
 /* `fault hangup [MS]` unplugs the reader: the master is closed (a client's
  * reads and writes on the slave fail), the --link symlink is removed, and MS
  * later (default 500) a new pty appears, the symlink points at it and its
- * path is printed on stdout. The card in the field stays. */
+ * path is printed on stdout. The cards in the field stay. */
 static void ctl_fault(struct emu *e, char **tok, size_t ntok, char *out, size_t outsz)
 {
 	int ms = HANGUP_DEFAULT_MS;
@@ -1265,13 +1532,11 @@ static void ctl_execute(struct emu *e, char *line, char *out, size_t outsz)
 	}
 	if (ntok == 0)
 		snprintf(out, outsz, "error empty command");
-	else if (!strcmp(tok[0], "insert"))
-		ctl_insert(e, tok, ntok, out, outsz);
-	else if (!strcmp(tok[0], "remove") && ntok == 1) {
-		snprintf(out, outsz, "ok removed%s", e->card.present ? "" : " (no card)");
-		e->card.present = false;
-		vlog(e, "card removed");
-	} else if (!strcmp(tok[0], "status") && ntok == 1)
+	else if (!strcmp(tok[0], "insert") || !strcmp(tok[0], "add"))
+		ctl_insert(e, tok, ntok, !strcmp(tok[0], "insert"), out, outsz);
+	else if (!strcmp(tok[0], "remove"))
+		ctl_remove(e, tok, ntok, out, outsz);
+	else if (!strcmp(tok[0], "status") && ntok == 1)
 		ctl_status(e, out, outsz);
 	else if (!strcmp(tok[0], "fault"))
 		ctl_fault(e, tok, ntok, out, outsz);
@@ -1516,18 +1781,23 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n"
 		"\n"
 		"Control commands (reply: 'ok ...' or 'error <message>'):\n"
-		"  insert uid=HEX [atqa=HEX4] [sak=HEX2] [ats=HEX]\n"
-		"        uid 4, 7 or 10 bytes; defaults: 4-byte → atqa=0004 sak=08,\n"
-		"        7/10-byte → atqa=0044 sak=00; ats (without its TL byte, as\n"
-		"        nfc-list prints it) → sak=20; sak with 0x20 and no ats → ats=%s\n"
-		"  remove | status | quit\n"
+		"  insert CARD [CARD]...  the field holds these cards (and no other)\n"
+		"  add CARD [CARD]...     these cards enter the field too (at most %d)\n"
+		"        CARD = uid=HEX [atqa=HEX4] [sak=HEX2] [ats=HEX]; cards given\n"
+		"        together enter together, in that order, which is the order the\n"
+		"        chip selects them in. uid 4, 7 or 10 bytes; defaults: 4-byte →\n"
+		"        atqa=0004 sak=08, 7/10-byte → atqa=0044 sak=00; ats (without its\n"
+		"        TL byte, as nfc-list prints it) → sak=20; sak with 0x20 and no\n"
+		"        ats → ats=%s\n"
+		"  remove [uid=HEX]...    those cards leave the field; without uid=, all\n"
+		"  status | quit\n"
 		"  fault drop|garbage    drop / garble the next reply (ACK still sent)\n"
 		"  fault mute            send nothing at all until 'fault none'\n"
 		"  fault hangup [MS]     close the pty (reader unplugged), remove --link;\n"
 		"                        MS later (default %d) a new pty appears at --link\n"
 		"                        and its path is printed on stdout\n"
 		"  fault none            clear drop, garbage and mute\n",
-		DELAY_MAX_MS, "7577810280", HANGUP_DEFAULT_MS);
+		DELAY_MAX_MS, CARDS_MAX, "7577810280", HANGUP_DEFAULT_MS);
 }
 
 static int parse_options(struct options *o, int argc, char **argv)
