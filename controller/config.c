@@ -143,6 +143,19 @@ static const struct config_key mqtt_keys[] = {
       NULL, 0, "Home Assistant's discovery prefix." },
 };
 
+static const struct config_key consortium_keys[] = {
+    { "enabled", CT_BOOL, OFF(consortium_config, enabled), 0, 0, "false", NULL, 0,
+      "Send the signed ledger to the consortium's custodian over MQTT (needs `[mqtt] enabled`; "
+      "see docs/consortium.md)." },
+    { "batch_entries", CT_INT, OFF(consortium_config, batch_entries), 1, 256, "256", NULL, 0,
+      "Ledger entries per batch published on `PREFIX/SITE/ledger/batch`." },
+    { "window_entries", CT_INT, OFF(consortium_config, window_entries), 1, 65536, "1024", NULL,
+      0, "Entries sent ahead of the custodian's acknowledgement; beyond it the site waits." },
+    { "resend_seconds", CT_INT, OFF(consortium_config, resend_seconds), 1, 86400, "30", NULL, 0,
+      "Without a new acknowledgement for this long, entries sent but not acknowledged are sent "
+      "again from the acknowledged one." },
+};
+
 static const struct config_key reader_keys[] = {
     { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
       "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
@@ -255,8 +268,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_READER, SEC_DOOR,
-       SEC_MACHINE, SEC__MAX };
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_CONSORTIUM, SEC_READER,
+       SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -269,6 +282,9 @@ static const struct section_kind sections[SEC__MAX] = {
                        "Billing days and automatic check-out." },
     [SEC_MQTT] = { "mqtt", false, mqtt_keys, ARRAY_SIZE(mqtt_keys),
                    "Events out, commands in, Home Assistant discovery (see docs/mqtt.md)." },
+    [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
+                         "The site's part in a consortium: its ledger sent to the custodian "
+                         "(see docs/consortium.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -483,6 +499,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_HARDWARE: return &cfg->hardware;
     case SEC_METERING: return &cfg->metering;
     case SEC_MQTT:     return &cfg->mqtt;
+    case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -565,8 +582,8 @@ static void section_begin(struct parse_state *st, const char *header)
             kind = i;
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, reader "
-                  "NAME, door NAME or machine NAME)",
+                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, "
+                  "consortium, reader NAME, door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -864,6 +881,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_HARDWARE, &cfg->hardware);
     apply_defaults(SEC_METERING, &cfg->metering);
     apply_defaults(SEC_MQTT, &cfg->mqtt);
+    apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -875,6 +893,9 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
         check_whole(&st);
     if (errors->count == 0 && cfg->mqtt.password_file[0] && !cfg->mqtt.username[0])
         add_error(errors, name, 0, "[mqtt] password_file is set but username is empty");
+    if (errors->count == 0 && cfg->consortium.enabled && !cfg->mqtt.enabled)
+        add_error(errors, name, 0, "[consortium] enabled needs [mqtt] enabled: the ledger "
+                                   "travels over MQTT");
     if (errors->count > 0) {
         free(cfg);
         return -EINVAL;
@@ -961,6 +982,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the reader worker program changed";
     else if (memcmp(&a->mqtt, &b->mqtt, sizeof(a->mqtt)) != 0)
         why = "the [mqtt] settings changed";
+    else if (memcmp(&a->consortium, &b->consortium, sizeof(a->consortium)) != 0)
+        why = "the [consortium] settings changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";

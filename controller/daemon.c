@@ -21,6 +21,7 @@
 #include "billing.h"
 #include "fablab.h"
 #include "meter.h"
+#include "consortium.h"
 #include "mqtt.h"
 #include "gpio_backend.h"
 #include "log.h"
@@ -58,6 +59,7 @@ struct daemon {
     struct fablab *fablab;
     struct meter *meter;
     struct mqtt *mqtt;              /* NULL when [mqtt] is not enabled */
+    struct consortium *consortium;  /* NULL when [consortium] is not enabled */
     char closed_on[11];             /* local date of the last closing-time check-out */
     sd_event_source *commit;
     sd_event_source *minute;
@@ -159,8 +161,10 @@ static int commit_due(sd_event_source *s, void *userdata)
     int r = store_commit(d->store);
     if (r < 0)
         log_error("store: commit failed, the last changes are lost: %s", strerror(-r));
-    else
+    else {
         mqtt_kick(d->mqtt);     /* only durable events leave the site */
+        consortium_kick(d->consortium);
+    }
     return 0;
 }
 
@@ -626,6 +630,14 @@ static void cmd_status(struct daemon *d, struct control_conn *c)
                        (json_int_t)ms.acknowledged, "last_seq", (json_int_t)ms.last_seq,
                        "commands", (json_int_t)ms.commands, "commands_refused",
                        (json_int_t)ms.commands_refused);
+    }
+    if (d->consortium) {
+        struct consortium_stats cs;
+        consortium_get_stats(d->consortium, &cs);
+        json_object_set_new(mq, "ledger", json_pack(
+            "{s:I, s:I, s:I, s:I, s:I}", "acked_seq", (json_int_t)cs.acked_seq, "sent_up_to",
+            (json_int_t)cs.sent_up_to, "head_seq", (json_int_t)cs.head_seq, "batches_sent",
+            (json_int_t)cs.batches_sent, "resends_answered", (json_int_t)cs.resends_answered));
     }
     control_reply_ok(c, json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
@@ -1331,6 +1343,13 @@ int daemon_new(const char *config_path, struct daemon **ret)
             log_error("mqtt: cannot start: %s", strerror(-r));
             goto fail;
         }
+        if (d->cfg->consortium.enabled) {
+            r = consortium_new(d->loop, d->store, d->meter, d->mqtt, d->cfg, &d->consortium);
+            if (r < 0) {
+                log_error("consortium: cannot start: %s", strerror(-r));
+                goto fail;
+            }
+        }
         fablab_on_change(d->fablab, publish_machine, d);
         for (unsigned i = 0; i < d->n_doors; i++)
             publish_door(d, &d->doors[i]);
@@ -1379,6 +1398,7 @@ struct daemon *daemon_free(struct daemon *d)
     if (d->store)
         store_commit(d->store);
     mqtt_kick(d->mqtt);
+    d->consortium = consortium_free(d->consortium);
     d->mqtt = mqtt_free(d->mqtt);
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);
     d->control = control_free(d->control);

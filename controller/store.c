@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_companion.h"
 #include "util.h"
 
 /* Migration N brings user_version from N-1 to N. Never edit a released migration: add one. */
@@ -2447,3 +2448,9 @@ int store_path(struct store *s, char *buf, size_t n)
     strcpy(buf, path);
     return 0;
 }
+
+/* ---- for companion files (store_companion.h) ---- */
+
+sqlite3 *store_companion_db(struct store *s) { return s->db; }
+int store_companion_join_batch(struct store *s) { return batch_ensure(s); }
+int store_companion_errno(int sqlite_rc) { return sqlite_to_errno(sqlite_rc); }
