@@ -13,12 +13,14 @@ import sys
 import tempfile
 import threading
 import unittest
+import urllib.error
+import urllib.request
 
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import BIN, Daemon, WAIT, main, wait_until  # noqa: E402
-from test_mqtt import Broker  # noqa: E402
+from test_mqtt import Broker, free_port  # noqa: E402
 
 CUSTODIAN = os.path.join(BIN, "portier-custodian")
 
@@ -370,6 +372,62 @@ class ConsortiumTest(unittest.TestCase):
         self.assertEqual(dict(self.custodian.entries("lyon")), lyon.ledger_hashes())
         wait_until(lambda: self.custodian.problems("gap")[0]["resolved"], what="gap resolved")
         self.assertIn("the custodian asks again for entries 1-3", lyon.d.log_text())
+
+    # -- stage 2: reports and the web page --
+
+    def test_report_and_read_only_web_page(self):
+        lyon = self.site("lyon")
+        alice = lyon.seed_member()
+        for day in ("2026-10-05", "2026-10-06", "2026-10-31"):
+            lyon.d.ok({"cmd": "usage.add", "member": str(alice), "at": day})
+        lyon.d.ok({"cmd": "usage.add", "member": str(alice), "at": "2026-11-02"})
+        self.custodian.register(lyon)
+        self.custodian.start()
+        self.wait_verified(lyon, 4)
+        rep = json.loads(self.custodian.ctl("report", "--period", "2026-10", "--format",
+                                            "json").stdout)
+        site = rep["sites"][0]
+        self.assertEqual((site["site"], site["records"], site["amount_cents"]), ("lyon", 3, 4500))
+        self.assertEqual(site["by_kind"], [{"kind": "day", "records": 3, "quantity": 3,
+                                            "amount_cents": 4500}])
+        self.assertEqual((rep["visits"], rep["balances"]), ([], []))
+        csv = self.custodian.ctl("report", "--period", "2026-10", "--format", "csv").stdout
+        self.assertIn("usage,lyon,,day,3,3,45.00,", csv)
+        bad = self.custodian.ctl("report", "--period", "2026-1", check=False)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("period must be YYYY-MM", bad.stderr)
+
+        port = free_port()
+        web = subprocess.Popen([CUSTODIAN, "--db", self.custodian.db_path, "serve", "--listen",
+                                "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            base = "http://127.0.0.1:%d" % port
+
+            def get(path):
+                try:
+                    return urllib.request.urlopen(base + path, timeout=5)
+                except urllib.error.URLError:
+                    return None
+            page = wait_until(lambda: get("/?period=2026-10"), what="web page")
+            html = page.read().decode()
+            self.assertEqual(page.headers["Content-Type"], "text/html; charset=utf-8")
+            self.assertIn("<td>lyon</td>", html)
+            self.assertIn("45.00", html)
+            self.assertNotIn("<script", html)
+            self.assertIn("usage,lyon,,day,3,3,45.00,",
+                          get("/report.csv?period=2026-10").read().decode())
+            for path, code in (("/?period=2026-1%3Cb%3E", 400), ("/nothing", 404)):
+                with self.assertRaises(urllib.error.HTTPError) as e:
+                    urllib.request.urlopen(base + path, timeout=5)
+                self.assertEqual(e.exception.code, code)
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(urllib.request.Request(base + "/", data=b"x",
+                                                              method="POST"), timeout=5)
+            self.assertEqual(e.exception.code, 405)
+        finally:
+            web.terminate()
+            web.wait(timeout=WAIT)
 
 
 if __name__ == "__main__":

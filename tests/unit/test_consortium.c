@@ -19,6 +19,8 @@
 #include "custodian_db.h"
 #include "ingest.h"
 #include "ledger_batch.h"
+#include "report.h"
+#include "web.h"
 
 #define SITE "lyon"
 
@@ -442,6 +444,90 @@ static void test_billing_day_follows_the_site_clock(void **state)
     assert_string_equal(day, "2026-10-06");
 }
 
+/* The worked example of docs/consortium.md: three sites, 12.00 EUR a visiting day. */
+static const struct report_visit worked_example[] = {
+    { "lyon", "paris", 5, 6000 },
+    { "lyon", "nantes", 2, 2400 },
+    { "paris", "lyon", 3, 3600 },
+    { "paris", "nantes", 4, 4800 },
+    { "nantes", "lyon", 1, 1200 },
+    { "nantes", "nantes", 9, 10800 },      /* at home: not a visit between sites, ignored */
+};
+
+static void test_balances_of_the_worked_example(void **state)
+{
+    struct report_balance b[8];
+    struct report_position p[8];
+    size_t n = sizeof(worked_example) / sizeof(worked_example[0]);
+    int64_t sum = 0;
+
+    /* lyon owes paris 60.00 and is owed 36.00 by it: lyon pays paris 24.00; lyon pays
+     * nantes 24.00 - 12.00 = 12.00; paris pays nantes 48.00. */
+    assert_int_equal(report_net_balances(worked_example, n, b, 8), 3);
+    assert_string_equal(b[0].from, "lyon");
+    assert_string_equal(b[0].to, "nantes");
+    assert_int_equal(b[0].amount_cents, 1200);
+    assert_string_equal(b[1].from, "lyon");
+    assert_string_equal(b[1].to, "paris");
+    assert_int_equal(b[1].amount_cents, 2400);
+    assert_string_equal(b[2].from, "paris");
+    assert_string_equal(b[2].to, "nantes");
+    assert_int_equal(b[2].amount_cents, 4800);
+    /* Positions: earned as host - owed as home, and they add up to zero. */
+    assert_int_equal(report_positions(worked_example, n, p, 8), 3);
+    assert_string_equal(p[0].site, "lyon");
+    assert_int_equal(p[0].earned_cents - p[0].owed_cents, 4800 - 8400);
+    assert_string_equal(p[1].site, "nantes");
+    assert_int_equal(p[1].earned_cents - p[1].owed_cents, 7200 - 1200);
+    assert_string_equal(p[2].site, "paris");
+    assert_int_equal(p[2].earned_cents - p[2].owed_cents, 6000 - 8400);
+    for (int i = 0; i < 3; i++)
+        sum += p[i].earned_cents - p[i].owed_cents;
+    assert_int_equal(sum, 0);
+    /* Visits that cancel out make no balance. */
+    static const struct report_visit even[] = { { "a", "b", 2, 2400 }, { "b", "a", 2, 2400 } };
+    assert_int_equal(report_net_balances(even, 2, b, 8), 0);
+}
+
+static void test_report_and_page(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain(4);
+    struct ingest_result res;
+    struct ledger_batch *b = batch_of(es, 1, 4, sk);
+    struct cdb_problem pr = { .at = 1790000000, .site = SITE, .kind = "malformed",
+                              .detail = "<script>alert(1)</script> & \"quoted\"" };
+    json_t *rep, *site;
+    char *text, *page;
+    int err;
+
+    assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    /* Entries of 2026-09-21 to 2026-09-22 (Paris) are in period 2026-09. */
+    rep = report_build(f->db, "2026-09", &err);
+    assert_non_null(rep);
+    site = json_array_get(json_object_get(rep, "sites"), 0);
+    assert_string_equal(json_string_value(json_object_get(site, "site")), SITE);
+    assert_int_equal(json_integer_value(json_object_get(site, "records")), 4);
+    assert_int_equal(json_integer_value(json_object_get(site, "amount_cents")), 6000);
+    text = report_render(rep, "csv");
+    assert_non_null(strstr(text, "section,site,other_site,kind,count,quantity,amount,detail\r\n"));
+    assert_non_null(strstr(text, "usage,lyon,,day,4,4,60.00,\r\n"));
+    free(text);
+    json_decref(rep);
+    assert_null(report_build(f->db, "2026-13", &err));
+    assert_int_equal(err, -EINVAL);
+    /* Everything on the page is escaped. */
+    assert_int_equal(cdb_problem_add(f->db, &pr), 0);
+    page = web_page(f->db, "2026-09");
+    assert_non_null(page);
+    assert_null(strstr(page, "<script>"));
+    assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;"));
+    assert_non_null(strstr(page, "<td>lyon</td>"));
+    free(page);
+    free(b);
+    free(es);
+}
+
 int main(void)
 {
     uint8_t seed[crypto_sign_SEEDBYTES];
@@ -462,6 +548,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_refuses_forgeries_forks_and_strangers, setup,
                                         teardown),
         cmocka_unit_test(test_billing_day_follows_the_site_clock),
+        cmocka_unit_test(test_balances_of_the_worked_example),
+        cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

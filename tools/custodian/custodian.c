@@ -9,6 +9,8 @@
  *   portier-custodian [--db FILE] run --broker HOST:PORT [--prefix P] [--client-id ID]
  *                                     [--username U --password-file F]
  *                                     [--tls-ca F [--tls-cert F --tls-key F]] [--keepalive S]
+ *   portier-custodian [--db FILE] report --period YYYY-MM [--format text|csv|json]
+ *   portier-custodian [--db FILE] serve --listen ADDR:PORT
  *
  * See docs/consortium.md. */
 #include <errno.h>
@@ -28,6 +30,8 @@
 
 #include "custodian_db.h"
 #include "ingest.h"
+#include "report.h"
+#include "web.h"
 #include "log.h"
 #include "util.h"
 
@@ -54,6 +58,8 @@ static int usage(FILE *out, int status)
             "  problems [--site NAME] [--json]\n"
             "  run --broker HOST:PORT [--prefix P] [--client-id ID] [--username U]\n"
             "      [--password-file F] [--tls-ca F] [--tls-cert F] [--tls-key F] [--keepalive S]\n"
+            "  report --period YYYY-MM [--format text|csv|json]\n"
+            "  serve --listen ADDR:PORT\n"
             "Default database: " DEFAULT_DB "\n");
     return status;
 }
@@ -551,6 +557,64 @@ out:
     return status;
 }
 
+/* ---- report and serve ---- */
+
+static int cmd_report(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "period", required_argument, NULL, 'p' }, { "format", required_argument, NULL, 'f' },
+        { "json", no_argument, NULL, 'j' }, { 0 } };
+    const char *period = NULL, *format = "text";
+    json_t *rep;
+    char *text;
+    int c, err;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'p')
+            period = optarg;
+        else if (c == 'f')
+            format = optarg;
+        else if (c == 'j')
+            format = "json";
+        else
+            return usage(stderr, 2);
+    }
+    if (!period || optind != argc)
+        return fail("usage: report --period YYYY-MM [--format text|csv|json]");
+    if (strcmp(format, "text") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return fail("--format is text, csv or json");
+    rep = report_build(db, period, &err);
+    if (!rep)
+        return fail("%s", err == -EINVAL ? "period must be YYYY-MM" : strerror(-err));
+    text = report_render(rep, format);
+    json_decref(rep);
+    if (!text)
+        return fail("out of memory");
+    fputs(text, stdout);
+    if (strcmp(format, "json") == 0)
+        fputc('\n', stdout);
+    free(text);
+    return 0;
+}
+
+static int cmd_serve(struct cdb *db, int argc, char **argv)
+{
+    struct sigaction sa = { .sa_handler = on_signal };
+    int r;
+
+    if (argc != 3 || strcmp(argv[1], "--listen") != 0)
+        return fail("usage: serve --listen ADDR:PORT (an IPv4 address, e.g. 127.0.0.1:8090)");
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    r = web_serve(db, argv[2], &stopping);
+    if (r == -EINVAL)
+        return fail("--listen must be an IPv4 ADDR:PORT");
+    if (r < 0)
+        return fail("cannot listen on %s", argv[2]);
+    return 0;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -590,6 +654,10 @@ int main(int argc, char **argv)
         status = cmd_problems(db, argc, argv);
     else if (strcmp(argv[0], "run") == 0)
         status = cmd_run(db, argc, argv);
+    else if (strcmp(argv[0], "report") == 0)
+        status = cmd_report(db, argc, argv);
+    else if (strcmp(argv[0], "serve") == 0)
+        status = cmd_serve(db, argc, argv);
     else
         status = usage(stderr, 2);
     cdb_free(db);

@@ -41,6 +41,7 @@ static const char *const migrations[CDB_SCHEMA_VERSION] = {
     "  hash BLOB NOT NULL,"
     "  signature BLOB,"
     "  billing_day TEXT NOT NULL,"
+    "  home_site TEXT NOT NULL DEFAULT '',"     /* visits: the visitor's home site */
     "  received_at INTEGER NOT NULL,"
     "  PRIMARY KEY (site, seq)) WITHOUT ROWID;"
     "CREATE INDEX entries_day ON entries(billing_day, site);"
@@ -67,7 +68,7 @@ enum {
     Q_SITE_ADD, Q_SITE_GET, Q_SITE_LIST, Q_SITE_ADVANCE, Q_SITE_REPLAY,
     Q_ENTRY_HASH, Q_ENTRY_ADD, Q_ENTRY_COUNT,
     Q_PROBLEM_ADD, Q_GAP_OPEN, Q_GAP_RESOLVE, Q_PROBLEM_LIST,
-    Q_USAGE,
+    Q_USAGE, Q_VISITS,
     Q__MAX
 };
 
@@ -106,6 +107,9 @@ static const char *const sql[Q__MAX] = {
                        "ORDER BY id DESC LIMIT ?3",
     [Q_USAGE] = "SELECT site, kind, count(*), sum(quantity), sum(amount_cents) FROM entries "
                 "WHERE billing_day BETWEEN ?1 AND ?2 GROUP BY site, kind ORDER BY site, kind",
+    [Q_VISITS] = "SELECT home_site, site, count(*), sum(amount_cents) FROM entries "
+                 "WHERE kind = 'visit' AND home_site != '' AND billing_day BETWEEN ?1 AND ?2 "
+                 "GROUP BY home_site, site ORDER BY home_site, site",
 };
 
 struct cdb {
@@ -475,6 +479,29 @@ int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_da
         row.records = sqlite3_column_int64(st, 2);
         row.quantity = sqlite3_column_int64(st, 3);
         row.amount_cents = sqlite3_column_int64(st, 4);
+        n++;
+        if ((r = fn(&row, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}
+
+int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
+                       cdb_visit_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_VISITS);
+    struct cdb_visit_row row;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&row, 0, sizeof(row));
+        text_col(st, 0, row.home, sizeof(row.home));
+        text_col(st, 1, row.host, sizeof(row.host));
+        row.visits = sqlite3_column_int64(st, 2);
+        row.amount_cents = sqlite3_column_int64(st, 3);
         n++;
         if ((r = fn(&row, userdata)) < 0)
             break;

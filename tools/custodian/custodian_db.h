@@ -78,3 +78,12 @@ typedef int (*cdb_usage_fn)(const struct cdb_usage_row *r, void *userdata);
 /* Per site and kind, for billing days in [first_day, last_day]. */
 int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_day,
                       cdb_usage_fn fn, void *userdata);
+
+/* Visits (entries of kind "visit") per home site x host site in [first_day, last_day]. */
+struct cdb_visit_row {
+    char home[32], host[32];
+    int64_t visits, amount_cents;
+};
+typedef int (*cdb_visit_fn)(const struct cdb_visit_row *r, void *userdata);
+int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
+                       cdb_visit_fn fn, void *userdata);
