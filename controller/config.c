@@ -191,6 +191,19 @@ static const struct config_key mqtt_keys[] = {
       NULL, 0, "Home Assistant's discovery prefix." },
 };
 
+static const struct config_key consortium_keys[] = {
+    { "enabled", CT_BOOL, OFF(consortium_config, enabled), 0, 0, "false", NULL, 0,
+      "Send the signed ledger to the consortium's custodian over MQTT (needs `[mqtt] enabled`; "
+      "see docs/consortium.md)." },
+    { "batch_entries", CT_INT, OFF(consortium_config, batch_entries), 1, 256, "256", NULL, 0,
+      "Ledger entries per batch published on `PREFIX/SITE/ledger/batch`." },
+    { "window_entries", CT_INT, OFF(consortium_config, window_entries), 1, 65536, "1024", NULL,
+      0, "Entries sent ahead of the custodian's acknowledgement; beyond it the site waits." },
+    { "resend_seconds", CT_INT, OFF(consortium_config, resend_seconds), 1, 86400, "30", NULL, 0,
+      "Without a new acknowledgement for this long, entries sent but not acknowledged are sent "
+      "again from the acknowledged one." },
+};
+
 static const struct config_key reader_keys[] = {
     { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
       "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
@@ -304,7 +317,7 @@ struct section_kind {
 };
 
 enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
+       SEC_CONSORTIUM, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -321,6 +334,9 @@ static const struct section_kind sections[SEC__MAX] = {
                    "The web page, the JSON API and the feeds (see docs/http-api.md)." },
     [SEC_SPACEAPI] = { "spaceapi", false, spaceapi_keys, ARRAY_SIZE(spaceapi_keys),
                        "The public SpaceAPI v15 document at `/spaceapi.json`." },
+    [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
+                         "The site's part in a consortium: its ledger sent to the custodian "
+                         "(see docs/consortium.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -597,6 +613,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_MQTT:     return &cfg->mqtt;
     case SEC_HTTP:     return &cfg->http;
     case SEC_SPACEAPI: return &cfg->spaceapi;
+    case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -680,7 +697,7 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, reader NAME, door NAME or machine NAME)",
+                  "spaceapi, consortium, reader NAME, door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -980,6 +997,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_MQTT, &cfg->mqtt);
     apply_defaults(SEC_HTTP, &cfg->http);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
+    apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -997,6 +1015,9 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
         (void)listen_parse(cfg->http.listen, cfg->http.host, sizeof(cfg->http.host), &cfg->http.port);
     if (errors->count == 0 && !cfg->spaceapi.lat[0] != !cfg->spaceapi.lon[0])
         add_error(errors, name, 0, "[spaceapi] lat and lon go together: set both or neither");
+    if (errors->count == 0 && cfg->consortium.enabled && !cfg->mqtt.enabled)
+        add_error(errors, name, 0, "[consortium] enabled needs [mqtt] enabled: the ledger "
+                                   "travels over MQTT");
     if (errors->count > 0) {
         free(cfg);
         return -EINVAL;
@@ -1085,6 +1106,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the [mqtt] settings changed";
     else if (memcmp(&a->http, &b->http, sizeof(a->http)) != 0)
         why = "the [http] settings changed";
+    else if (memcmp(&a->consortium, &b->consortium, sizeof(a->consortium)) != 0)
+        why = "the [consortium] settings changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";

@@ -91,6 +91,13 @@ struct spaceapi_config {
     int open_from;              /* enum spaceapi_open_from */
 };
 
+struct consortium_config {
+    bool enabled;
+    int64_t batch_entries;      /* ledger entries per batch sent to the custodian */
+    int64_t window_entries;     /* entries sent beyond the custodian's acknowledgement */
+    int64_t resend_seconds;     /* no acknowledgement this long: send again from it */
+};
+
 struct hardware_config {
     int backend;                /* index into config_backends: 0 sim, 1 gpiod */
     char chip[GPIO_CHIP_NAME_MAX];
@@ -163,6 +170,7 @@ struct config {
     struct mqtt_config mqtt;
     struct http_config http;
     struct spaceapi_config spaceapi;
+    struct consortium_config consortium;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;

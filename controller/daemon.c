@@ -23,6 +23,7 @@
 #include "billing.h"
 #include "fablab.h"
 #include "meter.h"
+#include "consortium.h"
 #include "mqtt.h"
 #include "gpio_backend.h"
 #include "log.h"
@@ -61,6 +62,7 @@ struct daemon {
     struct meter *meter;
     struct mqtt *mqtt;              /* NULL when [mqtt] is not enabled */
     struct http *http;              /* NULL when [http] listen is empty */
+    struct consortium *consortium;  /* NULL when [consortium] is not enabled */
     char closed_on[11];             /* local date of the last closing-time check-out */
     sd_event_source *commit;
     sd_event_source *minute;
@@ -162,8 +164,10 @@ static int commit_due(sd_event_source *s, void *userdata)
     int r = store_commit(d->store);
     if (r < 0)
         log_error("store: commit failed, the last changes are lost: %s", strerror(-r));
-    else
+    else {
         mqtt_kick(d->mqtt);     /* only durable events leave the site */
+        consortium_kick(d->consortium);
+    }
     return 0;
 }
 
@@ -632,6 +636,14 @@ static json_t *status_json(struct daemon *d)
                        (json_int_t)ms.acknowledged, "last_seq", (json_int_t)ms.last_seq,
                        "commands", (json_int_t)ms.commands, "commands_refused",
                        (json_int_t)ms.commands_refused);
+    }
+    if (d->consortium) {
+        struct consortium_stats cs;
+        consortium_get_stats(d->consortium, &cs);
+        json_object_set_new(mq, "ledger", json_pack(
+            "{s:I, s:I, s:I, s:I, s:I}", "acked_seq", (json_int_t)cs.acked_seq, "sent_up_to",
+            (json_int_t)cs.sent_up_to, "head_seq", (json_int_t)cs.head_seq, "batches_sent",
+            (json_int_t)cs.batches_sent, "resends_answered", (json_int_t)cs.resends_answered));
     }
     store_presence_foreach(d->store, count_present, &present);
     return json_pack(
@@ -1352,6 +1364,13 @@ int daemon_new(const char *config_path, struct daemon **ret)
             log_error("mqtt: cannot start: %s", strerror(-r));
             goto fail;
         }
+        if (d->cfg->consortium.enabled) {
+            r = consortium_new(d->loop, d->store, d->meter, d->mqtt, d->cfg, &d->consortium);
+            if (r < 0) {
+                log_error("consortium: cannot start: %s", strerror(-r));
+                goto fail;
+            }
+        }
         fablab_on_change(d->fablab, publish_machine, d);
         for (unsigned i = 0; i < d->n_doors; i++)
             publish_door(d, &d->doors[i]);
@@ -1408,6 +1427,7 @@ struct daemon *daemon_free(struct daemon *d)
     if (d->store)
         store_commit(d->store);
     mqtt_kick(d->mqtt);
+    d->consortium = consortium_free(d->consortium);
     d->mqtt = mqtt_free(d->mqtt);
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);
     d->control = control_free(d->control);

@@ -83,6 +83,8 @@ struct mqtt {
     struct { char topic[96]; char *payload; } states[STATE_MAX];
     unsigned n_states;
     struct mqtt_stats stats;
+    const struct mqtt_attachment_ops *attached;
+    void *attached_userdata;
 };
 
 static void io_update(struct mqtt *m);
@@ -168,8 +170,11 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid)
         if (m->inflight[i].seq > m->stats.last_seq)
             m->stats.last_seq = m->inflight[i].seq;
         m->inflight[i] = m->inflight[--m->n_inflight];
-        break;
+        drain(m);
+        return;
     }
+    if (m->attached && m->attached->published)
+        m->attached->published(mid, m->attached_userdata);
     drain(m);
 }
 
@@ -492,6 +497,9 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 mq.publish(m->mosq, NULL, msg->topic, 0, NULL, 1, true);
             }
         }
+    } else if (m->attached && m->attached->message) {
+        m->attached->message(msg->topic, msg->payload, msg->payloadlen, msg->retain,
+                             m->attached_userdata);
     }
     io_update(m);
 }
@@ -524,6 +532,8 @@ static void lost(struct mqtt *m, const char *why)
     m->sent_up_to = 0;
     m->io = sd_event_source_disable_unref(m->io);
     schedule_retry(m);
+    if (m->attached && m->attached->disconnected)
+        m->attached->disconnected(m->attached_userdata);
 }
 
 static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
@@ -553,6 +563,9 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     mq.subscribe(m->mosq, NULL, t, 1);
     publish_states(m);
     drain(m);
+    if (m->attached && m->attached->connected)
+        m->attached->connected(m->attached_userdata);
+    io_update(m);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
@@ -745,4 +758,54 @@ void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret)
     ret->connected = m->connected;
     ret->outbox = store_outbox_count(m->store);
     ret->dropped = store_outbox_dropped(m->store);
+}
+
+/* ---- traffic of an attached module ---- */
+
+void mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata)
+{
+    if (!m)
+        return;
+    m->attached = ops;
+    m->attached_userdata = userdata;
+    if (ops && m->connected && ops->connected)
+        ops->connected(userdata);
+}
+
+bool mqtt_is_connected(const struct mqtt *m)
+{
+    return m && m->connected;
+}
+
+void mqtt_topic(const struct mqtt *m, const char *suffix, char *buf, size_t n)
+{
+    topic(m, buf, n, suffix);
+}
+
+int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
+                     bool retain, int *ret_mid)
+{
+    char t[320];
+    int r;
+
+    if (!m->connected)
+        return -ENOTCONN;
+    if (len > INT32_MAX)
+        return -E2BIG;
+    topic(m, t, sizeof(t), suffix);
+    r = mq.publish(m->mosq, ret_mid, t, (int)len, payload, 1, retain);
+    if (r != MOSQ_ERR_SUCCESS)
+        return r == MOSQ_ERR_NOMEM ? -ENOMEM : r == MOSQ_ERR_PAYLOAD_SIZE ? -E2BIG : -EIO;
+    io_update(m);
+    return 0;
+}
+
+int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix)
+{
+    char t[320];
+
+    if (!m->connected)
+        return -ENOTCONN;
+    topic(m, t, sizeof(t), suffix);
+    return mq.subscribe(m->mosq, NULL, t, 1) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
 }

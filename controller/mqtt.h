@@ -43,3 +43,23 @@ struct mqtt_stats {
     uint64_t dropped;           /* dropped because the outbox was full */
 };
 void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret);
+
+/* Another module's traffic on the same connection (the consortium's ledger transport):
+ * connected() after each connection (subscribe there), disconnected() when it is lost,
+ * message() for every message on a topic none of this module's own handlers took (return
+ * true if it was yours), published(mid) when the broker acknowledged a publish of yours.
+ * One attachment; ops and userdata must outlive m or be detached with NULL ops. */
+struct mqtt_attachment_ops {
+    void (*connected)(void *userdata);
+    void (*disconnected)(void *userdata);
+    bool (*message)(const char *topic, const void *payload, int len, bool retain, void *userdata);
+    void (*published)(int mid, void *userdata);
+};
+void mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata);
+bool mqtt_is_connected(const struct mqtt *m);
+/* PREFIX/SITE/suffix, QoS 1. 0 or -errno (-ENOTCONN when not connected). */
+int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
+                     bool retain, int *ret_mid);
+int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix);
+/* PREFIX/SITE/suffix into buf. */
+void mqtt_topic(const struct mqtt *m, const char *suffix, char *buf, size_t n);

@@ -537,6 +537,68 @@ def bench_mqtt(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_custodian(args, out):
+    """portier-custodian ingesting SITES x ENTRIES signed ledger entries through mosquitto."""
+    work = tempfile.mkdtemp(prefix="portier-bench-custodian-")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 0\n" % port)
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    custodian = None
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        db = os.path.join(work, "custodian.db")
+        cust = os.path.join(args.bin, "portier-custodian")
+        sim = os.path.join(args.bin, "portier-sitesim")
+        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
+                              capture_output=True, text=True, check=True).stdout.split("\n")
+        for line in keys:
+            if line:
+                name, key = line.split()
+                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
+                               check=True, stdout=subprocess.DEVNULL)
+        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
+        time.sleep(0.5)
+        per_site = args.custodian_entries // args.custodian_sites
+        res = subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
+                              str(args.custodian_sites), "--entries", str(per_site)],
+                             capture_output=True, text=True, check=True, timeout=3600)
+        figure = json.loads(res.stdout)
+        custodian.terminate()
+        custodian.wait(timeout=60)
+        import sqlite3
+        con = sqlite3.connect(db)
+        stored = con.execute("SELECT count(*) FROM entries").fetchone()[0]
+        problems = con.execute("SELECT count(*) FROM problems WHERE kind != 'replay'").fetchone()[0]
+        con.close()
+        out["custodian_sites"] = figure["sites"]
+        out["custodian_entries"] = figure["entries"]
+        out["custodian_seconds"] = figure["seconds"]
+        out["custodian_entries_per_s"] = figure["entries_per_second"]
+        out["custodian_entries_stored"] = stored
+        out["custodian_problems"] = problems
+        out["custodian_db_bytes"] = os.path.getsize(db)
+    finally:
+        if custodian and custodian.poll() is None:
+            custodian.kill()
+        broker.terminate()
+        broker.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -544,7 +606,10 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
-    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt"])
+    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt",
+                                       "custodian"])
+    ap.add_argument("--custodian-sites", type=int, default=50)
+    ap.add_argument("--custodian-entries", type=int, default=1000000)
     ap.add_argument("--mqtt-taps", type=int, default=500)
     ap.add_argument("--backlog", type=int, default=10000)
     ap.add_argument("--usage-records", type=int, default=60000)
@@ -611,6 +676,18 @@ def main():
              "%.0f events/s" % out["mqtt_drain_events_per_s"], "—"),
             ("tap → relay p99 while the outbox drains (%d taps)" % out["mqtt_taps_during_drain"],
              "%.0f µs" % out["mqtt_relay_us_p99_while_draining"], "≤ 1 ms"),
+        ]
+    if args.only in (None, "custodian"):
+        bench_custodian(args, out)
+        rows += [
+            ("custodian: %d entries from %d sites, end to end through mosquitto"
+             % (out["custodian_entries"], out["custodian_sites"]),
+             "%.1f s" % out["custodian_seconds"], "≤ 60 s"),
+            ("  ingestion and verification rate", "%.0f entries/s" % out["custodian_entries_per_s"],
+             "≥ 16,700"),
+            ("  entries stored / problems", "%d / %d" % (out["custodian_entries_stored"],
+                                                         out["custodian_problems"]), "all / 0"),
+            ("  custodian database size", "%.0f MiB" % (out["custodian_db_bytes"] / 1048576), "—"),
         ]
     print("\nPortier — %d members, %d cards, %d taps; %s\n" % (
         args.members, args.cards, args.taps, out["machine"]))

@@ -255,6 +255,11 @@ static void print_status(json_t *r)
                " dropped; last delivered event %" JSON_INTEGER_FORMAT "\n\n",
                json_is_true(json_object_get(mq, "connected")) ? "connected" : "NOT CONNECTED",
                jint(mq, "outbox"), jint(mq, "dropped"), jint(mq, "last_seq"));
+        if (json_is_object(json_object_get(mq, "ledger"))) {
+            json_t *lg = json_object_get(mq, "ledger");
+            printf("Consortium: custodian has ledger entries up to %" JSON_INTEGER_FORMAT " of %"
+                   JSON_INTEGER_FORMAT "\n\n", jint(lg, "acked_seq"), jint(lg, "head_seq"));
+        }
     }
     printf("%-12s %-9s %-22s %-11s %-8s %-10s %s\n", "DOOR", "STATE", "RELAY", "ENERGISED",
            "CONTACT", "ALARM", "NOTE");

@@ -1,0 +1,555 @@
+/* The consortium's pure parts and the custodian's ingestion: ledger batches on the wire
+ * (canonical decoding, JSON, signatures), and what ingest_batch() does with a stored,
+ * replayed, forged, forked or early batch, on a real custodian database in a temp dir. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "custodian_db.h"
+#include "ingest.h"
+#include "ledger_batch.h"
+#include "report.h"
+#include "web.h"
+
+#define SITE "lyon"
+
+static uint8_t pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN];
+static uint8_t other_pk[LEDGER_PK_LEN], other_sk[LEDGER_SK_LEN];
+
+/* A chain of n entries of SITE, day charges of 15 EUR, checkpoints signed. */
+static struct ledger_entry *chain(int64_t n)
+{
+    struct ledger_entry *es = calloc((size_t)n, sizeof(*es));
+    uint8_t prev[LEDGER_HASH_LEN] = { 0 };
+
+    for (int64_t i = 0; i < n; i++) {
+        struct ledger_entry *e = &es[i];
+        snprintf(e->site, sizeof(e->site), SITE);
+        e->seq = i + 1;
+        memcpy(e->prev_hash, prev, LEDGER_HASH_LEN);
+        e->usage_id = i + 1;
+        snprintf(e->kind, sizeof(e->kind), "day");
+        e->member_id = 1 + i % 7;
+        snprintf(e->resource, sizeof(e->resource), "front");
+        e->started_at = e->ended_at = 1790000000 + i * 3600;
+        e->quantity = 1;
+        snprintf(e->unit, sizeof(e->unit), "day");
+        e->amount_cents = 1500;
+        snprintf(e->allowance, sizeof(e->allowance), "rate");
+        e->recorded_at = e->started_at;
+        ledger_hash(e);
+        if (ledger_is_checkpoint(e->seq))
+            ledger_sign(e, sk);
+        memcpy(prev, e->hash, LEDGER_HASH_LEN);
+    }
+    return es;
+}
+
+static struct ledger_batch *batch_of(const struct ledger_entry *es, int64_t first, int64_t last,
+                                     const uint8_t *key)
+{
+    struct ledger_batch *b = calloc(1, sizeof(*b));
+    uint8_t msg[160];
+    size_t len;
+
+    snprintf(b->site, sizeof(b->site), SITE);
+    b->first = first;
+    b->last = last;
+    b->n = (unsigned)(last - first + 1);
+    memcpy(b->entries, &es[first - 1], b->n * sizeof(*es));
+    len = ledger_batch_message(SITE, first, last, b->entries[b->n - 1].hash, msg, sizeof(msg));
+    crypto_sign_detached(b->sig, NULL, msg, len, key);
+    return b;
+}
+
+static char *json_of(const struct ledger_batch *b, size_t *len)
+{
+    char *text = ledger_batch_to_json(b, len);
+    assert_non_null(text);
+    return text;
+}
+
+/* ---- canonical decoding ---- */
+
+static void test_decode_round_trip(void **state)
+{
+    struct ledger_entry *es = chain(3), e;
+    char buf[LEDGER_ENCODING_MAX];
+    int len = ledger_encode(&es[2], buf, sizeof(buf));
+
+    assert_int_equal(ledger_decode(buf, (size_t)len, &e), 0);
+    assert_int_equal(e.seq, 3);
+    assert_string_equal(e.kind, "day");
+    assert_int_equal(e.amount_cents, 1500);
+    assert_memory_equal(e.prev_hash, es[2].prev_hash, LEDGER_HASH_LEN);
+    assert_memory_equal(e.hash, es[2].hash, LEDGER_HASH_LEN);
+    free(es);
+}
+
+static void test_decode_refuses_non_canonical(void **state)
+{
+    struct ledger_entry *es = chain(1), e;
+    char buf[LEDGER_ENCODING_MAX], bad[LEDGER_ENCODING_MAX + 8];
+    int len = ledger_encode(&es[0], buf, sizeof(buf));
+    static const char *const swaps[][2] = {
+        { "amount_cents=1500", "amount_cents=+1500" },     /* a sign strtoll would take */
+        { "amount_cents=1500", "amount_cents=01500" },     /* leading zero */
+        { "seq=1\n", "seq=1 \n" },
+        { "kind=day\n", "kind=day\nextra=1\n" },           /* a line too many */
+        { "unit=day\n", "" },                              /* a line missing */
+        { "portier-ledger-v1\n", "portier-ledger-v2\n" },
+        { "seq=1\n", "seq=0\n" },
+    };
+
+    for (size_t i = 0; i < sizeof(swaps) / sizeof(swaps[0]); i++) {
+        const char *at = strstr(buf, swaps[i][0]);
+        assert_non_null(at);
+        snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(at - buf), buf, swaps[i][1],
+                 at + strlen(swaps[i][0]));
+        assert_int_equal(ledger_decode(bad, strlen(bad), &e), -EBADMSG);
+    }
+    /* Upper-case hex in prev: the same bytes, another encoding. */
+    snprintf(bad, sizeof(bad), "%s", buf);
+    char *prev = strstr(bad, "prev=") + 5;
+    prev[0] = 'A';      /* prev of entry 1 is all zeros: '0' -> 'A' is not lower-case hex */
+    assert_int_equal(ledger_decode(bad, strlen(bad), &e), -EBADMSG);
+    /* Without the final newline, or cut anywhere. */
+    for (int cut = 0; cut < len; cut++)
+        assert_int_equal(ledger_decode(buf, (size_t)cut, &e), -EBADMSG);
+    free(es);
+}
+
+/* ---- batches ---- */
+
+static void test_batch_json_round_trip_and_check(void **state)
+{
+    struct ledger_entry *es = chain(600);
+    struct ledger_batch *b = batch_of(es, 257, 512, sk), *back = calloc(1, sizeof(*back));
+    struct ledger_verifier v;
+    char why[160];
+    size_t len;
+    char *text = json_of(b, &len);
+
+    assert_true(len <= LEDGER_BATCH_PAYLOAD_MAX);
+    assert_int_equal(ledger_batch_parse(text, len, back, why, sizeof(why)), 0);
+    assert_int_equal(back->first, 257);
+    assert_int_equal(back->last, 512);
+    assert_int_equal(back->n, 256);
+    assert_true(back->entries[255].has_signature);     /* checkpoint 512 travelled */
+    assert_false(back->entries[0].has_signature);
+    assert_true(ledger_batch_check(back, pk, &v));
+    assert_int_equal(v.signatures_checked, 2);          /* checkpoint 512 and the batch */
+    /* Another site's key: refused. */
+    assert_false(ledger_batch_check(back, other_pk, &v));
+    free(text);
+    free(back);
+    free(b);
+    free(es);
+}
+
+static void test_batch_check_finds_what_was_forged(void **state)
+{
+    struct ledger_entry *es = chain(10);
+    struct ledger_batch *b;
+    struct ledger_verifier v;
+
+    /* An entry in the middle altered: the next one no longer links to it. */
+    b = batch_of(es, 1, 10, sk);
+    b->entries[4].amount_cents = 0;
+    ledger_hash(&b->entries[4]);
+    assert_false(ledger_batch_check(b, pk, &v));
+    assert_int_equal(v.bad_seq, 6);
+    assert_non_null(strstr(v.problem, "previous-hash link broken"));
+    free(b);
+
+    /* The last entry altered: only the batch signature can tell. */
+    b = batch_of(es, 1, 10, sk);
+    b->entries[9].amount_cents = 0;
+    ledger_hash(&b->entries[9]);
+    assert_false(ledger_batch_check(b, pk, &v));
+    assert_int_equal(v.bad_seq, 10);
+    assert_non_null(strstr(v.problem, "batch signature invalid"));
+    free(b);
+
+    /* Re-hashed and signed by someone else's key. */
+    b = batch_of(es, 1, 10, other_sk);
+    assert_false(ledger_batch_check(b, pk, &v));
+    free(b);
+
+    /* A checkpoint's signature cannot stand in for the batch signature (domains differ). */
+    struct ledger_entry *big = chain(256);
+    b = batch_of(big, 1, 256, sk);
+    memcpy(b->sig, big[255].signature, LEDGER_SIG_LEN);
+    assert_false(ledger_batch_check(b, pk, &v));
+    /* A checkpoint arriving without its signature. */
+    b->entries[255].has_signature = false;
+    free(b);
+    b = batch_of(big, 1, 256, sk);
+    b->entries[255].has_signature = false;
+    assert_false(ledger_batch_check(b, pk, &v));
+    assert_int_equal(v.bad_seq, 256);
+    free(b);
+    free(big);
+    free(es);
+}
+
+static void parse_fails(const char *text, const char *why_part)
+{
+    struct ledger_batch *b = calloc(1, sizeof(*b));
+    char why[160] = "";
+
+    assert_int_equal(ledger_batch_parse(text, strlen(text), b, why, sizeof(why)), -EBADMSG);
+    if (!strstr(why, why_part))
+        fail_msg("reason '%s' lacks '%s' for %s", why, why_part, text);
+    free(b);
+}
+
+static void test_batch_parse_limits(void **state)
+{
+    struct ledger_entry *es = chain(3);
+    struct ledger_batch *b = batch_of(es, 1, 3, sk);
+    size_t len;
+    char *text = json_of(b, &len), *big;
+
+    parse_fails("", "payload must be");
+    parse_fails("[]", "malformed batch");
+    parse_fails("{\"v\":1}", "malformed batch");
+    parse_fails("{\"v\":1,\"v\":1}", "not JSON");                 /* duplicate key */
+    /* An unknown key, a version from the future, a count that does not match. */
+    {
+        char buf[8192];
+        snprintf(buf, sizeof(buf), "%.*s,\"more\":1}", (int)len - 1, text);
+        parse_fails(buf, "malformed batch");
+        snprintf(buf, sizeof(buf), "%s", text);
+        memcpy(strstr(buf, "\"v\":1"), "\"v\":2", 5);
+        parse_fails(buf, "unknown batch version");
+        snprintf(buf, sizeof(buf), "%s", text);
+        memcpy(strstr(buf, "\"last\":3"), "\"last\":4", 8);
+        parse_fails(buf, "entries do not match");
+        snprintf(buf, sizeof(buf), "%s", text);
+        memcpy(strstr(buf, "\"site\":\"lyon\""), "\"site\":\"lyo/\"", 13);
+        parse_fails(buf, "bad site id");
+    }
+    /* Larger than the limit: refused before parsing. */
+    big = malloc(LEDGER_BATCH_PAYLOAD_MAX + 2);
+    memset(big, ' ', LEDGER_BATCH_PAYLOAD_MAX + 1);
+    big[LEDGER_BATCH_PAYLOAD_MAX + 1] = '\0';
+    parse_fails(big, "payload must be");
+    free(big);
+    free(text);
+    free(b);
+    free(es);
+}
+
+/* ---- ingestion ---- */
+
+struct fixture {
+    char path[PATH_MAX];
+    struct cdb *db;
+    struct ingest *in;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("PORTIER_TEST_TMP");
+    struct cdb_site s = { .name = SITE, .timezone = "Europe/Paris", .day_starts = 240 };
+
+    if (tmp)
+        mkdir(tmp, 0700);
+    snprintf(f->path, sizeof(f->path), "%s/custodian-%d.db", tmp ? tmp : "/tmp", (int)getpid());
+    unlink(f->path);
+    assert_int_equal(cdb_open(f->path, &f->db), 0);
+    memcpy(s.public_key, pk, LEDGER_PK_LEN);
+    assert_int_equal(cdb_site_add(f->db, &s), 0);
+    assert_int_equal(cdb_site_add(f->db, &s), -EEXIST);
+    assert_int_equal(ingest_new(f->db, &f->in), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char wal[PATH_MAX + 8];
+    ingest_free(f->in);
+    cdb_free(f->db);
+    unlink(f->path);
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    unlink(wal);
+    snprintf(wal, sizeof(wal), "%s-shm", f->path);
+    unlink(wal);
+    free(f);
+    return 0;
+}
+
+static enum ingest_outcome feed(struct fixture *f, const struct ledger_batch *b,
+                                struct ingest_result *res)
+{
+    size_t len;
+    char *text = json_of(b, &len);
+    ingest_batch(f->in, SITE, text, len, 1790000000, res);
+    free(text);
+    return res->outcome;
+}
+
+static int count_problems(const struct cdb_problem *p, void *userdata)
+{
+    (*(int *)userdata)++;
+    return 0;
+}
+
+static int problems(struct fixture *f)
+{
+    int n = 0;
+    cdb_problems_foreach(f->db, NULL, 0, 0, count_problems, &n);
+    return n;
+}
+
+static void test_ingest_stores_replays_and_gaps(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain(30);
+    struct ingest_result res;
+    struct ledger_batch *b;
+
+    /* 1-10 stored. */
+    b = batch_of(es, 1, 10, sk);
+    assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    assert_int_equal(res.stored, 10);
+    assert_int_equal(res.verified_seq, 10);
+    assert_memory_equal(res.verified_hash, es[9].hash, LEDGER_HASH_LEN);
+    assert_int_equal(cdb_entry_count(f->db, SITE), 10);
+
+    /* The same again: a replay, nothing stored twice. */
+    assert_int_equal(feed(f, b, &res), INGEST_REPLAY);
+    assert_int_equal(cdb_entry_count(f->db, SITE), 10);
+    free(b);
+
+    /* 21-30 before 11-20: a gap, nothing stored, ask for 11-30. */
+    b = batch_of(es, 21, 30, sk);
+    assert_int_equal(feed(f, b, &res), INGEST_GAP);
+    assert_int_equal(res.resend_from, 11);
+    assert_int_equal(res.resend_to, 30);
+    assert_int_equal(cdb_entry_count(f->db, SITE), 10);
+    /* The same gap again is reported once. */
+    assert_int_equal(feed(f, b, &res), INGEST_GAP);
+    assert_int_equal(problems(f), 2);                  /* the replay and the gap */
+    assert_true(cdb_gap_open(f->db, SITE, 11));
+    free(b);
+
+    /* The answer overlaps what is stored (5-30): only 11-30 are new. */
+    b = batch_of(es, 5, 30, sk);
+    assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    assert_int_equal(res.stored, 20);
+    assert_int_equal(cdb_entry_count(f->db, SITE), 30);
+    assert_false(cdb_gap_open(f->db, SITE, 11));       /* filled: resolved */
+    free(b);
+    free(es);
+}
+
+static void test_ingest_refuses_forgeries_forks_and_strangers(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain(20), *other;
+    struct ingest_result res;
+    struct ledger_batch *b;
+    struct cdb_site s;
+
+    b = batch_of(es, 1, 10, sk);
+    assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    free(b);
+
+    /* Forged: altered entry 15. */
+    b = batch_of(es, 11, 20, sk);
+    b->entries[4].amount_cents = 1;
+    ledger_hash(&b->entries[4]);
+    assert_int_equal(feed(f, b, &res), INGEST_FORGED);
+    assert_non_null(strstr(res.detail, "entry 16"));
+    free(b);
+
+    /* Signed by another key. */
+    b = batch_of(es, 11, 20, other_sk);
+    assert_int_equal(feed(f, b, &res), INGEST_FORGED);
+    free(b);
+
+    /* A validly signed other history (the site rewrote its ledger): a fork, both when it
+     * claims to continue and when it restates what is stored. */
+    other = chain(20);
+    other[10].amount_cents = 0;             /* entry 11 differs, then re-chained and signed */
+    for (int i = 10; i < 20; i++) {
+        if (i > 10)
+            memcpy(other[i].prev_hash, other[i - 1].hash, LEDGER_HASH_LEN);
+        ledger_hash(&other[i]);
+    }
+    for (int i = 0; i < 10; i++)
+        other[i].amount_cents = 1;          /* a rewritten past */
+    for (int i = 0; i < 20; i++) {
+        if (i > 0)
+            memcpy(other[i].prev_hash, other[i - 1].hash, LEDGER_HASH_LEN);
+        ledger_hash(&other[i]);
+    }
+    b = batch_of(other, 11, 20, sk);
+    assert_int_equal(feed(f, b, &res), INGEST_FORK);
+    free(b);
+    b = batch_of(other, 1, 10, sk);
+    assert_int_equal(feed(f, b, &res), INGEST_FORK);
+    free(b);
+    free(other);
+
+    /* Nothing of that changed the verified chain. */
+    assert_int_equal(cdb_site_get(f->db, SITE, &s), 0);
+    assert_int_equal(s.verified_seq, 10);
+    assert_int_equal(cdb_entry_count(f->db, SITE), 10);
+
+    /* On another site's topic, or from an unregistered site. */
+    {
+        size_t len;
+        b = batch_of(es, 11, 20, sk);
+        char *text = json_of(b, &len);
+        ingest_batch(f->in, "paris", text, len, 1790000000, &res);
+        assert_int_equal(res.outcome, INGEST_MALFORMED);
+        free(text);
+        snprintf(b->site, sizeof(b->site), "paris");
+        text = json_of(b, &len);
+        ingest_batch(f->in, "paris", text, len, 1790000000, &res);
+        /* its entries say lyon: refused as malformed before the registry is asked */
+        assert_int_equal(res.outcome, INGEST_MALFORMED);
+        free(text);
+        free(b);
+    }
+    ingest_batch(f->in, SITE, "not json", 8, 1790000000, &res);
+    assert_int_equal(res.outcome, INGEST_MALFORMED);
+    free(es);
+}
+
+static void test_billing_day_follows_the_site_clock(void **state)
+{
+    char day[11];
+    /* 2026-10-06 00:30 UTC is 02:30 in Paris: with days starting at 04:00, the 5th. */
+    ingest_billing_day("Europe/Paris", 240, 1791246600, day);
+    assert_string_equal(day, "2026-10-05");
+    ingest_billing_day("UTC", 0, 1791246600, day);
+    assert_string_equal(day, "2026-10-06");
+}
+
+/* The worked example of docs/consortium.md: three sites, 12.00 EUR a visiting day. */
+static const struct report_visit worked_example[] = {
+    { "lyon", "paris", 5, 6000 },
+    { "lyon", "nantes", 2, 2400 },
+    { "paris", "lyon", 3, 3600 },
+    { "paris", "nantes", 4, 4800 },
+    { "nantes", "lyon", 1, 1200 },
+    { "nantes", "nantes", 9, 10800 },      /* at home: not a visit between sites, ignored */
+};
+
+static void test_balances_of_the_worked_example(void **state)
+{
+    struct report_balance b[8];
+    struct report_position p[8];
+    size_t n = sizeof(worked_example) / sizeof(worked_example[0]);
+    int64_t sum = 0;
+
+    /* lyon owes paris 60.00 and is owed 36.00 by it: lyon pays paris 24.00; lyon pays
+     * nantes 24.00 - 12.00 = 12.00; paris pays nantes 48.00. */
+    assert_int_equal(report_net_balances(worked_example, n, b, 8), 3);
+    assert_string_equal(b[0].from, "lyon");
+    assert_string_equal(b[0].to, "nantes");
+    assert_int_equal(b[0].amount_cents, 1200);
+    assert_string_equal(b[1].from, "lyon");
+    assert_string_equal(b[1].to, "paris");
+    assert_int_equal(b[1].amount_cents, 2400);
+    assert_string_equal(b[2].from, "paris");
+    assert_string_equal(b[2].to, "nantes");
+    assert_int_equal(b[2].amount_cents, 4800);
+    /* Positions: earned as host - owed as home, and they add up to zero. */
+    assert_int_equal(report_positions(worked_example, n, p, 8), 3);
+    assert_string_equal(p[0].site, "lyon");
+    assert_int_equal(p[0].earned_cents - p[0].owed_cents, 4800 - 8400);
+    assert_string_equal(p[1].site, "nantes");
+    assert_int_equal(p[1].earned_cents - p[1].owed_cents, 7200 - 1200);
+    assert_string_equal(p[2].site, "paris");
+    assert_int_equal(p[2].earned_cents - p[2].owed_cents, 6000 - 8400);
+    for (int i = 0; i < 3; i++)
+        sum += p[i].earned_cents - p[i].owed_cents;
+    assert_int_equal(sum, 0);
+    /* Visits that cancel out make no balance. */
+    static const struct report_visit even[] = { { "a", "b", 2, 2400 }, { "b", "a", 2, 2400 } };
+    assert_int_equal(report_net_balances(even, 2, b, 8), 0);
+}
+
+static void test_report_and_page(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain(4);
+    struct ingest_result res;
+    struct ledger_batch *b = batch_of(es, 1, 4, sk);
+    struct cdb_problem pr = { .at = 1790000000, .site = SITE, .kind = "malformed",
+                              .detail = "<script>alert(1)</script> & \"quoted\"" };
+    json_t *rep, *site;
+    char *text, *page;
+    int err;
+
+    assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    /* Entries of 2026-09-21 to 2026-09-22 (Paris) are in period 2026-09. */
+    rep = report_build(f->db, "2026-09", &err);
+    assert_non_null(rep);
+    site = json_array_get(json_object_get(rep, "sites"), 0);
+    assert_string_equal(json_string_value(json_object_get(site, "site")), SITE);
+    assert_int_equal(json_integer_value(json_object_get(site, "records")), 4);
+    assert_int_equal(json_integer_value(json_object_get(site, "amount_cents")), 6000);
+    text = report_render(rep, "csv");
+    assert_non_null(strstr(text, "section,site,other_site,kind,count,quantity,amount,detail\r\n"));
+    assert_non_null(strstr(text, "usage,lyon,,day,4,4,60.00,\r\n"));
+    free(text);
+    json_decref(rep);
+    assert_null(report_build(f->db, "2026-13", &err));
+    assert_int_equal(err, -EINVAL);
+    /* Everything on the page is escaped. */
+    assert_int_equal(cdb_problem_add(f->db, &pr), 0);
+    page = web_page(f->db, "2026-09");
+    assert_non_null(page);
+    assert_null(strstr(page, "<script>"));
+    assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;"));
+    assert_non_null(strstr(page, "<td>lyon</td>"));
+    free(page);
+    free(b);
+    free(es);
+}
+
+int main(void)
+{
+    uint8_t seed[crypto_sign_SEEDBYTES];
+
+    if (sodium_init() < 0)
+        return 1;
+    memset(seed, 0x42, sizeof(seed));
+    crypto_sign_seed_keypair(pk, sk, seed);
+    memset(seed, 0x17, sizeof(seed));
+    crypto_sign_seed_keypair(other_pk, other_sk, seed);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_round_trip),
+        cmocka_unit_test(test_decode_refuses_non_canonical),
+        cmocka_unit_test(test_batch_json_round_trip_and_check),
+        cmocka_unit_test(test_batch_check_finds_what_was_forged),
+        cmocka_unit_test(test_batch_parse_limits),
+        cmocka_unit_test_setup_teardown(test_ingest_stores_replays_and_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_refuses_forgeries_forks_and_strangers, setup,
+                                        teardown),
+        cmocka_unit_test(test_billing_day_follows_the_site_clock),
+        cmocka_unit_test(test_balances_of_the_worked_example),
+        cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,665 @@
+/* portier-custodian: the consortium custodian's tool. It keeps a registry of the sites and
+ * their public keys, receives every site's signed ledger over MQTT, verifies and stores
+ * it, asks again for what is missing, and reports.
+ *
+ *   portier-custodian [--db FILE] site add NAME (--key HEX | --key-file FILE)
+ *                                     [--timezone TZ] [--day-starts HH:MM]
+ *   portier-custodian [--db FILE] site list [--json]
+ *   portier-custodian [--db FILE] problems [--site NAME] [--json]
+ *   portier-custodian [--db FILE] run --broker HOST:PORT [--prefix P] [--client-id ID]
+ *                                     [--username U --password-file F]
+ *                                     [--tls-ca F [--tls-cert F --tls-key F]] [--keepalive S]
+ *   portier-custodian [--db FILE] report --period YYYY-MM [--format text|csv|json]
+ *   portier-custodian [--db FILE] serve --listen ADDR:PORT
+ *
+ * See docs/consortium.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <mosquitto.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "custodian_db.h"
+#include "ingest.h"
+#include "report.h"
+#include "web.h"
+#include "log.h"
+#include "util.h"
+
+#define DEFAULT_DB "/var/lib/portier-custodian/custodian.db"
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define RESEND_QUIET_USEC 5000000u      /* the same gap is asked again at most this often */
+#define RESEND_REMEMBERED 256
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static int usage(FILE *out, int status)
+{
+    fprintf(out,
+            "Usage: portier-custodian [--db FILE] COMMAND ...\n"
+            "  site add NAME (--key HEX | --key-file FILE) [--timezone TZ] [--day-starts HH:MM]\n"
+            "  site list [--json]\n"
+            "  problems [--site NAME] [--json]\n"
+            "  run --broker HOST:PORT [--prefix P] [--client-id ID] [--username U]\n"
+            "      [--password-file F] [--tls-ca F] [--tls-cert F] [--tls-key F] [--keepalive S]\n"
+            "  report --period YYYY-MM [--format text|csv|json]\n"
+            "  serve --listen ADDR:PORT\n"
+            "Default database: " DEFAULT_DB "\n");
+    return status;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("portier-custodian: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+/* ---- registry ---- */
+
+static bool key_from_hex(const char *hex, uint8_t pk[LEDGER_PK_LEN])
+{
+    size_t bin_len = 0;
+    return strlen(hex) == LEDGER_PK_LEN * 2 &&
+           sodium_hex2bin(pk, LEDGER_PK_LEN, hex, strlen(hex), NULL, &bin_len, NULL) == 0 &&
+           bin_len == LEDGER_PK_LEN;
+}
+
+/* A key file: the output of `portierctl site key` or just the hex key; the last line of
+ * exactly 64 hex digits counts. */
+static int key_from_file(const char *path, uint8_t pk[LEDGER_PK_LEN])
+{
+    char line[256];
+    bool found = false;
+    FILE *f = fopen(path, "re");
+
+    if (!f)
+        return -errno;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (key_from_hex(line, pk))
+            found = true;
+    }
+    fclose(f);
+    return found ? 0 : -EINVAL;
+}
+
+static int parse_hhmm(const char *s, int64_t *ret)
+{
+    int h, m, n = 0;
+    if (sscanf(s, "%2d:%2d%n", &h, &m, &n) != 2 || n != 5 || s[n] || h < 0 || h > 23 || m < 0 ||
+        m > 59)
+        return -EINVAL;
+    *ret = h * 60 + m;
+    return 0;
+}
+
+static int cmd_site_add(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "key", required_argument, NULL, 'k' }, { "key-file", required_argument, NULL, 'f' },
+        { "timezone", required_argument, NULL, 'z' },
+        { "day-starts", required_argument, NULL, 'd' }, { 0 } };
+    struct cdb_site s = { .timezone = "UTC", .day_starts = 240 };
+    char zonefile[256];
+    bool have_key = false;
+    int c, r;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            if (!key_from_hex(optarg, s.public_key))
+                return fail("--key must be the site's public key: 64 hex digits "
+                            "(portierctl site key)");
+            have_key = true;
+            break;
+        case 'f':
+            r = key_from_file(optarg, s.public_key);
+            if (r < 0)
+                return fail("%s: %s", optarg, r == -EINVAL ? "no line of 64 hex digits (a public "
+                            "key) in it" : strerror(-r));
+            have_key = true;
+            break;
+        case 'z':
+            snprintf(zonefile, sizeof(zonefile), "/usr/share/zoneinfo/%s", optarg);
+            if (strlen(optarg) >= sizeof(s.timezone) || strstr(optarg, "..") ||
+                access(zonefile, R_OK) != 0)
+                return fail("unknown time zone '%s'", optarg);
+            snprintf(s.timezone, sizeof(s.timezone), "%s", optarg);
+            break;
+        case 'd':
+            if (parse_hhmm(optarg, &s.day_starts) < 0)
+                return fail("--day-starts must be HH:MM");
+            break;
+        default:
+            return usage(stderr, 2);
+        }
+    }
+    if (optind != argc - 1 || !have_key)
+        return fail("usage: site add NAME (--key HEX | --key-file FILE) [--timezone TZ] "
+                    "[--day-starts HH:MM]");
+    if (!name_is_valid(argv[optind]))
+        return fail("a site name is 1 to 31 letters, digits, '-', '_' or '.' (its [site] id)");
+    snprintf(s.name, sizeof(s.name), "%s", argv[optind]);
+    s.added_at = now_utc();
+    r = cdb_site_add(db, &s);
+    if (r == -EEXIST)
+        return fail("site %s is already registered", s.name);
+    if (r < 0)
+        return fail("cannot register site %s: %s", s.name, strerror(-r));
+    printf("site %s registered\n", s.name);
+    return 0;
+}
+
+static int site_json(const struct cdb_site *s, void *userdata)
+{
+    char pk[LEDGER_PK_LEN * 2 + 1], h[LEDGER_HASH_LEN * 2 + 1];
+
+    sodium_bin2hex(pk, sizeof(pk), s->public_key, LEDGER_PK_LEN);
+    sodium_bin2hex(h, sizeof(h), s->verified_hash, LEDGER_HASH_LEN);
+    json_array_append_new(userdata, json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "name", s->name, "public_key", pk,
+        "timezone", s->timezone, "day_starts", (json_int_t)s->day_starts, "verified_seq",
+        (json_int_t)s->verified_seq, "verified_hash", s->verified_seq ? h : "",
+        "last_batch_at", (json_int_t)s->last_batch_at, "replays", (json_int_t)s->replays,
+        "open_problems", (json_int_t)s->open_problems));
+    return 0;
+}
+
+static int print_json(json_t *o)
+{
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text)
+        return fail("out of memory");
+    puts(text);
+    free(text);
+    return 0;
+}
+
+static int cmd_site_list(struct cdb *db, bool as_json)
+{
+    json_t *list = json_array();
+    size_t i;
+    json_t *s;
+
+    cdb_sites_foreach(db, site_json, list);
+    if (as_json)
+        return print_json(list);
+    printf("%-20s %-12s %-10s %-8s %s\n", "SITE", "VERIFIED", "PROBLEMS", "REPLAYS", "PUBLIC KEY");
+    json_array_foreach(list, i, s)
+        printf("%-20s %-12" JSON_INTEGER_FORMAT " %-10" JSON_INTEGER_FORMAT " %-8"
+               JSON_INTEGER_FORMAT " %s\n", json_string_value(json_object_get(s, "name")),
+               json_integer_value(json_object_get(s, "verified_seq")),
+               json_integer_value(json_object_get(s, "open_problems")),
+               json_integer_value(json_object_get(s, "replays")),
+               json_string_value(json_object_get(s, "public_key")));
+    json_decref(list);
+    return 0;
+}
+
+static int problem_json(const struct cdb_problem *p, void *userdata)
+{
+    char at[32];
+    format_utc(p->at, at, sizeof(at));
+    json_array_append_new(userdata, json_pack(
+        "{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:b}", "id", (json_int_t)p->id, "at", at, "site",
+        p->site, "kind", p->kind, "first_seq", (json_int_t)p->first_seq, "last_seq",
+        (json_int_t)p->last_seq, "detail", p->detail, "resolved", p->resolved_at != 0));
+    return 0;
+}
+
+static int cmd_problems(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "site", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' }, { 0 } };
+    const char *site = NULL;
+    bool as_json = false;
+    json_t *list = json_array(), *p;
+    size_t i;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 's')
+            site = optarg;
+        else if (c == 'j')
+            as_json = true;
+        else
+            return usage(stderr, 2);
+    }
+    cdb_problems_foreach(db, site, 0, 0, problem_json, list);
+    if (as_json)
+        return print_json(list);
+    json_array_foreach(list, i, p)
+        printf("%s %-12s %-12s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT " %s%s\n",
+               json_string_value(json_object_get(p, "at")),
+               json_string_value(json_object_get(p, "site")),
+               json_string_value(json_object_get(p, "kind")),
+               json_integer_value(json_object_get(p, "first_seq")),
+               json_integer_value(json_object_get(p, "last_seq")),
+               json_string_value(json_object_get(p, "detail")),
+               json_is_true(json_object_get(p, "resolved")) ? " (resolved)" : "");
+    json_decref(list);
+    return 0;
+}
+
+/* ---- run: ingestion over MQTT ---- */
+
+struct runner {
+    struct cdb *db;
+    struct ingest *ingest;
+    struct mosquitto *mosq;
+    char prefix[64];
+    char host[128];
+    int port, keepalive;
+    bool connected;
+    struct { char site[32]; int64_t from; uint64_t at; } resent[RESEND_REMEMBERED];
+    unsigned n_resent;
+    uint64_t batches, stored, problems;
+};
+
+static uint64_t mono_usec(void)
+{
+    return now_mono_usec();
+}
+
+static void publish_ack(struct runner *rn, const char *site, int64_t seq,
+                        const uint8_t hash[LEDGER_HASH_LEN])
+{
+    char topic[192], hex[LEDGER_HASH_LEN * 2 + 1], *text;
+    json_t *o;
+
+    snprintf(topic, sizeof(topic), "%s/%s/ledger/ack", rn->prefix, site);
+    o = json_pack("{s:i, s:s, s:I}", "v", 1, "site", site, "seq", (json_int_t)seq);
+    if (seq > 0) {
+        sodium_bin2hex(hex, sizeof(hex), hash, LEDGER_HASH_LEN);
+        json_object_set_new(o, "hash", json_string(hex));
+    }
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (text)
+        mosquitto_publish(rn->mosq, NULL, topic, (int)strlen(text), text, 1, true);
+    free(text);
+}
+
+static void ask_resend(struct runner *rn, const char *site, int64_t from, int64_t to)
+{
+    char topic[192], payload[128];
+    uint64_t now = mono_usec();
+    unsigned i;
+
+    /* The same gap is asked for at most every few seconds: a site sending ahead keeps
+     * delivering later batches until it has the request. */
+    for (i = 0; i < rn->n_resent; i++)
+        if (strcmp(rn->resent[i].site, site) == 0)
+            break;
+    if (i < rn->n_resent && rn->resent[i].from == from && now - rn->resent[i].at < RESEND_QUIET_USEC)
+        return;
+    if (i == rn->n_resent) {
+        if (rn->n_resent == RESEND_REMEMBERED)
+            i = 0;
+        else
+            rn->n_resent++;
+    }
+    snprintf(rn->resent[i].site, sizeof(rn->resent[i].site), "%s", site);
+    rn->resent[i].from = from;
+    rn->resent[i].at = now;
+    snprintf(topic, sizeof(topic), "%s/%s/ledger/resend", rn->prefix, site);
+    snprintf(payload, sizeof(payload), "{\"from\":%" PRId64 ",\"to\":%" PRId64 ",\"v\":1}", from,
+             to);
+    mosquitto_publish(rn->mosq, NULL, topic, (int)strlen(payload), payload, 1, false);
+    log_info("site %s: asked again for entries %" PRId64 "-%" PRId64, site, from, to);
+}
+
+static int ack_site(const struct cdb_site *s, void *userdata)
+{
+    publish_ack(userdata, s->name, s->verified_seq, s->verified_hash);
+    return 0;
+}
+
+static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
+{
+    struct runner *rn = userdata;
+    char topic[128];
+
+    if (rc != 0) {
+        log_warning("broker refused the connection: %s", mosquitto_connack_string(rc));
+        return;
+    }
+    rn->connected = true;
+    log_info("connected to %s:%d", rn->host, rn->port);
+    snprintf(topic, sizeof(topic), "%s/+/ledger/batch", rn->prefix);
+    mosquitto_subscribe(mosq, NULL, topic, 1);
+    /* Where every site stands, retained: a site (re)connecting resumes from there. */
+    cdb_sites_foreach(rn->db, ack_site, rn);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
+{
+    struct runner *rn = userdata;
+    if (rn->connected && !stopping)
+        log_warning("disconnected from %s:%d: %s", rn->host, rn->port,
+                    rc == 0 ? "closed" : mosquitto_strerror(rc));
+    rn->connected = false;
+}
+
+static void on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg)
+{
+    struct runner *rn = userdata;
+    struct ingest_result res;
+    char site[40];
+    size_t plen = strlen(rn->prefix);
+    const char *p, *slash;
+
+    /* PREFIX/SITE/ledger/batch */
+    if (strncmp(msg->topic, rn->prefix, plen) != 0 || msg->topic[plen] != '/')
+        return;
+    p = msg->topic + plen + 1;
+    slash = strchr(p, '/');
+    if (!slash || strcmp(slash, "/ledger/batch") != 0 || (size_t)(slash - p) >= sizeof(site))
+        return;
+    snprintf(site, sizeof(site), "%.*s", (int)(slash - p), p);
+    if (msg->payloadlen <= 0)
+        return;         /* an empty retained message clearing the topic */
+    rn->batches++;
+    ingest_batch(rn->ingest, site, msg->payload, (size_t)msg->payloadlen, now_utc(), &res);
+    switch (res.outcome) {
+    case INGEST_STORED:
+        rn->stored += (uint64_t)res.stored;
+        log_debug("site %s: %s", res.site, res.detail);
+        publish_ack(rn, res.site, res.verified_seq, res.verified_hash);
+        break;
+    case INGEST_REPLAY:
+        rn->problems++;
+        log_notice("site %s: %s", res.site, res.detail);
+        /* The site missed our acknowledgement, most likely: say it again. */
+        publish_ack(rn, res.site, res.verified_seq, res.verified_hash);
+        break;
+    case INGEST_GAP:
+        rn->problems++;
+        log_warning("site %s: %s", res.site, res.detail);
+        ask_resend(rn, res.site, res.resend_from, res.resend_to);
+        break;
+    case INGEST_UNKNOWN_SITE:
+        rn->problems++;
+        log_debug("%s", res.detail);
+        break;
+    case INGEST_ERROR:
+        log_error("site %s: %s", res.site, res.detail);
+        break;
+    default:
+        rn->problems++;
+        utf8_sanitize(res.detail);
+        log_error("site %s: batch %" PRId64 "-%" PRId64 " rejected (%s): %s",
+                  res.site[0] ? res.site : "?", res.first, res.last,
+                  ingest_outcome_name(res.outcome), res.detail);
+        break;
+    }
+}
+
+static int read_first_line(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    if (!fgets(buf, (int)n, f))
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+static void wait_ms(unsigned ms)
+{
+    for (unsigned waited = 0; waited < ms && !stopping; waited += 100)
+        poll(NULL, 0, 100);
+}
+
+static int cmd_run(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "broker", required_argument, NULL, 'b' }, { "prefix", required_argument, NULL, 'p' },
+        { "client-id", required_argument, NULL, 'i' },
+        { "username", required_argument, NULL, 'u' },
+        { "password-file", required_argument, NULL, 'P' },
+        { "tls-ca", required_argument, NULL, 'C' }, { "tls-cert", required_argument, NULL, 'c' },
+        { "tls-key", required_argument, NULL, 'K' },
+        { "keepalive", required_argument, NULL, 'a' }, { 0 } };
+    struct runner rn = { .db = db, .prefix = "portier", .keepalive = 30 };
+    const char *broker = NULL, *client_id = "portier-custodian", *username = NULL;
+    const char *password_file = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+    char password[256] = "";
+    unsigned backoff = BACKOFF_MIN_MS;
+    struct sigaction sa = { .sa_handler = on_signal };
+    int64_t v;
+    int c, r, status = 0;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b': broker = optarg; break;
+        case 'p':
+            if (!name_is_valid(optarg))
+                return fail("--prefix is one topic level (letters, digits, '_', '.', '-')");
+            snprintf(rn.prefix, sizeof(rn.prefix), "%s", optarg);
+            break;
+        case 'i': client_id = optarg; break;
+        case 'u': username = optarg; break;
+        case 'P': password_file = optarg; break;
+        case 'C': tls_ca = optarg; break;
+        case 'c': tls_cert = optarg; break;
+        case 'K': tls_key = optarg; break;
+        case 'a':
+            if (parse_int64(optarg, 5, 3600, &v) < 0)
+                return fail("--keepalive must be 5 to 3600 seconds");
+            rn.keepalive = (int)v;
+            break;
+        default: return usage(stderr, 2);
+        }
+    }
+    if (!broker || optind != argc) {
+        fail("run needs --broker HOST:PORT");
+        return usage(stderr, 2);
+    }
+    {
+        const char *colon = strrchr(broker, ':');
+        if (!colon || colon == broker || (size_t)(colon - broker) >= sizeof(rn.host) ||
+            parse_int64(colon + 1, 1, 65535, &v) < 0)
+            return fail("--broker must be HOST:PORT");
+        snprintf(rn.host, sizeof(rn.host), "%.*s", (int)(colon - broker), broker);
+        rn.port = (int)v;
+    }
+    if (password_file && !username)
+        return fail("--password-file needs --username");
+    if (!tls_cert != !tls_key)
+        return fail("give both --tls-cert and --tls-key, or neither");
+    if (password_file && (r = read_first_line(password_file, password, sizeof(password))) < 0)
+        return fail("cannot read %s: %s", password_file, strerror(-r));
+
+    r = ingest_new(db, &rn.ingest);
+    if (r < 0)
+        return fail("out of memory");
+    mosquitto_lib_init();
+    rn.mosq = mosquitto_new(client_id, true, &rn);
+    if (!rn.mosq) {
+        status = fail("cannot create the MQTT client");
+        goto out;
+    }
+    mosquitto_int_option(rn.mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(rn.mosq, 20);
+    if (username)
+        mosquitto_username_pw_set(rn.mosq, username, password[0] ? password : NULL);
+    sodium_memzero(password, sizeof(password));
+    if (tls_ca && mosquitto_tls_set(rn.mosq, tls_ca, NULL, tls_cert, tls_key, NULL) !=
+                      MOSQ_ERR_SUCCESS) {
+        status = fail("TLS settings refused");
+        goto out;
+    }
+    mosquitto_connect_callback_set(rn.mosq, on_connect);
+    mosquitto_disconnect_callback_set(rn.mosq, on_disconnect);
+    mosquitto_message_callback_set(rn.mosq, on_message);
+
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("portier-custodian: receiving ledgers from %s:%d (prefix %s)", rn.host, rn.port,
+             rn.prefix);
+    /* Non-blocking connect; keep-alives notice a dead broker; reconnect with back-off. */
+    r = mosquitto_connect_async(rn.mosq, rn.host, rn.port, rn.keepalive);
+    while (!stopping) {
+        if (r == MOSQ_ERR_SUCCESS)
+            r = mosquitto_loop(rn.mosq, 1000, 1);
+        if (stopping)
+            break;
+        if (r != MOSQ_ERR_SUCCESS) {
+            log_debug("broker %s:%d: %s; trying again in %u ms", rn.host, rn.port,
+                      r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r), backoff);
+            wait_ms(backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            r = mosquitto_reconnect_async(rn.mosq);
+        } else if (rn.connected) {
+            backoff = BACKOFF_MIN_MS;
+        }
+    }
+    log_info("portier-custodian: stopping; %" PRIu64 " batches received, %" PRIu64
+             " entries stored, %" PRIu64 " problems", rn.batches, rn.stored, rn.problems);
+    if (rn.connected) {
+        mosquitto_disconnect(rn.mosq);
+        mosquitto_loop(rn.mosq, 100, 1);
+    }
+out:
+    mosquitto_destroy(rn.mosq);
+    mosquitto_lib_cleanup();
+    ingest_free(rn.ingest);
+    return status;
+}
+
+/* ---- report and serve ---- */
+
+static int cmd_report(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "period", required_argument, NULL, 'p' }, { "format", required_argument, NULL, 'f' },
+        { "json", no_argument, NULL, 'j' }, { 0 } };
+    const char *period = NULL, *format = "text";
+    json_t *rep;
+    char *text;
+    int c, err;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'p')
+            period = optarg;
+        else if (c == 'f')
+            format = optarg;
+        else if (c == 'j')
+            format = "json";
+        else
+            return usage(stderr, 2);
+    }
+    if (!period || optind != argc)
+        return fail("usage: report --period YYYY-MM [--format text|csv|json]");
+    if (strcmp(format, "text") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return fail("--format is text, csv or json");
+    rep = report_build(db, period, &err);
+    if (!rep)
+        return fail("%s", err == -EINVAL ? "period must be YYYY-MM" : strerror(-err));
+    text = report_render(rep, format);
+    json_decref(rep);
+    if (!text)
+        return fail("out of memory");
+    fputs(text, stdout);
+    if (strcmp(format, "json") == 0)
+        fputc('\n', stdout);
+    free(text);
+    return 0;
+}
+
+static int cmd_serve(struct cdb *db, int argc, char **argv)
+{
+    struct sigaction sa = { .sa_handler = on_signal };
+    int r;
+
+    if (argc != 3 || strcmp(argv[1], "--listen") != 0)
+        return fail("usage: serve --listen ADDR:PORT (an IPv4 address, e.g. 127.0.0.1:8090)");
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    r = web_serve(db, argv[2], &stopping);
+    if (r == -EINVAL)
+        return fail("--listen must be an IPv4 ADDR:PORT");
+    if (r < 0)
+        return fail("cannot listen on %s", argv[2]);
+    return 0;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+    const char *db_path = DEFAULT_DB;
+    struct cdb *db;
+    int first = 1, r, status;
+
+    if (sodium_init() < 0)
+        return fail("libsodium cannot start");
+    while (first < argc && argv[first][0] == '-') {
+        if (strcmp(argv[first], "--db") == 0 && first + 1 < argc) {
+            db_path = argv[first + 1];
+            first += 2;
+        } else if (strcmp(argv[first], "-v") == 0 || strcmp(argv[first], "--verbose") == 0) {
+            log_set_level(LOG_DEBUG);
+            first++;
+        } else if (strcmp(argv[first], "-h") == 0 || strcmp(argv[first], "--help") == 0) {
+            return usage(stdout, 0);
+        } else {
+            return usage(stderr, 2);
+        }
+    }
+    if (first >= argc)
+        return usage(stderr, 2);
+    r = cdb_open(db_path, &db);
+    if (r < 0)
+        return fail("cannot open %s: %s", db_path,
+                    r == -EPROTO ? "it was written by a newer portier-custodian" : strerror(-r));
+    argc -= first;
+    argv += first;
+    if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "add") == 0)
+        status = cmd_site_add(db, argc - 1, argv + 1);
+    else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "list") == 0)
+        status = cmd_site_list(db, argc == 3 && strcmp(argv[2], "--json") == 0);
+    else if (strcmp(argv[0], "problems") == 0)
+        status = cmd_problems(db, argc, argv);
+    else if (strcmp(argv[0], "run") == 0)
+        status = cmd_run(db, argc, argv);
+    else if (strcmp(argv[0], "report") == 0)
+        status = cmd_report(db, argc, argv);
+    else if (strcmp(argv[0], "serve") == 0)
+        status = cmd_serve(db, argc, argv);
+    else
+        status = usage(stderr, 2);
+    cdb_free(db);
+    return status;
+}

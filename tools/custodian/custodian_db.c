@@ -1,0 +1,511 @@
+#include "custodian_db.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Migration N brings user_version from N-1 to N. Never edit a released migration. */
+static const char *const migrations[CDB_SCHEMA_VERSION] = {
+    /* 1: the registry, verified entries, problems. */
+    "CREATE TABLE sites ("
+    "  name TEXT PRIMARY KEY,"
+    "  public_key BLOB NOT NULL CHECK (length(public_key) = 32),"
+    "  timezone TEXT NOT NULL,"
+    "  day_starts INTEGER NOT NULL,"
+    "  added_at INTEGER NOT NULL,"
+    "  verified_seq INTEGER NOT NULL DEFAULT 0,"
+    "  verified_hash BLOB,"
+    "  batch_first INTEGER NOT NULL DEFAULT 0,"
+    "  batch_sig BLOB,"
+    "  last_batch_at INTEGER NOT NULL DEFAULT 0,"
+    "  replays INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE entries ("
+    "  site TEXT NOT NULL REFERENCES sites(name),"
+    "  seq INTEGER NOT NULL,"
+    "  usage_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  member_id INTEGER NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER NOT NULL,"
+    "  quantity INTEGER NOT NULL,"
+    "  unit TEXT NOT NULL,"
+    "  amount_cents INTEGER NOT NULL,"
+    "  allowance TEXT NOT NULL,"
+    "  corrects_seq INTEGER NOT NULL,"
+    "  recorded_at INTEGER NOT NULL,"
+    "  prev_hash BLOB NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  signature BLOB,"
+    "  billing_day TEXT NOT NULL,"
+    "  home_site TEXT NOT NULL DEFAULT '',"     /* visits: the visitor's home site */
+    "  received_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (site, seq)) WITHOUT ROWID;"
+    "CREATE INDEX entries_day ON entries(billing_day, site);"
+    "CREATE TABLE problems ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  site TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  first_seq INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  detail TEXT NOT NULL,"
+    "  resolved_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX problems_site ON problems(site, kind, resolved_at);"
+    "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries"
+    "  BEGIN SELECT RAISE(ABORT, 'verified entries are append-only'); END;"
+    "CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries"
+    "  BEGIN SELECT RAISE(ABORT, 'verified entries are append-only'); END;"
+    "CREATE TRIGGER problems_no_delete BEFORE DELETE ON problems"
+    "  BEGIN SELECT RAISE(ABORT, 'problems are kept'); END;",
+};
+
+enum {
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+    Q_SITE_ADD, Q_SITE_GET, Q_SITE_LIST, Q_SITE_ADVANCE, Q_SITE_REPLAY,
+    Q_ENTRY_HASH, Q_ENTRY_ADD, Q_ENTRY_COUNT,
+    Q_PROBLEM_ADD, Q_GAP_OPEN, Q_GAP_RESOLVE, Q_PROBLEM_LIST,
+    Q_USAGE, Q_VISITS,
+    Q__MAX
+};
+
+#define SITE_COLUMNS \
+    "s.name, s.public_key, s.timezone, s.day_starts, s.added_at, s.verified_seq, s.verified_hash, " \
+    "s.batch_first, s.batch_sig, s.last_batch_at, s.replays, " \
+    "(SELECT count(*) FROM problems p WHERE p.site = s.name AND p.kind NOT IN ('replay') " \
+    "AND p.resolved_at = 0)"
+
+static const char *const sql[Q__MAX] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SITE_ADD] = "INSERT INTO sites (name, public_key, timezone, day_starts, added_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_SITE_GET] = "SELECT " SITE_COLUMNS " FROM sites s WHERE s.name = ?1",
+    [Q_SITE_LIST] = "SELECT " SITE_COLUMNS " FROM sites s ORDER BY s.name",
+    [Q_SITE_ADVANCE] = "UPDATE sites SET verified_seq = ?2, verified_hash = ?3, batch_first = ?4, "
+                       "batch_sig = ?5, last_batch_at = ?6 WHERE name = ?1 AND verified_seq < ?2",
+    [Q_SITE_REPLAY] = "UPDATE sites SET replays = replays + 1 WHERE name = ?1",
+    [Q_ENTRY_HASH] = "SELECT hash FROM entries WHERE site = ?1 AND seq = ?2",
+    [Q_ENTRY_ADD] = "INSERT INTO entries (site, seq, usage_id, kind, member_id, resource, "
+                    "started_at, ended_at, quantity, unit, amount_cents, allowance, corrects_seq, "
+                    "recorded_at, prev_hash, hash, signature, billing_day, received_at) VALUES "
+                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                    "?18, ?19)",
+    [Q_ENTRY_COUNT] = "SELECT count(*) FROM entries WHERE ?1 IS NULL OR site = ?1",
+    [Q_PROBLEM_ADD] = "INSERT INTO problems (at, site, kind, first_seq, last_seq, detail, "
+                      "resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_GAP_OPEN] = "SELECT 1 FROM problems WHERE site = ?1 AND kind = 'gap' AND resolved_at = 0 "
+                   "AND first_seq = ?2",
+    [Q_GAP_RESOLVE] = "UPDATE problems SET resolved_at = ?3 WHERE site = ?1 AND kind = 'gap' AND "
+                      "resolved_at = 0 AND first_seq <= ?2",
+    [Q_PROBLEM_LIST] = "SELECT id, at, site, kind, first_seq, last_seq, detail, resolved_at "
+                       "FROM problems WHERE (?1 IS NULL OR site = ?1) AND at >= ?2 "
+                       "ORDER BY id DESC LIMIT ?3",
+    [Q_USAGE] = "SELECT site, kind, count(*), sum(quantity), sum(amount_cents) FROM entries "
+                "WHERE billing_day BETWEEN ?1 AND ?2 GROUP BY site, kind ORDER BY site, kind",
+    [Q_VISITS] = "SELECT home_site, site, count(*), sum(amount_cents) FROM entries "
+                 "WHERE kind = 'visit' AND home_site != '' AND billing_day BETWEEN ?1 AND ?2 "
+                 "GROUP BY home_site, site ORDER BY home_site, site",
+};
+
+struct cdb {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q__MAX];
+};
+
+static int to_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return 0;
+    case SQLITE_NOMEM:      return -ENOMEM;
+    case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
+    case SQLITE_FULL:       return -ENOSPC;
+    case SQLITE_CANTOPEN:   return -ENOENT;
+    case SQLITE_CONSTRAINT:
+        return (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) ? -EEXIST
+                                                                                      : -EINVAL;
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: return -EBADMSG;
+    default:                return -EIO;
+    }
+}
+
+static sqlite3_stmt *q(struct cdb *db, int id)
+{
+    sqlite3_reset(db->q[id]);
+    sqlite3_clear_bindings(db->q[id]);
+    return db->q[id];
+}
+
+static int exec(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+}
+
+static void text_col(sqlite3_stmt *st, int col, char *buf, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(buf, n, "%s", t ? (const char *)t : "");
+}
+
+static void blob_col(sqlite3_stmt *st, int col, uint8_t *buf, size_t n)
+{
+    memset(buf, 0, n);
+    if ((size_t)sqlite3_column_bytes(st, col) == n)
+        memcpy(buf, sqlite3_column_blob(st, col), n);
+}
+
+static int migrate(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    char bump[64];
+    int version = 0, rc;
+
+    rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return to_errno(rc);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > CDB_SCHEMA_VERSION)
+        return -EPROTO;
+    for (int v = version; v < CDB_SCHEMA_VERSION; v++) {
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, bump, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+        }
+    }
+    return 0;
+}
+
+int cdb_open(const char *path, struct cdb **ret)
+{
+    struct cdb *db = calloc(1, sizeof(*db));
+    int rc, r;
+
+    if (!db)
+        return -ENOMEM;
+    rc = sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                         SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        r = to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db->db, 1);
+    /* WAL: the web page and sqlite3 read while ingestion writes. synchronous=NORMAL: a
+     * power cut may lose the last batches, but acknowledgements are republished from the
+     * database at start, so their sites simply send them again. */
+    rc = sqlite3_exec(db->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                              "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        r = to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+        goto fail;
+    }
+    r = migrate(db->db);
+    if (r < 0)
+        goto fail;
+    for (int i = 0; i < Q__MAX; i++) {
+        rc = sqlite3_prepare_v3(db->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->q[i], NULL);
+        if (rc != SQLITE_OK) {
+            r = to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+            goto fail;
+        }
+    }
+    *ret = db;
+    return 0;
+fail:
+    cdb_free(db);
+    return r;
+}
+
+struct cdb *cdb_free(struct cdb *db)
+{
+    if (!db)
+        return NULL;
+    for (int i = 0; i < Q__MAX; i++)
+        sqlite3_finalize(db->q[i]);
+    sqlite3_close(db->db);
+    free(db);
+    return NULL;
+}
+
+/* ---- sites ---- */
+
+int cdb_site_add(struct cdb *db, const struct cdb_site *s)
+{
+    sqlite3_stmt *st = q(db, Q_SITE_ADD);
+    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, s->public_key, LEDGER_PK_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, s->timezone, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, s->day_starts);
+    sqlite3_bind_int64(st, 5, s->added_at);
+    return exec(st);
+}
+
+static void site_from_row(sqlite3_stmt *st, struct cdb_site *s)
+{
+    memset(s, 0, sizeof(*s));
+    text_col(st, 0, s->name, sizeof(s->name));
+    blob_col(st, 1, s->public_key, LEDGER_PK_LEN);
+    text_col(st, 2, s->timezone, sizeof(s->timezone));
+    s->day_starts = sqlite3_column_int64(st, 3);
+    s->added_at = sqlite3_column_int64(st, 4);
+    s->verified_seq = sqlite3_column_int64(st, 5);
+    blob_col(st, 6, s->verified_hash, LEDGER_HASH_LEN);
+    s->batch_first = sqlite3_column_int64(st, 7);
+    blob_col(st, 8, s->batch_sig, LEDGER_SIG_LEN);
+    s->last_batch_at = sqlite3_column_int64(st, 9);
+    s->replays = sqlite3_column_int64(st, 10);
+    s->open_problems = sqlite3_column_int64(st, 11);
+}
+
+int cdb_site_get(struct cdb *db, const char *name, struct cdb_site *ret)
+{
+    sqlite3_stmt *st = q(db, Q_SITE_GET);
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        site_from_row(st, ret);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : to_errno(rc);
+}
+
+int cdb_sites_foreach(struct cdb *db, cdb_site_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_SITE_LIST);
+    struct cdb_site s;
+    int rc, n = 0, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        site_from_row(st, &s);
+        n++;
+        if ((r = fn(&s, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}
+
+/* ---- entries ---- */
+
+int cdb_entry_hash(struct cdb *db, const char *site, int64_t seq, uint8_t hash[LEDGER_HASH_LEN])
+{
+    sqlite3_stmt *st = q(db, Q_ENTRY_HASH);
+    int rc;
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        blob_col(st, 0, hash, LEDGER_HASH_LEN);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : to_errno(rc);
+}
+
+int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from, int64_t now,
+                    void (*billing_day)(const struct ledger_entry *e, char out[11], void *ud),
+                    void *ud)
+{
+    const struct ledger_entry *last = &b->entries[b->n - 1];
+    sqlite3_stmt *st;
+    char day[11];
+    int r;
+
+    r = exec(q(db, Q_BEGIN));
+    if (r < 0)
+        return r;
+    for (unsigned i = from; i < b->n; i++) {
+        const struct ledger_entry *e = &b->entries[i];
+        billing_day(e, day, ud);
+        st = q(db, Q_ENTRY_ADD);
+        sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, e->seq);
+        sqlite3_bind_int64(st, 3, e->usage_id);
+        sqlite3_bind_text(st, 4, e->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, e->member_id);
+        sqlite3_bind_text(st, 6, e->resource, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, e->started_at);
+        sqlite3_bind_int64(st, 8, e->ended_at);
+        sqlite3_bind_int64(st, 9, e->quantity);
+        sqlite3_bind_text(st, 10, e->unit, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 11, e->amount_cents);
+        sqlite3_bind_text(st, 12, e->allowance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 13, e->corrects_seq);
+        sqlite3_bind_int64(st, 14, e->recorded_at);
+        sqlite3_bind_blob(st, 15, e->prev_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 16, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+        if (e->has_signature)
+            sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
+        sqlite3_bind_text(st, 18, day, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 19, now);
+        if ((r = exec(st)) < 0)
+            goto fail;
+    }
+    st = q(db, Q_SITE_ADVANCE);
+    sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, b->last);
+    sqlite3_bind_blob(st, 3, last->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, b->first);
+    sqlite3_bind_blob(st, 5, b->sig, LEDGER_SIG_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+    if ((r = exec(st)) < 0)
+        goto fail;
+    if (sqlite3_changes(db->db) != 1) {
+        r = -ESTALE;
+        goto fail;
+    }
+    st = q(db, Q_GAP_RESOLVE);
+    sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, b->last);
+    sqlite3_bind_int64(st, 3, now);
+    if ((r = exec(st)) < 0)
+        goto fail;
+    r = exec(q(db, Q_COMMIT));
+    if (r == 0)
+        return 0;
+fail:
+    exec(q(db, Q_ROLLBACK));
+    return r;
+}
+
+int cdb_count_replay(struct cdb *db, const char *site)
+{
+    sqlite3_stmt *st = q(db, Q_SITE_REPLAY);
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    return exec(st);
+}
+
+int64_t cdb_entry_count(struct cdb *db, const char *site)
+{
+    sqlite3_stmt *st = q(db, Q_ENTRY_COUNT);
+    int64_t n = -EIO;
+
+    if (site)
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+/* ---- problems ---- */
+
+int cdb_problem_add(struct cdb *db, const struct cdb_problem *p)
+{
+    sqlite3_stmt *st = q(db, Q_PROBLEM_ADD);
+    sqlite3_bind_int64(st, 1, p->at);
+    sqlite3_bind_text(st, 2, p->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, p->first_seq);
+    sqlite3_bind_int64(st, 5, p->last_seq);
+    sqlite3_bind_text(st, 6, p->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, p->resolved_at);
+    return exec(st);
+}
+
+bool cdb_gap_open(struct cdb *db, const char *site, int64_t first_seq)
+{
+    sqlite3_stmt *st = q(db, Q_GAP_OPEN);
+    bool open;
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, first_seq);
+    open = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return open;
+}
+
+int cdb_problems_foreach(struct cdb *db, const char *site, int64_t since, int64_t limit,
+                         cdb_problem_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_PROBLEM_LIST);
+    struct cdb_problem p;
+    int rc, n = 0, r = 0;
+
+    if (site)
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&p, 0, sizeof(p));
+        p.id = sqlite3_column_int64(st, 0);
+        p.at = sqlite3_column_int64(st, 1);
+        text_col(st, 2, p.site, sizeof(p.site));
+        text_col(st, 3, p.kind, sizeof(p.kind));
+        p.first_seq = sqlite3_column_int64(st, 4);
+        p.last_seq = sqlite3_column_int64(st, 5);
+        text_col(st, 6, p.detail, sizeof(p.detail));
+        p.resolved_at = sqlite3_column_int64(st, 7);
+        n++;
+        if ((r = fn(&p, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}
+
+/* ---- reports ---- */
+
+int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_day,
+                      cdb_usage_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_USAGE);
+    struct cdb_usage_row row;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&row, 0, sizeof(row));
+        text_col(st, 0, row.site, sizeof(row.site));
+        text_col(st, 1, row.kind, sizeof(row.kind));
+        row.records = sqlite3_column_int64(st, 2);
+        row.quantity = sqlite3_column_int64(st, 3);
+        row.amount_cents = sqlite3_column_int64(st, 4);
+        n++;
+        if ((r = fn(&row, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}
+
+int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
+                       cdb_visit_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_VISITS);
+    struct cdb_visit_row row;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&row, 0, sizeof(row));
+        text_col(st, 0, row.home, sizeof(row.home));
+        text_col(st, 1, row.host, sizeof(row.host));
+        row.visits = sqlite3_column_int64(st, 2);
+        row.amount_cents = sqlite3_column_int64(st, 3);
+        n++;
+        if ((r = fn(&row, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}

@@ -1,0 +1,255 @@
+/* portier-sitesim: many simulated sites sending signed ledgers to a custodian, for
+ * tools/bench. Each site speaks the real protocol (ledger_batch.h, the windowed sending
+ * of controller/consortium.c, acknowledgements, resend requests) through a real broker.
+ *
+ *   portier-sitesim keys --sites N                   "site-NNN HEXKEY" per line
+ *   portier-sitesim run --broker HOST:PORT --sites N --entries E [--window W] [--batch B]
+ *
+ * run exits when the custodian has acknowledged every entry of every site and prints
+ * {"sites":N,"entries":TOTAL,"seconds":S,"entries_per_second":R}. Site i's key comes from
+ * the seed bytes (i+1)*32; its entries are synthetic day charges. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <mosquitto.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger_batch.h"
+#include "util.h"
+
+#define SITES_MAX 1000
+#define RESEND_USEC 30000000u
+
+struct site {
+    char name[32];
+    uint8_t pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN];
+    uint8_t (*hashes)[LEDGER_HASH_LEN];     /* of entries 1..generated */
+    int64_t generated, sent_up_to, acked;
+    uint64_t last_progress;
+};
+
+static struct site sites[SITES_MAX];
+static int n_sites;
+static int64_t n_entries, window = 1024, batch_size = 256;
+static int done_sites;
+
+static void site_init(struct site *s, int i)
+{
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    memset(seed, (i + 1) & 0xff, sizeof(seed));
+    seed[1] = (uint8_t)((i + 1) >> 8);
+    crypto_sign_seed_keypair(s->pk, s->sk, seed);
+    snprintf(s->name, sizeof(s->name), "site-%03d", i);
+}
+
+static void entry(struct site *s, int64_t seq, struct ledger_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    strlcpy_checked(e->site, s->name, sizeof(e->site));
+    e->seq = seq;
+    if (seq > 1)
+        memcpy(e->prev_hash, s->hashes[seq - 2], LEDGER_HASH_LEN);
+    e->usage_id = seq;
+    snprintf(e->kind, sizeof(e->kind), "day");
+    e->member_id = 1 + seq % 500;
+    snprintf(e->resource, sizeof(e->resource), "front");
+    e->started_at = e->ended_at = 1790000000 + seq * 2;     /* within a month */
+    e->quantity = 1;
+    snprintf(e->unit, sizeof(e->unit), "day");
+    e->amount_cents = 1500;
+    snprintf(e->allowance, sizeof(e->allowance), "rate");
+    e->recorded_at = e->started_at;
+    ledger_hash(e);
+    if (ledger_is_checkpoint(seq))
+        ledger_sign(e, s->sk);
+    if (seq > s->generated) {
+        memcpy(s->hashes[seq - 1], e->hash, LEDGER_HASH_LEN);
+        s->generated = seq;
+    }
+}
+
+static int send_batch(struct mosquitto *mosq, struct site *s, struct ledger_batch *b)
+{
+    char topic[96];
+    uint8_t msg[160];
+    size_t len;
+    char *text;
+    int64_t first = s->sent_up_to + 1, last = first + batch_size - 1;
+
+    if (last > n_entries)
+        last = n_entries;
+    memset(b, 0, sizeof(*b));
+    strlcpy_checked(b->site, s->name, sizeof(b->site));
+    b->first = first;
+    b->last = last;
+    b->n = (unsigned)(last - first + 1);
+    for (int64_t seq = first; seq <= last; seq++)
+        entry(s, seq, &b->entries[seq - first]);
+    len = ledger_batch_message(s->name, first, last, b->entries[b->n - 1].hash, msg, sizeof(msg));
+    crypto_sign_detached(b->sig, NULL, msg, len, s->sk);
+    text = ledger_batch_to_json(b, &len);
+    if (!text)
+        return -ENOMEM;
+    snprintf(topic, sizeof(topic), "portier/%.31s/ledger/batch", s->name);
+    int r = mosquitto_publish(mosq, NULL, topic, (int)len, text, 1, false);
+    free(text);
+    if (r != MOSQ_ERR_SUCCESS)
+        return -EIO;
+    s->sent_up_to = last;
+    return 0;
+}
+
+static struct site *site_of(const char *topic, const char *suffix)
+{
+    const char *p = strchr(topic, '/'), *q;
+    if (!p)
+        return NULL;
+    q = strchr(p + 1, '/');
+    if (!q || strcmp(q, suffix) != 0)
+        return NULL;
+    for (int i = 0; i < n_sites; i++)
+        if ((size_t)(q - p - 1) == strlen(sites[i].name) &&
+            strncmp(p + 1, sites[i].name, (size_t)(q - p - 1)) == 0)
+            return &sites[i];
+    return NULL;
+}
+
+static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *m)
+{
+    struct site *s;
+    json_t *o = m->payloadlen > 0 ? json_loadb(m->payload, (size_t)m->payloadlen, 0, NULL) : NULL;
+
+    if (!o)
+        return;
+    if ((s = site_of(m->topic, "/ledger/ack"))) {
+        int64_t seq = json_integer_value(json_object_get(o, "seq"));
+        if (seq > s->acked) {
+            if (s->acked < n_entries && seq >= n_entries)
+                done_sites++;
+            s->acked = seq;
+            s->last_progress = now_mono_usec();
+        }
+        if (s->sent_up_to < s->acked)
+            s->sent_up_to = s->acked;
+    } else if ((s = site_of(m->topic, "/ledger/resend"))) {
+        int64_t from = json_integer_value(json_object_get(o, "from"));
+        if (from >= 1 && s->sent_up_to > from - 1)
+            s->sent_up_to = from - 1;
+    }
+    json_decref(o);
+}
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+{
+    mosquitto_subscribe(mosq, NULL, "portier/+/ledger/ack", 1);
+    mosquitto_subscribe(mosq, NULL, "portier/+/ledger/resend", 1);
+    *(bool *)ud = rc == 0;
+}
+
+static int run(const char *host, int port)
+{
+    struct ledger_batch *b = malloc(sizeof(*b));
+    struct mosquitto *mosq;
+    bool connected = false;
+    uint64_t t0 = 0, t1;
+
+    for (int i = 0; i < n_sites; i++) {
+        site_init(&sites[i], i);
+        sites[i].hashes = calloc((size_t)n_entries, LEDGER_HASH_LEN);
+        if (!sites[i].hashes)
+            return 1;
+    }
+    mosquitto_lib_init();
+    mosq = mosquitto_new("portier-sitesim", true, &connected);
+    mosquitto_max_inflight_messages_set(mosq, 100);
+    mosquitto_connect_callback_set(mosq, on_connect);
+    mosquitto_message_callback_set(mosq, on_message);
+    if (mosquitto_connect(mosq, host, port, 60) != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "portier-sitesim: cannot connect to %s:%d\n", host, port);
+        return 1;
+    }
+    while (!connected)
+        mosquitto_loop(mosq, 100, 1);
+    /* Let the retained acknowledgements arrive first: the sites resume from them. */
+    for (int i = 0; i < 20; i++)
+        mosquitto_loop(mosq, 10, 1);
+    t0 = now_mono_usec();
+    for (int i = 0; i < n_sites; i++)
+        sites[i].last_progress = t0;
+    while (done_sites < n_sites) {
+        for (int i = 0; i < n_sites; i++) {
+            struct site *s = &sites[i];
+            if (s->sent_up_to > s->acked && now_mono_usec() - s->last_progress > RESEND_USEC) {
+                s->sent_up_to = s->acked;       /* as a site does after resend_seconds */
+                s->last_progress = now_mono_usec();
+            }
+            /* One batch per site per round: round robin, as 50 sites would interleave. */
+            if (s->sent_up_to < n_entries && s->sent_up_to - s->acked < window &&
+                send_batch(mosq, s, b) < 0)
+                return 1;
+        }
+        if (mosquitto_loop(mosq, 5, 1) != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "portier-sitesim: connection lost\n");
+            return 1;
+        }
+    }
+    t1 = now_mono_usec();
+    printf("{\"sites\":%d,\"entries\":%" PRId64 ",\"seconds\":%.3f,\"entries_per_second\":%.0f}\n",
+           n_sites, n_entries * n_sites, (double)(t1 - t0) / 1e6,
+           (double)(n_entries * n_sites) / ((double)(t1 - t0) / 1e6));
+    mosquitto_disconnect(mosq);
+    mosquitto_destroy(mosq);
+    mosquitto_lib_cleanup();
+    free(b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *broker = NULL;
+    int64_t v;
+
+    if (sodium_init() < 0)
+        return 1;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--sites") == 0 && parse_int64(argv[i + 1], 1, SITES_MAX, &v) == 0)
+            n_sites = (int)v;
+        else if (strcmp(argv[i], "--entries") == 0 &&
+                 parse_int64(argv[i + 1], 1, 100000000, &v) == 0)
+            n_entries = v;
+        else if (strcmp(argv[i], "--window") == 0 && parse_int64(argv[i + 1], 1, 1 << 20, &v) == 0)
+            window = v;
+        else if (strcmp(argv[i], "--batch") == 0 &&
+                 parse_int64(argv[i + 1], 1, LEDGER_BATCH_MAX, &v) == 0)
+            batch_size = v;
+        else if (strcmp(argv[i], "--broker") == 0)
+            broker = argv[i + 1];
+        else
+            goto usage;
+    }
+    if (argc >= 2 && strcmp(argv[1], "keys") == 0 && n_sites > 0) {
+        char hex[LEDGER_PK_LEN * 2 + 1];
+        for (int i = 0; i < n_sites; i++) {
+            site_init(&sites[i], i);
+            sodium_bin2hex(hex, sizeof(hex), sites[i].pk, LEDGER_PK_LEN);
+            printf("%s %s\n", sites[i].name, hex);
+        }
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "run") == 0 && n_sites > 0 && n_entries > 0 && broker) {
+        const char *colon = strrchr(broker, ':');
+        char host[128];
+        if (!colon || parse_int64(colon + 1, 1, 65535, &v) < 0)
+            goto usage;
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - broker), broker);
+        return run(host, (int)v);
+    }
+usage:
+    fprintf(stderr, "usage: portier-sitesim keys --sites N\n"
+                    "       portier-sitesim run --broker HOST:PORT --sites N --entries E "
+                    "[--window W] [--batch B]\n");
+    return 2;
+}

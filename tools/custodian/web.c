@@ -1,0 +1,346 @@
+#include "web.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "meter.h"
+#include "report.h"
+#include "util.h"
+
+struct html {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+
+static void raw(struct html *h, const char *s, size_t n)
+{
+    if (h->failed)
+        return;
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = h->cap ? h->cap : 8192;
+        while (h->len + n + 1 > cap)
+            cap *= 2;
+        char *nb = realloc(h->buf, cap);
+        if (!nb) {
+            h->failed = true;
+            return;
+        }
+        h->buf = nb;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, s, n);
+    h->len += n;
+    h->buf[h->len] = '\0';
+}
+
+/* Literal markup (our own format strings); every value goes through esc(). */
+static void tag(struct html *h, const char *s)
+{
+    raw(h, s, strlen(s));
+}
+
+static void esc(struct html *h, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': tag(h, "&amp;"); break;
+        case '<': tag(h, "&lt;"); break;
+        case '>': tag(h, "&gt;"); break;
+        case '"': tag(h, "&quot;"); break;
+        case '\'': tag(h, "&#39;"); break;
+        default: raw(h, s, 1);
+        }
+    }
+}
+
+static void escf(struct html *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void escf(struct html *h, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    esc(h, buf);
+}
+
+static const char *js(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static json_int_t ji(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static void cell_money(struct html *h, json_int_t cents)
+{
+    json_int_t a = cents < 0 ? -cents : cents;
+    tag(h, "<td class=n>");
+    escf(h, "%s%" JSON_INTEGER_FORMAT ".%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "", a / 100,
+         a % 100);
+    tag(h, "</td>");
+}
+
+static void cell_int(struct html *h, json_int_t v)
+{
+    tag(h, "<td class=n>");
+    escf(h, "%" JSON_INTEGER_FORMAT, v);
+    tag(h, "</td>");
+}
+
+static void cell(struct html *h, const char *s)
+{
+    tag(h, "<td>");
+    esc(h, s);
+    tag(h, "</td>");
+}
+
+static int site_row(const struct cdb_site *s, void *userdata)
+{
+    struct html *h = userdata;
+    char at[32] = "never", pk[17];
+
+    if (s->last_batch_at)
+        format_utc(s->last_batch_at, at, sizeof(at));
+    sodium_bin2hex(pk, sizeof(pk), s->public_key, 8);
+    tag(h, "<tr>");
+    cell(h, s->name);
+    cell_int(h, s->verified_seq);
+    cell(h, at);
+    cell_int(h, s->open_problems);
+    cell_int(h, s->replays);
+    tag(h, "<td><code>");
+    esc(h, pk);
+    tag(h, "…</code></td></tr>\n");
+    return 0;
+}
+
+static int problem_row(const struct cdb_problem *p, void *userdata)
+{
+    struct html *h = userdata;
+    char at[32];
+
+    format_utc(p->at, at, sizeof(at));
+    tag(h, "<tr>");
+    cell(h, at);
+    cell(h, p->site);
+    cell(h, p->kind);
+    tag(h, "<td class=n>");
+    escf(h, "%" PRId64 "–%" PRId64, p->first_seq, p->last_seq);
+    tag(h, "</td>");
+    cell(h, p->detail);
+    cell(h, p->resolved_at ? "resolved" : strcmp(p->kind, "replay") == 0 ? "ignored" : "open");
+    tag(h, "</tr>\n");
+    return 0;
+}
+
+char *web_page(struct cdb *db, const char *period)
+{
+    struct html h = { 0 };
+    json_t *rep, *s, *k;
+    size_t i, j;
+    int err;
+
+    tag(&h, "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content=\"width=device-width\">"
+            "<title>Portier custodian</title><style>"
+            "body{font-family:sans-serif;margin:1.5em;max-width:70em}"
+            "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+            "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
+            "td.n{text-align:right;font-variant-numeric:tabular-nums}"
+            "</style></head><body>\n<h1>Portier custodian</h1>\n");
+    tag(&h, "<h2>Sites</h2>\n<table><tr><th>site</th><th>verified up to entry</th>"
+            "<th>last batch (UTC)</th><th>open problems</th><th>replays</th>"
+            "<th>public key</th></tr>\n");
+    cdb_sites_foreach(db, site_row, &h);
+    tag(&h, "</table>\n");
+
+    tag(&h, "<form method=get action=\"/\"><label>Period <input name=period value=\"");
+    esc(&h, period);
+    tag(&h, "\" pattern=\"[0-9]{4}-[0-9]{2}\" size=8></label> <button>Show</button> "
+            "<a href=\"/report.csv?period=");
+    esc(&h, period);
+    tag(&h, "\">CSV</a> <a href=\"/report.json?period=");
+    esc(&h, period);
+    tag(&h, "\">JSON</a></form>\n");
+
+    rep = report_build(db, period, &err);
+    if (!rep) {
+        tag(&h, "<p>No report: ");
+        esc(&h, err == -EINVAL ? "the period must be YYYY-MM" : strerror(-err));
+        tag(&h, "</p>\n");
+    } else {
+        tag(&h, "<h2>Report ");
+        esc(&h, js(rep, "period"));
+        tag(&h, "</h2>\n<h3>Usage per site</h3>\n<table><tr><th>site</th><th>kind</th>"
+                "<th>records</th><th>quantity</th><th>amount (EUR)</th></tr>\n");
+        json_array_foreach(json_object_get(rep, "sites"), i, s)
+            json_array_foreach(json_object_get(s, "by_kind"), j, k) {
+                tag(&h, "<tr>");
+                cell(&h, js(s, "site"));
+                cell(&h, js(k, "kind"));
+                cell_int(&h, ji(k, "records"));
+                cell_int(&h, ji(k, "quantity"));
+                cell_money(&h, ji(k, "amount_cents"));
+                tag(&h, "</tr>\n");
+            }
+        tag(&h, "</table>\n<h3>Visits (home site → host site)</h3>\n<table><tr><th>home</th>"
+                "<th>host</th><th>visits</th><th>amount (EUR)</th></tr>\n");
+        json_array_foreach(json_object_get(rep, "visits"), i, s) {
+            tag(&h, "<tr>");
+            cell(&h, js(s, "home"));
+            cell(&h, js(s, "host"));
+            cell_int(&h, ji(s, "visits"));
+            cell_money(&h, ji(s, "amount_cents"));
+            tag(&h, "</tr>\n");
+        }
+        tag(&h, "</table>\n<h3>Balances (who pays whom, net)</h3>\n<table><tr><th>pays</th>"
+                "<th>to</th><th>amount (EUR)</th></tr>\n");
+        json_array_foreach(json_object_get(rep, "balances"), i, s) {
+            tag(&h, "<tr>");
+            cell(&h, js(s, "from"));
+            cell(&h, js(s, "to"));
+            cell_money(&h, ji(s, "amount_cents"));
+            tag(&h, "</tr>\n");
+        }
+        tag(&h, "</table>\n<h3>Positions</h3>\n<table><tr><th>site</th><th>earned as host</th>"
+                "<th>owed as home</th><th>net</th></tr>\n");
+        json_array_foreach(json_object_get(rep, "positions"), i, s) {
+            tag(&h, "<tr>");
+            cell(&h, js(s, "site"));
+            cell_money(&h, ji(s, "earned_cents"));
+            cell_money(&h, ji(s, "owed_cents"));
+            cell_money(&h, ji(s, "net_cents"));
+            tag(&h, "</tr>\n");
+        }
+        tag(&h, "</table>\n");
+        json_decref(rep);
+    }
+    tag(&h, "<h2>Problems (latest 100)</h2>\n<table><tr><th>at (UTC)</th><th>site</th>"
+            "<th>kind</th><th>entries</th><th>detail</th><th>status</th></tr>\n");
+    cdb_problems_foreach(db, NULL, 0, 100, problem_row, &h);
+    tag(&h, "</table>\n</body></html>\n");
+    if (h.failed) {
+        free(h.buf);
+        return NULL;
+    }
+    return h.buf;
+}
+
+/* ---- the server ---- */
+
+static void current_period(char out[8])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 8, "%Y-%m", &tm);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                             char *body)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result r;
+
+    resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct cdb *db = cls;
+    const char *arg;
+    char period[8], first[11], last[11];
+    char *body;
+    json_t *rep;
+    int err;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                     strdup("only GET\n"));
+    if (*upload_data_size)
+        return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", strdup("no body\n"));
+    arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "period");
+    if (arg && (strlen(arg) != 7 || meter_period_days(arg, first, last) < 0))
+        return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
+                     strdup("period must be YYYY-MM\n"));
+    if (arg)
+        snprintf(period, sizeof(period), "%s", arg);
+    else
+        current_period(period);
+    if (strcmp(url, "/") == 0) {
+        body = web_page(db, period);
+        return body ? reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8", body) : MHD_NO;
+    }
+    if (strcmp(url, "/report.json") == 0 || strcmp(url, "/report.csv") == 0) {
+        bool csv = strcmp(url, "/report.csv") == 0;
+        rep = report_build(db, period, &err);
+        if (!rep)
+            return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
+                         strdup("cannot build the report\n"));
+        body = report_render(rep, csv ? "csv" : "json");
+        json_decref(rep);
+        return body ? reply(conn, MHD_HTTP_OK, csv ? "text/csv; charset=utf-8"
+                                                   : "application/json", body) : MHD_NO;
+    }
+    return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", strdup("not found\n"));
+}
+
+int web_serve(struct cdb *db, const char *listen, volatile sig_atomic_t *stopping)
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    struct MHD_Daemon *d;
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    int64_t port;
+
+    if (!colon || (size_t)(colon - listen) >= sizeof(host) ||
+        parse_int64(colon + 1, 1, 65535, &port) < 0)
+        return -EINVAL;
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return -EINVAL;
+    addr.sin_port = htons((uint16_t)port);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
+                         NULL, NULL, on_request, db, MHD_OPTION_SOCK_ADDR, &addr,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
+    if (!d)
+        return -EADDRNOTAVAIL;
+    log_info("portier-custodian: serving http://%s/", listen);
+    while (!*stopping)
+        poll(NULL, 0, 200);
+    MHD_stop_daemon(d);
+    return 0;
+}
