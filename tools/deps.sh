@@ -9,6 +9,8 @@ PORTIER_DEB_PACKAGES=(
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples
   mosquitto mosquitto-clients python3-paho-mqtt
+  curl python3-icalendar python3-jsonschema chromium
+  wrk nginx-light
 )
 
 portier_install_deps() {
@@ -18,6 +20,12 @@ portier_install_deps() {
       missing+=("$p")
     fi
   done
+  # Node.js and npm drive the browser tests (playwright-core from npm, Debian's chromium).
+  # Any Node.js 18+ will do: install Debian's only when none is on PATH, so a Node.js from
+  # elsewhere (with its own npm) is left alone.
+  if ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
