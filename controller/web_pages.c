@@ -1363,10 +1363,15 @@ static void ledger_periods(struct http_req *rq, json_t *reply)
 
 static void ledger_verified(struct http_req *rq, json_t *reply)
 {
-    if (reply_ok(reply)) {
+    if (reply_ok(reply) && json_is_true(json_object_get(reply, "intact"))) {
         snprintf(rq->note, sizeof(rq->note), "Verified: %" JSON_INTEGER_FORMAT " entries, chain and "
                  "signatures intact.", json_integer_value(json_object_get(reply, "entries")));
         rq->note_id = 1;
+    } else if (reply_ok(reply)) {
+        snprintf(rq->note, sizeof(rq->note), "BROKEN at entry %" JSON_INTEGER_FORMAT ": %s",
+                 json_integer_value(json_object_get(reply, "first_broken_seq")),
+                 json_string_value(json_object_get(reply, "problem")) ?: "unknown problem");
+        rq->note_id = 0;
     } else {
         snprintf(rq->note, sizeof(rq->note), "Verification failed: %s",
                  json_string_value(json_object_get(reply, "error")) ?: "unknown error");
