@@ -215,7 +215,7 @@ void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 unsigned http_status_of(const char *code)
 {
     static const struct { const char *code; unsigned status; } map[] = {
-        { "bad_request", 400 }, { "too_large", 413 }, { "not_found", 404 }, { "ambiguous", 409 },
+        { "bad_request", 400 }, { "invalid_times", 400 }, { "too_large", 413 }, { "not_found", 404 }, { "ambiguous", 409 },
         { "exists", 409 }, { "overlap", 409 }, { "cancelled", 409 }, { "in_past", 409 },
         { "deadline_passed", 409 }, { "disabled", 409 }, { "forbidden", 403 },
         { "unauthorized", 401 }, { "busy", 503 }, { "timeout", 504 }, { "store", 500 },
