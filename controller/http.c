@@ -322,7 +322,7 @@ static long form_decode(char *s, size_t n)
 }
 
 /* application/x-www-form-urlencoded into a JSON object of strings. NULL + why on error. */
-static json_t *parse_form(char *body, size_t len, const char **why)
+json_t *http_parse_form(char *body, size_t len, const char **why)
 {
     json_t *o = json_object();
     char *p = body, *end = body + len;
@@ -405,7 +405,7 @@ static bool parse_body(struct http_req *rq)
         return true;
     }
     if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
-        rq->args = parse_form(rq->body.data, rq->body.len, &why);
+        rq->args = http_parse_form(rq->body.data, rq->body.len, &why);
         if (!rq->args) {
             http_error(rq, 400, "bad_request", "%s", why);
             return false;

@@ -114,6 +114,11 @@ unsigned http_status_of(const char *code);
  * the reply (borrowed) once it is committed. Replies to rq itself on failure. */
 void http_bridge(struct http_req *rq, json_t *req, http_bridge_fn done);
 
+/* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
+ * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
+ * twice. NULL and *why (static text) on anything else. */
+json_t *http_parse_form(char *body, size_t len, const char **why);
+
 /* A query-string argument, or NULL. */
 const char *http_query(struct http_req *rq, const char *key);
 /* A form/JSON argument as a string, or NULL. */
