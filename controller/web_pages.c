@@ -4,6 +4,8 @@
  * controller's own rule checks and messages. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1354,7 +1356,15 @@ static void ledger_periods(struct http_req *rq, json_t *reply)
         buf_html(&b, json_string_value(json_object_get(p, "period")));
         buf_printf(&b, "</td><td>%s</td><td>%" JSON_INTEGER_FORMAT "</td><td>", closed,
                    json_integer_value(json_object_get(p, "last_seq")));
-        buf_html(&b, json_string_value(json_object_get(p, "archive")));
+        for (const char *const *ext = (const char *const[]){ "", ".sig", ".sha256", NULL }; *ext;
+             ext++) {
+            buf_put(&b, "<a download href=\"/ledger/archive/");
+            buf_html(&b, json_string_value(json_object_get(p, "period")));
+            buf_put(&b, *ext);
+            buf_put(&b, "\">");
+            buf_put(&b, **ext ? *ext + 1 : "archive");
+            buf_put(&b, "</a> ");
+        }
         buf_put(&b, "</td></tr>");
     }
     buf_put(&b, "</tbody></table></div>");
@@ -1378,6 +1388,60 @@ static void ledger_verified(struct http_req *rq, json_t *reply)
         rq->note_id = 0;
     }
     http_bridge(rq, json_pack("{s:s}", "cmd", "period.list"), ledger_periods);
+}
+
+/* GET /ledger/archive/PERIOD[.sig|.sha256]: the sealed archive of a closed period, as
+ * period.list names it (the path comes from the controller, never from the request). */
+static void archive_send(struct http_req *rq, json_t *reply)
+{
+    const char *want = rq->note, *ext = strchr(rq->note, '.');
+    size_t plen = ext ? (size_t)(ext - want) : strlen(want);
+    json_t *p;
+    size_t i;
+
+    json_array_foreach(json_object_get(reply, "periods"), i, p) {
+        const char *period = json_string_value(json_object_get(p, "period"));
+        const char *archive = json_string_value(json_object_get(p, "archive"));
+        char path[PATH_MAX];
+        struct buf b = { 0 };
+        FILE *f;
+
+        if (!period || !archive || strlen(period) != plen || strncmp(period, want, plen) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s%s", archive, ext ? ext : "");
+        f = fopen(path, "re");
+        if (!f) {
+            http_error(rq, 404, "not_found", "the archive of %s is not on this controller", period);
+            return;
+        }
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < (64u << 20))
+            buf_putn(&b, chunk, n);
+        fclose(f);
+        const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+        http_reply(rq, 200, ext ? "text/plain; charset=utf-8" : "application/octet-stream", &b);
+        if (rq->response) {
+            char cd[PATH_MAX + 32];
+            snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", name);
+            MHD_add_response_header(rq->response, "Content-Disposition", cd);
+        }
+        return;
+    }
+    http_error(rq, 404, "not_found", "no closed period '%.16s'", want);
+}
+
+static void page_archive(struct http_req *rq, const char *what)
+{
+    if (!http_require(rq, ROLE_CUSTODIAN))
+        return;
+    if (strlen(what) > 16 || (strlen(what) != 7 && strcmp(what + (strlen(what) > 7 ? 7 : 0), ".sig") != 0 &&
+                              strcmp(what + (strlen(what) > 7 ? 7 : 0), ".sha256") != 0)) {
+        http_error(rq, 404, "not_found", "archives are /ledger/archive/YYYY-MM[.sig|.sha256]");
+        return;
+    }
+    snprintf(rq->note, sizeof(rq->note), "%s", what);
+    http_bridge(rq, json_pack("{s:s}", "cmd", "period.list"), archive_send);
 }
 
 static void page_ledger(struct http_req *rq)
@@ -1428,6 +1492,8 @@ bool web_pages_route(struct http_req *rq, const char *path)
         page_usage(rq, true);
     else if (strcmp(path, "/ledger") == 0)
         page_ledger(rq);
+    else if (strncmp(path, "/ledger/archive/", 16) == 0)
+        page_archive(rq, path + 16);
     else
         return false;
     return true;
