@@ -680,7 +680,11 @@ static void post_booking(struct http_req *rq)
         return;
     }
     snprintf(member, sizeof(member), "%" PRId64, rq->account.member_id);
-    snprintf(rq->note, sizeof(rq->note), "/machines/%s", machine);
+    /* Back to the week of the booking, where it shows. */
+    char week[11] = "";
+    if (parse_time(start, &t0) == 0)
+        fmt_local(t0, "%Y-%m-%d", week, sizeof(week));
+    snprintf(rq->note, sizeof(rq->note), "/machines/%s%s%s", machine, week[0] ? "?week=" : "", week);
     http_bridge(rq, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "cmd", "booking.add", "machine",
                               machine, "member", member, "start", start, "end", end, "as_member", 1),
                 booked);
@@ -1082,8 +1086,9 @@ static void page_manage(struct http_req *rq)
         buf_html(&b, json_string_value(json_object_get(o, "contact")));
         buf_put(&b, "</li>");
     }
-    buf_put(&b, "</ul><h2>Upcoming bookings</h2><div class=\"table\"><table><thead><tr><th>#</th>"
-                "<th>Machine</th><th>When</th><th>Member</th><th></th></tr></thead><tbody>");
+    buf_put(&b, "</ul><h2>Upcoming bookings</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">#</th>"
+                "<th scope=\"col\">Machine</th><th scope=\"col\">When</th><th scope=\"col\">Member</th>"
+                "<th scope=\"col\">Cancel</th></tr></thead><tbody>");
     struct store_booking_filter f = { .from = now_utc(), .limit = 100 };
     store_bookings_foreach(h->env.store, &f, upcoming_row, &x);
     buf_put(&b, "</tbody></table></div>");

@@ -1,7 +1,8 @@
 # Turn the files of web/ into a C source (web_assets.c) so portierd serves them from memory.
 # cmake -DOUT=web_assets.c -DSRC=web -P embed.cmake
 set(ASSETS style.css app.js icon.svg)
-set(TYPES "text/css; charset=utf-8" "text/javascript; charset=utf-8" "image/svg+xml")
+# No ";" inside an item: CMake lists split there. Text types get their charset below.
+set(TYPES "text/css" "text/javascript" "image/svg+xml")
 file(WRITE ${OUT}.tmp "/* Generated from web/ by web/embed.cmake: do not edit. */\n#include <string.h>\n#include \"http_internal.h\"\n\n")
 set(TABLE "")
 list(LENGTH ASSETS N)
@@ -9,6 +10,9 @@ math(EXPR LAST "${N} - 1")
 foreach(I RANGE ${LAST})
   list(GET ASSETS ${I} NAME)
   list(GET TYPES ${I} TYPE)
+  if(TYPE MATCHES "^text/")
+    string(APPEND TYPE "; charset=utf-8")
+  endif()
   file(READ ${SRC}/${NAME} HEX HEX)
   string(LENGTH "${HEX}" HEXLEN)
   math(EXPR LEN "${HEXLEN} / 2")

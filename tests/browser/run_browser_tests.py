@@ -1,0 +1,177 @@
+"""Browser tests: the real portierd (simulated hardware, web page on a free loopback port)
+driven by Debian's headless Chromium through playwright-core (booking.spec.mjs).
+
+This driver installs the pinned playwright-core into tests/browser/node_modules when it is
+missing or stale (`npm ci`), starts the daemon with a machine, members and web accounts,
+runs the Node.js test and stops the daemon. Standard library only; run with
+/usr/bin/python3. Usage:
+
+    run_browser_tests.py [ARTIFACT_DIR]
+
+ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots. PORTIER_BIN
+names the build's bin/ (as for the integration tests); PORTIER_NODE and PORTIER_CHROMIUM
+override node and /usr/bin/chromium."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("PORTIER_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+from portier_harness import PORTIERCTL, Daemon  # noqa: E402
+
+CHROMIUM = os.environ.get("PORTIER_CHROMIUM", "/usr/bin/chromium")
+NODE = os.environ.get("PORTIER_NODE") or shutil.which("node") or "/usr/bin/node"
+PASSWORD = "a long password"
+
+CONFIG = """
+[site]
+id = test
+name = Browser test site
+timezone = Europe/Paris
+
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = debug
+
+[hardware]
+backend = sim
+debounce_ms = 0
+sim_state_dir = {dir}/relays
+
+[reader front]
+driver = sim
+
+[door front]
+reader = front
+relay = 17
+
+[reader laser]
+driver = sim
+
+[machine laser]
+reader = laser
+relay = 5
+
+[http]
+listen = 127.0.0.1:{port}
+"""
+
+
+def log(msg):
+    print("[browser] " + msg, flush=True)
+
+
+def ensure_node_modules():
+    """npm ci into tests/browser/node_modules unless the locked playwright-core is there."""
+    with open(os.path.join(HERE, "package-lock.json")) as f:
+        want = json.load(f)["packages"]["node_modules/playwright-core"]["version"]
+    have = None
+    try:
+        with open(os.path.join(HERE, "node_modules", "playwright-core", "package.json")) as f:
+            have = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    if have == want:
+        return
+    npm = shutil.which("npm")
+    if not npm:
+        raise SystemExit("npm is not installed (tools/deps.sh installs nodejs and npm)")
+    log("installing playwright-core %s (npm ci, found %s)" % (want, have))
+    # playwright-core downloads no browser: Debian's chromium is used.
+    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=HERE,
+                   env=env, check=True, timeout=300)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def setup(d):
+    """A machine with 30-minute slots, members Alice and Bob with a plan that covers the
+    fablab, Alice's member account and a manager account, both with passwords."""
+    d.ctl("plan", "add", "open", "--zones", "*", "--hours", "always")
+    d.ctl("member", "add", "Alice", "--plan", "open")
+    d.ctl("member", "add", "Bob", "--plan", "open")
+    d.ctl("machine", "set", "laser", "--slot", "30", "--min", "30", "--max", "240",
+          "--window-days", "14", "--cancel-deadline", "0", "--training", "none",
+          "--hours", "always")
+    for name, role, member in (("alice", "member", "Alice"), ("manager", "manager", None)):
+        d.ctl("account", "add", name, "--role", role, *(["--member", member] if member else []))
+        p = subprocess.run([PORTIERCTL, "-s", d.socket, "account", "passwd", name,
+                            "--password-stdin"], input=PASSWORD + "\n", text=True,
+                           capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise AssertionError("account passwd %s failed: %s" % (name, p.stderr))
+
+
+def main():
+    artifacts = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                                os.path.join(SRC, "build", "test-artifacts", "browser"))
+    for what, path in (("chromium", CHROMIUM), ("node", NODE)):
+        if not os.access(path, os.X_OK):
+            raise SystemExit("%s not found at %s (tools/deps.sh installs it)" % (what, path))
+    ensure_node_modules()
+    os.makedirs(artifacts, exist_ok=True)
+    for f in os.listdir(artifacts):     # no stale screenshots from an earlier run
+        if f.endswith(".png"):
+            try:
+                os.unlink(os.path.join(artifacts, f))
+            except FileNotFoundError:
+                pass
+
+    started = time.monotonic()
+    d = Daemon(config_text="placeholder")
+    ok = False
+    try:
+        for attempt in range(3):
+            # The port is free when chosen; another test may take it before portierd does.
+            port = free_port()
+            d.write_config(CONFIG.format(dir=d.dir, port=port))
+            try:
+                d.start()
+                break
+            except AssertionError:
+                d.stop()
+                if attempt == 2 or "cannot listen" not in d.log_text():
+                    raise
+        setup(d)
+        env = dict(os.environ,
+                   PORTIER_URL="http://127.0.0.1:%s" % port,
+                   PORTIERCTL=PORTIERCTL,
+                   PORTIER_SOCKET=d.socket,
+                   PORTIER_PASSWORD=PASSWORD,
+                   PORTIER_CHROMIUM=CHROMIUM,
+                   PORTIER_ARTIFACTS=artifacts)
+        log("portierd on %s, daemon dir %s" % (env["PORTIER_URL"], d.dir))
+        p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, "booking.spec.mjs")],
+                           cwd=HERE, env=env, timeout=240)
+        ok = p.returncode == 0
+    finally:
+        code = d.stop()
+        if code not in (0, None):
+            ok = False
+            log("portierd exited with status %s" % code)
+        if ok:
+            shutil.rmtree(d.dir, ignore_errors=True)
+        else:
+            log("kept %s; portierd log, last lines:\n%s" % (
+                d.dir, "\n".join(d.log_text().splitlines()[-60:])))
+    log("%s in %.1f s; screenshots in %s" % ("passed" if ok else "FAILED",
+                                             time.monotonic() - started, artifacts))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
