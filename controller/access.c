@@ -18,7 +18,16 @@ struct access_engine {
     unsigned recent_count;
     struct access_tap recent[ACCESS_RECENT_MAX];
     struct access_stats stats;
+    const struct access_visitor_ops *visitor_ops;
+    void *visitor_userdata;
 };
+
+void access_engine_set_visitors(struct access_engine *e, const struct access_visitor_ops *ops,
+                                void *userdata)
+{
+    e->visitor_ops = ops;
+    e->visitor_userdata = userdata;
+}
 
 int access_engine_new(struct store *store, const uint8_t card_key[CARDID_KEY_LEN],
                       unsigned recent_max, struct access_engine **ret)
@@ -94,8 +103,10 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     struct policy_verdict verdict;
     struct access_tap tap = { 0 };
     struct store_event ev = { 0 };
+    struct access_visitor visitor = { 0 };
+    char visitor_detail[96];
     const char *sep;
-    int lookup, r;
+    int lookup, visitor_lookup = -ENOENT, r;
 
     cardid_hash(e->card_key, uid, uid_len, hash);
     req.now = now_utc();
@@ -117,6 +128,11 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
             plan.hours = &hours;
             req.plan = &plan;
         }
+    } else if (lookup == -ENOENT && e->visitor_ops) {
+        visitor_lookup = e->visitor_ops->lookup(e->visitor_userdata, uid, uid_len, req.now,
+                                                &visitor);
+        if (visitor_lookup == 0)
+            req.visitor = &visitor.facts;
     }
     verdict = policy_decide(&req);
 
@@ -124,6 +140,12 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     if (verdict.granted)
         tap.relay_error = door_unlock_for(d, (unsigned)d->cfg->unlock_seconds, DOOR_CAUSE_TAP);
     tap.latency_us = (uint32_t)(now_mono_usec() - t0_usec);
+    if (req.visitor) {
+        tap.visitor = true;
+        strlcpy_checked(tap.home, visitor.home, sizeof(tap.home));
+        if (verdict.granted && tap.relay_error == 0)
+            e->visitor_ops->admitted(e->visitor_userdata, &visitor, d->cfg->name, req.now);
+    }
 
     tap.at = req.now;
     strlcpy_checked(tap.reader, reader, sizeof(tap.reader));
@@ -147,7 +169,10 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     ev.granted = verdict.granted && tap.relay_error == 0;
     strlcpy_checked(ev.reason, tap.relay_error ? "relay_fault" : policy_reason_to_string(verdict.reason),
                     sizeof(ev.reason));
-    access_tap_detail(ev.detail, sizeof(ev.detail), NULL, targets);
+    if (tap.visitor)
+        snprintf(visitor_detail, sizeof(visitor_detail), "visitor of %s, passport %.8s",
+                 visitor.home, visitor.id);
+    access_tap_detail(ev.detail, sizeof(ev.detail), tap.visitor ? visitor_detail : NULL, targets);
     sep = ev.detail[0] ? "; " : "";     /* the log line says what the detail says */
     r = store_event_add(e->store, &ev, &tap.event_id);
 
@@ -162,9 +187,16 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     if (tap.relay_error)
         log_error("door %s: tap by member %" PRId64 " granted but relay write failed: %s%s%s",
                   tap.door, tap.member_id, strerror(-tap.relay_error), sep, ev.detail);
+    else if (verdict.granted && tap.visitor)
+        log_info("door %s: granted to a visitor of %s (card %.8s) at reader %s%s%s", tap.door,
+                 tap.home, tap.card, reader, sep, ev.detail);
     else if (verdict.granted)
         log_info("door %s: granted to member %" PRId64 " (card %.8s) at reader %s%s%s", tap.door,
                  tap.member_id, tap.card, reader, sep, ev.detail);
+    else if (tap.visitor)
+        log_notice("door %s: denied to a visitor of %s (card %.8s) at reader %s: %s%s%s",
+                   tap.door, tap.home, tap.card, reader, policy_reason_to_text(verdict.reason),
+                   sep, ev.detail);
     else if (tap.member_id)
         log_notice("door %s: denied to member %" PRId64 " (card %.8s) at reader %s: %s%s%s",
                    tap.door, tap.member_id, tap.card, reader, policy_reason_to_text(verdict.reason),
@@ -174,6 +206,8 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
                    reader, sep, ev.detail);
     if (lookup < 0 && lookup != -ENOENT)
         log_error("door %s: card lookup failed: %s", tap.door, strerror(-lookup));
+    if (visitor_lookup < 0 && visitor_lookup != -ENOENT)
+        log_error("door %s: passport lookup failed: %s", tap.door, strerror(-visitor_lookup));
     if (r < 0)
         log_error("door %s: cannot record tap: %s", tap.door, strerror(-r));
 

@@ -26,6 +26,25 @@ struct access_tap {
     char card[17];              /* hash prefix, hex: tells cards apart without the UID */
     uint32_t latency_us;        /* tap entering the daemon -> relay written (or decision) */
     int64_t event_id;           /* row in access_events, 0 if it could not be stored */
+    bool visitor;               /* the card was another site's member's (passport) */
+    char home[32];              /* visitors: their home site */
+};
+
+/* Visitors: a card unknown here may be another site's member's. The consortium looks it up
+ * among the passports it caches (a local SQLite lookup: nothing on the network) and records
+ * the visit once the door is open. */
+struct access_visitor {
+    struct policy_visitor facts;
+    char home[32];
+    char id[40];                /* pseudonym */
+};
+struct access_visitor_ops {
+    /* 0 and *ret filled, -ENOENT (no passport carries this card), or -errno. */
+    int (*lookup)(void *userdata, const uint8_t *uid, size_t uid_len, int64_t now,
+                  struct access_visitor *ret);
+    /* v was let in at door at (relay written): record the visit day if not yet done. */
+    void (*admitted)(void *userdata, const struct access_visitor *v, const char *door,
+                     int64_t at);
 };
 
 struct access_engine;
@@ -34,6 +53,9 @@ struct access_engine;
 int access_engine_new(struct store *store, const uint8_t card_key[CARDID_KEY_LEN],
                       unsigned recent_max, struct access_engine **ret);
 struct access_engine *access_engine_free(struct access_engine *e);
+/* ops and userdata must outlive e, or be detached with NULL. */
+void access_engine_set_visitors(struct access_engine *e, const struct access_visitor_ops *ops,
+                                void *userdata);
 
 /* Decide and act on a card at door d's reader. targets: how many cards answered the reader
  * when this one arrived (it was selected first, and alone decides); the access log's detail

@@ -483,16 +483,18 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
             control_reply_error(c, "not_found", "no plan '%.32s'", name ? name : "");
             return true;
         }
-        /* All three are set at once; what is not given takes its default. */
+        /* All are set at once; what is not given takes its default. */
         if (!req_int(c, req, "monthly_days", 0, 31, false, &cur.monthly_days) ||
-            !req_int(c, req, "day_rate_cents", 0, 100000000, false, &cur.day_rate_cents))
+            !req_int(c, req, "day_rate_cents", 0, 100000000, false, &cur.day_rate_cents) ||
+            !req_int(c, req, "visit_days", 0, 31, false, &cur.visit_days))
             return true;
         if (order && !order_valid(order)) {
             control_reply_error(c, "bad_request", "allowance_order lists pass, plan and rate, e.g. pass,plan,rate");
             return true;
         }
         r = store_plan_set_billing(store, plan.id, cur.monthly_days,
-                                   cur.day_rate_cents, order ? order : "pass,plan,rate");
+                                   cur.day_rate_cents, order ? order : "pass,plan,rate",
+                                   cur.visit_days);
         if (r < 0) {
             control_reply_error(c, "store", "cannot change plan: %s", strerror(-r));
             return true;

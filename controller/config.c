@@ -199,6 +199,24 @@ static const struct config_key consortium_keys[] = {
       "Ledger entries per batch published on `PREFIX/SITE/ledger/batch`." },
     { "window_entries", CT_INT, OFF(consortium_config, window_entries), 1, 65536, "1024", NULL,
       0, "Entries sent ahead of the custodian's acknowledgement; beyond it the site waits." },
+    { "card_key_file", CT_PATH, STR(consortium_config, card_key_file), 0, 0, "", NULL, 0,
+      "File holding the consortium's card key (32 bytes, the same at every site, e.g. from "
+      "`head -c 32 /dev/urandom`). Set, it turns passports on: this site publishes its "
+      "members' visiting rights and lets other sites' members in (docs/consortium.md section 7)." },
+    { "sites_file", CT_PATH, STR(consortium_config, sites_file), 0, 0, "", NULL, 0,
+      "The consortium's sites and public keys, one `NAME HEXKEY` line each (`portierctl site "
+      "key` of each site); passports and visit notices of other sites are dropped." },
+    { "visit_price_cents", CT_INT, OFF(consortium_config, visit_price_cents), 0, 10000000, "0",
+      NULL, 0, "Price of a visiting day in cents, the same at every site: each visit recorded "
+      "here is billed at it against the visitor's home site." },
+    { "passport_days", CT_INT, OFF(consortium_config, passport_days), 1, 366, "7", NULL, 0,
+      "Validity of the passports this site publishes; they are published again after half of "
+      "it, so other sites keep admitting members while this site is offline this long." },
+    { "passports_max", CT_INT, OFF(consortium_config, passports_max), 1, 1000000, "10000", NULL,
+      0, "Other sites' passports kept at most (new ones beyond are dropped and logged)." },
+    { "passport_scan_seconds", CT_INT, OFF(consortium_config, passport_scan_seconds), 1, 86400,
+      "60", NULL, 0, "How often this site looks for changes of its members (suspension, cards, "
+      "plans) to publish or revoke their passports." },
     { "resend_seconds", CT_INT, OFF(consortium_config, resend_seconds), 1, 86400, "30", NULL, 0,
       "Without a new acknowledgement for this long, entries sent but not acknowledged are sent "
       "again from the acknowledged one." },

@@ -96,6 +96,12 @@ struct consortium_config {
     int64_t batch_entries;      /* ledger entries per batch sent to the custodian */
     int64_t window_entries;     /* entries sent beyond the custodian's acknowledgement */
     int64_t resend_seconds;     /* no acknowledgement this long: send again from it */
+    char card_key_file[256];    /* the consortium's card key: passports on when set */
+    char sites_file[256];       /* "NAME HEXKEY" lines: the sites whose passports count */
+    int64_t visit_price_cents;  /* a visiting day, billed against the visitor's home */
+    int64_t passport_days;      /* validity of the passports this site publishes */
+    int64_t passports_max;      /* other sites' passports cached at most */
+    int64_t passport_scan_seconds;  /* how often to look for members' changes */
 };
 
 struct hardware_config {

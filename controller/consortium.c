@@ -10,6 +10,7 @@
 
 #include "ledger_batch.h"
 #include "log.h"
+#include "passports.h"
 #include "store_consortium.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@ struct consortium {
     int64_t sent_up_to;
     uint64_t last_progress_usec;
     struct ledger_batch *batch;     /* large: allocated once */
+    struct passports *passports;    /* NULL unless [consortium] card_key_file is set */
     char ack_topic[320], resend_topic[320];
     struct consortium_stats stats;
 };
@@ -241,6 +243,8 @@ static void on_connected(void *userdata)
     c->last_progress_usec = now_mono_usec();
     mqtt_subscribe_suffix(c->mqtt, "ledger/ack");
     mqtt_subscribe_suffix(c->mqtt, "ledger/resend");
+    if (c->passports)
+        passports_connected(c->passports);
     consortium_kick(c);
 }
 
@@ -260,7 +264,7 @@ static bool on_message(const char *topic, const void *payload, int len, bool ret
         on_ack(c, payload, len);
     else if (strcmp(topic, c->resend_topic) == 0)
         on_resend(c, payload, len, retain);
-    else
+    else if (!c->passports || !passports_message(c->passports, topic, payload, len))
         return false;
     return true;
 }
@@ -329,6 +333,11 @@ int consortium_new(sd_event *loop, struct store *store, struct meter *meter, str
         goto fail;
     c->sent_up_to = c->acked;
     c->stats.acked_seq = c->acked;
+    if (cfg->consortium.card_key_file[0]) {
+        r = passports_new(loop, store, c->sc, meter, mqtt, cfg, &c->passports);
+        if (r < 0)
+            goto fail;
+    }
     r = sd_event_add_defer(loop, &c->pump, pump_due, c);
     if (r < 0)
         goto fail;
@@ -355,6 +364,7 @@ struct consortium *consortium_free(struct consortium *c)
         mqtt_attach(c->mqtt, NULL, NULL);
     sd_event_source_disable_unref(c->pump);
     sd_event_source_disable_unref(c->tick);
+    passports_free(c->passports);
     store_consortium_free(c->sc);
     free(c->batch);
     free(c);
@@ -367,4 +377,9 @@ void consortium_get_stats(struct consortium *c, struct consortium_stats *ret)
     ret->acked_seq = c->acked;
     ret->sent_up_to = c->sent_up_to;
     head_seq(c, &ret->head_seq);
+}
+
+struct passports *consortium_passports(struct consortium *c)
+{
+    return c ? c->passports : NULL;
 }

@@ -33,6 +33,9 @@ struct consortium *consortium_free(struct consortium *c);
 /* New ledger entries were committed: send them when the window allows. NULL-safe. */
 void consortium_kick(struct consortium *c);
 
+/* The passports part (passports.h), or NULL when off (or c is NULL). Owned by c. */
+struct passports *consortium_passports(struct consortium *c);
+
 struct consortium_stats {
     int64_t acked_seq;          /* the custodian's last acknowledgement */
     int64_t sent_up_to;         /* highest entry sent since the last (re)connection */

@@ -24,6 +24,7 @@
 #include "fablab.h"
 #include "meter.h"
 #include "consortium.h"
+#include "passports.h"
 #include "mqtt.h"
 #include "gpio_backend.h"
 #include "log.h"
@@ -465,6 +466,7 @@ static void enroll_card(struct daemon *d, const struct reader_event *ev)
         log_error("enroll at reader %s: %s", d->enroll.reader->name, strerror(-r));
         control_reply_error(conn, "store", "cannot store the card: %s", strerror(-r));
     } else {
+        passports_card_seen(consortium_passports(d->consortium), card_id, ev->uid, ev->uid_len);
         log_info("enroll at reader %s: card %" PRId64 " bound to member %" PRId64,
                  d->enroll.reader->name, card_id, d->enroll.member_id);
         control_reply_ok(conn, json_pack("{s:I, s:I}", "card", (json_int_t)card_id, "member",
@@ -499,6 +501,10 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
     if (access_handle_tap(d->engine, door, reader->name, ev->uid, ev->uid_len, ev->targets,
                           ev->at_usec, &tap) < 0 || !tap.granted || tap.relay_error)
         return;
+    if (tap.visitor)
+        return;             /* recorded as a visit by the consortium (passports.c) */
+    /* A card enrolled before passports existed gets its consortium hash at its first tap. */
+    passports_card_seen(consortium_passports(d->consortium), tap.card_id, ev->uid, ev->uid_len);
     /* The door is open; now the bookkeeping: entries check in, exit readers check out. */
     r = is_exit ? meter_check_out(d->meter, tap.member_id, tap.at, "tap_out")
                 : meter_check_in(d->meter, tap.member_id, door->cfg->name, tap.at);
@@ -775,6 +781,7 @@ static void cmd_card_add(struct daemon *d, struct control_conn *c, json_t *req)
         control_reply_error(c, "store", "cannot add card: %s", strerror(-r));
         return;
     }
+    passports_card_seen(consortium_passports(d->consortium), id, uid, len);
     log_info("card %" PRId64 " added to member %" PRId64 " by %s", id, member,
              control_conn_who(c));
     control_reply_ok(c, json_pack("{s:I, s:I}", "id", (json_int_t)id, "member", (json_int_t)member));
@@ -1370,6 +1377,9 @@ int daemon_new(const char *config_path, struct daemon **ret)
                 log_error("consortium: cannot start: %s", strerror(-r));
                 goto fail;
             }
+            if (consortium_passports(d->consortium))
+                access_engine_set_visitors(d->engine, &passports_visitor_ops,
+                                           consortium_passports(d->consortium));
         }
         fablab_on_change(d->fablab, publish_machine, d);
         for (unsigned i = 0; i < d->n_doors; i++)
@@ -1427,6 +1437,8 @@ struct daemon *daemon_free(struct daemon *d)
     if (d->store)
         store_commit(d->store);
     mqtt_kick(d->mqtt);
+    if (d->engine)
+        access_engine_set_visitors(d->engine, NULL, NULL);
     d->consortium = consortium_free(d->consortium);
     d->mqtt = mqtt_free(d->mqtt);
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);

@@ -21,7 +21,21 @@ int ledger_encode(const struct ledger_entry *e, char *buf, size_t n)
                    e->site, e->seq, prev, e->usage_id, e->kind, e->member_id, e->resource,
                    e->started_at, e->ended_at, e->quantity, e->unit, e->amount_cents,
                    e->allowance, e->corrects_seq, e->recorded_at);
-    return len < 0 || (size_t)len >= n ? -E2BIG : len;
+    if (len < 0 || (size_t)len >= n)
+        return -E2BIG;
+    if (ledger_is_visit(e)) {
+        int more = snprintf(buf + len, n - (size_t)len, "home=%s\nvisitor=%s\n", e->home,
+                            e->visitor);
+        if (more < 0 || (size_t)more >= n - (size_t)len)
+            return -E2BIG;
+        len += more;
+    }
+    return len;
+}
+
+bool ledger_is_visit(const struct ledger_entry *e)
+{
+    return strcmp(e->kind, "visit") == 0;
 }
 
 void ledger_hash(struct ledger_entry *e)

@@ -18,13 +18,14 @@
 #define LEDGER_SK_LEN 64
 #define LEDGER_CHECKPOINT 256
 #define LEDGER_ENCODING_MAX 640
+#define LEDGER_VISITOR_MAX 33               /* a pseudonym: 32 hex digits and the NUL */
 
 struct ledger_entry {
     char site[32];
     int64_t seq;                        /* 1, 2, 3, ... */
     uint8_t prev_hash[LEDGER_HASH_LEN]; /* zeros for seq 1 */
     int64_t usage_id;
-    char kind[16];                      /* "presence", "day", "machine", "correction" */
+    char kind[16];                      /* "presence", "day", "machine", "correction", "visit" */
     int64_t member_id;
     char resource[32];
     int64_t started_at, ended_at;       /* UTC */
@@ -34,13 +35,21 @@ struct ledger_entry {
     char allowance[16];                 /* "pass", "plan", "rate", "free", "none" */
     int64_t corrects_seq;               /* corrections: the entry they correct; else 0 */
     int64_t recorded_at;
+    /* Visits only (kind "visit": a member of another site let in here under its passport):
+     * the visitor's home site and pseudonym (passport.h). member_id is 0. Other kinds leave
+     * both empty and their encoding does not mention them. */
+    char home[32];
+    char visitor[LEDGER_VISITOR_MAX];
     uint8_t hash[LEDGER_HASH_LEN];
     bool has_signature;
     uint8_t signature[LEDGER_SIG_LEN];
 };
 
-/* The canonical encoding (text, one "key=value" per line). Returns its length, or -E2BIG. */
+/* The canonical encoding (text, one "key=value" per line). Returns its length, or -E2BIG.
+ * A visit's encoding has two more lines after "recorded=": "home=" and "visitor=". Every
+ * other kind's encoding (and so its hash) is exactly what it was before visits existed. */
 int ledger_encode(const struct ledger_entry *e, char *buf, size_t n);
+bool ledger_is_visit(const struct ledger_entry *e);
 /* Fill e->hash from the encoding. */
 void ledger_hash(struct ledger_entry *e);
 /* The signed message binds the site, the sequence number and the hash. */

@@ -65,7 +65,13 @@ int ledger_decode(const char *text, size_t len, struct ledger_entry *ret)
         !take_int(&p, end, "amount_cents", &e.amount_cents) ||
         !take_field(&p, end, "allowance", e.allowance, sizeof(e.allowance)) ||
         !take_int(&p, end, "corrects", &e.corrects_seq) ||
-        !take_int(&p, end, "recorded", &e.recorded_at) || p != end)
+        !take_int(&p, end, "recorded", &e.recorded_at))
+        return -EBADMSG;
+    if (ledger_is_visit(&e) && (!take_field(&p, end, "home", e.home, sizeof(e.home)) ||
+                                !take_field(&p, end, "visitor", e.visitor, sizeof(e.visitor)) ||
+                                !name_is_valid(e.home)))
+        return -EBADMSG;
+    if (p != end)
         return -EBADMSG;
     if (strlen(prev) != LEDGER_HASH_LEN * 2 ||
         sodium_hex2bin(e.prev_hash, LEDGER_HASH_LEN, prev, strlen(prev), NULL, &bin_len,

@@ -107,6 +107,58 @@ static void month_of(const char *day, char first[11], char last[11])
     meter_period_days(period, first, last);
 }
 
+/* Chain, sign and append e (its fields filled but seq, prev_hash and site). */
+static int append(struct meter *m, struct ledger_entry *e, int64_t *ret_seq)
+{
+    uint8_t head_sig[LEDGER_SIG_LEN];
+    int64_t seq;
+    int r = store_ledger_head(m->store, &seq, e->prev_hash, head_sig);
+
+    if (r < 0)
+        return r;
+    e->seq = seq + 1;
+    snprintf(e->site, sizeof(e->site), "%s", m->site);
+    ledger_hash(e);
+    if (ledger_is_checkpoint(e->seq))
+        ledger_sign(e, m->sk);
+    /* The head is always signed, so the newest entries are covered too. */
+    ledger_sign_head(e, m->sk, head_sig);
+    r = store_ledger_append(m->store, e, head_sig);
+    if (r == 0 && ret_seq)
+        *ret_seq = e->seq;
+    return r;
+}
+
+int meter_next_seq(struct meter *m, int64_t *ret_seq)
+{
+    uint8_t hash[LEDGER_HASH_LEN], sig[LEDGER_SIG_LEN];
+    int64_t seq;
+    int r = store_ledger_head(m->store, &seq, hash, sig);
+
+    if (r == 0)
+        *ret_seq = seq + 1;
+    return r;
+}
+
+int meter_visit(struct meter *m, int64_t visit_id, const char *home, const char *visitor,
+                const char *door, int64_t at, int64_t amount_cents, int64_t *ret_seq)
+{
+    struct ledger_entry e = { 0 };
+
+    e.usage_id = visit_id;
+    snprintf(e.kind, sizeof(e.kind), "visit");
+    snprintf(e.resource, sizeof(e.resource), "%s", door);
+    e.started_at = e.ended_at = at;
+    e.quantity = 1;
+    snprintf(e.unit, sizeof(e.unit), "day");
+    e.amount_cents = amount_cents;
+    snprintf(e.allowance, sizeof(e.allowance), "visit");
+    e.recorded_at = now_utc();
+    snprintf(e.home, sizeof(e.home), "%s", home);
+    snprintf(e.visitor, sizeof(e.visitor), "%s", visitor);
+    return append(m, &e, ret_seq);
+}
+
 /* Insert u and append it to the ledger, in the current batch. */
 static int record(struct meter *m, struct store_usage *u, int64_t *ret_seq)
 {

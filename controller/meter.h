@@ -46,6 +46,14 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
 int meter_correction(struct meter *m, int64_t seq, int64_t amount_delta_cents, const char *note,
                      int64_t *ret_seq);
 
+/* A visit day: a member of home (pseudonym visitor) let in at door under its passport,
+ * billed against home at amount_cents. Appends a "visit" ledger entry whose usage id is
+ * visit_id (the consortium's visit record). Joins the caller's step (store_step_begin). */
+int meter_visit(struct meter *m, int64_t visit_id, const char *home, const char *visitor,
+                const char *door, int64_t at, int64_t amount_cents, int64_t *ret_seq);
+/* The sequence number the next ledger entry will take. */
+int meter_next_seq(struct meter *m, int64_t *ret_seq);
+
 /* Price of charged minutes under rate (free minutes, started blocks, minimum charge). */
 int64_t meter_price_minutes(const struct store_rate *rate, int64_t minutes);
 

@@ -800,6 +800,16 @@ int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, si
     return 0;
 }
 
+int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern)
+{
+    char t[320];
+
+    if (!m->connected)
+        return -ENOTCONN;
+    snprintf(t, sizeof(t), "%s/%s", m->cfg->mqtt.prefix, pattern);
+    return mq.subscribe(m->mosq, NULL, t, 1) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix)
 {
     char t[320];

@@ -61,5 +61,7 @@ bool mqtt_is_connected(const struct mqtt *m);
 int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
                      bool retain, int *ret_mid);
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix);
+/* PREFIX/pattern (every site's topics, e.g. "+/passport/#"), QoS 1. */
+int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern);
 /* PREFIX/SITE/suffix into buf. */
 void mqtt_topic(const struct mqtt *m, const char *suffix, char *buf, size_t n);

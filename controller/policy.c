@@ -24,6 +24,10 @@ static const struct {
     [POLICY_BOOKED_BY_OTHER] = { "booked_by_other", "someone else has booked the machine now" },
     [POLICY_BOOKING_REQUIRED] = { "booking_required", "this machine needs a booking" },
     [POLICY_BOOKING_SOON] = { "booking_soon", "someone has booked the machine shortly" },
+    [POLICY_VISITOR] = { "visitor", "a member of another site, under its passport" },
+    [POLICY_VISITOR_REVOKED] = { "visitor_revoked", "the visitor's passport is revoked" },
+    [POLICY_VISITOR_EXPIRED] = { "visitor_expired", "the visitor's passport has expired" },
+    [POLICY_VISITOR_NO_ALLOWANCE] = { "visitor_no_allowance", "the visitor has no visiting days left this month" },
 };
 
 const char *policy_reason_to_string(enum policy_reason r)
@@ -63,6 +67,18 @@ struct policy_verdict policy_decide(const struct policy_request *req)
 {
     /* The order of checks is the order a manager would look: is the card ours, is it on,
      * is the person a member right now, does their plan cover this door at this time. */
+    if (!req->card && req->visitor) {
+        /* Another site's member: its passport stands for card, membership and plan. A day
+         * already recorded today stays open whatever the count says. */
+        const struct policy_visitor *v = req->visitor;
+        if (v->revoked)
+            return deny(POLICY_VISITOR_REVOKED);
+        if (req->now >= v->expires_at)
+            return deny(POLICY_VISITOR_EXPIRED);
+        if (!v->visited_today && v->used_days >= v->visit_days)
+            return deny(POLICY_VISITOR_NO_ALLOWANCE);
+        return (struct policy_verdict){ .granted = true, .reason = POLICY_VISITOR };
+    }
     if (!req->card || !req->member)
         return deny(POLICY_UNKNOWN_CARD);
     if (!req->card->enabled)

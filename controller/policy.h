@@ -26,6 +26,10 @@ enum policy_reason {
     POLICY_BOOKED_BY_OTHER,
     POLICY_BOOKING_REQUIRED,
     POLICY_BOOKING_SOON,
+    POLICY_VISITOR,                 /* granted: a member of another site, under its passport */
+    POLICY_VISITOR_REVOKED,
+    POLICY_VISITOR_EXPIRED,
+    POLICY_VISITOR_NO_ALLOWANCE,
     POLICY_REASON__MAX,
 };
 
@@ -50,6 +54,17 @@ struct policy_door {
     const char *zone;
 };
 
+/* A card unknown here but carried by another site's passport (passport.h), as known
+ * locally: the cached passport and the visit days counted for it this month. */
+struct policy_visitor {
+    bool revoked;
+    int64_t expires_at;             /* UTC, exclusive */
+    int64_t visit_days;             /* the home plan's allowance per month */
+    int64_t used_days;              /* this month: days recorded here + days the passport
+                                     * says were used at other sites */
+    bool visited_today;             /* a visit is already recorded for this billing day */
+};
+
 struct policy_request {
     int64_t now;                    /* UTC seconds */
     struct local_time local;        /* now, on the site's wall clock */
@@ -57,6 +72,7 @@ struct policy_request {
     const struct policy_member *member;     /* NULL only if card is NULL */
     const struct policy_plan *plan;         /* NULL: member has no plan */
     const struct policy_door *door;
+    const struct policy_visitor *visitor;   /* only read when card is NULL */
 };
 
 struct policy_verdict {

@@ -265,6 +265,13 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL,"
     "  used_at INTEGER) WITHOUT ROWID;",
+
+    /* 7: consortium visits — the visiting days a plan gives at other sites per month, and
+     * the two fields a "visit" ledger entry carries (its visitor's home site and pseudonym;
+     * empty for every other kind). Adding columns fires no UPDATE trigger. */
+    "ALTER TABLE plans ADD COLUMN visit_days INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE ledger ADD COLUMN home TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE ledger ADD COLUMN visitor TEXT NOT NULL DEFAULT '';",
 };
 
 enum stmt_id {
@@ -500,9 +507,11 @@ static const char *const stmt_sql[ST__MAX] = {
                              "s.ended_at, s.last_seen_at, s.running_seconds, s.end_reason "
                              "FROM machine_sessions s JOIN resources r ON r.id = s.resource_id "
                              "WHERE s.ended_at = 0 ORDER BY s.id",
-    [ST_PLAN_OF_MEMBER] = "SELECT p.id, p.name, p.monthly_days, p.day_rate_cents, p.allowance_order "
+    [ST_PLAN_OF_MEMBER] = "SELECT p.id, p.name, p.monthly_days, p.day_rate_cents, p.allowance_order, "
+                          "p.visit_days "
                           "FROM members m JOIN plans p ON p.id = m.plan_id WHERE m.id = ?1",
-    [ST_PLAN_SET] = "UPDATE plans SET monthly_days = ?2, day_rate_cents = ?3, allowance_order = ?4 "
+    [ST_PLAN_SET] = "UPDATE plans SET monthly_days = ?2, day_rate_cents = ?3, allowance_order = ?4, "
+                    "visit_days = ?5 "
                     "WHERE id = ?1",
     /* The most specific rate: the machine itself, then its category, then every machine. */
     [ST_RATE_FIND] = "SELECT monthly_minutes, per_hour_cents, block_minutes, min_charge_cents, "
@@ -555,17 +564,17 @@ static const char *const stmt_sql[ST__MAX] = {
     [ST_LEDGER_HEAD] = "SELECT seq, hash, signature FROM ledger_head WHERE id = 1",
     [ST_LEDGER_ADD] = "INSERT INTO ledger (seq, site, usage_id, kind, member_id, resource, started_at, "
                       "ended_at, quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, "
-                      "prev_hash, hash, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                      "?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                      "prev_hash, hash, signature, home, visitor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                      "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     [ST_LEDGER_HEAD_PUT] = "INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3) "
                            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
                            "signature = excluded.signature",
     [ST_LEDGER_LIST] = "SELECT seq, site, usage_id, kind, member_id, resource, started_at, ended_at, "
                        "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, prev_hash, "
-                       "hash, signature FROM ledger WHERE seq >= ?1 ORDER BY seq",
+                       "hash, signature, home, visitor FROM ledger WHERE seq >= ?1 ORDER BY seq",
     [ST_LEDGER_GET] = "SELECT seq, site, usage_id, kind, member_id, resource, started_at, ended_at, "
                       "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, prev_hash, "
-                      "hash, signature FROM ledger WHERE seq = ?1",
+                      "hash, signature, home, visitor FROM ledger WHERE seq = ?1",
     [ST_PRESENCE_OPEN] = "INSERT INTO presence (member_id, resource_id, check_in_at) VALUES (?1, nullif(?2, 0), ?3)",
     [ST_PRESENCE_FIND] = "SELECT id, check_in_at, coalesce(resource_id, 0) FROM presence "
                          "WHERE member_id = ?1 AND check_out_at = 0",
@@ -1842,13 +1851,14 @@ int store_member_plan(struct store *s, int64_t member_id, struct store_member_pl
         ret->monthly_days = sqlite3_column_int64(st, 2);
         ret->day_rate_cents = sqlite3_column_int64(st, 3);
         store_column_text(st, 4, ret->allowance_order, sizeof(ret->allowance_order));
+        ret->visit_days = sqlite3_column_int64(st, 5);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
 }
 
 int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
-                           int64_t day_rate_cents, const char *order)
+                           int64_t day_rate_cents, const char *order, int64_t visit_days)
 {
     sqlite3_stmt *st;
     int r = store_batch_ensure(s);
@@ -1860,6 +1870,7 @@ int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_day
     sqlite3_bind_int64(st, 2, monthly_days);
     sqlite3_bind_int64(st, 3, day_rate_cents);
     sqlite3_bind_text(st, 4, order, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, visit_days);
     return write_changed(s, st);
 }
 
@@ -2191,6 +2202,8 @@ int store_ledger_append(struct store *s, const struct ledger_entry *e,
     sqlite3_bind_blob(st, 16, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
     if (e->has_signature)
         sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 18, e->home, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 19, e->visitor, -1, SQLITE_STATIC);
     r = store_stmt_exec(st);
     if (r < 0)
         return r;
@@ -2230,6 +2243,8 @@ static void ledger_from_row(sqlite3_stmt *st, struct ledger_entry *e)
         if (sqlite3_column_bytes(st, 16) == LEDGER_SIG_LEN)
             memcpy(e->signature, sqlite3_column_blob(st, 16), LEDGER_SIG_LEN);
     }
+    store_column_text(st, 17, e->home, sizeof(e->home));
+    store_column_text(st, 18, e->visitor, sizeof(e->visitor));
 }
 
 static int ledger_row(sqlite3_stmt *st, void *ctx)

@@ -17,7 +17,7 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -266,11 +266,12 @@ struct store_member_plan {
     int64_t monthly_days;           /* coworking days included per month */
     int64_t day_rate_cents;         /* price of a day beyond passes and allowance */
     char allowance_order[64];       /* "pass,plan,rate" */
+    int64_t visit_days;             /* days a month at the consortium's other sites */
 };
 /* -ENOENT if the member has no plan. */
 int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret);
 int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
-                           int64_t day_rate_cents, const char *order);
+                           int64_t day_rate_cents, const char *order, int64_t visit_days);
 
 struct store_rate {
     char target[40];                /* a machine name, "category:NAME" or "*" */

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store_internal.h"
 #include "util.h"
@@ -16,6 +17,57 @@ static const char *const migrations[STORE_CONSORTIUM_SCHEMA_VERSION] = {
     "  acked_seq INTEGER NOT NULL,"
     "  acked_at INTEGER NOT NULL);"
     "INSERT INTO consortium_transport (id, acked_seq, acked_at) VALUES (1, 0, 0);",
+
+    /* 2: passports and visits. consortium_cards: this site's cards hashed under the
+     * consortium's card key (computed when the UID is at hand: enrolment, or a tap).
+     * passports_out: what this site last published for its members. passports and
+     * passport_cards: other sites' members, as last received and verified. visits: visit
+     * days recorded here (one per visitor and billing day, each with its ledger entry).
+     * visits_heard: visit days other sites say this site's members made there. */
+    "CREATE TABLE consortium_cards ("
+    "  card_id INTEGER PRIMARY KEY,"
+    "  hash BLOB NOT NULL CHECK (length(hash) = 32));"
+    "CREATE TABLE consortium_passports_out ("
+    "  id TEXT PRIMARY KEY,"
+    "  member_id INTEGER NOT NULL,"
+    "  digest BLOB NOT NULL,"
+    "  revoked INTEGER NOT NULL,"
+    "  issued INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE TABLE consortium_passports ("
+    "  home TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  revoked INTEGER NOT NULL,"
+    "  issued INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL,"
+    "  visit_days INTEGER NOT NULL,"
+    "  month TEXT NOT NULL,"
+    "  used_elsewhere INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (home, id)) WITHOUT ROWID;"
+    "CREATE TABLE consortium_passport_cards ("
+    "  hash BLOB NOT NULL,"
+    "  home TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  PRIMARY KEY (hash, home, id)) WITHOUT ROWID;"
+    "CREATE INDEX consortium_passport_cards_of ON consortium_passport_cards(home, id);"
+    "CREATE TABLE consortium_visits ("
+    "  id INTEGER PRIMARY KEY,"
+    "  home TEXT NOT NULL,"
+    "  visitor TEXT NOT NULL,"
+    "  billing_day TEXT NOT NULL,"
+    "  door TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  amount_cents INTEGER NOT NULL,"
+    "  ledger_seq INTEGER NOT NULL,"
+    "  UNIQUE (home, visitor, billing_day));"
+    "CREATE TABLE consortium_visits_heard ("
+    "  visitor TEXT NOT NULL,"
+    "  host TEXT NOT NULL,"
+    "  month TEXT NOT NULL,"
+    "  days INTEGER NOT NULL,"
+    "  heard_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (visitor, host, month)) WITHOUT ROWID;",
 };
 
 enum {
@@ -174,4 +226,409 @@ int store_consortium_set_acked(struct store_consortium *c, int64_t seq, int64_t 
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, at);
     return step_done(st);
+}
+
+/* ---- passports and visits (statements through store_prepared: prepared once) ---- */
+
+static const char sql_card_set[] =
+    "INSERT INTO consortium_cards (card_id, hash) VALUES (?1, ?2) "
+    "ON CONFLICT (card_id) DO UPDATE SET hash = excluded.hash WHERE hash != excluded.hash";
+static const char sql_eligible[] =
+    "SELECT m.id, p.visit_days, cc.hash FROM members m JOIN plans p ON p.id = m.plan_id "
+    "JOIN cards c ON c.member_id = m.id AND c.enabled = 1 "
+    "JOIN consortium_cards cc ON cc.card_id = c.id "
+    "WHERE m.status = 'active' AND p.visit_days > 0 AND (m.valid_from = 0 OR m.valid_from <= ?1) "
+    "AND (m.valid_until = 0 OR m.valid_until > ?1) ORDER BY m.id, cc.hash";
+static const char sql_out_get[] =
+    "SELECT digest, revoked, issued, expires FROM consortium_passports_out WHERE id = ?1";
+static const char sql_out_put[] =
+    "INSERT INTO consortium_passports_out (id, member_id, digest, revoked, issued, expires) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET member_id = excluded.member_id, "
+    "digest = excluded.digest, revoked = excluded.revoked, issued = excluded.issued, "
+    "expires = excluded.expires";
+static const char sql_out_list[] =
+    "SELECT id, member_id, revoked, issued FROM consortium_passports_out ORDER BY id";
+static const char sql_pp_get[] =
+    "SELECT issued FROM consortium_passports WHERE home = ?1 AND id = ?2";
+static const char sql_pp_count[] = "SELECT count(*) FROM consortium_passports";
+static const char sql_pp_put[] =
+    "INSERT INTO consortium_passports (home, id, revoked, issued, expires, visit_days, month, "
+    "used_elsewhere, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "ON CONFLICT (home, id) DO UPDATE SET revoked = excluded.revoked, issued = excluded.issued, "
+    "expires = excluded.expires, visit_days = excluded.visit_days, month = excluded.month, "
+    "used_elsewhere = excluded.used_elsewhere, received_at = excluded.received_at";
+static const char sql_ppc_clear[] =
+    "DELETE FROM consortium_passport_cards WHERE home = ?1 AND id = ?2";
+static const char sql_ppc_add[] =
+    "INSERT OR IGNORE INTO consortium_passport_cards (hash, home, id) VALUES (?1, ?2, ?3)";
+static const char sql_pp_delete[] =
+    "DELETE FROM consortium_passports WHERE home = ?1 AND id = ?2";
+static const char sql_pp_expired_cards[] =
+    "DELETE FROM consortium_passport_cards WHERE (home, id) IN "
+    "(SELECT home, id FROM consortium_passports WHERE expires <= ?1)";
+static const char sql_pp_expired[] = "DELETE FROM consortium_passports WHERE expires <= ?1";
+/* A card in several passports (a member of two sites): an active one first, then the
+ * newest. */
+static const char sql_pp_find[] =
+    "SELECT p.home, p.id, p.revoked, p.expires, p.visit_days, p.month, p.used_elsewhere "
+    "FROM consortium_passport_cards c JOIN consortium_passports p ON p.home = c.home AND p.id = c.id "
+    "WHERE c.hash = ?1 ORDER BY p.revoked, p.expires > ?2 DESC, p.issued DESC LIMIT 1";
+static const char sql_visit_add[] =
+    "INSERT INTO consortium_visits (home, visitor, billing_day, door, at, amount_cents, ledger_seq) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char sql_visit_days[] =
+    "SELECT count(*) FROM consortium_visits WHERE home = ?1 AND visitor = ?2 AND "
+    "billing_day BETWEEN ?3 AND ?4";
+static const char sql_heard_put[] =
+    "INSERT INTO consortium_visits_heard (visitor, host, month, days, heard_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (visitor, host, month) DO UPDATE SET "
+    "days = max(days, excluded.days), heard_at = excluded.heard_at";
+static const char sql_heard_list[] =
+    "SELECT host, days FROM consortium_visits_heard WHERE visitor = ?1 AND month = ?2 "
+    "ORDER BY host LIMIT 16";
+
+static const char sql_visits_month[] =
+    "SELECT home, visitor, count(*) FROM consortium_visits WHERE billing_day BETWEEN ?1 AND ?2 "
+    "GROUP BY home, visitor ORDER BY home, visitor";
+
+static int errno_of(int rc)
+{
+    int r = store_errno(rc);
+    return r < 0 ? r : -EIO;
+}
+
+int store_consortium_card_set(struct store_consortium *c, int64_t card_id,
+                              const uint8_t hash[32])
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(c->store);
+
+    if (r < 0)
+        return r;
+    st = store_prepared(c->store, sql_card_set);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, card_id);
+    sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+    return store_stmt_exec(st);
+}
+
+int store_consortium_eligible_foreach(struct store_consortium *c, int64_t now,
+                                      store_consortium_eligible_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_eligible);
+    int rc, r = 0;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 2) != 32)
+            continue;
+        r = fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+               sqlite3_column_blob(st, 2), userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+}
+
+int store_consortium_out_get(struct store_consortium *c, const char *id,
+                             struct store_passport_out *ret)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_out_get);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(ret, 0, sizeof(*ret));
+        if (sqlite3_column_bytes(st, 0) == (int)sizeof(ret->digest))
+            memcpy(ret->digest, sqlite3_column_blob(st, 0), sizeof(ret->digest));
+        ret->revoked = sqlite3_column_int(st, 1) != 0;
+        ret->issued = sqlite3_column_int64(st, 2);
+        ret->expires = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
+}
+
+int store_consortium_out_put(struct store_consortium *c, const char *id, int64_t member_id,
+                             const struct store_passport_out *o)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(c->store);
+
+    if (r < 0)
+        return r;
+    st = store_prepared(c->store, sql_out_put);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, member_id);
+    sqlite3_bind_blob(st, 3, o->digest, sizeof(o->digest), SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, o->revoked);
+    sqlite3_bind_int64(st, 5, o->issued);
+    sqlite3_bind_int64(st, 6, o->expires);
+    return store_stmt_exec(st);
+}
+
+int store_consortium_out_foreach(struct store_consortium *c, store_consortium_out_fn fn,
+                                 void *userdata)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_out_list);
+    char id[40];
+    int rc, r = 0;
+
+    if (!st)
+        return -EIO;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_column_text(st, 0, id, sizeof(id));
+        r = fn(id, sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2) != 0,
+               sqlite3_column_int64(st, 3), userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+}
+
+static int bind_exec2(struct store_consortium *c, const char *sql, const char *a, const char *b)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    return store_stmt_exec(st);
+}
+
+int store_consortium_passport_put(struct store_consortium *c, const struct store_passport *p,
+                                  const uint8_t (*cards)[32], unsigned n_cards, int64_t max,
+                                  int64_t now)
+{
+    sqlite3_stmt *st;
+    int64_t count = 0;
+    bool known;
+    int rc, r = store_batch_ensure(c->store);
+
+    if (r < 0)
+        return r;
+    /* Never go back: an old retained passport cannot undo a revocation or a newer one. */
+    st = store_prepared(c->store, sql_pp_get);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, p->home, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    known = rc == SQLITE_ROW;
+    if (known && sqlite3_column_int64(st, 0) > p->issued) {
+        sqlite3_reset(st);
+        return -ESTALE;
+    }
+    sqlite3_reset(st);
+    if (!known) {
+        st = store_prepared(c->store, sql_pp_count);
+        if (!st)
+            return -EIO;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            count = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (count >= max)
+            return -ENOSPC;
+    }
+    st = store_prepared(c->store, sql_pp_put);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, p->home, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, p->revoked);
+    sqlite3_bind_int64(st, 4, p->issued);
+    sqlite3_bind_int64(st, 5, p->expires);
+    sqlite3_bind_int64(st, 6, p->visit_days);
+    sqlite3_bind_text(st, 7, p->month, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, p->used_elsewhere);
+    sqlite3_bind_int64(st, 9, now);
+    r = store_stmt_exec(st);
+    /* A revocation carries no cards: keep the ones known, so their taps say "revoked". */
+    if (r == 0 && !p->revoked)
+        r = bind_exec2(c, sql_ppc_clear, p->home, p->id);
+    for (unsigned i = 0; r == 0 && i < n_cards && !p->revoked; i++) {
+        st = store_prepared(c->store, sql_ppc_add);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_blob(st, 1, cards[i], 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->home, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, p->id, -1, SQLITE_STATIC);
+        r = store_stmt_exec(st);
+    }
+    return r;
+}
+
+int store_consortium_passport_delete(struct store_consortium *c, const char *home, const char *id)
+{
+    int r = store_batch_ensure(c->store);
+    if (r == 0)
+        r = bind_exec2(c, sql_ppc_clear, home, id);
+    if (r == 0)
+        r = bind_exec2(c, sql_pp_delete, home, id);
+    return r;
+}
+
+int store_consortium_passports_expire(struct store_consortium *c, int64_t now)
+{
+    sqlite3_stmt *st;
+    int n, r = store_batch_ensure(c->store);
+
+    if (r < 0)
+        return r;
+    st = store_prepared(c->store, sql_pp_expired_cards);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    r = store_stmt_exec(st);
+    if (r < 0)
+        return r;
+    st = store_prepared(c->store, sql_pp_expired);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    r = store_stmt_exec(st);
+    n = sqlite3_changes(c->db);
+    return r < 0 ? r : n;
+}
+
+int store_consortium_passport_find(struct store_consortium *c, const uint8_t hash[32],
+                                   int64_t now, struct store_passport *ret)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_pp_find);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(ret, 0, sizeof(*ret));
+        store_column_text(st, 0, ret->home, sizeof(ret->home));
+        store_column_text(st, 1, ret->id, sizeof(ret->id));
+        ret->revoked = sqlite3_column_int(st, 2) != 0;
+        ret->expires = sqlite3_column_int64(st, 3);
+        ret->visit_days = sqlite3_column_int64(st, 4);
+        store_column_text(st, 5, ret->month, sizeof(ret->month));
+        ret->used_elsewhere = sqlite3_column_int64(st, 6);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
+}
+
+int store_consortium_visit_add(struct store_consortium *c, const struct store_visit *v,
+                               int64_t *ret_id)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(c->store);
+
+    if (r < 0)
+        return r;
+    st = store_prepared(c->store, sql_visit_add);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, v->home, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, v->visitor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, v->billing_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, v->door, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, v->at);
+    sqlite3_bind_int64(st, 6, v->amount_cents);
+    sqlite3_bind_int64(st, 7, v->ledger_seq);
+    r = store_stmt_exec(st);
+    if (r == 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(c->db);
+    return r;
+}
+
+int64_t store_consortium_visit_days(struct store_consortium *c, const char *home,
+                                    const char *visitor, const char *first_day,
+                                    const char *last_day)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_visit_days);
+    int64_t n = -EIO;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, home, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, visitor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+int store_consortium_heard_put(struct store_consortium *c, const char *visitor, const char *host,
+                               const char *month, int64_t days, int64_t now)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(c->store);
+
+    if (r < 0)
+        return r;
+    st = store_prepared(c->store, sql_heard_put);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, month, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, days);
+    sqlite3_bind_int64(st, 5, now);
+    return store_stmt_exec(st);
+}
+
+int store_consortium_heard_foreach(struct store_consortium *c, const char *visitor,
+                                   const char *month, store_consortium_heard_fn fn,
+                                   void *userdata)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_heard_list);
+    char host[32];
+    int rc, r = 0;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_column_text(st, 0, host, sizeof(host));
+        r = fn(host, sqlite3_column_int64(st, 1), userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+}
+
+int store_consortium_visits_month_foreach(struct store_consortium *c, const char *first_day,
+                                          const char *last_day, store_consortium_visits_fn fn,
+                                          void *userdata)
+{
+    sqlite3_stmt *st = store_prepared(c->store, sql_visits_month);
+    char home[32], visitor[40];
+    int rc, r = 0;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_column_text(st, 0, home, sizeof(home));
+        store_column_text(st, 1, visitor, sizeof(visitor));
+        r = fn(home, visitor, sqlite3_column_int64(st, 2), userdata);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
 }

@@ -10,7 +10,7 @@
 
 #include "store.h"
 
-#define STORE_EXTRA_STMTS 48
+#define STORE_EXTRA_STMTS 96
 
 sqlite3 *store_db(struct store *s);
 /* The prepared statement for sql (a string with static storage), or NULL. */

@@ -70,6 +70,7 @@ static void usage(FILE *out)
         "                  [--price CENTS]\n"
         "  pass list MEMBER\n"
         "  plan billing PLAN [--monthly-days N] [--day-rate CENTS] [--order pass,plan,rate]\n"
+        "                  [--visit-days N]\n"
         "  rate set PLAN MACHINE|* [--per-hour CENTS] [--block MIN] [--min-charge CENTS]\n"
         "                  [--free MIN] [--monthly-minutes MIN]\n"
         "  rate list\n"
@@ -989,7 +990,8 @@ static const struct command commands[] = {
     { "pass", "list", "pass.list", 1, 1, { "member" }, { { 0 } }, print_passes, "passes" },
     { "plan", "billing", "plan.billing", 1, 1, { "plan" },
       { { "--monthly-days", "monthly_days", OPT_INT }, { "--day-rate", "day_rate_cents", OPT_INT },
-        { "--order", "allowance_order", OPT_STR } }, print_ok_id, NULL },
+        { "--order", "allowance_order", OPT_STR }, { "--visit-days", "visit_days", OPT_INT } },
+      print_ok_id, NULL },
     { "rate", "set", "rate.set", 2, 2, { "plan", "target" },
       { { "--per-hour", "per_hour_cents", OPT_INT }, { "--block", "block_minutes", OPT_INT },
         { "--min-charge", "min_charge_cents", OPT_INT }, { "--free", "free_minutes", OPT_INT },

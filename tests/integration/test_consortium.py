@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -50,6 +51,7 @@ enabled = true
 batch_entries = {batch}
 resend_seconds = {resend}
 
+{passports}
 [reader front]
 driver = sim
 
@@ -63,12 +65,13 @@ unlock_seconds = 1
 class Site:
     """A portierd of the consortium with its own directory."""
 
-    def __init__(self, root, name, port, batch=256, resend=30):
+    def __init__(self, root, name, port, batch=256, resend=30, passports=""):
         self.name = name
         directory = os.path.join(root, name)
         os.makedirs(directory)
         self.d = Daemon(SITE_CONFIG.format(site=name, dir=directory, port=port, batch=batch,
-                                           resend=resend), directory=directory)
+                                           resend=resend, passports=passports),
+                        directory=directory)
 
     def start(self):
         self.d.start()
@@ -428,6 +431,161 @@ class ConsortiumTest(unittest.TestCase):
         finally:
             web.terminate()
             web.wait(timeout=WAIT)
+
+    # -- stage 3: passports and visits --
+
+    def passport_sites(self, names, price=1200):
+        """Sites sharing a card key and a sites file, as a consortium would set them up."""
+        key = os.path.join(self.root, "card.key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+        sites_file = os.path.join(self.root, "sites")
+        open(sites_file, "w").close()
+        extra = ("card_key_file = %s\nsites_file = %s\nvisit_price_cents = %d\n"
+                 "passport_days = 60\npassport_scan_seconds = 1\n" % (key, sites_file, price))
+        sites = {n: self.site(n, passports=extra) for n in names}
+        # Keys exist once each site has started: write the registry, then restart to read it.
+        with open(sites_file, "w") as f:
+            f.write("# the consortium\n")
+            for n, s in sites.items():
+                f.write("%s %s\n" % (n, s.public_key()))
+        for s in sites.values():
+            s.d.stop()
+            s.d.start()
+        return sites
+
+    def passports_at(self, site, home=None):
+        with site.d.db() as db:
+            q = "SELECT home, id, revoked, visit_days, used_elsewhere FROM consortium_passports"
+            rows = db.execute(q).fetchall()
+        return [r for r in rows if home is None or r[0] == home]
+
+    def test_visits_with_the_home_site_offline_and_the_custodian_balances(self):
+        sites = self.passport_sites(["lyon", "paris", "nantes"])
+        lyon, paris, nantes = sites["lyon"], sites["paris"], sites["nantes"]
+        for s in sites.values():
+            self.custodian.register(s)
+        self.custodian.start()
+        ALICE, BOB, CARL, MALLORY = "04A1B2C3", "04B0B0B0", "04C0C0C0", "04D0D0D0"
+        lyon.d.ok({"cmd": "plan.add", "name": "nomad", "zones": "*", "hours": "always"})
+        lyon.d.ok({"cmd": "plan.billing", "plan": "nomad", "visit_days": 2})
+        alice = lyon.d.ok({"cmd": "member.add", "name": "Alice", "plan": "nomad"})["id"]
+        lyon.d.ok({"cmd": "card.add", "member": str(alice), "uid": ALICE})
+        bob = lyon.d.ok({"cmd": "member.add", "name": "Bob", "plan": "nomad"})["id"]
+        lyon.d.ok({"cmd": "card.add", "member": str(bob), "uid": BOB})
+        paris.d.ok({"cmd": "plan.add", "name": "nomad", "zones": "*", "hours": "always"})
+        paris.d.ok({"cmd": "plan.billing", "plan": "nomad", "visit_days": 5})
+        carl = paris.d.ok({"cmd": "member.add", "name": "Carl", "plan": "nomad"})["id"]
+        paris.d.ok({"cmd": "card.add", "member": str(carl), "uid": CARL})
+        # Passports reach both other sites; no name or UID in them.
+        for s in (paris, nantes):
+            wait_until(lambda: len(self.passports_at(s, "lyon")) == 2, what="lyon's passports")
+        wait_until(lambda: len(self.passports_at(lyon, "paris")) == 1, what="paris's passport")
+        self.assertEqual(self.passports_at(paris, "lyon")[0][2:4], (0, 2))
+
+        # Lyon goes down. Paris moves to the 5th of next month, 10:00 (a fresh month).
+        lyon.d.stop()
+        os.environ["TZ"] = "Europe/Paris"
+        time.tzset()
+        now = paris.d.ok({"cmd": "sim.advance", "seconds": 0})["now"]
+        lt = time.localtime(now)
+        y, m = (lt.tm_year + (lt.tm_mon == 12), lt.tm_mon % 12 + 1)
+        target = int(time.mktime((y, m, 5, 10, 0, 0, 0, 0, -1)))
+        paris.d.ok({"cmd": "sim.advance", "seconds": target - now})
+        period = "%04d-%02d" % (y, m)
+
+        def tap(site, uid):
+            site.d.ok({"cmd": "sim.tap", "reader": "front", "uid": uid})
+            return site.d.events(limit=1)[0]
+
+        ev = tap(paris, ALICE)
+        self.assertEqual((ev["granted"], ev["reason"]), (True, "visitor"))
+        self.assertIn("visitor of lyon", ev["detail"])
+        ev = tap(paris, ALICE)      # the same day again: still one visit day
+        self.assertEqual((ev["granted"], ev["reason"]), (True, "visitor"))
+        paris.d.ok({"cmd": "sim.advance", "seconds": 86400})
+        self.assertEqual(tap(paris, ALICE)["reason"], "visitor")
+        paris.d.ok({"cmd": "sim.advance", "seconds": 86400})
+        ev = tap(paris, ALICE)
+        self.assertEqual((ev["granted"], ev["reason"]), (False, "visitor_no_allowance"))
+        with paris.d.db() as db:
+            visits = db.execute("SELECT home, billing_day, amount_cents FROM consortium_visits "
+                                "ORDER BY id").fetchall()
+            ledger = db.execute("SELECT kind, member_id, home, amount_cents FROM ledger "
+                                "WHERE kind = 'visit'").fetchall()
+        self.assertEqual([(h, a) for h, _, a in visits], [("lyon", 1200), ("lyon", 1200)])
+        self.assertEqual(visits[0][1], "%s-05" % period)
+        self.assertEqual(ledger, [("visit", 0, "lyon", 1200)] * 2)
+        # Bob visits nantes once; Carl (paris) visits lyon... lyon is down: he visits nantes.
+        nantes.d.ok({"cmd": "sim.advance", "seconds": target - now})
+        self.assertEqual(tap(nantes, BOB)["reason"], "visitor")
+        self.assertEqual(tap(nantes, CARL)["reason"], "visitor")
+        # A card nobody knows is still just unknown.
+        self.assertEqual(tap(nantes, "04EEEEEE")["reason"], "unknown_card")
+
+        # A forged passport: lyon's passport for a new card with 30 visit days, signed with a
+        # key that is not lyon's. Paris drops it and keeps what it had; the card stays unknown.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        with paris.d.db() as db:
+            pid, issued = db.execute("SELECT id, issued FROM consortium_passports "
+                                     "WHERE home = 'lyon' LIMIT 1").fetchone()
+        text = ("portier-passport-v1\nhome=lyon\nid=%s\nstatus=active\nissued=%d\n"
+                "expires=%d\nvisit_days=30\nmonth=%s\nused=\ncards=%s\n" % (
+                    pid, issued + 1, target + 30 * 86400, period, "ab" * 32))
+        sig = Ed25519PrivateKey.generate().sign(text.encode())
+        before = self.passports_at(paris)
+        forger = mqtt.Client(client_id="forger", clean_session=True)
+        forger.connect("127.0.0.1", self.broker.port, 30)
+        forger.loop_start()
+        forger.publish("portier/lyon/passport/%s" % pid, json.dumps(
+            {"v": 1, "text": text, "sig": sig.hex()}), qos=1).wait_for_publish()
+        forger.publish("portier/evil/passport/%s" % pid, json.dumps(
+            {"v": 1, "text": text.replace("home=lyon", "home=evil"), "sig": sig.hex()}),
+            qos=1).wait_for_publish()
+        forger.loop_stop()
+        forger.disconnect()
+        wait_until(lambda: "passport from site lyon with a bad signature dropped"
+                   in paris.d.log_text(), what="forgery dropped")
+        wait_until(lambda: "passport from unknown site evil dropped" in paris.d.log_text(),
+                   what="unknown site dropped")
+        self.assertEqual(self.passports_at(paris), before)
+        self.assertNotIn("0401020304", paris.d.log_text())
+
+        # Lyon comes back (on the same day as paris), hears of the visits from the retained
+        # notices, and its passports carry them: nantes now counts paris's 2 days for Alice.
+        lyon.d.start()
+        lyon.d.ok({"cmd": "sim.advance", "seconds": target - now})
+        wait_until(lambda: any(r[4] for r in self.passports_at(nantes, "lyon")),
+                   what="lyon's passports carry the visits heard of")
+
+        # Suspended at home: the revocation reaches paris, which refuses her.
+        lyon.d.ok({"cmd": "member.suspend", "member": str(bob)})
+        wait_until(lambda: any(r[2] for r in self.passports_at(paris, "lyon")),
+                   what="revocation at paris")
+        paris.d.ok({"cmd": "sim.advance", "seconds": 86400})
+        self.assertEqual(tap(paris, BOB)["reason"], "visitor_revoked")
+
+        # The custodian sees the visits and balances them.
+        for s in (paris, nantes):
+            wait_until(lambda: self.custodian.verified(s.name) == s.head(),
+                       what="%s verified" % s.name)
+        rep = json.loads(self.custodian.ctl("report", "--period", period, "--format",
+                                            "json").stdout)
+        self.assertEqual(rep["visits"], [
+            {"home": "lyon", "host": "nantes", "visits": 1, "amount_cents": 1200},
+            {"home": "lyon", "host": "paris", "visits": 2, "amount_cents": 2400},
+            {"home": "paris", "host": "nantes", "visits": 1, "amount_cents": 1200}])
+        # The worked example of docs/consortium.md section 7.3, by hand: lyon owes paris
+        # 2 x 12.00 and nantes 12.00; paris owes nantes 12.00; nothing flows the other way.
+        self.assertEqual(sorted((b["from"], b["to"], b["amount_cents"]) for b in rep["balances"]),
+                         [("lyon", "nantes", 1200), ("lyon", "paris", 2400),
+                          ("paris", "nantes", 1200)])
+        self.assertEqual(sorted((p["site"], p["earned_cents"], p["owed_cents"], p["net_cents"])
+                                for p in rep["positions"]),
+                         [("lyon", 0, 3600, -3600), ("nantes", 2400, 0, 2400),
+                          ("paris", 2400, 1200, 1200)])
+        csv = self.custodian.ctl("report", "--period", period, "--format", "csv").stdout
+        self.assertIn("visits,lyon,paris,visit,2,0,24.00,", csv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
 #include "custodian_db.h"
 #include "ingest.h"
 #include "ledger_batch.h"
+#include "passport.h"
 #include "report.h"
 #include "web.h"
 
@@ -528,6 +529,135 @@ static void test_report_and_page(void **state)
     free(es);
 }
 
+
+/* ---- visits in the ledger, passports ---- */
+
+/* A visit's encoding adds home= and visitor= after recorded=; it decodes back byte for
+ * byte. Another kind with the same two fields set still encodes as before (the KAT of
+ * test_ledger.c guards the old bytes). */
+static void test_visit_entry_encoding(void **state)
+{
+    struct ledger_entry e = { .seq = 7, .usage_id = 3, .started_at = 100, .ended_at = 100,
+                              .quantity = 1, .amount_cents = 1200, .recorded_at = 101 }, back;
+    char buf[LEDGER_ENCODING_MAX];
+    int len;
+
+    (void)state;
+    snprintf(e.site, sizeof(e.site), "paris");
+    snprintf(e.kind, sizeof(e.kind), "visit");
+    snprintf(e.resource, sizeof(e.resource), "front");
+    snprintf(e.unit, sizeof(e.unit), "day");
+    snprintf(e.allowance, sizeof(e.allowance), "visit");
+    snprintf(e.home, sizeof(e.home), "lyon");
+    snprintf(e.visitor, sizeof(e.visitor), "0123456789abcdef0123456789abcdef");
+    len = ledger_encode(&e, buf, sizeof(buf));
+    assert_true(len > 0);
+    assert_non_null(strstr(buf, "recorded=101\nhome=lyon\nvisitor=0123456789abcdef0123456789abcdef\n"));
+    assert_int_equal(ledger_decode(buf, (size_t)len, &back), 0);
+    assert_string_equal(back.home, "lyon");
+    assert_string_equal(back.visitor, e.visitor);
+    /* Without its two lines a visit is refused; a day with them is refused too. */
+    assert_int_equal(ledger_decode(buf, (size_t)(strstr(buf, "home=") - buf), &back), -EBADMSG);
+    snprintf(e.kind, sizeof(e.kind), "day");
+    len = ledger_encode(&e, buf, sizeof(buf));
+    assert_null(strstr(buf, "home="));
+    assert_int_equal(ledger_decode(buf, (size_t)len, &back), 0);
+}
+
+static struct passport sample_passport(void)
+{
+    struct passport p = { .issued = 1000, .expires = 2000, .visit_days = 3, .n_used = 2,
+                          .n_cards = 2 };
+    snprintf(p.home, sizeof(p.home), "lyon");
+    snprintf(p.id, sizeof(p.id), "0123456789abcdef0123456789abcdef");
+    snprintf(p.month, sizeof(p.month), "2026-10");
+    snprintf(p.used[0].host, sizeof(p.used[0].host), "nantes");
+    p.used[0].days = 1;
+    snprintf(p.used[1].host, sizeof(p.used[1].host), "paris");
+    p.used[1].days = 2;
+    memset(p.cards[0], 0xab, PASSPORT_CARD_LEN);
+    memset(p.cards[1], 0xcd, PASSPORT_CARD_LEN);
+    return p;
+}
+
+static void test_passport_round_trip_and_signature(void **state)
+{
+    struct passport p = sample_passport(), back;
+    uint8_t hpk[32], hsk[64], hpk2[32], hsk2[64], sig[64], sig_back[64];
+    char text[PASSPORT_TEXT_MAX], text_back[PASSPORT_TEXT_MAX], *payload;
+    size_t plen = 0, tlen = 0;
+    int len;
+
+    (void)state;
+    crypto_sign_keypair(hpk, hsk);
+    crypto_sign_keypair(hpk2, hsk2);
+    len = passport_encode(&p, text, sizeof(text));
+    assert_true(len > 0);
+    assert_non_null(strstr(text, "\nused=nantes:1,paris:2\ncards=abab"));
+    assert_int_equal(passport_decode(text, (size_t)len, &back), 0);
+    assert_memory_equal(&back, &p, sizeof(p));
+    assert_int_equal(passport_used_elsewhere(&back, "paris", "2026-10"), 1);
+    assert_int_equal(passport_used_elsewhere(&back, "brest", "2026-10"), 3);
+    assert_int_equal(passport_used_elsewhere(&back, "paris", "2026-11"), 0);
+
+    crypto_sign_detached(sig, NULL, (const uint8_t *)text, (size_t)len, hsk);
+    payload = passport_wrap(text, (size_t)len, sig, &plen);
+    assert_non_null(payload);
+    assert_int_equal(passport_unwrap(payload, plen, text_back, &tlen, sig_back), 0);
+    free(payload);
+    assert_int_equal(tlen, (size_t)len);
+    assert_true(passport_signature_ok(text_back, tlen, sig_back, hpk));
+    assert_false(passport_signature_ok(text_back, tlen, sig_back, hpk2));   /* another key */
+    text_back[strstr(text_back, "visit_days=3") - text_back + 11] = '9';   /* altered */
+    assert_false(passport_signature_ok(text_back, tlen, sig_back, hpk));
+
+    /* Not canonical, or beyond the limits: refused. */
+    static const char *const bad[] = { "\nstatus=active\n", "\nissued=1000\n", "\nused=nantes:1,paris:2\n" };
+    static const char *const worse[] = { "\nstatus=Active\n", "\nissued=01000\n", "\nused=paris:2,nantes:1\n" };
+    for (size_t i = 0; i < 3; i++) {
+        char t[PASSPORT_TEXT_MAX], *at;
+        snprintf(t, sizeof(t), "%s", text);
+        at = strstr(t, bad[i]);
+        assert_non_null(at);
+        memmove(at + strlen(worse[i]), at + strlen(bad[i]), strlen(at + strlen(bad[i])) + 1);
+        memcpy(at, worse[i], strlen(worse[i]));
+        assert_int_equal(passport_decode(t, strlen(t), &back), -EBADMSG);
+    }
+    assert_int_equal(passport_unwrap("{\"v\":1}", 7, text_back, &tlen, sig_back), -EBADMSG);
+    p.n_cards = PASSPORT_CARDS_MAX + 1;
+    assert_int_equal(passport_encode(&p, text, sizeof(text)), -EINVAL);
+}
+
+static void test_visit_notice_and_sites_file(void **state)
+{
+    struct passport_notice v = { .days = 2 }, back;
+    struct passport_site sites[4];
+    char text[PASSPORT_TEXT_MAX];
+    unsigned line = 0;
+    int len;
+
+    (void)state;
+    snprintf(v.host, sizeof(v.host), "paris");
+    snprintf(v.home, sizeof(v.home), "lyon");
+    snprintf(v.id, sizeof(v.id), "0123456789abcdef0123456789abcdef");
+    snprintf(v.month, sizeof(v.month), "2026-10");
+    len = passport_notice_encode(&v, text, sizeof(text));
+    assert_string_equal(text, "portier-visits-v1\nhost=paris\nhome=lyon\n"
+                              "id=0123456789abcdef0123456789abcdef\nmonth=2026-10\ndays=2\n");
+    assert_int_equal(passport_notice_decode(text, (size_t)len, &back), 0);
+    assert_memory_equal(&back, &v, sizeof(v));
+    assert_int_equal(passport_sites_parse(
+        "# sites\n\nlyon 00cde07fbf732ab9225cd71312941fbae7a6ced9318744fbe2ad6958d87630b1\n"
+        "paris 2152f8d19b791d24453242e15f2eab6cb7cffa7b6a5ed30097960e069881db12 # the capital\n",
+        sites, 4, &line), 2);
+    assert_string_equal(sites[1].name, "paris");
+    assert_int_equal(sites[1].pk[0], 0x21);
+    assert_int_equal(passport_sites_parse("lyon 00cd\n", sites, 4, &line), -EINVAL);
+    assert_int_equal(line, 1);
+    assert_int_equal(passport_sites_parse("\nlyon\n", sites, 4, &line), -EINVAL);
+    assert_int_equal(line, 2);
+}
+
 int main(void)
 {
     uint8_t seed[crypto_sign_SEEDBYTES];
@@ -549,6 +679,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_billing_day_follows_the_site_clock),
         cmocka_unit_test(test_balances_of_the_worked_example),
+        cmocka_unit_test(test_visit_entry_encoding),
+        cmocka_unit_test(test_passport_round_trip_and_signature),
+        cmocka_unit_test(test_visit_notice_and_sites_file),
         cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

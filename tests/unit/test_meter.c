@@ -213,7 +213,7 @@ static int64_t add_plan(struct fixture *f, const char *name, int64_t monthly_day
 {
     int64_t id = 0;
     assert_int_equal(store_plan_add(f->s, name, "*", "always", &id), 0);
-    assert_int_equal(store_plan_set_billing(f->s, id, monthly_days, day_rate_cents, order), 0);
+    assert_int_equal(store_plan_set_billing(f->s, id, monthly_days, day_rate_cents, order, 0), 0);
     return id;
 }
 
@@ -618,14 +618,14 @@ static void test_day_allowance_order_plan_rate_ignores_passes(void **state)
     assert_int_equal(pass_remaining(f, m, pass), 5);
 
     /* "rate,pass": the rate comes first, so the pass is never reached */
-    assert_int_equal(store_plan_set_billing(f->s, plan, 1, 1200, "rate,pass"), 0);
+    assert_int_equal(store_plan_set_billing(f->s, plan, 1, 1200, "rate,pass", 0), 0);
     visit(f, m, 2026, 10, 7, 9, 17);
     usage_of(f, "2026-10-07", "2026-10-07", m, "day", &l);
     assert_usage(&l.u[0], "day", "2026-10-07", "rate", 0, 0, 1, 1200);
     assert_int_equal(pass_remaining(f, m, pass), 5);
 
     /* "pass,rate" with no day rate and the pass used up: the day is free */
-    assert_int_equal(store_plan_set_billing(f->s, plan, 0, 0, "pass,rate"), 0);
+    assert_int_equal(store_plan_set_billing(f->s, plan, 0, 0, "pass,rate", 0), 0);
     for (int d = 8; d <= 13; d++)
         visit(f, m, 2026, 10, d, 9, 17);
     usage_of(f, "2026-10-08", "2026-10-13", m, "day", &l);

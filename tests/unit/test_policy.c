@@ -594,10 +594,61 @@ static void test_machine_table_covers_reasons(void **state)
         assert_true(machine_cases[i].granted == (machine_cases[i].reason == POLICY_GRANTED));
         seen[machine_cases[i].reason] = true;
     }
-    for (int r = POLICY_MACHINE_OUT_OF_ORDER; r < POLICY_REASON__MAX; r++)
+    /* Visitor reasons are the door's only: machines know members, not passports. */
+    for (int r = POLICY_MACHINE_OUT_OF_ORDER; r < POLICY_VISITOR; r++)
         if (!seen[r])
             fail_msg("no machine row for %s", policy_reason_to_string((enum policy_reason)r));
     assert_true(seen[POLICY_GRANTED]);
+}
+
+/* A card unknown here but carried by another site's passport: the passport's facts decide. */
+static void test_visitor(void **state)
+{
+    static const struct {
+        struct policy_visitor v;
+        bool with_card;
+        enum policy_reason reason;
+    } vcases[] = {
+        { { .expires_at = 2000, .visit_days = 2, .used_days = 0 }, false, POLICY_VISITOR },
+        { { .expires_at = 2000, .visit_days = 2, .used_days = 1 }, false, POLICY_VISITOR },
+        { { .expires_at = 2000, .visit_days = 2, .used_days = 2 }, false,
+          POLICY_VISITOR_NO_ALLOWANCE },
+        /* the day is already counted: coming back the same day is no new visit */
+        { { .expires_at = 2000, .visit_days = 2, .used_days = 2, .visited_today = true }, false,
+          POLICY_VISITOR },
+        { { .expires_at = 2000, .visit_days = 0 }, false, POLICY_VISITOR_NO_ALLOWANCE },
+        { { .expires_at = 1000, .visit_days = 2 }, false, POLICY_VISITOR_EXPIRED },
+        { { .expires_at = 999, .visit_days = 2 }, false, POLICY_VISITOR_EXPIRED },
+        { { .revoked = true, .expires_at = 2000, .visit_days = 2, .visited_today = true }, false,
+          POLICY_VISITOR_REVOKED },
+        /* a card known here is the site's own business: the passport is not read */
+        { { .revoked = true, .expires_at = 0 }, true, POLICY_GRANTED },
+    };
+    struct policy_card card = { .enabled = true };
+    struct policy_member member = { .status = MEMBER_ACTIVE };
+    struct schedule always;
+    struct policy_plan plan = { .zones = "*", .hours = &always };
+    struct policy_door door = { .zone = "main" };
+
+    (void)state;
+    assert_int_equal(schedule_parse("always", &always, NULL), 0);
+    for (size_t i = 0; i < N_ELEMS(vcases); i++) {
+        struct policy_request req = { .now = 1000, .door = &door, .visitor = &vcases[i].v };
+        struct policy_verdict v;
+        if (vcases[i].with_card) {
+            req.card = &card;
+            req.member = &member;
+            req.plan = &plan;
+        }
+        v = policy_decide(&req);
+        if (v.reason != vcases[i].reason || v.granted != (vcases[i].reason == POLICY_VISITOR ||
+                                                         vcases[i].reason == POLICY_GRANTED))
+            fail_msg("visitor case %zu: expected %s, got %s", i,
+                     policy_reason_to_string(vcases[i].reason), policy_reason_to_string(v.reason));
+    }
+    /* No passport either: unknown. */
+    struct policy_request none = { .now = 1000, .door = &door };
+    assert_int_equal(policy_decide(&none).reason, POLICY_UNKNOWN_CARD);
 }
 
 static void test_reason_strings(void **state)
@@ -619,6 +670,10 @@ static void test_reason_strings(void **state)
         [POLICY_BOOKED_BY_OTHER] = "booked_by_other",
         [POLICY_BOOKING_REQUIRED] = "booking_required",
         [POLICY_BOOKING_SOON] = "booking_soon",
+        [POLICY_VISITOR] = "visitor",
+        [POLICY_VISITOR_REVOKED] = "visitor_revoked",
+        [POLICY_VISITOR_EXPIRED] = "visitor_expired",
+        [POLICY_VISITOR_NO_ALLOWANCE] = "visitor_no_allowance",
     };
     (void)state;
     for (int r = 0; r < POLICY_REASON__MAX; r++) {
@@ -673,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_machine_table_covers_reasons),
         cmocka_unit_test(test_machine_table),
         cmocka_unit_test(test_reason_strings),
+        cmocka_unit_test(test_visitor),
         cmocka_unit_test(test_zone_listed),
     };
 

@@ -61,6 +61,9 @@ static const char *const migrations[CDB_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'verified entries are append-only'); END;"
     "CREATE TRIGGER problems_no_delete BEFORE DELETE ON problems"
     "  BEGIN SELECT RAISE(ABORT, 'problems are kept'); END;",
+
+    /* 2: visits carry their visitor's pseudonym (home_site was there from the start). */
+    "ALTER TABLE entries ADD COLUMN visitor TEXT NOT NULL DEFAULT '';",
 };
 
 enum {
@@ -92,9 +95,9 @@ static const char *const sql[Q__MAX] = {
     [Q_ENTRY_HASH] = "SELECT hash FROM entries WHERE site = ?1 AND seq = ?2",
     [Q_ENTRY_ADD] = "INSERT INTO entries (site, seq, usage_id, kind, member_id, resource, "
                     "started_at, ended_at, quantity, unit, amount_cents, allowance, corrects_seq, "
-                    "recorded_at, prev_hash, hash, signature, billing_day, received_at) VALUES "
-                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-                    "?18, ?19)",
+                    "recorded_at, prev_hash, hash, signature, billing_day, received_at, home_site, "
+                    "visitor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                    "?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     [Q_ENTRY_COUNT] = "SELECT count(*) FROM entries WHERE ?1 IS NULL OR site = ?1",
     [Q_PROBLEM_ADD] = "INSERT INTO problems (at, site, kind, first_seq, last_seq, detail, "
                       "resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -355,6 +358,8 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
             sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
         sqlite3_bind_text(st, 18, day, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 19, now);
+        sqlite3_bind_text(st, 20, e->home, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 21, e->visitor, -1, SQLITE_STATIC);
         if ((r = exec(st)) < 0)
             goto fail;
     }

@@ -12,7 +12,7 @@
 
 #include "ledger_batch.h"
 
-#define CDB_SCHEMA_VERSION 1
+#define CDB_SCHEMA_VERSION 2
 
 struct cdb;
 

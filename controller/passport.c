@@ -1,0 +1,340 @@
+#include "passport.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ---- small helpers ---- */
+
+struct out {
+    char *buf;
+    size_t n, len;
+    bool overflow;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    if (o->overflow)
+        return;
+    va_start(ap, fmt);
+    k = vsnprintf(o->buf + o->len, o->n - o->len, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= o->n - o->len)
+        o->overflow = true;
+    else
+        o->len += (size_t)k;
+}
+
+static bool month_ok(const char *m)
+{
+    if (strlen(m) != 7 || m[4] != '-')
+        return false;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (m[i] < '0' || m[i] > '9'))
+            return false;
+    return (m[5] == '0' && m[6] >= '1') || (m[5] == '1' && m[6] <= '2');
+}
+
+static bool id_ok(const char *id)
+{
+    if (strlen(id) != PASSPORT_ID_HEX - 1)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* ---- passports ---- */
+
+int passport_encode(const struct passport *p, char *buf, size_t n)
+{
+    struct out o = { buf, n, 0, false };
+    char hex[2 * PASSPORT_CARD_LEN + 1];
+
+    if (!name_is_valid(p->home) || !id_ok(p->id) || !month_ok(p->month) ||
+        p->n_used > PASSPORT_HOSTS_MAX || p->n_cards > PASSPORT_CARDS_MAX || p->visit_days < 0)
+        return -EINVAL;
+    for (unsigned i = 0; i < p->n_used; i++)
+        if (!name_is_valid(p->used[i].host) || p->used[i].days < 0 ||
+            (i > 0 && strcmp(p->used[i - 1].host, p->used[i].host) >= 0))
+            return -EINVAL;
+    put(&o, "portier-passport-v1\nhome=%s\nid=%s\nstatus=%s\nissued=%" PRId64 "\nexpires=%" PRId64
+        "\nvisit_days=%" PRId64 "\nmonth=%s\nused=", p->home, p->id,
+        p->revoked ? "revoked" : "active", p->issued, p->expires, p->visit_days, p->month);
+    for (unsigned i = 0; i < p->n_used; i++)
+        put(&o, "%s%s:%" PRId64, i ? "," : "", p->used[i].host, p->used[i].days);
+    put(&o, "\ncards=");
+    for (unsigned i = 0; i < p->n_cards; i++) {
+        sodium_bin2hex(hex, sizeof(hex), p->cards[i], PASSPORT_CARD_LEN);
+        put(&o, "%s%s", i ? "," : "", hex);
+    }
+    put(&o, "\n");
+    return o.overflow ? -E2BIG : (int)o.len;
+}
+
+/* The next line must be "key=VALUE\n": copy VALUE (at most n-1 bytes) into buf. */
+static bool take(const char **p, const char *end, const char *key, char *buf, size_t n)
+{
+    size_t klen = strlen(key);
+    const char *nl;
+
+    if ((size_t)(end - *p) <= klen || memcmp(*p, key, klen) != 0 || (*p)[klen] != '=')
+        return false;
+    *p += klen + 1;
+    nl = memchr(*p, '\n', (size_t)(end - *p));
+    if (!nl || (size_t)(nl - *p) >= n || memchr(*p, '\0', (size_t)(nl - *p)))
+        return false;
+    memcpy(buf, *p, (size_t)(nl - *p));
+    buf[nl - *p] = '\0';
+    *p = nl + 1;
+    return true;
+}
+
+static bool take_int(const char **p, const char *end, const char *key, int64_t *ret)
+{
+    char buf[24];
+    return take(p, end, key, buf, sizeof(buf)) && parse_int64(buf, 0, INT64_MAX, ret) == 0;
+}
+
+/* The bytes must be exactly what encode would write: one passport, one text, one signature. */
+static bool canonical(const char *text, size_t len, int (*enc)(const void *, char *, size_t),
+                      const void *obj)
+{
+    char again[PASSPORT_TEXT_MAX];
+    int k = enc(obj, again, sizeof(again));
+    return k > 0 && (size_t)k == len && memcmp(again, text, len) == 0;
+}
+
+static int encode_passport(const void *p, char *buf, size_t n)
+{
+    return passport_encode(p, buf, n);
+}
+
+static int encode_notice(const void *v, char *buf, size_t n)
+{
+    return passport_notice_encode(v, buf, n);
+}
+
+int passport_decode(const char *text, size_t len, struct passport *ret)
+{
+    static const char header[] = "portier-passport-v1\n";
+    struct passport p = { 0 };
+    char status[16], used[PASSPORT_HOSTS_MAX * 56], cards[PASSPORT_CARDS_MAX * 65 + 1];
+    const char *s = text, *end = text + len;
+    char *tok, *save = NULL;
+
+    if (len >= PASSPORT_TEXT_MAX || len < sizeof(header) - 1 ||
+        memcmp(s, header, sizeof(header) - 1) != 0)
+        return -EBADMSG;
+    s += sizeof(header) - 1;
+    if (!take(&s, end, "home", p.home, sizeof(p.home)) ||
+        !take(&s, end, "id", p.id, sizeof(p.id)) ||
+        !take(&s, end, "status", status, sizeof(status)) ||
+        !take_int(&s, end, "issued", &p.issued) ||
+        !take_int(&s, end, "expires", &p.expires) ||
+        !take_int(&s, end, "visit_days", &p.visit_days) ||
+        !take(&s, end, "month", p.month, sizeof(p.month)) ||
+        !take(&s, end, "used", used, sizeof(used)) ||
+        !take(&s, end, "cards", cards, sizeof(cards)) || s != end)
+        return -EBADMSG;
+    if (strcmp(status, "revoked") == 0)
+        p.revoked = true;
+    else if (strcmp(status, "active") != 0)
+        return -EBADMSG;
+    for (tok = strtok_r(used, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(tok, ':');
+        if (!colon || p.n_used == PASSPORT_HOSTS_MAX ||
+            (size_t)(colon - tok) >= sizeof(p.used[0].host))
+            return -EBADMSG;
+        *colon = '\0';
+        snprintf(p.used[p.n_used].host, sizeof(p.used[0].host), "%s", tok);
+        if (parse_int64(colon + 1, 0, 31 * 12, &p.used[p.n_used].days) < 0)
+            return -EBADMSG;
+        p.n_used++;
+    }
+    save = NULL;
+    for (tok = strtok_r(cards, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t bin_len = 0;
+        if (p.n_cards == PASSPORT_CARDS_MAX || strlen(tok) != 2 * PASSPORT_CARD_LEN ||
+            sodium_hex2bin(p.cards[p.n_cards], PASSPORT_CARD_LEN, tok, strlen(tok), NULL,
+                           &bin_len, NULL) != 0 || bin_len != PASSPORT_CARD_LEN)
+            return -EBADMSG;
+        p.n_cards++;
+    }
+    if (!canonical(text, len, encode_passport, &p))
+        return -EBADMSG;
+    *ret = p;
+    return 0;
+}
+
+int64_t passport_used_elsewhere(const struct passport *p, const char *host, const char *month)
+{
+    int64_t sum = 0;
+
+    if (strcmp(p->month, month) != 0)
+        return 0;
+    for (unsigned i = 0; i < p->n_used; i++)
+        if (strcmp(p->used[i].host, host) != 0)
+            sum += p->used[i].days;
+    return sum;
+}
+
+/* ---- visit notices ---- */
+
+int passport_notice_encode(const struct passport_notice *v, char *buf, size_t n)
+{
+    int k;
+
+    if (!name_is_valid(v->host) || !name_is_valid(v->home) || !id_ok(v->id) ||
+        !month_ok(v->month) || v->days < 0)
+        return -EINVAL;
+    k = snprintf(buf, n, "portier-visits-v1\nhost=%s\nhome=%s\nid=%s\nmonth=%s\ndays=%" PRId64
+                 "\n", v->host, v->home, v->id, v->month, v->days);
+    return k < 0 || (size_t)k >= n ? -E2BIG : k;
+}
+
+int passport_notice_decode(const char *text, size_t len, struct passport_notice *ret)
+{
+    static const char header[] = "portier-visits-v1\n";
+    struct passport_notice v = { 0 };
+    const char *s = text, *end = text + len;
+
+    if (len >= PASSPORT_TEXT_MAX || len < sizeof(header) - 1 ||
+        memcmp(s, header, sizeof(header) - 1) != 0)
+        return -EBADMSG;
+    s += sizeof(header) - 1;
+    if (!take(&s, end, "host", v.host, sizeof(v.host)) ||
+        !take(&s, end, "home", v.home, sizeof(v.home)) ||
+        !take(&s, end, "id", v.id, sizeof(v.id)) ||
+        !take(&s, end, "month", v.month, sizeof(v.month)) ||
+        !take_int(&s, end, "days", &v.days) || s != end || v.days > 31)
+        return -EBADMSG;
+    if (!canonical(text, len, encode_notice, &v))
+        return -EBADMSG;
+    *ret = v;
+    return 0;
+}
+
+/* ---- on the wire ---- */
+
+char *passport_wrap(const char *text, size_t len, const uint8_t sig[PASSPORT_SIG_LEN],
+                    size_t *ret_len)
+{
+    char hex[2 * PASSPORT_SIG_LEN + 1];
+    json_t *o;
+    char *out;
+
+    sodium_bin2hex(hex, sizeof(hex), sig, PASSPORT_SIG_LEN);
+    o = json_pack("{s:i, s:s%, s:s}", "v", 1, "text", text, len, "sig", hex);
+    out = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    if (out)
+        *ret_len = strlen(out);
+    return out;
+}
+
+int passport_unwrap(const void *payload, size_t len, char *text, size_t *ret_text_len,
+                    uint8_t sig[PASSPORT_SIG_LEN])
+{
+    json_error_t err;
+    json_t *o, *t;
+    json_int_t v = 0;
+    const char *hex = NULL;
+    size_t bin_len = 0, tlen;
+    int r = -EBADMSG;
+
+    if (len == 0 || len > PASSPORT_PAYLOAD_MAX)
+        return -EBADMSG;
+    o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &err);
+    if (!o || json_unpack_ex(o, &err, JSON_STRICT, "{s:I, s:o, s:s}", "v", &v, "text", &t,
+                             "sig", &hex) < 0 || v != 1 || !json_is_string(t))
+        goto out;
+    tlen = json_string_length(t);
+    if (tlen >= PASSPORT_TEXT_MAX || memchr(json_string_value(t), '\0', tlen) ||
+        strlen(hex) != 2 * PASSPORT_SIG_LEN ||
+        sodium_hex2bin(sig, PASSPORT_SIG_LEN, hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
+        bin_len != PASSPORT_SIG_LEN)
+        goto out;
+    memcpy(text, json_string_value(t), tlen);
+    text[tlen] = '\0';
+    *ret_text_len = tlen;
+    r = 0;
+out:
+    json_decref(o);
+    return r;
+}
+
+bool passport_signature_ok(const char *text, size_t len, const uint8_t sig[PASSPORT_SIG_LEN],
+                           const uint8_t pk[PASSPORT_PK_LEN])
+{
+    return crypto_sign_verify_detached(sig, (const uint8_t *)text, len, pk) == 0;
+}
+
+/* ---- keys and names ---- */
+
+void passport_card_hash(const uint8_t key[PASSPORT_KEY_LEN], const uint8_t *uid, size_t len,
+                        uint8_t out[PASSPORT_CARD_LEN])
+{
+    crypto_generichash(out, PASSPORT_CARD_LEN, uid, len, key, PASSPORT_KEY_LEN);
+}
+
+void passport_pseudonym(const uint8_t key[PASSPORT_KEY_LEN], int64_t member_id,
+                        char out[PASSPORT_ID_HEX])
+{
+    char msg[48];
+    uint8_t h[PASSPORT_ID_LEN];
+    int k = snprintf(msg, sizeof(msg), "portier-member\n%" PRId64, member_id);
+
+    crypto_generichash(h, sizeof(h), (const uint8_t *)msg, (size_t)k, key, PASSPORT_KEY_LEN);
+    sodium_bin2hex(out, PASSPORT_ID_HEX, h, sizeof(h));
+}
+
+int passport_sites_parse(const char *text, struct passport_site *out, size_t max,
+                         unsigned *ret_line)
+{
+    const char *p = text;
+    unsigned line = 0;
+    size_t n = 0;
+
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char buf[160], name[40], hex[80], extra[2];
+        size_t bin_len = 0;
+        int k;
+
+        line++;
+        if (len < sizeof(buf)) {
+            memcpy(buf, p, len);
+            buf[len] = '\0';
+            buf[strcspn(buf, "#\r")] = '\0';
+            k = sscanf(buf, "%39s %79s %1s", name, hex, extra);
+        } else {
+            k = -2;
+        }
+        if (k == 2 && n < max && name_is_valid(name) && strlen(name) < sizeof(out->name) &&
+            strlen(hex) == 2 * PASSPORT_PK_LEN &&
+            sodium_hex2bin(out[n].pk, PASSPORT_PK_LEN, hex, strlen(hex), NULL, &bin_len,
+                           NULL) == 0 && bin_len == PASSPORT_PK_LEN) {
+            memcpy(out[n].name, name, strlen(name) + 1);
+            n++;
+        } else if (k != -1 && k != 0) {        /* not blank, not only a comment */
+            *ret_line = line;
+            return -EINVAL;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return (int)n;
+}
