@@ -202,8 +202,9 @@ void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 
     json_decref(body);
     if (!text) {
-        http_reply_static(rq, 500, "application/json",
-                          "{\"ok\":false,\"code\":\"internal\",\"error\":\"cannot encode the reply\"}\n", 67);
+        static const char fallback[] =
+            "{\"ok\":false,\"code\":\"internal\",\"error\":\"cannot encode the reply\"}\n";
+        http_reply_static(rq, 500, "application/json", fallback, sizeof(fallback) - 1);
         return;
     }
     buf_put(&b, text);
@@ -864,6 +865,16 @@ static void do_welcome(struct http_req *rq, const char *token)
 
 /* ---- routing ---- */
 
+/* The login and first-password forms are answered as to a visitor without a session: their
+ * token is the pre-session one, so a header with the session's log-out form (which needs the
+ * session's token) would carry the wrong one. */
+static void as_anonymous(struct http_req *rq)
+{
+    memset(&rq->account, 0, sizeof(rq->account));
+    rq->role = ROLE_NONE;
+    rq->csrf[0] = '\0';
+}
+
 static void route(struct http_req *rq)
 {
     const char *path = rq->url;
@@ -901,11 +912,16 @@ static void route(struct http_req *rq)
         if (!parse_body(rq))
             return;
         bool anonymous_form = strcmp(path, "/login") == 0 || strncmp(path, "/welcome/", 9) == 0;
-        if (!csrf_ok(rq, anonymous_form)) {
+        /* An API call without credentials carries no authority to forge: let its route say
+         * 401, which a script understands, rather than ask it to reload a form. */
+        bool anonymous_api = rq->is_api && !rq->account.id;
+        if (!anonymous_api && !csrf_ok(rq, anonymous_form)) {
             http_error(rq, 403, "csrf", "this form has expired or did not come from this site; "
                        "reload the page and try again");
             return;
         }
+        if (anonymous_form)
+            as_anonymous(rq);
         if (strcmp(path, "/login") == 0) {
             do_login(rq);
             return;
@@ -922,6 +938,7 @@ static void route(struct http_req *rq)
         rq->args = json_object();
         if (strcmp(path, "/login") == 0 || strncmp(path, "/welcome/", 9) == 0) {
             /* The page carries a fresh pre-session token, and sets it as a cookie. */
+            as_anonymous(rq);
             new_pre_cookie(rq, rq->csrf);
             if (web_pages_route(rq, path))
                 set_cookie(rq, PRE_COOKIE, rq->csrf, 3600);
@@ -970,8 +987,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!rq->body_too_large)
             buf_putn(&rq->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        if (!rq->body_too_large)
-            return MHD_YES;
+        /* Found too large while reading (chunked, no Content-Length): libmicrohttpd takes an
+         * answer only before the body or after all of it, so the rest is read and dropped
+         * (memory stays bounded) and the 413 goes out at the end. */
+        return MHD_YES;
     }
     if (rq->suspended)
         return MHD_YES;
@@ -1001,16 +1020,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rq)
         return;
     us = now_mono_usec() - rq->started_usec;
-    cls_idx = rq->status >= 100 && rq->status < 600 ? rq->status / 100 : 5;
-    h->requests[cls_idx]++;
-    h->latency_sum_us += us;
-    h->latency_count++;
-    /* buckets: 1, 5, 10, 50, 100, 500 ms, 1 s, 5 s, +Inf */
-    static const uint64_t edges[HTTP_LATENCY_BUCKETS] = { 1000, 5000, 10000, 50000, 100000,
-                                                          500000, 1000000, 5000000 };
-    for (b = 0; b < HTTP_LATENCY_BUCKETS && us > edges[b]; b++)
-        ;
-    h->latency_buckets[b]++;
+    /* A request that ended without an answer of ours (the client left, or libmicrohttpd
+     * refused it) has no status class: as a 5xx it would read as the server's fault. */
+    if (rq->status >= 100 && rq->status < 600) {
+        cls_idx = rq->status / 100;
+        h->requests[cls_idx]++;
+        h->latency_sum_us += us;
+        h->latency_count++;
+        /* buckets: 1, 5, 10, 50, 100, 500 ms, 1 s, 5 s, +Inf */
+        static const uint64_t edges[HTTP_LATENCY_BUCKETS] = { 1000, 5000, 10000, 50000, 100000,
+                                                              500000, 1000000, 5000000 };
+        for (b = 0; b < HTTP_LATENCY_BUCKETS && us > edges[b]; b++)
+            ;
+        h->latency_buckets[b]++;
+    }
     if (rq->status >= 500)
         log_warning("http: %s %.128s -> %u", rq->method, rq->url, rq->status);
     else
@@ -1125,6 +1148,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->tls = cert != NULL;
     if (cert)
         h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                   MHD_OPTION_SOCK_ADDR, &sa,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
                                   MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -1132,11 +1156,11 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                   MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
                                   MHD_OPTION_END);
     else
         h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                   MHD_OPTION_SOCK_ADDR, &sa,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
                                   MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -1144,7 +1168,6 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                   MHD_OPTION_END);
     if (cert) {
         sodium_memzero(key, strlen(key));
@@ -1161,7 +1184,10 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     fd = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
     r = sd_event_add_io(env->loop, &h->io, fd, EPOLLIN, on_io, h);
     if (r >= 0)
-        r = sd_event_add_time(env->loop, &h->timer, CLOCK_MONOTONIC, 0, 0, on_timer, h);
+        /* Accuracy 1 us: when libmicrohttpd asks to run again at once (a big request read
+         * over several runs, TLS data already decrypted), sd-event's default accuracy of
+         * 0.25 s would make every such run wait for the next quarter second. */
+        r = sd_event_add_time(env->loop, &h->timer, CLOCK_MONOTONIC, 0, 1, on_timer, h);
     if (r < 0) {
         http_free(h);
         return r;

@@ -206,7 +206,8 @@ static void post_booking_change(struct http_req *rq, int64_t id, bool move)
 
 static void get_me(struct http_req *rq)
 {
-    if (!http_require(rq, ROLE_MEMBER))
+    /* Any account may ask who it is (ROLE_MEMBER would turn a custodian away). */
+    if (!http_require(rq, rq->role == ROLE_CUSTODIAN ? ROLE_CUSTODIAN : ROLE_MEMBER))
         return;
     http_reply_json(rq, 200, json_pack("{s:b, s:o}", "ok", 1, "account", account_json(&rq->account)));
 }

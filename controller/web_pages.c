@@ -890,7 +890,8 @@ static void page_me(struct http_req *rq)
 {
     char period[8], member[24];
 
-    if (!http_require(rq, ROLE_MEMBER))
+    /* A custodian has no page of its own here: it is sent to /usage below, not refused. */
+    if (!http_require(rq, rq->role == ROLE_CUSTODIAN ? ROLE_CUSTODIAN : ROLE_MEMBER))
         return;
     if (!rq->account.member_id) {
         http_redirect(rq, rq->role == ROLE_MANAGER ? "/manage" : "/usage");

@@ -22,6 +22,18 @@ PORTIERCTL = os.path.join(BIN, "portierctl")
 WAIT = 20.0
 
 
+def free_tcp_port():
+    """A TCP port free on 127.0.0.1 right now, for a daemon's [http] listen."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_section(port, extra=""):
+    """An [http] section listening on 127.0.0.1:PORT, to append to a config."""
+    return "\n[http]\nlisten = 127.0.0.1:%d\n%s\n" % (port, extra)
+
+
 def wait_until(predicate, timeout=WAIT, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
