@@ -484,6 +484,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
                      k->size - 1);
             return why;
         }
+        /* Names reach JSON (status, SpaceAPI, MQTT), which must be UTF-8. */
+        utf8_sanitize(field);
+        if (strcmp(field, value) != 0) {
+            snprintf(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)", k->name);
+            return why;
+        }
         return NULL;
     case CT_NAME:
         if (!name_is_valid(value)) {

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 import icalendar
 import jsonschema
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import (PORTIERCTL, WAIT, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
+from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
                              http_section, main)
 
 SPACEAPI_SCHEMA = os.environ.get("PORTIER_SPACEAPI_SCHEMA", os.path.join(
@@ -1074,18 +1075,19 @@ class FeedsTest(HttpBase):
         self.assertEqual(self.metric(m.text, "portier_people_present"), 1)
 
 
-class UnencodableAnswerTest(HttpBase):
-    """A site name that is not UTF-8 (a Latin-1 config file) cannot go into JSON: the answer
-    is then the fixed JSON error, and nothing else."""
+class NotUtf8ConfigTest(unittest.TestCase):
+    """A site name that is not UTF-8 (a Latin-1 config file) could not go into JSON: /healthz
+    and /spaceapi.json answered 500. The config check now refuses it with FILE:LINE."""
 
-    site_name = "Caf\udce9"     # "Café" in Latin-1
-
-    def test_json_error_is_exactly_the_json_error(self):
-        r = self.client().get("/spaceapi.json")
-        self.assertEqual(r.status, 500)
-        self.assertEqual(int(r.header("Content-Length")), len(r.body))
-        self.assertEqual(r.body, b'{"ok":false,"code":"internal","error":"cannot encode the reply"}\n')
-        self.assertEqual(r.json()["code"], "internal")
+    def test_latin1_site_name_is_refused_at_load(self):
+        d = tempfile.mkdtemp(prefix="portier-test-")
+        path = os.path.join(d, "portier.conf")
+        with open(path, "wb") as f:
+            f.write(b"[site]\nname = Caf\xe9\n[http]\nlisten = 127.0.0.1:1\n")
+        p = subprocess.run([PORTIERD, "-n", "-c", path], capture_output=True, text=True,
+                           errors="replace")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(path + ":2: name is not valid UTF-8 text", p.stderr)
 
 
 class SpaceApiDoorsTest(HttpBase):

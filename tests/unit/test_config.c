@@ -400,6 +400,14 @@ static void test_unknown_key_and_section(void **state)
                   "mqtt, http, spaceapi, consortium, reader NAME, door NAME or machine NAME)");
 }
 
+static void test_strings_must_be_utf8(void **state)
+{
+    (void)state;
+    /* A Latin-1 name would make every JSON answer (status, SpaceAPI) unencodable. */
+    EXPECT_ERRORS("[site]\nname = Caf\xe9 des possibles\n",
+                  "t.conf:2: name is not valid UTF-8 text (save the file as UTF-8)");
+}
+
 static void test_out_of_range(void **state)
 {
     (void)state;
@@ -905,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_forward_reader_reference),
         cmocka_unit_test(test_value_spellings),
         cmocka_unit_test(test_unknown_key_and_section),
+        cmocka_unit_test(test_strings_must_be_utf8),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_timezone),
