@@ -19,7 +19,9 @@
 #include "password.h"
 #include "util.h"
 
-#define HTTP_PRIORITY 15                /* after readers, inputs (0) and the commit (10) */
+/* After readers, inputs (0) and the commit (10); level with control replies, so a busy web
+ * page neither starves portierctl nor is starved by it. */
+#define HTTP_PRIORITY CONTROL_PRIORITY_REPLY
 #define SESSION_COOKIE "portier_session"
 #define PRE_COOKIE "portier_pre"        /* login and first-password forms: double submit */
 #define LOGIN_WINDOW_SEC (15 * 60)

@@ -272,6 +272,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE plans ADD COLUMN visit_days INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE ledger ADD COLUMN home TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE ledger ADD COLUMN visitor TEXT NOT NULL DEFAULT '';",
+
+    /* 8: listing bookings of every machine over a range (the web page's week) must not scan
+     * every booking ever made: an index on the start, used with the 7-day bound of
+     * ST_BOOKING_LIST. */
+    "CREATE INDEX bookings_start ON bookings(starts_at);",
 };
 
 enum stmt_id {
@@ -489,6 +494,9 @@ static const char *const stmt_sql[ST__MAX] = {
                         "FROM bookings b JOIN resources r ON r.id = b.resource_id "
                         "JOIN members m ON m.id = b.member_id WHERE (?1 = 0 OR b.resource_id = ?1) "
                         "AND (?2 = 0 OR b.member_id = ?2) AND b.ends_at > ?3 AND b.starts_at < ?4 "
+                        /* no booking is longer than BOOKING_MAX_MINUTES (7 days): a bound the
+                         * index on starts_at can use */
+                        "AND b.starts_at > ?3 - 604800 "
                         "AND (?5 OR b.cancelled_at = 0) ORDER BY b.starts_at, b.id LIMIT ?6",
     [ST_SESSION_OPEN] = "INSERT INTO machine_sessions (resource_id, member_id, booking_id, started_at, "
                         "last_seen_at) VALUES (?1, ?2, nullif(?3, 0), ?4, ?4)",
