@@ -2,12 +2,14 @@
  *
  *   portier-benchgen populate DIR MEMBERS CARDS   config + database with synthetic members
  *   portier-benchgen decide DIR COUNT             time COUNT lookups + policy decisions
+ *   portier-benchgen week DIR BOOKINGS MACHINES   machines, every booking within next week
  *
  * Card i has the 7-byte UID 04 followed by i as 6 big-endian bytes, so the bench can tap
  * any card without storing UIDs anywhere. Uses the real store and policy modules. */
 #include <errno.h>
 #include <sodium.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,17 +98,66 @@ static int populate(const char *dir, int64_t members, int64_t cards)
     return 0;
 }
 
+static int populate_machines(const char *dir, int64_t bookings, int64_t machines, bool week);
+
 /* A fablab: MACHINES machines with interlocks, everyone trained, BOOKINGS bookings of one
  * 30-minute slot each spread over the coming months. Machine i's current slot is booked by
  * member 4i + 3 (card index 4i + 2: an active member on the "open" plan), so the bench can
  * tap a granted card at every machine. */
 static int populate_fablab(const char *dir, int64_t bookings, int64_t machines)
 {
+    return populate_machines(dir, bookings, machines, false);
+}
+
+/* The web page's week: the same machines, but BOOKINGS bookings of 30 minutes all within
+ * next week (local time, Europe/Paris), spread over its seven days from 07:00 (from 00:00
+ * when a day needs more than 34 slots). Prints that Monday as YYYY-MM-DD. */
+static int populate_week(const char *dir, int64_t bookings, int64_t machines)
+{
+    return populate_machines(dir, bookings, machines, true);
+}
+
+/* Local midnight of the day `days` after the one holding t (the zone is TZ). */
+static int64_t midnight_after(int64_t t, int days)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    localtime_r(&tt, &tm);
+    tm.tm_mday += days;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm);
+}
+
+static int populate_machines(const char *dir, int64_t bookings, int64_t machines, bool week)
+{
     char path[4096];
     struct store *s;
-    int64_t training, members, slot = (now_utc() / 1800) * 1800;
+    int64_t training, members, slot = (now_utc() / 1800) * 1800, days[7] = { 0 };
+    int64_t per_day = 0, first_hour = 7;
     FILE *f;
     int r;
+
+    if (week) {
+        struct tm tm;
+        time_t tt = (time_t)now_utc();
+        setenv("TZ", "Europe/Paris", 1);
+        tzset();
+        localtime_r(&tt, &tm);
+        /* Next Monday: 7 - (days since Monday) days ahead. */
+        days[0] = midnight_after(tt, 7 - (tm.tm_wday + 6) % 7);
+        for (int d = 1; d < 7; d++)
+            days[d] = midnight_after(days[0], d);
+        per_day = (bookings / machines + 6) / 7;
+        if (per_day > 48) {
+            fprintf(stderr, "portier-benchgen: %" PRId64 " bookings a machine do not fit in a "
+                    "week of 30-minute slots\n", bookings / machines);
+            return 2;
+        }
+        if (per_day > 34)
+            first_hour = 0;
+    }
 
     snprintf(path, sizeof(path), "%s/portier.conf", dir);
     f = fopen(path, "a");
@@ -141,6 +192,16 @@ static int populate_fablab(const char *dir, int64_t bookings, int64_t machines)
         strlcpy_checked(res.hours, "always", sizeof(res.hours));
         if ((r = store_machine_rules_put(s, &res)) < 0)
             return die("rules", r);
+        if (week) {
+            /* Booking b: day b % 7, slot b / 7 of that day. */
+            for (int64_t b = 0; b < bookings / machines; b++) {
+                int64_t start = days[b % 7] + first_hour * 3600 + (b / 7) * 1800;
+                if ((r = store_booking_add(s, id, 1 + (b * 7919 + i) % members, start,
+                                           start + 1800, "bench", NULL)) < 0)
+                    return die("booking", r);
+            }
+            continue;
+        }
         /* The current slot, for member i + 1; then bookings, one slot each, onwards. */
         /* Two hours, so the session is not already in its warning minutes. */
         if ((r = store_booking_add(s, id, 4 * i + 3, slot, slot + 7200, "bench", NULL)) < 0)
@@ -155,7 +216,14 @@ static int populate_fablab(const char *dir, int64_t bookings, int64_t machines)
     store_free(s);
     if (r < 0)
         return die("commit", r);
-    printf("%s: %" PRId64 " machines, %" PRId64 " bookings\n", dir, machines, bookings);
+    if (week) {
+        char monday[16];
+        struct tm tm;
+        strftime(monday, sizeof(monday), "%Y-%m-%d", localtime_r(&(time_t){ (time_t)days[0] }, &tm));
+        printf("%s\n", monday);
+    } else {
+        printf("%s: %" PRId64 " machines, %" PRId64 " bookings\n", dir, machines, bookings);
+    }
     return 0;
 }
 
@@ -326,6 +394,9 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "fablab") == 0 &&
         parse_int64(argv[3], 1, 100000000, &a) == 0 && parse_int64(argv[4], 1, 64, &b) == 0)
         return populate_fablab(argv[2], a, b);
+    if (argc == 5 && strcmp(argv[1], "week") == 0 &&
+        parse_int64(argv[3], 1, 100000000, &a) == 0 && parse_int64(argv[4], 1, 64, &b) == 0)
+        return populate_week(argv[2], a, b);
     if (argc == 4 && strcmp(argv[1], "usage") == 0 && parse_int64(argv[3], 1, 100000000, &a) == 0)
         return populate_usage(argv[2], a);
     if (argc == 4 && strcmp(argv[1], "ledger") == 0 && parse_int64(argv[3], 1, 100000000, &a) == 0)
@@ -335,6 +406,8 @@ int main(int argc, char **argv)
         return decide(argv[2], a);
     fprintf(stderr, "Usage: portier-benchgen populate DIR MEMBERS CARDS\n"
                     "       portier-benchgen fablab DIR BOOKINGS MACHINES   (after populate)\n"
+                    "       portier-benchgen week DIR BOOKINGS MACHINES     (after populate; "
+                    "prints the Monday)\n"
                     "       portier-benchgen usage DIR RECORDS              (after populate)\n"
                     "       portier-benchgen ledger DIR ENTRIES             (on a fresh populate)\n"
                     "       portier-benchgen decide DIR COUNT\n");
