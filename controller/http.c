@@ -562,7 +562,7 @@ static bool login_limited(struct http_req *rq, const char *name)
     char key[72], addr[64];
     struct login_slot *s;
 
-    snprintf(key, sizeof(key), "a:%s", name);
+    snprintf(key, sizeof(key), "a:%.32s", name);     /* names have at most 32 bytes */
     for (char *p = key; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     s = login_slot(rq->h, key, false);
@@ -578,7 +578,7 @@ static void login_failed(struct http_req *rq, const char *name)
 {
     char key[72], addr[64];
 
-    snprintf(key, sizeof(key), "a:%s", name);
+    snprintf(key, sizeof(key), "a:%.32s", name);     /* names have at most 32 bytes */
     for (char *p = key; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     login_slot(rq->h, key, true)->failures++;
@@ -716,6 +716,10 @@ static void new_pre_cookie(struct http_req *rq, char token[STORE_TOKEN_TEXT_MAX 
     account_token_new(token, unused);
 }
 
+/* An argon2id hash of a secret nobody knows, checked for names without a usable account. */
+static const char dummy_hash[] =
+    "$argon2id$v=19$m=65536,t=2,p=1$f5gPTdxz3zDr3WSyNsKpAA$vw7QlJDwNxtMWrxZmwXeTHvz2F658KbOmr90JTWfKas";
+
 static void on_password_checked(bool ok, bool error, void *userdata)
 {
     struct http_req *rq = userdata;
@@ -723,7 +727,7 @@ static void on_password_checked(bool ok, bool error, void *userdata)
 
     if (error) {
         web_page_login_done(rq, false, "the password could not be checked; try again");
-    } else if (!ok) {
+    } else if (!ok || rq->note_id == 0) {
         login_failed(rq, rq->note);
         log_notice("http: failed login for account %s", rq->note);
         web_page_login_done(rq, false, "wrong account name or password");
@@ -773,15 +777,16 @@ static void do_login(struct http_req *rq)
     }
     r = store_account_find(rq->h->env.store, name, &a);
     if (r < 0 || a.disabled_at || !a.password[0]) {
-        /* Same answer as a wrong password: names are not disclosed. */
-        login_failed(rq, name);
-        log_notice("http: failed login for %s account %s", r < 0 ? "unknown" : "inactive", name);
-        web_page_login_done(rq, false, "wrong account name or password");
-        return;
+        /* Same answer, after the same wait, as a wrong password: whether an account exists
+         * shows neither in the page nor in the time it takes. note_id 0 never logs in. */
+        snprintf(rq->note, sizeof(rq->note), "%s", name);
+        rq->note_id = 0;
+        r = password_check_async(rq->h->env.loop, dummy_hash, password, on_password_checked, rq);
+    } else {
+        snprintf(rq->note, sizeof(rq->note), "%s", a.name);
+        rq->note_id = a.id;
+        r = password_check_async(rq->h->env.loop, a.password, password, on_password_checked, rq);
     }
-    snprintf(rq->note, sizeof(rq->note), "%s", a.name);
-    rq->note_id = a.id;
-    r = password_check_async(rq->h->env.loop, a.password, password, on_password_checked, rq);
     if (r < 0) {
         http_error(rq, 503, "busy", "too many logins at once; try again in a moment");
         return;
