@@ -457,6 +457,16 @@ static void enroll_card(struct daemon *d, const struct reader_event *ev)
     int64_t card_id = 0;
     int r;
 
+    if (ev->targets > 1) {
+        /* Which of the two would be bound is up to the chip: refuse rather than guess. */
+        log_notice("enroll at reader %s: %u cards presented together; refused",
+                   d->enroll.reader->name, (unsigned)ev->targets);
+        control_reply_error(conn, "several_cards", "%u cards were on the reader together; "
+                            "present only the card to enrol, and try again",
+                            (unsigned)ev->targets);
+        enroll_finish(d);
+        return;
+    }
     access_card_hash(d->engine, ev->uid, ev->uid_len, hash);
     r = store_card_add(d->store, d->enroll.member_id, hash, d->enroll.label, &card_id);
     if (r == -EEXIST) {

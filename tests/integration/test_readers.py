@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BIN, Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import BIN, WAIT, Daemon, DaemonTest, main, wait_until  # noqa: E402
 
 EMU = os.path.join(BIN, "pn532-emu")
 
@@ -326,6 +326,42 @@ heartbeat_timeout_ms = 2000
 reader = laser
 relay = 5
 """
+
+
+class TwoCardsEnrolTest(ReaderBase):
+    """Enrolling binds the card on the reader: with two there, which one is the chip's
+    choice, so the enrolment is refused and nothing is bound."""
+
+    def enrol(self, member, replies, attempt):
+        import threading
+        t = threading.Thread(target=lambda: replies.append(self.d.request(
+            {"cmd": "card.enroll", "member": str(member), "reader": "front", "timeout": 15})))
+        t.start()
+        wait_until(lambda: self.d.log_text().count("enroll: waiting up to") >= attempt,
+                   what="enrolment %d waiting for a card" % attempt)
+        return t
+
+    def holding(self):
+        return self.reader("front")["holding"]
+
+    def test_two_cards_refuse_the_enrolment(self):
+        self.wait_up("front")
+        dan = self.d.ok({"cmd": "member.add", "name": "Dan"})["id"]
+        before = len(self.d.ok({"cmd": "card.list"})["cards"])
+        replies = []
+        t = self.enrol(dan, replies, 1)
+        self.emus["front"].cmd("insert uid=04D1D1D1 uid=04E2E2E2")
+        t.join(WAIT)
+        self.assertEqual(replies[0].get("code"), "several_cards", replies)
+        self.assertEqual(len(self.d.ok({"cmd": "card.list"})["cards"]), before)
+        # The same card alone is enrolled.
+        self.emus["front"].cmd("remove")
+        wait_until(lambda: not self.holding(), what="the reader empty")
+        t = self.enrol(dan, replies, 2)
+        self.emus["front"].cmd("insert uid=04D1D1D1")
+        t.join(WAIT)
+        self.assertTrue(replies[1].get("ok"), replies)
+        self.assertEqual(len(self.d.ok({"cmd": "card.list"})["cards"]), before + 1)
 
 
 class TwoCardsMachineTest(ReaderBase):
