@@ -182,6 +182,9 @@ static void period_close(struct store *store, struct meter *meter, const char *s
     }
     snprintf(path, sizeof(path), "%s/portier-%s-%s.json", dir, meter_site(meter), period);
     snprintf(p.archive, sizeof(p.archive), "%.255s", path);
+    /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */
+    crypto_hash_sha256(p.archive_sha256, (const uint8_t *)text, strlen(text));
+    p.has_archive_sha256 = true;
     /* Seal first (the trigger then refuses late records), then write the files: a period
      * whose row exists but whose archive failed can be re-exported; the reverse could not
      * be trusted. */

@@ -11,6 +11,7 @@
 #include "ledger_batch.h"
 #include "log.h"
 #include "passports.h"
+#include "period_seal.h"
 #include "store_consortium.h"
 #include "util.h"
 
@@ -231,6 +232,57 @@ static void on_resend(struct consortium *c, const void *payload, int len, bool r
     consortium_kick(c);
 }
 
+/* ---- period seals ---- */
+
+static int publish_seal(const struct store_period *p, void *userdata)
+{
+    struct consortium *c = userdata;
+    struct period_seal s = { .last_seq = p->last_seq, .closed_at = p->closed_at };
+    char text[PERIOD_SEAL_TEXT_MAX + 1], suffix[64], *payload;
+    uint8_t sig[PERIOD_SEAL_SIG_LEN];
+    size_t len;
+    int n, r;
+
+    if (!p->has_archive_sha256) {
+        log_warning("consortium: period %s was closed before its archive's hash was kept; "
+                    "no seal sent for it", p->period);
+        return 0;
+    }
+    snprintf(s.site, sizeof(s.site), "%s", meter_site(c->meter));
+    snprintf(s.period, sizeof(s.period), "%s", p->period);
+    snprintf(s.first_day, sizeof(s.first_day), "%s", p->first_day);
+    snprintf(s.last_day, sizeof(s.last_day), "%s", p->last_day);
+    memcpy(s.last_hash, p->last_hash, sizeof(s.last_hash));
+    memcpy(s.archive_sha256, p->archive_sha256, sizeof(s.archive_sha256));
+    n = period_seal_encode(&s, text, sizeof(text));
+    if (n < 0) {
+        log_error("consortium: cannot encode the seal of period %s: %s", p->period, strerror(-n));
+        return 0;
+    }
+    /* Ed25519 is deterministic: the seal published again is the same bytes. */
+    meter_sign(c->meter, text, (size_t)n, sig);
+    payload = period_seal_to_json(text, sig, &len);
+    if (!payload)
+        return -ENOMEM;
+    snprintf(suffix, sizeof(suffix), "ledger/period/%s", p->period);
+    r = mqtt_publish_raw(c->mqtt, suffix, payload, len, true, NULL);
+    free(payload);
+    if (r < 0)
+        log_warning("consortium: cannot publish the seal of period %s: %s", p->period,
+                    strerror(-r));
+    else
+        log_debug("consortium: published the seal of period %s (ledger up to %" PRId64 ")",
+                  p->period, p->last_seq);
+    return 0;
+}
+
+void consortium_publish_seals(struct consortium *c)
+{
+    if (!c || !c->connected)
+        return;         /* the next connection publishes them all */
+    store_periods_foreach(c->store, publish_seal, c);
+}
+
 /* ---- MQTT attachment ---- */
 
 static void on_connected(void *userdata)
@@ -245,6 +297,7 @@ static void on_connected(void *userdata)
     mqtt_subscribe_suffix(c->mqtt, "ledger/resend");
     if (c->passports)
         passports_connected(c->passports);
+    consortium_publish_seals(c);
     consortium_kick(c);
 }
 

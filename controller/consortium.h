@@ -33,6 +33,11 @@ struct consortium *consortium_free(struct consortium *c);
 /* New ledger entries were committed: send them when the window allows. NULL-safe. */
 void consortium_kick(struct consortium *c);
 
+/* Publish, retained, the seal (period_seal.h) of every closed period on
+ * PREFIX/SITE/ledger/period/YYYY-MM. Done at every connection, and after `period close`.
+ * Periods closed before their archive's hash was kept are skipped (logged). NULL-safe. */
+void consortium_publish_seals(struct consortium *c);
+
 /* The passports part (passports.h), or NULL when off (or c is NULL). Owned by c. */
 struct passports *consortium_passports(struct consortium *c);
 

@@ -1166,6 +1166,8 @@ static void on_request(struct control_conn *c, json_t *req, void *userdata)
     } else if (billing_control(d->store, d->meter, d->cfg->daemon.state_dir, c, cmd, req)) {
         if (strncmp(cmd, "presence.", 9) == 0)
             publish_occupancy(d);   /* a manager's check-out changes who is in */
+        else if (strcmp(cmd, "period.close") == 0)
+            consortium_publish_seals(d->consortium);   /* the new seal, to the custodian */
     } else {
         control_reply_error(c, "unknown_command", "unknown command '%.32s'", cmd);
     }

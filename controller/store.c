@@ -277,6 +277,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * every booking ever made: an index on the start, used with the 7-day bound of
      * ST_BOOKING_LIST. */
     "CREATE INDEX bookings_start ON bookings(starts_at);",
+
+    /* 9: a closed period keeps the SHA-256 of the archive it wrote, so that its seal for the
+     * custodian (period_seal.h) can be signed again at every connection without trusting
+     * the file on disk. NULL for periods closed before. */
+    "ALTER TABLE periods ADD COLUMN archive_sha256 BLOB;",
 };
 
 enum stmt_id {
@@ -591,9 +596,9 @@ static const char *const stmt_sql[ST__MAX] = {
     [ST_PRESENCE_LIST] = "SELECT p.id, p.member_id, m.name, p.check_in_at FROM presence p "
                          "JOIN members m ON m.id = p.member_id WHERE p.check_out_at = 0 ORDER BY p.check_in_at",
     [ST_PERIOD_ADD] = "INSERT INTO periods (period, first_day, last_day, closed_at, last_seq, last_hash, "
-                      "totals, archive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_PERIOD_LIST] = "SELECT period, first_day, last_day, closed_at, last_seq, totals, archive "
-                       "FROM periods ORDER BY period",
+                      "totals, archive, archive_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_PERIOD_LIST] = "SELECT period, first_day, last_day, closed_at, last_seq, totals, archive, "
+                       "last_hash, archive_sha256 FROM periods ORDER BY period",
     [ST_RESOURCE_CATEGORY] = "SELECT category FROM resources WHERE name = ?1",
     [ST_RESOURCE_SET_CATEGORY] = "UPDATE resources SET category = ?2 WHERE id = ?1",
     /* An access event as an MQTT message body: member ids, never names or card UIDs. */
@@ -2351,6 +2356,8 @@ int store_period_add(struct store *s, const struct store_period *p)
     sqlite3_bind_blob(st, 6, p->last_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, p->totals, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, p->archive, -1, SQLITE_STATIC);
+    if (p->has_archive_sha256)
+        sqlite3_bind_blob(st, 9, p->archive_sha256, sizeof(p->archive_sha256), SQLITE_STATIC);
     return store_stmt_exec(st);
 }
 
@@ -2367,6 +2374,11 @@ static int periods_row(sqlite3_stmt *st, void *ctx)
     p.last_seq = sqlite3_column_int64(st, 4);
     store_column_text(st, 5, p.totals, sizeof(p.totals));
     store_column_text(st, 6, p.archive, sizeof(p.archive));
+    if (sqlite3_column_bytes(st, 7) == LEDGER_HASH_LEN)
+        memcpy(p.last_hash, sqlite3_column_blob(st, 7), LEDGER_HASH_LEN);
+    p.has_archive_sha256 = sqlite3_column_bytes(st, 8) == sizeof(p.archive_sha256);
+    if (p.has_archive_sha256)
+        memcpy(p.archive_sha256, sqlite3_column_blob(st, 8), sizeof(p.archive_sha256));
     return ((store_period_fn)cx->fn)(&p, cx->userdata);
 }
 

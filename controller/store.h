@@ -17,7 +17,7 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -363,6 +363,8 @@ struct store_period {
     uint8_t last_hash[LEDGER_HASH_LEN];
     char totals[512];               /* JSON */
     char archive[256];              /* path of the signed archive */
+    bool has_archive_sha256;        /* false for periods closed before it was kept */
+    uint8_t archive_sha256[32];     /* SHA-256 of the archive file's bytes */
 };
 int store_period_add(struct store *s, const struct store_period *p);
 typedef int (*store_period_fn)(const struct store_period *p, void *userdata);

@@ -17,7 +17,12 @@ import unittest
 import urllib.error
 import urllib.request
 
+import hashlib
+
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                               Ed25519PublicKey)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import BIN, Daemon, WAIT, main, wait_until  # noqa: E402
@@ -60,6 +65,11 @@ reader = front
 relay = 17
 unlock_seconds = 1
 """
+
+
+def read_file(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
 
 
 class Site:
@@ -377,6 +387,136 @@ class ConsortiumTest(unittest.TestCase):
         self.assertIn("the custodian asks again for entries 1-3", lyon.d.log_text())
 
     # -- stage 2: reports and the web page --
+
+    # -- period seals and the export --
+
+    def close_month(self, site, member, months_ahead=0):
+        """A day of usage in the site's current month, then its clock moved to the 2nd of the
+        next month and that month closed (as `portierctl period close` does). Returns the
+        period and the closing reply."""
+        os.environ["TZ"] = "Europe/Paris"
+        time.tzset()
+        now = site.d.ok({"cmd": "sim.advance", "seconds": 0})["now"]
+        lt = time.localtime(now)
+        period = "%04d-%02d" % (lt.tm_year, lt.tm_mon)
+        site.d.ok({"cmd": "usage.add", "member": str(member), "at": "%s-01" % period})
+        y, m = (lt.tm_year + (lt.tm_mon == 12), lt.tm_mon % 12 + 1)
+        target = int(time.mktime((y, m, 2, 10, 0, 0, 0, 0, -1)))
+        site.d.ok({"cmd": "sim.advance", "seconds": target - now})
+        return period, site.d.ok({"cmd": "period.close", "period": period})
+
+    def seal_state(self, period, site="lyon"):
+        rep = json.loads(self.custodian.ctl("report", "--period", period, "--format",
+                                            "json").stdout)
+        return {s["site"]: s["state"] for s in rep["seals"]}.get(site)
+
+    def export(self, period, *extra):
+        out = os.path.join(self.root, "export-%s" % period)
+        p = self.custodian.ctl("export", "--period", period, "--out", out, *extra, check=False)
+        return p, out
+
+    def test_closed_periods_are_sealed_at_the_custodian_and_exported(self):
+        lyon = self.site("lyon")
+        alice = lyon.seed_member()
+        self.custodian.register(lyon)
+        pk = Ed25519PublicKey.from_public_bytes(bytes.fromhex(lyon.public_key()))
+        # The first seal is published while no custodian listens: it is retained.
+        first, closed1 = self.close_month(lyon, alice)
+        self.custodian.start()
+        lyon.corrections(2)     # entries of the next month, before it is closed in turn
+        second, closed2 = self.close_month(lyon, alice)
+        self.assertEqual((closed1["last_ledger_seq"], closed2["last_ledger_seq"]), (1, 4))
+        self.wait_verified(lyon, 4)
+        wait_until(lambda: self.seal_state(first) == "verified" and
+                   self.seal_state(second) == "verified", what="both seals verified")
+        rep = json.loads(self.custodian.ctl("report", "--period", second, "--format",
+                                            "json").stdout)
+        self.assertEqual(rep["seals"][0]["last_seq"], 4)
+        text = self.custodian.ctl("report", "--period", second).stdout
+        self.assertRegex(text, r"lyon +ledger up to +4  verified")
+
+        hashes = lyon.ledger_hashes()
+        for period, closed, seqs in ((first, closed1, [1]), (second, closed2, [2, 3, 4])):
+            p, out = self.export(period)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            base = os.path.join(out, "lyon-%s" % period)
+            # The entries: the site's own, hash for hash, from after the previous seal on.
+            raw = read_file(base + ".ledger", "rb")
+            entries = [b"portier-ledger-v1\n" + e for e in raw.split(b"portier-ledger-v1\n")[1:]]
+            self.assertEqual([int(e.split(b"\nseq=")[1].split(b"\n")[0]) for e in entries], seqs)
+            for seq, e in zip(seqs, entries):
+                self.assertEqual(hashlib.blake2b(e, digest_size=32).digest(), hashes[seq])
+            # The seal: signed by the site's key, naming the last entry and the archive.
+            seal = read_file(base + ".seal", "rb")
+            signed, sig_line = seal[:seal.rindex(b"signature=")], seal[seal.rindex(b"signature="):]
+            pk.verify(bytes.fromhex(sig_line.split(b"=")[1].strip().decode()), signed)
+            fields = dict(l.split("=", 1) for l in signed.decode().splitlines()[1:])
+            self.assertEqual((fields["site"], fields["period"], int(fields["last_seq"])),
+                             ("lyon", period, seqs[-1]))
+            self.assertEqual(bytes.fromhex(fields["last_hash"]), hashes[seqs[-1]])
+            archive = read_file(closed["archive"], "rb")
+            self.assertEqual(fields["archive_sha256"], hashlib.sha256(archive).hexdigest())
+            report = read_file(base + ".verify.txt")
+            self.assertIn("chain: OK", report)
+            self.assertIn("seal match: OK", report)
+            self.assertIn(hashlib.sha256(raw).hexdigest(), report)
+        # (a batch sent before the custodian started may have left a gap, filled since)
+        self.assertEqual([p for p in self.custodian.problems()
+                          if p["kind"] != "replay" and not p["resolved"]], [])
+        nothing = self.export("2030-01")[0]
+        self.assertEqual(nothing.returncode, 1)
+        self.assertIn("no seal for period 2030-01", nothing.stderr)
+
+    def test_forged_and_mismatched_seals_are_reported_and_not_exported(self):
+        lyon = self.site("lyon")
+        alice = lyon.seed_member()
+        self.custodian.register(lyon)
+        self.custodian.start()
+        self.tap = Tap(self.broker.port)
+        period, closed = self.close_month(lyon, alice)
+        lyon.corrections(2)
+        self.wait_verified(lyon, 3)
+        wait_until(lambda: self.seal_state(period) == "verified", what="seal verified")
+
+        def seal(key, period, last_seq, last_hash):
+            text = ("portier-period-v1\nsite=lyon\nperiod=%s\nfirst_day=%s-01\n"
+                    "last_day=%s-28\nlast_seq=%d\nlast_hash=%s\narchive_sha256=%s\n"
+                    "closed_at=%d\n" % (period, period, period, last_seq, last_hash.hex(),
+                                         "ab" * 32, int(time.time())))
+            return json.dumps({"v": 1, "text": text,
+                               "sig": key.sign(text.encode()).hex()})
+
+        # Another key than the registered one: refused as forged, never stored.
+        self.tap.publish("portier/lyon/ledger/period/2031-01",
+                         seal(Ed25519PrivateKey.generate(), "2031-01", 1,
+                              lyon.ledger_hashes()[1]))
+        forged = wait_until(lambda: self.custodian.problems("forged"), what="forged seal")
+        self.assertIn("period seal 2031-01: signature invalid", forged[0]["detail"])
+        self.assertIsNone(self.seal_state("2031-01"))
+        p, out = self.export("2031-01")
+        self.assertEqual(p.returncode, 1)
+        self.assertFalse(os.path.exists(os.path.join(out, "lyon-2031-01.ledger")))
+
+        # The site's own key (a restored or copied database would have it), but entry 2's
+        # hash is not what the seal says: seal_mismatch once the chain reaches it.
+        with lyon.d.db() as db:
+            seed = db.execute("SELECT value FROM site_secrets WHERE name = 'ledger_seed'"
+                              ).fetchone()[0]
+        key = Ed25519PrivateKey.from_private_bytes(bytes(seed))
+        self.assertEqual(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex(), lyon.public_key())
+        self.tap.publish("portier/lyon/ledger/period/2031-02",
+                         seal(key, "2031-02", 2, b"\x01" * 32))
+        mismatch = wait_until(lambda: self.custodian.problems("seal_mismatch"),
+                              what="seal mismatch reported")
+        self.assertEqual((mismatch[0]["site"], mismatch[0]["first_seq"]), ("lyon", 2))
+        self.assertEqual(self.seal_state("2031-02"), "mismatch")
+        p, out = self.export("2031-02")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("mismatch", p.stderr)
+        self.assertEqual(os.listdir(out), [])
+        # The genuine seal is untouched and still exports.
+        self.assertEqual(self.seal_state(period), "verified")
+        self.assertEqual(self.export(period)[0].returncode, 0)
 
     def test_report_and_read_only_web_page(self):
         lyon = self.site("lyon")

@@ -20,7 +20,9 @@
 #include "ingest.h"
 #include "ledger_batch.h"
 #include "passport.h"
+#include "period_seal.h"
 #include "report.h"
+#include "seals.h"
 #include "web.h"
 
 #define SITE "lyon"
@@ -435,6 +437,178 @@ static void test_ingest_refuses_forgeries_forks_and_strangers(void **state)
     free(es);
 }
 
+/* ---- period seals ---- */
+
+static const char SEAL_TEXT[] =
+    "portier-period-v1\nsite=lyon\nperiod=2026-10\nfirst_day=2026-10-01\n"
+    "last_day=2026-10-31\nlast_seq=10\n"
+    "last_hash=0000000000000000000000000000000000000000000000000000000000000000\n"
+    "archive_sha256=0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c\n"
+    "closed_at=1793713802\n";
+
+static struct period_seal seal_of(int64_t last_seq, const uint8_t hash[LEDGER_HASH_LEN],
+                                  const char *period)
+{
+    struct period_seal s = { .site = SITE, .first_day = "2026-10-01", .last_day = "2026-10-31",
+                             .last_seq = last_seq, .closed_at = 1793713802 };
+    snprintf(s.period, sizeof(s.period), "%s", period);
+    memcpy(s.last_hash, hash, LEDGER_HASH_LEN);
+    memset(s.archive_sha256, 0x0c, sizeof(s.archive_sha256));
+    return s;
+}
+
+/* The payload of s signed with key. */
+static char *seal_payload(const struct period_seal *s, const uint8_t *key, size_t *len)
+{
+    char text[PERIOD_SEAL_TEXT_MAX + 1];
+    uint8_t sig[PERIOD_SEAL_SIG_LEN];
+    int n = period_seal_encode(s, text, sizeof(text));
+
+    assert_true(n > 0);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)text, (size_t)n, key);
+    return period_seal_to_json(text, sig, len);
+}
+
+static void test_period_seal_encode_parse_verify(void **state)
+{
+    static const uint8_t zeros[LEDGER_HASH_LEN];
+    struct period_seal s = seal_of(10, zeros, "2026-10"), back;
+    char text[PERIOD_SEAL_TEXT_MAX + 1], buf[PERIOD_SEAL_TEXT_MAX + 1], *json;
+    uint8_t sig[PERIOD_SEAL_SIG_LEN], sig2[PERIOD_SEAL_SIG_LEN];
+    size_t len;
+    int n;
+
+    (void)state;
+    n = period_seal_encode(&s, text, sizeof(text));
+    assert_int_equal(n, (int)strlen(SEAL_TEXT));
+    assert_string_equal(text, SEAL_TEXT);
+    assert_int_equal(period_seal_parse(text, (size_t)n, &back), 0);
+    assert_memory_equal(&back, &s, sizeof(s));
+    /* Small on the wire: text and signature well under the payload limit. */
+    crypto_sign_detached(sig, NULL, (const uint8_t *)text, (size_t)n, sk);
+    json = period_seal_to_json(text, sig, &len);
+    assert_true(len < 600);
+    assert_int_equal(period_seal_from_json(json, len, buf, sig2), 0);
+    assert_string_equal(buf, text);
+    assert_true(period_seal_signature_ok(buf, strlen(buf), sig2, pk));
+    assert_false(period_seal_signature_ok(buf, strlen(buf), sig2, other_pk));
+    buf[strlen(buf) - 2] ^= 1;          /* closed_at changed by one second */
+    assert_false(period_seal_signature_ok(buf, strlen(buf), sig2, pk));
+    free(json);
+
+    /* Anything period_seal_encode() would not write is refused, ret untouched. */
+    static const char *const bad[] = {
+        "portier-period-v2\n",
+        "portier-ledger-v1\nsite=lyon\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(period_seal_parse(bad[i], strlen(bad[i]), &back), -EBADMSG);
+    struct { const char *from, *to; } edits[] = {
+        { "last_seq=10", "last_seq=010" },          /* leading zero */
+        { "last_seq=10", "last_seq=-1" },
+        { "period=2026-10", "period=2026-1" },
+        { "first_day=2026-10-01", "first_day=2026-10-1x" },
+        { "0c0c0c0c", "0C0C0C0C" },                 /* upper-case hex */
+        { "site=lyon", "site=ly on" },
+        { "closed_at=1793713802\n", "closed_at=1793713802\nnote=x\n" },
+        { "closed_at=1793713802\n", "closed_at=1793713802" },
+    };
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        char *at;
+        snprintf(buf, sizeof(buf), "%s", SEAL_TEXT);
+        at = strstr(buf, edits[i].from);
+        assert_non_null(at);
+        memmove(at + strlen(edits[i].to), at + strlen(edits[i].from),
+                strlen(at + strlen(edits[i].from)) + 1);
+        memcpy(at, edits[i].to, strlen(edits[i].to));
+        assert_int_equal(period_seal_parse(buf, strlen(buf), &back), -EBADMSG);
+    }
+    /* The payload: its limit, its form. */
+    char big[PERIOD_SEAL_PAYLOAD_MAX + 2];
+    memset(big, ' ', sizeof(big));
+    assert_int_equal(period_seal_from_json(big, sizeof(big), buf, sig2), -EMSGSIZE);
+    assert_int_equal(period_seal_from_json("{\"v\":1,\"text\":\"x\"}", 18, buf, sig2), -EBADMSG);
+}
+
+static void test_seals_stored_checked_and_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain(20);
+    struct ledger_batch *b = batch_of(es, 1, 10, sk);
+    struct seal_result res;
+    struct period_seal s;
+    struct cdb_seal got;
+    uint8_t wrong[LEDGER_HASH_LEN];
+    size_t len;
+    char *p;
+
+    /* Verified: the chain is there, entry 10's hash is the seal's. */
+    struct ingest_result ir;
+    assert_int_equal(feed(f, b, &ir), INGEST_STORED);
+    s = seal_of(10, es[9].hash, "2026-10");
+    p = seal_payload(&s, sk, &len);
+    seals_receive(f->db, SITE, "2026-10", p, len, 1790000000, &res);
+    assert_int_equal(res.outcome, SEAL_STORED);
+    assert_string_equal(res.state, "verified");
+    /* Received again (retained): nothing changes, no problem. */
+    seals_receive(f->db, SITE, "2026-10", p, len, 1790000001, &res);
+    assert_int_equal(res.outcome, SEAL_SAME);
+    assert_int_equal(problems(f), 0);
+    free(p);
+
+    /* Waiting: entry 15 is not verified yet; then the chain reaches it. */
+    s = seal_of(15, es[14].hash, "2026-11");
+    p = seal_payload(&s, sk, &len);
+    seals_receive(f->db, SITE, "2026-11", p, len, 1790000000, &res);
+    assert_string_equal(res.state, "waiting");
+    free(p);
+    /* Mismatch: entry 20's hash is not this one; detected once the chain reaches 20. */
+    memset(wrong, 7, sizeof(wrong));
+    s = seal_of(20, wrong, "2026-12");
+    p = seal_payload(&s, sk, &len);
+    seals_receive(f->db, SITE, "2026-12", p, len, 1790000000, &res);
+    assert_string_equal(res.state, "waiting");
+    free(p);
+    free(b);
+    b = batch_of(es, 11, 20, sk);
+    assert_int_equal(feed(f, b, &ir), INGEST_STORED);
+    assert_int_equal(seals_check(f->db, SITE, 1790000002), 1);
+    assert_int_equal(cdb_seal_get(f->db, SITE, "2026-11", &got), 0);
+    assert_string_equal(got.state, "verified");
+    assert_int_equal(cdb_seal_get(f->db, SITE, "2026-12", &got), 0);
+    assert_string_equal(got.state, "mismatch");
+    assert_int_equal(problems(f), 1);                   /* seal_mismatch */
+
+    /* Another signed seal for a stored period: a conflict, the first one kept. */
+    s = seal_of(12, es[11].hash, "2026-10");
+    p = seal_payload(&s, sk, &len);
+    seals_receive(f->db, SITE, "2026-10", p, len, 1790000003, &res);
+    assert_int_equal(res.outcome, SEAL_CONFLICT);
+    assert_int_equal(cdb_seal_get(f->db, SITE, "2026-10", &got), 0);
+    assert_int_equal(got.last_seq, 10);
+    /* On another period's topic: malformed, not stored. */
+    seals_receive(f->db, SITE, "2027-01", p, len, 1790000003, &res);
+    assert_int_equal(res.outcome, SEAL_MALFORMED);
+    free(p);
+    /* Another key; an unregistered site; garbage. */
+    s = seal_of(10, es[9].hash, "2027-02");
+    p = seal_payload(&s, other_sk, &len);
+    seals_receive(f->db, SITE, "2027-02", p, len, 1790000003, &res);
+    assert_int_equal(res.outcome, SEAL_FORGED);
+    assert_int_equal(cdb_seal_get(f->db, SITE, "2027-02", &got), -ENOENT);
+    free(p);
+    snprintf(s.site, sizeof(s.site), "ghost");
+    p = seal_payload(&s, other_sk, &len);
+    seals_receive(f->db, "ghost", "2027-02", p, len, 1790000003, &res);
+    assert_int_equal(res.outcome, SEAL_UNKNOWN_SITE);
+    free(p);
+    seals_receive(f->db, SITE, "2027-02", "{}", 2, 1790000003, &res);
+    assert_int_equal(res.outcome, SEAL_MALFORMED);
+    assert_int_equal(problems(f), 1 + 5);
+    free(b);
+    free(es);
+}
+
 static void test_billing_day_follows_the_site_clock(void **state)
 {
     char day[11];
@@ -677,6 +851,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_stores_replays_and_gaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_refuses_forgeries_forks_and_strangers, setup,
                                         teardown),
+        cmocka_unit_test(test_period_seal_encode_parse_verify),
+        cmocka_unit_test_setup_teardown(test_seals_stored_checked_and_refused, setup, teardown),
         cmocka_unit_test(test_billing_day_follows_the_site_clock),
         cmocka_unit_test(test_balances_of_the_worked_example),
         cmocka_unit_test(test_visit_entry_encoding),

@@ -11,6 +11,7 @@
  *                                     [--tls-ca F [--tls-cert F --tls-key F]] [--keepalive S]
  *   portier-custodian [--db FILE] report --period YYYY-MM [--format text|csv|json]
  *   portier-custodian [--db FILE] serve --listen ADDR:PORT
+ *   portier-custodian [--db FILE] export --period YYYY-MM --out DIR [--site NAME]
  *
  * See docs/consortium.md. */
 #include <errno.h>
@@ -25,14 +26,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "custodian_db.h"
 #include "ingest.h"
 #include "report.h"
+#include "seals.h"
 #include "web.h"
 #include "log.h"
+#include "meter.h"
 #include "util.h"
 
 #define DEFAULT_DB "/var/lib/portier-custodian/custodian.db"
@@ -60,6 +64,7 @@ static int usage(FILE *out, int status)
             "      [--password-file F] [--tls-ca F] [--tls-cert F] [--tls-key F] [--keepalive S]\n"
             "  report --period YYYY-MM [--format text|csv|json]\n"
             "  serve --listen ADDR:PORT\n"
+            "  export --period YYYY-MM --out DIR [--site NAME]\n"
             "Default database: " DEFAULT_DB "\n");
     return status;
 }
@@ -353,6 +358,8 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     log_info("connected to %s:%d", rn->host, rn->port);
     snprintf(topic, sizeof(topic), "%s/+/ledger/batch", rn->prefix);
     mosquitto_subscribe(mosq, NULL, topic, 1);
+    snprintf(topic, sizeof(topic), "%s/+/ledger/period/+", rn->prefix);
+    mosquitto_subscribe(mosq, NULL, topic, 1);
     /* Where every site stands, retained: a site (re)connecting resumes from there. */
     cdb_sites_foreach(rn->db, ack_site, rn);
 }
@@ -366,6 +373,36 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
     rn->connected = false;
 }
 
+static void on_seal(struct runner *rn, const char *site, const char *period,
+                    const struct mosquitto_message *msg)
+{
+    struct seal_result res;
+
+    if (msg->payloadlen <= 0 || strlen(period) != 7)
+        return;         /* a cleared retained seal; or not a period's topic */
+    seals_receive(rn->db, site, period, msg->payload, (size_t)msg->payloadlen, now_utc(), &res);
+    utf8_sanitize(res.detail);
+    switch (res.outcome) {
+    case SEAL_STORED:
+        if (strcmp(res.state, "mismatch") == 0)
+            log_error("site %s: %s", res.site, res.detail);
+        else
+            log_info("site %s: %s", res.site, res.detail);
+        break;
+    case SEAL_SAME:
+        log_debug("site %s: %s", res.site, res.detail);
+        break;
+    case SEAL_ERROR:
+        log_error("site %s: %s", res.site, res.detail);
+        break;
+    default:
+        rn->problems++;
+        log_error("site %s: period seal %s rejected (%s): %s", res.site, res.period,
+                  seals_outcome_name(res.outcome), res.detail);
+        break;
+    }
+}
+
 static void on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg)
 {
     struct runner *rn = userdata;
@@ -374,14 +411,20 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
     size_t plen = strlen(rn->prefix);
     const char *p, *slash;
 
-    /* PREFIX/SITE/ledger/batch */
+    /* PREFIX/SITE/ledger/batch or PREFIX/SITE/ledger/period/YYYY-MM */
     if (strncmp(msg->topic, rn->prefix, plen) != 0 || msg->topic[plen] != '/')
         return;
     p = msg->topic + plen + 1;
     slash = strchr(p, '/');
-    if (!slash || strcmp(slash, "/ledger/batch") != 0 || (size_t)(slash - p) >= sizeof(site))
+    if (!slash || (size_t)(slash - p) >= sizeof(site))
         return;
     snprintf(site, sizeof(site), "%.*s", (int)(slash - p), p);
+    if (strncmp(slash, "/ledger/period/", 15) == 0) {
+        on_seal(rn, site, slash + 15, msg);
+        return;
+    }
+    if (strcmp(slash, "/ledger/batch") != 0)
+        return;
     if (msg->payloadlen <= 0)
         return;         /* an empty retained message clearing the topic */
     rn->batches++;
@@ -390,6 +433,10 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
     case INGEST_STORED:
         rn->stored += (uint64_t)res.stored;
         log_debug("site %s: %s", res.site, res.detail);
+        /* The chain grew: the site's waiting period seals may now be checked. */
+        if (seals_check(rn->db, res.site, now_utc()) > 0)
+            log_error("site %s: a period seal does not match the verified chain "
+                      "(seal_mismatch)", res.site);
         publish_ack(rn, res.site, res.verified_seq, res.verified_hash);
         break;
     case INGEST_REPLAY:
@@ -615,6 +662,38 @@ static int cmd_serve(struct cdb *db, int argc, char **argv)
     return 0;
 }
 
+static int cmd_export(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "period", required_argument, NULL, 'p' }, { "out", required_argument, NULL, 'o' },
+        { "site", required_argument, NULL, 's' }, { 0 } };
+    const char *period = NULL, *dir = NULL, *site = NULL;
+    char first[11], last[11];
+    int c, r;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'p')
+            period = optarg;
+        else if (c == 'o')
+            dir = optarg;
+        else if (c == 's')
+            site = optarg;
+        else
+            return usage(stderr, 2);
+    }
+    if (!period || !dir || optind != argc)
+        return fail("usage: export --period YYYY-MM --out DIR [--site NAME]");
+    if (meter_period_days(period, first, last) < 0)
+        return fail("period must be YYYY-MM");
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        return fail("cannot create %s: %s", dir, strerror(errno));
+    r = seals_export(db, period, site, dir, stdout, stderr);
+    if (r < 0)
+        return fail("export of %s failed: %s", period, strerror(-r));
+    return r;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -658,6 +737,8 @@ int main(int argc, char **argv)
         status = cmd_report(db, argc, argv);
     else if (strcmp(argv[0], "serve") == 0)
         status = cmd_serve(db, argc, argv);
+    else if (strcmp(argv[0], "export") == 0)
+        status = cmd_export(db, argc, argv);
     else
         status = usage(stderr, 2);
     cdb_free(db);

@@ -64,6 +64,29 @@ static const char *const migrations[CDB_SCHEMA_VERSION] = {
 
     /* 2: visits carry their visitor's pseudonym (home_site was there from the start). */
     "ALTER TABLE entries ADD COLUMN visitor TEXT NOT NULL DEFAULT '';",
+
+    /* 3: the sites' period seals, as received and verified (text and signature kept byte
+     * for byte: the export hands them to auditors). Only their state changes. */
+    "CREATE TABLE seals ("
+    "  site TEXT NOT NULL REFERENCES sites(name),"
+    "  period TEXT NOT NULL,"
+    "  first_day TEXT NOT NULL,"
+    "  last_day TEXT NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  last_hash BLOB NOT NULL CHECK (length(last_hash) = 32),"
+    "  archive_sha256 BLOB NOT NULL CHECK (length(archive_sha256) = 32),"
+    "  closed_at INTEGER NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  sig BLOB NOT NULL CHECK (length(sig) = 64),"
+    "  received_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'verified', 'mismatch')),"
+    "  checked_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (site, period)) WITHOUT ROWID;"
+    "CREATE TRIGGER seals_no_delete BEFORE DELETE ON seals"
+    "  BEGIN SELECT RAISE(ABORT, 'seals are kept'); END;"
+    "CREATE TRIGGER seals_state_only BEFORE UPDATE OF site, period, first_day, last_day, "
+    "  last_seq, last_hash, archive_sha256, closed_at, text, sig, received_at ON seals"
+    "  BEGIN SELECT RAISE(ABORT, 'seals are kept as received'); END;",
 };
 
 enum {
@@ -72,6 +95,7 @@ enum {
     Q_ENTRY_HASH, Q_ENTRY_ADD, Q_ENTRY_COUNT,
     Q_PROBLEM_ADD, Q_GAP_OPEN, Q_GAP_RESOLVE, Q_PROBLEM_LIST,
     Q_USAGE, Q_VISITS,
+    Q_SEAL_ADD, Q_SEAL_GET, Q_SEAL_LIST, Q_SEAL_STATE, Q_SEAL_PREV, Q_ENTRY_RANGE,
     Q__MAX
 };
 
@@ -113,6 +137,20 @@ static const char *const sql[Q__MAX] = {
     [Q_VISITS] = "SELECT home_site, site, count(*), sum(amount_cents) FROM entries "
                  "WHERE kind = 'visit' AND home_site != '' AND billing_day BETWEEN ?1 AND ?2 "
                  "GROUP BY home_site, site ORDER BY home_site, site",
+    [Q_SEAL_ADD] = "INSERT INTO seals (site, period, first_day, last_day, last_seq, last_hash, "
+                   "archive_sha256, closed_at, text, sig, received_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+#define SEAL_COLUMNS "site, period, first_day, last_day, last_seq, last_hash, archive_sha256, " \
+                     "closed_at, text, sig, received_at, state, checked_at"
+    [Q_SEAL_GET] = "SELECT " SEAL_COLUMNS " FROM seals WHERE site = ?1 AND period = ?2",
+    [Q_SEAL_LIST] = "SELECT " SEAL_COLUMNS " FROM seals WHERE (?1 IS NULL OR site = ?1) AND "
+                    "(?2 IS NULL OR period = ?2) ORDER BY period, site",
+    [Q_SEAL_STATE] = "UPDATE seals SET state = ?3, checked_at = ?4 WHERE site = ?1 AND period = ?2",
+    [Q_SEAL_PREV] = "SELECT coalesce(max(last_seq), 0) FROM seals WHERE site = ?1 AND period < ?2",
+    [Q_ENTRY_RANGE] = "SELECT seq, usage_id, kind, member_id, resource, started_at, ended_at, "
+                      "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, "
+                      "prev_hash, hash, signature, home_site, visitor FROM entries "
+                      "WHERE site = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
 };
 
 struct cdb {
@@ -509,6 +547,142 @@ int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_d
         row.amount_cents = sqlite3_column_int64(st, 3);
         n++;
         if ((r = fn(&row, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}
+
+/* ---- period seals ---- */
+
+static void seal_from_row(sqlite3_stmt *st, struct cdb_seal *s)
+{
+    memset(s, 0, sizeof(*s));
+    text_col(st, 0, s->site, sizeof(s->site));
+    text_col(st, 1, s->period, sizeof(s->period));
+    text_col(st, 2, s->first_day, sizeof(s->first_day));
+    text_col(st, 3, s->last_day, sizeof(s->last_day));
+    s->last_seq = sqlite3_column_int64(st, 4);
+    blob_col(st, 5, s->last_hash, sizeof(s->last_hash));
+    blob_col(st, 6, s->archive_sha256, sizeof(s->archive_sha256));
+    s->closed_at = sqlite3_column_int64(st, 7);
+    text_col(st, 8, s->text, sizeof(s->text));
+    blob_col(st, 9, s->sig, sizeof(s->sig));
+    s->received_at = sqlite3_column_int64(st, 10);
+    text_col(st, 11, s->state, sizeof(s->state));
+    s->checked_at = sqlite3_column_int64(st, 12);
+}
+
+int cdb_seal_add(struct cdb *db, const struct cdb_seal *s)
+{
+    sqlite3_stmt *st = q(db, Q_SEAL_ADD);
+    sqlite3_bind_text(st, 1, s->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, s->first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, s->last_day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, s->last_seq);
+    sqlite3_bind_blob(st, 6, s->last_hash, sizeof(s->last_hash), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 7, s->archive_sha256, sizeof(s->archive_sha256), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, s->closed_at);
+    sqlite3_bind_text(st, 9, s->text, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 10, s->sig, sizeof(s->sig), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, s->received_at);
+    return exec(st);
+}
+
+int cdb_seal_get(struct cdb *db, const char *site, const char *period, struct cdb_seal *ret)
+{
+    sqlite3_stmt *st = q(db, Q_SEAL_GET);
+    int rc;
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        seal_from_row(st, ret);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : to_errno(rc);
+}
+
+int cdb_seals_foreach(struct cdb *db, const char *site, const char *period, cdb_seal_fn fn,
+                      void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_SEAL_LIST);
+    struct cdb_seal s;
+    int rc, n = 0, r = 0;
+
+    if (site)
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    if (period)
+        sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        seal_from_row(st, &s);
+        n++;
+        if ((r = fn(&s, userdata)) < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+}
+
+int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, const char *state,
+                       int64_t now)
+{
+    sqlite3_stmt *st = q(db, Q_SEAL_STATE);
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    return exec(st);
+}
+
+int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *period)
+{
+    sqlite3_stmt *st = q(db, Q_SEAL_PREV);
+    int64_t n = -EIO;
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t to,
+                        cdb_entry_fn fn, void *userdata)
+{
+    sqlite3_stmt *st = q(db, Q_ENTRY_RANGE);
+    struct ledger_entry e;
+    int rc, n = 0, r = 0;
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&e, 0, sizeof(e));
+        snprintf(e.site, sizeof(e.site), "%s", site);
+        e.seq = sqlite3_column_int64(st, 0);
+        e.usage_id = sqlite3_column_int64(st, 1);
+        text_col(st, 2, e.kind, sizeof(e.kind));
+        e.member_id = sqlite3_column_int64(st, 3);
+        text_col(st, 4, e.resource, sizeof(e.resource));
+        e.started_at = sqlite3_column_int64(st, 5);
+        e.ended_at = sqlite3_column_int64(st, 6);
+        e.quantity = sqlite3_column_int64(st, 7);
+        text_col(st, 8, e.unit, sizeof(e.unit));
+        e.amount_cents = sqlite3_column_int64(st, 9);
+        text_col(st, 10, e.allowance, sizeof(e.allowance));
+        e.corrects_seq = sqlite3_column_int64(st, 11);
+        e.recorded_at = sqlite3_column_int64(st, 12);
+        blob_col(st, 13, e.prev_hash, LEDGER_HASH_LEN);
+        blob_col(st, 14, e.hash, LEDGER_HASH_LEN);
+        e.has_signature = sqlite3_column_bytes(st, 15) == LEDGER_SIG_LEN;
+        blob_col(st, 15, e.signature, LEDGER_SIG_LEN);
+        text_col(st, 16, e.home, sizeof(e.home));
+        text_col(st, 17, e.visitor, sizeof(e.visitor));
+        n++;
+        if ((r = fn(&e, userdata)) < 0)
             break;
     }
     sqlite3_reset(st);

@@ -11,8 +11,9 @@
 #include <stdint.h>
 
 #include "ledger_batch.h"
+#include "period_seal.h"
 
-#define CDB_SCHEMA_VERSION 2
+#define CDB_SCHEMA_VERSION 3
 
 struct cdb;
 
@@ -87,3 +88,37 @@ struct cdb_visit_row {
 typedef int (*cdb_visit_fn)(const struct cdb_visit_row *r, void *userdata);
 int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
                        cdb_visit_fn fn, void *userdata);
+
+/* ---- period seals (period_seal.h), as received from the sites ---- */
+struct cdb_seal {
+    char site[32];
+    char period[8];
+    char first_day[11], last_day[11];
+    int64_t last_seq;
+    uint8_t last_hash[LEDGER_HASH_LEN];
+    uint8_t archive_sha256[32];
+    int64_t closed_at;
+    char text[PERIOD_SEAL_TEXT_MAX + 1];    /* the signed text, byte for byte */
+    uint8_t sig[LEDGER_SIG_LEN];
+    int64_t received_at;
+    char state[12];                         /* "waiting", "verified", "mismatch" */
+    int64_t checked_at;
+};
+/* -EEXIST if the site already has a seal for that period. */
+int cdb_seal_add(struct cdb *db, const struct cdb_seal *s);
+/* -ENOENT if none. */
+int cdb_seal_get(struct cdb *db, const char *site, const char *period, struct cdb_seal *ret);
+typedef int (*cdb_seal_fn)(const struct cdb_seal *s, void *userdata);
+/* site, period: NULL for all. Ordered by period, then site. */
+int cdb_seals_foreach(struct cdb *db, const char *site, const char *period, cdb_seal_fn fn,
+                      void *userdata);
+int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, const char *state,
+                       int64_t now);
+/* The highest last_seq among site's seals of periods before period (0: none), or -errno. */
+int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *period);
+
+/* Stored entries of site with from <= seq <= to, in seq order, as ledger entries (hash,
+ * prev_hash and checkpoint signature as received; e->site is site). */
+typedef int (*cdb_entry_fn)(const struct ledger_entry *e, void *userdata);
+int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t to,
+                        cdb_entry_fn fn, void *userdata);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "meter.h"
@@ -172,11 +173,25 @@ static int add_problem(const struct cdb_problem *p, void *userdata)
     return 0;
 }
 
+static int add_seal(const struct cdb_seal *seal, void *userdata)
+{
+    char sha[2 * sizeof(seal->archive_sha256) + 1], hash[2 * LEDGER_HASH_LEN + 1];
+
+    sodium_bin2hex(sha, sizeof(sha), seal->archive_sha256, sizeof(seal->archive_sha256));
+    sodium_bin2hex(hash, sizeof(hash), seal->last_hash, sizeof(seal->last_hash));
+    json_array_append_new(userdata, json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:I}", "site", seal->site, "state", seal->state, "last_seq",
+        (json_int_t)seal->last_seq, "last_hash", hash, "archive_sha256", sha, "closed_at",
+        (json_int_t)seal->closed_at));
+    return 0;
+}
+
 json_t *report_build(struct cdb *db, const char *period, int *ret_err)
 {
     struct build b = { 0 };
     char first[11], last[11];
     json_t *visits = NULL, *balances = NULL, *positions = NULL, *problems = NULL, *out = NULL;
+    json_t *seals = NULL;
     struct report_balance *bal = NULL;
     struct report_position *pos = NULL;
     size_t n_bal, n_pos;
@@ -192,7 +207,9 @@ json_t *report_build(struct cdb *db, const char *period, int *ret_err)
     balances = json_array();
     positions = json_array();
     problems = json_array();
+    seals = json_array();
     if ((r = cdb_sites_foreach(db, add_site, &b)) < 0 ||
+        (r = cdb_seals_foreach(db, NULL, period, add_seal, seals)) < 0 ||
         (r = cdb_usage_foreach(db, first, last, add_usage, &b)) < 0 ||
         (r = cdb_visits_foreach(db, first, last, add_visit, &b)) < 0 ||
         (r = cdb_problems_foreach(db, NULL, 0, 1000, add_problem, problems)) < 0) {
@@ -222,9 +239,10 @@ json_t *report_build(struct cdb *db, const char *period, int *ret_err)
             "{s:s, s:I, s:I, s:I}", "site", pos[i].site, "earned_cents",
             (json_int_t)pos[i].earned_cents, "owed_cents", (json_int_t)pos[i].owed_cents,
             "net_cents", (json_int_t)(pos[i].earned_cents - pos[i].owed_cents)));
-    out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:O}", "period", period, "first_day",
-                    first, "last_day", last, "currency", "EUR", "sites", b.sites, "visits", visits,
-                    "balances", balances, "positions", positions, "problems", problems);
+    out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "period", period,
+                    "first_day", first, "last_day", last, "currency", "EUR", "sites", b.sites,
+                    "visits", visits, "balances", balances, "positions", positions, "problems",
+                    problems, "seals", seals);
     if (!out)
         *ret_err = -ENOMEM;
 out:
@@ -233,6 +251,7 @@ out:
     json_decref(balances);
     json_decref(positions);
     json_decref(problems);
+    json_decref(seals);
     free(b.visits);
     free(bal);
     free(pos);
@@ -355,6 +374,9 @@ char *report_render(json_t *rep, const char *format)
         json_array_foreach(json_object_get(rep, "problems"), i, s)
             csv_row(&t, "problem", js(s, "site"), "", js(s, "kind"), ji(s, "first_seq"),
                     ji(s, "last_seq"), 0, js(s, "detail"));
+        json_array_foreach(json_object_get(rep, "seals"), i, s)
+            csv_row(&t, "seal", js(s, "site"), "", js(s, "state"), ji(s, "last_seq"), 0, 0,
+                    js(s, "archive_sha256"));
     } else {
         put(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", js(rep, "period"),
             js(rep, "first_day"), js(rep, "last_day"));
@@ -379,6 +401,12 @@ char *report_render(json_t *rep, const char *format)
                 money(ji(s, "earned_cents"), m1, sizeof(m1)),
                 money(ji(s, "owed_cents"), m2, sizeof(m2)),
                 money(ji(s, "net_cents"), m3, sizeof(m3)));
+        put(&t, "\nPeriod seals (closed at the sites)\n");
+        if (json_array_size(json_object_get(rep, "seals")) == 0)
+            put(&t, "  none received\n");
+        json_array_foreach(json_object_get(rep, "seals"), i, s)
+            put(&t, "  %-20s ledger up to %10" JSON_INTEGER_FORMAT "  %-8s archive sha256 %s\n",
+                js(s, "site"), ji(s, "last_seq"), js(s, "state"), js(s, "archive_sha256"));
         put(&t, "\nOpen problems: %zu\n", json_array_size(json_object_get(rep, "problems")));
         json_array_foreach(json_object_get(rep, "problems"), i, s)
             put(&t, "  %s %s %s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT ": %s\n",

@@ -228,6 +228,17 @@ char *web_page(struct cdb *db, const char *period)
             cell_money(&h, ji(s, "net_cents"));
             tag(&h, "</tr>\n");
         }
+        tag(&h, "</table>\n<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up to "
+                "entry</th><th>state</th><th>archive SHA-256</th></tr>\n");
+        json_array_foreach(json_object_get(rep, "seals"), i, s) {
+            tag(&h, "<tr>");
+            cell(&h, js(s, "site"));
+            cell_int(&h, ji(s, "last_seq"));
+            cell(&h, js(s, "state"));
+            tag(&h, "<td><code>");
+            esc(&h, js(s, "archive_sha256"));
+            tag(&h, "</code></td></tr>\n");
+        }
         tag(&h, "</table>\n");
         json_decref(rep);
     }
