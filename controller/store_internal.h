@@ -1,6 +1,9 @@
 /* store_internal: what the store's domain files (store_*.c) share with store.c.
  *
- * Not for use outside the store: every byte of SQL stays in store*.c. A domain file keeps
+ * Not for use outside the store: every byte of the daemon's SQL stays in store*.c. The
+ * connection-free helpers (store_errno, store_stmt_exec, store_column_text,
+ * store_rows_each) also serve the custodian's own database (tools/custodian), so both map
+ * SQLite's errors and walk rows the same way. A domain file keeps
  * its SQL in static const strings and gets each statement through store_prepared(), which
  * prepares it once per connection (keyed by the string's address) and hands it back reset,
  * with no bindings. */

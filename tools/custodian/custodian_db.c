@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_internal.h"     /* the SQLite helpers every database of Portier uses */
+
 /* Migration N brings user_version from N-1 to N. Never edit a released migration. */
 static const char *const migrations[CDB_SCHEMA_VERSION] = {
     /* 1: the registry, verified entries, problems. */
@@ -158,41 +160,11 @@ struct cdb {
     sqlite3_stmt *q[Q__MAX];
 };
 
-static int to_errno(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return 0;
-    case SQLITE_NOMEM:      return -ENOMEM;
-    case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
-    case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
-    case SQLITE_FULL:       return -ENOSPC;
-    case SQLITE_CANTOPEN:   return -ENOENT;
-    case SQLITE_CONSTRAINT:
-        return (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) ? -EEXIST
-                                                                                      : -EINVAL;
-    case SQLITE_CORRUPT: case SQLITE_NOTADB: return -EBADMSG;
-    default:                return -EIO;
-    }
-}
-
 static sqlite3_stmt *q(struct cdb *db, int id)
 {
     sqlite3_reset(db->q[id]);
     sqlite3_clear_bindings(db->q[id]);
     return db->q[id];
-}
-
-static int exec(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : to_errno(rc) < 0 ? to_errno(rc) : -EIO;
-}
-
-static void text_col(sqlite3_stmt *st, int col, char *buf, size_t n)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(buf, n, "%s", t ? (const char *)t : "");
 }
 
 static void blob_col(sqlite3_stmt *st, int col, uint8_t *buf, size_t n)
@@ -210,7 +182,7 @@ static int migrate(sqlite3 *db)
 
     rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return to_errno(rc);
+        return store_errno(rc);
     if (sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -227,7 +199,7 @@ static int migrate(sqlite3 *db)
             rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+            return store_errno(rc) < 0 ? store_errno(rc) : -EIO;
         }
     }
     return 0;
@@ -243,7 +215,7 @@ int cdb_open(const char *path, struct cdb **ret)
     rc = sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                          SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        r = to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+        r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
         goto fail;
     }
     sqlite3_extended_result_codes(db->db, 1);
@@ -254,7 +226,7 @@ int cdb_open(const char *path, struct cdb **ret)
                               "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        r = to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+        r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
         goto fail;
     }
     r = migrate(db->db);
@@ -263,7 +235,7 @@ int cdb_open(const char *path, struct cdb **ret)
     for (int i = 0; i < Q__MAX; i++) {
         rc = sqlite3_prepare_v3(db->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->q[i], NULL);
         if (rc != SQLITE_OK) {
-            r = to_errno(rc) < 0 ? to_errno(rc) : -EIO;
+            r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
             goto fail;
         }
     }
@@ -295,15 +267,15 @@ int cdb_site_add(struct cdb *db, const struct cdb_site *s)
     sqlite3_bind_text(st, 3, s->timezone, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, s->day_starts);
     sqlite3_bind_int64(st, 5, s->added_at);
-    return exec(st);
+    return store_stmt_exec(st);
 }
 
 static void site_from_row(sqlite3_stmt *st, struct cdb_site *s)
 {
     memset(s, 0, sizeof(*s));
-    text_col(st, 0, s->name, sizeof(s->name));
+    store_column_text(st, 0, s->name, sizeof(s->name));
     blob_col(st, 1, s->public_key, LEDGER_PK_LEN);
-    text_col(st, 2, s->timezone, sizeof(s->timezone));
+    store_column_text(st, 2, s->timezone, sizeof(s->timezone));
     s->day_starts = sqlite3_column_int64(st, 3);
     s->added_at = sqlite3_column_int64(st, 4);
     s->verified_seq = sqlite3_column_int64(st, 5);
@@ -325,23 +297,20 @@ int cdb_site_get(struct cdb *db, const char *name, struct cdb_site *ret)
     if (rc == SQLITE_ROW)
         site_from_row(st, ret);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : to_errno(rc);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}
+
+static int sites_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *x = ctx;
+    struct cdb_site s;
+    site_from_row(st, &s);
+    return ((cdb_site_fn)x->fn)(&s, x->userdata);
 }
 
 int cdb_sites_foreach(struct cdb *db, cdb_site_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = q(db, Q_SITE_LIST);
-    struct cdb_site s;
-    int rc, n = 0, r = 0;
-
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        site_from_row(st, &s);
-        n++;
-        if ((r = fn(&s, userdata)) < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+    return store_rows_each(q(db, Q_SITE_LIST), sites_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- entries ---- */
@@ -357,7 +326,7 @@ int cdb_entry_hash(struct cdb *db, const char *site, int64_t seq, uint8_t hash[L
     if (rc == SQLITE_ROW)
         blob_col(st, 0, hash, LEDGER_HASH_LEN);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : to_errno(rc);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
 }
 
 int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from, int64_t now,
@@ -369,7 +338,7 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
     char day[11];
     int r;
 
-    r = exec(q(db, Q_BEGIN));
+    r = store_stmt_exec(q(db, Q_BEGIN));
     if (r < 0)
         return r;
     for (unsigned i = from; i < b->n; i++) {
@@ -398,7 +367,7 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
         sqlite3_bind_int64(st, 19, now);
         sqlite3_bind_text(st, 20, e->home, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 21, e->visitor, -1, SQLITE_STATIC);
-        if ((r = exec(st)) < 0)
+        if ((r = store_stmt_exec(st)) < 0)
             goto fail;
     }
     st = q(db, Q_SITE_ADVANCE);
@@ -408,7 +377,7 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
     sqlite3_bind_int64(st, 4, b->first);
     sqlite3_bind_blob(st, 5, b->sig, LEDGER_SIG_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
-    if ((r = exec(st)) < 0)
+    if ((r = store_stmt_exec(st)) < 0)
         goto fail;
     if (sqlite3_changes(db->db) != 1) {
         r = -ESTALE;
@@ -418,13 +387,13 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
     sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, b->last);
     sqlite3_bind_int64(st, 3, now);
-    if ((r = exec(st)) < 0)
+    if ((r = store_stmt_exec(st)) < 0)
         goto fail;
-    r = exec(q(db, Q_COMMIT));
+    r = store_stmt_exec(q(db, Q_COMMIT));
     if (r == 0)
         return 0;
 fail:
-    exec(q(db, Q_ROLLBACK));
+    store_stmt_exec(q(db, Q_ROLLBACK));
     return r;
 }
 
@@ -432,7 +401,7 @@ int cdb_count_replay(struct cdb *db, const char *site)
 {
     sqlite3_stmt *st = q(db, Q_SITE_REPLAY);
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    return exec(st);
+    return store_stmt_exec(st);
 }
 
 int64_t cdb_entry_count(struct cdb *db, const char *site)
@@ -460,7 +429,7 @@ int cdb_problem_add(struct cdb *db, const struct cdb_problem *p)
     sqlite3_bind_int64(st, 5, p->last_seq);
     sqlite3_bind_text(st, 6, p->detail, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, p->resolved_at);
-    return exec(st);
+    return store_stmt_exec(st);
 }
 
 bool cdb_gap_open(struct cdb *db, const char *site, int64_t first_seq)
@@ -475,82 +444,82 @@ bool cdb_gap_open(struct cdb *db, const char *site, int64_t first_seq)
     return open;
 }
 
+static int problems_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *x = ctx;
+    struct cdb_problem p;
+
+    memset(&p, 0, sizeof(p));
+    p.id = sqlite3_column_int64(st, 0);
+    p.at = sqlite3_column_int64(st, 1);
+    store_column_text(st, 2, p.site, sizeof(p.site));
+    store_column_text(st, 3, p.kind, sizeof(p.kind));
+    p.first_seq = sqlite3_column_int64(st, 4);
+    p.last_seq = sqlite3_column_int64(st, 5);
+    store_column_text(st, 6, p.detail, sizeof(p.detail));
+    p.resolved_at = sqlite3_column_int64(st, 7);
+    return ((cdb_problem_fn)x->fn)(&p, x->userdata);
+}
+
 int cdb_problems_foreach(struct cdb *db, const char *site, int64_t since, int64_t limit,
                          cdb_problem_fn fn, void *userdata)
 {
     sqlite3_stmt *st = q(db, Q_PROBLEM_LIST);
-    struct cdb_problem p;
-    int rc, n = 0, r = 0;
 
     if (site)
         sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&p, 0, sizeof(p));
-        p.id = sqlite3_column_int64(st, 0);
-        p.at = sqlite3_column_int64(st, 1);
-        text_col(st, 2, p.site, sizeof(p.site));
-        text_col(st, 3, p.kind, sizeof(p.kind));
-        p.first_seq = sqlite3_column_int64(st, 4);
-        p.last_seq = sqlite3_column_int64(st, 5);
-        text_col(st, 6, p.detail, sizeof(p.detail));
-        p.resolved_at = sqlite3_column_int64(st, 7);
-        n++;
-        if ((r = fn(&p, userdata)) < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+    return store_rows_each(st, problems_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- reports ---- */
+
+static int usage_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *x = ctx;
+    struct cdb_usage_row row;
+
+    memset(&row, 0, sizeof(row));
+    store_column_text(st, 0, row.site, sizeof(row.site));
+    store_column_text(st, 1, row.kind, sizeof(row.kind));
+    row.records = sqlite3_column_int64(st, 2);
+    row.quantity = sqlite3_column_int64(st, 3);
+    row.amount_cents = sqlite3_column_int64(st, 4);
+    return ((cdb_usage_fn)x->fn)(&row, x->userdata);
+}
 
 int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_day,
                       cdb_usage_fn fn, void *userdata)
 {
     sqlite3_stmt *st = q(db, Q_USAGE);
-    struct cdb_usage_row row;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&row, 0, sizeof(row));
-        text_col(st, 0, row.site, sizeof(row.site));
-        text_col(st, 1, row.kind, sizeof(row.kind));
-        row.records = sqlite3_column_int64(st, 2);
-        row.quantity = sqlite3_column_int64(st, 3);
-        row.amount_cents = sqlite3_column_int64(st, 4);
-        n++;
-        if ((r = fn(&row, userdata)) < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+    return store_rows_each(st, usage_row, &(struct row_ctx){ (row_cb)fn, userdata });
+}
+
+static int visits_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *x = ctx;
+    struct cdb_visit_row row;
+
+    memset(&row, 0, sizeof(row));
+    store_column_text(st, 0, row.home, sizeof(row.home));
+    store_column_text(st, 1, row.host, sizeof(row.host));
+    row.visits = sqlite3_column_int64(st, 2);
+    row.amount_cents = sqlite3_column_int64(st, 3);
+    return ((cdb_visit_fn)x->fn)(&row, x->userdata);
 }
 
 int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
                        cdb_visit_fn fn, void *userdata)
 {
     sqlite3_stmt *st = q(db, Q_VISITS);
-    struct cdb_visit_row row;
-    int rc, n = 0, r = 0;
 
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&row, 0, sizeof(row));
-        text_col(st, 0, row.home, sizeof(row.home));
-        text_col(st, 1, row.host, sizeof(row.host));
-        row.visits = sqlite3_column_int64(st, 2);
-        row.amount_cents = sqlite3_column_int64(st, 3);
-        n++;
-        if ((r = fn(&row, userdata)) < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+    return store_rows_each(st, visits_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 /* ---- period seals ---- */
@@ -558,18 +527,18 @@ int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_d
 static void seal_from_row(sqlite3_stmt *st, struct cdb_seal *s)
 {
     memset(s, 0, sizeof(*s));
-    text_col(st, 0, s->site, sizeof(s->site));
-    text_col(st, 1, s->period, sizeof(s->period));
-    text_col(st, 2, s->first_day, sizeof(s->first_day));
-    text_col(st, 3, s->last_day, sizeof(s->last_day));
+    store_column_text(st, 0, s->site, sizeof(s->site));
+    store_column_text(st, 1, s->period, sizeof(s->period));
+    store_column_text(st, 2, s->first_day, sizeof(s->first_day));
+    store_column_text(st, 3, s->last_day, sizeof(s->last_day));
     s->last_seq = sqlite3_column_int64(st, 4);
     blob_col(st, 5, s->last_hash, sizeof(s->last_hash));
     blob_col(st, 6, s->archive_sha256, sizeof(s->archive_sha256));
     s->closed_at = sqlite3_column_int64(st, 7);
-    text_col(st, 8, s->text, sizeof(s->text));
+    store_column_text(st, 8, s->text, sizeof(s->text));
     blob_col(st, 9, s->sig, sizeof(s->sig));
     s->received_at = sqlite3_column_int64(st, 10);
-    text_col(st, 11, s->state, sizeof(s->state));
+    store_column_text(st, 11, s->state, sizeof(s->state));
     s->checked_at = sqlite3_column_int64(st, 12);
 }
 
@@ -587,7 +556,7 @@ int cdb_seal_add(struct cdb *db, const struct cdb_seal *s)
     sqlite3_bind_text(st, 9, s->text, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 10, s->sig, sizeof(s->sig), SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, s->received_at);
-    return exec(st);
+    return store_stmt_exec(st);
 }
 
 int cdb_seal_get(struct cdb *db, const char *site, const char *period, struct cdb_seal *ret)
@@ -601,28 +570,28 @@ int cdb_seal_get(struct cdb *db, const char *site, const char *period, struct cd
     if (rc == SQLITE_ROW)
         seal_from_row(st, ret);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : to_errno(rc);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}
+
+static int seals_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *x = ctx;
+    struct cdb_seal s;
+
+    seal_from_row(st, &s);
+    return ((cdb_seal_fn)x->fn)(&s, x->userdata);
 }
 
 int cdb_seals_foreach(struct cdb *db, const char *site, const char *period, cdb_seal_fn fn,
                       void *userdata)
 {
     sqlite3_stmt *st = q(db, Q_SEAL_LIST);
-    struct cdb_seal s;
-    int rc, n = 0, r = 0;
 
     if (site)
         sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     if (period)
         sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        seal_from_row(st, &s);
-        n++;
-        if ((r = fn(&s, userdata)) < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+    return store_rows_each(st, seals_row, &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, const char *state,
@@ -633,7 +602,7 @@ int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, con
     sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
-    return exec(st);
+    return store_stmt_exec(st);
 }
 
 int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *period)
@@ -649,42 +618,48 @@ int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *per
     return n;
 }
 
+struct entries_ctx {
+    struct row_ctx rc;
+    const char *site;
+};
+
+static int entries_row(sqlite3_stmt *st, void *ctx)
+{
+    struct entries_ctx *x = ctx;
+    struct ledger_entry e;
+
+    memset(&e, 0, sizeof(e));
+    snprintf(e.site, sizeof(e.site), "%s", x->site);
+    e.seq = sqlite3_column_int64(st, 0);
+    e.usage_id = sqlite3_column_int64(st, 1);
+    store_column_text(st, 2, e.kind, sizeof(e.kind));
+    e.member_id = sqlite3_column_int64(st, 3);
+    store_column_text(st, 4, e.resource, sizeof(e.resource));
+    e.started_at = sqlite3_column_int64(st, 5);
+    e.ended_at = sqlite3_column_int64(st, 6);
+    e.quantity = sqlite3_column_int64(st, 7);
+    store_column_text(st, 8, e.unit, sizeof(e.unit));
+    e.amount_cents = sqlite3_column_int64(st, 9);
+    store_column_text(st, 10, e.allowance, sizeof(e.allowance));
+    e.corrects_seq = sqlite3_column_int64(st, 11);
+    e.recorded_at = sqlite3_column_int64(st, 12);
+    blob_col(st, 13, e.prev_hash, LEDGER_HASH_LEN);
+    blob_col(st, 14, e.hash, LEDGER_HASH_LEN);
+    e.has_signature = sqlite3_column_bytes(st, 15) == LEDGER_SIG_LEN;
+    blob_col(st, 15, e.signature, LEDGER_SIG_LEN);
+    store_column_text(st, 16, e.home, sizeof(e.home));
+    store_column_text(st, 17, e.visitor, sizeof(e.visitor));
+    return ((cdb_entry_fn)x->rc.fn)(&e, x->rc.userdata);
+}
+
 int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t to,
                         cdb_entry_fn fn, void *userdata)
 {
     sqlite3_stmt *st = q(db, Q_ENTRY_RANGE);
-    struct ledger_entry e;
-    int rc, n = 0, r = 0;
+    struct entries_ctx x = { { (row_cb)fn, userdata }, site };
 
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, from);
     sqlite3_bind_int64(st, 3, to);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&e, 0, sizeof(e));
-        snprintf(e.site, sizeof(e.site), "%s", site);
-        e.seq = sqlite3_column_int64(st, 0);
-        e.usage_id = sqlite3_column_int64(st, 1);
-        text_col(st, 2, e.kind, sizeof(e.kind));
-        e.member_id = sqlite3_column_int64(st, 3);
-        text_col(st, 4, e.resource, sizeof(e.resource));
-        e.started_at = sqlite3_column_int64(st, 5);
-        e.ended_at = sqlite3_column_int64(st, 6);
-        e.quantity = sqlite3_column_int64(st, 7);
-        text_col(st, 8, e.unit, sizeof(e.unit));
-        e.amount_cents = sqlite3_column_int64(st, 9);
-        text_col(st, 10, e.allowance, sizeof(e.allowance));
-        e.corrects_seq = sqlite3_column_int64(st, 11);
-        e.recorded_at = sqlite3_column_int64(st, 12);
-        blob_col(st, 13, e.prev_hash, LEDGER_HASH_LEN);
-        blob_col(st, 14, e.hash, LEDGER_HASH_LEN);
-        e.has_signature = sqlite3_column_bytes(st, 15) == LEDGER_SIG_LEN;
-        blob_col(st, 15, e.signature, LEDGER_SIG_LEN);
-        text_col(st, 16, e.home, sizeof(e.home));
-        text_col(st, 17, e.visitor, sizeof(e.visitor));
-        n++;
-        if ((r = fn(&e, userdata)) < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? n : to_errno(rc);
+    return store_rows_each(st, entries_row, &x);
 }
