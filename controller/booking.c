@@ -139,6 +139,8 @@ struct booking_verdict booking_check(const struct booking_request *req)
         if (o->start < req->end && req->start < o->end) {
             hhmm(o->start, a, sizeof(a));
             hhmm(o->end, b, sizeof(b));
+            if (req->hide_names)
+                return fail(BOOKING_OVERLAP, "this time is already booked");
             return fail(BOOKING_OVERLAP, "overlaps booking %lld by %s %s–%s", (long long)o->id,
                         o->member, a, b);
         }

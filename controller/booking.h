@@ -52,6 +52,7 @@ enum booking_error {
 };
 
 struct booking_request {
+    bool hide_names;                /* a member asks: an overlap does not name who booked */
     int64_t now;
     int64_t start, end;
     const struct booking_rules *rules;

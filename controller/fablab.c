@@ -262,13 +262,16 @@ static void rules_from(const struct store_resource *res, const struct schedule *
 
 /* Check a booking [start, end) for member on resource (replacing exclude_id when moving)
  * against every rule. now_for_rules lets an extension start at the end of a grace period. */
+/* hide_names: the request comes from a member, whose messages never name other members. */
 static struct booking_verdict check_booking(struct fablab *f, const struct store_resource *res,
                                             int64_t member_id, int64_t start, int64_t end,
-                                            int64_t exclude_id, int64_t now_for_rules)
+                                            int64_t exclude_id, int64_t now_for_rules,
+                                            bool hide_names)
 {
     struct booking_verdict v;
     struct booking_rules rules;
-    struct booking_request req = { .now = now_for_rules, .start = start, .end = end,
+    struct booking_request req = { .hide_names = hide_names, .now = now_for_rules,
+                                   .start = start, .end = end,
                                    .rules = &rules, .out_of_order = res->out_of_order };
     struct booking_ref overlapping[8];
     struct store_member m;
@@ -303,7 +306,7 @@ static struct booking_verdict check_booking(struct fablab *f, const struct store
 bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
                        int64_t start, int64_t end, struct booking_verdict *ret)
 {
-    *ret = check_booking(f, res, member_id, start, end, 0, now_utc());
+    *ret = check_booking(f, res, member_id, start, end, 0, now_utc(), true);
     return ret->error == BOOKING_OK;
 }
 
@@ -342,7 +345,8 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
         char by[80];
         struct fablab_actor actor = { .member_id = subj->member_id };
 
-        bv = check_booking(f, &mf->res, subj->member_id, start, end, 0, now < start ? now : start);
+        bv = check_booking(f, &mf->res, subj->member_id, start, end, 0, now < start ? now : start,
+                           false);
         if (bv.error != BOOKING_OK) {
             log_notice("machine %s: member %" PRId64 " cannot extend: %s", m->cfg->name,
                        subj->member_id, bv.message);
@@ -647,7 +651,7 @@ static void cmd_booking_add(struct fablab *f, struct control_conn *c, json_t *re
         !req_time(c, req, "start", true, &start) || !req_time(c, req, "end", true, &end))
         return;
     actor.member_id = member;
-    v = check_booking(f, &res, member, start, end, 0, now_utc());
+    v = check_booking(f, &res, member, start, end, 0, now_utc(), !actor.manager);
     if (v.error != BOOKING_OK) {
         reply_booking_error(c, &v);
         return;
@@ -711,7 +715,7 @@ static void cmd_booking_change(struct fablab *f, struct control_conn *c, json_t 
     if (move) {
         if (!req_time(c, req, "start", true, &start) || !req_time(c, req, "end", true, &end))
             return;
-        v = check_booking(f, &res, b.member_id, start, end, b.id, now);
+        v = check_booking(f, &res, b.member_id, start, end, b.id, now, as_member);
         if (v.error != BOOKING_OK) {
             reply_booking_error(c, &v);
             return;

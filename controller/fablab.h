@@ -64,7 +64,8 @@ json_t *fablab_status(struct fablab *f);
 struct input *fablab_input_by_name(struct fablab *f, const char *name);
 
 /* Whether member could book [start, end) on res now, with every rule the booking service
- * enforces; *ret says why not. For the web page's week grid: the service checks again. */
+ * enforces; *ret says why not, as to a member (no other member named). For the web page's
+ * week grid: the service checks again. */
 bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
                        int64_t start, int64_t end, struct booking_verdict *ret);
 

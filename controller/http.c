@@ -557,34 +557,38 @@ static void client_address(struct http_req *rq, char *buf, size_t n)
                     buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST);
 }
 
+/* The two rate-limit keys of a login attempt: the account ("a:name", without case) and
+ * the client's address ("ip:addr"). */
+static void login_keys(struct http_req *rq, const char *name, char account[72], char address[72])
+{
+    char addr[64];
+
+    snprintf(account, 72, "a:%.32s", name);     /* names have at most 32 bytes */
+    for (char *p = account; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    client_address(rq, addr, sizeof(addr));
+    snprintf(address, 72, "ip:%s", addr);
+}
+
 static bool login_limited(struct http_req *rq, const char *name)
 {
-    char key[72], addr[64];
-    struct login_slot *s;
+    char account[72], address[72];
+    struct login_slot *a, *ip;
 
-    snprintf(key, sizeof(key), "a:%.32s", name);     /* names have at most 32 bytes */
-    for (char *p = key; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    s = login_slot(rq->h, key, false);
-    if (s && s->failures >= LOGIN_FAILURES_PER_ACCOUNT)
-        return true;
-    client_address(rq, addr, sizeof(addr));
-    snprintf(key, sizeof(key), "ip:%s", addr);
-    s = login_slot(rq->h, key, false);
-    return s && s->failures >= LOGIN_FAILURES_PER_ADDRESS;
+    login_keys(rq, name, account, address);
+    a = login_slot(rq->h, account, false);
+    ip = login_slot(rq->h, address, false);
+    return (a && a->failures >= LOGIN_FAILURES_PER_ACCOUNT) ||
+           (ip && ip->failures >= LOGIN_FAILURES_PER_ADDRESS);
 }
 
 static void login_failed(struct http_req *rq, const char *name)
 {
-    char key[72], addr[64];
+    char account[72], address[72];
 
-    snprintf(key, sizeof(key), "a:%.32s", name);     /* names have at most 32 bytes */
-    for (char *p = key; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    login_slot(rq->h, key, true)->failures++;
-    client_address(rq, addr, sizeof(addr));
-    snprintf(key, sizeof(key), "ip:%s", addr);
-    login_slot(rq->h, key, true)->failures++;
+    login_keys(rq, name, account, address);
+    login_slot(rq->h, account, true)->failures++;
+    login_slot(rq->h, address, true)->failures++;
 }
 
 /* ---- suspension ---- */
@@ -1153,29 +1157,23 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->env = *env;
     h->cfg = cfg;
     h->tls = cert != NULL;
-    if (cert)
-        h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-                                  MHD_OPTION_SOCK_ADDR, &sa,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                  (unsigned)cfg->http.per_address_connections,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-                                  MHD_OPTION_END);
-    else
-        h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-                                  MHD_OPTION_SOCK_ADDR, &sa,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                  (unsigned)cfg->http.per_address_connections,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_END);
+    /* TLS adds its two options; without it the array is just its end. */
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, key },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,     /* first, or MHD warns */
+                              MHD_OPTION_SOCK_ADDR, &sa,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                              (unsigned)cfg->http.per_address_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_ARRAY, cert ? tls_opts : &tls_opts[2],
+                              MHD_OPTION_END);
     if (cert) {
         sodium_memzero(key, strlen(key));
         free(cert);

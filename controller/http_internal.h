@@ -135,6 +135,9 @@ void http_log_request(struct http_req *rq);
 bool web_pages_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
 void web_cache_clear(struct http *h);
+/* "free", "in_use" or "out_of_order", from the store and the interlocks' state in status
+ * (the `portierctl status` object). */
+const char *web_machine_state(const struct store_resource *m, json_t *status);
 
 /* ---- API (web_api.c) ---- */
 bool web_api_route(struct http_req *rq, const char *path);

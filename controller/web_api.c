@@ -23,10 +23,6 @@ static void api_relay(struct http_req *rq, json_t *reply)
     }
     if (!code)
         code = "internal";
-    if (rq->role != ROLE_MANAGER && strcmp(code, "overlap") == 0) {
-        http_error(rq, 409, code, "this time is already booked");
-        return;
-    }
     http_error(rq, http_status_of(code), code, "%s",
                json_string_value(json_object_get(reply, "error")) ?: "refused");
 }
@@ -67,19 +63,12 @@ static int machine_add(const char *name, void *userdata)
 {
     struct machines_ctx *x = userdata;
     struct store_resource m;
-    json_t *o, *st;
-    size_t i;
+    json_t *o;
 
     if (store_resource_get(x->rq->h->env.store, name, &m) < 0)
         return 0;
     o = machine_json(&m);
-    json_object_set_new(o, "state", json_string(m.out_of_order ? "out_of_order" : "free"));
-    json_array_foreach(json_object_get(x->status, "machines"), i, st) {
-        const char *state = json_string_value(json_object_get(st, "state"));
-        if (strcmp(json_string_value(json_object_get(st, "name")) ?: "", name) == 0 && state &&
-            strcmp(state, "off") != 0 && !m.out_of_order)
-            json_object_set_new(o, "state", json_string("in_use"));
-    }
+    json_object_set_new(o, "state", json_string(web_machine_state(&m, x->status)));
     json_array_append_new(x->list, o);
     return 0;
 }

@@ -82,6 +82,14 @@ static int64_t asked_week(struct http_req *rq)
     return week_start(now_utc());
 }
 
+/* Cents as "12.50" or "-0.50" (the sign also for amounts under one euro). */
+static const char *money(json_int_t cents, char buf[32])
+{
+    unsigned long long a = cents < 0 ? 0ull - (unsigned long long)cents : (unsigned long long)cents;
+    snprintf(buf, 32, "%s%llu.%02llu", cents < 0 ? "-" : "", a / 100, a % 100);
+    return buf;
+}
+
 /* ---- layout ---- */
 
 static void csrf_field(struct http_req *rq, struct buf *b)
@@ -156,8 +164,8 @@ static void page_done(struct http_req *rq, const char *title, const char *back, 
     page_end(rq, &b);
 }
 
-/* The controller said no: its message, with the status its code deserves. Members never see
- * other members' names in an overlap message. */
+/* The controller said no: its message, with the status its code deserves. (A member's
+ * requests carry as_member, so their messages name no other member.) */
 static void reply_refused(struct http_req *rq, json_t *reply)
 {
     const char *code = json_string_value(json_object_get(reply, "code"));
@@ -165,8 +173,6 @@ static void reply_refused(struct http_req *rq, json_t *reply)
 
     if (!code)
         code = "internal";
-    if (rq->role != ROLE_MANAGER && strcmp(code, "overlap") == 0)
-        msg = "this time is already booked";
     http_error(rq, http_status_of(code), code, "%s", msg ? msg : "refused");
 }
 
@@ -207,19 +213,19 @@ static struct machine_list *machines_load(struct http *h)
 }
 
 /* "free", "in use" or "out of order", from the store and the interlocks' state. */
-static const char *machine_state(const struct store_resource *m, json_t *status)
+const char *web_machine_state(const struct store_resource *m, json_t *status)
 {
     json_t *list = json_object_get(status, "machines"), *o;
     size_t i;
 
     if (m->out_of_order)
-        return "out of order";
+        return "out_of_order";
     json_array_foreach(list, i, o) {
         const char *name = json_string_value(json_object_get(o, "name"));
         const char *state = json_string_value(json_object_get(o, "state"));
         if (name && strcmp(name, m->name) == 0 && state && strcmp(state, "off") != 0 &&
             strcmp(state, "none") != 0)
-            return "in use";
+            return "in_use";
     }
     return "free";
 }
@@ -278,14 +284,15 @@ static void page_home(struct http_req *rq)
         struct store_booking_filter f = { .resource_id = m->id, .from = today,
                                           .to = local_midnight(today, 1), .limit = 200 };
         struct today_ctx x = { &b, 0 };
-        const char *state = machine_state(m, status);
+        const char *state = web_machine_state(m, status);
 
         buf_put(&b, "<tr><th scope=\"row\"><a href=\"/machines/");
         buf_html(&b, m->name);
         buf_put(&b, "\">");
         buf_html(&b, m->name);
         buf_printf(&b, "</a></th><td class=\"m-%s\">%s", state[0] == 'f' ? "free"
-                   : state[0] == 'i' ? "busy" : "ooo", state);
+                   : state[0] == 'i' ? "busy" : "ooo", state[0] == 'f' ? "free"
+                   : state[0] == 'i' ? "in use" : "out of order");
         if (m->out_of_order && m->out_of_order_reason[0]) {
             buf_put(&b, " (");
             buf_html(&b, m->out_of_order_reason);
@@ -611,7 +618,7 @@ static void page_machine(struct http_req *rq, const char *name)
                                start, end, when);
                 } else {
                     buf_put(&b, "<td class=\"na\" title=\"");
-                    buf_html(&b, v.error == BOOKING_OVERLAP ? "already booked" : v.message);
+                    buf_html(&b, v.message);     /* names no member: fablab_slot_check */
                     buf_put(&b, "\">–</td>");
                 }
             } else {
@@ -851,14 +858,14 @@ static void me_render(struct http_req *rq, json_t *reply)
         buf_put(&b, "<li>None. <a href=\"/bookings\">Book a machine</a>.</li>");
     buf_printf(&b, "</ul><h2>Usage in %s</h2>", month);
     if (totals) {
-        json_int_t cents = json_integer_value(json_object_get(totals, "amount_cents"));
+        char amount[32];
         buf_printf(&b, "<dl class=\"usage\"><dt>Days</dt><dd id=\"usage-days\">%" JSON_INTEGER_FORMAT
                    "</dd><dt>Presence</dt><dd>%" JSON_INTEGER_FORMAT " min</dd><dt>Machines</dt>"
-                   "<dd>%" JSON_INTEGER_FORMAT " min</dd><dt>Amount</dt><dd>%" JSON_INTEGER_FORMAT
-                   ".%02d EUR</dd></dl>", json_integer_value(json_object_get(totals, "days")),
+                   "<dd>%" JSON_INTEGER_FORMAT " min</dd><dt>Amount</dt><dd>%s EUR</dd></dl>",
+                   json_integer_value(json_object_get(totals, "days")),
                    json_integer_value(json_object_get(totals, "presence_minutes")),
-                   json_integer_value(json_object_get(totals, "machine_minutes")), cents / 100,
-                   (int)(llabs((long long)cents) % 100));
+                   json_integer_value(json_object_get(totals, "machine_minutes")),
+                   money(json_integer_value(json_object_get(totals, "amount_cents")), amount));
     } else {
         buf_put(&b, "<p>Nothing used yet this month.</p>");
     }
@@ -1278,8 +1285,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
             csv_field(&b, num[1], false);
             csv_field(&b, num[2], false);
             csv_field(&b, num[3], false);
-            buf_printf(&b, "%s%lld.%02d,EUR\r\n", cents < 0 ? "-" : "", llabs((long long)cents) / 100,
-                       (int)(llabs((long long)cents) % 100));
+            char amount[32];
+            buf_printf(&b, "%s,EUR\r\n", money(cents, amount));
         }
         http_reply(rq, 200, "text/csv; charset=utf-8", &b);
         if (rq->response) {
@@ -1299,9 +1306,9 @@ static void usage_render(struct http_req *rq, json_t *reply)
     buf_html(&b, period);
     buf_put(&b, "\"></label> <button type=\"submit\">Show</button></form> <a href=\"/usage.csv?period=");
     buf_html(&b, period);
-    buf_printf(&b, "\" download>Download CSV</a><p>%" JSON_INTEGER_FORMAT " records, total %s%lld.%02d EUR.</p>",
-               json_integer_value(json_object_get(tot, "records")), cents < 0 ? "-" : "",
-               llabs((long long)cents) / 100, (int)(llabs((long long)cents) % 100));
+    char amount[32];
+    buf_printf(&b, "\" download>Download CSV</a><p>%" JSON_INTEGER_FORMAT " records, total %s EUR.</p>",
+               json_integer_value(json_object_get(tot, "records")), money(cents, amount));
     buf_put(&b, "<div class=\"table\"><table><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Days</th><th scope=\"col\">Presence (min)</th><th scope=\"col\">"
                 "Machines (min)</th><th scope=\"col\">Amount (EUR)</th></tr></thead><tbody>");
@@ -1312,11 +1319,10 @@ static void usage_render(struct http_req *rq, json_t *reply)
                    json_integer_value(json_object_get(m, "member_id")));
         buf_html(&b, json_string_value(json_object_get(m, "member")));
         buf_printf(&b, "</td><td>%" JSON_INTEGER_FORMAT "</td><td>%" JSON_INTEGER_FORMAT "</td><td>%"
-                   JSON_INTEGER_FORMAT "</td><td>%s%lld.%02d</td></tr>",
+                   JSON_INTEGER_FORMAT "</td><td>%s</td></tr>",
                    json_integer_value(json_object_get(t, "days")),
                    json_integer_value(json_object_get(t, "presence_minutes")),
-                   json_integer_value(json_object_get(t, "machine_minutes")), c < 0 ? "-" : "",
-                   llabs((long long)c) / 100, (int)(llabs((long long)c) % 100));
+                   json_integer_value(json_object_get(t, "machine_minutes")), money(c, amount));
     }
     buf_put(&b, "</tbody></table></div>");
     page_end(rq, &b);

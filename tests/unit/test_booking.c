@@ -461,6 +461,23 @@ static void test_quota_counts_the_part_in_the_start_day(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* A member's request: an overlap says when, never who. */
+static void test_overlap_hides_names_from_members(void **state)
+{
+    static const struct check_case row = { "same slot as Alice", NOW, TUE(14, 0), TUE(15, 0),
+                                           &R_STD, F_NONE, OV(OV_ALICE), 0, 0, BOOKING_OVERLAP,
+                                           NULL };
+    struct booking_verdict v;
+    struct built b;
+
+    (void)state;
+    build(&row, &b);
+    b.req.hide_names = true;
+    v = booking_check(&b.req);
+    assert_int_equal(v.error, BOOKING_OVERLAP);
+    assert_string_equal(v.message, "this time is already booked");
+}
+
 /* Every error booking_check() can give has a row that produces it, and an OK row exists.
  * BOOKING_DEADLINE_PASSED belongs to cancelling and moving (booking_cancel_allowed), not to
  * booking_check(): it must never come out of the table. */
@@ -700,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_instants),
         cmocka_unit_test(test_check_table_covers_every_error),
         cmocka_unit_test(test_check_table),
+        cmocka_unit_test(test_overlap_hides_names_from_members),
         cmocka_unit_test(test_check_hours_between_slot_boundaries),
         cmocka_unit_test(test_quota_counts_the_part_in_the_start_day),
         cmocka_unit_test(test_cancel_allowed),
