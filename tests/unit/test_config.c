@@ -408,6 +408,25 @@ static void test_strings_must_be_utf8(void **state)
                   "t.conf:2: name is not valid UTF-8 text (save the file as UTF-8)");
 }
 
+static void test_http_and_spaceapi_values(void **state)
+{
+    (void)state;
+    EXPECT_ERRORS("[http]\nlisten = 8080\n",
+                  "t.conf:2: listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080");
+    EXPECT_ERRORS("[http]\nlisten = 0.0.0.0:70000\n",
+                  "t.conf:2: listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080");
+    EXPECT_ERRORS("[http]\nlisten = [::1:8080\n",
+                  "t.conf:2: listen must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080");
+    EXPECT_ERRORS("[http]\nlisten = 127.0.0.1:8080\ntls_cert = /etc/c.pem\n",
+                  "t.conf: [http] tls_cert and tls_key go together: set both or neither");
+    EXPECT_ERRORS("[spaceapi]\nlat = 91\nlon = 2\n",
+                  "t.conf:2: lat must be a decimal number of degrees from -90 to 90");
+    EXPECT_ERRORS("[spaceapi]\nlat = 48.8\n",
+                  "t.conf: [spaceapi] lat and lon go together: set both or neither");
+    EXPECT_ERRORS("[http]\nmax_body_kib = 0\n",
+                  "t.conf:2: max_body_kib = 0 is out of range [1, 1024]");
+}
+
 static void test_out_of_range(void **state)
 {
     (void)state;
@@ -914,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_value_spellings),
         cmocka_unit_test(test_unknown_key_and_section),
         cmocka_unit_test(test_strings_must_be_utf8),
+        cmocka_unit_test(test_http_and_spaceapi_values),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_timezone),
