@@ -1232,10 +1232,11 @@ struct http *http_free(struct http *h)
             http_error(rq, 503, "busy", "the controller is stopping");
         resume(rq);
     }
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+    /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
     sd_event_source_disable_unref(h->timer);
+    if (h->mhd)
+        MHD_stop_daemon(h->mhd);
     web_cache_clear(h);
     free(h);
     return NULL;

@@ -2,12 +2,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <mosquitto.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -72,7 +74,8 @@ struct mqtt {
     void *userdata;
     bool connected;
     bool stopping;
-    sd_event_source *io;
+    sd_event_source *io;               /* watches a duplicate of sock, which it owns */
+    int sock;                           /* libmosquitto's socket when io was armed */
     sd_event_source *misc;
     sd_event_source *retry;
     unsigned backoff_ms;
@@ -584,6 +587,11 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     struct mqtt *m = userdata;
     int r = MOSQ_ERR_SUCCESS;
 
+    if (mq.socket(m->mosq) != m->sock) {
+        /* The library closed the connection behind our back (its socket is gone). */
+        lost(m, "connection closed");
+        return 0;
+    }
     if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
         r = mq.loop_read(m->mosq, 1);
     if (r == MOSQ_ERR_SUCCESS && (revents & EPOLLOUT))
@@ -600,10 +608,11 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 static int start_connect(struct mqtt *m)
 {
-    int fd, r;
+    int fd, dup_fd, r;
 
     r = mq.connect_async(m->mosq, m->cfg->mqtt.host, (int)m->cfg->mqtt.port,
                                 (int)m->cfg->mqtt.keepalive);
+    fd_cloexec_all();       /* libmosquitto's socket and socketpair lack close-on-exec */
     if (r != MOSQ_ERR_SUCCESS) {
         log_debug("mqtt: cannot reach %s:%" PRId64 ": %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
                   mq.strerror(r));
@@ -616,10 +625,26 @@ static int start_connect(struct mqtt *m)
         return 0;
     }
     m->io = sd_event_source_disable_unref(m->io);
-    if (sd_event_add_io(m->loop, &m->io, fd, EPOLLIN | EPOLLOUT, on_io, m) < 0) {
+    /* libmosquitto creates its socket without close-on-exec, and closes it inside
+     * mosquitto_loop_read() when the broker goes away, before we can take it out of epoll.
+     * So the loop watches a duplicate that only we close: epoll_ctl(DEL) always works on it,
+     * and the broker's socket never leaks into a child process. */
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup_fd < 0) {
+        log_warning("mqtt: cannot watch the broker's socket: %s", strerror(errno));
+        mq.disconnect(m->mosq);
         schedule_retry(m);
         return 0;
     }
+    if (sd_event_add_io(m->loop, &m->io, dup_fd, EPOLLIN | EPOLLOUT, on_io, m) < 0) {
+        close(dup_fd);
+        mq.disconnect(m->mosq);
+        schedule_retry(m);
+        return 0;
+    }
+    sd_event_source_set_io_fd_own(m->io, true);
+    m->sock = fd;
     return 0;
 }
 
@@ -686,6 +711,7 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
         goto fail;
     }
     m->mosq = mq.new(m->client_id, true, m);
+    fd_cloexec_all();
     if (!m->mosq) {
         r = -ENOMEM;
         goto fail;

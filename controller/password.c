@@ -99,8 +99,12 @@ static int job_start(sd_event *loop, bool hashing, const char *hash, const char 
         return r;
     }
     if (pid == 0) {
-        close(p[0]);
-        child_main(p[1], hashing, hash, password);
+        /* The child runs no loop: it keeps its pipe as fd 3 and closes everything else of
+         * the daemon's (sockets, lines, the database) while it hashes. */
+        if (dup2(p[1], 3) < 0)
+            _exit(2);
+        close_range(4, ~0u, 0);
+        child_main(3, hashing, hash, password);
     }
     close(p[1]);
     memset(j, 0, sizeof(*j));

@@ -1,7 +1,9 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +146,22 @@ void utf8_sanitize(char *s)
         }
         p += len;
     }
+}
+
+void fd_cloexec_all(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+
+    if (!dir)
+        return;
+    while ((de = readdir(dir))) {
+        int64_t fd;
+        if (parse_int64(de->d_name, 3, INT32_MAX, &fd) < 0 || fd == dirfd(dir))
+            continue;
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags >= 0 && !(flags & FD_CLOEXEC))
+            (void)fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    closedir(dir);
 }

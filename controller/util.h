@@ -40,3 +40,7 @@ void format_utc(int64_t t, char *buf, size_t n);
 /* Parse "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in local time, or a UTC ISO time ending
  * in Z, or "@<epoch>". 0 or -EINVAL. */
 int parse_time(const char *s, int64_t *ret);
+
+/* Set close-on-exec on every descriptor of this process above 2. For descriptors a library
+ * opens without it (libmosquitto's sockets): call after the library call that opens them. */
+void fd_cloexec_all(void);

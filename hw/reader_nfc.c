@@ -273,6 +273,9 @@ static int spawn(struct nfc_worker *w)
             fcntl(3, F_SETFD, 0);
         else if (dup2(sv[1], 3) < 0)
             _exit(127);
+        /* Nothing of the daemon's beyond its socket: a descriptor opened by a library
+         * without close-on-exec (a broker connection, say) must not outlive exec here. */
+        close_range(4, ~0u, 0);
         execv(r->worker_path, argv);
         _exit(127);
     }
