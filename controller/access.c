@@ -175,6 +175,8 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     access_tap_detail(ev.detail, sizeof(ev.detail), tap.visitor ? visitor_detail : NULL, targets);
     sep = ev.detail[0] ? "; " : "";     /* the log line says what the detail says */
     r = store_event_add(e->store, &ev, &tap.event_id);
+    if (r < 0)
+        tap.event_id = 0;       /* not recorded (the store holds it to write it later) */
 
     e->stats.taps++;
     if (ev.granted)

@@ -77,11 +77,20 @@ static int pump_due(sd_event_source *s, void *userdata)
     char *text;
     int mid = 0, r;
 
-    /* Only committed entries leave: an open batch could still be rolled back and its
-     * sequence numbers reused. The commit kicks us again. */
-    if (!c->connected || c->inflight || store_in_batch(c->store))
+    /* Only durable entries leave: an open batch could still be rolled back, and a commit
+     * not yet on disk lost to a power cut, and their sequence numbers reused. The commit
+     * module kicks us again once the next one is durable. */
+    if (!c->connected || c->inflight)
         return 0;
-    if (head_seq(c, &head) < 0 || c->sent_up_to >= head ||
+    if (head_seq(c, &head) < 0)
+        return 0;
+    {
+        struct store_marks durable;
+        store_marks_durable(c->store, &durable);
+        if (head > durable.ledger_seq)
+            head = durable.ledger_seq;
+    }
+    if (c->sent_up_to >= head ||
         c->sent_up_to - c->acked >= c->cfg->consortium.window_entries)
         return 0;
     memset(b, 0, sizeof(*b));

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,6 +30,7 @@ struct control_conn {
     size_t out_len, out_done;
     bool dispatched;            /* the request went to the handler */
     bool replied;
+    struct commit_wait durable; /* the reply goes out once what it reports is on disk */
     control_gone_fn gone_fn;
     void *gone_userdata;
 };
@@ -42,6 +44,7 @@ struct control {
     unsigned n_conns;
     control_request_fn on_request;
     void *userdata;
+    struct commit *commit;
 };
 
 static void conn_free(struct control_conn *c)
@@ -56,6 +59,7 @@ static void conn_free(struct control_conn *c)
             break;
         }
     c->ctl->n_conns--;
+    commit_wait_cancel(c->ctl->commit, &c->durable);
     if (c->dispatched && !c->replied && c->gone_fn)
         c->gone_fn(c, c->gone_userdata);
     sd_event_source_disable_unref(c->io);
@@ -230,10 +234,68 @@ int control_adopt(struct control *ctl, int fd, const char *who)
     return conn_add(ctl, fd, (uid_t)-1, who);
 }
 
+static void conn_send(struct control_conn *c)
+{
+    uint64_t now;
+
+    sd_event_source_set_priority(c->io, CONTROL_PRIORITY_REPLY);
+    sd_event_source_set_io_events(c->io, EPOLLOUT);
+    sd_event_source_set_enabled(c->io, SD_EVENT_ON);
+    sd_event_now(c->ctl->loop, CLOCK_MONOTONIC, &now);
+    sd_event_source_set_time(c->timeout, now + CONTROL_READ_TIMEOUT_SEC * 1000000ull);
+    sd_event_source_set_enabled(c->timeout, SD_EVENT_ONESHOT);
+}
+
+/* Replace the reply by an error: what it reported did not reach the disk. */
+static int conn_set_text(struct control_conn *c, const char *text);
+
+static void conn_durable(struct commit_wait *w, int result)
+{
+    struct control_conn *c = container_of(w, struct control_conn, durable);
+
+    if (result < 0) {
+        char msg[200];
+        json_t *err;
+        char *text;
+        snprintf(msg, sizeof(msg), "not recorded: the database could not write it (%s); "
+                 "nothing of this request is kept, try again later", strerror(-result));
+        err = control_error_object("not_recorded", msg);
+        text = json_dumps(err, JSON_COMPACT);
+        json_decref(err);
+        if (!text || conn_set_text(c, text) < 0) {
+            free(text);
+            conn_free(c);
+            return;
+        }
+        free(text);
+    }
+    conn_send(c);
+}
+
+static int conn_set_text(struct control_conn *c, const char *text)
+{
+    size_t len = strlen(text);
+    char *out = malloc(len + 1);
+
+    if (!out)
+        return -ENOMEM;
+    memcpy(out, text, len);
+    out[len] = '\n';
+    free(c->out);
+    c->out = out;
+    c->out_len = len + 1;
+    c->out_done = 0;
+    return 0;
+}
+
+void control_set_commit(struct control *ctl, struct commit *commit)
+{
+    ctl->commit = commit;
+}
+
 void control_reply(struct control_conn *c, json_t *reply)
 {
     char *text;
-    uint64_t now;
 
     if (c->replied) {
         json_decref(reply);
@@ -250,22 +312,19 @@ void control_reply(struct control_conn *c, json_t *reply)
             return;
         }
     }
-    c->out_len = strlen(text);
-    c->out = malloc(c->out_len + 1);
-    if (!c->out) {
+    if (conn_set_text(c, text) < 0) {
         free(text);
         conn_free(c);
         return;
     }
-    memcpy(c->out, text, c->out_len);
     free(text);
-    c->out[c->out_len++] = '\n';
-    /* Written when the loop is otherwise idle: after the store has committed. */
-    sd_event_source_set_priority(c->io, CONTROL_PRIORITY_REPLY);
-    sd_event_source_set_io_events(c->io, EPOLLOUT);
-    sd_event_now(c->ctl->loop, CLOCK_MONOTONIC, &now);
-    sd_event_source_set_time(c->timeout, now + CONTROL_READ_TIMEOUT_SEC * 1000000ull);
-    sd_event_source_set_enabled(c->timeout, SD_EVENT_ONESHOT);
+    /* Written once what it reports is on disk (or turned into an error if it never is). */
+    if (commit_wait(c->ctl->commit, &c->durable, conn_durable))
+        conn_send(c);
+    else {  /* nothing to read or write meanwhile, and no timeout: the disk takes its time */
+        sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+        sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+    }
 }
 
 void control_reply_error(struct control_conn *c, const char *code, const char *fmt, ...)

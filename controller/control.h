@@ -1,9 +1,9 @@
 /* control: the unix socket where portierctl talks to the daemon.
  *
  * One request per connection: a JSON object on one line (at most CONTROL_REQUEST_MAX
- * bytes), answered by one JSON object on one line, then the daemon closes. Replies are
- * written at a lower loop priority than the store's commit, so a client is only told "done"
- * once what it asked for is on disk. Who may connect is decided by the socket's owner,
+ * bytes), answered by one JSON object on one line, then the daemon closes. A reply is
+ * written only once what it reports is on disk (commit.h), so a client is only told "done"
+ * when it is; if the disk refuses it, the client is told that instead ("not_recorded"). Who may connect is decided by the socket's owner,
  * group and mode (from the config). */
 #pragma once
 #include <jansson.h>
@@ -31,6 +31,10 @@ typedef void (*control_gone_fn)(struct control_conn *c, void *userdata);
 int control_new(sd_event *loop, const char *path, unsigned mode, const char *group,
                 control_request_fn on_request, void *userdata, struct control **ret);
 struct control *control_free(struct control *ctl);
+/* Replies wait until what they report is durable (see commit.h). Without it (tests that
+ * embed the control server), they go out at once. */
+struct commit;
+void control_set_commit(struct control *ctl, struct commit *commit);
 
 /* Send reply (the reference is stolen) and close once written. */
 void control_reply(struct control_conn *c, json_t *reply);

@@ -17,6 +17,7 @@
 #include "accounts.h"
 #include "http.h"
 #include "cardid.h"
+#include "commit.h"
 #include "config.h"
 #include "control.h"
 #include "door.h"
@@ -33,8 +34,6 @@
 #include "store.h"
 #include "util.h"
 
-/* The store commits after the loop has handled what is pending, before replies go out. */
-#define COMMIT_PRIORITY 10
 #define ENROLL_DEFAULT_SECONDS 60
 #define ENROLL_MAX_SECONDS 600
 
@@ -65,7 +64,7 @@ struct daemon {
     struct http *http;              /* NULL when [http] listen is empty */
     struct consortium *consortium;  /* NULL when [consortium] is not enabled */
     char closed_on[11];             /* local date of the last closing-time check-out */
-    sd_event_source *commit;
+    struct commit *commit;
     sd_event_source *minute;
     struct enroll enroll;
     uint64_t started_usec;
@@ -157,25 +156,51 @@ static void notify_status(struct daemon *d)
                store_member_count(d->store));
 }
 
-/* ---- store batching ---- */
+/* ---- durability ---- */
 
-static int commit_due(sd_event_source *s, void *userdata)
+static void on_durable(void *userdata)
 {
     struct daemon *d = userdata;
-    int r = store_commit(d->store);
-    if (r < 0)
-        log_error("store: commit failed, the last changes are lost: %s", strerror(-r));
-    else {
-        mqtt_kick(d->mqtt);     /* only durable events leave the site */
-        consortium_kick(d->consortium);
-    }
-    return 0;
+    mqtt_kick(d->mqtt);     /* only durable events leave the site */
+    consortium_kick(d->consortium);
 }
 
-static void store_dirty(void *userdata)
+static json_t *storage_json(struct daemon *d)
+{
+    struct commit_health h;
+    char since[32] = "";
+
+    commit_get_health(d->commit, &h);
+    if (h.failing_since && !h.ok)
+        format_utc(h.failing_since, since, sizeof(since));
+    return json_pack("{s:b, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "ok", h.ok,
+                     "error", !h.ok && h.error ? strerror(-h.error) : NULL,
+                     "failing_since", since[0] ? since : NULL,
+                     "commits", (json_int_t)h.commits, "syncs", (json_int_t)h.syncs,
+                     "failed_batches", (json_int_t)h.failed_batches,
+                     "sync_failures", (json_int_t)h.sync_failures,
+                     "held_events", (json_int_t)h.held_events,
+                     "dropped_events", (json_int_t)h.dropped_events);
+}
+
+/* The storage alarm, as it starts and ends: systemd's status line and a retained MQTT state
+ * (the outbox lives in the database that is failing, so this goes around it). */
+static void on_storage_health(void *userdata)
 {
     struct daemon *d = userdata;
-    sd_event_source_set_enabled(d->commit, SD_EVENT_ONESHOT);
+    struct commit_health h;
+
+    commit_get_health(d->commit, &h);
+    if (!h.ok)
+        sd_notifyf(0, "STATUS=storage failing: %s; %u access events held in memory",
+                   strerror(-h.error), h.held_events);
+    else
+        notify_status(d);
+    if (d->mqtt) {
+        json_t *st = storage_json(d);
+        mqtt_state(d->mqtt, "storage", st);
+        json_decref(st);
+    }
 }
 
 /* ---- free-entry windows ---- */
@@ -663,7 +688,7 @@ static json_t *status_json(struct daemon *d)
     }
     store_presence_foreach(d->store, count_present, &present);
     return json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
+        "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
         "site", "id", d->cfg->site.id, "name", d->cfg->site.name, "timezone",
         d->cfg->site.timezone,
@@ -672,8 +697,8 @@ static json_t *status_json(struct daemon *d)
         "members", (json_int_t)store_member_count(d->store),
         "cards", (json_int_t)store_card_count(d->store),
         "present", present,
-        "mqtt", mq, "doors", doors, "machines", fablab_status(d->fablab), "readers", readers, "inputs",
-        inputs, "recent_taps", taps,
+        "mqtt", mq, "storage", storage_json(d), "doors", doors, "machines",
+        fablab_status(d->fablab), "readers", readers, "inputs", inputs, "recent_taps", taps,
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors);
 }
@@ -1044,6 +1069,14 @@ static void cmd_sim(struct daemon *d, struct control_conn *c, json_t *req, const
                                           "granted", mt->granted, "outcome", mt->outcome,
                                           "member_id", (json_int_t)mt->member_id, "latency_us",
                                           (int)mt->latency_us));
+        } else if (after.taps != before.taps && access_recent(d->engine, &last, 1) == 1 &&
+                   last.event_id == 0) {
+            /* The door decided (and acted), but the tap is not in the access log: held in
+             * memory until the disk takes writes again. */
+            control_reply_error(c, "not_recorded", "door %s: %s, but the tap could not be "
+                                "recorded (%s); it is held and written later", last.door,
+                                last.granted && !last.relay_error ? "granted" : "denied",
+                                "the database refused the write");
         } else if (after.taps != before.taps && access_recent(d->engine, &last, 1) == 1) {
             /* What the tap did at the door. */
             control_reply_ok(c, json_pack("{s:s, s:b, s:s, s:I, s:I, s:i}", "door", last.door,
@@ -1285,12 +1318,11 @@ int daemon_new(const char *config_path, struct daemon **ret)
                   r == -EPROTO ? "it was written by a newer Portier" : strerror(-r));
         goto fail;
     }
-    r = sd_event_add_defer(d->loop, &d->commit, commit_due, d);
-    if (r < 0)
+    r = commit_new(d->loop, d->store, db_path, on_durable, on_storage_health, d, &d->commit);
+    if (r < 0) {
+        log_error("cannot prepare the database %s for writing: %s", db_path, strerror(-r));
         goto fail;
-    sd_event_source_set_priority(d->commit, COMMIT_PRIORITY);
-    sd_event_source_set_enabled(d->commit, SD_EVENT_OFF);
-    store_set_dirty_callback(d->store, store_dirty, d);
+    }
 
     r = store_secret(d->store, "card_key", card_key, sizeof(card_key));
     if (r < 0) {
@@ -1398,6 +1430,7 @@ int daemon_new(const char *config_path, struct daemon **ret)
             publish_door(d, &d->doors[i]);
         fablab_publish_all(d->fablab);
         publish_occupancy(d);
+        on_storage_health(d);
     }
     if (d->cfg->http.listen[0]) {
         struct http_env env = { .loop = d->loop, .store = d->store, .control = d->control,
@@ -1407,7 +1440,8 @@ int daemon_new(const char *config_path, struct daemon **ret)
             goto fail;
     }
     free_entry_evaluate(d);
-    r = store_commit(d->store);
+    control_set_commit(d->control, d->commit);
+    r = commit_flush(d->commit);
     if (r < 0) {
         log_error("cannot write the database: %s", strerror(-r));
         goto fail;
@@ -1446,21 +1480,20 @@ struct daemon *daemon_free(struct daemon *d)
     d->http = http_free(d->http);
     d->fablab = fablab_free(d->fablab);     /* machines off, sessions closed as "stopped" */
     d->meter = meter_free(d->meter);
-    if (d->store)
-        store_commit(d->store);
+    d->control = control_free(d->control);     /* no reply is left waiting on a commit */
+    commit_flush(d->commit);
     mqtt_kick(d->mqtt);
     if (d->engine)
         access_engine_set_visitors(d->engine, NULL, NULL);
     d->consortium = consortium_free(d->consortium);
     d->mqtt = mqtt_free(d->mqtt);
     d->enroll.timeout = sd_event_source_disable_unref(d->enroll.timeout);
-    d->control = control_free(d->control);
     for (unsigned i = 0; i < d->n_readers; i++)
         reader_stop(&d->readers[i]);
     for (unsigned i = 0; i < CONFIG_MAX_READERS; i++)
         relay_close(&d->reader_resets[i]);
     d->minute = sd_event_source_disable_unref(d->minute);
-    d->commit = sd_event_source_disable_unref(d->commit);
+    d->commit = commit_free(d->commit);
     d->engine = access_engine_free(d->engine);
     d->store = store_free(d->store);
     d->loop = sd_event_unref(d->loop);

@@ -146,9 +146,10 @@ static void drain(struct mqtt *m)
                     "dropped so far", m->cfg->mqtt.outbox_max, dropped);
         m->dropped_logged = dropped;
     }
-    /* Only committed messages leave: rows of an open transaction could still be rolled
-     * back, and their sequence numbers reused. The commit kicks us again. */
-    if (!m->connected || m->n_inflight >= INFLIGHT_MAX || store_in_batch(m->store))
+    /* Only durable messages leave (store_outbox_fetch() stops at them): rows of an open
+     * transaction could still be rolled back, or a commit not yet synced be lost to a power
+     * cut, and their sequence numbers reused. The commit module kicks us again. */
+    if (!m->connected || m->n_inflight >= INFLIGHT_MAX)
         return;
     store_outbox_fetch(m->store, m->sent_up_to, (int)(INFLIGHT_MAX - m->n_inflight), publish_one, m);
     io_update(m);

@@ -609,7 +609,8 @@ static const char *const stmt_sql[ST__MAX] = {
                         "'granted', json(CASE ?6 WHEN 1 THEN 'true' ELSE 'false' END), "
                         "'reason', ?7, 'detail', nullif(?8, ''), 'event_id', ?9), ?2)",
     [ST_OUTBOX_ADD] = "INSERT INTO outbox (kind, payload, created_at) VALUES (?1, ?2, ?3)",
-    [ST_OUTBOX_FETCH] = "SELECT seq, kind, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_OUTBOX_FETCH] = "SELECT seq, kind, payload FROM outbox WHERE seq > ?1 AND seq <= ?3 "
+                        "ORDER BY seq LIMIT ?2",
     [ST_OUTBOX_DELETE] = "DELETE FROM outbox WHERE seq = ?1",
     [ST_OUTBOX_COUNT] = "SELECT count(*) FROM outbox",
     [ST_OUTBOX_DROP_OLDEST] = "DELETE FROM outbox WHERE seq = (SELECT min(seq) FROM outbox)",
@@ -627,8 +628,18 @@ struct store {
     int64_t outbox_max;
     int64_t outbox_count;
     uint64_t outbox_dropped;
-    void (*dirty_fn)(void *userdata);
-    void *dirty_userdata;
+    struct store_hooks hooks;
+    uint64_t batch_no;                  /* the open batch, or the last one begun */
+    uint64_t committed_no;              /* the last committed batch */
+    bool deferred;                      /* commits do not sync: see store_defer_sync() */
+    int wal_frames;
+    int64_t outbox_last, ledger_last;   /* highest seq written (committed or not) */
+    struct store_marks committed, durable;
+    /* Access events of the open batch (copies, to hold them if it fails), and those held
+     * from failed batches. */
+    struct store_event *batch_ev, *held;
+    unsigned n_batch_ev, n_held;
+    uint64_t batch_ev_overflow, held_dropped;
     /* Statements of the store_*.c domain files, prepared on first use (store_prepared). */
     struct {
         const char *sql;
@@ -730,19 +741,66 @@ int store_rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), 
     return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
 }
 
+static int64_t count_of(struct store *s, enum stmt_id id);
+
+static const char sql_outbox_last[] = "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'";
+static const char sql_ledger_last[] = "SELECT coalesce(max(seq), 0) FROM ledger";
+
+static int64_t first_int64(struct store *s, const char *sql)
+{
+    sqlite3_stmt *st = store_prepared(s, sql);
+    int64_t v = 0;
+
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return v;
+}
+
+/* What a batch that is gone leaves behind: its events are held, the in-memory counters
+ * are read again from what is on disk, and the owner hears of it. */
+static void batch_failed(struct store *s, int error)
+{
+    uint64_t batch = s->batch_no;
+
+    s->in_batch = false;
+    for (unsigned i = 0; i < s->n_batch_ev; i++) {
+        if (s->n_held < STORE_HELD_MAX)
+            s->held[s->n_held++] = s->batch_ev[i];
+        else
+            s->held_dropped++;
+    }
+    s->held_dropped += s->batch_ev_overflow;
+    s->n_batch_ev = 0;
+    s->batch_ev_overflow = 0;
+    s->outbox_last = first_int64(s, sql_outbox_last);
+    s->ledger_last = first_int64(s, sql_ledger_last);
+    if (s->outbox_on)
+        s->outbox_count = count_of(s, ST_OUTBOX_COUNT);
+    s->generation++;        /* caches may show what was rolled back */
+    if (s->hooks.failed)
+        s->hooks.failed(batch, error, s->hooks.userdata);
+}
+
 /* Writes join the open batch, starting one if needed. */
 int store_batch_ensure(struct store *s)
 {
     int r;
 
-    if (s->in_batch)
-        return 0;
+    if (s->in_batch) {
+        if (!sqlite3_get_autocommit(s->db))
+            return 0;
+        /* SQLite rolled the batch back by itself (a statement failed on a full disk). */
+        batch_failed(s, -ENOSPC);
+    }
     r = store_stmt_exec(stmt_get(s, ST_BEGIN));
     if (r < 0)
         return r;
     s->in_batch = true;
-    if (s->dirty_fn)
-        s->dirty_fn(s->dirty_userdata);
+    s->batch_no++;
+    if (s->hooks.dirty)
+        s->hooks.dirty(s->hooks.userdata);
     return 0;
 }
 
@@ -752,21 +810,122 @@ int store_commit(struct store *s)
 
     if (!s->in_batch)
         return 0;
+    if (sqlite3_get_autocommit(s->db)) {
+        batch_failed(s, -ENOSPC);
+        return -ENOSPC;
+    }
     r = store_stmt_exec(stmt_get(s, ST_COMMIT));
     if (r < 0) {
-        store_stmt_exec(stmt_get(s, ST_ROLLBACK));
-        r = r == 0 ? -EIO : r;
+        if (!sqlite3_get_autocommit(s->db))
+            store_stmt_exec(stmt_get(s, ST_ROLLBACK));
+        batch_failed(s, r);
+        return r;
     }
     s->in_batch = false;
-    return r;
+    s->committed_no = s->batch_no;
+    s->n_batch_ev = 0;
+    s->batch_ev_overflow = 0;
+    s->committed.outbox_seq = s->outbox_last;
+    s->committed.ledger_seq = s->ledger_last;
+    if (!s->deferred)
+        s->durable = s->committed;
+    return 0;
 }
 
 bool store_in_batch(struct store *s) { return s->in_batch; }
 
-void store_set_dirty_callback(struct store *s, void (*fn)(void *userdata), void *userdata)
+uint64_t store_ticket(const struct store *s)
 {
-    s->dirty_fn = fn;
-    s->dirty_userdata = userdata;
+    return s->in_batch ? s->batch_no : s->committed_no;
+}
+
+uint64_t store_committed(const struct store *s) { return s->committed_no; }
+
+void store_set_hooks(struct store *s, const struct store_hooks *hooks)
+{
+    s->hooks = *hooks;
+}
+
+void store_marks_committed(const struct store *s, struct store_marks *ret)
+{
+    *ret = s->committed;
+}
+
+void store_marks_durable(const struct store *s, struct store_marks *ret)
+{
+    *ret = s->durable;
+}
+
+void store_set_durable(struct store *s, const struct store_marks *m)
+{
+    s->durable = *m;
+}
+
+static int wal_hook(void *userdata, sqlite3 *db, const char *name, int frames)
+{
+    ((struct store *)userdata)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+int store_defer_sync(struct store *s)
+{
+    int rc;
+
+    if (s->in_batch)
+        return -EBUSY;
+    rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_to_errno(sqlite3_extended_errcode(s->db));
+    sqlite3_wal_hook(s->db, wal_hook, s);       /* replaces the automatic checkpoints */
+    s->deferred = true;
+    return 0;
+}
+
+int store_wal_frames(const struct store *s) { return s->wal_frames; }
+
+unsigned store_held_count(const struct store *s) { return s->n_held; }
+uint64_t store_held_dropped(const struct store *s) { return s->held_dropped; }
+
+int store_probe(struct store *s)
+{
+    char sql[48];
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? 0 : sqlite_to_errno(sqlite3_extended_errcode(s->db));
+}
+
+int store_held_flush(struct store *s)
+{
+    unsigned n = s->n_held, done = 0;
+    struct store_event *todo;
+    int r = 0;
+
+    if (n == 0)
+        return 0;
+    todo = malloc(n * sizeof(*todo));
+    if (!todo)
+        return -ENOMEM;
+    memcpy(todo, s->held, n * sizeof(*todo));
+    s->n_held = 0;
+    for (; done < n; done++) {
+        r = store_event_add(s, &todo[done], NULL);
+        if (r < 0)
+            break;
+    }
+    /* What was not tried goes back, after anything a failure just held again (the one
+     * that failed was held by store_event_add() itself). */
+    for (unsigned i = done + 1; i < n; i++) {
+        if (s->n_held < STORE_HELD_MAX)
+            s->held[s->n_held++] = todo[i];
+        else
+            s->held_dropped++;
+    }
+    free(todo);
+    return r < 0 ? r : (int)done;
 }
 
 static int user_version(sqlite3 *db, int *ret)
@@ -887,6 +1046,17 @@ int store_open(const char *path, struct store **ret)
             goto fail;
         }
     }
+    s->batch_ev = calloc(STORE_HELD_MAX, sizeof(*s->batch_ev));
+    s->held = calloc(STORE_HELD_MAX, sizeof(*s->held));
+    if (!s->batch_ev || !s->held) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    s->outbox_last = first_int64(s, sql_outbox_last);
+    s->ledger_last = first_int64(s, sql_ledger_last);
+    s->committed.outbox_seq = s->outbox_last;
+    s->committed.ledger_seq = s->ledger_last;
+    s->durable = s->committed;
     *ret = s;
     return 0;
 fail:
@@ -905,6 +1075,8 @@ struct store *store_free(struct store *s)
     for (unsigned i = 0; i < s->n_extra; i++)
         sqlite3_finalize(s->extra[i].st);
     sqlite3_close(s->db);
+    free(s->batch_ev);
+    free(s->held);
     free(s);
     return NULL;
 }
@@ -1272,13 +1444,26 @@ static int outbox_bound(struct store *s)
     return store_stmt_exec(stmt_get(s, ST_OUTBOX_DROP_OLDEST));
 }
 
+/* An access event that could not be written is kept to be written again later. */
+static void hold_event(struct store *s, const struct store_event *ev)
+{
+    if (s->n_held < STORE_HELD_MAX) {
+        s->held[s->n_held] = *ev;
+        s->held[s->n_held++].id = 0;
+    } else {
+        s->held_dropped++;
+    }
+}
+
 int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id)
 {
     sqlite3_stmt *st;
     int r = store_batch_ensure(s);
 
-    if (r < 0)
+    if (r < 0) {
+        hold_event(s, ev);
         return r;
+    }
     st = stmt_get(s, ST_EVENT_ADD);
     sqlite3_bind_int64(st, 1, ev->at);
     sqlite3_bind_int64(st, 2, ev->resource_id);
@@ -1292,10 +1477,18 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
     sqlite3_bind_text(st, 9, ev->reason, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, ev->detail, -1, SQLITE_STATIC);
     r = store_stmt_exec(st);
-    if (r < 0)
+    if (r < 0) {
+        hold_event(s, ev);      /* like the events of a batch that fails */
         return r;
+    }
     if (ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
+    if (s->n_batch_ev < STORE_HELD_MAX) {
+        s->batch_ev[s->n_batch_ev] = *ev;
+        s->batch_ev[s->n_batch_ev++].id = 0;
+    } else {
+        s->batch_ev_overflow++;
+    }
     if (!s->outbox_on)
         return 0;
     /* Same transaction as the event: both are committed, or neither. */
@@ -1312,8 +1505,10 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
         sqlite3_bind_text(st, 8, ev->detail, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, event_id);
         r = store_stmt_exec(st);
-        if (r == 0)
+        if (r == 0) {
+            s->outbox_last = sqlite3_last_insert_rowid(s->db);
             r = outbox_bound(s);
+        }
     }
     return r;
 }
@@ -2224,7 +2419,10 @@ int store_ledger_append(struct store *s, const struct ledger_entry *e,
     sqlite3_bind_int64(st, 1, e->seq);
     sqlite3_bind_blob(st, 2, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, head_sig, LEDGER_SIG_LEN, SQLITE_STATIC);
-    return store_stmt_exec(st);
+    r = store_stmt_exec(st);
+    if (r == 0 && e->seq > s->ledger_last)
+        s->ledger_last = e->seq;
+    return r;
 }
 
 static void ledger_from_row(sqlite3_stmt *st, struct ledger_entry *e)
@@ -2452,7 +2650,10 @@ int store_outbox_add(struct store *s, const char *kind, const char *payload)
     sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_utc());
     r = store_stmt_exec(st);
-    return r < 0 ? r : outbox_bound(s);
+    if (r < 0)
+        return r;
+    s->outbox_last = sqlite3_last_insert_rowid(s->db);
+    return outbox_bound(s);
 }
 
 int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
@@ -2463,6 +2664,7 @@ int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_f
 
     sqlite3_bind_int64(st, 1, after_seq);
     sqlite3_bind_int(st, 2, n);
+    sqlite3_bind_int64(st, 3, s->durable.outbox_seq);   /* only what is on disk leaves */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *kind = (const char *)sqlite3_column_text(st, 1);
         const char *payload = (const char *)sqlite3_column_text(st, 2);

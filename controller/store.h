@@ -32,12 +32,57 @@ struct store *store_free(struct store *s);
 int store_create_at_version(const char *path, int version);
 int store_schema_version(struct store *s);
 
-/* Called (once per batch) when the first write of a batch happens, so the owner can
- * schedule store_commit(). */
-void store_set_dirty_callback(struct store *s, void (*fn)(void *userdata), void *userdata);
-/* Commit the open batch, if any. 0 or -errno (the batch is then rolled back). */
+/* ---- batches and durability ----
+ *
+ * Batches are numbered from 1. A batch that cannot be committed (a full or failing disk) is
+ * rolled back; the access events it held are kept in memory ("held", at most
+ * STORE_HELD_MAX) and written again by store_held_flush(), with their original times and
+ * new ids. Everything else the batch held is lost, and whoever was told about it must be
+ * told it failed: the owner hears of each failed batch through the failed hook. SQLite may
+ * also roll a batch back by itself when a statement fails with a full disk: the store
+ * notices at the next write and reports that batch as failed the same way. */
+#define STORE_HELD_MAX 4096
+
+struct store_hooks {
+    void (*dirty)(void *userdata);          /* a batch began: schedule store_commit() */
+    void (*failed)(uint64_t batch, int error, void *userdata);   /* batch rolled back */
+    void *userdata;
+};
+void store_set_hooks(struct store *s, const struct store_hooks *hooks);
+/* Commit the open batch, if any. 0 or -errno (the batch is then rolled back and reported
+ * to the failed hook). */
 int store_commit(struct store *s);
 bool store_in_batch(struct store *s);
+/* What an answer given now depends on: the open batch, or else the last committed one. */
+uint64_t store_ticket(const struct store *s);
+/* The number of the last committed batch. */
+uint64_t store_committed(const struct store *s);
+
+/* How far the outbox and the ledger reach in the last committed batch, and how far they
+ * are known to be on disk: MQTT and the consortium send only what is durable. */
+struct store_marks {
+    int64_t outbox_seq, ledger_seq;
+};
+void store_marks_committed(const struct store *s, struct store_marks *ret);
+void store_marks_durable(const struct store *s, struct store_marks *ret);
+void store_set_durable(struct store *s, const struct store_marks *m);
+/* Commits stop syncing to disk (synchronous=NORMAL, no automatic checkpoints): the caller
+ * makes them durable itself (fdatasync of the WAL, checkpoints on another connection; see
+ * commit.h) and says so with store_set_durable(). Without this, every commit is durable
+ * when store_commit() returns. Also installs a WAL hook: store_wal_frames(). */
+int store_defer_sync(struct store *s);
+/* Frames in the WAL after the last commit (deferred mode). */
+int store_wal_frames(const struct store *s);
+
+/* Access events of failed batches kept in memory, and those lost because the memory was
+ * full too. */
+unsigned store_held_count(const struct store *s);
+uint64_t store_held_dropped(const struct store *s);
+/* Write the held events again (in the open batch). Returns how many, or -errno (the rest
+ * stay held). */
+int store_held_flush(struct store *s);
+/* A write that changes nothing (one page, in the open batch): does the disk take writes? */
+int store_probe(struct store *s);
 
 /* A site secret of exactly len bytes, created with a CSPRNG on first use. */
 int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len);

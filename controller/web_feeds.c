@@ -203,6 +203,12 @@ static void healthz(struct http_req *rq)
     }
     if (members < 0)
         json_array_append_new(problems, json_string("the database cannot be read"));
+    json_t *storage = json_object_get(status, "storage");
+    if (storage && !json_is_true(json_object_get(storage, "ok")))
+        json_array_append_new(problems, json_sprintf(
+            "the database cannot record (%s): %" JSON_INTEGER_FORMAT " access events held",
+            json_string_value(json_object_get(storage, "error")) ?: "unknown error",
+            json_integer_value(json_object_get(storage, "held_events"))));
     if (json_integer_value(json_object_get(json_object_get(status, "stats"), "store_errors")) > 0)
         json_array_append_new(problems, json_string("taps could not be recorded (store errors)"));
     bool ok = json_array_size(problems) == 0;
@@ -211,7 +217,9 @@ static void healthz(struct http_req *rq)
                     json_pack("{s:b, s:s, s:o, s:o, s:o, s:b}", "ok", ok, "status",
                               ok ? "healthy" : "degraded", "problems", problems, "readers",
                               json_incref(json_object_get(status, "readers")), "store",
-                              json_pack("{s:b}", "ok", members >= 0), "loop", 1));
+                              json_pack("{s:b, s:O?}", "ok", members >= 0 &&
+                                        (!storage || json_is_true(json_object_get(storage, "ok"))),
+                                        "storage", storage), "loop", 1));
     json_decref(status);
     if (rq->response)
         MHD_add_response_header(rq->response, "Cache-Control", "no-store");

@@ -1,6 +1,7 @@
 """Reliability against the real daemon: a broker that blips while reader workers run,
 descriptors each child process holds, and a state directory whose disk fills up."""
 
+import json
 import os
 import socket
 import subprocess
@@ -13,7 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (PORTIERCTL, PORTIERD, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
                              http_section, main, wait_until)
 from test_http import Client  # noqa: E402
-from test_mqtt import Broker  # noqa: E402
+from test_mqtt import Broker, Listener  # noqa: E402
 from test_readers import Emulator  # noqa: E402
 
 NFC_MQTT_CONFIG = """
@@ -254,6 +255,140 @@ class DescriptorTest(DaemonTest):
         fds = found[0]
         self.assertEqual(sorted(fds), [0, 1, 2, 3], fds)
         self.assertTrue(fds[3].startswith("pipe:"), fds)
+
+
+FULL_DISK_CONFIG = """
+[site]
+id = test
+timezone = Europe/Paris
+
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = debug
+
+[hardware]
+backend = sim
+debounce_ms = 0
+sim_state_dir = {dir}/relays
+
+[mqtt]
+enabled = true
+port = {port}
+
+[reader front]
+driver = sim
+
+[door front]
+reader = front
+relay = 17
+unlock_seconds = 30
+
+[http]
+listen = 127.0.0.1:{http}
+"""
+
+
+def fill(directory):
+    """Fill the filesystem of directory; returns the filler's path."""
+    path = os.path.join(directory, "filler")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (65536, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return path
+
+
+class FullDiskTest(DaemonTest):
+    """Issue 12.0: the state directory on a small tmpfs that fills up. Taps keep opening
+    the door, but nobody is told a tap was recorded when it was not; the alarm shows in
+    status, /healthz and MQTT; once space returns, the held taps are written and nothing is
+    corrupt."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="portier-full-")
+        self.state = os.path.join(self.dir, "state")
+        os.makedirs(self.state)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", self.state], check=True)
+        self.broker = Broker(self.dir)
+        self.broker.start()
+        self.port = free_tcp_port()
+        self.d = Daemon(config_text="placeholder", directory=self.dir)
+        self.d.write_config(FULL_DISK_CONFIG.format(dir=self.dir, port=self.broker.port,
+                                                    http=self.port))
+        self.d.start()
+        self.d.seed()
+        self.mqtt = Listener(self.broker.port, ["portier/#"])
+
+    def tearDown(self):
+        self.mqtt.close()
+        super().tearDown()
+        self.broker.stop()
+        subprocess.run(["umount", "-l", self.state])
+
+    def storage(self):
+        return self.d.status()["storage"]
+
+    def healthz(self):
+        return Client("http://127.0.0.1:%d" % self.port, self.dir).get("/healthz")
+
+    def test_full_disk_refuses_acknowledgements_keeps_doors_and_recovers(self):
+        self.assertTrue(self.storage()["ok"])
+        self.assertEqual(self.healthz().status, 200)
+        filler = fill(self.state)
+
+        replies = []
+        for i in range(200):
+            r = self.d.request({"cmd": "sim.tap", "reader": "front", "uid": "04A1B2C3"})
+            replies.append(r)
+            if i == 0:
+                # The door opened for Alice all the same.
+                self.assertTrue(self.d.relay_file("front"))
+        refused = [r for r in replies if not r.get("ok")]
+        acknowledged = [r for r in replies if r.get("ok")]
+        self.assertGreater(len(refused), 150, replies[:3])
+        for r in refused:
+            self.assertEqual(r["code"], "not_recorded", r)
+        # Acknowledged ids (if any made it before the disk was full) are never repeated.
+        ids = [r["event_id"] for r in acknowledged]
+        self.assertEqual(len(ids), len(set(ids)))
+
+        st = self.storage()
+        self.assertFalse(st["ok"], st)
+        self.assertGreater(st["held_events"], 0, st)
+        h = self.healthz()
+        self.assertEqual(h.status, 503, h)
+        self.assertIn("cannot record", h.text)
+        wait_until(lambda: any(not json.loads(p).get("ok", True)
+                               for p, retained in self.mqtt.topic("portier/test/storage")),
+                   what="a storage alarm over MQTT")
+        self.assertIn("storage: cannot write the database", self.d.log_text())
+
+        # Space returns: the held taps are written, the alarm ends.
+        os.unlink(filler)
+        wait_until(lambda: self.storage()["ok"], what="storage recovered")
+        self.assertEqual(self.storage()["held_events"], 0)
+        self.assertEqual(self.healthz().status, 200)
+        wait_until(lambda: any(json.loads(p).get("ok") for p, retained
+                               in self.mqtt.topic("portier/test/storage")[-1:]),
+                   what="the storage alarm cleared over MQTT")
+        taps = [e for e in self.d.events() if e["kind"] == "tap"]
+        self.assertEqual(len(taps), 200)
+        # Every acknowledged id is still the row it was.
+        rows = {e["id"] for e in taps}
+        for i in ids:
+            self.assertIn(i, rows)
+        self.d.stop()
+        db = self.d.db()
+        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        self.assertEqual(db.execute("SELECT count(*) FROM access_events WHERE kind = 'tap'")
+                         .fetchone()[0], 200)
 
 
 if __name__ == "__main__":

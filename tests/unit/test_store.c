@@ -1670,7 +1670,8 @@ static void test_batch_commit(void **state)
     sqlite3 *other;
     int dirty = 0;
 
-    store_set_dirty_callback(s, count_calls, &dirty);
+    struct store_hooks hooks = { .dirty = count_calls, .userdata = &dirty };
+    store_set_hooks(s, &hooks);
     assert_false(store_in_batch(s));
     assert_int_equal(store_commit(s), 0);       /* nothing to commit */
     assert_int_equal(dirty, 0);
@@ -1738,7 +1739,8 @@ static void test_write_while_locked_elsewhere(void **state)
     sqlite3 *other = raw_open(f->path);
     int dirty = 0;
 
-    store_set_dirty_callback(s, count_calls, &dirty);
+    struct store_hooks hooks = { .dirty = count_calls, .userdata = &dirty };
+    store_set_hooks(s, &hooks);
     raw_exec(other, "BEGIN IMMEDIATE");
     assert_int_equal(store_plan_add(s, "a", "*", "always", NULL), -EBUSY);
     assert_false(store_in_batch(s));
