@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#define READER_UID_MAX 10           /* ISO 14443A: 4, 7 or 10 bytes */
+#include "cardid.h"
+
+#define READER_UID_MAX CARDID_UID_MAX   /* ISO 14443A: 4, 7 or 10 bytes */
 
 enum reader_event_kind {
     READER_CARD_ARRIVED,

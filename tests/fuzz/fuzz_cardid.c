@@ -28,10 +28,10 @@ static int hexval(int c)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t key[CARDID_KEY_LEN] = { 0x42 };
-    uint8_t uid[READER_UID_MAX], again[READER_UID_MAX];
-    uint8_t hash1[STORE_HASH_LEN], hash2[STORE_HASH_LEN];
+    uint8_t uid[CARDID_UID_MAX], again[CARDID_UID_MAX];
+    uint8_t hash1[CARDID_HASH_LEN], hash2[CARDID_HASH_LEN];
     size_t len = SIZE_MAX, len2 = SIZE_MAX, n_digits = 0;
-    char *text, printed[3 * READER_UID_MAX + 1];
+    char *text, printed[3 * CARDID_UID_MAX + 1];
     int r;
 
     if (size > FUZZ_CARDID_MAX)

@@ -1,5 +1,5 @@
 /* fuzz_control_request: one request line on the control socket, read the way
- * controller/control.c (conn_io, conn_dispatch) and controller/daemon.c (on_request and the
+ * controller/commands/control.c (conn_io, conn_dispatch) and controller/daemon/daemon.c (on_request and the
  * cmd_* handlers) read it, without a daemon.
  *
  * Whoever can write the socket sends a line of at most CONTROL_REQUEST_MAX bytes; the
@@ -13,7 +13,7 @@
  * one reply per request, a JSON object on one line that a client can parse.
  *
  * Not covered: the "machine.*", "training.*" and "booking.*" commands, which daemon.c hands
- * to fablab_control() (controller/fablab.c); here they fall through to unknown_command.
+ * to fablab_control() (controller/fablab/fablab.c); here they fall through to unknown_command.
  *
  * Keep the mirrored checks in step with daemon.c; the day request validation moves into a
  * pure function of its own, call that instead. */
@@ -164,7 +164,7 @@ static bool req_time(json_t *req, const char *key, int64_t *ret)
     return false;
 }
 
-static bool uid_ok(const char *text, uint8_t uid[READER_UID_MAX], size_t *len)
+static bool uid_ok(const char *text, uint8_t uid[CARDID_UID_MAX], size_t *len)
 {
     if (!text || cardid_parse(text, uid, len) < 0)
         return false;
@@ -203,7 +203,7 @@ static void cmd_member_add(json_t *req)
 static void cmd_card_add(json_t *req)
 {
     const char *text = req_str(req, "uid"), *label = req_str(req, "label");
-    uint8_t uid[READER_UID_MAX], hash[STORE_HASH_LEN];
+    uint8_t uid[CARDID_UID_MAX], hash[STORE_HASH_LEN];
     static const uint8_t key[CARDID_KEY_LEN] = { 1 };
     size_t len;
     int64_t member;
@@ -226,7 +226,7 @@ static void cmd_card_remove(json_t *req)
 {
     json_t *card = json_object_get(req, "card");
     const char *text = req_str(req, "uid");
-    uint8_t uid[READER_UID_MAX];
+    uint8_t uid[CARDID_UID_MAX];
     size_t len;
 
     if (json_is_integer(card)) {
@@ -335,7 +335,7 @@ static void cmd_sim(json_t *req, const char *what)
 {
     if (strcmp(what, "tap") == 0 || strcmp(what, "remove") == 0) {
         const char *name = req_str(req, "reader"), *text = req_str(req, "uid");
-        uint8_t uid[READER_UID_MAX];
+        uint8_t uid[CARDID_UID_MAX];
         size_t len;
 
         if (!in(reader_names, name)) {

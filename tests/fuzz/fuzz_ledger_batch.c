@@ -9,6 +9,7 @@
 
 #include "fuzz.h"
 #include "ledger_batch.h"
+#include "ledger_batch_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

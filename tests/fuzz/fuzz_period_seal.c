@@ -11,6 +11,7 @@
 
 #include "fuzz.h"
 #include "period_seal.h"
+#include "period_seal_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case READER_MSG_ARRIVED:
     case READER_MSG_LEFT: {
         struct reader_event ev = { 0 };
-        uint8_t hash[STORE_HASH_LEN];
+        uint8_t hash[CARDID_HASH_LEN];
         static const uint8_t key[CARDID_KEY_LEN];
         unsigned ats_sum = 0;
         FUZZ_CHECK(m.uid_len == 4 || m.uid_len == 7 || m.uid_len == 10);

@@ -20,7 +20,7 @@ static void test_parse_good(void **state)
     static const struct {
         const char *text;
         size_t len;
-        uint8_t uid[READER_UID_MAX];
+        uint8_t uid[CARDID_UID_MAX];
     } good[] = {
         { "04A1B2C3", 4, { 0x04, 0xa1, 0xb2, 0xc3 } },
         { "04a1b2c3", 4, { 0x04, 0xa1, 0xb2, 0xc3 } },
@@ -38,7 +38,7 @@ static void test_parse_good(void **state)
     };
     (void)state;
     for (size_t i = 0; i < N_ELEMS(good); i++) {
-        uint8_t uid[READER_UID_MAX];
+        uint8_t uid[CARDID_UID_MAX];
         size_t len = 0;
         int r;
 
@@ -78,7 +78,7 @@ static void test_parse_bad(void **state)
     };
     (void)state;
     for (size_t i = 0; i < N_ELEMS(bad); i++) {
-        uint8_t uid[READER_UID_MAX], before[READER_UID_MAX];
+        uint8_t uid[CARDID_UID_MAX], before[CARDID_UID_MAX];
         size_t len = 777;
         int r;
 
@@ -94,9 +94,9 @@ static void test_parse_bad(void **state)
 }
 
 static void hash_text(const uint8_t key[CARDID_KEY_LEN], const char *text,
-                      uint8_t out[STORE_HASH_LEN])
+                      uint8_t out[CARDID_HASH_LEN])
 {
-    uint8_t uid[READER_UID_MAX];
+    uint8_t uid[CARDID_UID_MAX];
     size_t len = 0;
 
     assert_int_equal(cardid_parse(text, uid, &len), 0);
@@ -121,11 +121,11 @@ static void test_hash_known_answer(void **state)
     for (int i = 0; i < CARDID_KEY_LEN; i++)
         key[i] = (uint8_t)i;
     for (size_t i = 0; i < N_ELEMS(kat); i++) {
-        uint8_t out[STORE_HASH_LEN];
-        char hex[2 * STORE_HASH_LEN + 1];
+        uint8_t out[CARDID_HASH_LEN];
+        char hex[2 * CARDID_HASH_LEN + 1];
 
         hash_text(key, kat[i].uid, out);
-        for (int b = 0; b < STORE_HASH_LEN; b++)
+        for (int b = 0; b < CARDID_HASH_LEN; b++)
             snprintf(hex + 2 * b, 3, "%02x", out[b]);
         assert_string_equal(hex, kat[i].hex);
     }
@@ -134,10 +134,10 @@ static void test_hash_known_answer(void **state)
 static void test_hash_properties(void **state)
 {
     uint8_t k1[CARDID_KEY_LEN], k2[CARDID_KEY_LEN];
-    uint8_t a[STORE_HASH_LEN], a_again[STORE_HASH_LEN], a_colons[STORE_HASH_LEN];
-    uint8_t a_k2[STORE_HASH_LEN], b[STORE_HASH_LEN], a7[STORE_HASH_LEN];
+    uint8_t a[CARDID_HASH_LEN], a_again[CARDID_HASH_LEN], a_colons[CARDID_HASH_LEN];
+    uint8_t a_k2[CARDID_HASH_LEN], b[CARDID_HASH_LEN], a7[CARDID_HASH_LEN];
     uint8_t uid[4] = { 0x04, 0xa1, 0xb2, 0xc3 };
-    uint8_t zero[STORE_HASH_LEN] = { 0 };
+    uint8_t zero[CARDID_HASH_LEN] = { 0 };
 
     (void)state;
     memset(k1, 0x11, sizeof(k1));

@@ -529,13 +529,13 @@ static void test_period_days(void **state)
     for (size_t i = 0; i < N_ELEMS(ok); i++) {
         memset(first, 0, sizeof(first));
         memset(last, 0, sizeof(last));
-        if (meter_period_days(ok[i].period, first, last) != 0)
+        if (period_days(ok[i].period, first, last) != 0)
             fail_msg("%s refused", ok[i].period);
         assert_string_equal(first, ok[i].first);
         assert_string_equal(last, ok[i].last);
     }
     for (size_t i = 0; i < N_ELEMS(bad); i++)
-        if (meter_period_days(bad[i], first, last) != -EINVAL)
+        if (period_days(bad[i], first, last) != -EINVAL)
             fail_msg("\"%s\" accepted as a period", bad[i]);
 }
 
@@ -549,7 +549,7 @@ static void test_period_days_rejects_blanks_and_signs(void **state)
     char first[11], last[11], accepted[128] = "";
 
     for (size_t i = 0; i < N_ELEMS(bad); i++)
-        if (meter_period_days(bad[i], first, last) != -EINVAL)
+        if (period_days(bad[i], first, last) != -EINVAL)
             snprintf(accepted + strlen(accepted), sizeof(accepted) - strlen(accepted),
                      " \"%s\" (as %s..%s)", bad[i], first, last);
     if (*accepted)
@@ -1229,7 +1229,7 @@ static void close_period(struct fixture *f, const char *period)
     uint8_t sig[LEDGER_SIG_LEN];
 
     snprintf(p.period, sizeof(p.period), "%s", period);
-    assert_int_equal(meter_period_days(period, p.first_day, p.last_day), 0);
+    assert_int_equal(period_days(period, p.first_day, p.last_day), 0);
     assert_int_equal(store_ledger_head(f->s, &p.last_seq, p.last_hash, sig), 0);
     snprintf(p.totals, sizeof(p.totals), "{}");
     snprintf(p.archive, sizeof(p.archive), "archives/portier-%s-%s.json", SITE, period);

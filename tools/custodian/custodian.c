@@ -36,7 +36,6 @@
 #include "seals.h"
 #include "web.h"
 #include "log.h"
-#include "meter.h"
 #include "util.h"
 
 #define DEFAULT_DB "/var/lib/portier-custodian/custodian.db"
@@ -684,7 +683,7 @@ static int cmd_export(struct cdb *db, int argc, char **argv)
     }
     if (!period || !dir || optind != argc)
         return fail("usage: export --period YYYY-MM --out DIR [--site NAME]");
-    if (meter_period_days(period, first, last) < 0)
+    if (period_days(period, first, last) < 0)
         return fail("period must be YYYY-MM");
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
         return fail("cannot create %s: %s", dir, strerror(errno));

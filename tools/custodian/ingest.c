@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "util.h"
+#include "ledger_batch_json.h"
 
 #define UNKNOWN_REMEMBERED 64
 

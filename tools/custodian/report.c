@@ -9,7 +9,6 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "meter.h"
 #include "util.h"
 
 /* ---- the arithmetic ---- */
@@ -198,7 +197,7 @@ json_t *report_build(struct cdb *db, const char *period, int *ret_err)
     int r;
 
     *ret_err = 0;
-    if (meter_period_days(period, first, last) < 0) {
+    if (period_days(period, first, last) < 0) {
         *ret_err = -EINVAL;
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "period_seal_json.h"
 
 const char *seals_outcome_name(enum seal_outcome o)
 {

@@ -1,6 +1,6 @@
 /* portier-sitesim: many simulated sites sending signed ledgers to a custodian, for
  * tools/bench. Each site speaks the real protocol (ledger_batch.h, the windowed sending
- * of controller/consortium.c, acknowledgements, resend requests) through a real broker.
+ * of controller/consortium/consortium.c, acknowledgements, resend requests) through a real broker.
  *
  *   portier-sitesim keys --sites N                   "site-NNN HEXKEY" per line
  *   portier-sitesim run --broker HOST:PORT --sites N --entries E [--window W] [--batch B]
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ledger_batch.h"
+#include "ledger_batch_json.h"
 #include "util.h"
 
 #define SITES_MAX 1000

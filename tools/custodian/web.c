@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "meter.h"
 #include "report.h"
 #include "util.h"
 
@@ -302,7 +301,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size)
         return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", strdup("no body\n"));
     arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "period");
-    if (arg && (strlen(arg) != 7 || meter_period_days(arg, first, last) < 0))
+    if (arg && (strlen(arg) != 7 || period_days(arg, first, last) < 0))
         return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
                      strdup("period must be YYYY-MM\n"));
     if (arg)

@@ -20,7 +20,9 @@
  * --link symlink and the --control socket exist). After each `fault hangup`
  * the path of the re-created pty is printed as one more line.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

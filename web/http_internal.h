@@ -1,5 +1,5 @@
 /* http_internal: what the web server's files share (http.c: server, sessions, routing;
- * web_pages.c: HTML; web_api.c: JSON API; web_feeds.c: calendars, SpaceAPI, health,
+ * pages.c: HTML; api.c: JSON API; feeds.c: calendars, SpaceAPI, health,
  * metrics). Not for use outside them. */
 #pragma once
 #include <jansson.h>
@@ -85,7 +85,7 @@ struct http {
     uint64_t requests[6];           /* by status class: 1xx..5xx, [0] unused */
     uint64_t latency_buckets[HTTP_LATENCY_BUCKETS + 1];
     uint64_t latency_sum_us, latency_count;
-    /* cached public pages (web_pages.c) */
+    /* cached public pages (pages.c) */
     struct page_cache {
         char key[48];
         uint64_t gen;
@@ -131,7 +131,7 @@ void http_commit(struct http *h);
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);
 
-/* ---- pages (web_pages.c) ---- */
+/* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
 void web_cache_clear(struct http *h);
@@ -139,10 +139,10 @@ void web_cache_clear(struct http *h);
  * (the `portierctl status` object). */
 const char *web_machine_state(const struct store_resource *m, json_t *status);
 
-/* ---- API (web_api.c) ---- */
+/* ---- API (api.c) ---- */
 bool web_api_route(struct http_req *rq, const char *path);
 
-/* ---- feeds (web_feeds.c) ---- */
+/* ---- feeds (feeds.c) ---- */
 bool web_feeds_route(struct http_req *rq, const char *path);
 
 /* ---- static assets (generated from web/ at build time) ---- */

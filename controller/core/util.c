@@ -165,3 +165,23 @@ void fd_cloexec_all(void)
     }
     closedir(dir);
 }
+
+int period_days(const char *period, char first[11], char last[11])
+{
+    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, mo, n = 0;
+
+    /* Exactly YYYY-MM: no blanks or signs that sscanf would let through. */
+    if (strlen(period) != 7 || period[4] != '-')
+        return -EINVAL;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (period[i] < '0' || period[i] > '9'))
+            return -EINVAL;
+    if (sscanf(period, "%4d-%2d%n", &y, &mo, &n) != 2 || n != 7 || mo < 1 || mo > 12 || y < 2000 ||
+        y > 9999)
+        return -EINVAL;
+    int d = days[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    snprintf(first, 11, "%04d-%02d-01", y, mo);
+    snprintf(last, 11, "%04d-%02d-%02d", y, mo, d);
+    return 0;
+}

@@ -80,31 +80,11 @@ void meter_billing_day(const struct meter *m, int64_t t, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-int meter_period_days(const char *period, char first[11], char last[11])
-{
-    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int y, mo, n = 0;
-
-    /* Exactly YYYY-MM: no blanks or signs that sscanf would let through. */
-    if (strlen(period) != 7 || period[4] != '-')
-        return -EINVAL;
-    for (int i = 0; i < 7; i++)
-        if (i != 4 && (period[i] < '0' || period[i] > '9'))
-            return -EINVAL;
-    if (sscanf(period, "%4d-%2d%n", &y, &mo, &n) != 2 || n != 7 || mo < 1 || mo > 12 || y < 2000 ||
-        y > 9999)
-        return -EINVAL;
-    int d = days[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-    snprintf(first, 11, "%04d-%02d-01", y, mo);
-    snprintf(last, 11, "%04d-%02d-%02d", y, mo, d);
-    return 0;
-}
-
 static void month_of(const char *day, char first[11], char last[11])
 {
     char period[8];
     snprintf(period, sizeof(period), "%.7s", day);
-    meter_period_days(period, first, last);
+    period_days(period, first, last);
 }
 
 /* Chain, sign and append e (its fields filled but seq, prev_hash and site). */

@@ -883,6 +883,45 @@ int store_defer_sync(struct store *s)
 
 int store_wal_frames(const struct store *s) { return s->wal_frames; }
 
+struct store_checkpointer {
+    sqlite3 *db;
+};
+
+int store_checkpointer_open(const char *path, struct store_checkpointer **ret)
+{
+    struct store_checkpointer *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (!c)
+        return -ENOMEM;
+    rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int r = sqlite_to_errno(rc);
+        store_checkpointer_close(c);
+        return r < 0 ? r : -EIO;
+    }
+    *ret = c;
+    return 0;
+}
+
+int store_checkpointer_run(struct store_checkpointer *c)
+{
+    int log_frames = 0, done_frames = 0;
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &done_frames);
+    return rc == SQLITE_OK ? done_frames : sqlite_to_errno(rc);
+}
+
+void store_checkpointer_close(struct store_checkpointer *c)
+{
+    if (c) {
+        sqlite3_close(c->db);
+        free(c);
+    }
+}
+
 unsigned store_held_count(const struct store *s) { return s->n_held; }
 uint64_t store_held_dropped(const struct store *s) { return s->held_dropped; }
 

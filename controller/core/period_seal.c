@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,50 +128,6 @@ int period_seal_parse(const char *text, size_t len, struct period_seal *ret)
         return -EBADMSG;
     *ret = s;
     return 0;
-}
-
-char *period_seal_to_json(const char *text, const uint8_t sig[PERIOD_SEAL_SIG_LEN],
-                          size_t *ret_len)
-{
-    char hex[2 * PERIOD_SEAL_SIG_LEN + 1], *out;
-    json_t *o;
-
-    sodium_bin2hex(hex, sizeof(hex), sig, PERIOD_SEAL_SIG_LEN);
-    o = json_pack("{s:i, s:s, s:s}", "v", 1, "text", text, "sig", hex);
-    out = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(o);
-    if (out && ret_len)
-        *ret_len = strlen(out);
-    return out;
-}
-
-int period_seal_from_json(const void *payload, size_t len, char text[PERIOD_SEAL_TEXT_MAX + 1],
-                          uint8_t sig[PERIOD_SEAL_SIG_LEN])
-{
-    json_error_t err;
-    json_int_t v = 0;
-    const char *t = NULL, *hex = NULL;
-    size_t t_len = 0, bin_len = 0;
-    json_t *o;
-    int r = -EBADMSG;
-
-    if (len > PERIOD_SEAL_PAYLOAD_MAX)
-        return -EMSGSIZE;
-    o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &err);
-    if (!o || json_unpack_ex(o, &err, JSON_STRICT, "{s:I, s:s%, s:s}", "v", &v, "text", &t,
-                             &t_len, "sig", &hex) < 0)
-        goto out;
-    if (v != 1 || t_len > PERIOD_SEAL_TEXT_MAX || memchr(t, '\0', t_len) ||
-        strlen(hex) != 2 * PERIOD_SEAL_SIG_LEN ||
-        sodium_hex2bin(sig, PERIOD_SEAL_SIG_LEN, hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
-        bin_len != PERIOD_SEAL_SIG_LEN)
-        goto out;
-    memcpy(text, t, t_len);
-    text[t_len] = '\0';
-    r = 0;
-out:
-    json_decref(o);
-    return r;
 }
 
 bool period_seal_signature_ok(const char *text, size_t len, const uint8_t sig[PERIOD_SEAL_SIG_LEN],

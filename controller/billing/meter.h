@@ -25,8 +25,6 @@ void meter_public_key(const struct meter *m, uint8_t pk[LEDGER_PK_LEN]);
 
 /* "YYYY-MM-DD" of the billing day containing t (local time minus the cutoff). */
 void meter_billing_day(const struct meter *m, int64_t t, char out[11]);
-/* First and last billing day of period "YYYY-MM"; -EINVAL if malformed. */
-int meter_period_days(const char *period, char first[11], char last[11]);
 
 /* A member came in (entry reader): open presence, charge the day if it is the first entry
  * of the billing day. */

@@ -78,14 +78,6 @@ int passport_notice_encode(const struct passport_notice *v, char *buf, size_t n)
 int passport_decode(const char *text, size_t len, struct passport *ret);
 int passport_notice_decode(const char *text, size_t len, struct passport_notice *ret);
 
-/* The MQTT payload of a text and its signature (by the site's ledger key): malloc()ed JSON, NUL terminated, *ret_len without the NUL;
- * NULL on allocation failure. */
-char *passport_wrap(const char *text, size_t len, const uint8_t sig[PASSPORT_SIG_LEN],
-                    size_t *ret_len);
-/* Take a payload apart: copies the text (NUL terminated) into text (at least
- * PASSPORT_TEXT_MAX bytes) and the signature into sig. 0 or -EBADMSG. */
-int passport_unwrap(const void *payload, size_t len, char *text, size_t *ret_text_len,
-                    uint8_t sig[PASSPORT_SIG_LEN]);
 bool passport_signature_ok(const char *text, size_t len, const uint8_t sig[PASSPORT_SIG_LEN],
                            const uint8_t pk[PASSPORT_PK_LEN]);
 

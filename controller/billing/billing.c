@@ -84,7 +84,7 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
     char first[11], last[11];
     int r;
 
-    if (meter_period_days(period, first, last) < 0) {
+    if (period_days(period, first, last) < 0) {
         *ret_error = "period must be YYYY-MM";
         json_decref(x.members);
         return NULL;
@@ -139,7 +139,7 @@ static void period_close(struct store *store, struct meter *meter, const char *s
     json_t *statement, *archive;
     int r;
 
-    if (meter_period_days(period, p.first_day, p.last_day) < 0) {
+    if (period_days(period, p.first_day, p.last_day) < 0) {
         control_reply_error(c, "bad_request", "period must be YYYY-MM");
         return;
     }
@@ -427,7 +427,7 @@ bool billing_control(struct store *store, struct meter *meter, const char *state
         char first[11], last[11];
         if (json_object_get(req, "member") && !req_member(store, c, req, "member", &member))
             return true;
-        if (!period || meter_period_days(period, first, last) < 0) {
+        if (!period || period_days(period, first, last) < 0) {
             control_reply_error(c, "bad_request", "period must be YYYY-MM");
             return true;
         }

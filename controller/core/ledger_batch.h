@@ -45,16 +45,6 @@ size_t ledger_batch_message(const char *site, int64_t first, int64_t last,
                             const uint8_t last_hash[LEDGER_HASH_LEN], uint8_t *buf, size_t n);
 bool ledger_batch_signature_ok(const struct ledger_batch *b, const uint8_t pk[LEDGER_PK_LEN]);
 
-/* The JSON text of b (entries, checkpoints and b->sig as they are). malloc()ed, NUL
- * terminated, *ret_len without the NUL; NULL on allocation failure or if too large. */
-char *ledger_batch_to_json(const struct ledger_batch *b, size_t *ret_len);
-
-/* Parse a payload into *b (which the caller allocates: it is large). 0, or -EBADMSG with
- * a short reason in why (for logs and the custodian's problem list). Checks the form only:
- * limits, contiguous sequence numbers, one site; not hashes or signatures. */
-int ledger_batch_parse(const void *payload, size_t len, struct ledger_batch *b, char *why,
-                       size_t why_n);
-
 /* Check the batch on its own with the site's key: every hash, every link inside the batch
  * (the first entry's prev_hash is taken as given), checkpoint signatures and the batch
  * signature. On failure v->bad_seq and v->problem say where and what. */

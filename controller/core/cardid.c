@@ -12,9 +12,9 @@ static int hexval(int c)
     return -1;
 }
 
-int cardid_parse(const char *text, uint8_t uid[READER_UID_MAX], size_t *ret_len)
+int cardid_parse(const char *text, uint8_t uid[CARDID_UID_MAX], size_t *ret_len)
 {
-    uint8_t buf[READER_UID_MAX];
+    uint8_t buf[CARDID_UID_MAX];
     size_t n = 0;
     const char *p = text;
 
@@ -26,7 +26,7 @@ int cardid_parse(const char *text, uint8_t uid[READER_UID_MAX], size_t *ret_len)
         }
         hi = hexval((unsigned char)p[0]);
         lo = hi < 0 ? -1 : hexval((unsigned char)p[1]);
-        if (hi < 0 || lo < 0 || n == READER_UID_MAX)
+        if (hi < 0 || lo < 0 || n == CARDID_UID_MAX)
             return -EINVAL;
         buf[n++] = (uint8_t)(hi << 4 | lo);
         p += 2;
@@ -40,7 +40,7 @@ int cardid_parse(const char *text, uint8_t uid[READER_UID_MAX], size_t *ret_len)
 }
 
 void cardid_hash(const uint8_t key[CARDID_KEY_LEN], const uint8_t *uid, size_t len,
-                 uint8_t out[STORE_HASH_LEN])
+                 uint8_t out[CARDID_HASH_LEN])
 {
-    crypto_generichash(out, STORE_HASH_LEN, uid, len, key, CARDID_KEY_LEN);
+    crypto_generichash(out, CARDID_HASH_LEN, uid, len, key, CARDID_KEY_LEN);
 }

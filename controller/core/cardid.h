@@ -6,13 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "reader.h"
-#include "store.h"
-
 #define CARDID_KEY_LEN 32
+#define CARDID_UID_MAX 10           /* ISO 14443A: 4, 7 or 10 bytes */
+#define CARDID_HASH_LEN 32
 
 /* Parse hex ("04A1B2C3", "04:a1:b2:c3"): 4, 7 or 10 bytes. 0 or -EINVAL. */
-int cardid_parse(const char *text, uint8_t uid[READER_UID_MAX], size_t *ret_len);
+int cardid_parse(const char *text, uint8_t uid[CARDID_UID_MAX], size_t *ret_len);
 
 void cardid_hash(const uint8_t key[CARDID_KEY_LEN], const uint8_t *uid, size_t len,
-                 uint8_t out[STORE_HASH_LEN]);
+                 uint8_t out[CARDID_HASH_LEN]);

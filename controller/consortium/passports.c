@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "passport.h"
+#include "passport_json.h"
 #include "util.h"
 
 #define SITES_MAX 256
@@ -129,7 +130,7 @@ static const struct passport_site *site_key(const struct passports *p, const cha
 
 static void month_days(const char *month, char first[11], char last[11])
 {
-    meter_period_days(month, first, last);
+    period_days(month, first, last);
 }
 
 static void billing_month(struct passports *p, int64_t t, char day[11], char month[8])

@@ -46,14 +46,6 @@ int period_seal_encode(const struct period_seal *s, char *buf, size_t n);
  * not exactly what period_seal_encode() writes; ret is untouched on failure. */
 int period_seal_parse(const char *text, size_t len, struct period_seal *ret);
 
-/* The MQTT payload; the caller frees it. NULL on allocation failure. */
-char *period_seal_to_json(const char *text, const uint8_t sig[PERIOD_SEAL_SIG_LEN],
-                          size_t *ret_len);
-/* Split a payload into its text (copied into text, NUL-terminated, at most
- * PERIOD_SEAL_TEXT_MAX bytes) and signature. -EMSGSIZE if too large, -EBADMSG if not of
- * that form. The text itself is not parsed here. */
-int period_seal_from_json(const void *payload, size_t len, char text[PERIOD_SEAL_TEXT_MAX + 1],
-                          uint8_t sig[PERIOD_SEAL_SIG_LEN]);
 /* The signature over the text's bytes with the site's key. */
 bool period_seal_signature_ok(const char *text, size_t len, const uint8_t sig[PERIOD_SEAL_SIG_LEN],
                               const uint8_t pk[PERIOD_SEAL_PK_LEN]);

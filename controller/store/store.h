@@ -74,6 +74,14 @@ int store_defer_sync(struct store *s);
 /* Frames in the WAL after the last commit (deferred mode). */
 int store_wal_frames(const struct store *s);
 
+/* A connection of its own that copies the WAL back into the database (a PASSIVE
+ * checkpoint: it never waits for, nor blocks, the writer; it syncs the WAL, then the
+ * database). For the commit module's sync thread: use it from one thread only. */
+struct store_checkpointer;
+int store_checkpointer_open(const char *path, struct store_checkpointer **ret);
+int store_checkpointer_run(struct store_checkpointer *c);
+void store_checkpointer_close(struct store_checkpointer *c);
+
 /* Access events of failed batches kept in memory, and those lost because the memory was
  * full too. */
 unsigned store_held_count(const struct store *s);

@@ -44,3 +44,6 @@ int parse_time(const char *s, int64_t *ret);
 /* Set close-on-exec on every descriptor of this process above 2. For descriptors a library
  * opens without it (libmosquitto's sockets): call after the library call that opens them. */
 void fd_cloexec_all(void);
+
+/* First and last billing day of period "YYYY-MM"; -EINVAL if malformed. */
+int period_days(const char *period, char first[11], char last[11]);

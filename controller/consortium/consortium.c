@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "ledger_batch.h"
+#include "ledger_batch_json.h"
 #include "log.h"
 #include "passports.h"
 #include "period_seal.h"
+#include "period_seal_json.h"
 #include "store_consortium.h"
 #include "util.h"
 

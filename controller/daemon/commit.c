@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,29 +58,10 @@ struct commit {
 
 /* ---- the sync thread ---- */
 
-static void checkpoint(struct commit *c, sqlite3 **db)
-{
-    int rc, log_frames = 0, done_frames = 0;
-
-    if (!*db) {
-        rc = sqlite3_open_v2(c->db_path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(*db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            sqlite3_close(*db);
-            *db = NULL;
-            return;             /* the next sync tries again; the WAL only grows meanwhile */
-        }
-    }
-    /* PASSIVE: never waits for, nor blocks, the loop's writes. It syncs the WAL, copies
-     * it into the database and syncs that. */
-    sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames);
-}
-
 static void *sync_main(void *arg)
 {
     struct commit *c = arg;
-    sqlite3 *ckpt = NULL;
+    struct store_checkpointer *ckpt = NULL;
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
@@ -97,8 +77,14 @@ static void *sync_main(void *arg)
         /* Any descriptor of the file will do: fdatasync() writes the inode's dirty pages,
          * whoever wrote them. */
         int r = fdatasync(c->wal_fd) < 0 ? -errno : 0;
-        if (r == 0 && frames >= CHECKPOINT_FRAMES)
-            checkpoint(c, &ckpt);
+        if (r == 0 && frames >= CHECKPOINT_FRAMES) {
+            /* Opened here, on first use: a connection belongs to the thread that uses it.
+             * If it cannot be opened, the next sync tries again; the WAL grows meanwhile. */
+            if (!ckpt)
+                (void)store_checkpointer_open(c->db_path, &ckpt);
+            if (ckpt)
+                (void)store_checkpointer_run(ckpt);
+        }
 
         pthread_mutex_lock(&c->lock);
         c->done = target;
@@ -113,7 +99,7 @@ static void *sync_main(void *arg)
         (void)!write(c->efd, &one, sizeof(one));
     }
     pthread_mutex_unlock(&c->lock);
-    sqlite3_close(ckpt);
+    store_checkpointer_close(ckpt);
     return NULL;
 }
 
