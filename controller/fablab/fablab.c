@@ -433,12 +433,13 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
     if (v.granted) {
         bool takeover = machine_powered(m);
         r = machine_powered(m) && m->state != MACHINE_HANDOVER
-                ? (machine_takeover(m, subj.member_id, v.booking_id, v.max_until), 0)
+                ? machine_takeover(m, subj.member_id, v.booking_id, v.max_until)
                 : machine_power_on(m, subj.member_id, v.booking_id, v.max_until);
         uint32_t latency = (uint32_t)(now_mono_usec() - t0_usec);
         if (r < 0) {
-            log_error("machine %s: granted to member %" PRId64 " but the relay write failed: %s",
-                      m->cfg->name, subj.member_id, strerror(-r));
+            log_error("machine %s: granted to member %" PRId64
+                      " but power could not be switched on: %s", m->cfg->name, subj.member_id,
+                      strerror(-r));
             record_tap(f, m, false, "relay_fault", subj.member_id, NULL, targets);
             remember(f, m, subj.member_id, false, "relay_fault", t0_usec);
             return true;
