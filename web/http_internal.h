@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "store.h"
+#include "timer.h"
 
 #define HTTP_BRIDGE_REPLY_MAX (32u << 20)   /* a year's statement as JSON fits */
 #define HTTP_FORM_FIELDS_MAX 64
@@ -71,7 +72,8 @@ struct http {
     struct http_env env;
     const struct config *cfg;
     struct MHD_Daemon *mhd;
-    sd_event_source *io, *timer;
+    sd_event_source *io;
+    struct timer *timer;                /* libmicrohttpd's next timeout */
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
