@@ -157,7 +157,9 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
                  " s unless someone takes over", name, m->member_id, m->cfg->handover_seconds);
         break;
     case MACHINE_EV_OFF:
-        log_info("machine %s: power off (%s)", name, m->off_reason);
+        /* timer_fault: the machine cut power because it could not schedule the next step. */
+        log_msg(strcmp(m->off_reason, "timer_fault") == 0 ? LOG_ERR : LOG_INFO,
+                "machine %s: power off (%s)", name, m->off_reason);
         record(f, m, "machine_off", true, m->off_reason, m->member_id, NULL);
         session_close(f, m, m->off_reason, machine_running_seconds(m), m->member_id, m->started_at);
         break;
