@@ -615,8 +615,7 @@ static void resume(struct http_req *rq)
     MHD_resume_connection(rq->conn);
     /* libmicrohttpd picks resumed connections up in its next run; in external epoll mode
      * nothing wakes our loop for that, so run it soon. */
-    sd_event_source_set_time(rq->h->timer, 1);
-    sd_event_source_set_enabled(rq->h->timer, SD_EVENT_ONESHOT);
+    timer_arm_in(rq->h->timer, 0);
 }
 
 /* ---- commands ---- */
@@ -1064,15 +1063,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void arm_timer(struct http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
-    uint64_t now;
 
-    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
-        sd_event_now(h->env.loop, CLOCK_MONOTONIC, &now);
-        sd_event_source_set_time(h->timer, now + ms * 1000);
-        sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
-    } else {
-        sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
-    }
+    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+        timer_arm_in(h->timer, ms * 1000);
+    else
+        timer_disarm(h->timer);
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -1083,12 +1078,11 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_timer(void *userdata)
 {
     struct http *h = userdata;
     MHD_run(h->mhd);
     arm_timer(h);
-    return 0;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1193,13 +1187,13 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         /* Accuracy 1 us: when libmicrohttpd asks to run again at once (a big request read
          * over several runs, TLS data already decrypted), sd-event's default accuracy of
          * 0.25 s would make every such run wait for the next quarter second. */
-        r = sd_event_add_time(env->loop, &h->timer, CLOCK_MONOTONIC, 0, 1, on_timer, h);
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
     if (r < 0) {
         http_free(h);
         return r;
     }
     sd_event_source_set_priority(h->io, HTTP_PRIORITY);
-    sd_event_source_set_priority(h->timer, HTTP_PRIORITY);
+    timer_set_priority(h->timer, HTTP_PRIORITY);
     arm_timer(h);
     log_info("http: serving on %s%s", cfg->http.listen, h->tls ? " (TLS)" : "");
     *ret = h;
@@ -1235,7 +1229,7 @@ struct http *http_free(struct http *h)
     }
     /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
-    sd_event_source_disable_unref(h->timer);
+    timer_free(h->timer);
     if (h->mhd)
         MHD_stop_daemon(h->mhd);
     web_cache_clear(h);

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "services.h"
 #include "store.h"
+#include "timer.h"
 
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
@@ -79,7 +80,8 @@ struct http {
     struct http_env env;
     const struct config *cfg;
     struct MHD_Daemon *mhd;
-    sd_event_source *io, *timer;
+    sd_event_source *io;
+    struct timer *timer;                /* libmicrohttpd's next timeout */
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;

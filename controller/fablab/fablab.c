@@ -156,7 +156,9 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
                  " s unless someone takes over", name, m->member_id, m->cfg->handover_seconds);
         break;
     case MACHINE_EV_OFF:
-        log_info("machine %s: power off (%s)", name, m->off_reason);
+        /* timer_fault: the machine cut power because it could not schedule the next step. */
+        log_msg(strcmp(m->off_reason, "timer_fault") == 0 ? LOG_ERR : LOG_INFO,
+                "machine %s: power off (%s)", name, m->off_reason);
         record(f, m, "machine_off", true, m->off_reason, m->member_id, NULL);
         session_close(f, m, m->off_reason, machine_running_seconds(m), m->member_id, m->started_at);
         break;
@@ -439,12 +441,13 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
     if (v.granted) {
         bool takeover = machine_powered(m);
         r = machine_powered(m) && m->state != MACHINE_HANDOVER
-                ? (machine_takeover(m, subj.member_id, v.booking_id, v.max_until), 0)
+                ? machine_takeover(m, subj.member_id, v.booking_id, v.max_until)
                 : machine_power_on(m, subj.member_id, v.booking_id, v.max_until);
         uint32_t latency = (uint32_t)(now_mono_usec() - t0_usec);
         if (r < 0) {
-            log_error("machine %s: granted to member %" PRId64 " but the relay write failed: %s",
-                      m->cfg->name, subj.member_id, strerror(-r));
+            log_error("machine %s: granted to member %" PRId64
+                      " but power could not be switched on: %s", m->cfg->name, subj.member_id,
+                      strerror(-r));
             record_tap(f, m, false, "relay_fault", subj.member_id, NULL, targets);
             remember(f, m, subj.member_id, false, "relay_fault", t0_usec);
             return true;
