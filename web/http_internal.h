@@ -71,6 +71,7 @@ struct http_req {
     json_t *reply;
     http_command_fn command_done;
     bool in_dispatch, answer_now;
+    bool durable_checked;           /* a POST's answer waited for its writes to be on disk */
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
 };
@@ -143,8 +144,6 @@ static inline bool web_is_member(const struct http_req *rq)
 {
     return rq->role & (ROLE_MEMBER | ROLE_TRAINER);
 }
-/* Make the store's pending writes durable before answering. */
-void http_commit(struct http *h);
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);

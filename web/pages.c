@@ -913,7 +913,6 @@ static void post_calendar(struct http_req *rq)
         http_error(rq, 500, "store", "cannot store the calendar address");
         return;
     }
-    http_commit(rq->h);
     http_redirect(rq, "/me");
 }
 

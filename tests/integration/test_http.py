@@ -604,6 +604,29 @@ class WelcomeTest(HttpBase):
         self.assertIn(again.status, (404, 410))
         self.assertEqual(self.q("SELECT password FROM accounts WHERE name = 'dora'")[0][0], stored)
 
+    def test_link_survives_a_password_that_cannot_be_set(self):
+        # Setting the password fails (here: a trigger refuses the write, as a failing disk
+        # would): the link must not be spent, and works once the fault is gone.
+        out = self.d.ctl("account", "invite", "dora")[1]
+        path = "/welcome/" + TOKEN_RE.search(out).group(1)
+        db = self.d.db()
+        db.execute("CREATE TRIGGER test_refuse_password BEFORE UPDATE OF password ON accounts "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        db.commit()
+        c = self.client()
+        field = CSRF_RE.search(c.get(path).text).group(1)
+        r = c.post(path, {"csrf": field, "password": "dora-password-1", "password2": "dora-password-1"})
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(self.q("SELECT used_at FROM account_tokens WHERE kind = 'invite'"), [(None,)])
+        db.execute("DROP TRIGGER test_refuse_password")
+        db.commit()
+        db.close()
+        c2 = self.client()
+        field = CSRF_RE.search(c2.get(path).text).group(1)
+        r = c2.post(path, {"csrf": field, "password": "dora-password-1", "password2": "dora-password-1"})
+        self.assertEqual(r.status, 303, r)
+        self.assertEqual(self.client().login("dora", "dora-password-1").status, 303)
+
     def test_link_expires(self):
         out = self.d.ctl("account", "invite", "dora", "--hours", "1")[1]
         path = "/welcome/" + TOKEN_RE.search(out).group(1)
