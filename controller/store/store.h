@@ -1,10 +1,11 @@
 /* store: every byte of SQL in Portier, on one SQLite connection in WAL mode.
  *
- * Statements are prepared once at open. Writes join a batch (one transaction) that the
- * owner commits with store_commit() — the daemon does so once the loop has handled what is
- * pending, before it answers any client, so a burst of taps costs one fsync and an answer
- * is only sent once its rows are durable. The schema is versioned by PRAGMA user_version
- * and migrated forward at open.
+ * The store is split by aggregate (store_internal.h says which file holds what); this header
+ * is its whole API. Statements are prepared once per connection, on first use. Writes join
+ * a batch (one transaction) that the owner commits with store_commit() — the daemon does so
+ * once the loop has handled what is pending, before it answers any client, so a burst of
+ * taps costs one fsync and an answer is only sent once its rows are durable. The schema is
+ * versioned by PRAGMA user_version and migrated forward at open.
  *
  * Card UIDs never reach the store: cards are looked up by their keyed BLAKE2b hash
  * (cardid.h). Functions return 0 (or a count) or -errno; strings in result structs are
