@@ -278,7 +278,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     /* 8: listing bookings of every machine over a range (the web page's week) must not scan
      * every booking ever made: an index on the start, used with the 7-day bound of
-     * ST_BOOKING_LIST. */
+     * sql_booking_list (store_fablab.c). */
     "CREATE INDEX bookings_start ON bookings(starts_at);",
 
     /* 9: a closed period keeps the SHA-256 of the archive it wrote, so that its seal for the
