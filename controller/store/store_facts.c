@@ -2,7 +2,7 @@
  * schedule. No SQL. */
 #include <string.h>
 
-#include "store_internal.h"
+#include "store.h"
 
 /* Hours that no longer parse (edited by hand, or written by another version) mean closed:
  * a plan or a machine grants nothing rather than everything, at the door, at the machine and
