@@ -311,6 +311,65 @@ static void test_trainings_count_members_not_grants(void **state)
     assert_int_equal(seen.t[0].qualified_members, 2);
 }
 
+struct trainers_seen {
+    unsigned n;
+    int64_t id[4];
+    char name[4][96];
+};
+
+static int collect_trainer(int64_t member_id, const char *member, void *userdata)
+{
+    struct trainers_seen *seen = userdata;
+    if (seen->n < 4) {
+        seen->id[seen->n] = member_id;
+        snprintf(seen->name[seen->n], sizeof(seen->name[0]), "%s", member);
+    }
+    seen->n++;
+    return 0;
+}
+
+static void test_trainers(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct trainers_seen seen = { 0 };
+    int64_t laser = 0, lathe = 0, ada, bob;
+    sqlite3 *db;
+
+    assert_int_equal(store_training_add(s, "laser-basics", NULL, &laser), 0);
+    assert_int_equal(store_training_add(s, "lathe-basics", NULL, &lathe), 0);
+    ada = add_member(s, "Ada");
+    bob = add_member(s, "Bob");
+    assert_int_equal(store_trainer_is(s, laser, ada), 0);
+    assert_int_equal(store_trainer_count(s, ada), 0);
+    assert_int_equal(store_trainer_set(s, laser, ada, true, "manager:uid=0"), 0);
+    assert_int_equal(store_trainer_set(s, laser, ada, true, "manager:uid=0"), 0);  /* again */
+    assert_int_equal(store_trainer_set(s, lathe, ada, true, "manager:uid=0"), 0);
+    assert_int_equal(store_trainer_set(s, laser, bob, true, "manager:uid=0"), 0);
+    assert_int_equal(store_trainer_is(s, laser, ada), 1);
+    assert_int_equal(store_trainer_is(s, lathe, bob), 0);
+    assert_int_equal(store_trainer_count(s, ada), 2);
+    assert_int_equal(store_trainers_foreach(s, laser, collect_trainer, &seen), 2);
+    assert_int_equal(seen.id[0], ada);
+    assert_string_equal(seen.name[0], "Ada");
+    assert_string_equal(seen.name[1], "Bob");
+
+    assert_int_equal(store_trainer_set(s, laser, ada, false, NULL), 0);
+    assert_int_equal(store_trainer_set(s, laser, ada, false, NULL), -ENOENT);
+    assert_int_equal(store_trainer_is(s, laser, ada), 0);
+    assert_int_equal(store_trainer_count(s, ada), 1);
+    /* A member or training that does not exist: the foreign keys refuse it. */
+    assert_int_equal(store_trainer_set(s, laser, ada + 100, true, "manager:uid=0"), -EINVAL);
+    assert_int_equal(store_commit(s), 0);
+    store_free(s);
+
+    db = raw_open(f->path);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM trainers"), 2);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM trainers WHERE named_by = 'manager:uid=0'"),
+                     2);
+    sqlite3_close(db);
+}
+
 static void test_qualifications(void **state)
 {
     struct fixture *f = *state;
@@ -797,6 +856,7 @@ int main(void)
         STORE_TEST(test_out_of_order),
         STORE_TEST(test_trainings),
         STORE_TEST(test_trainings_count_members_not_grants),
+        STORE_TEST(test_trainers),
         STORE_TEST(test_qualifications),
         STORE_TEST(test_booking_add_get_cancel),
         STORE_TEST(test_bookings_overlapping),
