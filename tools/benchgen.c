@@ -349,10 +349,7 @@ static int decide(const char *dir, int64_t count)
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int64_t i = 0; i < count; i++) {
         struct store_subject subj;
-        struct schedule hours;
-        struct policy_card card;
-        struct policy_member member;
-        struct policy_plan plan;
+        struct store_subject_facts facts;
         struct policy_door door = { .zone = "main" };
         struct policy_request req = { .door = &door };
         /* One tap in ten is an unknown card. */
@@ -361,19 +358,8 @@ static int decide(const char *dir, int64_t count)
         cardid_hash(key, uid, sizeof(uid), hash);
         req.now = now_utc();
         local_time_at(req.now, &req.local);
-        if (store_subject_lookup(s, hash, &subj) == 0) {
-            card.enabled = subj.card_enabled;
-            member.status = subj.status;
-            member.valid_from = subj.valid_from;
-            member.valid_until = subj.valid_until;
-            req.card = &card;
-            req.member = &member;
-            if (subj.plan_id && schedule_parse(subj.hours, &hours, NULL) == 0) {
-                plan.zones = subj.zones;
-                plan.hours = &hours;
-                req.plan = &plan;
-            }
-        }
+        if (store_subject_lookup(s, hash, &subj) == 0)
+            store_subject_facts(&subj, &facts, &req);
         granted += policy_decide(&req).granted;
     }
     clock_gettime(CLOCK_MONOTONIC, &b);

@@ -499,8 +499,8 @@ static void page_machine(struct http_req *rq, const char *name)
 {
     struct http *h = rq->h;
     struct store_resource m;
-    struct schedule hours;
-    const char *err;
+    struct store_machine_facts facts;
+    const struct schedule *hours = &facts.hours;
     int64_t monday = asked_week(rq), now = now_utc(), days[8];
     struct grid_ctx *g;
     struct buf b = { 0 };
@@ -512,8 +512,8 @@ static void page_machine(struct http_req *rq, const char *name)
         http_error(rq, 404, "not_found", "no machine '%.32s'", name);
         return;
     }
-    if (schedule_parse(m.hours, &hours, &err) < 0)
-        schedule_parse("always", &hours, &err);
+    /* The hours the interlock and the booking rules use: unreadable ones show closed. */
+    store_machine_facts(&m, now, 0, &facts);
     slot = m.slot_minutes > 0 && m.slot_minutes <= 1440 ? (int)m.slot_minutes : 30;
     if (1440 / slot > GRID_ROWS_MAX)
         slot = 1440 / GRID_ROWS_MAX;
@@ -546,11 +546,14 @@ static void page_machine(struct http_req *rq, const char *name)
         buf_put(&b, "; training required: ");
         buf_html(&b, m.training);
     }
-    if (m.hours[0] && strcmp(m.hours, "always") != 0) {
+    if (!facts.hours_unreadable && m.hours[0] && strcmp(m.hours, "always") != 0) {
         buf_put(&b, "; open ");
         buf_html(&b, m.hours);
     }
     buf_put(&b, ".</p>");
+    if (facts.hours_unreadable)
+        buf_put(&b, "<p class=\"error\" role=\"status\">Closed: its opening hours cannot be "
+                    "read. A manager can set them again.</p>");
     if (!rq->account.id)
         buf_put(&b, "<p><a href=\"/login\">Log in</a> to book.</p>");
     snprintf(base, sizeof(base), "/machines/%s", m.name);
@@ -571,7 +574,7 @@ static void page_machine(struct http_req *rq, const char *name)
             struct local_time lt;
             starts[d] = local_at(days[d], row * slot);
             local_time_at(starts[d], &lt);
-            if (schedule_contains(&hours, &lt))
+            if (schedule_contains(hours, &lt))
                 any_open = true;
         }
         if (!any_open)
@@ -599,7 +602,7 @@ static void page_machine(struct http_req *rq, const char *name)
                     buf_put(&b, "Booked");
                 }
                 buf_put(&b, "</td>");
-            } else if (!schedule_contains(&hours, &lt)) {
+            } else if (!schedule_contains(hours, &lt)) {
                 buf_put(&b, "<td class=\"closed\">Closed</td>");
             } else if (e0 <= now) {
                 buf_put(&b, "<td class=\"past\">–</td>");

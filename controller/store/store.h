@@ -1,10 +1,11 @@
 /* store: every byte of SQL in Portier, on one SQLite connection in WAL mode.
  *
- * Statements are prepared once at open. Writes join a batch (one transaction) that the
- * owner commits with store_commit() — the daemon does so once the loop has handled what is
- * pending, before it answers any client, so a burst of taps costs one fsync and an answer
- * is only sent once its rows are durable. The schema is versioned by PRAGMA user_version
- * and migrated forward at open.
+ * The store is split by aggregate (store_internal.h says which file holds what); this header
+ * is its whole API. Statements are prepared once per connection, on first use. Writes join
+ * a batch (one transaction) that the owner commits with store_commit() — the daemon does so
+ * once the loop has handled what is pending, before it answers any client, so a burst of
+ * taps costs one fsync and an answer is only sent once its rows are durable. The schema is
+ * versioned by PRAGMA user_version and migrated forward at open.
  *
  * Card UIDs never reach the store: cards are looked up by their keyed BLAKE2b hash
  * (cardid.h). Functions return 0 (or a count) or -errno; strings in result structs are
@@ -170,6 +171,22 @@ struct store_subject {
 int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                          struct store_subject *ret);
 
+/* ---- policy facts (store_facts.c): rows as the policy sees them, hours parsed once ----
+ *
+ * Hours that do not parse (edited by hand, or written by another version) mean closed,
+ * everywhere: the door, the machine interlock, the booking rules and the web page agree. */
+struct store_subject_facts {
+    struct policy_card card;
+    struct policy_member member;
+    struct policy_plan plan;        /* plan.zones points into the subject row */
+    struct schedule plan_hours;
+    bool hours_unreadable;          /* the plan's hours did not parse: closed */
+};
+/* Fill f from subj and point req's card, member and plan (NULL without a plan) at it. f and
+ * subj must stay where they are while req is used. */
+void store_subject_facts(const struct store_subject *subj, struct store_subject_facts *f,
+                         struct policy_request *req);
+
 /* ---- resources (doors now, machines later) ---- */
 /* Insert or update by name; returns its id. kind: "door" or "machine". */
 int store_resource_ensure(struct store *s, const char *kind, const char *name, const char *zone,
@@ -221,6 +238,17 @@ int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn,
 int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason);
 /* Write r's rules (training_id, slots, quotas, hours...) for resource r->id. */
 int store_machine_rules_put(struct store *s, const struct store_resource *r);
+
+/* A machine as the policy and the booking rules see it (store_facts.c, like the subject's
+ * facts): its opening hours parsed, closed if they do not parse, and its policy facts at now
+ * (closing_at looks at most horizon seconds ahead). */
+struct store_machine_facts {
+    struct schedule hours;
+    bool hours_unreadable;          /* r->hours did not parse: closed */
+    struct policy_machine machine;
+};
+void store_machine_facts(const struct store_resource *r, int64_t now, int64_t horizon,
+                         struct store_machine_facts *ret);
 
 int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id);
 int store_training_find(struct store *s, const char *name, int64_t *ret_id);

@@ -402,6 +402,30 @@ class PublicPagesTest(HttpBase):
         self.assertEqual(missing.status, 404)
         self.assertIn("no machine", missing.text)
 
+    def test_unreadable_opening_hours_show_the_machine_closed(self):
+        # The page shows what the interlock does: hours it cannot parse mean closed, so no
+        # slot is offered (it used to read them as "always": free slots, refused at the tap).
+        db = self.d.db()
+        with db:
+            db.execute("UPDATE machine_rules SET hours = 'whenever' WHERE resource_id = "
+                       "(SELECT id FROM resources WHERE name = 'laser')")
+        db.close()
+        for c in (self.client(), self.browser("alice")):
+            r = c.get("/machines/laser")
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("Closed: its opening hours cannot be read", r.text)
+            self.assertNotIn('class="free"', r.text)
+            self.assertNotIn("aria-label=\"Book", r.text)
+            self.assertNotIn("whenever", r.text)
+        c = self.browser("alice")
+        r = c.post("/bookings", {"csrf": c.csrf(), "machine": "laser",
+                                 "start": self.local(self.at(11)), "end": self.local(self.at(12))})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(self.q("SELECT count(*) FROM bookings"), [(0,)])
+        tap = self.d.ok({"cmd": "sim.tap", "reader": "laser", "uid": ALICE_CARD})
+        self.assertEqual((tap["granted"], tap["outcome"]), (False, "outside_opening_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+
     def test_static_asset_has_etag_and_answers_304(self):
         c = self.client()
         r = c.get("/static/style.css")
