@@ -80,8 +80,8 @@ static int populate(const char *dir, int64_t members, int64_t cards)
         r = store_member_add(s, name, "", m % 4 ? plan_open : plan_cowork, 0, 0, &id);
         if (r < 0)
             return die("member", r);
-        if (m % 50 == 49)
-            store_member_set_status(s, id, MEMBER_SUSPENDED);
+        if (m % 50 == 49 && (r = store_member_set_status(s, id, MEMBER_SUSPENDED)) < 0)
+            return die("suspend", r);
     }
     for (int64_t c = 0; c < cards; c++) {
         card_uid((uint64_t)c, uid);
@@ -341,7 +341,8 @@ static int decide(const char *dir, int64_t count)
     r = store_open(path, &s);
     if (r < 0)
         return die(path, r);
-    store_secret(s, "card_key", key, sizeof(key));
+    if ((r = store_secret(s, "card_key", key, sizeof(key))) < 0)
+        return die("card key", r);
     cards = store_card_count(s);
     setenv("TZ", "Europe/Paris", 1);
     tzset();

@@ -217,6 +217,13 @@ void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
     http_reply(rq, status, "application/json", &b);
 }
 
+int http_store_ok(struct http_req *rq, int r)
+{
+    if (r < 0 && !rq->store_error)
+        rq->store_error = r;
+    return r;
+}
+
 unsigned http_status_of(const char *code)
 {
     static const struct { const char *code; unsigned status; } map[] = {
@@ -797,9 +804,10 @@ static void do_logout(struct http_req *rq)
     const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
     uint8_t hash[STORE_HASH_LEN];
 
-    if (cookie && account_token_hash(cookie, hash)) {
-        store_websession_delete(rq->h->env.svc->store, hash);
-    }
+    /* A session that cannot be ended here still ends with its cookie, and expires. */
+    if (cookie && account_token_hash(cookie, hash) &&
+        store_websession_delete(rq->h->env.svc->store, hash) < 0)
+        log_warning("http: cannot delete a session at logout");
     http_redirect(rq, "/");
     set_cookie(rq, SESSION_COOKIE, "", 0);
 }
@@ -1019,6 +1027,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             route(rq);
         if (rq->suspended)
             return MHD_YES;
+    }
+    if (rq->store_error && rq->status < 400) {
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, rq->url,
+                  strerror(-rq->store_error));
+        http_error(rq, 500, "store", "the database could not be read; try again in a moment");
     }
     if (!rq->response)
         return MHD_NO;

@@ -72,6 +72,7 @@ struct http_req {
     http_command_fn command_done;
     bool in_dispatch, answer_now;
     bool durable_checked;           /* a POST's answer waited for its writes to be on disk */
+    int store_error;                /* a read for the page failed: the answer becomes a 500 */
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
 };
@@ -131,6 +132,11 @@ void http_command(struct http_req *rq, json_t *req, http_command_fn done);
  * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
  * twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
+
+/* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into
+ * "500, the database could not be read" rather than a page that silently lacks rows.
+ * Returns r. */
+int http_store_ok(struct http_req *rq, int r);
 
 /* A query-string argument, or NULL. */
 const char *http_query(struct http_req *rq, const char *key);

@@ -460,8 +460,11 @@ void fablab_minute(struct fablab *f)
     int64_t now = now_utc();
     for (unsigned i = 0; i < f->n_machines; i++) {
         struct machine *m = &f->machines[i];
-        if (m->session_id)
-            store_session_touch(f->store, m->session_id, now, machine_running_seconds(m));
+        /* A crash closes the session at the last minute recorded here. */
+        if (m->session_id && store_session_touch(f->store, m->session_id, now,
+                                                 machine_running_seconds(m)) < 0)
+            log_error("machine %s: cannot record that session %" PRId64 " is still running",
+                      m->cfg->name, m->session_id);
     }
 }
 
@@ -534,9 +537,11 @@ int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const c
         snprintf(ev.reason, sizeof(ev.reason), "manager");
         snprintf(ev.detail, sizeof(ev.detail), "by %.40s%s%.60s", by, reason && *reason ? ": " : "",
                  reason ? reason : "");
-        store_event_add(f->store, &ev, NULL);
+        /* The machine is out of order (or back) already; the access log says so, or the
+         * caller hears that it could not. */
+        r = store_event_add(f->store, &ev, NULL);
     }
-    return 0;
+    return r;
 }
 
 json_t *fablab_status(struct fablab *f)

@@ -674,8 +674,10 @@ struct store *store_free(struct store *s)
 {
     if (!s)
         return NULL;
-    if (s->stmts)
-        store_commit(s);
+    /* The owner has committed; whatever is left is committed now, and a failure is told to
+     * the failed hook like any other (the batch is rolled back). */
+    if (s->stmts && store_commit(s) < 0)
+        s->in_batch = false;
     store_stmts_free(s->stmts);
     sqlite3_close(s->db);
     free(s->batch_ev);
