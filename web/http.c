@@ -999,6 +999,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
         rq->is_api = strncmp(url, "/api/", 5) == 0;
+        rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           "Accept-Language"),
+                               (enum lang)h->cfg->site.language);
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
             rq->body_too_large = true;

@@ -51,6 +51,9 @@ struct config_key {
 #define STR(st, f) offsetof(struct st, f), sizeof(((struct st *)0)->f)
 #define OFF(st, f) offsetof(struct st, f), 0
 
+/* The order of enum lang (i18n.h). */
+static const char *const languages[] = { "en", "fr", NULL };
+
 static const struct config_key site_keys[] = {
     { "id", CT_NAME, STR(site_config, id), 0, 0, "site", NULL, 0,
       "Short identifier of this site in the consortium (letters, digits, `-`, `_`, `.`)." },
@@ -59,6 +62,9 @@ static const struct config_key site_keys[] = {
     { "timezone", CT_TIMEZONE, STR(site_config, timezone), 0, 0, "UTC", NULL, 0,
       "IANA time zone of the site (e.g. `Europe/Paris`). Schedules are local wall-clock "
       "times in this zone, so they follow daylight saving changes." },
+    { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
+      "Language of the web page and e-mails when neither the account's preference nor the "
+      "browser's asks for another: `en` or `fr`." },
 };
 
 static const struct config_key daemon_keys[] = {

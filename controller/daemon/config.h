@@ -31,6 +31,7 @@ struct site_config {
     char id[CONFIG_NAME_MAX];
     char name[96];
     char timezone[64];
+    int language;               /* enum lang (i18n.h) */
 };
 
 struct daemon_config {
