@@ -6,7 +6,8 @@
  * A worker that dies, stops sending heartbeats, reports an error or sends a malformed
  * message is killed and restarted with exponential back-off (0.25 s doubling up to
  * backoff_max_ms), optionally after pulsing the reader's reset line. The other readers
- * and doors never notice. */
+ * and doors never notice. A worker killed by its seccomp sandbox (SIGSYS) is one more such
+ * death, logged as an error. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,6 +30,7 @@
 #define BACKOFF_MIN_MS 250
 #define RESET_PULSE_MS 100
 #define STABLE_MS 10000         /* up this long: the back-off starts again from the bottom */
+#define SANDBOX_KILLED "worker killed by its sandbox: forbidden system call (SIGSYS)"
 
 struct nfc_worker {
     struct reader *r;
@@ -134,8 +136,11 @@ static void schedule_restart(struct nfc_worker *w)
     r->restarts++;
     /* The reason stays in status until the reader is up again. */
     snprintf(r->last_error, sizeof(r->last_error), "%s", w->reason[0] ? w->reason : "worker stopped");
-    log_warning("reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name,
-                r->last_error, w->backoff_ms, r->restarts);
+    /* A sandbox kill is a bug in the worker or something attacking it through the reader:
+     * worth more than the warning of an unplugged cable. */
+    log_msg(strcmp(w->reason, SANDBOX_KILLED) == 0 ? LOG_ERR : LOG_WARNING,
+            "reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name, r->last_error,
+            w->backoff_ms, r->restarts);
     arm(w, &w->later, (uint64_t)w->backoff_ms * 1000u, restart_due);
     w->backoff_ms = w->backoff_ms * 2 > r->params.backoff_max_ms ? r->params.backoff_max_ms
                                                                   : w->backoff_ms * 2;
@@ -152,7 +157,11 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     w->r->holding = false;
     if (w->stopping)
         return 0;
-    if (!w->reason[0]) {
+    /* SIGSYS is the worker's seccomp filter (reader_sandbox.h): a call off its allow-list.
+     * It says more than whatever the worker reported before dying of it. */
+    if (si->si_code != CLD_EXITED && si->si_status == SIGSYS)
+        snprintf(w->reason, sizeof(w->reason), "%s", SANDBOX_KILLED);
+    else if (!w->reason[0]) {
         if (si->si_code == CLD_EXITED && si->si_status == 127)
             snprintf(w->reason, sizeof(w->reason), "cannot run the worker program");
         else if (si->si_code == CLD_EXITED)

@@ -84,6 +84,7 @@ class Emulator:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        self.proc.stdout.close()
 
 
 class ReaderBase(DaemonTest):
