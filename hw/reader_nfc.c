@@ -7,7 +7,11 @@
  * message is killed and restarted with exponential back-off (0.25 s doubling up to
  * backoff_max_ms), optionally after pulsing the reader's reset line. The other readers
  * and doors never notice. A worker killed by its seccomp sandbox (SIGSYS) is one more such
- * death, logged as an error. */
+ * death, logged as an error.
+ *
+ * The worker debounces a held card; across a restart, we do: a card held when a worker
+ * dies is carried over, and the next worker finding the same card within debounce_ms of
+ * its HELLO is the same presentation, not a new tap (card_arrived). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -47,6 +51,16 @@ struct nfc_worker {
     sd_event_source *heartbeat;     /* deadline for the next message */
     sd_event_source *later;         /* restart back-off */
     sd_event_source *pulse;         /* end of the reset pulse */
+    /* The card held on the reader, as the workers reported it: it outlives the worker that
+     * reported it. A new worker cannot know a card was already there, and reports it as a
+     * new arrival; we know, and that is no new tap (debounce across restarts). */
+    struct reader_event card;       /* uid, atqa, sak, targets; valid while r->holding */
+    bool carried;                   /* its worker died holding it; the current one has not
+                                     * seen it yet */
+    uint64_t card_seen_usec;        /* when the card was last known on the reader. While
+                                     * carried, the new worker's HELLO: time without a worker
+                                     * polling is not time away */
+    sd_event_source *carry;         /* carried debounce_ms past HELLO: it has left */
 };
 
 static int spawn(struct nfc_worker *w);
@@ -146,6 +160,60 @@ static void schedule_restart(struct nfc_worker *w)
                                                                   : w->backoff_ms * 2;
 }
 
+/* The carried card is gone after all: say so, as its worker would have. */
+static void drop_carried(struct nfc_worker *w)
+{
+    struct reader_event ev = w->card;
+
+    w->carried = false;
+    if (w->carry)
+        sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+    ev.kind = READER_CARD_LEFT;
+    reader_deliver(w->r, &ev);
+}
+
+static int carry_expired(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct nfc_worker *w = userdata;
+
+    if (w->carried)
+        drop_carried(w);
+    return 0;
+}
+
+/* A worker reports a card arriving. The card carried over a restart, back within
+ * debounce_ms of the new worker's start, is the same presentation: no tap. */
+static void card_arrived(struct nfc_worker *w, struct reader_event *ev)
+{
+    uint64_t now = mono_now(w);
+
+    if (w->carried) {
+        if (ev->uid_len == w->card.uid_len && memcmp(ev->uid, w->card.uid, ev->uid_len) == 0 &&
+            now - w->card_seen_usec < (uint64_t)w->r->params.debounce_ms * 1000u) {
+            w->carried = false;
+            if (w->carry)
+                sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+            w->card_seen_usec = now;
+            log_info("reader %s: the card held before the worker restarted is still there: "
+                     "same presentation, no new tap", w->r->name);
+            return;
+        }
+        drop_carried(w);        /* a different card, or too late: the carried one left */
+    }
+    w->card = *ev;
+    w->card_seen_usec = now;
+    reader_deliver(w->r, ev);
+}
+
+static void card_left(struct nfc_worker *w, struct reader_event *ev)
+{
+    /* Only a card this worker reported can leave, which ended any carry already. */
+    w->carried = false;
+    if (w->carry)
+        sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+    reader_deliver(w->r, ev);
+}
+
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
     struct nfc_worker *w = userdata;
@@ -153,8 +221,14 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     w->child = sd_event_source_unref(w->child);
     w->pid = 0;
     detach(w);
-    /* The next worker will report a card still on the reader as a new arrival. */
-    w->r->holding = false;
+    /* A card held now is carried until the next worker has looked for it (handle()). Until
+     * then r->holding stays as it was: nothing says the card has gone. */
+    if (w->r->holding && !w->carried) {
+        w->carried = true;
+        w->card_seen_usec = mono_now(w);
+    }
+    if (w->carry)
+        sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
     if (w->stopping)
         return 0;
     /* SIGSYS is the worker's seccomp filter (reader_sandbox.h): a call off its allow-list.
@@ -198,6 +272,11 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         else
             log_info("reader %s: up (%s)", r->name, r->device);
         r->failed_since = 0;
+        /* From now on this worker polls: the carried card has debounce_ms to show up. */
+        if (w->carried) {
+            w->card_seen_usec = w->up_since_usec;
+            arm(w, &w->carry, (uint64_t)r->params.debounce_ms * 1000u, carry_expired);
+        }
         break;
     case READER_MSG_ARRIVED:
     case READER_MSG_LEFT:
@@ -207,7 +286,10 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         ev.atqa = m->atqa;
         ev.sak = m->sak;
         ev.targets = m->targets;
-        reader_deliver(r, &ev);
+        if (ev.kind == READER_CARD_ARRIVED)
+            card_arrived(w, &ev);
+        else
+            card_left(w, &ev);
         break;
     case READER_MSG_ERROR:
         snprintf(w->reason, sizeof(w->reason), "%s", m->text);
@@ -348,6 +430,7 @@ static void nfc_stop(struct reader *r)
     sd_event_source_disable_unref(w->heartbeat);
     sd_event_source_disable_unref(w->later);
     sd_event_source_disable_unref(w->pulse);
+    sd_event_source_disable_unref(w->carry);
     free(w);
     r->priv = NULL;
 }
