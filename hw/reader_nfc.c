@@ -29,6 +29,7 @@
 #include "reader.h"
 #include "reader_proto.h"
 #include "relay.h"
+#include "timer.h"
 #include "util.h"
 
 #define BACKOFF_MIN_MS 250
@@ -48,9 +49,9 @@ struct nfc_worker {
     unsigned backoff_ms;
     sd_event_source *io;
     sd_event_source *child;
-    sd_event_source *heartbeat;     /* deadline for the next message */
-    sd_event_source *later;         /* restart back-off */
-    sd_event_source *pulse;         /* end of the reset pulse */
+    struct timer *heartbeat;        /* deadline for the next message */
+    struct timer *later;            /* restart back-off */
+    struct timer *pulse;            /* end of the reset pulse */
     /* The card held on the reader, as the workers reported it: it outlives the worker that
      * reported it. A new worker cannot know a card was already there, and reports it as a
      * new arrival; we know, and that is no new tap (debounce across restarts). */
@@ -60,7 +61,7 @@ struct nfc_worker {
     uint64_t card_seen_usec;        /* when the card was last known on the reader. While
                                      * carried, the new worker's HELLO: time without a worker
                                      * polling is not time away */
-    sd_event_source *carry;         /* carried debounce_ms past HELLO: it has left */
+    struct timer *carry;            /* carried debounce_ms past HELLO: it has left */
 };
 
 static int spawn(struct nfc_worker *w);
@@ -72,18 +73,6 @@ static uint64_t mono_now(struct nfc_worker *w)
     return now;
 }
 
-static void arm(struct nfc_worker *w, sd_event_source **src, uint64_t usec_from_now,
-                sd_event_time_handler_t fn)
-{
-    uint64_t when = mono_now(w) + usec_from_now;
-    if (*src) {
-        sd_event_source_set_time(*src, when);
-        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
-    } else if (sd_event_add_time(w->r->loop, src, CLOCK_MONOTONIC, when, 1000, fn, w) >= 0) {
-        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
-    }
-}
-
 /* Drop the connection to the current worker (it is being killed or has died). */
 static void detach(struct nfc_worker *w)
 {
@@ -92,8 +81,7 @@ static void detach(struct nfc_worker *w)
         close(w->fd);
         w->fd = -1;
     }
-    if (w->heartbeat)
-        sd_event_source_set_enabled(w->heartbeat, SD_EVENT_OFF);
+    timer_disarm(w->heartbeat);
 }
 
 static void kill_worker(struct nfc_worker *w)
@@ -114,30 +102,26 @@ static void fault(struct nfc_worker *w, const char *fmt, ...)
     kill_worker(w);
 }
 
-static int restart_due(sd_event_source *s, uint64_t usec, void *userdata);
-
-static int reset_released(sd_event_source *s, uint64_t usec, void *userdata)
+static void reset_released(void *userdata)
 {
     struct nfc_worker *w = userdata;
     relay_write(w->r->params.reset, false);
     spawn(w);
-    return 0;
 }
 
-static int restart_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void restart_due(void *userdata)
 {
     struct nfc_worker *w = userdata;
 
     if (w->stopping)
-        return 0;
+        return;
     if (w->r->params.reset && relay_write(w->r->params.reset, true) == 0) {
         w->r->reset_pulses++;
         /* Hold the reader in reset briefly; spawn once it is released. */
-        arm(w, &w->pulse, RESET_PULSE_MS * 1000u, reset_released);
-        return 0;
+        timer_arm_in(w->pulse, RESET_PULSE_MS * 1000u);
+        return;
     }
     spawn(w);
-    return 0;
 }
 
 static void schedule_restart(struct nfc_worker *w)
@@ -155,7 +139,7 @@ static void schedule_restart(struct nfc_worker *w)
     log_msg(strcmp(w->reason, SANDBOX_KILLED) == 0 ? LOG_ERR : LOG_WARNING,
             "reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name, r->last_error,
             w->backoff_ms, r->restarts);
-    arm(w, &w->later, (uint64_t)w->backoff_ms * 1000u, restart_due);
+    timer_arm_in(w->later, (uint64_t)w->backoff_ms * 1000u);
     w->backoff_ms = w->backoff_ms * 2 > r->params.backoff_max_ms ? r->params.backoff_max_ms
                                                                   : w->backoff_ms * 2;
 }
@@ -166,19 +150,17 @@ static void drop_carried(struct nfc_worker *w)
     struct reader_event ev = w->card;
 
     w->carried = false;
-    if (w->carry)
-        sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+    timer_disarm(w->carry);
     ev.kind = READER_CARD_LEFT;
     reader_deliver(w->r, &ev);
 }
 
-static int carry_expired(sd_event_source *s, uint64_t usec, void *userdata)
+static void carry_expired(void *userdata)
 {
     struct nfc_worker *w = userdata;
 
     if (w->carried)
         drop_carried(w);
-    return 0;
 }
 
 /* A worker reports a card arriving. The card carried over a restart, back within
@@ -191,8 +173,7 @@ static void card_arrived(struct nfc_worker *w, struct reader_event *ev)
         if (ev->uid_len == w->card.uid_len && memcmp(ev->uid, w->card.uid, ev->uid_len) == 0 &&
             now - w->card_seen_usec < (uint64_t)w->r->params.debounce_ms * 1000u) {
             w->carried = false;
-            if (w->carry)
-                sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+            timer_disarm(w->carry);
             w->card_seen_usec = now;
             log_info("reader %s: the card held before the worker restarted is still there: "
                      "same presentation, no new tap", w->r->name);
@@ -209,8 +190,7 @@ static void card_left(struct nfc_worker *w, struct reader_event *ev)
 {
     /* Only a card this worker reported can leave, which ended any carry already. */
     w->carried = false;
-    if (w->carry)
-        sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+    timer_disarm(w->carry);
     reader_deliver(w->r, ev);
 }
 
@@ -227,8 +207,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
         w->carried = true;
         w->card_seen_usec = mono_now(w);
     }
-    if (w->carry)
-        sd_event_source_set_enabled(w->carry, SD_EVENT_OFF);
+    timer_disarm(w->carry);
     if (w->stopping)
         return 0;
     /* SIGSYS is the worker's seccomp filter (reader_sandbox.h): a call off its allow-list.
@@ -247,11 +226,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     return 0;
 }
 
-static int on_silence(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_silence(void *userdata)
 {
     struct nfc_worker *w = userdata;
     fault(w, "no message for %u ms: reader hung", w->r->params.heartbeat_timeout_ms);
-    return 0;
 }
 
 static void handle(struct nfc_worker *w, const struct reader_msg *m)
@@ -272,10 +250,12 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         else
             log_info("reader %s: up (%s)", r->name, r->device);
         r->failed_since = 0;
-        /* From now on this worker polls: the carried card has debounce_ms to show up. */
+        /* From now on this worker polls: the carried card has debounce_ms to show up. If
+         * that cannot be timed, it has left (the card taps again if still there). */
         if (w->carried) {
             w->card_seen_usec = w->up_since_usec;
-            arm(w, &w->carry, (uint64_t)r->params.debounce_ms * 1000u, carry_expired);
+            if (timer_arm_in(w->carry, (uint64_t)r->params.debounce_ms * 1000u) < 0)
+                drop_carried(w);
         }
         break;
     case READER_MSG_ARRIVED:
@@ -325,7 +305,7 @@ static int on_message(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
     }
     w->last_seq = m.seq;
-    arm(w, &w->heartbeat, (uint64_t)w->r->params.heartbeat_timeout_ms * 1000u, on_silence);
+    timer_arm_in(w->heartbeat, (uint64_t)w->r->params.heartbeat_timeout_ms * 1000u);
     handle(w, &m);
     return 0;
 }
@@ -383,7 +363,7 @@ static int spawn(struct nfc_worker *w)
         goto fail;
     }
     /* Opening a reader takes a few hundred ms at most; the deadline covers it too. */
-    arm(w, &w->heartbeat, (uint64_t)r->params.heartbeat_timeout_ms * 1000u, on_silence);
+    timer_arm_in(w->heartbeat, (uint64_t)r->params.heartbeat_timeout_ms * 1000u);
     return 0;
 fail:
     snprintf(w->reason, sizeof(w->reason), "cannot start worker: %s", strerror(-ret));
@@ -394,6 +374,7 @@ fail:
 static int nfc_start(struct reader *r)
 {
     struct nfc_worker *w = calloc(1, sizeof(*w));
+    int ret;
 
     if (!w)
         return -ENOMEM;
@@ -401,6 +382,12 @@ static int nfc_start(struct reader *r)
     w->fd = -1;
     w->backoff_ms = BACKOFF_MIN_MS;
     r->priv = w;
+    /* On failure reader_start() calls nfc_stop(), which frees what was created. */
+    if ((ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, on_silence, w, &w->heartbeat)) < 0 ||
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, restart_due, w, &w->later)) < 0 ||
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, reset_released, w, &w->pulse)) < 0 ||
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, carry_expired, w, &w->carry)) < 0)
+        return ret;
     if (r->params.backoff_max_ms < BACKOFF_MIN_MS)
         r->params.backoff_max_ms = BACKOFF_MIN_MS;
     if (access(r->worker_path, X_OK) < 0) {
@@ -427,10 +414,10 @@ static void nfc_stop(struct reader *r)
     }
     detach(w);
     sd_event_source_disable_unref(w->child);
-    sd_event_source_disable_unref(w->heartbeat);
-    sd_event_source_disable_unref(w->later);
-    sd_event_source_disable_unref(w->pulse);
-    sd_event_source_disable_unref(w->carry);
+    timer_free(w->heartbeat);
+    timer_free(w->later);
+    timer_free(w->pulse);
+    timer_free(w->carry);
     free(w);
     r->priv = NULL;
 }
@@ -446,8 +433,7 @@ static int nfc_restart(struct reader *r)
         return 0;
     }
     /* Waiting in back-off: go now. */
-    arm(w, &w->later, 0, restart_due);
-    return 0;
+    return timer_arm_in(w->later, 0);
 }
 
 const struct reader_ops reader_ops_nfc = {
