@@ -264,11 +264,12 @@ class DescriptorTest(DaemonTest):
         t = threading.Thread(target=watch)
         t.start()
         client = Client("http://127.0.0.1:%d" % self.port, self.dir)
-        for _ in range(20):
+        for i in range(20):
             if found:
                 break
-            # An unknown name is checked against a dummy hash, in a child all the same.
-            self.assertEqual(client.login("nobody", "not-a-password").status, 401)
+            # An unknown name is checked against a dummy hash, in a child all the same. A new
+            # name each time: five failures for one name would be refused (429) unhashed.
+            self.assertEqual(client.login("nobody%d" % i, "not-a-password").status, 401)
         stop.set()
         t.join()
         self.assertTrue(found, "never saw a password child")
