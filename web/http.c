@@ -67,6 +67,9 @@ void buf_putn(struct buf *b, const char *s, size_t n)
 
 void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
 
+/* fmt is checked at buf_printf()'s callers: the attribute tells clang so
+ * (-Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -371,7 +374,10 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             *why = "a form field appears twice";
             goto fail;
         }
-        json_object_set_new(o, key, val);
+        if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
+            *why = "form fields must be UTF-8 text";
+            goto fail;
+        }
         p = stop + 1;
     }
     return o;
@@ -1090,6 +1096,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
+/* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];

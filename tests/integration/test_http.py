@@ -1177,6 +1177,7 @@ class RobustnessTest(HttpBase):
             "bad percent-encoding": b"csrf=" + field.encode() + b"&name=%ZZ&password=x",
             "truncated percent-encoding": b"csrf=" + field.encode() + b"&name=alice&password=%4",
             "invalid UTF-8": b"csrf=" + field.encode() + b"&name=%FF%FEalice&password=x",
+            "invalid UTF-8 in a name": b"csrf=" + field.encode() + b"&name=alice&k%C3%FE=1&password=x",
             "duplicate field": b"csrf=" + field.encode() + b"&name=alice&name=carol&password=x",
             "100 fields": b"&".join(b"f%d=%d" % (i, i) for i in range(100)),
             "NUL in a name": b"csrf=" + field.encode() + b"&na%00me=alice",
