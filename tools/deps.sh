@@ -11,6 +11,7 @@ PORTIER_DEB_PACKAGES=(
   mosquitto mosquitto-clients python3-paho-mqtt
   curl python3-icalendar python3-jsonschema chromium
   wrk nginx-light
+  clang libclang-rt-dev
 )
 
 portier_install_deps() {
