@@ -203,7 +203,9 @@ void http_reply_static(struct http_req *rq, unsigned status, const char *content
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 {
     struct buf b = { 0 };
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    /* Reals with 15 significant digits, which print a value rounded to a few decimals as
+     * written; jansson's default 17 show its binary noise. */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
     json_decref(body);
     if (!text) {

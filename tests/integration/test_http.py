@@ -1093,7 +1093,7 @@ class NotUtf8ConfigTest(unittest.TestCase):
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
     more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
-            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.3310\n")
+            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.33101234\n")
 
     def test_open_while_a_door_lets_anyone_in(self):
         c = self.client()
@@ -1103,6 +1103,11 @@ class SpaceApiDoorsTest(HttpBase):
         self.assertEqual(doc["contact"]["email"], "hello@example.org")
         self.assertEqual(doc["location"]["timezone"], "Europe/Paris")
         self.assertAlmostEqual(doc["location"]["lat"], 48.8686)
+        # As written (to 6 decimals), not jansson's 17 digits: 48.868600000000001.
+        raw = c.get("/spaceapi.json").text
+        self.assertIn('"lat":48.8686,', raw)
+        self.assertIn('"lon":2.331012', raw)
+        self.assertNotIn('"lon":2.3310123', raw)
         self.assertIn('class="state open"', c.get("/").text)
 
 
