@@ -409,6 +409,24 @@ class MqttTest(MqttBase):
         self.assertEqual(seqs, list(range(seqs[0], seqs[-1] + 1)), "in order, no gap")
         self.assertEqual(len([e for e in accepted if e["kind"] == "tap"]), 500, "each tap once")
 
+    def test_a_returning_broker_gets_the_events_within_seconds(self):
+        """After a 16 s outage the reconnection back-off (then up to 30 s) had grown to
+        16 s: events waited up to 15 s after the broker was back. Now portierd retries
+        every 2 s; the poll below allows 8 s."""
+        self.d.tap("04A1B2C3")
+        wait_until(lambda: self.d.status()["mqtt"]["outbox"] == 0, what="first event delivered")
+        self.listener.close()
+        self.broker.stop()
+        wait_until(lambda: not self.d.status()["mqtt"]["connected"], what="disconnection seen")
+        self.d.tap("04A1B2C3")
+        time.sleep(16)          # the outage: portierd keeps trying meanwhile
+        self.assertGreater(self.d.status()["mqtt"]["outbox"], 0)
+        self.broker.start()
+        wait_until(lambda: self.d.status()["mqtt"]["connected"] and
+                   self.d.status()["mqtt"]["outbox"] == 0, timeout=8,
+                   what="events delivered within 8 s of the broker's return")
+        self.listener = Listener(self.broker.port, ["portier/lyon/#"])
+
     def test_kill9_mid_burst_loses_and_duplicates_nothing(self):
         stop = threading.Event()
 
