@@ -351,7 +351,7 @@ class MqttTest(MqttBase):
         details = [r[0] for r in db.execute(
             "SELECT detail FROM access_events WHERE kind = 'unlock' ORDER BY id")]
         db.close()
-        self.assertEqual(details, ["600 s by mqtt client automation"])
+        self.assertEqual(details, ["600 s by mqtt:automation"])
 
     def test_unauthorised_and_malformed_commands_are_refused_and_reported(self):
         self.acl_checked()
@@ -367,10 +367,10 @@ class MqttTest(MqttBase):
             ("automation", "null", not_an_object),
             ("automation", '"x"', not_an_object),
             ("automation", "[1]", not_an_object),
-            ("automation", '{"action":"door.unlock","door":"front","extra":1}', "unpacked"),
+            ("automation", '{"action":"door.unlock","door":"front","extra":1}', "no argument \"extra\""),
             ("automation", '{"action":"door.unlock","door":"nowhere"}', "no door"),
             ("automation", '{"action":"launch.rocket"}', "unknown action"),
-            ("automation", '{"action":"door.unlock","door":"front","seconds":"ten"}', "integer"),
+            ("automation", '{"action":"door.unlock","door":"front","seconds":"ten"}', "whole number"),
             ("automation", "x" * 5000, "1 to 4096 bytes"),
         ]
         for client, payload, _ in bad:
@@ -539,7 +539,7 @@ class MqttMachineTest(MqttBase):
         off, back = self.listener.events("out_of_order"), self.listener.events("in_order")
         self.assertEqual((off[0]["resource"], off[0]["granted"], off[0]["reason"],
                           off[0]["detail"]),
-                         ("laser", True, "manager", "by mqtt client automation: lens cracked"))
+                         ("laser", True, "manager", "by mqtt:automation: lens cracked"))
         self.assertEqual((back[0]["resource"], back[0]["reason"]), ("laser", "manager"))
         listed, access = documented_event_kinds()
         seen = {t.rsplit("/", 1)[1] for t, p, r in self.listener.messages if "/event/" in t}
