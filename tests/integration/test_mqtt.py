@@ -300,6 +300,9 @@ class MqttTest(MqttBase):
         self.assertNotIn(b"ALICE", raw.upper())
         # Availability and door state are retained.
         self.assertIn((b"online", False), self.listener.topic("portier/lyon/status"))
+        # The documented ACL lets portierd write every topic it uses.
+        wait_until(lambda: self.listener.topic("portier/lyon/door/front/state"), what="door state")
+        self.assertNotIn("the broker refused a message", self.d.log_text())
 
     def test_command_unlocks_a_door(self):
         self.acl_checked()
@@ -425,6 +428,7 @@ class MqttTest(MqttBase):
         wait_until(lambda: self.d.status()["mqtt"]["connected"] and
                    self.d.status()["mqtt"]["outbox"] == 0, timeout=8,
                    what="events delivered within 8 s of the broker's return")
+        self.acl_checked()      # again, at the new connection
         self.listener = Listener(self.broker.port, ["portier/lyon/#"])
 
     def test_kill9_mid_burst_loses_and_duplicates_nothing(self):
@@ -522,6 +526,9 @@ class MqttMachineTest(MqttBase):
             "homeassistant/binary_sensor/portier_lyon_machine_laser_power/config"))[-1][0])
         self.assertEqual(power["default_entity_id"],
                          "binary_sensor.portier_lyon_machine_laser_power")
+        wait_until(lambda: self.listener.topic("portier/lyon/machine/laser/state"),
+                   what="machine state")
+        self.assertNotIn("the broker refused a message", self.d.log_text())
 
     def test_every_event_kind_is_documented(self):
         """machine.out_of_order published event/out_of_order and event/in_order, which
