@@ -86,7 +86,7 @@ static void calendar(struct http_req *rq, const char *title, int64_t resource_id
     buf_put(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Portier//Portier " PORTIER_VERSION
                 "//EN\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n");
     ics_text(&b, "X-WR-CALNAME", title);
-    store_bookings_foreach(rq->h->env.svc->store, &f, ics_event, &x);
+    http_store_ok(rq, store_bookings_foreach(rq->h->env.svc->store, &f, ics_event, &x));
     buf_put(&b, "END:VCALENDAR\r\n");
     http_reply(rq, 200, "text/calendar; charset=utf-8", &b);
 }

@@ -222,6 +222,13 @@ void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
     http_reply(rq, status, "application/json", &b);
 }
 
+int http_store_ok(struct http_req *rq, int r)
+{
+    if (r < 0 && !rq->store_error)
+        rq->store_error = r;
+    return r;
+}
+
 unsigned http_status_of(const char *code)
 {
     static const struct { const char *code; unsigned status; } map[] = {
@@ -503,12 +510,6 @@ static bool csrf_ok(struct http_req *rq, bool anonymous_form)
            sodium_memcmp(sent, rq->csrf, strlen(sent)) == 0;
 }
 
-void http_commit(struct http *h)
-{
-    int r = store_commit(h->env.svc->store);
-    if (r < 0)
-        log_error("http: cannot commit: %s", strerror(-r));
-}
 
 void http_base_url(struct http_req *rq, char *buf, size_t n)
 {
@@ -755,7 +756,6 @@ static void on_password_checked(bool ok, bool error, void *userdata)
         r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now, now + life);
         if (r == 0)
             r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
-        http_commit(h);
         if (r < 0) {
             log_error("http: cannot store a session: %s", strerror(-r));
             web_page_login_done(rq, false, "cannot log in now (storage error)");
@@ -812,10 +812,10 @@ static void do_logout(struct http_req *rq)
     const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
     uint8_t hash[STORE_HASH_LEN];
 
-    if (cookie && account_token_hash(cookie, hash)) {
-        store_websession_delete(rq->h->env.svc->store, hash);
-        http_commit(rq->h);
-    }
+    /* A session that cannot be ended here still ends with its cookie, and expires. */
+    if (cookie && account_token_hash(cookie, hash) &&
+        store_websession_delete(rq->h->env.svc->store, hash) < 0)
+        log_warning("http: cannot delete a session at logout");
     http_redirect(rq, "/");
     set_cookie(rq, SESSION_COOKIE, "", 0);
 }
@@ -828,15 +828,19 @@ static void on_password_hashed(const char *hash, void *userdata)
     int r = -EIO;
 
     if (hash && account_token_hash(rq->note, token_hash)) {
-        r = store_account_token_use(h->env.svc->store, token_hash, now_utc());
-        if (r == 0)
-            r = store_account_set_password(h->env.svc->store, rq->note_id, hash);
-        if (r == 0)
-            r = store_websessions_end(h->env.svc->store, rq->note_id, now_utc());
-        if (r < 0)
-            (void)store_commit(h->env.svc->store);
-        else
-            http_commit(h);
+        struct store *store = h->env.svc->store;
+        /* One unit: the link is spent only if the password is set (and sessions ended). */
+        r = store_step_begin(store);
+        if (r == 0) {
+            r = store_account_token_use(store, token_hash, now_utc());
+            if (r == 0)
+                r = store_account_set_password(store, rq->note_id, hash);
+            if (r == 0)
+                r = store_websessions_end(store, rq->note_id, now_utc());
+            int end = store_step_end(store, r == 0);
+            if (r == 0)
+                r = end;
+        }
     }
     if (r == -ENOENT) {
         http_error(rq, 410, "gone", "this link was already used");
@@ -972,6 +976,16 @@ static void route(struct http_req *rq)
 
 /* ---- libmicrohttpd glue ---- */
 
+static void on_post_durable(struct commit_wait *w, int result)
+{
+    struct http_req *rq = container_of(w, struct http_req, durable);
+
+    if (result < 0)
+        http_error(rq, 503, "not_recorded", "not recorded: the database could not write it (%s); "
+                   "try again later", strerror(-result));
+    resume(rq);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -1022,8 +1036,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (rq->suspended)
             return MHD_YES;
     }
+    if (rq->store_error && rq->status < 400) {
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, rq->url,
+                  strerror(-rq->store_error));
+        http_error(rq, 500, "store", "the database could not be read; try again in a moment");
+    }
     if (!rq->response)
         return MHD_NO;
+    /* What a POST wrote by itself (a login's session, a first password) is on disk before
+     * the answer says so, as a command's is. */
+    if (rq->is_post && !rq->durable_checked) {
+        rq->durable_checked = true;
+        if (!commit_wait(h->env.svc->commit, &rq->durable, on_post_durable)) {
+            suspend(rq);
+            return MHD_YES;
+        }
+    }
     ret = MHD_queue_response(conn, rq->status, rq->response);
     return ret;
 }

@@ -71,6 +71,8 @@ struct http_req {
     json_t *reply;
     http_command_fn command_done;
     bool in_dispatch, answer_now;
+    bool durable_checked;           /* a POST's answer waited for its writes to be on disk */
+    int store_error;                /* a read for the page failed: the answer becomes a 500 */
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
 };
@@ -131,6 +133,11 @@ void http_command(struct http_req *rq, json_t *req, http_command_fn done);
  * no field twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
 
+/* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into
+ * "500, the database could not be read" rather than a page that silently lacks rows.
+ * Returns r. */
+int http_store_ok(struct http_req *rq, int r);
+
 /* A query-string argument, or NULL. */
 const char *http_query(struct http_req *rq, const char *key);
 /* A form/JSON argument as a string, or NULL. */
@@ -143,8 +150,6 @@ static inline bool web_is_member(const struct http_req *rq)
 {
     return rq->role & (ROLE_MEMBER | ROLE_TRAINER);
 }
-/* Make the store's pending writes durable before answering. */
-void http_commit(struct http *h);
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);

@@ -20,30 +20,6 @@
 #include "store.h"
 #include "util.h"
 
-static int list_reply(struct cmd_call *call, const char *key, json_t *list, int r)
-{
-    if (r < 0) {
-        json_decref(list);
-        return cmd_fail(call, r, "store", "cannot read the %s: %s", key, strerror(-r));
-    }
-    return cmd_ok(call, json_pack("{s:o}", key, list));
-}
-
-/* Members see their own figures only. */
-static int self_only(struct cmd_call *call, int64_t *member)
-{
-    const struct actor *who = cmd_actor(call);
-
-    if (!(who->role & (ROLE_MEMBER | ROLE_TRAINER)))
-        return 0;
-    if (!who->member_id)
-        return cmd_fail(call, -EPERM, "forbidden", "this account acts for no member");
-    if (*member && *member != who->member_id)
-        return cmd_fail(call, -EPERM, "forbidden", "members see their own figures only");
-    *member = who->member_id;
-    return 0;
-}
-
 static int find_plan(struct cmd_call *call, const char *name, struct store_plan *ret)
 {
     int r = store_plan_find(cmd_services(call)->store, name, ret);
@@ -77,7 +53,7 @@ int cmd_ledger_verify(struct cmd_call *call, const struct cmd_args *a)
 int cmd_statement(struct cmd_call *call, const struct cmd_args *a)
 {
     int64_t member = arg_int(a, "member", 0);
-    int r = self_only(call, &member);
+    int r = cmd_self_member(call, &member);
 
     if (r < 0)
         return r;
@@ -200,7 +176,7 @@ static int period_append(const struct store_period *p, void *userdata)
 int cmd_period_list(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "periods", list,
+    return cmd_ok_list(call, "periods", list,
                       store_periods_foreach(cmd_services(call)->store, period_append, list));
 }
 
@@ -246,10 +222,10 @@ int cmd_pass_list(struct cmd_call *call, const struct cmd_args *a)
     json_t *list;
     int r;
 
-    if ((r = self_only(call, &member)) < 0)
+    if ((r = cmd_self_member(call, &member)) < 0)
         return r;
     list = json_array();
-    return list_reply(call, "passes", list,
+    return cmd_ok_list(call, "passes", list,
                       store_passes_foreach(cmd_services(call)->store, member, pass_append, list));
 }
 
@@ -323,7 +299,7 @@ static int rate_append(const char *plan, const struct store_rate *r, void *userd
 int cmd_rate_list(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "rates", list,
+    return cmd_ok_list(call, "rates", list,
                       store_rates_foreach(cmd_services(call)->store, rate_append, list));
 }
 
@@ -380,7 +356,7 @@ static int presence_append(int64_t id, int64_t member_id, const char *name, int6
 int cmd_presence_list(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "present", list,
+    return cmd_ok_list(call, "present", list,
                       store_presence_foreach(cmd_services(call)->store, presence_append, list));
 }
 

@@ -331,6 +331,29 @@ int cmd_fail(struct cmd_call *call, int err, const char *code, const char *fmt, 
     return call->result;
 }
 
+int cmd_ok_list(struct cmd_call *call, const char *key, json_t *list, int r)
+{
+    if (r < 0) {
+        json_decref(list);
+        return cmd_fail(call, r, "store", "cannot read the %s: %s", key, strerror(-r));
+    }
+    return cmd_ok(call, json_pack("{s:o}", key, list));
+}
+
+int cmd_self_member(struct cmd_call *call, int64_t *member)
+{
+    const struct actor *who = &call->actor;
+
+    if (!(who->role & (ROLE_MEMBER | ROLE_TRAINER)))
+        return 0;
+    if (!who->member_id)
+        return cmd_fail(call, -EPERM, "forbidden", "this account acts for no member");
+    if (*member && *member != who->member_id)
+        return cmd_fail(call, -EPERM, "forbidden", "members act and see for themselves only");
+    *member = who->member_id;
+    return 0;
+}
+
 json_t *cmd_call_reply(const struct cmd_call *call)
 {
     json_t *reply;

@@ -172,6 +172,13 @@ int cmd_ok(struct cmd_call *call, json_t *fields);
  * (a -errno), for `return cmd_fail(call, -ENOENT, "not_found", "no door '%s'", name)`. */
 int cmd_fail(struct cmd_call *call, int err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A listing: {key: list} (stolen), or the store's error r (< 0) if its rows could not all
+ * be read. Returns what cmd_ok()/cmd_fail() return. */
+int cmd_ok_list(struct cmd_call *call, const char *key, json_t *list, int r);
+/* For a member's account (member or trainer), the member it acts for: *member is set to it
+ * (0: not given), and another member is refused. Staff and the custodian pass unchanged.
+ * 0 or the error the call was failed with. */
+int cmd_self_member(struct cmd_call *call, int64_t *member);
 /* A pending call is finished (after cmd_ok() or cmd_fail()). */
 void cmd_finish(struct cmd_call *call);
 /* While pending, hear if the caller goes away (the call is then freed after fn). */

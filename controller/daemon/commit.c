@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "timer.h"
 #include "util.h"
@@ -46,6 +47,7 @@ struct commit {
     uint64_t done;                  /* the newest batch the thread has synced (or tried) */
     struct store_marks done_marks;
     uint64_t failed_upto;           /* syncs that failed since the loop last looked */
+    uint64_t checkpoint_failures;   /* the thread's own count */
     int failed_error;
 
     /* The loop's own. */
@@ -81,10 +83,12 @@ static void *sync_main(void *arg)
         if (r == 0 && frames >= CHECKPOINT_FRAMES) {
             /* Opened here, on first use: a connection belongs to the thread that uses it.
              * If it cannot be opened, the next sync tries again; the WAL grows meanwhile. */
-            if (!ckpt)
-                (void)store_checkpointer_open(c->db_path, &ckpt);
-            if (ckpt)
-                (void)store_checkpointer_run(ckpt);
+            if (!ckpt && store_checkpointer_open(c->db_path, &ckpt) < 0)
+                ckpt = NULL;
+            /* A checkpoint that fails (busy, a full disk) is tried again at the next sync;
+             * the WAL keeps everything meanwhile. */
+            if (ckpt && store_checkpointer_run(ckpt) < 0)
+                c->checkpoint_failures++;
         }
 
         pthread_mutex_lock(&c->lock);
@@ -358,31 +362,6 @@ static int open_wal(const char *db_path)
     return fd < 0 ? -errno : fd;
 }
 
-/* The directory entries of the database and its WAL, on disk before anything counts. */
-static int sync_dir(const char *db_path)
-{
-    char dir[PATH_MAX];
-    char *slash;
-    int fd, r = 0;
-
-    if (strlcpy_checked(dir, db_path, sizeof(dir)) < 0)
-        return -ENAMETOOLONG;
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    return r;
-}
-
 int commit_new(sd_event *loop, struct store *store, const char *db_path,
                void (*on_durable)(void *userdata), void (*on_health)(void *userdata),
                void *userdata, struct commit **ret)
@@ -420,7 +399,7 @@ int commit_new(sd_event *loop, struct store *store, const char *db_path,
         r = c->wal_fd;
         goto fail;
     }
-    if (fdatasync(c->wal_fd) < 0 || (r = sync_dir(db_path)) < 0) {
+    if (fdatasync(c->wal_fd) < 0 || (r = file_sync_dir(db_path)) < 0) {
         r = r < 0 ? r : -errno;
         goto fail;
     }

@@ -179,7 +179,12 @@ static void drain(struct mqtt *m)
      * cut, and their sequence numbers reused. The commit module kicks us again. */
     if (!m->connected || m->n_inflight >= INFLIGHT_MAX)
         return;
-    store_outbox_fetch(m->store, m->sent_up_to, (int)(INFLIGHT_MAX - m->n_inflight), publish_one, m);
+    int r = store_outbox_fetch(m->store, m->sent_up_to, (int)(INFLIGHT_MAX - m->n_inflight),
+                               publish_one, m);
+    /* -ENOBUFS: the in-flight window is full; -EIO: the library refused one (it stays in the
+     * outbox for the next try). */
+    if (r < 0 && r != -ENOBUFS && r != -EIO)
+        log_error("mqtt: cannot read the outbox: %s", strerror(-r));
     io_update(m);
 }
 
@@ -208,8 +213,11 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reas
     for (unsigned i = 0; i < m->n_inflight; i++) {
         if (m->inflight[i].mid != mid)
             continue;
-        /* The broker has it: only now may it leave the outbox. */
-        store_outbox_delete(m->store, m->inflight[i].seq);
+        /* The broker has it: only now may it leave the outbox. If it cannot, it is sent again
+         * later (a receiver drops it by its sequence number). */
+        if (store_outbox_delete(m->store, m->inflight[i].seq) < 0)
+            log_warning("mqtt: cannot remove event %" PRId64 " from the outbox; it will be "
+                        "sent again", m->inflight[i].seq);
         m->stats.acknowledged++;
         if (m->inflight[i].seq > m->stats.last_seq)
             m->stats.last_seq = m->inflight[i].seq;
@@ -525,7 +533,8 @@ static void command_result(struct mqtt *m, const char *client, const char *actio
     json_decref(o);
     if (text) {
         /* Through the outbox: the result is sequenced and delivered like any event. */
-        store_outbox_add(m->store, "command", text);
+        if (store_outbox_add(m->store, "command", text) < 0)
+            log_error("mqtt: cannot queue the result of command %s from %s", action, client);
         free(text);
     }
     if (ok)

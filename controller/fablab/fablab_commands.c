@@ -26,21 +26,6 @@ static bool as_member(struct cmd_call *call, const struct cmd_args *a)
     return !(who->role & ROLES_STAFF) || arg_bool(a, "as_member");
 }
 
-/* The member an account acts for: its own, whatever it asked. */
-static int self_only(struct cmd_call *call, int64_t *member)
-{
-    const struct actor *who = cmd_actor(call);
-
-    if (who->role & (ROLES_STAFF | ROLE_CUSTODIAN))
-        return 0;
-    if (!who->member_id)
-        return cmd_fail(call, -EPERM, "forbidden", "this account acts for no member");
-    if (*member && *member != who->member_id)
-        return cmd_fail(call, -EPERM, "forbidden", "members act for themselves only");
-    *member = who->member_id;
-    return 0;
-}
-
 /* Records say who acted: "manager:uid=1000", "manager:web:boss", or "member:42". */
 static void record_by(struct cmd_call *call, bool member_rights, int64_t member, char *buf,
                       size_t n)
@@ -112,15 +97,6 @@ static int session_append(const struct store_session *ss, void *userdata)
         (json_int_t)ss->ended_at, "last_seen_at", (json_int_t)ss->last_seen_at,
         "running_seconds", (json_int_t)ss->running_seconds, "end_reason",
         ss->end_reason)) == 0 ? 0 : -ENOMEM;
-}
-
-static int list_reply(struct cmd_call *call, const char *key, json_t *list, int r)
-{
-    if (r < 0) {
-        json_decref(list);
-        return cmd_fail(call, r, "store", "cannot read the %s: %s", key, strerror(-r));
-    }
-    return cmd_ok(call, json_pack("{s:o}", key, list));
 }
 
 /* ---- machines ---- */
@@ -231,7 +207,7 @@ int cmd_machine_list(struct cmd_call *call, const struct cmd_args *a)
             json_array_append_new(list, fablab_machine_json(svc->fablab, &res));
     }
     json_decref(names);
-    return list_reply(call, "machines", list, r);
+    return cmd_ok_list(call, "machines", list, r);
 }
 
 int cmd_machine_show(struct cmd_call *call, const struct cmd_args *a)
@@ -285,7 +261,7 @@ int cmd_machine_out_of_order(struct cmd_call *call, const struct cmd_args *a)
 int cmd_machine_sessions(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "sessions", list,
+    return cmd_ok_list(call, "sessions", list,
                       store_sessions_foreach(cmd_services(call)->store, arg_int(a, "since", 0),
                                              session_append, list));
 }
@@ -338,7 +314,7 @@ int cmd_training_list(struct cmd_call *call, const struct cmd_args *a)
                                        trainer_append, trainers);
         json_object_set_new(t, "trainers", trainers);
     }
-    return list_reply(call, "trainings", list, r);
+    return cmd_ok_list(call, "trainings", list, r);
 }
 
 /* Trainers grant and revoke only the trainings they are named for, and never their own. */
@@ -411,10 +387,10 @@ int cmd_training_show(struct cmd_call *call, const struct cmd_args *a)
     json_t *list;
     int r;
 
-    if ((r = self_only(call, &member)) < 0)
+    if ((r = cmd_self_member(call, &member)) < 0)
         return r;
     list = json_array();
-    return list_reply(call, "qualifications", list,
+    return cmd_ok_list(call, "qualifications", list,
                       store_qualifications_foreach(cmd_services(call)->store, member,
                                                    qualification_append, list));
 }
@@ -469,7 +445,7 @@ int cmd_booking_add(struct cmd_call *call, const struct cmd_args *a)
     char by[96];
     int r;
 
-    if ((r = self_only(call, &member)) < 0 || (r = find_machine(call, arg_str(a, "machine"), &res)) < 0)
+    if ((r = cmd_self_member(call, &member)) < 0 || (r = find_machine(call, arg_str(a, "machine"), &res)) < 0)
         return r;
     if (!member)
         return cmd_fail(call, -EINVAL, "bad_request", "booking.add needs \"member\"");
@@ -557,7 +533,7 @@ int cmd_booking_list(struct cmd_call *call, const struct cmd_args *a)
     int r;
 
     flt.member_id = arg_int(a, "member", 0);
-    if ((r = self_only(call, &flt.member_id)) < 0)
+    if ((r = cmd_self_member(call, &flt.member_id)) < 0)
         return r;
     if (arg_has(a, "machine")) {
         if ((r = find_machine(call, arg_str(a, "machine"), &res)) < 0)
@@ -568,6 +544,6 @@ int cmd_booking_list(struct cmd_call *call, const struct cmd_args *a)
     flt.to = arg_int(a, "to", 0);
     flt.include_cancelled = arg_bool(a, "all");
     list = json_array();
-    return list_reply(call, "bookings", list,
+    return cmd_ok_list(call, "bookings", list,
                       store_bookings_foreach(cmd_services(call)->store, &flt, booking_append, list));
 }

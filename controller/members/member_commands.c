@@ -46,16 +46,6 @@ static int plan_append(const struct store_plan *p, void *userdata)
         "hours", p->hours, "members", (json_int_t)p->members)) == 0 ? 0 : -ENOMEM;
 }
 
-/* A listing: the array under key, or an error if the rows could not all be read. */
-static int list_reply(struct cmd_call *call, const char *key, json_t *list, int r)
-{
-    if (r < 0) {
-        json_decref(list);
-        return cmd_fail(call, r, "store", "cannot read the %s: %s", key, strerror(-r));
-    }
-    return cmd_ok(call, json_pack("{s:o}", key, list));
-}
-
 /* ---- members ---- */
 
 int cmd_member_add(struct cmd_call *call, const struct cmd_args *a)
@@ -84,7 +74,7 @@ int cmd_member_add(struct cmd_call *call, const struct cmd_args *a)
 int cmd_member_list(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "members", list,
+    return cmd_ok_list(call, "members", list,
                       store_members_foreach(cmd_services(call)->store, member_append, list));
 }
 
@@ -191,7 +181,7 @@ int cmd_card_remove(struct cmd_call *call, const struct cmd_args *a)
 int cmd_card_list(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "cards", list,
+    return cmd_ok_list(call, "cards", list,
                       store_cards_foreach(cmd_services(call)->store, arg_int(a, "member", 0),
                                           card_append, list));
 }
@@ -256,6 +246,6 @@ int cmd_plan_add(struct cmd_call *call, const struct cmd_args *a)
 int cmd_plan_list(struct cmd_call *call, const struct cmd_args *a)
 {
     json_t *list = json_array();
-    return list_reply(call, "plans", list,
+    return cmd_ok_list(call, "plans", list,
                       store_plans_foreach(cmd_services(call)->store, plan_append, list));
 }
