@@ -131,8 +131,8 @@ unsigned http_status_of(const char *code);
 void http_command(struct http_req *rq, json_t *req, http_command_fn done);
 
 /* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
- * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
- * twice. NULL and *why (static text) on anything else. */
+ * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, names and values valid UTF-8,
+ * no field twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
 
 /* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into

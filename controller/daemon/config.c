@@ -185,12 +185,13 @@ static const struct config_key mqtt_keys[] = {
       "Messages kept for the broker while it is unreachable. When full, the oldest is "
       "dropped and the log says how many were." },
     { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
-      "Comma-separated MQTT client ids allowed to send commands on "
-      "`PREFIX/SITE/cmd/CLIENT` (the broker's ACL must let each client write only its own "
-      "topic). Empty: none by client id." },
+      "Comma-separated broker user names allowed to send commands on "
+      "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
+      "topic (`pattern write PREFIX/+/cmd/%u`), which portierd checks at each connection. "
+      "Empty: none by name." },
     { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
       "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
-      "from any client id. Empty: no key." },
+      "on any `cmd` topic. Empty: no key." },
     { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
       "Publish Home Assistant discovery messages." },
     { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",

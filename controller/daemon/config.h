@@ -61,7 +61,7 @@ struct mqtt_config {
     int64_t keepalive;
     char prefix[64];
     int64_t outbox_max;
-    char command_clients[256];  /* comma-separated client ids allowed to send commands */
+    char command_clients[256];  /* comma-separated broker user names allowed to send commands */
     char command_key_file[256];
     bool discovery;
     char discovery_prefix[64];
