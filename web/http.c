@@ -976,6 +976,8 @@ static void route(struct http_req *rq)
 
 /* ---- libmicrohttpd glue ---- */
 
+static struct http_conn *conn_of(struct MHD_Connection *conn);
+
 static void on_post_durable(struct commit_wait *w, int result)
 {
     struct http_req *rq = container_of(w, struct http_req, durable);
@@ -996,6 +998,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     if (!rq) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        struct http_conn *hc = conn_of(conn);
+        if (hc)
+            hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
@@ -1069,6 +1074,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (!rq)
         return;
+    struct http_conn *hc = conn_of(conn);
+    if (hc)
+        hc->waiting_since = now_mono_usec();     /* the next request on it starts now */
     us = now_mono_usec() - rq->started_usec;
     /* A request that ended without an answer of ours (the client left, or libmicrohttpd
      * refused it) has no status class: as a 5xx it would read as the server's fault. */
@@ -1099,6 +1107,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static unsigned connections(struct http *h)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+/* Run libmicrohttpd, then arm its next timeout. When a run closed connections, run it once
+ * more at once: at its connection limit libmicrohttpd takes its listening socket out of its
+ * epoll set, and puts it back only at the start of a run once below the limit; closing the
+ * last connections inside a run leaves nothing to wake the loop for that next run, and the
+ * server would never accept again. */
+static void run(struct http *h)
+{
+    unsigned before = connections(h);
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    MHD_run(h->mhd);
+    if (connections(h) < before)
+        timer_arm_in(h->timer, 0);
+    else if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+        timer_arm_in(h->timer, ms * 1000);
+    else
+        timer_disarm(h->timer);
+}
+
 static void arm_timer(struct http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
@@ -1111,17 +1145,76 @@ static void arm_timer(struct http *h)
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    struct http *h = userdata;
-    MHD_run(h->mhd);
-    arm_timer(h);
+    run(userdata);
     return 0;
 }
 
 static void on_timer(void *userdata)
 {
+    run(userdata);
+}
+
+/* ---- slow clients ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http *h = cls;
+    struct http_conn *c = *socket_context, **pp;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return;         /* untracked: only libmicrohttpd's idle timeout applies */
+        c->conn = conn;
+        c->waiting_since = now_mono_usec();
+        c->next = h->conns;
+        h->conns = c;
+        h->n_conns++;
+        *socket_context = c;
+        if (!timer_armed(h->watch))
+            timer_arm_in(h->watch, 1000000);
+        return;
+    }
+    for (pp = &h->conns; c && *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            h->n_conns--;
+            break;
+        }
+    free(c);
+    *socket_context = NULL;
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Once a second while connections are open: a request whose headers have not all come
+ * within the deadline gets a one-second idle timeout, which libmicrohttpd then enforces
+ * (its own timeout is reset by every byte, so a byte every few seconds kept it open). */
+static void on_watch(void *userdata)
+{
     struct http *h = userdata;
-    MHD_run(h->mhd);
-    arm_timer(h);
+    uint64_t now = now_mono_usec();
+    uint64_t limit = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
+    bool cut = false;
+
+    for (struct http_conn *c = h->conns; c; c = c->next)
+        if (c->waiting_since && !c->cut && now - c->waiting_since > limit) {
+            MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+            c->cut = true;
+            cut = true;
+        }
+    if (cut)
+        log_notice("http: cut off clients too slow to send their request's headers");
+    if (h->conns)
+        timer_arm_in(h->watch, 1000000);
+    if (cut)
+        timer_arm_in(h->timer, 1100000);     /* libmicrohttpd closes them at its next run */
 }
 
 /* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
@@ -1208,6 +1301,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               MHD_OPTION_ARRAY, cert ? tls_opts : &tls_opts[2],
                               MHD_OPTION_END);
     if (cert) {
@@ -1229,6 +1323,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
          * over several runs, TLS data already decrypted), sd-event's default accuracy of
          * 0.25 s would make every such run wait for the next quarter second. */
         r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
+    if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
     if (r < 0) {
         http_free(h);
         return r;
@@ -1270,9 +1366,10 @@ struct http *http_free(struct http *h)
     }
     /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
-    timer_free(h->timer);
+    h->timer = timer_free(h->timer);
+    h->watch = timer_free(h->watch);
     if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+        MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
     web_cache_clear(h);
     free(h);
     return NULL;

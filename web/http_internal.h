@@ -45,6 +45,15 @@ void buf_free(struct buf *b);
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
+/* An open connection: when its current request began, so that one whose headers dribble
+ * in (slowloris) is cut off after [http] header_timeout_seconds. */
+struct http_conn {
+    struct http_conn *next;
+    struct MHD_Connection *conn;
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    bool cut;
+};
+
 struct http_req {
     struct http *h;
     struct MHD_Connection *conn;
@@ -86,6 +95,9 @@ struct http {
     struct MHD_Daemon *mhd;
     sd_event_source *io;
     struct timer *timer;                /* libmicrohttpd's next timeout */
+    struct timer *watch;                /* the connections' header deadline (slowloris) */
+    struct http_conn *conns;            /* every open connection */
+    unsigned n_conns;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;

@@ -23,7 +23,7 @@ import jsonschema
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
-                             http_section, main)
+                             http_section, main, wait_until)
 
 SPACEAPI_SCHEMA = os.environ.get("PORTIER_SPACEAPI_SCHEMA", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "data", "spaceapi-15.json"))
@@ -1266,6 +1266,87 @@ class RobustnessTest(HttpBase):
         self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
         self.assertTrue(self.d.relay_file("front"))
         self.assertEqual([l for l in self.d.log_text().splitlines() if re.search(r"http: .* -> 5", l)], [])
+
+
+class FloodTest(HttpBase):
+    """More connections than the limits at once, and slow clients: the server must go on
+    answering everyone else (issue 12.8)."""
+    http_extra = "header_timeout_seconds = 2"
+
+    def healthz(self, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.recv(64)
+        finally:
+            s.close()
+
+    def test_serves_again_after_a_burst_over_the_connection_limit(self):
+        for _ in range(30):
+            socks = []
+            for i in range(100):
+                c = socket.socket()
+                c.setblocking(False)
+                c.bind(("127.0.0.%d" % (1 + i % 3), 0))
+                try:
+                    c.connect(("127.0.0.1", self.port))
+                except BlockingIOError:
+                    pass
+                socks.append(c)
+            time.sleep(0.05)
+            for c in socks:
+                try:
+                    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                except OSError:
+                    pass
+            for c in socks:
+                c.close()
+
+        def answers():
+            try:
+                return self.healthz(timeout=2).startswith(b"HTTP/1.1 200")
+            except OSError:
+                return False
+        wait_until(answers, what="/healthz answering after the burst")
+
+    def test_slow_headers_are_cut_off_and_others_are_served(self):
+        slow = []
+        for i in range(40):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            slow.append(c)
+        # One header line a second, never the end of the headers.
+        deadline = time.monotonic() + 6
+        closed = set()
+        while time.monotonic() < deadline and len(closed) < len(slow):
+            for n, c in enumerate(slow):
+                if n in closed:
+                    continue
+                try:
+                    c.sendall(b"X-Slow: %d\r\n" % n)
+                except OSError:
+                    closed.add(n)
+            time.sleep(1)
+        for c in slow:
+            c.settimeout(3)
+            try:
+                if c.recv(1) in (b"",):
+                    pass
+            except (socket.timeout, OSError):
+                pass
+        still_open = 0
+        for c in slow:
+            c.setblocking(False)
+            try:
+                if c.recv(1) != b"":
+                    still_open += 1
+            except BlockingIOError:
+                still_open += 1
+            except OSError:
+                pass
+            c.close()
+        self.assertEqual(still_open, 0, "slow clients kept their connections")
+        self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
 
 
 class TlsTest(HttpBase):
