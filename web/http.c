@@ -27,8 +27,9 @@
 #define SESSION_COOKIE "portier_session"
 #define PRE_COOKIE "portier_pre"        /* login and first-password forms: double submit */
 #define LOGIN_WINDOW_SEC (15 * 60)
-#define LOGIN_FAILURES_PER_ACCOUNT 5
-#define LOGIN_FAILURES_PER_ADDRESS 20
+#define LOGIN_FAILURES_PER_ADDRESS 20   /* then the address waits out the window */
+#define LOGIN_FREE_FAILURES 3           /* an account's failures before it must wait */
+#define LOGIN_DELAY_MAX_SEC 60          /* the longest an account's owner ever waits */
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -567,8 +568,9 @@ static void client_address(struct http_req *rq, char *buf, size_t n)
                     buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST);
 }
 
-/* The two rate-limit keys of a login attempt: the account ("a:name", without case) and
- * the client's address ("ip:addr"). */
+/* The rate-limit keys of a login attempt: the name ("a:name", without case; used only for
+ * names without an account, so that an unknown name behaves as a known one) and the
+ * client's address ("ip:addr"). */
 static void login_keys(struct http_req *rq, const char *name, char account[72], char address[72])
 {
     char addr[64];
@@ -580,25 +582,65 @@ static void login_keys(struct http_req *rq, const char *name, char account[72], 
     snprintf(address, 72, "ip:%s", addr);
 }
 
-static bool login_limited(struct http_req *rq, const char *name)
+/* How long an account waits after its failures: nothing for the first few, then 1, 2, 4...
+ * seconds, never more than a minute. Guessing is slowed to a crawl; the owner is never
+ * locked out (an address that fails too often is). */
+static int64_t account_delay(int64_t failures)
 {
-    char account[72], address[72];
-    struct login_slot *a, *ip;
+    int64_t d;
 
-    login_keys(rq, name, account, address);
-    a = login_slot(rq->h, account, false);
-    ip = login_slot(rq->h, address, false);
-    return (a && a->failures >= LOGIN_FAILURES_PER_ACCOUNT) ||
-           (ip && ip->failures >= LOGIN_FAILURES_PER_ADDRESS);
+    if (failures < LOGIN_FREE_FAILURES)
+        return 0;
+    d = (int64_t)1 << (failures - LOGIN_FREE_FAILURES > 6 ? 6 : failures - LOGIN_FREE_FAILURES);
+    return d > LOGIN_DELAY_MAX_SEC ? LOGIN_DELAY_MAX_SEC : d;
 }
 
-static void login_failed(struct http_req *rq, const char *name)
+/* Seconds the attempt must wait (0: go on), and why. a: the account (NULL for a name
+ * without one). */
+static int64_t login_wait(struct http_req *rq, const char *name, const struct store_account *a,
+                          bool *ret_address)
 {
     char account[72], address[72];
+    struct login_slot *ip, *n;
+    int64_t now = now_utc(), failures = 0, at = 0, wait;
 
     login_keys(rq, name, account, address);
-    login_slot(rq->h, account, true)->failures++;
+    ip = login_slot(rq->h, address, false);
+    *ret_address = false;
+    if (ip && ip->failures >= LOGIN_FAILURES_PER_ADDRESS) {
+        *ret_address = true;
+        return ip->window_start + LOGIN_WINDOW_SEC - now;
+    }
+    if (a) {
+        failures = a->login_failures;
+        at = a->login_failed_at;
+    } else if ((n = login_slot(rq->h, account, false))) {
+        failures = n->failures;
+        at = n->last_failure;
+    }
+    wait = at + account_delay(failures) - now;
+    /* A clock set back (NTP on a Pi without RTC) must not stretch the wait. */
+    if (wait > account_delay(failures))
+        wait = account_delay(failures);
+    return wait > 0 ? wait : 0;
+}
+
+static void login_failed(struct http_req *rq, const char *name, int64_t account_id)
+{
+    char account[72], address[72];
+    int64_t now = now_utc();
+    struct login_slot *n;
+
+    login_keys(rq, name, account, address);
     login_slot(rq->h, address, true)->failures++;
+    if (account_id) {
+        if (store_account_login_noted(rq->h->env.svc->store, account_id, false, now) < 0)
+            log_warning("http: cannot record a failed login of account %s", name);
+    } else {
+        n = login_slot(rq->h, account, true);
+        n->failures++;
+        n->last_failure = now;
+    }
 }
 
 /* ---- suspension ---- */
@@ -742,7 +784,7 @@ static void on_password_checked(bool ok, bool error, void *userdata)
     if (error) {
         web_page_login_done(rq, false, "the password could not be checked; try again");
     } else if (!ok || rq->note_id == 0) {
-        login_failed(rq, rq->note);
+        login_failed(rq, rq->note, rq->note_id);
         log_notice("http: failed login for account %s", rq->note);
         web_page_login_done(rq, false, "wrong account name or password");
     } else {
@@ -753,7 +795,10 @@ static void on_password_checked(bool ok, bool error, void *userdata)
 
         account_token_new(token, hash);
         account_token_new(csrf, unused);
-        r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now, now + life);
+        r = store_account_login_noted(h->env.svc->store, rq->note_id, true, now);
+        if (r == 0)
+            r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now,
+                                     now + life);
         if (r == 0)
             r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
         if (r < 0) {
@@ -780,15 +825,24 @@ static void do_login(struct http_req *rq)
         web_page_login_done(rq, false, "enter your account name and password");
         return;
     }
-    if (login_limited(rq, name)) {
-        log_warning("http: login for account %s refused: too many failures", name);
-        http_error(rq, 429, "too_many_attempts",
-                   "too many failed logins; wait 15 minutes and try again");
+    r = store_account_find(rq->h->env.svc->store, name, &a);
+    bool by_address;
+    int64_t wait = login_wait(rq, name, r == 0 ? &a : NULL, &by_address);
+    if (wait > 0) {
+        char seconds[24];
+        log_warning("http: login for account %s refused: too many failures %s", name,
+                    by_address ? "from this address" : "for this account");
+        if (by_address)
+            http_error(rq, 429, "too_many_attempts", "too many failed logins from your "
+                       "address; try again in %" PRId64 " minutes", (wait + 59) / 60);
+        else
+            http_error(rq, 429, "too_many_attempts", "too many failed logins for this account; "
+                       "try again in %" PRId64 " seconds", wait);
+        snprintf(seconds, sizeof(seconds), "%" PRId64, wait);
         if (rq->response)
-            MHD_add_response_header(rq->response, "Retry-After", "900");
+            MHD_add_response_header(rq->response, "Retry-After", seconds);
         return;
     }
-    r = store_account_find(rq->h->env.svc->store, name, &a);
     if (r < 0 || a.disabled_at || !a.password[0]) {
         /* Same answer, after the same wait, as a wrong password: whether an account exists
          * shows neither in the page nor in the time it takes. note_id 0 never logs in. */

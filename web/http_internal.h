@@ -103,8 +103,9 @@ struct http {
     uint64_t bookings_gen_seen;
     /* login rate limits (http.c) */
     struct login_slot {
-        char key[72];               /* "a:NAME" or "ip:ADDRESS" */
+        char key[72];               /* "a:NAME" (names without an account) or "ip:ADDRESS" */
         int64_t window_start;
+        int64_t last_failure;
         unsigned failures;
     } login_slots[256];
     /* /metrics */
