@@ -1185,6 +1185,25 @@ class NotUtf8ConfigTest(unittest.TestCase):
         self.assertIn(path + ":2: name is not valid UTF-8 text", p.stderr)
 
 
+class LongNameFeedsTest(HttpBase):
+    """Calendar lines are folded at 75 octets (RFC 5545 3.1), never inside a character."""
+    site_name = ("Tiers-lieu coopératif de l'Été à Châteauneuf-sur-Loire, fabrique numérique "
+                 "éèàçôû")
+
+    def test_feed_lines_are_folded_at_octet_boundaries(self):
+        self.assertGreater(len(self.site_name.encode()), 75)
+        self.book("Alice", self.at(11), self.at(12))
+        body = self.client().get("/calendar/laser.ics").body
+        self.assertTrue(body.endswith(b"\r\n"))
+        for line in body.split(b"\r\n"):
+            self.assertLessEqual(len(line), 75, line)
+            line.decode("utf-8")            # each physical line is whole characters
+        cal = icalendar.Calendar.from_ical(body)
+        self.assertEqual(str(cal["X-WR-CALNAME"]).count("Châteauneuf"), 1)
+        event = next(iter(cal.walk("VEVENT")))
+        self.assertEqual(str(event["LOCATION"]), self.site_name)
+
+
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
     more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
