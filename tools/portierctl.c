@@ -1037,6 +1037,40 @@ static const struct command commands[] = {
       { { "--label", "label", OPT_STR }, { "--days", "days", OPT_INT } }, print_token, NULL },
 };
 
+/* Text for a terminal: a control character in a string (a name stored before the daemon
+ * refused them, say) is shown as '?' rather than sent to the terminal as an escape. */
+static void printable(json_t *v)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item)
+            printable(item);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+            printable(item);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        bool clean = true;
+        for (size_t k = 0; k < len; k++)
+            if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)
+                clean = false;
+        if (!clean) {
+            char *copy = malloc(len + 1);
+            if (!copy)
+                return;
+            for (size_t k = 0; k < len; k++)
+                copy[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
+            copy[len] = '\0';
+            json_string_setn(v, copy, len);
+            free(copy);
+        }
+    }
+}
+
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
 static int emulator_command(const char *path, const char *line)
 {
@@ -1323,6 +1357,7 @@ int main(int argc, char **argv)
         json_dumpf(out, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
+        printable(reply);
         cmd->print(cmd->list_key ? json_object_get(reply, cmd->list_key) : reply);
     }
     json_decref(reply);

@@ -1099,7 +1099,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_YES;
     }
     if (rq->store_error && rq->status < 400) {
-        log_error("http: %s %.128s: the database could not be read: %s", rq->method, rq->url,
+        char safe[160];
+        http_redact(rq->url, safe, sizeof(safe));
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, safe,
                   strerror(-rq->store_error));
         http_error(rq, 500, "store", "the database could not be read; try again in a moment");
     }
@@ -1146,10 +1148,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             ;
         h->latency_buckets[b]++;
     }
+    char url[160];
+    http_redact(rq->url, url, sizeof(url));     /* no one-time link or token in a log */
     if (rq->status >= 500)
-        log_warning("http: %s %.128s -> %u", rq->method, rq->url, rq->status);
+        log_warning("http: %s %.128s -> %u", rq->method, url, rq->status);
     else
-        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, rq->url, rq->status, us);
+        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, url, rq->status, us);
     password_cancel(rq);
     command_forget(rq);
     if (rq->response && !rq->response_shared)
@@ -1271,14 +1275,47 @@ static void on_watch(void *userdata)
         timer_arm_in(h->timer, 1100000);     /* libmicrohttpd closes them at its next run */
 }
 
+/* What may be logged of a URL or a message quoting one: every run of 40 or more token
+ * characters (base64url: one-time links, calendar and kiosk tokens are 43) becomes "…".
+ * out has n bytes; always terminated. */
+void http_redact(const char *in, char *out, size_t n)
+{
+    size_t o = 0;
+
+    if (n == 0)
+        return;
+    while (*in && o + 1 < n) {
+        size_t run = 0;
+        while (in[run] && ((in[run] >= 'A' && in[run] <= 'Z') || (in[run] >= 'a' && in[run] <= 'z') ||
+                           (in[run] >= '0' && in[run] <= '9') || in[run] == '-' || in[run] == '_'))
+            run++;
+        if (run >= 40) {
+            if (o + sizeof("…") > n)
+                break;
+            memcpy(out + o, "…", sizeof("…") - 1);
+            o += sizeof("…") - 1;
+            in += run;
+        } else if (run > 0) {
+            size_t k = run < n - 1 - o ? run : n - 1 - o;
+            memcpy(out + o, in, k);
+            o += k;
+            in += run;
+        } else {
+            out[o++] = *in++;
+        }
+    }
+    out[o] = '\0';
+}
+
 /* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char msg[256];
+    char msg[256], safe[256];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    log_warning("http: %s", msg);
+    http_redact(msg, safe, sizeof(safe));
+    log_warning("http: %s", safe);
 }
 
 static char *read_file(const char *path, size_t max)

@@ -171,6 +171,8 @@ static inline bool web_is_member(const struct http_req *rq)
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);
+/* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
+void http_redact(const char *in, char *out, size_t n);
 
 /* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);

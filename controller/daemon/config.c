@@ -501,6 +501,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             snprintf(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)", k->name);
             return why;
         }
+        /* Nor terminal escapes: names are printed by portierctl and shown on pages. */
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(why, why_n, "%s has a control character", k->name);
+                return why;
+            }
         return NULL;
     case CT_NAME:
         if (!name_is_valid(value)) {

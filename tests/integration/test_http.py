@@ -693,6 +693,24 @@ class WelcomeTest(HttpBase):
         self.assertEqual(r.status, 303, r)
         self.assertEqual(self.client().login("dora", "dora-password-1").status, 303)
 
+    def test_tokens_never_reach_the_log(self):
+        # The daemon logs every request at debug level (the harness's log_level): a one-time
+        # link or a calendar token in a log line would hand the account to whoever reads it.
+        out = self.d.ctl("account", "invite", "dora")[1]
+        token = TOKEN_RE.search(out).group(1)
+        c = self.client()
+        self.assertEqual(c.get("/welcome/" + token).status, 200)
+        alice = self.browser("alice")
+        self.assertEqual(alice.post("/me/calendar", {"csrf": alice.csrf()}).status, 303)
+        cal = self.q("SELECT calendar_token FROM accounts WHERE name = 'alice'")[0][0]
+        self.assertEqual(self.client().get("/calendar/me/%s.ics" % cal).status, 200)
+        self.assertEqual(self.client().get("/calendar/me/%s.ics" % ("x" * 43)).status, 404)
+        log = self.d.log_text()
+        self.assertIn("/welcome/", log)         # the requests are logged...
+        self.assertNotIn(token, log)            # ...without their tokens
+        self.assertNotIn(cal, log)
+        self.assertNotIn("x" * 43, log)
+
     def test_link_expires(self):
         out = self.d.ctl("account", "invite", "dora", "--hours", "1")[1]
         path = "/welcome/" + TOKEN_RE.search(out).group(1)
@@ -1327,6 +1345,15 @@ class RobustnessTest(HttpBase):
         self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
         self.assertTrue(self.d.relay_file("front"))
         self.assertEqual([l for l in self.d.log_text().splitlines() if re.search(r"http: .* -> 5", l)], [])
+
+    def test_unsupported_versions_get_505_and_the_server_goes_on(self):
+        # docs/http-api.md: the one 5xx a malformed request may get, from libmicrohttpd.
+        for line in (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
+            answer = self.raw(line)
+            if answer:
+                self.assertTrue(answer.startswith(b"HTTP/1.1 505") or
+                                answer.startswith(b"HTTP/1.1 4"), answer[:80])
+        self.assertEqual(self.client().get("/healthz").status, 200)
 
 
 class FloodTest(HttpBase):
