@@ -888,33 +888,48 @@ static int build_tables(struct dataset *ds)
                 p->home = (uint32_t)home;
                 p->host = (uint32_t)host;
             }
-    for (size_t host = 0; host < ds->n_sites; host++) {
-        struct site_data *s = &ds->sites[host];
-        struct home_visit *h = s->home_visits.v;
-        struct vec tmp = { 0 };
-        if (!s->included || !s->home_visits.n)
-            continue;
-        /* distinct visitors per home: sort (home, person) through day_person */
-        for (size_t i = 0; i < s->home_visits.n; i++)
-            if ((r = push_day_person(&tmp, h[i].home, h[i].person)) < 0) {
-                free(tmp.v);
+    {
+        /* per host: visits and distinct visitors of each home */
+        int64_t *visits = calloc(ds->n_sites + 1, sizeof(*visits));
+        int64_t *people = calloc(ds->n_sites + 1, sizeof(*people));
+        size_t row = 0;
+        if (!visits || !people) {
+            free(visits);
+            free(people);
+            return -ENOMEM;
+        }
+        for (size_t host = 0; host < ds->n_sites; host++) {
+            struct site_data *s = &ds->sites[host];
+            struct home_visit *h = s->home_visits.v;
+            struct vec tmp = { 0 };
+            memset(visits, 0, ds->n_sites * sizeof(*visits));
+            memset(people, 0, ds->n_sites * sizeof(*people));
+            for (size_t i = 0; i < s->home_visits.n; i++) {
+                visits[h[i].home]++;
+                /* distinct visitors per home: (home, person) sorted through day_person */
+                if ((r = push_day_person(&tmp, h[i].home, h[i].person)) < 0)
+                    break;
+            }
+            sort_unique(&tmp);
+            for (size_t j = 0; j < tmp.n; j++)
+                people[((struct day_person *)tmp.v)[j].day]++;
+            free(tmp.v);
+            if (r < 0) {
+                free(visits);
+                free(people);
                 return r;
             }
-        for (size_t i = 0; i < ds->n_pairs; i++) {
-            struct pair_row *p = &ds->pairs[i];
-            if (p->host != host)
-                continue;
-            for (size_t j = 0; j < s->home_visits.n; j++)
-                p->visits += h[j].home == p->home;
+            /* this host's pairs */
+            for (row = 0; row < ds->n_pairs; row++) {
+                struct pair_row *p = &ds->pairs[row];
+                if (p->host == host) {
+                    p->visits = visits[p->home];
+                    p->people = people[p->home];
+                }
+            }
         }
-        sort_unique(&tmp);
-        for (size_t j = 0; j < tmp.n; j++) {
-            const struct day_person *dp = &((struct day_person *)tmp.v)[j];
-            for (size_t i = 0; i < ds->n_pairs; i++)
-                if (ds->pairs[i].host == host && ds->pairs[i].home == dp->day)
-                    ds->pairs[i].people++;
-        }
-        free(tmp.v);
+        free(visits);
+        free(people);
     }
 
     /* Suppression, table by table and measure by measure. */
