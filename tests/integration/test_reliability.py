@@ -146,10 +146,14 @@ os.execv(%r, [%r] + sys.argv[1:])
 
 
 def cloexec(pid, fd):
-    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
-        for line in f:
-            if line.startswith("flags:"):
-                return int(line.split()[1], 8) & 0o2000000 != 0
+    """Whether fd of pid is close-on-exec (True for one closed meanwhile: nothing leaks)."""
+    try:
+        with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & 0o2000000 != 0
+    except FileNotFoundError:
+        return True
     return False
 
 
@@ -193,9 +197,14 @@ class DescriptorTest(DaemonTest):
         for attempt in range(2):
             worker = reader_worker_pid(self.d.proc.pid)
             fds = fd_targets(worker)
-            self.assertEqual(sorted(fds), [0, 1, 2, 3, 4], fds)
-            self.assertTrue(fds[3].startswith("socket:"), fds)
-            self.assertTrue(fds[4].startswith("/dev/pts/"), fds)
+            # libnfc's UART driver keeps a pipe of its own to abort a blocking read: the
+            # worker's, not the daemon's. Anything else is a leak.
+            own = {fd: t for fd, t in fds.items() if not t.startswith("pipe:")}
+            pipes = [t for t in fds.values() if t.startswith("pipe:")]
+            self.assertEqual(sorted(own), [0, 1, 2, 3, 4], fds)
+            self.assertTrue(own[3].startswith("socket:"), fds)
+            self.assertTrue(own[4].startswith("/dev/pts/"), fds)
+            self.assertLessEqual(len(set(pipes)), 1, fds)
             self.d.ctl("reader", "restart", "front")
             wait_until(lambda: reader_worker_pid(self.d.proc.pid) not in (None, worker),
                        what="a new reader worker")
