@@ -617,14 +617,25 @@ int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t 
 
 /* ---- open data: places, machine categories, the entries of a period ----
  *
- * Rarely run (one command per month), so each statement is prepared when used rather than
- * kept in the table above. */
+ * Statements of their own rather than rows of sql[] above: the registry prepares each on
+ * first use (one command a month uses them). */
 
-static int prepared(struct cdb *db, const char *text, sqlite3_stmt **ret)
-{
-    int rc = sqlite3_prepare_v2(db->db, text, -1, ret, NULL);
-    return rc == SQLITE_OK ? 0 : store_errno(rc) < 0 ? store_errno(rc) : -EIO;
-}
+static const char sql_place_set[] =
+    "INSERT OR REPLACE INTO site_places (site, label, commune, insee_code, latitude, "
+    "longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_place_get[] =
+    "SELECT label, commune, insee_code, latitude, longitude FROM site_places WHERE site = ?1";
+static const char sql_category_set[] =
+    "INSERT OR REPLACE INTO machine_categories (site, machine, category) VALUES (?1, ?2, ?3)";
+static const char sql_category_delete[] =
+    "DELETE FROM machine_categories WHERE site = ?1 AND machine = ?2";
+static const char sql_categories[] =
+    "SELECT site, machine, category FROM machine_categories WHERE ?1 IS NULL OR site = ?1 "
+    "ORDER BY site, machine";
+/* entries_day is (billing_day, site): one range scan of the period's days. */
+static const char sql_first_seq[] =
+    "SELECT coalesce(min(seq), 0) FROM entries WHERE billing_day BETWEEN ?2 AND ?3 "
+    "AND site = ?1 AND seq <= ?4";
 
 static bool site_registered(struct cdb *db, const char *site)
 {
@@ -635,118 +646,83 @@ static bool site_registered(struct cdb *db, const char *site)
 int cdb_place_set(struct cdb *db, const struct cdb_place *p)
 {
     sqlite3_stmt *st;
-    int r;
 
     if (!site_registered(db, p->site))
         return -ENOENT;
-    r = prepared(db, "INSERT OR REPLACE INTO site_places (site, label, commune, insee_code, "
-                     "latitude, longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
-    if (r < 0)
-        return r;
+    st = store_stmts_get(db->stmts, sql_place_set);
     sqlite3_bind_text(st, 1, p->site, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->label, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, p->commune, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, p->insee_code, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, p->latitude, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, p->longitude, -1, SQLITE_STATIC);
-    r = store_stmt_exec(st);
-    sqlite3_finalize(st);
-    return r;
+    return store_stmt_exec(st);
+}
+
+/* Everything but the site, which the caller set. */
+static void place_from_row(sqlite3_stmt *st, void *ret)
+{
+    struct cdb_place *p = ret;
+    store_column_text(st, 0, p->label, sizeof(p->label));
+    store_column_text(st, 1, p->commune, sizeof(p->commune));
+    store_column_text(st, 2, p->insee_code, sizeof(p->insee_code));
+    store_column_text(st, 3, p->latitude, sizeof(p->latitude));
+    store_column_text(st, 4, p->longitude, sizeof(p->longitude));
 }
 
 int cdb_place_get(struct cdb *db, const char *site, struct cdb_place *ret)
 {
-    sqlite3_stmt *st;
-    int r, rc;
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_place_get);
 
     memset(ret, 0, sizeof(*ret));
     snprintf(ret->site, sizeof(ret->site), "%s", site);
-    r = prepared(db, "SELECT label, commune, insee_code, latitude, longitude FROM site_places "
-                     "WHERE site = ?1", &st);
-    if (r < 0)
-        return r;
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        store_column_text(st, 0, ret->label, sizeof(ret->label));
-        store_column_text(st, 1, ret->commune, sizeof(ret->commune));
-        store_column_text(st, 2, ret->insee_code, sizeof(ret->insee_code));
-        store_column_text(st, 3, ret->latitude, sizeof(ret->latitude));
-        store_column_text(st, 4, ret->longitude, sizeof(ret->longitude));
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+    return store_row_get(st, place_from_row, ret);
 }
 
 int cdb_machine_category_set(struct cdb *db, const char *site, const char *machine,
                              const char *category)
 {
     sqlite3_stmt *st;
-    int r;
 
     if (!site_registered(db, site))
         return -ENOENT;
-    r = prepared(db, category[0] ? "INSERT OR REPLACE INTO machine_categories (site, machine, "
-                                   "category) VALUES (?1, ?2, ?3)"
-                                 : "DELETE FROM machine_categories WHERE site = ?1 AND "
-                                   "machine = ?2", &st);
-    if (r < 0)
-        return r;
+    st = store_stmts_get(db->stmts, category[0] ? sql_category_set : sql_category_delete);
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, machine, -1, SQLITE_STATIC);
     if (category[0])
         sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
-    r = store_stmt_exec(st);
-    sqlite3_finalize(st);
-    return r;
+    return store_stmt_exec(st);
 }
 
-static int category_row(sqlite3_stmt *st, void *ctx)
+static void category_from_row(sqlite3_stmt *st, void *ret)
 {
-    struct row_ctx *x = ctx;
-    struct cdb_machine_category c;
-
-    memset(&c, 0, sizeof(c));
-    store_column_text(st, 0, c.site, sizeof(c.site));
-    store_column_text(st, 1, c.machine, sizeof(c.machine));
-    store_column_text(st, 2, c.category, sizeof(c.category));
-    return ((cdb_machine_category_fn)x->fn)(&c, x->userdata);
+    struct cdb_machine_category *c = ret;
+    store_column_text(st, 0, c->site, sizeof(c->site));
+    store_column_text(st, 1, c->machine, sizeof(c->machine));
+    store_column_text(st, 2, c->category, sizeof(c->category));
 }
+
+STORE_ROWS_DELIVER(category_row, struct cdb_machine_category, category_from_row)
 
 int cdb_machine_categories_foreach(struct cdb *db, const char *site, cdb_machine_category_fn fn,
                                    void *userdata)
 {
-    sqlite3_stmt *st;
-    int r = prepared(db, "SELECT site, machine, category FROM machine_categories "
-                         "WHERE ?1 IS NULL OR site = ?1 ORDER BY site, machine", &st);
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_categories);
 
-    if (r < 0)
-        return r;
     if (site)
         sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    r = store_rows_each(st, category_row, &(struct row_ctx){ (row_cb)fn, userdata });
-    sqlite3_finalize(st);
-    return r;
+    return store_rows_each(st, category_row, STORE_ROWS(fn, userdata));
 }
 
 int64_t cdb_entries_first_seq(struct cdb *db, const char *site, const char *first_day,
                               const char *last_day, int64_t max_seq)
 {
-    sqlite3_stmt *st;
-    int64_t n;
-    int rc, r;
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_first_seq);
 
-    /* entries_day is (billing_day, site): one range scan of the period's days. */
-    r = prepared(db, "SELECT coalesce(min(seq), 0) FROM entries WHERE billing_day BETWEEN ?2 "
-                     "AND ?3 AND site = ?1 AND seq <= ?4", &st);
-    if (r < 0)
-        return r;
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, last_day, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, max_seq);
-    rc = sqlite3_step(st);
-    n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : store_errno(rc);
-    sqlite3_finalize(st);
-    return n;
+    return store_row_value(st);
 }
