@@ -128,7 +128,7 @@ static size_t list_periods(const char *root, struct period **ret)
         close(fd);
         if (!list[n].package)
             continue;
-        snprintf(list[n].name, sizeof(list[n].name), "%s", de->d_name);
+        memcpy(list[n].name, de->d_name, 8);      /* is_period(): 7 characters and a NUL */
         n++;
     }
     closedir(d);
