@@ -69,6 +69,9 @@ void buf_putn(struct buf *b, const char *s, size_t n)
 
 void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
 
+/* fmt is checked at buf_printf()'s callers: the attribute tells clang so
+ * (-Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -202,7 +205,9 @@ void http_reply_static(struct http_req *rq, unsigned status, const char *content
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 {
     struct buf b = { 0 };
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    /* Reals with 15 significant digits, which print a value rounded to a few decimals as
+     * written; jansson's default 17 show its binary noise. */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
     json_decref(body);
     if (!text) {
@@ -380,7 +385,10 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             *why = "a form field appears twice";
             goto fail;
         }
-        json_object_set_new(o, key, val);
+        if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
+            *why = "form fields must be UTF-8 text";
+            goto fail;
+        }
         p = stop + 1;
     }
     return o;
@@ -999,6 +1007,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
         rq->is_api = strncmp(url, "/api/", 5) == 0;
+        rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           "Accept-Language"),
+                               (enum lang)h->cfg->site.language);
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
             rq->body_too_large = true;
@@ -1113,6 +1124,8 @@ static void on_timer(void *userdata)
     arm_timer(h);
 }
 
+/* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];

@@ -12,6 +12,7 @@
 #include "command.h"
 #include "commit.h"
 #include "http.h"
+#include "i18n.h"
 #include "services.h"
 #include "store.h"
 #include "timer.h"
@@ -58,6 +59,7 @@ struct http_req {
     /* who */
     struct store_account account;   /* id 0: anonymous */
     enum role role;                 /* 0: anonymous */
+    enum lang lang;                 /* of the answer: Accept-Language, else [site] language */
     bool via_token;                 /* API token: no cookie, no CSRF */
     char csrf[STORE_TOKEN_TEXT_MAX + 1];
     /* the answer, once known */
@@ -129,8 +131,8 @@ unsigned http_status_of(const char *code);
 void http_command(struct http_req *rq, json_t *req, http_command_fn done);
 
 /* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
- * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
- * twice. NULL and *why (static text) on anything else. */
+ * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, names and values valid UTF-8,
+ * no field twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
 
 /* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into
@@ -145,6 +147,9 @@ const char *http_arg(struct http_req *rq, const char *key);
 /* Whether rq's account may see what is for roles (a mask of WEB_* or ROLE_* bits); if not,
  * answers 401 (anonymous) or 403. Pages only: commands are checked by the command table. */
 bool http_require(struct http_req *rq, unsigned roles);
+/* Translate msgid into the request's language (marked for xgettext as i18n_t). */
+#define L(rq, msgid) i18n_t((rq)->lang, (msgid))
+
 /* A member's own account (member or trainer). */
 static inline bool web_is_member(const struct http_req *rq)
 {

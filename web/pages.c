@@ -102,31 +102,33 @@ static void csrf_field(struct http_req *rq, struct buf *b)
 
 static void page_begin(struct http_req *rq, struct buf *b, const char *title)
 {
-    buf_put(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-               "<link rel=\"stylesheet\" href=\"/static/style.css\">"
-               "<link rel=\"icon\" href=\"/static/icon.svg\">"
-               "<script src=\"/static/app.js\" defer></script><title>");
+    buf_printf(b, "<!doctype html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                  "<link rel=\"stylesheet\" href=\"/static/style.css\">"
+                  "<link rel=\"icon\" href=\"/static/icon.svg\">"
+                  "<script src=\"/static/app.js\" defer></script><title>", i18n_code(rq->lang));
     buf_html(b, title);
     buf_put(b, " · ");
     buf_html(b, rq->h->cfg->site.name);
     buf_put(b, "</title></head><body><header><a class=\"brand\" href=\"/\">");
     buf_html(b, rq->h->cfg->site.name);
-    buf_put(b, "</a><nav aria-label=\"Main\"><a href=\"/bookings\">Bookings</a>");
+    buf_printf(b, "</a><nav aria-label=\"%s\"><a href=\"/bookings\">%s</a>", L(rq, "Main"),
+               L(rq, "Bookings"));
     if (web_is_member(rq))
-        buf_put(b, "<a href=\"/me\">My page</a>");
+        buf_printf(b, "<a href=\"/me\">%s</a>", L(rq, "My page"));
     if (rq->role == ROLE_MANAGER)
-        buf_put(b, "<a href=\"/manage\">Manage</a>");
+        buf_printf(b, "<a href=\"/manage\">%s</a>", L(rq, "Manage"));
     if (rq->role & WEB_READERS)
-        buf_put(b, "<a href=\"/usage\">Usage</a><a href=\"/ledger\">Ledger</a>");
+        buf_printf(b, "<a href=\"/usage\">%s</a><a href=\"/ledger\">%s</a>", L(rq, "Usage"),
+                   L(rq, "Ledger"));
     if (rq->account.id) {
         buf_put(b, "<form method=\"post\" action=\"/logout\" class=\"inline\">");
         csrf_field(rq, b);
-        buf_put(b, "<button type=\"submit\">Log out ");
+        buf_printf(b, "<button type=\"submit\">%s ", L(rq, "Log out"));
         buf_html(b, rq->account.name);
         buf_put(b, "</button></form>");
     } else {
-        buf_put(b, "<a href=\"/login\">Log in</a>");
+        buf_printf(b, "<a href=\"/login\">%s</a>", L(rq, "Log in"));
     }
     buf_put(b, "</nav></header><main>");
 }

@@ -1146,7 +1146,7 @@ class NotUtf8ConfigTest(unittest.TestCase):
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
     more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
-            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.3310\n")
+            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.33101234\n")
 
     def test_open_while_a_door_lets_anyone_in(self):
         c = self.client()
@@ -1156,6 +1156,11 @@ class SpaceApiDoorsTest(HttpBase):
         self.assertEqual(doc["contact"]["email"], "hello@example.org")
         self.assertEqual(doc["location"]["timezone"], "Europe/Paris")
         self.assertAlmostEqual(doc["location"]["lat"], 48.8686)
+        # As written (to 6 decimals), not jansson's 17 digits: 48.868600000000001.
+        raw = c.get("/spaceapi.json").text
+        self.assertIn('"lat":48.8686,', raw)
+        self.assertIn('"lon":2.331012', raw)
+        self.assertNotIn('"lon":2.3310123', raw)
         self.assertIn('class="state open"', c.get("/").text)
 
 
@@ -1230,6 +1235,7 @@ class RobustnessTest(HttpBase):
             "bad percent-encoding": b"csrf=" + field.encode() + b"&name=%ZZ&password=x",
             "truncated percent-encoding": b"csrf=" + field.encode() + b"&name=alice&password=%4",
             "invalid UTF-8": b"csrf=" + field.encode() + b"&name=%FF%FEalice&password=x",
+            "invalid UTF-8 in a name": b"csrf=" + field.encode() + b"&name=alice&k%C3%FE=1&password=x",
             "duplicate field": b"csrf=" + field.encode() + b"&name=alice&name=carol&password=x",
             "100 fields": b"&".join(b"f%d=%d" % (i, i) for i in range(100)),
             "NUL in a name": b"csrf=" + field.encode() + b"&na%00me=alice",
