@@ -600,6 +600,80 @@ def bench_custodian(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_opendata(args, out):
+    """portier-custodian opendata for SITES sites x one month (ENTRIES ledger entries of mixed
+    kinds from portier-sitesim --month, ingested through mosquitto and sealed first)."""
+    work = tempfile.mkdtemp(prefix="portier-bench-opendata-")
+    port = free_port()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 0\n" % port)
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    custodian = None
+    period = "2026-10"
+    try:
+        wait_port(port, "mosquitto", broker)
+        db = os.path.join(work, "custodian.db")
+        cust = os.path.join(args.bin, "portier-custodian")
+        sim = os.path.join(args.bin, "portier-sitesim")
+        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
+                              capture_output=True, text=True, check=True).stdout.split("\n")
+        for line in keys:
+            if line:
+                name, key = line.split()
+                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
+                               check=True, stdout=subprocess.DEVNULL)
+                subprocess.run([cust, "--db", db, "site", "machine", name, "laser",
+                                "--category", "laser-cutter"], check=True,
+                               stdout=subprocess.DEVNULL)
+        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
+        time.sleep(0.5)
+        per_site = args.custodian_entries // args.custodian_sites
+        subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
+                        str(args.custodian_sites), "--entries", str(per_site), "--month", period],
+                       capture_output=True, text=True, check=True, timeout=3600)
+        import sqlite3
+        deadline = time.monotonic() + 120
+        while True:
+            con = sqlite3.connect(db, timeout=30)
+            verified = con.execute("SELECT count(*) FROM seals WHERE state = 'verified' AND "
+                                   "period = ?", (period,)).fetchone()[0]
+            con.close()
+            if verified == args.custodian_sites or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        custodian.terminate()
+        custodian.wait(timeout=60)
+        dataset = os.path.join(work, "opendata", period)
+        os.makedirs(dataset)
+        t0 = time.monotonic()
+        res = subprocess.run([cust, "--db", db, "opendata", "--period", period, "--out", dataset,
+                              "--producer", "tools/bench"], capture_output=True, text=True,
+                             timeout=3600)
+        seconds = time.monotonic() - t0
+        if res.returncode != 0:
+            raise RuntimeError("bench: opendata failed: %s" % res.stderr)
+        counted = sum(int(line.split(": ")[1].split()[0]) for line in res.stdout.splitlines()
+                      if " entries of %s counted" % period in line)
+        out["opendata_sites"] = verified
+        out["opendata_entries"] = per_site * args.custodian_sites
+        out["opendata_entries_counted"] = counted
+        out["opendata_seconds"] = seconds
+        out["opendata_bytes"] = sum(os.path.getsize(os.path.join(dataset, f))
+                                    for f in os.listdir(dataset))
+        out["opendata_summary"] = res.stdout.splitlines()[-1]
+    finally:
+        if custodian and custodian.poll() is None:
+            custodian.kill()
+        broker.terminate()
+        broker.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -1023,7 +1097,7 @@ def main():
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
     ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt",
-                                       "custodian", "web"])
+                                       "custodian", "opendata", "web"])
     ap.add_argument("--custodian-sites", type=int, default=50)
     ap.add_argument("--custodian-entries", type=int, default=1000000)
     ap.add_argument("--mqtt-taps", type=int, default=500)
@@ -1112,6 +1186,15 @@ def main():
             ("  entries stored / problems", "%d / %d" % (out["custodian_entries_stored"],
                                                          out["custodian_problems"]), "all / 0"),
             ("  custodian database size", "%.0f MiB" % (out["custodian_db_bytes"] / 1048576), "—"),
+        ]
+    if args.only in (None, "opendata"):
+        bench_opendata(args, out)
+        rows += [
+            ("open data: %d sites x one month, %d ledger entries (verified, sealed), "
+             "dataset generated" % (out["opendata_sites"], out["opendata_entries"]),
+             "%.1f s" % out["opendata_seconds"], "≤ 30 s"),
+            ("  entries of the month counted / dataset size", "%d / %.0f KiB" % (
+                out["opendata_entries_counted"], out["opendata_bytes"] / 1024), "—"),
         ]
     if args.only in (None, "web"):
         bench_web(args, out)

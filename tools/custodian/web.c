@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "opendata_web.h"
 #include "report.h"
 #include "util.h"
 
@@ -283,12 +284,63 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return r;
 }
 
+struct server {
+    struct cdb *db;
+    const char *opendata_dir;       /* NULL: no /opendata/ */
+};
+
+/* /opendata/: public data, so any origin may read it, and clients revalidate (ETag). */
+static enum MHD_Result reply_opendata(struct MHD_Connection *conn, const char *root,
+                                      const char *url)
+{
+    struct opendata_web_reply r;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char date[40];
+
+    opendata_web_answer(root, url,
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"),
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Modified-Since"),
+                        &r);
+    if (r.status != 304 && !r.body)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(r.len, r.body ? r.body : (void *)"",
+                                           r.body ? MHD_RESPMEM_MUST_FREE
+                                                  : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(r.body);
+        return MHD_NO;
+    }
+    if (r.type && r.status != 304)
+        MHD_add_response_header(resp, "Content-Type", r.type);
+    if (r.etag[0])
+        MHD_add_response_header(resp, "ETag", r.etag);
+    if (r.last_modified) {
+        time_t t = (time_t)r.last_modified;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(resp, "Last-Modified", date);
+    }
+    if (r.location[0])
+        MHD_add_response_header(resp, "Location", r.location);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'unsafe-inline'");
+    ret = MHD_queue_response(conn, r.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    struct cdb *db = cls;
+    struct server *srv = cls;
+    struct cdb *db = srv->db;
     const char *arg;
     char period[8], first[11], last[11];
     char *body;
@@ -300,6 +352,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                      strdup("only GET\n"));
     if (*upload_data_size)
         return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", strdup("no body\n"));
+    if (strcmp(url, "/opendata") == 0 || strncmp(url, "/opendata/", 10) == 0) {
+        if (!srv->opendata_dir)
+            return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+                         strdup("no open data here (serve --opendata DIR)\n"));
+        return reply_opendata(conn, srv->opendata_dir, url);
+    }
     arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "period");
     if (arg && (strlen(arg) != 7 || period_days(arg, first, last) < 0))
         return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
@@ -326,8 +384,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", strdup("not found\n"));
 }
 
-int web_serve(struct cdb *db, const char *listen, volatile sig_atomic_t *stopping)
+int web_serve(struct cdb *db, const char *listen, const char *opendata_dir,
+              volatile sig_atomic_t *stopping)
 {
+    struct server srv = { db, opendata_dir };
     struct sockaddr_in addr = { .sin_family = AF_INET };
     struct MHD_Daemon *d;
     char host[64];
@@ -342,7 +402,7 @@ int web_serve(struct cdb *db, const char *listen, volatile sig_atomic_t *stoppin
         return -EINVAL;
     addr.sin_port = htons((uint16_t)port);
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-                         NULL, NULL, on_request, db, MHD_OPTION_SOCK_ADDR, &addr,
+                         NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
