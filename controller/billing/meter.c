@@ -231,7 +231,10 @@ static int charge_day(struct meter *m, int64_t member_id, const char *resource, 
                 break;
             }
         } else if (strcmp(word, "plan") == 0) {
-            if (plan.monthly_days > store_plan_days_used(m->store, member_id, first, last)) {
+            /* Counted only for plans that include days: most taps of a big site are by
+             * members whose plan has none. */
+            if (plan.monthly_days > 0 &&
+                plan.monthly_days > store_plan_days_used(m->store, member_id, first, last)) {
                 snprintf(u.allowance, sizeof(u.allowance), "plan");
                 u.plan_quantity = 1;
                 break;

@@ -87,19 +87,10 @@ struct reader *site_reader_at(struct site *s, unsigned i) { return &s->readers[i
 
 /* ---- MQTT states ---- */
 
-static int count_present(int64_t id, int64_t member_id, const char *name, int64_t in,
-                         void *userdata)
-{
-    (*(int *)userdata)++;
-    return 0;
-}
-
 int site_present(struct site *s)
 {
-    int n = 0;
-    if (store_presence_foreach(s->svc->store, count_present, &n) < 0)
-        return -1;
-    return n;
+    int64_t n = store_present_count(s->svc->store);
+    return n < 0 ? -1 : n > INT_MAX ? INT_MAX : (int)n;
 }
 
 /* How many people are in (no names). */

@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -137,6 +137,7 @@ STORE_CHECK int store_member_resolve(struct store *s, const char *ref, int64_t *
 STORE_CHECK int store_member_set_status(struct store *s, int64_t id, enum member_status status);
 typedef int (*store_member_fn)(const struct store_member *m, void *userdata);
 STORE_CHECK int store_members_foreach(struct store *s, store_member_fn fn, void *userdata);
+/* Members and cards (below): counters kept by triggers, read in O(1). */
 STORE_CHECK int64_t store_member_count(struct store *s);
 
 /* ---- cards ---- */
@@ -449,6 +450,8 @@ STORE_CHECK int store_presence_find(struct store *s, int64_t member_id, int64_t 
 STORE_CHECK int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason);
 typedef int (*store_presence_fn)(int64_t id, int64_t member_id, const char *name, int64_t in,
                                  void *userdata);
+/* How many people are in (a counter: no rows read). */
+STORE_CHECK int64_t store_present_count(struct store *s);
 /* Who is in (at most 256 listed). */
 STORE_CHECK int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata);
 

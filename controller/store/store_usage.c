@@ -521,6 +521,7 @@ static const char sql_presence_find[] =
     "SELECT id, check_in_at FROM presence WHERE member_id = ?1 AND check_out_at = 0";
 static const char sql_presence_close[] =
     "UPDATE presence SET check_out_at = ?2, end_reason = ?3 WHERE id = ?1 AND check_out_at = 0";
+static const char sql_present_count[] = "SELECT n FROM counters WHERE name = 'present'";
 static const char sql_presence_list[] =
     "SELECT p.id, p.member_id, m.name, p.check_in_at FROM presence p "
     "JOIN members m ON m.id = p.member_id WHERE p.check_out_at = 0 ORDER BY p.check_in_at "
@@ -600,6 +601,11 @@ static int presence_listed(sqlite3_stmt *st, void *ctx)
     p->in = sqlite3_column_int64(st, 3);
     l->n++;
     return 0;
+}
+
+int64_t store_present_count(struct store *s)
+{
+    return store_row_value(store_stmt(s, sql_present_count));
 }
 
 int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata)

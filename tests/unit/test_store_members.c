@@ -279,6 +279,69 @@ static void test_subject_lookup(void **state)
     store_free(s);
 }
 
+/* ---- counters: what the status reads without counting rows ---- */
+
+static void test_counters_follow_every_writer(void **state)
+{
+    /* A database of the previous version, with rows: the migration counts them once; then
+     * the triggers keep the counts whoever writes — the store, or another connection (a
+     * job, benchgen, an operator with sqlite3). */
+    struct fixture *f = *state;
+    struct store *s;
+    sqlite3 *db;
+    uint8_t h[STORE_HASH_LEN];
+    int64_t ada = 0, card = 0, in = 0, since = 0;
+
+    assert_int_equal(store_create_at_version(f->path, STORE_SCHEMA_VERSION - 1), 0);
+    db = raw_open(f->path);
+    raw_exec(db, "INSERT INTO members (name, created_at) VALUES ('A', 1), ('B', 1), ('C', 1);"
+                 "INSERT INTO cards (member_id, uid_hash, created_at) VALUES "
+                 "(1, zeroblob(32), 1), (2, randomblob(32), 1);"
+                 "INSERT INTO presence (member_id, check_in_at) VALUES (1, 10), (2, 10);"
+                 "INSERT INTO presence (member_id, check_in_at, check_out_at) VALUES (3, 5, 6);");
+    sqlite3_close(db);
+
+    s = open_ok(f->path);
+    assert_int_equal(store_member_count(s), 3);
+    assert_int_equal(store_card_count(s), 2);
+    assert_int_equal(store_present_count(s), 2);
+
+    hash_of(9, h);
+    assert_int_equal(store_member_add(s, "Ada", NULL, 0, 0, 0, &ada), 0);
+    assert_int_equal(store_card_add(s, ada, h, NULL, &card), 0);
+    assert_int_equal(store_presence_open(s, ada, 0, 100), 0);
+    assert_int_equal(store_member_count(s), 4);
+    assert_int_equal(store_card_count(s), 3);
+    assert_int_equal(store_present_count(s), 3);
+    assert_int_equal(store_presence_find(s, ada, &in, &since), 0);
+    assert_int_equal(store_presence_close(s, in, 200, "exit"), 0);
+    assert_int_equal(store_presence_close(s, in, 300, "exit"), -ENOENT);   /* counted once */
+    assert_int_equal(store_card_remove(s, card), 0);
+    assert_int_equal(store_present_count(s), 2);
+    assert_int_equal(store_card_count(s), 2);
+    /* a step undone takes its counts with it */
+    assert_int_equal(store_step_begin(s), 0);
+    assert_int_equal(store_member_add(s, "Gone", NULL, 0, 0, 0, NULL), 0);
+    assert_int_equal(store_member_count(s), 5);
+    assert_int_equal(store_step_end(s, false), 0);
+    assert_int_equal(store_member_count(s), 4);
+    assert_int_equal(store_commit(s), 0);
+
+    db = raw_open(f->path);
+    raw_exec(db, "DELETE FROM cards WHERE member_id = 2;"
+                 "UPDATE presence SET check_out_at = 50 WHERE member_id = 1;"
+                 "UPDATE presence SET check_out_at = 0 WHERE member_id = 3;"
+                 "DELETE FROM presence WHERE member_id = 2;"
+                 "INSERT INTO members (name, created_at) VALUES ('D', 1);");
+    assert_int_equal(store_member_count(s), raw_int(db, "SELECT count(*) FROM members"));
+    assert_int_equal(store_card_count(s), raw_int(db, "SELECT count(*) FROM cards"));
+    assert_int_equal(store_present_count(s),
+                     raw_int(db, "SELECT count(*) FROM presence WHERE check_out_at = 0"));
+    assert_int_equal(store_present_count(s), 1);
+    sqlite3_close(db);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +349,7 @@ int main(void)
         STORE_TEST(test_members),
         STORE_TEST(test_cards),
         STORE_TEST(test_subject_lookup),
+        STORE_TEST(test_counters_follow_every_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
