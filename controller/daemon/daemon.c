@@ -364,6 +364,8 @@ int daemon_run(struct daemon *d)
     return r;
 }
 
+struct services *daemon_services(struct daemon *d) { return &d->svc; }
+
 struct daemon *daemon_free(struct daemon *d)
 {
     struct services *svc;

@@ -8,5 +8,7 @@ struct daemon;
 int daemon_new(const char *config_path, struct daemon **ret);
 /* Run until SIGTERM/SIGINT. Returns the exit status. */
 int daemon_run(struct daemon *d);
+/* The services the daemon wired (for tests that drive the real paths without the loop). */
+struct services *daemon_services(struct daemon *d);
 /* Drive every relay to its safe state, commit and close. NULL-safe; returns NULL. */
 struct daemon *daemon_free(struct daemon *d);

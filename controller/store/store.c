@@ -307,7 +307,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      *   /metrics and /spaceapi.json reads three rows instead of counting 100,000.
      * - usage_member: a member's usage of one kind over a range of days (the plan's days used
      *   this month, at a member's first tap of the day; a machine's included minutes) is an
-     *   index search on the member, not a walk over everyone's usage of the month. */
+     *   index search on the member, not a walk over everyone's usage of the month.
+     * - passes_member: a member's passes, looked for at every first tap of the day, without
+     *   reading every pass ever sold. */
     "CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT INTO counters (name, n) SELECT 'members', count(*) FROM members;"
     "INSERT INTO counters (name, n) SELECT 'cards', count(*) FROM cards;"
@@ -329,7 +331,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "    WHERE name = 'present'; END;"
     "CREATE TRIGGER presence_gone AFTER DELETE ON presence WHEN OLD.check_out_at = 0"
     "  BEGIN UPDATE counters SET n = n - 1 WHERE name = 'present'; END;"
-    "CREATE INDEX usage_member ON usage(member_id, kind, billing_day);",
+    "CREATE INDEX usage_member ON usage(member_id, kind, billing_day);"
+    "CREATE INDEX passes_member ON passes(member_id, kind);",
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";

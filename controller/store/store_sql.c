@@ -128,6 +128,13 @@ sqlite3_stmt *store_stmts_get(struct store_stmts *r, const char *sql)
     return st;
 }
 
+void store_stmts_foreach(struct store_stmts *r, void (*fn)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+    for (unsigned i = 0; i < r->cap; i++)
+        if (r->slot[i].st)
+            fn(r->slot[i].st, ctx);
+}
+
 /* ---- running statements ---- */
 
 int store_stmt_exec(sqlite3_stmt *st)

@@ -31,6 +31,10 @@ struct store_stmts *store_stmts_free(struct store_stmts *r);
 /* The statement for sql, reset and unbound; NULL if it cannot be prepared. */
 sqlite3_stmt *store_stmts_get(struct store_stmts *r, const char *sql);
 
+/* Every statement prepared so far, in no particular order (tests read their plans and
+ * counters: sqlite3_stmt_status(), EXPLAIN QUERY PLAN). */
+void store_stmts_foreach(struct store_stmts *r, void (*fn)(sqlite3_stmt *st, void *ctx), void *ctx);
+
 /* ---- running statements (each resets st when done) ---- */
 
 /* Step a statement whose rows are ignored. 0 or -errno. */
