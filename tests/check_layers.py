@@ -7,7 +7,11 @@ it define, and the system libraries it is allowed. In particular:
 - the pure core (policy, schedules, booking rules, wire formats, card ids) calls nothing
   but libc and libsodium: no SQL, no loop, no hardware, no JSON library;
 - nothing but the store (and the custodian's own database module) calls sqlite3_*;
-- hw calls neither the store nor the daemon's services.
+- hw calls neither the store nor the daemon's services;
+- the web page is also built as a module, portier-web.so, which portierd loads only when
+  [http] is on: it may call what portier-web may call (portierd exports those of its own
+  functions, tools/module_imports.py), and portierd itself needs none of the web's or
+  MQTT's libraries (libmicrohttpd and its TLS stack, libmosquitto and OpenSSL).
 
 Usage: check_layers.py BUILD_DIR. Exits 1 and names each offending symbol and object."""
 
@@ -31,6 +35,8 @@ LAYERS = {
 }
 # The only objects outside the store allowed to speak SQL: the custodian's own database.
 SQL_ALLOWED = {"portier-store", "portier-custodian-core:custodian_db.c.o"}
+# Shared libraries portierd must not need: they are loaded only for the part that uses them.
+NOT_NEEDED_BY_PORTIERD = ("libmicrohttpd", "libgnutls", "libmosquitto", "libssl", "libcrypto")
 # Symbols the toolchain itself provides.
 TOOLCHAIN = {"_GLOBAL_OFFSET_TABLE_", "__stack_chk_fail", "__gmon_start__"}
 
@@ -84,6 +90,13 @@ def system_symbols(name):
     return syms
 
 
+def find_module(build):
+    for root, _, files in os.walk(os.path.join(build, "lib")):
+        if "portier-web.so" in files:
+            return os.path.join(root, "portier-web.so")
+    return None
+
+
 def main():
     build = sys.argv[1]
     libs = {}
@@ -115,6 +128,33 @@ def main():
                 continue
             for sym in sorted(s for s in u if s.startswith("sqlite3_")):
                 problems.append("%s: %s calls %s: only the store speaks SQL" % (name, obj, sym))
+
+    # The module: what it calls must be the web layer's own or allowed below it.
+    module = find_module(build)
+    if not module:
+        problems.append("portier-web.so is not built")
+    else:
+        below, system = LAYERS["portier-web"]
+        allowed = set(defined["portier-web"]) | TOOLCHAIN
+        for b in below:
+            allowed |= defined[b]
+        for sname in system:
+            allowed |= sysdefs.setdefault(sname, system_symbols(sname))
+        for line in nm(module, "-D", "--undefined-only"):
+            sym = line.split()[0].split("@")[0]
+            if sym not in allowed and sym not in ("__cxa_finalize", "_ITM_registerTMCloneTable",
+                                                  "_ITM_deregisterTMCloneTable"):
+                problems.append("portier-web.so calls %s, which is not in its layer or below" % sym)
+        exported = {line.split()[0] for line in nm(module, "-D", "--defined-only")}
+        if exported != {"portier_web_module"}:
+            problems.append("portier-web.so exports %s: only portier_web_module" %
+                            ", ".join(sorted(exported)))
+    daemon = os.path.join(build, "bin", "portierd")
+    needed = subprocess.run(["readelf", "-d", daemon], capture_output=True, text=True,
+                            check=True).stdout
+    for lib in NOT_NEEDED_BY_PORTIERD:
+        if "[%s." % lib in needed:
+            problems.append("portierd is linked with %s: load it only when it is used" % lib)
 
     for p in problems:
         print(p)

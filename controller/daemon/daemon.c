@@ -22,7 +22,6 @@
 #include "enroll.h"
 #include "fablab.h"
 #include "gpio_backend.h"
-#include "http.h"
 #include "log.h"
 #include "meter.h"
 #include "mqtt.h"
@@ -32,6 +31,7 @@
 #include "status.h"
 #include "store.h"
 #include "util.h"
+#include "web_module.h"
 
 /* The daemon owns every module and the services that hand them to commands. */
 struct daemon {
@@ -40,6 +40,7 @@ struct daemon {
     char config_path[PATH_MAX];
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
+    const struct web_module *web;   /* loaded with [http] only */
     sd_event_source *minute;
 };
 
@@ -166,7 +167,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         site_reconfigure(d->svc.site, next);
         fablab_reconfigure(d->svc.fablab, next);
         meter_configure(d->svc.meter, next->site.id, (int)next->metering.day_starts);
-        http_reconfigure(d->http, next);
+        if (d->web)
+            d->web->reconfigure(d->http, next);
         config_free(d->cfg);
         d->cfg = next;
         d->svc.cfg = next;
@@ -331,7 +333,9 @@ int daemon_new(const char *config_path, struct daemon **ret)
         goto fail;
     if (d->cfg->http.listen[0]) {
         struct http_env env = { .loop = d->svc.loop, .svc = &d->svc };
-        r = http_new(&env, d->cfg, &d->http);
+        r = web_module_load(&d->web);
+        if (r == 0)
+            r = d->web->start(&env, d->cfg, &d->http);
         if (r < 0)
             goto fail;
     }
@@ -375,7 +379,8 @@ struct daemon *daemon_free(struct daemon *d)
     svc = &d->svc;
     /* Doors first: whatever else fails below, they are in their safe state. */
     svc->site = site_free(svc->site);
-    d->http = http_free(d->http);
+    if (d->web)
+        d->http = d->web->stop(d->http);
     svc->fablab = fablab_free(svc->fablab);     /* machines off, sessions closed as "stopped" */
     svc->meter = meter_free(svc->meter);
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */
