@@ -35,6 +35,7 @@
 #define BACKOFF_MIN_MS 250
 #define RESET_PULSE_MS 100
 #define STABLE_MS 10000         /* up this long: the back-off starts again from the bottom */
+#define WORKER_ENV_MAX 16
 #define SANDBOX_KILLED "worker killed by its sandbox: forbidden system call (SIGSYS)"
 
 struct nfc_worker {
@@ -315,10 +316,21 @@ static int spawn(struct nfc_worker *w)
     struct reader *r = w->r;
     char poll[16], debounce[16];
     char *argv[] = { r->worker_path, r->connstring, poll, debounce, NULL };
+    char *envp[WORKER_ENV_MAX + 1];
+    unsigned n_env = 0;
     int sv[2], ret;
     sigset_t all;
     pid_t pid;
 
+    /* The worker's environment: libnfc's own variables only (LIBNFC_LOG_LEVEL to debug a
+     * reader, LIBNFC_DEFAULT_DEVICE...), and the sanitizers' options of test builds. libnfc
+     * reads LIBNFC_LOG_LEVEL with getenv() at every frame it logs, which costs as much as
+     * the environment is long; and the sandboxed worker has no use for the daemon's. */
+    for (char **e = environ; *e && n_env < WORKER_ENV_MAX; e++)
+        if (strncmp(*e, "LIBNFC_", 7) == 0 || strncmp(*e, "ASAN_", 5) == 0 ||
+            strncmp(*e, "UBSAN_", 6) == 0 || strncmp(*e, "LSAN_", 5) == 0)
+            envp[n_env++] = *e;
+    envp[n_env] = NULL;
     snprintf(poll, sizeof(poll), "%u", r->params.poll_ms);
     snprintf(debounce, sizeof(debounce), "%u", r->params.debounce_ms);
     w->hello = false;
@@ -347,7 +359,7 @@ static int spawn(struct nfc_worker *w)
         /* Nothing of the daemon's beyond its socket: a descriptor opened by a library
          * without close-on-exec (a broker connection, say) must not outlive exec here. */
         close_range(4, ~0u, 0);
-        execv(r->worker_path, argv);
+        execve(r->worker_path, argv, envp);
         _exit(127);
     }
     close(sv[1]);

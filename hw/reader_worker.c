@@ -20,15 +20,20 @@
  *        (fd 3: SOCK_SEQPACKET to parent; see usage_text)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <nfc/nfc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "pn532_frame.h"
 #include "reader_proto.h"
 #include "reader_sandbox.h"
 
@@ -39,6 +44,10 @@
 #define TIMEOUTS_MAX 3
 /* ISO/IEC 14443-2: with the field off this long, every card has reset. */
 #define FIELD_RESET_MS 5
+/* The idle poll's answer (ACK and the InListPassiveTarget answer) must come within this: the
+ * timeout libnfc gives nfc_initiator_select_passive_target(). */
+#define POLL_TIMEOUT_MS 300
+#define FDS_SCANNED 64
 
 static uint32_t seq;
 
@@ -154,6 +163,130 @@ static int reselect(nfc_device *dev, nfc_modulation nm, const nfc_target *t, nfc
     return 0;
 }
 
+/* ---- the idle poll, sent by the worker itself (pn532_frame.h says why) ---- */
+
+/* libnfc's descriptor of the serial line a pn532_uart connstring names, or -1 (another
+ * driver, or not found: then libnfc polls). Before the sandbox: it needs stat(). */
+static int find_uart(const char *connstring)
+{
+    static const char prefix[] = "pn532_uart:";
+    char path[256];
+    struct stat want, st;
+
+    if (strncmp(connstring, prefix, sizeof(prefix) - 1) != 0)
+        return -1;
+    /* "pn532_uart:/dev/ttyS0:115200": the path, without a speed */
+    snprintf(path, sizeof(path), "%s", connstring + sizeof(prefix) - 1);
+    path[strcspn(path, ":")] = '\0';
+    if (stat(path, &want) < 0 || !S_ISCHR(want.st_mode))
+        return -1;
+    for (int fd = PARENT_FD + 1; fd < FDS_SCANNED; fd++)
+        if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == want.st_rdev)
+            return fd;
+    return -1;
+}
+
+static int64_t ms_left(uint64_t deadline)
+{
+    uint64_t now = now_ms();
+    return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
+
+/* One InListPassiveTarget on the serial line: 1 and *t filled (the chip has activated it),
+ * 0 (no card), NFC_ETIMEOUT (no answer in time: input flushed, as libnfc does) or NFC_EIO
+ * with *why (a frame libnfc would refuse too, or the line failed). */
+static int raw_poll(int fd, nfc_target *t, const char **why)
+{
+    uint8_t buf[2 * PN532_FRAME_MAX];
+    size_t have = 0, sent = 0;
+    uint64_t deadline = now_ms() + POLL_TIMEOUT_MS;
+    bool acked = false;
+    ssize_t n;
+
+    *why = "";
+    while (sent < sizeof(pn532_poll_frame)) {
+        n = write(fd, pn532_poll_frame + sent, sizeof(pn532_poll_frame) - sent);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            *why = "cannot write to the reader";
+            return NFC_EIO;
+        }
+        if (n > 0)
+            sent += (size_t)n;
+        else if (ms_left(deadline) == 0)
+            return NFC_ETIMEOUT;
+    }
+    for (;;) {
+        struct pn532_frame f;
+        struct pn532_target_a a;
+        int used = pn532_frame_parse(buf, have, &f), r;
+
+        if (used < 0) {
+            *why = "malformed frame from the reader";
+            tcflush(fd, TCIFLUSH);
+            return NFC_EIO;
+        }
+        if (used > 0) {
+            memmove(buf, buf + used, have - (size_t)used);
+            have -= (size_t)used;
+            if (!acked && f.kind == PN532_FRAME_ACK) {
+                acked = true;
+                continue;
+            }
+            if (!acked || f.kind != PN532_FRAME_DATA) {
+                *why = f.kind == PN532_FRAME_ERROR ? "the reader refused the poll"
+                                                   : "unexpected frame from the reader";
+                tcflush(fd, TCIFLUSH);
+                return NFC_EIO;
+            }
+            r = pn532_list_answer_parse(f.body, f.body_len, &a);
+            if (r < 0) {
+                *why = "malformed answer from the reader";
+                return NFC_EIO;
+            }
+            if (r == 1) {
+                memset(t, 0, sizeof(*t));
+                t->nm = (nfc_modulation){ .nmt = NMT_ISO14443A, .nbr = NBR_106 };
+                memcpy(t->nti.nai.abtAtqa, a.atqa, 2);
+                t->nti.nai.btSak = a.sak;
+                t->nti.nai.szUidLen = a.uid_len;
+                memcpy(t->nti.nai.abtUid, a.uid, a.uid_len);
+                t->nti.nai.szAtsLen = a.ats_len;
+                memcpy(t->nti.nai.abtAts, a.ats, a.ats_len);
+            }
+            return r;
+        }
+        if (have == sizeof(buf)) {
+            *why = "malformed frame from the reader";
+            tcflush(fd, TCIFLUSH);
+            return NFC_EIO;
+        }
+        int64_t left = ms_left(deadline);
+        fd_set rfds;
+        struct timeval tv = { .tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000 };
+        FD_ZERO(&rfds);
+        FD_SET(fd, &rfds);
+        r = left > 0 ? select(fd + 1, &rfds, NULL, NULL, &tv) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *why = "cannot wait for the reader";
+            return NFC_EIO;
+        }
+        if (r == 0) {
+            tcflush(fd, TCIFLUSH);
+            return NFC_ETIMEOUT;
+        }
+        n = read(fd, buf + have, sizeof(buf) - have);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            *why = "the serial line is gone";
+            return NFC_EIO;
+        }
+        have += (size_t)n;
+    }
+}
+
 static int parse_ms(const char *s, int min, int max)
 {
     char *end;
@@ -194,7 +327,7 @@ int main(int argc, char **argv)
     int poll_ms, debounce_ms, timeouts = 0;
     int held_targets = 1, gone_targets = 1;     /* cards when held / gone arrived */
     bool selftest = false;
-    int ret;
+    int ret, uart_fd;
 
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_text, stdout);
@@ -231,12 +364,17 @@ int main(int argc, char **argv)
     /* Never let a select wait for a card: we poll at our own cadence. */
     if (nfc_device_set_property_bool(dev, NP_INFINITE_SELECT, false) < 0)
         fail(dev, ctx, "set NP_INFINITE_SELECT");
-    /* Everything that needs a file or a new descriptor is done: confine the rest. */
+    uart_fd = find_uart(argv[1]);
+    /* Everything that needs a file or a new descriptor is done: confine the rest. (Except
+     * in portier-reader-unconfined, a build for tools/bench only: valgrind, which counts
+     * the worker's instructions, cannot run a seccomp filter. Never installed.) */
+#ifndef PORTIER_READER_UNCONFINED
     if ((ret = reader_sandbox_enter()) < 0) {
         char text[READER_MSG_TEXT_MAX];
         snprintf(text, sizeof(text), "sandbox: %s", strerror(-ret));
         give_up(dev, ctx, text, 2);
     }
+#endif
     if (selftest) {
         reader_sandbox_selftest();
         give_up(dev, ctx, "sandbox self-test: a forbidden system call was allowed", 3);
@@ -266,7 +404,17 @@ int main(int argc, char **argv)
             }
         } else {
             nfc_target t;
-            res = nfc_initiator_select_passive_target(dev, nm, NULL, 0, &t);
+            const char *why;
+            if (uart_fd >= 0) {
+                res = raw_poll(uart_fd, &t, &why);
+                if (res == NFC_EIO) {
+                    char text[READER_MSG_TEXT_MAX];
+                    snprintf(text, sizeof(text), "select: %s", why);
+                    give_up(dev, ctx, text, 2);
+                }
+            } else {
+                res = nfc_initiator_select_passive_target(dev, nm, NULL, 0, &t);
+            }
             if (res < 0 && res != NFC_ETIMEOUT && res != NFC_ERFTRANS)
                 fail(dev, ctx, "select");
             timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : 0;
@@ -277,6 +425,14 @@ int main(int argc, char **argv)
                 held = t;
                 if (same) {
                     held_targets = gone_targets;
+                    /* A card found by the worker's own poll is not libnfc's target yet:
+                     * select it through libnfc for its presence checks. */
+                    if (uart_fd >= 0) {
+                        res = reselect(dev, nm, &t, &held);
+                        if (res < 0 && res != NFC_ETIMEOUT)
+                            fail(dev, ctx, "select again");
+                        timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : timeouts;
+                    }
                 } else {
                     /* First selected wins: t taps, whatever else the count finds. The door
                      * hears of it before t is selected again. */
