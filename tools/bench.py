@@ -34,20 +34,23 @@ class Daemon:
     def __init__(self, bindir, workdir):
         self.bindir, self.dir = bindir, workdir
         self.socket = os.path.join(workdir, "ctl.sock")
+        self.relays = os.path.join(workdir, "relays")
 
-    def start(self):
+    def start(self, env=None, wrap=None, timeout=60):
+        """Start portierd and wait for READY=1; returns the seconds it took. env: extra
+        environment (LD_PRELOAD of a shim); wrap: a command in front (valgrind)."""
         notify_path = os.path.join(self.dir, "notify.sock")
         if os.path.exists(notify_path):
             os.unlink(notify_path)
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        notify.settimeout(60)
-        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        notify.settimeout(timeout)
+        environ = dict(os.environ, NOTIFY_SOCKET=notify_path, **(env or {}))
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([os.path.join(self.bindir, "portierd"), "-c",
+        self.proc = subprocess.Popen((wrap or []) + [os.path.join(self.bindir, "portierd"), "-c",
                                       os.path.join(self.dir, "portier.conf")],
                                      stdout=subprocess.DEVNULL, stderr=open(
-                                         os.path.join(self.dir, "portierd.log"), "ab"), env=env)
+                                         os.path.join(self.dir, "portierd.log"), "ab"), env=environ)
         while True:
             msg = notify.recv(4096).decode()
             if "READY=1" in msg.split("\n"):
@@ -58,7 +61,7 @@ class Daemon:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=120)
 
     def request(self, obj):
         return json.loads(self.request_raw(obj))
@@ -83,12 +86,78 @@ class Daemon:
                     return int(line.split()[1])
         return None
 
+    def cpu_seconds(self):
+        return cpu_ticks(self.proc.pid) / os.sysconf("SC_CLK_TCK")
+
+    def log_text(self):
+        with open(os.path.join(self.dir, "portierd.log"), errors="replace") as f:
+            return f.read()
+
+
+TAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_tapper.py")
+
+
+def tappers_start(d, doors, **cfg):
+    """One tools/bench_tapper.py per (door, reader, uids): taps timed from outside."""
+    procs = []
+    for i, (door, reader, uids) in enumerate(doors):
+        c = dict(cfg, socket=d.socket, relays=d.relays, door=door, reader=reader, uids=uids,
+                 seed=cfg.get("seed", 1) + i)
+        procs.append(subprocess.Popen([sys.executable, TAPPER, json.dumps(c)],
+                                      stdout=subprocess.PIPE, text=True))
+    return procs
+
+
+def tappers_result(procs):
+    outside, inside, refused, lost = [], [], 0, 0
+    for p in procs:
+        stdout, _ = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError("bench: a tapper failed")
+        r = json.loads(stdout)
+        outside += r["outside_us"]
+        inside += r["latency_us"]
+        refused += r["refused"]
+        lost += r["lost"]
+    if not outside:
+        raise RuntimeError("bench: no tap was timed (refused %d, lost %d)" % (refused, lost))
+    return {"taps": len(outside), "outside_p50": percentile(outside, 50),
+            "outside_p99": percentile(outside, 99), "outside_max": max(outside),
+            "inside_p50": percentile(inside, 50), "inside_p99": percentile(inside, 99),
+            "refused": refused, "lost": lost}
+
+
+def taps_outside(d, doors, **cfg):
+    return tappers_result(tappers_start(d, doors, **cfg))
+
+
+def uids_of_members(members, count, cards, lo=1, hi=None):
+    """UIDs of cards of granted members (benchgen: card c belongs to member 1 + c % members;
+    a quarter of the members are on the weekday-hours plan, one in fifty is suspended) whose
+    member number lies in [lo, hi]."""
+    hi = hi or members
+    out, c = [], 0
+    while len(out) < count and c < cards:
+        m = 1 + c % members
+        if lo <= m <= hi and (m - 1) % 4 and (m - 1) % 50 != 49:
+            out.append(uid_hex(c))
+        c += 1
+    return out
+
+
+def slow_sync_shim(args):
+    return os.path.join(os.path.dirname(args.bin), "lib", "portier-bench", "slow_sync.so")
+
 
 def bench_core(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-")
+    gen = os.path.join(args.bin, "portier-benchgen")
     try:
-        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work,
-                        str(args.members), str(args.cards)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
+                       stdout=subprocess.DEVNULL)
+        # The end of a busy month: day charges by the other half of the members.
+        subprocess.run([gen, "daycharges", work, str(args.day_charges)], check=True,
+                       stdout=subprocess.DEVNULL)
         d = Daemon(args.bin, work)
 
         # Start-up to READY=1 (median of 5, with the full database).
@@ -101,29 +170,37 @@ def bench_core(args, out):
 
         d.start()
         rng = random.Random(42)
-        # First entries of the day: each charges a day and appends to the signed ledger.
-        day_cards = [rng.randrange(args.cards) for _ in range(2000)]
+        # First entries of the day, by members without a charge this month yet: each charges
+        # a day (the plan's days of the month counted first) and appends to the signed ledger.
+        day_cards = uids_of_members(args.members, 2000, args.cards, hi=args.members // 2)
         io0 = d.proc_value("io", "write_bytes")
         w0 = d.proc_value("io", "wchar")
+        cpu0 = d.cpu_seconds()
         reply_bytes = 0
-        for c in day_cards:
-            raw = d.request_raw({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(c)})
+        for uid in day_cards:
+            raw = d.request_raw({"cmd": "sim.tap", "reader": "front", "uid": uid})
+            if not json.loads(raw).get("granted"):
+                raise RuntimeError("bench: first tap refused: %s" % raw)
             reply_bytes += len(raw)
+        out["cpu_ms_per_first_tap"] = (d.cpu_seconds() - cpu0) * 1000 / len(day_cards)
+        out["day_charges"] = args.day_charges
         out["bytes_written_per_first_tap"] = (d.proc_value("io", "write_bytes") - io0) / len(day_cards)
         out["sqlite_bytes_written_per_first_tap"] = (d.proc_value("io", "wchar") - w0 - reply_bytes) / len(day_cards)
         io0 = d.proc_value("io", "write_bytes")
         w0 = d.proc_value("io", "wchar")
+        cpu0 = d.cpu_seconds()
         lat = []
         reply_bytes = 0
         t0 = time.monotonic()
         for i in range(args.taps):
             # Members coming and going during the day (already checked in), and one tap in
             # ten by a card nobody holds.
-            idx = rng.choice(day_cards) if rng.random() < 0.9 else args.cards + rng.randrange(args.cards // 9)
-            raw = d.request_raw({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(idx)})
+            uid = rng.choice(day_cards) if rng.random() < 0.9 else uid_hex(args.cards + rng.randrange(args.cards // 9))
+            raw = d.request_raw({"cmd": "sim.tap", "reader": "front", "uid": uid})
             reply_bytes += len(raw)
             lat.append(json.loads(raw)["latency_us"])
         elapsed = time.monotonic() - t0
+        out["cpu_ms_per_tap"] = (d.cpu_seconds() - cpu0) * 1000 / args.taps
         io1 = d.proc_value("io", "write_bytes")
         w1 = d.proc_value("io", "wchar")
         # wchar counts every write(2)/send(2): take away the replies sent to the bench
@@ -135,6 +212,11 @@ def bench_core(args, out):
         out["tap_to_relay_us_max"] = max(lat)
         out["taps_per_second_sequential"] = args.taps / elapsed
         out["bytes_written_per_tap_sequential"] = (io1 - io0) / args.taps
+
+        # The same taps timed from outside: request sent -> relay changed in the back-end.
+        o = taps_outside(d, [("front", "front", day_cards[:50])], taps=args.outside_taps,
+                         pause_ms=[0, 20])
+        out["core_outside"] = o
         out["rss_kib"] = d.proc_value("status", "VmRSS")
         out["rss_anon_kib"] = d.proc_value("status", "RssAnon")
 
@@ -147,7 +229,7 @@ def bench_core(args, out):
             r2 = random.Random(seed)
             for _ in range(per_thread):
                 rep = d.request({"cmd": "sim.tap", "reader": "front",
-                                 "uid": uid_hex(r2.choice(day_cards))})
+                                 "uid": r2.choice(day_cards)})
                 burst_lat.append(rep["latency_us"])
         threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
         t0 = time.monotonic()
@@ -162,8 +244,27 @@ def bench_core(args, out):
         out["tap_to_relay_us_p99_burst8"] = percentile(burst_lat, 99)
         d.stop()
 
-        dec = subprocess.run([os.path.join(args.bin, "portier-benchgen"), "decide", work, "200000"],
-                             check=True, capture_output=True, text=True)
+        # A slow disk: every fsync 20 ms slower (tools/bench-shims/slow_sync.c), two doors
+        # tapped at once, each tap timed from outside. Nothing on the event loop may wait
+        # for the disk: the second door must not wait for the first door's sync.
+        shim = slow_sync_shim(args)
+        d.start(env={"LD_PRELOAD": shim, "PORTIER_SLOW_SYNC_MS": str(args.slow_sync_ms)})
+        t_from = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
+        o = taps_outside(d, [("front", "front", day_cards[:50]),
+                             ("back", "back", day_cards[50:100])],
+                         taps=args.outside_taps, pause_ms=[0, 50])
+        t_to = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
+        d.stop()
+        log = [l for l in d.log_text().splitlines() if l.startswith("slow_sync:")]
+        o["syncs"] = int(log[-1].split()[1])
+        # Syncs the event loop itself made while the doors were tapped.
+        o["syncs_on_loop"] = sum(1 for l in log if " at " in l and
+                                 t_from <= int(l.split()[-2]) <= t_to)
+        o["sync_ms"] = args.slow_sync_ms
+        out["slow_sync"] = o
+
+        dec = subprocess.run([gen, "decide", work, "200000"], check=True, capture_output=True,
+                             text=True)
         out["decisions_per_second"] = json.loads(dec.stdout)["per_second"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -1096,6 +1197,9 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
+    ap.add_argument("--day-charges", type=int, default=300000)
+    ap.add_argument("--outside-taps", type=int, default=500)
+    ap.add_argument("--slow-sync-ms", type=int, default=20)
     ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt",
                                        "custodian", "opendata", "web"])
     ap.add_argument("--custodian-sites", type=int, default=50)

@@ -3,6 +3,7 @@
  *   portier-benchgen populate DIR MEMBERS CARDS   config + database with synthetic members
  *   portier-benchgen decide DIR COUNT             time COUNT lookups + policy decisions
  *   portier-benchgen week DIR BOOKINGS MACHINES   machines, every booking within next week
+ *   portier-benchgen daycharges DIR CHARGES       day charges of this month (other members')
  *
  * Card i has the 7-byte UID 04 followed by i as 6 big-endian bytes, so the bench can tap
  * any card without storing UIDs anywhere. Uses the real store and policy modules. */
@@ -56,12 +57,12 @@ static int populate(const char *dir, int64_t members, int64_t cards)
     fprintf(f,
             "[site]\nid = bench\ntimezone = Europe/Paris\n\n"
             "[daemon]\nstate_dir = %s/state\ncontrol_socket = %s/ctl.sock\nlog_level = warning\n\n"
-            "[hardware]\nbackend = sim\n\n"
+            "[hardware]\nbackend = sim\nsim_state_dir = %s/relays\n\n"
             "[reader front]\ndriver = sim\n\n[reader back]\ndriver = sim\n\n"
             "[door front]\nreader = front\nrelay = 17\ncontact = 27\nexit_button = 22\n"
             "unlock_seconds = 1\n\n"
             "[door back]\nreader = back\nrelay = 18\nzone = fablab\nunlock_seconds = 1\n",
-            dir, dir);
+            dir, dir, dir);
     fclose(f);
 
     snprintf(path, sizeof(path), "%s/state/portier.db", dir);
@@ -74,6 +75,12 @@ static int populate(const char *dir, int64_t members, int64_t cards)
     if ((r = store_plan_add(s, "open", "*", "always", &plan_open)) < 0 ||
         (r = store_plan_add(s, "cowork", "main", "weekdays 08:00-20:00", &plan_cowork)) < 0)
         return die("plans", r);
+    /* The open plan includes 10 coworking days a month, then 15.00 a day: a member's first
+     * tap of the day asks how many days of the month the plan already paid. */
+    if ((r = store_plan_set_billing(s, plan_open, 10, 1500, "pass,plan,rate", 0)) < 0)
+        return die("billing", r);
+    snprintf(path, sizeof(path), "%s/relays", dir);
+    mkdir(path, 0700);
     for (int64_t m = 0; m < members; m++) {
         char name[48];
         snprintf(name, sizeof(name), "Member %06" PRId64, m);
@@ -328,6 +335,47 @@ static int populate_ledger(const char *dir, int64_t entries)
     return 0;
 }
 
+/* CHARGES day charges of this month (Europe/Paris), by members from the last one down (the
+ * bench's taps are by the first members), spread over the days of the month so far: what a
+ * large site holds by the end of a month, written as the metering writes them (usage rows;
+ * their ledger entries are not needed by what the bench times). */
+static int populate_daycharges(const char *dir, int64_t charges)
+{
+    char path[4096], month[8];
+    struct store *s;
+    struct tm tm;
+    time_t tt = (time_t)now_utc();
+    int64_t members;
+    int r;
+
+    setenv("TZ", "Europe/Paris", 1);
+    tzset();
+    localtime_r(&tt, &tm);
+    strftime(month, sizeof(month), "%Y-%m", &tm);
+    snprintf(path, sizeof(path), "%s/state/portier.db", dir);
+    if ((r = store_open(path, &s)) < 0)
+        return die(path, r);
+    members = store_member_count(s);
+    for (int64_t i = 0; i < charges; i++) {
+        struct store_usage u = { .member_id = members - i % (members / 2),
+                                 .started_at = now_utc(), .ended_at = now_utc(), .quantity = 1,
+                                 .plan_quantity = 1 };
+        snprintf(u.kind, sizeof(u.kind), "day");
+        snprintf(u.unit, sizeof(u.unit), "day");
+        snprintf(u.allowance, sizeof(u.allowance), "plan");
+        snprintf(u.resource, sizeof(u.resource), "front");
+        snprintf(u.billing_day, sizeof(u.billing_day), "%.7s-%02u", month,
+                 1u + (unsigned)((i / (members / 2)) % tm.tm_mday) % 31u);
+        if ((r = store_usage_add(s, &u, NULL)) < 0)
+            return die("usage", r);
+    }
+    if ((r = store_commit(s)) < 0)
+        return die("commit", r);
+    store_free(s);
+    printf("%s: %" PRId64 " day charges in %s\n", dir, charges, month);
+    return 0;
+}
+
 static int decide(const char *dir, int64_t count)
 {
     char path[4096];
@@ -388,6 +436,9 @@ int main(int argc, char **argv)
         return populate_usage(argv[2], a);
     if (argc == 4 && strcmp(argv[1], "ledger") == 0 && parse_int64(argv[3], 1, 100000000, &a) == 0)
         return populate_ledger(argv[2], a);
+    if (argc == 4 && strcmp(argv[1], "daycharges") == 0 &&
+        parse_int64(argv[3], 0, 100000000, &a) == 0)
+        return populate_daycharges(argv[2], a);
     if (argc == 4 && strcmp(argv[1], "decide") == 0 &&
         parse_int64(argv[3], 1, 100000000, &a) == 0)
         return decide(argv[2], a);
@@ -397,6 +448,7 @@ int main(int argc, char **argv)
                     "prints the Monday)\n"
                     "       portier-benchgen usage DIR RECORDS              (after populate)\n"
                     "       portier-benchgen ledger DIR ENTRIES             (on a fresh populate)\n"
+                    "       portier-benchgen daycharges DIR CHARGES         (after populate)\n"
                     "       portier-benchgen decide DIR COUNT\n");
     return 2;
 }

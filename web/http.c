@@ -295,6 +295,95 @@ static void set_cookie(struct http_req *rq, const char *name, const char *value,
         MHD_add_response_header(rq->response, "Set-Cookie", c);
 }
 
+/* ---- the cache of anonymous pages ---- */
+
+struct key_ctx {
+    char *buf;
+    size_t len, cap;
+    bool overflow;
+};
+
+static enum MHD_Result key_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct key_ctx *k = cls;
+    int n = snprintf(k->buf + k->len, k->cap - k->len, "%s%s=%s", k->len ? "&" : "", key,
+                     value ? value : "");
+    if (n < 0 || (size_t)n >= k->cap - k->len) {
+        k->overflow = true;
+        return MHD_NO;
+    }
+    k->len += (size_t)n;
+    return MHD_YES;
+}
+
+/* The cache key of an anonymous GET: "LANG path?a=1&b=2" (arguments in the order sent).
+ * false if it does not fit (not cached). */
+static bool cache_key(struct MHD_Connection *conn, const char *url, enum lang lang, char *buf,
+                      size_t n)
+{
+    char args[HTTP_CACHE_KEY_MAX];
+    struct key_ctx k = { args, 0, sizeof(args), false };
+    int len;
+
+    args[0] = '\0';
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, key_arg, &k);
+    len = snprintf(buf, n, "%s %s?%s", i18n_code(lang), url, args);
+    return !k.overflow && len > 0 && (size_t)len < n;
+}
+
+static bool cache_fresh(struct http *h, const struct http_cached *c, int64_t now)
+{
+    return c->response && c->gen == store_generation(h->env.svc->store) &&
+           (c->expires_at == 0 || now < c->expires_at);
+}
+
+static struct MHD_Response *cache_find(struct http *h, const char *key)
+{
+    int64_t now = now_utc();
+
+    for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++)
+        if (cache_fresh(h, &h->cache[i], now) && strcmp(h->cache[i].key, key) == 0)
+            return h->cache[i].response;
+    return NULL;
+}
+
+void http_cache_put(struct http_req *rq, int64_t expires_at)
+{
+    struct http *h = rq->h;
+    struct http_cached *slot = NULL;
+    int64_t now = now_utc();
+
+    if (!rq->cache_key[0] || rq->role || rq->status != 200 || !rq->response ||
+        rq->response_shared || rq->store_error)
+        return;
+    /* The same key, else a free or stale slot, else the first. */
+    for (size_t i = 0; i < HTTP_CACHE_SLOTS && !slot; i++)
+        if (h->cache[i].response && strcmp(h->cache[i].key, rq->cache_key) == 0)
+            slot = &h->cache[i];
+    for (size_t i = 0; i < HTTP_CACHE_SLOTS && !slot; i++)
+        if (!cache_fresh(h, &h->cache[i], now))
+            slot = &h->cache[i];
+    if (!slot)
+        slot = &h->cache[0];
+    if (slot->response)
+        MHD_destroy_response(slot->response);  /* requests sending it keep their reference */
+    snprintf(slot->key, sizeof(slot->key), "%s", rq->cache_key);
+    slot->gen = store_generation(h->env.svc->store);
+    slot->expires_at = expires_at;
+    slot->response = rq->response;             /* the cache owns it from now on */
+    rq->response_shared = true;
+}
+
+void http_cache_clear(struct http *h)
+{
+    for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++) {
+        if (h->cache[i].response)
+            MHD_destroy_response(h->cache[i].response);
+        memset(&h->cache[i], 0, sizeof(h->cache[i]));
+    }
+}
+
 /* ---- reading requests ---- */
 
 const char *http_query(struct http_req *rq, const char *key)
@@ -1031,6 +1120,7 @@ static void route(struct http_req *rq)
 /* ---- libmicrohttpd glue ---- */
 
 static struct http_conn *conn_of(struct MHD_Connection *conn);
+static void run(struct http *h);
 
 static void on_post_durable(struct commit_wait *w, int result)
 {
@@ -1040,6 +1130,91 @@ static void on_post_durable(struct commit_wait *w, int result)
         http_error(rq, 503, "not_recorded", "not recorded: the database could not write it (%s); "
                    "try again later", strerror(-result));
     resume(rq);
+}
+
+/* A page any visitor would get the same: answered from the cache, first thing, with nothing
+ * else done for it (no request state, no session lookup). true if it was. */
+static bool answer_from_cache(struct http *h, struct MHD_Connection *conn, const char *url,
+                              const char *method)
+{
+    char key[HTTP_CACHE_KEY_MAX];
+    struct MHD_Response *r;
+    struct http_conn *hc;
+
+    if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") ||
+        MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, SESSION_COOKIE))
+        return false;
+    if (!cache_key(conn, url,
+                   i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           "Accept-Language"),
+                               (enum lang)h->cfg->site.language),
+                   key, sizeof(key)) ||
+        !(r = cache_find(h, key)))
+        return false;
+    if (MHD_queue_response(conn, 200, r) != MHD_YES)
+        return false;
+    if ((hc = conn_of(conn)))
+        hc->cached_since = now_mono_usec();
+    return true;
+}
+
+/* Static assets cost nothing to answer: they do not wait for a turn. */
+static bool costs_nothing(const struct http_req *rq)
+{
+    return rq->is_get && web_asset_find(rq->url);
+}
+
+/* One request's work per pass of the loop. libmicrohttpd reads every ready connection in one
+ * call, and a door's tap waits for that call to end: so only one request is routed (a page
+ * built, a command dispatched) per call, and the others wait, suspended, in arrival order;
+ * serve_next() resumes them one at a time, each in a pass of its own, after whatever the
+ * doors have to do. */
+static void wait_turn(struct http_req *rq)
+{
+    struct http *h = rq->h;
+
+    rq->waiting_turn = true;
+    rq->next_waiting = NULL;
+    if (h->waiting_tail)
+        h->waiting_tail->next_waiting = rq;
+    else
+        h->waiting_head = rq;
+    h->waiting_tail = rq;
+    h->waiting++;
+    MHD_suspend_connection(rq->conn);
+}
+
+static void leave_queue(struct http_req *rq)
+{
+    struct http *h = rq->h;
+
+    if (!rq->waiting_turn)
+        return;
+    for (struct http_req **pp = &h->waiting_head; *pp; pp = &(*pp)->next_waiting)
+        if (*pp == rq) {
+            *pp = rq->next_waiting;
+            break;
+        }
+    h->waiting_tail = NULL;
+    for (struct http_req *w = h->waiting_head; w; w = w->next_waiting)
+        h->waiting_tail = w;
+    h->waiting--;
+    rq->waiting_turn = false;
+}
+
+static int serve_next(sd_event_source *s, void *userdata)
+{
+    struct http *h = userdata;
+    struct http_req *rq = h->waiting_head;
+
+    if (!rq)
+        return 0;
+    leave_queue(rq);
+    rq->turn = true;
+    MHD_resume_connection(rq->conn);
+    run(h);
+    return 0;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1055,6 +1230,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         struct http_conn *hc = conn_of(conn);
         if (hc)
             hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
+        if (answer_from_cache(h, conn, url, method))
+            return MHD_YES;             /* on_completed() sees no request state */
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
@@ -1069,6 +1246,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            "Accept-Language"),
                                (enum lang)h->cfg->site.language);
+        /* Where the answer would be cached, should it be a page anyone gets the same. */
+        if (rq->is_get && !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") &&
+            !cache_key(conn, url, rq->lang, rq->cache_key, sizeof(rq->cache_key)))
+            rq->cache_key[0] = '\0';
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
             rq->body_too_large = true;
@@ -1087,9 +1268,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * (memory stays bounded) and the 413 goes out at the end. */
         return MHD_YES;
     }
-    if (rq->suspended)
+    if (rq->suspended || rq->waiting_turn)
         return MHD_YES;
     if (!rq->response) {
+        if (!rq->turn && !costs_nothing(rq) && (h->waiting_head || h->routed_in_pass)) {
+            wait_turn(rq);
+            return MHD_YES;
+        }
+        rq->turn = false;
+        h->routed_in_pass++;
         if (rq->body_too_large)
             http_error(rq, 413, "too_large", "the request body is larger than %" PRId64 " KiB",
                        h->cfg->http.max_body_kib);
@@ -1120,34 +1307,48 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return ret;
 }
 
+/* /metrics: requests by status class, and their latency. */
+static void count_request(struct http *h, unsigned status, uint64_t us)
+{
+    /* buckets: 1, 5, 10, 50, 100, 500 ms, 1 s, 5 s, +Inf */
+    static const uint64_t edges[HTTP_LATENCY_BUCKETS] = { 1000, 5000, 10000, 50000, 100000,
+                                                          500000, 1000000, 5000000 };
+    unsigned b;
+
+    h->requests[status / 100]++;
+    h->latency_sum_us += us;
+    h->latency_count++;
+    for (b = 0; b < HTTP_LATENCY_BUCKETS && us > edges[b]; b++)
+        ;
+    h->latency_buckets[b]++;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct http *h = cls;
     struct http_req *rq = *con_cls;
     uint64_t us;
-    unsigned cls_idx, b;
 
-    if (!rq)
-        return;
     struct http_conn *hc = conn_of(conn);
+    if (!rq) {
+        /* Answered from the page cache (or refused before anything was read). */
+        if (hc && hc->cached_since) {
+            count_request(h, 200, now_mono_usec() - hc->cached_since);
+            hc->cached_since = 0;
+        }
+        if (hc)
+            hc->waiting_since = now_mono_usec();
+        return;
+    }
     if (hc)
         hc->waiting_since = now_mono_usec();     /* the next request on it starts now */
+    leave_queue(rq);
     us = now_mono_usec() - rq->started_usec;
     /* A request that ended without an answer of ours (the client left, or libmicrohttpd
      * refused it) has no status class: as a 5xx it would read as the server's fault. */
-    if (rq->status >= 100 && rq->status < 600) {
-        cls_idx = rq->status / 100;
-        h->requests[cls_idx]++;
-        h->latency_sum_us += us;
-        h->latency_count++;
-        /* buckets: 1, 5, 10, 50, 100, 500 ms, 1 s, 5 s, +Inf */
-        static const uint64_t edges[HTTP_LATENCY_BUCKETS] = { 1000, 5000, 10000, 50000, 100000,
-                                                              500000, 1000000, 5000000 };
-        for (b = 0; b < HTTP_LATENCY_BUCKETS && us > edges[b]; b++)
-            ;
-        h->latency_buckets[b]++;
-    }
+    if (rq->status >= 100 && rq->status < 600)
+        count_request(h, rq->status, us);
     char url[160];
     http_redact(rq->url, url, sizeof(url));     /* no one-time link or token in a log */
     if (rq->status >= 500)
@@ -1182,7 +1383,11 @@ static void run(struct http *h)
     unsigned before = connections(h);
     MHD_UNSIGNED_LONG_LONG ms;
 
+    h->routed_in_pass = 0;
     MHD_run(h->mhd);
+    /* Requests left waiting for their turn: the next one after what the doors have to do. */
+    if (h->waiting_head)
+        sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
     if (connections(h) < before)
         timer_arm_in(h->timer, 0);
     else if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
@@ -1416,11 +1621,15 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
     if (r >= 0)
         r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
+    if (r >= 0)
+        r = sd_event_add_defer(env->loop, &h->next_turn, serve_next, h);
     if (r < 0) {
         http_free(h);
         return r;
     }
     sd_event_source_set_priority(h->io, HTTP_PRIORITY);
+    sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY);
+    sd_event_source_set_enabled(h->next_turn, SD_EVENT_OFF);
     timer_set_priority(h->timer, HTTP_PRIORITY);
     arm_timer(h);
     log_info("http: serving on %s%s", cfg->http.listen, h->tls ? " (TLS)" : "");
@@ -1439,7 +1648,7 @@ void http_reconfigure(struct http *h, const struct config *cfg)
     if (!h)
         return;
     h->cfg = cfg;
-    web_cache_clear(h);
+    http_cache_clear(h);
 }
 
 struct http *http_free(struct http *h)
@@ -1455,13 +1664,20 @@ struct http *http_free(struct http *h)
             http_error(rq, 503, "busy", "the controller is stopping");
         resume(rq);
     }
+    while (h->waiting_head) {
+        struct http_req *rq = h->waiting_head;
+        leave_queue(rq);
+        http_error(rq, 503, "busy", "the controller is stopping");
+        MHD_resume_connection(rq->conn);
+    }
     /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
+    sd_event_source_disable_unref(h->next_turn);
     h->timer = timer_free(h->timer);
     h->watch = timer_free(h->watch);
     if (h->mhd)
         MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
-    web_cache_clear(h);
+    http_cache_clear(h);
     free(h);
     return NULL;
 }

@@ -51,7 +51,21 @@ struct http_conn {
     struct http_conn *next;
     struct MHD_Connection *conn;
     uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    uint64_t cached_since;          /* its request is answered from the page cache: since */
     bool cut;
+};
+
+/* The cache of anonymous pages (http.c). A page that is the same for every visitor until a
+ * booking or machine changes (or until expires_at) is kept as a ready response, and a later
+ * anonymous GET of the same address, in the same language, is answered from it before
+ * anything else is done: no session lookup, no routing, no building. */
+#define HTTP_CACHE_SLOTS 16
+#define HTTP_CACHE_KEY_MAX 192
+struct http_cached {
+    char key[HTTP_CACHE_KEY_MAX];   /* "LANG path?query" */
+    uint64_t gen;                   /* store_generation() when it was built */
+    int64_t expires_at;             /* UTC seconds; 0: until the generation changes */
+    struct MHD_Response *response;
 };
 
 struct http_req {
@@ -71,6 +85,11 @@ struct http_req {
     enum lang lang;                 /* of the answer: Accept-Language, else [site] language */
     bool via_token;                 /* API token: no cookie, no CSRF */
     char csrf[STORE_TOKEN_TEXT_MAX + 1];
+    char cache_key[HTTP_CACHE_KEY_MAX];    /* anonymous GET: where the cache would keep it */
+    /* its turn: a request is routed only when the loop has nothing else of the web's to do in
+     * this pass (http.c: one request's work per pass); until then its connection waits */
+    bool turn, waiting_turn;
+    struct http_req *next_waiting;
     /* the answer, once known */
     struct MHD_Response *response;
     bool response_shared;           /* owned by a cache, not by the request */
@@ -112,13 +131,12 @@ struct http {
     uint64_t requests[6];           /* by status class: 1xx..5xx, [0] unused */
     uint64_t latency_buckets[HTTP_LATENCY_BUCKETS + 1];
     uint64_t latency_sum_us, latency_count;
-    /* cached public pages (pages.c) */
-    struct page_cache {
-        char key[48];
-        uint64_t gen;
-        int64_t built_minute;
-        struct MHD_Response *response;
-    } cache[16];
+    /* requests waiting for their turn, oldest first, and the event that serves the next */
+    struct http_req *waiting_head, *waiting_tail;
+    unsigned waiting;
+    sd_event_source *next_turn;
+    unsigned routed_in_pass;
+    struct http_cached cache[HTTP_CACHE_SLOTS];
 };
 
 /* Answers: each queues one response on rq (the last one wins if called twice). */
@@ -174,10 +192,18 @@ void http_log_request(struct http_req *rq);
 /* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
 void http_redact(const char *in, char *out, size_t n);
 
+/* Keep rq's answer (a 200 to an anonymous GET) in the page cache, until a booking or a
+ * machine changes or until expires_at (UTC seconds; 0: no other limit): later visitors of the
+ * same address in the same language get it without anything being built. Does nothing for
+ * other requests. The page must not depend on anything but its address, its language, the
+ * store's bookings and machines and the time before expires_at. */
+void http_cache_put(struct http_req *rq, int64_t expires_at);
+/* Forget every cached page (a new configuration). */
+void http_cache_clear(struct http *h);
+
 /* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
-void web_cache_clear(struct http *h);
 /* "free", "in_use" or "out_of_order", from the store and the interlocks' state in status
  * (the `portierctl status` object). */
 const char *web_machine_state(const struct store_resource *m, json_t *status);

@@ -380,27 +380,7 @@ static void page_week(struct http_req *rq)
     int64_t monday = asked_week(rq);
     struct week_ctx *x = calloc(1, sizeof(*x));
     struct buf b = { 0 };
-    char key[48];
-    struct page_cache *slot = NULL;
 
-    /* Anyone's view of a week is the same bytes until a booking or machine changes. */
-    snprintf(key, sizeof(key), "week:%" PRId64, monday);
-    if (!rq->role) {
-        for (size_t i = 0; i < sizeof(h->cache) / sizeof(h->cache[0]); i++) {
-            struct page_cache *c = &h->cache[i];
-            if (c->response && strcmp(c->key, key) == 0) {
-                if (c->gen == store_generation(h->env.svc->store)) {
-                    free(x);
-                    http_reply_shared(rq, 200, c->response);
-                    return;
-                }
-                slot = c;
-                break;
-            }
-            if (!slot || (!c->response && slot->response))
-                slot = c;
-        }
-    }
     if (!x || !(x->ml = machines_load(rq))) {
         free(x);
         http_error(rq, 500, "internal", "out of memory");
@@ -446,23 +426,9 @@ static void page_week(struct http_req *rq)
     free(x->ml);
     free(x);
     page_end(rq, &b);
-    if (slot && rq->response) {
-        if (slot->response)
-            MHD_destroy_response(slot->response);
-        snprintf(slot->key, sizeof(slot->key), "%s", key);
-        slot->gen = store_generation(h->env.svc->store);
-        slot->response = rq->response;     /* the cache owns it from now on */
-        rq->response_shared = true;
-    }
-}
-
-void web_cache_clear(struct http *h)
-{
-    for (size_t i = 0; i < sizeof(h->cache) / sizeof(h->cache[0]); i++) {
-        if (h->cache[i].response)
-            MHD_destroy_response(h->cache[i].response);
-        memset(&h->cache[i], 0, sizeof(h->cache[i]));
-    }
+    /* Anyone's view of a week is the same bytes until a booking or machine changes: the next
+     * anonymous visitors get these (http.c looks before anything is built). */
+    http_cache_put(rq, 0);
 }
 
 /* ---- one machine's week grid ---- */

@@ -102,10 +102,13 @@ static const struct config_key http_keys[] = {
       "and calendar-feed addresses. Empty: the address the browser used." },
     { "session_hours", CT_INT, OFF(http_config, session_hours), 1, 720, "12", NULL, 0,
       "A login lasts this long." },
-    { "max_connections", CT_INT, OFF(http_config, max_connections), 4, 1024, "64", NULL, 0,
-      "Most connections served at once; more wait in the kernel's queue." },
+    { "max_connections", CT_INT, OFF(http_config, max_connections), 4, 1024, "256", NULL, 0,
+      "Most connections served at once; more wait in the kernel's queue. Each costs memory "
+      "only while it is used (at most 32 KiB)." },
     { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
-      "32", NULL, 0, "Most connections from one address at once." },
+      "128", NULL, 0, "Most connections from one address at once. Everyone behind a reverse "
+      "proxy, or behind the site's own NAT, comes from one address: keep it well above what "
+      "one person needs (a browser opens up to 6, a kiosk stream 1)." },
     { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
       "10", NULL, 0,
       "A request's headers must all arrive within this time; a client that sends them "

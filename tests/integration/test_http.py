@@ -1437,6 +1437,103 @@ class FloodTest(HttpBase):
         self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
 
 
+class LoadTest(HttpBase):
+    """Many requests at once, as a busy site's page sees them: each is answered, in turn, while
+    the doors keep working; and the page cache answers anonymous visitors first thing."""
+
+    def raw(self, request, timeout=WAIT):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.sendall(request)
+        return s
+
+    @staticmethod
+    def read_response(s):
+        """One HTTP/1.1 response (Content-Length framed): (status, headers dict, body)."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed before the headers: %r" % data[:200])
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed in the body")
+            body += chunk
+        return int(lines[0].split()[1]), headers, body[:length]
+
+    def test_many_requests_at_once_from_one_address_are_each_answered(self):
+        """96 connections from one address (everyone behind a reverse proxy or the site's
+        NAT) each send a request at the same moment: a mix of public pages, the health check,
+        the API with a member's token and a booking. Every one gets its right answer, and a
+        tap in the middle of it opens the door."""
+        token = self.token("alice")
+        self.book("Carol", self.at(16), self.at(17))
+        kinds = [
+            (b"GET /bookings HTTP/1.1\r\nHost: x\r\n\r\n", 200, b"<li>"),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200, b"ok"),
+            (b"GET /spaceapi.json HTTP/1.1\r\nHost: x\r\n\r\n", 200, b"api_compatibility"),
+            (("GET /api/v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+              % token).encode(), 200, b"alice"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, b"laser"),
+        ]
+        socks = []
+        for i in range(96):
+            req, status, want = kinds[i % len(kinds)]
+            socks.append((self.raw(req), status, want))
+        start = self.at(18) + 1800
+        body = json.dumps({"machine": "laser", "start": self.local(start),
+                           "end": self.local(start + 1800)}).encode()
+        book = self.raw(b"POST /api/v1/bookings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                        % (token.encode(), len(body), body))
+        self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+        for s, status, want in socks:
+            code, headers, answer = self.read_response(s)
+            s.close()
+            self.assertEqual(code, status, answer[:200])
+            self.assertIn(want, answer)
+        code, _, answer = self.read_response(book)
+        book.close()
+        self.assertEqual(code, 201, answer)
+        self.assertEqual(len(self.q("SELECT id FROM bookings WHERE starts_at = ? AND cancelled_at = 0",
+                                    start)), 1)
+
+    def test_cached_page_is_per_language_and_never_for_a_session(self):
+        anon = self.client()
+        fr = anon.get("/bookings", headers=["Accept-Language: fr-FR,fr;q=0.9"])
+        en = anon.get("/bookings", headers=["Accept-Language: en-GB"])
+        self.assertIn('<html lang="fr"', fr.text)
+        self.assertIn('<html lang="en"', en.text)
+        # The same again: from the cache, byte for byte, in each language.
+        self.assertEqual(anon.get("/bookings", headers=["Accept-Language: fr"]).body, fr.body)
+        self.assertEqual(anon.get("/bookings", headers=["Accept-Language: en"]).body, en.body)
+        s = self.raw(b"HEAD /bookings HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n"
+                     b"Connection: close\r\n\r\n")
+        head = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        s.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:100])
+        self.assertTrue(head.endswith(b"\r\n\r\n"), head[-100:])     # no body
+        # A signed-in member's view is built for them (their name, a way to log out).
+        alice = self.browser("alice")
+        mine = alice.get("/bookings")
+        self.assertEqual(mine.status, 200)
+        self.assertIn("Log out", mine.text)
+        self.assertIn("alice", mine.text)
+        self.assertEqual(mine.header("Cache-Control"), "no-store")
+        self.assertNotIn("Log out", anon.get("/bookings", headers=["Accept-Language: en"]).text)
+
+
 class TlsTest(HttpBase):
     scheme = "https"
     http_extra = "tls_cert = {dir}/cert.pem\ntls_key = {dir}/key.pem"
