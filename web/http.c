@@ -375,13 +375,173 @@ void http_cache_put(struct http_req *rq, int64_t expires_at)
     rq->response_shared = true;
 }
 
+static void templates_clear(struct http *h);
+
 void http_cache_clear(struct http *h)
 {
+    templates_clear(h);
     for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++) {
         if (h->cache[i].response)
             MHD_destroy_response(h->cache[i].response);
         memset(&h->cache[i], 0, sizeof(h->cache[i]));
     }
+}
+
+/* ---- templates: pages built once, filled in for each viewer ---- */
+
+#define PLACE_MARK "<\x01"
+
+void http_place(struct http_req *rq, struct buf *b, http_fill_fn fill, const char *text,
+                int64_t id)
+{
+    struct http_place *p;
+
+    if (!rq->templating) {
+        fill(rq, b, text ? text : "", id);
+        return;
+    }
+    if (rq->n_places == rq->cap_places) {
+        unsigned cap = rq->cap_places ? rq->cap_places * 2 : 256;
+        struct http_place *more = realloc(rq->places, cap * sizeof(*more));
+        if (!more) {
+            b->failed = true;           /* the page is answered "out of memory" */
+            return;
+        }
+        rq->places = more;
+        rq->cap_places = cap;
+    }
+    p = &rq->places[rq->n_places];
+    p->fill = fill;
+    p->id = id;
+    p->text = rq->place_text.len;
+    buf_put(&rq->place_text, text ? text : "");
+    buf_putn(&rq->place_text, "", 1);
+    buf_printf(b, PLACE_MARK "%u>", rq->n_places++);
+}
+
+static bool template_key(struct http_req *rq)
+{
+    if (!rq->template_key[0] && !cache_key(rq->conn, rq->url, rq->lang, rq->template_key,
+                                           sizeof(rq->template_key)))
+        rq->template_key[0] = '\0';
+    return rq->template_key[0] != '\0';
+}
+
+/* rq's page from template t: its bytes with the places filled for rq's viewer. */
+static void template_answer(struct http_req *rq, const struct http_template *t)
+{
+    struct buf out = { 0 };
+    size_t from = 0;
+
+    buf_putn(&out, "", 0);
+    for (unsigned i = 0; i < t->n_places; i++) {
+        const struct http_place *p = &t->places[i];
+        buf_putn(&out, t->body.data + from, p->at - from);
+        p->fill(rq, &out, t->text.data + p->text, p->id);
+        from = p->at;
+    }
+    buf_putn(&out, t->body.data + from, t->body.len - from);
+    http_reply(rq, 200, t->content_type, &out);
+    if (!rq->role)
+        http_cache_put(rq, 0);
+}
+
+bool http_template_reply(struct http_req *rq)
+{
+    struct http *h = rq->h;
+
+    if (!rq->is_get || !template_key(rq))
+        return false;
+    for (size_t i = 0; i < HTTP_TEMPLATE_SLOTS; i++) {
+        struct http_template *t = &h->templates[i];
+        if (t->body.data && t->gen == store_generation(h->env.svc->store) &&
+            strcmp(t->key, rq->template_key) == 0) {
+            template_answer(rq, t);
+            return true;
+        }
+    }
+    return false;
+}
+
+void http_template_begin(struct http_req *rq)
+{
+    rq->templating = rq->is_get && template_key(rq);
+}
+
+static void template_free(struct http_template *t)
+{
+    buf_free(&t->body);
+    buf_free(&t->text);
+    free(t->places);
+    memset(t, 0, sizeof(*t));
+}
+
+void http_template_put(struct http_req *rq, struct buf *b, const char *content_type)
+{
+    struct http *h = rq->h;
+    struct http_template t = { 0 }, *slot = NULL;
+    size_t from = 0;
+    const char *mark;
+
+    if (!rq->templating) {
+        http_reply(rq, 200, content_type, b);
+        return;
+    }
+    rq->templating = false;
+    /* The places out of the bytes: the body without their marks, and the places in the
+     * order they appear (a page may assemble its parts in another order than it made them). */
+    t.text = rq->place_text;
+    memset(&rq->place_text, 0, sizeof(rq->place_text));
+    t.places = rq->n_places ? calloc(rq->n_places, sizeof(*t.places)) : NULL;
+    if (rq->n_places && !t.places)
+        b->failed = true;
+    buf_putn(&t.body, "", 0);
+    while (!b->failed && (mark = memmem(b->data + from, b->len - from, PLACE_MARK, 2))) {
+        char *end;
+        unsigned long k = strtoul(mark + 2, &end, 10);
+        if (*end != '>' || k >= rq->n_places || !rq->places[k].fill || t.n_places == rq->n_places) {
+            b->failed = true;           /* a mark the page did not make: never answered */
+            break;
+        }
+        buf_putn(&t.body, b->data + from, (size_t)(mark - (b->data + from)));
+        t.places[t.n_places] = rq->places[k];
+        t.places[t.n_places++].at = t.body.len;
+        rq->places[k].fill = NULL;      /* each place once */
+        from = (size_t)(end + 1 - b->data);
+    }
+    free(rq->places);
+    rq->places = NULL;
+    rq->n_places = rq->cap_places = 0;
+    if (!b->failed)
+        buf_putn(&t.body, b->data + from, b->len - from);
+    snprintf(t.key, sizeof(t.key), "%s", rq->template_key);
+    snprintf(t.content_type, sizeof(t.content_type), "%s", content_type);
+    t.gen = store_generation(h->env.svc->store);
+    if (b->failed || t.body.failed || t.text.failed || rq->store_error) {
+        buf_free(b);
+        template_free(&t);
+        http_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    buf_free(b);
+    /* The same key, else an empty or stale slot, else the first. */
+    for (size_t i = 0; i < HTTP_TEMPLATE_SLOTS && !slot; i++)
+        if (h->templates[i].body.data && strcmp(h->templates[i].key, t.key) == 0)
+            slot = &h->templates[i];
+    for (size_t i = 0; i < HTTP_TEMPLATE_SLOTS && !slot; i++)
+        if (!h->templates[i].body.data || h->templates[i].gen != t.gen)
+            slot = &h->templates[i];
+    if (!slot)
+        slot = &h->templates[0];
+    template_free(slot);
+    *slot = t;
+    template_answer(rq, slot);
+}
+
+static void templates_clear(struct http *h)
+{
+    for (size_t i = 0; i < HTTP_TEMPLATE_SLOTS; i++)
+        template_free(&h->templates[i]);
 }
 
 /* ---- reading requests ---- */
@@ -1167,9 +1327,9 @@ static bool costs_nothing(const struct http_req *rq)
 
 /* One request's work per pass of the loop. libmicrohttpd reads every ready connection in one
  * call, and a door's tap waits for that call to end: so only one request is routed (a page
- * built, a command dispatched) per call, and the others wait, suspended, in arrival order;
- * serve_next() resumes them one at a time, each in a pass of its own, after whatever the
- * doors have to do. */
+ * built, a command dispatched) per call, and the others wait, suspended, in arrival order.
+ * Each later call first gives the oldest waiting one its turn (run()); when nothing else
+ * calls, next_turn does, after the replies and everything of the doors'. */
 static void wait_turn(struct http_req *rq)
 {
     struct http *h = rq->h;
@@ -1205,15 +1365,7 @@ static void leave_queue(struct http_req *rq)
 
 static int serve_next(sd_event_source *s, void *userdata)
 {
-    struct http *h = userdata;
-    struct http_req *rq = h->waiting_head;
-
-    if (!rq)
-        return 0;
-    leave_queue(rq);
-    rq->turn = true;
-    MHD_resume_connection(rq->conn);
-    run(h);
+    run(userdata);
     return 0;
 }
 
@@ -1275,8 +1427,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             wait_turn(rq);
             return MHD_YES;
         }
+        if (!rq->turn)
+            h->routed_in_pass++;
         rq->turn = false;
-        h->routed_in_pass++;
         if (rq->body_too_large)
             http_error(rq, 413, "too_large", "the request body is larger than %" PRId64 " KiB",
                        h->cfg->http.max_body_kib);
@@ -1360,6 +1513,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq->response && !rq->response_shared)
         MHD_destroy_response(rq->response);
     buf_free(&rq->body);
+    buf_free(&rq->place_text);
+    free(rq->places);
     json_decref(rq->args);
     sodium_memzero(rq, sizeof(*rq));
     free(rq);
@@ -1384,8 +1539,17 @@ static void run(struct http *h)
     MHD_UNSIGNED_LONG_LONG ms;
 
     h->routed_in_pass = 0;
+    if (h->waiting_head) {
+        /* The oldest waiting request has this pass's turn (resumed, libmicrohttpd serves it
+         * in this run). */
+        struct http_req *rq = h->waiting_head;
+        leave_queue(rq);
+        rq->turn = true;
+        h->routed_in_pass = 1;
+        MHD_resume_connection(rq->conn);
+    }
     MHD_run(h->mhd);
-    /* Requests left waiting for their turn: the next one after what the doors have to do. */
+    /* Requests still waiting: another pass soon, after the replies and the doors. */
     if (h->waiting_head)
         sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
     if (connections(h) < before)
@@ -1628,7 +1792,9 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         return r;
     }
     sd_event_source_set_priority(h->io, HTTP_PRIORITY);
-    sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY);
+    /* After the replies (control socket and web, HTTP_PRIORITY): a queue of pages to build
+     * must not hold back an answer that is ready. */
+    sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY + 1);
     sd_event_source_set_enabled(h->next_turn, SD_EVENT_OFF);
     timer_set_priority(h->timer, HTTP_PRIORITY);
     arm_timer(h);

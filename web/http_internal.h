@@ -45,6 +45,14 @@ void buf_free(struct buf *b);
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
+/* A place of a template (see http_template_begin()). */
+struct http_place {
+    size_t at;                      /* offset in the template's body */
+    void (*fill)(struct http_req *rq, struct buf *b, const char *text, int64_t id);
+    size_t text;                    /* offset of its text in the template's text */
+    int64_t id;
+};
+
 /* An open connection: when its current request began, so that one whose headers dribble
  * in (slowloris) is cut off after [http] header_timeout_seconds. */
 struct http_conn {
@@ -60,6 +68,7 @@ struct http_conn {
  * anonymous GET of the same address, in the same language, is answered from it before
  * anything else is done: no session lookup, no routing, no building. */
 #define HTTP_CACHE_SLOTS 16
+#define HTTP_TEMPLATE_SLOTS 4
 #define HTTP_CACHE_KEY_MAX 192
 struct http_cached {
     char key[HTTP_CACHE_KEY_MAX];   /* "LANG path?query" */
@@ -86,6 +95,11 @@ struct http_req {
     bool via_token;                 /* API token: no cookie, no CSRF */
     char csrf[STORE_TOKEN_TEXT_MAX + 1];
     char cache_key[HTTP_CACHE_KEY_MAX];    /* anonymous GET: where the cache would keep it */
+    char template_key[HTTP_CACHE_KEY_MAX]; /* GET: where a template of its page would be */
+    bool templating;                /* building a template: places are left open */
+    struct http_place *places;      /* while templating: what each place is */
+    unsigned n_places, cap_places;
+    struct buf place_text;          /* their texts, each '\0'-terminated */
     /* its turn: a request is routed only when the loop has nothing else of the web's to do in
      * this pass (http.c: one request's work per pass); until then its connection waits */
     bool turn, waiting_turn;
@@ -137,6 +151,15 @@ struct http {
     sd_event_source *next_turn;
     unsigned routed_in_pass;
     struct http_cached cache[HTTP_CACHE_SLOTS];
+    struct http_template {
+        char key[HTTP_CACHE_KEY_MAX];
+        uint64_t gen;
+        char content_type[48];
+        struct buf body;            /* the page without its places */
+        struct http_place *places;  /* in the order of their offsets */
+        unsigned n_places;
+        struct buf text;
+    } templates[HTTP_TEMPLATE_SLOTS];
 };
 
 /* Answers: each queues one response on rq (the last one wins if called twice). */
@@ -191,6 +214,35 @@ void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);
 /* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
 void http_redact(const char *in, char *out, size_t n);
+
+/* ---- pages built once, filled in for each viewer ----
+ *
+ * A page that is the same for every viewer but for a few places — the header (the viewer's
+ * account, a log-out form with its CSRF token), the names a viewer may see — is built once
+ * per store generation and language as a template, with those places left open; each view
+ * then costs copying the template and filling the places for its viewer, whatever the size
+ * of the page (the bookings week of 10,000 bookings: about 0.1 ms instead of 35 ms).
+ *
+ * A page does:
+ *     if (http_template_reply(rq)) return;        (a current template answered rq)
+ *     http_template_begin(rq);
+ *     ... build into b; where the text depends on the viewer, http_place(rq, b, fill, ...)
+ *     http_template_put(rq, &b, content_type);   (keeps it, and answers rq from it)
+ * Outside a template, http_place() fills the place at once, so a page's code is the same
+ * either way. The template must not depend on the viewer anywhere else: everything from
+ * people or the database goes through buf_html() (a place is marked in the bytes with
+ * "<\x01", which escaped text cannot contain). */
+typedef void (*http_fill_fn)(struct http_req *rq, struct buf *b, const char *text, int64_t id);
+/* Where fill(rq, b, text, id) writes for each viewer; text (copied) and id are the page's. */
+void http_place(struct http_req *rq, struct buf *b, http_fill_fn fill, const char *text,
+                int64_t id);
+bool http_template_reply(struct http_req *rq);
+void http_template_begin(struct http_req *rq);
+/* Takes b. Answers rq (200) from the template; an anonymous answer also goes to the page
+ * cache. If the template cannot be kept (memory), rq is answered all the same. */
+void http_template_put(struct http_req *rq, struct buf *b, const char *content_type);
+/* True between http_template_begin() and http_template_put(). */
+static inline bool http_templating(const struct http_req *rq) { return rq->templating; }
 
 /* Keep rq's answer (a 200 to an anonymous GET) in the page cache, until a booking or a
  * machine changes or until expires_at (UTC seconds; 0: no other limit): later visitors of the

@@ -100,19 +100,11 @@ static void csrf_field(struct http_req *rq, struct buf *b)
     buf_put(b, "\">");
 }
 
-static void page_begin(struct http_req *rq, struct buf *b, const char *title)
+/* The header's links and log-out form: what depends on who is looking (a place of a
+ * template, see http_place()). */
+static void header_nav(struct http_req *rq, struct buf *b, const char *text, int64_t id)
 {
-    buf_printf(b, "<!doctype html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                  "<link rel=\"stylesheet\" href=\"/static/style.css\">"
-                  "<link rel=\"icon\" href=\"/static/icon.svg\">"
-                  "<script src=\"/static/app.js\" defer></script><title>", i18n_code(rq->lang));
-    buf_html(b, title);
-    buf_put(b, " · ");
-    buf_html(b, rq->h->cfg->site.name);
-    buf_put(b, "</title></head><body><header><a class=\"brand\" href=\"/\">");
-    buf_html(b, rq->h->cfg->site.name);
-    buf_printf(b, "</a><nav aria-label=\"%s\"><a href=\"/bookings\">%s</a>", L(rq, "Main"),
+    buf_printf(b, "<nav aria-label=\"%s\"><a href=\"/bookings\">%s</a>", L(rq, "Main"),
                L(rq, "Bookings"));
     if (web_is_member(rq))
         buf_printf(b, "<a href=\"/me\">%s</a>", L(rq, "My page"));
@@ -130,14 +122,32 @@ static void page_begin(struct http_req *rq, struct buf *b, const char *title)
     } else {
         buf_printf(b, "<a href=\"/login\">%s</a>", L(rq, "Log in"));
     }
-    buf_put(b, "</nav></header><main>");
+    buf_put(b, "</nav>");
+}
+
+static void page_begin(struct http_req *rq, struct buf *b, const char *title)
+{
+    buf_printf(b, "<!doctype html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                  "<link rel=\"stylesheet\" href=\"/static/style.css\">"
+                  "<link rel=\"icon\" href=\"/static/icon.svg\">"
+                  "<script src=\"/static/app.js\" defer></script><title>", i18n_code(rq->lang));
+    buf_html(b, title);
+    buf_put(b, " · ");
+    buf_html(b, rq->h->cfg->site.name);
+    buf_put(b, "</title></head><body><header><a class=\"brand\" href=\"/\">");
+    buf_html(b, rq->h->cfg->site.name);
+    buf_put(b, "</a>");
+    http_place(rq, b, header_nav, NULL, 0);
+    buf_put(b, "</header><main>");
 }
 
 static void page_end(struct http_req *rq, struct buf *b)
 {
     buf_put(b, "</main><footer>Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a>"
                "</footer></body></html>\n");
-    http_reply(rq, 200, "text/html; charset=utf-8", b);
+    /* http_reply(), or for a template: kept, and answered from it. */
+    http_template_put(rq, b, "text/html; charset=utf-8");
 }
 
 /* A page that says what was done, with a way back. */
@@ -333,6 +343,15 @@ struct week_ctx {
     struct buf cell[CONFIG_MAX_MACHINES * 4][7];
 };
 
+/* A booking's member, for whom may see it (a place of the week's template). */
+static void private_name(struct http_req *rq, struct buf *b, const char *name, int64_t member_id)
+{
+    if (may_see_name(rq, member_id)) {
+        buf_put(b, " ");
+        buf_html(b, name);
+    }
+}
+
 static int week_append(const struct store_booking *bk, void *userdata)
 {
     struct week_ctx *x = userdata;
@@ -350,10 +369,7 @@ static int week_append(const struct store_booking *bk, void *userdata)
             continue;
         struct buf *c = &x->cell[k][d];
         buf_printf(c, "<li>%s–%s", a, e);
-        if (may_see_name(x->rq, bk->member_id)) {
-            buf_put(c, " ");
-            buf_html(c, bk->member);
-        }
+        http_place(x->rq, c, private_name, bk->member, bk->member_id);
         buf_put(c, "</li>");
     }
     return 0;
@@ -378,9 +394,15 @@ static void page_week(struct http_req *rq)
 {
     struct http *h = rq->h;
     int64_t monday = asked_week(rq);
-    struct week_ctx *x = calloc(1, sizeof(*x));
+    struct week_ctx *x;
     struct buf b = { 0 };
 
+    /* The week is built once for everyone (until a booking or a machine changes); each
+     * view fills in its header and the names its viewer may see. */
+    if (http_template_reply(rq))
+        return;
+    http_template_begin(rq);
+    x = calloc(1, sizeof(*x));
     if (!x || !(x->ml = machines_load(rq))) {
         free(x);
         http_error(rq, 500, "internal", "out of memory");
@@ -426,9 +448,6 @@ static void page_week(struct http_req *rq)
     free(x->ml);
     free(x);
     page_end(rq, &b);
-    /* Anyone's view of a week is the same bytes until a booking or machine changes: the next
-     * anonymous visitors get these (http.c looks before anything is built). */
-    http_cache_put(rq, 0);
 }
 
 /* ---- one machine's week grid ---- */
