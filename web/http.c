@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #define LOGIN_FAILURES_PER_ADDRESS 20   /* then the address waits out the window */
 #define LOGIN_FREE_FAILURES 3           /* an account's failures before it must wait */
 #define LOGIN_DELAY_MAX_SEC 60          /* the longest an account's owner ever waits */
+#define TRIM_AFTER_IDLE_USEC (2 * 1000000ull)
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -56,6 +58,26 @@ static bool buf_grow(struct buf *b, size_t more)
     }
     b->data = p;
     b->cap = want;
+    return true;
+}
+
+bool buf_reserve(struct buf *b, size_t n)
+{
+    char *p;
+
+    if (b->failed)
+        return false;
+    if (n + 1 <= b->cap)
+        return true;
+    p = realloc(b->data, n + 1);
+    if (!p) {
+        b->failed = true;
+        return false;
+    }
+    if (!b->data)
+        p[0] = '\0';
+    b->data = p;
+    b->cap = n + 1;
     return true;
 }
 
@@ -395,9 +417,23 @@ void http_place(struct http_req *rq, struct buf *b, http_fill_fn fill, const cha
                 int64_t id)
 {
     struct http_place *p;
+    unsigned f;
 
     if (!rq->templating) {
         fill(rq, b, text ? text : "", id);
+        return;
+    }
+    for (f = 0; f < rq->n_fills && rq->fills[f] != fill; f++)
+        ;
+    if (f == rq->n_fills) {
+        if (f == HTTP_FILLS_MAX) {
+            b->failed = true;
+            return;
+        }
+        rq->fills[rq->n_fills++] = fill;
+    }
+    if (rq->place_text.len >= (1u << 28) || b->len >= UINT32_MAX / 2) {
+        b->failed = true;
         return;
     }
     if (rq->n_places == rq->cap_places) {
@@ -411,9 +447,9 @@ void http_place(struct http_req *rq, struct buf *b, http_fill_fn fill, const cha
         rq->cap_places = cap;
     }
     p = &rq->places[rq->n_places];
-    p->fill = fill;
+    p->fill = f + 1;
     p->id = id;
-    p->text = rq->place_text.len;
+    p->text = (uint32_t)rq->place_text.len;
     buf_put(&rq->place_text, text ? text : "");
     buf_putn(&rq->place_text, "", 1);
     buf_printf(b, PLACE_MARK "%u>", rq->n_places++);
@@ -433,11 +469,11 @@ static void template_answer(struct http_req *rq, const struct http_template *t)
     struct buf out = { 0 };
     size_t from = 0;
 
-    buf_putn(&out, "", 0);
+    buf_reserve(&out, t->body.len + t->body.len / 16);
     for (unsigned i = 0; i < t->n_places; i++) {
         const struct http_place *p = &t->places[i];
         buf_putn(&out, t->body.data + from, p->at - from);
-        p->fill(rq, &out, t->text.data + p->text, p->id);
+        t->fills[p->fill - 1](rq, &out, t->text.data + p->text, p->id);
         from = p->at;
     }
     buf_putn(&out, t->body.data + from, t->body.len - from);
@@ -495,7 +531,10 @@ void http_template_put(struct http_req *rq, struct buf *b, const char *content_t
     t.places = rq->n_places ? calloc(rq->n_places, sizeof(*t.places)) : NULL;
     if (rq->n_places && !t.places)
         b->failed = true;
-    buf_putn(&t.body, "", 0);
+    memcpy(t.fills, rq->fills, sizeof(t.fills));
+    /* The output of a view is about as long as the template: one allocation. */
+    if (!buf_reserve(&t.body, b->len))
+        b->failed = true;
     while (!b->failed && (mark = memmem(b->data + from, b->len - from, PLACE_MARK, 2))) {
         char *end;
         unsigned long k = strtoul(mark + 2, &end, 10);
@@ -505,8 +544,8 @@ void http_template_put(struct http_req *rq, struct buf *b, const char *content_t
         }
         buf_putn(&t.body, b->data + from, (size_t)(mark - (b->data + from)));
         t.places[t.n_places] = rq->places[k];
-        t.places[t.n_places++].at = t.body.len;
-        rq->places[k].fill = NULL;      /* each place once */
+        t.places[t.n_places++].at = (uint32_t)t.body.len;
+        rq->places[k].fill = 0;         /* each place once */
         from = (size_t)(end + 1 - b->data);
     }
     free(rq->places);
@@ -1611,6 +1650,18 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         }
     free(c);
     *socket_context = NULL;
+    /* The last connection gone: once things stay quiet, give back the memory a burst of
+     * requests left free in the middle of the heap (pages, buffers, connections' pools). */
+    if (!h->conns)
+        timer_arm_in(h->trim, TRIM_AFTER_IDLE_USEC);
+}
+
+static void on_idle(void *userdata)
+{
+    struct http *h = userdata;
+
+    if (!h->conns)
+        malloc_trim(0);
 }
 
 static struct http_conn *conn_of(struct MHD_Connection *conn)
@@ -1787,6 +1838,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
     if (r >= 0)
         r = sd_event_add_defer(env->loop, &h->next_turn, serve_next, h);
+    if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_idle, h, &h->trim);
     if (r < 0) {
         http_free(h);
         return r;
@@ -1841,6 +1894,7 @@ struct http *http_free(struct http *h)
     sd_event_source_disable_unref(h->next_turn);
     h->timer = timer_free(h->timer);
     h->watch = timer_free(h->watch);
+    h->trim = timer_free(h->trim);
     if (h->mhd)
         MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
     http_cache_clear(h);

@@ -26,6 +26,8 @@ struct buf {
     size_t len, cap;
     bool failed;
 };
+/* Room for n bytes in all (b keeps growing past them if need be). false when out of memory. */
+bool buf_reserve(struct buf *b, size_t n);
 void buf_put(struct buf *b, const char *s);
 void buf_putn(struct buf *b, const char *s, size_t n);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -45,13 +47,16 @@ void buf_free(struct buf *b);
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
-/* A place of a template (see http_template_begin()). */
+/* A place of a template (see http_template_begin()): 16 bytes, a week of 10,000 bookings
+ * has as many. */
+#define HTTP_FILLS_MAX 15
 struct http_place {
-    size_t at;                      /* offset in the template's body */
-    void (*fill)(struct http_req *rq, struct buf *b, const char *text, int64_t id);
-    size_t text;                    /* offset of its text in the template's text */
+    uint32_t at;                    /* offset in the template's body */
+    uint32_t text : 28;             /* offset of its text in the template's text */
+    uint32_t fill : 4;              /* its fill function: fills[fill - 1]; 0 when used */
     int64_t id;
 };
+typedef void (*http_fill_fn)(struct http_req *rq, struct buf *b, const char *text, int64_t id);
 
 /* An open connection: when its current request began, so that one whose headers dribble
  * in (slowloris) is cut off after [http] header_timeout_seconds. */
@@ -99,6 +104,8 @@ struct http_req {
     bool templating;                /* building a template: places are left open */
     struct http_place *places;      /* while templating: what each place is */
     unsigned n_places, cap_places;
+    http_fill_fn fills[HTTP_FILLS_MAX];
+    unsigned n_fills;
     struct buf place_text;          /* their texts, each '\0'-terminated */
     /* its turn: a request is routed only when the loop has nothing else of the web's to do in
      * this pass (http.c: one request's work per pass); until then its connection waits */
@@ -129,6 +136,7 @@ struct http {
     sd_event_source *io;
     struct timer *timer;                /* libmicrohttpd's next timeout */
     struct timer *watch;                /* the connections' header deadline (slowloris) */
+    struct timer *trim;                 /* quiet after a burst: memory given back */
     struct http_conn *conns;            /* every open connection */
     unsigned n_conns;
     struct http_req *suspended;
@@ -158,6 +166,7 @@ struct http {
         struct buf body;            /* the page without its places */
         struct http_place *places;  /* in the order of their offsets */
         unsigned n_places;
+        http_fill_fn fills[HTTP_FILLS_MAX];
         struct buf text;
     } templates[HTTP_TEMPLATE_SLOTS];
 };
@@ -232,7 +241,6 @@ void http_redact(const char *in, char *out, size_t n);
  * either way. The template must not depend on the viewer anywhere else: everything from
  * people or the database goes through buf_html() (a place is marked in the bytes with
  * "<\x01", which escaped text cannot contain). */
-typedef void (*http_fill_fn)(struct http_req *rq, struct buf *b, const char *text, int64_t id);
 /* Where fill(rq, b, text, id) writes for each viewer; text (copied) and id are the page's. */
 void http_place(struct http_req *rq, struct buf *b, http_fill_fn fill, const char *text,
                 int64_t id);

@@ -1,6 +1,7 @@
 /* portierd: the Portier access controller daemon. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,9 @@ int main(int argc, char **argv)
     struct daemon *d;
     int c, r;
 
+    /* One malloc arena: the daemon's few threads (the sync thread, a password child's
+     * setup) allocate little, and each arena of their own would keep its pages. */
+    mallopt(M_ARENA_MAX, 1);
     /* Internal: the daemon runs long reports in a fresh process of its own (billing.c). */
     if (argc > 1 && strcmp(argv[1], "--job") == 0)
         return billing_job_main(argc - 1, argv + 1);
