@@ -10,7 +10,7 @@ PORTIER_DEB_PACKAGES=(
   libnfc-bin libnfc-examples
   mosquitto mosquitto-clients python3-paho-mqtt
   curl python3-icalendar python3-jsonschema chromium
-  wrk nginx-light
+  wrk nginx-light valgrind
   gettext
   clang libclang-rt-dev
 )
