@@ -116,6 +116,10 @@ static void calendar(struct http_req *rq, const char *title, int64_t resource_id
     http_store_ok(rq, store_bookings_foreach(rq->h->env.svc->store, &f, ics_event, &x));
     buf_put(&b, "END:VCALENDAR\r\n");
     http_reply(rq, 200, "text/calendar; charset=utf-8", &b);
+    /* A machine's feed has no names: the same for every calendar app that polls it, until a
+     * booking changes or its DTSTAMP minute ends. */
+    if (!named)
+        http_cache_put(rq, x.stamp + 60);
 }
 
 static void calendar_route(struct http_req *rq, const char *rest)
