@@ -64,6 +64,16 @@ class Daemon:
         self.proc.terminate()
         self.proc.wait(timeout=120)
 
+    def renice(self, nice=-10):
+        """The event loop's thread at nice (when allowed: root). A Pi runs portierd alone; on a
+        shared build machine this gives its loop the CPU first while taps are timed, as the
+        tapper gives itself. Returns the nice in effect."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
+            return nice
+        except OSError:
+            return os.getpriority(os.PRIO_PROCESS, self.proc.pid)
+
     def request(self, obj):
         return json.loads(self.request_raw(obj))
 
@@ -105,7 +115,9 @@ TAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_tapper.
 
 
 def tappers_start(d, doors, **cfg):
-    """One tools/bench_tapper.py per (door, reader, uids): taps timed from outside."""
+    """One tools/bench_tapper.py per (door, reader, uids): taps timed from outside. The
+    daemon's loop at nice -10 meanwhile (Daemon.renice())."""
+    d.renice(-10)
     procs = []
     for i, (door, reader, uids) in enumerate(doors):
         c = dict(cfg, socket=d.socket, relays=d.relays, door=door, reader=reader, uids=uids,
@@ -128,7 +140,9 @@ def tappers_result(procs):
         lost += r["lost"]
     if not outside:
         raise RuntimeError("bench: no tap was timed (refused %d, lost %d)" % (refused, lost))
-    return {"taps": len(outside), "outside_p50": percentile(outside, 50),
+    with open("/proc/loadavg") as f:
+        load = float(f.read().split()[0])
+    return {"loadavg": load,"taps": len(outside), "outside_p50": percentile(outside, 50),
             "outside_p99": percentile(outside, 99), "outside_max": max(outside),
             "inside_p50": percentile(inside, 50), "inside_p99": percentile(inside, 99),
             "refused": refused, "lost": lost}
@@ -1121,7 +1135,9 @@ def bench_web(args, out):
         own0 = sum(cpu_ticks(x) for x in [d.proc.pid] + npids)
         tm0 = os.times()
         t_run0 = time.monotonic()
-        # The cached page against nginx's static file, in turn, at wrk -t2 -c64.
+        # The cached page against nginx's static file, in turn, at wrk -t2 -c64: both at the
+        # same nice.
+        d.renice(0)
         rounds = {"portierd": [], "nginx": []}
         for _ in range(args.web_rounds):
             rounds["nginx"].append(wrk_run(args, nurl, args.web_seconds, args.web_threads,
@@ -1389,8 +1405,8 @@ def bench_status_load(args, out):
 
 
 def taps_row(label, t, goal="p99 ≤ 2 ms"):
-    return ("%s: tap → relay from outside, p50 / p99 / max (%d taps); inside the daemon p99"
-            % (label, t["taps"]),
+    return ("%s: tap → relay from outside, p50 / p99 / max (%d taps, 1-min load %.1f); inside "
+            "the daemon p99" % (label, t["taps"], t["loadavg"]),
             "%.2f / %.2f / %.1f ms; %.0f µs" % (t["outside_p50"] / 1000, t["outside_p99"] / 1000,
                                                t["outside_max"] / 1000, t["inside_p99"]), goal)
 
