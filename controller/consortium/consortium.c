@@ -417,7 +417,8 @@ int consortium_new(sd_event *loop, struct store *store, struct meter *meter, str
     if (r < 0)
         goto fail;
     sd_event_source_set_enabled(c->tick, SD_EVENT_ON);
-    mqtt_attach(mqtt, &attachment_ops, c);
+    if ((r = mqtt_attach(mqtt, &attachment_ops, c)) < 0)
+        goto fail;
     *ret = c;
     return 0;
 fail:
@@ -430,7 +431,7 @@ struct consortium *consortium_free(struct consortium *c)
     if (!c)
         return NULL;
     if (c->mqtt)
-        mqtt_attach(c->mqtt, NULL, NULL);
+        mqtt_attach(c->mqtt, NULL, c);
     sd_event_source_disable_unref(c->pump);
     sd_event_source_disable_unref(c->tick);
     passports_free(c->passports);

@@ -70,6 +70,11 @@ int ledger_decode(const char *text, size_t len, struct ledger_entry *ret)
                                 !take_field(&p, end, "visitor", e.visitor, sizeof(e.visitor)) ||
                                 !name_is_valid(e.home)))
         return -EBADMSG;
+    if (p != end && (size_t)(end - p) > 10 && memcmp(p, "energy_wh=", 10) == 0) {
+        if (!take_int(&p, end, "energy_wh", &e.energy_wh) || e.energy_wh < 0)
+            return -EBADMSG;
+        e.has_energy = true;
+    }
     if (p != end)
         return -EBADMSG;
     if (strlen(prev) != LEDGER_HASH_LEN * 2 ||

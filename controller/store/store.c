@@ -295,6 +295,20 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  named_by TEXT NOT NULL,"
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
+
+    /* 11: energy — what a machine session used (from a network meter's cumulative counter,
+     * integer Wh; NULL where no meter measured it) and the alarm it saw (a network relay
+     * that did not confirm, a device offline); rates per kWh and energy included in plans;
+     * the energy of a usage record and of its ledger entry (NULL: not metered, and the
+     * entry's encoding does not mention it, so entries before keep their bytes and hashes). */
+    "ALTER TABLE machine_sessions ADD COLUMN energy_wh INTEGER;"
+    "ALTER TABLE machine_sessions ADD COLUMN alarm TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE rates ADD COLUMN per_kwh_cents INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rates ADD COLUMN monthly_wh INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE usage ADD COLUMN energy_wh INTEGER;"
+    "ALTER TABLE usage ADD COLUMN plan_wh INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE usage ADD COLUMN energy_cents INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE ledger ADD COLUMN energy_wh INTEGER;",
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";

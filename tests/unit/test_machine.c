@@ -59,7 +59,7 @@ static struct fixture *fixture_new(void)
     f->cfg.grace_minutes = 2;
     f->cfg.handover_seconds = 60;
     f->cfg.hard_max_minutes = 240;
-    assert_int_equal(machine_init(&f->m, &f->cfg, f->loop, &hw, on_event, f, &what), 0);
+    assert_int_equal(machine_init(&f->m, &f->cfg, f->loop, &hw, NULL, on_event, f, &what), 0);
     return f;
 }
 

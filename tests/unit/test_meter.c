@@ -755,7 +755,7 @@ static int64_t session(struct fixture *f, int64_t member_id, const char *machine
                        int64_t seconds)
 {
     assert_int_equal(meter_machine(f->m, member_id, machine, start, start + seconds, seconds,
-                                   "released"), 0);
+                                   -1, "released"), 0);
     return start;
 }
 
@@ -1168,7 +1168,7 @@ static void test_ledger_in_the_store(void **state)
     assert_int_equal(store_member_add(f->s, "Alice Martin", "alice@example.org", 0, 0, 0, &m), 0);
     for (int i = 0; i < 300; i++)
         assert_int_equal(meter_machine(f->m, m, "laser", paris(2026, 10, 1, 8, 0) + i * 3600,
-                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, "released"), 0);
+                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, -1, "released"), 0);
     assert_int_equal(meter_verify(f->m, &v), 0);
     assert_int_equal(v.entries, 300);
     assert_int_equal(usage_count(f), 300);
@@ -1269,17 +1269,17 @@ static void test_closed_period(void **state)
 
     assert_int_equal(meter_check_in(f->m, bob, "main", paris(2026, 11, 20, 10, 0)), -EPERM);
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 11, 20, 10, 0),
-                                   paris(2026, 11, 20, 11, 0), 3600, "released"), -EPERM);
+                                   paris(2026, 11, 20, 11, 0), 3600, -1, "released"), -EPERM);
     /* 03:30 on 1 December is the billing day of 30 November */
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 12, 1, 3, 30),
-                                   paris(2026, 12, 1, 3, 45), 900, "released"), -EPERM);
+                                   paris(2026, 12, 1, 3, 45), 900, -1, "released"), -EPERM);
     assert_int_equal(usage_count(f), entries);
 
     /* the neighbours stay open */
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 12, 1, 4, 0),
-                                   paris(2026, 12, 1, 4, 30), 1800, "released"), 0);
+                                   paris(2026, 12, 1, 4, 30), 1800, -1, "released"), 0);
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 10, 31, 22, 0),
-                                   paris(2026, 10, 31, 23, 0), 3600, "released"), 0);
+                                   paris(2026, 10, 31, 23, 0), 3600, -1, "released"), 0);
     usage_of(f, "2026-10-31", "2026-12-01", alice, "machine", &l);
     assert_int_equal(l.n, 2);
     assert_string_equal(l.u[0].billing_day, "2026-10-31");
@@ -1775,7 +1775,7 @@ static void test_truncated_ledger_is_detected(void **state)
 
     for (int i = 0; i < 260; i++)
         assert_int_equal(meter_machine(f->m, m, "laser", paris(2026, 10, 1, 8, 0) + i * 3600,
-                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, "released"), 0);
+                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, -1, "released"), 0);
     close_all(f);
     db = raw_open(f->path);
     raw_exec(db, "DROP TRIGGER ledger_no_delete");
