@@ -73,7 +73,7 @@ static void usage(FILE *out)
         "  plan billing PLAN [--monthly-days N] [--day-rate CENTS] [--order pass,plan,rate]\n"
         "                  [--visit-days N]\n"
         "  rate set PLAN MACHINE|* [--per-hour CENTS] [--block MIN] [--min-charge CENTS]\n"
-        "                  [--free MIN] [--monthly-minutes MIN]\n"
+        "                  [--free MIN] [--monthly-minutes MIN] [--per-kwh CENTS] [--monthly-wh WH]\n"
         "  rate list\n"
         "  statement --period YYYY-MM [--member M] [--format text|csv|csv-fr|json] [--summary]\n"
         "  usage correct SEQ --amount CENTS --note TEXT | usage add MEMBER --at DATE\n"
@@ -781,7 +781,7 @@ static void print_statement(json_t *st)
     if (opt_summary) {
         static const char *const cols[] = { "period", "member_id", "member", "days",
                                             "presence_minutes", "machine_minutes", "amount",
-                                            "currency" };
+                                            "currency", "energy_wh" };
         for (i = 0; i < ARRAY_SIZE(cols); i++)
             csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
@@ -798,7 +798,9 @@ static void print_statement(json_t *st)
             csv_field(num[2], sep, false);
             csv_field(num[3], sep, false);
             csv_field(amount, sep, false);
-            csv_field("EUR", sep, true);
+            csv_field("EUR", sep, false);
+            snprintf(num[4], sizeof(num[4]), "%" JSON_INTEGER_FORMAT, jint(t, "energy_wh"));
+            csv_field(num[4], sep, true);
         }
         return;
     }
@@ -806,7 +808,7 @@ static void print_statement(json_t *st)
         "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
         "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
         "plan_quantity", "charged_quantity", "amount", "currency", "end_reason", "corrects_seq",
-        "note" };
+        "note", "energy_wh", "energy_plan_wh", "energy_amount" };
     for (i = 0; i < ARRAY_SIZE(cols); i++)
         csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
     json_array_foreach(json_object_get(st, "members"), i, m) {
@@ -841,7 +843,17 @@ static void print_statement(json_t *st)
             csv_field("EUR", sep, false);
             csv_field(jstr(l, "end_reason"), sep, false);
             csv_field(num[6], sep, false);
-            csv_field(jstr(l, "note"), sep, true);
+            csv_field(jstr(l, "note"), sep, false);
+            /* Energy: empty for lines no meter measured. */
+            char wh[24] = "", plan_wh[24] = "", energy[32] = "";
+            if (json_object_get(l, "energy_wh")) {
+                snprintf(wh, sizeof(wh), "%" JSON_INTEGER_FORMAT, jint(l, "energy_wh"));
+                snprintf(plan_wh, sizeof(plan_wh), "%" JSON_INTEGER_FORMAT, jint(l, "plan_wh"));
+                money(jint(l, "energy_cents"), dec, energy, sizeof(energy));
+            }
+            csv_field(wh, sep, false);
+            csv_field(plan_wh, sep, false);
+            csv_field(energy, sep, true);
         }
     }
 }
@@ -893,15 +905,17 @@ static void print_rates(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-14s %-14s %10s %7s %11s %6s %9s\n", "PLAN", "TARGET", "PER HOUR", "BLOCK",
-           "MIN CHARGE", "FREE", "INCLUDED");
+    printf("%-14s %-14s %10s %7s %11s %6s %9s %8s %11s\n", "PLAN", "TARGET", "PER HOUR", "BLOCK",
+           "MIN CHARGE", "FREE", "INCLUDED", "PER KWH", "INCLUDED");
     json_array_foreach(list, i, v) {
-        char ph[24], mc[24];
+        char ph[24], mc[24], pk[24];
         money(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
         money(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
+        money(jint(v, "per_kwh_cents"), '.', pk, sizeof(pk));
         printf("%-14s %-14s %10s %4" JSON_INTEGER_FORMAT " min %11s %3" JSON_INTEGER_FORMAT
-               " min %5" JSON_INTEGER_FORMAT " min\n", jstr(v, "plan"), jstr(v, "target"), ph,
-               jint(v, "block_minutes"), mc, jint(v, "free_minutes"), jint(v, "monthly_minutes"));
+               " min %5" JSON_INTEGER_FORMAT " min %8s %8" JSON_INTEGER_FORMAT " Wh\n",
+               jstr(v, "plan"), jstr(v, "target"), ph, jint(v, "block_minutes"), mc,
+               jint(v, "free_minutes"), jint(v, "monthly_minutes"), pk, jint(v, "monthly_wh"));
     }
 }
 
@@ -1008,7 +1022,9 @@ static const struct command commands[] = {
     { "rate", "set", "rate.set", 2, 2, { "plan", "target" },
       { { "--per-hour", "per_hour_cents", OPT_INT }, { "--block", "block_minutes", OPT_INT },
         { "--min-charge", "min_charge_cents", OPT_INT }, { "--free", "free_minutes", OPT_INT },
-        { "--monthly-minutes", "monthly_minutes", OPT_INT } }, print_ok_id, NULL },
+        { "--monthly-minutes", "monthly_minutes", OPT_INT },
+        { "--per-kwh", "per_kwh_cents", OPT_INT }, { "--monthly-wh", "monthly_wh", OPT_INT } },
+      print_ok_id, NULL },
     { "rate", "list", "rate.list", 0, 0, { 0 }, { { 0 } }, print_rates, "rates" },
     { "statement", NULL, "statement", 0, 0, { 0 },
       { { "--period", "period", OPT_STR }, { "--member", "member", OPT_STR },

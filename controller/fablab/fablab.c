@@ -544,7 +544,7 @@ static void trainee_tap(struct fablab *f, struct machine *m, struct machine_fact
              " at the machine", m->cfg->name, mf->res.training, renewed ? "renewed" : "granted",
              subj->member_id, trainer);
     snprintf(detail, sizeof(detail), "%s by trainer %" PRId64, mf->res.training, trainer);
-    record(f, m, "machine_training", true, renewed ? "renewed" : "granted", subj->member_id, detail);
+    record(f, m, "training", true, renewed ? "renewed" : "granted", subj->member_id, detail);
     remember(f, m, subj->member_id, true, renewed ? "training_renewed" : "training_granted", t0_usec);
     machine_announce(m, MACHINE_SIGNAL_OK);
 }

@@ -91,12 +91,13 @@ static int qualification_append(const struct store_qualification *q, void *userd
 static int session_append(const struct store_session *ss, void *userdata)
 {
     return json_array_append_new(userdata, json_pack(
-        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)ss->id, "machine",
-        ss->resource, "member_id", (json_int_t)ss->member_id, "booking_id",
+        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:s?}", "id", (json_int_t)ss->id,
+        "machine", ss->resource, "member_id", (json_int_t)ss->member_id, "booking_id",
         (json_int_t)ss->booking_id, "started_at", (json_int_t)ss->started_at, "ended_at",
         (json_int_t)ss->ended_at, "last_seen_at", (json_int_t)ss->last_seen_at,
-        "running_seconds", (json_int_t)ss->running_seconds, "end_reason",
-        ss->end_reason)) == 0 ? 0 : -ENOMEM;
+        "running_seconds", (json_int_t)ss->running_seconds, "end_reason", ss->end_reason,
+        "energy_wh", ss->has_energy ? json_integer((json_int_t)ss->energy_wh) : json_null(),
+        "alarm", ss->alarm[0] ? ss->alarm : NULL)) == 0 ? 0 : -ENOMEM;
 }
 
 /* ---- machines ---- */

@@ -126,8 +126,10 @@ static void deadline_arm(struct netdev *d)
 
     if (d->relay && d->relay->fault && ms < RETRY_MIN_MS)
         ms = RETRY_MIN_MS;
-    if (timer_arm_in(d->deadline, (uint64_t)ms * 1000u) < 0)
-        log_error("network relay %s: cannot time its confirmation", d->spec.id);
+    int r = timer_arm_in(d->deadline, (uint64_t)ms * 1000u);
+
+    if (r < 0 && r != -ESTALE)      /* -ESTALE: the loop has finished (stopping) */
+        log_error("network relay %s: cannot time its confirmation: %s", d->spec.id, strerror(-r));
 }
 
 static void deadline_due(void *userdata)
