@@ -70,6 +70,8 @@ class Device:
         self.client.on_subscribe = on_subscribe
         self.client.on_message = self._on_message
         self.client.connect(self.host, self.port, 30)
+        # Like the devices' own small stacks, no Nagle delay on a few bytes at a time.
+        self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.loop_start()
         if not connected.wait(timeout):
             raise RuntimeError("emulated device %s never connected" % self.name)
