@@ -172,6 +172,8 @@ class NetRelayTest(NetRelayBase):
                    what="the alarm on MQTT")
         session = self.db_rows("SELECT alarm, ended_at FROM machine_sessions")[-1]
         self.assertEqual(session, ("relay_fault", 0))
+        wait_until(lambda: json.loads(self.listener.topic("portier/lyon/machine/laser/state")[-1][0])
+                   ["alarm"] == "relay_fault", what="the alarm in the machine's MQTT state")
         # The device answers again: asked again, it switches on, the alarm clears.
         self.shelly.ignore_commands = False
         wait_until(lambda: self.shelly.output, timeout=20, what="asked again")
