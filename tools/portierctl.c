@@ -283,15 +283,33 @@ static void print_status(json_t *r)
         printf("\n%-12s %-9s %-8s %-9s %-8s %s\n", "MACHINE", "STATE", "MEMBER", "POWER",
                "RUNNING", "UNTIL (UTC)");
         json_array_foreach(json_object_get(r, "machines"), i, v) {
-            char member[16] = "-";
+            json_t *pw = json_object_get(v, "power");
+            char member[16] = "-", power[24], extra[160] = "";
+            size_t used = 0;
             if (jint(v, "member_id"))
                 snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
+            /* A network relay: on/off as confirmed, and what it is doing if not confirmed. */
+            snprintf(power, sizeof(power), "%s%s%s",
+                     json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
+                     json_is_object(pw) && *jstr(pw, "relay") && strcmp(jstr(pw, "relay"), "confirmed")
+                         ? "/" : "", json_is_object(pw) && strcmp(jstr(pw, "relay"), "confirmed")
+                         ? jstr(pw, "relay") : "");
+            if (json_is_true(json_object_get(v, "out_of_order")))
+                used += (size_t)snprintf(extra + used, sizeof(extra) - used, "  OUT OF ORDER");
+            if (json_is_string(json_object_get(v, "alarm")))
+                used += (size_t)snprintf(extra + used, sizeof(extra) - used, "  ALARM %s",
+                                         jstr(v, "alarm"));
+            if (json_is_object(pw) && json_is_integer(json_object_get(pw, "power_w")))
+                used += (size_t)snprintf(extra + used, sizeof(extra) - used,
+                                         "  %" JSON_INTEGER_FORMAT " W", jint(pw, "power_w"));
+            if (json_is_object(pw) && json_is_integer(json_object_get(pw, "session_energy_wh")))
+                snprintf(extra + used, sizeof(extra) - used, ", %" JSON_INTEGER_FORMAT
+                         " Wh this session", jint(pw, "session_energy_wh"));
             printf("%-12s %-9s %-8s %-9s %-8s %s%s\n", jstr(v, "name"), jstr(v, "state"), member,
-                   json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
+                   power,
                    !json_object_get(v, "running") || json_is_null(json_object_get(v, "running"))
                        ? "-" : json_is_true(json_object_get(v, "running")) ? "yes" : "no",
-                   *jstr(v, "until") ? jstr(v, "until") : "-",
-                   json_is_true(json_object_get(v, "out_of_order")) ? "  OUT OF ORDER" : "");
+                   *jstr(v, "until") ? jstr(v, "until") : "-", extra);
         }
     }
     printf("\n%-12s %-8s %-11s %-12s %-6s %-9s %s\n", "READER", "DRIVER", "HEALTH", "DOOR",
@@ -687,16 +705,20 @@ static void print_sessions(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-7s %-12s %-8s %-20s %-20s %-8s %s\n", "ID", "MACHINE", "MEMBER", "STARTED", "ENDED",
-           "RUN (s)", "END");
+    printf("%-7s %-12s %-8s %-20s %-20s %-8s %-8s %s\n", "ID", "MACHINE", "MEMBER", "STARTED",
+           "ENDED", "RUN (s)", "WH", "END");
     json_array_foreach(list, i, v) {
-        char a[32], b[32];
+        char a[32], b[32], wh[24] = "-";
         fmt_time(jint(v, "started_at"), a, sizeof(a));
         fmt_time(jint(v, "ended_at"), b, sizeof(b));
+        if (json_is_integer(json_object_get(v, "energy_wh")))
+            snprintf(wh, sizeof(wh), "%" JSON_INTEGER_FORMAT, jint(v, "energy_wh"));
         printf("%-7" JSON_INTEGER_FORMAT " %-12s %-8" JSON_INTEGER_FORMAT " %-20s %-20s %-8"
-               JSON_INTEGER_FORMAT " %s\n", jint(v, "id"), jstr(v, "machine"), jint(v, "member_id"),
-               a, jint(v, "ended_at") ? b : "(open)", jint(v, "running_seconds"),
-               jstr(v, "end_reason"));
+               JSON_INTEGER_FORMAT " %-8s %s%s%s\n", jint(v, "id"), jstr(v, "machine"),
+               jint(v, "member_id"), a, jint(v, "ended_at") ? b : "(open)",
+               jint(v, "running_seconds"), wh, jstr(v, "end_reason"),
+               json_is_string(json_object_get(v, "alarm")) ? "  ALARM " : "",
+               json_is_string(json_object_get(v, "alarm")) ? jstr(v, "alarm") : "");
     }
 }
 

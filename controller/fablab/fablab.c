@@ -859,6 +859,9 @@ static json_t *fablab_power_json(struct fablab *f, const struct machine *m)
         json_object_set_new(o, "session_energy_wh", m->session_id && rd.has_energy
                                 ? json_integer((json_int_t)session_energy_wh(f, m)) : json_null());
         json_object_set_new(o, "counter_resets", json_integer((json_int_t)rd.counter_resets));
+        /* What the meter counted since portierd started (its own total, through resets). */
+        json_object_set_new(o, "energy_total_wh", rd.has_energy
+                                ? json_integer((json_int_t)(rd.energy_mwh / 1000)) : json_null());
     }
     return o;
 }

@@ -166,6 +166,10 @@ class NetRelayTest(NetRelayBase):
         alarms = self.access("machine_alarm")
         self.assertEqual((alarms[-1]["granted"], alarms[-1]["reason"]), (False, "relay_fault"))
         self.assertIn("ALARM", self.d.log_text())
+        _, out, _ = self.d.ctl("status")
+        line = next(l for l in out.splitlines() if l.startswith("laser "))
+        self.assertIn("off/fault", line)
+        self.assertIn("ALARM relay_fault", line)
         # Published as an event.
         wait_until(lambda: any(e.get("reason") == "relay_fault"
                                for e in self.listener.events("machine_alarm")),
@@ -222,8 +226,7 @@ class NetRelayTest(NetRelayBase):
         self.d.ok({"cmd": "rate.set", "plan": "open", "target": "laser", "per_hour_cents": 0,
                    "per_kwh_cents": 30, "monthly_wh": 100})
         self.shelly.add_energy(1000)                # before the session: not counted
-        wait_until(lambda: self.power("laser")["counter_resets"] == 0 and
-                   self.machine("laser")["power"]["power_w"] is not None, what="a reading")
+        wait_until(lambda: self.power("laser")["energy_total_wh"] == 1000, what="a reading")
         self.tap("laser")
         wait_until(lambda: self.machine("laser")["relay_energised"], what="on")
         self.shelly.add_energy(500)
