@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,14 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
         return -ERANGE;
     *ret = v;
     return 0;
+}
+
+bool hex_decode(const char *hex, size_t len, uint8_t *out, size_t n)
+{
+    size_t bin_len = 0;
+
+    return len == 2 * n &&
+           sodium_hex2bin(out, n, hex, len, NULL, &bin_len, NULL) == 0 && bin_len == n;
 }
 
 int parse_bool(const char *s, bool *ret)

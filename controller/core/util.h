@@ -14,6 +14,10 @@ int strlcpy_checked(char *dst, const char *src, size_t n);
 /* Parse a base-10 integer in [min, max]; whole string must be consumed. 0 or -EINVAL/-ERANGE. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 
+/* Decode exactly n bytes from hex[0..len), which must be 2 * n hex digits (either case;
+ * nothing else, no separators): true, or false with out unspecified. */
+bool hex_decode(const char *hex, size_t len, uint8_t *out, size_t n);
+
 /* Parse "true/false/yes/no/on/off/1/0". 0 or -EINVAL. */
 int parse_bool(const char *s, bool *ret);
 
