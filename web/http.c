@@ -295,14 +295,6 @@ const char *http_arg(struct http_req *rq, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode a form component in place ('+' is a space, %XX a byte): its new length, or -1. */
 static long form_decode(char *s, size_t n)
 {
@@ -312,12 +304,10 @@ static long form_decode(char *s, size_t n)
         if (s[i] == '+') {
             *w++ = ' ';
         } else if (s[i] == '%') {
-            if (i + 2 >= n)
+            uint8_t byte;
+            if (i + 2 >= n || !hex_decode(s + i + 1, 2, &byte, 1))
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            *w++ = (char)(hi * 16 + lo);
+            *w++ = (char)byte;
             i += 2;
         } else {
             *w++ = s[i];

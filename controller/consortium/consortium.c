@@ -151,7 +151,6 @@ static void on_ack(struct consortium *c, const void *payload, int len)
     json_int_t v = 0, seq = -1;
     const char *site = NULL, *hex = NULL;
     uint8_t want[LEDGER_HASH_LEN], have[LEDGER_HASH_LEN] = { 0 };
-    size_t bin_len = 0;
     int64_t head = 0, prev;
     int r;
 
@@ -162,9 +161,7 @@ static void on_ack(struct consortium *c, const void *payload, int len)
     if (!o || json_unpack_ex(o, &err, JSON_STRICT, "{s:I, s:s, s:I, s?s}", "v", &v, "site",
                              &site, "seq", &seq, "hash", &hex) < 0 ||
         v != 1 || strcmp(site, c->cfg->site.id) != 0 || seq < 0 ||
-        (hex && (strlen(hex) != 2 * LEDGER_HASH_LEN ||
-                 sodium_hex2bin(want, sizeof(want), hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
-                 bin_len != LEDGER_HASH_LEN))) {
+        (hex && !hex_decode(hex, strlen(hex), want, sizeof(want)))) {
         log_warning("consortium: ignoring a malformed acknowledgement on %s", c->ack_topic);
         c->stats.acks_refused++;
         json_decref(o);

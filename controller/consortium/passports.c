@@ -63,7 +63,7 @@ static int read_small_file(const char *path, char *buf, size_t n, size_t *ret_le
 static int load_card_key(struct passports *p)
 {
     char buf[130];
-    size_t len = 0, bin_len = 0;
+    size_t len = 0;
     int r = read_small_file(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len);
 
     if (r < 0) {
@@ -75,9 +75,7 @@ static int load_card_key(struct passports *p)
         len--;
     if (len == PASSPORT_KEY_LEN) {
         memcpy(p->card_key, buf, PASSPORT_KEY_LEN);
-    } else if (len != 2 * PASSPORT_KEY_LEN ||
-               sodium_hex2bin(p->card_key, PASSPORT_KEY_LEN, buf, len, NULL, &bin_len, NULL) != 0 ||
-               bin_len != PASSPORT_KEY_LEN) {
+    } else if (!hex_decode(buf, len, p->card_key, PASSPORT_KEY_LEN)) {
         log_error("consortium: %s: the card key must be 32 bytes (or 64 hex digits)",
                   p->cfg->consortium.card_key_file);
         sodium_memzero(buf, sizeof(buf));

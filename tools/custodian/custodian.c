@@ -84,10 +84,7 @@ static int fail(const char *fmt, ...)
 
 static bool key_from_hex(const char *hex, uint8_t pk[LEDGER_PK_LEN])
 {
-    size_t bin_len = 0;
-    return strlen(hex) == LEDGER_PK_LEN * 2 &&
-           sodium_hex2bin(pk, LEDGER_PK_LEN, hex, strlen(hex), NULL, &bin_len, NULL) == 0 &&
-           bin_len == LEDGER_PK_LEN;
+    return hex_decode(hex, strlen(hex), pk, LEDGER_PK_LEN);
 }
 
 /* A key file: the output of `portierctl site key` or just the hex key; the last line of
