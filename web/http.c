@@ -15,6 +15,7 @@
 
 #include "accounts.h"
 #include "fablab.h"
+#include "fileio.h"
 #include "http_internal.h"
 #include "log.h"
 #include "password.h"
@@ -1083,18 +1084,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warning("http: %s", msg);
 }
 
-static char *read_file(const char *path, size_t max)
+/* A PEM file as a string: NULL if unreadable, empty or over max bytes. */
+static char *read_pem(const char *path, size_t max)
 {
-    FILE *f = fopen(path, "re");
-    char *data;
-    size_t n;
+    char *data = malloc(max + 1);
+    size_t n = 0;
 
-    if (!f)
-        return NULL;
-    data = calloc(1, max + 1);
-    n = data ? fread(data, 1, max, f) : 0;
-    fclose(f);
-    if (data && (n == 0 || n == max)) {
+    if (data && (file_read_small(path, data, max + 1, &n) < 0 || n == 0)) {
+        sodium_memzero(data, n);
         free(data);
         return NULL;
     }
@@ -1124,8 +1121,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         flags |= MHD_USE_IPv6;
     freeaddrinfo(ai);
     if (cfg->http.tls_cert[0]) {
-        cert = read_file(cfg->http.tls_cert, 1 << 20);
-        key = read_file(cfg->http.tls_key, 1 << 20);
+        cert = read_pem(cfg->http.tls_cert, 1 << 20);
+        key = read_pem(cfg->http.tls_key, 1 << 20);
         if (!cert || !key) {
             log_error("http: cannot read tls_cert %s or tls_key %s", cfg->http.tls_cert,
                       cfg->http.tls_key);

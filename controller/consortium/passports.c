@@ -1,14 +1,13 @@
 #include "passports.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "passport.h"
 #include "passport_json.h"
@@ -35,40 +34,17 @@ struct passports {
 
 /* ---- keys ---- */
 
-static int read_small_file(const char *path, char *buf, size_t n, size_t *ret_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-    ssize_t k;
-    size_t len = 0;
-
-    if (fd < 0)
-        return -errno;
-    while (len < n && (k = read(fd, buf + len, n - len)) != 0) {
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            break;
-        }
-        len += (size_t)k;
-    }
-    close(fd);
-    if (r == 0 && len == n)
-        r = -EFBIG;
-    *ret_len = len;
-    return r;
-}
-
 /* 32 raw bytes, or 64 hex digits (and a newline). */
 static int load_card_key(struct passports *p)
 {
     char buf[130];
     size_t len = 0;
-    int r = read_small_file(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len);
+    int r = file_read_small(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len);
 
     if (r < 0) {
         log_error("consortium: cannot read card_key_file %s: %s",
                   p->cfg->consortium.card_key_file, strerror(-r));
+        sodium_memzero(buf, sizeof(buf));
         return r;
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
@@ -99,14 +75,13 @@ static int load_sites(struct passports *p)
     text = malloc(SITES_FILE_MAX);
     if (!text)
         return -ENOMEM;
-    r = read_small_file(p->cfg->consortium.sites_file, text, SITES_FILE_MAX - 1, &len);
+    r = file_read_small(p->cfg->consortium.sites_file, text, SITES_FILE_MAX, &len);
     if (r < 0) {
         log_error("consortium: cannot read sites_file %s: %s", p->cfg->consortium.sites_file,
                   strerror(-r));
         free(text);
         return r;
     }
-    text[len] = '\0';
     n = passport_sites_parse(text, p->sites, SITES_MAX, &line);
     free(text);
     if (n < 0) {

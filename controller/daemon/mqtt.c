@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "timer.h"
 #include "util.h"
@@ -662,18 +663,6 @@ static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-static int read_first_line(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
              mqtt_command_fn on_command_fn, void *userdata, struct mqtt **ret)
 {
@@ -701,7 +690,7 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
         snprintf(m->client_id, sizeof(m->client_id), "%s", mc->client_id);
     else
         snprintf(m->client_id, sizeof(m->client_id), "portier-%.50s", cfg->site.id);
-    if (mc->command_key_file[0] && (r = read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
+    if (mc->command_key_file[0] && (r = file_read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
         log_error("mqtt: cannot read command_key_file %s: %s", mc->command_key_file, strerror(-r));
         goto fail;
     }
@@ -717,7 +706,7 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     mq.will_set(m->mosq, will, 7, "offline", 1, true);
     if (mc->username[0]) {
         password[0] = '\0';
-        if (mc->password_file[0] && (r = read_first_line(mc->password_file, password, sizeof(password))) < 0) {
+        if (mc->password_file[0] && (r = file_read_first_line(mc->password_file, password, sizeof(password))) < 0) {
             log_error("mqtt: cannot read password_file %s: %s", mc->password_file, strerror(-r));
             goto fail;
         }

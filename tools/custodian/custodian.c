@@ -35,6 +35,7 @@
 #include "report.h"
 #include "seals.h"
 #include "web.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -463,18 +464,6 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
     }
 }
 
-static int read_first_line(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 static void wait_ms(unsigned ms)
 {
     for (unsigned waited = 0; waited < ms && !stopping; waited += 100)
@@ -539,7 +528,7 @@ static int cmd_run(struct cdb *db, int argc, char **argv)
         return fail("--password-file needs --username");
     if (!tls_cert != !tls_key)
         return fail("give both --tls-cert and --tls-key, or neither");
-    if (password_file && (r = read_first_line(password_file, password, sizeof(password))) < 0)
+    if (password_file && (r = file_read_first_line(password_file, password, sizeof(password))) < 0)
         return fail("cannot read %s: %s", password_file, strerror(-r));
 
     r = ingest_new(db, &rn.ingest);
