@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,15 @@ bool name_is_valid(const char *s)
             return false;
     }
     return n >= 1 && n <= 31;
+}
+
+const char *format_cents(int64_t cents, char dec, char *buf, size_t n)
+{
+    /* uint64_t: -INT64_MIN does not fit in int64_t. */
+    uint64_t a = cents < 0 ? 0 - (uint64_t)cents : (uint64_t)cents;
+
+    snprintf(buf, n, "%s%" PRIu64 "%c%02" PRIu64, cents < 0 ? "-" : "", a / 100, dec, a % 100);
+    return buf;
 }
 
 void format_utc(int64_t t, char *buf, size_t n)

@@ -39,6 +39,10 @@ bool name_is_valid(const char *s);
  * character, stray bytes) with '?'. */
 void utf8_sanitize(char *s);
 
+/* An amount of cents with two decimals after dec ('.' or ','): 1250 -> "12.50", -5 ->
+ * "-0.05" (the sign also under one unit). Returns buf (>= 24 bytes fits any amount). */
+const char *format_cents(int64_t cents, char dec, char *buf, size_t n);
+
 /* Format a UTC timestamp as ISO 8601 "2026-11-22T10:00:00Z" into buf (>= 21 bytes). */
 void format_utc(int64_t t, char *buf, size_t n);
 /* Parse "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in local time, or a UTC ISO time ending

