@@ -11,6 +11,7 @@
 #include "log.h"
 #include "passport.h"
 #include "passport_json.h"
+#include "timer.h"
 #include "util.h"
 
 #define SITES_MAX 256
@@ -27,7 +28,7 @@ struct passports {
     uint8_t member_key[PASSPORT_KEY_LEN];   /* this site's, for pseudonyms */
     struct passport_site sites[SITES_MAX];
     unsigned n_sites;
-    sd_event_source *scan;
+    struct timer *scan;
     char prefix[80];                        /* "PREFIX/" */
     struct passports_stats stats;
 };
@@ -312,14 +313,20 @@ out:
     free(l.v);
 }
 
-static int scan_due(sd_event_source *s, uint64_t usec, void *userdata)
+/* Scan after usec: a timer armed at creation only fails on a loop that has finished. */
+static void scan_in(struct passports *p, uint64_t usec)
+{
+    int r = timer_arm_in(p->scan, usec);
+    if (r < 0)
+        log_error("consortium: cannot arm the passport scan: %s", strerror(-r));
+}
+
+static void scan_due(void *userdata)
 {
     struct passports *p = userdata;
 
     scan(p);
-    sd_event_source_set_time(s, now_mono_usec() +
-                                    (uint64_t)p->cfg->consortium.passport_scan_seconds * 1000000u);
-    return 0;
+    scan_in(p, (uint64_t)p->cfg->consortium.passport_scan_seconds * 1000000u);
 }
 
 /* ---- host site: other sites' passports and the notices about our members ---- */
@@ -456,7 +463,7 @@ static void on_notice(struct passports *p, const char *host, const char *rest,
              v.days, v.month, v.id);
     /* The member's passport now carries it: publish it soon (not from inside the callback
      * of the message, and after the write is committed with everything else). */
-    sd_event_source_set_time(p->scan, now_mono_usec() + 200000u);
+    scan_in(p, 200000u);
 }
 
 bool passports_message(struct passports *p, const char *topic, const void *payload, int len)
@@ -515,7 +522,7 @@ void passports_connected(struct passports *p)
     billing_month(p, now_utc(), day, month);
     month_days(month, first, last);
     store_consortium_visits_month_foreach(p->sc, first, last, notice_again, ctx);
-    sd_event_source_set_time(p->scan, now_mono_usec() + 100000u);
+    scan_in(p, 100000u);
 }
 
 /* ---- at the door ---- */
@@ -635,13 +642,9 @@ int passports_new(sd_event *loop, struct store *store, struct store_consortium *
         r = load_sites(p);
     if (r == 0)
         r = store_secret(store, "passport_member_key", p->member_key, sizeof(p->member_key));
-    if (r < 0)
+    if (r < 0 || (r = timer_new(loop, CLOCK_MONOTONIC, 100000, scan_due, p, &p->scan)) < 0 ||
+        (r = timer_arm_in(p->scan, 1000000u)) < 0)
         goto fail;
-    r = sd_event_add_time(loop, &p->scan, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
-                          scan_due, p);
-    if (r < 0)
-        goto fail;
-    sd_event_source_set_enabled(p->scan, SD_EVENT_ON);
     log_info("consortium: passports on, %u other site(s) known", p->n_sites);
     *ret = p;
     return 0;
@@ -654,7 +657,7 @@ struct passports *passports_free(struct passports *p)
 {
     if (!p)
         return NULL;
-    sd_event_source_disable_unref(p->scan);
+    timer_free(p->scan);
     sodium_memzero(p->card_key, sizeof(p->card_key));
     sodium_memzero(p->member_key, sizeof(p->member_key));
     free(p);

@@ -78,7 +78,7 @@ struct mqtt {
     bool stopping;
     sd_event_source *io;               /* watches a duplicate of sock, which it owns */
     int sock;                           /* libmosquitto's socket when io was armed */
-    sd_event_source *misc;
+    struct timer *misc;
     struct timer *retry;                /* next connection attempt */
     unsigned backoff_ms;
     struct inflight inflight[INFLIGHT_MAX];
@@ -650,17 +650,19 @@ static void retry_due(void *userdata)
     start_connect(userdata);
 }
 
-static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void misc_due(void *userdata)
 {
     struct mqtt *m = userdata;
+    int r;
 
     /* Keep-alive pings and retries of unacknowledged messages. */
     if (m->io && mq.loop_misc(m->mosq) != MOSQ_ERR_SUCCESS && m->connected)
         lost(m, "keep-alive failed");
     io_update(m);
     drain(m);
-    sd_event_source_set_time(s, now_mono_usec() + 1000000u);
-    return 0;
+    r = timer_arm_in(m->misc, 1000000u);
+    if (r < 0)
+        log_error("mqtt: cannot arm the keep-alive timer: %s", strerror(-r));
 }
 
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
@@ -729,11 +731,9 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     r = timer_new(loop, CLOCK_MONOTONIC, 10000, retry_due, m, &m->retry);
     if (r < 0)
         goto fail;
-    r = sd_event_add_time(loop, &m->misc, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
-                          misc_due, m);
-    if (r < 0)
+    if ((r = timer_new(loop, CLOCK_MONOTONIC, 100000, misc_due, m, &m->misc)) < 0 ||
+        (r = timer_arm_in(m->misc, 1000000u)) < 0)
         goto fail;
-    sd_event_source_set_enabled(m->misc, SD_EVENT_ON);
     start_connect(m);
     *ret = m;
     return 0;
@@ -753,7 +753,7 @@ struct mqtt *mqtt_free(struct mqtt *m)
         mq.disconnect(m->mosq);
     }
     sd_event_source_disable_unref(m->io);
-    sd_event_source_disable_unref(m->misc);
+    timer_free(m->misc);
     timer_free(m->retry);
     if (m->mosq)
         mq.destroy(m->mosq);
