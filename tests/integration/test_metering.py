@@ -11,23 +11,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = lyon
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [metering]
 day_starts = 04:00
 closing = {closing}
@@ -62,7 +48,8 @@ class MeteringBase(DaemonTest):
 
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
-        self.d.write_config(CONFIG.format(dir=self.d.dir, closing=self.closing))
+        self.d.write_config(build_config(self.d.dir, SECTIONS.format(closing=self.closing),
+                                         site="lyon"))
         self.d.start()
         ok = self.d.ok
         ok({"cmd": "plan.add", "name": "nomad"})

@@ -15,24 +15,9 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = lyon
-name = Lyon
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -49,6 +34,13 @@ contact = 27
 unlock_seconds = 1
 {extra}
 """
+
+
+def mqtt_config(directory, port, extra=""):
+    """Site lyon with one door, MQTT on the broker at port, and extra sections."""
+    return build_config(directory, SECTIONS.format(dir=directory, port=port, extra=extra),
+                        site="lyon", site_name="Lyon")
+
 
 EXTRA_DOOR = """
 [reader back]
@@ -159,7 +151,7 @@ class MqttTest(DaemonTest):
         self.d.seed()
 
     def write(self, extra):
-        self.d.write_config(CONFIG.format(dir=self.dir, port=self.broker.port, extra=extra))
+        self.d.write_config(mqtt_config(self.dir, self.broker.port, extra))
 
     def tearDown(self):
         self.listener.close()
@@ -349,7 +341,7 @@ class MqttSecurityTest(DaemonTest):
         wait_until(up, what="mosquitto listening")
 
     def start_daemon(self, mqtt_extra):
-        text = CONFIG.format(dir=self.dir, port=self.port, extra="")
+        text = mqtt_config(self.dir, self.port)
         text = text.replace("command_key_file = %s/command.key\n" % self.dir, mqtt_extra)
         self.d.write_config(text)
         self.d.start()

@@ -11,27 +11,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import (PORTIERCTL, PORTIERD, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
-                             http_section, main, wait_until)
+from portier_harness import (PORTIERCTL, PORTIERD, Daemon, DaemonTest, build_config,  # noqa: E402
+                             free_tcp_port, http_section, main, wait_until)
 from test_http import Client  # noqa: E402
 from test_mqtt import Broker, Listener  # noqa: E402
 from test_readers import Emulator  # noqa: E402
 
-NFC_MQTT_CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+NFC_MQTT_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -89,7 +75,8 @@ class BrokerBlipTest(DaemonTest):
         self.broker.start()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         self.emu = Emulator(self.dir, "front")
-        self.d.write_config(NFC_MQTT_CONFIG.format(dir=self.dir, port=self.broker.port))
+        self.d.write_config(build_config(self.dir, NFC_MQTT_SECTIONS.format(
+            dir=self.dir, port=self.broker.port)))
         self.d.start()
         self.d.seed()
 
@@ -165,8 +152,8 @@ class DescriptorTest(DaemonTest):
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         self.emu = Emulator(self.dir, "front")
         self.port = free_tcp_port()
-        self.d.write_config(NFC_MQTT_CONFIG.format(dir=self.dir, port=self.broker.port) +
-                            http_section(self.port))
+        self.d.write_config(build_config(self.dir, NFC_MQTT_SECTIONS.format(
+            dir=self.dir, port=self.broker.port)) + http_section(self.port))
         self.job_log = os.path.join(self.dir, "job-fds.txt")
         wrapper = os.path.join(self.dir, "job-wrapper")
         with open(wrapper, "w") as f:
@@ -257,21 +244,7 @@ class DescriptorTest(DaemonTest):
         self.assertTrue(fds[3].startswith("pipe:"), fds)
 
 
-FULL_DISK_CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+FULL_DISK_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -320,8 +293,8 @@ class FullDiskTest(DaemonTest):
         self.broker.start()
         self.port = free_tcp_port()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
-        self.d.write_config(FULL_DISK_CONFIG.format(dir=self.dir, port=self.broker.port,
-                                                    http=self.port))
+        self.d.write_config(build_config(self.dir, FULL_DISK_SECTIONS.format(
+            port=self.broker.port, http=self.port)))
         self.d.start()
         self.d.seed()
         self.mqtt = Listener(self.broker.port, ["portier/#"])
