@@ -5,12 +5,14 @@
 PORTIER_DEB_PACKAGES=(
   build-essential cmake pkg-config
   libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
-  libinih-dev libjansson-dev libsodium-dev libcmocka-dev
+  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples
   mosquitto mosquitto-clients python3-paho-mqtt
   curl python3-icalendar python3-jsonschema chromium
   wrk nginx-light
+  gettext
+  clang libclang-rt-dev
 )
 
 portier_install_deps() {

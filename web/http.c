@@ -70,6 +70,9 @@ void buf_putn(struct buf *b, const char *s, size_t n)
 
 void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
 
+/* fmt is checked at buf_printf()'s callers: the attribute tells clang so
+ * (-Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -203,7 +206,9 @@ void http_reply_static(struct http_req *rq, unsigned status, const char *content
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 {
     struct buf b = { 0 };
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    /* Reals with 15 significant digits, which print a value rounded to a few decimals as
+     * written; jansson's default 17 show its binary noise. */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
     json_decref(body);
     if (!text) {
@@ -216,6 +221,13 @@ void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
     buf_put(&b, "\n");
     free(text);
     http_reply(rq, status, "application/json", &b);
+}
+
+int http_store_ok(struct http_req *rq, int r)
+{
+    if (r < 0 && !rq->store_error)
+        rq->store_error = r;
+    return r;
 }
 
 unsigned http_status_of(const char *code)
@@ -364,7 +376,10 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             *why = "a form field appears twice";
             goto fail;
         }
-        json_object_set_new(o, key, val);
+        if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
+            *why = "form fields must be UTF-8 text";
+            goto fail;
+        }
         p = stop + 1;
     }
     return o;
@@ -486,12 +501,6 @@ static bool csrf_ok(struct http_req *rq, bool anonymous_form)
            sodium_memcmp(sent, rq->csrf, strlen(sent)) == 0;
 }
 
-void http_commit(struct http *h)
-{
-    int r = store_commit(h->env.svc->store);
-    if (r < 0)
-        log_error("http: cannot commit: %s", strerror(-r));
-}
 
 void http_base_url(struct http_req *rq, char *buf, size_t n)
 {
@@ -738,7 +747,6 @@ static void on_password_checked(bool ok, bool error, void *userdata)
         r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now, now + life);
         if (r == 0)
             r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
-        http_commit(h);
         if (r < 0) {
             log_error("http: cannot store a session: %s", strerror(-r));
             web_page_login_done(rq, false, "cannot log in now (storage error)");
@@ -795,10 +803,10 @@ static void do_logout(struct http_req *rq)
     const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
     uint8_t hash[STORE_HASH_LEN];
 
-    if (cookie && account_token_hash(cookie, hash)) {
-        store_websession_delete(rq->h->env.svc->store, hash);
-        http_commit(rq->h);
-    }
+    /* A session that cannot be ended here still ends with its cookie, and expires. */
+    if (cookie && account_token_hash(cookie, hash) &&
+        store_websession_delete(rq->h->env.svc->store, hash) < 0)
+        log_warning("http: cannot delete a session at logout");
     http_redirect(rq, "/");
     set_cookie(rq, SESSION_COOKIE, "", 0);
 }
@@ -811,15 +819,19 @@ static void on_password_hashed(const char *hash, void *userdata)
     int r = -EIO;
 
     if (hash && account_token_hash(rq->note, token_hash)) {
-        r = store_account_token_use(h->env.svc->store, token_hash, now_utc());
-        if (r == 0)
-            r = store_account_set_password(h->env.svc->store, rq->note_id, hash);
-        if (r == 0)
-            r = store_websessions_end(h->env.svc->store, rq->note_id, now_utc());
-        if (r < 0)
-            (void)store_commit(h->env.svc->store);
-        else
-            http_commit(h);
+        struct store *store = h->env.svc->store;
+        /* One unit: the link is spent only if the password is set (and sessions ended). */
+        r = store_step_begin(store);
+        if (r == 0) {
+            r = store_account_token_use(store, token_hash, now_utc());
+            if (r == 0)
+                r = store_account_set_password(store, rq->note_id, hash);
+            if (r == 0)
+                r = store_websessions_end(store, rq->note_id, now_utc());
+            int end = store_step_end(store, r == 0);
+            if (r == 0)
+                r = end;
+        }
     }
     if (r == -ENOENT) {
         http_error(rq, 410, "gone", "this link was already used");
@@ -955,6 +967,16 @@ static void route(struct http_req *rq)
 
 /* ---- libmicrohttpd glue ---- */
 
+static void on_post_durable(struct commit_wait *w, int result)
+{
+    struct http_req *rq = container_of(w, struct http_req, durable);
+
+    if (result < 0)
+        http_error(rq, 503, "not_recorded", "not recorded: the database could not write it (%s); "
+                   "try again later", strerror(-result));
+    resume(rq);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -976,6 +998,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
         rq->is_api = strncmp(url, "/api/", 5) == 0;
+        rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           "Accept-Language"),
+                               (enum lang)h->cfg->site.language);
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
             rq->body_too_large = true;
@@ -1005,8 +1030,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (rq->suspended)
             return MHD_YES;
     }
+    if (rq->store_error && rq->status < 400) {
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, rq->url,
+                  strerror(-rq->store_error));
+        http_error(rq, 500, "store", "the database could not be read; try again in a moment");
+    }
     if (!rq->response)
         return MHD_NO;
+    /* What a POST wrote by itself (a login's session, a first password) is on disk before
+     * the answer says so, as a command's is. */
+    if (rq->is_post && !rq->durable_checked) {
+        rq->durable_checked = true;
+        if (!commit_wait(h->env.svc->commit, &rq->durable, on_post_durable)) {
+            suspend(rq);
+            return MHD_YES;
+        }
+    }
     ret = MHD_queue_response(conn, rq->status, rq->response);
     return ret;
 }
@@ -1076,6 +1115,8 @@ static void on_timer(void *userdata)
     arm_timer(h);
 }
 
+/* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];

@@ -388,6 +388,30 @@ class PublicPagesTest(HttpBase):
         self.assertEqual(missing.status, 404)
         self.assertIn("no machine", missing.text)
 
+    def test_unreadable_opening_hours_show_the_machine_closed(self):
+        # The page shows what the interlock does: hours it cannot parse mean closed, so no
+        # slot is offered (it used to read them as "always": free slots, refused at the tap).
+        db = self.d.db()
+        with db:
+            db.execute("UPDATE machine_rules SET hours = 'whenever' WHERE resource_id = "
+                       "(SELECT id FROM resources WHERE name = 'laser')")
+        db.close()
+        for c in (self.client(), self.browser("alice")):
+            r = c.get("/machines/laser")
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("Closed: its opening hours cannot be read", r.text)
+            self.assertNotIn('class="free"', r.text)
+            self.assertNotIn("aria-label=\"Book", r.text)
+            self.assertNotIn("whenever", r.text)
+        c = self.browser("alice")
+        r = c.post("/bookings", {"csrf": c.csrf(), "machine": "laser",
+                                 "start": self.local(self.at(11)), "end": self.local(self.at(12))})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(self.q("SELECT count(*) FROM bookings"), [(0,)])
+        tap = self.d.ok({"cmd": "sim.tap", "reader": "laser", "uid": ALICE_CARD})
+        self.assertEqual((tap["granted"], tap["outcome"]), (False, "outside_opening_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+
     def test_static_asset_has_etag_and_answers_304(self):
         c = self.client()
         r = c.get("/static/style.css")
@@ -589,6 +613,29 @@ class WelcomeTest(HttpBase):
                                "password2": "other-password-1"})
         self.assertIn(again.status, (404, 410))
         self.assertEqual(self.q("SELECT password FROM accounts WHERE name = 'dora'")[0][0], stored)
+
+    def test_link_survives_a_password_that_cannot_be_set(self):
+        # Setting the password fails (here: a trigger refuses the write, as a failing disk
+        # would): the link must not be spent, and works once the fault is gone.
+        out = self.d.ctl("account", "invite", "dora")[1]
+        path = "/welcome/" + TOKEN_RE.search(out).group(1)
+        db = self.d.db()
+        db.execute("CREATE TRIGGER test_refuse_password BEFORE UPDATE OF password ON accounts "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        db.commit()
+        c = self.client()
+        field = CSRF_RE.search(c.get(path).text).group(1)
+        r = c.post(path, {"csrf": field, "password": "dora-password-1", "password2": "dora-password-1"})
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(self.q("SELECT used_at FROM account_tokens WHERE kind = 'invite'"), [(None,)])
+        db.execute("DROP TRIGGER test_refuse_password")
+        db.commit()
+        db.close()
+        c2 = self.client()
+        field = CSRF_RE.search(c2.get(path).text).group(1)
+        r = c2.post(path, {"csrf": field, "password": "dora-password-1", "password2": "dora-password-1"})
+        self.assertEqual(r.status, 303, r)
+        self.assertEqual(self.client().login("dora", "dora-password-1").status, 303)
 
     def test_link_expires(self):
         out = self.d.ctl("account", "invite", "dora", "--hours", "1")[1]
@@ -1085,7 +1132,7 @@ class NotUtf8ConfigTest(unittest.TestCase):
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
     more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
-            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.3310\n")
+            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.33101234\n")
 
     def test_open_while_a_door_lets_anyone_in(self):
         c = self.client()
@@ -1095,6 +1142,11 @@ class SpaceApiDoorsTest(HttpBase):
         self.assertEqual(doc["contact"]["email"], "hello@example.org")
         self.assertEqual(doc["location"]["timezone"], "Europe/Paris")
         self.assertAlmostEqual(doc["location"]["lat"], 48.8686)
+        # As written (to 6 decimals), not jansson's 17 digits: 48.868600000000001.
+        raw = c.get("/spaceapi.json").text
+        self.assertIn('"lat":48.8686,', raw)
+        self.assertIn('"lon":2.331012', raw)
+        self.assertNotIn('"lon":2.3310123', raw)
         self.assertIn('class="state open"', c.get("/").text)
 
 
@@ -1169,6 +1221,7 @@ class RobustnessTest(HttpBase):
             "bad percent-encoding": b"csrf=" + field.encode() + b"&name=%ZZ&password=x",
             "truncated percent-encoding": b"csrf=" + field.encode() + b"&name=alice&password=%4",
             "invalid UTF-8": b"csrf=" + field.encode() + b"&name=%FF%FEalice&password=x",
+            "invalid UTF-8 in a name": b"csrf=" + field.encode() + b"&name=alice&k%C3%FE=1&password=x",
             "duplicate field": b"csrf=" + field.encode() + b"&name=alice&name=carol&password=x",
             "100 fields": b"&".join(b"f%d=%d" % (i, i) for i in range(100)),
             "NUL in a name": b"csrf=" + field.encode() + b"&na%00me=alice",
