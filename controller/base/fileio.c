@@ -112,37 +112,27 @@ int file_read_small(const char *path, char *buf, size_t n, size_t *ret_len)
 int file_read_first_line(const char *path, char *buf, size_t n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r = 0;
-    size_t len = 0;
-    char after;
+    size_t len, line;
     ssize_t k;
+    char after;
 
     if (fd < 0)
         return -errno;
-    if (n == 0) {
-        close(fd);
-        return -EFBIG;
-    }
-    /* A chunk at a time until the line ends or buf is full: a key file's first line is
-     * often all of it, and the rest (comments) is never read. */
-    while (len < n - 1 && !memchr(buf, '\n', len)) {
-        k = read(fd, buf + len, n - 1 - len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            r = k < 0 ? -errno : 0;
-            break;
-        }
-        len += (size_t)k;
-    }
-    /* Full without a line end: the line fits only if the file ends or the line does. */
-    if (r == 0 && len == n - 1 && !memchr(buf, '\n', len) &&
-        (k = read_full(fd, &after, 1)) != 0)
-        r = k < 0 ? (int)k : after == '\n' || after == '\r' ? 0 : -EFBIG;
+    k = n > 0 ? read_full(fd, buf, n - 1) : -EFBIG;
+    /* Full without a line end: the line fits only if the file or the line ends there. */
+    if (k > 0 && (size_t)k == n - 1 && !memchr(buf, '\n', (size_t)k) &&
+        (r = (int)read_full(fd, &after, 1)) > 0)
+        r = after == '\n' || after == '\r' ? 0 : -EFBIG;
     close(fd);
+    if (k < 0 || r < 0) {
+        if (n > 0)
+            explicit_bzero(buf, n);
+        return k < 0 ? (int)k : r;
+    }
+    len = (size_t)k;
     buf[len] = '\0';
-    if (r == 0)
-        buf[strcspn(buf, "\r\n")] = '\0';
-    else
-        explicit_bzero(buf, n);
-    return r;
+    /* The line, and nothing of the lines after it. */
+    line = strcspn(buf, "\r\n");
+    explicit_bzero(buf + line, len - line);
+    return 0;
 }

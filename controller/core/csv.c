@@ -2,31 +2,13 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
 static void put(struct csv *c, const char *s, size_t n)
 {
-    if (c->failed)
-        return;
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 256;
-        char *p;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        p = realloc(c->buf, cap);
-        if (!p) {
-            c->failed = true;
-            return;
-        }
-        c->buf = p;
-        c->cap = cap;
-    }
-    memcpy(c->buf + c->len, s, n);
-    c->len += n;
-    c->buf[c->len] = '\0';
+    buf_putn(&c->out, s, n);
 }
 
 void csv_init(struct csv *c, enum csv_dialect dialect)
@@ -101,27 +83,12 @@ void csv_end_row(struct csv *c)
 
 char *csv_take(struct csv *c, size_t *ret_len)
 {
-    char *text;
-
-    if (c->failed) {
-        csv_free(c);
-        return NULL;
-    }
-    if (!c->buf)
-        put(c, "", 0);
-    text = c->buf;
-    if (text && ret_len)
-        *ret_len = c->len;
-    c->buf = NULL;
-    c->len = c->cap = 0;
     c->in_row = false;
-    return text;
+    return buf_take(&c->out, ret_len);
 }
 
 void csv_free(struct csv *c)
 {
-    free(c->buf);
-    c->buf = NULL;
-    c->len = c->cap = 0;
+    buf_free(&c->out);
     c->in_row = false;
 }

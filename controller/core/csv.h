@@ -21,14 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 enum csv_dialect { CSV_RFC4180, CSV_FRENCH };
 
 struct csv {
-    char *buf;
-    size_t len, cap;
+    struct buf out;
     char sep, dec;
     bool in_row;                    /* a field written since the last row end */
-    bool failed;
 };
 
 void csv_init(struct csv *c, enum csv_dialect dialect);

@@ -24,41 +24,25 @@ bool kv_begin(struct kv_reader *r, const char *text, size_t len, size_t max, con
     return true;
 }
 
-/* The next line's value, checked for key and form: its start and length. */
-static bool next_value(struct kv_reader *r, const char *key, const char **ret, size_t *ret_len)
+bool kv_text(struct kv_reader *r, const char *key, char *buf, size_t n)
 {
-    size_t k = strlen(key), left;
+    size_t k = strlen(key);
     const char *v, *nl;
 
     if (r->refused)
         return false;
-    left = (size_t)(r->end - r->p);
-    if (left <= k || memcmp(r->p, key, k) != 0 || r->p[k] != '=')
+    if ((size_t)(r->end - r->p) <= k || memcmp(r->p, key, k) != 0 || r->p[k] != '=')
         return refuse(r);
     v = r->p + k + 1;
     nl = memchr(v, '\n', (size_t)(r->end - v));
-    if (!nl)
+    if (!nl || (size_t)(nl - v) >= n)
         return refuse(r);
     for (const char *c = v; c < nl; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return refuse(r);
+    memcpy(buf, v, (size_t)(nl - v));
+    buf[nl - v] = '\0';
     r->p = nl + 1;
-    *ret = v;
-    *ret_len = (size_t)(nl - v);
-    return true;
-}
-
-bool kv_text(struct kv_reader *r, const char *key, char *buf, size_t n)
-{
-    const char *v;
-    size_t len;
-
-    if (!next_value(r, key, &v, &len))
-        return false;
-    if (len >= n)
-        return refuse(r);
-    memcpy(buf, v, len);
-    buf[len] = '\0';
     return true;
 }
 
@@ -80,12 +64,14 @@ bool kv_int(struct kv_reader *r, const char *key, int64_t min, int64_t max, int6
 
 bool kv_hex(struct kv_reader *r, const char *key, uint8_t *out, size_t n)
 {
-    const char *v;
-    size_t len;
+    char hex[2 * KV_HEX_MAX + 1];
 
-    if (!next_value(r, key, &v, &len))
+    if (n > KV_HEX_MAX)
+        return refuse(r);
+    if (!kv_text(r, key, hex, sizeof(hex)))
         return false;
-    if (len != 2 * n || strspn(v, "0123456789abcdef") < len || !hex_decode(v, len, out, n))
+    if (strlen(hex) != 2 * n || strspn(hex, "0123456789abcdef") != 2 * n ||
+        !hex_decode(hex, 2 * n, out, n))
         return refuse(r);
     return true;
 }

@@ -36,7 +36,9 @@ bool kv_begin(struct kv_reader *r, const char *text, size_t len, size_t max, con
 bool kv_text(struct kv_reader *r, const char *key, char *buf, size_t n);
 /* The same with a canonical decimal VALUE in [min, max]. */
 bool kv_int(struct kv_reader *r, const char *key, int64_t min, int64_t max, int64_t *ret);
-/* The same with VALUE exactly 2 * n lower-case hex digits, decoded into out. */
+/* The same with VALUE exactly 2 * n lower-case hex digits, decoded into out (n at most
+ * KV_HEX_MAX: hashes and keys). */
+#define KV_HEX_MAX 64
 bool kv_hex(struct kv_reader *r, const char *key, uint8_t *out, size_t n);
 /* true if nothing was refused and the text was read to its end. */
 bool kv_end(const struct kv_reader *r);

@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "buf.h"
 #include "csv.h"
 #include "util.h"
 
@@ -260,43 +261,6 @@ out:
 
 /* ---- rendering ---- */
 
-struct text {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (t->failed)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = true;
-            return;
-        }
-        if (t->buf && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-        char *nb = realloc(t->buf, cap);
-        if (!nb) {
-            t->failed = true;
-            return;
-        }
-        t->buf = nb;
-        t->cap = cap;
-    }
-}
-
 static const char *js(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
@@ -356,7 +320,7 @@ static char *report_csv(json_t *rep)
 
 char *report_render(json_t *rep, const char *format)
 {
-    struct text t = { 0 };
+    struct buf t = { 0 };
     json_t *s;
     size_t i;
     char m1[48], m2[48], m3[48];
@@ -365,47 +329,41 @@ char *report_render(json_t *rep, const char *format)
         return json_dumps(rep, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (strcmp(format, "csv") == 0)
         return report_csv(rep);
-    put(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", js(rep, "period"),
-        js(rep, "first_day"), js(rep, "last_day"));
-    put(&t, "%-20s %10s %10s %12s %8s %8s\n", "SITE", "VERIFIED", "RECORDS", "AMOUNT",
-        "PROBLEMS", "REPLAYS");
+    buf_printf(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", js(rep, "period"),
+               js(rep, "first_day"), js(rep, "last_day"));
+    buf_printf(&t, "%-20s %10s %10s %12s %8s %8s\n", "SITE", "VERIFIED", "RECORDS", "AMOUNT",
+               "PROBLEMS", "REPLAYS");
     json_array_foreach(json_object_get(rep, "sites"), i, s)
-        put(&t, "%-20s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %12s %8"
-            JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n", js(s, "site"),
-            ji(s, "verified_seq"), ji(s, "records"),
-            format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)), ji(s, "open_problems"),
-            ji(s, "replays"));
-    put(&t, "\nVisits (home site -> host site)\n");
+        buf_printf(&t, "%-20s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %12s %8"
+                   JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n", js(s, "site"),
+                   ji(s, "verified_seq"), ji(s, "records"),
+                   format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)), ji(s, "open_problems"),
+                   ji(s, "replays"));
+    buf_printf(&t, "\nVisits (home site -> host site)\n");
     json_array_foreach(json_object_get(rep, "visits"), i, s)
-        put(&t, "  %-20s -> %-20s %6" JSON_INTEGER_FORMAT " visits %12s\n", js(s, "home"),
-            js(s, "host"), ji(s, "visits"),
-            format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)));
-    put(&t, "\nBalances (net, who pays whom)\n");
+        buf_printf(&t, "  %-20s -> %-20s %6" JSON_INTEGER_FORMAT " visits %12s\n", js(s, "home"),
+                   js(s, "host"), ji(s, "visits"),
+                   format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)));
+    buf_printf(&t, "\nBalances (net, who pays whom)\n");
     json_array_foreach(json_object_get(rep, "balances"), i, s)
-        put(&t, "  %-20s pays %-20s %12s\n", js(s, "from"), js(s, "to"),
-            format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)));
-    put(&t, "\nPositions (earned as host - owed as home)\n");
+        buf_printf(&t, "  %-20s pays %-20s %12s\n", js(s, "from"), js(s, "to"),
+                   format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)));
+    buf_printf(&t, "\nPositions (earned as host - owed as home)\n");
     json_array_foreach(json_object_get(rep, "positions"), i, s)
-        put(&t, "  %-20s earned %12s owed %12s net %12s\n", js(s, "site"),
-            format_cents(ji(s, "earned_cents"), '.', m1, sizeof(m1)),
-            format_cents(ji(s, "owed_cents"), '.', m2, sizeof(m2)),
-            format_cents(ji(s, "net_cents"), '.', m3, sizeof(m3)));
-    put(&t, "\nPeriod seals (closed at the sites)\n");
+        buf_printf(&t, "  %-20s earned %12s owed %12s net %12s\n", js(s, "site"),
+                   format_cents(ji(s, "earned_cents"), '.', m1, sizeof(m1)),
+                   format_cents(ji(s, "owed_cents"), '.', m2, sizeof(m2)),
+                   format_cents(ji(s, "net_cents"), '.', m3, sizeof(m3)));
+    buf_printf(&t, "\nPeriod seals (closed at the sites)\n");
     if (json_array_size(json_object_get(rep, "seals")) == 0)
-        put(&t, "  none received\n");
+        buf_printf(&t, "  none received\n");
     json_array_foreach(json_object_get(rep, "seals"), i, s)
-        put(&t, "  %-20s ledger up to %10" JSON_INTEGER_FORMAT "  %-8s archive sha256 %s\n",
-            js(s, "site"), ji(s, "last_seq"), js(s, "state"), js(s, "archive_sha256"));
-    put(&t, "\nOpen problems: %zu\n", json_array_size(json_object_get(rep, "problems")));
+        buf_printf(&t, "  %-20s ledger up to %10" JSON_INTEGER_FORMAT "  %-8s archive sha256 %s\n",
+                   js(s, "site"), ji(s, "last_seq"), js(s, "state"), js(s, "archive_sha256"));
+    buf_printf(&t, "\nOpen problems: %zu\n", json_array_size(json_object_get(rep, "problems")));
     json_array_foreach(json_object_get(rep, "problems"), i, s)
-        put(&t, "  %s %s %s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT ": %s\n",
-            js(s, "at"), js(s, "site"), js(s, "kind"), ji(s, "first_seq"), ji(s, "last_seq"),
-            js(s, "detail"));
-    if (t.failed) {
-        free(t.buf);
-        return NULL;
-    }
-    if (!t.buf)
-        return strdup("");
-    return t.buf;
+        buf_printf(&t, "  %s %s %s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT ": %s\n",
+                   js(s, "at"), js(s, "site"), js(s, "kind"), ji(s, "first_seq"), ji(s, "last_seq"),
+                   js(s, "detail"));
+    return buf_take(&t, NULL);
 }
