@@ -82,21 +82,11 @@ static void roles_text(unsigned roles, char *buf, size_t n)
 
 /* ---- lookup ---- */
 
+_Static_assert(offsetof(struct command, name) == 0, "name_first_cmp() needs name first");
+
 const struct command *command_find(const char *name)
 {
-    unsigned lo = 0, hi = command_count;
-
-    while (lo < hi) {
-        unsigned mid = (lo + hi) / 2;
-        int c = strcmp(name, command_table[mid].name);
-        if (c == 0)
-            return &command_table[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return bsearch(name, command_table, command_count, sizeof(command_table[0]), name_first_cmp);
 }
 
 /* ---- arguments ---- */

@@ -148,14 +148,8 @@ static int collect_eligible(int64_t member_id, int64_t visit_days, const uint8_t
 {
     struct eligible_list *l = userdata;
 
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        struct eligible *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (ARRAY_RESERVE(l->v, l->n, l->cap, 64) < 0)
+        return -ENOMEM;
     l->v[l->n].member_id = member_id;
     l->v[l->n].visit_days = visit_days;
     memcpy(l->v[l->n].hash, hash, PASSPORT_CARD_LEN);

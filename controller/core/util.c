@@ -26,6 +26,25 @@ int strlcpy_checked(char *dst, const char *src, size_t n)
     return 0;
 }
 
+int array_reserve(void *parray, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    size_t want = *cap ? 2 * *cap : first;
+    void *old, *p;
+
+    if (n < *cap)
+        return 0;
+    if (want < *cap || want > SIZE_MAX / elem)
+        return -ENOMEM;
+    /* parray points at a T *: copied as bytes, as any object pointer is stored alike here. */
+    memcpy(&old, parray, sizeof(old));
+    p = realloc(old, want * elem);
+    if (!p)
+        return -ENOMEM;
+    memcpy(parray, &p, sizeof(p));
+    *cap = want;
+    return 0;
+}
+
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
 {
     char *end;
@@ -87,6 +106,12 @@ uint64_t now_mono_usec(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int name_first_cmp(const void *key, const void *entry)
+{
+    /* A pointer to a struct is a pointer to its first member. */
+    return strcmp(key, *(const char *const *)entry);
 }
 
 bool name_is_valid(const char *s)

@@ -8,6 +8,14 @@
 #define container_of(ptr, type, member) \
     ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* Room for one more element in a growing array: when n has reached *cap, the array whose
+ * address is parray (a T **) is reallocated to twice its capacity (first elements the first
+ * time) and *cap updated. 0, or -ENOMEM with the array and *cap as they were. Use the macro:
+ *     if (ARRAY_RESERVE(l->items, l->n, l->cap, 64) < 0) return -ENOMEM; */
+int array_reserve(void *parray, size_t n, size_t *cap, size_t elem, size_t first);
+#define ARRAY_RESERVE(array, n, cap, first) \
+    array_reserve(&(array), (n), &(cap), sizeof(*(array)), (first))
+
 /* Copy src into dst of size n, always terminated. Returns -ENAMETOOLONG if truncated. */
 int strlcpy_checked(char *dst, const char *src, size_t n);
 
@@ -31,6 +39,10 @@ int64_t clock_offset(void);
 /* The CLOCK_REALTIME time, in usec, at which the daemon's clock shows utc. */
 uint64_t realtime_usec_for(int64_t utc);
 uint64_t now_mono_usec(void);
+
+/* bsearch() comparator for a table sorted by strcmp on its first member, a const char *
+ * (a name): the key is the name looked for. */
+int name_first_cmp(const void *key, const void *entry);
 
 /* A name usable as a door, reader or plan name: 1..31 chars of [A-Za-z0-9_-.]. */
 bool name_is_valid(const char *s);

@@ -145,14 +145,8 @@ static int add_visit(const struct cdb_visit_row *r, void *userdata)
 {
     struct build *b = userdata;
 
-    if (b->n_visits == b->cap_visits) {
-        size_t cap = b->cap_visits ? 2 * b->cap_visits : 64;
-        struct report_visit *v = realloc(b->visits, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        b->visits = v;
-        b->cap_visits = cap;
-    }
+    if (ARRAY_RESERVE(b->visits, b->n_visits, b->cap_visits, 64) < 0)
+        return -ENOMEM;
     memset(&b->visits[b->n_visits], 0, sizeof(b->visits[0]));
     snprintf(b->visits[b->n_visits].home, sizeof(b->visits[0].home), "%s", r->home);
     snprintf(b->visits[b->n_visits].host, sizeof(b->visits[0].host), "%s", r->host);
