@@ -330,6 +330,17 @@ int cmd_ok_list(struct cmd_call *call, const char *key, json_t *list, int r)
     return cmd_ok(call, json_pack("{s:o}", key, list));
 }
 
+int cmd_found(struct cmd_call *call, int r, const char *what, const char *name,
+              const char *hint)
+{
+    if (r == -ENOENT)
+        return cmd_fail(call, r, "not_found", "no %s '%.32s'%s%s", what, name, hint ? " " : "",
+                        hint ? hint : "");
+    if (r < 0)
+        return cmd_fail(call, r, "store", "cannot read %s %.32s: %s", what, name, strerror(-r));
+    return 0;
+}
+
 int cmd_self_member(struct cmd_call *call, int64_t *member)
 {
     const struct actor *who = &call->actor;
