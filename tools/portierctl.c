@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "csv.h"
+#include "jfield.h"
 #include "password.h"
 #include "util.h"
 
@@ -209,17 +210,6 @@ out:
     free(text);
     free(buf);
     return reply;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
 }
 
 static void fmt_time(json_int_t t, char *buf, size_t n)

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "csv.h"
+#include "jfield.h"
 #include "util.h"
 
 /* ---- the arithmetic ---- */
@@ -255,17 +256,6 @@ out:
 
 /* ---- rendering ---- */
 
-static const char *js(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static json_int_t ji(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
 static void csv_line(struct csv *c, const char *section, const char *site, const char *other,
                      const char *kind, json_int_t count, json_int_t quantity, json_int_t cents,
                      const char *detail)
@@ -293,22 +283,22 @@ static char *report_csv(json_t *rep)
     csv_row(&c, cols, sizeof(cols) / sizeof(cols[0]));
     json_array_foreach(json_object_get(rep, "sites"), i, s)
         json_array_foreach(json_object_get(s, "by_kind"), j, k)
-            csv_line(&c, "usage", js(s, "site"), "", js(k, "kind"), ji(k, "records"),
-                     ji(k, "quantity"), ji(k, "amount_cents"), "");
+            csv_line(&c, "usage", jstr(s, "site"), "", jstr(k, "kind"), jint(k, "records"),
+                     jint(k, "quantity"), jint(k, "amount_cents"), "");
     json_array_foreach(json_object_get(rep, "visits"), i, s)
-        csv_line(&c, "visits", js(s, "home"), js(s, "host"), "visit", ji(s, "visits"), 0,
-                 ji(s, "amount_cents"), "");
+        csv_line(&c, "visits", jstr(s, "home"), jstr(s, "host"), "visit", jint(s, "visits"), 0,
+                 jint(s, "amount_cents"), "");
     json_array_foreach(json_object_get(rep, "balances"), i, s)
-        csv_line(&c, "balance", js(s, "from"), js(s, "to"), "pays", 0, 0, ji(s, "amount_cents"),
-                 "");
+        csv_line(&c, "balance", jstr(s, "from"), jstr(s, "to"), "pays", 0, 0,
+                 jint(s, "amount_cents"), "");
     json_array_foreach(json_object_get(rep, "positions"), i, s)
-        csv_line(&c, "position", js(s, "site"), "", "net", 0, 0, ji(s, "net_cents"), "");
+        csv_line(&c, "position", jstr(s, "site"), "", "net", 0, 0, jint(s, "net_cents"), "");
     json_array_foreach(json_object_get(rep, "problems"), i, s)
-        csv_line(&c, "problem", js(s, "site"), "", js(s, "kind"), ji(s, "first_seq"),
-                 ji(s, "last_seq"), 0, js(s, "detail"));
+        csv_line(&c, "problem", jstr(s, "site"), "", jstr(s, "kind"), jint(s, "first_seq"),
+                 jint(s, "last_seq"), 0, jstr(s, "detail"));
     json_array_foreach(json_object_get(rep, "seals"), i, s)
-        csv_line(&c, "seal", js(s, "site"), "", js(s, "state"), ji(s, "last_seq"), 0, 0,
-                 js(s, "archive_sha256"));
+        csv_line(&c, "seal", jstr(s, "site"), "", jstr(s, "state"), jint(s, "last_seq"), 0, 0,
+                 jstr(s, "archive_sha256"));
     return csv_take(&c, NULL);
 }
 
@@ -323,41 +313,42 @@ char *report_render(json_t *rep, const char *format)
         return json_dumps(rep, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (strcmp(format, "csv") == 0)
         return report_csv(rep);
-    buf_printf(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", js(rep, "period"),
-               js(rep, "first_day"), js(rep, "last_day"));
+    buf_printf(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", jstr(rep, "period"),
+               jstr(rep, "first_day"), jstr(rep, "last_day"));
     buf_printf(&t, "%-20s %10s %10s %12s %8s %8s\n", "SITE", "VERIFIED", "RECORDS", "AMOUNT",
                "PROBLEMS", "REPLAYS");
     json_array_foreach(json_object_get(rep, "sites"), i, s)
         buf_printf(&t, "%-20s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %12s %8"
-                   JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n", js(s, "site"),
-                   ji(s, "verified_seq"), ji(s, "records"),
-                   format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)), ji(s, "open_problems"),
-                   ji(s, "replays"));
+                   JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n", jstr(s, "site"),
+                   jint(s, "verified_seq"), jint(s, "records"),
+                   format_cents(jint(s, "amount_cents"), '.', m1, sizeof(m1)),
+                   jint(s, "open_problems"), jint(s, "replays"));
     buf_printf(&t, "\nVisits (home site -> host site)\n");
     json_array_foreach(json_object_get(rep, "visits"), i, s)
-        buf_printf(&t, "  %-20s -> %-20s %6" JSON_INTEGER_FORMAT " visits %12s\n", js(s, "home"),
-                   js(s, "host"), ji(s, "visits"),
-                   format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)));
+        buf_printf(&t, "  %-20s -> %-20s %6" JSON_INTEGER_FORMAT " visits %12s\n", jstr(s, "home"),
+                   jstr(s, "host"), jint(s, "visits"),
+                   format_cents(jint(s, "amount_cents"), '.', m1, sizeof(m1)));
     buf_printf(&t, "\nBalances (net, who pays whom)\n");
     json_array_foreach(json_object_get(rep, "balances"), i, s)
-        buf_printf(&t, "  %-20s pays %-20s %12s\n", js(s, "from"), js(s, "to"),
-                   format_cents(ji(s, "amount_cents"), '.', m1, sizeof(m1)));
+        buf_printf(&t, "  %-20s pays %-20s %12s\n", jstr(s, "from"), jstr(s, "to"),
+                   format_cents(jint(s, "amount_cents"), '.', m1, sizeof(m1)));
     buf_printf(&t, "\nPositions (earned as host - owed as home)\n");
     json_array_foreach(json_object_get(rep, "positions"), i, s)
-        buf_printf(&t, "  %-20s earned %12s owed %12s net %12s\n", js(s, "site"),
-                   format_cents(ji(s, "earned_cents"), '.', m1, sizeof(m1)),
-                   format_cents(ji(s, "owed_cents"), '.', m2, sizeof(m2)),
-                   format_cents(ji(s, "net_cents"), '.', m3, sizeof(m3)));
+        buf_printf(&t, "  %-20s earned %12s owed %12s net %12s\n", jstr(s, "site"),
+                   format_cents(jint(s, "earned_cents"), '.', m1, sizeof(m1)),
+                   format_cents(jint(s, "owed_cents"), '.', m2, sizeof(m2)),
+                   format_cents(jint(s, "net_cents"), '.', m3, sizeof(m3)));
     buf_printf(&t, "\nPeriod seals (closed at the sites)\n");
     if (json_array_size(json_object_get(rep, "seals")) == 0)
         buf_printf(&t, "  none received\n");
     json_array_foreach(json_object_get(rep, "seals"), i, s)
         buf_printf(&t, "  %-20s ledger up to %10" JSON_INTEGER_FORMAT "  %-8s archive sha256 %s\n",
-                   js(s, "site"), ji(s, "last_seq"), js(s, "state"), js(s, "archive_sha256"));
+                   jstr(s, "site"), jint(s, "last_seq"), jstr(s, "state"),
+                   jstr(s, "archive_sha256"));
     buf_printf(&t, "\nOpen problems: %zu\n", json_array_size(json_object_get(rep, "problems")));
     json_array_foreach(json_object_get(rep, "problems"), i, s)
         buf_printf(&t, "  %s %s %s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT ": %s\n",
-                   js(s, "at"), js(s, "site"), js(s, "kind"), ji(s, "first_seq"), ji(s, "last_seq"),
-                   js(s, "detail"));
+                   jstr(s, "at"), jstr(s, "site"), jstr(s, "kind"), jint(s, "first_seq"),
+                   jint(s, "last_seq"), jstr(s, "detail"));
     return buf_take(&t, NULL);
 }

@@ -14,23 +14,13 @@
 #include <time.h>
 
 #include "buf.h"
+#include "jfield.h"
 #include "log.h"
 #include "report.h"
 #include "util.h"
 
 /* Pages are built on the core's growing buffer: literal markup with buf_put() (our own
  * strings), every value through buf_html() or buf_htmlf(). */
-
-static const char *js(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static json_int_t ji(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
 
 static void cell_money(struct buf *h, json_int_t cents)
 {
@@ -131,57 +121,57 @@ char *web_page(struct cdb *db, const char *period)
         buf_put(&h, "</p>\n");
     } else {
         buf_put(&h, "<h2>Report ");
-        buf_html(&h, js(rep, "period"));
+        buf_html(&h, jstr(rep, "period"));
         buf_put(&h, "</h2>\n<h3>Usage per site</h3>\n<table><tr><th>site</th><th>kind</th>"
                 "<th>records</th><th>quantity</th><th>amount (EUR)</th></tr>\n");
         json_array_foreach(json_object_get(rep, "sites"), i, s)
             json_array_foreach(json_object_get(s, "by_kind"), j, k) {
                 buf_put(&h, "<tr>");
-                cell(&h, js(s, "site"));
-                cell(&h, js(k, "kind"));
-                cell_int(&h, ji(k, "records"));
-                cell_int(&h, ji(k, "quantity"));
-                cell_money(&h, ji(k, "amount_cents"));
+                cell(&h, jstr(s, "site"));
+                cell(&h, jstr(k, "kind"));
+                cell_int(&h, jint(k, "records"));
+                cell_int(&h, jint(k, "quantity"));
+                cell_money(&h, jint(k, "amount_cents"));
                 buf_put(&h, "</tr>\n");
             }
         buf_put(&h, "</table>\n<h3>Visits (home site → host site)</h3>\n<table><tr><th>home</th>"
                 "<th>host</th><th>visits</th><th>amount (EUR)</th></tr>\n");
         json_array_foreach(json_object_get(rep, "visits"), i, s) {
             buf_put(&h, "<tr>");
-            cell(&h, js(s, "home"));
-            cell(&h, js(s, "host"));
-            cell_int(&h, ji(s, "visits"));
-            cell_money(&h, ji(s, "amount_cents"));
+            cell(&h, jstr(s, "home"));
+            cell(&h, jstr(s, "host"));
+            cell_int(&h, jint(s, "visits"));
+            cell_money(&h, jint(s, "amount_cents"));
             buf_put(&h, "</tr>\n");
         }
         buf_put(&h, "</table>\n<h3>Balances (who pays whom, net)</h3>\n<table><tr><th>pays</th>"
                 "<th>to</th><th>amount (EUR)</th></tr>\n");
         json_array_foreach(json_object_get(rep, "balances"), i, s) {
             buf_put(&h, "<tr>");
-            cell(&h, js(s, "from"));
-            cell(&h, js(s, "to"));
-            cell_money(&h, ji(s, "amount_cents"));
+            cell(&h, jstr(s, "from"));
+            cell(&h, jstr(s, "to"));
+            cell_money(&h, jint(s, "amount_cents"));
             buf_put(&h, "</tr>\n");
         }
         buf_put(&h, "</table>\n<h3>Positions</h3>\n<table><tr><th>site</th><th>earned as host</th>"
                 "<th>owed as home</th><th>net</th></tr>\n");
         json_array_foreach(json_object_get(rep, "positions"), i, s) {
             buf_put(&h, "<tr>");
-            cell(&h, js(s, "site"));
-            cell_money(&h, ji(s, "earned_cents"));
-            cell_money(&h, ji(s, "owed_cents"));
-            cell_money(&h, ji(s, "net_cents"));
+            cell(&h, jstr(s, "site"));
+            cell_money(&h, jint(s, "earned_cents"));
+            cell_money(&h, jint(s, "owed_cents"));
+            cell_money(&h, jint(s, "net_cents"));
             buf_put(&h, "</tr>\n");
         }
         buf_put(&h, "</table>\n<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up to "
                 "entry</th><th>state</th><th>archive SHA-256</th></tr>\n");
         json_array_foreach(json_object_get(rep, "seals"), i, s) {
             buf_put(&h, "<tr>");
-            cell(&h, js(s, "site"));
-            cell_int(&h, ji(s, "last_seq"));
-            cell(&h, js(s, "state"));
+            cell(&h, jstr(s, "site"));
+            cell_int(&h, jint(s, "last_seq"));
+            cell(&h, jstr(s, "state"));
             buf_put(&h, "<td><code>");
-            buf_html(&h, js(s, "archive_sha256"));
+            buf_html(&h, jstr(s, "archive_sha256"));
             buf_put(&h, "</code></td></tr>\n");
         }
         buf_put(&h, "</table>\n");
