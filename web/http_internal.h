@@ -32,6 +32,15 @@
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
+/* An open connection: when its current request began, so that one whose headers dribble
+ * in (slowloris) is cut off after [http] header_timeout_seconds. */
+struct http_conn {
+    struct http_conn *next;
+    struct MHD_Connection *conn;
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    bool cut;
+};
+
 struct http_req {
     struct http *h;
     struct MHD_Connection *conn;
@@ -73,13 +82,17 @@ struct http {
     struct MHD_Daemon *mhd;
     sd_event_source *io;
     struct timer *timer;                /* libmicrohttpd's next timeout */
+    struct timer *watch;                /* the connections' header deadline (slowloris) */
+    struct http_conn *conns;            /* every open connection */
+    unsigned n_conns;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
     /* login rate limits (http.c) */
     struct login_slot {
-        char key[72];               /* "a:NAME" or "ip:ADDRESS" */
+        char key[72];               /* "a:NAME" (names without an account) or "ip:ADDRESS" */
         int64_t window_start;
+        int64_t last_failure;
         unsigned failures;
     } login_slots[256];
     /* /metrics */

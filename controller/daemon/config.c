@@ -106,6 +106,10 @@ static const struct config_key http_keys[] = {
       "Most connections served at once; more wait in the kernel's queue." },
     { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
       "32", NULL, 0, "Most connections from one address at once." },
+    { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
+      "10", NULL, 0,
+      "A request's headers must all arrive within this time; a client that sends them "
+      "slower (a slowloris attack holding connections open) is cut off." },
     { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
       "An idle or slow connection is closed after this long." },
     { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,

@@ -77,6 +77,7 @@ struct http_config {
     int64_t max_connections;
     int64_t per_address_connections;
     int64_t timeout_seconds;
+    int64_t header_timeout_seconds;
     int64_t max_body_kib;
 };
 

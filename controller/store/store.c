@@ -295,6 +295,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  named_by TEXT NOT NULL,"
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
+
+    /* 11: failed logins of an account, kept with it: a login limit that other traffic
+     * cannot flush out of a table in memory, and that a restart does not reset. */
+    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
