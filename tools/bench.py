@@ -169,7 +169,10 @@ def bench_core(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
-READER_CONFIG = """
+def bench_config(work, sections):
+    """A bench site: [site] bench, [daemon] in work logging warnings only, simulated
+    [hardware], then the bench's own sections."""
+    return """
 [site]
 id = bench
 timezone = Europe/Paris
@@ -179,6 +182,10 @@ control_socket = {dir}/ctl.sock
 log_level = warning
 [hardware]
 backend = sim
+""".format(dir=work) + sections
+
+
+READER_SECTIONS = """
 [reader front]
 driver = libnfc
 connstring = pn532_uart:{dir}/front.tty
@@ -240,7 +247,7 @@ def bench_readers(args, out):
             p.stdout.readline()
             emus.append(p)
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(READER_CONFIG.format(dir=work))
+            f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -403,16 +410,7 @@ def bench_metering(args, out):
             shutil.rmtree(work, ignore_errors=True)
 
 
-MQTT_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
+MQTT_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -429,24 +427,10 @@ def bench_mqtt(args, out):
     """Tap -> event at a subscriber; a 10,000-event backlog drained after an outage."""
     import paho.mqtt.client as paho
     work = tempfile.mkdtemp(prefix="portier-bench-mqtt-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+    port = free_port()
 
     def broker():
-        p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return p
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("bench: mosquitto did not start")
+        return start_mosquitto(work, port)
 
     received = {}
     lock = threading.Lock()
@@ -472,7 +456,7 @@ def bench_mqtt(args, out):
         subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(MQTT_CONFIG.format(dir=work, port=port))
+            f.write(bench_config(work, MQTT_SECTIONS.format(port=port)))
         lc = listener()
         d = Daemon(args.bin, work)
         d.start()
@@ -541,24 +525,10 @@ def bench_mqtt(args, out):
 def bench_custodian(args, out):
     """portier-custodian ingesting SITES x ENTRIES signed ledger entries through mosquitto."""
     work = tempfile.mkdtemp(prefix="portier-bench-custodian-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 0\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    port = free_port()
+    broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.02)
         db = os.path.join(work, "custodian.db")
         cust = os.path.join(args.bin, "portier-custodian")
         sim = os.path.join(args.bin, "portier-sitesim")
@@ -680,6 +650,18 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_mosquitto(work, port, extra=""):
+    """A mosquitto on 127.0.0.1:port, anonymous and in memory, listening when this returns."""
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
+                % (port, extra))
+    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    wait_port(port, "mosquitto", p)
+    return p
 
 
 def wait_port(port, what, proc=None):

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "command.h"
 #include "commit.h"
 #include "http.h"
@@ -20,20 +21,6 @@
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
 
-/* A growing byte buffer; on allocation failure it stays short and sets failed. */
-struct buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-void buf_put(struct buf *b, const char *s);
-void buf_putn(struct buf *b, const char *s, size_t n);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Text escaped for HTML element content and quoted attribute values. */
-void buf_html(struct buf *b, const char *s);
-/* printf, then escaped for HTML. */
-void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_free(struct buf *b);
 
 /* Who may see a page (commands check roles themselves, in the command table). A role is
  * one bit of enum role (command.h); 0 is an anonymous visitor. */

@@ -22,28 +22,13 @@ import icalendar
 import jsonschema
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
-                             http_section, main, wait_until)
+from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, build_config,  # noqa: E402
+                             free_tcp_port, http_section, main, wait_until)
 
 SPACEAPI_SCHEMA = os.environ.get("PORTIER_SPACEAPI_SCHEMA", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "data", "spaceapi-15.json"))
 
-CONFIG = """
-[site]
-id = web
-name = {site_name}
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader front]
 driver = sim
 
@@ -185,8 +170,9 @@ class HttpBase(DaemonTest):
         self.d = Daemon(config_text="placeholder")
         self.port = free_tcp_port()
         self.prepare()
-        text = (CONFIG.format(dir=self.d.dir, site_name=self.site_name, front_extra=self.front_extra,
-                              more=self.more) +
+        text = (build_config(self.d.dir, SECTIONS.format(front_extra=self.front_extra,
+                                                         more=self.more),
+                             site="web", site_name=self.site_name) +
                 http_section(self.port, self.http_extra.format(dir=self.d.dir)))
         # surrogateescape: a test may write bytes that are not UTF-8, as a Latin-1 editor would.
         with open(self.d.config_path, "w", encoding="utf-8", errors="surrogateescape") as f:
