@@ -5,9 +5,9 @@
 PORTIER_DEB_PACKAGES=(
   build-essential cmake pkg-config
   libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
-  libinih-dev libjansson-dev libsodium-dev libcmocka-dev
+  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libfreefare-dev nettle-dev
   python3 sqlite3 tzdata
-  libnfc-bin libnfc-examples
+  libnfc-bin libnfc-examples libfreefare-bin
   mosquitto mosquitto-clients python3-paho-mqtt
   curl python3-icalendar python3-jsonschema chromium
   wrk nginx-light
