@@ -9,7 +9,7 @@ PORTIER_DEB_PACKAGES=(
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples libfreefare-bin
   mosquitto mosquitto-clients python3-paho-mqtt
-  curl python3-icalendar python3-jsonschema chromium
+  curl python3-icalendar python3-jsonschema python3-cryptography chromium
   wrk nginx-light
 )
 
