@@ -5,45 +5,29 @@
 
 #include "util.h"
 
-static int input_debounce_done(sd_event_source *s, uint64_t usec, void *userdata)
+static void input_debounce_done(void *userdata)
 {
     struct input *in = userdata;
     bool active;
 
     if (in->ops->read(in, &active) < 0)
-        return 0;   /* a read error keeps the last stable value; the next edge retries */
+        return;     /* a read error keeps the last stable value; the next edge retries */
     if (active == in->active)
-        return 0;
+        return;
     in->active = active;
     in->changes++;
     if (in->on_change)
         in->on_change(in, active, in->userdata);
-    return 0;
 }
 
 void input_edge(struct input *in)
 {
-    uint64_t now;
-
     if (!in->is_open)
         return;
-    if (in->debounce_ms == 0) {
-        input_debounce_done(NULL, 0, in);
-        return;
-    }
-    /* Every edge restarts the wait: the value is taken once the line has been quiet. */
-    sd_event_now(in->loop, CLOCK_MONOTONIC, &now);
-    if (in->debounce) {
-        sd_event_source_set_time(in->debounce, now + in->debounce_ms * 1000ull);
-        sd_event_source_set_enabled(in->debounce, SD_EVENT_ONESHOT);
-        return;
-    }
-    if (sd_event_add_time(in->loop, &in->debounce, CLOCK_MONOTONIC,
-                          now + in->debounce_ms * 1000ull, 1000, input_debounce_done, in) < 0) {
-        input_debounce_done(NULL, 0, in);   /* out of memory: act without debouncing */
-        return;
-    }
-    sd_event_source_set_enabled(in->debounce, SD_EVENT_ONESHOT);
+    /* Every edge restarts the wait: the value is taken once the line has been quiet. If the
+     * wait cannot be armed, act without debouncing rather than miss the change. */
+    if (in->debounce_ms == 0 || timer_arm_in(in->debounce, in->debounce_ms * 1000ull) < 0)
+        input_debounce_done(in);
 }
 
 int input_open(struct input *in, const struct input_ops *ops, sd_event *loop, const char *name,
@@ -67,9 +51,15 @@ int input_open(struct input *in, const struct input_ops *ops, sd_event *loop, co
     ret = ops->read(in, &in->active);
     if (ret < 0)
         goto fail;
+    if (debounce_ms > 0) {
+        ret = timer_new(loop, CLOCK_MONOTONIC, 1000, input_debounce_done, in, &in->debounce);
+        if (ret < 0)
+            goto fail;
+    }
     in->is_open = true;
     return 0;
 fail:
+    in->debounce = timer_free(in->debounce);
     ops->close(in);
     return ret;
 }
@@ -78,7 +68,7 @@ void input_close(struct input *in)
 {
     if (!in || !in->is_open)
         return;
-    in->debounce = sd_event_source_disable_unref(in->debounce);
+    in->debounce = timer_free(in->debounce);
     in->ops->close(in);
     in->is_open = false;
 }

@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "gpio_line.h"
+#include "timer.h"
 
 struct input;
 
@@ -37,14 +38,15 @@ struct input {
     bool is_open;
     bool active;                    /* last stable value reported */
     uint64_t changes;
-    sd_event_source *debounce;
+    struct timer *debounce;         /* NULL when debounce_ms is 0 */
     input_change_fn on_change;
     void *userdata;
     void *priv;
 };
 
-/* Set up in (caller-owned storage), open it and read its initial value (no callback for
- * the initial value). 0 or -errno; on failure in is closed. */
+/* Set up in (caller-owned storage), open it, read its initial value (no callback for the
+ * initial value) and, if debounce_ms > 0, create its debounce timer on loop. 0 or -errno;
+ * on failure in is closed. */
 int input_open(struct input *in, const struct input_ops *ops, sd_event *loop, const char *name,
                const struct line_spec *line, enum input_bias bias, unsigned debounce_ms,
                input_change_fn on_change, void *userdata);

@@ -24,6 +24,7 @@
 #include "reader.h"
 #include "reader_proto.h"
 #include "relay.h"
+#include "timer.h"
 #include "util.h"
 
 #define BACKOFF_MIN_MS 250
@@ -42,9 +43,9 @@ struct nfc_worker {
     unsigned backoff_ms;
     sd_event_source *io;
     sd_event_source *child;
-    sd_event_source *heartbeat;     /* deadline for the next message */
-    sd_event_source *later;         /* restart back-off */
-    sd_event_source *pulse;         /* end of the reset pulse */
+    struct timer *heartbeat;        /* deadline for the next message */
+    struct timer *later;            /* restart back-off */
+    struct timer *pulse;            /* end of the reset pulse */
 };
 
 static int spawn(struct nfc_worker *w);
@@ -56,18 +57,6 @@ static uint64_t mono_now(struct nfc_worker *w)
     return now;
 }
 
-static void arm(struct nfc_worker *w, sd_event_source **src, uint64_t usec_from_now,
-                sd_event_time_handler_t fn)
-{
-    uint64_t when = mono_now(w) + usec_from_now;
-    if (*src) {
-        sd_event_source_set_time(*src, when);
-        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
-    } else if (sd_event_add_time(w->r->loop, src, CLOCK_MONOTONIC, when, 1000, fn, w) >= 0) {
-        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
-    }
-}
-
 /* Drop the connection to the current worker (it is being killed or has died). */
 static void detach(struct nfc_worker *w)
 {
@@ -76,8 +65,7 @@ static void detach(struct nfc_worker *w)
         close(w->fd);
         w->fd = -1;
     }
-    if (w->heartbeat)
-        sd_event_source_set_enabled(w->heartbeat, SD_EVENT_OFF);
+    timer_disarm(w->heartbeat);
 }
 
 static void kill_worker(struct nfc_worker *w)
@@ -98,30 +86,26 @@ static void fault(struct nfc_worker *w, const char *fmt, ...)
     kill_worker(w);
 }
 
-static int restart_due(sd_event_source *s, uint64_t usec, void *userdata);
-
-static int reset_released(sd_event_source *s, uint64_t usec, void *userdata)
+static void reset_released(void *userdata)
 {
     struct nfc_worker *w = userdata;
     relay_write(w->r->params.reset, false);
     spawn(w);
-    return 0;
 }
 
-static int restart_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void restart_due(void *userdata)
 {
     struct nfc_worker *w = userdata;
 
     if (w->stopping)
-        return 0;
+        return;
     if (w->r->params.reset && relay_write(w->r->params.reset, true) == 0) {
         w->r->reset_pulses++;
         /* Hold the reader in reset briefly; spawn once it is released. */
-        arm(w, &w->pulse, RESET_PULSE_MS * 1000u, reset_released);
-        return 0;
+        timer_arm_in(w->pulse, RESET_PULSE_MS * 1000u);
+        return;
     }
     spawn(w);
-    return 0;
 }
 
 static void schedule_restart(struct nfc_worker *w)
@@ -136,7 +120,7 @@ static void schedule_restart(struct nfc_worker *w)
     snprintf(r->last_error, sizeof(r->last_error), "%s", w->reason[0] ? w->reason : "worker stopped");
     log_warning("reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name,
                 r->last_error, w->backoff_ms, r->restarts);
-    arm(w, &w->later, (uint64_t)w->backoff_ms * 1000u, restart_due);
+    timer_arm_in(w->later, (uint64_t)w->backoff_ms * 1000u);
     w->backoff_ms = w->backoff_ms * 2 > r->params.backoff_max_ms ? r->params.backoff_max_ms
                                                                   : w->backoff_ms * 2;
 }
@@ -164,11 +148,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     return 0;
 }
 
-static int on_silence(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_silence(void *userdata)
 {
     struct nfc_worker *w = userdata;
     fault(w, "no message for %u ms: reader hung", w->r->params.heartbeat_timeout_ms);
-    return 0;
 }
 
 static void handle(struct nfc_worker *w, const struct reader_msg *m)
@@ -234,7 +217,7 @@ static int on_message(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
     }
     w->last_seq = m.seq;
-    arm(w, &w->heartbeat, (uint64_t)w->r->params.heartbeat_timeout_ms * 1000u, on_silence);
+    timer_arm_in(w->heartbeat, (uint64_t)w->r->params.heartbeat_timeout_ms * 1000u);
     handle(w, &m);
     return 0;
 }
@@ -292,7 +275,7 @@ static int spawn(struct nfc_worker *w)
         goto fail;
     }
     /* Opening a reader takes a few hundred ms at most; the deadline covers it too. */
-    arm(w, &w->heartbeat, (uint64_t)r->params.heartbeat_timeout_ms * 1000u, on_silence);
+    timer_arm_in(w->heartbeat, (uint64_t)r->params.heartbeat_timeout_ms * 1000u);
     return 0;
 fail:
     snprintf(w->reason, sizeof(w->reason), "cannot start worker: %s", strerror(-ret));
@@ -303,6 +286,7 @@ fail:
 static int nfc_start(struct reader *r)
 {
     struct nfc_worker *w = calloc(1, sizeof(*w));
+    int ret;
 
     if (!w)
         return -ENOMEM;
@@ -310,6 +294,11 @@ static int nfc_start(struct reader *r)
     w->fd = -1;
     w->backoff_ms = BACKOFF_MIN_MS;
     r->priv = w;
+    /* On failure reader_start() calls nfc_stop(), which frees what was created. */
+    if ((ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, on_silence, w, &w->heartbeat)) < 0 ||
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, restart_due, w, &w->later)) < 0 ||
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, reset_released, w, &w->pulse)) < 0)
+        return ret;
     if (r->params.backoff_max_ms < BACKOFF_MIN_MS)
         r->params.backoff_max_ms = BACKOFF_MIN_MS;
     if (access(r->worker_path, X_OK) < 0) {
@@ -336,9 +325,9 @@ static void nfc_stop(struct reader *r)
     }
     detach(w);
     sd_event_source_disable_unref(w->child);
-    sd_event_source_disable_unref(w->heartbeat);
-    sd_event_source_disable_unref(w->later);
-    sd_event_source_disable_unref(w->pulse);
+    timer_free(w->heartbeat);
+    timer_free(w->later);
+    timer_free(w->pulse);
     free(w);
     r->priv = NULL;
 }
@@ -354,8 +343,7 @@ static int nfc_restart(struct reader *r)
         return 0;
     }
     /* Waiting in back-off: go now. */
-    arm(w, &w->later, 0, restart_due);
-    return 0;
+    return timer_arm_in(w->later, 0);
 }
 
 const struct reader_ops reader_ops_nfc = {

@@ -61,6 +61,7 @@ static void usage(FILE *out)
         "             --booking-required --category NAME (for rates and passes on category:NAME)\n"
         "  training add NAME [--description D] | training list | training show MEMBER\n"
         "  training grant MEMBER TRAINING [--expires DATE] | training revoke MEMBER TRAINING\n"
+        "  training appoint MEMBER TRAINING | training dismiss MEMBER TRAINING (trainers)\n"
         "  booking add MACHINE START END --for MEMBER [--as-member]\n"
         "  booking list [--machine M] [--for MEMBER] [--from DATE] [--to DATE] [--all]\n"
         "  booking cancel ID [--override] [--as-member]\n"
@@ -652,10 +653,18 @@ static void print_trainings(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-20s %-10s %s\n", "TRAINING", "QUALIFIED", "DESCRIPTION");
-    json_array_foreach(list, i, v)
-        printf("%-20s %-10" JSON_INTEGER_FORMAT " %s\n", jstr(v, "name"),
-               jint(v, "qualified_members"), jstr(v, "description"));
+    printf("%-20s %-10s %-24s %s\n", "TRAINING", "QUALIFIED", "TRAINERS", "DESCRIPTION");
+    json_array_foreach(list, i, v) {
+        char trainers[128] = "";
+        size_t k, len = 0;
+        json_t *t;
+        json_array_foreach(json_object_get(v, "trainers"), k, t)
+            if (len < sizeof(trainers))
+                len += (size_t)snprintf(trainers + len, sizeof(trainers) - len, "%s%s",
+                                        k ? ", " : "", jstr(t, "member"));
+        printf("%-20s %-10" JSON_INTEGER_FORMAT " %-24s %s\n", jstr(v, "name"),
+               jint(v, "qualified_members"), trainers[0] ? trainers : "-", jstr(v, "description"));
+    }
 }
 
 static void print_qualifications(json_t *list)
@@ -957,6 +966,10 @@ static const struct command commands[] = {
     { "training", "grant", "training.grant", 2, 2, { "member", "training" },
       { { "--expires", "expires", OPT_STR } }, print_ok_id, NULL },
     { "training", "revoke", "training.revoke", 2, 2, { "member", "training" }, { { 0 } },
+      print_ok_id, NULL },
+    { "training", "appoint", "training.appoint", 2, 2, { "member", "training" }, { { 0 } },
+      print_ok_id, NULL },
+    { "training", "dismiss", "training.dismiss", 2, 2, { "member", "training" }, { { 0 } },
       print_ok_id, NULL },
     { "booking", "add", "booking.add", 3, 3, { "machine", "start", "end" },
       { { "--for", "member", OPT_STR }, { "--as-member", "as_member", OPT_FLAG } }, print_ok_id, NULL },

@@ -1,5 +1,5 @@
 /* web_api: the JSON API under /api/v1/. Reads come from the store; every change is a control
- * command sent through http_bridge(), so the API gives the same checks and messages as
+ * command sent through http_command(), so the API gives the same checks and messages as
  * portierctl. Answers are {"ok": true, ...} or {"ok": false, "code": ..., "error": ...}. */
 #include <errno.h>
 #include <inttypes.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "fablab.h"
 #include "http_internal.h"
 #include "util.h"
 
@@ -31,7 +32,7 @@ static void api_relay(struct http_req *rq, json_t *reply)
 static void api_call(struct http_req *rq, json_t *req, bool created)
 {
     rq->note_id = created;
-    http_bridge(rq, req, api_relay);
+    http_command(rq, req, api_relay);
 }
 
 /* Copy the listed string/integer/boolean arguments from the body into req. */
@@ -65,7 +66,7 @@ static int machine_add(const char *name, void *userdata)
     struct store_resource m;
     json_t *o;
 
-    if (store_resource_get(x->rq->h->env.store, name, &m) < 0)
+    if (store_resource_get(x->rq->h->env.svc->store, name, &m) < 0)
         return 0;
     o = machine_json(&m);
     json_object_set_new(o, "state", json_string(web_machine_state(&m, x->status)));
@@ -75,8 +76,8 @@ static int machine_add(const char *name, void *userdata)
 
 static void get_machines(struct http_req *rq)
 {
-    struct machines_ctx x = { rq, json_array(), rq->h->env.status(rq->h->env.userdata) };
-    store_resources_foreach(rq->h->env.store, "machine", machine_add, &x);
+    struct machines_ctx x = { rq, json_array(), rq->h->env.svc->status(rq->h->env.svc) };
+    store_resources_foreach(rq->h->env.svc->store, "machine", machine_add, &x);
     json_decref(x.status);
     http_reply_json(rq, 200, json_pack("{s:b, s:o}", "ok", 1, "machines", x.list));
 }
@@ -90,7 +91,7 @@ static int booking_add(const struct store_booking *b, void *userdata)
 {
     struct bookings_ctx *x = userdata;
     bool named = x->rq->role == ROLE_MANAGER ||
-                 (x->rq->role == ROLE_MEMBER && x->rq->account.member_id == b->member_id);
+                 (web_is_member(x->rq) && x->rq->account.member_id == b->member_id);
     char s[32], e[32];
 
     format_utc(b->start, s, sizeof(s));
@@ -98,7 +99,7 @@ static int booking_add(const struct store_booking *b, void *userdata)
     json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:b}", "id", (json_int_t)b->id, "machine",
                           b->resource, "start", (json_int_t)b->start, "end", (json_int_t)b->end,
                           "start_utc", s, "end_utc", e, "mine",
-                          x->rq->role == ROLE_MEMBER && x->rq->account.member_id == b->member_id);
+                          web_is_member(x->rq) && x->rq->account.member_id == b->member_id);
     if (named) {
         json_object_set_new(o, "member_id", json_integer(b->member_id));
         json_object_set_new(o, "member", json_string(b->member));
@@ -117,7 +118,7 @@ static void get_bookings(struct http_req *rq)
     struct store_resource m;
 
     if (machine) {
-        if (store_resource_get(rq->h->env.store, machine, &m) < 0 || strcmp(m.kind, "machine") != 0) {
+        if (store_resource_get(rq->h->env.svc->store, machine, &m) < 0 || strcmp(m.kind, "machine") != 0) {
             http_error(rq, 404, "not_found", "no machine '%.32s'", machine);
             return;
         }
@@ -130,14 +131,14 @@ static void get_bookings(struct http_req *rq)
     if (!from)
         f.from = now_utc();
     if (mine && strcmp(mine, "1") == 0) {
-        if (rq->role != ROLE_MEMBER || !rq->account.member_id) {
+        if (!web_is_member(rq) || !rq->account.member_id) {
             http_error(rq, 401, "unauthorized", "mine=1 needs a member's login or token");
             return;
         }
         f.member_id = rq->account.member_id;
     }
     x.list = json_array();
-    store_bookings_foreach(rq->h->env.store, &f, booking_add, &x);
+    store_bookings_foreach(rq->h->env.svc->store, &f, booking_add, &x);
     http_reply_json(rq, 200, json_pack("{s:b, s:o}", "ok", 1, "bookings", x.list));
 }
 
@@ -147,7 +148,7 @@ static void post_booking(struct http_req *rq)
     static const char *const keys[] = { "machine", "start", "end", NULL };
     json_t *req;
 
-    if (!http_require(rq, ROLE_MEMBER))
+    if (!http_require(rq, WEB_MEMBERS))
         return;
     req = json_pack("{s:s}", "cmd", "booking.add");
     copy_args(rq, req, keys);
@@ -158,14 +159,8 @@ static void post_booking(struct http_req *rq)
                                                             json_integer_value(member)));
         else if (json_is_string(member))
             json_object_set(req, "member", member);
-    } else if (rq->account.member_id) {
-        json_object_set_new(req, "member", json_sprintf("%" PRId64, rq->account.member_id));
-        json_object_set_new(req, "as_member", json_true());
-    } else {
-        json_decref(req);
-        http_error(rq, 403, "forbidden", "this account books for no member");
-        return;
     }
+    /* A member books for themself: the command fills in (and insists on) their member. */
     api_call(rq, req, true);
 }
 
@@ -173,30 +168,21 @@ static void post_booking(struct http_req *rq)
 static void post_booking_change(struct http_req *rq, int64_t id, bool move)
 {
     static const char *const keys[] = { "start", "end", "override", NULL };
-    struct store_booking b;
     json_t *req;
 
-    if (!http_require(rq, ROLE_MEMBER))
+    if (!http_require(rq, WEB_MEMBERS))
         return;
-    if (store_booking_get(rq->h->env.store, id, &b) < 0 ||
-        (rq->role != ROLE_MANAGER && b.member_id != rq->account.member_id)) {
-        http_error(rq, 404, "not_found", "no booking %" PRId64 " of yours", id);
-        return;
-    }
+    /* Whose booking it is, and what the deadline allows, the command decides. */
     req = json_pack("{s:s, s:I}", "cmd", move ? "booking.move" : "booking.cancel", "booking",
                     (json_int_t)id);
     copy_args(rq, req, keys);
-    if (rq->role != ROLE_MANAGER) {
-        json_object_del(req, "override");
-        json_object_set_new(req, "as_member", json_true());
-    }
     api_call(rq, req, false);
 }
 
 static void get_me(struct http_req *rq)
 {
-    /* Any account may ask who it is (ROLE_MEMBER would turn a custodian away). */
-    if (!http_require(rq, rq->role == ROLE_CUSTODIAN ? ROLE_CUSTODIAN : ROLE_MEMBER))
+    /* Any account may ask who it is. */
+    if (!http_require(rq, WEB_ANY))
         return;
     http_reply_json(rq, 200, json_pack("{s:b, s:o}", "ok", 1, "account", account_json(&rq->account)));
 }
@@ -205,7 +191,6 @@ static void get_me(struct http_req *rq)
 struct api_route {
     const char *method, *path;      /* path: exact, or a prefix ending in '/' then NAME/verb */
     const char *verb;               /* for "/api/v1/doors/" + NAME + "/" + verb */
-    enum http_role role;
     const char *cmd;
     const char *path_key;           /* the NAME from the path goes into this field */
     const char *keys[8];
@@ -213,25 +198,25 @@ struct api_route {
 };
 
 static const struct api_route routes[] = {
-    { "GET", "/api/v1/members", NULL, ROLE_MANAGER, "member.list", NULL, { NULL }, false },
-    { "POST", "/api/v1/members", NULL, ROLE_MANAGER, "member.add", NULL,
+    { "GET", "/api/v1/members", NULL, "member.list", NULL, { NULL }, false },
+    { "POST", "/api/v1/members", NULL, "member.add", NULL,
       { "name", "email", "plan", "valid_from", "valid_until", NULL }, true },
-    { "GET", "/api/v1/doors", NULL, ROLE_MANAGER, "status", NULL, { NULL }, false },
-    { "POST", "/api/v1/doors/", "unlock", ROLE_MANAGER, "door.unlock", "door", { "seconds", NULL }, false },
-    { "POST", "/api/v1/doors/", "lock", ROLE_MANAGER, "door.lock", "door", { NULL }, false },
-    { "POST", "/api/v1/machines/", "out-of-order", ROLE_MANAGER, "machine.out_of_order", "machine",
+    { "GET", "/api/v1/doors", NULL, "status", NULL, { NULL }, false },
+    { "POST", "/api/v1/doors/", "unlock", "door.unlock", "door", { "seconds", NULL }, false },
+    { "POST", "/api/v1/doors/", "lock", "door.lock", "door", { NULL }, false },
+    { "POST", "/api/v1/machines/", "out-of-order", "machine.out_of_order", "machine",
       { "on", "reason", NULL }, false },
-    { "POST", "/api/v1/trainings/grant", NULL, ROLE_MANAGER, "training.grant", NULL,
+    { "POST", "/api/v1/trainings/grant", NULL, "training.grant", NULL,
       { "member", "training", "expires", NULL }, false },
-    { "POST", "/api/v1/cards/enroll", NULL, ROLE_MANAGER, "card.enroll", NULL,
+    { "POST", "/api/v1/cards/enroll", NULL, "card.enroll", NULL,
       { "member", "reader", "label", "timeout", NULL }, true },
-    { "POST", "/api/v1/accounts", NULL, ROLE_MANAGER, "account.add", NULL,
+    { "POST", "/api/v1/accounts", NULL, "account.add", NULL,
       { "name", "role", "member", NULL }, true },
-    { "POST", "/api/v1/accounts/", "invite", ROLE_MANAGER, "account.invite", "name", { "hours", NULL }, true },
-    { "GET", "/api/v1/usage", NULL, ROLE_CUSTODIAN, "statement", NULL, { NULL }, false },
-    { "GET", "/api/v1/statements", NULL, ROLE_CUSTODIAN, "statement", NULL, { NULL }, false },
-    { "GET", "/api/v1/ledger", NULL, ROLE_CUSTODIAN, "ledger.verify", NULL, { NULL }, false },
-    { "GET", "/api/v1/periods", NULL, ROLE_CUSTODIAN, "period.list", NULL, { NULL }, false },
+    { "POST", "/api/v1/accounts/", "invite", "account.invite", "name", { "hours", NULL }, true },
+    { "GET", "/api/v1/usage", NULL, "statement", NULL, { NULL }, false },
+    { "GET", "/api/v1/statements", NULL, "statement", NULL, { NULL }, false },
+    { "GET", "/api/v1/ledger", NULL, "ledger.verify", NULL, { NULL }, false },
+    { "GET", "/api/v1/periods", NULL, "period.list", NULL, { NULL }, false },
 };
 
 /* "/api/v1/doors/front/unlock" against prefix "/api/v1/doors/" and verb "unlock": "front". */
@@ -260,7 +245,8 @@ static bool table_route(struct http_req *rq, const char *path)
         if (r->verb ? !match_named(path, r->path, r->verb, name, sizeof(name))
                     : strcmp(path, r->path) != 0)
             continue;
-        if (!http_require(rq, r->role))
+        /* Any account may try: the command table says who may do what. */
+        if (!http_require(rq, WEB_ANY))
             return true;
         req = json_pack("{s:s}", "cmd", r->cmd);
         copy_args(rq, req, r->keys);

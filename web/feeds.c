@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "accounts.h"
+#include "fablab.h"
 #include "http_internal.h"
 #include "util.h"
 
@@ -85,7 +86,7 @@ static void calendar(struct http_req *rq, const char *title, int64_t resource_id
     buf_put(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Portier//Portier " PORTIER_VERSION
                 "//EN\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n");
     ics_text(&b, "X-WR-CALNAME", title);
-    store_bookings_foreach(rq->h->env.store, &f, ics_event, &x);
+    store_bookings_foreach(rq->h->env.svc->store, &f, ics_event, &x);
     buf_put(&b, "END:VCALENDAR\r\n");
     http_reply(rq, 200, "text/calendar; charset=utf-8", &b);
 }
@@ -106,7 +107,7 @@ static void calendar_route(struct http_req *rq, const char *rest)
         uint8_t unused[STORE_HASH_LEN];
         /* A private feed: the token is the only credential, so check its shape first. */
         if (!account_token_hash(name + 3, unused) ||
-            store_account_by_calendar(rq->h->env.store, name + 3, &a) < 0 || a.disabled_at ||
+            store_account_by_calendar(rq->h->env.svc->store, name + 3, &a) < 0 || a.disabled_at ||
             !a.member_id) {
             http_error(rq, 404, "not_found", "no such calendar");
             return;
@@ -118,7 +119,7 @@ static void calendar_route(struct http_req *rq, const char *rest)
         return;
     }
     struct store_resource m;
-    if (store_resource_get(rq->h->env.store, name, &m) < 0 || strcmp(m.kind, "machine") != 0) {
+    if (store_resource_get(rq->h->env.svc->store, name, &m) < 0 || strcmp(m.kind, "machine") != 0) {
         http_error(rq, 404, "not_found", "no machine '%.32s'", name);
         return;
     }
@@ -131,7 +132,7 @@ static void calendar_route(struct http_req *rq, const char *rest)
 static void spaceapi(struct http_req *rq)
 {
     const struct config *cfg = rq->h->cfg;
-    json_t *status = rq->h->env.status(rq->h->env.userdata), *doors, *o, *doc;
+    json_t *status = rq->h->env.svc->status(rq->h->env.svc), *doors, *o, *doc;
     json_int_t present = json_integer_value(json_object_get(status, "present"));
     char base[160], url[200], logo[200];
     bool open = false;
@@ -184,9 +185,9 @@ static void spaceapi(struct http_req *rq)
 
 static void healthz(struct http_req *rq)
 {
-    json_t *status = rq->h->env.status(rq->h->env.userdata), *o, *problems = json_array();
+    json_t *status = rq->h->env.svc->status(rq->h->env.svc), *o, *problems = json_array();
     size_t i;
-    int64_t members = store_member_count(rq->h->env.store);
+    int64_t members = store_member_count(rq->h->env.svc->store);
 
     json_array_foreach(json_object_get(status, "readers"), i, o) {
         const char *health = json_string_value(json_object_get(o, "health"));
@@ -240,7 +241,7 @@ static void metric_label(struct buf *b, const char *s)
 static void metrics(struct http_req *rq)
 {
     struct http *h = rq->h;
-    json_t *status = h->env.status(h->env.userdata), *o;
+    json_t *status = h->env.svc->status(h->env.svc), *o;
     json_t *stats = json_object_get(status, "stats");
     struct buf b = { 0 };
     size_t i;

@@ -14,14 +14,16 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "fablab.h"
 #include "http_internal.h"
 #include "log.h"
 #include "password.h"
+#include "priorities.h"
 #include "util.h"
 
 /* After readers, inputs (0) and the commit (10); level with control replies, so a busy web
  * page neither starves portierctl nor is starved by it. */
-#define HTTP_PRIORITY CONTROL_PRIORITY_REPLY
+#define HTTP_PRIORITY PRIORITY_REPLIES
 #define SESSION_COOKIE "portier_session"
 #define PRE_COOKIE "portier_pre"        /* login and first-password forms: double submit */
 #define LOGIN_WINDOW_SEC (15 * 60)
@@ -222,7 +224,7 @@ unsigned http_status_of(const char *code)
         { "exists", 409 }, { "overlap", 409 }, { "cancelled", 409 }, { "in_past", 409 },
         { "deadline_passed", 409 }, { "disabled", 409 }, { "forbidden", 403 },
         { "unauthorized", 401 }, { "busy", 503 }, { "timeout", 504 }, { "store", 500 },
-        { "internal", 500 }, { "unknown_command", 404 },
+        { "internal", 500 }, { "unknown_command", 404 }, { "not_recorded", 503 },
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].code, code) == 0)
@@ -422,12 +424,14 @@ static bool parse_body(struct http_req *rq)
 
 /* ---- who is asking ---- */
 
-static enum http_role role_of(const char *role)
+/* An account's role; a member account whose member is named trainer acts as a trainer. */
+static enum role role_of(struct http *h, const struct store_account *a)
 {
-    if (strcmp(role, "manager") == 0) return ROLE_MANAGER;
-    if (strcmp(role, "custodian") == 0) return ROLE_CUSTODIAN;
-    if (strcmp(role, "member") == 0) return ROLE_MEMBER;
-    return ROLE_NONE;
+    enum role role = role_from_string(a->role);
+
+    if (role == ROLE_MEMBER && a->member_id && store_trainer_count(h->env.svc->store, a->member_id) > 0)
+        role = ROLE_TRAINER;
+    return role;
 }
 
 static void authenticate(struct http_req *rq)
@@ -441,37 +445,34 @@ static void authenticate(struct http_req *rq)
 
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
         if (account_token_hash(auth + 7, hash) &&
-            store_account_token_check(h->env.store, hash, "api", now, &account) == 0)
+            store_account_token_check(h->env.svc->store, hash, "api", now, &account) == 0)
             rq->via_token = true;
     } else if (cookie && account_token_hash(cookie, hash)) {
-        if (store_websession_get(h->env.store, hash, now, &account, rq->csrf) < 0)
+        if (store_websession_get(h->env.svc->store, hash, now, &account, rq->csrf) < 0)
             account = 0;
     }
-    if (account && store_account_get(h->env.store, account, &rq->account) == 0 &&
+    if (account && store_account_get(h->env.svc->store, account, &rq->account) == 0 &&
         !rq->account.disabled_at) {
-        rq->role = role_of(rq->account.role);
+        rq->role = role_of(h, &rq->account);
         return;
     }
     memset(&rq->account, 0, sizeof(rq->account));
-    rq->role = ROLE_NONE;
+    rq->role = 0;
     rq->csrf[0] = '\0';
 }
 
-bool http_require(struct http_req *rq, enum http_role role)
+bool http_require(struct http_req *rq, unsigned roles)
 {
-    if (rq->role == ROLE_NONE) {
+    if (!rq->role) {
         if (rq->is_api)
             http_error(rq, 401, "unauthorized", "log in or send an API token (Authorization: Bearer)");
         else
             http_redirect(rq, "/login");
         return false;
     }
-    /* Managers may do what custodians read; custodians change nothing. */
-    if (rq->role == role || rq->role == ROLE_MANAGER ||
-        (role == ROLE_MEMBER && rq->role == ROLE_MEMBER)) {
+    if (rq->role & roles)
         return true;
-    }
-    http_error(rq, 403, "forbidden", "your account (%s) may not do this", rq->account.role);
+    http_error(rq, 403, "forbidden", "your account (%s) may not see this", rq->account.role);
     return false;
 }
 
@@ -496,7 +497,7 @@ static bool csrf_ok(struct http_req *rq, bool anonymous_form)
 
 void http_commit(struct http *h)
 {
-    int r = store_commit(h->env.store);
+    int r = store_commit(h->env.svc->store);
     if (r < 0)
         log_error("http: cannot commit: %s", strerror(-r));
 }
@@ -614,102 +615,102 @@ static void resume(struct http_req *rq)
     MHD_resume_connection(rq->conn);
     /* libmicrohttpd picks resumed connections up in its next run; in external epoll mode
      * nothing wakes our loop for that, so run it soon. */
-    sd_event_source_set_time(rq->h->timer, 1);
-    sd_event_source_set_enabled(rq->h->timer, SD_EVENT_ONESHOT);
+    timer_arm_in(rq->h->timer, 0);
 }
 
-/* ---- the bridge to the control server ---- */
+/* ---- commands ---- */
 
-static void bridge_close(struct http_req *rq)
+/* What the request was waiting for is over: the command is not ours to cancel any more. */
+static void command_forget(struct http_req *rq)
 {
-    rq->bridge_io = sd_event_source_disable_unref(rq->bridge_io);
-    if (rq->bridge_fd >= 0)
-        close(rq->bridge_fd);
-    rq->bridge_fd = -1;
-    buf_free(&rq->bridge_in);
+    commit_wait_cancel(rq->h->env.svc->commit, &rq->durable);
+    if (rq->call) {
+        struct cmd_call *call = rq->call;
+        rq->call = NULL;
+        cmd_call_cancel(call);
+    }
+    json_decref(rq->reply);
+    rq->reply = NULL;
 }
 
-static int on_bridge(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void command_answer(struct http_req *rq, int durable)
 {
-    struct http_req *rq = userdata;
-    char chunk[16384];
-    json_t *reply = NULL;
-    json_error_t err;
-    ssize_t n;
+    json_t *reply = rq->reply;
+    http_command_fn done = rq->command_done;
 
-    for (;;) {
-        n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return 0;
-        if (n <= 0)
-            break;
-        if (rq->bridge_in.len + (size_t)n > HTTP_BRIDGE_REPLY_MAX) {
-            rq->bridge_in.failed = true;
-            break;
-        }
-        buf_putn(&rq->bridge_in, chunk, (size_t)n);
-        if (memchr(chunk, '\n', (size_t)n))
-            break;
+    rq->reply = NULL;
+    rq->command_done = NULL;
+    if (durable < 0) {
+        char msg[200];
+        json_decref(reply);
+        snprintf(msg, sizeof(msg), "not recorded: the database could not write it (%s); try "
+                 "again later", strerror(-durable));
+        reply = cmd_error_object("not_recorded", msg);
     }
-    if (!rq->bridge_in.failed && rq->bridge_in.len)
-        reply = json_loadb(rq->bridge_in.data, rq->bridge_in.len, JSON_DISABLE_EOF_CHECK, &err);
-    bridge_close(rq);
-    if (!json_is_object(reply)) {
-        log_error("http: the control server's reply to %s %s was unreadable", rq->method, rq->url);
-        http_error(rq, 502, "internal", "no answer from the controller");
-    } else {
-        rq->bridge_done(rq, reply);     /* it may ask the controller again */
-    }
+    done(rq, reply);        /* it may send another command */
     json_decref(reply);
-    if (!rq->bridge_io)
+    if (!rq->command_done)
         resume(rq);
-    return 0;
 }
 
-void http_bridge(struct http_req *rq, json_t *req, http_bridge_fn done)
+static void on_durable(struct commit_wait *w, int result)
 {
-    char who[64], *line = NULL;
-    size_t len;
-    int sv[2] = { -1, -1 };
-    int r;
+    command_answer(container_of(w, struct http_req, durable), result);
+}
 
-    snprintf(who, sizeof(who), "web:%s", rq->account.name[0] ? rq->account.name : "anonymous");
-    line = json_dumps(req, JSON_COMPACT);
+static void on_command_done(struct cmd_call *call, void *ctx)
+{
+    struct http_req *rq = ctx;
+
+    rq->call = NULL;
+    rq->reply = cmd_call_reply(call);
+    /* Answered once what it reports is on disk, as portierctl is. */
+    if (rq->in_dispatch)
+        rq->answer_now = true;
+    else if (commit_wait(rq->h->env.svc->commit, &rq->durable, on_durable))
+        command_answer(rq, 0);
+}
+
+static const struct cmd_transport web_transport = { .done = on_command_done };
+
+void http_command(struct http_req *rq, json_t *req, http_command_fn done)
+{
+    struct actor actor = { .role = rq->role, .channel = CHANNEL_WEB,
+                           .account_id = rq->account.id, .member_id = rq->account.member_id };
+    struct cmd_call *call;
+
+    snprintf(actor.who, sizeof(actor.who), "web:%s",
+             rq->account.name[0] ? rq->account.name : "anonymous");
+    rq->command_done = done;
+    rq->answer_now = false;
+    rq->in_dispatch = true;
+    call = cmd_dispatch(rq->h->env.svc, &actor, req, &web_transport, rq);
+    rq->in_dispatch = false;
     json_decref(req);
-    if (!line || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-        goto fail;
-    r = control_adopt(rq->h->env.control, sv[0], who);
-    sv[0] = -1;     /* the control server's now, even on failure */
-    if (r < 0) {
-        free(line);
-        close(sv[1]);
-        http_error(rq, 503, "busy", "the controller is busy; try again");
+    if (call) {
+        rq->call = call;
+        if (!rq->suspended)
+            suspend(rq);
         return;
     }
-    len = strlen(line);
-    line[len] = '\n';   /* json_dumps' NUL is ours to replace: len + 1 bytes are allocated */
-    if (len + 1 > CONTROL_REQUEST_MAX || send(sv[1], line, len + 1, MSG_NOSIGNAL) != (ssize_t)(len + 1))
-        goto fail;
-    free(line);
-    line = NULL;
-    rq->bridge_fd = sv[1];
-    rq->bridge_done = done;
-    if (sd_event_add_io(rq->h->env.loop, &rq->bridge_io, sv[1], EPOLLIN | EPOLLRDHUP, on_bridge,
-                        rq) < 0) {
-        rq->bridge_fd = -1;
-        goto fail;
+    if (!rq->answer_now && !rq->reply) {
+        rq->command_done = NULL;
+        http_error(rq, 500, "internal", "out of memory");
+        return;
     }
-    sd_event_source_set_priority(rq->bridge_io, HTTP_PRIORITY);
+    if (commit_wait(rq->h->env.svc->commit, &rq->durable, on_durable)) {
+        /* Nothing to wait for: answer now, without a suspension. */
+        json_t *reply = rq->reply;
+        rq->reply = NULL;
+        rq->command_done = NULL;
+        done(rq, reply);
+        json_decref(reply);
+        if (rq->command_done && !rq->suspended)
+            suspend(rq);
+        return;
+    }
     if (!rq->suspended)
         suspend(rq);
-    return;
-fail:
-    free(line);
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    http_error(rq, 500, "internal", "cannot reach the controller");
 }
 
 /* ---- login, logout, first password ---- */
@@ -743,9 +744,9 @@ static void on_password_checked(bool ok, bool error, void *userdata)
 
         account_token_new(token, hash);
         account_token_new(csrf, unused);
-        r = store_websession_add(h->env.store, hash, rq->note_id, csrf, now, now + life);
+        r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now, now + life);
         if (r == 0)
-            r = store_websessions_end(h->env.store, 0, now);   /* sweep expired ones */
+            r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
         http_commit(h);
         if (r < 0) {
             log_error("http: cannot store a session: %s", strerror(-r));
@@ -779,7 +780,7 @@ static void do_login(struct http_req *rq)
             MHD_add_response_header(rq->response, "Retry-After", "900");
         return;
     }
-    r = store_account_find(rq->h->env.store, name, &a);
+    r = store_account_find(rq->h->env.svc->store, name, &a);
     if (r < 0 || a.disabled_at || !a.password[0]) {
         /* Same answer, after the same wait, as a wrong password: whether an account exists
          * shows neither in the page nor in the time it takes. note_id 0 never logs in. */
@@ -804,7 +805,7 @@ static void do_logout(struct http_req *rq)
     uint8_t hash[STORE_HASH_LEN];
 
     if (cookie && account_token_hash(cookie, hash)) {
-        store_websession_delete(rq->h->env.store, hash);
+        store_websession_delete(rq->h->env.svc->store, hash);
         http_commit(rq->h);
     }
     http_redirect(rq, "/");
@@ -819,13 +820,13 @@ static void on_password_hashed(const char *hash, void *userdata)
     int r = -EIO;
 
     if (hash && account_token_hash(rq->note, token_hash)) {
-        r = store_account_token_use(h->env.store, token_hash, now_utc());
+        r = store_account_token_use(h->env.svc->store, token_hash, now_utc());
         if (r == 0)
-            r = store_account_set_password(h->env.store, rq->note_id, hash);
+            r = store_account_set_password(h->env.svc->store, rq->note_id, hash);
         if (r == 0)
-            r = store_websessions_end(h->env.store, rq->note_id, now_utc());
+            r = store_websessions_end(h->env.svc->store, rq->note_id, now_utc());
         if (r < 0)
-            (void)store_commit(h->env.store);
+            (void)store_commit(h->env.svc->store);
         else
             http_commit(h);
     }
@@ -851,7 +852,7 @@ static void do_welcome(struct http_req *rq, const char *token)
     int r;
 
     if (!account_token_hash(token, hash) ||
-        store_account_token_check(rq->h->env.store, hash, "invite", now_utc(), &account) < 0) {
+        store_account_token_check(rq->h->env.svc->store, hash, "invite", now_utc(), &account) < 0) {
         http_error(rq, 404, "not_found", "this link is unknown, used or expired; ask a manager "
                    "for a new one");
         return;
@@ -882,7 +883,7 @@ static void do_welcome(struct http_req *rq, const char *token)
 static void as_anonymous(struct http_req *rq)
 {
     memset(&rq->account, 0, sizeof(rq->account));
-    rq->role = ROLE_NONE;
+    rq->role = 0;
     rq->csrf[0] = '\0';
 }
 
@@ -980,7 +981,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->conn = conn;
         rq->method = method;
         rq->url = url;
-        rq->bridge_fd = -1;
         rq->started_usec = now_mono_usec();
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
@@ -1050,7 +1050,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, rq->url, rq->status, us);
     password_cancel(rq);
-    bridge_close(rq);
+    command_forget(rq);
     if (rq->response && !rq->response_shared)
         MHD_destroy_response(rq->response);
     buf_free(&rq->body);
@@ -1063,15 +1063,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void arm_timer(struct http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
-    uint64_t now;
 
-    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
-        sd_event_now(h->env.loop, CLOCK_MONOTONIC, &now);
-        sd_event_source_set_time(h->timer, now + ms * 1000);
-        sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
-    } else {
-        sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
-    }
+    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+        timer_arm_in(h->timer, ms * 1000);
+    else
+        timer_disarm(h->timer);
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -1082,12 +1078,11 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_timer(void *userdata)
 {
     struct http *h = userdata;
     MHD_run(h->mhd);
     arm_timer(h);
-    return 0;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1192,13 +1187,13 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         /* Accuracy 1 us: when libmicrohttpd asks to run again at once (a big request read
          * over several runs, TLS data already decrypted), sd-event's default accuracy of
          * 0.25 s would make every such run wait for the next quarter second. */
-        r = sd_event_add_time(env->loop, &h->timer, CLOCK_MONOTONIC, 0, 1, on_timer, h);
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
     if (r < 0) {
         http_free(h);
         return r;
     }
     sd_event_source_set_priority(h->io, HTTP_PRIORITY);
-    sd_event_source_set_priority(h->timer, HTTP_PRIORITY);
+    timer_set_priority(h->timer, HTTP_PRIORITY);
     arm_timer(h);
     log_info("http: serving on %s%s", cfg->http.listen, h->tls ? " (TLS)" : "");
     *ret = h;
@@ -1227,14 +1222,14 @@ struct http *http_free(struct http *h)
     while (h->suspended) {
         struct http_req *rq = h->suspended;
         password_cancel(rq);
-        bridge_close(rq);
+        command_forget(rq);
         if (!rq->response)
             http_error(rq, 503, "busy", "the controller is stopping");
         resume(rq);
     }
     /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
-    sd_event_source_disable_unref(h->timer);
+    timer_free(h->timer);
     if (h->mhd)
         MHD_stop_daemon(h->mhd);
     web_cache_clear(h);

@@ -3,31 +3,25 @@
  * libmicrohttpd runs in external epoll mode: its epoll fd is one source on the daemon's
  * sd-event loop, at a lower priority than readers, inputs and the store's commit, so a burst
  * of web requests delays a door by at most one pass over the ready connections. Nothing
- * here blocks: a state-changing request is sent to the control server as an in-process
- * client (control_adopt), so it gets exactly the rule checks, error messages and
- * commit-before-reply of portierctl, and the web connection is suspended until the answer
- * comes; password checks run in child processes (password.h). */
+ * here blocks: a state-changing request runs through the command table (command.h) as the
+ * session's account, so it gets exactly the role checks, rule checks and error messages of
+ * portierctl, and is answered once what it reports is on disk (the connection is suspended
+ * meanwhile); password checks run in child processes (password.h). */
 #pragma once
 #include <jansson.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "config.h"
-#include "control.h"
-#include "fablab.h"
-#include "store.h"
 
 struct http;
+struct services;
 
-/* What the web server reads from the rest of the daemon. */
+/* What the web server uses of the rest of the daemon: its services (the store's read API,
+ * the command table, the status). */
 struct http_env {
     sd_event *loop;
-    struct store *store;
-    struct control *control;
-    struct fablab *fablab;
-    /* The `portierctl status` object (new reference), for the pages, /healthz and /metrics. */
-    json_t *(*status)(void *userdata);
-    void *userdata;
+    struct services *svc;
 };
 
 /* Start serving on cfg->http.listen. 0 or -errno (logged, with why). */

@@ -9,10 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "command.h"
+#include "commit.h"
 #include "http.h"
+#include "services.h"
 #include "store.h"
+#include "timer.h"
 
-#define HTTP_BRIDGE_REPLY_MAX (32u << 20)   /* a year's statement as JSON fits */
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
 
@@ -31,10 +34,15 @@ void buf_html(struct buf *b, const char *s);
 void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
 
-enum http_role { ROLE_NONE, ROLE_MEMBER, ROLE_CUSTODIAN, ROLE_MANAGER };
+/* Who may see a page (commands check roles themselves, in the command table). A role is
+ * one bit of enum role (command.h); 0 is an anonymous visitor. */
+#define WEB_MEMBERS (ROLE_MEMBER | ROLE_TRAINER | ROLE_MANAGER)
+#define WEB_READERS (ROLE_CUSTODIAN | ROLE_MANAGER)
+#define WEB_STAFF ROLE_MANAGER
+#define WEB_ANY (ROLE_MEMBER | ROLE_TRAINER | ROLE_CUSTODIAN | ROLE_MANAGER)
 
 struct http_req;
-typedef void (*http_bridge_fn)(struct http_req *rq, json_t *reply);
+typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
 struct http_req {
     struct http *h;
@@ -49,19 +57,20 @@ struct http_req {
     json_t *args;                   /* form fields or JSON object; never NULL after parsing */
     /* who */
     struct store_account account;   /* id 0: anonymous */
-    enum http_role role;
+    enum role role;                 /* 0: anonymous */
     bool via_token;                 /* API token: no cookie, no CSRF */
     char csrf[STORE_TOKEN_TEXT_MAX + 1];
     /* the answer, once known */
     struct MHD_Response *response;
     bool response_shared;           /* owned by a cache, not by the request */
     unsigned status;
-    /* waiting on the control server or a password job */
+    /* waiting on a command, its commit, or a password job */
     bool suspended;
-    int bridge_fd;
-    sd_event_source *bridge_io;
-    struct buf bridge_in;
-    http_bridge_fn bridge_done;
+    struct cmd_call *call;          /* a command still running (an enrolment, a job) */
+    struct commit_wait durable;     /* the answer waits until what it reports is on disk */
+    json_t *reply;
+    http_command_fn command_done;
+    bool in_dispatch, answer_now;
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
 };
@@ -71,7 +80,8 @@ struct http {
     struct http_env env;
     const struct config *cfg;
     struct MHD_Daemon *mhd;
-    sd_event_source *io, *timer;
+    sd_event_source *io;
+    struct timer *timer;                /* libmicrohttpd's next timeout */
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
@@ -110,9 +120,11 @@ void http_redirect(struct http_req *rq, const char *location);
 /* The HTTP status for a control error code ("not_found" -> 404, "overlap" -> 409, ...). */
 unsigned http_status_of(const char *code);
 
-/* Send req (stolen) to the control server as this request's account; done is called with
- * the reply (borrowed) once it is committed. Replies to rq itself on failure. */
-void http_bridge(struct http_req *rq, json_t *req, http_bridge_fn done);
+/* Run the command req (stolen) through the command table as this request's account (its
+ * role, account and member); done is called with the reply (borrowed) once what it reports
+ * is on disk — now, or later with the connection suspended meanwhile. done may send
+ * another command. */
+void http_command(struct http_req *rq, json_t *req, http_command_fn done);
 
 /* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
  * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
@@ -123,8 +135,14 @@ json_t *http_parse_form(char *body, size_t len, const char **why);
 const char *http_query(struct http_req *rq, const char *key);
 /* A form/JSON argument as a string, or NULL. */
 const char *http_arg(struct http_req *rq, const char *key);
-/* Whether rq's account may act as role (manager > custodian for reading; see http.c). */
-bool http_require(struct http_req *rq, enum http_role role);
+/* Whether rq's account may see what is for roles (a mask of WEB_* or ROLE_* bits); if not,
+ * answers 401 (anonymous) or 403. Pages only: commands are checked by the command table. */
+bool http_require(struct http_req *rq, unsigned roles);
+/* A member's own account (member or trainer). */
+static inline bool web_is_member(const struct http_req *rq)
+{
+    return rq->role & (ROLE_MEMBER | ROLE_TRAINER);
+}
 /* Make the store's pending writes durable before answering. */
 void http_commit(struct http *h);
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */

@@ -1,6 +1,6 @@
 /* web_pages: the server-rendered HTML pages. They work without JavaScript: every action is
  * a form; app.js only adds comfort. Everything that comes from a person or the database is
- * escaped with buf_html(); state changes go through http_bridge(), so they get the
+ * escaped with buf_html(); state changes go through http_command(), so they get the
  * controller's own rule checks and messages. */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "booking.h"
+#include "fablab.h"
 #include "http_internal.h"
 #include "log.h"
 #include "schedule.h"
@@ -112,11 +113,11 @@ static void page_begin(struct http_req *rq, struct buf *b, const char *title)
     buf_put(b, "</title></head><body><header><a class=\"brand\" href=\"/\">");
     buf_html(b, rq->h->cfg->site.name);
     buf_put(b, "</a><nav aria-label=\"Main\"><a href=\"/bookings\">Bookings</a>");
-    if (rq->role == ROLE_MEMBER)
+    if (web_is_member(rq))
         buf_put(b, "<a href=\"/me\">My page</a>");
     if (rq->role == ROLE_MANAGER)
         buf_put(b, "<a href=\"/manage\">Manage</a>");
-    if (rq->role == ROLE_MANAGER || rq->role == ROLE_CUSTODIAN)
+    if (rq->role & WEB_READERS)
         buf_put(b, "<a href=\"/usage\">Usage</a><a href=\"/ledger\">Ledger</a>");
     if (rq->account.id) {
         buf_put(b, "<form method=\"post\" action=\"/logout\" class=\"inline\">");
@@ -165,7 +166,7 @@ static void page_done(struct http_req *rq, const char *title, const char *back, 
 }
 
 /* The controller said no: its message, with the status its code deserves. (A member's
- * requests carry as_member, so their messages name no other member.) */
+ * commands run with the member's role, so their messages name no other member.) */
 static void reply_refused(struct http_req *rq, json_t *reply)
 {
     const char *code = json_string_value(json_object_get(reply, "code"));
@@ -205,10 +206,10 @@ static int machine_fill(const char *name, void *userdata)
 static struct machine_list *machines_load(struct http *h)
 {
     struct machine_list *l = calloc(1, sizeof(*l));
-    struct machine_collect_ctx x = { h->env.store, l };
+    struct machine_collect_ctx x = { h->env.svc->store, l };
 
     if (l)
-        store_resources_foreach(h->env.store, "machine", machine_fill, &x);
+        store_resources_foreach(h->env.svc->store, "machine", machine_fill, &x);
     return l;
 }
 
@@ -234,7 +235,7 @@ const char *web_machine_state(const struct store_resource *m, json_t *status)
 static bool may_see_name(const struct http_req *rq, int64_t member_id)
 {
     return rq->role == ROLE_MANAGER ||
-           (rq->role == ROLE_MEMBER && rq->account.member_id == member_id);
+           (web_is_member(rq) && rq->account.member_id == member_id);
 }
 
 /* ---- home ---- */
@@ -258,7 +259,7 @@ static int today_append(const struct store_booking *bk, void *userdata)
 static void page_home(struct http_req *rq)
 {
     struct http *h = rq->h;
-    json_t *status = h->env.status(h->env.userdata);
+    json_t *status = h->env.svc->status(h->env.svc);
     struct machine_list *ml = machines_load(h);
     int64_t today = local_midnight(now_utc(), 0);
     json_int_t present = json_integer_value(json_object_get(status, "present"));
@@ -299,7 +300,7 @@ static void page_home(struct http_req *rq)
             buf_put(&b, ")");
         }
         buf_put(&b, "</td><td>");
-        store_bookings_foreach(h->env.store, &f, today_append, &x);
+        store_bookings_foreach(h->env.svc->store, &f, today_append, &x);
         if (!x.n)
             buf_put(&b, "none");
         buf_put(&b, "</td></tr>");
@@ -381,11 +382,11 @@ static void page_week(struct http_req *rq)
 
     /* Anyone's view of a week is the same bytes until a booking or machine changes. */
     snprintf(key, sizeof(key), "week:%" PRId64, monday);
-    if (rq->role == ROLE_NONE) {
+    if (!rq->role) {
         for (size_t i = 0; i < sizeof(h->cache) / sizeof(h->cache[0]); i++) {
             struct page_cache *c = &h->cache[i];
             if (c->response && strcmp(c->key, key) == 0) {
-                if (c->gen == store_generation(h->env.store)) {
+                if (c->gen == store_generation(h->env.svc->store)) {
                     free(x);
                     http_reply_shared(rq, 200, c->response);
                     return;
@@ -407,7 +408,7 @@ static void page_week(struct http_req *rq)
         x->days[d] = local_midnight(monday, d);
     struct store_booking_filter f = { .from = x->days[0], .to = x->days[7],
                                       .limit = WEEK_BOOKINGS_MAX };
-    store_bookings_foreach(h->env.store, &f, week_append, x);
+    store_bookings_foreach(h->env.svc->store, &f, week_append, x);
 
     page_begin(rq, &b, "Bookings");
     buf_put(&b, "<h1>Bookings</h1>");
@@ -446,7 +447,7 @@ static void page_week(struct http_req *rq)
         if (slot->response)
             MHD_destroy_response(slot->response);
         snprintf(slot->key, sizeof(slot->key), "%s", key);
-        slot->gen = store_generation(h->env.store);
+        slot->gen = store_generation(h->env.svc->store);
         slot->response = rq->response;     /* the cache owns it from now on */
         rq->response_shared = true;
     }
@@ -504,10 +505,10 @@ static void page_machine(struct http_req *rq, const char *name)
     struct grid_ctx *g;
     struct buf b = { 0 };
     char base[64], title[64];
-    bool can_book = rq->role == ROLE_MEMBER && rq->account.member_id;
+    bool can_book = web_is_member(rq) && rq->account.member_id;
     int slot;
 
-    if (store_resource_get(h->env.store, name, &m) < 0 || strcmp(m.kind, "machine") != 0) {
+    if (store_resource_get(h->env.svc->store, name, &m) < 0 || strcmp(m.kind, "machine") != 0) {
         http_error(rq, 404, "not_found", "no machine '%.32s'", name);
         return;
     }
@@ -525,7 +526,7 @@ static void page_machine(struct http_req *rq, const char *name)
         days[d] = local_midnight(monday, d);
     struct store_booking_filter f = { .resource_id = m.id, .from = days[0], .to = days[7],
                                       .limit = 2048 };
-    store_bookings_foreach(h->env.store, &f, grid_append, g);
+    store_bookings_foreach(h->env.svc->store, &f, grid_append, g);
 
     snprintf(title, sizeof(title), "%s", m.name);
     page_begin(rq, &b, title);
@@ -604,7 +605,7 @@ static void page_machine(struct http_req *rq, const char *name)
                 buf_put(&b, "<td class=\"past\">–</td>");
             } else if (can_book) {
                 struct booking_verdict v;
-                if (fablab_slot_check(h->env.fablab, &m, rq->account.member_id, s0, e0, &v)) {
+                if (fablab_slot_check(h->env.svc->fablab, &m, rq->account.member_id, s0, e0, &v)) {
                     char start[20], end[20];
                     fmt_local(s0, "%Y-%m-%dT%H:%M", start, sizeof(start));
                     fmt_local(e0, "%Y-%m-%dT%H:%M", end, sizeof(end));
@@ -663,7 +664,7 @@ static void post_booking(struct http_req *rq)
     char member[24], end_text[20];
     int64_t t0, mins;
 
-    if (!http_require(rq, ROLE_MEMBER))
+    if (!http_require(rq, WEB_MEMBERS))
         return;
     if (!rq->account.member_id) {
         http_error(rq, 403, "forbidden", "managers assign slots from the Manage page");
@@ -692,9 +693,8 @@ static void post_booking(struct http_req *rq)
     if (parse_time(start, &t0) == 0)
         fmt_local(t0, "%Y-%m-%d", week, sizeof(week));
     snprintf(rq->note, sizeof(rq->note), "/machines/%s%s%s", machine, week[0] ? "?week=" : "", week);
-    http_bridge(rq, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "cmd", "booking.add", "machine",
-                              machine, "member", member, "start", start, "end", end, "as_member", 1),
-                booked);
+    http_command(rq, json_pack("{s:s, s:s, s:s, s:s, s:s}", "cmd", "booking.add", "machine",
+                               machine, "member", member, "start", start, "end", end), booked);
 }
 
 static void cancelled(struct http_req *rq, json_t *reply)
@@ -712,21 +712,12 @@ static void cancelled(struct http_req *rq, json_t *reply)
 
 static void post_cancel(struct http_req *rq, int64_t id)
 {
-    struct store_booking bk;
-
-    if (!http_require(rq, ROLE_MEMBER))
+    if (!http_require(rq, WEB_MEMBERS))
         return;
-    if (store_booking_get(rq->h->env.store, id, &bk) < 0 ||
-        (rq->role != ROLE_MANAGER && bk.member_id != rq->account.member_id)) {
-        http_error(rq, 404, "not_found", "no booking %" PRId64 " of yours", id);
-        return;
-    }
-    if (rq->role == ROLE_MANAGER)
-        http_bridge(rq, json_pack("{s:s, s:I, s:b}", "cmd", "booking.cancel", "booking",
-                                  (json_int_t)id, "override", 1), cancelled);
-    else
-        http_bridge(rq, json_pack("{s:s, s:I, s:b}", "cmd", "booking.cancel", "booking",
-                                  (json_int_t)id, "as_member", 1), cancelled);
+    /* The command says whether this account may cancel it (members: their own, before the
+     * deadline; a manager's cancellation after it is recorded as an override). */
+    http_command(rq, json_pack("{s:s, s:I, s:b}", "cmd", "booking.cancel", "booking",
+                               (json_int_t)id, "override", rq->role == ROLE_MANAGER), cancelled);
 }
 
 /* ---- login and first password ---- */
@@ -760,7 +751,7 @@ void web_page_login_done(struct http_req *rq, bool ok, const char *why)
     if (ok) {
         struct store_account a;
         const char *to = "/me";
-        if (store_account_get(rq->h->env.store, rq->note_id, &a) == 0 &&
+        if (store_account_get(rq->h->env.svc->store, rq->note_id, &a) == 0 &&
             strcmp(a.role, "member") != 0)
             to = strcmp(a.role, "manager") == 0 ? "/manage" : "/usage";
         http_redirect(rq, to);
@@ -853,7 +844,7 @@ static void me_render(struct http_req *rq, json_t *reply)
     buf_put(&b, "</h1><h2>My bookings</h2><ul class=\"list\">");
     struct store_booking_filter f = { .member_id = rq->account.member_id, .from = now_utc(),
                                       .limit = 200 };
-    store_bookings_foreach(h->env.store, &f, me_booking, &x);
+    store_bookings_foreach(h->env.svc->store, &f, me_booking, &x);
     if (!x.n)
         buf_put(&b, "<li>None. <a href=\"/bookings\">Book a machine</a>.</li>");
     buf_printf(&b, "</ul><h2>Usage in %s</h2>", month);
@@ -871,7 +862,7 @@ static void me_render(struct http_req *rq, json_t *reply)
     }
     buf_put(&b, "<h2>My passes</h2><ul class=\"list\">");
     x.n = 0;
-    store_passes_foreach(h->env.store, rq->account.member_id, me_pass, &x);
+    store_passes_foreach(h->env.svc->store, rq->account.member_id, me_pass, &x);
     if (!x.n)
         buf_put(&b, "<li>No passes.</li>");
     buf_put(&b, "</ul><h2>My calendar</h2>");
@@ -898,7 +889,7 @@ static void page_me(struct http_req *rq)
     char period[8], member[24];
 
     /* A custodian has no page of its own here: it is sent to /usage below, not refused. */
-    if (!http_require(rq, rq->role == ROLE_CUSTODIAN ? ROLE_CUSTODIAN : ROLE_MEMBER))
+    if (!http_require(rq, WEB_ANY))
         return;
     if (!rq->account.member_id) {
         http_redirect(rq, rq->role == ROLE_MANAGER ? "/manage" : "/usage");
@@ -906,7 +897,7 @@ static void page_me(struct http_req *rq)
     }
     fmt_local(now_utc(), "%Y-%m", period, sizeof(period));
     snprintf(member, sizeof(member), "%" PRId64, rq->account.member_id);
-    http_bridge(rq, json_pack("{s:s, s:s, s:s}", "cmd", "statement", "period", period, "member",
+    http_command(rq, json_pack("{s:s, s:s, s:s}", "cmd", "statement", "period", period, "member",
                               member), me_render);
 }
 
@@ -915,10 +906,10 @@ static void post_calendar(struct http_req *rq)
     char token[STORE_TOKEN_TEXT_MAX + 1];
     uint8_t unused[STORE_HASH_LEN];
 
-    if (!http_require(rq, ROLE_MEMBER))
+    if (!http_require(rq, WEB_MEMBERS))
         return;
     account_token_new(token, unused);
-    if (store_account_set_calendar(rq->h->env.store, rq->account.id, token) < 0) {
+    if (store_account_set_calendar(rq->h->env.svc->store, rq->account.id, token) < 0) {
         http_error(rq, 500, "store", "cannot store the calendar address");
         return;
     }
@@ -943,7 +934,7 @@ static int member_option(const struct store_member *m, void *userdata)
 
 static void member_select(struct http_req *rq, struct buf *b, const char *name)
 {
-    if (store_member_count(rq->h->env.store) > 500) {
+    if (store_member_count(rq->h->env.svc->store) > 500) {
         /* A list of thousands helps nobody: the controller resolves an id or exact name. */
         buf_put(b, "<label>Member (number or exact name) <input name=\"");
         buf_put(b, name);
@@ -953,7 +944,7 @@ static void member_select(struct http_req *rq, struct buf *b, const char *name)
     buf_put(b, "<label>Member <select name=\"");
     buf_put(b, name);
     buf_put(b, "\" required>");
-    store_members_foreach(rq->h->env.store, member_option, b);
+    store_members_foreach(rq->h->env.svc->store, member_option, b);
     buf_put(b, "</select></label>");
 }
 
@@ -969,7 +960,7 @@ static int name_option(const char *name, void *userdata)
 static void resource_select(struct http_req *rq, struct buf *b, const char *kind, const char *label)
 {
     buf_printf(b, "<label>%s <select name=\"%s\" required>", label, kind);
-    store_resources_foreach(rq->h->env.store, kind, name_option, b);
+    store_resources_foreach(rq->h->env.svc->store, kind, name_option, b);
     buf_put(b, "</select></label>");
 }
 
@@ -1020,9 +1011,9 @@ static void page_manage(struct http_req *rq)
     json_t *status, *o;
     size_t i;
 
-    if (!http_require(rq, ROLE_MANAGER))
+    if (!http_require(rq, WEB_STAFF))
         return;
-    status = h->env.status(h->env.userdata);
+    status = h->env.svc->status(h->env.svc);
     page_begin(rq, &b, "Manage");
     buf_put(&b, "<h1>Manage</h1><div class=\"cards\">");
 
@@ -1060,7 +1051,7 @@ static void page_manage(struct http_req *rq)
     form_begin(rq, &b, "training", "Grant a training");
     member_select(rq, &b, "member");
     buf_put(&b, "<label>Training <select name=\"training\" required>");
-    store_trainings_foreach(h->env.store, now_utc(), training_option, &b);
+    store_trainings_foreach(h->env.svc->store, now_utc(), training_option, &b);
     buf_put(&b, "</select></label><label>Valid until (optional) <input type=\"date\" name=\"expires\"></label>");
     form_end(&b, "Grant");
 
@@ -1098,7 +1089,7 @@ static void page_manage(struct http_req *rq)
                 "<th scope=\"col\">Machine</th><th scope=\"col\">When</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Cancel</th></tr></thead><tbody>");
     struct store_booking_filter f = { .from = now_utc(), .limit = 100 };
-    store_bookings_foreach(h->env.store, &f, upcoming_row, &x);
+    store_bookings_foreach(h->env.svc->store, &f, upcoming_row, &x);
     buf_put(&b, "</tbody></table></div>");
     json_decref(status);
     page_end(rq, &b);
@@ -1162,7 +1153,7 @@ static void account_added(struct http_req *rq, json_t *reply)
         reply_refused(rq, reply);
         return;
     }
-    http_bridge(rq, json_pack("{s:s, s:s}", "cmd", "account.invite", "name", rq->note), invite_done);
+    http_command(rq, json_pack("{s:s, s:s}", "cmd", "account.invite", "name", rq->note), invite_done);
 }
 
 static void manage_done(struct http_req *rq, json_t *reply)
@@ -1184,7 +1175,7 @@ static void manage_done(struct http_req *rq, json_t *reply)
         snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     if (strcmp(a->name, "member") == 0 && rq->note[0]) {
         /* Then its web account, and the link to set its password. */
-        http_bridge(rq, json_pack("{s:s, s:s, s:s, s:s}", "cmd", "account.add", "name", rq->note,
+        http_command(rq, json_pack("{s:s, s:s, s:s, s:s}", "cmd", "account.add", "name", rq->note,
                                   "role", "member", "member", id), account_added);
         return;
     }
@@ -1196,7 +1187,7 @@ static void post_manage(struct http_req *rq, const char *action)
     const struct manage_action *a = NULL;
     json_t *req;
 
-    if (!http_require(rq, ROLE_MANAGER))
+    if (!http_require(rq, WEB_STAFF))
         return;
     for (size_t i = 0; i < sizeof(manage_actions) / sizeof(manage_actions[0]); i++)
         if (strcmp(manage_actions[i].name, action) == 0) {
@@ -1238,7 +1229,7 @@ static void post_manage(struct http_req *rq, const char *action)
         const char *account = http_arg(rq, "account");
         snprintf(rq->note, sizeof(rq->note), "%s", account && strlen(account) <= 32 ? account : "");
     }
-    http_bridge(rq, req, manage_done);
+    http_command(rq, req, manage_done);
 }
 
 /* ---- usage and the ledger: managers and the custodian ---- */
@@ -1333,7 +1324,7 @@ static void page_usage(struct http_req *rq, bool csv)
     const char *period = http_query(rq, "period");
     char now_period[8];
 
-    if (!http_require(rq, ROLE_CUSTODIAN))
+    if (!http_require(rq, WEB_READERS))
         return;
     if (!period || !*period) {
         fmt_local(now_utc(), "%Y-%m", now_period, sizeof(now_period));
@@ -1344,7 +1335,7 @@ static void page_usage(struct http_req *rq, bool csv)
         return;
     }
     snprintf(rq->note, sizeof(rq->note), "%s", csv ? "csv" : "html");
-    http_bridge(rq, json_pack("{s:s, s:s}", "cmd", "statement", "period", period), usage_render);
+    http_command(rq, json_pack("{s:s, s:s}", "cmd", "statement", "period", period), usage_render);
 }
 
 static void ledger_periods(struct http_req *rq, json_t *reply)
@@ -1399,7 +1390,7 @@ static void ledger_verified(struct http_req *rq, json_t *reply)
                  json_string_value(json_object_get(reply, "error")) ?: "unknown error");
         rq->note_id = 0;
     }
-    http_bridge(rq, json_pack("{s:s}", "cmd", "period.list"), ledger_periods);
+    http_command(rq, json_pack("{s:s}", "cmd", "period.list"), ledger_periods);
 }
 
 /* GET /ledger/archive/PERIOD[.sig|.sha256]: the sealed archive of a closed period, as
@@ -1445,7 +1436,7 @@ static void archive_send(struct http_req *rq, json_t *reply)
 
 static void page_archive(struct http_req *rq, const char *what)
 {
-    if (!http_require(rq, ROLE_CUSTODIAN))
+    if (!http_require(rq, WEB_READERS))
         return;
     if (strlen(what) > 16 || (strlen(what) != 7 && strcmp(what + (strlen(what) > 7 ? 7 : 0), ".sig") != 0 &&
                               strcmp(what + (strlen(what) > 7 ? 7 : 0), ".sha256") != 0)) {
@@ -1453,14 +1444,14 @@ static void page_archive(struct http_req *rq, const char *what)
         return;
     }
     snprintf(rq->note, sizeof(rq->note), "%s", what);
-    http_bridge(rq, json_pack("{s:s}", "cmd", "period.list"), archive_send);
+    http_command(rq, json_pack("{s:s}", "cmd", "period.list"), archive_send);
 }
 
 static void page_ledger(struct http_req *rq)
 {
-    if (!http_require(rq, ROLE_CUSTODIAN))
+    if (!http_require(rq, WEB_READERS))
         return;
-    http_bridge(rq, json_pack("{s:s}", "cmd", "ledger.verify"), ledger_verified);
+    http_command(rq, json_pack("{s:s}", "cmd", "ledger.verify"), ledger_verified);
 }
 
 /* ---- routing ---- */

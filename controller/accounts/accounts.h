@@ -1,5 +1,5 @@
-/* accounts: who may log in to the web page, as what — the control commands that manage
- * accounts, and the tokens (session cookies, one-time links, API and calendar tokens).
+/* accounts: who may log in to the web page, as what, and the tokens (session cookies,
+ * one-time links, API and calendar tokens). The commands are in account_commands.c.
  *
  * Roles: "member" (linked to one member: books for themselves, sees their own usage),
  * "manager" (everything a portierctl user can do from the page), "custodian" (reads
@@ -11,7 +11,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control.h"
 #include "store.h"
 
 #define ACCOUNT_INVITE_HOURS_DEFAULT 72
@@ -24,6 +23,4 @@ bool account_token_hash(const char *text, uint8_t hash[STORE_HASH_LEN]);
 bool account_name_valid(const char *name);
 bool account_role_valid(const char *role);
 
-/* Handle "account.*" control commands; false if cmd is not one of ours. */
-bool accounts_control(struct store *store, struct control_conn *c, const char *cmd, json_t *req);
 json_t *account_json(const struct store_account *a);

@@ -13,8 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "log.h"
-#include "request.h"
+#include "services.h"
 #include "util.h"
 
 /* ---- statements ---- */
@@ -108,178 +109,6 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
 
 /* ---- period closing ---- */
 
-static int write_file(const char *path, const char *data, size_t len)
-{
-    char tmp[PATH_MAX];
-    int fd, r = 0;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0)
-        r = -errno ? -errno : -EIO;
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        unlink(tmp);
-    return r;
-}
-
-static void period_close(struct store *store, struct meter *meter, const char *state_dir,
-                         struct control_conn *c, const char *period)
-{
-    struct store_period p = { 0 };
-    char today[11], dir[300], path[400], side[420], hex[LEDGER_SIG_LEN * 2 + 1];
-    char sha_hex[crypto_hash_sha256_BYTES * 2 + 1], line[600], *text;
-    uint8_t head_sig[LEDGER_SIG_LEN], sig[LEDGER_SIG_LEN], sha[crypto_hash_sha256_BYTES];
-    uint8_t pk[LEDGER_PK_LEN];
-    const char *err = "";
-    json_t *statement, *archive;
-    int r;
-
-    if (period_days(period, p.first_day, p.last_day) < 0) {
-        control_reply_error(c, "bad_request", "period must be YYYY-MM");
-        return;
-    }
-    meter_billing_day(meter, now_utc(), today);
-    if (strcmp(today, p.last_day) <= 0) {
-        control_reply_error(c, "not_over", "period %s is not over yet (its last billing day is %s)",
-                            period, p.last_day);
-        return;
-    }
-    statement = billing_statement(store, period, 0, &err);
-    if (!statement) {
-        control_reply_error(c, "store", "%s", err);
-        return;
-    }
-    store_ledger_head(store, &p.last_seq, p.last_hash, head_sig);
-    meter_public_key(meter, pk);
-    sodium_bin2hex(hex, sizeof(hex), p.last_hash, LEDGER_HASH_LEN);
-    {
-        char pkhex[LEDGER_PK_LEN * 2 + 1];
-        sodium_bin2hex(pkhex, sizeof(pkhex), pk, LEDGER_PK_LEN);
-        archive = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "format",
-                            "portier-period-archive-v1", "site", meter_site(meter), "period",
-                            period, "closed_at", (json_int_t)now_utc(), "last_ledger_seq",
-                            (json_int_t)p.last_seq, "last_ledger_hash", hex, "public_key", pkhex,
-                            "statement", statement);
-    }
-    text = json_dumps(archive, JSON_INDENT(1) | JSON_SORT_KEYS);
-    snprintf(p.period, sizeof(p.period), "%s", period);
-    p.closed_at = now_utc();
-    {
-        json_t *totals = json_object_get(statement, "totals");
-        char *t = json_dumps(totals, JSON_COMPACT | JSON_SORT_KEYS);
-        snprintf(p.totals, sizeof(p.totals), "%s", t ? t : "{}");
-        free(t);
-    }
-    snprintf(dir, sizeof(dir), "%.255s/archives", state_dir);
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        r = -errno;
-        goto fail_io;
-    }
-    snprintf(path, sizeof(path), "%s/portier-%s-%s.json", dir, meter_site(meter), period);
-    snprintf(p.archive, sizeof(p.archive), "%.255s", path);
-    /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */
-    crypto_hash_sha256(p.archive_sha256, (const uint8_t *)text, strlen(text));
-    p.has_archive_sha256 = true;
-    /* Seal first (the trigger then refuses late records), then write the files: a period
-     * whose row exists but whose archive failed can be re-exported; the reverse could not
-     * be trusted. */
-    r = store_period_add(store, &p);
-    if (r == -EEXIST) {
-        control_reply_error(c, "closed", "period %s is already closed", period);
-        goto out;
-    }
-    if (r < 0) {
-        control_reply_error(c, "store", "cannot close period: %s", strerror(-r));
-        goto out;
-    }
-    r = write_file(path, text, strlen(text));
-    if (r < 0)
-        goto fail_io;
-    meter_sign(meter, text, strlen(text), sig);
-    sodium_bin2hex(hex, sizeof(hex), sig, sizeof(sig));
-    snprintf(side, sizeof(side), "%s.sig", path);
-    snprintf(line, sizeof(line), "%s\n", hex);
-    if ((r = write_file(side, line, strlen(line))) < 0)
-        goto fail_io;
-    crypto_hash_sha256(sha, (const uint8_t *)text, strlen(text));
-    sodium_bin2hex(sha_hex, sizeof(sha_hex), sha, sizeof(sha));
-    snprintf(side, sizeof(side), "%s.sha256", path);
-    snprintf(line, sizeof(line), "%s  %s\n", sha_hex, strrchr(path, '/') + 1);
-    if ((r = write_file(side, line, strlen(line))) < 0)
-        goto fail_io;
-    log_notice("period %s closed: %s (ledger up to %" PRId64 ")", period, path, p.last_seq);
-    control_reply_ok(c, json_pack("{s:s, s:s, s:I, s:O}", "period", period, "archive", path,
-                                  "last_ledger_seq", (json_int_t)p.last_seq, "totals",
-                                  json_object_get(statement, "totals")));
-    goto out;
-fail_io:
-    control_reply_error(c, "io", "cannot write the archive in %s: %s", dir, strerror(-r));
-out:
-    free(text);
-    json_decref(archive);
-    json_decref(statement);
-}
-
-/* ---- listings ---- */
-
-static int pass_append(const struct store_pass *p, void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
-                                              (json_int_t)p->id, "kind", p->kind, "target",
-                                              p->target, "quantity", (json_int_t)p->quantity,
-                                              "remaining", (json_int_t)p->remaining, "valid_from",
-                                              (json_int_t)p->valid_from, "valid_until",
-                                              (json_int_t)p->valid_until, "price_cents",
-                                              (json_int_t)p->price_cents));
-    return 0;
-}
-
-static int rate_append(const char *plan, const struct store_rate *r, void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "plan", plan,
-                                              "target", r->target, "monthly_minutes",
-                                              (json_int_t)r->monthly_minutes, "per_hour_cents",
-                                              (json_int_t)r->per_hour_cents, "block_minutes",
-                                              (json_int_t)r->block_minutes, "min_charge_cents",
-                                              (json_int_t)r->min_charge_cents, "free_minutes",
-                                              (json_int_t)r->free_minutes));
-    return 0;
-}
-
-static int presence_append(int64_t id, int64_t member_id, const char *name, int64_t in,
-                           void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:I, s:s, s:I}", "member_id", (json_int_t)member_id,
-                                              "member", name, "since", (json_int_t)in));
-    return 0;
-}
-
-static int period_append(const struct store_period *p, void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:s, s:I, s:I, s:s, s:s}", "period", p->period,
-                                              "closed_at", (json_int_t)p->closed_at, "last_seq",
-                                              (json_int_t)p->last_seq, "totals", p->totals,
-                                              "archive", p->archive));
-    return 0;
-}
-
-static bool order_valid(const char *order)
-{
-    char copy[64], *save = NULL;
-    if (strlen(order) >= sizeof(copy))
-        return false;
-    strcpy(copy, order);
-    for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save))
-        if (strcmp(w, "pass") != 0 && strcmp(w, "plan") != 0 && strcmp(w, "rate") != 0)
-            return false;
-    return *order != '\0';
-}
-
 struct child_job {
     const char *kind;           /* "statement" or "verify" */
     const char *period;
@@ -360,14 +189,17 @@ int billing_job_main(int argc, char **argv)
  * the work through its own connection — WAL lets it read while the daemon writes; a mere
  * fork would share SQLite's process-wide state with the daemon — and answers the client
  * itself. */
-static void in_child(struct store *store, struct control_conn *c, const struct child_job *job)
+int billing_start_job(struct cmd_call *call, const char *kind, const char *period,
+                      int64_t member_id)
 {
+    struct services *svc = cmd_services(call);
     char path[PATH_MAX], self[PATH_MAX], member[24];
+    const char *site = meter_site(svc->meter);
     ssize_t len;
     pid_t pid;
     int fd;
 
-    /* portierd itself; a test harness that embeds the control server names it instead. */
+    /* portierd itself; a test harness that embeds the daemon names it instead. */
     const char *program = getenv("PORTIER_JOB_PROGRAM");
     if (program && *program && strlen(program) < sizeof(self)) {
         strcpy(self, program);
@@ -375,15 +207,15 @@ static void in_child(struct store *store, struct control_conn *c, const struct c
     } else {
         len = readlink("/proc/self/exe", self, sizeof(self) - 1);
     }
-    if (len <= 0 || store_path(store, path, sizeof(path)) < 0 ||
-        (fd = control_conn_take_fd(c)) < 0) {
-        control_reply_error(c, "internal", "cannot start the job");
-        return;
-    }
+    if (len <= 0 || store_path(svc->store, path, sizeof(path)) < 0)
+        return cmd_fail(call, -EIO, "internal", "cannot start the job");
+    fd = cmd_job_fd(call);
+    if (fd < 0)
+        return cmd_fail(call, fd, "internal", "cannot start the job: %s", strerror(-fd));
     self[len] = '\0';
-    snprintf(member, sizeof(member), "%" PRId64, job->member);
-    char *argv[] = { self, "--job", (char *)job->kind, "--db", path, "--period",
-                     (char *)job->period, "--member", member, "--site", (char *)job->site, NULL };
+    snprintf(member, sizeof(member), "%" PRId64, member_id);
+    char *argv[] = { self, "--job", (char *)kind, "--db", path, "--period", (char *)period,
+                     "--member", member, "--site", (char *)site, NULL };
     pid = fork();
     if (pid == 0) {
         if (fork() == 0) {
@@ -403,196 +235,6 @@ static void in_child(struct store *store, struct control_conn *c, const struct c
         waitpid(pid, NULL, 0);      /* the middle process exits at once */
     else
         log_error("cannot start a job: %s", strerror(errno));
-}
-
-bool billing_control(struct store *store, struct meter *meter, const char *state_dir,
-                     struct control_conn *c, const char *cmd, json_t *req)
-{
-    int64_t member = 0;
-    int r;
-
-    if (strcmp(cmd, "site.key") == 0) {
-        uint8_t pk[LEDGER_PK_LEN];
-        char hex[LEDGER_PK_LEN * 2 + 1];
-        meter_public_key(meter, pk);
-        sodium_bin2hex(hex, sizeof(hex), pk, sizeof(pk));
-        control_reply_ok(c, json_pack("{s:s, s:s, s:s}", "site", meter_site(meter), "algorithm",
-                                      "ed25519", "public_key", hex));
-    } else if (strcmp(cmd, "ledger.verify") == 0) {
-        struct child_job job = { .kind = "verify", .period = "", .site = meter_site(meter) };
-        log_info("ledger verification requested by %s", control_conn_who(c));
-        in_child(store, c, &job);
-    } else if (strcmp(cmd, "statement") == 0) {
-        const char *period = req_str(req, "period");
-        char first[11], last[11];
-        if (json_object_get(req, "member") && !req_member(store, c, req, "member", &member))
-            return true;
-        if (!period || period_days(period, first, last) < 0) {
-            control_reply_error(c, "bad_request", "period must be YYYY-MM");
-            return true;
-        }
-        struct child_job job = { .kind = "statement", .period = period, .member = member,
-                                 .site = meter_site(meter) };
-        in_child(store, c, &job);
-    } else if (strcmp(cmd, "period.close") == 0) {
-        const char *period = req_str(req, "period");
-        period_close(store, meter, state_dir, c, period ? period : "");
-    } else if (strcmp(cmd, "period.list") == 0) {
-        json_t *list = json_array();
-        store_periods_foreach(store, period_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "periods", list));
-    } else if (strcmp(cmd, "pass.add") == 0) {
-        struct store_pass p = { .quantity = 0 };
-        const char *kind = req_str(req, "kind"), *target = req_str(req, "target");
-        int64_t id;
-        if (!req_member(store, c, req, "member", &p.member_id))
-            return true;
-        if (!kind || (strcmp(kind, "days") != 0 && strcmp(kind, "minutes") != 0)) {
-            control_reply_error(c, "bad_request", "kind must be \"days\" or \"minutes\"");
-            return true;
-        }
-        if (!req_int(c, req, "quantity", 1, 1000000, true, &p.quantity) ||
-            !req_int(c, req, "price_cents", 0, 100000000, false, &p.price_cents) ||
-            !req_time(c, req, "valid_from", false, &p.valid_from) ||
-            !req_time(c, req, "valid_until", false, &p.valid_until))
-            return true;
-        if (target && (strlen(target) >= sizeof(p.target) || !*target)) {
-            control_reply_error(c, "bad_request", "target is a machine, category:NAME or *");
-            return true;
-        }
-        snprintf(p.kind, sizeof(p.kind), "%s", kind);
-        snprintf(p.target, sizeof(p.target), "%s", target ? target : "*");
-        r = store_pass_add(store, &p, "manager", &id);
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot add pass: %s", strerror(-r));
-            return true;
-        }
-        log_info("pass %" PRId64 ": %" PRId64 " %s for member %" PRId64, id, p.quantity, kind,
-                 p.member_id);
-        control_reply_ok(c, json_pack("{s:I}", "id", (json_int_t)id));
-    } else if (strcmp(cmd, "pass.list") == 0) {
-        json_t *list = json_array();
-        if (!req_member(store, c, req, "member", &member)) {
-            json_decref(list);
-            return true;
-        }
-        store_passes_foreach(store, member, pass_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "passes", list));
-    } else if (strcmp(cmd, "plan.billing") == 0) {
-        const char *name = req_str(req, "plan"), *order = req_str(req, "allowance_order");
-        struct store_plan plan;
-        struct store_member_plan cur = { 0 };
-        if (!name || store_plan_find(store, name, &plan) < 0) {
-            control_reply_error(c, "not_found", "no plan '%.32s'", name ? name : "");
-            return true;
-        }
-        /* All are set at once; what is not given takes its default. */
-        if (!req_int(c, req, "monthly_days", 0, 31, false, &cur.monthly_days) ||
-            !req_int(c, req, "day_rate_cents", 0, 100000000, false, &cur.day_rate_cents) ||
-            !req_int(c, req, "visit_days", 0, 31, false, &cur.visit_days))
-            return true;
-        if (order && !order_valid(order)) {
-            control_reply_error(c, "bad_request", "allowance_order lists pass, plan and rate, e.g. pass,plan,rate");
-            return true;
-        }
-        r = store_plan_set_billing(store, plan.id, cur.monthly_days,
-                                   cur.day_rate_cents, order ? order : "pass,plan,rate",
-                                   cur.visit_days);
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot change plan: %s", strerror(-r));
-            return true;
-        }
-        control_reply_ok(c, json_pack("{s:s}", "plan", name));
-    } else if (strcmp(cmd, "rate.set") == 0) {
-        const char *name = req_str(req, "plan"), *target = req_str(req, "target");
-        struct store_plan plan;
-        struct store_rate rate = { .block_minutes = 1 };
-        if (!name || store_plan_find(store, name, &plan) < 0) {
-            control_reply_error(c, "not_found", "no plan '%.32s'", name ? name : "");
-            return true;
-        }
-        if (!target || !*target || strlen(target) >= sizeof(rate.target)) {
-            control_reply_error(c, "bad_request", "target is a machine name, category:NAME or *");
-            return true;
-        }
-        snprintf(rate.target, sizeof(rate.target), "%s", target);
-        if (!req_int(c, req, "per_hour_cents", 0, 10000000, false, &rate.per_hour_cents) ||
-            !req_int(c, req, "block_minutes", 1, 1440, false, &rate.block_minutes) ||
-            !req_int(c, req, "min_charge_cents", 0, 10000000, false, &rate.min_charge_cents) ||
-            !req_int(c, req, "free_minutes", 0, 1440, false, &rate.free_minutes) ||
-            !req_int(c, req, "monthly_minutes", 0, 44640, false, &rate.monthly_minutes))
-            return true;
-        r = store_rate_put(store, plan.id, &rate);
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot set rate: %s", strerror(-r));
-            return true;
-        }
-        control_reply_ok(c, json_pack("{s:s, s:s}", "plan", name, "target", target));
-    } else if (strcmp(cmd, "rate.list") == 0) {
-        json_t *list = json_array();
-        store_rates_foreach(store, rate_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "rates", list));
-    } else if (strcmp(cmd, "usage.correct") == 0) {
-        int64_t seq, delta, new_seq;
-        const char *note = req_str(req, "note");
-        if (!req_int(c, req, "seq", 1, INT64_MAX, true, &seq) ||
-            !req_int(c, req, "amount_cents", -100000000, 100000000, true, &delta))
-            return true;
-        if (!note || !*note || strlen(note) > 127) {
-            control_reply_error(c, "bad_request", "a correction needs a note (1 to 127 characters) saying why");
-            return true;
-        }
-        r = meter_correction(meter, seq, delta, note, &new_seq);
-        if (r == -ENOENT) {
-            control_reply_error(c, "not_found", "no usage record at ledger entry %" PRId64, seq);
-            return true;
-        }
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot record the correction: %s", strerror(-r));
-            return true;
-        }
-        log_notice("ledger entry %" PRId64 " corrected by entry %" PRId64 " (%+" PRId64 " cents): %s",
-                   seq, new_seq, delta, note);
-        control_reply_ok(c, json_pack("{s:I}", "seq", (json_int_t)new_seq));
-    } else if (strcmp(cmd, "usage.add") == 0) {
-        /* A manager's record of a day someone used without badging (dated in the past). */
-        int64_t at;
-        const char *when = req_str(req, "at");
-        if (!req_member(store, c, req, "member", &member) || !req_time(c, req, "at", false, &at))
-            return true;
-        if (!at) {
-            control_reply_error(c, "bad_request", "missing \"at\" (the date of the visit)");
-            return true;
-        }
-        /* A bare date means that day: noon is safely inside its billing day. */
-        if (when && strlen(when) == 10)
-            at += 12 * 3600;
-        r = meter_manual_day(meter, member, at);
-        if (r == -EPERM) {
-            control_reply_error(c, "period_closed", "that day belongs to a closed period; add a correction instead");
-            return true;
-        }
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot record the visit: %s", strerror(-r));
-            return true;
-        }
-        control_reply_ok(c, NULL);
-    } else if (strcmp(cmd, "presence.list") == 0) {
-        json_t *list = json_array();
-        store_presence_foreach(store, presence_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "present", list));
-    } else if (strcmp(cmd, "presence.checkout") == 0) {
-        if (!req_member(store, c, req, "member", &member))
-            return true;
-        r = meter_check_out(meter, member, now_utc(), "manager");
-        if (r == -ENOENT)
-            control_reply_error(c, "not_found", "member %" PRId64 " is not checked in", member);
-        else if (r < 0)
-            control_reply_error(c, "store", "cannot check out: %s", strerror(-r));
-        else
-            control_reply_ok(c, NULL);
-    } else {
-        return false;
-    }
-    return true;
+    /* Its answer comes from the job itself (or, failing that, as the job's socket closing). */
+    return CMD_PENDING;
 }

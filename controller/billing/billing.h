@@ -1,16 +1,18 @@
-/* billing: the control commands of metering — passes, plans' allowances and rates,
- * presence, statements, corrections, the ledger and period closing. */
+/* billing: statements, and the job processes that build them (and verify the ledger) off
+ * the event loop. The commands of metering are in billing_commands.c. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-#include "control.h"
 #include "meter.h"
 #include "store.h"
 
-/* Handle cmd if it is one of ours; state_dir receives period archives. */
-bool billing_control(struct store *store, struct meter *meter, const char *state_dir,
-                     struct control_conn *c, const char *cmd, json_t *req);
+struct cmd_call;
+/* Start a job process ("statement" or "verify") that answers call itself (cmd_job_fd()).
+ * Returns CMD_PENDING, or the error the call was failed with. */
+int billing_start_job(struct cmd_call *call, const char *kind, const char *period,
+                      int64_t member_id);
 
 /* `portierd --job statement|verify --db PATH [--period P] [--member N] [--site ID]`, with the
  * client's socket as fd 3: what a job process runs. Returns the exit status. */

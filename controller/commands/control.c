@@ -12,8 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "commit.h"
 #include "log.h"
+#include "services.h"
 #include "util.h"
 
 struct control_conn {
@@ -31,8 +33,8 @@ struct control_conn {
     bool dispatched;            /* the request went to the handler */
     bool replied;
     struct commit_wait durable; /* the reply goes out once what it reports is on disk */
-    control_gone_fn gone_fn;
-    void *gone_userdata;
+    struct cmd_call *call;      /* while its command is pending */
+    bool in_dispatch, doomed;   /* freed once cmd_dispatch() returns */
 };
 
 struct control {
@@ -42,9 +44,7 @@ struct control {
     sd_event_source *accept_io;
     struct control_conn *conns;
     unsigned n_conns;
-    control_request_fn on_request;
-    void *userdata;
-    struct commit *commit;
+    struct services *svc;
 };
 
 static void conn_free(struct control_conn *c)
@@ -59,9 +59,12 @@ static void conn_free(struct control_conn *c)
             break;
         }
     c->ctl->n_conns--;
-    commit_wait_cancel(c->ctl->commit, &c->durable);
-    if (c->dispatched && !c->replied && c->gone_fn)
-        c->gone_fn(c, c->gone_userdata);
+    commit_wait_cancel(c->ctl->svc->commit, &c->durable);
+    if (c->call) {
+        struct cmd_call *call = c->call;
+        c->call = NULL;
+        cmd_call_cancel(call);      /* the client went away while it waited */
+    }
     sd_event_source_disable_unref(c->io);
     sd_event_source_disable_unref(c->timeout);
     if (c->fd >= 0)
@@ -69,6 +72,15 @@ static void conn_free(struct control_conn *c)
     free(c->in);
     free(c->out);
     free(c);
+}
+
+/* conn_free(), or later if we are inside cmd_dispatch() for it. */
+static void conn_release(struct control_conn *c)
+{
+    if (c->in_dispatch)
+        c->doomed = true;
+    else
+        conn_free(c);
 }
 
 static int conn_write(struct control_conn *c)
@@ -85,24 +97,49 @@ static int conn_write(struct control_conn *c)
     return 1;   /* all written */
 }
 
+static void reply(struct control_conn *c, json_t *reply);
+
+static void cmd_done(struct cmd_call *call, void *ctx)
+{
+    struct control_conn *c = ctx;
+
+    c->call = NULL;
+    reply(c, cmd_call_reply(call));
+}
+
+static int take_fd(struct cmd_call *call, void *ctx);
+
+static const struct cmd_transport transport = { .done = cmd_done, .take_fd = take_fd };
+
 static void conn_dispatch(struct control_conn *c, size_t line_len)
 {
+    struct actor actor = { .role = ROLE_SYSTEM, .channel = CHANNEL_CONTROL };
+    struct cmd_call *call;
     json_error_t err;
     json_t *req;
 
     req = json_loadb(c->in, line_len, JSON_REJECT_DUPLICATES, &err);
     c->dispatched = true;
     if (!req) {
-        control_reply_error(c, "bad_request", "request is not valid JSON: %s", err.text);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "request is not valid JSON: %s", err.text);
+        reply(c, cmd_error_object("bad_request", msg));
         return;
     }
-    if (!json_is_object(req) || !json_is_string(json_object_get(req, "cmd"))) {
-        json_decref(req);
-        control_reply_error(c, "bad_request", "request must be an object with a \"cmd\" string");
-        return;
-    }
-    c->ctl->on_request(c, req, c->ctl->userdata);
+    /* Whoever may open the socket (its owner, group and mode) runs the site. */
+    snprintf(actor.who, sizeof(actor.who), "%s", c->who);
+    c->in_dispatch = true;
+    call = cmd_dispatch(c->ctl->svc, &actor, req, &transport, c);
+    c->in_dispatch = false;
     json_decref(req);
+    if (c->doomed) {
+        cmd_call_cancel(call);
+        conn_free(c);
+        return;
+    }
+    c->call = call;
+    if (call)       /* a long command (waiting for a card, say) keeps its own time */
+        sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
 }
 
 static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -151,8 +188,10 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
     }
     if (c->in_len == CONTROL_REQUEST_MAX) {
+        char msg[64];
         c->dispatched = true;
-        control_reply_error(c, "too_large", "request longer than %d bytes", CONTROL_REQUEST_MAX);
+        snprintf(msg, sizeof(msg), "request longer than %d bytes", CONTROL_REQUEST_MAX);
+        reply(c, cmd_error_object("too_large", msg));
     }
     return 0;
 }
@@ -161,9 +200,11 @@ static int conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
     struct control_conn *c = userdata;
     if (!c->dispatched) {
+        char msg[64];
         c->dispatched = true;
-        control_reply_error(c, "timeout", "no complete request within %d seconds",
-                            CONTROL_READ_TIMEOUT_SEC);
+        snprintf(msg, sizeof(msg), "no complete request within %d seconds",
+                 CONTROL_READ_TIMEOUT_SEC);
+        reply(c, cmd_error_object("timeout", msg));
     } else if (c->replied) {
         conn_free(c);       /* the client does not read its reply */
     }
@@ -225,15 +266,6 @@ static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *us
     return 0;
 }
 
-int control_adopt(struct control *ctl, int fd, const char *who)
-{
-    if (ctl->n_conns >= CONTROL_MAX_CLIENTS + CONTROL_MAX_ADOPTED) {
-        close(fd);
-        return -EBUSY;
-    }
-    return conn_add(ctl, fd, (uid_t)-1, who);
-}
-
 static void conn_send(struct control_conn *c)
 {
     uint64_t now;
@@ -259,12 +291,12 @@ static void conn_durable(struct commit_wait *w, int result)
         char *text;
         snprintf(msg, sizeof(msg), "not recorded: the database could not write it (%s); "
                  "nothing of this request is kept, try again later", strerror(-result));
-        err = control_error_object("not_recorded", msg);
+        err = cmd_error_object("not_recorded", msg);
         text = json_dumps(err, JSON_COMPACT);
         json_decref(err);
         if (!text || conn_set_text(c, text) < 0) {
             free(text);
-            conn_free(c);
+            conn_release(c);
             return;
         }
         free(text);
@@ -288,38 +320,34 @@ static int conn_set_text(struct control_conn *c, const char *text)
     return 0;
 }
 
-void control_set_commit(struct control *ctl, struct commit *commit)
-{
-    ctl->commit = commit;
-}
-
-void control_reply(struct control_conn *c, json_t *reply)
+/* Send reply (stolen) and close once written. */
+static void reply(struct control_conn *c, json_t *obj)
 {
     char *text;
 
     if (c->replied) {
-        json_decref(reply);
+        json_decref(obj);
         return;
     }
     c->replied = true;
-    text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-    json_decref(reply);
+    text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
     if (!text) {
         /* Never leave a client without an answer (jansson refuses invalid UTF-8). */
         text = strdup("{\"ok\":false,\"code\":\"internal\",\"error\":\"the reply could not be encoded\"}");
         if (!text) {
-            conn_free(c);
+            conn_release(c);
             return;
         }
     }
     if (conn_set_text(c, text) < 0) {
         free(text);
-        conn_free(c);
+        conn_release(c);
         return;
     }
     free(text);
     /* Written once what it reports is on disk (or turned into an error if it never is). */
-    if (commit_wait(c->ctl->commit, &c->durable, conn_durable))
+    if (commit_wait(c->ctl->svc->commit, &c->durable, conn_durable))
         conn_send(c);
     else {  /* nothing to read or write meanwhile, and no timeout: the disk takes its time */
         sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
@@ -327,50 +355,16 @@ void control_reply(struct control_conn *c, json_t *reply)
     }
 }
 
-void control_reply_error(struct control_conn *c, const char *code, const char *fmt, ...)
+
+
+
+
+
+/* Hand the connection to a job process that writes the reply itself: a duplicate of its
+ * socket (blocking), and the connection is forgotten. */
+static int take_fd(struct cmd_call *call, void *ctx)
 {
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    control_reply(c, control_error_object(code, msg));
-}
-
-json_t *control_error_object(const char *code, const char *msg)
-{
-    char copy[512];
-
-    /* Messages quote what the client sent, cut to a length: keep them valid UTF-8. */
-    snprintf(copy, sizeof(copy), "%s", msg);
-    utf8_sanitize(copy);
-    return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", copy);
-}
-
-void control_reply_ok(struct control_conn *c, json_t *fields)
-{
-    json_t *reply = json_pack("{s:b}", "ok", 1);
-    if (fields) {
-        json_object_update(reply, fields);
-        json_decref(fields);
-    }
-    control_reply(c, reply);
-}
-
-void control_conn_on_gone(struct control_conn *c, control_gone_fn fn, void *userdata)
-{
-    c->gone_fn = fn;
-    c->gone_userdata = userdata;
-    /* A long request outlives the read timeout; the handler keeps its own. */
-    sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
-}
-
-uid_t control_conn_uid(const struct control_conn *c) { return c->uid; }
-const char *control_conn_who(const struct control_conn *c) { return c->who; }
-
-int control_conn_take_fd(struct control_conn *c)
-{
+    struct control_conn *c = ctx;
     int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
         return -errno;
@@ -378,13 +372,14 @@ int control_conn_take_fd(struct control_conn *c)
         close(fd);
         return -errno;
     }
-    c->replied = true;      /* no gone callback: the new owner answers */
-    conn_free(c);
+    c->replied = true;      /* the new owner answers */
+    c->call = NULL;
+    conn_release(c);
     return fd;
 }
 
-int control_new(sd_event *loop, const char *path, unsigned mode, const char *group,
-                control_request_fn on_request, void *userdata, struct control **ret)
+int control_new(struct services *svc, const char *path, unsigned mode, const char *group,
+                struct control **ret)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct control *ctl;
@@ -395,9 +390,8 @@ int control_new(sd_event *loop, const char *path, unsigned mode, const char *gro
     ctl = calloc(1, sizeof(*ctl));
     if (!ctl)
         return -ENOMEM;
-    ctl->loop = loop;
-    ctl->on_request = on_request;
-    ctl->userdata = userdata;
+    ctl->loop = svc->loop;
+    ctl->svc = svc;
     strlcpy_checked(ctl->path, path, sizeof(ctl->path));
     ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (ctl->fd < 0) {
@@ -425,7 +419,7 @@ int control_new(sd_event *loop, const char *path, unsigned mode, const char *gro
         r = -errno;
         goto fail;
     }
-    r = sd_event_add_io(loop, &ctl->accept_io, ctl->fd, EPOLLIN, control_accept, ctl);
+    r = sd_event_add_io(ctl->loop, &ctl->accept_io, ctl->fd, EPOLLIN, control_accept, ctl);
     if (r < 0)
         goto fail;
     *ret = ctl;

@@ -11,7 +11,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
+#include "timer.h"
 #include "util.h"
 
 /* A WAL this long is copied back into the database by the sync thread (1 KiB pages: about
@@ -28,7 +30,7 @@ struct commit {
     char db_path[PATH_MAX];
     sd_event_source *defer;         /* the commit, once the loop has handled what is ready */
     sd_event_source *synced;        /* the thread's eventfd */
-    sd_event_source *retry;         /* writing held events again after a failure */
+    struct timer *retry;            /* writing held events again after a failure */
     int efd, wal_fd;
     void (*on_durable)(void *userdata);
     void (*on_health)(void *userdata);
@@ -193,13 +195,13 @@ static void health_changed(struct commit *c)
 
 static void arm_retry(struct commit *c)
 {
-    uint64_t now;
+    int r;
 
     if (c->retry_ms == 0)
         c->retry_ms = RETRY_MIN_MS;
-    sd_event_now(c->loop, CLOCK_MONOTONIC, &now);
-    sd_event_source_set_time(c->retry, now + c->retry_ms * 1000ull);
-    sd_event_source_set_enabled(c->retry, SD_EVENT_ONESHOT);
+    r = timer_arm_in(c->retry, c->retry_ms * 1000ull);
+    if (r < 0)
+        log_error("storage: cannot schedule the next write attempt: %s", strerror(-r));
     c->retry_ms = c->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->retry_ms * 2;
 }
 
@@ -251,7 +253,7 @@ static void on_batch_failed(uint64_t batch, int error, void *userdata)
     failure(c, "write", error);
 }
 
-static int retry_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void retry_due(void *userdata)
 {
     struct commit *c = userdata;
     /* Write what is held; with nothing held, a one-page write tells whether the disk works
@@ -263,7 +265,6 @@ static int retry_due(sd_event_source *s, uint64_t usec, void *userdata)
         failure(c, "write", r);
     if (!c->health.ok)
         arm_retry(c);
-    return 0;
 }
 
 /* ---- the loop side ---- */
@@ -358,31 +359,6 @@ static int open_wal(const char *db_path)
     return fd < 0 ? -errno : fd;
 }
 
-/* The directory entries of the database and its WAL, on disk before anything counts. */
-static int sync_dir(const char *db_path)
-{
-    char dir[PATH_MAX];
-    char *slash;
-    int fd, r = 0;
-
-    if (strlcpy_checked(dir, db_path, sizeof(dir)) < 0)
-        return -ENAMETOOLONG;
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    return r;
-}
-
 int commit_new(sd_event *loop, struct store *store, const char *db_path,
                void (*on_durable)(void *userdata), void (*on_health)(void *userdata),
                void *userdata, struct commit **ret)
@@ -420,7 +396,7 @@ int commit_new(sd_event *loop, struct store *store, const char *db_path,
         r = c->wal_fd;
         goto fail;
     }
-    if (fdatasync(c->wal_fd) < 0 || (r = sync_dir(db_path)) < 0) {
+    if (fdatasync(c->wal_fd) < 0 || (r = file_sync_dir(db_path)) < 0) {
         r = r < 0 ? r : -errno;
         goto fail;
     }
@@ -435,12 +411,11 @@ int commit_new(sd_event *loop, struct store *store, const char *db_path,
     }
     if ((r = sd_event_add_defer(loop, &c->defer, commit_due, c)) < 0 ||
         (r = sd_event_add_io(loop, &c->synced, c->efd, EPOLLIN, on_synced, c)) < 0 ||
-        (r = sd_event_add_time(loop, &c->retry, CLOCK_MONOTONIC, 0, 1000, retry_due, c)) < 0)
+        (r = timer_new(loop, CLOCK_MONOTONIC, 1000, retry_due, c, &c->retry)) < 0)
         goto fail;
     sd_event_source_set_priority(c->defer, COMMIT_PRIORITY);
     sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
     sd_event_source_set_priority(c->synced, COMMIT_PRIORITY);
-    sd_event_source_set_enabled(c->retry, SD_EVENT_OFF);
     r = -pthread_create(&c->thread, NULL, sync_main, c);
     if (r < 0)
         goto fail;
@@ -474,7 +449,7 @@ struct commit *commit_free(struct commit *c)
     answer(c, ticket_upto, UINT64_MAX, -ECANCELED);
     sd_event_source_disable_unref(c->defer);
     sd_event_source_disable_unref(c->synced);
-    sd_event_source_disable_unref(c->retry);
+    timer_free(c->retry);
     if (c->efd >= 0)
         close(c->efd);
     if (c->wal_fd >= 0)

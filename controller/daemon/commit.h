@@ -17,10 +17,11 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "priorities.h"
 #include "store.h"
 
 /* Runs after the loop has handled what is ready (taps, inputs), before replies go out. */
-#define COMMIT_PRIORITY 10
+#define COMMIT_PRIORITY PRIORITY_COMMIT
 
 struct commit;
 struct commit_wait;

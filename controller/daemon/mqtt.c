@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "timer.h"
 #include "util.h"
 
 #define INFLIGHT_MAX 20
@@ -77,7 +78,7 @@ struct mqtt {
     sd_event_source *io;               /* watches a duplicate of sock, which it owns */
     int sock;                           /* libmosquitto's socket when io was armed */
     sd_event_source *misc;
-    sd_event_source *retry;
+    struct timer *retry;                /* next connection attempt */
     unsigned backoff_ms;
     struct inflight inflight[INFLIGHT_MAX];
     unsigned n_inflight;
@@ -510,17 +511,11 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 
 /* ---- connection ---- */
 
-static int retry_due(sd_event_source *s, uint64_t usec, void *userdata);
-
 static void schedule_retry(struct mqtt *m)
 {
-    uint64_t when = now_mono_usec() + (uint64_t)m->backoff_ms * 1000u;
-    if (m->retry) {
-        sd_event_source_set_time(m->retry, when);
-        sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
-    } else {
-        sd_event_add_time(m->loop, &m->retry, CLOCK_MONOTONIC, when, 10000, retry_due, m);
-    }
+    int r = timer_arm_in(m->retry, (uint64_t)m->backoff_ms * 1000u);
+    if (r < 0)
+        log_error("mqtt: cannot schedule the next connection attempt: %s", strerror(-r));
     m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
 }
 
@@ -649,10 +644,9 @@ static int start_connect(struct mqtt *m)
     return 0;
 }
 
-static int retry_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void retry_due(void *userdata)
 {
     start_connect(userdata);
-    return 0;
 }
 
 static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
@@ -743,6 +737,9 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     mq.disconnect_callback_set(m->mosq, on_disconnect);
     mq.publish_callback_set(m->mosq, on_publish);
     mq.message_callback_set(m->mosq, on_message);
+    r = timer_new(loop, CLOCK_MONOTONIC, 10000, retry_due, m, &m->retry);
+    if (r < 0)
+        goto fail;
     r = sd_event_add_time(loop, &m->misc, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
                           misc_due, m);
     if (r < 0)
@@ -768,7 +765,7 @@ struct mqtt *mqtt_free(struct mqtt *m)
     }
     sd_event_source_disable_unref(m->io);
     sd_event_source_disable_unref(m->misc);
-    sd_event_source_disable_unref(m->retry);
+    timer_free(m->retry);
     if (m->mosq)
         mq.destroy(m->mosq);
     for (unsigned i = 0; i < m->n_states; i++)

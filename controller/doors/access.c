@@ -187,8 +187,9 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
         e->stats.store_errors++;
 
     if (tap.relay_error)
-        log_error("door %s: tap by member %" PRId64 " granted but relay write failed: %s%s%s",
-                  tap.door, tap.member_id, strerror(-tap.relay_error), sep, ev.detail);
+        log_error("door %s: tap by member %" PRId64
+                  " granted but the door could not be unlocked: %s%s%s", tap.door, tap.member_id,
+                  strerror(-tap.relay_error), sep, ev.detail);
     else if (verdict.granted && tap.visitor)
         log_info("door %s: granted to a visitor of %s (card %.8s) at reader %s%s%s", tap.door,
                  tap.home, tap.card, reader, sep, ev.detail);

@@ -22,7 +22,7 @@ struct access_tap {
     int64_t card_id;
     bool granted;
     enum policy_reason reason;
-    int relay_error;            /* granted but the relay write failed: -errno */
+    int relay_error;            /* granted but door_unlock_for() failed: -errno */
     char card[17];              /* hash prefix, hex: tells cards apart without the UID */
     uint32_t latency_us;        /* tap entering the daemon -> relay written (or decision) */
     int64_t event_id;           /* row in access_events, 0 if it could not be stored */

@@ -41,17 +41,16 @@ static int door_apply(struct door *d, bool unlocked)
     return 0;
 }
 
-static int door_relock_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void door_relock_due(void *userdata)
 {
     struct door *d = userdata;
 
     d->unlock_until = 0;
     if (!d->free_entry)
         door_apply(d, false);
-    return 0;
 }
 
-static int door_held_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void door_held_due(void *userdata)
 {
     struct door *d = userdata;
 
@@ -59,31 +58,6 @@ static int door_held_due(sd_event_source *s, uint64_t usec, void *userdata)
         d->alarm_held_open = true;
         door_emit(d, DOOR_EV_ALARM_HELD_OPEN);
     }
-    return 0;
-}
-
-static int timer_arm(struct door *d, sd_event_source **src, uint64_t when,
-                     sd_event_time_handler_t fn)
-{
-    int r;
-
-    if (*src) {
-        r = sd_event_source_set_time(*src, when);
-        if (r >= 0)
-            r = sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
-        return r;
-    }
-    r = sd_event_add_time(d->loop, src, CLOCK_MONOTONIC, when, 0, fn, d);
-    if (r < 0)
-        return r;
-    sd_event_source_set_priority(*src, DOOR_TIMER_PRIORITY);
-    return sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
-}
-
-static void timer_disarm(sd_event_source *src)
-{
-    if (src)
-        sd_event_source_set_enabled(src, SD_EVENT_OFF);
 }
 
 int door_unlock_for(struct door *d, unsigned seconds, enum door_cause cause)
@@ -99,8 +73,13 @@ int door_unlock_for(struct door *d, unsigned seconds, enum door_cause cause)
     if (r < 0)
         return r;
     if (until > d->unlock_until) {
+        r = timer_arm_at(d->relock, until);
+        if (r < 0) {
+            /* Fail closed: an unlock nothing would end is worse than no unlock. */
+            door_lock_now(d);
+            return r;
+        }
         d->unlock_until = until;
-        timer_arm(d, &d->relock, until, door_relock_due);
     }
     if (!d->open)
         d->opened_since_unlock = false;
@@ -144,9 +123,9 @@ static void door_contact_changed(struct input *in, bool open, void *userdata)
             d->opened_since_unlock = true;
             door_emit(d, DOOR_EV_OPENED);
         }
+        /* Only an alarm: if it cannot be armed the door still locks as it should. */
         if (d->cfg->held_open_seconds > 0 && !d->free_entry)
-            timer_arm(d, &d->held, loop_now(d) + (uint64_t)d->cfg->held_open_seconds * 1000000u,
-                      door_held_due);
+            timer_arm_in(d->held, (uint64_t)d->cfg->held_open_seconds * 1000000u);
         return;
     }
     timer_disarm(d->held);
@@ -188,6 +167,12 @@ int door_init(struct door *d, const struct door_config *cfg, sd_event *loop,
     d->on_event = on_event;
     d->userdata = userdata;
 
+    *ret_what = "timer";
+    if ((r = timer_new(loop, CLOCK_MONOTONIC, 0, door_relock_due, d, &d->relock)) < 0 ||
+        (r = timer_set_priority(d->relock, DOOR_TIMER_PRIORITY)) < 0 ||
+        (r = timer_new(loop, CLOCK_MONOTONIC, 0, door_held_due, d, &d->held)) < 0 ||
+        (r = timer_set_priority(d->held, DOOR_TIMER_PRIORITY)) < 0)
+        goto fail;
     snprintf(name, sizeof(name), "%s.relay", cfg->name);
     *ret_what = "relay";
     r = relay_open(&d->relay, hw->relay_ops, name, &cfg->relay);
@@ -224,8 +209,8 @@ void door_fini(struct door *d)
 {
     if (!d)
         return;
-    d->relock = sd_event_source_disable_unref(d->relock);
-    d->held = sd_event_source_disable_unref(d->held);
+    d->relock = timer_free(d->relock);
+    d->held = timer_free(d->held);
     input_close(&d->exit_button);
     input_close(&d->contact);
     relay_close(&d->relay);     /* de-energised: the fail mode decides what the door does */

@@ -7,7 +7,13 @@
  * owner hears about every change afterwards through on_event. "Unlocked" maps to the relay
  * by the fail mode: a fail-secure strike is energised to unlock, a fail-safe maglock is
  * energised to lock. door_fini() de-energises the relay, which is also what the hardware
- * does if the daemon dies. */
+ * does if the daemon dies.
+ *
+ * A timed unlock never outlives its relock: if the relock timer cannot be armed, the door
+ * locks again at once (a fail-secure strike's relay de-energised, a fail-safe maglock's
+ * energised) and the unlock fails. The safety of people does not rest on this: a fail-safe
+ * door's break-glass and fire release cut the magnet's power without the Pi
+ * (docs/install-raspberry-pi.md). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +22,7 @@
 #include "config.h"
 #include "input.h"
 #include "relay.h"
+#include "timer.h"
 
 #define DOOR_MAX_UNLOCK_SECONDS (12 * 3600)
 
@@ -57,8 +64,8 @@ struct door {
     bool alarm_forced;
     bool alarm_held_open;
     int last_error;                     /* last relay write error, 0 if none */
-    sd_event_source *relock;
-    sd_event_source *held;
+    struct timer *relock;               /* armed for unlock_until */
+    struct timer *held;                 /* held-open alarm */
     door_event_fn on_event;
     void *userdata;
 };
@@ -70,15 +77,20 @@ struct door_hw {
     enum input_bias bias;
 };
 
-/* Open the door's lines (relay locked) on loop. d is caller-owned storage. 0 or -errno;
- * on error d is finalised and *ret_what names the line that failed. */
+/* Open the door's lines (relay locked) and create its timers on loop. d is caller-owned
+ * storage. 0 or -errno; on error d is finalised and *ret_what names the line that failed
+ * ("timer" if the timers could not be created). */
 int door_init(struct door *d, const struct door_config *cfg, sd_event *loop,
               const struct door_hw *hw, door_event_fn on_event, void *userdata,
               const char **ret_what);
 /* De-energise the relay and release everything. NULL-safe. */
 void door_fini(struct door *d);
 
-/* Unlock for seconds (extends a shorter running unlock). Relay first. 0 or -errno. */
+/* Unlock for seconds (extends a shorter running unlock). Relay first, then the relock timer.
+ * 0, -ERANGE (seconds 0 or above DOOR_MAX_UNLOCK_SECONDS), or -errno: the relay write failed
+ * (DOOR_EV_RELAY_FAULT was emitted), or the relock could not be armed: the door is then
+ * locked again, as door_lock_now() does — an unlock already running ends too, a free-entry
+ * window keeps the door open. Either way the caller must not report the door as opened. */
 int door_unlock_for(struct door *d, unsigned seconds, enum door_cause cause);
 /* End a timed or manual unlock now (a free-entry window keeps the door open). */
 int door_lock_now(struct door *d);

@@ -11,7 +11,6 @@
 #include "log.h"
 #include "meter.h"
 #include "policy.h"
-#include "request.h"
 #include "util.h"
 
 #define LOOKAHEAD (7 * 86400)       /* bookings and opening hours considered at a tap */
@@ -157,7 +156,9 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
                  " s unless someone takes over", name, m->member_id, m->cfg->handover_seconds);
         break;
     case MACHINE_EV_OFF:
-        log_info("machine %s: power off (%s)", name, m->off_reason);
+        /* timer_fault: the machine cut power because it could not schedule the next step. */
+        log_msg(strcmp(m->off_reason, "timer_fault") == 0 ? LOG_ERR : LOG_INFO,
+                "machine %s: power off (%s)", name, m->off_reason);
         record(f, m, "machine_off", true, m->off_reason, m->member_id, NULL);
         session_close(f, m, m->off_reason, machine_running_seconds(m), m->member_id, m->started_at);
         break;
@@ -263,7 +264,7 @@ static void rules_from(const struct store_resource *res, const struct schedule *
 /* Check a booking [start, end) for member on resource (replacing exclude_id when moving)
  * against every rule. now_for_rules lets an extension start at the end of a grace period. */
 /* hide_names: the request comes from a member, whose messages never name other members. */
-static struct booking_verdict check_booking(struct fablab *f, const struct store_resource *res,
+struct booking_verdict fablab_check_booking(struct fablab *f, const struct store_resource *res,
                                             int64_t member_id, int64_t start, int64_t end,
                                             int64_t exclude_id, int64_t now_for_rules,
                                             bool hide_names)
@@ -306,9 +307,16 @@ static struct booking_verdict check_booking(struct fablab *f, const struct store
 bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
                        int64_t start, int64_t end, struct booking_verdict *ret)
 {
-    *ret = check_booking(f, res, member_id, start, end, 0, now_utc(), true);
+    *ret = fablab_check_booking(f, res, member_id, start, end, 0, now_utc(), true);
     return ret->error == BOOKING_OK;
 }
+
+/* Who did it, for records: "manager:uid=1000", "member:42". */
+struct fablab_actor {
+    bool manager;
+    int64_t member_id;
+    const char *who;
+};
 
 static void actor_text(const struct fablab_actor *a, char *buf, size_t n)
 {
@@ -345,7 +353,7 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
         char by[80];
         struct fablab_actor actor = { .member_id = subj->member_id };
 
-        bv = check_booking(f, &mf->res, subj->member_id, start, end, 0, now < start ? now : start,
+        bv = fablab_check_booking(f, &mf->res, subj->member_id, start, end, 0, now < start ? now : start,
                            false);
         if (bv.error != BOOKING_OK) {
             log_notice("machine %s: member %" PRId64 " cannot extend: %s", m->cfg->name,
@@ -433,12 +441,13 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
     if (v.granted) {
         bool takeover = machine_powered(m);
         r = machine_powered(m) && m->state != MACHINE_HANDOVER
-                ? (machine_takeover(m, subj.member_id, v.booking_id, v.max_until), 0)
+                ? machine_takeover(m, subj.member_id, v.booking_id, v.max_until)
                 : machine_power_on(m, subj.member_id, v.booking_id, v.max_until);
         uint32_t latency = (uint32_t)(now_mono_usec() - t0_usec);
         if (r < 0) {
-            log_error("machine %s: granted to member %" PRId64 " but the relay write failed: %s",
-                      m->cfg->name, subj.member_id, strerror(-r));
+            log_error("machine %s: granted to member %" PRId64
+                      " but power could not be switched on: %s", m->cfg->name, subj.member_id,
+                      strerror(-r));
             record_tap(f, m, false, "relay_fault", subj.member_id, NULL, targets);
             remember(f, m, subj.member_id, false, "relay_fault", t0_usec);
             return true;
@@ -473,84 +482,7 @@ void fablab_minute(struct fablab *f)
     }
 }
 
-/* ---- control commands ---- */
-
-static bool req_machine(struct fablab *f, struct control_conn *c, json_t *req,
-                        struct store_resource *ret)
-{
-    const char *name = req_str(req, "machine");
-    if (!name || store_resource_get(f->store, name, ret) < 0 || strcmp(ret->kind, "machine") != 0) {
-        control_reply_error(c, "not_found", "no machine '%.32s' (see portierctl machine list)",
-                            name ? name : "");
-        return false;
-    }
-    return true;
-}
-
-/* Apply the rule fields present in req onto r; reply and return false on a bad value. */
-static bool rules_update(struct fablab *f, struct control_conn *c, json_t *req,
-                         struct store_resource *r)
-{
-    static const struct { const char *key; size_t off; int64_t min, max; } ints[] = {
-        { "slot_minutes", offsetof(struct store_resource, slot_minutes), 5, 1440 },
-        { "min_minutes", offsetof(struct store_resource, min_minutes), 5, 10080 },
-        { "max_minutes", offsetof(struct store_resource, max_minutes), 5, BOOKING_MAX_MINUTES },
-        { "window_days", offsetof(struct store_resource, window_days), 0, 365 },
-        { "quota_day_minutes", offsetof(struct store_resource, quota_day_minutes), 0, 1440 },
-        { "quota_week_minutes", offsetof(struct store_resource, quota_week_minutes), 0, 10080 },
-        { "cancel_deadline_minutes", offsetof(struct store_resource, cancel_deadline_minutes), 0, 10080 },
-        { "walkup_free_minutes", offsetof(struct store_resource, walkup_free_minutes), 0, 1440 },
-    };
-    const char *training = req_str(req, "training"), *hours = req_str(req, "hours"), *err = "";
-    json_t *v;
-    struct schedule s;
-
-    for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
-        v = json_object_get(req, ints[i].key);
-        if (!v)
-            continue;
-        if (!json_is_integer(v) || json_integer_value(v) < ints[i].min ||
-            json_integer_value(v) > ints[i].max) {
-            control_reply_error(c, "bad_request", "%s must be %" PRId64 " to %" PRId64,
-                                ints[i].key, ints[i].min, ints[i].max);
-            return false;
-        }
-        *(int64_t *)((char *)r + ints[i].off) = json_integer_value(v);
-    }
-    if (r->min_minutes > r->max_minutes || r->min_minutes % r->slot_minutes ||
-        r->max_minutes % r->slot_minutes) {
-        control_reply_error(c, "bad_request", "min and max length must be multiples of the slot "
-                                              "(%" PRId64 " min) with min <= max", r->slot_minutes);
-        return false;
-    }
-    if (training) {
-        if (!*training || strcmp(training, "none") == 0) {
-            r->training_id = 0;
-        } else if (store_training_find(f->store, training, &r->training_id) < 0) {
-            control_reply_error(c, "not_found", "no training '%.32s' (portierctl training add)",
-                                training);
-            return false;
-        }
-    }
-    if (hours) {
-        if (strlen(hours) >= sizeof(r->hours) || schedule_parse(hours, &s, &err) < 0) {
-            control_reply_error(c, "bad_request", "hours: %s", err);
-            return false;
-        }
-        strlcpy_checked(r->hours, hours, sizeof(r->hours));
-    }
-    v = json_object_get(req, "booking_required");
-    if (v) {
-        if (!json_is_boolean(v)) {
-            control_reply_error(c, "bad_request", "booking_required must be true or false");
-            return false;
-        }
-        r->booking_required = json_is_true(v);
-    }
-    return true;
-}
-
-static json_t *machine_json(struct fablab *f, const struct store_resource *r)
+json_t *fablab_machine_json(struct fablab *f, const struct store_resource *r)
 {
     struct machine *m = machine_by_name(f, r->name);
     char until[32] = "";
@@ -573,234 +505,19 @@ static json_t *machine_json(struct fablab *f, const struct store_resource *r)
         "until", until, "running", m && m->running_in.is_open ? json_boolean(m->running) : NULL);
 }
 
-static int name_append(const char *name, void *userdata)
+bool fablab_cancel_allowed(const struct store_resource *res, int64_t start, int64_t now)
 {
-    json_array_append_new(userdata, json_string(name));
-    return 0;
+    struct booking_rules rules;
+    rules_from(res, NULL, &rules);
+    return booking_cancel_allowed(&rules, start, now);
 }
 
-static json_t *booking_json(const struct store_booking *b)
+const char *fablab_machine_of_reader(struct fablab *f, const char *reader)
 {
-    char s[32], e[32];
-    format_utc(b->start, s, sizeof(s));
-    format_utc(b->end, e, sizeof(e));
-    return json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:b, s:s, s:b}",
-                     "id", (json_int_t)b->id, "machine", b->resource, "member_id",
-                     (json_int_t)b->member_id, "member", b->member, "start", (json_int_t)b->start,
-                     "end", (json_int_t)b->end, "start_utc", s, "end_utc", e, "created_by",
-                     b->created_by, "cancelled", b->cancelled_at != 0, "cancelled_by",
-                     b->cancelled_by, "cancel_override", b->cancel_override);
-}
-
-static int booking_append(const struct store_booking *b, void *userdata)
-{
-    json_array_append_new(userdata, booking_json(b));
-    return 0;
-}
-
-static int training_append(const struct store_training *t, void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)t->id,
-                                              "name", t->name, "description", t->description,
-                                              "qualified_members", (json_int_t)t->qualified_members));
-    return 0;
-}
-
-static int qualification_append(const struct store_qualification *q, void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:I, s:s, s:I, s:s, s:I, s:I}", "id",
-                                              (json_int_t)q->id, "training", q->training,
-                                              "granted_at", (json_int_t)q->granted_at,
-                                              "granted_by", q->granted_by, "expires_at",
-                                              (json_int_t)q->expires_at, "revoked_at",
-                                              (json_int_t)q->revoked_at));
-    return 0;
-}
-
-static int session_append(const struct store_session *ss, void *userdata)
-{
-    json_array_append_new(userdata, json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-                                              "id", (json_int_t)ss->id, "machine", ss->resource,
-                                              "member_id", (json_int_t)ss->member_id,
-                                              "booking_id", (json_int_t)ss->booking_id,
-                                              "started_at", (json_int_t)ss->started_at,
-                                              "ended_at", (json_int_t)ss->ended_at,
-                                              "last_seen_at", (json_int_t)ss->last_seen_at,
-                                              "running_seconds", (json_int_t)ss->running_seconds,
-                                              "end_reason", ss->end_reason));
-    return 0;
-}
-
-static void reply_booking_error(struct control_conn *c, const struct booking_verdict *v)
-{
-    control_reply_error(c, booking_error_to_string(v->error), "%s", v->message);
-}
-
-static void cmd_booking_add(struct fablab *f, struct control_conn *c, json_t *req)
-{
-    struct fablab_actor actor = { .manager = !json_is_true(json_object_get(req, "as_member")),
-                                  .who = control_conn_who(c) };
-    struct store_resource res;
-    struct booking_verdict v;
-    int64_t member, start, end, id;
-    char by[80];
-    int r;
-
-    uint64_t t0 = now_mono_usec();
-    if (!req_machine(f, c, req, &res) || !req_member(f->store, c, req, "member", &member) ||
-        !req_time(c, req, "start", true, &start) || !req_time(c, req, "end", true, &end))
-        return;
-    actor.member_id = member;
-    v = check_booking(f, &res, member, start, end, 0, now_utc(), !actor.manager);
-    if (v.error != BOOKING_OK) {
-        reply_booking_error(c, &v);
-        return;
-    }
-    actor_text(&actor, by, sizeof(by));
-    r = store_booking_add(f->store, res.id, member, start, end, by, &id);
-    if (r < 0) {
-        control_reply_error(c, "store", "cannot store the booking: %s", strerror(-r));
-        return;
-    }
-    log_info("booking %" PRId64 ": %s for member %" PRId64 " by %s", id, res.name, member, by);
-    /* check_us: time spent deciding and inserting (before the commit), for tools/bench. */
-    control_reply_ok(c, json_pack("{s:I, s:I}", "id", (json_int_t)id, "check_us",
-                                  (json_int_t)(now_mono_usec() - t0)));
-}
-
-/* Cancel or move: the deadline binds members; managers may override, and it is recorded. */
-static void cmd_booking_change(struct fablab *f, struct control_conn *c, json_t *req, bool move)
-{
-    json_t *idv = json_object_get(req, "booking");
-    bool override = json_is_true(json_object_get(req, "override"));
-    bool as_member = json_is_true(json_object_get(req, "as_member"));
-    struct fablab_actor actor = { .manager = !as_member, .who = control_conn_who(c) };
-    struct store_booking b;
-    struct store_resource res;
-    struct booking_verdict v;
-    int64_t now = now_utc(), start = 0, end = 0, new_id = 0;
-    bool late;
-    char by[80];
-    int r;
-
-    if (!json_is_integer(idv) || store_booking_get(f->store, json_integer_value(idv), &b) < 0) {
-        control_reply_error(c, "not_found", "no booking %" JSON_INTEGER_FORMAT,
-                            json_is_integer(idv) ? json_integer_value(idv) : 0);
-        return;
-    }
-    if (b.cancelled_at) {
-        control_reply_error(c, "cancelled", "booking %" PRId64 " is already cancelled", b.id);
-        return;
-    }
-    if (b.end <= now) {
-        control_reply_error(c, "in_past", "booking %" PRId64 " is over", b.id);
-        return;
-    }
-    actor.member_id = b.member_id;
-    store_resource_get(f->store, b.resource, &res);
-    {
-        struct booking_rules rules;
-        rules_from(&res, NULL, &rules);
-        late = !booking_cancel_allowed(&rules, b.start, now);
-    }
-    if (late && (!override || as_member)) {
-        control_reply_error(c, "deadline_passed",
-                            "booking %" PRId64 " starts in less than %" PRId64 " minutes; "
-                            "%s", b.id, res.cancel_deadline_minutes,
-                            as_member ? "only a manager can change it now"
-                                      : "a manager may override with --override");
-        return;
-    }
-    actor_text(&actor, by, sizeof(by));
-    if (move) {
-        if (!req_time(c, req, "start", true, &start) || !req_time(c, req, "end", true, &end))
-            return;
-        v = check_booking(f, &res, b.member_id, start, end, b.id, now, as_member);
-        if (v.error != BOOKING_OK) {
-            reply_booking_error(c, &v);
-            return;
-        }
-        r = store_booking_add(f->store, res.id, b.member_id, start, end, by, &new_id);
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot store the booking: %s", strerror(-r));
-            return;
-        }
-    }
-    r = store_booking_cancel(f->store, b.id, now, by, late && override, new_id);
-    if (r < 0) {
-        control_reply_error(c, "store", "cannot cancel booking: %s", strerror(-r));
-        return;
-    }
-    log_info("booking %" PRId64 " %s by %s%s", b.id, move ? "moved" : "cancelled", by,
-             late ? " (manager override of the deadline)" : "");
-    control_reply_ok(c, json_pack("{s:I, s:I, s:b}", "id", (json_int_t)b.id, "new_id",
-                                  (json_int_t)new_id, "override", late));
-}
-
-static void cmd_machine_add_set(struct fablab *f, struct control_conn *c, json_t *req, bool add)
-{
-    const char *name = req_str(req, "machine"), *zone = req_str(req, "zone");
-    struct store_resource r;
-    int64_t id;
-    int ret;
-
-    if (!name || !name_is_valid(name)) {
-        control_reply_error(c, "bad_request", "a machine name is 1 to 31 letters, digits, '-', '_' or '.'");
-        return;
-    }
-    ret = store_resource_get(f->store, name, &r);
-    if (add && ret == 0 && r.has_rules) {
-        control_reply_error(c, "exists", "machine '%s' exists; change it with machine set", name);
-        return;
-    }
-    if (ret == 0 && strcmp(r.kind, "machine") != 0) {
-        control_reply_error(c, "exists", "'%s' is a door", name);
-        return;
-    }
-    if (!add && ret < 0) {
-        control_reply_error(c, "not_found", "no machine '%.32s'", name);
-        return;
-    }
-    if (zone && !add) {
-        control_reply_error(c, "bad_request", "a machine's zone is set when it is added (or in "
-                                              "its [machine] section for interlocked machines)");
-        return;
-    }
-    if (zone && !name_is_valid(zone)) {
-        control_reply_error(c, "bad_request", "bad zone name");
-        return;
-    }
-    if (ret < 0) {
-        if (store_resource_ensure(f->store, "machine", name, zone ? zone : "fablab", &id) < 0 ||
-            store_resource_get(f->store, name, &r) < 0) {
-            control_reply_error(c, "store", "cannot add machine");
-            return;
-        }
-    }
-    {
-        const char *category = req_str(req, "category");
-        if (category && *category && !name_is_valid(category)) {
-            control_reply_error(c, "bad_request", "a category is 1 to 31 letters, digits, '-', '_' or '.'");
-            return;
-        }
-    }
-    if (!rules_update(f, c, req, &r))
-        return;
-    ret = store_machine_rules_put(f->store, &r);
-    if (ret < 0) {
-        control_reply_error(c, "store", "cannot save machine rules: %s", strerror(-ret));
-        return;
-    }
-    {
-        const char *category = req_str(req, "category");
-        if (category && (ret = store_resource_set_category(f->store, r.id, category)) < 0) {
-            control_reply_error(c, "store", "cannot set the category: %s", strerror(-ret));
-            return;
-        }
-    }
-    log_info("machine %s %s by %s", name, add ? "added" : "changed", control_conn_who(c));
-    store_resource_get(f->store, name, &r);
-    control_reply_ok(c, json_pack("{s:o}", "machine", machine_json(f, &r)));
+    for (unsigned i = 0; f && i < f->n_machines; i++)
+        if (strcmp(f->machines[i].cfg->reader, reader) == 0)
+            return f->machines[i].cfg->name;
+    return NULL;
 }
 
 void fablab_publish_all(struct fablab *f)
@@ -839,158 +556,13 @@ int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const c
     return 0;
 }
 
-bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, json_t *req)
-{
-    struct store_resource res;
-    int64_t member, training, expires;
-    int r;
-
-    if (strcmp(cmd, "machine.add") == 0 || strcmp(cmd, "machine.set") == 0) {
-        cmd_machine_add_set(f, c, req, strcmp(cmd, "machine.add") == 0);
-    } else if (strcmp(cmd, "machine.list") == 0) {
-        json_t *names = json_array(), *list = json_array(), *v;
-        size_t i;
-        store_resources_foreach(f->store, "machine", name_append, names);
-        json_array_foreach(names, i, v)
-            if (store_resource_get(f->store, json_string_value(v), &res) == 0)
-                json_array_append_new(list, machine_json(f, &res));
-        json_decref(names);
-        control_reply_ok(c, json_pack("{s:o}", "machines", list));
-    } else if (strcmp(cmd, "machine.show") == 0) {
-        if (!req_machine(f, c, req, &res))
-            return true;
-        json_t *bookings = json_array(), *sessions = json_array();
-        struct store_booking_filter flt = { .resource_id = res.id, .from = now_utc(), .limit = 50 };
-        store_bookings_foreach(f->store, &flt, booking_append, bookings);
-        store_sessions_foreach(f->store, now_utc() - 7 * 86400, session_append, sessions);
-        json_t *mine = json_array(), *v;
-        size_t i;
-        json_array_foreach(sessions, i, v)
-            if (strcmp(json_string_value(json_object_get(v, "machine")), res.name) == 0)
-                json_array_append(mine, v);
-        json_decref(sessions);
-        json_t *obj = machine_json(f, &res);
-        json_object_set_new(obj, "bookings", bookings);
-        json_object_set_new(obj, "sessions", mine);
-        control_reply_ok(c, json_pack("{s:o}", "machine", obj));
-    } else if (strcmp(cmd, "machine.out_of_order") == 0) {
-        json_t *on = json_object_get(req, "on");
-        const char *reason = req_str(req, "reason");
-        if (!req_machine(f, c, req, &res))
-            return true;
-        if (!json_is_boolean(on) || (reason && strlen(reason) > 127)) {
-            control_reply_error(c, "bad_request", "\"on\" must be true or false; reason at most 127 characters");
-            return true;
-        }
-        char by[80];
-        snprintf(by, sizeof(by), "%s", control_conn_who(c));
-        r = fablab_set_out_of_order(f, res.name, json_is_true(on), reason, by);
-        if (r < 0) {
-            control_reply_error(c, "store", "cannot change machine: %s", strerror(-r));
-            return true;
-        }
-        control_reply_ok(c, json_pack("{s:s, s:b}", "machine", res.name, "out_of_order", json_is_true(on)));
-    } else if (strcmp(cmd, "training.add") == 0) {
-        const char *name = req_str(req, "name"), *desc = req_str(req, "description");
-        if (!name || !name_is_valid(name) || (desc && strlen(desc) > 127)) {
-            control_reply_error(c, "bad_request", "a training name is 1 to 31 letters, digits, '-', '_' or '.'; description at most 127 characters");
-            return true;
-        }
-        r = store_training_add(f->store, name, desc, &training);
-        if (r == -EEXIST)
-            control_reply_error(c, "exists", "a training named '%s' already exists", name);
-        else if (r < 0)
-            control_reply_error(c, "store", "cannot add training: %s", strerror(-r));
-        else
-            control_reply_ok(c, json_pack("{s:I}", "id", (json_int_t)training));
-    } else if (strcmp(cmd, "training.list") == 0) {
-        json_t *list = json_array();
-        store_trainings_foreach(f->store, now_utc(), training_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "trainings", list));
-    } else if (strcmp(cmd, "training.grant") == 0 || strcmp(cmd, "training.revoke") == 0) {
-        const char *name = req_str(req, "training");
-        char by[80];
-        struct fablab_actor actor = { .manager = true, .who = control_conn_who(c) };
-        if (!req_member(f->store, c, req, "member", &member))
-            return true;
-        if (!name || store_training_find(f->store, name, &training) < 0) {
-            control_reply_error(c, "not_found", "no training '%.32s'", name ? name : "");
-            return true;
-        }
-        actor_text(&actor, by, sizeof(by));
-        if (strcmp(cmd, "training.revoke") == 0) {
-            r = store_qualification_revoke(f->store, member, training, by);
-            if (r == -ENOENT)
-                control_reply_error(c, "not_found", "member %" PRId64 " holds no %s training", member, name);
-            else if (r < 0)
-                control_reply_error(c, "store", "cannot revoke: %s", strerror(-r));
-            else
-                control_reply_ok(c, NULL);
-            return true;
-        }
-        if (!req_time(c, req, "expires", false, &expires))
-            return true;
-        r = store_qualification_grant(f->store, member, training, by, expires, &training);
-        if (r < 0)
-            control_reply_error(c, "store", "cannot grant: %s", strerror(-r));
-        else {
-            log_info("training %s granted to member %" PRId64 " by %s", name, member, by);
-            control_reply_ok(c, json_pack("{s:I}", "id", (json_int_t)training));
-        }
-    } else if (strcmp(cmd, "training.show") == 0) {
-        json_t *list = json_array();
-        if (!req_member(f->store, c, req, "member", &member)) {
-            json_decref(list);
-            return true;
-        }
-        store_qualifications_foreach(f->store, member, qualification_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "qualifications", list));
-    } else if (strcmp(cmd, "booking.add") == 0) {
-        cmd_booking_add(f, c, req);
-    } else if (strcmp(cmd, "booking.cancel") == 0) {
-        cmd_booking_change(f, c, req, false);
-    } else if (strcmp(cmd, "booking.move") == 0) {
-        cmd_booking_change(f, c, req, true);
-    } else if (strcmp(cmd, "booking.list") == 0) {
-        struct store_booking_filter flt = { .limit = 1000 };
-        json_t *list;
-        if (json_object_get(req, "machine")) {
-            if (!req_machine(f, c, req, &res))
-                return true;
-            flt.resource_id = res.id;
-        }
-        if (json_object_get(req, "member") && !req_member(f->store, c, req, "member", &flt.member_id))
-            return true;
-        if (!req_time(c, req, "from", false, &flt.from) || !req_time(c, req, "to", false, &flt.to))
-            return true;
-        if (!json_object_get(req, "from"))
-            flt.from = now_utc();
-        flt.include_cancelled = json_is_true(json_object_get(req, "all"));
-        list = json_array();
-        store_bookings_foreach(f->store, &flt, booking_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "bookings", list));
-    } else if (strcmp(cmd, "machine.sessions") == 0) {
-        json_t *list = json_array();
-        int64_t since;
-        if (!req_time(c, req, "since", false, &since)) {
-            json_decref(list);
-            return true;
-        }
-        store_sessions_foreach(f->store, since, session_append, list);
-        control_reply_ok(c, json_pack("{s:o}", "sessions", list));
-    } else {
-        return false;
-    }
-    return true;
-}
-
 json_t *fablab_status(struct fablab *f)
 {
     json_t *list = json_array();
     struct store_resource res;
     for (unsigned i = 0; i < f->n_machines; i++)
         if (store_resource_get(f->store, f->machines[i].cfg->name, &res) == 0) {
-            json_t *o = machine_json(f, &res);
+            json_t *o = fablab_machine_json(f, &res);
             json_object_set_new(o, "relay_energised", json_boolean(f->machines[i].relay.energised));
             json_object_set_new(o, "warn_energised", json_boolean(f->machines[i].warn.energised));
             json_array_append_new(list, o);

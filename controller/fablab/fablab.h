@@ -12,7 +12,6 @@
 
 #include "access.h"
 #include "config.h"
-#include "control.h"
 #include "door.h"
 #include "machine.h"
 #include "store.h"
@@ -57,8 +56,6 @@ const struct fablab_tap *fablab_last_tap(const struct fablab *f);
 void fablab_minute(struct fablab *f);
 /* The daemon's clock was advanced (simulation): re-arm machine deadlines. */
 void fablab_clock_changed(struct fablab *f);
-/* Handle a control command if it is ours ("machine.*", "training.*", "booking.*"). */
-bool fablab_control(struct fablab *f, struct control_conn *c, const char *cmd, json_t *req);
 /* Machines for `status`. */
 json_t *fablab_status(struct fablab *f);
 struct input *fablab_input_by_name(struct fablab *f, const char *name);
@@ -69,9 +66,16 @@ struct input *fablab_input_by_name(struct fablab *f, const char *name);
 bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
                        int64_t start, int64_t end, struct booking_verdict *ret);
 
-/* Who did it, for records: "manager:uid=1000", "member:42". */
-struct fablab_actor {
-    bool manager;
-    int64_t member_id;
-    const char *who;            /* control_conn_who() */
-};
+/* Every rule a booking [start, end) of member on res must meet (replacing exclude_id when
+ * moving); now_for_rules is "now" for the rules (an extension starts at the end of a
+ * grace period). hide_names: the answer goes to a member, so it names no other member. */
+struct booking_verdict fablab_check_booking(struct fablab *f, const struct store_resource *res,
+                                            int64_t member_id, int64_t start, int64_t end,
+                                            int64_t exclude_id, int64_t now_for_rules,
+                                            bool hide_names);
+/* Whether a booking of res starting at start may still be cancelled or moved at now. */
+bool fablab_cancel_allowed(const struct store_resource *res, int64_t start, int64_t now);
+/* A machine and its rules and live state, as `machine show` gives it. */
+json_t *fablab_machine_json(struct fablab *f, const struct store_resource *res);
+/* The machine whose reader this is, or NULL. */
+const char *fablab_machine_of_reader(struct fablab *f, const char *reader);

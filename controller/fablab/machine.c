@@ -54,42 +54,27 @@ int64_t machine_running_seconds(const struct machine *m)
     return s;
 }
 
-static int deadline_due(sd_event_source *s, uint64_t usec, void *userdata);
-static int idle_due(sd_event_source *s, uint64_t usec, void *userdata);
-
-static void arm_deadline(struct machine *m, int64_t at_utc)
+/* Arm the one deadline of the current state: the next step of a session, or the end of a
+ * handover. 0 or -errno; the callers fail closed (power off) when it cannot be armed. */
+static int arm_deadline(struct machine *m, int64_t at_utc)
 {
-    uint64_t when = realtime_usec_for(at_utc);
-    if (m->deadline) {
-        sd_event_source_set_time(m->deadline, when);
-        sd_event_source_set_enabled(m->deadline, SD_EVENT_ONESHOT);
-    } else if (sd_event_add_time(m->loop, &m->deadline, CLOCK_REALTIME, when, 0, deadline_due, m) >= 0) {
-        sd_event_source_set_priority(m->deadline, MACHINE_TIMER_PRIORITY);
-        sd_event_source_set_enabled(m->deadline, SD_EVENT_ONESHOT);
-    }
+    return timer_arm_at(m->deadline, realtime_usec_for(at_utc));
 }
 
-/* The idle timer runs while a session is on and the sensor says idle. */
+/* The idle timer runs while a session is on and the sensor says idle. It only ends a
+ * session early: if it cannot be armed, the session's own deadline still ends it. */
 static void idle_update(struct machine *m)
 {
     bool want = m->running_in.is_open && m->cfg->idle_off_minutes > 0 && !m->running &&
                 (m->state == MACHINE_ON || m->state == MACHINE_WARNING || m->state == MACHINE_GRACE);
     if (!want) {
         m->idle_until = 0;
-        if (m->idle)
-            sd_event_source_set_enabled(m->idle, SD_EVENT_OFF);
+        timer_disarm(m->idle);
         return;
     }
     if (!m->idle_until)     /* else: already counting since the machine went idle */
         m->idle_until = now_utc() + m->cfg->idle_off_minutes * 60;
-    uint64_t when = realtime_usec_for(m->idle_until);
-    if (m->idle) {
-        sd_event_source_set_time(m->idle, when);
-        sd_event_source_set_enabled(m->idle, SD_EVENT_ONESHOT);
-    } else if (sd_event_add_time(m->loop, &m->idle, CLOCK_REALTIME, when, 0, idle_due, m) >= 0) {
-        sd_event_source_set_priority(m->idle, MACHINE_TIMER_PRIORITY);
-        sd_event_source_set_enabled(m->idle, SD_EVENT_ONESHOT);
-    }
+    timer_arm_at(m->idle, realtime_usec_for(m->idle_until));
 }
 
 static void set_state(struct machine *m, enum machine_state s)
@@ -99,48 +84,80 @@ static void set_state(struct machine *m, enum machine_state s)
     idle_update(m);
 }
 
-/* Go to the state the clock says we are in, and arm the next deadline. */
-static void schedule(struct machine *m)
+/* Where the clock puts a session bounded by max_until and hard_until at now, and when to
+ * look again (*ret_next). MACHINE_OFF: its power goes off now. */
+static enum machine_state session_due(const struct machine *m, int64_t now, int64_t max_until,
+                                      int64_t hard_until, int64_t *ret_next)
 {
-    const int64_t now = now_utc();
-    const int64_t warn_at = m->max_until - m->cfg->warn_minutes * 60;
-    const int64_t off_at = m->max_until + m->cfg->grace_minutes * 60;
+    const int64_t warn_at = max_until - m->cfg->warn_minutes * 60;
+    const int64_t off_at = max_until + m->cfg->grace_minutes * 60;
 
-    if (m->state == MACHINE_OFF || m->state == MACHINE_HANDOVER)
-        return;
     if (now < warn_at) {
-        set_state(m, MACHINE_ON);
-        arm_deadline(m, warn_at);
-        return;
+        *ret_next = warn_at;
+        return MACHINE_ON;
     }
-    if (now < m->max_until) {
-        if (m->state != MACHINE_WARNING) {
-            set_state(m, MACHINE_WARNING);
-            emit(m, MACHINE_EV_WARNING);
-        }
-        arm_deadline(m, m->max_until);
-        return;
+    if (now < max_until) {
+        *ret_next = max_until;
+        return MACHINE_WARNING;
     }
-    if (now < off_at && now < m->hard_until) {
-        if (m->state != MACHINE_GRACE) {
-            set_state(m, MACHINE_GRACE);
-            emit(m, MACHINE_EV_GRACE);
-        }
-        arm_deadline(m, off_at < m->hard_until ? off_at : m->hard_until);
-        return;
+    if (now < off_at && now < hard_until) {
+        *ret_next = off_at < hard_until ? off_at : hard_until;
+        return MACHINE_GRACE;
     }
-    if (m->cfg->never_cut_while_running && m->running && now < m->hard_until) {
-        if (m->state != MACHINE_OVERRUN) {
-            set_state(m, MACHINE_OVERRUN);
-            emit(m, MACHINE_EV_OVERRUN);
-        }
-        arm_deadline(m, m->hard_until);
-        return;
+    if (m->cfg->never_cut_while_running && m->running && now < hard_until) {
+        *ret_next = hard_until;
+        return MACHINE_OVERRUN;
     }
-    machine_power_off(m, now >= m->hard_until ? "hard_max" : "session_end");
+    return MACHINE_OFF;
 }
 
-static int deadline_due(sd_event_source *s, uint64_t usec, void *userdata)
+/* Go to the state the clock says we are in, and arm the next deadline. Power never stays
+ * on without its next deadline armed: if it cannot be armed, power goes off ("timer_fault")
+ * and the error is returned. */
+static int schedule(struct machine *m)
+{
+    const int64_t now = now_utc();
+    enum machine_state due;
+    int64_t next;
+    int r;
+
+    if (m->state == MACHINE_OFF || m->state == MACHINE_HANDOVER)
+        return 0;
+    due = session_due(m, now, m->max_until, m->hard_until, &next);
+    if (due == MACHINE_OFF) {
+        machine_power_off(m, now >= m->hard_until ? "hard_max" : "session_end");
+        return 0;
+    }
+    r = arm_deadline(m, next);
+    if (r < 0) {
+        machine_power_off(m, "timer_fault");
+        return r;
+    }
+    if (due == MACHINE_ON) {
+        set_state(m, MACHINE_ON);
+    } else if (m->state != due) {
+        set_state(m, due);
+        emit(m, due == MACHINE_WARNING ? MACHINE_EV_WARNING
+                : due == MACHINE_GRACE ? MACHINE_EV_GRACE : MACHINE_EV_OVERRUN);
+    }
+    return 0;
+}
+
+/* A session is about to start (power on, takeover) with this end: arm its first deadline
+ * before anything changes, so that a failure leaves no session behind. */
+static int arm_first_deadline(struct machine *m, int64_t max_until)
+{
+    const int64_t now = now_utc();
+    const int64_t hard_until = now + m->cfg->hard_max_minutes * 60;
+    int64_t next;
+
+    if (session_due(m, now, max_until < hard_until ? max_until : hard_until, hard_until,
+                    &next) == MACHINE_OFF)
+        return 0;       /* already over: schedule() powers off */
+    return arm_deadline(m, next);
+}
+
+static void deadline_due(void *userdata)
 {
     struct machine *m = userdata;
 
@@ -148,15 +165,13 @@ static int deadline_due(sd_event_source *s, uint64_t usec, void *userdata)
         machine_power_off(m, "finished");
     else
         schedule(m);
-    return 0;
 }
 
-static int idle_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void idle_due(void *userdata)
 {
     struct machine *m = userdata;
     if (!m->running && m->state != MACHINE_OFF)
         machine_power_off(m, "idle");
-    return 0;
 }
 
 static void running_changed(struct input *in, bool active, void *userdata)
@@ -201,6 +216,15 @@ int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, i
     r = relay_set(m, true);     /* relay first */
     if (r < 0)
         return r;
+    r = arm_first_deadline(m, max_until);
+    if (r < 0) {
+        /* Fail closed: no power without its end armed. */
+        if (m->state == MACHINE_HANDOVER)
+            machine_power_off(m, "timer_fault");    /* ends the handover window early */
+        else
+            relay_set(m, false);
+        return r;
+    }
     if (m->state == MACHINE_HANDOVER) {
         /* A new member's session: the previous one is closed by the owner on this event. */
         m->previous_member_id = m->member_id;
@@ -214,12 +238,17 @@ int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, i
         m->state = MACHINE_ON;
         emit(m, MACHINE_EV_ON);
     }
-    schedule(m);
-    return 0;
+    return schedule(m);
 }
 
-void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until)
+int machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until)
 {
+    int r = arm_first_deadline(m, max_until);
+
+    if (r < 0) {
+        machine_power_off(m, "timer_fault");
+        return r;
+    }
     running_account(m);
     m->previous_member_id = m->member_id;
     m->previous_running_seconds = m->running_seconds;
@@ -227,7 +256,7 @@ void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, 
     session_begin(m, member_id, booking_id, max_until);
     m->state = MACHINE_ON;
     emit(m, MACHINE_EV_TAKEOVER);
-    schedule(m);
+    return schedule(m);
 }
 
 void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until)
@@ -242,15 +271,17 @@ void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until)
 
 void machine_finish(struct machine *m)
 {
-    if (m->cfg->handover_seconds == 0) {
+    const int64_t until = now_utc() + m->cfg->handover_seconds;
+
+    /* No handover window without its end armed: off at once, as with handover_seconds 0. */
+    if (m->cfg->handover_seconds == 0 || arm_deadline(m, until) < 0) {
         machine_power_off(m, "finished");
         return;
     }
+    m->handover_until = until;
     set_state(m, MACHINE_HANDOVER);
     running_account(m);
     emit(m, MACHINE_EV_HANDOVER);
-    m->handover_until = now_utc() + m->cfg->handover_seconds;
-    arm_deadline(m, m->handover_until);
 }
 
 void machine_power_off(struct machine *m, const char *reason)
@@ -262,8 +293,7 @@ void machine_power_off(struct machine *m, const char *reason)
     m->running_since = 0;
     m->off_reason = reason;
     set_state(m, MACHINE_OFF);
-    if (m->deadline)
-        sd_event_source_set_enabled(m->deadline, SD_EVENT_OFF);
+    timer_disarm(m->deadline);
     emit(m, MACHINE_EV_OFF);
 }
 
@@ -279,6 +309,12 @@ int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *
     m->loop = loop;
     m->on_event = on_event;
     m->userdata = userdata;
+    *ret_what = "timer";
+    if ((r = timer_new(loop, CLOCK_REALTIME, 0, deadline_due, m, &m->deadline)) < 0 ||
+        (r = timer_set_priority(m->deadline, MACHINE_TIMER_PRIORITY)) < 0 ||
+        (r = timer_new(loop, CLOCK_REALTIME, 0, idle_due, m, &m->idle)) < 0 ||
+        (r = timer_set_priority(m->idle, MACHINE_TIMER_PRIORITY)) < 0)
+        goto fail;
     snprintf(name, sizeof(name), "%s.relay", cfg->name);
     *ret_what = "relay";
     r = relay_open(&m->relay, hw->relay_ops, name, &cfg->relay);
@@ -310,8 +346,8 @@ void machine_fini(struct machine *m)
 {
     if (!m)
         return;
-    m->deadline = sd_event_source_disable_unref(m->deadline);
-    m->idle = sd_event_source_disable_unref(m->idle);
+    m->deadline = timer_free(m->deadline);
+    m->idle = timer_free(m->idle);
     input_close(&m->running_in);
     relay_close(&m->warn);
     relay_close(&m->relay);     /* de-energised: power off */
@@ -328,10 +364,12 @@ void machine_clock_changed(struct machine *m)
 {
     if (m->state == MACHINE_OFF)
         return;
-    if (m->state == MACHINE_HANDOVER)
-        arm_deadline(m, m->handover_until);
-    else
+    if (m->state == MACHINE_HANDOVER) {
+        if (arm_deadline(m, m->handover_until) < 0)
+            machine_power_off(m, "finished");
+    } else {
         schedule(m);
+    }
     if (m->state != MACHINE_OFF)
         idle_update(m);
 }

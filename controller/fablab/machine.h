@@ -9,7 +9,14 @@
  * next booking, closing time — capped by hard_max_minutes after the session's start.
  * Deadlines are wall-clock (CLOCK_REALTIME timers), as bookings are. The relay is written
  * first on every transition; the owner hears of each change afterwards through on_event
- * and keeps the session record. machine_fini() de-energises everything. */
+ * and keeps the session record. machine_fini() de-energises everything.
+ *
+ * Power never stays on without its next deadline armed. If a deadline timer cannot be
+ * armed, power goes off at once: before a session starts (machine_power_on from off: the
+ * relay is switched back off, no event; from handover or machine_takeover: off with
+ * off_reason "timer_fault"), or during one (off, "timer_fault"); a handover window that
+ * cannot be timed is skipped (off, "finished", as with handover_seconds 0). The idle timer
+ * only ends a session early: if it cannot be armed, the session's deadline still ends it. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +26,7 @@
 #include "door.h"
 #include "input.h"
 #include "relay.h"
+#include "timer.h"
 
 enum machine_state {
     MACHINE_OFF,
@@ -69,23 +77,28 @@ struct machine {
     int64_t running_seconds;        /* accumulated in the current session */
     const char *off_reason;         /* static string: "finished", "session_end", "idle", ... */
     int last_error;
-    sd_event_source *deadline;      /* CLOCK_REALTIME */
-    sd_event_source *idle;          /* CLOCK_REALTIME */
+    struct timer *deadline;         /* CLOCK_REALTIME: next state change, or handover end */
+    struct timer *idle;             /* CLOCK_REALTIME: idle_until */
     machine_event_fn on_event;
     void *userdata;
 };
 
-/* Open the machine's lines (power off). 0 or -errno; *ret_what names the failing line. */
+/* Open the machine's lines (power off) and create its timers. 0 or -errno; *ret_what names
+ * the failing line ("timer" if the timers could not be created). */
 int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *loop,
                  const struct door_hw *hw, machine_event_fn on_event, void *userdata,
                  const char **ret_what);
 void machine_fini(struct machine *m);
 void machine_reconfigure(struct machine *m, const struct machine_config *cfg);
 
-/* Start a session (from off or handover). Relay first. 0 or -errno. */
+/* Start a session (from off or handover). Relay first, then the first deadline. 0, -EBUSY
+ * (a session is on), or -errno: the relay write failed (MACHINE_EV_RELAY_FAULT was
+ * emitted), or a deadline could not be armed and power is off (see above). On an error the
+ * caller must not report the power as on. */
 int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until);
-/* Hand the running session to another member, power staying on. */
-void machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until);
+/* Hand the running session to another member, power staying on. 0, or -errno if its
+ * deadline could not be armed: power is then off ("timer_fault"). */
+int machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until);
 /* Move the end later (a tap during warning or grace that could extend). */
 void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until);
 /* The member tapped to finish: handover window, or off at once if it is 0. */

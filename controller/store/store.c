@@ -282,6 +282,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * custodian (period_seal.h) can be signed again at every connection without trusting
      * the file on disk. NULL for periods closed before. */
     "ALTER TABLE periods ADD COLUMN archive_sha256 BLOB;",
+
+    /* 10: trainers — members a manager names for a training; they grant it (and revoke it)
+     * and enrol trainees' cards at its machines' readers. */
+    "CREATE TABLE trainers ("
+    "  training_id INTEGER NOT NULL REFERENCES trainings(id),"
+    "  member_id INTEGER NOT NULL REFERENCES members(id),"
+    "  named_at INTEGER NOT NULL,"
+    "  named_by TEXT NOT NULL,"
+    "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
+    "CREATE INDEX trainers_member ON trainers(member_id);",
 };
 
 enum stmt_id {

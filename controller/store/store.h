@@ -17,7 +17,7 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -252,6 +252,18 @@ struct store_qualification {
 typedef int (*store_qualification_fn)(const struct store_qualification *q, void *userdata);
 int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
                                  void *userdata);
+
+/* ---- trainers (store_trainers.c) ---- */
+/* Name member trainer for training (on) or end it. -ENOENT when ending what was not. */
+int store_trainer_set(struct store *s, int64_t training_id, int64_t member_id, bool on,
+                      const char *by);
+/* 1 if member is named trainer for training, 0 if not, or -errno. */
+int store_trainer_is(struct store *s, int64_t training_id, int64_t member_id);
+/* For how many trainings member is trainer (0: none), or -errno. */
+int store_trainer_count(struct store *s, int64_t member_id);
+typedef int (*store_trainer_fn)(int64_t member_id, const char *member, void *userdata);
+int store_trainers_foreach(struct store *s, int64_t training_id, store_trainer_fn fn,
+                           void *userdata);
 
 /* ---- bookings ---- */
 struct store_booking {

@@ -936,7 +936,13 @@ class ApiTest(HttpBase):
         self.assert_api_error(self.api_call(member, "/api/v1/members"), 403, "forbidden")
         self.assert_api_error(self.api_call(member, "/api/v1/doors/front/unlock", "POST", {"seconds": 60}),
                               403, "forbidden")
-        self.assert_api_error(self.api_call(member, "/api/v1/usage?period=2026-01"), 403, "forbidden")
+        # A member reads their own figures only (the same command as /usage, checked by the
+        # command table): someone else's are forbidden, and their own name no one else.
+        self.assert_api_error(self.api_call(member, "/api/v1/usage?period=2026-01&member=%d" % self.bob), 403,
+                              "forbidden")
+        own = self.api_call(member, "/api/v1/usage?period=2026-01")
+        self.assertEqual(own.status, 200, own)
+        self.assertTrue(all(m["member_id"] == self.alice for m in own.json()["statement"]["members"]), own)
         self.assertFalse(self.d.relay_file("front"))
         manager = self.api("boss")
         members = self.api_call(manager, "/api/v1/members")

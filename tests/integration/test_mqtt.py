@@ -205,10 +205,10 @@ class MqttTest(DaemonTest):
             ("intruder", '{"action":"door.unlock","door":"front"}', "not allowed"),
             ("someone", '{"action":"door.unlock","door":"front","key":"wrong"}', "not allowed"),
             ("automation", "not json", "malformed"),
-            ("automation", '{"action":"door.unlock","door":"front","extra":1}', "unpacked"),
+            ("automation", '{"action":"door.unlock","door":"front","extra":1}', "no argument \"extra\""),
             ("automation", '{"action":"door.unlock","door":"nowhere"}', "no door"),
             ("automation", '{"action":"launch.rocket"}', "unknown action"),
-            ("automation", '{"action":"door.unlock","door":"front","seconds":"ten"}', "integer"),
+            ("automation", '{"action":"door.unlock","door":"front","seconds":"ten"}', "whole number"),
             ("automation", "x" * 5000, "1 to 4096 bytes"),
         ]
         for client, payload, _ in bad:
