@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int file_sync_dir(const char *path)
@@ -64,4 +65,31 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         return r;
     }
     return file_sync_dir(path);
+}
+
+int file_read_small(const char *path, void *buf, size_t n, size_t *ret_len, mode_t *ret_mode)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+    struct stat st;
+    size_t len = 0;
+    ssize_t k;
+
+    if (fd < 0)
+        return -errno;
+    if (ret_mode && fstat(fd, &st) == 0)
+        *ret_mode = st.st_mode;
+    while (len < n && (k = read(fd, (char *)buf + len, n - len)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            r = -errno;
+            break;
+        }
+        len += (size_t)k;
+    }
+    close(fd);
+    if (r == 0 && len == n)
+        r = -EFBIG;
+    *ret_len = len;
+    return r;
 }

@@ -292,6 +292,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  named_by TEXT NOT NULL,"
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
+
+    /* 11: a card provisioned as a MIFARE DESFire (its Portier application holds keys
+     * diversified from the site's master key): wherever the door does not accept UIDs
+     * alone, it must prove them, and a copy of its UID opens nothing. */
+    "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
 };
 
 enum stmt_id {
@@ -315,6 +320,8 @@ enum stmt_id {
     ST_CARD_LIST,
     ST_CARD_LIST_MEMBER,
     ST_CARD_COUNT,
+    ST_CARD_SET_DESFIRE,
+    ST_CARD_UID_ONLY,
     ST_SUBJECT,
     ST_RESOURCE_UPSERT,
     ST_EVENT_ADD,
@@ -389,7 +396,8 @@ enum stmt_id {
     "m.valid_from, m.valid_until, m.created_at, " \
     "(SELECT count(*) FROM cards c WHERE c.member_id = m.id) "
 #define CARD_COLUMNS \
-    "c.id, c.member_id, m.name, c.label, c.enabled, c.created_at, hex(substr(c.uid_hash, 1, 8)) "
+    "c.id, c.member_id, m.name, c.label, c.enabled, c.created_at, hex(substr(c.uid_hash, 1, 8)), " \
+    "c.desfire "
 
 static const char *const stmt_sql[ST__MAX] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -423,8 +431,19 @@ static const char *const stmt_sql[ST__MAX] = {
                             "FROM cards c JOIN members m ON m.id = c.member_id "
                             "WHERE c.member_id = ?1 ORDER BY c.id",
     [ST_CARD_COUNT] = "SELECT count(*) FROM cards",
+    [ST_CARD_SET_DESFIRE] = "UPDATE cards SET desfire = ?2 WHERE id = ?1",
+    /* Enabled cards of active members that still open by UID, with when each was last used
+     * (one pass over the access log, grouped). */
+    [ST_CARD_UID_ONLY] = "SELECT m.id, m.name, c.id, c.label, coalesce(l.last, 0) "
+                         "FROM cards c JOIN members m ON m.id = c.member_id "
+                         "LEFT JOIN (SELECT card_id, max(at) AS last FROM access_events "
+                         "           WHERE card_id IS NOT NULL GROUP BY card_id) l "
+                         "  ON l.card_id = c.id "
+                         "WHERE c.desfire = 0 AND c.enabled = 1 AND m.status = 'active' "
+                         "ORDER BY m.name, m.id, c.id",
     [ST_SUBJECT] = "SELECT c.id, c.enabled, m.id, m.status, m.valid_from, m.valid_until, "
-                   "coalesce(p.id, 0), coalesce(p.zones, ''), coalesce(p.hours, 'never') "
+                   "coalesce(p.id, 0), coalesce(p.zones, ''), coalesce(p.hours, 'never'), "
+                   "c.desfire "
                    "FROM cards c JOIN members m ON m.id = c.member_id "
                    "LEFT JOIN plans p ON p.id = m.plan_id WHERE c.uid_hash = ?1",
     [ST_RESOURCE_UPSERT] = "INSERT INTO resources (kind, name, zone, created_at) "
@@ -1421,7 +1440,43 @@ static int cards_row(sqlite3_stmt *st, void *ctx)
     c.enabled = sqlite3_column_int(st, 4) != 0;
     c.created_at = sqlite3_column_int64(st, 5);
     store_column_text(st, 6, c.hash_prefix, sizeof(c.hash_prefix));
+    c.desfire = sqlite3_column_int(st, 7) != 0;
     return ((store_card_fn)cx->fn)(&c, cx->userdata);
+}
+
+int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = stmt_get(s, ST_CARD_SET_DESFIRE);
+    sqlite3_bind_int64(st, 1, card_id);
+    sqlite3_bind_int(st, 2, desfire);
+    r = store_stmt_exec(st);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = -ENOENT;
+    return r;
+}
+
+static int uid_only_row(sqlite3_stmt *st, void *ctx)
+{
+    struct row_ctx *cx = ctx;
+    struct store_uid_only_card c;
+
+    c.member_id = sqlite3_column_int64(st, 0);
+    store_column_text(st, 1, c.member, sizeof(c.member));
+    c.card_id = sqlite3_column_int64(st, 2);
+    store_column_text(st, 3, c.label, sizeof(c.label));
+    c.last_used = sqlite3_column_int64(st, 4);
+    return ((store_uid_only_fn)cx->fn)(&c, cx->userdata);
+}
+
+int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata)
+{
+    return store_rows_each(stmt_get(s, ST_CARD_UID_ONLY), uid_only_row,
+                           &(struct row_ctx){ (row_cb)fn, userdata });
 }
 
 int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata)
@@ -1453,6 +1508,7 @@ int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
         ret->plan_id = sqlite3_column_int64(st, 6);
         store_column_text(st, 7, ret->zones, sizeof(ret->zones));
         store_column_text(st, 8, ret->hours, sizeof(ret->hours));
+        ret->card_desfire = sqlite3_column_int(st, 9) != 0;
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
