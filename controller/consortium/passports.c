@@ -162,6 +162,7 @@ struct eligible {
     int64_t member_id;
     int64_t visit_days;
     uint8_t hash[PASSPORT_CARD_LEN];
+    bool desfire;
 };
 
 struct eligible_list {
@@ -170,7 +171,7 @@ struct eligible_list {
 };
 
 static int collect_eligible(int64_t member_id, int64_t visit_days, const uint8_t hash[32],
-                            void *userdata)
+                            bool desfire, void *userdata)
 {
     struct eligible_list *l = userdata;
 
@@ -185,6 +186,7 @@ static int collect_eligible(int64_t member_id, int64_t visit_days, const uint8_t
     l->v[l->n].member_id = member_id;
     l->v[l->n].visit_days = visit_days;
     memcpy(l->v[l->n].hash, hash, PASSPORT_CARD_LEN);
+    l->v[l->n].desfire = desfire;
     l->n++;
     return 0;
 }
@@ -310,8 +312,10 @@ static void scan(struct passports *p)
         pp.visit_days = l.v[i].visit_days;
         snprintf(pp.month, sizeof(pp.month), "%s", rc.month);
         for (; i < l.n && l.v[i].member_id == member; i++)
-            if (pp.n_cards < PASSPORT_CARDS_MAX)
+            if (pp.n_cards < PASSPORT_CARDS_MAX) {
+                pp.card_desfire[pp.n_cards] = l.v[i].desfire;
                 memcpy(pp.cards[pp.n_cards++], l.v[i].hash, PASSPORT_CARD_LEN);
+            }
         r = store_consortium_heard_foreach(p->sc, pp.id, rc.month, add_used, &pp);
         if (r < 0)
             goto out;
@@ -436,7 +440,8 @@ static void on_passport(struct passports *p, const char *home, const char *id,
     sp.visit_days = pp.visit_days;
     snprintf(sp.month, sizeof(sp.month), "%s", pp.month);
     sp.used_elsewhere = passport_used_elsewhere(&pp, p->cfg->site.id, pp.month);
-    r = store_consortium_passport_put(p->sc, &sp, (const uint8_t (*)[32])pp.cards, pp.n_cards,
+    r = store_consortium_passport_put(p->sc, &sp, (const uint8_t (*)[32])pp.cards,
+                                      pp.card_desfire, pp.n_cards,
                                       p->cfg->consortium.passports_max, now);
     if (r == -ESTALE)
         log_debug("consortium: older passport %.8s of site %s ignored", pp.id, home);
@@ -575,6 +580,7 @@ static int visitor_lookup(void *userdata, const uint8_t *uid, size_t uid_len, in
     ret->facts.visit_days = sp.visit_days;
     ret->facts.used_days = here + (strcmp(sp.month, month) == 0 ? sp.used_elsewhere : 0);
     ret->facts.visited_today = today > 0;
+    ret->facts.card_desfire = sp.card_desfire;
     return 0;
 }
 

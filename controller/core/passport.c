@@ -80,6 +80,18 @@ int passport_encode(const struct passport *p, char *buf, size_t n)
         put(&o, "%s%s", i ? "," : "", hex);
     }
     put(&o, "\n");
+    /* Only when there is something to say: a passport without DESFire cards keeps its
+     * bytes, so sites that do not know this line still read it. */
+    for (unsigned i = 0, first = 1; i < p->n_cards; i++)
+        if (p->card_desfire[i]) {
+            put(&o, "%s%u", first ? "desfire=" : ",", i);
+            first = 0;
+        }
+    for (unsigned i = 0; i < p->n_cards; i++)
+        if (p->card_desfire[i]) {
+            put(&o, "\n");
+            break;
+        }
     return o.overflow ? -E2BIG : (int)o.len;
 }
 
@@ -131,6 +143,7 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
     static const char header[] = "portier-passport-v1\n";
     struct passport p = { 0 };
     char status[16], used[PASSPORT_HOSTS_MAX * 56], cards[PASSPORT_CARDS_MAX * 65 + 1];
+    char desfire[PASSPORT_CARDS_MAX * 2 + 1] = "";
     const char *s = text, *end = text + len;
     char *tok, *save = NULL;
 
@@ -146,7 +159,8 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
         !take_int(&s, end, "visit_days", &p.visit_days) ||
         !take(&s, end, "month", p.month, sizeof(p.month)) ||
         !take(&s, end, "used", used, sizeof(used)) ||
-        !take(&s, end, "cards", cards, sizeof(cards)) || s != end)
+        !take(&s, end, "cards", cards, sizeof(cards)) ||
+        (s != end && !take(&s, end, "desfire", desfire, sizeof(desfire))) || s != end)
         return -EBADMSG;
     if (strcmp(status, "revoked") == 0)
         p.revoked = true;
@@ -172,6 +186,14 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
             return -EBADMSG;
         p.n_cards++;
     }
+    save = NULL;
+    for (tok = strtok_r(desfire, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int64_t i;
+        if (parse_int64(tok, 0, (int64_t)p.n_cards - 1, &i) < 0)
+            return -EBADMSG;
+        p.card_desfire[i] = true;
+    }
+    /* Canonical: indexes ascending, each once, and the line only when not empty. */
     if (!canonical(text, len, encode_passport, &p))
         return -EBADMSG;
     *ret = p;

@@ -220,6 +220,8 @@ struct emu {
 	struct txq txq;
 	bool fault_drop, fault_garbage, fault_mute;
 	int fault_remove_ins;   /* a DESFire card leaves after answering this command; -1: none */
+	int fault_mute_ins;     /* the chip goes mute after a card answered this command; -1: none */
+	bool mute_after_reply;  /* set by mute-after: mute once the current reply is queued */
 	struct df_card *wallet[WALLET_MAX];
 	struct counters cnt;
 	bool quit;
@@ -899,6 +901,12 @@ static enum verdict cmd_in_data_exchange(struct emu *e, const uint8_t *p, size_t
 			e->fault_remove_ins = -1;
 			field_take_out(e, c);
 		}
+		if (e->fault_mute_ins >= 0 && ins == e->fault_mute_ins) {
+			/* The answer to this command is the last thing the chip says. */
+			vlog(e, "fault mute-after %02X: the chip stops answering after this reply", ins);
+			e->fault_mute_ins = -1;
+			e->mute_after_reply = true;
+		}
 	} else if (n >= 3 && p[1] == 0x30) {    /* READ: what the Ultralight ping sends */
 		card_read16(c, p[2], r->d + r->n);
 		r->n += 16;
@@ -1042,6 +1050,10 @@ static void on_host_frame(struct emu *e, const uint8_t *body, size_t len)
 	else if (v == V_ERROR) {
 		vlog(e, "%s: bad parameters, error frame", cmd->name);
 		send_error_frame(e);
+	}
+	if (e->mute_after_reply) {
+		e->mute_after_reply = false;
+		e->fault_mute = true;
 	}
 }
 
@@ -1659,21 +1671,27 @@ static void ctl_fault(struct emu *e, char **tok, size_t ntok, char *out, size_t 
 {
 	int ms = HANGUP_DEFAULT_MS;
 
-	if (ntok < 2 || (ntok > 2 && strcmp(tok[1], "hangup") && strcmp(tok[1], "remove-after")) ||
-	    ntok > 3 || (!strcmp(tok[1], "remove-after") && ntok != 3)) {
-		snprintf(out, outsz, "error usage: fault drop|garbage|mute|none|hangup [MS]|remove-after INS");
+	bool after = ntok >= 2 && (!strcmp(tok[1], "remove-after") || !strcmp(tok[1], "mute-after"));
+
+	if (ntok < 2 || (ntok > 2 && strcmp(tok[1], "hangup") && !after) || ntok > 3 ||
+	    (after && ntok != 3)) {
+		snprintf(out, outsz, "error usage: fault drop|garbage|mute|none|hangup [MS]|"
+			 "remove-after INS|mute-after INS");
 		return;
 	}
-	if (!strcmp(tok[1], "remove-after")) {
+	if (after) {
 		uint8_t ins;
 		size_t len;
 
 		if (parse_hex(tok[2], &ins, 1, &len) < 0) {
-			snprintf(out, outsz, "error remove-after takes a DESFire command byte in hex (AA)");
+			snprintf(out, outsz, "error %s takes a DESFire command byte in hex (AA)", tok[1]);
 			return;
 		}
-		e->fault_remove_ins = ins;
-		snprintf(out, outsz, "ok fault remove-after %02X", ins);
+		if (!strcmp(tok[1], "remove-after"))
+			e->fault_remove_ins = ins;
+		else
+			e->fault_mute_ins = ins;
+		snprintf(out, outsz, "ok fault %s %02X", tok[1], ins);
 		vlog(e, "%s", out + 3);
 		return;
 	}
@@ -1685,7 +1703,7 @@ static void ctl_fault(struct emu *e, char **tok, size_t ntok, char *out, size_t 
 		e->fault_mute = true;
 	} else if (!strcmp(tok[1], "none")) {
 		e->fault_drop = e->fault_garbage = e->fault_mute = false;
-		e->fault_remove_ins = -1;
+		e->fault_remove_ins = e->fault_mute_ins = -1;
 	} else if (!strcmp(tok[1], "hangup")) {
 		if (ntok == 3 && parse_ms(tok[2], HANGUP_MAX_MS, &ms) < 0) {
 			snprintf(out, outsz, "error hangup delay must be 0..%d ms", HANGUP_MAX_MS);
@@ -2066,7 +2084,9 @@ static void usage(FILE *f)
 		"                        and its path is printed on stdout\n"
 		"  fault remove-after INS  the DESFire card answers the next command\n"
 		"                        INS (hex, e.g. AA: authentication), then leaves\n"
-		"  fault none            clear drop, garbage, mute and remove-after\n"
+		"  fault mute-after INS  the chip answers the next command the DESFire card\n"
+		"                        answers with INS, then goes mute (as 'fault mute')\n"
+		"  fault none            clear drop, garbage, mute and the -after faults\n"
 		"  desfire uid=HEX       what that DESFire card holds\n"
 		"  desfire-forge uid=HEX aid=HEX6 key=HEX32 [keys=N]\n"
 		"                        write an AES application with all keys = key\n"
@@ -2152,7 +2172,7 @@ int main(int argc, char **argv)
 	int r, status = EXIT_FAILURE;
 
 	e->master_fd = e->slave_fd = e->ctl_fd = -1;
-	e->fault_remove_ins = -1;
+	e->fault_remove_ins = e->fault_mute_ins = -1;
 	for (size_t i = 0; i < CTL_CLIENTS_MAX; i++)
 		e->ctl[i].fd = -1;
 	if (parse_options(&e->opt, argc, argv) < 0)
