@@ -405,7 +405,7 @@ static enum reader_auth tap_app(MifareTag tag, const nfc_target *t, enum reader_
  * Checked before freefare_tag_new(), which probes other cards for an Ultralight C by
  * talking to them and halting them: a card that must stay present for its presence checks
  * is better left alone. */
-static bool looks_like_desfire(const nfc_target *t)
+bool desfire_candidate(const nfc_target *t)
 {
     static const uint8_t ats[] = { 0x75, 0x77, 0x81, 0x02 };
     const nfc_iso14443a_info *a = &t->nti.nai;
@@ -420,7 +420,7 @@ static MifareTag connect_card(nfc_device *dev, const nfc_target *t, bool *ret_lo
     MifareTag tag;
 
     *ret_lost = false;
-    if (!looks_like_desfire(t))
+    if (!desfire_candidate(t))
         return NULL;
     tag = freefare_tag_new(dev, t->nti.nai);
     if (!tag)

@@ -41,6 +41,10 @@ struct desfire_tap {
     char why[64];                           /* for the worker's own log: which step failed */
 };
 
+/* Whether t answers as a DESFire (SAK 0x20, ATS from 75 77 81 02): only such a card is
+ * worth an authentication; any other is READER_AUTH_NOT_DESFIRE at once. */
+bool desfire_candidate(const nfc_target *t);
+
 /* Authenticate the card t, which the chip has selected (not halted). Leaves it selected.
  * Never fails: the outcome is in *ret. */
 void desfire_tap(nfc_device *dev, const nfc_target *t, struct desfire_tap *ret);

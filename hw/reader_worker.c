@@ -210,6 +210,7 @@ int main(int argc, char **argv)
     nfc_target held, gone;
     bool holding = false, has_gone = false;
     bool held_reported = false, gone_reported = false;  /* ARRIVED sent for it (not a job's card) */
+    bool authenticate;
     uint64_t gone_at = 0, last_sent;
     int poll_ms, debounce_ms, timeouts = 0, res;
     int held_targets = 1, gone_targets = 1;     /* cards when held / gone arrived */
@@ -290,8 +291,17 @@ int main(int argc, char **argv)
                         send_msg(&m);
                     }
                     held_reported = !desfire_job_pending();
-                    if (held_reported && !desfire_enabled()) {
-                        card_msg(&m, READER_MSG_ARRIVED, &t, held_targets);
+                    authenticate = held_reported && desfire_enabled() && desfire_candidate(&t);
+                    if (held_reported && !authenticate) {
+                        /* Nothing to prove: the door hears of it before the card is
+                         * selected again, as fast as a UID allows. */
+                        struct desfire_tap none = { .auth = READER_AUTH_NOT_DESFIRE };
+                        if (desfire_enabled()) {
+                            snprintf(none.why, sizeof(none.why), "not a DESFire card");
+                            card_msg_auth(&m, &t, held_targets, &none);
+                        } else {
+                            card_msg(&m, READER_MSG_ARRIVED, &t, held_targets);
+                        }
                         send_msg(&m);
                         last_sent = now_ms();
                     }
@@ -299,7 +309,7 @@ int main(int argc, char **argv)
                     if (res < 0 && res != NFC_ETIMEOUT)
                         fail(dev, ctx, "select again");
                     timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : timeouts;
-                    if (held_reported && desfire_enabled()) {
+                    if (authenticate) {
                         /* The door hears of the card once it has proved its key, or not. */
                         struct desfire_tap tap;
                         desfire_tap(dev, &held, &tap);

@@ -94,7 +94,9 @@ static void usage(FILE *out)
         "  account invite NAME [--hours N]          one-time link to set the password (default 72 h)\n"
         "  account token NAME [--label L] [--days N]  API token for scripts (shown once)\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
-        "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
+        "  sim tap --reader R UID [--hold] [--desfire]  simulated or emulated reader: present a\n"
+        "                                           card (--desfire: the emulator's DESFire card\n"
+        "                                           of that 7-byte UID, as provisioned)\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit,\n"
         "                                           MACHINE.running)\n"
@@ -1043,7 +1045,8 @@ static const struct command commands[] = {
     { "events", NULL, "events", 0, 0, { 0 },
       { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
     { "sim", "tap", "sim.tap", 1, 1, { "uid" },
-      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG } }, print_tap, NULL },
+      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG },
+        { "--desfire", "desfire", OPT_FLAG } }, print_tap, NULL },
     { "sim", "remove", "sim.remove", 0, 0, { 0 }, { { "--reader", "reader", OPT_STR } },
       print_ok_id, NULL },
     { "sim", "press", "sim.press", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
@@ -1158,7 +1161,8 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     json_decref(reader);
     if (remove_only)
         return emulator_command(emu, "remove") < 0 ? 1 : (printf("ok\n"), 0);
-    snprintf(line, sizeof(line), "insert uid=%s", json_string_value(json_object_get(req, "uid")));
+    snprintf(line, sizeof(line), "insert uid=%s%s", json_string_value(json_object_get(req, "uid")),
+             json_is_true(json_object_get(req, "desfire")) ? " desfire" : "");
     if (emulator_command(emu, line) < 0)
         return 1;
     if (json_is_true(json_object_get(req, "hold"))) {
@@ -1389,6 +1393,11 @@ int main(int argc, char **argv)
             json_decref(req);
             return r;
         }
+    }
+    if (json_object_get(req, "desfire")) {
+        json_decref(req);
+        return usage_error("--desfire needs a libnfc reader with an emulator (a simulated reader "
+                           "has no DESFire cards)");
     }
     reply = call(sock_path, req);
     if (!reply)

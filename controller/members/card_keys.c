@@ -154,8 +154,8 @@ static int consortium_key(const struct config *cfg, struct reader_desfire_keys *
     mode_t mode = 0;
     int r;
 
-    if (!path[0])
-        return 0;
+    if (!path[0] || !cfg->consortium.enabled)
+        return 0;               /* without the consortium, no passports: nobody to prove it to */
     buf = sodium_malloc(KEY_FILE_MAX);
     if (!buf)
         return -ENOMEM;

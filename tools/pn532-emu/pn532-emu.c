@@ -193,6 +193,7 @@ struct ctl_client {
 struct counters {
 	unsigned long rx_frames, tx_frames, rx_acks, rx_nacks, rx_bad, rx_noise;
 	unsigned long tx_suppressed, sessions, hangups;
+	unsigned long apdus;    /* commands a DESFire card answered (InDataExchange) */
 };
 
 struct options {
@@ -894,6 +895,7 @@ static enum verdict cmd_in_data_exchange(struct emu *e, const uint8_t *p, size_t
 		uint8_t ins;
 
 		r->n += df_command(c->df, p + 1, n - 1, r->d + r->n, &ins, &changed);
+		e->cnt.apdus++;
 		if (changed)
 			wallet_save(e, c->df);
 		if (e->fault_remove_ins >= 0 && ins == e->fault_remove_ins) {
@@ -1654,13 +1656,13 @@ static void ctl_status(struct emu *e, char *out, size_t outsz)
 		 "ok pty=%s up=%d client=%d card=%s atqa=%s sak=%s ats=%s desfire=%s selected=%d cards=%zu field=%s "
 		 "targets=%zu rf=%d power=%s mxrty=%02X params=%02X pending=%s fault=%s rx_frames=%lu "
 		 "tx_frames=%lu rx_acks=%lu rx_nacks=%lu rx_bad=%lu rx_noise=%lu tx_suppressed=%lu "
-		 "sessions=%lu hangups=%lu",
+		 "sessions=%lu hangups=%lu apdus=%lu",
 		 e->pty_up ? e->slave_path : "none", e->pty_up, e->sess.client_seen, uid, atqa, sak, ats,
 		 desfire, target_alive(e), e->field.n, field, targets_alive(e), e->chip.rf_on,
 		 e->chip.powered_down ? "down" : "normal", e->chip.mxrty_passive, e->chip.params,
 		 pending_name(e->sess.pending.kind), fault, e->cnt.rx_frames, e->cnt.tx_frames,
 		 e->cnt.rx_acks, e->cnt.rx_nacks, e->cnt.rx_bad, e->cnt.rx_noise, e->cnt.tx_suppressed,
-		 e->cnt.sessions, e->cnt.hangups);
+		 e->cnt.sessions, e->cnt.hangups, e->cnt.apdus);
 }
 
 /* `fault hangup [MS]` unplugs the reader: the master is closed (a client's
