@@ -22,6 +22,8 @@
 #define CONTINUATION_FRAMES_MAX 8
 #define FRAME_DATA_MAX 59
 
+static void guard_init(void);
+
 /* ---- keys ------------------------------------------------------------------ */
 
 static struct {
@@ -77,8 +79,10 @@ int desfire_keys_take(int fd, int timeout_ms)
     memcpy(keys.consortium_old_key, c.consortium_old_key, DESFIRE_KEY_LEN);
     keys.consortium_old_gen = c.consortium_old_gen;
     explicit_bzero(&c, sizeof(c));
-    if (keys.site)
+    if (keys.site) {
         warm_up_rand();
+        guard_init();
+    }
     return 0;
 }
 
@@ -112,6 +116,13 @@ static struct {
 typedef int (*transceive_fn)(nfc_device *, const uint8_t *, const size_t, uint8_t *, const size_t,
                              int);
 static transceive_fn real_transceive;
+
+/* libnfc's own function, found once at start (before any sandbox). */
+static void guard_init(void)
+{
+    if (!real_transceive)
+        *(void **)&real_transceive = dlsym(RTLD_NEXT, "nfc_initiator_transceive_bytes");
+}
 
 static bool answer_ok(uint8_t ins, uint8_t st, size_t n)
 {
@@ -174,11 +185,9 @@ int nfc_initiator_transceive_bytes(nfc_device *pnd, const uint8_t *tx, const siz
 {
     int res;
 
-    if (!real_transceive) {
-        *(void **)&real_transceive = dlsym(RTLD_NEXT, "nfc_initiator_transceive_bytes");
-        if (!real_transceive)
-            return NFC_ESOFT;
-    }
+    guard_init();
+    if (!real_transceive)
+        return NFC_ESOFT;
     res = real_transceive(pnd, tx, txn, rx, rxn, timeout);
     if (!guard.armed)
         return res;
