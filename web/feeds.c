@@ -86,7 +86,7 @@ static void calendar(struct http_req *rq, const char *title, int64_t resource_id
     buf_put(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Portier//Portier " PORTIER_VERSION
                 "//EN\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n");
     ics_text(&b, "X-WR-CALNAME", title);
-    store_bookings_foreach(rq->h->env.svc->store, &f, ics_event, &x);
+    http_store_ok(rq, store_bookings_foreach(rq->h->env.svc->store, &f, ics_event, &x));
     buf_put(&b, "END:VCALENDAR\r\n");
     http_reply(rq, 200, "text/calendar; charset=utf-8", &b);
 }
@@ -129,6 +129,16 @@ static void calendar_route(struct http_req *rq, const char *rest)
 
 /* ---- SpaceAPI ---- */
 
+/* Degrees (checked by the config) rounded to 6 decimals, about 0.1 m: printed by
+ * http_reply_json() as 48.8686, not as the binary neighbour 48.868600000000001. */
+static json_t *degrees_json(const char *text)
+{
+    double deg = strtod(text, NULL);
+    long long micro = (long long)(deg * 1e6 + (deg < 0 ? -0.5 : 0.5));
+
+    return json_real(micro == 0 ? 0.0 : (double)micro / 1e6);     /* never -0.0 */
+}
+
 static void spaceapi(struct http_req *rq)
 {
     const struct config *cfg = rq->h->cfg;
@@ -170,8 +180,8 @@ static void spaceapi(struct http_req *rq)
         if (cfg->spaceapi.address[0])
             json_object_set_new(loc, "address", json_string(cfg->spaceapi.address));
         if (cfg->spaceapi.lat[0]) {
-            json_object_set_new(loc, "lat", json_real(strtod(cfg->spaceapi.lat, NULL)));
-            json_object_set_new(loc, "lon", json_real(strtod(cfg->spaceapi.lon, NULL)));
+            json_object_set_new(loc, "lat", degrees_json(cfg->spaceapi.lat));
+            json_object_set_new(loc, "lon", degrees_json(cfg->spaceapi.lon));
         }
         json_object_set_new(doc, "location", loc);
     }

@@ -69,6 +69,9 @@ void buf_putn(struct buf *b, const char *s, size_t n)
 
 void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
 
+/* fmt is checked at buf_printf()'s callers: the attribute tells clang so
+ * (-Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -202,7 +205,9 @@ void http_reply_static(struct http_req *rq, unsigned status, const char *content
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 {
     struct buf b = { 0 };
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    /* Reals with 15 significant digits, which print a value rounded to a few decimals as
+     * written; jansson's default 17 show its binary noise. */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
     json_decref(body);
     if (!text) {
@@ -215,6 +220,13 @@ void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
     buf_put(&b, "\n");
     free(text);
     http_reply(rq, status, "application/json", &b);
+}
+
+int http_store_ok(struct http_req *rq, int r)
+{
+    if (r < 0 && !rq->store_error)
+        rq->store_error = r;
+    return r;
 }
 
 unsigned http_status_of(const char *code)
@@ -373,7 +385,10 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             *why = "a form field appears twice";
             goto fail;
         }
-        json_object_set_new(o, key, val);
+        if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
+            *why = "form fields must be UTF-8 text";
+            goto fail;
+        }
         p = stop + 1;
     }
     return o;
@@ -495,12 +510,6 @@ static bool csrf_ok(struct http_req *rq, bool anonymous_form)
            sodium_memcmp(sent, rq->csrf, strlen(sent)) == 0;
 }
 
-void http_commit(struct http *h)
-{
-    int r = store_commit(h->env.svc->store);
-    if (r < 0)
-        log_error("http: cannot commit: %s", strerror(-r));
-}
 
 void http_base_url(struct http_req *rq, char *buf, size_t n)
 {
@@ -747,7 +756,6 @@ static void on_password_checked(bool ok, bool error, void *userdata)
         r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now, now + life);
         if (r == 0)
             r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
-        http_commit(h);
         if (r < 0) {
             log_error("http: cannot store a session: %s", strerror(-r));
             web_page_login_done(rq, false, "cannot log in now (storage error)");
@@ -804,10 +812,10 @@ static void do_logout(struct http_req *rq)
     const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, SESSION_COOKIE);
     uint8_t hash[STORE_HASH_LEN];
 
-    if (cookie && account_token_hash(cookie, hash)) {
-        store_websession_delete(rq->h->env.svc->store, hash);
-        http_commit(rq->h);
-    }
+    /* A session that cannot be ended here still ends with its cookie, and expires. */
+    if (cookie && account_token_hash(cookie, hash) &&
+        store_websession_delete(rq->h->env.svc->store, hash) < 0)
+        log_warning("http: cannot delete a session at logout");
     http_redirect(rq, "/");
     set_cookie(rq, SESSION_COOKIE, "", 0);
 }
@@ -820,15 +828,19 @@ static void on_password_hashed(const char *hash, void *userdata)
     int r = -EIO;
 
     if (hash && account_token_hash(rq->note, token_hash)) {
-        r = store_account_token_use(h->env.svc->store, token_hash, now_utc());
-        if (r == 0)
-            r = store_account_set_password(h->env.svc->store, rq->note_id, hash);
-        if (r == 0)
-            r = store_websessions_end(h->env.svc->store, rq->note_id, now_utc());
-        if (r < 0)
-            (void)store_commit(h->env.svc->store);
-        else
-            http_commit(h);
+        struct store *store = h->env.svc->store;
+        /* One unit: the link is spent only if the password is set (and sessions ended). */
+        r = store_step_begin(store);
+        if (r == 0) {
+            r = store_account_token_use(store, token_hash, now_utc());
+            if (r == 0)
+                r = store_account_set_password(store, rq->note_id, hash);
+            if (r == 0)
+                r = store_websessions_end(store, rq->note_id, now_utc());
+            int end = store_step_end(store, r == 0);
+            if (r == 0)
+                r = end;
+        }
     }
     if (r == -ENOENT) {
         http_error(rq, 410, "gone", "this link was already used");
@@ -964,6 +976,18 @@ static void route(struct http_req *rq)
 
 /* ---- libmicrohttpd glue ---- */
 
+static struct http_conn *conn_of(struct MHD_Connection *conn);
+
+static void on_post_durable(struct commit_wait *w, int result)
+{
+    struct http_req *rq = container_of(w, struct http_req, durable);
+
+    if (result < 0)
+        http_error(rq, 503, "not_recorded", "not recorded: the database could not write it (%s); "
+                   "try again later", strerror(-result));
+    resume(rq);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -974,6 +998,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     if (!rq) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        struct http_conn *hc = conn_of(conn);
+        if (hc)
+            hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
@@ -985,6 +1012,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
         rq->is_api = strncmp(url, "/api/", 5) == 0;
+        rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           "Accept-Language"),
+                               (enum lang)h->cfg->site.language);
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
             rq->body_too_large = true;
@@ -1014,8 +1044,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (rq->suspended)
             return MHD_YES;
     }
+    if (rq->store_error && rq->status < 400) {
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, rq->url,
+                  strerror(-rq->store_error));
+        http_error(rq, 500, "store", "the database could not be read; try again in a moment");
+    }
     if (!rq->response)
         return MHD_NO;
+    /* What a POST wrote by itself (a login's session, a first password) is on disk before
+     * the answer says so, as a command's is. */
+    if (rq->is_post && !rq->durable_checked) {
+        rq->durable_checked = true;
+        if (!commit_wait(h->env.svc->commit, &rq->durable, on_post_durable)) {
+            suspend(rq);
+            return MHD_YES;
+        }
+    }
     ret = MHD_queue_response(conn, rq->status, rq->response);
     return ret;
 }
@@ -1030,6 +1074,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (!rq)
         return;
+    struct http_conn *hc = conn_of(conn);
+    if (hc)
+        hc->waiting_since = now_mono_usec();     /* the next request on it starts now */
     us = now_mono_usec() - rq->started_usec;
     /* A request that ended without an answer of ours (the client left, or libmicrohttpd
      * refused it) has no status class: as a 5xx it would read as the server's fault. */
@@ -1060,6 +1107,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static unsigned connections(struct http *h)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+/* Run libmicrohttpd, then arm its next timeout. When a run closed connections, run it once
+ * more at once: at its connection limit libmicrohttpd takes its listening socket out of its
+ * epoll set, and puts it back only at the start of a run once below the limit; closing the
+ * last connections inside a run leaves nothing to wake the loop for that next run, and the
+ * server would never accept again. */
+static void run(struct http *h)
+{
+    unsigned before = connections(h);
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    MHD_run(h->mhd);
+    if (connections(h) < before)
+        timer_arm_in(h->timer, 0);
+    else if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+        timer_arm_in(h->timer, ms * 1000);
+    else
+        timer_disarm(h->timer);
+}
+
 static void arm_timer(struct http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
@@ -1072,19 +1145,80 @@ static void arm_timer(struct http *h)
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    struct http *h = userdata;
-    MHD_run(h->mhd);
-    arm_timer(h);
+    run(userdata);
     return 0;
 }
 
 static void on_timer(void *userdata)
 {
-    struct http *h = userdata;
-    MHD_run(h->mhd);
-    arm_timer(h);
+    run(userdata);
 }
 
+/* ---- slow clients ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http *h = cls;
+    struct http_conn *c = *socket_context, **pp;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return;         /* untracked: only libmicrohttpd's idle timeout applies */
+        c->conn = conn;
+        c->waiting_since = now_mono_usec();
+        c->next = h->conns;
+        h->conns = c;
+        h->n_conns++;
+        *socket_context = c;
+        if (!timer_armed(h->watch))
+            timer_arm_in(h->watch, 1000000);
+        return;
+    }
+    for (pp = &h->conns; c && *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            h->n_conns--;
+            break;
+        }
+    free(c);
+    *socket_context = NULL;
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Once a second while connections are open: a request whose headers have not all come
+ * within the deadline gets a one-second idle timeout, which libmicrohttpd then enforces
+ * (its own timeout is reset by every byte, so a byte every few seconds kept it open). */
+static void on_watch(void *userdata)
+{
+    struct http *h = userdata;
+    uint64_t now = now_mono_usec();
+    uint64_t limit = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
+    bool cut = false;
+
+    for (struct http_conn *c = h->conns; c; c = c->next)
+        if (c->waiting_since && !c->cut && now - c->waiting_since > limit) {
+            MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+            c->cut = true;
+            cut = true;
+        }
+    if (cut)
+        log_notice("http: cut off clients too slow to send their request's headers");
+    if (h->conns)
+        timer_arm_in(h->watch, 1000000);
+    if (cut)
+        timer_arm_in(h->timer, 1100000);     /* libmicrohttpd closes them at its next run */
+}
+
+/* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];
@@ -1167,6 +1301,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               MHD_OPTION_ARRAY, cert ? tls_opts : &tls_opts[2],
                               MHD_OPTION_END);
     if (cert) {
@@ -1188,6 +1323,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
          * over several runs, TLS data already decrypted), sd-event's default accuracy of
          * 0.25 s would make every such run wait for the next quarter second. */
         r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
+    if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
     if (r < 0) {
         http_free(h);
         return r;
@@ -1229,9 +1366,10 @@ struct http *http_free(struct http *h)
     }
     /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
-    timer_free(h->timer);
+    h->timer = timer_free(h->timer);
+    h->watch = timer_free(h->watch);
     if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+        MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
     web_cache_clear(h);
     free(h);
     return NULL;

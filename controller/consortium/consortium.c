@@ -289,9 +289,14 @@ static int publish_seal(const struct store_period *p, void *userdata)
 
 void consortium_publish_seals(struct consortium *c)
 {
+    int r;
+
     if (!c || !c->connected)
         return;         /* the next connection publishes them all */
-    store_periods_foreach(c->store, publish_seal, c);
+    r = store_periods_foreach(c->store, publish_seal, c);
+    if (r < 0)
+        log_error("consortium: cannot read the closed periods to publish their seals: %s",
+                  strerror(-r));
 }
 
 /* ---- MQTT attachment ---- */

@@ -54,6 +54,22 @@ class DoorTest(DaemonTest):
         self.assertEqual((reply["granted"], reply["reason"]), (False, "outside_plan_hours"))
         self.assertFalse(self.d.relay_file("front"))
 
+    def test_unreadable_plan_hours_keep_the_door_closed(self):
+        # Hours the daemon cannot parse (a file edited by hand, or by another version) open
+        # nothing: the plan is closed, not "always".
+        alice, _, _ = self.d.seed()
+        self.assertTrue(self.d.tap("04A1B2C3")["granted"])
+        wait_until(lambda: not self.d.relay_file("front"), what="front relay off")
+        with self.d.db() as db:
+            db.execute("UPDATE plans SET hours = 'whenever' WHERE name = 'open'")
+        reply = self.d.tap("04A1B2C3")
+        self.assertEqual((reply["granted"], reply["reason"]), (False, "outside_plan_hours"))
+        self.assertFalse(self.d.relay_file("front"))
+        ev = self.d.events()[-1]
+        self.assertEqual((ev["granted"], ev["reason"], ev["member_id"]),
+                         (False, "outside_plan_hours", alice))
+        self.assertIn("cannot be read", self.d.log_text())
+
     def test_expired_and_not_yet_valid_members(self):
         self.d.ok({"cmd": "plan.add", "name": "open"})
         self.d.ok({"cmd": "member.add", "name": "Old", "plan": "open", "valid_until": "2020-01-01"})

@@ -23,7 +23,7 @@ import jsonschema
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
-                             http_section, main)
+                             http_section, main, wait_until)
 
 SPACEAPI_SCHEMA = os.environ.get("PORTIER_SPACEAPI_SCHEMA", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "data", "spaceapi-15.json"))
@@ -402,6 +402,30 @@ class PublicPagesTest(HttpBase):
         self.assertEqual(missing.status, 404)
         self.assertIn("no machine", missing.text)
 
+    def test_unreadable_opening_hours_show_the_machine_closed(self):
+        # The page shows what the interlock does: hours it cannot parse mean closed, so no
+        # slot is offered (it used to read them as "always": free slots, refused at the tap).
+        db = self.d.db()
+        with db:
+            db.execute("UPDATE machine_rules SET hours = 'whenever' WHERE resource_id = "
+                       "(SELECT id FROM resources WHERE name = 'laser')")
+        db.close()
+        for c in (self.client(), self.browser("alice")):
+            r = c.get("/machines/laser")
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("Closed: its opening hours cannot be read", r.text)
+            self.assertNotIn('class="free"', r.text)
+            self.assertNotIn("aria-label=\"Book", r.text)
+            self.assertNotIn("whenever", r.text)
+        c = self.browser("alice")
+        r = c.post("/bookings", {"csrf": c.csrf(), "machine": "laser",
+                                 "start": self.local(self.at(11)), "end": self.local(self.at(12))})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(self.q("SELECT count(*) FROM bookings"), [(0,)])
+        tap = self.d.ok({"cmd": "sim.tap", "reader": "laser", "uid": ALICE_CARD})
+        self.assertEqual((tap["granted"], tap["outcome"]), (False, "outside_opening_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+
     def test_static_asset_has_etag_and_answers_304(self):
         c = self.client()
         r = c.get("/static/style.css")
@@ -603,6 +627,29 @@ class WelcomeTest(HttpBase):
                                "password2": "other-password-1"})
         self.assertIn(again.status, (404, 410))
         self.assertEqual(self.q("SELECT password FROM accounts WHERE name = 'dora'")[0][0], stored)
+
+    def test_link_survives_a_password_that_cannot_be_set(self):
+        # Setting the password fails (here: a trigger refuses the write, as a failing disk
+        # would): the link must not be spent, and works once the fault is gone.
+        out = self.d.ctl("account", "invite", "dora")[1]
+        path = "/welcome/" + TOKEN_RE.search(out).group(1)
+        db = self.d.db()
+        db.execute("CREATE TRIGGER test_refuse_password BEFORE UPDATE OF password ON accounts "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        db.commit()
+        c = self.client()
+        field = CSRF_RE.search(c.get(path).text).group(1)
+        r = c.post(path, {"csrf": field, "password": "dora-password-1", "password2": "dora-password-1"})
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(self.q("SELECT used_at FROM account_tokens WHERE kind = 'invite'"), [(None,)])
+        db.execute("DROP TRIGGER test_refuse_password")
+        db.commit()
+        db.close()
+        c2 = self.client()
+        field = CSRF_RE.search(c2.get(path).text).group(1)
+        r = c2.post(path, {"csrf": field, "password": "dora-password-1", "password2": "dora-password-1"})
+        self.assertEqual(r.status, 303, r)
+        self.assertEqual(self.client().login("dora", "dora-password-1").status, 303)
 
     def test_link_expires(self):
         out = self.d.ctl("account", "invite", "dora", "--hours", "1")[1]
@@ -1099,7 +1146,7 @@ class NotUtf8ConfigTest(unittest.TestCase):
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
     more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
-            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.3310\n")
+            "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.33101234\n")
 
     def test_open_while_a_door_lets_anyone_in(self):
         c = self.client()
@@ -1109,6 +1156,11 @@ class SpaceApiDoorsTest(HttpBase):
         self.assertEqual(doc["contact"]["email"], "hello@example.org")
         self.assertEqual(doc["location"]["timezone"], "Europe/Paris")
         self.assertAlmostEqual(doc["location"]["lat"], 48.8686)
+        # As written (to 6 decimals), not jansson's 17 digits: 48.868600000000001.
+        raw = c.get("/spaceapi.json").text
+        self.assertIn('"lat":48.8686,', raw)
+        self.assertIn('"lon":2.331012', raw)
+        self.assertNotIn('"lon":2.3310123', raw)
         self.assertIn('class="state open"', c.get("/").text)
 
 
@@ -1183,6 +1235,7 @@ class RobustnessTest(HttpBase):
             "bad percent-encoding": b"csrf=" + field.encode() + b"&name=%ZZ&password=x",
             "truncated percent-encoding": b"csrf=" + field.encode() + b"&name=alice&password=%4",
             "invalid UTF-8": b"csrf=" + field.encode() + b"&name=%FF%FEalice&password=x",
+            "invalid UTF-8 in a name": b"csrf=" + field.encode() + b"&name=alice&k%C3%FE=1&password=x",
             "duplicate field": b"csrf=" + field.encode() + b"&name=alice&name=carol&password=x",
             "100 fields": b"&".join(b"f%d=%d" % (i, i) for i in range(100)),
             "NUL in a name": b"csrf=" + field.encode() + b"&na%00me=alice",
@@ -1213,6 +1266,87 @@ class RobustnessTest(HttpBase):
         self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
         self.assertTrue(self.d.relay_file("front"))
         self.assertEqual([l for l in self.d.log_text().splitlines() if re.search(r"http: .* -> 5", l)], [])
+
+
+class FloodTest(HttpBase):
+    """More connections than the limits at once, and slow clients: the server must go on
+    answering everyone else (issue 12.8)."""
+    http_extra = "header_timeout_seconds = 2"
+
+    def healthz(self, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.recv(64)
+        finally:
+            s.close()
+
+    def test_serves_again_after_a_burst_over_the_connection_limit(self):
+        for _ in range(30):
+            socks = []
+            for i in range(100):
+                c = socket.socket()
+                c.setblocking(False)
+                c.bind(("127.0.0.%d" % (1 + i % 3), 0))
+                try:
+                    c.connect(("127.0.0.1", self.port))
+                except BlockingIOError:
+                    pass
+                socks.append(c)
+            time.sleep(0.05)
+            for c in socks:
+                try:
+                    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                except OSError:
+                    pass
+            for c in socks:
+                c.close()
+
+        def answers():
+            try:
+                return self.healthz(timeout=2).startswith(b"HTTP/1.1 200")
+            except OSError:
+                return False
+        wait_until(answers, what="/healthz answering after the burst")
+
+    def test_slow_headers_are_cut_off_and_others_are_served(self):
+        slow = []
+        for i in range(40):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            slow.append(c)
+        # One header line a second, never the end of the headers.
+        deadline = time.monotonic() + 6
+        closed = set()
+        while time.monotonic() < deadline and len(closed) < len(slow):
+            for n, c in enumerate(slow):
+                if n in closed:
+                    continue
+                try:
+                    c.sendall(b"X-Slow: %d\r\n" % n)
+                except OSError:
+                    closed.add(n)
+            time.sleep(1)
+        for c in slow:
+            c.settimeout(3)
+            try:
+                if c.recv(1) in (b"",):
+                    pass
+            except (socket.timeout, OSError):
+                pass
+        still_open = 0
+        for c in slow:
+            c.setblocking(False)
+            try:
+                if c.recv(1) != b"":
+                    still_open += 1
+            except BlockingIOError:
+                still_open += 1
+            except OSError:
+                pass
+            c.close()
+        self.assertEqual(still_open, 0, "slow clients kept their connections")
+        self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
 
 
 class TlsTest(HttpBase):

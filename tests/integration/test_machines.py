@@ -278,6 +278,24 @@ class MachineTest(MachineBase):
         self.d.ctl("machine", "out-of-order", "laser", "off")
         self.assertTrue(self.tap(ALICE)["granted"])
 
+    def test_unreadable_hours_refuse_power(self):
+        # Hours the daemon cannot parse mean closed: the plan's at any door or machine, and the
+        # machine's own opening hours.
+        with self.d.db() as db:
+            db.execute("UPDATE plans SET hours = 'Mon-Fri' WHERE name = 'open'")
+        reply = self.tap(ALICE)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "outside_plan_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+        with self.d.db() as db:
+            db.execute("UPDATE plans SET hours = 'always' WHERE name = 'open'")
+            db.execute("UPDATE machine_rules SET hours = 'daily 08:00-25:00' WHERE resource_id = "
+                       "(SELECT id FROM resources WHERE name = 'laser')")
+        reply = self.tap(ALICE)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "outside_opening_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+        self.assertEqual(self.sessions(), [])
+        self.assertIn("machine laser: its opening hours cannot be read", self.d.log_text())
+
     def test_restart_leaves_relays_off_and_closes_interrupted_session(self):
         self.advance_to(self.slot)
         self.tap(ALICE)
