@@ -194,6 +194,8 @@ struct counters {
 	unsigned long rx_frames, tx_frames, rx_acks, rx_nacks, rx_bad, rx_noise;
 	unsigned long tx_suppressed, sessions, hangups;
 	unsigned long apdus;    /* commands a DESFire card answered (InDataExchange) */
+	unsigned long autopolled;       /* targets the last InAutoPoll answer reported: the
+					 * chip's own count changes with every later select */
 };
 
 struct options {
@@ -768,6 +770,8 @@ static void pending_try(struct emu *e, bool expired)
 	if (out[0] == 0 && !expired)
 		return;
 	send_reply(e, p->kind == PENDING_LIST ? 0x4B : 0x61, out, n);
+	if (p->kind == PENDING_AUTOPOLL)
+		e->cnt.autopolled = out[0];
 	p->kind = PENDING_NONE;
 }
 
@@ -1656,13 +1660,13 @@ static void ctl_status(struct emu *e, char *out, size_t outsz)
 		 "ok pty=%s up=%d client=%d card=%s atqa=%s sak=%s ats=%s desfire=%s selected=%d cards=%zu field=%s "
 		 "targets=%zu rf=%d power=%s mxrty=%02X params=%02X pending=%s fault=%s rx_frames=%lu "
 		 "tx_frames=%lu rx_acks=%lu rx_nacks=%lu rx_bad=%lu rx_noise=%lu tx_suppressed=%lu "
-		 "sessions=%lu hangups=%lu apdus=%lu",
+		 "sessions=%lu hangups=%lu apdus=%lu autopolled=%lu",
 		 e->pty_up ? e->slave_path : "none", e->pty_up, e->sess.client_seen, uid, atqa, sak, ats,
 		 desfire, target_alive(e), e->field.n, field, targets_alive(e), e->chip.rf_on,
 		 e->chip.powered_down ? "down" : "normal", e->chip.mxrty_passive, e->chip.params,
 		 pending_name(e->sess.pending.kind), fault, e->cnt.rx_frames, e->cnt.tx_frames,
 		 e->cnt.rx_acks, e->cnt.rx_nacks, e->cnt.rx_bad, e->cnt.rx_noise, e->cnt.tx_suppressed,
-		 e->cnt.sessions, e->cnt.hangups, e->cnt.apdus);
+		 e->cnt.sessions, e->cnt.hangups, e->cnt.apdus, e->cnt.autopolled);
 }
 
 /* `fault hangup [MS]` unplugs the reader: the master is closed (a client's
