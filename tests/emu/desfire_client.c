@@ -29,7 +29,7 @@
 
 static const char *step = "start";
 
-static void fail(MifareTag tag, const char *why)
+static _Noreturn void fail(MifareTag tag, const char *why)
 {
     printf("FAIL %s: %s (picc error %02x, errno %d)\n", step, why,
            tag ? mifare_desfire_last_picc_error(tag) : 0, errno);
@@ -358,7 +358,7 @@ static void scenario_auth_only(MifareTag tag)
 int main(int argc, char **argv)
 {
     nfc_context *ctx = NULL;
-    nfc_device *dev;
+    nfc_device *dev = NULL;
     nfc_target t;
     MifareTag tag;
     const char *sc;
