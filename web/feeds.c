@@ -28,19 +28,46 @@ static void ics_time(struct buf *b, const char *name, int64_t t)
     buf_printf(b, "%s:%s\r\n", name, text);
 }
 
-/* TEXT value escaping (RFC 5545 3.3.11); lines stay short: names are bounded. */
+/* One content line, folded (RFC 5545 3.1): at most 75 octets a physical line, the next
+ * ones starting with a space, and never a break inside a UTF-8 sequence. */
+static void ics_line(struct buf *b, const char *line, size_t len)
+{
+    size_t room = 75;
+
+    while (len > room) {
+        size_t cut = room;
+        /* Back to the first byte of the character the limit falls in. */
+        while (cut > 0 && ((unsigned char)line[cut] & 0xc0) == 0x80)
+            cut--;
+        buf_putn(b, line, cut);
+        buf_put(b, "\r\n ");
+        line += cut;
+        len -= cut;
+        room = 74;          /* the leading space counts */
+    }
+    buf_putn(b, line, len);
+    buf_put(b, "\r\n");
+}
+
+/* A property with a TEXT value, escaped (RFC 5545 3.3.11) and folded. */
 static void ics_text(struct buf *b, const char *name, const char *s)
 {
-    buf_printf(b, "%s:", name);
+    struct buf line = { 0 };
+
+    buf_printf(&line, "%s:", name);
     for (; *s; s++) {
         if (*s == '\\' || *s == ';' || *s == ',')
-            buf_printf(b, "\\%c", *s);
+            buf_printf(&line, "\\%c", *s);
         else if (*s == '\n')
-            buf_put(b, "\\n");
+            buf_put(&line, "\\n");
         else if ((unsigned char)*s >= 0x20)
-            buf_putn(b, s, 1);
+            buf_putn(&line, s, 1);
     }
-    buf_put(b, "\r\n");
+    if (line.failed)
+        b->failed = true;
+    else
+        ics_line(b, line.data, line.len);
+    buf_free(&line);
 }
 
 struct ics_ctx {

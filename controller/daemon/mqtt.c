@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "timer.h"
 #include "util.h"
@@ -105,7 +106,7 @@ struct mqtt {
     bool stopping;
     sd_event_source *io;               /* watches a duplicate of sock, which it owns */
     int sock;                           /* libmosquitto's socket when io was armed */
-    sd_event_source *misc;
+    struct timer *misc;
     struct timer *retry;                /* next connection attempt */
     unsigned backoff_ms;
     struct inflight inflight[INFLIGHT_MAX];
@@ -815,29 +816,19 @@ static void retry_due(void *userdata)
     start_connect(userdata);
 }
 
-static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void misc_due(void *userdata)
 {
     struct mqtt *m = userdata;
+    int r;
 
     /* Keep-alive pings and retries of unacknowledged messages. */
     if (m->io && mq.loop_misc(m->mosq) != MOSQ_ERR_SUCCESS && m->connected)
         lost(m, "keep-alive failed");
     io_update(m);
     drain(m);
-    sd_event_source_set_time(s, now_mono_usec() + 1000000u);
-    return 0;
-}
-
-static int read_first_line(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
+    r = timer_arm_in(m->misc, 1000000u);
+    if (r < 0)
+        log_error("mqtt: cannot arm the keep-alive timer: %s", strerror(-r));
 }
 
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
@@ -869,7 +860,7 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
         snprintf(m->client_id, sizeof(m->client_id), "%s", mc->client_id);
     else
         snprintf(m->client_id, sizeof(m->client_id), "portier-%.50s", cfg->site.id);
-    if (mc->command_key_file[0] && (r = read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
+    if (mc->command_key_file[0] && (r = file_read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
         log_error("mqtt: cannot read command_key_file %s: %s", mc->command_key_file, strerror(-r));
         goto fail;
     }
@@ -889,7 +880,7 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     mq.will_set(m->mosq, will, 7, "offline", 1, true);
     if (mc->username[0]) {
         password[0] = '\0';
-        if (mc->password_file[0] && (r = read_first_line(mc->password_file, password, sizeof(password))) < 0) {
+        if (mc->password_file[0] && (r = file_read_first_line(mc->password_file, password, sizeof(password))) < 0) {
             log_error("mqtt: cannot read password_file %s: %s", mc->password_file, strerror(-r));
             goto fail;
         }
@@ -912,11 +903,9 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     r = timer_new(loop, CLOCK_MONOTONIC, 10000, retry_due, m, &m->retry);
     if (r < 0)
         goto fail;
-    r = sd_event_add_time(loop, &m->misc, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
-                          misc_due, m);
-    if (r < 0)
+    if ((r = timer_new(loop, CLOCK_MONOTONIC, 100000, misc_due, m, &m->misc)) < 0 ||
+        (r = timer_arm_in(m->misc, 1000000u)) < 0)
         goto fail;
-    sd_event_source_set_enabled(m->misc, SD_EVENT_ON);
     start_connect(m);
     *ret = m;
     return 0;
@@ -936,7 +925,7 @@ struct mqtt *mqtt_free(struct mqtt *m)
         mq.disconnect(m->mosq);
     }
     sd_event_source_disable_unref(m->io);
-    sd_event_source_disable_unref(m->misc);
+    timer_free(m->misc);
     timer_free(m->retry);
     if (m->mosq)
         mq.destroy(m->mosq);

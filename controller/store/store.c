@@ -296,7 +296,17 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
 
-    /* 11: energy — what a machine session used (from a network meter's cumulative counter,
+    /* 11: failed logins of an account, kept with it: a login limit that other traffic
+     * cannot flush out of a table in memory, and that a restart does not reset. */
+    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+
+    /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
+     * diversified from the site's master key): wherever the door does not accept UIDs
+     * alone, it must prove them, and a copy of its UID opens nothing. */
+    "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
+
+    /* 13: energy — what a machine session used (from a network meter's cumulative counter,
      * integer Wh; NULL where no meter measured it) and the alarm it saw (a network relay
      * that did not confirm, a device offline); rates per kWh and energy included in plans;
      * the energy of a usage record and of its ledger entry (NULL: not metered, and the

@@ -25,27 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                                Ed25519PublicKey)
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BIN, Daemon, WAIT, main, wait_until  # noqa: E402
+from portier_harness import BIN, Daemon, WAIT, build_config, main, wait_until  # noqa: E402
 from test_mqtt import Broker, free_port  # noqa: E402
 
 CUSTODIAN = os.path.join(BIN, "portier-custodian")
 
-SITE_CONFIG = """
-[site]
-id = {site}
-name = Site {site}
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SITE_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -79,8 +64,9 @@ class Site:
         self.name = name
         directory = os.path.join(root, name)
         os.makedirs(directory)
-        self.d = Daemon(SITE_CONFIG.format(site=name, dir=directory, port=port, batch=batch,
-                                           resend=resend, passports=passports),
+        sections = SITE_SECTIONS.format(port=port, batch=batch, resend=resend,
+                                        passports=passports)
+        self.d = Daemon(build_config(directory, sections, site=name, site_name="Site " + name),
                         directory=directory)
 
     def start(self):
