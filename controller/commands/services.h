@@ -17,6 +17,7 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct retention;
 
 struct services {
     sd_event *loop;
@@ -28,6 +29,7 @@ struct services {
     struct fablab *fablab;
     struct meter *meter;
     struct enroll *enroll;
+    struct retention *retention;        /* deletes what is past its retention; erasures */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */
     /* The `status` object (daemon/status.c): new reference. */

@@ -94,9 +94,12 @@ int cmd_reader_restart(struct cmd_call *call, const struct cmd_args *a)
 
 static int event_append(const struct store_event *ev, void *userdata)
 {
+    char at[32];
+
+    format_utc(ev->at, at, sizeof(at));
     return json_array_append_new(userdata, json_pack(
-        "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:b, s:s, s:s}", "id", (json_int_t)ev->id, "at",
-        (json_int_t)ev->at, "door", ev->resource, "reader", ev->reader, "member_id",
+        "{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:s, s:s}", "id", (json_int_t)ev->id, "at",
+        (json_int_t)ev->at, "at_utc", at, "door", ev->resource, "reader", ev->reader, "member_id",
         (json_int_t)ev->member_id, "card_id", (json_int_t)ev->card_id, "kind", ev->kind,
         "granted", ev->granted, "reason", ev->reason, "detail", ev->detail)) == 0 ? 0 : -ENOMEM;
 }
