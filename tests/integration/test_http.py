@@ -1095,11 +1095,12 @@ class FeedsTest(HttpBase):
         doc = self.spaceapi(c)
         self.assertEqual(doc["space"], "Test site")
         self.assertIs(doc["state"]["open"], False)
-        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 0)
+        # How many people are in is not published unless the site opts in.
+        self.assertNotIn("sensors", doc)
         self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
         doc = self.spaceapi(c)
         self.assertIs(doc["state"]["open"], True)
-        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 1)
+        self.assertNotIn("sensors", doc)
         self.assertNotIn("Alice", json.dumps(doc))
 
     def test_healthz_and_metrics(self):
@@ -1143,9 +1144,23 @@ class NotUtf8ConfigTest(unittest.TestCase):
         self.assertIn(path + ":2: name is not valid UTF-8 text", p.stderr)
 
 
+class SpaceApiPeopleTest(HttpBase):
+    """[spaceapi] publish_people = yes: the count of people in is published (no names)."""
+    more = "\n[spaceapi]\npublish_people = yes\n"
+
+    def test_people_count_follows_presence_when_the_site_opts_in(self):
+        c = self.client()
+        doc = self.spaceapi(c)
+        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 0)
+        self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+        doc = self.spaceapi(c)
+        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 1)
+        self.assertNotIn("Alice", json.dumps(doc))
+
+
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
-    more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
+    more = ("\n[spaceapi]\nopen_from = doors\npublish_people = yes\nemail = hello@example.org\n"
             "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.3310\n")
 
     def test_open_while_a_door_lets_anyone_in(self):
