@@ -330,6 +330,19 @@ static void print_status(json_t *r)
                    JSON_INTEGER_FORMAT "\n\n", jint(lg, "acked_seq"), jint(lg, "head_seq"));
         }
     }
+    if (json_is_object(json_object_get(r, "privacy"))) {
+        json_t *pv = json_object_get(r, "privacy"), *last = json_object_get(pv, "last_pass");
+        char when[40] = "none since start", next[40];
+        if (json_is_object(last))
+            fmt_time(jint(last, "at"), when, sizeof(when));
+        fmt_time(jint(pv, "next_pass_at"), next, sizeof(next));
+        printf("Privacy: access log %" JSON_INTEGER_FORMAT " days, presence %" JSON_INTEGER_FORMAT
+               " days, idle accounts %" JSON_INTEGER_FORMAT " days (0: kept); last pass %s, next "
+               "%s%s\n\n", jint(pv, "access_log_days"), jint(pv, "presence_days"),
+               jint(pv, "account_inactive_days"), when, next,
+               strcmp(jstr(pv, "auto_vacuum"), "incremental") == 0 ? ""
+               : "; freed space is reused, not given back (see docs/privacy.md)");
+    }
     printf("%-12s %-9s %-22s %-11s %-8s %-10s %s\n", "DOOR", "STATE", "RELAY", "ENERGISED",
            "CONTACT", "ALARM", "NOTE");
     json_array_foreach(json_object_get(r, "doors"), i, v) {

@@ -12,6 +12,7 @@
 #include "gpio_backend.h"
 #include "handlers.h"
 #include "log.h"
+#include "members.h"
 #include "services.h"
 #include "site.h"
 #include "store.h"
@@ -226,6 +227,7 @@ int cmd_sim_advance(struct cmd_call *call, const struct cmd_args *a)
     log_notice("simulation: clock advanced by %" PRId64 " s (offset now %" PRId64 " s)", seconds,
                clock_offset());
     fablab_clock_changed(svc->fablab);
+    members_minute(svc);        /* plan changes whose date the new clock has reached */
     site_minute(svc->site);
     return cmd_ok(call, json_pack("{s:I, s:I}", "now", (json_int_t)now_utc(), "offset",
                                   (json_int_t)clock_offset()));

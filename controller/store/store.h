@@ -635,8 +635,8 @@ STORE_CHECK int store_member_remove(struct store *s, int64_t id, int64_t now, co
 STORE_CHECK int store_member_open_usage(struct store *s, int64_t id, char first_day[11]);
 /* Erase member id (after store_member_remove()): the name becomes pseudonym, e-mail, note
  * and card labels are emptied, web accounts (their sessions, tokens and calendar address),
- * trainings and trainer roles are deleted, and the history keeps no old name, e-mail or
- * note. Usage, ledger, bookings, passes and sessions stay, under the member's id. The
+ * trainings and trainer roles are deleted, and the history keeps no old name, e-mail,
+ * note or card label. Usage, ledger, bookings, passes and sessions stay, under the member's id. The
  * cards themselves are deleted by store_member_forget_cards() once the access log no
  * longer holds their hashes (store_erase_scrub_step()). -ENOENT. */
 STORE_CHECK int store_member_erase(struct store *s, int64_t id, const char *pseudonym, int64_t now);

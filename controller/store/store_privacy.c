@@ -219,7 +219,8 @@ static const char sql_erase_tokens[] =
 static const char sql_erase_accounts[] = "DELETE FROM accounts WHERE member_id = ?1";
 static const char sql_erase_qualifications[] = "DELETE FROM qualifications WHERE member_id = ?1";
 static const char sql_erase_history[] =
-    "DELETE FROM member_changes WHERE member_id = ?1 AND field IN ('name', 'email', 'note')";
+    "DELETE FROM member_changes WHERE member_id = ?1 AND field IN ('name', 'email', 'note', "
+    "'card')";
 static const char sql_erase_account_names[] =
     "SELECT name FROM accounts WHERE member_id = ?1 LIMIT 16";
 
