@@ -658,6 +658,14 @@ static void member_action(struct http_req *rq, int64_t id, const char *verb)
     rq->note_id = id;
     if (strcmp(verb, "set") == 0) {
         req = set_request(rq, id);
+        if (json_object_size(req) == 2) {
+            /* The form sent back as it was shown: nothing to do. */
+            char location[64];
+            json_decref(req);
+            snprintf(location, sizeof(location), "/manage/members/%" PRId64, id);
+            http_redirect(rq, location);
+            return;
+        }
     } else if (strcmp(verb, "renew") == 0) {
         req = json_pack("{s:s, s:I}", "cmd", "member.renew", "member", (json_int_t)id);
         if (http_arg(rq, "until") && *http_arg(rq, "until"))
