@@ -469,7 +469,7 @@ static void edit_forms(struct http_req *rq, struct buf *b, const struct store_me
     buf_printf(b, "<button type=\"submit\" class=\"secondary\">%s</button></form>",
                m->status == MEMBER_SUSPENDED ? L(rq, "Resume") : L(rq, "Suspend"));
     action_form(rq, b, m->id, "remove", L(rq, "Remove this member? Their cards stop working."));
-    buf_printf(b, "<p class=\"hint\">%s</p><label><input type=\"checkbox\" name=\"confirm\" "
+    buf_printf(b, "<p class=\"hint\">%s</p><label class=\"check\"><input type=\"checkbox\" name=\"confirm\" "
                "value=\"yes\" required> %s</label><button type=\"submit\" class=\"secondary\">%s"
                "</button></form></section>",
                L(rq, "Removing ends access for good: cards are disabled, future bookings "
@@ -481,8 +481,8 @@ static void edit_forms(struct http_req *rq, struct buf *b, const struct store_me
                L(rq, "Download everything about this member (JSON)"));
     action_form(rq, b, m->id, "erase", L(rq, "Erase this member's personal data? This cannot be "
                                             "undone."));
-    buf_printf(b, "<p class=\"hint\">%s</p><label><input type=\"checkbox\" name=\"confirm\" "
-               "value=\"yes\" required> %s</label><label><input type=\"checkbox\" name=\"force\" "
+    buf_printf(b, "<p class=\"hint\">%s</p><label class=\"check\"><input type=\"checkbox\" name=\"confirm\" "
+               "value=\"yes\" required> %s</label><label class=\"check\"><input type=\"checkbox\" name=\"force\" "
                "value=\"yes\"> %s</label><button type=\"submit\" class=\"secondary\">%s</button>"
                "</form></section></div>",
                L(rq, "Erasure (right to erasure): the name, e-mail, note, web accounts, cards and "
