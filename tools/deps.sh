@@ -12,6 +12,7 @@ PORTIER_DEB_PACKAGES=(
   curl python3-icalendar python3-jsonschema chromium
   wrk nginx-light
   gettext
+  clang libclang-rt-dev
 )
 
 portier_install_deps() {

@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "booking.h"
+#include "csv.h"
 #include "fablab.h"
 #include "http_internal.h"
 #include "log.h"
@@ -81,14 +82,6 @@ static int64_t asked_week(struct http_req *rq)
     if (w && strlen(w) == 10 && parse_time(w, &t) == 0)
         return week_start(t);
     return week_start(now_utc());
-}
-
-/* Cents as "12.50" or "-0.50" (the sign also for amounts under one euro). */
-static const char *money(json_int_t cents, char buf[32])
-{
-    unsigned long long a = cents < 0 ? 0ull - (unsigned long long)cents : (unsigned long long)cents;
-    snprintf(buf, 32, "%s%llu.%02llu", cents < 0 ? "-" : "", a / 100, a % 100);
-    return buf;
 }
 
 /* ---- layout ---- */
@@ -862,7 +855,8 @@ static void me_render(struct http_req *rq, json_t *reply)
                    json_integer_value(json_object_get(totals, "days")),
                    json_integer_value(json_object_get(totals, "presence_minutes")),
                    json_integer_value(json_object_get(totals, "machine_minutes")),
-                   money(json_integer_value(json_object_get(totals, "amount_cents")), amount));
+                   format_cents(json_integer_value(json_object_get(totals, "amount_cents")), '.',
+                                amount, sizeof(amount)));
     } else {
         buf_put(&b, "<p>Nothing used yet this month.</p>");
     }
@@ -1242,21 +1236,6 @@ static void post_manage(struct http_req *rq, const char *action)
 
 /* ---- usage and the ledger: managers and the custodian ---- */
 
-static void csv_field(struct buf *b, const char *s, bool last)
-{
-    /* A leading = + - @ would be a formula to a spreadsheet: quote it as text. */
-    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
-    if (formula || strpbrk(s, ",\"\r\n")) {
-        buf_put(b, formula ? "\"'" : "\"");
-        for (; *s; s++)
-            buf_putn(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-        buf_put(b, "\"");
-    } else {
-        buf_put(b, s);
-    }
-    buf_put(b, last ? "\r\n" : ",");
-}
-
 static void usage_render(struct http_req *rq, json_t *reply)
 {
     json_t *st = json_object_get(reply, "statement"), *m;
@@ -1268,25 +1247,34 @@ static void usage_render(struct http_req *rq, json_t *reply)
         return;
     }
     if (strcmp(rq->note, "csv") == 0) {
-        char num[4][24];
-        buf_put(&b, "period,member_id,member,days,presence_minutes,machine_minutes,amount,currency\r\n");
+        static const char *const cols[] = { "period", "member_id", "member", "days",
+                                            "presence_minutes", "machine_minutes", "amount",
+                                            "currency" };
+        struct csv c;
+        size_t len = 0;
+        char *text;
+
+        csv_init(&c, CSV_RFC4180);
+        csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            json_int_t cents = json_integer_value(json_object_get(t, "amount_cents"));
-            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(json_object_get(m, "member_id")));
-            csv_field(&b, json_string_value(json_object_get(st, "period")), false);
-            csv_field(&b, num[0], false);
-            csv_field(&b, json_string_value(json_object_get(m, "member")), false);
-            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "days")));
-            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "presence_minutes")));
-            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "machine_minutes")));
-            csv_field(&b, num[1], false);
-            csv_field(&b, num[2], false);
-            csv_field(&b, num[3], false);
-            char amount[32];
-            buf_printf(&b, "%s,EUR\r\n", money(cents, amount));
+            csv_text(&c, json_string_value(json_object_get(st, "period")));
+            csv_int(&c, json_integer_value(json_object_get(m, "member_id")));
+            csv_text(&c, json_string_value(json_object_get(m, "member")));
+            csv_int(&c, json_integer_value(json_object_get(t, "days")));
+            csv_int(&c, json_integer_value(json_object_get(t, "presence_minutes")));
+            csv_int(&c, json_integer_value(json_object_get(t, "machine_minutes")));
+            csv_cents(&c, json_integer_value(json_object_get(t, "amount_cents")));
+            csv_text(&c, "EUR");
+            csv_end_row(&c);
         }
+        text = csv_take(&c, &len);
+        if (!text) {
+            http_error(rq, 500, "internal", "out of memory");
+            return;
+        }
+        buf_putn(&b, text, len);
+        free(text);
         http_reply(rq, 200, "text/csv; charset=utf-8", &b);
         if (rq->response) {
             char cd[96];
@@ -1307,7 +1295,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
     buf_html(&b, period);
     char amount[32];
     buf_printf(&b, "\" download>Download CSV</a><p>%" JSON_INTEGER_FORMAT " records, total %s EUR.</p>",
-               json_integer_value(json_object_get(tot, "records")), money(cents, amount));
+               json_integer_value(json_object_get(tot, "records")),
+               format_cents(cents, '.', amount, sizeof(amount)));
     buf_put(&b, "<div class=\"table\"><table><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Days</th><th scope=\"col\">Presence (min)</th><th scope=\"col\">"
                 "Machines (min)</th><th scope=\"col\">Amount (EUR)</th></tr></thead><tbody>");
@@ -1321,7 +1310,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
                    JSON_INTEGER_FORMAT "</td><td>%s</td></tr>",
                    json_integer_value(json_object_get(t, "days")),
                    json_integer_value(json_object_get(t, "presence_minutes")),
-                   json_integer_value(json_object_get(t, "machine_minutes")), money(c, amount));
+                   json_integer_value(json_object_get(t, "machine_minutes")),
+                   format_cents(c, '.', amount, sizeof(amount)));
     }
     buf_put(&b, "</tbody></table></div>");
     page_end(rq, &b);

@@ -62,7 +62,7 @@ struct mqtt_config {
     int64_t keepalive;
     char prefix[64];
     int64_t outbox_max;
-    char command_clients[256];  /* comma-separated client ids allowed to send commands */
+    char command_clients[256];  /* comma-separated broker user names allowed to send commands */
     char command_key_file[256];
     bool discovery;
     char discovery_prefix[64];
@@ -78,6 +78,7 @@ struct http_config {
     int64_t max_connections;
     int64_t per_address_connections;
     int64_t timeout_seconds;
+    int64_t header_timeout_seconds;
     int64_t max_body_kib;
 };
 

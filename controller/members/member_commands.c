@@ -130,9 +130,9 @@ int cmd_member_add(struct cmd_call *call, const struct cmd_args *a)
         return cmd_fail(call, -EINVAL, "bad_request", "'%.64s' is not an e-mail address", email);
     if (until && from && until <= from)
         return cmd_fail(call, -EINVAL, "bad_request", "valid_until must come after valid_from");
-    if (plan_name && store_plan_find(svc->store, plan_name, &plan) < 0)
-        return cmd_fail(call, -ENOENT, "not_found", "no plan '%.32s' (see `portierctl plan list`)",
-                        plan_name);
+    if (plan_name && (r = cmd_found(call, store_plan_find(svc->store, plan_name, &plan), "plan",
+                                    plan_name, "(see `portierctl plan list`)")) < 0)
+        return r;
     r = store_member_add(svc->store, name, email, plan.id, from, until, &id);
     if (r == 0 && note && *note && store_member_get(svc->store, id, &m) == 0) {
         snprintf(m.note, sizeof(m.note), "%s", note);
@@ -253,9 +253,12 @@ static int edit_plan(struct edit *e, const struct cmd_args *a)
         return arg_has(a, "plan_from")
                    ? cmd_fail(e->call, -EINVAL, "bad_request", "plan_from goes with plan")
                    : 0;
-    if (strcmp(name, "none") != 0 && store_plan_find(svc->store, name, &plan) < 0)
-        return cmd_fail(e->call, -ENOENT, "not_found", "no plan '%.32s' (see `portierctl plan "
-                        "list`)", name);
+    if (strcmp(name, "none") != 0) {
+        int r = cmd_found(e->call, store_plan_find(svc->store, name, &plan), "plan", name,
+                          "(see `portierctl plan list`)");
+        if (r < 0)
+            return r;
+    }
     if (when && strlen(when) == 10)
         at = members_billing_day_start(at, (int)svc->cfg->metering.day_starts);
     if (at > now) {

@@ -296,7 +296,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
 
-    /* 11: members over their whole life, and privacy (docs/privacy.md).
+    /* 11: failed logins of an account, kept with it: a login limit that other traffic
+     * cannot flush out of a table in memory, and that a restart does not reset. */
+    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+
+    /* 12: members over their whole life, and privacy (docs/privacy.md).
      * - members: a manager's note; removal (access ended, history kept) and erasure (the
      *   right to erasure: personal fields replaced by a pseudonym); a plan change waiting
      *   for its date.

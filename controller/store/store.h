@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -570,6 +570,8 @@ struct store_account {
     char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
     int64_t disabled_at, created_at;
     char created_by[64];
+    int64_t login_failures;             /* failed logins since the last good one */
+    int64_t login_failed_at;            /* UTC seconds of the last failure, 0: none */
     int64_t last_login_at;              /* 0: never */
 };
 /* -EEXIST if the name is taken (names compare without case). */
@@ -580,6 +582,8 @@ STORE_CHECK int store_account_find(struct store *s, const char *name, struct sto
 STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
 STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
 STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
+/* A login of the account failed (at), or succeeded (ok: the count starts again). */
+STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
 STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
 STORE_CHECK int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
