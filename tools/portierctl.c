@@ -743,12 +743,10 @@ static void print_card_state(json_t *r)
            json_is_true(json_object_get(r, "enabled")) ? "enabled" : "disabled");
 }
 
-static void money(json_int_t cents, char sep, char *buf, size_t n);
-
 static void print_plan_billing(json_t *r)
 {
     char rate[24];
-    money(jint(r, "day_rate_cents"), '.', rate, sizeof(rate));
+    format_cents(jint(r, "day_rate_cents"), '.', rate, sizeof(rate));
     printf("plan %s%s: %" JSON_INTEGER_FORMAT " days included a month, day rate %s EUR, order %s, %"
            JSON_INTEGER_FORMAT " visit days a month at other sites\n", jstr(r, "plan"),
            json_is_true(json_object_get(r, "changed")) ? " (changed)" : "",
@@ -763,7 +761,7 @@ static void print_plan(json_t *p)
     char rate[24];
     size_t i;
 
-    money(jint(p, "day_rate_cents"), '.', rate, sizeof(rate));
+    format_cents(jint(p, "day_rate_cents"), '.', rate, sizeof(rate));
     printf("Plan %s (%" JSON_INTEGER_FORMAT " members)\n  zones:  %s\n  hours:  %s\n"
            "  days:   %" JSON_INTEGER_FORMAT " included a month, then %s EUR a day\n"
            "  order:  %s\n  visits: %" JSON_INTEGER_FORMAT " days a month at other sites\n\n",
