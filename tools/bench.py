@@ -439,14 +439,31 @@ def bench_privacy(args, out):
         d = Daemon(args.bin, work)
         d.start()
         rng = random.Random(7)
+        # A Pi runs portierd alone: on a shared build machine, give the daemon and this
+        # client the CPU first (when allowed), as the web bench does.
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+        try:
+            os.setpriority(os.PRIO_PROCESS, d.proc.pid, -10)
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
+            out["prune_nice"] = -10
+        except OSError:
+            out["prune_nice"] = nice
+        writes = [d.request({"cmd": "status"})["doors"][0]["relay"]["writes"]]
 
         def tap():
-            t = time.monotonic()
+            """(in-daemon tap → relay, client round trip, request leaving the client →
+            relay write or None): the last measures the wait for the loop too."""
+            time.sleep(rng.random() * 0.004)
+            t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
             rep = d.request({"cmd": "sim.tap", "reader": "front",
                              "uid": uid_hex(rng.randrange(6000))})
-            return rep["latency_us"], (time.monotonic() - t) * 1e6
+            rtt = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6 - t0
+            relay = d.request({"cmd": "status"})["doors"][0]["relay"]
+            out_us = relay["last_write_mono_us"] - t0 if relay["writes"] == writes[0] + 1 else None
+            writes[0] = relay["writes"]
+            return rep["latency_us"], rtt, out_us
 
-        base = [tap() for _ in range(2000)]
+        base = [tap() for _ in range(1000)]
         result = {}
 
         def prune():
@@ -458,16 +475,25 @@ def bench_privacy(args, out):
             during.append(tap())
         th.join()
         d.stop()
+        if out["prune_nice"] != nice:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
         out["prune_rows"] = result["deleted"]["access_events"]
         out["prune_s"] = result["seconds"]
         out["prune_steps"] = result["steps"]
         out["prune_longest_step_us"] = result["longest_step_us"]
+        out["prune_step_us_p50"] = result["step_us_p50"]
+        out["prune_step_us_p99"] = result["step_us_p99"]
         out["prune_pages_freed"] = result["pages_freed"]
         out["prune_db_bytes_after"] = os.path.getsize(path)
         out["prune_taps_during"] = len(during)
         for name, sample in (("idle", base), ("during", during)):
-            relay = [r for r, _ in sample]
-            rtt = [t for _, t in sample]
+            relay = [r for r, _, _ in sample]
+            rtt = [t for _, t, _ in sample]
+            outside = [o for _, _, o in sample if o is not None]
+            out["prune_client_relay_n_%s" % name] = len(outside)
+            out["prune_client_relay_us_p50_%s" % name] = percentile(outside, 50) if outside else 0
+            out["prune_client_relay_us_p99_%s" % name] = percentile(outside, 99) if outside else 0
+            out["prune_client_relay_us_max_%s" % name] = max(outside) if outside else 0
             out["prune_relay_us_p50_%s" % name] = percentile(relay, 50)
             out["prune_relay_us_p99_%s" % name] = percentile(relay, 99)
             out["prune_rtt_us_p50_%s" % name] = percentile(rtt, 50)
@@ -1219,11 +1245,22 @@ def main():
         rows += [
             ("retention: %d access-log rows deleted while taps go on"
              % out["prune_rows"], "%.1f s" % out["prune_s"], "—"),
-            ("  steps, and the longest (the most a tap waits for the loop)",
-             "%d, %.0f µs" % (out["prune_steps"], out["prune_longest_step_us"]), "—"),
+            ("  steps on the loop (a tap waits at most for the one in progress): count, "
+             "p50, p99, max", "%d, %.0f µs, %.0f µs, %.0f µs" % (
+                 out["prune_steps"], out["prune_step_us_p50"], out["prune_step_us_p99"],
+                 out["prune_longest_step_us"]), "—"),
             ("  tap → relay write, p99 during the pass (%d taps) / idle"
              % out["prune_taps_during"], "%.0f µs / %.0f µs" % (
                  out["prune_relay_us_p99_during"], out["prune_relay_us_p99_idle"]), "≤ 2 ms"),
+            ("  tap → relay write from the request leaving the client, p50 / p99 / max during "
+             "the pass (%d taps)" % out["prune_client_relay_n_during"],
+             "%.0f / %.0f / %.0f µs" % (out["prune_client_relay_us_p50_during"],
+                                        out["prune_client_relay_us_p99_during"],
+                                        out["prune_client_relay_us_max_during"]), "p99 ≤ 2 ms"),
+            ("  same with no pass (%d taps)" % out["prune_client_relay_n_idle"],
+             "%.0f / %.0f / %.0f µs" % (out["prune_client_relay_us_p50_idle"],
+                                        out["prune_client_relay_us_p99_idle"],
+                                        out["prune_client_relay_us_max_idle"]), "—"),
             ("  tap round trip through the control socket incl. durable commit, p99 during / idle",
              "%.0f µs / %.0f µs" % (out["prune_rtt_us_p99_during"], out["prune_rtt_us_p99_idle"]),
              "—"),

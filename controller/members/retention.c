@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "command.h"
+#include "commit.h"
 #include "config.h"
 #include "log.h"
 #include "members.h"
@@ -18,11 +19,20 @@
 #include "timer.h"
 #include "util.h"
 
-/* One step's size: small enough that a tap arriving meanwhile waits well under a
- * millisecond on a Raspberry Pi 4 (docs/performance.md has the figures). */
-#define PRUNE_ROWS 256
-#define SCRUB_ROWS 2048
-#define VACUUM_PAGES 128
+/* A step aims at this long on the loop: a tap arriving meanwhile waits at most about that.
+ * Its size adapts to the machine (rows halve after a slow step, double after a quick one),
+ * within these bounds; docs/performance.md has the figures. */
+#define STEP_BUDGET_USEC 500
+#define ROWS_MIN 16
+#define ROWS_START 128
+#define ROWS_MAX 4096
+#define VACUUM_PAGES_MIN 16
+#define VACUUM_PAGES_MAX 1024
+/* After a step is on disk, the disk is left alone twice as long as the step and its sync
+ * took (within these bounds): a tap's own commit then seldom meets the pass's sync in the
+ * file system's journal (a write waits for a journal commit in progress). */
+#define REST_MIN_USEC 2000
+#define REST_MAX_USEC 200000
 #define FIRST_PASS_USEC (10 * 60 * 1000000ull)
 #define JOB_CALLS_MAX 8
 #define ERASURES_RESUMED_MAX 64
@@ -42,10 +52,14 @@ struct job {
     int64_t cutoff[RETENTION__MAX];     /* 0: keep that table */
     int64_t accounts_before;            /* 0: keep accounts */
     int64_t cursor, end;
+    int64_t rows;                       /* rows a step walks now (adapted) */
+    int pages;                          /* pages a vacuum step gives back now (adapted) */
     int64_t deleted[RETENTION__MAX], accounts, pages_freed, scrubbed, cards;
     int64_t started_at;
     uint64_t started_usec, longest_usec;
     unsigned steps;
+    uint32_t *step_usec;                /* each step's duration, for the summary */
+    size_t step_cap;
     struct cmd_call *calls[JOB_CALLS_MAX];
     unsigned n_calls;
     struct job *next;
@@ -55,6 +69,10 @@ struct retention {
     struct services *svc;
     struct timer *daily;
     sd_event_source *step;
+    struct commit_wait durable;         /* the last step's batch, until it is on disk */
+    bool waiting;
+    uint64_t step_began_usec;
+    struct timer *rest;                 /* the disk's rest between steps */
     struct job *jobs;                   /* the head runs; the others wait */
     json_t *last;                       /* the last pass's summary */
     int64_t next_at;
@@ -68,7 +86,25 @@ static void arm_next(struct retention *r, bool first);
 static void job_free(struct job *j)
 {
     json_decref(j->fields);
+    free(j->step_usec);
     free(j);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of the steps' durations (sorts them). */
+static uint32_t step_percentile(struct job *j, unsigned p)
+{
+    size_t n = j->steps < j->step_cap ? j->steps : j->step_cap;
+
+    if (!n || !j->step_usec)
+        return 0;
+    qsort(j->step_usec, n, sizeof(*j->step_usec), cmp_u32);
+    return j->step_usec[(n - 1) * p / 100];
 }
 
 static void on_call_gone(struct cmd_call *call, void *userdata)
@@ -100,19 +136,26 @@ static void queue(struct retention *r, struct job *j)
         p = &(*p)->next;
     *p = j;
     j->started_usec = now_mono_usec();
-    sd_event_source_set_enabled(r->step, SD_EVENT_ON);
+    j->rows = ROWS_START;
+    j->pages = VACUUM_PAGES_MIN;
+    if (!r->waiting)
+        sd_event_source_set_enabled(r->step, SD_EVENT_ON);
 }
 
-static json_t *prune_summary(const struct job *j)
+static json_t *prune_summary(struct job *j)
 {
     json_t *deleted = json_object();
 
     for (int t = 0; t < RETENTION__MAX; t++)
         json_object_set_new(deleted, store_retention_table_name(t), json_integer(j->deleted[t]));
-    json_t *o = json_pack("{s:o, s:I, s:I, s:f, s:I, s:I}", "deleted", deleted, "accounts",
-                          (json_int_t)j->accounts, "pages_freed", (json_int_t)j->pages_freed,
-                          "seconds", (double)(now_mono_usec() - j->started_usec) / 1e6, "steps",
-                          (json_int_t)j->steps, "longest_step_us", (json_int_t)j->longest_usec);
+    json_t *o = json_pack("{s:o, s:I, s:I, s:f, s:I, s:I, s:I, s:I}", "deleted", deleted,
+                          "accounts", (json_int_t)j->accounts, "pages_freed",
+                          (json_int_t)j->pages_freed, "seconds",
+                          (double)(now_mono_usec() - j->started_usec) / 1e6, "steps",
+                          (json_int_t)j->steps, "step_us_p50",
+                          (json_int_t)step_percentile((struct job *)j, 50), "step_us_p99",
+                          (json_int_t)step_percentile((struct job *)j, 99), "longest_step_us",
+                          (json_int_t)j->longest_usec);
     members_json_time(o, "at", j->started_at);
     return o;
 }
@@ -175,7 +218,7 @@ static int prune_step(struct retention *r, struct job *j)
             j->phase++;
             return 0;
         }
-        n = store_retention_step(store, j->phase, j->cutoff[j->phase], PRUNE_ROWS, &j->cursor,
+        n = store_retention_step(store, j->phase, j->cutoff[j->phase], j->rows, &j->cursor,
                                  &more);
         if (n < 0)
             return n;
@@ -212,7 +255,7 @@ static int prune_step(struct retention *r, struct job *j)
             j->phase++;
             return before < 0 ? (int)before : 0;
         }
-        left = store_vacuum_step(store, VACUUM_PAGES);
+        left = store_vacuum_step(store, j->pages);
         if (left < 0)
             return (int)left;
         j->pages_freed += before - left;
@@ -234,11 +277,11 @@ static int erase_step(struct retention *r, struct job *j)
             j->phase = PHASE_FORGET;
             return 0;
         }
-        n = store_erase_scrub_step(store, j->member_id, j->cursor, j->cursor + SCRUB_ROWS - 1);
+        n = store_erase_scrub_step(store, j->member_id, j->cursor, j->cursor + j->rows - 1);
         if (n < 0)
             return n;
         j->scrubbed += n;
-        j->cursor += SCRUB_ROWS;
+        j->cursor += j->rows;
         return 0;
     }
     /* The taps recorded since the walk began, then the cards: in one step, so that no tap
@@ -260,6 +303,43 @@ static int erase_step(struct retention *r, struct job *j)
     return 0;
 }
 
+/* The next step's size, from how long this one took. */
+static void adapt(struct job *j, uint64_t took)
+{
+    if (took > STEP_BUDGET_USEC) {
+        j->rows = j->rows / 2 > ROWS_MIN ? j->rows / 2 : ROWS_MIN;
+        j->pages = j->pages / 2 > VACUUM_PAGES_MIN ? j->pages / 2 : VACUUM_PAGES_MIN;
+    } else if (took < STEP_BUDGET_USEC / 3) {
+        j->rows = j->rows * 2 < ROWS_MAX ? j->rows * 2 : ROWS_MAX;
+        j->pages = j->pages * 2 < VACUUM_PAGES_MAX ? j->pages * 2 : VACUUM_PAGES_MAX;
+    }
+}
+
+static void on_rested(void *userdata)
+{
+    struct retention *r = userdata;
+
+    r->waiting = false;
+    if (r->jobs)
+        sd_event_source_set_enabled(r->step, SD_EVENT_ON);
+}
+
+/* The step's writes are on disk: after a rest, the next step may go. */
+static void on_step_durable(struct commit_wait *w, int result)
+{
+    struct retention *r = container_of(w, struct retention, durable);
+    uint64_t rest = 2 * (now_mono_usec() - r->step_began_usec);
+
+    if (result < 0 && r->jobs)
+        job_end(r, result);
+    if (rest < REST_MIN_USEC)
+        rest = REST_MIN_USEC;
+    if (rest > REST_MAX_USEC)
+        rest = REST_MAX_USEC;
+    if (!r->jobs || timer_arm_in(r->rest, rest) < 0)
+        on_rested(r);           /* nothing left, or no timer: go on at once */
+}
+
 static int on_step(sd_event_source *s, void *userdata)
 {
     struct retention *r = userdata;
@@ -271,8 +351,22 @@ static int on_step(sd_event_source *s, void *userdata)
         sd_event_source_set_enabled(s, SD_EVENT_OFF);
         return 0;
     }
+    int phase = j->phase;
     err = j->kind == JOB_PRUNE ? prune_step(r, j) : erase_step(r, j);
     took = now_mono_usec() - t0;
+    if (took > 20 * STEP_BUDGET_USEC)
+        log_debug("retention: a step of phase %d took %" PRIu64 " us", phase, took);
+    adapt(j, took);
+    if (j->steps >= j->step_cap && j->step_cap < (1u << 20)) {
+        size_t cap = j->step_cap ? 2 * j->step_cap : 1024;
+        uint32_t *v = realloc(j->step_usec, cap * sizeof(*v));
+        if (v) {
+            j->step_usec = v;
+            j->step_cap = cap;
+        }
+    }
+    if (j->steps < j->step_cap)
+        j->step_usec[j->steps] = took > UINT32_MAX ? UINT32_MAX : (uint32_t)took;
     j->steps++;
     if (took > j->longest_usec)
         j->longest_usec = took;
@@ -281,6 +375,14 @@ static int on_step(sd_event_source *s, void *userdata)
     else if ((j->kind == JOB_PRUNE && j->phase >= PHASE_DONE) ||
              (j->kind == JOB_ERASE && j->phase == PHASE_ERASED))
         job_end(r, 0);
+    /* Paced by the disk: the next step waits until this one's batch is durable, so that
+     * the pass never piles up dirty pages the kernel would make the loop wait for. */
+    if (store_in_batch(r->svc->store) && r->jobs && !r->waiting &&
+        !commit_wait(r->svc->commit, &r->durable, on_step_durable)) {
+        r->waiting = true;
+        r->step_began_usec = t0;
+        sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    }
     return 0;
 }
 
@@ -447,6 +549,8 @@ int retention_new(struct services *svc, struct retention **ret)
     r->svc = svc;
     rc = timer_new(svc->loop, CLOCK_REALTIME, 1000000, on_daily, r, &r->daily);
     if (rc == 0)
+        rc = timer_new(svc->loop, CLOCK_MONOTONIC, 1, on_rested, r, &r->rest);
+    if (rc == 0)
         rc = sd_event_add_defer(svc->loop, &r->step, on_step, r);
     if (rc == 0)
         rc = sd_event_source_set_priority(r->step, PRIORITY_IDLE);
@@ -482,7 +586,10 @@ struct retention *retention_free(struct retention *r)
             }
         job_free(j);
     }
+    if (r->waiting)
+        commit_wait_cancel(r->svc->commit, &r->durable);
     r->daily = timer_free(r->daily);
+    r->rest = timer_free(r->rest);
     sd_event_source_disable_unref(r->step);
     json_decref(r->last);
     free(r);

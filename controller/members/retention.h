@@ -3,12 +3,14 @@
  *
  * A daily timer ([privacy] prune_at, local time; and once ten minutes after start) only
  * starts a pass. The work itself runs on the event loop in small steps — one statement over
- * a few hundred rows, walked in id order — from an idle-priority source: everything else
- * ready (a tap, a reply, a commit) runs first, so a tap waits at most for the one step in
- * progress, never for the pass. Each step joins the store's batch like any write and is
- * committed by commit.c; nothing waits for the disk. The loop is the only writer: there is
- * no second connection competing for SQLite's write lock (docs/privacy.md explains the
- * choice and docs/performance.md gives the figures).
+ * some rows, walked in id order, sized to take about half a millisecond on the machine at
+ * hand — from an idle-priority source: everything else ready (a tap, a reply, a commit)
+ * runs first, so a tap waits at most for the one step in progress, never for the pass. Each
+ * step joins the store's batch like any write and is committed by commit.c; the next step
+ * waits (off the loop's way) until that batch is on disk, so the pass goes at the disk's
+ * pace and never piles up dirty pages the kernel would make the loop wait for. The loop is
+ * the only writer: there is no second connection competing for SQLite's write lock
+ * (docs/privacy.md explains the choice, docs/performance.md gives the figures).
  *
  * A pass: access log rows older than access_log_days, closed presences, ended machine
  * sessions and past bookings older than presence_days — except what a billing period not
