@@ -277,6 +277,21 @@ static void fmt_until(json_int_t t, char *buf, size_t n)
     snprintf(buf, n, "%s 24:00 %s", day, zone);
 }
 
+/* A UTC text from the daemon ("2026-12-09T13:00:00Z") on the site's clock; "-" if none. */
+static const char *utc_text_local(const char *utc, char *buf, size_t n)
+{
+    struct tm tm = { 0 };
+    char z = 0;
+
+    if (!utc || sscanf(utc, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
+        return "-";
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    fmt_time((json_int_t)timegm(&tm), buf, n);
+    return buf;
+}
+
 /* Set TZ to the site's zone, asked of the daemon once (for the printers above). */
 static json_t *call(const char *sock_path, json_t *req);
 static void site_clock(const char *sock_path)
@@ -352,16 +367,16 @@ static void print_status(json_t *r)
     }
     if (json_array_size(json_object_get(r, "machines"))) {
         printf("\n%-12s %-9s %-8s %-9s %-8s %s\n", "MACHINE", "STATE", "MEMBER", "POWER",
-               "RUNNING", "UNTIL (UTC)");
+               "RUNNING", "UNTIL");
         json_array_foreach(json_object_get(r, "machines"), i, v) {
-            char member[16] = "-";
+            char member[16] = "-", until[40];
             if (jint(v, "member_id"))
                 snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
             printf("%-12s %-9s %-8s %-9s %-8s %s%s\n", jstr(v, "name"), jstr(v, "state"), member,
                    json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
                    !json_object_get(v, "running") || json_is_null(json_object_get(v, "running"))
                        ? "-" : json_is_true(json_object_get(v, "running")) ? "yes" : "no",
-                   *jstr(v, "until") ? jstr(v, "until") : "-",
+                   utc_text_local(jstr(v, "until"), until, sizeof(until)),
                    json_is_true(json_object_get(v, "out_of_order")) ? "  OUT OF ORDER" : "");
         }
     }
@@ -795,7 +810,7 @@ static void print_machines(json_t *list)
     printf("%-14s %-9s %-10s %-14s %-6s %-22s %s\n", "MACHINE", "STATE", "MEMBER", "TRAINING",
            "SLOT", "UNTIL", "NOTE");
     json_array_foreach(list, i, v) {
-        char member[16] = "-", note[160] = "";
+        char member[16] = "-", note[160] = "", until[40];
         if (jint(v, "member_id"))
             snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
         if (json_is_true(json_object_get(v, "out_of_order")))
@@ -809,7 +824,8 @@ static void print_machines(json_t *list)
                      jint(v, "walkup_free_minutes"));
         printf("%-14s %-9s %-10s %-14s %-6" JSON_INTEGER_FORMAT " %-22s %s\n", jstr(v, "name"),
                jstr(v, "state"), member, *jstr(v, "training") ? jstr(v, "training") : "-",
-               jint(v, "slot_minutes"), *jstr(v, "until") ? jstr(v, "until") : "-", note);
+               jint(v, "slot_minutes"), utc_text_local(jstr(v, "until"), until, sizeof(until)),
+               note);
     }
 }
 

@@ -204,9 +204,11 @@ static void page_list(struct http_req *rq)
     query.offset = (n_page - 1) * PAGE_ROWS;
 
     web_page_begin(rq, &b, L(rq, "Members"));
-    buf_printf(&b, "<h1>%s</h1><form method=\"get\" action=\"/manage/members\" class=\"search\" "
+    buf_printf(&b, "<h1>%s</h1><p><a href=\"/manage/plans\">%s</a></p>", L(rq, "Members"),
+               L(rq, "Plans: zones, hours, billing settings and rates"));
+    buf_printf(&b, "<form method=\"get\" action=\"/manage/members\" class=\"search\" "
                "role=\"search\"><label>%s <input type=\"search\" name=\"q\" maxlength=\"95\" "
-               "value=\"", L(rq, "Members"), L(rq, "Name, e-mail or card label"));
+               "value=\"", L(rq, "Name, e-mail or card label"));
     buf_html(&b, q ? q : "");
     buf_printf(&b, "\"></label><label>%s <select name=\"filter\">", L(rq, "Show"));
     for (size_t i = 0; i < ARRAY_SIZE(filters); i++)
@@ -254,6 +256,92 @@ static void page_list(struct http_req *rq)
                "<p class=\"hint\">%s</p><button type=\"submit\">%s</button></form></section>",
                L(rq, "Valid until (optional)"),
                L(rq, "A date alone means the end of that day."), L(rq, "Add member"));
+    web_page_end(rq, &b);
+}
+
+/* ---- plans: zones, hours, billing settings and rates ---- */
+
+struct plans_ctx {
+    struct http_req *rq;
+    struct buf *b;
+    const char *plan;
+    unsigned n;
+};
+
+static int rate_row(const char *plan, const struct store_rate *r, void *userdata)
+{
+    struct plans_ctx *x = userdata;
+    char ph[32], mc[32];
+
+    if (strcmp(plan, x->plan) != 0)
+        return 0;
+    i18n_money(x->rq->lang, r->per_hour_cents, ph, sizeof(ph));
+    i18n_money(x->rq->lang, r->min_charge_cents, mc, sizeof(mc));
+    buf_put(x->b, "<tr><td>");
+    buf_html(x->b, r->target);
+    buf_printf(x->b, "</td><td>%s</td><td>%" PRId64 " min</td><td>%" PRId64 " min</td><td>%s</td>"
+               "<td>%" PRId64 " min</td></tr>", ph, r->block_minutes, r->free_minutes, mc,
+               r->monthly_minutes);
+    x->n++;
+    return 0;
+}
+
+static int plan_section(const struct store_plan *p, void *userdata)
+{
+    struct plans_ctx *x = userdata;
+    struct http_req *rq = x->rq;
+    struct buf *b = x->b;
+    struct store_member_plan bill;
+    char rate[32];
+    int r = store_plan_billing_get(rq->h->env.svc->store, p->id, &bill);
+
+    if (r < 0)
+        return r;
+    i18n_money(rq->lang, bill.day_rate_cents, rate, sizeof(rate));
+    buf_put(b, "<section id=\"plan-");
+    buf_html(b, p->name);
+    buf_put(b, "\"><h2>");
+    buf_html(b, p->name);
+    buf_printf(b, " <span class=\"hint\">%" PRId64 " %s</span></h2><dl class=\"usage\"><dt>%s</dt>"
+               "<dd>", p->members, i18n_nt(rq->lang, "member", "members", p->members),
+               L(rq, "Zones"));
+    buf_html(b, p->zones);
+    buf_printf(b, "</dd><dt>%s</dt><dd>", L(rq, "Hours"));
+    buf_html(b, p->hours);
+    buf_printf(b, "</dd><dt>%s</dt><dd>%" PRId64 "</dd><dt>%s</dt><dd>%s</dd><dt>%s</dt><dd>",
+               L(rq, "Days included a month"), bill.monthly_days, L(rq, "Day rate"), rate,
+               L(rq, "Order of use"));
+    buf_html(b, bill.allowance_order);
+    buf_printf(b, "</dd><dt>%s</dt><dd>%" PRId64 "</dd></dl>",
+               L(rq, "Visit days a month at other sites"), bill.visit_days);
+    buf_printf(b, "<div class=\"table\"><table><caption>%s</caption><thead><tr>"
+               "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+               "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+               "</tr></thead><tbody>", L(rq, "Machine rates"), L(rq, "Machines"),
+               L(rq, "Per hour"), L(rq, "Charged per block of"), L(rq, "Free minutes"),
+               L(rq, "Minimum charge"), L(rq, "Included a month"));
+    x->plan = p->name;
+    x->n = 0;
+    r = store_rates_foreach(rq->h->env.svc->store, rate_row, x);
+    if (!x->n)
+        buf_printf(b, "<tr><td colspan=\"6\">%s</td></tr>", L(rq, "None."));
+    buf_put(b, "</tbody></table></div></section>");
+    return r < 0 ? r : 0;
+}
+
+static void page_plans(struct http_req *rq)
+{
+    struct buf b = { 0 };
+    struct plans_ctx x = { rq, &b, "", 0 };
+
+    if (!http_require(rq, WEB_STAFF))
+        return;
+    web_page_begin(rq, &b, L(rq, "Plans"));
+    buf_printf(&b, "<p><a href=\"/manage/members\">← %s</a></p><h1>%s</h1>", L(rq, "Members"),
+               L(rq, "Plans"));
+    http_store_ok(rq, store_plans_foreach(rq->h->env.svc->store, plan_section, &x));
+    buf_printf(&b, "<p class=\"hint\">%s</p>", L(rq, "Plans and rates are set with portierctl "
+                                                     "(plan add, plan billing, rate set)."));
     web_page_end(rq, &b);
 }
 
@@ -372,7 +460,15 @@ static void facts(struct http_req *rq, struct buf *b, const struct store_member 
     char t[64];
 
     buf_printf(b, "<dl class=\"usage\" id=\"member-facts\"><dt>%s</dt><dd>", L(rq, "Plan"));
-    buf_html(b, m->plan[0] ? m->plan : L(rq, "no plan"));
+    if (m->plan[0]) {
+        buf_put(b, "<a href=\"/manage/plans#plan-");
+        buf_html(b, m->plan);
+        buf_put(b, "\">");
+        buf_html(b, m->plan);
+        buf_put(b, "</a>");
+    } else {
+        buf_html(b, L(rq, "no plan"));
+    }
     buf_put(b, "</dd>");
     if (m->next_plan_id) {
         buf_printf(b, "<dt>%s</dt><dd>", L(rq, "Next plan"));
@@ -789,6 +885,10 @@ bool web_members_route(struct http_req *rq, const char *path)
 
     if (rq->is_get && strcmp(path, "/me/export.json") == 0) {
         page_export(rq, 0);
+        return true;
+    }
+    if (rq->is_get && strcmp(path, "/manage/plans") == 0) {
+        page_plans(rq);
         return true;
     }
     if (strncmp(path, "/manage/members", 15) != 0 || (path[15] && path[15] != '/'))

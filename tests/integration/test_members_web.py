@@ -203,6 +203,24 @@ class MemberPageTest(MembersWebBase):
         self.assertEqual(self.client().login("alice", "alice-password-1").status, 401)
 
 
+class PlansTest(MembersWebBase):
+    def test_plans_show_zones_hours_billing_and_rates(self):
+        self.d.ok({"cmd": "plan.billing", "plan": "open", "monthly_days": 8,
+                   "day_rate_cents": 1500, "allowance_order": "plan,rate"})
+        self.d.ok({"cmd": "rate.set", "plan": "open", "target": "laser", "per_hour_cents": 1200,
+                   "block_minutes": 15, "min_charge_cents": 300, "free_minutes": 5})
+        t = self.page(self.boss, "/manage/plans").text
+        self.assertIn('<section id="plan-open"><h2>open <span class="hint">2 members</span>', t)
+        self.assertRegex(t, r"<dt>Days included a month</dt><dd>8</dd><dt>Day rate</dt>"
+                            r"<dd>€15.00</dd><dt>Order of use</dt><dd>plan,rate</dd>")
+        self.assertIn("<tr><td>laser</td><td>€12.00</td><td>15 min</td><td>5 min</td>"
+                      "<td>€3.00</td><td>0 min</td></tr>", t)
+        self.assertIn('<section id="plan-cowork">', t)
+        self.assertIn('href="/manage/plans#plan-open"',
+                      self.page(self.boss, "/manage/members/%d" % self.alice).text)
+        self.assertEqual(self.browser("alice").get("/manage/plans").status, 403)
+
+
 class ExportAndRolesTest(MembersWebBase):
     def test_exports_for_the_manager_and_for_the_member_herself(self):
         self.assertTrue(self.d.tap("04A1B2C3")["granted"])
