@@ -301,7 +301,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
 
-    /* 12: members over their whole life, and privacy (docs/privacy.md).
+    /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
+     * diversified from the site's master key): wherever the door does not accept UIDs
+     * alone, it must prove them, and a copy of its UID opens nothing. */
+    "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
+
+    /* 13: members over their whole life, and privacy (docs/privacy.md).
      * - members: a manager's note; removal (access ended, history kept) and erasure (the
      *   right to erasure: personal fields replaced by a pseudonym); a plan change waiting
      *   for its date.
