@@ -153,8 +153,8 @@ static json_t *prune_summary(struct job *j)
                           (json_int_t)j->pages_freed, "seconds",
                           (double)(now_mono_usec() - j->started_usec) / 1e6, "steps",
                           (json_int_t)j->steps, "step_us_p50",
-                          (json_int_t)step_percentile((struct job *)j, 50), "step_us_p99",
-                          (json_int_t)step_percentile((struct job *)j, 99), "longest_step_us",
+                          (json_int_t)step_percentile(j, 50), "step_us_p99",
+                          (json_int_t)step_percentile(j, 99), "longest_step_us",
                           (json_int_t)j->longest_usec);
     members_json_time(o, "at", j->started_at);
     return o;
