@@ -203,6 +203,20 @@ class MemberPageTest(MembersWebBase):
         self.assertEqual(self.client().login("alice", "alice-password-1").status, 401)
 
 
+class ApiListTest(MembersWebBase):
+    def test_the_api_lists_a_page_with_a_search_and_a_filter(self):
+        self.d.ok({"cmd": "member.suspend", "member": "Bob"})
+        api = self.api("boss")
+        body = self.api_call(api, "/api/v1/members?filter=active&limit=1&offset=1").json()
+        self.assertEqual((body["total"], body["offset"], body["limit"]), (2, 1, 1))
+        self.assertEqual([m["name"] for m in body["members"]], ["Carol"])
+        body = self.api_call(api, "/api/v1/members?q=bo").json()
+        self.assertEqual([(m["name"], m["status"]) for m in body["members"]], [("Bob", "suspended")])
+        self.assert_api_error(self.api_call(api, "/api/v1/members?limit=lots"), 400, "bad_request")
+        self.assert_api_error(self.api_call(api, "/api/v1/members?filter=gone"), 400, "bad_request")
+        self.assert_api_error(self.api_call(self.api("alice"), "/api/v1/members"), 403, "forbidden")
+
+
 class PlansTest(MembersWebBase):
     def test_plans_show_zones_hours_billing_and_rates(self):
         self.d.ok({"cmd": "plan.billing", "plan": "open", "monthly_days": 8,
