@@ -620,8 +620,8 @@ static void test_many_errors_in_one_file(void **state)
     const char *expected[CONFIG_MAX_ERRORS];
     static const char *const tail[] = {
         "2: unknown key 'colour' in [site]",
-        "3: unknown time zone 'Mars/Olympus' (expected a name such as Europe/Paris from "
-        "/usr/share/zoneinfo)",
+        ("3: unknown time zone 'Mars/Olympus' (expected a name such as Europe/Paris from "
+         "/usr/share/zoneinfo)"),
         "5: recent_taps = 0 is out of range [1, 100]",
         "6: log_level must be one of: debug, info, notice, warning, error",
         "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, reader NAME, door NAME or machine NAME)",
