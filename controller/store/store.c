@@ -298,8 +298,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     /* 11: failed logins of an account, kept with it: a login limit that other traffic
      * cannot flush out of a table in memory, and that a restart does not reset. */
-    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;"),
 
     /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
      * diversified from the site's master key): wherever the door does not accept UIDs
