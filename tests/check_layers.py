@@ -8,6 +8,7 @@ it define, and the system libraries it is allowed. In particular:
   but libc and libsodium: no SQL, no loop, no hardware, no JSON library;
 - nothing but the store (and the custodian's own database module) calls sqlite3_*;
 - hw calls neither the store nor the daemon's services;
+- the DESFire key derivation (the reader worker's) calls only libc and nettle;
 - the web page is also built as a module, portier-web.so, which portierd loads only when
   [http] is on: it may call what portier-web may call (portierd exports those of its own
   functions, tools/module_imports.py), and portierd itself needs none of the web's or
@@ -22,6 +23,8 @@ import sys
 # library -> (libraries below it, system libraries it may call)
 LAYERS = {
     "portier-core": ([], ["c", "sodium"]),
+    # AN10922 for the reader worker: nettle's AES-CMAC, nothing else.
+    "portier-desfire-kdf": ([], ["c", "nettle"]),
     "portier-wire": (["portier-core"], ["c", "sodium", "jansson"]),
     "portier-base": (["portier-core"], ["c", "systemd"]),
     "portier-hw": (["portier-base", "portier-core"], ["c", "systemd", "gpiod"]),

@@ -16,6 +16,7 @@
 
 #include "accounts.h"
 #include "fablab.h"
+#include "fileio.h"
 #include "http_internal.h"
 #include "log.h"
 #include "password.h"
@@ -36,126 +37,6 @@
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
-
-/* ---- buffers ---- */
-
-static bool buf_grow(struct buf *b, size_t more)
-{
-    size_t want;
-    char *p;
-
-    if (b->failed)
-        return false;
-    if (b->len + more + 1 <= b->cap)
-        return true;
-    want = b->cap ? b->cap : 1024;
-    while (want < b->len + more + 1)
-        want *= 2;
-    p = realloc(b->data, want);
-    if (!p) {
-        b->failed = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = want;
-    return true;
-}
-
-bool buf_reserve(struct buf *b, size_t n)
-{
-    char *p;
-
-    if (b->failed)
-        return false;
-    if (n + 1 <= b->cap)
-        return true;
-    p = realloc(b->data, n + 1);
-    if (!p) {
-        b->failed = true;
-        return false;
-    }
-    if (!b->data)
-        p[0] = '\0';
-    b->data = p;
-    b->cap = n + 1;
-    return true;
-}
-
-void buf_putn(struct buf *b, const char *s, size_t n)
-{
-    if (!buf_grow(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
-
-/* fmt is checked at buf_printf()'s callers: the attribute tells clang so
- * (-Wformat-nonliteral). */
-__attribute__((format(printf, 2, 0)))
-static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-{
-    va_list aq;
-    int n;
-
-    va_copy(aq, ap);
-    n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0 || !buf_grow(b, (size_t)n))
-        return;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-}
-
-void buf_printf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    buf_vprintf(b, fmt, ap);
-    va_end(ap);
-}
-
-void buf_html(struct buf *b, const char *s)
-{
-    const char *run = s;
-
-    for (; *s; s++) {
-        const char *rep;
-        switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
-        }
-        buf_putn(b, run, (size_t)(s - run));
-        buf_put(b, rep);
-        run = s + 1;
-    }
-    buf_putn(b, run, (size_t)(s - run));
-}
-
-void buf_htmlf(struct buf *b, const char *fmt, ...)
-{
-    struct buf tmp = { 0 };
-    va_list ap;
-
-    va_start(ap, fmt);
-    buf_vprintf(&tmp, fmt, ap);
-    va_end(ap);
-    if (tmp.data)
-        buf_html(b, tmp.data);
-    buf_free(&tmp);
-}
-
-void buf_free(struct buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
 
 /* ---- answers ---- */
 
@@ -596,14 +477,6 @@ const char *http_arg(struct http_req *rq, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode a form component in place ('+' is a space, %XX a byte): its new length, or -1. */
 static long form_decode(char *s, size_t n)
 {
@@ -613,12 +486,10 @@ static long form_decode(char *s, size_t n)
         if (s[i] == '+') {
             *w++ = ' ';
         } else if (s[i] == '%') {
-            if (i + 2 >= n)
+            uint8_t byte;
+            if (i + 2 >= n || !hex_decode(s + i + 1, 2, &byte, 1))
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            *w++ = (char)(hi * 16 + lo);
+            *w++ = (char)byte;
             i += 2;
         } else {
             *w++ = s[i];
@@ -1311,7 +1182,8 @@ static void route(struct http_req *rq)
             return;
         }
     }
-    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_pages_route(rq, path))
+    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_privacy_route(rq, path) ||
+        web_members_route(rq, path) || web_pages_route(rq, path))
         return;
     http_error(rq, 404, "not_found", "nothing here");
 }
@@ -1738,18 +1610,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warning("http: %s", safe);
 }
 
-static char *read_file(const char *path, size_t max)
+/* A PEM file as a string: NULL if unreadable, empty or over max bytes. */
+static char *read_pem(const char *path, size_t max)
 {
-    FILE *f = fopen(path, "re");
-    char *data;
-    size_t n;
+    char *data = malloc(max + 1);
+    size_t n = 0;
 
-    if (!f)
-        return NULL;
-    data = calloc(1, max + 1);
-    n = data ? fread(data, 1, max, f) : 0;
-    fclose(f);
-    if (data && (n == 0 || n == max)) {
+    if (data && (file_read_small(path, data, max + 1, &n, NULL) < 0 || n == 0)) {
+        sodium_memzero(data, n);
         free(data);
         return NULL;
     }
@@ -1779,8 +1647,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         flags |= MHD_USE_IPv6;
     freeaddrinfo(ai);
     if (cfg->http.tls_cert[0]) {
-        cert = read_file(cfg->http.tls_cert, 1 << 20);
-        key = read_file(cfg->http.tls_key, 1 << 20);
+        cert = read_pem(cfg->http.tls_cert, 1 << 20);
+        key = read_pem(cfg->http.tls_key, 1 << 20);
         if (!cert || !key) {
             log_error("http: cannot read tls_cert %s or tls_key %s", cfg->http.tls_cert,
                       cfg->http.tls_key);

@@ -1,6 +1,6 @@
 /* http_internal: what the web server's files share (http.c: server, sessions, routing;
- * pages.c: HTML; api.c: JSON API; feeds.c: calendars, SpaceAPI, health,
- * metrics). Not for use outside them. */
+ * pages.c: HTML; pages_members.c: members; privacy.c: the privacy page; api.c: JSON API;
+ * feeds.c: calendars, SpaceAPI, health, metrics). Not for use outside them. */
 #pragma once
 #include <jansson.h>
 #include <microhttpd.h>
@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "command.h"
 #include "commit.h"
 #include "http.h"
@@ -20,22 +21,6 @@
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
 
-/* A growing byte buffer; on allocation failure it stays short and sets failed. */
-struct buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-/* Room for n bytes in all (b keeps growing past them if need be). false when out of memory. */
-bool buf_reserve(struct buf *b, size_t n);
-void buf_put(struct buf *b, const char *s);
-void buf_putn(struct buf *b, const char *s, size_t n);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Text escaped for HTML element content and quoted attribute values. */
-void buf_html(struct buf *b, const char *s);
-/* printf, then escaped for HTML. */
-void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_free(struct buf *b);
 
 /* Who may see a page (commands check roles themselves, in the command table). A role is
  * one bit of enum role (command.h); 0 is an anonymous visitor. */
@@ -263,6 +248,23 @@ void http_cache_clear(struct http *h);
 
 /* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);
+/* The layout every page shares: begin writes the head and navigation, end the footer and
+ * sends b as a 200 page. */
+void web_page_begin(struct http_req *rq, struct buf *b, const char *title);
+void web_page_end(struct http_req *rq, struct buf *b);
+void web_csrf_field(struct http_req *rq, struct buf *b);
+/* A command's refusal as an error page with the status its code deserves. */
+void web_reply_refused(struct http_req *rq, json_t *reply);
+
+/* ---- members (pages_members.c): /manage/members, a member's page, exports ---- */
+bool web_members_route(struct http_req *rq, const char *path);
+/* The way to the member list, for /manage. */
+void web_members_manage_link(struct http_req *rq, struct buf *b);
+/* /me's part: "Download my data" and the privacy page. */
+void web_me_privacy(struct http_req *rq, struct buf *b);
+
+/* ---- the privacy page (privacy.c): /privacy ---- */
+bool web_privacy_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
 /* "free", "in_use" or "out_of_order", from the store and the interlocks' state in status
  * (the `portierctl status` object). */

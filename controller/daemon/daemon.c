@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
 #include "commit.h"
@@ -23,13 +24,17 @@
 #include "fablab.h"
 #include "gpio_backend.h"
 #include "log.h"
+#include "members.h"
 #include "meter.h"
 #include "mqtt.h"
 #include "passports.h"
+#include "provision.h"
+#include "retention.h"
 #include "services.h"
 #include "site.h"
 #include "status.h"
 #include "store.h"
+#include "timer.h"
 #include "util.h"
 #include "web_module.h"
 
@@ -41,7 +46,8 @@ struct daemon {
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
     const struct web_module *web;   /* loaded with [http] only */
-    sd_event_source *minute;
+    struct timer *minute;
+    struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
 };
 
 static void set_timezone(const char *tz)
@@ -121,19 +127,22 @@ static bool on_mqtt_command(const char *client, const char *action, json_t *cmd,
 
 /* ---- the minute timer ---- */
 
-static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void minute_due(void *userdata)
 {
     struct daemon *d = userdata;
     struct timespec ts;
+    int r;
 
+    members_minute(&d->svc);        /* plan changes due now, before the doors' minute */
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
-    sd_event_source_set_time(s, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    return 0;
+    r = timer_arm_at(d->minute, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
+    if (r < 0)
+        log_error("cannot arm the minute timer: %s; opening hours, bookings and check-outs "
+                  "are no longer followed", strerror(-r));
 }
 
 /* ---- signals ---- */
@@ -261,6 +270,7 @@ static int start_mqtt(struct daemon *d)
             access_engine_set_visitors(svc->engine, &passports_visitor_ops,
                                        consortium_passports(svc->consortium));
     }
+    fablab_set_mqtt(svc->fablab, svc->mqtt);       /* network relays and meters */
     fablab_on_change(svc->fablab, site_publish_machine, svc->site);
     site_publish_all(svc->site);
     on_storage_health(d);
@@ -313,14 +323,21 @@ int daemon_new(const char *config_path, struct daemon **ret)
     hw.input_ops = input_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.debounce_ms = (unsigned)d->cfg->hardware.debounce_ms;
     hw.bias = (enum input_bias)d->cfg->hardware.input_bias;
+    /* The DESFire keys, before the readers: each worker gets them when it starts. */
+    if ((r = card_keys_load(d->cfg, &d->desfire_keys)) < 0)
+        goto fail;
+    d->svc.desfire_keys = d->desfire_keys;
     if ((r = site_new(&d->svc, &hw, &d->svc.site)) < 0 ||
         (r = fablab_new(d->svc.loop, d->svc.store, d->svc.engine, d->svc.meter, d->cfg, &hw,
                         &d->svc.fablab)) < 0 ||
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
+        (r = retention_new(&d->svc, &d->svc.retention)) < 0 ||
+        (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
-    r = sd_event_add_time(d->svc.loop, &d->minute, CLOCK_REALTIME, 0, 1000000, minute_due, d);
-    if (r < 0)
+    /* The first minute tick runs as soon as the loop starts. */
+    if ((r = timer_new(d->svc.loop, CLOCK_REALTIME, 1000000, minute_due, d, &d->minute)) < 0 ||
+        (r = timer_arm_at(d->minute, 0)) < 0)
         goto fail;
     r = control_new(&d->svc, d->cfg->daemon.control_socket, d->cfg->daemon.control_mode,
                     d->cfg->daemon.control_group, &d->control);
@@ -377,7 +394,9 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
-    /* Doors first: whatever else fails below, they are in their safe state. */
+    /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
+     * touched); then the doors, so that whatever fails below, they are in their safe state. */
+    svc->provision = provision_free(svc->provision);
     svc->site = site_free(svc->site);
     if (d->web)
         d->http = d->web->stop(d->http);
@@ -385,17 +404,19 @@ struct daemon *daemon_free(struct daemon *d)
     svc->meter = meter_free(svc->meter);
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */
     svc->enroll = enroll_free(svc->enroll);
+    svc->retention = retention_free(svc->retention);
     commit_flush(svc->commit);
     mqtt_kick(svc->mqtt);
     if (svc->engine)
         access_engine_set_visitors(svc->engine, NULL, NULL);
     svc->consortium = consortium_free(svc->consortium);
     svc->mqtt = mqtt_free(svc->mqtt);
-    d->minute = sd_event_source_disable_unref(d->minute);
+    d->minute = timer_free(d->minute);
     svc->commit = commit_free(svc->commit);
     svc->engine = access_engine_free(svc->engine);
     svc->store = store_free(svc->store);
     svc->loop = sd_event_unref(svc->loop);
+    d->desfire_keys = card_keys_free(d->desfire_keys);
     d->cfg = config_free(d->cfg);
     free(d);
     return NULL;

@@ -115,11 +115,11 @@ void site_publish_machine(struct machine *m, void *userdata)
     if (!s->svc->mqtt)
         return;
     snprintf(suffix, sizeof(suffix), "machine/%s/state", m->cfg->name);
-    st = json_pack("{s:s, s:b, s:I, s:b, s:b}", "state", machine_state_to_string(m->state),
+    st = json_pack("{s:s, s:b, s:I, s:b, s:b, s:s}", "state", machine_state_to_string(m->state),
                    "powered", machine_powered(m), "member_id",
                    (json_int_t)(machine_powered(m) ? m->member_id : 0), "running", m->running,
                    "out_of_order", store_resource_get(s->svc->store, m->cfg->name, &res) == 0 &&
-                                       res.out_of_order);
+                                       res.out_of_order, "alarm", m->alarm ? m->alarm : "none");
     mqtt_state(s->svc->mqtt, suffix, st);
     json_decref(st);
 }
@@ -224,15 +224,14 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
     if (enroll_take(svc->enroll, reader, ev))
         return;
     door = site_door_by_reader(s, reader->name, &is_exit);
-    if (!door && fablab_reader_tap(svc->fablab, reader->name, ev->uid, ev->uid_len, ev->targets,
-                                   ev->at_usec))
+    if (!door && fablab_reader_tap(svc->fablab, reader->name, ev))
         return;
     if (!door) {
         log_debug("reader %s: card arrived, but no door uses this reader", reader->name);
         return;
     }
-    if (access_handle_tap(svc->engine, door, reader->name, ev->uid, ev->uid_len, ev->targets,
-                          ev->at_usec, &tap) < 0 || !tap.granted || tap.relay_error)
+    if (access_handle_tap(svc->engine, door, reader->name, ev, &tap) < 0 || !tap.granted ||
+        tap.relay_error)
         return;
     if (tap.visitor)
         return;             /* recorded as a visit by the consortium (passports.c) */
@@ -379,6 +378,7 @@ int site_start_readers(struct site *s)
             .debounce_ms = (unsigned)rc->debounce_ms,
             .heartbeat_timeout_ms = (unsigned)rc->heartbeat_timeout_ms,
             .backoff_max_ms = (unsigned)rc->backoff_max_seconds * 1000u,
+            .desfire = s->svc->desfire_keys,
         };
         int r;
 

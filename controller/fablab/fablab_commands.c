@@ -91,12 +91,13 @@ static int qualification_append(const struct store_qualification *q, void *userd
 static int session_append(const struct store_session *ss, void *userdata)
 {
     return json_array_append_new(userdata, json_pack(
-        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)ss->id, "machine",
-        ss->resource, "member_id", (json_int_t)ss->member_id, "booking_id",
+        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:s?}", "id", (json_int_t)ss->id,
+        "machine", ss->resource, "member_id", (json_int_t)ss->member_id, "booking_id",
         (json_int_t)ss->booking_id, "started_at", (json_int_t)ss->started_at, "ended_at",
         (json_int_t)ss->ended_at, "last_seen_at", (json_int_t)ss->last_seen_at,
-        "running_seconds", (json_int_t)ss->running_seconds, "end_reason",
-        ss->end_reason)) == 0 ? 0 : -ENOMEM;
+        "running_seconds", (json_int_t)ss->running_seconds, "end_reason", ss->end_reason,
+        "energy_wh", ss->has_energy ? json_integer((json_int_t)ss->energy_wh) : json_null(),
+        "alarm", ss->alarm[0] ? ss->alarm : NULL)) == 0 ? 0 : -ENOMEM;
 }
 
 /* ---- machines ---- */
@@ -125,11 +126,13 @@ static int rules_update(struct cmd_call *call, const struct cmd_args *a, struct 
         return cmd_fail(call, -EINVAL, "bad_request", "min and max length must be multiples of "
                         "the slot (%" PRId64 " min) with min <= max", r->slot_minutes);
     if (training) {
+        int ret = 0;
         if (!*training || strcmp(training, "none") == 0)
             r->training_id = 0;
-        else if (store_training_find(cmd_services(call)->store, training, &r->training_id) < 0)
-            return cmd_fail(call, -ENOENT, "not_found", "no training '%.32s' (portierctl "
-                            "training add)", training);
+        else if ((ret = cmd_found(call, store_training_find(cmd_services(call)->store, training,
+                                                            &r->training_id),
+                                  "training", training, "(portierctl training add)")) < 0)
+            return ret;
     }
     if (hours) {
         if (strlen(hours) >= sizeof(r->hours) || schedule_parse(hours, &s, &err) < 0)
@@ -270,12 +273,8 @@ int cmd_machine_sessions(struct cmd_call *call, const struct cmd_args *a)
 
 static int find_training(struct cmd_call *call, const char *name, int64_t *ret)
 {
-    int r = store_training_find(cmd_services(call)->store, name, ret);
-    if (r == -ENOENT)
-        return cmd_fail(call, r, "not_found", "no training '%.32s'", name);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot read training %.32s: %s", name, strerror(-r));
-    return 0;
+    return cmd_found(call, store_training_find(cmd_services(call)->store, name, ret), "training",
+                     name, NULL);
 }
 
 int cmd_training_add(struct cmd_call *call, const struct cmd_args *a)
@@ -317,23 +316,32 @@ int cmd_training_list(struct cmd_call *call, const struct cmd_args *a)
     return cmd_ok_list(call, "trainings", list, r);
 }
 
-/* Trainers grant and revoke only the trainings they are named for, and never their own. */
-static int trainer_check(struct cmd_call *call, int64_t training, const char *name, int64_t member)
+/* The trainer acting, or 0 for staff. */
+static int64_t trainer_id_of(struct cmd_call *call)
 {
     const struct actor *who = cmd_actor(call);
+    return who->role == ROLE_TRAINER ? who->member_id : 0;
+}
+
+/* Before a grant or a revoke of training name to member: the training's id, and who to
+ * record as doing it. Trainers grant and revoke only under the rules of
+ * fablab_trainer_may(): the one place for them, shared with the training at a machine's
+ * reader. 0 or the error the call was failed with. */
+static int qualification_change(struct cmd_call *call, const char *name, int64_t member,
+                                int64_t *training, char *by, size_t by_n)
+{
+    struct fablab_refusal no;
     int r;
 
-    if (who->role != ROLE_TRAINER)
+    if ((r = find_training(call, name, training)) < 0)
+        return r;
+    record_by(call, false, 0, by, by_n);
+    if (!trainer_id_of(call))
         return 0;
-    if (member == who->member_id)
-        return cmd_fail(call, -EPERM, "forbidden", "a trainer cannot grant or revoke their own "
-                        "training; ask another trainer or a manager");
-    r = store_trainer_is(cmd_services(call)->store, training, who->member_id);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot check your trainer role: %s", strerror(-r));
-    if (r == 0)
-        return cmd_fail(call, -EPERM, "forbidden", "you are not named trainer for %s", name);
-    return 0;
+    snprintf(by, by_n, "trainer:%" PRId64, trainer_id_of(call));
+    r = fablab_trainer_may(cmd_services(call)->store, *training, name, trainer_id_of(call),
+                           member, now_utc(), &no);
+    return r < 0 ? cmd_fail(call, no.error, no.code, "%s", no.message) : 0;
 }
 
 int cmd_training_grant(struct cmd_call *call, const struct cmd_args *a)
@@ -341,20 +349,22 @@ int cmd_training_grant(struct cmd_call *call, const struct cmd_args *a)
     struct store *store = cmd_services(call)->store;
     const char *name = arg_str(a, "training");
     int64_t member = arg_int(a, "member", 0), training, id;
+    struct fablab_refusal no;
+    bool renewed;
     char by[96];
     int r;
 
-    if ((r = find_training(call, name, &training)) < 0 ||
-        (r = trainer_check(call, training, name, member)) < 0)
+    if ((r = qualification_change(call, name, member, &training, by, sizeof(by))) < 0)
         return r;
-    record_by(call, false, 0, by, sizeof(by));
-    if (cmd_actor(call)->role == ROLE_TRAINER)
-        snprintf(by, sizeof(by), "trainer:%" PRId64, cmd_actor(call)->member_id);
-    r = store_qualification_grant(store, member, training, by, arg_int(a, "expires", 0), &id);
+    /* The same function as a trainer's grant at the machine: it checks the trainer's rules
+     * again (cheap) and the trainee's membership. */
+    r = fablab_training_grant(store, training, name, trainer_id_of(call), member, by,
+                              arg_int(a, "expires", 0), now_utc(), &id, &renewed, &no);
     if (r < 0)
-        return cmd_fail(call, r, "store", "cannot grant: %s", strerror(-r));
-    log_info("training %s granted to member %" PRId64 " by %s", name, member, cmd_who(call));
-    return cmd_ok(call, json_pack("{s:I}", "id", (json_int_t)id));
+        return cmd_fail(call, no.error, no.code, "%s", no.message);
+    log_info("training %s %s to member %" PRId64 " by %s", name, renewed ? "renewed" : "granted",
+             member, cmd_who(call));
+    return cmd_ok(call, json_pack("{s:I, s:b}", "id", (json_int_t)id, "renewed", renewed));
 }
 
 int cmd_training_revoke(struct cmd_call *call, const struct cmd_args *a)
@@ -365,12 +375,8 @@ int cmd_training_revoke(struct cmd_call *call, const struct cmd_args *a)
     char by[96];
     int r;
 
-    if ((r = find_training(call, name, &training)) < 0 ||
-        (r = trainer_check(call, training, name, member)) < 0)
+    if ((r = qualification_change(call, name, member, &training, by, sizeof(by))) < 0)
         return r;
-    record_by(call, false, 0, by, sizeof(by));
-    if (cmd_actor(call)->role == ROLE_TRAINER)
-        snprintf(by, sizeof(by), "trainer:%" PRId64, cmd_actor(call)->member_id);
     r = store_qualification_revoke(store, member, training, by);
     if (r == -ENOENT)
         return cmd_fail(call, r, "not_found", "member %" PRId64 " holds no %s training", member,

@@ -22,28 +22,13 @@ import icalendar
 import jsonschema
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
-                             http_section, main, wait_until)
+from portier_harness import (PORTIERCTL, PORTIERD, WAIT, Daemon, DaemonTest, build_config,  # noqa: E402
+                             free_tcp_port, http_section, main, wait_until)
 
 SPACEAPI_SCHEMA = os.environ.get("PORTIER_SPACEAPI_SCHEMA", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "data", "spaceapi-15.json"))
 
-CONFIG = """
-[site]
-id = web
-name = {site_name}
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader front]
 driver = sim
 
@@ -185,8 +170,9 @@ class HttpBase(DaemonTest):
         self.d = Daemon(config_text="placeholder")
         self.port = free_tcp_port()
         self.prepare()
-        text = (CONFIG.format(dir=self.d.dir, site_name=self.site_name, front_extra=self.front_extra,
-                              more=self.more) +
+        text = (build_config(self.d.dir, SECTIONS.format(front_extra=self.front_extra,
+                                                         more=self.more),
+                             site="web", site_name=self.site_name) +
                 http_section(self.port, self.http_extra.format(dir=self.d.dir)))
         # surrogateescape: a test may write bytes that are not UTF-8, as a Latin-1 editor would.
         with open(self.d.config_path, "w", encoding="utf-8", errors="surrogateescape") as f:
@@ -1155,11 +1141,12 @@ class FeedsTest(HttpBase):
         doc = self.spaceapi(c)
         self.assertEqual(doc["space"], "Test site")
         self.assertIs(doc["state"]["open"], False)
-        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 0)
+        # How many people are in is not published unless the site opts in.
+        self.assertNotIn("sensors", doc)
         self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
         doc = self.spaceapi(c)
         self.assertIs(doc["state"]["open"], True)
-        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 1)
+        self.assertNotIn("sensors", doc)
         self.assertNotIn("Alice", json.dumps(doc))
 
     def test_healthz_and_metrics(self):
@@ -1203,6 +1190,20 @@ class NotUtf8ConfigTest(unittest.TestCase):
         self.assertIn(path + ":2: name is not valid UTF-8 text", p.stderr)
 
 
+class SpaceApiPeopleTest(HttpBase):
+    """[spaceapi] publish_people = yes: the count of people in is published (no names)."""
+    more = "\n[spaceapi]\npublish_people = yes\n"
+
+    def test_people_count_follows_presence_when_the_site_opts_in(self):
+        c = self.client()
+        doc = self.spaceapi(c)
+        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 0)
+        self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+        doc = self.spaceapi(c)
+        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 1)
+        self.assertNotIn("Alice", json.dumps(doc))
+
+
 class LongNameFeedsTest(HttpBase):
     """Calendar lines are folded at 75 octets (RFC 5545 3.1), never inside a character."""
     site_name = ("Tiers-lieu coopératif de l'Été à Châteauneuf-sur-Loire, fabrique numérique "
@@ -1224,7 +1225,7 @@ class LongNameFeedsTest(HttpBase):
 
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
-    more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
+    more = ("\n[spaceapi]\nopen_from = doors\npublish_people = yes\nemail = hello@example.org\n"
             "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.33101234\n")
 
     def test_open_while_a_door_lets_anyone_in(self):

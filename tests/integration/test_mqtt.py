@@ -17,24 +17,9 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = lyon
-name = Lyon
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -51,6 +36,15 @@ contact = 27
 unlock_seconds = 1
 {extra}
 """
+
+
+def mqtt_config(directory, port, extra="", auth=""):
+    """Site lyon with one door, MQTT on the broker at port (auth: the [mqtt] lines of a
+    secured broker), and extra sections."""
+    return build_config(directory, SECTIONS.format(dir=directory, port=port, extra=extra,
+                                                   auth=auth),
+                        site="lyon", site_name="Lyon")
+
 
 EXTRA_MACHINE = """
 [reader laser]
@@ -258,8 +252,7 @@ class MqttBase(DaemonTest):
 
     def write(self, extra):
         auth = AUTH.format(dir=self.dir) if self.broker.secured else ""
-        self.d.write_config(CONFIG.format(dir=self.dir, port=self.broker.port, extra=extra,
-                                          auth=auth))
+        self.d.write_config(mqtt_config(self.dir, self.broker.port, extra, auth))
 
     def acl_checked(self, verdict="commands by user name are accepted"):
         """Wait for portierd's check of the broker's ACL at its latest connection."""
@@ -636,7 +629,7 @@ class MqttSecurityTest(DaemonTest):
         wait_until(up, what="mosquitto listening")
 
     def start_daemon(self, mqtt_extra):
-        text = CONFIG.format(dir=self.dir, port=self.port, extra="", auth="")
+        text = mqtt_config(self.dir, self.port)
         text = text.replace("command_key_file = %s/command.key\n" % self.dir, mqtt_extra)
         self.d.write_config(text)
         self.d.start()

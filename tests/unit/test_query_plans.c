@@ -381,7 +381,7 @@ static void test_tap_and_booking_paths_do_not_grow_with_the_site(void **state)
     /* The session's end (a handover timer, on the loop): its usage against the plan's
      * included minutes of the month, passes and the rate. */
     assert_int_equal(meter_machine(f->svc->meter, f->cowork, "m1", time(NULL) - 600, time(NULL),
-                                   300, "test"), 0);
+                                   300, 250, "test"), 0);
     snprintf(member, sizeof(member), "%" PRId64, f->open);
     reply = run(f, json_pack("{s:s, s:s, s:s, s:I, s:I}", "cmd", "booking.add", "machine", "m1",
                              "member", member, "start", (json_int_t)start,

@@ -43,6 +43,7 @@
 #include "report.h"
 #include "seals.h"
 #include "web.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -99,10 +100,7 @@ static int fail(const char *fmt, ...)
 
 static bool key_from_hex(const char *hex, uint8_t pk[LEDGER_PK_LEN])
 {
-    size_t bin_len = 0;
-    return strlen(hex) == LEDGER_PK_LEN * 2 &&
-           sodium_hex2bin(pk, LEDGER_PK_LEN, hex, strlen(hex), NULL, &bin_len, NULL) == 0 &&
-           bin_len == LEDGER_PK_LEN;
+    return hex_decode(hex, strlen(hex), pk, LEDGER_PK_LEN);
 }
 
 /* A key file: the output of `portierctl site key` or just the hex key; the last line of
@@ -635,18 +633,6 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
     }
 }
 
-static int read_first_line(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 static void wait_ms(unsigned ms)
 {
     for (unsigned waited = 0; waited < ms && !stopping; waited += 100)
@@ -711,7 +697,7 @@ static int cmd_run(struct cdb *db, int argc, char **argv)
         return fail("--password-file needs --username");
     if (!tls_cert != !tls_key)
         return fail("give both --tls-cert and --tls-key, or neither");
-    if (password_file && (r = read_first_line(password_file, password, sizeof(password))) < 0)
+    if (password_file && (r = file_read_first_line(password_file, password, sizeof(password))) < 0)
         return fail("cannot read %s: %s", password_file, strerror(-r));
 
     r = ingest_new(db, &rn.ingest);
