@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "meter.h"
+#include "offload.h"
 #include "services.h"
 #include "site.h"
 #include "store.h"
@@ -56,7 +58,67 @@ int cmd_statement(struct cmd_call *call, const struct cmd_args *a)
     return billing_start_job(call, "statement", arg_str(a, "period"), member);
 }
 
-/* ---- periods ---- */
+/* ---- periods ----
+ *
+ * Closing a period writes its archive, signature and checksum, each fsync'd, and makes
+ * the archive directory's name durable: on an SD card, tens of milliseconds each. None of
+ * it may hold the doors (docs/architecture.md), so the syncs happen on the offload thread,
+ * in two steps, and the call waits:
+ *   1. (thread) the archive directory exists and its name is durable;
+ *   2. (loop)   the statement, the ledger's head and the seal, in one loop turn: the seal's
+ *               trigger refuses late records from then on, so the archive says exactly what
+ *               the seal covers;
+ *   3. (thread) the three files, each written aside, fsync'd, renamed, the directory synced;
+ *   4. (loop)   the answer, the seal to the custodian.
+ * The seal comes before the files: a period whose row exists but whose archive failed can
+ * be re-exported; the reverse could not be trusted. */
+
+struct period_close {
+    struct services *svc;
+    struct cmd_call *call;          /* NULL once the caller has gone */
+    char period[8];
+    char dir[300], path[400];
+    char *text;                     /* the archive */
+    char sig_line[LEDGER_SIG_LEN * 2 + 2];
+    char sha_line[600];
+    int64_t last_seq;
+    json_t *totals;
+};
+
+static void period_close_free(struct period_close *pc)
+{
+    if (pc->call)
+        cmd_on_cancel(pc->call, NULL, NULL);
+    free(pc->text);
+    json_decref(pc->totals);
+    free(pc);
+}
+
+static void period_close_gone(struct cmd_call *call, void *userdata)
+{
+    ((struct period_close *)userdata)->call = NULL;
+}
+
+/* Answer the caller, if still there, with an error, and finish the call. */
+static void period_close_fail(struct period_close *pc, int r, const char *code,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void period_close_fail(struct period_close *pc, int r, const char *code,
+                              const char *fmt, ...)
+{
+    struct cmd_call *call = pc->call;
+    char msg[512];
+    va_list ap;
+
+    if (!call)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pc->call = NULL;
+    cmd_on_cancel(call, NULL, NULL);
+    cmd_fail(call, r, code, "%s", msg);
+    cmd_finish(call);
+}
 
 static int write_side_file(const char *path, const char *suffix, const char *line)
 {
@@ -65,105 +127,180 @@ static int write_side_file(const char *path, const char *suffix, const char *lin
     return file_write_atomic(side, line, strlen(line), 0640);
 }
 
-int cmd_period_close(struct cmd_call *call, const struct cmd_args *a)
+/* 1, on the thread. The directory's own name must be durable too, or a power cut takes
+ * every archive in it along (its entry in state_dir is synced here, whether this call made
+ * it or a run cut short before syncing it did). */
+static int period_dir_work(void *arg)
 {
-    struct services *svc = cmd_services(call);
-    struct store *store = svc->store;
-    struct meter *meter = svc->meter;
-    const char *period = arg_str(a, "period"), *err = "";
-    struct store_period p = { 0 };
-    char today[11], dir[300], path[400], hex[LEDGER_SIG_LEN * 2 + 1], pkhex[LEDGER_PK_LEN * 2 + 1];
-    char sha_hex[crypto_hash_sha256_BYTES * 2 + 1], line[600], *text = NULL, *t;
-    uint8_t head_sig[LEDGER_SIG_LEN], sig[LEDGER_SIG_LEN], sha[crypto_hash_sha256_BYTES];
-    uint8_t pk[LEDGER_PK_LEN];
-    json_t *statement = NULL, *archive = NULL;
+    struct period_close *pc = arg;
+
+    if (mkdir(pc->dir, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    return file_sync_dir(pc->dir);
+}
+
+/* 3, on the thread. */
+static int period_files_work(void *arg)
+{
+    struct period_close *pc = arg;
     int r;
 
-    period_days(period, p.first_day, p.last_day);
-    meter_billing_day(meter, now_utc(), today);
-    if (strcmp(today, p.last_day) <= 0)
-        return cmd_fail(call, -EAGAIN, "not_over", "period %s is not over yet (its last billing "
-                        "day is %s)", period, p.last_day);
-    statement = billing_statement(store, period, 0, &err);
-    if (!statement)
-        return cmd_fail(call, -EIO, "store", "%s", err);
+    if ((r = file_write_atomic(pc->path, pc->text, strlen(pc->text), 0640)) < 0 ||
+        (r = write_side_file(pc->path, ".sig", pc->sig_line)) < 0)
+        return r;
+    return write_side_file(pc->path, ".sha256", pc->sha_line);
+}
+
+/* 4, on the loop. */
+static void period_files_done(int r, void *arg)
+{
+    struct period_close *pc = arg;
+    struct cmd_call *call = pc->call;
+
+    if (r < 0) {
+        log_error("period %s: sealed, but its archive could not be written in %s: %s",
+                  pc->period, pc->dir, strerror(-r));
+        period_close_fail(pc, r, "io", "cannot write the archive in %s", pc->dir);
+        goto out;
+    }
+    log_notice("period %s closed: %s (ledger up to %" PRId64 ")", pc->period, pc->path,
+               pc->last_seq);
+    consortium_publish_seals(pc->svc->consortium);     /* the new seal, to the custodian */
+    if (call) {
+        pc->call = NULL;
+        cmd_on_cancel(call, NULL, NULL);
+        cmd_ok(call, json_pack("{s:s, s:s, s:I, s:O}", "period", pc->period, "archive",
+                               pc->path, "last_ledger_seq", (json_int_t)pc->last_seq,
+                               "totals", pc->totals));
+        cmd_finish(call);
+    }
+out:
+    period_close_free(pc);
+}
+
+/* 2, on the loop. */
+static void period_dir_done(int r, void *arg)
+{
+    struct period_close *pc = arg;
+    struct store *store = pc->svc->store;
+    struct meter *meter = pc->svc->meter;
+    struct store_period p = { 0 };
+    char hex[LEDGER_SIG_LEN * 2 + 1], pkhex[LEDGER_PK_LEN * 2 + 1];
+    char sha_hex[crypto_hash_sha256_BYTES * 2 + 1], *t;
+    uint8_t head_sig[LEDGER_SIG_LEN], sig[LEDGER_SIG_LEN];
+    uint8_t pk[LEDGER_PK_LEN];
+    json_t *statement = NULL, *archive = NULL;
+    const char *err = "";
+
+    if (!pc->call)
+        goto out;           /* nobody asked any more: nothing sealed, nothing to write */
+    if (r < 0) {
+        period_close_fail(pc, r, "io", "cannot write the archive in %s", pc->dir);
+        goto out;
+    }
+    period_days(pc->period, p.first_day, p.last_day);
+    statement = billing_statement(store, pc->period, 0, &err);
+    if (!statement) {
+        period_close_fail(pc, -EIO, "store", "%s", err);
+        goto out;
+    }
     r = store_ledger_head(store, &p.last_seq, p.last_hash, head_sig);
     if (r < 0) {
-        cmd_fail(call, r, "store", "cannot read the ledger's head: %s", strerror(-r));
+        period_close_fail(pc, r, "store", "cannot read the ledger's head: %s", strerror(-r));
         goto out;
     }
     meter_public_key(meter, pk);
     sodium_bin2hex(hex, sizeof(hex), p.last_hash, LEDGER_HASH_LEN);
     sodium_bin2hex(pkhex, sizeof(pkhex), pk, LEDGER_PK_LEN);
     archive = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "format",
-                        "portier-period-archive-v1", "site", meter_site(meter), "period", period,
-                        "closed_at", (json_int_t)now_utc(), "last_ledger_seq",
+                        "portier-period-archive-v1", "site", meter_site(meter), "period",
+                        pc->period, "closed_at", (json_int_t)now_utc(), "last_ledger_seq",
                         (json_int_t)p.last_seq, "last_ledger_hash", hex, "public_key", pkhex,
                         "statement", statement);
-    text = archive ? json_dumps(archive, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-    t = json_dumps(json_object_get(statement, "totals"), JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text || !t) {
+    pc->text = archive ? json_dumps(archive, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+    pc->totals = json_incref(json_object_get(statement, "totals"));
+    t = json_dumps(pc->totals, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!pc->text || !t) {
         free(t);
-        cmd_fail(call, -ENOMEM, "internal", "out of memory");
+        period_close_fail(pc, -ENOMEM, "internal", "out of memory");
         goto out;
     }
     snprintf(p.totals, sizeof(p.totals), "%s", t);
     free(t);
-    snprintf(p.period, sizeof(p.period), "%s", period);
+    snprintf(p.period, sizeof(p.period), "%s", pc->period);
     p.closed_at = now_utc();
-    snprintf(dir, sizeof(dir), "%.255s/archives", svc->cfg->daemon.state_dir);
-    /* The directory's own name must be durable too, or a power cut takes every archive in
-     * it along (its entry in state_dir is synced here, whether this call made it or a run
-     * cut short before syncing it did). */
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        r = -errno;
-        goto fail_io;
-    }
-    if ((r = file_sync_dir(dir)) < 0)
-        goto fail_io;
-    snprintf(path, sizeof(path), "%s/portier-%s-%s.json", dir, meter_site(meter), period);
-    snprintf(p.archive, sizeof(p.archive), "%.255s", path);
+    snprintf(p.archive, sizeof(p.archive), "%.255s", pc->path);
     /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */
-    crypto_hash_sha256(p.archive_sha256, (const uint8_t *)text, strlen(text));
+    crypto_hash_sha256(p.archive_sha256, (const uint8_t *)pc->text, strlen(pc->text));
     p.has_archive_sha256 = true;
-    /* Seal first (the trigger then refuses late records), then write the files: a period
-     * whose row exists but whose archive failed can be re-exported; the reverse could not
-     * be trusted. */
+    pc->last_seq = p.last_seq;
+    /* Seal first (the trigger then refuses late records), then write the files. */
     r = store_period_add(store, &p);
     if (r == -EEXIST) {
-        cmd_fail(call, r, "closed", "period %s is already closed", period);
+        period_close_fail(pc, r, "closed", "period %s is already closed", pc->period);
         goto out;
     }
     if (r < 0) {
-        cmd_fail(call, r, "store", "cannot close period: %s", strerror(-r));
+        period_close_fail(pc, r, "store", "cannot close period: %s", strerror(-r));
         goto out;
     }
-    if ((r = file_write_atomic(path, text, strlen(text), 0640)) < 0)
-        goto fail_io;
-    meter_sign(meter, text, strlen(text), sig);
+    log_info("period %s sealed by %s (ledger up to %" PRId64 "); writing its archive",
+             pc->period, cmd_who(pc->call), p.last_seq);
+    meter_sign(meter, pc->text, strlen(pc->text), sig);
     sodium_bin2hex(hex, sizeof(hex), sig, sizeof(sig));
-    snprintf(line, sizeof(line), "%s\n", hex);
-    if ((r = write_side_file(path, ".sig", line)) < 0)
-        goto fail_io;
-    crypto_hash_sha256(sha, (const uint8_t *)text, strlen(text));
-    sodium_bin2hex(sha_hex, sizeof(sha_hex), sha, sizeof(sha));
-    snprintf(line, sizeof(line), "%s  %s\n", sha_hex, strrchr(path, '/') + 1);
-    if ((r = write_side_file(path, ".sha256", line)) < 0)
-        goto fail_io;
-    log_notice("period %s closed by %s: %s (ledger up to %" PRId64 ")", period, cmd_who(call),
-               path, p.last_seq);
-    consortium_publish_seals(svc->consortium);     /* the new seal, to the custodian */
-    cmd_ok(call, json_pack("{s:s, s:s, s:I, s:O}", "period", period, "archive", path,
-                           "last_ledger_seq", (json_int_t)p.last_seq, "totals",
-                           json_object_get(statement, "totals")));
-    goto out;
-fail_io:
-    cmd_fail(call, r, "io", "cannot write the archive in %s: %s", dir, strerror(-r));
-out:
-    free(text);
+    snprintf(pc->sig_line, sizeof(pc->sig_line), "%s\n", hex);
+    sodium_bin2hex(sha_hex, sizeof(sha_hex), p.archive_sha256, sizeof(p.archive_sha256));
+    snprintf(pc->sha_line, sizeof(pc->sha_line), "%s  %s\n", sha_hex,
+             strrchr(pc->path, '/') + 1);
     json_decref(archive);
     json_decref(statement);
-    return cmd_call_result(call);
+    r = offload_run(pc->svc->offload, period_files_work, period_files_done, pc);
+    if (r < 0) {
+        log_error("period %s: sealed, but its archive could not be written: %s", pc->period,
+                  strerror(-r));
+        period_close_fail(pc, r, "io", "cannot write the archive in %s", pc->dir);
+        period_close_free(pc);
+    }
+    return;
+out:
+    json_decref(archive);
+    json_decref(statement);
+    period_close_free(pc);
+}
+
+int cmd_period_close(struct cmd_call *call, const struct cmd_args *a)
+{
+    struct services *svc = cmd_services(call);
+    const char *period = arg_str(a, "period");
+    char today[11], first_day[11], last_day[11];
+    struct period_close *pc;
+    int r;
+
+    period_days(period, first_day, last_day);
+    meter_billing_day(svc->meter, now_utc(), today);
+    if (strcmp(today, last_day) <= 0)
+        return cmd_fail(call, -EAGAIN, "not_over", "period %s is not over yet (its last billing "
+                        "day is %s)", period, last_day);
+    pc = calloc(1, sizeof(*pc));
+    if (!pc)
+        return cmd_fail(call, -ENOMEM, "internal", "out of memory");
+    pc->svc = svc;
+    pc->call = call;
+    snprintf(pc->period, sizeof(pc->period), "%s", period);
+    snprintf(pc->dir, sizeof(pc->dir), "%.255s/archives", svc->cfg->daemon.state_dir);
+    snprintf(pc->path, sizeof(pc->path), "%s/portier-%s-%s.json", pc->dir,
+             meter_site(svc->meter), period);
+    log_info("period %s: closing, asked by %s", period, cmd_who(call));
+    cmd_on_cancel(call, period_close_gone, pc);
+    r = offload_run(svc->offload, period_dir_work, period_dir_done, pc);
+    if (r < 0) {
+        pc->call = NULL;
+        period_close_free(pc);
+        cmd_on_cancel(call, NULL, NULL);
+        return cmd_fail(call, r, "internal", "cannot close the period: %s", strerror(-r));
+    }
+    /* pc is the offload's now (without one, it is already answered and gone). */
+    return CMD_PENDING;
 }
 
 static int period_append(const struct store_period *p, void *userdata)

@@ -19,6 +19,7 @@ struct mqtt;
 struct enroll;
 struct retention;
 struct provision;
+struct offload;
 struct reader_desfire_keys;
 
 struct services {
@@ -33,6 +34,7 @@ struct services {
     struct enroll *enroll;
     struct retention *retention;        /* deletes what is past its retention; erasures */
     struct provision *provision;        /* DESFire provisioning at readers */
+    struct offload *offload;            /* disk work off the loop (NULL: done in place) */
     const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */

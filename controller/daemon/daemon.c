@@ -27,6 +27,7 @@
 #include "members.h"
 #include "meter.h"
 #include "mqtt.h"
+#include "offload.h"
 #include "passports.h"
 #include "provision.h"
 #include "retention.h"
@@ -316,7 +317,7 @@ int daemon_new(const char *config_path, struct daemon **ret)
     /* Pets the systemd watchdog from the loop itself: a stuck loop stops the petting. */
     sd_event_set_watchdog(d->svc.loop, true);
 
-    if ((r = open_store(d)) < 0)
+    if ((r = open_store(d)) < 0 || (r = offload_new(d->svc.loop, &d->svc.offload)) < 0)
         goto fail;
     relay_sim_set_state_dir(d->cfg->hardware.sim_state_dir);
     hw.relay_ops = relay_ops_by_name(config_backends[d->cfg->hardware.backend]);
@@ -400,6 +401,8 @@ struct daemon *daemon_free(struct daemon *d)
     svc->site = site_free(svc->site);
     if (d->web)
         d->http = d->web->stop(d->http);
+    /* Files being written (a period's archive) are finished, and their callers answered. */
+    svc->offload = offload_free(svc->offload);
     svc->fablab = fablab_free(svc->fablab);     /* machines off, sessions closed as "stopped" */
     svc->meter = meter_free(svc->meter);
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */

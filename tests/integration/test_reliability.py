@@ -1,6 +1,7 @@
 """Reliability against the real daemon: a broker that blips while reader workers run,
-descriptors each child process holds, the reader worker's sandbox, and a state directory
-whose disk fills up."""
+descriptors each child process holds, the reader worker's sandbox, a state directory
+whose disk fills up, and a disk so slow that only work off the event loop keeps the doors
+answering."""
 
 import json
 import os
@@ -511,6 +512,66 @@ class FullDiskTest(DaemonTest):
         self.assertEqual(db.execute("SELECT count(*) FROM access_events WHERE kind = 'tap'")
                          .fetchone()[0], 200)
 
+
+
+SLOW_SYNC = os.path.join(BIN, "..", "lib", "portier-bench", "slow_sync.so")
+
+
+def last_month():
+    lt = time.localtime()
+    year, month = (lt.tm_year, lt.tm_mon - 1) if lt.tm_mon > 1 else (lt.tm_year - 1, 12)
+    return "%04d-%02d" % (year, month)
+
+
+class SlowDiskTest(DaemonTest):
+    """Nothing on the loop waits for the disk (issue 14.2): with every fsync made a second
+    slower (tools/bench's shim), a door tapped while a period is being closed — its
+    archive, signature and checksum each fsync'd, and the archive directory's name —
+    opens while the close is still writing, and the close still ends with its files."""
+
+    def test_tap_opens_the_door_while_a_period_close_syncs_its_archive(self):
+        self.assertTrue(os.path.exists(SLOW_SYNC), SLOW_SYNC)
+        self.d.seed()
+        self.d.stop()
+        self.d.start(env_extra={"LD_PRELOAD": os.path.realpath(SLOW_SYNC),
+                                "PORTIER_SLOW_SYNC_MS": "1000"})
+        period = last_month()
+        closed = threading.Event()
+        replies = []
+
+        def close():
+            replies.append(self.d.request({"cmd": "period.close", "period": period},
+                                          timeout=120))
+            closed.set()
+
+        closer = threading.Thread(target=close)
+        closer.start()
+        # The close has begun its disk work: the archive directory is made first.
+        wait_until(lambda: os.path.isdir(os.path.join(self.d.dir, "state", "archives")),
+                   what="the archive directory")
+        self.assertFalse(self.d.relay_file("front"))
+        tapped = []
+        tapper = threading.Thread(target=lambda: tapped.append(self.d.request(
+            {"cmd": "sim.tap", "reader": "front", "uid": "04A1B2C3"}, timeout=120)))
+        tapper.start()
+        wait_until(lambda: self.d.relay_file("front"), timeout=120, what="the relay")
+        # The last file the close writes is not there yet: the door did not wait for it.
+        checksum = os.path.join(self.d.dir, "state", "archives",
+                                "portier-test-%s.json.sha256" % period)
+        self.assertFalse(os.path.exists(checksum), "the door opened once the close had synced")
+        self.assertFalse(closed.is_set())
+        closer.join(120)
+        tapper.join(120)
+        self.assertTrue(replies and replies[0]["ok"], replies)
+        self.assertTrue(tapped and tapped[0]["granted"], tapped)
+        archive = replies[0]["archive"]
+        for suffix in ("", ".sig", ".sha256"):
+            self.assertTrue(os.path.getsize(archive + suffix) > 0, archive + suffix)
+        # The period is sealed: closing it again is refused.
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.d.request({"cmd": "period.close", "period": period})["code"],
+                         "closed")
 
 if __name__ == "__main__":
     main()
