@@ -298,8 +298,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     /* 11: failed logins of an account, kept with it: a login limit that other traffic
      * cannot flush out of a table in memory, and that a restart does not reset. */
-    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+    /* In parentheses: clang -Wstring-concatenation takes two literals for a missing comma. */
+    ("ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;"),
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
