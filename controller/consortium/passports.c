@@ -83,13 +83,18 @@ static int load_sites(struct passports *p)
         free(text);
         return r;
     }
-    n = passport_sites_parse(text, p->sites, SITES_MAX, &line);
+    n = passport_sites_parse(text, len, p->sites, SITES_MAX, &line);
     free(text);
-    if (n < 0) {
-        log_error("%s:%u: expected NAME and a 64-hex-digit public key (at most %d sites)",
-                  p->cfg->consortium.sites_file, line, SITES_MAX);
+    if (n == -EEXIST)
+        log_error("%s:%u: this site is listed already (one key per site)",
+                  p->cfg->consortium.sites_file, line);
+    else if (n == -E2BIG)
+        log_error("%s:%u: more than %d sites", p->cfg->consortium.sites_file, line, SITES_MAX);
+    else if (n < 0)
+        log_error("%s:%u: expected NAME and a 64-hex-digit public key",
+                  p->cfg->consortium.sites_file, line);
+    if (n < 0)
         return n;
-    }
     p->n_sites = (unsigned)n;
     return 0;
 }
