@@ -320,6 +320,133 @@ def bench_readers(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+DESFIRE_CONFIG = """
+[site]
+id = bench
+timezone = Europe/Paris
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = warning
+[hardware]
+backend = sim
+[reader front]
+driver = libnfc
+connstring = pn532_uart:{dir}/front.tty
+debounce_ms = 50
+heartbeat_timeout_ms = 3000
+[reader desk]
+driver = libnfc
+connstring = pn532_uart:{dir}/desk.tty
+debounce_ms = 50
+heartbeat_timeout_ms = 3000
+[door front]
+reader = front
+relay = 17
+unlock_seconds = 60
+card_security = desfire
+"""
+
+
+def emu_status(path):
+    return dict(kv.split("=", 1) for kv in emu_cmd(path, "status").split()[1:])
+
+
+def bench_desfire(args, out):
+    """DESFire cards through real libnfc and libfreefare, pn532-emu at 115200-baud wire timing:
+    provisioning per card, then taps with AES authentication, card → relay."""
+    work = tempfile.mkdtemp(prefix="portier-bench-desfire-")
+    emus = []
+    n_cards = 20
+    try:
+        os.mkdir(os.path.join(work, "cards"))
+        for name in ("front", "desk"):
+            p = subprocess.Popen([os.path.join(args.bin, "pn532-emu"), "--baud-delay", "--link",
+                                  os.path.join(work, name + ".tty"), "--control",
+                                  os.path.join(work, name + ".ctl"), "--cards",
+                                  os.path.join(work, "cards")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            p.stdout.readline()
+            emus.append(p)
+        with open(os.path.join(work, "portier.conf"), "w") as f:
+            f.write(DESFIRE_CONFIG.format(dir=work))
+        d = Daemon(args.bin, work)
+        d.start()
+        d.request({"cmd": "plan.add", "name": "open"})
+        for i in range(n_cards):
+            d.request({"cmd": "member.add", "name": "M%d" % i, "plan": "open"})
+        front, desk = os.path.join(work, "front.ctl"), os.path.join(work, "desk.ctl")
+
+        def status():
+            return d.request({"cmd": "status"})
+
+        def wait(pred, timeout=30):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                v = pred()
+                if v:
+                    return v
+                time.sleep(0.001)
+            raise RuntimeError("bench: timed out")
+
+        wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
+        uids = ["04%012X" % (0xD0000001 + i) for i in range(n_cards)]
+
+        # Provisioning: from the card on the reader to the command's answer.
+        prov, prov_apdus = [], []
+        for i, uid in enumerate(uids):
+            replies = []
+            t = threading.Thread(target=lambda: replies.append(d.request(
+                {"cmd": "card.provision", "member": str(i + 1), "reader": "desk", "timeout": 30})))
+            t.start()
+            time.sleep(0.2)     # the job reaches the worker (a card already there is used too)
+            a0 = int(emu_status(desk)["apdus"])
+            t0 = time.monotonic()
+            emu_cmd(desk, "insert uid=%s desfire" % uid)
+            t.join(60)
+            prov.append((time.monotonic() - t0) * 1000)
+            prov_apdus.append(int(emu_status(desk)["apdus"]) - a0)
+            if not replies or not replies[0].get("ok"):
+                raise RuntimeError("bench: provisioning failed: %r" % replies)
+            emu_cmd(desk, "remove")
+        out["desfire_provision_ms_p50"] = percentile(prov, 50)
+        out["desfire_provision_ms_max"] = max(prov)
+        out["desfire_provision_card_commands"] = percentile(prov_apdus, 50)
+
+        # Taps: card on the reader → relay energised, with the frames one tap exchanges.
+        lat, frames, apdus = [], [], []
+        rng = random.Random(11)
+        for i in range(args.desfire_taps):
+            time.sleep(0.15 + rng.random() * 0.05)
+            door = status()["doors"][0]
+            writes = door["relay"]["writes"]
+            st = emu_status(front)
+            f0, a0 = int(st["rx_frames"]), int(st["apdus"])
+            t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+            emu_cmd(front, "insert uid=%s desfire" % uids[i % n_cards])
+            door = wait(lambda: (lambda dd: dd if dd["relay"]["writes"] > writes else None)(
+                status()["doors"][0]))
+            lat.append((door["relay"]["last_write_mono_us"] / 1e6 - t0) * 1000)
+            st = emu_status(front)
+            frames.append(int(st["rx_frames"]) - f0)
+            apdus.append(int(st["apdus"]) - a0)
+            emu_cmd(front, "remove")
+            d.request({"cmd": "door.lock", "door": "front"})
+        taps = [t for t in status()["recent_taps"]]
+        if any(not t["granted"] for t in taps):
+            raise RuntimeError("bench: a DESFire tap was refused: %r" % taps)
+        out["desfire_taps"] = args.desfire_taps
+        out["desfire_card_to_relay_ms_p50"] = percentile(lat, 50)
+        out["desfire_card_to_relay_ms_p99"] = percentile(lat, 99)
+        out["desfire_tap_frames_p50"] = percentile(frames, 50)
+        out["desfire_tap_card_commands_p50"] = percentile(apdus, 50)
+        d.stop()
+    finally:
+        for p in emus:
+            p.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def bench_fablab(args, out):
     """Machines: 100,000 members, 200,000 bookings across 50 machines."""
     work = tempfile.mkdtemp(prefix="portier-bench-fablab-")
@@ -1078,7 +1205,8 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
-    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt",
+    ap.add_argument("--desfire-taps", type=int, default=200)
+    ap.add_argument("--only", choices=["core", "readers", "desfire", "fablab", "metering", "mqtt",
                                        "custodian", "opendata", "web"])
     ap.add_argument("--custodian-sites", type=int, default=50)
     ap.add_argument("--custodian-entries", type=int, default=1000000)
@@ -1118,6 +1246,21 @@ def main():
             ("hung reader → detected and restarted", "%.0f ms" % out["hung_reader_detect_ms"], "—"),
             ("hung reader → first successful read after restart",
              "%.0f ms" % out["hung_reader_to_first_read_ms"], "—"),
+        ]
+    if args.only in (None, "desfire"):
+        bench_desfire(args, out)
+        rows += [
+            ("DESFire card inserted → relay energised, AES authentication through libnfc at "
+             "115200 baud, p50", "%.1f ms" % out["desfire_card_to_relay_ms_p50"], "—"),
+            ("DESFire card inserted → relay energised, p99 (%d taps)" % out["desfire_taps"],
+             "%.1f ms" % out["desfire_card_to_relay_ms_p99"], "≤ 150 ms"),
+            ("  PN532 frames one DESFire tap exchanges (of which with the card)",
+             "%d (%d)" % (out["desfire_tap_frames_p50"], out["desfire_tap_card_commands_p50"]),
+             "—"),
+            ("provisioning a DESFire card (site application), card on the reader → done, p50",
+             "%.0f ms" % out["desfire_provision_ms_p50"], "—"),
+            ("  commands to the card per provisioning", "%d" % out["desfire_provision_card_commands"],
+             "—"),
         ]
     if args.only in (None, "fablab"):
         bench_fablab(args, out)

@@ -49,6 +49,15 @@ static void usage(FILE *out)
         "                                           bind the next card tapped at reader R\n"
         "  card remove CARD_ID | card remove --uid UID\n"
         "  card list [MEMBER]\n"
+        "  card provision MEMBER --reader R [--label L] [--timeout S] [--picc-key-file F]\n"
+        "                                           make the next card at R a DESFire card\n"
+        "                                           (keys diversified per card) and enrol it;\n"
+        "                                           run it again if the card was taken away\n"
+        "  card deprovision --reader R [--timeout S] [--picc-key-file F]\n"
+        "                                           remove the Portier applications and the card\n"
+        "      F: the card's PICC master key if not the factory default: default, des:HEX16,\n"
+        "         2k3des:HEX32 or aes:HEX32 (--picc-key KEY also works, but shows in ps)\n"
+        "  card report                              members whose cards still open by UID alone\n"
         "  plan add NAME [--zones Z1,Z2|*] [--hours SCHEDULE]\n"
         "  plan list\n"
         "  door unlock DOOR [--for SECONDS]         manager unlock (default: unlock_seconds)\n"
@@ -87,7 +96,9 @@ static void usage(FILE *out)
         "  account invite NAME [--hours N]          one-time link to set the password (default 72 h)\n"
         "  account token NAME [--label L] [--days N]  API token for scripts (shown once)\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
-        "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
+        "  sim tap --reader R UID [--hold] [--desfire]  simulated or emulated reader: present a\n"
+        "                                           card (--desfire: the emulator's DESFire card\n"
+        "                                           of that 7-byte UID, as provisioned)\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit,\n"
         "                                           MACHINE.running)\n"
@@ -342,11 +353,49 @@ static void print_cards(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-6s %-28s %-20s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "HASH");
+    printf("%-6s %-28s %-20s %-8s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "KIND", "HASH");
     json_array_foreach(list, i, v)
-        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %.16s\n", jint(v, "id"),
+        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %-8s %.16s\n", jint(v, "id"),
                jstr(v, "member"), *jstr(v, "label") ? jstr(v, "label") : "-",
-               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no", jstr(v, "hash"));
+               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no",
+               json_is_true(json_object_get(v, "desfire")) ? "desfire" : "uid", jstr(v, "hash"));
+}
+
+static void print_provisioned(json_t *r)
+{
+    printf("card %" JSON_INTEGER_FORMAT " of member %" JSON_INTEGER_FORMAT " is a DESFire card "
+           "(%s%s)\n", jint(r, "card"), jint(r, "member"), jstr(r, "done"),
+           json_is_true(json_object_get(r, "existed")) ? "; it was enrolled already" : "");
+}
+
+static void print_deprovisioned(json_t *r)
+{
+    if (json_is_integer(json_object_get(r, "card")))
+        printf("%s; card %" JSON_INTEGER_FORMAT " removed\n", jstr(r, "done"), jint(r, "card"));
+    else
+        printf("%s; the card was not enrolled here\n", jstr(r, "done"));
+}
+
+static void print_uid_only(json_t *list)
+{
+    size_t i;
+    json_t *v;
+
+    if (json_array_size(list) == 0) {
+        printf("every enabled card of an active member is a DESFire card: `card_security = "
+               "desfire` can be set everywhere\n");
+        return;
+    }
+    printf("%-8s %-28s %-6s %-20s %s\n", "MEMBER", "NAME", "CARD", "LABEL", "LAST USED");
+    json_array_foreach(list, i, v) {
+        char last[32];
+        fmt_time(jint(v, "last_used"), last, sizeof(last));
+        printf("%-8" JSON_INTEGER_FORMAT " %-28s %-6" JSON_INTEGER_FORMAT " %-20s %s\n",
+               jint(v, "member_id"), jstr(v, "member"), jint(v, "card"),
+               *jstr(v, "label") ? jstr(v, "label") : "-", jint(v, "last_used") ? last : "never");
+    }
+    printf("%zu card(s) still open by UID alone: `portierctl card provision MEMBER --reader R`\n",
+           json_array_size(list));
 }
 
 static void print_events(json_t *list)
@@ -901,6 +950,16 @@ static const struct command commands[] = {
     { "card", "remove", "card.remove", 0, 1, { "card" }, { { "--uid", "uid", OPT_STR } },
       print_ok_id, NULL },
     { "card", "list", "card.list", 0, 1, { "member" }, { { 0 } }, print_cards, "cards" },
+    { "card", "provision", "card.provision", 1, 1, { "member" },
+      { { "--reader", "reader", OPT_STR }, { "--label", "label", OPT_STR },
+        { "--timeout", "timeout", OPT_INT }, { "--picc-key", "picc_key", OPT_STR },
+        { "--picc-key-file", "picc_key_file", OPT_STR } },
+      print_provisioned, NULL },
+    { "card", "deprovision", "card.deprovision", 0, 0, { 0 },
+      { { "--reader", "reader", OPT_STR }, { "--timeout", "timeout", OPT_INT },
+        { "--picc-key", "picc_key", OPT_STR }, { "--picc-key-file", "picc_key_file", OPT_STR } },
+      print_deprovisioned, NULL },
+    { "card", "report", "card.report", 0, 0, { 0 }, { { 0 } }, print_uid_only, "uid_only" },
     { "plan", "add", "plan.add", 1, 1, { "name" },
       { { "--zones", "zones", OPT_STR }, { "--hours", "hours", OPT_STR } }, print_ok_id, NULL },
     { "plan", "list", "plan.list", 0, 0, { 0 }, { { 0 } }, print_plans, "plans" },
@@ -944,7 +1003,8 @@ static const struct command commands[] = {
     { "events", NULL, "events", 0, 0, { 0 },
       { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
     { "sim", "tap", "sim.tap", 1, 1, { "uid" },
-      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG } }, print_tap, NULL },
+      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG },
+        { "--desfire", "desfire", OPT_FLAG } }, print_tap, NULL },
     { "sim", "remove", "sim.remove", 0, 0, { 0 }, { { "--reader", "reader", OPT_STR } },
       print_ok_id, NULL },
     { "sim", "press", "sim.press", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
@@ -1093,7 +1153,8 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     json_decref(reader);
     if (remove_only)
         return emulator_command(emu, "remove") < 0 ? 1 : (printf("ok\n"), 0);
-    snprintf(line, sizeof(line), "insert uid=%s", json_string_value(json_object_get(req, "uid")));
+    snprintf(line, sizeof(line), "insert uid=%s%s", json_string_value(json_object_get(req, "uid")),
+             json_is_true(json_object_get(req, "desfire")) ? " desfire" : "");
     if (emulator_command(emu, line) < 0)
         return 1;
     if (json_is_true(json_object_get(req, "hold"))) {
@@ -1123,6 +1184,28 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     }
     json_decref(st);
     return r;
+}
+
+/* --picc-key-file FILE: the key's first line becomes picc_key (a key on the command line
+ * would show in ps). 0, or the exit status of a usage error. */
+static int picc_key_from_file(json_t *req)
+{
+    const char *path = json_string_value(json_object_get(req, "picc_key_file"));
+    char line[80] = "";
+    FILE *f = path ? fopen(path, "re") : NULL;
+
+    if (!f) {
+        fprintf(stderr, "portierctl: --picc-key-file %s: %s\n", path ? path : "", strerror(errno));
+        return 1;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    json_object_del(req, "picc_key_file");
+    json_object_set_new(req, "picc_key", json_string(line));
+    explicit_bzero(line, sizeof(line));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -1218,7 +1301,8 @@ int main(int argc, char **argv)
         }
     }
     if ((strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0 ||
-         strcmp(cmd->cmd, "card.enroll") == 0) && !json_object_get(req, "reader")) {
+         strcmp(cmd->cmd, "card.enroll") == 0 || strcmp(cmd->cmd, "card.provision") == 0 ||
+         strcmp(cmd->cmd, "card.deprovision") == 0) && !json_object_get(req, "reader")) {
         json_decref(req);
         return usage_error("'%s %s' needs --reader READER", cmd->word1, cmd->word2);
     }
@@ -1283,9 +1367,16 @@ int main(int argc, char **argv)
         json_decref(req);
         return usage_error("'account add' needs --role member|manager|custodian");
     }
-    if (strcmp(cmd->cmd, "card.enroll") == 0 && !opt_json)
-        fprintf(stderr, "Tap the card on reader %s now...\n",
-                json_string_value(json_object_get(req, "reader")));
+    if (json_object_get(req, "picc_key_file") && (r = picc_key_from_file(req)) != 0) {
+        json_decref(req);
+        return r;
+    }
+    if ((strcmp(cmd->cmd, "card.enroll") == 0 || strcmp(cmd->cmd, "card.provision") == 0 ||
+         strcmp(cmd->cmd, "card.deprovision") == 0) && !opt_json)
+        fprintf(stderr, "%s the card on reader %s now%s...\n",
+                strcmp(cmd->cmd, "card.enroll") == 0 ? "Tap" : "Place",
+                json_string_value(json_object_get(req, "reader")),
+                strcmp(cmd->cmd, "card.enroll") == 0 ? "" : ", and hold it there until this ends");
 
     find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
     if (!opt_json && (strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0)) {
@@ -1294,6 +1385,11 @@ int main(int argc, char **argv)
             json_decref(req);
             return r;
         }
+    }
+    if (json_object_get(req, "desfire")) {
+        json_decref(req);
+        return usage_error("--desfire needs a libnfc reader with an emulator (a simulated reader "
+                           "has no DESFire cards)");
     }
     reply = call(sock_path, req);
     if (!reply)

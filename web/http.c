@@ -1215,7 +1215,7 @@ static char *read_pem(const char *path, size_t max)
     char *data = malloc(max + 1);
     size_t n = 0;
 
-    if (data && (file_read_small(path, data, max + 1, &n) < 0 || n == 0)) {
+    if (data && (file_read_small(path, data, max + 1, &n, NULL) < 0 || n == 0)) {
         sodium_memzero(data, n);
         free(data);
         return NULL;

@@ -43,6 +43,7 @@ struct daemon_config {
     int log_level;
     int64_t recent_taps;
     char reader_worker[256];    /* empty: portier-reader next to portierd */
+    char desfire_key_file[256]; /* empty: STATE_DIR/desfire-master.key */
 };
 
 struct metering_config {
@@ -99,6 +100,7 @@ struct consortium_config {
     int64_t window_entries;     /* entries sent beyond the custodian's acknowledgement */
     int64_t resend_seconds;     /* no acknowledgement this long: send again from it */
     char card_key_file[256];    /* the consortium's card key: passports on when set */
+    char desfire_key_file[256]; /* "GEN HEX" lines: the consortium DESFire key; empty: none */
     char sites_file[256];       /* "NAME HEXKEY" lines: the sites whose passports count */
     int64_t visit_price_cents;  /* a visiting day, billed against the visitor's home */
     int64_t passport_days;      /* validity of the passports this site publishes */
@@ -144,6 +146,7 @@ struct door_config {
     int64_t held_open_seconds;
     int fail;                   /* enum door_fail_mode */
     char zone[CONFIG_NAME_MAX];
+    int card_security;          /* enum card_security (policy.h) */
     struct schedule free_entry;
     char free_entry_text[SCHEDULE_MAX_TEXT];
     bool relock_on_close;
@@ -161,6 +164,7 @@ struct machine_config {
     struct line_spec warn;
     bool warn_active_low;
     char zone[CONFIG_NAME_MAX];
+    int card_security;          /* enum card_security (policy.h) */
     int64_t warn_minutes;
     int64_t grace_minutes;
     int64_t handover_seconds;
@@ -195,6 +199,9 @@ struct config_errors {
 
 extern const char *const config_backends[];       /* "sim", "gpiod" */
 extern const char *const config_reader_drivers[]; /* "sim", "libnfc" */
+extern const char *const config_card_securities[]; /* "uid", "desfire", "desfire-or-uid" */
+/* STATE_DIR/desfire-master.key, or [daemon] desfire_key_file. */
+void config_desfire_key_path(const struct config *c, char *buf, size_t n);
 
 /* Split "HOST:PORT" or "[V6]:PORT" (host may be NULL to only check). 0 or -EINVAL. */
 int listen_parse(const char *text, char *host, size_t host_n, int64_t *port);

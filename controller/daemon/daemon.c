@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
 #include "commit.h"
@@ -27,6 +28,7 @@
 #include "meter.h"
 #include "mqtt.h"
 #include "passports.h"
+#include "provision.h"
 #include "services.h"
 #include "site.h"
 #include "status.h"
@@ -42,6 +44,7 @@ struct daemon {
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
     struct timer *minute;
+    struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
 };
 
 static void set_timezone(const char *tz)
@@ -294,10 +297,15 @@ int daemon_new(const char *config_path, struct daemon **ret)
     hw.input_ops = input_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.debounce_ms = (unsigned)d->cfg->hardware.debounce_ms;
     hw.bias = (enum input_bias)d->cfg->hardware.input_bias;
+    /* The DESFire keys, before the readers: each worker gets them when it starts. */
+    if ((r = card_keys_load(d->cfg, &d->desfire_keys)) < 0)
+        goto fail;
+    d->svc.desfire_keys = d->desfire_keys;
     if ((r = site_new(&d->svc, &hw, &d->svc.site)) < 0 ||
         (r = fablab_new(d->svc.loop, d->svc.store, d->svc.engine, d->svc.meter, d->cfg, &hw,
                         &d->svc.fablab)) < 0 ||
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
+        (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
     /* The first minute tick runs as soon as the loop starts. */
@@ -355,7 +363,9 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
-    /* Doors first: whatever else fails below, they are in their safe state. */
+    /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
+     * touched); then the doors, so that whatever fails below, they are in their safe state. */
+    svc->provision = provision_free(svc->provision);
     svc->site = site_free(svc->site);
     d->http = http_free(d->http);
     svc->fablab = fablab_free(svc->fablab);     /* machines off, sessions closed as "stopped" */
@@ -373,6 +383,7 @@ struct daemon *daemon_free(struct daemon *d)
     svc->engine = access_engine_free(svc->engine);
     svc->store = store_free(svc->store);
     svc->loop = sd_event_unref(svc->loop);
+    d->desfire_keys = card_keys_free(d->desfire_keys);
     d->cfg = config_free(d->cfg);
     free(d);
     return NULL;

@@ -301,6 +301,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* In parentheses: clang -Wstring-concatenation takes two literals for a missing comma. */
     ("ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;"),
+
+    /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
+     * diversified from the site's master key): wherever the door does not accept UIDs
+     * alone, it must prove them, and a copy of its UID opens nothing. */
+    "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";

@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -148,6 +148,7 @@ struct store_card {
     bool enabled;
     int64_t created_at;
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
+    bool desfire;           /* provisioned as a DESFire: it proves its key */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
 STORE_CHECK int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
@@ -159,6 +160,19 @@ typedef int (*store_card_fn)(const struct store_card *c, void *userdata);
 /* member_id 0: all cards. */
 STORE_CHECK int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata);
 STORE_CHECK int64_t store_card_count(struct store *s);
+/* Mark a card provisioned as a DESFire (or not). -ENOENT if no such card. */
+STORE_CHECK int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire);
+/* The migration report: enabled cards of active members that still open by UID alone. */
+struct store_uid_only_card {
+    int64_t member_id;
+    char member[96];
+    int64_t card_id;
+    char label[64];
+    int64_t last_used;      /* UTC of its last tap in the access log; 0: never */
+};
+typedef int (*store_uid_only_fn)(const struct store_uid_only_card *c, void *userdata);
+/* By member name. */
+STORE_CHECK int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata);
 
 /* Everything the policy needs about the holder of a card, in one query. */
 struct store_subject {
@@ -170,6 +184,7 @@ struct store_subject {
     int64_t plan_id;            /* 0: none */
     char zones[256];
     char hours[256];
+    bool card_desfire;          /* the card is provisioned as a DESFire */
 };
 /* 0, or -ENOENT for a card nobody holds. */
 STORE_CHECK int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
