@@ -17,6 +17,8 @@
  * a custodian's API token, a member's calendar token and a one-time welcome link. State
  * carries over from input to input (members added, bookings made), as in a running site.
  *
+ * FUZZ_HTTP_LOG_LEVEL=debug shows the daemon's log (every request with its status).
+ *
  * The contract: the server never crashes (ASan, UBSan); after a request it did not answer
  * within 3 s (an enrolment waits for a card) it still answers a health check at once; and
  * what it sends starts with a well-formed status line whose status
@@ -69,7 +71,7 @@ static sd_event *loop;
 static struct sockaddr_in server;
 static char dir[64];
 
-static void die(const char *what, int r)
+static _Noreturn void die(const char *what, int r)
 {
     fprintf(stderr, "fuzz_http_request: %s: %s\n", what, strerror(r < 0 ? -r : r));
     abort();
@@ -215,14 +217,14 @@ static void setup(void)
         die(path, errno);
     fprintf(f,
             "[site]\nid = fuzz\nname = Fuzz Lab\ntimezone = Europe/Paris\n\n"
-            "[daemon]\nstate_dir = %s/state\ncontrol_socket = %s/ctl.sock\nlog_level = error\n\n"
+            "[daemon]\nstate_dir = %s/state\ncontrol_socket = %s/ctl.sock\nlog_level = %s\n\n"
             "[hardware]\nbackend = sim\ndebounce_ms = 0\nsim_state_dir = %s/relays\n\n"
             "[http]\nlisten = 127.0.0.1:%d\nmax_body_kib = 64\n\n"
             "[spaceapi]\nemail = hello@example.org\nlat = 48.8686\nlon = 2.3522\n\n"
             "[reader front]\ndriver = sim\n\n[reader laser]\ndriver = sim\n\n"
             "[door front]\nreader = front\nrelay = 17\ncontact = 27\n\n"
             "[machine laser]\nreader = laser\nrelay = 24\n",
-            dir, dir, dir, port);
+            dir, dir, getenv("FUZZ_HTTP_LOG_LEVEL") ?: "error", dir, port);
     fclose(f);
     populate(path);
     /* The daemon's jobs (usage statements, ledger checks) run `portierd --job`, not this. */
@@ -311,9 +313,11 @@ static void check_answer(const char *a, size_t len, size_t start)
     if (len == 0)
         return;             /* an incomplete request, dropped */
     status = status_of(a + start, len - start);
+    if (!status || !allowed_status(status))
+        fprintf(stderr, "answer (%zu bytes): %.*s\n", len - start,
+                (int)(len - start < 600 ? len - start : 600), a + start);
     FUZZ_CHECK_MSG(status != 0, "the answer does not start with a status line");
     if (!allowed_status(status)) {
-        fprintf(stderr, "answer: %.*s\n", (int)(len - start < 600 ? len - start : 600), a + start);
         FUZZ_CHECK_MSG(0, "a server error (5xx other than 503 and 505)");
     }
 }
