@@ -407,8 +407,13 @@ static void on_passport(struct passports *p, const char *home, const char *id,
         return;
     }
     if (pp.expires <= now) {
-        store_consortium_passport_delete(p->sc, home, id);
-        log_info("consortium: expired passport %.8s of site %s dropped", pp.id, home);
+        /* An older passport never replaces a newer one, even to expire it. */
+        r = store_consortium_passport_expired(p->sc, home, id, pp.issued);
+        if (r < 0)
+            log_error("consortium: cannot forget an expired passport of site %s: %s", home,
+                      strerror(-r));
+        else
+            log_info("consortium: expired passport %.8s of site %s dropped", pp.id, home);
         return;
     }
     snprintf(sp.home, sizeof(sp.home), "%s", pp.home);
