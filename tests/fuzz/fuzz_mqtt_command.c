@@ -24,34 +24,13 @@
 #include "command.h"
 #include "config.h"
 #include "fuzz.h"
+#include "fuzz_commands.h"
 #include "mqtt.h"
 #include "services.h"
 #include "store.h"
 #include "util.h"
 
-static struct store *store;
-static struct config cfg;           /* simulated hardware */
-static struct services svc;
-
-static void setup(void)
-{
-    int64_t plan, id;
-
-    if (store)
-        return;
-    setenv("TZ", "Europe/Paris", 1);
-    tzset();
-    if (store_open(":memory:", &store) < 0 ||
-        store_plan_add(store, "member", "*", "always", &plan) < 0 ||
-        store_member_add(store, "Alice Martin", "alice@example.org", plan, 0, 0, &id) < 0 ||
-        store_member_add(store, "Bob", NULL, 0, 0, 0, &id) < 0 ||
-        store_commit(store) < 0) {
-        fprintf(stderr, "fuzz_mqtt_command: cannot set up the in-memory store\n");
-        abort();
-    }
-    svc.store = store;
-    svc.cfg = &cfg;
-}
+static struct services *svc;     /* fuzz_commands.h */
 
 static bool valid_utf8(const char *s)
 {
@@ -90,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *reply;
     bool ok;
 
-    setup();
+    svc = fuzz_command_services();
     if (nl) {
         size_t n = (size_t)(nl - data);
         if (n == 0 || n >= sizeof(client) || memchr(data, '\0', n) || memchr(data, '/', n) ||
@@ -123,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK_MSG(valid_utf8(cmd.actor.who),
                    "the actor's name is not valid UTF-8: every record naming it breaks");
 
-    reply = cmd_check(&svc, &cmd.actor, cmd.req);
+    reply = cmd_check(svc, &cmd.actor, cmd.req);
     if (!reply) {
         /* The table lets it through: a command MQTT exposes, for managers. */
         const struct command *c = command_find(action);
