@@ -5,8 +5,8 @@
  * a member and accounts with known credentials), starts it with daemon_new() — the real
  * wiring: store, commit thread, site, fablab, control socket, and web/http.c listening on
  * 127.0.0.1 — and keeps it for every input. Each input is written as it is on a new TCP
- * connection, the connection is half-closed, and the daemon's loop runs until the server
- * has answered and closed it. So everything the web layer does on top of libmicrohttpd is
+ * connection, which is half-closed once the server has read it all, and the daemon's loop
+ * runs until the answer is complete or the server closes. So everything the web layer does on top of libmicrohttpd is
  * driven by fuzzed bytes: the request target and its routing (pages, API, feeds, assets),
  * query arguments, cookies (the session, the login form's pre-session cookie), the
  * Authorization header, Accept-Language, Host (links), If-None-Match, Content-Type and
@@ -20,10 +20,10 @@
  * FUZZ_HTTP_LOG_LEVEL=debug shows the daemon's log (every request with its status).
  *
  * The contract: the server never crashes (ASan, UBSan); after a request it did not answer
- * within 3 s (an enrolment waits for a card) it still answers a health check at once; and
- * what it sends starts with a well-formed status line whose status
- * is not a server error: 5xx only as 503 (busy, not recorded) or libmicrohttpd's own 505 for
- * an HTTP version it does not speak (docs/http-api.md promises no other). */
+ * within 3 s (an enrolment waits for a card) it still answers a health check; and what it
+ * sends starts with a well-formed status line whose status is not a server error: 5xx
+ * only as 503 (busy, not recorded) or libmicrohttpd's own 505 for an HTTP version it does
+ * not speak (docs/http-api.md promises no other). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
