@@ -51,6 +51,14 @@ void desfire_tap(nfc_device *dev, const nfc_target *t, struct desfire_tap *ret);
 
 /* ---- jobs the daemon asks for ---- */
 
+/* Take the commands waiting on fd, without waiting: each is checked (reader_cmd_check) and
+ * handed to desfire_job_take(); a job it ends is answered through answer() (a DONE message,
+ * for send). 0 once none is left; -EPIPE if the daemon is gone (end of stream); -EBADMSG
+ * with *ret_why (static text) for a malformed command or KEYS sent again, the daemon's bug:
+ * the worker says so and stops. */
+int desfire_commands_take(int fd, uint64_t now_ms, void (*answer)(struct reader_msg *m),
+                          const char **ret_why);
+
 /* Take a PROVISION / DEPROVISION / CANCEL (already checked). A new job replaces a pending
  * one, which is answered CANCELLED in *ret_done (returns true then). */
 bool desfire_job_take(const struct reader_cmd *cmd, uint64_t now_ms, struct reader_msg *ret_done);

@@ -124,29 +124,15 @@ static void card_msg_auth(struct reader_msg *m, const nfc_target *t, int targets
  * say so and stop. */
 static void take_commands(uint64_t now)
 {
-    struct reader_cmd c;
-    struct reader_msg done;
-    ssize_t n;
+    const char *why = "";
+    int r = desfire_commands_take(PARENT_FD, now, send_msg, &why);
 
-    while ((n = recv(PARENT_FD, &c, sizeof(c), MSG_DONTWAIT | MSG_TRUNC)) != 0) {
-        const char *bad;
-
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            _exit(0);           /* the parent is gone */
-        }
-        bad = reader_cmd_check(&c, (long)n);
-        if (bad || c.type == READER_CMD_KEYS) {
-            explicit_bzero(&c, sizeof(c));
-            send_text(READER_MSG_ERROR, bad ? bad : "keys sent twice");
-            exit(2);
-        }
-        if (desfire_job_take(&c, now, &done))
-            send_msg(&done);
-        explicit_bzero(&c, sizeof(c));
+    if (r == -EBADMSG) {
+        send_text(READER_MSG_ERROR, why);
+        exit(2);
     }
-    _exit(0);
+    if (r < 0)
+        _exit(0);           /* the parent is gone */
 }
 
 static bool same_card(const nfc_target *a, const nfc_target *b)

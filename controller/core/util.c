@@ -181,7 +181,12 @@ void utf8_sanitize(char *s)
     while (*p) {
         int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
                 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        bool ok = len > 0 && !(len == 2 && *p < 0xc2);
+        /* What RFC 3629 allows, as jansson checks it: no overlong form (C0, C1; E0 then
+         * under A0; F0 then under 90), no UTF-16 surrogate (ED then A0 or more), nothing
+         * beyond U+10FFFF (F4 then 90 or more; F5 to F7). */
+        bool ok = len > 0 && !(len == 2 && *p < 0xc2) && !(*p == 0xe0 && p[1] < 0xa0) &&
+                  !(*p == 0xed && p[1] >= 0xa0) && !(*p == 0xf0 && p[1] < 0x90) &&
+                  !(*p == 0xf4 && p[1] >= 0x90) && *p <= 0xf4;
         for (int i = 1; ok && i < len; i++)
             ok = (p[i] & 0xc0) == 0x80;
         if (!ok) {

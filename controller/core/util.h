@@ -48,7 +48,8 @@ int name_first_cmp(const void *key, const void *entry);
 bool name_is_valid(const char *s);
 
 /* Replace, in place, every byte that does not belong to a valid UTF-8 sequence (a cut
- * character, stray bytes) with '?'. */
+ * character, stray bytes, an overlong form, a surrogate, a code point beyond U+10FFFF)
+ * with '?': what is left is text jansson takes. */
 void utf8_sanitize(char *s);
 
 /* An amount of cents with two decimals after dec ('.' or ','): 1250 -> "12.50", -5 ->

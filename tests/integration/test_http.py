@@ -1352,6 +1352,18 @@ class RobustnessTest(HttpBase):
         self.assertTrue(self.d.relay_file("front"))
         self.assertEqual([l for l in self.d.log_text().splitlines() if re.search(r"http: .* -> 5", l)], [])
 
+    def test_expect_continue_without_a_body_gets_its_answer(self):
+        """Found by fuzz_http_request: "Expect: 100-continue" on a request without a body,
+        followed by more bytes, got "100 Continue" and then a closed connection, libmicrohttpd
+        refusing the answer ("Application reported internal error" in the log)."""
+        for request, status in ((b"POST /login HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                 b"Connection: close\r\n\r\n{", b"403"),
+                                (b"H /s HTTP/1.1\r\nExpect:100-continue\r\nConnection: close\r\n"
+                                 b"\r\n{", b"405")):
+            answer = self.raw(request)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:200])
+        self.assertNotIn("internal error", self.d.log_text())
+
     def test_unsupported_versions_get_505_and_the_server_goes_on(self):
         # docs/http-api.md: the one 5xx a malformed request may get, from libmicrohttpd.
         for line in (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
