@@ -159,6 +159,16 @@ int main(int argc, char **argv)
     int poll_ms, debounce_ms, timeouts = 0;
     int held_targets = 1, gone_targets = 1;     /* cards when held / gone arrived */
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("portier-reader %s\n", PORTIER_VERSION);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS\n"
+               "The worker process of one libnfc card reader, started by portierd with its\n"
+               "end of a socketpair on fd 3; not meant to be run by hand. See portier-reader(8).\n");
+        return 0;
+    }
     if (argc != 4 || (poll_ms = parse_ms(argv[2], 1, 10000)) < 0 ||
         (debounce_ms = parse_ms(argv[3], 0, 60000)) < 0) {
         fprintf(stderr, "usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS (fd 3: parent)\n");

@@ -37,6 +37,7 @@ static void usage(FILE *out)
         "  -c, --config FILE    read control_socket from FILE (default " DEFAULT_CONFIG ")\n"
         "      --json           print replies as JSON\n"
         "  -h, --help           show this help\n"
+        "      --version        show the version\n"
         "\n"
         "Commands:\n"
         "  status                                   doors, machines, readers, inputs, MQTT, last taps\n"
@@ -1037,6 +1038,17 @@ static const struct command commands[] = {
       { { "--label", "label", OPT_STR }, { "--days", "days", OPT_INT } }, print_token, NULL },
 };
 
+/* For bash completion (--list-commands): one line per command, its words then its options. */
+static void list_commands(void)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        printf("%s %s", commands[i].word1, commands[i].word2 ? commands[i].word2 : "-");
+        for (const struct optspec *o = commands[i].opts; o->flag; o++)
+            printf(" %s", o->flag);
+        putchar('\n');
+    }
+}
+
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
 static int emulator_command(const char *path, const char *line)
 {
@@ -1140,6 +1152,8 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "list-commands", no_argument, NULL, 'L' },
         { 0 },
     };
     const char *opt_socket = NULL, *opt_config = NULL;
@@ -1155,6 +1169,8 @@ int main(int argc, char **argv)
         case 'c': opt_config = optarg; break;
         case 'j': opt_json = true; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("portierctl %s\n", PORTIER_VERSION); return 0;
+        case 'L': list_commands(); return 0;
         default: usage(stderr); return 2;
         }
     }

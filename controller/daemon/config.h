@@ -217,3 +217,5 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
 
 /* Print the reference of every section and key as Markdown. */
 void config_print_reference(FILE *out);
+/* The same reference as scdoc(5) source, the KEYS section of portier.conf(5). */
+void config_print_reference_scdoc(FILE *out);

@@ -17,6 +17,8 @@ BIN = os.environ.get("PORTIER_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 PORTIERD = os.path.join(BIN, "portierd")
 PORTIERCTL = os.path.join(BIN, "portierctl")
+# portierd runs its reader worker from the installed path unless told otherwise.
+os.environ.setdefault("PORTIER_READER_WORKER", os.path.join(os.path.abspath(BIN), "portier-reader"))
 
 # Waits are bounded but generous: tests check behaviour, never speed.
 WAIT = 20.0

@@ -64,7 +64,7 @@ static int usage(FILE *out, int status)
             "  report --period YYYY-MM [--format text|csv|json]\n"
             "  serve --listen ADDR:PORT\n"
             "  export --period YYYY-MM --out DIR [--site NAME]\n"
-            "Default database: " DEFAULT_DB "\n");
+            "Options: --db FILE (default " DEFAULT_DB "), -v/--verbose, -h/--help, --version\n");
     return status;
 }
 
@@ -712,6 +712,9 @@ int main(int argc, char **argv)
             first++;
         } else if (strcmp(argv[first], "-h") == 0 || strcmp(argv[first], "--help") == 0) {
             return usage(stdout, 0);
+        } else if (strcmp(argv[first], "--version") == 0) {
+            printf("portier-custodian %s\n", PORTIER_VERSION);
+            return 0;
         } else {
             return usage(stderr, 2);
         }
