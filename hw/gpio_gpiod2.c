@@ -39,7 +39,7 @@ static bool is_number(const char *s)
  * "gpiochip0", "/dev/gpiochip0", "0", or a chip label such as "pinctrl-bcm2711". */
 static struct gpiod_chip *chip_open_lookup(const char *name)
 {
-    char path[64 + GPIO_CHIP_NAME_MAX];
+    char path[sizeof("/dev/") + 256];      /* any d_name fits */
     struct gpiod_chip *chip;
     struct dirent *e;
     DIR *dir;
