@@ -28,6 +28,9 @@ static void usage(FILE *out)
             "  -h, --help               show this help and exit\n"
             "      --version            show the version and exit\n"
             "\n"
+            "The reader worker of each libnfc reader is " PORTIER_READER_PATH "\n"
+            "(unless [daemon] reader_worker or $PORTIER_READER_WORKER names another).\n"
+            "\n"
             "Signals: SIGHUP reloads the configuration (kept unchanged if the new one is\n"
             "invalid or rewires hardware); SIGTERM drives every relay to its safe state and\n"
             "exits. See portierd(8), portier.conf(5) and portierctl(1).\n");
