@@ -10,7 +10,7 @@ PORTIER_LIB_DEV_PACKAGES=(
 
 PORTIER_DEB_PACKAGES=(
   build-essential cmake pkg-config "${PORTIER_LIB_DEV_PACKAGES[@]}"
-  scdoc groff-base
+  scdoc groff-base bash-completion
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples
   mosquitto mosquitto-clients python3-paho-mqtt
@@ -19,7 +19,7 @@ PORTIER_DEB_PACKAGES=(
 )
 
 # tools/package (Debian packages, lintian) and tools/cross (cross compilers, qemu-user).
-PORTIER_PACKAGE_DEB_PACKAGES=(debhelper dpkg-dev fakeroot lintian bash-completion)
+PORTIER_PACKAGE_DEB_PACKAGES=(debhelper dpkg-dev fakeroot lintian)
 PORTIER_CROSS_DEB_PACKAGES=(qemu-user-static debian-archive-keyring)
 
 # Install the named Debian packages that are missing (apt-get, through sudo if not root).

@@ -1,5 +1,6 @@
 /* portierctl: administer a running portierd over its control socket. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -1049,6 +1050,36 @@ static void list_commands(void)
     }
 }
 
+/* For bash completion (--list-names doors|readers|machines): the running site's names, one
+ * per line; nothing (and no message) when the daemon cannot be reached. */
+static json_t *call(const char *sock_path, json_t *req);
+static int print_names(const char *sock_path, const char *kind)
+{
+    json_t *reply, *v;
+    size_t i;
+    int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    if (strcmp(kind, "doors") != 0 && strcmp(kind, "readers") != 0 &&
+        strcmp(kind, "machines") != 0)
+        return usage_error("--list-names takes doors, readers or machines");
+    if (null >= 0)
+        dup2(null, STDERR_FILENO);          /* completion must not print connection errors */
+    reply = call(sock_path, json_pack("{s:s}", "cmd", "status"));
+    if (saved >= 0)
+        dup2(saved, STDERR_FILENO);
+    if (saved >= 0)
+        close(saved);
+    if (null >= 0)
+        close(null);
+    if (!reply)
+        return 1;
+    json_array_foreach(json_object_get(reply, kind), i, v)
+        if (json_is_string(json_object_get(v, "name")))
+            printf("%s\n", json_string_value(json_object_get(v, "name")));
+    json_decref(reply);
+    return 0;
+}
+
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
 static int emulator_command(const char *path, const char *line)
 {
@@ -1154,9 +1185,10 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { "list-commands", no_argument, NULL, 'L' },
+        { "list-names", required_argument, NULL, 'N' },
         { 0 },
     };
-    const char *opt_socket = NULL, *opt_config = NULL;
+    const char *opt_socket = NULL, *opt_config = NULL, *list_names = NULL;
     const struct command *cmd = NULL;
     char sock_path[PATH_MAX], *pos[3];
     json_t *req, *reply;
@@ -1171,8 +1203,13 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         case 'V': printf("portierctl %s\n", PORTIER_VERSION); return 0;
         case 'L': list_commands(); return 0;
+        case 'N': list_names = optarg; break;
         default: usage(stderr); return 2;
         }
+    }
+    if (list_names) {
+        find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
+        return print_names(sock_path, list_names);
     }
     if (optind >= argc)
         return usage_error("missing command");
