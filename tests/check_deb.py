@@ -9,6 +9,7 @@ Exits 1 with one line per problem."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,18 +165,62 @@ def check_scripts(name, ctrl):
         problem("%s: postrm must keep the backups in /var/backups/portier" % name)
 
 
+def check_units(portier_deb, custodian_deb):
+    """systemd-analyze verify on the packaged units (as installed, with this system's
+    targets), and their exposure: the custodian's and the backup's sandboxes are at least
+    as tight as portierd's, which is at most 2.5 ("OK")."""
+    units = ["portier.service", "portier-backup.service", "portier-backup.timer",
+             "portier-custodian.service"]
+    with tempfile.TemporaryDirectory() as root:
+        run("dpkg-deb", "-x", portier_deb, root)
+        run("dpkg-deb", "-x", custodian_deb, root)
+        unitdir = root + "/lib/systemd/system"
+        for f in os.listdir("/lib/systemd/system"):
+            if f.endswith((".target", ".slice", ".socket")) and not os.path.exists(
+                    os.path.join(unitdir, f)):
+                try:
+                    shutil.copyfile(os.path.join("/lib/systemd/system", f), os.path.join(unitdir, f))
+                except OSError:
+                    pass            # a dangling link of this system
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no", "--root=" + root] +
+                           [os.path.join(unitdir, u) for u in units],
+                           capture_output=True, text=True)
+        if p.returncode != 0 or p.stdout.strip() or p.stderr.strip():
+            problem("systemd-analyze verify: %s" % (p.stdout + p.stderr).strip())
+        exposure = {}
+        for u in units:
+            if not u.endswith(".service"):
+                continue
+            p = subprocess.run(["systemd-analyze", "security", "--offline=true", "--root=" + root,
+                                os.path.join(unitdir, u)], capture_output=True, text=True)
+            m = re.search(r"Overall exposure level for %s: ([0-9.]+)" % re.escape(u), p.stdout)
+            if not m:
+                problem("systemd-analyze security %s: %s" % (u, (p.stdout + p.stderr)[-300:]))
+                continue
+            exposure[u] = float(m.group(1))
+        if exposure.get("portier.service", 10) > 2.5:
+            problem("portier.service: exposure %s, more than 2.5" % exposure.get("portier.service"))
+        for u in ("portier-custodian.service", "portier-backup.service"):
+            if u in exposure and exposure[u] > exposure.get("portier.service", 0):
+                problem("%s: exposure %.1f, looser than portier.service's %.1f"
+                        % (u, exposure[u], exposure["portier.service"]))
+        return exposure
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     arch, portier_deb, custodian_deb = sys.argv[1:]
     check_package(portier_deb, arch, PORTIER_FILES, "portier", check_portier)
     check_package(custodian_deb, arch, CUSTODIAN_FILES, "portier-custodian")
+    exposure = check_units(portier_deb, custodian_deb)
     for p in problems:
         print("check_deb: " + p)
     if problems:
         sys.exit(1)
     print("check_deb: portier and portier-custodian for %s: files, modes, architecture, "
-          "units, dependencies and maintainer scripts ok" % arch)
+          "units, dependencies and maintainer scripts ok; exposure %s" % (arch, ", ".join(
+              "%s %.1f" % (u, e) for u, e in sorted(exposure.items()))))
 
 
 def check_portier(root, control):
