@@ -61,6 +61,7 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         self.assertTrue(os.path.exists(os.path.join(first, "archives", "2026-11.json")))
         self.assertEqual(oct(os.stat(first).st_mode & 0o777), "0o700")
+        self.assertEqual(oct(os.stat(os.path.join(first, "portier.db")).st_mode & 0o777), "0o600")
 
         # Later changes, then a disaster: restore the backup.
         self.d.ctl("member", "add", "Chloé Durand", "--plan", "all")
