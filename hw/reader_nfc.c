@@ -6,7 +6,12 @@
  * A worker that dies, stops sending heartbeats, reports an error or sends a malformed
  * message is killed and restarted with exponential back-off (0.25 s doubling up to
  * backoff_max_ms), optionally after pulsing the reader's reset line. The other readers
- * and doors never notice. */
+ * and doors never notice. A worker killed by its seccomp sandbox (SIGSYS) is one more such
+ * death, logged as an error.
+ *
+ * The worker debounces a held card; across a restart, we do: a card held when a worker
+ * dies is carried over, and the next worker finding the same card within debounce_ms of
+ * its HELLO is the same presentation, not a new tap (card_arrived). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,6 +35,7 @@
 #define BACKOFF_MIN_MS 250
 #define RESET_PULSE_MS 100
 #define STABLE_MS 10000         /* up this long: the back-off starts again from the bottom */
+#define SANDBOX_KILLED "worker killed by its sandbox: forbidden system call (SIGSYS)"
 
 struct nfc_worker {
     struct reader *r;
@@ -46,6 +52,16 @@ struct nfc_worker {
     struct timer *heartbeat;        /* deadline for the next message */
     struct timer *later;            /* restart back-off */
     struct timer *pulse;            /* end of the reset pulse */
+    /* The card held on the reader, as the workers reported it: it outlives the worker that
+     * reported it. A new worker cannot know a card was already there, and reports it as a
+     * new arrival; we know, and that is no new tap (debounce across restarts). */
+    struct reader_event card;       /* uid, atqa, sak, targets; valid while r->holding */
+    bool carried;                   /* its worker died holding it; the current one has not
+                                     * seen it yet */
+    uint64_t card_seen_usec;        /* when the card was last known on the reader. While
+                                     * carried, the new worker's HELLO: time without a worker
+                                     * polling is not time away */
+    struct timer *carry;            /* carried debounce_ms past HELLO: it has left */
 };
 
 static int spawn(struct nfc_worker *w);
@@ -118,11 +134,64 @@ static void schedule_restart(struct nfc_worker *w)
     r->restarts++;
     /* The reason stays in status until the reader is up again. */
     snprintf(r->last_error, sizeof(r->last_error), "%s", w->reason[0] ? w->reason : "worker stopped");
-    log_warning("reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name,
-                r->last_error, w->backoff_ms, r->restarts);
+    /* A sandbox kill is a bug in the worker or something attacking it through the reader:
+     * worth more than the warning of an unplugged cable. */
+    log_msg(strcmp(w->reason, SANDBOX_KILLED) == 0 ? LOG_ERR : LOG_WARNING,
+            "reader %s: %s; restarting in %u ms (restart %" PRIu64 ")", r->name, r->last_error,
+            w->backoff_ms, r->restarts);
     timer_arm_in(w->later, (uint64_t)w->backoff_ms * 1000u);
     w->backoff_ms = w->backoff_ms * 2 > r->params.backoff_max_ms ? r->params.backoff_max_ms
                                                                   : w->backoff_ms * 2;
+}
+
+/* The carried card is gone after all: say so, as its worker would have. */
+static void drop_carried(struct nfc_worker *w)
+{
+    struct reader_event ev = w->card;
+
+    w->carried = false;
+    timer_disarm(w->carry);
+    ev.kind = READER_CARD_LEFT;
+    reader_deliver(w->r, &ev);
+}
+
+static void carry_expired(void *userdata)
+{
+    struct nfc_worker *w = userdata;
+
+    if (w->carried)
+        drop_carried(w);
+}
+
+/* A worker reports a card arriving. The card carried over a restart, back within
+ * debounce_ms of the new worker's start, is the same presentation: no tap. */
+static void card_arrived(struct nfc_worker *w, struct reader_event *ev)
+{
+    uint64_t now = mono_now(w);
+
+    if (w->carried) {
+        if (ev->uid_len == w->card.uid_len && memcmp(ev->uid, w->card.uid, ev->uid_len) == 0 &&
+            now - w->card_seen_usec < (uint64_t)w->r->params.debounce_ms * 1000u) {
+            w->carried = false;
+            timer_disarm(w->carry);
+            w->card_seen_usec = now;
+            log_info("reader %s: the card held before the worker restarted is still there: "
+                     "same presentation, no new tap", w->r->name);
+            return;
+        }
+        drop_carried(w);        /* a different card, or too late: the carried one left */
+    }
+    w->card = *ev;
+    w->card_seen_usec = now;
+    reader_deliver(w->r, ev);
+}
+
+static void card_left(struct nfc_worker *w, struct reader_event *ev)
+{
+    /* Only a card this worker reported can leave, which ended any carry already. */
+    w->carried = false;
+    timer_disarm(w->carry);
+    reader_deliver(w->r, ev);
 }
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
@@ -132,11 +201,20 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     w->child = sd_event_source_unref(w->child);
     w->pid = 0;
     detach(w);
-    /* The next worker will report a card still on the reader as a new arrival. */
-    w->r->holding = false;
+    /* A card held now is carried until the next worker has looked for it (handle()). Until
+     * then r->holding stays as it was: nothing says the card has gone. */
+    if (w->r->holding && !w->carried) {
+        w->carried = true;
+        w->card_seen_usec = mono_now(w);
+    }
+    timer_disarm(w->carry);
     if (w->stopping)
         return 0;
-    if (!w->reason[0]) {
+    /* SIGSYS is the worker's seccomp filter (reader_sandbox.h): a call off its allow-list.
+     * It says more than whatever the worker reported before dying of it. */
+    if (si->si_code != CLD_EXITED && si->si_status == SIGSYS)
+        snprintf(w->reason, sizeof(w->reason), "%s", SANDBOX_KILLED);
+    else if (!w->reason[0]) {
         if (si->si_code == CLD_EXITED && si->si_status == 127)
             snprintf(w->reason, sizeof(w->reason), "cannot run the worker program");
         else if (si->si_code == CLD_EXITED)
@@ -172,6 +250,13 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         else
             log_info("reader %s: up (%s)", r->name, r->device);
         r->failed_since = 0;
+        /* From now on this worker polls: the carried card has debounce_ms to show up. If
+         * that cannot be timed, it has left (the card taps again if still there). */
+        if (w->carried) {
+            w->card_seen_usec = w->up_since_usec;
+            if (timer_arm_in(w->carry, (uint64_t)r->params.debounce_ms * 1000u) < 0)
+                drop_carried(w);
+        }
         break;
     case READER_MSG_ARRIVED:
     case READER_MSG_LEFT:
@@ -181,7 +266,10 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         ev.atqa = m->atqa;
         ev.sak = m->sak;
         ev.targets = m->targets;
-        reader_deliver(r, &ev);
+        if (ev.kind == READER_CARD_ARRIVED)
+            card_arrived(w, &ev);
+        else
+            card_left(w, &ev);
         break;
     case READER_MSG_ERROR:
         snprintf(w->reason, sizeof(w->reason), "%s", m->text);
@@ -297,7 +385,8 @@ static int nfc_start(struct reader *r)
     /* On failure reader_start() calls nfc_stop(), which frees what was created. */
     if ((ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, on_silence, w, &w->heartbeat)) < 0 ||
         (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, restart_due, w, &w->later)) < 0 ||
-        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, reset_released, w, &w->pulse)) < 0)
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, reset_released, w, &w->pulse)) < 0 ||
+        (ret = timer_new(r->loop, CLOCK_MONOTONIC, 1000, carry_expired, w, &w->carry)) < 0)
         return ret;
     if (r->params.backoff_max_ms < BACKOFF_MIN_MS)
         r->params.backoff_max_ms = BACKOFF_MIN_MS;
@@ -328,6 +417,7 @@ static void nfc_stop(struct reader *r)
     timer_free(w->heartbeat);
     timer_free(w->later);
     timer_free(w->pulse);
+    timer_free(w->carry);
     free(w);
     r->priv = NULL;
 }

@@ -11,7 +11,13 @@
  * cards are presented together, the first one the chip selects wins: it alone is reported,
  * and its ARRIVED says how many cards answered (counted once, at arrival; see count_cards).
  *
- * Usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS   (fd 3: SOCK_SEQPACKET to parent)
+ * Sandbox (reader_sandbox.h): descriptors other than stdio and fd 3 are closed first thing;
+ * once the device is open and initialised, PR_SET_NO_NEW_PRIVS and a seccomp allow-list
+ * confine the worker to polling, and a forbidden system call kills it with SIGSYS. The
+ * parent reports that death and restarts the worker like any other.
+ *
+ * Usage: portier-reader [--sandbox-selftest] CONNSTRING POLL_MS DEBOUNCE_MS
+ *        (fd 3: SOCK_SEQPACKET to parent; see usage_text)
  */
 #include <errno.h>
 #include <nfc/nfc.h>
@@ -24,6 +30,7 @@
 #include <unistd.h>
 
 #include "reader_proto.h"
+#include "reader_sandbox.h"
 
 #define PARENT_FD 3
 #define HEARTBEAT_MS 1000
@@ -58,16 +65,22 @@ static void send_text(enum reader_msg_type type, const char *text)
     send_msg(&m);
 }
 
-static _Noreturn void fail(nfc_device *dev, nfc_context *ctx, const char *what)
+/* Report why we give up (text), close the device and exit. */
+static _Noreturn void give_up(nfc_device *dev, nfc_context *ctx, const char *text, int status)
 {
-    char text[READER_MSG_TEXT_MAX];
-    snprintf(text, sizeof(text), "%s: %s", what, dev ? nfc_strerror(dev) : "cannot open device");
     send_text(READER_MSG_ERROR, text);
     if (dev)
         nfc_close(dev);
     if (ctx)
         nfc_exit(ctx);
-    exit(2);
+    exit(status);
+}
+
+static _Noreturn void fail(nfc_device *dev, nfc_context *ctx, const char *what)
+{
+    char text[READER_MSG_TEXT_MAX];
+    snprintf(text, sizeof(text), "%s: %s", what, dev ? nfc_strerror(dev) : "cannot open device");
+    give_up(dev, ctx, text, 2);
 }
 
 static void card_msg(struct reader_msg *m, enum reader_msg_type type, const nfc_target *t,
@@ -148,6 +161,29 @@ static int parse_ms(const char *s, int min, int max)
     return (*s && !*end && v >= min && v <= max) ? (int)v : -1;
 }
 
+static const char usage_text[] =
+    "usage: portier-reader [--sandbox-selftest] CONNSTRING POLL_MS DEBOUNCE_MS\n"
+    "\n"
+    "Polls one NFC reader through libnfc for portierd, which runs it once per [reader]\n"
+    "section with driver = libnfc and reads its messages on fd 3 (a SOCK_SEQPACKET\n"
+    "socket); it is not meant to be run by hand.\n"
+    "\n"
+    "  CONNSTRING   libnfc connection string, e.g. pn532_uart:/dev/serial0\n"
+    "  POLL_MS      pause between two polls (1..10000)\n"
+    "  DEBOUNCE_MS  a card away less than this is the same presentation (0..60000)\n"
+    "\n"
+    "Sandbox: descriptors other than 0, 1, 2 and 3 are closed at start (stdin becomes\n"
+    "/dev/null). Once the device is open, the worker sets PR_SET_NO_NEW_PRIVS and loads a\n"
+    "seccomp allow-list (device I/O, select, sleep, clocks, memory, send, close, exit): any\n"
+    "other system call kills it with SIGSYS, which portierd reports and restarts.\n"
+    "\n"
+    "  --sandbox-selftest  right after entering the sandbox, try a forbidden system call\n"
+    "                      (socket): the worker must die of SIGSYS. If it survives, it\n"
+    "                      reports 'sandbox self-test: ...' and exits with status 3.\n"
+    "                      For tests; it can only make the worker die.\n"
+    "  -h, --help          this text\n"
+    "      --version       the version\n";
+
 int main(int argc, char **argv)
 {
     const nfc_modulation nm = { .nmt = NMT_ISO14443A, .nbr = NBR_106 };
@@ -158,20 +194,34 @@ int main(int argc, char **argv)
     uint64_t gone_at = 0, last_sent;
     int poll_ms, debounce_ms, timeouts = 0;
     int held_targets = 1, gone_targets = 1;     /* cards when held / gone arrived */
+    bool selftest = false;
+    int ret;
 
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("portier-reader %s\n", PORTIER_VERSION);
         return 0;
     }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("Usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS\n"
-               "The worker process of one libnfc card reader, started by portierd with its\n"
-               "end of a socketpair on fd 3; not meant to be run by hand. See portier-reader(8).\n");
+        fputs(usage_text, stdout);
         return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--sandbox-selftest") == 0) {
+        selftest = true;
+        argv++;
+        argc--;
     }
     if (argc != 4 || (poll_ms = parse_ms(argv[2], 1, 10000)) < 0 ||
         (debounce_ms = parse_ms(argv[3], 0, 60000)) < 0) {
-        fprintf(stderr, "usage: portier-reader CONNSTRING POLL_MS DEBOUNCE_MS (fd 3: parent)\n");
+        fprintf(stderr, "usage: portier-reader [--sandbox-selftest] CONNSTRING POLL_MS "
+                "DEBOUNCE_MS (fd 3: parent); --help for more\n");
+        return 64;
+    }
+    /* Before anything opens a descriptor: whatever the parent left us beyond our socket is
+     * not ours to keep (portierd closes them too; this worker does not rely on it). */
+    if ((ret = reader_sandbox_prepare_fds(PARENT_FD)) < 0) {
+        fprintf(stderr, "portier-reader: %s\n", ret == -ENOTSOCK
+                ? "fd 3 is not a SOCK_SEQPACKET socket: portierd runs this program"
+                : strerror(-ret));
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -186,6 +236,16 @@ int main(int argc, char **argv)
     /* Never let a select wait for a card: we poll at our own cadence. */
     if (nfc_device_set_property_bool(dev, NP_INFINITE_SELECT, false) < 0)
         fail(dev, ctx, "set NP_INFINITE_SELECT");
+    /* Everything that needs a file or a new descriptor is done: confine the rest. */
+    if ((ret = reader_sandbox_enter()) < 0) {
+        char text[READER_MSG_TEXT_MAX];
+        snprintf(text, sizeof(text), "sandbox: %s", strerror(-ret));
+        give_up(dev, ctx, text, 2);
+    }
+    if (selftest) {
+        reader_sandbox_selftest();
+        give_up(dev, ctx, "sandbox self-test: a forbidden system call was allowed", 3);
+    }
     send_text(READER_MSG_HELLO, nfc_device_get_name(dev));
     last_sent = now_ms();
 

@@ -169,7 +169,10 @@ def bench_core(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
-READER_CONFIG = """
+def bench_config(work, sections):
+    """A bench site: [site] bench, [daemon] in work logging warnings only, simulated
+    [hardware], then the bench's own sections."""
+    return """
 [site]
 id = bench
 timezone = Europe/Paris
@@ -179,6 +182,10 @@ control_socket = {dir}/ctl.sock
 log_level = warning
 [hardware]
 backend = sim
+""".format(dir=work) + sections
+
+
+READER_SECTIONS = """
 [reader front]
 driver = libnfc
 connstring = pn532_uart:{dir}/front.tty
@@ -240,7 +247,7 @@ def bench_readers(args, out):
             p.stdout.readline()
             emus.append(p)
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(READER_CONFIG.format(dir=work))
+            f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -403,16 +410,7 @@ def bench_metering(args, out):
             shutil.rmtree(work, ignore_errors=True)
 
 
-MQTT_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
+MQTT_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -429,24 +427,10 @@ def bench_mqtt(args, out):
     """Tap -> event at a subscriber; a 10,000-event backlog drained after an outage."""
     import paho.mqtt.client as paho
     work = tempfile.mkdtemp(prefix="portier-bench-mqtt-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+    port = free_port()
 
     def broker():
-        p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return p
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("bench: mosquitto did not start")
+        return start_mosquitto(work, port)
 
     received = {}
     lock = threading.Lock()
@@ -472,7 +456,7 @@ def bench_mqtt(args, out):
         subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(MQTT_CONFIG.format(dir=work, port=port))
+            f.write(bench_config(work, MQTT_SECTIONS.format(port=port)))
         lc = listener()
         d = Daemon(args.bin, work)
         d.start()
@@ -541,24 +525,10 @@ def bench_mqtt(args, out):
 def bench_custodian(args, out):
     """portier-custodian ingesting SITES x ENTRIES signed ledger entries through mosquitto."""
     work = tempfile.mkdtemp(prefix="portier-bench-custodian-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 0\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    port = free_port()
+    broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.02)
         db = os.path.join(work, "custodian.db")
         cust = os.path.join(args.bin, "portier-custodian")
         sim = os.path.join(args.bin, "portier-sitesim")
@@ -600,12 +570,98 @@ def bench_custodian(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_opendata(args, out):
+    """portier-custodian opendata for SITES sites x one month (ENTRIES ledger entries of mixed
+    kinds from portier-sitesim --month, ingested through mosquitto and sealed first)."""
+    work = tempfile.mkdtemp(prefix="portier-bench-opendata-")
+    port = free_port()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 0\n" % port)
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    custodian = None
+    period = "2026-10"
+    try:
+        wait_port(port, "mosquitto", broker)
+        db = os.path.join(work, "custodian.db")
+        cust = os.path.join(args.bin, "portier-custodian")
+        sim = os.path.join(args.bin, "portier-sitesim")
+        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
+                              capture_output=True, text=True, check=True).stdout.split("\n")
+        for line in keys:
+            if line:
+                name, key = line.split()
+                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
+                               check=True, stdout=subprocess.DEVNULL)
+                subprocess.run([cust, "--db", db, "site", "machine", name, "laser",
+                                "--category", "laser-cutter"], check=True,
+                               stdout=subprocess.DEVNULL)
+        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
+        time.sleep(0.5)
+        per_site = args.custodian_entries // args.custodian_sites
+        subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
+                        str(args.custodian_sites), "--entries", str(per_site), "--month", period],
+                       capture_output=True, text=True, check=True, timeout=3600)
+        import sqlite3
+        deadline = time.monotonic() + 120
+        while True:
+            con = sqlite3.connect(db, timeout=30)
+            verified = con.execute("SELECT count(*) FROM seals WHERE state = 'verified' AND "
+                                   "period = ?", (period,)).fetchone()[0]
+            con.close()
+            if verified == args.custodian_sites or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        custodian.terminate()
+        custodian.wait(timeout=60)
+        dataset = os.path.join(work, "opendata", period)
+        os.makedirs(dataset)
+        t0 = time.monotonic()
+        res = subprocess.run([cust, "--db", db, "opendata", "--period", period, "--out", dataset,
+                              "--producer", "tools/bench"], capture_output=True, text=True,
+                             timeout=3600)
+        seconds = time.monotonic() - t0
+        if res.returncode != 0:
+            raise RuntimeError("bench: opendata failed: %s" % res.stderr)
+        counted = sum(int(line.split(": ")[1].split()[0]) for line in res.stdout.splitlines()
+                      if " entries of %s counted" % period in line)
+        out["opendata_sites"] = verified
+        out["opendata_entries"] = per_site * args.custodian_sites
+        out["opendata_entries_counted"] = counted
+        out["opendata_seconds"] = seconds
+        out["opendata_bytes"] = sum(os.path.getsize(os.path.join(dataset, f))
+                                    for f in os.listdir(dataset))
+        out["opendata_summary"] = res.stdout.splitlines()[-1]
+    finally:
+        if custodian and custodian.poll() is None:
+            custodian.kill()
+        broker.terminate()
+        broker.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_mosquitto(work, port, extra=""):
+    """A mosquitto on 127.0.0.1:port, anonymous and in memory, listening when this returns."""
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
+                % (port, extra))
+    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    wait_port(port, "mosquitto", p)
+    return p
 
 
 def wait_port(port, what, proc=None):
@@ -1023,7 +1079,7 @@ def main():
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
     ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt",
-                                       "custodian", "web"])
+                                       "custodian", "opendata", "web"])
     ap.add_argument("--custodian-sites", type=int, default=50)
     ap.add_argument("--custodian-entries", type=int, default=1000000)
     ap.add_argument("--mqtt-taps", type=int, default=500)
@@ -1112,6 +1168,15 @@ def main():
             ("  entries stored / problems", "%d / %d" % (out["custodian_entries_stored"],
                                                          out["custodian_problems"]), "all / 0"),
             ("  custodian database size", "%.0f MiB" % (out["custodian_db_bytes"] / 1048576), "—"),
+        ]
+    if args.only in (None, "opendata"):
+        bench_opendata(args, out)
+        rows += [
+            ("open data: %d sites x one month, %d ledger entries (verified, sealed), "
+             "dataset generated" % (out["opendata_sites"], out["opendata_entries"]),
+             "%.1f s" % out["opendata_seconds"], "≤ 30 s"),
+            ("  entries of the month counted / dataset size", "%d / %.0f KiB" % (
+                out["opendata_entries_counted"], out["opendata_bytes"] / 1024), "—"),
         ]
     if args.only in (None, "web"):
         bench_web(args, out)

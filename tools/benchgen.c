@@ -80,8 +80,8 @@ static int populate(const char *dir, int64_t members, int64_t cards)
         r = store_member_add(s, name, "", m % 4 ? plan_open : plan_cowork, 0, 0, &id);
         if (r < 0)
             return die("member", r);
-        if (m % 50 == 49)
-            store_member_set_status(s, id, MEMBER_SUSPENDED);
+        if (m % 50 == 49 && (r = store_member_set_status(s, id, MEMBER_SUSPENDED)) < 0)
+            return die("suspend", r);
     }
     for (int64_t c = 0; c < cards; c++) {
         card_uid((uint64_t)c, uid);
@@ -341,7 +341,8 @@ static int decide(const char *dir, int64_t count)
     r = store_open(path, &s);
     if (r < 0)
         return die(path, r);
-    store_secret(s, "card_key", key, sizeof(key));
+    if ((r = store_secret(s, "card_key", key, sizeof(key))) < 0)
+        return die("card key", r);
     cards = store_card_count(s);
     setenv("TZ", "Europe/Paris", 1);
     tzset();
@@ -349,10 +350,7 @@ static int decide(const char *dir, int64_t count)
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int64_t i = 0; i < count; i++) {
         struct store_subject subj;
-        struct schedule hours;
-        struct policy_card card;
-        struct policy_member member;
-        struct policy_plan plan;
+        struct store_subject_facts facts;
         struct policy_door door = { .zone = "main" };
         struct policy_request req = { .door = &door };
         /* One tap in ten is an unknown card. */
@@ -361,19 +359,8 @@ static int decide(const char *dir, int64_t count)
         cardid_hash(key, uid, sizeof(uid), hash);
         req.now = now_utc();
         local_time_at(req.now, &req.local);
-        if (store_subject_lookup(s, hash, &subj) == 0) {
-            card.enabled = subj.card_enabled;
-            member.status = subj.status;
-            member.valid_from = subj.valid_from;
-            member.valid_until = subj.valid_until;
-            req.card = &card;
-            req.member = &member;
-            if (subj.plan_id && schedule_parse(subj.hours, &hours, NULL) == 0) {
-                plan.zones = subj.zones;
-                plan.hours = &hours;
-                req.plan = &plan;
-            }
-        }
+        if (store_subject_lookup(s, hash, &subj) == 0)
+            store_subject_facts(&subj, &facts, &req);
         granted += policy_decide(&req).granted;
     }
     clock_gettime(CLOCK_MONOTONIC, &b);

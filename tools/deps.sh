@@ -5,7 +5,7 @@
 # The libraries Portier builds against (also the sysroot of tools/cross).
 PORTIER_LIB_DEV_PACKAGES=(
   libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
-  libinih-dev libjansson-dev libsodium-dev libcmocka-dev
+  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev
 )
 
 PORTIER_DEB_PACKAGES=(
@@ -16,6 +16,8 @@ PORTIER_DEB_PACKAGES=(
   mosquitto mosquitto-clients python3-paho-mqtt
   curl python3-icalendar python3-jsonschema chromium
   wrk nginx-light
+  gettext
+  clang libclang-rt-dev
 )
 
 # tools/package (Debian packages, lintian) and tools/cross (cross compilers, qemu-user).

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "csv.h"
+#include "jfield.h"
 #include "password.h"
 #include "util.h"
 
@@ -210,17 +212,6 @@ out:
     free(text);
     free(buf);
     return reply;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
 }
 
 static void fmt_time(json_int_t t, char *buf, size_t n)
@@ -711,32 +702,8 @@ static void print_sessions(json_t *list)
     { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }, \
     { "--category", "category", OPT_STR }
 
-static void money(json_int_t cents, char sep, char *buf, size_t n)
-{
-    json_int_t a = cents < 0 ? -cents : cents;
-    snprintf(buf, n, "%s%" JSON_INTEGER_FORMAT "%c%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "",
-             a / 100, sep, a % 100);
-}
-
 static const char *opt_format = "text";
 static bool opt_summary;
-
-/* RFC 4180 field: quoted when it holds the separator, a quote or a line break. */
-static void csv_field(const char *s, char sep, bool last)
-{
-    if (strchr(s, sep) || strchr(s, '"') || strchr(s, '\n') || strchr(s, '\r')) {
-        putchar('"');
-        for (; *s; s++) {
-            if (*s == '"')
-                putchar('"');
-            putchar(*s);
-        }
-        putchar('"');
-    } else {
-        fputs(s, stdout);
-    }
-    fputs(last ? "\r\n" : (char[]){ sep, 0 }, stdout);
-}
 
 static void local_minute(json_int_t t, char *buf, size_t n)
 {
@@ -756,9 +723,9 @@ static void print_statement(json_t *st)
         tzset();
     }
     bool fr = strcmp(opt_format, "csv-fr") == 0, csv = fr || strcmp(opt_format, "csv") == 0;
-    char sep = fr ? ';' : ',', dec = fr ? ',' : '.';
-    size_t i, j;
-    char a[32], b[32], amount[32], num[8][24];
+    size_t i, j, len = 0;
+    char a[32], b[32], amount[32], *text;
+    struct csv c;
 
     if (!csv) {
         printf("Statement %s (%s to %s)\n\n", jstr(st, "period"), jstr(st, "first_day"),
@@ -767,85 +734,76 @@ static void print_statement(json_t *st)
                "AMOUNT");
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            money(jint(t, "amount_cents"), '.', amount, sizeof(amount));
+            format_cents(jint(t, "amount_cents"), '.', amount, sizeof(amount));
             printf("%-6" JSON_INTEGER_FORMAT " %-26s %6" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT
                    " min %6" JSON_INTEGER_FORMAT " min %10s EUR\n", jint(m, "member_id"),
                    jstr(m, "member"), jint(t, "days"), jint(t, "presence_minutes"),
                    jint(t, "machine_minutes"), amount);
         }
-        money(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount, sizeof(amount));
+        format_cents(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount,
+                     sizeof(amount));
         printf("\nTotal: %" JSON_INTEGER_FORMAT " records, %s EUR\n",
                jint(json_object_get(st, "totals"), "records"), amount);
         return;
     }
-    if (fr)
-        fputs("\xef\xbb\xbf", stdout);       /* BOM: spreadsheets then read UTF-8 */
+    csv_init(&c, fr ? CSV_FRENCH : CSV_RFC4180);
     if (opt_summary) {
         static const char *const cols[] = { "period", "member_id", "member", "days",
                                             "presence_minutes", "machine_minutes", "amount",
                                             "currency" };
-        for (i = 0; i < ARRAY_SIZE(cols); i++)
-            csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
+        csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
-            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, jint(t, "days"));
-            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, jint(t, "presence_minutes"));
-            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, jint(t, "machine_minutes"));
-            money(jint(t, "amount_cents"), dec, amount, sizeof(amount));
-            csv_field(jstr(st, "period"), sep, false);
-            csv_field(num[0], sep, false);
-            csv_field(jstr(m, "member"), sep, false);
-            csv_field(num[1], sep, false);
-            csv_field(num[2], sep, false);
-            csv_field(num[3], sep, false);
-            csv_field(amount, sep, false);
-            csv_field("EUR", sep, true);
+            csv_text(&c, jstr(st, "period"));
+            csv_int(&c, jint(m, "member_id"));
+            csv_text(&c, jstr(m, "member"));
+            csv_int(&c, jint(t, "days"));
+            csv_int(&c, jint(t, "presence_minutes"));
+            csv_int(&c, jint(t, "machine_minutes"));
+            csv_cents(&c, jint(t, "amount_cents"));
+            csv_text(&c, "EUR");
+            csv_end_row(&c);
         }
-        return;
-    }
-    static const char *const cols[] = {
-        "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
-        "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
-        "plan_quantity", "charged_quantity", "amount", "currency", "end_reason", "corrects_seq",
-        "note" };
-    for (i = 0; i < ARRAY_SIZE(cols); i++)
-        csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
-    json_array_foreach(json_object_get(st, "members"), i, m) {
-        json_array_foreach(json_object_get(m, "lines"), j, l) {
-            static const char *const ints[] = { "ledger_seq", "usage_id", "quantity",
-                                                "pass_quantity", "plan_quantity",
-                                                "charged_quantity", "corrects_seq" };
-            for (size_t k = 0; k < ARRAY_SIZE(ints); k++)
-                snprintf(num[k], sizeof(num[k]), "%" JSON_INTEGER_FORMAT, jint(l, ints[k]));
-            char member_id[24];
-            snprintf(member_id, sizeof(member_id), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
-            local_minute(jint(l, "started_at"), a, sizeof(a));
-            local_minute(jint(l, "ended_at"), b, sizeof(b));
-            money(jint(l, "amount_cents"), dec, amount, sizeof(amount));
-            csv_field(jstr(st, "period"), sep, false);
-            csv_field(member_id, sep, false);
-            csv_field(jstr(m, "member"), sep, false);
-            csv_field(num[0], sep, false);
-            csv_field(num[1], sep, false);
-            csv_field(jstr(l, "kind"), sep, false);
-            csv_field(jstr(l, "resource"), sep, false);
-            csv_field(jstr(l, "billing_day"), sep, false);
-            csv_field(a, sep, false);
-            csv_field(b, sep, false);
-            csv_field(num[2], sep, false);
-            csv_field(jstr(l, "unit"), sep, false);
-            csv_field(jstr(l, "allowance"), sep, false);
-            csv_field(num[3], sep, false);
-            csv_field(num[4], sep, false);
-            csv_field(num[5], sep, false);
-            csv_field(amount, sep, false);
-            csv_field("EUR", sep, false);
-            csv_field(jstr(l, "end_reason"), sep, false);
-            csv_field(num[6], sep, false);
-            csv_field(jstr(l, "note"), sep, true);
+    } else {
+        static const char *const cols[] = {
+            "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
+            "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
+            "plan_quantity", "charged_quantity", "amount", "currency", "end_reason",
+            "corrects_seq", "note" };
+        csv_row(&c, cols, ARRAY_SIZE(cols));
+        json_array_foreach(json_object_get(st, "members"), i, m) {
+            json_array_foreach(json_object_get(m, "lines"), j, l) {
+                local_minute(jint(l, "started_at"), a, sizeof(a));
+                local_minute(jint(l, "ended_at"), b, sizeof(b));
+                csv_text(&c, jstr(st, "period"));
+                csv_int(&c, jint(m, "member_id"));
+                csv_text(&c, jstr(m, "member"));
+                csv_int(&c, jint(l, "ledger_seq"));
+                csv_int(&c, jint(l, "usage_id"));
+                csv_text(&c, jstr(l, "kind"));
+                csv_text(&c, jstr(l, "resource"));
+                csv_text(&c, jstr(l, "billing_day"));
+                csv_text(&c, a);
+                csv_text(&c, b);
+                csv_int(&c, jint(l, "quantity"));
+                csv_text(&c, jstr(l, "unit"));
+                csv_text(&c, jstr(l, "allowance"));
+                csv_int(&c, jint(l, "pass_quantity"));
+                csv_int(&c, jint(l, "plan_quantity"));
+                csv_int(&c, jint(l, "charged_quantity"));
+                csv_cents(&c, jint(l, "amount_cents"));
+                csv_text(&c, "EUR");
+                csv_text(&c, jstr(l, "end_reason"));
+                csv_int(&c, jint(l, "corrects_seq"));
+                csv_text(&c, jstr(l, "note"));
+                csv_end_row(&c);
+            }
         }
     }
+    text = csv_take(&c, &len);
+    if (!text || fwrite(text, 1, len, stdout) != len)
+        fprintf(stderr, "portierctl: cannot write the statement\n");
+    free(text);
 }
 
 static void print_verify(json_t *r)
@@ -899,8 +857,8 @@ static void print_rates(json_t *list)
            "MIN CHARGE", "FREE", "INCLUDED");
     json_array_foreach(list, i, v) {
         char ph[24], mc[24];
-        money(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
-        money(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
+        format_cents(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
+        format_cents(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
         printf("%-14s %-14s %10s %4" JSON_INTEGER_FORMAT " min %11s %3" JSON_INTEGER_FORMAT
                " min %5" JSON_INTEGER_FORMAT " min\n", jstr(v, "plan"), jstr(v, "target"), ph,
                jint(v, "block_minutes"), mc, jint(v, "free_minutes"), jint(v, "monthly_minutes"));
@@ -1078,6 +1036,40 @@ static int print_names(const char *sock_path, const char *kind)
             printf("%s\n", json_string_value(json_object_get(v, "name")));
     json_decref(reply);
     return 0;
+}
+
+/* Text for a terminal: a control character in a string (a name stored before the daemon
+ * refused them, say) is shown as '?' rather than sent to the terminal as an escape. */
+static void printable(json_t *v)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item)
+            printable(item);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+            printable(item);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        bool clean = true;
+        for (size_t k = 0; k < len; k++)
+            if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)
+                clean = false;
+        if (!clean) {
+            char *copy = malloc(len + 1);
+            if (!copy)
+                return;
+            for (size_t k = 0; k < len; k++)
+                copy[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
+            copy[len] = '\0';
+            json_string_setn(v, copy, len);
+            free(copy);
+        }
+    }
 }
 
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
@@ -1376,6 +1368,7 @@ int main(int argc, char **argv)
         json_dumpf(out, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
+        printable(reply);
         cmd->print(cmd->list_key ? json_object_get(reply, cmd->list_key) : reply);
     }
     json_decref(reply);

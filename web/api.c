@@ -77,7 +77,7 @@ static int machine_add(const char *name, void *userdata)
 static void get_machines(struct http_req *rq)
 {
     struct machines_ctx x = { rq, json_array(), rq->h->env.svc->status(rq->h->env.svc) };
-    store_resources_foreach(rq->h->env.svc->store, "machine", machine_add, &x);
+    http_store_ok(rq, store_resources_foreach(rq->h->env.svc->store, "machine", machine_add, &x));
     json_decref(x.status);
     http_reply_json(rq, 200, json_pack("{s:b, s:o}", "ok", 1, "machines", x.list));
 }
@@ -138,7 +138,7 @@ static void get_bookings(struct http_req *rq)
         f.member_id = rq->account.member_id;
     }
     x.list = json_array();
-    store_bookings_foreach(rq->h->env.svc->store, &f, booking_add, &x);
+    http_store_ok(rq, store_bookings_foreach(rq->h->env.svc->store, &f, booking_add, &x));
     http_reply_json(rq, 200, json_pack("{s:b, s:o}", "ok", 1, "bookings", x.list));
 }
 

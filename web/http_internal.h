@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "command.h"
 #include "commit.h"
 #include "http.h"
+#include "i18n.h"
 #include "services.h"
 #include "store.h"
 #include "timer.h"
@@ -19,20 +21,6 @@
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
 
-/* A growing byte buffer; on allocation failure it stays short and sets failed. */
-struct buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-void buf_put(struct buf *b, const char *s);
-void buf_putn(struct buf *b, const char *s, size_t n);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Text escaped for HTML element content and quoted attribute values. */
-void buf_html(struct buf *b, const char *s);
-/* printf, then escaped for HTML. */
-void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_free(struct buf *b);
 
 /* Who may see a page (commands check roles themselves, in the command table). A role is
  * one bit of enum role (command.h); 0 is an anonymous visitor. */
@@ -43,6 +31,15 @@ void buf_free(struct buf *b);
 
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
+
+/* An open connection: when its current request began, so that one whose headers dribble
+ * in (slowloris) is cut off after [http] header_timeout_seconds. */
+struct http_conn {
+    struct http_conn *next;
+    struct MHD_Connection *conn;
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    bool cut;
+};
 
 struct http_req {
     struct http *h;
@@ -58,6 +55,7 @@ struct http_req {
     /* who */
     struct store_account account;   /* id 0: anonymous */
     enum role role;                 /* 0: anonymous */
+    enum lang lang;                 /* of the answer: Accept-Language, else [site] language */
     bool via_token;                 /* API token: no cookie, no CSRF */
     char csrf[STORE_TOKEN_TEXT_MAX + 1];
     /* the answer, once known */
@@ -71,6 +69,8 @@ struct http_req {
     json_t *reply;
     http_command_fn command_done;
     bool in_dispatch, answer_now;
+    bool durable_checked;           /* a POST's answer waited for its writes to be on disk */
+    int store_error;                /* a read for the page failed: the answer becomes a 500 */
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
 };
@@ -82,13 +82,17 @@ struct http {
     struct MHD_Daemon *mhd;
     sd_event_source *io;
     struct timer *timer;                /* libmicrohttpd's next timeout */
+    struct timer *watch;                /* the connections' header deadline (slowloris) */
+    struct http_conn *conns;            /* every open connection */
+    unsigned n_conns;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
     /* login rate limits (http.c) */
     struct login_slot {
-        char key[72];               /* "a:NAME" or "ip:ADDRESS" */
+        char key[72];               /* "a:NAME" (names without an account) or "ip:ADDRESS" */
         int64_t window_start;
+        int64_t last_failure;
         unsigned failures;
     } login_slots[256];
     /* /metrics */
@@ -127,9 +131,14 @@ unsigned http_status_of(const char *code);
 void http_command(struct http_req *rq, json_t *req, http_command_fn done);
 
 /* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
- * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
- * twice. NULL and *why (static text) on anything else. */
+ * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, names and values valid UTF-8,
+ * no field twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
+
+/* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into
+ * "500, the database could not be read" rather than a page that silently lacks rows.
+ * Returns r. */
+int http_store_ok(struct http_req *rq, int r);
 
 /* A query-string argument, or NULL. */
 const char *http_query(struct http_req *rq, const char *key);
@@ -138,16 +147,19 @@ const char *http_arg(struct http_req *rq, const char *key);
 /* Whether rq's account may see what is for roles (a mask of WEB_* or ROLE_* bits); if not,
  * answers 401 (anonymous) or 403. Pages only: commands are checked by the command table. */
 bool http_require(struct http_req *rq, unsigned roles);
+/* Translate msgid into the request's language (marked for xgettext as i18n_t). */
+#define L(rq, msgid) i18n_t((rq)->lang, (msgid))
+
 /* A member's own account (member or trainer). */
 static inline bool web_is_member(const struct http_req *rq)
 {
     return rq->role & (ROLE_MEMBER | ROLE_TRAINER);
 }
-/* Make the store's pending writes durable before answering. */
-void http_commit(struct http *h);
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);
+/* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
+void http_redact(const char *in, char *out, size_t n);
 
 /* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);

@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "booking.h"
+#include "csv.h"
 #include "fablab.h"
 #include "http_internal.h"
 #include "log.h"
@@ -83,14 +84,6 @@ static int64_t asked_week(struct http_req *rq)
     return week_start(now_utc());
 }
 
-/* Cents as "12.50" or "-0.50" (the sign also for amounts under one euro). */
-static const char *money(json_int_t cents, char buf[32])
-{
-    unsigned long long a = cents < 0 ? 0ull - (unsigned long long)cents : (unsigned long long)cents;
-    snprintf(buf, 32, "%s%llu.%02llu", cents < 0 ? "-" : "", a / 100, a % 100);
-    return buf;
-}
-
 /* ---- layout ---- */
 
 static void csrf_field(struct http_req *rq, struct buf *b)
@@ -102,31 +95,33 @@ static void csrf_field(struct http_req *rq, struct buf *b)
 
 static void page_begin(struct http_req *rq, struct buf *b, const char *title)
 {
-    buf_put(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-               "<link rel=\"stylesheet\" href=\"/static/style.css\">"
-               "<link rel=\"icon\" href=\"/static/icon.svg\">"
-               "<script src=\"/static/app.js\" defer></script><title>");
+    buf_printf(b, "<!doctype html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                  "<link rel=\"stylesheet\" href=\"/static/style.css\">"
+                  "<link rel=\"icon\" href=\"/static/icon.svg\">"
+                  "<script src=\"/static/app.js\" defer></script><title>", i18n_code(rq->lang));
     buf_html(b, title);
     buf_put(b, " · ");
     buf_html(b, rq->h->cfg->site.name);
     buf_put(b, "</title></head><body><header><a class=\"brand\" href=\"/\">");
     buf_html(b, rq->h->cfg->site.name);
-    buf_put(b, "</a><nav aria-label=\"Main\"><a href=\"/bookings\">Bookings</a>");
+    buf_printf(b, "</a><nav aria-label=\"%s\"><a href=\"/bookings\">%s</a>", L(rq, "Main"),
+               L(rq, "Bookings"));
     if (web_is_member(rq))
-        buf_put(b, "<a href=\"/me\">My page</a>");
+        buf_printf(b, "<a href=\"/me\">%s</a>", L(rq, "My page"));
     if (rq->role == ROLE_MANAGER)
-        buf_put(b, "<a href=\"/manage\">Manage</a>");
+        buf_printf(b, "<a href=\"/manage\">%s</a>", L(rq, "Manage"));
     if (rq->role & WEB_READERS)
-        buf_put(b, "<a href=\"/usage\">Usage</a><a href=\"/ledger\">Ledger</a>");
+        buf_printf(b, "<a href=\"/usage\">%s</a><a href=\"/ledger\">%s</a>", L(rq, "Usage"),
+                   L(rq, "Ledger"));
     if (rq->account.id) {
         buf_put(b, "<form method=\"post\" action=\"/logout\" class=\"inline\">");
         csrf_field(rq, b);
-        buf_put(b, "<button type=\"submit\">Log out ");
+        buf_printf(b, "<button type=\"submit\">%s ", L(rq, "Log out"));
         buf_html(b, rq->account.name);
         buf_put(b, "</button></form>");
     } else {
-        buf_put(b, "<a href=\"/login\">Log in</a>");
+        buf_printf(b, "<a href=\"/login\">%s</a>", L(rq, "Log in"));
     }
     buf_put(b, "</nav></header><main>");
 }
@@ -203,13 +198,14 @@ static int machine_fill(const char *name, void *userdata)
     return 0;
 }
 
-static struct machine_list *machines_load(struct http *h)
+static struct machine_list *machines_load(struct http_req *rq)
 {
     struct machine_list *l = calloc(1, sizeof(*l));
-    struct machine_collect_ctx x = { h->env.svc->store, l };
+    struct machine_collect_ctx x = { rq->h->env.svc->store, l };
 
     if (l)
-        store_resources_foreach(h->env.svc->store, "machine", machine_fill, &x);
+        http_store_ok(rq, store_resources_foreach(rq->h->env.svc->store, "machine", machine_fill,
+                                                  &x));
     return l;
 }
 
@@ -260,7 +256,7 @@ static void page_home(struct http_req *rq)
 {
     struct http *h = rq->h;
     json_t *status = h->env.svc->status(h->env.svc);
-    struct machine_list *ml = machines_load(h);
+    struct machine_list *ml = machines_load(rq);
     int64_t today = local_midnight(now_utc(), 0);
     json_int_t present = json_integer_value(json_object_get(status, "present"));
     struct buf b = { 0 };
@@ -300,7 +296,7 @@ static void page_home(struct http_req *rq)
             buf_put(&b, ")");
         }
         buf_put(&b, "</td><td>");
-        store_bookings_foreach(h->env.svc->store, &f, today_append, &x);
+        http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, today_append, &x));
         if (!x.n)
             buf_put(&b, "none");
         buf_put(&b, "</td></tr>");
@@ -398,7 +394,7 @@ static void page_week(struct http_req *rq)
                 slot = c;
         }
     }
-    if (!x || !(x->ml = machines_load(h))) {
+    if (!x || !(x->ml = machines_load(rq))) {
         free(x);
         http_error(rq, 500, "internal", "out of memory");
         return;
@@ -408,7 +404,7 @@ static void page_week(struct http_req *rq)
         x->days[d] = local_midnight(monday, d);
     struct store_booking_filter f = { .from = x->days[0], .to = x->days[7],
                                       .limit = WEEK_BOOKINGS_MAX };
-    store_bookings_foreach(h->env.svc->store, &f, week_append, x);
+    http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, week_append, x));
 
     page_begin(rq, &b, "Bookings");
     buf_put(&b, "<h1>Bookings</h1>");
@@ -499,8 +495,8 @@ static void page_machine(struct http_req *rq, const char *name)
 {
     struct http *h = rq->h;
     struct store_resource m;
-    struct schedule hours;
-    const char *err;
+    struct store_machine_facts facts;
+    const struct schedule *hours = &facts.hours;
     int64_t monday = asked_week(rq), now = now_utc(), days[8];
     struct grid_ctx *g;
     struct buf b = { 0 };
@@ -512,8 +508,8 @@ static void page_machine(struct http_req *rq, const char *name)
         http_error(rq, 404, "not_found", "no machine '%.32s'", name);
         return;
     }
-    if (schedule_parse(m.hours, &hours, &err) < 0)
-        schedule_parse("always", &hours, &err);
+    /* The hours the interlock and the booking rules use: unreadable ones show closed. */
+    store_machine_facts(&m, now, 0, &facts);
     slot = m.slot_minutes > 0 && m.slot_minutes <= 1440 ? (int)m.slot_minutes : 30;
     if (1440 / slot > GRID_ROWS_MAX)
         slot = 1440 / GRID_ROWS_MAX;
@@ -526,7 +522,7 @@ static void page_machine(struct http_req *rq, const char *name)
         days[d] = local_midnight(monday, d);
     struct store_booking_filter f = { .resource_id = m.id, .from = days[0], .to = days[7],
                                       .limit = 2048 };
-    store_bookings_foreach(h->env.svc->store, &f, grid_append, g);
+    http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, grid_append, g));
 
     snprintf(title, sizeof(title), "%s", m.name);
     page_begin(rq, &b, title);
@@ -546,11 +542,14 @@ static void page_machine(struct http_req *rq, const char *name)
         buf_put(&b, "; training required: ");
         buf_html(&b, m.training);
     }
-    if (m.hours[0] && strcmp(m.hours, "always") != 0) {
+    if (!facts.hours_unreadable && m.hours[0] && strcmp(m.hours, "always") != 0) {
         buf_put(&b, "; open ");
         buf_html(&b, m.hours);
     }
     buf_put(&b, ".</p>");
+    if (facts.hours_unreadable)
+        buf_put(&b, "<p class=\"error\" role=\"status\">Closed: its opening hours cannot be "
+                    "read. A manager can set them again.</p>");
     if (!rq->account.id)
         buf_put(&b, "<p><a href=\"/login\">Log in</a> to book.</p>");
     snprintf(base, sizeof(base), "/machines/%s", m.name);
@@ -571,7 +570,7 @@ static void page_machine(struct http_req *rq, const char *name)
             struct local_time lt;
             starts[d] = local_at(days[d], row * slot);
             local_time_at(starts[d], &lt);
-            if (schedule_contains(&hours, &lt))
+            if (schedule_contains(hours, &lt))
                 any_open = true;
         }
         if (!any_open)
@@ -599,7 +598,7 @@ static void page_machine(struct http_req *rq, const char *name)
                     buf_put(&b, "Booked");
                 }
                 buf_put(&b, "</td>");
-            } else if (!schedule_contains(&hours, &lt)) {
+            } else if (!schedule_contains(hours, &lt)) {
                 buf_put(&b, "<td class=\"closed\">Closed</td>");
             } else if (e0 <= now) {
                 buf_put(&b, "<td class=\"past\">–</td>");
@@ -844,7 +843,7 @@ static void me_render(struct http_req *rq, json_t *reply)
     buf_put(&b, "</h1><h2>My bookings</h2><ul class=\"list\">");
     struct store_booking_filter f = { .member_id = rq->account.member_id, .from = now_utc(),
                                       .limit = 200 };
-    store_bookings_foreach(h->env.svc->store, &f, me_booking, &x);
+    http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, me_booking, &x));
     if (!x.n)
         buf_put(&b, "<li>None. <a href=\"/bookings\">Book a machine</a>.</li>");
     buf_printf(&b, "</ul><h2>Usage in %s</h2>", month);
@@ -856,13 +855,14 @@ static void me_render(struct http_req *rq, json_t *reply)
                    json_integer_value(json_object_get(totals, "days")),
                    json_integer_value(json_object_get(totals, "presence_minutes")),
                    json_integer_value(json_object_get(totals, "machine_minutes")),
-                   money(json_integer_value(json_object_get(totals, "amount_cents")), amount));
+                   format_cents(json_integer_value(json_object_get(totals, "amount_cents")), '.',
+                                amount, sizeof(amount)));
     } else {
         buf_put(&b, "<p>Nothing used yet this month.</p>");
     }
     buf_put(&b, "<h2>My passes</h2><ul class=\"list\">");
     x.n = 0;
-    store_passes_foreach(h->env.svc->store, rq->account.member_id, me_pass, &x);
+    http_store_ok(rq, store_passes_foreach(h->env.svc->store, rq->account.member_id, me_pass, &x));
     if (!x.n)
         buf_put(&b, "<li>No passes.</li>");
     buf_put(&b, "</ul><h2>My calendar</h2>");
@@ -913,7 +913,6 @@ static void post_calendar(struct http_req *rq)
         http_error(rq, 500, "store", "cannot store the calendar address");
         return;
     }
-    http_commit(rq->h);
     http_redirect(rq, "/me");
 }
 
@@ -944,7 +943,7 @@ static void member_select(struct http_req *rq, struct buf *b, const char *name)
     buf_put(b, "<label>Member <select name=\"");
     buf_put(b, name);
     buf_put(b, "\" required>");
-    store_members_foreach(rq->h->env.svc->store, member_option, b);
+    http_store_ok(rq, store_members_foreach(rq->h->env.svc->store, member_option, b));
     buf_put(b, "</select></label>");
 }
 
@@ -960,7 +959,7 @@ static int name_option(const char *name, void *userdata)
 static void resource_select(struct http_req *rq, struct buf *b, const char *kind, const char *label)
 {
     buf_printf(b, "<label>%s <select name=\"%s\" required>", label, kind);
-    store_resources_foreach(rq->h->env.svc->store, kind, name_option, b);
+    http_store_ok(rq, store_resources_foreach(rq->h->env.svc->store, kind, name_option, b));
     buf_put(b, "</select></label>");
 }
 
@@ -1051,7 +1050,7 @@ static void page_manage(struct http_req *rq)
     form_begin(rq, &b, "training", "Grant a training");
     member_select(rq, &b, "member");
     buf_put(&b, "<label>Training <select name=\"training\" required>");
-    store_trainings_foreach(h->env.svc->store, now_utc(), training_option, &b);
+    http_store_ok(rq, store_trainings_foreach(h->env.svc->store, now_utc(), training_option, &b));
     buf_put(&b, "</select></label><label>Valid until (optional) <input type=\"date\" name=\"expires\"></label>");
     form_end(&b, "Grant");
 
@@ -1089,7 +1088,7 @@ static void page_manage(struct http_req *rq)
                 "<th scope=\"col\">Machine</th><th scope=\"col\">When</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Cancel</th></tr></thead><tbody>");
     struct store_booking_filter f = { .from = now_utc(), .limit = 100 };
-    store_bookings_foreach(h->env.svc->store, &f, upcoming_row, &x);
+    http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, upcoming_row, &x));
     buf_put(&b, "</tbody></table></div>");
     json_decref(status);
     page_end(rq, &b);
@@ -1234,21 +1233,6 @@ static void post_manage(struct http_req *rq, const char *action)
 
 /* ---- usage and the ledger: managers and the custodian ---- */
 
-static void csv_field(struct buf *b, const char *s, bool last)
-{
-    /* A leading = + - @ would be a formula to a spreadsheet: quote it as text. */
-    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
-    if (formula || strpbrk(s, ",\"\r\n")) {
-        buf_put(b, formula ? "\"'" : "\"");
-        for (; *s; s++)
-            buf_putn(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-        buf_put(b, "\"");
-    } else {
-        buf_put(b, s);
-    }
-    buf_put(b, last ? "\r\n" : ",");
-}
-
 static void usage_render(struct http_req *rq, json_t *reply)
 {
     json_t *st = json_object_get(reply, "statement"), *m;
@@ -1260,25 +1244,34 @@ static void usage_render(struct http_req *rq, json_t *reply)
         return;
     }
     if (strcmp(rq->note, "csv") == 0) {
-        char num[4][24];
-        buf_put(&b, "period,member_id,member,days,presence_minutes,machine_minutes,amount,currency\r\n");
+        static const char *const cols[] = { "period", "member_id", "member", "days",
+                                            "presence_minutes", "machine_minutes", "amount",
+                                            "currency" };
+        struct csv c;
+        size_t len = 0;
+        char *text;
+
+        csv_init(&c, CSV_RFC4180);
+        csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            json_int_t cents = json_integer_value(json_object_get(t, "amount_cents"));
-            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(json_object_get(m, "member_id")));
-            csv_field(&b, json_string_value(json_object_get(st, "period")), false);
-            csv_field(&b, num[0], false);
-            csv_field(&b, json_string_value(json_object_get(m, "member")), false);
-            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "days")));
-            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "presence_minutes")));
-            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "machine_minutes")));
-            csv_field(&b, num[1], false);
-            csv_field(&b, num[2], false);
-            csv_field(&b, num[3], false);
-            char amount[32];
-            buf_printf(&b, "%s,EUR\r\n", money(cents, amount));
+            csv_text(&c, json_string_value(json_object_get(st, "period")));
+            csv_int(&c, json_integer_value(json_object_get(m, "member_id")));
+            csv_text(&c, json_string_value(json_object_get(m, "member")));
+            csv_int(&c, json_integer_value(json_object_get(t, "days")));
+            csv_int(&c, json_integer_value(json_object_get(t, "presence_minutes")));
+            csv_int(&c, json_integer_value(json_object_get(t, "machine_minutes")));
+            csv_cents(&c, json_integer_value(json_object_get(t, "amount_cents")));
+            csv_text(&c, "EUR");
+            csv_end_row(&c);
         }
+        text = csv_take(&c, &len);
+        if (!text) {
+            http_error(rq, 500, "internal", "out of memory");
+            return;
+        }
+        buf_putn(&b, text, len);
+        free(text);
         http_reply(rq, 200, "text/csv; charset=utf-8", &b);
         if (rq->response) {
             char cd[96];
@@ -1299,7 +1292,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
     buf_html(&b, period);
     char amount[32];
     buf_printf(&b, "\" download>Download CSV</a><p>%" JSON_INTEGER_FORMAT " records, total %s EUR.</p>",
-               json_integer_value(json_object_get(tot, "records")), money(cents, amount));
+               json_integer_value(json_object_get(tot, "records")),
+               format_cents(cents, '.', amount, sizeof(amount)));
     buf_put(&b, "<div class=\"table\"><table><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Days</th><th scope=\"col\">Presence (min)</th><th scope=\"col\">"
                 "Machines (min)</th><th scope=\"col\">Amount (EUR)</th></tr></thead><tbody>");
@@ -1313,7 +1307,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
                    JSON_INTEGER_FORMAT "</td><td>%s</td></tr>",
                    json_integer_value(json_object_get(t, "days")),
                    json_integer_value(json_object_get(t, "presence_minutes")),
-                   json_integer_value(json_object_get(t, "machine_minutes")), money(c, amount));
+                   json_integer_value(json_object_get(t, "machine_minutes")),
+                   format_cents(c, '.', amount, sizeof(amount)));
     }
     buf_put(&b, "</tbody></table></div>");
     page_end(rq, &b);

@@ -22,12 +22,8 @@
 
 static int find_plan(struct cmd_call *call, const char *name, struct store_plan *ret)
 {
-    int r = store_plan_find(cmd_services(call)->store, name, ret);
-    if (r == -ENOENT)
-        return cmd_fail(call, r, "not_found", "no plan '%.32s'", name);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot read plan %.32s: %s", name, strerror(-r));
-    return 0;
+    return cmd_found(call, store_plan_find(cmd_services(call)->store, name, ret), "plan", name,
+                     NULL);
 }
 
 /* ---- the ledger and statements ---- */

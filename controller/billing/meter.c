@@ -209,7 +209,9 @@ static int charge_day(struct meter *m, int64_t member_id, const char *resource, 
     meter_billing_day(m, at, u.billing_day);
     if (store_day_charged(m->store, member_id, u.billing_day))
         return 0;
-    store_member_plan(m->store, member_id, &plan);
+    r = store_member_plan(m->store, member_id, &plan);
+    if (r < 0 && r != -ENOENT)
+        return r;           /* without a plan: passes, then the day rate of nobody (0) */
     snprintf(u.kind, sizeof(u.kind), "day");
     u.member_id = member_id;
     snprintf(u.resource, sizeof(u.resource), "%s", resource);
@@ -391,7 +393,9 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
     u.running_seconds = running_seconds;
     snprintf(u.end_reason, sizeof(u.end_reason), "%s", reason);
 
-    store_resource_category(m->store, resource, category, sizeof(category));
+    r = store_resource_category(m->store, resource, category, sizeof(category));
+    if (r < 0 && r != -ENOENT)
+        return r;
     has_rate = store_member_plan(m->store, member_id, &plan) == 0 &&
                store_rate_find(m->store, plan.plan_id, resource, category, &rate) == 0;
     month_of(u.billing_day, first, last);

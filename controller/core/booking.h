@@ -12,7 +12,7 @@
 #include "schedule.h"
 
 /* No booking lasts longer than this; the store relies on it to bound its range scans. */
-#define BOOKING_MAX_MINUTES 10080  /* store.c's ST_BOOKING_LIST relies on it */
+#define BOOKING_MAX_MINUTES 10080  /* store_fablab.c's booking range queries rely on it */
 
 struct booking_rules {
     int64_t slot_minutes;           /* start and end on multiples of this (local time) */

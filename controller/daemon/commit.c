@@ -47,6 +47,7 @@ struct commit {
     uint64_t done;                  /* the newest batch the thread has synced (or tried) */
     struct store_marks done_marks;
     uint64_t failed_upto;           /* syncs that failed since the loop last looked */
+    uint64_t checkpoint_failures;   /* the thread's own count */
     int failed_error;
 
     /* The loop's own. */
@@ -82,10 +83,12 @@ static void *sync_main(void *arg)
         if (r == 0 && frames >= CHECKPOINT_FRAMES) {
             /* Opened here, on first use: a connection belongs to the thread that uses it.
              * If it cannot be opened, the next sync tries again; the WAL grows meanwhile. */
-            if (!ckpt)
-                (void)store_checkpointer_open(c->db_path, &ckpt);
-            if (ckpt)
-                (void)store_checkpointer_run(ckpt);
+            if (!ckpt && store_checkpointer_open(c->db_path, &ckpt) < 0)
+                ckpt = NULL;
+            /* A checkpoint that fails (busy, a full disk) is tried again at the next sync;
+             * the WAL keeps everything meanwhile. */
+            if (ckpt && store_checkpointer_run(ckpt) < 0)
+                c->checkpoint_failures++;
         }
 
         pthread_mutex_lock(&c->lock);

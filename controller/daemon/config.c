@@ -51,6 +51,9 @@ struct config_key {
 #define STR(st, f) offsetof(struct st, f), sizeof(((struct st *)0)->f)
 #define OFF(st, f) offsetof(struct st, f), 0
 
+/* The order of enum lang (i18n.h). */
+static const char *const languages[] = { "en", "fr", NULL };
+
 static const struct config_key site_keys[] = {
     { "id", CT_NAME, STR(site_config, id), 0, 0, "site", NULL, 0,
       "Short identifier of this site in the consortium (letters, digits, `-`, `_`, `.`)." },
@@ -59,6 +62,9 @@ static const struct config_key site_keys[] = {
     { "timezone", CT_TIMEZONE, STR(site_config, timezone), 0, 0, "UTC", NULL, 0,
       "IANA time zone of the site (e.g. `Europe/Paris`). Schedules are local wall-clock "
       "times in this zone, so they follow daylight saving changes." },
+    { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
+      "Language of the web page and e-mails when neither the account's preference nor the "
+      "browser's asks for another: `en` or `fr`." },
 };
 
 static const struct config_key daemon_keys[] = {
@@ -101,6 +107,10 @@ static const struct config_key http_keys[] = {
       "Most connections served at once; more wait in the kernel's queue." },
     { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
       "32", NULL, 0, "Most connections from one address at once." },
+    { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
+      "10", NULL, 0,
+      "A request's headers must all arrive within this time; a client that sends them "
+      "slower (a slowloris attack holding connections open) is cut off." },
     { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
       "An idle or slow connection is closed after this long." },
     { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
@@ -180,12 +190,13 @@ static const struct config_key mqtt_keys[] = {
       "Messages kept for the broker while it is unreachable. When full, the oldest is "
       "dropped and the log says how many were." },
     { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
-      "Comma-separated MQTT client ids allowed to send commands on "
-      "`PREFIX/SITE/cmd/CLIENT` (the broker's ACL must let each client write only its own "
-      "topic). Empty: none by client id." },
+      "Comma-separated broker user names allowed to send commands on "
+      "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
+      "topic (`pattern write PREFIX/+/cmd/%u`), which portierd checks at each connection. "
+      "Empty: none by name." },
     { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
       "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
-      "from any client id. Empty: no key." },
+      "on any `cmd` topic. Empty: no key." },
     { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
       "Publish Home Assistant discovery messages." },
     { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",
@@ -491,6 +502,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             snprintf(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)", k->name);
             return why;
         }
+        /* Nor terminal escapes: names are printed by portierctl and shown on pages. */
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(why, why_n, "%s has a control character", k->name);
+                return why;
+            }
         return NULL;
     case CT_NAME:
         if (!name_is_valid(value)) {

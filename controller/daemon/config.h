@@ -31,6 +31,7 @@ struct site_config {
     char id[CONFIG_NAME_MAX];
     char name[96];
     char timezone[64];
+    int language;               /* enum lang (i18n.h) */
 };
 
 struct daemon_config {
@@ -60,7 +61,7 @@ struct mqtt_config {
     int64_t keepalive;
     char prefix[64];
     int64_t outbox_max;
-    char command_clients[256];  /* comma-separated client ids allowed to send commands */
+    char command_clients[256];  /* comma-separated broker user names allowed to send commands */
     char command_key_file[256];
     bool discovery;
     char discovery_prefix[64];
@@ -76,6 +77,7 @@ struct http_config {
     int64_t max_connections;
     int64_t per_address_connections;
     int64_t timeout_seconds;
+    int64_t header_timeout_seconds;
     int64_t max_body_kib;
 };
 

@@ -31,6 +31,7 @@
 #include "site.h"
 #include "status.h"
 #include "store.h"
+#include "timer.h"
 #include "util.h"
 
 /* The daemon owns every module and the services that hand them to commands. */
@@ -40,7 +41,7 @@ struct daemon {
     char config_path[PATH_MAX];
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
-    sd_event_source *minute;
+    struct timer *minute;
 };
 
 static void set_timezone(const char *tz)
@@ -120,19 +121,21 @@ static bool on_mqtt_command(const char *client, const char *action, json_t *cmd,
 
 /* ---- the minute timer ---- */
 
-static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void minute_due(void *userdata)
 {
     struct daemon *d = userdata;
     struct timespec ts;
+    int r;
 
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
-    sd_event_source_set_time(s, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    return 0;
+    r = timer_arm_at(d->minute, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
+    if (r < 0)
+        log_error("cannot arm the minute timer: %s; opening hours, bookings and check-outs "
+                  "are no longer followed", strerror(-r));
 }
 
 /* ---- signals ---- */
@@ -317,8 +320,9 @@ int daemon_new(const char *config_path, struct daemon **ret)
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
-    r = sd_event_add_time(d->svc.loop, &d->minute, CLOCK_REALTIME, 0, 1000000, minute_due, d);
-    if (r < 0)
+    /* The first minute tick runs as soon as the loop starts. */
+    if ((r = timer_new(d->svc.loop, CLOCK_REALTIME, 1000000, minute_due, d, &d->minute)) < 0 ||
+        (r = timer_arm_at(d->minute, 0)) < 0)
         goto fail;
     r = control_new(&d->svc, d->cfg->daemon.control_socket, d->cfg->daemon.control_mode,
                     d->cfg->daemon.control_group, &d->control);
@@ -384,7 +388,7 @@ struct daemon *daemon_free(struct daemon *d)
         access_engine_set_visitors(svc->engine, NULL, NULL);
     svc->consortium = consortium_free(svc->consortium);
     svc->mqtt = mqtt_free(svc->mqtt);
-    d->minute = sd_event_source_disable_unref(d->minute);
+    d->minute = timer_free(d->minute);
     svc->commit = commit_free(svc->commit);
     svc->engine = access_engine_free(svc->engine);
     svc->store = store_free(svc->store);

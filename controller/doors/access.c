@@ -94,10 +94,7 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
 {
     uint8_t hash[STORE_HASH_LEN];
     struct store_subject subj;
-    struct schedule hours;
-    struct policy_card card;
-    struct policy_member member;
-    struct policy_plan plan;
+    struct store_subject_facts facts = { 0 };
     struct policy_door door = { .zone = d->cfg->zone };
     struct policy_request req = { .door = &door };
     struct policy_verdict verdict;
@@ -114,20 +111,7 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
 
     lookup = store_subject_lookup(e->store, hash, &subj);
     if (lookup == 0) {
-        card.enabled = subj.card_enabled;
-        member.status = subj.status;
-        member.valid_from = subj.valid_from;
-        member.valid_until = subj.valid_until;
-        req.card = &card;
-        req.member = &member;
-        if (subj.plan_id) {
-            /* A plan whose hours no longer parse grants nothing rather than everything. */
-            if (schedule_parse(subj.hours, &hours, NULL) < 0)
-                schedule_parse("never", &hours, NULL);
-            plan.zones = subj.zones;
-            plan.hours = &hours;
-            req.plan = &plan;
-        }
+        store_subject_facts(&subj, &facts, &req);
     } else if (lookup == -ENOENT && e->visitor_ops) {
         visitor_lookup = e->visitor_ops->lookup(e->visitor_userdata, uid, uid_len, req.now,
                                                 &visitor);
@@ -209,6 +193,9 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
                    reader, sep, ev.detail);
     if (lookup < 0 && lookup != -ENOENT)
         log_error("door %s: card lookup failed: %s", tap.door, strerror(-lookup));
+    if (facts.hours_unreadable)
+        log_warning("door %s: the hours of plan %" PRId64 " cannot be read, so it opens nothing: "
+                    "set them again", tap.door, subj.plan_id);
     if (visitor_lookup < 0 && visitor_lookup != -ENOENT)
         log_error("door %s: passport lookup failed: %s", tap.door, strerror(-visitor_lookup));
     if (r < 0)

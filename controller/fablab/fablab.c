@@ -177,8 +177,7 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
 
 struct machine_facts {
     struct store_resource res;
-    struct schedule hours;
-    struct policy_machine pm;
+    struct store_machine_facts facts;       /* res as the policy sees it */
     struct policy_booking upcoming[UPCOMING_MAX];
     size_t n_upcoming;
 };
@@ -188,13 +187,7 @@ static int gather(struct fablab *f, const char *name, int64_t now, struct machin
     int r = store_resource_get(f->store, name, &mf->res);
     if (r < 0)
         return r;
-    if (schedule_parse(mf->res.hours, &mf->hours, NULL) < 0)
-        schedule_parse("never", &mf->hours, NULL);      /* unreadable hours: closed */
-    mf->pm.out_of_order = mf->res.out_of_order;
-    mf->pm.needs_training = mf->res.training_id != 0;
-    mf->pm.booking_required = mf->res.booking_required;
-    mf->pm.walkup_free_minutes = mf->res.walkup_free_minutes;
-    mf->pm.closing_at = schedule_window_end(&mf->hours, now, LOOKAHEAD);
+    store_machine_facts(&mf->res, now, LOOKAHEAD, &mf->facts);
     r = store_bookings_upcoming(f->store, mf->res.id, now, now + LOOKAHEAD, mf->upcoming,
                                 UPCOMING_MAX);
     mf->n_upcoming = r > 0 ? (size_t)r : 0;
@@ -207,35 +200,20 @@ static struct policy_machine_verdict decide(struct fablab *f, struct machine *m,
                                             int64_t now, struct machine_facts *mf)
 {
     struct policy_machine_request req = { 0 };
-    struct policy_card card;
-    struct policy_member member;
-    struct policy_plan plan;
+    struct store_subject_facts facts = { 0 };
     struct policy_door zone = { .zone = m->cfg->zone };
     struct policy_qualification qual;
-    struct schedule plan_hours;
     int64_t expires;
 
     req.base.now = now;
     local_time_at(now, &req.base.local);
     req.base.door = &zone;
-    req.machine = &mf->pm;
+    req.machine = &mf->facts.machine;
     req.bookings = mf->upcoming;
     req.n_bookings = mf->n_upcoming;
     if (known) {
-        card.enabled = subj->card_enabled;
-        member.status = subj->status;
-        member.valid_from = subj->valid_from;
-        member.valid_until = subj->valid_until;
-        req.base.card = &card;
-        req.base.member = &member;
+        store_subject_facts(subj, &facts, &req.base);
         req.member_id = subj->member_id;
-        if (subj->plan_id) {
-            if (schedule_parse(subj->hours, &plan_hours, NULL) < 0)
-                schedule_parse("never", &plan_hours, NULL);
-            plan.zones = subj->zones;
-            plan.hours = &plan_hours;
-            req.base.plan = &plan;
-        }
         if (mf->res.training_id &&
             store_qualification_best(f->store, subj->member_id, mf->res.training_id, &expires) == 0) {
             qual.expires_at = expires;
@@ -243,6 +221,12 @@ static struct policy_machine_verdict decide(struct fablab *f, struct machine *m,
             req.qualification = &qual;
         }
     }
+    if (mf->facts.hours_unreadable)
+        log_warning("machine %s: its opening hours cannot be read, so it stays closed: set them "
+                    "again", m->cfg->name);
+    if (facts.hours_unreadable)
+        log_warning("machine %s: the hours of plan %" PRId64 " cannot be read, so it opens "
+                    "nothing: set them again", m->cfg->name, subj->plan_id);
     return policy_decide_machine(&req);
 }
 
@@ -276,13 +260,12 @@ struct booking_verdict fablab_check_booking(struct fablab *f, const struct store
                                    .rules = &rules, .out_of_order = res->out_of_order };
     struct booking_ref overlapping[8];
     struct store_member m;
-    struct schedule hours;
+    struct store_machine_facts facts;
     int64_t from, to, expires;
     int n;
 
-    if (schedule_parse(res->hours, &hours, NULL) < 0)
-        schedule_parse("never", &hours, NULL);
-    rules_from(res, &hours, &rules);
+    store_machine_facts(res, now_for_rules, 0, &facts);
+    rules_from(res, &facts.hours, &rules);
     if (store_member_get(f->store, member_id, &m) < 0) {
         v.error = BOOKING_MEMBER_INACTIVE;
         snprintf(v.message, sizeof(v.message), "no member %" PRId64, member_id);
@@ -477,8 +460,11 @@ void fablab_minute(struct fablab *f)
     int64_t now = now_utc();
     for (unsigned i = 0; i < f->n_machines; i++) {
         struct machine *m = &f->machines[i];
-        if (m->session_id)
-            store_session_touch(f->store, m->session_id, now, machine_running_seconds(m));
+        /* A crash closes the session at the last minute recorded here. */
+        if (m->session_id && store_session_touch(f->store, m->session_id, now,
+                                                 machine_running_seconds(m)) < 0)
+            log_error("machine %s: cannot record that session %" PRId64 " is still running",
+                      m->cfg->name, m->session_id);
     }
 }
 
@@ -551,9 +537,11 @@ int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const c
         snprintf(ev.reason, sizeof(ev.reason), "manager");
         snprintf(ev.detail, sizeof(ev.detail), "by %.40s%s%.60s", by, reason && *reason ? ": " : "",
                  reason ? reason : "");
-        store_event_add(f->store, &ev, NULL);
+        /* The machine is out of order (or back) already; the access log says so, or the
+         * caller hears that it could not. */
+        r = store_event_add(f->store, &ev, NULL);
     }
-    return 0;
+    return r;
 }
 
 json_t *fablab_status(struct fablab *f)

@@ -60,9 +60,9 @@ int cmd_member_add(struct cmd_call *call, const struct cmd_args *a)
         return cmd_fail(call, -EINVAL, "bad_request", "a member needs a name of 1 to 95 characters");
     if (until && from && until <= from)
         return cmd_fail(call, -EINVAL, "bad_request", "valid_until must come after valid_from");
-    if (plan_name && store_plan_find(svc->store, plan_name, &plan) < 0)
-        return cmd_fail(call, -ENOENT, "not_found", "no plan '%.32s' (see `portierctl plan list`)",
-                        plan_name);
+    if (plan_name && (r = cmd_found(call, store_plan_find(svc->store, plan_name, &plan), "plan",
+                                    plan_name, "(see `portierctl plan list`)")) < 0)
+        return r;
     r = store_member_add(svc->store, name, arg_str(a, "email"), plan.id, from, until, &id);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot add member: %s", strerror(-r));

@@ -1,10 +1,11 @@
 /* store: every byte of SQL in Portier, on one SQLite connection in WAL mode.
  *
- * Statements are prepared once at open. Writes join a batch (one transaction) that the
- * owner commits with store_commit() — the daemon does so once the loop has handled what is
- * pending, before it answers any client, so a burst of taps costs one fsync and an answer
- * is only sent once its rows are durable. The schema is versioned by PRAGMA user_version
- * and migrated forward at open.
+ * The store is split by aggregate (store_internal.h says which file holds what); this header
+ * is its whole API. Statements are prepared once per connection, on first use. Writes join
+ * a batch (one transaction) that the owner commits with store_commit() — the daemon does so
+ * once the loop has handled what is pending, before it answers any client, so a burst of
+ * taps costs one fsync and an answer is only sent once its rows are durable. The schema is
+ * versioned by PRAGMA user_version and migrated forward at open.
  *
  * Card UIDs never reach the store: cards are looked up by their keyed BLAKE2b hash
  * (cardid.h). Functions return 0 (or a count) or -errno; strings in result structs are
@@ -17,20 +18,24 @@
 #include "booking.h"
 #include "policy.h"
 
-#define STORE_SCHEMA_VERSION 10
+/* Every store call that can fail says so in its result: the compiler refuses code that
+ * drops it (a write that failed must not be reported as done). */
+#define STORE_CHECK __attribute__((warn_unused_result))
+
+#define STORE_SCHEMA_VERSION 11
 #define STORE_HASH_LEN 32
 
 struct store;
 
 /* Open (creating if needed) and migrate. 0 or -errno; -EPROTO if the file has a newer
  * schema than this build knows. */
-int store_open(const char *path, struct store **ret);
+STORE_CHECK int store_open(const char *path, struct store **ret);
 /* Commit any open batch, then close. NULL-safe; returns NULL. */
 struct store *store_free(struct store *s);
 
 /* For tests: create a database at path migrated only up to version. */
-int store_create_at_version(const char *path, int version);
-int store_schema_version(struct store *s);
+STORE_CHECK int store_create_at_version(const char *path, int version);
+STORE_CHECK int store_schema_version(struct store *s);
 
 /* ---- batches and durability ----
  *
@@ -51,7 +56,7 @@ struct store_hooks {
 void store_set_hooks(struct store *s, const struct store_hooks *hooks);
 /* Commit the open batch, if any. 0 or -errno (the batch is then rolled back and reported
  * to the failed hook). */
-int store_commit(struct store *s);
+STORE_CHECK int store_commit(struct store *s);
 bool store_in_batch(struct store *s);
 /* What an answer given now depends on: the open batch, or else the last committed one. */
 uint64_t store_ticket(const struct store *s);
@@ -70,16 +75,16 @@ void store_set_durable(struct store *s, const struct store_marks *m);
  * makes them durable itself (fdatasync of the WAL, checkpoints on another connection; see
  * commit.h) and says so with store_set_durable(). Without this, every commit is durable
  * when store_commit() returns. Also installs a WAL hook: store_wal_frames(). */
-int store_defer_sync(struct store *s);
+STORE_CHECK int store_defer_sync(struct store *s);
 /* Frames in the WAL after the last commit (deferred mode). */
-int store_wal_frames(const struct store *s);
+STORE_CHECK int store_wal_frames(const struct store *s);
 
 /* A connection of its own that copies the WAL back into the database (a PASSIVE
  * checkpoint: it never waits for, nor blocks, the writer; it syncs the WAL, then the
  * database). For the commit module's sync thread: use it from one thread only. */
 struct store_checkpointer;
-int store_checkpointer_open(const char *path, struct store_checkpointer **ret);
-int store_checkpointer_run(struct store_checkpointer *c);
+STORE_CHECK int store_checkpointer_open(const char *path, struct store_checkpointer **ret);
+STORE_CHECK int store_checkpointer_run(struct store_checkpointer *c);
 void store_checkpointer_close(struct store_checkpointer *c);
 
 /* Access events of failed batches kept in memory, and those lost because the memory was
@@ -88,12 +93,12 @@ unsigned store_held_count(const struct store *s);
 uint64_t store_held_dropped(const struct store *s);
 /* Write the held events again (in the open batch). Returns how many, or -errno (the rest
  * stay held). */
-int store_held_flush(struct store *s);
+STORE_CHECK int store_held_flush(struct store *s);
 /* A write that changes nothing (one page, in the open batch): does the disk take writes? */
-int store_probe(struct store *s);
+STORE_CHECK int store_probe(struct store *s);
 
 /* A site secret of exactly len bytes, created with a CSPRNG on first use. */
-int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len);
+STORE_CHECK int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len);
 
 /* ---- plans ---- */
 struct store_plan {
@@ -104,12 +109,12 @@ struct store_plan {
     int64_t members;
 };
 /* -EEXIST if the name is taken. */
-int store_plan_add(struct store *s, const char *name, const char *zones, const char *hours,
+STORE_CHECK int store_plan_add(struct store *s, const char *name, const char *zones, const char *hours,
                    int64_t *ret_id);
 /* Find by name. -ENOENT. */
-int store_plan_find(struct store *s, const char *name, struct store_plan *ret);
+STORE_CHECK int store_plan_find(struct store *s, const char *name, struct store_plan *ret);
 typedef int (*store_plan_fn)(const struct store_plan *p, void *userdata);
-int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata);
+STORE_CHECK int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata);
 
 /* ---- members ---- */
 struct store_member {
@@ -124,15 +129,15 @@ struct store_member {
     int64_t cards;
 };
 /* plan_id 0: no plan. */
-int store_member_add(struct store *s, const char *name, const char *email, int64_t plan_id,
+STORE_CHECK int store_member_add(struct store *s, const char *name, const char *email, int64_t plan_id,
                      int64_t valid_from, int64_t valid_until, int64_t *ret_id);
-int store_member_get(struct store *s, int64_t id, struct store_member *ret);
+STORE_CHECK int store_member_get(struct store *s, int64_t id, struct store_member *ret);
 /* ref: a decimal id or an exact name. -ENOENT, or -ENOTUNIQ if several members share it. */
-int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id);
-int store_member_set_status(struct store *s, int64_t id, enum member_status status);
+STORE_CHECK int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id);
+STORE_CHECK int store_member_set_status(struct store *s, int64_t id, enum member_status status);
 typedef int (*store_member_fn)(const struct store_member *m, void *userdata);
-int store_members_foreach(struct store *s, store_member_fn fn, void *userdata);
-int64_t store_member_count(struct store *s);
+STORE_CHECK int store_members_foreach(struct store *s, store_member_fn fn, void *userdata);
+STORE_CHECK int64_t store_member_count(struct store *s);
 
 /* ---- cards ---- */
 struct store_card {
@@ -145,15 +150,15 @@ struct store_card {
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
-int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
+STORE_CHECK int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
                    const char *label, int64_t *ret_id);
-int store_card_remove(struct store *s, int64_t card_id);
+STORE_CHECK int store_card_remove(struct store *s, int64_t card_id);
 /* Find a card id by hash: -ENOENT. */
-int store_card_find(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t *ret_id);
+STORE_CHECK int store_card_find(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t *ret_id);
 typedef int (*store_card_fn)(const struct store_card *c, void *userdata);
 /* member_id 0: all cards. */
-int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata);
-int64_t store_card_count(struct store *s);
+STORE_CHECK int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata);
+STORE_CHECK int64_t store_card_count(struct store *s);
 
 /* Everything the policy needs about the holder of a card, in one query. */
 struct store_subject {
@@ -167,12 +172,28 @@ struct store_subject {
     char hours[256];
 };
 /* 0, or -ENOENT for a card nobody holds. */
-int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+STORE_CHECK int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                          struct store_subject *ret);
+
+/* ---- policy facts (store_facts.c): rows as the policy sees them, hours parsed once ----
+ *
+ * Hours that do not parse (edited by hand, or written by another version) mean closed,
+ * everywhere: the door, the machine interlock, the booking rules and the web page agree. */
+struct store_subject_facts {
+    struct policy_card card;
+    struct policy_member member;
+    struct policy_plan plan;        /* plan.zones points into the subject row */
+    struct schedule plan_hours;
+    bool hours_unreadable;          /* the plan's hours did not parse: closed */
+};
+/* Fill f from subj and point req's card, member and plan (NULL without a plan) at it. f and
+ * subj must stay where they are while req is used. */
+void store_subject_facts(const struct store_subject *subj, struct store_subject_facts *f,
+                         struct policy_request *req);
 
 /* ---- resources (doors now, machines later) ---- */
 /* Insert or update by name; returns its id. kind: "door" or "machine". */
-int store_resource_ensure(struct store *s, const char *kind, const char *name, const char *zone,
+STORE_CHECK int store_resource_ensure(struct store *s, const char *kind, const char *name, const char *zone,
                           int64_t *ret_id);
 
 /* ---- access events (append-only) ---- */
@@ -191,10 +212,10 @@ struct store_event {
     char reason[32];
     char detail[128];
 };
-int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id);
+STORE_CHECK int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id);
 typedef int (*store_event_fn)(const struct store_event *ev, void *userdata);
 /* Events with at >= since, oldest first; at most limit (the newest ones) if limit > 0. */
-int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
+STORE_CHECK int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
                          void *userdata);
 
 /* ---- machines: rules, out-of-order, trainings, qualifications ---- */
@@ -215,15 +236,26 @@ struct store_resource {
     int64_t walkup_free_minutes;
 };
 /* By name. -ENOENT. */
-int store_resource_get(struct store *s, const char *name, struct store_resource *ret);
+STORE_CHECK int store_resource_get(struct store *s, const char *name, struct store_resource *ret);
 typedef int (*store_name_fn)(const char *name, void *userdata);
-int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn, void *userdata);
-int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason);
+STORE_CHECK int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn, void *userdata);
+STORE_CHECK int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason);
 /* Write r's rules (training_id, slots, quotas, hours...) for resource r->id. */
-int store_machine_rules_put(struct store *s, const struct store_resource *r);
+STORE_CHECK int store_machine_rules_put(struct store *s, const struct store_resource *r);
 
-int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id);
-int store_training_find(struct store *s, const char *name, int64_t *ret_id);
+/* A machine as the policy and the booking rules see it (store_facts.c, like the subject's
+ * facts): its opening hours parsed, closed if they do not parse, and its policy facts at now
+ * (closing_at looks at most horizon seconds ahead). */
+struct store_machine_facts {
+    struct schedule hours;
+    bool hours_unreadable;          /* r->hours did not parse: closed */
+    struct policy_machine machine;
+};
+void store_machine_facts(const struct store_resource *r, int64_t now, int64_t horizon,
+                         struct store_machine_facts *ret);
+
+STORE_CHECK int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id);
+STORE_CHECK int store_training_find(struct store *s, const char *name, int64_t *ret_id);
 struct store_training {
     int64_t id;
     char name[32];
@@ -231,16 +263,16 @@ struct store_training {
     int64_t qualified_members;
 };
 typedef int (*store_training_fn)(const struct store_training *t, void *userdata);
-int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, void *userdata);
+STORE_CHECK int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, void *userdata);
 
-int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
+STORE_CHECK int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
                               const char *by, int64_t expires_at, int64_t *ret_id);
 /* Revoke every active grant; -ENOENT if there was none. */
-int store_qualification_revoke(struct store *s, int64_t member_id, int64_t training_id,
+STORE_CHECK int store_qualification_revoke(struct store *s, int64_t member_id, int64_t training_id,
                                const char *by);
 /* The longest-lasting active grant (expires_at 0 = never); -ENOENT if none. Expired grants
  * are returned too: the policy decides what expiry means. */
-int store_qualification_best(struct store *s, int64_t member_id, int64_t training_id,
+STORE_CHECK int store_qualification_best(struct store *s, int64_t member_id, int64_t training_id,
                              int64_t *ret_expires_at);
 struct store_qualification {
     int64_t id, member_id;
@@ -250,19 +282,19 @@ struct store_qualification {
     int64_t expires_at, revoked_at;
 };
 typedef int (*store_qualification_fn)(const struct store_qualification *q, void *userdata);
-int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
+STORE_CHECK int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
                                  void *userdata);
 
 /* ---- trainers (store_trainers.c) ---- */
 /* Name member trainer for training (on) or end it. -ENOENT when ending what was not. */
-int store_trainer_set(struct store *s, int64_t training_id, int64_t member_id, bool on,
+STORE_CHECK int store_trainer_set(struct store *s, int64_t training_id, int64_t member_id, bool on,
                       const char *by);
 /* 1 if member is named trainer for training, 0 if not, or -errno. */
-int store_trainer_is(struct store *s, int64_t training_id, int64_t member_id);
+STORE_CHECK int store_trainer_is(struct store *s, int64_t training_id, int64_t member_id);
 /* For how many trainings member is trainer (0: none), or -errno. */
-int store_trainer_count(struct store *s, int64_t member_id);
+STORE_CHECK int store_trainer_count(struct store *s, int64_t member_id);
 typedef int (*store_trainer_fn)(int64_t member_id, const char *member, void *userdata);
-int store_trainers_foreach(struct store *s, int64_t training_id, store_trainer_fn fn,
+STORE_CHECK int store_trainers_foreach(struct store *s, int64_t training_id, store_trainer_fn fn,
                            void *userdata);
 
 /* ---- bookings ---- */
@@ -277,20 +309,20 @@ struct store_booking {
     char cancelled_by[64];
     bool cancel_override;
 };
-int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
+STORE_CHECK int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
                       int64_t end, const char *by, int64_t *ret_id);
-int store_booking_get(struct store *s, int64_t id, struct store_booking *ret);
+STORE_CHECK int store_booking_get(struct store *s, int64_t id, struct store_booking *ret);
 /* Cancel (or, with moved_to, mark as moved). -ENOENT if not found or already cancelled. */
-int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
+STORE_CHECK int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
                          int64_t moved_to);
 /* Bookings on resource intersecting [start, end), except exclude_id: at most n, sorted. */
-int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t start, int64_t end,
+STORE_CHECK int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t start, int64_t end,
                                int64_t exclude_id, struct booking_ref *out, size_t n);
 /* Minutes member has booked on resource within [from, to), except exclude_id. */
-int64_t store_booked_minutes(struct store *s, int64_t member_id, int64_t resource_id,
+STORE_CHECK int64_t store_booked_minutes(struct store *s, int64_t member_id, int64_t resource_id,
                              int64_t from, int64_t to, int64_t exclude_id);
 /* Bookings on resource with end > now and start < until, sorted by start: at most n. */
-int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, int64_t until,
+STORE_CHECK int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, int64_t until,
                             struct policy_booking *out, size_t n);
 struct store_booking_filter {
     int64_t resource_id, member_id;     /* 0: any */
@@ -299,17 +331,17 @@ struct store_booking_filter {
     int64_t limit;
 };
 typedef int (*store_booking_fn)(const struct store_booking *b, void *userdata);
-int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,
+STORE_CHECK int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,
                            store_booking_fn fn, void *userdata);
 
 /* ---- machine sessions (the interlock's record of who used a machine when) ---- */
-int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
+STORE_CHECK int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
                        int64_t booking_id, int64_t at, int64_t *ret_id);
-int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds);
-int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
+STORE_CHECK int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds);
+STORE_CHECK int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
                         const char *reason);
 /* Close every session left open by a crash at its last known moment; returns how many. */
-int store_sessions_close_interrupted(struct store *s);
+STORE_CHECK int store_sessions_close_interrupted(struct store *s);
 struct store_session {
     int64_t id;
     char resource[32];
@@ -317,13 +349,13 @@ struct store_session {
     char end_reason[24];
 };
 typedef int (*store_session_fn)(const struct store_session *ss, void *userdata);
-int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata);
+STORE_CHECK int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata);
 
 /* ---- metering: plans' allowances, rates, passes, presence, usage, ledger, periods ---- */
 #include "ledger.h"
 
 /* Open machine sessions (at most 64), for crash recovery; fn may close them. */
-int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *userdata);
+STORE_CHECK int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *userdata);
 
 struct store_member_plan {
     int64_t plan_id;
@@ -334,8 +366,8 @@ struct store_member_plan {
     int64_t visit_days;             /* days a month at the consortium's other sites */
 };
 /* -ENOENT if the member has no plan. */
-int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret);
-int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
+STORE_CHECK int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret);
+STORE_CHECK int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
                            int64_t day_rate_cents, const char *order, int64_t visit_days);
 
 struct store_rate {
@@ -347,11 +379,11 @@ struct store_rate {
     int64_t free_minutes;           /* per session, before charging */
 };
 /* The most specific rate of plan for a machine: -ENOENT if none. */
-int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
+STORE_CHECK int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
                     struct store_rate *ret);
-int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *rate);
+STORE_CHECK int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *rate);
 typedef int (*store_rate_fn)(const char *plan, const struct store_rate *r, void *userdata);
-int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata);
+STORE_CHECK int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata);
 
 struct store_pass {
     int64_t id, member_id;
@@ -361,16 +393,16 @@ struct store_pass {
     int64_t valid_from, valid_until;
     int64_t price_cents;
 };
-int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id);
+STORE_CHECK int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id);
 /* Take up to wanted units from the member's valid passes (soonest expiry first). */
-int store_pass_take(struct store *s, int64_t member_id, const char *kind, const char *resource,
+STORE_CHECK int store_pass_take(struct store *s, int64_t member_id, const char *kind, const char *resource,
                     const char *category, int64_t at, int64_t wanted, int64_t *ret_taken);
 typedef int (*store_pass_fn)(const struct store_pass *p, void *userdata);
-int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, void *userdata);
+STORE_CHECK int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, void *userdata);
 
-int64_t store_plan_days_used(struct store *s, int64_t member_id, const char *first_day,
+STORE_CHECK int64_t store_plan_days_used(struct store *s, int64_t member_id, const char *first_day,
                              const char *last_day);
-int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *resource,
+STORE_CHECK int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *resource,
                                 const char *first_day, const char *last_day);
 bool store_day_charged(struct store *s, int64_t member_id, const char *billing_day);
 
@@ -395,30 +427,30 @@ struct store_usage {
     int64_t recorded_at;
 };
 /* -EPERM if its billing day lies in a closed period. */
-int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id);
+STORE_CHECK int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id);
 typedef int (*store_usage_fn)(const struct store_usage *u, void *userdata);
 /* Usage with billing_day in [first_day, last_day], of one member (or all: 0). */
-int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
+STORE_CHECK int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
                         int64_t member_id, store_usage_fn fn, void *userdata);
-int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret);
+STORE_CHECK int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret);
 
 /* The newest entry (seq 0 and zeros for an empty ledger). */
-int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[LEDGER_HASH_LEN],
+STORE_CHECK int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[LEDGER_HASH_LEN],
                       uint8_t sig[LEDGER_SIG_LEN]);
 /* Append e and make it the signed head. */
-int store_ledger_append(struct store *s, const struct ledger_entry *e,
+STORE_CHECK int store_ledger_append(struct store *s, const struct ledger_entry *e,
                         const uint8_t head_sig[LEDGER_SIG_LEN]);
 typedef int (*store_ledger_fn)(const struct ledger_entry *e, void *userdata);
-int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, void *userdata);
+STORE_CHECK int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, void *userdata);
 
-int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at);
+STORE_CHECK int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at);
 /* The member's open presence: -ENOENT if none. */
-int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in);
-int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason);
+STORE_CHECK int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in);
+STORE_CHECK int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason);
 typedef int (*store_presence_fn)(int64_t id, int64_t member_id, const char *name, int64_t in,
                                  void *userdata);
 /* Who is in (at most 256 listed). */
-int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata);
+STORE_CHECK int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata);
 
 struct store_period {
     char period[8];                 /* YYYY-MM */
@@ -431,36 +463,36 @@ struct store_period {
     bool has_archive_sha256;        /* false for periods closed before it was kept */
     uint8_t archive_sha256[32];     /* SHA-256 of the archive file's bytes */
 };
-int store_period_add(struct store *s, const struct store_period *p);
+STORE_CHECK int store_period_add(struct store *s, const struct store_period *p);
 typedef int (*store_period_fn)(const struct store_period *p, void *userdata);
-int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata);
-int store_resource_category(struct store *s, const char *name, char *buf, size_t n);
+STORE_CHECK int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata);
+STORE_CHECK int store_resource_category(struct store *s, const char *name, char *buf, size_t n);
 /* Machine category, for rates and passes that target "category:NAME". */
-int store_resource_set_category(struct store *s, int64_t id, const char *category);
+STORE_CHECK int store_resource_set_category(struct store *s, int64_t id, const char *category);
 
 /* ---- MQTT outbox: messages waiting for the broker, in sequence order ---- */
 /* When on, every access event also writes an outbox message in the same transaction; at
  * most max messages are kept (the oldest is dropped, and counted, when full). */
-int store_outbox_enable(struct store *s, bool on, int64_t max);
+STORE_CHECK int store_outbox_enable(struct store *s, bool on, int64_t max);
 /* Queue a message (payload: a JSON object without site and seq). No-op when off. */
-int store_outbox_add(struct store *s, const char *kind, const char *payload);
+STORE_CHECK int store_outbox_add(struct store *s, const char *kind, const char *payload);
 typedef int (*store_outbox_fn)(int64_t seq, const char *kind, const char *payload, void *userdata);
 /* Up to n messages with seq > after_seq, oldest first. */
-int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
+STORE_CHECK int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
                        void *userdata);
-int store_outbox_delete(struct store *s, int64_t seq);
-int64_t store_outbox_count(struct store *s);
+STORE_CHECK int store_outbox_delete(struct store *s, int64_t seq);
+STORE_CHECK int64_t store_outbox_count(struct store *s);
 uint64_t store_outbox_dropped(struct store *s);
 
 /* A step: writes between begin and end(keep = false) are undone, the batch goes on. */
-int store_step_begin(struct store *s);
-int store_step_end(struct store *s, bool keep);
+STORE_CHECK int store_step_begin(struct store *s);
+STORE_CHECK int store_step_end(struct store *s, bool keep);
 /* The site id the database (and its ledger) belongs to: recorded on first use; -EXDEV if
  * the database belongs to another site id. */
-int store_site_id(struct store *s, const char *site);
+STORE_CHECK int store_site_id(struct store *s, const char *site);
 
 /* The database file's path (for a second, read-only connection). */
-int store_path(struct store *s, char *buf, size_t n);
+STORE_CHECK int store_path(struct store *s, char *buf, size_t n);
 
 /* Increases with every change to bookings or machines (for caches of what they show). */
 uint64_t store_generation(const struct store *s);
@@ -480,35 +512,39 @@ struct store_account {
     char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
     int64_t disabled_at, created_at;
     char created_by[64];
+    int64_t login_failures;             /* failed logins since the last good one */
+    int64_t login_failed_at;            /* UTC seconds of the last failure, 0: none */
 };
 /* -EEXIST if the name is taken (names compare without case). */
-int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
+STORE_CHECK int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
                       const char *by, int64_t *ret_id);
-int store_account_get(struct store *s, int64_t id, struct store_account *ret);
-int store_account_find(struct store *s, const char *name, struct store_account *ret);
-int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
-int store_account_set_password(struct store *s, int64_t id, const char *hash);
-int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
-int store_account_set_calendar(struct store *s, int64_t id, const char *token);
+STORE_CHECK int store_account_get(struct store *s, int64_t id, struct store_account *ret);
+STORE_CHECK int store_account_find(struct store *s, const char *name, struct store_account *ret);
+STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
+STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
+STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
+/* A login of the account failed (at), or succeeded (ok: the count starts again). */
+STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
+STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
-int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
+STORE_CHECK int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
 
 /* Web sessions, by the hash of their cookie. */
-int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t account_id,
+STORE_CHECK int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t account_id,
                          const char *csrf, int64_t created_at, int64_t expires_at);
 /* The live session's account and CSRF token (buf of STORE_TOKEN_TEXT_MAX + 1). -ENOENT. */
-int store_websession_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
+STORE_CHECK int store_websession_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
                          int64_t *ret_account, char *ret_csrf);
-int store_websession_delete(struct store *s, const uint8_t hash[STORE_HASH_LEN]);
+STORE_CHECK int store_websession_delete(struct store *s, const uint8_t hash[STORE_HASH_LEN]);
 /* Every session of an account (password changed, account disabled); and expired ones. */
-int store_websessions_end(struct store *s, int64_t account_id, int64_t now);
+STORE_CHECK int store_websessions_end(struct store *s, int64_t account_id, int64_t now);
 
 /* One-time links ("invite", used once) and API tokens ("api"), by the hash of the token. */
-int store_account_token_add(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+STORE_CHECK int store_account_token_add(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                             int64_t account_id, const char *kind, const char *label,
                             int64_t created_at, int64_t expires_at);
 /* The token's account if it is of kind, unexpired and (invites) unused. -ENOENT. */
-int store_account_token_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+STORE_CHECK int store_account_token_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                               const char *kind, int64_t now, int64_t *ret_account);
 /* Mark an invite used. -ENOENT if it already was. */
-int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now);
+STORE_CHECK int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now);

@@ -2,14 +2,14 @@
 #include <errno.h>
 #include <string.h>
 
-#include "store.h"
 #include "store_internal.h"
 #include "util.h"
 
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
     "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
-    "a.created_at, a.created_by FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
+    "a.created_at, a.created_by, a.login_failures, a.login_failed_at " \
+    "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
 
 static const char sql_add[] =
     "INSERT INTO accounts (name, role, member_id, created_at, created_by) "
@@ -40,8 +40,15 @@ static const char sql_tok_check[] =
 static const char sql_tok_use[] =
     "UPDATE account_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
 
-static void account_from_row(sqlite3_stmt *st, struct store_account *a)
+static const char sql_login_failed[] =
+    "UPDATE accounts SET login_failures = login_failures + 1, login_failed_at = ?2 WHERE id = ?1";
+static const char sql_login_ok[] =
+    "UPDATE accounts SET login_failures = 0, login_failed_at = 0 WHERE id = ?1";
+
+static void account_fill(sqlite3_stmt *st, void *ret)
 {
+    struct store_account *a = ret;
+
     memset(a, 0, sizeof(*a));
     a->id = sqlite3_column_int64(st, 0);
     store_column_text(st, 1, a->name, sizeof(a->name));
@@ -53,35 +60,8 @@ static void account_from_row(sqlite3_stmt *st, struct store_account *a)
     a->disabled_at = sqlite3_column_int64(st, 7);
     a->created_at = sqlite3_column_int64(st, 8);
     store_column_text(st, 9, a->created_by, sizeof(a->created_by));
-}
-
-/* Run a statement expected to return one account row. */
-static int account_one(sqlite3_stmt *st, struct store_account *ret)
-{
-    int rc;
-
-    if (!st)
-        return -ENOMEM;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        account_from_row(st, ret);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
-}
-
-/* A write that must change exactly one row: -ENOENT if it changed none. */
-static int write_one(struct store *s, sqlite3_stmt *st)
-{
-    int r;
-
-    if (!st)
-        return -ENOMEM;
-    r = store_stmt_exec(st);
-    if (r < 0)
-        return r;
-    return sqlite3_changes(store_db(s)) == 1 ? 0 : -ENOENT;
+    a->login_failures = sqlite3_column_int64(st, 10);
+    a->login_failed_at = sqlite3_column_int64(st, 11);
 }
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -92,42 +72,37 @@ int store_account_add(struct store *s, const char *name, const char *role, int64
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_add);
-    if (!st)
-        return -ENOMEM;
+    st = store_stmt(s, sql_add);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, member_id);
     sqlite3_bind_int64(st, 4, now_utc());
     sqlite3_bind_text(st, 5, by, -1, SQLITE_STATIC);
-    r = store_stmt_exec(st);
-    if (r == 0 && ret_id)
-        *ret_id = sqlite3_last_insert_rowid(store_db(s));
-    return r;
+    return store_write_insert(s, st, ret_id);
 }
 
 int store_account_get(struct store *s, int64_t id, struct store_account *ret)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_get);
-    if (st)
-        sqlite3_bind_int64(st, 1, id);
-    return account_one(st, ret);
+    sqlite3_stmt *st = store_stmt(s, sql_get);
+
+    sqlite3_bind_int64(st, 1, id);
+    return store_row_get(st, account_fill, ret);
 }
 
 int store_account_find(struct store *s, const char *name, struct store_account *ret)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_find);
-    if (st)
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return account_one(st, ret);
+    sqlite3_stmt *st = store_stmt(s, sql_find);
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    return store_row_get(st, account_fill, ret);
 }
 
 int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_by_calendar);
-    if (st)
-        sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
-    return account_one(st, ret);
+    sqlite3_stmt *st = store_stmt(s, sql_by_calendar);
+
+    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    return store_row_get(st, account_fill, ret);
 }
 
 static int set_text(struct store *s, const char *sql, int64_t id, const char *text)
@@ -137,12 +112,10 @@ static int set_text(struct store *s, const char *sql, int64_t id, const char *te
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql);
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-    }
-    return write_one(s, st);
+    st = store_stmt(s, sql);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    return store_write_changed(s, st);
 }
 
 int store_account_set_password(struct store *s, int64_t id, const char *hash)
@@ -155,6 +128,20 @@ int store_account_set_calendar(struct store *s, int64_t id, const char *token)
     return set_text(s, sql_set_calendar, id, token);
 }
 
+int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, ok ? sql_login_ok : sql_login_failed);
+    sqlite3_bind_int64(st, 1, id);
+    if (!ok)
+        sqlite3_bind_int64(st, 2, at);
+    return store_stmt_exec(st);
+}
+
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)
 {
     sqlite3_stmt *st;
@@ -162,28 +149,17 @@ int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_set_disabled);
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, disabled_at);
-    }
-    return write_one(s, st);
+    st = store_stmt(s, sql_set_disabled);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, disabled_at);
+    return store_write_changed(s, st);
 }
 
-static int accounts_row(sqlite3_stmt *st, void *ctx)
-{
-    struct row_ctx *rc = ctx;
-    struct store_account a;
-    account_from_row(st, &a);
-    return ((store_account_fn)rc->fn)(&a, rc->userdata);
-}
+STORE_ROWS_DELIVER(accounts_row, struct store_account, account_fill)
 
 int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_list);
-    if (!st)
-        return -ENOMEM;
-    return store_rows_each(st, accounts_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(store_stmt(s, sql_list), accounts_row, STORE_ROWS(fn, userdata));
 }
 
 int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t account_id,
@@ -194,9 +170,7 @@ int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], in
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_ws_add);
-    if (!st)
-        return -ENOMEM;
+    st = store_stmt(s, sql_ws_add);
     sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, account_id);
     sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
@@ -205,25 +179,27 @@ int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], in
     return store_stmt_exec(st);
 }
 
+struct websession_row {
+    int64_t *account;
+    char *csrf;
+};
+
+static void websession_fill(sqlite3_stmt *st, void *ret)
+{
+    struct websession_row *w = ret;
+
+    *w->account = sqlite3_column_int64(st, 0);
+    store_column_text(st, 1, w->csrf, STORE_TOKEN_TEXT_MAX + 1);
+}
+
 int store_websession_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
                          int64_t *ret_account, char *ret_csrf)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_ws_get);
-    int rc;
+    sqlite3_stmt *st = store_stmt(s, sql_ws_get);
 
-    if (!st)
-        return -ENOMEM;
     sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *ret_account = sqlite3_column_int64(st, 0);
-        store_column_text(st, 1, ret_csrf, STORE_TOKEN_TEXT_MAX + 1);
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+    return store_row_get(st, websession_fill, &(struct websession_row){ ret_account, ret_csrf });
 }
 
 int store_websession_delete(struct store *s, const uint8_t hash[STORE_HASH_LEN])
@@ -233,9 +209,7 @@ int store_websession_delete(struct store *s, const uint8_t hash[STORE_HASH_LEN])
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_ws_delete);
-    if (!st)
-        return -ENOMEM;
+    st = store_stmt(s, sql_ws_delete);
     sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     return store_stmt_exec(st);
 }
@@ -247,9 +221,7 @@ int store_websessions_end(struct store *s, int64_t account_id, int64_t now)
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_ws_end);
-    if (!st)
-        return -ENOMEM;
+    st = store_stmt(s, sql_ws_end);
     sqlite3_bind_int64(st, 1, account_id);
     sqlite3_bind_int64(st, 2, now);
     return store_stmt_exec(st);
@@ -264,9 +236,7 @@ int store_account_token_add(struct store *s, const uint8_t hash[STORE_HASH_LEN],
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_tok_add);
-    if (!st)
-        return -ENOMEM;
+    st = store_stmt(s, sql_tok_add);
     sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, account_id);
     sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
@@ -279,21 +249,12 @@ int store_account_token_add(struct store *s, const uint8_t hash[STORE_HASH_LEN],
 int store_account_token_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                               const char *kind, int64_t now, int64_t *ret_account)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_tok_check);
-    int rc;
+    sqlite3_stmt *st = store_stmt(s, sql_tok_check);
 
-    if (!st)
-        return -ENOMEM;
     sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *ret_account = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+    return store_row_int64(st, ret_account);
 }
 
 int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now)
@@ -303,10 +264,8 @@ int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN],
 
     if (r < 0)
         return r;
-    st = store_prepared(s, sql_tok_use);
-    if (st) {
-        sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-    }
-    return write_one(s, st);
+    st = store_stmt(s, sql_tok_use);
+    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    return store_write_changed(s, st);
 }

@@ -70,21 +70,15 @@ static const char *const migrations[STORE_CONSORTIUM_SCHEMA_VERSION] = {
     "  PRIMARY KEY (visitor, host, month)) WITHOUT ROWID;",
 };
 
-enum {
-    SC_ACKED_GET,
-    SC_ACKED_PUT,
-    SC__MAX
-};
-
-static const char *const stmt_sql[SC__MAX] = {
-    [SC_ACKED_GET] = "SELECT acked_seq FROM consortium_transport WHERE id = 1",
-    [SC_ACKED_PUT] = "UPDATE consortium_transport SET acked_seq = ?1, acked_at = ?2 WHERE id = 1",
-};
+static const char sql_acked_get[] = "SELECT acked_seq FROM consortium_transport WHERE id = 1";
+static const char sql_acked_put[] =
+    "UPDATE consortium_transport SET acked_seq = ?1, acked_at = ?2 WHERE id = 1";
+static const char sql_module_version[] =
+    "SELECT version FROM module_schema WHERE module = 'consortium'";
 
 struct store_consortium {
     struct store *store;
     sqlite3 *db;
-    sqlite3_stmt *stmt[SC__MAX];
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)
@@ -94,17 +88,14 @@ static int exec_sql(sqlite3 *db, const char *sql)
     return rc == SQLITE_OK ? 0 : r < 0 ? r : -EIO;
 }
 
-static int module_version(sqlite3 *db, int *ret)
+/* The consortium's schema version (0: none yet). */
+static int module_version(struct store *s, int *ret)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "SELECT version FROM module_schema WHERE module = 'consortium'",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_errno(rc) < 0 ? store_errno(rc) : -EIO;
-    rc = sqlite3_step(st);
-    *ret = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+    int64_t v = 0;
+    int r = store_row_int64(store_stmt(s, sql_module_version), &v);
+
+    *ret = (int)v;
+    return r == -ENOENT ? 0 : r;
 }
 
 static int migrate(struct store *s, sqlite3 *db)
@@ -120,7 +111,7 @@ static int migrate(struct store *s, sqlite3 *db)
                      "  module TEXT PRIMARY KEY, version INTEGER NOT NULL)");
     if (r < 0)
         return r;
-    r = module_version(db, &version);
+    r = module_version(s, &version);
     if (r < 0)
         return r;
     if (version > STORE_CONSORTIUM_SCHEMA_VERSION)
@@ -154,31 +145,18 @@ int store_consortium_open(struct store *s, struct store_consortium **ret)
     if (!c)
         return -ENOMEM;
     c->store = s;
-    c->db = store_db(s);
+    c->db = s->db;
     r = migrate(s, c->db);
-    if (r < 0)
-        goto fail;
-    for (int i = 0; i < SC__MAX; i++) {
-        int rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->stmt[i], NULL);
-        if (rc != SQLITE_OK) {
-            r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
-            goto fail;
-        }
+    if (r < 0) {
+        store_consortium_free(c);
+        return r;
     }
     *ret = c;
     return 0;
-fail:
-    store_consortium_free(c);
-    return r;
 }
 
 struct store_consortium *store_consortium_free(struct store_consortium *c)
 {
-    if (!c)
-        return NULL;
-    for (int i = 0; i < SC__MAX; i++)
-        sqlite3_finalize(c->stmt[i]);
     free(c);
     return NULL;
 }
@@ -186,33 +164,13 @@ struct store_consortium *store_consortium_free(struct store_consortium *c)
 int store_consortium_schema_version(struct store_consortium *c)
 {
     int v = -1;
-    module_version(c->db, &v);
+    module_version(c->store, &v);
     return v;
-}
-
-static sqlite3_stmt *stmt(struct store_consortium *c, int id)
-{
-    sqlite3_reset(c->stmt[id]);
-    sqlite3_clear_bindings(c->stmt[id]);
-    return c->stmt[id];
-}
-
-static int step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_errno(rc) < 0 ? store_errno(rc) : -EIO;
 }
 
 int store_consortium_acked(struct store_consortium *c, int64_t *ret_seq)
 {
-    sqlite3_stmt *st = stmt(c, SC_ACKED_GET);
-    int rc = sqlite3_step(st);
-
-    if (rc == SQLITE_ROW)
-        *ret_seq = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+    return store_row_int64(store_stmt(c->store, sql_acked_get), ret_seq);
 }
 
 int store_consortium_set_acked(struct store_consortium *c, int64_t seq, int64_t at)
@@ -222,13 +180,13 @@ int store_consortium_set_acked(struct store_consortium *c, int64_t seq, int64_t 
 
     if (r < 0)
         return r;
-    st = stmt(c, SC_ACKED_PUT);
+    st = store_stmt(c->store, sql_acked_put);
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, at);
-    return step_done(st);
+    return store_stmt_exec(st);
 }
 
-/* ---- passports and visits (statements through store_prepared: prepared once) ---- */
+/* ---- passports and visits ---- */
 
 static const char sql_card_set[] =
     "INSERT INTO consortium_cards (card_id, hash) VALUES (?1, ?2) "
@@ -291,12 +249,6 @@ static const char sql_visits_month[] =
     "SELECT home, visitor, count(*) FROM consortium_visits WHERE billing_day BETWEEN ?1 AND ?2 "
     "GROUP BY home, visitor ORDER BY home, visitor";
 
-static int errno_of(int rc)
-{
-    int r = store_errno(rc);
-    return r < 0 ? r : -EIO;
-}
-
 int store_consortium_card_set(struct store_consortium *c, int64_t card_id,
                               const uint8_t hash[32])
 {
@@ -305,55 +257,53 @@ int store_consortium_card_set(struct store_consortium *c, int64_t card_id,
 
     if (r < 0)
         return r;
-    st = store_prepared(c->store, sql_card_set);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_card_set);
     sqlite3_bind_int64(st, 1, card_id);
     sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
     return store_stmt_exec(st);
 }
 
+static int eligible_row(sqlite3_stmt *st, void *ctx)
+{
+    const struct store_rows *rows = ctx;
+    uint8_t hash[32];
+
+    if (!store_column_blob(st, 2, hash, sizeof(hash)))
+        return 0;
+    return ((store_consortium_eligible_fn)rows->fn)(sqlite3_column_int64(st, 0),
+                                                    sqlite3_column_int64(st, 1), hash,
+                                                    rows->userdata);
+}
+
 int store_consortium_eligible_foreach(struct store_consortium *c, int64_t now,
                                       store_consortium_eligible_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_eligible);
-    int rc, r = 0;
+    sqlite3_stmt *st = store_stmt(c->store, sql_eligible);
+    int r;
 
-    if (!st)
-        return -EIO;
     sqlite3_bind_int64(st, 1, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 2) != 32)
-            continue;
-        r = fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-               sqlite3_column_blob(st, 2), userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+    r = store_rows_each(st, eligible_row, STORE_ROWS(fn, userdata));
+    return r < 0 ? r : 0;
+}
+
+static void out_fill(sqlite3_stmt *st, void *ret)
+{
+    struct store_passport_out *o = ret;
+
+    memset(o, 0, sizeof(*o));
+    store_column_blob(st, 0, o->digest, sizeof(o->digest));
+    o->revoked = sqlite3_column_int(st, 1) != 0;
+    o->issued = sqlite3_column_int64(st, 2);
+    o->expires = sqlite3_column_int64(st, 3);
 }
 
 int store_consortium_out_get(struct store_consortium *c, const char *id,
                              struct store_passport_out *ret)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_out_get);
-    int rc;
+    sqlite3_stmt *st = store_stmt(c->store, sql_out_get);
 
-    if (!st)
-        return -EIO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        memset(ret, 0, sizeof(*ret));
-        if (sqlite3_column_bytes(st, 0) == (int)sizeof(ret->digest))
-            memcpy(ret->digest, sqlite3_column_blob(st, 0), sizeof(ret->digest));
-        ret->revoked = sqlite3_column_int(st, 1) != 0;
-        ret->issued = sqlite3_column_int64(st, 2);
-        ret->expires = sqlite3_column_int64(st, 3);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
+    return store_row_get(st, out_fill, ret);
 }
 
 int store_consortium_out_put(struct store_consortium *c, const char *id, int64_t member_id,
@@ -364,9 +314,7 @@ int store_consortium_out_put(struct store_consortium *c, const char *id, int64_t
 
     if (r < 0)
         return r;
-    st = store_prepared(c->store, sql_out_put);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_out_put);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, member_id);
     sqlite3_bind_blob(st, 3, o->digest, sizeof(o->digest), SQLITE_STATIC);
@@ -376,31 +324,29 @@ int store_consortium_out_put(struct store_consortium *c, const char *id, int64_t
     return store_stmt_exec(st);
 }
 
+static int out_row(sqlite3_stmt *st, void *ctx)
+{
+    const struct store_rows *rows = ctx;
+    char id[40];
+
+    store_column_text(st, 0, id, sizeof(id));
+    return ((store_consortium_out_fn)rows->fn)(id, sqlite3_column_int64(st, 1),
+                                               sqlite3_column_int(st, 2) != 0,
+                                               sqlite3_column_int64(st, 3), rows->userdata);
+}
+
 int store_consortium_out_foreach(struct store_consortium *c, store_consortium_out_fn fn,
                                  void *userdata)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_out_list);
-    char id[40];
-    int rc, r = 0;
-
-    if (!st)
-        return -EIO;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_column_text(st, 0, id, sizeof(id));
-        r = fn(id, sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2) != 0,
-               sqlite3_column_int64(st, 3), userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+    int r = store_rows_each(store_stmt(c->store, sql_out_list), out_row,
+                            STORE_ROWS(fn, userdata));
+    return r < 0 ? r : 0;
 }
 
 static int bind_exec2(struct store_consortium *c, const char *sql, const char *a, const char *b)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql);
-    if (!st)
-        return -EIO;
+    sqlite3_stmt *st = store_stmt(c->store, sql);
+
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
     return store_stmt_exec(st);
@@ -411,38 +357,28 @@ int store_consortium_passport_put(struct store_consortium *c, const struct store
                                   int64_t now)
 {
     sqlite3_stmt *st;
-    int64_t count = 0;
-    bool known;
-    int rc, r = store_batch_ensure(c->store);
+    int64_t issued, count;
+    int r = store_batch_ensure(c->store);
 
     if (r < 0)
         return r;
     /* Never go back: an old retained passport cannot undo a revocation or a newer one. */
-    st = store_prepared(c->store, sql_pp_get);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_pp_get);
     sqlite3_bind_text(st, 1, p->home, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    known = rc == SQLITE_ROW;
-    if (known && sqlite3_column_int64(st, 0) > p->issued) {
-        sqlite3_reset(st);
+    r = store_row_int64(st, &issued);
+    if (r == 0 && issued > p->issued)
         return -ESTALE;
-    }
-    sqlite3_reset(st);
-    if (!known) {
-        st = store_prepared(c->store, sql_pp_count);
-        if (!st)
-            return -EIO;
-        if (sqlite3_step(st) == SQLITE_ROW)
-            count = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+    if (r == -ENOENT) {
+        count = store_row_value(store_stmt(c->store, sql_pp_count));
+        if (count < 0)
+            return (int)count;
         if (count >= max)
             return -ENOSPC;
+    } else if (r < 0) {
+        return r;
     }
-    st = store_prepared(c->store, sql_pp_put);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_pp_put);
     sqlite3_bind_text(st, 1, p->home, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, p->revoked);
@@ -457,9 +393,7 @@ int store_consortium_passport_put(struct store_consortium *c, const struct store
     if (r == 0 && !p->revoked)
         r = bind_exec2(c, sql_ppc_clear, p->home, p->id);
     for (unsigned i = 0; r == 0 && i < n_cards && !p->revoked; i++) {
-        st = store_prepared(c->store, sql_ppc_add);
-        if (!st)
-            return -EIO;
+        st = store_stmt(c->store, sql_ppc_add);
         sqlite3_bind_blob(st, 1, cards[i], 32, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, p->home, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, p->id, -1, SQLITE_STATIC);
@@ -481,49 +415,43 @@ int store_consortium_passport_delete(struct store_consortium *c, const char *hom
 int store_consortium_passports_expire(struct store_consortium *c, int64_t now)
 {
     sqlite3_stmt *st;
-    int n, r = store_batch_ensure(c->store);
+    int r = store_batch_ensure(c->store);
 
     if (r < 0)
         return r;
-    st = store_prepared(c->store, sql_pp_expired_cards);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_pp_expired_cards);
     sqlite3_bind_int64(st, 1, now);
     r = store_stmt_exec(st);
     if (r < 0)
         return r;
-    st = store_prepared(c->store, sql_pp_expired);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_pp_expired);
     sqlite3_bind_int64(st, 1, now);
     r = store_stmt_exec(st);
-    n = sqlite3_changes(c->db);
-    return r < 0 ? r : n;
+    return r < 0 ? r : sqlite3_changes(c->db);
+}
+
+static void passport_fill(sqlite3_stmt *st, void *ret)
+{
+    struct store_passport *p = ret;
+
+    memset(p, 0, sizeof(*p));
+    store_column_text(st, 0, p->home, sizeof(p->home));
+    store_column_text(st, 1, p->id, sizeof(p->id));
+    p->revoked = sqlite3_column_int(st, 2) != 0;
+    p->expires = sqlite3_column_int64(st, 3);
+    p->visit_days = sqlite3_column_int64(st, 4);
+    store_column_text(st, 5, p->month, sizeof(p->month));
+    p->used_elsewhere = sqlite3_column_int64(st, 6);
 }
 
 int store_consortium_passport_find(struct store_consortium *c, const uint8_t hash[32],
                                    int64_t now, struct store_passport *ret)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_pp_find);
-    int rc;
+    sqlite3_stmt *st = store_stmt(c->store, sql_pp_find);
 
-    if (!st)
-        return -EIO;
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        memset(ret, 0, sizeof(*ret));
-        store_column_text(st, 0, ret->home, sizeof(ret->home));
-        store_column_text(st, 1, ret->id, sizeof(ret->id));
-        ret->revoked = sqlite3_column_int(st, 2) != 0;
-        ret->expires = sqlite3_column_int64(st, 3);
-        ret->visit_days = sqlite3_column_int64(st, 4);
-        store_column_text(st, 5, ret->month, sizeof(ret->month));
-        ret->used_elsewhere = sqlite3_column_int64(st, 6);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : errno_of(rc);
+    return store_row_get(st, passport_fill, ret);
 }
 
 int store_consortium_visit_add(struct store_consortium *c, const struct store_visit *v,
@@ -534,9 +462,7 @@ int store_consortium_visit_add(struct store_consortium *c, const struct store_vi
 
     if (r < 0)
         return r;
-    st = store_prepared(c->store, sql_visit_add);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_visit_add);
     sqlite3_bind_text(st, 1, v->home, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, v->visitor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, v->billing_day, -1, SQLITE_STATIC);
@@ -544,29 +470,20 @@ int store_consortium_visit_add(struct store_consortium *c, const struct store_vi
     sqlite3_bind_int64(st, 5, v->at);
     sqlite3_bind_int64(st, 6, v->amount_cents);
     sqlite3_bind_int64(st, 7, v->ledger_seq);
-    r = store_stmt_exec(st);
-    if (r == 0 && ret_id)
-        *ret_id = sqlite3_last_insert_rowid(c->db);
-    return r;
+    return store_write_insert(c->store, st, ret_id);
 }
 
 int64_t store_consortium_visit_days(struct store_consortium *c, const char *home,
                                     const char *visitor, const char *first_day,
                                     const char *last_day)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_visit_days);
-    int64_t n = -EIO;
+    sqlite3_stmt *st = store_stmt(c->store, sql_visit_days);
 
-    if (!st)
-        return -EIO;
     sqlite3_bind_text(st, 1, home, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, visitor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return n;
+    return store_row_value(st);
 }
 
 int store_consortium_heard_put(struct store_consortium *c, const char *visitor, const char *host,
@@ -577,9 +494,7 @@ int store_consortium_heard_put(struct store_consortium *c, const char *visitor, 
 
     if (r < 0)
         return r;
-    st = store_prepared(c->store, sql_heard_put);
-    if (!st)
-        return -EIO;
+    st = store_stmt(c->store, sql_heard_put);
     sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, month, -1, SQLITE_STATIC);
@@ -588,47 +503,49 @@ int store_consortium_heard_put(struct store_consortium *c, const char *visitor, 
     return store_stmt_exec(st);
 }
 
+static int heard_row(sqlite3_stmt *st, void *ctx)
+{
+    const struct store_rows *rows = ctx;
+    char host[32];
+
+    store_column_text(st, 0, host, sizeof(host));
+    return ((store_consortium_heard_fn)rows->fn)(host, sqlite3_column_int64(st, 1),
+                                                 rows->userdata);
+}
+
 int store_consortium_heard_foreach(struct store_consortium *c, const char *visitor,
                                    const char *month, store_consortium_heard_fn fn,
                                    void *userdata)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_heard_list);
-    char host[32];
-    int rc, r = 0;
+    sqlite3_stmt *st = store_stmt(c->store, sql_heard_list);
+    int r;
 
-    if (!st)
-        return -EIO;
     sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_column_text(st, 0, host, sizeof(host));
-        r = fn(host, sqlite3_column_int64(st, 1), userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+    r = store_rows_each(st, heard_row, STORE_ROWS(fn, userdata));
+    return r < 0 ? r : 0;
+}
+
+static int visits_month_row(sqlite3_stmt *st, void *ctx)
+{
+    const struct store_rows *rows = ctx;
+    char home[32], visitor[40];
+
+    store_column_text(st, 0, home, sizeof(home));
+    store_column_text(st, 1, visitor, sizeof(visitor));
+    return ((store_consortium_visits_fn)rows->fn)(home, visitor, sqlite3_column_int64(st, 2),
+                                                  rows->userdata);
 }
 
 int store_consortium_visits_month_foreach(struct store_consortium *c, const char *first_day,
                                           const char *last_day, store_consortium_visits_fn fn,
                                           void *userdata)
 {
-    sqlite3_stmt *st = store_prepared(c->store, sql_visits_month);
-    char home[32], visitor[40];
-    int rc, r = 0;
+    sqlite3_stmt *st = store_stmt(c->store, sql_visits_month);
+    int r;
 
-    if (!st)
-        return -EIO;
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_column_text(st, 0, home, sizeof(home));
-        store_column_text(st, 1, visitor, sizeof(visitor));
-        r = fn(home, visitor, sqlite3_column_int64(st, 2), userdata);
-        if (r < 0)
-            break;
-    }
-    sqlite3_reset(st);
-    return r < 0 ? r : rc == SQLITE_DONE ? 0 : errno_of(rc);
+    r = store_rows_each(st, visits_month_row, STORE_ROWS(fn, userdata));
+    return r < 0 ? r : 0;
 }

@@ -1,35 +1,63 @@
-/* store_internal: what the store's domain files (store_*.c) share with store.c.
+/* store_internal: what the store's files share, and nothing outside the store reads.
  *
- * Not for use outside the store: every byte of the daemon's SQL stays in store*.c. The
- * connection-free helpers (store_errno, store_stmt_exec, store_column_text,
- * store_rows_each) also serve the custodian's own database (tools/custodian), so both map
- * SQLite's errors and walk rows the same way. A domain file keeps
- * its SQL in static const strings and gets each statement through store_prepared(), which
- * prepares it once per connection (keyed by the string's address) and hands it back reset,
- * with no bindings. */
+ * store.c owns the connection, the migrations, the batches and their durability, and the
+ * access events held from failed batches. Each aggregate has its file: store_members.c
+ * (plans, members, cards, the subject of a card), store_events.c (access events, the MQTT
+ * outbox), store_fablab.c (resources, trainings, qualifications, bookings, machine sessions),
+ * store_usage.c (billing plans, rates, passes, usage, the ledger, presence, periods),
+ * store_trainers.c, store_accounts.c, store_consortium.c; store_facts.c turns rows into
+ * policy facts.
+ *
+ * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that
+ * run them, gets each statement with store_stmt() (the one registry, store_sql.h), reads one
+ * row with store_row_get() and many with store_rows_each(). */
 #pragma once
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
+#include "store_sql.h"
 
-#define STORE_EXTRA_STMTS 96
+struct store {
+    sqlite3 *db;
+    struct store_stmts *stmts;
+    bool in_batch;
+    bool outbox_on;
+    int64_t outbox_max;
+    int64_t outbox_count;
+    uint64_t outbox_dropped;
+    struct store_hooks hooks;
+    uint64_t batch_no;                  /* the open batch, or the last one begun */
+    uint64_t committed_no;              /* the last committed batch */
+    bool deferred;                      /* commits do not sync: see store_defer_sync() */
+    int wal_frames;
+    int64_t outbox_last, ledger_last;   /* highest seq written (committed or not) */
+    struct store_marks committed, durable;
+    /* Access events of the open batch (copies, to hold them if it fails), and those held
+     * from failed batches. */
+    struct store_event *batch_ev, *held;
+    unsigned n_batch_ev, n_held;
+    uint64_t batch_ev_overflow, held_dropped;
+    uint64_t generation;
+};
 
-sqlite3 *store_db(struct store *s);
-/* The prepared statement for sql (a string with static storage), or NULL. */
-sqlite3_stmt *store_prepared(struct store *s, const char *sql);
+/* The statement for sql (a string with static storage), reset and unbound; NULL if it
+ * cannot be prepared (the helpers of store_sql.h then return -EIO). */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+
 /* Writes join the open batch, starting one if needed. 0 or -errno. */
 int store_batch_ensure(struct store *s);
-/* Step a statement whose rows are ignored, then reset it. 0 or -errno. */
-int store_stmt_exec(sqlite3_stmt *st);
-int store_errno(int sqlite_rc);
-void store_column_text(sqlite3_stmt *st, int col, char *buf, size_t n);
+/* Run a write whose parameters are bound; -ENOENT if it changed no row. */
+int store_write_changed(struct store *s, sqlite3_stmt *st);
+/* Run an INSERT whose parameters are bound; its rowid goes to *ret_id (may be NULL). */
+int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id);
 
-/* Row loops: step st to its end, calling each(st, ctx) per row; the first negative return
- * stops the loop and is returned. Returns the number of rows seen or -errno. */
-typedef void (*row_cb)(void);
-struct row_ctx {
-    row_cb fn;              /* the caller's store_*_fn, cast back by the converter */
-    void *userdata;
-};
-int store_rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), void *ctx);
+/* Keep ev to write it again later (its write, or its batch, failed). */
+void store_hold_event(struct store *s, const struct store_event *ev);
+/* ev joined the open batch: keep a copy, to hold it if the batch fails. */
+void store_batch_note_event(struct store *s, const struct store_event *ev);
+
+/* The outbox's row count, read from disk (the outbox is in store_events.c). */
+int64_t store_outbox_count_rows(struct store *s);

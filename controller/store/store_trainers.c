@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "store.h"
 #include "store_internal.h"
 #include "util.h"
 
@@ -19,79 +18,54 @@ static const char sql_list[] =
 int store_trainer_set(struct store *s, int64_t training_id, int64_t member_id, bool on,
                       const char *by)
 {
-    sqlite3_stmt *st = store_prepared(s, on ? sql_name : sql_end);
-    int r;
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
 
-    if (!st)
-        return -ENOMEM;
-    r = store_batch_ensure(s);
     if (r < 0)
         return r;
+    st = store_stmt(s, on ? sql_name : sql_end);
     sqlite3_bind_int64(st, 1, training_id);
     sqlite3_bind_int64(st, 2, member_id);
-    if (on) {
-        sqlite3_bind_int64(st, 3, now_utc());
-        sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
-    }
-    r = store_stmt_exec(st);
-    if (r == 0 && !on && sqlite3_changes(store_db(s)) == 0)
-        return -ENOENT;
-    return r;
+    if (!on)
+        return store_write_changed(s, st);
+    sqlite3_bind_int64(st, 3, now_utc());
+    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
+    return store_stmt_exec(st);         /* naming a trainer twice is no error */
 }
 
 int store_trainer_is(struct store *s, int64_t training_id, int64_t member_id)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_is);
-    int rc;
+    sqlite3_stmt *st = store_stmt(s, sql_is);
+    int r;
 
-    if (!st)
-        return -ENOMEM;
     sqlite3_bind_int64(st, 1, training_id);
     sqlite3_bind_int64(st, 2, member_id);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : store_errno(rc);
+    r = store_row_get(st, NULL, NULL);
+    return r == 0 ? 1 : r == -ENOENT ? 0 : r;
 }
 
 int store_trainer_count(struct store *s, int64_t member_id)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_count);
-    int rc, n = 0;
+    sqlite3_stmt *st = store_stmt(s, sql_count);
 
-    if (!st)
-        return -ENOMEM;
     sqlite3_bind_int64(st, 1, member_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? n : store_errno(rc);
+    return (int)store_row_value(st);
 }
-
-struct list_ctx {
-    store_trainer_fn fn;
-    void *userdata;
-};
 
 static int list_row(sqlite3_stmt *st, void *ctx)
 {
-    struct list_ctx *cx = ctx;
+    const struct store_rows *rows = ctx;
     char name[96];
 
     store_column_text(st, 1, name, sizeof(name));
-    return cx->fn(sqlite3_column_int64(st, 0), name, cx->userdata);
+    return ((store_trainer_fn)rows->fn)(sqlite3_column_int64(st, 0), name, rows->userdata);
 }
 
 int store_trainers_foreach(struct store *s, int64_t training_id, store_trainer_fn fn,
                            void *userdata)
 {
-    sqlite3_stmt *st = store_prepared(s, sql_list);
-    struct list_ctx cx = { fn, userdata };
+    sqlite3_stmt *st = store_stmt(s, sql_list);
 
-    if (!st)
-        return -ENOMEM;
     sqlite3_bind_int64(st, 1, training_id);
-    return store_rows_each(st, list_row, &cx);
+    return store_rows_each(st, list_row, STORE_ROWS(fn, userdata));
 }

@@ -6,23 +6,9 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader laser]
 driver = sim
 
@@ -59,7 +45,7 @@ MIN = 60
 class MachineBase(DaemonTest):
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
-        self.d.write_config(CONFIG.format(dir=self.d.dir))
+        self.d.write_config(build_config(self.d.dir, SECTIONS))
         self.d.start()
         self.d.seed()       # Alice 1, Bob 2, Carol 3 with cards; plans open (*) and cowork
         self.d.ok({"cmd": "member.add", "name": "Dan", "plan": "open"})
@@ -277,6 +263,24 @@ class MachineTest(MachineBase):
         self.assertEqual(code, 1)
         self.d.ctl("machine", "out-of-order", "laser", "off")
         self.assertTrue(self.tap(ALICE)["granted"])
+
+    def test_unreadable_hours_refuse_power(self):
+        # Hours the daemon cannot parse mean closed: the plan's at any door or machine, and the
+        # machine's own opening hours.
+        with self.d.db() as db:
+            db.execute("UPDATE plans SET hours = 'Mon-Fri' WHERE name = 'open'")
+        reply = self.tap(ALICE)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "outside_plan_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+        with self.d.db() as db:
+            db.execute("UPDATE plans SET hours = 'always' WHERE name = 'open'")
+            db.execute("UPDATE machine_rules SET hours = 'daily 08:00-25:00' WHERE resource_id = "
+                       "(SELECT id FROM resources WHERE name = 'laser')")
+        reply = self.tap(ALICE)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "outside_opening_hours"))
+        self.assertFalse(self.d.relay_file("laser"))
+        self.assertEqual(self.sessions(), [])
+        self.assertIn("machine laser: its opening hours cannot be read", self.d.log_text())
 
     def test_restart_leaves_relays_off_and_closes_interrupted_session(self):
         self.advance_to(self.slot)

@@ -12,26 +12,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BIN, WAIT, Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import BIN, WAIT, Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
 EMU = os.path.join(BIN, "pn532-emu")
 
-CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-{worker}
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader front]
 driver = libnfc
 connstring = pn532_uart:{dir}/front.tty
@@ -62,6 +47,11 @@ unlock_seconds = 1
 """
 
 
+def readers_config(directory, worker=""):
+    """Two libnfc readers on emulators in directory; worker: a [daemon] reader_worker line."""
+    return build_config(directory, SECTIONS.format(dir=directory), daemon_extra=worker)
+
+
 class Emulator:
     def __init__(self, directory, name):
         self.link = os.path.join(directory, name + ".tty")
@@ -84,6 +74,7 @@ class Emulator:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        self.proc.stdout.close()
 
 
 class ReaderBase(DaemonTest):
@@ -93,7 +84,7 @@ class ReaderBase(DaemonTest):
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
         self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back")}
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker=self.worker))
+        self.d.write_config(readers_config(self.d.dir, self.worker))
         self.d.start()
         self.d.seed()
 
@@ -195,7 +186,7 @@ class ReaderTest(ReaderBase):
 
     def test_reset_line_is_pulsed_before_restart(self):
         self.d.stop()
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="").replace(
+        self.d.write_config(readers_config(self.d.dir, "").replace(
             "backoff_max_seconds = 1\n\n[reader back]",
             "backoff_max_seconds = 1\nreset_line = 40\n\n[reader back]", 1))
         self.d.start()
@@ -313,6 +304,100 @@ class TwoCardsTest(ReaderBase):
         self.assertNotIn("cards presented", self.d.log_text())
 
 
+STILL_THERE = "the card held before the worker restarted is still there"
+
+
+class HeldCardRestartTest(ReaderBase):
+    """Issue 12.2: a card left on the reader taps once, however long it stays, even when the
+    worker reading it is restarted (or the reader itself goes away and comes back) meanwhile:
+    portierd remembers the card across workers. A card that really left still taps again."""
+
+    def emu_status(self):
+        return dict(kv.split("=", 1) for kv in self.emus["front"].cmd("status").split()[1:])
+
+    def frames_pass(self, n=10):
+        start = int(self.emu_status()["rx_frames"])
+        wait_until(lambda: int(self.emu_status()["rx_frames"]) >= start + n,
+                   what="%d more frames from the worker" % n)
+
+    def hold_alice(self):
+        self.wait_up("front")
+        self.emus["front"].cmd("insert uid=" + ALICE)
+        wait_until(lambda: len(self.taps()) == 1, what="first tap")
+        wait_until(lambda: self.reader("front")["holding"], what="the card held")
+        return self.reader("front")["restarts"]
+
+    def wait_restarted(self, before):
+        wait_until(lambda: self.reader("front")["restarts"] > before, what="worker restarted")
+        self.wait_up("front")
+
+    def assert_still_one_tap(self):
+        """The new worker found the card: portierd says so (or, without the fix, taps)."""
+        wait_until(lambda: STILL_THERE in self.d.log_text() or len(self.taps()) > 1,
+                   what="the new worker reporting the card")
+        self.frames_pass()          # many polls later, and past debounce_ms (200 ms)
+        time.sleep(0.3)
+        self.assertEqual(len(self.taps()), 1, "the held card tapped again after the restart")
+        self.assertEqual(self.reader("front")["taps"], 1)
+        self.assertTrue(self.reader("front")["holding"])
+
+    def assert_taps_again(self, n=2, member=1):
+        wait_until(lambda: not self.reader("front")["holding"], what="the card left")
+        self.emus["front"].cmd("insert uid=" + ALICE)
+        wait_until(lambda: len(self.taps()) == n, what="a new tap")
+        self.assertEqual(self.taps()[-1]["member_id"], member)
+
+    def test_held_card_taps_once_across_a_manual_restart(self):
+        before = self.hold_alice()
+        self.d.ctl("reader", "restart", "front")
+        self.wait_restarted(before)
+        self.assert_still_one_tap()
+        # Still the same presentation through a second restart.
+        self.d.ctl("reader", "restart", "front")
+        self.wait_restarted(before + 1)
+        wait_until(lambda: self.d.log_text().count(STILL_THERE) >= 2 or len(self.taps()) > 1,
+                   what="the second worker reporting the card")
+        self.frames_pass()
+        self.assertEqual(len(self.taps()), 1)
+        # Taken away, then presented again after debounce_ms: a new tap.
+        self.emus["front"].cmd("remove")
+        self.assert_taps_again()
+
+    def test_held_card_taps_once_across_a_reader_hangup(self):
+        before = self.hold_alice()
+        self.emus["front"].cmd("fault hangup 800")      # unplugged for 0.8 s, card on it
+        self.wait_restarted(before)
+        self.assertIn(ALICE, self.emu_status()["field"])      # the card stayed on
+        self.assert_still_one_tap()
+
+    def test_held_card_taps_once_across_an_emulator_restart(self):
+        before = self.hold_alice()
+        self.emus["front"].stop()
+        self.emus["front"] = Emulator(self.d.dir, "front")     # a new chip, the card still on
+        self.emus["front"].cmd("insert uid=" + ALICE)
+        self.wait_restarted(before)
+        self.assert_still_one_tap()
+        self.emus["front"].cmd("remove")
+        self.assert_taps_again()
+
+    def test_card_taken_away_during_the_restart_taps_again(self):
+        before = self.hold_alice()
+        self.d.ctl("reader", "restart", "front")
+        self.emus["front"].cmd("remove")            # while no worker is polling
+        self.wait_restarted(before)
+        self.assert_taps_again()
+        self.assertNotIn(STILL_THERE, self.d.log_text())
+
+    def test_another_card_after_the_restart_taps_at_once(self):
+        before = self.hold_alice()
+        self.d.ctl("reader", "restart", "front")
+        self.emus["front"].cmd("insert uid=" + CAROL)   # Alice's card leaves, Carol's comes
+        self.wait_restarted(before)
+        wait_until(lambda: len(self.taps()) == 2, what="Carol's tap")
+        self.assertEqual(self.taps()[-1]["member_id"], 3)
+        self.assertTrue(self.reader("front")["holding"])
+
+
 MACHINE = """
 [reader laser]
 driver = libnfc
@@ -368,7 +453,7 @@ class TwoCardsMachineTest(ReaderBase):
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
         self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back", "laser")}
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="") + MACHINE.format(dir=self.d.dir))
+        self.d.write_config(readers_config(self.d.dir, "") + MACHINE.format(dir=self.d.dir))
         self.d.start()
         self.d.seed()
         self.d.ok({"cmd": "machine.set", "machine": "laser", "slot_minutes": 5, "min_minutes": 5,
@@ -397,7 +482,7 @@ class TwoCardsMqttTest(ReaderBase):
         self.broker = Broker(self.d.dir)
         self.broker.start()
         self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back")}
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="") +
+        self.d.write_config(readers_config(self.d.dir, "") +
                             "\n[mqtt]\nenabled = true\nport = %d\n" % self.broker.port)
         self.listener = Listener(self.broker.port, ["portier/#"])
         self.d.start()
@@ -458,7 +543,7 @@ class WorkerFaultTest(DaemonTest):
     def start(self, mode):
         with open(os.path.join(self.d.dir, "MODE"), "w") as f:
             f.write(mode)
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="reader_worker = " + self.fake))
+        self.d.write_config(readers_config(self.d.dir, "reader_worker = " + self.fake))
         self.d.start()
 
     def reader(self):

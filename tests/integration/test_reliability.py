@@ -1,8 +1,10 @@
 """Reliability against the real daemon: a broker that blips while reader workers run,
-descriptors each child process holds, and a state directory whose disk fills up."""
+descriptors each child process holds, the reader worker's sandbox, and a state directory
+whose disk fills up."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,27 +13,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import (PORTIERCTL, PORTIERD, Daemon, DaemonTest, free_tcp_port,  # noqa: E402
-                             http_section, main, wait_until)
+from portier_harness import (BIN, PORTIERCTL, PORTIERD, Daemon, DaemonTest,  # noqa: E402
+                             build_config, free_tcp_port, http_section, main, wait_until)
 from test_http import Client  # noqa: E402
 from test_mqtt import Broker, Listener  # noqa: E402
 from test_readers import Emulator  # noqa: E402
 
-NFC_MQTT_CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+NFC_MQTT_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -51,6 +39,12 @@ unlock_seconds = 1
 """
 
 
+def nfc_mqtt_config(directory, port, daemon_extra=""):
+    """One door with a libnfc reader on an emulator in directory, MQTT on the broker at port."""
+    return build_config(directory, NFC_MQTT_SECTIONS.format(dir=directory, port=port),
+                        daemon_extra=daemon_extra)
+
+
 def fd_targets(pid):
     """What each open descriptor of pid points at: {fd: target}."""
     out = {}
@@ -61,6 +55,20 @@ def fd_targets(pid):
         except FileNotFoundError:
             pass
     return out
+
+
+def worker_fds_ok(test, fds):
+    """A reader worker on pn532_uart holds stdio, its socket (3), the device (4) and the pipe
+    libnfc's pn532_uart driver keeps to abort a wait (5, 6: both ends of one pipe)."""
+    test.assertEqual(sorted(fds), [0, 1, 2, 3, 4, 5, 6], fds)
+    test.assertTrue(fds[3].startswith("socket:"), fds)
+    test.assertTrue(fds[4].startswith("/dev/pts/"), fds)
+    test.assertTrue(fds[5].startswith("pipe:") and fds[5] == fds[6], fds)
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
 def children(pid):
@@ -89,7 +97,7 @@ class BrokerBlipTest(DaemonTest):
         self.broker.start()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         self.emu = Emulator(self.dir, "front")
-        self.d.write_config(NFC_MQTT_CONFIG.format(dir=self.dir, port=self.broker.port))
+        self.d.write_config(nfc_mqtt_config(self.dir, self.broker.port))
         self.d.start()
         self.d.seed()
 
@@ -146,10 +154,14 @@ os.execv(%r, [%r] + sys.argv[1:])
 
 
 def cloexec(pid, fd):
-    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
-        for line in f:
-            if line.startswith("flags:"):
-                return int(line.split()[1], 8) & 0o2000000 != 0
+    """Whether fd of pid is close-on-exec (True for one closed meanwhile: nothing leaks)."""
+    try:
+        with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & 0o2000000 != 0
+    except FileNotFoundError:
+        return True
     return False
 
 
@@ -165,7 +177,7 @@ class DescriptorTest(DaemonTest):
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         self.emu = Emulator(self.dir, "front")
         self.port = free_tcp_port()
-        self.d.write_config(NFC_MQTT_CONFIG.format(dir=self.dir, port=self.broker.port) +
+        self.d.write_config(nfc_mqtt_config(self.dir, self.broker.port) +
                             http_section(self.port))
         self.job_log = os.path.join(self.dir, "job-fds.txt")
         wrapper = os.path.join(self.dir, "job-wrapper")
@@ -187,15 +199,19 @@ class DescriptorTest(DaemonTest):
         leaky = {fd: t for fd, t in fd_targets(pid).items() if fd > 2 and not cloexec(pid, fd)}
         self.assertEqual(leaky, {})
 
+    def reader_up(self):
+        return next(r for r in self.d.status()["readers"] if r["name"] == "front")["health"] == "up"
+
     def test_reader_worker_holds_its_socket_and_device_only(self):
         wait_until(lambda: self.d.status()["mqtt"]["connected"], what="mqtt connected")
         wait_until(lambda: reader_worker_pid(self.d.proc.pid), what="reader worker")
         for attempt in range(2):
+            # Once the device is open (up), which is also when the sandbox is on.
+            wait_until(self.reader_up, what="reader up")
             worker = reader_worker_pid(self.d.proc.pid)
-            fds = fd_targets(worker)
-            self.assertEqual(sorted(fds), [0, 1, 2, 3, 4], fds)
-            self.assertTrue(fds[3].startswith("socket:"), fds)
-            self.assertTrue(fds[4].startswith("/dev/pts/"), fds)
+            worker_fds_ok(self, fd_targets(worker))
+            st = proc_status(worker)
+            self.assertEqual((st["NoNewPrivs"], st["Seccomp"]), ("1", "2"), st)
             self.d.ctl("reader", "restart", "front")
             wait_until(lambda: reader_worker_pid(self.d.proc.pid) not in (None, worker),
                        what="a new reader worker")
@@ -244,11 +260,12 @@ class DescriptorTest(DaemonTest):
         t = threading.Thread(target=watch)
         t.start()
         client = Client("http://127.0.0.1:%d" % self.port, self.dir)
-        for _ in range(20):
+        for i in range(20):
             if found:
                 break
-            # An unknown name is checked against a dummy hash, in a child all the same.
-            self.assertEqual(client.login("nobody", "not-a-password").status, 401)
+            # An unknown name is checked against a dummy hash, in a child all the same. A new
+            # name each time: five failures for one name would be refused (429) unhashed.
+            self.assertEqual(client.login("nobody%d" % i, "not-a-password").status, 401)
         stop.set()
         t.join()
         self.assertTrue(found, "never saw a password child")
@@ -257,21 +274,120 @@ class DescriptorTest(DaemonTest):
         self.assertTrue(fds[3].startswith("pipe:"), fds)
 
 
-FULL_DISK_CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
+READER = os.path.join(BIN, "portier-reader")
+SANDBOX_KILLED = "worker killed by its sandbox: forbidden system call (SIGSYS)"
 
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
+# Runs the real worker, with --sandbox-selftest while the file SELFTEST exists next to it.
+SELFTEST_WRAPPER = """#!/bin/sh
+if [ -e "$(dirname "$0")/SELFTEST" ]; then
+    exec %s --sandbox-selftest "$@"
+fi
+exec %s "$@"
+"""
 
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
 
+class ReaderSandboxTest(DaemonTest):
+    """Issue 13.9: the reader worker keeps only its socket and its device, and once polling, a
+    system call off its seccomp allow-list kills it with SIGSYS; portierd reports that and
+    restarts it like any other worker death. The forbidden call is the worker's own
+    --sandbox-selftest, which is harmless: it can only make the worker die."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="portier-sandbox-")
+        self.d = Daemon(config_text="placeholder", directory=self.dir)
+        self.emu = Emulator(self.dir, "front")
+
+    def tearDown(self):
+        super().tearDown()
+        self.emu.stop()
+
+    def reader(self):
+        return next(r for r in self.d.status()["readers"] if r["name"] == "front")
+
+    def run_worker(self, *args, stray=None, stdin=None):
+        """The worker started by hand on the emulator, its fd 3 a socket to us, stray (an fd of
+        ours) also open as its fd 9: (process, our end of the socket)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(ours.close)
+        redirect = "exec 3<&%d" % theirs.fileno()
+        keep = [theirs.fileno()]
+        if stray is not None:
+            redirect += " 9<&%d" % stray
+            keep.append(stray)
+        try:
+            proc = subprocess.Popen(["/bin/bash", "-c", redirect + '; exec "$@"', "bash", READER] +
+                                    list(args) + ["pn532_uart:" + self.emu.link, "20", "200"],
+                                    pass_fds=keep, stdin=stdin, stderr=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        ours.settimeout(10)
+        return proc, ours
+
+    def test_worker_closes_what_it_inherits(self):
+        """Without portierd's close_range (another parent, an older portierd): the worker
+        closes by itself whatever it was given beyond its socket, and never reads stdin."""
+        stray = os.open(os.path.join(self.dir, "stray"), os.O_WRONLY | os.O_CREAT, 0o600)
+        self.addCleanup(os.close, stray)
+        rd, wr = os.pipe()
+        self.addCleanup(os.close, wr)
+        try:
+            proc, sock = self.run_worker(stray=stray, stdin=rd)
+        finally:
+            os.close(rd)
+        try:
+            hello = sock.recv(4096)
+            self.assertEqual(hello[1], 1, hello[:4])            # HELLO: the device is open
+            fds = fd_targets(proc.pid)
+            worker_fds_ok(self, fds)
+            self.assertEqual(fds[0], "/dev/null")
+            st = proc_status(proc.pid)
+            self.assertEqual((st["NoNewPrivs"], st["Seccomp"]), ("1", "2"), st)
+        finally:
+            proc.kill()
+            proc.wait()
+
+    def test_selftest_dies_of_sigsys(self):
+        proc, sock = self.run_worker("--sandbox-selftest")
+        self.assertEqual(proc.wait(timeout=20), -signal.SIGSYS)
+        # It died before saying hello: nothing on the socket but its end.
+        self.assertEqual(sock.recv(4096), b"")
+
+    def test_forbidden_system_call_kills_the_worker_and_portierd_restarts_it(self):
+        wrapper = os.path.join(self.dir, "reader-wrapper")
+        with open(wrapper, "w") as f:
+            f.write(SELFTEST_WRAPPER % (READER, READER))
+        os.chmod(wrapper, 0o755)
+        selftest = os.path.join(self.dir, "SELFTEST")
+        open(selftest, "w").close()
+        config = nfc_mqtt_config(self.dir, 1, "reader_worker = " + wrapper).replace(
+            "[mqtt]\nenabled = true", "[mqtt]\nenabled = false")
+        self.d.write_config(config)
+        self.d.start()
+        self.d.seed()
+
+        # Every worker dies of SIGSYS once its sandbox is on; each is restarted, with back-off.
+        wait_until(lambda: self.reader()["restarts"] >= 3, what="three restarts")
+        r = self.reader()
+        self.assertEqual((r["health"], r["last_error"]), ("failed", SANDBOX_KILLED), r)
+        self.assertGreater(r["failed_since"], 0)
+        log = self.d.log_text()
+        self.assertIn("error: reader front: %s; restarting in 250 ms (restart 1)" % SANDBOX_KILLED, log)
+        self.assertIn("error: reader front: %s; restarting in 500 ms (restart 2)" % SANDBOX_KILLED, log)
+        code, out, _ = self.d.ctl("status")
+        self.assertIn(SANDBOX_KILLED, out)
+        self.assertIsNone(self.d.proc.poll())
+
+        # Without the self-test, the next worker comes up and a card opens the door.
+        os.unlink(selftest)
+        self.d.ctl("reader", "restart", "front")
+        wait_until(lambda: self.reader()["health"] == "up", what="reader up")
+        self.assertEqual(self.reader()["last_error"], "")
+        self.assertIn("reader front: back up", self.d.log_text())
+        self.emu.cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.d.relay_file("front"), what="front relay energised")
+
+
+FULL_DISK_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -320,8 +436,8 @@ class FullDiskTest(DaemonTest):
         self.broker.start()
         self.port = free_tcp_port()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
-        self.d.write_config(FULL_DISK_CONFIG.format(dir=self.dir, port=self.broker.port,
-                                                    http=self.port))
+        self.d.write_config(build_config(self.dir, FULL_DISK_SECTIONS.format(
+            port=self.broker.port, http=self.port)))
         self.d.start()
         self.d.seed()
         self.mqtt = Listener(self.broker.port, ["portier/#"])

@@ -1525,7 +1525,7 @@ static void test_period_close(void **state)
     r = ctl_call(&h, json_pack("{s:s, s:s}", "cmd", "period.close", "period", "2026-11"));
     if (!reply_ok(r))
         fail_msg("period.close: %s", json_string_value(json_object_get(r, "error")));
-    store_ledger_head(f->s, &head_seq, head_hash, head_sig);
+    assert_int_equal(store_ledger_head(f->s, &head_seq, head_hash, head_sig), 0);
     assert_int_equal(json_integer_value(json_object_get(r, "last_ledger_seq")), head_seq);
     assert_int_equal(head_seq, 20);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "totals"), "amount_cents")),

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"     /* the SQLite helpers every database of Portier uses */
+#include "store_sql.h"          /* the SQLite helpers every database of Portier uses */
 
 /* Migration N brings user_version from N-1 to N. Never edit a released migration. */
 static const char *const migrations[CDB_SCHEMA_VERSION] = {
@@ -89,6 +89,22 @@ static const char *const migrations[CDB_SCHEMA_VERSION] = {
     "CREATE TRIGGER seals_state_only BEFORE UPDATE OF site, period, first_day, last_day, "
     "  last_seq, last_hash, archive_sha256, closed_at, text, sig, received_at ON seals"
     "  BEGIN SELECT RAISE(ABORT, 'seals are kept as received'); END;",
+
+    /* 4: what the open data says of each site (docs/opendata.md): its public name and
+     * place, and the category each of its machines is published under. Entered by the
+     * custodian's operator; the ledger carries neither. */
+    "CREATE TABLE site_places ("
+    "  site TEXT PRIMARY KEY REFERENCES sites(name),"
+    "  label TEXT NOT NULL DEFAULT '',"
+    "  commune TEXT NOT NULL DEFAULT '',"
+    "  insee_code TEXT NOT NULL DEFAULT '',"
+    "  latitude TEXT NOT NULL DEFAULT '',"
+    "  longitude TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+    "CREATE TABLE machine_categories ("
+    "  site TEXT NOT NULL REFERENCES sites(name),"
+    "  machine TEXT NOT NULL,"
+    "  category TEXT NOT NULL,"
+    "  PRIMARY KEY (site, machine)) WITHOUT ROWID;",
 };
 
 enum {
@@ -157,52 +173,19 @@ static const char *const sql[Q__MAX] = {
 
 struct cdb {
     sqlite3 *db;
-    sqlite3_stmt *q[Q__MAX];
+    struct store_stmts *stmts;      /* sql[], prepared at open */
 };
 
 static sqlite3_stmt *q(struct cdb *db, int id)
 {
-    sqlite3_reset(db->q[id]);
-    sqlite3_clear_bindings(db->q[id]);
-    return db->q[id];
+    return store_stmts_get(db->stmts, sql[id]);
 }
 
+/* A blob of n bytes, or zeros. */
 static void blob_col(sqlite3_stmt *st, int col, uint8_t *buf, size_t n)
 {
-    memset(buf, 0, n);
-    if ((size_t)sqlite3_column_bytes(st, col) == n)
-        memcpy(buf, sqlite3_column_blob(st, col), n);
-}
-
-static int migrate(sqlite3 *db)
-{
-    sqlite3_stmt *st;
-    char bump[64];
-    int version = 0, rc;
-
-    rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_errno(rc);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (version > CDB_SCHEMA_VERSION)
-        return -EPROTO;
-    for (int v = version; v < CDB_SCHEMA_VERSION; v++) {
-        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
-        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, bump, NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return store_errno(rc) < 0 ? store_errno(rc) : -EIO;
-        }
-    }
-    return 0;
+    if (!store_column_blob(st, col, buf, n))
+        memset(buf, 0, n);
 }
 
 int cdb_open(const char *path, struct cdb **ret)
@@ -229,13 +212,15 @@ int cdb_open(const char *path, struct cdb **ret)
         r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
         goto fail;
     }
-    r = migrate(db->db);
+    r = store_migrate(db->db, migrations, CDB_SCHEMA_VERSION, CDB_SCHEMA_VERSION);
+    if (r < 0)
+        goto fail;
+    r = store_stmts_new(db->db, &db->stmts);
     if (r < 0)
         goto fail;
     for (int i = 0; i < Q__MAX; i++) {
-        rc = sqlite3_prepare_v3(db->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->q[i], NULL);
-        if (rc != SQLITE_OK) {
-            r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
+        if (!q(db, i)) {           /* every query prepares now, or the open fails */
+            r = -EIO;
             goto fail;
         }
     }
@@ -250,8 +235,7 @@ struct cdb *cdb_free(struct cdb *db)
 {
     if (!db)
         return NULL;
-    for (int i = 0; i < Q__MAX; i++)
-        sqlite3_finalize(db->q[i]);
+    store_stmts_free(db->stmts);
     sqlite3_close(db->db);
     free(db);
     return NULL;
@@ -270,8 +254,10 @@ int cdb_site_add(struct cdb *db, const struct cdb_site *s)
     return store_stmt_exec(st);
 }
 
-static void site_from_row(sqlite3_stmt *st, struct cdb_site *s)
+static void site_from_row(sqlite3_stmt *st, void *ret)
 {
+    struct cdb_site *s = ret;
+
     memset(s, 0, sizeof(*s));
     store_column_text(st, 0, s->name, sizeof(s->name));
     blob_col(st, 1, s->public_key, LEDGER_PK_LEN);
@@ -290,43 +276,32 @@ static void site_from_row(sqlite3_stmt *st, struct cdb_site *s)
 int cdb_site_get(struct cdb *db, const char *name, struct cdb_site *ret)
 {
     sqlite3_stmt *st = q(db, Q_SITE_GET);
-    int rc;
 
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        site_from_row(st, ret);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+    return store_row_get(st, site_from_row, ret);
 }
 
-static int sites_row(sqlite3_stmt *st, void *ctx)
-{
-    struct row_ctx *x = ctx;
-    struct cdb_site s;
-    site_from_row(st, &s);
-    return ((cdb_site_fn)x->fn)(&s, x->userdata);
-}
+STORE_ROWS_DELIVER(sites_row, struct cdb_site, site_from_row)
 
 int cdb_sites_foreach(struct cdb *db, cdb_site_fn fn, void *userdata)
 {
-    return store_rows_each(q(db, Q_SITE_LIST), sites_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(q(db, Q_SITE_LIST), sites_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- entries ---- */
 
+static void hash_from_row(sqlite3_stmt *st, void *ret)
+{
+    blob_col(st, 0, ret, LEDGER_HASH_LEN);
+}
+
 int cdb_entry_hash(struct cdb *db, const char *site, int64_t seq, uint8_t hash[LEDGER_HASH_LEN])
 {
     sqlite3_stmt *st = q(db, Q_ENTRY_HASH);
-    int rc;
 
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, seq);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        blob_col(st, 0, hash, LEDGER_HASH_LEN);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+    return store_row_get(st, hash_from_row, hash);
 }
 
 int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from, int64_t now,
@@ -407,14 +382,10 @@ int cdb_count_replay(struct cdb *db, const char *site)
 int64_t cdb_entry_count(struct cdb *db, const char *site)
 {
     sqlite3_stmt *st = q(db, Q_ENTRY_COUNT);
-    int64_t n = -EIO;
 
     if (site)
         sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return n;
+    return store_row_value(st);
 }
 
 /* ---- problems ---- */
@@ -435,31 +406,27 @@ int cdb_problem_add(struct cdb *db, const struct cdb_problem *p)
 bool cdb_gap_open(struct cdb *db, const char *site, int64_t first_seq)
 {
     sqlite3_stmt *st = q(db, Q_GAP_OPEN);
-    bool open;
 
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, first_seq);
-    open = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_reset(st);
-    return open;
+    return store_row_get(st, NULL, NULL) == 0;
 }
 
-static int problems_row(sqlite3_stmt *st, void *ctx)
+static void problem_from_row(sqlite3_stmt *st, void *ret)
 {
-    struct row_ctx *x = ctx;
-    struct cdb_problem p;
+    struct cdb_problem *p = ret;
 
-    memset(&p, 0, sizeof(p));
-    p.id = sqlite3_column_int64(st, 0);
-    p.at = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, p.site, sizeof(p.site));
-    store_column_text(st, 3, p.kind, sizeof(p.kind));
-    p.first_seq = sqlite3_column_int64(st, 4);
-    p.last_seq = sqlite3_column_int64(st, 5);
-    store_column_text(st, 6, p.detail, sizeof(p.detail));
-    p.resolved_at = sqlite3_column_int64(st, 7);
-    return ((cdb_problem_fn)x->fn)(&p, x->userdata);
+    p->id = sqlite3_column_int64(st, 0);
+    p->at = sqlite3_column_int64(st, 1);
+    store_column_text(st, 2, p->site, sizeof(p->site));
+    store_column_text(st, 3, p->kind, sizeof(p->kind));
+    p->first_seq = sqlite3_column_int64(st, 4);
+    p->last_seq = sqlite3_column_int64(st, 5);
+    store_column_text(st, 6, p->detail, sizeof(p->detail));
+    p->resolved_at = sqlite3_column_int64(st, 7);
 }
+
+STORE_ROWS_DELIVER(problems_row, struct cdb_problem, problem_from_row)
 
 int cdb_problems_foreach(struct cdb *db, const char *site, int64_t since, int64_t limit,
                          cdb_problem_fn fn, void *userdata)
@@ -470,24 +437,23 @@ int cdb_problems_foreach(struct cdb *db, const char *site, int64_t since, int64_
         sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
-    return store_rows_each(st, problems_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, problems_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- reports ---- */
 
-static int usage_row(sqlite3_stmt *st, void *ctx)
+static void usage_from_row(sqlite3_stmt *st, void *ret)
 {
-    struct row_ctx *x = ctx;
-    struct cdb_usage_row row;
+    struct cdb_usage_row *row = ret;
 
-    memset(&row, 0, sizeof(row));
-    store_column_text(st, 0, row.site, sizeof(row.site));
-    store_column_text(st, 1, row.kind, sizeof(row.kind));
-    row.records = sqlite3_column_int64(st, 2);
-    row.quantity = sqlite3_column_int64(st, 3);
-    row.amount_cents = sqlite3_column_int64(st, 4);
-    return ((cdb_usage_fn)x->fn)(&row, x->userdata);
+    store_column_text(st, 0, row->site, sizeof(row->site));
+    store_column_text(st, 1, row->kind, sizeof(row->kind));
+    row->records = sqlite3_column_int64(st, 2);
+    row->quantity = sqlite3_column_int64(st, 3);
+    row->amount_cents = sqlite3_column_int64(st, 4);
 }
+
+STORE_ROWS_DELIVER(usage_row, struct cdb_usage_row, usage_from_row)
 
 int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_day,
                       cdb_usage_fn fn, void *userdata)
@@ -496,21 +462,20 @@ int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_da
 
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    return store_rows_each(st, usage_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, usage_row, STORE_ROWS(fn, userdata));
 }
 
-static int visits_row(sqlite3_stmt *st, void *ctx)
+static void visit_from_row(sqlite3_stmt *st, void *ret)
 {
-    struct row_ctx *x = ctx;
-    struct cdb_visit_row row;
+    struct cdb_visit_row *row = ret;
 
-    memset(&row, 0, sizeof(row));
-    store_column_text(st, 0, row.home, sizeof(row.home));
-    store_column_text(st, 1, row.host, sizeof(row.host));
-    row.visits = sqlite3_column_int64(st, 2);
-    row.amount_cents = sqlite3_column_int64(st, 3);
-    return ((cdb_visit_fn)x->fn)(&row, x->userdata);
+    store_column_text(st, 0, row->home, sizeof(row->home));
+    store_column_text(st, 1, row->host, sizeof(row->host));
+    row->visits = sqlite3_column_int64(st, 2);
+    row->amount_cents = sqlite3_column_int64(st, 3);
 }
+
+STORE_ROWS_DELIVER(visits_row, struct cdb_visit_row, visit_from_row)
 
 int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
                        cdb_visit_fn fn, void *userdata)
@@ -519,13 +484,15 @@ int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_d
 
     sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    return store_rows_each(st, visits_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, visits_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- period seals ---- */
 
-static void seal_from_row(sqlite3_stmt *st, struct cdb_seal *s)
+static void seal_from_row(sqlite3_stmt *st, void *ret)
 {
+    struct cdb_seal *s = ret;
+
     memset(s, 0, sizeof(*s));
     store_column_text(st, 0, s->site, sizeof(s->site));
     store_column_text(st, 1, s->period, sizeof(s->period));
@@ -562,25 +529,13 @@ int cdb_seal_add(struct cdb *db, const struct cdb_seal *s)
 int cdb_seal_get(struct cdb *db, const char *site, const char *period, struct cdb_seal *ret)
 {
     sqlite3_stmt *st = q(db, Q_SEAL_GET);
-    int rc;
 
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        seal_from_row(st, ret);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+    return store_row_get(st, seal_from_row, ret);
 }
 
-static int seals_row(sqlite3_stmt *st, void *ctx)
-{
-    struct row_ctx *x = ctx;
-    struct cdb_seal s;
-
-    seal_from_row(st, &s);
-    return ((cdb_seal_fn)x->fn)(&s, x->userdata);
-}
+STORE_ROWS_DELIVER(seals_row, struct cdb_seal, seal_from_row)
 
 int cdb_seals_foreach(struct cdb *db, const char *site, const char *period, cdb_seal_fn fn,
                       void *userdata)
@@ -591,7 +546,7 @@ int cdb_seals_foreach(struct cdb *db, const char *site, const char *period, cdb_
         sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     if (period)
         sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    return store_rows_each(st, seals_row, &(struct row_ctx){ (row_cb)fn, userdata });
+    return store_rows_each(st, seals_row, STORE_ROWS(fn, userdata));
 }
 
 int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, const char *state,
@@ -608,18 +563,14 @@ int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, con
 int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *period)
 {
     sqlite3_stmt *st = q(db, Q_SEAL_PREV);
-    int64_t n = -EIO;
 
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return n;
+    return store_row_value(st);
 }
 
 struct entries_ctx {
-    struct row_ctx rc;
+    struct store_rows rows;
     const char *site;
 };
 
@@ -649,17 +600,129 @@ static int entries_row(sqlite3_stmt *st, void *ctx)
     blob_col(st, 15, e.signature, LEDGER_SIG_LEN);
     store_column_text(st, 16, e.home, sizeof(e.home));
     store_column_text(st, 17, e.visitor, sizeof(e.visitor));
-    return ((cdb_entry_fn)x->rc.fn)(&e, x->rc.userdata);
+    return ((cdb_entry_fn)x->rows.fn)(&e, x->rows.userdata);
 }
 
 int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t to,
                         cdb_entry_fn fn, void *userdata)
 {
     sqlite3_stmt *st = q(db, Q_ENTRY_RANGE);
-    struct entries_ctx x = { { (row_cb)fn, userdata }, site };
+    struct entries_ctx x = { { (store_rows_cb)fn, userdata }, site };
 
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, from);
     sqlite3_bind_int64(st, 3, to);
     return store_rows_each(st, entries_row, &x);
+}
+
+/* ---- open data: places, machine categories, the entries of a period ----
+ *
+ * Statements of their own rather than rows of sql[] above: the registry prepares each on
+ * first use (one command a month uses them). */
+
+static const char sql_place_set[] =
+    "INSERT OR REPLACE INTO site_places (site, label, commune, insee_code, latitude, "
+    "longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_place_get[] =
+    "SELECT label, commune, insee_code, latitude, longitude FROM site_places WHERE site = ?1";
+static const char sql_category_set[] =
+    "INSERT OR REPLACE INTO machine_categories (site, machine, category) VALUES (?1, ?2, ?3)";
+static const char sql_category_delete[] =
+    "DELETE FROM machine_categories WHERE site = ?1 AND machine = ?2";
+static const char sql_categories[] =
+    "SELECT site, machine, category FROM machine_categories WHERE ?1 IS NULL OR site = ?1 "
+    "ORDER BY site, machine";
+/* entries_day is (billing_day, site): one range scan of the period's days. */
+static const char sql_first_seq[] =
+    "SELECT coalesce(min(seq), 0) FROM entries WHERE billing_day BETWEEN ?2 AND ?3 "
+    "AND site = ?1 AND seq <= ?4";
+
+static bool site_registered(struct cdb *db, const char *site)
+{
+    struct cdb_site s;
+    return cdb_site_get(db, site, &s) == 0;
+}
+
+int cdb_place_set(struct cdb *db, const struct cdb_place *p)
+{
+    sqlite3_stmt *st;
+
+    if (!site_registered(db, p->site))
+        return -ENOENT;
+    st = store_stmts_get(db->stmts, sql_place_set);
+    sqlite3_bind_text(st, 1, p->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->commune, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, p->insee_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, p->latitude, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, p->longitude, -1, SQLITE_STATIC);
+    return store_stmt_exec(st);
+}
+
+/* Everything but the site, which the caller set. */
+static void place_from_row(sqlite3_stmt *st, void *ret)
+{
+    struct cdb_place *p = ret;
+    store_column_text(st, 0, p->label, sizeof(p->label));
+    store_column_text(st, 1, p->commune, sizeof(p->commune));
+    store_column_text(st, 2, p->insee_code, sizeof(p->insee_code));
+    store_column_text(st, 3, p->latitude, sizeof(p->latitude));
+    store_column_text(st, 4, p->longitude, sizeof(p->longitude));
+}
+
+int cdb_place_get(struct cdb *db, const char *site, struct cdb_place *ret)
+{
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_place_get);
+
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->site, sizeof(ret->site), "%s", site);
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    return store_row_get(st, place_from_row, ret);
+}
+
+int cdb_machine_category_set(struct cdb *db, const char *site, const char *machine,
+                             const char *category)
+{
+    sqlite3_stmt *st;
+
+    if (!site_registered(db, site))
+        return -ENOENT;
+    st = store_stmts_get(db->stmts, category[0] ? sql_category_set : sql_category_delete);
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, machine, -1, SQLITE_STATIC);
+    if (category[0])
+        sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
+    return store_stmt_exec(st);
+}
+
+static void category_from_row(sqlite3_stmt *st, void *ret)
+{
+    struct cdb_machine_category *c = ret;
+    store_column_text(st, 0, c->site, sizeof(c->site));
+    store_column_text(st, 1, c->machine, sizeof(c->machine));
+    store_column_text(st, 2, c->category, sizeof(c->category));
+}
+
+STORE_ROWS_DELIVER(category_row, struct cdb_machine_category, category_from_row)
+
+int cdb_machine_categories_foreach(struct cdb *db, const char *site, cdb_machine_category_fn fn,
+                                   void *userdata)
+{
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_categories);
+
+    if (site)
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    return store_rows_each(st, category_row, STORE_ROWS(fn, userdata));
+}
+
+int64_t cdb_entries_first_seq(struct cdb *db, const char *site, const char *first_day,
+                              const char *last_day, int64_t max_seq)
+{
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_first_seq);
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, last_day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, max_seq);
+    return store_row_value(st);
 }

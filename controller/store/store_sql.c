@@ -1,0 +1,252 @@
+#include "store_sql.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int store_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:        return 0;
+    case SQLITE_NOMEM:      return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:     return -EBUSY;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:       return -EACCES;
+    case SQLITE_FULL:       return -ENOSPC;
+    case SQLITE_CANTOPEN:   return -ENOENT;
+    case SQLITE_CONSTRAINT:
+        return (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) ? -EEXIST
+                                                                                      : -EINVAL;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:     return -EBADMSG;
+    case SQLITE_TOOBIG:     return -E2BIG;
+    default:                return -EIO;
+    }
+}
+
+/* A failure's -errno, never 0 (for codes that only mean "not what was expected"). */
+static int failure(int rc)
+{
+    int r = store_errno(rc);
+    return r < 0 ? r : -EIO;
+}
+
+/* ---- the statement registry: open addressing on the SQL text's address ---- */
+
+struct stmt_slot {
+    const char *sql;
+    sqlite3_stmt *st;
+};
+
+struct store_stmts {
+    sqlite3 *db;
+    unsigned cap, n;            /* cap: a power of two, at least twice n */
+    struct stmt_slot *slot;
+};
+
+#define STMTS_FIRST_CAP 64
+
+static unsigned slot_of(const struct stmt_slot *slot, unsigned cap, const char *sql)
+{
+    /* Fibonacci hashing of the address: string constants sit close together. */
+    unsigned i = (unsigned)(((uint64_t)(uintptr_t)sql * 0x9E3779B97F4A7C15ull) >> 40) & (cap - 1);
+
+    while (slot[i].sql && slot[i].sql != sql)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+static int grow(struct store_stmts *r)
+{
+    unsigned cap = r->cap * 2;
+    struct stmt_slot *slot = calloc(cap, sizeof(*slot));
+
+    if (!slot)
+        return -ENOMEM;
+    for (unsigned i = 0; i < r->cap; i++)
+        if (r->slot[i].sql)
+            slot[slot_of(slot, cap, r->slot[i].sql)] = r->slot[i];
+    free(r->slot);
+    r->slot = slot;
+    r->cap = cap;
+    return 0;
+}
+
+int store_stmts_new(sqlite3 *db, struct store_stmts **ret)
+{
+    struct store_stmts *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return -ENOMEM;
+    r->slot = calloc(STMTS_FIRST_CAP, sizeof(*r->slot));
+    if (!r->slot) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->db = db;
+    r->cap = STMTS_FIRST_CAP;
+    *ret = r;
+    return 0;
+}
+
+struct store_stmts *store_stmts_free(struct store_stmts *r)
+{
+    if (!r)
+        return NULL;
+    for (unsigned i = 0; i < r->cap; i++)
+        sqlite3_finalize(r->slot[i].st);
+    free(r->slot);
+    free(r);
+    return NULL;
+}
+
+sqlite3_stmt *store_stmts_get(struct store_stmts *r, const char *sql)
+{
+    unsigned i = slot_of(r->slot, r->cap, sql);
+    sqlite3_stmt *st;
+
+    if (r->slot[i].sql) {
+        st = r->slot[i].st;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    if ((r->n + 1) * 2 > r->cap) {
+        if (grow(r) < 0)
+            return NULL;
+        i = slot_of(r->slot, r->cap, sql);
+    }
+    if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    r->slot[i] = (struct stmt_slot){ sql, st };
+    r->n++;
+    return st;
+}
+
+/* ---- running statements ---- */
+
+int store_stmt_exec(sqlite3_stmt *st)
+{
+    int rc;
+
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);      /* extended result codes are on */
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : failure(rc);
+}
+
+int store_row_get(sqlite3_stmt *st, store_row_fill fill, void *ret)
+{
+    int rc;
+
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && fill)
+        fill(st, ret);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : failure(rc);
+}
+
+static void fill_int64(sqlite3_stmt *st, void *ret)
+{
+    *(int64_t *)ret = sqlite3_column_int64(st, 0);
+}
+
+int store_row_int64(sqlite3_stmt *st, int64_t *ret)
+{
+    return store_row_get(st, fill_int64, ret);
+}
+
+int64_t store_row_value(sqlite3_stmt *st)
+{
+    int64_t v = 0;
+    int r = store_row_int64(st, &v);
+    return r < 0 ? r : v;
+}
+
+int store_rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+    int rc, n = 0, r = 0;
+
+    if (!st)
+        return -EIO;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        r = each(st, ctx);
+        if (r < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (r < 0)
+        return r;
+    return rc == SQLITE_DONE ? n : failure(rc);
+}
+
+/* ---- columns ---- */
+
+void store_column_text(sqlite3_stmt *st, int col, char *buf, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(buf, n, "%s", t ? (const char *)t : "");
+}
+
+bool store_column_blob(sqlite3_stmt *st, int col, void *buf, size_t n)
+{
+    const void *b = sqlite3_column_blob(st, col);
+
+    if (!b || (size_t)sqlite3_column_bytes(st, col) != n)
+        return false;
+    memcpy(buf, b, n);
+    return true;
+}
+
+/* ---- schema ---- */
+
+int store_user_version(sqlite3 *db, int *ret)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return failure(rc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : failure(rc);
+}
+
+int store_migrate(sqlite3 *db, const char *const *migrations, int known, int target)
+{
+    int version, r;
+
+    r = store_user_version(db, &version);
+    if (r < 0)
+        return r;
+    if (version > known)
+        return -EPROTO;
+    for (int v = version; v < target; v++) {
+        char bump[48];
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, bump, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            r = failure(sqlite3_extended_errcode(db));
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
+    }
+    return 0;
+}
