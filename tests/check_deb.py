@@ -151,11 +151,19 @@ def check_scripts(name, ctrl):
         problem("%s: postinst does not create the system user (systemd-sysusers)" % name)
     elif tmpfiles < 0 or tmpfiles < sysusers:
         problem("%s: postinst must run systemd-sysusers before systemd-tmpfiles" % name)
+    if name == "portier":
+        # The per-site secret: created on a first install only, never over a file.
+        key = re.search(r'if \[ -z "\$2" \] && \[ ! -e "\$key" \].*?\n\s*fi', postinst, re.S)
+        if "key=/var/lib/portier/desfire-master.key" not in postinst or not key:
+            problem("portier: postinst does not create the DESFire master key on a first install "
+                    "only, without overwriting")
+        elif "chmod 0600" not in key.group(0) or "chown portier:portier" not in key.group(0):
+            problem("portier: postinst leaves the DESFire master key readable by others")
     if "try-restart" not in postinst:
         problem("%s: postinst does not restart a running service on upgrade" % name)
     # Never delete or overwrite data outside purge.
     for which in ("preinst", "postinst", "prerm"):
-        if re.search(r"\brm\s+-[a-z]*r|/var/lib/portier[^\s]*\s*$", script(ctrl, which), re.M):
+        if re.search(r"\brm\s+-[a-z]*r|\brm\b[^\n]*/var/lib/", script(ctrl, which)):
             problem("%s: %s removes files" % (name, which))
     postrm = script(ctrl, "postrm")
     purge = postrm.split("purge)", 1)

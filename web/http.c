@@ -914,7 +914,8 @@ static void route(struct http_req *rq)
             return;
         }
     }
-    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_pages_route(rq, path))
+    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_privacy_route(rq, path) ||
+        web_members_route(rq, path) || web_pages_route(rq, path))
         return;
     http_error(rq, 404, "not_found", "nothing here");
 }
@@ -1215,7 +1216,7 @@ static char *read_pem(const char *path, size_t max)
     char *data = malloc(max + 1);
     size_t n = 0;
 
-    if (data && (file_read_small(path, data, max + 1, &n) < 0 || n == 0)) {
+    if (data && (file_read_small(path, data, max + 1, &n, NULL) < 0 || n == 0)) {
         sodium_memzero(data, n);
         free(data);
         return NULL;

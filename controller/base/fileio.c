@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int file_sync_dir(const char *path)
@@ -84,14 +85,17 @@ static ssize_t read_full(int fd, char *buf, size_t count)
     return (ssize_t)done;
 }
 
-int file_read_small(const char *path, char *buf, size_t n, size_t *ret_len)
+int file_read_small(const char *path, char *buf, size_t n, size_t *ret_len, mode_t *ret_mode)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
     ssize_t k;
 
     *ret_len = 0;
     if (fd < 0)
         return -errno;
+    if (ret_mode)
+        *ret_mode = fstat(fd, &st) == 0 ? st.st_mode : 0;
     if (n == 0) {
         close(fd);
         return -EFBIG;

@@ -17,6 +17,9 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct retention;
+struct provision;
+struct reader_desfire_keys;
 
 struct services {
     sd_event *loop;
@@ -28,6 +31,9 @@ struct services {
     struct fablab *fablab;
     struct meter *meter;
     struct enroll *enroll;
+    struct retention *retention;        /* deletes what is past its retention; erasures */
+    struct provision *provision;        /* DESFire provisioning at readers */
+    const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */
     /* The `status` object (daemon/status.c): new reference. */

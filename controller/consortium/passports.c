@@ -40,7 +40,7 @@ static int load_card_key(struct passports *p)
 {
     char buf[130];
     size_t len = 0;
-    int r = file_read_small(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len);
+    int r = file_read_small(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len, NULL);
 
     if (r < 0) {
         log_error("consortium: cannot read card_key_file %s: %s",
@@ -76,7 +76,7 @@ static int load_sites(struct passports *p)
     text = malloc(SITES_FILE_MAX);
     if (!text)
         return -ENOMEM;
-    r = file_read_small(p->cfg->consortium.sites_file, text, SITES_FILE_MAX, &len);
+    r = file_read_small(p->cfg->consortium.sites_file, text, SITES_FILE_MAX, &len, NULL);
     if (r < 0) {
         log_error("consortium: cannot read sites_file %s: %s", p->cfg->consortium.sites_file,
                   strerror(-r));
@@ -136,6 +136,7 @@ struct eligible {
     int64_t member_id;
     int64_t visit_days;
     uint8_t hash[PASSPORT_CARD_LEN];
+    bool desfire;
 };
 
 struct eligible_list {
@@ -144,7 +145,7 @@ struct eligible_list {
 };
 
 static int collect_eligible(int64_t member_id, int64_t visit_days, const uint8_t hash[32],
-                            void *userdata)
+                            bool desfire, void *userdata)
 {
     struct eligible_list *l = userdata;
 
@@ -153,6 +154,7 @@ static int collect_eligible(int64_t member_id, int64_t visit_days, const uint8_t
     l->v[l->n].member_id = member_id;
     l->v[l->n].visit_days = visit_days;
     memcpy(l->v[l->n].hash, hash, PASSPORT_CARD_LEN);
+    l->v[l->n].desfire = desfire;
     l->n++;
     return 0;
 }
@@ -278,8 +280,10 @@ static void scan(struct passports *p)
         pp.visit_days = l.v[i].visit_days;
         snprintf(pp.month, sizeof(pp.month), "%s", rc.month);
         for (; i < l.n && l.v[i].member_id == member; i++)
-            if (pp.n_cards < PASSPORT_CARDS_MAX)
+            if (pp.n_cards < PASSPORT_CARDS_MAX) {
+                pp.card_desfire[pp.n_cards] = l.v[i].desfire;
                 memcpy(pp.cards[pp.n_cards++], l.v[i].hash, PASSPORT_CARD_LEN);
+            }
         r = store_consortium_heard_foreach(p->sc, pp.id, rc.month, add_used, &pp);
         if (r < 0)
             goto out;
@@ -410,7 +414,8 @@ static void on_passport(struct passports *p, const char *home, const char *id,
     sp.visit_days = pp.visit_days;
     snprintf(sp.month, sizeof(sp.month), "%s", pp.month);
     sp.used_elsewhere = passport_used_elsewhere(&pp, p->cfg->site.id, pp.month);
-    r = store_consortium_passport_put(p->sc, &sp, (const uint8_t (*)[32])pp.cards, pp.n_cards,
+    r = store_consortium_passport_put(p->sc, &sp, (const uint8_t (*)[32])pp.cards,
+                                      pp.card_desfire, pp.n_cards,
                                       p->cfg->consortium.passports_max, now);
     if (r == -ESTALE)
         log_debug("consortium: older passport %.8s of site %s ignored", pp.id, home);
@@ -549,6 +554,7 @@ static int visitor_lookup(void *userdata, const uint8_t *uid, size_t uid_len, in
     ret->facts.visit_days = sp.visit_days;
     ret->facts.used_days = here + (strcmp(sp.month, month) == 0 ? sp.used_elsewhere : 0);
     ret->facts.visited_today = today > 0;
+    ret->facts.card_desfire = sp.card_desfire;
     return 0;
 }
 
@@ -611,6 +617,34 @@ void passports_card_seen(struct passports *p, int64_t card_id, const uint8_t *ui
     if (r < 0)
         log_warning("consortium: cannot keep the consortium hash of card %" PRId64 ": %s",
                     card_id, strerror(-r));
+}
+
+void passports_member_gone(struct passports *p, int64_t member_id)
+{
+    struct passport pp = { 0 };
+    struct store_passport_out prev;
+    int64_t now = now_utc();
+    char day[11];
+    int r;
+
+    if (!p)
+        return;
+    passport_pseudonym(p->member_key, member_id, pp.id);
+    if (store_consortium_out_get(p->sc, pp.id, &prev) < 0 || prev.revoked)
+        return;             /* never published, or already revoked */
+    if (!mqtt_is_connected(p->mqtt)) {
+        log_info("consortium: passport %.8s will be revoked when the broker is back", pp.id);
+        return;             /* the next scan revokes it: the member is no longer eligible */
+    }
+    snprintf(pp.home, sizeof(pp.home), "%s", p->cfg->site.id);
+    billing_month(p, now, day, pp.month);
+    pp.revoked = true;
+    r = publish_passport(p, &pp, member_id, now);
+    if (r < 0)
+        log_warning("consortium: cannot revoke passport %.8s now: %s (the next scan will)",
+                    pp.id, strerror(-r));
+    else
+        log_info("consortium: passport %.8s of member %" PRId64 " revoked", pp.id, member_id);
 }
 
 /* ---- life ---- */

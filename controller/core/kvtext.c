@@ -76,6 +76,11 @@ bool kv_hex(struct kv_reader *r, const char *key, uint8_t *out, size_t n)
     return true;
 }
 
+bool kv_more(const struct kv_reader *r)
+{
+    return !r->refused && r->p < r->end;
+}
+
 bool kv_end(const struct kv_reader *r)
 {
     return !r->refused && r->p == r->end;

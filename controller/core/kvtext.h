@@ -40,6 +40,9 @@ bool kv_int(struct kv_reader *r, const char *key, int64_t min, int64_t max, int6
  * KV_HEX_MAX: hashes and keys). */
 #define KV_HEX_MAX 64
 bool kv_hex(struct kv_reader *r, const char *key, uint8_t *out, size_t n);
+/* true if nothing was refused and lines remain: for an optional last line, which a format
+ * writes only when it has something to say (older readers then still read the text). */
+bool kv_more(const struct kv_reader *r);
 /* true if nothing was refused and the text was read to its end. */
 bool kv_end(const struct kv_reader *r);
 

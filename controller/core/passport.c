@@ -81,6 +81,18 @@ int passport_encode(const struct passport *p, char *buf, size_t n)
         put(&o, "%s%s", i ? "," : "", hex);
     }
     put(&o, "\n");
+    /* Only when there is something to say: a passport without DESFire cards keeps its
+     * bytes, so sites that do not know this line still read it. */
+    for (unsigned i = 0, first = 1; i < p->n_cards; i++)
+        if (p->card_desfire[i]) {
+            put(&o, "%s%u", first ? "desfire=" : ",", i);
+            first = 0;
+        }
+    for (unsigned i = 0; i < p->n_cards; i++)
+        if (p->card_desfire[i]) {
+            put(&o, "\n");
+            break;
+        }
     return o.overflow ? -E2BIG : (int)o.len;
 }
 
@@ -88,6 +100,7 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
 {
     struct passport p = { 0 };
     char status[16], used[PASSPORT_HOSTS_MAX * 56], cards[PASSPORT_CARDS_MAX * 65 + 1];
+    char desfire[PASSPORT_CARDS_MAX * 2 + 1] = "";
     char again[PASSPORT_TEXT_MAX];
     char *tok, *save = NULL;
     struct kv_reader r;
@@ -102,6 +115,8 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
     kv_text(&r, "month", p.month, sizeof(p.month));
     kv_text(&r, "used", used, sizeof(used));
     kv_text(&r, "cards", cards, sizeof(cards));
+    if (kv_more(&r))
+        kv_text(&r, "desfire", desfire, sizeof(desfire));
     if (!kv_end(&r))
         return -EBADMSG;
     if (strcmp(status, "revoked") == 0)
@@ -125,6 +140,13 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
             !hex_decode(tok, strlen(tok), p.cards[p.n_cards], PASSPORT_CARD_LEN))
             return -EBADMSG;
         p.n_cards++;
+    }
+    save = NULL;
+    for (tok = strtok_r(desfire, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int64_t i;
+        if (parse_int64(tok, 0, (int64_t)p.n_cards - 1, &i) < 0)
+            return -EBADMSG;
+        p.card_desfire[i] = true;
     }
     /* One passport, one text, one signature: the bytes must be what encode writes. */
     if (!kv_same(text, len, again, passport_encode(&p, again, sizeof(again))))

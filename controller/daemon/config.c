@@ -15,6 +15,8 @@
 
 const char *const config_backends[] = { "sim", "gpiod", NULL };
 const char *const config_reader_drivers[] = { "sim", "libnfc", NULL };
+/* In the order of enum card_security (policy.h). */
+const char *const config_card_securities[] = { "uid", "desfire", "desfire-or-uid", NULL };
 static const char *const fail_modes[] = { "secure", "safe", NULL };
 static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const char *const log_levels[] = { "debug", "info", "notice", "warning", "error", NULL };
@@ -65,6 +67,9 @@ static const struct config_key site_keys[] = {
     { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
       "Language of the web page and e-mails when neither the account's preference nor the "
       "browser's asks for another: `en` or `fr`." },
+    { "privacy_contact", CT_STRING, STR(site_config, privacy_contact), 0, 0, "", NULL, 0,
+      "Who answers questions about personal data and requests to see, correct or erase it "
+      "(an e-mail or postal address), shown on the public `/privacy` page." },
 };
 
 static const struct config_key daemon_keys[] = {
@@ -87,6 +92,11 @@ static const struct config_key daemon_keys[] = {
       "Program run for each `libnfc` reader. Empty: the path built into `portierd` "
       "(`/usr/libexec/portier/portier-reader` in the package), or `$PORTIER_READER_WORKER` "
       "when set." },
+    { "desfire_key_file", CT_PATH, STR(daemon_config, desfire_key_file), 0, 0, "", NULL, 0,
+      "The site's DESFire master key (32 hex digits): every card's keys are diversified from "
+      "it, and only the reader workers ever see it. Created at first start (mode 0600) if "
+      "missing. Empty: `STATE_DIR/desfire-master.key`. Back it up, encrypted, apart from the "
+      "database: without it no provisioned card opens anything (docs/security.md)." },
 };
 
 static const struct config_key http_keys[] = {
@@ -137,6 +147,26 @@ static const struct config_key spaceapi_keys[] = {
     { "open_from", CT_ENUM, OFF(spaceapi_config, open_from), 0, 0, "presence", open_froms, 0,
       "What `state.open` follows: `presence` (open while someone is checked in) or `doors` "
       "(open while a door's free-entry schedule lets anyone in)." },
+    { "publish_people", CT_BOOL, OFF(spaceapi_config, publish_people), 0, 0, "false", NULL, 0,
+      "Publish how many people are checked in (`sensors.people_now_present`). Off by "
+      "default: a count of who is in says when a place is empty." },
+};
+
+static const struct config_key privacy_keys[] = {
+    { "access_log_days", CT_INT, OFF(privacy_config, access_log_days), 0, 3650, "90", NULL, 0,
+      "Days the access log (every tap, exit and door event) is kept; older rows are deleted "
+      "every night, except those of a billing period not yet closed (the current one, and "
+      "the previous one until it is closed). The CNIL's guidance for access control is "
+      "three months. 0: kept forever." },
+    { "presence_days", CT_INT, OFF(privacy_config, presence_days), 0, 3650, "365", NULL, 0,
+      "Days check-ins and check-outs, machine sessions and past bookings are kept (billing "
+      "keeps its own usage records, see docs/privacy.md). 0: kept forever." },
+    { "account_inactive_days", CT_INT, OFF(privacy_config, account_inactive_days), 0, 3650,
+      "730", NULL, 0,
+      "A member's web account neither used nor created for this many days is deleted (staff "
+      "accounts are not). 0: never." },
+    { "prune_at", CT_HHMM, OFF(privacy_config, prune_at), 0, 0, "03:30", NULL, 0,
+      "Local time of the nightly pass that deletes what is past its retention." },
 };
 
 static const struct config_key hardware_keys[] = {
@@ -215,6 +245,13 @@ static const struct config_key consortium_keys[] = {
       "File holding the consortium's card key (32 bytes, the same at every site, e.g. from "
       "`head -c 32 /dev/urandom`). Set, it turns passports on: this site publishes its "
       "members' visiting rights and lets other sites' members in (docs/consortium.md section 7)." },
+    { "desfire_key_file", CT_PATH, STR(consortium_config, desfire_key_file), 0, 0, "", NULL, 0,
+      "The consortium's DESFire key, the same at every site: lines `GEN HEX` (a generation "
+      "1..255 and 32 hex digits). The newest generation goes on cards provisioned here; the "
+      "one before is still accepted at taps while cards are moved to the new one. Set, "
+      "members' cards get the consortium application and other sites' members prove their "
+      "cards here, even with their home site offline (docs/security.md). Empty: visitors by "
+      "UID only." },
     { "sites_file", CT_PATH, STR(consortium_config, sites_file), 0, 0, "", NULL, 0,
       "The consortium's sites and public keys, one `NAME HEXKEY` line each (`portierctl site "
       "key` of each site); passports and visit notices of other sites are dropped." },
@@ -294,6 +331,12 @@ static const struct config_key door_keys[] = {
       "is de-energised." },
     { "zone", CT_NAME, STR(door_config, zone), 0, 0, "main", NULL, 0,
       "Access zone of the door; plans list the zones their members may enter." },
+    { "card_security", CT_ENUM, OFF(door_config, card_security), 0, 0, "desfire-or-uid",
+      config_card_securities, 0,
+      "What a card must prove: `desfire` (its DESFire key: a copied UID opens nothing), "
+      "`uid` (its UID alone, as any card or copy can show), or `desfire-or-uid` (migration: "
+      "a card provisioned as DESFire must prove its key, a card enrolled by UID still opens; "
+      "`portierctl card report` lists who still carries one). See docs/security.md." },
     { "free_entry", CT_SCHEDULE, OFF(door_config, free_entry), 0, 0, "never", NULL,
       offsetof(struct door_config, free_entry_text),
       "Weekly windows when the door stays unlocked for everyone, e.g. `Mon-Fri 09:00-12:00`." },
@@ -321,6 +364,10 @@ static const struct config_key machine_keys[] = {
       "The warning output is active when low." },
     { "zone", CT_NAME, STR(machine_config, zone), 0, 0, "fablab", NULL, 0,
       "Access zone of the machine; the member's plan must include it." },
+    { "card_security", CT_ENUM, OFF(machine_config, card_security), 0, 0, "desfire-or-uid",
+      config_card_securities, 0,
+      "What a card must prove at this machine: `desfire`, `uid` or `desfire-or-uid`, as for "
+      "doors." },
     { "warn_minutes", CT_INT, OFF(machine_config, warn_minutes), 0, 60, "5", NULL, 0,
       "Warn this long before the session's end (booking end, next booking, closing time)." },
     { "grace_minutes", CT_INT, OFF(machine_config, grace_minutes), 0, 60, "5", NULL, 0,
@@ -347,7 +394,7 @@ struct section_kind {
 };
 
 enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_CONSORTIUM, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
+       SEC_CONSORTIUM, SEC_PRIVACY, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -367,6 +414,8 @@ static const struct section_kind sections[SEC__MAX] = {
     [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
                          "The site's part in a consortium: its ledger sent to the custodian "
                          "(see docs/consortium.md)." },
+    [SEC_PRIVACY] = { "privacy", false, privacy_keys, ARRAY_SIZE(privacy_keys),
+                      "How long personal data is kept (see docs/privacy.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -656,6 +705,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_HTTP:     return &cfg->http;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
+    case SEC_PRIVACY:  return &cfg->privacy;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -739,7 +789,7 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, reader NAME, door NAME or machine NAME)",
+                  "spaceapi, consortium, privacy, reader NAME, door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -1040,6 +1090,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_HTTP, &cfg->http);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
+    apply_defaults(SEC_PRIVACY, &cfg->privacy);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -1122,6 +1173,14 @@ void config_database_path(const struct config *c, char *buf, size_t n)
         snprintf(buf, n, "%s/portier.db", c->daemon.state_dir);
 }
 
+void config_desfire_key_path(const struct config *c, char *buf, size_t n)
+{
+    if (c->daemon.desfire_key_file[0])
+        snprintf(buf, n, "%s", c->daemon.desfire_key_file);
+    else
+        snprintf(buf, n, "%s/desfire-master.key", c->daemon.state_dir);
+}
+
 bool config_same_hardware(const struct config *a, const struct config *b, const char **ret_why)
 {
     const char *why = NULL;
@@ -1144,6 +1203,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
         why = "the reader worker program changed";
+    else if (strcmp(a->daemon.desfire_key_file, b->daemon.desfire_key_file) != 0)
+        why = "the DESFire key file changed (reader workers get their keys when they start)";
     else if (memcmp(&a->mqtt, &b->mqtt, sizeof(a->mqtt)) != 0)
         why = "the [mqtt] settings changed";
     else if (memcmp(&a->http, &b->http, sizeof(a->http)) != 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
 #include "commit.h"
@@ -24,9 +25,12 @@
 #include "gpio_backend.h"
 #include "http.h"
 #include "log.h"
+#include "members.h"
 #include "meter.h"
 #include "mqtt.h"
 #include "passports.h"
+#include "provision.h"
+#include "retention.h"
 #include "services.h"
 #include "site.h"
 #include "status.h"
@@ -42,6 +46,7 @@ struct daemon {
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
     struct timer *minute;
+    struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
 };
 
 static void set_timezone(const char *tz)
@@ -127,6 +132,7 @@ static void minute_due(void *userdata)
     struct timespec ts;
     int r;
 
+    members_minute(&d->svc);        /* plan changes due now, before the doors' minute */
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
@@ -314,10 +320,16 @@ int daemon_new(const char *config_path, struct daemon **ret)
     hw.input_ops = input_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.debounce_ms = (unsigned)d->cfg->hardware.debounce_ms;
     hw.bias = (enum input_bias)d->cfg->hardware.input_bias;
+    /* The DESFire keys, before the readers: each worker gets them when it starts. */
+    if ((r = card_keys_load(d->cfg, &d->desfire_keys)) < 0)
+        goto fail;
+    d->svc.desfire_keys = d->desfire_keys;
     if ((r = site_new(&d->svc, &hw, &d->svc.site)) < 0 ||
         (r = fablab_new(d->svc.loop, d->svc.store, d->svc.engine, d->svc.meter, d->cfg, &hw,
                         &d->svc.fablab)) < 0 ||
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
+        (r = retention_new(&d->svc, &d->svc.retention)) < 0 ||
+        (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
     /* The first minute tick runs as soon as the loop starts. */
@@ -375,13 +387,16 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
-    /* Doors first: whatever else fails below, they are in their safe state. */
+    /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
+     * touched); then the doors, so that whatever fails below, they are in their safe state. */
+    svc->provision = provision_free(svc->provision);
     svc->site = site_free(svc->site);
     d->http = http_free(d->http);
     svc->fablab = fablab_free(svc->fablab);     /* machines off, sessions closed as "stopped" */
     svc->meter = meter_free(svc->meter);
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */
     svc->enroll = enroll_free(svc->enroll);
+    svc->retention = retention_free(svc->retention);
     commit_flush(svc->commit);
     mqtt_kick(svc->mqtt);
     if (svc->engine)
@@ -393,6 +408,7 @@ struct daemon *daemon_free(struct daemon *d)
     svc->engine = access_engine_free(svc->engine);
     svc->store = store_free(svc->store);
     svc->loop = sd_event_unref(svc->loop);
+    d->desfire_keys = card_keys_free(d->desfire_keys);
     d->cfg = config_free(d->cfg);
     free(d);
     return NULL;

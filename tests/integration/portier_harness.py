@@ -132,11 +132,14 @@ class Daemon:
         """Read sd_notify datagrams until one contains word; returns all seen."""
         seen = []
         deadline = time.monotonic() + WAIT
+        self.notify.settimeout(0.2)
         while time.monotonic() < deadline:
             try:
                 msg = self.notify.recv(4096).decode()
             except socket.timeout:
-                break
+                if self.proc.poll() is not None:
+                    break       # it died: no need to wait for the deadline
+                continue
             seen.append(msg)
             if word in msg.split("\n"):
                 return seen

@@ -509,17 +509,19 @@ FAKE_WORKER = r'''#!/usr/bin/python3
 import os, socket, struct, sys, time
 mode = open(os.path.join(os.path.dirname(sys.argv[0]), "MODE")).read().strip()
 s = socket.socket(fileno=3)
+# struct reader_msg, version 2 (hw/reader_proto.h)
+FMT = "<BBBBHBBI10s48sBBBBI96s"
 def msg(seq, typ, text=b"fake"):
-    return struct.pack("<BBBBHBBI10s48s96s", 1, typ, 0, 0, 0, 0, 0, seq, b"", b"", text)
+    return struct.pack(FMT, 2, typ, 0, 0, 0, 0, 0, seq, b"", b"", 0, 0, 0, 0, 0, text)
 s.send(msg(1, 1))                       # HELLO
 if mode == "short":
     s.send(b"\x01\x02\x03")
 elif mode == "badtype":
     s.send(msg(2, 99))
 elif mode == "baduid":
-    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 9, 0, 0, 0, 0, 2, b"", b"", b""))
+    s.send(struct.pack(FMT, 2, 2, 9, 0, 0, 0, 0, 2, b"", b"", 0, 0, 0, 0, 0, b""))
 elif mode == "notargets":                # a card, but no card answered
-    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 4, 8, 4, 0, 0, 2, b"\x04\xa1\xb2\xc3", b"", b""))
+    s.send(struct.pack(FMT, 2, 2, 4, 8, 4, 0, 0, 2, b"\x04\xa1\xb2\xc3", b"", 0, 0, 0, 0, 0, b""))
 elif mode == "seq":
     s.send(msg(7, 5))
 elif mode == "hang":

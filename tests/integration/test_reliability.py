@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -321,6 +322,10 @@ class ReaderSandboxTest(DaemonTest):
         finally:
             theirs.close()
         ours.settimeout(10)
+        # As portierd does first: the DESFire keys (none here: UID cards only, struct
+        # reader_cmd of hw/reader_proto.h).
+        ours.send(struct.pack("<BBBBII16s16sB16sB16s", 2, 1, 0, 0, 0, 0, b"", b"", 0, b"", 0,
+                              b""))
         return proc, ours
 
     def test_worker_closes_what_it_inherits(self):

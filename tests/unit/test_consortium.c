@@ -805,6 +805,41 @@ static void test_passport_round_trip_and_signature(void **state)
     assert_int_equal(passport_encode(&p, text, sizeof(text)), -EINVAL);
 }
 
+/* DESFire cards in a passport: a "desfire=" line with their places in cards, only when there
+ * is one (a passport without keeps the bytes v1 sites read), canonical like the rest. */
+static void test_passport_desfire_cards(void **state)
+{
+    struct passport p = sample_passport(), back;
+    char text[PASSPORT_TEXT_MAX], plain[PASSPORT_TEXT_MAX];
+    int len, plain_len;
+
+    (void)state;
+    plain_len = passport_encode(&p, plain, sizeof(plain));
+    assert_true(plain_len > 0);
+    assert_null(strstr(plain, "desfire="));
+    p.card_desfire[1] = true;
+    len = passport_encode(&p, text, sizeof(text));
+    assert_int_equal(len, plain_len + (int)strlen("desfire=1\n"));
+    assert_string_equal(text + len - strlen("desfire=1\n"), "desfire=1\n");
+    assert_int_equal(passport_decode(text, (size_t)len, &back), 0);
+    assert_false(back.card_desfire[0]);
+    assert_true(back.card_desfire[1]);
+    assert_memory_equal(&back, &p, sizeof(p));
+    p.card_desfire[0] = true;
+    len = passport_encode(&p, text, sizeof(text));
+    assert_non_null(strstr(text, "\ndesfire=0,1\n"));
+    assert_int_equal(passport_decode(text, (size_t)len, &back), 0);
+
+    /* Not canonical, out of range, empty: refused. */
+    static const char *const bad[] = { "desfire=1,0\n", "desfire=2\n", "desfire=\n", "desfire=01\n",
+                                       "desfire=0,0\n", "desfire=0,1\nextra=1\n" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char t[PASSPORT_TEXT_MAX];
+        snprintf(t, sizeof(t), "%.*s%s", plain_len, plain, bad[i]);
+        assert_int_equal(passport_decode(t, strlen(t), &back), -EBADMSG);
+    }
+}
+
 static void test_visit_notice_and_sites_file(void **state)
 {
     struct passport_notice v = { .days = 2 }, back;
@@ -992,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_balances_of_the_worked_example),
         cmocka_unit_test(test_visit_entry_encoding),
         cmocka_unit_test(test_passport_round_trip_and_signature),
+        cmocka_unit_test(test_passport_desfire_cards),
         cmocka_unit_test(test_visit_notice_and_sites_file),
         cmocka_unit_test(test_signed_texts_refuse_the_same),
         cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),

@@ -91,20 +91,20 @@ static void test_read_small(void **state)
 
     (void)state;
     put("ab\0cd", 5);                           /* binary content: the length tells */
-    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len), 0);
+    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len, NULL), 0);
     assert_int_equal(len, 5);
     assert_memory_equal(buf, "ab\0cd\0", 6);
     put("1234567", 7);                          /* fits with its NUL */
-    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len), 0);
+    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len, NULL), 0);
     assert_string_equal(buf, "1234567");
     put("12345678", 8);                         /* does not */
-    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len), -EFBIG);
+    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len, NULL), -EFBIG);
     put("", 0);
-    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len), 0);
+    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len, NULL), 0);
     assert_int_equal(len, 0);
     assert_string_equal(buf, "");
     unlink(path);
-    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len), -ENOENT);
+    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len, NULL), -ENOENT);
     assert_int_equal(len, 0);
 }
 
@@ -117,7 +117,7 @@ static void test_write_atomic_then_read(void **state)
     (void)state;
     assert_int_equal(file_write_atomic(path, "first\n", 6, 0600), 0);
     assert_int_equal(file_write_atomic(path, "second\n", 7, 0640), 0);
-    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len), 0);
+    assert_int_equal(file_read_small(path, buf, sizeof(buf), &len, NULL), 0);
     assert_string_equal(buf, "second\n");
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0640);
