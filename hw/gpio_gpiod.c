@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpio_gpiod: relays and inputs on the kernel GPIO character device, libgpiod v1.6 API
  * (Debian 12, Raspberry Pi OS bookworm).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpio_gpiod2: relays and inputs on the kernel GPIO character device, libgpiod 2.x API
  * (Debian 13 trixie, the next Raspberry Pi OS). The build picks this file or gpio_gpiod.c
  * (libgpiod 1.6) by the version pkg-config finds; both export relay_ops_gpiod and

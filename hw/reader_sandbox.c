@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_sandbox: see reader_sandbox.h. Only portier-reader links this (and libseccomp). */
 #include "reader_sandbox.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-reader: one NFC reader, polled through libnfc, in its own process.
  *
  * libnfc calls can block for a long time or forever (a hung PN532, an unplugged USB

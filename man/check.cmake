@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 # A manual page must format without a single groff warning (and man must accept it).
 execute_process(COMMAND groff -ww -z -t -man -Kutf8 ${PAGE} ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR NOT err STREQUAL "")

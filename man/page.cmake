@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 # Build one manual page: SRC (scdoc, with @VERSION@ and an optional @INCLUDE@ line), the
 # output of CMD (","-separated) put in place of @INCLUDE@ (scdoc text when the program
 # prints scdoc, else a literal block), then scdoc into OUT.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Check Portier's .deb packages: every file where Debian and the FHS want it, with the
 right mode, the binaries built for the package's architecture, the units pointing at
 programs the package ships, the conffile, the dependencies dpkg-shlibdeps cannot see, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """`cmake --install` must give a coherent tree for the prefix the build was configured with:
 programs where Debian and the FHS put them, a unit that runs the installed portierd, the
 reader worker where the installed portierd looks for it, man pages, completion, sysusers

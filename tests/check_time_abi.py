@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Portier is built with a 64-bit time_t and 64-bit file offsets everywhere
 (_TIME_BITS=64, _FILE_OFFSET_BITS=64), also on Debian 12 armhf, whose libraries were built
 with a 32-bit time_t and, many of them, 32-bit off_t. Any library function that takes or

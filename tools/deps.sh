@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 # Sourced by tools/check and tools/demo: install the Debian packages Portier needs, if any
 # is missing. No-op when everything is present; apt-get update only when it must install.
 # Keep this list in sync with README.md ("Dependencies").

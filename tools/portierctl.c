@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portierctl: administer a running portierd over its control socket. */
 #include <errno.h>
 #include <fcntl.h>

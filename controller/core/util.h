@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* util: small helpers shared by the modules. */
 #pragma once
 #include <stdbool.h>

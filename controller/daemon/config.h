@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* config: portierd's INI configuration, described by declarative key tables.
  *
  * Each section kind ([site], [daemon], [hardware], [reader NAME], [door NAME]) has a table

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portierd: the Portier access controller daemon. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store: the connection, its schema and migrations, batches and their durability, the access
  * events held from failed batches, site secrets and steps. The tables' own functions are in
  * the store_*.c file of their aggregate (store_internal.h). */

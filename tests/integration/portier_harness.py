@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Helpers for integration tests: run the real portierd on simulated hardware in a
 temporary directory, talk to it over its control socket, and look at relays through the
 simulated back-end's state files. Standard library only; run with /usr/bin/python3."""

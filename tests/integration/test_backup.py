@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """portier-backup against a running daemon, its restore, and what the daemon does with a
 database written by a newer Portier: it refuses it without touching it (a downgrade of the
 package must never damage the data).

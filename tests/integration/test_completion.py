@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """bash completion of portierctl (tools/portierctl.bash-completion) in a real bash with
 Debian's bash-completion: commands and options from portierctl's own table, door, reader
 and machine names from a running daemon.

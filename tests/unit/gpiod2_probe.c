@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpiod2_probe: links the libgpiod 2 back-end (hw/gpio_gpiod2.c) against the real
  * libgpiod.so.3 of a Debian trixie sysroot and runs its error paths under qemu
  * (tools/cross --suite trixie --gpiod2-check). No GPIO chip exists there: opening a relay

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Dates past 2038 and at the edges of the accepted range, on every platform.
  *
  * Debian 12 armhf has a 32-bit time_t: before Portier was built with _TIME_BITS=64,

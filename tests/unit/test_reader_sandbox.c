@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_sandbox: what the reader worker may still do once confined, and what kills it.
  *
  * Each case runs in a forked child that enters the real sandbox (the filter cannot be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-custodian: the consortium custodian's tool. It keeps a registry of the sites and
  * their public keys, receives every site's signed ledger over MQTT, verifies and stores
  * it, asks again for what is missing, and reports.
