@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire: the reader worker's DESFire side (see desfire.h). */
 #include "desfire.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire: the reader worker's DESFire side (portier-reader only).
  *
  * With the keys the daemon sends at start (desfire_keys_take), every card that arrives is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-reader: one NFC reader, polled through libnfc, in its own process.
  *
  * libnfc calls can block for a long time or forever (a hung PN532, an unplugged USB
@@ -221,7 +222,8 @@ static const char usage_text[] =
     "                      (socket): the worker must die of SIGSYS. If it survives, it\n"
     "                      reports 'sandbox self-test: ...' and exits with status 3.\n"
     "                      For tests; it can only make the worker die.\n"
-    "  -h, --help          this text\n";
+    "  -h, --help          this text\n"
+    "      --version       the version\n";
 
 int main(int argc, char **argv)
 {
@@ -238,6 +240,10 @@ int main(int argc, char **argv)
     bool selftest = false;
     int ret;
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("portier-reader %s\n", PORTIER_VERSION);
+        return 0;
+    }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_text, stdout);
         return 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* log: one-line messages to stderr, with syslog priority prefixes when journald reads us.
  *
  * Log where you decide, once (STYLE.md): store, policy, hw and parsers return -errno;

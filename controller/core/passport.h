@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* passport: a member's visiting rights at the consortium's other sites, and the notices of
  * visits that let the home site count them. Pure: no I/O, no clock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* mqtt: events out, commands in, Home Assistant discovery — libmosquitto on our loop.
  *
  * The client never blocks the loop on the network (non-blocking connect, the socket and a

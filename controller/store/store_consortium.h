@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_consortium: the site's consortium tables (what the custodian acknowledged; later
  * the passports of other sites' members), on the store's connection and in its batches.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_control_request: one request line on the control socket, read the way
  * controller/commands/control.c (conn_io, conn_dispatch) reads it and checked the way
  * controller/commands/command.c checks every request before a handler runs: the command

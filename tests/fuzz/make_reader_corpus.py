@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Writes the seed corpora of fuzz_reader_msg (tests/fuzz/corpus/reader_msg/): datagrams a
 reader worker may send (struct reader_msg, version 2) and commands the daemon sends it
 (struct reader_cmd), well formed and broken one field at a time; and of fuzz_reader_worker

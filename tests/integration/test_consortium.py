@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The consortium end to end: sites' portierd send their signed ledgers through a real
 mosquitto on 127.0.0.1 to a real portier-custodian, which verifies, stores, acknowledges,
 asks again for what is missing, and reports forged, replayed and missing entries.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The web server end to end: the real portierd on simulated hardware with [http] on a free
 port of 127.0.0.1, spoken to with Debian's curl like a browser or a script would. Checks
 status codes, bodies, headers, cookies, the rows written in SQLite and the simulated relays.

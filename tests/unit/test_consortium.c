@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The consortium's pure parts and the custodian's ingestion: ledger batches on the wire
  * (canonical decoding, JSON, signatures), and what ingest_batch() does with a stored,
  * replayed, forged, forked or early batch, on a real custodian database in a temp dir. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* util: the small helpers every module shares (growing arrays, exact hex, amounts). */
 #include <stdarg.h>
 #include <stddef.h>
