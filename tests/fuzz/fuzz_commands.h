@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_commands: the services cmd_check() needs, for fuzz_control_request and
  * fuzz_mqtt_command: simulated hardware (sim.* commands pass) and an in-memory store with a
  * plan and a few members — "Alice Martin", and two named "Bob" (a name that is ambiguous). */

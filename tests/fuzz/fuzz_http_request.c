@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_http_request: raw HTTP requests to the web server of a whole portierd, as the server
  * sees them.
  *

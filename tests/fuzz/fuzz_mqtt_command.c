@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_mqtt_command: a command message on PREFIX/SITE/cmd/CLIENT, from its payload to the
  * command layer's checks, the way controller/daemon/mqtt.c's on_command() takes it:
  * mqtt_command_parse() (size, JSON, "action", "key", the request and the actor), then

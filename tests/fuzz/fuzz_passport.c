@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_passport: other sites' passports as a host site receives them, and what its door
  * then knows.
  *

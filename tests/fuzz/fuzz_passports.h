@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_passports: a host site's passports module (controller/consortium/passports.c) for
  * fuzz_passport and fuzz_visit_notice.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_reader_worker: what portier-reader does with the messages of its parent.
  *
  * fuzz_reader_msg checks the parent's side (what portierd accepts from a worker); this is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_sites_file: passport_sites_parse() on whatever the consortium's sites file holds.
  *
  * The sites file (`[consortium] sites_file`) is the registry of the sites whose passports

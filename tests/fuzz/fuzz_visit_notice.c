@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_visit_notice: visit notices as a home site receives them.
  *
  * Each input is up to FUZZ_MESSAGES_MAX messages (fuzz_passports.h), mostly notices on

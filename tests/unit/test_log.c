@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* log.c: one line per message, safe for a terminal and for journald, whatever it quotes. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_consortium.c: the cache of other sites' passports, as the door reads it — real
  * SQLite files in a fresh directory per test (store_fixture.h). The wire formats and the
  * custodian's side are in test_consortium.c; the whole path in integration/test_consortium.py
