@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pn532_frame: see pn532_frame.h. */
 #include "pn532_frame.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pn532_frame: the PN532's host frames (HSU/UART), for the reader worker's idle poll.
  *
  * The worker polls an idle reader 30 times a second. Through libnfc each poll costs about

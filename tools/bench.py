@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Benchmark driver for tools/bench. Standard library only.
 
 Every figure comes from the real portierd on simulated hardware with a synthetic site
@@ -17,6 +18,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_tapper  # noqa: E402  (beside this file)
 
 
 def percentile(values, p):
@@ -78,17 +82,7 @@ class Daemon:
         return json.loads(self.request_raw(obj))
 
     def request_raw(self, obj):
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(self.socket)
-        s.sendall((json.dumps(obj) + "\n").encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return data
+        return bench_tapper.read_all(bench_tapper.request(self.socket, obj))
 
     def proc_value(self, path, key):
         with open("/proc/%d/%s" % (self.proc.pid, path)) as f:
@@ -438,9 +432,7 @@ def bench_readers(args, out):
         wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
         # From the card put on the reader (the emulator's control command sent) to the
         # relay's state changed in the simulated back-end (its mirror file, by inotify).
-        sys.path.insert(0, os.path.dirname(TAPPER))
-        from bench_tapper import RelayWatch
-        watch = RelayWatch(d.relays, "front.relay")
+        watch = bench_tapper.RelayWatch(d.relays, "front.relay")
         lat = []
         rng = random.Random(7)
         for i in range(args.reader_taps):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Door taps timed from outside portierd, for tools/bench. Standard library only.
 
 Each tap is timed from the moment its request leaves this process to the moment the door's
@@ -81,7 +82,8 @@ def request(path, obj):
     return s
 
 
-def reply(s):
+def read_all(s):
+    """Everything s receives until the daemon closes it (one answer), as bytes; closes s."""
     data = b""
     while True:
         chunk = s.recv(65536)
@@ -89,6 +91,11 @@ def reply(s):
             break
         data += chunk
     s.close()
+    return data
+
+
+def reply(s):
+    data = read_all(s)
     return json.loads(data) if data else {}
 
 

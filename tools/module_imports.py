@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """What portierd must export for a module it loads (controller/daemon/web_module.h).
 
 The module (portier-web.so) is linked without the daemon's static libraries: the functions it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The web page as a module of portierd (controller/daemon/web_module.h): its one export. */
 #include "web_module.h"
 

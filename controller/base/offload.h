@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* offload: disk work off the event loop.
  *
  * Nothing on the loop may wait for the disk (docs/architecture.md): a write that must be

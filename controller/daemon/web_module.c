@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web_module: see web_module.h. */
 #include "web_module.h"
 
@@ -37,12 +38,19 @@ static int beside_executable(char *buf, size_t n)
     return 0;
 }
 
+/* Defined by web/module.c. portierd does not link it (it loads the module); a program that
+ * embeds the daemon and the web statically (the fuzz harness of whole requests) links it
+ * in with -Wl,--undefined=portier_web_module, and then uses it as it is. */
+extern const struct web_module portier_web_module __attribute__((weak));
+
 int web_module_load(const struct web_module **ret)
 {
     static const struct web_module *module;
     char path[PATH_MAX + 64];
     void *handle;
 
+    if (!module && &portier_web_module)
+        module = &portier_web_module;
     if (module) {
         *ret = module;
         return 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web_module: the web page (web/, libmicrohttpd and the TLS stack it brings) is a module,
  * portier-web.so, loaded only when [http] listen is set — as libmosquitto is only when
  * [mqtt] is enabled: a site without a web page does not carry ~2.3 MiB of library pages.
@@ -22,5 +23,7 @@ struct web_module {
 
 /* Load portier-web.so (once; later calls return the same module): from PORTIER_MODULE_DIR
  * relative to the running executable (the build tree and an installed tree have the same
- * layout), else from the installed path. Logs why it cannot. 0 or -errno. */
+ * layout), else from the installed path. Logs why it cannot. 0 or -errno. A program linked
+ * with the web itself (portier-web and -Wl,--undefined=portier_web_module: a test harness
+ * that embeds the daemon) gets that one, and nothing is loaded. */
 int web_module_load(const struct web_module **ret);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_pn532_frame: pn532_frame_parse() and pn532_list_answer_parse() on whatever a reader
  * sends down the serial line.
  *

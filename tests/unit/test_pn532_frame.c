@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pn532_frame: the reader worker's own idle poll, frame by frame. The UID it decodes must be
  * the one libnfc decodes from the same answer (pn53x_decode_target_data): a card's hash, and
  * so who it is, depends on it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Nothing on the door's path or the booking path may grow with the site.
  *
  * The real daemon (daemon_new(): store, doors, fablab, metering, commands; simulated

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* slow_sync: every fsync() and fdatasync() of a process made slower, for tools/bench.
  *
  *   LD_PRELOAD=build/lib/portier-bench/slow_sync.so PORTIER_SLOW_SYNC_MS=20 portierd ...
