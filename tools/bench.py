@@ -50,7 +50,10 @@ class Daemon:
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
         notify.settimeout(timeout)
-        environ = dict(os.environ, NOTIFY_SOCKET=notify_path, **(env or {}))
+        # The reader worker of this build, not the installed path portierd has compiled in.
+        environ = dict(os.environ, NOTIFY_SOCKET=notify_path,
+                       PORTIER_READER_WORKER=os.path.join(self.bindir, "portier-reader"),
+                       **(env or {}))
         t0 = time.monotonic()
         self.proc = subprocess.Popen((wrap or []) + [os.path.join(self.bindir, "portierd"), "-c",
                                       os.path.join(self.dir, "portier.conf")],
