@@ -13,6 +13,7 @@ import random
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -526,6 +527,10 @@ def bench_worker_instructions(args, out):
                 os.close(3)
         child.close()
         parent.settimeout(60)
+        # As portierd does first: the DESFire keys (none: UID cards; struct reader_cmd of
+        # hw/reader_proto.h, protocol version 2, READER_CMD_KEYS).
+        parent.send(struct.pack("<BBBBII16s16sB16sB16s", 2, 1, 0, 0, 0, 0, b"", b"", 0, b"",
+                                0, b""))
         parent.recv(512)                            # HELLO: the device is open
         time.sleep(1)
 
@@ -1820,6 +1825,7 @@ def main():
     ap.add_argument("--worker-seconds", type=float, default=10)
     ap.add_argument("--json")
     args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)    # portierd runs its reader workers from "/"
 
     out = {"machine": "%s, %d cores, %s" % (platform.machine(), os.cpu_count(), platform.release()),
            "members": args.members, "cards": args.cards}
