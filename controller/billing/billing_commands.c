@@ -161,7 +161,8 @@ static void period_files_done(int r, void *arg)
     if (r < 0) {
         log_error("period %s: sealed, but its archive could not be written in %s: %s",
                   pc->period, pc->dir, strerror(-r));
-        period_close_fail(pc, r, "io", "cannot write the archive in %s", pc->dir);
+        period_close_fail(pc, r, "io", "cannot write the archive in %s: %s", pc->dir,
+                          strerror(-r));
         goto out;
     }
     log_notice("period %s closed: %s (ledger up to %" PRId64 ")", pc->period, pc->path,
@@ -196,7 +197,8 @@ static void period_dir_done(int r, void *arg)
     if (!pc->call)
         goto out;           /* nobody asked any more: nothing sealed, nothing to write */
     if (r < 0) {
-        period_close_fail(pc, r, "io", "cannot write the archive in %s", pc->dir);
+        period_close_fail(pc, r, "io", "cannot write the archive in %s: %s", pc->dir,
+                          strerror(-r));
         goto out;
     }
     period_days(pc->period, p.first_day, p.last_day);
@@ -259,7 +261,8 @@ static void period_dir_done(int r, void *arg)
     if (r < 0) {
         log_error("period %s: sealed, but its archive could not be written: %s", pc->period,
                   strerror(-r));
-        period_close_fail(pc, r, "io", "cannot write the archive in %s", pc->dir);
+        period_close_fail(pc, r, "io", "cannot write the archive in %s: %s", pc->dir,
+                          strerror(-r));
         period_close_free(pc);
     }
     return;

@@ -574,5 +574,24 @@ class SlowDiskTest(DaemonTest):
         self.assertEqual(self.d.request({"cmd": "period.close", "period": period})["code"],
                          "closed")
 
+
+class PeriodArchiveFailureTest(DaemonTest):
+    """A period close whose archive cannot be written (its files are written off the loop):
+    the caller hears why, with the "io" code, and the period stays sealed, as documented
+    (docs/billing.md: the seal is written before the files)."""
+
+    def test_archive_that_cannot_be_written_is_reported_and_the_seal_kept(self):
+        period = last_month()
+        os.makedirs(os.path.join(self.d.dir, "state"), exist_ok=True)
+        # A file where the archive directory should be: its files cannot be made.
+        with open(os.path.join(self.d.dir, "state", "archives"), "w") as f:
+            f.write("not a directory\n")
+        reply = self.d.request({"cmd": "period.close", "period": period})
+        self.assertEqual((reply["ok"], reply["code"]), (False, "io"), reply)
+        self.assertIn("cannot write the archive in", reply["error"])
+        self.assertIn("Not a directory", reply["error"])
+        reply = self.d.request({"cmd": "period.close", "period": period})
+        self.assertEqual(reply["code"], "closed")
+
 if __name__ == "__main__":
     main()
