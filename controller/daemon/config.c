@@ -116,9 +116,11 @@ static const struct config_key http_keys[] = {
     { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
       "10", NULL, 0,
       "A request's headers must all arrive within this time; a client that sends them "
-      "slower (a slowloris attack holding connections open) is cut off." },
+      "slower (a slowloris attack holding connections open) is cut off, however often it "
+      "sends a byte. So is one that closes its side before its request is all in." },
     { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
-      "An idle or slow connection is closed after this long." },
+      "An idle connection is closed after this long, and a request's body must all arrive "
+      "within it after the headers." },
     { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
       "Largest request body accepted (forms and JSON), in KiB; larger ones get 413." },
 };

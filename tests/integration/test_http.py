@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -1342,10 +1343,41 @@ class RobustnessTest(HttpBase):
         self.assertEqual(self.client().get("/healthz").status, 200)
 
 
+def still_open(sock):
+    """Whether the server has neither closed nor answered sock (its data is not ours)."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1)            # b"": closed; bytes: answered (and closing)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+def drip(socks, line, seconds, every=0.3):
+    """Send line on each open socket every `every` s for seconds; returns those still open."""
+    deadline = time.monotonic() + seconds
+    alive = list(socks)
+    while alive and time.monotonic() < deadline:
+        for c in list(alive):
+            try:
+                c.sendall(line)
+            except OSError:
+                alive.remove(c)
+                continue
+            if not still_open(c):
+                alive.remove(c)
+        time.sleep(every)
+    return alive
+
+
 class FloodTest(HttpBase):
     """More connections than the limits at once, and slow clients: the server must go on
     answering everyone else (issue 12.8)."""
-    http_extra = "header_timeout_seconds = 2"
+    http_extra = "header_timeout_seconds = 2\ntimeout_seconds = 5"
 
     def healthz(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
@@ -1421,6 +1453,60 @@ class FloodTest(HttpBase):
             c.close()
         self.assertEqual(still_open, 0, "slow clients kept their connections")
         self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
+
+    def test_headers_dribbled_faster_than_any_idle_timeout_are_cut_off(self):
+        """Found by tools/torture: a header line every 0.3 s reset libmicrohttpd's idle
+        timer, so the one-second timeout the header deadline set never fired and such a
+        client kept its connection for good."""
+        slow = []
+        for i in range(20):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            slow.append(c)
+        alive = drip(slow, b"X-Slow: 1\r\n", WAIT)
+        for c in slow:
+            c.close()
+        self.assertEqual(len(alive), 0, "clients dribbling headers kept their connections")
+        self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
+
+    def test_a_body_dribbled_in_is_cut_off(self):
+        """Found by tools/torture: once the headers were in, a body sent one byte every
+        0.3 s was never cut (timeout_seconds is an idle timeout that every byte reset)."""
+        slow = []
+        for i in range(10):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+            c.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                      b"x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n")
+            slow.append(c)
+        alive = drip(slow, b"a", WAIT)
+        for c in slow:
+            c.close()
+        self.assertEqual(len(alive), 0, "clients dribbling a body kept their connections")
+        self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
+
+
+class PatientFloodTest(HttpBase):
+    """Long timeouts, and clients that never finish their requests."""
+    http_extra = "header_timeout_seconds = 60\ntimeout_seconds = 600"
+
+    def test_a_request_abandoned_halfway_is_closed(self):
+        """Found by tools/torture: a client that sent half a body and closed its side held
+        its connection until timeout_seconds (here 10 minutes): the request can never
+        complete, so it is closed at once."""
+        c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+        c.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                  b"x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=alice")
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(WAIT)
+        try:
+            answer = c.recv(4096)
+        except socket.timeout:
+            self.fail("the server held an abandoned request")
+        except ConnectionResetError:
+            answer = b""
+        finally:
+            c.close()
+        self.assertFalse(answer.startswith(b"HTTP/1.1 5"), answer[:80])
 
 
 class TlsTest(HttpBase):
