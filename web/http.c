@@ -1172,20 +1172,31 @@ static void cut(struct http_conn *c)
     c->cut = true;
 }
 
-/* Once a second while connections are open: a request whose headers have not all come
- * within header_timeout_seconds, or whose body has not within timeout_seconds after them,
- * is cut; so is one whose client closed its side before finishing it. */
+/* While connections are open: a request whose headers have not all come within
+ * header_timeout_seconds, or whose body has not within timeout_seconds after them, is cut;
+ * so is one whose client closed its side before finishing it. When the server is full
+ * (max_connections), everyone else waits in the kernel's queue: then a request not all in
+ * after HTTP_FULL_GRACE_USEC is cut too — a browser sends one in a packet or two — so that
+ * clients holding slots with half requests (a slowloris from more addresses than
+ * per_address_connections separates) give way in seconds, not after the header timeout. */
+#define HTTP_FULL_GRACE_USEC 2000000u
 #define HTTP_WATCH_USEC 1000000u
+#define HTTP_WATCH_FULL_USEC 250000u
 #define HTTP_CUT_LOG_USEC 60000000u
 
 static void on_watch(void *userdata)
 {
     struct http *h = userdata;
     uint64_t now = now_mono_usec();
+    bool full = h->n_conns >= (unsigned)h->cfg->http.max_connections;
     uint64_t headers = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
     uint64_t body = (uint64_t)h->cfg->http.timeout_seconds * 1000000u;
     unsigned cuts = 0;
 
+    if (full) {
+        headers = headers < HTTP_FULL_GRACE_USEC ? headers : HTTP_FULL_GRACE_USEC;
+        body = body < HTTP_FULL_GRACE_USEC ? body : HTTP_FULL_GRACE_USEC;
+    }
     for (struct http_conn *c = h->conns; c; c = c->next) {
         if (c->cut || (!c->waiting_since && !c->reading_since))
             continue;
@@ -1199,12 +1210,13 @@ static void on_watch(void *userdata)
     /* Once a minute at most: an attack must not flood the journal. */
     if (h->cuts_unlogged && now - h->cuts_logged_usec >= HTTP_CUT_LOG_USEC) {
         log_notice("http: cut off %u clients too slow to send their requests, or gone before "
-                   "finishing them", h->cuts_unlogged);
+                   "finishing them%s", h->cuts_unlogged,
+                   full ? " (the server is at max_connections)" : "");
         h->cuts_unlogged = 0;
         h->cuts_logged_usec = now;
     }
     if (h->conns)
-        timer_arm_in(h->watch, HTTP_WATCH_USEC);
+        timer_arm_in(h->watch, full ? HTTP_WATCH_FULL_USEC : HTTP_WATCH_USEC);
     if (cuts)
         timer_arm_in(h->timer, 0);      /* libmicrohttpd reads the end and closes them */
 }

@@ -110,7 +110,9 @@ static const struct config_key http_keys[] = {
     { "session_hours", CT_INT, OFF(http_config, session_hours), 1, 720, "12", NULL, 0,
       "A login lasts this long." },
     { "max_connections", CT_INT, OFF(http_config, max_connections), 4, 1024, "64", NULL, 0,
-      "Most connections served at once; more wait in the kernel's queue." },
+      "Most connections served at once; more wait in the kernel's queue. While the server "
+      "is full, a request not all in after 2 seconds is cut, so that clients holding "
+      "connections with half requests give way to others." },
     { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
       "32", NULL, 0, "Most connections from one address at once." },
     { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,

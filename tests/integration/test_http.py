@@ -1486,8 +1486,8 @@ class FloodTest(HttpBase):
 
 
 class PatientFloodTest(HttpBase):
-    """Long timeouts, and clients that never finish their requests."""
-    http_extra = "header_timeout_seconds = 60\ntimeout_seconds = 600"
+    """Long timeouts, and a server full of clients that never finish their requests."""
+    http_extra = "header_timeout_seconds = 60\ntimeout_seconds = 600\nmax_connections = 8"
 
     def test_a_request_abandoned_halfway_is_closed(self):
         """Found by tools/torture: a client that sent half a body and closed its side held
@@ -1507,6 +1507,45 @@ class PatientFloodTest(HttpBase):
         finally:
             c.close()
         self.assertFalse(answer.startswith(b"HTTP/1.1 5"), answer[:80])
+
+    def test_a_full_server_cuts_slow_clients_and_serves_pages(self):
+        """Found by tools/torture: slow clients from more addresses than the per-address
+        limit separates filled max_connections, and everyone else waited in the kernel's
+        queue until header_timeout_seconds (here a minute) freed a slot. A full server cuts
+        a request that has not arrived within two seconds; one with room does not."""
+        first = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+        first.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        self.assertEqual(len(drip([first], b"X-Slow: 1\r\n", 5, every=1)), 1,
+                         "a slow client was cut while the server had room")
+        slow = [first]
+        for i in range(11):
+            c = socket.socket()
+            c.bind(("127.0.0.%d" % (2 + i % 4), 0))
+            c.settimeout(WAIT)
+            c.connect(("127.0.0.1", self.port))
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            slow.append(c)
+        stop = threading.Event()
+
+        def keep_dribbling():
+            while not stop.is_set():
+                drip(slow, b"X-Slow: 1\r\n", 1, every=0.5)
+        t = threading.Thread(target=keep_dribbling)
+        t.start()
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            try:
+                answer = s.recv(64)
+            except socket.timeout:
+                answer = b""
+            s.close()
+        finally:
+            stop.set()
+            t.join()
+            for c in slow:
+                c.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
 
 
 class TlsTest(HttpBase):
