@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* http_internal: what the web server's files share (http.c: server, sessions, routing;
- * pages.c: HTML; api.c: JSON API; feeds.c: calendars, SpaceAPI, health,
- * metrics). Not for use outside them. */
+ * pages.c: HTML; pages_members.c: members; privacy.c: the privacy page; api.c: JSON API;
+ * feeds.c: calendars, SpaceAPI, health, metrics). Not for use outside them. */
 #pragma once
 #include <jansson.h>
 #include <microhttpd.h>
@@ -167,6 +168,23 @@ void http_redact(const char *in, char *out, size_t n);
 
 /* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);
+/* The layout every page shares: begin writes the head and navigation, end the footer and
+ * sends b as a 200 page. */
+void web_page_begin(struct http_req *rq, struct buf *b, const char *title);
+void web_page_end(struct http_req *rq, struct buf *b);
+void web_csrf_field(struct http_req *rq, struct buf *b);
+/* A command's refusal as an error page with the status its code deserves. */
+void web_reply_refused(struct http_req *rq, json_t *reply);
+
+/* ---- members (pages_members.c): /manage/members, a member's page, exports ---- */
+bool web_members_route(struct http_req *rq, const char *path);
+/* The way to the member list, for /manage. */
+void web_members_manage_link(struct http_req *rq, struct buf *b);
+/* /me's part: "Download my data" and the privacy page. */
+void web_me_privacy(struct http_req *rq, struct buf *b);
+
+/* ---- the privacy page (privacy.c): /privacy ---- */
+bool web_privacy_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
 void web_cache_clear(struct http *h);
 /* "free", "in_use" or "out_of_order", from the store and the interlocks' state in status

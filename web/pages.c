@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web_pages: the server-rendered HTML pages. They work without JavaScript: every action is
  * a form; app.js only adds comfort. Everything that comes from a person or the database is
  * escaped with buf_html(); state changes go through http_command(), so they get the
@@ -128,8 +129,8 @@ static void page_begin(struct http_req *rq, struct buf *b, const char *title)
 
 static void page_end(struct http_req *rq, struct buf *b)
 {
-    buf_put(b, "</main><footer>Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a>"
-               "</footer></body></html>\n");
+    buf_printf(b, "</main><footer>Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a>"
+               " · <a href=\"/privacy\">%s</a></footer></body></html>\n", L(rq, "Privacy"));
     http_reply(rq, 200, "text/html; charset=utf-8", b);
 }
 
@@ -881,6 +882,7 @@ static void me_render(struct http_req *rq, json_t *reply)
     buf_printf(&b, "<button type=\"submit\" class=\"secondary\">%s</button></form>",
                rq->account.calendar_token[0] ? "Replace the address (the old one stops working)"
                                              : "Create my calendar address");
+    web_me_privacy(rq, &b);
     page_end(rq, &b);
 }
 
@@ -1029,7 +1031,9 @@ static void page_manage(struct http_req *rq)
         return;
     status = h->env.svc->status(h->env.svc);
     page_begin(rq, &b, "Manage");
-    buf_put(&b, "<h1>Manage</h1><div class=\"cards\">");
+    buf_put(&b, "<h1>Manage</h1>");
+    web_members_manage_link(rq, &b);
+    buf_put(&b, "<div class=\"cards\">");
 
     form_begin(rq, &b, "assign", "Assign a slot");
     member_select(rq, &b, "member");
@@ -1525,6 +1529,28 @@ static void page_ledger(struct http_req *rq)
     if (!http_require(rq, WEB_READERS))
         return;
     http_command(rq, json_pack("{s:s}", "cmd", "ledger.verify"), ledger_verified);
+}
+
+/* ---- the layout, for the other page files (http_internal.h) ---- */
+
+void web_page_begin(struct http_req *rq, struct buf *b, const char *title)
+{
+    page_begin(rq, b, title);
+}
+
+void web_page_end(struct http_req *rq, struct buf *b)
+{
+    page_end(rq, b);
+}
+
+void web_csrf_field(struct http_req *rq, struct buf *b)
+{
+    csrf_field(rq, b);
+}
+
+void web_reply_refused(struct http_req *rq, json_t *reply)
+{
+    reply_refused(rq, reply);
 }
 
 /* ---- routing ---- */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "billing.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 
 #include "command.h"
 #include "log.h"
+#include "members.h"
 #include "services.h"
 #include "util.h"
 
@@ -24,8 +26,8 @@ struct statement_ctx {
     json_t *members;        /* array */
     json_t *current;        /* member object being filled */
     int64_t current_id;
-    int64_t days, presence_minutes, machine_minutes, amount, records;
-    int64_t m_days, m_presence, m_machine, m_amount;
+    int64_t days, presence_minutes, machine_minutes, amount, records, energy_wh;
+    int64_t m_days, m_presence, m_machine, m_amount, m_energy;
 };
 
 static void close_member(struct statement_ctx *x)
@@ -33,13 +35,14 @@ static void close_member(struct statement_ctx *x)
     if (!x->current)
         return;
     json_object_set_new(x->current, "totals",
-                        json_pack("{s:I, s:I, s:I, s:I}", "days", (json_int_t)x->m_days,
+                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "days", (json_int_t)x->m_days,
                                   "presence_minutes", (json_int_t)x->m_presence,
-                                  "machine_minutes", (json_int_t)x->m_machine, "amount_cents",
+                                  "machine_minutes", (json_int_t)x->m_machine, "energy_wh",
+                                  (json_int_t)x->m_energy, "amount_cents",
                                   (json_int_t)x->m_amount));
     json_array_append_new(x->members, x->current);
     x->current = NULL;
-    x->m_days = x->m_presence = x->m_machine = x->m_amount = 0;
+    x->m_days = x->m_presence = x->m_machine = x->m_amount = x->m_energy = 0;
 }
 
 static int statement_line(const struct store_usage *u, void *userdata)
@@ -52,7 +55,7 @@ static int statement_line(const struct store_usage *u, void *userdata)
                                "member", u->member, "lines");
         x->current_id = u->member_id;
     }
-    json_array_append_new(json_object_get(x->current, "lines"), json_pack(
+    json_t *line = json_pack(
         "{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:s}",
         "usage_id", (json_int_t)u->id, "ledger_seq", (json_int_t)u->ledger_seq, "kind", u->kind,
         "resource", u->resource, "billing_day", u->billing_day, "started_at",
@@ -61,7 +64,17 @@ static int statement_line(const struct store_usage *u, void *userdata)
         "allowance", u->allowance, "pass_quantity", (json_int_t)u->pass_quantity, "plan_quantity",
         (json_int_t)u->plan_quantity, "charged_quantity", (json_int_t)u->charged_quantity,
         "amount_cents", (json_int_t)u->amount_cents, "end_reason", u->end_reason, "corrects_seq",
-        (json_int_t)u->corrects_seq, "note", u->note));
+        (json_int_t)u->corrects_seq, "note", u->note);
+    /* Energy, for sessions a meter measured: Wh used, of which included in the plan, and its
+     * part of amount_cents. Lines without a meter do not have these keys. */
+    if (u->has_energy) {
+        json_object_set_new(line, "energy_wh", json_integer((json_int_t)u->energy_wh));
+        json_object_set_new(line, "plan_wh", json_integer((json_int_t)u->plan_wh));
+        json_object_set_new(line, "energy_cents", json_integer((json_int_t)u->energy_cents));
+        x->m_energy += u->energy_wh;
+        x->energy_wh += u->energy_wh;
+    }
+    json_array_append_new(json_object_get(x->current, "lines"), line);
     if (strcmp(u->kind, "day") == 0) {
         x->m_days++;
         x->days++;
@@ -99,21 +112,23 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
     }
     close_member(&x);
     const char *tz = getenv("TZ");
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "period", period,
-                     "first_day", first, "last_day", last, "currency", "EUR", "timezone",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "period",
+                     period, "first_day", first, "last_day", last, "currency", "EUR", "timezone",
                      tz ? tz : "UTC", "members", x.members,
                      "totals", "records", (json_int_t)x.records, "days", (json_int_t)x.days,
                      "presence_minutes", (json_int_t)x.presence_minutes, "machine_minutes",
-                     (json_int_t)x.machine_minutes, "amount_cents", (json_int_t)x.amount);
+                     (json_int_t)x.machine_minutes, "energy_wh", (json_int_t)x.energy_wh,
+                     "amount_cents", (json_int_t)x.amount);
 }
 
 /* ---- period closing ---- */
 
 struct child_job {
-    const char *kind;           /* "statement" or "verify" */
+    const char *kind;           /* "statement", "verify" or "export" */
     const char *period;
     int64_t member;
     const char *site;
+    const char *info;           /* JSON, or "" */
 };
 
 /* The reply of a job, built from the job's own connection to the database. */
@@ -137,6 +152,16 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
                          (json_int_t)v.signatures_checked, "first_broken_seq",
                          (json_int_t)v.bad_seq, "problem", v.problem);
     }
+    if (strcmp(job->kind, "export") == 0) {
+        const char *code = "store";
+        json_t *info = json_loads(job->info, 0, NULL), *doc;
+        if (!info)
+            info = json_pack("{s:{}, s:{}}", "site", "retention");
+        doc = members_export(ro, job->member, info, &code, &err);
+        json_decref(info);
+        return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
+                   : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
+    }
     st = billing_statement(ro, job->period, job->member, &err);
     return st ? json_pack("{s:b, s:o}", "ok", 1, "statement", st)
               : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err);
@@ -144,7 +169,7 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
 
 int billing_job_main(int argc, char **argv)
 {
-    struct child_job job = { .kind = "", .period = "", .site = "" };
+    struct child_job job = { .kind = "", .period = "", .site = "", .info = "" };
     const char *db = NULL;
     struct store *ro = NULL;
     json_t *reply;
@@ -161,6 +186,8 @@ int billing_job_main(int argc, char **argv)
             job.member = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--site") == 0)
             job.site = argv[i + 1];
+        else if (strcmp(argv[i], "--info") == 0)
+            job.info = argv[i + 1];
     }
     alarm(600);         /* never linger */
     reply = db && store_open(db, &ro) == 0
@@ -192,6 +219,12 @@ int billing_job_main(int argc, char **argv)
 int billing_start_job(struct cmd_call *call, const char *kind, const char *period,
                       int64_t member_id)
 {
+    return billing_start_job_info(call, kind, period, member_id, NULL);
+}
+
+int billing_start_job_info(struct cmd_call *call, const char *kind, const char *period,
+                           int64_t member_id, json_t *info)
+{
     struct services *svc = cmd_services(call);
     char path[PATH_MAX], self[PATH_MAX], member[24];
     const char *site = meter_site(svc->meter);
@@ -214,8 +247,10 @@ int billing_start_job(struct cmd_call *call, const char *kind, const char *perio
         return cmd_fail(call, fd, "internal", "cannot start the job: %s", strerror(-fd));
     self[len] = '\0';
     snprintf(member, sizeof(member), "%" PRId64, member_id);
+    char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     char *argv[] = { self, "--job", (char *)kind, "--db", path, "--period", (char *)period,
-                     "--member", member, "--site", (char *)site, NULL };
+                     "--member", member, "--site", (char *)site, "--info",
+                     info_text ? info_text : "", NULL };
     pid = fork();
     if (pid == 0) {
         if (fork() == 0) {
@@ -231,6 +266,7 @@ int billing_start_job(struct cmd_call *call, const char *kind, const char *perio
         _exit(0);
     }
     close(fd);
+    free(info_text);
     if (pid > 0)
         waitpid(pid, NULL, 0);      /* the middle process exits at once */
     else

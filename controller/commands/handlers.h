@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* handlers: every command handler, for the table (table.c). Each is defined in its domain's
  * *_commands.c (or status.c); see command.h for the contract. */
 #pragma once
@@ -17,6 +18,8 @@ int cmd_booking_list(struct cmd_call *call, const struct cmd_args *args);
 int cmd_booking_move(struct cmd_call *call, const struct cmd_args *args);
 int cmd_card_add(struct cmd_call *call, const struct cmd_args *args);
 int cmd_card_deprovision(struct cmd_call *call, const struct cmd_args *args);
+int cmd_card_disable(struct cmd_call *call, const struct cmd_args *args);
+int cmd_card_enable(struct cmd_call *call, const struct cmd_args *args);
 int cmd_card_provision(struct cmd_call *call, const struct cmd_args *args);
 int cmd_card_report(struct cmd_call *call, const struct cmd_args *args);
 int cmd_card_enroll(struct cmd_call *call, const struct cmd_args *args);
@@ -33,8 +36,13 @@ int cmd_machine_sessions(struct cmd_call *call, const struct cmd_args *args);
 int cmd_machine_set(struct cmd_call *call, const struct cmd_args *args);
 int cmd_machine_show(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_add(struct cmd_call *call, const struct cmd_args *args);
+int cmd_member_erase(struct cmd_call *call, const struct cmd_args *args);
+int cmd_member_export(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_list(struct cmd_call *call, const struct cmd_args *args);
+int cmd_member_remove(struct cmd_call *call, const struct cmd_args *args);
+int cmd_member_renew(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_resume(struct cmd_call *call, const struct cmd_args *args);
+int cmd_member_set(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_show(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_suspend(struct cmd_call *call, const struct cmd_args *args);
 int cmd_pass_add(struct cmd_call *call, const struct cmd_args *args);
@@ -44,8 +52,10 @@ int cmd_period_list(struct cmd_call *call, const struct cmd_args *args);
 int cmd_plan_add(struct cmd_call *call, const struct cmd_args *args);
 int cmd_plan_billing(struct cmd_call *call, const struct cmd_args *args);
 int cmd_plan_list(struct cmd_call *call, const struct cmd_args *args);
+int cmd_plan_show(struct cmd_call *call, const struct cmd_args *args);
 int cmd_presence_checkout(struct cmd_call *call, const struct cmd_args *args);
 int cmd_presence_list(struct cmd_call *call, const struct cmd_args *args);
+int cmd_privacy_prune(struct cmd_call *call, const struct cmd_args *args);
 int cmd_rate_list(struct cmd_call *call, const struct cmd_args *args);
 int cmd_rate_set(struct cmd_call *call, const struct cmd_args *args);
 int cmd_reader_restart(struct cmd_call *call, const struct cmd_args *args);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* services: what a command handler may use — the daemon's modules, wired by daemon.c.
  *
  * Handlers reach the site through this and nothing else. Optional parts are NULL when the
@@ -17,6 +18,7 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct retention;
 struct provision;
 struct reader_desfire_keys;
 
@@ -30,6 +32,7 @@ struct services {
     struct fablab *fablab;
     struct meter *meter;
     struct enroll *enroll;
+    struct retention *retention;        /* deletes what is past its retention; erasures */
     struct provision *provision;        /* DESFire provisioning at readers */
     const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* passports: the site's side of member passports and visits (docs/consortium.md section 7).
  *
  * As a home site: every passport_scan_seconds (and at each connection) it works out which
@@ -47,6 +48,11 @@ extern const struct access_visitor_ops passports_visitor_ops;
 /* A card of this site with its UID at hand (enrolment, a tap): keep its consortium hash so
  * its member's passport can carry it. NULL-safe. */
 void passports_card_seen(struct passports *p, int64_t card_id, const uint8_t *uid, size_t len);
+
+/* Member member_id may no longer visit, at once (removed or erased): its passport, if one
+ * was published, is revoked now with a signed revocation — or at the next scan if the
+ * broker is away. NULL-safe. */
+void passports_member_gone(struct passports *p, int64_t member_id);
 
 struct passports_stats {
     uint64_t published, revoked, received, refused, visits;

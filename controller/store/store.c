@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store: the connection, its schema and migrations, batches and their durability, the access
  * events held from failed batches, site secrets and steps. The tables' own functions are in
  * the store_*.c file of their aggregate (store_internal.h). */
@@ -298,13 +299,74 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     /* 11: failed logins of an account, kept with it: a login limit that other traffic
      * cannot flush out of a table in memory, and that a restart does not reset. */
-    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;"),
 
     /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
      * diversified from the site's master key): wherever the door does not accept UIDs
      * alone, it must prove them, and a copy of its UID opens nothing. */
     "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
+
+    /* 13: members over their whole life, and privacy (docs/privacy.md).
+     * - members: a manager's note; removal (access ended, history kept) and erasure (the
+     *   right to erasure: personal fields replaced by a pseudonym); a plan change waiting
+     *   for its date.
+     * - member_changes: who changed what, when, old and new value.
+     * - accounts.last_login_at: for [privacy] account_inactive_days.
+     * - usage_member: a member's usage without reading everyone's (erasure's check for
+     *   open periods, the export).
+     * - retention_horizons and new access-log triggers: rows older than the horizon the
+     *   retention job has set may be deleted, and a card hash may be erased; nothing else
+     *   changes or goes. */
+    ("ALTER TABLE members ADD COLUMN note TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE members ADD COLUMN removed_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE members ADD COLUMN erased_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE members ADD COLUMN next_plan_id INTEGER REFERENCES plans(id);"
+     "ALTER TABLE members ADD COLUMN next_plan_at INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX members_next_plan ON members(next_plan_at) WHERE next_plan_at != 0;"
+     "CREATE TABLE member_changes ("
+     "  id INTEGER PRIMARY KEY,"
+     "  member_id INTEGER NOT NULL REFERENCES members(id),"
+     "  at INTEGER NOT NULL,"
+     "  by TEXT NOT NULL,"
+     "  field TEXT NOT NULL,"
+     "  old TEXT NOT NULL DEFAULT '',"
+     "  new TEXT NOT NULL DEFAULT '');"
+     "CREATE INDEX member_changes_member ON member_changes(member_id, id);"
+     "ALTER TABLE accounts ADD COLUMN last_login_at INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX usage_member ON usage(member_id, billing_day);"
+     "CREATE TABLE retention_horizons ("
+     "  name TEXT PRIMARY KEY,"
+     "  horizon INTEGER NOT NULL) WITHOUT ROWID;"
+     "DROP TRIGGER access_events_no_update;"
+     "DROP TRIGGER access_events_no_delete;"
+     "CREATE TRIGGER access_events_no_update BEFORE UPDATE ON access_events"
+     "  WHEN NOT (NEW.card_hash IS NULL AND NEW.id = OLD.id AND NEW.at = OLD.at"
+     "    AND NEW.resource_id IS OLD.resource_id AND NEW.reader = OLD.reader"
+     "    AND NEW.member_id IS OLD.member_id AND NEW.card_id IS OLD.card_id"
+     "    AND NEW.kind = OLD.kind AND NEW.granted = OLD.granted AND NEW.reason = OLD.reason"
+     "    AND NEW.detail = OLD.detail)"
+     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only (only a card hash may be"
+     " erased)'); END;"
+     "CREATE TRIGGER access_events_no_delete BEFORE DELETE ON access_events"
+     "  WHEN OLD.at >= coalesce((SELECT horizon FROM retention_horizons"
+     "    WHERE name = 'access_events'), 0)"
+     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only until their retention"
+     " ends'); END;"),
+
+    /* 14: energy — what a machine session used (from a network meter's cumulative counter,
+     * integer Wh; NULL where no meter measured it) and the alarm it saw (a network relay
+     * that did not confirm, a device offline); rates per kWh and energy included in plans;
+     * the energy of a usage record and of its ledger entry (NULL: not metered, and the
+     * entry's encoding does not mention it, so entries before keep their bytes and hashes). */
+    ("ALTER TABLE machine_sessions ADD COLUMN energy_wh INTEGER;"
+     "ALTER TABLE machine_sessions ADD COLUMN alarm TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE rates ADD COLUMN per_kwh_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE rates ADD COLUMN monthly_wh INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE usage ADD COLUMN energy_wh INTEGER;"
+     "ALTER TABLE usage ADD COLUMN plan_wh INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE usage ADD COLUMN energy_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE ledger ADD COLUMN energy_wh INTEGER;"),
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
@@ -597,6 +659,17 @@ static int db_open(const char *path, sqlite3 **ret)
         return r < 0 ? r : -EIO;
     }
     sqlite3_extended_result_codes(db, 1);
+    /* A database written by a newer Portier (a downgraded package) is refused before
+     * anything below writes to it: even PRAGMA auto_vacuum rewrites its header. */
+    {
+        int version = 0, r = store_user_version(db, &version);
+        if (r == 0 && version > STORE_SCHEMA_VERSION)
+            r = -EPROTO;
+        if (r < 0) {
+            sqlite3_close(db);
+            return r;
+        }
+    }
     /* page_size (effective only when the file is created): a tap appends one row, and with
      * WAL each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB
      * pages keep that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a
@@ -605,6 +678,9 @@ static int db_open(const char *path, sqlite3 **ret)
      * is on disk when COMMIT returns, so a power cut never loses a committed event. */
     rc = sqlite3_exec(db,
                       "PRAGMA page_size = 1024;"
+                      /* A new file gives back the space the retention job frees
+                       * (store_vacuum_step); see store_auto_vacuum() for older ones. */
+                      "PRAGMA auto_vacuum = INCREMENTAL;"
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
                       "PRAGMA foreign_keys = ON;"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Browser tests: the real portierd (simulated hardware, web page on a free loopback port)
 driven by Debian's headless Chromium through playwright-core (booking.spec.mjs).
 
@@ -6,9 +7,10 @@ missing or stale (`npm ci`), starts the daemon with a machine, members and web a
 runs the Node.js test and stops the daemon. Standard library only; run with
 /usr/bin/python3. Usage:
 
-    run_browser_tests.py [ARTIFACT_DIR]
+    run_browser_tests.py [ARTIFACT_DIR [SPEC]]
 
-ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots. PORTIER_BIN
+ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots; SPEC is the
+scenario file to run (default booking.spec.mjs; members.spec.mjs for the member list). PORTIER_BIN
 names the build's bin/ (as for the integration tests); PORTIER_NODE and PORTIER_CHROMIUM
 override node and /usr/bin/chromium."""
 
@@ -104,6 +106,7 @@ def setup(d):
 def main():
     artifacts = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                                 os.path.join(SRC, "build", "test-artifacts", "browser"))
+    spec = sys.argv[2] if len(sys.argv) > 2 else "booking.spec.mjs"
     for what, path in (("chromium", CHROMIUM), ("node", NODE)):
         if not os.access(path, os.X_OK):
             raise SystemExit("%s not found at %s (tools/deps.sh installs it)" % (what, path))
@@ -141,7 +144,7 @@ def main():
                    PORTIER_CHROMIUM=CHROMIUM,
                    PORTIER_ARTIFACTS=artifacts)
         log("portierd on %s, daemon dir %s" % (env["PORTIER_URL"], d.dir))
-        p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, "booking.spec.mjs")],
+        p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, spec)],
                            cwd=HERE, env=env, timeout=240)
         ok = p.returncode == 0
     finally:
