@@ -23,7 +23,6 @@ import selectors
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -94,14 +93,12 @@ def site_config(directory, sections, daemon_extra=""):
 
 
 def wait_for(predicate, timeout, what):
-    """Poll predicate until it is true; None (and no exception) when the time is out."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(0.02)
-    return None
+    """The harness's wait_until, but None (and no exception) when the time is out: a
+    scenario reports what did not happen and goes on."""
+    try:
+        return h.wait_until(predicate, timeout, what)
+    except AssertionError:
+        return None
 
 
 class Scenario:
@@ -146,6 +143,21 @@ class Scenario:
 
     def later(self, fn):
         self.cleanups.append(fn)
+
+    def stop_at_end(self, proc):
+        """Terminate proc (a broker, an emulator) when the scenario ends."""
+        def stop():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        self.later(stop)
+        return proc
+
+    def mosquitto(self, work):
+        """A plain in-memory mosquitto for this scenario; its port."""
+        port = bench.free_port()
+        self.stop_at_end(bench.start_mosquitto(work, port))
+        return port
 
     def cleanup(self, keep):
         for fn in reversed(self.cleanups):
@@ -641,12 +653,7 @@ def process_gone(pid):
 def run_reader_stop(sc):
     work = sc.mkwork()
     rng = random.Random(sc.args.seed + 2)
-    emu = bench.start_emulator(sc.args.bin, work, "front")
-
-    def stop_emu():
-        emu.terminate()
-        emu.wait(timeout=30)
-    sc.later(stop_emu)
+    sc.stop_at_end(bench.start_emulator(sc.args.bin, work, "front"))
     ctl = os.path.join(work, "front.ctl")
     d = h.Daemon(config_text=site_config(work, READER_STOP_SECTIONS.format(dir=work)),
                  directory=work)
@@ -1032,21 +1039,27 @@ def read_status(s, timeout):
     return data, False
 
 
-def http_get(port, path, timeout=120):
-    """A normal browser visit from 127.0.0.1: (status, seconds), status None on failure."""
+def http_fetch(port, path, timeout=120):
+    """A normal browser visit from 127.0.0.1: (status, seconds, the whole answer), status
+    None on failure."""
     t0 = time.monotonic()
+    data = b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.sendall(b"GET %s HTTP/1.1\r\nHost: torture\r\nConnection: close\r\n\r\n" % path.encode())
-            data = b""
             while True:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 data += chunk
-        return status_code(data), time.monotonic() - t0
+        return status_code(data), time.monotonic() - t0, data
     except OSError:
-        return None, time.monotonic() - t0
+        return None, time.monotonic() - t0, data
+
+
+def http_get(port, path, timeout=120):
+    """(status, seconds) of http_fetch."""
+    return http_fetch(port, path, timeout)[:2]
 
 
 HTTP_SECTIONS = """
@@ -1166,17 +1179,7 @@ def run_http_attack(sc):
 
     alive = d.proc.poll() is None and d.proc.pid == pid
     healthz, _ = http_get(port, "/healthz", timeout=60)
-    metrics = b""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: torture\r\nConnection: close\r\n\r\n")
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                metrics += chunk
-    except OSError:
-        pass
+    metrics = http_fetch(port, "/metrics", timeout=60)[2]
     m = re.search(rb'portier_http_requests_total\{code="5xx"\} (\d+)', metrics)
     served_5xx = int(m.group(1)) if m else -1
 
@@ -1281,13 +1284,7 @@ def run_full_disk(sc):
     os.makedirs(state)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", state], check=True)
     sc.later(lambda: subprocess.run(["umount", "-l", state]))
-    broker_port = bench.free_port()
-    broker = bench.start_mosquitto(work, broker_port)
-
-    def stop_broker():
-        broker.terminate()
-        broker.wait(timeout=30)
-    sc.later(stop_broker)
+    broker_port = sc.mosquitto(work)
     port = bench.free_port()
     d = h.Daemon(config_text=site_config(work, rel.FULL_DISK_SECTIONS.format(
         port=broker_port, http=port)), directory=work)
@@ -1411,13 +1408,7 @@ listen = 127.0.0.1:{http}
 def run_sighup(sc):
     work = sc.mkwork()
     rng = random.Random(sc.args.seed + 4)
-    broker_port = bench.free_port()
-    broker = bench.start_mosquitto(work, broker_port)
-
-    def stop_broker():
-        broker.terminate()
-        broker.wait(timeout=30)
-    sc.later(stop_broker)
+    broker_port = sc.mosquitto(work)
     port = bench.free_port()
     extra = SIGHUP_SECTIONS.format(mqtt=broker_port, http=port)
 

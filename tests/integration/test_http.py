@@ -1491,31 +1491,32 @@ class FloodTest(HttpBase):
         """Found by tools/torture: a header line every 0.3 s reset libmicrohttpd's idle
         timer, so the one-second timeout the header deadline set never fired and such a
         client kept its connection for good."""
-        slow = []
-        for i in range(20):
-            c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
-            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            slow.append(c)
-        alive = drip(slow, b"X-Slow: 1\r\n", WAIT)
-        for c in slow:
-            c.close()
-        self.assertEqual(len(alive), 0, "clients dribbling headers kept their connections")
+        self.assertEqual(self.dribblers_kept(20, b"GET / HTTP/1.1\r\nHost: x\r\n",
+                                             b"X-Slow: 1\r\n"), 0,
+                         "clients dribbling headers kept their connections")
         self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
 
     def test_a_body_dribbled_in_is_cut_off(self):
         """Found by tools/torture: once the headers were in, a body sent one byte every
         0.3 s was never cut (timeout_seconds is an idle timeout that every byte reset)."""
+        self.assertEqual(self.dribblers_kept(10, b"POST /login HTTP/1.1\r\nHost: x\r\n"
+                                             b"Content-Type: application/x-www-form-urlencoded"
+                                             b"\r\nContent-Length: 1000\r\n\r\n", b"a"), 0,
+                         "clients dribbling a body kept their connections")
+        self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
+
+    def dribblers_kept(self, n, first, line):
+        """n clients send first, then line every 0.3 s for WAIT s: how many the server
+        neither answered nor closed meanwhile."""
         slow = []
-        for i in range(10):
+        for i in range(n):
             c = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
-            c.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
-                      b"x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n")
+            c.sendall(first)
             slow.append(c)
-        alive = drip(slow, b"a", WAIT)
+        alive = drip(slow, line, WAIT)
         for c in slow:
             c.close()
-        self.assertEqual(len(alive), 0, "clients dribbling a body kept their connections")
-        self.assertTrue(self.healthz().startswith(b"HTTP/1.1 200"))
+        return len(alive)
 
 
 class PatientFloodTest(HttpBase):
