@@ -35,20 +35,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIOS = ["kill9", "broker", "drain-kill", "reader-stop", "http-attack", "full-disk",
              "sighup", "powercut"]
 
-# Full and --quick sizes of every scenario.
+# Full and --quick sizes of every scenario, and what each counts (for --help).
 SIZES = {
-    "kills": (200, 10),
-    "outage_events": (10000, 1000),
-    "drain_kills": (5, 1),
-    "drain_events": (5000, 1000),
-    "hangs": (10, 2),
-    "slow_connections": (200, 200),
-    "malformed": (10000, 600),
-    "attack_seconds": (60, 20),
-    "full_disk_taps": (1000, 150),
-    "reloads": (100, 12),
-    "powercut_cuts": (850, 20),
-    "migration_cuts": (150, 6),
+    "kills": (200, 10, "kill9: kills during tap bursts"),
+    "outage_events": (10000, 1000, "broker: events while the broker is down"),
+    "drain_kills": (5, 1, "drain-kill: outages, each ending in a kill mid-drain"),
+    "drain_events": (5000, 1000, "drain-kill: events per outage"),
+    "hangs": (10, 2, "reader-stop: SIGSTOPs of the reader worker"),
+    "slow_connections": (200, 200, "http-attack: slow connections"),
+    "malformed": (10000, 600, "http-attack: malformed requests"),
+    "attack_seconds": (60, 20, "http-attack: shortest length of each attack, s"),
+    "full_disk_taps": (1000, 150, "full-disk: taps on the full disk"),
+    "reloads": (100, 12, "sighup: reloads"),
+    "powercut_cuts": (850, 20, "powercut: cut points in the workload"),
+    "migration_cuts": (150, 6, "powercut: cut points in migrations"),
 }
 
 ALICE, BOB, CAROL = "04A1B2C3", "04B0B0B0", "04C0C0C0"     # the harness's seed() cards
@@ -1628,9 +1628,9 @@ def main():
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE")
     ap.add_argument("--seed", type=int, default=12, help="random seed (default 12)")
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
-    for key in SIZES:
-        ap.add_argument("--" + key.replace("_", "-"), type=int, dest=key,
-                        help="override (full %d, quick %d)" % SIZES[key])
+    for key, (full, quick, what) in SIZES.items():
+        ap.add_argument("--" + key.replace("_", "-"), type=int, dest=key, metavar="N",
+                        help="%s (full %d, quick %d)" % (what, full, quick))
     args = ap.parse_args()
     if not os.path.exists(os.path.join(args.bin, "portierd")):
         ap.error("no portierd in %s (build first, or use tools/torture)" % args.bin)
