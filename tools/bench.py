@@ -207,6 +207,18 @@ unlock_seconds = 60
 """
 
 
+def start_emulator(bindir, work, name, cards=None):
+    """pn532-emu at 115200-baud wire timing: its pty linked at WORK/NAME.tty, its control
+    socket at WORK/NAME.ctl (DESFire cards kept in the directory cards, if given)."""
+    cmd = [os.path.join(bindir, "pn532-emu"), "--baud-delay", "--link",
+           os.path.join(work, name + ".tty"), "--control", os.path.join(work, name + ".ctl")]
+    if cards:
+        cmd += ["--cards", cards]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p.stdout.readline()             # the pty and the control socket exist now
+    return p
+
+
 def emu_cmd(path, line):
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
@@ -241,12 +253,7 @@ def bench_readers(args, out):
     emus = []
     try:
         for name in ("front", "back"):
-            p = subprocess.Popen([os.path.join(args.bin, "pn532-emu"), "--baud-delay", "--link",
-                                  os.path.join(work, name + ".tty"), "--control",
-                                  os.path.join(work, name + ".ctl")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            p.stdout.readline()
-            emus.append(p)
+            emus.append(start_emulator(args.bin, work, name))
         with open(os.path.join(work, "portier.conf"), "w") as f:
             f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
         d = Daemon(args.bin, work)
@@ -362,13 +369,7 @@ def bench_desfire(args, out):
     try:
         os.mkdir(os.path.join(work, "cards"))
         for name in ("front", "desk"):
-            p = subprocess.Popen([os.path.join(args.bin, "pn532-emu"), "--baud-delay", "--link",
-                                  os.path.join(work, name + ".tty"), "--control",
-                                  os.path.join(work, name + ".ctl"), "--cards",
-                                  os.path.join(work, "cards")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            p.stdout.readline()
-            emus.append(p)
+            emus.append(start_emulator(args.bin, work, name, os.path.join(work, "cards")))
         with open(os.path.join(work, "portier.conf"), "w") as f:
             f.write(DESFIRE_CONFIG.format(dir=work))
         d = Daemon(args.bin, work)

@@ -946,8 +946,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!rq) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         struct http_conn *hc = conn_of(conn);
-        if (hc)
-            hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
+        if (hc) {
+            hc->waiting_since = 0;      /* the headers are in; now the body has its deadline */
+            hc->reading_since = now_mono_usec();
+        }
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
@@ -984,6 +986,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * (memory stays bounded) and the 413 goes out at the end. */
         return MHD_YES;
     }
+    struct http_conn *hc = conn_of(conn);
+    if (hc)
+        hc->reading_since = 0;          /* the whole request is in */
     if (rq->suspended)
         return MHD_YES;
     if (!rq->response) {
@@ -1148,28 +1153,78 @@ static struct http_conn *conn_of(struct MHD_Connection *conn)
     return info ? info->socket_context : NULL;
 }
 
-/* Once a second while connections are open: a request whose headers have not all come
- * within the deadline gets a one-second idle timeout, which libmicrohttpd then enforces
- * (its own timeout is reset by every byte, so a byte every few seconds kept it open). */
+/* A client that closed its side of the connection before its request was all in: the
+ * request can never complete, yet libmicrohttpd would keep waiting for it until its idle
+ * timeout. Peeking reads nothing: the bytes still queued stay for libmicrohttpd. */
+static bool client_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char b;
+
+    return info && recv(info->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Cut a connection for good: shut its socket down, so that libmicrohttpd's next read ends it.
+ * (An idle timeout does not do: every byte resets it, and a client dribbling a byte a second
+ * would keep its connection for good.) The descriptor stays libmicrohttpd's to close. */
+static void cut(struct http_conn *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+    if (info)
+        shutdown(info->connect_fd, SHUT_RDWR);
+    c->cut = true;
+}
+
+/* While connections are open: a request whose headers have not all come within
+ * header_timeout_seconds, or whose body has not within timeout_seconds after them, is cut;
+ * so is one whose client closed its side before finishing it. When the server is full
+ * (max_connections), everyone else waits in the kernel's queue: then a request not all in
+ * after HTTP_FULL_GRACE_USEC is cut too — a browser sends one in a packet or two — so that
+ * clients holding slots with half requests (a slowloris from more addresses than
+ * per_address_connections separates) give way in seconds, not after the header timeout. */
+#define HTTP_FULL_GRACE_USEC 2000000u
+#define HTTP_WATCH_USEC 1000000u
+#define HTTP_WATCH_FULL_USEC 250000u
+#define HTTP_CUT_LOG_USEC 60000000u
+
 static void on_watch(void *userdata)
 {
     struct http *h = userdata;
     uint64_t now = now_mono_usec();
-    uint64_t limit = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
-    bool cut = false;
+    bool full = h->n_conns >= (unsigned)h->cfg->http.max_connections;
+    uint64_t headers = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
+    uint64_t body = (uint64_t)h->cfg->http.timeout_seconds * 1000000u;
+    unsigned cuts = 0;
 
-    for (struct http_conn *c = h->conns; c; c = c->next)
-        if (c->waiting_since && !c->cut && now - c->waiting_since > limit) {
-            MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
-            c->cut = true;
-            cut = true;
+    if (full) {
+        headers = headers < HTTP_FULL_GRACE_USEC ? headers : HTTP_FULL_GRACE_USEC;
+        body = body < HTTP_FULL_GRACE_USEC ? body : HTTP_FULL_GRACE_USEC;
+    }
+    for (struct http_conn *c = h->conns; c; c = c->next) {
+        if (c->cut || (!c->waiting_since && !c->reading_since))
+            continue;
+        if ((c->waiting_since && now - c->waiting_since > headers) ||
+            (c->reading_since && now - c->reading_since > body) || client_gone(c->conn)) {
+            cut(c);
+            cuts++;
         }
-    if (cut)
-        log_notice("http: cut off clients too slow to send their request's headers");
+    }
+    h->cuts_unlogged += cuts;
+    /* Once a minute at most: an attack must not flood the journal. */
+    if (h->cuts_unlogged && now - h->cuts_logged_usec >= HTTP_CUT_LOG_USEC) {
+        log_notice("http: cut off %u clients too slow to send their requests, or gone before "
+                   "finishing them%s", h->cuts_unlogged,
+                   full ? " (the server is at max_connections)" : "");
+        h->cuts_unlogged = 0;
+        h->cuts_logged_usec = now;
+    }
     if (h->conns)
-        timer_arm_in(h->watch, 1000000);
-    if (cut)
-        timer_arm_in(h->timer, 1100000);     /* libmicrohttpd closes them at its next run */
+        timer_arm_in(h->watch, full ? HTTP_WATCH_FULL_USEC : HTTP_WATCH_USEC);
+    if (cuts)
+        timer_arm_in(h->timer, 0);      /* libmicrohttpd reads the end and closes them */
 }
 
 /* What may be logged of a URL or a message quoting one: every run of 40 or more token

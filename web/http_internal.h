@@ -34,11 +34,13 @@ struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
 /* An open connection: when its current request began, so that one whose headers dribble
- * in (slowloris) is cut off after [http] header_timeout_seconds. */
+ * in (slowloris) is cut off after [http] header_timeout_seconds, and one whose body does
+ * after timeout_seconds. */
 struct http_conn {
     struct http_conn *next;
     struct MHD_Connection *conn;
-    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec: awaiting headers since; 0: in */
+    uint64_t reading_since;         /* the headers are in, the body is awaited; 0: all in */
     bool cut;
 };
 
@@ -86,6 +88,8 @@ struct http {
     struct timer *watch;                /* the connections' header deadline (slowloris) */
     struct http_conn *conns;            /* every open connection */
     unsigned n_conns;
+    unsigned cuts_unlogged;             /* slow clients cut since the last log line */
+    uint64_t cuts_logged_usec;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;

@@ -157,6 +157,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         fablab_reconfigure(d->svc.fablab, next);
         meter_configure(d->svc.meter, next->site.id, (int)next->metering.day_starts);
         http_reconfigure(d->http, next);
+        /* Every module that keeps the configuration moves to the new one before the old is
+         * freed (MQTT once published events with a freed site id). */
+        mqtt_reconfigure(d->svc.mqtt, next);
+        consortium_reconfigure(d->svc.consortium, next);
         config_free(d->cfg);
         d->cfg = next;
         d->svc.cfg = next;
