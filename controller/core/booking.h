@@ -63,6 +63,11 @@ struct booking_request {
     size_t n_overlapping;
     int64_t member_day_minutes;     /* already booked on this machine that local day */
     int64_t member_week_minutes;    /* ... that local week */
+    /* The verdict's message in the reader's language: translate(msgid, ctx) returns the
+     * translation of a message format (po/fr.po), with the same format specifiers. NULL:
+     * English. */
+    const char *(*translate)(const char *msgid, const void *ctx);
+    const void *translate_ctx;
 };
 
 struct booking_verdict {

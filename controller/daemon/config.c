@@ -112,6 +112,15 @@ static const struct config_key http_keys[] = {
       "Largest request body accepted (forms and JSON), in KiB; larger ones get 413." },
 };
 
+static const struct config_key web_keys[] = {
+    { "kiosk_names", CT_BOOL, OFF(web_config, kiosk_names), 0, 0, "false", NULL, 0,
+      "Entrance screens (`/kiosk/...`, see docs/http-api.md) show who booked today's slots. "
+      "Off: times only, as for anyone on the network." },
+    { "kiosk_max_screens", CT_INT, OFF(web_config, kiosk_max_screens), 1, 64, "8", NULL, 0,
+      "Most entrance screens connected at once (each keeps one connection open); one more "
+      "gets 503 until another leaves." },
+};
+
 static const char *const open_froms[] = { "presence", "doors", NULL };
 
 static const struct config_key spaceapi_keys[] = {
@@ -340,8 +349,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_CONSORTIUM, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
+enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_WEB,
+       SEC_SPACEAPI, SEC_CONSORTIUM, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -356,6 +365,8 @@ static const struct section_kind sections[SEC__MAX] = {
                    "Events out, commands in, Home Assistant discovery (see docs/mqtt.md)." },
     [SEC_HTTP] = { "http", false, http_keys, ARRAY_SIZE(http_keys),
                    "The web page, the JSON API and the feeds (see docs/http-api.md)." },
+    [SEC_WEB] = { "web", false, web_keys, ARRAY_SIZE(web_keys),
+                  "What the web page shows: its entrance screens." },
     [SEC_SPACEAPI] = { "spaceapi", false, spaceapi_keys, ARRAY_SIZE(spaceapi_keys),
                        "The public SpaceAPI v15 document at `/spaceapi.json`." },
     [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
@@ -642,6 +653,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_METERING: return &cfg->metering;
     case SEC_MQTT:     return &cfg->mqtt;
     case SEC_HTTP:     return &cfg->http;
+    case SEC_WEB:      return &cfg->web;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
@@ -1026,6 +1038,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_METERING, &cfg->metering);
     apply_defaults(SEC_MQTT, &cfg->mqtt);
     apply_defaults(SEC_HTTP, &cfg->http);
+    apply_defaults(SEC_WEB, &cfg->web);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
 

@@ -41,6 +41,7 @@ struct daemon {
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
     sd_event_source *minute;
+    uint64_t generation_seen;       /* of the store's bookings and machines, for news */
 };
 
 static void set_timezone(const char *tz)
@@ -61,8 +62,14 @@ static void notify_status(struct daemon *d)
 static void on_durable(void *userdata)
 {
     struct daemon *d = userdata;
+    uint64_t gen = store_generation(d->svc.store);
+
     mqtt_kick(d->svc.mqtt);     /* only durable events leave the site */
     consortium_kick(d->svc.consortium);
+    if (gen != d->generation_seen) {
+        d->generation_seen = gen;
+        services_news(&d->svc, NEWS_BOOKINGS);  /* a booking or a machine's rules changed */
+    }
 }
 
 /* The storage alarm, as it starts and ends: systemd's status line and a retained MQTT state
@@ -259,7 +266,6 @@ static int start_mqtt(struct daemon *d)
             access_engine_set_visitors(svc->engine, &passports_visitor_ops,
                                        consortium_passports(svc->consortium));
     }
-    fablab_on_change(svc->fablab, site_publish_machine, svc->site);
     site_publish_all(svc->site);
     on_storage_health(d);
     return 0;
@@ -317,6 +323,8 @@ int daemon_new(const char *config_path, struct daemon **ret)
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
+    /* Machine changes go to MQTT (when enabled) and to the web's entrance screens. */
+    fablab_on_change(d->svc.fablab, site_publish_machine, d->svc.site);
     r = sd_event_add_time(d->svc.loop, &d->minute, CLOCK_REALTIME, 0, 1000000, minute_due, d);
     if (r < 0)
         goto fail;

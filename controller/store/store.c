@@ -295,6 +295,24 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  named_by TEXT NOT NULL,"
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
+
+    /* 11: the web page — an account's language (empty: the browser's, else [site]
+     * language); when each card was last presented, kept by a trigger at most every ten
+     * minutes per card (an index on access_events would cost a page write per tap); and the
+     * entrance screens, each reached by a secret address whose token is stored hashed. */
+    "ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE cards ADD COLUMN last_used_at INTEGER;"
+    "CREATE TRIGGER cards_last_used AFTER INSERT ON access_events"
+    "  WHEN NEW.card_id > 0 BEGIN"
+    "  UPDATE cards SET last_used_at = NEW.at"
+    "    WHERE id = NEW.card_id AND coalesce(last_used_at, 0) < NEW.at - 600; END;"
+    "CREATE TABLE kiosks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  label TEXT NOT NULL,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  removed_at INTEGER);",
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";

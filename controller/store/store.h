@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -148,6 +148,7 @@ struct store_card {
     bool enabled;
     int64_t created_at;
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
+    int64_t last_used_at;   /* last presented at a reader, within ten minutes; 0: never */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
 STORE_CHECK int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
@@ -512,6 +513,7 @@ struct store_account {
     char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
     int64_t disabled_at, created_at;
     char created_by[64];
+    char language[4];                   /* "en", "fr"; "": no preference */
 };
 /* -EEXIST if the name is taken (names compare without case). */
 STORE_CHECK int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -522,6 +524,8 @@ STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, st
 STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
 STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
 STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
+/* language: "en", "fr" or "" (no preference). */
+STORE_CHECK int store_account_set_language(struct store *s, int64_t id, const char *language);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
 STORE_CHECK int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
 
@@ -544,3 +548,21 @@ STORE_CHECK int store_account_token_check(struct store *s, const uint8_t hash[ST
                               const char *kind, int64_t now, int64_t *ret_account);
 /* Mark an invite used. -ENOENT if it already was. */
 STORE_CHECK int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now);
+
+/* ---- entrance screens (store_kiosks.c): a secret address each, stored as its hash ---- */
+struct store_kiosk {
+    int64_t id;
+    char label[64];
+    int64_t created_at;
+    char created_by[64];
+};
+STORE_CHECK int store_kiosk_add(struct store *s, const char *label, const uint8_t hash[STORE_HASH_LEN],
+                    const char *by, int64_t *ret_id);
+/* The screen whose token has this hash, unless removed. -ENOENT. */
+STORE_CHECK int store_kiosk_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                      struct store_kiosk *ret);
+/* -ENOENT if there is no such screen (or it was removed already). */
+STORE_CHECK int store_kiosk_remove(struct store *s, int64_t id, int64_t at);
+typedef int (*store_kiosk_fn)(const struct store_kiosk *k, void *userdata);
+/* Screens not removed, oldest first. */
+STORE_CHECK int store_kiosks_foreach(struct store *s, store_kiosk_fn fn, void *userdata);

@@ -8,7 +8,8 @@
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
     "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
-    "a.created_at, a.created_by FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
+    "a.created_at, a.created_by, a.language " \
+    "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
 
 static const char sql_add[] =
     "INSERT INTO accounts (name, role, member_id, created_at, created_by) "
@@ -21,6 +22,7 @@ static const char sql_set_password[] = "UPDATE accounts SET password = ?2 WHERE 
 static const char sql_set_disabled[] =
     "UPDATE accounts SET disabled_at = nullif(?2, 0) WHERE id = ?1";
 static const char sql_set_calendar[] = "UPDATE accounts SET calendar_token = ?2 WHERE id = ?1";
+static const char sql_set_language[] = "UPDATE accounts SET language = ?2 WHERE id = ?1";
 static const char sql_ws_add[] =
     "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -54,6 +56,7 @@ static void account_fill(sqlite3_stmt *st, void *ret)
     a->disabled_at = sqlite3_column_int64(st, 7);
     a->created_at = sqlite3_column_int64(st, 8);
     store_column_text(st, 9, a->created_by, sizeof(a->created_by));
+    store_column_text(st, 10, a->language, sizeof(a->language));
 }
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -118,6 +121,11 @@ int store_account_set_password(struct store *s, int64_t id, const char *hash)
 int store_account_set_calendar(struct store *s, int64_t id, const char *token)
 {
     return set_text(s, sql_set_calendar, id, token);
+}
+
+int store_account_set_language(struct store *s, int64_t id, const char *language)
+{
+    return set_text(s, sql_set_language, id, language);
 }
 
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)

@@ -5,7 +5,8 @@
  * (plans, members, cards, the subject of a card), store_events.c (access events, the MQTT
  * outbox), store_fablab.c (resources, trainings, qualifications, bookings, machine sessions),
  * store_usage.c (billing plans, rates, passes, usage, the ledger, presence, periods),
- * store_trainers.c, store_accounts.c, store_consortium.c; store_facts.c turns rows into
+ * store_trainers.c, store_accounts.c, store_kiosks.c (entrance screens), store_consortium.c;
+ * store_facts.c turns rows into
  * policy facts.
  *
  * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that

@@ -194,7 +194,8 @@ int64_t store_member_count(struct store *s)
 /* ---- cards ---- */
 
 #define CARD_COLUMNS \
-    "c.id, c.member_id, m.name, c.label, c.enabled, c.created_at, hex(substr(c.uid_hash, 1, 8)) "
+    "c.id, c.member_id, m.name, c.label, c.enabled, c.created_at, hex(substr(c.uid_hash, 1, 8)), " \
+    "coalesce(c.last_used_at, 0) "
 
 static const char sql_card_add[] =
     "INSERT INTO cards (member_id, uid_hash, label, created_at) VALUES (?1, ?2, ?3, ?4)";
@@ -218,6 +219,7 @@ static void card_fill(sqlite3_stmt *st, void *ret)
     c->enabled = sqlite3_column_int(st, 4) != 0;
     c->created_at = sqlite3_column_int64(st, 5);
     store_column_text(st, 6, c->hash_prefix, sizeof(c->hash_prefix));
+    c->last_used_at = sqlite3_column_int64(st, 7);
 }
 
 int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
