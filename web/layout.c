@@ -200,9 +200,21 @@ void web_page_end(struct http_req *rq, struct buf *b, unsigned status)
 
 void web_notice(struct buf *b, bool ok, const char *text)
 {
+    size_t len = strlen(text);
+
     buf_put(b, ok ? "<p role=\"status\" class=\"ok notice\">"
                   : "<p role=\"alert\" class=\"error notice\">");
-    buf_html(b, text);
+    if (!ok && len && text[0] >= 'a' && text[0] <= 'z') {
+        /* The controller's refusals read as clauses ("this time is already booked"); on a
+         * page they stand alone as a sentence. */
+        char first[2] = { (char)(text[0] - 'a' + 'A'), '\0' };
+        buf_put(b, first);
+        buf_html(b, text + 1);
+        if (!strchr(".!?:", text[len - 1]))
+            buf_put(b, ".");
+    } else {
+        buf_html(b, text);
+    }
     buf_put(b, "</p>");
 }
 

@@ -199,7 +199,7 @@ static void book_panel(struct http_req *rq, struct buf *b, const struct fablab_p
 {
     int64_t lengths[LENGTHS_MAX];
     size_t n = fablab_planner_lengths(p, v->start, lengths, LENGTHS_MAX);
-    char when[64], text[160], start[17];
+    char when[64], text[160], start[17], zone[16];
 
     web_datetime_text(v->start, start);
     buf_put(b, "<section id=\"book\" class=\"panel\" aria-labelledby=\"book-h\" tabindex=\"-1\">"
@@ -207,8 +207,9 @@ static void book_panel(struct http_req *rq, struct buf *b, const struct fablab_p
     buf_html(b, web_format(text, sizeof(text), L(rq, "Book %s"), machine));
     buf_put(b, "</h2><p>");
     web_time(rq, v->start, I18N_DATE_LONG, when, sizeof(when));
-    buf_html(b, web_format(text, sizeof(text), L(rq, "From %s at %s"), when,
-                           web_time(rq, v->start, I18N_TIME, start, sizeof(start))));
+    web_time(rq, v->start, I18N_TIME, start, sizeof(start));
+    buf_html(b, web_format(text, sizeof(text), L(rq, "From %s at %s %s"), when, start,
+                           web_zone(v->start, zone, sizeof(zone))));
     buf_put(b, "</p>");
     web_datetime_text(v->start, start);
     if (v->error)
@@ -379,8 +380,10 @@ static void render_machine(struct http_req *rq, const struct store_resource *m,
     } else {
         size_t nb;
         const struct fablab_planner_booking *bk = fablab_planner_bookings(p, &nb);
+        char zone[16];
         buf_put(&b, "<div class=\"table\"><table class=\"grid\"><caption>");
-        buf_html(&b, web_format(text, sizeof(text), L(rq, "%s: free and booked times"), m->name));
+        buf_html(&b, web_format(text, sizeof(text), L(rq, "%s: free and booked times (%s)"),
+                                m->name, web_zone(g->days[0], zone, sizeof(zone))));
         buf_printf(&b, "</caption><thead><tr><th scope=\"col\">%s</th>", L(rq, "Time"));
         for (int d = 0; d < DAYS; d++) {
             char label[48];
@@ -452,10 +455,11 @@ void page_machine(struct http_req *rq, const char *name)
         return;
     if (!day)
         day = http_query(rq, "week");
-    v.first_day = day && web_parse_local(day, true, &t) == 0 ? web_midnight(t, 0)
-                                                              : web_midnight(now_utc(), 0);
     if (start && web_parse_local(start, false, &t) == 0)
         v.start = t;
+    /* From the day asked for; else the chosen start's day; else today. */
+    v.first_day = day && web_parse_local(day, true, &t) == 0 ? web_midnight(t, 0)
+                  : v.start ? web_midnight(v.start, 0) : web_midnight(now_utc(), 0);
     if (booked)
         (void)parse_int64(booked, 1, INT64_MAX, &v.booked_id);
     if (cancelled)

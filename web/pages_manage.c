@@ -241,6 +241,12 @@ static int upcoming_row(const struct store_booking *bk, void *userdata)
     return 0;
 }
 
+static int count_booking(const struct store_booking *bk, void *userdata)
+{
+    (*(unsigned *)userdata)++;
+    return 0;
+}
+
 static void task_bookings(struct http_req *rq, struct buf *b, json_t *status)
 {
     struct store *store = rq->h->env.svc->store;
@@ -271,16 +277,23 @@ static void task_bookings(struct http_req *rq, struct buf *b, json_t *status)
     buf_put(b, "</section>");
 
     section_begin(rq, b, "move", L(rq, "Move a booking"));
-    form_begin(rq, b, "move");
-    buf_printf(b, "<label>%s <select name=\"booking\" required>", L(rq, "Booking"));
-    x.selected = web_arg_or(rq, "booking", move);
-    http_store_ok(rq, store_bookings_foreach(store, &f, upcoming_option, &x));
-    buf_put(b, "</select></label>");
-    input(rq, b, L(rq, "New start"), "datetime-local", "start", id ? def_start : NULL, "required");
-    input(rq, b, L(rq, "New end"), "datetime-local", "end", id ? def_end : NULL, "required");
-    hint(b, L(rq, "A move after the cancellation deadline is recorded as a manager's override."));
-    form_end(b, L(rq, "Move"), false);
-    buf_put(b, "</section>");
+    if (!store_bookings_foreach(store, &(struct store_booking_filter){ .from = f.from, .limit = 1 },
+                                count_booking, &x.n) && !x.n) {
+        buf_printf(b, "<p>%s</p></section>", L(rq, "No upcoming booking to move."));
+    } else {
+        form_begin(rq, b, "move");
+        buf_printf(b, "<label>%s <select name=\"booking\" required>", L(rq, "Booking"));
+        x.selected = web_arg_or(rq, "booking", move);
+        http_store_ok(rq, store_bookings_foreach(store, &f, upcoming_option, &x));
+        buf_put(b, "</select></label>");
+        input(rq, b, L(rq, "New start"), "datetime-local", "start", id ? def_start : NULL,
+              "required");
+        input(rq, b, L(rq, "New end"), "datetime-local", "end", id ? def_end : NULL, "required");
+        hint(b, L(rq, "A move after the cancellation deadline is recorded as a manager's "
+                      "override."));
+        form_end(b, L(rq, "Move"), false);
+        buf_put(b, "</section>");
+    }
 
     buf_printf(b, "<section aria-labelledby=\"upcoming-h\" class=\"wide-section\">"
                   "<h2 id=\"upcoming-h\">%s</h2>", L(rq, "Upcoming bookings"));

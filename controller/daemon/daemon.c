@@ -379,6 +379,9 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
+    /* Machines that stop below tell nobody: the site that listened is freed first. */
+    if (svc->fablab)
+        fablab_on_change(svc->fablab, NULL, NULL);
     /* Doors first: whatever else fails below, they are in their safe state. */
     svc->site = site_free(svc->site);
     d->http = http_free(d->http);

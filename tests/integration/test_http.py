@@ -418,7 +418,7 @@ class PublicPagesTest(HttpBase):
         self.assertNotIn("Carol", alice.text)
         missing = self.client().get("/machines/nope")
         self.assertEqual(missing.status, 404)
-        self.assertIn("no machine", missing.text)
+        self.assertIn("No machine", missing.text)
 
     def test_unreadable_opening_hours_show_the_machine_closed(self):
         # The page shows what the interlock does: hours it cannot parse mean closed, so no
@@ -539,12 +539,12 @@ class LoginTest(HttpBase):
         c = self.client()
         r = c.login("alice", "not-the-password")
         self.assertEqual(r.status, 401)
-        self.assertIn("wrong account name or password", r.text)
+        self.assertIn("Wrong account name or password.", r.text)
         self.assertIn('action="/login"', r.text)                 # the form again
         self.assertNotIn("portier_session", r.cookies())
         unknown = c.login("nobody", "not-the-password")
         self.assertEqual(unknown.status, 401)
-        self.assertIn("wrong account name or password", unknown.text)
+        self.assertIn("Wrong account name or password.", unknown.text)
         self.assertNotIn("portier_session", unknown.cookies())
         self.assertEqual(self.q("SELECT count(*) FROM web_sessions"), [(0,)])
         self.assertEqual(c.get("/me").status, 303)
@@ -577,7 +577,7 @@ class LoginTest(HttpBase):
         self.assertEqual(r.status, 429)
         self.assertTrue(r.header("Retry-After").isdigit())
         self.assertGreater(int(r.header("Retry-After")), 0)
-        self.assertIn("too many failed logins", r.text)
+        self.assertIn("Too many failed logins", r.text)
         # Even the right password waits: the limit protects the account.
         right = c.login("ALICE", PASSWORDS["alice"])
         self.assertEqual(right.status, 429)
@@ -873,7 +873,7 @@ class ManagerTest(HttpBase):
         r = c.post("/manage/assign", {"csrf": csrf, "member": str(self.alice), "machine": "laser",
                                       "start": self.local(self.at(17)), "end": self.local(self.at(18))})
         self.assertEqual(r.status, 409)
-        self.assertIn('<p role="alert" class="error notice">overlaps booking', r.text)
+        self.assertIn('<p role="alert" class="error notice">Overlaps booking', r.text)
         self.assertIn("Carol", r.text)
         self.assertIn('name="start" value="%s"' % self.local(self.at(17)), r.text)
         missing = c.post("/manage/assign", {"csrf": csrf, "member": str(self.alice), "machine": "laser"})
@@ -1442,7 +1442,7 @@ class LanguageTest(HttpBase):
         self.assertIn('<html lang="fr">', home.text)
         self.assertIn('<a href="/bookings">Réservations</a>', home.text)
         self.assertIn("Fermé", home.text)
-        self.assertIn("Heures de Europe/Paris", home.text)
+        self.assertIn("Heures du fuseau Europe/Paris", home.text)
         self.assertIn('<html lang="en">', c.get("/", headers=["Accept-Language: de, en;q=0.5"]).text)
         self.assertIn('<html lang="en">', c.get("/").text)
         page = c.get("/machines/laser", headers=fr).text
@@ -1457,7 +1457,7 @@ class LanguageTest(HttpBase):
         r = alice.post("/bookings", {"csrf": alice.csrf(), "machine": "laser",
                                      "start": self.local(self.at(14)), "minutes": "30"}, headers=fr)
         self.assertEqual(r.status, 409)
-        self.assertIn("cet horaire est déjà réservé", r.text)
+        self.assertIn("Cet horaire est déjà réservé.", r.text)
         self.assertNotIn("Carol", r.text)
         # The API's messages follow the same choice; the codes do not change.
         api = self.api("alice")
