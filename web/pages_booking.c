@@ -45,8 +45,15 @@ struct grid {
     int n_rows;
     int minutes[ROWS_MAX];          /* each visible row's minute of the day */
     int64_t days[DAYS + 1];
+    bool plain[DAYS];               /* a day of 24 hours: no daylight-saving change in it */
     struct cell cells[DAYS][ROWS_MAX];
 };
+
+/* The slot of day d at minute of the wall clock (mktime only on a day with a DST change). */
+static int64_t slot_at(const struct grid *g, int d, int minute)
+{
+    return g->plain[d] ? g->days[d] + (int64_t)minute * 60 : web_local_at(g->days[d], minute);
+}
 
 static void day_link(struct buf *b, const char *machine, int64_t day, const char *extra)
 {
@@ -87,7 +94,7 @@ static void grid_build(struct grid *g, const struct fablab_planner *p, int64_t n
     for (int minute = 0; minute < 1440 && g->n_rows < ROWS_MAX; minute += g->slot) {
         bool show = false;
         for (int d = 0; d < DAYS && !show; d++) {
-            int64_t s0 = web_local_at(g->days[d], minute), e0 = s0 + g->slot * 60;
+            int64_t s0 = slot_at(g, d, minute), e0 = s0 + g->slot * 60;
             show = open_at(p, s0);
             for (size_t i = 0; i < nb && !show; i++)
                 show = bk[i].start < e0 && bk[i].end > s0;
@@ -97,7 +104,7 @@ static void grid_build(struct grid *g, const struct fablab_planner *p, int64_t n
     }
     for (int d = 0; d < DAYS; d++) {
         for (int r = 0; r < g->n_rows; r++) {
-            int64_t s0 = web_local_at(g->days[d], g->minutes[r]), e0 = s0 + g->slot * 60;
+            int64_t s0 = slot_at(g, d, g->minutes[r]), e0 = s0 + g->slot * 60;
             struct cell *c = &g->cells[d][r];
             c->booking = -1;
             c->kind = CELL_FREE;
@@ -327,6 +334,8 @@ static void render_machine(struct http_req *rq, const struct store_resource *m,
     }
     for (int d = 0; d <= DAYS; d++)
         g->days[d] = web_midnight(v->first_day, d);
+    for (int d = 0; d < DAYS; d++)
+        g->plain[d] = g->days[d + 1] - g->days[d] == 86400;
     g->slot = m->slot_minutes >= 5 && m->slot_minutes <= 1440 ? (int)m->slot_minutes : 30;
     if (1440 / g->slot > ROWS_MAX)
         g->slot = 1440 / ROWS_MAX;
@@ -396,7 +405,7 @@ static void render_machine(struct http_req *rq, const struct store_resource *m,
                        g->minutes[row] % 60);
             for (int d = 0; d < DAYS; d++) {
                 const struct cell *c = &g->cells[d][row];
-                int64_t s0 = web_local_at(g->days[d], g->minutes[row]);
+                int64_t s0 = slot_at(g, d, g->minutes[row]);
                 if (!c->span)
                     continue;
                 char span[24] = "";

@@ -161,9 +161,11 @@ struct booking_verdict booking_check(const struct booking_request *req)
     }
     /* Quotas count the part of the booking inside the day (week) it starts in, the same
      * way the member's other bookings are counted by the store. */
-    int64_t d0, d1, w0, w1;
-    booking_day_bounds(req->start, &d0, &d1);
-    booking_week_bounds(req->start, &w0, &w1);
+    int64_t d0 = req->day_start, d1 = req->day_end, w0 = req->week_start, w1 = req->week_end;
+    if (!d1)
+        booking_day_bounds(req->start, &d0, &d1);
+    if (!w1)
+        booking_week_bounds(req->start, &w0, &w1);
     int64_t day_minutes = ((req->end < d1 ? req->end : d1) - req->start) / 60;
     int64_t week_minutes = ((req->end < w1 ? req->end : w1) - req->start) / 60;
     if (r->quota_day_minutes && req->member_day_minutes + day_minutes > r->quota_day_minutes)

@@ -14,6 +14,7 @@
 #include "util.h"
 
 #define PLANNER_BOOKINGS_MAX 20000          /* one machine, a few weeks: far above real use */
+#define PLANNER_DAYS_MAX 16                 /* days whose bounds are kept (a page shows 7) */
 
 struct fablab_planner {
     struct store_resource res;
@@ -31,7 +32,16 @@ struct fablab_planner {
     struct schedule plan_hours;
     size_t n, cap;
     struct fablab_planner_booking *b;              /* the machine's bookings, by start */
+    /* The local days of the stretch, each with its week and what the member has booked on
+     * the machine in them: a page checks hundreds of slots of the same few days. */
+    struct planner_day {
+        int64_t start, end, week_start, week_end;
+        int64_t day_minutes, week_minutes;
+    } days[PLANNER_DAYS_MAX];
+    unsigned n_days;
 };
+
+static int64_t booked_minutes(const struct fablab_planner *p, int64_t from, int64_t to);
 
 static const char *translate(const char *msgid, const void *ctx)
 {
@@ -119,6 +129,14 @@ int fablab_planner_new(struct store *store, const struct store_resource *res,
         fablab_planner_free(p);
         return r;
     }
+    for (int64_t t = args->from; t < args->to && p->n_days < PLANNER_DAYS_MAX;) {
+        struct planner_day *d = &p->days[p->n_days++];
+        booking_day_bounds(t, &d->start, &d->end);
+        booking_week_bounds(t, &d->week_start, &d->week_end);
+        d->day_minutes = booked_minutes(p, d->start, d->end);
+        d->week_minutes = booked_minutes(p, d->week_start, d->week_end);
+        t = d->end;
+    }
     *ret = p;
     return 0;
 }
@@ -198,6 +216,18 @@ struct booking_verdict fablab_planner_check(const struct fablab_planner *p, int6
     }
     req.overlapping = overlapping;
     req.n_overlapping = n;
+    for (unsigned i = 0; i < p->n_days; i++) {
+        const struct planner_day *d = &p->days[i];
+        if (start >= d->start && start < d->end) {
+            req.day_start = d->start;
+            req.day_end = d->end;
+            req.week_start = d->week_start;
+            req.week_end = d->week_end;
+            req.member_day_minutes = d->day_minutes;
+            req.member_week_minutes = d->week_minutes;
+            return booking_check(&req);
+        }
+    }
     booking_day_bounds(start, &from, &to);
     req.member_day_minutes = booked_minutes(p, from, to);
     booking_week_bounds(start, &from, &to);
