@@ -169,7 +169,10 @@ def bench_core(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
-READER_CONFIG = """
+def bench_config(work, sections):
+    """A bench site: [site] bench, [daemon] in work logging warnings only, simulated
+    [hardware], then the bench's own sections."""
+    return """
 [site]
 id = bench
 timezone = Europe/Paris
@@ -179,6 +182,10 @@ control_socket = {dir}/ctl.sock
 log_level = warning
 [hardware]
 backend = sim
+""".format(dir=work) + sections
+
+
+READER_SECTIONS = """
 [reader front]
 driver = libnfc
 connstring = pn532_uart:{dir}/front.tty
@@ -240,7 +247,7 @@ def bench_readers(args, out):
             p.stdout.readline()
             emus.append(p)
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(READER_CONFIG.format(dir=work))
+            f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -306,6 +313,133 @@ def bench_readers(args, out):
         wait(lambda: status()["readers"][0]["taps"] > taps, timeout=60)
         out["hung_reader_detect_ms"] = t_detect * 1000
         out["hung_reader_to_first_read_ms"] = (time.monotonic() - t0) * 1000
+        d.stop()
+    finally:
+        for p in emus:
+            p.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+DESFIRE_CONFIG = """
+[site]
+id = bench
+timezone = Europe/Paris
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = warning
+[hardware]
+backend = sim
+[reader front]
+driver = libnfc
+connstring = pn532_uart:{dir}/front.tty
+debounce_ms = 50
+heartbeat_timeout_ms = 3000
+[reader desk]
+driver = libnfc
+connstring = pn532_uart:{dir}/desk.tty
+debounce_ms = 50
+heartbeat_timeout_ms = 3000
+[door front]
+reader = front
+relay = 17
+unlock_seconds = 60
+card_security = desfire
+"""
+
+
+def emu_status(path):
+    return dict(kv.split("=", 1) for kv in emu_cmd(path, "status").split()[1:])
+
+
+def bench_desfire(args, out):
+    """DESFire cards through real libnfc and libfreefare, pn532-emu at 115200-baud wire timing:
+    provisioning per card, then taps with AES authentication, card → relay."""
+    work = tempfile.mkdtemp(prefix="portier-bench-desfire-")
+    emus = []
+    n_cards = 20
+    try:
+        os.mkdir(os.path.join(work, "cards"))
+        for name in ("front", "desk"):
+            p = subprocess.Popen([os.path.join(args.bin, "pn532-emu"), "--baud-delay", "--link",
+                                  os.path.join(work, name + ".tty"), "--control",
+                                  os.path.join(work, name + ".ctl"), "--cards",
+                                  os.path.join(work, "cards")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            p.stdout.readline()
+            emus.append(p)
+        with open(os.path.join(work, "portier.conf"), "w") as f:
+            f.write(DESFIRE_CONFIG.format(dir=work))
+        d = Daemon(args.bin, work)
+        d.start()
+        d.request({"cmd": "plan.add", "name": "open"})
+        for i in range(n_cards):
+            d.request({"cmd": "member.add", "name": "M%d" % i, "plan": "open"})
+        front, desk = os.path.join(work, "front.ctl"), os.path.join(work, "desk.ctl")
+
+        def status():
+            return d.request({"cmd": "status"})
+
+        def wait(pred, timeout=30):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                v = pred()
+                if v:
+                    return v
+                time.sleep(0.001)
+            raise RuntimeError("bench: timed out")
+
+        wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
+        uids = ["04%012X" % (0xD0000001 + i) for i in range(n_cards)]
+
+        # Provisioning: from the card on the reader to the command's answer.
+        prov, prov_apdus = [], []
+        for i, uid in enumerate(uids):
+            replies = []
+            t = threading.Thread(target=lambda: replies.append(d.request(
+                {"cmd": "card.provision", "member": str(i + 1), "reader": "desk", "timeout": 30})))
+            t.start()
+            time.sleep(0.2)     # the job reaches the worker (a card already there is used too)
+            a0 = int(emu_status(desk)["apdus"])
+            t0 = time.monotonic()
+            emu_cmd(desk, "insert uid=%s desfire" % uid)
+            t.join(60)
+            prov.append((time.monotonic() - t0) * 1000)
+            prov_apdus.append(int(emu_status(desk)["apdus"]) - a0)
+            if not replies or not replies[0].get("ok"):
+                raise RuntimeError("bench: provisioning failed: %r" % replies)
+            emu_cmd(desk, "remove")
+        out["desfire_provision_ms_p50"] = percentile(prov, 50)
+        out["desfire_provision_ms_max"] = max(prov)
+        out["desfire_provision_card_commands"] = percentile(prov_apdus, 50)
+
+        # Taps: card on the reader → relay energised, with the frames one tap exchanges.
+        lat, frames, apdus = [], [], []
+        rng = random.Random(11)
+        for i in range(args.desfire_taps):
+            time.sleep(0.15 + rng.random() * 0.05)
+            door = status()["doors"][0]
+            writes = door["relay"]["writes"]
+            st = emu_status(front)
+            f0, a0 = int(st["rx_frames"]), int(st["apdus"])
+            t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+            emu_cmd(front, "insert uid=%s desfire" % uids[i % n_cards])
+            door = wait(lambda: (lambda dd: dd if dd["relay"]["writes"] > writes else None)(
+                status()["doors"][0]))
+            lat.append((door["relay"]["last_write_mono_us"] / 1e6 - t0) * 1000)
+            st = emu_status(front)
+            frames.append(int(st["rx_frames"]) - f0)
+            apdus.append(int(st["apdus"]) - a0)
+            emu_cmd(front, "remove")
+            d.request({"cmd": "door.lock", "door": "front"})
+        taps = [t for t in status()["recent_taps"]]
+        if any(not t["granted"] for t in taps):
+            raise RuntimeError("bench: a DESFire tap was refused: %r" % taps)
+        out["desfire_taps"] = args.desfire_taps
+        out["desfire_card_to_relay_ms_p50"] = percentile(lat, 50)
+        out["desfire_card_to_relay_ms_p99"] = percentile(lat, 99)
+        out["desfire_tap_frames_p50"] = percentile(frames, 50)
+        out["desfire_tap_card_commands_p50"] = percentile(apdus, 50)
         d.stop()
     finally:
         for p in emus:
@@ -403,16 +537,7 @@ def bench_metering(args, out):
             shutil.rmtree(work, ignore_errors=True)
 
 
-MQTT_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
+MQTT_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -429,24 +554,10 @@ def bench_mqtt(args, out):
     """Tap -> event at a subscriber; a 10,000-event backlog drained after an outage."""
     import paho.mqtt.client as paho
     work = tempfile.mkdtemp(prefix="portier-bench-mqtt-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+    port = free_port()
 
     def broker():
-        p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return p
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("bench: mosquitto did not start")
+        return start_mosquitto(work, port)
 
     received = {}
     lock = threading.Lock()
@@ -472,7 +583,7 @@ def bench_mqtt(args, out):
         subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(MQTT_CONFIG.format(dir=work, port=port))
+            f.write(bench_config(work, MQTT_SECTIONS.format(port=port)))
         lc = listener()
         d = Daemon(args.bin, work)
         d.start()
@@ -541,24 +652,10 @@ def bench_mqtt(args, out):
 def bench_custodian(args, out):
     """portier-custodian ingesting SITES x ENTRIES signed ledger entries through mosquitto."""
     work = tempfile.mkdtemp(prefix="portier-bench-custodian-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 0\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    port = free_port()
+    broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.02)
         db = os.path.join(work, "custodian.db")
         cust = os.path.join(args.bin, "portier-custodian")
         sim = os.path.join(args.bin, "portier-sitesim")
@@ -600,12 +697,98 @@ def bench_custodian(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_opendata(args, out):
+    """portier-custodian opendata for SITES sites x one month (ENTRIES ledger entries of mixed
+    kinds from portier-sitesim --month, ingested through mosquitto and sealed first)."""
+    work = tempfile.mkdtemp(prefix="portier-bench-opendata-")
+    port = free_port()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 0\n" % port)
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    custodian = None
+    period = "2026-10"
+    try:
+        wait_port(port, "mosquitto", broker)
+        db = os.path.join(work, "custodian.db")
+        cust = os.path.join(args.bin, "portier-custodian")
+        sim = os.path.join(args.bin, "portier-sitesim")
+        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
+                              capture_output=True, text=True, check=True).stdout.split("\n")
+        for line in keys:
+            if line:
+                name, key = line.split()
+                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
+                               check=True, stdout=subprocess.DEVNULL)
+                subprocess.run([cust, "--db", db, "site", "machine", name, "laser",
+                                "--category", "laser-cutter"], check=True,
+                               stdout=subprocess.DEVNULL)
+        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
+        time.sleep(0.5)
+        per_site = args.custodian_entries // args.custodian_sites
+        subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
+                        str(args.custodian_sites), "--entries", str(per_site), "--month", period],
+                       capture_output=True, text=True, check=True, timeout=3600)
+        import sqlite3
+        deadline = time.monotonic() + 120
+        while True:
+            con = sqlite3.connect(db, timeout=30)
+            verified = con.execute("SELECT count(*) FROM seals WHERE state = 'verified' AND "
+                                   "period = ?", (period,)).fetchone()[0]
+            con.close()
+            if verified == args.custodian_sites or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        custodian.terminate()
+        custodian.wait(timeout=60)
+        dataset = os.path.join(work, "opendata", period)
+        os.makedirs(dataset)
+        t0 = time.monotonic()
+        res = subprocess.run([cust, "--db", db, "opendata", "--period", period, "--out", dataset,
+                              "--producer", "tools/bench"], capture_output=True, text=True,
+                             timeout=3600)
+        seconds = time.monotonic() - t0
+        if res.returncode != 0:
+            raise RuntimeError("bench: opendata failed: %s" % res.stderr)
+        counted = sum(int(line.split(": ")[1].split()[0]) for line in res.stdout.splitlines()
+                      if " entries of %s counted" % period in line)
+        out["opendata_sites"] = verified
+        out["opendata_entries"] = per_site * args.custodian_sites
+        out["opendata_entries_counted"] = counted
+        out["opendata_seconds"] = seconds
+        out["opendata_bytes"] = sum(os.path.getsize(os.path.join(dataset, f))
+                                    for f in os.listdir(dataset))
+        out["opendata_summary"] = res.stdout.splitlines()[-1]
+    finally:
+        if custodian and custodian.poll() is None:
+            custodian.kill()
+        broker.terminate()
+        broker.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_mosquitto(work, port, extra=""):
+    """A mosquitto on 127.0.0.1:port, anonymous and in memory, listening when this returns."""
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
+                % (port, extra))
+    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    wait_port(port, "mosquitto", p)
+    return p
 
 
 def wait_port(port, what, proc=None):
@@ -1312,8 +1495,9 @@ def main():
     ap.add_argument("--members", type=int, default=100000)
     ap.add_argument("--cards", type=int, default=300000)
     ap.add_argument("--reader-taps", type=int, default=200)
-    ap.add_argument("--only", choices=["core", "readers", "fablab", "metering", "mqtt",
-                                       "custodian", "web", "web-live"])
+    ap.add_argument("--desfire-taps", type=int, default=200)
+    ap.add_argument("--only", choices=["core", "readers", "desfire", "fablab", "metering", "mqtt",
+                                       "custodian", "opendata", "web", "web-live"])
     ap.add_argument("--custodian-sites", type=int, default=50)
     ap.add_argument("--custodian-entries", type=int, default=1000000)
     ap.add_argument("--mqtt-taps", type=int, default=500)
@@ -1355,6 +1539,21 @@ def main():
             ("hung reader → detected and restarted", "%.0f ms" % out["hung_reader_detect_ms"], "—"),
             ("hung reader → first successful read after restart",
              "%.0f ms" % out["hung_reader_to_first_read_ms"], "—"),
+        ]
+    if args.only in (None, "desfire"):
+        bench_desfire(args, out)
+        rows += [
+            ("DESFire card inserted → relay energised, AES authentication through libnfc at "
+             "115200 baud, p50", "%.1f ms" % out["desfire_card_to_relay_ms_p50"], "—"),
+            ("DESFire card inserted → relay energised, p99 (%d taps)" % out["desfire_taps"],
+             "%.1f ms" % out["desfire_card_to_relay_ms_p99"], "≤ 150 ms"),
+            ("  PN532 frames one DESFire tap exchanges (of which with the card)",
+             "%d (%d)" % (out["desfire_tap_frames_p50"], out["desfire_tap_card_commands_p50"]),
+             "—"),
+            ("provisioning a DESFire card (site application), card on the reader → done, p50",
+             "%.0f ms" % out["desfire_provision_ms_p50"], "—"),
+            ("  commands to the card per provisioning", "%d" % out["desfire_provision_card_commands"],
+             "—"),
         ]
     if args.only in (None, "fablab"):
         bench_fablab(args, out)
@@ -1405,6 +1604,15 @@ def main():
             ("  entries stored / problems", "%d / %d" % (out["custodian_entries_stored"],
                                                          out["custodian_problems"]), "all / 0"),
             ("  custodian database size", "%.0f MiB" % (out["custodian_db_bytes"] / 1048576), "—"),
+        ]
+    if args.only in (None, "opendata"):
+        bench_opendata(args, out)
+        rows += [
+            ("open data: %d sites x one month, %d ledger entries (verified, sealed), "
+             "dataset generated" % (out["opendata_sites"], out["opendata_entries"]),
+             "%.1f s" % out["opendata_seconds"], "≤ 30 s"),
+            ("  entries of the month counted / dataset size", "%d / %.0f KiB" % (
+                out["opendata_entries_counted"], out["opendata_bytes"] / 1024), "—"),
         ]
     if args.only in (None, "web"):
         bench_web(args, out)

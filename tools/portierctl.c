@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "csv.h"
+#include "jfield.h"
 #include "password.h"
 #include "util.h"
 
@@ -47,6 +49,15 @@ static void usage(FILE *out)
         "                                           bind the next card tapped at reader R\n"
         "  card remove CARD_ID | card remove --uid UID\n"
         "  card list [MEMBER]\n"
+        "  card provision MEMBER --reader R [--label L] [--timeout S] [--picc-key-file F]\n"
+        "                                           make the next card at R a DESFire card\n"
+        "                                           (keys diversified per card) and enrol it;\n"
+        "                                           run it again if the card was taken away\n"
+        "  card deprovision --reader R [--timeout S] [--picc-key-file F]\n"
+        "                                           remove the Portier applications and the card\n"
+        "      F: the card's PICC master key if not the factory default: default, des:HEX16,\n"
+        "         2k3des:HEX32 or aes:HEX32 (--picc-key KEY also works, but shows in ps)\n"
+        "  card report                              members whose cards still open by UID alone\n"
         "  plan add NAME [--zones Z1,Z2|*] [--hours SCHEDULE]\n"
         "  plan list\n"
         "  door unlock DOOR [--for SECONDS]         manager unlock (default: unlock_seconds)\n"
@@ -90,7 +101,9 @@ static void usage(FILE *out)
         "  kiosk add LABEL | kiosk list | kiosk remove ID\n"
         "                                           entrance screens: a secret address each\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
-        "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
+        "  sim tap --reader R UID [--hold] [--desfire]  simulated or emulated reader: present a\n"
+        "                                           card (--desfire: the emulator's DESFire card\n"
+        "                                           of that 7-byte UID, as provisioned)\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit,\n"
         "                                           MACHINE.running)\n"
@@ -213,17 +226,6 @@ out:
     free(text);
     free(buf);
     return reply;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
 }
 
 static void fmt_time(json_int_t t, char *buf, size_t n)
@@ -356,11 +358,49 @@ static void print_cards(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-6s %-28s %-20s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "HASH");
+    printf("%-6s %-28s %-20s %-8s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "KIND", "HASH");
     json_array_foreach(list, i, v)
-        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %.16s\n", jint(v, "id"),
+        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %-8s %.16s\n", jint(v, "id"),
                jstr(v, "member"), *jstr(v, "label") ? jstr(v, "label") : "-",
-               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no", jstr(v, "hash"));
+               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no",
+               json_is_true(json_object_get(v, "desfire")) ? "desfire" : "uid", jstr(v, "hash"));
+}
+
+static void print_provisioned(json_t *r)
+{
+    printf("card %" JSON_INTEGER_FORMAT " of member %" JSON_INTEGER_FORMAT " is a DESFire card "
+           "(%s%s)\n", jint(r, "card"), jint(r, "member"), jstr(r, "done"),
+           json_is_true(json_object_get(r, "existed")) ? "; it was enrolled already" : "");
+}
+
+static void print_deprovisioned(json_t *r)
+{
+    if (json_is_integer(json_object_get(r, "card")))
+        printf("%s; card %" JSON_INTEGER_FORMAT " removed\n", jstr(r, "done"), jint(r, "card"));
+    else
+        printf("%s; the card was not enrolled here\n", jstr(r, "done"));
+}
+
+static void print_uid_only(json_t *list)
+{
+    size_t i;
+    json_t *v;
+
+    if (json_array_size(list) == 0) {
+        printf("every enabled card of an active member is a DESFire card: `card_security = "
+               "desfire` can be set everywhere\n");
+        return;
+    }
+    printf("%-8s %-28s %-6s %-20s %s\n", "MEMBER", "NAME", "CARD", "LABEL", "LAST USED");
+    json_array_foreach(list, i, v) {
+        char last[32];
+        fmt_time(jint(v, "last_used"), last, sizeof(last));
+        printf("%-8" JSON_INTEGER_FORMAT " %-28s %-6" JSON_INTEGER_FORMAT " %-20s %s\n",
+               jint(v, "member_id"), jstr(v, "member"), jint(v, "card"),
+               *jstr(v, "label") ? jstr(v, "label") : "-", jint(v, "last_used") ? last : "never");
+    }
+    printf("%zu card(s) still open by UID alone: `portierctl card provision MEMBER --reader R`\n",
+           json_array_size(list));
 }
 
 static void print_events(json_t *list)
@@ -735,32 +775,8 @@ static void print_sessions(json_t *list)
     { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }, \
     { "--category", "category", OPT_STR }
 
-static void money(json_int_t cents, char sep, char *buf, size_t n)
-{
-    json_int_t a = cents < 0 ? -cents : cents;
-    snprintf(buf, n, "%s%" JSON_INTEGER_FORMAT "%c%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "",
-             a / 100, sep, a % 100);
-}
-
 static const char *opt_format = "text";
 static bool opt_summary;
-
-/* RFC 4180 field: quoted when it holds the separator, a quote or a line break. */
-static void csv_field(const char *s, char sep, bool last)
-{
-    if (strchr(s, sep) || strchr(s, '"') || strchr(s, '\n') || strchr(s, '\r')) {
-        putchar('"');
-        for (; *s; s++) {
-            if (*s == '"')
-                putchar('"');
-            putchar(*s);
-        }
-        putchar('"');
-    } else {
-        fputs(s, stdout);
-    }
-    fputs(last ? "\r\n" : (char[]){ sep, 0 }, stdout);
-}
 
 static void local_minute(json_int_t t, char *buf, size_t n)
 {
@@ -780,9 +796,9 @@ static void print_statement(json_t *st)
         tzset();
     }
     bool fr = strcmp(opt_format, "csv-fr") == 0, csv = fr || strcmp(opt_format, "csv") == 0;
-    char sep = fr ? ';' : ',', dec = fr ? ',' : '.';
-    size_t i, j;
-    char a[32], b[32], amount[32], num[8][24];
+    size_t i, j, len = 0;
+    char a[32], b[32], amount[32], *text;
+    struct csv c;
 
     if (!csv) {
         printf("Statement %s (%s to %s)\n\n", jstr(st, "period"), jstr(st, "first_day"),
@@ -791,85 +807,76 @@ static void print_statement(json_t *st)
                "AMOUNT");
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            money(jint(t, "amount_cents"), '.', amount, sizeof(amount));
+            format_cents(jint(t, "amount_cents"), '.', amount, sizeof(amount));
             printf("%-6" JSON_INTEGER_FORMAT " %-26s %6" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT
                    " min %6" JSON_INTEGER_FORMAT " min %10s EUR\n", jint(m, "member_id"),
                    jstr(m, "member"), jint(t, "days"), jint(t, "presence_minutes"),
                    jint(t, "machine_minutes"), amount);
         }
-        money(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount, sizeof(amount));
+        format_cents(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount,
+                     sizeof(amount));
         printf("\nTotal: %" JSON_INTEGER_FORMAT " records, %s EUR\n",
                jint(json_object_get(st, "totals"), "records"), amount);
         return;
     }
-    if (fr)
-        fputs("\xef\xbb\xbf", stdout);       /* BOM: spreadsheets then read UTF-8 */
+    csv_init(&c, fr ? CSV_FRENCH : CSV_RFC4180);
     if (opt_summary) {
         static const char *const cols[] = { "period", "member_id", "member", "days",
                                             "presence_minutes", "machine_minutes", "amount",
                                             "currency" };
-        for (i = 0; i < ARRAY_SIZE(cols); i++)
-            csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
+        csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
-            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, jint(t, "days"));
-            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, jint(t, "presence_minutes"));
-            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, jint(t, "machine_minutes"));
-            money(jint(t, "amount_cents"), dec, amount, sizeof(amount));
-            csv_field(jstr(st, "period"), sep, false);
-            csv_field(num[0], sep, false);
-            csv_field(jstr(m, "member"), sep, false);
-            csv_field(num[1], sep, false);
-            csv_field(num[2], sep, false);
-            csv_field(num[3], sep, false);
-            csv_field(amount, sep, false);
-            csv_field("EUR", sep, true);
+            csv_text(&c, jstr(st, "period"));
+            csv_int(&c, jint(m, "member_id"));
+            csv_text(&c, jstr(m, "member"));
+            csv_int(&c, jint(t, "days"));
+            csv_int(&c, jint(t, "presence_minutes"));
+            csv_int(&c, jint(t, "machine_minutes"));
+            csv_cents(&c, jint(t, "amount_cents"));
+            csv_text(&c, "EUR");
+            csv_end_row(&c);
         }
-        return;
-    }
-    static const char *const cols[] = {
-        "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
-        "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
-        "plan_quantity", "charged_quantity", "amount", "currency", "end_reason", "corrects_seq",
-        "note" };
-    for (i = 0; i < ARRAY_SIZE(cols); i++)
-        csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
-    json_array_foreach(json_object_get(st, "members"), i, m) {
-        json_array_foreach(json_object_get(m, "lines"), j, l) {
-            static const char *const ints[] = { "ledger_seq", "usage_id", "quantity",
-                                                "pass_quantity", "plan_quantity",
-                                                "charged_quantity", "corrects_seq" };
-            for (size_t k = 0; k < ARRAY_SIZE(ints); k++)
-                snprintf(num[k], sizeof(num[k]), "%" JSON_INTEGER_FORMAT, jint(l, ints[k]));
-            char member_id[24];
-            snprintf(member_id, sizeof(member_id), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
-            local_minute(jint(l, "started_at"), a, sizeof(a));
-            local_minute(jint(l, "ended_at"), b, sizeof(b));
-            money(jint(l, "amount_cents"), dec, amount, sizeof(amount));
-            csv_field(jstr(st, "period"), sep, false);
-            csv_field(member_id, sep, false);
-            csv_field(jstr(m, "member"), sep, false);
-            csv_field(num[0], sep, false);
-            csv_field(num[1], sep, false);
-            csv_field(jstr(l, "kind"), sep, false);
-            csv_field(jstr(l, "resource"), sep, false);
-            csv_field(jstr(l, "billing_day"), sep, false);
-            csv_field(a, sep, false);
-            csv_field(b, sep, false);
-            csv_field(num[2], sep, false);
-            csv_field(jstr(l, "unit"), sep, false);
-            csv_field(jstr(l, "allowance"), sep, false);
-            csv_field(num[3], sep, false);
-            csv_field(num[4], sep, false);
-            csv_field(num[5], sep, false);
-            csv_field(amount, sep, false);
-            csv_field("EUR", sep, false);
-            csv_field(jstr(l, "end_reason"), sep, false);
-            csv_field(num[6], sep, false);
-            csv_field(jstr(l, "note"), sep, true);
+    } else {
+        static const char *const cols[] = {
+            "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
+            "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
+            "plan_quantity", "charged_quantity", "amount", "currency", "end_reason",
+            "corrects_seq", "note" };
+        csv_row(&c, cols, ARRAY_SIZE(cols));
+        json_array_foreach(json_object_get(st, "members"), i, m) {
+            json_array_foreach(json_object_get(m, "lines"), j, l) {
+                local_minute(jint(l, "started_at"), a, sizeof(a));
+                local_minute(jint(l, "ended_at"), b, sizeof(b));
+                csv_text(&c, jstr(st, "period"));
+                csv_int(&c, jint(m, "member_id"));
+                csv_text(&c, jstr(m, "member"));
+                csv_int(&c, jint(l, "ledger_seq"));
+                csv_int(&c, jint(l, "usage_id"));
+                csv_text(&c, jstr(l, "kind"));
+                csv_text(&c, jstr(l, "resource"));
+                csv_text(&c, jstr(l, "billing_day"));
+                csv_text(&c, a);
+                csv_text(&c, b);
+                csv_int(&c, jint(l, "quantity"));
+                csv_text(&c, jstr(l, "unit"));
+                csv_text(&c, jstr(l, "allowance"));
+                csv_int(&c, jint(l, "pass_quantity"));
+                csv_int(&c, jint(l, "plan_quantity"));
+                csv_int(&c, jint(l, "charged_quantity"));
+                csv_cents(&c, jint(l, "amount_cents"));
+                csv_text(&c, "EUR");
+                csv_text(&c, jstr(l, "end_reason"));
+                csv_int(&c, jint(l, "corrects_seq"));
+                csv_text(&c, jstr(l, "note"));
+                csv_end_row(&c);
+            }
         }
     }
+    text = csv_take(&c, &len);
+    if (!text || fwrite(text, 1, len, stdout) != len)
+        fprintf(stderr, "portierctl: cannot write the statement\n");
+    free(text);
 }
 
 static void print_verify(json_t *r)
@@ -923,8 +930,8 @@ static void print_rates(json_t *list)
            "MIN CHARGE", "FREE", "INCLUDED");
     json_array_foreach(list, i, v) {
         char ph[24], mc[24];
-        money(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
-        money(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
+        format_cents(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
+        format_cents(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
         printf("%-14s %-14s %10s %4" JSON_INTEGER_FORMAT " min %11s %3" JSON_INTEGER_FORMAT
                " min %5" JSON_INTEGER_FORMAT " min\n", jstr(v, "plan"), jstr(v, "target"), ph,
                jint(v, "block_minutes"), mc, jint(v, "free_minutes"), jint(v, "monthly_minutes"));
@@ -969,6 +976,16 @@ static const struct command commands[] = {
     { "card", "remove", "card.remove", 0, 1, { "card" }, { { "--uid", "uid", OPT_STR } },
       print_ok_id, NULL },
     { "card", "list", "card.list", 0, 1, { "member" }, { { 0 } }, print_cards, "cards" },
+    { "card", "provision", "card.provision", 1, 1, { "member" },
+      { { "--reader", "reader", OPT_STR }, { "--label", "label", OPT_STR },
+        { "--timeout", "timeout", OPT_INT }, { "--picc-key", "picc_key", OPT_STR },
+        { "--picc-key-file", "picc_key_file", OPT_STR } },
+      print_provisioned, NULL },
+    { "card", "deprovision", "card.deprovision", 0, 0, { 0 },
+      { { "--reader", "reader", OPT_STR }, { "--timeout", "timeout", OPT_INT },
+        { "--picc-key", "picc_key", OPT_STR }, { "--picc-key-file", "picc_key_file", OPT_STR } },
+      print_deprovisioned, NULL },
+    { "card", "report", "card.report", 0, 0, { 0 }, { { 0 } }, print_uid_only, "uid_only" },
     { "plan", "add", "plan.add", 1, 1, { "name" },
       { { "--zones", "zones", OPT_STR }, { "--hours", "hours", OPT_STR } }, print_ok_id, NULL },
     { "plan", "list", "plan.list", 0, 0, { 0 }, { { 0 } }, print_plans, "plans" },
@@ -1013,7 +1030,8 @@ static const struct command commands[] = {
     { "events", NULL, "events", 0, 0, { 0 },
       { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
     { "sim", "tap", "sim.tap", 1, 1, { "uid" },
-      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG } }, print_tap, NULL },
+      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG },
+        { "--desfire", "desfire", OPT_FLAG } }, print_tap, NULL },
     { "sim", "remove", "sim.remove", 0, 0, { 0 }, { { "--reader", "reader", OPT_STR } },
       print_ok_id, NULL },
     { "sim", "press", "sim.press", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
@@ -1068,6 +1086,40 @@ static const struct command commands[] = {
     { "kiosk", "list", "kiosk.list", 0, 0, { 0 }, { { 0 } }, print_kiosks, "kiosks" },
     { "kiosk", "remove", "kiosk.remove", 1, 1, { "kiosk" }, { { 0 } }, print_ok_id, NULL },
 };
+
+/* Text for a terminal: a control character in a string (a name stored before the daemon
+ * refused them, say) is shown as '?' rather than sent to the terminal as an escape. */
+static void printable(json_t *v)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item)
+            printable(item);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+            printable(item);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        bool clean = true;
+        for (size_t k = 0; k < len; k++)
+            if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)
+                clean = false;
+        if (!clean) {
+            char *copy = malloc(len + 1);
+            if (!copy)
+                return;
+            for (size_t k = 0; k < len; k++)
+                copy[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
+            copy[len] = '\0';
+            json_string_setn(v, copy, len);
+            free(copy);
+        }
+    }
+}
 
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
 static int emulator_command(const char *path, const char *line)
@@ -1133,7 +1185,8 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     json_decref(reader);
     if (remove_only)
         return emulator_command(emu, "remove") < 0 ? 1 : (printf("ok\n"), 0);
-    snprintf(line, sizeof(line), "insert uid=%s", json_string_value(json_object_get(req, "uid")));
+    snprintf(line, sizeof(line), "insert uid=%s%s", json_string_value(json_object_get(req, "uid")),
+             json_is_true(json_object_get(req, "desfire")) ? " desfire" : "");
     if (emulator_command(emu, line) < 0)
         return 1;
     if (json_is_true(json_object_get(req, "hold"))) {
@@ -1163,6 +1216,28 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     }
     json_decref(st);
     return r;
+}
+
+/* --picc-key-file FILE: the key's first line becomes picc_key (a key on the command line
+ * would show in ps). 0, or the exit status of a usage error. */
+static int picc_key_from_file(json_t *req)
+{
+    const char *path = json_string_value(json_object_get(req, "picc_key_file"));
+    char line[80] = "";
+    FILE *f = path ? fopen(path, "re") : NULL;
+
+    if (!f) {
+        fprintf(stderr, "portierctl: --picc-key-file %s: %s\n", path ? path : "", strerror(errno));
+        return 1;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    json_object_del(req, "picc_key_file");
+    json_object_set_new(req, "picc_key", json_string(line));
+    explicit_bzero(line, sizeof(line));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -1258,7 +1333,8 @@ int main(int argc, char **argv)
         }
     }
     if ((strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0 ||
-         strcmp(cmd->cmd, "card.enroll") == 0) && !json_object_get(req, "reader")) {
+         strcmp(cmd->cmd, "card.enroll") == 0 || strcmp(cmd->cmd, "card.provision") == 0 ||
+         strcmp(cmd->cmd, "card.deprovision") == 0) && !json_object_get(req, "reader")) {
         json_decref(req);
         return usage_error("'%s %s' needs --reader READER", cmd->word1, cmd->word2);
     }
@@ -1328,9 +1404,16 @@ int main(int argc, char **argv)
         json_decref(req);
         return usage_error("'account add' needs --role member|manager|custodian");
     }
-    if (strcmp(cmd->cmd, "card.enroll") == 0 && !opt_json)
-        fprintf(stderr, "Tap the card on reader %s now...\n",
-                json_string_value(json_object_get(req, "reader")));
+    if (json_object_get(req, "picc_key_file") && (r = picc_key_from_file(req)) != 0) {
+        json_decref(req);
+        return r;
+    }
+    if ((strcmp(cmd->cmd, "card.enroll") == 0 || strcmp(cmd->cmd, "card.provision") == 0 ||
+         strcmp(cmd->cmd, "card.deprovision") == 0) && !opt_json)
+        fprintf(stderr, "%s the card on reader %s now%s...\n",
+                strcmp(cmd->cmd, "card.enroll") == 0 ? "Tap" : "Place",
+                json_string_value(json_object_get(req, "reader")),
+                strcmp(cmd->cmd, "card.enroll") == 0 ? "" : ", and hold it there until this ends");
 
     find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
     if (!opt_json && (strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0)) {
@@ -1339,6 +1422,11 @@ int main(int argc, char **argv)
             json_decref(req);
             return r;
         }
+    }
+    if (json_object_get(req, "desfire")) {
+        json_decref(req);
+        return usage_error("--desfire needs a libnfc reader with an emulator (a simulated reader "
+                           "has no DESFire cards)");
     }
     reply = call(sock_path, req);
     if (!reply)
@@ -1360,6 +1448,7 @@ int main(int argc, char **argv)
         json_dumpf(out, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
+        printable(reply);
         cmd->print(cmd->list_key ? json_object_get(reply, cmd->list_key) : reply);
     }
     json_decref(reply);

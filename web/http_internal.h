@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "command.h"
 #include "commit.h"
 #include "http.h"
@@ -29,20 +30,6 @@
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
 
-/* A growing byte buffer; on allocation failure it stays short and sets failed. */
-struct buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-void buf_put(struct buf *b, const char *s);
-void buf_putn(struct buf *b, const char *s, size_t n);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Text escaped for HTML element content and quoted attribute values. */
-void buf_html(struct buf *b, const char *s);
-/* printf, then escaped for HTML. */
-void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_free(struct buf *b);
 
 /* Who may see a page (commands check roles themselves, in the command table). A role is
  * one bit of enum role (command.h); 0 is an anonymous visitor. */
@@ -53,6 +40,15 @@ void buf_free(struct buf *b);
 
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
+
+/* An open connection: when its current request began, so that one whose headers dribble
+ * in (slowloris) is cut off after [http] header_timeout_seconds. */
+struct http_conn {
+    struct http_conn *next;
+    struct MHD_Connection *conn;
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    bool cut;
+};
 
 struct http_req {
     struct http *h;
@@ -96,13 +92,17 @@ struct http {
     struct MHD_Daemon *mhd;
     sd_event_source *io;
     struct timer *timer;                /* libmicrohttpd's next timeout */
+    struct timer *watch;                /* the connections' header deadline (slowloris) */
+    struct http_conn *conns;            /* every open connection */
+    unsigned n_conns;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
     /* login rate limits (http.c) */
     struct login_slot {
-        char key[72];               /* "a:NAME" or "ip:ADDRESS" */
+        char key[72];               /* "a:NAME" (names without an account) or "ip:ADDRESS" */
         int64_t window_start;
+        int64_t last_failure;
         unsigned failures;
     } login_slots[256];
     /* /metrics */
@@ -142,8 +142,8 @@ unsigned http_status_of(const char *code);
 void http_command(struct http_req *rq, json_t *req, http_command_fn done);
 
 /* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
- * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
- * twice. NULL and *why (static text) on anything else. */
+ * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, names and values valid UTF-8,
+ * no field twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
 
 /* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into
@@ -191,6 +191,8 @@ static inline bool web_is_member(const struct http_req *rq)
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);
+/* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
+void http_redact(const char *in, char *out, size_t n);
 
 /* ---- the layout (layout.c) ---- */
 /* The page's head, header and navigation; then the page writes its <main> content. */

@@ -433,6 +433,31 @@ static int account_option(const struct store_account *a, void *userdata)
     return 0;
 }
 
+struct uid_ctx {
+    struct http_req *rq;
+    struct buf *b;
+    unsigned n;
+};
+
+static int uid_only_row(const struct store_uid_only_card *c, void *userdata)
+{
+    struct uid_ctx *x = userdata;
+    struct http_req *rq = x->rq;
+    char last[48];
+
+    buf_printf(x->b, "<tr><td data-label=\"%s\">", L(rq, "Member"));
+    buf_html(x->b, c->member);
+    buf_printf(x->b, "</td><td data-label=\"%s\">%" PRId64 "</td><td data-label=\"%s\">",
+               L(rq, "Card"), c->card_id, L(rq, "Label"));
+    buf_html(x->b, c->label[0] ? c->label : "–");
+    buf_printf(x->b, "</td><td data-label=\"%s\">", L(rq, "Last used"));
+    buf_html(x->b, c->last_used ? web_time(rq, c->last_used, I18N_DATE, last, sizeof(last))
+                                : L(rq, "never"));
+    buf_put(x->b, "</td></tr>");
+    x->n++;
+    return 0;
+}
+
 static void task_members(struct http_req *rq, struct buf *b, json_t *status)
 {
     struct select_ctx x = { b, web_arg_or(rq, "reader", NULL) };
@@ -465,6 +490,49 @@ static void task_members(struct http_req *rq, struct buf *b, json_t *status)
                              "seconds."), ENROLL_DEFAULT_SECONDS));
     form_end(b, L(rq, "Wait for the card"), false);
     buf_put(b, "</section>");
+
+    section_begin(rq, b, "provision", L(rq, "Make a card a DESFire card"));
+    form_begin(rq, b, "provision");
+    member_select(rq, b, "member");
+    x.selected = web_arg_or(rq, "reader", NULL);
+    buf_printf(b, "<label>%s <select name=\"reader\" required>", L(rq, "Reader"));
+    json_array_foreach(json_object_get(status, "readers"), i, o)
+        name_option(json_string_value(json_object_get(o, "name")), &x);
+    buf_put(b, "</select></label>");
+    input(rq, b, L(rq, "Card's master key, if not the factory's (optional: aes:HEX32, "
+                      "2k3des:HEX32 or des:HEX16)"), "password", "picc_key", NULL,
+          "autocomplete=\"off\" maxlength=\"64\"");
+    hint(b, L(rq, "Place the card on that reader, press the button and hold the card there until "
+                  "the page answers (a few seconds). Its keys become its own, diversified from the "
+                  "site's master key: a copy of its number opens nothing. If the card was taken "
+                  "away too soon, do it again: it picks up where it stopped."));
+    form_end(b, L(rq, "Provision the card"), false);
+    buf_put(b, "</section>");
+
+    section_begin(rq, b, "deprovision", L(rq, "Take a DESFire card back"));
+    form_begin(rq, b, "deprovision");
+    buf_printf(b, "<label>%s <select name=\"reader\" required>", L(rq, "Reader"));
+    json_array_foreach(json_object_get(status, "readers"), i, o)
+        name_option(json_string_value(json_object_get(o, "name")), &x);
+    buf_put(b, "</select></label>");
+    hint(b, L(rq, "Removes Portier's applications from the card placed on the reader, and the "
+                  "card from its member."));
+    form_end(b, L(rq, "Take the card back"), false);
+    buf_put(b, "</section>");
+
+    buf_printf(b, "<section aria-labelledby=\"uid-h\" class=\"wide-section\"><h2 id=\"uid-h\">%s"
+                  "</h2>", L(rq, "Cards that still open by their number"));
+    hint(b, L(rq, "A card's number can be copied; a DESFire card's key cannot. Provision these "
+                  "members' cards, then set card_security = desfire."));
+    buf_printf(b, "<div class=\"table\"><table class=\"cards-narrow\"><thead><tr>"
+                  "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                  "<th scope=\"col\">%s</th></tr></thead><tbody>", L(rq, "Member"), L(rq, "Card"),
+               L(rq, "Label"), L(rq, "Last used"));
+    struct uid_ctx u = { rq, b, 0 };
+    http_store_ok(rq, store_uid_only_cards_foreach(rq->h->env.svc->store, uid_only_row, &u));
+    if (!u.n)
+        buf_printf(b, "<tr><td colspan=\"4\">%s</td></tr>", L(rq, "None."));
+    buf_put(b, "</tbody></table></div></section>");
 
     section_begin(rq, b, "invite", L(rq, "One-time password link"));
     form_begin(rq, b, "invite");
@@ -539,6 +607,39 @@ static void task_doors(struct http_req *rq, struct buf *b, json_t *status)
         buf_put(b, "</div></li>");
     }
     buf_put(b, "</ul></section>");
+
+    buf_printf(b, "<section aria-labelledby=\"taps-h\" class=\"wide-section\"><h2 id=\"taps-h\">%s"
+                  "</h2><div class=\"table\"><table class=\"cards-narrow\"><thead><tr>"
+                  "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                  "<th scope=\"col\">%s</th></tr></thead><tbody>", L(rq, "Recent taps"),
+               L(rq, "When"), L(rq, "Door"), L(rq, "Member"), L(rq, "Outcome"));
+    json_array_foreach(json_object_get(status, "recent_taps"), i, o) {
+        char when[64];
+        bool granted = json_is_true(json_object_get(o, "granted"));
+        const char *member = json_string_value(json_object_get(o, "member"));
+
+        web_time(rq, json_integer_value(json_object_get(o, "at")), I18N_DATETIME, when,
+                 sizeof(when));
+        buf_printf(b, "<tr><td data-label=\"%s\">", L(rq, "When"));
+        buf_html(b, when);
+        buf_printf(b, "</td><td data-label=\"%s\">", L(rq, "Door"));
+        buf_html(b, json_string_value(json_object_get(o, "door")) ?: "");
+        buf_printf(b, "</td><td data-label=\"%s\">", L(rq, "Member"));
+        buf_html(b, member ? member : L(rq, "unknown card"));
+        buf_printf(b, "</td><td data-label=\"%s\">", L(rq, "Outcome"));
+        if (granted) {
+            buf_html(b, L(rq, "granted"));
+        } else {
+            buf_html(b, L(rq, "refused:"));
+            buf_put(b, " ");
+            buf_html(b, json_string_value(json_object_get(o, "text")) ?: "");
+            buf_put(b, " (<code>");
+            buf_html(b, json_string_value(json_object_get(o, "reason")) ?: "");
+            buf_put(b, "</code>)");
+        }
+        buf_put(b, "</td></tr>");
+    }
+    buf_put(b, "</tbody></table></div></section>");
 
     section_begin(rq, b, "screens", L(rq, "Entrance screens"));
     buf_put(b, "<ul class=\"list\">");
@@ -805,6 +906,27 @@ static void done_enroll(struct http_req *rq, json_t *reply, char *text, size_t n
                            sizeof(who)));
 }
 
+static void done_provision(struct http_req *rq, json_t *reply, char *text, size_t n)
+{
+    char who[96];
+    web_format(text, n, L(rq, "Card %lld of %s is a DESFire card now: a copy of its number opens "
+                              "nothing."),
+               (long long)json_integer_value(json_object_get(reply, "card")),
+               member_name(rq, json_integer_value(json_object_get(reply, "member")), who,
+                           sizeof(who)));
+}
+
+static void done_deprovision(struct http_req *rq, json_t *reply, char *text, size_t n)
+{
+    if (json_is_integer(json_object_get(reply, "card")))
+        web_format(text, n, L(rq, "Portier's applications are removed from the card, and card "
+                                  "%lld from its member."),
+                   (long long)json_integer_value(json_object_get(reply, "card")));
+    else
+        snprintf(text, n, "%s", L(rq, "Portier's applications are removed from the card (it "
+                                      "was not enrolled here)."));
+}
+
 static void done_training(struct http_req *rq, json_t *reply, char *text, size_t n)
 {
     char who[96];
@@ -892,6 +1014,12 @@ static const struct manage_action actions[] = {
       { FIELD("member", "member", F_STR, true), FIELD("reader", "reader", F_STR, true),
         FIELD("label", "label", F_STR, false) }, done_enroll },
     { "invite", "members", "account.invite", false, { FIELD("name", "name", F_STR, true) }, NULL },
+    /* The page waits for the card: within a connection's idle timeout. */
+    { "provision", "members", "card.provision", false,
+      { FIELD("member", "member", F_STR, true), FIELD("reader", "reader", F_STR, true),
+        FIELD("picc_key", "picc_key", F_STR, false), FIXED("timeout", "20") }, done_provision },
+    { "deprovision", "members", "card.deprovision", false,
+      { FIELD("reader", "reader", F_STR, true), FIXED("timeout", "20") }, done_deprovision },
     { "training", "machines", "training.grant", false,
       { FIELD("member", "member", F_STR, true), FIELD("training", "training", F_STR, true),
         FIELD("expires", "expires", F_STR, false) }, done_training },
@@ -1109,6 +1237,8 @@ void post_manage(struct http_req *rq, const char *name)
             json_object_set_new(req, f->cmd_key, json_integer(n));
         } else if (f->type == F_FIXED && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
             json_object_set_new(req, f->cmd_key, json_boolean(strcmp(v, "true") == 0));
+        } else if (f->type == F_FIXED && parse_int64(v, 0, INT64_MAX / 2, &n) == 0) {
+            json_object_set_new(req, f->cmd_key, json_integer(n));
         } else {
             json_object_set_new(req, f->cmd_key, json_string(v));
         }

@@ -8,67 +8,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "http_internal.h"
 #include "util.h"
 
-/* Cents as "12.50" or "-0.50" (the sign also for amounts under one euro), with dec as the
- * decimal separator. */
-static const char *money(json_int_t cents, char dec, char buf[32])
-{
-    unsigned long long a = cents < 0 ? 0ull - (unsigned long long)cents : (unsigned long long)cents;
-    snprintf(buf, 32, "%s%llu%c%02llu", cents < 0 ? "-" : "", a / 100, dec, a % 100);
-    return buf;
-}
-
-static void csv_field(struct buf *b, const char *s, char sep, bool last)
-{
-    /* A leading = + - @ would be a formula to a spreadsheet: quote it as text. */
-    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
-    char seps[4] = { sep, '"', '\r', '\n' };
-
-    if (formula || strpbrk(s, seps) || strchr(s, sep)) {
-        buf_put(b, formula ? "\"'" : "\"");
-        for (; *s; s++)
-            buf_putn(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-        buf_put(b, "\"");
-    } else {
-        buf_put(b, s);
-    }
-    buf_putn(b, last ? "\r\n" : &sep, last ? 2 : 1);
-}
-
 static void usage_csv(struct http_req *rq, json_t *st, bool fr)
 {
-    char sep = fr ? ';' : ',', dec = fr ? ',' : '.';
-    struct buf b = { 0 };
-    json_t *m;
-    size_t i;
-
-    if (fr)
-        buf_put(&b, "\xef\xbb\xbf");        /* BOM: spreadsheets then read UTF-8 */
     static const char *const cols[] = { "period", "member_id", "member", "days",
                                         "presence_minutes", "machine_minutes", "amount",
                                         "currency" };
-    for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-        csv_field(&b, cols[i], sep, i + 1 == sizeof(cols) / sizeof(cols[0]));
+    struct buf b = { 0 };
+    struct csv c;
+    size_t len = 0;
+    char *text;
+    json_t *m;
+    size_t i;
+
+    /* The one CSV writer (csv.h): comma and decimal point, or for French spreadsheets
+     * semicolon, decimal comma and a byte order mark. */
+    csv_init(&c, fr ? CSV_FRENCH : CSV_RFC4180);
+    csv_row(&c, cols, sizeof(cols) / sizeof(cols[0]));
     json_array_foreach(json_object_get(st, "members"), i, m) {
         json_t *t = json_object_get(m, "totals");
-        char num[24], amount[32];
-        csv_field(&b, json_string_value(json_object_get(st, "period")), sep, false);
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-                 json_integer_value(json_object_get(m, "member_id")));
-        csv_field(&b, num, sep, false);
-        csv_field(&b, json_string_value(json_object_get(m, "member")) ?: "", sep, false);
-        static const char *const keys[] = { "days", "presence_minutes", "machine_minutes" };
-        for (size_t k = 0; k < 3; k++) {
-            snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(json_object_get(t, keys[k])));
-            csv_field(&b, num, sep, false);
-        }
-        csv_field(&b, money(json_integer_value(json_object_get(t, "amount_cents")), dec, amount),
-                  sep, false);
-        csv_field(&b, "EUR", sep, true);
+        csv_text(&c, json_string_value(json_object_get(st, "period")));
+        csv_int(&c, json_integer_value(json_object_get(m, "member_id")));
+        csv_text(&c, json_string_value(json_object_get(m, "member")));
+        csv_int(&c, json_integer_value(json_object_get(t, "days")));
+        csv_int(&c, json_integer_value(json_object_get(t, "presence_minutes")));
+        csv_int(&c, json_integer_value(json_object_get(t, "machine_minutes")));
+        csv_cents(&c, json_integer_value(json_object_get(t, "amount_cents")));
+        csv_text(&c, "EUR");
+        csv_end_row(&c);
     }
+    text = csv_take(&c, &len);
+    if (!text) {
+        http_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    buf_putn(&b, text, len);
+    free(text);
     http_reply(rq, 200, "text/csv; charset=utf-8", &b);
     if (rq->response) {
         char cd[96];

@@ -22,12 +22,8 @@
 
 static int find_plan(struct cmd_call *call, const char *name, struct store_plan *ret)
 {
-    int r = store_plan_find(cmd_services(call)->store, name, ret);
-    if (r == -ENOENT)
-        return cmd_fail(call, r, "not_found", "no plan '%.32s'", name);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot read plan %.32s: %s", name, strerror(-r));
-    return 0;
+    return cmd_found(call, store_plan_find(cmd_services(call)->store, name, ret), "plan", name,
+                     NULL);
 }
 
 /* ---- the ledger and statements ---- */
@@ -116,10 +112,15 @@ int cmd_period_close(struct cmd_call *call, const struct cmd_args *a)
     snprintf(p.period, sizeof(p.period), "%s", period);
     p.closed_at = now_utc();
     snprintf(dir, sizeof(dir), "%.255s/archives", svc->cfg->daemon.state_dir);
+    /* The directory's own name must be durable too, or a power cut takes every archive in
+     * it along (its entry in state_dir is synced here, whether this call made it or a run
+     * cut short before syncing it did). */
     if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
         r = -errno;
         goto fail_io;
     }
+    if ((r = file_sync_dir(dir)) < 0)
+        goto fail_io;
     snprintf(path, sizeof(path), "%s/portier-%s-%s.json", dir, meter_site(meter), period);
     snprintf(p.archive, sizeof(p.archive), "%.255s", path);
     /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */

@@ -17,6 +17,8 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct provision;
+struct reader_desfire_keys;
 
 /* What changed, for those who show the site live (the web's entrance screens). */
 enum services_news {
@@ -36,6 +38,8 @@ struct services {
     struct fablab *fablab;
     struct meter *meter;
     struct enroll *enroll;
+    struct provision *provision;        /* DESFire provisioning at readers */
+    const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */
     /* The `status` object (daemon/status.c): new reference. */

@@ -52,6 +52,13 @@ static const struct arg_spec a_card_remove[] = {
 static const struct arg_spec a_card_enroll[] = {
     { "member", ARG_MEMBER, REQ, 0, 0 }, { "reader", ARG_NAME, REQ, 0, 0 },
     { "label", ARG_TEXT, OPT, 0, LABEL_MAX }, { "timeout", ARG_INT, OPT, 1, 600 }, END };
+static const struct arg_spec a_card_provision[] = {
+    { "member", ARG_MEMBER, REQ, 0, 0 }, { "reader", ARG_NAME, REQ, 0, 0 },
+    { "label", ARG_TEXT, OPT, 0, LABEL_MAX }, { "timeout", ARG_INT, OPT, 1, 600 },
+    { "picc_key", ARG_TEXT, OPT, 0, 64 }, END };
+static const struct arg_spec a_card_deprovision[] = {
+    { "reader", ARG_NAME, REQ, 0, 0 }, { "timeout", ARG_INT, OPT, 1, 600 },
+    { "picc_key", ARG_TEXT, OPT, 0, 64 }, END };
 static const struct arg_spec a_plan_add[] = {
     { "name", ARG_NAME, REQ, 0, 0 }, { "zones", ARG_TEXT, OPT, 0, 255 }, { "hours", ARG_TEXT, OPT, 0, 255 },
     END };
@@ -159,10 +166,16 @@ const struct command command_table[] = {
     { "booking.move", MEMBERS | ROLES_STAFF, CMD_WEB, cmd_booking_move, a_booking_move,
       "move a booking" },
     { "card.add", ROLES_STAFF, CMD_WEB, cmd_card_add, a_card_add, "add a card by its UID" },
+    { "card.deprovision", ROLES_STAFF, CMD_WEB, cmd_card_deprovision, a_card_deprovision,
+      "remove the Portier DESFire applications from the next card at a reader, and the card" },
     { "card.enroll", ROLE_TRAINER | ROLES_STAFF, CMD_WEB, cmd_card_enroll, a_card_enroll,
       "bind the next card presented at a reader (trainers: at their machines' readers)" },
     { "card.list", ROLES_STAFF, CMD_WEB, cmd_card_list, a_member_opt, "list cards" },
+    { "card.provision", ROLES_STAFF, CMD_WEB, cmd_card_provision, a_card_provision,
+      "make the next card at a reader a member's DESFire card (keys diversified per card)" },
     { "card.remove", ROLES_STAFF, CMD_WEB, cmd_card_remove, a_card_remove, "remove a card" },
+    { "card.report", ROLES_STAFF, CMD_WEB, cmd_card_report, no_args,
+      "members whose cards still open by UID alone (the DESFire migration)" },
     { "door.lock", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_door_lock, a_door,
       "lock a door now (ends a free-entry window's unlock too)" },
     { "door.unlock", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_door_unlock, a_door_unlock,

@@ -15,6 +15,8 @@
 
 const char *const config_backends[] = { "sim", "gpiod", NULL };
 const char *const config_reader_drivers[] = { "sim", "libnfc", NULL };
+/* In the order of enum card_security (policy.h). */
+const char *const config_card_securities[] = { "uid", "desfire", "desfire-or-uid", NULL };
 static const char *const fail_modes[] = { "secure", "safe", NULL };
 static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const char *const log_levels[] = { "debug", "info", "notice", "warning", "error", NULL };
@@ -86,6 +88,11 @@ static const struct config_key daemon_keys[] = {
     { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
       "Program run for each `libnfc` reader. Empty: `portier-reader` in the directory of "
       "`portierd`." },
+    { "desfire_key_file", CT_PATH, STR(daemon_config, desfire_key_file), 0, 0, "", NULL, 0,
+      "The site's DESFire master key (32 hex digits): every card's keys are diversified from "
+      "it, and only the reader workers ever see it. Created at first start (mode 0600) if "
+      "missing. Empty: `STATE_DIR/desfire-master.key`. Back it up, encrypted, apart from the "
+      "database: without it no provisioned card opens anything (docs/security.md)." },
 };
 
 static const struct config_key http_keys[] = {
@@ -106,6 +113,10 @@ static const struct config_key http_keys[] = {
       "Most connections served at once; more wait in the kernel's queue." },
     { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
       "32", NULL, 0, "Most connections from one address at once." },
+    { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
+      "10", NULL, 0,
+      "A request's headers must all arrive within this time; a client that sends them "
+      "slower (a slowloris attack holding connections open) is cut off." },
     { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
       "An idle or slow connection is closed after this long." },
     { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
@@ -194,12 +205,13 @@ static const struct config_key mqtt_keys[] = {
       "Messages kept for the broker while it is unreachable. When full, the oldest is "
       "dropped and the log says how many were." },
     { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
-      "Comma-separated MQTT client ids allowed to send commands on "
-      "`PREFIX/SITE/cmd/CLIENT` (the broker's ACL must let each client write only its own "
-      "topic). Empty: none by client id." },
+      "Comma-separated broker user names allowed to send commands on "
+      "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
+      "topic (`pattern write PREFIX/+/cmd/%u`), which portierd checks at each connection. "
+      "Empty: none by name." },
     { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
       "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
-      "from any client id. Empty: no key." },
+      "on any `cmd` topic. Empty: no key." },
     { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
       "Publish Home Assistant discovery messages." },
     { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",
@@ -218,6 +230,13 @@ static const struct config_key consortium_keys[] = {
       "File holding the consortium's card key (32 bytes, the same at every site, e.g. from "
       "`head -c 32 /dev/urandom`). Set, it turns passports on: this site publishes its "
       "members' visiting rights and lets other sites' members in (docs/consortium.md section 7)." },
+    { "desfire_key_file", CT_PATH, STR(consortium_config, desfire_key_file), 0, 0, "", NULL, 0,
+      "The consortium's DESFire key, the same at every site: lines `GEN HEX` (a generation "
+      "1..255 and 32 hex digits). The newest generation goes on cards provisioned here; the "
+      "one before is still accepted at taps while cards are moved to the new one. Set, "
+      "members' cards get the consortium application and other sites' members prove their "
+      "cards here, even with their home site offline (docs/security.md). Empty: visitors by "
+      "UID only." },
     { "sites_file", CT_PATH, STR(consortium_config, sites_file), 0, 0, "", NULL, 0,
       "The consortium's sites and public keys, one `NAME HEXKEY` line each (`portierctl site "
       "key` of each site); passports and visit notices of other sites are dropped." },
@@ -297,6 +316,12 @@ static const struct config_key door_keys[] = {
       "is de-energised." },
     { "zone", CT_NAME, STR(door_config, zone), 0, 0, "main", NULL, 0,
       "Access zone of the door; plans list the zones their members may enter." },
+    { "card_security", CT_ENUM, OFF(door_config, card_security), 0, 0, "desfire-or-uid",
+      config_card_securities, 0,
+      "What a card must prove: `desfire` (its DESFire key: a copied UID opens nothing), "
+      "`uid` (its UID alone, as any card or copy can show), or `desfire-or-uid` (migration: "
+      "a card provisioned as DESFire must prove its key, a card enrolled by UID still opens; "
+      "`portierctl card report` lists who still carries one). See docs/security.md." },
     { "free_entry", CT_SCHEDULE, OFF(door_config, free_entry), 0, 0, "never", NULL,
       offsetof(struct door_config, free_entry_text),
       "Weekly windows when the door stays unlocked for everyone, e.g. `Mon-Fri 09:00-12:00`." },
@@ -324,6 +349,10 @@ static const struct config_key machine_keys[] = {
       "The warning output is active when low." },
     { "zone", CT_NAME, STR(machine_config, zone), 0, 0, "fablab", NULL, 0,
       "Access zone of the machine; the member's plan must include it." },
+    { "card_security", CT_ENUM, OFF(machine_config, card_security), 0, 0, "desfire-or-uid",
+      config_card_securities, 0,
+      "What a card must prove at this machine: `desfire`, `uid` or `desfire-or-uid`, as for "
+      "doors." },
     { "warn_minutes", CT_INT, OFF(machine_config, warn_minutes), 0, 60, "5", NULL, 0,
       "Warn this long before the session's end (booking end, next booking, closing time)." },
     { "grace_minutes", CT_INT, OFF(machine_config, grace_minutes), 0, 60, "5", NULL, 0,
@@ -507,6 +536,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             snprintf(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)", k->name);
             return why;
         }
+        /* Nor terminal escapes: names are printed by portierctl and shown on pages. */
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(why, why_n, "%s has a control character", k->name);
+                return why;
+            }
         return NULL;
     case CT_NAME:
         if (!name_is_valid(value)) {
@@ -1123,6 +1158,14 @@ void config_database_path(const struct config *c, char *buf, size_t n)
         snprintf(buf, n, "%s/portier.db", c->daemon.state_dir);
 }
 
+void config_desfire_key_path(const struct config *c, char *buf, size_t n)
+{
+    if (c->daemon.desfire_key_file[0])
+        snprintf(buf, n, "%s", c->daemon.desfire_key_file);
+    else
+        snprintf(buf, n, "%s/desfire-master.key", c->daemon.state_dir);
+}
+
 bool config_same_hardware(const struct config *a, const struct config *b, const char **ret_why)
 {
     const char *why = NULL;
@@ -1145,6 +1188,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
         why = "the reader worker program changed";
+    else if (strcmp(a->daemon.desfire_key_file, b->daemon.desfire_key_file) != 0)
+        why = "the DESFire key file changed (reader workers get their keys when they start)";
     else if (memcmp(&a->mqtt, &b->mqtt, sizeof(a->mqtt)) != 0)
         why = "the [mqtt] settings changed";
     else if (memcmp(&a->http, &b->http, sizeof(a->http)) != 0)

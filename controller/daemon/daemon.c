@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
 #include "commit.h"
@@ -27,10 +28,12 @@
 #include "meter.h"
 #include "mqtt.h"
 #include "passports.h"
+#include "provision.h"
 #include "services.h"
 #include "site.h"
 #include "status.h"
 #include "store.h"
+#include "timer.h"
 #include "util.h"
 
 /* The daemon owns every module and the services that hand them to commands. */
@@ -40,7 +43,8 @@ struct daemon {
     char config_path[PATH_MAX];
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
-    sd_event_source *minute;
+    struct timer *minute;
+    struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
     uint64_t generation_seen;       /* of the store's bookings and machines, for news */
 };
 
@@ -127,19 +131,21 @@ static bool on_mqtt_command(const char *client, const char *action, json_t *cmd,
 
 /* ---- the minute timer ---- */
 
-static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void minute_due(void *userdata)
 {
     struct daemon *d = userdata;
     struct timespec ts;
+    int r;
 
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
-    sd_event_source_set_time(s, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    return 0;
+    r = timer_arm_at(d->minute, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
+    if (r < 0)
+        log_error("cannot arm the minute timer: %s; opening hours, bookings and check-outs "
+                  "are no longer followed", strerror(-r));
 }
 
 /* ---- signals ---- */
@@ -317,16 +323,22 @@ int daemon_new(const char *config_path, struct daemon **ret)
     hw.input_ops = input_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.debounce_ms = (unsigned)d->cfg->hardware.debounce_ms;
     hw.bias = (enum input_bias)d->cfg->hardware.input_bias;
+    /* The DESFire keys, before the readers: each worker gets them when it starts. */
+    if ((r = card_keys_load(d->cfg, &d->desfire_keys)) < 0)
+        goto fail;
+    d->svc.desfire_keys = d->desfire_keys;
     if ((r = site_new(&d->svc, &hw, &d->svc.site)) < 0 ||
         (r = fablab_new(d->svc.loop, d->svc.store, d->svc.engine, d->svc.meter, d->cfg, &hw,
                         &d->svc.fablab)) < 0 ||
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
+        (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
     /* Machine changes go to MQTT (when enabled) and to the web's entrance screens. */
     fablab_on_change(d->svc.fablab, site_publish_machine, d->svc.site);
-    r = sd_event_add_time(d->svc.loop, &d->minute, CLOCK_REALTIME, 0, 1000000, minute_due, d);
-    if (r < 0)
+    /* The first minute tick runs as soon as the loop starts. */
+    if ((r = timer_new(d->svc.loop, CLOCK_REALTIME, 1000000, minute_due, d, &d->minute)) < 0 ||
+        (r = timer_arm_at(d->minute, 0)) < 0)
         goto fail;
     r = control_new(&d->svc, d->cfg->daemon.control_socket, d->cfg->daemon.control_mode,
                     d->cfg->daemon.control_group, &d->control);
@@ -382,7 +394,9 @@ struct daemon *daemon_free(struct daemon *d)
     /* Machines that stop below tell nobody: the site that listened is freed first. */
     if (svc->fablab)
         fablab_on_change(svc->fablab, NULL, NULL);
-    /* Doors first: whatever else fails below, they are in their safe state. */
+    /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
+     * touched); then the doors, so that whatever fails below, they are in their safe state. */
+    svc->provision = provision_free(svc->provision);
     svc->site = site_free(svc->site);
     d->http = http_free(d->http);
     svc->fablab = fablab_free(svc->fablab);     /* machines off, sessions closed as "stopped" */
@@ -395,11 +409,12 @@ struct daemon *daemon_free(struct daemon *d)
         access_engine_set_visitors(svc->engine, NULL, NULL);
     svc->consortium = consortium_free(svc->consortium);
     svc->mqtt = mqtt_free(svc->mqtt);
-    d->minute = sd_event_source_disable_unref(d->minute);
+    d->minute = timer_free(d->minute);
     svc->commit = commit_free(svc->commit);
     svc->engine = access_engine_free(svc->engine);
     svc->store = store_free(svc->store);
     svc->loop = sd_event_unref(svc->loop);
+    d->desfire_keys = card_keys_free(d->desfire_keys);
     d->cfg = config_free(d->cfg);
     free(d);
     return NULL;

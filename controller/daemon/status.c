@@ -108,11 +108,13 @@ static json_t *recent_json(struct services *svc)
         bool known = recent[i].member_id &&
                      store_member_get(svc->store, recent[i].member_id, &m) == 0;
         json_array_append_new(taps, json_pack(
-            "{s:I, s:s, s:s, s:I, s:s?, s:b, s:s, s:s, s:i}", "at", (json_int_t)recent[i].at,
+            "{s:I, s:s, s:s, s:I, s:s?, s:b, s:s, s:s, s:s, s:i}", "at", (json_int_t)recent[i].at,
             "reader", recent[i].reader, "door", recent[i].door, "member_id",
             (json_int_t)recent[i].member_id, "member", known ? m.name : NULL,
             "granted", recent[i].granted && !recent[i].relay_error, "reason",
             recent[i].relay_error ? "relay_fault" : policy_reason_to_string(recent[i].reason),
+            "text", recent[i].relay_error ? "the relay could not be switched"
+                                          : policy_reason_to_text(recent[i].reason),
             "card", recent[i].card, "latency_us", (int)recent[i].latency_us));
     }
     return taps;

@@ -1,5 +1,6 @@
 /* The commands of members, their cards and plans. */
 #include <errno.h>
+#include <sodium.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "passports.h"
+#include "provision.h"
 #include "schedule.h"
 #include "services.h"
 #include "site.h"
@@ -34,9 +36,18 @@ static int member_append(const struct store_member *m, void *userdata)
 static int card_append(const struct store_card *c, void *userdata)
 {
     return json_array_append_new(userdata, json_pack(
-        "{s:I, s:I, s:s, s:s, s:b, s:I, s:s}", "id", (json_int_t)c->id, "member_id",
+        "{s:I, s:I, s:s, s:s, s:b, s:I, s:s, s:b}", "id", (json_int_t)c->id, "member_id",
         (json_int_t)c->member_id, "member", c->member, "label", c->label, "enabled", c->enabled,
-        "created_at", (json_int_t)c->created_at, "hash", c->hash_prefix)) == 0 ? 0 : -ENOMEM;
+        "created_at", (json_int_t)c->created_at, "hash", c->hash_prefix, "desfire",
+        c->desfire)) == 0 ? 0 : -ENOMEM;
+}
+
+static int uid_only_append(const struct store_uid_only_card *c, void *userdata)
+{
+    return json_array_append_new(userdata, json_pack(
+        "{s:I, s:s, s:I, s:s, s:I}", "member_id", (json_int_t)c->member_id, "member", c->member,
+        "card", (json_int_t)c->card_id, "label", c->label, "last_used",
+        (json_int_t)c->last_used)) == 0 ? 0 : -ENOMEM;
 }
 
 static int plan_append(const struct store_plan *p, void *userdata)
@@ -60,9 +71,9 @@ int cmd_member_add(struct cmd_call *call, const struct cmd_args *a)
         return cmd_fail(call, -EINVAL, "bad_request", "a member needs a name of 1 to 95 characters");
     if (until && from && until <= from)
         return cmd_fail(call, -EINVAL, "bad_request", "valid_until must come after valid_from");
-    if (plan_name && store_plan_find(svc->store, plan_name, &plan) < 0)
-        return cmd_fail(call, -ENOENT, "not_found", "no plan '%.32s' (see `portierctl plan list`)",
-                        plan_name);
+    if (plan_name && (r = cmd_found(call, store_plan_find(svc->store, plan_name, &plan), "plan",
+                                    plan_name, "(see `portierctl plan list`)")) < 0)
+        return r;
     r = store_member_add(svc->store, name, arg_str(a, "email"), plan.id, from, until, &id);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot add member: %s", strerror(-r));
@@ -219,6 +230,68 @@ int cmd_card_enroll(struct cmd_call *call, const struct cmd_args *a)
         return r;
     return enroll_start(svc->enroll, call, reader, arg_int(a, "member", 0), arg_str(a, "label"),
                         arg_int(a, "timeout", ENROLL_DEFAULT_SECONDS));
+}
+
+/* ---- DESFire cards ---- */
+
+static int provision_request(struct cmd_call *call, const struct cmd_args *a, bool deprovision,
+                             struct provision_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->deprovision = deprovision;
+    req->seconds = arg_int(a, "timeout", PROVISION_DEFAULT_SECONDS);
+    if (provision_parse_picc_key(arg_str(a, "picc_key"), &req->picc_type, req->picc_key) < 0)
+        return cmd_fail(call, -EINVAL, "bad_request", "picc_key is 'default', des:HEX16, "
+                        "2k3des:HEX32 or aes:HEX32 (the card's master key)");
+    return 0;
+}
+
+int cmd_card_provision(struct cmd_call *call, const struct cmd_args *a)
+{
+    struct services *svc = cmd_services(call);
+    const char *name = arg_str(a, "reader");
+    struct reader *reader = site_reader(svc->site, name);
+    struct provision_request req;
+    int r;
+
+    if (!reader)
+        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
+    if (enroll_waiting_at(svc->enroll, reader))
+        return cmd_fail(call, -EBUSY, "busy", "an enrolment is waiting at reader %s", reader->name);
+    if ((r = provision_request(call, a, false, &req)) < 0)
+        return r;
+    req.member = arg_int(a, "member", 0);
+    req.label = arg_str(a, "label");
+    r = provision_start(svc->provision, call, reader, &req);
+    sodium_memzero(&req, sizeof(req));
+    return r;
+}
+
+int cmd_card_deprovision(struct cmd_call *call, const struct cmd_args *a)
+{
+    struct services *svc = cmd_services(call);
+    const char *name = arg_str(a, "reader");
+    struct reader *reader = site_reader(svc->site, name);
+    struct provision_request req;
+    int r;
+
+    if (!reader)
+        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
+    if (enroll_waiting_at(svc->enroll, reader))
+        return cmd_fail(call, -EBUSY, "busy", "an enrolment is waiting at reader %s", reader->name);
+    if ((r = provision_request(call, a, true, &req)) < 0)
+        return r;
+    r = provision_start(svc->provision, call, reader, &req);
+    sodium_memzero(&req, sizeof(req));
+    return r;
+}
+
+/* Who still carries a card that opens by its UID alone: the migration's to-do list. */
+int cmd_card_report(struct cmd_call *call, const struct cmd_args *a)
+{
+    json_t *list = json_array();
+    return cmd_ok_list(call, "uid_only", list,
+                      store_uid_only_cards_foreach(cmd_services(call)->store, uid_only_append, list));
 }
 
 /* ---- plans ---- */

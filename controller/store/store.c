@@ -296,12 +296,23 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
 
-    /* 11: the web page — an account's language (empty: the browser's, else [site]
+    /* 11: failed logins of an account, kept with it: a login limit that other traffic
+     * cannot flush out of a table in memory, and that a restart does not reset. */
+    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+
+    /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
+     * diversified from the site's master key): wherever the door does not accept UIDs
+     * alone, it must prove them, and a copy of its UID opens nothing. */
+    "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
+
+    /* 13: the web page — an account's language (empty: the browser's, else [site]
      * language); when each card was last presented, kept by a trigger at most every ten
      * minutes per card (an index on access_events would cost a page write per tap); and the
      * entrance screens, each reached by a secret address whose token is stored hashed. */
     "ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE cards ADD COLUMN last_used_at INTEGER;"
+    "UPDATE cards SET last_used_at = (SELECT max(at) FROM access_events e WHERE e.card_id = cards.id);"
     "CREATE TRIGGER cards_last_used AFTER INSERT ON access_events"
     "  WHEN NEW.card_id > 0 BEGIN"
     "  UPDATE cards SET last_used_at = NEW.at"

@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 13
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -148,6 +148,7 @@ struct store_card {
     bool enabled;
     int64_t created_at;
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
+    bool desfire;           /* provisioned as a DESFire: it proves its key */
     int64_t last_used_at;   /* last presented at a reader, within ten minutes; 0: never */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
@@ -160,6 +161,19 @@ typedef int (*store_card_fn)(const struct store_card *c, void *userdata);
 /* member_id 0: all cards. */
 STORE_CHECK int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata);
 STORE_CHECK int64_t store_card_count(struct store *s);
+/* Mark a card provisioned as a DESFire (or not). -ENOENT if no such card. */
+STORE_CHECK int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire);
+/* The migration report: enabled cards of active members that still open by UID alone. */
+struct store_uid_only_card {
+    int64_t member_id;
+    char member[96];
+    int64_t card_id;
+    char label[64];
+    int64_t last_used;      /* UTC of its last tap, within ten minutes (cards.last_used_at); 0: never */
+};
+typedef int (*store_uid_only_fn)(const struct store_uid_only_card *c, void *userdata);
+/* By member name. */
+STORE_CHECK int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata);
 
 /* Everything the policy needs about the holder of a card, in one query. */
 struct store_subject {
@@ -171,6 +185,7 @@ struct store_subject {
     int64_t plan_id;            /* 0: none */
     char zones[256];
     char hours[256];
+    bool card_desfire;          /* the card is provisioned as a DESFire */
 };
 /* 0, or -ENOENT for a card nobody holds. */
 STORE_CHECK int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
@@ -513,6 +528,8 @@ struct store_account {
     char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
     int64_t disabled_at, created_at;
     char created_by[64];
+    int64_t login_failures;             /* failed logins since the last good one */
+    int64_t login_failed_at;            /* UTC seconds of the last failure, 0: none */
     char language[4];                   /* "en", "fr"; "": no preference */
 };
 /* -EEXIST if the name is taken (names compare without case). */
@@ -523,6 +540,8 @@ STORE_CHECK int store_account_find(struct store *s, const char *name, struct sto
 STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
 STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
 STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
+/* A login of the account failed (at), or succeeded (ok: the count starts again). */
+STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
 STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
 /* language: "en", "fr" or "" (no preference). */
 STORE_CHECK int store_account_set_language(struct store *s, int64_t id, const char *language);

@@ -8,7 +8,7 @@
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
     "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
-    "a.created_at, a.created_by, a.language " \
+    "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.language " \
     "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
 
 static const char sql_add[] =
@@ -41,6 +41,11 @@ static const char sql_tok_check[] =
 static const char sql_tok_use[] =
     "UPDATE account_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
 
+static const char sql_login_failed[] =
+    "UPDATE accounts SET login_failures = login_failures + 1, login_failed_at = ?2 WHERE id = ?1";
+static const char sql_login_ok[] =
+    "UPDATE accounts SET login_failures = 0, login_failed_at = 0 WHERE id = ?1";
+
 static void account_fill(sqlite3_stmt *st, void *ret)
 {
     struct store_account *a = ret;
@@ -56,7 +61,9 @@ static void account_fill(sqlite3_stmt *st, void *ret)
     a->disabled_at = sqlite3_column_int64(st, 7);
     a->created_at = sqlite3_column_int64(st, 8);
     store_column_text(st, 9, a->created_by, sizeof(a->created_by));
-    store_column_text(st, 10, a->language, sizeof(a->language));
+    a->login_failures = sqlite3_column_int64(st, 10);
+    a->login_failed_at = sqlite3_column_int64(st, 11);
+    store_column_text(st, 12, a->language, sizeof(a->language));
 }
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -121,6 +128,20 @@ int store_account_set_password(struct store *s, int64_t id, const char *hash)
 int store_account_set_calendar(struct store *s, int64_t id, const char *token)
 {
     return set_text(s, sql_set_calendar, id, token);
+}
+
+int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, ok ? sql_login_ok : sql_login_failed);
+    sqlite3_bind_int64(st, 1, id);
+    if (!ok)
+        sqlite3_bind_int64(st, 2, at);
+    return store_stmt_exec(st);
 }
 
 int store_account_set_language(struct store *s, int64_t id, const char *language)

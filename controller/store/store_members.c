@@ -195,7 +195,7 @@ int64_t store_member_count(struct store *s)
 
 #define CARD_COLUMNS \
     "c.id, c.member_id, m.name, c.label, c.enabled, c.created_at, hex(substr(c.uid_hash, 1, 8)), " \
-    "coalesce(c.last_used_at, 0) "
+    "c.desfire, coalesce(c.last_used_at, 0) "
 
 static const char sql_card_add[] =
     "INSERT INTO cards (member_id, uid_hash, label, created_at) VALUES (?1, ?2, ?3, ?4)";
@@ -207,6 +207,14 @@ static const char sql_card_list_member[] =
     "SELECT " CARD_COLUMNS "FROM cards c JOIN members m ON m.id = c.member_id "
     "WHERE c.member_id = ?1 ORDER BY c.id";
 static const char sql_card_count[] = "SELECT count(*) FROM cards";
+static const char sql_card_set_desfire[] = "UPDATE cards SET desfire = ?2 WHERE id = ?1";
+/* Enabled cards of active members that still open by UID, with when each was last used
+ * (one pass over the access log, grouped). */
+static const char sql_card_uid_only[] =
+    "SELECT m.id, m.name, c.id, c.label, coalesce(c.last_used_at, 0) "
+    "FROM cards c JOIN members m ON m.id = c.member_id "
+    "WHERE c.desfire = 0 AND c.enabled = 1 AND m.status = 'active' "
+    "ORDER BY m.name, m.id, c.id";
 
 static void card_fill(sqlite3_stmt *st, void *ret)
 {
@@ -219,7 +227,8 @@ static void card_fill(sqlite3_stmt *st, void *ret)
     c->enabled = sqlite3_column_int(st, 4) != 0;
     c->created_at = sqlite3_column_int64(st, 5);
     store_column_text(st, 6, c->hash_prefix, sizeof(c->hash_prefix));
-    c->last_used_at = sqlite3_column_int64(st, 7);
+    c->desfire = sqlite3_column_int(st, 7) != 0;
+    c->last_used_at = sqlite3_column_int64(st, 8);
 }
 
 int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
@@ -275,12 +284,44 @@ int64_t store_card_count(struct store *s)
     return store_row_value(store_stmt(s, sql_card_count));
 }
 
+int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, sql_card_set_desfire);
+    sqlite3_bind_int64(st, 1, card_id);
+    sqlite3_bind_int(st, 2, desfire);
+    return store_write_changed(s, st);
+}
+
+static void uid_only_fill(sqlite3_stmt *st, void *ret)
+{
+    struct store_uid_only_card *c = ret;
+
+    c->member_id = sqlite3_column_int64(st, 0);
+    store_column_text(st, 1, c->member, sizeof(c->member));
+    c->card_id = sqlite3_column_int64(st, 2);
+    store_column_text(st, 3, c->label, sizeof(c->label));
+    c->last_used = sqlite3_column_int64(st, 4);
+}
+
+STORE_ROWS_DELIVER(uid_only_row, struct store_uid_only_card, uid_only_fill)
+
+int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata)
+{
+    return store_rows_each(store_stmt(s, sql_card_uid_only), uid_only_row,
+                           STORE_ROWS(fn, userdata));
+}
+
 /* ---- the subject of a card ---- */
 
 /* No plan reads as hours 'never': store_subject_facts() ignores them then (plan_id 0). */
 static const char sql_subject[] =
     "SELECT c.id, c.enabled, m.id, m.status, m.valid_from, m.valid_until, "
-    "coalesce(p.id, 0), coalesce(p.zones, ''), coalesce(p.hours, 'never') "
+    "coalesce(p.id, 0), coalesce(p.zones, ''), coalesce(p.hours, 'never'), c.desfire "
     "FROM cards c JOIN members m ON m.id = c.member_id "
     "LEFT JOIN plans p ON p.id = m.plan_id WHERE c.uid_hash = ?1";
 
@@ -297,6 +338,7 @@ static void subject_fill(sqlite3_stmt *st, void *ret)
     subj->plan_id = sqlite3_column_int64(st, 6);
     store_column_text(st, 7, subj->zones, sizeof(subj->zones));
     store_column_text(st, 8, subj->hours, sizeof(subj->hours));
+    subj->card_desfire = sqlite3_column_int(st, 9) != 0;
 }
 
 int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],

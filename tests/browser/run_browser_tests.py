@@ -28,28 +28,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("PORTIER_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
-from portier_harness import PORTIERCTL, Daemon  # noqa: E402
+from portier_harness import PORTIERCTL, Daemon, build_config  # noqa: E402
 
 CHROMIUM = os.environ.get("PORTIER_CHROMIUM", "/usr/bin/chromium")
 NODE = os.environ.get("PORTIER_NODE") or shutil.which("node") or "/usr/bin/node"
 PASSWORD = "a long password"
 
-CONFIG = """
-[site]
-id = test
-name = Browser test site
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader front]
 driver = sim
 
@@ -161,7 +146,8 @@ def main():
         for attempt in range(3):
             # The port is free when chosen; another test may take it before portierd does.
             port = free_port()
-            d.write_config(CONFIG.format(dir=d.dir, port=port))
+            d.write_config(build_config(d.dir, SECTIONS.format(port=port),
+                                        site_name="Browser test site"))
             try:
                 d.start()
                 break

@@ -408,6 +408,8 @@ static void test_strings_must_be_utf8(void **state)
     /* A Latin-1 name would make every JSON answer (status, SpaceAPI) unencodable. */
     EXPECT_ERRORS("[site]\nname = Caf\xe9 des possibles\n",
                   "t.conf:2: name is not valid UTF-8 text (save the file as UTF-8)");
+    /* Nor a terminal escape that portierctl would print raw. */
+    EXPECT_ERRORS("[site]\nname = Caf\x1b[31m\n", "t.conf:2: name has a control character");
 }
 
 static void test_http_and_spaceapi_values(void **state)
