@@ -1360,8 +1360,15 @@ def bench_web_live(args, out):
         })
 
         # The reference: door taps with nothing else going on (on a shared machine, its p99
-        # is the noise the figures below sit on).
+        # is the noise the figures below sit on). When allowed (root), the daemon and this
+        # process run at nice -10 meanwhile, so that other work on the machine counts less.
         rng = random.Random(7)
+        try:
+            os.setpriority(os.PRIO_PROCESS, d.proc.pid, -10)
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
+            out["kiosk_nice"] = -10
+        except OSError:
+            out["kiosk_nice"] = 0
 
         def tap_once(k, writes):
             card = WEB_CARDS[k % len(WEB_CARDS)]
@@ -1451,6 +1458,8 @@ def bench_web_live(args, out):
             "kiosk_tap_to_all_screens_ms_max": max(to_screens) if to_screens else -1,
         })
     finally:
+        if out.get("kiosk_nice"):
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
         for proc in (screens, phone):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
@@ -1479,7 +1488,8 @@ def web_live_rows(out):
         ("  same, inside the daemon (latency_us), p99",
          "%.0f µs" % out["kiosk_tap_to_relay_us_p99"], "—"),
         ("  the same taps with nothing else going on, from the client, p99 (the machine's "
-         "noise: 1-min load %.1f)" % out["kiosk_loadavg"],
+         "noise: 1-min load %.1f; daemon and bench at nice %d)" % (out["kiosk_loadavg"],
+                                                                   out["kiosk_nice"]),
          "%.0f µs" % out["kiosk_idle_tap_sent_to_relay_us_p99"], "—"),
         ("  tap → the new people count on every screen, median / max (%d changes)"
          % out["kiosk_count_changes"],

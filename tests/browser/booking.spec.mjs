@@ -42,7 +42,7 @@ scenario('1. on a phone, a member picks a start and a length and books, without 
   const panel = page.locator('#book');
   await panel.waitFor();
   assert.ok(await panel.isVisible());
-  assert.match(await panel.locator('p').first().innerText(), /^From \w+ \d+ \w+ \d{4} at 10:00$/);
+  assert.match(await panel.locator('p').first().innerText(), /^From \w+ \d+ \w+ \d{4} at 10:00 CES?T$/);
   // The lengths the rules allow at 10:00: 30 minutes to 4 hours, by slots.
   const lengths = await panel.locator('select[name=minutes] option').evaluateAll(
     (os) => os.map((o) => o.value));
