@@ -242,7 +242,7 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             continue;
         }
         if (++fields > HTTP_FORM_FIELDS_MAX) {
-            *why = "too many form fields";
+            *why = N_("too many form fields");
             goto fail;
         }
         eq = memchr(p, '=', (size_t)(stop - p));
@@ -250,27 +250,27 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
         if (eq)
             vlen = form_decode(eq + 1, (size_t)(stop - eq - 1));
         if (klen < 0 || vlen < 0) {
-            *why = "malformed percent-encoding in the form";
+            *why = N_("malformed percent-encoding in the form");
             goto fail;
         }
         if (klen == 0 || klen > 64 || memchr(p, '\0', (size_t)klen)) {
-            *why = "a form field name is empty or too long";
+            *why = N_("a form field name is empty or too long");
             goto fail;
         }
         memcpy(key, p, (size_t)klen);
         key[klen] = '\0';
         val = json_stringn(eq ? eq + 1 : "", (size_t)vlen);
         if (!val) {
-            *why = "form fields must be UTF-8 text";
+            *why = N_("form fields must be UTF-8 text");
             goto fail;
         }
         if (json_object_get(o, key)) {
             json_decref(val);
-            *why = "a form field appears twice";
+            *why = N_("a form field appears twice");
             goto fail;
         }
         if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
-            *why = "form fields must be UTF-8 text";
+            *why = N_("form fields must be UTF-8 text");
             goto fail;
         }
         p = stop + 1;
@@ -311,7 +311,7 @@ static bool parse_body(struct http_req *rq)
     if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
         rq->args = http_parse_form(rq->body.data, rq->body.len, &why);
         if (!rq->args) {
-            http_error(rq, 400, "bad_request", "%s", why);
+            http_error(rq, 400, "bad_request", "%s", L(rq, why));     /* why: N_() below */
             return false;
         }
         return true;
@@ -581,8 +581,8 @@ static void command_answer(struct http_req *rq, int durable)
     if (durable < 0) {
         char msg[200];
         json_decref(reply);
-        snprintf(msg, sizeof(msg), "not recorded: the database could not write it (%s); try "
-                 "again later", strerror(-durable));
+        web_format(msg, sizeof(msg), L(rq, "not recorded: the database could not write it (%s); "
+                                           "try again later"), strerror(-durable));
         reply = cmd_error_object("not_recorded", msg);
     }
     done(rq, reply);        /* it may send another command */

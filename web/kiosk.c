@@ -48,6 +48,7 @@ struct kiosk_screen {
     int64_t kiosk_id;
     enum lang lang;
     bool suspended, doomed;
+    bool alive;                             /* scratch: its screen is still in the store */
     struct kiosk_msg *sending, *newest;     /* sending: offset bytes of it are out */
     size_t offset;
 };
@@ -324,11 +325,44 @@ static void kiosk_update(struct kiosk_hub *hub, bool keepalive)
         msg_unref(fresh[l]);
 }
 
+struct alive_ctx {
+    struct kiosk_hub *hub;
+};
+
+static int kiosk_alive(const struct store_kiosk *k, void *userdata)
+{
+    struct alive_ctx *x = userdata;
+    for (struct kiosk_screen *s = x->hub->screens; s; s = s->next)
+        if (s->kiosk_id == k->id)
+            s->alive = true;
+    return 0;
+}
+
+/* A removed screen's address stops working for its open stream too. */
+static void end_removed(struct kiosk_hub *hub)
+{
+    struct alive_ctx x = { hub };
+
+    for (struct kiosk_screen *s = hub->screens; s; s = s->next)
+        s->alive = false;
+    if (store_kiosks_foreach(hub->h->env.svc->store, kiosk_alive, &x) < 0)
+        return;         /* cannot tell: keep them, the next news tries again */
+    for (struct kiosk_screen *s = hub->screens; s; s = s->next)
+        if (!s->alive && !s->doomed) {
+            log_info("kiosk: screen %" PRId64 " was removed: its stream ends", s->kiosk_id);
+            s->doomed = true;
+            screen_resume(s);
+        }
+}
+
 static void on_coalesce(void *userdata)
 {
     struct kiosk_hub *hub = userdata;
+    unsigned news = hub->news;
 
     hub->news = 0;
+    if (news & NEWS_KIOSKS)
+        end_removed(hub);
     kiosk_update(hub, false);
 }
 

@@ -64,5 +64,6 @@ int cmd_kiosk_remove(struct cmd_call *call, const struct cmd_args *a)
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot remove the screen: %s", strerror(-r));
     log_info("entrance screen %" PRId64 " removed by %s", id, cmd_who(call));
+    services_news(cmd_services(call), NEWS_KIOSKS);     /* its stream, if open, ends */
     return cmd_ok(call, json_pack("{s:I}", "kiosk", (json_int_t)id));
 }

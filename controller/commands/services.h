@@ -26,6 +26,7 @@ enum services_news {
     NEWS_MACHINES = 1 << 1,     /* a machine's state or out-of-order flag */
     NEWS_DOORS = 1 << 2,        /* a door locked, unlocked, opened or closed */
     NEWS_BOOKINGS = 1 << 3,     /* bookings or machines in the store */
+    NEWS_KIOSKS = 1 << 4,       /* an entrance screen was removed: its stream must end */
 };
 
 struct services {

@@ -286,13 +286,6 @@ struct booking_verdict fablab_check_booking(struct fablab *f, const struct store
     return v;
 }
 
-bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
-                       int64_t start, int64_t end, struct booking_verdict *ret)
-{
-    *ret = fablab_check_booking(f, res, member_id, start, end, 0, now_utc(), true, LANG_EN);
-    return ret->error == BOOKING_OK;
-}
-
 /* Who did it, for records: "manager:uid=1000", "member:42". */
 struct fablab_actor {
     bool manager;

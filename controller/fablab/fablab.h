@@ -65,12 +65,6 @@ void fablab_clock_changed(struct fablab *f);
 json_t *fablab_status(struct fablab *f);
 struct input *fablab_input_by_name(struct fablab *f, const char *name);
 
-/* Whether member could book [start, end) on res now, with every rule the booking service
- * enforces; *ret says why not, as to a member (no other member named). For the web page's
- * week grid: the service checks again. */
-bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
-                       int64_t start, int64_t end, struct booking_verdict *ret);
-
 /* Every rule a booking [start, end) of member on res must meet (replacing exclude_id when
  * moving); now_for_rules is "now" for the rules (an extension starts at the end of a
  * grace period). hide_names: the answer goes to a member, so it names no other member;

@@ -1890,10 +1890,19 @@ class KioskTest(HttpBase):
         self.assertEqual(self.q("SELECT count(*) FROM kiosks WHERE token_hash = ?", token), [(0,)])
         self.assertEqual(self.client().get("/kiosk/" + "B" * 43).status, 404)
         kid = self.d.ctl_json("kiosk", "list")[0]["id"]
-        c = self.browser("boss")
-        r = c.post("/manage/kiosk-remove", {"csrf": c.csrf(), "kiosk": str(kid)})
-        self.assertIn("is removed: its address no longer works", r.text)
-        self.assertEqual(self.client().get(path).status, 404)
+        es = EventStream(self.port, path + "/events")
+        try:
+            es.event()
+            c = self.browser("boss")
+            r = c.post("/manage/kiosk-remove", {"csrf": c.csrf(), "kiosk": str(kid)})
+            self.assertIn("is removed: its address no longer works", r.text)
+            self.assertEqual(self.client().get(path).status, 404)
+            # Its open stream ends too.
+            with self.assertRaises(EOFError):
+                while True:
+                    es.event()
+        finally:
+            es.close()
 
     def test_a_tap_updates_the_screen_live(self):
         path = self.make_screen()
