@@ -206,7 +206,7 @@ static void book_panel(struct http_req *rq, struct buf *b, const struct fablab_p
 {
     int64_t lengths[LENGTHS_MAX];
     size_t n = fablab_planner_lengths(p, v->start, lengths, LENGTHS_MAX);
-    char when[64], text[160], start[17], zone[16];
+    char when[64], at[16], text[160], start[17], zone[16];
 
     web_datetime_text(v->start, start);
     buf_put(b, "<section id=\"book\" class=\"panel\" aria-labelledby=\"book-h\" tabindex=\"-1\">"
@@ -214,11 +214,10 @@ static void book_panel(struct http_req *rq, struct buf *b, const struct fablab_p
     buf_html(b, web_format(text, sizeof(text), L(rq, "Book %s"), machine));
     buf_put(b, "</h2><p>");
     web_time(rq, v->start, I18N_DATE_LONG, when, sizeof(when));
-    web_time(rq, v->start, I18N_TIME, start, sizeof(start));
-    buf_html(b, web_format(text, sizeof(text), L(rq, "From %s at %s %s"), when, start,
+    web_time(rq, v->start, I18N_TIME, at, sizeof(at));
+    buf_html(b, web_format(text, sizeof(text), L(rq, "From %s at %s %s"), when, at,
                            web_zone(v->start, zone, sizeof(zone))));
     buf_put(b, "</p>");
-    web_datetime_text(v->start, start);
     if (v->error)
         web_notice(b, false, v->error);
     if (!n) {

@@ -357,7 +357,7 @@ static void machine_row(struct http_req *rq, struct buf *b, const struct store_r
     buf_put(b, "</div></li>");
 }
 
-struct trained_ctx {
+struct list_ctx {
     struct http_req *rq;
     struct buf *b;
 };
@@ -549,7 +549,7 @@ static void task_members(struct http_req *rq, struct buf *b, json_t *status)
 
 static int kiosk_row(const struct store_kiosk *k, void *userdata)
 {
-    struct trained_ctx *x = userdata;
+    struct list_ctx *x = userdata;
     struct http_req *rq = x->rq;
     char when[48], id[24];
 
@@ -567,7 +567,7 @@ static int kiosk_row(const struct store_kiosk *k, void *userdata)
 
 static void task_doors(struct http_req *rq, struct buf *b, json_t *status)
 {
-    struct trained_ctx x = { rq, b };
+    struct list_ctx x = { rq, b };
     json_t *o;
     size_t i;
 
