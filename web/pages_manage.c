@@ -520,6 +520,16 @@ static void task_members(struct http_req *rq, struct buf *b, json_t *status)
     form_end(b, L(rq, "Take the card back"), false);
     buf_put(b, "</section>");
 
+    section_begin(rq, b, "invite", L(rq, "One-time password link"));
+    form_begin(rq, b, "invite");
+    x.selected = web_arg_or(rq, "name", NULL);
+    buf_printf(b, "<label>%s <select name=\"name\" required>", L(rq, "Account"));
+    http_store_ok(rq, store_accounts_foreach(rq->h->env.svc->store, account_option, &x));
+    buf_put(b, "</select></label>");
+    hint(b, L(rq, "The link sets a new password and is valid 3 days, once."));
+    form_end(b, L(rq, "Create link"), false);
+    buf_put(b, "</section>");
+
     buf_printf(b, "<section aria-labelledby=\"uid-h\" class=\"wide-section\"><h2 id=\"uid-h\">%s"
                   "</h2>", L(rq, "Cards that still open by their number"));
     hint(b, L(rq, "A card's number can be copied; a DESFire card's key cannot. Provision these "
@@ -533,16 +543,6 @@ static void task_members(struct http_req *rq, struct buf *b, json_t *status)
     if (!u.n)
         buf_printf(b, "<tr><td colspan=\"4\">%s</td></tr>", L(rq, "None."));
     buf_put(b, "</tbody></table></div></section>");
-
-    section_begin(rq, b, "invite", L(rq, "One-time password link"));
-    form_begin(rq, b, "invite");
-    x.selected = web_arg_or(rq, "name", NULL);
-    buf_printf(b, "<label>%s <select name=\"name\" required>", L(rq, "Account"));
-    http_store_ok(rq, store_accounts_foreach(rq->h->env.svc->store, account_option, &x));
-    buf_put(b, "</select></label>");
-    hint(b, L(rq, "The link sets a new password and is valid 3 days, once."));
-    form_end(b, L(rq, "Create link"), false);
-    buf_put(b, "</section>");
 }
 
 /* ---- doors and entrance screens ---- */
@@ -560,7 +560,7 @@ static int kiosk_row(const struct store_kiosk *k, void *userdata)
     form_begin(rq, x->b, "kiosk-remove");
     snprintf(id, sizeof(id), "%" PRId64, k->id);
     buf_printf(x->b, "<input type=\"hidden\" name=\"kiosk\" value=\"%s\">", id);
-    form_end(x->b, L(rq, "Remove"), false);
+    form_end(x->b, L(rq, "Remove"), true);
     buf_put(x->b, "</li>");
     return 0;
 }

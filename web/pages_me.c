@@ -92,15 +92,12 @@ static int me_booking(const struct store_booking *bk, void *userdata)
     struct me_ctx *x = userdata;
     char a[64], t[16], e[16];
 
-    web_time(x->rq, bk->start, I18N_WEEKDAY_SHORT, a, sizeof(a));
     buf_put(x->b, "<li><a href=\"/machines/");
     buf_html(x->b, bk->resource);
     buf_put(x->b, "\">");
     buf_html(x->b, bk->resource);
     buf_put(x->b, "</a> ");
-    buf_html(x->b, a);
-    buf_put(x->b, " ");
-    buf_html(x->b, web_time(x->rq, bk->start, I18N_DATE, a, sizeof(a)));
+    buf_html(x->b, web_time(x->rq, bk->start, I18N_DATE_LONG, a, sizeof(a)));
     buf_printf(x->b, " %s–%s ", web_time(x->rq, bk->start, I18N_TIME, t, sizeof(t)),
                web_time(x->rq, bk->end, I18N_TIME, e, sizeof(e)));
     web_cancel_form(x->rq, x->b, bk->id, "/me");

@@ -816,6 +816,8 @@ class MemberTest(HttpBase):
         self.assertEqual(me.status, 200)
         self.assertIn('<a href="/machines/laser">laser</a>', me.text)
         self.assertIn('action="/bookings/%d/cancel"' % mine, me.text)
+        self.assertIn('<a href="/machines/laser">laser</a> %s 11:00–12:00 '
+                      % self.long_date(self.at(11)), me.text)
         self.assertIn("<li>5 of 5 days", me.text)
         self.assertIn("Create my calendar address", me.text)
         self.assertNotIn("calendar-url", me.text)
