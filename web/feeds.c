@@ -194,11 +194,14 @@ static void spaceapi(struct http_req *rq)
     } else {
         open = present > 0;
     }
-    doc = json_pack("{s:[s], s:s, s:s, s:s, s:{s:b, s:s}, s:{}, s:{s:[{s:I, s:s}]}}",
+    doc = json_pack("{s:[s], s:s, s:s, s:s, s:{s:b, s:s}, s:{}}",
                     "api_compatibility", "15", "space", cfg->site.name, "logo", logo, "url", url,
-                    "state", "open", open, "message", open ? "open" : "closed",
-                    "contact", "sensors", "people_now_present", "value", (json_int_t)present,
-                    "location", cfg->site.name);
+                    "state", "open", open, "message", open ? "open" : "closed", "contact");
+    /* How many are in says when the place is empty: published only if the site says so. */
+    if (cfg->spaceapi.publish_people)
+        json_object_set_new(doc, "sensors", json_pack("{s:[{s:I, s:s}]}", "people_now_present",
+                                                      "value", (json_int_t)present, "location",
+                                                      cfg->site.name));
     if (cfg->spaceapi.email[0])
         json_object_set_new(json_object_get(doc, "contact"), "email",
                             json_string(cfg->spaceapi.email));

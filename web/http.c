@@ -922,7 +922,8 @@ static void route(struct http_req *rq)
             return;
         }
     }
-    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_pages_route(rq, path))
+    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_privacy_route(rq, path) ||
+        web_members_route(rq, path) || web_pages_route(rq, path))
         return;
     http_error(rq, 404, "not_found", "nothing here");
 }

@@ -9,6 +9,8 @@
  *   pages_manage.c   /manage and its tasks (a table: add a task there)
  *   pages_reports.c  /usage, /usage.csv, /ledger and the period archives
  *   kiosk.c          /kiosk/TOKEN: the entrance screen and its event stream
+ *   pages_members.c  /manage/members, a member's page, exports; /manage/plans
+ *   privacy.c        /privacy
  *   api.c            the JSON API; feeds.c: calendars, SpaceAPI, health, metrics */
 #pragma once
 #include <jansson.h>
@@ -207,6 +209,17 @@ void web_error_page(struct http_req *rq, unsigned status, const char *message);
 
 /* ---- pages (routes.c and the pages_*.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);
+
+/* The managers' tasks as a navigation (pages_manage.c), current (a task's name) marked. */
+void web_manage_nav(struct http_req *rq, struct buf *b, const char *current);
+
+/* ---- members (pages_members.c): /manage/members, a member's page, exports ---- */
+bool web_members_route(struct http_req *rq, const char *path);
+/* /me's part: "Download my data" and the privacy page. */
+void web_me_privacy(struct http_req *rq, struct buf *b);
+
+/* ---- the privacy page (privacy.c): /privacy ---- */
+bool web_privacy_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
 /* The login form, with an error (translated) or NULL. */
 void web_login_form(struct http_req *rq, const char *error);

@@ -193,8 +193,8 @@ void web_page_end(struct http_req *rq, struct buf *b, unsigned status)
     buf_put(b, "</main><footer><p>");
     buf_html(b, web_format(text, sizeof(text), L(rq, "Times in %s (%s)"),
                            rq->h->cfg->site.timezone, web_zone(now_utc(), zone, sizeof(zone))));
-    buf_put(b, " · Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a></p>"
-               "</footer></body></html>\n");
+    buf_printf(b, " · Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a> · "
+                  "<a href=\"/privacy\">%s</a></p></footer></body></html>\n", L(rq, "Privacy"));
     http_reply(rq, status, "text/html; charset=utf-8", b);
 }
 

@@ -24,11 +24,13 @@ struct manage_task {
     const char *name;               /* /manage/NAME */
     const char *title, *summary;    /* N_(): translated when shown */
     void (*render)(struct http_req *rq, struct buf *b, json_t *status);
+    /* NULL render: the task's pages live in another file, at /manage/NAME all the same
+     * (pages_members.c answers them before this one is asked). */
 };
 
 static void task_bookings(struct http_req *rq, struct buf *b, json_t *status);
 static void task_machines(struct http_req *rq, struct buf *b, json_t *status);
-static void task_members(struct http_req *rq, struct buf *b, json_t *status);
+static void task_cards(struct http_req *rq, struct buf *b, json_t *status);
 static void task_doors(struct http_req *rq, struct buf *b, json_t *status);
 static void task_billing(struct http_req *rq, struct buf *b, json_t *status);
 
@@ -36,19 +38,24 @@ static void task_billing(struct http_req *rq, struct buf *b, json_t *status);
  * privacy — join here as lines of their own.) */
 static const struct manage_task tasks[] = {
     { "bookings", N_("Bookings"), N_("Assign a slot, move or cancel a booking."), task_bookings },
+    { "members", N_("Members"),
+      N_("Find, edit, renew, suspend, remove or erase a member; their cards and history."),
+      NULL },
+    { "cards", N_("Cards and accounts"),
+      N_("Add a member with a web account, enrol or provision a card, one-time links."),
+      task_cards },
     { "machines", N_("Machines and trainings"),
       N_("Out of order, new machines and trainings, who is trained."), task_machines },
-    { "members", N_("Members and cards"),
-      N_("Add a member and their web account, enrol a card, one-time links."), task_members },
     { "doors", N_("Doors and screens"),
       N_("Unlock or lock a door, the entrance screens."), task_doors },
     { "billing", N_("Billing"), N_("Usage of the month, closing a period."), task_billing },
+    { "plans", N_("Plans"), N_("Each plan's zones, hours, billing settings and rates."), NULL },
 };
 
 static const struct manage_task *task_find(const char *name)
 {
     for (size_t i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++)
-        if (strcmp(tasks[i].name, name) == 0)
+        if (strcmp(tasks[i].name, name) == 0 && tasks[i].render)
             return &tasks[i];
     return NULL;
 }
@@ -458,7 +465,7 @@ static int uid_only_row(const struct store_uid_only_card *c, void *userdata)
     return 0;
 }
 
-static void task_members(struct http_req *rq, struct buf *b, json_t *status)
+static void task_cards(struct http_req *rq, struct buf *b, json_t *status)
 {
     struct select_ctx x = { b, web_arg_or(rq, "reader", NULL) };
     char text[200];
@@ -713,18 +720,23 @@ static void task_billing(struct http_req *rq, struct buf *b, json_t *status)
 
 /* ---- the pages ---- */
 
-static void task_nav(struct http_req *rq, struct buf *b, const struct manage_task *current)
+void web_manage_nav(struct http_req *rq, struct buf *b, const char *current)
 {
     buf_printf(b, "<nav class=\"tasks\" aria-label=\"%s\"><ul>", L(rq, "Manager's tasks"));
     buf_printf(b, "<li><a href=\"/manage\"%s>%s</a></li>",
                current ? "" : " aria-current=\"page\"", L(rq, "Overview"));
     for (size_t i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
         buf_printf(b, "<li><a href=\"/manage/%s\"%s>", tasks[i].name,
-                   current == &tasks[i] ? " aria-current=\"page\"" : "");
+                   current && strcmp(current, tasks[i].name) == 0 ? " aria-current=\"page\"" : "");
         buf_html(b, L(rq, tasks[i].title));
         buf_put(b, "</a></li>");
     }
     buf_put(b, "</ul></nav>");
+}
+
+static void task_nav(struct http_req *rq, struct buf *b, const struct manage_task *current)
+{
+    web_manage_nav(rq, b, current ? current->name : NULL);
 }
 
 /* E-MAIL DELIVERY STATE — the place for the mail outbox's state (a colleague's
@@ -1006,19 +1018,19 @@ static const struct manage_action actions[] = {
     { "move", "bookings", "booking.move", false,
       { FIELD("booking", "booking", F_INT, true), FIELD("start", "start", F_STR, true),
         FIELD("end", "end", F_STR, true), FIXED("override", "true") }, done_move },
-    { "member", "members", "member.add", false,
+    { "member", "cards", "member.add", false,
       { FIELD("name", "name", F_STR, true), FIELD("email", "email", F_STR, false),
         FIELD("plan", "plan", F_STR, false), FIELD("valid_until", "valid_until", F_STR, false) },
       NULL },
-    { "enroll", "members", "card.enroll", false,
+    { "enroll", "cards", "card.enroll", false,
       { FIELD("member", "member", F_STR, true), FIELD("reader", "reader", F_STR, true),
         FIELD("label", "label", F_STR, false) }, done_enroll },
-    { "invite", "members", "account.invite", false, { FIELD("name", "name", F_STR, true) }, NULL },
+    { "invite", "cards", "account.invite", false, { FIELD("name", "name", F_STR, true) }, NULL },
     /* The page waits for the card: within a connection's idle timeout. */
-    { "provision", "members", "card.provision", false,
+    { "provision", "cards", "card.provision", false,
       { FIELD("member", "member", F_STR, true), FIELD("reader", "reader", F_STR, true),
         FIELD("picc_key", "picc_key", F_STR, false), FIXED("timeout", "20") }, done_provision },
-    { "deprovision", "members", "card.deprovision", false,
+    { "deprovision", "cards", "card.deprovision", false,
       { FIELD("reader", "reader", F_STR, true), FIXED("timeout", "20") }, done_deprovision },
     { "training", "machines", "training.grant", false,
       { FIELD("member", "member", F_STR, true), FIELD("training", "training", F_STR, true),

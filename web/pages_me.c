@@ -337,6 +337,7 @@ static void me_render(struct http_req *rq, json_t *reply)
                rq->account.calendar_token[0]
                    ? L(rq, "Replace the address (the old one stops working)")
                    : L(rq, "Create my calendar address"));
+    web_me_privacy(rq, &b);                 /* pages_members.c: my data, the privacy page */
     language_form(rq, &b);
     web_page_end(rq, &b, 200);
 }

@@ -17,6 +17,7 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct retention;
 struct provision;
 struct reader_desfire_keys;
 
@@ -39,6 +40,7 @@ struct services {
     struct fablab *fablab;
     struct meter *meter;
     struct enroll *enroll;
+    struct retention *retention;        /* deletes what is past its retention; erasures */
     struct provision *provision;        /* DESFire provisioning at readers */
     const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */

@@ -619,6 +619,34 @@ void passports_card_seen(struct passports *p, int64_t card_id, const uint8_t *ui
                     card_id, strerror(-r));
 }
 
+void passports_member_gone(struct passports *p, int64_t member_id)
+{
+    struct passport pp = { 0 };
+    struct store_passport_out prev;
+    int64_t now = now_utc();
+    char day[11];
+    int r;
+
+    if (!p)
+        return;
+    passport_pseudonym(p->member_key, member_id, pp.id);
+    if (store_consortium_out_get(p->sc, pp.id, &prev) < 0 || prev.revoked)
+        return;             /* never published, or already revoked */
+    if (!mqtt_is_connected(p->mqtt)) {
+        log_info("consortium: passport %.8s will be revoked when the broker is back", pp.id);
+        return;             /* the next scan revokes it: the member is no longer eligible */
+    }
+    snprintf(pp.home, sizeof(pp.home), "%s", p->cfg->site.id);
+    billing_month(p, now, day, pp.month);
+    pp.revoked = true;
+    r = publish_passport(p, &pp, member_id, now);
+    if (r < 0)
+        log_warning("consortium: cannot revoke passport %.8s now: %s (the next scan will)",
+                    pp.id, strerror(-r));
+    else
+        log_info("consortium: passport %.8s of member %" PRId64 " revoked", pp.id, member_id);
+}
+
 /* ---- life ---- */
 
 int passports_new(sd_event *loop, struct store *store, struct store_consortium *sc,

@@ -67,6 +67,9 @@ static const struct config_key site_keys[] = {
     { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
       "Language of the web page and e-mails when neither the account's preference nor the "
       "browser's asks for another: `en` or `fr`." },
+    { "privacy_contact", CT_STRING, STR(site_config, privacy_contact), 0, 0, "", NULL, 0,
+      "Who answers questions about personal data and requests to see, correct or erase it "
+      "(an e-mail or postal address), shown on the public `/privacy` page." },
 };
 
 static const struct config_key daemon_keys[] = {
@@ -152,6 +155,26 @@ static const struct config_key spaceapi_keys[] = {
     { "open_from", CT_ENUM, OFF(spaceapi_config, open_from), 0, 0, "presence", open_froms, 0,
       "What `state.open` follows: `presence` (open while someone is checked in) or `doors` "
       "(open while a door's free-entry schedule lets anyone in)." },
+    { "publish_people", CT_BOOL, OFF(spaceapi_config, publish_people), 0, 0, "false", NULL, 0,
+      "Publish how many people are checked in (`sensors.people_now_present`). Off by "
+      "default: a count of who is in says when a place is empty." },
+};
+
+static const struct config_key privacy_keys[] = {
+    { "access_log_days", CT_INT, OFF(privacy_config, access_log_days), 0, 3650, "90", NULL, 0,
+      "Days the access log (every tap, exit and door event) is kept; older rows are deleted "
+      "every night, except those of a billing period not yet closed (the current one, and "
+      "the previous one until it is closed). The CNIL's guidance for access control is "
+      "three months. 0: kept forever." },
+    { "presence_days", CT_INT, OFF(privacy_config, presence_days), 0, 3650, "365", NULL, 0,
+      "Days check-ins and check-outs, machine sessions and past bookings are kept (billing "
+      "keeps its own usage records, see docs/privacy.md). 0: kept forever." },
+    { "account_inactive_days", CT_INT, OFF(privacy_config, account_inactive_days), 0, 3650,
+      "730", NULL, 0,
+      "A member's web account neither used nor created for this many days is deleted (staff "
+      "accounts are not). 0: never." },
+    { "prune_at", CT_HHMM, OFF(privacy_config, prune_at), 0, 0, "03:30", NULL, 0,
+      "Local time of the nightly pass that deletes what is past its retention." },
 };
 
 static const struct config_key hardware_keys[] = {
@@ -379,7 +402,7 @@ struct section_kind {
 };
 
 enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_WEB,
-       SEC_SPACEAPI, SEC_CONSORTIUM, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
+       SEC_SPACEAPI, SEC_CONSORTIUM, SEC_PRIVACY, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -401,6 +424,8 @@ static const struct section_kind sections[SEC__MAX] = {
     [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
                          "The site's part in a consortium: its ledger sent to the custodian "
                          "(see docs/consortium.md)." },
+    [SEC_PRIVACY] = { "privacy", false, privacy_keys, ARRAY_SIZE(privacy_keys),
+                      "How long personal data is kept (see docs/privacy.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -691,6 +716,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_WEB:      return &cfg->web;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
+    case SEC_PRIVACY:  return &cfg->privacy;
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -774,7 +800,7 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, reader NAME, door NAME or machine NAME)",
+                  "spaceapi, consortium, privacy, reader NAME, door NAME or machine NAME)",
                   kind_name);
         return;
     }
@@ -1076,6 +1102,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_WEB, &cfg->web);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
+    apply_defaults(SEC_PRIVACY, &cfg->privacy);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);

@@ -32,6 +32,7 @@ struct site_config {
     char name[96];
     char timezone[64];
     int language;               /* enum lang (i18n.h) */
+    char privacy_contact[160];  /* who answers data subjects' requests (the /privacy page) */
 };
 
 struct daemon_config {
@@ -98,6 +99,14 @@ struct spaceapi_config {
     char address[160];
     char lat[24], lon[24];      /* decimal degrees as written; empty: no coordinates */
     int open_from;              /* enum spaceapi_open_from */
+    bool publish_people;        /* publish how many people are in (opt-in) */
+};
+
+struct privacy_config {
+    int64_t access_log_days;        /* access log rows older than this are deleted; 0: kept */
+    int64_t presence_days;          /* presences, machine sessions, bookings; 0: kept */
+    int64_t account_inactive_days;  /* member accounts unused this long are deleted; 0: kept */
+    int64_t prune_at;               /* minutes after local midnight of the daily pass */
 };
 
 struct consortium_config {
@@ -190,6 +199,7 @@ struct config {
     struct web_config web;
     struct spaceapi_config spaceapi;
     struct consortium_config consortium;
+    struct privacy_config privacy;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;

@@ -25,10 +25,12 @@
 #include "gpio_backend.h"
 #include "http.h"
 #include "log.h"
+#include "members.h"
 #include "meter.h"
 #include "mqtt.h"
 #include "passports.h"
 #include "provision.h"
+#include "retention.h"
 #include "services.h"
 #include "site.h"
 #include "status.h"
@@ -137,6 +139,7 @@ static void minute_due(void *userdata)
     struct timespec ts;
     int r;
 
+    members_minute(&d->svc);        /* plan changes due now, before the doors' minute */
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
@@ -331,6 +334,7 @@ int daemon_new(const char *config_path, struct daemon **ret)
         (r = fablab_new(d->svc.loop, d->svc.store, d->svc.engine, d->svc.meter, d->cfg, &hw,
                         &d->svc.fablab)) < 0 ||
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
+        (r = retention_new(&d->svc, &d->svc.retention)) < 0 ||
         (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
@@ -403,6 +407,7 @@ struct daemon *daemon_free(struct daemon *d)
     svc->meter = meter_free(svc->meter);
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */
     svc->enroll = enroll_free(svc->enroll);
+    svc->retention = retention_free(svc->retention);
     commit_flush(svc->commit);
     mqtt_kick(svc->mqtt);
     if (svc->engine)

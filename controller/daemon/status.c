@@ -14,6 +14,7 @@
 #include "fablab.h"
 #include "handlers.h"
 #include "mqtt.h"
+#include "retention.h"
 #include "services.h"
 #include "site.h"
 #include "store.h"
@@ -155,7 +156,7 @@ json_t *status_json(struct services *svc)
     access_get_stats(svc->engine, &stats);
     return json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:{s:I, s:I, s:I, s:I}}",
+        "s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
         "site", "id", cfg->site.id, "name", cfg->site.name, "timezone", cfg->site.timezone,
         "backend", config_backends[cfg->hardware.backend],
@@ -166,6 +167,7 @@ json_t *status_json(struct services *svc)
         "mqtt", mqtt_json(svc), "storage", status_storage_json(svc->commit), "doors", doors,
         "machines", fablab_status(svc->fablab), "readers", readers_json(svc), "inputs", inputs,
         "recent_taps", recent_json(svc),
+        "privacy", svc->retention ? retention_status(svc->retention) : json_null(),
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors);
 }

@@ -298,32 +298,79 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
     /* 11: failed logins of an account, kept with it: a login limit that other traffic
      * cannot flush out of a table in memory, and that a restart does not reset. */
-    "ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;"),
 
     /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
      * diversified from the site's master key): wherever the door does not accept UIDs
      * alone, it must prove them, and a copy of its UID opens nothing. */
     "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
 
-    /* 13: the web page — an account's language (empty: the browser's, else [site]
+    /* 13: members over their whole life, and privacy (docs/privacy.md).
+     * - members: a manager's note; removal (access ended, history kept) and erasure (the
+     *   right to erasure: personal fields replaced by a pseudonym); a plan change waiting
+     *   for its date.
+     * - member_changes: who changed what, when, old and new value.
+     * - accounts.last_login_at: for [privacy] account_inactive_days.
+     * - usage_member: a member's usage without reading everyone's (erasure's check for
+     *   open periods, the export).
+     * - retention_horizons and new access-log triggers: rows older than the horizon the
+     *   retention job has set may be deleted, and a card hash may be erased; nothing else
+     *   changes or goes. */
+    ("ALTER TABLE members ADD COLUMN note TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE members ADD COLUMN removed_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE members ADD COLUMN erased_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE members ADD COLUMN next_plan_id INTEGER REFERENCES plans(id);"
+     "ALTER TABLE members ADD COLUMN next_plan_at INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX members_next_plan ON members(next_plan_at) WHERE next_plan_at != 0;"
+     "CREATE TABLE member_changes ("
+     "  id INTEGER PRIMARY KEY,"
+     "  member_id INTEGER NOT NULL REFERENCES members(id),"
+     "  at INTEGER NOT NULL,"
+     "  by TEXT NOT NULL,"
+     "  field TEXT NOT NULL,"
+     "  old TEXT NOT NULL DEFAULT '',"
+     "  new TEXT NOT NULL DEFAULT '');"
+     "CREATE INDEX member_changes_member ON member_changes(member_id, id);"
+     "ALTER TABLE accounts ADD COLUMN last_login_at INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX usage_member ON usage(member_id, billing_day);"
+     "CREATE TABLE retention_horizons ("
+     "  name TEXT PRIMARY KEY,"
+     "  horizon INTEGER NOT NULL) WITHOUT ROWID;"
+     "DROP TRIGGER access_events_no_update;"
+     "DROP TRIGGER access_events_no_delete;"
+     "CREATE TRIGGER access_events_no_update BEFORE UPDATE ON access_events"
+     "  WHEN NOT (NEW.card_hash IS NULL AND NEW.id = OLD.id AND NEW.at = OLD.at"
+     "    AND NEW.resource_id IS OLD.resource_id AND NEW.reader = OLD.reader"
+     "    AND NEW.member_id IS OLD.member_id AND NEW.card_id IS OLD.card_id"
+     "    AND NEW.kind = OLD.kind AND NEW.granted = OLD.granted AND NEW.reason = OLD.reason"
+     "    AND NEW.detail = OLD.detail)"
+     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only (only a card hash may be"
+     " erased)'); END;"
+     "CREATE TRIGGER access_events_no_delete BEFORE DELETE ON access_events"
+     "  WHEN OLD.at >= coalesce((SELECT horizon FROM retention_horizons"
+     "    WHERE name = 'access_events'), 0)"
+     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only until their retention"
+     " ends'); END;"),
+
+    /* 14: the web page — an account's language (empty: the browser's, else [site]
      * language); when each card was last presented, kept by a trigger at most every ten
      * minutes per card (an index on access_events would cost a page write per tap); and the
      * entrance screens, each reached by a secret address whose token is stored hashed. */
-    "ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE cards ADD COLUMN last_used_at INTEGER;"
-    "UPDATE cards SET last_used_at = (SELECT max(at) FROM access_events e WHERE e.card_id = cards.id);"
-    "CREATE TRIGGER cards_last_used AFTER INSERT ON access_events"
-    "  WHEN NEW.card_id > 0 BEGIN"
-    "  UPDATE cards SET last_used_at = NEW.at"
-    "    WHERE id = NEW.card_id AND coalesce(last_used_at, 0) < NEW.at - 600; END;"
-    "CREATE TABLE kiosks ("
-    "  id INTEGER PRIMARY KEY,"
-    "  label TEXT NOT NULL,"
-    "  token_hash BLOB NOT NULL UNIQUE,"
-    "  created_at INTEGER NOT NULL,"
-    "  created_by TEXT NOT NULL,"
-    "  removed_at INTEGER);",
+    ("ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE cards ADD COLUMN last_used_at INTEGER;"
+     "UPDATE cards SET last_used_at = (SELECT max(at) FROM access_events e WHERE e.card_id = cards.id);"
+     "CREATE TRIGGER cards_last_used AFTER INSERT ON access_events"
+     "  WHEN NEW.card_id > 0 BEGIN"
+     "  UPDATE cards SET last_used_at = NEW.at"
+     "    WHERE id = NEW.card_id AND coalesce(last_used_at, 0) < NEW.at - 600; END;"
+     "CREATE TABLE kiosks ("
+     "  id INTEGER PRIMARY KEY,"
+     "  label TEXT NOT NULL,"
+     "  token_hash BLOB NOT NULL UNIQUE,"
+     "  created_at INTEGER NOT NULL,"
+     "  created_by TEXT NOT NULL,"
+     "  removed_at INTEGER);"),
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
@@ -624,6 +671,9 @@ static int db_open(const char *path, sqlite3 **ret)
      * is on disk when COMMIT returns, so a power cut never loses a committed event. */
     rc = sqlite3_exec(db,
                       "PRAGMA page_size = 1024;"
+                      /* A new file gives back the space the retention job frees
+                       * (store_vacuum_step); see store_auto_vacuum() for older ones. */
+                      "PRAGMA auto_vacuum = INCREMENTAL;"
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
                       "PRAGMA foreign_keys = ON;"

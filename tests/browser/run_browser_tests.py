@@ -13,7 +13,8 @@ with a machine, members and web accounts, runs the Node.js tests one file after 
     run_browser_tests.py [ARTIFACT_DIR] [SPEC...]
 
 ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots; SPEC names
-the files to run (default: all three; e.g. `kiosk.spec.mjs` while working on it).
+the files to run (default: those three; e.g. `kiosk.spec.mjs` while working on it;
+`members.spec.mjs`, the member list, has a ctest of its own).
 PORTIER_BIN names the build's bin/ (as for the integration tests); PORTIER_NODE and
 PORTIER_CHROMIUM override node and /usr/bin/chromium."""
 
@@ -127,6 +128,7 @@ def main():
     dirs = [a for a in args if not a.endswith(".mjs")]
     artifacts = os.path.abspath(dirs[0] if dirs else
                                 os.path.join(SRC, "build", "test-artifacts", "browser"))
+    spec = sys.argv[2] if len(sys.argv) > 2 else "booking.spec.mjs"
     for what, path in (("chromium", CHROMIUM), ("node", NODE)):
         if not os.access(path, os.X_OK):
             raise SystemExit("%s not found at %s (tools/deps.sh installs it)" % (what, path))

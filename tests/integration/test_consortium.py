@@ -592,6 +592,30 @@ class ConsortiumTest(unittest.TestCase):
             rows = db.execute(q).fetchall()
         return [r for r in rows if home is None or r[0] == home]
 
+    def test_erasure_revokes_the_passport_at_once(self):
+        sites = self.passport_sites(["lyon", "paris"])
+        lyon, paris = sites["lyon"], sites["paris"]
+        ALICE = "04A1B2C3"
+        lyon.d.ok({"cmd": "plan.add", "name": "nomad", "zones": "*", "hours": "always"})
+        lyon.d.ok({"cmd": "plan.billing", "plan": "nomad", "visit_days": 2})
+        alice = lyon.d.ok({"cmd": "member.add", "name": "Alice", "plan": "nomad"})["id"]
+        lyon.d.ok({"cmd": "card.add", "member": str(alice), "uid": ALICE})
+        wait_until(lambda: len(self.passports_at(paris, "lyon")) == 1, what="lyon's passport")
+        self.assertEqual(paris.d.ok({"cmd": "sim.tap", "reader": "front", "uid": ALICE})["reason"],
+                         "visitor")
+        r = lyon.d.ok({"cmd": "member.erase", "member": "Alice", "force": True})
+        # The home site revokes it itself, signed, without waiting for its next scan.
+        self.assertIn("of member %d revoked" % alice, lyon.d.log_text())
+        wait_until(lambda: self.passports_at(paris, "lyon")[0][2] == 1, what="revocation at paris")
+        paris.d.ok({"cmd": "sim.advance", "seconds": 86400})
+        self.assertEqual(paris.d.ok({"cmd": "sim.tap", "reader": "front", "uid": ALICE})["reason"],
+                         "visitor_revoked")
+        # The card's consortium hash went with the card; the passport named no one.
+        with lyon.d.db() as db:
+            self.assertEqual(db.execute("SELECT count(*) FROM consortium_cards").fetchone()[0], 0)
+        self.assertNotIn("Alice", json.dumps(self.passports_at(paris)))
+        self.assertTrue(r["pseudonym"].startswith("erased-"))
+
     def test_visits_with_the_home_site_offline_and_the_custodian_balances(self):
         sites = self.passport_sites(["lyon", "paris", "nantes"])
         lyon, paris, nantes = sites["lyon"], sites["paris"], sites["nantes"]

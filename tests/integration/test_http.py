@@ -859,9 +859,10 @@ class ManagerTest(HttpBase):
         csrf = CSRF_RE.search(overview.text).group(1)
         tasks = {"bookings": ("assign", "move"),
                  "machines": ("out-of-order", "training", "machine", "training-add"),
-                 "members": ("member", "enroll", "invite"),
+                 "cards": ("member", "enroll", "invite", "provision", "deprovision"),
                  "doors": ("unlock", "kiosk"),
-                 "billing": ("period-close",)}
+                 "billing": ("period-close",),
+                 "members": (), "plans": ()}         # pages_members.c
         for task, actions in tasks.items():
             self.assertIn('<a href="/manage/%s">' % task, overview.text)
             r = c.get("/manage/" + task)
@@ -875,7 +876,7 @@ class ManagerTest(HttpBase):
         self.assertIn('<td data-label="Member">Carol</td>', bookings)    # upcoming, with names
         # The booking to move is chosen from a list, not typed.
         self.assertRegex(bookings, r'<select name="booking" required><option value="\d+">#\d+ laser, ')
-        members = c.get("/manage/members").text
+        members = c.get("/manage/cards").text
         self.assertIn('<option value="front">front</option>', members)
         self.assertIn('<option value="" selected>no plan yet</option>', members)
         self.assertIn('<option value="open">open</option>', members)
@@ -1269,11 +1270,12 @@ class FeedsTest(HttpBase):
         doc = self.spaceapi(c)
         self.assertEqual(doc["space"], "Test site")
         self.assertIs(doc["state"]["open"], False)
-        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 0)
+        # How many people are in is not published unless the site opts in.
+        self.assertNotIn("sensors", doc)
         self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
         doc = self.spaceapi(c)
         self.assertIs(doc["state"]["open"], True)
-        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 1)
+        self.assertNotIn("sensors", doc)
         self.assertNotIn("Alice", json.dumps(doc))
 
     def test_healthz_and_metrics(self):
@@ -1317,6 +1319,20 @@ class NotUtf8ConfigTest(unittest.TestCase):
         self.assertIn(path + ":2: name is not valid UTF-8 text", p.stderr)
 
 
+class SpaceApiPeopleTest(HttpBase):
+    """[spaceapi] publish_people = yes: the count of people in is published (no names)."""
+    more = "\n[spaceapi]\npublish_people = yes\n"
+
+    def test_people_count_follows_presence_when_the_site_opts_in(self):
+        c = self.client()
+        doc = self.spaceapi(c)
+        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 0)
+        self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+        doc = self.spaceapi(c)
+        self.assertEqual(doc["sensors"]["people_now_present"][0]["value"], 1)
+        self.assertNotIn("Alice", json.dumps(doc))
+
+
 class LongNameFeedsTest(HttpBase):
     """Calendar lines are folded at 75 octets (RFC 5545 3.1), never inside a character."""
     site_name = ("Tiers-lieu coopératif de l'Été à Châteauneuf-sur-Loire, fabrique numérique "
@@ -1338,7 +1354,7 @@ class LongNameFeedsTest(HttpBase):
 
 class SpaceApiDoorsTest(HttpBase):
     front_extra = "free_entry = always"
-    more = ("\n[spaceapi]\nopen_from = doors\nemail = hello@example.org\n"
+    more = ("\n[spaceapi]\nopen_from = doors\npublish_people = yes\nemail = hello@example.org\n"
             "address = 1 rue de la Paix, Paris\nlat = 48.8686\nlon = 2.33101234\n")
 
     def test_open_while_a_door_lets_anyone_in(self):

@@ -399,7 +399,7 @@ static void test_unknown_key_and_section(void **state)
     /* keys of an unknown section are not reported again */
     EXPECT_ERRORS("[site]\n\n[sight]\nid = x\nname = y\n",
                   "t.conf:3: unknown section [sight] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, reader NAME, door NAME or machine NAME)");
+                  "mqtt, http, spaceapi, consortium, privacy, reader NAME, door NAME or machine NAME)");
 }
 
 static void test_strings_must_be_utf8(void **state)
@@ -612,7 +612,7 @@ static void test_long_lines(void **state)
     EXPECT_ERRORS(text, "t.conf:2: line too long (at most 198 characters)",
                   "t.conf:3: unknown key 'colour' in [site]",
                   "t.conf:4: unknown section [bogus] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, reader NAME, door NAME or machine NAME)");
+                  "mqtt, http, spaceapi, consortium, privacy, reader NAME, door NAME or machine NAME)");
 }
 
 static void test_many_errors_in_one_file(void **state)
@@ -622,11 +622,11 @@ static void test_many_errors_in_one_file(void **state)
     const char *expected[CONFIG_MAX_ERRORS];
     static const char *const tail[] = {
         "2: unknown key 'colour' in [site]",
-        "3: unknown time zone 'Mars/Olympus' (expected a name such as Europe/Paris from "
-        "/usr/share/zoneinfo)",
+        ("3: unknown time zone 'Mars/Olympus' (expected a name such as Europe/Paris from "
+         "/usr/share/zoneinfo)"),
         "5: recent_taps = 0 is out of range [1, 100]",
         "6: log_level must be one of: debug, info, notice, warning, error",
-        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, reader NAME, door NAME or machine NAME)",
+        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, privacy, reader NAME, door NAME or machine NAME)",
         "10: debounce_ms must be an integer",
         "12: [door] is missing required key 'relay'",
         "14: unlock_seconds = 601 is out of range [1, 600]",
@@ -791,11 +791,11 @@ static void test_every_default_parses(void **state)
     }
     fprintf(out, "[reader y]\n");     /* the machine's reader */
     assert_int_equal(fclose(out), 0);
-    assert_int_equal(sections, 12);
+    assert_int_equal(sections, 13);
     assert_true(keys >= 25);
 
     explicit = load_text_ok(text);
-    implicit = load_text_ok("[site]\n[daemon]\n[hardware]\n[metering]\n[mqtt]\n[consortium]\n"
+    implicit = load_text_ok("[site]\n[daemon]\n[hardware]\n[metering]\n[mqtt]\n[consortium]\n[privacy]\n"
                             "[reader x]\n[door x]\n"
                             "reader = x\nrelay = 1\n[machine x]\nreader = y\nrelay = 2\n"
                             "[reader y]\n");
