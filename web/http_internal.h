@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* http_internal: what the web server's files share. Not for use outside them.
  *
  *   http.c           the server: libmicrohttpd glue, sessions, CSRF, login, answers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* kiosk: the entrance screen — a page for a screen by the door, reached by a secret address
  * a manager creates (kiosk.add; only its hash is stored), with no login: open or closed, how
  * many people are in, each machine's state and next booking, today's bookings (names only

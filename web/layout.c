@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* layout: what every page shares — the head, the header with the site's navigation, the
  * footer (the time zone times are in), notices, error pages inside the same layout, and the
  * small helpers for times, durations and local dates the pages write. */

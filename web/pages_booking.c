@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_booking: a machine's page — its free and booked times over a rolling window that
  * starts today (one day on a phone, seven on a wider screen: the same page, CSS shows the
  * first column only on narrow screens), only the hours the machine can be booked (its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_common: what several pages show the same way — machines and their state, who may see
  * a name, the controller's refusals, a booking's cancel button, form helpers. */
 #include <errno.h>

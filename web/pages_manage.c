@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_manage: the manager's pages, one per task — bookings, machines and trainings,
  * members and cards, doors and entrance screens, billing — listed in one table (tasks[]):
  * a new task is one line there and one render function. Every change is a command sent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_me: a person's own pages — logging in, the first password (one-time link), and /me:
  * a member's world (bookings, membership, this month's usage and passes, trainings, cards,
  * calendar address) and every account's language. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_public: what anyone sees — the home page (open or closed, people in, machines and
  * today's booked times, and a signed-in member's next bookings) and the week's overview of
  * every machine. Names only for managers and one's own bookings. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_reports: usage of a period (HTML, and CSV for spreadsheets: comma or, for French
  * spreadsheets, semicolon with a decimal comma), the ledger's verification and the sealed
  * archives of closed periods — for the custodian and managers. */

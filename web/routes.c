@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* routes: the one table of the web page's routes — which page answers which method and
  * path. A route is an exact path or a prefix ending in '/' (the handler gets the rest).
  * The JSON API (api.c) and the feeds (feeds.c) keep their own tables; login, logout and the

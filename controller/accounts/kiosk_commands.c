@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of entrance screens (kiosks): a manager creates a secret address for a
  * screen by the door, lists the screens and removes one. The address's token is shown once;
  * the store keeps only its hash. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "ledger.h"
 
 #include <errno.h>
@@ -26,6 +27,12 @@ int ledger_encode(const struct ledger_entry *e, char *buf, size_t n)
     if (ledger_is_visit(e)) {
         int more = snprintf(buf + len, n - (size_t)len, "home=%s\nvisitor=%s\n", e->home,
                             e->visitor);
+        if (more < 0 || (size_t)more >= n - (size_t)len)
+            return -E2BIG;
+        len += more;
+    }
+    if (e->has_energy) {
+        int more = snprintf(buf + len, n - (size_t)len, "energy_wh=%" PRId64 "\n", e->energy_wh);
         if (more < 0 || (size_t)more >= n - (size_t)len)
             return -E2BIG;
         len += more;

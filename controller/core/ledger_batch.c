@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "ledger_batch.h"
 
 #include <errno.h>
@@ -40,6 +41,11 @@ int ledger_decode(const char *text, size_t len, struct ledger_entry *ret)
         kv_text(&r, "visitor", e.visitor, sizeof(e.visitor));
         if (!name_is_valid(e.home))
             return -EBADMSG;
+    }
+    /* Energy, the optional last line of a metered machine session (ledger.h). */
+    if (kv_more(&r)) {
+        kv_int(&r, "energy_wh", 0, INT64_MAX, &e.energy_wh);
+        e.has_energy = true;
     }
     if (!kv_end(&r) || !name_is_valid(e.site))
         return -EBADMSG;

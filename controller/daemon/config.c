@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "config.h"
 
 #include <ctype.h>
@@ -36,6 +37,7 @@ enum config_type {
     CT_HHMM,        /* "HH:MM" as minutes after midnight (int64_t); "" as -1 where allowed */
     CT_LISTEN,      /* "HOST:PORT" or "[V6]:PORT" (or empty) */
     CT_DEGREES,     /* decimal degrees within [min, max], kept as text (or empty) */
+    CT_DEVICE,      /* struct device_spec: "shelly:TOPIC[:N]", "tasmota:TOPIC[:N]" (or empty) */
 };
 
 struct config_key {
@@ -50,348 +52,9 @@ struct config_key {
     const char *help;
 };
 
-#define STR(st, f) offsetof(struct st, f), sizeof(((struct st *)0)->f)
-#define OFF(st, f) offsetof(struct st, f), 0
-
 /* The order of enum lang (i18n.h). */
 static const char *const languages[] = { "en", "fr", NULL };
-
-static const struct config_key site_keys[] = {
-    { "id", CT_NAME, STR(site_config, id), 0, 0, "site", NULL, 0,
-      "Short identifier of this site in the consortium (letters, digits, `-`, `_`, `.`)." },
-    { "name", CT_STRING, STR(site_config, name), 0, 0, "Portier", NULL, 0,
-      "Human-readable name of the site, shown in status and on the web page." },
-    { "timezone", CT_TIMEZONE, STR(site_config, timezone), 0, 0, "UTC", NULL, 0,
-      "IANA time zone of the site (e.g. `Europe/Paris`). Schedules are local wall-clock "
-      "times in this zone, so they follow daylight saving changes." },
-    { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
-      "Language of the web page and e-mails when neither the account's preference nor the "
-      "browser's asks for another: `en` or `fr`." },
-    { "privacy_contact", CT_STRING, STR(site_config, privacy_contact), 0, 0, "", NULL, 0,
-      "Who answers questions about personal data and requests to see, correct or erase it "
-      "(an e-mail or postal address), shown on the public `/privacy` page." },
-};
-
-static const struct config_key daemon_keys[] = {
-    { "state_dir", CT_PATH, STR(daemon_config, state_dir), 0, 0, "/var/lib/portier", NULL, 0,
-      "Directory for the database and site secrets; created if missing (mode 0700)." },
-    { "database", CT_PATH, STR(daemon_config, database), 0, 0, "", NULL, 0,
-      "SQLite database file. Empty: `STATE_DIR/portier.db`." },
-    { "control_socket", CT_PATH, STR(daemon_config, control_socket), 0, 0,
-      "/run/portier/portierd.sock", NULL, 0,
-      "Unix socket where `portierctl` talks to the daemon." },
-    { "control_mode", CT_MODE, OFF(daemon_config, control_mode), 0, 0777, "0660", NULL, 0,
-      "File mode of the control socket (octal). Whoever can write it administers the site." },
-    { "control_group", CT_STRING, STR(daemon_config, control_group), 0, 0, "", NULL, 0,
-      "Group owning the control socket. Empty: the daemon's group." },
-    { "log_level", CT_LOGLEVEL, OFF(daemon_config, log_level), 0, 0, "info", log_levels, 0,
-      "Least important messages logged: `debug`, `info`, `notice`, `warning` or `error`." },
-    { "recent_taps", CT_INT, OFF(daemon_config, recent_taps), 1, 100, "10", NULL, 0,
-      "How many recent taps `portierctl status` shows." },
-    { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
-      "Program run for each `libnfc` reader. Empty: `portier-reader` in the directory of "
-      "`portierd`." },
-    { "desfire_key_file", CT_PATH, STR(daemon_config, desfire_key_file), 0, 0, "", NULL, 0,
-      "The site's DESFire master key (32 hex digits): every card's keys are diversified from "
-      "it, and only the reader workers ever see it. Created at first start (mode 0600) if "
-      "missing. Empty: `STATE_DIR/desfire-master.key`. Back it up, encrypted, apart from the "
-      "database: without it no provisioned card opens anything (docs/security.md)." },
-};
-
-static const struct config_key http_keys[] = {
-    { "listen", CT_LISTEN, STR(http_config, listen), 0, 0, "", NULL, 0,
-      "Address and port of the web page and API: `0.0.0.0:8080`, `127.0.0.1:8080` (behind a "
-      "reverse proxy) or `[::]:8080`. Empty: no web server." },
-    { "tls_cert", CT_PATH, STR(http_config, tls_cert), 0, 0, "", NULL, 0,
-      "PEM certificate (chain) to serve HTTPS. Empty: plain HTTP (use it only on the site's "
-      "own network or behind a TLS reverse proxy)." },
-    { "tls_key", CT_PATH, STR(http_config, tls_key), 0, 0, "", NULL, 0,
-      "PEM private key of `tls_cert`." },
-    { "base_url", CT_STRING, STR(http_config, base_url), 0, 0, "", NULL, 0,
-      "How people reach the page, e.g. `https://portier.example.org`: used in one-time links "
-      "and calendar-feed addresses. Empty: the address the browser used." },
-    { "session_hours", CT_INT, OFF(http_config, session_hours), 1, 720, "12", NULL, 0,
-      "A login lasts this long." },
-    { "max_connections", CT_INT, OFF(http_config, max_connections), 4, 1024, "64", NULL, 0,
-      "Most connections served at once; more wait in the kernel's queue." },
-    { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
-      "32", NULL, 0, "Most connections from one address at once." },
-    { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
-      "10", NULL, 0,
-      "A request's headers must all arrive within this time; a client that sends them "
-      "slower (a slowloris attack holding connections open) is cut off." },
-    { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
-      "An idle or slow connection is closed after this long." },
-    { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
-      "Largest request body accepted (forms and JSON), in KiB; larger ones get 413." },
-};
-
-static const struct config_key web_keys[] = {
-    { "kiosk_names", CT_BOOL, OFF(web_config, kiosk_names), 0, 0, "false", NULL, 0,
-      "Entrance screens (`/kiosk/...`, see docs/http-api.md) show who booked today's slots. "
-      "Off: times only, as for anyone on the network." },
-    { "kiosk_max_screens", CT_INT, OFF(web_config, kiosk_max_screens), 1, 64, "8", NULL, 0,
-      "Most entrance screens connected at once (each keeps one connection open); one more "
-      "gets 503 until another leaves." },
-};
-
 static const char *const open_froms[] = { "presence", "doors", NULL };
-
-static const struct config_key spaceapi_keys[] = {
-    { "enabled", CT_BOOL, OFF(spaceapi_config, enabled), 0, 0, "true", NULL, 0,
-      "Serve `/spaceapi.json` (with the web server)." },
-    { "url", CT_STRING, STR(spaceapi_config, url), 0, 0, "", NULL, 0,
-      "The space's website. Empty: the web page's own address." },
-    { "logo", CT_STRING, STR(spaceapi_config, logo), 0, 0, "", NULL, 0,
-      "Address of the space's logo. Empty: the page's own icon." },
-    { "email", CT_STRING, STR(spaceapi_config, email), 0, 0, "", NULL, 0,
-      "Contact e-mail address published in the SpaceAPI document." },
-    { "address", CT_STRING, STR(spaceapi_config, address), 0, 0, "", NULL, 0,
-      "Postal address of the space." },
-    { "lat", CT_DEGREES, STR(spaceapi_config, lat), -90, 90, "", NULL, 0,
-      "Latitude in decimal degrees (north positive). Set both `lat` and `lon`, or neither." },
-    { "lon", CT_DEGREES, STR(spaceapi_config, lon), -180, 180, "", NULL, 0,
-      "Longitude in decimal degrees (east positive)." },
-    { "open_from", CT_ENUM, OFF(spaceapi_config, open_from), 0, 0, "presence", open_froms, 0,
-      "What `state.open` follows: `presence` (open while someone is checked in) or `doors` "
-      "(open while a door's free-entry schedule lets anyone in)." },
-    { "publish_people", CT_BOOL, OFF(spaceapi_config, publish_people), 0, 0, "false", NULL, 0,
-      "Publish how many people are checked in (`sensors.people_now_present`). Off by "
-      "default: a count of who is in says when a place is empty." },
-};
-
-static const struct config_key privacy_keys[] = {
-    { "access_log_days", CT_INT, OFF(privacy_config, access_log_days), 0, 3650, "90", NULL, 0,
-      "Days the access log (every tap, exit and door event) is kept; older rows are deleted "
-      "every night, except those of a billing period not yet closed (the current one, and "
-      "the previous one until it is closed). The CNIL's guidance for access control is "
-      "three months. 0: kept forever." },
-    { "presence_days", CT_INT, OFF(privacy_config, presence_days), 0, 3650, "365", NULL, 0,
-      "Days check-ins and check-outs, machine sessions and past bookings are kept (billing "
-      "keeps its own usage records, see docs/privacy.md). 0: kept forever." },
-    { "account_inactive_days", CT_INT, OFF(privacy_config, account_inactive_days), 0, 3650,
-      "730", NULL, 0,
-      "A member's web account neither used nor created for this many days is deleted (staff "
-      "accounts are not). 0: never." },
-    { "prune_at", CT_HHMM, OFF(privacy_config, prune_at), 0, 0, "03:30", NULL, 0,
-      "Local time of the nightly pass that deletes what is past its retention." },
-};
-
-static const struct config_key hardware_keys[] = {
-    { "backend", CT_ENUM, OFF(hardware_config, backend), 0, 0, "gpiod", config_backends, 0,
-      "Relay and input back-end: `gpiod` (kernel GPIO character device through libgpiod) "
-      "or `sim` (simulated, driven by `portierctl sim`)." },
-    { "chip", CT_STRING, STR(hardware_config, chip), 0, 0, "gpiochip0", NULL, 0,
-      "GPIO chip used by lines given as a bare offset: a name (`gpiochip0`), a path, a "
-      "number or a label (`pinctrl-bcm2711`)." },
-    { "debounce_ms", CT_INT, OFF(hardware_config, debounce_ms), 0, 1000, "20", NULL, 0,
-      "An input must be stable this long before a change counts (contacts bounce)." },
-    { "input_bias", CT_ENUM, OFF(hardware_config, input_bias), 0, 0, "as-is", biases, 0,
-      "Bias of input lines: `as-is`, `disable`, `pull-up` or `pull-down`." },
-    { "sim_state_dir", CT_PATH, STR(hardware_config, sim_state_dir), 0, 0, "", NULL, 0,
-      "`sim` back-end only: mirror each relay's state into a file `DIR/<door>.relay` "
-      "(`1` energised, `0` not), for tests and the demo. Empty: off." },
-};
-
-static const struct config_key metering_keys[] = {
-    { "day_starts", CT_HHMM, OFF(metering_config, day_starts), 0, 0, "04:00", NULL, 0,
-      "Local time at which a billing day starts: a late evening belongs to the day it began "
-      "(with 04:00, a tap at 02:30 on the 5th counts for the 4th)." },
-    { "closing", CT_HHMM, OFF(metering_config, closing), 0, 1, "", NULL, 0,
-      "Local time at which everyone still checked in is checked out (\"closing\"). Empty: "
-      "never; members then check out at an exit reader." },
-};
-
-static const struct config_key mqtt_keys[] = {
-    { "enabled", CT_BOOL, OFF(mqtt_config, enabled), 0, 0, "false", NULL, 0,
-      "Publish events and take commands over MQTT." },
-    { "host", CT_STRING, STR(mqtt_config, host), 0, 0, "127.0.0.1", NULL, 0,
-      "Broker address. Prefer an IP address: a host name is resolved on the daemon's loop." },
-    { "port", CT_INT, OFF(mqtt_config, port), 1, 65535, "1883", NULL, 0, "Broker port." },
-    { "client_id", CT_STRING, STR(mqtt_config, client_id), 0, 0, "", NULL, 0,
-      "MQTT client id. Empty: `portier-SITE`." },
-    { "username", CT_STRING, STR(mqtt_config, username), 0, 0, "", NULL, 0,
-      "User name for the broker. Empty: none." },
-    { "password_file", CT_PATH, STR(mqtt_config, password_file), 0, 0, "", NULL, 0,
-      "File holding the broker password (first line). Keep it mode 0640 root:portier." },
-    { "tls_ca", CT_PATH, STR(mqtt_config, tls_ca), 0, 0, "", NULL, 0,
-      "CA certificate file: enables TLS." },
-    { "tls_cert", CT_PATH, STR(mqtt_config, tls_cert), 0, 0, "", NULL, 0,
-      "Client certificate for TLS client authentication." },
-    { "tls_key", CT_PATH, STR(mqtt_config, tls_key), 0, 0, "", NULL, 0,
-      "Client key for TLS client authentication." },
-    { "keepalive", CT_INT, OFF(mqtt_config, keepalive), 5, 3600, "30", NULL, 0,
-      "Seconds between keep-alive pings; the broker declares us offline after 1.5 times this." },
-    { "prefix", CT_NAME, STR(mqtt_config, prefix), 0, 0, "portier", NULL, 0,
-      "First level of every topic: `PREFIX/SITE/...`." },
-    { "outbox_max", CT_INT, OFF(mqtt_config, outbox_max), 100, 100000000, "1000000", NULL, 0,
-      "Messages kept for the broker while it is unreachable. When full, the oldest is "
-      "dropped and the log says how many were." },
-    { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
-      "Comma-separated broker user names allowed to send commands on "
-      "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
-      "topic (`pattern write PREFIX/+/cmd/%u`), which portierd checks at each connection. "
-      "Empty: none by name." },
-    { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
-      "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
-      "on any `cmd` topic. Empty: no key." },
-    { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
-      "Publish Home Assistant discovery messages." },
-    { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",
-      NULL, 0, "Home Assistant's discovery prefix." },
-};
-
-static const struct config_key consortium_keys[] = {
-    { "enabled", CT_BOOL, OFF(consortium_config, enabled), 0, 0, "false", NULL, 0,
-      "Send the signed ledger to the consortium's custodian over MQTT (needs `[mqtt] enabled`; "
-      "see docs/consortium.md)." },
-    { "batch_entries", CT_INT, OFF(consortium_config, batch_entries), 1, 256, "256", NULL, 0,
-      "Ledger entries per batch published on `PREFIX/SITE/ledger/batch`." },
-    { "window_entries", CT_INT, OFF(consortium_config, window_entries), 1, 65536, "1024", NULL,
-      0, "Entries sent ahead of the custodian's acknowledgement; beyond it the site waits." },
-    { "card_key_file", CT_PATH, STR(consortium_config, card_key_file), 0, 0, "", NULL, 0,
-      "File holding the consortium's card key (32 bytes, the same at every site, e.g. from "
-      "`head -c 32 /dev/urandom`). Set, it turns passports on: this site publishes its "
-      "members' visiting rights and lets other sites' members in (docs/consortium.md section 7)." },
-    { "desfire_key_file", CT_PATH, STR(consortium_config, desfire_key_file), 0, 0, "", NULL, 0,
-      "The consortium's DESFire key, the same at every site: lines `GEN HEX` (a generation "
-      "1..255 and 32 hex digits). The newest generation goes on cards provisioned here; the "
-      "one before is still accepted at taps while cards are moved to the new one. Set, "
-      "members' cards get the consortium application and other sites' members prove their "
-      "cards here, even with their home site offline (docs/security.md). Empty: visitors by "
-      "UID only." },
-    { "sites_file", CT_PATH, STR(consortium_config, sites_file), 0, 0, "", NULL, 0,
-      "The consortium's sites and public keys, one `NAME HEXKEY` line each (`portierctl site "
-      "key` of each site); passports and visit notices of other sites are dropped." },
-    { "visit_price_cents", CT_INT, OFF(consortium_config, visit_price_cents), 0, 10000000, "0",
-      NULL, 0, "Price of a visiting day in cents, the same at every site: each visit recorded "
-      "here is billed at it against the visitor's home site." },
-    { "passport_days", CT_INT, OFF(consortium_config, passport_days), 1, 366, "7", NULL, 0,
-      "Validity of the passports this site publishes; they are published again after half of "
-      "it, so other sites keep admitting members while this site is offline this long." },
-    { "passports_max", CT_INT, OFF(consortium_config, passports_max), 1, 1000000, "10000", NULL,
-      0, "Other sites' passports kept at most (new ones beyond are dropped and logged)." },
-    { "passport_scan_seconds", CT_INT, OFF(consortium_config, passport_scan_seconds), 1, 86400,
-      "60", NULL, 0, "How often this site looks for changes of its members (suspension, cards, "
-      "plans) to publish or revoke their passports." },
-    { "resend_seconds", CT_INT, OFF(consortium_config, resend_seconds), 1, 86400, "30", NULL, 0,
-      "Without a new acknowledgement for this long, entries sent but not acknowledged are sent "
-      "again from the acknowledged one." },
-};
-
-static const struct config_key reader_keys[] = {
-    { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
-      "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
-      "(fed by `portierctl sim tap`)." },
-    { "connstring", CT_STRING, STR(reader_config, connstring), 0, 0, "", NULL, 0,
-      "libnfc connection string, e.g. `pn532_uart:/dev/serial0`, `pn532_i2c:/dev/i2c-1`, "
-      "`pn532_spi:/dev/spidev0.0`, `acr122_usb`. Required for `libnfc`." },
-    { "poll_ms", CT_INT, OFF(reader_config, poll_ms), 5, 1000, "30", NULL, 0,
-      "Pause between two polls of the reader. Detection latency is about this plus the "
-      "reader's own few milliseconds." },
-    { "debounce_ms", CT_INT, OFF(reader_config, debounce_ms), 0, 10000, "500", NULL, 0,
-      "A card held on the reader taps once; the same card taps again only after it has "
-      "been away this long." },
-    { "heartbeat_timeout_ms", CT_INT, OFF(reader_config, heartbeat_timeout_ms), 1500, 60000,
-      "5000", NULL, 0,
-      "A worker silent this long is considered hung, killed and restarted (it reports "
-      "every second)." },
-    { "backoff_max_seconds", CT_INT, OFF(reader_config, backoff_max_seconds), 1, 3600, "30",
-      NULL, 0,
-      "Restarts of a failing reader back off exponentially from 0.25 s up to this." },
-    { "reset_line", CT_LINE, OFF(reader_config, reset_line), 0, 0, "", NULL, 0,
-      "Optional GPIO line wired to the reader's reset pin (PN532 RSTPDN), pulsed before each "
-      "restart." },
-    { "reset_line_active_low", CT_BOOL, OFF(reader_config, reset_line_active_low), 0, 0,
-      "true", NULL, 0, "The reset pin resets when low (true for the PN532's RSTPDN)." },
-    { "emulator", CT_PATH, STR(reader_config, emulator), 0, 0, "", NULL, 0,
-      "Demo and tests: control socket of the `pn532-emu` standing in for this reader; "
-      "`portierctl sim tap` then inserts the card into the emulator, so the tap goes through "
-      "real libnfc. Empty on real sites." },
-};
-
-static const struct config_key door_keys[] = {
-    { "reader", CT_NAME, STR(door_config, reader), 0, 0, NULL, NULL, 0,
-      "Name of the `[reader NAME]` section whose taps open this door (and check members "
-      "in). Required." },
-    { "exit_reader", CT_STRING, STR(door_config, exit_reader), 0, 0, "", NULL, 0,
-      "Optional `[reader NAME]` on the inside: its taps open the door too and check the "
-      "member out." },
-    { "relay", CT_LINE, OFF(door_config, relay), 0, 0, NULL, NULL, 0,
-      "Line of the lock relay, `[CHIP:]OFFSET`. Required." },
-    { "relay_active_low", CT_BOOL, OFF(door_config, relay_active_low), 0, 0, "false", NULL, 0,
-      "The relay board energises its coil when the line is low." },
-    { "contact", CT_LINE, OFF(door_config, contact), 0, 0, "", NULL, 0,
-      "Line of the door contact (active = door open). Empty: no contact, no alarms." },
-    { "contact_active_low", CT_BOOL, OFF(door_config, contact_active_low), 0, 0, "false",
-      NULL, 0, "The contact line reads low when the door is open." },
-    { "exit_button", CT_LINE, OFF(door_config, exit_button), 0, 0, "", NULL, 0,
-      "Line of the request-to-exit button (active = pressed). Empty: none." },
-    { "exit_button_active_low", CT_BOOL, OFF(door_config, exit_button_active_low), 0, 0,
-      "false", NULL, 0, "The exit button line reads low when pressed (button to ground)." },
-    { "unlock_seconds", CT_INT, OFF(door_config, unlock_seconds), 1, 600, "5", NULL, 0,
-      "How long a granted tap or the exit button unlocks the door." },
-    { "held_open_seconds", CT_INT, OFF(door_config, held_open_seconds), 0, 3600, "30", NULL,
-      0, "Raise the held-open alarm when the door stays open this long. 0: never." },
-    { "fail", CT_ENUM, OFF(door_config, fail), 0, 0, "secure", fail_modes, 0,
-      "`secure`: the relay energises to unlock (a strike; locked without power). `safe`: the "
-      "relay energises to lock (a maglock; open without power). On stop and crash the relay "
-      "is de-energised." },
-    { "zone", CT_NAME, STR(door_config, zone), 0, 0, "main", NULL, 0,
-      "Access zone of the door; plans list the zones their members may enter." },
-    { "card_security", CT_ENUM, OFF(door_config, card_security), 0, 0, "desfire-or-uid",
-      config_card_securities, 0,
-      "What a card must prove: `desfire` (its DESFire key: a copied UID opens nothing), "
-      "`uid` (its UID alone, as any card or copy can show), or `desfire-or-uid` (migration: "
-      "a card provisioned as DESFire must prove its key, a card enrolled by UID still opens; "
-      "`portierctl card report` lists who still carries one). See docs/security.md." },
-    { "free_entry", CT_SCHEDULE, OFF(door_config, free_entry), 0, 0, "never", NULL,
-      offsetof(struct door_config, free_entry_text),
-      "Weekly windows when the door stays unlocked for everyone, e.g. `Mon-Fri 09:00-12:00`." },
-    { "relock_on_close", CT_BOOL, OFF(door_config, relock_on_close), 0, 0, "true", NULL, 0,
-      "Lock as soon as the door closes after being opened, instead of waiting for the end "
-      "of `unlock_seconds`." },
-};
-
-static const struct config_key machine_keys[] = {
-    { "reader", CT_NAME, STR(machine_config, reader), 0, 0, NULL, NULL, 0,
-      "Name of the `[reader NAME]` section at the machine. Required." },
-    { "relay", CT_LINE, OFF(machine_config, relay), 0, 0, NULL, NULL, 0,
-      "Line of the relay driving the machine's power contactor, `[CHIP:]OFFSET`. Required. "
-      "Energised = power on; de-energised at start, on stop and after a crash." },
-    { "relay_active_low", CT_BOOL, OFF(machine_config, relay_active_low), 0, 0, "false", NULL, 0,
-      "The relay board energises its coil when the line is low." },
-    { "running", CT_LINE, OFF(machine_config, running), 0, 0, "", NULL, 0,
-      "Line of the \"machine running\" sensor (a current sensor's output; active = running). "
-      "Empty: none." },
-    { "running_active_low", CT_BOOL, OFF(machine_config, running_active_low), 0, 0, "false",
-      NULL, 0, "The running sensor reads low while the machine runs." },
-    { "warn", CT_LINE, OFF(machine_config, warn), 0, 0, "", NULL, 0,
-      "Line of a buzzer or lamp, energised while the session is about to end. Empty: none." },
-    { "warn_active_low", CT_BOOL, OFF(machine_config, warn_active_low), 0, 0, "false", NULL, 0,
-      "The warning output is active when low." },
-    { "zone", CT_NAME, STR(machine_config, zone), 0, 0, "fablab", NULL, 0,
-      "Access zone of the machine; the member's plan must include it." },
-    { "card_security", CT_ENUM, OFF(machine_config, card_security), 0, 0, "desfire-or-uid",
-      config_card_securities, 0,
-      "What a card must prove at this machine: `desfire`, `uid` or `desfire-or-uid`, as for "
-      "doors." },
-    { "warn_minutes", CT_INT, OFF(machine_config, warn_minutes), 0, 60, "5", NULL, 0,
-      "Warn this long before the session's end (booking end, next booking, closing time)." },
-    { "grace_minutes", CT_INT, OFF(machine_config, grace_minutes), 0, 60, "5", NULL, 0,
-      "Keep power this long after the end, so the member can finish or tap to extend." },
-    { "handover_seconds", CT_INT, OFF(machine_config, handover_seconds), 0, 600, "60", NULL, 0,
-      "After a member taps to finish, power stays on this long so another qualified member "
-      "can take over with a tap. 0: power off at once." },
-    { "idle_off_minutes", CT_INT, OFF(machine_config, idle_off_minutes), 0, 240, "0", NULL, 0,
-      "With a running sensor: power off when the machine has been idle this long. 0: never." },
-    { "never_cut_while_running", CT_BOOL, OFF(machine_config, never_cut_while_running), 0, 0,
-      "false", NULL, 0,
-      "Do not cut power while the running sensor says the machine runs (a print, a cut): "
-      "wait until it stops, up to `hard_max_minutes`." },
-    { "hard_max_minutes", CT_INT, OFF(machine_config, hard_max_minutes), 1, 10080, "720", NULL,
-      0, "Absolute limit of one session, whatever the sensor says." },
-};
 
 struct section_kind {
     const char *name;
@@ -401,40 +64,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_WEB,
-       SEC_SPACEAPI, SEC_CONSORTIUM, SEC_PRIVACY, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
-
-static const struct section_kind sections[SEC__MAX] = {
-    [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
-                   "Who and where this controller is." },
-    [SEC_DAEMON] = { "daemon", false, daemon_keys, ARRAY_SIZE(daemon_keys),
-                     "Files, control socket and logging of `portierd`." },
-    [SEC_HARDWARE] = { "hardware", false, hardware_keys, ARRAY_SIZE(hardware_keys),
-                       "How relays and inputs are driven." },
-    [SEC_METERING] = { "metering", false, metering_keys, ARRAY_SIZE(metering_keys),
-                       "Billing days and automatic check-out." },
-    [SEC_MQTT] = { "mqtt", false, mqtt_keys, ARRAY_SIZE(mqtt_keys),
-                   "Events out, commands in, Home Assistant discovery (see docs/mqtt.md)." },
-    [SEC_HTTP] = { "http", false, http_keys, ARRAY_SIZE(http_keys),
-                   "The web page, the JSON API and the feeds (see docs/http-api.md)." },
-    [SEC_WEB] = { "web", false, web_keys, ARRAY_SIZE(web_keys),
-                  "What the web page shows: its entrance screens." },
-    [SEC_SPACEAPI] = { "spaceapi", false, spaceapi_keys, ARRAY_SIZE(spaceapi_keys),
-                       "The public SpaceAPI v15 document at `/spaceapi.json`." },
-    [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
-                         "The site's part in a consortium: its ledger sent to the custodian "
-                         "(see docs/consortium.md)." },
-    [SEC_PRIVACY] = { "privacy", false, privacy_keys, ARRAY_SIZE(privacy_keys),
-                      "How long personal data is kept (see docs/privacy.md)." },
-    [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
-                     "One section per card reader, `[reader NAME]`." },
-    [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
-                   "One section per door, `[door NAME]`." },
-    [SEC_MACHINE] = { "machine", true, machine_keys, ARRAY_SIZE(machine_keys),
-                      "One section per machine with a power interlock, `[machine NAME]`: its "
-                      "wiring and timings. Booking rules and the training it requires are set "
-                      "by managers with `portierctl machine set`." },
-};
+/* The sections and their keys (SEC_*, sections[]), generated from config.schema. */
+#include "config_schema.inc"
 
 struct parse_state {
     FILE *f;
@@ -634,6 +265,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             return NULL;
         }
         /* The chip of a bare offset is filled in from [hardware] chip at the end. */
+        if (strncmp(value, "shelly:", 7) == 0 || strncmp(value, "tasmota:", 8) == 0) {
+            snprintf(why, why_n, "%s must be a GPIO line: a network relay is a machine's "
+                     "`power` (doors and outputs stay on GPIO: they must not depend on Wi-Fi)",
+                     k->name);
+            return why;
+        }
         if (line_spec_parse(value, "", spec) < 0) {
             snprintf(why, why_n, "%s must be a line as OFFSET or CHIP:OFFSET (0-511)", k->name);
             return why;
@@ -692,6 +329,19 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         strlcpy_checked(field, value, k->size);
         return NULL;
     }
+    case CT_DEVICE: {
+        struct device_spec *dev = (struct device_spec *)field;
+        if (!*value) {
+            memset(dev, 0, sizeof(*dev));
+            return NULL;
+        }
+        if (device_spec_parse(value, dev) < 0) {
+            snprintf(why, why_n, "%s must be shelly:TOPIC[:SWITCH] or tasmota:TOPIC[:RELAY] "
+                     "(TOPIC: 1 to 63 letters, digits, '-', '_', '.' or '/')", k->name);
+            return why;
+        }
+        return NULL;
+    }
     case CT_TIMEZONE:
         if (!timezone_is_valid(value)) {
             snprintf(why, why_n, "unknown time zone '%.60s' (expected a name such as "
@@ -720,6 +370,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
+    case SEC_METER:    return &cfg->meters[cfg->n_meters - 1];
     }
     return NULL;
 }
@@ -800,7 +451,7 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, privacy, reader NAME, door NAME or machine NAME)",
+                  "spaceapi, consortium, privacy, reader NAME, door NAME, machine NAME or meter NAME)",
                   kind_name);
         return;
     }
@@ -823,7 +474,8 @@ static void section_begin(struct parse_state *st, const char *header)
         }
         if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
             (kind == SEC_READER && config_find_reader(st->cfg, name)) ||
-            (kind == SEC_MACHINE && config_find_machine(st->cfg, name))) {
+            (kind == SEC_MACHINE && config_find_machine(st->cfg, name)) ||
+            (kind == SEC_METER && config_find_meter(st->cfg, name))) {
             add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
                       name);
             return;
@@ -842,6 +494,13 @@ static void section_begin(struct parse_state *st, const char *header)
                 return;
             }
             st->cfg->n_machines++;
+        } else if (kind == SEC_METER) {
+            if (st->cfg->n_meters == CONFIG_MAX_METERS) {
+                add_error(st->errors, st->file, st->line, "too many meters (at most %d)",
+                          CONFIG_MAX_METERS);
+                return;
+            }
+            st->cfg->n_meters++;
         } else {
             if (st->cfg->n_readers == CONFIG_MAX_READERS) {
                 add_error(st->errors, st->file, st->line, "too many readers (at most %d)",
@@ -865,6 +524,11 @@ static void section_begin(struct parse_state *st, const char *header)
             memset(m, 0, sizeof(*m));
             strlcpy_checked(m->name, name, sizeof(m->name));
             m->line = st->line;
+        } else if (kind == SEC_METER) {
+            struct meter_config *mt = st->obj;
+            memset(mt, 0, sizeof(*mt));
+            strlcpy_checked(mt->name, name, sizeof(mt->name));
+            mt->line = st->line;
         } else {
             struct reader_config *r = st->obj;
             memset(r, 0, sizeof(*r));
@@ -1045,6 +709,10 @@ static void check_whole(struct parse_state *st)
             n_lines++;
         }
     }
+    for (unsigned i = 0; i < c->n_meters; i++)
+        if (!c->mqtt.enabled)
+            add_error(st->errors, st->file, c->meters[i].line, "meter '%s' is a network "
+                      "device: it needs [mqtt] enabled = true", c->meters[i].name);
     for (unsigned i = 0; i < c->n_machines; i++) {
         struct machine_config *m = &c->machines[i];
         fill_chip(&m->relay, m->relay_active_low, c->hardware.chip);
@@ -1063,6 +731,28 @@ static void check_whole(struct parse_state *st)
             if (strcmp(c->machines[j].reader, m->reader) == 0)
                 add_error(st->errors, st->file, at, "reader '%s' already serves machine '%s'",
                           m->reader, c->machines[j].name);
+        if (m->relay.set == (m->power.kind != DEVICE_NONE))
+            add_error(st->errors, st->file, m->line, "machine '%s' needs either relay (a GPIO "
+                      "line) or power (a network relay), not %s", m->name,
+                      m->relay.set ? "both" : "neither");
+        if (m->meter[0] && !config_find_meter(c, m->meter))
+            add_error(st->errors, st->file, m->line,
+                      "machine '%s' uses meter '%s', which has no [meter %s] section", m->name,
+                      m->meter, m->meter);
+        if ((m->power.kind != DEVICE_NONE || m->meter[0]) && !c->mqtt.enabled)
+            add_error(st->errors, st->file, m->line, "machine '%s' uses a network %s: it needs "
+                      "[mqtt] enabled = true (the device is reached through the broker)",
+                      m->name, m->power.kind != DEVICE_NONE ? "relay" : "meter");
+        if (m->running_power_w > 0 && m->running.set)
+            add_error(st->errors, st->file, m->line, "machine '%s': running (a line) and "
+                      "running_power_w (from power readings) exclude each other", m->name);
+        if (m->running_power_w > 0 && !config_machine_meter_device(c, m))
+            add_error(st->errors, st->file, m->line, "machine '%s': running_power_w needs power "
+                      "readings: a network power device or a meter", m->name);
+        for (unsigned j = 0; j < i; j++)
+            if (m->power.kind != DEVICE_NONE && device_spec_equal(&c->machines[j].power, &m->power))
+                add_error(st->errors, st->file, m->line, "machine '%s' uses the power device of "
+                          "machine '%s'", m->name, c->machines[j].name);
         const struct line_spec *mine[3] = { &m->relay, &m->running, &m->warn };
         for (unsigned k = 0; k < 3; k++) {
             if (!mine[k]->set)
@@ -1169,6 +859,85 @@ const struct machine_config *config_find_machine(const struct config *c, const c
     return NULL;
 }
 
+const struct meter_config *config_find_meter(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_meters; i++)
+        if (strcmp(c->meters[i].name, name) == 0)
+            return &c->meters[i];
+    return NULL;
+}
+
+const struct device_spec *config_machine_meter_device(const struct config *c,
+                                                      const struct machine_config *m)
+{
+    const struct meter_config *mt = m->meter[0] ? config_find_meter(c, m->meter) : NULL;
+
+    if (mt)
+        return &mt->device;
+    return m->power.kind != DEVICE_NONE ? &m->power : NULL;
+}
+
+const char *device_kind_to_string(int kind)
+{
+    switch (kind) {
+    case DEVICE_SHELLY:  return "shelly";
+    case DEVICE_TASMOTA: return "tasmota";
+    }
+    return "none";
+}
+
+static bool topic_char_ok(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.' || ch == '/';
+}
+
+int device_spec_parse(const char *text, struct device_spec *ret)
+{
+    struct device_spec d = { 0 };
+    const char *id, *colon;
+    size_t n;
+    int64_t ch = -1;
+
+    if (strncmp(text, "shelly:", 7) == 0) {
+        d.kind = DEVICE_SHELLY;
+        id = text + 7;
+    } else if (strncmp(text, "tasmota:", 8) == 0) {
+        d.kind = DEVICE_TASMOTA;
+        id = text + 8;
+    } else {
+        return -EINVAL;
+    }
+    colon = strchr(id, ':');
+    n = colon ? (size_t)(colon - id) : strlen(id);
+    if (colon && parse_int64(colon + 1, 0, 31, &ch) < 0)
+        return -EINVAL;
+    if (n == 0 || n >= sizeof(d.id) || id[0] == '/' || id[n - 1] == '/')
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!topic_char_ok(id[i]) || (id[i] == '/' && id[i + 1] == '/'))
+            return -EINVAL;
+    memcpy(d.id, id, n);
+    d.id[n] = '\0';
+    if (d.kind == DEVICE_SHELLY)
+        d.channel = ch < 0 ? 0 : (unsigned)ch;
+    else if (ch == 0)
+        return -EINVAL;     /* Tasmota counts relays from 1 */
+    else
+        d.channel = ch < 0 ? 1 : (unsigned)ch;
+    *ret = d;
+    return 0;
+}
+
+void device_spec_format(const struct device_spec *d, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s:%s:%u", device_kind_to_string(d->kind), d->id, d->channel);
+}
+
+bool device_spec_equal(const struct device_spec *a, const struct device_spec *b)
+{
+    return a->kind == b->kind && a->channel == b->channel && strcmp(a->id, b->id) == 0;
+}
+
 const struct reader_config *config_find_reader(const struct config *c, const char *name)
 {
     for (unsigned i = 0; i < c->n_readers; i++)
@@ -1211,6 +980,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "readers were added or removed";
     else if (a->n_machines != b->n_machines)
         why = "machines were added or removed";
+    else if (a->n_meters != b->n_meters)
+        why = "meters were added or removed";
     else if (strcmp(a->daemon.control_socket, b->daemon.control_socket) != 0)
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
@@ -1249,9 +1020,15 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         const struct machine_config *x = &a->machines[i], *y = &b->machines[i];
         if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||
             !line_spec_equal(&x->relay, &y->relay) || !line_spec_equal(&x->running, &y->running) ||
-            !line_spec_equal(&x->warn, &y->warn))
-            why = "a machine's name, reader or lines changed";
+            !line_spec_equal(&x->warn, &y->warn) || !device_spec_equal(&x->power, &y->power) ||
+            strcmp(x->meter, y->meter) != 0 || x->power_confirm_ms != y->power_confirm_ms ||
+            (x->running_power_w > 0) != (y->running_power_w > 0))
+            why = "a machine's name, reader, lines, power device or meter changed";
     }
+    for (unsigned i = 0; !why && i < a->n_meters; i++)
+        if (strcmp(a->meters[i].name, b->meters[i].name) != 0 ||
+            !device_spec_equal(&a->meters[i].device, &b->meters[i].device))
+            why = "a meter's name or device changed";
     if (why && ret_why)
         *ret_why = why;
     return why == NULL;
@@ -1280,6 +1057,7 @@ static const char *type_text(const struct config_key *k, char *buf, size_t n)
     case CT_LISTEN:   return "HOST:PORT";
     case CT_DEGREES:  snprintf(buf, n, "degrees %" PRId64 "–%" PRId64, k->min, k->max); return buf;
     case CT_HHMM:     return "HH:MM";
+    case CT_DEVICE:   return "network device";
     }
     return "?";
 }
@@ -1298,5 +1076,73 @@ void config_print_reference(FILE *out)
                     k->def ? "`" : "", k->help);
         }
         fputc('\n', out);
+    }
+}
+
+/* Text for scdoc(5): `code` becomes *bold*; scdoc's own markup characters are escaped. */
+static void scdoc_text(FILE *out, const char *text)
+{
+    bool code = false;
+
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '`':
+            fputc('*', out);
+            code = !code;
+            break;
+        case '*': case '_': case '\\':
+            fputc('\\', out);
+            fputc(*p, out);
+            break;
+        default:
+            fputc(*p, out);
+        }
+    }
+    if (code)
+        fputc('*', out);
+}
+
+void config_print_reference_scdoc(FILE *out)
+{
+    char buf[256];
+
+    for (int s = 0; s < SEC__MAX; s++) {
+        const struct section_kind *sk = &sections[s];
+        fprintf(out, "## [%s%s]\n\n", sk->name, sk->named ? " NAME" : "");
+        scdoc_text(out, sk->help);
+        fputs("\n\n", out);
+        for (size_t i = 0; i < sk->n_keys; i++) {
+            const struct config_key *k = &sk->keys[i];
+            const char *type = type_text(k, buf, sizeof(buf));
+
+            fprintf(out, "*");
+            scdoc_text(out, k->name);
+            fprintf(out, "* (");
+            /* type_text() writes choices as Markdown: `a` \\| `b`. */
+            for (const char *p = type; *p; p++) {
+                if (strncmp(p, " \\| ", 4) == 0) {
+                    fputs(", ", out);
+                    p += 3;
+                } else if (*p == '`') {
+                    fputc('*', out);
+                } else if (*p == '_' || *p == '*' || *p == '\\') {
+                    fputc('\\', out);
+                    fputc(*p, out);
+                } else {
+                    fputc(*p, out);
+                }
+            }
+            if (!k->def)
+                fputs("; required)\n\t", out);
+            else if (!*k->def)
+                fputs("; default: empty)\n\t", out);
+            else {
+                fputs("; default: *", out);
+                scdoc_text(out, k->def);
+                fputs("*)\n\t", out);
+            }
+            scdoc_text(out, k->help);
+            fputs("\n\n", out);
+        }
     }
 }

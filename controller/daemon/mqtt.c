@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "mqtt.h"
 
 #include <dlfcn.h>
@@ -24,6 +25,7 @@
 #define BACKOFF_MAX_MS 2000
 #define STATE_MAX 256
 #define NAMES_MAX 64                    /* of command_clients (256 characters) */
+#define ATTACHMENTS_MAX 4               /* the consortium, network devices, ... */
 
 /* libmosquitto is loaded when [mqtt] is enabled, not linked: it brings OpenSSL, whose pages
  * would cost every site ~1.7 MiB of memory whether it uses MQTT or not. */
@@ -115,8 +117,10 @@ struct mqtt {
     struct { char topic[96]; char *payload; } states[STATE_MAX];
     unsigned n_states;
     struct mqtt_stats stats;
-    const struct mqtt_attachment_ops *attached;
-    void *attached_userdata;
+    struct {
+        const struct mqtt_attachment_ops *ops;
+        void *userdata;
+    } attached[ATTACHMENTS_MAX];
 };
 
 static void io_update(struct mqtt *m);
@@ -226,8 +230,9 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reas
         drain(m);
         return;
     }
-    if (m->attached && m->attached->published)
-        m->attached->published(mid, m->attached_userdata);
+    for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+        if (m->attached[i].ops && m->attached[i].ops->published)
+            m->attached[i].ops->published(mid, m->attached[i].userdata);
     drain(m);
 }
 
@@ -520,54 +525,125 @@ static bool acl_is_probe(const struct mqtt *m, const void *payload, int len)
     return len == (int)strlen(m->acl_probe) && memcmp(payload, m->acl_probe, (size_t)len) == 0;
 }
 
+/* ---- commands ---- */
+
+int mqtt_command_parse(const char *client, const void *payload, int len,
+                       struct mqtt_command *ret, char *why, size_t why_n)
+{
+    struct mqtt_command c = { .actor = { .role = ROLE_MANAGER, .channel = CHANNEL_MQTT } };
+    json_error_t err;
+    const char *action, *key = NULL;
+
+    memset(ret, 0, sizeof(*ret));
+    if (len <= 0 || len > MQTT_COMMAND_MAX) {
+        snprintf(why, why_n, "payload must be 1 to %d bytes", MQTT_COMMAND_MAX);
+        return -EBADMSG;
+    }
+    /* JSON_DECODE_ANY: 42, true, null or "x" are JSON, just not an object. */
+    c.req = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (!c.req || !json_is_object(c.req)) {
+        snprintf(why, why_n, "malformed command: %s", c.req ? "not a JSON object" : "not JSON");
+        json_decref(c.req);
+        return -EBADMSG;
+    }
+    if (json_unpack_ex(c.req, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
+        snprintf(why, why_n, "malformed command: %.120s", err.text);
+        json_decref(c.req);
+        return -EBADMSG;
+    }
+    c.key = json_incref(json_object_get(c.req, "key"));
+    json_object_del(c.req, "key");
+    /* The command layer's shape: "action" is the command's name. */
+    if (json_object_set_new(c.req, "cmd", json_string(action)) < 0) {
+        snprintf(why, why_n, "out of memory");
+        mqtt_command_release(&c);
+        return -ENOMEM;
+    }
+    json_object_del(c.req, "action");
+    /* The name is cut to fit and may have been cut inside a character: records and events
+     * that name the actor must stay valid UTF-8. */
+    snprintf(c.actor.who, sizeof(c.actor.who), "mqtt:%.40s", client);
+    utf8_sanitize(c.actor.who);
+    *ret = c;
+    return 0;
+}
+
+void mqtt_command_release(struct mqtt_command *c)
+{
+    json_decref(c->req);
+    json_decref(c->key);
+    c->req = c->key = NULL;
+}
+
+bool mqtt_command_outcome(json_t *reply, char *why, size_t why_n)
+{
+    const char *code = json_string_value(json_object_get(reply, "code"));
+
+    if (json_is_true(json_object_get(reply, "ok")))
+        return true;
+    if (code && strcmp(code, "unknown_command") == 0) {
+        /* Say what MQTT may do: the table's commands that it exposes. */
+        size_t len = (size_t)snprintf(why, why_n, "unknown action (");
+        for (unsigned i = 0, n = 0; i < command_count && len < why_n; i++)
+            if (command_table[i].flags & CMD_MQTT)
+                len += (size_t)snprintf(why + len, why_n - len, "%s%s", n++ ? ", " : "",
+                                        command_table[i].name);
+        if (len < why_n)
+            snprintf(why + len, why_n - len, ")");
+    } else {
+        snprintf(why, why_n, "%s", json_string_value(json_object_get(reply, "error")) ?: "refused");
+    }
+    return false;
+}
+
+json_t *mqtt_command_event(const char *client, const char *action, bool ok, const char *why)
+{
+    char at[32], who[64], act[48], reason[160];
+
+    snprintf(who, sizeof(who), "%s", client);
+    snprintf(act, sizeof(act), "%.40s", action);
+    snprintf(reason, sizeof(reason), "%s", ok ? "ok" : why);
+    utf8_sanitize(who);
+    utf8_sanitize(act);
+    utf8_sanitize(reason);
+    format_utc(now_utc(), at, sizeof(at));
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "kind", "command", "at", at, "client", who,
+                     "action", act, "accepted", ok, "reason", reason);
+}
+
 static void command_result(struct mqtt *m, const char *client, const char *action, bool ok,
                            const char *why)
 {
-    char at[32];
-    json_t *o;
-
-    format_utc(now_utc(), at, sizeof(at));
-    o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "kind", "command", "at", at, "client", client,
-                  "action", action, "accepted", ok, "reason", why);
+    json_t *o = mqtt_command_event(client, action, ok, why);
     char *text = json_dumps(o, JSON_COMPACT);
 
-    json_decref(o);
-    if (text) {
-        /* Through the outbox: the result is sequenced and delivered like any event. */
-        if (store_outbox_add(m->store, "command", text) < 0)
-            log_error("mqtt: cannot queue the result of command %s from %s", action, client);
-        free(text);
-    }
+    /* Through the outbox: the result is sequenced and delivered like any event. */
+    if (!text || store_outbox_add(m->store, "command", text) < 0)
+        log_error("mqtt: cannot queue the result of a command from %s", client);
+    free(text);
+    if (!o)
+        return;
+    action = json_string_value(json_object_get(o, "action"));
     if (ok)
         log_info("mqtt: command %s from %s accepted", action, client);
     else
-        log_notice("mqtt: command %s from %s refused: %s", action, client, why);
+        log_notice("mqtt: command %s from %s refused: %s", action, client,
+                   json_string_value(json_object_get(o, "reason")));
+    json_decref(o);
 }
 
 static void on_command(struct mqtt *m, const char *client, const void *payload, int len)
 {
     char why[160] = "ok";
-    json_error_t err;
-    json_t *cmd = NULL;
-    const char *action = "?", *key = NULL;
+    struct mqtt_command cmd;
+    const char *action = "?", *key;
     bool ok = false;
 
     m->stats.commands++;
-    if (len <= 0 || len > MQTT_COMMAND_MAX) {
-        snprintf(why, sizeof(why), "payload must be 1 to %d bytes", MQTT_COMMAND_MAX);
+    if (mqtt_command_parse(client, payload, len, &cmd, why, sizeof(why)) < 0)
         goto done;
-    }
-    /* JSON_DECODE_ANY: 42, true, null or "x" are JSON, just not an object. */
-    cmd = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (!cmd || !json_is_object(cmd)) {
-        snprintf(why, sizeof(why), "malformed command: %s", cmd ? "not a JSON object" : "not JSON");
-        goto done;
-    }
-    if (json_unpack_ex(cmd, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
-        snprintf(why, sizeof(why), "malformed command: %.120s", err.text);
-        action = "?";
-        goto done;
-    }
+    action = json_string_value(json_object_get(cmd.req, "cmd"));
+    key = json_string_value(cmd.key);
     /* Authorised by the key, or by the user name in the topic if the broker's ACL ties
      * the topic to that user (acl_check_start()). */
     if (!(key && m->key[0] && strlen(key) == strlen(m->key) &&
@@ -586,19 +662,12 @@ static void on_command(struct mqtt *m, const char *client, const void *payload, 
             goto done;
         }
     }
-    json_object_del(cmd, "key");
-    ok = m->on_command(client, action, cmd, why, sizeof(why), m->userdata);
+    ok = m->on_command(&cmd, why, sizeof(why), m->userdata);
 done:
     if (!ok)
         m->stats.commands_refused++;
-    utf8_sanitize(why);
-    {
-        char act[48];
-        snprintf(act, sizeof(act), "%.40s", action);
-        utf8_sanitize(act);
-        command_result(m, client, act, ok, ok ? "ok" : why);
-    }
-    json_decref(cmd);
+    command_result(m, client, action, ok, why);
+    mqtt_command_release(&cmd);
     drain(m);
 }
 
@@ -653,9 +722,12 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 mq.publish(m->mosq, NULL, msg->topic, 0, NULL, 1, true);
             }
         }
-    } else if (m->attached && m->attached->message) {
-        m->attached->message(msg->topic, msg->payload, msg->payloadlen, msg->retain,
-                             m->attached_userdata);
+    } else {
+        for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+            if (m->attached[i].ops && m->attached[i].ops->message &&
+                m->attached[i].ops->message(msg->topic, msg->payload, msg->payloadlen,
+                                            msg->retain, m->attached[i].userdata))
+                break;
     }
     io_update(m);
 }
@@ -684,8 +756,9 @@ static void lost(struct mqtt *m, const char *why)
     m->sent_up_to = 0;
     m->io = sd_event_source_disable_unref(m->io);
     schedule_retry(m);
-    if (m->attached && m->attached->disconnected)
-        m->attached->disconnected(m->attached_userdata);
+    for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+        if (m->attached[i].ops && m->attached[i].ops->disconnected)
+            m->attached[i].ops->disconnected(m->attached[i].userdata);
 }
 
 static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
@@ -719,8 +792,9 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     mq.subscribe(m->mosq, NULL, t, 1);
     publish_states(m);
     drain(m);
-    if (m->attached && m->attached->connected)
-        m->attached->connected(m->attached_userdata);
+    for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+        if (m->attached[i].ops && m->attached[i].ops->connected)
+            m->attached[i].ops->connected(m->attached[i].userdata);
     io_update(m);
 }
 
@@ -863,6 +937,9 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     }
     /* MQTT 5 for the reason codes of acknowledgements (enum acl_check). */
     mq.int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    /* Small messages go at once: a network relay's command and the acknowledgements around
+     * it would otherwise wait for Nagle's algorithm and the peer's delayed ACK (~40 ms). */
+    mq.int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mq.max_inflight_messages_set(m->mosq, INFLIGHT_MAX);
     topic(m, will, sizeof(will), "status");
     mq.will_set(m->mosq, will, 7, "offline", 1, true);
@@ -935,14 +1012,32 @@ void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret)
 
 /* ---- traffic of an attached module ---- */
 
-void mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata)
+int mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata)
 {
+    unsigned i, free_slot = ATTACHMENTS_MAX;
+
     if (!m)
-        return;
-    m->attached = ops;
-    m->attached_userdata = userdata;
-    if (ops && m->connected && ops->connected)
+        return -EINVAL;
+    for (i = 0; i < ATTACHMENTS_MAX; i++) {
+        if (m->attached[i].ops && m->attached[i].userdata == userdata)
+            break;
+        if (!m->attached[i].ops && free_slot == ATTACHMENTS_MAX)
+            free_slot = i;
+    }
+    if (!ops) {
+        if (i < ATTACHMENTS_MAX)
+            m->attached[i].ops = NULL;
+        return 0;
+    }
+    if (i == ATTACHMENTS_MAX)
+        i = free_slot;
+    if (i == ATTACHMENTS_MAX)
+        return -ENOSPC;
+    m->attached[i].ops = ops;
+    m->attached[i].userdata = userdata;
+    if (m->connected && ops->connected)
         ops->connected(userdata);
+    return 0;
 }
 
 bool mqtt_is_connected(const struct mqtt *m)
@@ -981,6 +1076,29 @@ int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern)
         return -ENOTCONN;
     snprintf(t, sizeof(t), "%s/%s", m->cfg->mqtt.prefix, pattern);
     return mq.subscribe(m->mosq, NULL, t, 1) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+int mqtt_publish_topic(struct mqtt *m, const char *topic_name, const void *payload, size_t len,
+                       bool retain, int *ret_mid)
+{
+    int r;
+
+    if (!m->connected)
+        return -ENOTCONN;
+    if (len > INT32_MAX)
+        return -E2BIG;
+    r = mq.publish(m->mosq, ret_mid, topic_name, (int)len, payload, 1, retain);
+    if (r != MOSQ_ERR_SUCCESS)
+        return r == MOSQ_ERR_NOMEM ? -ENOMEM : r == MOSQ_ERR_PAYLOAD_SIZE ? -E2BIG : -EINVAL;
+    io_update(m);
+    return 0;
+}
+
+int mqtt_subscribe_topic(struct mqtt *m, const char *pattern)
+{
+    if (!m->connected)
+        return -ENOTCONN;
+    return mq.subscribe(m->mosq, NULL, pattern, 1) == MOSQ_ERR_SUCCESS ? 0 : -EINVAL;
 }
 
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "site.h"
 
 #include <errno.h>
@@ -126,11 +127,11 @@ void site_publish_machine(struct machine *m, void *userdata)
     if (!s->svc->mqtt)
         return;
     snprintf(suffix, sizeof(suffix), "machine/%s/state", m->cfg->name);
-    st = json_pack("{s:s, s:b, s:I, s:b, s:b}", "state", machine_state_to_string(m->state),
+    st = json_pack("{s:s, s:b, s:I, s:b, s:b, s:s}", "state", machine_state_to_string(m->state),
                    "powered", machine_powered(m), "member_id",
                    (json_int_t)(machine_powered(m) ? m->member_id : 0), "running", m->running,
                    "out_of_order", store_resource_get(s->svc->store, m->cfg->name, &res) == 0 &&
-                                       res.out_of_order);
+                                       res.out_of_order, "alarm", m->alarm ? m->alarm : "none");
     mqtt_state(s->svc->mqtt, suffix, st);
     json_decref(st);
 }
@@ -317,30 +318,24 @@ void site_minute(struct site *s)
 
 /* ---- life cycle ---- */
 
-/* portier-reader next to our own executable, unless the config names one. */
+#ifndef PORTIER_READER_PATH
+#define PORTIER_READER_PATH "/usr/libexec/portier/portier-reader"
+#endif
+
+/* The reader worker: the config's reader_worker, else $PORTIER_READER_WORKER (tests and
+ * the demo run programs from a build tree), else the path compiled in at build time
+ * (the install's libexec/portier). Never derived from /proc/self/exe: a daemon run through
+ * a symlink, a wrapper or an emulator would look in the wrong place. */
 static void reader_worker_path(const struct config *cfg, char *buf, size_t n)
 {
-    char self[PATH_MAX];
-    ssize_t len;
-    char *slash;
+    const char *env = getenv("PORTIER_READER_WORKER");
 
-    if (cfg->daemon.reader_worker[0]) {
+    if (cfg->daemon.reader_worker[0])
         snprintf(buf, n, "%s", cfg->daemon.reader_worker);
-        return;
-    }
-    len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (len <= 0) {
-        snprintf(buf, n, "/usr/libexec/portier/portier-reader");
-        return;
-    }
-    self[len] = '\0';
-    slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    if (strlen(self) + sizeof("/portier-reader") > n)
-        snprintf(buf, n, "/usr/libexec/portier/portier-reader");
+    else if (env && env[0] == '/')
+        snprintf(buf, n, "%s", env);
     else
-        snprintf(buf, n, "%.*s/portier-reader", (int)(n - sizeof("/portier-reader")), self);
+        snprintf(buf, n, "%s", PORTIER_READER_PATH);
 }
 
 int site_new(struct services *svc, const struct door_hw *hw, struct site **ret)

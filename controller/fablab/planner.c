@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* planner: a member's booking rules on one machine over a stretch of time, with the facts
  * read from the store once. The booking service (fablab_check_booking) and the web page's
  * slots ask the same questions through it, so the page offers exactly what the service

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* planner: what a member may book on one machine over a stretch of time.
  *
  * fablab_planner_new() reads the facts once — the machine's rules and hours, the member's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store: the connection, its schema and migrations, batches and their durability, the access
  * events held from failed batches, site secrets and steps. The tables' own functions are in
  * the store_*.c file of their aggregate (store_internal.h). */
@@ -353,7 +354,21 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only until their retention"
      " ends'); END;"),
 
-    /* 14: the web page — an account's language (empty: the browser's, else [site]
+    /* 14: energy — what a machine session used (from a network meter's cumulative counter,
+     * integer Wh; NULL where no meter measured it) and the alarm it saw (a network relay
+     * that did not confirm, a device offline); rates per kWh and energy included in plans;
+     * the energy of a usage record and of its ledger entry (NULL: not metered, and the
+     * entry's encoding does not mention it, so entries before keep their bytes and hashes). */
+    ("ALTER TABLE machine_sessions ADD COLUMN energy_wh INTEGER;"
+     "ALTER TABLE machine_sessions ADD COLUMN alarm TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE rates ADD COLUMN per_kwh_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE rates ADD COLUMN monthly_wh INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE usage ADD COLUMN energy_wh INTEGER;"
+     "ALTER TABLE usage ADD COLUMN plan_wh INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE usage ADD COLUMN energy_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE ledger ADD COLUMN energy_wh INTEGER;"),
+
+    /* 15: the web page — an account's language (empty: the browser's, else [site]
      * language); when each card was last presented, kept by a trigger at most every ten
      * minutes per card (an index on access_events would cost a page write per tap); and the
      * entrance screens, each reached by a secret address whose token is stored hashed. */
@@ -663,6 +678,17 @@ static int db_open(const char *path, sqlite3 **ret)
         return r < 0 ? r : -EIO;
     }
     sqlite3_extended_result_codes(db, 1);
+    /* A database written by a newer Portier (a downgraded package) is refused before
+     * anything below writes to it: even PRAGMA auto_vacuum rewrites its header. */
+    {
+        int version = 0, r = store_user_version(db, &version);
+        if (r == 0 && version > STORE_SCHEMA_VERSION)
+            r = -EPROTO;
+        if (r < 0) {
+            sqlite3_close(db);
+            return r;
+        }
+    }
     /* page_size (effective only when the file is created): a tap appends one row, and with
      * WAL each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB
      * pages keep that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_kiosks: the entrance screens (schema migration 11). A screen is reached by a secret
  * address; only the BLAKE2b hash of its token is kept, as for web sessions. */
 #include <errno.h>

@@ -1,8 +1,12 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Booking in a real browser: Debian's headless Chromium driven by playwright-core, against
 // the daemon run_browser_tests.py starts (simulated hardware; machine "laser" with 30-minute
 // slots, open always; members Alice and Bob; web accounts "alice" and "manager").
 // Assertions are on page content and on the daemon's own state (portierctl --json), never
 // on timing.
+//
+// Environment: PORTIER_URL, PORTIERCTL, PORTIER_SOCKET, PORTIER_PASSWORD, PORTIER_CHROMIUM,
+// PORTIER_ARTIFACTS (screenshots go there).
 import assert from 'node:assert/strict';
 
 import {

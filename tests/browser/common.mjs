@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // What the browser tests share: the environment run_browser_tests.py sets, Chromium, pages
 // that collect their script errors, scenarios that screenshot what was open when they fail,
 // portierctl, logging in, and local dates of the site (Europe/Paris).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // The entrance screen in a real browser: a screen address made with portierctl, opened with
 // no login; a tap at the door changes the people count on it through its Server-Sent Events
 // stream, without a reload.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Every page in English and in French, at a phone's width (360 px) and a laptop's (1280 px):
 // axe-core's accessibility check (no serious or critical violation), one screenshot each in
 // build/test-artifacts/browser/LANG-WIDTH-NAME.png, no part of a page wider than the screen

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Portier: comforts on top of pages that work without JavaScript.
 //  - forms that undo something ask first (data-confirm="...");
 //  - the calendar address and one-time links are selected on focus, ready to copy;

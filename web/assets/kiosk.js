@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Portier's entrance screen: the board follows the site live over Server-Sent Events
 // (/kiosk/TOKEN/events sends the board's HTML, rendered and escaped by the controller).
 // Without JavaScript the page reloads itself every minute instead.
