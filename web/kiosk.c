@@ -12,7 +12,8 @@
  * - each stream is a libmicrohttpd response whose reader copies what its screen has not
  *   sent yet and, when there is nothing, suspends the connection; news resumes it. A slow
  *   screen keeps at most the message it is sending and the newest one (older news is
- *   replaced, never queued), libmicrohttpd writes without blocking, and a screen that takes
+ *   replaced, never queued; its socket's send buffer is small, so old boards do not wait in
+ *   the kernel either), libmicrohttpd writes without blocking, and a screen that takes
  *   nothing for KIOSK_TIMEOUT seconds is closed by its connection timeout;
  * - at most [web] kiosk_max_screens streams at once, one per screen (a screen that reloads
  *   replaces its older stream); every KIOSK_KEEPALIVE seconds a comment (or the board, when
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "accounts.h"
 #include "http_internal.h"
@@ -35,6 +37,7 @@
 #define KIOSK_KEEPALIVE_USEC (20 * 1000000ull)
 #define KIOSK_TIMEOUT 60                /* seconds without progress: the screen is gone */
 #define KIOSK_BOOKINGS_MAX 40
+#define KIOSK_SNDBUF 16384             /* the kernel doubles it: 32 KiB per screen */
 
 struct kiosk_msg {
     unsigned refs;
@@ -476,6 +479,7 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
     struct kiosk_hub *hub = rq->h->kiosk;
     struct kiosk_screen *s;
     struct MHD_Response *r;
+    const union MHD_ConnectionInfo *ci;
     static const char hello[] = "retry: 5000\n\n";
     struct kiosk_msg *first;
 
@@ -532,6 +536,13 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
     http_reply_response(rq, 200, r);
     /* A screen that takes nothing for this long (its socket full) is closed. */
     MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)KIOSK_TIMEOUT);
+    /* And what it leaves in the kernel is bounded too: a small send buffer, so that old boards
+     * wait nowhere (the kernel would grow it to megabytes for a screen that stopped reading). */
+    ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci && setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &(int){ KIOSK_SNDBUF },
+                         sizeof(int)) < 0)
+        log_warning("kiosk: screen %" PRId64 ": cannot bound its send buffer: %s", k->id,
+                    strerror(errno));
     if (!timer_armed(hub->keepalive))
         timer_arm_in(hub->keepalive, KIOSK_KEEPALIVE_USEC);
     log_info("kiosk: screen %" PRId64 " (%s) connected (%u of at most %" PRId64 ")", k->id,

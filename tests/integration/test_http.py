@@ -1987,6 +1987,59 @@ class KioskTest(HttpBase):
                    what="a free screen slot")
 
 
+    def test_a_screen_that_reads_nothing_holds_up_nobody(self):
+        """A screen that stops reading (its socket full) keeps at most the board it is
+        sending and the newest: the loop goes on with taps, pages and the other screens, and
+        when the stalled screen reads again it ends on the newest board."""
+        stalled_path, live_path = self.make_screen("stalled"), self.make_screen("live")
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)    # fills at once
+        stalled.settimeout(WAIT)
+        stalled.connect(("127.0.0.1", self.port))
+        stalled.sendall(("GET %s/events HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+                         % stalled_path).encode())
+        live = EventStream(self.port, live_path + "/events")
+        try:
+            live.event()
+            # Sixty changes of the board (36 bookings of 5 minutes, then 24 of them cancelled),
+            # each seen by the live screen, while the stalled one takes nothing: more than the
+            # sockets' buffers hold.
+            self.d.ok({"cmd": "machine.set", "machine": "laser", "slot_minutes": 5,
+                       "min_minutes": 5})
+            slots = []
+            for i in range(36):
+                start = self.at(11) + i * 600
+                bid = self.book("Alice" if i % 2 else "Carol", start, start + 300)
+                slots.append((bid, "%s–%s" % (self.hhmm(start), self.hhmm(start + 300))))
+                board = ""
+                while slots[-1][1] not in board:
+                    name, board = live.event()
+            for bid, times in slots[:24]:
+                self.d.ok({"cmd": "booking.cancel", "booking": bid})
+                while times in board:
+                    name, board = live.event()
+            last = slots[24][1]
+            self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+            while '<span id="k-present">1</span>' not in board:
+                name, board = live.event()
+            self.assertEqual(self.client().get("/").status, 200)
+            # The stalled screen reads again: whatever it missed, it ends on the newest board.
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            got, newest = b"", b""
+            while b'<span id="k-present">1</span>' not in newest or not newest.endswith(b"\n\n"):
+                chunk = stalled.recv(65536)
+                self.assertTrue(chunk, "the stalled screen's stream ended")
+                got += chunk
+                newest = got.rsplit(b"event: board", 1)[-1]
+            self.assertIn(last.encode(), newest)
+            self.assertNotIn(slots[0][1].encode(), newest)
+            # It skipped boards rather than queueing all 62 (the first, 60 changes, the tap).
+            self.assertLess(got.count(b"event: board"), 62)
+        finally:
+            live.close()
+            stalled.close()
+
+
 class KioskNamesTest(HttpBase):
     more = "\n[web]\nkiosk_names = yes\n"
 
