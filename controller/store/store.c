@@ -416,6 +416,19 @@ int store_write_changed(struct store *s, sqlite3_stmt *st)
     return r;
 }
 
+int store_write_ints(struct store *s, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, sql);
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    return store_write_changed(s, st);
+}
+
 int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id)
 {
     int r = store_stmt_exec(st);

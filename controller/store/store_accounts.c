@@ -157,15 +157,7 @@ int store_account_set_language(struct store *s, int64_t id, const char *language
 
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_set_disabled);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, disabled_at);
-    return store_write_changed(s, st);
+    return store_write_ints(s, sql_set_disabled, id, disabled_at);
 }
 
 STORE_ROWS_DELIVER(accounts_row, struct store_account, account_fill)
@@ -205,15 +197,7 @@ int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], in
 
 int store_account_touch(struct store *s, int64_t id, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_touch);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    return store_write_changed(s, st);
+    return store_write_ints(s, sql_touch, id, at);
 }
 
 struct websession_row {

@@ -53,6 +53,9 @@ sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_batch_ensure(struct store *s);
 /* Run a write whose parameters are bound; -ENOENT if it changed no row. */
 int store_write_changed(struct store *s, sqlite3_stmt *st);
+/* Run sql, a write of two integers (?1 and ?2, e.g. an id and a time), in the open batch;
+ * -ENOENT if it changed no row. */
+int store_write_ints(struct store *s, const char *sql, int64_t a, int64_t b);
 /* Run an INSERT whose parameters are bound; its rowid goes to *ret_id (may be NULL). */
 int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id);
 

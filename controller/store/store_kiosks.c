@@ -54,15 +54,7 @@ int store_kiosk_check(struct store *s, const uint8_t hash[STORE_HASH_LEN], struc
 
 int store_kiosk_remove(struct store *s, int64_t id, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_remove);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    return store_write_changed(s, st);
+    return store_write_ints(s, sql_remove, id, at);
 }
 
 STORE_ROWS_DELIVER(kiosks_row, struct store_kiosk, kiosk_fill)
