@@ -131,3 +131,29 @@ export async function markDocument(page) {
 export async function stillSameDocument(page) {
   return page.evaluate(() => window.portierNoReload === true);
 }
+
+// Layout faults, evaluated in the page (page.evaluate(layoutFaults, width)): elements sticking
+// out of the viewport (outside the horizontally scrolling .table boxes), a checkbox or radio
+// button apart from its label's text.
+export function layoutFaults(width) {
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('.table')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > width + 1) {
+      out.push(`${el.tagName.toLowerCase()}${el.className ? '.' + el.className : ''} right=${Math.round(r.right)}`);
+    }
+  }
+  // A checkbox or radio button sits on the line of its label's text, not above it.
+  for (const input of document.querySelectorAll('label input[type=checkbox], label input[type=radio]')) {
+    const range = document.createRange();
+    range.selectNodeContents(input.closest('label'));
+    range.setStartAfter(input);
+    const text = range.getClientRects()[0];
+    const box = input.getBoundingClientRect();
+    if (text && Math.abs((text.top + text.bottom) / 2 - (box.top + box.bottom) / 2) > text.height / 2) {
+      out.push(`${input.type} ${input.name} not beside its label text`);
+    }
+  }
+  return { scrollWidth: document.documentElement.scrollWidth, out: out.slice(0, 10) };
+}

@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 import {
-  ARTIFACTS, URL, addDays, assertNoErrors, ctlText, login, newPage, scenario, today,
+  ARTIFACTS, URL, addDays, assertNoErrors, ctlText, layoutFaults, login, newPage, scenario,
+  today,
 } from './common.mjs';
 
 const require = createRequire(import.meta.url);
@@ -47,20 +48,6 @@ function pagesToSee(kiosk) {
     ['usage', 'manager', '/usage', 200],
     ['ledger', 'manager', '/ledger', 200],
   ];
-}
-
-// Layout faults: elements that stick out of the viewport (outside the horizontally scrolling
-// .table boxes), radio buttons apart from their text.
-function layoutFaults(width) {
-  const out = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    if (el.closest('.table')) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width && r.right > width + 1) {
-      out.push(`${el.tagName.toLowerCase()}${el.className ? '.' + el.className : ''} right=${Math.round(r.right)}`);
-    }
-  }
-  return { scrollWidth: document.documentElement.scrollWidth, out: out.slice(0, 10) };
 }
 
 // axe-core, evaluated in the page (devtools evaluation is not bound by the page's CSP).
