@@ -1365,13 +1365,18 @@ def bench_web(args, out):
             "web_others_busy_percent": max(0.0, busy - own) / elapsed / os.cpu_count() * 100,
         })
     finally:
-        for proc in (signed, nginx):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_web_bench((signed, nginx), d, work)
+
+
+def stop_web_bench(procs, d, work):
+    """The end of a web bench: its helper processes, the daemon, its files."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
+        d.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def web_rows(out):
@@ -1689,13 +1694,7 @@ def bench_web_live(args, out):
     finally:
         if out.get("kiosk_nice"):
             os.setpriority(os.PRIO_PROCESS, 0, 0)
-        for proc in (screens, phone):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_web_bench((screens, phone), d, work)
 
 
 def web_live_rows(out):
