@@ -1216,16 +1216,7 @@ def bench_web(args, out):
                     return
                 time.sleep(rng.random() * 0.1)
                 card = WEB_CARDS[k % len(WEB_CARDS)]
-                t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
-                r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(card)})
-                if not r.get("granted"):
-                    raise RuntimeError("bench: tap refused: %r" % r)
-                relay = d.request({"cmd": "status"})["doors"][0]["relay"]
-                lat_in.append(r["latency_us"])
-                # Only when this tap's write is the last one (the relock timer did not fire).
-                if relay["writes"] == writes + 1:
-                    lat_out.append(relay["last_write_mono_us"] - t0)
-                writes = relay["writes"]
+                writes, _ = timed_front_tap(d, card, writes, lat_in, lat_out)
 
         # Warm up (each member's first entry of the day charges it) and the idle reference.
         taps(lambda k: k >= len(WEB_CARDS), [], [])
@@ -1366,6 +1357,22 @@ def bench_web(args, out):
         })
     finally:
         stop_web_bench((signed, nginx), d, work)
+
+
+def timed_front_tap(d, card, writes, lat_in, lat_out):
+    """A granted tap at the front door: its time inside the daemon into lat_in, from the
+    request leaving here to the relay write into lat_out (only when this tap's write is the
+    door's last one: the relock timer did not fire in between). The door's writes after it,
+    and when the request left (CLOCK_MONOTONIC, µs)."""
+    t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
+    r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(card)})
+    if not r.get("granted"):
+        raise RuntimeError("bench: tap refused: %r" % r)
+    relay = d.request({"cmd": "status"})["doors"][0]["relay"]
+    lat_in.append(r["latency_us"])
+    if relay["writes"] == writes + 1:
+        lat_out.append(relay["last_write_mono_us"] - t0)
+    return relay["writes"], t0
 
 
 def stop_web_bench(procs, d, work):
@@ -1648,15 +1655,7 @@ def bench_web_live(args, out):
             time.sleep(rng.random() * 0.1)
             card = fresh[k % len(fresh)]
             k += 1
-            t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
-            r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(card)})
-            if not r.get("granted"):
-                raise RuntimeError("bench: tap refused: %r" % r)
-            relay = d.request({"cmd": "status"})["doors"][0]["relay"]
-            lat_in.append(r["latency_us"])
-            if relay["writes"] == writes + 1:
-                lat_out.append(relay["last_write_mono_us"] - t0)
-            writes = relay["writes"]
+            writes, t0 = timed_front_tap(d, card, writes, lat_in, lat_out)
             # A first entry of the day changes the people count: the screens' log says when
             # each showed it.
             now_present = d.request({"cmd": "status"})["present"]
