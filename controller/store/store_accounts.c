@@ -8,7 +8,7 @@
 
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
-    "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
+    "coalesce(a.password, ''), a.calendar_token IS NOT NULL, coalesce(a.disabled_at, 0), " \
     "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at, " \
     "a.language " \
     "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
@@ -25,7 +25,12 @@ static const char sql_list_member[] =
 static const char sql_set_password[] = "UPDATE accounts SET password = ?2 WHERE id = ?1";
 static const char sql_set_disabled[] =
     "UPDATE accounts SET disabled_at = nullif(?2, 0) WHERE id = ?1";
+/* calendar_token holds the token's hash, a BLOB (a TEXT value: a token in clear, from before
+ * 0.2, hashed at start by store_accounts_hash_calendar_tokens()). */
 static const char sql_set_calendar[] = "UPDATE accounts SET calendar_token = ?2 WHERE id = ?1";
+static const char sql_calendar_clear[] =
+    "SELECT id, calendar_token FROM accounts WHERE typeof(calendar_token) = 'text'";
+static const char sql_calendar_drop[] = "UPDATE accounts SET calendar_token = NULL WHERE id = ?1";
 static const char sql_set_language[] = "UPDATE accounts SET language = ?2 WHERE id = ?1";
 static const char sql_ws_add[] =
     "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at) "
@@ -62,7 +67,7 @@ static void account_fill(sqlite3_stmt *st, void *ret)
     a->member_id = sqlite3_column_int64(st, 3);
     store_column_text(st, 4, a->member, sizeof(a->member));
     store_column_text(st, 5, a->password, sizeof(a->password));
-    store_column_text(st, 6, a->calendar_token, sizeof(a->calendar_token));
+    a->has_calendar = sqlite3_column_int(st, 6) != 0;
     a->disabled_at = sqlite3_column_int64(st, 7);
     a->created_at = sqlite3_column_int64(st, 8);
     store_column_text(st, 9, a->created_by, sizeof(a->created_by));
@@ -105,11 +110,12 @@ int store_account_find(struct store *s, const char *name, struct store_account *
     return store_row_get(st, account_fill, ret);
 }
 
-int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret)
+int store_account_by_calendar(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                              struct store_account *ret)
 {
     sqlite3_stmt *st = store_stmt(s, sql_by_calendar);
 
-    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     return store_row_get(st, account_fill, ret);
 }
 
@@ -131,9 +137,51 @@ int store_account_set_password(struct store *s, int64_t id, const char *hash)
     return set_text(s, sql_set_password, id, hash);
 }
 
-int store_account_set_calendar(struct store *s, int64_t id, const char *token)
+int store_account_set_calendar(struct store *s, int64_t id, const uint8_t hash[STORE_HASH_LEN])
 {
-    return set_text(s, sql_set_calendar, id, token);
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, sql_set_calendar);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_blob(st, 2, hash, STORE_HASH_LEN, SQLITE_STATIC);
+    return store_write_changed(s, st);
+}
+
+int store_accounts_hash_calendar_tokens(struct store *s,
+                                        bool (*hash_fn)(const char *text,
+                                                        uint8_t hash[STORE_HASH_LEN]))
+{
+    struct { int64_t id; uint8_t hash[STORE_HASH_LEN]; bool ok; } found[64];
+    int total = 0;
+
+    /* A few at a time: reading and writing the same table through one statement each. */
+    for (;;) {
+        sqlite3_stmt *st = store_stmt(s, sql_calendar_clear);
+        size_t n = 0;
+        int r;
+
+        while (n < ARRAY_SIZE(found) && (r = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 1);
+            found[n].id = sqlite3_column_int64(st, 0);
+            found[n].ok = text && hash_fn(text, found[n].hash);
+            n++;
+        }
+        sqlite3_reset(st);
+        if (n == 0)
+            return total;
+        for (size_t i = 0; i < n; i++) {
+            if (found[i].ok)
+                r = store_account_set_calendar(s, found[i].id, found[i].hash);
+            else                                    /* not a token of ours: no address */
+                r = store_write_ints(s, sql_calendar_drop, found[i].id, 0);
+            if (r < 0)
+                return r;
+            total++;
+        }
+    }
 }
 
 int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
