@@ -16,6 +16,16 @@ static int exec_member(struct store *s, const char *sql, int64_t member_id)
     return store_write_count(s, sql, STORE_ARGS(STORE_INT(member_id)));
 }
 
+/* The writes sql[0..n-1] of a member's rows, in order, up to the first error. */
+static int exec_member_all(struct store *s, const char *const *sql, size_t n, int64_t member_id)
+{
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = exec_member(s, sql[i], member_id);
+    return r < 0 ? r : 0;
+}
+
 /* ---- history ---- */
 
 static const char sql_change_add[] =
@@ -118,12 +128,11 @@ static const char sql_remove_trainers[] = "DELETE FROM trainers WHERE member_id 
 
 int store_member_remove(struct store *s, int64_t id, int64_t now, const char *by)
 {
+    static const char *const sql[] = { sql_remove_cards, sql_remove_sessions };
     int r = store_update(s, sql_remove_member, STORE_ARGS(STORE_INT(id), STORE_INT(now)));
 
     if (r == 0)
-        r = exec_member(s, sql_remove_cards, id);
-    if (r >= 0)
-        r = exec_member(s, sql_remove_sessions, id);
+        r = exec_member_all(s, sql, ARRAY_SIZE(sql), id);
     if (r >= 0)
         r = store_write(s, sql_remove_accounts, STORE_ARGS(STORE_INT(id), STORE_INT(now)));
     if (r >= 0)
@@ -206,25 +215,17 @@ static int erase_authors(struct store *s, int64_t id, const char *pseudonym)
 
 int store_member_erase(struct store *s, int64_t id, const char *pseudonym, int64_t now)
 {
+    static const char *const sql[] = {
+        sql_erase_card_labels, sql_remove_sessions, sql_erase_tokens, sql_erase_accounts,
+        sql_remove_trainers, sql_erase_qualifications, sql_erase_history,
+    };
     int r = store_update(s, sql_erase_member,
                          STORE_ARGS(STORE_INT(id), STORE_TEXT(pseudonym), STORE_INT(now)));
 
     if (r == 0)
         r = erase_authors(s, id, pseudonym);
     if (r >= 0)
-        r = exec_member(s, sql_erase_card_labels, id);
-    if (r >= 0)
-        r = exec_member(s, sql_remove_sessions, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_tokens, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_accounts, id);
-    if (r >= 0)
-        r = exec_member(s, sql_remove_trainers, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_qualifications, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_history, id);
+        r = exec_member_all(s, sql, ARRAY_SIZE(sql), id);
     if (r >= 0)
         s->generation++;        /* names on bookings changed */
     return r < 0 ? r : 0;
