@@ -32,7 +32,11 @@ struct store_stmts *store_stmts_free(struct store_stmts *r);
 /* The statement for sql, reset and unbound; NULL if it cannot be prepared. */
 sqlite3_stmt *store_stmts_get(struct store_stmts *r, const char *sql);
 
-/* ---- running statements (each resets st when done) ---- */
+/* ---- running statements (each resets st when done) ----
+ *
+ * The primitives the helpers further down are made of; use them directly only for a row a
+ * column table cannot describe (a text handed out without a copy, a blob of a size known at
+ * run time). */
 
 /* Step a statement whose rows are ignored. 0 or -errno. */
 int store_stmt_exec(sqlite3_stmt *st);
@@ -58,18 +62,6 @@ struct store_rows {
     void *userdata;
 };
 #define STORE_ROWS(fn, userdata) (&(struct store_rows){ (store_rows_cb)(fn), (userdata) })
-
-/* Defines `static int name(sqlite3_stmt *st, void *ctx)` for store_rows_each() with a
- * STORE_ROWS context: each row is filled into a zeroed `type` by fill (a store_row_fill) and
- * handed to the caller's callback, of type `int (*)(const type *, void *userdata)`. */
-#define STORE_ROWS_DELIVER(name, type, fill)                                           \
-    static int name(sqlite3_stmt *st, void *ctx)                                       \
-    {                                                                                  \
-        const struct store_rows *rows_ = ctx;                                          \
-        type row_ = { 0 };                                                             \
-        fill(st, &row_);                                                               \
-        return ((int (*)(const type *, void *))rows_->fn)(&row_, rows_->userdata);     \
-    }
 
 /* ---- parameters: what a statement binds, as a typed list ----
  *

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_fixture.h"
@@ -231,7 +232,48 @@ static void test_column_blob_takes_exact_sizes_only(void **state)
     sqlite3_close(db);
 }
 
-/* ---- parameters and columns (STORE_ARGS, STORE_COL) ---- */
+/* ---- parameters and columns (STORE_ARGS, STORE_COL) ----
+ *
+ * These tests run on the rows of db_with_rows() through a registry made by their setup;
+ * stmt() hands out its statements. */
+
+struct rows_fixture {
+    void *fixture;
+    sqlite3 *db;
+    struct store_stmts *r;
+};
+
+static int rows_setup(void **state)
+{
+    struct rows_fixture *rf = calloc(1, sizeof(*rf));
+
+    if (!rf || fixture_setup(state) != 0)
+        return -1;
+    rf->fixture = *state;
+    rf->db = db_with_rows(((struct fixture *)rf->fixture)->path);
+    if (store_stmts_new(rf->db, &rf->r) < 0)
+        return -1;
+    *state = rf;
+    return 0;
+}
+
+static int rows_teardown(void **state)
+{
+    struct rows_fixture *rf = *state;
+
+    store_stmts_free(rf->r);
+    sqlite3_close(rf->db);
+    *state = rf->fixture;
+    free(rf);
+    return fixture_teardown(state);
+}
+
+#define ROWS_TEST(fn) cmocka_unit_test_setup_teardown(fn, rows_setup, rows_teardown)
+
+static sqlite3_stmt *stmt(void **state, const char *sql)
+{
+    return store_stmts_get(((struct rows_fixture *)*state)->r, sql);
+}
 
 /* Every kind of column, and a NULL of each. */
 static const char sql_kinds[] =
@@ -284,14 +326,10 @@ static void test_col_kinds_follow_field_types(void **state)
 
 static void test_get_reads_each_kind(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     struct kinds k = { .untouched_by_columns = 99 };
     const uint8_t two[2] = { 0xab, 0xcd };
 
-    assert_int_equal(store_stmts_new(db, &r), 0);
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_kinds),
+    assert_int_equal(store_stmt_get(stmt(state, sql_kinds),
                                      STORE_ARGS(STORE_INT(INT64_MAX), STORE_INT(-7), STORE_INT(2),
                                                 STORE_TEXT("hello"), STORE_BLOB(two, 2)),
                                      &kinds_cols, &k), 0);
@@ -302,22 +340,16 @@ static void test_get_reads_each_kind(void **state)
     assert_memory_equal(k.blob, two, 2);
     assert_int_equal(k.colour, GREEN);
     assert_int_equal(k.untouched_by_columns, 0);          /* a row is zeroed first */
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 /* NULL reads as 0, false, "" and zeros; a blob of another size as zeros too. */
 static void test_null_columns(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     const uint8_t three[3] = { 1, 2, 3 };
     struct kinds k;
 
     memset(&k, 0x55, sizeof(k));
-    assert_int_equal(store_stmts_new(db, &r), 0);
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_kinds),
+    assert_int_equal(store_stmt_get(stmt(state, sql_kinds),
                                      STORE_ARGS(STORE_INT_OR_NULL(false, 5), STORE_TEXT(NULL),
                                                 STORE_BLOB(NULL, 4), STORE_TEXT(NULL),
                                                 STORE_BLOB(three, 3)),
@@ -328,20 +360,14 @@ static void test_null_columns(void **state)
     assert_string_equal(k.text, "");
     assert_int_equal(k.blob[0], 0);
     assert_int_equal(k.blob[1], 0);
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 /* Text longer than its field is cut to fit, and always terminated. */
 static void test_text_too_long_is_truncated(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     struct kinds k;
 
-    assert_int_equal(store_stmts_new(db, &r), 0);
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_kinds),
+    assert_int_equal(store_stmt_get(stmt(state, sql_kinds),
                                      STORE_ARGS(STORE_INT(1), STORE_INT(1), STORE_INT(0),
                                                 STORE_TEXT("a text far too long"),
                                                 STORE_BLOB("xy", 2)),
@@ -349,20 +375,14 @@ static void test_text_too_long_is_truncated(void **state)
     assert_string_equal(k.text, "a tex");                 /* sizeof(text) - 1 bytes */
     assert_false(k.flag);
     assert_memory_equal(k.blob, "xy", 2);
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 /* What each parameter binds, as SQLite sees it. */
 static void test_args_bind_their_types(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     sqlite3_stmt *st;
 
-    assert_int_equal(store_stmts_new(db, &r), 0);
-    st = store_stmts_get(r, sql_typeof);
+    st = stmt(state, sql_typeof);
     assert_int_equal(store_bind(st, STORE_ARGS(STORE_INT(-3), STORE_TEXT("é"),
                                                STORE_BLOB("\x01\x02", 2), STORE_INT(true),
                                                STORE_INT_OR_NULL(false, 8), STORE_TEXT(NULL))),
@@ -380,7 +400,7 @@ static void test_args_bind_their_types(void **state)
     assert_int_equal(sqlite3_column_int64(st, 9), 1);
     sqlite3_reset(st);
 
-    st = store_stmts_get(r, sql_typeof);                  /* and INT_OR_NULL with a value */
+    st = stmt(state, sql_typeof);                  /* and INT_OR_NULL with a value */
     assert_int_equal(store_bind(st, STORE_ARGS(STORE_INT(0), STORE_INT(0), STORE_INT(0),
                                                STORE_INT(0), STORE_INT_OR_NULL(true, 8),
                                                STORE_BLOB(NULL, 0))), 0);
@@ -388,17 +408,12 @@ static void test_args_bind_their_types(void **state)
     assert_string_equal((const char *)sqlite3_column_text(st, 4), "integer");
     assert_string_equal((const char *)sqlite3_column_text(st, 5), "null");
     sqlite3_reset(st);
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 /* A parameter list or a column table that does not match its statement is refused before
  * anything runs: -ERANGE, nothing written, the row untouched. */
 static void test_wrong_counts_are_refused(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     struct kinds k = { .i64 = 42 };
     struct row row = { 7, "seven" };
     static const struct store_col two_col[] = {
@@ -409,36 +424,33 @@ static void test_wrong_counts_are_refused(void **state)
     static const struct store_cols one = STORE_COLS(struct row, one_col);
     int64_t v = 5;
 
-    assert_int_equal(store_stmts_new(db, &r), 0);
     /* too few and too many parameters */
-    assert_int_equal(store_stmt_run(store_stmts_get(r, sql_insert), STORE_NO_ARGS), -ERANGE);
-    assert_int_equal(store_stmt_run(store_stmts_get(r, sql_insert),
+    assert_int_equal(store_stmt_run(stmt(state, sql_insert), STORE_NO_ARGS), -ERANGE);
+    assert_int_equal(store_stmt_run(stmt(state, sql_insert),
                                     STORE_ARGS(STORE_TEXT("x"), STORE_TEXT("y"))), -ERANGE);
-    assert_int_equal(store_row_value(store_stmts_get(r, sql_count)), 3);      /* none written */
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_kinds), STORE_ARGS(STORE_INT(1)),
+    assert_int_equal(store_row_value(stmt(state, sql_count)), 3);      /* none written */
+    assert_int_equal(store_stmt_get(stmt(state, sql_kinds), STORE_ARGS(STORE_INT(1)),
                                     &kinds_cols, &k), -ERANGE);
     assert_int_equal(k.i64, 42);
-    assert_int_equal(store_stmt_get_int64(store_stmts_get(r, sql_by_id), STORE_NO_ARGS, &v),
+    assert_int_equal(store_stmt_get_int64(stmt(state, sql_by_id), STORE_NO_ARGS, &v),
                      -ERANGE);
     assert_int_equal(v, 5);
 
     /* a table with fewer or more entries than the statement's columns */
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_by_id), STORE_ARGS(STORE_INT(1)),
+    assert_int_equal(store_stmt_get(stmt(state, sql_by_id), STORE_ARGS(STORE_INT(1)),
                                     &one, &row), -ERANGE);
     assert_int_equal(row.id, 7);
-    assert_int_equal(store_stmt_each(store_stmts_get(r, sql_by_name), STORE_ARGS(STORE_TEXT("one")),
+    assert_int_equal(store_stmt_each(stmt(state, sql_by_name), STORE_ARGS(STORE_TEXT("one")),
                                      &two, NULL, NULL), -ERANGE);
-    assert_int_equal(store_stmt_collect(store_stmts_get(r, sql_all), STORE_NO_ARGS, &one, &row, 1),
+    assert_int_equal(store_stmt_collect(stmt(state, sql_all), STORE_NO_ARGS, &one, &row, 1),
                      -ERANGE);
     /* the statement is usable again at once */
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_by_id), STORE_ARGS(STORE_INT(1)),
+    assert_int_equal(store_stmt_get(stmt(state, sql_by_id), STORE_ARGS(STORE_INT(1)),
                                     &two, &row), 0);
     assert_string_equal(row.name, "one");
     /* and a statement that could not be prepared is still -EIO */
-    assert_int_equal(store_stmt_get(store_stmts_get(r, sql_broken), STORE_NO_ARGS, &two, &row),
+    assert_int_equal(store_stmt_get(stmt(state, sql_broken), STORE_NO_ARGS, &two, &row),
                      -EIO);
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 struct kind_rows {
@@ -471,14 +483,10 @@ static int kind_row(const void *row, void *ctx)
 
 static void test_each_and_collect(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     struct kind_rows k = { 0 };
     struct id_name_blob out[2];
 
-    assert_int_equal(store_stmts_new(db, &r), 0);
-    assert_int_equal(store_stmt_each(store_stmts_get(r, sql_kind_rows), STORE_NO_ARGS, &inb_cols,
+    assert_int_equal(store_stmt_each(stmt(state, sql_kind_rows), STORE_NO_ARGS, &inb_cols,
                                      kind_row, &k), 3);
     assert_int_equal(k.ids[0], 1);
     assert_string_equal(k.names[2], "three");
@@ -486,53 +494,45 @@ static void test_each_and_collect(void **state)
     assert_true(k.blob_zero[1]);                          /* NULL */
     assert_true(k.blob_zero[2]);                          /* 3 bytes: not a b[2] */
     k = (struct kind_rows){ .stop_at = 2 };
-    assert_int_equal(store_stmt_each(store_stmts_get(r, sql_kind_rows), STORE_NO_ARGS, &inb_cols,
+    assert_int_equal(store_stmt_each(stmt(state, sql_kind_rows), STORE_NO_ARGS, &inb_cols,
                                      kind_row, &k), -ECANCELED);
     assert_int_equal(k.n, 2);
 
     /* collect keeps the first n rows and steps over the rest */
-    assert_int_equal(store_stmt_collect(store_stmts_get(r, sql_kind_rows), STORE_NO_ARGS,
+    assert_int_equal(store_stmt_collect(stmt(state, sql_kind_rows), STORE_NO_ARGS,
                                         &inb_cols, out, 2), 2);
     assert_int_equal(out[0].id, 1);
     assert_string_equal(out[1].name, "two");
-    assert_int_equal(store_stmt_collect(store_stmts_get(r, sql_kind_rows), STORE_NO_ARGS,
+    assert_int_equal(store_stmt_collect(stmt(state, sql_kind_rows), STORE_NO_ARGS,
                                         &inb_cols, out, 0), 0);
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 static void test_scalar_helpers(void **state)
 {
-    struct fixture *f = *state;
-    sqlite3 *db = db_with_rows(f->path);
-    struct store_stmts *r = NULL;
     char name[4] = "old";
     int64_t id = -1;
 
-    assert_int_equal(store_stmts_new(db, &r), 0);
-    assert_int_equal(store_stmt_get_int64(store_stmts_get(r, sql_by_name),
+    assert_int_equal(store_stmt_get_int64(stmt(state, sql_by_name),
                                           STORE_ARGS(STORE_TEXT("three")), &id), 0);
     assert_int_equal(id, 3);
-    assert_int_equal(store_stmt_get_int64(store_stmts_get(r, sql_by_name),
+    assert_int_equal(store_stmt_get_int64(stmt(state, sql_by_name),
                                           STORE_ARGS(STORE_TEXT("none")), &id), -ENOENT);
     assert_int_equal(id, 3);
-    assert_int_equal(store_stmt_value(store_stmts_get(r, sql_count), STORE_NO_ARGS), 3);
-    assert_int_equal(store_stmt_get_text(store_stmts_get(r, "SELECT name FROM t WHERE id = ?1"),
+    assert_int_equal(store_stmt_value(stmt(state, sql_count), STORE_NO_ARGS), 3);
+    assert_int_equal(store_stmt_get_text(stmt(state, "SELECT name FROM t WHERE id = ?1"),
                                          STORE_ARGS(STORE_INT(99)), name, sizeof(name)),
                      -ENOENT);
     assert_string_equal(name, "old");                     /* untouched */
-    assert_int_equal(store_stmt_get_text(store_stmts_get(r, "SELECT 'three'"), STORE_NO_ARGS,
+    assert_int_equal(store_stmt_get_text(stmt(state, "SELECT 'three'"), STORE_NO_ARGS,
                                          name, sizeof(name)), 0);
     assert_string_equal(name, "thr");
-    assert_int_equal(store_stmt_exists(store_stmts_get(r, sql_by_name),
+    assert_int_equal(store_stmt_exists(stmt(state, sql_by_name),
                                        STORE_ARGS(STORE_TEXT("two"))), 1);
-    assert_int_equal(store_stmt_exists(store_stmts_get(r, sql_by_name),
+    assert_int_equal(store_stmt_exists(stmt(state, sql_by_name),
                                        STORE_ARGS(STORE_TEXT("six"))), 0);
-    assert_int_equal(store_stmt_exists(store_stmts_get(r, sql_fails), STORE_NO_ARGS), -EIO);
-    assert_int_equal(store_stmt_run(store_stmts_get(r, sql_insert),
+    assert_int_equal(store_stmt_exists(stmt(state, sql_fails), STORE_NO_ARGS), -EIO);
+    assert_int_equal(store_stmt_run(stmt(state, sql_insert),
                                     STORE_ARGS(STORE_TEXT("two"))), -EEXIST);
-    store_stmts_free(r);
-    sqlite3_close(db);
 }
 
 static const char *const test_migrations[] = {
@@ -593,13 +593,13 @@ int main(void)
         STORE_TEST(test_rows_each_and_exec),
         STORE_TEST(test_column_blob_takes_exact_sizes_only),
         STORE_TEST(test_col_kinds_follow_field_types),
-        STORE_TEST(test_get_reads_each_kind),
-        STORE_TEST(test_null_columns),
-        STORE_TEST(test_text_too_long_is_truncated),
-        STORE_TEST(test_args_bind_their_types),
-        STORE_TEST(test_wrong_counts_are_refused),
-        STORE_TEST(test_each_and_collect),
-        STORE_TEST(test_scalar_helpers),
+        ROWS_TEST(test_get_reads_each_kind),
+        ROWS_TEST(test_null_columns),
+        ROWS_TEST(test_text_too_long_is_truncated),
+        ROWS_TEST(test_args_bind_their_types),
+        ROWS_TEST(test_wrong_counts_are_refused),
+        ROWS_TEST(test_each_and_collect),
+        ROWS_TEST(test_scalar_helpers),
         STORE_TEST(test_migrate),
         STORE_TEST(test_errno_mapping),
     };
