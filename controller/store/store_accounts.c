@@ -50,13 +50,11 @@ static const char sql_login_ok[] =
     "UPDATE accounts SET login_failures = 0, login_failed_at = 0 WHERE id = ?1";
 
 #define COL(field) STORE_COL(struct store_account, field)
-static const struct store_col account_col[] = {
+static const struct store_cols account_cols = STORE_COLS(struct store_account,
     COL(id), COL(name), COL(role), COL(member_id), COL(member), COL(password),
     COL(calendar_token), COL(disabled_at), COL(created_at), COL(created_by), COL(login_failures),
-    COL(login_failed_at), COL(last_login_at),
-};
+    COL(login_failed_at), COL(last_login_at));
 #undef COL
-static const struct store_cols account_cols = STORE_COLS(struct store_account, account_col);
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
                       const char *by, int64_t *ret_id)
@@ -139,10 +137,8 @@ struct websession_row {
     int64_t account;
     char csrf[STORE_TOKEN_TEXT_MAX + 1];
 };
-static const struct store_col websession_col[] = {
-    STORE_COL(struct websession_row, account), STORE_COL(struct websession_row, csrf),
-};
-static const struct store_cols websession_cols = STORE_COLS(struct websession_row, websession_col);
+static const struct store_cols websession_cols = STORE_COLS(struct websession_row,
+    STORE_COL(struct websession_row, account), STORE_COL(struct websession_row, csrf));
 
 int store_websession_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
                          int64_t *ret_account, char *ret_csrf)

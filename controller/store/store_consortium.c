@@ -266,11 +266,9 @@ struct eligible_row {
     bool desfire;
 };
 #define COL(field) STORE_COL(struct eligible_row, field)
-static const struct store_col eligible_col[] = {
-    COL(member_id), COL(visit_days), COL(hashed), COL(hash), COL(desfire),
-};
+static const struct store_cols eligible_cols = STORE_COLS(struct eligible_row,
+    COL(member_id), COL(visit_days), COL(hashed), COL(hash), COL(desfire));
 #undef COL
-static const struct store_cols eligible_cols = STORE_COLS(struct eligible_row, eligible_col);
 
 static int eligible_row(const void *row, void *ctx)
 {
@@ -292,9 +290,9 @@ int store_consortium_eligible_foreach(struct store_consortium *c, int64_t now,
 }
 
 #define COL(field) STORE_COL(struct store_passport_out, field)
-static const struct store_col out_col[] = { COL(digest), COL(revoked), COL(issued), COL(expires) };
+static const struct store_cols out_cols = STORE_COLS(struct store_passport_out,
+    COL(digest), COL(revoked), COL(issued), COL(expires));
 #undef COL
-static const struct store_cols out_cols = STORE_COLS(struct store_passport_out, out_col);
 
 int store_consortium_out_get(struct store_consortium *c, const char *id,
                              struct store_passport_out *ret)
@@ -318,9 +316,9 @@ struct out_row {
     int64_t issued;
 };
 #define COL(field) STORE_COL(struct out_row, field)
-static const struct store_col out_list_col[] = { COL(id), COL(member_id), COL(revoked), COL(issued) };
+static const struct store_cols out_list_cols = STORE_COLS(struct out_row,
+    COL(id), COL(member_id), COL(revoked), COL(issued));
 #undef COL
-static const struct store_cols out_list_cols = STORE_COLS(struct out_row, out_list_col);
 
 static int out_row(const void *row, void *ctx)
 {
@@ -407,12 +405,10 @@ int store_consortium_passports_expire(struct store_consortium *c, int64_t now)
 }
 
 #define COL(field) STORE_COL(struct store_passport, field)
-static const struct store_col passport_col[] = {
+static const struct store_cols passport_cols = STORE_COLS(struct store_passport,
     COL(home), COL(id), COL(revoked), COL(expires), COL(visit_days), COL(month),
-    COL(used_elsewhere), COL(card_desfire),
-};
+    COL(used_elsewhere), COL(card_desfire));
 #undef COL
-static const struct store_cols passport_cols = STORE_COLS(struct store_passport, passport_col);
 
 int store_consortium_passport_find(struct store_consortium *c, const uint8_t hash[32],
                                    int64_t now, struct store_passport *ret)
@@ -452,10 +448,8 @@ struct heard_row {
     char host[32];
     int64_t days;
 };
-static const struct store_col heard_col[] = {
-    STORE_COL(struct heard_row, host), STORE_COL(struct heard_row, days),
-};
-static const struct store_cols heard_cols = STORE_COLS(struct heard_row, heard_col);
+static const struct store_cols heard_cols = STORE_COLS(struct heard_row,
+    STORE_COL(struct heard_row, host), STORE_COL(struct heard_row, days));
 
 static int heard_row(const void *row, void *ctx)
 {
@@ -478,11 +472,9 @@ struct visits_row {
     char home[32], visitor[40];
     int64_t days;
 };
-static const struct store_col visits_col[] = {
+static const struct store_cols visits_cols = STORE_COLS(struct visits_row,
     STORE_COL(struct visits_row, home), STORE_COL(struct visits_row, visitor),
-    STORE_COL(struct visits_row, days),
-};
-static const struct store_cols visits_cols = STORE_COLS(struct visits_row, visits_col);
+    STORE_COL(struct visits_row, days));
 
 static int visits_month_row(const void *row, void *ctx)
 {

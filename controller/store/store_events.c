@@ -100,12 +100,10 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
 }
 
 #define COL(field) STORE_COL(struct store_event, field)
-static const struct store_col event_col[] = {
+static const struct store_cols event_cols = STORE_COLS(struct store_event,
     COL(id), COL(at), COL(resource_id), COL(resource), COL(reader), COL(member_id), COL(card_id),
-    COL(kind), COL(granted), COL(reason), COL(detail),
-};
+    COL(kind), COL(granted), COL(reason), COL(detail));
 #undef COL
-static const struct store_cols event_cols = STORE_COLS(struct store_event, event_col);
 
 STORE_ROWS_TO(events_row, store_event_fn)
 

@@ -58,15 +58,13 @@ int store_resource_ensure(struct store *s, const char *kind, const char *name, c
 }
 
 #define COL(field) STORE_COL(struct store_resource, field)
-static const struct store_col resource_col[] = {
+static const struct store_cols resource_cols = STORE_COLS(struct store_resource,
     COL(id), COL(kind), COL(name), COL(zone), COL(out_of_order), COL(out_of_order_reason),
     COL(training_id), COL(training), COL(slot_minutes), COL(min_minutes), COL(max_minutes),
     COL(window_days), COL(quota_day_minutes), COL(quota_week_minutes),
     COL(cancel_deadline_minutes), COL(hours), COL(booking_required), COL(walkup_free_minutes),
-    COL(has_rules),
-};
+    COL(has_rules));
 #undef COL
-static const struct store_cols resource_cols = STORE_COLS(struct store_resource, resource_col);
 
 int store_resource_get(struct store *s, const char *name, struct store_resource *ret)
 {
@@ -76,8 +74,8 @@ int store_resource_get(struct store *s, const char *name, struct store_resource 
 struct name_row {
     char name[32];
 };
-static const struct store_col name_col[] = { STORE_COL(struct name_row, name) };
-static const struct store_cols name_cols = STORE_COLS(struct name_row, name_col);
+static const struct store_cols name_cols = STORE_COLS(struct name_row,
+    STORE_COL(struct name_row, name));
 
 static int resources_row(const void *row, void *ctx)
 {
@@ -162,11 +160,9 @@ int store_training_find(struct store *s, const char *name, int64_t *ret_id)
 }
 
 #define COL(field) STORE_COL(struct store_training, field)
-static const struct store_col training_col[] = {
-    COL(id), COL(name), COL(description), COL(qualified_members),
-};
+static const struct store_cols training_cols = STORE_COLS(struct store_training,
+    COL(id), COL(name), COL(description), COL(qualified_members));
 #undef COL
-static const struct store_cols training_cols = STORE_COLS(struct store_training, training_col);
 
 STORE_ROWS_TO(trainings_row, store_training_fn)
 
@@ -204,13 +200,10 @@ int store_qualification_best(struct store *s, int64_t member_id, int64_t trainin
 }
 
 #define COL(field) STORE_COL(struct store_qualification, field)
-static const struct store_col qualification_col[] = {
+static const struct store_cols qualification_cols = STORE_COLS(struct store_qualification,
     COL(id), COL(member_id), COL(training), COL(granted_at), COL(granted_by), COL(expires_at),
-    COL(revoked_at),
-};
+    COL(revoked_at));
 #undef COL
-static const struct store_cols qualification_cols =
-    STORE_COLS(struct store_qualification, qualification_col);
 
 STORE_ROWS_TO(qualifications_row, store_qualification_fn)
 
@@ -259,12 +252,10 @@ static const char sql_booking_list[] =
     "AND (?5 OR b.cancelled_at = 0) ORDER BY b.starts_at, b.id LIMIT ?6";
 
 #define COL(field) STORE_COL(struct store_booking, field)
-static const struct store_col booking_col[] = {
+static const struct store_cols booking_cols = STORE_COLS(struct store_booking,
     COL(id), COL(resource_id), COL(resource), COL(member_id), COL(member), COL(start), COL(end),
-    COL(created_by), COL(cancelled_at), COL(cancelled_by), COL(cancel_override),
-};
+    COL(created_by), COL(cancelled_at), COL(cancelled_by), COL(cancel_override));
 #undef COL
-static const struct store_cols booking_cols = STORE_COLS(struct store_booking, booking_col);
 
 int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
                       int64_t end, const char *by, int64_t *ret_id)
@@ -291,11 +282,9 @@ int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by
 }
 
 #define COL(field) STORE_COL(struct booking_ref, field)
-static const struct store_col booking_ref_col[] = {
-    COL(id), COL(member_id), COL(member), COL(start), COL(end),
-};
+static const struct store_cols booking_ref_cols = STORE_COLS(struct booking_ref,
+    COL(id), COL(member_id), COL(member), COL(start), COL(end));
 #undef COL
-static const struct store_cols booking_ref_cols = STORE_COLS(struct booking_ref, booking_ref_col);
 
 int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t start, int64_t end,
                                int64_t exclude_id, struct booking_ref *out, size_t n)
@@ -314,9 +303,9 @@ int64_t store_booked_minutes(struct store *s, int64_t member_id, int64_t resourc
 }
 
 #define COL(field) STORE_COL(struct policy_booking, field)
-static const struct store_col upcoming_col[] = { COL(id), COL(member_id), COL(start), COL(end) };
+static const struct store_cols upcoming_cols = STORE_COLS(struct policy_booking,
+    COL(id), COL(member_id), COL(start), COL(end));
 #undef COL
-static const struct store_cols upcoming_cols = STORE_COLS(struct policy_booking, upcoming_col);
 
 int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, int64_t until,
                             struct policy_booking *out, size_t n)
@@ -405,13 +394,11 @@ int store_sessions_close_interrupted(struct store *s)
 }
 
 #define COL(field) STORE_COL(struct store_session, field)
-static const struct store_col session_col[] = {
+static const struct store_cols session_cols = STORE_COLS(struct store_session,
     COL(id), COL(resource), COL(member_id), COL(booking_id), COL(started_at), COL(ended_at),
     COL(last_seen_at), COL(running_seconds), COL(end_reason), COL(has_energy), COL(energy_wh),
-    COL(alarm),
-};
+    COL(alarm));
 #undef COL
-static const struct store_cols session_cols = STORE_COLS(struct store_session, session_col);
 
 STORE_ROWS_TO(sessions_row, store_session_fn)
 

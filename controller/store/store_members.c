@@ -18,11 +18,9 @@ static const char sql_plan_find[] = "SELECT " PLAN_COLUMNS "FROM plans WHERE nam
 static const char sql_plan_list[] = "SELECT " PLAN_COLUMNS "FROM plans ORDER BY name";
 
 #define COL(field) STORE_COL(struct store_plan, field)
-static const struct store_col plan_col[] = {
-    COL(id), COL(name), COL(zones), COL(hours), COL(members),
-};
+static const struct store_cols plan_cols = STORE_COLS(struct store_plan,
+    COL(id), COL(name), COL(zones), COL(hours), COL(members));
 #undef COL
-static const struct store_cols plan_cols = STORE_COLS(struct store_plan, plan_col);
 
 int store_plan_add(struct store *s, const char *name, const char *zones, const char *hours,
                    int64_t *ret_id)
@@ -103,14 +101,12 @@ static void member_status_read(sqlite3_stmt *st, int col, void *row)
 }
 
 #define COL(field) STORE_COL(struct store_member, field)
-static const struct store_col member_col[] = {
+static const struct store_cols member_cols = STORE_COLS(struct store_member,
     COL(id), COL(name), COL(email), COL(plan_id), COL(plan),
     STORE_COL_READ(member_status_read), COL(valid_from), COL(valid_until), COL(created_at),
     COL(cards), COL(note), COL(removed_at), COL(erased_at), COL(next_plan_id), COL(next_plan),
-    COL(next_plan_at),
-};
+    COL(next_plan_at));
 #undef COL
-static const struct store_cols member_cols = STORE_COLS(struct store_member, member_col);
 
 enum store_member_state store_member_state(const struct store_member *m, int64_t now)
 {
@@ -157,8 +153,7 @@ int store_member_get(struct store *s, int64_t id, struct store_member *ret)
 struct id_row {
     int64_t id;
 };
-static const struct store_col id_col[] = { STORE_COL(struct id_row, id) };
-static const struct store_cols id_cols = STORE_COLS(struct id_row, id_col);
+static const struct store_cols id_cols = STORE_COLS(struct id_row, STORE_COL(struct id_row, id));
 
 int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id)
 {
@@ -288,12 +283,10 @@ static const char sql_card_uid_only[] =
     "ORDER BY m.name, m.id, c.id";
 
 #define COL(field) STORE_COL(struct store_card, field)
-static const struct store_col card_col[] = {
+static const struct store_cols card_cols = STORE_COLS(struct store_card,
     COL(id), COL(member_id), COL(member), COL(label), COL(enabled), COL(created_at),
-    COL(hash_prefix), COL(desfire),
-};
+    COL(hash_prefix), COL(desfire));
 #undef COL
-static const struct store_cols card_cols = STORE_COLS(struct store_card, card_col);
 
 int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
                    const char *label, int64_t *ret_id)
@@ -365,12 +358,9 @@ int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire)
 }
 
 #define COL(field) STORE_COL(struct store_uid_only_card, field)
-static const struct store_col uid_only_col[] = {
-    COL(member_id), COL(member), COL(card_id), COL(label), COL(last_used),
-};
+static const struct store_cols uid_only_cols = STORE_COLS(struct store_uid_only_card,
+    COL(member_id), COL(member), COL(card_id), COL(label), COL(last_used));
 #undef COL
-static const struct store_cols uid_only_cols =
-    STORE_COLS(struct store_uid_only_card, uid_only_col);
 
 STORE_ROWS_TO(uid_only_row, store_uid_only_fn)
 
@@ -398,12 +388,10 @@ static void subject_status_read(sqlite3_stmt *st, int col, void *row)
 }
 
 #define COL(field) STORE_COL(struct store_subject, field)
-static const struct store_col subject_col[] = {
+static const struct store_cols subject_cols = STORE_COLS(struct store_subject,
     COL(card_id), COL(card_enabled), COL(member_id), STORE_COL_READ(subject_status_read),
-    COL(valid_from), COL(valid_until), COL(plan_id), COL(zones), COL(hours), COL(card_desfire),
-};
+    COL(valid_from), COL(valid_until), COL(plan_id), COL(zones), COL(hours), COL(card_desfire));
 #undef COL
-static const struct store_cols subject_cols = STORE_COLS(struct store_subject, subject_col);
 
 int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                          struct store_subject *ret)

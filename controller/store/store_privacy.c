@@ -45,11 +45,9 @@ int store_member_change_add(struct store *s, int64_t member_id, int64_t at, cons
 }
 
 #define COL(field) STORE_COL(struct store_member_change, field)
-static const struct store_col change_col[] = {
-    COL(id), COL(member_id), COL(at), COL(by), COL(field), COL(old), COL(new),
-};
+static const struct store_cols change_cols = STORE_COLS(struct store_member_change,
+    COL(id), COL(member_id), COL(at), COL(by), COL(field), COL(old), COL(new));
 #undef COL
-static const struct store_cols change_cols = STORE_COLS(struct store_member_change, change_col);
 
 STORE_ROWS_TO(changes_row, store_member_change_fn)
 
@@ -79,11 +77,9 @@ struct plan_due {
     char old_name[32], new_name[32];
 };
 #define COL(field) STORE_COL(struct plan_due, field)
-static const struct store_col plan_due_col[] = {
-    COL(member), COL(old_plan), COL(new_plan), COL(old_name), COL(new_name),
-};
+static const struct store_cols plan_due_cols = STORE_COLS(struct plan_due,
+    COL(member), COL(old_plan), COL(new_plan), COL(old_name), COL(new_name));
 #undef COL
-static const struct store_cols plan_due_cols = STORE_COLS(struct plan_due, plan_due_col);
 
 int store_member_plan_changes_apply(struct store *s, int64_t now, store_plan_change_fn fn,
                                     void *userdata)
@@ -190,9 +186,8 @@ static const char *const sql_authors[] = {
 struct account_name {
     char name[STORE_ACCOUNT_NAME_MAX + 1];
 };
-static const struct store_col account_name_col[] = { STORE_COL(struct account_name, name) };
-static const struct store_cols account_name_cols =
-    STORE_COLS(struct account_name, account_name_col);
+static const struct store_cols account_name_cols = STORE_COLS(struct account_name,
+    STORE_COL(struct account_name, name));
 
 /* The erased member's accounts no longer name anyone as authors of records. */
 static int erase_authors(struct store *s, int64_t id, const char *pseudonym)
@@ -252,8 +247,7 @@ struct id_row {
     int64_t id;
 };
 _Static_assert(sizeof(struct id_row) == sizeof(int64_t), "an id row is an int64_t");
-static const struct store_col id_col[] = { STORE_COL(struct id_row, id) };
-static const struct store_cols id_cols = STORE_COLS(struct id_row, id_col);
+static const struct store_cols id_cols = STORE_COLS(struct id_row, STORE_COL(struct id_row, id));
 
 int store_member_forget_cards(struct store *s, int64_t member_id)
 {
@@ -318,10 +312,8 @@ const char *store_retention_table_name(enum store_retention_table t)
 struct peek {
     int64_t last_id, oldest, count;
 };
-static const struct store_col peek_col[] = {
-    STORE_COL(struct peek, last_id), STORE_COL(struct peek, oldest), STORE_COL(struct peek, count),
-};
-static const struct store_cols peek_cols = STORE_COLS(struct peek, peek_col);
+static const struct store_cols peek_cols = STORE_COLS(struct peek,
+    STORE_COL(struct peek, last_id), STORE_COL(struct peek, oldest), STORE_COL(struct peek, count));
 
 int store_retention_step(struct store *s, enum store_retention_table t, int64_t cutoff,
                          int64_t limit, int64_t *cursor, bool *ret_more)

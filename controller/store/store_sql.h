@@ -112,10 +112,10 @@ int store_bind(sqlite3_stmt *st, struct store_args args);
  * A row struct's layout lists, in the order of the SELECT's columns, where each column
  * goes:
  *
- *     static const struct store_col plan_col[] = {
- *         STORE_COL(struct store_plan, id), STORE_COL(struct store_plan, name), ...
- *     };
- *     static const struct store_cols plan_cols = STORE_COLS(struct store_plan, plan_col);
+ *     static const struct store_cols plan_cols = STORE_COLS(struct store_plan,
+ *         STORE_COL(struct store_plan, id), STORE_COL(struct store_plan, name), ...);
+ *
+ * (a file with a long table defines `COL(field)` as `STORE_COL(its type, field)` around it).
  *
  * STORE_COL(type, field) reads the column by the field's own type, chosen at compile time
  * (any other type does not compile):
@@ -154,8 +154,10 @@ struct store_cols {
     { .kind = STORE_COL_KIND_(((type *)0)->field), .offset = offsetof(type, field),     \
       .size = sizeof(((type *)0)->field) }
 #define STORE_COL_READ(fn) { .kind = STORE_COL_FN, .read = (fn) }
-#define STORE_COLS(type, table) \
-    { (table), sizeof(table) / sizeof((table)[0]), sizeof(type) }
+#define STORE_COLS(type, ...)                                                           \
+    { (const struct store_col[]){ __VA_ARGS__ },                                        \
+      sizeof((const struct store_col[]){ __VA_ARGS__ }) / sizeof(struct store_col),     \
+      sizeof(type) }
 
 /* Read the current row of st into row (cols->size bytes, zeroed first). 0, or -ERANGE if
  * cols does not match st's columns. */

@@ -40,10 +40,8 @@ struct trainer_row {
     int64_t member_id;
     char name[96];
 };
-static const struct store_col trainer_col[] = {
-    STORE_COL(struct trainer_row, member_id), STORE_COL(struct trainer_row, name),
-};
-static const struct store_cols trainer_cols = STORE_COLS(struct trainer_row, trainer_col);
+static const struct store_cols trainer_cols = STORE_COLS(struct trainer_row,
+    STORE_COL(struct trainer_row, member_id), STORE_COL(struct trainer_row, name));
 
 static int list_row(const void *row, void *ctx)
 {

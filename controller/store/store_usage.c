@@ -38,13 +38,10 @@ static const char sql_rate_list[] =
     "FROM rates r JOIN plans p ON p.id = r.plan_id ORDER BY p.name, r.target";
 
 #define COL(field) STORE_COL(struct store_member_plan, field)
-static const struct store_col member_plan_col[] = {
+static const struct store_cols member_plan_cols = STORE_COLS(struct store_member_plan,
     COL(plan_id), COL(name), COL(monthly_days), COL(day_rate_cents), COL(allowance_order),
-    COL(visit_days),
-};
+    COL(visit_days));
 #undef COL
-static const struct store_cols member_plan_cols =
-    STORE_COLS(struct store_member_plan, member_plan_col);
 
 int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret)
 {
@@ -75,10 +72,8 @@ int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_day
     STORE_COL(type, in monthly_wh)
 
 /* sql_rate_find: the terms, then the target. */
-static const struct store_col rate_col[] = {
-    RATE_TERMS(struct store_rate, ), STORE_COL(struct store_rate, target),
-};
-static const struct store_cols rate_found_cols = STORE_COLS(struct store_rate, rate_col);
+static const struct store_cols rate_found_cols = STORE_COLS(struct store_rate,
+    RATE_TERMS(struct store_rate, ), STORE_COL(struct store_rate, target));
 
 int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
                     struct store_rate *ret)
@@ -104,11 +99,9 @@ struct rate_listed {
     char plan[32];
     struct store_rate rate;
 };
-static const struct store_col rate_listed_col[] = {
+static const struct store_cols rate_listed_cols = STORE_COLS(struct rate_listed,
     STORE_COL(struct rate_listed, plan), STORE_COL(struct rate_listed, rate.target),
-    RATE_TERMS(struct rate_listed, rate.),
-};
-static const struct store_cols rate_listed_cols = STORE_COLS(struct rate_listed, rate_listed_col);
+    RATE_TERMS(struct rate_listed, rate.));
 
 static int rates_row(const void *row, void *ctx)
 {
@@ -156,10 +149,8 @@ int store_pass_add(struct store *s, const struct store_pass *p, const char *by, 
 struct pass_left {
     int64_t id, remaining;
 };
-static const struct store_col pass_left_col[] = {
-    STORE_COL(struct pass_left, id), STORE_COL(struct pass_left, remaining),
-};
-static const struct store_cols pass_left_cols = STORE_COLS(struct pass_left, pass_left_col);
+static const struct store_cols pass_left_cols = STORE_COLS(struct pass_left,
+    STORE_COL(struct pass_left, id), STORE_COL(struct pass_left, remaining));
 
 int store_pass_take(struct store *s, int64_t member_id, const char *kind, const char *resource,
                     const char *category, int64_t at, int64_t wanted, int64_t *ret_taken)
@@ -189,12 +180,10 @@ int store_pass_take(struct store *s, int64_t member_id, const char *kind, const 
 }
 
 #define COL(field) STORE_COL(struct store_pass, field)
-static const struct store_col pass_col[] = {
+static const struct store_cols pass_cols = STORE_COLS(struct store_pass,
     COL(id), COL(member_id), COL(kind), COL(target), COL(quantity), COL(remaining),
-    COL(valid_from), COL(valid_until), COL(price_cents),
-};
+    COL(valid_from), COL(valid_until), COL(price_cents));
 #undef COL
-static const struct store_cols pass_cols = STORE_COLS(struct store_pass, pass_col);
 
 STORE_ROWS_TO(passes_row, store_pass_fn)
 
@@ -293,15 +282,13 @@ int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_i
 }
 
 #define COL(field) STORE_COL(struct store_usage, field)
-static const struct store_col usage_col[] = {
+static const struct store_cols usage_cols = STORE_COLS(struct store_usage,
     COL(id), COL(kind), COL(member_id), COL(member), COL(resource), COL(billing_day),
     COL(started_at), COL(ended_at), COL(quantity), COL(unit), COL(running_seconds),
     COL(allowance), COL(pass_quantity), COL(plan_quantity), COL(charged_quantity),
     COL(amount_cents), COL(end_reason), COL(corrects_seq), COL(note), COL(ledger_seq),
-    COL(has_energy), COL(energy_wh), COL(plan_wh), COL(energy_cents),
-};
+    COL(has_energy), COL(energy_wh), COL(plan_wh), COL(energy_cents));
 #undef COL
-static const struct store_cols usage_cols = STORE_COLS(struct store_usage, usage_col);
 
 STORE_ROWS_TO(usage_row, store_usage_fn)
 
@@ -341,11 +328,9 @@ struct ledger_head {
     int64_t seq;
     uint8_t hash[LEDGER_HASH_LEN], sig[LEDGER_SIG_LEN];
 };
-static const struct store_col ledger_head_col[] = {
+static const struct store_cols ledger_head_cols = STORE_COLS(struct ledger_head,
     STORE_COL(struct ledger_head, seq), STORE_COL(struct ledger_head, hash),
-    STORE_COL(struct ledger_head, sig),
-};
-static const struct store_cols ledger_head_cols = STORE_COLS(struct ledger_head, ledger_head_col);
+    STORE_COL(struct ledger_head, sig));
 
 int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[LEDGER_HASH_LEN],
                       uint8_t sig[LEDGER_SIG_LEN])
@@ -397,15 +382,13 @@ static void prev_hash_read(sqlite3_stmt *st, int col, void *row)
 }
 
 #define COL(field) STORE_COL(struct ledger_entry, field)
-static const struct store_col ledger_col[] = {
+static const struct store_cols ledger_cols = STORE_COLS(struct ledger_entry,
     COL(seq), COL(site), COL(usage_id), COL(kind), COL(member_id), COL(resource),
     COL(started_at), COL(ended_at), COL(quantity), COL(unit), COL(amount_cents), COL(allowance),
     COL(corrects_seq), COL(recorded_at), STORE_COL_READ(prev_hash_read), COL(hash),
     COL(has_signature), COL(signature), COL(home), COL(visitor), COL(has_energy),
-    COL(energy_wh),
-};
+    COL(energy_wh));
 #undef COL
-static const struct store_cols ledger_cols = STORE_COLS(struct ledger_entry, ledger_col);
 
 STORE_ROWS_TO(ledger_row, store_ledger_fn)
 
@@ -436,11 +419,9 @@ static const char sql_presence_member[] =
     "WHERE p.member_id = ?1 ORDER BY p.id";
 
 #define COL(field) STORE_COL(struct store_presence, field)
-static const struct store_col presence_col[] = {
-    COL(id), COL(member_id), COL(resource), COL(check_in_at), COL(check_out_at), COL(end_reason),
-};
+static const struct store_cols presence_cols = STORE_COLS(struct store_presence,
+    COL(id), COL(member_id), COL(resource), COL(check_in_at), COL(check_out_at), COL(end_reason));
 #undef COL
-static const struct store_cols presence_cols = STORE_COLS(struct store_presence, presence_col);
 
 STORE_ROWS_TO(presences_row, store_presence_row_fn)
 
@@ -463,11 +444,8 @@ struct presence_row {
     char name[96];
     int64_t in;
 };
-static const struct store_col presence_open_col[] = {
-    STORE_COL(struct presence_row, id), STORE_COL(struct presence_row, in),
-};
-static const struct store_cols presence_open_cols =
-    STORE_COLS(struct presence_row, presence_open_col);
+static const struct store_cols presence_open_cols = STORE_COLS(struct presence_row,
+    STORE_COL(struct presence_row, id), STORE_COL(struct presence_row, in));
 
 int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in)
 {
@@ -489,11 +467,9 @@ int store_presence_close(struct store *s, int64_t id, int64_t at, const char *re
 }
 
 #define COL(field) STORE_COL(struct presence_row, field)
-static const struct store_col presence_in_col[] = {
-    COL(id), COL(member_id), COL(name), COL(in),
-};
+static const struct store_cols presence_in_cols = STORE_COLS(struct presence_row,
+    COL(id), COL(member_id), COL(name), COL(in));
 #undef COL
-static const struct store_cols presence_in_cols = STORE_COLS(struct presence_row, presence_in_col);
 
 int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata)
 {
@@ -532,12 +508,10 @@ int store_period_add(struct store *s, const struct store_period *p)
 }
 
 #define COL(field) STORE_COL(struct store_period, field)
-static const struct store_col period_col[] = {
+static const struct store_cols period_cols = STORE_COLS(struct store_period,
     COL(period), COL(first_day), COL(last_day), COL(closed_at), COL(last_seq), COL(totals),
-    COL(archive), COL(last_hash), COL(has_archive_sha256), COL(archive_sha256),
-};
+    COL(archive), COL(last_hash), COL(has_archive_sha256), COL(archive_sha256));
 #undef COL
-static const struct store_cols period_cols = STORE_COLS(struct store_period, period_col);
 
 STORE_ROWS_TO(periods_row, store_period_fn)
 

@@ -301,25 +301,23 @@ static void colour_read(sqlite3_stmt *st, int col, void *row)
 }
 
 #define COL(field) STORE_COL(struct kinds, field)
-static const struct store_col kinds_col[] = {
-    COL(i64), COL(i), COL(flag), COL(text), COL(blob), STORE_COL_READ(colour_read),
-};
+static const struct store_cols kinds_cols = STORE_COLS(struct kinds,
+    COL(i64), COL(i), COL(flag), COL(text), COL(blob), STORE_COL_READ(colour_read));
 #undef COL
-static const struct store_cols kinds_cols = STORE_COLS(struct kinds, kinds_col);
 
 /* The table's kinds come from the fields' types. */
 static void test_col_kinds_follow_field_types(void **state)
 {
     (void)state;
-    assert_int_equal(kinds_col[0].kind, STORE_COL_INT64);
-    assert_int_equal(kinds_col[1].kind, STORE_COL_INT);
-    assert_int_equal(kinds_col[2].kind, STORE_COL_BOOL);
-    assert_int_equal(kinds_col[3].kind, STORE_COL_TEXT);
-    assert_int_equal(kinds_col[3].size, 6);
-    assert_int_equal(kinds_col[4].kind, STORE_COL_BLOB);
-    assert_int_equal(kinds_col[4].size, 2);
-    assert_int_equal(kinds_col[4].offset, offsetof(struct kinds, blob));
-    assert_int_equal(kinds_col[5].kind, STORE_COL_FN);
+    assert_int_equal(kinds_cols.col[0].kind, STORE_COL_INT64);
+    assert_int_equal(kinds_cols.col[1].kind, STORE_COL_INT);
+    assert_int_equal(kinds_cols.col[2].kind, STORE_COL_BOOL);
+    assert_int_equal(kinds_cols.col[3].kind, STORE_COL_TEXT);
+    assert_int_equal(kinds_cols.col[3].size, 6);
+    assert_int_equal(kinds_cols.col[4].kind, STORE_COL_BLOB);
+    assert_int_equal(kinds_cols.col[4].size, 2);
+    assert_int_equal(kinds_cols.col[4].offset, offsetof(struct kinds, blob));
+    assert_int_equal(kinds_cols.col[5].kind, STORE_COL_FN);
     assert_int_equal(kinds_cols.n, 6);
     assert_int_equal(kinds_cols.size, sizeof(struct kinds));
 }
@@ -416,12 +414,9 @@ static void test_wrong_counts_are_refused(void **state)
 {
     struct kinds k = { .i64 = 42 };
     struct row row = { 7, "seven" };
-    static const struct store_col two_col[] = {
-        STORE_COL(struct row, id), STORE_COL(struct row, name),
-    };
-    static const struct store_col one_col[] = { STORE_COL(struct row, id) };
-    static const struct store_cols two = STORE_COLS(struct row, two_col);
-    static const struct store_cols one = STORE_COLS(struct row, one_col);
+    const struct store_cols two = STORE_COLS(struct row, STORE_COL(struct row, id),
+                                             STORE_COL(struct row, name));
+    const struct store_cols one = STORE_COLS(struct row, STORE_COL(struct row, id));
     int64_t v = 5;
 
     /* too few and too many parameters */
@@ -466,9 +461,8 @@ struct id_name_blob {
     uint8_t b[2];
 };
 #define COL(field) STORE_COL(struct id_name_blob, field)
-static const struct store_col inb_col[] = { COL(id), COL(name), COL(b) };
+static const struct store_cols inb_cols = STORE_COLS(struct id_name_blob, COL(id), COL(name), COL(b));
 #undef COL
-static const struct store_cols inb_cols = STORE_COLS(struct id_name_blob, inb_col);
 
 static int kind_row(const void *row, void *ctx)
 {

@@ -252,13 +252,11 @@ int cdb_site_add(struct cdb *db, const struct cdb_site *s)
 }
 
 #define COL(field) STORE_COL(struct cdb_site, field)
-static const struct store_col site_col[] = {
+static const struct store_cols site_cols = STORE_COLS(struct cdb_site,
     COL(name), COL(public_key), COL(timezone), COL(day_starts), COL(added_at), COL(verified_seq),
     COL(verified_hash), COL(batch_first), COL(batch_sig), COL(last_batch_at), COL(replays),
-    COL(open_problems),
-};
+    COL(open_problems));
 #undef COL
-static const struct store_cols site_cols = STORE_COLS(struct cdb_site, site_col);
 
 int cdb_site_get(struct cdb *db, const char *name, struct cdb_site *ret)
 {
@@ -278,8 +276,8 @@ int cdb_sites_foreach(struct cdb *db, cdb_site_fn fn, void *userdata)
 struct hash_row {
     uint8_t hash[LEDGER_HASH_LEN];
 };
-static const struct store_col hash_col[] = { STORE_COL(struct hash_row, hash) };
-static const struct store_cols hash_cols = STORE_COLS(struct hash_row, hash_col);
+static const struct store_cols hash_cols = STORE_COLS(struct hash_row,
+    STORE_COL(struct hash_row, hash));
 
 int cdb_entry_hash(struct cdb *db, const char *site, int64_t seq, uint8_t hash[LEDGER_HASH_LEN])
 {
@@ -368,12 +366,10 @@ bool cdb_gap_open(struct cdb *db, const char *site, int64_t first_seq)
 }
 
 #define COL(field) STORE_COL(struct cdb_problem, field)
-static const struct store_col problem_col[] = {
+static const struct store_cols problem_cols = STORE_COLS(struct cdb_problem,
     COL(id), COL(at), COL(site), COL(kind), COL(first_seq), COL(last_seq), COL(detail),
-    COL(resolved_at),
-};
+    COL(resolved_at));
 #undef COL
-static const struct store_cols problem_cols = STORE_COLS(struct cdb_problem, problem_col);
 
 STORE_ROWS_TO(problems_row, cdb_problem_fn)
 
@@ -389,11 +385,9 @@ int cdb_problems_foreach(struct cdb *db, const char *site, int64_t since, int64_
 /* ---- reports ---- */
 
 #define COL(field) STORE_COL(struct cdb_usage_row, field)
-static const struct store_col usage_col[] = {
-    COL(site), COL(kind), COL(records), COL(quantity), COL(amount_cents),
-};
+static const struct store_cols usage_cols = STORE_COLS(struct cdb_usage_row,
+    COL(site), COL(kind), COL(records), COL(quantity), COL(amount_cents));
 #undef COL
-static const struct store_cols usage_cols = STORE_COLS(struct cdb_usage_row, usage_col);
 
 STORE_ROWS_TO(usage_row, cdb_usage_fn)
 
@@ -405,9 +399,9 @@ int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_da
 }
 
 #define COL(field) STORE_COL(struct cdb_visit_row, field)
-static const struct store_col visit_col[] = { COL(home), COL(host), COL(visits), COL(amount_cents) };
+static const struct store_cols visit_cols = STORE_COLS(struct cdb_visit_row,
+    COL(home), COL(host), COL(visits), COL(amount_cents));
 #undef COL
-static const struct store_cols visit_cols = STORE_COLS(struct cdb_visit_row, visit_col);
 
 STORE_ROWS_TO(visits_row, cdb_visit_fn)
 
@@ -421,13 +415,11 @@ int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_d
 /* ---- period seals ---- */
 
 #define COL(field) STORE_COL(struct cdb_seal, field)
-static const struct store_col seal_col[] = {
+static const struct store_cols seal_cols = STORE_COLS(struct cdb_seal,
     COL(site), COL(period), COL(first_day), COL(last_day), COL(last_seq), COL(last_hash),
     COL(archive_sha256), COL(closed_at), COL(text), COL(sig), COL(received_at), COL(state),
-    COL(checked_at),
-};
+    COL(checked_at));
 #undef COL
-static const struct store_cols seal_cols = STORE_COLS(struct cdb_seal, seal_col);
 
 int cdb_seal_add(struct cdb *db, const struct cdb_seal *s)
 {
@@ -471,14 +463,12 @@ int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *per
 }
 
 #define COL(field) STORE_COL(struct ledger_entry, field)
-static const struct store_col entry_col[] = {
+static const struct store_cols entry_cols = STORE_COLS(struct ledger_entry,
     COL(site), COL(seq), COL(usage_id), COL(kind), COL(member_id), COL(resource),
     COL(started_at), COL(ended_at), COL(quantity), COL(unit), COL(amount_cents), COL(allowance),
     COL(corrects_seq), COL(recorded_at), COL(prev_hash), COL(hash), COL(has_signature),
-    COL(signature), COL(home), COL(visitor), COL(has_energy), COL(energy_wh),
-};
+    COL(signature), COL(home), COL(visitor), COL(has_energy), COL(energy_wh));
 #undef COL
-static const struct store_cols entry_cols = STORE_COLS(struct ledger_entry, entry_col);
 
 STORE_ROWS_TO(entries_row, cdb_entry_fn)
 
@@ -530,11 +520,9 @@ int cdb_place_set(struct cdb *db, const struct cdb_place *p)
 }
 
 #define COL(field) STORE_COL(struct cdb_place, field)
-static const struct store_col place_col[] = {
-    COL(site), COL(label), COL(commune), COL(insee_code), COL(latitude), COL(longitude),
-};
+static const struct store_cols place_cols = STORE_COLS(struct cdb_place,
+    COL(site), COL(label), COL(commune), COL(insee_code), COL(latitude), COL(longitude));
 #undef COL
-static const struct store_cols place_cols = STORE_COLS(struct cdb_place, place_col);
 
 int cdb_place_get(struct cdb *db, const char *site, struct cdb_place *ret)
 {
@@ -557,10 +545,9 @@ int cdb_machine_category_set(struct cdb *db, const char *site, const char *machi
 }
 
 #define COL(field) STORE_COL(struct cdb_machine_category, field)
-static const struct store_col category_col[] = { COL(site), COL(machine), COL(category) };
+static const struct store_cols category_cols = STORE_COLS(struct cdb_machine_category,
+    COL(site), COL(machine), COL(category));
 #undef COL
-static const struct store_cols category_cols =
-    STORE_COLS(struct cdb_machine_category, category_col);
 
 STORE_ROWS_TO(category_row, cdb_machine_category_fn)
 
