@@ -367,6 +367,25 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "ALTER TABLE usage ADD COLUMN plan_wh INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE usage ADD COLUMN energy_cents INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE ledger ADD COLUMN energy_wh INTEGER;"),
+
+    /* 15: the web page — an account's language (empty: the browser's, else [site]
+     * language); when each card was last presented, kept by a trigger at most every ten
+     * minutes per card (an index on access_events would cost a page write per tap); and the
+     * entrance screens, each reached by a secret address whose token is stored hashed. */
+    ("ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE cards ADD COLUMN last_used_at INTEGER;"
+     "UPDATE cards SET last_used_at = (SELECT max(at) FROM access_events e WHERE e.card_id = cards.id);"
+     "CREATE TRIGGER cards_last_used AFTER INSERT ON access_events"
+     "  WHEN NEW.card_id > 0 BEGIN"
+     "  UPDATE cards SET last_used_at = NEW.at"
+     "    WHERE id = NEW.card_id AND coalesce(last_used_at, 0) < NEW.at - 600; END;"
+     "CREATE TABLE kiosks ("
+     "  id INTEGER PRIMARY KEY,"
+     "  label TEXT NOT NULL,"
+     "  token_hash BLOB NOT NULL UNIQUE,"
+     "  created_at INTEGER NOT NULL,"
+     "  created_by TEXT NOT NULL,"
+     "  removed_at INTEGER);"),
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";

@@ -9,7 +9,8 @@
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
     "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
-    "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at " \
+    "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at, " \
+    "a.language " \
     "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
 
 static const char sql_add[] =
@@ -25,6 +26,7 @@ static const char sql_set_password[] = "UPDATE accounts SET password = ?2 WHERE 
 static const char sql_set_disabled[] =
     "UPDATE accounts SET disabled_at = nullif(?2, 0) WHERE id = ?1";
 static const char sql_set_calendar[] = "UPDATE accounts SET calendar_token = ?2 WHERE id = ?1";
+static const char sql_set_language[] = "UPDATE accounts SET language = ?2 WHERE id = ?1";
 static const char sql_ws_add[] =
     "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -53,7 +55,7 @@ static const char sql_login_ok[] =
 static const struct store_cols account_cols = STORE_COLS(struct store_account,
     COL(id), COL(name), COL(role), COL(member_id), COL(member), COL(password),
     COL(calendar_token), COL(disabled_at), COL(created_at), COL(created_by), COL(login_failures),
-    COL(login_failed_at), COL(last_login_at));
+    COL(login_failed_at), COL(last_login_at), COL(language));
 #undef COL
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -94,6 +96,11 @@ int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
     if (ok)
         return store_write(s, sql_login_ok, STORE_ARGS(STORE_INT(id)));
     return store_write(s, sql_login_failed, STORE_ARGS(STORE_INT(id), STORE_INT(at)));
+}
+
+int store_account_set_language(struct store *s, int64_t id, const char *language)
+{
+    return store_update(s, sql_set_language, STORE_ARGS(STORE_INT(id), STORE_TEXT(language)));
 }
 
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)

@@ -6,9 +6,9 @@
  * (plans, members, cards, the subject of a card), store_events.c (access events, the MQTT
  * outbox), store_fablab.c (resources, trainings, qualifications, bookings, machine sessions),
  * store_usage.c (billing plans, rates, passes, usage, the ledger, presence, periods),
- * store_trainers.c, store_accounts.c, store_consortium.c, store_privacy.c (members'
- * history, removal and erasure, retention, and what an export reads); store_facts.c turns
- * rows into policy facts.
+ * store_trainers.c, store_accounts.c, store_kiosks.c (entrance screens), store_consortium.c,
+ * store_privacy.c (members' history, removal and erasure, retention, and what an export
+ * reads); store_facts.c turns rows into policy facts.
  *
  * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that
  * run them, with the column table of each row struct it reads (store_sql.h). A store
