@@ -475,6 +475,17 @@ int store_collect(struct store *s, const char *sql, struct store_args args,
     return store_stmt_collect(store_stmt(s, sql), args, cols, out, n);
 }
 
+int store_collect_each(struct store *s, const char *sql, struct store_args args,
+                       const struct store_cols *cols, void *out, size_t n, store_row_fn each,
+                       void *ctx)
+{
+    int count = store_collect(s, sql, args, cols, out, n), r = count;
+
+    for (int i = 0; i < count && r >= 0; i++)
+        r = each((const char *)out + (size_t)i * cols->size, ctx);
+    return r < 0 ? r : count;
+}
+
 /* The first column of a one-row query, or 0 (an empty outbox or ledger). */
 static int64_t first_int64(struct store *s, const char *sql)
 {

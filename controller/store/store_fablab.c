@@ -420,13 +420,9 @@ int store_member_sessions_foreach(struct store *s, int64_t member_id, store_sess
 int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *userdata)
 {
     struct store_session ss[OPEN_SESSIONS_MAX];
-    int r, n;
 
-    /* Collect first: the callback closes sessions, which must not run under this cursor. */
-    n = store_collect(s, sql_session_open_list, STORE_ARGS(STORE_INT(OPEN_SESSIONS_MAX)),
-                      &session_cols, ss, OPEN_SESSIONS_MAX);
-    r = n;
-    for (int i = 0; i < n && r >= 0; i++)
-        r = fn(&ss[i], userdata);
-    return r < 0 ? r : n;
+    /* Collected first: the callback closes sessions. */
+    return store_collect_each(s, sql_session_open_list, STORE_ARGS(STORE_INT(OPEN_SESSIONS_MAX)),
+                              &session_cols, ss, OPEN_SESSIONS_MAX, sessions_row,
+                              STORE_ROWS(fn, userdata));
 }

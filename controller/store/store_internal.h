@@ -77,6 +77,12 @@ int store_each(struct store *s, const char *sql, struct store_args args,
                const struct store_cols *cols, store_row_fn each, void *ctx);
 int store_collect(struct store *s, const char *sql, struct store_args args,
                   const struct store_cols *cols, void *out, size_t n);
+/* store_collect() into out, then each(row, ctx) for each row read: for callbacks that write
+ * (a write must not run under the statement's cursor). The number of rows, the first
+ * negative return of each, or -errno. */
+int store_collect_each(struct store *s, const char *sql, struct store_args args,
+                       const struct store_cols *cols, void *out, size_t n, store_row_fn each,
+                       void *ctx);
 
 /* Keep ev to write it again later (its write, or its batch, failed). */
 void store_hold_event(struct store *s, const struct store_event *ev);

@@ -471,18 +471,22 @@ static const struct store_cols presence_in_cols = STORE_COLS(struct presence_row
     COL(id), COL(member_id), COL(name), COL(in));
 #undef COL
 
+static int presence_in_row(const void *row, void *ctx)
+{
+    const struct store_rows *rows = ctx;
+    const struct presence_row *p = row;
+
+    return ((store_presence_fn)rows->fn)(p->id, p->member_id, p->name, p->in, rows->userdata);
+}
+
 int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata)
 {
     struct presence_row rows[PRESENCE_MAX];
-    int r, n;
 
     /* Collected first: callers close sessions as they go. */
-    n = store_collect(s, sql_presence_list, STORE_ARGS(STORE_INT(PRESENCE_MAX)),
-                      &presence_in_cols, rows, PRESENCE_MAX);
-    r = n;
-    for (int i = 0; i < n && r >= 0; i++)
-        r = fn(rows[i].id, rows[i].member_id, rows[i].name, rows[i].in, userdata);
-    return r < 0 ? r : n;
+    return store_collect_each(s, sql_presence_list, STORE_ARGS(STORE_INT(PRESENCE_MAX)),
+                              &presence_in_cols, rows, PRESENCE_MAX, presence_in_row,
+                              STORE_ROWS(fn, userdata));
 }
 
 /* ---- closed periods ---- */
