@@ -363,6 +363,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_METERING: return &cfg->metering;
     case SEC_MQTT:     return &cfg->mqtt;
     case SEC_HTTP:     return &cfg->http;
+    case SEC_WEB:      return &cfg->web;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_PRIVACY:  return &cfg->privacy;
@@ -788,6 +789,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_METERING, &cfg->metering);
     apply_defaults(SEC_MQTT, &cfg->mqtt);
     apply_defaults(SEC_HTTP, &cfg->http);
+    apply_defaults(SEC_WEB, &cfg->web);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
     apply_defaults(SEC_PRIVACY, &cfg->privacy);

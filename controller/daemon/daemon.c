@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "accounts.h"
 #include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
@@ -50,6 +51,7 @@ struct daemon {
     const struct web_module *web;   /* loaded with [http] only */
     struct timer *minute;
     struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
+    uint64_t generation_seen;       /* of the store's bookings and machines, for news */
 };
 
 static void set_timezone(const char *tz)
@@ -70,8 +72,14 @@ static void notify_status(struct daemon *d)
 static void on_durable(void *userdata)
 {
     struct daemon *d = userdata;
+    uint64_t gen = store_generation(d->svc.store);
+
     mqtt_kick(d->svc.mqtt);     /* only durable events leave the site */
     consortium_kick(d->svc.consortium);
+    if (gen != d->generation_seen) {
+        d->generation_seen = gen;
+        services_news(&d->svc, NEWS_BOOKINGS);  /* a booking or a machine's rules changed */
+    }
 }
 
 /* The storage alarm, as it starts and ends: systemd's status line and a retained MQTT state
@@ -160,6 +168,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         meter_configure(d->svc.meter, next->site.id, (int)next->metering.day_starts);
         if (d->web)
             d->web->reconfigure(d->http, next);
+        /* Every module that keeps the configuration moves to the new one before the old is
+         * freed (MQTT once published events with a freed site id). */
+        mqtt_reconfigure(d->svc.mqtt, next);
+        consortium_reconfigure(d->svc.consortium, next);
         config_free(d->cfg);
         d->cfg = next;
         d->svc.cfg = next;
@@ -209,6 +221,14 @@ static int open_store(struct daemon *d)
         log_error("cannot prepare the database %s for writing: %s", db_path, strerror(-r));
         return r;
     }
+    r = store_accounts_hash_calendar_tokens(d->svc.store, account_token_hash);
+    if (r < 0) {
+        log_error("cannot hash the calendar addresses kept in clear: %s", strerror(-r));
+        return r;
+    }
+    if (r > 0)
+        log_notice("%d calendar addresses kept in clear by an older version are now kept "
+                   "hashed; they go on working", r);
     r = store_secret(d->svc.store, "card_key", card_key, sizeof(card_key));
     if (r < 0) {
         log_error("cannot read or create the site's card key: %s", strerror(-r));
@@ -253,7 +273,6 @@ static int start_mqtt(struct daemon *d)
                                        consortium_passports(svc->consortium));
     }
     fablab_set_mqtt(svc->fablab, svc->mqtt);       /* network relays and meters */
-    fablab_on_change(svc->fablab, site_publish_machine, svc->site);
     site_publish_all(svc->site);
     on_storage_health(d);
     return 0;
@@ -317,6 +336,8 @@ int daemon_new(const char *config_path, struct daemon **ret)
         (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
+    /* Machine changes go to MQTT (when enabled) and to the web's entrance screens. */
+    fablab_on_change(d->svc.fablab, site_publish_machine, d->svc.site);
     /* The first minute tick runs as soon as the loop starts. */
     if ((r = timer_new(d->svc.loop, CLOCK_REALTIME, 1000000, minute_due, d, &d->minute)) < 0 ||
         (r = timer_arm_at(d->minute, 0)) < 0)
@@ -376,6 +397,9 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
+    /* Machines that stop below tell nobody: the site that listened is freed first. */
+    if (svc->fablab)
+        fablab_on_change(svc->fablab, NULL, NULL);
     /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
      * touched); then the doors, so that whatever fails below, they are in their safe state. */
     svc->provision = provision_free(svc->provision);

@@ -99,6 +99,7 @@ void site_occupancy_changed(struct site *s)
 {
     json_t *st;
 
+    services_news(s->svc, NEWS_PRESENCE);
     if (!s->svc->mqtt)
         return;
     st = json_pack("{s:i}", "present", site_present(s));
@@ -113,6 +114,7 @@ void site_publish_machine(struct machine *m, void *userdata)
     char suffix[96];
     json_t *st;
 
+    services_news(s->svc, NEWS_MACHINES);
     if (!s->svc->mqtt)
         return;
     snprintf(suffix, sizeof(suffix), "machine/%s/state", m->cfg->name);
@@ -158,6 +160,9 @@ static void on_door_event(struct door *door, enum door_event ev, void *userdata)
     struct access_engine *engine = s->svc->engine;
     const char *name = door->cfg->name;
 
+    if (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
+        ev == DOOR_EV_CLOSED)
+        services_news(s->svc, NEWS_DOORS);
     if (s->svc->mqtt && (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
                          ev == DOOR_EV_CLOSED)) {
         /* Door changes are events too (alarms, exits and taps go through the access log). */

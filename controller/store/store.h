@@ -23,7 +23,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 15
+#define STORE_SCHEMA_VERSION 16
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -197,6 +197,7 @@ struct store_card {
     int64_t created_at;
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
     bool desfire;           /* provisioned as a DESFire: it proves its key */
+    int64_t last_used_at;   /* last presented at a reader, within ten minutes; 0: never */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
 STORE_CHECK int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
@@ -220,7 +221,7 @@ struct store_uid_only_card {
     char member[96];
     int64_t card_id;
     char label[64];
-    int64_t last_used;      /* UTC of its last tap in the access log; 0: never */
+    int64_t last_used;      /* UTC of its last tap, within ten minutes (cards.last_used_at); 0: never */
 };
 typedef int (*store_uid_only_fn)(const struct store_uid_only_card *c, void *userdata);
 /* By member name. */
@@ -602,24 +603,38 @@ struct store_account {
     int64_t member_id;                  /* members: whose account; else 0 */
     char member[96];
     char password[STORE_PASSWORD_HASH_MAX];     /* argon2id string, "" until set */
-    char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
+    bool has_calendar;                  /* a private calendar address exists (kept hashed) */
     int64_t disabled_at, created_at;
     char created_by[64];
     int64_t login_failures;             /* failed logins since the last good one */
     int64_t login_failed_at;            /* UTC seconds of the last failure, 0: none */
     int64_t last_login_at;              /* 0: never */
+    char language[4];                   /* "en", "fr"; "": no preference */
 };
 /* -EEXIST if the name is taken (names compare without case). */
 STORE_CHECK int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
                       const char *by, int64_t *ret_id);
 STORE_CHECK int store_account_get(struct store *s, int64_t id, struct store_account *ret);
 STORE_CHECK int store_account_find(struct store *s, const char *name, struct store_account *ret);
-STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
+/* The account whose private calendar address has this token hash (account_token_hash()). */
+STORE_CHECK int store_account_by_calendar(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                                          struct store_account *ret);
 STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
 STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
 /* A login of the account failed (at), or succeeded (ok: the count starts again). */
 STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
-STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
+/* The calendar address's token is kept as its hash only, as sessions are: the address is
+ * shown once, when it is made. */
+STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id,
+                                           const uint8_t hash[STORE_HASH_LEN]);
+/* Databases of before 0.2 kept calendar tokens in clear: each one still in clear is replaced
+ * by its hash (hash_fn, account_token_hash()), so old addresses go on working. Returns how
+ * many were hashed. */
+STORE_CHECK int store_accounts_hash_calendar_tokens(struct store *s,
+                                                    bool (*hash_fn)(const char *text,
+                                                                    uint8_t hash[STORE_HASH_LEN]));
+/* language: "en", "fr" or "" (no preference). */
+STORE_CHECK int store_account_set_language(struct store *s, int64_t id, const char *language);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
 STORE_CHECK int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
 
@@ -732,3 +747,20 @@ STORE_CHECK int store_member_sessions_foreach(struct store *s, int64_t member_id
 /* Member accounts: every account acting for member_id. */
 STORE_CHECK int store_member_accounts_foreach(struct store *s, int64_t member_id,
                                               store_account_fn fn, void *userdata);
+/* ---- entrance screens (store_kiosks.c): a secret address each, stored as its hash ---- */
+struct store_kiosk {
+    int64_t id;
+    char label[64];
+    int64_t created_at;
+    char created_by[64];
+};
+STORE_CHECK int store_kiosk_add(struct store *s, const char *label, const uint8_t hash[STORE_HASH_LEN],
+                    const char *by, int64_t *ret_id);
+/* The screen whose token has this hash, unless removed. -ENOENT. */
+STORE_CHECK int store_kiosk_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                      struct store_kiosk *ret);
+/* -ENOENT if there is no such screen (or it was removed already). */
+STORE_CHECK int store_kiosk_remove(struct store *s, int64_t id, int64_t at);
+typedef int (*store_kiosk_fn)(const struct store_kiosk *k, void *userdata);
+/* Screens not removed, oldest first. */
+STORE_CHECK int store_kiosks_foreach(struct store *s, store_kiosk_fn fn, void *userdata);

@@ -59,51 +59,36 @@ static int outbox_bound(struct store *s)
         return 0;
     s->outbox_dropped++;
     s->outbox_count--;
-    return store_stmt_exec(store_stmt(s, sql_outbox_drop_oldest));
+    return store_write(s, sql_outbox_drop_oldest, STORE_NO_ARGS);
 }
 
 /* The event's outbox message, in the event's transaction: both are committed, or neither. */
 static int outbox_event(struct store *s, const struct store_event *ev, int64_t event_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_outbox_event);
-    int r;
+    int r = store_insert(s, sql_outbox_event,
+                         STORE_ARGS(STORE_TEXT(ev->kind), STORE_INT(ev->at),
+                                    STORE_INT(ev->resource_id), STORE_TEXT(ev->reader),
+                                    STORE_INT(ev->member_id), STORE_INT(ev->granted),
+                                    STORE_TEXT(ev->reason), STORE_TEXT(ev->detail),
+                                    STORE_INT(event_id)),
+                         &s->outbox_last);
 
-    sqlite3_bind_text(st, 1, ev->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ev->at);
-    sqlite3_bind_int64(st, 3, ev->resource_id);
-    sqlite3_bind_text(st, 4, ev->reader, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, ev->member_id);
-    sqlite3_bind_int(st, 6, ev->granted ? 1 : 0);
-    sqlite3_bind_text(st, 7, ev->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, ev->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, event_id);
-    r = store_write_insert(s, st, &s->outbox_last);
     return r < 0 ? r : outbox_bound(s);
 }
 
 int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
     int64_t event_id;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_event_add,
+                         STORE_ARGS(STORE_INT(ev->at), STORE_INT(ev->resource_id),
+                                    STORE_TEXT(ev->reader), STORE_INT(ev->member_id),
+                                    STORE_INT(ev->card_id),
+                                    STORE_BLOB(ev->has_card_hash ? ev->card_hash : NULL,
+                                               STORE_HASH_LEN),
+                                    STORE_TEXT(ev->kind), STORE_INT(ev->granted),
+                                    STORE_TEXT(ev->reason), STORE_TEXT(ev->detail)),
+                         &event_id);
 
-    if (r < 0) {
-        store_hold_event(s, ev);
-        return r;
-    }
-    st = store_stmt(s, sql_event_add);
-    sqlite3_bind_int64(st, 1, ev->at);
-    sqlite3_bind_int64(st, 2, ev->resource_id);
-    sqlite3_bind_text(st, 3, ev->reader, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ev->member_id);
-    sqlite3_bind_int64(st, 5, ev->card_id);
-    if (ev->has_card_hash)
-        sqlite3_bind_blob(st, 6, ev->card_hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, ev->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, ev->granted ? 1 : 0);
-    sqlite3_bind_text(st, 9, ev->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, ev->detail, -1, SQLITE_STATIC);
-    r = store_write_insert(s, st, &event_id);
     if (r < 0) {
         store_hold_event(s, ev);        /* like the events of a batch that fails */
         return r;
@@ -114,59 +99,44 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
     return s->outbox_on ? outbox_event(s, ev, event_id) : 0;
 }
 
-static void event_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_event *ev = ret;
+#define COL(field) STORE_COL(struct store_event, field)
+static const struct store_cols event_cols = STORE_COLS(struct store_event,
+    COL(id), COL(at), COL(resource_id), COL(resource), COL(reader), COL(member_id), COL(card_id),
+    COL(kind), COL(granted), COL(reason), COL(detail));
+#undef COL
 
-    ev->id = sqlite3_column_int64(st, 0);
-    ev->at = sqlite3_column_int64(st, 1);
-    ev->resource_id = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, ev->resource, sizeof(ev->resource));
-    store_column_text(st, 4, ev->reader, sizeof(ev->reader));
-    ev->member_id = sqlite3_column_int64(st, 5);
-    ev->card_id = sqlite3_column_int64(st, 6);
-    store_column_text(st, 7, ev->kind, sizeof(ev->kind));
-    ev->granted = sqlite3_column_int(st, 8) != 0;
-    store_column_text(st, 9, ev->reason, sizeof(ev->reason));
-    store_column_text(st, 10, ev->detail, sizeof(ev->detail));
-}
-
-STORE_ROWS_DELIVER(events_row, struct store_event, event_fill)
+STORE_ROWS_TO(events_row, store_event_fn)
 
 int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
                          void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_event_list);
-
-    sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    return store_rows_each(st, events_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_event_list, STORE_ARGS(STORE_INT(since),
+                      STORE_INT(limit > 0 ? limit : -1)), &event_cols, events_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 int64_t store_events_first_id(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_event_first));
+    return store_value(s, sql_event_first, STORE_NO_ARGS);
 }
 
 int64_t store_events_last_id(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_event_last));
+    return store_value(s, sql_event_last, STORE_NO_ARGS);
 }
 
 int store_member_events_foreach(struct store *s, int64_t member_id, store_event_fn fn,
                                 void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_event_member);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, events_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_event_member, STORE_ARGS(STORE_INT(member_id)), &event_cols,
+                      events_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- MQTT outbox ---- */
 
 int64_t store_outbox_count_rows(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_outbox_count));
+    return store_value(s, sql_outbox_count, STORE_NO_ARGS);
 }
 
 int store_outbox_enable(struct store *s, bool on, int64_t max)
@@ -180,9 +150,7 @@ int store_outbox_enable(struct store *s, bool on, int64_t max)
         return (int)s->outbox_count;
     /* A smaller outbox_max than before applies to what is already queued. */
     while (r == 0 && s->outbox_count > s->outbox_max) {
-        r = store_batch_ensure(s);
-        if (r == 0)
-            r = store_stmt_exec(store_stmt(s, sql_outbox_drop_oldest));
+        r = store_write(s, sql_outbox_drop_oldest, STORE_NO_ARGS);
         s->outbox_count--;
         s->outbox_dropped++;
     }
@@ -191,19 +159,12 @@ int store_outbox_enable(struct store *s, bool on, int64_t max)
 
 int store_outbox_add(struct store *s, const char *kind, const char *payload)
 {
-    sqlite3_stmt *st;
     int r;
 
     if (!s->outbox_on)
         return 0;
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_outbox_add);
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_utc());
-    r = store_write_insert(s, st, &s->outbox_last);
+    r = store_insert(s, sql_outbox_add, STORE_ARGS(STORE_TEXT(kind), STORE_TEXT(payload),
+                     STORE_INT(now_utc())), &s->outbox_last);
     return r < 0 ? r : outbox_bound(s);
 }
 
@@ -226,23 +187,17 @@ int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_f
                        void *userdata)
 {
     sqlite3_stmt *st = store_stmt(s, sql_outbox_fetch);
+    /* only what is on disk leaves */
+    int r = store_bind(st, STORE_ARGS(STORE_INT(after_seq), STORE_INT(n),
+                                      STORE_INT(s->durable.outbox_seq)));
 
-    sqlite3_bind_int64(st, 1, after_seq);
-    sqlite3_bind_int(st, 2, n);
-    sqlite3_bind_int64(st, 3, s->durable.outbox_seq);   /* only what is on disk leaves */
-    return store_rows_each(st, outbox_row, &(struct outbox_ctx){ fn, userdata });
+    return r < 0 ? r : store_rows_each(st, outbox_row, &(struct outbox_ctx){ fn, userdata });
 }
 
 int store_outbox_delete(struct store *s, int64_t seq)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_update(s, sql_outbox_delete, STORE_ARGS(STORE_INT(seq)));
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_outbox_delete);
-    sqlite3_bind_int64(st, 1, seq);
-    r = store_write_changed(s, st);
     if (r == 0 && s->outbox_count > 0)
         s->outbox_count--;
     return r == -ENOENT ? 0 : r;

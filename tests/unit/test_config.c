@@ -138,6 +138,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_string_equal(a->hardware.chip, b->hardware.chip);
     assert_int_equal(a->hardware.debounce_ms, b->hardware.debounce_ms);
     assert_int_equal(a->hardware.input_bias, b->hardware.input_bias);
+    assert_int_equal(a->web.kiosk_names, b->web.kiosk_names);
+    assert_int_equal(a->web.kiosk_max_screens, b->web.kiosk_max_screens);
     assert_int_equal(a->n_readers, b->n_readers);
     for (unsigned i = 0; i < a->n_readers; i++) {
         assert_string_equal(a->readers[i].name, b->readers[i].name);
@@ -868,7 +870,7 @@ static void test_every_default_parses(void **state)
     }
     fprintf(out, "[reader y]\n");     /* the machine's reader */
     assert_int_equal(fclose(out), 0);
-    assert_int_equal(sections, 12);
+    assert_int_equal(sections, 13);
     assert_true(keys >= 25);
 
     explicit = load_text_ok(text);
