@@ -107,7 +107,7 @@ int fablab_planner_new(struct store *store, const struct store_resource *res,
         p->member_active_always = m.status == MEMBER_ACTIVE;
         p->valid_from = m.valid_from;
         p->valid_until = m.valid_until;
-        if (m.plan_id && store_plan_find(store, m.plan, &plan) == 0) {
+        if (m.plan_id && store_plan_get(store, m.plan_id, &plan) == 0) {
             p->has_plan_hours = true;
             if (schedule_parse(plan.hours, &p->plan_hours, NULL) < 0)
                 memset(&p->plan_hours, 0, sizeof(p->plan_hours));      /* unreadable: closed */

@@ -114,6 +114,9 @@ STORE_CHECK int store_plan_add(struct store *s, const char *name, const char *zo
                    int64_t *ret_id);
 /* Find by name. -ENOENT. */
 STORE_CHECK int store_plan_find(struct store *s, const char *name, struct store_plan *ret);
+/* By id, without counting its members (members is -1): what a booking's check needs, in one
+ * row read however many members the plan has. -ENOENT. */
+STORE_CHECK int store_plan_get(struct store *s, int64_t id, struct store_plan *ret);
 typedef int (*store_plan_fn)(const struct store_plan *p, void *userdata);
 STORE_CHECK int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata);
 

@@ -15,6 +15,7 @@
 static const char sql_plan_add[] =
     "INSERT INTO plans (name, zones, hours, created_at) VALUES (?1, ?2, ?3, ?4)";
 static const char sql_plan_find[] = "SELECT " PLAN_COLUMNS "FROM plans WHERE name = ?1";
+static const char sql_plan_get[] = "SELECT id, name, zones, hours, -1 FROM plans WHERE id = ?1";
 static const char sql_plan_list[] = "SELECT " PLAN_COLUMNS "FROM plans ORDER BY name";
 
 #define COL(field) STORE_COL(struct store_plan, field)
@@ -32,6 +33,11 @@ int store_plan_add(struct store *s, const char *name, const char *zones, const c
 int store_plan_find(struct store *s, const char *name, struct store_plan *ret)
 {
     return store_get(s, sql_plan_find, STORE_ARGS(STORE_TEXT(name)), &plan_cols, ret);
+}
+
+int store_plan_get(struct store *s, int64_t id, struct store_plan *ret)
+{
+    return store_get(s, sql_plan_get, STORE_ARGS(STORE_INT(id)), &plan_cols, ret);
 }
 
 STORE_ROWS_TO(plans_row, store_plan_fn)
