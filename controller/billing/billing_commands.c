@@ -301,7 +301,7 @@ int cmd_period_close(struct cmd_call *call, const struct cmd_args *a)
         pc->call = NULL;
         period_close_free(pc);
         cmd_on_cancel(call, NULL, NULL);
-        return cmd_fail(call, r, "internal", "cannot close the period: %s", strerror(-r));
+        return cmd_fail(call, r, "internal", "cannot close period: %s", strerror(-r));
     }
     /* pc is the offload's now (without one, it is already answered and gone). */
     return CMD_PENDING;
