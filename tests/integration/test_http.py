@@ -202,6 +202,23 @@ class HttpBase(DaemonTest):
         s.sendall(data)
         return s
 
+    @staticmethod
+    def answer(s):
+        """The whole answer on s until the server closes it (b"" if it just closed)."""
+        out = b""
+        try:
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        finally:
+            s.close()
+
     def advance_to_local(self, hour, minute):
         """Move the daemon's clock to the next day's HH:MM, site time."""
         now = self.d.ok({"cmd": "sim.advance", "seconds": 0})["now"]
@@ -1416,23 +1433,6 @@ class SpaceApiDoorsTest(HttpBase):
 class RobustnessTest(HttpBase):
     http_extra = "timeout_seconds = 5\nmax_body_kib = 1024"
 
-    @staticmethod
-    def answer(s):
-        """The whole answer on s until the server closes it (b"" if it just closed)."""
-        out = b""
-        try:
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except ConnectionResetError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            return out
-        finally:
-            s.close()
-
     def raw(self, data):
         return self.answer(self.send_raw(data))
 
@@ -1812,15 +1812,8 @@ class LoadTest(HttpBase):
         # The same again: from the cache, byte for byte, in each language.
         self.assertEqual(anon.get("/bookings", headers=["Accept-Language: fr"]).body, fr.body)
         self.assertEqual(anon.get("/bookings", headers=["Accept-Language: en"]).body, en.body)
-        s = self.send_raw(b"HEAD /bookings HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n"
-                     b"Connection: close\r\n\r\n")
-        head = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            head += chunk
-        s.close()
+        head = self.answer(self.send_raw(b"HEAD /bookings HTTP/1.1\r\nHost: x\r\n"
+                                         b"Accept-Language: en\r\nConnection: close\r\n\r\n"))
         self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:100])
         self.assertTrue(head.endswith(b"\r\n\r\n"), head[-100:])     # no body
         # A signed-in member's view is built for them (their name, a way to log out).
@@ -1831,6 +1824,24 @@ class LoadTest(HttpBase):
         self.assertIn("alice", mine.text)
         self.assertEqual(mine.header("Cache-Control"), "no-store")
         self.assertNotIn("Log out", anon.get("/bookings", headers=["Accept-Language: en"]).text)
+
+    def test_this_weeks_page_turns_with_the_week(self):
+        """/bookings without ?week= shows this week: its template and its cached page end when
+        the next week begins, though no booking or machine changed."""
+        def week(page):
+            self.assertEqual(page.status, 200, page.text[:200])
+            return re.search(r"Week of ([^<]*)<", page.text).group(1)
+
+        anon = self.client()
+        before = week(anon.get("/bookings", headers=["Accept-Language: en"]))
+        self.assertEqual(week(self.browser("alice").get("/bookings")), before)   # the template
+        self.assertEqual(week(anon.get("/bookings", headers=["Accept-Language: en"])), before)
+        self.d.ok({"cmd": "sim.advance", "seconds": 7 * 86400})
+        # A new login (the old session has ended): the template of last week is not used...
+        after = week(self.browser("alice").get("/bookings"))
+        self.assertNotEqual(after, before)
+        # ...nor the page cached for anonymous visitors.
+        self.assertEqual(week(anon.get("/bookings", headers=["Accept-Language: en"])), after)
 
 
 class TlsTest(HttpBase):
