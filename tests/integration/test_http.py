@@ -1825,6 +1825,21 @@ class LoadTest(HttpBase):
         self.assertEqual(mine.header("Cache-Control"), "no-store")
         self.assertNotIn("Log out", anon.get("/bookings", headers=["Accept-Language: en"]).text)
 
+    def test_a_get_with_a_body_is_read_before_it_is_answered(self):
+        """A cached page is answered before anything is read only for a request without a
+        body: the body of another must not be taken for the connection's next request."""
+        anon = self.client()
+        page = anon.get("/bookings", headers=["Accept-Language: en"])
+        self.assertEqual(anon.get("/bookings", headers=["Accept-Language: en"]).body, page.body)
+        s = self.send_raw(b"GET /bookings HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n"
+                          b"Content-Length: 19\r\n\r\nGET /x HTTP/1.1\r\n\r\n"
+                          b"GET /bookings HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n"
+                          b"Connection: close\r\n\r\n")
+        answers = self.answer(s)
+        self.assertEqual(re.findall(rb"HTTP/1\.1 (\d{3}) ", answers), [b"200", b"200"],
+                         answers[:300])
+        self.assertEqual(answers.count(page.body), 2)
+
     def test_this_weeks_page_turns_with_the_week(self):
         """/bookings without ?week= shows this week: its template and its cached page end when
         the next week begins, though no booking or machine changed."""
@@ -2245,6 +2260,30 @@ class KioskTest(HttpBase):
         wait_until(lambda: EventStream(self.port, c + "/events").status == 200,
                    what="a free screen slot")
 
+
+    def test_open_streams_take_no_turn_from_pages(self):
+        """Screens waiting for news hold suspended connections: pages asked meanwhile, many at
+        once (each waits for its turn, one request's work per loop pass), are all answered,
+        and the streams still get the next board."""
+        streams = [EventStream(self.port, self.make_screen(label) + "/events")
+                   for label in ("a", "b")]
+        try:
+            for es in streams:
+                es.event()
+            socks = [self.send_raw(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                   % path)
+                     for path in (b"/", b"/bookings", b"/machines/laser", b"/privacy") * 3]
+            for s in socks:
+                answer = self.answer(s)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
+            self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+            for es in streams:
+                board = ""
+                while '<span id="k-present">1</span>' not in board:
+                    name, board = es.event()
+        finally:
+            for es in streams:
+                es.close()
 
     def test_a_screen_that_reads_nothing_holds_up_nobody(self):
         """A screen that stops reading (its socket full) keeps at most the board it is
