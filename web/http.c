@@ -60,12 +60,6 @@ void http_reply_response(struct http_req *rq, unsigned status, struct MHD_Respon
     rq->status = status;
 }
 
-void http_reply_shared(struct http_req *rq, unsigned status, struct MHD_Response *response)
-{
-    http_reply_response(rq, status, response);
-    rq->response_shared = true;     /* MHD_queue_response takes its own reference */
-}
-
 static struct MHD_Response *response_new(struct http *h, const char *content_type,
                                          const void *data, size_t len, enum MHD_ResponseMemoryMode mode)
 {

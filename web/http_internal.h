@@ -181,8 +181,6 @@ void http_reply(struct http_req *rq, unsigned status, const char *content_type, 
 void http_reply_static(struct http_req *rq, unsigned status, const char *content_type,
                        const void *data, size_t len);
 void http_reply_response(struct http_req *rq, unsigned status, struct MHD_Response *response);
-/* The same with a response a cache keeps (it stays the cache's). */
-void http_reply_shared(struct http_req *rq, unsigned status, struct MHD_Response *response);
 /* JSON body (reference stolen). */
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body);
 /* {"ok": false, "code": code, "error": message} for the API; an HTML page otherwise. */
