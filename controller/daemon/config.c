@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mime.h"
 #include "util.h"
 
 const char *const config_backends[] = { "sim", "gpiod", NULL };
@@ -228,6 +230,65 @@ static const struct config_key consortium_keys[] = {
       "again from the acknowledged one." },
 };
 
+static const struct config_key mail_keys[] = {
+    { "enabled", CT_BOOL, OFF(mail_config, enabled), 0, 0, "false", NULL, 0,
+      "Send e-mails: one-time links, bookings changed by a manager, reminders, trainings and "
+      "memberships that end (see docs/mail.md)." },
+    { "smtp_url", CT_STRING, STR(mail_config, smtp_url), 0, 0, "", NULL, 0,
+      "The SMTP server: `smtp://HOST:587` (STARTTLS, see `starttls`), `smtps://HOST:465` "
+      "(TLS from the start) or `smtp://127.0.0.1:25` (a local relay). Required when enabled." },
+    { "starttls", CT_BOOL, OFF(mail_config, starttls), 0, 0, "true", NULL, 0,
+      "With `smtp://`: send only after STARTTLS (the server's certificate checked). `false` "
+      "for a relay on this machine or the site's own network that offers no TLS." },
+    { "tls_ca", CT_PATH, STR(mail_config, tls_ca), 0, 0, "", NULL, 0,
+      "CA certificate (PEM) that signed the server's certificate. Empty: the system's CAs." },
+    { "username", CT_STRING, STR(mail_config, username), 0, 0, "", NULL, 0,
+      "SMTP user name (AUTH). Empty: none." },
+    { "password_file", CT_PATH, STR(mail_config, password_file), 0, 0, "", NULL, 0,
+      "File whose first line is the SMTP password. Keep it mode 0640 root:portier." },
+    { "from", CT_STRING, STR(mail_config, from), 0, 0, "", NULL, 0,
+      "Sender address, e.g. `portier@example.org`; the display name is `[site] name`. "
+      "Required when enabled." },
+    { "reply_to", CT_STRING, STR(mail_config, reply_to), 0, 0, "", NULL, 0,
+      "Address members' replies go to (the site's desk). Empty: `from`." },
+    { "per_hour", CT_INT, OFF(mail_config, per_hour), 1, 10000, "100", NULL, 0,
+      "Most messages sent in any hour; beyond it they wait (their state says so)." },
+    { "queue_max", CT_INT, OFF(mail_config, queue_max), 10, 100000, "1000", NULL, 0,
+      "Most messages waiting; when full, new messages are not queued and the log counts "
+      "them." },
+    { "max_attempts", CT_INT, OFF(mail_config, max_attempts), 1, 100, "20", NULL, 0,
+      "Attempts before a message is marked failed (waits between attempts double from 30 s "
+      "to 1 h; `portierctl mail retry ID` queues a failed one again)." },
+    { "timeout_seconds", CT_INT, OFF(mail_config, timeout_seconds), 5, 600, "60", NULL, 0,
+      "An attempt that has not finished after this long fails (and is tried again)." },
+    { "reminder_minutes", CT_INT, OFF(mail_config, reminder_minutes), 0, 10080, "60", NULL, 0,
+      "Remind members of a booking this long before it starts. 0: no reminders." },
+    { "notice_days", CT_INT, OFF(mail_config, notice_days), 0, 90, "14", NULL, 0,
+      "Tell members this long before a training or their membership ends. 0: never." },
+    { "keep_days", CT_INT, OFF(mail_config, keep_days), 1, 3650, "30", NULL, 0,
+      "Sent and failed messages are listed this long, then deleted." },
+};
+
+static const struct config_key webhook_keys[] = {
+    { "url", CT_STRING, STR(webhook_config, url), 0, 0, NULL, NULL, 0,
+      "Where events are POSTed: `https://HOST[:PORT]/PATH` (`http://` only on a network you "
+      "trust). Required." },
+    { "events", CT_STRING, STR(webhook_config, events), 0, 0, "*", NULL, 0,
+      "Comma-separated event kinds to send, with `*` and `?` wildcards: `tap, alarm`, "
+      "`door*`, `*` (every event; see docs/webhooks.md)." },
+    { "secret", CT_STRING, STR(webhook_config, secret), 0, 0, "", NULL, 0,
+      "Key of the HMAC-SHA256 signature, at least 16 characters. Set it or `secret_file`." },
+    { "secret_file", CT_PATH, STR(webhook_config, secret_file), 0, 0, "", NULL, 0,
+      "File whose first line is the secret (keep it mode 0640 root:portier)." },
+    { "tls_ca", CT_PATH, STR(webhook_config, tls_ca), 0, 0, "", NULL, 0,
+      "CA certificate (PEM) that signed the receiver's certificate. Empty: the system's CAs." },
+    { "timeout_seconds", CT_INT, OFF(webhook_config, timeout_seconds), 1, 300, "10", NULL, 0,
+      "A request without an answer after this long fails (and is tried again)." },
+    { "in_flight", CT_INT, OFF(webhook_config, in_flight), 1, 32, "4", NULL, 0,
+      "Requests sent at once to this receiver (events may then arrive out of order; each "
+      "carries its sequence number)." },
+};
+
 static const struct config_key reader_keys[] = {
     { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
       "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
@@ -341,7 +402,7 @@ struct section_kind {
 };
 
 enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_CONSORTIUM, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC__MAX };
+       SEC_CONSORTIUM, SEC_MAIL, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC_WEBHOOK, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -361,6 +422,8 @@ static const struct section_kind sections[SEC__MAX] = {
     [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
                          "The site's part in a consortium: its ledger sent to the custodian "
                          "(see docs/consortium.md)." },
+    [SEC_MAIL] = { "mail", false, mail_keys, ARRAY_SIZE(mail_keys),
+                   "E-mail to members through an SMTP server (see docs/mail.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
                      "One section per card reader, `[reader NAME]`." },
     [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
@@ -369,6 +432,9 @@ static const struct section_kind sections[SEC__MAX] = {
                       "One section per machine with a power interlock, `[machine NAME]`: its "
                       "wiring and timings. Booking rules and the training it requires are set "
                       "by managers with `portierctl machine set`." },
+    [SEC_WEBHOOK] = { "webhook", true, webhook_keys, ARRAY_SIZE(webhook_keys),
+                      "One section per receiver of events over HTTPS, `[webhook NAME]`: each "
+                      "event POSTed as signed JSON (see docs/webhooks.md)." },
 };
 
 struct parse_state {
@@ -644,6 +710,8 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_HTTP:     return &cfg->http;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
+    case SEC_MAIL:     return &cfg->mail;
+    case SEC_WEBHOOK:  return &cfg->webhooks[cfg->n_webhooks - 1];
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -727,7 +795,8 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, reader NAME, door NAME or machine NAME)",
+                  "spaceapi, consortium, mail, reader NAME, door NAME, machine NAME or "
+                  "webhook NAME)",
                   kind_name);
         return;
     }
@@ -750,7 +819,8 @@ static void section_begin(struct parse_state *st, const char *header)
         }
         if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
             (kind == SEC_READER && config_find_reader(st->cfg, name)) ||
-            (kind == SEC_MACHINE && config_find_machine(st->cfg, name))) {
+            (kind == SEC_MACHINE && config_find_machine(st->cfg, name)) ||
+            (kind == SEC_WEBHOOK && config_find_webhook(st->cfg, name))) {
             add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
                       name);
             return;
@@ -769,6 +839,13 @@ static void section_begin(struct parse_state *st, const char *header)
                 return;
             }
             st->cfg->n_machines++;
+        } else if (kind == SEC_WEBHOOK) {
+            if (st->cfg->n_webhooks == CONFIG_MAX_WEBHOOKS) {
+                add_error(st->errors, st->file, st->line, "too many webhooks (at most %d)",
+                          CONFIG_MAX_WEBHOOKS);
+                return;
+            }
+            st->cfg->n_webhooks++;
         } else {
             if (st->cfg->n_readers == CONFIG_MAX_READERS) {
                 add_error(st->errors, st->file, st->line, "too many readers (at most %d)",
@@ -792,6 +869,11 @@ static void section_begin(struct parse_state *st, const char *header)
             memset(m, 0, sizeof(*m));
             strlcpy_checked(m->name, name, sizeof(m->name));
             m->line = st->line;
+        } else if (kind == SEC_WEBHOOK) {
+            struct webhook_config *w = st->obj;
+            memset(w, 0, sizeof(*w));
+            strlcpy_checked(w->name, name, sizeof(w->name));
+            w->line = st->line;
         } else {
             struct reader_config *r = st->obj;
             memset(r, 0, sizeof(*r));
@@ -1007,6 +1089,83 @@ static void check_whole(struct parse_state *st)
     }
 }
 
+/* A URL with one of the schemes and a host: "SCHEME://HOST[:PORT][/PATH]", no spaces or
+ * control characters. */
+static bool url_valid(const char *url, const char *const *schemes)
+{
+    const char *rest = NULL;
+
+    for (unsigned i = 0; schemes[i] && !rest; i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
+            rest = url + strlen(schemes[i]);
+    if (!rest || !*rest || *rest == '/' || *rest == ':')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool events_valid(const char *events)
+{
+    const char *p = events;
+    size_t words = 0;
+
+    while (*p) {
+        size_t n;
+        p += strspn(p, " ,");
+        n = strcspn(p, " ,");
+        if (!n)
+            break;
+        for (size_t i = 0; i < n; i++)
+            if (!(isalnum((unsigned char)p[i]) || strchr("_.-*?", p[i])))
+                return false;
+        words++;
+        p += n;
+    }
+    return words > 0;
+}
+
+/* [mail] and [webhook NAME]: what needs the whole section, and the web page's address. */
+static void check_delivery(struct config *cfg, const char *name, struct config_errors *errors)
+{
+    static const char *const smtp_schemes[] = { "smtp://", "smtps://", NULL };
+    static const char *const http_schemes[] = { "https://", "http://", NULL };
+    const struct mail_config *m = &cfg->mail;
+
+    if (m->enabled) {
+        if (!url_valid(m->smtp_url, smtp_schemes))
+            add_error(errors, name, 0, "[mail] smtp_url must be smtp://HOST[:PORT] or "
+                                       "smtps://HOST[:PORT]");
+        if (!mime_addr_valid(m->from))
+            add_error(errors, name, 0, "[mail] from must be an e-mail address such as "
+                                       "portier@example.org");
+        if (m->reply_to[0] && !mime_addr_valid(m->reply_to))
+            add_error(errors, name, 0, "[mail] reply_to must be an e-mail address");
+        if (m->password_file[0] && !m->username[0])
+            add_error(errors, name, 0, "[mail] password_file is set but username is empty");
+        if (cfg->http.listen[0] && !cfg->http.base_url[0])
+            add_error(errors, name, 0, "[mail] puts links to the web page in e-mails: set "
+                                       "[http] base_url (e.g. https://portier.example.org)");
+    }
+    for (unsigned i = 0; i < cfg->n_webhooks; i++) {
+        const struct webhook_config *w = &cfg->webhooks[i];
+        if (!url_valid(w->url, http_schemes))
+            add_error(errors, name, w->line, "webhook '%s': url must be https://HOST[:PORT]/PATH",
+                      w->name);
+        if (!events_valid(w->events))
+            add_error(errors, name, w->line, "webhook '%s': events must be event kinds "
+                      "separated by commas (letters, digits, _ . - and the wildcards * ?)",
+                      w->name);
+        if (!w->secret[0] == !w->secret_file[0])
+            add_error(errors, name, w->line, "webhook '%s': set exactly one of secret and "
+                      "secret_file (receivers check the signature with it)", w->name);
+        else if (w->secret[0] && strlen(w->secret) < 16)
+            add_error(errors, name, w->line, "webhook '%s': the secret must have at least 16 "
+                      "characters", w->name);
+    }
+}
+
 int config_load_stream(FILE *f, const char *name, struct config **ret,
                        struct config_errors *errors)
 {
@@ -1028,6 +1187,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_HTTP, &cfg->http);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
+    apply_defaults(SEC_MAIL, &cfg->mail);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -1048,6 +1208,8 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     if (errors->count == 0 && cfg->consortium.enabled && !cfg->mqtt.enabled)
         add_error(errors, name, 0, "[consortium] enabled needs [mqtt] enabled: the ledger "
                                    "travels over MQTT");
+    if (errors->count == 0)
+        check_delivery(cfg, name, errors);
     if (errors->count > 0) {
         free(cfg);
         return -EINVAL;
@@ -1094,6 +1256,36 @@ const struct machine_config *config_find_machine(const struct config *c, const c
     return NULL;
 }
 
+const struct webhook_config *config_find_webhook(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_webhooks; i++)
+        if (strcmp(c->webhooks[i].name, name) == 0)
+            return &c->webhooks[i];
+    return NULL;
+}
+
+bool config_events_match(const char *events, const char *kind)
+{
+    const char *p = events;
+    char pattern[64];
+
+    while (*p) {
+        size_t n;
+        p += strspn(p, " ,");
+        n = strcspn(p, " ,");
+        if (!n)
+            break;
+        if (n < sizeof(pattern)) {
+            memcpy(pattern, p, n);
+            pattern[n] = '\0';
+            if (fnmatch(pattern, kind, 0) == 0)
+                return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
 const struct reader_config *config_find_reader(const struct config *c, const char *name)
 {
     for (unsigned i = 0; i < c->n_readers; i++)
@@ -1138,6 +1330,11 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the [http] settings changed";
     else if (memcmp(&a->consortium, &b->consortium, sizeof(a->consortium)) != 0)
         why = "the [consortium] settings changed";
+    else if (memcmp(&a->mail, &b->mail, sizeof(a->mail)) != 0)
+        why = "the [mail] settings changed";
+    else if (a->n_webhooks != b->n_webhooks ||
+             memcmp(a->webhooks, b->webhooks, a->n_webhooks * sizeof(a->webhooks[0])) != 0)
+        why = "the [webhook] sections changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";

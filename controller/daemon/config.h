@@ -1,6 +1,6 @@
 /* config: portierd's INI configuration, described by declarative key tables.
  *
- * Each section kind ([site], [daemon], [hardware], [reader NAME], [door NAME]) has a table
+ * Each section kind ([site], [daemon], [mail], [reader NAME], [webhook NAME]...) has a table
  * of keys: name, type, bounds, default and help. The same tables parse files, apply
  * defaults, check values and print the reference in docs/configuration.md, so the docs
  * cannot drift from the code. Errors read "FILE:LINE: message"; unknown sections and keys,
@@ -21,6 +21,7 @@
 #define CONFIG_MAX_READERS 128
 #define CONFIG_MAX_MACHINES 64
 #define CONFIG_MAX_ERRORS 32
+#define CONFIG_MAX_WEBHOOKS 8
 
 enum door_fail_mode {
     DOOR_FAIL_SECURE,       /* strike: energised = unlocked; stays locked without power */
@@ -90,6 +91,36 @@ struct spaceapi_config {
     char address[160];
     char lat[24], lon[24];      /* decimal degrees as written; empty: no coordinates */
     int open_from;              /* enum spaceapi_open_from */
+};
+
+struct mail_config {
+    bool enabled;
+    char smtp_url[160];         /* smtp://HOST[:PORT] or smtps://HOST[:PORT] */
+    bool starttls;              /* smtp://: refuse to send unless STARTTLS succeeds */
+    char tls_ca[256];           /* empty: the system's CAs */
+    char username[96];
+    char password_file[256];
+    char from[128];
+    char reply_to[128];
+    int64_t per_hour;
+    int64_t queue_max;
+    int64_t max_attempts;
+    int64_t timeout_seconds;
+    int64_t reminder_minutes;   /* 0: no booking reminders */
+    int64_t notice_days;        /* trainings and memberships ending: 0: no notices */
+    int64_t keep_days;
+};
+
+struct webhook_config {
+    char name[CONFIG_NAME_MAX];
+    unsigned line;              /* of the section header */
+    char url[256];
+    char events[256];           /* comma-separated kinds, with * and ? wildcards */
+    char secret[128];
+    char secret_file[256];
+    char tls_ca[256];
+    int64_t timeout_seconds;
+    int64_t in_flight;
 };
 
 struct consortium_config {
@@ -178,12 +209,15 @@ struct config {
     struct http_config http;
     struct spaceapi_config spaceapi;
     struct consortium_config consortium;
+    struct mail_config mail;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;
     struct door_config doors[CONFIG_MAX_DOORS];
     unsigned n_machines;
     struct machine_config machines[CONFIG_MAX_MACHINES];
+    unsigned n_webhooks;
+    struct webhook_config webhooks[CONFIG_MAX_WEBHOOKS];
 };
 
 /* Error messages collected while loading, one "FILE:LINE: message" each. */
@@ -209,6 +243,9 @@ struct config *config_free(struct config *c);
 const struct door_config *config_find_door(const struct config *c, const char *name);
 const struct reader_config *config_find_reader(const struct config *c, const char *name);
 const struct machine_config *config_find_machine(const struct config *c, const char *name);
+const struct webhook_config *config_find_webhook(const struct config *c, const char *name);
+/* Does an event kind match a webhook's events list ("tap, door, machine*")? */
+bool config_events_match(const char *events, const char *kind);
 /* Database path: daemon.database or STATE_DIR/portier.db. */
 void config_database_path(const struct config *c, char *buf, size_t n);
 
