@@ -1,8 +1,10 @@
 /* priorities: the order in which the event loop serves what is ready at once (lower first).
  * Doors come first: readers, inputs and timers run at the default 0; then the store's
  * commit, so that a burst of taps costs one commit; then the answers to people and
- * programs (portierctl, the web page), level with each other so neither starves the other. */
+ * programs (portierctl, the web page), level with each other so neither starves the other;
+ * last, the outcomes of e-mails and webhooks sent by the delivery thread. */
 #pragma once
 
 #define PRIORITY_COMMIT 10
 #define PRIORITY_REPLIES 20
+#define PRIORITY_DELIVERY 30

@@ -17,6 +17,7 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct delivery;
 
 struct services {
     sd_event *loop;
@@ -30,6 +31,7 @@ struct services {
     struct enroll *enroll;
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */
+    struct delivery *delivery;          /* NULL unless [mail] enabled or a [webhook] */
     /* The `status` object (daemon/status.c): new reference. */
     json_t *(*status)(struct services *svc);
     uint64_t started_usec;              /* CLOCK_MONOTONIC, for uptime */

@@ -13,6 +13,7 @@
 #include "consortium.h"
 #include "fablab.h"
 #include "handlers.h"
+#include "delivery.h"
 #include "mqtt.h"
 #include "services.h"
 #include "site.h"
@@ -151,7 +152,7 @@ json_t *status_json(struct services *svc)
     json_t *doors = doors_json(svc, inputs);
 
     access_get_stats(svc->engine, &stats);
-    return json_pack(
+    json_t *st = json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
@@ -166,6 +167,11 @@ json_t *status_json(struct services *svc)
         "recent_taps", recent_json(svc),
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors);
+    if (st) {
+        json_object_set_new(st, "mail", delivery_mail_json(svc->delivery));
+        json_object_set_new(st, "webhooks", delivery_webhooks_json(svc->delivery));
+    }
+    return st;
 }
 
 int cmd_status(struct cmd_call *call, const struct cmd_args *a)
