@@ -94,9 +94,12 @@ static void mail_test_done(const struct delivery_outcome *o, void *userdata)
     if (o->ok)
         cmd_ok(call, json_pack("{s:b, s:I, s:I}", "sent", 1, "code", (json_int_t)o->code,
                                "ms", (json_int_t)(o->usec / 1000)));
+    else if (o->answered)
+        cmd_fail(call, -EIO, "not_sent", "the SMTP server refused it (%ld): %s (see portierctl "
+                 "mail list)", o->code, o->error);
     else
-        cmd_fail(call, -EIO, "not_sent", "the SMTP server %s: %s%s", o->answered ? "refused it"
-                 : "could not be reached", o->error, " (see portierctl mail list)");
+        cmd_fail(call, -EIO, "not_sent", "the SMTP server could not be reached: %s (see "
+                 "portierctl mail list)", o->error);
     cmd_finish(call);
 }
 

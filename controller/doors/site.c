@@ -166,7 +166,7 @@ static void on_door_event(struct door *door, enum door_event ev, void *userdata)
     struct access_engine *engine = s->svc->engine;
     const char *name = door->cfg->name;
 
-    if (s->svc->mqtt && (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
+    if ((s->svc->mqtt || s->svc->cfg->n_webhooks) && (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
                          ev == DOOR_EV_CLOSED)) {
         /* Door changes are events too (alarms, exits and taps go through the access log). */
         char at[32], *text;
@@ -177,7 +177,8 @@ static void on_door_event(struct door *door, enum door_event ev, void *userdata)
         text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
         if (text && store_outbox_add(s->svc->store, "door", text) < 0)
-            log_error("door %s: cannot queue the %s event for MQTT", name, door_event_to_string(ev));
+            log_error("door %s: cannot queue the %s event for MQTT and webhooks", name,
+                      door_event_to_string(ev));
         free(text);
     }
     publish_door(s, door);
