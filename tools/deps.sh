@@ -5,10 +5,10 @@
 PORTIER_DEB_PACKAGES=(
   build-essential cmake pkg-config
   libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
-  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev
+  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev libcurl4-openssl-dev
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples
-  mosquitto mosquitto-clients python3-paho-mqtt
+  mosquitto mosquitto-clients python3-paho-mqtt python3-aiosmtpd openssl
   curl python3-icalendar python3-jsonschema chromium
   wrk nginx-light
   gettext

@@ -19,7 +19,7 @@
 #define CONNECT_TIMEOUT_MS 10000L
 #define RESPONSE_MAX (64 * 1024)    /* of a webhook receiver's answer, read and dropped */
 
-/* The functions used, looked up once (the GnuTLS build first). */
+/* The functions used, looked up once (the OpenSSL build first: transport.h says why). */
 #define CURL_FUNCTIONS(X) \
     X(global_init) X(global_cleanup) X(easy_init) X(easy_cleanup) X(easy_setopt) \
     X(easy_getinfo) X(easy_strerror) X(multi_init) X(multi_cleanup) X(multi_add_handle) \
@@ -34,7 +34,7 @@ static struct {
 
 static int library_load(void)
 {
-    static const char *const names[] = { "libcurl-gnutls.so.4", "libcurl.so.4" };
+    static const char *const names[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
     static void *handle;
 
     if (handle)
@@ -42,7 +42,7 @@ static int library_load(void)
     for (size_t i = 0; i < ARRAY_SIZE(names) && !handle; i++)
         handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-        log_error("delivery: cannot load libcurl (libcurl3-gnutls): %s", dlerror());
+        log_error("delivery: cannot load libcurl (the libcurl4 package): %s", dlerror());
         return -ENOENT;
     }
 #define CURL_LOAD(name) \
@@ -222,8 +222,11 @@ static bool job_start(struct job *j, CURLM *multi)
     cu.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
     cu.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    timeout < CONNECT_TIMEOUT_MS ? timeout : CONNECT_TIMEOUT_MS);
-    if (r->ca_file && *r->ca_file)
+    if (r->ca_file && *r->ca_file) {
+        /* That CA alone: not the system's store too (parsed again for every connection). */
         cu.easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+        cu.easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+    }
     if (r->kind == TRANSPORT_SMTP) {
         if (cu.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK) {
             set_error(j, "this libcurl cannot restrict protocols (7.85 or later needed)");

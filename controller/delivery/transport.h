@@ -1,10 +1,13 @@
 /* transport: the thread that talks to SMTP and HTTP servers, so that the event loop never
  * waits on the network — not for a name lookup, a TLS handshake or a slow server.
  *
- * libcurl (the GnuTLS build, which shares GnuTLS with libmicrohttpd) is loaded when a site
- * sends e-mail or webhooks, not linked: its other libraries (Kerberos, LDAP, SSH...) would
- * otherwise cost every site their memory. All its calls are made on the thread, one curl
- * multi handle for every transfer, so connections to a server are kept and reused.
+ * libcurl is loaded when a site sends e-mail or webhooks, not linked: its libraries
+ * (OpenSSL, Kerberos, LDAP, SSH...) would otherwise cost every site about 6 MiB. The OpenSSL
+ * build (libcurl4) comes first: it parses the CA store once and shares it between
+ * connections, where the GnuTLS build (libcurl3-gnutls, the fallback) parses it again for
+ * each connection — about 3 MiB and a noticeable CPU time per connection with the system's
+ * CAs (docs/performance.md). All its calls are made on the thread, one curl multi handle for
+ * every transfer, so connections to a server are kept and reused.
  *
  * The loop submits requests (copied: the caller's strings may go at once) and hears each
  * outcome, on the loop, through the done callback. Requests still running when the
