@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,13 @@ static void *transport_main(void *arg)
 {
     struct transport *t = arg;
     struct job *running = NULL;     /* transfers added to the multi handle */
+    sigset_t pipe;
+
+    /* A server that hangs up mid-write must not end the daemon: libcurl sends with
+     * MSG_NOSIGNAL, and this thread blocks SIGPIPE besides (the write then fails EPIPE). */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 
     for (;;) {
         struct job *todo;
