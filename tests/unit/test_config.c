@@ -960,6 +960,14 @@ static void test_not_same_hardware(void **state)
           "[reader r1]\n[reader r2]\n"
           "[door front]\nreader = r1\nrelay = 17\ncontact = 22\n[door back]\nreader = r2\nrelay = 18\n",
           "database" },
+        { "mail", "[hardware]\nbackend = sim\n[reader r1]\n[reader r2]\n"
+          "[door front]\nreader = r1\nrelay = 17\ncontact = 22\n[door back]\nreader = r2\nrelay = 18\n"
+          "[mail]\nreminder_minutes = 30\n",
+          "[mail]" },
+        { "webhook added", "[hardware]\nbackend = sim\n[reader r1]\n[reader r2]\n"
+          "[door front]\nreader = r1\nrelay = 17\ncontact = 22\n[door back]\nreader = r2\nrelay = 18\n"
+          "[webhook w]\nurl = https://x/y\nsecret = 0123456789abcdef\n",
+          "[webhook]" },
     };
     (void)state;
     for (size_t i = 0; i < N_ELEMS(changes); i++) {
