@@ -50,6 +50,7 @@ void reader_stop(struct reader *r)
 {
     if (!r || !r->started)
         return;
+    r->on_job = NULL;           /* whoever waited was told by its own stop */
     r->ops->stop(r);
     r->started = false;
 }
@@ -76,6 +77,44 @@ const char *reader_health_to_string(enum reader_health h)
     case READER_FAILED:     return "failed";
     }
     return "unknown";
+}
+
+int reader_job_start(struct reader *r, const struct reader_job *job, reader_job_fn fn,
+                     void *userdata)
+{
+    int ret;
+
+    if (!r->started || !r->ops->job_start)
+        return -EOPNOTSUPP;
+    if (r->on_job)
+        return -EBUSY;
+    ret = r->ops->job_start(r, job);
+    if (ret < 0)
+        return ret;
+    r->on_job = fn;
+    r->job_userdata = userdata;
+    return 0;
+}
+
+void reader_job_cancel(struct reader *r)
+{
+    if (!r || !r->on_job)
+        return;
+    r->on_job = NULL;
+    r->job_userdata = NULL;
+    if (r->ops->job_cancel)
+        r->ops->job_cancel(r);
+}
+
+void reader_job_done(struct reader *r, const struct reader_job_result *res)
+{
+    reader_job_fn fn = r->on_job;
+    void *userdata = r->job_userdata;
+
+    r->on_job = NULL;
+    r->job_userdata = NULL;
+    if (fn)
+        fn(r, res, userdata);
 }
 
 int reader_restart(struct reader *r)

@@ -9,8 +9,10 @@
 #include <systemd/sd-event.h>
 
 #include "cardid.h"
+#include "reader_proto.h"
 
 #define READER_UID_MAX CARDID_UID_MAX   /* ISO 14443A: 4, 7 or 10 bytes */
+#define READER_NOTE_MAX 96
 
 enum reader_event_kind {
     READER_CARD_ARRIVED,
@@ -28,6 +30,40 @@ struct reader_event {
                                      * several did, uid is the card the chip selected first:
                                      * it alone taps */
     uint64_t at_usec;               /* CLOCK_MONOTONIC, when the event entered the daemon */
+    /* ARRIVED: what the worker learnt of the card's DESFire application (reader_proto.h).
+     * With READER_AUTH_OK, uid is the card's real UID, read under the session key. */
+    enum reader_auth auth;
+    enum reader_app app;            /* with READER_AUTH_OK: which application proved it */
+    uint8_t key_version;            /* with READER_AUTH_OK */
+    char note[READER_NOTE_MAX];     /* why an authentication failed, for people; no UID */
+};
+
+/* The DESFire keys a libnfc reader's worker holds (reader_proto.h, KEYS). Owned by the
+ * daemon, in locked memory; readers only read them, when a worker starts. */
+struct reader_desfire_keys {
+    bool site;
+    uint8_t site_key[READER_KEY_LEN];
+    bool consortium;
+    uint8_t consortium_key[READER_KEY_LEN];
+    uint8_t consortium_gen;
+    bool consortium_old;
+    uint8_t consortium_old_key[READER_KEY_LEN];
+    uint8_t consortium_old_gen;
+};
+
+/* A job for a reader's worker: provision or deprovision the next card presented. */
+struct reader_job {
+    enum reader_cmd_type type;      /* READER_CMD_PROVISION or READER_CMD_DEPROVISION */
+    bool consortium;                /* also the consortium application */
+    enum reader_picc_key picc_type;
+    uint8_t picc_key[READER_KEY_LEN];
+    unsigned timeout_ms;
+};
+
+struct reader_job_result {
+    enum reader_done status;
+    uint8_t uid[READER_DESFIRE_UID_LEN];        /* READER_DONE_OK: the card's real UID */
+    char text[READER_MSG_TEXT_MAX];
 };
 
 struct reader;
@@ -40,9 +76,13 @@ struct reader_ops {
     void (*stop)(struct reader *r);
     /* Restart now; NULL if the back-end has nothing to restart. */
     int (*restart)(struct reader *r);
+    /* Run a job on the next card (reader_job_start); NULL if the back-end cannot. */
+    int (*job_start)(struct reader *r, const struct reader_job *job);
+    void (*job_cancel)(struct reader *r);
 };
 
 typedef void (*reader_event_fn)(struct reader *r, const struct reader_event *ev, void *userdata);
+typedef void (*reader_job_fn)(struct reader *r, const struct reader_job_result *res, void *userdata);
 
 enum reader_health {
     READER_STARTING,            /* worker started, device not yet opened */
@@ -62,6 +102,8 @@ struct reader_params {
     unsigned heartbeat_timeout_ms;
     unsigned backoff_max_ms;
     struct relay *reset;                /* optional reset line, asserted = energised */
+    const struct reader_desfire_keys *desfire;  /* NULL: the worker gets no key (no DESFire
+                                                 * authentication); borrowed, must outlive r */
 };
 
 struct reader {
@@ -84,6 +126,8 @@ struct reader {
     char device[64];                    /* as the driver names it */
     reader_event_fn on_event;
     void *userdata;
+    reader_job_fn on_job;               /* the pending job's owner, NULL if none */
+    void *job_userdata;
     void *priv;
 };
 
@@ -104,6 +148,18 @@ void reader_deliver(struct reader *r, struct reader_event *ev);
 
 /* Kill and restart a worker-based reader now (manager command). -EOPNOTSUPP for sim. */
 int reader_restart(struct reader *r);
+
+/* Have the reader's worker provision or deprovision the next card presented (or the one
+ * on it now). fn hears the outcome exactly once, on the loop, unless reader_job_cancel()
+ * comes first; a worker that dies meanwhile ends the job (READER_DONE_REMOVED: present the
+ * card again). -EOPNOTSUPP (simulated reader), -EBUSY (a job pending), -ENOKEY (the worker
+ * holds no master key), -EAGAIN (the worker is not up), -EIO (it cannot be told). */
+int reader_job_start(struct reader *r, const struct reader_job *job, reader_job_fn fn,
+                     void *userdata);
+/* Forget the pending job: fn will not be called. NULL-safe, no-op without a job. */
+void reader_job_cancel(struct reader *r);
+/* For back-ends: the pending job ended. */
+void reader_job_done(struct reader *r, const struct reader_job_result *res);
 
 /* Simulated readers only. Present a card: it arrives and, unless hold, leaves at once
  * (a tap). A card already held is taken away first. -EINVAL if r is not simulated. */

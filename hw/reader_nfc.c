@@ -52,6 +52,13 @@ struct nfc_worker {
     struct timer *heartbeat;        /* deadline for the next message */
     struct timer *later;            /* restart back-off */
     struct timer *pulse;            /* end of the reset pulse */
+    /* The pending provisioning job: it outlives a worker restart (each new worker is told
+     * again, with the time left), as every step of it can be repeated. */
+    bool job;
+    struct reader_job job_spec;
+    uint32_t job_request;
+    uint32_t last_request;
+    uint64_t job_deadline_usec;
     /* The card held on the reader, as the workers reported it: it outlives the worker that
      * reported it. A new worker cannot know a card was already there, and reports it as a
      * new arrival; we know, and that is no new tap (debounce across restarts). */
@@ -232,10 +239,68 @@ static void on_silence(void *userdata)
     fault(w, "no message for %u ms: reader hung", w->r->params.heartbeat_timeout_ms);
 }
 
+/* Tell the worker (fd) its keys: always the first command, keys or none. The message
+ * holds the master key: wiped as soon as it is sent. 0 or -errno. */
+static int send_keys(struct nfc_worker *w, int fd)
+{
+    const struct reader_desfire_keys *k = w->r->params.desfire;
+    struct reader_cmd c = { .version = READER_PROTO_VERSION, .type = READER_CMD_KEYS };
+    int ret = 0;
+
+    if (k && k->site) {
+        c.flags |= READER_KEYS_SITE;
+        memcpy(c.site_key, k->site_key, sizeof(c.site_key));
+        if (k->consortium) {
+            c.flags |= READER_KEYS_CONSORTIUM;
+            memcpy(c.consortium_key, k->consortium_key, sizeof(c.consortium_key));
+            c.consortium_gen = k->consortium_gen;
+            if (k->consortium_old) {
+                c.flags |= READER_KEYS_CONSORTIUM_OLD;
+                memcpy(c.consortium_old_key, k->consortium_old_key, sizeof(c.consortium_old_key));
+                c.consortium_old_gen = k->consortium_old_gen;
+            }
+        }
+    }
+    if (send(fd, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(c))
+        ret = -errno;
+    explicit_bzero(&c, sizeof(c));
+    return ret;
+}
+
+/* Send the pending job to the current worker, with the time it has left. */
+static int send_job(struct nfc_worker *w)
+{
+    struct reader_cmd c = { .version = READER_PROTO_VERSION };
+    uint64_t now = mono_now(w);
+    int ret = 0;
+
+    if (w->fd < 0)
+        return -EAGAIN;
+    c.type = (uint8_t)w->job_spec.type;
+    c.flags = w->job_spec.consortium ? READER_PROVISION_CONSORTIUM : 0;
+    c.picc_key_type = (uint8_t)w->job_spec.picc_type;
+    memcpy(c.picc_key, w->job_spec.picc_key, sizeof(c.picc_key));
+    c.request = w->job_request;
+    c.timeout_ms = now < w->job_deadline_usec ? (uint32_t)((w->job_deadline_usec - now) / 1000u) : 1;
+    if (c.timeout_ms == 0)
+        c.timeout_ms = 1;
+    if (send(w->fd, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(c))
+        ret = -errno;
+    explicit_bzero(&c, sizeof(c));
+    return ret;
+}
+
+static void job_clear(struct nfc_worker *w)
+{
+    w->job = false;
+    explicit_bzero(&w->job_spec, sizeof(w->job_spec));
+}
+
 static void handle(struct nfc_worker *w, const struct reader_msg *m)
 {
     struct reader *r = w->r;
     struct reader_event ev = { 0 };
+    struct reader_job_result res = { 0 };
 
     switch (m->type) {
     case READER_MSG_HELLO:
@@ -266,10 +331,24 @@ static void handle(struct nfc_worker *w, const struct reader_msg *m)
         ev.atqa = m->atqa;
         ev.sak = m->sak;
         ev.targets = m->targets;
+        ev.auth = (enum reader_auth)m->auth;
+        ev.app = (enum reader_app)m->app;
+        ev.key_version = m->key_version;
+        snprintf(ev.note, sizeof(ev.note), "%s", m->text);
         if (ev.kind == READER_CARD_ARRIVED)
             card_arrived(w, &ev);
         else
             card_left(w, &ev);
+        break;
+    case READER_MSG_DONE:
+        if (!w->job || m->request != w->job_request)
+            break;          /* a cancelled job's late answer */
+        res.status = (enum reader_done)m->status;
+        if (m->status == READER_DONE_OK)
+            memcpy(res.uid, m->uid, READER_DESFIRE_UID_LEN);
+        snprintf(res.text, sizeof(res.text), "%s", m->text);
+        job_clear(w);
+        reader_job_done(r, &res);
         break;
     case READER_MSG_ERROR:
         snprintf(w->reason, sizeof(w->reason), "%s", m->text);
@@ -353,6 +432,15 @@ static int spawn(struct nfc_worker *w)
     close(sv[1]);
     w->pid = pid;
     w->fd = sv[0];
+    /* The worker reads its keys first thing; the socket holds them until then. A job that
+     * was pending when the last worker died goes to this one. */
+    if ((ret = send_keys(w, w->fd)) < 0 || (w->job && (ret = send_job(w)) < 0)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        w->pid = 0;
+        detach(w);
+        goto fail;
+    }
     r->health = r->health == READER_UP ? READER_RESTARTING : r->health;
     if ((ret = sd_event_add_io(r->loop, &w->io, w->fd, EPOLLIN, on_message, w)) < 0 ||
         (ret = sd_event_add_child(r->loop, &w->child, pid, WEXITED, on_child, w)) < 0) {
@@ -408,6 +496,7 @@ static void nfc_stop(struct reader *r)
     if (!w)
         return;
     w->stopping = true;
+    job_clear(w);
     if (w->pid > 0) {
         kill(w->pid, SIGKILL);
         waitpid(w->pid, NULL, 0);
@@ -420,6 +509,40 @@ static void nfc_stop(struct reader *r)
     timer_free(w->carry);
     free(w);
     r->priv = NULL;
+}
+
+static int nfc_job_start(struct reader *r, const struct reader_job *job)
+{
+    struct nfc_worker *w = r->priv;
+    int ret;
+
+    if (!r->params.desfire || !r->params.desfire->site)
+        return -ENOKEY;
+    if (!w || w->fd < 0 || !w->hello)
+        return -EAGAIN;
+    w->job = true;
+    w->job_spec = *job;
+    w->job_request = ++w->last_request ? w->last_request : ++w->last_request;
+    w->job_deadline_usec = mono_now(w) + (uint64_t)job->timeout_ms * 1000u;
+    ret = send_job(w);
+    if (ret < 0) {
+        job_clear(w);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void nfc_job_cancel(struct reader *r)
+{
+    struct nfc_worker *w = r->priv;
+    struct reader_cmd c = { .version = READER_PROTO_VERSION, .type = READER_CMD_CANCEL };
+
+    if (!w || !w->job)
+        return;
+    c.request = w->job_request;
+    if (w->fd >= 0)
+        (void)!send(w->fd, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL);
+    job_clear(w);
 }
 
 static int nfc_restart(struct reader *r)
@@ -441,4 +564,6 @@ const struct reader_ops reader_ops_nfc = {
     .start = nfc_start,
     .stop = nfc_stop,
     .restart = nfc_restart,
+    .job_start = nfc_job_start,
+    .job_cancel = nfc_job_cancel,
 };

@@ -38,6 +38,13 @@ static const char *const allowed[] = {
      * dangerous tty ioctls. writev: glibc's fatal messages (malloc corruption, fortify). */
     "read", "readv", "write", "writev", "ioctl",
     "send", "sendto",
+    /* Commands from portierd (DESFire provisioning jobs, hw/desfire.h): recv(MSG_DONTWAIT)
+     * on the socket between polls; glibc makes it recvfrom on most architectures. */
+    "recv", "recvfrom",
+    /* OpenSSL's random generator, which libfreefare draws each authentication's challenge
+     * from, reseeds from the kernel now and then (no descriptor: it was warmed up before
+     * the sandbox, hw/desfire.c). */
+    "getrandom",
     /* Waiting for the chip: select() in the UART bus and in libusb 0.1 (glibc implements it
      * with pselect6 on 64-bit, pselect6_time64 on 32-bit ARM); usleep/nanosleep between
      * polls and in the I2C/SPI drivers; clocks for timeouts (the vDSO, or these calls). */

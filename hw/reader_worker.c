@@ -3,7 +3,9 @@
  * libnfc calls can block for a long time or forever (a hung PN532, an unplugged USB
  * reader), so portierd never calls libnfc itself: it starts this worker per reader and
  * reads fixed-size messages from fd 3 (reader_proto.h). The worker exits on any device
- * error; the parent restarts it with back-off. It holds no secrets and no database.
+ * error; the parent restarts it with back-off. It holds no database; its only secret is the
+ * DESFire master key the parent sends first thing (KEYS), with which it authenticates every
+ * DESFire card that arrives and runs the parent's provisioning jobs (desfire.h).
  *
  * Debounce: a card held on the reader is one ARRIVED, and one LEFT once it has been away
  * for DEBOUNCE_MS; back before then, it is the same presentation (a different card is a new
@@ -29,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "desfire.h"
 #include "reader_proto.h"
 #include "reader_sandbox.h"
 
@@ -39,6 +42,8 @@
 #define TIMEOUTS_MAX 3
 /* ISO/IEC 14443-2: with the field off this long, every card has reset. */
 #define FIELD_RESET_MS 5
+/* The parent sends the keys right after starting us. */
+#define KEYS_TIMEOUT_MS 5000
 
 static uint32_t seq;
 
@@ -98,6 +103,52 @@ static void card_msg(struct reader_msg *m, enum reader_msg_type type, const nfc_
     m->targets = (uint8_t)targets;
 }
 
+/* ARRIVED after DESFire authentication: the card's real UID when it proved its key. */
+static void card_msg_auth(struct reader_msg *m, const nfc_target *t, int targets,
+                          const struct desfire_tap *tap)
+{
+    card_msg(m, READER_MSG_ARRIVED, t, targets);
+    m->auth = (uint8_t)tap->auth;
+    if (tap->auth == READER_AUTH_OK) {
+        memset(m->uid, 0, sizeof(m->uid));
+        memcpy(m->uid, tap->uid, READER_DESFIRE_UID_LEN);
+        m->uid_len = READER_DESFIRE_UID_LEN;
+        m->app = (uint8_t)tap->app;
+        m->key_version = tap->key_version;
+    }
+    snprintf(m->text, sizeof(m->text), "%s", tap->why);
+}
+
+/* Commands from the parent (PROVISION, DEPROVISION, CANCEL), without waiting. A job that
+ * replaced another answers the old one at once. A malformed command is the parent's bug:
+ * say so and stop. */
+static void take_commands(uint64_t now)
+{
+    struct reader_cmd c;
+    struct reader_msg done;
+    ssize_t n;
+
+    while ((n = recv(PARENT_FD, &c, sizeof(c), MSG_DONTWAIT | MSG_TRUNC)) != 0) {
+        const char *bad;
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            _exit(0);           /* the parent is gone */
+        }
+        bad = reader_cmd_check(&c, (long)n);
+        if (bad || c.type == READER_CMD_KEYS) {
+            explicit_bzero(&c, sizeof(c));
+            send_text(READER_MSG_ERROR, bad ? bad : "keys sent twice");
+            exit(2);
+        }
+        if (desfire_job_take(&c, now, &done))
+            send_msg(&done);
+        explicit_bzero(&c, sizeof(c));
+    }
+    _exit(0);
+}
+
 static bool same_card(const nfc_target *a, const nfc_target *b)
 {
     return a->nti.nai.szUidLen == b->nti.nai.szUidLen &&
@@ -145,8 +196,11 @@ static int reselect(nfc_device *dev, nfc_modulation nm, const nfc_target *t, nfc
     usleep(FIELD_RESET_MS * 1000u);
     if ((res = nfc_device_set_property_bool(dev, NP_ACTIVATE_FIELD, true)) < 0)
         return res;
-    res = nfc_initiator_select_passive_target(dev, nm, t->nti.nai.abtUid, t->nti.nai.szUidLen,
-                                              &again);
+    /* A random UID (4 bytes from 08) is drawn again at power-up: after the field reset the
+     * card answers with a new one, so it is found by selecting whatever answers. */
+    bool random_uid = t->nti.nai.szUidLen == 4 && t->nti.nai.abtUid[0] == 0x08;
+    res = nfc_initiator_select_passive_target(dev, nm, random_uid ? NULL : t->nti.nai.abtUid,
+                                              random_uid ? 0 : t->nti.nai.szUidLen, &again);
     if (res < 0 && res != NFC_ETIMEOUT && res != NFC_ERFTRANS)
         return res;
     if (res > 0)
@@ -190,8 +244,10 @@ int main(int argc, char **argv)
     nfc_device *dev = NULL;
     nfc_target held, gone;
     bool holding = false, has_gone = false;
+    bool held_reported = false, gone_reported = false;  /* ARRIVED sent for it (not a job's card) */
+    bool authenticate;
     uint64_t gone_at = 0, last_sent;
-    int poll_ms, debounce_ms, timeouts = 0;
+    int poll_ms, debounce_ms, timeouts = 0, res;
     int held_targets = 1, gone_targets = 1;     /* cards when held / gone arrived */
     bool selftest = false;
     int ret;
@@ -220,6 +276,14 @@ int main(int argc, char **argv)
         return 64;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Keys first (the parent sends them, or says there are none, as soon as we start). */
+    if ((res = desfire_keys_take(PARENT_FD, KEYS_TIMEOUT_MS)) < 0) {
+        char text[READER_MSG_TEXT_MAX];
+        snprintf(text, sizeof(text), "keys from portierd: %s", strerror(-res));
+        send_text(READER_MSG_ERROR, text);
+        return 2;
+    }
+    atexit(desfire_keys_forget);
     nfc_init(&ctx);
     if (!ctx)
         fail(NULL, NULL, "libnfc init");
@@ -247,8 +311,8 @@ int main(int argc, char **argv)
     for (;;) {
         struct reader_msg m;
         uint64_t now;
-        int res;
 
+        take_commands(now_ms());
         if (holding) {
             /* Same card still in the field? (MIFARE re-select, Ultralight read, ISO-DEP.) */
             res = nfc_initiator_target_is_present(dev, &held);
@@ -261,6 +325,7 @@ int main(int argc, char **argv)
                 has_gone = true;
                 gone = held;
                 gone_targets = held_targets;
+                gone_reported = held_reported;
                 gone_at = now_ms();
                 nfc_initiator_deselect_target(dev);
             }
@@ -286,30 +351,62 @@ int main(int argc, char **argv)
                     timeouts = held_targets == NFC_ETIMEOUT ? timeouts + 1 : 0;
                     if (held_targets < 0)
                         held_targets = 1;       /* the chip stalled; t is still a tap */
-                    if (has_gone) {
+                    if (has_gone && gone_reported) {
                         card_msg(&m, READER_MSG_LEFT, &gone, gone_targets);
                         send_msg(&m);
                     }
-                    card_msg(&m, READER_MSG_ARRIVED, &t, held_targets);
-                    send_msg(&m);
-                    last_sent = now_ms();
+                    held_reported = !desfire_job_pending();
+                    authenticate = held_reported && desfire_enabled() && desfire_candidate(&t);
+                    if (held_reported && !authenticate) {
+                        /* Nothing to prove: the door hears of it before the card is
+                         * selected again, as fast as a UID allows. */
+                        struct desfire_tap none = { .auth = READER_AUTH_NOT_DESFIRE };
+                        if (desfire_enabled()) {
+                            snprintf(none.why, sizeof(none.why), "not a DESFire card");
+                            card_msg_auth(&m, &t, held_targets, &none);
+                        } else {
+                            card_msg(&m, READER_MSG_ARRIVED, &t, held_targets);
+                        }
+                        send_msg(&m);
+                        last_sent = now_ms();
+                    }
                     res = reselect(dev, nm, &t, &held);
                     if (res < 0 && res != NFC_ETIMEOUT)
                         fail(dev, ctx, "select again");
                     timeouts = res == NFC_ETIMEOUT ? timeouts + 1 : timeouts;
+                    if (authenticate) {
+                        /* The door hears of the card once it has proved its key, or not. */
+                        struct desfire_tap tap;
+                        desfire_tap(dev, &held, &tap);
+                        card_msg_auth(&m, &held, held_targets, &tap);
+                        send_msg(&m);
+                        last_sent = now_ms();
+                    }
                 }
                 has_gone = false;
                 holding = true;
             }
         }
+        if (holding && desfire_job_pending()) {
+            /* A card on the reader and a job for it (it came, or was already there). */
+            desfire_job_run(dev, &held, held_targets, &m);
+            send_msg(&m);
+            last_sent = now_ms();
+        }
         if (timeouts >= TIMEOUTS_MAX)
             fail(dev, ctx, "reader not answering");
         now = now_ms();
-        if (has_gone && now - gone_at >= (uint64_t)debounce_ms) {
-            card_msg(&m, READER_MSG_LEFT, &gone, gone_targets);
+        if (desfire_job_expired(now, &m)) {
             send_msg(&m);
-            has_gone = false;
             last_sent = now;
+        }
+        if (has_gone && now - gone_at >= (uint64_t)debounce_ms) {
+            if (gone_reported) {
+                card_msg(&m, READER_MSG_LEFT, &gone, gone_targets);
+                send_msg(&m);
+                last_sent = now;
+            }
+            has_gone = false;
         }
         if (now - last_sent >= HEARTBEAT_MS) {
             send_text(READER_MSG_HEARTBEAT, "");

@@ -7,7 +7,8 @@ it define, and the system libraries it is allowed. In particular:
 - the pure core (policy, schedules, booking rules, wire formats, card ids) calls nothing
   but libc and libsodium: no SQL, no loop, no hardware, no JSON library;
 - nothing but the store (and the custodian's own database module) calls sqlite3_*;
-- hw calls neither the store nor the daemon's services.
+- hw calls neither the store nor the daemon's services;
+- the DESFire key derivation (the reader worker's) calls only libc and nettle.
 
 Usage: check_layers.py BUILD_DIR. Exits 1 and names each offending symbol and object."""
 
@@ -18,6 +19,8 @@ import sys
 # library -> (libraries below it, system libraries it may call)
 LAYERS = {
     "portier-core": ([], ["c", "sodium"]),
+    # AN10922 for the reader worker: nettle's AES-CMAC, nothing else.
+    "portier-desfire-kdf": ([], ["c", "nettle"]),
     "portier-wire": (["portier-core"], ["c", "sodium", "jansson"]),
     "portier-base": (["portier-core"], ["c", "systemd"]),
     "portier-hw": (["portier-base", "portier-core"], ["c", "systemd", "gpiod"]),

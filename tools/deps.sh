@@ -5,13 +5,15 @@
 PORTIER_DEB_PACKAGES=(
   build-essential cmake pkg-config
   libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
-  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev libcurl4-openssl-dev
+  libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev libfreefare-dev
+  nettle-dev libcurl4-openssl-dev
   python3 sqlite3 tzdata
-  libnfc-bin libnfc-examples
+  libnfc-bin libnfc-examples libfreefare-bin
   mosquitto mosquitto-clients python3-paho-mqtt python3-aiosmtpd openssl
-  curl python3-icalendar python3-jsonschema chromium
+  curl python3-icalendar python3-jsonschema python3-cryptography chromium
   wrk nginx-light
   gettext
+  clang libclang-rt-dev
 )
 
 portier_install_deps() {

@@ -1,5 +1,6 @@
 /* portierctl: administer a running portierd over its control socket. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "csv.h"
+#include "jfield.h"
 #include "password.h"
 #include "util.h"
 
@@ -40,15 +43,33 @@ static void usage(FILE *out)
         "\n"
         "Commands:\n"
         "  status                                   doors, machines, readers, inputs, MQTT, last taps\n"
-        "  member add NAME [--plan P] [--email E] [--from DATE] [--until DATE]\n"
-        "  member list | show MEMBER | suspend MEMBER | resume MEMBER\n"
+        "  member add NAME [--plan P] [--email E] [--from DATE] [--until DATE] [--note TEXT]\n"
+        "  member list [--search TEXT] [--filter active|suspended|expired|expiring|removed|\n"
+        "              erased|all] [--offset N] [--limit N]\n"
+        "  member show MEMBER | suspend MEMBER | resume MEMBER\n"
+        "  member set MEMBER [--name N] [--email E] [--plan P|none [--plan-from DATE]]\n"
+        "                  [--from DATE|none] [--until DATE|none] [--note TEXT]\n"
+        "  member renew MEMBER --until DATE | --for 1y|6m|2w|30d\n"
+        "  member remove MEMBER                     cards disabled, access ends, history kept\n"
+        "  member erase MEMBER [--force]            erase personal data (GDPR); billing keeps a\n"
+        "                                           pseudonym\n"
+        "  member export MEMBER [--out FILE.json]   everything held about the member (JSON)\n"
         "  card add MEMBER UID [--label L]          enrol a card by its UID (hex)\n"
         "  card enroll MEMBER --reader R [--label L] [--timeout S]\n"
         "                                           bind the next card tapped at reader R\n"
         "  card remove CARD_ID | card remove --uid UID\n"
-        "  card list [MEMBER]\n"
+        "  card list [MEMBER] | card enable CARD_ID | card disable CARD_ID\n"
+        "  card provision MEMBER --reader R [--label L] [--timeout S] [--picc-key-file F]\n"
+        "                                           make the next card at R a DESFire card\n"
+        "                                           (keys diversified per card) and enrol it;\n"
+        "                                           run it again if the card was taken away\n"
+        "  card deprovision --reader R [--timeout S] [--picc-key-file F]\n"
+        "                                           remove the Portier applications and the card\n"
+        "      F: the card's PICC master key if not the factory default: default, des:HEX16,\n"
+        "         2k3des:HEX32 or aes:HEX32 (--picc-key KEY also works, but shows in ps)\n"
+        "  card report                              members whose cards still open by UID alone\n"
         "  plan add NAME [--zones Z1,Z2|*] [--hours SCHEDULE]\n"
-        "  plan list\n"
+        "  plan list | plan show NAME               zones, hours, billing settings and rates\n"
         "  door unlock DOOR [--for SECONDS]         manager unlock (default: unlock_seconds)\n"
         "  door lock DOOR                           end a manual or timed unlock\n"
         "  reader restart READER                    restart a libnfc reader's worker now\n"
@@ -71,7 +92,7 @@ static void usage(FILE *out)
         "                  [--price CENTS]\n"
         "  pass list MEMBER\n"
         "  plan billing PLAN [--monthly-days N] [--day-rate CENTS] [--order pass,plan,rate]\n"
-        "                  [--visit-days N]\n"
+        "                  [--visit-days N]      without options: the current settings\n"
         "  rate set PLAN MACHINE|* [--per-hour CENTS] [--block MIN] [--min-charge CENTS]\n"
         "                  [--free MIN] [--monthly-minutes MIN]\n"
         "  rate list\n"
@@ -89,15 +110,20 @@ static void usage(FILE *out)
         "                                           e-mails and their delivery state\n"
         "  mail retry ID | mail test ADDRESS        send again now | send a test and wait\n"
         "  webhook list | webhook test NAME         webhooks' state | POST a signed test event\n"
-        "  sim tap --reader R UID [--hold]          simulated or emulated reader: present a card\n"
+        "  privacy prune                            delete now what is past its retention\n"
+        "  sim tap --reader R UID [--hold] [--desfire]  simulated or emulated reader: present a\n"
+        "                                           card (--desfire: the emulator's DESFire card\n"
+        "                                           of that 7-byte UID, as provisioned)\n"
         "  sim remove --reader R                    simulated reader: take a held card away\n"
         "  sim press INPUT | sim release INPUT      simulated input (DOOR.contact, DOOR.exit,\n"
         "                                           MACHINE.running)\n"
         "  sim open DOOR | sim close DOOR           simulated door contact\n"
         "  sim advance SECONDS                      simulated hardware: move the clock forward\n"
         "\n"
-        "MEMBER is an id or an exact name. DATE, START and END are YYYY-MM-DD[THH:MM] in local\n"
-        "time. Managers assign with --for; --as-member applies a member's limits (deadlines).\n"
+        "MEMBER is an id or an exact name. DATE, START and END are YYYY-MM-DD[THH:MM] on the\n"
+        "site's clock ([site] timezone); a date alone as --until means the end of that day.\n"
+        "Times are printed on the site's clock with its zone; --json gives epoch seconds and\n"
+        "UTC (ISO 8601, Z). Managers assign with --for; --as-member applies a member's limits.\n"
         "SCHEDULE is like \"Mon-Fri 08:00-20:00, Sat 10:00-13:00\", \"always\" or \"never\".\n"
         "Exit status: 0 success, 1 error reported by the daemon or connection failure, 2 usage.\n");
 }
@@ -214,17 +240,9 @@ out:
     return reply;
 }
 
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
+/* Times are printed on the site's clock, labelled with its zone ("2026-12-09 14:00 CET"),
+ * wherever portierctl runs: the zone comes from the daemon (site_clock()). --json keeps
+ * the daemon's epoch seconds and UTC text. */
 static void fmt_time(json_int_t t, char *buf, size_t n)
 {
     struct tm tm;
@@ -234,7 +252,73 @@ static void fmt_time(json_int_t t, char *buf, size_t n)
         return;
     }
     localtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M %Z", &tm);
+}
+
+/* To the second, for the access log. */
+static void fmt_time_s(json_int_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (t == 0) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    localtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+/* The end of a validity (exclusive): a local midnight is the end of the day before, as a
+ * date given alone means ("2026-01-01 24:00 CET"). */
+static void fmt_until(json_int_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char day[16], zone[16];
+
+    if (t == 0) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    localtime_r(&tt, &tm);
+    if (tm.tm_hour || tm.tm_min || tm.tm_sec) {
+        fmt_time(t, buf, n);
+        return;
+    }
+    tt -= 1;
+    localtime_r(&tt, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    strftime(zone, sizeof(zone), "%Z", &tm);
+    snprintf(buf, n, "%s 24:00 %s", day, zone);
+}
+
+/* A UTC text from the daemon ("2026-12-09T13:00:00Z") on the site's clock; "-" if none. */
+static const char *utc_text_local(const char *utc, char *buf, size_t n)
+{
+    struct tm tm = { 0 };
+    char z = 0;
+
+    if (!utc || sscanf(utc, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
+        return "-";
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    fmt_time((json_int_t)timegm(&tm), buf, n);
+    return buf;
+}
+
+/* Set TZ to the site's zone, asked of the daemon once (for the printers above). */
+static json_t *call(const char *sock_path, json_t *req);
+static void site_clock(const char *sock_path)
+{
+    json_t *st = call(sock_path, json_pack("{s:s}", "cmd", "status"));
+    const char *tz = json_string_value(json_object_get(json_object_get(st, "site"), "timezone"));
+
+    if (tz && *tz) {
+        setenv("TZ", tz, 1);
+        tzset();
+    }
+    json_decref(st);
 }
 
 static void print_status(json_t *r)
@@ -267,6 +351,19 @@ static void print_status(json_t *r)
                    JSON_INTEGER_FORMAT "\n\n", jint(lg, "acked_seq"), jint(lg, "head_seq"));
         }
     }
+    if (json_is_object(json_object_get(r, "privacy"))) {
+        json_t *pv = json_object_get(r, "privacy"), *last = json_object_get(pv, "last_pass");
+        char when[40] = "none since start", next[40];
+        if (json_is_object(last))
+            fmt_time(jint(last, "at"), when, sizeof(when));
+        fmt_time(jint(pv, "next_pass_at"), next, sizeof(next));
+        printf("Privacy: access log %" JSON_INTEGER_FORMAT " days, presence %" JSON_INTEGER_FORMAT
+               " days, idle accounts %" JSON_INTEGER_FORMAT " days (0: kept); last pass %s, next "
+               "%s%s\n\n", jint(pv, "access_log_days"), jint(pv, "presence_days"),
+               jint(pv, "account_inactive_days"), when, next,
+               strcmp(jstr(pv, "auto_vacuum"), "incremental") == 0 ? ""
+               : "; freed space is reused, not given back (see docs/privacy.md)");
+    }
     if (json_is_true(json_object_get(json_object_get(r, "mail"), "enabled"))) {
         json_t *m = json_object_get(r, "mail");
         printf("E-mail: %" JSON_INTEGER_FORMAT " waiting, %" JSON_INTEGER_FORMAT " sent in the "
@@ -297,16 +394,16 @@ static void print_status(json_t *r)
     }
     if (json_array_size(json_object_get(r, "machines"))) {
         printf("\n%-12s %-9s %-8s %-9s %-8s %s\n", "MACHINE", "STATE", "MEMBER", "POWER",
-               "RUNNING", "UNTIL (UTC)");
+               "RUNNING", "UNTIL");
         json_array_foreach(json_object_get(r, "machines"), i, v) {
-            char member[16] = "-";
+            char member[16] = "-", until[40];
             if (jint(v, "member_id"))
                 snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
             printf("%-12s %-9s %-8s %-9s %-8s %s%s\n", jstr(v, "name"), jstr(v, "state"), member,
                    json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
                    !json_object_get(v, "running") || json_is_null(json_object_get(v, "running"))
                        ? "-" : json_is_true(json_object_get(v, "running")) ? "yes" : "no",
-                   *jstr(v, "until") ? jstr(v, "until") : "-",
+                   utc_text_local(jstr(v, "until"), until, sizeof(until)),
                    json_is_true(json_object_get(v, "out_of_order")) ? "  OUT OF ORDER" : "");
         }
     }
@@ -315,7 +412,7 @@ static void print_status(json_t *r)
     json_array_foreach(json_object_get(r, "readers"), i, v) {
         char note[160] = "";
         if (jint(v, "failed_since")) {
-            char since[32];
+            char since[40];
             fmt_time(jint(v, "failed_since"), since, sizeof(since));
             snprintf(note, sizeof(note), "failing since %s: %s", since, jstr(v, "last_error"));
         } else if (*jstr(v, "device")) {
@@ -335,8 +432,8 @@ static void print_status(json_t *r)
     if (json_array_size(json_object_get(r, "recent_taps")) == 0)
         printf("  (none since start)\n");
     json_array_foreach(json_object_get(r, "recent_taps"), i, v) {
-        char when[32], who[128];
-        fmt_time(jint(v, "at"), when, sizeof(when));
+        char when[40], who[128];
+        fmt_time_s(jint(v, "at"), when, sizeof(when));
         if (jint(v, "member_id"))
             snprintf(who, sizeof(who), "%s (#%" JSON_INTEGER_FORMAT ")", jstr(v, "member"),
                      jint(v, "member_id"));
@@ -349,45 +446,88 @@ static void print_status(json_t *r)
     }
 }
 
-static void print_members(json_t *list)
+static void print_members(json_t *r)
 {
+    json_t *list = json_object_get(r, "members"), *v;
     size_t i;
-    json_t *v;
-    printf("%-6s %-28s %-12s %-10s %-6s %s\n", "ID", "NAME", "PLAN", "STATUS", "CARDS", "VALID UNTIL");
+
+    printf("%-6s %-28s %-12s %-14s %-6s %s\n", "ID", "NAME", "PLAN", "STATUS", "CARDS",
+           "VALID UNTIL");
     json_array_foreach(list, i, v) {
-        char until[32];
-        fmt_time(jint(v, "valid_until"), until, sizeof(until));
-        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-12s %-10s %-6" JSON_INTEGER_FORMAT " %s\n",
+        char until[40];
+        fmt_until(jint(v, "valid_until"), until, sizeof(until));
+        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-12s %-14s %-6" JSON_INTEGER_FORMAT " %s\n",
                jint(v, "id"), jstr(v, "name"), *jstr(v, "plan") ? jstr(v, "plan") : "-",
                jstr(v, "status"), jint(v, "cards"), until);
     }
+    if (jint(r, "limit") && (json_int_t)json_array_size(list) < jint(r, "total"))
+        printf("(%zu of %" JSON_INTEGER_FORMAT " shown, from %" JSON_INTEGER_FORMAT
+               "; see --offset)\n", json_array_size(list), jint(r, "total"), jint(r, "offset"));
 }
 
 static void print_cards(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-6s %-28s %-20s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "HASH");
+    printf("%-6s %-28s %-20s %-8s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "KIND", "HASH");
     json_array_foreach(list, i, v)
-        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %.16s\n", jint(v, "id"),
+        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %-8s %.16s\n", jint(v, "id"),
                jstr(v, "member"), *jstr(v, "label") ? jstr(v, "label") : "-",
-               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no", jstr(v, "hash"));
+               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no",
+               json_is_true(json_object_get(v, "desfire")) ? "desfire" : "uid", jstr(v, "hash"));
+}
+
+static void print_provisioned(json_t *r)
+{
+    printf("card %" JSON_INTEGER_FORMAT " of member %" JSON_INTEGER_FORMAT " is a DESFire card "
+           "(%s%s)\n", jint(r, "card"), jint(r, "member"), jstr(r, "done"),
+           json_is_true(json_object_get(r, "existed")) ? "; it was enrolled already" : "");
+}
+
+static void print_deprovisioned(json_t *r)
+{
+    if (json_is_integer(json_object_get(r, "card")))
+        printf("%s; card %" JSON_INTEGER_FORMAT " removed\n", jstr(r, "done"), jint(r, "card"));
+    else
+        printf("%s; the card was not enrolled here\n", jstr(r, "done"));
+}
+
+static void print_uid_only(json_t *list)
+{
+    size_t i;
+    json_t *v;
+
+    if (json_array_size(list) == 0) {
+        printf("every enabled card of an active member is a DESFire card: `card_security = "
+               "desfire` can be set everywhere\n");
+        return;
+    }
+    printf("%-8s %-28s %-6s %-20s %s\n", "MEMBER", "NAME", "CARD", "LABEL", "LAST USED");
+    json_array_foreach(list, i, v) {
+        char last[32];
+        fmt_time(jint(v, "last_used"), last, sizeof(last));
+        printf("%-8" JSON_INTEGER_FORMAT " %-28s %-6" JSON_INTEGER_FORMAT " %-20s %s\n",
+               jint(v, "member_id"), jstr(v, "member"), jint(v, "card"),
+               *jstr(v, "label") ? jstr(v, "label") : "-", jint(v, "last_used") ? last : "never");
+    }
+    printf("%zu card(s) still open by UID alone: `portierctl card provision MEMBER --reader R`\n",
+           json_array_size(list));
 }
 
 static void print_events(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-8s %-19s %-10s %-10s %-8s %-8s %-7s %s\n", "ID", "TIME", "WHERE", "KIND", "MEMBER",
+    printf("%-8s %-24s %-10s %-10s %-8s %-8s %-7s %s\n", "ID", "TIME", "WHERE", "KIND", "MEMBER",
            "CARD", "RESULT", "REASON");
     json_array_foreach(list, i, v) {
-        char when[32], member[24] = "-", card[24] = "-";
-        fmt_time(jint(v, "at"), when, sizeof(when));
+        char when[40], member[24] = "-", card[24] = "-";
+        fmt_time_s(jint(v, "at"), when, sizeof(when));
         if (jint(v, "member_id"))
             snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
         if (jint(v, "card_id"))
             snprintf(card, sizeof(card), "%" JSON_INTEGER_FORMAT, jint(v, "card_id"));
-        printf("%-8" JSON_INTEGER_FORMAT " %-19s %-10s %-10s %-8s %-8s %-7s %s%s%s\n",
+        printf("%-8" JSON_INTEGER_FORMAT " %-24s %-10s %-10s %-8s %-8s %-7s %s%s%s\n",
                jint(v, "id"), when, jstr(v, "door"), jstr(v, "kind"), member, card,
                json_is_true(json_object_get(v, "granted")) ? "ok" : "denied", jstr(v, "reason"),
                *jstr(v, "detail") ? " " : "", jstr(v, "detail"));
@@ -473,9 +613,8 @@ static void print_account(json_t *r)
 
 static void print_invite(json_t *r)
 {
-    char until[32];
-    time_t t = (time_t)jint(r, "expires_at");
-    strftime(until, sizeof(until), "%Y-%m-%d %H:%M", localtime(&t));
+    char until[40];
+    fmt_time(jint(r, "expires_at"), until, sizeof(until));
     json_t *mail = json_object_get(r, "mail");
     printf("One-time link for %s (valid until %s, once):\n  http://PORTIER-ADDRESS%s\n"
            "(Use the address members reach the web page at.)\n", jstr(r, "name"), until,
@@ -584,17 +723,143 @@ static void print_enrolled(json_t *r)
            jint(r, "card"), jint(r, "member"));
 }
 
+/* A history value: times are kept in UTC ("2026-01-01T23:00:00Z"), shown on the site's
+ * clock like every other time; anything else as it is. */
+static const char *change_value(const char *field, const char *v, char *buf, size_t n)
+{
+    struct tm tm = { 0 };
+    char z = 0;
+
+    if (!*v)
+        return "(none)";
+    if (strncmp(field, "valid_", 6) != 0 && strcmp(field, "next_plan_at") != 0)
+        return v;
+    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
+        return v;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    if (strcmp(field, "valid_until") == 0)
+        fmt_until((json_int_t)timegm(&tm), buf, n);
+    else
+        fmt_time((json_int_t)timegm(&tm), buf, n);
+    return buf;
+}
+
+static void print_changes(json_t *list)
+{
+    json_t *v;
+    size_t i;
+
+    printf("%-22s %-20s %-14s %s\n", "WHEN", "BY", "WHAT", "OLD -> NEW");
+    json_array_foreach(list, i, v) {
+        char when[40], a[40], b[40];
+        const char *field = jstr(v, "field");
+        fmt_time(jint(v, "at"), when, sizeof(when));
+        printf("%-22s %-20s %-14s %s -> %s\n", when, jstr(v, "by"), field,
+               change_value(field, jstr(v, "old"), a, sizeof(a)),
+               change_value(field, jstr(v, "new"), b, sizeof(b)));
+    }
+}
+
 static void print_member(json_t *r)
 {
     json_t *m = json_object_get(r, "member");
-    char from[32], until[32];
+    char from[40], until[40], next[40];
     fmt_time(jint(m, "valid_from"), from, sizeof(from));
-    fmt_time(jint(m, "valid_until"), until, sizeof(until));
+    fmt_until(jint(m, "valid_until"), until, sizeof(until));
     printf("Member #%" JSON_INTEGER_FORMAT ": %s\n  email:  %s\n  plan:   %s\n  status: %s\n"
-           "  valid:  from %s until %s\n\n", jint(m, "id"), jstr(m, "name"),
+           "  valid:  from %s until %s\n", jint(m, "id"), jstr(m, "name"),
            *jstr(m, "email") ? jstr(m, "email") : "-", *jstr(m, "plan") ? jstr(m, "plan") : "-",
-           jstr(m, "status"), from, until);
-    print_cards(json_object_get(m, "card_list"));
+           jstr(m, "status"), jint(m, "valid_from") ? from : "the start",
+           jint(m, "valid_until") ? until : "no end");
+    if (*jstr(m, "next_plan")) {
+        fmt_time(jint(m, "next_plan_at"), next, sizeof(next));
+        printf("  next:   plan %s from %s\n", jstr(m, "next_plan"), next);
+    }
+    if (*jstr(m, "note"))
+        printf("  note:   %s\n", jstr(m, "note"));
+    printf("\n");
+    if (json_object_get(m, "card_list")) {
+        print_cards(json_object_get(m, "card_list"));
+        printf("\n");
+    }
+    if (json_object_get(m, "changes")) {
+        printf("History (newest first):\n");
+        print_changes(json_object_get(m, "changes"));
+    }
+}
+
+static void print_member_changed(json_t *r)
+{
+    json_t *m = json_object_get(r, "member");
+    char until[40];
+
+    fmt_until(jint(m, "valid_until"), until, sizeof(until));
+    if (json_object_get(r, "changed") && jint(r, "changed") == 0)
+        printf("nothing changed\n");
+    else
+        printf("member %" JSON_INTEGER_FORMAT ": %s, plan %s, valid until %s\n", jint(m, "id"),
+               jstr(m, "status"), *jstr(m, "plan") ? jstr(m, "plan") : "-",
+               jint(m, "valid_until") ? until : "no end");
+}
+
+static void print_erased(json_t *r)
+{
+    printf("member %" JSON_INTEGER_FORMAT " erased: now %s; %" JSON_INTEGER_FORMAT
+           " card hash(es) erased from the access log, %" JSON_INTEGER_FORMAT " card(s) deleted%s\n",
+           jint(r, "id"), jstr(r, "pseudonym"), jint(r, "scrubbed"), jint(r, "cards"),
+           json_is_true(json_object_get(r, "forced")) ? " (its open period shows the pseudonym)" : "");
+}
+
+static void print_pruned(json_t *r)
+{
+    json_t *d = json_object_get(r, "deleted");
+    printf("deleted %" JSON_INTEGER_FORMAT " access events, %" JSON_INTEGER_FORMAT " presences, %"
+           JSON_INTEGER_FORMAT " machine sessions, %" JSON_INTEGER_FORMAT " bookings, %"
+           JSON_INTEGER_FORMAT " idle accounts; %" JSON_INTEGER_FORMAT " pages given back (%.1f s)\n",
+           jint(d, "access_events"), jint(d, "presence"), jint(d, "machine_sessions"),
+           jint(d, "bookings"), jint(r, "accounts"), jint(r, "pages_freed"),
+           json_number_value(json_object_get(r, "seconds")));
+}
+
+static void print_card_state(json_t *r)
+{
+    printf("card %" JSON_INTEGER_FORMAT " %s\n", jint(r, "id"),
+           json_is_true(json_object_get(r, "enabled")) ? "enabled" : "disabled");
+}
+
+static void print_plan_billing(json_t *r)
+{
+    char rate[24];
+    format_cents(jint(r, "day_rate_cents"), '.', rate, sizeof(rate));
+    printf("plan %s%s: %" JSON_INTEGER_FORMAT " days included a month, day rate %s EUR, order %s, %"
+           JSON_INTEGER_FORMAT " visit days a month at other sites\n", jstr(r, "plan"),
+           json_is_true(json_object_get(r, "changed")) ? " (changed)" : "",
+           jint(r, "monthly_days"), rate, jstr(r, "allowance_order"), jint(r, "visit_days"));
+}
+
+static void print_rates(json_t *list);
+
+static void print_plan(json_t *p)
+{
+    json_t *rates = json_object_get(p, "rates"), *v;
+    char rate[24];
+    size_t i;
+
+    format_cents(jint(p, "day_rate_cents"), '.', rate, sizeof(rate));
+    printf("Plan %s (%" JSON_INTEGER_FORMAT " members)\n  zones:  %s\n  hours:  %s\n"
+           "  days:   %" JSON_INTEGER_FORMAT " included a month, then %s EUR a day\n"
+           "  order:  %s\n  visits: %" JSON_INTEGER_FORMAT " days a month at other sites\n\n",
+           jstr(p, "name"), jint(p, "members"), jstr(p, "zones"), jstr(p, "hours"),
+           jint(p, "monthly_days"), rate, jstr(p, "allowance_order"), jint(p, "visit_days"));
+    if (!json_array_size(rates)) {
+        printf("No machine rates (portierctl rate set %s MACHINE ...).\n", jstr(p, "name"));
+        return;
+    }
+    json_array_foreach(rates, i, v)
+        json_object_set_new(v, "plan", json_string(jstr(p, "name")));
+    print_rates(rates);
 }
 
 static void print_plans(json_t *list)
@@ -616,7 +881,7 @@ static void print_machines(json_t *list)
     printf("%-14s %-9s %-10s %-14s %-6s %-22s %s\n", "MACHINE", "STATE", "MEMBER", "TRAINING",
            "SLOT", "UNTIL", "NOTE");
     json_array_foreach(list, i, v) {
-        char member[16] = "-", note[160] = "";
+        char member[16] = "-", note[160] = "", until[40];
         if (jint(v, "member_id"))
             snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
         if (json_is_true(json_object_get(v, "out_of_order")))
@@ -630,7 +895,8 @@ static void print_machines(json_t *list)
                      jint(v, "walkup_free_minutes"));
         printf("%-14s %-9s %-10s %-14s %-6" JSON_INTEGER_FORMAT " %-22s %s\n", jstr(v, "name"),
                jstr(v, "state"), member, *jstr(v, "training") ? jstr(v, "training") : "-",
-               jint(v, "slot_minutes"), *jstr(v, "until") ? jstr(v, "until") : "-", note);
+               jint(v, "slot_minutes"), utc_text_local(jstr(v, "until"), until, sizeof(until)),
+               note);
     }
 }
 
@@ -657,14 +923,13 @@ static void print_bookings(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-7s %-12s %-24s %-17s %-17s %s\n", "ID", "MACHINE", "MEMBER", "START", "END", "NOTE");
+    printf("%-7s %-12s %-24s %-22s %-22s %s\n", "ID", "MACHINE", "MEMBER", "START", "END", "NOTE");
     json_array_foreach(list, i, v) {
-        char a[32], b[32], who[64];
+        char a[40], b[40], who[64];
         fmt_time(jint(v, "start"), a, sizeof(a));
         fmt_time(jint(v, "end"), b, sizeof(b));
-        a[16] = b[16] = '\0';
         snprintf(who, sizeof(who), "%s (#%" JSON_INTEGER_FORMAT ")", jstr(v, "member"), jint(v, "member_id"));
-        printf("%-7" JSON_INTEGER_FORMAT " %-12s %-24s %-17s %-17s %s%s\n", jint(v, "id"),
+        printf("%-7" JSON_INTEGER_FORMAT " %-12s %-24s %-22s %-22s %s%s\n", jint(v, "id"),
                jstr(v, "machine"), who, a, b,
                json_is_true(json_object_get(v, "cancelled")) ? "cancelled by " : "by ",
                json_is_true(json_object_get(v, "cancelled")) ? jstr(v, "cancelled_by") : jstr(v, "created_by"));
@@ -695,7 +960,7 @@ static void print_qualifications(json_t *list)
     json_t *v;
     printf("%-20s %-20s %-20s %s\n", "TRAINING", "GRANTED", "EXPIRES", "STATUS");
     json_array_foreach(list, i, v) {
-        char g[32], e[32];
+        char g[40], e[40];
         fmt_time(jint(v, "granted_at"), g, sizeof(g));
         fmt_time(jint(v, "expires_at"), e, sizeof(e));
         printf("%-20s %-20s %-20s %s\n", jstr(v, "training"), g,
@@ -712,7 +977,7 @@ static void print_sessions(json_t *list)
     printf("%-7s %-12s %-8s %-20s %-20s %-8s %s\n", "ID", "MACHINE", "MEMBER", "STARTED", "ENDED",
            "RUN (s)", "END");
     json_array_foreach(list, i, v) {
-        char a[32], b[32];
+        char a[40], b[40];
         fmt_time(jint(v, "started_at"), a, sizeof(a));
         fmt_time(jint(v, "ended_at"), b, sizeof(b));
         printf("%-7" JSON_INTEGER_FORMAT " %-12s %-8" JSON_INTEGER_FORMAT " %-20s %-20s %-8"
@@ -731,32 +996,8 @@ static void print_sessions(json_t *list)
     { "--walk-up", "walkup_free_minutes", OPT_INT }, { "--booking-required", "booking_required", OPT_FLAG }, \
     { "--category", "category", OPT_STR }
 
-static void money(json_int_t cents, char sep, char *buf, size_t n)
-{
-    json_int_t a = cents < 0 ? -cents : cents;
-    snprintf(buf, n, "%s%" JSON_INTEGER_FORMAT "%c%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "",
-             a / 100, sep, a % 100);
-}
-
 static const char *opt_format = "text";
 static bool opt_summary;
-
-/* RFC 4180 field: quoted when it holds the separator, a quote or a line break. */
-static void csv_field(const char *s, char sep, bool last)
-{
-    if (strchr(s, sep) || strchr(s, '"') || strchr(s, '\n') || strchr(s, '\r')) {
-        putchar('"');
-        for (; *s; s++) {
-            if (*s == '"')
-                putchar('"');
-            putchar(*s);
-        }
-        putchar('"');
-    } else {
-        fputs(s, stdout);
-    }
-    fputs(last ? "\r\n" : (char[]){ sep, 0 }, stdout);
-}
 
 static void local_minute(json_int_t t, char *buf, size_t n)
 {
@@ -764,6 +1005,18 @@ static void local_minute(json_int_t t, char *buf, size_t n)
     time_t tt = (time_t)t;
     localtime_r(&tt, &tm);
     strftime(buf, n, "%Y-%m-%d %H:%M", &tm);
+}
+
+/* "+01:00": the offset from UTC of start and end, labelling them. */
+static void local_offset(json_int_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    long off;
+
+    localtime_r(&tt, &tm);
+    off = tm.tm_gmtoff;
+    snprintf(buf, n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
 }
 
 static void print_statement(json_t *st)
@@ -776,96 +1029,89 @@ static void print_statement(json_t *st)
         tzset();
     }
     bool fr = strcmp(opt_format, "csv-fr") == 0, csv = fr || strcmp(opt_format, "csv") == 0;
-    char sep = fr ? ';' : ',', dec = fr ? ',' : '.';
-    size_t i, j;
-    char a[32], b[32], amount[32], num[8][24];
+    size_t i, j, len = 0;
+    char a[32], b[32], amount[32], *text;
+    struct csv c;
 
     if (!csv) {
-        printf("Statement %s (%s to %s)\n\n", jstr(st, "period"), jstr(st, "first_day"),
-               jstr(st, "last_day"));
+        printf("Statement %s (%s to %s; times in %s)\n\n", jstr(st, "period"),
+               jstr(st, "first_day"), jstr(st, "last_day"), jstr(st, "timezone"));
         printf("%-6s %-26s %6s %10s %10s %12s\n", "ID", "MEMBER", "DAYS", "PRESENCE", "MACHINE",
                "AMOUNT");
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            money(jint(t, "amount_cents"), '.', amount, sizeof(amount));
+            format_cents(jint(t, "amount_cents"), '.', amount, sizeof(amount));
             printf("%-6" JSON_INTEGER_FORMAT " %-26s %6" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT
                    " min %6" JSON_INTEGER_FORMAT " min %10s EUR\n", jint(m, "member_id"),
                    jstr(m, "member"), jint(t, "days"), jint(t, "presence_minutes"),
                    jint(t, "machine_minutes"), amount);
         }
-        money(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount, sizeof(amount));
+        format_cents(jint(json_object_get(st, "totals"), "amount_cents"), '.', amount,
+                     sizeof(amount));
         printf("\nTotal: %" JSON_INTEGER_FORMAT " records, %s EUR\n",
                jint(json_object_get(st, "totals"), "records"), amount);
         return;
     }
-    if (fr)
-        fputs("\xef\xbb\xbf", stdout);       /* BOM: spreadsheets then read UTF-8 */
+    csv_init(&c, fr ? CSV_FRENCH : CSV_RFC4180);
     if (opt_summary) {
         static const char *const cols[] = { "period", "member_id", "member", "days",
                                             "presence_minutes", "machine_minutes", "amount",
                                             "currency" };
-        for (i = 0; i < ARRAY_SIZE(cols); i++)
-            csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
+        csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
-            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, jint(t, "days"));
-            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, jint(t, "presence_minutes"));
-            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, jint(t, "machine_minutes"));
-            money(jint(t, "amount_cents"), dec, amount, sizeof(amount));
-            csv_field(jstr(st, "period"), sep, false);
-            csv_field(num[0], sep, false);
-            csv_field(jstr(m, "member"), sep, false);
-            csv_field(num[1], sep, false);
-            csv_field(num[2], sep, false);
-            csv_field(num[3], sep, false);
-            csv_field(amount, sep, false);
-            csv_field("EUR", sep, true);
+            csv_text(&c, jstr(st, "period"));
+            csv_int(&c, jint(m, "member_id"));
+            csv_text(&c, jstr(m, "member"));
+            csv_int(&c, jint(t, "days"));
+            csv_int(&c, jint(t, "presence_minutes"));
+            csv_int(&c, jint(t, "machine_minutes"));
+            csv_cents(&c, jint(t, "amount_cents"));
+            csv_text(&c, "EUR");
+            csv_end_row(&c);
         }
-        return;
-    }
-    static const char *const cols[] = {
-        "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
-        "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
-        "plan_quantity", "charged_quantity", "amount", "currency", "end_reason", "corrects_seq",
-        "note" };
-    for (i = 0; i < ARRAY_SIZE(cols); i++)
-        csv_field(cols[i], sep, i + 1 == ARRAY_SIZE(cols));
-    json_array_foreach(json_object_get(st, "members"), i, m) {
-        json_array_foreach(json_object_get(m, "lines"), j, l) {
-            static const char *const ints[] = { "ledger_seq", "usage_id", "quantity",
-                                                "pass_quantity", "plan_quantity",
-                                                "charged_quantity", "corrects_seq" };
-            for (size_t k = 0; k < ARRAY_SIZE(ints); k++)
-                snprintf(num[k], sizeof(num[k]), "%" JSON_INTEGER_FORMAT, jint(l, ints[k]));
-            char member_id[24];
-            snprintf(member_id, sizeof(member_id), "%" JSON_INTEGER_FORMAT, jint(m, "member_id"));
-            local_minute(jint(l, "started_at"), a, sizeof(a));
-            local_minute(jint(l, "ended_at"), b, sizeof(b));
-            money(jint(l, "amount_cents"), dec, amount, sizeof(amount));
-            csv_field(jstr(st, "period"), sep, false);
-            csv_field(member_id, sep, false);
-            csv_field(jstr(m, "member"), sep, false);
-            csv_field(num[0], sep, false);
-            csv_field(num[1], sep, false);
-            csv_field(jstr(l, "kind"), sep, false);
-            csv_field(jstr(l, "resource"), sep, false);
-            csv_field(jstr(l, "billing_day"), sep, false);
-            csv_field(a, sep, false);
-            csv_field(b, sep, false);
-            csv_field(num[2], sep, false);
-            csv_field(jstr(l, "unit"), sep, false);
-            csv_field(jstr(l, "allowance"), sep, false);
-            csv_field(num[3], sep, false);
-            csv_field(num[4], sep, false);
-            csv_field(num[5], sep, false);
-            csv_field(amount, sep, false);
-            csv_field("EUR", sep, false);
-            csv_field(jstr(l, "end_reason"), sep, false);
-            csv_field(num[6], sep, false);
-            csv_field(jstr(l, "note"), sep, true);
+    } else {
+        static const char *const cols[] = {
+            "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
+            "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
+            "plan_quantity", "charged_quantity", "amount", "currency", "end_reason",
+            "corrects_seq", "note", "utc_offset" };
+        csv_row(&c, cols, ARRAY_SIZE(cols));
+        json_array_foreach(json_object_get(st, "members"), i, m) {
+            json_array_foreach(json_object_get(m, "lines"), j, l) {
+                local_minute(jint(l, "started_at"), a, sizeof(a));
+                local_minute(jint(l, "ended_at"), b, sizeof(b));
+                csv_text(&c, jstr(st, "period"));
+                csv_int(&c, jint(m, "member_id"));
+                csv_text(&c, jstr(m, "member"));
+                csv_int(&c, jint(l, "ledger_seq"));
+                csv_int(&c, jint(l, "usage_id"));
+                csv_text(&c, jstr(l, "kind"));
+                csv_text(&c, jstr(l, "resource"));
+                csv_text(&c, jstr(l, "billing_day"));
+                csv_text(&c, a);
+                csv_text(&c, b);
+                csv_int(&c, jint(l, "quantity"));
+                csv_text(&c, jstr(l, "unit"));
+                csv_text(&c, jstr(l, "allowance"));
+                csv_int(&c, jint(l, "pass_quantity"));
+                csv_int(&c, jint(l, "plan_quantity"));
+                csv_int(&c, jint(l, "charged_quantity"));
+                csv_cents(&c, jint(l, "amount_cents"));
+                csv_text(&c, "EUR");
+                csv_text(&c, jstr(l, "end_reason"));
+                csv_int(&c, jint(l, "corrects_seq"));
+                csv_text(&c, jstr(l, "note"));
+                local_offset(jint(l, "started_at"), a, sizeof(a));
+                csv_text(&c, a);
+                csv_end_row(&c);
+            }
         }
     }
+    text = csv_take(&c, &len);
+    if (!text || fwrite(text, 1, len, stdout) != len)
+        fprintf(stderr, "portierctl: cannot write the statement\n");
+    free(text);
 }
 
 static void print_verify(json_t *r)
@@ -890,7 +1136,7 @@ static void print_presence(json_t *list)
     json_t *v;
     printf("%-8s %-28s %s\n", "MEMBER", "NAME", "SINCE");
     json_array_foreach(list, i, v) {
-        char since[32];
+        char since[40];
         fmt_time(jint(v, "since"), since, sizeof(since));
         printf("%-8" JSON_INTEGER_FORMAT " %-28s %s\n", jint(v, "member_id"), jstr(v, "member"), since);
     }
@@ -903,8 +1149,8 @@ static void print_passes(json_t *list)
     printf("%-6s %-8s %-14s %-9s %-10s %-20s\n", "ID", "KIND", "TARGET", "QUANTITY", "REMAINING",
            "VALID UNTIL");
     json_array_foreach(list, i, v) {
-        char until[32];
-        fmt_time(jint(v, "valid_until"), until, sizeof(until));
+        char until[40];
+        fmt_until(jint(v, "valid_until"), until, sizeof(until));
         printf("%-6" JSON_INTEGER_FORMAT " %-8s %-14s %-9" JSON_INTEGER_FORMAT " %-10" JSON_INTEGER_FORMAT
                " %s\n", jint(v, "id"), jstr(v, "kind"), jstr(v, "target"), jint(v, "quantity"),
                jint(v, "remaining"), jint(v, "valid_until") ? until : "-");
@@ -919,8 +1165,8 @@ static void print_rates(json_t *list)
            "MIN CHARGE", "FREE", "INCLUDED");
     json_array_foreach(list, i, v) {
         char ph[24], mc[24];
-        money(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
-        money(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
+        format_cents(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
+        format_cents(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
         printf("%-14s %-14s %10s %4" JSON_INTEGER_FORMAT " min %11s %3" JSON_INTEGER_FORMAT
                " min %5" JSON_INTEGER_FORMAT " min\n", jstr(v, "plan"), jstr(v, "target"), ph,
                jint(v, "block_minutes"), mc, jint(v, "free_minutes"), jint(v, "monthly_minutes"));
@@ -933,7 +1179,7 @@ static void print_periods(json_t *list)
     json_t *v;
     printf("%-8s %-20s %-10s %s\n", "PERIOD", "CLOSED", "LAST SEQ", "ARCHIVE");
     json_array_foreach(list, i, v) {
-        char when[32];
+        char when[40];
         fmt_time(jint(v, "closed_at"), when, sizeof(when));
         printf("%-8s %-20s %-10" JSON_INTEGER_FORMAT " %s\n", jstr(v, "period"), when,
                jint(v, "last_seq"), jstr(v, "archive"));
@@ -1010,10 +1256,28 @@ static const struct command commands[] = {
     { "status", NULL, "status", 0, 0, { 0 }, { { 0 } }, print_status, NULL },
     { "member", "add", "member.add", 1, 1, { "name" },
       { { "--plan", "plan", OPT_STR }, { "--email", "email", OPT_STR },
-        { "--from", "valid_from", OPT_STR }, { "--until", "valid_until", OPT_STR } },
+        { "--from", "valid_from", OPT_STR }, { "--until", "valid_until", OPT_STR },
+        { "--note", "note", OPT_STR } },
       print_ok_id, NULL },
-    { "member", "list", "member.list", 0, 0, { 0 }, { { 0 } }, print_members, "members" },
+    { "member", "list", "member.list", 0, 0, { 0 },
+      { { "--search", "query", OPT_STR }, { "--filter", "filter", OPT_STR },
+        { "--offset", "offset", OPT_INT }, { "--limit", "limit", OPT_INT } },
+      print_members, "members" },
     { "member", "show", "member.show", 1, 1, { "member" }, { { 0 } }, print_member, NULL },
+    { "member", "set", "member.set", 1, 1, { "member" },
+      { { "--name", "name", OPT_STR }, { "--email", "email", OPT_STR },
+        { "--plan", "plan", OPT_STR }, { "--plan-from", "plan_from", OPT_STR },
+        { "--from", "valid_from", OPT_STR }, { "--until", "valid_until", OPT_STR },
+        { "--note", "note", OPT_STR } },
+      print_member_changed, NULL },
+    { "member", "renew", "member.renew", 1, 1, { "member" },
+      { { "--until", "until", OPT_STR }, { "--for", "for", OPT_STR } },
+      print_member_changed, NULL },
+    { "member", "remove", "member.remove", 1, 1, { "member" }, { { 0 } }, print_ok_id, NULL },
+    { "member", "erase", "member.erase", 1, 1, { "member" }, { { "--force", "force", OPT_FLAG } },
+      print_erased, NULL },
+    { "member", "export", "member.export", 1, 1, { "member" }, { { "--out", "out", OPT_STR } },
+      NULL, "export" },
     { "member", "suspend", "member.suspend", 1, 1, { "member" }, { { 0 } }, print_ok_id, NULL },
     { "member", "resume", "member.resume", 1, 1, { "member" }, { { 0 } }, print_ok_id, NULL },
     { "card", "add", "card.add", 2, 2, { "member", "uid" }, { { "--label", "label", OPT_STR } },
@@ -1025,9 +1289,23 @@ static const struct command commands[] = {
     { "card", "remove", "card.remove", 0, 1, { "card" }, { { "--uid", "uid", OPT_STR } },
       print_ok_id, NULL },
     { "card", "list", "card.list", 0, 1, { "member" }, { { 0 } }, print_cards, "cards" },
+    { "card", "enable", "card.enable", 1, 1, { "card" }, { { 0 } }, print_card_state, NULL },
+    { "card", "disable", "card.disable", 1, 1, { "card" }, { { 0 } }, print_card_state, NULL },
+    { "card", "provision", "card.provision", 1, 1, { "member" },
+      { { "--reader", "reader", OPT_STR }, { "--label", "label", OPT_STR },
+        { "--timeout", "timeout", OPT_INT }, { "--picc-key", "picc_key", OPT_STR },
+        { "--picc-key-file", "picc_key_file", OPT_STR } },
+      print_provisioned, NULL },
+    { "card", "deprovision", "card.deprovision", 0, 0, { 0 },
+      { { "--reader", "reader", OPT_STR }, { "--timeout", "timeout", OPT_INT },
+        { "--picc-key", "picc_key", OPT_STR }, { "--picc-key-file", "picc_key_file", OPT_STR } },
+      print_deprovisioned, NULL },
+    { "card", "report", "card.report", 0, 0, { 0 }, { { 0 } }, print_uid_only, "uid_only" },
     { "plan", "add", "plan.add", 1, 1, { "name" },
       { { "--zones", "zones", OPT_STR }, { "--hours", "hours", OPT_STR } }, print_ok_id, NULL },
     { "plan", "list", "plan.list", 0, 0, { 0 }, { { 0 } }, print_plans, "plans" },
+    { "plan", "show", "plan.show", 1, 1, { "plan" }, { { 0 } }, print_plan, "plan" },
+    { "privacy", "prune", "privacy.prune", 0, 0, { 0 }, { { 0 } }, print_pruned, NULL },
     { "door", "unlock", "door.unlock", 1, 1, { "door" }, { { "--for", "seconds", OPT_INT } },
       print_ok_id, NULL },
     { "door", "lock", "door.lock", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
@@ -1068,7 +1346,8 @@ static const struct command commands[] = {
     { "events", NULL, "events", 0, 0, { 0 },
       { { "--since", "since", OPT_STR }, { "--limit", "limit", OPT_INT } }, print_events, "events" },
     { "sim", "tap", "sim.tap", 1, 1, { "uid" },
-      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG } }, print_tap, NULL },
+      { { "--reader", "reader", OPT_STR }, { "--hold", "hold", OPT_FLAG },
+        { "--desfire", "desfire", OPT_FLAG } }, print_tap, NULL },
     { "sim", "remove", "sim.remove", 0, 0, { 0 }, { { "--reader", "reader", OPT_STR } },
       print_ok_id, NULL },
     { "sim", "press", "sim.press", 1, 1, { "input" }, { { 0 } }, print_ok_id, NULL },
@@ -1086,7 +1365,7 @@ static const struct command commands[] = {
     { "plan", "billing", "plan.billing", 1, 1, { "plan" },
       { { "--monthly-days", "monthly_days", OPT_INT }, { "--day-rate", "day_rate_cents", OPT_INT },
         { "--order", "allowance_order", OPT_STR }, { "--visit-days", "visit_days", OPT_INT } },
-      print_ok_id, NULL },
+      print_plan_billing, NULL },
     { "rate", "set", "rate.set", 2, 2, { "plan", "target" },
       { { "--per-hour", "per_hour_cents", OPT_INT }, { "--block", "block_minutes", OPT_INT },
         { "--min-charge", "min_charge_cents", OPT_INT }, { "--free", "free_minutes", OPT_INT },
@@ -1125,6 +1404,74 @@ static const struct command commands[] = {
     { "account", "token", "account.token", 1, 1, { "name" },
       { { "--label", "label", OPT_STR }, { "--days", "days", OPT_INT } }, print_token, NULL },
 };
+
+static char export_path[PATH_MAX];
+
+/* A member's export: to FILE (created 0600: it is personal data), or to stdout. */
+static int write_export(json_t *doc, const char *path)
+{
+    FILE *f = stdout;
+    int fd;
+
+    if (!doc) {
+        fprintf(stderr, "portierctl: the daemon sent no export\n");
+        return 1;
+    }
+    if (*path) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || !(f = fdopen(fd, "w"))) {
+            fprintf(stderr, "portierctl: cannot write %s: %s\n", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return 1;
+        }
+    }
+    json_dumpf(doc, f, JSON_INDENT(2));
+    fputc('\n', f);
+    if (f != stdout) {
+        if (fclose(f) != 0) {
+            fprintf(stderr, "portierctl: cannot write %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+        fprintf(stderr, "export of member %" JSON_INTEGER_FORMAT " written to %s\n",
+                jint(json_object_get(doc, "member"), "id"), path);
+    }
+    return 0;
+}
+
+/* Text for a terminal: a control character in a string (a name stored before the daemon
+ * refused them, say) is shown as '?' rather than sent to the terminal as an escape. */
+static void printable(json_t *v)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item)
+            printable(item);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+            printable(item);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        bool clean = true;
+        for (size_t k = 0; k < len; k++)
+            if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)
+                clean = false;
+        if (!clean) {
+            char *copy = malloc(len + 1);
+            if (!copy)
+                return;
+            for (size_t k = 0; k < len; k++)
+                copy[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
+            copy[len] = '\0';
+            json_string_setn(v, copy, len);
+            free(copy);
+        }
+    }
+}
 
 /* Send one line to a pn532-emu control socket; 0 if it answered "ok". */
 static int emulator_command(const char *path, const char *line)
@@ -1190,7 +1537,8 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     json_decref(reader);
     if (remove_only)
         return emulator_command(emu, "remove") < 0 ? 1 : (printf("ok\n"), 0);
-    snprintf(line, sizeof(line), "insert uid=%s", json_string_value(json_object_get(req, "uid")));
+    snprintf(line, sizeof(line), "insert uid=%s%s", json_string_value(json_object_get(req, "uid")),
+             json_is_true(json_object_get(req, "desfire")) ? " desfire" : "");
     if (emulator_command(emu, line) < 0)
         return 1;
     if (json_is_true(json_object_get(req, "hold"))) {
@@ -1220,6 +1568,28 @@ static int emulated_tap(const char *sock_path, json_t *req, bool remove_only)
     }
     json_decref(st);
     return r;
+}
+
+/* --picc-key-file FILE: the key's first line becomes picc_key (a key on the command line
+ * would show in ps). 0, or the exit status of a usage error. */
+static int picc_key_from_file(json_t *req)
+{
+    const char *path = json_string_value(json_object_get(req, "picc_key_file"));
+    char line[80] = "";
+    FILE *f = path ? fopen(path, "re") : NULL;
+
+    if (!f) {
+        fprintf(stderr, "portierctl: --picc-key-file %s: %s\n", path ? path : "", strerror(errno));
+        return 1;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    json_object_del(req, "picc_key_file");
+    json_object_set_new(req, "picc_key", json_string(line));
+    explicit_bzero(line, sizeof(line));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -1316,7 +1686,8 @@ int main(int argc, char **argv)
         }
     }
     if ((strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0 ||
-         strcmp(cmd->cmd, "card.enroll") == 0) && !json_object_get(req, "reader")) {
+         strcmp(cmd->cmd, "card.enroll") == 0 || strcmp(cmd->cmd, "card.provision") == 0 ||
+         strcmp(cmd->cmd, "card.deprovision") == 0) && !json_object_get(req, "reader")) {
         json_decref(req);
         return usage_error("'%s %s' needs --reader READER", cmd->word1, cmd->word2);
     }
@@ -1381,9 +1752,27 @@ int main(int argc, char **argv)
         json_decref(req);
         return usage_error("'account add' needs --role member|manager|custodian");
     }
-    if (strcmp(cmd->cmd, "card.enroll") == 0 && !opt_json)
-        fprintf(stderr, "Tap the card on reader %s now...\n",
-                json_string_value(json_object_get(req, "reader")));
+    if (json_object_get(req, "picc_key_file") && (r = picc_key_from_file(req)) != 0) {
+        json_decref(req);
+        return r;
+    }
+    if ((strcmp(cmd->cmd, "card.enroll") == 0 || strcmp(cmd->cmd, "card.provision") == 0 ||
+         strcmp(cmd->cmd, "card.deprovision") == 0) && !opt_json)
+        fprintf(stderr, "%s the card on reader %s now%s...\n",
+                strcmp(cmd->cmd, "card.enroll") == 0 ? "Tap" : "Place",
+                json_string_value(json_object_get(req, "reader")),
+                strcmp(cmd->cmd, "card.enroll") == 0 ? "" : ", and hold it there until this ends");
+    /* Dates: "none" (or "never") takes a bound away. */
+    for (const char *const *k = (const char *const[]){ "valid_from", "valid_until", NULL }; *k; k++) {
+        const char *v = json_string_value(json_object_get(req, *k));
+        if (v && (strcmp(v, "none") == 0 || strcmp(v, "never") == 0))
+            json_object_set_new(req, *k, json_integer(0));
+    }
+    if (strcmp(cmd->cmd, "member.export") == 0) {
+        const char *out = json_string_value(json_object_get(req, "out"));
+        snprintf(export_path, sizeof(export_path), "%s", out ? out : "");
+        json_object_del(req, "out");
+    }
 
     find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
     if (!opt_json && (strcmp(cmd->cmd, "sim.tap") == 0 || strcmp(cmd->cmd, "sim.remove") == 0)) {
@@ -1392,6 +1781,11 @@ int main(int argc, char **argv)
             json_decref(req);
             return r;
         }
+    }
+    if (json_object_get(req, "desfire")) {
+        json_decref(req);
+        return usage_error("--desfire needs a libnfc reader with an emulator (a simulated reader "
+                           "has no DESFire cards)");
     }
     reply = call(sock_path, req);
     if (!reply)
@@ -1407,13 +1801,21 @@ int main(int argc, char **argv)
         r = 1;
     else
         r = 0;
-    if (opt_json) {
+    if (strcmp(cmd->cmd, "member.export") == 0) {
+        r = write_export(json_object_get(reply, "export"), export_path);
+    } else if (opt_json) {
         json_t *out = cmd->list_key ? json_object_get(reply, cmd->list_key) : reply;
         json_object_del(reply, "ok");
         json_dumpf(out, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
-        cmd->print(cmd->list_key ? json_object_get(reply, cmd->list_key) : reply);
+        printable(reply);
+        /* Times on the site's clock (status and statements carry their zone). */
+        if (strcmp(cmd->cmd, "status") != 0 && strcmp(cmd->cmd, "statement") != 0)
+            site_clock(sock_path);
+        /* member list: --json prints the list, its printer says how many there are. */
+        bool whole = strcmp(cmd->cmd, "member.list") == 0;
+        cmd->print(cmd->list_key && !whole ? json_object_get(reply, cmd->list_key) : reply);
     }
     json_decref(reply);
     return r;

@@ -233,6 +233,33 @@ static bool match_named(const char *path, const char *prefix, const char *verb, 
     return true;
 }
 
+/* GET /api/v1/members?q=TEXT&filter=active&offset=N&limit=N: the command's arguments.
+ * False (answered) if a number is not one. */
+static bool member_list_query(struct http_req *rq, json_t *req)
+{
+    static const char *const texts[] = { "q", "query", "filter", "filter" };
+    static const char *const ints[] = { "offset", "limit" };
+
+    for (size_t i = 0; i < 4; i += 2) {
+        const char *v = http_query(rq, texts[i]);
+        if (v)
+            json_object_set_new(req, texts[i + 1], json_string(v));
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = http_query(rq, ints[i]);
+        int64_t n;
+        if (!v)
+            continue;
+        if (parse_int64(v, 0, INT64_MAX / 2, &n) < 0) {
+            json_decref(req);
+            http_error(rq, 400, "bad_request", "%s must be a whole number", ints[i]);
+            return false;
+        }
+        json_object_set_new(req, ints[i], json_integer(n));
+    }
+    return true;
+}
+
 static bool table_route(struct http_req *rq, const char *path)
 {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -263,6 +290,8 @@ static bool table_route(struct http_req *rq, const char *path)
             if (member)
                 json_object_set_new(req, "member", json_string(member));
         }
+        if (strcmp(r->cmd, "member.list") == 0 && !member_list_query(rq, req))
+            return true;
         api_call(rq, req, r->created);
         return true;
     }

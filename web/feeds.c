@@ -28,19 +28,46 @@ static void ics_time(struct buf *b, const char *name, int64_t t)
     buf_printf(b, "%s:%s\r\n", name, text);
 }
 
-/* TEXT value escaping (RFC 5545 3.3.11); lines stay short: names are bounded. */
+/* One content line, folded (RFC 5545 3.1): at most 75 octets a physical line, the next
+ * ones starting with a space, and never a break inside a UTF-8 sequence. */
+static void ics_line(struct buf *b, const char *line, size_t len)
+{
+    size_t room = 75;
+
+    while (len > room) {
+        size_t cut = room;
+        /* Back to the first byte of the character the limit falls in. */
+        while (cut > 0 && ((unsigned char)line[cut] & 0xc0) == 0x80)
+            cut--;
+        buf_putn(b, line, cut);
+        buf_put(b, "\r\n ");
+        line += cut;
+        len -= cut;
+        room = 74;          /* the leading space counts */
+    }
+    buf_putn(b, line, len);
+    buf_put(b, "\r\n");
+}
+
+/* A property with a TEXT value, escaped (RFC 5545 3.3.11) and folded. */
 static void ics_text(struct buf *b, const char *name, const char *s)
 {
-    buf_printf(b, "%s:", name);
+    struct buf line = { 0 };
+
+    buf_printf(&line, "%s:", name);
     for (; *s; s++) {
         if (*s == '\\' || *s == ';' || *s == ',')
-            buf_printf(b, "\\%c", *s);
+            buf_printf(&line, "\\%c", *s);
         else if (*s == '\n')
-            buf_put(b, "\\n");
+            buf_put(&line, "\\n");
         else if ((unsigned char)*s >= 0x20)
-            buf_putn(b, s, 1);
+            buf_putn(&line, s, 1);
     }
-    buf_put(b, "\r\n");
+    if (line.failed)
+        b->failed = true;
+    else
+        ics_line(b, line.data, line.len);
+    buf_free(&line);
 }
 
 struct ics_ctx {
@@ -129,6 +156,16 @@ static void calendar_route(struct http_req *rq, const char *rest)
 
 /* ---- SpaceAPI ---- */
 
+/* Degrees (checked by the config) rounded to 6 decimals, about 0.1 m: printed by
+ * http_reply_json() as 48.8686, not as the binary neighbour 48.868600000000001. */
+static json_t *degrees_json(const char *text)
+{
+    double deg = strtod(text, NULL);
+    long long micro = (long long)(deg * 1e6 + (deg < 0 ? -0.5 : 0.5));
+
+    return json_real(micro == 0 ? 0.0 : (double)micro / 1e6);     /* never -0.0 */
+}
+
 static void spaceapi(struct http_req *rq)
 {
     const struct config *cfg = rq->h->cfg;
@@ -157,11 +194,14 @@ static void spaceapi(struct http_req *rq)
     } else {
         open = present > 0;
     }
-    doc = json_pack("{s:[s], s:s, s:s, s:s, s:{s:b, s:s}, s:{}, s:{s:[{s:I, s:s}]}}",
+    doc = json_pack("{s:[s], s:s, s:s, s:s, s:{s:b, s:s}, s:{}}",
                     "api_compatibility", "15", "space", cfg->site.name, "logo", logo, "url", url,
-                    "state", "open", open, "message", open ? "open" : "closed",
-                    "contact", "sensors", "people_now_present", "value", (json_int_t)present,
-                    "location", cfg->site.name);
+                    "state", "open", open, "message", open ? "open" : "closed", "contact");
+    /* How many are in says when the place is empty: published only if the site says so. */
+    if (cfg->spaceapi.publish_people)
+        json_object_set_new(doc, "sensors", json_pack("{s:[{s:I, s:s}]}", "people_now_present",
+                                                      "value", (json_int_t)present, "location",
+                                                      cfg->site.name));
     if (cfg->spaceapi.email[0])
         json_object_set_new(json_object_get(doc, "contact"), "email",
                             json_string(cfg->spaceapi.email));
@@ -170,8 +210,8 @@ static void spaceapi(struct http_req *rq)
         if (cfg->spaceapi.address[0])
             json_object_set_new(loc, "address", json_string(cfg->spaceapi.address));
         if (cfg->spaceapi.lat[0]) {
-            json_object_set_new(loc, "lat", json_real(strtod(cfg->spaceapi.lat, NULL)));
-            json_object_set_new(loc, "lon", json_real(strtod(cfg->spaceapi.lon, NULL)));
+            json_object_set_new(loc, "lat", degrees_json(cfg->spaceapi.lat));
+            json_object_set_new(loc, "lon", degrees_json(cfg->spaceapi.lon));
         }
         json_object_set_new(doc, "location", loc);
     }

@@ -15,6 +15,7 @@
 
 #include "accounts.h"
 #include "fablab.h"
+#include "fileio.h"
 #include "http_internal.h"
 #include "log.h"
 #include "password.h"
@@ -27,109 +28,13 @@
 #define SESSION_COOKIE "portier_session"
 #define PRE_COOKIE "portier_pre"        /* login and first-password forms: double submit */
 #define LOGIN_WINDOW_SEC (15 * 60)
-#define LOGIN_FAILURES_PER_ACCOUNT 5
-#define LOGIN_FAILURES_PER_ADDRESS 20
+#define LOGIN_FAILURES_PER_ADDRESS 20   /* then the address waits out the window */
+#define LOGIN_FREE_FAILURES 3           /* an account's failures before it must wait */
+#define LOGIN_DELAY_MAX_SEC 60          /* the longest an account's owner ever waits */
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
-
-/* ---- buffers ---- */
-
-static bool buf_grow(struct buf *b, size_t more)
-{
-    size_t want;
-    char *p;
-
-    if (b->failed)
-        return false;
-    if (b->len + more + 1 <= b->cap)
-        return true;
-    want = b->cap ? b->cap : 1024;
-    while (want < b->len + more + 1)
-        want *= 2;
-    p = realloc(b->data, want);
-    if (!p) {
-        b->failed = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = want;
-    return true;
-}
-
-void buf_putn(struct buf *b, const char *s, size_t n)
-{
-    if (!buf_grow(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void buf_put(struct buf *b, const char *s) { buf_putn(b, s, strlen(s)); }
-
-static void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-{
-    va_list aq;
-    int n;
-
-    va_copy(aq, ap);
-    n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0 || !buf_grow(b, (size_t)n))
-        return;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-}
-
-void buf_printf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    buf_vprintf(b, fmt, ap);
-    va_end(ap);
-}
-
-void buf_html(struct buf *b, const char *s)
-{
-    const char *run = s;
-
-    for (; *s; s++) {
-        const char *rep;
-        switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
-        }
-        buf_putn(b, run, (size_t)(s - run));
-        buf_put(b, rep);
-        run = s + 1;
-    }
-    buf_putn(b, run, (size_t)(s - run));
-}
-
-void buf_htmlf(struct buf *b, const char *fmt, ...)
-{
-    struct buf tmp = { 0 };
-    va_list ap;
-
-    va_start(ap, fmt);
-    buf_vprintf(&tmp, fmt, ap);
-    va_end(ap);
-    if (tmp.data)
-        buf_html(b, tmp.data);
-    buf_free(&tmp);
-}
-
-void buf_free(struct buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
 
 /* ---- answers ---- */
 
@@ -202,7 +107,9 @@ void http_reply_static(struct http_req *rq, unsigned status, const char *content
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
 {
     struct buf b = { 0 };
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    /* Reals with 15 significant digits, which print a value rounded to a few decimals as
+     * written; jansson's default 17 show its binary noise. */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 
     json_decref(body);
     if (!text) {
@@ -302,14 +209,6 @@ const char *http_arg(struct http_req *rq, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode a form component in place ('+' is a space, %XX a byte): its new length, or -1. */
 static long form_decode(char *s, size_t n)
 {
@@ -319,12 +218,10 @@ static long form_decode(char *s, size_t n)
         if (s[i] == '+') {
             *w++ = ' ';
         } else if (s[i] == '%') {
-            if (i + 2 >= n)
+            uint8_t byte;
+            if (i + 2 >= n || !hex_decode(s + i + 1, 2, &byte, 1))
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            *w++ = (char)(hi * 16 + lo);
+            *w++ = (char)byte;
             i += 2;
         } else {
             *w++ = s[i];
@@ -380,7 +277,10 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             *why = "a form field appears twice";
             goto fail;
         }
-        json_object_set_new(o, key, val);
+        if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
+            *why = "form fields must be UTF-8 text";
+            goto fail;
+        }
         p = stop + 1;
     }
     return o;
@@ -559,8 +459,9 @@ static void client_address(struct http_req *rq, char *buf, size_t n)
                     buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST);
 }
 
-/* The two rate-limit keys of a login attempt: the account ("a:name", without case) and
- * the client's address ("ip:addr"). */
+/* The rate-limit keys of a login attempt: the name ("a:name", without case; used only for
+ * names without an account, so that an unknown name behaves as a known one) and the
+ * client's address ("ip:addr"). */
 static void login_keys(struct http_req *rq, const char *name, char account[72], char address[72])
 {
     char addr[64];
@@ -572,25 +473,65 @@ static void login_keys(struct http_req *rq, const char *name, char account[72], 
     snprintf(address, 72, "ip:%s", addr);
 }
 
-static bool login_limited(struct http_req *rq, const char *name)
+/* How long an account waits after its failures: nothing for the first few, then 1, 2, 4...
+ * seconds, never more than a minute. Guessing is slowed to a crawl; the owner is never
+ * locked out (an address that fails too often is). */
+static int64_t account_delay(int64_t failures)
 {
-    char account[72], address[72];
-    struct login_slot *a, *ip;
+    int64_t d;
 
-    login_keys(rq, name, account, address);
-    a = login_slot(rq->h, account, false);
-    ip = login_slot(rq->h, address, false);
-    return (a && a->failures >= LOGIN_FAILURES_PER_ACCOUNT) ||
-           (ip && ip->failures >= LOGIN_FAILURES_PER_ADDRESS);
+    if (failures < LOGIN_FREE_FAILURES)
+        return 0;
+    d = (int64_t)1 << (failures - LOGIN_FREE_FAILURES > 6 ? 6 : failures - LOGIN_FREE_FAILURES);
+    return d > LOGIN_DELAY_MAX_SEC ? LOGIN_DELAY_MAX_SEC : d;
 }
 
-static void login_failed(struct http_req *rq, const char *name)
+/* Seconds the attempt must wait (0: go on), and why. a: the account (NULL for a name
+ * without one). */
+static int64_t login_wait(struct http_req *rq, const char *name, const struct store_account *a,
+                          bool *ret_address)
 {
     char account[72], address[72];
+    struct login_slot *ip, *n;
+    int64_t now = now_utc(), failures = 0, at = 0, wait;
 
     login_keys(rq, name, account, address);
-    login_slot(rq->h, account, true)->failures++;
+    ip = login_slot(rq->h, address, false);
+    *ret_address = false;
+    if (ip && ip->failures >= LOGIN_FAILURES_PER_ADDRESS) {
+        *ret_address = true;
+        return ip->window_start + LOGIN_WINDOW_SEC - now;
+    }
+    if (a) {
+        failures = a->login_failures;
+        at = a->login_failed_at;
+    } else if ((n = login_slot(rq->h, account, false))) {
+        failures = n->failures;
+        at = n->last_failure;
+    }
+    wait = at + account_delay(failures) - now;
+    /* A clock set back (NTP on a Pi without RTC) must not stretch the wait. */
+    if (wait > account_delay(failures))
+        wait = account_delay(failures);
+    return wait > 0 ? wait : 0;
+}
+
+static void login_failed(struct http_req *rq, const char *name, int64_t account_id)
+{
+    char account[72], address[72];
+    int64_t now = now_utc();
+    struct login_slot *n;
+
+    login_keys(rq, name, account, address);
     login_slot(rq->h, address, true)->failures++;
+    if (account_id) {
+        if (store_account_login_noted(rq->h->env.svc->store, account_id, false, now) < 0)
+            log_warning("http: cannot record a failed login of account %s", name);
+    } else {
+        n = login_slot(rq->h, account, true);
+        n->failures++;
+        n->last_failure = now;
+    }
 }
 
 /* ---- suspension ---- */
@@ -734,7 +675,7 @@ static void on_password_checked(bool ok, bool error, void *userdata)
     if (error) {
         web_page_login_done(rq, false, "the password could not be checked; try again");
     } else if (!ok || rq->note_id == 0) {
-        login_failed(rq, rq->note);
+        login_failed(rq, rq->note, rq->note_id);
         log_notice("http: failed login for account %s", rq->note);
         web_page_login_done(rq, false, "wrong account name or password");
     } else {
@@ -745,7 +686,10 @@ static void on_password_checked(bool ok, bool error, void *userdata)
 
         account_token_new(token, hash);
         account_token_new(csrf, unused);
-        r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now, now + life);
+        r = store_account_login_noted(h->env.svc->store, rq->note_id, true, now);
+        if (r == 0)
+            r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now,
+                                     now + life);
         if (r == 0)
             r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
         if (r < 0) {
@@ -772,15 +716,24 @@ static void do_login(struct http_req *rq)
         web_page_login_done(rq, false, "enter your account name and password");
         return;
     }
-    if (login_limited(rq, name)) {
-        log_warning("http: login for account %s refused: too many failures", name);
-        http_error(rq, 429, "too_many_attempts",
-                   "too many failed logins; wait 15 minutes and try again");
+    r = store_account_find(rq->h->env.svc->store, name, &a);
+    bool by_address;
+    int64_t wait = login_wait(rq, name, r == 0 ? &a : NULL, &by_address);
+    if (wait > 0) {
+        char seconds[24];
+        log_warning("http: login for account %s refused: too many failures %s", name,
+                    by_address ? "from this address" : "for this account");
+        if (by_address)
+            http_error(rq, 429, "too_many_attempts", "too many failed logins from your "
+                       "address; try again in %" PRId64 " minutes", (wait + 59) / 60);
+        else
+            http_error(rq, 429, "too_many_attempts", "too many failed logins for this account; "
+                       "try again in %" PRId64 " seconds", wait);
+        snprintf(seconds, sizeof(seconds), "%" PRId64, wait);
         if (rq->response)
-            MHD_add_response_header(rq->response, "Retry-After", "900");
+            MHD_add_response_header(rq->response, "Retry-After", seconds);
         return;
     }
-    r = store_account_find(rq->h->env.svc->store, name, &a);
     if (r < 0 || a.disabled_at || !a.password[0]) {
         /* Same answer, after the same wait, as a wrong password: whether an account exists
          * shows neither in the page nor in the time it takes. note_id 0 never logs in. */
@@ -961,12 +914,15 @@ static void route(struct http_req *rq)
             return;
         }
     }
-    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_pages_route(rq, path))
+    if (web_api_route(rq, path) || web_feeds_route(rq, path) || web_privacy_route(rq, path) ||
+        web_members_route(rq, path) || web_pages_route(rq, path))
         return;
     http_error(rq, 404, "not_found", "nothing here");
 }
 
 /* ---- libmicrohttpd glue ---- */
+
+static struct http_conn *conn_of(struct MHD_Connection *conn);
 
 static void on_post_durable(struct commit_wait *w, int result)
 {
@@ -988,6 +944,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     if (!rq) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        struct http_conn *hc = conn_of(conn);
+        if (hc)
+            hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
@@ -1032,7 +991,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_YES;
     }
     if (rq->store_error && rq->status < 400) {
-        log_error("http: %s %.128s: the database could not be read: %s", rq->method, rq->url,
+        char safe[160];
+        http_redact(rq->url, safe, sizeof(safe));
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, safe,
                   strerror(-rq->store_error));
         http_error(rq, 500, "store", "the database could not be read; try again in a moment");
     }
@@ -1061,6 +1022,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (!rq)
         return;
+    struct http_conn *hc = conn_of(conn);
+    if (hc)
+        hc->waiting_since = now_mono_usec();     /* the next request on it starts now */
     us = now_mono_usec() - rq->started_usec;
     /* A request that ended without an answer of ours (the client left, or libmicrohttpd
      * refused it) has no status class: as a 5xx it would read as the server's fault. */
@@ -1076,10 +1040,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             ;
         h->latency_buckets[b]++;
     }
+    char url[160];
+    http_redact(rq->url, url, sizeof(url));     /* no one-time link or token in a log */
     if (rq->status >= 500)
-        log_warning("http: %s %.128s -> %u", rq->method, rq->url, rq->status);
+        log_warning("http: %s %.128s -> %u", rq->method, url, rq->status);
     else
-        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, rq->url, rq->status, us);
+        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, url, rq->status, us);
     password_cancel(rq);
     command_forget(rq);
     if (rq->response && !rq->response_shared)
@@ -1089,6 +1055,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     sodium_memzero(rq, sizeof(*rq));
     free(rq);
     *con_cls = NULL;
+}
+
+static unsigned connections(struct http *h)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+/* Run libmicrohttpd, then arm its next timeout. When a run closed connections, run it once
+ * more at once: at its connection limit libmicrohttpd takes its listening socket out of its
+ * epoll set, and puts it back only at the start of a run once below the limit; closing the
+ * last connections inside a run leaves nothing to wake the loop for that next run, and the
+ * server would never accept again. */
+static void run(struct http *h)
+{
+    unsigned before = connections(h);
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    MHD_run(h->mhd);
+    if (connections(h) < before)
+        timer_arm_in(h->timer, 0);
+    else if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
+        timer_arm_in(h->timer, ms * 1000);
+    else
+        timer_disarm(h->timer);
 }
 
 static void arm_timer(struct http *h)
@@ -1103,39 +1095,129 @@ static void arm_timer(struct http *h)
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    struct http *h = userdata;
-    MHD_run(h->mhd);
-    arm_timer(h);
+    run(userdata);
     return 0;
 }
 
 static void on_timer(void *userdata)
 {
-    struct http *h = userdata;
-    MHD_run(h->mhd);
-    arm_timer(h);
+    run(userdata);
 }
 
+/* ---- slow clients ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http *h = cls;
+    struct http_conn *c = *socket_context, **pp;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return;         /* untracked: only libmicrohttpd's idle timeout applies */
+        c->conn = conn;
+        c->waiting_since = now_mono_usec();
+        c->next = h->conns;
+        h->conns = c;
+        h->n_conns++;
+        *socket_context = c;
+        if (!timer_armed(h->watch))
+            timer_arm_in(h->watch, 1000000);
+        return;
+    }
+    for (pp = &h->conns; c && *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            h->n_conns--;
+            break;
+        }
+    free(c);
+    *socket_context = NULL;
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Once a second while connections are open: a request whose headers have not all come
+ * within the deadline gets a one-second idle timeout, which libmicrohttpd then enforces
+ * (its own timeout is reset by every byte, so a byte every few seconds kept it open). */
+static void on_watch(void *userdata)
+{
+    struct http *h = userdata;
+    uint64_t now = now_mono_usec();
+    uint64_t limit = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
+    bool cut = false;
+
+    for (struct http_conn *c = h->conns; c; c = c->next)
+        if (c->waiting_since && !c->cut && now - c->waiting_since > limit) {
+            MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+            c->cut = true;
+            cut = true;
+        }
+    if (cut)
+        log_notice("http: cut off clients too slow to send their request's headers");
+    if (h->conns)
+        timer_arm_in(h->watch, 1000000);
+    if (cut)
+        timer_arm_in(h->timer, 1100000);     /* libmicrohttpd closes them at its next run */
+}
+
+/* What may be logged of a URL or a message quoting one: every run of 40 or more token
+ * characters (base64url: one-time links, calendar and kiosk tokens are 43) becomes "…".
+ * out has n bytes; always terminated. */
+void http_redact(const char *in, char *out, size_t n)
+{
+    size_t o = 0;
+
+    if (n == 0)
+        return;
+    while (*in && o + 1 < n) {
+        size_t run = 0;
+        while (in[run] && ((in[run] >= 'A' && in[run] <= 'Z') || (in[run] >= 'a' && in[run] <= 'z') ||
+                           (in[run] >= '0' && in[run] <= '9') || in[run] == '-' || in[run] == '_'))
+            run++;
+        if (run >= 40) {
+            if (o + sizeof("…") > n)
+                break;
+            memcpy(out + o, "…", sizeof("…") - 1);
+            o += sizeof("…") - 1;
+            in += run;
+        } else if (run > 0) {
+            size_t k = run < n - 1 - o ? run : n - 1 - o;
+            memcpy(out + o, in, k);
+            o += k;
+            in += run;
+        } else {
+            out[o++] = *in++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* fmt is libmicrohttpd's own literal (MHD_OPTION_EXTERNAL_LOGGER). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char msg[256];
+    char msg[256], safe[256];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    log_warning("http: %s", msg);
+    http_redact(msg, safe, sizeof(safe));
+    log_warning("http: %s", safe);
 }
 
-static char *read_file(const char *path, size_t max)
+/* A PEM file as a string: NULL if unreadable, empty or over max bytes. */
+static char *read_pem(const char *path, size_t max)
 {
-    FILE *f = fopen(path, "re");
-    char *data;
-    size_t n;
+    char *data = malloc(max + 1);
+    size_t n = 0;
 
-    if (!f)
-        return NULL;
-    data = calloc(1, max + 1);
-    n = data ? fread(data, 1, max, f) : 0;
-    fclose(f);
-    if (data && (n == 0 || n == max)) {
+    if (data && (file_read_small(path, data, max + 1, &n, NULL) < 0 || n == 0)) {
+        sodium_memzero(data, n);
         free(data);
         return NULL;
     }
@@ -1165,8 +1247,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         flags |= MHD_USE_IPv6;
     freeaddrinfo(ai);
     if (cfg->http.tls_cert[0]) {
-        cert = read_file(cfg->http.tls_cert, 1 << 20);
-        key = read_file(cfg->http.tls_key, 1 << 20);
+        cert = read_pem(cfg->http.tls_cert, 1 << 20);
+        key = read_pem(cfg->http.tls_key, 1 << 20);
         if (!cert || !key) {
             log_error("http: cannot read tls_cert %s or tls_key %s", cfg->http.tls_cert,
                       cfg->http.tls_key);
@@ -1198,6 +1280,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http.timeout_seconds,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               MHD_OPTION_ARRAY, cert ? tls_opts : &tls_opts[2],
                               MHD_OPTION_END);
     if (cert) {
@@ -1219,6 +1302,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
          * over several runs, TLS data already decrypted), sd-event's default accuracy of
          * 0.25 s would make every such run wait for the next quarter second. */
         r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
+    if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
     if (r < 0) {
         http_free(h);
         return r;
@@ -1260,9 +1345,10 @@ struct http *http_free(struct http *h)
     }
     /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
     sd_event_source_disable_unref(h->io);
-    timer_free(h->timer);
+    h->timer = timer_free(h->timer);
+    h->watch = timer_free(h->watch);
     if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+        MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
     web_cache_clear(h);
     free(h);
     return NULL;

@@ -1,6 +1,6 @@
 /* http_internal: what the web server's files share (http.c: server, sessions, routing;
- * pages.c: HTML; api.c: JSON API; feeds.c: calendars, SpaceAPI, health,
- * metrics). Not for use outside them. */
+ * pages.c: HTML; pages_members.c: members; privacy.c: the privacy page; api.c: JSON API;
+ * feeds.c: calendars, SpaceAPI, health, metrics). Not for use outside them. */
 #pragma once
 #include <jansson.h>
 #include <microhttpd.h>
@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "command.h"
 #include "commit.h"
 #include "http.h"
@@ -20,20 +21,6 @@
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_LATENCY_BUCKETS 8
 
-/* A growing byte buffer; on allocation failure it stays short and sets failed. */
-struct buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-void buf_put(struct buf *b, const char *s);
-void buf_putn(struct buf *b, const char *s, size_t n);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Text escaped for HTML element content and quoted attribute values. */
-void buf_html(struct buf *b, const char *s);
-/* printf, then escaped for HTML. */
-void buf_htmlf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_free(struct buf *b);
 
 /* Who may see a page (commands check roles themselves, in the command table). A role is
  * one bit of enum role (command.h); 0 is an anonymous visitor. */
@@ -44,6 +31,15 @@ void buf_free(struct buf *b);
 
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
+
+/* An open connection: when its current request began, so that one whose headers dribble
+ * in (slowloris) is cut off after [http] header_timeout_seconds. */
+struct http_conn {
+    struct http_conn *next;
+    struct MHD_Connection *conn;
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    bool cut;
+};
 
 struct http_req {
     struct http *h;
@@ -86,13 +82,17 @@ struct http {
     struct MHD_Daemon *mhd;
     sd_event_source *io;
     struct timer *timer;                /* libmicrohttpd's next timeout */
+    struct timer *watch;                /* the connections' header deadline (slowloris) */
+    struct http_conn *conns;            /* every open connection */
+    unsigned n_conns;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
     /* login rate limits (http.c) */
     struct login_slot {
-        char key[72];               /* "a:NAME" or "ip:ADDRESS" */
+        char key[72];               /* "a:NAME" (names without an account) or "ip:ADDRESS" */
         int64_t window_start;
+        int64_t last_failure;
         unsigned failures;
     } login_slots[256];
     /* /metrics */
@@ -131,8 +131,8 @@ unsigned http_status_of(const char *code);
 void http_command(struct http_req *rq, json_t *req, http_command_fn done);
 
 /* application/x-www-form-urlencoded (decoded in place) into a JSON object of strings: at
- * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, values valid UTF-8, no field
- * twice. NULL and *why (static text) on anything else. */
+ * most HTTP_FORM_FIELDS_MAX fields, names of 1 to 64 bytes, names and values valid UTF-8,
+ * no field twice. NULL and *why (static text) on anything else. */
 json_t *http_parse_form(char *body, size_t len, const char **why);
 
 /* Note a store read the answer depends on: a failure (r < 0) turns the whole answer into
@@ -158,9 +158,28 @@ static inline bool web_is_member(const struct http_req *rq)
 /* The base URL for links ("https://host"), from [http] base_url or the Host header. */
 void http_base_url(struct http_req *rq, char *buf, size_t n);
 void http_log_request(struct http_req *rq);
+/* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
+void http_redact(const char *in, char *out, size_t n);
 
 /* ---- pages (pages.c) ---- */
 bool web_pages_route(struct http_req *rq, const char *path);
+/* The layout every page shares: begin writes the head and navigation, end the footer and
+ * sends b as a 200 page. */
+void web_page_begin(struct http_req *rq, struct buf *b, const char *title);
+void web_page_end(struct http_req *rq, struct buf *b);
+void web_csrf_field(struct http_req *rq, struct buf *b);
+/* A command's refusal as an error page with the status its code deserves. */
+void web_reply_refused(struct http_req *rq, json_t *reply);
+
+/* ---- members (pages_members.c): /manage/members, a member's page, exports ---- */
+bool web_members_route(struct http_req *rq, const char *path);
+/* The way to the member list, for /manage. */
+void web_members_manage_link(struct http_req *rq, struct buf *b);
+/* /me's part: "Download my data" and the privacy page. */
+void web_me_privacy(struct http_req *rq, struct buf *b);
+
+/* ---- the privacy page (privacy.c): /privacy ---- */
+bool web_privacy_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
 void web_cache_clear(struct http *h);
 /* "free", "in_use" or "out_of_order", from the store and the interlocks' state in status

@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "booking.h"
+#include "csv.h"
 #include "fablab.h"
 #include "http_internal.h"
 #include "log.h"
@@ -83,14 +84,6 @@ static int64_t asked_week(struct http_req *rq)
     return week_start(now_utc());
 }
 
-/* Cents as "12.50" or "-0.50" (the sign also for amounts under one euro). */
-static const char *money(json_int_t cents, char buf[32])
-{
-    unsigned long long a = cents < 0 ? 0ull - (unsigned long long)cents : (unsigned long long)cents;
-    snprintf(buf, 32, "%s%llu.%02llu", cents < 0 ? "-" : "", a / 100, a % 100);
-    return buf;
-}
-
 /* ---- layout ---- */
 
 static void csrf_field(struct http_req *rq, struct buf *b)
@@ -135,8 +128,8 @@ static void page_begin(struct http_req *rq, struct buf *b, const char *title)
 
 static void page_end(struct http_req *rq, struct buf *b)
 {
-    buf_put(b, "</main><footer>Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a>"
-               "</footer></body></html>\n");
+    buf_printf(b, "</main><footer>Portier " PORTIER_VERSION " · <a href=\"/spaceapi.json\">SpaceAPI</a>"
+               " · <a href=\"/privacy\">%s</a></footer></body></html>\n", L(rq, "Privacy"));
     http_reply(rq, 200, "text/html; charset=utf-8", b);
 }
 
@@ -862,7 +855,8 @@ static void me_render(struct http_req *rq, json_t *reply)
                    json_integer_value(json_object_get(totals, "days")),
                    json_integer_value(json_object_get(totals, "presence_minutes")),
                    json_integer_value(json_object_get(totals, "machine_minutes")),
-                   money(json_integer_value(json_object_get(totals, "amount_cents")), amount));
+                   format_cents(json_integer_value(json_object_get(totals, "amount_cents")), '.',
+                                amount, sizeof(amount)));
     } else {
         buf_put(&b, "<p>Nothing used yet this month.</p>");
     }
@@ -887,6 +881,7 @@ static void me_render(struct http_req *rq, json_t *reply)
     buf_printf(&b, "<button type=\"submit\" class=\"secondary\">%s</button></form>",
                rq->account.calendar_token[0] ? "Replace the address (the old one stops working)"
                                              : "Create my calendar address");
+    web_me_privacy(rq, &b);
     page_end(rq, &b);
 }
 
@@ -991,6 +986,21 @@ static int upcoming_row(const struct store_booking *bk, void *userdata)
     return 0;
 }
 
+static int uid_only_row(const struct store_uid_only_card *c, void *userdata)
+{
+    struct me_ctx *x = userdata;
+    char last[32] = "never";
+
+    if (c->last_used)
+        fmt_local(c->last_used, "%d %b %Y", last, sizeof(last));
+    buf_put(x->b, "<tr><td>");
+    buf_html(x->b, c->member);
+    buf_printf(x->b, "</td><td>%" PRId64 "</td><td>", c->card_id);
+    buf_html(x->b, c->label[0] ? c->label : "-");
+    buf_printf(x->b, "</td><td>%s</td></tr>", last);
+    return 0;
+}
+
 static void form_begin(struct http_req *rq, struct buf *b, const char *action, const char *title)
 {
     buf_put(b, "<section><h2>");
@@ -1020,7 +1030,9 @@ static void page_manage(struct http_req *rq)
         return;
     status = h->env.svc->status(h->env.svc);
     page_begin(rq, &b, "Manage");
-    buf_put(&b, "<h1>Manage</h1><div class=\"cards\">");
+    buf_put(&b, "<h1>Manage</h1>");
+    web_members_manage_link(rq, &b);
+    buf_put(&b, "<div class=\"cards\">");
 
     form_begin(rq, &b, "assign", "Assign a slot");
     member_select(rq, &b, "member");
@@ -1052,6 +1064,28 @@ static void page_manage(struct http_req *rq)
     buf_put(&b, "</select></label><p class=\"hint\">After you press the button, tap the card on "
                 "that reader within 30 seconds.</p>");
     form_end(&b, "Wait for the card");
+
+    form_begin(rq, &b, "provision", "Make a card a DESFire card");
+    member_select(rq, &b, "member");
+    buf_put(&b, "<label>Reader <select name=\"reader\" required>");
+    json_array_foreach(json_object_get(status, "readers"), i, o)
+        name_option(json_string_value(json_object_get(o, "name")), &b);
+    buf_put(&b, "</select></label><label>Card's master key, if not the factory's (optional: "
+                "aes:HEX32, 2k3des:HEX32 or des:HEX16) <input type=\"password\" name=\"picc_key\" "
+                "autocomplete=\"off\" maxlength=\"64\"></label><p class=\"hint\">Place the card on "
+                "that reader, press the button and hold the card there until the page answers "
+                "(a few seconds). Its keys become its own, diversified from the site's master "
+                "key: a copy of its number opens nothing. If the card was taken away too soon, "
+                "do it again: it picks up where it stopped.</p>");
+    form_end(&b, "Provision the card");
+
+    form_begin(rq, &b, "deprovision", "Take a DESFire card back");
+    buf_put(&b, "<label>Reader <select name=\"reader\" required>");
+    json_array_foreach(json_object_get(status, "readers"), i, o)
+        name_option(json_string_value(json_object_get(o, "name")), &b);
+    buf_put(&b, "</select></label><p class=\"hint\">Removes Portier's applications from the "
+                "card placed on the reader, and the card from its member.</p>");
+    form_end(&b, "Remove");
 
     form_begin(rq, &b, "training", "Grant a training");
     member_select(rq, &b, "member");
@@ -1090,7 +1124,39 @@ static void page_manage(struct http_req *rq)
         buf_html(&b, json_string_value(json_object_get(o, "contact")));
         buf_put(&b, "</li>");
     }
-    buf_put(&b, "</ul><h2>Upcoming bookings</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">#</th>"
+    buf_put(&b, "</ul><h2>Recent taps</h2><div class=\"table\"><table><thead><tr>"
+                "<th scope=\"col\">When</th><th scope=\"col\">Door</th><th scope=\"col\">Member</th>"
+                "<th scope=\"col\">Outcome</th></tr></thead><tbody>");
+    json_array_foreach(json_object_get(status, "recent_taps"), i, o) {
+        char when[32];
+        bool granted = json_is_true(json_object_get(o, "granted"));
+
+        fmt_local(json_integer_value(json_object_get(o, "at")), "%a %d %b %H:%M:%S", when,
+                  sizeof(when));
+        buf_printf(&b, "<tr><td>%s</td><td>", when);
+        buf_html(&b, json_string_value(json_object_get(o, "door")));
+        buf_put(&b, "</td><td>");
+        buf_html(&b, json_string_value(json_object_get(o, "member")) ?
+                     json_string_value(json_object_get(o, "member")) : "unknown card");
+        buf_put(&b, granted ? "</td><td>granted" : "</td><td>refused: ");
+        if (!granted) {
+            buf_html(&b, json_string_value(json_object_get(o, "text")));
+            buf_put(&b, " (<code>");
+            buf_html(&b, json_string_value(json_object_get(o, "reason")));
+            buf_put(&b, "</code>)");
+        }
+        buf_put(&b, "</td></tr>");
+    }
+    buf_put(&b, "</tbody></table></div><h2>Cards that still open by their number</h2>"
+                "<p class=\"hint\">A card's number can be copied; a DESFire card's key cannot. "
+                "Provision these members' cards, then set <code>card_security = desfire</code>.</p>"
+                "<div class=\"table\"><table><thead><tr><th scope=\"col\">Member</th>"
+                "<th scope=\"col\">Card</th><th scope=\"col\">Label</th><th scope=\"col\">Last used</th>"
+                "</tr></thead><tbody>");
+    http_store_ok(rq, store_uid_only_cards_foreach(h->env.svc->store, uid_only_row, &x));
+    buf_put(&b, "</tbody></table></div>");
+
+    buf_put(&b, "<h2>Upcoming bookings</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">#</th>"
                 "<th scope=\"col\">Machine</th><th scope=\"col\">When</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Cancel</th></tr></thead><tbody>");
     struct store_booking_filter f = { .from = now_utc(), .limit = 100 };
@@ -1125,6 +1191,11 @@ static const struct manage_action manage_actions[] = {
         { "plan", "plan", F_STR, false } } },
     { "enroll", "card.enroll", "Card enrolled: card",
       { { "member", "member", F_STR, true }, { "reader", "reader", F_STR, true } } },
+    { "provision", "card.provision", "DESFire card ready: card",
+      { { "member", "member", F_STR, true }, { "reader", "reader", F_STR, true },
+        { "picc_key", "picc_key", F_STR, false } } },
+    { "deprovision", "card.deprovision", "Portier's applications removed from the card",
+      { { "reader", "reader", F_STR, true } } },
     { "training", "training.grant", "Training granted",
       { { "member", "member", F_STR, true }, { "training", "training", F_STR, true },
         { "expires", "expires", F_STR, false } } },
@@ -1175,7 +1246,8 @@ static void manage_done(struct http_req *rq, json_t *reply)
         invite_done(rq, reply);
         return;
     }
-    v = json_object_get(reply, strcmp(a->name, "move") == 0 ? "new_id" : "id");
+    v = json_object_get(reply, strcmp(a->name, "move") == 0 ? "new_id"
+                               : strncmp(a->name, "provision", 9) == 0 ? "card" : "id");
     if (json_is_integer(v))
         snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     if (strcmp(a->name, "member") == 0 && rq->note[0]) {
@@ -1230,6 +1302,9 @@ static void post_manage(struct http_req *rq, const char *action)
     }
     if (strcmp(a->name, "move") == 0)
         json_object_set_new(req, "override", json_true());
+    /* The page waits for the card: within a connection's idle timeout. */
+    if (strcmp(a->name, "provision") == 0 || strcmp(a->name, "deprovision") == 0)
+        json_object_set_new(req, "timeout", json_integer(20));
     if (strcmp(a->name, "member") == 0) {
         const char *account = http_arg(rq, "account");
         snprintf(rq->note, sizeof(rq->note), "%s", account && strlen(account) <= 32 ? account : "");
@@ -1238,21 +1313,6 @@ static void post_manage(struct http_req *rq, const char *action)
 }
 
 /* ---- usage and the ledger: managers and the custodian ---- */
-
-static void csv_field(struct buf *b, const char *s, bool last)
-{
-    /* A leading = + - @ would be a formula to a spreadsheet: quote it as text. */
-    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
-    if (formula || strpbrk(s, ",\"\r\n")) {
-        buf_put(b, formula ? "\"'" : "\"");
-        for (; *s; s++)
-            buf_putn(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-        buf_put(b, "\"");
-    } else {
-        buf_put(b, s);
-    }
-    buf_put(b, last ? "\r\n" : ",");
-}
 
 static void usage_render(struct http_req *rq, json_t *reply)
 {
@@ -1265,25 +1325,34 @@ static void usage_render(struct http_req *rq, json_t *reply)
         return;
     }
     if (strcmp(rq->note, "csv") == 0) {
-        char num[4][24];
-        buf_put(&b, "period,member_id,member,days,presence_minutes,machine_minutes,amount,currency\r\n");
+        static const char *const cols[] = { "period", "member_id", "member", "days",
+                                            "presence_minutes", "machine_minutes", "amount",
+                                            "currency" };
+        struct csv c;
+        size_t len = 0;
+        char *text;
+
+        csv_init(&c, CSV_RFC4180);
+        csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
-            json_int_t cents = json_integer_value(json_object_get(t, "amount_cents"));
-            snprintf(num[0], sizeof(num[0]), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(json_object_get(m, "member_id")));
-            csv_field(&b, json_string_value(json_object_get(st, "period")), false);
-            csv_field(&b, num[0], false);
-            csv_field(&b, json_string_value(json_object_get(m, "member")), false);
-            snprintf(num[1], sizeof(num[1]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "days")));
-            snprintf(num[2], sizeof(num[2]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "presence_minutes")));
-            snprintf(num[3], sizeof(num[3]), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(t, "machine_minutes")));
-            csv_field(&b, num[1], false);
-            csv_field(&b, num[2], false);
-            csv_field(&b, num[3], false);
-            char amount[32];
-            buf_printf(&b, "%s,EUR\r\n", money(cents, amount));
+            csv_text(&c, json_string_value(json_object_get(st, "period")));
+            csv_int(&c, json_integer_value(json_object_get(m, "member_id")));
+            csv_text(&c, json_string_value(json_object_get(m, "member")));
+            csv_int(&c, json_integer_value(json_object_get(t, "days")));
+            csv_int(&c, json_integer_value(json_object_get(t, "presence_minutes")));
+            csv_int(&c, json_integer_value(json_object_get(t, "machine_minutes")));
+            csv_cents(&c, json_integer_value(json_object_get(t, "amount_cents")));
+            csv_text(&c, "EUR");
+            csv_end_row(&c);
         }
+        text = csv_take(&c, &len);
+        if (!text) {
+            http_error(rq, 500, "internal", "out of memory");
+            return;
+        }
+        buf_putn(&b, text, len);
+        free(text);
         http_reply(rq, 200, "text/csv; charset=utf-8", &b);
         if (rq->response) {
             char cd[96];
@@ -1304,7 +1373,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
     buf_html(&b, period);
     char amount[32];
     buf_printf(&b, "\" download>Download CSV</a><p>%" JSON_INTEGER_FORMAT " records, total %s EUR.</p>",
-               json_integer_value(json_object_get(tot, "records")), money(cents, amount));
+               json_integer_value(json_object_get(tot, "records")),
+               format_cents(cents, '.', amount, sizeof(amount)));
     buf_put(&b, "<div class=\"table\"><table><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Member</th>"
                 "<th scope=\"col\">Days</th><th scope=\"col\">Presence (min)</th><th scope=\"col\">"
                 "Machines (min)</th><th scope=\"col\">Amount (EUR)</th></tr></thead><tbody>");
@@ -1318,7 +1388,8 @@ static void usage_render(struct http_req *rq, json_t *reply)
                    JSON_INTEGER_FORMAT "</td><td>%s</td></tr>",
                    json_integer_value(json_object_get(t, "days")),
                    json_integer_value(json_object_get(t, "presence_minutes")),
-                   json_integer_value(json_object_get(t, "machine_minutes")), money(c, amount));
+                   json_integer_value(json_object_get(t, "machine_minutes")),
+                   format_cents(c, '.', amount, sizeof(amount)));
     }
     buf_put(&b, "</tbody></table></div>");
     page_end(rq, &b);
@@ -1457,6 +1528,28 @@ static void page_ledger(struct http_req *rq)
     if (!http_require(rq, WEB_READERS))
         return;
     http_command(rq, json_pack("{s:s}", "cmd", "ledger.verify"), ledger_verified);
+}
+
+/* ---- the layout, for the other page files (http_internal.h) ---- */
+
+void web_page_begin(struct http_req *rq, struct buf *b, const char *title)
+{
+    page_begin(rq, b, title);
+}
+
+void web_page_end(struct http_req *rq, struct buf *b)
+{
+    page_end(rq, b);
+}
+
+void web_csrf_field(struct http_req *rq, struct buf *b)
+{
+    csrf_field(rq, b);
+}
+
+void web_reply_refused(struct http_req *rq, json_t *reply)
+{
+    reply_refused(rq, reply);
 }
 
 /* ---- routing ---- */

@@ -25,17 +25,12 @@ static int find_account(struct cmd_call *call, const struct cmd_args *a,
                         struct store_account *ret)
 {
     const char *name = arg_str(a, "name");
-    int r;
 
     if (!account_name_valid(name))
         return cmd_fail(call, -EINVAL, "bad_request", "\"name\" must be an account name: 1 to 32 "
                         "letters, digits or . - _ @");
-    r = store_account_find(cmd_services(call)->store, name, ret);
-    if (r == -ENOENT)
-        return cmd_fail(call, r, "not_found", "no account '%s'", name);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot read accounts: %s", strerror(-r));
-    return 0;
+    return cmd_found(call, store_account_find(cmd_services(call)->store, name, ret), "account",
+                     name, NULL);
 }
 
 int cmd_account_add(struct cmd_call *call, const struct cmd_args *a)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "i18n_catalog.h"
+#include "util.h"
 
 static const char *const codes[LANG__MAX] = { "en", "fr" };
 
@@ -70,26 +71,14 @@ enum lang i18n_accept(const char *header, enum lang fallback)
     return best;
 }
 
+_Static_assert(offsetof(struct i18n_entry, msgid) == 0, "name_first_cmp() needs msgid first");
+
 static const struct i18n_entry *lookup(enum lang lang, const char *msgid)
 {
-    const struct i18n_entry *table;
-    size_t lo = 0, hi;
-
     if (lang != LANG_FR || !msgid)
         return NULL;
-    table = i18n_catalog_fr;
-    hi = i18n_catalog_fr_count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(msgid, table[mid].msgid);
-        if (c == 0)
-            return &table[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return bsearch(msgid, i18n_catalog_fr, i18n_catalog_fr_count, sizeof(i18n_catalog_fr[0]),
+                   name_first_cmp);
 }
 
 const char *i18n_t(enum lang lang, const char *msgid)

@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "log.h"
+#include "members.h"
 #include "services.h"
 #include "util.h"
 
@@ -110,10 +111,11 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
 /* ---- period closing ---- */
 
 struct child_job {
-    const char *kind;           /* "statement" or "verify" */
+    const char *kind;           /* "statement", "verify" or "export" */
     const char *period;
     int64_t member;
     const char *site;
+    const char *info;           /* JSON, or "" */
 };
 
 /* The reply of a job, built from the job's own connection to the database. */
@@ -137,6 +139,16 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
                          (json_int_t)v.signatures_checked, "first_broken_seq",
                          (json_int_t)v.bad_seq, "problem", v.problem);
     }
+    if (strcmp(job->kind, "export") == 0) {
+        const char *code = "store";
+        json_t *info = json_loads(job->info, 0, NULL), *doc;
+        if (!info)
+            info = json_pack("{s:{}, s:{}}", "site", "retention");
+        doc = members_export(ro, job->member, info, &code, &err);
+        json_decref(info);
+        return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
+                   : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
+    }
     st = billing_statement(ro, job->period, job->member, &err);
     return st ? json_pack("{s:b, s:o}", "ok", 1, "statement", st)
               : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err);
@@ -144,7 +156,7 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
 
 int billing_job_main(int argc, char **argv)
 {
-    struct child_job job = { .kind = "", .period = "", .site = "" };
+    struct child_job job = { .kind = "", .period = "", .site = "", .info = "" };
     const char *db = NULL;
     struct store *ro = NULL;
     json_t *reply;
@@ -161,6 +173,8 @@ int billing_job_main(int argc, char **argv)
             job.member = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--site") == 0)
             job.site = argv[i + 1];
+        else if (strcmp(argv[i], "--info") == 0)
+            job.info = argv[i + 1];
     }
     alarm(600);         /* never linger */
     reply = db && store_open(db, &ro) == 0
@@ -192,6 +206,12 @@ int billing_job_main(int argc, char **argv)
 int billing_start_job(struct cmd_call *call, const char *kind, const char *period,
                       int64_t member_id)
 {
+    return billing_start_job_info(call, kind, period, member_id, NULL);
+}
+
+int billing_start_job_info(struct cmd_call *call, const char *kind, const char *period,
+                           int64_t member_id, json_t *info)
+{
     struct services *svc = cmd_services(call);
     char path[PATH_MAX], self[PATH_MAX], member[24];
     const char *site = meter_site(svc->meter);
@@ -214,8 +234,10 @@ int billing_start_job(struct cmd_call *call, const char *kind, const char *perio
         return cmd_fail(call, fd, "internal", "cannot start the job: %s", strerror(-fd));
     self[len] = '\0';
     snprintf(member, sizeof(member), "%" PRId64, member_id);
+    char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     char *argv[] = { self, "--job", (char *)kind, "--db", path, "--period", (char *)period,
-                     "--member", member, "--site", (char *)site, NULL };
+                     "--member", member, "--site", (char *)site, "--info",
+                     info_text ? info_text : "", NULL };
     pid = fork();
     if (pid == 0) {
         if (fork() == 0) {
@@ -231,6 +253,7 @@ int billing_start_job(struct cmd_call *call, const char *kind, const char *perio
         _exit(0);
     }
     close(fd);
+    free(info_text);
     if (pid > 0)
         waitpid(pid, NULL, 0);      /* the middle process exits at once */
     else

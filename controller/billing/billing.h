@@ -9,13 +9,18 @@
 #include "store.h"
 
 struct cmd_call;
-/* Start a job process ("statement" or "verify") that answers call itself (cmd_job_fd()).
- * Returns CMD_PENDING, or the error the call was failed with. */
+/* Start a job process ("statement", "verify" or "export") that answers call itself
+ * (cmd_job_fd()). Returns CMD_PENDING, or the error the call was failed with. */
 int billing_start_job(struct cmd_call *call, const char *kind, const char *period,
                       int64_t member_id);
+/* The same with what the job needs beyond the database, as JSON (borrowed; NULL: none):
+ * an export's site and retention (members_export()). */
+int billing_start_job_info(struct cmd_call *call, const char *kind, const char *period,
+                           int64_t member_id, json_t *info);
 
-/* `portierd --job statement|verify --db PATH [--period P] [--member N] [--site ID]`, with the
- * client's socket as fd 3: what a job process runs. Returns the exit status. */
+/* `portierd --job statement|verify|export --db PATH [--period P] [--member N] [--site ID]
+ * [--info JSON]`, with the client's socket as fd 3: what a job process runs. Returns the
+ * exit status. */
 int billing_job_main(int argc, char **argv);
 
 /* The statement of period "YYYY-MM" (member 0: everyone) as JSON; NULL and *ret_error on

@@ -22,12 +22,8 @@
 
 static int find_plan(struct cmd_call *call, const char *name, struct store_plan *ret)
 {
-    int r = store_plan_find(cmd_services(call)->store, name, ret);
-    if (r == -ENOENT)
-        return cmd_fail(call, r, "not_found", "no plan '%.32s'", name);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot read plan %.32s: %s", name, strerror(-r));
-    return 0;
+    return cmd_found(call, store_plan_find(cmd_services(call)->store, name, ret), "plan", name,
+                     NULL);
 }
 
 /* ---- the ledger and statements ---- */
@@ -116,10 +112,15 @@ int cmd_period_close(struct cmd_call *call, const struct cmd_args *a)
     snprintf(p.period, sizeof(p.period), "%s", period);
     p.closed_at = now_utc();
     snprintf(dir, sizeof(dir), "%.255s/archives", svc->cfg->daemon.state_dir);
+    /* The directory's own name must be durable too, or a power cut takes every archive in
+     * it along (its entry in state_dir is synced here, whether this call made it or a run
+     * cut short before syncing it did). */
     if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
         r = -errno;
         goto fail_io;
     }
+    if ((r = file_sync_dir(dir)) < 0)
+        goto fail_io;
     snprintf(path, sizeof(path), "%s/portier-%s-%s.json", dir, meter_site(meter), period);
     snprintf(p.archive, sizeof(p.archive), "%.255s", path);
     /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */
@@ -241,9 +242,21 @@ static bool order_valid(const char *order)
     return *order != '\0';
 }
 
+static json_t *billing_json(const struct store_member_plan *b, bool changed)
+{
+    return json_pack("{s:s, s:I, s:I, s:s, s:I, s:b}", "plan", b->name, "monthly_days",
+                     (json_int_t)b->monthly_days, "day_rate_cents", (json_int_t)b->day_rate_cents,
+                     "allowance_order", b->allowance_order, "visit_days",
+                     (json_int_t)b->visit_days, "changed", changed);
+}
+
+/* Options given change what they name; the others keep their value. Without any, the
+ * settings are shown. */
 int cmd_plan_billing(struct cmd_call *call, const struct cmd_args *a)
 {
+    struct store *store = cmd_services(call)->store;
     const char *name = arg_str(a, "plan"), *order = arg_str(a, "allowance_order");
+    struct store_member_plan b;
     struct store_plan plan;
     int r;
 
@@ -252,14 +265,72 @@ int cmd_plan_billing(struct cmd_call *call, const struct cmd_args *a)
     if (order && !order_valid(order))
         return cmd_fail(call, -EINVAL, "bad_request", "allowance_order lists pass, plan and rate, "
                         "e.g. pass,plan,rate");
-    /* All are set at once; what is not given takes its default. */
-    r = store_plan_set_billing(cmd_services(call)->store, plan.id, arg_int(a, "monthly_days", 0),
-                               arg_int(a, "day_rate_cents", 0), order ? order : "pass,plan,rate",
-                               arg_int(a, "visit_days", 0));
+    r = store_plan_billing_get(store, plan.id, &b);
+    if (r < 0)
+        return cmd_fail(call, r, "store", "cannot read plan %s: %s", name, strerror(-r));
+    if (!order && !arg_has(a, "monthly_days") && !arg_has(a, "day_rate_cents") &&
+        !arg_has(a, "visit_days"))
+        return cmd_ok(call, billing_json(&b, false));
+    b.monthly_days = arg_int(a, "monthly_days", b.monthly_days);
+    b.day_rate_cents = arg_int(a, "day_rate_cents", b.day_rate_cents);
+    b.visit_days = arg_int(a, "visit_days", b.visit_days);
+    if (order)
+        snprintf(b.allowance_order, sizeof(b.allowance_order), "%s", order);
+    r = store_plan_set_billing(store, plan.id, b.monthly_days, b.day_rate_cents,
+                               b.allowance_order, b.visit_days);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot change plan: %s", strerror(-r));
-    log_info("plan %s: billing set by %s", name, cmd_who(call));
-    return cmd_ok(call, json_pack("{s:s}", "plan", name));
+    log_info("plan %s: billing set by %s (%" PRId64 " days a month, day rate %" PRId64
+             " cents, order %s, %" PRId64 " visit days)", name, cmd_who(call), b.monthly_days,
+             b.day_rate_cents, b.allowance_order, b.visit_days);
+    return cmd_ok(call, billing_json(&b, true));
+}
+
+struct plan_rates {
+    const char *plan;
+    json_t *list;
+};
+
+static int plan_rate_append(const char *plan, const struct store_rate *r, void *userdata)
+{
+    struct plan_rates *x = userdata;
+
+    if (strcmp(plan, x->plan) != 0)
+        return 0;
+    return json_array_append_new(x->list, json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I}", "target", r->target, "monthly_minutes",
+        (json_int_t)r->monthly_minutes, "per_hour_cents", (json_int_t)r->per_hour_cents,
+        "block_minutes", (json_int_t)r->block_minutes, "min_charge_cents",
+        (json_int_t)r->min_charge_cents, "free_minutes",
+        (json_int_t)r->free_minutes)) == 0 ? 0 : -ENOMEM;
+}
+
+int cmd_plan_show(struct cmd_call *call, const struct cmd_args *a)
+{
+    struct store *store = cmd_services(call)->store;
+    const char *name = arg_str(a, "plan");
+    struct plan_rates x = { name, NULL };
+    struct store_member_plan b;
+    struct store_plan plan;
+    json_t *o;
+    int r;
+
+    if ((r = find_plan(call, name, &plan)) < 0)
+        return r;
+    r = store_plan_billing_get(store, plan.id, &b);
+    x.list = json_array();
+    if (r == 0)
+        r = store_rates_foreach(store, plan_rate_append, &x);
+    if (r < 0) {
+        json_decref(x.list);
+        return cmd_fail(call, r, "store", "cannot read plan %s: %s", name, strerror(-r));
+    }
+    o = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o}", "id", (json_int_t)plan.id,
+                  "name", plan.name, "zones", plan.zones, "hours", plan.hours, "members",
+                  (json_int_t)plan.members, "monthly_days", (json_int_t)b.monthly_days,
+                  "day_rate_cents", (json_int_t)b.day_rate_cents, "allowance_order",
+                  b.allowance_order, "visit_days", (json_int_t)b.visit_days, "rates", x.list);
+    return cmd_ok(call, json_pack("{s:o}", "plan", o));
 }
 
 int cmd_rate_set(struct cmd_call *call, const struct cmd_args *a)

@@ -82,21 +82,11 @@ static void roles_text(unsigned roles, char *buf, size_t n)
 
 /* ---- lookup ---- */
 
+_Static_assert(offsetof(struct command, name) == 0, "name_first_cmp() needs name first");
+
 const struct command *command_find(const char *name)
 {
-    unsigned lo = 0, hi = command_count;
-
-    while (lo < hi) {
-        unsigned mid = (lo + hi) / 2;
-        int c = strcmp(name, command_table[mid].name);
-        if (c == 0)
-            return &command_table[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return bsearch(name, command_table, command_count, sizeof(command_table[0]), name_first_cmp);
 }
 
 /* ---- arguments ---- */
@@ -338,6 +328,17 @@ int cmd_ok_list(struct cmd_call *call, const char *key, json_t *list, int r)
         return cmd_fail(call, r, "store", "cannot read the %s: %s", key, strerror(-r));
     }
     return cmd_ok(call, json_pack("{s:o}", key, list));
+}
+
+int cmd_found(struct cmd_call *call, int r, const char *what, const char *name,
+              const char *hint)
+{
+    if (r == -ENOENT)
+        return cmd_fail(call, r, "not_found", "no %s '%.32s'%s%s", what, name, hint ? " " : "",
+                        hint ? hint : "");
+    if (r < 0)
+        return cmd_fail(call, r, "store", "cannot read %s %.32s: %s", what, name, strerror(-r));
+    return 0;
 }
 
 int cmd_self_member(struct cmd_call *call, int64_t *member)

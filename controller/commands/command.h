@@ -175,6 +175,11 @@ int cmd_fail(struct cmd_call *call, int err, const char *code, const char *fmt, 
 /* A listing: {key: list} (stolen), or the store's error r (< 0) if its rows could not all
  * be read. Returns what cmd_ok()/cmd_fail() return. */
 int cmd_ok_list(struct cmd_call *call, const char *key, json_t *list, int r);
+/* The store's answer r to looking up a `what` (plan, training, account) by name: 0, or the
+ * call failed with "not_found" (-ENOENT: "no plan 'x'", then hint if not NULL) or "store"
+ * (any other error) and r returned. */
+int cmd_found(struct cmd_call *call, int r, const char *what, const char *name,
+              const char *hint);
 /* For a member's account (member or trainer), the member it acts for: *member is set to it
  * (0: not given), and another member is refused. Staff and the custodian pass unchanged.
  * 0 or the error the call was failed with. */

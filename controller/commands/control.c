@@ -16,6 +16,7 @@
 #include "commit.h"
 #include "log.h"
 #include "services.h"
+#include "timer.h"
 #include "util.h"
 
 struct control_conn {
@@ -25,7 +26,7 @@ struct control_conn {
     uid_t uid;
     char who[64];               /* "uid=1000", or what an in-process client says it is */
     sd_event_source *io;
-    sd_event_source *timeout;
+    struct timer *timeout;
     char *in;
     size_t in_len;
     char *out;
@@ -66,7 +67,7 @@ static void conn_free(struct control_conn *c)
         cmd_call_cancel(call);      /* the client went away while it waited */
     }
     sd_event_source_disable_unref(c->io);
-    sd_event_source_disable_unref(c->timeout);
+    timer_free(c->timeout);
     if (c->fd >= 0)
         close(c->fd);
     free(c->in);
@@ -139,7 +140,7 @@ static void conn_dispatch(struct control_conn *c, size_t line_len)
     }
     c->call = call;
     if (call)       /* a long command (waiting for a card, say) keeps its own time */
-        sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+        timer_disarm(c->timeout);
 }
 
 static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -196,7 +197,7 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     return 0;
 }
 
-static int conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+static void conn_timeout(void *userdata)
 {
     struct control_conn *c = userdata;
     if (!c->dispatched) {
@@ -208,14 +209,12 @@ static int conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     } else if (c->replied) {
         conn_free(c);       /* the client does not read its reply */
     }
-    return 0;
 }
 
 /* Take cfd (non-blocking) as a new connection; closes it on failure. */
 static int conn_add(struct control *ctl, int cfd, uid_t uid, const char *who)
 {
     struct control_conn *c;
-    uint64_t now;
 
     c = calloc(1, sizeof(*c));
     if (c)
@@ -236,10 +235,9 @@ static int conn_add(struct control *ctl, int cfd, uid_t uid, const char *who)
     c->next = ctl->conns;
     ctl->conns = c;
     ctl->n_conns++;
-    sd_event_now(ctl->loop, CLOCK_MONOTONIC, &now);
     if (sd_event_add_io(ctl->loop, &c->io, cfd, EPOLLIN | EPOLLRDHUP, conn_io, c) < 0 ||
-        sd_event_add_time(ctl->loop, &c->timeout, CLOCK_MONOTONIC,
-                          now + CONTROL_READ_TIMEOUT_SEC * 1000000ull, 0, conn_timeout, c) < 0) {
+        timer_new(ctl->loop, CLOCK_MONOTONIC, 0, conn_timeout, c, &c->timeout) < 0 ||
+        timer_arm_in(c->timeout, CONTROL_READ_TIMEOUT_SEC * 1000000ull) < 0) {
         conn_free(c);
         return -ENOMEM;
     }
@@ -268,14 +266,12 @@ static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *us
 
 static void conn_send(struct control_conn *c)
 {
-    uint64_t now;
-
     sd_event_source_set_priority(c->io, CONTROL_PRIORITY_REPLY);
     sd_event_source_set_io_events(c->io, EPOLLOUT);
     sd_event_source_set_enabled(c->io, SD_EVENT_ON);
-    sd_event_now(c->ctl->loop, CLOCK_MONOTONIC, &now);
-    sd_event_source_set_time(c->timeout, now + CONTROL_READ_TIMEOUT_SEC * 1000000ull);
-    sd_event_source_set_enabled(c->timeout, SD_EVENT_ONESHOT);
+    /* The client has as long to read its reply as it had to send its request. Arming a
+     * created timer on a running loop does not fail. */
+    (void)timer_arm_in(c->timeout, CONTROL_READ_TIMEOUT_SEC * 1000000ull);
 }
 
 /* Replace the reply by an error: what it reported did not reach the disk. */
@@ -351,7 +347,7 @@ static void reply(struct control_conn *c, json_t *obj)
         conn_send(c);
     else {  /* nothing to read or write meanwhile, and no timeout: the disk takes its time */
         sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
-        sd_event_source_set_enabled(c->timeout, SD_EVENT_OFF);
+        timer_disarm(c->timeout);
     }
 }
 

@@ -18,6 +18,9 @@ struct consortium;
 struct mqtt;
 struct enroll;
 struct delivery;
+struct retention;
+struct provision;
+struct reader_desfire_keys;
 
 struct services {
     sd_event *loop;
@@ -29,6 +32,9 @@ struct services {
     struct fablab *fablab;
     struct meter *meter;
     struct enroll *enroll;
+    struct retention *retention;        /* deletes what is past its retention; erasures */
+    struct provision *provision;        /* DESFire provisioning at readers */
+    const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */
     struct delivery *delivery;          /* NULL unless [mail] enabled or a [webhook] */

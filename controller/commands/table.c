@@ -14,6 +14,7 @@
 /* Bounds shared by several commands. */
 #define LABEL_MAX 63
 #define NOTE_MAX 127
+#define NOTE_MAX_MEMBER 255         /* STORE_MEMBER_NOTE_MAX */
 #define MONEY_MAX 100000000         /* cents: one million euros */
 
 static const struct arg_spec no_args[] = { END };
@@ -37,7 +38,22 @@ static const struct arg_spec a_member_opt[] = { { "member", ARG_MEMBER, OPT, 0, 
 static const struct arg_spec a_member_add[] = {
     { "name", ARG_TEXT, REQ, 0, 95 }, { "email", ARG_TEXT, OPT, 0, 127 },
     { "plan", ARG_NAME, OPT, 0, 0 }, { "valid_from", ARG_TIME, OPT, 0, 0 }, { "valid_until", ARG_TIME, OPT, 0, 0 },
-    END };
+    { "note", ARG_TEXT, OPT, 0, NOTE_MAX_MEMBER }, END };
+static const struct arg_spec a_member_set[] = {
+    { "member", ARG_MEMBER, REQ, 0, 0 }, { "name", ARG_TEXT, OPT, 0, 95 },
+    { "email", ARG_TEXT, OPT, 0, 127 }, { "plan", ARG_NAME, OPT, 0, 0 },
+    { "plan_from", ARG_TIME, OPT, 0, 0 }, { "valid_from", ARG_TIME, OPT, 0, 0 },
+    { "valid_until", ARG_TIME, OPT, 0, 0 }, { "note", ARG_TEXT, OPT, 0, NOTE_MAX_MEMBER }, END };
+static const struct arg_spec a_member_renew[] = {
+    { "member", ARG_MEMBER, REQ, 0, 0 }, { "until", ARG_TIME, OPT, 0, 0 },
+    { "for", ARG_TEXT, OPT, 0, 8 }, END };
+static const struct arg_spec a_member_erase[] = {
+    { "member", ARG_MEMBER, REQ, 0, 0 }, { "force", ARG_BOOL, OPT, 0, 0 }, END };
+static const struct arg_spec a_member_list[] = {
+    { "query", ARG_TEXT, OPT, 0, 95 }, { "filter", ARG_TEXT, OPT, 0, 16 },
+    { "offset", ARG_INT, OPT, 0, 10000000 }, { "limit", ARG_INT, OPT, 0, 1000 }, END };
+static const struct arg_spec a_card[] = { { "card", ARG_ID, REQ, 0, 0 }, END };
+static const struct arg_spec a_plan[] = { { "plan", ARG_NAME, REQ, 0, 0 }, END };
 static const struct arg_spec a_card_add[] = {
     { "member", ARG_MEMBER, REQ, 0, 0 }, { "uid", ARG_UID, REQ, 0, 0 }, { "label", ARG_TEXT, OPT, 0, LABEL_MAX },
     END };
@@ -46,6 +62,13 @@ static const struct arg_spec a_card_remove[] = {
 static const struct arg_spec a_card_enroll[] = {
     { "member", ARG_MEMBER, REQ, 0, 0 }, { "reader", ARG_NAME, REQ, 0, 0 },
     { "label", ARG_TEXT, OPT, 0, LABEL_MAX }, { "timeout", ARG_INT, OPT, 1, 600 }, END };
+static const struct arg_spec a_card_provision[] = {
+    { "member", ARG_MEMBER, REQ, 0, 0 }, { "reader", ARG_NAME, REQ, 0, 0 },
+    { "label", ARG_TEXT, OPT, 0, LABEL_MAX }, { "timeout", ARG_INT, OPT, 1, 600 },
+    { "picc_key", ARG_TEXT, OPT, 0, 64 }, END };
+static const struct arg_spec a_card_deprovision[] = {
+    { "reader", ARG_NAME, REQ, 0, 0 }, { "timeout", ARG_INT, OPT, 1, 600 },
+    { "picc_key", ARG_TEXT, OPT, 0, 64 }, END };
 static const struct arg_spec a_plan_add[] = {
     { "name", ARG_NAME, REQ, 0, 0 }, { "zones", ARG_TEXT, OPT, 0, 255 }, { "hours", ARG_TEXT, OPT, 0, 255 },
     END };
@@ -159,10 +182,19 @@ const struct command command_table[] = {
     { "booking.move", MEMBERS | ROLES_STAFF, CMD_WEB, cmd_booking_move, a_booking_move,
       "move a booking" },
     { "card.add", ROLES_STAFF, CMD_WEB, cmd_card_add, a_card_add, "add a card by its UID" },
+    { "card.deprovision", ROLES_STAFF, CMD_WEB, cmd_card_deprovision, a_card_deprovision,
+      "remove the Portier DESFire applications from the next card at a reader, and the card" },
+    { "card.disable", ROLES_STAFF, CMD_WEB, cmd_card_disable, a_card,
+      "disable a card (lost, lent): it opens nothing until enabled" },
+    { "card.enable", ROLES_STAFF, CMD_WEB, cmd_card_enable, a_card, "enable a disabled card" },
     { "card.enroll", ROLE_TRAINER | ROLES_STAFF, CMD_WEB, cmd_card_enroll, a_card_enroll,
       "bind the next card presented at a reader (trainers: at their machines' readers)" },
     { "card.list", ROLES_STAFF, CMD_WEB, cmd_card_list, a_member_opt, "list cards" },
+    { "card.provision", ROLES_STAFF, CMD_WEB, cmd_card_provision, a_card_provision,
+      "make the next card at a reader a member's DESFire card (keys diversified per card)" },
     { "card.remove", ROLES_STAFF, CMD_WEB, cmd_card_remove, a_card_remove, "remove a card" },
+    { "card.report", ROLES_STAFF, CMD_WEB, cmd_card_report, no_args,
+      "members whose cards still open by UID alone (the DESFire migration)" },
     { "door.lock", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_door_lock, a_door,
       "lock a door now (ends a free-entry window's unlock too)" },
     { "door.unlock", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_door_unlock, a_door_unlock,
@@ -188,10 +220,22 @@ const struct command command_table[] = {
     { "mail.test", ROLES_STAFF, CMD_WEB, cmd_mail_test, a_mail_test,
       "send a test e-mail and wait for the SMTP server's answer" },
     { "member.add", ROLES_STAFF, CMD_WEB, cmd_member_add, a_member_add, "add a member" },
-    { "member.list", ROLES_STAFF, CMD_WEB, cmd_member_list, no_args, "list members" },
+    { "member.erase", ROLES_STAFF, CMD_WEB, cmd_member_erase, a_member_erase,
+      "erase a member's personal data (right to erasure); billing keeps a pseudonym" },
+    { "member.export", MEMBERS | ROLES_STAFF, CMD_WEB, cmd_member_export, a_member,
+      "everything the site holds about a member, as JSON (members: their own)" },
+    { "member.list", ROLES_STAFF, CMD_WEB, cmd_member_list, a_member_list,
+      "list members: search, filter, a page at a time" },
+    { "member.remove", ROLES_STAFF, CMD_WEB, cmd_member_remove, a_member,
+      "remove a member: cards disabled, access ends, history kept" },
+    { "member.renew", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_member_renew, a_member_renew,
+      "extend a membership to a date or by a duration" },
     { "member.resume", ROLES_STAFF, CMD_WEB, cmd_member_resume, a_member,
       "let a suspended member in again" },
-    { "member.show", ROLES_STAFF, CMD_WEB, cmd_member_show, a_member, "a member and their cards" },
+    { "member.set", ROLES_STAFF, CMD_WEB, cmd_member_set, a_member_set,
+      "change a member's name, e-mail, plan (now or from a date), validity or note" },
+    { "member.show", ROLES_STAFF, CMD_WEB, cmd_member_show, a_member,
+      "a member, their cards and their history" },
     { "member.suspend", ROLES_STAFF, CMD_WEB, cmd_member_suspend, a_member,
       "suspend a member: every door and machine refuses them" },
     { "pass.add", ROLES_STAFF, CMD_WEB, cmd_pass_add, a_pass_add,
@@ -205,9 +249,13 @@ const struct command command_table[] = {
     { "plan.billing", ROLES_STAFF, CMD_WEB, cmd_plan_billing, a_plan_billing,
       "set a plan's allowance, day rate and order of use" },
     { "plan.list", ROLES_STAFF, CMD_WEB, cmd_plan_list, no_args, "list plans" },
+    { "plan.show", ROLES_STAFF, CMD_WEB, cmd_plan_show, a_plan,
+      "a plan: zones, hours, billing settings and rates" },
     { "presence.checkout", ROLES_STAFF, CMD_WEB, cmd_presence_checkout, a_member,
       "check a member out" },
     { "presence.list", ROLES_STAFF, CMD_WEB, cmd_presence_list, no_args, "who is in" },
+    { "privacy.prune", ROLES_STAFF, CMD_WEB, cmd_privacy_prune, no_args,
+      "delete now what is past its retention ([privacy]); answers when done" },
     { "rate.list", READERS_OF_USAGE, CMD_WEB, cmd_rate_list, no_args, "machine rates" },
     { "rate.set", ROLES_STAFF, CMD_WEB, cmd_rate_set, a_rate_set, "set a plan's machine rate" },
     { "reader.restart", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_reader_restart, a_reader,

@@ -15,6 +15,7 @@
 #include "period_seal.h"
 #include "period_seal_json.h"
 #include "store_consortium.h"
+#include "timer.h"
 #include "util.h"
 
 #define CONTROL_PAYLOAD_MAX 512     /* acks and resend requests are small */
@@ -27,7 +28,7 @@ struct consortium {
     const struct config *cfg;
     struct store_consortium *sc;
     sd_event_source *pump;
-    sd_event_source *tick;
+    struct timer *tick;
     bool connected;
     bool inflight;                  /* a batch handed to the broker, not yet acknowledged */
     int inflight_mid;
@@ -151,7 +152,6 @@ static void on_ack(struct consortium *c, const void *payload, int len)
     json_int_t v = 0, seq = -1;
     const char *site = NULL, *hex = NULL;
     uint8_t want[LEDGER_HASH_LEN], have[LEDGER_HASH_LEN] = { 0 };
-    size_t bin_len = 0;
     int64_t head = 0, prev;
     int r;
 
@@ -162,9 +162,7 @@ static void on_ack(struct consortium *c, const void *payload, int len)
     if (!o || json_unpack_ex(o, &err, JSON_STRICT, "{s:I, s:s, s:I, s?s}", "v", &v, "site",
                              &site, "seq", &seq, "hash", &hex) < 0 ||
         v != 1 || strcmp(site, c->cfg->site.id) != 0 || seq < 0 ||
-        (hex && (strlen(hex) != 2 * LEDGER_HASH_LEN ||
-                 sodium_hex2bin(want, sizeof(want), hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
-                 bin_len != LEDGER_HASH_LEN))) {
+        (hex && !hex_decode(hex, strlen(hex), want, sizeof(want)))) {
         log_warning("consortium: ignoring a malformed acknowledgement on %s", c->ack_topic);
         c->stats.acks_refused++;
         json_decref(o);
@@ -355,10 +353,11 @@ static const struct mqtt_attachment_ops attachment_ops = {
     .published = on_published,
 };
 
-static int tick_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void tick_due(void *userdata)
 {
     struct consortium *c = userdata;
     uint64_t quiet = (uint64_t)c->cfg->consortium.resend_seconds * 1000000u;
+    int r;
 
     /* Go back to the acknowledgement when the custodian has been silent too long: lost
      * batches, a custodian that was away, an acknowledgement that never came. */
@@ -370,8 +369,9 @@ static int tick_due(sd_event_source *s, uint64_t usec, void *userdata)
         c->last_progress_usec = now_mono_usec();
         consortium_kick(c);
     }
-    sd_event_source_set_time(s, now_mono_usec() + 1000000u);
-    return 0;
+    r = timer_arm_in(c->tick, 1000000u);
+    if (r < 0)
+        log_error("consortium: cannot arm the resend timer: %s", strerror(-r));
 }
 
 int consortium_new(sd_event *loop, struct store *store, struct meter *meter, struct mqtt *mqtt,
@@ -412,11 +412,9 @@ int consortium_new(sd_event *loop, struct store *store, struct meter *meter, str
         goto fail;
     sd_event_source_set_priority(c->pump, SD_EVENT_PRIORITY_IDLE);
     sd_event_source_set_enabled(c->pump, SD_EVENT_OFF);
-    r = sd_event_add_time(loop, &c->tick, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
-                          tick_due, c);
-    if (r < 0)
+    if ((r = timer_new(loop, CLOCK_MONOTONIC, 100000, tick_due, c, &c->tick)) < 0 ||
+        (r = timer_arm_in(c->tick, 1000000u)) < 0)
         goto fail;
-    sd_event_source_set_enabled(c->tick, SD_EVENT_ON);
     mqtt_attach(mqtt, &attachment_ops, c);
     *ret = c;
     return 0;
@@ -432,7 +430,7 @@ struct consortium *consortium_free(struct consortium *c)
     if (c->mqtt)
         mqtt_attach(c->mqtt, NULL, NULL);
     sd_event_source_disable_unref(c->pump);
-    sd_event_source_disable_unref(c->tick);
+    timer_free(c->tick);
     passports_free(c->passports);
     store_consortium_free(c->sc);
     free(c->batch);

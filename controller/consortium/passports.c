@@ -1,17 +1,17 @@
 #include "passports.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "passport.h"
 #include "passport_json.h"
+#include "timer.h"
 #include "util.h"
 
 #define SITES_MAX 256
@@ -28,56 +28,31 @@ struct passports {
     uint8_t member_key[PASSPORT_KEY_LEN];   /* this site's, for pseudonyms */
     struct passport_site sites[SITES_MAX];
     unsigned n_sites;
-    sd_event_source *scan;
+    struct timer *scan;
     char prefix[80];                        /* "PREFIX/" */
     struct passports_stats stats;
 };
 
 /* ---- keys ---- */
 
-static int read_small_file(const char *path, char *buf, size_t n, size_t *ret_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-    ssize_t k;
-    size_t len = 0;
-
-    if (fd < 0)
-        return -errno;
-    while (len < n && (k = read(fd, buf + len, n - len)) != 0) {
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            break;
-        }
-        len += (size_t)k;
-    }
-    close(fd);
-    if (r == 0 && len == n)
-        r = -EFBIG;
-    *ret_len = len;
-    return r;
-}
-
 /* 32 raw bytes, or 64 hex digits (and a newline). */
 static int load_card_key(struct passports *p)
 {
     char buf[130];
-    size_t len = 0, bin_len = 0;
-    int r = read_small_file(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len);
+    size_t len = 0;
+    int r = file_read_small(p->cfg->consortium.card_key_file, buf, sizeof(buf), &len, NULL);
 
     if (r < 0) {
         log_error("consortium: cannot read card_key_file %s: %s",
                   p->cfg->consortium.card_key_file, strerror(-r));
+        sodium_memzero(buf, sizeof(buf));
         return r;
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
     if (len == PASSPORT_KEY_LEN) {
         memcpy(p->card_key, buf, PASSPORT_KEY_LEN);
-    } else if (len != 2 * PASSPORT_KEY_LEN ||
-               sodium_hex2bin(p->card_key, PASSPORT_KEY_LEN, buf, len, NULL, &bin_len, NULL) != 0 ||
-               bin_len != PASSPORT_KEY_LEN) {
+    } else if (!hex_decode(buf, len, p->card_key, PASSPORT_KEY_LEN)) {
         log_error("consortium: %s: the card key must be 32 bytes (or 64 hex digits)",
                   p->cfg->consortium.card_key_file);
         sodium_memzero(buf, sizeof(buf));
@@ -101,14 +76,13 @@ static int load_sites(struct passports *p)
     text = malloc(SITES_FILE_MAX);
     if (!text)
         return -ENOMEM;
-    r = read_small_file(p->cfg->consortium.sites_file, text, SITES_FILE_MAX - 1, &len);
+    r = file_read_small(p->cfg->consortium.sites_file, text, SITES_FILE_MAX, &len, NULL);
     if (r < 0) {
         log_error("consortium: cannot read sites_file %s: %s", p->cfg->consortium.sites_file,
                   strerror(-r));
         free(text);
         return r;
     }
-    text[len] = '\0';
     n = passport_sites_parse(text, p->sites, SITES_MAX, &line);
     free(text);
     if (n < 0) {
@@ -162,6 +136,7 @@ struct eligible {
     int64_t member_id;
     int64_t visit_days;
     uint8_t hash[PASSPORT_CARD_LEN];
+    bool desfire;
 };
 
 struct eligible_list {
@@ -170,21 +145,16 @@ struct eligible_list {
 };
 
 static int collect_eligible(int64_t member_id, int64_t visit_days, const uint8_t hash[32],
-                            void *userdata)
+                            bool desfire, void *userdata)
 {
     struct eligible_list *l = userdata;
 
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        struct eligible *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (ARRAY_RESERVE(l->v, l->n, l->cap, 64) < 0)
+        return -ENOMEM;
     l->v[l->n].member_id = member_id;
     l->v[l->n].visit_days = visit_days;
     memcpy(l->v[l->n].hash, hash, PASSPORT_CARD_LEN);
+    l->v[l->n].desfire = desfire;
     l->n++;
     return 0;
 }
@@ -310,8 +280,10 @@ static void scan(struct passports *p)
         pp.visit_days = l.v[i].visit_days;
         snprintf(pp.month, sizeof(pp.month), "%s", rc.month);
         for (; i < l.n && l.v[i].member_id == member; i++)
-            if (pp.n_cards < PASSPORT_CARDS_MAX)
+            if (pp.n_cards < PASSPORT_CARDS_MAX) {
+                pp.card_desfire[pp.n_cards] = l.v[i].desfire;
                 memcpy(pp.cards[pp.n_cards++], l.v[i].hash, PASSPORT_CARD_LEN);
+            }
         r = store_consortium_heard_foreach(p->sc, pp.id, rc.month, add_used, &pp);
         if (r < 0)
             goto out;
@@ -339,14 +311,20 @@ out:
     free(l.v);
 }
 
-static int scan_due(sd_event_source *s, uint64_t usec, void *userdata)
+/* Scan after usec: a timer armed at creation only fails on a loop that has finished. */
+static void scan_in(struct passports *p, uint64_t usec)
+{
+    int r = timer_arm_in(p->scan, usec);
+    if (r < 0)
+        log_error("consortium: cannot arm the passport scan: %s", strerror(-r));
+}
+
+static void scan_due(void *userdata)
 {
     struct passports *p = userdata;
 
     scan(p);
-    sd_event_source_set_time(s, now_mono_usec() +
-                                    (uint64_t)p->cfg->consortium.passport_scan_seconds * 1000000u);
-    return 0;
+    scan_in(p, (uint64_t)p->cfg->consortium.passport_scan_seconds * 1000000u);
 }
 
 /* ---- host site: other sites' passports and the notices about our members ---- */
@@ -436,7 +414,8 @@ static void on_passport(struct passports *p, const char *home, const char *id,
     sp.visit_days = pp.visit_days;
     snprintf(sp.month, sizeof(sp.month), "%s", pp.month);
     sp.used_elsewhere = passport_used_elsewhere(&pp, p->cfg->site.id, pp.month);
-    r = store_consortium_passport_put(p->sc, &sp, (const uint8_t (*)[32])pp.cards, pp.n_cards,
+    r = store_consortium_passport_put(p->sc, &sp, (const uint8_t (*)[32])pp.cards,
+                                      pp.card_desfire, pp.n_cards,
                                       p->cfg->consortium.passports_max, now);
     if (r == -ESTALE)
         log_debug("consortium: older passport %.8s of site %s ignored", pp.id, home);
@@ -483,7 +462,7 @@ static void on_notice(struct passports *p, const char *host, const char *rest,
              v.days, v.month, v.id);
     /* The member's passport now carries it: publish it soon (not from inside the callback
      * of the message, and after the write is committed with everything else). */
-    sd_event_source_set_time(p->scan, now_mono_usec() + 200000u);
+    scan_in(p, 200000u);
 }
 
 bool passports_message(struct passports *p, const char *topic, const void *payload, int len)
@@ -542,7 +521,7 @@ void passports_connected(struct passports *p)
     billing_month(p, now_utc(), day, month);
     month_days(month, first, last);
     store_consortium_visits_month_foreach(p->sc, first, last, notice_again, ctx);
-    sd_event_source_set_time(p->scan, now_mono_usec() + 100000u);
+    scan_in(p, 100000u);
 }
 
 /* ---- at the door ---- */
@@ -575,6 +554,7 @@ static int visitor_lookup(void *userdata, const uint8_t *uid, size_t uid_len, in
     ret->facts.visit_days = sp.visit_days;
     ret->facts.used_days = here + (strcmp(sp.month, month) == 0 ? sp.used_elsewhere : 0);
     ret->facts.visited_today = today > 0;
+    ret->facts.card_desfire = sp.card_desfire;
     return 0;
 }
 
@@ -639,6 +619,34 @@ void passports_card_seen(struct passports *p, int64_t card_id, const uint8_t *ui
                     card_id, strerror(-r));
 }
 
+void passports_member_gone(struct passports *p, int64_t member_id)
+{
+    struct passport pp = { 0 };
+    struct store_passport_out prev;
+    int64_t now = now_utc();
+    char day[11];
+    int r;
+
+    if (!p)
+        return;
+    passport_pseudonym(p->member_key, member_id, pp.id);
+    if (store_consortium_out_get(p->sc, pp.id, &prev) < 0 || prev.revoked)
+        return;             /* never published, or already revoked */
+    if (!mqtt_is_connected(p->mqtt)) {
+        log_info("consortium: passport %.8s will be revoked when the broker is back", pp.id);
+        return;             /* the next scan revokes it: the member is no longer eligible */
+    }
+    snprintf(pp.home, sizeof(pp.home), "%s", p->cfg->site.id);
+    billing_month(p, now, day, pp.month);
+    pp.revoked = true;
+    r = publish_passport(p, &pp, member_id, now);
+    if (r < 0)
+        log_warning("consortium: cannot revoke passport %.8s now: %s (the next scan will)",
+                    pp.id, strerror(-r));
+    else
+        log_info("consortium: passport %.8s of member %" PRId64 " revoked", pp.id, member_id);
+}
+
 /* ---- life ---- */
 
 int passports_new(sd_event *loop, struct store *store, struct store_consortium *sc,
@@ -662,13 +670,9 @@ int passports_new(sd_event *loop, struct store *store, struct store_consortium *
         r = load_sites(p);
     if (r == 0)
         r = store_secret(store, "passport_member_key", p->member_key, sizeof(p->member_key));
-    if (r < 0)
+    if (r < 0 || (r = timer_new(loop, CLOCK_MONOTONIC, 100000, scan_due, p, &p->scan)) < 0 ||
+        (r = timer_arm_in(p->scan, 1000000u)) < 0)
         goto fail;
-    r = sd_event_add_time(loop, &p->scan, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
-                          scan_due, p);
-    if (r < 0)
-        goto fail;
-    sd_event_source_set_enabled(p->scan, SD_EVENT_ON);
     log_info("consortium: passports on, %u other site(s) known", p->n_sites);
     *ret = p;
     return 0;
@@ -681,7 +685,7 @@ struct passports *passports_free(struct passports *p)
 {
     if (!p)
         return NULL;
-    sd_event_source_disable_unref(p->scan);
+    timer_free(p->scan);
     sodium_memzero(p->card_key, sizeof(p->card_key));
     sodium_memzero(p->member_key, sizeof(p->member_key));
     free(p);

@@ -46,6 +46,11 @@ extern const struct access_visitor_ops passports_visitor_ops;
  * its member's passport can carry it. NULL-safe. */
 void passports_card_seen(struct passports *p, int64_t card_id, const uint8_t *uid, size_t len);
 
+/* Member member_id may no longer visit, at once (removed or erased): its passport, if one
+ * was published, is revoked now with a signed revocation — or at the next scan if the
+ * broker is away. NULL-safe. */
+void passports_member_gone(struct passports *p, int64_t member_id);
+
 struct passports_stats {
     uint64_t published, revoked, received, refused, visits;
 };

@@ -8,80 +8,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvtext.h"
 #include "util.h"
 
 /* ---- one entry ---- */
 
-/* The next line must be "key=VALUE\n": copy VALUE (at most n-1 bytes) into buf. */
-static bool take_field(const char **p, const char *end, const char *key, char *buf, size_t n)
-{
-    size_t klen = strlen(key);
-    const char *nl;
-
-    if ((size_t)(end - *p) <= klen || memcmp(*p, key, klen) != 0 || (*p)[klen] != '=')
-        return false;
-    *p += klen + 1;
-    nl = memchr(*p, '\n', (size_t)(end - *p));
-    if (!nl || (size_t)(nl - *p) >= n)
-        return false;
-    memcpy(buf, *p, (size_t)(nl - *p));
-    buf[nl - *p] = '\0';
-    *p = nl + 1;
-    return true;
-}
-
-static bool take_int(const char **p, const char *end, const char *key, int64_t *ret)
-{
-    char buf[24];
-    return take_field(p, end, key, buf, sizeof(buf)) &&
-           parse_int64(buf, INT64_MIN, INT64_MAX, ret) == 0;
-}
-
 int ledger_decode(const char *text, size_t len, struct ledger_entry *ret)
 {
-    static const char header[] = "portier-ledger-v1\n";
     struct ledger_entry e = { 0 };
-    char prev[LEDGER_HASH_LEN * 2 + 1], again[LEDGER_ENCODING_MAX];
-    const char *p = text, *end = text + len;
-    size_t bin_len = 0;
-    int n;
+    char again[LEDGER_ENCODING_MAX];
+    struct kv_reader r;
 
-    if (len >= LEDGER_ENCODING_MAX || len < sizeof(header) - 1 ||
-        memcmp(p, header, sizeof(header) - 1) != 0)
+    kv_begin(&r, text, len, LEDGER_ENCODING_MAX - 1, "portier-ledger-v1");
+    kv_text(&r, "site", e.site, sizeof(e.site));
+    kv_int(&r, "seq", 1, INT64_MAX, &e.seq);
+    kv_hex(&r, "prev", e.prev_hash, LEDGER_HASH_LEN);
+    kv_int(&r, "usage", INT64_MIN, INT64_MAX, &e.usage_id);
+    kv_text(&r, "kind", e.kind, sizeof(e.kind));
+    kv_int(&r, "member", INT64_MIN, INT64_MAX, &e.member_id);
+    kv_text(&r, "resource", e.resource, sizeof(e.resource));
+    kv_int(&r, "start", INT64_MIN, INT64_MAX, &e.started_at);
+    kv_int(&r, "end", INT64_MIN, INT64_MAX, &e.ended_at);
+    kv_int(&r, "quantity", INT64_MIN, INT64_MAX, &e.quantity);
+    kv_text(&r, "unit", e.unit, sizeof(e.unit));
+    kv_int(&r, "amount_cents", INT64_MIN, INT64_MAX, &e.amount_cents);
+    kv_text(&r, "allowance", e.allowance, sizeof(e.allowance));
+    kv_int(&r, "corrects", INT64_MIN, INT64_MAX, &e.corrects_seq);
+    kv_int(&r, "recorded", INT64_MIN, INT64_MAX, &e.recorded_at);
+    if (ledger_is_visit(&e)) {
+        kv_text(&r, "home", e.home, sizeof(e.home));
+        kv_text(&r, "visitor", e.visitor, sizeof(e.visitor));
+        if (!name_is_valid(e.home))
+            return -EBADMSG;
+    }
+    if (!kv_end(&r) || !name_is_valid(e.site))
         return -EBADMSG;
-    p += sizeof(header) - 1;
-    if (!take_field(&p, end, "site", e.site, sizeof(e.site)) ||
-        !take_int(&p, end, "seq", &e.seq) ||
-        !take_field(&p, end, "prev", prev, sizeof(prev)) ||
-        !take_int(&p, end, "usage", &e.usage_id) ||
-        !take_field(&p, end, "kind", e.kind, sizeof(e.kind)) ||
-        !take_int(&p, end, "member", &e.member_id) ||
-        !take_field(&p, end, "resource", e.resource, sizeof(e.resource)) ||
-        !take_int(&p, end, "start", &e.started_at) ||
-        !take_int(&p, end, "end", &e.ended_at) ||
-        !take_int(&p, end, "quantity", &e.quantity) ||
-        !take_field(&p, end, "unit", e.unit, sizeof(e.unit)) ||
-        !take_int(&p, end, "amount_cents", &e.amount_cents) ||
-        !take_field(&p, end, "allowance", e.allowance, sizeof(e.allowance)) ||
-        !take_int(&p, end, "corrects", &e.corrects_seq) ||
-        !take_int(&p, end, "recorded", &e.recorded_at))
-        return -EBADMSG;
-    if (ledger_is_visit(&e) && (!take_field(&p, end, "home", e.home, sizeof(e.home)) ||
-                                !take_field(&p, end, "visitor", e.visitor, sizeof(e.visitor)) ||
-                                !name_is_valid(e.home)))
-        return -EBADMSG;
-    if (p != end)
-        return -EBADMSG;
-    if (strlen(prev) != LEDGER_HASH_LEN * 2 ||
-        sodium_hex2bin(e.prev_hash, LEDGER_HASH_LEN, prev, strlen(prev), NULL, &bin_len,
-                       NULL) != 0 || bin_len != LEDGER_HASH_LEN)
-        return -EBADMSG;
-    if (e.seq < 1 || !name_is_valid(e.site))
-        return -EBADMSG;
-    /* Canonical only: the bytes must be exactly what ledger_encode() writes (no "+1", no
-     * leading zeros, lower-case hex), so one entry has one encoding and one hash. */
-    n = ledger_encode(&e, again, sizeof(again));
-    if (n < 0 || (size_t)n != len || memcmp(again, text, len) != 0)
+    /* Canonical only: the bytes must be exactly what ledger_encode() writes, so one entry
+     * has one encoding and one hash. */
+    if (!kv_same(text, len, again, ledger_encode(&e, again, sizeof(again))))
         return -EBADMSG;
     crypto_generichash(e.hash, LEDGER_HASH_LEN, (const uint8_t *)text, len, NULL, 0);
     *ret = e;

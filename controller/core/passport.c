@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvtext.h"
 #include "util.h"
 
 /* ---- small helpers ---- */
@@ -80,73 +81,43 @@ int passport_encode(const struct passport *p, char *buf, size_t n)
         put(&o, "%s%s", i ? "," : "", hex);
     }
     put(&o, "\n");
+    /* Only when there is something to say: a passport without DESFire cards keeps its
+     * bytes, so sites that do not know this line still read it. */
+    for (unsigned i = 0, first = 1; i < p->n_cards; i++)
+        if (p->card_desfire[i]) {
+            put(&o, "%s%u", first ? "desfire=" : ",", i);
+            first = 0;
+        }
+    for (unsigned i = 0; i < p->n_cards; i++)
+        if (p->card_desfire[i]) {
+            put(&o, "\n");
+            break;
+        }
     return o.overflow ? -E2BIG : (int)o.len;
-}
-
-/* The next line must be "key=VALUE\n": copy VALUE (at most n-1 bytes) into buf. */
-static bool take(const char **p, const char *end, const char *key, char *buf, size_t n)
-{
-    size_t klen = strlen(key);
-    const char *nl;
-
-    if ((size_t)(end - *p) <= klen || memcmp(*p, key, klen) != 0 || (*p)[klen] != '=')
-        return false;
-    *p += klen + 1;
-    nl = memchr(*p, '\n', (size_t)(end - *p));
-    if (!nl || (size_t)(nl - *p) >= n || memchr(*p, '\0', (size_t)(nl - *p)))
-        return false;
-    memcpy(buf, *p, (size_t)(nl - *p));
-    buf[nl - *p] = '\0';
-    *p = nl + 1;
-    return true;
-}
-
-static bool take_int(const char **p, const char *end, const char *key, int64_t *ret)
-{
-    char buf[24];
-    return take(p, end, key, buf, sizeof(buf)) && parse_int64(buf, 0, INT64_MAX, ret) == 0;
-}
-
-/* The bytes must be exactly what encode would write: one passport, one text, one signature. */
-static bool canonical(const char *text, size_t len, int (*enc)(const void *, char *, size_t),
-                      const void *obj)
-{
-    char again[PASSPORT_TEXT_MAX];
-    int k = enc(obj, again, sizeof(again));
-    return k > 0 && (size_t)k == len && memcmp(again, text, len) == 0;
-}
-
-static int encode_passport(const void *p, char *buf, size_t n)
-{
-    return passport_encode(p, buf, n);
-}
-
-static int encode_notice(const void *v, char *buf, size_t n)
-{
-    return passport_notice_encode(v, buf, n);
 }
 
 int passport_decode(const char *text, size_t len, struct passport *ret)
 {
-    static const char header[] = "portier-passport-v1\n";
     struct passport p = { 0 };
     char status[16], used[PASSPORT_HOSTS_MAX * 56], cards[PASSPORT_CARDS_MAX * 65 + 1];
-    const char *s = text, *end = text + len;
+    char desfire[PASSPORT_CARDS_MAX * 2 + 1] = "";
+    char again[PASSPORT_TEXT_MAX];
     char *tok, *save = NULL;
+    struct kv_reader r;
 
-    if (len >= PASSPORT_TEXT_MAX || len < sizeof(header) - 1 ||
-        memcmp(s, header, sizeof(header) - 1) != 0)
-        return -EBADMSG;
-    s += sizeof(header) - 1;
-    if (!take(&s, end, "home", p.home, sizeof(p.home)) ||
-        !take(&s, end, "id", p.id, sizeof(p.id)) ||
-        !take(&s, end, "status", status, sizeof(status)) ||
-        !take_int(&s, end, "issued", &p.issued) ||
-        !take_int(&s, end, "expires", &p.expires) ||
-        !take_int(&s, end, "visit_days", &p.visit_days) ||
-        !take(&s, end, "month", p.month, sizeof(p.month)) ||
-        !take(&s, end, "used", used, sizeof(used)) ||
-        !take(&s, end, "cards", cards, sizeof(cards)) || s != end)
+    kv_begin(&r, text, len, PASSPORT_TEXT_MAX - 1, "portier-passport-v1");
+    kv_text(&r, "home", p.home, sizeof(p.home));
+    kv_text(&r, "id", p.id, sizeof(p.id));
+    kv_text(&r, "status", status, sizeof(status));
+    kv_int(&r, "issued", 0, INT64_MAX, &p.issued);
+    kv_int(&r, "expires", 0, INT64_MAX, &p.expires);
+    kv_int(&r, "visit_days", 0, INT64_MAX, &p.visit_days);
+    kv_text(&r, "month", p.month, sizeof(p.month));
+    kv_text(&r, "used", used, sizeof(used));
+    kv_text(&r, "cards", cards, sizeof(cards));
+    if (kv_more(&r))
+        kv_text(&r, "desfire", desfire, sizeof(desfire));
+    if (!kv_end(&r))
         return -EBADMSG;
     if (strcmp(status, "revoked") == 0)
         p.revoked = true;
@@ -165,14 +136,20 @@ int passport_decode(const char *text, size_t len, struct passport *ret)
     }
     save = NULL;
     for (tok = strtok_r(cards, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        size_t bin_len = 0;
-        if (p.n_cards == PASSPORT_CARDS_MAX || strlen(tok) != 2 * PASSPORT_CARD_LEN ||
-            sodium_hex2bin(p.cards[p.n_cards], PASSPORT_CARD_LEN, tok, strlen(tok), NULL,
-                           &bin_len, NULL) != 0 || bin_len != PASSPORT_CARD_LEN)
+        if (p.n_cards == PASSPORT_CARDS_MAX ||
+            !hex_decode(tok, strlen(tok), p.cards[p.n_cards], PASSPORT_CARD_LEN))
             return -EBADMSG;
         p.n_cards++;
     }
-    if (!canonical(text, len, encode_passport, &p))
+    save = NULL;
+    for (tok = strtok_r(desfire, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int64_t i;
+        if (parse_int64(tok, 0, (int64_t)p.n_cards - 1, &i) < 0)
+            return -EBADMSG;
+        p.card_desfire[i] = true;
+    }
+    /* One passport, one text, one signature: the bytes must be what encode writes. */
+    if (!kv_same(text, len, again, passport_encode(&p, again, sizeof(again))))
         return -EBADMSG;
     *ret = p;
     return 0;
@@ -206,21 +183,17 @@ int passport_notice_encode(const struct passport_notice *v, char *buf, size_t n)
 
 int passport_notice_decode(const char *text, size_t len, struct passport_notice *ret)
 {
-    static const char header[] = "portier-visits-v1\n";
     struct passport_notice v = { 0 };
-    const char *s = text, *end = text + len;
+    char again[PASSPORT_TEXT_MAX];
+    struct kv_reader r;
 
-    if (len >= PASSPORT_TEXT_MAX || len < sizeof(header) - 1 ||
-        memcmp(s, header, sizeof(header) - 1) != 0)
-        return -EBADMSG;
-    s += sizeof(header) - 1;
-    if (!take(&s, end, "host", v.host, sizeof(v.host)) ||
-        !take(&s, end, "home", v.home, sizeof(v.home)) ||
-        !take(&s, end, "id", v.id, sizeof(v.id)) ||
-        !take(&s, end, "month", v.month, sizeof(v.month)) ||
-        !take_int(&s, end, "days", &v.days) || s != end || v.days > 31)
-        return -EBADMSG;
-    if (!canonical(text, len, encode_notice, &v))
+    kv_begin(&r, text, len, PASSPORT_TEXT_MAX - 1, "portier-visits-v1");
+    kv_text(&r, "host", v.host, sizeof(v.host));
+    kv_text(&r, "home", v.home, sizeof(v.home));
+    kv_text(&r, "id", v.id, sizeof(v.id));
+    kv_text(&r, "month", v.month, sizeof(v.month));
+    kv_int(&r, "days", 0, 31, &v.days);
+    if (!kv_end(&r) || !kv_same(text, len, again, passport_notice_encode(&v, again, sizeof(again))))
         return -EBADMSG;
     *ret = v;
     return 0;
@@ -264,7 +237,6 @@ int passport_sites_parse(const char *text, struct passport_site *out, size_t max
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
         char buf[160], name[40], hex[80], extra[2];
-        size_t bin_len = 0;
         int k;
 
         line++;
@@ -277,9 +249,7 @@ int passport_sites_parse(const char *text, struct passport_site *out, size_t max
             k = -2;
         }
         if (k == 2 && n < max && name_is_valid(name) && strlen(name) < sizeof(out->name) &&
-            strlen(hex) == 2 * PASSPORT_PK_LEN &&
-            sodium_hex2bin(out[n].pk, PASSPORT_PK_LEN, hex, strlen(hex), NULL, &bin_len,
-                           NULL) == 0 && bin_len == PASSPORT_PK_LEN) {
+            hex_decode(hex, strlen(hex), out[n].pk, PASSPORT_PK_LEN)) {
             memcpy(out[n].name, name, strlen(name) + 1);
             n++;
         } else if (k != -1 && k != 0) {        /* not blank, not only a comment */

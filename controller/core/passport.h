@@ -13,6 +13,9 @@
  *   month=2026-10                (the month "used" counts)
  *   used=nantes:1,paris:2        (visit days the home heard of this month; may be empty)
  *   cards=<64 hex>,<64 hex>      (card hashes under the consortium's card key; may be empty)
+ *   desfire=0,1                  (only when some card is a provisioned DESFire: their
+ *                                 places in cards; such a card must prove the consortium's
+ *                                 DESFire key wherever UIDs alone are not enough)
  *
  * A visit notice is signed by the host site:
  *
@@ -61,6 +64,7 @@ struct passport {
     struct passport_use used[PASSPORT_HOSTS_MAX];   /* sorted by host, each once */
     unsigned n_cards;
     uint8_t cards[PASSPORT_CARDS_MAX][PASSPORT_CARD_LEN];
+    bool card_desfire[PASSPORT_CARDS_MAX];  /* cards[i] is a provisioned DESFire */
 };
 
 struct passport_notice {

@@ -28,6 +28,8 @@ static const struct {
     [POLICY_VISITOR_REVOKED] = { "visitor_revoked", "the visitor's passport is revoked" },
     [POLICY_VISITOR_EXPIRED] = { "visitor_expired", "the visitor's passport has expired" },
     [POLICY_VISITOR_NO_ALLOWANCE] = { "visitor_no_allowance", "the visitor has no visiting days left this month" },
+    [POLICY_CARD_NOT_SECURE] = { "card_not_secure", "this door needs a DESFire card that proves its key, and this card proved none" },
+    [POLICY_CARD_AUTH_FAILED] = { "card_auth_failed", "the card failed its DESFire authentication (a copy, another site's card, or taken away too soon)" },
 };
 
 const char *policy_reason_to_string(enum policy_reason r)
@@ -63,10 +65,38 @@ static struct policy_verdict deny(enum policy_reason r)
     return (struct policy_verdict){ .granted = false, .reason = r };
 }
 
+/* Is the card trustworthy enough for this door? Checked before anything else: where a proof
+ * is required, a UID alone identifies nobody. POLICY_GRANTED if it is. */
+enum policy_reason policy_card_proof_check(const struct policy_request *req)
+{
+    bool desfire = req->card ? req->card->desfire : req->visitor && req->visitor->card_desfire;
+
+    switch (req->door->security) {
+    case CARD_SECURITY_UID:
+        return POLICY_GRANTED;
+    case CARD_SECURITY_DESFIRE_OR_UID:
+        /* A card enrolled by its UID opens by its UID (migration); a provisioned one is held
+         * to its key, so a copy of its UID opens nothing even here. */
+        if (!desfire)
+            return POLICY_GRANTED;
+        /* fall through */
+    case CARD_SECURITY_DESFIRE:
+        break;
+    }
+    if (req->proof == POLICY_PROOF_OK)
+        return POLICY_GRANTED;
+    return req->proof == POLICY_PROOF_FAILED ? POLICY_CARD_AUTH_FAILED : POLICY_CARD_NOT_SECURE;
+}
+
 struct policy_verdict policy_decide(const struct policy_request *req)
 {
-    /* The order of checks is the order a manager would look: is the card ours, is it on,
-     * is the person a member right now, does their plan cover this door at this time. */
+    enum policy_reason proof = policy_card_proof_check(req);
+
+    /* The order of checks is the order a manager would look: did the card prove what this
+     * door asks, is the card ours, is it on, is the person a member right now, does their
+     * plan cover this door at this time. */
+    if (proof != POLICY_GRANTED)
+        return deny(proof);
     if (!req->card && req->visitor) {
         /* Another site's member: its passport stands for card, membership and plan. A day
          * already recorded today stays open whatever the count says. */

@@ -30,13 +30,36 @@ enum policy_reason {
     POLICY_VISITOR_REVOKED,
     POLICY_VISITOR_EXPIRED,
     POLICY_VISITOR_NO_ALLOWANCE,
+    POLICY_CARD_NOT_SECURE,         /* the door wants a DESFire proof; the card gave none */
+    POLICY_CARD_AUTH_FAILED,        /* the card's DESFire authentication failed */
     POLICY_REASON__MAX,
+};
+
+/* What a card must prove at a door or machine (docs/security.md). The order is the
+ * configuration's (config_card_securities). */
+enum card_security {
+    CARD_SECURITY_UID,              /* its UID: any card, or a copy, can show it */
+    CARD_SECURITY_DESFIRE,          /* its Portier DESFire key */
+    CARD_SECURITY_DESFIRE_OR_UID,   /* migration: a card provisioned as DESFire must prove its
+                                     * key; a card enrolled by UID opens by UID */
+};
+
+/* What the card proved at this tap, for the record it matched (the access engine decides:
+ * a member's card must prove this site's key, a visitor's the consortium's). */
+enum policy_card_proof {
+    POLICY_PROOF_NONE,              /* nothing: not a DESFire, no Portier application, or the
+                                     * reader holds no key */
+    POLICY_PROOF_OK,                /* the right key, and the real UID read under it */
+    POLICY_PROOF_FAILED,            /* a Portier application that failed, or a card taken
+                                     * away during the exchange */
 };
 
 enum member_status { MEMBER_ACTIVE, MEMBER_SUSPENDED };
 
 struct policy_card {
     bool enabled;
+    bool desfire;                   /* provisioned: it must prove its key wherever the
+                                     * security is not `uid` */
 };
 
 struct policy_member {
@@ -52,6 +75,7 @@ struct policy_plan {
 
 struct policy_door {
     const char *zone;
+    enum card_security security;
 };
 
 /* A card unknown here but carried by another site's passport (passport.h), as known
@@ -63,6 +87,7 @@ struct policy_visitor {
     int64_t used_days;              /* this month: days recorded here + days the passport
                                      * says were used at other sites */
     bool visited_today;             /* a visit is already recorded for this billing day */
+    bool card_desfire;              /* the passport says this card is a provisioned DESFire */
 };
 
 struct policy_request {
@@ -73,6 +98,7 @@ struct policy_request {
     const struct policy_plan *plan;         /* NULL: member has no plan */
     const struct policy_door *door;
     const struct policy_visitor *visitor;   /* only read when card is NULL */
+    enum policy_card_proof proof;           /* what the card proved at this tap */
 };
 
 struct policy_verdict {
@@ -81,6 +107,9 @@ struct policy_verdict {
 };
 
 struct policy_verdict policy_decide(const struct policy_request *req);
+/* The first of policy_decide()'s checks alone: did the card prove what the door's
+ * card_security asks? POLICY_GRANTED, POLICY_CARD_NOT_SECURE or POLICY_CARD_AUTH_FAILED. */
+enum policy_reason policy_card_proof_check(const struct policy_request *req);
 
 /* ---- machines ---- */
 

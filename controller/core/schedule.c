@@ -173,6 +173,14 @@ void local_time_at(int64_t utc, struct local_time *ret)
     ret->minute = tm.tm_hour * 60 + tm.tm_min;
 }
 
+static long utc_offset_at(int64_t utc)
+{
+    struct tm tm;
+    time_t t = (time_t)utc;
+    localtime_r(&t, &tm);
+    return tm.tm_gmtoff;
+}
+
 int64_t schedule_window_end(const struct schedule *s, int64_t utc, int64_t horizon)
 {
     struct local_time lt;
@@ -184,10 +192,10 @@ int64_t schedule_window_end(const struct schedule *s, int64_t utc, int64_t horiz
     if (s->always)
         return limit;
     /* Jump to the end of the latest window containing t, then look again: adjacent and
-     * overlapping windows chain. Each jump is computed on the wall clock and checked
-     * against the real local time, so a DST change inside a window costs one more loop. */
+     * overlapping windows chain. Each jump is made in real minutes and checked against the
+     * real local time, so a DST change inside a window costs one more loop. */
     while (t < limit) {
-        int best = 0;   /* minutes from t to the end of the containing window */
+        int best = 0;   /* wall-clock minutes from t to the end of the containing window */
         local_time_at(t, &lt);
         for (unsigned i = 0; i < s->n_rules; i++) {
             const struct schedule_rule *r = &s->rules[i];
@@ -206,32 +214,24 @@ int64_t schedule_window_end(const struct schedule *s, int64_t utc, int64_t horiz
         }
         if (best == 0)
             return t;       /* not inside any window at t: the window ended here */
-        /* The end is a wall-clock time: let mktime place it on the right side of a DST
-         * change (on the spring-forward night 210 wall minutes may be 150 real ones). */
-        {
-            struct tm tm, later;
-            time_t tt = (time_t)t, next;
-            localtime_r(&tt, &tm);
-            long offset = tm.tm_gmtoff;
-            tm.tm_min += best;
-            tm.tm_isdst = -1;
-            next = mktime(&tm);
-            if (next <= (time_t)t)
-                next = (time_t)(t + (int64_t)best * 60);
-            /* Across a daylight-saving change the wall clock skips or repeats an hour, so
-             * the window may end earlier than its wall-clock end: find the first minute
-             * outside it. Only on those two nights a year. */
-            tt = next - 1;
-            localtime_r(&tt, &later);
-            if (later.tm_gmtoff != offset) {
-                for (int64_t u = t + 60; u < (int64_t)next; u += 60) {
-                    local_time_at(u, &lt);
-                    if (!schedule_contains(s, &lt))
-                        return u;
-                }
+        /* Without a change of UTC offset, wall minutes are real minutes. Not mktime() of
+         * the wall-clock end: on the fall-back night 02:30 happens twice and glibc picks
+         * either, so a window ending at 02:00 would close an hour late. */
+        int64_t next = t + (int64_t)best * 60;
+        if (utc_offset_at(next) != utc_offset_at(t)) {
+            /* The wall clock skips or repeats an hour in between (two nights a year).
+             * Springing forward, the wall end comes sooner than next, or is skipped
+             * altogether: the first minute outside the schedule is the end. Falling back,
+             * next is still inside (the wall clock went back) and the loop goes on from
+             * there. */
+            int64_t stop = next < limit ? next : limit;
+            for (int64_t u = t + 60; u < stop; u += 60) {
+                local_time_at(u, &lt);
+                if (!schedule_contains(s, &lt))
+                    return u;
             }
-            t = (int64_t)next;
         }
+        t = next;
     }
     return limit;
 }

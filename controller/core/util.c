@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,25 @@ int strlcpy_checked(char *dst, const char *src, size_t n)
     return 0;
 }
 
+int array_reserve(void *parray, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    size_t want = *cap ? 2 * *cap : first;
+    void *old, *p;
+
+    if (n < *cap)
+        return 0;
+    if (want < *cap || want > SIZE_MAX / elem)
+        return -ENOMEM;
+    /* parray points at a T *: copied as bytes, as any object pointer is stored alike here. */
+    memcpy(&old, parray, sizeof(old));
+    p = realloc(old, want * elem);
+    if (!p)
+        return -ENOMEM;
+    memcpy(parray, &p, sizeof(p));
+    *cap = want;
+    return 0;
+}
+
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
 {
     char *end;
@@ -41,6 +62,14 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
         return -ERANGE;
     *ret = v;
     return 0;
+}
+
+bool hex_decode(const char *hex, size_t len, uint8_t *out, size_t n)
+{
+    size_t bin_len = 0;
+
+    return len == 2 * n &&
+           sodium_hex2bin(out, n, hex, len, NULL, &bin_len, NULL) == 0 && bin_len == n;
 }
 
 int parse_bool(const char *s, bool *ret)
@@ -79,6 +108,12 @@ uint64_t now_mono_usec(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+int name_first_cmp(const void *key, const void *entry)
+{
+    /* A pointer to a struct is a pointer to its first member. */
+    return strcmp(key, *(const char *const *)entry);
+}
+
 bool name_is_valid(const char *s)
 {
     size_t n = 0;
@@ -90,6 +125,15 @@ bool name_is_valid(const char *s)
             return false;
     }
     return n >= 1 && n <= 31;
+}
+
+const char *format_cents(int64_t cents, char dec, char *buf, size_t n)
+{
+    /* uint64_t: -INT64_MIN does not fit in int64_t. */
+    uint64_t a = cents < 0 ? 0 - (uint64_t)cents : (uint64_t)cents;
+
+    snprintf(buf, n, "%s%" PRIu64 "%c%02" PRIu64, cents < 0 ? "-" : "", a / 100, dec, a % 100);
+    return buf;
 }
 
 void format_utc(int64_t t, char *buf, size_t n)

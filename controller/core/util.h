@@ -8,11 +8,23 @@
 #define container_of(ptr, type, member) \
     ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* Room for one more element in a growing array: when n has reached *cap, the array whose
+ * address is parray (a T **) is reallocated to twice its capacity (first elements the first
+ * time) and *cap updated. 0, or -ENOMEM with the array and *cap as they were. Use the macro:
+ *     if (ARRAY_RESERVE(l->items, l->n, l->cap, 64) < 0) return -ENOMEM; */
+int array_reserve(void *parray, size_t n, size_t *cap, size_t elem, size_t first);
+#define ARRAY_RESERVE(array, n, cap, first) \
+    array_reserve(&(array), (n), &(cap), sizeof(*(array)), (first))
+
 /* Copy src into dst of size n, always terminated. Returns -ENAMETOOLONG if truncated. */
 int strlcpy_checked(char *dst, const char *src, size_t n);
 
 /* Parse a base-10 integer in [min, max]; whole string must be consumed. 0 or -EINVAL/-ERANGE. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+
+/* Decode exactly n bytes from hex[0..len), which must be 2 * n hex digits (either case;
+ * nothing else, no separators): true, or false with out unspecified. */
+bool hex_decode(const char *hex, size_t len, uint8_t *out, size_t n);
 
 /* Parse "true/false/yes/no/on/off/1/0". 0 or -EINVAL. */
 int parse_bool(const char *s, bool *ret);
@@ -28,12 +40,20 @@ int64_t clock_offset(void);
 uint64_t realtime_usec_for(int64_t utc);
 uint64_t now_mono_usec(void);
 
+/* bsearch() comparator for a table sorted by strcmp on its first member, a const char *
+ * (a name): the key is the name looked for. */
+int name_first_cmp(const void *key, const void *entry);
+
 /* A name usable as a door, reader or plan name: 1..31 chars of [A-Za-z0-9_-.]. */
 bool name_is_valid(const char *s);
 
 /* Replace, in place, every byte that does not belong to a valid UTF-8 sequence (a cut
  * character, stray bytes) with '?'. */
 void utf8_sanitize(char *s);
+
+/* An amount of cents with two decimals after dec ('.' or ','): 1250 -> "12.50", -5 ->
+ * "-0.05" (the sign also under one unit). Returns buf (>= 24 bytes fits any amount). */
+const char *format_cents(int64_t cents, char dec, char *buf, size_t n);
 
 /* Format a UTC timestamp as ISO 8601 "2026-11-22T10:00:00Z" into buf (>= 21 bytes). */
 void format_utc(int64_t t, char *buf, size_t n);

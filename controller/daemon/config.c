@@ -17,6 +17,8 @@
 
 const char *const config_backends[] = { "sim", "gpiod", NULL };
 const char *const config_reader_drivers[] = { "sim", "libnfc", NULL };
+/* In the order of enum card_security (policy.h). */
+const char *const config_card_securities[] = { "uid", "desfire", "desfire-or-uid", NULL };
 static const char *const fail_modes[] = { "secure", "safe", NULL };
 static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const char *const log_levels[] = { "debug", "info", "notice", "warning", "error", NULL };
@@ -67,6 +69,9 @@ static const struct config_key site_keys[] = {
     { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
       "Language of the web page and e-mails when neither the account's preference nor the "
       "browser's asks for another: `en` or `fr`." },
+    { "privacy_contact", CT_STRING, STR(site_config, privacy_contact), 0, 0, "", NULL, 0,
+      "Who answers questions about personal data and requests to see, correct or erase it "
+      "(an e-mail or postal address), shown on the public `/privacy` page." },
 };
 
 static const struct config_key daemon_keys[] = {
@@ -88,6 +93,11 @@ static const struct config_key daemon_keys[] = {
     { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
       "Program run for each `libnfc` reader. Empty: `portier-reader` in the directory of "
       "`portierd`." },
+    { "desfire_key_file", CT_PATH, STR(daemon_config, desfire_key_file), 0, 0, "", NULL, 0,
+      "The site's DESFire master key (32 hex digits): every card's keys are diversified from "
+      "it, and only the reader workers ever see it. Created at first start (mode 0600) if "
+      "missing. Empty: `STATE_DIR/desfire-master.key`. Back it up, encrypted, apart from the "
+      "database: without it no provisioned card opens anything (docs/security.md)." },
 };
 
 static const struct config_key http_keys[] = {
@@ -108,6 +118,10 @@ static const struct config_key http_keys[] = {
       "Most connections served at once; more wait in the kernel's queue." },
     { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
       "32", NULL, 0, "Most connections from one address at once." },
+    { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
+      "10", NULL, 0,
+      "A request's headers must all arrive within this time; a client that sends them "
+      "slower (a slowloris attack holding connections open) is cut off." },
     { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
       "An idle or slow connection is closed after this long." },
     { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
@@ -134,6 +148,26 @@ static const struct config_key spaceapi_keys[] = {
     { "open_from", CT_ENUM, OFF(spaceapi_config, open_from), 0, 0, "presence", open_froms, 0,
       "What `state.open` follows: `presence` (open while someone is checked in) or `doors` "
       "(open while a door's free-entry schedule lets anyone in)." },
+    { "publish_people", CT_BOOL, OFF(spaceapi_config, publish_people), 0, 0, "false", NULL, 0,
+      "Publish how many people are checked in (`sensors.people_now_present`). Off by "
+      "default: a count of who is in says when a place is empty." },
+};
+
+static const struct config_key privacy_keys[] = {
+    { "access_log_days", CT_INT, OFF(privacy_config, access_log_days), 0, 3650, "90", NULL, 0,
+      "Days the access log (every tap, exit and door event) is kept; older rows are deleted "
+      "every night, except those of a billing period not yet closed (the current one, and "
+      "the previous one until it is closed). The CNIL's guidance for access control is "
+      "three months. 0: kept forever." },
+    { "presence_days", CT_INT, OFF(privacy_config, presence_days), 0, 3650, "365", NULL, 0,
+      "Days check-ins and check-outs, machine sessions and past bookings are kept (billing "
+      "keeps its own usage records, see docs/privacy.md). 0: kept forever." },
+    { "account_inactive_days", CT_INT, OFF(privacy_config, account_inactive_days), 0, 3650,
+      "730", NULL, 0,
+      "A member's web account neither used nor created for this many days is deleted (staff "
+      "accounts are not). 0: never." },
+    { "prune_at", CT_HHMM, OFF(privacy_config, prune_at), 0, 0, "03:30", NULL, 0,
+      "Local time of the nightly pass that deletes what is past its retention." },
 };
 
 static const struct config_key hardware_keys[] = {
@@ -187,12 +221,13 @@ static const struct config_key mqtt_keys[] = {
       "Messages kept for the broker while it is unreachable. When full, the oldest is "
       "dropped and the log says how many were." },
     { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
-      "Comma-separated MQTT client ids allowed to send commands on "
-      "`PREFIX/SITE/cmd/CLIENT` (the broker's ACL must let each client write only its own "
-      "topic). Empty: none by client id." },
+      "Comma-separated broker user names allowed to send commands on "
+      "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
+      "topic (`pattern write PREFIX/+/cmd/%u`), which portierd checks at each connection. "
+      "Empty: none by name." },
     { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
       "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
-      "from any client id. Empty: no key." },
+      "on any `cmd` topic. Empty: no key." },
     { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
       "Publish Home Assistant discovery messages." },
     { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",
@@ -211,6 +246,13 @@ static const struct config_key consortium_keys[] = {
       "File holding the consortium's card key (32 bytes, the same at every site, e.g. from "
       "`head -c 32 /dev/urandom`). Set, it turns passports on: this site publishes its "
       "members' visiting rights and lets other sites' members in (docs/consortium.md section 7)." },
+    { "desfire_key_file", CT_PATH, STR(consortium_config, desfire_key_file), 0, 0, "", NULL, 0,
+      "The consortium's DESFire key, the same at every site: lines `GEN HEX` (a generation "
+      "1..255 and 32 hex digits). The newest generation goes on cards provisioned here; the "
+      "one before is still accepted at taps while cards are moved to the new one. Set, "
+      "members' cards get the consortium application and other sites' members prove their "
+      "cards here, even with their home site offline (docs/security.md). Empty: visitors by "
+      "UID only." },
     { "sites_file", CT_PATH, STR(consortium_config, sites_file), 0, 0, "", NULL, 0,
       "The consortium's sites and public keys, one `NAME HEXKEY` line each (`portierctl site "
       "key` of each site); passports and visit notices of other sites are dropped." },
@@ -349,6 +391,12 @@ static const struct config_key door_keys[] = {
       "is de-energised." },
     { "zone", CT_NAME, STR(door_config, zone), 0, 0, "main", NULL, 0,
       "Access zone of the door; plans list the zones their members may enter." },
+    { "card_security", CT_ENUM, OFF(door_config, card_security), 0, 0, "desfire-or-uid",
+      config_card_securities, 0,
+      "What a card must prove: `desfire` (its DESFire key: a copied UID opens nothing), "
+      "`uid` (its UID alone, as any card or copy can show), or `desfire-or-uid` (migration: "
+      "a card provisioned as DESFire must prove its key, a card enrolled by UID still opens; "
+      "`portierctl card report` lists who still carries one). See docs/security.md." },
     { "free_entry", CT_SCHEDULE, OFF(door_config, free_entry), 0, 0, "never", NULL,
       offsetof(struct door_config, free_entry_text),
       "Weekly windows when the door stays unlocked for everyone, e.g. `Mon-Fri 09:00-12:00`." },
@@ -376,6 +424,10 @@ static const struct config_key machine_keys[] = {
       "The warning output is active when low." },
     { "zone", CT_NAME, STR(machine_config, zone), 0, 0, "fablab", NULL, 0,
       "Access zone of the machine; the member's plan must include it." },
+    { "card_security", CT_ENUM, OFF(machine_config, card_security), 0, 0, "desfire-or-uid",
+      config_card_securities, 0,
+      "What a card must prove at this machine: `desfire`, `uid` or `desfire-or-uid`, as for "
+      "doors." },
     { "warn_minutes", CT_INT, OFF(machine_config, warn_minutes), 0, 60, "5", NULL, 0,
       "Warn this long before the session's end (booking end, next booking, closing time)." },
     { "grace_minutes", CT_INT, OFF(machine_config, grace_minutes), 0, 60, "5", NULL, 0,
@@ -402,7 +454,8 @@ struct section_kind {
 };
 
 enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_CONSORTIUM, SEC_MAIL, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC_WEBHOOK, SEC__MAX };
+       SEC_CONSORTIUM, SEC_PRIVACY, SEC_MAIL, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC_WEBHOOK,
+       SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -422,6 +475,8 @@ static const struct section_kind sections[SEC__MAX] = {
     [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
                          "The site's part in a consortium: its ledger sent to the custodian "
                          "(see docs/consortium.md)." },
+    [SEC_PRIVACY] = { "privacy", false, privacy_keys, ARRAY_SIZE(privacy_keys),
+                      "How long personal data is kept (see docs/privacy.md)." },
     [SEC_MAIL] = { "mail", false, mail_keys, ARRAY_SIZE(mail_keys),
                    "E-mail to members through an SMTP server (see docs/mail.md)." },
     [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
@@ -562,6 +617,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             snprintf(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)", k->name);
             return why;
         }
+        /* Nor terminal escapes: names are printed by portierctl and shown on pages. */
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(why, why_n, "%s has a control character", k->name);
+                return why;
+            }
         return NULL;
     case CT_NAME:
         if (!name_is_valid(value)) {
@@ -710,6 +771,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_HTTP:     return &cfg->http;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
+    case SEC_PRIVACY:  return &cfg->privacy;
     case SEC_MAIL:     return &cfg->mail;
     case SEC_WEBHOOK:  return &cfg->webhooks[cfg->n_webhooks - 1];
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
@@ -795,8 +857,8 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, mail, reader NAME, door NAME, machine NAME or "
-                  "webhook NAME)",
+                  "spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME "
+                  "or webhook NAME)",
                   kind_name);
         return;
     }
@@ -1187,6 +1249,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_HTTP, &cfg->http);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
+    apply_defaults(SEC_PRIVACY, &cfg->privacy);
     apply_defaults(SEC_MAIL, &cfg->mail);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
@@ -1302,6 +1365,14 @@ void config_database_path(const struct config *c, char *buf, size_t n)
         snprintf(buf, n, "%s/portier.db", c->daemon.state_dir);
 }
 
+void config_desfire_key_path(const struct config *c, char *buf, size_t n)
+{
+    if (c->daemon.desfire_key_file[0])
+        snprintf(buf, n, "%s", c->daemon.desfire_key_file);
+    else
+        snprintf(buf, n, "%s/desfire-master.key", c->daemon.state_dir);
+}
+
 bool config_same_hardware(const struct config *a, const struct config *b, const char **ret_why)
 {
     const char *why = NULL;
@@ -1324,6 +1395,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
         why = "the reader worker program changed";
+    else if (strcmp(a->daemon.desfire_key_file, b->daemon.desfire_key_file) != 0)
+        why = "the DESFire key file changed (reader workers get their keys when they start)";
     else if (memcmp(&a->mqtt, &b->mqtt, sizeof(a->mqtt)) != 0)
         why = "the [mqtt] settings changed";
     else if (memcmp(&a->http, &b->http, sizeof(a->http)) != 0)

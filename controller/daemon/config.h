@@ -33,6 +33,7 @@ struct site_config {
     char name[96];
     char timezone[64];
     int language;               /* enum lang (i18n.h) */
+    char privacy_contact[160];  /* who answers data subjects' requests (the /privacy page) */
 };
 
 struct daemon_config {
@@ -44,6 +45,7 @@ struct daemon_config {
     int log_level;
     int64_t recent_taps;
     char reader_worker[256];    /* empty: portier-reader next to portierd */
+    char desfire_key_file[256]; /* empty: STATE_DIR/desfire-master.key */
 };
 
 struct metering_config {
@@ -62,7 +64,7 @@ struct mqtt_config {
     int64_t keepalive;
     char prefix[64];
     int64_t outbox_max;
-    char command_clients[256];  /* comma-separated client ids allowed to send commands */
+    char command_clients[256];  /* comma-separated broker user names allowed to send commands */
     char command_key_file[256];
     bool discovery;
     char discovery_prefix[64];
@@ -78,6 +80,7 @@ struct http_config {
     int64_t max_connections;
     int64_t per_address_connections;
     int64_t timeout_seconds;
+    int64_t header_timeout_seconds;
     int64_t max_body_kib;
 };
 
@@ -91,6 +94,14 @@ struct spaceapi_config {
     char address[160];
     char lat[24], lon[24];      /* decimal degrees as written; empty: no coordinates */
     int open_from;              /* enum spaceapi_open_from */
+    bool publish_people;        /* publish how many people are in (opt-in) */
+};
+
+struct privacy_config {
+    int64_t access_log_days;        /* access log rows older than this are deleted; 0: kept */
+    int64_t presence_days;          /* presences, machine sessions, bookings; 0: kept */
+    int64_t account_inactive_days;  /* member accounts unused this long are deleted; 0: kept */
+    int64_t prune_at;               /* minutes after local midnight of the daily pass */
 };
 
 struct mail_config {
@@ -129,6 +140,7 @@ struct consortium_config {
     int64_t window_entries;     /* entries sent beyond the custodian's acknowledgement */
     int64_t resend_seconds;     /* no acknowledgement this long: send again from it */
     char card_key_file[256];    /* the consortium's card key: passports on when set */
+    char desfire_key_file[256]; /* "GEN HEX" lines: the consortium DESFire key; empty: none */
     char sites_file[256];       /* "NAME HEXKEY" lines: the sites whose passports count */
     int64_t visit_price_cents;  /* a visiting day, billed against the visitor's home */
     int64_t passport_days;      /* validity of the passports this site publishes */
@@ -174,6 +186,7 @@ struct door_config {
     int64_t held_open_seconds;
     int fail;                   /* enum door_fail_mode */
     char zone[CONFIG_NAME_MAX];
+    int card_security;          /* enum card_security (policy.h) */
     struct schedule free_entry;
     char free_entry_text[SCHEDULE_MAX_TEXT];
     bool relock_on_close;
@@ -191,6 +204,7 @@ struct machine_config {
     struct line_spec warn;
     bool warn_active_low;
     char zone[CONFIG_NAME_MAX];
+    int card_security;          /* enum card_security (policy.h) */
     int64_t warn_minutes;
     int64_t grace_minutes;
     int64_t handover_seconds;
@@ -209,6 +223,7 @@ struct config {
     struct http_config http;
     struct spaceapi_config spaceapi;
     struct consortium_config consortium;
+    struct privacy_config privacy;
     struct mail_config mail;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
@@ -228,6 +243,9 @@ struct config_errors {
 
 extern const char *const config_backends[];       /* "sim", "gpiod" */
 extern const char *const config_reader_drivers[]; /* "sim", "libnfc" */
+extern const char *const config_card_securities[]; /* "uid", "desfire", "desfire-or-uid" */
+/* STATE_DIR/desfire-master.key, or [daemon] desfire_key_file. */
+void config_desfire_key_path(const struct config *c, char *buf, size_t n);
 
 /* Split "HOST:PORT" or "[V6]:PORT" (host may be NULL to only check). 0 or -EINVAL. */
 int listen_parse(const char *text, char *host, size_t host_n, int64_t *port);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
 #include "commit.h"
@@ -25,13 +26,17 @@
 #include "gpio_backend.h"
 #include "http.h"
 #include "log.h"
+#include "members.h"
 #include "meter.h"
 #include "mqtt.h"
 #include "passports.h"
+#include "provision.h"
+#include "retention.h"
 #include "services.h"
 #include "site.h"
 #include "status.h"
 #include "store.h"
+#include "timer.h"
 #include "util.h"
 
 /* The daemon owns every module and the services that hand them to commands. */
@@ -41,7 +46,8 @@ struct daemon {
     char config_path[PATH_MAX];
     struct control *control;
     struct http *http;              /* NULL when [http] listen is empty */
-    sd_event_source *minute;
+    struct timer *minute;
+    struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
 };
 
 static void set_timezone(const char *tz)
@@ -122,20 +128,23 @@ static bool on_mqtt_command(const char *client, const char *action, json_t *cmd,
 
 /* ---- the minute timer ---- */
 
-static int minute_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void minute_due(void *userdata)
 {
     struct daemon *d = userdata;
     struct timespec ts;
+    int r;
 
+    members_minute(&d->svc);        /* plan changes due now, before the doors' minute */
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
     delivery_minute(d->svc.delivery);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
-    sd_event_source_set_time(s, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
-    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    return 0;
+    r = timer_arm_at(d->minute, ((uint64_t)ts.tv_sec / 60 + 1) * 60 * 1000000ull);
+    if (r < 0)
+        log_error("cannot arm the minute timer: %s; opening hours, bookings and check-outs "
+                  "are no longer followed", strerror(-r));
 }
 
 /* ---- signals ---- */
@@ -332,14 +341,21 @@ int daemon_new(const char *config_path, struct daemon **ret)
     hw.input_ops = input_ops_by_name(config_backends[d->cfg->hardware.backend]);
     hw.debounce_ms = (unsigned)d->cfg->hardware.debounce_ms;
     hw.bias = (enum input_bias)d->cfg->hardware.input_bias;
+    /* The DESFire keys, before the readers: each worker gets them when it starts. */
+    if ((r = card_keys_load(d->cfg, &d->desfire_keys)) < 0)
+        goto fail;
+    d->svc.desfire_keys = d->desfire_keys;
     if ((r = site_new(&d->svc, &hw, &d->svc.site)) < 0 ||
         (r = fablab_new(d->svc.loop, d->svc.store, d->svc.engine, d->svc.meter, d->cfg, &hw,
                         &d->svc.fablab)) < 0 ||
         (r = enroll_new(&d->svc, &d->svc.enroll)) < 0 ||
+        (r = retention_new(&d->svc, &d->svc.retention)) < 0 ||
+        (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
-    r = sd_event_add_time(d->svc.loop, &d->minute, CLOCK_REALTIME, 0, 1000000, minute_due, d);
-    if (r < 0)
+    /* The first minute tick runs as soon as the loop starts. */
+    if ((r = timer_new(d->svc.loop, CLOCK_REALTIME, 1000000, minute_due, d, &d->minute)) < 0 ||
+        (r = timer_arm_at(d->minute, 0)) < 0)
         goto fail;
     r = control_new(&d->svc, d->cfg->daemon.control_socket, d->cfg->daemon.control_mode,
                     d->cfg->daemon.control_group, &d->control);
@@ -396,7 +412,9 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
-    /* Doors first: whatever else fails below, they are in their safe state. */
+    /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
+     * touched); then the doors, so that whatever fails below, they are in their safe state. */
+    svc->provision = provision_free(svc->provision);
     svc->site = site_free(svc->site);
     d->http = http_free(d->http);
     svc->fablab = fablab_free(svc->fablab);     /* machines off, sessions closed as "stopped" */
@@ -404,17 +422,19 @@ struct daemon *daemon_free(struct daemon *d)
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */
     svc->enroll = enroll_free(svc->enroll);
     svc->delivery = delivery_free(svc->delivery);   /* its last cursors go in the last commit */
+    svc->retention = retention_free(svc->retention);
     commit_flush(svc->commit);
     mqtt_kick(svc->mqtt);
     if (svc->engine)
         access_engine_set_visitors(svc->engine, NULL, NULL);
     svc->consortium = consortium_free(svc->consortium);
     svc->mqtt = mqtt_free(svc->mqtt);
-    d->minute = sd_event_source_disable_unref(d->minute);
+    d->minute = timer_free(d->minute);
     svc->commit = commit_free(svc->commit);
     svc->engine = access_engine_free(svc->engine);
     svc->store = store_free(svc->store);
     svc->loop = sd_event_unref(svc->loop);
+    d->desfire_keys = card_keys_free(d->desfire_keys);
     d->cfg = config_free(d->cfg);
     free(d);
     return NULL;

@@ -5,29 +5,34 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "timer.h"
 #include "util.h"
 
 #define INFLIGHT_MAX 20
+/* Reconnection attempts: 0.5 s, 1 s, then every 2 s. A refused connect costs nothing, and
+ * a broker that comes back is found within 2 s; with 30 s events waited up to 30 s more. */
 #define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
+#define BACKOFF_MAX_MS 2000
 #define STATE_MAX 256
+#define NAMES_MAX 64                    /* of command_clients (256 characters) */
 
 /* libmosquitto is loaded when [mqtt] is enabled, not linked: it brings OpenSSL, whose pages
  * would cost every site ~1.7 MiB of memory whether it uses MQTT or not. */
 #define MOSQ_FUNCTIONS(X) \
     X(lib_init) X(lib_cleanup) X(new) X(destroy) X(int_option) X(max_inflight_messages_set) \
     X(will_set) X(username_pw_set) X(tls_set) X(connect_callback_set) \
-    X(disconnect_callback_set) X(publish_callback_set) X(message_callback_set) \
+    X(disconnect_callback_set) X(publish_v5_callback_set) X(message_callback_set) \
     X(connect_async) X(socket) X(want_write) X(loop_read) X(loop_write) X(loop_misc) \
-    X(publish) X(subscribe) X(disconnect) X(strerror) X(connack_string)
+    X(publish) X(subscribe) X(disconnect) X(strerror) X(reason_string)
 
 static struct {
 #define MOSQ_DECLARE(name) __typeof__(mosquitto_##name) *name;
@@ -63,6 +68,21 @@ struct inflight {
     int64_t seq;
 };
 
+/* Whether the broker ties PREFIX/SITE/cmd/NAME to the user NAME, so that the name in a
+ * command's topic says who sent it. portierd cannot see who published a message; at each
+ * connection it publishes a probe on the cmd topic of every name of command_clients, with
+ * its own account, and the broker's acknowledgement (MQTT 5 reason code) says whether the
+ * ACL let it: if the broker refuses every probe as "not authorised", it keeps at least
+ * portierd's user off those topics, as the documented per-user pattern does. If it takes
+ * one (no ACL, anonymous access, a "write portier/SITE/#" grant), anyone might write
+ * there: commands by name are refused and only the command key counts. */
+enum acl_check {
+    ACL_UNKNOWN,                        /* not connected, or no command_clients */
+    ACL_CHECKING,                       /* probes sent, acknowledgements pending */
+    ACL_TIED,                           /* every probe refused: names are trusted */
+    ACL_OPEN,                           /* a probe was taken: names are not trusted */
+};
+
 struct mqtt {
     sd_event *loop;
     struct store *store;
@@ -73,11 +93,19 @@ struct mqtt {
     char key[128];                      /* shared command key, "" if none */
     mqtt_command_fn on_command;
     void *userdata;
+    char names_buf[sizeof(((struct mqtt_config *)0)->command_clients)];
+    const char *names[NAMES_MAX];       /* command_clients, split (into names_buf) */
+    unsigned n_names;
+    enum acl_check acl;
+    int acl_mids[NAMES_MAX];            /* probes not acknowledged yet, 0 when done */
+    unsigned acl_pending;
+    char acl_probe[64];                 /* the probes' payload, with a random nonce */
+    bool refusal_logged;                /* a publish of ours refused, this connection */
     bool connected;
     bool stopping;
     sd_event_source *io;               /* watches a duplicate of sock, which it owns */
     int sock;                           /* libmosquitto's socket when io was armed */
-    sd_event_source *misc;
+    struct timer *misc;
     struct timer *retry;                /* next connection attempt */
     unsigned backoff_ms;
     struct inflight inflight[INFLIGHT_MAX];
@@ -167,10 +195,22 @@ void mqtt_kick(struct mqtt *m)
         drain(m);
 }
 
-static void on_publish(struct mosquitto *mosq, void *userdata, int mid)
+static bool acl_probe_acknowledged(struct mqtt *m, int mid, int reason);
+
+static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason,
+                       const mosquitto_property *props)
 {
     struct mqtt *m = userdata;
 
+    if (acl_probe_acknowledged(m, mid, reason))
+        return;
+    if (reason >= 0x80 && !m->refusal_logged) {
+        /* Taken off our hands all the same (QoS 1 is done): say so once per connection. */
+        m->refusal_logged = true;
+        log_warning("mqtt: the broker refused a message from portierd: %s; check that its ACL "
+                    "lets portierd's user write the topics of docs/mqtt.md section 6",
+                    mq.reason_string(reason));
+    }
     for (unsigned i = 0; i < m->n_inflight; i++) {
         if (m->inflight[i].mid != mid)
             continue;
@@ -235,7 +275,7 @@ void mqtt_state(struct mqtt *m, const char *suffix, json_t *payload)
 static void discovery_one(struct mqtt *m, const char *component, const char *object,
                           json_t *config)
 {
-    char t[448], uid[128], avail[320], *text;
+    char t[448], uid[128], entity[160], avail[320], *text;
     const struct config *cfg = m->cfg;
 
     snprintf(uid, sizeof(uid), "portier_%s_%.60s", cfg->site.id, object);
@@ -243,7 +283,11 @@ static void discovery_one(struct mqtt *m, const char *component, const char *obj
         if (*p == '.')
             *p = '_';       /* Home Assistant ignores discovery topics with dots */
     snprintf(t, sizeof(t), "%s/%s/%s/config", cfg->mqtt.discovery_prefix, component, uid);
+    snprintf(entity, sizeof(entity), "%s.%s", component, uid);
     json_object_set_new(config, "unique_id", json_string(uid));
+    /* The entity id: default_entity_id since Home Assistant 2025.10, which deprecated
+     * object_id (dropped in 2026.4); object_id still for older versions. */
+    json_object_set_new(config, "default_entity_id", json_string(entity));
     json_object_set_new(config, "object_id", json_string(uid));
     topic(m, avail, sizeof(avail), "status");
     json_object_set_new(config, "availability_topic", json_string(avail));
@@ -278,10 +322,10 @@ static void publish_discovery(struct mqtt *m)
         snprintf(unlock, sizeof(unlock), "{\"action\":\"door.unlock\",\"door\":\"%s\"}", d->name);
         snprintf(lock, sizeof(lock), "{\"action\":\"door.lock\",\"door\":\"%s\"}", d->name);
         discovery_one(m, "lock", obj, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", d->name, "state_topic", st,
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "name", d->name, "state_topic", st,
             "value_template", "{{ value_json.lock }}", "state_locked", "LOCKED", "state_unlocked",
             "UNLOCKED", "command_topic", cmd, "payload_unlock", unlock, "payload_lock", lock,
-            "optimistic", "false"));
+            "optimistic", false));
         if (d->contact.set) {
             snprintf(obj, sizeof(obj), "door_%s_contact", d->name);
             char label[64];
@@ -303,10 +347,10 @@ static void publish_discovery(struct mqtt *m)
                  mc->name);
         /* The switch is "machine in service": off sets it out of order (and cuts power). */
         discovery_one(m, "switch", obj, json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", mc->name, "state_topic", st,
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "name", mc->name, "state_topic", st,
             "value_template", "{{ 'ON' if not value_json.out_of_order else 'OFF' }}",
             "command_topic", cmd, "payload_on", on, "payload_off", off, "state_on", "ON",
-            "state_off", "OFF"));
+            "state_off", "OFF", "optimistic", false));
         char label[64];
         snprintf(obj, sizeof(obj), "machine_%s_power", mc->name);
         snprintf(label, sizeof(label), "%s power", mc->name);
@@ -376,20 +420,104 @@ static bool discovery_still_wanted(const struct mqtt *m, const char *object)
 
 static bool client_allowed(const struct mqtt *m, const char *client)
 {
-    const char *p = m->cfg->mqtt.command_clients;
-    size_t len = strlen(client);
-
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        while (n > 0 && p[n - 1] == ' ')
-            n--;
-        if (n == len && strncmp(p, client, n) == 0)
+    for (unsigned i = 0; i < m->n_names; i++)
+        if (strcmp(m->names[i], client) == 0)
             return true;
-        p += strcspn(p, ",");
-        while (*p == ',' || *p == ' ')
-            p++;
-    }
     return false;
+}
+
+/* command_clients into names: comma-separated, spaces around names ignored. */
+static void names_split(struct mqtt *m)
+{
+    char *save = NULL, *name;
+
+    snprintf(m->names_buf, sizeof(m->names_buf), "%s", m->cfg->mqtt.command_clients);
+    for (name = strtok_r(m->names_buf, ",", &save); name && m->n_names < NAMES_MAX;
+         name = strtok_r(NULL, ",", &save)) {
+        size_t n;
+        while (*name == ' ')
+            name++;
+        n = strlen(name);
+        while (n > 0 && name[n - 1] == ' ')
+            name[--n] = '\0';
+        if (n > 0)
+            m->names[m->n_names++] = name;
+    }
+}
+
+/* ---- is a name in a cmd topic the user who wrote it? (enum acl_check) ---- */
+
+/* One payload for the process: a probe libmosquitto sends again after a reconnect is
+ * still recognised as ours. */
+static void acl_probe_init(struct mqtt *m)
+{
+    uint8_t nonce[16];
+    char hex[2 * sizeof(nonce) + 1];
+
+    randombytes_buf(nonce, sizeof(nonce));
+    sodium_bin2hex(hex, sizeof(hex), nonce, sizeof(nonce));
+    snprintf(m->acl_probe, sizeof(m->acl_probe), "{\"acl_check\":\"%s\"}", hex);
+}
+
+static void acl_check_start(struct mqtt *m)
+{
+    char suffix[96];
+
+    m->acl = ACL_UNKNOWN;
+    m->acl_pending = 0;
+    memset(m->acl_mids, 0, sizeof(m->acl_mids));
+    if (m->n_names == 0)
+        return;
+    m->acl = ACL_CHECKING;
+    for (unsigned i = 0; i < m->n_names; i++) {
+        int mid = 0;
+        snprintf(suffix, sizeof(suffix), "cmd/%.63s", m->names[i]);
+        if (publish(m, suffix, m->acl_probe, false, &mid) != MOSQ_ERR_SUCCESS) {
+            log_warning("mqtt: cannot check the broker's ACL on %s/%s; commands are accepted "
+                        "only with the command key until the next connection", m->base, suffix);
+            m->acl = ACL_OPEN;
+            return;
+        }
+        m->acl_mids[i] = mid;
+        m->acl_pending++;
+    }
+}
+
+/* The broker acknowledged mid: true if it was a probe. */
+static bool acl_probe_acknowledged(struct mqtt *m, int mid, int reason)
+{
+    unsigned i = 0;
+
+    if (m->acl_pending == 0 || mid == 0)
+        return false;
+    while (i < m->n_names && m->acl_mids[i] != mid)
+        i++;
+    if (i == m->n_names)
+        return false;
+    m->acl_mids[i] = 0;
+    m->acl_pending--;
+    if (reason != MQTT_RC_NOT_AUTHORIZED && m->acl != ACL_OPEN) {
+        /* Taken; or refused for another reason, which says nothing of the ACL. */
+        m->acl = ACL_OPEN;
+        log_warning("mqtt: the broker let portierd publish on %s/cmd/%s (%s): its ACL does not "
+                    "keep other users off the cmd topics, so anyone could send commands as "
+                    "'%s'. Commands are accepted only with the command key until the ACL ties "
+                    "each cmd topic to its user (docs/mqtt.md section 6)", m->base, m->names[i],
+                    mq.reason_string(reason), m->names[i]);
+    }
+    if (m->acl_pending == 0 && m->acl == ACL_CHECKING) {
+        m->acl = ACL_TIED;
+        log_info("mqtt: broker ACL checked: portierd may not write the cmd topic of %s%s, so "
+                 "commands by user name are accepted", m->names[0],
+                 m->n_names > 1 ? " nor of the other command_clients" : "");
+    }
+    return true;
+}
+
+/* Our probe, of this connection or of an earlier one. */
+static bool acl_is_probe(const struct mqtt *m, const void *payload, int len)
+{
+    return len == (int)strlen(m->acl_probe) && memcmp(payload, m->acl_probe, (size_t)len) == 0;
 }
 
 static void command_result(struct mqtt *m, const char *client, const char *action, bool ok,
@@ -429,7 +557,8 @@ static void on_command(struct mqtt *m, const char *client, const void *payload, 
         snprintf(why, sizeof(why), "payload must be 1 to %d bytes", MQTT_COMMAND_MAX);
         goto done;
     }
-    cmd = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+    /* JSON_DECODE_ANY: 42, true, null or "x" are JSON, just not an object. */
+    cmd = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!cmd || !json_is_object(cmd)) {
         snprintf(why, sizeof(why), "malformed command: %s", cmd ? "not a JSON object" : "not JSON");
         goto done;
@@ -439,12 +568,23 @@ static void on_command(struct mqtt *m, const char *client, const void *payload, 
         action = "?";
         goto done;
     }
-    /* Authorised by the topic's client id (the broker's ACL vouches for it) or the key. */
-    if (!client_allowed(m, client) &&
-        !(key && m->key[0] && strlen(key) == strlen(m->key) &&
+    /* Authorised by the key, or by the user name in the topic if the broker's ACL ties
+     * the topic to that user (acl_check_start()). */
+    if (!(key && m->key[0] && strlen(key) == strlen(m->key) &&
           sodium_memcmp(key, m->key, strlen(m->key)) == 0)) {
-        snprintf(why, sizeof(why), "client '%.40s' is not allowed to send commands", client);
-        goto done;
+        if (!client_allowed(m, client)) {
+            snprintf(why, sizeof(why), "client '%.40s' is not allowed to send commands", client);
+            goto done;
+        }
+        if (m->acl == ACL_CHECKING) {
+            snprintf(why, sizeof(why), "checking the broker's ACL: send the command again");
+            goto done;
+        }
+        if (m->acl != ACL_TIED) {
+            snprintf(why, sizeof(why), "the broker's ACL does not tie cmd/%.40s to its user: "
+                     "only commands with the key are accepted", client);
+            goto done;
+        }
     }
     json_object_del(cmd, "key");
     ok = m->on_command(client, action, cmd, why, sizeof(why), m->userdata);
@@ -480,6 +620,8 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                         "retain; clear it with an empty retained message)", msg->topic);
             return;
         }
+        if (acl_is_probe(m, msg->payload, msg->payloadlen))
+            return;         /* our own probe came back: its acknowledgement says the rest */
         snprintf(client, sizeof(client), "%.63s", msg->topic + plen);
         utf8_sanitize(client);
         on_command(m, client, msg->payload, msg->payloadlen);
@@ -536,6 +678,8 @@ static void lost(struct mqtt *m, const char *why)
         log_warning("mqtt: disconnected from %s:%" PRId64 ": %s; events wait in the outbox",
                     m->cfg->mqtt.host, m->cfg->mqtt.port, why);
     m->connected = false;
+    m->acl = ACL_UNKNOWN;
+    m->acl_pending = 0;
     m->n_inflight = 0;          /* unacknowledged messages are sent again from the outbox */
     m->sent_up_to = 0;
     m->io = sd_event_source_disable_unref(m->io);
@@ -550,10 +694,13 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     char t[320];
 
     if (rc != 0) {
-        log_warning("mqtt: broker refused the connection: %s", mq.connack_string(rc));
+        log_warning("mqtt: broker refused the connection: %s%s", mq.reason_string(rc),
+                    rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ?
+                    " (portierd speaks MQTT 5: mosquitto 1.6 or later)" : "");
         return;     /* the disconnect that follows schedules a retry */
     }
     m->connected = true;
+    m->refusal_logged = false;
     m->backoff_ms = BACKOFF_MIN_MS;
     m->stats.reconnects++;
     log_info("mqtt: connected to %s:%" PRId64 " as %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
@@ -561,6 +708,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     publish(m, "status", "online", true, NULL);
     topic(m, t, sizeof(t), "cmd/+");
     mq.subscribe(m->mosq, NULL, t, 1);
+    acl_check_start(m);
     if (m->cfg->mqtt.discovery) {
         snprintf(t, sizeof(t), "%s/status", m->cfg->mqtt.discovery_prefix);
         mq.subscribe(m->mosq, NULL, t, 1);
@@ -578,7 +726,8 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
 
 static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc)
 {
-    lost(userdata, rc == 0 ? "closed" : mq.strerror(rc));
+    /* rc: a MOSQ_ERR_ code, or the reason code of the broker's DISCONNECT (MQTT 5). */
+    lost(userdata, rc == 0 ? "closed" : rc >= 0x80 ? mq.reason_string(rc) : mq.strerror(rc));
 }
 
 static void io_update(struct mqtt *m)
@@ -658,29 +807,19 @@ static void retry_due(void *userdata)
     start_connect(userdata);
 }
 
-static int misc_due(sd_event_source *s, uint64_t usec, void *userdata)
+static void misc_due(void *userdata)
 {
     struct mqtt *m = userdata;
+    int r;
 
     /* Keep-alive pings and retries of unacknowledged messages. */
     if (m->io && mq.loop_misc(m->mosq) != MOSQ_ERR_SUCCESS && m->connected)
         lost(m, "keep-alive failed");
     io_update(m);
     drain(m);
-    sd_event_source_set_time(s, now_mono_usec() + 1000000u);
-    return 0;
-}
-
-static int read_first_line(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
+    r = timer_arm_in(m->misc, 1000000u);
+    if (r < 0)
+        log_error("mqtt: cannot arm the keep-alive timer: %s", strerror(-r));
 }
 
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
@@ -705,12 +844,14 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     m->on_command = on_command_fn;
     m->userdata = userdata;
     m->backoff_ms = BACKOFF_MIN_MS;
+    names_split(m);
+    acl_probe_init(m);
     snprintf(m->base, sizeof(m->base), "%s/%s", mc->prefix, cfg->site.id);
     if (mc->client_id[0])
         snprintf(m->client_id, sizeof(m->client_id), "%s", mc->client_id);
     else
         snprintf(m->client_id, sizeof(m->client_id), "portier-%.50s", cfg->site.id);
-    if (mc->command_key_file[0] && (r = read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
+    if (mc->command_key_file[0] && (r = file_read_first_line(mc->command_key_file, m->key, sizeof(m->key))) < 0) {
         log_error("mqtt: cannot read command_key_file %s: %s", mc->command_key_file, strerror(-r));
         goto fail;
     }
@@ -720,13 +861,14 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
         r = -ENOMEM;
         goto fail;
     }
-    mq.int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* MQTT 5 for the reason codes of acknowledgements (enum acl_check). */
+    mq.int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     mq.max_inflight_messages_set(m->mosq, INFLIGHT_MAX);
     topic(m, will, sizeof(will), "status");
     mq.will_set(m->mosq, will, 7, "offline", 1, true);
     if (mc->username[0]) {
         password[0] = '\0';
-        if (mc->password_file[0] && (r = read_first_line(mc->password_file, password, sizeof(password))) < 0) {
+        if (mc->password_file[0] && (r = file_read_first_line(mc->password_file, password, sizeof(password))) < 0) {
             log_error("mqtt: cannot read password_file %s: %s", mc->password_file, strerror(-r));
             goto fail;
         }
@@ -744,16 +886,14 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     }
     mq.connect_callback_set(m->mosq, on_connect);
     mq.disconnect_callback_set(m->mosq, on_disconnect);
-    mq.publish_callback_set(m->mosq, on_publish);
+    mq.publish_v5_callback_set(m->mosq, on_publish);
     mq.message_callback_set(m->mosq, on_message);
     r = timer_new(loop, CLOCK_MONOTONIC, 10000, retry_due, m, &m->retry);
     if (r < 0)
         goto fail;
-    r = sd_event_add_time(loop, &m->misc, CLOCK_MONOTONIC, now_mono_usec() + 1000000u, 100000,
-                          misc_due, m);
-    if (r < 0)
+    if ((r = timer_new(loop, CLOCK_MONOTONIC, 100000, misc_due, m, &m->misc)) < 0 ||
+        (r = timer_arm_in(m->misc, 1000000u)) < 0)
         goto fail;
-    sd_event_source_set_enabled(m->misc, SD_EVENT_ON);
     start_connect(m);
     *ret = m;
     return 0;
@@ -773,7 +913,7 @@ struct mqtt *mqtt_free(struct mqtt *m)
         mq.disconnect(m->mosq);
     }
     sd_event_source_disable_unref(m->io);
-    sd_event_source_disable_unref(m->misc);
+    timer_free(m->misc);
     timer_free(m->retry);
     if (m->mosq)
         mq.destroy(m->mosq);

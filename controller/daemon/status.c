@@ -15,6 +15,7 @@
 #include "handlers.h"
 #include "delivery.h"
 #include "mqtt.h"
+#include "retention.h"
 #include "services.h"
 #include "site.h"
 #include "store.h"
@@ -109,11 +110,13 @@ static json_t *recent_json(struct services *svc)
         bool known = recent[i].member_id &&
                      store_member_get(svc->store, recent[i].member_id, &m) == 0;
         json_array_append_new(taps, json_pack(
-            "{s:I, s:s, s:s, s:I, s:s?, s:b, s:s, s:s, s:i}", "at", (json_int_t)recent[i].at,
+            "{s:I, s:s, s:s, s:I, s:s?, s:b, s:s, s:s, s:s, s:i}", "at", (json_int_t)recent[i].at,
             "reader", recent[i].reader, "door", recent[i].door, "member_id",
             (json_int_t)recent[i].member_id, "member", known ? m.name : NULL,
             "granted", recent[i].granted && !recent[i].relay_error, "reason",
             recent[i].relay_error ? "relay_fault" : policy_reason_to_string(recent[i].reason),
+            "text", recent[i].relay_error ? "the relay could not be switched"
+                                          : policy_reason_to_text(recent[i].reason),
             "card", recent[i].card, "latency_us", (int)recent[i].latency_us));
     }
     return taps;
@@ -154,7 +157,7 @@ json_t *status_json(struct services *svc)
     access_get_stats(svc->engine, &stats);
     json_t *st = json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:{s:I, s:I, s:I, s:I}}",
+        "s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
         "site", "id", cfg->site.id, "name", cfg->site.name, "timezone", cfg->site.timezone,
         "backend", config_backends[cfg->hardware.backend],
@@ -165,6 +168,7 @@ json_t *status_json(struct services *svc)
         "mqtt", mqtt_json(svc), "storage", status_storage_json(svc->commit), "doors", doors,
         "machines", fablab_status(svc->fablab), "readers", readers_json(svc), "inputs", inputs,
         "recent_taps", recent_json(svc),
+        "privacy", svc->retention ? retention_status(svc->retention) : json_null(),
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors);
     if (st) {

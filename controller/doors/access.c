@@ -81,27 +81,64 @@ char *access_tap_detail(char *buf, size_t size, const char *base, unsigned targe
     if (size == 0)
         return buf;
     if (targets > 1)
-        snprintf(buf, size, "%s%s%u cards presented; first selected wins", base ? base : "", sep,
+        snprintf(buf, size, "%.80s%s%u cards presented; first selected wins", base ? base : "", sep,
                  targets);
     else
         snprintf(buf, size, "%s", base ? base : "");
     return buf;
 }
 
-int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
-                      const uint8_t *uid, size_t uid_len, unsigned targets, uint64_t t0_usec,
-                      struct access_tap *ret)
+enum policy_card_proof access_card_proof(const struct reader_event *ev, bool visitor)
 {
+    switch (ev->auth) {
+    case READER_AUTH_OK:
+        return ev->app == (visitor ? READER_APP_CONSORTIUM : READER_APP_SITE) ? POLICY_PROOF_OK
+                                                                              : POLICY_PROOF_FAILED;
+    case READER_AUTH_FAILED:
+    case READER_AUTH_REMOVED:
+        return POLICY_PROOF_FAILED;
+    case READER_AUTH_NONE:
+    case READER_AUTH_NOT_DESFIRE:
+    case READER_AUTH_NO_APP:
+        break;
+    }
+    return POLICY_PROOF_NONE;
+}
+
+/* Why the card's proof fell short, for the access log and the journal (no UID in it). */
+static const char *proof_note(const struct reader_event *ev, enum policy_card_proof proof)
+{
+    if (proof == POLICY_PROOF_FAILED && ev->auth == READER_AUTH_OK)
+        return "it proved only the consortium key";
+    if (ev->auth == READER_AUTH_REMOVED)
+        return "the card was taken away during authentication";
+    if (ev->note[0])
+        return ev->note;
+    if (ev->auth == READER_AUTH_NOT_DESFIRE)
+        return "not a DESFire card";
+    if (ev->auth == READER_AUTH_NO_APP)
+        return "no Portier application";
+    return "";
+}
+
+int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
+                      const struct reader_event *rev, struct access_tap *ret)
+{
+    const uint8_t *uid = rev->uid;
+    size_t uid_len = rev->uid_len;
+    unsigned targets = rev->targets;
+    uint64_t t0_usec = rev->at_usec;
     uint8_t hash[STORE_HASH_LEN];
     struct store_subject subj;
     struct store_subject_facts facts = { 0 };
-    struct policy_door door = { .zone = d->cfg->zone };
+    struct policy_door door = { .zone = d->cfg->zone,
+                                .security = (enum card_security)d->cfg->card_security };
     struct policy_request req = { .door = &door };
     struct policy_verdict verdict;
     struct access_tap tap = { 0 };
     struct store_event ev = { 0 };
     struct access_visitor visitor = { 0 };
-    char visitor_detail[96];
+    char visitor_detail[96], base[128];
     const char *sep;
     int lookup, visitor_lookup = -ENOENT, r;
 
@@ -118,6 +155,7 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
         if (visitor_lookup == 0)
             req.visitor = &visitor.facts;
     }
+    req.proof = access_card_proof(rev, req.visitor != NULL);
     verdict = policy_decide(&req);
 
     /* Act first: the relay write comes before any record or log. */
@@ -156,7 +194,15 @@ int access_handle_tap(struct access_engine *e, struct door *d, const char *reade
     if (tap.visitor)
         snprintf(visitor_detail, sizeof(visitor_detail), "visitor of %s, passport %.8s",
                  visitor.home, visitor.id);
-    access_tap_detail(ev.detail, sizeof(ev.detail), tap.visitor ? visitor_detail : NULL, targets);
+    base[0] = '\0';
+    if (tap.visitor)
+        strlcpy_checked(base, visitor_detail, sizeof(base));
+    if ((verdict.reason == POLICY_CARD_NOT_SECURE || verdict.reason == POLICY_CARD_AUTH_FAILED) &&
+        *proof_note(rev, req.proof)) {
+        size_t k = strlen(base);
+        snprintf(base + k, sizeof(base) - k, "%s%.90s", k ? "; " : "", proof_note(rev, req.proof));
+    }
+    access_tap_detail(ev.detail, sizeof(ev.detail), base, targets);
     sep = ev.detail[0] ? "; " : "";     /* the log line says what the detail says */
     r = store_event_add(e->store, &ev, &tap.event_id);
     if (r < 0)

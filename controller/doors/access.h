@@ -10,6 +10,7 @@
 #include "cardid.h"
 #include "door.h"
 #include "policy.h"
+#include "reader.h"
 #include "store.h"
 
 #define ACCESS_RECENT_MAX 100
@@ -57,14 +58,20 @@ struct access_engine *access_engine_free(struct access_engine *e);
 void access_engine_set_visitors(struct access_engine *e, const struct access_visitor_ops *ops,
                                 void *userdata);
 
-/* Decide and act on a card at door d's reader. targets: how many cards answered the reader
- * when this one arrived (it was selected first, and alone decides); the access log's detail
- * and the log line say so when more than one did. t0_usec: CLOCK_MONOTONIC time the tap
- * entered the daemon. Fills *ret with the outcome. Returns 0, or -errno if the store failed
- * (the decision is then a denial: without the store nobody is known). */
+/* Decide and act on the card of ev (READER_CARD_ARRIVED) at door d's reader. ev->targets:
+ * how many cards answered the reader when this one arrived (it was selected first, and alone
+ * decides); the access log's detail and the log line say so when more than one did.
+ * ev->auth: what its DESFire authentication showed, weighed against the door's
+ * card_security (policy.h). ev->at_usec: CLOCK_MONOTONIC time the tap entered the daemon.
+ * Fills *ret with the outcome. Returns 0, or -errno if the store failed (the decision is
+ * then a denial: without the store nobody is known). */
 int access_handle_tap(struct access_engine *e, struct door *d, const char *reader,
-                      const uint8_t *uid, size_t uid_len, unsigned targets, uint64_t t0_usec,
-                      struct access_tap *ret);
+                      const struct reader_event *ev, struct access_tap *ret);
+
+/* What the card of ev proved, for the record it matched: a member of this site must prove
+ * this site's key (its consortium key, which every site holds, is not enough), a visitor the
+ * consortium's. */
+enum policy_card_proof access_card_proof(const struct reader_event *ev, bool visitor);
 
 /* The detail of a tap's access-log entry: base (NULL or "" for none), then, when targets > 1,
  * "N cards presented; first selected wins" (joined with "; "). Truncated to fit size, always

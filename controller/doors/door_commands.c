@@ -13,6 +13,7 @@
 #include "gpio_backend.h"
 #include "handlers.h"
 #include "log.h"
+#include "members.h"
 #include "services.h"
 #include "site.h"
 #include "store.h"
@@ -95,9 +96,12 @@ int cmd_reader_restart(struct cmd_call *call, const struct cmd_args *a)
 
 static int event_append(const struct store_event *ev, void *userdata)
 {
+    char at[32];
+
+    format_utc(ev->at, at, sizeof(at));
     return json_array_append_new(userdata, json_pack(
-        "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:b, s:s, s:s}", "id", (json_int_t)ev->id, "at",
-        (json_int_t)ev->at, "door", ev->resource, "reader", ev->reader, "member_id",
+        "{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:s, s:s}", "id", (json_int_t)ev->id, "at",
+        (json_int_t)ev->at, "at_utc", at, "door", ev->resource, "reader", ev->reader, "member_id",
         (json_int_t)ev->member_id, "card_id", (json_int_t)ev->card_id, "kind", ev->kind,
         "granted", ev->granted, "reason", ev->reason, "detail", ev->detail)) == 0 ? 0 : -ENOMEM;
 }
@@ -224,6 +228,7 @@ int cmd_sim_advance(struct cmd_call *call, const struct cmd_args *a)
     log_notice("simulation: clock advanced by %" PRId64 " s (offset now %" PRId64 " s)", seconds,
                clock_offset());
     fablab_clock_changed(svc->fablab);
+    members_minute(svc);        /* plan changes whose date the new clock has reached */
     site_minute(svc->site);
     delivery_minute(svc->delivery);     /* reminders and retries that came due */
     return cmd_ok(call, json_pack("{s:I, s:I}", "now", (json_int_t)now_utc(), "offset",

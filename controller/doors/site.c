@@ -234,15 +234,14 @@ static void on_reader_event(struct reader *reader, const struct reader_event *ev
     if (enroll_take(svc->enroll, reader, ev))
         return;
     door = site_door_by_reader(s, reader->name, &is_exit);
-    if (!door && fablab_reader_tap(svc->fablab, reader->name, ev->uid, ev->uid_len, ev->targets,
-                                   ev->at_usec))
+    if (!door && fablab_reader_tap(svc->fablab, reader->name, ev))
         return;
     if (!door) {
         log_debug("reader %s: card arrived, but no door uses this reader", reader->name);
         return;
     }
-    if (access_handle_tap(svc->engine, door, reader->name, ev->uid, ev->uid_len, ev->targets,
-                          ev->at_usec, &tap) < 0 || !tap.granted || tap.relay_error)
+    if (access_handle_tap(svc->engine, door, reader->name, ev, &tap) < 0 || !tap.granted ||
+        tap.relay_error)
         return;
     if (tap.visitor)
         return;             /* recorded as a visit by the consortium (passports.c) */
@@ -389,6 +388,7 @@ int site_start_readers(struct site *s)
             .debounce_ms = (unsigned)rc->debounce_ms,
             .heartbeat_timeout_ms = (unsigned)rc->heartbeat_timeout_ms,
             .backoff_max_ms = (unsigned)rc->backoff_max_seconds * 1000u,
+            .desfire = s->svc->desfire_keys,
         };
         int r;
 

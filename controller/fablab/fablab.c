@@ -197,11 +197,13 @@ static int gather(struct fablab *f, const char *name, int64_t now, struct machin
 /* The verdict for the holder of a card (already looked up) at machine m. */
 static struct policy_machine_verdict decide(struct fablab *f, struct machine *m,
                                             const struct store_subject *subj, bool known,
-                                            int64_t now, struct machine_facts *mf)
+                                            enum policy_card_proof proof, int64_t now,
+                                            struct machine_facts *mf)
 {
     struct policy_machine_request req = { 0 };
     struct store_subject_facts facts = { 0 };
-    struct policy_door zone = { .zone = m->cfg->zone };
+    struct policy_door zone = { .zone = m->cfg->zone,
+                                .security = (enum card_security)m->cfg->card_security };
     struct policy_qualification qual;
     int64_t expires;
 
@@ -211,6 +213,7 @@ static struct policy_machine_verdict decide(struct fablab *f, struct machine *m,
     req.machine = &mf->facts.machine;
     req.bookings = mf->upcoming;
     req.n_bookings = mf->n_upcoming;
+    req.base.proof = proof;
     if (known) {
         store_subject_facts(subj, &facts, &req.base);
         req.member_id = subj->member_id;
@@ -355,7 +358,7 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
         return true;
     }
     /* Walk-up: extend as far as a fresh decision allows. */
-    v = decide(f, m, subj, true, now, mf);
+    v = decide(f, m, subj, true, POLICY_PROOF_OK, now, mf);   /* the card passed proof_enough() */
     if (v.granted && (v.max_until < m->hard_until ? v.max_until : m->hard_until) > m->max_until) {
         machine_extend(m, 0, v.max_until);
         record_tap(f, m, true, "extended", subj->member_id, "walk-up", targets);
@@ -370,9 +373,24 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
     return false;
 }
 
-bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid, size_t uid_len,
-                       unsigned targets, uint64_t t0_usec)
+/* Whether the card proved what the machine asks (policy.h), before any state changes. */
+static bool proof_enough(const struct machine *m, bool desfire, enum policy_card_proof proof)
 {
+    struct policy_door zone = { .zone = m->cfg->zone,
+                                .security = (enum card_security)m->cfg->card_security };
+    struct policy_card card = { .enabled = true, .desfire = desfire };
+    struct policy_request req = { .door = &zone, .card = &card, .proof = proof };
+
+    return policy_card_proof_check(&req) == POLICY_GRANTED;
+}
+
+bool fablab_reader_tap(struct fablab *f, const char *reader, const struct reader_event *ev)
+{
+    const uint8_t *uid = ev->uid;
+    size_t uid_len = ev->uid_len;
+    unsigned targets = ev->targets;
+    uint64_t t0_usec = ev->at_usec;
+    enum policy_card_proof proof = access_card_proof(ev, false);
     struct machine *m = NULL;
     struct machine_facts mf;
     struct store_subject subj = { 0 };
@@ -392,7 +410,9 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
                  targets, reader);
     access_card_hash(f->engine, uid, uid_len, hash);
     known = store_subject_lookup(f->store, hash, &subj) == 0;
-    same = known && subj.member_id == m->member_id;
+    /* The session's member ends or extends it only with a card that proves what a start
+     * would need: a copy of the UID must not switch the machine off either. */
+    same = known && subj.member_id == m->member_id && proof_enough(m, subj.card_desfire, proof);
     r = gather(f, m->cfg->name, now, &mf);
     if (r < 0) {
         log_error("machine %s: cannot read its rules: %s", m->cfg->name, strerror(-r));
@@ -420,7 +440,7 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid,
         }
     }
 
-    v = decide(f, m, &subj, known, now, &mf);
+    v = decide(f, m, &subj, known, proof, now, &mf);
     if (v.granted) {
         bool takeover = machine_powered(m);
         r = machine_powered(m) && m->state != MACHINE_HANDOVER

@@ -27,11 +27,12 @@ int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine
 struct fablab *fablab_free(struct fablab *f);
 void fablab_reconfigure(struct fablab *f, const struct config *cfg);
 
-/* A card arrived at reader: true if a machine uses this reader (the tap was handled).
- * targets: cards that answered the reader (this one was selected first), as for
- * access_handle_tap(); the access log's entry says so when more than one did. */
-bool fablab_reader_tap(struct fablab *f, const char *reader, const uint8_t *uid, size_t uid_len,
-                       unsigned targets, uint64_t t0_usec);
+/* The card of ev arrived at reader: true if a machine uses this reader (the tap was
+ * handled). ev->targets: cards that answered the reader (this one was selected first), as
+ * for access_handle_tap(); the access log's entry says so when more than one did. What the
+ * card proved (ev->auth) is weighed against the machine's card_security, also for the tap
+ * that ends a session. */
+bool fablab_reader_tap(struct fablab *f, const char *reader, const struct reader_event *ev);
 /* Called after every machine state change (for MQTT state topics). */
 void fablab_on_change(struct fablab *f, void (*fn)(struct machine *m, void *userdata),
                       void *userdata);

@@ -127,11 +127,13 @@ static int rules_update(struct cmd_call *call, const struct cmd_args *a, struct 
         return cmd_fail(call, -EINVAL, "bad_request", "min and max length must be multiples of "
                         "the slot (%" PRId64 " min) with min <= max", r->slot_minutes);
     if (training) {
+        int ret = 0;
         if (!*training || strcmp(training, "none") == 0)
             r->training_id = 0;
-        else if (store_training_find(cmd_services(call)->store, training, &r->training_id) < 0)
-            return cmd_fail(call, -ENOENT, "not_found", "no training '%.32s' (portierctl "
-                            "training add)", training);
+        else if ((ret = cmd_found(call, store_training_find(cmd_services(call)->store, training,
+                                                            &r->training_id),
+                                  "training", training, "(portierctl training add)")) < 0)
+            return ret;
     }
     if (hours) {
         if (strlen(hours) >= sizeof(r->hours) || schedule_parse(hours, &s, &err) < 0)
@@ -272,12 +274,8 @@ int cmd_machine_sessions(struct cmd_call *call, const struct cmd_args *a)
 
 static int find_training(struct cmd_call *call, const char *name, int64_t *ret)
 {
-    int r = store_training_find(cmd_services(call)->store, name, ret);
-    if (r == -ENOENT)
-        return cmd_fail(call, r, "not_found", "no training '%.32s'", name);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot read training %.32s: %s", name, strerror(-r));
-    return 0;
+    return cmd_found(call, store_training_find(cmd_services(call)->store, name, ret), "training",
+                     name, NULL);
 }
 
 int cmd_training_add(struct cmd_call *call, const struct cmd_args *a)
@@ -319,18 +317,25 @@ int cmd_training_list(struct cmd_call *call, const struct cmd_args *a)
     return cmd_ok_list(call, "trainings", list, r);
 }
 
-/* Trainers grant and revoke only the trainings they are named for, and never their own. */
-static int trainer_check(struct cmd_call *call, int64_t training, const char *name, int64_t member)
+/* Before a grant or a revoke of training name to member: the training's id, and who to
+ * record as doing it. Trainers grant and revoke only the trainings they are named for, and
+ * never their own. 0 or the error the call was failed with. */
+static int qualification_change(struct cmd_call *call, const char *name, int64_t member,
+                                int64_t *training, char *by, size_t by_n)
 {
     const struct actor *who = cmd_actor(call);
     int r;
 
+    if ((r = find_training(call, name, training)) < 0)
+        return r;
+    record_by(call, false, 0, by, by_n);
     if (who->role != ROLE_TRAINER)
         return 0;
+    snprintf(by, by_n, "trainer:%" PRId64, who->member_id);
     if (member == who->member_id)
         return cmd_fail(call, -EPERM, "forbidden", "a trainer cannot grant or revoke their own "
                         "training; ask another trainer or a manager");
-    r = store_trainer_is(cmd_services(call)->store, training, who->member_id);
+    r = store_trainer_is(cmd_services(call)->store, *training, who->member_id);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot check your trainer role: %s", strerror(-r));
     if (r == 0)
@@ -346,12 +351,8 @@ int cmd_training_grant(struct cmd_call *call, const struct cmd_args *a)
     char by[96];
     int r;
 
-    if ((r = find_training(call, name, &training)) < 0 ||
-        (r = trainer_check(call, training, name, member)) < 0)
+    if ((r = qualification_change(call, name, member, &training, by, sizeof(by))) < 0)
         return r;
-    record_by(call, false, 0, by, sizeof(by));
-    if (cmd_actor(call)->role == ROLE_TRAINER)
-        snprintf(by, sizeof(by), "trainer:%" PRId64, cmd_actor(call)->member_id);
     r = store_qualification_grant(store, member, training, by, arg_int(a, "expires", 0), &id);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot grant: %s", strerror(-r));
@@ -367,12 +368,8 @@ int cmd_training_revoke(struct cmd_call *call, const struct cmd_args *a)
     char by[96];
     int r;
 
-    if ((r = find_training(call, name, &training)) < 0 ||
-        (r = trainer_check(call, training, name, member)) < 0)
+    if ((r = qualification_change(call, name, member, &training, by, sizeof(by))) < 0)
         return r;
-    record_by(call, false, 0, by, sizeof(by));
-    if (cmd_actor(call)->role == ROLE_TRAINER)
-        snprintf(by, sizeof(by), "trainer:%" PRId64, cmd_actor(call)->member_id);
     r = store_qualification_revoke(store, member, training, by);
     if (r == -ENOENT)
         return cmd_fail(call, r, "not_found", "member %" PRId64 " holds no %s training", member,

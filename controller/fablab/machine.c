@@ -207,6 +207,20 @@ static void session_begin(struct machine *m, int64_t member_id, int64_t booking_
     m->idle_until = 0;      /* a new member's idle countdown starts afresh */
 }
 
+/* Another member's session on a powered machine: the previous one is closed by the owner on
+ * MACHINE_EV_TAKEOVER, from the previous_* fields. */
+static int session_take_over(struct machine *m, int64_t member_id, int64_t booking_id,
+                             int64_t max_until)
+{
+    m->previous_member_id = m->member_id;
+    m->previous_running_seconds = m->running_seconds;
+    m->previous_started_at = m->started_at;
+    session_begin(m, member_id, booking_id, max_until);
+    m->state = MACHINE_ON;
+    emit(m, MACHINE_EV_TAKEOVER);
+    return schedule(m);
+}
+
 int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, int64_t max_until)
 {
     int r;
@@ -225,19 +239,11 @@ int machine_power_on(struct machine *m, int64_t member_id, int64_t booking_id, i
             relay_set(m, false);
         return r;
     }
-    if (m->state == MACHINE_HANDOVER) {
-        /* A new member's session: the previous one is closed by the owner on this event. */
-        m->previous_member_id = m->member_id;
-        m->previous_running_seconds = m->running_seconds;
-        m->previous_started_at = m->started_at;
-        session_begin(m, member_id, booking_id, max_until);
-        m->state = MACHINE_ON;
-        emit(m, MACHINE_EV_TAKEOVER);
-    } else {
-        session_begin(m, member_id, booking_id, max_until);
-        m->state = MACHINE_ON;
-        emit(m, MACHINE_EV_ON);
-    }
+    if (m->state == MACHINE_HANDOVER)
+        return session_take_over(m, member_id, booking_id, max_until);
+    session_begin(m, member_id, booking_id, max_until);
+    m->state = MACHINE_ON;
+    emit(m, MACHINE_EV_ON);
     return schedule(m);
 }
 
@@ -250,13 +256,7 @@ int machine_takeover(struct machine *m, int64_t member_id, int64_t booking_id, i
         return r;
     }
     running_account(m);
-    m->previous_member_id = m->member_id;
-    m->previous_running_seconds = m->running_seconds;
-    m->previous_started_at = m->started_at;
-    session_begin(m, member_id, booking_id, max_until);
-    m->state = MACHINE_ON;
-    emit(m, MACHINE_EV_TAKEOVER);
-    return schedule(m);
+    return session_take_over(m, member_id, booking_id, max_until);
 }
 
 void machine_extend(struct machine *m, int64_t booking_id, int64_t max_until)

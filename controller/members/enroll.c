@@ -13,6 +13,7 @@
 #include "passports.h"
 #include "services.h"
 #include "store.h"
+#include "timer.h"
 #include "util.h"
 
 struct enroll {
@@ -22,7 +23,8 @@ struct enroll {
     int64_t member_id;
     char label[64];
     struct cmd_call *call;
-    sd_event_source *timeout;
+    struct timer *timeout;          /* created with the module: arming cannot fail for want
+                                     * of memory when a manager starts an enrolment */
 };
 
 static void finish(struct enroll *e)
@@ -31,7 +33,7 @@ static void finish(struct enroll *e)
 
     e->armed = false;
     e->call = NULL;
-    e->timeout = sd_event_source_disable_unref(e->timeout);
+    timer_disarm(e->timeout);
     if (call)
         cmd_finish(call);
 }
@@ -45,7 +47,7 @@ static void on_gone(struct cmd_call *call, void *userdata)
     finish(e);
 }
 
-static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_timeout(void *userdata)
 {
     struct enroll *e = userdata;
 
@@ -53,21 +55,20 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     cmd_fail(e->call, -ETIMEDOUT, "timeout", "no card was presented at reader %s in time",
              e->reader->name);
     finish(e);
-    return 0;
 }
 
 int enroll_start(struct enroll *e, struct cmd_call *call, struct reader *reader,
                  int64_t member, const char *label, int64_t seconds)
 {
-    uint64_t now;
+    int r;
 
     if (e->armed)
         return cmd_fail(call, -EBUSY, "busy", "an enrolment is already waiting at reader %s",
                         e->reader->name);
-    sd_event_now(e->svc->loop, CLOCK_MONOTONIC, &now);
-    if (sd_event_add_time(e->svc->loop, &e->timeout, CLOCK_MONOTONIC,
-                          now + (uint64_t)seconds * 1000000u, 0, on_timeout, e) < 0)
-        return cmd_fail(call, -ENOMEM, "internal", "out of memory");
+    r = timer_arm_in(e->timeout, (uint64_t)seconds * 1000000u);
+    if (r < 0)
+        return cmd_fail(call, r, "internal", "cannot arm the enrolment's timeout: %s",
+                        strerror(-r));
     e->armed = true;
     e->reader = reader;
     e->member_id = member;
@@ -126,9 +127,16 @@ bool enroll_take(struct enroll *e, struct reader *reader, const struct reader_ev
 int enroll_new(struct services *svc, struct enroll **ret)
 {
     struct enroll *e = calloc(1, sizeof(*e));
+    int r;
+
     if (!e)
         return -ENOMEM;
     e->svc = svc;
+    r = timer_new(svc->loop, CLOCK_MONOTONIC, 0, on_timeout, e, &e->timeout);
+    if (r < 0) {
+        free(e);
+        return r;
+    }
     *ret = e;
     return 0;
 }
@@ -141,7 +149,7 @@ struct enroll *enroll_free(struct enroll *e)
         cmd_fail(e->call, -ECANCELED, "cancelled", "the controller is stopping");
         finish(e);
     }
-    e->timeout = sd_event_source_disable_unref(e->timeout);
+    e->timeout = timer_free(e->timeout);
     free(e);
     return NULL;
 }

@@ -296,39 +296,96 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (training_id, member_id)) WITHOUT ROWID;"
     "CREATE INDEX trainers_member ON trainers(member_id);",
 
-    /* 11: deliveries. The e-mail outbox: each message written in the transaction of the
+    /* 11: failed logins of an account, kept with it: a login limit that other traffic
+     * cannot flush out of a table in memory, and that a restart does not reset. */
+    ("ALTER TABLE accounts ADD COLUMN login_failures INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE accounts ADD COLUMN login_failed_at INTEGER NOT NULL DEFAULT 0;"),
+
+    /* 12: a card provisioned as a MIFARE DESFire (its Portier application holds keys
+     * diversified from the site's master key): wherever the door does not accept UIDs
+     * alone, it must prove them, and a copy of its UID opens nothing. */
+    "ALTER TABLE cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0 CHECK (desfire IN (0, 1));",
+
+    /* 13: members over their whole life, and privacy (docs/privacy.md).
+     * - members: a manager's note; removal (access ended, history kept) and erasure (the
+     *   right to erasure: personal fields replaced by a pseudonym); a plan change waiting
+     *   for its date.
+     * - member_changes: who changed what, when, old and new value.
+     * - accounts.last_login_at: for [privacy] account_inactive_days.
+     * - usage_member: a member's usage without reading everyone's (erasure's check for
+     *   open periods, the export).
+     * - retention_horizons and new access-log triggers: rows older than the horizon the
+     *   retention job has set may be deleted, and a card hash may be erased; nothing else
+     *   changes or goes. */
+    ("ALTER TABLE members ADD COLUMN note TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE members ADD COLUMN removed_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE members ADD COLUMN erased_at INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE members ADD COLUMN next_plan_id INTEGER REFERENCES plans(id);"
+     "ALTER TABLE members ADD COLUMN next_plan_at INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX members_next_plan ON members(next_plan_at) WHERE next_plan_at != 0;"
+     "CREATE TABLE member_changes ("
+     "  id INTEGER PRIMARY KEY,"
+     "  member_id INTEGER NOT NULL REFERENCES members(id),"
+     "  at INTEGER NOT NULL,"
+     "  by TEXT NOT NULL,"
+     "  field TEXT NOT NULL,"
+     "  old TEXT NOT NULL DEFAULT '',"
+     "  new TEXT NOT NULL DEFAULT '');"
+     "CREATE INDEX member_changes_member ON member_changes(member_id, id);"
+     "ALTER TABLE accounts ADD COLUMN last_login_at INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX usage_member ON usage(member_id, billing_day);"
+     "CREATE TABLE retention_horizons ("
+     "  name TEXT PRIMARY KEY,"
+     "  horizon INTEGER NOT NULL) WITHOUT ROWID;"
+     "DROP TRIGGER access_events_no_update;"
+     "DROP TRIGGER access_events_no_delete;"
+     "CREATE TRIGGER access_events_no_update BEFORE UPDATE ON access_events"
+     "  WHEN NOT (NEW.card_hash IS NULL AND NEW.id = OLD.id AND NEW.at = OLD.at"
+     "    AND NEW.resource_id IS OLD.resource_id AND NEW.reader = OLD.reader"
+     "    AND NEW.member_id IS OLD.member_id AND NEW.card_id IS OLD.card_id"
+     "    AND NEW.kind = OLD.kind AND NEW.granted = OLD.granted AND NEW.reason = OLD.reason"
+     "    AND NEW.detail = OLD.detail)"
+     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only (only a card hash may be"
+     " erased)'); END;"
+     "CREATE TRIGGER access_events_no_delete BEFORE DELETE ON access_events"
+     "  WHEN OLD.at >= coalesce((SELECT horizon FROM retention_horizons"
+     "    WHERE name = 'access_events'), 0)"
+     "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only until their retention"
+     " ends'); END;"),
+
+    /* 14: deliveries. The e-mail outbox: each message written in the transaction of the
      * change it tells of, rendered in its reader's language, with its delivery state; sent
      * messages lose their bodies (an invitation's link). The outbox's consumers: each
      * webhook's cursor, and MQTT's while a webhook keeps messages it has acknowledged
      * (store_events.c). Indexes for the notices of trainings and memberships that end. */
-    "CREATE TABLE mail_outbox ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  kind TEXT NOT NULL,"
-    "  member_id INTEGER,"
-    "  to_addr TEXT NOT NULL,"
-    "  to_name TEXT NOT NULL DEFAULT '',"
-    "  lang TEXT NOT NULL DEFAULT 'en',"
-    "  subject TEXT NOT NULL,"
-    "  body_text TEXT NOT NULL,"
-    "  body_html TEXT NOT NULL,"
-    "  message_id TEXT NOT NULL,"
-    "  dedup TEXT UNIQUE,"
-    "  dedup_until INTEGER NOT NULL DEFAULT 0,"
-    "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_try_at INTEGER NOT NULL,"
-    "  last_error TEXT NOT NULL DEFAULT '',"
-    "  created_at INTEGER NOT NULL,"
-    "  sent_at INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX mail_outbox_queued ON mail_outbox(next_try_at) WHERE state = 'queued';"
-    "CREATE INDEX mail_outbox_sent ON mail_outbox(sent_at) WHERE sent_at > 0;"
-    "CREATE TABLE outbox_cursors ("
-    "  consumer TEXT PRIMARY KEY,"
-    "  seq INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX members_valid_until ON members(valid_until) WHERE valid_until > 0;"
-    "CREATE INDEX qualifications_expiry ON qualifications(expires_at) "
-    "  WHERE expires_at > 0 AND revoked_at = 0;",
+    ("CREATE TABLE mail_outbox ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  kind TEXT NOT NULL,"
+     "  member_id INTEGER,"
+     "  to_addr TEXT NOT NULL,"
+     "  to_name TEXT NOT NULL DEFAULT '',"
+     "  lang TEXT NOT NULL DEFAULT 'en',"
+     "  subject TEXT NOT NULL,"
+     "  body_text TEXT NOT NULL,"
+     "  body_html TEXT NOT NULL,"
+     "  message_id TEXT NOT NULL,"
+     "  dedup TEXT UNIQUE,"
+     "  dedup_until INTEGER NOT NULL DEFAULT 0,"
+     "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),"
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  next_try_at INTEGER NOT NULL,"
+     "  last_error TEXT NOT NULL DEFAULT '',"
+     "  created_at INTEGER NOT NULL,"
+     "  sent_at INTEGER NOT NULL DEFAULT 0);"
+     "CREATE INDEX mail_outbox_queued ON mail_outbox(next_try_at) WHERE state = 'queued';"
+     "CREATE INDEX mail_outbox_sent ON mail_outbox(sent_at) WHERE sent_at > 0;"
+     "CREATE TABLE outbox_cursors ("
+     "  consumer TEXT PRIMARY KEY,"
+     "  seq INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX members_valid_until ON members(valid_until) WHERE valid_until > 0;"
+     "CREATE INDEX qualifications_expiry ON qualifications(expires_at) "
+     "  WHERE expires_at > 0 AND revoked_at = 0;"),
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
@@ -633,6 +690,9 @@ static int db_open(const char *path, sqlite3 **ret)
      * is on disk when COMMIT returns, so a power cut never loses a committed event. */
     rc = sqlite3_exec(db,
                       "PRAGMA page_size = 1024;"
+                      /* A new file gives back the space the retention job frees
+                       * (store_vacuum_step); see store_auto_vacuum() for older ones. */
+                      "PRAGMA auto_vacuum = INCREMENTAL;"
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
                       "PRAGMA foreign_keys = ON;"

@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 14
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -118,6 +118,7 @@ typedef int (*store_plan_fn)(const struct store_plan *p, void *userdata);
 STORE_CHECK int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata);
 
 /* ---- members ---- */
+#define STORE_MEMBER_NOTE_MAX 255
 struct store_member {
     int64_t id;
     char name[96];
@@ -125,9 +126,15 @@ struct store_member {
     int64_t plan_id;        /* 0: none */
     char plan[32];
     enum member_status status;
-    int64_t valid_from, valid_until;    /* 0: unbounded */
+    int64_t valid_from, valid_until;    /* 0: unbounded; valid_until is exclusive */
     int64_t created_at;
     int64_t cards;
+    char note[STORE_MEMBER_NOTE_MAX + 1];
+    int64_t removed_at;     /* 0: not removed (access ended, history kept) */
+    int64_t erased_at;      /* 0: not erased (personal data replaced by a pseudonym) */
+    int64_t next_plan_id;   /* a plan change waiting for next_plan_at; 0: none */
+    char next_plan[32];
+    int64_t next_plan_at;
 };
 /* plan_id 0: no plan. */
 STORE_CHECK int store_member_add(struct store *s, const char *name, const char *email, int64_t plan_id,
@@ -136,9 +143,48 @@ STORE_CHECK int store_member_get(struct store *s, int64_t id, struct store_membe
 /* ref: a decimal id or an exact name. -ENOENT, or -ENOTUNIQ if several members share it. */
 STORE_CHECK int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id);
 STORE_CHECK int store_member_set_status(struct store *s, int64_t id, enum member_status status);
+/* Write m's name, email, note, plan, validity and waiting plan change (by m->id; plan ids
+ * 0: none). -ENOENT, or -EINVAL for a plan that does not exist. */
+STORE_CHECK int store_member_update(struct store *s, const struct store_member *m);
 typedef int (*store_member_fn)(const struct store_member *m, void *userdata);
 STORE_CHECK int store_members_foreach(struct store *s, store_member_fn fn, void *userdata);
 STORE_CHECK int64_t store_member_count(struct store *s);
+
+/* A member's state at a time, most telling first: erased, removed, suspended, expired (its
+ * validity ended), not yet valid, active. */
+enum store_member_state {
+    MEMBER_STATE_ACTIVE,
+    MEMBER_STATE_NOT_YET_VALID,
+    MEMBER_STATE_EXPIRED,
+    MEMBER_STATE_SUSPENDED,
+    MEMBER_STATE_REMOVED,
+    MEMBER_STATE_ERASED,
+};
+enum store_member_state store_member_state(const struct store_member *m, int64_t now);
+/* "active", "not_yet_valid", "expired", "suspended", "removed", "erased". */
+const char *store_member_state_name(enum store_member_state state);
+
+/* Listing with a search and a filter, a page at a time (the web's member list). */
+enum store_member_filter {
+    MEMBER_FILTER_ALL,
+    MEMBER_FILTER_ACTIVE,           /* active now */
+    MEMBER_FILTER_SUSPENDED,
+    MEMBER_FILTER_EXPIRED,
+    MEMBER_FILTER_EXPIRING,         /* active now, validity ending within expiring_seconds */
+    MEMBER_FILTER_REMOVED,
+    MEMBER_FILTER_ERASED,
+};
+struct store_member_query {
+    const char *text;               /* in the name, e-mail or a card's label; NULL/"": any */
+    enum store_member_filter filter;
+    int64_t now;
+    int64_t expiring_seconds;
+    int64_t offset, limit;          /* limit 0: all */
+};
+/* Members matching q, by name; *ret_total (may be NULL) gets how many match in all. Returns
+ * the number delivered or -errno. */
+STORE_CHECK int store_members_query(struct store *s, const struct store_member_query *q,
+                                    store_member_fn fn, void *userdata, int64_t *ret_total);
 
 /* ---- cards ---- */
 struct store_card {
@@ -149,17 +195,35 @@ struct store_card {
     bool enabled;
     int64_t created_at;
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
+    bool desfire;           /* provisioned as a DESFire: it proves its key */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
 STORE_CHECK int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
                    const char *label, int64_t *ret_id);
 STORE_CHECK int store_card_remove(struct store *s, int64_t card_id);
+/* Enable or disable a card. -ENOENT. */
+STORE_CHECK int store_card_set_enabled(struct store *s, int64_t card_id, bool enabled);
+/* One card by id. -ENOENT. */
+STORE_CHECK int store_card_get(struct store *s, int64_t card_id, struct store_card *ret);
 /* Find a card id by hash: -ENOENT. */
 STORE_CHECK int store_card_find(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t *ret_id);
 typedef int (*store_card_fn)(const struct store_card *c, void *userdata);
 /* member_id 0: all cards. */
 STORE_CHECK int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata);
 STORE_CHECK int64_t store_card_count(struct store *s);
+/* Mark a card provisioned as a DESFire (or not). -ENOENT if no such card. */
+STORE_CHECK int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire);
+/* The migration report: enabled cards of active members that still open by UID alone. */
+struct store_uid_only_card {
+    int64_t member_id;
+    char member[96];
+    int64_t card_id;
+    char label[64];
+    int64_t last_used;      /* UTC of its last tap in the access log; 0: never */
+};
+typedef int (*store_uid_only_fn)(const struct store_uid_only_card *c, void *userdata);
+/* By member name. */
+STORE_CHECK int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata);
 
 /* Everything the policy needs about the holder of a card, in one query. */
 struct store_subject {
@@ -171,6 +235,7 @@ struct store_subject {
     int64_t plan_id;            /* 0: none */
     char zones[256];
     char hours[256];
+    bool card_desfire;          /* the card is provisioned as a DESFire */
 };
 /* 0, or -ENOENT for a card nobody holds. */
 STORE_CHECK int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
@@ -215,6 +280,9 @@ struct store_event {
 };
 STORE_CHECK int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id);
 typedef int (*store_event_fn)(const struct store_event *ev, void *userdata);
+/* The lowest and highest access event ids (0 when the log is empty), or -errno. */
+STORE_CHECK int64_t store_events_first_id(struct store *s);
+STORE_CHECK int64_t store_events_last_id(struct store *s);
 /* Events with at >= since, oldest first; at most limit (the newest ones) if limit > 0. */
 STORE_CHECK int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
                          void *userdata);
@@ -368,6 +436,9 @@ struct store_member_plan {
 };
 /* -ENOENT if the member has no plan. */
 STORE_CHECK int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret);
+/* A plan's billing settings, by plan id. -ENOENT. */
+STORE_CHECK int store_plan_billing_get(struct store *s, int64_t plan_id,
+                                       struct store_member_plan *ret);
 STORE_CHECK int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
                            int64_t day_rate_cents, const char *order, int64_t visit_days);
 
@@ -467,6 +538,8 @@ struct store_period {
 STORE_CHECK int store_period_add(struct store *s, const struct store_period *p);
 typedef int (*store_period_fn)(const struct store_period *p, void *userdata);
 STORE_CHECK int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata);
+/* 1 if period "YYYY-MM" is closed, 0 if not, or -errno. */
+STORE_CHECK int store_period_is_closed(struct store *s, const char *period);
 STORE_CHECK int store_resource_category(struct store *s, const char *name, char *buf, size_t n);
 /* Machine category, for rates and passes that target "category:NAME". */
 STORE_CHECK int store_resource_set_category(struct store *s, int64_t id, const char *category);
@@ -619,6 +692,9 @@ struct store_account {
     char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
     int64_t disabled_at, created_at;
     char created_by[64];
+    int64_t login_failures;             /* failed logins since the last good one */
+    int64_t login_failed_at;            /* UTC seconds of the last failure, 0: none */
+    int64_t last_login_at;              /* 0: never */
 };
 /* -EEXIST if the name is taken (names compare without case). */
 STORE_CHECK int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -628,6 +704,8 @@ STORE_CHECK int store_account_find(struct store *s, const char *name, struct sto
 STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
 STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
 STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
+/* A login of the account failed (at), or succeeded (ok: the count starts again). */
+STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
 STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
 STORE_CHECK int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
@@ -651,3 +729,94 @@ STORE_CHECK int store_account_token_check(struct store *s, const uint8_t hash[ST
                               const char *kind, int64_t now, int64_t *ret_account);
 /* Mark an invite used. -ENOENT if it already was. */
 STORE_CHECK int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now);
+
+/* ---- the history of a member (store_privacy.c) ---- */
+struct store_member_change {
+    int64_t id, member_id, at;
+    char by[64];
+    char field[16];                 /* "name", "email", "plan", "valid_until", ... */
+    char old[256], new[256];
+};
+STORE_CHECK int store_member_change_add(struct store *s, int64_t member_id, int64_t at,
+                                        const char *by, const char *field, const char *old,
+                                        const char *new);
+typedef int (*store_member_change_fn)(const struct store_member_change *c, void *userdata);
+/* Newest first; at most limit (0: all). */
+STORE_CHECK int store_member_changes_foreach(struct store *s, int64_t member_id, int64_t limit,
+                                             store_member_change_fn fn, void *userdata);
+/* Plan changes whose date has come: applied (plan_id = next_plan_id), each recorded as a
+ * change by "schedule"; fn (may be NULL) hears of each. Returns how many. */
+typedef int (*store_plan_change_fn)(int64_t member_id, int64_t old_plan, int64_t new_plan,
+                                    void *userdata);
+STORE_CHECK int store_member_plan_changes_apply(struct store *s, int64_t now,
+                                                store_plan_change_fn fn, void *userdata);
+
+/* ---- leaving: removal and erasure (store_privacy.c) ---- */
+/* Remove member id at now: access ends (valid_until at most now, cards disabled, web
+ * accounts disabled and their sessions ended, future bookings cancelled by `by`, trainer
+ * roles ended, no waiting plan change); every record stays. -ENOENT. */
+STORE_CHECK int store_member_remove(struct store *s, int64_t id, int64_t now, const char *by);
+/* The first billing day of id's usage that lies in no closed period ("" if none), for the
+ * refusal to erase a member whose usage is not yet settled. */
+STORE_CHECK int store_member_open_usage(struct store *s, int64_t id, char first_day[11]);
+/* Erase member id (after store_member_remove()): the name becomes pseudonym, e-mail, note
+ * and card labels are emptied, web accounts (their sessions, tokens and calendar address),
+ * trainings, trainer roles and the e-mails written to them are deleted, and the history
+ * keeps no old name, e-mail,
+ * note or card label. Usage, ledger, bookings, passes and sessions stay, under the member's id. The
+ * cards themselves are deleted by store_member_forget_cards() once the access log no
+ * longer holds their hashes (store_erase_scrub_step()). -ENOENT. */
+STORE_CHECK int store_member_erase(struct store *s, int64_t id, const char *pseudonym, int64_t now);
+/* Erase the card hashes of member id's taps (and of taps of its cards) among the access
+ * events with ids in [from, to]. Returns how many were erased. */
+STORE_CHECK int store_erase_scrub_step(struct store *s, int64_t member_id, int64_t from, int64_t to);
+/* Delete the cards of member id and their consortium hashes. Returns how many cards. */
+STORE_CHECK int store_member_forget_cards(struct store *s, int64_t member_id);
+/* Erased members whose cards are still there (an erasure interrupted by a restart). */
+STORE_CHECK int store_erasures_pending(struct store *s, int64_t *ids, int n);
+
+/* ---- retention (store_privacy.c) ---- */
+enum store_retention_table {
+    RETENTION_ACCESS_EVENTS,        /* by at */
+    RETENTION_PRESENCE,             /* closed presences, by check-out */
+    RETENTION_SESSIONS,             /* ended machine sessions, by end */
+    RETENTION_BOOKINGS,             /* bookings, by end */
+    RETENTION__MAX,
+};
+const char *store_retention_table_name(enum store_retention_table t);
+/* Rows are walked in id order, limit at a time, from *cursor (start at 0). One step
+ * deletes, among the next limit rows, those older than cutoff, and advances *cursor past
+ * them. Returns the number deleted, with *ret_more false once the walk has reached rows at
+ * or after cutoff (ids grow with time) or the end of the table. */
+STORE_CHECK int store_retention_step(struct store *s, enum store_retention_table t, int64_t cutoff,
+                                     int64_t limit, int64_t *cursor, bool *ret_more);
+/* Delete member accounts (with their sessions and tokens) neither used nor created since
+ * before. Returns how many. */
+STORE_CHECK int store_accounts_prune_inactive(struct store *s, int64_t before);
+/* Note a login (for account_inactive_days). */
+STORE_CHECK int store_account_touch(struct store *s, int64_t id, int64_t at);
+/* 2 for incremental, 1 for full, 0 for none (PRAGMA auto_vacuum), or -errno. */
+STORE_CHECK int store_auto_vacuum(struct store *s);
+/* Free pages in the file (PRAGMA freelist_count), or -errno. */
+STORE_CHECK int64_t store_free_pages(struct store *s);
+/* Give at most pages free pages back to the file system (PRAGMA incremental_vacuum, in the
+ * open batch). Returns the free pages left, or -errno. */
+STORE_CHECK int64_t store_vacuum_step(struct store *s, int pages);
+
+/* ---- what a member's export reads (store_privacy.c): each member's own rows ---- */
+STORE_CHECK int store_member_events_foreach(struct store *s, int64_t member_id,
+                                            store_event_fn fn, void *userdata);
+struct store_presence {
+    int64_t id, member_id;
+    char resource[32];
+    int64_t check_in_at, check_out_at;
+    char end_reason[24];
+};
+typedef int (*store_presence_row_fn)(const struct store_presence *p, void *userdata);
+STORE_CHECK int store_member_presences_foreach(struct store *s, int64_t member_id,
+                                               store_presence_row_fn fn, void *userdata);
+STORE_CHECK int store_member_sessions_foreach(struct store *s, int64_t member_id,
+                                              store_session_fn fn, void *userdata);
+/* Member accounts: every account acting for member_id. */
+STORE_CHECK int store_member_accounts_foreach(struct store *s, int64_t member_id,
+                                              store_account_fn fn, void *userdata);

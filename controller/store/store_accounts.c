@@ -8,7 +8,8 @@
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
     "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
-    "a.created_at, a.created_by FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
+    "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at " \
+    "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
 
 static const char sql_add[] =
     "INSERT INTO accounts (name, role, member_id, created_at, created_by) "
@@ -17,6 +18,8 @@ static const char sql_get[] = "SELECT " ACCOUNT_COLUMNS "WHERE a.id = ?1";
 static const char sql_find[] = "SELECT " ACCOUNT_COLUMNS "WHERE a.name = ?1";
 static const char sql_by_calendar[] = "SELECT " ACCOUNT_COLUMNS "WHERE a.calendar_token = ?1";
 static const char sql_list[] = "SELECT " ACCOUNT_COLUMNS "ORDER BY a.name";
+static const char sql_list_member[] =
+    "SELECT " ACCOUNT_COLUMNS "WHERE a.member_id = ?1 ORDER BY a.name";
 static const char sql_set_password[] = "UPDATE accounts SET password = ?2 WHERE id = ?1";
 static const char sql_set_disabled[] =
     "UPDATE accounts SET disabled_at = nullif(?2, 0) WHERE id = ?1";
@@ -24,6 +27,7 @@ static const char sql_set_calendar[] = "UPDATE accounts SET calendar_token = ?2 
 static const char sql_ws_add[] =
     "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sql_touch[] = "UPDATE accounts SET last_login_at = ?2 WHERE id = ?1";
 static const char sql_ws_get[] =
     "SELECT account_id, csrf FROM web_sessions WHERE token_hash = ?1 AND expires_at > ?2";
 static const char sql_ws_delete[] = "DELETE FROM web_sessions WHERE token_hash = ?1";
@@ -38,6 +42,11 @@ static const char sql_tok_check[] =
     "AND a.disabled_at IS NULL";
 static const char sql_tok_use[] =
     "UPDATE account_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
+
+static const char sql_login_failed[] =
+    "UPDATE accounts SET login_failures = login_failures + 1, login_failed_at = ?2 WHERE id = ?1";
+static const char sql_login_ok[] =
+    "UPDATE accounts SET login_failures = 0, login_failed_at = 0 WHERE id = ?1";
 
 static void account_fill(sqlite3_stmt *st, void *ret)
 {
@@ -54,6 +63,9 @@ static void account_fill(sqlite3_stmt *st, void *ret)
     a->disabled_at = sqlite3_column_int64(st, 7);
     a->created_at = sqlite3_column_int64(st, 8);
     store_column_text(st, 9, a->created_by, sizeof(a->created_by));
+    a->login_failures = sqlite3_column_int64(st, 10);
+    a->login_failed_at = sqlite3_column_int64(st, 11);
+    a->last_login_at = sqlite3_column_int64(st, 12);
 }
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -120,6 +132,20 @@ int store_account_set_calendar(struct store *s, int64_t id, const char *token)
     return set_text(s, sql_set_calendar, id, token);
 }
 
+int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, ok ? sql_login_ok : sql_login_failed);
+    sqlite3_bind_int64(st, 1, id);
+    if (!ok)
+        sqlite3_bind_int64(st, 2, at);
+    return store_stmt_exec(st);
+}
+
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)
 {
     sqlite3_stmt *st;
@@ -140,6 +166,15 @@ int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata)
     return store_rows_each(store_stmt(s, sql_list), accounts_row, STORE_ROWS(fn, userdata));
 }
 
+int store_member_accounts_foreach(struct store *s, int64_t member_id, store_account_fn fn,
+                                  void *userdata)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_list_member);
+
+    sqlite3_bind_int64(st, 1, member_id);
+    return store_rows_each(st, accounts_row, STORE_ROWS(fn, userdata));
+}
+
 int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t account_id,
                          const char *csrf, int64_t created_at, int64_t expires_at)
 {
@@ -154,7 +189,22 @@ int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], in
     sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, created_at);
     sqlite3_bind_int64(st, 5, expires_at);
-    return store_stmt_exec(st);
+    r = store_stmt_exec(st);
+    /* A session begins at a login: what [privacy] account_inactive_days counts from. */
+    return r < 0 ? r : store_account_touch(s, account_id, created_at);
+}
+
+int store_account_touch(struct store *s, int64_t id, int64_t at)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, sql_touch);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, at);
+    return store_write_changed(s, st);
 }
 
 struct websession_row {

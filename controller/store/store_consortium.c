@@ -68,6 +68,10 @@ static const char *const migrations[STORE_CONSORTIUM_SCHEMA_VERSION] = {
     "  days INTEGER NOT NULL,"
     "  heard_at INTEGER NOT NULL,"
     "  PRIMARY KEY (visitor, host, month)) WITHOUT ROWID;",
+
+    /* 3: which of another site's members' cards are provisioned DESFire cards (their
+     * passport says so): such a card must prove the consortium's key here. */
+    "ALTER TABLE consortium_passport_cards ADD COLUMN desfire INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char sql_acked_get[] = "SELECT acked_seq FROM consortium_transport WHERE id = 1";
@@ -192,7 +196,7 @@ static const char sql_card_set[] =
     "INSERT INTO consortium_cards (card_id, hash) VALUES (?1, ?2) "
     "ON CONFLICT (card_id) DO UPDATE SET hash = excluded.hash WHERE hash != excluded.hash";
 static const char sql_eligible[] =
-    "SELECT m.id, p.visit_days, cc.hash FROM members m JOIN plans p ON p.id = m.plan_id "
+    "SELECT m.id, p.visit_days, cc.hash, c.desfire FROM members m JOIN plans p ON p.id = m.plan_id "
     "JOIN cards c ON c.member_id = m.id AND c.enabled = 1 "
     "JOIN consortium_cards cc ON cc.card_id = c.id "
     "WHERE m.status = 'active' AND p.visit_days > 0 AND (m.valid_from = 0 OR m.valid_from <= ?1) "
@@ -218,7 +222,8 @@ static const char sql_pp_put[] =
 static const char sql_ppc_clear[] =
     "DELETE FROM consortium_passport_cards WHERE home = ?1 AND id = ?2";
 static const char sql_ppc_add[] =
-    "INSERT OR IGNORE INTO consortium_passport_cards (hash, home, id) VALUES (?1, ?2, ?3)";
+    "INSERT OR IGNORE INTO consortium_passport_cards (hash, home, id, desfire) "
+    "VALUES (?1, ?2, ?3, ?4)";
 static const char sql_pp_delete[] =
     "DELETE FROM consortium_passports WHERE home = ?1 AND id = ?2";
 static const char sql_pp_expired_cards[] =
@@ -228,8 +233,8 @@ static const char sql_pp_expired[] = "DELETE FROM consortium_passports WHERE exp
 /* A card in several passports (a member of two sites): an active one first, then the
  * newest. */
 static const char sql_pp_find[] =
-    "SELECT p.home, p.id, p.revoked, p.expires, p.visit_days, p.month, p.used_elsewhere "
-    "FROM consortium_passport_cards c JOIN consortium_passports p ON p.home = c.home AND p.id = c.id "
+    "SELECT p.home, p.id, p.revoked, p.expires, p.visit_days, p.month, p.used_elsewhere, "
+    "c.desfire FROM consortium_passport_cards c JOIN consortium_passports p ON p.home = c.home AND p.id = c.id "
     "WHERE c.hash = ?1 ORDER BY p.revoked, p.expires > ?2 DESC, p.issued DESC LIMIT 1";
 static const char sql_visit_add[] =
     "INSERT INTO consortium_visits (home, visitor, billing_day, door, at, amount_cents, ledger_seq) "
@@ -272,6 +277,7 @@ static int eligible_row(sqlite3_stmt *st, void *ctx)
         return 0;
     return ((store_consortium_eligible_fn)rows->fn)(sqlite3_column_int64(st, 0),
                                                     sqlite3_column_int64(st, 1), hash,
+                                                    sqlite3_column_int(st, 3) != 0,
                                                     rows->userdata);
 }
 
@@ -353,8 +359,8 @@ static int bind_exec2(struct store_consortium *c, const char *sql, const char *a
 }
 
 int store_consortium_passport_put(struct store_consortium *c, const struct store_passport *p,
-                                  const uint8_t (*cards)[32], unsigned n_cards, int64_t max,
-                                  int64_t now)
+                                  const uint8_t (*cards)[32], const bool *desfire,
+                                  unsigned n_cards, int64_t max, int64_t now)
 {
     sqlite3_stmt *st;
     int64_t issued, count;
@@ -397,6 +403,7 @@ int store_consortium_passport_put(struct store_consortium *c, const struct store
         sqlite3_bind_blob(st, 1, cards[i], 32, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, p->home, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, p->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, desfire && desfire[i]);
         r = store_stmt_exec(st);
     }
     return r;
@@ -442,6 +449,7 @@ static void passport_fill(sqlite3_stmt *st, void *ret)
     p->visit_days = sqlite3_column_int64(st, 4);
     store_column_text(st, 5, p->month, sizeof(p->month));
     p->used_elsewhere = sqlite3_column_int64(st, 6);
+    p->card_desfire = sqlite3_column_int(st, 7) != 0;
 }
 
 int store_consortium_passport_find(struct store_consortium *c, const uint8_t hash[32],

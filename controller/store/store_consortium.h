@@ -10,7 +10,7 @@
 
 #include "store.h"
 
-#define STORE_CONSORTIUM_SCHEMA_VERSION 2
+#define STORE_CONSORTIUM_SCHEMA_VERSION 3
 
 struct store_consortium;
 
@@ -29,9 +29,10 @@ int store_consortium_set_acked(struct store_consortium *c, int64_t seq, int64_t 
 int store_consortium_card_set(struct store_consortium *c, int64_t card_id,
                               const uint8_t hash[32]);
 /* Members who may visit now (active, valid, a plan with visit days), one call per enabled
- * card with a consortium hash, ordered by member. */
+ * card with a consortium hash, ordered by member; desfire: the card is a provisioned DESFire. */
 typedef int (*store_consortium_eligible_fn)(int64_t member_id, int64_t visit_days,
-                                            const uint8_t hash[32], void *userdata);
+                                            const uint8_t hash[32], bool desfire,
+                                            void *userdata);
 int store_consortium_eligible_foreach(struct store_consortium *c, int64_t now,
                                       store_consortium_eligible_fn fn, void *userdata);
 
@@ -59,12 +60,14 @@ struct store_passport {
     int64_t visit_days;
     char month[8];
     int64_t used_elsewhere;         /* days used at other sites in month, per the passport */
+    bool card_desfire;              /* find: the card looked up is a provisioned DESFire */
 };
-/* Cache p with its cards (replacing what was cached for it). -ESTALE if the cache holds a
- * newer one; -ENOSPC if p is new and max passports are cached. */
+/* Cache p with its cards and which of them are DESFire (desfire may be NULL: none),
+ * replacing what was cached for it. -ESTALE if the cache holds a newer one; -ENOSPC if p is
+ * new and max passports are cached. */
 int store_consortium_passport_put(struct store_consortium *c, const struct store_passport *p,
-                                  const uint8_t (*cards)[32], unsigned n_cards, int64_t max,
-                                  int64_t now);
+                                  const uint8_t (*cards)[32], const bool *desfire,
+                                  unsigned n_cards, int64_t max, int64_t now);
 int store_consortium_passport_delete(struct store_consortium *c, const char *home,
                                      const char *id);
 /* Drop passports expired at now; returns how many. */

@@ -30,6 +30,19 @@ static const char sql_event_list[] =
     "FROM access_events e LEFT JOIN resources r ON r.id = e.resource_id "
     "WHERE e.at >= ?1 ORDER BY e.id DESC LIMIT ?2) ORDER BY 1";
 
+static const char sql_event_first[] = "SELECT coalesce(min(id), 0) FROM access_events";
+static const char sql_event_last[] = "SELECT coalesce(max(id), 0) FROM access_events";
+
+/* A member's own taps (and those of its cards), oldest first: a full scan, for an export
+ * made in a job process. */
+static const char sql_event_member[] =
+    "SELECT e.id, e.at, coalesce(e.resource_id, 0), "
+    "coalesce(r.name, ''), e.reader, coalesce(e.member_id, 0), "
+    "coalesce(e.card_id, 0), e.kind, e.granted, e.reason, e.detail "
+    "FROM access_events e LEFT JOIN resources r ON r.id = e.resource_id "
+    "WHERE e.member_id = ?1 OR e.card_id IN (SELECT id FROM cards WHERE member_id = ?1) "
+    "ORDER BY e.id";
+
 /* ---- the outbox ---- */
 
 /* An access event as an MQTT message body: member ids, never names or card UIDs. */
@@ -148,6 +161,25 @@ int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_ev
 
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    return store_rows_each(st, events_row, STORE_ROWS(fn, userdata));
+}
+
+int64_t store_events_first_id(struct store *s)
+{
+    return store_row_value(store_stmt(s, sql_event_first));
+}
+
+int64_t store_events_last_id(struct store *s)
+{
+    return store_row_value(store_stmt(s, sql_event_last));
+}
+
+int store_member_events_foreach(struct store *s, int64_t member_id, store_event_fn fn,
+                                void *userdata)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_event_member);
+
+    sqlite3_bind_int64(st, 1, member_id);
     return store_rows_each(st, events_row, STORE_ROWS(fn, userdata));
 }
 

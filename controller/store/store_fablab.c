@@ -538,6 +538,8 @@ static const char sql_session_interrupted[] =
     "WHERE ended_at = 0";
 static const char sql_session_list[] =
     "SELECT " SESSION_COLUMNS "WHERE s.started_at >= ?1 ORDER BY s.id";
+static const char sql_session_member[] =
+    "SELECT " SESSION_COLUMNS "WHERE s.member_id = ?1 ORDER BY s.id";
 static const char sql_session_open_list[] =
     "SELECT " SESSION_COLUMNS "WHERE s.ended_at = 0 ORDER BY s.id LIMIT ?1";
 
@@ -619,6 +621,15 @@ int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, 
     sqlite3_stmt *st = store_stmt(s, sql_session_list);
 
     sqlite3_bind_int64(st, 1, since);
+    return store_rows_each(st, sessions_row, STORE_ROWS(fn, userdata));
+}
+
+int store_member_sessions_foreach(struct store *s, int64_t member_id, store_session_fn fn,
+                                  void *userdata)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_session_member);
+
+    sqlite3_bind_int64(st, 1, member_id);
     return store_rows_each(st, sessions_row, STORE_ROWS(fn, userdata));
 }
 

@@ -20,6 +20,7 @@ void store_subject_facts(const struct store_subject *subj, struct store_subject_
 {
     memset(f, 0, sizeof(*f));
     f->card.enabled = subj->card_enabled;
+    f->card.desfire = subj->card_desfire;
     f->member.status = subj->status;
     f->member.valid_from = subj->valid_from;
     f->member.valid_until = subj->valid_until;

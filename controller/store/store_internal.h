@@ -6,7 +6,9 @@
  * that MQTT and webhooks read), store_mail.c (the e-mail outbox), store_fablab.c
  * (resources, trainings, qualifications, bookings, machine sessions), store_usage.c
  * (billing plans, rates, passes, usage, the ledger, presence, periods), store_trainers.c,
- * store_accounts.c, store_consortium.c; store_facts.c turns rows into policy facts.
+ * store_accounts.c, store_consortium.c, store_privacy.c (members' history, removal and
+ * erasure, retention, and what an export reads); store_facts.c turns rows into policy
+ * facts.
  *
  * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that
  * run them, gets each statement with store_stmt() (the one registry, store_sql.h), reads one
@@ -67,6 +69,9 @@ int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id);
 void store_hold_event(struct store *s, const struct store_event *ev);
 /* ev joined the open batch: keep a copy, to hold it if the batch fails. */
 void store_batch_note_event(struct store *s, const struct store_event *ev);
+
+/* Delete a card's consortium hash, if the consortium's tables exist (store_members.c). */
+int store_card_forget_consortium(struct store *s, int64_t card_id);
 
 /* The outbox's row count, read from disk (the outbox is in store_events.c). */
 int64_t store_outbox_count_rows(struct store *s);

@@ -49,7 +49,8 @@ static const char sql_reminders_due[] =
     "FROM bookings b JOIN members m ON m.id = b.member_id "
     "JOIN resources r ON r.id = b.resource_id "
     "WHERE b.starts_at >= ?1 AND b.starts_at < ?2 AND b.cancelled_at = 0 "
-    "AND m.email != '' AND m.status = 'active' AND b.created_at <= b.starts_at - ?3 "
+    "AND m.email != '' AND m.status = 'active' AND m.removed_at = 0 "
+    "AND b.created_at <= b.starts_at - ?3 "
     "AND NOT EXISTS (SELECT 1 FROM mail_outbox WHERE dedup = 'reminder:' || b.id) "
     "ORDER BY b.starts_at LIMIT ?4";
 static const char sql_trainings_ending[] =
@@ -57,7 +58,7 @@ static const char sql_trainings_ending[] =
     "FROM qualifications q JOIN members m ON m.id = q.member_id "
     "JOIN trainings t ON t.id = q.training_id "
     "WHERE q.expires_at > 0 AND q.revoked_at = 0 AND q.expires_at >= ?1 AND q.expires_at < ?2 "
-    "AND m.email != '' AND m.status = 'active' "
+    "AND m.email != '' AND m.status = 'active' AND m.removed_at = 0 "
     "AND NOT EXISTS (SELECT 1 FROM qualifications o WHERE o.member_id = q.member_id "
     "  AND o.training_id = q.training_id AND o.revoked_at = 0 AND o.id != q.id "
     "  AND (o.expires_at = 0 OR o.expires_at > q.expires_at)) "
@@ -66,7 +67,7 @@ static const char sql_trainings_ending[] =
 static const char sql_memberships_ending[] =
     "SELECT m.id, m.id, m.name, m.email, '', 0, m.valid_until FROM members m "
     "WHERE m.valid_until > 0 AND m.valid_until >= ?1 AND m.valid_until < ?2 "
-    "AND m.status = 'active' AND m.email != '' "
+    "AND m.status = 'active' AND m.removed_at = 0 AND m.email != '' "
     "AND NOT EXISTS (SELECT 1 FROM mail_outbox "
     "  WHERE dedup = 'membership:' || m.id || ':' || m.valid_until) "
     "ORDER BY m.valid_until LIMIT ?3";

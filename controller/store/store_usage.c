@@ -12,6 +12,9 @@
 static const char sql_plan_of_member[] =
     "SELECT p.id, p.name, p.monthly_days, p.day_rate_cents, p.allowance_order, p.visit_days "
     "FROM members m JOIN plans p ON p.id = m.plan_id WHERE m.id = ?1";
+static const char sql_plan_billing[] =
+    "SELECT id, name, monthly_days, day_rate_cents, allowance_order, visit_days "
+    "FROM plans WHERE id = ?1";
 static const char sql_plan_set[] =
     "UPDATE plans SET monthly_days = ?2, day_rate_cents = ?3, allowance_order = ?4, "
     "visit_days = ?5 WHERE id = ?1";
@@ -48,6 +51,14 @@ int store_member_plan(struct store *s, int64_t member_id, struct store_member_pl
     sqlite3_stmt *st = store_stmt(s, sql_plan_of_member);
 
     sqlite3_bind_int64(st, 1, member_id);
+    return store_row_get(st, member_plan_fill, ret);
+}
+
+int store_plan_billing_get(struct store *s, int64_t plan_id, struct store_member_plan *ret)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_plan_billing);
+
+    sqlite3_bind_int64(st, 1, plan_id);
     return store_row_get(st, member_plan_fill, ret);
 }
 
@@ -526,6 +537,34 @@ static const char sql_presence_list[] =
     "JOIN members m ON m.id = p.member_id WHERE p.check_out_at = 0 ORDER BY p.check_in_at "
     "LIMIT ?1";
 
+static const char sql_presence_member[] =
+    "SELECT p.id, p.member_id, coalesce(r.name, ''), p.check_in_at, p.check_out_at, "
+    "p.end_reason FROM presence p LEFT JOIN resources r ON r.id = p.resource_id "
+    "WHERE p.member_id = ?1 ORDER BY p.id";
+
+static void presence_row_fill(sqlite3_stmt *st, void *ret)
+{
+    struct store_presence *p = ret;
+
+    p->id = sqlite3_column_int64(st, 0);
+    p->member_id = sqlite3_column_int64(st, 1);
+    store_column_text(st, 2, p->resource, sizeof(p->resource));
+    p->check_in_at = sqlite3_column_int64(st, 3);
+    p->check_out_at = sqlite3_column_int64(st, 4);
+    store_column_text(st, 5, p->end_reason, sizeof(p->end_reason));
+}
+
+STORE_ROWS_DELIVER(presences_row, struct store_presence, presence_row_fill)
+
+int store_member_presences_foreach(struct store *s, int64_t member_id, store_presence_row_fn fn,
+                                   void *userdata)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_presence_member);
+
+    sqlite3_bind_int64(st, 1, member_id);
+    return store_rows_each(st, presences_row, STORE_ROWS(fn, userdata));
+}
+
 int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at)
 {
     sqlite3_stmt *st;
@@ -665,6 +704,18 @@ static void period_fill(sqlite3_stmt *st, void *ret)
 }
 
 STORE_ROWS_DELIVER(periods_row, struct store_period, period_fill)
+
+static const char sql_period_closed[] = "SELECT count(*) FROM periods WHERE period = ?1";
+
+int store_period_is_closed(struct store *s, const char *period)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_period_closed);
+    int64_t n;
+
+    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
+    n = store_row_value(st);
+    return n < 0 ? (int)n : n > 0;
+}
 
 int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata)
 {

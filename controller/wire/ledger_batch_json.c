@@ -23,10 +23,7 @@ static int refuse(char *why, size_t n, const char *fmt, ...)
 
 static bool hex_sig(const char *hex, uint8_t sig[LEDGER_SIG_LEN])
 {
-    size_t bin_len = 0;
-    return hex && strlen(hex) == LEDGER_SIG_LEN * 2 &&
-           sodium_hex2bin(sig, LEDGER_SIG_LEN, hex, strlen(hex), NULL, &bin_len, NULL) == 0 &&
-           bin_len == LEDGER_SIG_LEN;
+    return hex && hex_decode(hex, strlen(hex), sig, LEDGER_SIG_LEN);
 }
 
 static json_t *hex_string(const uint8_t *bin, size_t len)

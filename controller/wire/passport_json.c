@@ -34,7 +34,7 @@ int passport_unwrap(const void *payload, size_t len, char *text, size_t *ret_tex
     json_t *o, *t;
     json_int_t v = 0;
     const char *hex = NULL;
-    size_t bin_len = 0, tlen;
+    size_t tlen;
     int r = -EBADMSG;
 
     if (len == 0 || len > PASSPORT_PAYLOAD_MAX)
@@ -45,9 +45,7 @@ int passport_unwrap(const void *payload, size_t len, char *text, size_t *ret_tex
         goto out;
     tlen = json_string_length(t);
     if (tlen >= PASSPORT_TEXT_MAX || memchr(json_string_value(t), '\0', tlen) ||
-        strlen(hex) != 2 * PASSPORT_SIG_LEN ||
-        sodium_hex2bin(sig, PASSPORT_SIG_LEN, hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
-        bin_len != PASSPORT_SIG_LEN)
+        !hex_decode(hex, strlen(hex), sig, PASSPORT_SIG_LEN))
         goto out;
     memcpy(text, json_string_value(t), tlen);
     text[tlen] = '\0';

@@ -31,7 +31,7 @@ int period_seal_from_json(const void *payload, size_t len, char text[PERIOD_SEAL
     json_error_t err;
     json_int_t v = 0;
     const char *t = NULL, *hex = NULL;
-    size_t t_len = 0, bin_len = 0;
+    size_t t_len = 0;
     json_t *o;
     int r = -EBADMSG;
 
@@ -42,9 +42,7 @@ int period_seal_from_json(const void *payload, size_t len, char text[PERIOD_SEAL
                              &t_len, "sig", &hex) < 0)
         goto out;
     if (v != 1 || t_len > PERIOD_SEAL_TEXT_MAX || memchr(t, '\0', t_len) ||
-        strlen(hex) != 2 * PERIOD_SEAL_SIG_LEN ||
-        sodium_hex2bin(sig, PERIOD_SEAL_SIG_LEN, hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
-        bin_len != PERIOD_SEAL_SIG_LEN)
+        !hex_decode(hex, strlen(hex), sig, PERIOD_SEAL_SIG_LEN))
         goto out;
     memcpy(text, t, t_len);
     text[t_len] = '\0';

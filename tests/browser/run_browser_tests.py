@@ -6,9 +6,10 @@ missing or stale (`npm ci`), starts the daemon with a machine, members and web a
 runs the Node.js test and stops the daemon. Standard library only; run with
 /usr/bin/python3. Usage:
 
-    run_browser_tests.py [ARTIFACT_DIR]
+    run_browser_tests.py [ARTIFACT_DIR [SPEC]]
 
-ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots. PORTIER_BIN
+ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots; SPEC is the
+scenario file to run (default booking.spec.mjs; members.spec.mjs for the member list). PORTIER_BIN
 names the build's bin/ (as for the integration tests); PORTIER_NODE and PORTIER_CHROMIUM
 override node and /usr/bin/chromium."""
 
@@ -23,28 +24,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("PORTIER_SRC") or os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
-from portier_harness import PORTIERCTL, Daemon  # noqa: E402
+from portier_harness import PORTIERCTL, Daemon, build_config  # noqa: E402
 
 CHROMIUM = os.environ.get("PORTIER_CHROMIUM", "/usr/bin/chromium")
 NODE = os.environ.get("PORTIER_NODE") or shutil.which("node") or "/usr/bin/node"
 PASSWORD = "a long password"
 
-CONFIG = """
-[site]
-id = test
-name = Browser test site
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader front]
 driver = sim
 
@@ -119,6 +105,7 @@ def setup(d):
 def main():
     artifacts = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                                 os.path.join(SRC, "build", "test-artifacts", "browser"))
+    spec = sys.argv[2] if len(sys.argv) > 2 else "booking.spec.mjs"
     for what, path in (("chromium", CHROMIUM), ("node", NODE)):
         if not os.access(path, os.X_OK):
             raise SystemExit("%s not found at %s (tools/deps.sh installs it)" % (what, path))
@@ -138,7 +125,8 @@ def main():
         for attempt in range(3):
             # The port is free when chosen; another test may take it before portierd does.
             port = free_port()
-            d.write_config(CONFIG.format(dir=d.dir, port=port))
+            d.write_config(build_config(d.dir, SECTIONS.format(port=port),
+                                        site_name="Browser test site"))
             try:
                 d.start()
                 break
@@ -155,7 +143,7 @@ def main():
                    PORTIER_CHROMIUM=CHROMIUM,
                    PORTIER_ARTIFACTS=artifacts)
         log("portierd on %s, daemon dir %s" % (env["PORTIER_URL"], d.dir))
-        p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, "booking.spec.mjs")],
+        p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, spec)],
                            cwd=HERE, env=env, timeout=240)
         ok = p.returncode == 0
     finally:

@@ -44,22 +44,26 @@ def wait_until(predicate, timeout=WAIT, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-BASE_CONFIG = """
-[site]
-id = test
-name = Test site
-timezone = Europe/Paris
+def build_config(directory, sections="", site="test", site_name=None,
+                 timezone="Europe/Paris", daemon_extra=""):
+    """A portierd config for a test: [site] (id, optional name, time zone), [daemon] with its
+    state, control socket and debug log in directory, [hardware] simulated with its relay
+    files in directory/relays, then the test's own sections (readers, doors, [mqtt]...)."""
+    text = "\n[site]\nid = %s\n" % site
+    if site_name is not None:
+        text += "name = %s\n" % site_name
+    text += "timezone = %s\n" % timezone
+    text += ("\n[daemon]\nstate_dir = {dir}/state\ncontrol_socket = {dir}/ctl.sock\n"
+             "log_level = debug\n").format(dir=directory)
+    if daemon_extra:
+        text += daemon_extra.rstrip("\n") + "\n"
+    text += ("\n[hardware]\nbackend = sim\ndebounce_ms = 0\n"
+             "sim_state_dir = {dir}/relays\n").format(dir=directory)
+    return text + "\n" + sections.lstrip("\n")
 
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
 
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+# Two readers and two doors: the site most tests run on.
+BASE_SECTIONS = """
 [reader front]
 driver = sim
 
@@ -83,6 +87,12 @@ unlock_seconds = {unlock}
 """
 
 
+def base_config(directory, unlock=1, held=2):
+    """The config of DaemonTest: base_config(d.dir, unlock=5) to change it."""
+    return build_config(directory, BASE_SECTIONS.format(unlock=unlock, held=held),
+                        site_name="Test site")
+
+
 class Daemon:
     """A portierd process with its own directory, config, socket and notify socket."""
 
@@ -92,7 +102,7 @@ class Daemon:
         self.config_path = os.path.join(self.dir, "portier.conf")
         self.socket = os.path.join(self.dir, "ctl.sock")
         self.log_path = os.path.join(self.dir, "portierd.log")
-        self.write_config(config_text or BASE_CONFIG.format(dir=self.dir, unlock=unlock, held=held))
+        self.write_config(config_text or base_config(self.dir, unlock=unlock, held=held))
         self.proc = None
         self.notify = None
 
@@ -120,11 +130,14 @@ class Daemon:
         """Read sd_notify datagrams until one contains word; returns all seen."""
         seen = []
         deadline = time.monotonic() + WAIT
+        self.notify.settimeout(0.2)
         while time.monotonic() < deadline:
             try:
                 msg = self.notify.recv(4096).decode()
             except socket.timeout:
-                break
+                if self.proc.poll() is not None:
+                    break       # it died: no need to wait for the deadline
+                continue
             seen.append(msg)
             if word in msg.split("\n"):
                 return seen

@@ -4,6 +4,7 @@ and a member would, checked on relays, events and portierctl's output."""
 import datetime
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import DaemonTest, main, wait_until  # noqa: E402
@@ -162,6 +163,45 @@ class DoorTest(DaemonTest):
         self.assertEqual(json.loads(out)["member"], member)
         # The enrolment tap did not open the door; the next one does.
         self.assertTrue(self.d.tap("04E0E0E0")["granted"])
+
+    def test_card_enroll_times_out_and_can_start_again(self):
+        self.d.ok({"cmd": "plan.add", "name": "open"})
+        self.d.ok({"cmd": "member.add", "name": "Eve", "plan": "open"})
+        started = time.monotonic()
+        reply = self.d.request({"cmd": "card.enroll", "member": "Eve", "reader": "front",
+                                "timeout": 1})
+        self.assertFalse(reply["ok"], reply)
+        self.assertEqual(reply["code"], "timeout")
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        self.assertIn("no card was presented in time", self.d.log_text())
+        # The tap after it is decided as any tap (the card is unknown), not enrolled.
+        self.assertFalse(self.d.tap("04E0E0E0")["granted"])
+        self.assertFalse(self.d.relay_file("front"))
+        # The timeout is armed again for the next enrolment.
+        reply = self.d.request({"cmd": "card.enroll", "member": "Eve", "reader": "front",
+                                "timeout": 1})
+        self.assertEqual(reply["code"], "timeout")
+
+    def test_control_connection_without_a_whole_request_times_out(self):
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        s.connect(self.d.socket)
+        s.sendall(b'{"cmd": "status"')           # no newline: the request never ends
+        started = time.monotonic()
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        import json
+        reply = json.loads(data)
+        self.assertEqual((reply["ok"], reply["code"]), (False, "timeout"))
+        self.assertIn("no complete request within 10 seconds", reply["error"])
+        self.assertGreaterEqual(time.monotonic() - started, 9)
+        self.assertEqual(self.d.status()["ok"], True)
 
     def test_status_shows_doors_relays_and_last_taps(self):
         self.d.seed()

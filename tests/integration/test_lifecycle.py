@@ -10,7 +10,7 @@ import json
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (PORTIERD, Daemon, DaemonTest, main, wait_until,  # noqa: E402
-                             BASE_CONFIG)
+                             base_config)
 
 
 class ConfigCheckTest(DaemonTest):
@@ -24,12 +24,12 @@ class ConfigCheckTest(DaemonTest):
         return p.returncode, p.stdout, p.stderr
 
     def test_valid_config_passes(self):
-        code, out, _ = self.check(BASE_CONFIG.format(dir=self.d.dir, unlock=5, held=30))
+        code, out, _ = self.check(base_config(self.d.dir, unlock=5, held=30))
         self.assertEqual(code, 0)
         self.assertIn("OK (2 doors, 0 machines, 2 readers)", out)
 
     def test_errors_name_file_and_line(self):
-        text = BASE_CONFIG.format(dir=self.d.dir, unlock=5, held=30)
+        text = base_config(self.d.dir, unlock=5, held=30)
         text = text.replace("unlock_seconds = 5", "unlock_seconds = 9999", 1)
         text += "\n[door side]\nreader = nowhere\nrelay = 30\ncolour = blue\n"
         code, _, err = self.check(text)
@@ -73,7 +73,7 @@ class LifecycleTest(DaemonTest):
 
     def test_sighup_applies_valid_config(self):
         self.d.seed()
-        self.d.write_config(BASE_CONFIG.format(dir=self.d.dir, unlock=77, held=2))
+        self.d.write_config(base_config(self.d.dir, unlock=77, held=2))
         self.d.kill(signal.SIGHUP)
         self.d.wait_notify("READY=1")
         self.d.tap("04A1B2C3")
@@ -81,7 +81,7 @@ class LifecycleTest(DaemonTest):
 
     def test_sighup_with_broken_config_keeps_the_old_one(self):
         self.d.seed()
-        self.d.write_config(BASE_CONFIG.format(dir=self.d.dir, unlock=77, held=2)
+        self.d.write_config(base_config(self.d.dir, unlock=77, held=2)
                             + "\n[door broken]\nrelay = x\n")
         self.d.kill(signal.SIGHUP)
         self.d.wait_notify("READY=1")
@@ -94,7 +94,7 @@ class LifecycleTest(DaemonTest):
         wait_until(lambda: not self.d.relay_file("front"), what="relock with old timing")
 
     def test_sighup_refuses_hardware_changes(self):
-        self.d.write_config(BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2)
+        self.d.write_config(base_config(self.d.dir, unlock=1, held=2)
                             .replace("relay = 17", "relay = 5"))
         self.d.kill(signal.SIGHUP)
         self.d.wait_notify("READY=1")
@@ -140,7 +140,7 @@ class HardwareTest(DaemonTest):
     def test_gpiod_backend_without_chip_fails_clearly(self):
         # This machine has no GPIO chip: the libgpiod back-end must say so and exit non-zero,
         # not start with doors it cannot drive.
-        text = BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2).replace(
+        text = base_config(self.d.dir, unlock=1, held=2).replace(
             "backend = sim", "backend = gpiod\nchip = gpiochip9")
         self.d.write_config(text)
         p = subprocess.run([PORTIERD, "-c", self.d.config_path], capture_output=True, text=True,
@@ -149,7 +149,7 @@ class HardwareTest(DaemonTest):
         self.assertIn("door front: cannot open relay line", p.stderr)
 
     def test_free_entry_window_unlocks_and_relocks_on_reload(self):
-        text = BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2)
+        text = base_config(self.d.dir, unlock=1, held=2)
         self.d.write_config(text.replace("held_open_seconds = 2",
                                          "held_open_seconds = 2\nfree_entry = daily 00:00-24:00"))
         self.d.start()

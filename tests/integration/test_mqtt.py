@@ -1,9 +1,11 @@
 """MQTT against a real mosquitto broker started by the test on 127.0.0.1: events with
 sequence numbers, commands, discovery, a broker outage and a kill -9, all with the real
-daemon. Uses Debian's python3-paho-mqtt (run with /usr/bin/python3)."""
+daemon. The broker runs the user accounts and the ACL of docs/mqtt.md section 6, read from
+the page itself. Uses Debian's python3-paho-mqtt (run with /usr/bin/python3)."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,28 +17,13 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
-CONFIG = """
-[site]
-id = lyon
-name = Lyon
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
-command_clients = automation
+{auth}command_clients = automation
 command_key_file = {dir}/command.key
 
 [reader front]
@@ -50,6 +37,24 @@ unlock_seconds = 1
 {extra}
 """
 
+
+def mqtt_config(directory, port, extra="", auth=""):
+    """Site lyon with one door, MQTT on the broker at port (auth: the [mqtt] lines of a
+    secured broker), and extra sections."""
+    return build_config(directory, SECTIONS.format(dir=directory, port=port, extra=extra,
+                                                   auth=auth),
+                        site="lyon", site_name="Lyon")
+
+
+EXTRA_MACHINE = """
+[reader laser]
+driver = sim
+
+[machine laser]
+reader = laser
+relay = 5
+"""
+
 EXTRA_DOOR = """
 [reader back]
 driver = sim
@@ -57,6 +62,56 @@ driver = sim
 [door back]
 reader = back
 relay = 18
+"""
+
+
+DOCS_MQTT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                         "mqtt.md")
+
+# The users of the documented ACL, and one for the tests' own subscriber.
+PASSWORDS = {"portier-lyon": "pw-portier", "automation": "pw-automation",
+             "homeassistant": "pw-homeassistant", "dashboard": "pw-dashboard",
+             "events-receiver": "pw-events", "test-listener": "pw-listener"}
+LISTENER_ACL = "\n# the tests' subscriber\nuser test-listener\ntopic read #\n"
+# portierd's own user, as docs/mqtt.md section 2 configures it.
+AUTH = "username = portier-lyon\npassword_file = {dir}/mqtt.password\n"
+
+
+def documented_acl():
+    """The ACL of docs/mqtt.md section 6, exactly as the page gives it."""
+    with open(DOCS_MQTT) as f:
+        text = f.read()
+    section = text[text.index("## 6. Commands"):text.index("## 7. Home Assistant")]
+    blocks, block = [], None
+    for line in section.splitlines(keepends=True):
+        if line.startswith("```"):
+            if block is None:
+                block = ""
+            else:
+                blocks.append(block)
+                block = None
+        elif block is not None:
+            block += line
+    blocks = [b for b in blocks if "pattern write" in b]
+    assert len(blocks) == 1, "one ACL in docs/mqtt.md section 6"
+    return blocks[0]
+
+
+# The ACL docs/mqtt.md gave before: the pattern on the client id, which every client
+# chooses, and portierd's user allowed to write all of portier/lyon/#, cmd topics included.
+OLD_ACL = """pattern write portier/+/cmd/%c
+user portier-lyon
+topic write portier/lyon/#
+topic read portier/lyon/cmd/+
+topic read homeassistant/status
+topic readwrite homeassistant/+/+/config
+user automation
+topic read portier/#
+user dashboard
+topic read portier/#
+topic deny portier/+/cmd/#
+user events-receiver
+topic read portier/+/event/#
 """
 
 
@@ -69,11 +124,32 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, directory):
+    """mosquitto on 127.0.0.1. With an acl (text), it has the users of PASSWORDS, no
+    anonymous access and that ACL plus the tests' subscriber; without, anyone may do
+    anything."""
+
+    def __init__(self, directory, acl=None):
         self.port = free_port()
         self.conf = os.path.join(directory, "mosquitto.conf")
+        self.secured = acl is not None
+        conf = "listener %d 127.0.0.1\npersistence false\n" % self.port
+        if self.secured:
+            passwd = os.path.join(directory, "passwd")
+            for i, (user, password) in enumerate(PASSWORDS.items()):
+                subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
+                               ["-b", passwd, user, password], check=True, timeout=20)
+            acl_file = os.path.join(directory, "acl")
+            with open(acl_file, "w") as f:
+                f.write(acl + LISTENER_ACL)
+            # mosquitto started as root reads its files as the 'mosquitto' user.
+            os.chmod(directory, 0o755)
+            for name in (passwd, acl_file):
+                os.chmod(name, 0o644)
+            conf += "allow_anonymous false\npassword_file %s\nacl_file %s\n" % (passwd, acl_file)
+        else:
+            conf += "allow_anonymous true\n"
         with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
+            f.write(conf)
         self.proc = None
 
     def start(self):
@@ -97,11 +173,13 @@ class Broker:
 class Listener:
     """A subscriber that keeps every message, as a receiver would."""
 
-    def __init__(self, port, topics):
+    def __init__(self, port, topics, user="test-listener"):
         self.messages = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(client_id="test-listener-%d" % os.getpid(), clean_session=True)
+        if user:
+            self.client.username_pw_set(user, PASSWORDS[user])
         self.client.on_connect = lambda c, u, f, rc: c.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda c, u, mid, q: self.subscribed.set()
         self.client.on_message = self.on_message
@@ -138,28 +216,57 @@ def receive(events):
     return accepted
 
 
-def publish(port, topic, payload, retain=False):
-    subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-m", payload]
-                   + (["-r"] if retain else []), check=True, timeout=20)
+def publish(port, topic, payload, retain=False, user="automation", client_id=None):
+    """mosquitto_pub as user (None: anonymous), QoS 1: returns once the broker has it (or
+    has refused it)."""
+    args = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-m", payload]
+    if user:
+        args += ["-u", user, "-P", PASSWORDS[user]]
+    if client_id:
+        args += ["-i", client_id]
+    subprocess.run(args + (["-r"] if retain else []), check=True, timeout=20)
 
 
-class MqttTest(DaemonTest):
+class MqttBase(DaemonTest):
+    """The broker as docs/mqtt.md sets it up (users, no anonymous access, its ACL) unless
+    broker_acl() says otherwise, portierd connected to it as the user portier-lyon."""
     extra = ""
+
+    def broker_acl(self):
+        return documented_acl()
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="portier-mqtt-")
-        self.broker = Broker(self.dir)
+        self.broker = Broker(self.dir, self.broker_acl())
         self.broker.start()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         with open(os.path.join(self.dir, "command.key"), "w") as f:
             f.write("s3cret-key\n")
+        with open(os.path.join(self.dir, "mqtt.password"), "w") as f:
+            f.write(PASSWORDS["portier-lyon"] + "\n")
         self.write(self.extra)
-        self.listener = Listener(self.broker.port, ["portier/#", "homeassistant/#"])
+        self.listener = Listener(self.broker.port, ["portier/#", "homeassistant/#"],
+                                 user="test-listener" if self.broker.secured else None)
         self.d.start()
         self.d.seed()
 
     def write(self, extra):
-        self.d.write_config(CONFIG.format(dir=self.dir, port=self.broker.port, extra=extra))
+        auth = AUTH.format(dir=self.dir) if self.broker.secured else ""
+        self.d.write_config(mqtt_config(self.dir, self.broker.port, extra, auth))
+
+    def acl_checked(self, verdict="commands by user name are accepted"):
+        """Wait for portierd's check of the broker's ACL at its latest connection."""
+        def done():
+            log = self.d.log_text()
+            last = log.rfind("mqtt: connected to")
+            return last >= 0 and verdict in log[last:]
+        wait_until(done, what="ACL check: " + verdict)
+
+    def results(self):
+        return self.listener.events("command")
+
+
+class MqttTest(MqttBase):
 
     def tearDown(self):
         self.listener.close()
@@ -186,25 +293,76 @@ class MqttTest(DaemonTest):
         self.assertNotIn(b"ALICE", raw.upper())
         # Availability and door state are retained.
         self.assertIn((b"online", False), self.listener.topic("portier/lyon/status"))
+        # The documented ACL lets portierd write every topic it uses.
+        wait_until(lambda: self.listener.topic("portier/lyon/door/front/state"), what="door state")
+        self.assertNotIn("the broker refused a message", self.d.log_text())
 
     def test_command_unlocks_a_door(self):
+        self.acl_checked()
         publish(self.broker.port, "portier/lyon/cmd/automation",
                 '{"action":"door.unlock","door":"front","seconds":600}')
         wait_until(lambda: self.d.relay_file("front"), what="door unlocked by MQTT")
-        wait_until(lambda: self.listener.events("command"), what="command result")
-        result = self.listener.events("command")[0]
+        wait_until(lambda: self.results(), what="command result")
+        result = self.results()[0]
         self.assertEqual((result["accepted"], result["client"], result["action"]),
                          (True, "automation", "door.unlock"))
-        # With the shared key, any client id may command.
-        publish(self.broker.port, "portier/lyon/cmd/someone",
-                '{"action":"door.lock","door":"front","key":"s3cret-key"}')
+        # With the shared key, a user that is not in command_clients may command too.
+        publish(self.broker.port, "portier/lyon/cmd/events-receiver",
+                '{"action":"door.lock","door":"front","key":"s3cret-key"}', user="events-receiver")
         wait_until(lambda: not self.d.relay_file("front"), what="door locked by MQTT")
 
+    def test_documented_acl_refuses_a_read_only_user_posing_as_automation(self):
+        """The bug: with the ACL docs/mqtt.md gave (a pattern on %c, the client id), the
+        read-only user dashboard, connecting with the client id 'automation', unlocked the
+        front door for 600 s. With the documented ACL the broker drops it; the real
+        automation user's command still works."""
+        self.acl_checked()
+        for user in ("dashboard", "events-receiver"):
+            publish(self.broker.port, "portier/lyon/cmd/automation",
+                    '{"action":"door.unlock","door":"front","seconds":600}', user=user,
+                    client_id="automation")
+        # The dashboard may not even write its own cmd topic (deny); events-receiver may,
+        # but is not in command_clients.
+        publish(self.broker.port, "portier/lyon/cmd/dashboard",
+                '{"action":"door.unlock","door":"front","seconds":600}', user="dashboard")
+        publish(self.broker.port, "portier/lyon/cmd/events-receiver",
+                '{"action":"door.unlock","door":"front","seconds":600}', user="events-receiver")
+        # Messages of one topic arrive in order: once this result is in, every earlier one
+        # on cmd/automation that the broker passed on has been handled.
+        publish(self.broker.port, "portier/lyon/cmd/automation",
+                '{"action":"door.unlock","door":"cellar"}')
+        wait_until(lambda: any(r["reason"] == "no door 'cellar'" for r in self.results()),
+                   what="the marker command's result")
+        self.assertFalse(self.d.relay_file("front"), "nobody but automation may unlock")
+        self.assertEqual([(r["client"], r["accepted"], r["reason"]) for r in self.results()],
+                         [("events-receiver", False,
+                           "client 'events-receiver' is not allowed to send commands"),
+                          ("automation", False, "no door 'cellar'")])
+        publish(self.broker.port, "portier/lyon/cmd/automation",
+                '{"action":"door.unlock","door":"front","seconds":600}')
+        wait_until(lambda: self.d.relay_file("front"), what="the automation user unlocks")
+        wait_until(lambda: len(self.results()) == 3, what="its result")
+        self.assertEqual(self.results()[-1]["accepted"], True)
+        db = self.d.db()
+        details = [r[0] for r in db.execute(
+            "SELECT detail FROM access_events WHERE kind = 'unlock' ORDER BY id")]
+        db.close()
+        self.assertEqual(details, ["600 s by mqtt:automation"])
+
     def test_unauthorised_and_malformed_commands_are_refused_and_reported(self):
+        self.acl_checked()
+        not_an_object = "malformed command: not a JSON object"
         bad = [
-            ("intruder", '{"action":"door.unlock","door":"front"}', "not allowed"),
-            ("someone", '{"action":"door.unlock","door":"front","key":"wrong"}', "not allowed"),
-            ("automation", "not json", "malformed"),
+            ("events-receiver", '{"action":"door.unlock","door":"front"}', "not allowed"),
+            ("events-receiver", '{"action":"door.unlock","door":"front","key":"wrong"}',
+             "not allowed"),
+            ("automation", "not json", "malformed command: not JSON"),
+            # JSON, but not an object: so says the reason, as docs/mqtt.md promises.
+            ("automation", "42", not_an_object),
+            ("automation", "true", not_an_object),
+            ("automation", "null", not_an_object),
+            ("automation", '"x"', not_an_object),
+            ("automation", "[1]", not_an_object),
             ("automation", '{"action":"door.unlock","door":"front","extra":1}', "no argument \"extra\""),
             ("automation", '{"action":"door.unlock","door":"nowhere"}', "no door"),
             ("automation", '{"action":"launch.rocket"}', "unknown action"),
@@ -212,9 +370,9 @@ class MqttTest(DaemonTest):
             ("automation", "x" * 5000, "1 to 4096 bytes"),
         ]
         for client, payload, _ in bad:
-            publish(self.broker.port, "portier/lyon/cmd/" + client, payload)
-        wait_until(lambda: len(self.listener.events("command")) == len(bad), what="all results")
-        results = self.listener.events("command")
+            publish(self.broker.port, "portier/lyon/cmd/" + client, payload, user=client)
+        wait_until(lambda: len(self.results()) == len(bad), what="all results")
+        results = sorted(self.results(), key=lambda r: r["seq"])
         for (client, payload, words), r in zip(bad, results):
             self.assertFalse(r["accepted"], payload[:60])
             self.assertIn(words, r["reason"], r)
@@ -246,6 +404,25 @@ class MqttTest(DaemonTest):
         seqs = [e["seq"] for e in accepted]
         self.assertEqual(seqs, list(range(seqs[0], seqs[-1] + 1)), "in order, no gap")
         self.assertEqual(len([e for e in accepted if e["kind"] == "tap"]), 500, "each tap once")
+
+    def test_a_returning_broker_gets_the_events_within_seconds(self):
+        """After a 16 s outage the reconnection back-off (then up to 30 s) had grown to
+        16 s: events waited up to 15 s after the broker was back. Now portierd retries
+        every 2 s; the poll below allows 8 s."""
+        self.d.tap("04A1B2C3")
+        wait_until(lambda: self.d.status()["mqtt"]["outbox"] == 0, what="first event delivered")
+        self.listener.close()
+        self.broker.stop()
+        wait_until(lambda: not self.d.status()["mqtt"]["connected"], what="disconnection seen")
+        self.d.tap("04A1B2C3")
+        time.sleep(16)          # the outage: portierd keeps trying meanwhile
+        self.assertGreater(self.d.status()["mqtt"]["outbox"], 0)
+        self.broker.start()
+        wait_until(lambda: self.d.status()["mqtt"]["connected"] and
+                   self.d.status()["mqtt"]["outbox"] == 0, timeout=8,
+                   what="events delivered within 8 s of the broker's return")
+        self.acl_checked()      # again, at the new connection
+        self.listener = Listener(self.broker.port, ["portier/lyon/#"])
 
     def test_kill9_mid_burst_loses_and_duplicates_nothing(self):
         stop = threading.Event()
@@ -291,10 +468,14 @@ class MqttTest(DaemonTest):
         self.assertEqual(lock["availability_topic"], "portier/lyon/status")
         self.assertEqual(lock["command_topic"], "portier/lyon/cmd/homeassistant")
         self.assertEqual(lock["device"]["identifiers"], ["lyon"])
+        # The entity id: default_entity_id (Home Assistant 2025.10 on), object_id before.
+        self.assertEqual(lock["default_entity_id"], "lock.portier_lyon_door_front")
+        self.assertEqual(lock["object_id"], "portier_lyon_door_front")
+        self.assertIs(lock["optimistic"], False, "a JSON boolean, not the string 'false'")
         self.assertIn("homeassistant/binary_sensor/portier_lyon_door_front_contact/config", c)
         self.assertIn("homeassistant/sensor/portier_lyon_occupancy/config", c)
         before = len(self.listener.messages)
-        publish(self.broker.port, "homeassistant/status", "online")
+        publish(self.broker.port, "homeassistant/status", "online", user="homeassistant")
         wait_until(lambda: any(t == "homeassistant/lock/portier_lyon_door_front/config"
                                for t, p, r in self.listener.messages[before:]),
                    what="discovery published again")
@@ -312,6 +493,105 @@ class MqttTest(DaemonTest):
         self.d.start()
         wait_until(lambda: any(t == topic and p == b"" for t, p, r in self.listener.messages),
                    what="back door removed (empty retained config)")
+
+
+def documented_event_kinds():
+    """The KINDs docs/mqtt.md section 3 lists, and the access-log kinds of section 4."""
+    with open(DOCS_MQTT) as f:
+        text = f.read()
+    listed = re.search(r"KIND is one of (.*?); all", text, re.S).group(1)
+    access = re.search(r"Kinds (`tap`.*?) are\s+entries\s+of\s+the\s+access\s+log", text,
+                       re.S).group(1)
+    return set(re.findall(r"`(\w+)`", listed)), set(re.findall(r"`(\w+)`", access))
+
+
+class MqttMachineTest(MqttBase):
+    extra = EXTRA_MACHINE
+
+    def test_machine_discovery(self):
+        topic = "homeassistant/switch/portier_lyon_machine_laser/config"
+        wait_until(lambda: self.listener.topic(topic), what="the laser's switch")
+        switch = json.loads(self.listener.topic(topic)[-1][0])
+        self.assertEqual(switch["default_entity_id"], "switch.portier_lyon_machine_laser")
+        self.assertEqual(switch["object_id"], "portier_lyon_machine_laser")
+        self.assertIs(switch["optimistic"], False)
+        power = json.loads(wait_until(lambda: self.listener.topic(
+            "homeassistant/binary_sensor/portier_lyon_machine_laser_power/config"))[-1][0])
+        self.assertEqual(power["default_entity_id"],
+                         "binary_sensor.portier_lyon_machine_laser_power")
+        wait_until(lambda: self.listener.topic("portier/lyon/machine/laser/state"),
+                   what="machine state")
+        self.assertNotIn("the broker refused a message", self.d.log_text())
+
+    def test_every_event_kind_is_documented(self):
+        """machine.out_of_order published event/out_of_order and event/in_order, which
+        docs/mqtt.md did not list."""
+        self.acl_checked()
+        self.d.tap("04A1B2C3")
+        self.d.tap("04A1B2C3", reader="laser")
+        for on in ("true", "false"):
+            publish(self.broker.port, "portier/lyon/cmd/automation",
+                    '{"action":"machine.out_of_order","machine":"laser","on":%s,'
+                    '"reason":"lens cracked"}' % on)
+        wait_until(lambda: len(self.results()) == 2, what="two command results")
+        self.assertEqual([r["accepted"] for r in self.results()], [True, True])
+        wait_until(lambda: self.listener.events("in_order"), what="the in_order event")
+        off, back = self.listener.events("out_of_order"), self.listener.events("in_order")
+        self.assertEqual((off[0]["resource"], off[0]["granted"], off[0]["reason"],
+                          off[0]["detail"]),
+                         ("laser", True, "manager", "by mqtt:automation: lens cracked"))
+        self.assertEqual((back[0]["resource"], back[0]["reason"]), ("laser", "manager"))
+        listed, access = documented_event_kinds()
+        seen = {t.rsplit("/", 1)[1] for t, p, r in self.listener.messages if "/event/" in t}
+        self.assertLessEqual({"tap", "machine", "machine_off", "out_of_order", "in_order"},
+                             seen)
+        self.assertLessEqual(seen, listed, "kinds published but not in section 3")
+        self.assertLessEqual(seen - {"door", "command"}, access,
+                             "access-log kinds not in section 4")
+
+
+class OldAclTest(MqttBase):
+    """A broker that does not tie cmd topics to users: the ACL docs/mqtt.md gave before.
+    portierd finds out at connection and takes commands only with the key."""
+
+    def broker_acl(self):
+        return OLD_ACL
+
+    def test_commands_by_name_are_refused_and_the_key_still_works(self):
+        self.acl_checked("its ACL does not keep other users off the cmd topics")
+        self.assertIn("the broker let portierd publish on portier/lyon/cmd/automation",
+                      self.d.log_text())
+        # The attack of the bug report: a read-only user with the client id 'automation'.
+        publish(self.broker.port, "portier/lyon/cmd/automation",
+                '{"action":"door.unlock","door":"front","seconds":600}',
+                user="events-receiver", client_id="automation")
+        wait_until(lambda: self.results(), what="a result")
+        self.assertEqual([(r["client"], r["accepted"], r["reason"]) for r in self.results()],
+                         [("automation", False, "the broker's ACL does not tie cmd/automation "
+                           "to its user: only commands with the key are accepted")])
+        self.assertFalse(self.d.relay_file("front"))
+        publish(self.broker.port, "portier/lyon/cmd/automation",
+                '{"action":"door.unlock","door":"front","key":"s3cret-key"}',
+                client_id="automation")
+        wait_until(lambda: self.d.relay_file("front"), what="unlocked with the key")
+        wait_until(lambda: len(self.results()) == 2, what="its result")
+        # portierd's probe, which this broker passed on to it, is not a command.
+        self.assertEqual([r["accepted"] for r in self.results()], [False, True])
+
+
+class AnonymousBrokerTest(MqttBase):
+    """A broker without users or ACL: anyone may write any cmd topic."""
+
+    def broker_acl(self):
+        return None
+
+    def test_commands_by_name_are_refused(self):
+        self.acl_checked("its ACL does not keep other users off the cmd topics")
+        publish(self.broker.port, "portier/lyon/cmd/automation",
+                '{"action":"door.unlock","door":"front"}', user=None)
+        wait_until(lambda: self.results(), what="a result")
+        self.assertIn("does not tie cmd/automation to its user", self.results()[0]["reason"])
+        self.assertFalse(self.d.relay_file("front"))
 
 
 class MqttSecurityTest(DaemonTest):
@@ -349,7 +629,7 @@ class MqttSecurityTest(DaemonTest):
         wait_until(up, what="mosquitto listening")
 
     def start_daemon(self, mqtt_extra):
-        text = CONFIG.format(dir=self.dir, port=self.port, extra="")
+        text = mqtt_config(self.dir, self.port)
         text = text.replace("command_key_file = %s/command.key\n" % self.dir, mqtt_extra)
         self.d.write_config(text)
         self.d.start()

@@ -12,26 +12,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BIN, WAIT, Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import BIN, WAIT, Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
 
 EMU = os.path.join(BIN, "pn532-emu")
 
-CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-{worker}
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+SECTIONS = """
 [reader front]
 driver = libnfc
 connstring = pn532_uart:{dir}/front.tty
@@ -60,6 +45,11 @@ reader = back
 relay = 18
 unlock_seconds = 1
 """
+
+
+def readers_config(directory, worker=""):
+    """Two libnfc readers on emulators in directory; worker: a [daemon] reader_worker line."""
+    return build_config(directory, SECTIONS.format(dir=directory), daemon_extra=worker)
 
 
 class Emulator:
@@ -94,7 +84,7 @@ class ReaderBase(DaemonTest):
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
         self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back")}
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker=self.worker))
+        self.d.write_config(readers_config(self.d.dir, self.worker))
         self.d.start()
         self.d.seed()
 
@@ -196,7 +186,7 @@ class ReaderTest(ReaderBase):
 
     def test_reset_line_is_pulsed_before_restart(self):
         self.d.stop()
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="").replace(
+        self.d.write_config(readers_config(self.d.dir, "").replace(
             "backoff_max_seconds = 1\n\n[reader back]",
             "backoff_max_seconds = 1\nreset_line = 40\n\n[reader back]", 1))
         self.d.start()
@@ -463,7 +453,7 @@ class TwoCardsMachineTest(ReaderBase):
     def setUp(self):
         self.d = Daemon(config_text="placeholder")
         self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back", "laser")}
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="") + MACHINE.format(dir=self.d.dir))
+        self.d.write_config(readers_config(self.d.dir, "") + MACHINE.format(dir=self.d.dir))
         self.d.start()
         self.d.seed()
         self.d.ok({"cmd": "machine.set", "machine": "laser", "slot_minutes": 5, "min_minutes": 5,
@@ -492,7 +482,7 @@ class TwoCardsMqttTest(ReaderBase):
         self.broker = Broker(self.d.dir)
         self.broker.start()
         self.emus = {n: Emulator(self.d.dir, n) for n in ("front", "back")}
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="") +
+        self.d.write_config(readers_config(self.d.dir, "") +
                             "\n[mqtt]\nenabled = true\nport = %d\n" % self.broker.port)
         self.listener = Listener(self.broker.port, ["portier/#"])
         self.d.start()
@@ -519,17 +509,19 @@ FAKE_WORKER = r'''#!/usr/bin/python3
 import os, socket, struct, sys, time
 mode = open(os.path.join(os.path.dirname(sys.argv[0]), "MODE")).read().strip()
 s = socket.socket(fileno=3)
+# struct reader_msg, version 2 (hw/reader_proto.h)
+FMT = "<BBBBHBBI10s48sBBBBI96s"
 def msg(seq, typ, text=b"fake"):
-    return struct.pack("<BBBBHBBI10s48s96s", 1, typ, 0, 0, 0, 0, 0, seq, b"", b"", text)
+    return struct.pack(FMT, 2, typ, 0, 0, 0, 0, 0, seq, b"", b"", 0, 0, 0, 0, 0, text)
 s.send(msg(1, 1))                       # HELLO
 if mode == "short":
     s.send(b"\x01\x02\x03")
 elif mode == "badtype":
     s.send(msg(2, 99))
 elif mode == "baduid":
-    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 9, 0, 0, 0, 0, 2, b"", b"", b""))
+    s.send(struct.pack(FMT, 2, 2, 9, 0, 0, 0, 0, 2, b"", b"", 0, 0, 0, 0, 0, b""))
 elif mode == "notargets":                # a card, but no card answered
-    s.send(struct.pack("<BBBBHBBI10s48s96s", 1, 2, 4, 8, 4, 0, 0, 2, b"\x04\xa1\xb2\xc3", b"", b""))
+    s.send(struct.pack(FMT, 2, 2, 4, 8, 4, 0, 0, 2, b"\x04\xa1\xb2\xc3", b"", 0, 0, 0, 0, 0, b""))
 elif mode == "seq":
     s.send(msg(7, 5))
 elif mode == "hang":
@@ -553,7 +545,7 @@ class WorkerFaultTest(DaemonTest):
     def start(self, mode):
         with open(os.path.join(self.d.dir, "MODE"), "w") as f:
             f.write(mode)
-        self.d.write_config(CONFIG.format(dir=self.d.dir, worker="reader_worker = " + self.fake))
+        self.d.write_config(readers_config(self.d.dir, "reader_worker = " + self.fake))
         self.d.start()
 
     def reader(self):

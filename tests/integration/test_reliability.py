@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -14,26 +15,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (BIN, PORTIERCTL, PORTIERD, Daemon, DaemonTest,  # noqa: E402
-                             free_tcp_port, http_section, main, wait_until)
+                             build_config, free_tcp_port, http_section, main, wait_until)
 from test_http import Client  # noqa: E402
 from test_mqtt import Broker, Listener  # noqa: E402
 from test_readers import Emulator  # noqa: E402
 
-NFC_MQTT_CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+NFC_MQTT_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -51,6 +38,12 @@ reader = front
 relay = 17
 unlock_seconds = 1
 """
+
+
+def nfc_mqtt_config(directory, port, daemon_extra=""):
+    """One door with a libnfc reader on an emulator in directory, MQTT on the broker at port."""
+    return build_config(directory, NFC_MQTT_SECTIONS.format(dir=directory, port=port),
+                        daemon_extra=daemon_extra)
 
 
 def fd_targets(pid):
@@ -105,7 +98,7 @@ class BrokerBlipTest(DaemonTest):
         self.broker.start()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         self.emu = Emulator(self.dir, "front")
-        self.d.write_config(NFC_MQTT_CONFIG.format(dir=self.dir, port=self.broker.port))
+        self.d.write_config(nfc_mqtt_config(self.dir, self.broker.port))
         self.d.start()
         self.d.seed()
 
@@ -185,7 +178,7 @@ class DescriptorTest(DaemonTest):
         self.d = Daemon(config_text="placeholder", directory=self.dir)
         self.emu = Emulator(self.dir, "front")
         self.port = free_tcp_port()
-        self.d.write_config(NFC_MQTT_CONFIG.format(dir=self.dir, port=self.broker.port) +
+        self.d.write_config(nfc_mqtt_config(self.dir, self.broker.port) +
                             http_section(self.port))
         self.job_log = os.path.join(self.dir, "job-fds.txt")
         wrapper = os.path.join(self.dir, "job-wrapper")
@@ -329,6 +322,10 @@ class ReaderSandboxTest(DaemonTest):
         finally:
             theirs.close()
         ours.settimeout(10)
+        # As portierd does first: the DESFire keys (none here: UID cards only, struct
+        # reader_cmd of hw/reader_proto.h).
+        ours.send(struct.pack("<BBBBII16s16sB16sB16s", 2, 1, 0, 0, 0, 0, b"", b"", 0, b"", 0,
+                              b""))
         return proc, ours
 
     def test_worker_closes_what_it_inherits(self):
@@ -367,9 +364,8 @@ class ReaderSandboxTest(DaemonTest):
         os.chmod(wrapper, 0o755)
         selftest = os.path.join(self.dir, "SELFTEST")
         open(selftest, "w").close()
-        config = NFC_MQTT_CONFIG.format(dir=self.dir, port=1).replace(
-            "[mqtt]\nenabled = true", "[mqtt]\nenabled = false").replace(
-            "log_level = debug", "log_level = debug\nreader_worker = " + wrapper)
+        config = nfc_mqtt_config(self.dir, 1, "reader_worker = " + wrapper).replace(
+            "[mqtt]\nenabled = true", "[mqtt]\nenabled = false")
         self.d.write_config(config)
         self.d.start()
         self.d.seed()
@@ -396,21 +392,7 @@ class ReaderSandboxTest(DaemonTest):
         wait_until(lambda: self.d.relay_file("front"), what="front relay energised")
 
 
-FULL_DISK_CONFIG = """
-[site]
-id = test
-timezone = Europe/Paris
-
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = debug
-
-[hardware]
-backend = sim
-debounce_ms = 0
-sim_state_dir = {dir}/relays
-
+FULL_DISK_SECTIONS = """
 [mqtt]
 enabled = true
 port = {port}
@@ -459,8 +441,8 @@ class FullDiskTest(DaemonTest):
         self.broker.start()
         self.port = free_tcp_port()
         self.d = Daemon(config_text="placeholder", directory=self.dir)
-        self.d.write_config(FULL_DISK_CONFIG.format(dir=self.dir, port=self.broker.port,
-                                                    http=self.port))
+        self.d.write_config(build_config(self.dir, FULL_DISK_SECTIONS.format(
+            port=self.broker.port, http=self.port)))
         self.d.start()
         self.d.seed()
         self.mqtt = Listener(self.broker.port, ["portier/#"])

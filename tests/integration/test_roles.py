@@ -119,5 +119,19 @@ class PrivilegeTest(HttpBase):
                               403, "forbidden")
 
 
+class PrintableTest(HttpBase):
+    def test_names_with_control_characters_are_refused_and_never_printed_raw(self):
+        r = self.d.request({"cmd": "member.add", "name": "Eve\x1b[2J"})
+        self.assertEqual((r["ok"], r["code"]), (False, "bad_request"), r)
+        # One stored before the daemon refused them (written behind its back here).
+        db = self.d.db()
+        db.execute("UPDATE members SET name = 'Mallory\x1b]0;owned\x07' WHERE name = 'Bob'")
+        db.commit()
+        db.close()
+        out = self.d.ctl("member", "list")[1]
+        self.assertIn("Mallory?]0;owned?", out)
+        self.assertNotIn("\x1b", out)
+
+
 if __name__ == "__main__":
     main()

@@ -144,7 +144,8 @@ static void test_channels_expose_only_their_commands(void **state)
         }
         json_decref(reply);
     }
-    assert_int_equal(mqtt, 4);      /* door.lock, door.unlock, machine.out_of_order, reader.restart */
+    assert_int_equal(mqtt, 5);      /* door.lock, door.unlock, machine.out_of_order, member.renew,
+                                     * reader.restart */
     /* The simulation is for the operator's socket only. */
     json_t *reply = check(f, ROLE_MANAGER, CHANNEL_WEB, 0,
                           json_pack("{s:s, s:s, s:s}", "cmd", "sim.tap", "reader", "front", "uid",

@@ -397,7 +397,7 @@ static void test_unknown_key_and_section(void **state)
     /* keys of an unknown section are not reported again */
     EXPECT_ERRORS("[site]\n\n[sight]\nid = x\nname = y\n",
                   "t.conf:3: unknown section [sight] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, mail, reader NAME, door NAME, machine NAME or webhook NAME)");
+                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME or webhook NAME)");
 }
 
 static void test_strings_must_be_utf8(void **state)
@@ -406,6 +406,8 @@ static void test_strings_must_be_utf8(void **state)
     /* A Latin-1 name would make every JSON answer (status, SpaceAPI) unencodable. */
     EXPECT_ERRORS("[site]\nname = Caf\xe9 des possibles\n",
                   "t.conf:2: name is not valid UTF-8 text (save the file as UTF-8)");
+    /* Nor a terminal escape that portierctl would print raw. */
+    EXPECT_ERRORS("[site]\nname = Caf\x1b[31m\n", "t.conf:2: name has a control character");
 }
 
 static void test_http_and_spaceapi_values(void **state)
@@ -664,7 +666,7 @@ static void test_long_lines(void **state)
     EXPECT_ERRORS(text, "t.conf:2: line too long (at most 198 characters)",
                   "t.conf:3: unknown key 'colour' in [site]",
                   "t.conf:4: unknown section [bogus] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, mail, reader NAME, door NAME, machine NAME or webhook NAME)");
+                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME or webhook NAME)");
 }
 
 static void test_many_errors_in_one_file(void **state)
@@ -674,11 +676,11 @@ static void test_many_errors_in_one_file(void **state)
     const char *expected[CONFIG_MAX_ERRORS];
     static const char *const tail[] = {
         "2: unknown key 'colour' in [site]",
-        "3: unknown time zone 'Mars/Olympus' (expected a name such as Europe/Paris from "
-        "/usr/share/zoneinfo)",
+        ("3: unknown time zone 'Mars/Olympus' (expected a name such as Europe/Paris from "
+         "/usr/share/zoneinfo)"),
         "5: recent_taps = 0 is out of range [1, 100]",
         "6: log_level must be one of: debug, info, notice, warning, error",
-        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, mail, reader NAME, door NAME, machine NAME or webhook NAME)",
+        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME or webhook NAME)",
         "10: debounce_ms must be an integer",
         "12: [door] is missing required key 'relay'",
         "14: unlock_seconds = 601 is out of range [1, 600]",
@@ -848,11 +850,11 @@ static void test_every_default_parses(void **state)
     }
     fprintf(out, "[reader y]\n");     /* the machine's reader */
     assert_int_equal(fclose(out), 0);
-    assert_int_equal(sections, 13);
+    assert_int_equal(sections, 14);
     assert_true(keys >= 25);
 
     explicit = load_text_ok(text);
-    implicit = load_text_ok("[site]\n[daemon]\n[hardware]\n[metering]\n[mqtt]\n[consortium]\n"
+    implicit = load_text_ok("[site]\n[daemon]\n[hardware]\n[metering]\n[mqtt]\n[consortium]\n[privacy]\n"
                             "[reader x]\n[door x]\n"
                             "reader = x\nrelay = 1\n[machine x]\nreader = y\nrelay = 2\n"
                             "[reader y]\n[mail]\n[webhook x]\nurl = https://example.org/hook\n"

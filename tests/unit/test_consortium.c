@@ -805,6 +805,41 @@ static void test_passport_round_trip_and_signature(void **state)
     assert_int_equal(passport_encode(&p, text, sizeof(text)), -EINVAL);
 }
 
+/* DESFire cards in a passport: a "desfire=" line with their places in cards, only when there
+ * is one (a passport without keeps the bytes v1 sites read), canonical like the rest. */
+static void test_passport_desfire_cards(void **state)
+{
+    struct passport p = sample_passport(), back;
+    char text[PASSPORT_TEXT_MAX], plain[PASSPORT_TEXT_MAX];
+    int len, plain_len;
+
+    (void)state;
+    plain_len = passport_encode(&p, plain, sizeof(plain));
+    assert_true(plain_len > 0);
+    assert_null(strstr(plain, "desfire="));
+    p.card_desfire[1] = true;
+    len = passport_encode(&p, text, sizeof(text));
+    assert_int_equal(len, plain_len + (int)strlen("desfire=1\n"));
+    assert_string_equal(text + len - strlen("desfire=1\n"), "desfire=1\n");
+    assert_int_equal(passport_decode(text, (size_t)len, &back), 0);
+    assert_false(back.card_desfire[0]);
+    assert_true(back.card_desfire[1]);
+    assert_memory_equal(&back, &p, sizeof(p));
+    p.card_desfire[0] = true;
+    len = passport_encode(&p, text, sizeof(text));
+    assert_non_null(strstr(text, "\ndesfire=0,1\n"));
+    assert_int_equal(passport_decode(text, (size_t)len, &back), 0);
+
+    /* Not canonical, out of range, empty: refused. */
+    static const char *const bad[] = { "desfire=1,0\n", "desfire=2\n", "desfire=\n", "desfire=01\n",
+                                       "desfire=0,0\n", "desfire=0,1\nextra=1\n" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char t[PASSPORT_TEXT_MAX];
+        snprintf(t, sizeof(t), "%.*s%s", plain_len, plain, bad[i]);
+        assert_int_equal(passport_decode(t, strlen(t), &back), -EBADMSG);
+    }
+}
+
 static void test_visit_notice_and_sites_file(void **state)
 {
     struct passport_notice v = { .days = 2 }, back;
@@ -835,6 +870,138 @@ static void test_visit_notice_and_sites_file(void **state)
     assert_int_equal(line, 2);
 }
 
+/* ---- one reader for the four signed texts ---- */
+
+/* What one format refused, all refuse (kvtext.h): the same damage to the line of key, in a
+ * ledger entry (a visit, whose text fields were checked least), a passport, a visit notice
+ * and a period seal. */
+enum damage { CR_AT_END, CR_INSIDE, TAB_INSIDE, NUL_INSIDE, REPEATED, SWAPPED, TRAILING,
+              TOO_LONG, DAMAGE__MAX };
+
+static size_t damaged(const char *text, const char *key, enum damage d, char *out, size_t n)
+{
+    char k[40];
+    const char *line, *nl, *next_nl;
+    size_t len = strlen(text), at, rest;
+
+    snprintf(k, sizeof(k), "\n%s=", key);
+    line = strstr(text, k);
+    assert_non_null(line);
+    line++;
+    nl = strchr(line, '\n');
+    at = (size_t)(nl - text);
+    assert_true(len + 80 < n);
+    memcpy(out, text, len + 1);
+    switch (d) {
+    case CR_AT_END:                         /* "key=value\r\n" */
+        memmove(out + at + 1, out + at, len - at + 1);
+        out[at] = '\r';
+        return len + 1;
+    case CR_INSIDE:
+    case TAB_INSIDE:
+    case NUL_INSIDE:                        /* a byte after the first of the value */
+        at = (size_t)(line - text) + strlen(key) + 2;
+        memmove(out + at + 1, out + at, len - at + 1);
+        out[at] = d == CR_INSIDE ? '\r' : d == TAB_INSIDE ? '\t' : '\0';
+        return len + 1;
+    case REPEATED:                          /* the line twice */
+        rest = (size_t)(nl + 1 - line);
+        memmove(out + at + 1 + rest, out + at + 1, len - at);
+        memcpy(out + at + 1, line, rest);
+        return len + rest;
+    case SWAPPED:                           /* the line after the next one */
+        next_nl = strchr(nl + 1, '\n');
+        if (!next_nl) {                     /* the last line: swap with the one before */
+            const char *prev = line - 1;
+            while (prev > text && prev[-1] != '\n')
+                prev--;
+            line = prev;
+            nl = strchr(line, '\n');
+            next_nl = strchr(nl + 1, '\n');
+        }
+        rest = (size_t)(line - text);
+        snprintf(out + rest, n - rest, "%.*s%.*s%s", (int)(next_nl - nl), nl + 1,
+                 (int)(nl + 1 - line), line, next_nl + 1);
+        return len;
+    case TRAILING:
+        snprintf(out + len, n - len, "x");
+        return len + 1;
+    case TOO_LONG:                          /* the value 40 bytes longer */
+        at = (size_t)(line - text) + strlen(key) + 1;
+        memmove(out + at + 40, out + at, len - at + 1);
+        memset(out + at, 'a', 40);
+        return len + 40;
+    default:
+        fail();
+    }
+    return 0;
+}
+
+static void test_signed_texts_refuse_the_same(void **state)
+{
+    struct ledger_entry e = { .seq = 7, .usage_id = 3, .started_at = 100, .ended_at = 100,
+                              .quantity = 1, .amount_cents = 1200, .recorded_at = 101 }, le;
+    struct passport p = sample_passport(), pb;
+    struct passport_notice v = { .days = 2 }, vb;
+    static const uint8_t zeros[LEDGER_HASH_LEN];
+    struct period_seal seal = seal_of(10, zeros, "2026-10"), sb;
+    char ledger[LEDGER_ENCODING_MAX], pass[PASSPORT_TEXT_MAX], notice[PASSPORT_TEXT_MAX];
+    char sealt[PERIOD_SEAL_TEXT_MAX + 1], bad[PASSPORT_TEXT_MAX + 128];
+    size_t n;
+
+    (void)state;
+    snprintf(e.site, sizeof(e.site), "paris");
+    snprintf(e.kind, sizeof(e.kind), "visit");
+    snprintf(e.resource, sizeof(e.resource), "front");
+    snprintf(e.unit, sizeof(e.unit), "day");
+    snprintf(e.allowance, sizeof(e.allowance), "visit");
+    snprintf(e.home, sizeof(e.home), "lyon");
+    snprintf(e.visitor, sizeof(e.visitor), "0123456789abcdef0123456789abcdef");
+    snprintf(v.host, sizeof(v.host), "paris");
+    snprintf(v.home, sizeof(v.home), "lyon");
+    snprintf(v.id, sizeof(v.id), "0123456789abcdef0123456789abcdef");
+    snprintf(v.month, sizeof(v.month), "2026-10");
+    assert_true(ledger_encode(&e, ledger, sizeof(ledger)) > 0);
+    assert_true(passport_encode(&p, pass, sizeof(pass)) > 0);
+    assert_true(passport_notice_encode(&v, notice, sizeof(notice)) > 0);
+    assert_true(period_seal_encode(&seal, sealt, sizeof(sealt)) > 0);
+    assert_int_equal(ledger_decode(ledger, strlen(ledger), &le), 0);
+    assert_int_equal(passport_decode(pass, strlen(pass), &pb), 0);
+    assert_int_equal(passport_notice_decode(notice, strlen(notice), &vb), 0);
+    assert_int_equal(period_seal_parse(sealt, strlen(sealt), &sb), 0);
+
+    /* The ledger's free text fields (before the shared reader, a CR or TAB in them was
+     * read back and encoded back the same, so accepted), and every format's first and
+     * last lines. */
+    static const char *const ledger_keys[] = { "site", "kind", "resource", "unit", "allowance",
+                                               "visitor" };
+    static const char *const pass_keys[] = { "home", "status", "used", "cards" };
+    static const char *const notice_keys[] = { "host", "days" };
+    static const char *const seal_keys[] = { "site", "last_day", "closed_at" };
+    for (int d = 0; d < DAMAGE__MAX; d++) {
+        for (size_t i = 0; i < sizeof(ledger_keys) / sizeof(ledger_keys[0]); i++) {
+            n = damaged(ledger, ledger_keys[i], (enum damage)d, bad, sizeof(bad));
+            if (ledger_decode(bad, n, &le) != -EBADMSG)
+                fail_msg("ledger: damage %d to %s accepted", d, ledger_keys[i]);
+        }
+        for (size_t i = 0; i < sizeof(pass_keys) / sizeof(pass_keys[0]); i++) {
+            n = damaged(pass, pass_keys[i], (enum damage)d, bad, sizeof(bad));
+            if (passport_decode(bad, n, &pb) != -EBADMSG)
+                fail_msg("passport: damage %d to %s accepted", d, pass_keys[i]);
+        }
+        for (size_t i = 0; i < sizeof(notice_keys) / sizeof(notice_keys[0]); i++) {
+            n = damaged(notice, notice_keys[i], (enum damage)d, bad, sizeof(bad));
+            if (passport_notice_decode(bad, n, &vb) != -EBADMSG)
+                fail_msg("notice: damage %d to %s accepted", d, notice_keys[i]);
+        }
+        for (size_t i = 0; i < sizeof(seal_keys) / sizeof(seal_keys[0]); i++) {
+            n = damaged(sealt, seal_keys[i], (enum damage)d, bad, sizeof(bad));
+            if (period_seal_parse(bad, n, &sb) != -EBADMSG)
+                fail_msg("seal: damage %d to %s accepted", d, seal_keys[i]);
+        }
+    }
+}
+
 int main(void)
 {
     uint8_t seed[crypto_sign_SEEDBYTES];
@@ -860,7 +1027,9 @@ int main(void)
         cmocka_unit_test(test_balances_of_the_worked_example),
         cmocka_unit_test(test_visit_entry_encoding),
         cmocka_unit_test(test_passport_round_trip_and_signature),
+        cmocka_unit_test(test_passport_desfire_cards),
         cmocka_unit_test(test_visit_notice_and_sites_file),
+        cmocka_unit_test(test_signed_texts_refuse_the_same),
         cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

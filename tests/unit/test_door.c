@@ -248,6 +248,7 @@ static void test_access_records_relay_fault(void **state)
     struct access_engine *e;
     struct access_tap tap;
     struct store_event ev = { 0 };
+    struct reader_event card_ev = { .kind = READER_CARD_ARRIVED, .uid_len = 4, .targets = 1 };
     uint8_t hash[STORE_HASH_LEN];
     int64_t plan, member, card;
 
@@ -257,9 +258,10 @@ static void test_access_records_relay_fault(void **state)
     access_card_hash(e, uid, sizeof(uid), hash);
     assert_int_equal(store_card_add(s, member, hash, "", &card), 0);
     assert_int_equal(store_resource_ensure(s, "door", "front", "main", &f->door.resource_id), 0);
+    memcpy(card_ev.uid, uid, sizeof(uid));
 
     /* Granted and opened while timers work... */
-    assert_int_equal(access_handle_tap(e, &f->door, "front", uid, sizeof(uid), 1, 0, &tap), 0);
+    assert_int_equal(access_handle_tap(e, &f->door, "front", &card_ev, &tap), 0);
     assert_true(tap.granted);
     assert_int_equal(tap.relay_error, 0);
     assert_true(store_events_foreach(s, 0, 0, last_event, &ev) > 0);
@@ -269,7 +271,7 @@ static void test_access_records_relay_fault(void **state)
 
     /* ... a relay fault, and a locked door, when the relock cannot be armed. */
     timer_fault_set(FAULT);
-    assert_int_equal(access_handle_tap(e, &f->door, "front", uid, sizeof(uid), 1, 0, &tap), 0);
+    assert_int_equal(access_handle_tap(e, &f->door, "front", &card_ev, &tap), 0);
     assert_int_equal(tap.relay_error, FAULT);
     assert_true(store_events_foreach(s, 0, 0, last_event, &ev) > 0);
     assert_int_equal(ev.member_id, member);

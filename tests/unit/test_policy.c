@@ -594,11 +594,85 @@ static void test_machine_table_covers_reasons(void **state)
         assert_true(machine_cases[i].granted == (machine_cases[i].reason == POLICY_GRANTED));
         seen[machine_cases[i].reason] = true;
     }
-    /* Visitor reasons are the door's only: machines know members, not passports. */
+    /* Visitor reasons are the door's only: machines know members, not passports. The card's
+     * proof is the first check of both, tested in test_card_security. */
     for (int r = POLICY_MACHINE_OUT_OF_ORDER; r < POLICY_VISITOR; r++)
         if (!seen[r])
             fail_msg("no machine row for %s", policy_reason_to_string((enum policy_reason)r));
     assert_true(seen[POLICY_GRANTED]);
+}
+
+/* What a card must prove (card_security), against what it proved (proof), for a card
+ * enrolled by UID, a provisioned one, an unknown one, and a visitor's. The proof comes
+ * first: where it is required, a UID alone identifies nobody. */
+static void test_card_security(void **state)
+{
+    enum who { LEGACY, PROVISIONED, UNKNOWN, VISITOR_LEGACY, VISITOR_DESFIRE };
+    static const struct {
+        enum card_security security;
+        enum who who;
+        enum policy_card_proof proof;
+        enum policy_reason reason;
+    } rows[] = {
+        /* uid: the UID decides, whatever the card proved */
+        { CARD_SECURITY_UID, LEGACY, POLICY_PROOF_NONE, POLICY_GRANTED },
+        { CARD_SECURITY_UID, PROVISIONED, POLICY_PROOF_NONE, POLICY_GRANTED },
+        { CARD_SECURITY_UID, PROVISIONED, POLICY_PROOF_FAILED, POLICY_GRANTED },
+        { CARD_SECURITY_UID, UNKNOWN, POLICY_PROOF_NONE, POLICY_UNKNOWN_CARD },
+        { CARD_SECURITY_UID, VISITOR_DESFIRE, POLICY_PROOF_NONE, POLICY_VISITOR },
+        /* desfire: nothing without the key */
+        { CARD_SECURITY_DESFIRE, PROVISIONED, POLICY_PROOF_OK, POLICY_GRANTED },
+        { CARD_SECURITY_DESFIRE, PROVISIONED, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        { CARD_SECURITY_DESFIRE, PROVISIONED, POLICY_PROOF_FAILED, POLICY_CARD_AUTH_FAILED },
+        { CARD_SECURITY_DESFIRE, LEGACY, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        { CARD_SECURITY_DESFIRE, LEGACY, POLICY_PROOF_OK, POLICY_GRANTED },
+        { CARD_SECURITY_DESFIRE, UNKNOWN, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        { CARD_SECURITY_DESFIRE, UNKNOWN, POLICY_PROOF_FAILED, POLICY_CARD_AUTH_FAILED },
+        { CARD_SECURITY_DESFIRE, UNKNOWN, POLICY_PROOF_OK, POLICY_UNKNOWN_CARD },
+        { CARD_SECURITY_DESFIRE, VISITOR_DESFIRE, POLICY_PROOF_OK, POLICY_VISITOR },
+        { CARD_SECURITY_DESFIRE, VISITOR_DESFIRE, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        { CARD_SECURITY_DESFIRE, VISITOR_LEGACY, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        /* desfire-or-uid: UID cards still open, provisioned ones are held to their key (a
+         * copy of their UID is refused even here) */
+        { CARD_SECURITY_DESFIRE_OR_UID, LEGACY, POLICY_PROOF_NONE, POLICY_GRANTED },
+        { CARD_SECURITY_DESFIRE_OR_UID, LEGACY, POLICY_PROOF_FAILED, POLICY_GRANTED },
+        { CARD_SECURITY_DESFIRE_OR_UID, PROVISIONED, POLICY_PROOF_OK, POLICY_GRANTED },
+        { CARD_SECURITY_DESFIRE_OR_UID, PROVISIONED, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        { CARD_SECURITY_DESFIRE_OR_UID, PROVISIONED, POLICY_PROOF_FAILED, POLICY_CARD_AUTH_FAILED },
+        { CARD_SECURITY_DESFIRE_OR_UID, UNKNOWN, POLICY_PROOF_NONE, POLICY_UNKNOWN_CARD },
+        { CARD_SECURITY_DESFIRE_OR_UID, VISITOR_LEGACY, POLICY_PROOF_NONE, POLICY_VISITOR },
+        { CARD_SECURITY_DESFIRE_OR_UID, VISITOR_DESFIRE, POLICY_PROOF_NONE, POLICY_CARD_NOT_SECURE },
+        { CARD_SECURITY_DESFIRE_OR_UID, VISITOR_DESFIRE, POLICY_PROOF_OK, POLICY_VISITOR },
+    };
+    struct policy_member member = { .status = MEMBER_ACTIVE };
+    struct schedule always;
+    struct policy_plan plan = { .zones = "*", .hours = &always };
+
+    (void)state;
+    assert_int_equal(schedule_parse("always", &always, NULL), 0);
+    for (size_t i = 0; i < N_ELEMS(rows); i++) {
+        struct policy_door door = { .zone = "main", .security = rows[i].security };
+        struct policy_card card = { .enabled = true, .desfire = rows[i].who == PROVISIONED };
+        struct policy_visitor visitor = { .expires_at = 2000, .visit_days = 2,
+                                          .card_desfire = rows[i].who == VISITOR_DESFIRE };
+        struct policy_request req = { .now = 1000, .door = &door, .proof = rows[i].proof };
+        struct policy_verdict v;
+
+        if (rows[i].who == LEGACY || rows[i].who == PROVISIONED) {
+            req.card = &card;
+            req.member = &member;
+            req.plan = &plan;
+        } else if (rows[i].who == VISITOR_LEGACY || rows[i].who == VISITOR_DESFIRE) {
+            req.visitor = &visitor;
+        }
+        v = policy_decide(&req);
+        if (v.reason != rows[i].reason ||
+            v.granted != (rows[i].reason == POLICY_GRANTED || rows[i].reason == POLICY_VISITOR))
+            fail_msg("row %zu: expected %s, got %s (%s)", i, policy_reason_to_string(rows[i].reason),
+                     policy_reason_to_string(v.reason), v.granted ? "granted" : "denied");
+        assert_int_equal(policy_card_proof_check(&req) == POLICY_GRANTED,
+                         v.reason != POLICY_CARD_NOT_SECURE && v.reason != POLICY_CARD_AUTH_FAILED);
+    }
 }
 
 /* A card unknown here but carried by another site's passport: the passport's facts decide. */
@@ -674,6 +748,8 @@ static void test_reason_strings(void **state)
         [POLICY_VISITOR_REVOKED] = "visitor_revoked",
         [POLICY_VISITOR_EXPIRED] = "visitor_expired",
         [POLICY_VISITOR_NO_ALLOWANCE] = "visitor_no_allowance",
+        [POLICY_CARD_NOT_SECURE] = "card_not_secure",
+        [POLICY_CARD_AUTH_FAILED] = "card_auth_failed",
     };
     (void)state;
     for (int r = 0; r < POLICY_REASON__MAX; r++) {
@@ -729,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_machine_table),
         cmocka_unit_test(test_reason_strings),
         cmocka_unit_test(test_visitor),
+        cmocka_unit_test(test_card_security),
         cmocka_unit_test(test_zone_listed),
     };
 

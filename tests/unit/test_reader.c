@@ -78,11 +78,88 @@ static void test_deliver_targets(void **state)
     reader_stop(&r);
 }
 
+static struct reader_msg arrived(uint8_t uid_len)
+{
+    struct reader_msg m = { .version = READER_PROTO_VERSION, .type = READER_MSG_ARRIVED,
+                            .uid_len = uid_len, .targets = 1 };
+    return m;
+}
+
+/* What the parent accepts from a worker about DESFire: an authentication result only on an
+ * arrival, a successful one with its application and a 7-byte real UID, a job's result only
+ * in DONE with its request, and a UID exactly when it succeeded. */
+static void test_protocol_checks(void **state)
+{
+    struct reader_msg m;
+    struct reader_cmd c;
+    (void)state;
+
+    m = arrived(7);
+    assert_null(reader_msg_check(&m, sizeof(m)));
+    m.auth = READER_AUTH_OK;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad application");
+    m.app = READER_APP_SITE;
+    assert_null(reader_msg_check(&m, sizeof(m)));
+    m.uid_len = 4;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad UID length");
+    m = arrived(4);
+    m.auth = READER_AUTH_FAILED;
+    assert_null(reader_msg_check(&m, sizeof(m)));
+    m.app = READER_APP_CONSORTIUM;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad application");
+    m = arrived(4);
+    m.auth = READER_AUTH__MAX + 1;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad authentication result");
+    m = arrived(4);
+    m.type = READER_MSG_LEFT;
+    m.auth = READER_AUTH_NO_APP;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad authentication result");
+    m = arrived(4);
+    m.request = 3;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad command result");
+
+    memset(&m, 0, sizeof(m));
+    m.version = READER_PROTO_VERSION;
+    m.type = READER_MSG_DONE;
+    m.status = READER_DONE_OK;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad command result");
+    m.request = 1;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad UID length");
+    m.uid_len = 7;
+    assert_null(reader_msg_check(&m, sizeof(m)));
+    m.status = READER_DONE_FOREIGN;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad UID length");
+    m.uid_len = 0;
+    assert_null(reader_msg_check(&m, sizeof(m)));
+    m.status = READER_DONE__MAX + 1;
+    assert_string_equal(reader_msg_check(&m, sizeof(m)), "bad command result");
+
+    memset(&c, 0, sizeof(c));
+    c.version = READER_PROTO_VERSION;
+    c.type = READER_CMD_KEYS;
+    assert_null(reader_cmd_check(&c, sizeof(c)));
+    assert_string_equal(reader_cmd_check(&c, sizeof(c) - 1), "wrong command size");
+    c.flags = READER_KEYS_CONSORTIUM_OLD;
+    assert_non_null(reader_cmd_check(&c, sizeof(c)));
+    c.type = READER_CMD_PROVISION;
+    c.flags = 0;
+    c.request = 1;
+    assert_string_equal(reader_cmd_check(&c, sizeof(c)), "bad timeout");
+    c.timeout_ms = READER_CMD_TIMEOUT_MAX;
+    assert_null(reader_cmd_check(&c, sizeof(c)));
+    c.picc_key_type = READER_PICC__MAX + 1;
+    assert_string_equal(reader_cmd_check(&c, sizeof(c)), "unknown PICC key type");
+    c.type = READER_CMD_CANCEL;
+    c.request = 0;
+    assert_string_equal(reader_cmd_check(&c, sizeof(c)), "no request id");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tap_and_hold),
         cmocka_unit_test(test_deliver_targets),
+        cmocka_unit_test(test_protocol_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

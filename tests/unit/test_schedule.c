@@ -1,5 +1,6 @@
-/* schedule: the parser (what it accepts, what it refuses, and with a message) and
- * schedule_contains() at the edges of windows. */
+/* schedule: the parser (what it accepts, what it refuses, and with a message),
+ * schedule_contains() at the edges of windows, and schedule_window_end() across the
+ * daylight-saving nights. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +391,114 @@ static void test_local_time_at(void **state)
     assert_int_equal(lt.minute, HM(2, 30));
 }
 
+/* 2026 in Europe/Paris: clocks go forward on Sunday 29 March at 02:00 CET (01:00Z) and back
+ * on Sunday 25 October at 03:00 CEST (01:00Z). Instants are UTC seconds, not mktime() of a
+ * wall time, which is ambiguous on the fall-back night. */
+#define SUN_29_MARCH_0000_CET   INT64_C(1774738800)    /* 2026-03-28 23:00Z */
+#define SUN_25_OCT_0000_CEST    INT64_C(1792879200)    /* 2026-10-24 22:00Z */
+#define SUN_22_NOV_0000_CET     INT64_C(1795302000)    /* 2026-11-21 23:00Z */
+
+static bool contains_at(const struct schedule *s, int64_t utc)
+{
+    struct local_time lt;
+    local_time_at(utc, &lt);
+    return schedule_contains(s, &lt);
+}
+
+/* What schedule_window_end() must return, found the slow way: the first whole minute after
+ * utc outside the schedule, at most utc + horizon. */
+static int64_t window_end_by_minutes(const struct schedule *s, int64_t utc, int64_t horizon)
+{
+    if (!contains_at(s, utc))
+        return utc;
+    for (int64_t u = utc - utc % 60 + 60; u < utc + horizon; u += 60)
+        if (!contains_at(s, u))
+            return u;
+    return utc + horizon;
+}
+
+/* The bug: machine hours "Sat 22:00-02:00", a walk-up at 01:30 CEST on the fall-back night
+ * was powered until 02:00 CET (01:00Z), an hour late: mktime() of the ambiguous 02:00
+ * picked the second one. The window ends the first time the wall clock reads 02:00. */
+static void test_window_end_fall_back_ambiguous_end(void **state)
+{
+    struct schedule night = parse_ok("Sat 22:00-02:00");
+    struct schedule sunday = parse_ok("Sun 00:00-02:00");
+    int64_t at_0130_cest = SUN_25_OCT_0000_CEST + HM(1, 30) * 60;
+    int64_t at_0200_cest = SUN_25_OCT_0000_CEST + HM(2, 0) * 60;   /* 00:00Z */
+
+    (void)state;
+    assert_int_equal(schedule_window_end(&night, at_0130_cest, 7 * 86400), at_0200_cest);
+    assert_int_equal(schedule_window_end(&sunday, at_0130_cest, 7 * 86400), at_0200_cest);
+    /* From the evening before, too. */
+    assert_int_equal(schedule_window_end(&night, SUN_25_OCT_0000_CEST - 3600, 7 * 86400),
+                     at_0200_cest);
+    /* A window that spans the change lasts an hour longer in real time:
+     * 01:00 CEST to 04:00 CET is 4 hours. */
+    struct schedule across = parse_ok("Sun 01:00-04:00");
+    assert_int_equal(schedule_window_end(&across, SUN_25_OCT_0000_CEST + HM(1, 0) * 60, 86400),
+                     SUN_25_OCT_0000_CEST + HM(5, 0) * 60);
+    /* The repeated hour matches twice: 02:00-03:00 lasts two real hours. */
+    struct schedule repeated = parse_ok("Sun 02:00-03:00");
+    assert_int_equal(schedule_window_end(&repeated, at_0200_cest, 86400),
+                     at_0200_cest + 2 * 3600);
+}
+
+static void test_window_end_spring_forward(void **state)
+{
+    struct schedule sunday = parse_ok("Sun 00:30-02:30");       /* 02:30 never happens */
+    struct schedule across = parse_ok("Sat 22:00-04:00");
+    int64_t at_0130_cet = SUN_29_MARCH_0000_CET + HM(1, 30) * 60;
+    int64_t at_0300_cest = SUN_29_MARCH_0000_CET + HM(2, 0) * 60;  /* 01:00Z */
+
+    (void)state;
+    assert_int_equal(schedule_window_end(&sunday, at_0130_cet, 86400), at_0300_cest);
+    /* 22:00 CET (21:00Z) to 04:00 CEST (02:00Z) is 5 real hours. */
+    assert_int_equal(schedule_window_end(&across, SUN_29_MARCH_0000_CET - 2 * 3600, 86400),
+                     SUN_29_MARCH_0000_CET + 3 * 3600);
+}
+
+/* The fuzzer's finding: on the spring-forward night the end found by the scan over the
+ * skipped hour was returned even when it lay beyond utc + horizon. */
+static void test_window_end_never_beyond_horizon(void **state)
+{
+    struct schedule sunday = parse_ok("Sun 00:30-02:30");
+    int64_t start = SUN_29_MARCH_0000_CET + HM(0, 30) * 60 + 59;
+
+    (void)state;
+    assert_int_equal(schedule_window_end(&sunday, start, 3600), start + 3600);
+    assert_int_equal(schedule_window_end(&sunday, start, 60), start + 60);
+}
+
+/* Every 7 minutes and 13 seconds of the two DST nights and an ordinary night, for
+ * schedules that end, start or chain around the changes: the result is exactly the first
+ * minute outside the schedule, capped at the horizon. */
+static void test_window_end_matches_minute_scan(void **state)
+{
+    static const char *const texts[] = {
+        "Sat 22:00-02:00", "Sun 00:00-02:00", "Sun 00:30-02:30", "Sun 02:00-03:00",
+        "Sun 02:30-03:30", "Sat 23:00-03:00", "Sun 01:00-04:00",
+        "Sat 20:00-24:00, Sun 00:00-02:15, Sun 02:15-03:00", "daily 01:59-02:01",
+    };
+    static const int64_t nights[] = { SUN_29_MARCH_0000_CET, SUN_25_OCT_0000_CEST,
+                                      SUN_22_NOV_0000_CET };
+    static const int64_t horizons[] = { 60, 3600, 6 * 3600 };
+
+    (void)state;
+    for (size_t i = 0; i < N_ELEMS(texts); i++) {
+        struct schedule s = parse_ok(texts[i]);
+        for (size_t n = 0; n < N_ELEMS(nights); n++)
+            for (int64_t utc = nights[n] - 3 * 3600; utc < nights[n] + 5 * 3600; utc += 433)
+                for (size_t h = 0; h < N_ELEMS(horizons); h++) {
+                    int64_t got = schedule_window_end(&s, utc, horizons[h]);
+                    int64_t want = window_end_by_minutes(&s, utc, horizons[h]);
+                    if (got != want)
+                        fail_msg("'%s' from %" PRId64 " (horizon %" PRId64 "): got %" PRId64
+                                 ", want %" PRId64, texts[i], utc, horizons[h], got, want);
+                }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +519,10 @@ int main(void)
         cmocka_unit_test(test_contains_start_at_midnight_end_24),
         cmocka_unit_test(test_contains_exhaustive_week),
         cmocka_unit_test(test_local_time_at),
+        cmocka_unit_test(test_window_end_fall_back_ambiguous_end),
+        cmocka_unit_test(test_window_end_spring_forward),
+        cmocka_unit_test(test_window_end_never_beyond_horizon),
+        cmocka_unit_test(test_window_end_matches_minute_scan),
     };
 
     setenv("TZ", "Europe/Paris", 1);

@@ -244,6 +244,31 @@ static void test_notices(void **state)
     store_free(s);
 }
 
+/* The right to erasure covers what was written to the member. */
+static void test_erasure_deletes_the_members_mail(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct store_mail_filter any = { .state = -1 };
+    struct seen x = { 0 };
+    struct store_mail m;
+    int64_t anne, bob;
+
+    assert_int_equal(store_member_add(s, "Anne", "anne@example.org", 0, 0, 0, &anne), 0);
+    assert_int_equal(store_member_add(s, "Bob", "bob@example.org", 0, 0, 0, &bob), 0);
+    m = mail("booking", "anne@example.org", "", 100);
+    m.member_id = anne;
+    assert_int_equal(store_mail_add(s, &m, NULL), 0);
+    m = mail("booking", "bob@example.org", "", 100);
+    m.member_id = bob;
+    assert_int_equal(store_mail_add(s, &m, NULL), 0);
+    assert_int_equal(store_member_remove(s, anne, 1000, "test"), 0);
+    assert_int_equal(store_member_erase(s, anne, "erased-1", 1001), 0);
+    assert_int_equal(store_mails_foreach(s, &any, collect, &x), 1);
+    assert_int_equal(x.m[0].member_id, bob);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +276,7 @@ int main(void)
         STORE_TEST(test_failures_retries_and_requeue),
         STORE_TEST(test_list_and_prune),
         STORE_TEST(test_notices),
+        STORE_TEST(test_erasure_deletes_the_members_mail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -279,6 +279,88 @@ static void test_subject_lookup(void **state)
     store_free(s);
 }
 
+/* DESFire cards: the flag reads back in the subject and the listing, and the migration
+ * report lists exactly the enabled UID-only cards of active members, with their last tap. */
+static int collect_uid_only(const struct store_uid_only_card *c, void *userdata)
+{
+    struct store_uid_only_card *out = userdata;
+    unsigned *n = (unsigned *)&out[8];
+
+    if (*n < 8)
+        out[*n] = *c;
+    (*n)++;
+    return 0;
+}
+
+static int card_desfire_of(const struct store_card *c, void *userdata)
+{
+    if (c->desfire)
+        (*(int *)userdata)++;
+    return 0;
+}
+
+static void test_desfire_cards(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct store_subject subj;
+    struct store_event ev = { .at = 5000, .granted = true };
+    struct {
+        struct store_uid_only_card c[8];
+        unsigned n;
+    } seen = { .n = 0 };
+    uint8_t h1[STORE_HASH_LEN], h2[STORE_HASH_LEN], h3[STORE_HASH_LEN], h4[STORE_HASH_LEN];
+    int64_t ada = 0, bob = 0, cleo = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0;
+    int desfire = 0;
+
+    hash_of(1, h1);
+    hash_of(2, h2);
+    hash_of(3, h3);
+    hash_of(4, h4);
+    assert_int_equal(store_member_add(s, "Ada", NULL, 0, 0, 0, &ada), 0);
+    assert_int_equal(store_member_add(s, "Bob", NULL, 0, 0, 0, &bob), 0);
+    assert_int_equal(store_member_add(s, "Cleo", NULL, 0, 0, 0, &cleo), 0);
+    assert_int_equal(store_card_add(s, ada, h1, "fob", &c1), 0);
+    assert_int_equal(store_card_add(s, ada, h2, "badge", &c2), 0);
+    assert_int_equal(store_card_add(s, bob, h3, NULL, &c3), 0);
+    assert_int_equal(store_card_add(s, cleo, h4, NULL, &c4), 0);
+    assert_int_equal(store_card_set_desfire(s, c2, true), 0);
+    assert_int_equal(store_card_set_desfire(s, 999, true), -ENOENT);
+    assert_int_equal(store_member_set_status(s, cleo, MEMBER_SUSPENDED), 0);
+    ev.card_id = c1;
+    snprintf(ev.kind, sizeof(ev.kind), "tap");
+    snprintf(ev.reason, sizeof(ev.reason), "granted");
+    assert_int_equal(store_event_add(s, &ev, NULL), 0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_int_equal(store_subject_lookup(s, h2, &subj), 0);
+    assert_true(subj.card_desfire);
+    assert_int_equal(store_subject_lookup(s, h1, &subj), 0);
+    assert_false(subj.card_desfire);
+    assert_true(store_cards_foreach(s, 0, card_desfire_of, &desfire) >= 0);
+    assert_int_equal(desfire, 1);
+
+    /* Ada's fob (used at 5000) and Bob's card; not Ada's DESFire badge, not suspended Cleo. */
+    assert_true(store_uid_only_cards_foreach(s, collect_uid_only, &seen) >= 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.c[0].card_id, c1);
+    assert_string_equal(seen.c[0].member, "Ada");
+    assert_string_equal(seen.c[0].label, "fob");
+    assert_int_equal(seen.c[0].last_used, 5000);
+    assert_int_equal(seen.c[1].card_id, c3);
+    assert_int_equal(seen.c[1].last_used, 0);
+
+    /* Provisioned: off the report. */
+    assert_int_equal(store_card_set_desfire(s, c1, true), 0);
+    assert_int_equal(store_card_set_desfire(s, c3, true), 0);
+    assert_int_equal(store_commit(s), 0);
+    seen.n = 0;
+    assert_true(store_uid_only_cards_foreach(s, collect_uid_only, &seen) >= 0);
+    assert_int_equal(seen.n, 0);
+    (void)c4;
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +368,7 @@ int main(void)
         STORE_TEST(test_members),
         STORE_TEST(test_cards),
         STORE_TEST(test_subject_lookup),
+        STORE_TEST(test_desfire_cards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

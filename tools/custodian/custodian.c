@@ -3,17 +3,23 @@
  * it, asks again for what is missing, and reports.
  *
  *   portier-custodian [--db FILE] site add NAME (--key HEX | --key-file FILE)
- *                                     [--timezone TZ] [--day-starts HH:MM]
+ *                                     [--timezone TZ] [--day-starts HH:MM] [PLACE]
+ *   portier-custodian [--db FILE] site set NAME PLACE
+ *   portier-custodian [--db FILE] site machine NAME MACHINE --category CATEGORY
  *   portier-custodian [--db FILE] site list [--json]
  *   portier-custodian [--db FILE] problems [--site NAME] [--json]
  *   portier-custodian [--db FILE] run --broker HOST:PORT [--prefix P] [--client-id ID]
  *                                     [--username U --password-file F]
  *                                     [--tls-ca F [--tls-cert F --tls-key F]] [--keepalive S]
  *   portier-custodian [--db FILE] report --period YYYY-MM [--format text|csv|json]
- *   portier-custodian [--db FILE] serve --listen ADDR:PORT
+ *   portier-custodian [--db FILE] serve --listen ADDR:PORT [--opendata DIR]
  *   portier-custodian [--db FILE] export --period YYYY-MM --out DIR [--site NAME]
+ *   portier-custodian [--db FILE] opendata --period YYYY-MM --out DIR --producer NAME
+ *                                     [--k N] [--licence ID] [--partial] [--publish-cmd CMD]
  *
- * See docs/consortium.md. */
+ * PLACE: [--label TEXT] [--commune NAME] [--insee CODE] [--latitude DEG] [--longitude DEG]
+ *
+ * See docs/consortium.md and docs/opendata.md. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -27,14 +33,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "custodian_db.h"
 #include "ingest.h"
+#include "opendata.h"
 #include "report.h"
 #include "seals.h"
 #include "web.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -57,13 +66,20 @@ static int usage(FILE *out, int status)
     fprintf(out,
             "Usage: portier-custodian [--db FILE] COMMAND ...\n"
             "  site add NAME (--key HEX | --key-file FILE) [--timezone TZ] [--day-starts HH:MM]\n"
+            "      [PLACE]\n"
+            "  site set NAME PLACE\n"
+            "  site machine NAME MACHINE --category CATEGORY   ('' removes it)\n"
             "  site list [--json]\n"
             "  problems [--site NAME] [--json]\n"
             "  run --broker HOST:PORT [--prefix P] [--client-id ID] [--username U]\n"
             "      [--password-file F] [--tls-ca F] [--tls-cert F] [--tls-key F] [--keepalive S]\n"
             "  report --period YYYY-MM [--format text|csv|json]\n"
-            "  serve --listen ADDR:PORT\n"
+            "  serve --listen ADDR:PORT [--opendata DIR]\n"
             "  export --period YYYY-MM --out DIR [--site NAME]\n"
+            "  opendata --period YYYY-MM --out DIR --producer NAME [--k N] [--licence ID]\n"
+            "      [--partial] [--publish-cmd CMD]\n"
+            "PLACE: [--label TEXT] [--commune NAME] [--insee CODE] [--latitude DEG]\n"
+            "       [--longitude DEG]   (what the open data says of the site; '' clears)\n"
             "Default database: " DEFAULT_DB "\n");
     return status;
 }
@@ -84,10 +100,7 @@ static int fail(const char *fmt, ...)
 
 static bool key_from_hex(const char *hex, uint8_t pk[LEDGER_PK_LEN])
 {
-    size_t bin_len = 0;
-    return strlen(hex) == LEDGER_PK_LEN * 2 &&
-           sodium_hex2bin(pk, LEDGER_PK_LEN, hex, strlen(hex), NULL, &bin_len, NULL) == 0 &&
-           bin_len == LEDGER_PK_LEN;
+    return hex_decode(hex, strlen(hex), pk, LEDGER_PK_LEN);
 }
 
 /* A key file: the output of `portierctl site key` or just the hex key; the last line of
@@ -119,19 +132,82 @@ static int parse_hhmm(const char *s, int64_t *ret)
     return 0;
 }
 
+/* ---- what the open data says of a site: its place ---- */
+
+#define PLACE_OPTIONS                                                                       \
+    { "label", required_argument, NULL, 'l' }, { "commune", required_argument, NULL, 'c' }, \
+    { "insee", required_argument, NULL, 'i' }, { "latitude", required_argument, NULL, 'y' }, \
+    { "longitude", required_argument, NULL, 'x' }
+
+/* Apply one place option to p: 0, 1 after saying what is wrong, -ENOENT if c is not one.
+ * An empty value clears the field. */
+static int place_option(int c, const char *arg, struct cdb_place *p)
+{
+    switch (c) {
+    case 'l':
+        if (arg[0] && !opendata_text_ok(arg, sizeof(p->label)))
+            return fail("--label is 1 to %zu bytes of printable UTF-8", sizeof(p->label) - 1);
+        snprintf(p->label, sizeof(p->label), "%s", arg);
+        return 0;
+    case 'c':
+        if (arg[0] && !opendata_text_ok(arg, sizeof(p->commune)))
+            return fail("--commune is 1 to %zu bytes of printable UTF-8", sizeof(p->commune) - 1);
+        snprintf(p->commune, sizeof(p->commune), "%s", arg);
+        return 0;
+    case 'i':
+        if (arg[0] && !opendata_insee_code_ok(arg))
+            return fail("--insee is the commune's INSEE code: 5 characters (69123, 2A004)");
+        snprintf(p->insee_code, sizeof(p->insee_code), "%s", arg);
+        return 0;
+    case 'y':
+        if (arg[0] && !opendata_coordinate_ok(arg, 90))
+            return fail("--latitude is in decimal degrees, -90 to 90 (45.7640)");
+        snprintf(p->latitude, sizeof(p->latitude), "%s", arg);
+        return 0;
+    case 'x':
+        if (arg[0] && !opendata_coordinate_ok(arg, 180))
+            return fail("--longitude is in decimal degrees, -180 to 180 (4.8357)");
+        snprintf(p->longitude, sizeof(p->longitude), "%s", arg);
+        return 0;
+    default:
+        return -ENOENT;
+    }
+}
+
+static int place_store(struct cdb *db, const struct cdb_place *p)
+{
+    int r;
+
+    if (!p->latitude[0] != !p->longitude[0])
+        return fail("give both --latitude and --longitude, or neither");
+    r = cdb_place_set(db, p);
+    if (r == -ENOENT)
+        return fail("site %s is not registered", p->site);
+    if (r < 0)
+        return fail("cannot record the place of site %s: %s", p->site, strerror(-r));
+    return 0;
+}
+
 static int cmd_site_add(struct cdb *db, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "key", required_argument, NULL, 'k' }, { "key-file", required_argument, NULL, 'f' },
         { "timezone", required_argument, NULL, 'z' },
-        { "day-starts", required_argument, NULL, 'd' }, { 0 } };
+        { "day-starts", required_argument, NULL, 'd' }, PLACE_OPTIONS, { 0 } };
     struct cdb_site s = { .timezone = "UTC", .day_starts = 240 };
+    struct cdb_place place = { .site = "" };
     char zonefile[256];
-    bool have_key = false;
+    bool have_key = false, have_place = false;
     int c, r;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if ((r = place_option(c, optarg, &place)) != -ENOENT) {
+            if (r)
+                return r;
+            have_place = true;
+            continue;
+        }
         switch (c) {
         case 'k':
             if (!key_from_hex(optarg, s.public_key))
@@ -163,9 +239,11 @@ static int cmd_site_add(struct cdb *db, int argc, char **argv)
     }
     if (optind != argc - 1 || !have_key)
         return fail("usage: site add NAME (--key HEX | --key-file FILE) [--timezone TZ] "
-                    "[--day-starts HH:MM]");
+                    "[--day-starts HH:MM] [PLACE]");
     if (!name_is_valid(argv[optind]))
         return fail("a site name is 1 to 31 letters, digits, '-', '_' or '.' (its [site] id)");
+    if (!place.latitude[0] != !place.longitude[0])
+        return fail("give both --latitude and --longitude, or neither");
     snprintf(s.name, sizeof(s.name), "%s", argv[optind]);
     s.added_at = now_utc();
     r = cdb_site_add(db, &s);
@@ -173,22 +251,110 @@ static int cmd_site_add(struct cdb *db, int argc, char **argv)
         return fail("site %s is already registered", s.name);
     if (r < 0)
         return fail("cannot register site %s: %s", s.name, strerror(-r));
+    snprintf(place.site, sizeof(place.site), "%s", s.name);
+    if (have_place && (r = place_store(db, &place)) != 0)
+        return r;
     printf("site %s registered\n", s.name);
+    return 0;
+}
+
+/* site set NAME PLACE: only the options given change. */
+static int cmd_site_set(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = { PLACE_OPTIONS, { 0 } };
+    struct cdb_place place;
+    struct cdb_site site;
+    int c, r;
+
+    if (argc < 2 || argv[1][0] == '-')
+        return fail("usage: site set NAME [--label TEXT] [--commune NAME] [--insee CODE] "
+                    "[--latitude DEG --longitude DEG]");
+    if (cdb_site_get(db, argv[1], &site) < 0)
+        return fail("site %s is not registered", argv[1]);
+    r = cdb_place_get(db, site.name, &place);
+    if (r < 0 && r != -ENOENT)
+        return fail("cannot read the place of site %s: %s", site.name, strerror(-r));
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if ((r = place_option(c, optarg, &place)) != 0)
+            return r == -ENOENT ? usage(stderr, 2) : r;
+    if (optind != argc)
+        return usage(stderr, 2);
+    if ((r = place_store(db, &place)) != 0)
+        return r;
+    printf("site %s: place recorded\n", site.name);
+    return 0;
+}
+
+/* site machine NAME MACHINE --category CATEGORY */
+static int cmd_site_machine(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = { { "category", required_argument, NULL, 'c' }, { 0 } };
+    const char *category = NULL;
+    int c, r;
+
+    if (argc < 3 || argv[1][0] == '-' || argv[2][0] == '-')
+        return fail("usage: site machine NAME MACHINE --category CATEGORY ('' removes it)");
+    optind = 3;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'c')
+            return usage(stderr, 2);
+        category = optarg;
+    }
+    if (optind != argc || !category)
+        return fail("usage: site machine NAME MACHINE --category CATEGORY ('' removes it)");
+    if (!name_is_valid(argv[2]))
+        return fail("a machine is named as in the site's ledger: 1 to 31 letters, digits, '-', "
+                    "'_' or '.'");
+    if (category[0] && !opendata_category_ok(category))
+        return fail("a category is 1 to 31 lower-case letters, digits, '-', '_' or '.', "
+                    "starting with a letter or digit (laser-cutter, 3d-printer)");
+    r = cdb_machine_category_set(db, argv[1], argv[2], category);
+    if (r == -ENOENT)
+        return fail("site %s is not registered", argv[1]);
+    if (r < 0)
+        return fail("cannot record the category: %s", strerror(-r));
+    if (category[0])
+        printf("site %s: machine %s published as %s\n", argv[1], argv[2], category);
+    else
+        printf("site %s: machine %s published as %s\n", argv[1], argv[2],
+               OPENDATA_OTHER_CATEGORY);
+    return 0;
+}
+
+struct site_list {
+    struct cdb *db;
+    json_t *list;
+};
+
+static int machine_json(const struct cdb_machine_category *m, void *userdata)
+{
+    json_object_set_new(userdata, m->machine, json_string(m->category));
     return 0;
 }
 
 static int site_json(const struct cdb_site *s, void *userdata)
 {
+    struct site_list *sl = userdata;
     char pk[LEDGER_PK_LEN * 2 + 1], h[LEDGER_HASH_LEN * 2 + 1];
+    struct cdb_place place;
+    json_t *o, *machines = json_object();
 
     sodium_bin2hex(pk, sizeof(pk), s->public_key, LEDGER_PK_LEN);
     sodium_bin2hex(h, sizeof(h), s->verified_hash, LEDGER_HASH_LEN);
-    json_array_append_new(userdata, json_pack(
+    cdb_place_get(sl->db, s->name, &place);
+    cdb_machine_categories_foreach(sl->db, s->name, machine_json, machines);
+    json_array_append_new(sl->list, o = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "name", s->name, "public_key", pk,
         "timezone", s->timezone, "day_starts", (json_int_t)s->day_starts, "verified_seq",
         (json_int_t)s->verified_seq, "verified_hash", s->verified_seq ? h : "",
         "last_batch_at", (json_int_t)s->last_batch_at, "replays", (json_int_t)s->replays,
         "open_problems", (json_int_t)s->open_problems));
+    json_object_set_new(o, "place", json_pack("{s:s, s:s, s:s, s:s, s:s}", "label", place.label,
+                                              "commune", place.commune, "insee_code",
+                                              place.insee_code, "latitude", place.latitude,
+                                              "longitude", place.longitude));
+    json_object_set_new(o, "machine_categories", machines);
     return 0;
 }
 
@@ -206,10 +372,11 @@ static int print_json(json_t *o)
 static int cmd_site_list(struct cdb *db, bool as_json)
 {
     json_t *list = json_array();
+    struct site_list sl = { db, list };
     size_t i;
     json_t *s;
 
-    cdb_sites_foreach(db, site_json, list);
+    cdb_sites_foreach(db, site_json, &sl);
     if (as_json)
         return print_json(list);
     printf("%-20s %-12s %-10s %-8s %s\n", "SITE", "VERIFIED", "PROBLEMS", "REPLAYS", "PUBLIC KEY");
@@ -466,18 +633,6 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
     }
 }
 
-static int read_first_line(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    if (!fgets(buf, (int)n, f))
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 static void wait_ms(unsigned ms)
 {
     for (unsigned waited = 0; waited < ms && !stopping; waited += 100)
@@ -542,7 +697,7 @@ static int cmd_run(struct cdb *db, int argc, char **argv)
         return fail("--password-file needs --username");
     if (!tls_cert != !tls_key)
         return fail("give both --tls-cert and --tls-key, or neither");
-    if (password_file && (r = read_first_line(password_file, password, sizeof(password))) < 0)
+    if (password_file && (r = file_read_first_line(password_file, password, sizeof(password))) < 0)
         return fail("cannot read %s: %s", password_file, strerror(-r));
 
     r = ingest_new(db, &rn.ingest);
@@ -646,18 +801,35 @@ static int cmd_report(struct cdb *db, int argc, char **argv)
 
 static int cmd_serve(struct cdb *db, int argc, char **argv)
 {
+    static const struct option opts[] = {
+        { "listen", required_argument, NULL, 'l' }, { "opendata", required_argument, NULL, 'o' },
+        { 0 } };
     struct sigaction sa = { .sa_handler = on_signal };
-    int r;
+    const char *listen = NULL, *opendata = NULL;
+    struct stat st;
+    int c, r;
 
-    if (argc != 3 || strcmp(argv[1], "--listen") != 0)
-        return fail("usage: serve --listen ADDR:PORT (an IPv4 address, e.g. 127.0.0.1:8090)");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'l')
+            listen = optarg;
+        else if (c == 'o')
+            opendata = optarg;
+        else
+            return usage(stderr, 2);
+    }
+    if (!listen || optind != argc)
+        return fail("usage: serve --listen ADDR:PORT (an IPv4 address, e.g. 127.0.0.1:8090) "
+                    "[--opendata DIR]");
+    if (opendata && (stat(opendata, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return fail("--opendata %s: not a directory", opendata);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    r = web_serve(db, argv[2], &stopping);
+    r = web_serve(db, listen, opendata, &stopping);
     if (r == -EINVAL)
         return fail("--listen must be an IPv4 ADDR:PORT");
     if (r < 0)
-        return fail("cannot listen on %s", argv[2]);
+        return fail("cannot listen on %s", listen);
     return 0;
 }
 
@@ -693,6 +865,108 @@ static int cmd_export(struct cdb *db, int argc, char **argv)
     return r;
 }
 
+/* ---- open data ---- */
+
+/* Run the operator's publishing hook: /bin/sh -c CMD with the directory and the period as
+ * $1 and $2 (and in PORTIER_OPENDATA_DIR, PORTIER_OPENDATA_PERIOD). Its exit status, or
+ * -errno. */
+static int run_publish_cmd(const char *cmd, const char *dir, const char *period)
+{
+    pid_t pid;
+    int status;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        fd_cloexec_all();           /* the database stays with us */
+        setenv("PORTIER_OPENDATA_DIR", dir, 1);
+        setenv("PORTIER_OPENDATA_PERIOD", period, 1);
+        execl("/bin/sh", "sh", "-c", cmd, "portier-opendata-publish", dir, period, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return status;
+}
+
+static int cmd_opendata(struct cdb *db, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "period", required_argument, NULL, 'p' }, { "out", required_argument, NULL, 'o' },
+        { "producer", required_argument, NULL, 'P' }, { "k", required_argument, NULL, 'k' },
+        { "licence", required_argument, NULL, 'l' }, { "license", required_argument, NULL, 'l' },
+        { "partial", no_argument, NULL, 'a' }, { "publish-cmd", required_argument, NULL, 'c' },
+        { 0 } };
+    struct opendata_options o = { .k = OPENDATA_K_DEFAULT, .licence = &opendata_licences[0] };
+    const char *publish = NULL, *epoch;
+    char first[11], last[11];
+    int64_t v;
+    int c, r;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': o.period = optarg; break;
+        case 'o': o.dir = optarg; break;
+        case 'P':
+            if (!opendata_text_ok(optarg, 200))
+                return fail("--producer is 1 to 199 bytes of printable UTF-8");
+            o.producer = optarg;
+            break;
+        case 'k':
+            if (parse_int64(optarg, 2, OPENDATA_K_MAX, &v) < 0)
+                return fail("--k is 2 to %d (people a published figure needs at least)",
+                            OPENDATA_K_MAX);
+            o.k = (int)v;
+            break;
+        case 'l':
+            o.licence = opendata_licence_find(optarg);
+            if (!o.licence) {
+                fprintf(stderr, "portier-custodian: --licence is one of:");
+                for (const struct opendata_licence *l = opendata_licences; l->id; l++)
+                    fprintf(stderr, " %s", l->id);
+                fputc('\n', stderr);
+                return 1;
+            }
+            break;
+        case 'a': o.partial = true; break;
+        case 'c': publish = optarg; break;
+        default: return usage(stderr, 2);
+        }
+    }
+    if (!o.period || !o.dir || !o.producer || optind != argc)
+        return fail("usage: opendata --period YYYY-MM --out DIR --producer NAME [--k N] "
+                    "[--licence ID] [--partial] [--publish-cmd CMD]");
+    if (strlen(o.period) != 7 || period_days(o.period, first, last) < 0)
+        return fail("period must be YYYY-MM");
+    /* SOURCE_DATE_EPOCH: a reproducible generation time, for those who rebuild a dataset. */
+    epoch = getenv("SOURCE_DATE_EPOCH");
+    if (!epoch || parse_int64(epoch, 0, INT64_C(253402300799), &o.now) < 0)
+        o.now = now_utc();
+    if (mkdir(o.dir, 0755) < 0 && errno != EEXIST)
+        return fail("cannot create %s: %s", o.dir, strerror(errno));
+    r = opendata_generate(db, &o, stdout, stderr);
+    if (r < 0)
+        return fail("open data of %s not written: %s", o.period, strerror(-r));
+    if (r > 0)
+        return 1;
+    if (publish) {
+        r = run_publish_cmd(publish, o.dir, o.period);
+        if (r < 0)
+            return fail("cannot run the publish command: %s", strerror(-r));
+        if (!WIFEXITED(r) || WEXITSTATUS(r) != 0)
+            return fail("the dataset is written in %s, but the publish command failed (%s %d)",
+                        o.dir, WIFEXITED(r) ? "exit status" : "signal",
+                        WIFEXITED(r) ? WEXITSTATUS(r) : WTERMSIG(r));
+        printf("published: %s\n", publish);
+    }
+    return 0;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -726,6 +1000,10 @@ int main(int argc, char **argv)
     argv += first;
     if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "add") == 0)
         status = cmd_site_add(db, argc - 1, argv + 1);
+    else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "set") == 0)
+        status = cmd_site_set(db, argc - 1, argv + 1);
+    else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "machine") == 0)
+        status = cmd_site_machine(db, argc - 1, argv + 1);
     else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "list") == 0)
         status = cmd_site_list(db, argc == 3 && strcmp(argv[2], "--json") == 0);
     else if (strcmp(argv[0], "problems") == 0)
@@ -738,6 +1016,8 @@ int main(int argc, char **argv)
         status = cmd_serve(db, argc, argv);
     else if (strcmp(argv[0], "export") == 0)
         status = cmd_export(db, argc, argv);
+    else if (strcmp(argv[0], "opendata") == 0)
+        status = cmd_opendata(db, argc, argv);
     else
         status = usage(stderr, 2);
     cdb_free(db);

@@ -89,6 +89,22 @@ static const char *const migrations[CDB_SCHEMA_VERSION] = {
     "CREATE TRIGGER seals_state_only BEFORE UPDATE OF site, period, first_day, last_day, "
     "  last_seq, last_hash, archive_sha256, closed_at, text, sig, received_at ON seals"
     "  BEGIN SELECT RAISE(ABORT, 'seals are kept as received'); END;",
+
+    /* 4: what the open data says of each site (docs/opendata.md): its public name and
+     * place, and the category each of its machines is published under. Entered by the
+     * custodian's operator; the ledger carries neither. */
+    "CREATE TABLE site_places ("
+    "  site TEXT PRIMARY KEY REFERENCES sites(name),"
+    "  label TEXT NOT NULL DEFAULT '',"
+    "  commune TEXT NOT NULL DEFAULT '',"
+    "  insee_code TEXT NOT NULL DEFAULT '',"
+    "  latitude TEXT NOT NULL DEFAULT '',"
+    "  longitude TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+    "CREATE TABLE machine_categories ("
+    "  site TEXT NOT NULL REFERENCES sites(name),"
+    "  machine TEXT NOT NULL,"
+    "  category TEXT NOT NULL,"
+    "  PRIMARY KEY (site, machine)) WITHOUT ROWID;",
 };
 
 enum {
@@ -597,4 +613,116 @@ int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t 
     sqlite3_bind_int64(st, 2, from);
     sqlite3_bind_int64(st, 3, to);
     return store_rows_each(st, entries_row, &x);
+}
+
+/* ---- open data: places, machine categories, the entries of a period ----
+ *
+ * Statements of their own rather than rows of sql[] above: the registry prepares each on
+ * first use (one command a month uses them). */
+
+static const char sql_place_set[] =
+    "INSERT OR REPLACE INTO site_places (site, label, commune, insee_code, latitude, "
+    "longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_place_get[] =
+    "SELECT label, commune, insee_code, latitude, longitude FROM site_places WHERE site = ?1";
+static const char sql_category_set[] =
+    "INSERT OR REPLACE INTO machine_categories (site, machine, category) VALUES (?1, ?2, ?3)";
+static const char sql_category_delete[] =
+    "DELETE FROM machine_categories WHERE site = ?1 AND machine = ?2";
+static const char sql_categories[] =
+    "SELECT site, machine, category FROM machine_categories WHERE ?1 IS NULL OR site = ?1 "
+    "ORDER BY site, machine";
+/* entries_day is (billing_day, site): one range scan of the period's days. */
+static const char sql_first_seq[] =
+    "SELECT coalesce(min(seq), 0) FROM entries WHERE billing_day BETWEEN ?2 AND ?3 "
+    "AND site = ?1 AND seq <= ?4";
+
+static bool site_registered(struct cdb *db, const char *site)
+{
+    struct cdb_site s;
+    return cdb_site_get(db, site, &s) == 0;
+}
+
+int cdb_place_set(struct cdb *db, const struct cdb_place *p)
+{
+    sqlite3_stmt *st;
+
+    if (!site_registered(db, p->site))
+        return -ENOENT;
+    st = store_stmts_get(db->stmts, sql_place_set);
+    sqlite3_bind_text(st, 1, p->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->label, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->commune, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, p->insee_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, p->latitude, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, p->longitude, -1, SQLITE_STATIC);
+    return store_stmt_exec(st);
+}
+
+/* Everything but the site, which the caller set. */
+static void place_from_row(sqlite3_stmt *st, void *ret)
+{
+    struct cdb_place *p = ret;
+    store_column_text(st, 0, p->label, sizeof(p->label));
+    store_column_text(st, 1, p->commune, sizeof(p->commune));
+    store_column_text(st, 2, p->insee_code, sizeof(p->insee_code));
+    store_column_text(st, 3, p->latitude, sizeof(p->latitude));
+    store_column_text(st, 4, p->longitude, sizeof(p->longitude));
+}
+
+int cdb_place_get(struct cdb *db, const char *site, struct cdb_place *ret)
+{
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_place_get);
+
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->site, sizeof(ret->site), "%s", site);
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    return store_row_get(st, place_from_row, ret);
+}
+
+int cdb_machine_category_set(struct cdb *db, const char *site, const char *machine,
+                             const char *category)
+{
+    sqlite3_stmt *st;
+
+    if (!site_registered(db, site))
+        return -ENOENT;
+    st = store_stmts_get(db->stmts, category[0] ? sql_category_set : sql_category_delete);
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, machine, -1, SQLITE_STATIC);
+    if (category[0])
+        sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
+    return store_stmt_exec(st);
+}
+
+static void category_from_row(sqlite3_stmt *st, void *ret)
+{
+    struct cdb_machine_category *c = ret;
+    store_column_text(st, 0, c->site, sizeof(c->site));
+    store_column_text(st, 1, c->machine, sizeof(c->machine));
+    store_column_text(st, 2, c->category, sizeof(c->category));
+}
+
+STORE_ROWS_DELIVER(category_row, struct cdb_machine_category, category_from_row)
+
+int cdb_machine_categories_foreach(struct cdb *db, const char *site, cdb_machine_category_fn fn,
+                                   void *userdata)
+{
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_categories);
+
+    if (site)
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    return store_rows_each(st, category_row, STORE_ROWS(fn, userdata));
+}
+
+int64_t cdb_entries_first_seq(struct cdb *db, const char *site, const char *first_day,
+                              const char *last_day, int64_t max_seq)
+{
+    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_first_seq);
+
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, last_day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, max_seq);
+    return store_row_value(st);
 }

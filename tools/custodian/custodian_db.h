@@ -13,7 +13,7 @@
 #include "ledger_batch.h"
 #include "period_seal.h"
 
-#define CDB_SCHEMA_VERSION 3
+#define CDB_SCHEMA_VERSION 4
 
 struct cdb;
 
@@ -122,3 +122,35 @@ int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *per
 typedef int (*cdb_entry_fn)(const struct ledger_entry *e, void *userdata);
 int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t to,
                         cdb_entry_fn fn, void *userdata);
+
+/* ---- open data (docs/opendata.md) ----
+ * What the published dataset says of a site, entered by the custodian's operator (the
+ * ledger carries none of it). Every string is "" when not set. */
+struct cdb_place {
+    char site[32];
+    char label[128];                    /* public name; "" publishes the site's name */
+    char commune[128];
+    char insee_code[8];                 /* the commune's INSEE code: 5 characters */
+    char latitude[16], longitude[16];   /* WGS 84 decimal degrees, as entered */
+};
+/* Replace site's place. -ENOENT if the site is not registered. */
+int cdb_place_set(struct cdb *db, const struct cdb_place *p);
+/* -ENOENT if none was set (ret then holds only the site's name). */
+int cdb_place_get(struct cdb *db, const char *site, struct cdb_place *ret);
+
+/* The category site's machine (a ledger entry's resource) is published under; category ""
+ * removes it. -ENOENT if the site is not registered. */
+int cdb_machine_category_set(struct cdb *db, const char *site, const char *machine,
+                             const char *category);
+struct cdb_machine_category {
+    char site[32], machine[32], category[32];
+};
+typedef int (*cdb_machine_category_fn)(const struct cdb_machine_category *c, void *userdata);
+/* site NULL: every site's. Ordered by site, then machine. */
+int cdb_machine_categories_foreach(struct cdb *db, const char *site, cdb_machine_category_fn fn,
+                                   void *userdata);
+
+/* The lowest seq among site's entries with billing days in [first_day, last_day] and
+ * seq <= max_seq; 0 if none, or -errno. */
+int64_t cdb_entries_first_seq(struct cdb *db, const char *site, const char *first_day,
+                              const char *last_day, int64_t max_seq);

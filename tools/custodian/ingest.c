@@ -55,16 +55,16 @@ const char *ingest_outcome_name(enum ingest_outcome o)
     return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }
 
-void ingest_billing_day(const char *timezone, int64_t day_starts, int64_t t, char out[11])
+void ingest_billing_day(const char *zone, int64_t day_starts, int64_t t, char out[11])
 {
     static char current[64];
     time_t tt = (time_t)t;
     struct tm tm;
 
-    if (strcmp(current, timezone) != 0) {
-        setenv("TZ", timezone, 1);
+    if (strcmp(current, zone) != 0) {
+        setenv("TZ", zone, 1);
         tzset();
-        snprintf(current, sizeof(current), "%s", timezone);
+        snprintf(current, sizeof(current), "%s", zone);
     }
     /* Wall-clock arithmetic, as meter_billing_day(): 02:30 with a 04:00 start is the day
      * before. */

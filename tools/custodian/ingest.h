@@ -49,6 +49,6 @@ void ingest_batch(struct ingest *in, const char *topic_site, const void *payload
                   int64_t now, struct ingest_result *res);
 const char *ingest_outcome_name(enum ingest_outcome o);
 
-/* "YYYY-MM-DD" billing day of t on the wall clock of timezone, with days starting
- * day_starts minutes after midnight (as the site's meter computes it). */
-void ingest_billing_day(const char *timezone, int64_t day_starts, int64_t t, char out[11]);
+/* "YYYY-MM-DD" billing day of t on the wall clock of zone (an IANA time zone), with days
+ * starting day_starts minutes after midnight (as the site's meter computes it). */
+void ingest_billing_day(const char *zone, int64_t day_starts, int64_t t, char out[11]);

@@ -9,6 +9,9 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "buf.h"
+#include "csv.h"
+#include "jfield.h"
 #include "util.h"
 
 /* ---- the arithmetic ---- */
@@ -143,14 +146,8 @@ static int add_visit(const struct cdb_visit_row *r, void *userdata)
 {
     struct build *b = userdata;
 
-    if (b->n_visits == b->cap_visits) {
-        size_t cap = b->cap_visits ? 2 * b->cap_visits : 64;
-        struct report_visit *v = realloc(b->visits, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        b->visits = v;
-        b->cap_visits = cap;
-    }
+    if (ARRAY_RESERVE(b->visits, b->n_visits, b->cap_visits, 64) < 0)
+        return -ENOMEM;
     memset(&b->visits[b->n_visits], 0, sizeof(b->visits[0]));
     snprintf(b->visits[b->n_visits].home, sizeof(b->visits[0].home), "%s", r->home);
     snprintf(b->visits[b->n_visits].host, sizeof(b->visits[0].host), "%s", r->host);
@@ -259,164 +256,99 @@ out:
 
 /* ---- rendering ---- */
 
-struct text {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
+static void csv_line(struct csv *c, const char *section, const char *site, const char *other,
+                     const char *kind, json_int_t count, json_int_t quantity, json_int_t cents,
+                     const char *detail)
 {
-    va_list ap;
-    int n;
-
-    if (t->failed)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = true;
-            return;
-        }
-        if (t->buf && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-        char *nb = realloc(t->buf, cap);
-        if (!nb) {
-            t->failed = true;
-            return;
-        }
-        t->buf = nb;
-        t->cap = cap;
-    }
+    csv_text(c, section);
+    csv_text(c, site);
+    csv_text(c, other);
+    csv_text(c, kind);
+    csv_int(c, count);
+    csv_int(c, quantity);
+    csv_cents(c, cents);
+    csv_text(c, detail);
+    csv_end_row(c);
 }
 
-static const char *js(json_t *o, const char *k)
+static char *report_csv(json_t *rep)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
+    static const char *const cols[] = { "section", "site", "other_site", "kind", "count",
+                                        "quantity", "amount", "detail" };
+    struct csv c;
+    json_t *s, *k;
+    size_t i, j;
 
-static json_int_t ji(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-/* 1234 -> "12.34", -5 -> "-0.05" */
-static const char *money(json_int_t cents, char *buf, size_t n)
-{
-    json_int_t a = cents < 0 ? -cents : cents;
-    snprintf(buf, n, "%s%" JSON_INTEGER_FORMAT ".%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "",
-             a / 100, a % 100);
-    return buf;
-}
-
-/* A CSV field: quoted when it holds a comma, a quote, CR or LF (RFC 4180). */
-static void csv_field(struct text *t, const char *s, bool last)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        put(t, "\"");
-        for (; *s; s++)
-            put(t, *s == '"' ? "\"\"" : "%c", *s);
-        put(t, "\"");
-    } else {
-        put(t, "%s", s);
-    }
-    put(t, last ? "\r\n" : ",");
-}
-
-static void csv_row(struct text *t, const char *section, const char *site, const char *other,
-                    const char *kind, json_int_t count, json_int_t quantity, json_int_t cents,
-                    const char *detail)
-{
-    char c[32], q[32], m[48];
-    snprintf(c, sizeof(c), "%" JSON_INTEGER_FORMAT, count);
-    snprintf(q, sizeof(q), "%" JSON_INTEGER_FORMAT, quantity);
-    csv_field(t, section, false);
-    csv_field(t, site, false);
-    csv_field(t, other, false);
-    csv_field(t, kind, false);
-    csv_field(t, c, false);
-    csv_field(t, q, false);
-    csv_field(t, money(cents, m, sizeof(m)), false);
-    csv_field(t, detail, true);
+    csv_init(&c, CSV_RFC4180);
+    csv_row(&c, cols, sizeof(cols) / sizeof(cols[0]));
+    json_array_foreach(json_object_get(rep, "sites"), i, s)
+        json_array_foreach(json_object_get(s, "by_kind"), j, k)
+            csv_line(&c, "usage", jstr(s, "site"), "", jstr(k, "kind"), jint(k, "records"),
+                     jint(k, "quantity"), jint(k, "amount_cents"), "");
+    json_array_foreach(json_object_get(rep, "visits"), i, s)
+        csv_line(&c, "visits", jstr(s, "home"), jstr(s, "host"), "visit", jint(s, "visits"), 0,
+                 jint(s, "amount_cents"), "");
+    json_array_foreach(json_object_get(rep, "balances"), i, s)
+        csv_line(&c, "balance", jstr(s, "from"), jstr(s, "to"), "pays", 0, 0,
+                 jint(s, "amount_cents"), "");
+    json_array_foreach(json_object_get(rep, "positions"), i, s)
+        csv_line(&c, "position", jstr(s, "site"), "", "net", 0, 0, jint(s, "net_cents"), "");
+    json_array_foreach(json_object_get(rep, "problems"), i, s)
+        csv_line(&c, "problem", jstr(s, "site"), "", jstr(s, "kind"), jint(s, "first_seq"),
+                 jint(s, "last_seq"), 0, jstr(s, "detail"));
+    json_array_foreach(json_object_get(rep, "seals"), i, s)
+        csv_line(&c, "seal", jstr(s, "site"), "", jstr(s, "state"), jint(s, "last_seq"), 0, 0,
+                 jstr(s, "archive_sha256"));
+    return csv_take(&c, NULL);
 }
 
 char *report_render(json_t *rep, const char *format)
 {
-    struct text t = { 0 };
-    json_t *s, *k;
-    size_t i, j;
+    struct buf t = { 0 };
+    json_t *s;
+    size_t i;
     char m1[48], m2[48], m3[48];
 
     if (strcmp(format, "json") == 0)
         return json_dumps(rep, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (strcmp(format, "csv") == 0) {
-        put(&t, "section,site,other_site,kind,count,quantity,amount,detail\r\n");
-        json_array_foreach(json_object_get(rep, "sites"), i, s)
-            json_array_foreach(json_object_get(s, "by_kind"), j, k)
-                csv_row(&t, "usage", js(s, "site"), "", js(k, "kind"), ji(k, "records"),
-                        ji(k, "quantity"), ji(k, "amount_cents"), "");
-        json_array_foreach(json_object_get(rep, "visits"), i, s)
-            csv_row(&t, "visits", js(s, "home"), js(s, "host"), "visit", ji(s, "visits"), 0,
-                    ji(s, "amount_cents"), "");
-        json_array_foreach(json_object_get(rep, "balances"), i, s)
-            csv_row(&t, "balance", js(s, "from"), js(s, "to"), "pays", 0, 0,
-                    ji(s, "amount_cents"), "");
-        json_array_foreach(json_object_get(rep, "positions"), i, s)
-            csv_row(&t, "position", js(s, "site"), "", "net", 0, 0, ji(s, "net_cents"), "");
-        json_array_foreach(json_object_get(rep, "problems"), i, s)
-            csv_row(&t, "problem", js(s, "site"), "", js(s, "kind"), ji(s, "first_seq"),
-                    ji(s, "last_seq"), 0, js(s, "detail"));
-        json_array_foreach(json_object_get(rep, "seals"), i, s)
-            csv_row(&t, "seal", js(s, "site"), "", js(s, "state"), ji(s, "last_seq"), 0, 0,
-                    js(s, "archive_sha256"));
-    } else {
-        put(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", js(rep, "period"),
-            js(rep, "first_day"), js(rep, "last_day"));
-        put(&t, "%-20s %10s %10s %12s %8s %8s\n", "SITE", "VERIFIED", "RECORDS", "AMOUNT",
-            "PROBLEMS", "REPLAYS");
-        json_array_foreach(json_object_get(rep, "sites"), i, s)
-            put(&t, "%-20s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %12s %8"
-                JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n", js(s, "site"),
-                ji(s, "verified_seq"), ji(s, "records"), money(ji(s, "amount_cents"), m1,
-                sizeof(m1)), ji(s, "open_problems"), ji(s, "replays"));
-        put(&t, "\nVisits (home site -> host site)\n");
-        json_array_foreach(json_object_get(rep, "visits"), i, s)
-            put(&t, "  %-20s -> %-20s %6" JSON_INTEGER_FORMAT " visits %12s\n", js(s, "home"),
-                js(s, "host"), ji(s, "visits"), money(ji(s, "amount_cents"), m1, sizeof(m1)));
-        put(&t, "\nBalances (net, who pays whom)\n");
-        json_array_foreach(json_object_get(rep, "balances"), i, s)
-            put(&t, "  %-20s pays %-20s %12s\n", js(s, "from"), js(s, "to"),
-                money(ji(s, "amount_cents"), m1, sizeof(m1)));
-        put(&t, "\nPositions (earned as host - owed as home)\n");
-        json_array_foreach(json_object_get(rep, "positions"), i, s)
-            put(&t, "  %-20s earned %12s owed %12s net %12s\n", js(s, "site"),
-                money(ji(s, "earned_cents"), m1, sizeof(m1)),
-                money(ji(s, "owed_cents"), m2, sizeof(m2)),
-                money(ji(s, "net_cents"), m3, sizeof(m3)));
-        put(&t, "\nPeriod seals (closed at the sites)\n");
-        if (json_array_size(json_object_get(rep, "seals")) == 0)
-            put(&t, "  none received\n");
-        json_array_foreach(json_object_get(rep, "seals"), i, s)
-            put(&t, "  %-20s ledger up to %10" JSON_INTEGER_FORMAT "  %-8s archive sha256 %s\n",
-                js(s, "site"), ji(s, "last_seq"), js(s, "state"), js(s, "archive_sha256"));
-        put(&t, "\nOpen problems: %zu\n", json_array_size(json_object_get(rep, "problems")));
-        json_array_foreach(json_object_get(rep, "problems"), i, s)
-            put(&t, "  %s %s %s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT ": %s\n",
-                js(s, "at"), js(s, "site"), js(s, "kind"), ji(s, "first_seq"), ji(s, "last_seq"),
-                js(s, "detail"));
-    }
-    if (t.failed) {
-        free(t.buf);
-        return NULL;
-    }
-    if (!t.buf)
-        return strdup("");
-    return t.buf;
+    if (strcmp(format, "csv") == 0)
+        return report_csv(rep);
+    buf_printf(&t, "Consortium report %s (%s to %s), amounts in EUR\n\n", jstr(rep, "period"),
+               jstr(rep, "first_day"), jstr(rep, "last_day"));
+    buf_printf(&t, "%-20s %10s %10s %12s %8s %8s\n", "SITE", "VERIFIED", "RECORDS", "AMOUNT",
+               "PROBLEMS", "REPLAYS");
+    json_array_foreach(json_object_get(rep, "sites"), i, s)
+        buf_printf(&t, "%-20s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %12s %8"
+                   JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "\n", jstr(s, "site"),
+                   jint(s, "verified_seq"), jint(s, "records"),
+                   format_cents(jint(s, "amount_cents"), '.', m1, sizeof(m1)),
+                   jint(s, "open_problems"), jint(s, "replays"));
+    buf_printf(&t, "\nVisits (home site -> host site)\n");
+    json_array_foreach(json_object_get(rep, "visits"), i, s)
+        buf_printf(&t, "  %-20s -> %-20s %6" JSON_INTEGER_FORMAT " visits %12s\n", jstr(s, "home"),
+                   jstr(s, "host"), jint(s, "visits"),
+                   format_cents(jint(s, "amount_cents"), '.', m1, sizeof(m1)));
+    buf_printf(&t, "\nBalances (net, who pays whom)\n");
+    json_array_foreach(json_object_get(rep, "balances"), i, s)
+        buf_printf(&t, "  %-20s pays %-20s %12s\n", jstr(s, "from"), jstr(s, "to"),
+                   format_cents(jint(s, "amount_cents"), '.', m1, sizeof(m1)));
+    buf_printf(&t, "\nPositions (earned as host - owed as home)\n");
+    json_array_foreach(json_object_get(rep, "positions"), i, s)
+        buf_printf(&t, "  %-20s earned %12s owed %12s net %12s\n", jstr(s, "site"),
+                   format_cents(jint(s, "earned_cents"), '.', m1, sizeof(m1)),
+                   format_cents(jint(s, "owed_cents"), '.', m2, sizeof(m2)),
+                   format_cents(jint(s, "net_cents"), '.', m3, sizeof(m3)));
+    buf_printf(&t, "\nPeriod seals (closed at the sites)\n");
+    if (json_array_size(json_object_get(rep, "seals")) == 0)
+        buf_printf(&t, "  none received\n");
+    json_array_foreach(json_object_get(rep, "seals"), i, s)
+        buf_printf(&t, "  %-20s ledger up to %10" JSON_INTEGER_FORMAT "  %-8s archive sha256 %s\n",
+                   jstr(s, "site"), jint(s, "last_seq"), jstr(s, "state"),
+                   jstr(s, "archive_sha256"));
+    buf_printf(&t, "\nOpen problems: %zu\n", json_array_size(json_object_get(rep, "problems")));
+    json_array_foreach(json_object_get(rep, "problems"), i, s)
+        buf_printf(&t, "  %s %s %s %" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT ": %s\n",
+                   jstr(s, "at"), jstr(s, "site"), jstr(s, "kind"), jint(s, "first_seq"),
+                   jint(s, "last_seq"), jstr(s, "detail"));
+    return buf_take(&t, NULL);
 }

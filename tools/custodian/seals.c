@@ -12,6 +12,7 @@
 
 #include "ledger.h"
 #include "period_seal_json.h"
+#include "util.h"
 
 const char *seals_outcome_name(enum seal_outcome o)
 {
@@ -142,14 +143,8 @@ static int collect_waiting(const struct cdb_seal *s, void *userdata)
 
     if (strcmp(s->state, "waiting") != 0)
         return 0;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 8;
-        struct cdb_seal *l = realloc(p->list, cap * sizeof(*l));
-        if (!l)
-            return -ENOMEM;
-        p->list = l;
-        p->cap = cap;
-    }
+    if (ARRAY_RESERVE(p->list, p->n, p->cap, 8) < 0)
+        return -ENOMEM;
     p->list[p->n++] = *s;
     return 0;
 }

@@ -4,10 +4,14 @@
  *
  *   portier-sitesim keys --sites N                   "site-NNN HEXKEY" per line
  *   portier-sitesim run --broker HOST:PORT --sites N --entries E [--window W] [--batch B]
+ *                       [--month YYYY-MM]
  *
  * run exits when the custodian has acknowledged every entry of every site and prints
  * {"sites":N,"entries":TOTAL,"seconds":S,"entries_per_second":R}. Site i's key comes from
- * the seed bytes (i+1)*32; its entries are synthetic day charges. */
+ * the seed bytes (i+1)*32; its entries are synthetic day charges, or, with --month, a
+ * month of a busy site (days, presences, machine sessions, visits from the other sites,
+ * spread over the month's days, UTC) and, once all are acknowledged, the site's signed seal
+ * of that month (retained), as for tools/bench --only opendata. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -16,9 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ledger_batch.h"
 #include "ledger_batch_json.h"
+#include "period_seal.h"
+#include "period_seal_json.h"
 #include "util.h"
 
 #define SITES_MAX 1000
@@ -36,6 +43,66 @@ static struct site sites[SITES_MAX];
 static int n_sites;
 static int64_t n_entries, window = 1024, batch_size = 256;
 static int done_sites;
+static const char *month;               /* --month: its period, else NULL */
+static int64_t month_start, month_seconds;
+static int seals_published;
+static int seal_mids[SITES_MAX];
+
+static uint64_t mix(uint64_t x)          /* splitmix64: the same entry at every resend */
+{
+    x += 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+/* Entry seq of a busy site over the month: 8 in 20 day charges, 6 presences, 4 machine
+ * sessions on 5 machines, 2 visits of members of other sites; 400 members. */
+static void month_entry(struct site *s, int64_t seq, struct ledger_entry *e)
+{
+    static const char *const machines[] = { "laser", "printer-1", "printer-2", "cnc", "sewing" };
+    int i = (int)(s - sites);
+    uint64_t h = mix((uint64_t)i << 40 | (uint64_t)seq);
+    int64_t t = month_start + 6 * 3600 + (seq - 1) * (month_seconds - 8 * 3600) / n_entries;
+    unsigned k = (unsigned)(h % 20);
+
+    e->member_id = 1 + (int64_t)((h >> 8) % 400);
+    e->started_at = e->ended_at = t;
+    snprintf(e->resource, sizeof(e->resource), "front");
+    if (k < 8) {
+        snprintf(e->kind, sizeof(e->kind), "day");
+        e->quantity = 1;
+        snprintf(e->unit, sizeof(e->unit), "day");
+        e->amount_cents = 1500;
+        snprintf(e->allowance, sizeof(e->allowance), "rate");
+    } else if (k < 14 || (k >= 18 && n_sites < 2)) {
+        snprintf(e->kind, sizeof(e->kind), "presence");
+        e->ended_at = t + 1800 + (int64_t)((h >> 20) % (8 * 3600));
+        e->quantity = (e->ended_at - t + 59) / 60;
+        snprintf(e->unit, sizeof(e->unit), "minute");
+        snprintf(e->allowance, sizeof(e->allowance), "none");
+    } else if (k < 18) {
+        snprintf(e->kind, sizeof(e->kind), "machine");
+        snprintf(e->resource, sizeof(e->resource), "%s", machines[(h >> 16) % 5]);
+        e->ended_at = t + 600 + (int64_t)((h >> 24) % (3 * 3600));
+        e->quantity = (e->ended_at - t + 59) / 60;
+        snprintf(e->unit, sizeof(e->unit), "minute");
+        e->amount_cents = 900;
+        snprintf(e->allowance, sizeof(e->allowance), "rate");
+    } else {
+        int home = (i + 1 + (int)((h >> 12) % (uint64_t)(n_sites - 1))) % n_sites;
+        uint64_t v[2] = { mix((uint64_t)home << 32 | (uint64_t)e->member_id), 0 };
+        v[1] = mix(v[0]);
+        snprintf(e->kind, sizeof(e->kind), "visit");
+        e->member_id = 0;
+        e->quantity = 1;
+        snprintf(e->unit, sizeof(e->unit), "day");
+        e->amount_cents = 1200;
+        snprintf(e->allowance, sizeof(e->allowance), "visit");
+        strlcpy_checked(e->home, sites[home].name, sizeof(e->home));
+        snprintf(e->visitor, sizeof(e->visitor), "%016" PRIx64 "%016" PRIx64, v[0], v[1]);
+    }
+}
 
 static void site_init(struct site *s, int i)
 {
@@ -54,15 +121,19 @@ static void entry(struct site *s, int64_t seq, struct ledger_entry *e)
     if (seq > 1)
         memcpy(e->prev_hash, s->hashes[seq - 2], LEDGER_HASH_LEN);
     e->usage_id = seq;
-    snprintf(e->kind, sizeof(e->kind), "day");
-    e->member_id = 1 + seq % 500;
-    snprintf(e->resource, sizeof(e->resource), "front");
-    e->started_at = e->ended_at = 1790000000 + seq * 2;     /* within a month */
-    e->quantity = 1;
-    snprintf(e->unit, sizeof(e->unit), "day");
-    e->amount_cents = 1500;
-    snprintf(e->allowance, sizeof(e->allowance), "rate");
-    e->recorded_at = e->started_at;
+    if (month) {
+        month_entry(s, seq, e);
+    } else {
+        snprintf(e->kind, sizeof(e->kind), "day");
+        e->member_id = 1 + seq % 500;
+        snprintf(e->resource, sizeof(e->resource), "front");
+        e->started_at = e->ended_at = 1790000000 + seq * 2;     /* within a month */
+        e->quantity = 1;
+        snprintf(e->unit, sizeof(e->unit), "day");
+        e->amount_cents = 1500;
+        snprintf(e->allowance, sizeof(e->allowance), "rate");
+    }
+    e->recorded_at = e->ended_at;
     ledger_hash(e);
     if (ledger_is_checkpoint(seq))
         ledger_sign(e, s->sk);
@@ -143,6 +214,54 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
     json_decref(o);
 }
 
+static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+{
+    (void)mosq;
+    (void)ud;
+    for (int i = 0; i < n_sites; i++)
+        if (seal_mids[i] == mid) {
+            seal_mids[i] = -1;
+            seals_published++;
+        }
+}
+
+/* Every site's seal of the month: its last entry, retained, as `period close` does. */
+static int publish_seals(struct mosquitto *mosq)
+{
+    for (int i = 0; i < n_sites; i++) {
+        struct period_seal ps = { .last_seq = n_entries, .closed_at = now_utc() };
+        char text[PERIOD_SEAL_TEXT_MAX + 1], topic[96], *payload;
+        uint8_t sig[LEDGER_SIG_LEN];
+        size_t len;
+        int n;
+
+        strlcpy_checked(ps.site, sites[i].name, sizeof(ps.site));
+        snprintf(ps.period, sizeof(ps.period), "%s", month);
+        period_days(month, ps.first_day, ps.last_day);
+        memcpy(ps.last_hash, sites[i].hashes[n_entries - 1], LEDGER_HASH_LEN);
+        memset(ps.archive_sha256, 0x5a, sizeof(ps.archive_sha256));
+        n = period_seal_encode(&ps, text, sizeof(text));
+        if (n < 0)
+            return n;
+        crypto_sign_detached(sig, NULL, (const uint8_t *)text, (size_t)n, sites[i].sk);
+        payload = period_seal_to_json(text, sig, &len);
+        if (!payload)
+            return -ENOMEM;
+        snprintf(topic, sizeof(topic), "portier/%.31s/ledger/period/%s", sites[i].name, month);
+        if (mosquitto_publish(mosq, &seal_mids[i], topic, (int)len, payload, 1, true) !=
+            MOSQ_ERR_SUCCESS) {
+            free(payload);
+            return -EIO;
+        }
+        free(payload);
+    }
+    /* Until the broker has them all (QoS 1 acknowledgements). */
+    for (int tries = 0; seals_published < n_sites && tries < 6000; tries++)
+        if (mosquitto_loop(mosq, 10, 1) != MOSQ_ERR_SUCCESS)
+            return -EIO;
+    return seals_published >= n_sites ? 0 : -ETIMEDOUT;
+}
+
 static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 {
     mosquitto_subscribe(mosq, NULL, "portier/+/ledger/ack", 1);
@@ -198,6 +317,14 @@ static int run(const char *host, int port)
         }
     }
     t1 = now_mono_usec();
+    if (month) {
+        seals_published = 0;
+        mosquitto_publish_callback_set(mosq, on_publish);
+        if (publish_seals(mosq) < 0) {
+            fprintf(stderr, "portier-sitesim: cannot publish the seals\n");
+            return 1;
+        }
+    }
     printf("{\"sites\":%d,\"entries\":%" PRId64 ",\"seconds\":%.3f,\"entries_per_second\":%.0f}\n",
            n_sites, n_entries * n_sites, (double)(t1 - t0) / 1e6,
            (double)(n_entries * n_sites) / ((double)(t1 - t0) / 1e6));
@@ -211,6 +338,7 @@ static int run(const char *host, int port)
 int main(int argc, char **argv)
 {
     const char *broker = NULL;
+    char first[11], last[11];
     int64_t v;
 
     if (sodium_init() < 0)
@@ -228,6 +356,14 @@ int main(int argc, char **argv)
             batch_size = v;
         else if (strcmp(argv[i], "--broker") == 0)
             broker = argv[i + 1];
+        else if (strcmp(argv[i], "--month") == 0 && strlen(argv[i + 1]) == 7 &&
+                 period_days(argv[i + 1], first, last) == 0) {
+            struct tm tm = { .tm_year = atoi(argv[i + 1]) - 1900,
+                             .tm_mon = atoi(argv[i + 1] + 5) - 1, .tm_mday = 1 };
+            month = argv[i + 1];
+            month_start = (int64_t)timegm(&tm);
+            month_seconds = atoi(last + 8) * 86400;
+        }
         else
             goto usage;
     }
@@ -251,6 +387,6 @@ int main(int argc, char **argv)
 usage:
     fprintf(stderr, "usage: portier-sitesim keys --sites N\n"
                     "       portier-sitesim run --broker HOST:PORT --sites N --entries E "
-                    "[--window W] [--batch B]\n");
+                    "[--window W] [--batch B] [--month YYYY-MM]\n");
     return 2;
 }

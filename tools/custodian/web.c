@@ -13,149 +13,86 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
+#include "jfield.h"
 #include "log.h"
+#include "opendata_web.h"
 #include "report.h"
 #include "util.h"
 
-struct html {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-};
+/* Pages are built on the core's growing buffer: literal markup with buf_put() (our own
+ * strings), every value through buf_html() or buf_htmlf(). */
 
-static void raw(struct html *h, const char *s, size_t n)
+static void cell_money(struct buf *h, json_int_t cents)
 {
-    if (h->failed)
-        return;
-    if (h->len + n + 1 > h->cap) {
-        size_t cap = h->cap ? h->cap : 8192;
-        while (h->len + n + 1 > cap)
-            cap *= 2;
-        char *nb = realloc(h->buf, cap);
-        if (!nb) {
-            h->failed = true;
-            return;
-        }
-        h->buf = nb;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, s, n);
-    h->len += n;
-    h->buf[h->len] = '\0';
+    char amount[32];
+
+    buf_put(h, "<td class=n>");
+    buf_html(h, format_cents(cents, '.', amount, sizeof(amount)));
+    buf_put(h, "</td>");
 }
 
-/* Literal markup (our own format strings); every value goes through esc(). */
-static void tag(struct html *h, const char *s)
+static void cell_int(struct buf *h, json_int_t v)
 {
-    raw(h, s, strlen(s));
+    buf_put(h, "<td class=n>");
+    buf_htmlf(h, "%" JSON_INTEGER_FORMAT, v);
+    buf_put(h, "</td>");
 }
 
-static void esc(struct html *h, const char *s)
+static void cell(struct buf *h, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': tag(h, "&amp;"); break;
-        case '<': tag(h, "&lt;"); break;
-        case '>': tag(h, "&gt;"); break;
-        case '"': tag(h, "&quot;"); break;
-        case '\'': tag(h, "&#39;"); break;
-        default: raw(h, s, 1);
-        }
-    }
-}
-
-static void escf(struct html *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void escf(struct html *h, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    esc(h, buf);
-}
-
-static const char *js(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static json_int_t ji(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static void cell_money(struct html *h, json_int_t cents)
-{
-    json_int_t a = cents < 0 ? -cents : cents;
-    tag(h, "<td class=n>");
-    escf(h, "%s%" JSON_INTEGER_FORMAT ".%02" JSON_INTEGER_FORMAT, cents < 0 ? "-" : "", a / 100,
-         a % 100);
-    tag(h, "</td>");
-}
-
-static void cell_int(struct html *h, json_int_t v)
-{
-    tag(h, "<td class=n>");
-    escf(h, "%" JSON_INTEGER_FORMAT, v);
-    tag(h, "</td>");
-}
-
-static void cell(struct html *h, const char *s)
-{
-    tag(h, "<td>");
-    esc(h, s);
-    tag(h, "</td>");
+    buf_put(h, "<td>");
+    buf_html(h, s);
+    buf_put(h, "</td>");
 }
 
 static int site_row(const struct cdb_site *s, void *userdata)
 {
-    struct html *h = userdata;
+    struct buf *h = userdata;
     char at[32] = "never", pk[17];
 
     if (s->last_batch_at)
         format_utc(s->last_batch_at, at, sizeof(at));
     sodium_bin2hex(pk, sizeof(pk), s->public_key, 8);
-    tag(h, "<tr>");
+    buf_put(h, "<tr>");
     cell(h, s->name);
     cell_int(h, s->verified_seq);
     cell(h, at);
     cell_int(h, s->open_problems);
     cell_int(h, s->replays);
-    tag(h, "<td><code>");
-    esc(h, pk);
-    tag(h, "…</code></td></tr>\n");
+    buf_put(h, "<td><code>");
+    buf_html(h, pk);
+    buf_put(h, "…</code></td></tr>\n");
     return 0;
 }
 
 static int problem_row(const struct cdb_problem *p, void *userdata)
 {
-    struct html *h = userdata;
+    struct buf *h = userdata;
     char at[32];
 
     format_utc(p->at, at, sizeof(at));
-    tag(h, "<tr>");
+    buf_put(h, "<tr>");
     cell(h, at);
     cell(h, p->site);
     cell(h, p->kind);
-    tag(h, "<td class=n>");
-    escf(h, "%" PRId64 "–%" PRId64, p->first_seq, p->last_seq);
-    tag(h, "</td>");
+    buf_put(h, "<td class=n>");
+    buf_htmlf(h, "%" PRId64 "–%" PRId64, p->first_seq, p->last_seq);
+    buf_put(h, "</td>");
     cell(h, p->detail);
     cell(h, p->resolved_at ? "resolved" : strcmp(p->kind, "replay") == 0 ? "ignored" : "open");
-    tag(h, "</tr>\n");
+    buf_put(h, "</tr>\n");
     return 0;
 }
 
 char *web_page(struct cdb *db, const char *period)
 {
-    struct html h = { 0 };
+    struct buf h = { 0 };
     json_t *rep, *s, *k;
     size_t i, j;
     int err;
 
-    tag(&h, "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+    buf_put(&h, "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content=\"width=device-width\">"
             "<title>Portier custodian</title><style>"
             "body{font-family:sans-serif;margin:1.5em;max-width:70em}"
@@ -163,93 +100,89 @@ char *web_page(struct cdb *db, const char *period)
             "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
             "td.n{text-align:right;font-variant-numeric:tabular-nums}"
             "</style></head><body>\n<h1>Portier custodian</h1>\n");
-    tag(&h, "<h2>Sites</h2>\n<table><tr><th>site</th><th>verified up to entry</th>"
+    buf_put(&h, "<h2>Sites</h2>\n<table><tr><th>site</th><th>verified up to entry</th>"
             "<th>last batch (UTC)</th><th>open problems</th><th>replays</th>"
             "<th>public key</th></tr>\n");
     cdb_sites_foreach(db, site_row, &h);
-    tag(&h, "</table>\n");
+    buf_put(&h, "</table>\n");
 
-    tag(&h, "<form method=get action=\"/\"><label>Period <input name=period value=\"");
-    esc(&h, period);
-    tag(&h, "\" pattern=\"[0-9]{4}-[0-9]{2}\" size=8></label> <button>Show</button> "
+    buf_put(&h, "<form method=get action=\"/\"><label>Period <input name=period value=\"");
+    buf_html(&h, period);
+    buf_put(&h, "\" pattern=\"[0-9]{4}-[0-9]{2}\" size=8></label> <button>Show</button> "
             "<a href=\"/report.csv?period=");
-    esc(&h, period);
-    tag(&h, "\">CSV</a> <a href=\"/report.json?period=");
-    esc(&h, period);
-    tag(&h, "\">JSON</a></form>\n");
+    buf_html(&h, period);
+    buf_put(&h, "\">CSV</a> <a href=\"/report.json?period=");
+    buf_html(&h, period);
+    buf_put(&h, "\">JSON</a></form>\n");
 
     rep = report_build(db, period, &err);
     if (!rep) {
-        tag(&h, "<p>No report: ");
-        esc(&h, err == -EINVAL ? "the period must be YYYY-MM" : strerror(-err));
-        tag(&h, "</p>\n");
+        buf_put(&h, "<p>No report: ");
+        buf_html(&h, err == -EINVAL ? "the period must be YYYY-MM" : strerror(-err));
+        buf_put(&h, "</p>\n");
     } else {
-        tag(&h, "<h2>Report ");
-        esc(&h, js(rep, "period"));
-        tag(&h, "</h2>\n<h3>Usage per site</h3>\n<table><tr><th>site</th><th>kind</th>"
+        buf_put(&h, "<h2>Report ");
+        buf_html(&h, jstr(rep, "period"));
+        buf_put(&h, "</h2>\n<h3>Usage per site</h3>\n<table><tr><th>site</th><th>kind</th>"
                 "<th>records</th><th>quantity</th><th>amount (EUR)</th></tr>\n");
         json_array_foreach(json_object_get(rep, "sites"), i, s)
             json_array_foreach(json_object_get(s, "by_kind"), j, k) {
-                tag(&h, "<tr>");
-                cell(&h, js(s, "site"));
-                cell(&h, js(k, "kind"));
-                cell_int(&h, ji(k, "records"));
-                cell_int(&h, ji(k, "quantity"));
-                cell_money(&h, ji(k, "amount_cents"));
-                tag(&h, "</tr>\n");
+                buf_put(&h, "<tr>");
+                cell(&h, jstr(s, "site"));
+                cell(&h, jstr(k, "kind"));
+                cell_int(&h, jint(k, "records"));
+                cell_int(&h, jint(k, "quantity"));
+                cell_money(&h, jint(k, "amount_cents"));
+                buf_put(&h, "</tr>\n");
             }
-        tag(&h, "</table>\n<h3>Visits (home site → host site)</h3>\n<table><tr><th>home</th>"
+        buf_put(&h, "</table>\n<h3>Visits (home site → host site)</h3>\n<table><tr><th>home</th>"
                 "<th>host</th><th>visits</th><th>amount (EUR)</th></tr>\n");
         json_array_foreach(json_object_get(rep, "visits"), i, s) {
-            tag(&h, "<tr>");
-            cell(&h, js(s, "home"));
-            cell(&h, js(s, "host"));
-            cell_int(&h, ji(s, "visits"));
-            cell_money(&h, ji(s, "amount_cents"));
-            tag(&h, "</tr>\n");
+            buf_put(&h, "<tr>");
+            cell(&h, jstr(s, "home"));
+            cell(&h, jstr(s, "host"));
+            cell_int(&h, jint(s, "visits"));
+            cell_money(&h, jint(s, "amount_cents"));
+            buf_put(&h, "</tr>\n");
         }
-        tag(&h, "</table>\n<h3>Balances (who pays whom, net)</h3>\n<table><tr><th>pays</th>"
+        buf_put(&h, "</table>\n<h3>Balances (who pays whom, net)</h3>\n<table><tr><th>pays</th>"
                 "<th>to</th><th>amount (EUR)</th></tr>\n");
         json_array_foreach(json_object_get(rep, "balances"), i, s) {
-            tag(&h, "<tr>");
-            cell(&h, js(s, "from"));
-            cell(&h, js(s, "to"));
-            cell_money(&h, ji(s, "amount_cents"));
-            tag(&h, "</tr>\n");
+            buf_put(&h, "<tr>");
+            cell(&h, jstr(s, "from"));
+            cell(&h, jstr(s, "to"));
+            cell_money(&h, jint(s, "amount_cents"));
+            buf_put(&h, "</tr>\n");
         }
-        tag(&h, "</table>\n<h3>Positions</h3>\n<table><tr><th>site</th><th>earned as host</th>"
+        buf_put(&h, "</table>\n<h3>Positions</h3>\n<table><tr><th>site</th><th>earned as host</th>"
                 "<th>owed as home</th><th>net</th></tr>\n");
         json_array_foreach(json_object_get(rep, "positions"), i, s) {
-            tag(&h, "<tr>");
-            cell(&h, js(s, "site"));
-            cell_money(&h, ji(s, "earned_cents"));
-            cell_money(&h, ji(s, "owed_cents"));
-            cell_money(&h, ji(s, "net_cents"));
-            tag(&h, "</tr>\n");
+            buf_put(&h, "<tr>");
+            cell(&h, jstr(s, "site"));
+            cell_money(&h, jint(s, "earned_cents"));
+            cell_money(&h, jint(s, "owed_cents"));
+            cell_money(&h, jint(s, "net_cents"));
+            buf_put(&h, "</tr>\n");
         }
-        tag(&h, "</table>\n<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up to "
+        buf_put(&h, "</table>\n<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up to "
                 "entry</th><th>state</th><th>archive SHA-256</th></tr>\n");
         json_array_foreach(json_object_get(rep, "seals"), i, s) {
-            tag(&h, "<tr>");
-            cell(&h, js(s, "site"));
-            cell_int(&h, ji(s, "last_seq"));
-            cell(&h, js(s, "state"));
-            tag(&h, "<td><code>");
-            esc(&h, js(s, "archive_sha256"));
-            tag(&h, "</code></td></tr>\n");
+            buf_put(&h, "<tr>");
+            cell(&h, jstr(s, "site"));
+            cell_int(&h, jint(s, "last_seq"));
+            cell(&h, jstr(s, "state"));
+            buf_put(&h, "<td><code>");
+            buf_html(&h, jstr(s, "archive_sha256"));
+            buf_put(&h, "</code></td></tr>\n");
         }
-        tag(&h, "</table>\n");
+        buf_put(&h, "</table>\n");
         json_decref(rep);
     }
-    tag(&h, "<h2>Problems (latest 100)</h2>\n<table><tr><th>at (UTC)</th><th>site</th>"
+    buf_put(&h, "<h2>Problems (latest 100)</h2>\n<table><tr><th>at (UTC)</th><th>site</th>"
             "<th>kind</th><th>entries</th><th>detail</th><th>status</th></tr>\n");
     cdb_problems_foreach(db, NULL, 0, 100, problem_row, &h);
-    tag(&h, "</table>\n</body></html>\n");
-    if (h.failed) {
-        free(h.buf);
-        return NULL;
-    }
-    return h.buf;
+    buf_put(&h, "</table>\n</body></html>\n");
+    return buf_take(&h, NULL);
 }
 
 /* ---- the server ---- */
@@ -283,12 +216,63 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return r;
 }
 
+struct server {
+    struct cdb *db;
+    const char *opendata_dir;       /* NULL: no /opendata/ */
+};
+
+/* /opendata/: public data, so any origin may read it, and clients revalidate (ETag). */
+static enum MHD_Result reply_opendata(struct MHD_Connection *conn, const char *root,
+                                      const char *url)
+{
+    struct opendata_web_reply r;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char date[40];
+
+    opendata_web_answer(root, url,
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"),
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Modified-Since"),
+                        &r);
+    if (r.status != 304 && !r.body)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(r.len, r.body ? r.body : (void *)"",
+                                           r.body ? MHD_RESPMEM_MUST_FREE
+                                                  : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(r.body);
+        return MHD_NO;
+    }
+    if (r.type && r.status != 304)
+        MHD_add_response_header(resp, "Content-Type", r.type);
+    if (r.etag[0])
+        MHD_add_response_header(resp, "ETag", r.etag);
+    if (r.last_modified) {
+        time_t t = (time_t)r.last_modified;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(resp, "Last-Modified", date);
+    }
+    if (r.location[0])
+        MHD_add_response_header(resp, "Location", r.location);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'unsafe-inline'");
+    ret = MHD_queue_response(conn, r.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    struct cdb *db = cls;
+    struct server *srv = cls;
+    struct cdb *db = srv->db;
     const char *arg;
     char period[8], first[11], last[11];
     char *body;
@@ -300,6 +284,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                      strdup("only GET\n"));
     if (*upload_data_size)
         return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", strdup("no body\n"));
+    if (strcmp(url, "/opendata") == 0 || strncmp(url, "/opendata/", 10) == 0) {
+        if (!srv->opendata_dir)
+            return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+                         strdup("no open data here (serve --opendata DIR)\n"));
+        return reply_opendata(conn, srv->opendata_dir, url);
+    }
     arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "period");
     if (arg && (strlen(arg) != 7 || period_days(arg, first, last) < 0))
         return reply(conn, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
@@ -326,8 +316,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", strdup("not found\n"));
 }
 
-int web_serve(struct cdb *db, const char *listen, volatile sig_atomic_t *stopping)
+int web_serve(struct cdb *db, const char *listen, const char *opendata_dir,
+              volatile sig_atomic_t *stopping)
 {
+    struct server srv = { db, opendata_dir };
     struct sockaddr_in addr = { .sin_family = AF_INET };
     struct MHD_Daemon *d;
     char host[64];
@@ -342,7 +334,7 @@ int web_serve(struct cdb *db, const char *listen, volatile sig_atomic_t *stoppin
         return -EINVAL;
     addr.sin_port = htons((uint16_t)port);
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-                         NULL, NULL, on_request, db, MHD_OPTION_SOCK_ADDR, &addr,
+                         NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);

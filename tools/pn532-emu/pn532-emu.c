@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "desfire.h"
+
 #define NS_PER_MS        1000000LL
 #define NS_PER_S         1000000000LL
 /* TFI + command code + up to 263 bytes: the PN532's extended-frame maximum. */
@@ -68,6 +70,7 @@
 #define HANGUP_DEFAULT_MS 500
 #define HANGUP_MAX_MS    600000
 #define DELAY_MAX_MS     60000
+#define WALLET_MAX       32                 /* DESFire cards the emulator remembers */
 
 /* PN532 status bytes we produce (user manual §7.1). */
 #define ST_OK            0x00
@@ -90,6 +93,8 @@ static const uint8_t garbage_bytes[] = { 0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x00, 0xF
 					 0xD5, 0x4B, 0x00, 0x42, 0x00 };
 /* ATS of a DESFire EV1 (without TL), used for ISO14443-4 cards given none. */
 static const uint8_t default_ats[] = { 0x75, 0x77, 0x81, 0x02, 0x80 };
+/* A DESFire EV1 answers REQA with this ATQA. */
+static const uint8_t desfire_atqa[] = { 0x03, 0x44 };
 
 /* ISO/IEC 14443-3 card states, as far as REQA-based activation sees them:
  * IDLE answers REQA; ACTIVE is selected by the chip and deaf to REQA; HALT
@@ -107,6 +112,11 @@ struct card {
 	uint8_t sak;
 	uint8_t ats[ATS_MAX];   /* as libnfc prints it: TL is added on the wire */
 	size_t ats_len;
+	/* A DESFire card: its persistent self lives in the emulator's wallet (the
+	 * same physical card every time it is inserted); uid above is what it
+	 * answers anticollision with, which a random-UID card draws at power-up. */
+	struct df_card *df;
+	bool want_desfire, want_random_uid;     /* as `insert` asked */
 };
 
 /* The cards in the RF field, in the order they entered it. That order is the
@@ -183,11 +193,15 @@ struct ctl_client {
 struct counters {
 	unsigned long rx_frames, tx_frames, rx_acks, rx_nacks, rx_bad, rx_noise;
 	unsigned long tx_suppressed, sessions, hangups;
+	unsigned long apdus;    /* commands a DESFire card answered (InDataExchange) */
+	unsigned long autopolled;       /* targets the last InAutoPoll answer reported: the
+					 * chip's own count changes with every later select */
 };
 
 struct options {
 	bool baud_delay;
 	bool verbose;
+	const char *cards_dir;
 	int reply_delay_ms;
 	int poll_period_ms;
 	const char *link_path;
@@ -208,6 +222,10 @@ struct emu {
 	struct session sess;
 	struct txq txq;
 	bool fault_drop, fault_garbage, fault_mute;
+	int fault_remove_ins;   /* a DESFire card leaves after answering this command; -1: none */
+	int fault_mute_ins;     /* the chip goes mute after a card answered this command; -1: none */
+	bool mute_after_reply;  /* set by mute-after: mute once the current reply is queued */
+	struct df_card *wallet[WALLET_MAX];
 	struct counters cnt;
 	bool quit;
 };
@@ -568,13 +586,116 @@ static void activate(struct emu *e, struct card *c)
 	e->sess.target[e->sess.ntargets++] = c->id;
 }
 
+/* A DESFire card powers up: its session is gone, and a random-UID card
+ * answers anticollision with a new UID. */
+static void card_power_up(struct card *c)
+{
+	if (!c->df)
+		return;
+	df_power_up(c->df);
+	c->uid_len = df_anticollision_uid(c->df, c->uid);
+}
+
 /* Field off (RFConfiguration, PowerDown): every card loses power and comes
  * back IDLE; the chip has no target left. */
 static void field_reset(struct emu *e)
 {
-	for (size_t i = 0; i < e->field.n; i++)
+	for (size_t i = 0; i < e->field.n; i++) {
 		e->field.cards[i].state = CARD_IDLE;
+		card_power_up(&e->field.cards[i]);
+	}
 	e->sess.ntargets = 0;
+}
+
+/* ---- the wallet: DESFire cards keep what was written to them --------------- */
+
+static int wallet_path(const struct emu *e, const uint8_t uid[DF_UID_LEN], char *buf, size_t n)
+{
+	char hex[2 * DF_UID_LEN + 1];
+
+	hex_str(uid, DF_UID_LEN, hex, sizeof(hex), false);
+	return snprintf(buf, n, "%s/%s.desfire", e->opt.cards_dir, hex) >= (int)n ? -ENAMETOOLONG : 0;
+}
+
+/* Writes the card's image to --cards DIR (atomically), if there is one. */
+static void wallet_save(struct emu *e, const struct df_card *c)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	FILE *f;
+
+	if (!e->opt.cards_dir || wallet_path(e, df_uid(c), path, sizeof(path)) < 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	f = fopen(tmp, "we");
+	if (!f) {
+		fprintf(stderr, "pn532-emu: saving %s: %s\n", path, strerror(errno));
+		return;
+	}
+	if (df_save(c, f) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+		fprintf(stderr, "pn532-emu: saving %s failed\n", path);
+		unlink(tmp);
+	}
+}
+
+/* The DESFire card of this UID: the one the emulator already knows, else its
+ * image in --cards DIR, else a factory-fresh card. NULL with err set. */
+static struct df_card *wallet_get(struct emu *e, const uint8_t uid[DF_UID_LEN], char *err, size_t errsz)
+{
+	char path[PATH_MAX];
+	struct df_card *c = NULL;
+	size_t free_slot = WALLET_MAX;
+	FILE *f;
+
+	for (size_t i = 0; i < WALLET_MAX; i++) {
+		if (e->wallet[i] && !memcmp(df_uid(e->wallet[i]), uid, DF_UID_LEN))
+			return e->wallet[i];
+		if (!e->wallet[i] && free_slot == WALLET_MAX)
+			free_slot = i;
+	}
+	if (free_slot == WALLET_MAX) {
+		snprintf(err, errsz, "error at most %d DESFire cards", WALLET_MAX);
+		return NULL;
+	}
+	if (e->opt.cards_dir && wallet_path(e, uid, path, sizeof(path)) == 0 && (f = fopen(path, "re"))) {
+		char why[96];
+		int r = df_load(f, &c, why, sizeof(why));
+
+		fclose(f);
+		if (r < 0) {
+			snprintf(err, errsz, "error %.200s: %s", path, why);
+			return NULL;
+		}
+		if (memcmp(df_uid(c), uid, DF_UID_LEN) != 0) {
+			snprintf(err, errsz, "error %.200s holds another card's image", path);
+			df_free(c);
+			return NULL;
+		}
+	} else {
+		c = df_new(uid);
+	}
+	if (!c) {
+		snprintf(err, errsz, "error out of memory");
+		return NULL;
+	}
+	e->wallet[free_slot] = c;
+	return c;
+}
+
+static void wallet_free(struct emu *e)
+{
+	for (size_t i = 0; i < WALLET_MAX; i++)
+		e->wallet[i] = (df_free(e->wallet[i]), NULL);
+}
+
+/* A card leaves the field (a `fault remove-after`): the others keep their order. */
+static void field_take_out(struct emu *e, const struct card *c)
+{
+	size_t kept = 0;
+
+	for (size_t j = 0; j < e->field.n; j++)
+		if (&e->field.cards[j] != c)
+			e->field.cards[kept++] = e->field.cards[j];
+	e->field.n = kept;
 }
 
 static bool card_matches_type(const struct card *c, uint8_t type)
@@ -649,6 +770,8 @@ static void pending_try(struct emu *e, bool expired)
 	if (out[0] == 0 && !expired)
 		return;
 	send_reply(e, p->kind == PENDING_LIST ? 0x4B : 0x61, out, n);
+	if (p->kind == PENDING_AUTOPOLL)
+		e->cnt.autopolled = out[0];
 	p->kind = PENDING_NONE;
 }
 
@@ -757,7 +880,7 @@ static enum verdict cmd_rf_configuration(struct emu *e, const uint8_t *p, size_t
 
 static enum verdict cmd_in_data_exchange(struct emu *e, const uint8_t *p, size_t n, struct reply *r)
 {
-	const struct card *c;
+	struct card *c;
 
 	if (n < 1)
 		return V_ERROR;
@@ -771,7 +894,26 @@ static enum verdict cmd_in_data_exchange(struct emu *e, const uint8_t *p, size_t
 		return V_REPLY;
 	}
 	r->d[r->n++] = ST_OK;
-	if (n >= 3 && p[1] == 0x30) {           /* READ: what the Ultralight ping sends */
+	if (c->df && n >= 2) {                  /* a DESFire card: its own answer */
+		bool changed;
+		uint8_t ins;
+
+		r->n += df_command(c->df, p + 1, n - 1, r->d + r->n, &ins, &changed);
+		e->cnt.apdus++;
+		if (changed)
+			wallet_save(e, c->df);
+		if (e->fault_remove_ins >= 0 && ins == e->fault_remove_ins) {
+			vlog(e, "fault remove-after %02X: the card leaves the field", ins);
+			e->fault_remove_ins = -1;
+			field_take_out(e, c);
+		}
+		if (e->fault_mute_ins >= 0 && ins == e->fault_mute_ins) {
+			/* The answer to this command is the last thing the chip says. */
+			vlog(e, "fault mute-after %02X: the chip stops answering after this reply", ins);
+			e->fault_mute_ins = -1;
+			e->mute_after_reply = true;
+		}
+	} else if (n >= 3 && p[1] == 0x30) {    /* READ: what the Ultralight ping sends */
 		card_read16(c, p[2], r->d + r->n);
 		r->n += 16;
 	} else if (c->sak & SAK_ISO14443_4) {   /* any APDU: "9000" */
@@ -914,6 +1056,10 @@ static void on_host_frame(struct emu *e, const uint8_t *body, size_t len)
 	else if (v == V_ERROR) {
 		vlog(e, "%s: bad parameters, error frame", cmd->name);
 		send_error_frame(e);
+	}
+	if (e->mute_after_reply) {
+		e->mute_after_reply = false;
+		e->fault_mute = true;
 	}
 }
 
@@ -1238,6 +1384,22 @@ static int parse_ms(const char *s, int max, int *ret)
  * Classic 1K, 7-byte → Ultralight, and an ATS makes it an ISO14443-4 card. */
 static int card_finish(struct card *c, bool have_atqa, bool have_sak, char *out, size_t outsz)
 {
+	if (c->want_random_uid && !c->want_desfire) {
+		snprintf(out, outsz, "error random_uid needs desfire");
+		return -EINVAL;
+	}
+	if (c->want_desfire) {
+		/* A DESFire EV1: 7-byte UID, ATQA 0344, SAK 20, its ATS. */
+		if (c->uid_len != DF_UID_LEN) {
+			snprintf(out, outsz, "error a DESFire card has a 7-byte uid");
+			return -EINVAL;
+		}
+		if (!have_atqa)
+			memcpy(c->atqa, desfire_atqa, 2);
+		if (!have_sak)
+			c->sak = SAK_ISO14443_4;
+		have_atqa = have_sak = true;
+	}
 	if (!have_atqa) {
 		c->atqa[0] = 0x00;
 		c->atqa[1] = c->uid_len == 4 ? 0x04 : 0x44;
@@ -1257,6 +1419,8 @@ static int card_finish(struct card *c, bool have_atqa, bool have_sak, char *out,
 
 static bool same_uid(const struct card *a, const uint8_t *uid, size_t uid_len)
 {
+	if (a->df && uid_len == DF_UID_LEN && !memcmp(df_uid(a->df), uid, DF_UID_LEN))
+		return true;
 	return a->uid_len == uid_len && !memcmp(a->uid, uid, uid_len);
 }
 
@@ -1273,6 +1437,14 @@ static int parse_cards(char **tok, size_t ntok, struct card *cards, char *out, s
 		char *val = strchr(tok[i], '=');
 		uint8_t buf[ATS_MAX];
 
+		if (c && !strcmp(tok[i], "desfire") && !c->want_desfire) {
+			c->want_desfire = true;
+			continue;
+		}
+		if (c && !strcmp(tok[i], "random_uid") && !c->want_random_uid) {
+			c->want_random_uid = true;
+			continue;
+		}
 		if (!val) {
 			snprintf(out, outsz, "error expected key=value, got '%.40s'", tok[i]);
 			return -EINVAL;
@@ -1354,6 +1526,16 @@ static void ctl_insert(struct emu *e, char **tok, size_t ntok, bool replace, cha
 		return;
 	}
 	for (int i = 0; i < n; i++) {
+		if (cards[i].want_desfire) {
+			/* The same card as last time it was inserted, or a new one. */
+			cards[i].df = wallet_get(e, cards[i].uid, out, outsz);
+			if (!cards[i].df)
+				return;
+			if (cards[i].want_random_uid && !df_random_uid(cards[i].df)) {
+				df_set_random_uid(cards[i].df, true);
+				wallet_save(e, cards[i].df);
+			}
+		}
 		for (size_t j = 0; j < e->field.n; j++) {
 			if (same_uid(&e->field.cards[j], cards[i].uid, cards[i].uid_len)) {
 				char uid[2 * UID_MAX + 1];
@@ -1371,6 +1553,7 @@ static void ctl_insert(struct emu *e, char **tok, size_t ntok, bool replace, cha
 
 		*c = cards[i];
 		c->id = ++e->field.last_id;     /* no target refers to it yet */
+		card_power_up(c);               /* it enters the field: powered */
 		hex_str(c->uid, c->uid_len, uid, sizeof(uid), false);
 		hex_str(c->ats, c->ats_len, ats, sizeof(ats), false);
 		if (k < outsz)
@@ -1443,6 +1626,7 @@ static void ctl_status(struct emu *e, char *out, size_t outsz)
 {
 	char uid[2 * UID_MAX + 1] = "none", ats[2 * ATS_MAX + 1] = "-", atqa[5] = "-", sak[3] = "-";
 	char field[CARDS_MAX * (2 * UID_MAX + 8) + 1] = "none";
+	char desfire[200] = "-";
 	const char *fault = e->fault_mute ? "mute" : e->fault_drop ? "drop" : e->fault_garbage ? "garbage" : "none";
 	size_t k = 0;
 
@@ -1454,6 +1638,16 @@ static void ctl_status(struct emu *e, char *out, size_t outsz)
 		hex_str(&c->sak, 1, sak, sizeof(sak), false);
 		if (c->ats_len)
 			hex_str(c->ats, c->ats_len, ats, sizeof(ats), false);
+		if (c->df) {
+			char real[2 * DF_UID_LEN + 1], what[160];
+
+			hex_str(df_uid(c->df), DF_UID_LEN, real, sizeof(real), false);
+			df_describe(c->df, what, sizeof(what));
+			snprintf(desfire, sizeof(desfire), "%s,%s", real, what);
+			for (char *q = desfire; *q; q++)
+				if (*q == ' ')
+					*q = ',';
+		}
 	}
 	for (size_t i = 0; i < e->field.n; i++) {
 		char u[2 * UID_MAX + 1];
@@ -1463,16 +1657,16 @@ static void ctl_status(struct emu *e, char *out, size_t outsz)
 				      card_state_name(e->field.cards[i].state));
 	}
 	snprintf(out, outsz,
-		 "ok pty=%s up=%d client=%d card=%s atqa=%s sak=%s ats=%s selected=%d cards=%zu field=%s "
+		 "ok pty=%s up=%d client=%d card=%s atqa=%s sak=%s ats=%s desfire=%s selected=%d cards=%zu field=%s "
 		 "targets=%zu rf=%d power=%s mxrty=%02X params=%02X pending=%s fault=%s rx_frames=%lu "
 		 "tx_frames=%lu rx_acks=%lu rx_nacks=%lu rx_bad=%lu rx_noise=%lu tx_suppressed=%lu "
-		 "sessions=%lu hangups=%lu",
+		 "sessions=%lu hangups=%lu apdus=%lu autopolled=%lu",
 		 e->pty_up ? e->slave_path : "none", e->pty_up, e->sess.client_seen, uid, atqa, sak, ats,
-		 target_alive(e), e->field.n, field, targets_alive(e), e->chip.rf_on,
+		 desfire, target_alive(e), e->field.n, field, targets_alive(e), e->chip.rf_on,
 		 e->chip.powered_down ? "down" : "normal", e->chip.mxrty_passive, e->chip.params,
 		 pending_name(e->sess.pending.kind), fault, e->cnt.rx_frames, e->cnt.tx_frames,
 		 e->cnt.rx_acks, e->cnt.rx_nacks, e->cnt.rx_bad, e->cnt.rx_noise, e->cnt.tx_suppressed,
-		 e->cnt.sessions, e->cnt.hangups);
+		 e->cnt.sessions, e->cnt.hangups, e->cnt.apdus, e->cnt.autopolled);
 }
 
 /* `fault hangup [MS]` unplugs the reader: the master is closed (a client's
@@ -1483,8 +1677,28 @@ static void ctl_fault(struct emu *e, char **tok, size_t ntok, char *out, size_t 
 {
 	int ms = HANGUP_DEFAULT_MS;
 
-	if (ntok < 2 || (ntok > 2 && strcmp(tok[1], "hangup")) || ntok > 3) {
-		snprintf(out, outsz, "error usage: fault drop|garbage|mute|none|hangup [MS]");
+	bool after = ntok >= 2 && (!strcmp(tok[1], "remove-after") || !strcmp(tok[1], "mute-after"));
+
+	if (ntok < 2 || (ntok > 2 && strcmp(tok[1], "hangup") && !after) || ntok > 3 ||
+	    (after && ntok != 3)) {
+		snprintf(out, outsz, "error usage: fault drop|garbage|mute|none|hangup [MS]|"
+			 "remove-after INS|mute-after INS");
+		return;
+	}
+	if (after) {
+		uint8_t ins;
+		size_t len;
+
+		if (parse_hex(tok[2], &ins, 1, &len) < 0) {
+			snprintf(out, outsz, "error %s takes a DESFire command byte in hex (AA)", tok[1]);
+			return;
+		}
+		if (!strcmp(tok[1], "remove-after"))
+			e->fault_remove_ins = ins;
+		else
+			e->fault_mute_ins = ins;
+		snprintf(out, outsz, "ok fault %s %02X", tok[1], ins);
+		vlog(e, "%s", out + 3);
 		return;
 	}
 	if (!strcmp(tok[1], "drop")) {
@@ -1495,6 +1709,7 @@ static void ctl_fault(struct emu *e, char **tok, size_t ntok, char *out, size_t 
 		e->fault_mute = true;
 	} else if (!strcmp(tok[1], "none")) {
 		e->fault_drop = e->fault_garbage = e->fault_mute = false;
+		e->fault_remove_ins = e->fault_mute_ins = -1;
 	} else if (!strcmp(tok[1], "hangup")) {
 		if (ntok == 3 && parse_ms(tok[2], HANGUP_MAX_MS, &ms) < 0) {
 			snprintf(out, outsz, "error hangup delay must be 0..%d ms", HANGUP_MAX_MS);
@@ -1517,6 +1732,71 @@ static void ctl_fault(struct emu *e, char **tok, size_t ntok, char *out, size_t 
 	}
 	snprintf(out, outsz, "ok fault %s", tok[1]);
 	vlog(e, "%s", out + 3);
+}
+
+/* `desfire uid=HEX`: what the wallet's card holds. `desfire-forge uid=HEX
+ * aid=HEX6 key=HEX32 [keys=N]`: an AES application whose keys are all key (a
+ * forger's card). `desfire-rnd uid=HEX HEX`: the card's next random bytes.
+ * `desfire-apdu uid=HEX HEX`: one command straight to the card, bypassing the
+ * chip, for tests that check the card byte for byte. */
+static void ctl_desfire(struct emu *e, char **tok, size_t ntok, char *out, size_t outsz)
+{
+	uint8_t uid[DF_UID_LEN], buf[256], key[16], answer[DF_ANSWER_MAX];
+	size_t len, alen;
+	struct df_card *c;
+
+	if (ntok < 2 || strncmp(tok[1], "uid=", 4) || parse_hex(tok[1] + 4, uid, DF_UID_LEN, &len) < 0 ||
+	    len != DF_UID_LEN) {
+		snprintf(out, outsz, "error usage: %s uid=HEX14 ...", tok[0]);
+		return;
+	}
+	if (!(c = wallet_get(e, uid, out, outsz)))
+		return;
+	if (!strcmp(tok[0], "desfire") && ntok == 2) {
+		char what[160];
+
+		df_describe(c, what, sizeof(what));
+		snprintf(out, outsz, "ok %s", what);
+	} else if (!strcmp(tok[0], "desfire-forge") && (ntok == 4 || ntok == 5)) {
+		unsigned long aid, keys = 3;
+		char *end;
+		int r;
+
+		if (strncmp(tok[2], "aid=", 4) || strlen(tok[2]) != 10 || strncmp(tok[3], "key=", 4) ||
+		    parse_hex(tok[3] + 4, key, 16, &len) < 0 || len != 16 ||
+		    (ntok == 5 && (strncmp(tok[4], "keys=", 5) || (keys = strtoul(tok[4] + 5, &end, 10)) < 1 ||
+				   keys > 14 || *end))) {
+			snprintf(out, outsz, "error usage: desfire-forge uid=HEX14 aid=HEX6 key=HEX32 [keys=1..14]");
+			return;
+		}
+		aid = strtoul(tok[2] + 4, &end, 16);
+		if (*end || aid == 0) {
+			snprintf(out, outsz, "error aid must be 6 hex digits, not 000000");
+			return;
+		}
+		r = df_forge_app(c, (uint32_t)aid, key, (unsigned)keys);
+		if (r < 0) {
+			snprintf(out, outsz, "error cannot forge: %s", strerror(-r));
+			return;
+		}
+		wallet_save(e, c);
+		snprintf(out, outsz, "ok forged %06lX", aid);
+	} else if (!strcmp(tok[0], "desfire-rnd") && ntok == 3 && parse_hex(tok[2], buf, 64, &len) == 0) {
+		df_set_next_random(c, buf, len);
+		snprintf(out, outsz, "ok %zu random bytes queued", len);
+	} else if (!strcmp(tok[0], "desfire-apdu") && ntok == 3 && parse_hex(tok[2], buf, sizeof(buf), &len) == 0) {
+		char hex[2 * DF_ANSWER_MAX + 1];
+		bool changed;
+		uint8_t ins;
+
+		alen = df_command(c, buf, len, answer, &ins, &changed);
+		if (changed)
+			wallet_save(e, c);
+		hex_str(answer, alen, hex, sizeof(hex), false);
+		snprintf(out, outsz, "ok %s", hex);
+	} else {
+		snprintf(out, outsz, "error usage: desfire|desfire-forge|desfire-rnd|desfire-apdu uid=HEX14 ...");
+	}
 }
 
 static void ctl_execute(struct emu *e, char *line, char *out, size_t outsz)
@@ -1542,6 +1822,8 @@ static void ctl_execute(struct emu *e, char *line, char *out, size_t outsz)
 		ctl_status(e, out, outsz);
 	else if (!strcmp(tok[0], "fault"))
 		ctl_fault(e, tok, ntok, out, outsz);
+	else if (!strncmp(tok[0], "desfire", 7))
+		ctl_desfire(e, tok, ntok, out, outsz);
 	else if (!strcmp(tok[0], "quit") && ntok == 1) {
 		snprintf(out, outsz, "ok bye");
 		e->quit = true;
@@ -1779,6 +2061,9 @@ static void usage(FILE *f)
 		"  --baud-delay        deliver frames after their 115200-baud wire time\n"
 		"  --reply-delay MS    extra delay before each reply (0..%d)\n"
 		"  --poll-period MS    InAutoPoll's period unit instead of 150 ms (1..1000)\n"
+		"  --cards DIR         keep each DESFire card's image in DIR/UID.desfire, so\n"
+		"                      what is written to a card survives the emulator, and\n"
+		"                      emulators sharing DIR share their cards\n"
 		"  -v, --verbose       log frames and events to stderr\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -1791,6 +2076,11 @@ static void usage(FILE *f)
 		"        atqa=0004 sak=08, 7/10-byte → atqa=0044 sak=00; ats (without its\n"
 		"        TL byte, as nfc-list prints it) → sak=20; sak with 0x20 and no\n"
 		"        ats → ats=%s\n"
+		"        CARD may add the words 'desfire' (a DESFire EV1 answering\n"
+		"        InDataExchange: 7-byte uid, atqa=0344 sak=20; the emulator\n"
+		"        remembers each DESFire card by uid, as written to) and\n"
+		"        'random_uid' (it answers anticollision with 08 and 3 random\n"
+		"        bytes, new at each power-up)\n"
 		"  remove [uid=HEX]...    those cards leave the field; without uid=, all\n"
 		"  status | quit\n"
 		"  fault drop|garbage    drop / garble the next reply (ACK still sent)\n"
@@ -1798,7 +2088,16 @@ static void usage(FILE *f)
 		"  fault hangup [MS]     close the pty (reader unplugged), remove --link;\n"
 		"                        MS later (default %d) a new pty appears at --link\n"
 		"                        and its path is printed on stdout\n"
-		"  fault none            clear drop, garbage and mute\n",
+		"  fault remove-after INS  the DESFire card answers the next command\n"
+		"                        INS (hex, e.g. AA: authentication), then leaves\n"
+		"  fault mute-after INS  the chip answers the next command the DESFire card\n"
+		"                        answers with INS, then goes mute (as 'fault mute')\n"
+		"  fault none            clear drop, garbage, mute and the -after faults\n"
+		"  desfire uid=HEX       what that DESFire card holds\n"
+		"  desfire-forge uid=HEX aid=HEX6 key=HEX32 [keys=N]\n"
+		"                        write an AES application with all keys = key\n"
+		"  desfire-rnd uid=HEX HEX   the card's next random bytes (RndB)\n"
+		"  desfire-apdu uid=HEX HEX  one command straight to the card\n",
 		DELAY_MAX_MS, CARDS_MAX, "7577810280", HANGUP_DEFAULT_MS);
 }
 
@@ -1810,6 +2109,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "baud-delay", no_argument, NULL, 'b' },
 		{ "reply-delay", required_argument, NULL, 'r' },
 		{ "poll-period", required_argument, NULL, 'p' },
+		{ "cards", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1844,6 +2144,13 @@ static int parse_options(struct options *o, int argc, char **argv)
 				return -EINVAL;
 			}
 			break;
+		case 'd':
+			if (!*optarg) {
+				fprintf(stderr, "pn532-emu: --cards: a directory\n");
+				return -EINVAL;
+			}
+			o->cards_dir = optarg;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -1871,6 +2178,7 @@ int main(int argc, char **argv)
 	int r, status = EXIT_FAILURE;
 
 	e->master_fd = e->slave_fd = e->ctl_fd = -1;
+	e->fault_remove_ins = e->fault_mute_ins = -1;
 	for (size_t i = 0; i < CTL_CLIENTS_MAX; i++)
 		e->ctl[i].fd = -1;
 	if (parse_options(&e->opt, argc, argv) < 0)
@@ -1923,5 +2231,6 @@ int main(int argc, char **argv)
 out_pty:
 	pty_close(e);
 out:
+	wallet_free(e);
 	return status;
 }

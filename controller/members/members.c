@@ -1,0 +1,123 @@
+#include "members.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "services.h"
+#include "util.h"
+
+/* ---- dates ---- */
+
+int64_t members_day_end(int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    localtime_r(&tt, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_mday += 1;
+    tm.tm_isdst = -1;           /* the zone's own offset that day (DST) */
+    return (int64_t)mktime(&tm);
+}
+
+int64_t members_billing_day_start(int64_t t, int day_starts_minutes)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    localtime_r(&tt, &tm);
+    tm.tm_hour = tm.tm_sec = 0;
+    tm.tm_min = day_starts_minutes;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm);
+}
+
+int members_add_duration(int64_t t, const char *spec, int64_t *ret)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char unit;
+    int n = 0, used = 0;
+
+    if (!spec || sscanf(spec, "%d%c%n", &n, &unit, &used) != 2 || spec[used] || n < 1 || n > 100 ||
+        !isdigit((unsigned char)spec[0]))
+        return -EINVAL;
+    localtime_r(&tt, &tm);
+    switch (unit) {
+    case 'd': tm.tm_mday += n; break;
+    case 'w': tm.tm_mday += 7 * n; break;
+    case 'm': tm.tm_mon += n; break;
+    case 'y': tm.tm_year += n; break;
+    default: return -EINVAL;
+    }
+    tm.tm_isdst = -1;
+    *ret = (int64_t)mktime(&tm);
+    return 0;
+}
+
+/* ---- JSON ---- */
+
+void members_json_time(json_t *obj, const char *key, int64_t t)
+{
+    char text[32], utc_key[48];
+
+    snprintf(utc_key, sizeof(utc_key), "%s_utc", key);
+    json_object_set_new(obj, key, json_integer(t));
+    if (t) {
+        format_utc(t, text, sizeof(text));
+        json_object_set_new(obj, utc_key, json_string(text));
+    } else {
+        json_object_set_new(obj, utc_key, json_null());
+    }
+}
+
+json_t *members_json(const struct store_member *m, int64_t now)
+{
+    enum store_member_state state = store_member_state(m, now);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s?, s:s, s:I, s:s, s:b}", "id", (json_int_t)m->id,
+                          "name", m->name, "email", m->email, "plan",
+                          m->plan[0] ? m->plan : NULL, "status",
+                          store_member_state_name(state), "cards", (json_int_t)m->cards,
+                          "note", m->note, "suspended", m->status == MEMBER_SUSPENDED);
+
+    members_json_time(o, "valid_from", m->valid_from);
+    members_json_time(o, "valid_until", m->valid_until);
+    members_json_time(o, "created_at", m->created_at);
+    members_json_time(o, "removed_at", m->removed_at);
+    members_json_time(o, "erased_at", m->erased_at);
+    json_object_set_new(o, "next_plan", m->next_plan_id ? json_string(m->next_plan) : json_null());
+    members_json_time(o, "next_plan_at", m->next_plan_id ? m->next_plan_at : 0);
+    return o;
+}
+
+/* ---- history ---- */
+
+int members_record(struct services *svc, int64_t member, const char *by, const char *field,
+                   const char *old, const char *new)
+{
+    return store_member_change_add(svc->store, member, now_utc(), by, field, old, new);
+}
+
+/* ---- plan changes that wait for their date ---- */
+
+static int plan_changed(int64_t member_id, int64_t old_plan, int64_t new_plan, void *userdata)
+{
+    log_info("member %" PRId64 ": plan %" PRId64 " replaced by plan %" PRId64 " as scheduled",
+             member_id, old_plan, new_plan);
+    return 0;
+}
+
+void members_minute(struct services *svc)
+{
+    int r = store_member_plan_changes_apply(svc->store, now_utc(), plan_changed, NULL);
+
+    if (r < 0)
+        log_error("cannot apply the plan changes due now: %s (tried again in a minute)",
+                  strerror(-r));
+}
