@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BASE_CONFIG, Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, base_config, main, wait_until  # noqa: E402
 
 
 def free_port():
@@ -98,7 +98,7 @@ reply_to = accueil@example.org
 
 
 def config(d, port, extra="", site_extra=""):
-    text = BASE_CONFIG.format(dir=d.dir, unlock=1, held=2) + MAIL.format(port=port, extra=extra)
+    text = base_config(d.dir) + MAIL.format(port=port, extra=extra)
     return text.replace("timezone = Europe/Paris\n", "timezone = Europe/Paris\n" + site_extra)
 
 

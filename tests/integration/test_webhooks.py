@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BASE_CONFIG, Daemon, DaemonTest, main, wait_until  # noqa: E402
+from portier_harness import Daemon, DaemonTest, base_config, main, wait_until  # noqa: E402
 
 SECRET = "whsec-0123456789abcdef"
 
@@ -155,7 +155,7 @@ class WebhookTest(DaemonTest):
         self.d = Daemon()
         make_ca(self.d.dir)
         self.rx = Receiver(self.d.dir).start()
-        self.d.write_config(BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2) +
+        self.d.write_config(base_config(self.d.dir) +
                             WEBHOOK.format(port=self.rx.port, secret=SECRET, dir=self.d.dir,
                                            extra=self.extra) + self.more)
         self.d.start()
@@ -291,7 +291,7 @@ tls_ca = {dir}/ca.crt
         with open(os.path.join(d.dir, "all.secret"), "w") as f:
             f.write("another-secret-0123456789\n")
         self.rx = Receiver(d.dir).start()
-        d.write_config(BASE_CONFIG.format(dir=d.dir, unlock=1, held=2) +
+        d.write_config(base_config(d.dir) +
                        WEBHOOK.format(port=self.rx.port, secret=SECRET, dir=d.dir,
                                       extra=self.extra) +
                        self.more.format(port=self.rx.port, dir=d.dir))
@@ -356,7 +356,7 @@ class WithMqttTest(WebhookTest):
         self.broker = Broker(self.d.dir)
         self.broker.start()
         self.rx = Receiver(self.d.dir).start()
-        self.d.write_config(BASE_CONFIG.format(dir=self.d.dir, unlock=1, held=2) +
+        self.d.write_config(base_config(self.d.dir) +
                             "\n[mqtt]\nenabled = true\nport = %d\n" % self.broker.port +
                             WEBHOOK.format(port=self.rx.port, secret=SECRET, dir=self.d.dir,
                                            extra=""))
