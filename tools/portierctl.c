@@ -1220,7 +1220,11 @@ static void print_mail(json_t *r)
 
 static void print_mail_test(json_t *r)
 {
-    printf("sent: the SMTP server accepted it (%" JSON_INTEGER_FORMAT " ms)\n", jint(r, "ms"));
+    if (!json_is_true(json_object_get(r, "sent")))
+        printf("queued as message %" JSON_INTEGER_FORMAT ": the hourly limit ([mail] per_hour) "
+               "holds it until %s\n", jint(r, "id"), jstr(r, "held_until"));
+    else
+        printf("sent: the SMTP server accepted it (%" JSON_INTEGER_FORMAT " ms)\n", jint(r, "ms"));
 }
 
 static void print_webhooks(json_t *list)

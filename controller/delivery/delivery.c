@@ -386,6 +386,16 @@ void delivery_mail_dropped(struct delivery *d, const char *kind)
     }
 }
 
+int64_t delivery_mail_held_until(struct delivery *d)
+{
+    if (!d || !d->mail_on)
+        return 0;
+    ring_trim(d, now_utc());
+    if (d->ring_len + d->n_sending < (uint64_t)d->mail.per_hour)
+        return 0;
+    return d->ring_len ? d->ring[d->ring_head] + 3600 : now_utc() + 60;
+}
+
 bool delivery_mail_sending(const struct delivery *d, int64_t id)
 {
     for (unsigned i = 0; d && i < d->n_sending; i++)

@@ -42,6 +42,8 @@ void delivery_minute(struct delivery *d);
 /* A message could not be queued because the queue is full: counted, logged at most once a
  * minute. NULL-safe. */
 void delivery_mail_dropped(struct delivery *d, const char *kind);
+/* While the hourly limit holds messages back: until when (UTC seconds); else 0. */
+int64_t delivery_mail_held_until(struct delivery *d);
 /* Is e-mail id on the wire right now? */
 bool delivery_mail_sending(const struct delivery *d, int64_t id);
 

@@ -119,6 +119,14 @@ int cmd_mail_test(struct cmd_call *call, const struct cmd_args *a)
         return cmd_fail(call, r < 0 ? r : -EAGAIN, "not_queued", "cannot queue the message: %s",
                         out.why);
     log_info("mail %" PRId64 ": test message queued by %s", out.id, cmd_who(call));
+    int64_t held = delivery_mail_held_until(svc->delivery);
+    if (held) {
+        /* Waiting up to an hour would help nobody: say when it goes. */
+        char at[32];
+        format_utc(held, at, sizeof(at));
+        return cmd_ok(call, json_pack("{s:I, s:b, s:s}", "id", (json_int_t)out.id, "sent", 0,
+                                      "held_until", at));
+    }
     r = delivery_watch_mail(svc->delivery, out.id, mail_test_done, call);
     if (r < 0)
         return cmd_ok(call, json_pack("{s:I, s:b}", "id", (json_int_t)out.id, "sent", 0));

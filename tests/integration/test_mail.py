@@ -342,6 +342,10 @@ class HourlyLimitTest(MailTest):
         self.assertEqual(mail["sent_last_hour"], 3)
         self.assertIn("held_until", mail)
         self.assertEqual(len(self.mails(state="queued")), 2)
+        # A test now would wait for the limit: the command says so at once.
+        code, out, err = self.d.ctl("mail", "test", "ops@example.org")
+        self.assertIn("the hourly limit ([mail] per_hour) holds it until", out)
+        self.assertEqual(self.smtp.count(), 3)
 
 
 class StartTlsAuthTest(MailTest):
