@@ -218,8 +218,8 @@ static const struct config_key mqtt_keys[] = {
     { "prefix", CT_NAME, STR(mqtt_config, prefix), 0, 0, "portier", NULL, 0,
       "First level of every topic: `PREFIX/SITE/...`." },
     { "outbox_max", CT_INT, OFF(mqtt_config, outbox_max), 100, 100000000, "1000000", NULL, 0,
-      "Messages kept for the broker while it is unreachable. When full, the oldest is "
-      "dropped and the log says how many were." },
+      "Messages kept for the broker while it is unreachable, and for the webhooks (whether "
+      "MQTT is on or not). When full, the oldest is dropped and the log says how many were." },
     { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
       "Comma-separated broker user names allowed to send commands on "
       "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
