@@ -479,6 +479,12 @@ static int mqtt_acked(struct store *s, int64_t seq)
     }
     if (!moved)
         return 0;
+    /* Acknowledgements of messages the bound dropped meanwhile are behind it now. */
+    for (unsigned i = 0; i < s->n_mqtt_acked;)
+        if (s->mqtt_acked[i] <= floor)
+            s->mqtt_acked[i] = s->mqtt_acked[--s->n_mqtt_acked];
+        else
+            i++;
     int r = cursor_put(s, "mqtt", floor);
     if (r < 0)
         return r;
