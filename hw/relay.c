@@ -40,12 +40,20 @@ bool line_spec_equal(const struct line_spec *a, const struct line_spec *b)
 int relay_open(struct relay *r, const struct relay_ops *ops, const char *name,
                const struct line_spec *line)
 {
+    return relay_open_backend(r, ops, name, line, NULL);
+}
+
+int relay_open_backend(struct relay *r, const struct relay_ops *ops, const char *name,
+                       const struct line_spec *line, void *backend_arg)
+{
+    static const struct line_spec none;
     int ret;
 
     memset(r, 0, sizeof(*r));
     r->ops = ops;
     strlcpy_checked(r->name, name, sizeof(r->name));
-    r->line = *line;
+    r->line = line ? *line : none;
+    r->priv = backend_arg;
     ret = ops->open(r);
     if (ret < 0) {
         ops->close(r);
@@ -53,6 +61,13 @@ int relay_open(struct relay *r, const struct relay_ops *ops, const char *name,
     }
     r->is_open = true;
     r->energised = false;
+    if (ops->asynchronous) {
+        /* Its state is unknown: ask for off, which the device's answer confirms. */
+        r->requested = false;
+        r->pending = true;
+        r->requested_usec = now_mono_usec();
+        (void)ops->write(r, false);
+    }
     return 0;
 }
 
@@ -62,13 +77,84 @@ int relay_write(struct relay *r, bool energised)
 
     if (!r->is_open)
         return -EBADF;
+    if (r->ops->asynchronous && r->requested == energised && r->energised == energised &&
+        !r->pending && !r->fault)
+        return 0;       /* confirmed already: nothing to ask */
     ret = r->ops->write(r, energised);
     if (ret < 0)
         return ret;
-    r->energised = energised;
     r->writes++;
     r->last_write_usec = now_mono_usec();
+    r->requested = energised;
+    if (r->ops->asynchronous) {
+        r->pending = true;
+        r->requested_usec = r->last_write_usec;
+    } else {
+        r->energised = energised;
+    }
     return 0;
+}
+
+bool relay_is_asynchronous(const struct relay *r)
+{
+    return r->ops && r->ops->asynchronous;
+}
+
+static void tell(struct relay *r, enum relay_news news)
+{
+    if (r->notify)
+        r->notify(r, news, r->notify_userdata);
+}
+
+void relay_report_state(struct relay *r, bool energised)
+{
+    if (!r->is_open)
+        return;
+    r->energised = energised;
+    if (energised == r->requested) {
+        if (r->pending || r->fault) {
+            r->pending = false;
+            r->fault = false;
+            r->confirm_usec = now_mono_usec() - r->requested_usec;
+            tell(r, RELAY_CONFIRMED);
+        }
+        return;
+    }
+    if (r->pending)
+        return;     /* a report from before our request took effect: wait for the next */
+    /* Changed behind our back (its button, a reboot): ask again for the requested state. */
+    tell(r, RELAY_DIVERGED);
+    if (r->ops->write(r, r->requested) == 0) {
+        r->pending = true;
+        r->requested_usec = now_mono_usec();
+        r->writes++;
+    }
+}
+
+void relay_report_overdue(struct relay *r)
+{
+    if (!r->is_open || !r->pending)
+        return;
+    if (!r->fault) {
+        r->fault = true;
+        r->faults++;
+        tell(r, RELAY_FAULT);
+    }
+    (void)r->ops->write(r, r->requested);     /* and again, until it answers */
+}
+
+void relay_report_online(struct relay *r, bool online)
+{
+    if (!r->is_open || r->offline == !online)
+        return;
+    r->offline = !online;
+    tell(r, online ? RELAY_ONLINE : RELAY_OFFLINE);
+    /* Back: its state is unknown until it answers, so ask for ours again (reconcile). */
+    if (online && r->ops->write(r, r->requested) == 0) {
+        r->pending = true;
+        r->requested_usec = now_mono_usec();
+        r->writes++;
+    }
 }
 
 void relay_close(struct relay *r)
@@ -78,4 +164,7 @@ void relay_close(struct relay *r)
     r->ops->close(r);
     r->is_open = false;
     r->energised = false;
+    r->requested = false;
+    r->pending = false;
+    r->notify = NULL;
 }

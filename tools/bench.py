@@ -643,6 +643,141 @@ unlock_seconds = 1
 """
 
 
+NETRELAY_CONFIG = """
+[site]
+id = bench
+timezone = Europe/Paris
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = warning
+[hardware]
+backend = sim
+[mqtt]
+enabled = true
+port = {port}
+[reader saw]
+driver = sim
+[machine saw]
+reader = saw
+relay = 5
+handover_seconds = 0
+{machines}"""
+
+
+def bench_netrelays(args, out):
+    """Machine tap -> confirmed network relay on emulated Shelly devices through mosquitto;
+    the GPIO relay's tap latency alone and while the network relays switch all the time."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "emu"))
+    from netdev_emu import Shelly
+    work = tempfile.mkdtemp(prefix="portier-bench-netrelay-")
+    port = free_port()
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        # set_tcp_nodelay: as docs/mqtt.md recommends for network relays.
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "set_tcp_nodelay true\n" % port)
+    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    devices, d = [], None
+    n = args.netrelay_devices
+    try:
+        wait_port(port, "mosquitto", broker)
+        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
+                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
+                           for i in range(n))
+        with open(os.path.join(work, "portier.conf"), "w") as f:
+            f.write(NETRELAY_CONFIG.format(dir=work, port=port, machines=machines))
+        devices = [Shelly(port, "bench-plug-%d" % i).start() for i in range(n)]
+        d = Daemon(args.bin, work)
+        d.start()
+        d.request({"cmd": "plan.add", "name": "open", "zones": "*", "hours": "always"})
+        for k in range(n + 1):
+            d.request({"cmd": "member.add", "name": "M%d" % k, "plan": "open"})
+            d.request({"cmd": "card.add", "member": "M%d" % k, "uid": uid_hex(0xA000 + k)})
+        for m in ["saw"] + ["n%d" % i for i in range(n)]:
+            d.request({"cmd": "machine.set", "machine": m, "hours": "always",
+                       "booking_required": False, "walkup_free_minutes": 0})
+
+        def power(name):
+            st = d.request({"cmd": "status"})
+            return next(m for m in st["machines"] if m["name"] == name)
+
+        def confirmed(name, on, timeout=10):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                m = power(name)
+                if m["power"]["relay"] == "confirmed" and m["relay_energised"] == on:
+                    return m
+                # The latency is timed inside portierd: polling slowly only spares the CPU.
+                time.sleep(0.005)
+            raise RuntimeError("bench: %s never confirmed %s" % (name, on))
+
+        for i in range(n):
+            confirmed("n%d" % i, False)
+        # Tap -> confirmation: the tap's own latency (to the request) plus the device's
+        # confirmation as portierd timed it (request -> its report arrived).
+        lat = []
+        for k in range(args.netrelay_taps):
+            r = d.request({"cmd": "sim.tap", "reader": "n0", "uid": uid_hex(0xA000)})
+            if r.get("outcome") != "on":
+                raise RuntimeError("bench: network machine tap: %r" % r)
+            m = confirmed("n0", True)
+            lat.append(r["latency_us"] + m["power"]["confirm_us"])
+            d.request({"cmd": "sim.tap", "reader": "n0", "uid": uid_hex(0xA000)})
+            confirmed("n0", False)
+        out["netrelay_tap_to_confirmed_ms_p50"] = percentile(lat, 50) / 1000
+        out["netrelay_tap_to_confirmed_ms_p99"] = percentile(lat, 99) / 1000
+
+        def gpio_taps(count):
+            lat = []
+            for k in range(count):
+                r = d.request({"cmd": "sim.tap", "reader": "saw", "uid": uid_hex(0xA000 + n)})
+                lat.append(r["latency_us"])
+                d.request({"cmd": "sim.tap", "reader": "saw", "uid": uid_hex(0xA000 + n)})
+            return lat
+
+        quiet = gpio_taps(args.netrelay_taps)
+        stop = threading.Event()
+        switches, readings = [0], [0]
+
+        def churn(i):
+            # Machine i switched on and off every 100 ms (each switch a request and the
+            # device's confirmation), its device sending power and energy readings at
+            # about 50 a second meanwhile.
+            dev, k = devices[i], 0
+            while not stop.is_set():
+                if k % 5 == 0:
+                    d.request({"cmd": "sim.tap", "reader": "n%d" % i, "uid": uid_hex(0xA000 + i)})
+                    switches[0] += 1
+                dev.add_energy(0.01 * (k % 7))
+                readings[0] += 1
+                k += 1
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=churn, args=(i,)) for i in range(1, n)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        busy = gpio_taps(args.netrelay_taps)
+        stop.set()
+        for t in threads:
+            t.join()
+        out["netrelay_device_readings_during"] = readings[0]
+        out["netrelay_devices"] = n
+        out["netrelay_gpio_tap_us_p99_quiet"] = percentile(quiet, 99)
+        out["netrelay_gpio_tap_us_p99_busy"] = percentile(busy, 99)
+        out["netrelay_switch_requests_during"] = switches[0]
+    finally:
+        if d:
+            d.stop()
+        for dev in devices:
+            dev.stop()
+        broker.terminate()
+        broker.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def bench_mqtt(args, out):
     """Tap -> event at a subscriber; a 10,000-event backlog drained after an outage."""
     import paho.mqtt.client as paho
@@ -1456,7 +1591,9 @@ def main():
     ap.add_argument("--desfire-taps", type=int, default=200)
     ap.add_argument("--only", choices=["core", "readers", "desfire", "fablab", "metering",
                                        "privacy", "mqtt", "webhooks", "custodian", "opendata",
-                                       "web"])
+                                       "web", "netrelays"])
+    ap.add_argument("--netrelay-taps", type=int, default=500)
+    ap.add_argument("--netrelay-devices", type=int, default=8)
     ap.add_argument("--prune-rows", type=int, default=1000000)
     ap.add_argument("--custodian-sites", type=int, default=50)
     ap.add_argument("--custodian-entries", type=int, default=1000000)
@@ -1596,6 +1733,21 @@ def main():
              "%.0f µs" % out["webhook_relay_us_p99_while_draining"], "≤ 1 ms"),
             ("resident memory with a webhook (libcurl loaded)",
              "%.1f MiB" % (out["webhook_rss_kib"] / 1024), "—"),
+        ]
+    if args.only in (None, "netrelays"):
+        bench_netrelays(args, out)
+        rows += [
+            ("machine tap → network relay confirmed (emulated Shelly through mosquitto), p50",
+             "%.2f ms" % out["netrelay_tap_to_confirmed_ms_p50"], "—"),
+            ("machine tap → network relay confirmed, p99",
+             "%.2f ms" % out["netrelay_tap_to_confirmed_ms_p99"], "≤ 50 ms"),
+            ("machine tap → GPIO relay write, p99, network relays idle",
+             "%.0f µs" % out["netrelay_gpio_tap_us_p99_quiet"], "≤ 1 ms"),
+            ("machine tap → GPIO relay write, p99, %d network relays switching (%d switches, "
+             "%d device readings meanwhile)" % (out["netrelay_devices"] - 1,
+                                                out["netrelay_switch_requests_during"],
+                                                out["netrelay_device_readings_during"]),
+             "%.0f µs" % out["netrelay_gpio_tap_us_p99_busy"], "≤ 1 ms"),
         ]
     if args.only in (None, "custodian"):
         bench_custodian(args, out)

@@ -263,7 +263,7 @@ static int populate_usage(const char *dir, int64_t records)
     for (int64_t i = 0; i < records; i++) {
         int64_t member = 1 + i % 2000, t = start + (rand() % 27) * 86400 + (rand() % 600) * 60;
         if ((r = meter_machine(m, member, "laser", t, t + 60 * (10 + rand() % 120), 0,
-                               "finished")) < 0)
+                               -1, "finished")) < 0)
             return die("usage", r);
         if (i % 5000 == 4999 && (r = store_commit(s)) < 0)
             return die("commit", r);

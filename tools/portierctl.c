@@ -94,7 +94,7 @@ static void usage(FILE *out)
         "  plan billing PLAN [--monthly-days N] [--day-rate CENTS] [--order pass,plan,rate]\n"
         "                  [--visit-days N]      without options: the current settings\n"
         "  rate set PLAN MACHINE|* [--per-hour CENTS] [--block MIN] [--min-charge CENTS]\n"
-        "                  [--free MIN] [--monthly-minutes MIN]\n"
+        "                  [--free MIN] [--monthly-minutes MIN] [--per-kwh CENTS] [--monthly-wh WH]\n"
         "  rate list\n"
         "  statement --period YYYY-MM [--member M] [--format text|csv|csv-fr|json] [--summary]\n"
         "  usage correct SEQ --amount CENTS --note TEXT | usage add MEMBER --at DATE\n"
@@ -396,15 +396,33 @@ static void print_status(json_t *r)
         printf("\n%-12s %-9s %-8s %-9s %-8s %s\n", "MACHINE", "STATE", "MEMBER", "POWER",
                "RUNNING", "UNTIL");
         json_array_foreach(json_object_get(r, "machines"), i, v) {
-            char member[16] = "-", until[40];
+            json_t *pw = json_object_get(v, "power");
+            char member[16] = "-", power[24], extra[160] = "", until[40];
+            size_t used = 0;
             if (jint(v, "member_id"))
                 snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
+            /* A network relay: on/off as confirmed, and what it is doing if not confirmed. */
+            snprintf(power, sizeof(power), "%s%s%s",
+                     json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
+                     json_is_object(pw) && *jstr(pw, "relay") && strcmp(jstr(pw, "relay"), "confirmed")
+                         ? "/" : "", json_is_object(pw) && strcmp(jstr(pw, "relay"), "confirmed")
+                         ? jstr(pw, "relay") : "");
+            if (json_is_true(json_object_get(v, "out_of_order")))
+                used += (size_t)snprintf(extra + used, sizeof(extra) - used, "  OUT OF ORDER");
+            if (json_is_string(json_object_get(v, "alarm")))
+                used += (size_t)snprintf(extra + used, sizeof(extra) - used, "  ALARM %s",
+                                         jstr(v, "alarm"));
+            if (json_is_object(pw) && json_is_integer(json_object_get(pw, "power_w")))
+                used += (size_t)snprintf(extra + used, sizeof(extra) - used,
+                                         "  %" JSON_INTEGER_FORMAT " W", jint(pw, "power_w"));
+            if (json_is_object(pw) && json_is_integer(json_object_get(pw, "session_energy_wh")))
+                snprintf(extra + used, sizeof(extra) - used, ", %" JSON_INTEGER_FORMAT
+                         " Wh this session", jint(pw, "session_energy_wh"));
             printf("%-12s %-9s %-8s %-9s %-8s %s%s\n", jstr(v, "name"), jstr(v, "state"), member,
-                   json_is_true(json_object_get(v, "relay_energised")) ? "on" : "off",
+                   power,
                    !json_object_get(v, "running") || json_is_null(json_object_get(v, "running"))
                        ? "-" : json_is_true(json_object_get(v, "running")) ? "yes" : "no",
-                   utc_text_local(jstr(v, "until"), until, sizeof(until)),
-                   json_is_true(json_object_get(v, "out_of_order")) ? "  OUT OF ORDER" : "");
+                   utc_text_local(jstr(v, "until"), until, sizeof(until)), extra);
         }
     }
     printf("\n%-12s %-8s %-11s %-12s %-6s %-9s %s\n", "READER", "DRIVER", "HEALTH", "DOOR",
@@ -974,16 +992,20 @@ static void print_sessions(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-7s %-12s %-8s %-20s %-20s %-8s %s\n", "ID", "MACHINE", "MEMBER", "STARTED", "ENDED",
-           "RUN (s)", "END");
+    printf("%-7s %-12s %-8s %-20s %-20s %-8s %-8s %s\n", "ID", "MACHINE", "MEMBER", "STARTED",
+           "ENDED", "RUN (s)", "WH", "END");
     json_array_foreach(list, i, v) {
-        char a[40], b[40];
+        char a[40], b[40], wh[24] = "-";
         fmt_time(jint(v, "started_at"), a, sizeof(a));
         fmt_time(jint(v, "ended_at"), b, sizeof(b));
+        if (json_is_integer(json_object_get(v, "energy_wh")))
+            snprintf(wh, sizeof(wh), "%" JSON_INTEGER_FORMAT, jint(v, "energy_wh"));
         printf("%-7" JSON_INTEGER_FORMAT " %-12s %-8" JSON_INTEGER_FORMAT " %-20s %-20s %-8"
-               JSON_INTEGER_FORMAT " %s\n", jint(v, "id"), jstr(v, "machine"), jint(v, "member_id"),
-               a, jint(v, "ended_at") ? b : "(open)", jint(v, "running_seconds"),
-               jstr(v, "end_reason"));
+               JSON_INTEGER_FORMAT " %-8s %s%s%s\n", jint(v, "id"), jstr(v, "machine"),
+               jint(v, "member_id"), a, jint(v, "ended_at") ? b : "(open)",
+               jint(v, "running_seconds"), wh, jstr(v, "end_reason"),
+               json_is_string(json_object_get(v, "alarm")) ? "  ALARM " : "",
+               json_is_string(json_object_get(v, "alarm")) ? jstr(v, "alarm") : "");
     }
 }
 
@@ -1056,7 +1078,7 @@ static void print_statement(json_t *st)
     if (opt_summary) {
         static const char *const cols[] = { "period", "member_id", "member", "days",
                                             "presence_minutes", "machine_minutes", "amount",
-                                            "currency" };
+                                            "currency", "energy_wh" };
         csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_t *t = json_object_get(m, "totals");
@@ -1068,6 +1090,7 @@ static void print_statement(json_t *st)
             csv_int(&c, jint(t, "machine_minutes"));
             csv_cents(&c, jint(t, "amount_cents"));
             csv_text(&c, "EUR");
+            csv_int(&c, jint(t, "energy_wh"));
             csv_end_row(&c);
         }
     } else {
@@ -1075,7 +1098,8 @@ static void print_statement(json_t *st)
             "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
             "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
             "plan_quantity", "charged_quantity", "amount", "currency", "end_reason",
-            "corrects_seq", "note", "utc_offset" };
+            "corrects_seq", "note", "utc_offset", "energy_wh", "energy_plan_wh",
+            "energy_amount" };
         csv_row(&c, cols, ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(st, "members"), i, m) {
             json_array_foreach(json_object_get(m, "lines"), j, l) {
@@ -1104,6 +1128,16 @@ static void print_statement(json_t *st)
                 csv_text(&c, jstr(l, "note"));
                 local_offset(jint(l, "started_at"), a, sizeof(a));
                 csv_text(&c, a);
+                /* Energy: empty for lines no meter measured. */
+                if (json_object_get(l, "energy_wh")) {
+                    csv_int(&c, jint(l, "energy_wh"));
+                    csv_int(&c, jint(l, "plan_wh"));
+                    csv_cents(&c, jint(l, "energy_cents"));
+                } else {
+                    csv_text(&c, "");
+                    csv_text(&c, "");
+                    csv_text(&c, "");
+                }
                 csv_end_row(&c);
             }
         }
@@ -1161,15 +1195,17 @@ static void print_rates(json_t *list)
 {
     size_t i;
     json_t *v;
-    printf("%-14s %-14s %10s %7s %11s %6s %9s\n", "PLAN", "TARGET", "PER HOUR", "BLOCK",
-           "MIN CHARGE", "FREE", "INCLUDED");
+    printf("%-14s %-14s %10s %7s %11s %6s %9s %8s %11s\n", "PLAN", "TARGET", "PER HOUR", "BLOCK",
+           "MIN CHARGE", "FREE", "INCLUDED", "PER KWH", "INCLUDED");
     json_array_foreach(list, i, v) {
-        char ph[24], mc[24];
+        char ph[24], mc[24], pk[24];
         format_cents(jint(v, "per_hour_cents"), '.', ph, sizeof(ph));
         format_cents(jint(v, "min_charge_cents"), '.', mc, sizeof(mc));
+        format_cents(jint(v, "per_kwh_cents"), '.', pk, sizeof(pk));
         printf("%-14s %-14s %10s %4" JSON_INTEGER_FORMAT " min %11s %3" JSON_INTEGER_FORMAT
-               " min %5" JSON_INTEGER_FORMAT " min\n", jstr(v, "plan"), jstr(v, "target"), ph,
-               jint(v, "block_minutes"), mc, jint(v, "free_minutes"), jint(v, "monthly_minutes"));
+               " min %5" JSON_INTEGER_FORMAT " min %8s %8" JSON_INTEGER_FORMAT " Wh\n",
+               jstr(v, "plan"), jstr(v, "target"), ph, jint(v, "block_minutes"), mc,
+               jint(v, "free_minutes"), jint(v, "monthly_minutes"), pk, jint(v, "monthly_wh"));
     }
 }
 
@@ -1373,7 +1409,9 @@ static const struct command commands[] = {
     { "rate", "set", "rate.set", 2, 2, { "plan", "target" },
       { { "--per-hour", "per_hour_cents", OPT_INT }, { "--block", "block_minutes", OPT_INT },
         { "--min-charge", "min_charge_cents", OPT_INT }, { "--free", "free_minutes", OPT_INT },
-        { "--monthly-minutes", "monthly_minutes", OPT_INT } }, print_ok_id, NULL },
+        { "--monthly-minutes", "monthly_minutes", OPT_INT },
+        { "--per-kwh", "per_kwh_cents", OPT_INT }, { "--monthly-wh", "monthly_wh", OPT_INT } },
+      print_ok_id, NULL },
     { "rate", "list", "rate.list", 0, 0, { 0 }, { { 0 } }, print_rates, "rates" },
     { "statement", NULL, "statement", 0, 0, { 0 },
       { { "--period", "period", OPT_STR }, { "--member", "member", OPT_STR },

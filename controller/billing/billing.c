@@ -25,8 +25,8 @@ struct statement_ctx {
     json_t *members;        /* array */
     json_t *current;        /* member object being filled */
     int64_t current_id;
-    int64_t days, presence_minutes, machine_minutes, amount, records;
-    int64_t m_days, m_presence, m_machine, m_amount;
+    int64_t days, presence_minutes, machine_minutes, amount, records, energy_wh;
+    int64_t m_days, m_presence, m_machine, m_amount, m_energy;
 };
 
 static void close_member(struct statement_ctx *x)
@@ -34,13 +34,14 @@ static void close_member(struct statement_ctx *x)
     if (!x->current)
         return;
     json_object_set_new(x->current, "totals",
-                        json_pack("{s:I, s:I, s:I, s:I}", "days", (json_int_t)x->m_days,
+                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "days", (json_int_t)x->m_days,
                                   "presence_minutes", (json_int_t)x->m_presence,
-                                  "machine_minutes", (json_int_t)x->m_machine, "amount_cents",
+                                  "machine_minutes", (json_int_t)x->m_machine, "energy_wh",
+                                  (json_int_t)x->m_energy, "amount_cents",
                                   (json_int_t)x->m_amount));
     json_array_append_new(x->members, x->current);
     x->current = NULL;
-    x->m_days = x->m_presence = x->m_machine = x->m_amount = 0;
+    x->m_days = x->m_presence = x->m_machine = x->m_amount = x->m_energy = 0;
 }
 
 static int statement_line(const struct store_usage *u, void *userdata)
@@ -53,7 +54,7 @@ static int statement_line(const struct store_usage *u, void *userdata)
                                "member", u->member, "lines");
         x->current_id = u->member_id;
     }
-    json_array_append_new(json_object_get(x->current, "lines"), json_pack(
+    json_t *line = json_pack(
         "{s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:s}",
         "usage_id", (json_int_t)u->id, "ledger_seq", (json_int_t)u->ledger_seq, "kind", u->kind,
         "resource", u->resource, "billing_day", u->billing_day, "started_at",
@@ -62,7 +63,17 @@ static int statement_line(const struct store_usage *u, void *userdata)
         "allowance", u->allowance, "pass_quantity", (json_int_t)u->pass_quantity, "plan_quantity",
         (json_int_t)u->plan_quantity, "charged_quantity", (json_int_t)u->charged_quantity,
         "amount_cents", (json_int_t)u->amount_cents, "end_reason", u->end_reason, "corrects_seq",
-        (json_int_t)u->corrects_seq, "note", u->note));
+        (json_int_t)u->corrects_seq, "note", u->note);
+    /* Energy, for sessions a meter measured: Wh used, of which included in the plan, and its
+     * part of amount_cents. Lines without a meter do not have these keys. */
+    if (u->has_energy) {
+        json_object_set_new(line, "energy_wh", json_integer((json_int_t)u->energy_wh));
+        json_object_set_new(line, "plan_wh", json_integer((json_int_t)u->plan_wh));
+        json_object_set_new(line, "energy_cents", json_integer((json_int_t)u->energy_cents));
+        x->m_energy += u->energy_wh;
+        x->energy_wh += u->energy_wh;
+    }
+    json_array_append_new(json_object_get(x->current, "lines"), line);
     if (strcmp(u->kind, "day") == 0) {
         x->m_days++;
         x->days++;
@@ -100,12 +111,13 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
     }
     close_member(&x);
     const char *tz = getenv("TZ");
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "period", period,
-                     "first_day", first, "last_day", last, "currency", "EUR", "timezone",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "period",
+                     period, "first_day", first, "last_day", last, "currency", "EUR", "timezone",
                      tz ? tz : "UTC", "members", x.members,
                      "totals", "records", (json_int_t)x.records, "days", (json_int_t)x.days,
                      "presence_minutes", (json_int_t)x.presence_minutes, "machine_minutes",
-                     (json_int_t)x.machine_minutes, "amount_cents", (json_int_t)x.amount);
+                     (json_int_t)x.machine_minutes, "energy_wh", (json_int_t)x.energy_wh,
+                     "amount_cents", (json_int_t)x.amount);
 }
 
 /* ---- period closing ---- */

@@ -350,6 +350,8 @@ int cmd_rate_set(struct cmd_call *call, const struct cmd_args *a)
     rate.min_charge_cents = arg_int(a, "min_charge_cents", 0);
     rate.free_minutes = arg_int(a, "free_minutes", 0);
     rate.monthly_minutes = arg_int(a, "monthly_minutes", 0);
+    rate.per_kwh_cents = arg_int(a, "per_kwh_cents", 0);
+    rate.monthly_wh = arg_int(a, "monthly_wh", 0);
     r = store_rate_put(cmd_services(call)->store, plan.id, &rate);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot set rate: %s", strerror(-r));
@@ -360,11 +362,12 @@ int cmd_rate_set(struct cmd_call *call, const struct cmd_args *a)
 static int rate_append(const char *plan, const struct store_rate *r, void *userdata)
 {
     return json_array_append_new(userdata, json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "plan", plan, "target", r->target,
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "plan", plan, "target", r->target,
         "monthly_minutes", (json_int_t)r->monthly_minutes, "per_hour_cents",
         (json_int_t)r->per_hour_cents, "block_minutes", (json_int_t)r->block_minutes,
         "min_charge_cents", (json_int_t)r->min_charge_cents, "free_minutes",
-        (json_int_t)r->free_minutes)) == 0 ? 0 : -ENOMEM;
+        (json_int_t)r->free_minutes, "per_kwh_cents", (json_int_t)r->per_kwh_cents,
+        "monthly_wh", (json_int_t)r->monthly_wh)) == 0 ? 0 : -ENOMEM;
 }
 
 int cmd_rate_list(struct cmd_call *call, const struct cmd_args *a)

@@ -168,6 +168,8 @@ static int record(struct meter *m, struct store_usage *u, int64_t *ret_seq)
     snprintf(e.allowance, sizeof(e.allowance), "%s", u->allowance);
     e.corrects_seq = u->corrects_seq;
     e.recorded_at = u->recorded_at;
+    e.has_energy = u->has_energy;
+    e.energy_wh = u->energy_wh;
     ledger_hash(&e);
     if (ledger_is_checkpoint(e.seq))
         ledger_sign(&e, m->sk);
@@ -369,8 +371,38 @@ int64_t meter_price_minutes(const struct store_rate *rate, int64_t minutes)
     return cents < rate->min_charge_cents ? rate->min_charge_cents : cents;
 }
 
+int64_t meter_price_energy(int64_t per_kwh_cents, int64_t charged_wh)
+{
+    if (per_kwh_cents <= 0 || charged_wh <= 0)
+        return 0;
+    return (charged_wh * per_kwh_cents + 500) / 1000;
+}
+
+/* The energy of a session: first what the plan includes this month (if the plan's order
+ * lists "plan"), then the rate per kWh (if it lists "rate"). */
+static void meter_energy(struct meter *m, struct store_usage *u, const struct store_member_plan *plan,
+                         const struct store_rate *rate, bool has_rate, const char *first,
+                         const char *last)
+{
+    char word[16];
+    int64_t left = u->energy_wh;
+
+    for (int i = 0; left > 0 && order_word(plan->allowance_order, i, word, sizeof(word)); i++) {
+        if (strcmp(word, "plan") == 0 && has_rate && rate->monthly_wh > 0) {
+            int64_t used = store_plan_wh_used(m->store, u->member_id, rate->target, first, last);
+            int64_t avail = rate->monthly_wh - used;
+            int64_t taken = avail > 0 ? (avail < left ? avail : left) : 0;
+            u->plan_wh = taken;
+            left -= taken;
+        } else if (strcmp(word, "rate") == 0 && has_rate && rate->per_kwh_cents > 0) {
+            u->energy_cents = meter_price_energy(rate->per_kwh_cents, left);
+            left = 0;
+        }
+    }
+}
+
 int meter_machine(struct meter *m, int64_t member_id, const char *resource, int64_t started_at,
-                  int64_t ended_at, int64_t running_seconds, const char *reason)
+                  int64_t ended_at, int64_t running_seconds, int64_t energy_wh, const char *reason)
 {
     struct store_member_plan plan = { .allowance_order = "pass,plan,rate" };
     struct store_rate rate = { .block_minutes = 1 };
@@ -392,6 +424,8 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
     snprintf(u.unit, sizeof(u.unit), "minute");
     u.running_seconds = running_seconds;
     snprintf(u.end_reason, sizeof(u.end_reason), "%s", reason);
+    u.has_energy = energy_wh >= 0;
+    u.energy_wh = energy_wh >= 0 ? energy_wh : 0;
 
     r = store_resource_category(m->store, resource, category, sizeof(category));
     if (r < 0 && r != -ENOENT)
@@ -420,8 +454,12 @@ int meter_machine(struct meter *m, int64_t member_id, const char *resource, int6
             left = 0;
         }
     }
+    if (u.has_energy)
+        meter_energy(m, &u, &plan, &rate, has_rate, first, last);
+    u.amount_cents += u.energy_cents;
     snprintf(u.allowance, sizeof(u.allowance), "%s",
-             u.charged_quantity ? "rate" : u.plan_quantity ? "plan" : u.pass_quantity ? "pass" : "free");
+             u.charged_quantity || u.energy_cents ? "rate" :
+             u.plan_quantity || u.plan_wh ? "plan" : u.pass_quantity ? "pass" : "free");
     return step_end(m, record_late_ok(m, &u, u.ended_at));
 }
 

@@ -36,9 +36,16 @@ int meter_check_out(struct meter *m, int64_t member_id, int64_t at, const char *
 /* Everyone out (closing time). Returns how many. */
 int meter_check_out_all(struct meter *m, int64_t at, const char *reason);
 
-/* A machine session ended. */
+/* A machine session ended. energy_wh: what a meter measured, or -1 if none did. Minutes go
+ * through passes, the plan's minutes and the rate as the plan orders them; energy through
+ * the plan's included Wh, then the rate's per_kwh_cents (rounded to the cent per session).
+ * amount_cents is the sum of both. */
 int meter_machine(struct meter *m, int64_t member_id, const char *resource, int64_t started_at,
-                  int64_t ended_at, int64_t running_seconds, const char *reason);
+                  int64_t ended_at, int64_t running_seconds, int64_t energy_wh,
+                  const char *reason);
+
+/* Price of charged_wh at per_kwh_cents, to the nearest cent. */
+int64_t meter_price_energy(int64_t per_kwh_cents, int64_t charged_wh);
 
 /* A correction of ledger entry seq by amount_delta cents (may be negative). */
 int meter_correction(struct meter *m, int64_t seq, int64_t amount_delta_cents, const char *note,

@@ -148,7 +148,8 @@ static const struct arg_spec a_rate_set[] = {
     { "plan", ARG_NAME, REQ, 0, 0 }, { "target", ARG_TEXT, REQ, 0, 39 },
     { "per_hour_cents", ARG_INT, OPT, 0, 10000000 }, { "block_minutes", ARG_INT, OPT, 1, 1440 },
     { "min_charge_cents", ARG_INT, OPT, 0, 10000000 }, { "free_minutes", ARG_INT, OPT, 0, 1440 },
-    { "monthly_minutes", ARG_INT, OPT, 0, 44640 }, END };
+    { "monthly_minutes", ARG_INT, OPT, 0, 44640 }, { "per_kwh_cents", ARG_INT, OPT, 0, 100000 },
+    { "monthly_wh", ARG_INT, OPT, 0, 100000000 }, END };
 static const struct arg_spec a_usage_correct[] = {
     { "seq", ARG_INT, REQ, 1, INT64_MAX }, { "amount_cents", ARG_INT, REQ, -MONEY_MAX, MONEY_MAX },
     { "note", ARG_TEXT, REQ, 0, NOTE_MAX }, END };

@@ -415,7 +415,8 @@ int consortium_new(sd_event *loop, struct store *store, struct meter *meter, str
     if ((r = timer_new(loop, CLOCK_MONOTONIC, 100000, tick_due, c, &c->tick)) < 0 ||
         (r = timer_arm_in(c->tick, 1000000u)) < 0)
         goto fail;
-    mqtt_attach(mqtt, &attachment_ops, c);
+    if ((r = mqtt_attach(mqtt, &attachment_ops, c)) < 0)
+        goto fail;
     *ret = c;
     return 0;
 fail:
@@ -428,7 +429,7 @@ struct consortium *consortium_free(struct consortium *c)
     if (!c)
         return NULL;
     if (c->mqtt)
-        mqtt_attach(c->mqtt, NULL, NULL);
+        mqtt_attach(c->mqtt, NULL, c);
     sd_event_source_disable_unref(c->pump);
     timer_free(c->tick);
     passports_free(c->passports);

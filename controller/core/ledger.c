@@ -30,6 +30,12 @@ int ledger_encode(const struct ledger_entry *e, char *buf, size_t n)
             return -E2BIG;
         len += more;
     }
+    if (e->has_energy) {
+        int more = snprintf(buf + len, n - (size_t)len, "energy_wh=%" PRId64 "\n", e->energy_wh);
+        if (more < 0 || (size_t)more >= n - (size_t)len)
+            return -E2BIG;
+        len += more;
+    }
     return len;
 }
 

@@ -40,14 +40,20 @@ struct ledger_entry {
      * both empty and their encoding does not mention them. */
     char home[32];
     char visitor[LEDGER_VISITOR_MAX];
+    /* Energy (machine sessions measured by a meter): integer Wh. Entries without it (every
+     * entry before energy was metered, and unmetered ones) do not mention it in their
+     * encoding, which stays byte for byte what it was. */
+    bool has_energy;
+    int64_t energy_wh;
     uint8_t hash[LEDGER_HASH_LEN];
     bool has_signature;
     uint8_t signature[LEDGER_SIG_LEN];
 };
 
 /* The canonical encoding (text, one "key=value" per line). Returns its length, or -E2BIG.
- * A visit's encoding has two more lines after "recorded=": "home=" and "visitor=". Every
- * other kind's encoding (and so its hash) is exactly what it was before visits existed. */
+ * A visit's encoding has two more lines after "recorded=": "home=" and "visitor=". An entry
+ * with energy has one more last line, "energy_wh=". Every other entry's encoding (and so
+ * its hash) is exactly what it was before visits and energy existed. */
 int ledger_encode(const struct ledger_entry *e, char *buf, size_t n);
 bool ledger_is_visit(const struct ledger_entry *e);
 /* Fill e->hash from the encoding. */

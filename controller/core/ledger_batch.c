@@ -41,6 +41,11 @@ int ledger_decode(const char *text, size_t len, struct ledger_entry *ret)
         if (!name_is_valid(e.home))
             return -EBADMSG;
     }
+    /* Energy, the optional last line of a metered machine session (ledger.h). */
+    if (kv_more(&r)) {
+        kv_int(&r, "energy_wh", 0, INT64_MAX, &e.energy_wh);
+        e.has_energy = true;
+    }
     if (!kv_end(&r) || !name_is_valid(e.site))
         return -EBADMSG;
     /* Canonical only: the bytes must be exactly what ledger_encode() writes, so one entry

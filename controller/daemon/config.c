@@ -38,6 +38,7 @@ enum config_type {
     CT_HHMM,        /* "HH:MM" as minutes after midnight (int64_t); "" as -1 where allowed */
     CT_LISTEN,      /* "HOST:PORT" or "[V6]:PORT" (or empty) */
     CT_DEGREES,     /* decimal degrees within [min, max], kept as text (or empty) */
+    CT_DEVICE,      /* struct device_spec: "shelly:TOPIC[:N]", "tasmota:TOPIC[:N]" (or empty) */
 };
 
 struct config_key {
@@ -408,9 +409,31 @@ static const struct config_key door_keys[] = {
 static const struct config_key machine_keys[] = {
     { "reader", CT_NAME, STR(machine_config, reader), 0, 0, NULL, NULL, 0,
       "Name of the `[reader NAME]` section at the machine. Required." },
-    { "relay", CT_LINE, OFF(machine_config, relay), 0, 0, NULL, NULL, 0,
-      "Line of the relay driving the machine's power contactor, `[CHIP:]OFFSET`. Required. "
-      "Energised = power on; de-energised at start, on stop and after a crash." },
+    { "relay", CT_LINE, OFF(machine_config, relay), 0, 0, "", NULL, 0,
+      "Line of the relay driving the machine's power contactor, `[CHIP:]OFFSET`. "
+      "Energised = power on; de-energised at start, on stop and after a crash. Set `relay` "
+      "or `power`, not both." },
+    { "power", CT_DEVICE, OFF(machine_config, power), 0, 0, "", NULL, 0,
+      "A network relay switching the machine instead of a GPIO relay, over MQTT (needs "
+      "`[mqtt] enabled`): `shelly:TOPIC[:SWITCH]` (a Shelly Gen2+ device's MQTT topic "
+      "prefix, switch 0 by default) or `tasmota:TOPIC[:RELAY]` (Tasmota's `%topic%`, "
+      "relay 1 by default). See docs/machines.md, network relays." },
+    { "power_confirm_ms", CT_INT, OFF(machine_config, power_confirm_ms), 100, 60000, "3000",
+      NULL, 0, "A network relay must confirm a switch within this time, or it is a relay "
+      "fault (an alarm; the request is repeated until the device answers)." },
+    { "meter", CT_STRING, STR(machine_config, meter), 0, 0, "", NULL, 0,
+      "Name of a `[meter NAME]` section measuring the machine's power and energy. Empty: "
+      "the `power` device's own readings, if it has any." },
+    { "running_power_w", CT_INT, OFF(machine_config, running_power_w), 0, 100000, "0", NULL, 0,
+      "The machine counts as running while its power is at least this many watts (from the "
+      "meter or the power device), instead of a `running` line. 0: not from power." },
+    { "running_power_seconds", CT_INT, OFF(machine_config, running_power_seconds), 0, 3600,
+      "10", NULL, 0, "How long the power must stay above (or below) `running_power_w` before "
+      "the machine counts as running (or idle): a pause in a job is not idle." },
+    { "trainer_window_seconds", CT_INT, OFF(machine_config, trainer_window_seconds), 0, 300,
+      "20", NULL, 0, "Training at the machine: after a trainer's tap (with no session of "
+      "theirs running), the next card tapped within this time is granted the machine's "
+      "training. 0: off." },
     { "relay_active_low", CT_BOOL, OFF(machine_config, relay_active_low), 0, 0, "false", NULL, 0,
       "The relay board energises its coil when the line is low." },
     { "running", CT_LINE, OFF(machine_config, running), 0, 0, "", NULL, 0,
@@ -445,6 +468,12 @@ static const struct config_key machine_keys[] = {
       0, "Absolute limit of one session, whatever the sensor says." },
 };
 
+static const struct config_key meter_keys[] = {
+    { "device", CT_DEVICE, OFF(meter_config, device), 0, 0, NULL, NULL, 0,
+      "The power meter: `shelly:TOPIC[:SWITCH]` or `tasmota:TOPIC[:RELAY]`, as a machine's "
+      "`power`. Required. Only its readings are used: it is never switched." },
+};
+
 struct section_kind {
     const char *name;
     bool named;
@@ -454,8 +483,8 @@ struct section_kind {
 };
 
 enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_CONSORTIUM, SEC_PRIVACY, SEC_MAIL, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC_WEBHOOK,
-       SEC__MAX };
+       SEC_CONSORTIUM, SEC_PRIVACY, SEC_MAIL, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC_METER,
+       SEC_WEBHOOK, SEC__MAX };
 
 static const struct section_kind sections[SEC__MAX] = {
     [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
@@ -487,6 +516,9 @@ static const struct section_kind sections[SEC__MAX] = {
                       "One section per machine with a power interlock, `[machine NAME]`: its "
                       "wiring and timings. Booking rules and the training it requires are set "
                       "by managers with `portierctl machine set`." },
+    [SEC_METER] = { "meter", true, meter_keys, ARRAY_SIZE(meter_keys),
+                    "One section per network power meter, `[meter NAME]`, that machines "
+                    "name in their `meter` key (a device other than their `power` one)." },
     [SEC_WEBHOOK] = { "webhook", true, webhook_keys, ARRAY_SIZE(webhook_keys),
                       "One section per receiver of events over HTTPS, `[webhook NAME]`: each "
                       "event POSTed as signed JSON (see docs/webhooks.md)." },
@@ -690,6 +722,12 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             return NULL;
         }
         /* The chip of a bare offset is filled in from [hardware] chip at the end. */
+        if (strncmp(value, "shelly:", 7) == 0 || strncmp(value, "tasmota:", 8) == 0) {
+            snprintf(why, why_n, "%s must be a GPIO line: a network relay is a machine's "
+                     "`power` (doors and outputs stay on GPIO: they must not depend on Wi-Fi)",
+                     k->name);
+            return why;
+        }
         if (line_spec_parse(value, "", spec) < 0) {
             snprintf(why, why_n, "%s must be a line as OFFSET or CHIP:OFFSET (0-511)", k->name);
             return why;
@@ -748,6 +786,19 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         strlcpy_checked(field, value, k->size);
         return NULL;
     }
+    case CT_DEVICE: {
+        struct device_spec *dev = (struct device_spec *)field;
+        if (!*value) {
+            memset(dev, 0, sizeof(*dev));
+            return NULL;
+        }
+        if (device_spec_parse(value, dev) < 0) {
+            snprintf(why, why_n, "%s must be shelly:TOPIC[:SWITCH] or tasmota:TOPIC[:RELAY] "
+                     "(TOPIC: 1 to 63 letters, digits, '-', '_', '.' or '/')", k->name);
+            return why;
+        }
+        return NULL;
+    }
     case CT_TIMEZONE:
         if (!timezone_is_valid(value)) {
             snprintf(why, why_n, "unknown time zone '%.60s' (expected a name such as "
@@ -777,6 +828,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
+    case SEC_METER:    return &cfg->meters[cfg->n_meters - 1];
     }
     return NULL;
 }
@@ -857,8 +909,8 @@ static void section_begin(struct parse_state *st, const char *header)
     if (kind < 0) {
         add_error(st->errors, st->file, st->line,
                   "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME "
-                  "or webhook NAME)",
+                  "spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, "
+                  "meter NAME or webhook NAME)",
                   kind_name);
         return;
     }
@@ -882,6 +934,7 @@ static void section_begin(struct parse_state *st, const char *header)
         if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
             (kind == SEC_READER && config_find_reader(st->cfg, name)) ||
             (kind == SEC_MACHINE && config_find_machine(st->cfg, name)) ||
+            (kind == SEC_METER && config_find_meter(st->cfg, name)) ||
             (kind == SEC_WEBHOOK && config_find_webhook(st->cfg, name))) {
             add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
                       name);
@@ -901,6 +954,13 @@ static void section_begin(struct parse_state *st, const char *header)
                 return;
             }
             st->cfg->n_machines++;
+        } else if (kind == SEC_METER) {
+            if (st->cfg->n_meters == CONFIG_MAX_METERS) {
+                add_error(st->errors, st->file, st->line, "too many meters (at most %d)",
+                          CONFIG_MAX_METERS);
+                return;
+            }
+            st->cfg->n_meters++;
         } else if (kind == SEC_WEBHOOK) {
             if (st->cfg->n_webhooks == CONFIG_MAX_WEBHOOKS) {
                 add_error(st->errors, st->file, st->line, "too many webhooks (at most %d)",
@@ -931,6 +991,11 @@ static void section_begin(struct parse_state *st, const char *header)
             memset(m, 0, sizeof(*m));
             strlcpy_checked(m->name, name, sizeof(m->name));
             m->line = st->line;
+        } else if (kind == SEC_METER) {
+            struct meter_config *mt = st->obj;
+            memset(mt, 0, sizeof(*mt));
+            strlcpy_checked(mt->name, name, sizeof(mt->name));
+            mt->line = st->line;
         } else if (kind == SEC_WEBHOOK) {
             struct webhook_config *w = st->obj;
             memset(w, 0, sizeof(*w));
@@ -1116,6 +1181,10 @@ static void check_whole(struct parse_state *st)
             n_lines++;
         }
     }
+    for (unsigned i = 0; i < c->n_meters; i++)
+        if (!c->mqtt.enabled)
+            add_error(st->errors, st->file, c->meters[i].line, "meter '%s' is a network "
+                      "device: it needs [mqtt] enabled = true", c->meters[i].name);
     for (unsigned i = 0; i < c->n_machines; i++) {
         struct machine_config *m = &c->machines[i];
         fill_chip(&m->relay, m->relay_active_low, c->hardware.chip);
@@ -1134,6 +1203,28 @@ static void check_whole(struct parse_state *st)
             if (strcmp(c->machines[j].reader, m->reader) == 0)
                 add_error(st->errors, st->file, at, "reader '%s' already serves machine '%s'",
                           m->reader, c->machines[j].name);
+        if (m->relay.set == (m->power.kind != DEVICE_NONE))
+            add_error(st->errors, st->file, m->line, "machine '%s' needs either relay (a GPIO "
+                      "line) or power (a network relay), not %s", m->name,
+                      m->relay.set ? "both" : "neither");
+        if (m->meter[0] && !config_find_meter(c, m->meter))
+            add_error(st->errors, st->file, m->line,
+                      "machine '%s' uses meter '%s', which has no [meter %s] section", m->name,
+                      m->meter, m->meter);
+        if ((m->power.kind != DEVICE_NONE || m->meter[0]) && !c->mqtt.enabled)
+            add_error(st->errors, st->file, m->line, "machine '%s' uses a network %s: it needs "
+                      "[mqtt] enabled = true (the device is reached through the broker)",
+                      m->name, m->power.kind != DEVICE_NONE ? "relay" : "meter");
+        if (m->running_power_w > 0 && m->running.set)
+            add_error(st->errors, st->file, m->line, "machine '%s': running (a line) and "
+                      "running_power_w (from power readings) exclude each other", m->name);
+        if (m->running_power_w > 0 && !config_machine_meter_device(c, m))
+            add_error(st->errors, st->file, m->line, "machine '%s': running_power_w needs power "
+                      "readings: a network power device or a meter", m->name);
+        for (unsigned j = 0; j < i; j++)
+            if (m->power.kind != DEVICE_NONE && device_spec_equal(&c->machines[j].power, &m->power))
+                add_error(st->errors, st->file, m->line, "machine '%s' uses the power device of "
+                          "machine '%s'", m->name, c->machines[j].name);
         const struct line_spec *mine[3] = { &m->relay, &m->running, &m->warn };
         for (unsigned k = 0; k < 3; k++) {
             if (!mine[k]->set)
@@ -1349,6 +1440,85 @@ bool config_events_match(const char *events, const char *kind)
     return false;
 }
 
+const struct meter_config *config_find_meter(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_meters; i++)
+        if (strcmp(c->meters[i].name, name) == 0)
+            return &c->meters[i];
+    return NULL;
+}
+
+const struct device_spec *config_machine_meter_device(const struct config *c,
+                                                      const struct machine_config *m)
+{
+    const struct meter_config *mt = m->meter[0] ? config_find_meter(c, m->meter) : NULL;
+
+    if (mt)
+        return &mt->device;
+    return m->power.kind != DEVICE_NONE ? &m->power : NULL;
+}
+
+const char *device_kind_to_string(int kind)
+{
+    switch (kind) {
+    case DEVICE_SHELLY:  return "shelly";
+    case DEVICE_TASMOTA: return "tasmota";
+    }
+    return "none";
+}
+
+static bool topic_char_ok(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.' || ch == '/';
+}
+
+int device_spec_parse(const char *text, struct device_spec *ret)
+{
+    struct device_spec d = { 0 };
+    const char *id, *colon;
+    size_t n;
+    int64_t ch = -1;
+
+    if (strncmp(text, "shelly:", 7) == 0) {
+        d.kind = DEVICE_SHELLY;
+        id = text + 7;
+    } else if (strncmp(text, "tasmota:", 8) == 0) {
+        d.kind = DEVICE_TASMOTA;
+        id = text + 8;
+    } else {
+        return -EINVAL;
+    }
+    colon = strchr(id, ':');
+    n = colon ? (size_t)(colon - id) : strlen(id);
+    if (colon && parse_int64(colon + 1, 0, 31, &ch) < 0)
+        return -EINVAL;
+    if (n == 0 || n >= sizeof(d.id) || id[0] == '/' || id[n - 1] == '/')
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!topic_char_ok(id[i]) || (id[i] == '/' && id[i + 1] == '/'))
+            return -EINVAL;
+    memcpy(d.id, id, n);
+    d.id[n] = '\0';
+    if (d.kind == DEVICE_SHELLY)
+        d.channel = ch < 0 ? 0 : (unsigned)ch;
+    else if (ch == 0)
+        return -EINVAL;     /* Tasmota counts relays from 1 */
+    else
+        d.channel = ch < 0 ? 1 : (unsigned)ch;
+    *ret = d;
+    return 0;
+}
+
+void device_spec_format(const struct device_spec *d, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s:%s:%u", device_kind_to_string(d->kind), d->id, d->channel);
+}
+
+bool device_spec_equal(const struct device_spec *a, const struct device_spec *b)
+{
+    return a->kind == b->kind && a->channel == b->channel && strcmp(a->id, b->id) == 0;
+}
+
 const struct reader_config *config_find_reader(const struct config *c, const char *name)
 {
     for (unsigned i = 0; i < c->n_readers; i++)
@@ -1391,6 +1561,8 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "readers were added or removed";
     else if (a->n_machines != b->n_machines)
         why = "machines were added or removed";
+    else if (a->n_meters != b->n_meters)
+        why = "meters were added or removed";
     else if (strcmp(a->daemon.control_socket, b->daemon.control_socket) != 0)
         why = "the control socket path changed";
     else if (strcmp(a->daemon.reader_worker, b->daemon.reader_worker) != 0)
@@ -1434,9 +1606,15 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         const struct machine_config *x = &a->machines[i], *y = &b->machines[i];
         if (strcmp(x->name, y->name) != 0 || strcmp(x->reader, y->reader) != 0 ||
             !line_spec_equal(&x->relay, &y->relay) || !line_spec_equal(&x->running, &y->running) ||
-            !line_spec_equal(&x->warn, &y->warn))
-            why = "a machine's name, reader or lines changed";
+            !line_spec_equal(&x->warn, &y->warn) || !device_spec_equal(&x->power, &y->power) ||
+            strcmp(x->meter, y->meter) != 0 || x->power_confirm_ms != y->power_confirm_ms ||
+            (x->running_power_w > 0) != (y->running_power_w > 0))
+            why = "a machine's name, reader, lines, power device or meter changed";
     }
+    for (unsigned i = 0; !why && i < a->n_meters; i++)
+        if (strcmp(a->meters[i].name, b->meters[i].name) != 0 ||
+            !device_spec_equal(&a->meters[i].device, &b->meters[i].device))
+            why = "a meter's name or device changed";
     if (why && ret_why)
         *ret_why = why;
     return why == NULL;
@@ -1465,6 +1643,7 @@ static const char *type_text(const struct config_key *k, char *buf, size_t n)
     case CT_LISTEN:   return "HOST:PORT";
     case CT_DEGREES:  snprintf(buf, n, "degrees %" PRId64 "–%" PRId64, k->min, k->max); return buf;
     case CT_HHMM:     return "HH:MM";
+    case CT_DEVICE:   return "network device";
     }
     return "?";
 }

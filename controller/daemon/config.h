@@ -20,6 +20,8 @@
 #define CONFIG_MAX_DOORS 32
 #define CONFIG_MAX_READERS 128
 #define CONFIG_MAX_MACHINES 64
+#define CONFIG_MAX_METERS 64
+#define CONFIG_DEVICE_ID_MAX 64
 #define CONFIG_MAX_ERRORS 32
 #define CONFIG_MAX_WEBHOOKS 8
 
@@ -192,6 +194,30 @@ struct door_config {
     bool relock_on_close;
 };
 
+/* A network device on the MQTT broker: "shelly:TOPIC[:SWITCH]" (a Shelly Gen2+ device, its
+ * MQTT topic prefix, switch id 0 by default) or "tasmota:TOPIC[:RELAY]" (Tasmota firmware,
+ * its %topic%, relay 1 by default). */
+enum device_kind { DEVICE_NONE, DEVICE_SHELLY, DEVICE_TASMOTA };
+
+struct device_spec {
+    int kind;                           /* enum device_kind */
+    char id[CONFIG_DEVICE_ID_MAX];
+    unsigned channel;
+};
+
+/* Parse a device as above. 0 or -EINVAL (*ret untouched). */
+int device_spec_parse(const char *text, struct device_spec *ret);
+/* "shelly:ID:N" back into buf. */
+void device_spec_format(const struct device_spec *d, char *buf, size_t n);
+bool device_spec_equal(const struct device_spec *a, const struct device_spec *b);
+const char *device_kind_to_string(int kind);
+
+struct meter_config {
+    char name[CONFIG_NAME_MAX];
+    unsigned line;
+    struct device_spec device;
+};
+
 struct machine_config {
     char name[CONFIG_NAME_MAX];
     unsigned line;
@@ -211,6 +237,12 @@ struct machine_config {
     int64_t idle_off_minutes;
     bool never_cut_while_running;
     int64_t hard_max_minutes;
+    struct device_spec power;           /* a network relay instead of the relay line */
+    int64_t power_confirm_ms;           /* its confirmation deadline */
+    char meter[CONFIG_NAME_MAX];        /* a [meter NAME] section; empty: the power device */
+    int64_t running_power_w;            /* running above this power; 0: not from power */
+    int64_t running_power_seconds;      /* ... for at least this long (and idle likewise) */
+    int64_t trainer_window_seconds;     /* trainer's tap, then trainee's within; 0: off */
 };
 
 struct config {
@@ -231,6 +263,8 @@ struct config {
     struct door_config doors[CONFIG_MAX_DOORS];
     unsigned n_machines;
     struct machine_config machines[CONFIG_MAX_MACHINES];
+    unsigned n_meters;
+    struct meter_config meters[CONFIG_MAX_METERS];
     unsigned n_webhooks;
     struct webhook_config webhooks[CONFIG_MAX_WEBHOOKS];
 };
@@ -261,6 +295,11 @@ struct config *config_free(struct config *c);
 const struct door_config *config_find_door(const struct config *c, const char *name);
 const struct reader_config *config_find_reader(const struct config *c, const char *name);
 const struct machine_config *config_find_machine(const struct config *c, const char *name);
+const struct meter_config *config_find_meter(const struct config *c, const char *name);
+/* Where a machine's power readings come from: its meter's device, else its power device if
+ * it is a network device; NULL if it has none. */
+const struct device_spec *config_machine_meter_device(const struct config *c,
+                                                      const struct machine_config *m);
 const struct webhook_config *config_find_webhook(const struct config *c, const char *name);
 /* Does an event kind match a webhook's events list ("tap, door, machine*")? */
 bool config_events_match(const char *events, const char *kind);

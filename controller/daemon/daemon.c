@@ -289,6 +289,7 @@ static int start_mqtt(struct daemon *d)
             access_engine_set_visitors(svc->engine, &passports_visitor_ops,
                                        consortium_passports(svc->consortium));
     }
+    fablab_set_mqtt(svc->fablab, svc->mqtt);       /* network relays and meters */
     fablab_on_change(svc->fablab, site_publish_machine, svc->site);
     site_publish_all(svc->site);
     on_storage_health(d);

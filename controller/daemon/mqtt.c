@@ -24,6 +24,7 @@
 #define BACKOFF_MAX_MS 2000
 #define STATE_MAX 256
 #define NAMES_MAX 64                    /* of command_clients (256 characters) */
+#define ATTACHMENTS_MAX 4               /* the consortium, network devices, ... */
 
 /* libmosquitto is loaded when [mqtt] is enabled, not linked: it brings OpenSSL, whose pages
  * would cost every site ~1.7 MiB of memory whether it uses MQTT or not. */
@@ -115,8 +116,10 @@ struct mqtt {
     struct { char topic[96]; char *payload; } states[STATE_MAX];
     unsigned n_states;
     struct mqtt_stats stats;
-    const struct mqtt_attachment_ops *attached;
-    void *attached_userdata;
+    struct {
+        const struct mqtt_attachment_ops *ops;
+        void *userdata;
+    } attached[ATTACHMENTS_MAX];
 };
 
 static void io_update(struct mqtt *m);
@@ -226,8 +229,9 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reas
         drain(m);
         return;
     }
-    if (m->attached && m->attached->published)
-        m->attached->published(mid, m->attached_userdata);
+    for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+        if (m->attached[i].ops && m->attached[i].ops->published)
+            m->attached[i].ops->published(mid, m->attached[i].userdata);
     drain(m);
 }
 
@@ -653,9 +657,12 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 mq.publish(m->mosq, NULL, msg->topic, 0, NULL, 1, true);
             }
         }
-    } else if (m->attached && m->attached->message) {
-        m->attached->message(msg->topic, msg->payload, msg->payloadlen, msg->retain,
-                             m->attached_userdata);
+    } else {
+        for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+            if (m->attached[i].ops && m->attached[i].ops->message &&
+                m->attached[i].ops->message(msg->topic, msg->payload, msg->payloadlen,
+                                            msg->retain, m->attached[i].userdata))
+                break;
     }
     io_update(m);
 }
@@ -684,8 +691,9 @@ static void lost(struct mqtt *m, const char *why)
     m->sent_up_to = 0;
     m->io = sd_event_source_disable_unref(m->io);
     schedule_retry(m);
-    if (m->attached && m->attached->disconnected)
-        m->attached->disconnected(m->attached_userdata);
+    for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+        if (m->attached[i].ops && m->attached[i].ops->disconnected)
+            m->attached[i].ops->disconnected(m->attached[i].userdata);
 }
 
 static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
@@ -719,8 +727,9 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc)
     mq.subscribe(m->mosq, NULL, t, 1);
     publish_states(m);
     drain(m);
-    if (m->attached && m->attached->connected)
-        m->attached->connected(m->attached_userdata);
+    for (unsigned i = 0; i < ATTACHMENTS_MAX; i++)
+        if (m->attached[i].ops && m->attached[i].ops->connected)
+            m->attached[i].ops->connected(m->attached[i].userdata);
     io_update(m);
 }
 
@@ -863,6 +872,9 @@ int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
     }
     /* MQTT 5 for the reason codes of acknowledgements (enum acl_check). */
     mq.int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    /* Small messages go at once: a network relay's command and the acknowledgements around
+     * it would otherwise wait for Nagle's algorithm and the peer's delayed ACK (~40 ms). */
+    mq.int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mq.max_inflight_messages_set(m->mosq, INFLIGHT_MAX);
     topic(m, will, sizeof(will), "status");
     mq.will_set(m->mosq, will, 7, "offline", 1, true);
@@ -935,14 +947,32 @@ void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret)
 
 /* ---- traffic of an attached module ---- */
 
-void mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata)
+int mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata)
 {
+    unsigned i, free_slot = ATTACHMENTS_MAX;
+
     if (!m)
-        return;
-    m->attached = ops;
-    m->attached_userdata = userdata;
-    if (ops && m->connected && ops->connected)
+        return -EINVAL;
+    for (i = 0; i < ATTACHMENTS_MAX; i++) {
+        if (m->attached[i].ops && m->attached[i].userdata == userdata)
+            break;
+        if (!m->attached[i].ops && free_slot == ATTACHMENTS_MAX)
+            free_slot = i;
+    }
+    if (!ops) {
+        if (i < ATTACHMENTS_MAX)
+            m->attached[i].ops = NULL;
+        return 0;
+    }
+    if (i == ATTACHMENTS_MAX)
+        i = free_slot;
+    if (i == ATTACHMENTS_MAX)
+        return -ENOSPC;
+    m->attached[i].ops = ops;
+    m->attached[i].userdata = userdata;
+    if (m->connected && ops->connected)
         ops->connected(userdata);
+    return 0;
 }
 
 bool mqtt_is_connected(const struct mqtt *m)
@@ -981,6 +1011,29 @@ int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern)
         return -ENOTCONN;
     snprintf(t, sizeof(t), "%s/%s", m->cfg->mqtt.prefix, pattern);
     return mq.subscribe(m->mosq, NULL, t, 1) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+int mqtt_publish_topic(struct mqtt *m, const char *topic_name, const void *payload, size_t len,
+                       bool retain, int *ret_mid)
+{
+    int r;
+
+    if (!m->connected)
+        return -ENOTCONN;
+    if (len > INT32_MAX)
+        return -E2BIG;
+    r = mq.publish(m->mosq, ret_mid, topic_name, (int)len, payload, 1, retain);
+    if (r != MOSQ_ERR_SUCCESS)
+        return r == MOSQ_ERR_NOMEM ? -ENOMEM : r == MOSQ_ERR_PAYLOAD_SIZE ? -E2BIG : -EINVAL;
+    io_update(m);
+    return 0;
+}
+
+int mqtt_subscribe_topic(struct mqtt *m, const char *pattern)
+{
+    if (!m->connected)
+        return -ENOTCONN;
+    return mq.subscribe(m->mosq, NULL, pattern, 1) == MOSQ_ERR_SUCCESS ? 0 : -EINVAL;
 }
 
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix)

@@ -44,23 +44,32 @@ struct mqtt_stats {
 };
 void mqtt_get_stats(const struct mqtt *m, struct mqtt_stats *ret);
 
-/* Another module's traffic on the same connection (the consortium's ledger transport):
- * connected() after each connection (subscribe there), disconnected() when it is lost,
- * message() for every message on a topic none of this module's own handlers took (return
- * true if it was yours), published(mid) when the broker acknowledged a publish of yours.
- * One attachment; ops and userdata must outlive m or be detached with NULL ops. */
+/* Other modules' traffic on the same connection (the consortium's ledger transport, the
+ * network relays and meters of machines): connected() after each connection (subscribe
+ * there), disconnected() when it is lost, message() for every message on a topic none of
+ * this module's own handlers took (return true if it was yours: later attachments do not
+ * see it), published(mid) when the broker acknowledged a publish (every attachment hears
+ * every mid; keep your own). Up to 4 attachments, one per userdata; ops and userdata must
+ * outlive m or be detached with NULL ops and the same userdata. 0, -ENOSPC (full) or
+ * -EINVAL (m NULL). */
 struct mqtt_attachment_ops {
     void (*connected)(void *userdata);
     void (*disconnected)(void *userdata);
     bool (*message)(const char *topic, const void *payload, int len, bool retain, void *userdata);
     void (*published)(int mid, void *userdata);
 };
-void mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata);
+int mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata);
 bool mqtt_is_connected(const struct mqtt *m);
 /* PREFIX/SITE/suffix, QoS 1. 0 or -errno (-ENOTCONN when not connected). */
 int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
                      bool retain, int *ret_mid);
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix);
+/* A topic outside PREFIX/SITE (another device's, e.g. "shellyplus1pm-a8032ab12345/rpc"),
+ * QoS 1. 0 or -errno (-ENOTCONN when not connected). */
+int mqtt_publish_topic(struct mqtt *m, const char *topic, const void *payload, size_t len,
+                       bool retain, int *ret_mid);
+/* Subscribe to a topic or pattern outside PREFIX/SITE, QoS 1; again after each connection. */
+int mqtt_subscribe_topic(struct mqtt *m, const char *pattern);
 /* PREFIX/pattern (every site's topics, e.g. "+/passport/#"), QoS 1. */
 int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern);
 /* PREFIX/SITE/suffix into buf. */

@@ -124,11 +124,11 @@ void site_publish_machine(struct machine *m, void *userdata)
     if (!s->svc->mqtt)
         return;
     snprintf(suffix, sizeof(suffix), "machine/%s/state", m->cfg->name);
-    st = json_pack("{s:s, s:b, s:I, s:b, s:b}", "state", machine_state_to_string(m->state),
+    st = json_pack("{s:s, s:b, s:I, s:b, s:b, s:s}", "state", machine_state_to_string(m->state),
                    "powered", machine_powered(m), "member_id",
                    (json_int_t)(machine_powered(m) ? m->member_id : 0), "running", m->running,
                    "out_of_order", store_resource_get(s->svc->store, m->cfg->name, &res) == 0 &&
-                                       res.out_of_order);
+                                       res.out_of_order, "alarm", m->alarm ? m->alarm : "none");
     mqtt_state(s->svc->mqtt, suffix, st);
     json_decref(st);
 }

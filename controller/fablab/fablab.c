@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,27 @@
 #include "cardid.h"
 #include "log.h"
 #include "meter.h"
+#include "netdev.h"
 #include "policy.h"
 #include "util.h"
 
 #define LOOKAHEAD (7 * 86400)       /* bookings and opening hours considered at a tap */
 #define UPCOMING_MAX 32
+
+/* What the fablab keeps beside each machine: its network devices, the energy of its session,
+ * and a trainer's window at its reader. */
+struct machine_extra {
+    struct fablab *f;
+    struct machine *m;
+    struct netdev *power;           /* a network relay, or NULL */
+    struct netdev *meter;           /* where its power readings come from, or NULL */
+    bool energy_counting;           /* the session's energy start is known */
+    int64_t energy_start_mwh;
+    int64_t closing_session_id;     /* closed, but its power-off not yet confirmed */
+    uint64_t tap_usec;              /* the granted tap waiting for its relay confirmation */
+    int64_t trainer_id;             /* a trainer's window: who, ... */
+    uint64_t trainer_until_usec;    /* ... until when (CLOCK_MONOTONIC) */
+};
 
 struct fablab {
     sd_event *loop;
@@ -24,6 +41,8 @@ struct fablab {
     const struct config *cfg;
     unsigned n_machines;
     struct machine machines[CONFIG_MAX_MACHINES];
+    struct machine_extra extra[CONFIG_MAX_MACHINES];
+    struct netdev_hub *hub;         /* network relays and meters, NULL if none */
     struct fablab_tap last;
     void (*change_fn)(struct machine *m, void *userdata);
     void *change_userdata;
@@ -87,20 +106,58 @@ static void record_tap(struct fablab *f, struct machine *m, bool granted, const 
 
 /* ---- machine events: keep the session record in step ---- */
 
+static struct machine_extra *extra_of(struct fablab *f, const struct machine *m)
+{
+    return &f->extra[m - f->machines];
+}
+
+/* The energy of the running session so far (Wh), or -1 if nothing measures it. */
+static int64_t session_energy_wh(struct fablab *f, const struct machine *m)
+{
+    struct machine_extra *x = extra_of(f, m);
+    struct netdev_reading rd;
+
+    if (!x->meter)
+        return -1;
+    netdev_reading(x->meter, &rd);
+    if (!x->energy_counting || !rd.has_energy)
+        return 0;       /* metered, but no reading yet */
+    return (rd.energy_mwh - x->energy_start_mwh + 500) / 1000;
+}
+
+static void energy_start(struct fablab *f, struct machine *m)
+{
+    struct machine_extra *x = extra_of(f, m);
+    struct netdev_reading rd;
+
+    x->energy_counting = false;
+    if (!x->meter)
+        return;
+    netdev_reading(x->meter, &rd);
+    /* No reading yet: counting starts with the first one. */
+    x->energy_counting = rd.has_energy;
+    x->energy_start_mwh = rd.energy_mwh;
+}
+
 /* Close the session record and meter it; member_id/started_at: of the closed session. */
 static void session_close(struct fablab *f, struct machine *m, const char *reason,
                           int64_t running_seconds, int64_t member_id, int64_t started_at)
 {
-    int64_t now = now_utc();
+    struct machine_extra *x = extra_of(f, m);
+    int64_t now = now_utc(), energy = session_energy_wh(f, m);
     int r;
 
     if (!m->session_id)
         return;
-    if (store_session_close(f->store, m->session_id, now, running_seconds, reason) < 0)
+    if (store_session_close(f->store, m->session_id, now, running_seconds, energy, reason) < 0)
         log_error("machine %s: cannot close session %" PRId64, m->cfg->name, m->session_id);
+    /* A network relay's "off" is confirmed later: until then the session that ended is the
+     * one an alarm would concern. */
+    x->closing_session_id = relay_is_asynchronous(&m->relay) && m->relay.pending ? m->session_id : 0;
     m->session_id = 0;
+    x->energy_counting = false;
     r = f->meter ? meter_machine(f->meter, member_id, m->cfg->name, started_at, now,
-                                 running_seconds, reason) : 0;
+                                 running_seconds, energy, reason) : 0;
     if (r < 0)
         log_error("machine %s: cannot meter the session of member %" PRId64 ": %s", m->cfg->name,
                   member_id, strerror(-r));
@@ -108,9 +165,26 @@ static void session_close(struct fablab *f, struct machine *m, const char *reaso
 
 static void session_open(struct fablab *f, struct machine *m)
 {
+    energy_start(f, m);
     if (store_session_open(f->store, m->resource_id, m->member_id, m->booking_id, m->started_at,
                            &m->session_id) < 0)
         log_error("machine %s: cannot record the session", m->cfg->name);
+    else if (m->alarm && store_session_set_alarm(f->store, m->session_id, m->alarm) < 0)
+        log_error("machine %s: cannot mark session %" PRId64 " with its alarm", m->cfg->name,
+                  m->session_id);
+}
+
+/* The machine's alarm: in the access log (an MQTT event), on the session it concerns. */
+static void alarm_record(struct fablab *f, struct machine *m, const char *detail)
+{
+    struct machine_extra *x = extra_of(f, m);
+    int64_t session = m->session_id ? m->session_id : x->closing_session_id;
+
+    record(f, m, "machine_alarm", false, m->alarm ? m->alarm : "relay_fault",
+           m->state != MACHINE_OFF ? m->member_id : 0, detail);
+    if (session && store_session_set_alarm(f->store, session, m->alarm ? m->alarm : "relay_fault") < 0)
+        log_error("machine %s: cannot mark session %" PRId64 " with its alarm", m->cfg->name,
+                  session);
 }
 
 static void on_machine_event(struct machine *m, enum machine_event ev, void *userdata)
@@ -166,7 +240,52 @@ static void on_machine_event(struct machine *m, enum machine_event ev, void *use
         log_debug("machine %s: %s", name, m->running ? "running" : "idle");
         break;
     case MACHINE_EV_RELAY_FAULT:
-        log_error("machine %s: relay write failed: %s", name, strerror(-m->last_error));
+        if (!relay_is_asynchronous(&m->relay)) {
+            log_error("machine %s: relay write failed: %s", name, strerror(-m->last_error));
+            break;
+        }
+        log_error("machine %s: ALARM: network relay %s did not confirm power %s within %" PRId64
+                  " ms: the machine may be %s; asking again until it answers", name,
+                  m->relay.name, m->relay.requested ? "on" : "off", m->cfg->power_confirm_ms,
+                  m->relay.requested ? "off" : "still powered");
+        alarm_record(f, m, m->relay.requested ? "power on not confirmed" : "power off not confirmed");
+        break;
+    case MACHINE_EV_RELAY_CONFIRMED: {
+        struct machine_extra *x = extra_of(f, m);
+        log_debug("machine %s: network relay confirmed power %s in %" PRIu64 " us", name,
+                  m->relay.energised ? "on" : "off", m->relay.confirm_usec);
+        if (x->tap_usec && m->relay.energised) {
+            f->last.confirm_us = (uint32_t)(now_mono_usec() - x->tap_usec);
+            f->last.confirm_seq = f->last.seq;
+        }
+        x->tap_usec = 0;
+        if (!m->relay.energised)
+            x->closing_session_id = 0;
+        break;
+    }
+    case MACHINE_EV_RELAY_DIVERGED:
+        log_warning("machine %s: its network relay reported power %s while %s is wanted (its "
+                    "button, or a reboot): switching it %s again", name,
+                    m->relay.energised ? "on" : "off", m->relay.requested ? "on" : "off",
+                    m->relay.requested ? "on" : "off");
+        record(f, m, "machine_relay", false, "relay_diverged", m->state != MACHINE_OFF ? m->member_id : 0,
+               m->relay.energised ? "device on, off wanted" : "device off, on wanted");
+        break;
+    case MACHINE_EV_DEVICE_OFFLINE:
+        log_error("machine %s: ALARM: its network relay went offline%s", name,
+                  m->state != MACHINE_OFF ? " during a session: the session stays open, its "
+                                            "state is checked when the device returns" : "");
+        alarm_record(f, m, "device offline");
+        break;
+    case MACHINE_EV_DEVICE_ONLINE:
+        log_notice("machine %s: its network relay is back online; asking it for power %s", name,
+                   m->relay.requested ? "on" : "off");
+        break;
+    case MACHINE_EV_ALARM_CLEARED:
+        log_notice("machine %s: alarm cleared: the network relay confirms power %s", name,
+                   m->relay.energised ? "on" : "off");
+        record(f, m, "machine_alarm", true, "cleared", m->state != MACHINE_OFF ? m->member_id : 0,
+               m->relay.energised ? "power on confirmed" : "power off confirmed");
         break;
     }
     if (f->change_fn)
@@ -312,7 +431,156 @@ static void actor_text(const struct fablab_actor *a, char *buf, size_t n)
         snprintf(buf, n, "member:%" PRId64, a->member_id);
 }
 
+/* ---- trainings: the rules of every way to grant one ---- */
+
+static int refuse(struct fablab_refusal *ret, int error, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int refuse(struct fablab_refusal *ret, int error, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    ret->error = error;
+    ret->code = code;
+    va_start(ap, fmt);
+    vsnprintf(ret->message, sizeof(ret->message), fmt, ap);
+    va_end(ap);
+    return error;
+}
+
+int fablab_trainer_may(struct store *store, int64_t training_id, const char *training,
+                       int64_t trainer_id, int64_t member_id, int64_t now,
+                       struct fablab_refusal *ret)
+{
+    int64_t expires;
+    int r;
+
+    if (!trainer_id)
+        return 0;
+    if (member_id == trainer_id)
+        return refuse(ret, -EPERM, "forbidden", "a trainer cannot grant or revoke their own "
+                      "training; ask another trainer or a manager");
+    r = store_trainer_is(store, training_id, trainer_id);
+    if (r < 0)
+        return refuse(ret, r, "store", "cannot check your trainer role: %s", strerror(-r));
+    if (r == 0)
+        return refuse(ret, -EPERM, "forbidden", "you are not named trainer for %s", training);
+    r = store_qualification_best(store, trainer_id, training_id, &expires);
+    if (r < 0 && r != -ENOENT)
+        return refuse(ret, r, "store", "cannot read your own training: %s", strerror(-r));
+    if (r == -ENOENT || (expires && expires <= now))
+        return refuse(ret, -EPERM, "trainer_training_lapsed", "your own %s training has %s: "
+                      "renew it before training others", training,
+                      r == -ENOENT ? "been revoked" : "expired");
+    return 0;
+}
+
+int fablab_training_grant(struct store *store, int64_t training_id, const char *training,
+                          int64_t trainer_id, int64_t member_id, const char *by,
+                          int64_t expires_at, int64_t now, int64_t *ret_id, bool *ret_renewed,
+                          struct fablab_refusal *ret)
+{
+    struct store_member mb;
+    int64_t held;
+    int r = fablab_trainer_may(store, training_id, training, trainer_id, member_id, now, ret);
+
+    if (r < 0)
+        return r;
+    if (trainer_id) {
+        r = store_member_get(store, member_id, &mb);
+        if (r == -ENOENT)
+            return refuse(ret, r, "not_found", "no member %" PRId64, member_id);
+        if (r < 0)
+            return refuse(ret, r, "store", "cannot read member %" PRId64 ": %s", member_id,
+                          strerror(-r));
+        if (mb.status != MEMBER_ACTIVE || (mb.valid_from && now < mb.valid_from) ||
+            (mb.valid_until && now >= mb.valid_until))
+            return refuse(ret, -EPERM, "member_inactive", "%s is not an active member (%s)",
+                          mb.name, mb.status != MEMBER_ACTIVE ? "suspended"
+                          : mb.valid_from && now < mb.valid_from ? "not yet valid" : "expired");
+    }
+    r = store_qualification_best(store, member_id, training_id, &held);
+    *ret_renewed = r == 0 && (!held || held > now);
+    r = store_qualification_grant(store, member_id, training_id, by, expires_at, ret_id);
+    if (r < 0)
+        return refuse(ret, r, "store", "cannot grant: %s", strerror(-r));
+    return 0;
+}
+
 /* ---- a card at a machine ---- */
+
+/* A trainer's window at machine m: the next other card is the trainee's. */
+static bool trainer_window_open(const struct machine_extra *x)
+{
+    return x->trainer_id && now_mono_usec() < x->trainer_until_usec;
+}
+
+/* The trainee's card, in a trainer's window: grant the machine's training. */
+static void trainee_tap(struct fablab *f, struct machine *m, struct machine_facts *mf,
+                        const struct store_subject *subj, bool known, unsigned targets,
+                        uint64_t t0_usec)
+{
+    struct machine_extra *x = extra_of(f, m);
+    struct fablab_refusal no = { 0 };
+    int64_t trainer = x->trainer_id, id;
+    char by[48], detail[96];
+    bool renewed = false;
+    int r;
+
+    x->trainer_id = 0;
+    snprintf(by, sizeof(by), "trainer:%" PRId64, trainer);
+    if (!known)
+        r = refuse(&no, -ENOENT, "unknown_card", "the card is nobody's");
+    else
+        r = fablab_training_grant(f->store, mf->res.training_id, mf->res.training, trainer,
+                                  subj->member_id, by, 0, now_utc(), &id, &renewed, &no);
+    if (r < 0) {
+        log_notice("machine %s: trainer %" PRId64 " could not grant %s%s: %s", m->cfg->name,
+                   trainer, mf->res.training, known ? "" : " (unknown card)", no.message);
+        snprintf(detail, sizeof(detail), "by trainer %" PRId64 ": %.60s", trainer, no.message);
+        record_tap(f, m, false, no.code, known ? subj->member_id : 0, detail, targets);
+        remember(f, m, known ? subj->member_id : 0, false, no.code, t0_usec);
+        machine_announce(m, MACHINE_SIGNAL_REFUSED);
+        return;
+    }
+    log_info("machine %s: training %s %s to member %" PRId64 " by trainer %" PRId64
+             " at the machine", m->cfg->name, mf->res.training, renewed ? "renewed" : "granted",
+             subj->member_id, trainer);
+    snprintf(detail, sizeof(detail), "%s by trainer %" PRId64, mf->res.training, trainer);
+    record(f, m, "training", true, renewed ? "renewed" : "granted", subj->member_id, detail);
+    remember(f, m, subj->member_id, true, renewed ? "training_renewed" : "training_granted", t0_usec);
+    machine_announce(m, MACHINE_SIGNAL_OK);
+}
+
+/* A trainer of the machine's training taps (not to end their own session): open the window
+ * for the trainee's card. Returns true if it did. */
+static bool trainer_tap(struct fablab *f, struct machine *m, struct machine_facts *mf,
+                        const struct store_subject *subj, unsigned targets, uint64_t t0_usec)
+{
+    struct machine_extra *x = extra_of(f, m);
+    char detail[64];
+    int r;
+
+    if (!m->cfg->trainer_window_seconds || !mf->res.training_id)
+        return false;
+    if (trainer_window_open(x) && x->trainer_id == subj->member_id) {
+        x->trainer_id = 0;      /* tapped twice: the trainer uses the machine */
+        return false;
+    }
+    r = store_trainer_is(f->store, mf->res.training_id, subj->member_id);
+    if (r <= 0)
+        return false;
+    x->trainer_id = subj->member_id;
+    x->trainer_until_usec = now_mono_usec() + (uint64_t)m->cfg->trainer_window_seconds * 1000000u;
+    log_info("machine %s: trainer %" PRId64 " waits for a trainee's card for %s (%" PRId64 " s)",
+             m->cfg->name, subj->member_id, mf->res.training, m->cfg->trainer_window_seconds);
+    snprintf(detail, sizeof(detail), "%s, %" PRId64 " s", mf->res.training,
+             m->cfg->trainer_window_seconds);
+    record_tap(f, m, true, "trainer_window", subj->member_id, detail, targets);
+    remember(f, m, subj->member_id, true, "trainer_window", t0_usec);
+    machine_announce(m, MACHINE_SIGNAL_WAIT);
+    return true;
+}
 
 static void tap_refused_log(struct machine *m, int64_t member_id, enum policy_reason reason)
 {
@@ -419,6 +687,18 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const struct reader
         return true;
     }
 
+    /* Training at the machine: a trainer's tap opens a window, the next other card in it
+     * is the trainee's (never a power tap); the trainer's second tap uses the machine. */
+    {
+        struct machine_extra *x = extra_of(f, m);
+        if (trainer_window_open(x) && !(known && subj.member_id == x->trainer_id)) {
+            trainee_tap(f, m, &mf, &subj, known, targets, t0_usec);
+            return true;
+        }
+        if (known && !(same && machine_powered(m)) && trainer_tap(f, m, &mf, &subj, targets, t0_usec))
+            return true;
+    }
+
     /* The member of the running session: finish, extend, or stop now. */
     if (same && machine_powered(m)) {
         switch (m->state) {
@@ -456,6 +736,8 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const struct reader
             return true;
         }
         remember(f, m, subj.member_id, true, takeover ? "takeover" : "on", t0_usec);
+        if (relay_is_asynchronous(&m->relay) && m->relay.pending)
+            extra_of(f, m)->tap_usec = t0_usec;     /* for the confirmation's latency */
         char detail[48];
         snprintf(detail, sizeof(detail), "%s, %u us", v.booking_id ? "booking" : "walk-up", latency);
         record_tap(f, m, true, "granted", subj.member_id, detail, targets);
@@ -482,7 +764,8 @@ void fablab_minute(struct fablab *f)
         struct machine *m = &f->machines[i];
         /* A crash closes the session at the last minute recorded here. */
         if (m->session_id && store_session_touch(f->store, m->session_id, now,
-                                                 machine_running_seconds(m)) < 0)
+                                                 machine_running_seconds(m),
+                                                 session_energy_wh(f, m)) < 0)
             log_error("machine %s: cannot record that session %" PRId64 " is still running",
                       m->cfg->name, m->session_id);
     }
@@ -508,7 +791,7 @@ json_t *fablab_machine_json(struct fablab *f, const struct store_resource *r)
         "interlock", m != NULL, "state", m ? machine_state_to_string(m->state) : "none",
         "member_id", (json_int_t)(m && machine_powered(m) ? m->member_id : 0),
         "booking_id", (json_int_t)(m && machine_powered(m) ? m->booking_id : 0),
-        "until", until, "running", m && m->running_in.is_open ? json_boolean(m->running) : NULL);
+        "until", until, "running", m && machine_senses_running(m) ? json_boolean(m->running) : NULL);
 }
 
 bool fablab_cancel_allowed(const struct store_resource *res, int64_t start, int64_t now)
@@ -564,6 +847,45 @@ int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const c
     return r;
 }
 
+/* A machine's network relay and meter, for status: null for a GPIO relay without meter. */
+static json_t *fablab_power_json(struct fablab *f, const struct machine *m)
+{
+    const struct machine_extra *x = extra_of(f, m);
+    struct netdev_reading rd;
+    char dev[128];
+    json_t *o;
+
+    if (!x->power && !x->meter)
+        return json_null();
+    o = json_object();
+    if (x->power) {
+        const struct relay *r = &m->relay;
+        device_spec_format(netdev_spec(x->power), dev, sizeof(dev));
+        json_object_set_new(o, "device", json_string(dev));
+        json_object_set_new(o, "relay", json_string(r->offline ? "offline" : r->fault ? "fault" :
+                                                    r->pending ? "pending" : "confirmed"));
+        json_object_set_new(o, "requested", json_boolean(r->requested));
+        json_object_set_new(o, "confirm_us", json_integer((json_int_t)r->confirm_usec));
+        json_object_set_new(o, "requests", json_integer((json_int_t)r->writes));
+        json_object_set_new(o, "faults", json_integer((json_int_t)r->faults));
+    }
+    if (x->meter) {
+        netdev_reading(x->meter, &rd);
+        device_spec_format(netdev_spec(x->meter), dev, sizeof(dev));
+        json_object_set_new(o, "meter", json_string(dev));
+        json_object_set_new(o, "online", rd.online_known ? json_boolean(rd.online) : json_null());
+        json_object_set_new(o, "power_w", rd.has_power ? json_integer((json_int_t)((rd.power_mw + 500) / 1000))
+                                                       : json_null());
+        json_object_set_new(o, "session_energy_wh", m->session_id && rd.has_energy
+                                ? json_integer((json_int_t)session_energy_wh(f, m)) : json_null());
+        json_object_set_new(o, "counter_resets", json_integer((json_int_t)rd.counter_resets));
+        /* What the meter counted since portierd started (its own total, through resets). */
+        json_object_set_new(o, "energy_total_wh", rd.has_energy
+                                ? json_integer((json_int_t)(rd.energy_mwh / 1000)) : json_null());
+    }
+    return o;
+}
+
 json_t *fablab_status(struct fablab *f)
 {
     json_t *list = json_array();
@@ -571,8 +893,11 @@ json_t *fablab_status(struct fablab *f)
     for (unsigned i = 0; i < f->n_machines; i++)
         if (store_resource_get(f->store, f->machines[i].cfg->name, &res) == 0) {
             json_t *o = fablab_machine_json(f, &res);
-            json_object_set_new(o, "relay_energised", json_boolean(f->machines[i].relay.energised));
-            json_object_set_new(o, "warn_energised", json_boolean(f->machines[i].warn.energised));
+            const struct machine *m = &f->machines[i];
+            json_object_set_new(o, "relay_energised", json_boolean(m->relay.energised));
+            json_object_set_new(o, "warn_energised", json_boolean(m->warn.energised));
+            json_object_set_new(o, "alarm", m->alarm ? json_string(m->alarm) : json_null());
+            json_object_set_new(o, "power", fablab_power_json(f, m));
             json_array_append_new(list, o);
         }
     return list;
@@ -589,15 +914,72 @@ struct input *fablab_input_by_name(struct fablab *f, const char *name)
 static int close_interrupted(const struct store_session *ss, void *userdata)
 {
     struct fablab *f = userdata;
-    int r = store_session_close(f->store, ss->id, ss->last_seen_at, ss->running_seconds,
+    int64_t energy = ss->has_energy ? ss->energy_wh : -1;
+    int r = store_session_close(f->store, ss->id, ss->last_seen_at, ss->running_seconds, energy,
                                 "interrupted");
     if (r == 0 && f->meter)
         r = meter_machine(f->meter, ss->member_id, ss->resource, ss->started_at, ss->last_seen_at,
-                          ss->running_seconds, "interrupted");
+                          ss->running_seconds, energy, "interrupted");
     if (r < 0)
         log_error("machine %s: cannot close interrupted session %" PRId64 ": %s", ss->resource,
                   ss->id, strerror(-r));
     return 0;
+}
+
+/* A new reading of a machine's meter: power as its running input, and status. */
+static void meter_reading(struct netdev *d, void *userdata)
+{
+    struct machine_extra *x = userdata;
+    struct netdev_reading rd;
+
+    netdev_reading(d, &rd);
+    if (rd.has_energy && x->m->session_id && !x->energy_counting) {
+        x->energy_counting = true;          /* the session's first reading */
+        x->energy_start_mwh = rd.energy_mwh;
+    }
+    if (rd.has_power)
+        machine_power_reading(x->m, rd.power_mw);
+}
+
+/* The network devices of machine mc: its relay (into *net) and its meter. */
+static int machine_devices(struct fablab *f, const struct machine_config *mc,
+                           struct machine_extra *x, struct machine_net *net)
+{
+    const struct device_spec *meter = config_machine_meter_device(f->cfg, mc);
+    char topic[160];
+    int r;
+
+    if (mc->power.kind == DEVICE_NONE && !meter)
+        return 0;
+    if (!f->hub) {
+        snprintf(topic, sizeof(topic), "%s/%s/shelly", f->cfg->mqtt.prefix, f->cfg->site.id);
+        if ((r = netdev_hub_new(f->loop, topic, &f->hub)) < 0)
+            return r;
+    }
+    if (mc->power.kind != DEVICE_NONE) {
+        if ((r = netdev_get(f->hub, &mc->power, &x->power)) < 0)
+            return r;
+        netdev_set_confirm_ms(x->power, (unsigned)mc->power_confirm_ms);
+        net->ops = &relay_ops_netdev;
+        net->device = x->power;
+    }
+    if (meter) {
+        if ((r = netdev_get(f->hub, meter, &x->meter)) < 0 ||
+            (r = netdev_listen(x->meter, meter_reading, x)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+void fablab_set_mqtt(struct fablab *f, struct mqtt *mqtt)
+{
+    if (f && f->hub)
+        (void)netdev_hub_attach(f->hub, mqtt);
+}
+
+bool fablab_has_network_devices(const struct fablab *f)
+{
+    return f && netdev_hub_count(f->hub) > 0;
 }
 
 int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine,
@@ -621,9 +1003,18 @@ int fablab_new(sd_event *loop, struct store *store, struct access_engine *engine
     for (unsigned i = 0; i < cfg->n_machines; i++) {
         const struct machine_config *mc = &cfg->machines[i];
         struct machine *m = &f->machines[i];
+        struct machine_extra *x = &f->extra[i];
+        struct machine_net net = { 0 };
         struct store_resource res;
         const char *what = "";
-        r = machine_init(m, mc, loop, hw, on_machine_event, f, &what);
+        x->f = f;
+        x->m = m;
+        r = machine_devices(f, mc, x, &net);
+        if (r < 0) {
+            log_error("machine %s: cannot set up its network devices: %s", mc->name, strerror(-r));
+            goto fail;
+        }
+        r = machine_init(m, mc, loop, hw, &net, on_machine_event, f, &what);
         if (r < 0) {
             log_error("machine %s: cannot open %s line: %s", mc->name, what, strerror(-r));
             goto fail;
@@ -659,6 +1050,7 @@ struct fablab *fablab_free(struct fablab *f)
         machine_power_off(&f->machines[i], "stopped");
         machine_fini(&f->machines[i]);
     }
+    f->hub = netdev_hub_free(f->hub);
     free(f);
     return NULL;
 }

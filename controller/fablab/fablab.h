@@ -17,6 +17,7 @@
 #include "store.h"
 
 struct fablab;
+struct mqtt;
 
 struct meter;
 /* meter receives every closed session (may be NULL in tests). */
@@ -38,6 +39,12 @@ void fablab_on_change(struct fablab *f, void (*fn)(struct machine *m, void *user
                       void *userdata);
 /* Call the change listener for every machine (initial state). */
 void fablab_publish_all(struct fablab *f);
+/* Talk to the machines' network relays and meters through mqtt (after mqtt_new; NULL before
+ * mqtt_free). A no-op without network devices. */
+void fablab_set_mqtt(struct fablab *f, struct mqtt *mqtt);
+/* Whether the configuration has network devices (they need MQTT). */
+bool fablab_has_network_devices(const struct fablab *f);
+
 /* Set a machine out of order (cutting its power) or back in order. -ENOENT if unknown. */
 int fablab_set_out_of_order(struct fablab *f, const char *machine, bool on, const char *reason,
                             const char *by);
@@ -50,6 +57,10 @@ struct fablab_tap {
     bool granted;
     const char *outcome;        /* "on", "takeover", "finished", "extended", "off", reason id */
     uint32_t latency_us;
+    /* A network relay: tap to the device's confirmation of power on, for the tap of
+     * sequence number confirm_seq (0: none confirmed yet). */
+    uint32_t confirm_us;
+    uint64_t confirm_seq;
 };
 const struct fablab_tap *fablab_last_tap(const struct fablab *f);
 
@@ -78,5 +89,28 @@ struct booking_verdict fablab_check_booking(struct fablab *f, const struct store
 bool fablab_cancel_allowed(const struct store_resource *res, int64_t start, int64_t now);
 /* A machine and its rules and live state, as `machine show` gives it. */
 json_t *fablab_machine_json(struct fablab *f, const struct store_resource *res);
+/* ---- trainings: one set of rules for the command, the web and the machine's reader ----
+ *
+ * A trainer (a member named trainer for the training) grants and revokes it only if: the
+ * member is not themselves, they are named trainer for it, their own grant of it is valid
+ * (not expired, not revoked), and, to grant, the member is active (not suspended, within
+ * their validity). Staff (managers, the system) are bound by none of these. */
+struct fablab_refusal {
+    int error;                  /* -errno */
+    const char *code;           /* "forbidden", "trainer_training_lapsed", "member_inactive",
+                                   "not_found", "store" */
+    char message[160];
+};
+/* trainer_id: the trainer acting, 0 for staff. 0, or -errno with *ret filled. */
+int fablab_trainer_may(struct store *store, int64_t training_id, const char *training,
+                       int64_t trainer_id, int64_t member_id, int64_t now,
+                       struct fablab_refusal *ret);
+/* Grant (or renew: *ret_renewed) training to member, recorded as by. 0 and *ret_id, or -errno
+ * with *ret filled. */
+int fablab_training_grant(struct store *store, int64_t training_id, const char *training,
+                          int64_t trainer_id, int64_t member_id, const char *by,
+                          int64_t expires_at, int64_t now, int64_t *ret_id, bool *ret_renewed,
+                          struct fablab_refusal *ret);
+
 /* The machine whose reader this is, or NULL. */
 const char *fablab_machine_of_reader(struct fablab *f, const char *reader);

@@ -93,12 +93,13 @@ static int qualification_append(const struct store_qualification *q, void *userd
 static int session_append(const struct store_session *ss, void *userdata)
 {
     return json_array_append_new(userdata, json_pack(
-        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)ss->id, "machine",
-        ss->resource, "member_id", (json_int_t)ss->member_id, "booking_id",
+        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:s?}", "id", (json_int_t)ss->id,
+        "machine", ss->resource, "member_id", (json_int_t)ss->member_id, "booking_id",
         (json_int_t)ss->booking_id, "started_at", (json_int_t)ss->started_at, "ended_at",
         (json_int_t)ss->ended_at, "last_seen_at", (json_int_t)ss->last_seen_at,
-        "running_seconds", (json_int_t)ss->running_seconds, "end_reason",
-        ss->end_reason)) == 0 ? 0 : -ENOMEM;
+        "running_seconds", (json_int_t)ss->running_seconds, "end_reason", ss->end_reason,
+        "energy_wh", ss->has_energy ? json_integer((json_int_t)ss->energy_wh) : json_null(),
+        "alarm", ss->alarm[0] ? ss->alarm : NULL)) == 0 ? 0 : -ENOMEM;
 }
 
 /* ---- machines ---- */
@@ -317,30 +318,32 @@ int cmd_training_list(struct cmd_call *call, const struct cmd_args *a)
     return cmd_ok_list(call, "trainings", list, r);
 }
 
+/* The trainer acting, or 0 for staff. */
+static int64_t trainer_id_of(struct cmd_call *call)
+{
+    const struct actor *who = cmd_actor(call);
+    return who->role == ROLE_TRAINER ? who->member_id : 0;
+}
+
 /* Before a grant or a revoke of training name to member: the training's id, and who to
- * record as doing it. Trainers grant and revoke only the trainings they are named for, and
- * never their own. 0 or the error the call was failed with. */
+ * record as doing it. Trainers grant and revoke only under the rules of
+ * fablab_trainer_may(): the one place for them, shared with the training at a machine's
+ * reader. 0 or the error the call was failed with. */
 static int qualification_change(struct cmd_call *call, const char *name, int64_t member,
                                 int64_t *training, char *by, size_t by_n)
 {
-    const struct actor *who = cmd_actor(call);
+    struct fablab_refusal no;
     int r;
 
     if ((r = find_training(call, name, training)) < 0)
         return r;
     record_by(call, false, 0, by, by_n);
-    if (who->role != ROLE_TRAINER)
+    if (!trainer_id_of(call))
         return 0;
-    snprintf(by, by_n, "trainer:%" PRId64, who->member_id);
-    if (member == who->member_id)
-        return cmd_fail(call, -EPERM, "forbidden", "a trainer cannot grant or revoke their own "
-                        "training; ask another trainer or a manager");
-    r = store_trainer_is(cmd_services(call)->store, *training, who->member_id);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "cannot check your trainer role: %s", strerror(-r));
-    if (r == 0)
-        return cmd_fail(call, -EPERM, "forbidden", "you are not named trainer for %s", name);
-    return 0;
+    snprintf(by, by_n, "trainer:%" PRId64, trainer_id_of(call));
+    r = fablab_trainer_may(cmd_services(call)->store, *training, name, trainer_id_of(call),
+                           member, now_utc(), &no);
+    return r < 0 ? cmd_fail(call, no.error, no.code, "%s", no.message) : 0;
 }
 
 int cmd_training_grant(struct cmd_call *call, const struct cmd_args *a)
@@ -348,16 +351,22 @@ int cmd_training_grant(struct cmd_call *call, const struct cmd_args *a)
     struct store *store = cmd_services(call)->store;
     const char *name = arg_str(a, "training");
     int64_t member = arg_int(a, "member", 0), training, id;
+    struct fablab_refusal no;
+    bool renewed;
     char by[96];
     int r;
 
     if ((r = qualification_change(call, name, member, &training, by, sizeof(by))) < 0)
         return r;
-    r = store_qualification_grant(store, member, training, by, arg_int(a, "expires", 0), &id);
+    /* The same function as a trainer's grant at the machine: it checks the trainer's rules
+     * again (cheap) and the trainee's membership. */
+    r = fablab_training_grant(store, training, name, trainer_id_of(call), member, by,
+                              arg_int(a, "expires", 0), now_utc(), &id, &renewed, &no);
     if (r < 0)
-        return cmd_fail(call, r, "store", "cannot grant: %s", strerror(-r));
-    log_info("training %s granted to member %" PRId64 " by %s", name, member, cmd_who(call));
-    return cmd_ok(call, json_pack("{s:I}", "id", (json_int_t)id));
+        return cmd_fail(call, no.error, no.code, "%s", no.message);
+    log_info("training %s %s to member %" PRId64 " by %s", name, renewed ? "renewed" : "granted",
+             member, cmd_who(call));
+    return cmd_ok(call, json_pack("{s:I, s:b}", "id", (json_int_t)id, "renewed", renewed));
 }
 
 int cmd_training_revoke(struct cmd_call *call, const struct cmd_args *a)

@@ -26,10 +26,88 @@ static int relay_set(struct machine *m, bool on)
     return r;
 }
 
+static bool warn_wanted(const struct machine *m)
+{
+    return m->state == MACHINE_WARNING || m->state == MACHINE_GRACE || m->state == MACHINE_OVERRUN;
+}
+
 static void warn_set(struct machine *m, bool on)
 {
-    if (m->warn.is_open && m->warn.energised != on)
+    if (on && m->signal_steps) {
+        m->signal_steps = 0;        /* the session's warning wins over an announcement */
+        timer_disarm(m->signal_timer);
+    }
+    if (m->warn.is_open && m->warn.energised != on && !m->signal_steps)
         relay_write(&m->warn, on);
+}
+
+static void signal_step(void *userdata)
+{
+    struct machine *m = userdata;
+
+    if (!m->signal_steps)
+        return;
+    m->signal_steps--;
+    if (!m->signal_steps || timer_arm_in(m->signal_timer, m->signal_step_ms * 1000ull) < 0) {
+        m->signal_steps = 0;
+        relay_write(&m->warn, warn_wanted(m));
+        return;
+    }
+    relay_write(&m->warn, m->signal_steps % 2 == 0);
+}
+
+void machine_announce(struct machine *m, enum machine_signal signal)
+{
+    if (!m->warn.is_open || warn_wanted(m))
+        return;
+    /* Steps alternate on/off, the last one back to the warning output's own state. */
+    m->signal_steps = signal == MACHINE_SIGNAL_OK ? 6 : 2;
+    m->signal_step_ms = signal == MACHINE_SIGNAL_REFUSED ? 1000 : 150;
+    if (timer_arm_in(m->signal_timer, m->signal_step_ms * 1000ull) < 0) {
+        m->signal_steps = 0;
+        return;
+    }
+    relay_write(&m->warn, true);
+}
+
+static void alarm_raise(struct machine *m, const char *alarm, enum machine_event ev)
+{
+    if (!m->alarm || strcmp(m->alarm, "device_offline") != 0 || strcmp(alarm, "relay_fault") != 0) {
+        if (!m->alarm)
+            m->alarm_since = now_utc();
+        m->alarm = alarm;       /* offline says more than a fault that follows from it */
+    }
+    if (m->state != MACHINE_OFF && !m->session_alarm)
+        m->session_alarm = m->alarm;
+    emit(m, ev);
+}
+
+static void relay_news(struct relay *r, enum relay_news news, void *userdata)
+{
+    struct machine *m = userdata;
+
+    switch (news) {
+    case RELAY_CONFIRMED:
+        emit(m, MACHINE_EV_RELAY_CONFIRMED);
+        if (m->alarm && !r->offline) {
+            m->alarm = NULL;
+            emit(m, MACHINE_EV_ALARM_CLEARED);
+        }
+        break;
+    case RELAY_FAULT:
+        m->last_error = -ETIMEDOUT;
+        alarm_raise(m, "relay_fault", MACHINE_EV_RELAY_FAULT);
+        break;
+    case RELAY_OFFLINE:
+        alarm_raise(m, "device_offline", MACHINE_EV_DEVICE_OFFLINE);
+        break;
+    case RELAY_ONLINE:
+        emit(m, MACHINE_EV_DEVICE_ONLINE);     /* relay.c asks for our state again */
+        break;
+    case RELAY_DIVERGED:
+        emit(m, MACHINE_EV_RELAY_DIVERGED);
+        break;
+    }
 }
 
 bool machine_powered(const struct machine *m)
@@ -63,9 +141,14 @@ static int arm_deadline(struct machine *m, int64_t at_utc)
 
 /* The idle timer runs while a session is on and the sensor says idle. It only ends a
  * session early: if it cannot be armed, the session's own deadline still ends it. */
+bool machine_senses_running(const struct machine *m)
+{
+    return m->running_in.is_open || m->cfg->running_power_w > 0;
+}
+
 static void idle_update(struct machine *m)
 {
-    bool want = m->running_in.is_open && m->cfg->idle_off_minutes > 0 && !m->running &&
+    bool want = machine_senses_running(m) && m->cfg->idle_off_minutes > 0 && !m->running &&
                 (m->state == MACHINE_ON || m->state == MACHINE_WARNING || m->state == MACHINE_GRACE);
     if (!want) {
         m->idle_until = 0;
@@ -80,7 +163,7 @@ static void idle_update(struct machine *m)
 static void set_state(struct machine *m, enum machine_state s)
 {
     m->state = s;
-    warn_set(m, s == MACHINE_WARNING || s == MACHINE_GRACE || s == MACHINE_OVERRUN);
+    warn_set(m, warn_wanted(m));
     idle_update(m);
 }
 
@@ -174,10 +257,8 @@ static void idle_due(void *userdata)
         machine_power_off(m, "idle");
 }
 
-static void running_changed(struct input *in, bool active, void *userdata)
+static void running_set(struct machine *m, bool active)
 {
-    struct machine *m = userdata;
-
     running_account(m);
     m->running = active;
     if (active && m->state != MACHINE_OFF)
@@ -190,6 +271,45 @@ static void running_changed(struct input *in, bool active, void *userdata)
         return;
     }
     idle_update(m);
+}
+
+static void running_changed(struct input *in, bool active, void *userdata)
+{
+    running_set(userdata, active);
+}
+
+static void power_settled(void *userdata)
+{
+    struct machine *m = userdata;
+
+    if (!m->power_flip_pending)
+        return;
+    m->power_flip_pending = false;
+    running_set(m, !m->running);
+}
+
+void machine_power_reading(struct machine *m, int64_t milliwatts)
+{
+    bool above;
+
+    m->power_mw = milliwatts;
+    if (m->cfg->running_power_w <= 0)
+        return;
+    above = milliwatts >= m->cfg->running_power_w * 1000;
+    if (above == m->running) {
+        /* Back where it was before the change settled: nothing happened. */
+        m->power_flip_pending = false;
+        timer_disarm(m->power_timer);
+        return;
+    }
+    if (m->power_flip_pending)
+        return;         /* already counting since it crossed */
+    if (m->cfg->running_power_seconds == 0 ||
+        timer_arm_in(m->power_timer, (uint64_t)m->cfg->running_power_seconds * 1000000u) < 0) {
+        running_set(m, above);
+        return;
+    }
+    m->power_flip_pending = true;
 }
 
 static void session_begin(struct machine *m, int64_t member_id, int64_t booking_id,
@@ -205,6 +325,7 @@ static void session_begin(struct machine *m, int64_t member_id, int64_t booking_
     m->running_since = m->running ? now_mono_usec() : 0;
     m->off_reason = NULL;
     m->idle_until = 0;      /* a new member's idle countdown starts afresh */
+    m->session_alarm = m->alarm;
 }
 
 /* Another member's session on a powered machine: the previous one is closed by the owner on
@@ -298,8 +419,8 @@ void machine_power_off(struct machine *m, const char *reason)
 }
 
 int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *loop,
-                 const struct door_hw *hw, machine_event_fn on_event, void *userdata,
-                 const char **ret_what)
+                 const struct door_hw *hw, const struct machine_net *net,
+                 machine_event_fn on_event, void *userdata, const char **ret_what)
 {
     char name[48];
     int r;
@@ -309,17 +430,25 @@ int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *
     m->loop = loop;
     m->on_event = on_event;
     m->userdata = userdata;
+    m->power_mw = -1;
     *ret_what = "timer";
     if ((r = timer_new(loop, CLOCK_REALTIME, 0, deadline_due, m, &m->deadline)) < 0 ||
         (r = timer_set_priority(m->deadline, MACHINE_TIMER_PRIORITY)) < 0 ||
         (r = timer_new(loop, CLOCK_REALTIME, 0, idle_due, m, &m->idle)) < 0 ||
-        (r = timer_set_priority(m->idle, MACHINE_TIMER_PRIORITY)) < 0)
+        (r = timer_set_priority(m->idle, MACHINE_TIMER_PRIORITY)) < 0 ||
+        (r = timer_new(loop, CLOCK_MONOTONIC, 1000, power_settled, m, &m->power_timer)) < 0 ||
+        (r = timer_new(loop, CLOCK_MONOTONIC, 1000, signal_step, m, &m->signal_timer)) < 0)
         goto fail;
     snprintf(name, sizeof(name), "%s.relay", cfg->name);
     *ret_what = "relay";
-    r = relay_open(&m->relay, hw->relay_ops, name, &cfg->relay);
+    if (net && net->ops)
+        r = relay_open_backend(&m->relay, net->ops, name, NULL, net->device);
+    else
+        r = relay_open(&m->relay, hw->relay_ops, name, &cfg->relay);
     if (r < 0)
         goto fail;
+    m->relay.notify = relay_news;
+    m->relay.notify_userdata = m;
     if (cfg->warn.set) {
         snprintf(name, sizeof(name), "%s.warn", cfg->name);
         *ret_what = "warn";
@@ -348,6 +477,9 @@ void machine_fini(struct machine *m)
         return;
     m->deadline = timer_free(m->deadline);
     m->idle = timer_free(m->idle);
+    m->power_timer = timer_free(m->power_timer);
+    m->signal_timer = timer_free(m->signal_timer);
+    m->signal_steps = 0;
     input_close(&m->running_in);
     relay_close(&m->warn);
     relay_close(&m->relay);     /* de-energised: power off */

@@ -16,7 +16,20 @@
  * relay is switched back off, no event; from handover or machine_takeover: off with
  * off_reason "timer_fault"), or during one (off, "timer_fault"); a handover window that
  * cannot be timed is skipped (off, "finished", as with handover_seconds 0). The idle timer
- * only ends a session early: if it cannot be armed, the session's deadline still ends it. */
+ * only ends a session early: if it cannot be armed, the session's deadline still ends it.
+ *
+ * A network relay (a Shelly or Tasmota device, relay.h's asynchronous back-ends) confirms
+ * later: the session starts when the tap is granted and the request sent, and
+ * MACHINE_EV_RELAY_CONFIRMED follows when the device reports the state. A request left
+ * unconfirmed (MACHINE_EV_RELAY_FAULT) or the device going away (MACHINE_EV_DEVICE_OFFLINE)
+ * raises the machine's alarm: the state machine goes on as before (the session is kept
+ * and marked, its deadlines still end it), the relay asks again until the device answers,
+ * and the alarm clears (MACHINE_EV_ALARM_CLEARED) once the device confirms the state the
+ * machine wants. Power is never assumed off while it cannot be confirmed. The GPIO relay
+ * path is unchanged: synchronous, done when the write returns.
+ *
+ * Running: a `running` line, or power readings (machine_power_reading()) above
+ * running_power_w for running_power_seconds (and below it as long for idle). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,7 +60,18 @@ enum machine_event {
     MACHINE_EV_HANDOVER,    /* the member finished; waiting for a takeover */
     MACHINE_EV_OFF,         /* power off; off_reason says why */
     MACHINE_EV_RUNNING,     /* running sensor changed (m->running) */
-    MACHINE_EV_RELAY_FAULT,
+    MACHINE_EV_RELAY_FAULT, /* a write failed (GPIO), or a network relay did not confirm */
+    MACHINE_EV_RELAY_CONFIRMED,     /* a network relay confirmed (m->relay.confirm_usec) */
+    MACHINE_EV_RELAY_DIVERGED,      /* it reported another state; asked again */
+    MACHINE_EV_DEVICE_OFFLINE,      /* its device went away (alarm) */
+    MACHINE_EV_DEVICE_ONLINE,       /* it came back; its state is asked again */
+    MACHINE_EV_ALARM_CLEARED,       /* the device confirmed the wanted state again */
+};
+
+/* A network relay instead of the GPIO relay of the machine's config. */
+struct machine_net {
+    const struct relay_ops *ops;    /* an asynchronous back-end */
+    void *device;                   /* handed to it (relay_open_backend) */
 };
 
 struct machine;
@@ -77,6 +101,15 @@ struct machine {
     int64_t running_seconds;        /* accumulated in the current session */
     const char *off_reason;         /* static string: "finished", "session_end", "idle", ... */
     int last_error;
+    const char *alarm;              /* NULL, "relay_fault" or "device_offline" */
+    int64_t alarm_since;            /* UTC */
+    const char *session_alarm;      /* the first alarm the current session saw, or NULL */
+    bool power_flip_pending;        /* power crossed running_power_w; waiting to be sure */
+    struct timer *power_timer;      /* CLOCK_MONOTONIC: running_power_seconds */
+    int64_t power_mw;               /* last power reading, -1 if none */
+    struct timer *signal_timer;     /* CLOCK_MONOTONIC: the warn output's pattern */
+    unsigned signal_steps;          /* pattern steps left */
+    uint32_t signal_step_ms;
     struct timer *deadline;         /* CLOCK_REALTIME: next state change, or handover end */
     struct timer *idle;             /* CLOCK_REALTIME: idle_until */
     machine_event_fn on_event;
@@ -86,8 +119,8 @@ struct machine {
 /* Open the machine's lines (power off) and create its timers. 0 or -errno; *ret_what names
  * the failing line ("timer" if the timers could not be created). */
 int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *loop,
-                 const struct door_hw *hw, machine_event_fn on_event, void *userdata,
-                 const char **ret_what);
+                 const struct door_hw *hw, const struct machine_net *net,
+                 machine_event_fn on_event, void *userdata, const char **ret_what);
 void machine_fini(struct machine *m);
 void machine_reconfigure(struct machine *m, const struct machine_config *cfg);
 
@@ -108,6 +141,18 @@ void machine_power_off(struct machine *m, const char *reason);
 
 /* The daemon's clock moved (simulation): re-arm the deadlines. */
 void machine_clock_changed(struct machine *m);
+
+/* A power reading of the machine, in milliwatts (running from power, status). */
+void machine_power_reading(struct machine *m, int64_t milliwatts);
+/* Whether the machine has a running input (a line, or power readings). */
+bool machine_senses_running(const struct machine *m);
+/* A pattern on the warn output (a buzzer or lamp), if wired and not warning. */
+enum machine_signal {
+    MACHINE_SIGNAL_WAIT,            /* one short beep: waiting for the next card */
+    MACHINE_SIGNAL_OK,              /* three short beeps: done */
+    MACHINE_SIGNAL_REFUSED,         /* one long beep: refused */
+};
+void machine_announce(struct machine *m, enum machine_signal signal);
 
 /* Seconds the running sensor has shown "running" in the current session. */
 int64_t machine_running_seconds(const struct machine *m);

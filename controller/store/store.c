@@ -353,7 +353,21 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "  BEGIN SELECT RAISE(ABORT, 'access_events are append-only until their retention"
      " ends'); END;"),
 
-    /* 14: deliveries. The e-mail outbox: each message written in the transaction of the
+    /* 14: energy — what a machine session used (from a network meter's cumulative counter,
+     * integer Wh; NULL where no meter measured it) and the alarm it saw (a network relay
+     * that did not confirm, a device offline); rates per kWh and energy included in plans;
+     * the energy of a usage record and of its ledger entry (NULL: not metered, and the
+     * entry's encoding does not mention it, so entries before keep their bytes and hashes). */
+    ("ALTER TABLE machine_sessions ADD COLUMN energy_wh INTEGER;"
+     "ALTER TABLE machine_sessions ADD COLUMN alarm TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE rates ADD COLUMN per_kwh_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE rates ADD COLUMN monthly_wh INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE usage ADD COLUMN energy_wh INTEGER;"
+     "ALTER TABLE usage ADD COLUMN plan_wh INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE usage ADD COLUMN energy_cents INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE ledger ADD COLUMN energy_wh INTEGER;"),
+
+    /* 15: deliveries. The e-mail outbox: each message written in the transaction of the
      * change it tells of, rendered in its reader's language, with its delivery state; sent
      * messages lose their bodies (an invitation's link). The outbox's consumers: each
      * webhook's cursor, and MQTT's while a webhook keeps messages it has acknowledged

@@ -22,7 +22,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 14
+#define STORE_SCHEMA_VERSION 15
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -406,9 +406,13 @@ STORE_CHECK int store_bookings_foreach(struct store *s, const struct store_booki
 /* ---- machine sessions (the interlock's record of who used a machine when) ---- */
 STORE_CHECK int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
                        int64_t booking_id, int64_t at, int64_t *ret_id);
-STORE_CHECK int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds);
+/* energy_wh: the session's energy so far, or -1 when no meter measures it. */
+STORE_CHECK int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
+                                    int64_t energy_wh);
 STORE_CHECK int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
-                        const char *reason);
+                        int64_t energy_wh, const char *reason);
+/* Mark a session (open or closed) with an alarm ("relay_fault", "device_offline"). */
+STORE_CHECK int store_session_set_alarm(struct store *s, int64_t id, const char *alarm);
 /* Close every session left open by a crash at its last known moment; returns how many. */
 STORE_CHECK int store_sessions_close_interrupted(struct store *s);
 struct store_session {
@@ -416,6 +420,9 @@ struct store_session {
     char resource[32];
     int64_t member_id, booking_id, started_at, ended_at, last_seen_at, running_seconds;
     char end_reason[24];
+    bool has_energy;
+    int64_t energy_wh;
+    char alarm[24];
 };
 typedef int (*store_session_fn)(const struct store_session *ss, void *userdata);
 STORE_CHECK int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata);
@@ -449,6 +456,8 @@ struct store_rate {
     int64_t block_minutes;          /* charged per started block */
     int64_t min_charge_cents;
     int64_t free_minutes;           /* per session, before charging */
+    int64_t per_kwh_cents;          /* energy, per kWh (charged per Wh, rounded to the cent) */
+    int64_t monthly_wh;             /* energy included in the plan each month */
 };
 /* The most specific rate of plan for a machine: -ENOENT if none. */
 STORE_CHECK int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
@@ -476,6 +485,9 @@ STORE_CHECK int64_t store_plan_days_used(struct store *s, int64_t member_id, con
                              const char *last_day);
 STORE_CHECK int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *resource,
                                 const char *first_day, const char *last_day);
+/* Energy included in plans already used (Wh), as store_plan_minutes_used(). */
+STORE_CHECK int64_t store_plan_wh_used(struct store *s, int64_t member_id, const char *resource,
+                                       const char *first_day, const char *last_day);
 bool store_day_charged(struct store *s, int64_t member_id, const char *billing_day);
 
 struct store_usage {
@@ -497,6 +509,10 @@ struct store_usage {
     char note[128];
     int64_t ledger_seq;
     int64_t recorded_at;
+    bool has_energy;                /* machines with a meter */
+    int64_t energy_wh;
+    int64_t plan_wh;                /* of energy_wh, included in the plan */
+    int64_t energy_cents;           /* of amount_cents, for energy */
 };
 /* -EPERM if its billing day lies in a closed period. */
 STORE_CHECK int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id);

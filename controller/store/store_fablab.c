@@ -520,18 +520,21 @@ int store_bookings_foreach(struct store *s, const struct store_booking_filter *f
 
 #define SESSION_COLUMNS \
     "s.id, r.name, s.member_id, coalesce(s.booking_id, 0), s.started_at, s.ended_at, " \
-    "s.last_seen_at, s.running_seconds, s.end_reason " \
+    "s.last_seen_at, s.running_seconds, s.end_reason, s.energy_wh, s.alarm " \
     "FROM machine_sessions s JOIN resources r ON r.id = s.resource_id "
 
 static const char sql_session_open[] =
     "INSERT INTO machine_sessions (resource_id, member_id, booking_id, started_at, last_seen_at) "
     "VALUES (?1, ?2, nullif(?3, 0), ?4, ?4)";
 static const char sql_session_touch[] =
-    "UPDATE machine_sessions SET last_seen_at = ?2, running_seconds = ?3 "
-    "WHERE id = ?1 AND ended_at = 0";
+    "UPDATE machine_sessions SET last_seen_at = ?2, running_seconds = ?3, "
+    "energy_wh = CASE WHEN ?4 < 0 THEN NULL ELSE ?4 END WHERE id = ?1 AND ended_at = 0";
 static const char sql_session_close[] =
     "UPDATE machine_sessions SET ended_at = ?2, last_seen_at = ?2, running_seconds = ?3, "
-    "end_reason = ?4 WHERE id = ?1 AND ended_at = 0";
+    "end_reason = ?4, energy_wh = CASE WHEN ?5 < 0 THEN NULL ELSE ?5 END "
+    "WHERE id = ?1 AND ended_at = 0";
+static const char sql_session_alarm[] =
+    "UPDATE machine_sessions SET alarm = ?2 WHERE id = ?1";
 /* After a crash or power cut: close what was open at the last moment it was known. */
 static const char sql_session_interrupted[] =
     "UPDATE machine_sessions SET ended_at = last_seen_at, end_reason = 'interrupted' "
@@ -559,7 +562,8 @@ int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
     return store_write_insert(s, st, ret_id);
 }
 
-int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds)
+int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
+                        int64_t energy_wh)
 {
     sqlite3_stmt *st;
     int r = store_batch_ensure(s);
@@ -570,11 +574,25 @@ int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, at);
     sqlite3_bind_int64(st, 3, running_seconds);
+    sqlite3_bind_int64(st, 4, energy_wh);
+    return store_write_changed(s, st);
+}
+
+int store_session_set_alarm(struct store *s, int64_t id, const char *alarm)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, sql_session_alarm);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, alarm, -1, SQLITE_STATIC);
     return store_write_changed(s, st);
 }
 
 int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
-                        const char *reason)
+                        int64_t energy_wh, const char *reason)
 {
     sqlite3_stmt *st;
     int r = store_batch_ensure(s);
@@ -586,6 +604,7 @@ int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running
     sqlite3_bind_int64(st, 2, at);
     sqlite3_bind_int64(st, 3, running_seconds);
     sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, energy_wh);
     return store_write_changed(s, st);
 }
 
@@ -612,6 +631,9 @@ static void session_fill(sqlite3_stmt *st, void *ret)
     ss->last_seen_at = sqlite3_column_int64(st, 6);
     ss->running_seconds = sqlite3_column_int64(st, 7);
     store_column_text(st, 8, ss->end_reason, sizeof(ss->end_reason));
+    ss->has_energy = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    ss->energy_wh = sqlite3_column_int64(st, 9);
+    store_column_text(st, 10, ss->alarm, sizeof(ss->alarm));
 }
 
 STORE_ROWS_DELIVER(sessions_row, struct store_session, session_fill)

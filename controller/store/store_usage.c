@@ -21,18 +21,20 @@ static const char sql_plan_set[] =
 /* The most specific rate: the machine itself, then its category, then every machine. */
 static const char sql_rate_find[] =
     "SELECT monthly_minutes, per_hour_cents, block_minutes, min_charge_cents, free_minutes, "
-    "target FROM rates WHERE plan_id = ?1 AND target IN (?2, 'category:' || ?3, '*') "
+    "per_kwh_cents, monthly_wh, target FROM rates WHERE plan_id = ?1 AND target IN (?2, 'category:' || ?3, '*') "
     "ORDER BY target = ?2 DESC, target = '*' ASC LIMIT 1";
 static const char sql_rate_put[] =
     "INSERT INTO rates (plan_id, target, monthly_minutes, per_hour_cents, block_minutes, "
-    "min_charge_cents, free_minutes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "min_charge_cents, free_minutes, per_kwh_cents, monthly_wh) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
     "ON CONFLICT (plan_id, target) DO UPDATE SET monthly_minutes = excluded.monthly_minutes, "
     "per_hour_cents = excluded.per_hour_cents, block_minutes = excluded.block_minutes, "
-    "min_charge_cents = excluded.min_charge_cents, free_minutes = excluded.free_minutes";
+    "min_charge_cents = excluded.min_charge_cents, free_minutes = excluded.free_minutes, "
+    "per_kwh_cents = excluded.per_kwh_cents, monthly_wh = excluded.monthly_wh";
 static const char sql_rate_list[] =
     "SELECT p.name, r.target, r.monthly_minutes, r.per_hour_cents, r.block_minutes, "
-    "r.min_charge_cents, r.free_minutes FROM rates r JOIN plans p ON p.id = r.plan_id "
-    "ORDER BY p.name, r.target";
+    "r.min_charge_cents, r.free_minutes, r.per_kwh_cents, r.monthly_wh "
+    "FROM rates r JOIN plans p ON p.id = r.plan_id ORDER BY p.name, r.target";
 
 static void member_plan_fill(sqlite3_stmt *st, void *ret)
 {
@@ -87,6 +89,8 @@ static void rate_terms(sqlite3_stmt *st, int col, struct store_rate *r)
     r->block_minutes = sqlite3_column_int64(st, col + 2);
     r->min_charge_cents = sqlite3_column_int64(st, col + 3);
     r->free_minutes = sqlite3_column_int64(st, col + 4);
+    r->per_kwh_cents = sqlite3_column_int64(st, col + 5);
+    r->monthly_wh = sqlite3_column_int64(st, col + 6);
 }
 
 static void rate_fill(sqlite3_stmt *st, void *ret)
@@ -94,7 +98,7 @@ static void rate_fill(sqlite3_stmt *st, void *ret)
     struct store_rate *r = ret;
 
     rate_terms(st, 0, r);
-    store_column_text(st, 5, r->target, sizeof(r->target));
+    store_column_text(st, 7, r->target, sizeof(r->target));
 }
 
 int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
@@ -123,6 +127,8 @@ int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *ra
     sqlite3_bind_int64(st, 5, rate->block_minutes);
     sqlite3_bind_int64(st, 6, rate->min_charge_cents);
     sqlite3_bind_int64(st, 7, rate->free_minutes);
+    sqlite3_bind_int64(st, 8, rate->per_kwh_cents);
+    sqlite3_bind_int64(st, 9, rate->monthly_wh);
     return store_stmt_exec(st);
 }
 
@@ -266,19 +272,25 @@ static const char sql_plan_minutes_used[] =
     "AND kind = 'machine' AND billing_day BETWEEN ?3 AND ?4 AND "
     "(?2 = '*' OR resource = ?2 OR (substr(?2, 1, 9) = 'category:' AND "
     "resource IN (SELECT name FROM resources WHERE category = substr(?2, 10))))";
+static const char sql_plan_wh_used[] =
+    "SELECT coalesce(sum(plan_wh), 0) FROM usage WHERE member_id = ?1 "
+    "AND kind = 'machine' AND billing_day BETWEEN ?3 AND ?4 AND "
+    "(?2 = '*' OR resource = ?2 OR (substr(?2, 1, 9) = 'category:' AND "
+    "resource IN (SELECT name FROM resources WHERE category = substr(?2, 10))))";
 static const char sql_day_charged[] =
     "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND billing_day = ?2";
 static const char sql_usage_add[] =
     "INSERT INTO usage (kind, member_id, resource, billing_day, started_at, ended_at, "
     "quantity, unit, running_seconds, allowance, pass_quantity, plan_quantity, "
     "charged_quantity, amount_cents, end_reason, corrects_seq, note, ledger_seq, "
-    "recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-    "?14, ?15, ?16, ?17, ?18, ?19)";
+    "recorded_at, energy_wh, plan_wh, energy_cents) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
 #define USAGE_COLUMNS(member) \
     "u.id, u.kind, u.member_id, " member ", u.resource, u.billing_day, " \
     "u.started_at, u.ended_at, u.quantity, u.unit, u.running_seconds, u.allowance, " \
     "u.pass_quantity, u.plan_quantity, u.charged_quantity, u.amount_cents, " \
-    "u.end_reason, u.corrects_seq, u.note, u.ledger_seq FROM usage u "
+    "u.end_reason, u.corrects_seq, u.note, u.ledger_seq, u.energy_wh, u.plan_wh, " \
+    "u.energy_cents FROM usage u "
 static const char sql_usage_range[] =
     "SELECT " USAGE_COLUMNS("coalesce(m.name, '')")
     "LEFT JOIN members m ON m.id = u.member_id WHERE u.billing_day BETWEEN ?1 AND ?2 "
@@ -300,6 +312,18 @@ int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *
                                 const char *first_day, const char *last_day)
 {
     sqlite3_stmt *st = store_stmt(s, sql_plan_minutes_used);
+
+    sqlite3_bind_int64(st, 1, member_id);
+    sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
+    return store_row_value(st);
+}
+
+int64_t store_plan_wh_used(struct store *s, int64_t member_id, const char *resource,
+                           const char *first_day, const char *last_day)
+{
+    sqlite3_stmt *st = store_stmt(s, sql_plan_wh_used);
 
     sqlite3_bind_int64(st, 1, member_id);
     sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
@@ -344,6 +368,12 @@ int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_i
     sqlite3_bind_text(st, 17, u->note, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 18, u->ledger_seq);
     sqlite3_bind_int64(st, 19, u->recorded_at);
+    if (u->has_energy)
+        sqlite3_bind_int64(st, 20, u->energy_wh);
+    else
+        sqlite3_bind_null(st, 20);
+    sqlite3_bind_int64(st, 21, u->plan_wh);
+    sqlite3_bind_int64(st, 22, u->energy_cents);
     r = store_write_insert(s, st, ret_id);
     return r == -EINVAL ? -EPERM : r;       /* the trigger of a closed period */
 }
@@ -372,6 +402,10 @@ static void usage_fill(sqlite3_stmt *st, void *ret)
     u->corrects_seq = sqlite3_column_int64(st, 17);
     store_column_text(st, 18, u->note, sizeof(u->note));
     u->ledger_seq = sqlite3_column_int64(st, 19);
+    u->has_energy = sqlite3_column_type(st, 20) != SQLITE_NULL;
+    u->energy_wh = sqlite3_column_int64(st, 20);
+    u->plan_wh = sqlite3_column_int64(st, 21);
+    u->energy_cents = sqlite3_column_int64(st, 22);
 }
 
 STORE_ROWS_DELIVER(usage_row, struct store_usage, usage_fill)
@@ -401,8 +435,8 @@ static const char sql_ledger_head[] = "SELECT seq, hash, signature FROM ledger_h
 static const char sql_ledger_add[] =
     "INSERT INTO ledger (seq, site, usage_id, kind, member_id, resource, started_at, "
     "ended_at, quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, "
-    "prev_hash, hash, signature, home, visitor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    "prev_hash, hash, signature, home, visitor, energy_wh) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+    "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 static const char sql_ledger_head_put[] =
     "INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3) "
     "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
@@ -410,7 +444,7 @@ static const char sql_ledger_head_put[] =
 static const char sql_ledger_list[] =
     "SELECT seq, site, usage_id, kind, member_id, resource, started_at, ended_at, "
     "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, prev_hash, "
-    "hash, signature, home, visitor FROM ledger WHERE seq >= ?1 ORDER BY seq";
+    "hash, signature, home, visitor, energy_wh FROM ledger WHERE seq >= ?1 ORDER BY seq";
 
 struct ledger_head {
     int64_t *seq;
@@ -468,6 +502,8 @@ int store_ledger_append(struct store *s, const struct ledger_entry *e,
         sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 18, e->home, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 19, e->visitor, -1, SQLITE_STATIC);
+    if (e->has_energy)
+        sqlite3_bind_int64(st, 20, e->energy_wh);
     r = store_stmt_exec(st);
     if (r < 0)
         return r;
@@ -510,6 +546,10 @@ static void ledger_fill(sqlite3_stmt *st, void *ret)
     }
     store_column_text(st, 17, e->home, sizeof(e->home));
     store_column_text(st, 18, e->visitor, sizeof(e->visitor));
+    if (sqlite3_column_type(st, 19) != SQLITE_NULL) {
+        e->has_energy = true;
+        e->energy_wh = sqlite3_column_int64(st, 19);
+    }
 }
 
 STORE_ROWS_DELIVER(ledger_row, struct ledger_entry, ledger_fill)

@@ -4,6 +4,7 @@ control socket, the clock moved with `sim advance` so no test waits for a bookin
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
@@ -23,6 +24,7 @@ warn = 7
 warn_minutes = 1
 grace_minutes = 1
 handover_seconds = 60
+trainer_window_seconds = 2
 
 [machine printer]
 reader = printer
@@ -349,6 +351,69 @@ class BookingRulesTest(MachineBase):
             reply = self.d.request({"cmd": "booking.add", "machine": "laser", "member": "Alice",
                                     "start": start, "end": end})
             self.assertEqual((reply["ok"], reply["code"]), (False, code), (start, end))
+
+
+class TrainingAtMachineTest(MachineBase):
+    """A trainer taps their card at the machine, then the trainee's within the window."""
+
+    def setUp(self):
+        super().setUp()
+        # Carol (qualified) is named trainer for the laser's training.
+        self.d.ok({"cmd": "training.appoint", "member": "Carol", "training": "laser-basic"})
+
+    def quals(self, member):
+        return [q for q in self.d.ok({"cmd": "training.show", "member": member})["qualifications"]
+                if q["training"] == "laser-basic" and not q["revoked_at"]]
+
+    def test_trainer_then_trainee_grants_the_training(self):
+        reply = self.tap(CAROL)
+        self.assertEqual((reply["granted"], reply["outcome"]), (True, "trainer_window"))
+        self.assertFalse(self.line("laser.relay"))           # no power for a trainer's tap
+        reply = self.tap(DAN)
+        self.assertEqual((reply["granted"], reply["outcome"]), (True, "training_granted"))
+        self.assertFalse(self.line("laser.relay"))
+        q = self.quals("Dan")
+        self.assertEqual(len(q), 1)
+        self.assertEqual(q[0]["granted_by"], "trainer:3")
+        ev = [e for e in self.d.events() if e["kind"] == "training"][-1]
+        self.assertEqual((ev["granted"], ev["reason"], ev["member_id"]), (True, "granted", 4))
+        self.assertIn("by trainer 3", ev["detail"])
+        # Dan may now use the laser.
+        self.assertEqual(self.tap(DAN)["outcome"], "on")
+        # Again for Dan (his session in its handover window): renewed; the window was for
+        # one trainee: the next card is an ordinary tap again (Dan's second: power off).
+        self.assertEqual(self.tap(DAN)["outcome"], "finished")
+        self.tap(CAROL)
+        self.assertEqual(self.tap(DAN)["outcome"], "training_renewed")
+        self.assertEqual(len(self.quals("Dan")), 2)
+        self.assertEqual(self.tap(DAN)["outcome"], "off")
+
+    def test_trainer_taps_twice_to_use_the_machine(self):
+        self.assertEqual(self.tap(CAROL)["outcome"], "trainer_window")
+        self.assertEqual(self.tap(CAROL)["outcome"], "on")
+        self.assertTrue(self.line("laser.relay"))
+
+    def test_refused_when_trainer_training_lapsed_or_trainee_inactive(self):
+        self.d.ok({"cmd": "member.suspend", "member": "Dan"})
+        self.tap(CAROL)
+        reply = self.tap(DAN)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "member_inactive"))
+        self.assertEqual(self.quals("Dan"), [])
+        self.d.ok({"cmd": "member.resume", "member": "Dan"})
+        # Carol's own training revoked: refused with that reason, at the machine and on the API.
+        self.d.ok({"cmd": "training.revoke", "member": "Carol", "training": "laser-basic"})
+        self.tap(CAROL)
+        reply = self.tap(ALICE)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "trainer_training_lapsed"))
+        ev = [e for e in self.d.events() if e["kind"] == "machine"][-1]
+        self.assertEqual(ev["reason"], "trainer_training_lapsed")
+
+    def test_window_closes_after_its_time(self):
+        self.tap(CAROL)
+        time.sleep(2.5)         # trainer_window_seconds = 2 for the laser
+        reply = self.tap(DAN)
+        self.assertEqual((reply["granted"], reply["outcome"]), (False, "not_qualified"))
+        self.assertEqual(self.quals("Dan"), [])
 
 
 if __name__ == "__main__":

@@ -62,6 +62,25 @@ class TrainerTest(HttpBase):
                     if t["name"] == "laser-safety"][0]["trainers"]
         self.assertEqual(trainers, [])
 
+    def test_trainer_whose_own_training_lapsed_grants_nothing(self):
+        """The rules of training at the machine hold on the web too (one place: fablab.c)."""
+        carol = self.api("carol")
+        self.d.ok({"cmd": "training.revoke", "member": "Carol", "training": "laser-safety"})
+        body = self.assert_api_error(self.api_call(carol, "/api/v1/trainings/grant", "POST",
+                                                   {"member": "Alice", "training": "laser-safety"}),
+                                     409, "trainer_training_lapsed")
+        self.assertIn("your own laser-safety training", body["error"])
+        self.assertNotIn("laser-safety", self.quals("Alice"))
+        # Back in order: granted; a suspended member is refused.
+        self.d.ok({"cmd": "training.grant", "member": "Carol", "training": "laser-safety"})
+        self.d.ok({"cmd": "member.suspend", "member": "Bob"})
+        self.assert_api_error(self.api_call(carol, "/api/v1/trainings/grant", "POST",
+                                            {"member": "Bob", "training": "laser-safety"}),
+                              409, "member_inactive")
+        r = self.api_call(carol, "/api/v1/trainings/grant", "POST",
+                          {"member": "Alice", "training": "laser-safety"})
+        self.assertEqual(r.status, 200, r)
+
     def test_trainer_enrols_at_their_machine_only(self):
         carol = self.api("carol")
         # At the front door's reader: refused at once.

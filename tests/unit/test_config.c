@@ -397,7 +397,7 @@ static void test_unknown_key_and_section(void **state)
     /* keys of an unknown section are not reported again */
     EXPECT_ERRORS("[site]\n\n[sight]\nid = x\nname = y\n",
                   "t.conf:3: unknown section [sight] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME or webhook NAME)");
+                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
 }
 
 static void test_strings_must_be_utf8(void **state)
@@ -587,6 +587,78 @@ static void test_missing_required(void **state)
                   "t.conf:2: [door] is missing required key 'relay'");
 }
 
+/* Network relays and meters: the syntax, what goes with what, and doors on GPIO only. */
+static void test_network_devices(void **state)
+{
+    static const char mqtt_on[] = "[mqtt]\nenabled = true\n[reader r]\n";
+    char text[1024];
+    struct device_spec d;
+    struct config *c;
+
+    (void)state;
+    assert_int_equal(device_spec_parse("shelly:shellyplus1pm-a8032ab12345", &d), 0);
+    assert_int_equal(d.kind, DEVICE_SHELLY);
+    assert_string_equal(d.id, "shellyplus1pm-a8032ab12345");
+    assert_int_equal(d.channel, 0);
+    assert_int_equal(device_spec_parse("shelly:lab/pro4pm:3", &d), 0);
+    assert_string_equal(d.id, "lab/pro4pm");
+    assert_int_equal(d.channel, 3);
+    assert_int_equal(device_spec_parse("tasmota:kiln", &d), 0);
+    assert_int_equal((int)d.kind * 10 + (int)d.channel, DEVICE_TASMOTA * 10 + 1);
+    assert_int_equal(device_spec_parse("tasmota:kiln:2", &d), 0);
+    assert_int_equal(d.channel, 2);
+    static const char *const bad[] = { "shelly:", "shelly:a+b", "shelly:#", "shelly:/x",
+                                       "shelly:x/", "shelly:a//b", "shelly:x:", "shelly:x:32",
+                                       "shelly:x:-1", "tasmota:kiln:0", "zigbee:x", "shelly",
+                                       "shelly:a b", "shelly:x:1:2" };
+    for (size_t i = 0; i < N_ELEMS(bad); i++)
+        if (device_spec_parse(bad[i], &d) == 0)
+            fail_msg("%s parsed", bad[i]);
+
+    snprintf(text, sizeof(text), "%s[machine m]\nreader = r\npower = shelly:plug1\n"
+             "running_power_w = 20\n[reader s]\n[machine n]\nreader = s\nrelay = 4\n"
+             "meter = kiln-meter\nrunning_power_w = 5\n[meter kiln-meter]\n"
+             "device = tasmota:kilnpm\n", mqtt_on);
+    c = load_text_ok(text);
+    assert_int_equal(c->machines[0].power.kind, DEVICE_SHELLY);
+    assert_false(c->machines[0].relay.set);
+    assert_int_equal(c->machines[0].power_confirm_ms, 3000);
+    assert_int_equal(c->machines[0].trainer_window_seconds, 20);
+    assert_string_equal(config_machine_meter_device(c, &c->machines[0])->id, "plug1");
+    assert_string_equal(config_machine_meter_device(c, &c->machines[1])->id, "kilnpm");
+    config_free(c);
+
+    EXPECT_ERRORS("[reader r]\n[machine m]\nreader = r\npower = shelly:plug1\n",
+                  "t.conf:2: machine 'm' uses a network relay: it needs [mqtt] enabled = true "
+                  "(the device is reached through the broker)");
+    EXPECT_ERRORS("[mqtt]\nenabled = true\n[reader r]\n[machine m]\nreader = r\n"
+                  "relay = 3\npower = shelly:plug1\n",
+                  "t.conf:4: machine 'm' needs either relay (a GPIO line) or power (a network "
+                  "relay), not both");
+    EXPECT_ERRORS("[reader r]\n[machine m]\nreader = r\n",
+                  "t.conf:2: machine 'm' needs either relay (a GPIO line) or power (a network "
+                  "relay), not neither");
+    EXPECT_ERRORS("[reader r]\n[door d]\nreader = r\nrelay = shelly:plug1\n",
+                  "t.conf:4: relay must be a GPIO line: a network relay is a machine's `power` "
+                  "(doors and outputs stay on GPIO: they must not depend on Wi-Fi)");
+    EXPECT_ERRORS("[reader r]\n[machine m]\nreader = r\nrelay = 3\nrunning_power_w = 50\n",
+                  "t.conf:2: machine 'm': running_power_w needs power readings: a network power "
+                  "device or a meter");
+    EXPECT_ERRORS("[mqtt]\nenabled = true\n[reader r]\n[machine m]\nreader = r\n"
+                  "relay = 3\nmeter = nope\n",
+                  "t.conf:4: machine 'm' uses meter 'nope', which has no [meter nope] section");
+    EXPECT_ERRORS("[mqtt]\nenabled = true\n[reader r]\n[reader s]\n[machine m]\nreader = r\n"
+                  "power = tasmota:t\n[machine n]\nreader = s\npower = tasmota:t:1\n",
+                  "t.conf:8: machine 'n' uses the power device of machine 'm'");
+    EXPECT_ERRORS("[meter k]\ndevice = tasmota:k\n",
+                  "t.conf:1: meter 'k' is a network device: it needs [mqtt] enabled = true");
+    EXPECT_ERRORS("[meter k]\n", "t.conf:1: [meter] is missing required key 'device'");
+    EXPECT_ERRORS("[mqtt]\nenabled = true\n[reader r]\n[machine m]\nreader = r\n"
+                  "power = plug1\n",
+                  "t.conf:6: power must be shelly:TOPIC[:SWITCH] or tasmota:TOPIC[:RELAY] (TOPIC: "
+                  "1 to 63 letters, digits, '-', '_', '.' or '/')");
+}
+
 static void test_references_and_shared_lines(void **state)
 {
     (void)state;
@@ -666,7 +738,7 @@ static void test_long_lines(void **state)
     EXPECT_ERRORS(text, "t.conf:2: line too long (at most 198 characters)",
                   "t.conf:3: unknown key 'colour' in [site]",
                   "t.conf:4: unknown section [bogus] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME or webhook NAME)");
+                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
 }
 
 static void test_many_errors_in_one_file(void **state)
@@ -680,7 +752,7 @@ static void test_many_errors_in_one_file(void **state)
          "/usr/share/zoneinfo)"),
         "5: recent_taps = 0 is out of range [1, 100]",
         "6: log_level must be one of: debug, info, notice, warning, error",
-        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME or webhook NAME)",
+        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)",
         "10: debounce_ms must be an integer",
         "12: [door] is missing required key 'relay'",
         "14: unlock_seconds = 601 is out of range [1, 600]",
@@ -791,6 +863,7 @@ static void test_every_default_parses(void **state)
     FILE *out = open_memstream(&text, &text_n);
     struct config *explicit, *implicit;
     unsigned keys = 0, sections = 0;
+    bool skip = false, machine = false;
 
     (void)state;
     assert_non_null(out);
@@ -802,6 +875,11 @@ static void test_every_default_parses(void **state)
         if (strncmp(line, "### `[", 6) == 0) {
             char kind[32];
             assert_int_equal(sscanf(line + 6, "%31[a-z]", kind), 1);
+            /* A meter is a network device, which needs [mqtt] enabled: not a default. */
+            skip = strcmp(kind, "meter") == 0;
+            machine = strcmp(kind, "machine") == 0;
+            if (skip)
+                continue;
             if (strstr(line, " NAME]"))
                 fprintf(out, "[%s x]\n", kind);
             else
@@ -815,8 +893,8 @@ static void test_every_default_parses(void **state)
             sections++;
             continue;
         }
-        if (strncmp(line, "| `", 3) != 0)
-            continue;
+        if (strncmp(line, "| `", 3) != 0 || skip || (machine && strncmp(line, "| `relay` ", 10) == 0))
+            continue;       /* a machine's relay (or power) is given above */
         /* cells are separated by '|' not preceded by a backslash */
         p = line + 1;
         while (n_cells < 4) {
@@ -1031,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_same_hardware),
         cmocka_unit_test(test_not_same_hardware),
         cmocka_unit_test(test_input_bias_change_is_hardware),
+        cmocka_unit_test(test_network_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,8 +33,9 @@
 static uint8_t pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN];
 static uint8_t other_pk[LEDGER_PK_LEN], other_sk[LEDGER_SK_LEN];
 
-/* A chain of n entries of SITE, day charges of 15 EUR, checkpoints signed. */
-static struct ledger_entry *chain(int64_t n)
+/* A chain of n entries of SITE, day charges of 15 EUR, checkpoints signed; with energy,
+ * every third entry is a metered machine session instead. */
+static struct ledger_entry *chain_of(int64_t n, bool energy)
 {
     struct ledger_entry *es = calloc((size_t)n, sizeof(*es));
     uint8_t prev[LEDGER_HASH_LEN] = { 0 };
@@ -54,12 +55,25 @@ static struct ledger_entry *chain(int64_t n)
         e->amount_cents = 1500;
         snprintf(e->allowance, sizeof(e->allowance), "rate");
         e->recorded_at = e->started_at;
+        if (energy && i % 3 == 2) {
+            snprintf(e->kind, sizeof(e->kind), "machine");
+            snprintf(e->resource, sizeof(e->resource), "kiln");
+            snprintf(e->unit, sizeof(e->unit), "minute");
+            e->quantity = 90;
+            e->has_energy = true;
+            e->energy_wh = 1000 + i;
+        }
         ledger_hash(e);
         if (ledger_is_checkpoint(e->seq))
             ledger_sign(e, sk);
         memcpy(prev, e->hash, LEDGER_HASH_LEN);
     }
     return es;
+}
+
+static struct ledger_entry *chain(int64_t n)
+{
+    return chain_of(n, false);
 }
 
 static struct ledger_batch *batch_of(const struct ledger_entry *es, int64_t first, int64_t last,
@@ -361,6 +375,32 @@ static void test_ingest_stores_replays_and_gaps(void **state)
     assert_int_equal(res.stored, 20);
     assert_int_equal(cdb_entry_count(f->db, SITE), 30);
     assert_false(cdb_gap_open(f->db, SITE, 11));       /* filled: resolved */
+    free(b);
+    free(es);
+}
+
+/* Entries with energy and without, in one chain: stored with their energy and read back
+ * so that every hash recomputes (the custodian re-verifies from its own database). */
+static int reverify(const struct ledger_entry *e, void *userdata)
+{
+    struct ledger_verifier *v = userdata;
+    return ledger_verifier_feed(v, e) ? 0 : -EBADMSG;
+}
+
+static void test_ingest_keeps_energy(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain_of(12, true);
+    struct ingest_result res;
+    struct ledger_verifier v;
+    struct ledger_batch *b = batch_of(es, 1, 12, sk);
+
+    assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    assert_int_equal(res.stored, 12);
+    ledger_verifier_init(&v, SITE, pk);
+    assert_true(cdb_entries_foreach(f->db, SITE, 1, 12, reverify, &v) >= 0);
+    assert_int_equal(v.entries, 12);
+    assert_int_equal(v.bad_seq, 0);
     free(b);
     free(es);
 }
@@ -741,6 +781,42 @@ static void test_visit_entry_encoding(void **state)
     assert_int_equal(ledger_decode(buf, (size_t)len, &back), 0);
 }
 
+/* Energy travels in the entry's text: it decodes back, canonical only (no sign, no leading
+ * zero), and an entry without it decodes with has_energy false. */
+static void test_energy_entry_decoding(void **state)
+{
+    struct ledger_entry e = { .seq = 9, .usage_id = 4, .started_at = 100, .ended_at = 700,
+                              .quantity = 10, .amount_cents = 21, .recorded_at = 701,
+                              .has_energy = true, .energy_wh = 800 }, back;
+    char buf[LEDGER_ENCODING_MAX], bad[LEDGER_ENCODING_MAX + 32];
+    int len;
+    char *at;
+
+    (void)state;
+    snprintf(e.site, sizeof(e.site), "paris");
+    snprintf(e.kind, sizeof(e.kind), "machine");
+    snprintf(e.resource, sizeof(e.resource), "kiln");
+    snprintf(e.unit, sizeof(e.unit), "minute");
+    snprintf(e.allowance, sizeof(e.allowance), "rate");
+    len = ledger_encode(&e, buf, sizeof(buf));
+    assert_true(len > 0);
+    assert_int_equal(ledger_decode(buf, (size_t)len, &back), 0);
+    assert_true(back.has_energy);
+    assert_int_equal(back.energy_wh, 800);
+    at = strstr(buf, "energy_wh=800");
+    assert_non_null(at);
+    /* Not canonical, negative, or garbage after it: refused. */
+    snprintf(bad, sizeof(bad), "%.*senergy_wh=0800\n", (int)(at - buf), buf);
+    assert_int_equal(ledger_decode(bad, strlen(bad), &back), -EBADMSG);
+    snprintf(bad, sizeof(bad), "%.*senergy_wh=-1\n", (int)(at - buf), buf);
+    assert_int_equal(ledger_decode(bad, strlen(bad), &back), -EBADMSG);
+    snprintf(bad, sizeof(bad), "%senergy_wh=5\n", buf);
+    assert_int_equal(ledger_decode(bad, strlen(bad), &back), -EBADMSG);
+    /* Without the line: an entry without energy. */
+    assert_int_equal(ledger_decode(buf, (size_t)(at - buf), &back), 0);
+    assert_false(back.has_energy);
+}
+
 static struct passport sample_passport(void)
 {
     struct passport p = { .issued = 1000, .expires = 2000, .visit_days = 3, .n_used = 2,
@@ -1019,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_batch_check_finds_what_was_forged),
         cmocka_unit_test(test_batch_parse_limits),
         cmocka_unit_test_setup_teardown(test_ingest_stores_replays_and_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_keeps_energy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_refuses_forgeries_forks_and_strangers, setup,
                                         teardown),
         cmocka_unit_test(test_period_seal_encode_parse_verify),
@@ -1026,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_billing_day_follows_the_site_clock),
         cmocka_unit_test(test_balances_of_the_worked_example),
         cmocka_unit_test(test_visit_entry_encoding),
+        cmocka_unit_test(test_energy_entry_decoding),
         cmocka_unit_test(test_passport_round_trip_and_signature),
         cmocka_unit_test(test_passport_desfire_cards),
         cmocka_unit_test(test_visit_notice_and_sites_file),

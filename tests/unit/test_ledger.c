@@ -111,6 +111,73 @@ static void test_encoding_known_answer(void **state)
     assert_string_equal(buf, kat_encoding);
 }
 
+/* Energy (a metered machine session): one more last line, "energy_wh=", hashed with the
+ * rest (known answer from Python's hashlib as above). An entry without energy keeps the
+ * old encoding and hash byte for byte, whatever energy_wh holds. */
+static const char kat_energy_hash_hex[] =
+    "c7a7a27a5c331e7d53f4c541d45ff9c33051573df46812afb749cca8150cf416";
+
+static void test_energy_encoding_known_answer(void **state)
+{
+    struct ledger_entry e = kat_entry();
+    char buf[LEDGER_ENCODING_MAX], want[LEDGER_ENCODING_MAX], h[LEDGER_HASH_LEN * 2 + 1];
+    int len;
+
+    e.energy_wh = 1234;             /* has_energy false: not part of the entry */
+    assert_int_equal(ledger_encode(&e, buf, sizeof(buf)), (int)strlen(kat_encoding));
+    assert_string_equal(buf, kat_encoding);
+    ledger_hash(&e);
+    hex(e.hash, LEDGER_HASH_LEN, h, sizeof(h));
+    assert_string_equal(h, kat_hash_hex);
+
+    e.has_energy = true;
+    snprintf(want, sizeof(want), "%senergy_wh=1234\n", kat_encoding);
+    len = ledger_encode(&e, buf, sizeof(buf));
+    assert_int_equal(len, (int)strlen(want));
+    assert_string_equal(buf, want);
+    ledger_hash(&e);
+    hex(e.hash, LEDGER_HASH_LEN, h, sizeof(h));
+    assert_string_equal(h, kat_energy_hash_hex);
+    /* Zero Wh measured is still a measurement, and says so. */
+    e.energy_wh = 0;
+    assert_true(ledger_encode(&e, buf, sizeof(buf)) > 0);
+    assert_non_null(strstr(buf, "recorded=1793713802\nenergy_wh=0\n"));
+}
+
+/* One chain holding entries with and without energy verifies; changing an entry's energy,
+ * or dropping it, breaks it there. */
+static void test_chain_mixing_entries_with_and_without_energy(void **state)
+{
+    uint8_t pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN], prev[LEDGER_HASH_LEN] = { 0 };
+    struct ledger_entry chain[6];
+    struct ledger_verifier v;
+
+    seed_keypair(0x11, pk, sk);
+    for (int i = 0; i < 6; i++) {
+        chain[i] = kat_entry();
+        chain[i].seq = i + 1;
+        memcpy(chain[i].prev_hash, prev, LEDGER_HASH_LEN);
+        chain[i].has_energy = i % 2 == 1;
+        chain[i].energy_wh = 100 * i;
+        ledger_hash(&chain[i]);
+        memcpy(prev, chain[i].hash, LEDGER_HASH_LEN);
+    }
+    ledger_verifier_init(&v, SITE, pk);
+    for (int i = 0; i < 6; i++)
+        assert_true(ledger_verifier_feed(&v, &chain[i]));
+    chain[3].energy_wh = 299;
+    ledger_verifier_init(&v, SITE, pk);
+    for (int i = 0; i < 6 && ledger_verifier_feed(&v, &chain[i]); i++)
+        ;
+    assert_int_equal(v.bad_seq, 4);
+    chain[3].energy_wh = 300;
+    chain[3].has_energy = false;
+    ledger_verifier_init(&v, SITE, pk);
+    for (int i = 0; i < 6 && ledger_verifier_feed(&v, &chain[i]); i++)
+        ;
+    assert_int_equal(v.bad_seq, 4);
+}
+
 static void test_encoding_too_small_buffer(void **state)
 {
     struct ledger_entry e = kat_entry();
@@ -693,6 +760,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encoding_known_answer),
+        cmocka_unit_test(test_energy_encoding_known_answer),
+        cmocka_unit_test(test_chain_mixing_entries_with_and_without_energy),
         cmocka_unit_test(test_encoding_too_small_buffer),
         cmocka_unit_test(test_encoding_max_fits),
         cmocka_unit_test(test_hash_changes_with_every_field),

@@ -59,7 +59,7 @@ static struct fixture *fixture_new(void)
     f->cfg.grace_minutes = 2;
     f->cfg.handover_seconds = 60;
     f->cfg.hard_max_minutes = 240;
-    assert_int_equal(machine_init(&f->m, &f->cfg, f->loop, &hw, on_event, f, &what), 0);
+    assert_int_equal(machine_init(&f->m, &f->cfg, f->loop, &hw, NULL, on_event, f, &what), 0);
     return f;
 }
 
@@ -81,6 +81,113 @@ static void assert_off(const struct fixture *f)
     assert_int_equal(f->m.state, MACHINE_OFF);
     assert_false(machine_powered(&f->m));
     assert_false(f->m.relay.energised);
+}
+
+/* ---- an asynchronous (network) relay: a test double that only records its requests ---- */
+
+static int async_open(struct relay *r) { return 0; }
+static int async_write(struct relay *r, bool on) { (*(int *)r->priv)++; return 0; }
+static void async_close(struct relay *r) { }
+static const struct relay_ops async_ops = {
+    .backend = "test-async", .asynchronous = true,
+    .open = async_open, .write = async_write, .close = async_close,
+};
+static int async_sent;
+
+static struct fixture *fixture_async(int64_t running_power_w)
+{
+    static const struct door_hw hw = { .relay_ops = &relay_ops_sim, .input_ops = &input_ops_sim };
+    struct machine_net net = { .ops = &async_ops, .device = &async_sent };
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *what = NULL;
+
+    assert_non_null(f);
+    assert_int_equal(sd_event_new(&f->loop), 0);
+    snprintf(f->cfg.name, sizeof(f->cfg.name), "kiln");
+    f->cfg.warn_minutes = 5;
+    f->cfg.grace_minutes = 2;
+    f->cfg.hard_max_minutes = 240;
+    f->cfg.idle_off_minutes = 10;
+    f->cfg.running_power_w = running_power_w;
+    f->cfg.running_power_seconds = 0;
+    async_sent = 0;
+    assert_int_equal(machine_init(&f->m, &f->cfg, f->loop, &hw, &net, on_event, f, &what), 0);
+    return f;
+}
+
+static bool saw(const struct fixture *f, enum machine_event ev)
+{
+    for (unsigned i = 0; i < f->n_events && i < EVENTS_MAX; i++)
+        if (f->events[i] == ev)
+            return true;
+    return false;
+}
+
+/* The session starts with the request; the device's report confirms it; a missing answer
+ * raises the alarm without ending the session, and its answer clears it. */
+static void test_network_relay_confirmation_and_alarm(void **state)
+{
+    struct fixture *f = fixture_async(0);
+
+    (void)state;
+    assert_int_equal(async_sent, 1);            /* "off" asked at start */
+    relay_report_state(&f->m.relay, false);
+    assert_false(f->m.relay.pending);
+    assert_int_equal(machine_power_on(&f->m, 7, 0, in_minutes(60)), 0);
+    assert_int_equal(f->m.state, MACHINE_ON);
+    assert_true(f->m.relay.pending);
+    assert_false(f->m.relay.energised);
+    assert_int_equal(async_sent, 2);
+    relay_report_overdue(&f->m.relay);
+    assert_string_equal(f->m.alarm, "relay_fault");
+    assert_string_equal(f->m.session_alarm, "relay_fault");
+    assert_true(saw(f, MACHINE_EV_RELAY_FAULT));
+    assert_int_equal(f->m.state, MACHINE_ON);    /* never a silent "off" */
+    assert_int_equal(async_sent, 3);            /* asked again */
+    relay_report_state(&f->m.relay, true);
+    assert_null(f->m.alarm);
+    assert_true(saw(f, MACHINE_EV_ALARM_CLEARED));
+    assert_true(f->m.relay.energised);
+    /* Offline: an alarm; back: asked again, confirmed, cleared. */
+    f->n_events = 0;
+    relay_report_online(&f->m.relay, false);
+    assert_string_equal(f->m.alarm, "device_offline");
+    assert_true(saw(f, MACHINE_EV_DEVICE_OFFLINE));
+    relay_report_online(&f->m.relay, true);
+    assert_true(saw(f, MACHINE_EV_DEVICE_ONLINE));
+    assert_true(f->m.relay.pending);
+    assert_string_equal(f->m.alarm, "device_offline");     /* until it confirms */
+    relay_report_state(&f->m.relay, true);
+    assert_null(f->m.alarm);
+    /* Off is asked; the machine is off at once, the relay pending until confirmed. */
+    machine_power_off(&f->m, "finished");
+    assert_int_equal(f->m.state, MACHINE_OFF);
+    assert_false(f->m.relay.requested);
+    assert_true(f->m.relay.pending);
+    assert_true(f->m.relay.energised);         /* as far as anyone knows, until confirmed */
+    relay_report_state(&f->m.relay, false);
+    assert_false(f->m.relay.energised);
+    fixture_free(f);
+}
+
+/* Running from power readings: above the threshold is running, below is idle. */
+static void test_running_from_power(void **state)
+{
+    struct fixture *f = fixture_async(50);
+
+    (void)state;
+    assert_true(machine_senses_running(&f->m));
+    assert_int_equal(machine_power_on(&f->m, 7, 0, in_minutes(60)), 0);
+    assert_true(f->m.idle_until > 0);           /* idle from the start: counting */
+    machine_power_reading(&f->m, 120000);
+    assert_true(f->m.running);
+    assert_int_equal(f->m.idle_until, 0);
+    machine_power_reading(&f->m, 49999);
+    assert_false(f->m.running);
+    assert_true(f->m.idle_until > 0);
+    machine_power_reading(&f->m, 50000);
+    assert_true(f->m.running);
+    fixture_free(f);
 }
 
 static void test_power_on_arms_deadline(void **state)
@@ -214,6 +321,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_power_on_arms_deadline),
+        cmocka_unit_test(test_network_relay_confirmation_and_alarm),
+        cmocka_unit_test(test_running_from_power),
         cmocka_unit_test(test_power_on_fails_closed),
         cmocka_unit_test(test_power_on_near_the_end_fails_closed),
         cmocka_unit_test(test_power_on_from_handover_fails_closed),

@@ -755,7 +755,7 @@ static int64_t session(struct fixture *f, int64_t member_id, const char *machine
                        int64_t seconds)
 {
     assert_int_equal(meter_machine(f->m, member_id, machine, start, start + seconds, seconds,
-                                   "released"), 0);
+                                   -1, "released"), 0);
     return start;
 }
 
@@ -798,6 +798,84 @@ static void test_machine_pass_then_rate(void **state)
     assert_usage(&l.u[3], "machine", "2026-10-15", "free", 0, 0, 0, 0);
     assert_int_equal(l.u[3].quantity, 0);
     assert_int_equal(pass_remaining(f, m, pass), 0);
+    assert_ledger_intact(f);
+}
+
+/* Energy: the plan's included Wh first (shared over the month by what the rate covers),
+ * then the rate per kWh, rounded to the cent per session; minutes priced beside it; the
+ * ledger entry carries the energy, and a session without a meter none. */
+static void test_machine_energy(void **state)
+{
+    struct fixture *f = *state;
+    int64_t plan = add_plan(f, "kiln-club", 0, 0, "pass,plan,rate");
+    int64_t m = add_member(f, "Bob Durand", plan);
+    struct store_rate r = { .per_kwh_cents = 25, .monthly_wh = 1000, .block_minutes = 1,
+                            .per_hour_cents = 60 };
+    struct usage_list l;
+    struct store_usage u;
+
+    add_machine(f, "kiln");
+    snprintf(r.target, sizeof(r.target), "kiln");
+    assert_int_equal(store_rate_put(f->s, plan, &r), 0);
+    /* 600 Wh, all included; 10 minutes at 0.60 EUR/h = 10 cents */
+    assert_int_equal(meter_machine(f->m, m, "kiln", paris(2026, 10, 12, 10, 0),
+                                   paris(2026, 10, 12, 10, 10), 600, 600, "released"), 0);
+    /* 1 kWh: 400 Wh left included, 600 Wh at 25 cents/kWh = 15 cents; 60 min = 60 cents */
+    assert_int_equal(meter_machine(f->m, m, "kiln", paris(2026, 10, 13, 10, 0),
+                                   paris(2026, 10, 13, 11, 0), 3600, 1000, "released"), 0);
+    /* 3 Wh at 25 cents/kWh: 0.075 cents, rounds to 0; 1 minute rounds to 1 cent */
+    assert_int_equal(meter_machine(f->m, m, "kiln", paris(2026, 10, 14, 10, 0),
+                                   paris(2026, 10, 14, 10, 1), 60, 3, "released"), 0);
+    /* 18 Wh: 0.45 cents, rounds to 0; 22 Wh: 0.55 cents, rounds to 1 */
+    assert_int_equal(meter_machine(f->m, m, "kiln", paris(2026, 10, 15, 10, 0),
+                                   paris(2026, 10, 15, 10, 0), 0, 22, "released"), 0);
+    /* No meter: no energy at all */
+    assert_int_equal(meter_machine(f->m, m, "kiln", paris(2026, 10, 16, 10, 0),
+                                   paris(2026, 10, 16, 10, 0), 0, -1, "released"), 0);
+    usage_of(f, "2026-10-01", "2026-10-31", m, "machine", &l);
+    assert_int_equal(l.n, 5);
+    assert_true(l.u[0].has_energy);
+    assert_int_equal(l.u[0].energy_wh, 600);
+    assert_int_equal(l.u[0].plan_wh, 600);
+    assert_int_equal(l.u[0].energy_cents, 0);
+    assert_int_equal(l.u[0].amount_cents, 10);
+    assert_int_equal(l.u[1].plan_wh, 400);
+    assert_int_equal(l.u[1].energy_cents, 15);
+    assert_int_equal(l.u[1].amount_cents, 75);
+    assert_string_equal(l.u[1].allowance, "rate");
+    assert_int_equal(l.u[2].energy_cents, 0);
+    assert_int_equal(l.u[3].energy_cents, 1);
+    assert_int_equal(l.u[3].amount_cents, 1);
+    assert_false(l.u[4].has_energy);
+    assert_int_equal(meter_price_energy(25, 18), 0);
+    assert_int_equal(meter_price_energy(25, 20), 1);     /* 0.5 rounds up */
+    assert_int_equal(meter_price_energy(0, 1000), 0);
+    assert_int_equal(store_plan_wh_used(f->s, m, "kiln", "2026-10-01", "2026-10-31"), 1000);
+    assert_int_equal(store_usage_by_seq(f->s, l.u[1].ledger_seq, &u), 0);
+    assert_int_equal(u.energy_wh, 1000);
+    assert_ledger_intact(f);
+}
+
+/* An energy-only rate (no price per hour) with nothing included: minutes free, energy paid. */
+static void test_machine_energy_only_rate(void **state)
+{
+    struct fixture *f = *state;
+    int64_t plan = add_plan(f, "printers", 0, 0, "pass,plan,rate");
+    int64_t m = add_member(f, "Ana Lopes", plan);
+    struct store_rate r = { .per_kwh_cents = 40, .block_minutes = 1 };
+    struct usage_list l;
+
+    add_machine(f, "printer1");
+    snprintf(r.target, sizeof(r.target), "*");
+    assert_int_equal(store_rate_put(f->s, plan, &r), 0);
+    assert_int_equal(meter_machine(f->m, m, "printer1", paris(2026, 10, 12, 10, 0),
+                                   paris(2026, 10, 12, 14, 0), 14400, 2500, "job_done"), 0);
+    usage_of(f, "2026-10-01", "2026-10-31", m, "machine", &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.u[0].energy_cents, 100);
+    assert_int_equal(l.u[0].amount_cents, 100);
+    assert_int_equal(l.u[0].charged_quantity, 240);
+    assert_string_equal(l.u[0].allowance, "rate");
     assert_ledger_intact(f);
 }
 
@@ -1168,7 +1246,7 @@ static void test_ledger_in_the_store(void **state)
     assert_int_equal(store_member_add(f->s, "Alice Martin", "alice@example.org", 0, 0, 0, &m), 0);
     for (int i = 0; i < 300; i++)
         assert_int_equal(meter_machine(f->m, m, "laser", paris(2026, 10, 1, 8, 0) + i * 3600,
-                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, "released"), 0);
+                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, -1, "released"), 0);
     assert_int_equal(meter_verify(f->m, &v), 0);
     assert_int_equal(v.entries, 300);
     assert_int_equal(usage_count(f), 300);
@@ -1269,17 +1347,17 @@ static void test_closed_period(void **state)
 
     assert_int_equal(meter_check_in(f->m, bob, "main", paris(2026, 11, 20, 10, 0)), -EPERM);
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 11, 20, 10, 0),
-                                   paris(2026, 11, 20, 11, 0), 3600, "released"), -EPERM);
+                                   paris(2026, 11, 20, 11, 0), 3600, -1, "released"), -EPERM);
     /* 03:30 on 1 December is the billing day of 30 November */
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 12, 1, 3, 30),
-                                   paris(2026, 12, 1, 3, 45), 900, "released"), -EPERM);
+                                   paris(2026, 12, 1, 3, 45), 900, -1, "released"), -EPERM);
     assert_int_equal(usage_count(f), entries);
 
     /* the neighbours stay open */
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 12, 1, 4, 0),
-                                   paris(2026, 12, 1, 4, 30), 1800, "released"), 0);
+                                   paris(2026, 12, 1, 4, 30), 1800, -1, "released"), 0);
     assert_int_equal(meter_machine(f->m, alice, "laser", paris(2026, 10, 31, 22, 0),
-                                   paris(2026, 10, 31, 23, 0), 3600, "released"), 0);
+                                   paris(2026, 10, 31, 23, 0), 3600, -1, "released"), 0);
     usage_of(f, "2026-10-31", "2026-12-01", alice, "machine", &l);
     assert_int_equal(l.n, 2);
     assert_string_equal(l.u[0].billing_day, "2026-10-31");
@@ -1775,7 +1853,7 @@ static void test_truncated_ledger_is_detected(void **state)
 
     for (int i = 0; i < 260; i++)
         assert_int_equal(meter_machine(f->m, m, "laser", paris(2026, 10, 1, 8, 0) + i * 3600,
-                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, "released"), 0);
+                                       paris(2026, 10, 1, 8, 0) + i * 3600 + 600, 600, -1, "released"), 0);
     close_all(f);
     db = raw_open(f->path);
     raw_exec(db, "DROP TRIGGER ledger_no_delete");
@@ -1807,6 +1885,8 @@ int main(void)
         T(test_day_charged_once_per_billing_day),
         T(test_presence_and_check_out_all),
         T(test_machine_pass_then_rate),
+        T(test_machine_energy),
+        T(test_machine_energy_only_rate),
         T(test_machine_passes),
         T(test_machine_plan_minutes_across_sessions),
         T(test_machine_order_without_pass),

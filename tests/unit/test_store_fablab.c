@@ -771,12 +771,12 @@ static void test_sessions(void **state)
     assert_int_equal(store_session_open(s, laser, ada, booking, T0 + 60, &s1), 0);
     assert_int_equal(store_session_open(s, laser, ada, 0, T0 + 2 * HOUR, &s2), 0);
     assert_true(s1 > 0 && s2 > s1);
-    assert_int_equal(store_session_touch(s, s1, T0 + 600, 500), 0);
-    assert_int_equal(store_session_close(s, s1, T0 + 900, 780, "released"), 0);
+    assert_int_equal(store_session_touch(s, s1, T0 + 600, 500, -1), 0);
+    assert_int_equal(store_session_close(s, s1, T0 + 900, 780, -1, "released"), 0);
     /* a closed session stays closed */
-    assert_int_equal(store_session_touch(s, s1, T0 + 1000, 900), -ENOENT);
-    assert_int_equal(store_session_close(s, s1, T0 + 1000, 900, "again"), -ENOENT);
-    assert_int_equal(store_session_touch(s, 424242, T0, 0), -ENOENT);
+    assert_int_equal(store_session_touch(s, s1, T0 + 1000, 900, -1), -ENOENT);
+    assert_int_equal(store_session_close(s, s1, T0 + 1000, 900, -1, "again"), -ENOENT);
+    assert_int_equal(store_session_touch(s, 424242, T0, 0, -1), -ENOENT);
     assert_int_equal(store_commit(s), 0);
 
     assert_int_equal(store_sessions_foreach(s, 0, collect_session, &seen), 2);
@@ -813,9 +813,9 @@ static void test_sessions_close_interrupted(void **state)
     assert_int_equal(store_session_open(s, laser, ada, 0, T0, &s1), 0);
     assert_int_equal(store_session_open(s, cnc, bob, 0, T0 + 60, &s2), 0);
     assert_int_equal(store_session_open(s, laser, bob, 0, T0 - HOUR, &s3), 0);
-    assert_int_equal(store_session_touch(s, s1, T0 + 300, 240), 0);
-    assert_int_equal(store_session_touch(s, s1, T0 + 600, 540), 0);
-    assert_int_equal(store_session_close(s, s3, T0 - 60, 3000, "released"), 0);
+    assert_int_equal(store_session_touch(s, s1, T0 + 300, 240, -1), 0);
+    assert_int_equal(store_session_touch(s, s1, T0 + 600, 540, -1), 0);
+    assert_int_equal(store_session_close(s, s3, T0 - 60, 3000, -1, "released"), 0);
     assert_int_equal(store_commit(s), 0);
     store_free(s);
 
@@ -843,7 +843,7 @@ static void test_sessions_close_interrupted(void **state)
         }
     }
     /* closed sessions cannot be touched any more */
-    assert_int_equal(store_session_touch(s, s1, T0 + 700, 600), -ENOENT);
+    assert_int_equal(store_session_touch(s, s1, T0 + 700, 600, -1), -ENOENT);
     store_free(s);
 }
 

@@ -105,6 +105,10 @@ static const char *const migrations[CDB_SCHEMA_VERSION] = {
     "  machine TEXT NOT NULL,"
     "  category TEXT NOT NULL,"
     "  PRIMARY KEY (site, machine)) WITHOUT ROWID;",
+
+    /* 5: the energy of metered machine sessions (Wh), NULL for entries without it: the
+     * entry's text (and so its hash) says energy_wh only when it has it. */
+    "ALTER TABLE entries ADD COLUMN energy_wh INTEGER;",
 };
 
 enum {
@@ -138,8 +142,8 @@ static const char *const sql[Q__MAX] = {
     [Q_ENTRY_ADD] = "INSERT INTO entries (site, seq, usage_id, kind, member_id, resource, "
                     "started_at, ended_at, quantity, unit, amount_cents, allowance, corrects_seq, "
                     "recorded_at, prev_hash, hash, signature, billing_day, received_at, home_site, "
-                    "visitor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                    "?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                    "visitor, energy_wh) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                    "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     [Q_ENTRY_COUNT] = "SELECT count(*) FROM entries WHERE ?1 IS NULL OR site = ?1",
     [Q_PROBLEM_ADD] = "INSERT INTO problems (at, site, kind, first_seq, last_seq, detail, "
                       "resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -167,7 +171,7 @@ static const char *const sql[Q__MAX] = {
     [Q_SEAL_PREV] = "SELECT coalesce(max(last_seq), 0) FROM seals WHERE site = ?1 AND period < ?2",
     [Q_ENTRY_RANGE] = "SELECT seq, usage_id, kind, member_id, resource, started_at, ended_at, "
                       "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, "
-                      "prev_hash, hash, signature, home_site, visitor FROM entries "
+                      "prev_hash, hash, signature, home_site, visitor, energy_wh FROM entries "
                       "WHERE site = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
 };
 
@@ -342,6 +346,8 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
         sqlite3_bind_int64(st, 19, now);
         sqlite3_bind_text(st, 20, e->home, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 21, e->visitor, -1, SQLITE_STATIC);
+        if (e->has_energy)
+            sqlite3_bind_int64(st, 22, e->energy_wh);
         if ((r = store_stmt_exec(st)) < 0)
             goto fail;
     }
@@ -600,6 +606,10 @@ static int entries_row(sqlite3_stmt *st, void *ctx)
     blob_col(st, 15, e.signature, LEDGER_SIG_LEN);
     store_column_text(st, 16, e.home, sizeof(e.home));
     store_column_text(st, 17, e.visitor, sizeof(e.visitor));
+    if (sqlite3_column_type(st, 18) != SQLITE_NULL) {
+        e.has_energy = true;
+        e.energy_wh = sqlite3_column_int64(st, 18);
+    }
     return ((cdb_entry_fn)x->rows.fn)(&e, x->rows.userdata);
 }
 

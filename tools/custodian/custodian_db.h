@@ -13,7 +13,7 @@
 #include "ledger_batch.h"
 #include "period_seal.h"
 
-#define CDB_SCHEMA_VERSION 4
+#define CDB_SCHEMA_VERSION 5
 
 struct cdb;
 
