@@ -665,6 +665,29 @@ handover_seconds = 0
 {machines}"""
 
 
+def netrelay_churn(d, devices, indices, stop, switches, readings=None):
+    """Threads that switch the network machines of `indices` on and off every 100 ms each
+    (a request and the device's confirmation), their devices sending power and energy
+    readings at about 50 a second meanwhile, until `stop` is set. Counts go to switches[0]
+    and readings[0]."""
+    def churn(i):
+        dev, k = devices[i], 0
+        while not stop.is_set():
+            if k % 5 == 0:
+                d.request({"cmd": "sim.tap", "reader": "n%d" % i, "uid": uid_hex(0xA000 + i)})
+                switches[0] += 1
+            dev.add_energy(0.01 * (k % 7))
+            if readings is not None:
+                readings[0] += 1
+            k += 1
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=churn, args=(i,), daemon=True) for i in indices]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def bench_netrelays(args, out):
     """Machine tap -> confirmed network relay on emulated Shelly devices through mosquitto;
     the GPIO relay's tap latency alone and while the network relays switch all the time."""
@@ -740,24 +763,7 @@ def bench_netrelays(args, out):
         quiet = gpio_taps(args.netrelay_taps)
         stop = threading.Event()
         switches, readings = [0], [0]
-
-        def churn(i):
-            # Machine i switched on and off every 100 ms (each switch a request and the
-            # device's confirmation), its device sending power and energy readings at
-            # about 50 a second meanwhile.
-            dev, k = devices[i], 0
-            while not stop.is_set():
-                if k % 5 == 0:
-                    d.request({"cmd": "sim.tap", "reader": "n%d" % i, "uid": uid_hex(0xA000 + i)})
-                    switches[0] += 1
-                dev.add_energy(0.01 * (k % 7))
-                readings[0] += 1
-                k += 1
-                time.sleep(0.02)
-
-        threads = [threading.Thread(target=churn, args=(i,)) for i in range(1, n)]
-        for t in threads:
-            t.start()
+        threads = netrelay_churn(d, devices, range(1, n), stop, switches, readings)
         time.sleep(0.5)
         busy = gpio_taps(args.netrelay_taps)
         stop.set()
@@ -1436,6 +1442,9 @@ control_socket = {dir}/ctl.sock
 log_level = warning
 [hardware]
 backend = sim
+[mqtt]
+enabled = true
+port = {mqtt_port}
 [reader front]
 driver = sim
 [door front]
@@ -1447,7 +1456,7 @@ url = https://127.0.0.1:{port}/hook
 events = tap
 secret = bench-secret-0123456789
 tls_ca = {dir}/ca.crt
-"""
+{machines}"""
 
 RECEIVER_CONFIG = """daemon off;
 worker_processes 1;
@@ -1476,12 +1485,17 @@ http {{
 
 def bench_webhooks(args, out):
     """Tap -> signed POST received over HTTPS (nginx, same machine, its access log timing
-    each request); a 10,000-event backlog drained after an outage of the receiver; the tap ->
-    relay time while it drains."""
+    each request); a 10,000-event backlog drained after an outage of the receiver, while
+    network relays (emulated Shelly devices through mosquitto) switch all the time; the
+    door's tap -> GPIO relay time meanwhile. MQTT is on too: it reads the same outbox."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "emu"))
+    from netdev_emu import Shelly
     work = tempfile.mkdtemp(prefix="portier-bench-webhooks-")
-    port = free_port()
+    port, mqtt_port = free_port(), free_port()
     log = os.path.join(work, "hook.log")
-    nginx = None
+    n = args.netrelay_devices
+    nginx = broker = d = None
+    devices = []
 
     def ossl(*a):
         subprocess.run(["openssl"] + list(a), check=True, cwd=work, stdout=subprocess.DEVNULL,
@@ -1516,11 +1530,23 @@ def bench_webhooks(args, out):
                                            user="user root;" if os.geteuid() == 0 else ""))
         subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
+        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
+                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
+                           for i in range(n))
         with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(WEBHOOK_CONFIG.format(dir=work, port=port))
+            f.write(WEBHOOK_CONFIG.format(dir=work, port=port, mqtt_port=mqtt_port,
+                                          machines=machines))
+        broker = start_mosquitto(work, mqtt_port, "set_tcp_nodelay true\n")
+        devices = [Shelly(mqtt_port, "bench-plug-%d" % i).start() for i in range(n)]
         nginx = receiver()
         d = Daemon(args.bin, work)
         d.start()
+        d.request({"cmd": "plan.add", "name": "bench-machines", "zones": "*", "hours": "always"})
+        for k in range(n):
+            d.request({"cmd": "member.add", "name": "N%d" % k, "plan": "bench-machines"})
+            d.request({"cmd": "card.add", "member": "N%d" % k, "uid": uid_hex(0xA000 + k)})
+            d.request({"cmd": "machine.set", "machine": "n%d" % k, "hours": "always",
+                       "booking_required": False, "walkup_free_minutes": 0})
         time.sleep(0.5)
 
         # Tap -> the receiver has the event (one tap, one event: events = tap).
@@ -1544,40 +1570,57 @@ def bench_webhooks(args, out):
         out["webhook_taps"] = len(lat)
         out["webhook_relay_us_p99_one_at_a_time"] = percentile(quiet_relay, 99)
 
-        # Outage: the backlog builds up, then drains while taps go on.
+        # Outage: the backlog builds up, then drains while taps go on and the network
+        # relays switch every 100 ms each (a request and the device's confirmation), their
+        # devices sending readings at about 50 a second.
         nginx.terminate()
         nginx.wait()
         nginx = None
         for i in range(args.backlog):
             d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(5000 + i % 100)})
         os.unlink(log)
+        stop = threading.Event()
+        switches = [0]
+        threads = netrelay_churn(d, devices, range(n), stop, switches)
         nginx = receiver()
         t0 = time.monotonic()
         relay_lat = []
+        switches_at_start = None
         while True:
-            n = len(lines())
-            if n >= args.backlog:
+            got = len(lines())
+            if got > 0 and switches_at_start is None:
+                switches_at_start = switches[0]
+            if got >= args.backlog:
                 break
             if time.monotonic() - t0 > 600:
-                raise RuntimeError("bench: backlog not drained (%d)" % n)
+                raise RuntimeError("bench: backlog not drained (%d)" % got)
             # Taps only once the drain has begun (the webhook may still be backing off).
-            if n > 0:
+            if got > 0:
                 r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(7)})
                 relay_lat.append(r["latency_us"])
             time.sleep(0.005)
+        stop.set()
+        for t in threads:
+            t.join()
         got = lines()[:args.backlog]
         first, last = float(got[0][0]), float(got[-1][0])
         out["webhook_backlog"] = args.backlog
         out["webhook_drain_events_per_s"] = (len(got) - 1) / max(last - first, 1e-6)
         out["webhook_relay_us_p99_while_draining"] = percentile(relay_lat, 99) if relay_lat else 0
         out["webhook_taps_during_drain"] = len(relay_lat)
+        out["webhook_netrelay_switches_during_drain"] = switches[0] - (switches_at_start or 0)
+        out["webhook_netrelay_devices"] = n
         out["webhook_rss_kib"] = d.proc_value("status", "VmRSS")
         out["webhook_rss_anon_kib"] = d.proc_value("status", "RssAnon")
-        d.stop()
     finally:
-        if nginx:
-            nginx.terminate()
-            nginx.wait()
+        if d:
+            d.stop()
+        for dev in devices:
+            dev.stop()
+        for p in (nginx, broker):
+            if p:
+                p.terminate()
+                p.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -1729,7 +1772,9 @@ def main():
              % out["webhook_backlog"], "%.0f events/s" % out["webhook_drain_events_per_s"], "—"),
             ("tap → relay p99, each tap's event POSTed before the next tap",
              "%.0f µs" % out["webhook_relay_us_p99_one_at_a_time"], "≤ 1 ms"),
-            ("tap → relay p99 while webhooks drain (%d taps)" % out["webhook_taps_during_drain"],
+            ("tap → relay p99 while the webhook drains and %d network relays switch (%d taps, "
+             "%d switches)" % (out["webhook_netrelay_devices"], out["webhook_taps_during_drain"],
+                               out["webhook_netrelay_switches_during_drain"]),
              "%.0f µs" % out["webhook_relay_us_p99_while_draining"], "≤ 1 ms"),
             ("resident memory with a webhook (libcurl loaded)",
              "%.1f MiB" % (out["webhook_rss_kib"] / 1024), "—"),
