@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire: the reader worker's DESFire side (see desfire.h). */
 #include "desfire.h"
 
@@ -538,6 +539,32 @@ bool desfire_job_take(const struct reader_cmd *cmd, uint64_t now_ms, struct read
     job.request = cmd->request;
     job.deadline_ms = now_ms + cmd->timeout_ms;
     return answered;
+}
+
+int desfire_commands_take(int fd, uint64_t now_ms, void (*answer)(struct reader_msg *m),
+                          const char **ret_why)
+{
+    struct reader_cmd c;
+    struct reader_msg done;
+
+    for (;;) {
+        ssize_t n = recv(fd, &c, sizeof(c), MSG_DONTWAIT | MSG_TRUNC);
+        const char *bad;
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        if (n <= 0)
+            return -EPIPE;  /* end of stream (an empty datagram reads the same on SEQPACKET) */
+        bad = reader_cmd_check(&c, (long)n);
+        if (bad || c.type == READER_CMD_KEYS) {
+            explicit_bzero(&c, sizeof(c));
+            *ret_why = bad ? bad : "keys sent twice";
+            return -EBADMSG;
+        }
+        if (desfire_job_take(&c, now_ms, &done))
+            answer(&done);
+        explicit_bzero(&c, sizeof(c));
+    }
 }
 
 bool desfire_job_pending(void)

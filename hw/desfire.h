@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire: the reader worker's DESFire side (portier-reader only).
  *
  * With the keys the daemon sends at start (desfire_keys_take), every card that arrives is
@@ -50,6 +51,14 @@ bool desfire_candidate(const nfc_target *t);
 void desfire_tap(nfc_device *dev, const nfc_target *t, struct desfire_tap *ret);
 
 /* ---- jobs the daemon asks for ---- */
+
+/* Take the commands waiting on fd, without waiting: each is checked (reader_cmd_check) and
+ * handed to desfire_job_take(); a job it ends is answered through answer() (a DONE message,
+ * for send). 0 once none is left; -EPIPE if the daemon is gone (end of stream); -EBADMSG
+ * with *ret_why (static text) for a malformed command or KEYS sent again, the daemon's bug:
+ * the worker says so and stops. */
+int desfire_commands_take(int fd, uint64_t now_ms, void (*answer)(struct reader_msg *m),
+                          const char **ret_why);
 
 /* Take a PROVISION / DEPROVISION / CANCEL (already checked). A new job replaces a pending
  * one, which is answered CANCELLED in *ret_done (returns true then). */

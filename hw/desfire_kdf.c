@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "desfire_kdf.h"
 
 #include <errno.h>

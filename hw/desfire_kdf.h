@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire_kdf: the keys Portier puts on a MIFARE DESFire card, diversified per card.
  *
  * desfire_kdf_an10922() is NXP AN10922 section 2.2 (AES-128 key diversification with

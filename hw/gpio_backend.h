@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpio_backend: the relay and input back-ends, selected by name from the config. */
 #pragma once
 #include <stdbool.h>

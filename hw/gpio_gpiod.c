@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpio_gpiod: relays and inputs on the kernel GPIO character device, libgpiod v1.6 API
  * (Debian 12, Raspberry Pi OS bookworm).
  *
@@ -7,8 +8,10 @@
  * the generic input layer to debounce and re-read. */
 #include <errno.h>
 #include <gpiod.h>
+#include <linux/gpio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpio_backend.h"
 
@@ -101,10 +104,14 @@ const struct relay_ops relay_ops_gpiod = {
 static int gpiod_input_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     struct input *in = userdata;
-    struct gpiod_line_event events[16];
+    /* The kernel's own record (a 64-bit nanosecond stamp), not libgpiod 1.6's struct
+     * gpiod_line_event: that one holds a struct timespec, whose size differs between a
+     * library built with a 32-bit time_t (Debian 12 armhf) and Portier built with
+     * _TIME_BITS=64. */
+    struct gpioevent_data events[16];
 
     /* Drain what the kernel queued; the value itself is re-read after debouncing. */
-    if (gpiod_line_event_read_fd_multiple(fd, events, 16) < 0 && errno != EAGAIN)
+    if (read(fd, events, sizeof(events)) < 0 && errno != EAGAIN)
         return 0;
     input_edge(in);
     return 0;

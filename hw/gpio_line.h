@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpio_line: where a relay or input is wired — a GPIO chip and a line offset. */
 #pragma once
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* gpio_sim: simulated relays and inputs, the test double for machines without a GPIO chip.
  *
  * A simulated relay remembers what it was told; a simulated input holds a value set through

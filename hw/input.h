@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* input: a digital input (door contact, exit button, "machine running" sensor), debounced.
  *
  * A back-end reports that the raw line may have changed by calling input_edge(); the

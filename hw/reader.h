@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader: a card reader that reports cards arriving and leaving.
  *
  * Back-ends (struct reader_ops) deliver events through reader_deliver(), which stamps them

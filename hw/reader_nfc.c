@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_nfc: a libnfc reader (PN532 on UART/I2C/SPI, ACR122U on USB), supervised.
  *
  * The reader runs in a worker process (portier-reader, see reader_worker.c) that talks to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_proto: the messages between portierd and a reader worker process, over a
  * SOCK_SEQPACKET socketpair.
  *

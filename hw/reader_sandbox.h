@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_sandbox: least privilege for the reader worker (portier-reader).
  *
  * The worker runs libnfc, which parses whatever the reader and the card send. Once its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_sim: a reader fed by the control socket (`portierctl sim tap`), for the demo and
  * the tests. Cards go through reader_deliver() like a real reader's. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-reader: one NFC reader, polled through libnfc, in its own process.
  *
  * libnfc calls can block for a long time or forever (a hung PN532, an unplugged USB
@@ -124,29 +125,15 @@ static void card_msg_auth(struct reader_msg *m, const nfc_target *t, int targets
  * say so and stop. */
 static void take_commands(uint64_t now)
 {
-    struct reader_cmd c;
-    struct reader_msg done;
-    ssize_t n;
+    const char *why = "";
+    int r = desfire_commands_take(PARENT_FD, now, send_msg, &why);
 
-    while ((n = recv(PARENT_FD, &c, sizeof(c), MSG_DONTWAIT | MSG_TRUNC)) != 0) {
-        const char *bad;
-
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            _exit(0);           /* the parent is gone */
-        }
-        bad = reader_cmd_check(&c, (long)n);
-        if (bad || c.type == READER_CMD_KEYS) {
-            explicit_bzero(&c, sizeof(c));
-            send_text(READER_MSG_ERROR, bad ? bad : "keys sent twice");
-            exit(2);
-        }
-        if (desfire_job_take(&c, now, &done))
-            send_msg(&done);
-        explicit_bzero(&c, sizeof(c));
+    if (r == -EBADMSG) {
+        send_text(READER_MSG_ERROR, why);
+        exit(2);
     }
-    _exit(0);
+    if (r < 0)
+        _exit(0);           /* the parent is gone */
 }
 
 static bool same_card(const nfc_target *a, const nfc_target *b)
@@ -235,7 +222,8 @@ static const char usage_text[] =
     "                      (socket): the worker must die of SIGSYS. If it survives, it\n"
     "                      reports 'sandbox self-test: ...' and exits with status 3.\n"
     "                      For tests; it can only make the worker die.\n"
-    "  -h, --help          this text\n";
+    "  -h, --help          this text\n"
+    "      --version       the version\n";
 
 int main(int argc, char **argv)
 {
@@ -252,6 +240,10 @@ int main(int argc, char **argv)
     bool selftest = false;
     int ret;
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("portier-reader %s\n", PORTIER_VERSION);
+        return 0;
+    }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_text, stdout);
         return 0;

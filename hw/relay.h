@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* relay: an output line that energises a door strike, a maglock or a machine contactor.
  *
  * A back-end is a const table of operations (struct relay_ops); callers use the inline

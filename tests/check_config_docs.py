@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """docs/configuration.md must contain, verbatim, the reference that portierd prints from its
 key tables (portierd --config-reference): the docs cannot drift from the code."""
 import subprocess

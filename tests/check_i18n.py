@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Every message marked for translation in the sources has a French translation that keeps
 its format specifiers.
 

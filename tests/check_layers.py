@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The layers of docs/architecture.md, checked on the built libraries with nm.
 
 Each static library may only call what its own objects define, what the libraries below

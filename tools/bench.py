@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Benchmark driver for tools/bench. Standard library only.
 
 Every figure comes from the real portierd on simulated hardware with a synthetic site

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-benchgen: build a large site for tools/bench, and time the decision path.
  *
  *   portier-benchgen populate DIR MEMBERS CARDS   config + database with synthetic members

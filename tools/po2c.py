@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """po2c: compile a gettext catalog (.po) into a C table for controller/base/i18n.c.
 
 Usage: po2c.py LANG INPUT.po OUTPUT.c

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portierctl: administer a running portierd over its control socket. */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@ static void usage(FILE *out)
         "  -c, --config FILE    read control_socket from FILE (default " DEFAULT_CONFIG ")\n"
         "      --json           print replies as JSON\n"
         "  -h, --help           show this help\n"
+        "      --version        show the version\n"
         "\n"
         "Commands:\n"
         "  status                                   doors, machines, readers, inputs, MQTT, last taps\n"
@@ -1447,6 +1449,47 @@ static const struct command commands[] = {
       { { "--label", "label", OPT_STR }, { "--days", "days", OPT_INT } }, print_token, NULL },
 };
 
+/* For bash completion (--list-commands): one line per command, its words then its options. */
+static void list_commands(void)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        printf("%s %s", commands[i].word1, commands[i].word2 ? commands[i].word2 : "-");
+        for (const struct optspec *o = commands[i].opts; o->flag; o++)
+            printf(" %s", o->flag);
+        putchar('\n');
+    }
+}
+
+/* For bash completion (--list-names doors|readers|machines): the running site's names, one
+ * per line; nothing (and no message) when the daemon cannot be reached. */
+static json_t *call(const char *sock_path, json_t *req);
+static int print_names(const char *sock_path, const char *kind)
+{
+    json_t *reply, *v;
+    size_t i;
+    int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    if (strcmp(kind, "doors") != 0 && strcmp(kind, "readers") != 0 &&
+        strcmp(kind, "machines") != 0)
+        return usage_error("--list-names takes doors, readers or machines");
+    if (null >= 0)
+        dup2(null, STDERR_FILENO);          /* completion must not print connection errors */
+    reply = call(sock_path, json_pack("{s:s}", "cmd", "status"));
+    if (saved >= 0)
+        dup2(saved, STDERR_FILENO);
+    if (saved >= 0)
+        close(saved);
+    if (null >= 0)
+        close(null);
+    if (!reply)
+        return 1;
+    json_array_foreach(json_object_get(reply, kind), i, v)
+        if (json_is_string(json_object_get(v, "name")))
+            printf("%s\n", json_string_value(json_object_get(v, "name")));
+    json_decref(reply);
+    return 0;
+}
+
 static char export_path[PATH_MAX];
 
 /* A member's export: to FILE (created 0600: it is personal data), or to stdout. */
@@ -1641,9 +1684,12 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "list-commands", no_argument, NULL, 'L' },
+        { "list-names", required_argument, NULL, 'N' },
         { 0 },
     };
-    const char *opt_socket = NULL, *opt_config = NULL;
+    const char *opt_socket = NULL, *opt_config = NULL, *list_names = NULL;
     const struct command *cmd = NULL;
     char sock_path[PATH_MAX], *pos[3];
     json_t *req, *reply;
@@ -1656,8 +1702,15 @@ int main(int argc, char **argv)
         case 'c': opt_config = optarg; break;
         case 'j': opt_json = true; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("portierctl %s\n", PORTIER_VERSION); return 0;
+        case 'L': list_commands(); return 0;
+        case 'N': list_names = optarg; break;
         default: usage(stderr); return 2;
         }
+    }
+    if (list_names) {
+        find_socket(opt_socket, opt_config, sock_path, sizeof(sock_path));
+        return print_names(sock_path, list_names);
     }
     if (optind >= argc)
         return usage_error("missing command");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web_api: the JSON API under /api/v1/. Reads come from the store; every change is a control
  * command sent through http_command(), so the API gives the same checks and messages as
  * portierctl. Answers are {"ok": true, ...} or {"ok": false, "code": ..., "error": ...}. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 # Turn the files of web/ into a C source (web_assets.c) so portierd serves them from memory.
 # cmake -DOUT=web_assets.c -DSRC=web -P embed.cmake
 set(ASSETS style.css app.js icon.svg)

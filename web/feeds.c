@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web_feeds: what machines and other programs read — iCalendar feeds (RFC 5545), the
  * SpaceAPI v15 document, /healthz and /metrics (Prometheus text format 0.0.4). */
 #include <errno.h>

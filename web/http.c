@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -964,8 +965,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
             rq->body_too_large = true;
-        else
-            return MHD_YES;
+        else if (cl || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") ||
+                 !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect"))
+            return MHD_YES;     /* the body, if any, comes with the next calls */
+        /* "Expect: 100-continue" on a request without a body: answer at once. Waiting would
+         * make libmicrohttpd (0.9.75) send "100 Continue" and then, if more bytes followed,
+         * refuse our answer and close the connection without any. */
     }
     if (*upload_data_size) {
         if (!rq->body_too_large &&

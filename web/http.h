@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* http: the web page, the JSON API and the feeds — libmicrohttpd inside our event loop.
  *
  * libmicrohttpd runs in external epoll mode: its epoll fd is one source on the daemon's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* http_internal: what the web server's files share (http.c: server, sessions, routing;
  * pages.c: HTML; pages_members.c: members; privacy.c: the privacy page; api.c: JSON API;
  * feeds.c: calendars, SpaceAPI, health, metrics). Not for use outside them. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web_pages: the server-rendered HTML pages. They work without JavaScript: every action is
  * a form; app.js only adds comfort. Everything that comes from a person or the database is
  * escaped with buf_html(); state changes go through http_command(), so they get the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pages_members: members for managers — the list (/manage/members: search by name, e-mail
  * or card label, filters, a page at a time for sites with thousands of members) and a
  * member's page (plan, validity, cards, trainings, bookings, usage this month, history)

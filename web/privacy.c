@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* privacy: the public page /privacy — what the site records about people, why, for how
  * long and who sees it, the site's contact, and how to use one's rights. It is written from
  * the running configuration ([privacy], [consortium], [mqtt], [spaceapi], [site]), so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of web accounts: add, list, show, passwords, disable and enable, one-time
  * links and API tokens. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* accounts: who may log in to the web page, as what, and the tokens (session cookies,
  * one-time links, API and calendar tokens). The commands are in account_commands.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* password: argon2id hashing and checking, away from the event loop.
  *
  * One argon2id computation (libsodium's "interactive" limits: 64 MiB, 2 passes) takes

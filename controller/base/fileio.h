@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fileio: files that survive a power cut whole or not at all. */
 #pragma once
 #include <stddef.h>

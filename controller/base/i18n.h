@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* i18n: French and English for everything people read on the web page and in e-mails.
  *
  * Messages are written in English in the sources, marked for extraction, and translated by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* i18n_catalog: the compiled translations (generated from po/LANG.po by tools/po2c.py). */
 #pragma once
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "log.h"
 
 #include <errno.h>
@@ -41,6 +42,11 @@ void log_msg(int priority, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    /* One line, and nothing a terminal obeys: messages quote what clients sent (a URL, an
+     * MQTT client's name), and a control byte there could fake a line or an escape. */
+    for (unsigned char *p = (unsigned char *)line; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
 
     if (log_journal) {
         fprintf(stderr, "<%d>%s\n", priority, line);

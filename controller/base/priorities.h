@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* priorities: the order in which the event loop serves what is ready at once (lower first).
  * Doors come first: readers, inputs and timers run at the default 0; then the store's
  * commit, so that a burst of taps costs one commit; then the answers to people and

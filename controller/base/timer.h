@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* timer: a one-shot timer on the sd-event loop, in the spirit of OpenWrt's uloop_timeout.
  *
  * A module creates its timers once, when it starts: that is where running out of memory or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* billing: statements, and the job processes that build them (and verify the ledger) off
  * the event loop. The commands of metering are in billing_commands.c. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of metering: passes, plans' allowances and rates, presence, statements,
  * corrections, the ledger and period closing. */
 #include <errno.h>

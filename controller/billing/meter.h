@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* meter: what members used, priced by their plan, recorded once and for all.
  *
  * Coworking: the first entry of a billing day charges that day (from a day pass, the

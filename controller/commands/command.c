@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "command.h"
 
 #include <assert.h>
@@ -203,7 +204,8 @@ static int parse_arg(struct cmd_call *call, const struct arg_spec *sp, json_t *v
         out->i = json_is_true(v);
         return 0;
     case ARG_TIME:
-        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+            json_integer_value(v) <= TIME_MAX_UTC) {
             out->i = json_integer_value(v);
             return 0;
         }
@@ -212,7 +214,7 @@ static int parse_arg(struct cmd_call *call, const struct arg_spec *sp, json_t *v
             return 0;
         }
         return cmd_fail(call, -EINVAL, "bad_request", "\"%s\" must be a time (YYYY-MM-DD[THH:MM], "
-                        "local) or epoch seconds", key);
+                        "local) or epoch seconds, from 1970 to 9999", key);
     case ARG_MEMBER: {
         char ref[32];
         const char *text;

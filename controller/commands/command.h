@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* command: the one way into the daemon.
  *
  * Every command lives once in the table of table.c: its name, its argument policy (names,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* control: the unix socket where portierctl talks to the daemon.
  *
  * One request per connection: a JSON object on one line (at most CONTROL_REQUEST_MAX

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* handlers: every command handler, for the table (table.c). Each is defined in its domain's
  * *_commands.c (or status.c); see command.h for the contract. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* services: what a command handler may use — the daemon's modules, wired by daemon.c.
  *
  * Handlers reach the site through this and nothing else. Optional parts are NULL when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The command table: every command of the daemon, once — name, who may call it, which
  * channels expose it, its argument policy and its handler (see command.h). Keep it sorted
  * by name (command_find() searches it; a unit test checks the order). */

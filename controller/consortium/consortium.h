@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* consortium: the site's side of the consortium — its signed ledger sent to the custodian.
  *
  * Ledger transport: while MQTT is connected, entries are published in batches

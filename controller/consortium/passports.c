@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "passports.h"
 
 #include <errno.h>
@@ -83,13 +84,18 @@ static int load_sites(struct passports *p)
         free(text);
         return r;
     }
-    n = passport_sites_parse(text, p->sites, SITES_MAX, &line);
+    n = passport_sites_parse(text, len, p->sites, SITES_MAX, &line);
     free(text);
-    if (n < 0) {
-        log_error("%s:%u: expected NAME and a 64-hex-digit public key (at most %d sites)",
-                  p->cfg->consortium.sites_file, line, SITES_MAX);
+    if (n == -EEXIST)
+        log_error("%s:%u: this site is listed already (one key per site)",
+                  p->cfg->consortium.sites_file, line);
+    else if (n == -E2BIG)
+        log_error("%s:%u: more than %d sites", p->cfg->consortium.sites_file, line, SITES_MAX);
+    else if (n < 0)
+        log_error("%s:%u: expected NAME and a 64-hex-digit public key",
+                  p->cfg->consortium.sites_file, line);
+    if (n < 0)
         return n;
-    }
     p->n_sites = (unsigned)n;
     return 0;
 }
@@ -402,8 +408,13 @@ static void on_passport(struct passports *p, const char *home, const char *id,
         return;
     }
     if (pp.expires <= now) {
-        store_consortium_passport_delete(p->sc, home, id);
-        log_info("consortium: expired passport %.8s of site %s dropped", pp.id, home);
+        /* An older passport never replaces a newer one, even to expire it. */
+        r = store_consortium_passport_expired(p->sc, home, id, pp.issued);
+        if (r < 0)
+            log_error("consortium: cannot forget an expired passport of site %s: %s", home,
+                      strerror(-r));
+        else
+            log_info("consortium: expired passport %.8s of site %s dropped", pp.id, home);
         return;
     }
     snprintf(sp.home, sizeof(sp.home), "%s", pp.home);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* passports: the site's side of member passports and visits (docs/consortium.md section 7).
  *
  * As a home site: every passport_scan_seconds (and at each connection) it works out which

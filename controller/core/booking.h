@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* booking: the rules a machine booking must follow, checked the same way for every client
  * (portierctl, the web page, the API). Pure: the caller gathers the facts (overlapping
  * bookings, the member's booked minutes that day and week, qualification) from the store.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* buf: a growing text buffer, for what is built piece by piece: web pages, CSV, reports.
  * Pure: libc only.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* cardid: card UIDs in and out of text, and their keyed hash.
  *
  * A UID is hashed with BLAKE2b-256 keyed by the site's card key (created at first start,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* csv: the one CSV writer of every export: portierctl's statements, the web page's
  * usage.csv, the custodian's report. Pure: libc only.
  *

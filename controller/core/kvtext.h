@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* kvtext: the one reader of Portier's signed "key=value" texts: ledger entries
  * (ledger_batch.c), passports and visit notices (passport.c), period seals (period_seal.c).
  * Pure: libc only.

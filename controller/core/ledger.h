@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* ledger: the site's tamper-evident record of closed usage, for the consortium custodian.
  *
  * Each entry is one closed usage record in a canonical text encoding that holds no personal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "ledger_batch.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* ledger_batch: ledger entries on the wire, from a site to the consortium's custodian.
  *
  * A batch is a run of consecutive entries first..last of one site, each as its canonical

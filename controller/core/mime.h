@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* mime: an e-mail as the text an SMTP server receives — RFC 5322 headers (Date,
  * Message-ID, From, To, Subject), RFC 2047 encoded words for subjects and names that are not
  * plain ASCII, and a MIME multipart/alternative body with a text/plain and a text/html part

@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "passport.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -226,37 +228,64 @@ void passport_pseudonym(const uint8_t key[PASSPORT_KEY_LEN], int64_t member_id,
     sodium_bin2hex(out, PASSPORT_ID_HEX, h, sizeof(h));
 }
 
-int passport_sites_parse(const char *text, struct passport_site *out, size_t max,
+/* Whether name is among the first n sites of out. */
+static bool site_listed(const struct passport_site *out, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(out[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+int passport_sites_parse(const char *text, size_t len, struct passport_site *out, size_t max,
                          unsigned *ret_line)
 {
-    const char *p = text;
+    const char *p = text, *end = text + len;
     unsigned line = 0;
     size_t n = 0;
 
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p), used = 0;
         char buf[160], name[40], hex[80], extra[2];
-        int k;
+        uint8_t pk[PASSPORT_PK_LEN];
+        int k = -2;
 
         line++;
-        if (len < sizeof(buf)) {
-            memcpy(buf, p, len);
-            buf[len] = '\0';
-            buf[strcspn(buf, "#\r")] = '\0';
-            k = sscanf(buf, "%39s %79s %1s", name, hex, extra);
-        } else {
-            k = -2;
+        /* A comment runs to the end of its line, however long, and white space around the
+         * fields is of any length; the fields themselves must fit a line of a name and a
+         * key. A NUL byte is no text. */
+        while (used < line_len && p[used] != '#' && p[used] != '\0')
+            used++;
+        if (used == line_len || p[used] == '#') {
+            const char *b = p, *e = p + used;
+            while (b < e && isspace((unsigned char)*b))
+                b++;
+            while (e > b && isspace((unsigned char)e[-1]))
+                e--;
+            if (b == e) {
+                k = -1;                         /* blank, or only a comment */
+            } else if ((size_t)(e - b) < sizeof(buf)) {
+                memcpy(buf, b, (size_t)(e - b));
+                buf[e - b] = '\0';
+                k = sscanf(buf, "%39s %79s %1s", name, hex, extra);   /* spaces, tabs, CR */
+            }
         }
-        if (k == 2 && n < max && name_is_valid(name) && strlen(name) < sizeof(out->name) &&
-            hex_decode(hex, strlen(hex), out[n].pk, PASSPORT_PK_LEN)) {
+        if (k == 2 && name_is_valid(name) && strlen(name) < sizeof(out->name) &&
+            hex_decode(hex, strlen(hex), pk, sizeof(pk))) {
+            int why = site_listed(out, n, name) ? -EEXIST : n == max ? -E2BIG : 0;
+            if (why < 0) {
+                *ret_line = line;
+                return why;
+            }
             memcpy(out[n].name, name, strlen(name) + 1);
+            memcpy(out[n].pk, pk, sizeof(pk));
             n++;
-        } else if (k != -1 && k != 0) {        /* not blank, not only a comment */
+        } else if (k != -1) {                   /* not blank, not only a comment */
             *ret_line = line;
             return -EINVAL;
         }
-        p += len + (nl ? 1 : 0);
+        p += line_len + (nl ? 1 : 0);
     }
     return (int)n;
 }

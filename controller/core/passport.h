@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* passport: a member's visiting rights at the consortium's other sites, and the notices of
  * visits that let the home site count them. Pure: no I/O, no clock.
  *
@@ -98,12 +99,15 @@ void passport_pseudonym(const uint8_t key[PASSPORT_KEY_LEN], int64_t member_id,
                         char out[PASSPORT_ID_HEX]);
 
 /* The registry of the consortium's sites: lines "NAME HEXKEY" (64 hex digits, the site's
- * `portierctl site key`), '#' comments and blank lines allowed. */
+ * `portierctl site key`), separated by spaces or tabs; '#' starts a comment (of any length);
+ * blank lines and CRLF line ends are fine. */
 struct passport_site {
     char name[32];
     uint8_t pk[PASSPORT_PK_LEN];
 };
-/* Parse text into out (at most max sites). Returns the count, or -EINVAL with the 1-based
- * line number of the first bad line in *ret_line. */
-int passport_sites_parse(const char *text, struct passport_site *out, size_t max,
+/* Parse text[0..len) (the whole file; it need not end in NUL) into out. Returns the count
+ * of sites, or an error with the 1-based number of the first bad line in *ret_line:
+ * -EINVAL (not "NAME HEXKEY", or a NUL byte), -EEXIST (a name listed again: one of its
+ * keys would be dead), -E2BIG (more than max sites). */
+int passport_sites_parse(const char *text, size_t len, struct passport_site *out, size_t max,
                          unsigned *ret_line);

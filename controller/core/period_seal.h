@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* period_seal: a site's signed statement that a period is closed, for the custodian.
  * Pure: no I/O, no clock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* policy: who may open which door, when. Pure: no I/O, no clock, no globals.
  *
  * The caller gathers the facts (card, member, plan, door, local time) and policy_decide()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* schedule: weekly time windows in the site's local time ("Mon-Fri 08:00-20:00, Sat 10:00-13:00").
  *
  * Windows are evaluated on the local wall clock, so they follow daylight saving changes:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "util.h"
 
 #include <ctype.h>
@@ -144,14 +145,20 @@ void format_utc(int64_t t, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Every date Portier handles goes through time_t: on 32-bit ARM (Debian 12 armhf) it must
+ * be built 64-bit (_TIME_BITS=64, set in CMakeLists.txt), or dates after 2038-01-19 wrap. */
+_Static_assert(sizeof(time_t) >= 8, "time_t must be 64-bit: build with -D_TIME_BITS=64 "
+               "-D_FILE_OFFSET_BITS=64");
+
 int parse_time(const char *s, int64_t *ret)
 {
     struct tm tm = { 0 };
     const char *end;
     size_t len = strlen(s);
+    time_t t;
 
     if (s[0] == '@')
-        return parse_int64(s + 1, 0, INT64_C(253402300799), ret);
+        return parse_int64(s + 1, 0, TIME_MAX_UTC, ret);
     end = strptime(s, "%Y-%m-%d", &tm);
     if (!end)
         return -EINVAL;
@@ -163,14 +170,22 @@ int parse_time(const char *s, int64_t *ret)
             return -EINVAL;
         end = e2;
     }
+    /* The same range as "@<epoch>": 1970 to 9999. */
+    if (tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
+        return -ERANGE;
     if (*end == 'Z' && end == s + len - 1) {
-        *ret = timegm(&tm);
-        return 0;
+        t = timegm(&tm);
+    } else {
+        if (*end != '\0')
+            return -EINVAL;
+        tm.tm_isdst = -1;
+        errno = 0;
+        t = mktime(&tm);
+        /* -1 is also 1969-12-31T23:59:59Z, but never a time in this range's local days. */
+        if (t == (time_t)-1 && errno)
+            return -ERANGE;
     }
-    if (*end != '\0')
-        return -EINVAL;
-    tm.tm_isdst = -1;
-    *ret = mktime(&tm);
+    *ret = (int64_t)t;
     return 0;
 }
 
@@ -181,7 +196,12 @@ void utf8_sanitize(char *s)
     while (*p) {
         int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
                 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        bool ok = len > 0 && !(len == 2 && *p < 0xc2);
+        /* What RFC 3629 allows, as jansson checks it: no overlong form (C0, C1; E0 then
+         * under A0; F0 then under 90), no UTF-16 surrogate (ED then A0 or more), nothing
+         * beyond U+10FFFF (F4 then 90 or more; F5 to F7). */
+        bool ok = len > 0 && !(len == 2 && *p < 0xc2) && !(*p == 0xe0 && p[1] < 0xa0) &&
+                  !(*p == 0xed && p[1] >= 0xa0) && !(*p == 0xf0 && p[1] < 0x90) &&
+                  !(*p == 0xf4 && p[1] >= 0x90) && *p <= 0xf4;
         for (int i = 1; ok && i < len; i++)
             ok = (p[i] & 0xc0) == 0x80;
         if (!ok) {

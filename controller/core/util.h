@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* util: small helpers shared by the modules. */
 #pragma once
 #include <stdbool.h>
@@ -48,7 +49,8 @@ int name_first_cmp(const void *key, const void *entry);
 bool name_is_valid(const char *s);
 
 /* Replace, in place, every byte that does not belong to a valid UTF-8 sequence (a cut
- * character, stray bytes) with '?'. */
+ * character, stray bytes, an overlong form, a surrogate, a code point beyond U+10FFFF)
+ * with '?': what is left is text jansson takes. */
 void utf8_sanitize(char *s);
 
 /* An amount of cents with two decimals after dec ('.' or ','): 1250 -> "12.50", -5 ->
@@ -57,8 +59,12 @@ const char *format_cents(int64_t cents, char dec, char *buf, size_t n);
 
 /* Format a UTC timestamp as ISO 8601 "2026-11-22T10:00:00Z" into buf (>= 21 bytes). */
 void format_utc(int64_t t, char *buf, size_t n);
+/* The last second Portier accepts as a time: 9999-12-31T23:59:59Z. Times come in from
+ * 1970 to then, on every platform (time_t is 64-bit, also on 32-bit ARM). */
+#define TIME_MAX_UTC INT64_C(253402300799)
+
 /* Parse "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in local time, or a UTC ISO time ending
- * in Z, or "@<epoch>". 0 or -EINVAL. */
+ * in Z, or "@<epoch>". 0, -EINVAL if malformed, -ERANGE outside 1970..9999. */
 int parse_time(const char *s, int64_t *ret);
 
 /* Set close-on-exec on every descriptor of this process above 2. For descriptors a library

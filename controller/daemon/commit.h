@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* commit: the store's batches made durable without the event loop ever waiting for a disk.
  *
  * The loop commits each batch (a write into the WAL, no fsync: store_defer_sync()), then a

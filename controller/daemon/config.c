@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "config.h"
 
 #include <ctype.h>
@@ -92,8 +93,9 @@ static const struct config_key daemon_keys[] = {
     { "recent_taps", CT_INT, OFF(daemon_config, recent_taps), 1, 100, "10", NULL, 0,
       "How many recent taps `portierctl status` shows." },
     { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
-      "Program run for each `libnfc` reader. Empty: `portier-reader` in the directory of "
-      "`portierd`." },
+      "Program run for each `libnfc` reader. Empty: the path built into `portierd` "
+      "(`/usr/libexec/portier/portier-reader` in the package), or `$PORTIER_READER_WORKER` "
+      "when set." },
     { "desfire_key_file", CT_PATH, STR(daemon_config, desfire_key_file), 0, 0, "", NULL, 0,
       "The site's DESFire master key (32 hex digits): every card's keys are diversified from "
       "it, and only the reader workers ever see it. Created at first start (mode 0600) if "
@@ -1662,5 +1664,73 @@ void config_print_reference(FILE *out)
                     k->def ? "`" : "", k->help);
         }
         fputc('\n', out);
+    }
+}
+
+/* Text for scdoc(5): `code` becomes *bold*; scdoc's own markup characters are escaped. */
+static void scdoc_text(FILE *out, const char *text)
+{
+    bool code = false;
+
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '`':
+            fputc('*', out);
+            code = !code;
+            break;
+        case '*': case '_': case '\\':
+            fputc('\\', out);
+            fputc(*p, out);
+            break;
+        default:
+            fputc(*p, out);
+        }
+    }
+    if (code)
+        fputc('*', out);
+}
+
+void config_print_reference_scdoc(FILE *out)
+{
+    char buf[256];
+
+    for (int s = 0; s < SEC__MAX; s++) {
+        const struct section_kind *sk = &sections[s];
+        fprintf(out, "## [%s%s]\n\n", sk->name, sk->named ? " NAME" : "");
+        scdoc_text(out, sk->help);
+        fputs("\n\n", out);
+        for (size_t i = 0; i < sk->n_keys; i++) {
+            const struct config_key *k = &sk->keys[i];
+            const char *type = type_text(k, buf, sizeof(buf));
+
+            fprintf(out, "*");
+            scdoc_text(out, k->name);
+            fprintf(out, "* (");
+            /* type_text() writes choices as Markdown: `a` \\| `b`. */
+            for (const char *p = type; *p; p++) {
+                if (strncmp(p, " \\| ", 4) == 0) {
+                    fputs(", ", out);
+                    p += 3;
+                } else if (*p == '`') {
+                    fputc('*', out);
+                } else if (*p == '_' || *p == '*' || *p == '\\') {
+                    fputc('\\', out);
+                    fputc(*p, out);
+                } else {
+                    fputc(*p, out);
+                }
+            }
+            if (!k->def)
+                fputs("; required)\n\t", out);
+            else if (!*k->def)
+                fputs("; default: empty)\n\t", out);
+            else {
+                fputs("; default: *", out);
+                scdoc_text(out, k->def);
+                fputs("*)\n\t", out);
+            }
+            scdoc_text(out, k->help);
+            fputs("\n\n", out);
+        }
     }
 }

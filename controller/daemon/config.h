@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* config: portierd's INI configuration, described by declarative key tables.
  *
  * Each section kind ([site], [daemon], [mail], [reader NAME], [webhook NAME]...) has a table
@@ -312,3 +313,5 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
 
 /* Print the reference of every section and key as Markdown. */
 void config_print_reference(FILE *out);
+/* The same reference as scdoc(5) source, the KEYS section of portier.conf(5). */
+void config_print_reference_scdoc(FILE *out);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "daemon.h"
 
 #include <errno.h>
@@ -95,33 +96,13 @@ static void on_storage_health(void *userdata)
 
 /* ---- MQTT commands: the same table as portierctl's ---- */
 
-static bool on_mqtt_command(const char *client, const char *action, json_t *cmd, char *why,
-                            size_t why_n, void *userdata)
+static bool on_mqtt_command(const struct mqtt_command *cmd, char *why, size_t why_n,
+                            void *userdata)
 {
     struct daemon *d = userdata;
-    /* An authorised command client acts as a manager, for the commands MQTT exposes. */
-    struct actor actor = { .role = ROLE_MANAGER, .channel = CHANNEL_MQTT };
-    json_t *req = json_deep_copy(cmd), *reply;
-    bool ok;
+    json_t *reply = cmd_run(&d->svc, &cmd->actor, cmd->req);
+    bool ok = mqtt_command_outcome(reply, why, why_n);
 
-    snprintf(actor.who, sizeof(actor.who), "mqtt:%.40s", client);
-    json_object_del(req, "action");
-    json_object_set_new(req, "cmd", json_string(action));
-    reply = cmd_run(&d->svc, &actor, req);
-    json_decref(req);
-    ok = json_is_true(json_object_get(reply, "ok"));
-    if (!ok && strcmp(json_string_value(json_object_get(reply, "code")) ?: "", "unknown_command") == 0) {
-        /* Say what MQTT may do: the table's commands that it exposes. */
-        size_t len = (size_t)snprintf(why, why_n, "unknown action (");
-        for (unsigned i = 0, n = 0; i < command_count && len < why_n; i++)
-            if (command_table[i].flags & CMD_MQTT)
-                len += (size_t)snprintf(why + len, why_n - len, "%s%s", n++ ? ", " : "",
-                                        command_table[i].name);
-        if (len < why_n)
-            snprintf(why + len, why_n - len, ")");
-    } else if (!ok) {
-        snprintf(why, why_n, "%s", json_string_value(json_object_get(reply, "error")) ?: "refused");
-    }
     json_decref(reply);
     return ok;
 }

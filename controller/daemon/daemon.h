@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* daemon: portierd's wiring — one sd-event loop, one store, the doors, readers and the
  * control socket — and its life cycle: start, SIGHUP reload, SIGTERM stop. */
 #pragma once

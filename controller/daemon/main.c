@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portierd: the Portier access controller daemon. */
 #include <errno.h>
 #include <getopt.h>
@@ -23,13 +24,17 @@ static void usage(FILE *out)
             "Options:\n"
             "  -c, --config FILE        configuration file (default " DEFAULT_CONFIG ")\n"
             "  -n, --check              check the configuration and exit (0: valid, 1: errors)\n"
-            "      --config-reference   print every configuration key as Markdown and exit\n"
+            "      --config-reference[=markdown|scdoc]\n"
+            "                           print every configuration key and exit\n"
             "  -h, --help               show this help and exit\n"
             "      --version            show the version and exit\n"
             "\n"
+            "The reader worker of each libnfc reader is " PORTIER_READER_PATH "\n"
+            "(unless [daemon] reader_worker or $PORTIER_READER_WORKER names another).\n"
+            "\n"
             "Signals: SIGHUP reloads the configuration (kept unchanged if the new one is\n"
             "invalid or rewires hardware); SIGTERM drives every relay to its safe state and\n"
-            "exits. See portierctl(1) and docs/configuration.md.\n");
+            "exits. See portierd(8), portier.conf(5) and portierctl(1).\n");
 }
 
 int main(int argc, char **argv)
@@ -37,7 +42,7 @@ int main(int argc, char **argv)
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' },
         { "check", no_argument, NULL, 'n' },
-        { "config-reference", no_argument, NULL, 'R' },
+        { "config-reference", optional_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -55,7 +60,16 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c': config_path = optarg; break;
         case 'n': check = true; break;
-        case 'R': config_print_reference(stdout); return 0;
+        case 'R':
+            if (!optarg || strcmp(optarg, "markdown") == 0)
+                config_print_reference(stdout);
+            else if (strcmp(optarg, "scdoc") == 0)
+                config_print_reference_scdoc(stdout);
+            else {
+                fprintf(stderr, "portierd: --config-reference is markdown or scdoc\n");
+                return 2;
+            }
+            return 0;
         case 'h': usage(stdout); return 0;
         case 'V': printf("portierd %s\n", PORTIER_VERSION); return 0;
         default: usage(stderr); return 2;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "mqtt.h"
 
 #include <dlfcn.h>
@@ -524,54 +525,125 @@ static bool acl_is_probe(const struct mqtt *m, const void *payload, int len)
     return len == (int)strlen(m->acl_probe) && memcmp(payload, m->acl_probe, (size_t)len) == 0;
 }
 
+/* ---- commands ---- */
+
+int mqtt_command_parse(const char *client, const void *payload, int len,
+                       struct mqtt_command *ret, char *why, size_t why_n)
+{
+    struct mqtt_command c = { .actor = { .role = ROLE_MANAGER, .channel = CHANNEL_MQTT } };
+    json_error_t err;
+    const char *action, *key = NULL;
+
+    memset(ret, 0, sizeof(*ret));
+    if (len <= 0 || len > MQTT_COMMAND_MAX) {
+        snprintf(why, why_n, "payload must be 1 to %d bytes", MQTT_COMMAND_MAX);
+        return -EBADMSG;
+    }
+    /* JSON_DECODE_ANY: 42, true, null or "x" are JSON, just not an object. */
+    c.req = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (!c.req || !json_is_object(c.req)) {
+        snprintf(why, why_n, "malformed command: %s", c.req ? "not a JSON object" : "not JSON");
+        json_decref(c.req);
+        return -EBADMSG;
+    }
+    if (json_unpack_ex(c.req, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
+        snprintf(why, why_n, "malformed command: %.120s", err.text);
+        json_decref(c.req);
+        return -EBADMSG;
+    }
+    c.key = json_incref(json_object_get(c.req, "key"));
+    json_object_del(c.req, "key");
+    /* The command layer's shape: "action" is the command's name. */
+    if (json_object_set_new(c.req, "cmd", json_string(action)) < 0) {
+        snprintf(why, why_n, "out of memory");
+        mqtt_command_release(&c);
+        return -ENOMEM;
+    }
+    json_object_del(c.req, "action");
+    /* The name is cut to fit and may have been cut inside a character: records and events
+     * that name the actor must stay valid UTF-8. */
+    snprintf(c.actor.who, sizeof(c.actor.who), "mqtt:%.40s", client);
+    utf8_sanitize(c.actor.who);
+    *ret = c;
+    return 0;
+}
+
+void mqtt_command_release(struct mqtt_command *c)
+{
+    json_decref(c->req);
+    json_decref(c->key);
+    c->req = c->key = NULL;
+}
+
+bool mqtt_command_outcome(json_t *reply, char *why, size_t why_n)
+{
+    const char *code = json_string_value(json_object_get(reply, "code"));
+
+    if (json_is_true(json_object_get(reply, "ok")))
+        return true;
+    if (code && strcmp(code, "unknown_command") == 0) {
+        /* Say what MQTT may do: the table's commands that it exposes. */
+        size_t len = (size_t)snprintf(why, why_n, "unknown action (");
+        for (unsigned i = 0, n = 0; i < command_count && len < why_n; i++)
+            if (command_table[i].flags & CMD_MQTT)
+                len += (size_t)snprintf(why + len, why_n - len, "%s%s", n++ ? ", " : "",
+                                        command_table[i].name);
+        if (len < why_n)
+            snprintf(why + len, why_n - len, ")");
+    } else {
+        snprintf(why, why_n, "%s", json_string_value(json_object_get(reply, "error")) ?: "refused");
+    }
+    return false;
+}
+
+json_t *mqtt_command_event(const char *client, const char *action, bool ok, const char *why)
+{
+    char at[32], who[64], act[48], reason[160];
+
+    snprintf(who, sizeof(who), "%s", client);
+    snprintf(act, sizeof(act), "%.40s", action);
+    snprintf(reason, sizeof(reason), "%s", ok ? "ok" : why);
+    utf8_sanitize(who);
+    utf8_sanitize(act);
+    utf8_sanitize(reason);
+    format_utc(now_utc(), at, sizeof(at));
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "kind", "command", "at", at, "client", who,
+                     "action", act, "accepted", ok, "reason", reason);
+}
+
 static void command_result(struct mqtt *m, const char *client, const char *action, bool ok,
                            const char *why)
 {
-    char at[32];
-    json_t *o;
-
-    format_utc(now_utc(), at, sizeof(at));
-    o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "kind", "command", "at", at, "client", client,
-                  "action", action, "accepted", ok, "reason", why);
+    json_t *o = mqtt_command_event(client, action, ok, why);
     char *text = json_dumps(o, JSON_COMPACT);
 
-    json_decref(o);
-    if (text) {
-        /* Through the outbox: the result is sequenced and delivered like any event. */
-        if (store_outbox_add(m->store, "command", text) < 0)
-            log_error("mqtt: cannot queue the result of command %s from %s", action, client);
-        free(text);
-    }
+    /* Through the outbox: the result is sequenced and delivered like any event. */
+    if (!text || store_outbox_add(m->store, "command", text) < 0)
+        log_error("mqtt: cannot queue the result of a command from %s", client);
+    free(text);
+    if (!o)
+        return;
+    action = json_string_value(json_object_get(o, "action"));
     if (ok)
         log_info("mqtt: command %s from %s accepted", action, client);
     else
-        log_notice("mqtt: command %s from %s refused: %s", action, client, why);
+        log_notice("mqtt: command %s from %s refused: %s", action, client,
+                   json_string_value(json_object_get(o, "reason")));
+    json_decref(o);
 }
 
 static void on_command(struct mqtt *m, const char *client, const void *payload, int len)
 {
     char why[160] = "ok";
-    json_error_t err;
-    json_t *cmd = NULL;
-    const char *action = "?", *key = NULL;
+    struct mqtt_command cmd;
+    const char *action = "?", *key;
     bool ok = false;
 
     m->stats.commands++;
-    if (len <= 0 || len > MQTT_COMMAND_MAX) {
-        snprintf(why, sizeof(why), "payload must be 1 to %d bytes", MQTT_COMMAND_MAX);
+    if (mqtt_command_parse(client, payload, len, &cmd, why, sizeof(why)) < 0)
         goto done;
-    }
-    /* JSON_DECODE_ANY: 42, true, null or "x" are JSON, just not an object. */
-    cmd = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (!cmd || !json_is_object(cmd)) {
-        snprintf(why, sizeof(why), "malformed command: %s", cmd ? "not a JSON object" : "not JSON");
-        goto done;
-    }
-    if (json_unpack_ex(cmd, &err, 0, "{s:s, s?s}", "action", &action, "key", &key) < 0) {
-        snprintf(why, sizeof(why), "malformed command: %.120s", err.text);
-        action = "?";
-        goto done;
-    }
+    action = json_string_value(json_object_get(cmd.req, "cmd"));
+    key = json_string_value(cmd.key);
     /* Authorised by the key, or by the user name in the topic if the broker's ACL ties
      * the topic to that user (acl_check_start()). */
     if (!(key && m->key[0] && strlen(key) == strlen(m->key) &&
@@ -590,19 +662,12 @@ static void on_command(struct mqtt *m, const char *client, const void *payload, 
             goto done;
         }
     }
-    json_object_del(cmd, "key");
-    ok = m->on_command(client, action, cmd, why, sizeof(why), m->userdata);
+    ok = m->on_command(&cmd, why, sizeof(why), m->userdata);
 done:
     if (!ok)
         m->stats.commands_refused++;
-    utf8_sanitize(why);
-    {
-        char act[48];
-        snprintf(act, sizeof(act), "%.40s", action);
-        utf8_sanitize(act);
-        command_result(m, client, act, ok, ok ? "ok" : why);
-    }
-    json_decref(cmd);
+    command_result(m, client, action, ok, why);
+    mqtt_command_release(&cmd);
     drain(m);
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* mqtt: events out, commands in, Home Assistant discovery — libmosquitto on our loop.
  *
  * The client never blocks the loop on the network (non-blocking connect, the socket and a
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "command.h"
 #include "config.h"
 #include "store.h"
 
@@ -19,9 +21,35 @@
 
 struct mqtt;
 
-/* A command from client (already authorised): do it, return true or false with why. */
-typedef bool (*mqtt_command_fn)(const char *client, const char *action, json_t *cmd, char *why,
-                                size_t why_n, void *userdata);
+/* A command message on PREFIX/SITE/cmd/CLIENT, as the command layer takes it. */
+struct mqtt_command {
+    json_t *req;            /* {"cmd": ACTION, ARG: VALUE...}: the payload's members, with
+                             * "action" renamed "cmd" and "key" taken out */
+    json_t *key;            /* the payload's "key" (a JSON string), or NULL */
+    struct actor actor;     /* who it acts as once authorised: an automation is a manager
+                             * on the MQTT channel, named "mqtt:CLIENT" (valid UTF-8) */
+};
+
+/* Take a command payload apart: 1 to MQTT_COMMAND_MAX bytes of JSON, an object (no key
+ * twice) with a string "action" and optionally a string "key"; client is the topic's last
+ * level. 0 and *ret filled (release it with mqtt_command_release()), or -EBADMSG (or
+ * -ENOMEM) with why saying what is wrong and *ret empty. Authorisation (the key, or the
+ * broker's ACL) is the caller's. Every command message goes through this (mqtt.c). */
+int mqtt_command_parse(const char *client, const void *payload, int len,
+                       struct mqtt_command *ret, char *why, size_t why_n);
+void mqtt_command_release(struct mqtt_command *c);
+
+/* The command layer's reply to a command: true if it says ok, else false with why set to
+ * what the client is told (for an unknown action, the actions MQTT may send). */
+bool mqtt_command_outcome(json_t *reply, char *why, size_t why_n);
+
+/* The "command" event that reports a command's outcome to the broker (new reference, NULL
+ * if out of memory): client, action and why are cut to fit and made valid UTF-8. */
+json_t *mqtt_command_event(const char *client, const char *action, bool ok, const char *why);
+
+/* A command from its client, authorised: do it, return true, or false with why. */
+typedef bool (*mqtt_command_fn)(const struct mqtt_command *cmd, char *why, size_t why_n,
+                                void *userdata);
 
 /* Start the client (connecting in the background). 0 or -errno (bad TLS files, ...). */
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,

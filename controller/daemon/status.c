@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* status: what the site is doing now — doors, readers, machines, MQTT, storage, recent taps.
  * The `status` command's answer, and what the web page, /healthz and /metrics read. */
 #include "status.h"

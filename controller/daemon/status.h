@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* status: the site's state as one JSON object (the `status` command, the web page,
  * /healthz and /metrics). */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* delivery: e-mails and webhooks, out of the site durably and never on the event loop's
  * time — one engine for both.
  *

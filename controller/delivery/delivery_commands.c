@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of deliveries: e-mails (list, retry, test) and webhooks (list, test). The
  * tests wait for the outcome of one real attempt, so that staff see at once what the SMTP
  * server or the receiver answered. */

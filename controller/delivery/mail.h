@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* mail: the e-mails Portier writes to members — what each says, in the member's language,
  * as plain text and HTML — and their queuing in the e-mail outbox, in the batch of the
  * change they tell of (so a change and its e-mail are recorded together, or neither).

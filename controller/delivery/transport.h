@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* transport: the thread that talks to SMTP and HTTP servers, so that the event loop never
  * waits on the network — not for a name lookup, a TLS handshake or a slow server.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* webhook: what a webhook receiver gets — an event as JSON, and the signature that proves it
  * came from this site (docs/webhooks.md is the receiver's side of this contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* access: the access engine. A card arrives at a door's reader: hash the UID, look up the
  * holder, ask policy_decide(), drive the door — and only then record and log.
  *

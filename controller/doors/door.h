@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* door: one door's lock, contact and exit button, as a state machine on the event loop.
  *
  *   locked --(granted tap, exit button, manager, free-entry window)--> unlocked

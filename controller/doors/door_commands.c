@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of doors and readers: unlock, lock, restart, the access log, and the
  * simulated hardware's taps, inputs and clock. */
 #include <errno.h>

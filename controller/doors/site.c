@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "site.h"
 
 #include <errno.h>
@@ -313,30 +314,24 @@ void site_minute(struct site *s)
 
 /* ---- life cycle ---- */
 
-/* portier-reader next to our own executable, unless the config names one. */
+#ifndef PORTIER_READER_PATH
+#define PORTIER_READER_PATH "/usr/libexec/portier/portier-reader"
+#endif
+
+/* The reader worker: the config's reader_worker, else $PORTIER_READER_WORKER (tests and
+ * the demo run programs from a build tree), else the path compiled in at build time
+ * (the install's libexec/portier). Never derived from /proc/self/exe: a daemon run through
+ * a symlink, a wrapper or an emulator would look in the wrong place. */
 static void reader_worker_path(const struct config *cfg, char *buf, size_t n)
 {
-    char self[PATH_MAX];
-    ssize_t len;
-    char *slash;
+    const char *env = getenv("PORTIER_READER_WORKER");
 
-    if (cfg->daemon.reader_worker[0]) {
+    if (cfg->daemon.reader_worker[0])
         snprintf(buf, n, "%s", cfg->daemon.reader_worker);
-        return;
-    }
-    len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (len <= 0) {
-        snprintf(buf, n, "/usr/libexec/portier/portier-reader");
-        return;
-    }
-    self[len] = '\0';
-    slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    if (strlen(self) + sizeof("/portier-reader") > n)
-        snprintf(buf, n, "/usr/libexec/portier/portier-reader");
+    else if (env && env[0] == '/')
+        snprintf(buf, n, "%s", env);
     else
-        snprintf(buf, n, "%.*s/portier-reader", (int)(n - sizeof("/portier-reader")), self);
+        snprintf(buf, n, "%s", PORTIER_READER_PATH);
 }
 
 int site_new(struct services *svc, const struct door_hw *hw, struct site **ret)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* site: the doors and readers of the site, and what routes between them.
  *
  * A card at a reader goes, in this order, to a waiting enrolment, to the door the reader

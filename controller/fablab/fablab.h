@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fablab: machines with power interlocks, trainings and bookings, wired to the daemon.
  *
  * Owns one struct machine per [machine NAME] section. A card at a machine's reader is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of the fablab: machines and their rules, trainings and trainers, bookings
  * and sessions. The booking rules are enforced by fablab_check_booking() for every caller;
  * what depends on who asks is here: members book, move and cancel only their own bookings,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* machine: the power interlock of one fablab machine, a state machine on the event loop.
  *
  *   off --(granted tap)--> on --(warn_minutes before the end)--> warning --(end)--> grace

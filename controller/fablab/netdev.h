@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* netdev: machines' network relays and power meters — Shelly (Gen2+, MQTT RPC) and Tasmota
  * devices on the daemon's own MQTT connection.
  *

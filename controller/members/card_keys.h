@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* card_keys: the DESFire keys the daemon hands its reader workers (reader_proto.h, KEYS).
  *
  * The site's master key lives in a file of its own in the state directory (mode 0600,

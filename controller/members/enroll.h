@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* enroll: binding the next card presented at a reader to a member.
  *
  * One enrolment waits at a time, for at most ENROLL_MAX_SECONDS; the card that arrives at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The commands of members over their whole life — added, edited, renewed, suspended,
  * removed, erased, exported — their cards and plans, and the retention pass. Every change
  * to a member is recorded in its history (who, when, old and new value). */

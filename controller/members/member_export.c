@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* member_export: everything the site holds about one member, in one JSON document (the
  * right of access; docs/member-export.schema.json is its schema). Built in a job process
  * (billing.h's jobs) through its own connection: a member's taps are found by reading the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* members: what the member commands share — dates as people give them, the history of
  * changes, and plan changes that wait for their date.
  *

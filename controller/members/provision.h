@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* provision: making a member's card a Portier DESFire card at a reader, and undoing it.
  *
  * Provisioning creates the site's application on the card (and the consortium's, when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* retention: deleting what is past its retention ([privacy] in the configuration), and
  * finishing an erasure, without holding the doors up.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store: the connection, its schema and migrations, batches and their durability, the access
  * events held from failed batches, site secrets and steps. The tables' own functions are in
  * the store_*.c file of their aggregate (store_internal.h). */
@@ -696,6 +697,17 @@ static int db_open(const char *path, sqlite3 **ret)
         return r < 0 ? r : -EIO;
     }
     sqlite3_extended_result_codes(db, 1);
+    /* A database written by a newer Portier (a downgraded package) is refused before
+     * anything below writes to it: even PRAGMA auto_vacuum rewrites its header. */
+    {
+        int version = 0, r = store_user_version(db, &version);
+        if (r == 0 && version > STORE_SCHEMA_VERSION)
+            r = -EPROTO;
+        if (r < 0) {
+            sqlite3_close(db);
+            return r;
+        }
+    }
     /* page_size (effective only when the file is created): a tap appends one row, and with
      * WAL each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB
      * pages keep that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a

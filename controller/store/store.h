@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store: every byte of SQL in Portier, on one SQLite connection in WAL mode.
  *
  * The store is split by aggregate (store_internal.h says which file holds what); this header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_accounts: web accounts, sessions and tokens (schema migration 6). */
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "store_consortium.h"
 
 #include <errno.h>
@@ -226,6 +227,11 @@ static const char sql_ppc_add[] =
     "VALUES (?1, ?2, ?3, ?4)";
 static const char sql_pp_delete[] =
     "DELETE FROM consortium_passports WHERE home = ?1 AND id = ?2";
+static const char sql_ppc_clear_upto[] =
+    "DELETE FROM consortium_passport_cards WHERE home = ?1 AND id = ?2 AND EXISTS "
+    "(SELECT 1 FROM consortium_passports p WHERE p.home = ?1 AND p.id = ?2 AND p.issued <= ?3)";
+static const char sql_pp_delete_upto[] =
+    "DELETE FROM consortium_passports WHERE home = ?1 AND id = ?2 AND issued <= ?3";
 static const char sql_pp_expired_cards[] =
     "DELETE FROM consortium_passport_cards WHERE (home, id) IN "
     "(SELECT home, id FROM consortium_passports WHERE expires <= ?1)";
@@ -416,6 +422,22 @@ int store_consortium_passport_delete(struct store_consortium *c, const char *hom
         r = bind_exec2(c, sql_ppc_clear, home, id);
     if (r == 0)
         r = bind_exec2(c, sql_pp_delete, home, id);
+    return r;
+}
+
+int store_consortium_passport_expired(struct store_consortium *c, const char *home,
+                                      const char *id, int64_t issued)
+{
+    static const char *const sql[] = { sql_ppc_clear_upto, sql_pp_delete_upto };
+    int r = store_batch_ensure(c->store);
+
+    for (size_t i = 0; r == 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
+        sqlite3_bind_text(st, 1, home, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, issued);
+        r = store_stmt_exec(st);
+    }
     return r;
 }
 

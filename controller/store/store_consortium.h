@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_consortium: the site's consortium tables (what the custodian acknowledged; later
  * the passports of other sites' members), on the store's connection and in its batches.
  *
@@ -70,6 +71,10 @@ int store_consortium_passport_put(struct store_consortium *c, const struct store
                                   unsigned n_cards, int64_t max, int64_t now);
 int store_consortium_passport_delete(struct store_consortium *c, const char *home,
                                      const char *id);
+/* A passport of (home, id) issued at issued has expired: forget the cached one, unless the
+ * cache holds a newer one (an old passport delivered late must not erase the current). */
+int store_consortium_passport_expired(struct store_consortium *c, const char *home,
+                                      const char *id, int64_t issued);
 /* Drop passports expired at now; returns how many. */
 int store_consortium_passports_expire(struct store_consortium *c, int64_t now);
 /* The passport carrying card hash (-ENOENT: none). Local only: this is the door's path. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_events: the access log (append-only) and the outbox that carries it to MQTT and to
  * webhooks, written in the same transaction. Holding the events of failed batches is
  * store.c's (batches).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_fablab: resources (doors and machines) and machine rules, trainings and
  * qualifications, bookings, and the sessions of the power interlock. */
 #include <errno.h>

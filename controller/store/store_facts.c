@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_facts: the one place where rows become policy facts and schedule text becomes a
  * schedule. No SQL. */
 #include <string.h>

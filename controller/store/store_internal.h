@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_internal: what the store's files share, and nothing outside the store reads.
  *
  * store.c owns the connection, the migrations, the batches and their durability, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_mail: the e-mail outbox — messages queued in the batch of the change they tell of,
  * their delivery state, and the queries behind the notices the scheduler queues (reminders,
  * trainings and memberships that end). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_members: plans, members, their cards, and the subject of a card (what the policy
  * needs about whoever holds it, in one query). */
 #include <errno.h>

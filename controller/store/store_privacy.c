@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_privacy: a member's history, plan changes that wait for their date, removal and
  * erasure, and the retention of the access log, presences, machine sessions, bookings and
  * idle accounts (schema migration 11; docs/privacy.md says what is kept, and how long). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_sql: the SQLite helpers every database of Portier uses — the store's files
  * (store*.c) and the custodian's own database (tools/custodian/custodian_db.c). Nothing here
  * knows a table or a connection's purpose; the daemon's SQL stays in store*.c.

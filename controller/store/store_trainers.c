@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_trainers: who may grant a training besides managers (schema migration 10). */
 #include <errno.h>
 #include <string.h>

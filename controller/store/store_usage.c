@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_usage: what metering reads and writes — plans' allowances, rates, passes, presence,
  * usage records, the signed ledger and closed periods. usage and ledger are append-only;
  * closed periods refuse new usage (triggers of migration 4). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "jfield.h"
 
 const char *jstr(const json_t *o, const char *key)

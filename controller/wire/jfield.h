@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* jfield: reading fields of JSON objects that are known to be well formed (replies of the
  * daemon, reports built here) without a NULL check at every use. Not for untrusted input:
  * that goes through json_unpack_ex() with its types checked. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* ledger_batch_json: the JSON envelope in which a ledger batch travels (MQTT); what is
  * signed is the text of ledger_batch.h. */
 #pragma once

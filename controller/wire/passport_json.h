@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* passport_json: the JSON envelope in which a passport travels (MQTT); what is
  * signed is the text of passport.h. */
 #pragma once

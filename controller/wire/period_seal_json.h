@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* period_seal_json: the JSON envelope in which a period seal travels (MQTT); what is
  * signed is the text of period_seal.h. */
 #pragma once

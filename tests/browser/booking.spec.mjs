@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Portier's web page in a real browser: Debian's headless Chromium driven by playwright-core.
 // Started by run_browser_tests.py, which runs portierd (simulated hardware) with a machine
 // "laser" (30-minute slots), members Alice and Bob, and the web accounts "alice" (member of

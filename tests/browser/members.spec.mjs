@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Members on the web in a real browser: the manager's member list and a member's page on a
 // phone and on a laptop (screenshots), searching, paging and editing with the page's own
 // forms, and a member downloading their data from /me. Started by run_browser_tests.py

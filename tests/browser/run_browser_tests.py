@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Browser tests: the real portierd (simulated hardware, web page on a free loopback port)
 driven by Debian's headless Chromium through playwright-core (booking.spec.mjs).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire_client: real libfreefare 0.4.0, through real libnfc, against pn532-emu's DESFire card.
  *
  * libfreefare is the reference for what a DESFire EV1 answers: if the emulator's card got an

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Emulated network relays and power meters for tests: a Shelly Gen2+ device (MQTT RPC) and
 a Tasmota device, each its own MQTT client on a real broker, speaking the topics and
 payloads of their public documentation (docs/machines.md, network relays):

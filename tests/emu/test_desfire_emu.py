@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """pn532-emu's DESFire EV1 card.
 
 usage: test_desfire_emu.py PN532_EMU DESFIRE_CLIENT

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The emulator's DESFire card, checked against published examples: ISO/IEC 14443-3's
  * CRC_A examples (Annex B), the CRC32 check value ("123456789"), NIST SP 800-38B's AES-CMAC
  * examples, the DES known answer a factory card's first authentication step shows, and the

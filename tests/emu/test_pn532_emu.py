@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """End-to-end test of pn532-emu.
 
 usage: test_pn532_emu.py /path/to/pn532-emu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz: what the libFuzzer harnesses share with each other and with replay_main.c.
  *
  * Each harness defines LLVMFuzzerTestOneInput(). Built with clang and -fsanitize=fuzzer it

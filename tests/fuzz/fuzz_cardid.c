@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_cardid: cardid_parse() on arbitrary text.
  *
  * Card UIDs in text come from the control socket (card.add, card.remove, sim.tap) and

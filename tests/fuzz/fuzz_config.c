@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_config: config_load_stream() on arbitrary bytes.
  *
  * The configuration is semi-trusted (root writes it, but it is edited by hand, copied from

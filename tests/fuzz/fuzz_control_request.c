@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_control_request: one request line on the control socket, read the way
  * controller/commands/control.c (conn_io, conn_dispatch) reads it and checked the way
  * controller/commands/command.c checks every request before a handler runs: the command
@@ -20,35 +21,12 @@
 #include "config.h"
 #include "control.h"
 #include "fuzz.h"
+#include "fuzz_commands.h"
 #include "services.h"
 #include "store.h"
 #include "util.h"
 
-static struct store *store;
-static struct config cfg;           /* simulated hardware: sim.* commands pass */
-static struct services svc;
-
-static void setup(void)
-{
-    int64_t plan, id;
-
-    if (store)
-        return;
-    /* The daemon runs in the site's zone; one with daylight saving exercises more. */
-    setenv("TZ", "Europe/Paris", 1);
-    tzset();
-    if (store_open(":memory:", &store) < 0 ||
-        store_plan_add(store, "member", "*", "always", &plan) < 0 ||
-        store_member_add(store, "Alice Martin", "alice@example.org", plan, 0, 0, &id) < 0 ||
-        store_member_add(store, "Bob", NULL, 0, 0, 0, &id) < 0 ||
-        store_member_add(store, "Bob", NULL, 0, 0, 0, &id) < 0 ||   /* ambiguous by name */
-        store_commit(store) < 0) {
-        fprintf(stderr, "fuzz_control_request: cannot set up the in-memory store\n");
-        abort();
-    }
-    svc.store = store;
-    svc.cfg = &cfg;
-}
+static struct services *svc;     /* fuzz_commands.h */
 
 /* A reply that cannot be built or printed is never sent, and the client is left with a
  * closed connection and no answer. */
@@ -75,7 +53,7 @@ static json_t *check_as(json_t *req, enum role role, enum channel ch, int64_t me
 {
     struct actor a = { .role = role, .channel = ch, .member_id = member, .account_id = member };
     snprintf(a.who, sizeof(a.who), "fuzz");
-    return cmd_check(&svc, &a, req);
+    return cmd_check(svc, &a, req);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -85,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t err;
     json_t *req, *sys, *mgr, *mem;
 
-    setup();
+    svc = fuzz_command_services();
     /* conn_io(): the daemon reads at most CONTROL_REQUEST_MAX bytes and dispatches up to the
      * first newline; with none in a full buffer it answers too_large. */
     if (size > CONTROL_REQUEST_MAX)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_http_form: http_parse_form() on arbitrary bytes.
  *
  * Form bodies come from anyone who can reach the web page. A parse either fails with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_ledger_batch: ledger_batch_parse() on arbitrary payloads.
  *
  * Batches reach the custodian from the network (any client allowed to publish on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_netdev: what the network devices' topics carry, into netdev_hub_message().
  *
  * A Shelly or Tasmota device, or anyone allowed to publish on its topics, may send anything

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_opendata_web: opendata_web_answer() on arbitrary request paths and validators.
  *
  * Anyone who reaches the custodian's /opendata/ chooses the path and the If-None-Match and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_period_seal: period_seal_from_json() and period_seal_parse() on arbitrary payloads.
  *
  * Seals reach the custodian from the network (any client allowed to publish on a site's

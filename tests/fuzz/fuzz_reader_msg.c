@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_reader_msg: reader_msg_check() on whatever a reader worker sends, and
  * reader_cmd_check() on whatever reaches a worker from its parent.
  *

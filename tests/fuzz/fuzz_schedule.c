@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fuzz_schedule: schedule_parse() on arbitrary text, then what is built on it.
  *
  * Schedules come from the config (free_entry) and from the control socket (plan.add

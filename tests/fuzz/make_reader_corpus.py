@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""Writes the seed corpus of fuzz_reader_msg (tests/fuzz/corpus/reader_msg/): datagrams a
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Writes the seed corpora of fuzz_reader_msg (tests/fuzz/corpus/reader_msg/): datagrams a
 reader worker may send (struct reader_msg, version 2) and commands the daemon sends it
-(struct reader_cmd), well formed and broken one field at a time. Run it again after a change
-of hw/reader_proto.h; the layouts below must follow it."""
+(struct reader_cmd), well formed and broken one field at a time; and of fuzz_reader_worker
+(tests/fuzz/corpus/reader_worker/): what a worker receives from its parent, in order, each
+datagram behind a length byte, the first one its KEYS. Run it again after a change of
+hw/reader_proto.h; the layouts below must follow it."""
 
 import os
 import struct
@@ -13,7 +16,9 @@ V = 2
 HELLO, ARRIVED, LEFT, ERROR, HEARTBEAT, DONE = 1, 2, 3, 4, 5, 6
 AUTH_NONE, AUTH_OK, AUTH_NOT_DESFIRE, AUTH_NO_APP, AUTH_FAILED, AUTH_REMOVED = range(6)
 KEYS, PROVISION, DEPROVISION, CANCEL = 1, 2, 3, 4
-DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "reader_msg")
+HERE = os.path.dirname(os.path.abspath(__file__))
+DIR = os.path.join(HERE, "corpus", "reader_msg")
+WORKER_DIR = os.path.join(HERE, "corpus", "reader_worker")
 
 
 def msg(typ, version=V, uid=b"", uid_len=None, sak=0, atqa=0, ats=b"", ats_len=None, targets=0,
@@ -105,14 +110,57 @@ SEEDS = {
 }
 
 
-def main():
-    os.makedirs(DIR, exist_ok=True)
-    for name in os.listdir(DIR):
-        os.unlink(os.path.join(DIR, name))
-    for name, data in SEEDS.items():
-        with open(os.path.join(DIR, name), "wb") as f:
+def stream(*datagrams):
+    """What a worker reads from its socket, for fuzz_reader_worker: each datagram after its
+    length (at most 255 bytes)."""
+    return b"".join(bytes([len(d)]) + d for d in datagrams)
+
+
+KEYS_NONE = cmd(KEYS)
+KEYS_SITE = cmd(KEYS, flags=1, key=bytes(range(16)))
+KEYS_ALL = cmd(KEYS, flags=7, key=bytes(range(16)), gen=3, old=bytes(16), old_gen=2)
+PROV = cmd(PROVISION, flags=1, picc=3, request=1, timeout=60000, picc_key=bytes(16))
+DEPROV = cmd(DEPROVISION, request=2, timeout=1)
+WORKER_SEEDS = {
+    "keys-none": stream(KEYS_NONE),
+    "keys-site": stream(KEYS_SITE),
+    "keys-consortium-old": stream(KEYS_ALL),
+    "keys-consortium-without-site": stream(cmd(KEYS, flags=2, key=bytes(16), gen=1)),
+    "provision": stream(KEYS_SITE, PROV),
+    "provision-then-cancel": stream(KEYS_SITE, PROV, cmd(CANCEL, request=1)),
+    "cancel-another-request": stream(KEYS_SITE, PROV, cmd(CANCEL, request=7)),
+    "provision-replaced": stream(KEYS_SITE, PROV, DEPROV, cmd(PROVISION, picc=1, request=3,
+                                                                 timeout=600000, picc_key=bytes(8) + bytes(8))),
+    "deprovision-without-keys": stream(KEYS_NONE, DEPROV),
+    "cancel-nothing": stream(KEYS_SITE, cmd(CANCEL, request=1)),
+    "request-max": stream(KEYS_SITE, cmd(PROVISION, request=0xFFFFFFFF, timeout=600000)),
+    "keys-twice": stream(KEYS_SITE, PROV, KEYS_SITE, DEPROV),
+    "bad-command-stops": stream(KEYS_SITE, PROV, cmd(9, request=1), DEPROV),
+    "bad-timeout": stream(KEYS_SITE, cmd(PROVISION, request=1, timeout=0)),
+    "short-command": stream(KEYS_SITE, PROV[:-1]),
+    "long-command": stream(KEYS_SITE, PROV + b"\x00"),
+    "empty-datagram": stream(KEYS_SITE, b"", PROV),
+    "keys-short": stream(KEYS_SITE[:-1]),
+    "keys-bad-flags": stream(cmd(KEYS, flags=8)),
+    "keys-old-version": stream(cmd(KEYS, version=1, flags=1)),
+    "first-not-keys": stream(PROV, KEYS_SITE),
+    "nothing-but-a-length": b"\x05",
+}
+
+
+def write_all(directory, seeds):
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    for name, data in seeds.items():
+        with open(os.path.join(directory, name), "wb") as f:
             f.write(data)
-    print("wrote %d seeds to %s" % (len(SEEDS), DIR))
+    print("wrote %d seeds to %s" % (len(seeds), directory))
+
+
+def main():
+    write_all(DIR, SEEDS)
+    write_all(WORKER_DIR, WORKER_SEEDS)
 
 
 if __name__ == "__main__":

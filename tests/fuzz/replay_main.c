@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* replay_main: run a fuzz harness over files, without libFuzzer.
  *
  * Usage: replay_NAME FILE|DIR...  Each FILE, and each regular file in each DIR (sorted,

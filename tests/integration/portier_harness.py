@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Helpers for integration tests: run the real portierd on simulated hardware in a
 temporary directory, talk to it over its control socket, and look at relays through the
 simulated back-end's state files. Standard library only; run with /usr/bin/python3."""
@@ -17,6 +18,8 @@ BIN = os.environ.get("PORTIER_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 PORTIERD = os.path.join(BIN, "portierd")
 PORTIERCTL = os.path.join(BIN, "portierctl")
+# portierd runs its reader worker from the installed path unless told otherwise.
+os.environ.setdefault("PORTIER_READER_WORKER", os.path.join(os.path.abspath(BIN), "portier-reader"))
 
 # Waits are bounded but generous: tests check behaviour, never speed.
 WAIT = 20.0

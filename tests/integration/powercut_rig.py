@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Power cuts on the real daemon: a run under the powercut preload layer
 (tests/powercut/powercut.c), cut at a chosen write or sync, and the checks of what the disk
 holds afterwards. Used by test_powercut.py (a sample of cut points, in ctest) and by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The consortium end to end: sites' portierd send their signed ledgers through a real
 mosquitto on 127.0.0.1 to a real portier-custodian, which verifies, stores, acknowledges,
 asks again for what is missing, and reports forged, replayed and missing entries.
@@ -167,12 +168,13 @@ class Custodian:
 class Tap:
     """Keeps every ledger batch that crosses the broker, as an eavesdropper would."""
 
-    def __init__(self, port):
+    def __init__(self, port, *topics):
+        topics = topics or ("portier/+/ledger/batch",)
         self.batches = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(client_id="test-tap-%d" % os.getpid(), clean_session=True)
-        self.client.on_connect = lambda c, u, f, rc: c.subscribe("portier/+/ledger/batch", 1)
+        self.client.on_connect = lambda c, u, f, rc: c.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda c, u, mid, q: self.subscribed.set()
         self.client.on_message = self.on_message
         self.client.connect("127.0.0.1", port, 30)
@@ -353,29 +355,47 @@ class ConsortiumTest(unittest.TestCase):
         self.assertEqual(self.custodian.entries("lyon"), [])
 
     def test_gap_is_detected_asked_again_and_filled(self):
-        # A site that never goes back by itself within the test: only the custodian's
-        # request can fill the gap.
+        # A site that never goes back by itself within the test: only a restart or the
+        # custodian's request makes it send again.
         lyon = self.site("lyon", resend=3600)
         alice = lyon.seed_member()
         self.custodian.register(lyon)
-        self.tap = Tap(self.broker.port)
+        self.tap = Tap(self.broker.port, "portier/+/ledger/batch", "portier/+/ledger/resend")
         # The custodian is away: these batches cross the broker unheard.
         lyon.d.ok({"cmd": "usage.add", "member": str(alice), "at": "2026-10-05"})
-        wait_until(lambda: any(b["last"] == 1 for _, b in self.tap.decoded()), what="batch 1")
+        wait_until(lambda: any(b.get("last") == 1 for _, b in self.tap.decoded()),
+                   what="batch 1")
         lyon.d.ok({"cmd": "usage.add", "member": str(alice), "at": "2026-10-06"})
         lyon.d.ok({"cmd": "usage.add", "member": str(alice), "at": "2026-10-07"})
-        wait_until(lambda: any(b["last"] == 3 for _, b in self.tap.decoded()), what="batch 3")
-        later = [(t, b) for t, b in self.tap.decoded() if b["first"] > 1][-1]
+        wait_until(lambda: any(b.get("last") == 3 for _, b in self.tap.decoded()),
+                   what="batch 3")
+        later = [(t, b) for t, b in self.tap.decoded()
+                 if t.endswith("/batch") and b["first"] > 1][-1]
+        # The site is down while the custodian comes up (otherwise the custodian's
+        # connect-time acknowledgement makes the site send everything again at once and no
+        # gap is ever seen): only a later batch reaches the custodian.
+        lyon.d.stop()
         self.custodian.start()
-        # Only a later batch reaches it: entries from 1 are missing.
         self.tap.publish(later[0], json.dumps(later[1]))
         gap = wait_until(lambda: self.custodian.problems("gap"), what="gap reported")
-        self.assertEqual(gap[0]["first_seq"], 1)
-        self.assertEqual(gap[0]["last_seq"], 3)
-        # The site answers the request from its ledger; the gap is filled and resolved.
+        self.assertEqual((gap[0]["first_seq"], gap[0]["last_seq"]), (1, 3))
+        self.assertFalse(gap[0]["resolved"])
+        # The custodian asks for the missing entries on the site's resend topic.
+        asked = wait_until(lambda: [b for t, b in self.tap.decoded()
+                                    if t == "portier/lyon/ledger/resend"], what="resend request")
+        self.assertEqual((asked[0]["from"], asked[0]["to"]), (1, 3))
+        # Back up, the site sends what was never acknowledged; the gap is filled and resolved.
+        lyon.d.start()
         self.wait_verified(lyon, 3)
         self.assertEqual(dict(self.custodian.entries("lyon")), lyon.ledger_hashes())
         wait_until(lambda: self.custodian.problems("gap")[0]["resolved"], what="gap resolved")
+        # A site that is up answers a resend request from its ledger, even for entries
+        # already acknowledged.
+        sent = len([1 for t, b in self.tap.decoded() if t.endswith("/batch") and b["first"] == 1])
+        self.tap.publish("portier/lyon/ledger/resend", json.dumps({"v": 1, "from": 1, "to": 3}))
+        wait_until(lambda: len([1 for t, b in self.tap.decoded()
+                                if t.endswith("/batch") and b["first"] == 1]) > sent,
+                   what="entries 1-3 sent again")
         self.assertIn("the custodian asks again for entries 1-3", lyon.d.log_text())
 
     # -- stage 2: reports and the web page --

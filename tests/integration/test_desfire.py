@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """DESFire cards end to end: portierd, its reader workers (libfreefare through real libnfc) and
 pn532-emu's DESFire cards. Provisioning, taps under each card_security, UID clones and
 forged cards, removal and worker restarts mid-exchange, random UIDs, the migration report,

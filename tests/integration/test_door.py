@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The door, end to end: the real portierd on simulated hardware, driven like a manager
 and a member would, checked on relays, events and portierctl's output."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """portierd's life cycle: config check, sd_notify, SIGHUP reload, SIGTERM, kill -9."""
 
 import os

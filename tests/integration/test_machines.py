@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Fablab machines end to end: the real portierd on simulated GPIO, bookings through the
 control socket, the clock moved with `sim advance` so no test waits for a booking to end."""
 

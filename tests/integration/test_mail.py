@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """E-mail against a real SMTP server started by the test (Debian's python3-aiosmtpd) on
 127.0.0.1: what members receive (content, language, headers, MIME), STARTTLS with AUTH, a
 server that is down and comes back, a refusal, the hourly limit, reminders and notices, and

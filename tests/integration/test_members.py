@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Members over their whole life, through portierctl and the control socket: edit, renew,
 plan changes from a date, suspend, remove, card states, listings with filters and pages,
 times on the site's clock; erasure (billing and the ledger after it) and the export; the

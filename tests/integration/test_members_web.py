@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Members on the web: the list (search, filters, pages, 10,000 members), a member's page
 and its actions, exports ("Download my data"), refusals by role and bad input, and the
 public /privacy page written from the configuration. The same daemon and curl client as

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Metering end to end: taps at entry and exit readers, machine sessions, statements in CSV
 and JSON, the signed ledger and period closing, on the real daemon."""
 

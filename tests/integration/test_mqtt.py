@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """MQTT against a real mosquitto broker started by the test on 127.0.0.1: events with
 sequence numbers, commands, discovery, a broker outage and a kill -9, all with the real
 daemon. The broker runs the user accounts and the ACL of docs/mqtt.md section 6, read from

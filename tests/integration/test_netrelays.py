@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Machines on network relays and meters: the real portierd, a real mosquitto, and emulated
 Shelly and Tasmota devices (tests/emu/netdev_emu.py) on it. Switching confirmed by the
 device, a command the device ignores (a fault, an alarm), a device going offline in a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """The consortium's open data end to end: simulated sites send signed ledgers and seals
 through a real mosquitto to a real portier-custodian, which publishes a dataset per period
 (`opendata`); the dataset is validated by the Frictionless validators from npm (datapackage,

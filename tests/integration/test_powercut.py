@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Power cuts, not only kill -9 (issue 12.4): the real daemon under a preload layer that
 keeps only what was fsync'd (tests/powercut/powercut.c), cut at points spread over taps, day
 charges, ledger entries, a period close and migrations. After each cut: every acknowledged

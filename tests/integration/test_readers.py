@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Card readers through real libnfc: portierd's reader workers talk to pn532-emu on ptys.
 
 No test depends on speed: every wait is a bounded poll for an outcome (relay state, event,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Reliability against the real daemon: a broker that blips while reader workers run,
 descriptors each child process holds, the reader worker's sandbox, and a state directory
 whose disk fills up."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Roles through every way in: the command table decides, whether the request comes from
 portierctl, the web API or MQTT. A trainer grants only the trainings they are named for and
 enrols cards only at those trainings' machines; members act for themselves only; nobody

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
 """Webhooks against a real HTTPS receiver started by the test (Python's http.server with TLS,
 its certificate from a test CA made with openssl): signed events verified by the receiver,
 event filters, retries after 500s and timeouts, refusals, a kill -9 of portierd mid-burst,

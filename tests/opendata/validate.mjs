@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Validate a directory written by `portier-custodian opendata` with the Frictionless
 // validators from npm — code that is not ours:
 //

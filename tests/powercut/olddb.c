@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* powercut-olddb PATH VERSION: create the database PATH at schema VERSION (the migrations up
  * to it), as an older Portier left it, for power cuts during the later migrations. */
 #include <errno.h>

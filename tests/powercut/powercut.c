@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* powercut: an LD_PRELOAD layer that knows what a power cut would leave on disk.
  *
  * It watches the files below PORTIER_POWERCUT_DIR (the daemon's state directory) and keeps,

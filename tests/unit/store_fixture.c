@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_fixture: see store_fixture.h. */
 #include <stdarg.h>
 #include <stddef.h>

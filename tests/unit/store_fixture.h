@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* What the store's unit tests share: a fresh directory per test holding a real SQLite file,
  * and raw sqlite3 access to that file where the store's own API cannot show an outcome
  * (schema version on disk, journal mode, triggers, what another connection sees). */

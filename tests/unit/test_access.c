@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* access_tap_detail(): what the access log (and so the MQTT event) says about a tap at which
  * several cards answered the reader. One card says nothing, so single-card taps keep an empty
  * detail; the note is joined to a machine tap's own detail; nothing overflows. */

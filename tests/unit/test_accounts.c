@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* accounts: tokens, names and passwords (pure), and the account tables on a real SQLite
  * file: case-insensitive names, sessions that expire and end, one-time links used once. */
 #include <stdarg.h>

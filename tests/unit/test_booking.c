@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Table-driven tests of the real booking rules (booking.c) under TZ=Europe/Paris.
  *
  * Every row of the booking_check() table is one request as the booking service builds it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* buf: the growing text buffer of web pages, CSV and the custodian's report and page. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* card_keys and provisioning's inputs: the consortium's DESFire key file (generations, the
  * newest current, the one below accepted), the site's master key file (created 0600 at first
  * start, read back the same), and the PICC keys a manager may give. */

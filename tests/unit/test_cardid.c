@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* cardid: UIDs from text (4, 7 or 10 bytes; colons optional; any case) and their keyed
  * hash. Enrolled cards are found by hash only, so the hash must not change between builds:
  * a known-answer test pins it to keyed BLAKE2b-256. */

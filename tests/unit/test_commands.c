@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The command table and its one check: every command refuses the roles it does not list,
  * channels expose only what they should, and the argument policy refuses bad input before
  * any handler runs (cmd_check() runs everything cmd_dispatch() does but the handler). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* config: what good files produce (values, defaults, chips filled in), what bad files
  * report ("FILE:LINE: message", every error with its line), the printed reference, and
  * which changes config_same_hardware() lets SIGHUP apply. */

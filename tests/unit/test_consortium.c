@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The consortium's pure parts and the custodian's ingestion: ledger batches on the wire
  * (canonical decoding, JSON, signatures), and what ingest_batch() does with a stored,
  * replayed, forged, forked or early batch, on a real custodian database in a temp dir. */
@@ -916,6 +917,11 @@ static void test_passport_desfire_cards(void **state)
     }
 }
 
+static int sites_parse(const char *text, struct passport_site *out, size_t max, unsigned *line)
+{
+    return passport_sites_parse(text, strlen(text), out, max, line);
+}
+
 static void test_visit_notice_and_sites_file(void **state)
 {
     struct passport_notice v = { .days = 2 }, back;
@@ -934,16 +940,60 @@ static void test_visit_notice_and_sites_file(void **state)
                               "id=0123456789abcdef0123456789abcdef\nmonth=2026-10\ndays=2\n");
     assert_int_equal(passport_notice_decode(text, (size_t)len, &back), 0);
     assert_memory_equal(&back, &v, sizeof(v));
-    assert_int_equal(passport_sites_parse(
+    assert_int_equal(sites_parse(
         "# sites\n\nlyon 00cde07fbf732ab9225cd71312941fbae7a6ced9318744fbe2ad6958d87630b1\n"
         "paris 2152f8d19b791d24453242e15f2eab6cb7cffa7b6a5ed30097960e069881db12 # the capital\n",
         sites, 4, &line), 2);
     assert_string_equal(sites[1].name, "paris");
     assert_int_equal(sites[1].pk[0], 0x21);
-    assert_int_equal(passport_sites_parse("lyon 00cd\n", sites, 4, &line), -EINVAL);
+    assert_int_equal(sites_parse("lyon 00cd\n", sites, 4, &line), -EINVAL);
     assert_int_equal(line, 1);
-    assert_int_equal(passport_sites_parse("\nlyon\n", sites, 4, &line), -EINVAL);
+    assert_int_equal(sites_parse("\nlyon\n", sites, 4, &line), -EINVAL);
     assert_int_equal(line, 2);
+}
+
+#define LYON_KEY "00cde07fbf732ab9225cd71312941fbae7a6ced9318744fbe2ad6958d87630b1"
+#define PARIS_KEY "2152f8d19b791d24453242e15f2eab6cb7cffa7b6a5ed30097960e069881db12"
+
+/* Found by fuzz_sites_file: a comment or blank line longer than 159 bytes was refused, a
+ * site listed twice was taken with its first key (the second one silently dead), and a NUL
+ * byte ended the file there without a word. */
+static void test_sites_file_comments_duplicates_nul(void **state)
+{
+    struct passport_site sites[2];
+    char text[1024];
+    unsigned line = 0;
+    int n;
+
+    (void)state;
+    n = snprintf(text, sizeof(text), "# %0200d\r\nlyon\t" LYON_KEY "\r\n", 0);
+    assert_int_equal(passport_sites_parse(text, (size_t)n, sites, 2, &line), 1);
+    assert_string_equal(sites[0].name, "lyon");
+    n = snprintf(text, sizeof(text), "lyon %s # %0200d\n", LYON_KEY, 0);
+    assert_int_equal(passport_sites_parse(text, (size_t)n, sites, 2, &line), 1);
+    /* White space is white space, however much of it. */
+    n = snprintf(text, sizeof(text), "%200s\n%200s lyon %s %100s\n", "", "", LYON_KEY, "");
+    assert_int_equal(passport_sites_parse(text, (size_t)n, sites, 2, &line), 1);
+    /* Before a comment, a line still holds only a name and a key. */
+    n = snprintf(text, sizeof(text), "lyon %s %0200d # x\n", LYON_KEY, 0);
+    assert_int_equal(passport_sites_parse(text, (size_t)n, sites, 2, &line), -EINVAL);
+
+    line = 0;
+    assert_int_equal(sites_parse("lyon " LYON_KEY "\n# rotated:\nlyon " PARIS_KEY "\n", sites,
+                                 2, &line), -EEXIST);
+    assert_int_equal(line, 3);
+    line = 0;
+    assert_int_equal(sites_parse("lyon " LYON_KEY "\nparis " PARIS_KEY "\nnantes " LYON_KEY
+                                 "\n", sites, 2, &line), -E2BIG);
+    assert_int_equal(line, 3);
+
+    static const char nul[] = "lyon " LYON_KEY "\n\0paris " PARIS_KEY "\n";
+    line = 0;
+    assert_int_equal(passport_sites_parse(nul, sizeof(nul) - 1, sites, 2, &line), -EINVAL);
+    assert_int_equal(line, 2);
+    /* In a comment, anything goes. */
+    static const char in_comment[] = "lyon " LYON_KEY " # \0\x01\xff\n";
+    assert_int_equal(passport_sites_parse(in_comment, sizeof(in_comment) - 1, sites, 2, &line), 1);
 }
 
 /* ---- one reader for the four signed texts ---- */
@@ -1107,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_passport_round_trip_and_signature),
         cmocka_unit_test(test_passport_desfire_cards),
         cmocka_unit_test(test_visit_notice_and_sites_file),
+        cmocka_unit_test(test_sites_file_comments_duplicates_nul),
         cmocka_unit_test(test_signed_texts_refuse_the_same),
         cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),
     };

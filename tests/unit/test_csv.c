@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* csv: the one CSV writer (portierctl statements, the web's usage.csv, the custodian's
  * report): RFC 4180 quoting, the French dialect, and the formula guard. */
 #include <stdarg.h>

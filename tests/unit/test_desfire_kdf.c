@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* desfire_kdf: AN10922 AES-128 key diversification against the application notes' own
  * examples, the unpadded case against an independent CMAC, and Portier's inputs pinned (a
  * change would lock every provisioned card out). */

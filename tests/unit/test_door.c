@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* door: an unlock never outlives its relock. When the relock timer cannot be armed, the door
  * locks again at once and the unlock fails: a fail-secure strike's relay is de-energised, a
  * fail-safe maglock's energised (locked is "energised" for a maglock). The access engine

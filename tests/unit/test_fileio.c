@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* fileio: the small-file readers every module shares (password, key and certificate
  * files) and the atomic writer, on real files in the test's temp dir. */
 #include <stdarg.h>

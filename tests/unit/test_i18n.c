@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* i18n: catalog lookup, plurals, Accept-Language, and dates and amounts as each language
  * writes them, in the site's zone. */
 #include <stdarg.h>

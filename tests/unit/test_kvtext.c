@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* kvtext: the one reader of the signed "key=value" texts (ledger entries, passports, visit
  * notices, period seals). What it refuses, it refuses for all four formats, so the checks
  * here are the strictest any of them made before they shared it. */

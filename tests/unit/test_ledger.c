@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* ledger: the canonical encoding, the BLAKE2b chain, Ed25519 signatures and the streaming
  * verifier, on chains built in memory with the real ledger.c.
  *

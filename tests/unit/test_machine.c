@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* machine: power never stays on without its next deadline armed. When the deadline timer
  * cannot be armed, a power-on fails with the relay off and no session started; a running
  * session (takeover, extension, clock change) ends with power off and the reason

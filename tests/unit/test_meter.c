@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* meter: pricing, billing days, allowances, machine metering, statements, closed periods
  * and the ledger behind them, with a real store (SQLite file in a fresh directory per test)
  * and the real meter, under TZ=Europe/Paris.

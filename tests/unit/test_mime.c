@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* mime.c: e-mails as SMTP servers take them — dates, encoded words, quoted-printable, the
  * whole message. (tests/integration/test_mail.py parses what a real server received with
  * Python's email package.) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* netdev: network relays and meters, fed the devices' messages directly (no broker): the
  * relay's request, confirmation, deadline, divergence and presence; power and energy
  * readings with counter resets and implausible jumps; bad payloads dropped. The MQTT side

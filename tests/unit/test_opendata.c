@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The consortium's open data: complementary suppression (suppress.c) on random tables,
  * checked by linear algebra; and the dataset (opendata.c) on a real custodian database fed
  * through ingest_batch() and seals_receive(), as the custodian is: its figures, what it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Table-driven tests of the real policy_decide(): every row is one tap, described by the
  * facts the access engine gathers, and the verdict a site manager expects.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* reader_deliver(): the bookkeeping every back-end relies on. An arrival counts a tap, marks
  * the reader as holding a card until it leaves, and carries how many cards answered (a
  * back-end that cannot tell means one). Driven through the simulated reader, which needs no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* schedule: the parser (what it accepts, what it refuses, and with a message),
  * schedule_contains() at the edges of windows, and schedule_window_end() across the
  * daylight-saving nights. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store.c: opening and migrating, secrets, batches and their failures — real SQLite files in
  * a fresh directory per test (store_fixture.h). The tables' own functions are tested next to
  * their files: test_store_members.c, test_store_events.c, test_store_fablab.c. */

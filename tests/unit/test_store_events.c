@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_events.c: the access log (append-only), on real SQLite files. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_fablab.c: resources and machine rules, trainings and qualifications, bookings and
  * machine sessions, on real SQLite files. */
 #include <stdarg.h>

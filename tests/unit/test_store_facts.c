@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_facts: rows as the policy sees them. Hours that do not parse mean closed, for the
  * door (plan hours), the machine (plan and opening hours) and the booking rules the web page
  * shows — never open. The plan rows are real: written and read back through the store. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_mail.c: the e-mail outbox and the queries behind the notices, on real SQLite files. */
 #include <stdarg.h>
 #include <stddef.h>

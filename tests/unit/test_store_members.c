@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_members.c: plans, members, cards and the subject of a card, on real SQLite files. */
 #include <stdarg.h>
 #include <stddef.h>

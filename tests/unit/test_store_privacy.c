@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_privacy.c and the member parts of store_members.c: states, listing with filters and
  * pages, history, waiting plan changes, removal, erasure, retention steps, and the access
  * log's triggers after migration 11 — on real SQLite files. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* store_sql: the SQLite helpers every database of Portier uses (the store's files and the
  * custodian's), on a real SQLite file: the statement registry, the row helpers, blobs, the
  * migrations and the error mapping. */

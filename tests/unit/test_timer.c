@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* timer: the one-shot timer every module arms on the loop. Runs a real sd-event loop; the
  * timers under test are due at once (or never), and each loop run is bounded, so nothing
  * waits on the clock: a timer that does not fire when it should fails the test. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* util: the small helpers every module shares (growing arrays, exact hex, amounts). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "util.h"
 
@@ -71,12 +74,52 @@ static void test_format_cents(void **state)
     assert_string_equal(format_cents(INT64_MIN, '.', b, sizeof(b)), "-92233720368547758.08");
 }
 
+/* Found by fuzz_mqtt_command: a client name with F4 BC BC BC (beyond U+10FFFF) came out
+ * of utf8_sanitize() unchanged, and jansson refused it: the command's result event could
+ * not be built. Overlong forms and surrogates passed too (a config name with them was taken
+ * as valid UTF-8, then broke the status and SpaceAPI JSON). */
+static void test_utf8_sanitize(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "plain ascii", "plain ascii" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91" },
+        { "\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf",
+          "\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf" },
+        { "au\xf4\xbc\xbc\xbc", "au????" },            /* beyond U+10FFFF */
+        { "\xf4\x90\x80\x80", "????" },
+        { "\xf5\x80\x80\x80", "????" },
+        { "\xed\xa0\x80", "???" },                     /* a surrogate */
+        { "\xe0\x80\xaf", "???" },                     /* overlong '/' */
+        { "\xf0\x80\x80\xaf", "????" },
+        { "\xc0\xaf", "??" },
+        { "cut \xc3", "cut ?" },
+        { "cut \xe2\x82", "cut ??" },
+        { "\x80\xbf", "??" },
+        { "\xf8\x88\x80\x80\x80", "?????" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[64];
+        json_t *j;
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        utf8_sanitize(buf);
+        assert_string_equal(buf, cases[i].out);
+        j = json_string(buf);
+        assert_non_null(j);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_array_reserve),
         cmocka_unit_test(test_hex_decode),
         cmocka_unit_test(test_format_cents),
+        cmocka_unit_test(test_utf8_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

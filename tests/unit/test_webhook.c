@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* webhook.c: the body and signature receivers check (docs/webhooks.md); the receiving end
  * with a real HTTPS server is tests/integration/test_webhooks.py. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* timer_fault: make the event loop refuse to set timers, to test what callers do then.
  *
  * The unit tests that include this are linked with --wrap for sd-event's time calls (see

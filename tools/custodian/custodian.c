@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-custodian: the consortium custodian's tool. It keeps a registry of the sites and
  * their public keys, receives every site's signed ledger over MQTT, verifies and stores
  * it, asks again for what is missing, and reports.
@@ -80,7 +81,7 @@ static int usage(FILE *out, int status)
             "      [--partial] [--publish-cmd CMD]\n"
             "PLACE: [--label TEXT] [--commune NAME] [--insee CODE] [--latitude DEG]\n"
             "       [--longitude DEG]   (what the open data says of the site; '' clears)\n"
-            "Default database: " DEFAULT_DB "\n");
+            "Options: --db FILE (default " DEFAULT_DB "), -v/--verbose, -h/--help, --version\n");
     return status;
 }
 
@@ -986,6 +987,9 @@ int main(int argc, char **argv)
             first++;
         } else if (strcmp(argv[first], "-h") == 0 || strcmp(argv[first], "--help") == 0) {
             return usage(stdout, 0);
+        } else if (strcmp(argv[first], "--version") == 0) {
+            printf("portier-custodian %s\n", PORTIER_VERSION);
+            return 0;
         } else {
             return usage(stderr, 2);
         }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* custodian_db: every byte of SQL of portier-custodian, on its own SQLite database (WAL).
  *
  * What the custodian trusts is in `sites`: a site's name and Ed25519 public key, entered

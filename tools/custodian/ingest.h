@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* ingest: what the custodian does with one batch of a site's ledger entries.
  *
  * In order, and before anything is stored: the payload's form (ledger_batch_parse), the

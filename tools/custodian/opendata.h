@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* opendata: the consortium's open dataset for a period — what its shared places and
  * machines were used for, per site and day, per site, machine category and week, and
  * between sites — as CSV files with Table Schemas and a Frictionless datapackage.json

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* opendata_web: the published datasets under /opendata/ of the custodian's web page,
  * read-only, from a directory holding one subdirectory per period (YYYY-MM, each written by
  * `portier-custodian opendata --out DIR/YYYY-MM`):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* report: what the custodian tells the consortium for a period — usage per site, visits
  * per home site x host site, and who owes whom.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* seals: the sites' period seals at the custodian (period_seal.h), and their export.
  *
  * A seal arrives retained on PREFIX/SITE/ledger/period/YYYY-MM. Before anything is stored:

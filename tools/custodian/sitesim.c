@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* portier-sitesim: many simulated sites sending signed ledgers to a custodian, for
  * tools/bench. Each site speaks the real protocol (ledger_batch.h, the windowed sending
  * of controller/consortium/consortium.c, acknowledgements, resend requests) through a real broker.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* suppress: complementary cell suppression, so that a figure withheld from the open data
  * cannot be worked out from the figures published beside it and from totals.
  *

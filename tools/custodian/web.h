@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* web: the custodian's read-only web page (libmicrohttpd), server-rendered HTML without
  * JavaScript: the sites, how far each is verified, the problems, and a period's report;
  * also /report.json and /report.csv, and the published open data under /opendata/. Only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /*
  * desfire — a MIFARE DESFire EV1 card for pn532-emu (see desfire.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 /*
  * pn532-emu — a PN532 (HSU/UART) emulator on a pseudo-terminal.
  *

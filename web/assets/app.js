@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
 // Portier: small comforts on top of pages that work without JavaScript.
 "use strict";
 document.addEventListener("submit", (event) => {
