@@ -14,6 +14,7 @@
 #include "accounts.h"
 #include "booking.h"
 #include "csv.h"
+#include "delivery.h"
 #include "fablab.h"
 #include "http_internal.h"
 #include "log.h"
@@ -1019,6 +1020,101 @@ static void form_end(struct buf *b, const char *button)
     buf_put(b, "</button></form></section>");
 }
 
+/* ---- deliveries on /manage: e-mails and webhooks, as portierctl mail list / webhook list ---- */
+
+static const char *delivery_state_text(struct http_req *rq, const char *state)
+{
+    static const char *const states[][2] = {
+        { "queued", N_("waiting") }, { "sending", N_("sending") }, { "sent", N_("sent") },
+        { "failed", N_("failed") },
+    };
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(state, states[i][0]) == 0)
+            return L(rq, states[i][1]);
+    return state;
+}
+
+static int mail_row(const struct store_mail *m, void *userdata)
+{
+    struct me_ctx *x = userdata;
+    struct services *svc = x->rq->h->env.svc;
+    char when[32];
+
+    fmt_local(m->state == STORE_MAIL_SENT ? m->sent_at : m->created_at, "%d %b %H:%M", when,
+              sizeof(when));
+    buf_printf(x->b, "<tr><td>%" PRId64 "</td><td><code>", m->id);
+    buf_html(x->b, m->kind);
+    buf_put(x->b, "</code></td><td>");
+    buf_html(x->b, delivery_state_text(x->rq, delivery_mail_sending(svc->delivery, m->id)
+                                                  ? "sending" : store_mail_state_name(m->state)));
+    buf_printf(x->b, "</td><td>%s</td><td>%" PRId64 "</td><td>", when, m->attempts);
+    buf_html(x->b, m->to_addr);
+    buf_put(x->b, "</td><td>");
+    buf_html(x->b, m->state != STORE_MAIL_SENT && m->last_error[0] ? m->last_error : m->subject);
+    buf_put(x->b, "</td></tr>");
+    x->n++;
+    return 0;
+}
+
+static void manage_deliveries(struct http_req *rq, struct buf *b, json_t *status)
+{
+    json_t *mail = json_object_get(status, "mail"), *hooks = json_object_get(status, "webhooks");
+    json_t *o;
+    size_t i;
+
+    buf_printf(b, "<h2>%s</h2>", L(rq, "E-mail"));
+    if (!json_is_true(json_object_get(mail, "enabled"))) {
+        buf_printf(b, "<p>%s</p>", L(rq, "E-mail is off ([mail] enabled = false)."));
+    } else {
+        struct me_ctx x = { rq, b, 0 };
+        struct store_mail_filter f = { .state = -1, .limit = 20 };
+
+        buf_put(b, "<p>");
+        buf_printf(b, L(rq, "Waiting: %lld. Sent in the last hour: %lld (at most %lld). Not "
+                            "queued since the start (queue full): %lld."),
+                   (long long)json_integer_value(json_object_get(mail, "queued")),
+                   (long long)json_integer_value(json_object_get(mail, "sent_last_hour")),
+                   (long long)json_integer_value(json_object_get(mail, "per_hour")),
+                   (long long)json_integer_value(json_object_get(mail, "dropped")));
+        buf_printf(b, "</p><div class=\"table\"><table><caption>%s</caption><thead><tr>"
+                      "<th scope=\"col\">#</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                      "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                      "<th scope=\"col\">%s</th></tr></thead><tbody>",
+                   L(rq, "The last 20 messages"), L(rq, "Kind"), L(rq, "State"), L(rq, "When"),
+                   L(rq, "Attempts"), L(rq, "To"), L(rq, "Subject or last error"));
+        http_store_ok(rq, store_mails_foreach(rq->h->env.svc->store, &f, mail_row, &x));
+        buf_put(b, "</tbody></table></div>");
+    }
+    if (json_array_size(hooks) == 0)
+        return;
+    buf_printf(b, "<h2>%s</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">%s</th>"
+                  "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                  "<th scope=\"col\">%s</th><th scope=\"col\">%s</th></tr></thead><tbody>",
+               L(rq, "Webhooks"), L(rq, "Name"), L(rq, "Receiver"), L(rq, "Delivered"),
+               L(rq, "Waiting"), L(rq, "Refused"), L(rq, "Last answer"));
+    json_array_foreach(hooks, i, o) {
+        const char *err = json_string_value(json_object_get(o, "last_error"));
+        long long st = json_integer_value(json_object_get(o, "last_status"));
+
+        buf_put(b, "<tr><td>");
+        buf_html(b, json_string_value(json_object_get(o, "name")));
+        buf_put(b, "</td><td>");
+        buf_html(b, json_string_value(json_object_get(o, "receiver")));
+        buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
+                   (long long)json_integer_value(json_object_get(o, "delivered")),
+                   (long long)json_integer_value(json_object_get(o, "behind")),
+                   (long long)json_integer_value(json_object_get(o, "refused")));
+        if (err && *err)
+            buf_html(b, err);
+        else if (st)
+            buf_printf(b, "HTTP %lld", st);
+        else
+            buf_put(b, "-");
+        buf_put(b, "</td></tr>");
+    }
+    buf_put(b, "</tbody></table></div>");
+}
+
 static void page_manage(struct http_req *rq)
 {
     struct http *h = rq->h;
@@ -1163,6 +1259,7 @@ static void page_manage(struct http_req *rq)
     struct store_booking_filter f = { .from = now_utc(), .limit = 100 };
     http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, upcoming_row, &x));
     buf_put(&b, "</tbody></table></div>");
+    manage_deliveries(rq, &b, status);
     json_decref(status);
     page_end(rq, &b);
 }

@@ -292,7 +292,6 @@ int mail_booking_changed(struct services *svc, enum mail_booking_change what,
                          const struct store_booking *b, int64_t new_start, int64_t new_end,
                          struct mail_outcome *ret)
 {
-    static const char *const kinds[] = { "booking", "booking", "booking" };
     const struct config *cfg = svc->cfg;
     struct draft d = { 0 };
     struct store_member m;
@@ -310,6 +309,14 @@ int mail_booking_changed(struct services *svc, enum mail_booking_change what,
     i18n_time(d.lang, what == MAIL_BOOKING_MOVED ? new_start : b->start, I18N_DATETIME, day,
               sizeof(day));
     switch (what) {
+    case MAIL_BOOKING_CONFIRMED:
+        subject(&d, i18n_t(d.lang, "Booking confirmed: %s on %s"), b->resource, day);
+        begin(&d, cfg, m.name);
+        para(&d, i18n_t(d.lang, "Your booking of %s is confirmed."), b->resource);
+        para(&d, i18n_t(d.lang, "When: %s"), when);
+        para(&d, "%s", i18n_t(d.lang, "If you cannot come, cancel it so that others can use the "
+                                      "machine."));
+        break;
     case MAIL_BOOKING_ADDED:
         subject(&d, i18n_t(d.lang, "New booking: %s on %s"), b->resource, day);
         begin(&d, cfg, m.name);
@@ -334,7 +341,7 @@ int mail_booking_changed(struct services *svc, enum mail_booking_change what,
     if (cfg->http.base_url[0])
         button(&d, i18n_t(d.lang, "See your bookings"), cfg->http.base_url);
     end(&d, cfg);
-    r = queue(svc, kinds[what], m.id, m.email, m.name, &d, NULL, 0, ret);
+    r = queue(svc, "booking", m.id, m.email, m.name, &d, NULL, 0, ret);
     draft_free(&d);
     return r;
 }

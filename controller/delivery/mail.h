@@ -36,8 +36,12 @@ enum lang mail_member_lang(struct services *svc, int64_t member_id);
 int mail_invite(struct services *svc, const struct store_account *acc, const char *token,
                 int64_t expires_at, struct mail_outcome *ret);
 
-enum mail_booking_change { MAIL_BOOKING_ADDED, MAIL_BOOKING_MOVED, MAIL_BOOKING_CANCELLED };
-/* A manager booked, moved or cancelled b for its member (moved: now new_start..new_end). */
+enum mail_booking_change {
+    MAIL_BOOKING_CONFIRMED,             /* the member booked it themselves */
+    MAIL_BOOKING_ADDED, MAIL_BOOKING_MOVED, MAIL_BOOKING_CANCELLED      /* by a manager */
+};
+/* The member's own booking b confirmed, or a manager booked, moved or cancelled b for its
+ * member (moved: now new_start..new_end). */
 int mail_booking_changed(struct services *svc, enum mail_booking_change what,
                          const struct store_booking *b, int64_t new_start, int64_t new_end,
                          struct mail_outcome *ret);

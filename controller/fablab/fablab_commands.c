@@ -437,7 +437,8 @@ int cmd_training_dismiss(struct cmd_call *call, const struct cmd_args *a)
 
 /* ---- bookings ---- */
 
-/* A manager changed a member's booking: the member is told by e-mail (the reply says). */
+/* A manager changed a member's booking, or a member booked: the member is told by e-mail
+ * (the reply says). Members moving or cancelling their own bookings are not written to. */
 static void tell_member(struct cmd_call *call, enum mail_booking_change what,
                         const struct store_booking *b, const char *machine, int64_t new_start,
                         int64_t new_end, json_t *reply)
@@ -445,8 +446,13 @@ static void tell_member(struct cmd_call *call, enum mail_booking_change what,
     struct store_booking told = *b;
     struct mail_outcome mail;
 
-    if (!(cmd_actor(call)->role & ROLES_STAFF) || !cmd_services(call)->cfg->mail.enabled)
+    if (!cmd_services(call)->cfg->mail.enabled)
         return;
+    if (!(cmd_actor(call)->role & ROLES_STAFF)) {
+        if (what != MAIL_BOOKING_ADDED)
+            return;
+        what = MAIL_BOOKING_CONFIRMED;
+    }
     snprintf(told.resource, sizeof(told.resource), "%s", machine);
     (void)mail_booking_changed(cmd_services(call), what, &told, new_start, new_end, &mail);
     json_object_set_new(reply, "mail", mail_outcome_json(&mail));

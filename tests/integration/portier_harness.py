@@ -183,6 +183,28 @@ class Daemon:
             raise AssertionError("portierctl %s failed (%d): %s" % (args, p.returncode, p.stderr))
         return p.returncode, p.stdout, p.stderr
 
+    def web_session(self, port, name="boss", role="manager"):
+        """A browser signed in to the web page on 127.0.0.1:PORT as a new account name of
+        role: a urllib opener with a cookie jar."""
+        import re
+        import urllib.parse
+        import urllib.request
+        password = "correct horse battery staple"
+        self.ctl("account", "add", name, "--role", role)
+        p = subprocess.run([PORTIERCTL, "-s", self.socket, "account", "passwd", name,
+                            "--password-stdin"], input=password + "\n", capture_output=True,
+                           text=True, timeout=WAIT)
+        if p.returncode != 0:
+            raise AssertionError("account passwd: %s" % p.stderr)
+        web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        base = "http://127.0.0.1:%d" % port
+        login = web.open(base + "/login", timeout=WAIT).read().decode()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
+        web.open(base + "/login", data=urllib.parse.urlencode(
+            {"csrf": csrf, "name": name, "password": password}).encode(), timeout=WAIT).read()
+        web.base = base
+        return web
+
     def ctl_json(self, *args):
         return json.loads(self.ctl(*(list(args) + ["--json"]))[1])
 

@@ -8,7 +8,9 @@ package, as a mail client would. Run with /usr/bin/python3."""
 import email
 import email.policy
 import email.utils
+import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -16,12 +18,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, base_config, main, wait_until  # noqa: E402
+from portier_harness import (Daemon, DaemonTest, base_config, free_tcp_port, main,  # noqa: E402
+                             wait_until)
 
 
 def free_port():
@@ -118,8 +122,11 @@ class MailTest(DaemonTest):
         self.smtp = SmtpServer(**self.smtp_kw)
         self.smtp.start()
         self.d = Daemon()
+        self.http_port = free_tcp_port()
+        # The web's API too: members book for themselves there.
         self.d.write_config(config(self.d, self.smtp.port, self.mail_extra,
-                                   "language = %s\n" % self.site_language))
+                                   "language = %s\n" % self.site_language).replace(
+            "[http]\n", "[http]\nlisten = 127.0.0.1:%d\n" % self.http_port))
         self.d.start()
 
     def tearDown(self):
@@ -224,6 +231,61 @@ class ContentTest(MailTest):
         self.assertIn("Désormais\u202f: ", moved_text)
         self.assertIn("https://portier.example.org", moved_text)
         self.assertEqual({m["kind"] for m in self.mails()}, {"booking"})
+
+    def test_members_booking_themselves_get_a_confirmation(self):
+        zoe = self.member()
+        self.machine()
+        self.d.ok({"cmd": "machine.set", "machine": "laser", "hours": "always",
+                   "booking_required": False, "walkup_free_minutes": 0,
+                   "cancel_deadline_minutes": 0, "window_days": 14})
+        self.d.ctl("account", "add", "zoe", "--role", "member", "--member", str(zoe))
+        token = self.d.ctl("account", "token", "zoe")[1].strip()
+
+        def api(path, obj):
+            rq = urllib.request.Request("http://127.0.0.1:%d%s" % (self.http_port, path),
+                                        data=json.dumps(obj).encode(), method="POST",
+                                        headers={"Authorization": "Bearer " + token,
+                                                 "Content-Type": "application/json"})
+            with urllib.request.urlopen(rq, timeout=30) as r:
+                return json.load(r)
+
+        start = next_slot(26)
+        booked = api("/api/v1/bookings", {"machine": "laser", "start": start, "end": start + 3600})
+        self.assertTrue(booked["mail"]["queued"], booked)
+        wait_until(lambda: self.smtp.count() == 1, what="the confirmation")
+        msg = self.smtp.parsed()[0]
+        self.assertEqual(msg["To"], "Zoé Dupont <zoe@example.org>")
+        self.assertTrue(msg["Subject"].startswith("Réservation confirmée\u202f: laser le "),
+                        msg["Subject"])
+        text = list(msg.iter_parts())[0].get_content()
+        self.assertIn("Votre réservation de laser est confirmée.", text)
+        self.assertIn("Si vous ne pouvez pas venir, annulez-la", text)
+        self.assertEqual([m["kind"] for m in self.mails()], ["booking"])
+        # Moving or cancelling their own booking: the member did it, nothing is sent.
+        api("/api/v1/bookings/%d/cancel" % booked["id"], {})
+        time.sleep(1)
+        self.assertEqual(self.smtp.count(), 1)
+        self.assertEqual(len(self.mails()), 1)
+
+    def test_managers_see_the_deliveries_on_the_manage_page(self):
+        zoe = self.member()
+        self.machine()
+        start = next_slot(26)
+        self.d.ok({"cmd": "booking.add", "machine": "laser", "member": zoe, "start": start,
+                   "end": start + 3600})
+        wait_until(lambda: [m["state"] for m in self.mails()] == ["sent"], what="sent")
+        self.smtp.refuse = "550 5.1.1 no such user"
+        self.d.request({"cmd": "mail.test", "to": "nobody@example.org"})
+        web = self.d.web_session(self.http_port)
+        page = web.open(web.base + "/manage", timeout=30).read().decode()
+        self.assertIn("<h2>Courriel</h2>", page)
+        self.assertIn("Envoyés dans la dernière heure\u202f: 1 (au plus 100)", page)
+        rows = re.findall(r"<tr><td>(\d+)</td><td><code>(\w+)</code></td><td>([^<]+)</td>"
+                          r"<td>[^<]+</td><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td></tr>", page)
+        self.assertEqual([r[1:5] for r in rows], [("test", "échec", "1", "nobody@example.org"),
+                                                  ("booking", "envoyé", "1", "zoe@example.org")])
+        self.assertIn("550", rows[0][5])                        # the server's refusal
+        self.assertTrue(rows[1][5].startswith("Nouvelle réservation"), rows[1][5])
 
     def test_reminders_and_notices(self):
         zoe = self.member()

@@ -20,7 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, base_config, main, wait_until  # noqa: E402
+from portier_harness import (Daemon, DaemonTest, base_config, free_tcp_port,  # noqa: E402
+                             http_section, main, wait_until)
 
 SECRET = "whsec-0123456789abcdef"
 
@@ -156,9 +157,11 @@ class WebhookTest(DaemonTest):
         self.d = Daemon()
         make_ca(self.d.dir)
         self.rx = Receiver(self.d.dir).start()
+        self.http_port = free_tcp_port()
         self.d.write_config(base_config(self.d.dir) +
                             WEBHOOK.format(port=self.rx.port, secret=SECRET, dir=self.d.dir,
-                                           extra=self.extra) + self.more)
+                                           extra=self.extra) + self.more +
+                            http_section(self.http_port))
         self.d.start()
         self.d.seed()
 
@@ -274,6 +277,21 @@ class DeliveryTest(WebhookTest):
         code, out, err = self.d.ctl("webhook", "test", "nope", check=False)
         self.assertEqual(code, 1)
         self.assertIn("no [webhook nope] section", err)
+
+    def test_managers_see_the_webhooks_on_the_manage_page(self):
+        self.d.tap("04A1B2C3")
+        wait_until(lambda: self.rx.delivered("tap"), what="the event")
+        wait_until(lambda: self.hooks()["crm"]["behind"] == 0, what="caught up")
+        web = self.d.web_session(self.http_port)
+        page = web.open(web.base + "/manage", timeout=30).read().decode()
+        self.assertIn("E-mail is off ([mail] enabled = false).", page)
+        row = re.search(r"<tr><td>crm</td><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td>"
+                        r"<td>(\d+)</td><td>([^<]+)</td></tr>", page)
+        self.assertIsNotNone(row, page)
+        self.assertEqual(row.group(1), "https://127.0.0.1:%d" % self.rx.port)
+        self.assertGreaterEqual(int(row.group(2)), 1)
+        self.assertEqual(row.group(3, 4, 5), ("0", "0", "HTTP 200"))
+        self.assertNotIn("token=abc", page)          # the receiver's path and query stay hidden
 
 
 class FilterTest(WebhookTest):
