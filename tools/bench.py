@@ -1489,18 +1489,17 @@ def bench_webhooks(args, out):
     each request); a 10,000-event backlog drained after an outage of the receiver, while
     network relays (emulated Shelly devices through mosquitto) switch all the time; the
     door's tap -> GPIO relay time meanwhile. MQTT is on too: it reads the same outbox."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "emu"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "emu"))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "integration"))
     from netdev_emu import Shelly
+    from portier_harness import make_test_ca        # the tests' CA, for the receiver
     work = tempfile.mkdtemp(prefix="portier-bench-webhooks-")
     port, mqtt_port = free_port(), free_port()
     log = os.path.join(work, "hook.log")
     n = args.netrelay_devices
     nginx = broker = d = None
     devices = []
-
-    def ossl(*a):
-        subprocess.run(["openssl"] + list(a), check=True, cwd=work, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
 
     def receiver():
         p = subprocess.Popen(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
@@ -1517,14 +1516,7 @@ def bench_webhooks(args, out):
             return []
 
     try:
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=bench-ca",
-             "-keyout", "ca.key", "-out", "ca.crt")
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-             "server.key", "-out", "server.csr")
-        with open(os.path.join(work, "san.ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\n")
-        ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+        make_test_ca(work, "bench-ca")
         os.makedirs(os.path.join(work, "nginx-tmp"))
         with open(os.path.join(work, "nginx.conf"), "w") as f:
             f.write(RECEIVER_CONFIG.format(dir=work, port=port,

@@ -162,6 +162,20 @@ static struct job *job_new(const struct transport_request *req)
     return j;
 }
 
+/* A list of jobs in the other order (the thread's lists are stacks: newest first). */
+static struct job *jobs_reversed(struct job *list)
+{
+    struct job *reversed = NULL;
+
+    while (list) {
+        struct job *j = list;
+        list = j->next;
+        j->next = reversed;
+        reversed = j;
+    }
+    return reversed;
+}
+
 static void job_free(struct job *j)
 {
     if (!j)
@@ -337,13 +351,7 @@ static void *transport_main(void *arg)
             break;
         }
         /* Oldest first: incoming is a stack. */
-        struct job *ordered = NULL;
-        while (todo) {
-            struct job *j = todo;
-            todo = j->next;
-            j->next = ordered;
-            ordered = j;
-        }
+        struct job *ordered = jobs_reversed(todo);
         while (ordered) {
             struct job *j = ordered;
             ordered = j->next;
@@ -383,7 +391,7 @@ static void *transport_main(void *arg)
 static int on_results(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     struct transport *t = userdata;
-    struct job *done, *ordered = NULL;
+    struct job *done, *ordered;
     uint64_t n;
 
     (void)!read(fd, &n, sizeof(n));
@@ -391,12 +399,7 @@ static int on_results(sd_event_source *s, int fd, uint32_t revents, void *userda
     done = t->finished;
     t->finished = NULL;
     pthread_mutex_unlock(&t->lock);
-    while (done) {
-        struct job *j = done;
-        done = j->next;
-        j->next = ordered;
-        ordered = j;
-    }
+    ordered = jobs_reversed(done);        /* finished is a stack too */
     while (ordered) {
         struct job *j = ordered;
         ordered = j->next;

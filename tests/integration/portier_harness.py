@@ -37,6 +37,22 @@ def http_section(port, extra=""):
     return "\n[http]\nlisten = 127.0.0.1:%d\n%s\n" % (port, extra)
 
 
+def make_test_ca(directory, name="test-ca"):
+    """A test CA (ca.crt, ca.key) and a certificate it signed for 127.0.0.1 (server.crt,
+    server.key) in directory, made with openssl: for the TLS servers tests start."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, cwd=directory,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+         "-keyout", "ca.key", "-out", "ca.crt")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+         "server.key", "-out", "server.csr")
+    with open(os.path.join(directory, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+
+
 def wait_until(predicate, timeout=WAIT, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

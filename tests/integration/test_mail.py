@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -25,7 +24,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (Daemon, DaemonTest, base_config, free_tcp_port, main,  # noqa: E402
-                             wait_until)
+                             make_test_ca, wait_until)
 
 
 def free_port():
@@ -418,17 +417,7 @@ class StartTlsAuthTest(MailTest):
         d = Daemon()
         self.tmp = d.dir
 
-        def ossl(*args):
-            subprocess.run(["openssl"] + list(args), check=True, cwd=self.tmp,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-             "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt")
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-             "server.key", "-out", "server.csr")
-        with open(os.path.join(self.tmp, "san.ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\n")
-        ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+        make_test_ca(self.tmp)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(os.path.join(self.tmp, "server.crt"),
                             os.path.join(self.tmp, "server.key"))

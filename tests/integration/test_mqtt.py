@@ -18,7 +18,8 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
+from portier_harness import (Daemon, DaemonTest, build_config, main, make_test_ca,  # noqa: E402
+                             wait_until)
 
 SECTIONS = """
 [mqtt]
@@ -658,17 +659,7 @@ class MqttSecurityTest(DaemonTest):
         self.assertTrue(self.d.relay_file("front"))
 
     def test_tls_with_a_private_ca(self):
-        def ossl(*args):
-            subprocess.run(["openssl"] + list(args), check=True, cwd=self.dir,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-             "-keyout", "ca.key", "-out", "ca.crt")
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-             "server.key", "-out", "server.csr")
-        with open(os.path.join(self.dir, "san.ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\n")
-        ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+        make_test_ca(self.dir)
         self.start_broker("allow_anonymous true\ncafile %s/ca.crt\ncertfile %s/server.crt\n"
                           "keyfile %s/server.key\n" % (self.dir, self.dir, self.dir))
         self.start_daemon("tls_ca = %s/ca.crt\n" % self.dir)

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (Daemon, DaemonTest, base_config, free_tcp_port,  # noqa: E402
-                             http_section, main, wait_until)
+                             http_section, main, make_test_ca, wait_until)
 
 SECRET = "whsec-0123456789abcdef"
 
@@ -30,20 +30,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def make_ca(directory):
-    def ossl(*args):
-        subprocess.run(["openssl"] + list(args), check=True, cwd=directory,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-         "-keyout", "ca.key", "-out", "ca.crt")
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-         "server.key", "-out", "server.csr")
-    with open(os.path.join(directory, "san.ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
 
 
 def verify(secret, headers, body):
@@ -155,7 +141,7 @@ class WebhookTest(DaemonTest):
 
     def setUp(self):
         self.d = Daemon()
-        make_ca(self.d.dir)
+        make_test_ca(self.d.dir)
         self.rx = Receiver(self.d.dir).start()
         self.http_port = free_tcp_port()
         self.d.write_config(base_config(self.d.dir) +
@@ -306,7 +292,7 @@ tls_ca = {dir}/ca.crt
     def setUp(self):
         d = Daemon()
         self.d = d
-        make_ca(d.dir)
+        make_test_ca(d.dir)
         with open(os.path.join(d.dir, "all.secret"), "w") as f:
             f.write("another-secret-0123456789\n")
         self.rx = Receiver(d.dir).start()
@@ -371,7 +357,7 @@ class WithMqttTest(WebhookTest):
         from test_mqtt import Broker, Listener
         self.Listener = Listener
         self.d = Daemon()
-        make_ca(self.d.dir)
+        make_test_ca(self.d.dir)
         self.broker = Broker(self.d.dir)
         self.broker.start()
         self.rx = Receiver(self.d.dir).start()
