@@ -199,6 +199,34 @@ class Daemon:
             raise AssertionError("portierctl %s failed (%d): %s" % (args, p.returncode, p.stderr))
         return p.returncode, p.stdout, p.stderr
 
+    def kill9_mid_burst(self, under_way, uid="04A1B2C3"):
+        """Tap uid as fast as the daemon answers until under_way() holds, then kill -9 the
+        daemon mid-burst. Returns the ids of the taps it had committed (access_events); the
+        daemon is left stopped."""
+        import threading
+        stop = threading.Event()
+
+        def tapper():
+            while not stop.is_set():
+                try:
+                    self.tap(uid)
+                except (OSError, ValueError, AssertionError):
+                    return
+        t = threading.Thread(target=tapper)
+        t.start()
+        try:
+            wait_until(under_way, what="burst under way")
+        finally:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            stop.set()
+            t.join(timeout=WAIT)
+        db = self.db()
+        try:
+            return [r[0] for r in db.execute("SELECT id FROM access_events WHERE kind = 'tap'")]
+        finally:
+            db.close()
+
     def web_session(self, port, name="boss", role="manager"):
         """A browser signed in to the web page on 127.0.0.1:PORT as a new account name of
         role: a urllib opener with a cookie jar."""

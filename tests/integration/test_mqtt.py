@@ -7,7 +7,6 @@ the page itself. Uses Debian's python3-paho-mqtt (run with /usr/bin/python3)."""
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -252,6 +251,12 @@ class MqttBase(DaemonTest):
         self.d.start()
         self.d.seed()
 
+    def tearDown(self):
+        # Every subclass: a broker left running outlives the test run.
+        self.listener.close()
+        super().tearDown()
+        self.broker.stop()
+
     def write(self, extra):
         auth = AUTH.format(dir=self.dir) if self.broker.secured else ""
         self.d.write_config(mqtt_config(self.dir, self.broker.port, extra, auth))
@@ -269,12 +274,6 @@ class MqttBase(DaemonTest):
 
 
 class MqttTest(MqttBase):
-
-    def tearDown(self):
-        self.listener.close()
-        super().tearDown()
-        self.broker.stop()
-
     def taps(self):
         return self.listener.events("tap")
 
@@ -427,24 +426,7 @@ class MqttTest(MqttBase):
         self.listener = Listener(self.broker.port, ["portier/lyon/#"])
 
     def test_kill9_mid_burst_loses_and_duplicates_nothing(self):
-        stop = threading.Event()
-
-        def tapper():
-            while not stop.is_set():
-                try:
-                    self.d.tap("04A1B2C3")
-                except (OSError, ValueError, AssertionError):
-                    return
-        t = threading.Thread(target=tapper)
-        t.start()
-        wait_until(lambda: len(self.taps()) >= 50, what="burst under way")
-        self.d.proc.send_signal(signal.SIGKILL)
-        self.d.proc.wait()
-        stop.set()
-        t.join(timeout=20)
-        db = self.d.db()
-        stored = [r[0] for r in db.execute("SELECT id FROM access_events WHERE kind = 'tap'")]
-        db.close()
+        stored = self.d.kill9_mid_burst(lambda: len(self.taps()) >= 50)
         self.d.start()
         wait_until(lambda: {e["event_id"] for e in self.taps()} >= set(stored), timeout=60,
                    what="every committed tap published")

@@ -11,7 +11,6 @@ import http.server
 import json
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
@@ -322,24 +321,7 @@ class KillTest(WebhookTest):
 
     def test_kill9_mid_burst_loses_no_event(self):
         self.rx.delay = 0.01
-        stop = threading.Event()
-
-        def tapper():
-            while not stop.is_set():
-                try:
-                    self.d.tap("04A1B2C3")
-                except (OSError, ValueError, AssertionError):
-                    return
-        t = threading.Thread(target=tapper)
-        t.start()
-        wait_until(lambda: len(self.rx.delivered("tap")) >= 30, what="burst under way")
-        self.d.proc.send_signal(signal.SIGKILL)
-        self.d.proc.wait()
-        stop.set()
-        t.join(timeout=20)
-        db = self.d.db()
-        stored = {r[0] for r in db.execute("SELECT id FROM access_events WHERE kind = 'tap'")}
-        db.close()
+        stored = set(self.d.kill9_mid_burst(lambda: len(self.rx.delivered("tap")) >= 30))
         self.d.start()
         got = lambda: {e["event_id"] for e in self.rx.delivered("tap")}
         wait_until(lambda: got() >= stored, timeout=120, what="every committed tap delivered")
