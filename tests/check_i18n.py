@@ -4,9 +4,11 @@
 its format specifiers.
 
 Usage: check_i18n.py SOURCE_ROOT. Extracts the marked messages with xgettext (keywords
-i18n_t:2, i18n_nt:2,3, N_), then checks po/fr.po: each has a translation, not fuzzy and not
-empty (both plural forms), and msgfmt --check-format accepts the catalog (a translation
-that drops, adds or reorders a %s or %d fails). Prints each problem; exits 1 if any."""
+i18n_t:2, i18n_nt:2,3, N_, the web's L:2, LN:2,3 and http_error:4, and cmd_fail:4: a refusal
+is translated into its caller's language), then checks po/fr.po: each has a translation,
+not fuzzy and not empty (both plural forms), and msgfmt --check-format accepts the catalog
+(a translation that drops, adds or reorders a %s or %d fails). Prints each problem; exits
+1 if any."""
 
 import glob
 import os
@@ -17,7 +19,8 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import po2c  # noqa: E402
 
-KEYWORDS = ["--keyword=i18n_t:2", "--keyword=i18n_nt:2,3", "--keyword=N_", "--keyword=L:2"]
+KEYWORDS = ["--keyword=i18n_t:2", "--keyword=i18n_nt:2,3", "--keyword=N_", "--keyword=L:2",
+            "--keyword=cmd_fail:4", "--keyword=LN:2,3", "--keyword=http_error:4"]
 
 
 def sources(root):

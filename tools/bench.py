@@ -207,6 +207,18 @@ unlock_seconds = 60
 """
 
 
+def start_emulator(bindir, work, name, cards=None):
+    """pn532-emu at 115200-baud wire timing: its pty linked at WORK/NAME.tty, its control
+    socket at WORK/NAME.ctl (DESFire cards kept in the directory cards, if given)."""
+    cmd = [os.path.join(bindir, "pn532-emu"), "--baud-delay", "--link",
+           os.path.join(work, name + ".tty"), "--control", os.path.join(work, name + ".ctl")]
+    if cards:
+        cmd += ["--cards", cards]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p.stdout.readline()             # the pty and the control socket exist now
+    return p
+
+
 def emu_cmd(path, line):
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
@@ -241,12 +253,7 @@ def bench_readers(args, out):
     emus = []
     try:
         for name in ("front", "back"):
-            p = subprocess.Popen([os.path.join(args.bin, "pn532-emu"), "--baud-delay", "--link",
-                                  os.path.join(work, name + ".tty"), "--control",
-                                  os.path.join(work, name + ".ctl")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            p.stdout.readline()
-            emus.append(p)
+            emus.append(start_emulator(args.bin, work, name))
         with open(os.path.join(work, "portier.conf"), "w") as f:
             f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
         d = Daemon(args.bin, work)
@@ -362,13 +369,7 @@ def bench_desfire(args, out):
     try:
         os.mkdir(os.path.join(work, "cards"))
         for name in ("front", "desk"):
-            p = subprocess.Popen([os.path.join(args.bin, "pn532-emu"), "--baud-delay", "--link",
-                                  os.path.join(work, name + ".tty"), "--control",
-                                  os.path.join(work, name + ".ctl"), "--cards",
-                                  os.path.join(work, "cards")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            p.stdout.readline()
-            emus.append(p)
+            emus.append(start_emulator(args.bin, work, name, os.path.join(work, "cards")))
         with open(os.path.join(work, "portier.conf"), "w") as f:
             f.write(DESFIRE_CONFIG.format(dir=work))
         d = Daemon(args.bin, work)
@@ -1222,16 +1223,7 @@ def bench_web(args, out):
                     return
                 time.sleep(rng.random() * 0.1)
                 card = WEB_CARDS[k % len(WEB_CARDS)]
-                t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
-                r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(card)})
-                if not r.get("granted"):
-                    raise RuntimeError("bench: tap refused: %r" % r)
-                relay = d.request({"cmd": "status"})["doors"][0]["relay"]
-                lat_in.append(r["latency_us"])
-                # Only when this tap's write is the last one (the relock timer did not fire).
-                if relay["writes"] == writes + 1:
-                    lat_out.append(relay["last_write_mono_us"] - t0)
-                writes = relay["writes"]
+                writes, _ = timed_front_tap(d, card, writes, lat_in, lat_out)
 
         # Warm up (each member's first entry of the day charges it) and the idle reference.
         taps(lambda k: k >= len(WEB_CARDS), [], [])
@@ -1371,13 +1363,34 @@ def bench_web(args, out):
             "web_others_busy_percent": max(0.0, busy - own) / elapsed / os.cpu_count() * 100,
         })
     finally:
-        for proc in (signed, nginx):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_web_bench((signed, nginx), d, work)
+
+
+def timed_front_tap(d, card, writes, lat_in, lat_out):
+    """A granted tap at the front door: its time inside the daemon into lat_in, from the
+    request leaving here to the relay write into lat_out (only when this tap's write is the
+    door's last one: the relock timer did not fire in between). The door's writes after it,
+    and when the request left (CLOCK_MONOTONIC, µs)."""
+    t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
+    r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(card)})
+    if not r.get("granted"):
+        raise RuntimeError("bench: tap refused: %r" % r)
+    relay = d.request({"cmd": "status"})["doors"][0]["relay"]
+    lat_in.append(r["latency_us"])
+    if relay["writes"] == writes + 1:
+        lat_out.append(relay["last_write_mono_us"] - t0)
+    return relay["writes"], t0
+
+
+def stop_web_bench(procs, d, work):
+    """The end of a web bench: its helper processes, the daemon, its files."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
+        d.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def web_rows(out):
@@ -1617,6 +1630,292 @@ def bench_webhooks(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+# Entrance screens in a process of their own (no GIL shared with the timed taps): opens N
+# streams (HTTP/1.0: each body ends with its connection), prints "N" once every screen has
+# its first board, then one line "MONOTONIC_SECONDS SCREEN COUNT" per board received.
+WEB_KIOSK_SCREENS = r"""
+import re, selectors, socket, sys, time
+port, paths = int(sys.argv[1]), sys.argv[2:]
+sel = selectors.DefaultSelector()
+bufs, first = {}, set()
+for i, p in enumerate(paths):
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(("GET %s/events HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % p).encode())
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, i)
+    bufs[i] = b""
+while True:
+    for key, _ in sel.select():
+        i = key.data
+        try:
+            chunk = key.fileobj.recv(65536)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            sys.exit("screen %d: the stream ended" % i)
+        now = time.monotonic()
+        bufs[i] += chunk
+        while b"\n\n" in bufs[i]:
+            block, bufs[i] = bufs[i].split(b"\n\n", 1)
+            m = re.search(rb'<span id="k-present">(\d+)</span>', block)
+            if m:
+                print("%.6f %d %d" % (now, i, int(m.group(1))), flush=True)
+                if i not in first:
+                    first.add(i)
+                    if len(first) == len(paths):
+                        print(len(paths), flush=True)
+"""
+
+
+# A member on the phone view: the machine page of a day, the booking form for a start, the
+# booking, the page it leads to; then the cancellation. A separate process (no GIL shared
+# with the timed taps); prints what it did.
+WEB_PHONE_BOOKING = r"""
+import http.client, json, re, sys, time
+port, token, seconds, day, pause = (int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4],
+                                     float(sys.argv[5]))
+h = {"Authorization": "Bearer " + token, "Content-Type": "application/x-www-form-urlencoded"}
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def req(method, path, body=None):
+    time.sleep(pause)           # a person reads, chooses, taps
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    r.read()
+    return r
+n, end, hour = 0, time.monotonic() + seconds, 0
+while time.monotonic() < end:
+    start = "%sT%02d:%02d" % (day, hour // 2, hour % 2 * 30)
+    hour = (hour + 1) % 48
+    if req("GET", "/machines/bench?day=%s&start=%s" % (day, start)).status != 200:
+        sys.exit("phone view: the page")
+    r = req("POST", "/bookings", "machine=bench&start=%s&minutes=30" % start)
+    if r.status != 303:
+        sys.exit("phone view: booking answered %d" % r.status)
+    loc = r.getheader("Location")
+    bid = re.search(r"booked=(\d+)", loc).group(1)
+    req("GET", loc)
+    r = req("POST", "/bookings/%s/cancel" % bid, "back=/")
+    if r.status != 303:
+        sys.exit("phone view: cancel answered %d" % r.status)
+    n += 1
+print(json.dumps({"bookings": n}))
+"""
+
+
+def _wait_all_screens(proc, n):
+    """Read the screens' output until the line that says all n have their first board."""
+    for line in proc.stdout:
+        if line.split() == [str(n)]:
+            return True
+    return False
+
+
+def bench_web_live(args, out):
+    """The machine page of a machine open 24/7 (30-minute slots, every rule) as a member
+    sees it: its build time; and tap → relay while 20 entrance screens follow the site live
+    and a member books from the phone view."""
+    import re
+    import urllib.request
+    work = tempfile.mkdtemp(prefix="portier-bench-live-")
+    d = phone = screens = None
+    try:
+        gen = os.path.join(args.bin, "portier-benchgen")
+        subprocess.run([gen, "populate", work, "1000", "1000"], check=True,
+                       stdout=subprocess.DEVNULL)
+        port = free_port()
+        with open(os.path.join(work, "portier.conf"), "a") as f:
+            f.write("\n[http]\nlisten = 127.0.0.1:%d\nper_address_connections = 64\n"
+                    "max_connections = 128\n[web]\nkiosk_max_screens = %d\n"
+                    % (port, args.kiosk_screens))
+        # The daemon's own time per request (first byte read to answer handed to the
+        # socket) is in its debug log.
+        conf = os.path.join(work, "portier.conf")
+        text = re.sub(r"log_level = \w+", "log_level = debug", open(conf).read())
+        open(conf, "w").write(text)
+        d = Daemon(args.bin, work)
+        d.start()
+        wait_port(port, "portierd")
+
+        def ok(obj):
+            r = d.request(obj)
+            if not r.get("ok"):
+                raise RuntimeError("bench: %r: %r" % (obj, r))
+            return r
+        member = str(1 + WEB_CARDS[0] % 1000)
+        ok({"cmd": "training.add", "name": "bench-training"})
+        ok({"cmd": "training.grant", "member": member, "training": "bench-training"})
+        ok({"cmd": "machine.add", "machine": "bench", "training": "bench-training",
+            "slot_minutes": 30, "min_minutes": 30, "max_minutes": 240, "window_days": 14,
+            "quota_day_minutes": 480, "quota_week_minutes": 1200, "cancel_deadline_minutes": 0,
+            "hours": "always"})
+        # A busy week: other members' bookings every other hour, and some of this member's.
+        now = d.request({"cmd": "sim.advance", "seconds": 0})["now"]
+        day0 = (now // 86400 + 1) * 86400
+        booked = 0
+        for k in range(7 * 12):
+            who = member if k % 10 == 0 else str(1 + (k * 7) % 1000)
+            d.request({"cmd": "training.grant", "member": who, "training": "bench-training"})
+            r = d.request({"cmd": "booking.add", "machine": "bench", "member": who,
+                           "start": day0 + k * 7200, "end": day0 + k * 7200 + 3600})
+            booked += bool(r.get("ok"))
+        if booked < 7 * 12 * 3 // 4:
+            raise RuntimeError("bench: only %d bookings of %d" % (booked, 7 * 12))
+        ok({"cmd": "account.add", "name": "benchphone", "role": "member", "member": member})
+        token = ok({"cmd": "account.token", "name": "benchphone"})["token"]
+
+        # The machine page as that member sees it (seven days, every slot checked).
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        lat, size = [], 0
+        day = time.strftime("%Y-%m-%d", time.localtime(day0))
+        for k in range(args.page_views):
+            t0 = time.monotonic()
+            c.request("GET", "/machines/bench?day=%s" % day,
+                      headers={"Authorization": "Bearer " + token})
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200 or b'class="slot"' not in body:
+                raise RuntimeError("bench: the machine page answered %d" % r.status)
+            lat.append((time.monotonic() - t0) * 1e6)
+            size = len(body)
+        c.close()
+        server = [int(m) for m in re.findall(
+            r"GET /machines/bench -> 200 \((\d+) us\)",
+            open(os.path.join(work, "portierd.log"), errors="replace").read())]
+        out.update({
+            "page_machine_bytes": size,
+            "page_machine_rows": body.count(b"<tr><th scope=\"row\">"),
+            "page_machine_build_us_median": statistics.median(server[1:]),
+            "page_machine_build_us_p99": percentile(server[1:], 99),
+            "page_machine_client_us_median": statistics.median(lat[1:]),
+            "page_machine_views": len(server) - 1,
+        })
+
+        # The reference: door taps with nothing else going on (on a shared machine, its p99
+        # is the noise the figures below sit on). When allowed (root), the daemon and this
+        # process run at nice -10 meanwhile, so that other work on the machine counts less.
+        rng = random.Random(7)
+        try:
+            os.setpriority(os.PRIO_PROCESS, d.proc.pid, -10)
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
+            out["kiosk_nice"] = -10
+        except OSError:
+            out["kiosk_nice"] = 0
+
+        def tap_once(k, writes):
+            card = WEB_CARDS[k % len(WEB_CARDS)]
+            t0 = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
+            r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(card)})
+            if not r.get("granted"):
+                raise RuntimeError("bench: tap refused: %r" % r)
+            relay = d.request({"cmd": "status"})["doors"][0]["relay"]
+            sent = relay["last_write_mono_us"] - t0 if relay["writes"] == writes + 1 else None
+            return t0, r["latency_us"], sent, relay["writes"]
+        writes = d.request({"cmd": "status"})["doors"][0]["relay"]["writes"]
+        idle = []
+        for k in range(len(WEB_CARDS), len(WEB_CARDS) + 150):
+            time.sleep(rng.random() * 0.05)
+            _, _, sent, writes = tap_once(k, writes)
+            if sent is not None:
+                idle.append(sent)
+        out["kiosk_idle_tap_sent_to_relay_us_p99"] = percentile(idle, 99)
+        out["kiosk_loadavg"] = load_figures()[0]
+
+        # Entrance screens, a member booking from the phone view, and door taps meanwhile.
+        paths = [ok({"cmd": "kiosk.add", "label": "screen %d" % k})["path"]
+                 for k in range(args.kiosk_screens)]
+        screens = subprocess.Popen([sys.executable, "-c", WEB_KIOSK_SCREENS, str(port)] + paths,
+                                   stdout=subprocess.PIPE, text=True)
+        if screens.stdout.readline().split() != [str(len(paths))] and \
+                not _wait_all_screens(screens, len(paths)):
+            raise RuntimeError("bench: the screens did not all get a board")
+        rng = random.Random(7)
+        writes = d.request({"cmd": "status"})["doors"][0]["relay"]["writes"]
+        seconds = max(args.web_seconds, 20)
+        phone = subprocess.Popen([sys.executable, "-c", WEB_PHONE_BOOKING, str(port), token,
+                                  str(seconds), time.strftime("%Y-%m-%d", time.localtime(day0 + 86400 * 8)),
+                                  str(args.phone_pause)],
+                                 stdout=subprocess.PIPE, text=True)
+        lat_in, lat_out, changes = [], [], []
+        present = d.request({"cmd": "status"})["present"]
+        end = time.monotonic() + seconds - 2
+        k = 0
+        # Members who have not come in yet: each tap is a first entry, a new people count.
+        fresh = [c for c in range(200, 1000) if c % 4 and c % 50 != 49]
+        while time.monotonic() < end and phone.poll() is None:
+            time.sleep(rng.random() * 0.1)
+            card = fresh[k % len(fresh)]
+            k += 1
+            writes, t0 = timed_front_tap(d, card, writes, lat_in, lat_out)
+            # A first entry of the day changes the people count: the screens' log says when
+            # each showed it.
+            now_present = d.request({"cmd": "status"})["present"]
+            if now_present != present:
+                present = now_present
+                changes.append((t0 / 1e6, present))
+        stdout, _ = phone.communicate()
+        if phone.returncode != 0:
+            raise RuntimeError("bench: the phone view failed")
+        time.sleep(1)
+        screens.terminate()
+        boards, _ = screens.communicate()
+        seen = {}                       # (screen, count) -> first time shown
+        for line in boards.splitlines():
+            f = line.split()
+            if len(f) == 3:
+                seen.setdefault((int(f[1]), int(f[2])), float(f[0]))
+        to_screens = []
+        for t_tap, count in changes:
+            times = [seen.get((i, count)) for i in range(len(paths))]
+            if all(x is not None for x in times):
+                to_screens.append((max(times) - t_tap) * 1e3)
+        out.update({
+            "kiosk_screens": len(paths),
+            "kiosk_phone_bookings": json.loads(stdout)["bookings"],
+            "kiosk_phone_pause_s": args.phone_pause,
+            "kiosk_taps": len(lat_out),
+            "kiosk_tap_sent_to_relay_us_p50": percentile(lat_out, 50),
+            "kiosk_tap_sent_to_relay_us_p99": percentile(lat_out, 99),
+            "kiosk_tap_to_relay_us_p99": percentile(lat_in, 99),
+            "kiosk_count_changes": len(to_screens),
+            "kiosk_tap_to_all_screens_ms_median": statistics.median(to_screens) if to_screens else -1,
+            "kiosk_tap_to_all_screens_ms_max": max(to_screens) if to_screens else -1,
+        })
+    finally:
+        if out.get("kiosk_nice"):
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+        stop_web_bench((screens, phone), d, work)
+
+
+def web_live_rows(out):
+    return [
+        ("machine page, open 24/7, 30-min slots, 7 days, a member with every rule "
+         "(training, quotas, window; %d rows, %d B): build time in portierd, median / p99 of %d"
+         % (out["page_machine_rows"], out["page_machine_bytes"], out["page_machine_views"]),
+         "%.2f / %.2f ms" % (out["page_machine_build_us_median"] / 1000,
+                             out["page_machine_build_us_p99"] / 1000), "≤ 5 ms"),
+        ("  the same view from the client (loopback, keep-alive), median",
+         "%.2f ms" % (out["page_machine_client_us_median"] / 1000), "—"),
+        ("tap → relay write with %d entrance screens live and a member booking from the phone "
+         "view (page, form, booking, page, cancel; %.2f s between steps: %d bookings), from the "
+         "client, p50 / p99 (%d taps)"
+         % (out["kiosk_screens"], out["kiosk_phone_pause_s"], out["kiosk_phone_bookings"],
+            out["kiosk_taps"]),
+         "%.0f / %.0f µs" % (out["kiosk_tap_sent_to_relay_us_p50"],
+                            out["kiosk_tap_sent_to_relay_us_p99"]), "p99 ≤ 2 ms"),
+        ("  same, inside the daemon (latency_us), p99",
+         "%.0f µs" % out["kiosk_tap_to_relay_us_p99"], "—"),
+        ("  the same taps with nothing else going on, from the client, p99 (the machine's "
+         "noise: 1-min load %.1f; daemon and bench at nice %d)" % (out["kiosk_loadavg"],
+                                                                   out["kiosk_nice"]),
+         "%.0f µs" % out["kiosk_idle_tap_sent_to_relay_us_p99"], "—"),
+        ("  tap → the new people count on every screen, median / max (%d changes)"
+         % out["kiosk_count_changes"],
+         "%.0f / %.0f ms" % (out["kiosk_tap_to_all_screens_ms_median"],
+                             out["kiosk_tap_to_all_screens_ms_max"]), "≤ 1 s"),
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -1627,7 +1926,7 @@ def main():
     ap.add_argument("--desfire-taps", type=int, default=200)
     ap.add_argument("--only", choices=["core", "readers", "desfire", "fablab", "metering",
                                        "privacy", "mqtt", "webhooks", "custodian", "opendata",
-                                       "web", "netrelays"])
+                                       "web", "web-live", "netrelays"])
     ap.add_argument("--netrelay-taps", type=int, default=500)
     ap.add_argument("--netrelay-devices", type=int, default=8)
     ap.add_argument("--prune-rows", type=int, default=1000000)
@@ -1649,6 +1948,9 @@ def main():
     ap.add_argument("--web-taps", type=int, default=300)
     ap.add_argument("--web-misses", type=int, default=20)
     ap.add_argument("--web-signed-rate", type=float, default=10)
+    ap.add_argument("--kiosk-screens", type=int, default=20)
+    ap.add_argument("--page-views", type=int, default=200)
+    ap.add_argument("--phone-pause", type=float, default=0.25)
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -1811,6 +2113,9 @@ def main():
     if args.only in (None, "web"):
         bench_web(args, out)
         rows += web_rows(out)
+    if args.only in (None, "web", "web-live"):
+        bench_web_live(args, out)
+        rows += web_live_rows(out)
     print("\nPortier — %d members, %d cards, %d taps; %s\n" % (
         args.members, args.cards, args.taps, out["machine"]))
     print("| figure | measured | goal |\n|---|---|---|")

@@ -2,7 +2,11 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 """po2c: compile a gettext catalog (.po) into a C table for controller/base/i18n.c.
 
-Usage: po2c.py LANG INPUT.po OUTPUT.c
+Usage: po2c.py LANG INPUT.po OUTPUT.c [INT64]
+
+INT64 is the target's length modifier of a 64-bit integer ("l" on 64-bit Linux, "ll" on
+32-bit Linux; default "l"): xgettext writes a format's PRId64 as %<PRId64>, and the table
+holds the strings as the compiled program sees them.
 
 Fuzzy entries and empty translations are left out (the English text is shown instead); the
 header entry (empty msgid) is skipped. The table is sorted by msgid as strcmp() orders it.
@@ -84,9 +88,24 @@ def c_string(s):
     return '"' + "".join(out) + '"'
 
 
+def expand_int64(s, mod):
+    """%<PRId64> and its kin as the target's printf spells them."""
+    if s is None:
+        return None
+    for conv in "diouxX":
+        s = s.replace("<PRI%s64>" % conv, mod + conv)
+    return s
+
+
 def main():
     lang, src, dst = sys.argv[1:4]
+    mod = sys.argv[4] if len(sys.argv) > 4 else "l"
+    if mod not in ("l", "ll"):
+        raise SystemExit("po2c: INT64 must be l or ll")
     entries = parse(src)
+    for e in entries:
+        for k in list(e):
+            e[k] = expand_int64(e[k], mod)
     seen = set()
     rows = []
     for e in entries:

@@ -77,7 +77,9 @@ static void usage(FILE *out)
         "  reader restart READER                    restart a libnfc reader's worker now\n"
         "  machine add NAME [RULES] | machine set NAME [RULES]\n"
         "  machine list | show NAME | sessions [--since DATE]\n"
-        "  machine out-of-order NAME on|off [--reason TEXT]\n"
+        "  machine out-of-order NAME on|off [--reason TEXT] [--after-session]\n"
+        "                                           on: power off now, or let the session under\n"
+        "                                           way finish (--after-session)\n"
         "      RULES: --training T|none --zone Z --slot MIN --min MIN --max MIN --window-days N\n"
         "             --quota-day MIN --quota-week MIN --cancel-deadline MIN --hours SCHEDULE\n"
         "             --walk-up MIN (walk-up allowed when no booking starts within MIN)\n"
@@ -107,6 +109,9 @@ static void usage(FILE *out)
         "  account passwd NAME [--password-stdin]  set a web password (hashed here, argon2id)\n"
         "  account invite NAME [--hours N]          one-time link to set the password (default 72 h)\n"
         "  account token NAME [--label L] [--days N]  API token for scripts (shown once)\n"
+        "  account language NAME en|fr|auto         language of the account's pages\n"
+        "  kiosk add LABEL | kiosk list | kiosk remove ID\n"
+        "                                           entrance screens: a secret address each\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
         "  mail list [--state queued|sent|failed] [--member M] [--limit N]\n"
         "                                           e-mails and their delivery state\n"
@@ -644,6 +649,27 @@ static void print_invite(json_t *r)
                "mail list).\n", jint(mail, "id"));
     else if (mail && *jstr(mail, "why"))
         printf("Not sent by e-mail: %s.\n", jstr(mail, "why"));
+}
+
+static void print_kiosk(json_t *r)
+{
+    printf("Entrance screen %" JSON_INTEGER_FORMAT " (%s): open this address on the screen "
+           "(no login; keep it private):\n  http://PORTIER-ADDRESS%s\n"
+           "(Use the address the screen reaches the web page at. It is not shown again.)\n",
+           jint(r, "id"), jstr(r, "label"), jstr(r, "path"));
+}
+
+static void print_kiosks(json_t *list)
+{
+    size_t i;
+    json_t *v;
+    printf("%-6s %-32s %-20s %s\n", "ID", "LABEL", "CREATED", "BY");
+    json_array_foreach(list, i, v) {
+        char when[32];
+        fmt_time(jint(v, "created_at"), when, sizeof(when));
+        printf("%-6" JSON_INTEGER_FORMAT " %-32s %-20s %s\n", jint(v, "id"), jstr(v, "label"), when,
+               jstr(v, "created_by"));
+    }
 }
 
 static void print_token(json_t *r)
@@ -1359,7 +1385,8 @@ static const struct command commands[] = {
     { "machine", "sessions", "machine.sessions", 0, 0, { 0 }, { { "--since", "since", OPT_STR } },
       print_sessions, "sessions" },
     { "machine", "out-of-order", "machine.out_of_order", 2, 2, { "machine", "on" },
-      { { "--reason", "reason", OPT_STR } }, print_ok_id, NULL },
+      { { "--reason", "reason", OPT_STR }, { "--after-session", "after_session", OPT_FLAG } },
+      print_ok_id, NULL },
     { "training", "add", "training.add", 1, 1, { "name" },
       { { "--description", "description", OPT_STR } }, print_ok_id, NULL },
     { "training", "list", "training.list", 0, 0, { 0 }, { { 0 } }, print_trainings, "trainings" },
@@ -1447,6 +1474,11 @@ static const struct command commands[] = {
       print_invite, NULL },
     { "account", "token", "account.token", 1, 1, { "name" },
       { { "--label", "label", OPT_STR }, { "--days", "days", OPT_INT } }, print_token, NULL },
+    { "account", "language", "account.language", 2, 2, { "name", "language" }, { { 0 } },
+      print_ok_id, NULL },
+    { "kiosk", "add", "kiosk.add", 1, 1, { "label" }, { { 0 } }, print_kiosk, NULL },
+    { "kiosk", "list", "kiosk.list", 0, 0, { 0 }, { { 0 } }, print_kiosks, "kiosks" },
+    { "kiosk", "remove", "kiosk.remove", 1, 1, { "kiosk" }, { { 0 } }, print_ok_id, NULL },
 };
 
 /* For bash completion (--list-commands): one line per command, its words then its options. */
@@ -1797,6 +1829,11 @@ int main(int argc, char **argv)
         json_object_set(req, "quantity", days ? days : mins);
         json_object_del(req, "days");
         json_object_del(req, "minutes");
+    }
+    /* machine out-of-order --after-session: the command's "when". */
+    if (strcmp(cmd->cmd, "machine.out_of_order") == 0 && json_object_get(req, "after_session")) {
+        json_object_del(req, "after_session");
+        json_object_set_new(req, "when", json_string("after_session"));
     }
     /* usage correct: the amount may be negative, so it came as a string. */
     if (strcmp(cmd->cmd, "usage.correct") == 0) {

@@ -144,7 +144,7 @@ static void get_bookings(struct http_req *rq)
 }
 
 /* POST /api/v1/bookings {machine, start, end[, member]}: members book for themselves. */
-static void post_booking(struct http_req *rq)
+static void api_post_booking(struct http_req *rq)
 {
     static const char *const keys[] = { "machine", "start", "end", NULL };
     json_t *req;
@@ -166,7 +166,7 @@ static void post_booking(struct http_req *rq)
 }
 
 /* POST /api/v1/bookings/ID/cancel and .../move {start, end}. */
-static void post_booking_change(struct http_req *rq, int64_t id, bool move)
+static void api_booking_change(struct http_req *rq, int64_t id, bool move)
 {
     static const char *const keys[] = { "start", "end", "override", NULL };
     json_t *req;
@@ -206,7 +206,7 @@ static const struct api_route routes[] = {
     { "POST", "/api/v1/doors/", "unlock", "door.unlock", "door", { "seconds", NULL }, false },
     { "POST", "/api/v1/doors/", "lock", "door.lock", "door", { NULL }, false },
     { "POST", "/api/v1/machines/", "out-of-order", "machine.out_of_order", "machine",
-      { "on", "reason", NULL }, false },
+      { "on", "reason", "when", NULL }, false },
     { "POST", "/api/v1/trainings/grant", NULL, "training.grant", NULL,
       { "member", "training", "expires", NULL }, false },
     { "POST", "/api/v1/cards/enroll", NULL, "card.enroll", NULL,
@@ -317,11 +317,11 @@ bool web_api_route(struct http_req *rq, const char *path)
     } else if (rq->is_get && strcmp(path, "/api/v1/me") == 0) {
         get_me(rq);
     } else if (rq->is_post && strcmp(path, "/api/v1/bookings") == 0) {
-        post_booking(rq);
+        api_post_booking(rq);
     } else if (rq->is_post && strncmp(path, "/api/v1/bookings/", 17) == 0 &&
                (id = strtoll(path + 17, &end, 10)) > 0 &&
                (strcmp(end, "/cancel") == 0 || strcmp(end, "/move") == 0)) {
-        post_booking_change(rq, id, strcmp(end, "/move") == 0);
+        api_booking_change(rq, id, strcmp(end, "/move") == 0);
     } else if (!table_route(rq, path)) {
         http_error(rq, 404, "not_found", "no API route %s %.64s", rq->method, path);
     }

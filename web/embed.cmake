@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # Turn the files of web/ into a C source (web_assets.c) so portierd serves them from memory.
 # cmake -DOUT=web_assets.c -DSRC=web -P embed.cmake
-set(ASSETS style.css app.js icon.svg)
+set(ASSETS style.css app.js kiosk.js icon.svg)
 # No ";" inside an item: CMake lists split there. Text types get their charset below.
-set(TYPES "text/css" "text/javascript" "image/svg+xml")
+set(TYPES "text/css" "text/javascript" "text/javascript" "image/svg+xml")
 file(WRITE ${OUT}.tmp "/* Generated from web/ by web/embed.cmake: do not edit. */\n#include <string.h>\n#include \"http_internal.h\"\n\n")
 set(TABLE "")
 list(LENGTH ASSETS N)

@@ -152,29 +152,21 @@ void http_error(struct http_req *rq, unsigned status, const char *code, const ch
     char msg[512];
     va_list ap;
 
+    /* In the request's language: fmt is a msgid (po/fr.po keeps its specifiers). */
+    fmt = L(rq, fmt);
     va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
     vsnprintf(msg, sizeof(msg), fmt, ap);
+#pragma GCC diagnostic pop
     va_end(ap);
     utf8_sanitize(msg);
     if (rq->is_api) {
         http_reply_json(rq, status, json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg));
         return;
     }
-    struct buf b = { 0 };
-    buf_printf(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-               "<link rel=\"stylesheet\" href=\"/static/style.css\"><title>%u</title></head>"
-               "<body><main><h1>", status);
-    buf_html(&b, status == 404 ? "Not found" : status == 403 ? "Not allowed"
-                 : status == 401 ? "Please log in" : status >= 500 ? "Something went wrong"
-                 : "That did not work");
-    buf_put(&b, "</h1><p role=\"alert\" class=\"error\">");
-    buf_html(&b, msg);
-    buf_put(&b, "</p><p><a href=\"javascript:history.back()\" hidden></a><a href=\"/\">Home</a>");
-    if (status == 401)
-        buf_put(&b, " · <a href=\"/login\">Log in</a>");
-    buf_put(&b, "</p></main></body></html>\n");
-    http_reply(rq, status, "text/html; charset=utf-8", &b);
+    /* Inside the site's layout: its header lets the visitor go on from here. */
+    web_error_page(rq, status, msg);
 }
 
 void http_redirect(struct http_req *rq, const char *location)
@@ -251,7 +243,7 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
             continue;
         }
         if (++fields > HTTP_FORM_FIELDS_MAX) {
-            *why = "too many form fields";
+            *why = N_("too many form fields");
             goto fail;
         }
         eq = memchr(p, '=', (size_t)(stop - p));
@@ -259,27 +251,27 @@ json_t *http_parse_form(char *body, size_t len, const char **why)
         if (eq)
             vlen = form_decode(eq + 1, (size_t)(stop - eq - 1));
         if (klen < 0 || vlen < 0) {
-            *why = "malformed percent-encoding in the form";
+            *why = N_("malformed percent-encoding in the form");
             goto fail;
         }
         if (klen == 0 || klen > 64 || memchr(p, '\0', (size_t)klen)) {
-            *why = "a form field name is empty or too long";
+            *why = N_("a form field name is empty or too long");
             goto fail;
         }
         memcpy(key, p, (size_t)klen);
         key[klen] = '\0';
         val = json_stringn(eq ? eq + 1 : "", (size_t)vlen);
         if (!val) {
-            *why = "form fields must be UTF-8 text";
+            *why = N_("form fields must be UTF-8 text");
             goto fail;
         }
         if (json_object_get(o, key)) {
             json_decref(val);
-            *why = "a form field appears twice";
+            *why = N_("a form field appears twice");
             goto fail;
         }
         if (json_object_set_new(o, key, val) < 0) {    /* a name that is not UTF-8 */
-            *why = "form fields must be UTF-8 text";
+            *why = N_("form fields must be UTF-8 text");
             goto fail;
         }
         p = stop + 1;
@@ -320,7 +312,7 @@ static bool parse_body(struct http_req *rq)
     if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
         rq->args = http_parse_form(rq->body.data, rq->body.len, &why);
         if (!rq->args) {
-            http_error(rq, 400, "bad_request", "%s", why);
+            http_error(rq, 400, "bad_request", "%s", L(rq, why));     /* why: N_() below */
             return false;
         }
         return true;
@@ -362,6 +354,9 @@ static void authenticate(struct http_req *rq)
     if (account && store_account_get(h->env.svc->store, account, &rq->account) == 0 &&
         !rq->account.disabled_at) {
         rq->role = role_of(h, &rq->account);
+        /* The account's own choice wins over the browser's. */
+        if (rq->account.language[0])
+            rq->lang = i18n_parse(rq->account.language, rq->lang);
         return;
     }
     memset(&rq->account, 0, sizeof(rq->account));
@@ -380,7 +375,8 @@ bool http_require(struct http_req *rq, unsigned roles)
     }
     if (rq->role & roles)
         return true;
-    http_error(rq, 403, "forbidden", "your account (%s) may not see this", rq->account.role);
+    http_error(rq, 403, "forbidden", "your account (%s) may not see this page",
+               rq->account.name);
     return false;
 }
 
@@ -586,8 +582,8 @@ static void command_answer(struct http_req *rq, int durable)
     if (durable < 0) {
         char msg[200];
         json_decref(reply);
-        snprintf(msg, sizeof(msg), "not recorded: the database could not write it (%s); try "
-                 "again later", strerror(-durable));
+        web_format(msg, sizeof(msg), L(rq, "not recorded: the database could not write it (%s); "
+                                           "try again later"), strerror(-durable));
         reply = cmd_error_object("not_recorded", msg);
     }
     done(rq, reply);        /* it may send another command */
@@ -618,7 +614,7 @@ static const struct cmd_transport web_transport = { .done = on_command_done };
 
 void http_command(struct http_req *rq, json_t *req, http_command_fn done)
 {
-    struct actor actor = { .role = rq->role, .channel = CHANNEL_WEB,
+    struct actor actor = { .role = rq->role, .channel = CHANNEL_WEB, .lang = rq->lang,
                            .account_id = rq->account.id, .member_id = rq->account.member_id };
     struct cmd_call *call;
 
@@ -668,41 +664,50 @@ static void new_pre_cookie(struct http_req *rq, char token[STORE_TOKEN_TEXT_MAX 
 static const char dummy_hash[] =
     "$argon2id$v=19$m=65536,t=2,p=1$f5gPTdxz3zDr3WSyNsKpAA$vw7QlJDwNxtMWrxZmwXeTHvz2F658KbOmr90JTWfKas";
 
+/* A new session for account: its cookie on the answer, the pre-session cookie gone, and the
+ * answer the login's (web_page_login_done: to the account's landing page). 0 or -errno. */
+static int start_session(struct http_req *rq, int64_t account)
+{
+    struct http *h = rq->h;
+    char token[STORE_TOKEN_TEXT_MAX + 1], csrf[STORE_TOKEN_TEXT_MAX + 1];
+    uint8_t hash[STORE_HASH_LEN], unused[STORE_HASH_LEN];
+    int64_t now = now_utc(), life = h->cfg->http.session_hours * 3600;
+    int r;
+
+    account_token_new(token, hash);
+    account_token_new(csrf, unused);
+    r = store_account_login_noted(h->env.svc->store, account, true, now);  /* failures: 0 */
+    if (r == 0)
+        r = store_websession_add(h->env.svc->store, hash, account, csrf, now, now + life);
+    if (r == 0)
+        r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
+    if (r < 0) {
+        log_error("http: cannot store a session: %s", strerror(-r));
+    } else {
+        rq->note_id = account;
+        web_page_login_done(rq, true, NULL);
+        set_cookie(rq, SESSION_COOKIE, token, life);
+        set_cookie(rq, PRE_COOKIE, "", 0);
+    }
+    sodium_memzero(token, sizeof(token));
+    sodium_memzero(csrf, sizeof(csrf));
+    return r;
+}
+
 static void on_password_checked(bool ok, bool error, void *userdata)
 {
     struct http_req *rq = userdata;
-    struct http *h = rq->h;
 
     if (error) {
-        web_page_login_done(rq, false, "the password could not be checked; try again");
+        web_page_login_done(rq, false, L(rq, "the password could not be checked; try again"));
     } else if (!ok || rq->note_id == 0) {
         login_failed(rq, rq->note, rq->note_id);
         log_notice("http: failed login for account %s", rq->note);
-        web_page_login_done(rq, false, "wrong account name or password");
+        web_page_login_done(rq, false, L(rq, "wrong account name or password"));
+    } else if (start_session(rq, rq->note_id) < 0) {
+        web_page_login_done(rq, false, L(rq, "cannot log in now (storage error)"));
     } else {
-        char token[STORE_TOKEN_TEXT_MAX + 1], csrf[STORE_TOKEN_TEXT_MAX + 1];
-        uint8_t hash[STORE_HASH_LEN], unused[STORE_HASH_LEN];
-        int64_t now = now_utc(), life = h->cfg->http.session_hours * 3600;
-        int r;
-
-        account_token_new(token, hash);
-        account_token_new(csrf, unused);
-        r = store_account_login_noted(h->env.svc->store, rq->note_id, true, now);
-        if (r == 0)
-            r = store_websession_add(h->env.svc->store, hash, rq->note_id, csrf, now,
-                                     now + life);
-        if (r == 0)
-            r = store_websessions_end(h->env.svc->store, 0, now);   /* sweep expired ones */
-        if (r < 0) {
-            log_error("http: cannot store a session: %s", strerror(-r));
-            web_page_login_done(rq, false, "cannot log in now (storage error)");
-        } else {
-            log_info("http: account %s logged in", rq->note);
-            web_page_login_done(rq, true, NULL);
-            set_cookie(rq, SESSION_COOKIE, token, life);
-            set_cookie(rq, PRE_COOKIE, "", 0);
-        }
-        sodium_memzero(token, sizeof(token));
+        log_info("http: account %s logged in", rq->note);
     }
     resume(rq);
 }
@@ -714,7 +719,7 @@ static void do_login(struct http_req *rq)
     int r;
 
     if (!name || !password || !account_name_valid(name) || strlen(password) > PASSWORD_MAX) {
-        web_page_login_done(rq, false, "enter your account name and password");
+        web_page_login_done(rq, false, L(rq, "enter your account name and password"));
         return;
     }
     r = store_account_find(rq->h->env.svc->store, name, &a);
@@ -794,7 +799,10 @@ static void on_password_hashed(const char *hash, void *userdata)
         http_error(rq, 500, "internal", "cannot set the password now; try the link again");
     } else {
         log_info("http: account %" PRId64 " set its password through a one-time link", rq->note_id);
-        http_redirect(rq, "/login?welcome=1");
+        /* Signed in at once, with the password just chosen: no second form to fill in. The
+         * password is set either way; without a session the login page says so. */
+        if (start_session(rq, rq->note_id) < 0)
+            http_redirect(rq, "/login?welcome=1");
     }
     sodium_memzero(rq->note, sizeof(rq->note));
     resume(rq);
@@ -946,8 +954,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!rq) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         struct http_conn *hc = conn_of(conn);
-        if (hc)
-            hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
+        if (hc) {
+            hc->waiting_since = 0;      /* the headers are in; now the body has its deadline */
+            hc->reading_since = now_mono_usec();
+        }
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
@@ -984,6 +994,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * (memory stays bounded) and the 413 goes out at the end. */
         return MHD_YES;
     }
+    struct http_conn *hc = conn_of(conn);
+    if (hc)
+        hc->reading_since = 0;          /* the whole request is in */
     if (rq->suspended)
         return MHD_YES;
     if (!rq->response) {
@@ -1148,28 +1161,78 @@ static struct http_conn *conn_of(struct MHD_Connection *conn)
     return info ? info->socket_context : NULL;
 }
 
-/* Once a second while connections are open: a request whose headers have not all come
- * within the deadline gets a one-second idle timeout, which libmicrohttpd then enforces
- * (its own timeout is reset by every byte, so a byte every few seconds kept it open). */
+/* A client that closed its side of the connection before its request was all in: the
+ * request can never complete, yet libmicrohttpd would keep waiting for it until its idle
+ * timeout. Peeking reads nothing: the bytes still queued stay for libmicrohttpd. */
+static bool client_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char b;
+
+    return info && recv(info->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Cut a connection for good: shut its socket down, so that libmicrohttpd's next read ends it.
+ * (An idle timeout does not do: every byte resets it, and a client dribbling a byte a second
+ * would keep its connection for good.) The descriptor stays libmicrohttpd's to close. */
+static void cut(struct http_conn *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+    if (info)
+        shutdown(info->connect_fd, SHUT_RDWR);
+    c->cut = true;
+}
+
+/* While connections are open: a request whose headers have not all come within
+ * header_timeout_seconds, or whose body has not within timeout_seconds after them, is cut;
+ * so is one whose client closed its side before finishing it. When the server is full
+ * (max_connections), everyone else waits in the kernel's queue: then a request not all in
+ * after HTTP_FULL_GRACE_USEC is cut too — a browser sends one in a packet or two — so that
+ * clients holding slots with half requests (a slowloris from more addresses than
+ * per_address_connections separates) give way in seconds, not after the header timeout. */
+#define HTTP_FULL_GRACE_USEC 2000000u
+#define HTTP_WATCH_USEC 1000000u
+#define HTTP_WATCH_FULL_USEC 250000u
+#define HTTP_CUT_LOG_USEC 60000000u
+
 static void on_watch(void *userdata)
 {
     struct http *h = userdata;
     uint64_t now = now_mono_usec();
-    uint64_t limit = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
-    bool cut = false;
+    bool full = h->n_conns >= (unsigned)h->cfg->http.max_connections;
+    uint64_t headers = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
+    uint64_t body = (uint64_t)h->cfg->http.timeout_seconds * 1000000u;
+    unsigned cuts = 0;
 
-    for (struct http_conn *c = h->conns; c; c = c->next)
-        if (c->waiting_since && !c->cut && now - c->waiting_since > limit) {
-            MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
-            c->cut = true;
-            cut = true;
+    if (full) {
+        headers = headers < HTTP_FULL_GRACE_USEC ? headers : HTTP_FULL_GRACE_USEC;
+        body = body < HTTP_FULL_GRACE_USEC ? body : HTTP_FULL_GRACE_USEC;
+    }
+    for (struct http_conn *c = h->conns; c; c = c->next) {
+        if (c->cut || (!c->waiting_since && !c->reading_since))
+            continue;
+        if ((c->waiting_since && now - c->waiting_since > headers) ||
+            (c->reading_since && now - c->reading_since > body) || client_gone(c->conn)) {
+            cut(c);
+            cuts++;
         }
-    if (cut)
-        log_notice("http: cut off clients too slow to send their request's headers");
+    }
+    h->cuts_unlogged += cuts;
+    /* Once a minute at most: an attack must not flood the journal. */
+    if (h->cuts_unlogged && now - h->cuts_logged_usec >= HTTP_CUT_LOG_USEC) {
+        log_notice("http: cut off %u clients too slow to send their requests, or gone before "
+                   "finishing them%s", h->cuts_unlogged,
+                   full ? " (the server is at max_connections)" : "");
+        h->cuts_unlogged = 0;
+        h->cuts_logged_usec = now;
+    }
     if (h->conns)
-        timer_arm_in(h->watch, 1000000);
-    if (cut)
-        timer_arm_in(h->timer, 1100000);     /* libmicrohttpd closes them at its next run */
+        timer_arm_in(h->watch, full ? HTTP_WATCH_FULL_USEC : HTTP_WATCH_USEC);
+    if (cuts)
+        timer_arm_in(h->timer, 0);      /* libmicrohttpd reads the end and closes them */
 }
 
 /* What may be logged of a URL or a message quoting one: every run of 40 or more token
@@ -1315,6 +1378,11 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     }
     sd_event_source_set_priority(h->io, HTTP_PRIORITY);
     timer_set_priority(h->timer, HTTP_PRIORITY);
+    r = web_kiosk_new(h);
+    if (r < 0) {
+        http_free(h);
+        return r;
+    }
     arm_timer(h);
     log_info("http: serving on %s%s", cfg->http.listen, h->tls ? " (TLS)" : "");
     *ret = h;
@@ -1339,6 +1407,7 @@ struct http *http_free(struct http *h)
 {
     if (!h)
         return NULL;
+    web_kiosk_stop(h);          /* its streams resumed to end: MHD wants none suspended */
     /* libmicrohttpd wants every connection resumed before it stops. */
     while (h->suspended) {
         struct http_req *rq = h->suspended;
@@ -1354,6 +1423,7 @@ struct http *http_free(struct http *h)
     h->watch = timer_free(h->watch);
     if (h->mhd)
         MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
+    web_kiosk_free(h);
     web_cache_clear(h);
     free(h);
     return NULL;

@@ -1,7 +1,18 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* http_internal: what the web server's files share (http.c: server, sessions, routing;
- * pages.c: HTML; pages_members.c: members; privacy.c: the privacy page; api.c: JSON API;
- * feeds.c: calendars, SpaceAPI, health, metrics). Not for use outside them. */
+/* http_internal: what the web server's files share. Not for use outside them.
+ *
+ *   http.c           the server: libmicrohttpd glue, sessions, CSRF, login, answers
+ *   routes.c         the one table of the pages' routes
+ *   layout.c         the page around every page (header, navigation, footer, error pages)
+ *   pages_public.c   /, /bookings: what anyone sees
+ *   pages_booking.c  /machines/NAME: the slots, booking and cancelling
+ *   pages_me.c       /me, /login, /welcome: a person's own pages
+ *   pages_manage.c   /manage and its tasks (a table: add a task there)
+ *   pages_reports.c  /usage, /usage.csv, /ledger and the period archives
+ *   kiosk.c          /kiosk/TOKEN: the entrance screen and its event stream
+ *   pages_members.c  /manage/members, a member's page, exports; /manage/plans
+ *   privacy.c        /privacy
+ *   api.c            the JSON API; feeds.c: calendars, SpaceAPI, health, metrics */
 #pragma once
 #include <jansson.h>
 #include <microhttpd.h>
@@ -34,11 +45,13 @@ struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
 
 /* An open connection: when its current request began, so that one whose headers dribble
- * in (slowloris) is cut off after [http] header_timeout_seconds. */
+ * in (slowloris) is cut off after [http] header_timeout_seconds, and one whose body does
+ * after timeout_seconds. */
 struct http_conn {
     struct http_conn *next;
     struct MHD_Connection *conn;
-    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec; 0: a request is being served */
+    uint64_t waiting_since;         /* CLOCK_MONOTONIC usec: awaiting headers since; 0: in */
+    uint64_t reading_since;         /* the headers are in, the body is awaited; 0: all in */
     bool cut;
 };
 
@@ -74,6 +87,7 @@ struct http_req {
     int store_error;                /* a read for the page failed: the answer becomes a 500 */
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
+    const void *note_ptr;
 };
 
 /* ---- server (http.c) ---- */
@@ -86,6 +100,8 @@ struct http {
     struct timer *watch;                /* the connections' header deadline (slowloris) */
     struct http_conn *conns;            /* every open connection */
     unsigned n_conns;
+    unsigned cuts_unlogged;             /* slow clients cut since the last log line */
+    uint64_t cuts_logged_usec;
     struct http_req *suspended;
     bool tls;
     uint64_t bookings_gen_seen;
@@ -100,13 +116,14 @@ struct http {
     uint64_t requests[6];           /* by status class: 1xx..5xx, [0] unused */
     uint64_t latency_buckets[HTTP_LATENCY_BUCKETS + 1];
     uint64_t latency_sum_us, latency_count;
-    /* cached public pages (pages.c) */
+    /* cached public pages (pages_public.c) */
     struct page_cache {
         char key[48];
         uint64_t gen;
         int64_t built_minute;
         struct MHD_Response *response;
     } cache[16];
+    struct kiosk_hub *kiosk;            /* entrance screens (kiosk.c) */
 };
 
 /* Answers: each queues one response on rq (the last one wins if called twice). */
@@ -150,6 +167,28 @@ const char *http_arg(struct http_req *rq, const char *key);
 bool http_require(struct http_req *rq, unsigned roles);
 /* Translate msgid into the request's language (marked for xgettext as i18n_t). */
 #define L(rq, msgid) i18n_t((rq)->lang, (msgid))
+/* The singular or plural of a message for n, in the request's language. */
+#define LN(rq, singular, plural, n) i18n_nt((rq)->lang, (singular), (plural), (n))
+/* printf into a buffer with a translated format (the translation keeps its specifiers:
+ * check_i18n.py). Returns buf. */
+char *web_format(char *buf, size_t n, const char *translated_fmt, ...);
+/* A time in the site's zone, in the request's language (i18n_time). Returns buf. */
+char *web_time(const struct http_req *rq, int64_t t, enum i18n_time_style style, char *buf,
+               size_t n);
+/* The abbreviation of the site's zone at t ("CET", "CEST"). Returns buf. */
+char *web_zone(int64_t t, char *buf, size_t n);
+/* "30 min", "1 h", "1 h 30", "2 days" (i18n). */
+char *web_duration(const struct http_req *rq, int64_t minutes, char *buf, size_t n);
+/* A path the page may send the browser back to (a local absolute path), else NULL. */
+const char *web_local_path(const char *path);
+/* Parse "YYYY-MM-DD" (local midnight) or "YYYY-MM-DDTHH:MM" (local); -EINVAL. */
+int web_parse_local(const char *text, bool date_only, int64_t *ret);
+/* "YYYY-MM-DD" / "YYYY-MM-DDTHH:MM" of t, local: as forms and links write them. */
+void web_date_text(int64_t t, char buf[11]);
+void web_datetime_text(int64_t t, char buf[17]);
+/* Local midnight of the day holding t, add_days later; a local time on that day. */
+int64_t web_midnight(int64_t t, int add_days);
+int64_t web_local_at(int64_t midnight, int minutes);
 
 /* A member's own account (member or trainer). */
 static inline bool web_is_member(const struct http_req *rq)
@@ -162,30 +201,90 @@ void http_log_request(struct http_req *rq);
 /* A URL (or a message quoting one) fit for a log: token-like runs replaced by "…". */
 void http_redact(const char *in, char *out, size_t n);
 
-/* ---- pages (pages.c) ---- */
-bool web_pages_route(struct http_req *rq, const char *path);
-/* The layout every page shares: begin writes the head and navigation, end the footer and
- * sends b as a 200 page. */
+/* ---- the layout (layout.c) ---- */
+/* The page's head, header and navigation; then the page writes its <main> content. */
 void web_page_begin(struct http_req *rq, struct buf *b, const char *title);
-void web_page_end(struct http_req *rq, struct buf *b);
+/* Close the page and answer it with status. */
+void web_page_end(struct http_req *rq, struct buf *b, unsigned status);
 void web_csrf_field(struct http_req *rq, struct buf *b);
-/* A command's refusal as an error page with the status its code deserves. */
-void web_reply_refused(struct http_req *rq, json_t *reply);
+/* A notice at the top of a page: role=status (done) or role=alert (refused). */
+void web_notice(struct buf *b, bool ok, const char *text);
+/* An error page inside the site's layout (http_error uses it for HTML). */
+void web_error_page(struct http_req *rq, unsigned status, const char *message);
+
+/* ---- pages (routes.c and the pages_*.c) ---- */
+bool web_pages_route(struct http_req *rq, const char *path);
+
+/* The managers' tasks as a navigation (pages_manage.c), current (a task's name) marked. */
+void web_manage_nav(struct http_req *rq, struct buf *b, const char *current);
 
 /* ---- members (pages_members.c): /manage/members, a member's page, exports ---- */
 bool web_members_route(struct http_req *rq, const char *path);
-/* The way to the member list, for /manage. */
-void web_members_manage_link(struct http_req *rq, struct buf *b);
 /* /me's part: "Download my data" and the privacy page. */
 void web_me_privacy(struct http_req *rq, struct buf *b);
 
 /* ---- the privacy page (privacy.c): /privacy ---- */
 bool web_privacy_route(struct http_req *rq, const char *path);
 void web_page_login_done(struct http_req *rq, bool ok, const char *why);
+/* The login form, with an error (translated) or NULL. */
+void web_login_form(struct http_req *rq, const char *error);
 void web_cache_clear(struct http *h);
 /* "free", "in_use" or "out_of_order", from the store and the interlocks' state in status
  * (the `portierctl status` object). */
 const char *web_machine_state(const struct store_resource *m, json_t *status);
+/* The same in the request's language, as people read it. */
+const char *web_machine_state_text(struct http_req *rq, const char *state);
+/* Whether the machine is powered for a session (its interlock's state in status). */
+bool web_machine_powered(const char *name, json_t *status);
+/* Whether the space counts as open: someone is in, or a door lets anyone in. */
+bool web_site_open(json_t *status);
+/* Who may see a booking's member name: managers, and the member themselves. */
+bool web_may_see_name(const struct http_req *rq, int64_t member_id);
+/* The controller said no: its message (already in the request's language), with the status
+ * its code deserves. */
+void web_reply_refused(struct http_req *rq, json_t *reply);
+bool web_reply_ok(json_t *reply);
+/* A cancel button for a booking (asks first with JavaScript); back: where to return. */
+void web_cancel_form(struct http_req *rq, struct buf *b, int64_t id, const char *back);
+
+/* The machines, read from the store (pages_common.c); free() it. NULL: out of memory. */
+struct web_machines {
+    unsigned n;
+    struct store_resource m[CONFIG_MAX_MACHINES * 4];
+};
+struct web_machines *web_machines_load(struct http_req *rq);
+/* <option>s of names (resources of kind, trainings, readers...), one selected. */
+void web_option(struct buf *b, const char *value, const char *label, bool selected);
+/* A form field's value sent back after a refusal, else def: forms keep what was typed. */
+const char *web_arg_or(struct http_req *rq, const char *key, const char *def);
+
+/* The route handlers (routes.c's table). rest: what follows the route's prefix. */
+void page_home(struct http_req *rq, const char *rest);
+void page_week(struct http_req *rq, const char *rest);
+void page_machine(struct http_req *rq, const char *rest);
+void post_booking(struct http_req *rq, const char *rest);
+void post_booking_change(struct http_req *rq, const char *rest);
+void page_login(struct http_req *rq, const char *rest);
+void page_welcome(struct http_req *rq, const char *rest);
+void page_me(struct http_req *rq, const char *rest);
+void post_me_calendar(struct http_req *rq, const char *rest);
+void post_me_language(struct http_req *rq, const char *rest);
+void page_manage(struct http_req *rq, const char *rest);
+void post_manage(struct http_req *rq, const char *rest);
+void page_usage(struct http_req *rq, const char *rest);
+void page_usage_csv(struct http_req *rq, const char *rest);
+void page_ledger(struct http_req *rq, const char *rest);
+void page_archive(struct http_req *rq, const char *rest);
+void page_kiosk(struct http_req *rq, const char *rest);
+
+/* ---- entrance screens (kiosk.c) ---- */
+int web_kiosk_new(struct http *h);
+/* Before libmicrohttpd stops: no more news, every stream resumed to end. */
+void web_kiosk_stop(struct http *h);
+/* After it stopped. */
+void web_kiosk_free(struct http *h);
+/* Something a screen shows changed (enum services_news bits): screens hear it soon. */
+void web_kiosk_news(struct http *h, unsigned what);
 
 /* ---- API (api.c) ---- */
 bool web_api_route(struct http_req *rq, const char *path);

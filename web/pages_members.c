@@ -205,8 +205,8 @@ static void page_list(struct http_req *rq)
     query.offset = (n_page - 1) * PAGE_ROWS;
 
     web_page_begin(rq, &b, L(rq, "Members"));
-    buf_printf(&b, "<h1>%s</h1><p><a href=\"/manage/plans\">%s</a></p>", L(rq, "Members"),
-               L(rq, "Plans: zones, hours, billing settings and rates"));
+    buf_printf(&b, "<h1>%s</h1>", L(rq, "Members"));
+    web_manage_nav(rq, &b, "members");        /* the managers' tasks (pages_manage.c) */
     buf_printf(&b, "<form method=\"get\" action=\"/manage/members\" class=\"search\" "
                "role=\"search\"><label>%s <input type=\"search\" name=\"q\" maxlength=\"95\" "
                "value=\"", L(rq, "Name, e-mail or card label"));
@@ -257,7 +257,7 @@ static void page_list(struct http_req *rq)
                "<p class=\"hint\">%s</p><button type=\"submit\">%s</button></form></section>",
                L(rq, "Valid until (optional)"),
                L(rq, "A date alone means the end of that day."), L(rq, "Add member"));
-    web_page_end(rq, &b);
+    web_page_end(rq, &b, 200);
 }
 
 /* ---- plans: zones, hours, billing settings and rates ---- */
@@ -338,12 +338,12 @@ static void page_plans(struct http_req *rq)
     if (!http_require(rq, WEB_STAFF))
         return;
     web_page_begin(rq, &b, L(rq, "Plans"));
-    buf_printf(&b, "<p><a href=\"/manage/members\">← %s</a></p><h1>%s</h1>", L(rq, "Members"),
-               L(rq, "Plans"));
+    buf_printf(&b, "<h1>%s</h1>", L(rq, "Plans"));
+    web_manage_nav(rq, &b, "plans");
     http_store_ok(rq, store_plans_foreach(rq->h->env.svc->store, plan_section, &x));
     buf_printf(&b, "<p class=\"hint\">%s</p>", L(rq, "Plans and rates are set with portierctl "
                                                      "(plan add, plan billing, rate set)."));
-    web_page_end(rq, &b);
+    web_page_end(rq, &b, 200);
 }
 
 /* ---- a member's page ---- */
@@ -673,7 +673,7 @@ static void member_render(struct http_req *rq, json_t *reply)
                L(rq, "By"), L(rq, "What"), L(rq, "Before → after"));
     http_store_ok(rq, store_member_changes_foreach(store, id, HISTORY_ROWS, change_row, &x));
     buf_put(&b, "</tbody></table></div></section>");
-    web_page_end(rq, &b);
+    web_page_end(rq, &b, 200);
 }
 
 static void page_member(struct http_req *rq, int64_t id)
@@ -868,12 +868,6 @@ void web_me_privacy(struct http_req *rq, struct buf *b)
                " · <a href=\"/privacy\">%s</a></p>", L(rq, "My data"),
                L(rq, "Everything this site holds about you, in one file you can keep or take "
                      "elsewhere."), L(rq, "Download my data"), L(rq, "How your data is used"));
-}
-
-void web_members_manage_link(struct http_req *rq, struct buf *b)
-{
-    buf_printf(b, "<p><a href=\"/manage/members\">%s</a></p>",
-               L(rq, "Members: list, search, edit, renew, remove, erase"));
 }
 
 /* ---- routing ---- */

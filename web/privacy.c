@@ -123,7 +123,7 @@ static void page_privacy(struct http_req *rq)
                      "deleted; billing keeps only what the law requires, under a pseudonym."),
                L(rq, "Complain to the data protection authority (in France, the CNIL: "
                      "www.cnil.fr)."));
-    web_page_end(rq, &b);
+    web_page_end(rq, &b, 200);
 }
 
 bool web_privacy_route(struct http_req *rq, const char *path)

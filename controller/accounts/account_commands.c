@@ -182,3 +182,36 @@ int cmd_account_token(struct cmd_call *call, const struct cmd_args *a)
 {
     return make_token(call, a, false);
 }
+
+/* The language of an account's pages: "en", "fr" or "auto" (the browser's, else [site]
+ * language). Anyone may set their own account's; only staff may set another's. */
+int cmd_account_language(struct cmd_call *call, const struct cmd_args *a)
+{
+    struct store *store = cmd_services(call)->store;
+    const struct actor *actor = cmd_actor(call);
+    const char *language = arg_str(a, "language");
+    struct store_account acc;
+    int r;
+
+    if (strcmp(language, "en") != 0 && strcmp(language, "fr") != 0 &&
+        strcmp(language, "auto") != 0)
+        return cmd_fail(call, -EINVAL, "bad_request", "\"language\" must be en, fr or auto");
+    if (arg_has(a, "name")) {
+        if ((r = find_account(call, a, &acc)) < 0)
+            return r;
+        if (!(actor->role & ROLES_STAFF) && acc.id != actor->account_id)
+            return cmd_fail(call, -EPERM, "forbidden", "you may change only your own account's "
+                            "language");
+    } else {
+        if (!actor->account_id)
+            return cmd_fail(call, -EINVAL, "bad_request", "name the account (\"name\")");
+        r = store_account_get(store, actor->account_id, &acc);
+        if (r < 0)
+            return cmd_fail(call, r, "store", "cannot read accounts: %s", strerror(-r));
+    }
+    r = store_account_set_language(store, acc.id, strcmp(language, "auto") == 0 ? "" : language);
+    if (r < 0)
+        return cmd_fail(call, r, "store", "cannot change the account: %s", strerror(-r));
+    log_info("account %s: language %s, set by %s", acc.name, language, cmd_who(call));
+    return cmd_ok(call, json_pack("{s:s, s:s}", "name", acc.name, "language", language));
+}

@@ -58,9 +58,9 @@ bool account_role_valid(const char *role)
 
 json_t *account_json(const struct store_account *a)
 {
-    return json_pack("{s:I, s:s, s:s, s:I, s:s, s:b, s:b, s:I, s:s}", "id", (json_int_t)a->id,
+    return json_pack("{s:I, s:s, s:s, s:I, s:s, s:b, s:b, s:I, s:s, s:s}", "id", (json_int_t)a->id,
                      "name", a->name, "role", a->role, "member_id", (json_int_t)a->member_id,
                      "member", a->member, "password_set", a->password[0] != '\0', "disabled",
                      a->disabled_at != 0, "created_at", (json_int_t)a->created_at, "created_by",
-                     a->created_by);
+                     a->created_by, "language", a->language[0] ? a->language : "auto");
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "cardid.h"
+#include "i18n.h"
 
 struct services;
 
@@ -46,6 +47,7 @@ struct actor {
     char who[64];               /* for logs and records: "uid=1000", "web:alice", "mqtt:ha" */
     int64_t account_id;         /* web accounts; else 0 */
     int64_t member_id;          /* members and trainers: whose account; else 0 */
+    enum lang lang;             /* of the messages (cmd_fail); LANG_EN (0) unless the web says */
 };
 
 const char *role_to_string(enum role role);
@@ -169,7 +171,8 @@ const char *cmd_who(const struct cmd_call *call);
 
 /* Success: the reply's fields (stolen; NULL for none). Returns 0, for `return cmd_ok(...)`. */
 int cmd_ok(struct cmd_call *call, json_t *fields);
-/* Failure: a code ("not_found", "bad_request", ...) and a message for people. Returns err
+/* Failure: a code ("not_found", "bad_request", ...) and a message for people, translated
+ * into the actor's language (fmt is a msgid: po/fr.po has its French). Returns err
  * (a -errno), for `return cmd_fail(call, -ENOENT, "not_found", "no door '%s'", name)`. */
 int cmd_fail(struct cmd_call *call, int err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

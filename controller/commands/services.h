@@ -23,6 +23,15 @@ struct retention;
 struct provision;
 struct reader_desfire_keys;
 
+/* What changed, for those who show the site live (the web's entrance screens). */
+enum services_news {
+    NEWS_PRESENCE = 1 << 0,     /* someone checked in or out */
+    NEWS_MACHINES = 1 << 1,     /* a machine's state or out-of-order flag */
+    NEWS_DOORS = 1 << 2,        /* a door locked, unlocked, opened or closed */
+    NEWS_BOOKINGS = 1 << 3,     /* bookings or machines in the store */
+    NEWS_KIOSKS = 1 << 4,       /* an entrance screen was removed: its stream must end */
+};
+
 struct services {
     sd_event *loop;
     const struct config *cfg;
@@ -42,4 +51,14 @@ struct services {
     /* The `status` object (daemon/status.c): new reference. */
     json_t *(*status)(struct services *svc);
     uint64_t started_usec;              /* CLOCK_MONOTONIC, for uptime */
+    /* Told what changed (enum services_news bits); NULL: nobody listens. It runs on the
+     * door's path: it only notes the news and returns. */
+    void (*news)(void *ctx, unsigned what);
+    void *news_ctx;
 };
+
+static inline void services_news(struct services *svc, unsigned what)
+{
+    if (svc && svc->news)
+        svc->news(svc->news_ctx, what);
+}

@@ -29,9 +29,15 @@ static const struct arg_spec a_account_passwd[] = {
     { "name", ARG_TEXT, REQ, 0, 32 }, { "hash", ARG_TEXT, REQ, 0, 127 }, END };
 static const struct arg_spec a_account_invite[] = {
     { "name", ARG_TEXT, REQ, 0, 32 }, { "hours", ARG_INT, OPT, 1, 24 * 30 }, END };
+static const struct arg_spec a_account_language[] = {
+    { "language", ARG_TEXT, REQ, 0, 4 }, { "name", ARG_TEXT, OPT, 0, 32 }, END };
 static const struct arg_spec a_account_token[] = {
     { "name", ARG_TEXT, REQ, 0, 32 }, { "label", ARG_TEXT, OPT, 0, 64 },
     { "days", ARG_INT, OPT, 1, 3650 }, END };
+
+/* ---- entrance screens ---- */
+static const struct arg_spec a_kiosk_add[] = { { "label", ARG_TEXT, REQ, 0, LABEL_MAX }, END };
+static const struct arg_spec a_kiosk[] = { { "kiosk", ARG_ID, REQ, 0, 0 }, END };
 
 /* ---- members, cards, plans ---- */
 static const struct arg_spec a_member[] = { { "member", ARG_MEMBER, REQ, 0, 0 }, END };
@@ -102,7 +108,7 @@ static const struct arg_spec a_machine_set[] = { { "machine", ARG_NAME, REQ, 0, 
 static const struct arg_spec a_machine[] = { { "machine", ARG_NAME, REQ, 0, 0 }, END };
 static const struct arg_spec a_machine_ooo[] = {
     { "machine", ARG_NAME, REQ, 0, 0 }, { "on", ARG_BOOL, REQ, 0, 0 }, { "reason", ARG_TEXT, OPT, 0, NOTE_MAX },
-    END };
+    { "when", ARG_TEXT, OPT, 0, 16 }, END };
 static const struct arg_spec a_since[] = { { "since", ARG_TIME, OPT, 0, 0 }, END };
 static const struct arg_spec a_training_add[] = {
     { "name", ARG_NAME, REQ, 0, 0 }, { "description", ARG_TEXT, OPT, 0, NOTE_MAX }, END };
@@ -169,6 +175,8 @@ const struct command command_table[] = {
       "enable a disabled account" },
     { "account.invite", ROLES_STAFF, CMD_WEB, cmd_account_invite, a_account_invite,
       "a one-time link to set the account's password" },
+    { "account.language", MEMBERS | ROLE_CUSTODIAN | ROLES_STAFF, CMD_WEB, cmd_account_language,
+      a_account_language, "the language of an account's pages: en, fr or auto (anyone: their own)" },
     { "account.list", ROLES_STAFF, CMD_WEB, cmd_account_list, no_args, "list web accounts" },
     { "account.passwd", ROLES_STAFF, 0, cmd_account_passwd, a_account_passwd,
       "set an account's password (an argon2id hash)" },
@@ -202,13 +210,19 @@ const struct command command_table[] = {
     { "door.unlock", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_door_unlock, a_door_unlock,
       "unlock a door for a while" },
     { "events", ROLES_STAFF, CMD_WEB, cmd_events, a_events, "the access log" },
+    { "kiosk.add", ROLES_STAFF, CMD_WEB, cmd_kiosk_add, a_kiosk_add,
+      "a secret address for an entrance screen (shown once)" },
+    { "kiosk.list", ROLES_STAFF, CMD_WEB, cmd_kiosk_list, no_args, "list entrance screens" },
+    { "kiosk.remove", ROLES_STAFF, CMD_WEB, cmd_kiosk_remove, a_kiosk,
+      "remove an entrance screen: its address stops working" },
     { "ledger.verify", READERS_OF_USAGE, CMD_WEB, cmd_ledger_verify, no_args,
       "verify the signed, hash-chained ledger" },
     { "machine.add", ROLES_STAFF, CMD_WEB, cmd_machine_add, a_machine_add,
       "add a machine and its booking rules" },
     { "machine.list", ROLES_ANY_ACCOUNT, CMD_WEB, cmd_machine_list, no_args, "list machines" },
     { "machine.out_of_order", ROLES_STAFF, CMD_WEB | CMD_MQTT, cmd_machine_out_of_order,
-      a_machine_ooo, "set a machine out of order (power off now) or back in order" },
+      a_machine_ooo, "set a machine out of order (power off now, or after the current session) "
+      "or back in order" },
     { "machine.sessions", ROLES_STAFF, CMD_WEB, cmd_machine_sessions, a_since,
       "machine sessions since a time" },
     { "machine.set", ROLES_STAFF, CMD_WEB, cmd_machine_set, a_machine_set,

@@ -425,6 +425,14 @@ fail:
     return r;
 }
 
+void consortium_reconfigure(struct consortium *c, const struct config *cfg)
+{
+    if (!c)
+        return;
+    c->cfg = cfg;
+    passports_reconfigure(c->passports, cfg);
+}
+
 struct consortium *consortium_free(struct consortium *c)
 {
     if (!c)

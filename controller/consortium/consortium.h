@@ -26,9 +26,13 @@
 
 struct consortium;
 
-/* Borrowed: loop, store, meter (the signing key), mqtt, cfg; they must outlive c. */
+/* Borrowed: loop, store, meter (the signing key), mqtt, cfg; they must outlive c (cfg: or
+ * be replaced by consortium_reconfigure() first). */
 int consortium_new(sd_event *loop, struct store *store, struct meter *meter, struct mqtt *mqtt,
                    const struct config *cfg, struct consortium **ret);
+/* A reload: use cfg from now on, passports included (its [consortium], [mqtt] and site id
+ * are the old one's; the old config may be freed once this returns). NULL-safe. */
+void consortium_reconfigure(struct consortium *c, const struct config *cfg);
 /* Detach from MQTT and free. NULL-safe. */
 struct consortium *consortium_free(struct consortium *c);
 /* New ledger entries were committed: send them when the window allows. NULL-safe. */

@@ -692,6 +692,12 @@ fail:
     return r;
 }
 
+void passports_reconfigure(struct passports *p, const struct config *cfg)
+{
+    if (p)
+        p->cfg = cfg;
+}
+
 struct passports *passports_free(struct passports *p)
 {
     if (!p)

@@ -34,6 +34,8 @@ int passports_new(sd_event *loop, struct store *store, struct store_consortium *
                   struct meter *meter, struct mqtt *mqtt, const struct config *cfg,
                   struct passports **ret);
 struct passports *passports_free(struct passports *p);
+/* A reload: use cfg from now on (see consortium_reconfigure()). NULL-safe. */
+void passports_reconfigure(struct passports *p, const struct config *cfg);
 
 /* Called by the consortium's MQTT attachment. message() returns true if the topic was a
  * passport's or a visit notice's. */

@@ -64,6 +64,15 @@ struct booking_request {
     size_t n_overlapping;
     int64_t member_day_minutes;     /* already booked on this machine that local day */
     int64_t member_week_minutes;    /* ... that local week */
+    /* The local day and week holding start (booking_day_bounds, booking_week_bounds), if
+     * the caller knows them already (it checks many bookings of the same days); 0: found
+     * here. */
+    int64_t day_start, day_end, week_start, week_end;
+    /* The verdict's message in the reader's language: translate(msgid, ctx) returns the
+     * translation of a message format (po/fr.po), with the same format specifiers. NULL:
+     * English. */
+    const char *(*translate)(const char *msgid, const void *ctx);
+    const void *translate_ctx;
 };
 
 struct booking_verdict {

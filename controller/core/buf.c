@@ -43,12 +43,25 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     va_list aq;
     int n;
 
-    va_copy(aq, ap);
-    n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0 || !buf_grow(b, (size_t)n))
+    /* Straight into the room left (pages are printed piece by piece: it usually fits), and
+     * only when it does not, grow and print again: a page is printed once, not twice. */
+    if (!b->data && !buf_grow(b, 0))
         return;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    if (b->failed)
+        return;
+    va_copy(aq, ap);
+    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, aq);
+    va_end(aq);
+    if (n < 0) {
+        b->data[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        b->data[b->len] = '\0';        /* what did not fit is printed again below */
+        if (!buf_grow(b, (size_t)n))
+            return;
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
 }
 

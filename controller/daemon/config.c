@@ -54,427 +54,9 @@ struct config_key {
     const char *help;
 };
 
-#define STR(st, f) offsetof(struct st, f), sizeof(((struct st *)0)->f)
-#define OFF(st, f) offsetof(struct st, f), 0
-
 /* The order of enum lang (i18n.h). */
 static const char *const languages[] = { "en", "fr", NULL };
-
-static const struct config_key site_keys[] = {
-    { "id", CT_NAME, STR(site_config, id), 0, 0, "site", NULL, 0,
-      "Short identifier of this site in the consortium (letters, digits, `-`, `_`, `.`)." },
-    { "name", CT_STRING, STR(site_config, name), 0, 0, "Portier", NULL, 0,
-      "Human-readable name of the site, shown in status and on the web page." },
-    { "timezone", CT_TIMEZONE, STR(site_config, timezone), 0, 0, "UTC", NULL, 0,
-      "IANA time zone of the site (e.g. `Europe/Paris`). Schedules are local wall-clock "
-      "times in this zone, so they follow daylight saving changes." },
-    { "language", CT_ENUM, OFF(site_config, language), 0, 0, "en", languages, 0,
-      "Language of the web page and e-mails when neither the account's preference nor the "
-      "browser's asks for another: `en` or `fr`." },
-    { "privacy_contact", CT_STRING, STR(site_config, privacy_contact), 0, 0, "", NULL, 0,
-      "Who answers questions about personal data and requests to see, correct or erase it "
-      "(an e-mail or postal address), shown on the public `/privacy` page." },
-};
-
-static const struct config_key daemon_keys[] = {
-    { "state_dir", CT_PATH, STR(daemon_config, state_dir), 0, 0, "/var/lib/portier", NULL, 0,
-      "Directory for the database and site secrets; created if missing (mode 0700)." },
-    { "database", CT_PATH, STR(daemon_config, database), 0, 0, "", NULL, 0,
-      "SQLite database file. Empty: `STATE_DIR/portier.db`." },
-    { "control_socket", CT_PATH, STR(daemon_config, control_socket), 0, 0,
-      "/run/portier/portierd.sock", NULL, 0,
-      "Unix socket where `portierctl` talks to the daemon." },
-    { "control_mode", CT_MODE, OFF(daemon_config, control_mode), 0, 0777, "0660", NULL, 0,
-      "File mode of the control socket (octal). Whoever can write it administers the site." },
-    { "control_group", CT_STRING, STR(daemon_config, control_group), 0, 0, "", NULL, 0,
-      "Group owning the control socket. Empty: the daemon's group." },
-    { "log_level", CT_LOGLEVEL, OFF(daemon_config, log_level), 0, 0, "info", log_levels, 0,
-      "Least important messages logged: `debug`, `info`, `notice`, `warning` or `error`." },
-    { "recent_taps", CT_INT, OFF(daemon_config, recent_taps), 1, 100, "10", NULL, 0,
-      "How many recent taps `portierctl status` shows." },
-    { "reader_worker", CT_PATH, STR(daemon_config, reader_worker), 0, 0, "", NULL, 0,
-      "Program run for each `libnfc` reader. Empty: the path built into `portierd` "
-      "(`/usr/libexec/portier/portier-reader` in the package), or `$PORTIER_READER_WORKER` "
-      "when set." },
-    { "desfire_key_file", CT_PATH, STR(daemon_config, desfire_key_file), 0, 0, "", NULL, 0,
-      "The site's DESFire master key (32 hex digits): every card's keys are diversified from "
-      "it, and only the reader workers ever see it. Created at first start (mode 0600) if "
-      "missing. Empty: `STATE_DIR/desfire-master.key`. Back it up, encrypted, apart from the "
-      "database: without it no provisioned card opens anything (docs/security.md)." },
-};
-
-static const struct config_key http_keys[] = {
-    { "listen", CT_LISTEN, STR(http_config, listen), 0, 0, "", NULL, 0,
-      "Address and port of the web page and API: `0.0.0.0:8080`, `127.0.0.1:8080` (behind a "
-      "reverse proxy) or `[::]:8080`. Empty: no web server." },
-    { "tls_cert", CT_PATH, STR(http_config, tls_cert), 0, 0, "", NULL, 0,
-      "PEM certificate (chain) to serve HTTPS. Empty: plain HTTP (use it only on the site's "
-      "own network or behind a TLS reverse proxy)." },
-    { "tls_key", CT_PATH, STR(http_config, tls_key), 0, 0, "", NULL, 0,
-      "PEM private key of `tls_cert`." },
-    { "base_url", CT_STRING, STR(http_config, base_url), 0, 0, "", NULL, 0,
-      "How people reach the page, e.g. `https://portier.example.org`: used in one-time links "
-      "and calendar-feed addresses. Empty: the address the browser used." },
-    { "session_hours", CT_INT, OFF(http_config, session_hours), 1, 720, "12", NULL, 0,
-      "A login lasts this long." },
-    { "max_connections", CT_INT, OFF(http_config, max_connections), 4, 1024, "64", NULL, 0,
-      "Most connections served at once; more wait in the kernel's queue." },
-    { "per_address_connections", CT_INT, OFF(http_config, per_address_connections), 1, 1024,
-      "32", NULL, 0, "Most connections from one address at once." },
-    { "header_timeout_seconds", CT_INT, OFF(http_config, header_timeout_seconds), 1, 120,
-      "10", NULL, 0,
-      "A request's headers must all arrive within this time; a client that sends them "
-      "slower (a slowloris attack holding connections open) is cut off." },
-    { "timeout_seconds", CT_INT, OFF(http_config, timeout_seconds), 5, 600, "30", NULL, 0,
-      "An idle or slow connection is closed after this long." },
-    { "max_body_kib", CT_INT, OFF(http_config, max_body_kib), 1, 1024, "64", NULL, 0,
-      "Largest request body accepted (forms and JSON), in KiB; larger ones get 413." },
-};
-
 static const char *const open_froms[] = { "presence", "doors", NULL };
-
-static const struct config_key spaceapi_keys[] = {
-    { "enabled", CT_BOOL, OFF(spaceapi_config, enabled), 0, 0, "true", NULL, 0,
-      "Serve `/spaceapi.json` (with the web server)." },
-    { "url", CT_STRING, STR(spaceapi_config, url), 0, 0, "", NULL, 0,
-      "The space's website. Empty: the web page's own address." },
-    { "logo", CT_STRING, STR(spaceapi_config, logo), 0, 0, "", NULL, 0,
-      "Address of the space's logo. Empty: the page's own icon." },
-    { "email", CT_STRING, STR(spaceapi_config, email), 0, 0, "", NULL, 0,
-      "Contact e-mail address published in the SpaceAPI document." },
-    { "address", CT_STRING, STR(spaceapi_config, address), 0, 0, "", NULL, 0,
-      "Postal address of the space." },
-    { "lat", CT_DEGREES, STR(spaceapi_config, lat), -90, 90, "", NULL, 0,
-      "Latitude in decimal degrees (north positive). Set both `lat` and `lon`, or neither." },
-    { "lon", CT_DEGREES, STR(spaceapi_config, lon), -180, 180, "", NULL, 0,
-      "Longitude in decimal degrees (east positive)." },
-    { "open_from", CT_ENUM, OFF(spaceapi_config, open_from), 0, 0, "presence", open_froms, 0,
-      "What `state.open` follows: `presence` (open while someone is checked in) or `doors` "
-      "(open while a door's free-entry schedule lets anyone in)." },
-    { "publish_people", CT_BOOL, OFF(spaceapi_config, publish_people), 0, 0, "false", NULL, 0,
-      "Publish how many people are checked in (`sensors.people_now_present`). Off by "
-      "default: a count of who is in says when a place is empty." },
-};
-
-static const struct config_key privacy_keys[] = {
-    { "access_log_days", CT_INT, OFF(privacy_config, access_log_days), 0, 3650, "90", NULL, 0,
-      "Days the access log (every tap, exit and door event) is kept; older rows are deleted "
-      "every night, except those of a billing period not yet closed (the current one, and "
-      "the previous one until it is closed). The CNIL's guidance for access control is "
-      "three months. 0: kept forever." },
-    { "presence_days", CT_INT, OFF(privacy_config, presence_days), 0, 3650, "365", NULL, 0,
-      "Days check-ins and check-outs, machine sessions and past bookings are kept (billing "
-      "keeps its own usage records, see docs/privacy.md). 0: kept forever." },
-    { "account_inactive_days", CT_INT, OFF(privacy_config, account_inactive_days), 0, 3650,
-      "730", NULL, 0,
-      "A member's web account neither used nor created for this many days is deleted (staff "
-      "accounts are not). 0: never." },
-    { "prune_at", CT_HHMM, OFF(privacy_config, prune_at), 0, 0, "03:30", NULL, 0,
-      "Local time of the nightly pass that deletes what is past its retention." },
-};
-
-static const struct config_key hardware_keys[] = {
-    { "backend", CT_ENUM, OFF(hardware_config, backend), 0, 0, "gpiod", config_backends, 0,
-      "Relay and input back-end: `gpiod` (kernel GPIO character device through libgpiod) "
-      "or `sim` (simulated, driven by `portierctl sim`)." },
-    { "chip", CT_STRING, STR(hardware_config, chip), 0, 0, "gpiochip0", NULL, 0,
-      "GPIO chip used by lines given as a bare offset: a name (`gpiochip0`), a path, a "
-      "number or a label (`pinctrl-bcm2711`)." },
-    { "debounce_ms", CT_INT, OFF(hardware_config, debounce_ms), 0, 1000, "20", NULL, 0,
-      "An input must be stable this long before a change counts (contacts bounce)." },
-    { "input_bias", CT_ENUM, OFF(hardware_config, input_bias), 0, 0, "as-is", biases, 0,
-      "Bias of input lines: `as-is`, `disable`, `pull-up` or `pull-down`." },
-    { "sim_state_dir", CT_PATH, STR(hardware_config, sim_state_dir), 0, 0, "", NULL, 0,
-      "`sim` back-end only: mirror each relay's state into a file `DIR/<door>.relay` "
-      "(`1` energised, `0` not), for tests and the demo. Empty: off." },
-};
-
-static const struct config_key metering_keys[] = {
-    { "day_starts", CT_HHMM, OFF(metering_config, day_starts), 0, 0, "04:00", NULL, 0,
-      "Local time at which a billing day starts: a late evening belongs to the day it began "
-      "(with 04:00, a tap at 02:30 on the 5th counts for the 4th)." },
-    { "closing", CT_HHMM, OFF(metering_config, closing), 0, 1, "", NULL, 0,
-      "Local time at which everyone still checked in is checked out (\"closing\"). Empty: "
-      "never; members then check out at an exit reader." },
-};
-
-static const struct config_key mqtt_keys[] = {
-    { "enabled", CT_BOOL, OFF(mqtt_config, enabled), 0, 0, "false", NULL, 0,
-      "Publish events and take commands over MQTT." },
-    { "host", CT_STRING, STR(mqtt_config, host), 0, 0, "127.0.0.1", NULL, 0,
-      "Broker address. Prefer an IP address: a host name is resolved on the daemon's loop." },
-    { "port", CT_INT, OFF(mqtt_config, port), 1, 65535, "1883", NULL, 0, "Broker port." },
-    { "client_id", CT_STRING, STR(mqtt_config, client_id), 0, 0, "", NULL, 0,
-      "MQTT client id. Empty: `portier-SITE`." },
-    { "username", CT_STRING, STR(mqtt_config, username), 0, 0, "", NULL, 0,
-      "User name for the broker. Empty: none." },
-    { "password_file", CT_PATH, STR(mqtt_config, password_file), 0, 0, "", NULL, 0,
-      "File holding the broker password (first line). Keep it mode 0640 root:portier." },
-    { "tls_ca", CT_PATH, STR(mqtt_config, tls_ca), 0, 0, "", NULL, 0,
-      "CA certificate file: enables TLS." },
-    { "tls_cert", CT_PATH, STR(mqtt_config, tls_cert), 0, 0, "", NULL, 0,
-      "Client certificate for TLS client authentication." },
-    { "tls_key", CT_PATH, STR(mqtt_config, tls_key), 0, 0, "", NULL, 0,
-      "Client key for TLS client authentication." },
-    { "keepalive", CT_INT, OFF(mqtt_config, keepalive), 5, 3600, "30", NULL, 0,
-      "Seconds between keep-alive pings; the broker declares us offline after 1.5 times this." },
-    { "prefix", CT_NAME, STR(mqtt_config, prefix), 0, 0, "portier", NULL, 0,
-      "First level of every topic: `PREFIX/SITE/...`." },
-    { "outbox_max", CT_INT, OFF(mqtt_config, outbox_max), 100, 100000000, "1000000", NULL, 0,
-      "Messages kept for the broker while it is unreachable, and for the webhooks (whether "
-      "MQTT is on or not). When full, the oldest is dropped and the log says how many were." },
-    { "command_clients", CT_STRING, STR(mqtt_config, command_clients), 0, 0, "", NULL, 0,
-      "Comma-separated broker user names allowed to send commands on "
-      "`PREFIX/SITE/cmd/USER`; the broker's ACL must let each user write only its own "
-      "topic (`pattern write PREFIX/+/cmd/%u`), which portierd checks at each connection. "
-      "Empty: none by name." },
-    { "command_key_file", CT_PATH, STR(mqtt_config, command_key_file), 0, 0, "", NULL, 0,
-      "File holding a shared command key; a command carrying it in `\"key\"` is accepted "
-      "on any `cmd` topic. Empty: no key." },
-    { "discovery", CT_BOOL, OFF(mqtt_config, discovery), 0, 0, "true", NULL, 0,
-      "Publish Home Assistant discovery messages." },
-    { "discovery_prefix", CT_NAME, STR(mqtt_config, discovery_prefix), 0, 0, "homeassistant",
-      NULL, 0, "Home Assistant's discovery prefix." },
-};
-
-static const struct config_key consortium_keys[] = {
-    { "enabled", CT_BOOL, OFF(consortium_config, enabled), 0, 0, "false", NULL, 0,
-      "Send the signed ledger to the consortium's custodian over MQTT (needs `[mqtt] enabled`; "
-      "see docs/consortium.md)." },
-    { "batch_entries", CT_INT, OFF(consortium_config, batch_entries), 1, 256, "256", NULL, 0,
-      "Ledger entries per batch published on `PREFIX/SITE/ledger/batch`." },
-    { "window_entries", CT_INT, OFF(consortium_config, window_entries), 1, 65536, "1024", NULL,
-      0, "Entries sent ahead of the custodian's acknowledgement; beyond it the site waits." },
-    { "card_key_file", CT_PATH, STR(consortium_config, card_key_file), 0, 0, "", NULL, 0,
-      "File holding the consortium's card key (32 bytes, the same at every site, e.g. from "
-      "`head -c 32 /dev/urandom`). Set, it turns passports on: this site publishes its "
-      "members' visiting rights and lets other sites' members in (docs/consortium.md section 7)." },
-    { "desfire_key_file", CT_PATH, STR(consortium_config, desfire_key_file), 0, 0, "", NULL, 0,
-      "The consortium's DESFire key, the same at every site: lines `GEN HEX` (a generation "
-      "1..255 and 32 hex digits). The newest generation goes on cards provisioned here; the "
-      "one before is still accepted at taps while cards are moved to the new one. Set, "
-      "members' cards get the consortium application and other sites' members prove their "
-      "cards here, even with their home site offline (docs/security.md). Empty: visitors by "
-      "UID only." },
-    { "sites_file", CT_PATH, STR(consortium_config, sites_file), 0, 0, "", NULL, 0,
-      "The consortium's sites and public keys, one `NAME HEXKEY` line each (`portierctl site "
-      "key` of each site); passports and visit notices of other sites are dropped." },
-    { "visit_price_cents", CT_INT, OFF(consortium_config, visit_price_cents), 0, 10000000, "0",
-      NULL, 0, "Price of a visiting day in cents, the same at every site: each visit recorded "
-      "here is billed at it against the visitor's home site." },
-    { "passport_days", CT_INT, OFF(consortium_config, passport_days), 1, 366, "7", NULL, 0,
-      "Validity of the passports this site publishes; they are published again after half of "
-      "it, so other sites keep admitting members while this site is offline this long." },
-    { "passports_max", CT_INT, OFF(consortium_config, passports_max), 1, 1000000, "10000", NULL,
-      0, "Other sites' passports kept at most (new ones beyond are dropped and logged)." },
-    { "passport_scan_seconds", CT_INT, OFF(consortium_config, passport_scan_seconds), 1, 86400,
-      "60", NULL, 0, "How often this site looks for changes of its members (suspension, cards, "
-      "plans) to publish or revoke their passports." },
-    { "resend_seconds", CT_INT, OFF(consortium_config, resend_seconds), 1, 86400, "30", NULL, 0,
-      "Without a new acknowledgement for this long, entries sent but not acknowledged are sent "
-      "again from the acknowledged one." },
-};
-
-static const struct config_key mail_keys[] = {
-    { "enabled", CT_BOOL, OFF(mail_config, enabled), 0, 0, "false", NULL, 0,
-      "Send e-mails: one-time links, bookings changed by a manager, reminders, trainings and "
-      "memberships that end (see docs/mail.md)." },
-    { "smtp_url", CT_STRING, STR(mail_config, smtp_url), 0, 0, "", NULL, 0,
-      "The SMTP server: `smtp://HOST:587` (STARTTLS, see `starttls`), `smtps://HOST:465` "
-      "(TLS from the start) or `smtp://127.0.0.1:25` (a local relay). Required when enabled." },
-    { "starttls", CT_BOOL, OFF(mail_config, starttls), 0, 0, "true", NULL, 0,
-      "With `smtp://`: send only after STARTTLS (the server's certificate checked). `false` "
-      "for a relay on this machine or the site's own network that offers no TLS." },
-    { "tls_ca", CT_PATH, STR(mail_config, tls_ca), 0, 0, "", NULL, 0,
-      "CA certificate (PEM) that signed the server's certificate. Empty: the system's CAs." },
-    { "username", CT_STRING, STR(mail_config, username), 0, 0, "", NULL, 0,
-      "SMTP user name (AUTH). Empty: none." },
-    { "password_file", CT_PATH, STR(mail_config, password_file), 0, 0, "", NULL, 0,
-      "File whose first line is the SMTP password. Keep it mode 0640 root:portier." },
-    { "from", CT_STRING, STR(mail_config, from), 0, 0, "", NULL, 0,
-      "Sender address, e.g. `portier@example.org`; the display name is `[site] name`. "
-      "Required when enabled." },
-    { "reply_to", CT_STRING, STR(mail_config, reply_to), 0, 0, "", NULL, 0,
-      "Address members' replies go to (the site's desk). Empty: `from`." },
-    { "per_hour", CT_INT, OFF(mail_config, per_hour), 1, 10000, "100", NULL, 0,
-      "Most messages sent in any hour; beyond it they wait (their state says so)." },
-    { "queue_max", CT_INT, OFF(mail_config, queue_max), 10, 100000, "1000", NULL, 0,
-      "Most messages waiting; when full, new messages are not queued and the log counts "
-      "them." },
-    { "max_attempts", CT_INT, OFF(mail_config, max_attempts), 1, 100, "20", NULL, 0,
-      "Attempts before a message is marked failed (waits between attempts double from 30 s "
-      "to 1 h; `portierctl mail retry ID` queues a failed one again)." },
-    { "timeout_seconds", CT_INT, OFF(mail_config, timeout_seconds), 5, 600, "60", NULL, 0,
-      "An attempt that has not finished after this long fails (and is tried again)." },
-    { "reminder_minutes", CT_INT, OFF(mail_config, reminder_minutes), 0, 10080, "60", NULL, 0,
-      "Remind members of a booking this long before it starts. 0: no reminders." },
-    { "notice_days", CT_INT, OFF(mail_config, notice_days), 0, 90, "14", NULL, 0,
-      "Tell members this long before a training or their membership ends. 0: never." },
-    { "keep_days", CT_INT, OFF(mail_config, keep_days), 1, 3650, "30", NULL, 0,
-      "Sent and failed messages are listed this long, then deleted." },
-};
-
-static const struct config_key webhook_keys[] = {
-    { "url", CT_STRING, STR(webhook_config, url), 0, 0, NULL, NULL, 0,
-      "Where events are POSTed: `https://HOST[:PORT]/PATH` (`http://` only on a network you "
-      "trust). Required." },
-    { "events", CT_STRING, STR(webhook_config, events), 0, 0, "*", NULL, 0,
-      "Comma-separated event kinds to send, with `*` and `?` wildcards: `tap, alarm`, "
-      "`door*`, `*` (every event; see docs/webhooks.md)." },
-    { "secret", CT_STRING, STR(webhook_config, secret), 0, 0, "", NULL, 0,
-      "Key of the HMAC-SHA256 signature, at least 16 characters. Set it or `secret_file`." },
-    { "secret_file", CT_PATH, STR(webhook_config, secret_file), 0, 0, "", NULL, 0,
-      "File whose first line is the secret (keep it mode 0640 root:portier)." },
-    { "tls_ca", CT_PATH, STR(webhook_config, tls_ca), 0, 0, "", NULL, 0,
-      "CA certificate (PEM) that signed the receiver's certificate. Empty: the system's CAs." },
-    { "timeout_seconds", CT_INT, OFF(webhook_config, timeout_seconds), 1, 300, "10", NULL, 0,
-      "A request without an answer after this long fails (and is tried again)." },
-    { "in_flight", CT_INT, OFF(webhook_config, in_flight), 1, 32, "4", NULL, 0,
-      "Requests sent at once to this receiver (events may then arrive out of order; each "
-      "carries its sequence number)." },
-};
-
-static const struct config_key reader_keys[] = {
-    { "driver", CT_ENUM, OFF(reader_config, driver), 0, 0, "sim", config_reader_drivers, 0,
-      "`libnfc` (a PN532 or ACR122U, polled by a `portier-reader` worker process) or `sim` "
-      "(fed by `portierctl sim tap`)." },
-    { "connstring", CT_STRING, STR(reader_config, connstring), 0, 0, "", NULL, 0,
-      "libnfc connection string, e.g. `pn532_uart:/dev/serial0`, `pn532_i2c:/dev/i2c-1`, "
-      "`pn532_spi:/dev/spidev0.0`, `acr122_usb`. Required for `libnfc`." },
-    { "poll_ms", CT_INT, OFF(reader_config, poll_ms), 5, 1000, "30", NULL, 0,
-      "Pause between two polls of the reader. Detection latency is about this plus the "
-      "reader's own few milliseconds." },
-    { "debounce_ms", CT_INT, OFF(reader_config, debounce_ms), 0, 10000, "500", NULL, 0,
-      "A card held on the reader taps once; the same card taps again only after it has "
-      "been away this long." },
-    { "heartbeat_timeout_ms", CT_INT, OFF(reader_config, heartbeat_timeout_ms), 1500, 60000,
-      "5000", NULL, 0,
-      "A worker silent this long is considered hung, killed and restarted (it reports "
-      "every second)." },
-    { "backoff_max_seconds", CT_INT, OFF(reader_config, backoff_max_seconds), 1, 3600, "30",
-      NULL, 0,
-      "Restarts of a failing reader back off exponentially from 0.25 s up to this." },
-    { "reset_line", CT_LINE, OFF(reader_config, reset_line), 0, 0, "", NULL, 0,
-      "Optional GPIO line wired to the reader's reset pin (PN532 RSTPDN), pulsed before each "
-      "restart." },
-    { "reset_line_active_low", CT_BOOL, OFF(reader_config, reset_line_active_low), 0, 0,
-      "true", NULL, 0, "The reset pin resets when low (true for the PN532's RSTPDN)." },
-    { "emulator", CT_PATH, STR(reader_config, emulator), 0, 0, "", NULL, 0,
-      "Demo and tests: control socket of the `pn532-emu` standing in for this reader; "
-      "`portierctl sim tap` then inserts the card into the emulator, so the tap goes through "
-      "real libnfc. Empty on real sites." },
-};
-
-static const struct config_key door_keys[] = {
-    { "reader", CT_NAME, STR(door_config, reader), 0, 0, NULL, NULL, 0,
-      "Name of the `[reader NAME]` section whose taps open this door (and check members "
-      "in). Required." },
-    { "exit_reader", CT_STRING, STR(door_config, exit_reader), 0, 0, "", NULL, 0,
-      "Optional `[reader NAME]` on the inside: its taps open the door too and check the "
-      "member out." },
-    { "relay", CT_LINE, OFF(door_config, relay), 0, 0, NULL, NULL, 0,
-      "Line of the lock relay, `[CHIP:]OFFSET`. Required." },
-    { "relay_active_low", CT_BOOL, OFF(door_config, relay_active_low), 0, 0, "false", NULL, 0,
-      "The relay board energises its coil when the line is low." },
-    { "contact", CT_LINE, OFF(door_config, contact), 0, 0, "", NULL, 0,
-      "Line of the door contact (active = door open). Empty: no contact, no alarms." },
-    { "contact_active_low", CT_BOOL, OFF(door_config, contact_active_low), 0, 0, "false",
-      NULL, 0, "The contact line reads low when the door is open." },
-    { "exit_button", CT_LINE, OFF(door_config, exit_button), 0, 0, "", NULL, 0,
-      "Line of the request-to-exit button (active = pressed). Empty: none." },
-    { "exit_button_active_low", CT_BOOL, OFF(door_config, exit_button_active_low), 0, 0,
-      "false", NULL, 0, "The exit button line reads low when pressed (button to ground)." },
-    { "unlock_seconds", CT_INT, OFF(door_config, unlock_seconds), 1, 600, "5", NULL, 0,
-      "How long a granted tap or the exit button unlocks the door." },
-    { "held_open_seconds", CT_INT, OFF(door_config, held_open_seconds), 0, 3600, "30", NULL,
-      0, "Raise the held-open alarm when the door stays open this long. 0: never." },
-    { "fail", CT_ENUM, OFF(door_config, fail), 0, 0, "secure", fail_modes, 0,
-      "`secure`: the relay energises to unlock (a strike; locked without power). `safe`: the "
-      "relay energises to lock (a maglock; open without power). On stop and crash the relay "
-      "is de-energised." },
-    { "zone", CT_NAME, STR(door_config, zone), 0, 0, "main", NULL, 0,
-      "Access zone of the door; plans list the zones their members may enter." },
-    { "card_security", CT_ENUM, OFF(door_config, card_security), 0, 0, "desfire-or-uid",
-      config_card_securities, 0,
-      "What a card must prove: `desfire` (its DESFire key: a copied UID opens nothing), "
-      "`uid` (its UID alone, as any card or copy can show), or `desfire-or-uid` (migration: "
-      "a card provisioned as DESFire must prove its key, a card enrolled by UID still opens; "
-      "`portierctl card report` lists who still carries one). See docs/security.md." },
-    { "free_entry", CT_SCHEDULE, OFF(door_config, free_entry), 0, 0, "never", NULL,
-      offsetof(struct door_config, free_entry_text),
-      "Weekly windows when the door stays unlocked for everyone, e.g. `Mon-Fri 09:00-12:00`." },
-    { "relock_on_close", CT_BOOL, OFF(door_config, relock_on_close), 0, 0, "true", NULL, 0,
-      "Lock as soon as the door closes after being opened, instead of waiting for the end "
-      "of `unlock_seconds`." },
-};
-
-static const struct config_key machine_keys[] = {
-    { "reader", CT_NAME, STR(machine_config, reader), 0, 0, NULL, NULL, 0,
-      "Name of the `[reader NAME]` section at the machine. Required." },
-    { "relay", CT_LINE, OFF(machine_config, relay), 0, 0, "", NULL, 0,
-      "Line of the relay driving the machine's power contactor, `[CHIP:]OFFSET`. "
-      "Energised = power on; de-energised at start, on stop and after a crash. Set `relay` "
-      "or `power`, not both." },
-    { "power", CT_DEVICE, OFF(machine_config, power), 0, 0, "", NULL, 0,
-      "A network relay switching the machine instead of a GPIO relay, over MQTT (needs "
-      "`[mqtt] enabled`): `shelly:TOPIC[:SWITCH]` (a Shelly Gen2+ device's MQTT topic "
-      "prefix, switch 0 by default) or `tasmota:TOPIC[:RELAY]` (Tasmota's `%topic%`, "
-      "relay 1 by default). See docs/machines.md, network relays." },
-    { "power_confirm_ms", CT_INT, OFF(machine_config, power_confirm_ms), 100, 60000, "3000",
-      NULL, 0, "A network relay must confirm a switch within this time, or it is a relay "
-      "fault (an alarm; the request is repeated until the device answers)." },
-    { "meter", CT_STRING, STR(machine_config, meter), 0, 0, "", NULL, 0,
-      "Name of a `[meter NAME]` section measuring the machine's power and energy. Empty: "
-      "the `power` device's own readings, if it has any." },
-    { "running_power_w", CT_INT, OFF(machine_config, running_power_w), 0, 100000, "0", NULL, 0,
-      "The machine counts as running while its power is at least this many watts (from the "
-      "meter or the power device), instead of a `running` line. 0: not from power." },
-    { "running_power_seconds", CT_INT, OFF(machine_config, running_power_seconds), 0, 3600,
-      "10", NULL, 0, "How long the power must stay above (or below) `running_power_w` before "
-      "the machine counts as running (or idle): a pause in a job is not idle." },
-    { "trainer_window_seconds", CT_INT, OFF(machine_config, trainer_window_seconds), 0, 300,
-      "20", NULL, 0, "Training at the machine: after a trainer's tap (with no session of "
-      "theirs running), the next card tapped within this time is granted the machine's "
-      "training. 0: off." },
-    { "relay_active_low", CT_BOOL, OFF(machine_config, relay_active_low), 0, 0, "false", NULL, 0,
-      "The relay board energises its coil when the line is low." },
-    { "running", CT_LINE, OFF(machine_config, running), 0, 0, "", NULL, 0,
-      "Line of the \"machine running\" sensor (a current sensor's output; active = running). "
-      "Empty: none." },
-    { "running_active_low", CT_BOOL, OFF(machine_config, running_active_low), 0, 0, "false",
-      NULL, 0, "The running sensor reads low while the machine runs." },
-    { "warn", CT_LINE, OFF(machine_config, warn), 0, 0, "", NULL, 0,
-      "Line of a buzzer or lamp, energised while the session is about to end. Empty: none." },
-    { "warn_active_low", CT_BOOL, OFF(machine_config, warn_active_low), 0, 0, "false", NULL, 0,
-      "The warning output is active when low." },
-    { "zone", CT_NAME, STR(machine_config, zone), 0, 0, "fablab", NULL, 0,
-      "Access zone of the machine; the member's plan must include it." },
-    { "card_security", CT_ENUM, OFF(machine_config, card_security), 0, 0, "desfire-or-uid",
-      config_card_securities, 0,
-      "What a card must prove at this machine: `desfire`, `uid` or `desfire-or-uid`, as for "
-      "doors." },
-    { "warn_minutes", CT_INT, OFF(machine_config, warn_minutes), 0, 60, "5", NULL, 0,
-      "Warn this long before the session's end (booking end, next booking, closing time)." },
-    { "grace_minutes", CT_INT, OFF(machine_config, grace_minutes), 0, 60, "5", NULL, 0,
-      "Keep power this long after the end, so the member can finish or tap to extend." },
-    { "handover_seconds", CT_INT, OFF(machine_config, handover_seconds), 0, 600, "60", NULL, 0,
-      "After a member taps to finish, power stays on this long so another qualified member "
-      "can take over with a tap. 0: power off at once." },
-    { "idle_off_minutes", CT_INT, OFF(machine_config, idle_off_minutes), 0, 240, "0", NULL, 0,
-      "With a running sensor: power off when the machine has been idle this long. 0: never." },
-    { "never_cut_while_running", CT_BOOL, OFF(machine_config, never_cut_while_running), 0, 0,
-      "false", NULL, 0,
-      "Do not cut power while the running sensor says the machine runs (a print, a cut): "
-      "wait until it stops, up to `hard_max_minutes`." },
-    { "hard_max_minutes", CT_INT, OFF(machine_config, hard_max_minutes), 1, 10080, "720", NULL,
-      0, "Absolute limit of one session, whatever the sensor says." },
-};
-
-static const struct config_key meter_keys[] = {
-    { "device", CT_DEVICE, OFF(meter_config, device), 0, 0, NULL, NULL, 0,
-      "The power meter: `shelly:TOPIC[:SWITCH]` or `tasmota:TOPIC[:RELAY]`, as a machine's "
-      "`power`. Required. Only its readings are used: it is never switched." },
-};
 
 struct section_kind {
     const char *name;
@@ -484,47 +66,8 @@ struct section_kind {
     const char *help;
 };
 
-enum { SEC_SITE, SEC_DAEMON, SEC_HARDWARE, SEC_METERING, SEC_MQTT, SEC_HTTP, SEC_SPACEAPI,
-       SEC_CONSORTIUM, SEC_PRIVACY, SEC_MAIL, SEC_READER, SEC_DOOR, SEC_MACHINE, SEC_METER,
-       SEC_WEBHOOK, SEC__MAX };
-
-static const struct section_kind sections[SEC__MAX] = {
-    [SEC_SITE] = { "site", false, site_keys, ARRAY_SIZE(site_keys),
-                   "Who and where this controller is." },
-    [SEC_DAEMON] = { "daemon", false, daemon_keys, ARRAY_SIZE(daemon_keys),
-                     "Files, control socket and logging of `portierd`." },
-    [SEC_HARDWARE] = { "hardware", false, hardware_keys, ARRAY_SIZE(hardware_keys),
-                       "How relays and inputs are driven." },
-    [SEC_METERING] = { "metering", false, metering_keys, ARRAY_SIZE(metering_keys),
-                       "Billing days and automatic check-out." },
-    [SEC_MQTT] = { "mqtt", false, mqtt_keys, ARRAY_SIZE(mqtt_keys),
-                   "Events out, commands in, Home Assistant discovery (see docs/mqtt.md)." },
-    [SEC_HTTP] = { "http", false, http_keys, ARRAY_SIZE(http_keys),
-                   "The web page, the JSON API and the feeds (see docs/http-api.md)." },
-    [SEC_SPACEAPI] = { "spaceapi", false, spaceapi_keys, ARRAY_SIZE(spaceapi_keys),
-                       "The public SpaceAPI v15 document at `/spaceapi.json`." },
-    [SEC_CONSORTIUM] = { "consortium", false, consortium_keys, ARRAY_SIZE(consortium_keys),
-                         "The site's part in a consortium: its ledger sent to the custodian "
-                         "(see docs/consortium.md)." },
-    [SEC_PRIVACY] = { "privacy", false, privacy_keys, ARRAY_SIZE(privacy_keys),
-                      "How long personal data is kept (see docs/privacy.md)." },
-    [SEC_MAIL] = { "mail", false, mail_keys, ARRAY_SIZE(mail_keys),
-                   "E-mail to members through an SMTP server (see docs/mail.md)." },
-    [SEC_READER] = { "reader", true, reader_keys, ARRAY_SIZE(reader_keys),
-                     "One section per card reader, `[reader NAME]`." },
-    [SEC_DOOR] = { "door", true, door_keys, ARRAY_SIZE(door_keys),
-                   "One section per door, `[door NAME]`." },
-    [SEC_MACHINE] = { "machine", true, machine_keys, ARRAY_SIZE(machine_keys),
-                      "One section per machine with a power interlock, `[machine NAME]`: its "
-                      "wiring and timings. Booking rules and the training it requires are set "
-                      "by managers with `portierctl machine set`." },
-    [SEC_METER] = { "meter", true, meter_keys, ARRAY_SIZE(meter_keys),
-                    "One section per network power meter, `[meter NAME]`, that machines "
-                    "name in their `meter` key (a device other than their `power` one)." },
-    [SEC_WEBHOOK] = { "webhook", true, webhook_keys, ARRAY_SIZE(webhook_keys),
-                      "One section per receiver of events over HTTPS, `[webhook NAME]`: each "
-                      "event POSTed as signed JSON (see docs/webhooks.md)." },
-};
+/* The sections and their keys (SEC_*, sections[]), generated from config.schema. */
+#include "config_schema.inc"
 
 struct parse_state {
     FILE *f;
@@ -822,6 +365,7 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_METERING: return &cfg->metering;
     case SEC_MQTT:     return &cfg->mqtt;
     case SEC_HTTP:     return &cfg->http;
+    case SEC_WEB:      return &cfg->web;
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_PRIVACY:  return &cfg->privacy;
@@ -909,11 +453,16 @@ static void section_begin(struct parse_state *st, const char *header)
         if (strcmp(sections[i].name, kind_name) == 0)
             kind = i;
     if (kind < 0) {
-        add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, "
-                  "meter NAME or webhook NAME)",
-                  kind_name);
+        /* The sections the schema lists, in its order: "site, ..., meter NAME or webhook NAME". */
+        char expected[512];
+        size_t len = 0;
+        expected[0] = '\0';
+        for (int i = 0; i < SEC__MAX && len < sizeof(expected); i++)
+            len += (size_t)snprintf(expected + len, sizeof(expected) - len, "%s%s%s",
+                                    i == 0 ? "" : i == SEC__MAX - 1 ? " or " : ", ",
+                                    sections[i].name, sections[i].named ? " NAME" : "");
+        add_error(st->errors, st->file, st->line, "unknown section [%s] (expected %s)",
+                  kind_name, expected);
         return;
     }
     if (!sections[kind].named) {
@@ -942,73 +491,41 @@ static void section_begin(struct parse_state *st, const char *header)
                       name);
             return;
         }
-        if (kind == SEC_DOOR) {
-            if (st->cfg->n_doors == CONFIG_MAX_DOORS) {
-                add_error(st->errors, st->file, st->line, "too many doors (at most %d)",
-                          CONFIG_MAX_DOORS);
-                return;
-            }
-            st->cfg->n_doors++;
-        } else if (kind == SEC_MACHINE) {
-            if (st->cfg->n_machines == CONFIG_MAX_MACHINES) {
-                add_error(st->errors, st->file, st->line, "too many machines (at most %d)",
-                          CONFIG_MAX_MACHINES);
-                return;
-            }
-            st->cfg->n_machines++;
-        } else if (kind == SEC_METER) {
-            if (st->cfg->n_meters == CONFIG_MAX_METERS) {
-                add_error(st->errors, st->file, st->line, "too many meters (at most %d)",
-                          CONFIG_MAX_METERS);
-                return;
-            }
-            st->cfg->n_meters++;
-        } else if (kind == SEC_WEBHOOK) {
-            if (st->cfg->n_webhooks == CONFIG_MAX_WEBHOOKS) {
-                add_error(st->errors, st->file, st->line, "too many webhooks (at most %d)",
-                          CONFIG_MAX_WEBHOOKS);
-                return;
-            }
-            st->cfg->n_webhooks++;
-        } else {
-            if (st->cfg->n_readers == CONFIG_MAX_READERS) {
-                add_error(st->errors, st->file, st->line, "too many readers (at most %d)",
-                          CONFIG_MAX_READERS);
-                return;
-            }
-            st->cfg->n_readers++;
+        /* One more of this kind, within its limit. */
+        struct config *c = st->cfg;
+        unsigned *count = &c->n_readers, max = CONFIG_MAX_READERS;
+        switch (kind) {
+        case SEC_DOOR:    count = &c->n_doors;    max = CONFIG_MAX_DOORS;    break;
+        case SEC_MACHINE: count = &c->n_machines; max = CONFIG_MAX_MACHINES; break;
+        case SEC_METER:   count = &c->n_meters;   max = CONFIG_MAX_METERS;   break;
+        case SEC_WEBHOOK: count = &c->n_webhooks; max = CONFIG_MAX_WEBHOOKS; break;
+        default:          break;
         }
+        if (*count == max) {
+            add_error(st->errors, st->file, st->line, "too many %ss (at most %u)", kind_name, max);
+            return;
+        }
+        (*count)++;
     }
     st->kind = kind;
     st->obj = section_object(st->cfg, kind);
     if (sections[kind].named) {
-        /* name is the first member of both reader_config and door_config, line the second */
-        if (kind == SEC_DOOR) {
-            struct door_config *d = st->obj;
-            memset(d, 0, sizeof(*d));
-            strlcpy_checked(d->name, name, sizeof(d->name));
-            d->line = st->line;
-        } else if (kind == SEC_MACHINE) {
-            struct machine_config *m = st->obj;
-            memset(m, 0, sizeof(*m));
-            strlcpy_checked(m->name, name, sizeof(m->name));
-            m->line = st->line;
-        } else if (kind == SEC_METER) {
-            struct meter_config *mt = st->obj;
-            memset(mt, 0, sizeof(*mt));
-            strlcpy_checked(mt->name, name, sizeof(mt->name));
-            mt->line = st->line;
-        } else if (kind == SEC_WEBHOOK) {
-            struct webhook_config *w = st->obj;
-            memset(w, 0, sizeof(*w));
-            strlcpy_checked(w->name, name, sizeof(w->name));
-            w->line = st->line;
-        } else {
-            struct reader_config *r = st->obj;
-            memset(r, 0, sizeof(*r));
-            strlcpy_checked(r->name, name, sizeof(r->name));
-            r->line = st->line;
+        /* Every named section's struct has its name and the line of its header. */
+#define NAMED_BEGIN(type)                                                                  \
+    do {                                                                                   \
+        type *o_ = st->obj;                                                                \
+        memset(o_, 0, sizeof(*o_));                                                        \
+        strlcpy_checked(o_->name, name, sizeof(o_->name));                                 \
+        o_->line = st->line;                                                               \
+    } while (0)
+        switch (kind) {
+        case SEC_DOOR:    NAMED_BEGIN(struct door_config); break;
+        case SEC_MACHINE: NAMED_BEGIN(struct machine_config); break;
+        case SEC_METER:   NAMED_BEGIN(struct meter_config); break;
+        case SEC_WEBHOOK: NAMED_BEGIN(struct webhook_config); break;
+        default:          NAMED_BEGIN(struct reader_config); break;
         }
+#undef NAMED_BEGIN
         apply_defaults(kind, st->obj);
     }
 }
@@ -1340,6 +857,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_METERING, &cfg->metering);
     apply_defaults(SEC_MQTT, &cfg->mqtt);
     apply_defaults(SEC_HTTP, &cfg->http);
+    apply_defaults(SEC_WEB, &cfg->web);
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
     apply_defaults(SEC_PRIVACY, &cfg->privacy);

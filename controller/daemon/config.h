@@ -87,6 +87,12 @@ struct http_config {
     int64_t max_body_kib;
 };
 
+/* The web page's own choices ([web]); the server's are in [http]. */
+struct web_config {
+    bool kiosk_names;           /* entrance screens name who booked */
+    int64_t kiosk_max_screens;  /* live entrance screens at once */
+};
+
 enum spaceapi_open_from { SPACEAPI_OPEN_PRESENCE, SPACEAPI_OPEN_DOORS };
 
 struct spaceapi_config {
@@ -254,6 +260,7 @@ struct config {
     struct metering_config metering;
     struct mqtt_config mqtt;
     struct http_config http;
+    struct web_config web;
     struct spaceapi_config spaceapi;
     struct consortium_config consortium;
     struct privacy_config privacy;

@@ -49,6 +49,7 @@ struct daemon {
     struct http *http;              /* NULL when [http] listen is empty */
     struct timer *minute;
     struct reader_desfire_keys *desfire_keys;   /* locked memory: for the reader workers */
+    uint64_t generation_seen;       /* of the store's bookings and machines, for news */
 };
 
 static void set_timezone(const char *tz)
@@ -69,9 +70,15 @@ static void notify_status(struct daemon *d)
 static void on_durable(void *userdata)
 {
     struct daemon *d = userdata;
+    uint64_t gen = store_generation(d->svc.store);
+
     mqtt_kick(d->svc.mqtt);     /* only durable events leave the site */
     delivery_kick(d->svc.delivery);
     consortium_kick(d->svc.consortium);
+    if (gen != d->generation_seen) {
+        d->generation_seen = gen;
+        services_news(&d->svc, NEWS_BOOKINGS);  /* a booking or a machine's rules changed */
+    }
 }
 
 /* The storage alarm, as it starts and ends: systemd's status line and a retained MQTT state
@@ -160,6 +167,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         fablab_reconfigure(d->svc.fablab, next);
         meter_configure(d->svc.meter, next->site.id, (int)next->metering.day_starts);
         http_reconfigure(d->http, next);
+        /* Every module that keeps the configuration moves to the new one before the old is
+         * freed (MQTT once published events with a freed site id). */
+        mqtt_reconfigure(d->svc.mqtt, next);
+        consortium_reconfigure(d->svc.consortium, next);
         config_free(d->cfg);
         d->cfg = next;
         d->svc.cfg = next;
@@ -271,7 +282,6 @@ static int start_mqtt(struct daemon *d)
                                        consortium_passports(svc->consortium));
     }
     fablab_set_mqtt(svc->fablab, svc->mqtt);       /* network relays and meters */
-    fablab_on_change(svc->fablab, site_publish_machine, svc->site);
     site_publish_all(svc->site);
     on_storage_health(d);
     return 0;
@@ -335,6 +345,8 @@ int daemon_new(const char *config_path, struct daemon **ret)
         (r = provision_new(&d->svc, &d->svc.provision)) < 0 ||
         (r = site_start_readers(d->svc.site)) < 0)
         goto fail;
+    /* Machine changes go to MQTT (when enabled) and to the web's entrance screens. */
+    fablab_on_change(d->svc.fablab, site_publish_machine, d->svc.site);
     /* The first minute tick runs as soon as the loop starts. */
     if ((r = timer_new(d->svc.loop, CLOCK_REALTIME, 1000000, minute_due, d, &d->minute)) < 0 ||
         (r = timer_arm_at(d->minute, 0)) < 0)
@@ -394,6 +406,9 @@ struct daemon *daemon_free(struct daemon *d)
     if (!d)
         return NULL;
     svc = &d->svc;
+    /* Machines that stop below tell nobody: the site that listened is freed first. */
+    if (svc->fablab)
+        fablab_on_change(svc->fablab, NULL, NULL);
     /* A waiting provisioning hears "cancelled" while its reader still exists (no relay is
      * touched); then the doors, so that whatever fails below, they are in their safe state. */
     svc->provision = provision_free(svc->provision);

@@ -896,6 +896,12 @@ static void misc_due(void *userdata)
         log_error("mqtt: cannot arm the keep-alive timer: %s", strerror(-r));
 }
 
+void mqtt_reconfigure(struct mqtt *m, const struct config *cfg)
+{
+    if (m)
+        m->cfg = cfg;
+}
+
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
              mqtt_command_fn on_command_fn, void *userdata, struct mqtt **ret)
 {

@@ -51,9 +51,13 @@ json_t *mqtt_command_event(const char *client, const char *action, bool ok, cons
 typedef bool (*mqtt_command_fn)(const struct mqtt_command *cmd, char *why, size_t why_n,
                                 void *userdata);
 
-/* Start the client (connecting in the background). 0 or -errno (bad TLS files, ...). */
+/* Start the client (connecting in the background). 0 or -errno (bad TLS files, ...). cfg is
+ * borrowed: it must outlive m, or be replaced by mqtt_reconfigure() first. */
 int mqtt_new(sd_event *loop, struct store *store, const struct config *cfg,
              mqtt_command_fn on_command, void *userdata, struct mqtt **ret);
+/* A reload: use cfg from now on (its [mqtt] and site id are the old one's; the old config
+ * may be freed once this returns). NULL-safe. */
+void mqtt_reconfigure(struct mqtt *m, const struct config *cfg);
 /* Publish "offline", disconnect. NULL-safe. */
 struct mqtt *mqtt_free(struct mqtt *m);
 

@@ -143,10 +143,25 @@ json_t *mail_outcome_json(const struct mail_outcome *o)
     return json_pack("{s:b, s:s}", "queued", 0, "why", o->why);
 }
 
+static int account_lang(const struct store_account *a, void *userdata)
+{
+    char *lang = userdata;
+
+    /* The first account (by name) that chose a language, disabled ones aside. */
+    if (!lang[0] && !a->disabled_at && a->language[0])
+        snprintf(lang, 4, "%s", a->language);
+    return 0;
+}
+
 enum lang mail_member_lang(struct services *svc, int64_t member_id)
 {
-    (void)member_id;        /* accounts carry no language preference yet */
-    return (enum lang)svc->cfg->site.language;
+    enum lang fallback = (enum lang)svc->cfg->site.language;
+    char lang[4] = "";
+
+    if (member_id <= 0 ||
+        store_member_accounts_foreach(svc->store, member_id, account_lang, lang) < 0 || !lang[0])
+        return fallback;
+    return i18n_parse(lang, fallback);
 }
 
 static void outcome(struct mail_outcome *ret, bool queued, int64_t id, const char *why)

@@ -28,7 +28,8 @@ struct mail_outcome {
 #include <jansson.h>
 json_t *mail_outcome_json(const struct mail_outcome *o);
 
-/* The language a member reads: [site] language until accounts carry a preference. */
+/* The language a member reads: the one chosen on their web account (/me/language; the
+ * first account by name that chose one), else [site] language. */
 enum lang mail_member_lang(struct services *svc, int64_t member_id);
 
 /* The one-time link of a member's account (token: the link's secret, path /welcome/TOKEN;

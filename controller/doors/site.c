@@ -108,6 +108,7 @@ void site_occupancy_changed(struct site *s)
 {
     json_t *st;
 
+    services_news(s->svc, NEWS_PRESENCE);
     if (!s->svc->mqtt)
         return;
     st = json_pack("{s:i}", "present", site_present(s));
@@ -122,6 +123,7 @@ void site_publish_machine(struct machine *m, void *userdata)
     char suffix[96];
     json_t *st;
 
+    services_news(s->svc, NEWS_MACHINES);
     if (!s->svc->mqtt)
         return;
     snprintf(suffix, sizeof(suffix), "machine/%s/state", m->cfg->name);
@@ -167,8 +169,12 @@ static void on_door_event(struct door *door, enum door_event ev, void *userdata)
     struct access_engine *engine = s->svc->engine;
     const char *name = door->cfg->name;
 
-    if ((s->svc->mqtt || s->svc->cfg->n_webhooks) && (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
-                         ev == DOOR_EV_CLOSED)) {
+    bool change = ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
+                  ev == DOOR_EV_CLOSED;
+
+    if (change)
+        services_news(s->svc, NEWS_DOORS);
+    if ((s->svc->mqtt || s->svc->cfg->n_webhooks) && change) {
         /* Door changes are events too (alarms, exits and taps go through the access log). */
         char at[32], *text;
         json_t *e;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "meter.h"
 #include "netdev.h"
+#include "planner.h"
 #include "policy.h"
 #include "util.h"
 
@@ -47,6 +48,7 @@ struct fablab {
     struct fablab_tap last;
     void (*change_fn)(struct machine *m, void *userdata);
     void *change_userdata;
+    int64_t tap_card_id;            /* the card of the tap being handled (0: unknown) */
 };
 
 void fablab_on_change(struct fablab *f, void (*fn)(struct machine *m, void *userdata),
@@ -82,11 +84,12 @@ static struct machine *machine_by_name(struct fablab *f, const char *name)
 
 /* ---- the access log ---- */
 
-static void record(struct fablab *f, struct machine *m, const char *kind, bool granted,
-                   const char *reason, int64_t member_id, const char *detail)
+static void record_card(struct fablab *f, struct machine *m, const char *kind, bool granted,
+                        const char *reason, int64_t member_id, const char *detail,
+                        int64_t card_id)
 {
     struct store_event ev = { .at = now_utc(), .resource_id = m->resource_id,
-                              .member_id = member_id, .granted = granted };
+                              .member_id = member_id, .card_id = card_id, .granted = granted };
     strlcpy_checked(ev.kind, kind, sizeof(ev.kind));
     strlcpy_checked(ev.reason, reason, sizeof(ev.reason));
     strlcpy_checked(ev.reader, m->cfg->reader, sizeof(ev.reader));
@@ -95,14 +98,21 @@ static void record(struct fablab *f, struct machine *m, const char *kind, bool g
         log_error("machine %s: cannot record %s event", m->cfg->name, kind);
 }
 
+static void record(struct fablab *f, struct machine *m, const char *kind, bool granted,
+                   const char *reason, int64_t member_id, const char *detail)
+{
+    record_card(f, m, kind, granted, reason, member_id, detail, 0);
+}
+
 /* A card's entry: its detail also says when several cards answered, as a door tap's does. */
 static void record_tap(struct fablab *f, struct machine *m, bool granted, const char *reason,
                        int64_t member_id, const char *detail, unsigned targets)
 {
     char buf[sizeof(((struct store_event *)0)->detail)];
 
-    record(f, m, "machine", granted, reason, member_id,
-           access_tap_detail(buf, sizeof(buf), detail, targets));
+    /* The card too: the store keeps when each card was last used (the member's page). */
+    record_card(f, m, "machine", granted, reason, member_id,
+                access_tap_detail(buf, sizeof(buf), detail, targets), f->tap_card_id);
 }
 
 /* ---- machine events: keep the session record in step ---- */
@@ -369,52 +379,31 @@ static void rules_from(const struct store_resource *res, const struct schedule *
 }
 
 /* Check a booking [start, end) for member on resource (replacing exclude_id when moving)
- * against every rule. now_for_rules lets an extension start at the end of a grace period. */
-/* hide_names: the request comes from a member, whose messages never name other members. */
+ * against every rule, through the planner the web page uses too. now_for_rules lets an
+ * extension start at the end of a grace period. hide_names: the request comes from a member,
+ * whose messages never name other members. */
 struct booking_verdict fablab_check_booking(struct fablab *f, const struct store_resource *res,
                                             int64_t member_id, int64_t start, int64_t end,
                                             int64_t exclude_id, int64_t now_for_rules,
-                                            bool hide_names)
+                                            bool hide_names, enum lang lang)
 {
+    struct fablab_planner_args args = { .member_id = member_id, .from = start, .to = end,
+                                        .exclude_id = exclude_id, .now = now_for_rules,
+                                        .hide_names = hide_names, .lang = lang };
+    struct fablab_planner *p;
     struct booking_verdict v;
-    struct booking_rules rules;
-    struct booking_request req = { .hide_names = hide_names, .now = now_for_rules,
-                                   .start = start, .end = end,
-                                   .rules = &rules, .out_of_order = res->out_of_order };
-    struct booking_ref overlapping[8];
-    struct store_member m;
-    struct store_machine_facts facts;
-    int64_t from, to, expires;
-    int n;
+    int r = fablab_planner_new(f->store, res, &args, &p);
 
-    store_machine_facts(res, now_for_rules, 0, &facts);
-    rules_from(res, &facts.hours, &rules);
-    if (store_member_get(f->store, member_id, &m) < 0) {
-        v.error = BOOKING_MEMBER_INACTIVE;
-        snprintf(v.message, sizeof(v.message), "no member %" PRId64, member_id);
+    if (r < 0) {
+        /* Refused rather than let through: the store could not say what is booked. */
+        v.error = BOOKING_OVERLAP;
+        snprintf(v.message, sizeof(v.message), "%s: %s",
+                 i18n_t(lang, "the bookings could not be read"), strerror(-r));
         return v;
     }
-    req.member_active = m.status == MEMBER_ACTIVE && (!m.valid_from || start >= m.valid_from) &&
-                        (!m.valid_until || end <= m.valid_until);
-    req.qualified = !res->training_id ||
-                    (store_qualification_best(f->store, member_id, res->training_id, &expires) == 0 &&
-                     (!expires || end <= expires));
-    n = store_bookings_overlapping(f->store, res->id, start, end, exclude_id, overlapping,
-                                   ARRAY_SIZE(overlapping));
-    req.overlapping = overlapping;
-    req.n_overlapping = n > 0 ? (size_t)n : 0;
-    booking_day_bounds(start, &from, &to);
-    req.member_day_minutes = store_booked_minutes(f->store, member_id, res->id, from, to, exclude_id);
-    booking_week_bounds(start, &from, &to);
-    req.member_week_minutes = store_booked_minutes(f->store, member_id, res->id, from, to, exclude_id);
-    return booking_check(&req);
-}
-
-bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
-                       int64_t start, int64_t end, struct booking_verdict *ret)
-{
-    *ret = fablab_check_booking(f, res, member_id, start, end, 0, now_utc(), true);
-    return ret->error == BOOKING_OK;
+    v = fablab_planner_check(p, start, end);
+    fablab_planner_free(p);
+    return v;
 }
 
 /* Who did it, for records: "manager:uid=1000", "member:42". */
@@ -608,8 +597,8 @@ static bool try_extend(struct fablab *f, struct machine *m, const struct store_s
         char by[80];
         struct fablab_actor actor = { .member_id = subj->member_id };
 
-        bv = fablab_check_booking(f, &mf->res, subj->member_id, start, end, 0, now < start ? now : start,
-                           false);
+        bv = fablab_check_booking(f, &mf->res, subj->member_id, start, end, 0,
+                                  now < start ? now : start, false, LANG_EN);
         if (bv.error != BOOKING_OK) {
             log_notice("machine %s: member %" PRId64 " cannot extend: %s", m->cfg->name,
                        subj->member_id, bv.message);
@@ -679,6 +668,7 @@ bool fablab_reader_tap(struct fablab *f, const char *reader, const struct reader
                  targets, reader);
     access_card_hash(f->engine, uid, uid_len, hash);
     known = store_subject_lookup(f->store, hash, &subj) == 0;
+    f->tap_card_id = known ? subj.card_id : 0;
     /* The session's member ends or extends it only with a card that proves what a start
      * would need: a copy of the UID must not switch the machine off either. */
     same = known && subj.member_id == m->member_id && proof_enough(m, subj.card_desfire, proof);
@@ -816,11 +806,12 @@ void fablab_publish_all(struct fablab *f)
         f->change_fn(&f->machines[i], f->change_userdata);
 }
 
-int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const char *reason,
-                            const char *by)
+int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, bool after_session,
+                            const char *reason, const char *by, bool *ret_finishing)
 {
     struct store_resource res;
     struct machine *m;
+    bool finishing = false;
     int r;
 
     if (store_resource_get(f->store, name, &res) < 0 || strcmp(res.kind, "machine") != 0)
@@ -829,16 +820,26 @@ int fablab_set_out_of_order(struct fablab *f, const char *name, bool on, const c
     if (r < 0)
         return r;
     m = machine_by_name(f, res.name);
-    if (on && m && machine_powered(m))
-        machine_power_off(m, "out_of_order");   /* a broken machine stops now */
+    if (on && m && machine_powered(m)) {
+        /* A broken machine stops now. After the session: it runs to the end of the session
+         * under way — the out-of-order flag already refuses extensions, takeovers and new
+         * sessions, so no further check is needed when it ends. */
+        if (after_session)
+            finishing = true;
+        else
+            machine_power_off(m, "out_of_order");
+    }
     if (m && f->change_fn)
         f->change_fn(m, f->change_userdata);
-    log_notice("machine %s %s by %s%s%s", res.name, on ? "out of order" : "back in order", by,
-               reason && *reason ? ": " : "", reason ? reason : "");
+    log_notice("machine %s %s by %s%s%s%s", res.name, on ? "out of order" : "back in order", by,
+               finishing ? " (after the current session)" : "", reason && *reason ? ": " : "",
+               reason ? reason : "");
+    if (ret_finishing)
+        *ret_finishing = finishing;
     {
         struct store_event ev = { .at = now_utc(), .resource_id = res.id, .granted = true };
         snprintf(ev.kind, sizeof(ev.kind), "%s", on ? "out_of_order" : "in_order");
-        snprintf(ev.reason, sizeof(ev.reason), "manager");
+        snprintf(ev.reason, sizeof(ev.reason), finishing ? "after_session" : "manager");
         snprintf(ev.detail, sizeof(ev.detail), "by %.40s%s%.60s", by, reason && *reason ? ": " : "",
                  reason ? reason : "");
         /* The machine is out of order (or back) already; the access log says so, or the

@@ -14,6 +14,7 @@
 #include "access.h"
 #include "config.h"
 #include "door.h"
+#include "i18n.h"
 #include "machine.h"
 #include "store.h"
 
@@ -46,9 +47,12 @@ void fablab_set_mqtt(struct fablab *f, struct mqtt *mqtt);
 /* Whether the configuration has network devices (they need MQTT). */
 bool fablab_has_network_devices(const struct fablab *f);
 
-/* Set a machine out of order (cutting its power) or back in order. -ENOENT if unknown. */
-int fablab_set_out_of_order(struct fablab *f, const char *machine, bool on, const char *reason,
-                            const char *by);
+/* Set a machine out of order or back in order. -ENOENT if unknown. Out of order refuses
+ * new sessions and bookings at once; a powered machine stops now, or with after_session
+ * finishes the session under way (its member may finish it, nobody may extend or take it
+ * over) and *ret_finishing says so. */
+int fablab_set_out_of_order(struct fablab *f, const char *machine, bool on, bool after_session,
+                            const char *reason, const char *by, bool *ret_finishing);
 
 /* What the last machine tap did, for `portierctl sim tap`. */
 struct fablab_tap {
@@ -73,19 +77,14 @@ void fablab_clock_changed(struct fablab *f);
 json_t *fablab_status(struct fablab *f);
 struct input *fablab_input_by_name(struct fablab *f, const char *name);
 
-/* Whether member could book [start, end) on res now, with every rule the booking service
- * enforces; *ret says why not, as to a member (no other member named). For the web page's
- * week grid: the service checks again. */
-bool fablab_slot_check(struct fablab *f, const struct store_resource *res, int64_t member_id,
-                       int64_t start, int64_t end, struct booking_verdict *ret);
-
 /* Every rule a booking [start, end) of member on res must meet (replacing exclude_id when
  * moving); now_for_rules is "now" for the rules (an extension starts at the end of a
- * grace period). hide_names: the answer goes to a member, so it names no other member. */
+ * grace period). hide_names: the answer goes to a member, so it names no other member;
+ * lang: the language of its message. (planner.h asks the same of many slots at once.) */
 struct booking_verdict fablab_check_booking(struct fablab *f, const struct store_resource *res,
                                             int64_t member_id, int64_t start, int64_t end,
                                             int64_t exclude_id, int64_t now_for_rules,
-                                            bool hide_names);
+                                            bool hide_names, enum lang lang);
 /* Whether a booking of res starting at start may still be cancelled or moved at now. */
 bool fablab_cancel_allowed(const struct store_resource *res, int64_t start, int64_t now);
 /* A machine and its rules and live state, as `machine show` gives it. */

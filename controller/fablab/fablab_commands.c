@@ -254,14 +254,24 @@ int cmd_machine_out_of_order(struct cmd_call *call, const struct cmd_args *a)
     struct services *svc = cmd_services(call);
     struct store_resource res;
     bool on = arg_bool(a, "on");
+    const char *when = arg_str(a, "when");
+    bool after_session = when && strcmp(when, "after_session") == 0;
+    bool finishing = false;
     int r;
 
+    /* "now" stays the default: portierctl and MQTT clients written before "when" existed
+     * meant a power cut. The web page asks for after_session unless told otherwise. */
+    if (when && strcmp(when, "now") != 0 && !after_session)
+        return cmd_fail(call, -EINVAL, "bad_request", "\"when\" must be now or after_session");
     if ((r = find_machine(call, arg_str(a, "machine"), &res)) < 0)
         return r;
-    r = fablab_set_out_of_order(svc->fablab, res.name, on, arg_str(a, "reason"), cmd_who(call));
+    r = fablab_set_out_of_order(svc->fablab, res.name, on, after_session, arg_str(a, "reason"),
+                                cmd_who(call), &finishing);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot change machine: %s", strerror(-r));
-    return cmd_ok(call, json_pack("{s:s, s:b}", "machine", res.name, "out_of_order", on));
+    return cmd_ok(call, json_pack("{s:s, s:b, s:s, s:b}", "machine", res.name, "out_of_order", on,
+                                  "when", after_session ? "after_session" : "now", "finishing",
+                                  finishing));
 }
 
 int cmd_machine_sessions(struct cmd_call *call, const struct cmd_args *a)
@@ -479,7 +489,8 @@ int cmd_booking_add(struct cmd_call *call, const struct cmd_args *a)
         return r;
     if (!member)
         return cmd_fail(call, -EINVAL, "bad_request", "booking.add needs \"member\"");
-    v = fablab_check_booking(svc->fablab, &res, member, start, end, 0, now_utc(), member_rights);
+    v = fablab_check_booking(svc->fablab, &res, member, start, end, 0, now_utc(), member_rights,
+                             cmd_actor(call)->lang);
     if (v.error != BOOKING_OK)
         return booking_refused(call, &v);
     record_by(call, member_rights, member, by, sizeof(by));
@@ -511,8 +522,9 @@ static int booking_change(struct cmd_call *call, const struct cmd_args *a, bool 
     /* A member is told of no booking but their own. */
     if (r == -ENOENT || (r == 0 && !(cmd_actor(call)->role & ROLES_STAFF) &&
                          b.member_id != cmd_actor(call)->member_id))
-        return cmd_fail(call, -ENOENT, "not_found", "no booking %" PRId64 "%s", id,
-                        cmd_actor(call)->role & ROLES_STAFF ? "" : " of yours");
+        return cmd_actor(call)->role & ROLES_STAFF
+                   ? cmd_fail(call, -ENOENT, "not_found", "no booking %" PRId64, id)
+                   : cmd_fail(call, -ENOENT, "not_found", "no booking %" PRId64 " of yours", id);
     if (r < 0)
         return cmd_fail(call, r, "store", "cannot read booking %" PRId64 ": %s", id, strerror(-r));
     if (b.cancelled_at)
@@ -524,15 +536,18 @@ static int booking_change(struct cmd_call *call, const struct cmd_args *a, bool 
         return r;
     late = !fablab_cancel_allowed(&res, b.start, now);
     if (late && (!override || member_rights))
-        return cmd_fail(call, -EPERM, "deadline_passed", "booking %" PRId64 " starts in less than %"
-                        PRId64 " minutes; %s", b.id, res.cancel_deadline_minutes,
-                        member_rights ? "only a manager can change it now"
-                                      : "a manager may override with --override");
+        return member_rights
+                   ? cmd_fail(call, -EPERM, "deadline_passed", "booking %" PRId64 " starts in less "
+                              "than %" PRId64 " minutes; only a manager can change it now", b.id,
+                              res.cancel_deadline_minutes)
+                   : cmd_fail(call, -EPERM, "deadline_passed", "booking %" PRId64 " starts in less "
+                              "than %" PRId64 " minutes; a manager may override with --override",
+                              b.id, res.cancel_deadline_minutes);
     record_by(call, member_rights, b.member_id, by, sizeof(by));
     if (move) {
         int64_t start = arg_int(a, "start", 0), end = arg_int(a, "end", 0);
         v = fablab_check_booking(svc->fablab, &res, b.member_id, start, end, b.id, now,
-                                 member_rights);
+                                 member_rights, cmd_actor(call)->lang);
         if (v.error != BOOKING_OK)
             return booking_refused(call, &v);
         r = store_booking_add(svc->store, res.id, b.member_id, start, end, by, &new_id);

@@ -368,7 +368,26 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "ALTER TABLE usage ADD COLUMN energy_cents INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE ledger ADD COLUMN energy_wh INTEGER;"),
 
-    /* 15: deliveries. The e-mail outbox: each message written in the transaction of the
+    /* 15: the web page — an account's language (empty: the browser's, else [site]
+     * language); when each card was last presented, kept by a trigger at most every ten
+     * minutes per card (an index on access_events would cost a page write per tap); and the
+     * entrance screens, each reached by a secret address whose token is stored hashed. */
+    ("ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE cards ADD COLUMN last_used_at INTEGER;"
+     "UPDATE cards SET last_used_at = (SELECT max(at) FROM access_events e WHERE e.card_id = cards.id);"
+     "CREATE TRIGGER cards_last_used AFTER INSERT ON access_events"
+     "  WHEN NEW.card_id > 0 BEGIN"
+     "  UPDATE cards SET last_used_at = NEW.at"
+     "    WHERE id = NEW.card_id AND coalesce(last_used_at, 0) < NEW.at - 600; END;"
+     "CREATE TABLE kiosks ("
+     "  id INTEGER PRIMARY KEY,"
+     "  label TEXT NOT NULL,"
+     "  token_hash BLOB NOT NULL UNIQUE,"
+     "  created_at INTEGER NOT NULL,"
+     "  created_by TEXT NOT NULL,"
+     "  removed_at INTEGER);"),
+
+    /* 16: deliveries. The e-mail outbox: each message written in the transaction of the
      * change it tells of, rendered in its reader's language, with its delivery state; sent
      * messages lose their bodies (an invitation's link). The outbox's consumers: each
      * webhook's cursor, and MQTT's while a webhook keeps messages it has acknowledged
@@ -430,6 +449,19 @@ int store_write_changed(struct store *s, sqlite3_stmt *st)
     if (r == 0 && sqlite3_changes(s->db) == 0)
         return -ENOENT;
     return r;
+}
+
+int store_write_ints(struct store *s, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st;
+    int r = store_batch_ensure(s);
+
+    if (r < 0)
+        return r;
+    st = store_stmt(s, sql);
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    return store_write_changed(s, st);
 }
 
 int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id)

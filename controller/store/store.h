@@ -23,7 +23,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 15
+#define STORE_SCHEMA_VERSION 16
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -197,6 +197,7 @@ struct store_card {
     int64_t created_at;
     char hash_prefix[17];   /* first 8 bytes of the keyed hash, hex: to tell cards apart */
     bool desfire;           /* provisioned as a DESFire: it proves its key */
+    int64_t last_used_at;   /* last presented at a reader, within ten minutes; 0: never */
 };
 /* -EEXIST if the card is already enrolled (to anyone), -ENOENT if no such member. */
 STORE_CHECK int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
@@ -220,7 +221,7 @@ struct store_uid_only_card {
     char member[96];
     int64_t card_id;
     char label[64];
-    int64_t last_used;      /* UTC of its last tap in the access log; 0: never */
+    int64_t last_used;      /* UTC of its last tap, within ten minutes (cards.last_used_at); 0: never */
 };
 typedef int (*store_uid_only_fn)(const struct store_uid_only_card *c, void *userdata);
 /* By member name. */
@@ -712,6 +713,7 @@ struct store_account {
     int64_t login_failures;             /* failed logins since the last good one */
     int64_t login_failed_at;            /* UTC seconds of the last failure, 0: none */
     int64_t last_login_at;              /* 0: never */
+    char language[4];                   /* "en", "fr"; "": no preference */
 };
 /* -EEXIST if the name is taken (names compare without case). */
 STORE_CHECK int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -724,6 +726,8 @@ STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t 
 /* A login of the account failed (at), or succeeded (ok: the count starts again). */
 STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
 STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
+/* language: "en", "fr" or "" (no preference). */
+STORE_CHECK int store_account_set_language(struct store *s, int64_t id, const char *language);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);
 STORE_CHECK int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata);
 
@@ -837,3 +841,20 @@ STORE_CHECK int store_member_sessions_foreach(struct store *s, int64_t member_id
 /* Member accounts: every account acting for member_id. */
 STORE_CHECK int store_member_accounts_foreach(struct store *s, int64_t member_id,
                                               store_account_fn fn, void *userdata);
+/* ---- entrance screens (store_kiosks.c): a secret address each, stored as its hash ---- */
+struct store_kiosk {
+    int64_t id;
+    char label[64];
+    int64_t created_at;
+    char created_by[64];
+};
+STORE_CHECK int store_kiosk_add(struct store *s, const char *label, const uint8_t hash[STORE_HASH_LEN],
+                    const char *by, int64_t *ret_id);
+/* The screen whose token has this hash, unless removed. -ENOENT. */
+STORE_CHECK int store_kiosk_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                      struct store_kiosk *ret);
+/* -ENOENT if there is no such screen (or it was removed already). */
+STORE_CHECK int store_kiosk_remove(struct store *s, int64_t id, int64_t at);
+typedef int (*store_kiosk_fn)(const struct store_kiosk *k, void *userdata);
+/* Screens not removed, oldest first. */
+STORE_CHECK int store_kiosks_foreach(struct store *s, store_kiosk_fn fn, void *userdata);

@@ -9,7 +9,8 @@
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
     "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
-    "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at " \
+    "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at, " \
+    "a.language " \
     "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
 
 static const char sql_add[] =
@@ -25,6 +26,7 @@ static const char sql_set_password[] = "UPDATE accounts SET password = ?2 WHERE 
 static const char sql_set_disabled[] =
     "UPDATE accounts SET disabled_at = nullif(?2, 0) WHERE id = ?1";
 static const char sql_set_calendar[] = "UPDATE accounts SET calendar_token = ?2 WHERE id = ?1";
+static const char sql_set_language[] = "UPDATE accounts SET language = ?2 WHERE id = ?1";
 static const char sql_ws_add[] =
     "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -67,6 +69,7 @@ static void account_fill(sqlite3_stmt *st, void *ret)
     a->login_failures = sqlite3_column_int64(st, 10);
     a->login_failed_at = sqlite3_column_int64(st, 11);
     a->last_login_at = sqlite3_column_int64(st, 12);
+    store_column_text(st, 13, a->language, sizeof(a->language));
 }
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
@@ -147,17 +150,14 @@ int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
     return store_stmt_exec(st);
 }
 
+int store_account_set_language(struct store *s, int64_t id, const char *language)
+{
+    return set_text(s, sql_set_language, id, language);
+}
+
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_set_disabled);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, disabled_at);
-    return store_write_changed(s, st);
+    return store_write_ints(s, sql_set_disabled, id, disabled_at);
 }
 
 STORE_ROWS_DELIVER(accounts_row, struct store_account, account_fill)
@@ -197,15 +197,7 @@ int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], in
 
 int store_account_touch(struct store *s, int64_t id, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_touch);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    return store_write_changed(s, st);
+    return store_write_ints(s, sql_touch, id, at);
 }
 
 struct websession_row {

@@ -7,9 +7,9 @@
  * that MQTT and webhooks read), store_mail.c (the e-mail outbox), store_fablab.c
  * (resources, trainings, qualifications, bookings, machine sessions), store_usage.c
  * (billing plans, rates, passes, usage, the ledger, presence, periods), store_trainers.c,
- * store_accounts.c, store_consortium.c, store_privacy.c (members' history, removal and
- * erasure, retention, and what an export reads); store_facts.c turns rows into policy
- * facts.
+ * store_accounts.c, store_kiosks.c (entrance screens), store_consortium.c, store_privacy.c
+ * (members' history, removal and erasure, retention, and what an export reads);
+ * store_facts.c turns rows into policy facts.
  *
  * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that
  * run them, gets each statement with store_stmt() (the one registry, store_sql.h), reads one
@@ -63,6 +63,9 @@ sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_batch_ensure(struct store *s);
 /* Run a write whose parameters are bound; -ENOENT if it changed no row. */
 int store_write_changed(struct store *s, sqlite3_stmt *st);
+/* Run sql, a write of two integers (?1 and ?2, e.g. an id and a time), in the open batch;
+ * -ENOENT if it changed no row. */
+int store_write_ints(struct store *s, const char *sql, int64_t a, int64_t b);
 /* Run an INSERT whose parameters are bound; its rowid goes to *ret_id (may be NULL). */
 int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id);
 

@@ -319,7 +319,7 @@ int64_t store_member_count(struct store *s)
 
 #define CARD_COLUMNS \
     "c.id, c.member_id, m.name, c.label, c.enabled, c.created_at, hex(substr(c.uid_hash, 1, 8)), " \
-    "c.desfire "
+    "c.desfire, coalesce(c.last_used_at, 0) "
 
 static const char sql_card_add[] =
     "INSERT INTO cards (member_id, uid_hash, label, created_at) VALUES (?1, ?2, ?3, ?4)";
@@ -343,11 +343,8 @@ static const char sql_card_set_desfire[] = "UPDATE cards SET desfire = ?2 WHERE 
 /* Enabled cards of active members that still open by UID, with when each was last used
  * (one pass over the access log, grouped). */
 static const char sql_card_uid_only[] =
-    "SELECT m.id, m.name, c.id, c.label, coalesce(l.last, 0) "
+    "SELECT m.id, m.name, c.id, c.label, coalesce(c.last_used_at, 0) "
     "FROM cards c JOIN members m ON m.id = c.member_id "
-    "LEFT JOIN (SELECT card_id, max(at) AS last FROM access_events "
-    "           WHERE card_id IS NOT NULL GROUP BY card_id) l "
-    "  ON l.card_id = c.id "
     "WHERE c.desfire = 0 AND c.enabled = 1 AND m.status = 'active' "
     "ORDER BY m.name, m.id, c.id";
 
@@ -363,6 +360,7 @@ static void card_fill(sqlite3_stmt *st, void *ret)
     c->created_at = sqlite3_column_int64(st, 5);
     store_column_text(st, 6, c->hash_prefix, sizeof(c->hash_prefix));
     c->desfire = sqlite3_column_int(st, 7) != 0;
+    c->last_used_at = sqlite3_column_int64(st, 8);
 }
 
 int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],

@@ -6,121 +6,31 @@
 // "alice" (Alice's) and "manager". Assertions are on page content and on the daemon's state
 // (portierctl --json), never on timing.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { before } from 'node:test';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this through run_browser_tests.py`);
-  return v;
-};
-const URL = env('PORTIER_URL');
-const CTL = env('PORTIERCTL');
-const SOCKET = env('PORTIER_SOCKET');
-const PASSWORD = env('PORTIER_PASSWORD');
-const CHROMIUM = process.env.PORTIER_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = env('PORTIER_ARTIFACTS');
-mkdirSync(ARTIFACTS, { recursive: true });
+import {
+  ARTIFACTS, URL, ctl, ctlText, layoutFaults, login, newPage as openPage, scenario, visit,
+} from './common.mjs';
 
 const PHONE = [{ width: 390, height: 844 }, { isMobile: true, hasTouch: true }];
 const LAPTOP = [{ width: 1280, height: 800 }, {}];
 
-let browser;
-const openPages = new Set();
-
-function ctl(...args) {
-  return JSON.parse(execFileSync(CTL, ['-s', SOCKET, ...args, '--json'], { encoding: 'utf8' }));
-}
-
-before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+before(() => {
   // Enough members for three pages, some of them expired, suspended or with e-mails.
   for (let i = 0; i < 110; i++) {
     const args = ['member', 'add', `Member ${String(i).padStart(3, '0')}`, '--plan', 'open',
       '--email', `m${i}@example.org`];
     if (i % 10 === 3) args.push('--until', '2020-01-01');
-    execFileSync(CTL, ['-s', SOCKET, ...args]);
+    ctlText(...args);
   }
-  execFileSync(CTL, ['-s', SOCKET, 'member', 'suspend', 'Member 005']);
-  execFileSync(CTL, ['-s', SOCKET, 'member', 'set', 'Alice', '--email', 'alice@example.org',
-    '--until', '2031-06-30']);
-});
-after(async () => {
-  await browser?.close();
+  ctlText('member', 'suspend', 'Member 005');
+  ctlText('member', 'set', 'Alice', '--email', 'alice@example.org', '--until', '2031-06-30');
 });
 
-async function newPage([viewport, extra] = LAPTOP) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true,
-    ...extra });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') page.errors.push(`console error: ${m.text()}`);
-  });
-  openPages.add(page);
-  context.on('close', () => openPages.delete(page));
-  return page;
-}
-
-function scenario(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      let i = 0;
-      for (const page of openPages) {
-        const file = join(ARTIFACTS, `failure-${name.replace(/\W+/g, '-').slice(0, 40)}-${i++}.png`);
-        await page.screenshot({ path: file, fullPage: true }).catch(() => {});
-        console.error(`# failure screenshot: ${file} (${page.url()})`);
-      }
-      throw e;
-    } finally {
-      for (const page of [...openPages]) await page.context().close();
-    }
-  });
-}
-
-async function visit(page, path) {
-  const response = await page.goto(URL + path);
-  assert.equal(response.status(), 200, `GET ${path}: status ${response.status()}`);
-}
-
-async function login(page, name, landing) {
-  await visit(page, '/login');
-  await page.getByLabel('Account name').fill(name);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await Promise.all([
-    page.waitForURL(URL + landing),
-    page.getByRole('button', { name: 'Log in', exact: true }).click(),
-  ]);
-}
-
-// Elements sticking out of the viewport (outside the horizontally scrolling .table boxes).
-function layoutFaults(width) {
-  const out = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    if (el.closest('.table')) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width && r.right > width + 1) {
-      out.push(`${el.tagName.toLowerCase()}${el.className ? '.' + el.className : ''} right=${Math.round(r.right)}`);
-    }
-  }
-  // A checkbox sits on the line of its label's text, not above it.
-  for (const input of document.querySelectorAll('label input[type=checkbox]')) {
-    const range = document.createRange();
-    range.selectNodeContents(input.closest('label'));
-    range.setStartAfter(input);
-    const text = range.getClientRects()[0];
-    const box = input.getBoundingClientRect();
-    if (text && Math.abs((text.top + text.bottom) / 2 - (box.top + box.bottom) / 2) > text.height / 2) {
-      out.push(`checkbox ${input.name} not beside its label text`);
-    }
-  }
-  return { scrollWidth: document.documentElement.scrollWidth, out: out.slice(0, 10) };
+function newPage([viewport, extra] = LAPTOP) {
+  return openPage({ viewport, deviceScaleFactor: 1, acceptDownloads: true, ...extra });
 }
 
 async function rowNames(page) {

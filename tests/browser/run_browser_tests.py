@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 """Browser tests: the real portierd (simulated hardware, web page on a free loopback port)
-driven by Debian's headless Chromium through playwright-core (booking.spec.mjs).
+driven by Debian's headless Chromium through playwright-core: booking.spec.mjs (booking
+from a phone, with the keyboard, without JavaScript; managers), kiosk.spec.mjs (the
+entrance screen follows a tap live) and pages.spec.mjs (every page in English and French:
+axe-core's accessibility check, screenshots at 360 and 1280 px, layout faults).
 
-This driver installs the pinned playwright-core into tests/browser/node_modules when it is
-missing or stale (`npm ci`), starts the daemon with a machine, members and web accounts,
-runs the Node.js test and stops the daemon. Standard library only; run with
+This driver installs the pinned playwright-core and axe-core into
+tests/browser/node_modules when they are missing or stale (`npm ci`), starts the daemon
+with a machine, members and web accounts, runs the Node.js tests one file after the other
+(they share the daemon) and stops the daemon. Standard library only; run with
 /usr/bin/python3. Usage:
 
-    run_browser_tests.py [ARTIFACT_DIR [SPEC]]
+    run_browser_tests.py [ARTIFACT_DIR] [SPEC...]
 
-ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots; SPEC is the
-scenario file to run (default booking.spec.mjs; members.spec.mjs for the member list). PORTIER_BIN
-names the build's bin/ (as for the integration tests); PORTIER_NODE and PORTIER_CHROMIUM
-override node and /usr/bin/chromium."""
+ARTIFACT_DIR (default: build/test-artifacts/browser) receives the screenshots; SPEC names
+the files to run (default: those three; e.g. `kiosk.spec.mjs` while working on it;
+`members.spec.mjs`, the member list, has a ctest of its own).
+PORTIER_BIN names the build's bin/ (as for the integration tests); PORTIER_NODE and
+PORTIER_CHROMIUM override node and /usr/bin/chromium."""
 
 import json
 import os
@@ -55,22 +60,31 @@ def log(msg):
     print("[browser] " + msg, flush=True)
 
 
+SPECS = ["booking.spec.mjs", "kiosk.spec.mjs", "pages.spec.mjs"]
+MODULES = ["playwright-core", "axe-core"]
+
+
 def ensure_node_modules():
-    """npm ci into tests/browser/node_modules unless the locked playwright-core is there."""
+    """npm ci into tests/browser/node_modules unless the locked versions are there."""
     with open(os.path.join(HERE, "package-lock.json")) as f:
-        want = json.load(f)["packages"]["node_modules/playwright-core"]["version"]
-    have = None
-    try:
-        with open(os.path.join(HERE, "node_modules", "playwright-core", "package.json")) as f:
-            have = json.load(f)["version"]
-    except (OSError, ValueError, KeyError):
-        pass
-    if have == want:
+        packages = json.load(f)["packages"]
+    stale = []
+    for name in MODULES:
+        want = packages["node_modules/" + name]["version"]
+        have = None
+        try:
+            with open(os.path.join(HERE, "node_modules", name, "package.json")) as f:
+                have = json.load(f)["version"]
+        except (OSError, ValueError, KeyError):
+            pass
+        if have != want:
+            stale.append("%s %s (found %s)" % (name, want, have))
+    if not stale:
         return
     npm = shutil.which("npm")
     if not npm:
         raise SystemExit("npm is not installed (tools/deps.sh installs nodejs and npm)")
-    log("installing playwright-core %s (npm ci, found %s)" % (want, have))
+    log("installing %s (npm ci)" % ", ".join(stale))
     # playwright-core downloads no browser: Debian's chromium is used.
     env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=HERE,
@@ -87,10 +101,16 @@ def free_port():
 
 def setup(d):
     """A machine with 30-minute slots, members Alice and Bob with a plan that covers the
-    fablab, Alice's member account and a manager account, both with passwords."""
+    fablab, Alice's member account and a manager account, both with passwords; cards for
+    both (the kiosk test taps them at the door), a training and a pass (for /me)."""
     d.ctl("plan", "add", "open", "--zones", "*", "--hours", "always")
     d.ctl("member", "add", "Alice", "--plan", "open")
     d.ctl("member", "add", "Bob", "--plan", "open")
+    d.ctl("card", "add", "Alice", "04A1B2C3", "--label", "keyring")
+    d.ctl("card", "add", "Bob", "04B0B0B0")
+    d.ctl("training", "add", "laser-basic")
+    d.ctl("training", "grant", "Alice", "laser-basic", "--expires", "2099-06-30")
+    d.ctl("pass", "add", "Alice", "--days", "10")
     d.ctl("machine", "set", "laser", "--slot", "30", "--min", "30", "--max", "240",
           "--window-days", "14", "--cancel-deadline", "0", "--training", "none",
           "--hours", "always")
@@ -104,7 +124,10 @@ def setup(d):
 
 
 def main():
-    artifacts = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+    args = sys.argv[1:]
+    specs = [a for a in args if a.endswith(".mjs")] or SPECS
+    dirs = [a for a in args if not a.endswith(".mjs")]
+    artifacts = os.path.abspath(dirs[0] if dirs else
                                 os.path.join(SRC, "build", "test-artifacts", "browser"))
     spec = sys.argv[2] if len(sys.argv) > 2 else "booking.spec.mjs"
     for what, path in (("chromium", CHROMIUM), ("node", NODE)):
@@ -144,9 +167,12 @@ def main():
                    PORTIER_CHROMIUM=CHROMIUM,
                    PORTIER_ARTIFACTS=artifacts)
         log("portierd on %s, daemon dir %s" % (env["PORTIER_URL"], d.dir))
-        p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, spec)],
-                           cwd=HERE, env=env, timeout=240)
-        ok = p.returncode == 0
+        ok = True
+        for spec in specs:
+            log("running %s" % spec)
+            p = subprocess.run([NODE, "--test-reporter=spec", os.path.join(HERE, spec)],
+                               cwd=HERE, env=env, timeout=900)
+            ok = ok and p.returncode == 0
     finally:
         code = d.stop()
         if code not in (0, None):

@@ -64,14 +64,17 @@ def wait_until(predicate, timeout=WAIT, what="condition"):
 
 
 def build_config(directory, sections="", site="test", site_name=None,
-                 timezone="Europe/Paris", daemon_extra=""):
-    """A portierd config for a test: [site] (id, optional name, time zone), [daemon] with its
-    state, control socket and debug log in directory, [hardware] simulated with its relay
-    files in directory/relays, then the test's own sections (readers, doors, [mqtt]...)."""
+                 timezone="Europe/Paris", daemon_extra="", site_extra=""):
+    """A portierd config for a test: [site] (id, optional name, time zone, site_extra lines),
+    [daemon] with its state, control socket and debug log in directory, [hardware] simulated
+    with its relay files in directory/relays, then the test's own sections (readers, doors,
+    [mqtt]...)."""
     text = "\n[site]\nid = %s\n" % site
     if site_name is not None:
         text += "name = %s\n" % site_name
     text += "timezone = %s\n" % timezone
+    if site_extra:
+        text += site_extra.rstrip("\n") + "\n"
     text += ("\n[daemon]\nstate_dir = {dir}/state\ncontrol_socket = {dir}/ctl.sock\n"
              "log_level = debug\n").format(dir=directory)
     if daemon_extra:

@@ -101,19 +101,22 @@ class Run:
         return reply
 
     def workload(self):
-        """Taps in, manual days, last month's close, taps out; stops at the cut."""
+        """Taps in, manual days, last month's close, taps out, then rig.rounds - 1 more
+        rounds of taps in, a manual day and taps out; stops at the cut."""
         r = self.rig
-        for uid in MEMBERS:
-            self.events.append(self.request({"cmd": "sim.tap", "reader": "in",
-                                             "uid": uid})["event_id"])
-        for member, day in r.manual_days:
-            self.request({"cmd": "usage.add", "member": str(member), "at": day})
-            self.days.append((member, day))
-        reply = self.request({"cmd": "period.close", "period": r.period})
-        self.period = (r.period, os.path.basename(reply["archive"]))
-        for uid in MEMBERS:
-            self.events.append(self.request({"cmd": "sim.tap", "reader": "out",
-                                             "uid": uid})["event_id"])
+        for k in range(r.rounds):
+            for uid in MEMBERS:
+                self.events.append(self.request({"cmd": "sim.tap", "reader": "in",
+                                                 "uid": uid})["event_id"])
+            for member, day in (r.manual_days if k == 0 else [r.extra_days[k - 1]]):
+                self.request({"cmd": "usage.add", "member": str(member), "at": day})
+                self.days.append((member, day))
+            if k == 0:
+                reply = self.request({"cmd": "period.close", "period": r.period})
+                self.period = (r.period, os.path.basename(reply["archive"]))
+            for uid in MEMBERS:
+                self.events.append(self.request({"cmd": "sim.tap", "reader": "out",
+                                                 "uid": uid})["event_id"])
         # An unknown card: a refused tap is an acknowledged record too.
         self.events.append(self.request({"cmd": "sim.tap", "reader": "in",
                                          "uid": "04FFFFFF"})["event_id"])
@@ -145,10 +148,13 @@ class Run:
 
 
 class Rig:
-    """A prepared site (members with cards on a day-rate plan) and runs on copies of it."""
+    """A prepared site (members with cards on a day-rate plan) and runs on copies of it.
+    rounds > 1 makes the workload longer (tools/torture: a thousand cut points and more)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, rounds=1):
+        assert 1 <= rounds <= 28, "one manual day per extra round, in one month"
         self.workdir = workdir
+        self.rounds = rounds
         self.runs = 0
         # Two months back is over whatever the hour (the billing day starts at 04:00); a
         # manual day on the 1st of last month is in the past and in an open period.
@@ -165,6 +171,9 @@ class Rig:
             ids.append(ok({"cmd": "member.add", "name": "Member %d" % i, "plan": "nomad"})["id"])
             ok({"cmd": "card.add", "member": str(ids[-1]), "uid": uid})
         self.manual_days = [(ids[0], month_back(1) + "-01")]
+        # Further rounds: a manual day each, for members in turn, on days 2, 3... of last month.
+        self.extra_days = [(ids[k % len(ids)], month_back(1) + "-%02d" % (2 + k % 27))
+                           for k in range(rounds - 1)]
         d.stop()
         with d.db() as db:
             self.version = db.execute("PRAGMA user_version").fetchone()[0]

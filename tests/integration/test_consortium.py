@@ -257,6 +257,25 @@ class ConsortiumTest(unittest.TestCase):
         self.assertEqual((status["acked_seq"], status["head_seq"]), (4, 4))
         self.assertEqual(self.custodian.problems(), [])
 
+    def test_ledger_still_acknowledged_after_reloads(self):
+        """Found by tools/torture: after a SIGHUP the consortium went on reading the freed
+        configuration (site id, batch and window sizes). MALLOC_PERTURB_ has glibc
+        overwrite freed memory at once, so a stale read shows."""
+        lyon = Site(self.root, "lyon", self.broker.port)
+        self.sites.append(lyon)
+        lyon.d.start(env_extra={"MALLOC_PERTURB_": "165"})
+        alice = lyon.seed_member()
+        for _ in range(3):
+            lyon.d.kill(signal.SIGHUP)
+            lyon.d.wait_notify("READY=1")
+        for day in ("2026-10-05", "2026-10-06", "2026-10-07"):
+            lyon.d.ok({"cmd": "usage.add", "member": str(alice), "at": day})
+        self.custodian.register(lyon)
+        self.custodian.start()
+        self.wait_verified(lyon, 3)
+        self.assertEqual(self.custodian.problems(), [])
+        self.assertIsNone(lyon.d.proc.poll())
+
     def test_unregistered_site_is_reported_not_stored(self):
         self.custodian.start()
         ghost = self.site("ghost")

@@ -276,8 +276,11 @@ class ContentTest(MailTest):
         self.smtp.refuse = "550 5.1.1 no such user"
         self.d.request({"cmd": "mail.test", "to": "nobody@example.org"})
         web = self.d.web_session(self.http_port)
-        page = web.open(web.base + "/manage", timeout=30).read().decode()
-        self.assertIn("<h2>Courriel</h2>", page)
+        overview = web.open(web.base + "/manage", timeout=30).read().decode()
+        self.assertIn('<h2 id="mail-h">Courriel</h2>', overview)     # the summary
+        self.assertIn("Envoyés dans la dernière heure\u202f: 1 (au plus 100)", overview)
+        self.assertIn('href="/manage/mail"', overview)
+        page = web.open(web.base + "/manage/mail", timeout=30).read().decode()
         self.assertIn("Envoyés dans la dernière heure\u202f: 1 (au plus 100)", page)
         rows = re.findall(r"<tr><td>(\d+)</td><td><code>(\w+)</code></td><td>([^<]+)</td>"
                           r"<td>[^<]+</td><td>(\d+)</td><td>([^<]+)</td><td>([^<]+)</td></tr>", page)
@@ -342,6 +345,28 @@ class EnglishTest(MailTest):
         self.assertIn("Hello Zoé Dupont,", text)
         self.assertIn("A manager booked laser for you.", text)
         self.assertEqual(list(msg.iter_parts())[1]["Content-Language"], "en")
+
+    def test_the_accounts_language_before_the_sites(self):
+        zoe = self.member()
+        ann = self.member("Ann Smith", "ann@example.org")
+        self.machine()
+        self.d.ok({"cmd": "account.add", "name": "zoe", "role": "member", "member": zoe})
+        self.d.ok({"cmd": "account.language", "name": "zoe", "language": "fr"})
+        self.d.ok({"cmd": "account.add", "name": "ann", "role": "member", "member": ann})
+        self.d.ok({"cmd": "account.language", "name": "ann", "language": "auto"})
+        start = next_slot(26)
+        for member, hours in ((zoe, 0), (ann, 2)):
+            self.d.ok({"cmd": "booking.add", "machine": "laser", "member": member,
+                       "start": start + hours * 3600, "end": start + hours * 3600 + 3600})
+        wait_until(lambda: self.smtp.count() == 2, what="both messages")
+        by_to = {m["To"].addresses[0].addr_spec: m for m in self.smtp.parsed()}
+        zoe_msg, ann_msg = by_to["zoe@example.org"], by_to["ann@example.org"]
+        # Zoé chose French on her account: French, although the site speaks English.
+        self.assertTrue(zoe_msg["Subject"].startswith("Nouvelle réservation"), zoe_msg["Subject"])
+        self.assertEqual(list(zoe_msg.iter_parts())[1]["Content-Language"], "fr")
+        # Ann left it to her browser: the site's language.
+        self.assertTrue(ann_msg["Subject"].startswith("New booking: laser on "), ann_msg["Subject"])
+        self.assertEqual(list(ann_msg.iter_parts())[1]["Content-Language"], "en")
 
     def test_test_command_reports_the_servers_answer(self):
         code, out, err = self.d.ctl("mail", "test", "ops@example.org")

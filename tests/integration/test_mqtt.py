@@ -7,6 +7,7 @@ the page itself. Uses Debian's python3-paho-mqtt (run with /usr/bin/python3)."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -297,6 +298,27 @@ class MqttTest(MqttBase):
         # The documented ACL lets portierd write every topic it uses.
         wait_until(lambda: self.listener.topic("portier/lyon/door/front/state"), what="door state")
         self.assertNotIn("the broker refused a message", self.d.log_text())
+
+    def test_reloads_keep_the_site_in_every_event(self):
+        """Found by tools/torture: after a SIGHUP the MQTT client went on reading the freed
+        configuration, and events went out with whatever had reused its memory as their
+        site (once a piece of a status answer). MALLOC_PERTURB_ has glibc overwrite freed
+        memory at once, so a stale read shows in the first event."""
+        self.d.stop()
+        self.d.start(env_extra={"MALLOC_PERTURB_": "165"})
+        wait_until(lambda: self.d.status()["mqtt"]["connected"], what="connected")
+        for _ in range(3):
+            self.d.kill(signal.SIGHUP)
+            self.d.wait_notify("READY=1")
+        for uid in ("04A1B2C3", "04DEADBE", "04B0B0B0"):
+            self.d.tap(uid)
+        wait_until(lambda: len(self.taps()) == 3, what="3 tap events")
+        self.d.ok({"cmd": "door.lock", "door": "front"})
+        wait_until(lambda: any(e.get("change") == "locked" for e in self.listener.events("door")),
+                   what="the door's lock event")
+        events = self.listener.events()
+        self.assertEqual([e for e in events if e.get("site") != "lyon"], [])
+        self.assertIsNone(self.d.proc.poll())
 
     def test_command_unlocks_a_door(self):
         self.acl_checked()

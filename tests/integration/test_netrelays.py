@@ -226,6 +226,9 @@ class NetRelayTest(NetRelayBase):
     def test_energy_billed_on_statement_and_in_the_ledger_through_a_counter_reset(self):
         self.d.ok({"cmd": "rate.set", "plan": "open", "target": "laser", "per_hour_cents": 0,
                    "per_kwh_cents": 30, "monthly_wh": 100})
+        # The daemon's first reading of the counter is its baseline (energy_total_wh null
+        # until then): wait for it, or the 1000 Wh below could be that baseline.
+        wait_until(lambda: self.power("laser")["energy_total_wh"] == 0, what="a baseline")
         self.shelly.add_energy(1000)                # before the session: not counted
         wait_until(lambda: self.power("laser")["energy_total_wh"] == 1000, what="a reading")
         self.tap("laser")

@@ -268,7 +268,9 @@ class DeliveryTest(WebhookTest):
         wait_until(lambda: self.rx.delivered("tap"), what="the event")
         wait_until(lambda: self.hooks()["crm"]["behind"] == 0, what="caught up")
         web = self.d.web_session(self.http_port)
-        page = web.open(web.base + "/manage", timeout=30).read().decode()
+        overview = web.open(web.base + "/manage", timeout=30).read().decode()
+        self.assertNotIn('id="mail-h"', overview)        # e-mail off: no summary there
+        page = web.open(web.base + "/manage/mail", timeout=30).read().decode()
         self.assertIn("E-mail is off ([mail] enabled = false).", page)
         row = re.search(r"<tr><td>crm</td><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td>"
                         r"<td>(\d+)</td><td>([^<]+)</td></tr>", page)

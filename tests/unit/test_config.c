@@ -138,6 +138,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_string_equal(a->hardware.chip, b->hardware.chip);
     assert_int_equal(a->hardware.debounce_ms, b->hardware.debounce_ms);
     assert_int_equal(a->hardware.input_bias, b->hardware.input_bias);
+    assert_int_equal(a->web.kiosk_names, b->web.kiosk_names);
+    assert_int_equal(a->web.kiosk_max_screens, b->web.kiosk_max_screens);
     assert_int_equal(a->n_readers, b->n_readers);
     for (unsigned i = 0; i < a->n_readers; i++) {
         assert_string_equal(a->readers[i].name, b->readers[i].name);
@@ -398,7 +400,7 @@ static void test_unknown_key_and_section(void **state)
     /* keys of an unknown section are not reported again */
     EXPECT_ERRORS("[site]\n\n[sight]\nid = x\nname = y\n",
                   "t.conf:3: unknown section [sight] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
+                  "mqtt, http, web, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
 }
 
 static void test_strings_must_be_utf8(void **state)
@@ -711,6 +713,21 @@ static void test_too_many_doors(void **state)
     EXPECT_ERRORS(text, "t.conf:130: too many doors (at most 32)");
 }
 
+static void test_too_many_webhooks(void **state)
+{
+    char text[4096];
+    size_t used = 0;
+
+    (void)state;
+    for (int i = 0; i <= CONFIG_MAX_WEBHOOKS; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used,
+                                 "[webhook w%d]\nurl = https://example.org/%d\n"
+                                 "secret = 0123456789abcdef\n", i, i);
+    assert_true(used < sizeof(text));
+    /* the 9th webhook's header is line 8 * 3 + 1 */
+    EXPECT_ERRORS(text, "t.conf:25: too many webhooks (at most 8)");
+}
+
 static void test_long_lines(void **state)
 {
     char text[1024], line[300];
@@ -739,7 +756,7 @@ static void test_long_lines(void **state)
     EXPECT_ERRORS(text, "t.conf:2: line too long (at most 198 characters)",
                   "t.conf:3: unknown key 'colour' in [site]",
                   "t.conf:4: unknown section [bogus] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
+                  "mqtt, http, web, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
 }
 
 static void test_many_errors_in_one_file(void **state)
@@ -753,7 +770,7 @@ static void test_many_errors_in_one_file(void **state)
          "/usr/share/zoneinfo)"),
         "5: recent_taps = 0 is out of range [1, 100]",
         "6: log_level must be one of: debug, info, notice, warning, error",
-        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)",
+        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, web, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)",
         "10: debounce_ms must be an integer",
         "12: [door] is missing required key 'relay'",
         "14: unlock_seconds = 601 is out of range [1, 600]",
@@ -929,7 +946,7 @@ static void test_every_default_parses(void **state)
     }
     fprintf(out, "[reader y]\n");     /* the machine's reader */
     assert_int_equal(fclose(out), 0);
-    assert_int_equal(sections, 14);
+    assert_int_equal(sections, 15);
     assert_true(keys >= 25);
 
     explicit = load_text_ok(text);
@@ -1100,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_references_and_shared_lines),
         cmocka_unit_test(test_section_headers),
         cmocka_unit_test(test_too_many_doors),
+        cmocka_unit_test(test_too_many_webhooks),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_many_errors_in_one_file),
         cmocka_unit_test(test_error_overflow_counted),

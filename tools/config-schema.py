@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""tools/config-schema.py: turn controller/daemon/config.schema into C.
+
+  tools/config-schema.py SCHEMA OUT.inc
+
+The schema lists portier.conf's sections and keys once, with their types, bounds, defaults
+and help; portierd parses the configuration from the tables this writes, and prints the
+reference (docs/configuration.md, portier.conf(5)) from the same tables. The format is
+described at the top of config.schema. A mistake in it is reported as `file:line: message`
+and fails the build."""
+
+import re
+import sys
+
+# Types whose value is a text buffer in the struct (the table records its size).
+BUFFER_TYPES = {"string", "name", "path", "timezone", "listen", "degrees"}
+TYPES = {"string", "name", "path", "int", "bool", "enum", "schedule", "line", "mode",
+         "timezone", "loglevel", "hhmm", "listen", "degrees", "device"}
+NUMBER = r"-?(0[0-7]*|[1-9][0-9]*)"
+KEY_LINE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*) (?P<type>[a-z]+)(?P<opts>( [^ =]+)*)"
+                      r"( (?P<eq>=)( (?P<default>.*))?)?$")
+SECTION_LINE = re.compile(r"^\[(?P<name>[a-z]+)(?P<named> NAME)?\] (?P<struct>[a-z_]+)$")
+
+
+class Error(Exception):
+    pass
+
+
+def c_string(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse(path):
+    sections = []
+    item = None                 # the section or key whose help lines follow
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for number, line in enumerate(lines, 1):
+        where = "%s:%d" % (path, number)
+        if not line.strip() or line.startswith("#"):
+            item = None if not line.strip() else item
+            continue
+        if line.startswith("    "):
+            if item is None:
+                raise Error("%s: help text belongs under a section or a key line" % where)
+            item["help"].append(line.strip())
+            continue
+        m = SECTION_LINE.match(line)
+        if m:
+            if any(s["name"] == m["name"] for s in sections):
+                raise Error("%s: section [%s] listed twice" % (where, m["name"]))
+            item = {"name": m["name"], "named": bool(m["named"]), "struct": m["struct"],
+                    "keys": [], "help": [], "where": where}
+            sections.append(item)
+            continue
+        m = KEY_LINE.match(line)
+        if not m:
+            raise Error("%s: expected `[SECTION] struct`, `KEY TYPE [OPTIONS] = DEFAULT`, "
+                        "`KEY TYPE [OPTIONS] required` or indented help" % where)
+        if not sections:
+            raise Error("%s: a key before any section" % where)
+        sec = sections[-1]
+        if m["type"] not in TYPES:
+            raise Error("%s: unknown type '%s' (one of %s)" % (where, m["type"],
+                                                               ", ".join(sorted(TYPES))))
+        if any(k["name"] == m["name"] for k in sec["keys"]):
+            raise Error("%s: key '%s' listed twice in [%s]" % (where, m["name"], sec["name"]))
+        key = {"name": m["name"], "type": m["type"], "min": "0", "max": "0", "choices": None,
+               "text": None, "field": m["name"], "help": [], "where": where,
+               "default": (m["default"] or "") if m["eq"] else None}
+        required = False
+        for opt in (m["opts"] or "").split():
+            r = re.fullmatch(r"(%s)\.\.(%s)" % (NUMBER, NUMBER), opt)
+            if r:
+                key["min"], key["max"] = opt.split("..")
+            elif opt == "required":
+                required = True
+            elif opt.split(":", 1)[0] in ("choices", "text", "field") and ":" in opt:
+                k, v = opt.split(":", 1)
+                if not re.fullmatch(r"[a-z_][a-z0-9_]*", v):
+                    raise Error("%s: '%s' is not a C name" % (where, v))
+                key[k] = v
+            else:
+                raise Error("%s: unknown option '%s'" % (where, opt))
+        if required == (key["default"] is not None):
+            raise Error("%s: a key has either `= DEFAULT` (maybe empty) or `required`" % where)
+        if (key["type"] in ("enum", "loglevel")) != (key["choices"] is not None):
+            raise Error("%s: enum and loglevel keys, and only they, name their choices" % where)
+        if (key["type"] == "schedule") != (key["text"] is not None):
+            raise Error("%s: schedule keys, and only they, name their text field" % where)
+        sec["keys"].append(key)
+        item = key
+    for sec in sections:
+        if not sec["help"]:
+            raise Error("%s: section [%s] has no help text" % (sec["where"], sec["name"]))
+        for key in sec["keys"]:
+            if not key["help"]:
+                raise Error("%s: key '%s' has no help text" % (key["where"], key["name"]))
+    if not sections:
+        raise Error("%s: no sections" % path)
+    return sections
+
+
+def generate(sections, source):
+    out = ["/* Generated by tools/config-schema.py from %s: edit that file. */" % source, ""]
+    out.append("enum { " + ", ".join("SEC_" + s["name"].upper() for s in sections) +
+               ", SEC__MAX };")
+    out.append("")
+    for sec in sections:
+        out.append("static const struct config_key %s_keys[] = {" % sec["name"])
+        for k in sec["keys"]:
+            st, field = sec["struct"], k["field"]
+            size = ("sizeof(((struct %s *)0)->%s)" % (st, field)
+                    if k["type"] in BUFFER_TYPES else "0")
+            aux = "offsetof(struct %s, %s)" % (st, k["text"]) if k["text"] else "0"
+            out.append("    { %s, CT_%s, offsetof(struct %s, %s), %s, %s, %s, %s, %s, %s,\n"
+                       "      %s }," % (c_string(k["name"]), k["type"].upper(), st, field, size,
+                                        k["min"], k["max"],
+                                        "NULL" if k["default"] is None
+                                        else c_string(k["default"]),
+                                        k["choices"] or "NULL", aux,
+                                        c_string(" ".join(k["help"]))))
+        out.append("};")
+        out.append("")
+    out.append("static const struct section_kind sections[SEC__MAX] = {")
+    for sec in sections:
+        out.append("    [SEC_%s] = { %s, %s, %s_keys, ARRAY_SIZE(%s_keys),\n      %s }," % (
+            sec["name"].upper(), c_string(sec["name"]), "true" if sec["named"] else "false",
+            sec["name"], sec["name"], c_string(" ".join(sec["help"]))))
+    out.append("};")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.stderr.write(__doc__)
+        return 2
+    try:
+        text = generate(parse(sys.argv[1]), "controller/daemon/config.schema")
+    except Error as e:
+        sys.stderr.write("%s\n" % e)
+        return 1
+    with open(sys.argv[2] + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    import os
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* pages_public: what anyone sees — the home page (open or closed, people in, machines and
+ * today's booked times, and a signed-in member's next bookings) and the week's overview of
+ * every machine. Names only for managers and one's own bookings. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_internal.h"
+#include "util.h"
+
+#define WEEK_BOOKINGS_MAX 200000
+#define NEXT_BOOKINGS 3
+
+/* ---- home ---- */
+
+struct today_ctx {
+    struct buf *b;
+    unsigned n;
+};
+
+static int today_append(const struct store_booking *bk, void *userdata)
+{
+    struct today_ctx *x = userdata;
+    char a[8], e[8];
+
+    i18n_time(LANG_EN, bk->start, I18N_TIME, a, sizeof(a));
+    i18n_time(LANG_EN, bk->end, I18N_TIME, e, sizeof(e));
+    buf_printf(x->b, "%s<time>%s</time>–<time>%s</time>", x->n++ ? ", " : "", a, e);
+    return 0;
+}
+
+struct next_ctx {
+    struct http_req *rq;
+    struct buf *b;
+    unsigned n;
+};
+
+static int next_append(const struct store_booking *bk, void *userdata)
+{
+    struct next_ctx *x = userdata;
+    char a[48], e[8];
+
+    web_time(x->rq, bk->start, I18N_WEEKDAY_SHORT, a, sizeof(a));
+    buf_put(x->b, "<li><a href=\"/machines/");
+    buf_html(x->b, bk->resource);
+    buf_put(x->b, "\">");
+    buf_html(x->b, bk->resource);
+    buf_put(x->b, "</a> <span class=\"when\">");
+    buf_html(x->b, a);
+    buf_put(x->b, " ");
+    buf_html(x->b, web_time(x->rq, bk->start, I18N_TIME, a, sizeof(a)));
+    buf_put(x->b, "–");
+    buf_html(x->b, web_time(x->rq, bk->end, I18N_TIME, e, sizeof(e)));
+    buf_put(x->b, "</span></li>");
+    x->n++;
+    return 0;
+}
+
+/* A member's next bookings, first thing on the home page. */
+static void next_bookings(struct http_req *rq, struct buf *b)
+{
+    struct next_ctx x = { rq, b, 0 };
+    struct store_booking_filter f = { .member_id = rq->account.member_id, .from = now_utc(),
+                                      .limit = NEXT_BOOKINGS };
+
+    buf_printf(b, "<section class=\"next\" aria-labelledby=\"next-h\"><h2 id=\"next-h\">%s</h2>"
+                  "<ul class=\"strip\">", L(rq, "My next bookings"));
+    http_store_ok(rq, store_bookings_foreach(rq->h->env.svc->store, &f, next_append, &x));
+    if (!x.n)
+        buf_printf(b, "<li>%s</li>", L(rq, "None yet: choose a machine below to book it."));
+    buf_printf(b, "</ul><p><a href=\"/me\">%s</a></p></section>", L(rq, "All my bookings"));
+}
+
+void page_home(struct http_req *rq, const char *rest)
+{
+    struct http *h = rq->h;
+    json_t *status = h->env.svc->status(h->env.svc);
+    struct web_machines *ml = web_machines_load(rq);
+    int64_t today = web_midnight(now_utc(), 0);
+    json_int_t present = json_integer_value(json_object_get(status, "present"));
+    bool open = web_site_open(status);
+    struct buf b = { 0 };
+
+    web_page_begin(rq, &b, L(rq, "Home"));
+    buf_put(&b, "<h1>");
+    buf_html(&b, h->cfg->site.name);
+    buf_printf(&b, "</h1><p class=\"state %s\" id=\"open-state\"><strong>%s</strong> · "
+               "<span id=\"present\">%lld</span> %s</p>", open ? "open" : "closed",
+               open ? L(rq, "Open") : L(rq, "Closed"), (long long)present,
+               LN(rq, "person in", "people in", present));
+    if (web_is_member(rq) && rq->account.member_id)
+        next_bookings(rq, &b);
+    buf_printf(&b, "<h2>%s</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">%s</th>"
+               "<th scope=\"col\">%s</th><th scope=\"col\">%s</th></tr></thead><tbody>",
+               L(rq, "Machines"), L(rq, "Machine"), L(rq, "State"), L(rq, "Booked today"));
+    for (unsigned k = 0; ml && k < ml->n; k++) {
+        const struct store_resource *m = &ml->m[k];
+        struct store_booking_filter f = { .resource_id = m->id, .from = today,
+                                          .to = web_midnight(today, 1), .limit = 200 };
+        struct today_ctx x = { &b, 0 };
+        const char *state = web_machine_state(m, status);
+
+        buf_put(&b, "<tr><th scope=\"row\"><a href=\"/machines/");
+        buf_html(&b, m->name);
+        buf_put(&b, "\">");
+        buf_html(&b, m->name);
+        buf_printf(&b, "</a></th><td class=\"m-%s\">%s", state[0] == 'f' ? "free"
+                   : state[0] == 'i' ? "busy" : "ooo", web_machine_state_text(rq, state));
+        if (m->out_of_order && m->out_of_order_reason[0]) {
+            buf_put(&b, " (");
+            buf_html(&b, m->out_of_order_reason);
+            buf_put(&b, ")");
+        }
+        buf_put(&b, "</td><td>");
+        http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, today_append, &x));
+        if (!x.n)
+            buf_html(&b, L(rq, "none"));
+        buf_put(&b, "</td></tr>");
+    }
+    if (!ml || !ml->n)
+        buf_printf(&b, "<tr><td colspan=\"3\">%s</td></tr>", L(rq, "No machines yet."));
+    buf_printf(&b, "</tbody></table></div><p>%s ", L(rq, "Calendar feeds (no names):"));
+    for (unsigned k = 0; ml && k < ml->n; k++) {
+        buf_printf(&b, "%s<a href=\"/calendar/", k ? ", " : "");
+        buf_html(&b, ml->m[k].name);
+        buf_put(&b, ".ics\">");
+        buf_html(&b, ml->m[k].name);
+        buf_put(&b, "</a>");
+    }
+    buf_put(&b, "</p>");
+    free(ml);
+    json_decref(status);
+    web_page_end(rq, &b, 200);
+}
+
+/* ---- the week overview: every machine, every day, the booked times ---- */
+
+struct week_ctx {
+    struct http_req *rq;
+    struct web_machines *ml;
+    int64_t days[8];                /* midnights: [0] Monday ... [7] next Monday */
+    struct buf cell[CONFIG_MAX_MACHINES * 4][7];
+};
+
+static int week_append(const struct store_booking *bk, void *userdata)
+{
+    struct week_ctx *x = userdata;
+    unsigned k;
+    char a[8], e[8];
+
+    for (k = 0; k < x->ml->n && x->ml->m[k].id != bk->resource_id; k++)
+        ;
+    if (k == x->ml->n)
+        return 0;
+    i18n_time(LANG_EN, bk->start, I18N_TIME, a, sizeof(a));
+    i18n_time(LANG_EN, bk->end, I18N_TIME, e, sizeof(e));
+    for (int d = 0; d < 7; d++) {
+        if (bk->start >= x->days[d + 1] || bk->end <= x->days[d])
+            continue;
+        struct buf *c = &x->cell[k][d];
+        buf_printf(c, "<li>%s–%s", a, e);
+        if (web_may_see_name(x->rq, bk->member_id)) {
+            buf_put(c, " ");
+            buf_html(c, bk->member);
+        }
+        buf_put(c, "</li>");
+    }
+    return 0;
+}
+
+/* Monday 00:00 of the week holding t. */
+static int64_t week_start(int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    localtime_r(&tt, &tm);
+    return web_midnight(t, -((tm.tm_wday + 6) % 7));
+}
+
+static void week_nav(struct http_req *rq, struct buf *b, int64_t monday)
+{
+    char prev[11], next[11], label[48], text[96];
+
+    web_date_text(web_midnight(monday, -7), prev);
+    web_date_text(web_midnight(monday, 7), next);
+    web_time(rq, monday, I18N_DATE, label, sizeof(label));
+    buf_printf(b, "<nav class=\"weeknav\" aria-label=\"%s\"><a href=\"/bookings?week=%s\" "
+               "rel=\"prev\">← %s</a> <span>", L(rq, "Weeks"), prev, L(rq, "Previous week"));
+    buf_html(b, web_format(text, sizeof(text), L(rq, "Week of %s"), label));
+    buf_printf(b, "</span> <a href=\"/bookings?week=%s\" rel=\"next\">%s →</a></nav>", next,
+               L(rq, "Next week"));
+}
+
+void page_week(struct http_req *rq, const char *rest)
+{
+    struct http *h = rq->h;
+    const char *w = http_query(rq, "week");
+    int64_t monday, t;
+    struct week_ctx *x = calloc(1, sizeof(*x));
+    struct buf b = { 0 };
+    char key[48];
+    struct page_cache *slot = NULL;
+
+    monday = w && web_parse_local(w, true, &t) == 0 ? week_start(t) : week_start(now_utc());
+    /* Anyone's view of a week is the same bytes until a booking or machine changes (per
+     * language: the page is in the visitor's). */
+    snprintf(key, sizeof(key), "week:%" PRId64 ":%s", monday, i18n_code(rq->lang));
+    if (!rq->role) {
+        for (size_t i = 0; i < sizeof(h->cache) / sizeof(h->cache[0]); i++) {
+            struct page_cache *c = &h->cache[i];
+            if (c->response && strcmp(c->key, key) == 0) {
+                if (c->gen == store_generation(h->env.svc->store)) {
+                    free(x);
+                    http_reply_shared(rq, 200, c->response);
+                    return;
+                }
+                slot = c;
+                break;
+            }
+            if (!slot || (!c->response && slot->response))
+                slot = c;
+        }
+    }
+    if (!x || !(x->ml = web_machines_load(rq))) {
+        free(x);
+        http_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    x->rq = rq;
+    for (int d = 0; d <= 7; d++)
+        x->days[d] = web_midnight(monday, d);
+    struct store_booking_filter f = { .from = x->days[0], .to = x->days[7],
+                                      .limit = WEEK_BOOKINGS_MAX };
+    http_store_ok(rq, store_bookings_foreach(h->env.svc->store, &f, week_append, x));
+
+    web_page_begin(rq, &b, L(rq, "Bookings"));
+    buf_printf(&b, "<h1>%s</h1>", L(rq, "Bookings"));
+    week_nav(rq, &b, monday);
+    buf_printf(&b, "<div class=\"table\"><table class=\"week\"><thead><tr><th scope=\"col\">%s</th>",
+               L(rq, "Machine"));
+    for (int d = 0; d < 7; d++) {
+        char label[24];
+        buf_printf(&b, "<th scope=\"col\">%s</th>",
+                   web_time(rq, x->days[d], I18N_WEEKDAY_SHORT, label, sizeof(label)));
+    }
+    buf_put(&b, "</tr></thead><tbody>");
+    for (unsigned k = 0; k < x->ml->n; k++) {
+        buf_put(&b, "<tr><th scope=\"row\"><a href=\"/machines/");
+        buf_html(&b, x->ml->m[k].name);
+        buf_put(&b, "\">");
+        buf_html(&b, x->ml->m[k].name);
+        buf_put(&b, "</a></th>");
+        for (int d = 0; d < 7; d++) {
+            struct buf *c = &x->cell[k][d];
+            if (c->len) {
+                buf_put(&b, "<td><ul>");
+                buf_putn(&b, c->data, c->len);
+                buf_put(&b, "</ul></td>");
+            } else {
+                buf_put(&b, "<td></td>");
+            }
+            buf_free(c);
+        }
+        buf_put(&b, "</tr>");
+    }
+    buf_put(&b, "</tbody></table></div>");
+    free(x->ml);
+    free(x);
+    web_page_end(rq, &b, 200);
+    if (slot && rq->response) {
+        if (slot->response)
+            MHD_destroy_response(slot->response);
+        snprintf(slot->key, sizeof(slot->key), "%s", key);
+        slot->gen = store_generation(h->env.svc->store);
+        slot->response = rq->response;     /* the cache owns it from now on */
+        rq->response_shared = true;
+    }
+}
+
+void web_cache_clear(struct http *h)
+{
+    for (size_t i = 0; i < sizeof(h->cache) / sizeof(h->cache[0]); i++) {
+        if (h->cache[i].response)
+            MHD_destroy_response(h->cache[i].response);
+        memset(&h->cache[i], 0, sizeof(h->cache[i]));
+    }
+}
