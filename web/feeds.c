@@ -132,10 +132,10 @@ static void calendar_route(struct http_req *rq, const char *rest)
     name[len - 4] = '\0';
     if (strncmp(name, "me/", 3) == 0) {
         struct store_account a;
-        uint8_t unused[STORE_HASH_LEN];
-        /* A private feed: the token is the only credential, so check its shape first. */
-        if (!account_token_hash(name + 3, unused) ||
-            store_account_by_calendar(rq->h->env.svc->store, name + 3, &a) < 0 || a.disabled_at ||
+        uint8_t hash[STORE_HASH_LEN];
+        /* A private feed: the token is the only credential, kept as its hash. */
+        if (!account_token_hash(name + 3, hash) ||
+            store_account_by_calendar(rq->h->env.svc->store, hash, &a) < 0 || a.disabled_at ||
             !a.member_id) {
             http_error(rq, 404, "not_found", "no such calendar");
             return;

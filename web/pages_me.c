@@ -3,6 +3,7 @@
  * a member's world (bookings, membership, this month's usage and passes, trainings, cards,
  * calendar address) and every account's language. */
 #include <errno.h>
+#include <sodium.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,7 +248,7 @@ static void me_render(struct http_req *rq, json_t *reply)
     json_t *members = json_object_get(json_object_get(reply, "statement"), "members");
     json_t *totals = json_object_get(json_array_get(members, 0), "totals");
     const char *cancelled = http_query(rq, "cancelled");
-    char base[160], text[200];
+    char text[200];
     int64_t id;
 
     web_page_begin(rq, &b, L(rq, "My page"));
@@ -321,21 +322,14 @@ static void me_render(struct http_req *rq, json_t *reply)
     buf_put(&b, "</ul></section>");
 
     buf_printf(&b, "<section aria-labelledby=\"cal-h\"><h2 id=\"cal-h\">%s</h2>", L(rq, "My calendar"));
-    if (rq->account.calendar_token[0]) {
-        http_base_url(rq, base, sizeof(base));
-        buf_printf(&b, "<p>%s</p><p><input readonly class=\"copy\" id=\"calendar-url\" "
-                       "aria-label=\"%s\" value=\"",
-                   L(rq, "Add this address to your calendar app (keep it private: anyone with "
-                         "it sees your bookings):"), L(rq, "Calendar address"));
-        buf_html(&b, base);
-        buf_put(&b, "/calendar/me/");
-        buf_html(&b, rq->account.calendar_token);
-        buf_put(&b, ".ics\"></p>");
-    }
+    if (rq->account.has_calendar)
+        buf_printf(&b, "<p>%s</p>",
+                   L(rq, "You have a private calendar address. It is shown only when it is made: "
+                         "if you lost it, make a new one (the old one stops working)."));
     buf_put(&b, "<form method=\"post\" action=\"/me/calendar\">");
     web_csrf_field(rq, &b);
     buf_printf(&b, "<button type=\"submit\" class=\"secondary\">%s</button></form></section>",
-               rq->account.calendar_token[0]
+               rq->account.has_calendar
                    ? L(rq, "Replace the address (the old one stops working)")
                    : L(rq, "Create my calendar address"));
     web_me_privacy(rq, &b);                 /* pages_members.c: my data, the privacy page */
@@ -385,17 +379,32 @@ void page_me(struct http_req *rq, const char *rest)
 
 void post_me_calendar(struct http_req *rq, const char *rest)
 {
-    char token[STORE_TOKEN_TEXT_MAX + 1];
-    uint8_t unused[STORE_HASH_LEN];
+    char token[STORE_TOKEN_TEXT_MAX + 1], base[256];
+    uint8_t hash[STORE_HASH_LEN];
+    struct buf b = { 0 };
 
     if (!http_require(rq, WEB_MEMBERS))
         return;
-    account_token_new(token, unused);
-    if (store_account_set_calendar(rq->h->env.svc->store, rq->account.id, token) < 0) {
+    account_token_new(token, hash);
+    if (store_account_set_calendar(rq->h->env.svc->store, rq->account.id, hash) < 0) {
+        sodium_memzero(token, sizeof(token));
         http_error(rq, 500, "store", "cannot store the calendar address");
         return;
     }
-    http_redirect(rq, "/me");
+    /* The only time the address is shown: the site keeps its hash, as for sessions. */
+    http_base_url(rq, base, sizeof(base));
+    web_page_begin(rq, &b, L(rq, "My calendar"));
+    buf_printf(&b, "<p>%s</p><p><input readonly class=\"copy\" id=\"calendar-url\" "
+                   "aria-label=\"%s\" value=\"",
+               L(rq, "Add this address to your calendar app now: it is shown only this once. "
+                     "Keep it private: anyone with it sees your bookings."),
+               L(rq, "Calendar address"));
+    buf_html(&b, base);
+    buf_put(&b, "/calendar/me/");
+    buf_html(&b, token);
+    buf_printf(&b, ".ics\"></p><p><a href=\"/me\">%s</a></p>", L(rq, "Back to my page"));
+    sodium_memzero(token, sizeof(token));
+    web_page_end(rq, &b, 200);
 }
 
 static void language_set(struct http_req *rq, json_t *reply)

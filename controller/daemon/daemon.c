@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "accounts.h"
 #include "card_keys.h"
 #include "cardid.h"
 #include "command.h"
@@ -220,6 +221,14 @@ static int open_store(struct daemon *d)
         log_error("cannot prepare the database %s for writing: %s", db_path, strerror(-r));
         return r;
     }
+    r = store_accounts_hash_calendar_tokens(d->svc.store, account_token_hash);
+    if (r < 0) {
+        log_error("cannot hash the calendar addresses kept in clear: %s", strerror(-r));
+        return r;
+    }
+    if (r > 0)
+        log_notice("%d calendar addresses kept in clear by an older version are now kept "
+                   "hashed; they go on working", r);
     r = store_secret(d->svc.store, "card_key", card_key, sizeof(card_key));
     if (r < 0) {
         log_error("cannot read or create the site's card key: %s", strerror(-r));

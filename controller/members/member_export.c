@@ -45,7 +45,7 @@ static int account_row(const struct store_account *a, void *userdata)
                                     "created_by", a->created_by, "last_login_at",
                                     utc(a->last_login_at), "disabled_at", utc(a->disabled_at),
                                     "password_set", a->password[0] != '\0', "calendar_address",
-                                    a->calendar_token[0] != '\0'));
+                                    a->has_calendar));
 }
 
 static int qualification_row(const struct store_qualification *q, void *userdata)

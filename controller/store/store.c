@@ -443,41 +443,91 @@ sqlite3_stmt *store_stmt(struct store *s, const char *sql)
     return store_stmts_get(s->stmts, sql);
 }
 
-int store_write_changed(struct store *s, sqlite3_stmt *st)
-{
-    int r = store_stmt_exec(st);
-    if (r == 0 && sqlite3_changes(s->db) == 0)
-        return -ENOENT;
-    return r;
-}
+/* ---- the helpers of store_internal.h ---- */
 
-int store_write_ints(struct store *s, const char *sql, int64_t a, int64_t b)
+int store_write(struct store *s, const char *sql, struct store_args args)
 {
-    sqlite3_stmt *st;
     int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql);
-    sqlite3_bind_int64(st, 1, a);
-    sqlite3_bind_int64(st, 2, b);
-    return store_write_changed(s, st);
+    return r < 0 ? r : store_stmt_run(store_stmt(s, sql), args);
 }
 
-int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id)
+int store_update(struct store *s, const char *sql, struct store_args args)
 {
-    int r = store_stmt_exec(st);
+    int r = store_write(s, sql, args);
+    return r == 0 && sqlite3_changes(s->db) == 0 ? -ENOENT : r;
+}
+
+int store_write_count(struct store *s, const char *sql, struct store_args args)
+{
+    int r = store_write(s, sql, args);
+    return r < 0 ? r : sqlite3_changes(s->db);
+}
+
+int store_insert(struct store *s, const char *sql, struct store_args args, int64_t *ret_id)
+{
+    int r = store_write(s, sql, args);
     if (r == 0 && ret_id)
         *ret_id = sqlite3_last_insert_rowid(s->db);
     return r;
+}
+
+int store_get(struct store *s, const char *sql, struct store_args args,
+              const struct store_cols *cols, void *ret)
+{
+    return store_stmt_get(store_stmt(s, sql), args, cols, ret);
+}
+
+int store_get_int64(struct store *s, const char *sql, struct store_args args, int64_t *ret)
+{
+    return store_stmt_get_int64(store_stmt(s, sql), args, ret);
+}
+
+int64_t store_value(struct store *s, const char *sql, struct store_args args)
+{
+    return store_stmt_value(store_stmt(s, sql), args);
+}
+
+int store_get_text(struct store *s, const char *sql, struct store_args args, char *buf,
+                   size_t n)
+{
+    return store_stmt_get_text(store_stmt(s, sql), args, buf, n);
+}
+
+int store_exists(struct store *s, const char *sql, struct store_args args)
+{
+    return store_stmt_exists(store_stmt(s, sql), args);
+}
+
+int store_each(struct store *s, const char *sql, struct store_args args,
+               const struct store_cols *cols, store_row_fn each, void *ctx)
+{
+    return store_stmt_each(store_stmt(s, sql), args, cols, each, ctx);
+}
+
+int store_collect(struct store *s, const char *sql, struct store_args args,
+                  const struct store_cols *cols, void *out, size_t n)
+{
+    return store_stmt_collect(store_stmt(s, sql), args, cols, out, n);
+}
+
+int store_collect_each(struct store *s, const char *sql, struct store_args args,
+                       const struct store_cols *cols, void *out, size_t n, store_row_fn each,
+                       void *ctx)
+{
+    int count = store_collect(s, sql, args, cols, out, n), r = count;
+
+    for (int i = 0; i < count && r >= 0; i++)
+        r = each((const char *)out + (size_t)i * cols->size, ctx);
+    return r < 0 ? r : count;
 }
 
 /* The first column of a one-row query, or 0 (an empty outbox or ledger). */
 static int64_t first_int64(struct store *s, const char *sql)
 {
     int64_t v = 0;
-    store_row_int64(store_stmt(s, sql), &v);
-    return v;
+    int r = store_get_int64(s, sql, STORE_NO_ARGS, &v);
+
+    return r < 0 ? 0 : v;
 }
 
 /* ---- batches and durability ---- */
@@ -879,10 +929,10 @@ int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len)
 {
     struct secret_row row = { buf, len, false };
     sqlite3_stmt *st = store_stmt(s, sql_secret_get);
-    int r;
+    int r = store_bind(st, STORE_ARGS(STORE_TEXT(name)));
 
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    r = store_row_get(st, secret_fill, &row);
+    if (r == 0)
+        r = store_row_get(st, secret_fill, &row);
     if (r == 0)
         return row.sized ? 0 : -EBADMSG;
     if (r != -ENOENT)
@@ -891,43 +941,24 @@ int store_secret(struct store *s, const char *name, uint8_t *buf, size_t len)
     if (r < 0)
         return r;
     randombytes_buf(buf, len);
-    st = store_stmt(s, sql_secret_put);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_STATIC);
-    r = store_stmt_exec(st);
+    r = store_write(s, sql_secret_put, STORE_ARGS(STORE_TEXT(name), STORE_BLOB(buf, len)));
     if (r < 0)
         return r;
     /* A new secret must be durable before anything is hashed with it. */
     return store_commit(s);
 }
 
-struct site_id_row {
-    char text[64];
-};
-
-static void site_id_fill(sqlite3_stmt *st, void *ret)
-{
-    struct site_id_row *row = ret;
-    store_column_text(st, 0, row->text, sizeof(row->text));
-}
-
 int store_site_id(struct store *s, const char *site)
 {
-    struct site_id_row stored;
-    sqlite3_stmt *st;
-    int r = store_row_get(store_stmt(s, sql_site_id_get), site_id_fill, &stored);
+    char stored[64];
+    int r = store_get_text(s, sql_site_id_get, STORE_NO_ARGS, stored, sizeof(stored));
 
     if (r == 0)
-        return strcmp(stored.text, site) == 0 ? 0 : -EXDEV;
+        return strcmp(stored, site) == 0 ? 0 : -EXDEV;
     if (r != -ENOENT)
         return r;
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_secret_put);
-    sqlite3_bind_text(st, 1, "site_id", -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, site, (int)strlen(site), SQLITE_STATIC);
-    return store_stmt_exec(st);
+    return store_write(s, sql_secret_put,
+                       STORE_ARGS(STORE_TEXT("site_id"), STORE_BLOB(site, strlen(site))));
 }
 
 /* ---- steps: a group of writes inside the batch that succeeds or leaves no trace ---- */

@@ -707,7 +707,7 @@ struct store_account {
     int64_t member_id;                  /* members: whose account; else 0 */
     char member[96];
     char password[STORE_PASSWORD_HASH_MAX];     /* argon2id string, "" until set */
-    char calendar_token[STORE_TOKEN_TEXT_MAX + 1];
+    bool has_calendar;                  /* a private calendar address exists (kept hashed) */
     int64_t disabled_at, created_at;
     char created_by[64];
     int64_t login_failures;             /* failed logins since the last good one */
@@ -720,12 +720,23 @@ STORE_CHECK int store_account_add(struct store *s, const char *name, const char 
                       const char *by, int64_t *ret_id);
 STORE_CHECK int store_account_get(struct store *s, int64_t id, struct store_account *ret);
 STORE_CHECK int store_account_find(struct store *s, const char *name, struct store_account *ret);
-STORE_CHECK int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret);
+/* The account whose private calendar address has this token hash (account_token_hash()). */
+STORE_CHECK int store_account_by_calendar(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                                          struct store_account *ret);
 STORE_CHECK int store_account_set_password(struct store *s, int64_t id, const char *hash);
 STORE_CHECK int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at);
 /* A login of the account failed (at), or succeeded (ok: the count starts again). */
 STORE_CHECK int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at);
-STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id, const char *token);
+/* The calendar address's token is kept as its hash only, as sessions are: the address is
+ * shown once, when it is made. */
+STORE_CHECK int store_account_set_calendar(struct store *s, int64_t id,
+                                           const uint8_t hash[STORE_HASH_LEN]);
+/* Databases of before 0.2 kept calendar tokens in clear: each one still in clear is replaced
+ * by its hash (hash_fn, account_token_hash()), so old addresses go on working. Returns how
+ * many were hashed. */
+STORE_CHECK int store_accounts_hash_calendar_tokens(struct store *s,
+                                                    bool (*hash_fn)(const char *text,
+                                                                    uint8_t hash[STORE_HASH_LEN]));
 /* language: "en", "fr" or "" (no preference). */
 STORE_CHECK int store_account_set_language(struct store *s, int64_t id, const char *language);
 typedef int (*store_account_fn)(const struct store_account *a, void *userdata);

@@ -8,7 +8,7 @@
 
 #define ACCOUNT_COLUMNS \
     "a.id, a.name, a.role, coalesce(a.member_id, 0), coalesce(m.name, ''), " \
-    "coalesce(a.password, ''), coalesce(a.calendar_token, ''), coalesce(a.disabled_at, 0), " \
+    "coalesce(a.password, ''), a.calendar_token IS NOT NULL, coalesce(a.disabled_at, 0), " \
     "a.created_at, a.created_by, a.login_failures, a.login_failed_at, a.last_login_at, " \
     "a.language " \
     "FROM accounts a LEFT JOIN members m ON m.id = a.member_id "
@@ -25,7 +25,12 @@ static const char sql_list_member[] =
 static const char sql_set_password[] = "UPDATE accounts SET password = ?2 WHERE id = ?1";
 static const char sql_set_disabled[] =
     "UPDATE accounts SET disabled_at = nullif(?2, 0) WHERE id = ?1";
+/* calendar_token holds the token's hash, a BLOB (a TEXT value: a token in clear, from before
+ * 0.2, hashed at start by store_accounts_hash_calendar_tokens()). */
 static const char sql_set_calendar[] = "UPDATE accounts SET calendar_token = ?2 WHERE id = ?1";
+static const char sql_calendar_clear[] =
+    "SELECT id, calendar_token FROM accounts WHERE typeof(calendar_token) = 'text'";
+static const char sql_calendar_drop[] = "UPDATE accounts SET calendar_token = NULL WHERE id = ?1";
 static const char sql_set_language[] = "UPDATE accounts SET language = ?2 WHERE id = ?1";
 static const char sql_ws_add[] =
     "INSERT INTO web_sessions (token_hash, account_id, csrf, created_at, expires_at) "
@@ -51,242 +56,180 @@ static const char sql_login_failed[] =
 static const char sql_login_ok[] =
     "UPDATE accounts SET login_failures = 0, login_failed_at = 0 WHERE id = ?1";
 
-static void account_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_account *a = ret;
-
-    memset(a, 0, sizeof(*a));
-    a->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, a->name, sizeof(a->name));
-    store_column_text(st, 2, a->role, sizeof(a->role));
-    a->member_id = sqlite3_column_int64(st, 3);
-    store_column_text(st, 4, a->member, sizeof(a->member));
-    store_column_text(st, 5, a->password, sizeof(a->password));
-    store_column_text(st, 6, a->calendar_token, sizeof(a->calendar_token));
-    a->disabled_at = sqlite3_column_int64(st, 7);
-    a->created_at = sqlite3_column_int64(st, 8);
-    store_column_text(st, 9, a->created_by, sizeof(a->created_by));
-    a->login_failures = sqlite3_column_int64(st, 10);
-    a->login_failed_at = sqlite3_column_int64(st, 11);
-    a->last_login_at = sqlite3_column_int64(st, 12);
-    store_column_text(st, 13, a->language, sizeof(a->language));
-}
+#define COL(field) STORE_COL(struct store_account, field)
+static const struct store_cols account_cols = STORE_COLS(struct store_account,
+    COL(id), COL(name), COL(role), COL(member_id), COL(member), COL(password),
+    COL(has_calendar), COL(disabled_at), COL(created_at), COL(created_by), COL(login_failures),
+    COL(login_failed_at), COL(last_login_at), COL(language));
+#undef COL
 
 int store_account_add(struct store *s, const char *name, const char *role, int64_t member_id,
                       const char *by, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_add);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, member_id);
-    sqlite3_bind_int64(st, 4, now_utc());
-    sqlite3_bind_text(st, 5, by, -1, SQLITE_STATIC);
-    return store_write_insert(s, st, ret_id);
+    return store_insert(s, sql_add,
+                        STORE_ARGS(STORE_TEXT(name), STORE_TEXT(role), STORE_INT(member_id),
+                                   STORE_INT(now_utc()), STORE_TEXT(by)), ret_id);
 }
 
 int store_account_get(struct store *s, int64_t id, struct store_account *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_get);
-
-    sqlite3_bind_int64(st, 1, id);
-    return store_row_get(st, account_fill, ret);
+    return store_get(s, sql_get, STORE_ARGS(STORE_INT(id)), &account_cols, ret);
 }
 
 int store_account_find(struct store *s, const char *name, struct store_account *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_find);
-
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return store_row_get(st, account_fill, ret);
+    return store_get(s, sql_find, STORE_ARGS(STORE_TEXT(name)), &account_cols, ret);
 }
 
-int store_account_by_calendar(struct store *s, const char *token, struct store_account *ret)
+int store_account_by_calendar(struct store *s, const uint8_t hash[STORE_HASH_LEN],
+                              struct store_account *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_by_calendar);
-
-    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
-    return store_row_get(st, account_fill, ret);
-}
-
-static int set_text(struct store *s, const char *sql, int64_t id, const char *text)
-{
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_get(s, sql_by_calendar, STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN)),
+                     &account_cols, ret);
 }
 
 int store_account_set_password(struct store *s, int64_t id, const char *hash)
 {
-    return set_text(s, sql_set_password, id, hash);
+    return store_update(s, sql_set_password, STORE_ARGS(STORE_INT(id), STORE_TEXT(hash)));
 }
 
-int store_account_set_calendar(struct store *s, int64_t id, const char *token)
+int store_account_set_calendar(struct store *s, int64_t id, const uint8_t hash[STORE_HASH_LEN])
 {
-    return set_text(s, sql_set_calendar, id, token);
+    return store_update(s, sql_set_calendar,
+                        STORE_ARGS(STORE_INT(id), STORE_BLOB(hash, STORE_HASH_LEN)));
+}
+
+struct clear_token {
+    int64_t id;
+    char text[STORE_TOKEN_TEXT_MAX + 2];     /* one more: a longer text is no token of ours */
+};
+static const struct store_cols clear_token_cols = STORE_COLS(struct clear_token,
+    STORE_COL(struct clear_token, id), STORE_COL(struct clear_token, text));
+
+int store_accounts_hash_calendar_tokens(struct store *s,
+                                        bool (*hash_fn)(const char *text,
+                                                        uint8_t hash[STORE_HASH_LEN]))
+{
+    struct clear_token found[64];
+    uint8_t hash[STORE_HASH_LEN];
+    int total = 0, n, r;
+
+    /* A few at a time, read before written; each write takes a row out of the query. */
+    while ((n = store_collect(s, sql_calendar_clear, STORE_NO_ARGS, &clear_token_cols, found,
+                              ARRAY_SIZE(found))) > 0) {
+        for (int i = 0; i < n; i++) {
+            if (hash_fn(found[i].text, hash))
+                r = store_account_set_calendar(s, found[i].id, hash);
+            else                                    /* not a token of ours: no address */
+                r = store_update(s, sql_calendar_drop, STORE_ARGS(STORE_INT(found[i].id)));
+            if (r < 0)
+                return r;
+            total++;
+        }
+    }
+    return n < 0 ? n : total;
 }
 
 int store_account_login_noted(struct store *s, int64_t id, bool ok, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, ok ? sql_login_ok : sql_login_failed);
-    sqlite3_bind_int64(st, 1, id);
-    if (!ok)
-        sqlite3_bind_int64(st, 2, at);
-    return store_stmt_exec(st);
+    if (ok)
+        return store_write(s, sql_login_ok, STORE_ARGS(STORE_INT(id)));
+    return store_write(s, sql_login_failed, STORE_ARGS(STORE_INT(id), STORE_INT(at)));
 }
 
 int store_account_set_language(struct store *s, int64_t id, const char *language)
 {
-    return set_text(s, sql_set_language, id, language);
+    return store_update(s, sql_set_language, STORE_ARGS(STORE_INT(id), STORE_TEXT(language)));
 }
 
 int store_account_set_disabled(struct store *s, int64_t id, int64_t disabled_at)
 {
-    return store_write_ints(s, sql_set_disabled, id, disabled_at);
+    return store_update(s, sql_set_disabled, STORE_ARGS(STORE_INT(id), STORE_INT(disabled_at)));
 }
 
-STORE_ROWS_DELIVER(accounts_row, struct store_account, account_fill)
+STORE_ROWS_TO(accounts_row, store_account_fn)
 
 int store_accounts_foreach(struct store *s, store_account_fn fn, void *userdata)
 {
-    return store_rows_each(store_stmt(s, sql_list), accounts_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_list, STORE_NO_ARGS, &account_cols, accounts_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 int store_member_accounts_foreach(struct store *s, int64_t member_id, store_account_fn fn,
                                   void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_list_member);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, accounts_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_list_member, STORE_ARGS(STORE_INT(member_id)), &account_cols,
+                      accounts_row, STORE_ROWS(fn, userdata));
 }
 
 int store_websession_add(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t account_id,
                          const char *csrf, int64_t created_at, int64_t expires_at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_write(s, sql_ws_add,
+                        STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN), STORE_INT(account_id),
+                                   STORE_TEXT(csrf), STORE_INT(created_at),
+                                   STORE_INT(expires_at)));
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_ws_add);
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, account_id);
-    sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, created_at);
-    sqlite3_bind_int64(st, 5, expires_at);
-    r = store_stmt_exec(st);
     /* A session begins at a login: what [privacy] account_inactive_days counts from. */
     return r < 0 ? r : store_account_touch(s, account_id, created_at);
 }
 
 int store_account_touch(struct store *s, int64_t id, int64_t at)
 {
-    return store_write_ints(s, sql_touch, id, at);
+    return store_update(s, sql_touch, STORE_ARGS(STORE_INT(id), STORE_INT(at)));
 }
 
 struct websession_row {
-    int64_t *account;
-    char *csrf;
+    int64_t account;
+    char csrf[STORE_TOKEN_TEXT_MAX + 1];
 };
-
-static void websession_fill(sqlite3_stmt *st, void *ret)
-{
-    struct websession_row *w = ret;
-
-    *w->account = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, w->csrf, STORE_TOKEN_TEXT_MAX + 1);
-}
+static const struct store_cols websession_cols = STORE_COLS(struct websession_row,
+    STORE_COL(struct websession_row, account), STORE_COL(struct websession_row, csrf));
 
 int store_websession_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
                          int64_t *ret_account, char *ret_csrf)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_ws_get);
+    struct websession_row w;
+    int r = store_get(s, sql_ws_get, STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN), STORE_INT(now)),
+                      &websession_cols, &w);
 
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    return store_row_get(st, websession_fill, &(struct websession_row){ ret_account, ret_csrf });
+    if (r == 0) {
+        *ret_account = w.account;
+        memcpy(ret_csrf, w.csrf, sizeof(w.csrf));
+    }
+    return r;
 }
 
 int store_websession_delete(struct store *s, const uint8_t hash[STORE_HASH_LEN])
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_ws_delete);
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    return store_stmt_exec(st);
+    return store_write(s, sql_ws_delete, STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN)));
 }
 
 int store_websessions_end(struct store *s, int64_t account_id, int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_ws_end);
-    sqlite3_bind_int64(st, 1, account_id);
-    sqlite3_bind_int64(st, 2, now);
-    return store_stmt_exec(st);
+    return store_write(s, sql_ws_end, STORE_ARGS(STORE_INT(account_id), STORE_INT(now)));
 }
 
 int store_account_token_add(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                             int64_t account_id, const char *kind, const char *label,
                             int64_t created_at, int64_t expires_at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_tok_add);
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, account_id);
-    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, label, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, created_at);
-    sqlite3_bind_int64(st, 6, expires_at);
-    return store_stmt_exec(st);
+    return store_write(s, sql_tok_add,
+                       STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN), STORE_INT(account_id),
+                                  STORE_TEXT(kind), STORE_TEXT(label), STORE_INT(created_at),
+                                  STORE_INT(expires_at)));
 }
 
 int store_account_token_check(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                               const char *kind, int64_t now, int64_t *ret_account)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_tok_check);
-
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    return store_row_int64(st, ret_account);
+    return store_get_int64(s, sql_tok_check,
+                           STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN), STORE_TEXT(kind),
+                                      STORE_INT(now)), ret_account);
 }
 
 int store_account_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_tok_use);
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    return store_write_changed(s, st);
+    return store_update(s, sql_tok_use, STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN),
+                        STORE_INT(now)));
 }

@@ -97,7 +97,7 @@ static int exec_sql(sqlite3 *db, const char *sql)
 static int module_version(struct store *s, int *ret)
 {
     int64_t v = 0;
-    int r = store_row_int64(store_stmt(s, sql_module_version), &v);
+    int r = store_get_int64(s, sql_module_version, STORE_NO_ARGS, &v);
 
     *ret = (int)v;
     return r == -ENOENT ? 0 : r;
@@ -175,20 +175,12 @@ int store_consortium_schema_version(struct store_consortium *c)
 
 int store_consortium_acked(struct store_consortium *c, int64_t *ret_seq)
 {
-    return store_row_int64(store_stmt(c->store, sql_acked_get), ret_seq);
+    return store_get_int64(c->store, sql_acked_get, STORE_NO_ARGS, ret_seq);
 }
 
 int store_consortium_set_acked(struct store_consortium *c, int64_t seq, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(c->store);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_acked_put);
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, at);
-    return store_stmt_exec(st);
+    return store_write(c->store, sql_acked_put, STORE_ARGS(STORE_INT(seq), STORE_INT(at)));
 }
 
 /* ---- passports and visits ---- */
@@ -197,7 +189,8 @@ static const char sql_card_set[] =
     "INSERT INTO consortium_cards (card_id, hash) VALUES (?1, ?2) "
     "ON CONFLICT (card_id) DO UPDATE SET hash = excluded.hash WHERE hash != excluded.hash";
 static const char sql_eligible[] =
-    "SELECT m.id, p.visit_days, cc.hash, c.desfire FROM members m JOIN plans p ON p.id = m.plan_id "
+    "SELECT m.id, p.visit_days, length(CAST(cc.hash AS BLOB)) = 32, cc.hash, c.desfire "
+    "FROM members m JOIN plans p ON p.id = m.plan_id "
     "JOIN cards c ON c.member_id = m.id AND c.enabled = 1 "
     "JOIN consortium_cards cc ON cc.card_id = c.id "
     "WHERE m.status = 'active' AND p.visit_days > 0 AND (m.valid_from = 0 OR m.valid_from <= ?1) "
@@ -263,126 +256,103 @@ static const char sql_visits_month[] =
 int store_consortium_card_set(struct store_consortium *c, int64_t card_id,
                               const uint8_t hash[32])
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(c->store);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_card_set);
-    sqlite3_bind_int64(st, 1, card_id);
-    sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
-    return store_stmt_exec(st);
+    return store_write(c->store, sql_card_set, STORE_ARGS(STORE_INT(card_id), STORE_BLOB(hash, 32)));
 }
 
-static int eligible_row(sqlite3_stmt *st, void *ctx)
+struct eligible_row {
+    int64_t member_id, visit_days;
+    bool hashed;            /* a card hash of the right size: others are passed over */
+    uint8_t hash[32];
+    bool desfire;
+};
+#define COL(field) STORE_COL(struct eligible_row, field)
+static const struct store_cols eligible_cols = STORE_COLS(struct eligible_row,
+    COL(member_id), COL(visit_days), COL(hashed), COL(hash), COL(desfire));
+#undef COL
+
+static int eligible_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    uint8_t hash[32];
+    const struct eligible_row *e = row;
 
-    if (!store_column_blob(st, 2, hash, sizeof(hash)))
+    if (!e->hashed)
         return 0;
-    return ((store_consortium_eligible_fn)rows->fn)(sqlite3_column_int64(st, 0),
-                                                    sqlite3_column_int64(st, 1), hash,
-                                                    sqlite3_column_int(st, 3) != 0,
-                                                    rows->userdata);
+    return ((store_consortium_eligible_fn)rows->fn)(e->member_id, e->visit_days, e->hash,
+                                                    e->desfire, rows->userdata);
 }
 
 int store_consortium_eligible_foreach(struct store_consortium *c, int64_t now,
                                       store_consortium_eligible_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(c->store, sql_eligible);
-    int r;
-
-    sqlite3_bind_int64(st, 1, now);
-    r = store_rows_each(st, eligible_row, STORE_ROWS(fn, userdata));
+    int r = store_each(c->store, sql_eligible, STORE_ARGS(STORE_INT(now)), &eligible_cols,
+                       eligible_row, STORE_ROWS(fn, userdata));
     return r < 0 ? r : 0;
 }
 
-static void out_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_passport_out *o = ret;
-
-    memset(o, 0, sizeof(*o));
-    store_column_blob(st, 0, o->digest, sizeof(o->digest));
-    o->revoked = sqlite3_column_int(st, 1) != 0;
-    o->issued = sqlite3_column_int64(st, 2);
-    o->expires = sqlite3_column_int64(st, 3);
-}
+#define COL(field) STORE_COL(struct store_passport_out, field)
+static const struct store_cols out_cols = STORE_COLS(struct store_passport_out,
+    COL(digest), COL(revoked), COL(issued), COL(expires));
+#undef COL
 
 int store_consortium_out_get(struct store_consortium *c, const char *id,
                              struct store_passport_out *ret)
 {
-    sqlite3_stmt *st = store_stmt(c->store, sql_out_get);
-
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    return store_row_get(st, out_fill, ret);
+    return store_get(c->store, sql_out_get, STORE_ARGS(STORE_TEXT(id)), &out_cols, ret);
 }
 
 int store_consortium_out_put(struct store_consortium *c, const char *id, int64_t member_id,
                              const struct store_passport_out *o)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(c->store);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_out_put);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, member_id);
-    sqlite3_bind_blob(st, 3, o->digest, sizeof(o->digest), SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, o->revoked);
-    sqlite3_bind_int64(st, 5, o->issued);
-    sqlite3_bind_int64(st, 6, o->expires);
-    return store_stmt_exec(st);
+    return store_write(c->store, sql_out_put,
+                       STORE_ARGS(STORE_TEXT(id), STORE_INT(member_id),
+                                  STORE_BLOB(o->digest, sizeof(o->digest)), STORE_INT(o->revoked),
+                                  STORE_INT(o->issued), STORE_INT(o->expires)));
 }
 
-static int out_row(sqlite3_stmt *st, void *ctx)
+struct out_row {
+    char id[40];
+    int64_t member_id;
+    bool revoked;
+    int64_t issued;
+};
+#define COL(field) STORE_COL(struct out_row, field)
+static const struct store_cols out_list_cols = STORE_COLS(struct out_row,
+    COL(id), COL(member_id), COL(revoked), COL(issued));
+#undef COL
+
+static int out_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    char id[40];
+    const struct out_row *o = row;
 
-    store_column_text(st, 0, id, sizeof(id));
-    return ((store_consortium_out_fn)rows->fn)(id, sqlite3_column_int64(st, 1),
-                                               sqlite3_column_int(st, 2) != 0,
-                                               sqlite3_column_int64(st, 3), rows->userdata);
+    return ((store_consortium_out_fn)rows->fn)(o->id, o->member_id, o->revoked, o->issued,
+                                               rows->userdata);
 }
 
 int store_consortium_out_foreach(struct store_consortium *c, store_consortium_out_fn fn,
                                  void *userdata)
 {
-    int r = store_rows_each(store_stmt(c->store, sql_out_list), out_row,
-                            STORE_ROWS(fn, userdata));
+    int r = store_each(c->store, sql_out_list, STORE_NO_ARGS, &out_list_cols, out_row,
+                       STORE_ROWS(fn, userdata));
     return r < 0 ? r : 0;
-}
-
-static int bind_exec2(struct store_consortium *c, const char *sql, const char *a, const char *b)
-{
-    sqlite3_stmt *st = store_stmt(c->store, sql);
-
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-    return store_stmt_exec(st);
 }
 
 int store_consortium_passport_put(struct store_consortium *c, const struct store_passport *p,
                                   const uint8_t (*cards)[32], const bool *desfire,
                                   unsigned n_cards, int64_t max, int64_t now)
 {
-    sqlite3_stmt *st;
     int64_t issued, count;
     int r = store_batch_ensure(c->store);
 
     if (r < 0)
         return r;
     /* Never go back: an old retained passport cannot undo a revocation or a newer one. */
-    st = store_stmt(c->store, sql_pp_get);
-    sqlite3_bind_text(st, 1, p->home, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
-    r = store_row_int64(st, &issued);
+    r = store_get_int64(c->store, sql_pp_get, STORE_ARGS(STORE_TEXT(p->home), STORE_TEXT(p->id)),
+                        &issued);
     if (r == 0 && issued > p->issued)
         return -ESTALE;
     if (r == -ENOENT) {
-        count = store_row_value(store_stmt(c->store, sql_pp_count));
+        count = store_value(c->store, sql_pp_count, STORE_NO_ARGS);
         if (count < 0)
             return (int)count;
         if (count >= max)
@@ -390,38 +360,28 @@ int store_consortium_passport_put(struct store_consortium *c, const struct store
     } else if (r < 0) {
         return r;
     }
-    st = store_stmt(c->store, sql_pp_put);
-    sqlite3_bind_text(st, 1, p->home, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, p->revoked);
-    sqlite3_bind_int64(st, 4, p->issued);
-    sqlite3_bind_int64(st, 5, p->expires);
-    sqlite3_bind_int64(st, 6, p->visit_days);
-    sqlite3_bind_text(st, 7, p->month, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, p->used_elsewhere);
-    sqlite3_bind_int64(st, 9, now);
-    r = store_stmt_exec(st);
+    r = store_write(c->store, sql_pp_put,
+                    STORE_ARGS(STORE_TEXT(p->home), STORE_TEXT(p->id), STORE_INT(p->revoked),
+                               STORE_INT(p->issued), STORE_INT(p->expires),
+                               STORE_INT(p->visit_days), STORE_TEXT(p->month),
+                               STORE_INT(p->used_elsewhere), STORE_INT(now)));
     /* A revocation carries no cards: keep the ones known, so their taps say "revoked". */
     if (r == 0 && !p->revoked)
-        r = bind_exec2(c, sql_ppc_clear, p->home, p->id);
-    for (unsigned i = 0; r == 0 && i < n_cards && !p->revoked; i++) {
-        st = store_stmt(c->store, sql_ppc_add);
-        sqlite3_bind_blob(st, 1, cards[i], 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, p->home, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, p->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, desfire && desfire[i]);
-        r = store_stmt_exec(st);
-    }
+        r = store_write(c->store, sql_ppc_clear,
+                        STORE_ARGS(STORE_TEXT(p->home), STORE_TEXT(p->id)));
+    for (unsigned i = 0; r == 0 && i < n_cards && !p->revoked; i++)
+        r = store_write(c->store, sql_ppc_add,
+                        STORE_ARGS(STORE_BLOB(cards[i], 32), STORE_TEXT(p->home),
+                                   STORE_TEXT(p->id), STORE_INT(desfire && desfire[i])));
     return r;
 }
 
 int store_consortium_passport_delete(struct store_consortium *c, const char *home, const char *id)
 {
-    int r = store_batch_ensure(c->store);
+    int r = store_write(c->store, sql_ppc_clear, STORE_ARGS(STORE_TEXT(home), STORE_TEXT(id)));
+
     if (r == 0)
-        r = bind_exec2(c, sql_ppc_clear, home, id);
-    if (r == 0)
-        r = bind_exec2(c, sql_pp_delete, home, id);
+        r = store_write(c->store, sql_pp_delete, STORE_ARGS(STORE_TEXT(home), STORE_TEXT(id)));
     return r;
 }
 
@@ -429,153 +389,107 @@ int store_consortium_passport_expired(struct store_consortium *c, const char *ho
                                       const char *id, int64_t issued)
 {
     static const char *const sql[] = { sql_ppc_clear_upto, sql_pp_delete_upto };
-    int r = store_batch_ensure(c->store);
+    int r = 0;
 
-    for (size_t i = 0; r == 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
-        sqlite3_stmt *st = store_stmt(c->store, sql[i]);
-        sqlite3_bind_text(st, 1, home, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, issued);
-        r = store_stmt_exec(st);
-    }
+    for (size_t i = 0; r == 0 && i < sizeof(sql) / sizeof(sql[0]); i++)
+        r = store_write(c->store, sql[i],
+                        STORE_ARGS(STORE_TEXT(home), STORE_TEXT(id), STORE_INT(issued)));
     return r;
 }
 
 int store_consortium_passports_expire(struct store_consortium *c, int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(c->store);
+    int r = store_write(c->store, sql_pp_expired_cards, STORE_ARGS(STORE_INT(now)));
 
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_pp_expired_cards);
-    sqlite3_bind_int64(st, 1, now);
-    r = store_stmt_exec(st);
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_pp_expired);
-    sqlite3_bind_int64(st, 1, now);
-    r = store_stmt_exec(st);
-    return r < 0 ? r : sqlite3_changes(c->db);
+    return r < 0 ? r : store_write_count(c->store, sql_pp_expired, STORE_ARGS(STORE_INT(now)));
 }
 
-static void passport_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_passport *p = ret;
-
-    memset(p, 0, sizeof(*p));
-    store_column_text(st, 0, p->home, sizeof(p->home));
-    store_column_text(st, 1, p->id, sizeof(p->id));
-    p->revoked = sqlite3_column_int(st, 2) != 0;
-    p->expires = sqlite3_column_int64(st, 3);
-    p->visit_days = sqlite3_column_int64(st, 4);
-    store_column_text(st, 5, p->month, sizeof(p->month));
-    p->used_elsewhere = sqlite3_column_int64(st, 6);
-    p->card_desfire = sqlite3_column_int(st, 7) != 0;
-}
+#define COL(field) STORE_COL(struct store_passport, field)
+static const struct store_cols passport_cols = STORE_COLS(struct store_passport,
+    COL(home), COL(id), COL(revoked), COL(expires), COL(visit_days), COL(month),
+    COL(used_elsewhere), COL(card_desfire));
+#undef COL
 
 int store_consortium_passport_find(struct store_consortium *c, const uint8_t hash[32],
                                    int64_t now, struct store_passport *ret)
 {
-    sqlite3_stmt *st = store_stmt(c->store, sql_pp_find);
-
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    return store_row_get(st, passport_fill, ret);
+    return store_get(c->store, sql_pp_find, STORE_ARGS(STORE_BLOB(hash, 32), STORE_INT(now)),
+                     &passport_cols, ret);
 }
 
 int store_consortium_visit_add(struct store_consortium *c, const struct store_visit *v,
                                int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(c->store);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_visit_add);
-    sqlite3_bind_text(st, 1, v->home, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, v->visitor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, v->billing_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, v->door, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, v->at);
-    sqlite3_bind_int64(st, 6, v->amount_cents);
-    sqlite3_bind_int64(st, 7, v->ledger_seq);
-    return store_write_insert(c->store, st, ret_id);
+    return store_insert(c->store, sql_visit_add,
+                        STORE_ARGS(STORE_TEXT(v->home), STORE_TEXT(v->visitor),
+                                   STORE_TEXT(v->billing_day), STORE_TEXT(v->door),
+                                   STORE_INT(v->at), STORE_INT(v->amount_cents),
+                                   STORE_INT(v->ledger_seq)), ret_id);
 }
 
 int64_t store_consortium_visit_days(struct store_consortium *c, const char *home,
                                     const char *visitor, const char *first_day,
                                     const char *last_day)
 {
-    sqlite3_stmt *st = store_stmt(c->store, sql_visit_days);
-
-    sqlite3_bind_text(st, 1, home, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, visitor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
-    return store_row_value(st);
+    return store_value(c->store, sql_visit_days,
+                       STORE_ARGS(STORE_TEXT(home), STORE_TEXT(visitor), STORE_TEXT(first_day),
+                                  STORE_TEXT(last_day)));
 }
 
 int store_consortium_heard_put(struct store_consortium *c, const char *visitor, const char *host,
                                const char *month, int64_t days, int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(c->store);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(c->store, sql_heard_put);
-    sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, month, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, days);
-    sqlite3_bind_int64(st, 5, now);
-    return store_stmt_exec(st);
+    return store_write(c->store, sql_heard_put,
+                       STORE_ARGS(STORE_TEXT(visitor), STORE_TEXT(host), STORE_TEXT(month),
+                                  STORE_INT(days), STORE_INT(now)));
 }
 
-static int heard_row(sqlite3_stmt *st, void *ctx)
+struct heard_row {
+    char host[32];
+    int64_t days;
+};
+static const struct store_cols heard_cols = STORE_COLS(struct heard_row,
+    STORE_COL(struct heard_row, host), STORE_COL(struct heard_row, days));
+
+static int heard_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    char host[32];
+    const struct heard_row *h = row;
 
-    store_column_text(st, 0, host, sizeof(host));
-    return ((store_consortium_heard_fn)rows->fn)(host, sqlite3_column_int64(st, 1),
-                                                 rows->userdata);
+    return ((store_consortium_heard_fn)rows->fn)(h->host, h->days, rows->userdata);
 }
 
 int store_consortium_heard_foreach(struct store_consortium *c, const char *visitor,
                                    const char *month, store_consortium_heard_fn fn,
                                    void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(c->store, sql_heard_list);
-    int r;
-
-    sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, month, -1, SQLITE_STATIC);
-    r = store_rows_each(st, heard_row, STORE_ROWS(fn, userdata));
+    int r = store_each(c->store, sql_heard_list, STORE_ARGS(STORE_TEXT(visitor), STORE_TEXT(month)),
+                       &heard_cols, heard_row, STORE_ROWS(fn, userdata));
     return r < 0 ? r : 0;
 }
 
-static int visits_month_row(sqlite3_stmt *st, void *ctx)
+struct visits_row {
+    char home[32], visitor[40];
+    int64_t days;
+};
+static const struct store_cols visits_cols = STORE_COLS(struct visits_row,
+    STORE_COL(struct visits_row, home), STORE_COL(struct visits_row, visitor),
+    STORE_COL(struct visits_row, days));
+
+static int visits_month_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    char home[32], visitor[40];
+    const struct visits_row *v = row;
 
-    store_column_text(st, 0, home, sizeof(home));
-    store_column_text(st, 1, visitor, sizeof(visitor));
-    return ((store_consortium_visits_fn)rows->fn)(home, visitor, sqlite3_column_int64(st, 2),
-                                                  rows->userdata);
+    return ((store_consortium_visits_fn)rows->fn)(v->home, v->visitor, v->days, rows->userdata);
 }
 
 int store_consortium_visits_month_foreach(struct store_consortium *c, const char *first_day,
                                           const char *last_day, store_consortium_visits_fn fn,
                                           void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(c->store, sql_visits_month);
-    int r;
-
-    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    r = store_rows_each(st, visits_month_row, STORE_ROWS(fn, userdata));
+    int r = store_each(c->store, sql_visits_month,
+                       STORE_ARGS(STORE_TEXT(first_day), STORE_TEXT(last_day)), &visits_cols,
+                       visits_month_row, STORE_ROWS(fn, userdata));
     return r < 0 ? r : 0;
 }

@@ -81,51 +81,36 @@ static int outbox_bound(struct store *s)
         return 0;
     s->outbox_dropped++;
     s->outbox_count--;
-    return store_stmt_exec(store_stmt(s, sql_outbox_drop_oldest));
+    return store_write(s, sql_outbox_drop_oldest, STORE_NO_ARGS);
 }
 
 /* The event's outbox message, in the event's transaction: both are committed, or neither. */
 static int outbox_event(struct store *s, const struct store_event *ev, int64_t event_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_outbox_event);
-    int r;
+    int r = store_insert(s, sql_outbox_event,
+                         STORE_ARGS(STORE_TEXT(ev->kind), STORE_INT(ev->at),
+                                    STORE_INT(ev->resource_id), STORE_TEXT(ev->reader),
+                                    STORE_INT(ev->member_id), STORE_INT(ev->granted),
+                                    STORE_TEXT(ev->reason), STORE_TEXT(ev->detail),
+                                    STORE_INT(event_id)),
+                         &s->outbox_last);
 
-    sqlite3_bind_text(st, 1, ev->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ev->at);
-    sqlite3_bind_int64(st, 3, ev->resource_id);
-    sqlite3_bind_text(st, 4, ev->reader, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, ev->member_id);
-    sqlite3_bind_int(st, 6, ev->granted ? 1 : 0);
-    sqlite3_bind_text(st, 7, ev->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, ev->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, event_id);
-    r = store_write_insert(s, st, &s->outbox_last);
     return r < 0 ? r : outbox_bound(s);
 }
 
 int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
     int64_t event_id;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_event_add,
+                         STORE_ARGS(STORE_INT(ev->at), STORE_INT(ev->resource_id),
+                                    STORE_TEXT(ev->reader), STORE_INT(ev->member_id),
+                                    STORE_INT(ev->card_id),
+                                    STORE_BLOB(ev->has_card_hash ? ev->card_hash : NULL,
+                                               STORE_HASH_LEN),
+                                    STORE_TEXT(ev->kind), STORE_INT(ev->granted),
+                                    STORE_TEXT(ev->reason), STORE_TEXT(ev->detail)),
+                         &event_id);
 
-    if (r < 0) {
-        store_hold_event(s, ev);
-        return r;
-    }
-    st = store_stmt(s, sql_event_add);
-    sqlite3_bind_int64(st, 1, ev->at);
-    sqlite3_bind_int64(st, 2, ev->resource_id);
-    sqlite3_bind_text(st, 3, ev->reader, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ev->member_id);
-    sqlite3_bind_int64(st, 5, ev->card_id);
-    if (ev->has_card_hash)
-        sqlite3_bind_blob(st, 6, ev->card_hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, ev->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, ev->granted ? 1 : 0);
-    sqlite3_bind_text(st, 9, ev->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, ev->detail, -1, SQLITE_STATIC);
-    r = store_write_insert(s, st, &event_id);
     if (r < 0) {
         store_hold_event(s, ev);        /* like the events of a batch that fails */
         return r;
@@ -136,59 +121,44 @@ int store_event_add(struct store *s, const struct store_event *ev, int64_t *ret_
     return s->outbox_on ? outbox_event(s, ev, event_id) : 0;
 }
 
-static void event_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_event *ev = ret;
+#define COL(field) STORE_COL(struct store_event, field)
+static const struct store_cols event_cols = STORE_COLS(struct store_event,
+    COL(id), COL(at), COL(resource_id), COL(resource), COL(reader), COL(member_id), COL(card_id),
+    COL(kind), COL(granted), COL(reason), COL(detail));
+#undef COL
 
-    ev->id = sqlite3_column_int64(st, 0);
-    ev->at = sqlite3_column_int64(st, 1);
-    ev->resource_id = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, ev->resource, sizeof(ev->resource));
-    store_column_text(st, 4, ev->reader, sizeof(ev->reader));
-    ev->member_id = sqlite3_column_int64(st, 5);
-    ev->card_id = sqlite3_column_int64(st, 6);
-    store_column_text(st, 7, ev->kind, sizeof(ev->kind));
-    ev->granted = sqlite3_column_int(st, 8) != 0;
-    store_column_text(st, 9, ev->reason, sizeof(ev->reason));
-    store_column_text(st, 10, ev->detail, sizeof(ev->detail));
-}
-
-STORE_ROWS_DELIVER(events_row, struct store_event, event_fill)
+STORE_ROWS_TO(events_row, store_event_fn)
 
 int store_events_foreach(struct store *s, int64_t since, int64_t limit, store_event_fn fn,
                          void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_event_list);
-
-    sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    return store_rows_each(st, events_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_event_list, STORE_ARGS(STORE_INT(since),
+                      STORE_INT(limit > 0 ? limit : -1)), &event_cols, events_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 int64_t store_events_first_id(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_event_first));
+    return store_value(s, sql_event_first, STORE_NO_ARGS);
 }
 
 int64_t store_events_last_id(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_event_last));
+    return store_value(s, sql_event_last, STORE_NO_ARGS);
 }
 
 int store_member_events_foreach(struct store *s, int64_t member_id, store_event_fn fn,
                                 void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_event_member);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, events_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_event_member, STORE_ARGS(STORE_INT(member_id)), &event_cols,
+                      events_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- MQTT outbox ---- */
 
 int64_t store_outbox_count_rows(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_outbox_count));
+    return store_value(s, sql_outbox_count, STORE_NO_ARGS);
 }
 
 int store_outbox_enable(struct store *s, bool on, int64_t max)
@@ -202,9 +172,7 @@ int store_outbox_enable(struct store *s, bool on, int64_t max)
         return (int)s->outbox_count;
     /* A smaller outbox_max than before applies to what is already queued. */
     while (r == 0 && s->outbox_count > s->outbox_max) {
-        r = store_batch_ensure(s);
-        if (r == 0)
-            r = store_stmt_exec(store_stmt(s, sql_outbox_drop_oldest));
+        r = store_write(s, sql_outbox_drop_oldest, STORE_NO_ARGS);
         s->outbox_count--;
         s->outbox_dropped++;
     }
@@ -213,19 +181,12 @@ int store_outbox_enable(struct store *s, bool on, int64_t max)
 
 int store_outbox_add(struct store *s, const char *kind, const char *payload)
 {
-    sqlite3_stmt *st;
     int r;
 
     if (!s->outbox_on)
         return 0;
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_outbox_add);
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_utc());
-    r = store_write_insert(s, st, &s->outbox_last);
+    r = store_insert(s, sql_outbox_add, STORE_ARGS(STORE_TEXT(kind), STORE_TEXT(payload),
+                     STORE_INT(now_utc())), &s->outbox_last);
     return r < 0 ? r : outbox_bound(s);
 }
 
@@ -248,11 +209,11 @@ static int outbox_read(struct store *s, int64_t after_seq, int n, store_outbox_f
                        void *userdata)
 {
     sqlite3_stmt *st = store_stmt(s, sql_outbox_fetch);
+    /* only what is on disk leaves */
+    int r = store_bind(st, STORE_ARGS(STORE_INT(after_seq), STORE_INT(n),
+                                      STORE_INT(s->durable.outbox_seq)));
 
-    sqlite3_bind_int64(st, 1, after_seq);
-    sqlite3_bind_int(st, 2, n);
-    sqlite3_bind_int64(st, 3, s->durable.outbox_seq);   /* only what is on disk leaves */
-    return store_rows_each(st, outbox_row, &(struct outbox_ctx){ fn, userdata });
+    return r < 0 ? r : store_rows_each(st, outbox_row, &(struct outbox_ctx){ fn, userdata });
 }
 
 int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
@@ -278,24 +239,13 @@ int64_t store_outbox_durable_seq(const struct store *s) { return s->durable.outb
 
 static int cursor_get(struct store *s, const char *consumer, int64_t *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_cursor_get);
-
-    sqlite3_bind_text(st, 1, consumer, -1, SQLITE_TRANSIENT);
-    return store_row_int64(st, ret);
+    return store_get_int64(s, sql_cursor_get, STORE_ARGS(STORE_TEXT(consumer)), ret);
 }
 
 static int cursor_put(struct store *s, const char *consumer, int64_t seq)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_cursor_put);
-    sqlite3_bind_text(st, 1, consumer, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, seq);
-    sqlite3_bind_int64(st, 3, now_utc());
-    return store_stmt_exec(st);
+    return store_write(s, sql_cursor_put,
+                       STORE_ARGS(STORE_TEXT(consumer), STORE_INT(seq), STORE_INT(now_utc())));
 }
 
 static void webhook_consumer(const char *name, char *buf, size_t n)
@@ -306,23 +256,17 @@ static void webhook_consumer(const char *name, char *buf, size_t n)
 /* Delete what every consumer has. */
 static int outbox_prune(struct store *s)
 {
-    int64_t floor = store_row_value(store_stmt(s, sql_cursor_min));
-    sqlite3_stmt *st;
+    int64_t floor = store_value(s, sql_cursor_min, STORE_NO_ARGS);
     int r;
 
     if (floor < 0)
         return floor == -1 ? 0 : (int)floor;
     if (floor <= s->outbox_pruned)
         return 0;
-    r = store_batch_ensure(s);
+    r = store_write_count(s, sql_outbox_delete_upto, STORE_ARGS(STORE_INT(floor)));
     if (r < 0)
         return r;
-    st = store_stmt(s, sql_outbox_delete_upto);
-    sqlite3_bind_int64(st, 1, floor);
-    r = store_stmt_exec(st);
-    if (r < 0)
-        return r;
-    s->outbox_count -= sqlite3_changes(s->db);
+    s->outbox_count -= r;
     if (s->outbox_count < 0)
         s->outbox_count = 0;
     s->outbox_pruned = floor;
@@ -339,6 +283,10 @@ void store_outbox_rolled_back(struct store *s)
         s->mqtt_floor = cursor_get(s, "mqtt", &floor) == 0 && floor != CURSOR_OFF ? floor : 0;
 }
 
+struct consumer_row {
+    char name[48];
+};
+
 struct consumer_names {
     const char *const *webhooks;
     unsigned n;
@@ -346,13 +294,13 @@ struct consumer_names {
     unsigned n_gone;
 };
 
-static int consumer_seen(sqlite3_stmt *st, void *ctx)
+static int consumer_seen(const void *row, void *ctx)
 {
+    const char *name = ((const struct consumer_row *)row)->name;
     struct consumer_names *c = ctx;
-    const char *name = (const char *)sqlite3_column_text(st, 0);
     char mine[48];
 
-    if (!name || strcmp(name, "mqtt") == 0)
+    if (strcmp(name, "mqtt") == 0)
         return 0;
     for (unsigned i = 0; i < c->n; i++) {
         webhook_consumer(c->webhooks[i], mine, sizeof(mine));
@@ -363,6 +311,9 @@ static int consumer_seen(sqlite3_stmt *st, void *ctx)
         snprintf(c->gone[c->n_gone++], sizeof(c->gone[0]), "%s", name);
     return 0;
 }
+
+static const struct store_cols consumer_cols =
+    STORE_COLS(struct consumer_row, STORE_COL(struct consumer_row, name));
 
 int store_outbox_consumers(struct store *s, bool mqtt, const char *const *webhooks, unsigned n)
 {
@@ -384,29 +335,19 @@ int store_outbox_consumers(struct store *s, bool mqtt, const char *const *webhoo
         s->mqtt_floor = -1;
         if (r == -ENOENT)
             return 0;
-        r = store_batch_ensure(s);
-        if (r == 0) {
-            sqlite3_stmt *st = store_stmt(s, sql_outbox_delete_upto);
-            sqlite3_bind_int64(st, 1, seq == CURSOR_OFF ? s->outbox_last : seq);
-            r = store_stmt_exec(st);
-        }
+        r = store_write(s, sql_outbox_delete_upto,
+                        STORE_ARGS(STORE_INT(seq == CURSOR_OFF ? s->outbox_last : seq)));
         if (r == 0)
-            r = store_stmt_exec(store_stmt(s, sql_cursors_clear));
+            r = store_write(s, sql_cursors_clear, STORE_NO_ARGS);
         if (r == 0)
             s->outbox_count = store_outbox_count_rows(s);
         return r;
     }
     s->outbox_cursors = true;
     /* Webhooks no longer configured hold nothing back any more. */
-    r = store_rows_each(store_stmt(s, sql_cursor_list), consumer_seen, &names);
-    for (unsigned i = 0; r >= 0 && i < names.n_gone; i++) {
-        sqlite3_stmt *st;
-        if ((r = store_batch_ensure(s)) < 0)
-            break;
-        st = store_stmt(s, sql_cursor_delete);
-        sqlite3_bind_text(st, 1, names.gone[i], -1, SQLITE_TRANSIENT);
-        r = store_stmt_exec(st);
-    }
+    r = store_each(s, sql_cursor_list, STORE_NO_ARGS, &consumer_cols, consumer_seen, &names);
+    for (unsigned i = 0; r >= 0 && i < names.n_gone; i++)
+        r = store_write(s, sql_cursor_delete, STORE_ARGS(STORE_TEXT(names.gone[i])));
     if (r < 0)
         return r;
     /* A new webhook hears of what happens from now on, not of the backlog. */
@@ -465,10 +406,9 @@ static int mqtt_acked(struct store *s, int64_t seq)
         s->mqtt_acked[s->n_mqtt_acked++] = seq;
     /* Full (a long out-of-order run): this one is sent again after a reconnection. */
     for (;;) {
-        sqlite3_stmt *st = store_stmt(s, sql_outbox_next_after);
         unsigned i;
-        sqlite3_bind_int64(st, 1, floor);
-        if (store_row_int64(st, &next) < 0 || next == 0)
+        if (store_get_int64(s, sql_outbox_next_after, STORE_ARGS(STORE_INT(floor)), &next) < 0 ||
+            next == 0)
             break;
         for (i = 0; i < s->n_mqtt_acked && s->mqtt_acked[i] != next; i++)
             ;
@@ -495,17 +435,11 @@ static int mqtt_acked(struct store *s, int64_t seq)
 
 int store_outbox_delete(struct store *s, int64_t seq)
 {
-    sqlite3_stmt *st;
     int r;
 
     if (s->outbox_cursors)
         return mqtt_acked(s, seq);
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_outbox_delete);
-    sqlite3_bind_int64(st, 1, seq);
-    r = store_write_changed(s, st);
+    r = store_update(s, sql_outbox_delete, STORE_ARGS(STORE_INT(seq)));
     if (r == 0 && s->outbox_count > 0)
         s->outbox_count--;
     return r == -ENOENT ? 0 : r;

@@ -44,146 +44,83 @@ static const char sql_resource_set_category[] = "UPDATE resources SET category =
 int store_resource_ensure(struct store *s, const char *kind, const char *name, const char *zone,
                           int64_t *ret_id)
 {
-    sqlite3_stmt *st;
     int64_t id;
     int r = store_batch_ensure(s);
 
     if (r < 0)
         return r;
-    st = store_stmt(s, sql_resource_upsert);
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, zone ? zone : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_utc());
-    r = store_row_int64(st, &id);           /* RETURNING id */
+    r = store_get_int64(s, sql_resource_upsert,                 /* RETURNING id */
+                        STORE_ARGS(STORE_TEXT(kind), STORE_TEXT(name),
+                                   STORE_TEXT(zone ? zone : ""), STORE_INT(now_utc())), &id);
     if (r == 0 && ret_id)
         *ret_id = id;
     return r == -ENOENT ? -EIO : r;
 }
 
-static void resource_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_resource *r = ret;
-
-    memset(r, 0, sizeof(*r));
-    r->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, r->kind, sizeof(r->kind));
-    store_column_text(st, 2, r->name, sizeof(r->name));
-    store_column_text(st, 3, r->zone, sizeof(r->zone));
-    r->out_of_order = sqlite3_column_int(st, 4) != 0;
-    store_column_text(st, 5, r->out_of_order_reason, sizeof(r->out_of_order_reason));
-    r->training_id = sqlite3_column_int64(st, 6);
-    store_column_text(st, 7, r->training, sizeof(r->training));
-    r->slot_minutes = sqlite3_column_int64(st, 8);
-    r->min_minutes = sqlite3_column_int64(st, 9);
-    r->max_minutes = sqlite3_column_int64(st, 10);
-    r->window_days = sqlite3_column_int64(st, 11);
-    r->quota_day_minutes = sqlite3_column_int64(st, 12);
-    r->quota_week_minutes = sqlite3_column_int64(st, 13);
-    r->cancel_deadline_minutes = sqlite3_column_int64(st, 14);
-    store_column_text(st, 15, r->hours, sizeof(r->hours));
-    r->booking_required = sqlite3_column_int(st, 16) != 0;
-    r->walkup_free_minutes = sqlite3_column_int64(st, 17);
-    r->has_rules = sqlite3_column_int(st, 18) != 0;
-}
+#define COL(field) STORE_COL(struct store_resource, field)
+static const struct store_cols resource_cols = STORE_COLS(struct store_resource,
+    COL(id), COL(kind), COL(name), COL(zone), COL(out_of_order), COL(out_of_order_reason),
+    COL(training_id), COL(training), COL(slot_minutes), COL(min_minutes), COL(max_minutes),
+    COL(window_days), COL(quota_day_minutes), COL(quota_week_minutes),
+    COL(cancel_deadline_minutes), COL(hours), COL(booking_required), COL(walkup_free_minutes),
+    COL(has_rules));
+#undef COL
 
 int store_resource_get(struct store *s, const char *name, struct store_resource *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_resource_get);
-
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return store_row_get(st, resource_fill, ret);
+    return store_get(s, sql_resource_get, STORE_ARGS(STORE_TEXT(name)), &resource_cols, ret);
 }
 
-static int resources_row(sqlite3_stmt *st, void *ctx)
+struct name_row {
+    char name[32];
+};
+static const struct store_cols name_cols = STORE_COLS(struct name_row,
+    STORE_COL(struct name_row, name));
+
+static int resources_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    char name[32];
-
-    store_column_text(st, 0, name, sizeof(name));
-    return ((store_name_fn)rows->fn)(name, rows->userdata);
+    return ((store_name_fn)rows->fn)(((const struct name_row *)row)->name, rows->userdata);
 }
 
 int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_resource_list);
-
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    return store_rows_each(st, resources_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_resource_list, STORE_ARGS(STORE_TEXT(kind)), &name_cols,
+                      resources_row, STORE_ROWS(fn, userdata));
 }
 
 int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason)
 {
-    sqlite3_stmt *st;
-    int r;
-
     s->generation++;     /* what the web page shows may have changed */
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_resource_ooo);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, on ? 1 : 0);
-    sqlite3_bind_text(st, 3, on && reason ? reason : "", -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_resource_ooo,
+                        STORE_ARGS(STORE_INT(id), STORE_INT(on),
+                                   STORE_TEXT(on && reason ? reason : "")));
 }
 
 int store_machine_rules_put(struct store *s, const struct store_resource *m)
 {
-    sqlite3_stmt *st;
-    int r;
-
     s->generation++;     /* what the web page shows may have changed */
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_rules_put);
-    sqlite3_bind_int64(st, 1, m->id);
-    sqlite3_bind_int64(st, 2, m->training_id);
-    sqlite3_bind_int64(st, 3, m->slot_minutes);
-    sqlite3_bind_int64(st, 4, m->min_minutes);
-    sqlite3_bind_int64(st, 5, m->max_minutes);
-    sqlite3_bind_int64(st, 6, m->window_days);
-    sqlite3_bind_int64(st, 7, m->quota_day_minutes);
-    sqlite3_bind_int64(st, 8, m->quota_week_minutes);
-    sqlite3_bind_int64(st, 9, m->cancel_deadline_minutes);
-    sqlite3_bind_text(st, 10, m->hours, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 11, m->booking_required ? 1 : 0);
-    sqlite3_bind_int64(st, 12, m->walkup_free_minutes);
-    return store_stmt_exec(st);
-}
-
-struct text_out {
-    char *buf;
-    size_t n;
-};
-
-static void text_fill(sqlite3_stmt *st, void *ret)
-{
-    struct text_out *t = ret;
-    store_column_text(st, 0, t->buf, t->n);
+    return store_write(s, sql_rules_put,
+                       STORE_ARGS(STORE_INT(m->id), STORE_INT(m->training_id),
+                                  STORE_INT(m->slot_minutes), STORE_INT(m->min_minutes),
+                                  STORE_INT(m->max_minutes), STORE_INT(m->window_days),
+                                  STORE_INT(m->quota_day_minutes),
+                                  STORE_INT(m->quota_week_minutes),
+                                  STORE_INT(m->cancel_deadline_minutes), STORE_TEXT(m->hours),
+                                  STORE_INT(m->booking_required),
+                                  STORE_INT(m->walkup_free_minutes)));
 }
 
 int store_resource_category(struct store *s, const char *name, char *buf, size_t n)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_resource_category);
-
     buf[0] = '\0';
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return store_row_get(st, text_fill, &(struct text_out){ buf, n });
+    return store_get_text(s, sql_resource_category, STORE_ARGS(STORE_TEXT(name)), buf, n);
 }
 
 int store_resource_set_category(struct store *s, int64_t id, const char *category)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_resource_set_category);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, category, -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_resource_set_category,
+                        STORE_ARGS(STORE_INT(id), STORE_TEXT(category)));
 }
 
 /* ---- trainings and qualifications ---- */
@@ -212,112 +149,69 @@ static const char sql_qual_list[] =
 
 int store_training_add(struct store *s, const char *name, const char *description, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_training_add);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, description ? description : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_utc());
-    return store_write_insert(s, st, ret_id);
+    return store_insert(s, sql_training_add,
+                        STORE_ARGS(STORE_TEXT(name), STORE_TEXT(description ? description : ""),
+                                   STORE_INT(now_utc())), ret_id);
 }
 
 int store_training_find(struct store *s, const char *name, int64_t *ret_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_training_find);
-
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return store_row_int64(st, ret_id);
+    return store_get_int64(s, sql_training_find, STORE_ARGS(STORE_TEXT(name)), ret_id);
 }
 
-static void training_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_training *t = ret;
+#define COL(field) STORE_COL(struct store_training, field)
+static const struct store_cols training_cols = STORE_COLS(struct store_training,
+    COL(id), COL(name), COL(description), COL(qualified_members));
+#undef COL
 
-    t->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, t->name, sizeof(t->name));
-    store_column_text(st, 2, t->description, sizeof(t->description));
-    t->qualified_members = sqlite3_column_int64(st, 3);
-}
-
-STORE_ROWS_DELIVER(trainings_row, struct store_training, training_fill)
+STORE_ROWS_TO(trainings_row, store_training_fn)
 
 int store_trainings_foreach(struct store *s, int64_t now, store_training_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_training_list);
-
-    sqlite3_bind_int64(st, 1, now);
-    return store_rows_each(st, trainings_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_training_list, STORE_ARGS(STORE_INT(now)), &training_cols,
+                      trainings_row, STORE_ROWS(fn, userdata));
 }
 
 int store_qualification_grant(struct store *s, int64_t member_id, int64_t training_id,
                               const char *by, int64_t expires_at, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_qual_grant,
+                         STORE_ARGS(STORE_INT(member_id), STORE_INT(training_id),
+                                    STORE_INT(now_utc()), STORE_TEXT(by), STORE_INT(expires_at)),
+                         ret_id);
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_qual_grant);
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, training_id);
-    sqlite3_bind_int64(st, 3, now_utc());
-    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, expires_at);
-    r = store_write_insert(s, st, ret_id);
     return r == -EINVAL ? -ENOENT : r;      /* foreign keys: no such member or training */
 }
 
 int store_qualification_revoke(struct store *s, int64_t member_id, int64_t training_id,
                                const char *by)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_qual_revoke);
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, training_id);
-    sqlite3_bind_int64(st, 3, now_utc());
-    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_qual_revoke,
+                        STORE_ARGS(STORE_INT(member_id), STORE_INT(training_id),
+                                   STORE_INT(now_utc()), STORE_TEXT(by)));
 }
 
 int store_qualification_best(struct store *s, int64_t member_id, int64_t training_id,
                              int64_t *ret_expires_at)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_qual_best);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, training_id);
-    return store_row_int64(st, ret_expires_at);
+    return store_get_int64(s, sql_qual_best,
+                           STORE_ARGS(STORE_INT(member_id), STORE_INT(training_id)),
+                           ret_expires_at);
 }
 
-static void qualification_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_qualification *q = ret;
+#define COL(field) STORE_COL(struct store_qualification, field)
+static const struct store_cols qualification_cols = STORE_COLS(struct store_qualification,
+    COL(id), COL(member_id), COL(training), COL(granted_at), COL(granted_by), COL(expires_at),
+    COL(revoked_at));
+#undef COL
 
-    q->id = sqlite3_column_int64(st, 0);
-    q->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, q->training, sizeof(q->training));
-    q->granted_at = sqlite3_column_int64(st, 3);
-    store_column_text(st, 4, q->granted_by, sizeof(q->granted_by));
-    q->expires_at = sqlite3_column_int64(st, 5);
-    q->revoked_at = sqlite3_column_int64(st, 6);
-}
-
-STORE_ROWS_DELIVER(qualifications_row, struct store_qualification, qualification_fill)
+STORE_ROWS_TO(qualifications_row, store_qualification_fn)
 
 int store_qualifications_foreach(struct store *s, int64_t member_id, store_qualification_fn fn,
                                  void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_qual_list);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, qualifications_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_qual_list, STORE_ARGS(STORE_INT(member_id)), &qualification_cols,
+                      qualifications_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- bookings ---- */
@@ -357,171 +251,89 @@ static const char sql_booking_list[] =
     "AND b.starts_at > ?3 - 604800 "
     "AND (?5 OR b.cancelled_at = 0) ORDER BY b.starts_at, b.id LIMIT ?6";
 
-static void booking_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_booking *b = ret;
-
-    b->id = sqlite3_column_int64(st, 0);
-    b->resource_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, b->resource, sizeof(b->resource));
-    b->member_id = sqlite3_column_int64(st, 3);
-    store_column_text(st, 4, b->member, sizeof(b->member));
-    b->start = sqlite3_column_int64(st, 5);
-    b->end = sqlite3_column_int64(st, 6);
-    store_column_text(st, 7, b->created_by, sizeof(b->created_by));
-    b->cancelled_at = sqlite3_column_int64(st, 8);
-    store_column_text(st, 9, b->cancelled_by, sizeof(b->cancelled_by));
-    b->cancel_override = sqlite3_column_int(st, 10) != 0;
-}
+#define COL(field) STORE_COL(struct store_booking, field)
+static const struct store_cols booking_cols = STORE_COLS(struct store_booking,
+    COL(id), COL(resource_id), COL(resource), COL(member_id), COL(member), COL(start), COL(end),
+    COL(created_by), COL(cancelled_at), COL(cancelled_by), COL(cancel_override));
+#undef COL
 
 int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
                       int64_t end, const char *by, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r;
-
     s->generation++;     /* what the web page shows may have changed */
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_booking_add);
-    sqlite3_bind_int64(st, 1, resource_id);
-    sqlite3_bind_int64(st, 2, member_id);
-    sqlite3_bind_int64(st, 3, start);
-    sqlite3_bind_int64(st, 4, end);
-    sqlite3_bind_int64(st, 5, now_utc());
-    sqlite3_bind_text(st, 6, by, -1, SQLITE_STATIC);
-    return store_write_insert(s, st, ret_id);
+    return store_insert(s, sql_booking_add,
+                        STORE_ARGS(STORE_INT(resource_id), STORE_INT(member_id), STORE_INT(start),
+                                   STORE_INT(end), STORE_INT(now_utc()), STORE_TEXT(by)),
+                        ret_id);
 }
 
 int store_booking_get(struct store *s, int64_t id, struct store_booking *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_booking_get);
-
-    sqlite3_bind_int64(st, 1, id);
-    return store_row_get(st, booking_fill, ret);
+    return store_get(s, sql_booking_get, STORE_ARGS(STORE_INT(id)), &booking_cols, ret);
 }
 
 int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
                          int64_t moved_to)
 {
-    sqlite3_stmt *st;
-    int r;
-
     s->generation++;     /* what the web page shows may have changed */
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_booking_cancel);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, override ? 1 : 0);
-    sqlite3_bind_int64(st, 5, moved_to);
-    return store_write_changed(s, st);
+    return store_update(s, sql_booking_cancel,
+                        STORE_ARGS(STORE_INT(id), STORE_INT(at), STORE_TEXT(by),
+                                   STORE_INT(override), STORE_INT(moved_to)));
 }
 
-/* Rows copied into an array of at most n. */
-struct into_array {
-    void *out;
-    size_t n, count;
-};
-
-static int overlap_row(sqlite3_stmt *st, void *ctx)
-{
-    struct into_array *a = ctx;
-    struct booking_ref *b = (struct booking_ref *)a->out + a->count;
-
-    if (a->count == a->n)
-        return 0;
-    b->id = sqlite3_column_int64(st, 0);
-    b->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, b->member, sizeof(b->member));
-    b->start = sqlite3_column_int64(st, 3);
-    b->end = sqlite3_column_int64(st, 4);
-    a->count++;
-    return 0;
-}
+#define COL(field) STORE_COL(struct booking_ref, field)
+static const struct store_cols booking_ref_cols = STORE_COLS(struct booking_ref,
+    COL(id), COL(member_id), COL(member), COL(start), COL(end));
+#undef COL
 
 int store_bookings_overlapping(struct store *s, int64_t resource_id, int64_t start, int64_t end,
                                int64_t exclude_id, struct booking_ref *out, size_t n)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_booking_overlap);
-    struct into_array a = { out, n, 0 };
-    int r;
-
-    sqlite3_bind_int64(st, 1, resource_id);
-    sqlite3_bind_int64(st, 2, start);
-    sqlite3_bind_int64(st, 3, end);
-    sqlite3_bind_int64(st, 4, exclude_id);
-    r = store_rows_each(st, overlap_row, &a);
-    return r < 0 ? r : (int)a.count;
+    return store_collect(s, sql_booking_overlap,
+                         STORE_ARGS(STORE_INT(resource_id), STORE_INT(start), STORE_INT(end),
+                                    STORE_INT(exclude_id)), &booking_ref_cols, out, n);
 }
 
 int64_t store_booked_minutes(struct store *s, int64_t member_id, int64_t resource_id,
                              int64_t from, int64_t to, int64_t exclude_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_booking_minutes);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, resource_id);
-    sqlite3_bind_int64(st, 3, from);
-    sqlite3_bind_int64(st, 4, to);
-    sqlite3_bind_int64(st, 5, exclude_id);
-    return store_row_value(st);
+    return store_value(s, sql_booking_minutes,
+                       STORE_ARGS(STORE_INT(member_id), STORE_INT(resource_id), STORE_INT(from),
+                                  STORE_INT(to), STORE_INT(exclude_id)));
 }
 
-static int upcoming_row(sqlite3_stmt *st, void *ctx)
-{
-    struct into_array *a = ctx;
-    struct policy_booking *b = (struct policy_booking *)a->out + a->count;
-
-    if (a->count == a->n)
-        return 0;
-    b->id = sqlite3_column_int64(st, 0);
-    b->member_id = sqlite3_column_int64(st, 1);
-    b->start = sqlite3_column_int64(st, 2);
-    b->end = sqlite3_column_int64(st, 3);
-    a->count++;
-    return 0;
-}
+#define COL(field) STORE_COL(struct policy_booking, field)
+static const struct store_cols upcoming_cols = STORE_COLS(struct policy_booking,
+    COL(id), COL(member_id), COL(start), COL(end));
+#undef COL
 
 int store_bookings_upcoming(struct store *s, int64_t resource_id, int64_t now, int64_t until,
                             struct policy_booking *out, size_t n)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_booking_upcoming);
-    struct into_array a = { out, n, 0 };
-    int r;
-
-    sqlite3_bind_int64(st, 1, resource_id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, until);
-    sqlite3_bind_int64(st, 4, (int64_t)n);
-    r = store_rows_each(st, upcoming_row, &a);
-    return r < 0 ? r : (int)a.count;
+    return store_collect(s, sql_booking_upcoming,
+                         STORE_ARGS(STORE_INT(resource_id), STORE_INT(now), STORE_INT(until),
+                                    STORE_INT((int64_t)n)), &upcoming_cols, out, n);
 }
 
-STORE_ROWS_DELIVER(bookings_row, struct store_booking, booking_fill)
+STORE_ROWS_TO(bookings_row, store_booking_fn)
 
 int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,
                            store_booking_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_booking_list);
-
-    sqlite3_bind_int64(st, 1, f->resource_id);
-    sqlite3_bind_int64(st, 2, f->member_id);
-    sqlite3_bind_int64(st, 3, f->from);
-    sqlite3_bind_int64(st, 4, f->to ? f->to : INT64_MAX);
-    sqlite3_bind_int(st, 5, f->include_cancelled ? 1 : 0);
-    sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
-    return store_rows_each(st, bookings_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_booking_list,
+                      STORE_ARGS(STORE_INT(f->resource_id), STORE_INT(f->member_id),
+                                 STORE_INT(f->from), STORE_INT(f->to ? f->to : INT64_MAX),
+                                 STORE_INT(f->include_cancelled),
+                                 STORE_INT(f->limit > 0 ? f->limit : -1)),
+                      &booking_cols, bookings_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- machine sessions ---- */
 
 #define SESSION_COLUMNS \
     "s.id, r.name, s.member_id, coalesce(s.booking_id, 0), s.started_at, s.ended_at, " \
-    "s.last_seen_at, s.running_seconds, s.end_reason, s.energy_wh, s.alarm " \
+    "s.last_seen_at, s.running_seconds, s.end_reason, s.energy_wh IS NOT NULL, s.energy_wh, " \
+    "s.alarm " \
     "FROM machine_sessions s JOIN resources r ON r.id = s.resource_id "
 
 static const char sql_session_open[] =
@@ -550,134 +362,67 @@ static const char sql_session_open_list[] =
 int store_session_open(struct store *s, int64_t resource_id, int64_t member_id,
                        int64_t booking_id, int64_t at, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_session_open);
-    sqlite3_bind_int64(st, 1, resource_id);
-    sqlite3_bind_int64(st, 2, member_id);
-    sqlite3_bind_int64(st, 3, booking_id);
-    sqlite3_bind_int64(st, 4, at);
-    return store_write_insert(s, st, ret_id);
+    return store_insert(s, sql_session_open,
+                        STORE_ARGS(STORE_INT(resource_id), STORE_INT(member_id),
+                                   STORE_INT(booking_id), STORE_INT(at)), ret_id);
 }
 
 int store_session_touch(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
                         int64_t energy_wh)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_session_touch);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    sqlite3_bind_int64(st, 3, running_seconds);
-    sqlite3_bind_int64(st, 4, energy_wh);
-    return store_write_changed(s, st);
+    return store_update(s, sql_session_touch,
+                        STORE_ARGS(STORE_INT(id), STORE_INT(at), STORE_INT(running_seconds),
+                                   STORE_INT(energy_wh)));
 }
 
 int store_session_set_alarm(struct store *s, int64_t id, const char *alarm)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_session_alarm);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, alarm, -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_session_alarm, STORE_ARGS(STORE_INT(id), STORE_TEXT(alarm)));
 }
 
 int store_session_close(struct store *s, int64_t id, int64_t at, int64_t running_seconds,
                         int64_t energy_wh, const char *reason)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_session_close);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    sqlite3_bind_int64(st, 3, running_seconds);
-    sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, energy_wh);
-    return store_write_changed(s, st);
+    return store_update(s, sql_session_close,
+                        STORE_ARGS(STORE_INT(id), STORE_INT(at), STORE_INT(running_seconds),
+                                   STORE_TEXT(reason), STORE_INT(energy_wh)));
 }
 
 int store_sessions_close_interrupted(struct store *s)
 {
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    r = store_stmt_exec(store_stmt(s, sql_session_interrupted));
-    return r < 0 ? r : sqlite3_changes(s->db);
+    return store_write_count(s, sql_session_interrupted, STORE_NO_ARGS);
 }
 
-static void session_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_session *ss = ret;
+#define COL(field) STORE_COL(struct store_session, field)
+static const struct store_cols session_cols = STORE_COLS(struct store_session,
+    COL(id), COL(resource), COL(member_id), COL(booking_id), COL(started_at), COL(ended_at),
+    COL(last_seen_at), COL(running_seconds), COL(end_reason), COL(has_energy), COL(energy_wh),
+    COL(alarm));
+#undef COL
 
-    ss->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, ss->resource, sizeof(ss->resource));
-    ss->member_id = sqlite3_column_int64(st, 2);
-    ss->booking_id = sqlite3_column_int64(st, 3);
-    ss->started_at = sqlite3_column_int64(st, 4);
-    ss->ended_at = sqlite3_column_int64(st, 5);
-    ss->last_seen_at = sqlite3_column_int64(st, 6);
-    ss->running_seconds = sqlite3_column_int64(st, 7);
-    store_column_text(st, 8, ss->end_reason, sizeof(ss->end_reason));
-    ss->has_energy = sqlite3_column_type(st, 9) != SQLITE_NULL;
-    ss->energy_wh = sqlite3_column_int64(st, 9);
-    store_column_text(st, 10, ss->alarm, sizeof(ss->alarm));
-}
-
-STORE_ROWS_DELIVER(sessions_row, struct store_session, session_fill)
+STORE_ROWS_TO(sessions_row, store_session_fn)
 
 int store_sessions_foreach(struct store *s, int64_t since, store_session_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_session_list);
-
-    sqlite3_bind_int64(st, 1, since);
-    return store_rows_each(st, sessions_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_session_list, STORE_ARGS(STORE_INT(since)), &session_cols,
+                      sessions_row, STORE_ROWS(fn, userdata));
 }
 
 int store_member_sessions_foreach(struct store *s, int64_t member_id, store_session_fn fn,
                                   void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_session_member);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, sessions_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_session_member, STORE_ARGS(STORE_INT(member_id)), &session_cols,
+                      sessions_row, STORE_ROWS(fn, userdata));
 }
 
 #define OPEN_SESSIONS_MAX 64
 
-static int open_session_row(sqlite3_stmt *st, void *ctx)
-{
-    struct into_array *a = ctx;
-
-    if (a->count < a->n)
-        session_fill(st, (struct store_session *)a->out + a->count++);
-    return 0;
-}
-
 int store_sessions_foreach_open(struct store *s, store_session_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_session_open_list);
     struct store_session ss[OPEN_SESSIONS_MAX];
-    struct into_array a = { ss, OPEN_SESSIONS_MAX, 0 };
-    int r;
 
-    /* Collect first: the callback closes sessions, which must not run under this cursor. */
-    sqlite3_bind_int(st, 1, OPEN_SESSIONS_MAX);
-    r = store_rows_each(st, open_session_row, &a);
-    for (size_t i = 0; i < a.count && r >= 0; i++)
-        r = fn(&ss[i], userdata);
-    return r < 0 ? r : (int)a.count;
+    /* Collected first: the callback closes sessions. */
+    return store_collect_each(s, sql_session_open_list, STORE_ARGS(STORE_INT(OPEN_SESSIONS_MAX)),
+                              &session_cols, ss, OPEN_SESSIONS_MAX, sessions_row,
+                              STORE_ROWS(fn, userdata));
 }

@@ -12,8 +12,11 @@
  * store_facts.c turns rows into policy facts.
  *
  * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that
- * run them, gets each statement with store_stmt() (the one registry, store_sql.h), reads one
- * row with store_row_get() and many with store_rows_each(). */
+ * run them, with the column table of each row struct it reads (store_sql.h). A store
+ * function then says only its SQL, its parameters and its columns, through the helpers
+ * below: store_write() and its kin for writes (they join the batch), store_get() for one
+ * row, store_each() or store_collect() for many. store_stmt() (the one registry) and the
+ * statement helpers of store_sql.h are there for what these do not cover. */
 #pragma once
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -61,13 +64,35 @@ sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 
 /* Writes join the open batch, starting one if needed. 0 or -errno. */
 int store_batch_ensure(struct store *s);
-/* Run a write whose parameters are bound; -ENOENT if it changed no row. */
-int store_write_changed(struct store *s, sqlite3_stmt *st);
-/* Run sql, a write of two integers (?1 and ?2, e.g. an id and a time), in the open batch;
- * -ENOENT if it changed no row. */
-int store_write_ints(struct store *s, const char *sql, int64_t a, int64_t b);
-/* Run an INSERT whose parameters are bound; its rowid goes to *ret_id (may be NULL). */
-int store_write_insert(struct store *s, sqlite3_stmt *st, int64_t *ret_id);
+
+/* ---- writes: each joins the open batch first (store_batch_ensure()) ---- */
+/* Run sql with args. 0 or -errno. */
+int store_write(struct store *s, const char *sql, struct store_args args);
+/* The same; -ENOENT if it changed no row (an UPDATE or DELETE of one row by its key). */
+int store_update(struct store *s, const char *sql, struct store_args args);
+/* The same; returns how many rows it changed. */
+int store_write_count(struct store *s, const char *sql, struct store_args args);
+/* An INSERT: its rowid goes to *ret_id (may be NULL). 0 or -errno. */
+int store_insert(struct store *s, const char *sql, struct store_args args, int64_t *ret_id);
+
+/* ---- reads: store_sql.h's helpers on the statement for sql ---- */
+int store_get(struct store *s, const char *sql, struct store_args args,
+              const struct store_cols *cols, void *ret);
+int store_get_int64(struct store *s, const char *sql, struct store_args args, int64_t *ret);
+int64_t store_value(struct store *s, const char *sql, struct store_args args);
+int store_get_text(struct store *s, const char *sql, struct store_args args, char *buf,
+                   size_t n);
+int store_exists(struct store *s, const char *sql, struct store_args args);
+int store_each(struct store *s, const char *sql, struct store_args args,
+               const struct store_cols *cols, store_row_fn each, void *ctx);
+int store_collect(struct store *s, const char *sql, struct store_args args,
+                  const struct store_cols *cols, void *out, size_t n);
+/* store_collect() into out, then each(row, ctx) for each row read: for callbacks that write
+ * (a write must not run under the statement's cursor). The number of rows, the first
+ * negative return of each, or -errno. */
+int store_collect_each(struct store *s, const char *sql, struct store_args args,
+                       const struct store_cols *cols, void *out, size_t n, store_row_fn each,
+                       void *ctx);
 
 /* Keep ev to write it again later (its write, or its batch, failed). */
 void store_hold_event(struct store *s, const struct store_event *ev);

@@ -19,10 +19,10 @@ static const char sql_mail_add[] =
 #define MAIL_COLUMNS \
     "id, kind, coalesce(member_id, 0), to_addr, to_name, lang, subject, message_id, " \
     "coalesce(dedup, ''), dedup_until, state, attempts, next_try_at, created_at, sent_at, " \
-    "last_error, body_text, body_html"
+    "last_error"
 static const char sql_mail_get[] = "SELECT " MAIL_COLUMNS " FROM mail_outbox WHERE id = ?1";
 static const char sql_mail_due[] =
-    "SELECT " MAIL_COLUMNS " FROM mail_outbox WHERE state = 'queued' AND next_try_at <= ?1 "
+    "SELECT " MAIL_COLUMNS ", body_text, body_html FROM mail_outbox WHERE state = 'queued' AND next_try_at <= ?1 "
     "AND id <= ?2 ORDER BY next_try_at, id LIMIT ?3";
 static const char sql_mail_next_due[] =
     "SELECT coalesce(min(next_try_at), -1) FROM mail_outbox WHERE state = 'queued' AND id <= ?1";
@@ -88,27 +88,18 @@ static enum store_mail_state state_parse(const char *text)
 
 int store_mail_add(struct store *s, const struct store_mail *m, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
     int64_t id;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_mail_add,
+                         STORE_ARGS(STORE_TEXT(m->kind), STORE_INT(m->member_id),
+                                    STORE_TEXT(m->to_addr), STORE_TEXT(m->to_name),
+                                    STORE_TEXT(m->lang), STORE_TEXT(m->subject),
+                                    STORE_TEXT(m->body_text ? m->body_text : ""),
+                                    STORE_TEXT(m->body_html ? m->body_html : ""),
+                                    STORE_TEXT(m->message_id), STORE_TEXT(m->dedup),
+                                    STORE_INT(m->dedup_until), STORE_INT(m->next_try_at),
+                                    STORE_INT(m->created_at)),
+                         &id);
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_mail_add);
-    sqlite3_bind_text(st, 1, m->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, m->member_id);
-    sqlite3_bind_text(st, 3, m->to_addr, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, m->to_name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, m->lang, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, m->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, m->body_text ? m->body_text : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, m->body_html ? m->body_html : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, m->message_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, m->dedup, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, m->dedup_until);
-    sqlite3_bind_int64(st, 12, m->next_try_at);
-    sqlite3_bind_int64(st, 13, m->created_at);
-    r = store_write_insert(s, st, &id);
     if (r < 0)
         return r;
     s->mail_last = id;          /* AUTOINCREMENT: ids only grow */
@@ -117,44 +108,39 @@ int store_mail_add(struct store *s, const struct store_mail *m, int64_t *ret_id)
     return 0;
 }
 
-/* Columns of MAIL_COLUMNS; the bodies point into the statement (valid until its next step). */
-static void mail_fill(sqlite3_stmt *st, void *ret)
+static void state_read(sqlite3_stmt *st, int col, void *row)
 {
-    struct store_mail *m = ret;
-
-    memset(m, 0, sizeof(*m));
-    m->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, m->kind, sizeof(m->kind));
-    m->member_id = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, m->to_addr, sizeof(m->to_addr));
-    store_column_text(st, 4, m->to_name, sizeof(m->to_name));
-    store_column_text(st, 5, m->lang, sizeof(m->lang));
-    store_column_text(st, 6, m->subject, sizeof(m->subject));
-    store_column_text(st, 7, m->message_id, sizeof(m->message_id));
-    store_column_text(st, 8, m->dedup, sizeof(m->dedup));
-    m->dedup_until = sqlite3_column_int64(st, 9);
-    m->state = state_parse((const char *)sqlite3_column_text(st, 10));
-    m->attempts = sqlite3_column_int64(st, 11);
-    m->next_try_at = sqlite3_column_int64(st, 12);
-    m->created_at = sqlite3_column_int64(st, 13);
-    m->sent_at = sqlite3_column_int64(st, 14);
-    store_column_text(st, 15, m->last_error, sizeof(m->last_error));
+    ((struct store_mail *)row)->state = state_parse((const char *)sqlite3_column_text(st, col));
 }
 
-static void mail_fill_bodies(sqlite3_stmt *st, struct store_mail *m)
+/* The bodies point into the statement: valid during the row's callback only. */
+static void body_text_read(sqlite3_stmt *st, int col, void *row)
 {
-    const char *text = (const char *)sqlite3_column_text(st, 16);
-    const char *html = (const char *)sqlite3_column_text(st, 17);
-    m->body_text = text ? text : "";
-    m->body_html = html ? html : "";
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    ((struct store_mail *)row)->body_text = text ? text : "";
 }
+
+static void body_html_read(sqlite3_stmt *st, int col, void *row)
+{
+    const char *html = (const char *)sqlite3_column_text(st, col);
+    ((struct store_mail *)row)->body_html = html ? html : "";
+}
+
+/* MAIL_COLUMNS; the due messages' also their bodies (listings leave them NULL). */
+#define COL(field) STORE_COL(struct store_mail, field)
+#define MAIL_COLS                                                                           \
+    COL(id), COL(kind), COL(member_id), COL(to_addr), COL(to_name), COL(lang), COL(subject),  \
+    COL(message_id), COL(dedup), COL(dedup_until), STORE_COL_READ(state_read), COL(attempts), \
+    COL(next_try_at), COL(created_at), COL(sent_at), COL(last_error)
+static const struct store_cols mail_cols = STORE_COLS(struct store_mail, MAIL_COLS);
+static const struct store_cols mail_due_cols = STORE_COLS(struct store_mail, MAIL_COLS,
+    STORE_COL_READ(body_text_read), STORE_COL_READ(body_html_read));
+#undef MAIL_COLS
+#undef COL
 
 int store_mail_get(struct store *s, int64_t id, struct store_mail *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_mail_get);
-
-    sqlite3_bind_int64(st, 1, id);
-    return store_row_get(st, mail_fill, ret);
+    return store_get(s, sql_mail_get, STORE_ARGS(STORE_INT(id)), &mail_cols, ret);
 }
 
 struct due_ctx {
@@ -165,44 +151,37 @@ struct due_ctx {
     int wanted, given;
 };
 
-static int due_row(sqlite3_stmt *st, void *ctx)
+static int due_row(const void *row, void *ctx)
 {
+    const struct store_mail *m = row;
     struct due_ctx *x = ctx;
-    struct store_mail m;
 
-    mail_fill(st, &m);
     for (unsigned i = 0; i < x->n_except; i++)
-        if (x->except[i] == m.id)
+        if (x->except[i] == m->id)
             return 0;
     if (x->given == x->wanted)
         return -ENOBUFS;
-    mail_fill_bodies(st, &m);
     x->given++;
-    return x->fn(&m, x->userdata);
+    return x->fn(m, x->userdata);
 }
 
 int store_mail_due(struct store *s, int64_t now, int n, const int64_t *except_id,
                    unsigned n_except, store_mail_fn fn, void *userdata)
 {
     struct due_ctx x = { fn, userdata, except_id, n_except, n, 0 };
-    sqlite3_stmt *st = store_stmt(s, sql_mail_due);
-    int r;
+    /* only what is on disk leaves */
+    int r = store_each(s, sql_mail_due, STORE_ARGS(STORE_INT(now), STORE_INT(s->durable.mail_id),
+                                                   STORE_INT((int64_t)n + n_except)),
+                       &mail_due_cols, due_row, &x);
 
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, s->durable.mail_id);     /* only what is on disk leaves */
-    sqlite3_bind_int64(st, 3, (int64_t)n + n_except);
-    r = store_rows_each(st, due_row, &x);
     return r == -ENOBUFS || r >= 0 ? x.given : r;
 }
 
 int store_mail_next_due(struct store *s, int64_t *ret_at)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_mail_next_due);
     int64_t at = -1;
-    int r;
+    int r = store_get_int64(s, sql_mail_next_due, STORE_ARGS(STORE_INT(s->durable.mail_id)), &at);
 
-    sqlite3_bind_int64(st, 1, s->durable.mail_id);
-    r = store_row_int64(st, &at);
     if (r < 0)
         return r;
     if (at < 0)
@@ -213,132 +192,85 @@ int store_mail_next_due(struct store *s, int64_t *ret_at)
 
 int64_t store_mail_queued_count(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_mail_queued));
+    return store_value(s, sql_mail_queued, STORE_NO_ARGS);
 }
 
 int store_mail_sent(struct store *s, int64_t id, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_mail_sent);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    return store_write_changed(s, st);
+    return store_update(s, sql_mail_sent, STORE_ARGS(STORE_INT(id), STORE_INT(at)));
 }
 
 int store_mail_failed(struct store *s, int64_t id, int64_t attempts, int64_t next_try_at,
                       const char *error)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_mail_failed);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, attempts);
-    sqlite3_bind_int64(st, 3, next_try_at);
-    sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_mail_failed, STORE_ARGS(STORE_INT(id), STORE_INT(attempts),
+                                                       STORE_INT(next_try_at),
+                                                       STORE_TEXT(error ? error : "")));
 }
 
 int store_mail_requeue(struct store *s, int64_t id, int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_mail_requeue);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    return store_write_changed(s, st);
+    return store_update(s, sql_mail_requeue, STORE_ARGS(STORE_INT(id), STORE_INT(now)));
 }
 
-STORE_ROWS_DELIVER(mail_row, struct store_mail, mail_fill)
+STORE_ROWS_TO(mail_row, store_mail_fn)
 
 int store_mails_foreach(struct store *s, const struct store_mail_filter *f, store_mail_fn fn,
                         void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_mail_list);
-
-    sqlite3_bind_int(st, 1, f->state);
-    sqlite3_bind_text(st, 2, f->state >= 0 ? store_mail_state_name(f->state) : "", -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, f->member_id);
-    sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : 100);
-    return store_rows_each(st, mail_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_mail_list,
+                      STORE_ARGS(STORE_INT(f->state),
+                                 STORE_TEXT(f->state >= 0 ? store_mail_state_name(f->state) : ""),
+                                 STORE_INT(f->member_id), STORE_INT(f->limit > 0 ? f->limit : 100)),
+                      &mail_cols, mail_row, STORE_ROWS(fn, userdata));
 }
 
-static int time_row(sqlite3_stmt *st, void *ctx)
+struct time_row {
+    int64_t at;
+};
+
+static const struct store_cols time_cols =
+    STORE_COLS(struct time_row, STORE_COL(struct time_row, at));
+
+static int time_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    return ((store_time_fn)rows->fn)(sqlite3_column_int64(st, 0), rows->userdata);
+    return ((store_time_fn)rows->fn)(((const struct time_row *)row)->at, rows->userdata);
 }
 
 int store_mail_sent_since(struct store *s, int64_t since, store_time_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_mail_sent_since);
-
-    sqlite3_bind_int64(st, 1, since);
-    return store_rows_each(st, time_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_mail_sent_since, STORE_ARGS(STORE_INT(since)), &time_cols, time_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 int store_mail_prune(struct store *s, int64_t before, int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_mail_prune);
-    sqlite3_bind_int64(st, 1, before);
-    sqlite3_bind_int64(st, 2, now);
-    r = store_stmt_exec(st);
-    return r < 0 ? r : sqlite3_changes(s->db);
+    return store_write_count(s, sql_mail_prune, STORE_ARGS(STORE_INT(before), STORE_INT(now)));
 }
 
 /* ---- notices ---- */
 
-static void notice_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_mail_notice *n = ret;
+#define COL(field) STORE_COL(struct store_mail_notice, field)
+static const struct store_cols notice_cols = STORE_COLS(struct store_mail_notice,
+    COL(ref_id), COL(member_id), COL(name), COL(email), COL(what), COL(start), COL(end));
+#undef COL
 
-    n->ref_id = sqlite3_column_int64(st, 0);
-    n->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, n->name, sizeof(n->name));
-    store_column_text(st, 3, n->email, sizeof(n->email));
-    store_column_text(st, 4, n->what, sizeof(n->what));
-    n->start = sqlite3_column_int64(st, 5);
-    n->end = sqlite3_column_int64(st, 6);
-}
-
-STORE_ROWS_DELIVER(notice_row, struct store_mail_notice, notice_fill)
+STORE_ROWS_TO(notice_row, store_mail_notice_fn)
 
 int store_mail_reminders_due(struct store *s, int64_t from, int64_t to, int64_t lead,
                              store_mail_notice_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_reminders_due);
-
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, to);
-    sqlite3_bind_int64(st, 3, lead);
-    sqlite3_bind_int(st, 4, NOTICES_MAX);
-    return store_rows_each(st, notice_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_reminders_due, STORE_ARGS(STORE_INT(from), STORE_INT(to),
+                                                       STORE_INT(lead), STORE_INT(NOTICES_MAX)),
+                      &notice_cols, notice_row, STORE_ROWS(fn, userdata));
 }
 
 static int ending(struct store *s, const char *sql, int64_t from, int64_t to,
                   store_mail_notice_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql);
-
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, to);
-    sqlite3_bind_int(st, 3, NOTICES_MAX);
-    return store_rows_each(st, notice_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql, STORE_ARGS(STORE_INT(from), STORE_INT(to), STORE_INT(NOTICES_MAX)),
+                      &notice_cols, notice_row, STORE_ROWS(fn, userdata));
 }
 
 int store_mail_trainings_ending(struct store *s, int64_t from, int64_t to,

@@ -17,46 +17,29 @@ static const char sql_plan_add[] =
 static const char sql_plan_find[] = "SELECT " PLAN_COLUMNS "FROM plans WHERE name = ?1";
 static const char sql_plan_list[] = "SELECT " PLAN_COLUMNS "FROM plans ORDER BY name";
 
-static void plan_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_plan *p = ret;
-
-    p->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, p->name, sizeof(p->name));
-    store_column_text(st, 2, p->zones, sizeof(p->zones));
-    store_column_text(st, 3, p->hours, sizeof(p->hours));
-    p->members = sqlite3_column_int64(st, 4);
-}
+#define COL(field) STORE_COL(struct store_plan, field)
+static const struct store_cols plan_cols = STORE_COLS(struct store_plan,
+    COL(id), COL(name), COL(zones), COL(hours), COL(members));
+#undef COL
 
 int store_plan_add(struct store *s, const char *name, const char *zones, const char *hours,
                    int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_plan_add);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, zones, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, hours, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_utc());
-    return store_write_insert(s, st, ret_id);
+    return store_insert(s, sql_plan_add, STORE_ARGS(STORE_TEXT(name), STORE_TEXT(zones),
+                        STORE_TEXT(hours), STORE_INT(now_utc())), ret_id);
 }
 
 int store_plan_find(struct store *s, const char *name, struct store_plan *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_plan_find);
-
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return store_row_get(st, plan_fill, ret);
+    return store_get(s, sql_plan_find, STORE_ARGS(STORE_TEXT(name)), &plan_cols, ret);
 }
 
-STORE_ROWS_DELIVER(plans_row, struct store_plan, plan_fill)
+STORE_ROWS_TO(plans_row, store_plan_fn)
 
 int store_plans_foreach(struct store *s, store_plan_fn fn, void *userdata)
 {
-    return store_rows_each(store_stmt(s, sql_plan_list), plans_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_plan_list, STORE_NO_ARGS, &plan_cols, plans_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 /* ---- members ---- */
@@ -112,27 +95,18 @@ static enum member_status status_of(sqlite3_stmt *st, int col)
     return strcmp(status, "suspended") == 0 ? MEMBER_SUSPENDED : MEMBER_ACTIVE;
 }
 
-static void member_fill(sqlite3_stmt *st, void *ret)
+static void member_status_read(sqlite3_stmt *st, int col, void *row)
 {
-    struct store_member *m = ret;
-
-    m->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, m->name, sizeof(m->name));
-    store_column_text(st, 2, m->email, sizeof(m->email));
-    m->plan_id = sqlite3_column_int64(st, 3);
-    store_column_text(st, 4, m->plan, sizeof(m->plan));
-    m->status = status_of(st, 5);
-    m->valid_from = sqlite3_column_int64(st, 6);
-    m->valid_until = sqlite3_column_int64(st, 7);
-    m->created_at = sqlite3_column_int64(st, 8);
-    m->cards = sqlite3_column_int64(st, 9);
-    store_column_text(st, 10, m->note, sizeof(m->note));
-    m->removed_at = sqlite3_column_int64(st, 11);
-    m->erased_at = sqlite3_column_int64(st, 12);
-    m->next_plan_id = sqlite3_column_int64(st, 13);
-    store_column_text(st, 14, m->next_plan, sizeof(m->next_plan));
-    m->next_plan_at = sqlite3_column_int64(st, 15);
+    ((struct store_member *)row)->status = status_of(st, col);
 }
+
+#define COL(field) STORE_COL(struct store_member, field)
+static const struct store_cols member_cols = STORE_COLS(struct store_member,
+    COL(id), COL(name), COL(email), COL(plan_id), COL(plan),
+    STORE_COL_READ(member_status_read), COL(valid_from), COL(valid_until), COL(created_at),
+    COL(cards), COL(note), COL(removed_at), COL(erased_at), COL(next_plan_id), COL(next_plan),
+    COL(next_plan_at));
+#undef COL
 
 enum store_member_state store_member_state(const struct store_member *m, int64_t now)
 {
@@ -162,48 +136,31 @@ const char *store_member_state_name(enum store_member_state state)
 int store_member_add(struct store *s, const char *name, const char *email, int64_t plan_id,
                      int64_t valid_from, int64_t valid_until, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_member_add,
+                         STORE_ARGS(STORE_TEXT(name), STORE_TEXT(email ? email : ""),
+                                    STORE_INT(plan_id), STORE_INT(valid_from),
+                                    STORE_INT(valid_until), STORE_INT(now_utc())), ret_id);
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_member_add);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, email ? email : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, plan_id);
-    sqlite3_bind_int64(st, 4, valid_from);
-    sqlite3_bind_int64(st, 5, valid_until);
-    sqlite3_bind_int64(st, 6, now_utc());
-    r = store_write_insert(s, st, ret_id);
     /* the only constraint that can fail here is the plan reference */
     return r == -EINVAL ? -ENOENT : r;
 }
 
 int store_member_get(struct store *s, int64_t id, struct store_member *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_member_get);
-
-    sqlite3_bind_int64(st, 1, id);
-    return store_row_get(st, member_fill, ret);
+    return store_get(s, sql_member_get, STORE_ARGS(STORE_INT(id)), &member_cols, ret);
 }
 
-struct name_match {
+struct id_row {
     int64_t id;
-    int n;
 };
-
-static int name_matched(sqlite3_stmt *st, void *ctx)
-{
-    ((struct name_match *)ctx)->id = sqlite3_column_int64(st, 0);
-    return 0;
-}
+static const struct store_cols id_cols = STORE_COLS(struct id_row, STORE_COL(struct id_row, id));
 
 int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id)
 {
     struct store_member m;
-    struct name_match match = { 0, 0 };
-    sqlite3_stmt *st;
+    struct id_row match[2];
     int64_t id;
+    int n;
 
     if (parse_int64(ref, 1, INT64_MAX, &id) == 0) {
         int r = store_member_get(s, id, &m);
@@ -211,58 +168,40 @@ int store_member_resolve(struct store *s, const char *ref, int64_t *ret_id)
             *ret_id = id;
         return r;
     }
-    st = store_stmt(s, sql_member_by_name);
-    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-    match.n = store_rows_each(st, name_matched, &match);
-    if (match.n < 0)
-        return match.n;
-    if (match.n == 0)
+    n = store_collect(s, sql_member_by_name, STORE_ARGS(STORE_TEXT(ref)), &id_cols, match, 2);
+    if (n < 0)
+        return n;
+    if (n == 0)
         return -ENOENT;
-    if (match.n > 1)
+    if (n > 1)
         return -ENOTUNIQ;
-    *ret_id = match.id;
+    *ret_id = match[0].id;
     return 0;
 }
 
 int store_member_set_status(struct store *s, int64_t id, enum member_status status)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    const char *text = status == MEMBER_SUSPENDED ? "suspended" : "active";
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_member_status);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, status == MEMBER_SUSPENDED ? "suspended" : "active", -1,
-                      SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_member_status, STORE_ARGS(STORE_INT(id), STORE_TEXT(text)));
 }
 
 int store_member_update(struct store *s, const struct store_member *m)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_member_update);
-    sqlite3_bind_int64(st, 1, m->id);
-    sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, m->email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, m->note, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, m->plan_id);
-    sqlite3_bind_int64(st, 6, m->valid_from);
-    sqlite3_bind_int64(st, 7, m->valid_until);
-    sqlite3_bind_int64(st, 8, m->next_plan_id);
-    sqlite3_bind_int64(st, 9, m->next_plan_id ? m->next_plan_at : 0);
-    return store_write_changed(s, st);
+    return store_update(s, sql_member_update,
+                        STORE_ARGS(STORE_INT(m->id), STORE_TEXT(m->name), STORE_TEXT(m->email),
+                                   STORE_TEXT(m->note), STORE_INT(m->plan_id),
+                                   STORE_INT(m->valid_from), STORE_INT(m->valid_until),
+                                   STORE_INT(m->next_plan_id),
+                                   STORE_INT(m->next_plan_id ? m->next_plan_at : 0)));
 }
 
-STORE_ROWS_DELIVER(members_row, struct store_member, member_fill)
+STORE_ROWS_TO(members_row, store_member_fn)
 
 int store_members_foreach(struct store *s, store_member_fn fn, void *userdata)
 {
-    return store_rows_each(store_stmt(s, sql_member_list), members_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_member_list, STORE_NO_ARGS, &member_cols, members_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 /* "%text%" for LIKE, with the pattern characters of text taken literally. */
@@ -280,39 +219,31 @@ static void like_pattern(const char *text, char *buf, size_t n)
     buf[len] = '\0';
 }
 
-static void query_bind(sqlite3_stmt *st, const struct store_member_query *q, const char *like)
-{
-    sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, (int)q->filter);
-    sqlite3_bind_int64(st, 3, q->now);
-    sqlite3_bind_int64(st, 4, q->now + q->expiring_seconds);
-}
-
 int store_members_query(struct store *s, const struct store_member_query *q, store_member_fn fn,
                         void *userdata, int64_t *ret_total)
 {
     char like[300] = "";
-    sqlite3_stmt *st;
+    /* ?1 to ?4 filter (the count's too), ?5 and ?6 are the page */
+    const struct store_arg args[] = {
+        STORE_TEXT(like), STORE_INT(q->filter), STORE_INT(q->now),
+        STORE_INT(q->now + q->expiring_seconds), STORE_INT(q->limit > 0 ? q->limit : -1),
+        STORE_INT(q->offset > 0 ? q->offset : 0),
+    };
 
     if (q->text && *q->text)
         like_pattern(q->text, like, sizeof(like));
     if (ret_total) {
-        st = store_stmt(s, sql_member_query_count);
-        query_bind(st, q, like);
-        *ret_total = store_row_value(st);
+        *ret_total = store_value(s, sql_member_query_count, (struct store_args){ args, 4 });
         if (*ret_total < 0)
             return (int)*ret_total;
     }
-    st = store_stmt(s, sql_member_query);
-    query_bind(st, q, like);
-    sqlite3_bind_int64(st, 5, q->limit > 0 ? q->limit : -1);
-    sqlite3_bind_int64(st, 6, q->offset > 0 ? q->offset : 0);
-    return store_rows_each(st, members_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_member_query, (struct store_args){ args, 6 }, &member_cols,
+                      members_row, STORE_ROWS(fn, userdata));
 }
 
 int64_t store_member_count(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_member_count));
+    return store_value(s, sql_member_count, STORE_NO_ARGS);
 }
 
 /* ---- cards ---- */
@@ -348,41 +279,25 @@ static const char sql_card_uid_only[] =
     "WHERE c.desfire = 0 AND c.enabled = 1 AND m.status = 'active' "
     "ORDER BY m.name, m.id, c.id";
 
-static void card_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_card *c = ret;
-
-    c->id = sqlite3_column_int64(st, 0);
-    c->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, c->member, sizeof(c->member));
-    store_column_text(st, 3, c->label, sizeof(c->label));
-    c->enabled = sqlite3_column_int(st, 4) != 0;
-    c->created_at = sqlite3_column_int64(st, 5);
-    store_column_text(st, 6, c->hash_prefix, sizeof(c->hash_prefix));
-    c->desfire = sqlite3_column_int(st, 7) != 0;
-    c->last_used_at = sqlite3_column_int64(st, 8);
-}
+#define COL(field) STORE_COL(struct store_card, field)
+static const struct store_cols card_cols = STORE_COLS(struct store_card,
+    COL(id), COL(member_id), COL(member), COL(label), COL(enabled), COL(created_at),
+    COL(hash_prefix), COL(desfire), COL(last_used_at));
+#undef COL
 
 int store_card_add(struct store *s, int64_t member_id, const uint8_t hash[STORE_HASH_LEN],
                    const char *label, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_card_add,
+                         STORE_ARGS(STORE_INT(member_id), STORE_BLOB(hash, STORE_HASH_LEN),
+                                    STORE_TEXT(label ? label : ""), STORE_INT(now_utc())),
+                         ret_id);
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_card_add);
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_blob(st, 2, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, label ? label : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_utc());
-    r = store_write_insert(s, st, ret_id);
     return r == -EINVAL ? -ENOENT : r;      /* foreign key: no such member */
 }
 
 int store_card_remove(struct store *s, int64_t card_id)
 {
-    sqlite3_stmt *st;
     int r = store_batch_ensure(s);
 
     if (r < 0)
@@ -390,98 +305,66 @@ int store_card_remove(struct store *s, int64_t card_id)
     r = store_card_forget_consortium(s, card_id);
     if (r < 0)
         return r;
-    st = store_stmt(s, sql_card_remove);
-    sqlite3_bind_int64(st, 1, card_id);
-    return store_write_changed(s, st);
+    return store_update(s, sql_card_remove, STORE_ARGS(STORE_INT(card_id)));
 }
 
 int store_card_forget_consortium(struct store *s, int64_t card_id)
 {
-    sqlite3_stmt *st;
-    int64_t has = store_row_value(store_stmt(s, sql_has_consortium_cards));
+    int64_t has = store_value(s, sql_has_consortium_cards, STORE_NO_ARGS);
 
     if (has <= 0)
         return (int)has;
-    st = store_stmt(s, sql_card_forget_consortium);
-    sqlite3_bind_int64(st, 1, card_id);
-    return store_stmt_exec(st);
+    return store_write(s, sql_card_forget_consortium, STORE_ARGS(STORE_INT(card_id)));
 }
 
 int store_card_set_enabled(struct store *s, int64_t card_id, bool enabled)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_card_enable);
-    sqlite3_bind_int64(st, 1, card_id);
-    sqlite3_bind_int(st, 2, enabled ? 1 : 0);
-    return store_write_changed(s, st);
+    return store_update(s, sql_card_enable, STORE_ARGS(STORE_INT(card_id), STORE_INT(enabled)));
 }
 
 int store_card_get(struct store *s, int64_t card_id, struct store_card *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_card_get);
-
-    sqlite3_bind_int64(st, 1, card_id);
-    return store_row_get(st, card_fill, ret);
+    return store_get(s, sql_card_get, STORE_ARGS(STORE_INT(card_id)), &card_cols, ret);
 }
 
 int store_card_find(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t *ret_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_card_find);
-
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    return store_row_int64(st, ret_id);
+    return store_get_int64(s, sql_card_find, STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN)), ret_id);
 }
 
-STORE_ROWS_DELIVER(cards_row, struct store_card, card_fill)
+STORE_ROWS_TO(cards_row, store_card_fn)
 
 int store_cards_foreach(struct store *s, int64_t member_id, store_card_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, member_id ? sql_card_list_member : sql_card_list);
-
-    if (member_id)
-        sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, cards_row, STORE_ROWS(fn, userdata));
+    if (!member_id)
+        return store_each(s, sql_card_list, STORE_NO_ARGS, &card_cols, cards_row,
+                          STORE_ROWS(fn, userdata));
+    return store_each(s, sql_card_list_member, STORE_ARGS(STORE_INT(member_id)), &card_cols,
+                      cards_row, STORE_ROWS(fn, userdata));
 }
 
 int64_t store_card_count(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_card_count));
+    return store_value(s, sql_card_count, STORE_NO_ARGS);
 }
 
 int store_card_set_desfire(struct store *s, int64_t card_id, bool desfire)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_card_set_desfire);
-    sqlite3_bind_int64(st, 1, card_id);
-    sqlite3_bind_int(st, 2, desfire);
-    return store_write_changed(s, st);
+    return store_update(s, sql_card_set_desfire,
+                        STORE_ARGS(STORE_INT(card_id), STORE_INT(desfire)));
 }
 
-static void uid_only_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_uid_only_card *c = ret;
+#define COL(field) STORE_COL(struct store_uid_only_card, field)
+static const struct store_cols uid_only_cols = STORE_COLS(struct store_uid_only_card,
+    COL(member_id), COL(member), COL(card_id), COL(label), COL(last_used));
+#undef COL
 
-    c->member_id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, c->member, sizeof(c->member));
-    c->card_id = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, c->label, sizeof(c->label));
-    c->last_used = sqlite3_column_int64(st, 4);
-}
-
-STORE_ROWS_DELIVER(uid_only_row, struct store_uid_only_card, uid_only_fill)
+STORE_ROWS_TO(uid_only_row, store_uid_only_fn)
 
 int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata)
 {
-    return store_rows_each(store_stmt(s, sql_card_uid_only), uid_only_row,
-                           STORE_ROWS(fn, userdata));
+    return store_each(s, sql_card_uid_only, STORE_NO_ARGS, &uid_only_cols, uid_only_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 /* ---- the subject of a card ---- */
@@ -496,27 +379,20 @@ static const char sql_subject[] =
     "FROM cards c JOIN members m ON m.id = c.member_id "
     "LEFT JOIN plans p ON p.id = m.plan_id WHERE c.uid_hash = ?1";
 
-static void subject_fill(sqlite3_stmt *st, void *ret)
+static void subject_status_read(sqlite3_stmt *st, int col, void *row)
 {
-    struct store_subject *subj = ret;
-
-    subj->card_id = sqlite3_column_int64(st, 0);
-    subj->card_enabled = sqlite3_column_int(st, 1) != 0;
-    subj->member_id = sqlite3_column_int64(st, 2);
-    subj->status = status_of(st, 3);
-    subj->valid_from = sqlite3_column_int64(st, 4);
-    subj->valid_until = sqlite3_column_int64(st, 5);
-    subj->plan_id = sqlite3_column_int64(st, 6);
-    store_column_text(st, 7, subj->zones, sizeof(subj->zones));
-    store_column_text(st, 8, subj->hours, sizeof(subj->hours));
-    subj->card_desfire = sqlite3_column_int(st, 9) != 0;
+    ((struct store_subject *)row)->status = status_of(st, col);
 }
+
+#define COL(field) STORE_COL(struct store_subject, field)
+static const struct store_cols subject_cols = STORE_COLS(struct store_subject,
+    COL(card_id), COL(card_enabled), COL(member_id), STORE_COL_READ(subject_status_read),
+    COL(valid_from), COL(valid_until), COL(plan_id), COL(zones), COL(hours), COL(card_desfire));
+#undef COL
 
 int store_subject_lookup(struct store *s, const uint8_t hash[STORE_HASH_LEN],
                          struct store_subject *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_subject);
-
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    return store_row_get(st, subject_fill, ret);
+    return store_get(s, sql_subject, STORE_ARGS(STORE_BLOB(hash, STORE_HASH_LEN)), &subject_cols,
+                     ret);
 }

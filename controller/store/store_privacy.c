@@ -10,19 +10,20 @@
 #include "store_internal.h"
 #include "util.h"
 
-/* Rows a statement changed (a delete or update of many rows), or its error. */
-static int exec_count(struct store *s, sqlite3_stmt *st)
-{
-    int r = store_stmt_exec(st);
-    return r < 0 ? r : sqlite3_changes(s->db);
-}
-
+/* A write of a member's rows (?1): how many it changed, or its error. */
 static int exec_member(struct store *s, const char *sql, int64_t member_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql);
+    return store_write_count(s, sql, STORE_ARGS(STORE_INT(member_id)));
+}
 
-    sqlite3_bind_int64(st, 1, member_id);
-    return exec_count(s, st);
+/* The writes sql[0..n-1] of a member's rows, in order, up to the first error. */
+static int exec_member_all(struct store *s, const char *const *sql, size_t n, int64_t member_id)
+{
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = exec_member(s, sql[i], member_id);
+    return r < 0 ? r : 0;
 }
 
 /* ---- history ---- */
@@ -37,44 +38,25 @@ static const char sql_change_list[] =
 int store_member_change_add(struct store *s, int64_t member_id, int64_t at, const char *by,
                             const char *field, const char *old, const char *new)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_change_add);
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, at);
-    sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, field, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, old ? old : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, new ? new : "", -1, SQLITE_STATIC);
-    return store_write_insert(s, st, NULL);
+    return store_insert(s, sql_change_add,
+                        STORE_ARGS(STORE_INT(member_id), STORE_INT(at), STORE_TEXT(by),
+                                   STORE_TEXT(field), STORE_TEXT(old ? old : ""),
+                                   STORE_TEXT(new ? new : "")), NULL);
 }
 
-static void change_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_member_change *c = ret;
+#define COL(field) STORE_COL(struct store_member_change, field)
+static const struct store_cols change_cols = STORE_COLS(struct store_member_change,
+    COL(id), COL(member_id), COL(at), COL(by), COL(field), COL(old), COL(new));
+#undef COL
 
-    c->id = sqlite3_column_int64(st, 0);
-    c->member_id = sqlite3_column_int64(st, 1);
-    c->at = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, c->by, sizeof(c->by));
-    store_column_text(st, 4, c->field, sizeof(c->field));
-    store_column_text(st, 5, c->old, sizeof(c->old));
-    store_column_text(st, 6, c->new, sizeof(c->new));
-}
-
-STORE_ROWS_DELIVER(changes_row, struct store_member_change, change_fill)
+STORE_ROWS_TO(changes_row, store_member_change_fn)
 
 int store_member_changes_foreach(struct store *s, int64_t member_id, int64_t limit,
                                  store_member_change_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_change_list);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    return store_rows_each(st, changes_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_change_list,
+                      STORE_ARGS(STORE_INT(member_id), STORE_INT(limit > 0 ? limit : -1)),
+                      &change_cols, changes_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- plan changes that wait for their date ---- */
@@ -88,54 +70,40 @@ static const char sql_plan_apply[] =
     "UPDATE members SET plan_id = next_plan_id, next_plan_id = NULL, next_plan_at = 0 "
     "WHERE id = ?1";
 
+#define PLAN_DUE_MAX 256                /* sql_plan_due's LIMIT */
+
 struct plan_due {
     int64_t member, old_plan, new_plan;
     char old_name[32], new_name[32];
 };
-
-struct plan_due_list {
-    struct plan_due v[256];
-    unsigned n;
-};
-
-static int plan_due_row(sqlite3_stmt *st, void *ctx)
-{
-    struct plan_due_list *l = ctx;
-    struct plan_due *d = &l->v[l->n++];
-
-    d->member = sqlite3_column_int64(st, 0);
-    d->old_plan = sqlite3_column_int64(st, 1);
-    d->new_plan = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, d->old_name, sizeof(d->old_name));
-    store_column_text(st, 4, d->new_name, sizeof(d->new_name));
-    return 0;
-}
+#define COL(field) STORE_COL(struct plan_due, field)
+static const struct store_cols plan_due_cols = STORE_COLS(struct plan_due,
+    COL(member), COL(old_plan), COL(new_plan), COL(old_name), COL(new_name));
+#undef COL
 
 int store_member_plan_changes_apply(struct store *s, int64_t now, store_plan_change_fn fn,
                                     void *userdata)
 {
-    struct plan_due_list *l = calloc(1, sizeof(*l));
-    sqlite3_stmt *st = store_stmt(s, sql_plan_due);
-    int r;
+    struct plan_due *due = calloc(PLAN_DUE_MAX, sizeof(*due));
+    int r, n;
 
-    if (!l)
+    if (!due)
         return -ENOMEM;
-    sqlite3_bind_int64(st, 1, now);
-    r = store_rows_each(st, plan_due_row, l);     /* read first: then write */
-    for (unsigned i = 0; r >= 0 && i < l->n; i++) {
-        struct plan_due *d = &l->v[i];
-        r = store_batch_ensure(s);
-        if (r == 0)
-            r = exec_member(s, sql_plan_apply, d->member);
+    /* read first: then write */
+    n = store_collect(s, sql_plan_due, STORE_ARGS(STORE_INT(now)), &plan_due_cols, due,
+                      PLAN_DUE_MAX);
+    r = n;
+    for (int i = 0; r >= 0 && i < n; i++) {
+        struct plan_due *d = &due[i];
+        r = exec_member(s, sql_plan_apply, d->member);
         if (r >= 0)
             r = store_member_change_add(s, d->member, now, "schedule", "plan", d->old_name,
                                         d->new_name);
         if (r >= 0 && fn)
             r = fn(d->member, d->old_plan, d->new_plan, userdata);
     }
-    r = r < 0 ? r : (int)l->n;
-    free(l);
-    return r;
+    free(due);
+    return r < 0 ? r : n;
 }
 
 /* ---- removal ---- */
@@ -156,32 +124,16 @@ static const char sql_remove_trainers[] = "DELETE FROM trainers WHERE member_id 
 
 int store_member_remove(struct store *s, int64_t id, int64_t now, const char *by)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    static const char *const sql[] = { sql_remove_cards, sql_remove_sessions };
+    int r = store_update(s, sql_remove_member, STORE_ARGS(STORE_INT(id), STORE_INT(now)));
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_remove_member);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    r = store_write_changed(s, st);
     if (r == 0)
-        r = exec_member(s, sql_remove_cards, id);
+        r = exec_member_all(s, sql, ARRAY_SIZE(sql), id);
     if (r >= 0)
-        r = exec_member(s, sql_remove_sessions, id);
-    if (r >= 0) {
-        st = store_stmt(s, sql_remove_accounts);
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now);
-        r = exec_count(s, st);
-    }
-    if (r >= 0) {
-        st = store_stmt(s, sql_remove_bookings);
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
-        r = exec_count(s, st);
-    }
+        r = store_write(s, sql_remove_accounts, STORE_ARGS(STORE_INT(id), STORE_INT(now)));
+    if (r >= 0)
+        r = store_write(s, sql_remove_bookings,
+                        STORE_ARGS(STORE_INT(id), STORE_INT(now), STORE_TEXT(by)));
     if (r >= 0)
         r = exec_member(s, sql_remove_trainers, id);
     if (r >= 0)
@@ -196,18 +148,10 @@ static const char sql_open_usage[] =
     "SELECT coalesce(min(u.billing_day), '') FROM usage u WHERE u.member_id = ?1 AND NOT "
     "EXISTS (SELECT 1 FROM periods p WHERE u.billing_day BETWEEN p.first_day AND p.last_day)";
 
-static void text_fill(sqlite3_stmt *st, void *ret)
-{
-    store_column_text(st, 0, ret, 11);
-}
-
 int store_member_open_usage(struct store *s, int64_t id, char first_day[11])
 {
-    sqlite3_stmt *st = store_stmt(s, sql_open_usage);
-
     first_day[0] = '\0';
-    sqlite3_bind_int64(st, 1, id);
-    return store_row_get(st, text_fill, first_day);
+    return store_get_text(s, sql_open_usage, STORE_ARGS(STORE_INT(id)), first_day, 11);
 }
 
 static const char sql_erase_member[] =
@@ -239,72 +183,46 @@ static const char *const sql_authors[] = {
     "UPDATE member_changes SET by = ?2 WHERE by = ?1",
 };
 
-struct names16 {
-    char v[16][STORE_ACCOUNT_NAME_MAX + 1];
-    unsigned n;
+#define ACCOUNT_NAMES_MAX 16            /* sql_erase_account_names's LIMIT */
+
+struct account_name {
+    char name[STORE_ACCOUNT_NAME_MAX + 1];
 };
-
-static int account_name_row(sqlite3_stmt *st, void *ctx)
-{
-    struct names16 *names = ctx;
-
-    store_column_text(st, 0, names->v[names->n++], sizeof(names->v[0]));
-    return 0;
-}
+static const struct store_cols account_name_cols = STORE_COLS(struct account_name,
+    STORE_COL(struct account_name, name));
 
 /* The erased member's accounts no longer name anyone as authors of records. */
 static int erase_authors(struct store *s, int64_t id, const char *pseudonym)
 {
-    struct names16 names = { .n = 0 };
-    sqlite3_stmt *st = store_stmt(s, sql_erase_account_names);
+    struct account_name names[ACCOUNT_NAMES_MAX];
     char from[80], to[80];
-    int r;
+    int r, n;
 
-    sqlite3_bind_int64(st, 1, id);
-    r = store_rows_each(st, account_name_row, &names);
+    n = store_collect(s, sql_erase_account_names, STORE_ARGS(STORE_INT(id)), &account_name_cols,
+                      names, ACCOUNT_NAMES_MAX);
+    r = n;
     snprintf(to, sizeof(to), "web:%s", pseudonym);
-    for (unsigned i = 0; r >= 0 && i < names.n; i++) {
-        snprintf(from, sizeof(from), "web:%s", names.v[i]);
-        for (size_t k = 0; r >= 0 && k < ARRAY_SIZE(sql_authors); k++) {
-            st = store_stmt(s, sql_authors[k]);
-            sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
-            r = store_stmt_exec(st);
-        }
+    for (int i = 0; r >= 0 && i < n; i++) {
+        snprintf(from, sizeof(from), "web:%.*s", (int)sizeof(names[i].name), names[i].name);
+        for (size_t k = 0; r >= 0 && k < ARRAY_SIZE(sql_authors); k++)
+            r = store_write(s, sql_authors[k], STORE_ARGS(STORE_TEXT(from), STORE_TEXT(to)));
     }
     return r < 0 ? r : 0;
 }
 
 int store_member_erase(struct store *s, int64_t id, const char *pseudonym, int64_t now)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    static const char *const sql[] = {
+        sql_erase_card_labels, sql_remove_sessions, sql_erase_tokens, sql_erase_accounts,
+        sql_remove_trainers, sql_erase_qualifications, sql_erase_history, sql_erase_mail,
+    };
+    int r = store_update(s, sql_erase_member,
+                         STORE_ARGS(STORE_INT(id), STORE_TEXT(pseudonym), STORE_INT(now)));
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_erase_member);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, pseudonym, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    r = store_write_changed(s, st);
     if (r == 0)
         r = erase_authors(s, id, pseudonym);
     if (r >= 0)
-        r = exec_member(s, sql_erase_card_labels, id);
-    if (r >= 0)
-        r = exec_member(s, sql_remove_sessions, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_tokens, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_accounts, id);
-    if (r >= 0)
-        r = exec_member(s, sql_remove_trainers, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_qualifications, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_history, id);
-    if (r >= 0)
-        r = exec_member(s, sql_erase_mail, id);
+        r = exec_member_all(s, sql, ARRAY_SIZE(sql), id);
     if (r >= 0)
         s->generation++;        /* names on bookings changed */
     return r < 0 ? r : 0;
@@ -322,58 +240,36 @@ static const char sql_erasures_pending[] =
 
 int store_erase_scrub_step(struct store *s, int64_t member_id, int64_t from, int64_t to)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_scrub);
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
-    return exec_count(s, st);
+    return store_write_count(s, sql_scrub,
+                             STORE_ARGS(STORE_INT(member_id), STORE_INT(from), STORE_INT(to)));
 }
 
-struct id_list {
-    int64_t *v;
-    int n, max;
+/* Ids collected into an int64_t array: a row is one int64_t. */
+struct id_row {
+    int64_t id;
 };
-
-static int id_row(sqlite3_stmt *st, void *ctx)
-{
-    struct id_list *l = ctx;
-
-    if (l->n < l->max)
-        l->v[l->n++] = sqlite3_column_int64(st, 0);
-    return 0;
-}
+_Static_assert(sizeof(struct id_row) == sizeof(int64_t), "an id row is an int64_t");
+static const struct store_cols id_cols = STORE_COLS(struct id_row, STORE_COL(struct id_row, id));
 
 int store_member_forget_cards(struct store *s, int64_t member_id)
 {
     int64_t ids[64];
-    struct id_list l = { ids, 0, 64 };
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_batch_ensure(s), n;
 
     if (r < 0)
         return r;
-    st = store_stmt(s, sql_member_card_ids);
-    sqlite3_bind_int64(st, 1, member_id);
-    r = store_rows_each(st, id_row, &l);
-    for (int i = 0; r >= 0 && i < l.n; i++)
+    n = store_collect(s, sql_member_card_ids, STORE_ARGS(STORE_INT(member_id)), &id_cols, ids,
+                      ARRAY_SIZE(ids));
+    r = n;
+    for (int i = 0; r >= 0 && i < n; i++)
         r = store_card_forget_consortium(s, ids[i]);
     return r < 0 ? r : exec_member(s, sql_forget_cards, member_id);
 }
 
 int store_erasures_pending(struct store *s, int64_t *ids, int n)
 {
-    struct id_list l = { ids, 0, n };
-    sqlite3_stmt *st = store_stmt(s, sql_erasures_pending);
-    int r;
-
-    sqlite3_bind_int64(st, 1, n);
-    r = store_rows_each(st, id_row, &l);
-    return r < 0 ? r : l.n;
+    return store_collect(s, sql_erasures_pending, STORE_ARGS(STORE_INT(n)), &id_cols, ids,
+                         n > 0 ? (size_t)n : 0);
 }
 
 /* ---- retention ---- */
@@ -418,50 +314,32 @@ const char *store_retention_table_name(enum store_retention_table t)
 struct peek {
     int64_t last_id, oldest, count;
 };
-
-static void peek_fill(sqlite3_stmt *st, void *ret)
-{
-    struct peek *p = ret;
-
-    p->last_id = sqlite3_column_int64(st, 0);
-    p->oldest = sqlite3_column_int64(st, 1);
-    p->count = sqlite3_column_int64(st, 2);
-}
+static const struct store_cols peek_cols = STORE_COLS(struct peek,
+    STORE_COL(struct peek, last_id), STORE_COL(struct peek, oldest), STORE_COL(struct peek, count));
 
 int store_retention_step(struct store *s, enum store_retention_table t, int64_t cutoff,
                          int64_t limit, int64_t *cursor, bool *ret_more)
 {
     struct peek p = { 0 };
-    sqlite3_stmt *st;
     int r;
 
     *ret_more = false;
     if ((unsigned)t >= RETENTION__MAX || limit <= 0)
         return -EINVAL;
-    st = store_stmt(s, retention_sql[t].peek);
-    sqlite3_bind_int64(st, 1, *cursor);
-    sqlite3_bind_int64(st, 2, limit);
-    r = store_row_get(st, peek_fill, &p);
+    r = store_get(s, retention_sql[t].peek, STORE_ARGS(STORE_INT(*cursor), STORE_INT(limit)),
+                  &peek_cols, &p);
     if (r < 0)
         return r;
     if (p.count == 0 || p.oldest >= cutoff)
         return 0;               /* the end, or only newer rows from here on */
-    r = store_batch_ensure(s);
-    if (r < 0)
-        return r;
     if (t == RETENTION_ACCESS_EVENTS) {
-        st = store_stmt(s, sql_horizon_set);
-        sqlite3_bind_text(st, 1, retention_sql[t].name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, cutoff);
-        r = store_stmt_exec(st);
+        r = store_write(s, sql_horizon_set,
+                        STORE_ARGS(STORE_TEXT(retention_sql[t].name), STORE_INT(cutoff)));
         if (r < 0)
             return r;
     }
-    st = store_stmt(s, retention_sql[t].del);
-    sqlite3_bind_int64(st, 1, *cursor);
-    sqlite3_bind_int64(st, 2, p.last_id);
-    sqlite3_bind_int64(st, 3, cutoff);
-    r = exec_count(s, st);
+    r = store_write_count(s, retention_sql[t].del,
+                          STORE_ARGS(STORE_INT(*cursor), STORE_INT(p.last_id), STORE_INT(cutoff)));
     if (r < 0)
         return r;
     *cursor = p.last_id;
@@ -483,13 +361,10 @@ static const char sql_idle_accounts[] =
 int store_accounts_prune_inactive(struct store *s, int64_t before)
 {
     const char *const sql[] = { sql_idle_sessions, sql_idle_tokens, sql_idle_accounts };
-    int r = store_batch_ensure(s);
+    int r = 0;
 
-    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(sql); i++) {
-        sqlite3_stmt *st = store_stmt(s, sql[i]);
-        sqlite3_bind_int64(st, 1, before);
-        r = exec_count(s, st);
-    }
+    for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(sql); i++)
+        r = exec_member(s, sql[i], before);         /* ?1 is the date here */
     return r;
 }
 
@@ -504,12 +379,12 @@ static const char *const sql_vacuum[] = {
 
 int store_auto_vacuum(struct store *s)
 {
-    return (int)store_row_value(store_stmt(s, sql_auto_vacuum));
+    return (int)store_value(s, sql_auto_vacuum, STORE_NO_ARGS);
 }
 
 int64_t store_free_pages(struct store *s)
 {
-    return store_row_value(store_stmt(s, sql_freelist));
+    return store_value(s, sql_freelist, STORE_NO_ARGS);
 }
 
 static int ignore_row(sqlite3_stmt *st, void *ctx)
@@ -524,6 +399,7 @@ int64_t store_vacuum_step(struct store *s, int pages)
 
     if (r < 0)
         return r;
+    /* every step of the pragma frees a page: step it to its end */
     r = store_rows_each(store_stmt(s, sql_vacuum[k]), ignore_row, NULL);
     if (r < 0)
         return r;

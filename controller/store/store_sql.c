@@ -190,6 +190,226 @@ int store_rows_each(sqlite3_stmt *st, int (*each)(sqlite3_stmt *st, void *ctx), 
     return rc == SQLITE_DONE ? n : failure(rc);
 }
 
+/* ---- parameters and columns ---- */
+
+int store_bind(sqlite3_stmt *st, struct store_args args)
+{
+    if (!st)
+        return -EIO;
+    if ((int)args.n != sqlite3_bind_parameter_count(st))
+        return -ERANGE;
+    for (unsigned i = 0; i < args.n; i++) {
+        const struct store_arg *a = &args.v[i];
+        int col = (int)i + 1, rc;
+
+        switch (a->kind) {
+        case STORE_ARG_INT:
+            rc = sqlite3_bind_int64(st, col, a->i);
+            break;
+        case STORE_ARG_TEXT:
+            rc = sqlite3_bind_text(st, col, a->text, -1, SQLITE_STATIC);
+            break;
+        case STORE_ARG_BLOB:
+            if (a->len > INT32_MAX)
+                return -E2BIG;
+            rc = sqlite3_bind_blob(st, col, a->blob, (int)a->len, SQLITE_STATIC);
+            break;
+        default:
+            rc = sqlite3_bind_null(st, col);
+            break;
+        }
+        if (rc != SQLITE_OK)
+            return failure(rc);
+    }
+    return 0;
+}
+
+static void column_read(sqlite3_stmt *st, int col, const struct store_col *c, void *row)
+{
+    char *field = (char *)row + c->offset;
+
+    switch (c->kind) {
+    case STORE_COL_INT64: {
+        int64_t v = sqlite3_column_int64(st, col);
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case STORE_COL_INT: {
+        int v = sqlite3_column_int(st, col);
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case STORE_COL_BOOL: {
+        bool v = sqlite3_column_int(st, col) != 0;
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case STORE_COL_TEXT:
+        store_column_text(st, col, field, c->size);
+        break;
+    case STORE_COL_BLOB:
+        if (!store_column_blob(st, col, field, c->size))
+            memset(field, 0, c->size);
+        break;
+    case STORE_COL_FN:
+        c->read(st, col, row);
+        break;
+    }
+}
+
+static int columns_check(sqlite3_stmt *st, const struct store_cols *cols)
+{
+    return (int)cols->n == sqlite3_column_count(st) ? 0 : -ERANGE;
+}
+
+int store_columns_read(sqlite3_stmt *st, const struct store_cols *cols, void *row)
+{
+    int r = columns_check(st, cols);
+
+    if (r < 0)
+        return r;
+    memset(row, 0, cols->size);
+    for (unsigned i = 0; i < cols->n; i++)
+        column_read(st, (int)i, &cols->col[i], row);
+    return 0;
+}
+
+/* Bind, and check cols against st (may be NULL): what every helper does before stepping.
+ * On failure st is reset (its bindings are cleared by the next store_stmts_get()). */
+static int prepare_run(sqlite3_stmt *st, struct store_args args, const struct store_cols *cols)
+{
+    int r = store_bind(st, args);
+
+    if (r == 0 && cols)
+        r = columns_check(st, cols);
+    if (r < 0 && st)
+        sqlite3_reset(st);
+    return r;
+}
+
+int store_stmt_run(sqlite3_stmt *st, struct store_args args)
+{
+    int r = prepare_run(st, args, NULL);
+    return r < 0 ? r : store_stmt_exec(st);
+}
+
+struct get_row {
+    const struct store_cols *cols;
+    void *ret;
+};
+
+static void get_fill(sqlite3_stmt *st, void *ret)
+{
+    struct get_row *g = ret;
+    store_columns_read(st, g->cols, g->ret);    /* checked by prepare_run() */
+}
+
+int store_stmt_get(sqlite3_stmt *st, struct store_args args, const struct store_cols *cols,
+                   void *ret)
+{
+    int r = prepare_run(st, args, cols);
+    return r < 0 ? r : store_row_get(st, get_fill, &(struct get_row){ cols, ret });
+}
+
+int store_stmt_get_int64(sqlite3_stmt *st, struct store_args args, int64_t *ret)
+{
+    int r = prepare_run(st, args, NULL);
+    return r < 0 ? r : store_row_int64(st, ret);
+}
+
+int64_t store_stmt_value(sqlite3_stmt *st, struct store_args args)
+{
+    int r = prepare_run(st, args, NULL);
+    return r < 0 ? r : store_row_value(st);
+}
+
+struct text_out {
+    char *buf;
+    size_t n;
+};
+
+static void text_fill(sqlite3_stmt *st, void *ret)
+{
+    struct text_out *t = ret;
+    store_column_text(st, 0, t->buf, t->n);
+}
+
+int store_stmt_get_text(sqlite3_stmt *st, struct store_args args, char *buf, size_t n)
+{
+    int r = prepare_run(st, args, NULL);
+    return r < 0 ? r : store_row_get(st, text_fill, &(struct text_out){ buf, n });
+}
+
+int store_stmt_exists(sqlite3_stmt *st, struct store_args args)
+{
+    int r = prepare_run(st, args, NULL);
+
+    if (r < 0)
+        return r;
+    r = store_row_get(st, NULL, NULL);
+    return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+}
+
+struct each_ctx {
+    const struct store_cols *cols;
+    void *row;
+    store_row_fn each;
+    void *ctx;
+};
+
+static int each_row(sqlite3_stmt *st, void *ctx)
+{
+    struct each_ctx *x = ctx;
+
+    store_columns_read(st, x->cols, x->row);
+    return x->each(x->row, x->ctx);
+}
+
+int store_stmt_each(sqlite3_stmt *st, struct store_args args, const struct store_cols *cols,
+                    store_row_fn each, void *ctx)
+{
+    struct each_ctx x = { cols, NULL, each, ctx };
+    int r = prepare_run(st, args, cols);
+
+    if (r < 0)
+        return r;
+    x.row = malloc(cols->size);
+    if (!x.row) {
+        sqlite3_reset(st);
+        return -ENOMEM;
+    }
+    r = store_rows_each(st, each_row, &x);
+    free(x.row);
+    return r;
+}
+
+struct collect_ctx {
+    const struct store_cols *cols;
+    char *out;
+    size_t n, count;
+};
+
+static int collect_row(sqlite3_stmt *st, void *ctx)
+{
+    struct collect_ctx *x = ctx;
+
+    if (x->count < x->n)
+        store_columns_read(st, x->cols, x->out + x->count++ * x->cols->size);
+    return 0;
+}
+
+int store_stmt_collect(sqlite3_stmt *st, struct store_args args, const struct store_cols *cols,
+                       void *out, size_t n)
+{
+    struct collect_ctx x = { cols, out, n, 0 };
+    int r = prepare_run(st, args, cols);
+
+    if (r < 0)
+        return r;
+    r = store_rows_each(st, collect_row, &x);
+    return r < 0 ? r : (int)x.count;
+}
+
 /* ---- columns ---- */
 
 void store_column_text(sqlite3_stmt *st, int col, char *buf, size_t n)

@@ -19,54 +19,41 @@ static const char sql_list[] =
 int store_trainer_set(struct store *s, int64_t training_id, int64_t member_id, bool on,
                       const char *by)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, on ? sql_name : sql_end);
-    sqlite3_bind_int64(st, 1, training_id);
-    sqlite3_bind_int64(st, 2, member_id);
     if (!on)
-        return store_write_changed(s, st);
-    sqlite3_bind_int64(st, 3, now_utc());
-    sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
-    return store_stmt_exec(st);         /* naming a trainer twice is no error */
+        return store_update(s, sql_end, STORE_ARGS(STORE_INT(training_id), STORE_INT(member_id)));
+    /* naming a trainer twice is no error */
+    return store_write(s, sql_name, STORE_ARGS(STORE_INT(training_id), STORE_INT(member_id),
+                                               STORE_INT(now_utc()), STORE_TEXT(by)));
 }
 
 int store_trainer_is(struct store *s, int64_t training_id, int64_t member_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_is);
-    int r;
-
-    sqlite3_bind_int64(st, 1, training_id);
-    sqlite3_bind_int64(st, 2, member_id);
-    r = store_row_get(st, NULL, NULL);
-    return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+    return store_exists(s, sql_is, STORE_ARGS(STORE_INT(training_id), STORE_INT(member_id)));
 }
 
 int store_trainer_count(struct store *s, int64_t member_id)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_count);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return (int)store_row_value(st);
+    return (int)store_value(s, sql_count, STORE_ARGS(STORE_INT(member_id)));
 }
 
-static int list_row(sqlite3_stmt *st, void *ctx)
+struct trainer_row {
+    int64_t member_id;
+    char name[96];
+};
+static const struct store_cols trainer_cols = STORE_COLS(struct trainer_row,
+    STORE_COL(struct trainer_row, member_id), STORE_COL(struct trainer_row, name));
+
+static int list_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    char name[96];
+    const struct trainer_row *t = row;
 
-    store_column_text(st, 1, name, sizeof(name));
-    return ((store_trainer_fn)rows->fn)(sqlite3_column_int64(st, 0), name, rows->userdata);
+    return ((store_trainer_fn)rows->fn)(t->member_id, t->name, rows->userdata);
 }
 
 int store_trainers_foreach(struct store *s, int64_t training_id, store_trainer_fn fn,
                            void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_list);
-
-    sqlite3_bind_int64(st, 1, training_id);
-    return store_rows_each(st, list_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_list, STORE_ARGS(STORE_INT(training_id)), &trainer_cols, list_row,
+                      STORE_ROWS(fn, userdata));
 }

@@ -37,117 +37,84 @@ static const char sql_rate_list[] =
     "r.min_charge_cents, r.free_minutes, r.per_kwh_cents, r.monthly_wh "
     "FROM rates r JOIN plans p ON p.id = r.plan_id ORDER BY p.name, r.target";
 
-static void member_plan_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_member_plan *p = ret;
-
-    p->plan_id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, p->name, sizeof(p->name));
-    p->monthly_days = sqlite3_column_int64(st, 2);
-    p->day_rate_cents = sqlite3_column_int64(st, 3);
-    store_column_text(st, 4, p->allowance_order, sizeof(p->allowance_order));
-    p->visit_days = sqlite3_column_int64(st, 5);
-}
+#define COL(field) STORE_COL(struct store_member_plan, field)
+static const struct store_cols member_plan_cols = STORE_COLS(struct store_member_plan,
+    COL(plan_id), COL(name), COL(monthly_days), COL(day_rate_cents), COL(allowance_order),
+    COL(visit_days));
+#undef COL
 
 int store_member_plan(struct store *s, int64_t member_id, struct store_member_plan *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_plan_of_member);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_row_get(st, member_plan_fill, ret);
+    return store_get(s, sql_plan_of_member, STORE_ARGS(STORE_INT(member_id)), &member_plan_cols,
+                     ret);
 }
 
 int store_plan_billing_get(struct store *s, int64_t plan_id, struct store_member_plan *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_plan_billing);
-
-    sqlite3_bind_int64(st, 1, plan_id);
-    return store_row_get(st, member_plan_fill, ret);
+    return store_get(s, sql_plan_billing, STORE_ARGS(STORE_INT(plan_id)), &member_plan_cols, ret);
 }
 
 int store_plan_set_billing(struct store *s, int64_t plan_id, int64_t monthly_days,
                            int64_t day_rate_cents, const char *order, int64_t visit_days)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_plan_set);
-    sqlite3_bind_int64(st, 1, plan_id);
-    sqlite3_bind_int64(st, 2, monthly_days);
-    sqlite3_bind_int64(st, 3, day_rate_cents);
-    sqlite3_bind_text(st, 4, order, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, visit_days);
-    return store_write_changed(s, st);
+    return store_update(s, sql_plan_set,
+                        STORE_ARGS(STORE_INT(plan_id), STORE_INT(monthly_days),
+                                   STORE_INT(day_rate_cents), STORE_TEXT(order),
+                                   STORE_INT(visit_days)));
 }
 
-/* Columns monthly_minutes .. free_minutes of a rate, from col on. */
-static void rate_terms(sqlite3_stmt *st, int col, struct store_rate *r)
-{
-    r->monthly_minutes = sqlite3_column_int64(st, col);
-    r->per_hour_cents = sqlite3_column_int64(st, col + 1);
-    r->block_minutes = sqlite3_column_int64(st, col + 2);
-    r->min_charge_cents = sqlite3_column_int64(st, col + 3);
-    r->free_minutes = sqlite3_column_int64(st, col + 4);
-    r->per_kwh_cents = sqlite3_column_int64(st, col + 5);
-    r->monthly_wh = sqlite3_column_int64(st, col + 6);
-}
+/* The terms of a rate (monthly_minutes .. monthly_wh) in the order both queries select them;
+ * in: where the rate is in type ("rate." in a row that holds one, or nothing). */
+#define RATE_TERMS(type, in)                                                            \
+    STORE_COL(type, in monthly_minutes), STORE_COL(type, in per_hour_cents),           \
+    STORE_COL(type, in block_minutes), STORE_COL(type, in min_charge_cents),           \
+    STORE_COL(type, in free_minutes), STORE_COL(type, in per_kwh_cents),               \
+    STORE_COL(type, in monthly_wh)
 
-static void rate_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_rate *r = ret;
-
-    rate_terms(st, 0, r);
-    store_column_text(st, 7, r->target, sizeof(r->target));
-}
+/* sql_rate_find: the terms, then the target. */
+static const struct store_cols rate_found_cols = STORE_COLS(struct store_rate,
+    RATE_TERMS(struct store_rate, ), STORE_COL(struct store_rate, target));
 
 int store_rate_find(struct store *s, int64_t plan_id, const char *resource, const char *category,
                     struct store_rate *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_rate_find);
-
-    sqlite3_bind_int64(st, 1, plan_id);
-    sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
-    return store_row_get(st, rate_fill, ret);
+    return store_get(s, sql_rate_find,
+                     STORE_ARGS(STORE_INT(plan_id), STORE_TEXT(resource), STORE_TEXT(category)),
+                     &rate_found_cols, ret);
 }
 
 int store_rate_put(struct store *s, int64_t plan_id, const struct store_rate *rate)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_rate_put);
-    sqlite3_bind_int64(st, 1, plan_id);
-    sqlite3_bind_text(st, 2, rate->target, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, rate->monthly_minutes);
-    sqlite3_bind_int64(st, 4, rate->per_hour_cents);
-    sqlite3_bind_int64(st, 5, rate->block_minutes);
-    sqlite3_bind_int64(st, 6, rate->min_charge_cents);
-    sqlite3_bind_int64(st, 7, rate->free_minutes);
-    sqlite3_bind_int64(st, 8, rate->per_kwh_cents);
-    sqlite3_bind_int64(st, 9, rate->monthly_wh);
-    return store_stmt_exec(st);
+    return store_write(s, sql_rate_put,
+                       STORE_ARGS(STORE_INT(plan_id), STORE_TEXT(rate->target),
+                                  STORE_INT(rate->monthly_minutes),
+                                  STORE_INT(rate->per_hour_cents), STORE_INT(rate->block_minutes),
+                                  STORE_INT(rate->min_charge_cents),
+                                  STORE_INT(rate->free_minutes), STORE_INT(rate->per_kwh_cents),
+                                  STORE_INT(rate->monthly_wh)));
 }
 
-static int rates_row(sqlite3_stmt *st, void *ctx)
+/* A row of sql_rate_list: the plan's name, the target, the terms. */
+struct rate_listed {
+    char plan[32];
+    struct store_rate rate;
+};
+static const struct store_cols rate_listed_cols = STORE_COLS(struct rate_listed,
+    STORE_COL(struct rate_listed, plan), STORE_COL(struct rate_listed, rate.target),
+    RATE_TERMS(struct rate_listed, rate.));
+
+static int rates_row(const void *row, void *ctx)
 {
     const struct store_rows *rows = ctx;
-    struct store_rate rate;
-    char plan[32];
+    const struct rate_listed *r = row;
 
-    store_column_text(st, 0, plan, sizeof(plan));
-    store_column_text(st, 1, rate.target, sizeof(rate.target));
-    rate_terms(st, 2, &rate);
-    return ((store_rate_fn)rows->fn)(plan, &rate, rows->userdata);
+    return ((store_rate_fn)rows->fn)(r->plan, &r->rate, rows->userdata);
 }
 
 int store_rates_foreach(struct store *s, store_rate_fn fn, void *userdata)
 {
-    return store_rows_each(store_stmt(s, sql_rate_list), rates_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_rate_list, STORE_NO_ARGS, &rate_listed_cols, rates_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 /* ---- passes ---- */
@@ -169,36 +136,21 @@ static const char sql_pass_list[] =
 
 int store_pass_add(struct store *s, const struct store_pass *p, const char *by, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_pass_add,
+                         STORE_ARGS(STORE_INT(p->member_id), STORE_TEXT(p->kind),
+                                    STORE_TEXT(p->target), STORE_INT(p->quantity),
+                                    STORE_INT(p->valid_from), STORE_INT(p->valid_until),
+                                    STORE_INT(p->price_cents), STORE_INT(now_utc()),
+                                    STORE_TEXT(by)), ret_id);
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_pass_add);
-    sqlite3_bind_int64(st, 1, p->member_id);
-    sqlite3_bind_text(st, 2, p->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->target, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, p->quantity);
-    sqlite3_bind_int64(st, 5, p->valid_from);
-    sqlite3_bind_int64(st, 6, p->valid_until);
-    sqlite3_bind_int64(st, 7, p->price_cents);
-    sqlite3_bind_int64(st, 8, now_utc());
-    sqlite3_bind_text(st, 9, by, -1, SQLITE_STATIC);
-    r = store_write_insert(s, st, ret_id);
     return r == -EINVAL ? -ENOENT : r;      /* foreign key: no such member */
 }
 
 struct pass_left {
     int64_t id, remaining;
 };
-
-static void pass_left_fill(sqlite3_stmt *st, void *ret)
-{
-    struct pass_left *p = ret;
-
-    p->id = sqlite3_column_int64(st, 0);
-    p->remaining = sqlite3_column_int64(st, 1);
-}
+static const struct store_cols pass_left_cols = STORE_COLS(struct pass_left,
+    STORE_COL(struct pass_left, id), STORE_COL(struct pass_left, remaining));
 
 int store_pass_take(struct store *s, int64_t member_id, const char *kind, const char *resource,
                     const char *category, int64_t at, int64_t wanted, int64_t *ret_taken)
@@ -208,26 +160,17 @@ int store_pass_take(struct store *s, int64_t member_id, const char *kind, const 
     *ret_taken = 0;
     /* Several passes may be needed: the one expiring first is used up first. */
     while (taken < wanted) {
-        sqlite3_stmt *st = store_stmt(s, sql_pass_find);
         struct pass_left pass;
         int64_t use;
         int r;
 
-        sqlite3_bind_int64(st, 1, member_id);
-        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, at);
-        sqlite3_bind_text(st, 4, resource, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, category, -1, SQLITE_STATIC);
-        if (store_row_get(st, pass_left_fill, &pass) < 0)
+        if (store_get(s, sql_pass_find,
+                      STORE_ARGS(STORE_INT(member_id), STORE_TEXT(kind), STORE_INT(at),
+                                 STORE_TEXT(resource), STORE_TEXT(category)),
+                      &pass_left_cols, &pass) < 0)
             break;
         use = pass.remaining < wanted - taken ? pass.remaining : wanted - taken;
-        r = store_batch_ensure(s);
-        if (r < 0)
-            return r;
-        st = store_stmt(s, sql_pass_use);
-        sqlite3_bind_int64(st, 1, pass.id);
-        sqlite3_bind_int64(st, 2, use);
-        r = store_write_changed(s, st);
+        r = store_update(s, sql_pass_use, STORE_ARGS(STORE_INT(pass.id), STORE_INT(use)));
         if (r < 0)
             return r;
         taken += use;
@@ -236,29 +179,18 @@ int store_pass_take(struct store *s, int64_t member_id, const char *kind, const 
     return 0;
 }
 
-static void pass_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_pass *p = ret;
+#define COL(field) STORE_COL(struct store_pass, field)
+static const struct store_cols pass_cols = STORE_COLS(struct store_pass,
+    COL(id), COL(member_id), COL(kind), COL(target), COL(quantity), COL(remaining),
+    COL(valid_from), COL(valid_until), COL(price_cents));
+#undef COL
 
-    p->id = sqlite3_column_int64(st, 0);
-    p->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, p->kind, sizeof(p->kind));
-    store_column_text(st, 3, p->target, sizeof(p->target));
-    p->quantity = sqlite3_column_int64(st, 4);
-    p->remaining = sqlite3_column_int64(st, 5);
-    p->valid_from = sqlite3_column_int64(st, 6);
-    p->valid_until = sqlite3_column_int64(st, 7);
-    p->price_cents = sqlite3_column_int64(st, 8);
-}
-
-STORE_ROWS_DELIVER(passes_row, struct store_pass, pass_fill)
+STORE_ROWS_TO(passes_row, store_pass_fn)
 
 int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_pass_list);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, passes_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_pass_list, STORE_ARGS(STORE_INT(member_id)), &pass_cols, passes_row,
+                      STORE_ROWS(fn, userdata));
 }
 
 /* ---- usage ---- */
@@ -290,7 +222,8 @@ static const char sql_usage_add[] =
     "u.id, u.kind, u.member_id, " member ", u.resource, u.billing_day, " \
     "u.started_at, u.ended_at, u.quantity, u.unit, u.running_seconds, u.allowance, " \
     "u.pass_quantity, u.plan_quantity, u.charged_quantity, u.amount_cents, " \
-    "u.end_reason, u.corrects_seq, u.note, u.ledger_seq, u.energy_wh, u.plan_wh, " \
+    "u.end_reason, u.corrects_seq, u.note, u.ledger_seq, u.energy_wh IS NOT NULL, " \
+    "u.energy_wh, u.plan_wh, " \
     "u.energy_cents FROM usage u "
 static const char sql_usage_range[] =
     "SELECT " USAGE_COLUMNS("coalesce(m.name, '')")
@@ -301,133 +234,76 @@ static const char sql_usage_get[] = "SELECT " USAGE_COLUMNS("''") "WHERE u.ledge
 int64_t store_plan_days_used(struct store *s, int64_t member_id, const char *first_day,
                              const char *last_day)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_plan_days_used);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_text(st, 2, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, last_day, -1, SQLITE_STATIC);
-    return store_row_value(st);
+    return store_value(s, sql_plan_days_used,
+                       STORE_ARGS(STORE_INT(member_id), STORE_TEXT(first_day),
+                                  STORE_TEXT(last_day)));
 }
 
 int64_t store_plan_minutes_used(struct store *s, int64_t member_id, const char *resource,
                                 const char *first_day, const char *last_day)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_plan_minutes_used);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
-    return store_row_value(st);
+    return store_value(s, sql_plan_minutes_used,
+                       STORE_ARGS(STORE_INT(member_id), STORE_TEXT(resource),
+                                  STORE_TEXT(first_day), STORE_TEXT(last_day)));
 }
 
 int64_t store_plan_wh_used(struct store *s, int64_t member_id, const char *resource,
                            const char *first_day, const char *last_day)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_plan_wh_used);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, last_day, -1, SQLITE_STATIC);
-    return store_row_value(st);
+    return store_value(s, sql_plan_wh_used,
+                       STORE_ARGS(STORE_INT(member_id), STORE_TEXT(resource),
+                                  STORE_TEXT(first_day), STORE_TEXT(last_day)));
 }
 
 bool store_day_charged(struct store *s, int64_t member_id, const char *billing_day)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_day_charged);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_text(st, 2, billing_day, -1, SQLITE_STATIC);
-    return store_row_value(st) > 0;
+    return store_value(s, sql_day_charged,
+                       STORE_ARGS(STORE_INT(member_id), STORE_TEXT(billing_day))) > 0;
 }
 
 int store_usage_add(struct store *s, const struct store_usage *u, int64_t *ret_id)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_insert(s, sql_usage_add,
+                         STORE_ARGS(STORE_TEXT(u->kind), STORE_INT(u->member_id),
+                                    STORE_TEXT(u->resource), STORE_TEXT(u->billing_day),
+                                    STORE_INT(u->started_at), STORE_INT(u->ended_at),
+                                    STORE_INT(u->quantity), STORE_TEXT(u->unit),
+                                    STORE_INT(u->running_seconds), STORE_TEXT(u->allowance),
+                                    STORE_INT(u->pass_quantity), STORE_INT(u->plan_quantity),
+                                    STORE_INT(u->charged_quantity), STORE_INT(u->amount_cents),
+                                    STORE_TEXT(u->end_reason), STORE_INT(u->corrects_seq),
+                                    STORE_TEXT(u->note), STORE_INT(u->ledger_seq),
+                                    STORE_INT(u->recorded_at),
+                                    STORE_INT_OR_NULL(u->has_energy, u->energy_wh),
+                                    STORE_INT(u->plan_wh), STORE_INT(u->energy_cents)),
+                         ret_id);
 
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_usage_add);
-    sqlite3_bind_text(st, 1, u->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, u->member_id);
-    sqlite3_bind_text(st, 3, u->resource, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, u->billing_day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, u->started_at);
-    sqlite3_bind_int64(st, 6, u->ended_at);
-    sqlite3_bind_int64(st, 7, u->quantity);
-    sqlite3_bind_text(st, 8, u->unit, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, u->running_seconds);
-    sqlite3_bind_text(st, 10, u->allowance, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, u->pass_quantity);
-    sqlite3_bind_int64(st, 12, u->plan_quantity);
-    sqlite3_bind_int64(st, 13, u->charged_quantity);
-    sqlite3_bind_int64(st, 14, u->amount_cents);
-    sqlite3_bind_text(st, 15, u->end_reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 16, u->corrects_seq);
-    sqlite3_bind_text(st, 17, u->note, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 18, u->ledger_seq);
-    sqlite3_bind_int64(st, 19, u->recorded_at);
-    if (u->has_energy)
-        sqlite3_bind_int64(st, 20, u->energy_wh);
-    else
-        sqlite3_bind_null(st, 20);
-    sqlite3_bind_int64(st, 21, u->plan_wh);
-    sqlite3_bind_int64(st, 22, u->energy_cents);
-    r = store_write_insert(s, st, ret_id);
     return r == -EINVAL ? -EPERM : r;       /* the trigger of a closed period */
 }
 
-static void usage_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_usage *u = ret;
+#define COL(field) STORE_COL(struct store_usage, field)
+static const struct store_cols usage_cols = STORE_COLS(struct store_usage,
+    COL(id), COL(kind), COL(member_id), COL(member), COL(resource), COL(billing_day),
+    COL(started_at), COL(ended_at), COL(quantity), COL(unit), COL(running_seconds),
+    COL(allowance), COL(pass_quantity), COL(plan_quantity), COL(charged_quantity),
+    COL(amount_cents), COL(end_reason), COL(corrects_seq), COL(note), COL(ledger_seq),
+    COL(has_energy), COL(energy_wh), COL(plan_wh), COL(energy_cents));
+#undef COL
 
-    u->id = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, u->kind, sizeof(u->kind));
-    u->member_id = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, u->member, sizeof(u->member));
-    store_column_text(st, 4, u->resource, sizeof(u->resource));
-    store_column_text(st, 5, u->billing_day, sizeof(u->billing_day));
-    u->started_at = sqlite3_column_int64(st, 6);
-    u->ended_at = sqlite3_column_int64(st, 7);
-    u->quantity = sqlite3_column_int64(st, 8);
-    store_column_text(st, 9, u->unit, sizeof(u->unit));
-    u->running_seconds = sqlite3_column_int64(st, 10);
-    store_column_text(st, 11, u->allowance, sizeof(u->allowance));
-    u->pass_quantity = sqlite3_column_int64(st, 12);
-    u->plan_quantity = sqlite3_column_int64(st, 13);
-    u->charged_quantity = sqlite3_column_int64(st, 14);
-    u->amount_cents = sqlite3_column_int64(st, 15);
-    store_column_text(st, 16, u->end_reason, sizeof(u->end_reason));
-    u->corrects_seq = sqlite3_column_int64(st, 17);
-    store_column_text(st, 18, u->note, sizeof(u->note));
-    u->ledger_seq = sqlite3_column_int64(st, 19);
-    u->has_energy = sqlite3_column_type(st, 20) != SQLITE_NULL;
-    u->energy_wh = sqlite3_column_int64(st, 20);
-    u->plan_wh = sqlite3_column_int64(st, 21);
-    u->energy_cents = sqlite3_column_int64(st, 22);
-}
-
-STORE_ROWS_DELIVER(usage_row, struct store_usage, usage_fill)
+STORE_ROWS_TO(usage_row, store_usage_fn)
 
 int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
                         int64_t member_id, store_usage_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_usage_range);
-
-    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, member_id);
-    return store_rows_each(st, usage_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_usage_range,
+                      STORE_ARGS(STORE_TEXT(first_day), STORE_TEXT(last_day),
+                                 STORE_INT(member_id)),
+                      &usage_cols, usage_row, STORE_ROWS(fn, userdata));
 }
 
 int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_usage_get);
-
-    sqlite3_bind_int64(st, 1, seq);
-    return store_row_get(st, usage_fill, ret);
+    return store_get(s, sql_usage_get, STORE_ARGS(STORE_INT(seq)), &usage_cols, ret);
 }
 
 /* ---- the ledger ---- */
@@ -445,122 +321,81 @@ static const char sql_ledger_head_put[] =
 static const char sql_ledger_list[] =
     "SELECT seq, site, usage_id, kind, member_id, resource, started_at, ended_at, "
     "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, prev_hash, "
-    "hash, signature, home, visitor, energy_wh FROM ledger WHERE seq >= ?1 ORDER BY seq";
+    "hash, signature IS NOT NULL, signature, home, visitor, energy_wh IS NOT NULL, energy_wh "
+    "FROM ledger WHERE seq >= ?1 ORDER BY seq";
 
 struct ledger_head {
-    int64_t *seq;
-    uint8_t *hash, *sig;
+    int64_t seq;
+    uint8_t hash[LEDGER_HASH_LEN], sig[LEDGER_SIG_LEN];
 };
-
-static void ledger_head_fill(sqlite3_stmt *st, void *ret)
-{
-    struct ledger_head *h = ret;
-
-    *h->seq = sqlite3_column_int64(st, 0);
-    store_column_blob(st, 1, h->hash, LEDGER_HASH_LEN);
-    store_column_blob(st, 2, h->sig, LEDGER_SIG_LEN);
-}
+static const struct store_cols ledger_head_cols = STORE_COLS(struct ledger_head,
+    STORE_COL(struct ledger_head, seq), STORE_COL(struct ledger_head, hash),
+    STORE_COL(struct ledger_head, sig));
 
 int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[LEDGER_HASH_LEN],
                       uint8_t sig[LEDGER_SIG_LEN])
 {
-    int r;
+    struct ledger_head head = { 0 };        /* an empty ledger */
+    int r = store_get(s, sql_ledger_head, STORE_NO_ARGS, &ledger_head_cols, &head);
 
-    *ret_seq = 0;
-    memset(hash, 0, LEDGER_HASH_LEN);
-    memset(sig, 0, LEDGER_SIG_LEN);
-    r = store_row_get(store_stmt(s, sql_ledger_head), ledger_head_fill,
-                      &(struct ledger_head){ ret_seq, hash, sig });
-    return r == -ENOENT ? 0 : r;        /* an empty ledger */
+    *ret_seq = head.seq;
+    memcpy(hash, head.hash, LEDGER_HASH_LEN);
+    memcpy(sig, head.sig, LEDGER_SIG_LEN);
+    return r == -ENOENT ? 0 : r;
 }
 
 int store_ledger_append(struct store *s, const struct ledger_entry *e,
                         const uint8_t head_sig[LEDGER_SIG_LEN])
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
+    int r = store_write(s, sql_ledger_add,
+                        STORE_ARGS(STORE_INT(e->seq), STORE_TEXT(e->site), STORE_INT(e->usage_id),
+                                   STORE_TEXT(e->kind), STORE_INT(e->member_id),
+                                   STORE_TEXT(e->resource), STORE_INT(e->started_at),
+                                   STORE_INT(e->ended_at), STORE_INT(e->quantity),
+                                   STORE_TEXT(e->unit), STORE_INT(e->amount_cents),
+                                   STORE_TEXT(e->allowance), STORE_INT(e->corrects_seq),
+                                   STORE_INT(e->recorded_at),
+                                   STORE_BLOB(e->prev_hash, LEDGER_HASH_LEN),
+                                   STORE_BLOB(e->hash, LEDGER_HASH_LEN),
+                                   STORE_BLOB(e->has_signature ? e->signature : NULL,
+                                              LEDGER_SIG_LEN),
+                                   STORE_TEXT(e->home), STORE_TEXT(e->visitor),
+                                   STORE_INT_OR_NULL(e->has_energy, e->energy_wh)));
 
     if (r < 0)
         return r;
-    st = store_stmt(s, sql_ledger_add);
-    sqlite3_bind_int64(st, 1, e->seq);
-    sqlite3_bind_text(st, 2, e->site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, e->usage_id);
-    sqlite3_bind_text(st, 4, e->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, e->member_id);
-    sqlite3_bind_text(st, 6, e->resource, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, e->started_at);
-    sqlite3_bind_int64(st, 8, e->ended_at);
-    sqlite3_bind_int64(st, 9, e->quantity);
-    sqlite3_bind_text(st, 10, e->unit, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, e->amount_cents);
-    sqlite3_bind_text(st, 12, e->allowance, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 13, e->corrects_seq);
-    sqlite3_bind_int64(st, 14, e->recorded_at);
-    sqlite3_bind_blob(st, 15, e->prev_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 16, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-    if (e->has_signature)
-        sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 18, e->home, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 19, e->visitor, -1, SQLITE_STATIC);
-    if (e->has_energy)
-        sqlite3_bind_int64(st, 20, e->energy_wh);
-    r = store_stmt_exec(st);
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_ledger_head_put);
-    sqlite3_bind_int64(st, 1, e->seq);
-    sqlite3_bind_blob(st, 2, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, head_sig, LEDGER_SIG_LEN, SQLITE_STATIC);
-    r = store_stmt_exec(st);
+    r = store_write(s, sql_ledger_head_put,
+                    STORE_ARGS(STORE_INT(e->seq), STORE_BLOB(e->hash, LEDGER_HASH_LEN),
+                               STORE_BLOB(head_sig, LEDGER_SIG_LEN)));
     if (r == 0 && e->seq > s->ledger_last)
         s->ledger_last = e->seq;
     return r;
 }
 
-static void ledger_fill(sqlite3_stmt *st, void *ret)
+/* A blob of the wrong size is not copied: the verifier then reports the entry. */
+static void prev_hash_read(sqlite3_stmt *st, int col, void *row)
 {
-    struct ledger_entry *e = ret;
+    struct ledger_entry *e = row;
 
-    memset(e, 0, sizeof(*e));
-    e->seq = sqlite3_column_int64(st, 0);
-    store_column_text(st, 1, e->site, sizeof(e->site));
-    e->usage_id = sqlite3_column_int64(st, 2);
-    store_column_text(st, 3, e->kind, sizeof(e->kind));
-    e->member_id = sqlite3_column_int64(st, 4);
-    store_column_text(st, 5, e->resource, sizeof(e->resource));
-    e->started_at = sqlite3_column_int64(st, 6);
-    e->ended_at = sqlite3_column_int64(st, 7);
-    e->quantity = sqlite3_column_int64(st, 8);
-    store_column_text(st, 9, e->unit, sizeof(e->unit));
-    e->amount_cents = sqlite3_column_int64(st, 10);
-    store_column_text(st, 11, e->allowance, sizeof(e->allowance));
-    e->corrects_seq = sqlite3_column_int64(st, 12);
-    e->recorded_at = sqlite3_column_int64(st, 13);
-    /* A blob of the wrong size is not copied: the verifier then reports the entry. */
-    if (!store_column_blob(st, 14, e->prev_hash, LEDGER_HASH_LEN))
+    if (!store_column_blob(st, col, e->prev_hash, LEDGER_HASH_LEN))
         memset(e->prev_hash, 0xff, LEDGER_HASH_LEN);
-    store_column_blob(st, 15, e->hash, LEDGER_HASH_LEN);
-    if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
-        e->has_signature = true;
-        store_column_blob(st, 16, e->signature, LEDGER_SIG_LEN);
-    }
-    store_column_text(st, 17, e->home, sizeof(e->home));
-    store_column_text(st, 18, e->visitor, sizeof(e->visitor));
-    if (sqlite3_column_type(st, 19) != SQLITE_NULL) {
-        e->has_energy = true;
-        e->energy_wh = sqlite3_column_int64(st, 19);
-    }
 }
 
-STORE_ROWS_DELIVER(ledger_row, struct ledger_entry, ledger_fill)
+#define COL(field) STORE_COL(struct ledger_entry, field)
+static const struct store_cols ledger_cols = STORE_COLS(struct ledger_entry,
+    COL(seq), COL(site), COL(usage_id), COL(kind), COL(member_id), COL(resource),
+    COL(started_at), COL(ended_at), COL(quantity), COL(unit), COL(amount_cents), COL(allowance),
+    COL(corrects_seq), COL(recorded_at), STORE_COL_READ(prev_hash_read), COL(hash),
+    COL(has_signature), COL(signature), COL(home), COL(visitor), COL(has_energy),
+    COL(energy_wh));
+#undef COL
+
+STORE_ROWS_TO(ledger_row, store_ledger_fn)
 
 int store_ledger_foreach(struct store *s, int64_t from_seq, store_ledger_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_ledger_list);
-
-    sqlite3_bind_int64(st, 1, from_seq);
-    return store_rows_each(st, ledger_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_ledger_list, STORE_ARGS(STORE_INT(from_seq)), &ledger_cols,
+                      ledger_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- presence ---- */
@@ -583,64 +418,41 @@ static const char sql_presence_member[] =
     "p.end_reason FROM presence p LEFT JOIN resources r ON r.id = p.resource_id "
     "WHERE p.member_id = ?1 ORDER BY p.id";
 
-static void presence_row_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_presence *p = ret;
+#define COL(field) STORE_COL(struct store_presence, field)
+static const struct store_cols presence_cols = STORE_COLS(struct store_presence,
+    COL(id), COL(member_id), COL(resource), COL(check_in_at), COL(check_out_at), COL(end_reason));
+#undef COL
 
-    p->id = sqlite3_column_int64(st, 0);
-    p->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, p->resource, sizeof(p->resource));
-    p->check_in_at = sqlite3_column_int64(st, 3);
-    p->check_out_at = sqlite3_column_int64(st, 4);
-    store_column_text(st, 5, p->end_reason, sizeof(p->end_reason));
-}
-
-STORE_ROWS_DELIVER(presences_row, struct store_presence, presence_row_fill)
+STORE_ROWS_TO(presences_row, store_presence_row_fn)
 
 int store_member_presences_foreach(struct store *s, int64_t member_id, store_presence_row_fn fn,
                                    void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_presence_member);
-
-    sqlite3_bind_int64(st, 1, member_id);
-    return store_rows_each(st, presences_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_presence_member, STORE_ARGS(STORE_INT(member_id)), &presence_cols,
+                      presences_row, STORE_ROWS(fn, userdata));
 }
 
 int store_presence_open(struct store *s, int64_t member_id, int64_t resource_id, int64_t at)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_presence_open);
-    sqlite3_bind_int64(st, 1, member_id);
-    sqlite3_bind_int64(st, 2, resource_id);
-    sqlite3_bind_int64(st, 3, at);
-    return store_stmt_exec(st);
+    return store_write(s, sql_presence_open,
+                       STORE_ARGS(STORE_INT(member_id), STORE_INT(resource_id), STORE_INT(at)));
 }
 
+/* Who is in, as sql_presence_list and sql_presence_find read it. */
 struct presence_row {
-    int64_t id, member_id, in;
+    int64_t id, member_id;
     char name[96];
+    int64_t in;
 };
-
-static void presence_fill(sqlite3_stmt *st, void *ret)
-{
-    struct presence_row *p = ret;
-
-    p->id = sqlite3_column_int64(st, 0);
-    p->in = sqlite3_column_int64(st, 1);
-}
+static const struct store_cols presence_open_cols = STORE_COLS(struct presence_row,
+    STORE_COL(struct presence_row, id), STORE_COL(struct presence_row, in));
 
 int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int64_t *ret_in)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_presence_find);
     struct presence_row p;
-    int r;
+    int r = store_get(s, sql_presence_find, STORE_ARGS(STORE_INT(member_id)),
+                      &presence_open_cols, &p);
 
-    sqlite3_bind_int64(st, 1, member_id);
-    r = store_row_get(st, presence_fill, &p);
     if (r == 0) {
         *ret_id = p.id;
         *ret_in = p.in;
@@ -650,52 +462,31 @@ int store_presence_find(struct store *s, int64_t member_id, int64_t *ret_id, int
 
 int store_presence_close(struct store *s, int64_t id, int64_t at, const char *reason)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_presence_close);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-    return store_write_changed(s, st);
+    return store_update(s, sql_presence_close,
+                        STORE_ARGS(STORE_INT(id), STORE_INT(at), STORE_TEXT(reason)));
 }
 
-struct presence_list {
-    struct presence_row rows[PRESENCE_MAX];
-    int n;
-};
+#define COL(field) STORE_COL(struct presence_row, field)
+static const struct store_cols presence_in_cols = STORE_COLS(struct presence_row,
+    COL(id), COL(member_id), COL(name), COL(in));
+#undef COL
 
-static int presence_listed(sqlite3_stmt *st, void *ctx)
+static int presence_in_row(const void *row, void *ctx)
 {
-    struct presence_list *l = ctx;
-    struct presence_row *p = &l->rows[l->n];
+    const struct store_rows *rows = ctx;
+    const struct presence_row *p = row;
 
-    if (l->n == PRESENCE_MAX)
-        return 0;
-    p->id = sqlite3_column_int64(st, 0);
-    p->member_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, p->name, sizeof(p->name));
-    p->in = sqlite3_column_int64(st, 3);
-    l->n++;
-    return 0;
+    return ((store_presence_fn)rows->fn)(p->id, p->member_id, p->name, p->in, rows->userdata);
 }
 
 int store_presence_foreach(struct store *s, store_presence_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_presence_list);
-    struct presence_list list;
-    int r;
+    struct presence_row rows[PRESENCE_MAX];
 
     /* Collected first: callers close sessions as they go. */
-    list.n = 0;
-    sqlite3_bind_int(st, 1, PRESENCE_MAX);
-    r = store_rows_each(st, presence_listed, &list);
-    for (int i = 0; i < list.n && r >= 0; i++)
-        r = fn(list.rows[i].id, list.rows[i].member_id, list.rows[i].name, list.rows[i].in,
-               userdata);
-    return r < 0 ? r : list.n;
+    return store_collect_each(s, sql_presence_list, STORE_ARGS(STORE_INT(PRESENCE_MAX)),
+                              &presence_in_cols, rows, PRESENCE_MAX, presence_in_row,
+                              STORE_ROWS(fn, userdata));
 }
 
 /* ---- closed periods ---- */
@@ -704,61 +495,40 @@ static const char sql_period_add[] =
     "INSERT INTO periods (period, first_day, last_day, closed_at, last_seq, last_hash, "
     "totals, archive, archive_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char sql_period_list[] =
-    "SELECT period, first_day, last_day, closed_at, last_seq, totals, archive, "
-    "last_hash, archive_sha256 FROM periods ORDER BY period";
+    "SELECT period, first_day, last_day, closed_at, last_seq, totals, archive, last_hash, "
+    /* the archive's hash is there if it has its size (store_col BLOB reads anything else
+     * as zeros) */
+    "length(CAST(archive_sha256 AS BLOB)) = 32, archive_sha256 FROM periods ORDER BY period";
 
 int store_period_add(struct store *s, const struct store_period *p)
 {
-    sqlite3_stmt *st;
-    int r = store_batch_ensure(s);
-
-    if (r < 0)
-        return r;
-    st = store_stmt(s, sql_period_add);
-    sqlite3_bind_text(st, 1, p->period, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->last_day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, p->closed_at);
-    sqlite3_bind_int64(st, 5, p->last_seq);
-    sqlite3_bind_blob(st, 6, p->last_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, p->totals, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, p->archive, -1, SQLITE_STATIC);
-    if (p->has_archive_sha256)
-        sqlite3_bind_blob(st, 9, p->archive_sha256, sizeof(p->archive_sha256), SQLITE_STATIC);
-    return store_stmt_exec(st);
+    return store_write(s, sql_period_add,
+                       STORE_ARGS(STORE_TEXT(p->period), STORE_TEXT(p->first_day),
+                                  STORE_TEXT(p->last_day), STORE_INT(p->closed_at),
+                                  STORE_INT(p->last_seq), STORE_BLOB(p->last_hash, LEDGER_HASH_LEN),
+                                  STORE_TEXT(p->totals), STORE_TEXT(p->archive),
+                                  STORE_BLOB(p->has_archive_sha256 ? p->archive_sha256 : NULL,
+                                             sizeof(p->archive_sha256))));
 }
 
-static void period_fill(sqlite3_stmt *st, void *ret)
-{
-    struct store_period *p = ret;
+#define COL(field) STORE_COL(struct store_period, field)
+static const struct store_cols period_cols = STORE_COLS(struct store_period,
+    COL(period), COL(first_day), COL(last_day), COL(closed_at), COL(last_seq), COL(totals),
+    COL(archive), COL(last_hash), COL(has_archive_sha256), COL(archive_sha256));
+#undef COL
 
-    store_column_text(st, 0, p->period, sizeof(p->period));
-    store_column_text(st, 1, p->first_day, sizeof(p->first_day));
-    store_column_text(st, 2, p->last_day, sizeof(p->last_day));
-    p->closed_at = sqlite3_column_int64(st, 3);
-    p->last_seq = sqlite3_column_int64(st, 4);
-    store_column_text(st, 5, p->totals, sizeof(p->totals));
-    store_column_text(st, 6, p->archive, sizeof(p->archive));
-    store_column_blob(st, 7, p->last_hash, LEDGER_HASH_LEN);
-    p->has_archive_sha256 = store_column_blob(st, 8, p->archive_sha256,
-                                              sizeof(p->archive_sha256));
-}
-
-STORE_ROWS_DELIVER(periods_row, struct store_period, period_fill)
+STORE_ROWS_TO(periods_row, store_period_fn)
 
 static const char sql_period_closed[] = "SELECT count(*) FROM periods WHERE period = ?1";
 
 int store_period_is_closed(struct store *s, const char *period)
 {
-    sqlite3_stmt *st = store_stmt(s, sql_period_closed);
-    int64_t n;
-
-    sqlite3_bind_text(st, 1, period, -1, SQLITE_STATIC);
-    n = store_row_value(st);
+    int64_t n = store_value(s, sql_period_closed, STORE_ARGS(STORE_TEXT(period)));
     return n < 0 ? (int)n : n > 0;
 }
 
 int store_periods_foreach(struct store *s, store_period_fn fn, void *userdata)
 {
-    return store_rows_each(store_stmt(s, sql_period_list), periods_row, STORE_ROWS(fn, userdata));
+    return store_each(s, sql_period_list, STORE_NO_ARGS, &period_cols, periods_row,
+                      STORE_ROWS(fn, userdata));
 }

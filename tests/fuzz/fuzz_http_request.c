@@ -125,6 +125,7 @@ static void populate(const char *config_path)
     struct store *s = NULL;
     char db[512];
     int64_t plan, alice, bob, member_acct, manager_acct, custodian_acct, newcomer_acct, training;
+    uint8_t calendar[STORE_HASH_LEN];
     int r;
 
     r = config_load(config_path, &cfg, &errors);
@@ -145,7 +146,8 @@ static void populate(const char *config_path)
         (r = store_account_add(s, "boss", "manager", 0, "fuzz", &manager_acct)) < 0 ||
         (r = store_account_add(s, "auditor", "custodian", 0, "fuzz", &custodian_acct)) < 0 ||
         (r = store_account_add(s, "bob", "member", bob, "fuzz", &newcomer_acct)) < 0 ||
-        (r = store_account_set_calendar(s, member_acct, TOKEN_CALENDAR)) < 0)
+        (r = account_token_hash(TOKEN_CALENDAR, calendar) ? 0 : -EINVAL) < 0 ||
+        (r = store_account_set_calendar(s, member_acct, calendar)) < 0)
         die("populate", r);
     token(s, TOKEN_MANAGER_API, manager_acct, "api");
     token(s, TOKEN_CUSTODIAN_API, custodian_acct, "api");

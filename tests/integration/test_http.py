@@ -7,6 +7,7 @@ the future whatever time the suite runs at. Run with /usr/bin/python3 (python3-i
 and python3-jsonschema)."""
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -556,7 +557,7 @@ class LoginTest(HttpBase):
         self.assertEqual(alice.post("/me/calendar", {}).status, 403)
         self.assertEqual(alice.post("/me/calendar", {"csrf": field}).status, 403)
         self.assertEqual(self.q("SELECT calendar_token FROM accounts WHERE name = 'alice'"), [(None,)])
-        self.assertEqual(alice.post("/me/calendar", {"csrf": alice.csrf()}).status, 303)
+        self.assertEqual(alice.post("/me/calendar", {"csrf": alice.csrf()}).status, 200)
         self.assertNotEqual(self.q("SELECT calendar_token FROM accounts WHERE name = 'alice'"), [(None,)])
 
     def test_failures_slow_an_account_down_without_locking_it_out(self):
@@ -714,8 +715,9 @@ class WelcomeTest(HttpBase):
         c = self.client()
         self.assertEqual(c.get("/welcome/" + token).status, 200)
         alice = self.browser("alice")
-        self.assertEqual(alice.post("/me/calendar", {"csrf": alice.csrf()}).status, 303)
-        cal = self.q("SELECT calendar_token FROM accounts WHERE name = 'alice'")[0][0]
+        made = alice.post("/me/calendar", {"csrf": alice.csrf()})
+        self.assertEqual(made.status, 200)
+        cal = re.search(r'/calendar/me/([A-Za-z0-9_-]{43})\.ics"', made.text).group(1)
         self.assertEqual(self.client().get("/calendar/me/%s.ics" % cal).status, 200)
         self.assertEqual(self.client().get("/calendar/me/%s.ics" % ("x" * 43)).status, 404)
         log = self.d.log_text()
@@ -830,13 +832,20 @@ class MemberTest(HttpBase):
         self.assertNotIn("calendar-url", me.text)
         self.assertNotIn("Carol", me.text)
         r = c.post("/me/calendar", {"csrf": c.csrf("/me")})
-        self.assertEqual((r.status, r.header("Location")), (303, "/me"))
-        me = c.get("/me")
+        self.assertEqual(r.status, 200)
         m = re.search(r'id="calendar-url"[^>]*value="(http://127\.0\.0\.1:%d/calendar/me/([A-Za-z0-9_-]{43})\.ics)"'
-                      % self.port, me.text)
-        self.assertTrue(m, me.text)
+                      % self.port, r.text)
+        self.assertTrue(m, r.text)
+        self.assertIn("shown only this once", r.text)
         url, token = m.group(1), m.group(2)
-        self.assertEqual(self.q("SELECT calendar_token FROM accounts WHERE name = 'alice'"), [(token,)])
+        # The site keeps the token's hash only, as for sessions: /me says an address exists
+        # and never shows it again.
+        self.assertEqual(self.q("SELECT calendar_token FROM accounts WHERE name = 'alice'"),
+                         [(hashlib.blake2b(token.encode(), digest_size=32).digest(),)])
+        me = c.get("/me")
+        self.assertNotIn(token, me.text)
+        self.assertNotIn("calendar-url", me.text)
+        self.assertIn("You have a private calendar address", me.text)
         # The feed needs no login: the address is the credential.
         feed = self.client().get(url[len(self.base):], cookies=False)
         self.assertEqual(feed.status, 200)
@@ -853,8 +862,26 @@ class MemberTest(HttpBase):
         self.assertEqual(self.client().get("/calendar/me/%s.ics" % ("B" * 43)).status, 404)
         self.assertEqual(self.client().get("/calendar/me/short.ics").status, 404)
         # A new address replaces the old one.
-        self.assertEqual(c.post("/me/calendar", {"csrf": c.csrf("/me")}).status, 303)
+        self.assertEqual(c.post("/me/calendar", {"csrf": c.csrf("/me")}).status, 200)
         self.assertEqual(self.client().get(url[len(self.base):]).status, 404)
+
+    def test_calendar_addresses_kept_in_clear_by_an_older_version_are_hashed_at_start(self):
+        token = "LegacyCalendarToken_0123456789abcdefghijklm"
+        self.assertEqual(len(token), 43)
+        self.d.stop()
+        db = self.d.db()
+        db.execute("UPDATE accounts SET calendar_token = ? WHERE name = 'alice'", (token,))
+        db.execute("UPDATE accounts SET calendar_token = 'not a token' WHERE name = 'carol'")
+        db.commit()
+        db.close()
+        self.d.start()
+        self.assertIn("2 calendar addresses kept in clear", self.d.log_text())
+        rows = dict(self.q("SELECT name, calendar_token FROM accounts "
+                           "WHERE name IN ('alice', 'carol')"))
+        self.assertEqual(rows["alice"], hashlib.blake2b(token.encode(), digest_size=32).digest())
+        self.assertIsNone(rows["carol"])
+        # The old address goes on working; nothing in the database gives it away.
+        self.assertEqual(self.client().get("/calendar/me/%s.ics" % token).status, 200)
 
 
 class ManagerTest(HttpBase):

@@ -170,10 +170,12 @@ static const char *const sql[Q__MAX] = {
                     "(?2 IS NULL OR period = ?2) ORDER BY period, site",
     [Q_SEAL_STATE] = "UPDATE seals SET state = ?3, checked_at = ?4 WHERE site = ?1 AND period = ?2",
     [Q_SEAL_PREV] = "SELECT coalesce(max(last_seq), 0) FROM seals WHERE site = ?1 AND period < ?2",
-    [Q_ENTRY_RANGE] = "SELECT seq, usage_id, kind, member_id, resource, started_at, ended_at, "
-                      "quantity, unit, amount_cents, allowance, corrects_seq, recorded_at, "
-                      "prev_hash, hash, signature, home_site, visitor, energy_wh FROM entries "
-                      "WHERE site = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+    /* A signature is there if it has its size; energy if it is not NULL. */
+    [Q_ENTRY_RANGE] = "SELECT site, seq, usage_id, kind, member_id, resource, started_at, "
+                      "ended_at, quantity, unit, amount_cents, allowance, corrects_seq, "
+                      "recorded_at, prev_hash, hash, length(CAST(signature AS BLOB)) = 64, "
+                      "signature, home_site, visitor, energy_wh IS NOT NULL, energy_wh "
+                      "FROM entries WHERE site = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
 };
 
 struct cdb {
@@ -184,13 +186,6 @@ struct cdb {
 static sqlite3_stmt *q(struct cdb *db, int id)
 {
     return store_stmts_get(db->stmts, sql[id]);
-}
-
-/* A blob of n bytes, or zeros. */
-static void blob_col(sqlite3_stmt *st, int col, uint8_t *buf, size_t n)
-{
-    if (!store_column_blob(st, col, buf, n))
-        memset(buf, 0, n);
 }
 
 int cdb_open(const char *path, struct cdb **ret)
@@ -250,63 +245,44 @@ struct cdb *cdb_free(struct cdb *db)
 
 int cdb_site_add(struct cdb *db, const struct cdb_site *s)
 {
-    sqlite3_stmt *st = q(db, Q_SITE_ADD);
-    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, s->public_key, LEDGER_PK_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, s->timezone, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, s->day_starts);
-    sqlite3_bind_int64(st, 5, s->added_at);
-    return store_stmt_exec(st);
+    return store_stmt_run(q(db, Q_SITE_ADD),
+                          STORE_ARGS(STORE_TEXT(s->name), STORE_BLOB(s->public_key, LEDGER_PK_LEN),
+                                     STORE_TEXT(s->timezone), STORE_INT(s->day_starts),
+                                     STORE_INT(s->added_at)));
 }
 
-static void site_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_site *s = ret;
-
-    memset(s, 0, sizeof(*s));
-    store_column_text(st, 0, s->name, sizeof(s->name));
-    blob_col(st, 1, s->public_key, LEDGER_PK_LEN);
-    store_column_text(st, 2, s->timezone, sizeof(s->timezone));
-    s->day_starts = sqlite3_column_int64(st, 3);
-    s->added_at = sqlite3_column_int64(st, 4);
-    s->verified_seq = sqlite3_column_int64(st, 5);
-    blob_col(st, 6, s->verified_hash, LEDGER_HASH_LEN);
-    s->batch_first = sqlite3_column_int64(st, 7);
-    blob_col(st, 8, s->batch_sig, LEDGER_SIG_LEN);
-    s->last_batch_at = sqlite3_column_int64(st, 9);
-    s->replays = sqlite3_column_int64(st, 10);
-    s->open_problems = sqlite3_column_int64(st, 11);
-}
+#define COL(field) STORE_COL(struct cdb_site, field)
+static const struct store_cols site_cols = STORE_COLS(struct cdb_site,
+    COL(name), COL(public_key), COL(timezone), COL(day_starts), COL(added_at), COL(verified_seq),
+    COL(verified_hash), COL(batch_first), COL(batch_sig), COL(last_batch_at), COL(replays),
+    COL(open_problems));
+#undef COL
 
 int cdb_site_get(struct cdb *db, const char *name, struct cdb_site *ret)
 {
-    sqlite3_stmt *st = q(db, Q_SITE_GET);
-
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    return store_row_get(st, site_from_row, ret);
+    return store_stmt_get(q(db, Q_SITE_GET), STORE_ARGS(STORE_TEXT(name)), &site_cols, ret);
 }
 
-STORE_ROWS_DELIVER(sites_row, struct cdb_site, site_from_row)
+STORE_ROWS_TO(sites_row, cdb_site_fn)
 
 int cdb_sites_foreach(struct cdb *db, cdb_site_fn fn, void *userdata)
 {
-    return store_rows_each(q(db, Q_SITE_LIST), sites_row, STORE_ROWS(fn, userdata));
+    return store_stmt_each(q(db, Q_SITE_LIST), STORE_NO_ARGS, &site_cols, sites_row,
+                           STORE_ROWS(fn, userdata));
 }
 
 /* ---- entries ---- */
 
-static void hash_from_row(sqlite3_stmt *st, void *ret)
-{
-    blob_col(st, 0, ret, LEDGER_HASH_LEN);
-}
+struct hash_row {
+    uint8_t hash[LEDGER_HASH_LEN];
+};
+static const struct store_cols hash_cols = STORE_COLS(struct hash_row,
+    STORE_COL(struct hash_row, hash));
 
 int cdb_entry_hash(struct cdb *db, const char *site, int64_t seq, uint8_t hash[LEDGER_HASH_LEN])
 {
-    sqlite3_stmt *st = q(db, Q_ENTRY_HASH);
-
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    return store_row_get(st, hash_from_row, hash);
+    return store_stmt_get(q(db, Q_ENTRY_HASH), STORE_ARGS(STORE_TEXT(site), STORE_INT(seq)),
+                          &hash_cols, hash);
 }
 
 int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from, int64_t now,
@@ -314,7 +290,6 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
                     void *ud)
 {
     const struct ledger_entry *last = &b->entries[b->n - 1];
-    sqlite3_stmt *st;
     char day[11];
     int r;
 
@@ -324,52 +299,37 @@ int cdb_store_batch(struct cdb *db, const struct ledger_batch *b, unsigned from,
     for (unsigned i = from; i < b->n; i++) {
         const struct ledger_entry *e = &b->entries[i];
         billing_day(e, day, ud);
-        st = q(db, Q_ENTRY_ADD);
-        sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, e->seq);
-        sqlite3_bind_int64(st, 3, e->usage_id);
-        sqlite3_bind_text(st, 4, e->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, e->member_id);
-        sqlite3_bind_text(st, 6, e->resource, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, e->started_at);
-        sqlite3_bind_int64(st, 8, e->ended_at);
-        sqlite3_bind_int64(st, 9, e->quantity);
-        sqlite3_bind_text(st, 10, e->unit, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 11, e->amount_cents);
-        sqlite3_bind_text(st, 12, e->allowance, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 13, e->corrects_seq);
-        sqlite3_bind_int64(st, 14, e->recorded_at);
-        sqlite3_bind_blob(st, 15, e->prev_hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 16, e->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-        if (e->has_signature)
-            sqlite3_bind_blob(st, 17, e->signature, LEDGER_SIG_LEN, SQLITE_STATIC);
-        sqlite3_bind_text(st, 18, day, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 19, now);
-        sqlite3_bind_text(st, 20, e->home, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 21, e->visitor, -1, SQLITE_STATIC);
-        if (e->has_energy)
-            sqlite3_bind_int64(st, 22, e->energy_wh);
-        if ((r = store_stmt_exec(st)) < 0)
+        r = store_stmt_run(q(db, Q_ENTRY_ADD),
+                           STORE_ARGS(STORE_TEXT(b->site), STORE_INT(e->seq),
+                                      STORE_INT(e->usage_id), STORE_TEXT(e->kind),
+                                      STORE_INT(e->member_id), STORE_TEXT(e->resource),
+                                      STORE_INT(e->started_at), STORE_INT(e->ended_at),
+                                      STORE_INT(e->quantity), STORE_TEXT(e->unit),
+                                      STORE_INT(e->amount_cents), STORE_TEXT(e->allowance),
+                                      STORE_INT(e->corrects_seq), STORE_INT(e->recorded_at),
+                                      STORE_BLOB(e->prev_hash, LEDGER_HASH_LEN),
+                                      STORE_BLOB(e->hash, LEDGER_HASH_LEN),
+                                      STORE_BLOB(e->has_signature ? e->signature : NULL,
+                                                 LEDGER_SIG_LEN),
+                                      STORE_TEXT(day), STORE_INT(now), STORE_TEXT(e->home),
+                                      STORE_TEXT(e->visitor),
+                                      STORE_INT_OR_NULL(e->has_energy, e->energy_wh)));
+        if (r < 0)
             goto fail;
     }
-    st = q(db, Q_SITE_ADVANCE);
-    sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, b->last);
-    sqlite3_bind_blob(st, 3, last->hash, LEDGER_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, b->first);
-    sqlite3_bind_blob(st, 5, b->sig, LEDGER_SIG_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now);
-    if ((r = store_stmt_exec(st)) < 0)
+    r = store_stmt_run(q(db, Q_SITE_ADVANCE),
+                       STORE_ARGS(STORE_TEXT(b->site), STORE_INT(b->last),
+                                  STORE_BLOB(last->hash, LEDGER_HASH_LEN), STORE_INT(b->first),
+                                  STORE_BLOB(b->sig, LEDGER_SIG_LEN), STORE_INT(now)));
+    if (r < 0)
         goto fail;
     if (sqlite3_changes(db->db) != 1) {
         r = -ESTALE;
         goto fail;
     }
-    st = q(db, Q_GAP_RESOLVE);
-    sqlite3_bind_text(st, 1, b->site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, b->last);
-    sqlite3_bind_int64(st, 3, now);
-    if ((r = store_stmt_exec(st)) < 0)
+    r = store_stmt_run(q(db, Q_GAP_RESOLVE),
+                       STORE_ARGS(STORE_TEXT(b->site), STORE_INT(b->last), STORE_INT(now)));
+    if (r < 0)
         goto fail;
     r = store_stmt_exec(q(db, Q_COMMIT));
     if (r == 0)
@@ -381,249 +341,143 @@ fail:
 
 int cdb_count_replay(struct cdb *db, const char *site)
 {
-    sqlite3_stmt *st = q(db, Q_SITE_REPLAY);
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    return store_stmt_exec(st);
+    return store_stmt_run(q(db, Q_SITE_REPLAY), STORE_ARGS(STORE_TEXT(site)));
 }
 
 int64_t cdb_entry_count(struct cdb *db, const char *site)
 {
-    sqlite3_stmt *st = q(db, Q_ENTRY_COUNT);
-
-    if (site)
-        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    return store_row_value(st);
+    return store_stmt_value(q(db, Q_ENTRY_COUNT), STORE_ARGS(STORE_TEXT(site)));
 }
 
 /* ---- problems ---- */
 
 int cdb_problem_add(struct cdb *db, const struct cdb_problem *p)
 {
-    sqlite3_stmt *st = q(db, Q_PROBLEM_ADD);
-    sqlite3_bind_int64(st, 1, p->at);
-    sqlite3_bind_text(st, 2, p->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, p->first_seq);
-    sqlite3_bind_int64(st, 5, p->last_seq);
-    sqlite3_bind_text(st, 6, p->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, p->resolved_at);
-    return store_stmt_exec(st);
+    return store_stmt_run(q(db, Q_PROBLEM_ADD),
+                          STORE_ARGS(STORE_INT(p->at), STORE_TEXT(p->site), STORE_TEXT(p->kind),
+                                     STORE_INT(p->first_seq), STORE_INT(p->last_seq),
+                                     STORE_TEXT(p->detail), STORE_INT(p->resolved_at)));
 }
 
 bool cdb_gap_open(struct cdb *db, const char *site, int64_t first_seq)
 {
-    sqlite3_stmt *st = q(db, Q_GAP_OPEN);
-
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, first_seq);
-    return store_row_get(st, NULL, NULL) == 0;
+    return store_stmt_exists(q(db, Q_GAP_OPEN),
+                             STORE_ARGS(STORE_TEXT(site), STORE_INT(first_seq))) == 1;
 }
 
-static void problem_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_problem *p = ret;
+#define COL(field) STORE_COL(struct cdb_problem, field)
+static const struct store_cols problem_cols = STORE_COLS(struct cdb_problem,
+    COL(id), COL(at), COL(site), COL(kind), COL(first_seq), COL(last_seq), COL(detail),
+    COL(resolved_at));
+#undef COL
 
-    p->id = sqlite3_column_int64(st, 0);
-    p->at = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, p->site, sizeof(p->site));
-    store_column_text(st, 3, p->kind, sizeof(p->kind));
-    p->first_seq = sqlite3_column_int64(st, 4);
-    p->last_seq = sqlite3_column_int64(st, 5);
-    store_column_text(st, 6, p->detail, sizeof(p->detail));
-    p->resolved_at = sqlite3_column_int64(st, 7);
-}
-
-STORE_ROWS_DELIVER(problems_row, struct cdb_problem, problem_from_row)
+STORE_ROWS_TO(problems_row, cdb_problem_fn)
 
 int cdb_problems_foreach(struct cdb *db, const char *site, int64_t since, int64_t limit,
                          cdb_problem_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = q(db, Q_PROBLEM_LIST);
-
-    if (site)
-        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, since);
-    sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
-    return store_rows_each(st, problems_row, STORE_ROWS(fn, userdata));
+    return store_stmt_each(q(db, Q_PROBLEM_LIST),
+                           STORE_ARGS(STORE_TEXT(site), STORE_INT(since),
+                                      STORE_INT(limit > 0 ? limit : -1)),
+                           &problem_cols, problems_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- reports ---- */
 
-static void usage_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_usage_row *row = ret;
+#define COL(field) STORE_COL(struct cdb_usage_row, field)
+static const struct store_cols usage_cols = STORE_COLS(struct cdb_usage_row,
+    COL(site), COL(kind), COL(records), COL(quantity), COL(amount_cents));
+#undef COL
 
-    store_column_text(st, 0, row->site, sizeof(row->site));
-    store_column_text(st, 1, row->kind, sizeof(row->kind));
-    row->records = sqlite3_column_int64(st, 2);
-    row->quantity = sqlite3_column_int64(st, 3);
-    row->amount_cents = sqlite3_column_int64(st, 4);
-}
-
-STORE_ROWS_DELIVER(usage_row, struct cdb_usage_row, usage_from_row)
+STORE_ROWS_TO(usage_row, cdb_usage_fn)
 
 int cdb_usage_foreach(struct cdb *db, const char *first_day, const char *last_day,
                       cdb_usage_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = q(db, Q_USAGE);
-
-    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    return store_rows_each(st, usage_row, STORE_ROWS(fn, userdata));
+    return store_stmt_each(q(db, Q_USAGE), STORE_ARGS(STORE_TEXT(first_day), STORE_TEXT(last_day)),
+                           &usage_cols, usage_row, STORE_ROWS(fn, userdata));
 }
 
-static void visit_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_visit_row *row = ret;
+#define COL(field) STORE_COL(struct cdb_visit_row, field)
+static const struct store_cols visit_cols = STORE_COLS(struct cdb_visit_row,
+    COL(home), COL(host), COL(visits), COL(amount_cents));
+#undef COL
 
-    store_column_text(st, 0, row->home, sizeof(row->home));
-    store_column_text(st, 1, row->host, sizeof(row->host));
-    row->visits = sqlite3_column_int64(st, 2);
-    row->amount_cents = sqlite3_column_int64(st, 3);
-}
-
-STORE_ROWS_DELIVER(visits_row, struct cdb_visit_row, visit_from_row)
+STORE_ROWS_TO(visits_row, cdb_visit_fn)
 
 int cdb_visits_foreach(struct cdb *db, const char *first_day, const char *last_day,
                        cdb_visit_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = q(db, Q_VISITS);
-
-    sqlite3_bind_text(st, 1, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, last_day, -1, SQLITE_STATIC);
-    return store_rows_each(st, visits_row, STORE_ROWS(fn, userdata));
+    return store_stmt_each(q(db, Q_VISITS), STORE_ARGS(STORE_TEXT(first_day), STORE_TEXT(last_day)),
+                           &visit_cols, visits_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- period seals ---- */
 
-static void seal_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_seal *s = ret;
-
-    memset(s, 0, sizeof(*s));
-    store_column_text(st, 0, s->site, sizeof(s->site));
-    store_column_text(st, 1, s->period, sizeof(s->period));
-    store_column_text(st, 2, s->first_day, sizeof(s->first_day));
-    store_column_text(st, 3, s->last_day, sizeof(s->last_day));
-    s->last_seq = sqlite3_column_int64(st, 4);
-    blob_col(st, 5, s->last_hash, sizeof(s->last_hash));
-    blob_col(st, 6, s->archive_sha256, sizeof(s->archive_sha256));
-    s->closed_at = sqlite3_column_int64(st, 7);
-    store_column_text(st, 8, s->text, sizeof(s->text));
-    blob_col(st, 9, s->sig, sizeof(s->sig));
-    s->received_at = sqlite3_column_int64(st, 10);
-    store_column_text(st, 11, s->state, sizeof(s->state));
-    s->checked_at = sqlite3_column_int64(st, 12);
-}
+#define COL(field) STORE_COL(struct cdb_seal, field)
+static const struct store_cols seal_cols = STORE_COLS(struct cdb_seal,
+    COL(site), COL(period), COL(first_day), COL(last_day), COL(last_seq), COL(last_hash),
+    COL(archive_sha256), COL(closed_at), COL(text), COL(sig), COL(received_at), COL(state),
+    COL(checked_at));
+#undef COL
 
 int cdb_seal_add(struct cdb *db, const struct cdb_seal *s)
 {
-    sqlite3_stmt *st = q(db, Q_SEAL_ADD);
-    sqlite3_bind_text(st, 1, s->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, s->period, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, s->first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, s->last_day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, s->last_seq);
-    sqlite3_bind_blob(st, 6, s->last_hash, sizeof(s->last_hash), SQLITE_STATIC);
-    sqlite3_bind_blob(st, 7, s->archive_sha256, sizeof(s->archive_sha256), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, s->closed_at);
-    sqlite3_bind_text(st, 9, s->text, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 10, s->sig, sizeof(s->sig), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, s->received_at);
-    return store_stmt_exec(st);
+    return store_stmt_run(q(db, Q_SEAL_ADD),
+                          STORE_ARGS(STORE_TEXT(s->site), STORE_TEXT(s->period),
+                                     STORE_TEXT(s->first_day), STORE_TEXT(s->last_day),
+                                     STORE_INT(s->last_seq),
+                                     STORE_BLOB(s->last_hash, sizeof(s->last_hash)),
+                                     STORE_BLOB(s->archive_sha256, sizeof(s->archive_sha256)),
+                                     STORE_INT(s->closed_at), STORE_TEXT(s->text),
+                                     STORE_BLOB(s->sig, sizeof(s->sig)),
+                                     STORE_INT(s->received_at)));
 }
 
 int cdb_seal_get(struct cdb *db, const char *site, const char *period, struct cdb_seal *ret)
 {
-    sqlite3_stmt *st = q(db, Q_SEAL_GET);
-
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    return store_row_get(st, seal_from_row, ret);
+    return store_stmt_get(q(db, Q_SEAL_GET), STORE_ARGS(STORE_TEXT(site), STORE_TEXT(period)),
+                          &seal_cols, ret);
 }
 
-STORE_ROWS_DELIVER(seals_row, struct cdb_seal, seal_from_row)
+STORE_ROWS_TO(seals_row, cdb_seal_fn)
 
 int cdb_seals_foreach(struct cdb *db, const char *site, const char *period, cdb_seal_fn fn,
                       void *userdata)
 {
-    sqlite3_stmt *st = q(db, Q_SEAL_LIST);
-
-    if (site)
-        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    if (period)
-        sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    return store_rows_each(st, seals_row, STORE_ROWS(fn, userdata));
+    return store_stmt_each(q(db, Q_SEAL_LIST), STORE_ARGS(STORE_TEXT(site), STORE_TEXT(period)),
+                           &seal_cols, seals_row, STORE_ROWS(fn, userdata));
 }
 
 int cdb_seal_set_state(struct cdb *db, const char *site, const char *period, const char *state,
                        int64_t now)
 {
-    sqlite3_stmt *st = q(db, Q_SEAL_STATE);
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
-    return store_stmt_exec(st);
+    return store_stmt_run(q(db, Q_SEAL_STATE),
+                          STORE_ARGS(STORE_TEXT(site), STORE_TEXT(period), STORE_TEXT(state),
+                                     STORE_INT(now)));
 }
 
 int64_t cdb_seal_prev_last_seq(struct cdb *db, const char *site, const char *period)
 {
-    sqlite3_stmt *st = q(db, Q_SEAL_PREV);
-
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
-    return store_row_value(st);
+    return store_stmt_value(q(db, Q_SEAL_PREV), STORE_ARGS(STORE_TEXT(site), STORE_TEXT(period)));
 }
 
-struct entries_ctx {
-    struct store_rows rows;
-    const char *site;
-};
+#define COL(field) STORE_COL(struct ledger_entry, field)
+static const struct store_cols entry_cols = STORE_COLS(struct ledger_entry,
+    COL(site), COL(seq), COL(usage_id), COL(kind), COL(member_id), COL(resource),
+    COL(started_at), COL(ended_at), COL(quantity), COL(unit), COL(amount_cents), COL(allowance),
+    COL(corrects_seq), COL(recorded_at), COL(prev_hash), COL(hash), COL(has_signature),
+    COL(signature), COL(home), COL(visitor), COL(has_energy), COL(energy_wh));
+#undef COL
 
-static int entries_row(sqlite3_stmt *st, void *ctx)
-{
-    struct entries_ctx *x = ctx;
-    struct ledger_entry e;
-
-    memset(&e, 0, sizeof(e));
-    snprintf(e.site, sizeof(e.site), "%s", x->site);
-    e.seq = sqlite3_column_int64(st, 0);
-    e.usage_id = sqlite3_column_int64(st, 1);
-    store_column_text(st, 2, e.kind, sizeof(e.kind));
-    e.member_id = sqlite3_column_int64(st, 3);
-    store_column_text(st, 4, e.resource, sizeof(e.resource));
-    e.started_at = sqlite3_column_int64(st, 5);
-    e.ended_at = sqlite3_column_int64(st, 6);
-    e.quantity = sqlite3_column_int64(st, 7);
-    store_column_text(st, 8, e.unit, sizeof(e.unit));
-    e.amount_cents = sqlite3_column_int64(st, 9);
-    store_column_text(st, 10, e.allowance, sizeof(e.allowance));
-    e.corrects_seq = sqlite3_column_int64(st, 11);
-    e.recorded_at = sqlite3_column_int64(st, 12);
-    blob_col(st, 13, e.prev_hash, LEDGER_HASH_LEN);
-    blob_col(st, 14, e.hash, LEDGER_HASH_LEN);
-    e.has_signature = sqlite3_column_bytes(st, 15) == LEDGER_SIG_LEN;
-    blob_col(st, 15, e.signature, LEDGER_SIG_LEN);
-    store_column_text(st, 16, e.home, sizeof(e.home));
-    store_column_text(st, 17, e.visitor, sizeof(e.visitor));
-    if (sqlite3_column_type(st, 18) != SQLITE_NULL) {
-        e.has_energy = true;
-        e.energy_wh = sqlite3_column_int64(st, 18);
-    }
-    return ((cdb_entry_fn)x->rows.fn)(&e, x->rows.userdata);
-}
+STORE_ROWS_TO(entries_row, cdb_entry_fn)
 
 int cdb_entries_foreach(struct cdb *db, const char *site, int64_t from, int64_t to,
                         cdb_entry_fn fn, void *userdata)
 {
-    sqlite3_stmt *st = q(db, Q_ENTRY_RANGE);
-    struct entries_ctx x = { { (store_rows_cb)fn, userdata }, site };
-
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
-    return store_rows_each(st, entries_row, &x);
+    return store_stmt_each(q(db, Q_ENTRY_RANGE),
+                           STORE_ARGS(STORE_TEXT(site), STORE_INT(from), STORE_INT(to)),
+                           &entry_cols, entries_row, STORE_ROWS(fn, userdata));
 }
 
 /* ---- open data: places, machine categories, the entries of a period ----
@@ -635,7 +489,8 @@ static const char sql_place_set[] =
     "INSERT OR REPLACE INTO site_places (site, label, commune, insee_code, latitude, "
     "longitude) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char sql_place_get[] =
-    "SELECT label, commune, insee_code, latitude, longitude FROM site_places WHERE site = ?1";
+    "SELECT site, label, commune, insee_code, latitude, longitude FROM site_places "
+    "WHERE site = ?1";
 static const char sql_category_set[] =
     "INSERT OR REPLACE INTO machine_categories (site, machine, category) VALUES (?1, ?2, ?3)";
 static const char sql_category_delete[] =
@@ -656,84 +511,57 @@ static bool site_registered(struct cdb *db, const char *site)
 
 int cdb_place_set(struct cdb *db, const struct cdb_place *p)
 {
-    sqlite3_stmt *st;
-
     if (!site_registered(db, p->site))
         return -ENOENT;
-    st = store_stmts_get(db->stmts, sql_place_set);
-    sqlite3_bind_text(st, 1, p->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->label, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->commune, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, p->insee_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, p->latitude, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, p->longitude, -1, SQLITE_STATIC);
-    return store_stmt_exec(st);
+    return store_stmt_run(store_stmts_get(db->stmts, sql_place_set),
+                          STORE_ARGS(STORE_TEXT(p->site), STORE_TEXT(p->label),
+                                     STORE_TEXT(p->commune), STORE_TEXT(p->insee_code),
+                                     STORE_TEXT(p->latitude), STORE_TEXT(p->longitude)));
 }
 
-/* Everything but the site, which the caller set. */
-static void place_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_place *p = ret;
-    store_column_text(st, 0, p->label, sizeof(p->label));
-    store_column_text(st, 1, p->commune, sizeof(p->commune));
-    store_column_text(st, 2, p->insee_code, sizeof(p->insee_code));
-    store_column_text(st, 3, p->latitude, sizeof(p->latitude));
-    store_column_text(st, 4, p->longitude, sizeof(p->longitude));
-}
+#define COL(field) STORE_COL(struct cdb_place, field)
+static const struct store_cols place_cols = STORE_COLS(struct cdb_place,
+    COL(site), COL(label), COL(commune), COL(insee_code), COL(latitude), COL(longitude));
+#undef COL
 
 int cdb_place_get(struct cdb *db, const char *site, struct cdb_place *ret)
 {
-    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_place_get);
-
-    memset(ret, 0, sizeof(*ret));
+    memset(ret, 0, sizeof(*ret));                   /* what -ENOENT leaves */
     snprintf(ret->site, sizeof(ret->site), "%s", site);
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    return store_row_get(st, place_from_row, ret);
+    return store_stmt_get(store_stmts_get(db->stmts, sql_place_get),
+                          STORE_ARGS(STORE_TEXT(site)), &place_cols, ret);
 }
 
 int cdb_machine_category_set(struct cdb *db, const char *site, const char *machine,
                              const char *category)
 {
-    sqlite3_stmt *st;
-
     if (!site_registered(db, site))
         return -ENOENT;
-    st = store_stmts_get(db->stmts, category[0] ? sql_category_set : sql_category_delete);
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, machine, -1, SQLITE_STATIC);
-    if (category[0])
-        sqlite3_bind_text(st, 3, category, -1, SQLITE_STATIC);
-    return store_stmt_exec(st);
+    if (!category[0])
+        return store_stmt_run(store_stmts_get(db->stmts, sql_category_delete),
+                              STORE_ARGS(STORE_TEXT(site), STORE_TEXT(machine)));
+    return store_stmt_run(store_stmts_get(db->stmts, sql_category_set),
+                          STORE_ARGS(STORE_TEXT(site), STORE_TEXT(machine), STORE_TEXT(category)));
 }
 
-static void category_from_row(sqlite3_stmt *st, void *ret)
-{
-    struct cdb_machine_category *c = ret;
-    store_column_text(st, 0, c->site, sizeof(c->site));
-    store_column_text(st, 1, c->machine, sizeof(c->machine));
-    store_column_text(st, 2, c->category, sizeof(c->category));
-}
+#define COL(field) STORE_COL(struct cdb_machine_category, field)
+static const struct store_cols category_cols = STORE_COLS(struct cdb_machine_category,
+    COL(site), COL(machine), COL(category));
+#undef COL
 
-STORE_ROWS_DELIVER(category_row, struct cdb_machine_category, category_from_row)
+STORE_ROWS_TO(category_row, cdb_machine_category_fn)
 
 int cdb_machine_categories_foreach(struct cdb *db, const char *site, cdb_machine_category_fn fn,
                                    void *userdata)
 {
-    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_categories);
-
-    if (site)
-        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    return store_rows_each(st, category_row, STORE_ROWS(fn, userdata));
+    return store_stmt_each(store_stmts_get(db->stmts, sql_categories), STORE_ARGS(STORE_TEXT(site)),
+                           &category_cols, category_row, STORE_ROWS(fn, userdata));
 }
 
 int64_t cdb_entries_first_seq(struct cdb *db, const char *site, const char *first_day,
                               const char *last_day, int64_t max_seq)
 {
-    sqlite3_stmt *st = store_stmts_get(db->stmts, sql_first_seq);
-
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, first_day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, last_day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, max_seq);
-    return store_row_value(st);
+    return store_stmt_value(store_stmts_get(db->stmts, sql_first_seq),
+                            STORE_ARGS(STORE_TEXT(site), STORE_TEXT(first_day),
+                                       STORE_TEXT(last_day), STORE_INT(max_seq)));
 }
