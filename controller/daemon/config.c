@@ -778,22 +778,29 @@ static bool url_valid(const char *url, const char *const *schemes)
     return true;
 }
 
+/* The next word of an `events` list (separated by commas and spaces) at *p: its length, 0
+ * at the end; *word is where it starts, and *p moves past it. */
+static size_t events_word(const char **p, const char **word)
+{
+    size_t n;
+
+    *p += strspn(*p, " ,");
+    n = strcspn(*p, " ,");
+    *word = *p;
+    *p += n;
+    return n;
+}
+
 static bool events_valid(const char *events)
 {
-    const char *p = events;
-    size_t words = 0;
+    const char *p = events, *w;
+    size_t n, words = 0;
 
-    while (*p) {
-        size_t n;
-        p += strspn(p, " ,");
-        n = strcspn(p, " ,");
-        if (!n)
-            break;
+    while ((n = events_word(&p, &w)) > 0) {
         for (size_t i = 0; i < n; i++)
-            if (!(isalnum((unsigned char)p[i]) || strchr("_.-*?", p[i])))
+            if (!(isalnum((unsigned char)w[i]) || strchr("_.-*?", w[i])))
                 return false;
         words++;
-        p += n;
     }
     return words > 0;
 }
@@ -940,22 +947,17 @@ const struct webhook_config *config_find_webhook(const struct config *c, const c
 
 bool config_events_match(const char *events, const char *kind)
 {
-    const char *p = events;
+    const char *p = events, *w;
     char pattern[64];
+    size_t n;
 
-    while (*p) {
-        size_t n;
-        p += strspn(p, " ,");
-        n = strcspn(p, " ,");
-        if (!n)
-            break;
-        if (n < sizeof(pattern)) {
-            memcpy(pattern, p, n);
-            pattern[n] = '\0';
-            if (fnmatch(pattern, kind, 0) == 0)
-                return true;
-        }
-        p += n;
+    while ((n = events_word(&p, &w)) > 0) {
+        if (n >= sizeof(pattern))
+            continue;
+        memcpy(pattern, w, n);
+        pattern[n] = '\0';
+        if (fnmatch(pattern, kind, 0) == 0)
+            return true;
     }
     return false;
 }
