@@ -241,6 +241,11 @@ def check_portier(root, control):
     needed = run("readelf", "-d", root + "/usr/sbin/portierd")
     if "libmosquitto" in needed:
         problem("portier: portierd links libmosquitto instead of loading it")
+    # libcurl likewise (e-mail and webhooks): the OpenSSL build, which transport.c tries first.
+    if not re.search(r"^Recommends:.*\blibcurl4\b", control, re.M):
+        problem("portier: libcurl4 is not in Recommends")
+    if "libcurl" in needed:
+        problem("portier: portierd links libcurl instead of loading it")
     for lib in ("libsqlite3-0", "libsystemd0", "libgpiod2", "libmicrohttpd12", "libsodium23",
                 "libjansson4", "libinih1", "libc6"):
         if not re.search(r"^Depends:.*\b%s\b" % re.escape(lib), control, re.M):

@@ -912,6 +912,29 @@ handover_seconds = 0
 {machines}"""
 
 
+def netrelay_churn(d, devices, indices, stop, switches, readings=None):
+    """Threads that switch the network machines of `indices` on and off every 100 ms each
+    (a request and the device's confirmation), their devices sending power and energy
+    readings at about 50 a second meanwhile, until `stop` is set. Counts go to switches[0]
+    and readings[0]."""
+    def churn(i):
+        dev, k = devices[i], 0
+        while not stop.is_set():
+            if k % 5 == 0:
+                d.request({"cmd": "sim.tap", "reader": "n%d" % i, "uid": uid_hex(0xA000 + i)})
+                switches[0] += 1
+            dev.add_energy(0.01 * (k % 7))
+            if readings is not None:
+                readings[0] += 1
+            k += 1
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=churn, args=(i,), daemon=True) for i in indices]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def bench_netrelays(args, out):
     """Machine tap -> confirmed network relay on emulated Shelly devices through mosquitto;
     the GPIO relay's tap latency alone and while the network relays switch all the time."""
@@ -987,24 +1010,7 @@ def bench_netrelays(args, out):
         quiet = gpio_taps(args.netrelay_taps)
         stop = threading.Event()
         switches, readings = [0], [0]
-
-        def churn(i):
-            # Machine i switched on and off every 100 ms (each switch a request and the
-            # device's confirmation), its device sending power and energy readings at
-            # about 50 a second meanwhile.
-            dev, k = devices[i], 0
-            while not stop.is_set():
-                if k % 5 == 0:
-                    d.request({"cmd": "sim.tap", "reader": "n%d" % i, "uid": uid_hex(0xA000 + i)})
-                    switches[0] += 1
-                dev.add_energy(0.01 * (k % 7))
-                readings[0] += 1
-                k += 1
-                time.sleep(0.02)
-
-        threads = [threading.Thread(target=churn, args=(i,)) for i in range(1, n)]
-        for t in threads:
-            t.start()
+        threads = netrelay_churn(d, devices, range(1, n), stop, switches, readings)
         time.sleep(0.5)
         busy = gpio_taps(args.netrelay_taps)
         stop.set()
@@ -1807,6 +1813,190 @@ def web_rows(out):
     ]
 
 
+WEBHOOK_CONFIG = """
+[site]
+id = bench
+timezone = Europe/Paris
+[daemon]
+state_dir = {dir}/state
+control_socket = {dir}/ctl.sock
+log_level = warning
+[hardware]
+backend = sim
+[mqtt]
+enabled = true
+port = {mqtt_port}
+[reader front]
+driver = sim
+[door front]
+reader = front
+relay = 17
+unlock_seconds = 1
+[webhook bench]
+url = https://127.0.0.1:{port}/hook
+events = tap
+secret = bench-secret-0123456789
+tls_ca = {dir}/ca.crt
+{machines}"""
+
+RECEIVER_CONFIG = """daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+{user}
+events {{ worker_connections 256; }}
+http {{
+    log_format hook '$msec $http_portier_event_id $status';
+    access_log {dir}/hook.log hook;
+    keepalive_requests 1000000;
+    client_body_temp_path {dir}/nginx-tmp/body;
+    proxy_temp_path {dir}/nginx-tmp/proxy;
+    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
+    scgi_temp_path {dir}/nginx-tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {dir}/server.crt;
+        ssl_certificate_key {dir}/server.key;
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+"""
+
+
+def bench_webhooks(args, out):
+    """Tap -> signed POST received over HTTPS (nginx, same machine, its access log timing
+    each request); a 10,000-event backlog drained after an outage of the receiver, while
+    network relays (emulated Shelly devices through mosquitto) switch all the time; the
+    door's tap -> GPIO relay time meanwhile. MQTT is on too: it reads the same outbox."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "emu"))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "integration"))
+    from netdev_emu import Shelly
+    from portier_harness import make_test_ca        # the tests' CA, for the receiver
+    work = tempfile.mkdtemp(prefix="portier-bench-webhooks-")
+    port, mqtt_port = free_port(), free_port()
+    log = os.path.join(work, "hook.log")
+    n = args.netrelay_devices
+    nginx = broker = d = None
+    devices = []
+
+    def receiver():
+        p = subprocess.Popen(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
+                              "-c", os.path.join(work, "nginx.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(port, "nginx", p)
+        return p
+
+    def lines():
+        try:
+            with open(log) as f:
+                return [l.split() for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+
+    try:
+        make_test_ca(work, "bench-ca")
+        os.makedirs(os.path.join(work, "nginx-tmp"))
+        with open(os.path.join(work, "nginx.conf"), "w") as f:
+            f.write(RECEIVER_CONFIG.format(dir=work, port=port,
+                                           user="user root;" if os.geteuid() == 0 else ""))
+        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
+                       check=True, stdout=subprocess.DEVNULL)
+        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
+                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
+                           for i in range(n))
+        with open(os.path.join(work, "portier.conf"), "w") as f:
+            f.write(WEBHOOK_CONFIG.format(dir=work, port=port, mqtt_port=mqtt_port,
+                                          machines=machines))
+        broker = start_mosquitto(work, mqtt_port, "set_tcp_nodelay true\n")
+        devices = [Shelly(mqtt_port, "bench-plug-%d" % i).start() for i in range(n)]
+        nginx = receiver()
+        d = Daemon(args.bin, work)
+        d.start()
+        d.request({"cmd": "plan.add", "name": "bench-machines", "zones": "*", "hours": "always"})
+        for k in range(n):
+            d.request({"cmd": "member.add", "name": "N%d" % k, "plan": "bench-machines"})
+            d.request({"cmd": "card.add", "member": "N%d" % k, "uid": uid_hex(0xA000 + k)})
+            d.request({"cmd": "machine.set", "machine": "n%d" % k, "hours": "always",
+                       "booking_required": False, "walkup_free_minutes": 0})
+        time.sleep(0.5)
+
+        # Tap -> the receiver has the event (one tap, one event: events = tap).
+        lat, quiet_relay = [], []
+        for i in range(args.webhook_taps):
+            before = len(lines())
+            t0 = time.time()
+            r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(1000 + i % 500)})
+            quiet_relay.append(r["latency_us"])
+            deadline = time.monotonic() + 10
+            while len(lines()) == before:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("bench: webhook event not received")
+                time.sleep(0.0002)
+            got = lines()[before]
+            if got[2] != "200":
+                raise RuntimeError("bench: the receiver answered %s" % got[2])
+            lat.append((float(got[0]) - t0) * 1000)
+        out["webhook_tap_to_post_ms_p50"] = percentile(lat, 50)
+        out["webhook_tap_to_post_ms_p99"] = percentile(lat, 99)
+        out["webhook_taps"] = len(lat)
+        out["webhook_relay_us_p99_one_at_a_time"] = percentile(quiet_relay, 99)
+
+        # Outage: the backlog builds up, then drains while taps go on and the network
+        # relays switch every 100 ms each (a request and the device's confirmation), their
+        # devices sending readings at about 50 a second.
+        nginx.terminate()
+        nginx.wait()
+        nginx = None
+        for i in range(args.backlog):
+            d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(5000 + i % 100)})
+        os.unlink(log)
+        stop = threading.Event()
+        switches = [0]
+        threads = netrelay_churn(d, devices, range(n), stop, switches)
+        nginx = receiver()
+        t0 = time.monotonic()
+        relay_lat = []
+        switches_at_start = None
+        while True:
+            got = len(lines())
+            if got > 0 and switches_at_start is None:
+                switches_at_start = switches[0]
+            if got >= args.backlog:
+                break
+            if time.monotonic() - t0 > 600:
+                raise RuntimeError("bench: backlog not drained (%d)" % got)
+            # Taps only once the drain has begun (the webhook may still be backing off).
+            if got > 0:
+                r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(7)})
+                relay_lat.append(r["latency_us"])
+            time.sleep(0.005)
+        stop.set()
+        for t in threads:
+            t.join()
+        got = lines()[:args.backlog]
+        first, last = float(got[0][0]), float(got[-1][0])
+        out["webhook_backlog"] = args.backlog
+        out["webhook_drain_events_per_s"] = (len(got) - 1) / max(last - first, 1e-6)
+        out["webhook_relay_us_p99_while_draining"] = percentile(relay_lat, 99) if relay_lat else 0
+        out["webhook_taps_during_drain"] = len(relay_lat)
+        out["webhook_netrelay_switches_during_drain"] = switches[0] - (switches_at_start or 0)
+        out["webhook_netrelay_devices"] = n
+        out["webhook_rss_kib"] = d.proc_value("status", "VmRSS")
+        out["webhook_rss_anon_kib"] = d.proc_value("status", "RssAnon")
+    finally:
+        if d:
+            d.stop()
+        for dev in devices:
+            dev.stop()
+        for p in (nginx, broker):
+            if p:
+                p.terminate()
+                p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # Entrance screens in a process of their own (no GIL shared with the timed taps): opens N
 # streams (HTTP/1.0: each body ends with its connection), prints "N" once every screen has
 # its first board, then one line "MONOTONIC_SECONDS SCREEN COUNT" per board received.
@@ -2105,14 +2295,15 @@ def main():
     ap.add_argument("--slow-sync-ms", type=int, default=20)
     ap.add_argument("--desfire-taps", type=int, default=200)
     ap.add_argument("--only", choices=["core", "readers", "desfire", "fablab", "metering",
-                                       "privacy", "mqtt", "custodian", "opendata", "web",
-                                       "netrelays", "web-live", "status", "instructions"])
+                                       "privacy", "mqtt", "webhooks", "custodian", "opendata",
+                                       "web", "netrelays", "web-live", "status", "instructions"])
     ap.add_argument("--netrelay-taps", type=int, default=500)
     ap.add_argument("--netrelay-devices", type=int, default=8)
     ap.add_argument("--prune-rows", type=int, default=1000000)
     ap.add_argument("--custodian-sites", type=int, default=50)
     ap.add_argument("--custodian-entries", type=int, default=1000000)
     ap.add_argument("--mqtt-taps", type=int, default=500)
+    ap.add_argument("--webhook-taps", type=int, default=500)
     ap.add_argument("--backlog", type=int, default=10000)
     ap.add_argument("--usage-records", type=int, default=60000)
     ap.add_argument("--ledger-entries", type=int, default=1000000)
@@ -2246,6 +2437,24 @@ def main():
              "%.0f events/s" % out["mqtt_drain_events_per_s"], "—"),
             ("tap → relay p99 while the outbox drains (%d taps)" % out["mqtt_taps_during_drain"],
              "%.0f µs" % out["mqtt_relay_us_p99_while_draining"], "≤ 1 ms"),
+        ]
+    if args.only in (None, "webhooks"):
+        bench_webhooks(args, out)
+        rows += [
+            ("tap → signed event received by an HTTPS receiver (nginx, same machine), p50",
+             "%.1f ms" % out["webhook_tap_to_post_ms_p50"], "—"),
+            ("tap → webhook event received, p99 (%d taps)" % out["webhook_taps"],
+             "%.1f ms" % out["webhook_tap_to_post_ms_p99"], "—"),
+            ("backlog of %d events drained after the receiver's outage (in_flight 4)"
+             % out["webhook_backlog"], "%.0f events/s" % out["webhook_drain_events_per_s"], "—"),
+            ("tap → relay p99, each tap's event POSTed before the next tap",
+             "%.0f µs" % out["webhook_relay_us_p99_one_at_a_time"], "≤ 1 ms"),
+            ("tap → relay p99 while the webhook drains and %d network relays switch (%d taps, "
+             "%d switches)" % (out["webhook_netrelay_devices"], out["webhook_taps_during_drain"],
+                               out["webhook_netrelay_switches_during_drain"]),
+             "%.0f µs" % out["webhook_relay_us_p99_while_draining"], "≤ 1 ms"),
+            ("resident memory with a webhook (libcurl loaded)",
+             "%.1f MiB" % (out["webhook_rss_kib"] / 1024), "—"),
         ]
     if args.only in (None, "netrelays"):
         bench_netrelays(args, out)

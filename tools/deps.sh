@@ -7,7 +7,7 @@
 PORTIER_LIB_DEV_PACKAGES=(
   libsystemd-dev libsqlite3-dev libgpiod-dev libnfc-dev libmosquitto-dev libmicrohttpd-dev
   libinih-dev libjansson-dev libsodium-dev libcmocka-dev libseccomp-dev libfreefare-dev
-  nettle-dev
+  nettle-dev libcurl4-openssl-dev
 )
 
 PORTIER_DEB_PACKAGES=(
@@ -15,7 +15,7 @@ PORTIER_DEB_PACKAGES=(
   scdoc groff-base bash-completion
   python3 sqlite3 tzdata
   libnfc-bin libnfc-examples libfreefare-bin
-  mosquitto mosquitto-clients python3-paho-mqtt
+  mosquitto mosquitto-clients python3-paho-mqtt python3-aiosmtpd openssl
   curl python3-icalendar python3-jsonschema python3-cryptography chromium
   wrk nginx-light valgrind
   gettext

@@ -113,6 +113,10 @@ static void usage(FILE *out)
         "  kiosk add LABEL | kiosk list | kiosk remove ID\n"
         "                                           entrance screens: a secret address each\n"
         "  events [--since DATE] [--limit N]        the access log, oldest first (default last 50)\n"
+        "  mail list [--state queued|sent|failed] [--member M] [--limit N]\n"
+        "                                           e-mails and their delivery state\n"
+        "  mail retry ID | mail test ADDRESS        send again now | send a test and wait\n"
+        "  webhook list | webhook test NAME         webhooks' state | POST a signed test event\n"
         "  privacy prune                            delete now what is past its retention\n"
         "  sim tap --reader R UID [--hold] [--desfire]  simulated or emulated reader: present a\n"
         "                                           card (--desfire: the emulator's DESFire card\n"
@@ -367,6 +371,18 @@ static void print_status(json_t *r)
                strcmp(jstr(pv, "auto_vacuum"), "incremental") == 0 ? ""
                : "; freed space is reused, not given back (see docs/privacy.md)");
     }
+    if (json_is_true(json_object_get(json_object_get(r, "mail"), "enabled"))) {
+        json_t *m = json_object_get(r, "mail");
+        printf("E-mail: %" JSON_INTEGER_FORMAT " waiting, %" JSON_INTEGER_FORMAT " sent in the "
+               "last hour (at most %" JSON_INTEGER_FORMAT "), %" JSON_INTEGER_FORMAT " not queued "
+               "(queue full)\n\n", jint(m, "queued"), jint(m, "sent_last_hour"),
+               jint(m, "per_hour"), jint(m, "dropped"));
+    }
+    json_array_foreach(json_object_get(r, "webhooks"), i, v)
+        printf("Webhook %s: %" JSON_INTEGER_FORMAT " events behind%s%s\n%s", jstr(v, "name"),
+               jint(v, "behind"), *jstr(v, "last_error") ? "; last error: " : "",
+               jstr(v, "last_error"),
+               i + 1 == json_array_size(json_object_get(r, "webhooks")) ? "\n" : "");
     printf("%-12s %-9s %-22s %-11s %-8s %-10s %s\n", "DOOR", "STATE", "RELAY", "ENERGISED",
            "CONTACT", "ALARM", "NOTE");
     json_array_foreach(json_object_get(r, "doors"), i, v) {
@@ -624,9 +640,15 @@ static void print_invite(json_t *r)
 {
     char until[40];
     fmt_time(jint(r, "expires_at"), until, sizeof(until));
+    json_t *mail = json_object_get(r, "mail");
     printf("One-time link for %s (valid until %s, once):\n  http://PORTIER-ADDRESS%s\n"
            "(Use the address members reach the web page at.)\n", jstr(r, "name"), until,
            jstr(r, "path"));
+    if (json_is_true(json_object_get(mail, "queued")))
+        printf("Also sent to the member by e-mail (message %" JSON_INTEGER_FORMAT ", see portierctl "
+               "mail list).\n", jint(mail, "id"));
+    else if (mail && *jstr(mail, "why"))
+        printf("Not sent by e-mail: %s.\n", jstr(mail, "why"));
 }
 
 static void print_kiosk(json_t *r)
@@ -1234,6 +1256,70 @@ static void print_closed(json_t *r)
            jstr(r, "period"), jstr(r, "archive"), jint(r, "last_ledger_seq"));
 }
 
+static void print_mail(json_t *r)
+{
+    json_t *m = json_object_get(r, "mail"), *v;
+    size_t i;
+
+    if (!json_is_true(json_object_get(m, "enabled")))
+        printf("E-mail is off ([mail] enabled = false).\n");
+    else
+        printf("%" JSON_INTEGER_FORMAT " waiting; %" JSON_INTEGER_FORMAT " sent in the last hour "
+               "(at most %" JSON_INTEGER_FORMAT "); %" JSON_INTEGER_FORMAT " not queued since "
+               "start (queue full)\n\n", jint(m, "queued"), jint(m, "sent_last_hour"),
+               jint(m, "per_hour"), jint(m, "dropped"));
+    printf("%-6s %-10s %-8s %-16s %-8s %-28s %s\n", "ID", "KIND", "STATE", "WHEN", "TRIES", "TO",
+           "SUBJECT / LAST ERROR");
+    json_array_foreach(json_object_get(r, "messages"), i, v) {
+        char when[32];
+        json_int_t at = jint(v, "sent_at") ? jint(v, "sent_at") : jint(v, "next_try_at")
+                        ? jint(v, "next_try_at") : jint(v, "created_at");
+        fmt_time(at, when, sizeof(when));
+        printf("%-6" JSON_INTEGER_FORMAT " %-10s %-8s %-16s %-8" JSON_INTEGER_FORMAT " %-28.28s %s\n",
+               jint(v, "id"), jstr(v, "kind"), jstr(v, "state"), when, jint(v, "attempts"),
+               jstr(v, "to"), *jstr(v, "last_error") && strcmp(jstr(v, "state"), "sent") != 0
+                   ? jstr(v, "last_error") : jstr(v, "subject"));
+    }
+}
+
+static void print_mail_test(json_t *r)
+{
+    if (!json_is_true(json_object_get(r, "sent")))
+        printf("queued as message %" JSON_INTEGER_FORMAT ": the hourly limit ([mail] per_hour) "
+               "holds it until %s\n", jint(r, "id"), jstr(r, "held_until"));
+    else
+        printf("sent: the SMTP server accepted it (%" JSON_INTEGER_FORMAT " ms)\n", jint(r, "ms"));
+}
+
+static void print_webhooks(json_t *list)
+{
+    json_t *v;
+    size_t i;
+
+    if (!json_array_size(list))
+        printf("No [webhook NAME] sections.\n");
+    json_array_foreach(list, i, v) {
+        printf("%s -> %s (events: %s)\n  delivered %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+               " behind, %" JSON_INTEGER_FORMAT " failed attempts, %" JSON_INTEGER_FORMAT
+               " refused; last HTTP status %" JSON_INTEGER_FORMAT "\n",
+               jstr(v, "name"), jstr(v, "receiver"), jstr(v, "events"), jint(v, "delivered"),
+               jint(v, "behind"), jint(v, "failed_attempts"), jint(v, "refused"),
+               jint(v, "last_status"));
+        if (jint(v, "failing_since")) {
+            char since[32];
+            fmt_time(jint(v, "failing_since"), since, sizeof(since));
+            printf("  FAILING since %s: %s; next attempt in %" JSON_INTEGER_FORMAT " s\n", since,
+                   jstr(v, "last_error"), jint(v, "retry_in_ms") / 1000);
+        }
+    }
+}
+
+static void print_webhook_test(json_t *r)
+{
+    printf("delivered: HTTP %" JSON_INTEGER_FORMAT " in %" JSON_INTEGER_FORMAT " ms\n",
+           jint(r, "status"), jint(r, "ms"));
+}
+
 static const struct command commands[] = {
     { "status", NULL, "status", 0, 0, { 0 }, { { 0 } }, print_status, NULL },
     { "member", "add", "member.add", 1, 1, { "name" },
@@ -1369,6 +1455,13 @@ static const struct command commands[] = {
     { "site", "key", "site.key", 0, 0, { 0 }, { { 0 } }, print_key, NULL },
     { "ledger", "verify", "ledger.verify", 0, 0, { 0 }, { { 0 } }, print_verify, NULL },
     { "sim", "close", "sim.release", 1, 1, { "door" }, { { 0 } }, print_ok_id, NULL },
+    { "mail", "list", "mail.list", 0, 0, { 0 },
+      { { "--state", "state", OPT_STR }, { "--member", "member", OPT_STR },
+        { "--limit", "limit", OPT_INT } }, print_mail, NULL },
+    { "mail", "retry", "mail.retry", 1, 1, { "id" }, { { 0 } }, print_ok_id, NULL },
+    { "mail", "test", "mail.test", 1, 1, { "to" }, { { 0 } }, print_mail_test, NULL },
+    { "webhook", "list", "webhook.list", 0, 0, { 0 }, { { 0 } }, print_webhooks, "webhooks" },
+    { "webhook", "test", "webhook.test", 1, 1, { "name" }, { { 0 } }, print_webhook_test, NULL },
     { "account", "add", "account.add", 1, 1, { "name" },
       { { "--role", "role", OPT_STR }, { "--member", "member", OPT_STR } }, print_ok_id, NULL },
     { "account", "list", "account.list", 0, 0, { 0 }, { { 0 } }, print_accounts, "accounts" },
@@ -1689,12 +1782,13 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < npos; i++) {
         if (strcmp(cmd->pos_keys[i], "card") == 0 || strcmp(cmd->pos_keys[i], "booking") == 0 ||
-            strcmp(cmd->pos_keys[i], "seq") == 0) {
+            strcmp(cmd->pos_keys[i], "seq") == 0 || strcmp(cmd->pos_keys[i], "id") == 0) {
             int64_t id;
             if (parse_int64(pos[i], 1, INT64_MAX, &id) < 0) {
                 json_decref(req);
                 return usage_error("%s must be a number", cmd->pos_keys[i][0] == 'c'
-                                   ? "CARD_ID (or use --uid UID)" : "the booking ID");
+                                   ? "CARD_ID (or use --uid UID)" : cmd->pos_keys[i][0] == 'i'
+                                   ? "ID" : "the booking ID");
             }
             json_object_set_new(req, cmd->pos_keys[i], json_integer(id));
         } else if (strcmp(cmd->pos_keys[i], "seconds") == 0) {

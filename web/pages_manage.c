@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "delivery.h"
 #include "enroll.h"
 #include "http_internal.h"
 #include "util.h"
@@ -34,6 +35,7 @@ static void task_machines(struct http_req *rq, struct buf *b, json_t *status);
 static void task_cards(struct http_req *rq, struct buf *b, json_t *status);
 static void task_doors(struct http_req *rq, struct buf *b, json_t *status);
 static void task_billing(struct http_req *rq, struct buf *b, json_t *status);
+static void task_mail(struct http_req *rq, struct buf *b, json_t *status);
 
 /* The tasks, in the order of the navigation. (The member issue's pages — member list,
  * privacy — join here as lines of their own.) */
@@ -51,6 +53,9 @@ static const struct manage_task tasks[] = {
       N_("Unlock or lock a door, the entrance screens."), task_doors },
     { "billing", N_("Billing"), N_("Usage of the month, closing a period."), task_billing },
     { "plans", N_("Plans"), N_("Each plan's zones, hours, billing settings and rates."), NULL },
+    { "mail", N_("E-mail and webhooks"),
+      N_("The messages sent to members and their delivery state; the webhooks' receivers."),
+      task_mail },
 };
 
 static const struct manage_task *task_find(const char *name)
@@ -740,16 +745,126 @@ static void task_nav(struct http_req *rq, struct buf *b, const struct manage_tas
     web_manage_nav(rq, b, current ? current->name : NULL);
 }
 
-/* E-MAIL DELIVERY STATE — the place for the mail outbox's state (a colleague's
- * controller/delivery/: queued, sent and failed messages, through its mail.list command).
- * Until that command exists this shows nothing; once it does, render its summary here and
- * add a "mail" task to tasks[] for the details. */
-static void mail_delivery_summary(struct http_req *rq, struct buf *b)
+/* ---- e-mail and webhooks: their delivery state, as portierctl mail list / webhook list ---- */
+
+static const char *delivery_state_text(struct http_req *rq, const char *state)
 {
-    if (!command_find("mail.list"))
+    static const char *const states[][2] = {
+        { "queued", N_("waiting") }, { "sending", N_("sending") }, { "sent", N_("sent") },
+        { "failed", N_("failed") },
+    };
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(state, states[i][0]) == 0)
+            return L(rq, states[i][1]);
+    return state;
+}
+
+/* "Waiting: 1. Sent in the last hour: ..." from the status's "mail" object. */
+static void mail_summary(struct http_req *rq, struct buf *b, json_t *mail)
+{
+    char text[320];
+
+    buf_put(b, "<p>");
+    buf_html(b, web_format(text, sizeof(text),
+                           L(rq, "Waiting: %lld. Sent in the last hour: %lld (at most %lld). Not "
+                                 "queued since the start (queue full): %lld."),
+                           (long long)json_integer_value(json_object_get(mail, "queued")),
+                           (long long)json_integer_value(json_object_get(mail, "sent_last_hour")),
+                           (long long)json_integer_value(json_object_get(mail, "per_hour")),
+                           (long long)json_integer_value(json_object_get(mail, "dropped"))));
+    buf_put(b, "</p>");
+}
+
+static int mail_row(const struct store_mail *m, void *userdata)
+{
+    struct list_ctx *x = userdata;
+    struct services *svc = x->rq->h->env.svc;
+    char when[48];
+
+    web_time(x->rq, m->state == STORE_MAIL_SENT ? m->sent_at : m->created_at, I18N_DATETIME,
+             when, sizeof(when));
+    buf_printf(x->b, "<tr><td>%" PRId64 "</td><td><code>", m->id);
+    buf_html(x->b, m->kind);
+    buf_put(x->b, "</code></td><td>");
+    buf_html(x->b, delivery_state_text(x->rq, delivery_mail_sending(svc->delivery, m->id)
+                                                  ? "sending" : store_mail_state_name(m->state)));
+    buf_put(x->b, "</td><td>");
+    buf_html(x->b, when);
+    buf_printf(x->b, "</td><td>%" PRId64 "</td><td>", m->attempts);
+    buf_html(x->b, m->to_addr);
+    buf_put(x->b, "</td><td>");
+    buf_html(x->b, m->state != STORE_MAIL_SENT && m->last_error[0] ? m->last_error : m->subject);
+    buf_put(x->b, "</td></tr>");
+    return 0;
+}
+
+static void task_mail(struct http_req *rq, struct buf *b, json_t *status)
+{
+    json_t *mail = json_object_get(status, "mail"), *hooks = json_object_get(status, "webhooks");
+    json_t *o;
+    size_t i;
+
+    section_begin(rq, b, "mail", L(rq, "E-mail"));
+    if (!json_is_true(json_object_get(mail, "enabled"))) {
+        buf_printf(b, "<p>%s</p>", L(rq, "E-mail is off ([mail] enabled = false)."));
+    } else {
+        struct list_ctx x = { rq, b };
+        struct store_mail_filter f = { .state = -1, .limit = 20 };
+
+        mail_summary(rq, b, mail);
+        buf_printf(b, "<div class=\"table\"><table><caption>%s</caption><thead><tr>"
+                      "<th scope=\"col\">#</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                      "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                      "<th scope=\"col\">%s</th></tr></thead><tbody>",
+                   L(rq, "The last 20 messages"), L(rq, "Kind"), L(rq, "State"), L(rq, "When"),
+                   L(rq, "Attempts"), L(rq, "To"), L(rq, "Subject or last error"));
+        http_store_ok(rq, store_mails_foreach(rq->h->env.svc->store, &f, mail_row, &x));
+        buf_put(b, "</tbody></table></div>");
+    }
+    buf_put(b, "</section>");
+    section_begin(rq, b, "webhooks", L(rq, "Webhooks"));
+    if (json_array_size(hooks) == 0) {
+        buf_printf(b, "<p>%s</p></section>", L(rq, "No webhook is configured ([webhook NAME])."));
+        return;
+    }
+    buf_printf(b, "<div class=\"table\"><table><thead><tr><th scope=\"col\">%s</th>"
+                  "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+                  "<th scope=\"col\">%s</th><th scope=\"col\">%s</th></tr></thead><tbody>",
+               L(rq, "Name"), L(rq, "Receiver"), L(rq, "Delivered"), L(rq, "Waiting"),
+               L(rq, "Refused"), L(rq, "Last answer"));
+    json_array_foreach(hooks, i, o) {
+        const char *err = json_string_value(json_object_get(o, "last_error"));
+        long long st = json_integer_value(json_object_get(o, "last_status"));
+
+        buf_put(b, "<tr><td>");
+        buf_html(b, json_string_value(json_object_get(o, "name")));
+        buf_put(b, "</td><td>");
+        buf_html(b, json_string_value(json_object_get(o, "receiver")));
+        buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
+                   (long long)json_integer_value(json_object_get(o, "delivered")),
+                   (long long)json_integer_value(json_object_get(o, "behind")),
+                   (long long)json_integer_value(json_object_get(o, "refused")));
+        if (err && *err)
+            buf_html(b, err);
+        else if (st)
+            buf_printf(b, "HTTP %lld", st);
+        else
+            buf_put(b, "-");
+        buf_put(b, "</td></tr>");
+    }
+    buf_put(b, "</tbody></table></div></section>");
+}
+
+/* The overview's line about e-mail, when it is on: the details are the "mail" task's. */
+static void mail_delivery_summary(struct http_req *rq, struct buf *b, json_t *status)
+{
+    json_t *mail = json_object_get(status, "mail");
+
+    if (!json_is_true(json_object_get(mail, "enabled")))
         return;
     section_begin(rq, b, "mail", L(rq, "E-mail"));
-    buf_printf(b, "<p>%s</p></section>", L(rq, "E-mails are sent from the outbox."));
+    mail_summary(rq, b, mail);
+    buf_put(b, "</section>");
 }
 
 static void overview(struct http_req *rq, struct buf *b, json_t *status)
@@ -791,7 +906,7 @@ static void overview(struct http_req *rq, struct buf *b, json_t *status)
         buf_put(b, "</p></li>");
     }
     buf_put(b, "</ul>");
-    mail_delivery_summary(rq, b);
+    mail_delivery_summary(rq, b, status);
 }
 
 /* The task's page (NULL: the overview), with a notice on top: what happened (ok) or why not;

@@ -10,6 +10,7 @@
 #include "accounts.h"
 #include "handlers.h"
 #include "log.h"
+#include "mail.h"
 #include "password.h"
 #include "services.h"
 #include "store.h"
@@ -156,10 +157,14 @@ static int make_token(struct cmd_call *call, const struct cmd_args *a, bool invi
     log_info("account %s: %s created by %s", acc.name, invite ? "one-time link" : "API token",
              cmd_who(call));
     if (invite) {
+        struct mail_outcome mail;
         char path[80];
         snprintf(path, sizeof(path), "/welcome/%s", text);
-        cmd_ok(call, json_pack("{s:s, s:s, s:s, s:I}", "name", acc.name, "token", text, "path",
-                               path, "expires_at", (json_int_t)(now + valid)));
+        /* The member gets the link by e-mail too, queued with the token. */
+        (void)mail_invite(cmd_services(call), &acc, text, now + valid, &mail);
+        cmd_ok(call, json_pack("{s:s, s:s, s:s, s:I, s:o}", "name", acc.name, "token", text, "path",
+                               path, "expires_at", (json_int_t)(now + valid), "mail",
+                               mail_outcome_json(&mail)));
     } else {
         cmd_ok(call, json_pack("{s:s, s:s, s:I}", "name", acc.name, "token", text, "expires_at",
                                (json_int_t)(now + valid)));

@@ -35,7 +35,7 @@ enum lang i18n_accept(const char *header, enum lang fallback);
 
 /* msgid in lang: the translation, or msgid itself (English, or not translated). Returns a
  * pointer to static storage. */
-const char *i18n_t(enum lang lang, const char *msgid);
+const char *i18n_t(enum lang lang, const char *msgid) __attribute__((format_arg(2)));
 /* The singular or plural form for n. */
 const char *i18n_nt(enum lang lang, const char *singular, const char *plural, int64_t n);
 

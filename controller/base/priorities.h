@@ -3,10 +3,12 @@
  * Doors come first: readers, inputs and timers run at the default 0; then the store's
  * commit, so that a burst of taps costs one commit; then the answers to people and
  * programs (portierctl, the web page), level with each other so neither starves the other;
- * last, background work that yields after each small step. */
+ * then the outcomes of e-mails and webhooks sent by the delivery thread; last, background
+ * work that yields after each small step. */
 #pragma once
 
 #define PRIORITY_COMMIT 10
 #define PRIORITY_REPLIES 20
+#define PRIORITY_DELIVERY 30
 /* Background work in small steps (retention, erasure): only when nothing else is ready. */
 #define PRIORITY_IDLE 100

@@ -39,6 +39,9 @@ int cmd_machine_out_of_order(struct cmd_call *call, const struct cmd_args *args)
 int cmd_machine_sessions(struct cmd_call *call, const struct cmd_args *args);
 int cmd_machine_set(struct cmd_call *call, const struct cmd_args *args);
 int cmd_machine_show(struct cmd_call *call, const struct cmd_args *args);
+int cmd_mail_list(struct cmd_call *call, const struct cmd_args *args);
+int cmd_mail_retry(struct cmd_call *call, const struct cmd_args *args);
+int cmd_mail_test(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_add(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_erase(struct cmd_call *call, const struct cmd_args *args);
 int cmd_member_export(struct cmd_call *call, const struct cmd_args *args);
@@ -80,3 +83,5 @@ int cmd_training_revoke(struct cmd_call *call, const struct cmd_args *args);
 int cmd_training_show(struct cmd_call *call, const struct cmd_args *args);
 int cmd_usage_add(struct cmd_call *call, const struct cmd_args *args);
 int cmd_usage_correct(struct cmd_call *call, const struct cmd_args *args);
+int cmd_webhook_list(struct cmd_call *call, const struct cmd_args *args);
+int cmd_webhook_test(struct cmd_call *call, const struct cmd_args *args);

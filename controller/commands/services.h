@@ -18,6 +18,7 @@ struct meter;
 struct consortium;
 struct mqtt;
 struct enroll;
+struct delivery;
 struct retention;
 struct provision;
 struct offload;
@@ -48,6 +49,7 @@ struct services {
     const struct reader_desfire_keys *desfire_keys;     /* for the reader workers */
     struct consortium *consortium;      /* NULL unless [consortium] enabled */
     struct mqtt *mqtt;                  /* NULL unless [mqtt] enabled */
+    struct delivery *delivery;          /* NULL unless [mail] enabled or a [webhook] */
     /* The `status` object (daemon/status.c): new reference. */
     json_t *(*status)(struct services *svc);
     uint64_t started_usec;              /* CLOCK_MONOTONIC, for uptime */

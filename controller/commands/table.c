@@ -130,6 +130,14 @@ static const struct arg_spec a_booking_list[] = {
     { "machine", ARG_NAME, OPT, 0, 0 }, { "member", ARG_MEMBER, OPT, 0, 0 }, { "from", ARG_TIME, OPT, 0, 0 },
     { "to", ARG_TIME, OPT, 0, 0 }, { "all", ARG_BOOL, OPT, 0, 0 }, END };
 
+/* ---- deliveries ---- */
+static const struct arg_spec a_mail_list[] = {
+    { "state", ARG_TEXT, OPT, 0, 8 }, { "member", ARG_MEMBER, OPT, 0, 0 },
+    { "limit", ARG_INT, OPT, 1, 1000 }, END };
+static const struct arg_spec a_mail_retry[] = { { "id", ARG_ID, REQ, 0, 0 }, END };
+static const struct arg_spec a_mail_test[] = { { "to", ARG_TEXT, REQ, 0, 254 }, END };
+static const struct arg_spec a_webhook[] = { { "name", ARG_NAME, REQ, 0, 0 }, END };
+
 /* ---- billing ---- */
 static const struct arg_spec a_statement[] = {
     { "period", ARG_PERIOD, REQ, 0, 0 }, { "member", ARG_MEMBER, OPT, 0, 0 }, END };
@@ -221,6 +229,12 @@ const struct command command_table[] = {
       "change a machine's booking rules" },
     { "machine.show", ROLES_STAFF, CMD_WEB, cmd_machine_show, a_machine,
       "a machine, its bookings and sessions" },
+    { "mail.list", ROLES_STAFF, CMD_WEB, cmd_mail_list, a_mail_list,
+      "e-mails and their delivery state, newest first" },
+    { "mail.retry", ROLES_STAFF, CMD_WEB, cmd_mail_retry, a_mail_retry,
+      "send a failed or waiting e-mail again now" },
+    { "mail.test", ROLES_STAFF, CMD_WEB, cmd_mail_test, a_mail_test,
+      "send a test e-mail and wait for the SMTP server's answer" },
     { "member.add", ROLES_STAFF, CMD_WEB, cmd_member_add, a_member_add, "add a member" },
     { "member.erase", ROLES_STAFF, CMD_WEB, cmd_member_erase, a_member_erase,
       "erase a member's personal data (right to erasure); billing keeps a pseudonym" },
@@ -294,6 +308,10 @@ const struct command command_table[] = {
       "record a day someone used without badging" },
     { "usage.correct", ROLES_STAFF, CMD_WEB, cmd_usage_correct, a_usage_correct,
       "correct a usage record (a new ledger entry)" },
+    { "webhook.list", ROLES_STAFF, CMD_WEB, cmd_webhook_list, no_args,
+      "webhooks and their delivery state" },
+    { "webhook.test", ROLES_STAFF, CMD_WEB, cmd_webhook_test, a_webhook,
+      "POST a signed test event to a webhook and wait for its answer" },
 };
 
 const unsigned command_count = ARRAY_SIZE(command_table);

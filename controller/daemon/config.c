@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mime.h"
 #include "util.h"
 
 const char *const config_backends[] = { "sim", "gpiod", NULL };
@@ -367,6 +369,8 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_SPACEAPI: return &cfg->spaceapi;
     case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_PRIVACY:  return &cfg->privacy;
+    case SEC_MAIL:     return &cfg->mail;
+    case SEC_WEBHOOK:  return &cfg->webhooks[cfg->n_webhooks - 1];
     case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
     case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
     case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
@@ -449,10 +453,16 @@ static void section_begin(struct parse_state *st, const char *header)
         if (strcmp(sections[i].name, kind_name) == 0)
             kind = i;
     if (kind < 0) {
-        add_error(st->errors, st->file, st->line,
-                  "unknown section [%s] (expected site, daemon, hardware, metering, mqtt, http, "
-                  "spaceapi, consortium, privacy, reader NAME, door NAME, machine NAME or meter NAME)",
-                  kind_name);
+        /* The sections the schema lists, in its order: "site, ..., meter NAME or webhook NAME". */
+        char expected[512];
+        size_t len = 0;
+        expected[0] = '\0';
+        for (int i = 0; i < SEC__MAX && len < sizeof(expected); i++)
+            len += (size_t)snprintf(expected + len, sizeof(expected) - len, "%s%s%s",
+                                    i == 0 ? "" : i == SEC__MAX - 1 ? " or " : ", ",
+                                    sections[i].name, sections[i].named ? " NAME" : "");
+        add_error(st->errors, st->file, st->line, "unknown section [%s] (expected %s)",
+                  kind_name, expected);
         return;
     }
     if (!sections[kind].named) {
@@ -475,66 +485,47 @@ static void section_begin(struct parse_state *st, const char *header)
         if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
             (kind == SEC_READER && config_find_reader(st->cfg, name)) ||
             (kind == SEC_MACHINE && config_find_machine(st->cfg, name)) ||
-            (kind == SEC_METER && config_find_meter(st->cfg, name))) {
+            (kind == SEC_METER && config_find_meter(st->cfg, name)) ||
+            (kind == SEC_WEBHOOK && config_find_webhook(st->cfg, name))) {
             add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
                       name);
             return;
         }
-        if (kind == SEC_DOOR) {
-            if (st->cfg->n_doors == CONFIG_MAX_DOORS) {
-                add_error(st->errors, st->file, st->line, "too many doors (at most %d)",
-                          CONFIG_MAX_DOORS);
-                return;
-            }
-            st->cfg->n_doors++;
-        } else if (kind == SEC_MACHINE) {
-            if (st->cfg->n_machines == CONFIG_MAX_MACHINES) {
-                add_error(st->errors, st->file, st->line, "too many machines (at most %d)",
-                          CONFIG_MAX_MACHINES);
-                return;
-            }
-            st->cfg->n_machines++;
-        } else if (kind == SEC_METER) {
-            if (st->cfg->n_meters == CONFIG_MAX_METERS) {
-                add_error(st->errors, st->file, st->line, "too many meters (at most %d)",
-                          CONFIG_MAX_METERS);
-                return;
-            }
-            st->cfg->n_meters++;
-        } else {
-            if (st->cfg->n_readers == CONFIG_MAX_READERS) {
-                add_error(st->errors, st->file, st->line, "too many readers (at most %d)",
-                          CONFIG_MAX_READERS);
-                return;
-            }
-            st->cfg->n_readers++;
+        /* One more of this kind, within its limit. */
+        struct config *c = st->cfg;
+        unsigned *count = &c->n_readers, max = CONFIG_MAX_READERS;
+        switch (kind) {
+        case SEC_DOOR:    count = &c->n_doors;    max = CONFIG_MAX_DOORS;    break;
+        case SEC_MACHINE: count = &c->n_machines; max = CONFIG_MAX_MACHINES; break;
+        case SEC_METER:   count = &c->n_meters;   max = CONFIG_MAX_METERS;   break;
+        case SEC_WEBHOOK: count = &c->n_webhooks; max = CONFIG_MAX_WEBHOOKS; break;
+        default:          break;
         }
+        if (*count == max) {
+            add_error(st->errors, st->file, st->line, "too many %ss (at most %u)", kind_name, max);
+            return;
+        }
+        (*count)++;
     }
     st->kind = kind;
     st->obj = section_object(st->cfg, kind);
     if (sections[kind].named) {
-        /* name is the first member of both reader_config and door_config, line the second */
-        if (kind == SEC_DOOR) {
-            struct door_config *d = st->obj;
-            memset(d, 0, sizeof(*d));
-            strlcpy_checked(d->name, name, sizeof(d->name));
-            d->line = st->line;
-        } else if (kind == SEC_MACHINE) {
-            struct machine_config *m = st->obj;
-            memset(m, 0, sizeof(*m));
-            strlcpy_checked(m->name, name, sizeof(m->name));
-            m->line = st->line;
-        } else if (kind == SEC_METER) {
-            struct meter_config *mt = st->obj;
-            memset(mt, 0, sizeof(*mt));
-            strlcpy_checked(mt->name, name, sizeof(mt->name));
-            mt->line = st->line;
-        } else {
-            struct reader_config *r = st->obj;
-            memset(r, 0, sizeof(*r));
-            strlcpy_checked(r->name, name, sizeof(r->name));
-            r->line = st->line;
+        /* Every named section's struct has its name and the line of its header. */
+#define NAMED_BEGIN(type)                                                                  \
+    do {                                                                                   \
+        type *o_ = st->obj;                                                                \
+        memset(o_, 0, sizeof(*o_));                                                        \
+        strlcpy_checked(o_->name, name, sizeof(o_->name));                                 \
+        o_->line = st->line;                                                               \
+    } while (0)
+        switch (kind) {
+        case SEC_DOOR:    NAMED_BEGIN(struct door_config); break;
+        case SEC_MACHINE: NAMED_BEGIN(struct machine_config); break;
+        case SEC_METER:   NAMED_BEGIN(struct meter_config); break;
+        case SEC_WEBHOOK: NAMED_BEGIN(struct webhook_config); break;
+        default:          NAMED_BEGIN(struct reader_config); break;
         }
+#undef NAMED_BEGIN
         apply_defaults(kind, st->obj);
     }
 }
@@ -770,6 +761,90 @@ static void check_whole(struct parse_state *st)
     }
 }
 
+/* A URL with one of the schemes and a host: "SCHEME://HOST[:PORT][/PATH]", no spaces or
+ * control characters. */
+static bool url_valid(const char *url, const char *const *schemes)
+{
+    const char *rest = NULL;
+
+    for (unsigned i = 0; schemes[i] && !rest; i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0)
+            rest = url + strlen(schemes[i]);
+    if (!rest || !*rest || *rest == '/' || *rest == ':')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+/* The next word of an `events` list (separated by commas and spaces) at *p: its length, 0
+ * at the end; *word is where it starts, and *p moves past it. */
+static size_t events_word(const char **p, const char **word)
+{
+    size_t n;
+
+    *p += strspn(*p, " ,");
+    n = strcspn(*p, " ,");
+    *word = *p;
+    *p += n;
+    return n;
+}
+
+static bool events_valid(const char *events)
+{
+    const char *p = events, *w;
+    size_t n, words = 0;
+
+    while ((n = events_word(&p, &w)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            if (!(isalnum((unsigned char)w[i]) || strchr("_.-*?", w[i])))
+                return false;
+        words++;
+    }
+    return words > 0;
+}
+
+/* [mail] and [webhook NAME]: what needs the whole section, and the web page's address. */
+static void check_delivery(struct config *cfg, const char *name, struct config_errors *errors)
+{
+    static const char *const smtp_schemes[] = { "smtp://", "smtps://", NULL };
+    static const char *const http_schemes[] = { "https://", "http://", NULL };
+    const struct mail_config *m = &cfg->mail;
+
+    if (m->enabled) {
+        if (!url_valid(m->smtp_url, smtp_schemes))
+            add_error(errors, name, 0, "[mail] smtp_url must be smtp://HOST[:PORT] or "
+                                       "smtps://HOST[:PORT]");
+        if (!mime_addr_valid(m->from))
+            add_error(errors, name, 0, "[mail] from must be an e-mail address such as "
+                                       "portier@example.org");
+        if (m->reply_to[0] && !mime_addr_valid(m->reply_to))
+            add_error(errors, name, 0, "[mail] reply_to must be an e-mail address");
+        if (m->password_file[0] && !m->username[0])
+            add_error(errors, name, 0, "[mail] password_file is set but username is empty");
+        if (cfg->http.listen[0] && !cfg->http.base_url[0])
+            add_error(errors, name, 0, "[mail] puts links to the web page in e-mails: set "
+                                       "[http] base_url (e.g. https://portier.example.org)");
+    }
+    for (unsigned i = 0; i < cfg->n_webhooks; i++) {
+        const struct webhook_config *w = &cfg->webhooks[i];
+        if (!url_valid(w->url, http_schemes))
+            add_error(errors, name, w->line, "webhook '%s': url must be https://HOST[:PORT]/PATH",
+                      w->name);
+        if (!events_valid(w->events))
+            add_error(errors, name, w->line, "webhook '%s': events must be event kinds "
+                      "separated by commas (letters, digits, _ . - and the wildcards * ?)",
+                      w->name);
+        if (!w->secret[0] == !w->secret_file[0])
+            add_error(errors, name, w->line, "webhook '%s': set exactly one of secret and "
+                      "secret_file (receivers check the signature with it)", w->name);
+        else if (w->secret[0] && strlen(w->secret) < 16)
+            add_error(errors, name, w->line, "webhook '%s': the secret must have at least 16 "
+                      "characters", w->name);
+    }
+}
+
 int config_load_stream(FILE *f, const char *name, struct config **ret,
                        struct config_errors *errors)
 {
@@ -793,6 +868,7 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     apply_defaults(SEC_SPACEAPI, &cfg->spaceapi);
     apply_defaults(SEC_CONSORTIUM, &cfg->consortium);
     apply_defaults(SEC_PRIVACY, &cfg->privacy);
+    apply_defaults(SEC_MAIL, &cfg->mail);
 
     r = ini_parse_stream(reader_fgets, &st, handler, &st);
     section_end(&st);
@@ -813,6 +889,8 @@ int config_load_stream(FILE *f, const char *name, struct config **ret,
     if (errors->count == 0 && cfg->consortium.enabled && !cfg->mqtt.enabled)
         add_error(errors, name, 0, "[consortium] enabled needs [mqtt] enabled: the ledger "
                                    "travels over MQTT");
+    if (errors->count == 0)
+        check_delivery(cfg, name, errors);
     if (errors->count > 0) {
         free(cfg);
         return -EINVAL;
@@ -857,6 +935,31 @@ const struct machine_config *config_find_machine(const struct config *c, const c
         if (strcmp(c->machines[i].name, name) == 0)
             return &c->machines[i];
     return NULL;
+}
+
+const struct webhook_config *config_find_webhook(const struct config *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_webhooks; i++)
+        if (strcmp(c->webhooks[i].name, name) == 0)
+            return &c->webhooks[i];
+    return NULL;
+}
+
+bool config_events_match(const char *events, const char *kind)
+{
+    const char *p = events, *w;
+    char pattern[64];
+    size_t n;
+
+    while ((n = events_word(&p, &w)) > 0) {
+        if (n >= sizeof(pattern))
+            continue;
+        memcpy(pattern, w, n);
+        pattern[n] = '\0';
+        if (fnmatch(pattern, kind, 0) == 0)
+            return true;
+    }
+    return false;
 }
 
 const struct meter_config *config_find_meter(const struct config *c, const char *name)
@@ -994,6 +1097,11 @@ bool config_same_hardware(const struct config *a, const struct config *b, const 
         why = "the [http] settings changed";
     else if (memcmp(&a->consortium, &b->consortium, sizeof(a->consortium)) != 0)
         why = "the [consortium] settings changed";
+    else if (memcmp(&a->mail, &b->mail, sizeof(a->mail)) != 0)
+        why = "the [mail] settings changed";
+    else if (a->n_webhooks != b->n_webhooks ||
+             memcmp(a->webhooks, b->webhooks, a->n_webhooks * sizeof(a->webhooks[0])) != 0)
+        why = "the [webhook] sections changed";
     else if (strcmp(a->daemon.state_dir, b->daemon.state_dir) != 0 ||
              strcmp(a->daemon.database, b->daemon.database) != 0)
         why = "the database location changed";

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* config: portierd's INI configuration, described by declarative key tables.
  *
- * Each section kind ([site], [daemon], [hardware], [reader NAME], [door NAME]) has a table
+ * Each section kind ([site], [daemon], [mail], [reader NAME], [webhook NAME]...) has a table
  * of keys: name, type, bounds, default and help. The same tables parse files, apply
  * defaults, check values and print the reference in docs/configuration.md, so the docs
  * cannot drift from the code. Errors read "FILE:LINE: message"; unknown sections and keys,
@@ -24,6 +24,7 @@
 #define CONFIG_MAX_METERS 64
 #define CONFIG_DEVICE_ID_MAX 64
 #define CONFIG_MAX_ERRORS 32
+#define CONFIG_MAX_WEBHOOKS 8
 
 enum door_fail_mode {
     DOOR_FAIL_SECURE,       /* strike: energised = unlocked; stays locked without power */
@@ -110,6 +111,36 @@ struct privacy_config {
     int64_t presence_days;          /* presences, machine sessions, bookings; 0: kept */
     int64_t account_inactive_days;  /* member accounts unused this long are deleted; 0: kept */
     int64_t prune_at;               /* minutes after local midnight of the daily pass */
+};
+
+struct mail_config {
+    bool enabled;
+    char smtp_url[160];         /* smtp://HOST[:PORT] or smtps://HOST[:PORT] */
+    bool starttls;              /* smtp://: refuse to send unless STARTTLS succeeds */
+    char tls_ca[256];           /* empty: the system's CAs */
+    char username[96];
+    char password_file[256];
+    char from[128];
+    char reply_to[128];
+    int64_t per_hour;
+    int64_t queue_max;
+    int64_t max_attempts;
+    int64_t timeout_seconds;
+    int64_t reminder_minutes;   /* 0: no booking reminders */
+    int64_t notice_days;        /* trainings and memberships ending: 0: no notices */
+    int64_t keep_days;
+};
+
+struct webhook_config {
+    char name[CONFIG_NAME_MAX];
+    unsigned line;              /* of the section header */
+    char url[256];
+    char events[256];           /* comma-separated kinds, with * and ? wildcards */
+    char secret[128];
+    char secret_file[256];
+    char tls_ca[256];
+    int64_t timeout_seconds;
+    int64_t in_flight;
 };
 
 struct consortium_config {
@@ -233,6 +264,7 @@ struct config {
     struct spaceapi_config spaceapi;
     struct consortium_config consortium;
     struct privacy_config privacy;
+    struct mail_config mail;
     unsigned n_readers;
     struct reader_config readers[CONFIG_MAX_READERS];
     unsigned n_doors;
@@ -241,6 +273,8 @@ struct config {
     struct machine_config machines[CONFIG_MAX_MACHINES];
     unsigned n_meters;
     struct meter_config meters[CONFIG_MAX_METERS];
+    unsigned n_webhooks;
+    struct webhook_config webhooks[CONFIG_MAX_WEBHOOKS];
 };
 
 /* Error messages collected while loading, one "FILE:LINE: message" each. */
@@ -274,6 +308,9 @@ const struct meter_config *config_find_meter(const struct config *c, const char 
  * it is a network device; NULL if it has none. */
 const struct device_spec *config_machine_meter_device(const struct config *c,
                                                       const struct machine_config *m);
+const struct webhook_config *config_find_webhook(const struct config *c, const char *name);
+/* Does an event kind match a webhook's events list ("tap, door, machine*")? */
+bool config_events_match(const char *events, const char *kind);
 /* Database path: daemon.database or STATE_DIR/portier.db. */
 void config_database_path(const struct config *c, char *buf, size_t n);
 

@@ -22,6 +22,7 @@
 #include "commit.h"
 #include "config.h"
 #include "consortium.h"
+#include "delivery.h"
 #include "enroll.h"
 #include "fablab.h"
 #include "gpio_backend.h"
@@ -75,6 +76,7 @@ static void on_durable(void *userdata)
     uint64_t gen = store_generation(d->svc.store);
 
     mqtt_kick(d->svc.mqtt);     /* only durable events leave the site */
+    delivery_kick(d->svc.delivery);
     consortium_kick(d->svc.consortium);
     if (gen != d->generation_seen) {
         d->generation_seen = gen;
@@ -126,6 +128,7 @@ static void minute_due(void *userdata)
     members_minute(&d->svc);        /* plan changes due now, before the doors' minute */
     site_minute(d->svc.site);
     fablab_minute(d->svc.fablab);
+    delivery_minute(d->svc.delivery);
     /* Re-arm on the next wall-clock minute: windows are wall-clock times, and realtime
      * timers follow clock jumps (NTP sync on a Pi without RTC). */
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -249,15 +252,33 @@ static int open_store(struct daemon *d)
     return r;
 }
 
+/* The outbox is written when someone reads it: MQTT, webhooks, or both (store_events.c
+ * keeps each message until every one of them has it). */
+static int start_outbox(struct daemon *d)
+{
+    const struct config *cfg = d->cfg;
+    const char *names[CONFIG_MAX_WEBHOOKS];
+    int r;
+
+    if (!cfg->mqtt.enabled && !cfg->n_webhooks)
+        return 0;
+    for (unsigned i = 0; i < cfg->n_webhooks; i++)
+        names[i] = cfg->webhooks[i].name;
+    r = store_outbox_enable(d->svc.store, true, cfg->mqtt.outbox_max);
+    if (r == 0)
+        r = store_outbox_consumers(d->svc.store, cfg->mqtt.enabled, names, cfg->n_webhooks);
+    if (r < 0)
+        log_error("cannot prepare the outbox: %s", strerror(-r));
+    return r;
+}
+
 /* MQTT, the consortium over it, and the first states. */
 static int start_mqtt(struct daemon *d)
 {
     struct services *svc = &d->svc;
     int r;
 
-    r = store_outbox_enable(svc->store, true, d->cfg->mqtt.outbox_max);
-    if (r == 0)
-        r = mqtt_new(svc->loop, svc->store, d->cfg, on_mqtt_command, d, &svc->mqtt);
+    r = mqtt_new(svc->loop, svc->store, d->cfg, on_mqtt_command, d, &svc->mqtt);
     if (r < 0) {
         log_error("mqtt: cannot start: %s", strerror(-r));
         return r;
@@ -349,7 +370,11 @@ int daemon_new(const char *config_path, struct daemon **ret)
                   strerror(-r));
         goto fail;
     }
+    if ((r = start_outbox(d)) < 0)
+        goto fail;
     if (d->cfg->mqtt.enabled && (r = start_mqtt(d)) < 0)
+        goto fail;
+    if ((r = delivery_new(&d->svc, &d->svc.delivery)) < 0)
         goto fail;
     if (d->cfg->http.listen[0]) {
         struct http_env env = { .loop = d->svc.loop, .svc = &d->svc };
@@ -412,6 +437,7 @@ struct daemon *daemon_free(struct daemon *d)
     svc->meter = meter_free(svc->meter);
     d->control = control_free(d->control);      /* no reply is left waiting on a commit */
     svc->enroll = enroll_free(svc->enroll);
+    svc->delivery = delivery_free(svc->delivery);   /* its last cursors go in the last commit */
     svc->retention = retention_free(svc->retention);
     commit_flush(svc->commit);
     mqtt_kick(svc->mqtt);

@@ -14,6 +14,7 @@
 #include "consortium.h"
 #include "fablab.h"
 #include "handlers.h"
+#include "delivery.h"
 #include "mqtt.h"
 #include "retention.h"
 #include "services.h"
@@ -155,7 +156,7 @@ json_t *status_json(struct services *svc)
     json_t *doors = doors_json(svc, inputs);
 
     access_get_stats(svc->engine, &stats);
-    return json_pack(
+    json_t *st = json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:s, s:I, s:I, s:I, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:o, s:{s:I, s:I, s:I, s:I}}",
         "version", PORTIER_VERSION,
@@ -171,6 +172,11 @@ json_t *status_json(struct services *svc)
         "privacy", svc->retention ? retention_status(svc->retention) : json_null(),
         "stats", "taps", (json_int_t)stats.taps, "granted", (json_int_t)stats.granted,
         "denied", (json_int_t)stats.denied, "store_errors", (json_int_t)stats.store_errors);
+    if (st) {
+        json_object_set_new(st, "mail", delivery_mail_json(svc->delivery));
+        json_object_set_new(st, "webhooks", delivery_webhooks_json(svc->delivery));
+    }
+    return st;
 }
 
 int cmd_status(struct cmd_call *call, const struct cmd_args *a)

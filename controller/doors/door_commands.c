@@ -8,6 +8,7 @@
 
 #include "access.h"
 #include "config.h"
+#include "delivery.h"
 #include "enroll.h"
 #include "fablab.h"
 #include "gpio_backend.h"
@@ -230,6 +231,7 @@ int cmd_sim_advance(struct cmd_call *call, const struct cmd_args *a)
     fablab_clock_changed(svc->fablab);
     members_minute(svc);        /* plan changes whose date the new clock has reached */
     site_minute(svc->site);
+    delivery_minute(svc->delivery);     /* reminders and retries that came due */
     return cmd_ok(call, json_pack("{s:I, s:I}", "now", (json_int_t)now_utc(), "offset",
                                   (json_int_t)clock_offset()));
 }

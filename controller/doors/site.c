@@ -160,11 +160,12 @@ static void on_door_event(struct door *door, enum door_event ev, void *userdata)
     struct access_engine *engine = s->svc->engine;
     const char *name = door->cfg->name;
 
-    if (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
-        ev == DOOR_EV_CLOSED)
+    bool change = ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
+                  ev == DOOR_EV_CLOSED;
+
+    if (change)
         services_news(s->svc, NEWS_DOORS);
-    if (s->svc->mqtt && (ev == DOOR_EV_UNLOCKED || ev == DOOR_EV_LOCKED || ev == DOOR_EV_OPENED ||
-                         ev == DOOR_EV_CLOSED)) {
+    if ((s->svc->mqtt || s->svc->cfg->n_webhooks) && change) {
         /* Door changes are events too (alarms, exits and taps go through the access log). */
         char at[32], *text;
         json_t *e;
@@ -174,7 +175,8 @@ static void on_door_event(struct door *door, enum door_event ev, void *userdata)
         text = e ? json_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
         if (text && store_outbox_add(s->svc->store, "door", text) < 0)
-            log_error("door %s: cannot queue the %s event for MQTT", name, door_event_to_string(ev));
+            log_error("door %s: cannot queue the %s event for MQTT and webhooks", name,
+                      door_event_to_string(ev));
         free(text);
     }
     publish_door(s, door);

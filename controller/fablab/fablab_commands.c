@@ -13,7 +13,9 @@
 #include "booking.h"
 #include "fablab.h"
 #include "handlers.h"
+#include "config.h"
 #include "log.h"
+#include "mail.h"
 #include "schedule.h"
 #include "services.h"
 #include "store.h"
@@ -445,6 +447,27 @@ int cmd_training_dismiss(struct cmd_call *call, const struct cmd_args *a)
 
 /* ---- bookings ---- */
 
+/* A manager changed a member's booking, or a member booked: the member is told by e-mail
+ * (the reply says). Members moving or cancelling their own bookings are not written to. */
+static void tell_member(struct cmd_call *call, enum mail_booking_change what,
+                        const struct store_booking *b, const char *machine, int64_t new_start,
+                        int64_t new_end, json_t *reply)
+{
+    struct store_booking told = *b;
+    struct mail_outcome mail;
+
+    if (!cmd_services(call)->cfg->mail.enabled)
+        return;
+    if (!(cmd_actor(call)->role & ROLES_STAFF)) {
+        if (what != MAIL_BOOKING_ADDED)
+            return;
+        what = MAIL_BOOKING_CONFIRMED;
+    }
+    snprintf(told.resource, sizeof(told.resource), "%s", machine);
+    (void)mail_booking_changed(cmd_services(call), what, &told, new_start, new_end, &mail);
+    json_object_set_new(reply, "mail", mail_outcome_json(&mail));
+}
+
 static int booking_refused(struct cmd_call *call, const struct booking_verdict *v)
 {
     return cmd_fail(call, -EINVAL, booking_error_to_string(v->error), "%s", v->message);
@@ -476,8 +499,11 @@ int cmd_booking_add(struct cmd_call *call, const struct cmd_args *a)
         return cmd_fail(call, r, "store", "cannot store the booking: %s", strerror(-r));
     log_info("booking %" PRId64 ": %s for member %" PRId64 " by %s", id, res.name, member, by);
     /* check_us: time spent deciding and inserting (before the commit), for tools/bench. */
-    return cmd_ok(call, json_pack("{s:I, s:I}", "id", (json_int_t)id, "check_us",
-                                  (json_int_t)(now_mono_usec() - t0)));
+    json_t *reply = json_pack("{s:I, s:I}", "id", (json_int_t)id, "check_us",
+                              (json_int_t)(now_mono_usec() - t0));
+    tell_member(call, MAIL_BOOKING_ADDED, &(struct store_booking){ .id = id, .member_id = member,
+                .start = start, .end = end }, res.name, 0, 0, reply);
+    return cmd_ok(call, reply);
 }
 
 /* Cancel or move: the deadline binds members; managers may override, and it is recorded. */
@@ -533,8 +559,11 @@ static int booking_change(struct cmd_call *call, const struct cmd_args *a, bool 
         return cmd_fail(call, r, "store", "cannot cancel booking: %s", strerror(-r));
     log_info("booking %" PRId64 " %s by %s%s", b.id, move ? "moved" : "cancelled", by,
              late ? " (manager override of the deadline)" : "");
-    return cmd_ok(call, json_pack("{s:I, s:I, s:b}", "id", (json_int_t)b.id, "new_id",
-                                  (json_int_t)new_id, "override", late));
+    json_t *reply = json_pack("{s:I, s:I, s:b}", "id", (json_int_t)b.id, "new_id",
+                              (json_int_t)new_id, "override", late);
+    tell_member(call, move ? MAIL_BOOKING_MOVED : MAIL_BOOKING_CANCELLED, &b, b.resource,
+                arg_int(a, "start", 0), arg_int(a, "end", 0), reply);
+    return cmd_ok(call, reply);
 }
 
 int cmd_booking_cancel(struct cmd_call *call, const struct cmd_args *a)

@@ -415,6 +415,40 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "CREATE TRIGGER presence_gone AFTER DELETE ON presence WHEN OLD.check_out_at = 0"
      "  BEGIN UPDATE counters SET n = n - 1 WHERE name = 'present'; END;"
      "CREATE INDEX passes_member ON passes(member_id, kind);"),
+
+    /* 17: deliveries. The e-mail outbox: each message written in the transaction of the
+     * change it tells of, rendered in its reader's language, with its delivery state; sent
+     * messages lose their bodies (an invitation's link). The outbox's consumers: each
+     * webhook's cursor, and MQTT's while a webhook keeps messages it has acknowledged
+     * (store_events.c). Indexes for the notices of trainings and memberships that end. */
+    ("CREATE TABLE mail_outbox ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  kind TEXT NOT NULL,"
+     "  member_id INTEGER,"
+     "  to_addr TEXT NOT NULL,"
+     "  to_name TEXT NOT NULL DEFAULT '',"
+     "  lang TEXT NOT NULL DEFAULT 'en',"
+     "  subject TEXT NOT NULL,"
+     "  body_text TEXT NOT NULL,"
+     "  body_html TEXT NOT NULL,"
+     "  message_id TEXT NOT NULL,"
+     "  dedup TEXT UNIQUE,"
+     "  dedup_until INTEGER NOT NULL DEFAULT 0,"
+     "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),"
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  next_try_at INTEGER NOT NULL,"
+     "  last_error TEXT NOT NULL DEFAULT '',"
+     "  created_at INTEGER NOT NULL,"
+     "  sent_at INTEGER NOT NULL DEFAULT 0);"
+     "CREATE INDEX mail_outbox_queued ON mail_outbox(next_try_at) WHERE state = 'queued';"
+     "CREATE INDEX mail_outbox_sent ON mail_outbox(sent_at) WHERE sent_at > 0;"
+     "CREATE TABLE outbox_cursors ("
+     "  consumer TEXT PRIMARY KEY,"
+     "  seq INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX members_valid_until ON members(valid_until) WHERE valid_until > 0;"
+     "CREATE INDEX qualifications_expiry ON qualifications(expires_at) "
+     "  WHERE expires_at > 0 AND revoked_at = 0;"),
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
@@ -429,6 +463,7 @@ static const char sql_site_id_get[] =
     "SELECT CAST(value AS TEXT) FROM site_secrets WHERE name = 'site_id'";
 static const char sql_outbox_last[] = "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'";
 static const char sql_ledger_last[] = "SELECT coalesce(max(seq), 0) FROM ledger";
+static const char sql_mail_last[] = "SELECT seq FROM sqlite_sequence WHERE name = 'mail_outbox'";
 
 uint64_t store_generation(const struct store *s) { return s->generation; }
 
@@ -544,6 +579,8 @@ static void batch_failed(struct store *s, int error)
     s->batch_ev_overflow = 0;
     s->outbox_last = first_int64(s, sql_outbox_last);
     s->ledger_last = first_int64(s, sql_ledger_last);
+    s->mail_last = first_int64(s, sql_mail_last);
+    store_outbox_rolled_back(s);
     if (s->outbox_on)
         s->outbox_count = store_outbox_count_rows(s);
     s->generation++;        /* caches may show what was rolled back */
@@ -595,6 +632,7 @@ int store_commit(struct store *s)
     s->batch_ev_overflow = 0;
     s->committed.outbox_seq = s->outbox_last;
     s->committed.ledger_seq = s->ledger_last;
+    s->committed.mail_id = s->mail_last;
     if (!s->deferred)
         s->durable = s->committed;
     return 0;
@@ -857,8 +895,11 @@ int store_open(const char *path, struct store **ret)
     }
     s->outbox_last = first_int64(s, sql_outbox_last);
     s->ledger_last = first_int64(s, sql_ledger_last);
+    s->mail_last = first_int64(s, sql_mail_last);
+    s->mqtt_floor = -1;
     s->committed.outbox_seq = s->outbox_last;
     s->committed.ledger_seq = s->ledger_last;
+    s->committed.mail_id = s->mail_last;
     s->durable = s->committed;
     *ret = s;
     return 0;

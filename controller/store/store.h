@@ -23,7 +23,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 16
+#define STORE_SCHEMA_VERSION 17
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -64,10 +64,11 @@ uint64_t store_ticket(const struct store *s);
 /* The number of the last committed batch. */
 uint64_t store_committed(const struct store *s);
 
-/* How far the outbox and the ledger reach in the last committed batch, and how far they
- * are known to be on disk: MQTT and the consortium send only what is durable. */
+/* How far the outbox, the ledger and the e-mail outbox reach in the last committed batch,
+ * and how far they are known to be on disk: MQTT, webhooks, the consortium and e-mail send
+ * only what is durable. */
 struct store_marks {
-    int64_t outbox_seq, ledger_seq;
+    int64_t outbox_seq, ledger_seq, mail_id;
 };
 void store_marks_committed(const struct store *s, struct store_marks *ret);
 void store_marks_durable(const struct store *s, struct store_marks *ret);
@@ -567,7 +568,7 @@ STORE_CHECK int store_resource_category(struct store *s, const char *name, char 
 /* Machine category, for rates and passes that target "category:NAME". */
 STORE_CHECK int store_resource_set_category(struct store *s, int64_t id, const char *category);
 
-/* ---- MQTT outbox: messages waiting for the broker, in sequence order ---- */
+/* ---- the outbox: events waiting for MQTT and webhooks, in sequence order ---- */
 /* When on, every access event also writes an outbox message in the same transaction; at
  * most max messages are kept (the oldest is dropped, and counted, when full). */
 STORE_CHECK int store_outbox_enable(struct store *s, bool on, int64_t max);
@@ -577,9 +578,115 @@ typedef int (*store_outbox_fn)(int64_t seq, const char *kind, const char *payloa
 /* Up to n messages with seq > after_seq, oldest first. */
 STORE_CHECK int store_outbox_fetch(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
                        void *userdata);
+/* MQTT's broker acknowledged seq: the message leaves (or, while webhooks keep messages, MQTT
+ * will not be sent it again). */
 STORE_CHECK int store_outbox_delete(struct store *s, int64_t seq);
 STORE_CHECK int64_t store_outbox_count(struct store *s);
 uint64_t store_outbox_dropped(struct store *s);
+
+/* The outbox's consumers (store_events.c says how messages are kept for them). Call after
+ * store_outbox_enable(), at start: mqtt says whether MQTT reads it, webhooks[n] names the
+ * webhooks. A webhook new to the database starts after the last message; cursors of
+ * webhooks no longer named are forgotten. */
+STORE_CHECK int store_outbox_consumers(struct store *s, bool mqtt, const char *const *webhooks,
+                                       unsigned n);
+/* A webhook's cursor: every message <= it was delivered (or skipped). -ENOENT if unknown. */
+STORE_CHECK int store_outbox_cursor(struct store *s, const char *webhook, int64_t *ret_seq);
+/* Move a webhook's cursor (in the open batch); what every consumer has is deleted. */
+STORE_CHECK int store_outbox_advance(struct store *s, const char *webhook, int64_t seq);
+/* Up to n durable messages with seq > after_seq, oldest first, for any consumer. */
+STORE_CHECK int store_outbox_read(struct store *s, int64_t after_seq, int n, store_outbox_fn fn,
+                                  void *userdata);
+/* The newest message known to be on disk. */
+int64_t store_outbox_durable_seq(const struct store *s);
+
+/* ---- the e-mail outbox (store_mail.c) ----
+ *
+ * Messages are rendered when they are queued (in the batch of the change they tell of) and
+ * leave only once durable. A sent message keeps its headers and loses its bodies. */
+#define STORE_MAIL_ADDR_MAX 128
+#define STORE_MAIL_SUBJECT_MAX 256
+#define STORE_MAIL_BODY_MAX (64 * 1024)
+
+enum store_mail_state { STORE_MAIL_QUEUED, STORE_MAIL_SENT, STORE_MAIL_FAILED };
+const char *store_mail_state_name(enum store_mail_state state);
+
+struct store_mail {
+    int64_t id;
+    char kind[16];                      /* invite, booking, reminder, training, membership, test */
+    int64_t member_id;                  /* 0: none */
+    char to_addr[STORE_MAIL_ADDR_MAX];
+    char to_name[96];
+    char lang[4];                       /* "en", "fr" */
+    char subject[STORE_MAIL_SUBJECT_MAX];
+    const char *body_text, *body_html;  /* adding: the bodies; sending: valid during the
+                                         * callback only; listings: NULL */
+    char message_id[96];                /* without the angle brackets */
+    char dedup[64];                     /* "" or a key queued once ("reminder:42") */
+    int64_t dedup_until;                /* the key is kept at least until then */
+    enum store_mail_state state;
+    int64_t attempts, next_try_at, created_at, sent_at;
+    char last_error[160];
+};
+/* Queue m (state, attempts, sent_at ignored). -EEXIST if its dedup key was queued before. */
+STORE_CHECK int store_mail_add(struct store *s, const struct store_mail *m, int64_t *ret_id);
+STORE_CHECK int store_mail_get(struct store *s, int64_t id, struct store_mail *ret);
+typedef int (*store_mail_fn)(const struct store_mail *m, void *userdata);
+/* Durable queued messages due at now (next_try_at <= now), soonest first, at most n, with
+ * their bodies; except_id[n_except] are skipped (being sent). */
+STORE_CHECK int store_mail_due(struct store *s, int64_t now, int n, const int64_t *except_id,
+                               unsigned n_except, store_mail_fn fn, void *userdata);
+/* When the next durable queued message is due: -ENOENT if none. */
+STORE_CHECK int store_mail_next_due(struct store *s, int64_t *ret_at);
+/* Queued messages (durable or not): the bound of the queue. */
+STORE_CHECK int64_t store_mail_queued_count(struct store *s);
+/* Sent at at: the bodies are wiped. */
+STORE_CHECK int store_mail_sent(struct store *s, int64_t id, int64_t at);
+/* An attempt failed: tried again at next_try_at, or (next_try_at 0) given up. */
+STORE_CHECK int store_mail_failed(struct store *s, int64_t id, int64_t attempts,
+                                  int64_t next_try_at, const char *error);
+/* A failed message queued again now (its attempts start over). -ENOENT unless it failed
+ * and still has its bodies. */
+STORE_CHECK int store_mail_requeue(struct store *s, int64_t id, int64_t now);
+struct store_mail_filter {
+    int state;                          /* enum store_mail_state, or -1: any */
+    int64_t member_id;                  /* 0: any */
+    int64_t limit;                      /* 0: 100 */
+};
+/* Newest first, without bodies. */
+STORE_CHECK int store_mails_foreach(struct store *s, const struct store_mail_filter *f,
+                                    store_mail_fn fn, void *userdata);
+/* Times of the messages sent since since (the hourly limit across restarts). */
+typedef int (*store_time_fn)(int64_t at, void *userdata);
+STORE_CHECK int store_mail_sent_since(struct store *s, int64_t since, store_time_fn fn,
+                                      void *userdata);
+/* Delete sent and failed messages created before before whose dedup key has expired by
+ * now. Returns how many. */
+STORE_CHECK int store_mail_prune(struct store *s, int64_t before, int64_t now);
+
+/* What the e-mail notices are about: bookings about to start (reminders), trainings and
+ * memberships about to end. Only members with an e-mail address, and only what no message
+ * was queued for yet (by its dedup key, see each). */
+struct store_mail_notice {
+    int64_t ref_id;                     /* booking, qualification or member id */
+    int64_t member_id;
+    char name[96];
+    char email[STORE_MAIL_ADDR_MAX];
+    char what[32];                      /* machine or training name; "" for memberships */
+    int64_t start, end;                 /* bookings; trainings and memberships: end only */
+};
+typedef int (*store_mail_notice_fn)(const struct store_mail_notice *n, void *userdata);
+/* Bookings starting in [from, to), not cancelled, made at least lead seconds before their
+ * start; dedup key "reminder:BOOKING". */
+STORE_CHECK int store_mail_reminders_due(struct store *s, int64_t from, int64_t to, int64_t lead,
+                                         store_mail_notice_fn fn, void *userdata);
+/* Qualifications ending in [from, to) that no longer-lasting grant of the same training
+ * covers; dedup key "training:QUALIFICATION". */
+STORE_CHECK int store_mail_trainings_ending(struct store *s, int64_t from, int64_t to,
+                                            store_mail_notice_fn fn, void *userdata);
+/* Active members whose valid_until is in [from, to); dedup key "membership:MEMBER:UNTIL". */
+STORE_CHECK int store_mail_memberships_ending(struct store *s, int64_t from, int64_t to,
+                                              store_mail_notice_fn fn, void *userdata);
 
 /* A step: writes between begin and end(keep = false) are undone, the batch goes on. */
 STORE_CHECK int store_step_begin(struct store *s);
@@ -692,7 +799,8 @@ STORE_CHECK int store_member_remove(struct store *s, int64_t id, int64_t now, co
 STORE_CHECK int store_member_open_usage(struct store *s, int64_t id, char first_day[11]);
 /* Erase member id (after store_member_remove()): the name becomes pseudonym, e-mail, note
  * and card labels are emptied, web accounts (their sessions, tokens and calendar address),
- * trainings and trainer roles are deleted, and the history keeps no old name, e-mail,
+ * trainings, trainer roles and the e-mails written to them are deleted, and the history
+ * keeps no old name, e-mail,
  * note or card label. Usage, ledger, bookings, passes and sessions stay, under the member's id. The
  * cards themselves are deleted by store_member_forget_cards() once the access log no
  * longer holds their hashes (store_erase_scrub_step()). -ENOENT. */

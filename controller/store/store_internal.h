@@ -3,12 +3,13 @@
  *
  * store.c owns the connection, the migrations, the batches and their durability, and the
  * access events held from failed batches. Each aggregate has its file: store_members.c
- * (plans, members, cards, the subject of a card), store_events.c (access events, the MQTT
- * outbox), store_fablab.c (resources, trainings, qualifications, bookings, machine sessions),
- * store_usage.c (billing plans, rates, passes, usage, the ledger, presence, periods),
- * store_trainers.c, store_accounts.c, store_kiosks.c (entrance screens), store_consortium.c,
- * store_privacy.c (members' history, removal and erasure, retention, and what an export
- * reads); store_facts.c turns rows into policy facts.
+ * (plans, members, cards, the subject of a card), store_events.c (access events, the outbox
+ * that MQTT and webhooks read), store_mail.c (the e-mail outbox), store_fablab.c
+ * (resources, trainings, qualifications, bookings, machine sessions), store_usage.c
+ * (billing plans, rates, passes, usage, the ledger, presence, periods), store_trainers.c,
+ * store_accounts.c, store_kiosks.c (entrance screens), store_consortium.c, store_privacy.c
+ * (members' history, removal and erasure, retention, and what an export reads);
+ * store_facts.c turns rows into policy facts.
  *
  * A file keeps its SQL in `static const char sql_...[]` strings next to the functions that
  * run them, with the column table of each row struct it reads (store_sql.h). A store
@@ -39,6 +40,15 @@ struct store {
     bool deferred;                      /* commits do not sync: see store_defer_sync() */
     int wal_frames;
     int64_t outbox_last, ledger_last;   /* highest seq written (committed or not) */
+    int64_t mail_last;                  /* highest e-mail id written (committed or not) */
+    /* The outbox's consumers (store_events.c): with webhooks, messages stay until every
+     * consumer's cursor passed them; MQTT's acknowledgements then move its own cursor. */
+    bool outbox_cursors;                /* webhooks are configured */
+    bool outbox_mqtt;                   /* MQTT reads the outbox */
+    int64_t mqtt_floor;                 /* every message <= it is acknowledged; -1: unused */
+    int64_t mqtt_acked[64];             /* acknowledged above the floor (out of order) */
+    unsigned n_mqtt_acked;
+    int64_t outbox_pruned;              /* messages <= it are deleted */
     struct store_marks committed, durable;
     /* Access events of the open batch (copies, to hold them if it fails), and those held
      * from failed batches. */
@@ -94,3 +104,5 @@ int store_card_forget_consortium(struct store *s, int64_t card_id);
 
 /* The outbox's row count, read from disk (the outbox is in store_events.c). */
 int64_t store_outbox_count_rows(struct store *s);
+/* A batch was rolled back: the outbox consumers' positions are read again from disk. */
+void store_outbox_rolled_back(struct store *s);

@@ -166,6 +166,8 @@ static const char sql_erase_qualifications[] = "DELETE FROM qualifications WHERE
 static const char sql_erase_history[] =
     "DELETE FROM member_changes WHERE member_id = ?1 AND field IN ('name', 'email', 'note', "
     "'card')";
+/* Their e-mails: addresses, names and what was written to them. */
+static const char sql_erase_mail[] = "DELETE FROM mail_outbox WHERE member_id = ?1";
 static const char sql_erase_account_names[] =
     "SELECT name FROM accounts WHERE member_id = ?1 LIMIT 16";
 
@@ -212,7 +214,7 @@ int store_member_erase(struct store *s, int64_t id, const char *pseudonym, int64
 {
     static const char *const sql[] = {
         sql_erase_card_labels, sql_remove_sessions, sql_erase_tokens, sql_erase_accounts,
-        sql_remove_trainers, sql_erase_qualifications, sql_erase_history,
+        sql_remove_trainers, sql_erase_qualifications, sql_erase_history, sql_erase_mail,
     };
     int r = store_update(s, sql_erase_member,
                          STORE_ARGS(STORE_INT(id), STORE_TEXT(pseudonym), STORE_INT(now)));

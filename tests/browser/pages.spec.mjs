@@ -44,6 +44,7 @@ function pagesToSee(kiosk) {
     ['manage-members', 'manager', '/manage/members', 200],
     ['manage-doors', 'manager', '/manage/doors', 200],
     ['manage-billing', 'manager', '/manage/billing', 200],
+    ['manage-mail', 'manager', '/manage/mail', 200],
     ['account', 'manager', '/me', 200],
     ['usage', 'manager', '/usage', 200],
     ['ledger', 'manager', '/ledger', 200],

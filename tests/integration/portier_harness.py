@@ -37,6 +37,22 @@ def http_section(port, extra=""):
     return "\n[http]\nlisten = 127.0.0.1:%d\n%s\n" % (port, extra)
 
 
+def make_test_ca(directory, name="test-ca"):
+    """A test CA (ca.crt, ca.key) and a certificate it signed for 127.0.0.1 (server.crt,
+    server.key) in directory, made with openssl: for the TLS servers tests start."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, cwd=directory,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+         "-keyout", "ca.key", "-out", "ca.crt")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+         "server.key", "-out", "server.csr")
+    with open(os.path.join(directory, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+
+
 def wait_until(predicate, timeout=WAIT, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -185,6 +201,56 @@ class Daemon:
         if check and p.returncode != 0:
             raise AssertionError("portierctl %s failed (%d): %s" % (args, p.returncode, p.stderr))
         return p.returncode, p.stdout, p.stderr
+
+    def kill9_mid_burst(self, under_way, uid="04A1B2C3"):
+        """Tap uid as fast as the daemon answers until under_way() holds, then kill -9 the
+        daemon mid-burst. Returns the ids of the taps it had committed (access_events); the
+        daemon is left stopped."""
+        import threading
+        stop = threading.Event()
+
+        def tapper():
+            while not stop.is_set():
+                try:
+                    self.tap(uid)
+                except (OSError, ValueError, AssertionError):
+                    return
+        t = threading.Thread(target=tapper)
+        t.start()
+        try:
+            wait_until(under_way, what="burst under way")
+        finally:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            stop.set()
+            t.join(timeout=WAIT)
+        db = self.db()
+        try:
+            return [r[0] for r in db.execute("SELECT id FROM access_events WHERE kind = 'tap'")]
+        finally:
+            db.close()
+
+    def web_session(self, port, name="boss", role="manager"):
+        """A browser signed in to the web page on 127.0.0.1:PORT as a new account name of
+        role: a urllib opener with a cookie jar."""
+        import re
+        import urllib.parse
+        import urllib.request
+        password = "correct horse battery staple"
+        self.ctl("account", "add", name, "--role", role)
+        p = subprocess.run([PORTIERCTL, "-s", self.socket, "account", "passwd", name,
+                            "--password-stdin"], input=password + "\n", capture_output=True,
+                           text=True, timeout=WAIT)
+        if p.returncode != 0:
+            raise AssertionError("account passwd: %s" % p.stderr)
+        web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        base = "http://127.0.0.1:%d" % port
+        login = web.open(base + "/login", timeout=WAIT).read().decode()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
+        web.open(base + "/login", data=urllib.parse.urlencode(
+            {"csrf": csrf, "name": name, "password": password}).encode(), timeout=WAIT).read()
+        web.base = base
+        return web
 
     def ctl_json(self, *args):
         return json.loads(self.ctl(*(list(args) + ["--json"]))[1])

@@ -18,7 +18,8 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
+from portier_harness import (Daemon, DaemonTest, build_config, main, make_test_ca,  # noqa: E402
+                             wait_until)
 
 SECTIONS = """
 [mqtt]
@@ -251,6 +252,12 @@ class MqttBase(DaemonTest):
         self.d.start()
         self.d.seed()
 
+    def tearDown(self):
+        # Every subclass: a broker left running outlives the test run.
+        self.listener.close()
+        super().tearDown()
+        self.broker.stop()
+
     def write(self, extra):
         auth = AUTH.format(dir=self.dir) if self.broker.secured else ""
         self.d.write_config(mqtt_config(self.dir, self.broker.port, extra, auth))
@@ -268,12 +275,6 @@ class MqttBase(DaemonTest):
 
 
 class MqttTest(MqttBase):
-
-    def tearDown(self):
-        self.listener.close()
-        super().tearDown()
-        self.broker.stop()
-
     def taps(self):
         return self.listener.events("tap")
 
@@ -447,24 +448,7 @@ class MqttTest(MqttBase):
         self.listener = Listener(self.broker.port, ["portier/lyon/#"])
 
     def test_kill9_mid_burst_loses_and_duplicates_nothing(self):
-        stop = threading.Event()
-
-        def tapper():
-            while not stop.is_set():
-                try:
-                    self.d.tap("04A1B2C3")
-                except (OSError, ValueError, AssertionError):
-                    return
-        t = threading.Thread(target=tapper)
-        t.start()
-        wait_until(lambda: len(self.taps()) >= 50, what="burst under way")
-        self.d.proc.send_signal(signal.SIGKILL)
-        self.d.proc.wait()
-        stop.set()
-        t.join(timeout=20)
-        db = self.d.db()
-        stored = [r[0] for r in db.execute("SELECT id FROM access_events WHERE kind = 'tap'")]
-        db.close()
+        stored = self.d.kill9_mid_burst(lambda: len(self.taps()) >= 50)
         self.d.start()
         wait_until(lambda: {e["event_id"] for e in self.taps()} >= set(stored), timeout=60,
                    what="every committed tap published")
@@ -679,17 +663,7 @@ class MqttSecurityTest(DaemonTest):
         self.assertTrue(self.d.relay_file("front"))
 
     def test_tls_with_a_private_ca(self):
-        def ossl(*args):
-            subprocess.run(["openssl"] + list(args), check=True, cwd=self.dir,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-             "-keyout", "ca.key", "-out", "ca.crt")
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-             "server.key", "-out", "server.csr")
-        with open(os.path.join(self.dir, "san.ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\n")
-        ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+        make_test_ca(self.dir)
         self.start_broker("allow_anonymous true\ncafile %s/ca.crt\ncertfile %s/server.crt\n"
                           "keyfile %s/server.key\n" % (self.dir, self.dir, self.dir))
         self.start_daemon("tls_ca = %s/ca.crt\n" % self.dir)

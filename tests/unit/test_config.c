@@ -400,7 +400,7 @@ static void test_unknown_key_and_section(void **state)
     /* keys of an unknown section are not reported again */
     EXPECT_ERRORS("[site]\n\n[sight]\nid = x\nname = y\n",
                   "t.conf:3: unknown section [sight] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, privacy, reader NAME, door NAME, machine NAME or meter NAME)");
+                  "mqtt, http, web, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
 }
 
 static void test_strings_must_be_utf8(void **state)
@@ -430,6 +430,62 @@ static void test_http_and_spaceapi_values(void **state)
                   "t.conf: [spaceapi] lat and lon go together: set both or neither");
     EXPECT_ERRORS("[http]\nmax_body_kib = 0\n",
                   "t.conf:2: max_body_kib = 0 is out of range [1, 1024]");
+}
+
+static void test_mail_and_webhooks(void **state)
+{
+    struct config *c;
+
+    (void)state;
+    c = load_text_ok("[mail]\nenabled = true\nsmtp_url = smtp://127.0.0.1:2525\nstarttls = false\n"
+                     "from = portier@example.org\nusername = u\npassword_file = /etc/p\n"
+                     "[webhook crm]\nurl = https://crm.example.org/in\nevents = tap, door*\n"
+                     "secret_file = /etc/portier/crm.secret\n"
+                     "[webhook chat]\nurl = http://10.0.0.2:1880/x\nsecret = 0123456789abcdef\n");
+    assert_true(c->mail.enabled);
+    assert_false(c->mail.starttls);
+    assert_int_equal(c->mail.per_hour, 100);
+    assert_int_equal(c->mail.reminder_minutes, 60);
+    assert_int_equal(c->n_webhooks, 2);
+    assert_string_equal(config_find_webhook(c, "crm")->events, "tap, door*");
+    assert_string_equal(config_find_webhook(c, "chat")->events, "*");
+    assert_int_equal(config_find_webhook(c, "chat")->in_flight, 4);
+    config_free(c);
+
+    assert_true(config_events_match("tap, door*", "tap"));
+    assert_true(config_events_match("tap, door*", "door"));
+    assert_true(config_events_match("tap,door*", "door_forced"));
+    assert_false(config_events_match("tap, door*", "alarm"));
+    assert_false(config_events_match("tap", "taps"));
+    assert_true(config_events_match("*", "out_of_order"));
+    assert_true(config_events_match("?xit", "exit"));
+
+    EXPECT_ERRORS("[mail]\nenabled = true\n",
+                  "t.conf: [mail] smtp_url must be smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+                  "t.conf: [mail] from must be an e-mail address such as portier@example.org");
+    EXPECT_ERRORS("[mail]\nenabled = true\nsmtp_url = http://x\nfrom = a@b.c\nreply_to = x y\n"
+                  "password_file = /p\n",
+                  "t.conf: [mail] smtp_url must be smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+                  "t.conf: [mail] reply_to must be an e-mail address",
+                  "t.conf: [mail] password_file is set but username is empty");
+    EXPECT_ERRORS("[http]\nlisten = 127.0.0.1:8080\n[mail]\nenabled = true\n"
+                  "smtp_url = smtps://mail.example.org\nfrom = a@example.org\n",
+                  "t.conf: [mail] puts links to the web page in e-mails: set [http] base_url "
+                  "(e.g. https://portier.example.org)");
+    EXPECT_ERRORS("[mail]\nper_hour = 0\n", "t.conf:2: per_hour = 0 is out of range [1, 10000]");
+    EXPECT_ERRORS("[webhook crm]\nevents = tap\nsecret = 0123456789abcdef\n",
+                  "t.conf:1: [webhook] is missing required key 'url'");
+    EXPECT_ERRORS("\n[webhook crm]\nurl = ftp://x\nevents = tap;door\n",
+                  "t.conf:2: webhook 'crm': url must be https://HOST[:PORT]/PATH",
+                  "t.conf:2: webhook 'crm': events must be event kinds separated by commas "
+                  "(letters, digits, _ . - and the wildcards * ?)",
+                  "t.conf:2: webhook 'crm': set exactly one of secret and secret_file "
+                  "(receivers check the signature with it)");
+    EXPECT_ERRORS("[webhook crm]\nurl = https://x/y\nsecret = short\n",
+                  "t.conf:1: webhook 'crm': the secret must have at least 16 characters");
+    EXPECT_ERRORS("[webhook crm]\nurl = https://x/y\nsecret = 0123456789abcdef\n"
+                  "[webhook crm]\nurl = https://x/z\n",
+                  "t.conf:4: duplicate section [webhook crm]");
 }
 
 static void test_out_of_range(void **state)
@@ -657,6 +713,21 @@ static void test_too_many_doors(void **state)
     EXPECT_ERRORS(text, "t.conf:130: too many doors (at most 32)");
 }
 
+static void test_too_many_webhooks(void **state)
+{
+    char text[4096];
+    size_t used = 0;
+
+    (void)state;
+    for (int i = 0; i <= CONFIG_MAX_WEBHOOKS; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used,
+                                 "[webhook w%d]\nurl = https://example.org/%d\n"
+                                 "secret = 0123456789abcdef\n", i, i);
+    assert_true(used < sizeof(text));
+    /* the 9th webhook's header is line 8 * 3 + 1 */
+    EXPECT_ERRORS(text, "t.conf:25: too many webhooks (at most 8)");
+}
+
 static void test_long_lines(void **state)
 {
     char text[1024], line[300];
@@ -685,7 +756,7 @@ static void test_long_lines(void **state)
     EXPECT_ERRORS(text, "t.conf:2: line too long (at most 198 characters)",
                   "t.conf:3: unknown key 'colour' in [site]",
                   "t.conf:4: unknown section [bogus] (expected site, daemon, hardware, metering, "
-                  "mqtt, http, spaceapi, consortium, privacy, reader NAME, door NAME, machine NAME or meter NAME)");
+                  "mqtt, http, web, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)");
 }
 
 static void test_many_errors_in_one_file(void **state)
@@ -699,7 +770,7 @@ static void test_many_errors_in_one_file(void **state)
          "/usr/share/zoneinfo)"),
         "5: recent_taps = 0 is out of range [1, 100]",
         "6: log_level must be one of: debug, info, notice, warning, error",
-        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, spaceapi, consortium, privacy, reader NAME, door NAME, machine NAME or meter NAME)",
+        "7: unknown section [bogus] (expected site, daemon, hardware, metering, mqtt, http, web, spaceapi, consortium, privacy, mail, reader NAME, door NAME, machine NAME, meter NAME or webhook NAME)",
         "10: debounce_ms must be an integer",
         "12: [door] is missing required key 'relay'",
         "14: unlock_seconds = 601 is out of range [1, 600]",
@@ -835,6 +906,8 @@ static void test_every_default_parses(void **state)
                 fprintf(out, "reader = x\nrelay = 1\n");
             if (strcmp(kind, "machine") == 0)
                 fprintf(out, "reader = y\nrelay = 2\n");
+            if (strcmp(kind, "webhook") == 0)
+                fprintf(out, "url = https://example.org/hook\n");
             sections++;
             continue;
         }
@@ -864,21 +937,30 @@ static void test_every_default_parses(void **state)
                 fail_msg("cannot read the default in: %s", line);
             if (strcmp(def, "(empty)") == 0)
                 def[0] = '\0';
+            /* A webhook needs a secret: the one key whose default cannot stand alone. */
+            if (strcmp(key, "secret") == 0)
+                snprintf(def, sizeof(def), "0123456789abcdef");
             fprintf(out, "%s = %s\n", key, def);
             keys++;
         }
     }
     fprintf(out, "[reader y]\n");     /* the machine's reader */
     assert_int_equal(fclose(out), 0);
-    assert_int_equal(sections, 13);
+    assert_int_equal(sections, 15);
     assert_true(keys >= 25);
 
     explicit = load_text_ok(text);
     implicit = load_text_ok("[site]\n[daemon]\n[hardware]\n[metering]\n[mqtt]\n[consortium]\n[privacy]\n"
                             "[reader x]\n[door x]\n"
                             "reader = x\nrelay = 1\n[machine x]\nreader = y\nrelay = 2\n"
-                            "[reader y]\n");
+                            "[reader y]\n[mail]\n[webhook x]\nurl = https://example.org/hook\n"
+                            "secret = 0123456789abcdef\n");
     assert_config_equal(explicit, implicit);
+    assert_int_equal(memcmp(&explicit->mail, &implicit->mail, sizeof(explicit->mail)), 0);
+    assert_int_equal(explicit->n_webhooks, 1);
+    explicit->webhooks[0].line = implicit->webhooks[0].line;   /* where each file has it */
+    assert_int_equal(memcmp(&explicit->webhooks[0], &implicit->webhooks[0],
+                            sizeof(explicit->webhooks[0])), 0);
     assert_string_equal(explicit->hardware.sim_state_dir, implicit->hardware.sim_state_dir);
     config_free(explicit);
     config_free(implicit);
@@ -976,6 +1058,14 @@ static void test_not_same_hardware(void **state)
           "[reader r1]\n[reader r2]\n"
           "[door front]\nreader = r1\nrelay = 17\ncontact = 22\n[door back]\nreader = r2\nrelay = 18\n",
           "database" },
+        { "mail", "[hardware]\nbackend = sim\n[reader r1]\n[reader r2]\n"
+          "[door front]\nreader = r1\nrelay = 17\ncontact = 22\n[door back]\nreader = r2\nrelay = 18\n"
+          "[mail]\nreminder_minutes = 30\n",
+          "[mail]" },
+        { "webhook added", "[hardware]\nbackend = sim\n[reader r1]\n[reader r2]\n"
+          "[door front]\nreader = r1\nrelay = 17\ncontact = 22\n[door back]\nreader = r2\nrelay = 18\n"
+          "[webhook w]\nurl = https://x/y\nsecret = 0123456789abcdef\n",
+          "[webhook]" },
     };
     (void)state;
     for (size_t i = 0; i < N_ELEMS(changes); i++) {
@@ -1018,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_strings_must_be_utf8),
         cmocka_unit_test(test_http_and_spaceapi_values),
         cmocka_unit_test(test_out_of_range),
+        cmocka_unit_test(test_mail_and_webhooks),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_timezone),
         cmocka_unit_test(test_bad_schedule),
@@ -1026,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_references_and_shared_lines),
         cmocka_unit_test(test_section_headers),
         cmocka_unit_test(test_too_many_doors),
+        cmocka_unit_test(test_too_many_webhooks),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_many_errors_in_one_file),
         cmocka_unit_test(test_error_overflow_counted),
