@@ -561,8 +561,9 @@ static int booking_change(struct cmd_call *call, const struct cmd_args *a, bool 
              late ? " (manager override of the deadline)" : "");
     json_t *reply = json_pack("{s:I, s:I, s:b}", "id", (json_int_t)b.id, "new_id",
                               (json_int_t)new_id, "override", late);
+    /* booking.cancel declares no start and end: only a move has new ones to tell. */
     tell_member(call, move ? MAIL_BOOKING_MOVED : MAIL_BOOKING_CANCELLED, &b, b.resource,
-                arg_int(a, "start", 0), arg_int(a, "end", 0), reply);
+                move ? arg_int(a, "start", 0) : 0, move ? arg_int(a, "end", 0) : 0, reply);
     return cmd_ok(call, reply);
 }
 
