@@ -163,6 +163,17 @@ def uids_of_members(members, count, cards, lo=1, hi=None):
     return out
 
 
+def wait_until(pred, timeout, what, interval=0.001):
+    """pred()'s first true value, asked every interval seconds for at most timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise RuntimeError("bench: timed out: %s" % what)
+
+
 def slow_sync_shim(args):
     return os.path.join(os.path.dirname(args.bin), "lib", "portier-bench", "slow_sync.so")
 
@@ -175,16 +186,9 @@ def rss_with_web_and_mqtt(args, d, uids):
     with open(conf) as f:
         original = f.read()
     port, mport = free_port(), free_port()
-    mconf = os.path.join(d.dir, "mosquitto.conf")
-    with open(mconf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % mport)
-    broker = subprocess.Popen(["mosquitto", "-c", mconf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    broker = start_mosquitto(d.dir, mport)
     try:
-        wait_port(mport, "mosquitto", broker)
-        with open(conf, "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n\n[mqtt]\nenabled = true\nport = %d\n"
-                    % (port, mport))
+        write_config(d.dir, http_section(port) + mqtt_section(mport), "a")
         d.start()
         wait_port(port, "portierd")
         script = os.path.join(d.dir, "paths.lua")
@@ -331,9 +335,11 @@ def bench_core(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench_config(work, sections):
+def bench_config(work, sections, relay_files=True):
     """A bench site: [site] bench, [daemon] in work logging warnings only, simulated
-    [hardware], then the bench's own sections."""
+    [hardware] (writing each relay's state to a file in work/relays, unless relay_files is
+    False: the benches that time relays from inside the daemon do without), then the
+    bench's own sections."""
     return """
 [site]
 id = bench
@@ -344,29 +350,41 @@ control_socket = {dir}/ctl.sock
 log_level = warning
 [hardware]
 backend = sim
-sim_state_dir = {dir}/relays
-""".format(dir=work) + sections
+""".format(dir=work) + ("sim_state_dir = %s/relays\n" % work if relay_files else "") + sections
 
 
-READER_SECTIONS = """
-[reader front]
-driver = libnfc
-connstring = pn532_uart:{dir}/front.tty
-debounce_ms = 50
-heartbeat_timeout_ms = 3000
-[reader back]
-driver = libnfc
-connstring = pn532_uart:{dir}/back.tty
-debounce_ms = 50
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 60
-[door back]
-reader = back
-relay = 18
-unlock_seconds = 60
-"""
+def write_config(work, text, mode="w"):
+    """work/portier.conf: text written, or appended (mode "a": to benchgen's site)."""
+    with open(os.path.join(work, "portier.conf"), mode) as f:
+        f.write(text)
+
+
+def mqtt_section(port):
+    return "\n[mqtt]\nenabled = true\nport = %d\n" % port
+
+
+def http_section(port, extra=""):
+    return "\n[http]\nlisten = 127.0.0.1:%d\n%s" % (port, extra)
+
+
+def shelly_machines(n):
+    """Machines n0 ... n(n-1), each with a simulated reader of its own and powered through
+    the emulated Shelly plug bench-plug-I (tests/emu/netdev_emu.py)."""
+    return "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
+                   "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
+                   for i in range(n))
+
+
+def libnfc_reader(work, name, heartbeat=True):
+    """[reader NAME] on the pn532-emu at work/NAME.tty (start_emulator())."""
+    return ("[reader {name}]\ndriver = libnfc\nconnstring = pn532_uart:{dir}/{name}.tty\n"
+            "debounce_ms = 50\n{heartbeat}").format(
+                name=name, dir=work, heartbeat="heartbeat_timeout_ms = 3000\n" if heartbeat else "")
+
+
+def door_section(name, relay, unlock_seconds, extra=""):
+    return "[door %s]\nreader = %s\nrelay = %d\nunlock_seconds = %d\n%s" % (
+        name, name, relay, unlock_seconds, extra)
 
 
 def start_emulator(bindir, work, name, cards=None):
@@ -416,8 +434,10 @@ def bench_readers(args, out):
     try:
         for name in ("front", "back"):
             emus.append(start_emulator(args.bin, work, name))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
+        write_config(work, bench_config(work, "\n" + libnfc_reader(work, "front") +
+                                        libnfc_reader(work, "back", heartbeat=False) +
+                                        door_section("front", 17, 60) +
+                                        door_section("back", 18, 60)))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -430,16 +450,8 @@ def bench_readers(args, out):
         def status():
             return d.request({"cmd": "status"})
 
-        def wait(pred, timeout=20):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                v = pred()
-                if v:
-                    return v
-                time.sleep(0.001)
-            raise RuntimeError("bench: timed out")
-
-        wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
+        wait_until(lambda: all(r["health"] == "up" for r in status()["readers"]), 20,
+                   "the readers coming up")
         # From the card put on the reader (the emulator's control command sent) to the
         # relay's state changed in the simulated back-end (its mirror file, by inotify).
         watch = bench_tapper.RelayWatch(d.relays, "front.relay")
@@ -482,12 +494,13 @@ def bench_readers(args, out):
         restarts = status()["readers"][0]["restarts"]
         t0 = time.monotonic()
         emu_cmd(ctl, "fault mute")
-        wait(lambda: status()["readers"][0]["restarts"] > restarts, timeout=60)
+        wait_until(lambda: status()["readers"][0]["restarts"] > restarts, 60,
+                   "the hung reader restarted")
         t_detect = time.monotonic() - t0
         emu_cmd(ctl, "fault none")
         taps = status()["readers"][0]["taps"]
         emu_cmd(ctl, "insert uid=04000001")
-        wait(lambda: status()["readers"][0]["taps"] > taps, timeout=60)
+        wait_until(lambda: status()["readers"][0]["taps"] > taps, 60, "a tap after the restart")
         out["hung_reader_detect_ms"] = t_detect * 1000
         out["hung_reader_to_first_read_ms"] = (time.monotonic() - t0) * 1000
         d.stop()
@@ -573,34 +586,6 @@ def bench_worker_instructions(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
-DESFIRE_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
-[reader front]
-driver = libnfc
-connstring = pn532_uart:{dir}/front.tty
-debounce_ms = 50
-heartbeat_timeout_ms = 3000
-[reader desk]
-driver = libnfc
-connstring = pn532_uart:{dir}/desk.tty
-debounce_ms = 50
-heartbeat_timeout_ms = 3000
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 60
-card_security = desfire
-"""
-
-
 def emu_status(path):
     return dict(kv.split("=", 1) for kv in emu_cmd(path, "status").split()[1:])
 
@@ -615,8 +600,10 @@ def bench_desfire(args, out):
         os.mkdir(os.path.join(work, "cards"))
         for name in ("front", "desk"):
             emus.append(start_emulator(args.bin, work, name, os.path.join(work, "cards")))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(DESFIRE_CONFIG.format(dir=work))
+        write_config(work, bench_config(work, libnfc_reader(work, "front") +
+                                        libnfc_reader(work, "desk") +
+                                        door_section("front", 17, 60, "card_security = desfire\n"),
+                                        relay_files=False))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -627,16 +614,8 @@ def bench_desfire(args, out):
         def status():
             return d.request({"cmd": "status"})
 
-        def wait(pred, timeout=30):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                v = pred()
-                if v:
-                    return v
-                time.sleep(0.001)
-            raise RuntimeError("bench: timed out")
-
-        wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
+        wait_until(lambda: all(r["health"] == "up" for r in status()["readers"]), 30,
+                   "the readers coming up")
         uids = ["04%012X" % (0xD0000001 + i) for i in range(n_cards)]
 
         # Provisioning: from the card on the reader to the command's answer.
@@ -671,8 +650,8 @@ def bench_desfire(args, out):
             f0, a0 = int(st["rx_frames"]), int(st["apdus"])
             t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
             emu_cmd(front, "insert uid=%s desfire" % uids[i % n_cards])
-            door = wait(lambda: (lambda dd: dd if dd["relay"]["writes"] > writes else None)(
-                status()["doors"][0]))
+            door = wait_until(lambda: (lambda dd: dd if dd["relay"]["writes"] > writes else None)(
+                status()["doors"][0]), 30, "the DESFire tap's relay write")
             lat.append((door["relay"]["last_write_mono_us"] / 1e6 - t0) * 1000)
             st = emu_status(front)
             frames.append(int(st["rx_frames"]) - f0)
@@ -877,39 +856,8 @@ def bench_privacy(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
-MQTT_SECTIONS = """
-[mqtt]
-enabled = true
-port = {port}
-[reader front]
-driver = sim
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 1
-"""
-
-
-NETRELAY_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
-[mqtt]
-enabled = true
-port = {port}
-[reader saw]
-driver = sim
-[machine saw]
-reader = saw
-relay = 5
-handover_seconds = 0
-{machines}"""
+# The front door on a simulated reader, relocking after a second.
+SIM_FRONT_DOOR = "[reader front]\ndriver = sim\n" + door_section("front", 17, 1)
 
 
 def netrelay_churn(d, devices, indices, stop, switches, readings=None):
@@ -942,22 +890,15 @@ def bench_netrelays(args, out):
     from netdev_emu import Shelly
     work = tempfile.mkdtemp(prefix="portier-bench-netrelay-")
     port = free_port()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        # set_tcp_nodelay: as docs/mqtt.md recommends for network relays.
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "set_tcp_nodelay true\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    # set_tcp_nodelay: as docs/mqtt.md recommends for network relays.
+    broker = start_mosquitto(work, port, "set_tcp_nodelay true\n")
     devices, d = [], None
     n = args.netrelay_devices
     try:
-        wait_port(port, "mosquitto", broker)
-        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
-                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
-                           for i in range(n))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(NETRELAY_CONFIG.format(dir=work, port=port, machines=machines))
+        write_config(work, bench_config(work, mqtt_section(port) + "[reader saw]\ndriver = sim\n"
+                                        "[machine saw]\nreader = saw\nrelay = 5\n"
+                                        "handover_seconds = 0\n" + shelly_machines(n),
+                                        relay_files=False))
         devices = [Shelly(port, "bench-plug-%d" % i).start() for i in range(n)]
         d = Daemon(args.bin, work)
         d.start()
@@ -973,15 +914,13 @@ def bench_netrelays(args, out):
             st = d.request({"cmd": "status"})
             return next(m for m in st["machines"] if m["name"] == name)
 
-        def confirmed(name, on, timeout=10):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+        def confirmed(name, on):
+            def check():
                 m = power(name)
-                if m["power"]["relay"] == "confirmed" and m["relay_energised"] == on:
-                    return m
-                # The latency is timed inside portierd: polling slowly only spares the CPU.
-                time.sleep(0.005)
-            raise RuntimeError("bench: %s never confirmed %s" % (name, on))
+                return m if m["power"]["relay"] == "confirmed" and m["relay_energised"] == on \
+                    else None
+            # The latency is timed inside portierd: polling slowly only spares the CPU.
+            return wait_until(check, 10, "%s confirmed %s" % (name, on), interval=0.005)
 
         for i in range(n):
             confirmed("n%d" % i, False)
@@ -1063,8 +1002,7 @@ def bench_mqtt(args, out):
     try:
         subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(bench_config(work, MQTT_SECTIONS.format(port=port)))
+        write_config(work, bench_config(work, mqtt_section(port) + SIM_FRONT_DOOR))
         lc = listener()
         d = Daemon(args.bin, work)
         d.start()
@@ -1076,17 +1014,14 @@ def bench_mqtt(args, out):
             t0 = time.monotonic()
             r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(1000 + i)})
             eid = r["event_id"]
-            deadline = time.monotonic() + 10
-            got = None
-            while time.monotonic() < deadline and got is None:
+
+            def arrived():
                 with lock:
                     for seq in set(received) - before:
                         t, e = received[seq]
                         if e.get("event_id") == eid:
-                            got = t
-                time.sleep(0.0002)
-            if got is None:
-                raise RuntimeError("bench: event not received")
+                            return t
+            got = wait_until(arrived, 10, "the tap's event at the subscriber", interval=0.0002)
             lat.append((got - t0) * 1000)
         out["mqtt_tap_to_event_ms_p50"] = percentile(lat, 50)
         out["mqtt_tap_to_event_ms_p99"] = percentile(lat, 99)
@@ -1130,6 +1065,41 @@ def bench_mqtt(args, out):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def start_custodian(args, work, port, machine=None):
+    """portier-custodian's database in work with the args.custodian_sites sites of
+    portier-sitesim (their keys, and each with machine = (name, category) if given), and the
+    custodian started on the broker at port: (database path, process)."""
+    db = os.path.join(work, "custodian.db")
+    cust = os.path.join(args.bin, "portier-custodian")
+    keys = subprocess.run([os.path.join(args.bin, "portier-sitesim"), "keys", "--sites",
+                           str(args.custodian_sites)],
+                          capture_output=True, text=True, check=True).stdout.split("\n")
+    for line in keys:
+        if line:
+            name, key = line.split()
+            subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
+                           check=True, stdout=subprocess.DEVNULL)
+            if machine:
+                subprocess.run([cust, "--db", db, "site", "machine", name, machine[0],
+                                "--category", machine[1]], check=True,
+                               stdout=subprocess.DEVNULL)
+    custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(work, "custodian.log"), "ab"))
+    time.sleep(0.5)
+    return db, custodian
+
+
+def sitesim_run(args, port, *more):
+    """portier-sitesim's sites sending args.custodian_entries ledger entries between them
+    through the broker at port: its standard output."""
+    per_site = args.custodian_entries // args.custodian_sites
+    return subprocess.run([os.path.join(args.bin, "portier-sitesim"), "run", "--broker",
+                           "127.0.0.1:%d" % port, "--sites", str(args.custodian_sites),
+                           "--entries", str(per_site)] + list(more),
+                          capture_output=True, text=True, check=True, timeout=3600).stdout
+
+
 def bench_custodian(args, out):
     """portier-custodian ingesting SITES x ENTRIES signed ledger entries through mosquitto."""
     work = tempfile.mkdtemp(prefix="portier-bench-custodian-")
@@ -1137,25 +1107,8 @@ def bench_custodian(args, out):
     broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     try:
-        db = os.path.join(work, "custodian.db")
-        cust = os.path.join(args.bin, "portier-custodian")
-        sim = os.path.join(args.bin, "portier-sitesim")
-        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
-                              capture_output=True, text=True, check=True).stdout.split("\n")
-        for line in keys:
-            if line:
-                name, key = line.split()
-                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
-                               check=True, stdout=subprocess.DEVNULL)
-        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
-        time.sleep(0.5)
-        per_site = args.custodian_entries // args.custodian_sites
-        res = subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
-                              str(args.custodian_sites), "--entries", str(per_site)],
-                             capture_output=True, text=True, check=True, timeout=3600)
-        figure = json.loads(res.stdout)
+        db, custodian = start_custodian(args, work, port)
+        figure = json.loads(sitesim_run(args, port))
         custodian.terminate()
         custodian.wait(timeout=60)
         import sqlite3
@@ -1183,37 +1136,14 @@ def bench_opendata(args, out):
     kinds from portier-sitesim --month, ingested through mosquitto and sealed first)."""
     work = tempfile.mkdtemp(prefix="portier-bench-opendata-")
     port = free_port()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 0\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     period = "2026-10"
     try:
-        wait_port(port, "mosquitto", broker)
-        db = os.path.join(work, "custodian.db")
+        db, custodian = start_custodian(args, work, port, ("laser", "laser-cutter"))
         cust = os.path.join(args.bin, "portier-custodian")
-        sim = os.path.join(args.bin, "portier-sitesim")
-        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
-                              capture_output=True, text=True, check=True).stdout.split("\n")
-        for line in keys:
-            if line:
-                name, key = line.split()
-                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
-                               check=True, stdout=subprocess.DEVNULL)
-                subprocess.run([cust, "--db", db, "site", "machine", name, "laser",
-                                "--category", "laser-cutter"], check=True,
-                               stdout=subprocess.DEVNULL)
-        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
-        time.sleep(0.5)
         per_site = args.custodian_entries // args.custodian_sites
-        subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
-                        str(args.custodian_sites), "--entries", str(per_site), "--month", period],
-                       capture_output=True, text=True, check=True, timeout=3600)
+        sitesim_run(args, port, "--month", period)
         import sqlite3
         deadline = time.monotonic() + 120
         while True:
@@ -1260,16 +1190,26 @@ def free_port():
     return port
 
 
+def start_listening(cmd, port, what):
+    """cmd started (its output dropped), once it listens on 127.0.0.1:port."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, what, p)
+    return p
+
+
 def start_mosquitto(work, port, extra=""):
     """A mosquitto on 127.0.0.1:port, anonymous and in memory, listening when this returns."""
     conf = os.path.join(work, "mosquitto.conf")
     with open(conf, "w") as f:
         f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
                 % (port, extra))
-    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    wait_port(port, "mosquitto", p)
-    return p
+    return start_listening(["mosquitto", "-c", conf], port, "mosquitto")
+
+
+def start_nginx(work, port):
+    """nginx with work/nginx.conf (its prefix work), once it listens on port."""
+    return start_listening(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
+                            "-c", os.path.join(work, "nginx.conf")], port, "nginx")
 
 
 def wait_port(port, what, proc=None):
@@ -1430,8 +1370,7 @@ def bench_web(args, out):
         monday = subprocess.run([gen, "week", work, str(args.web_bookings), "50"], check=True,
                                 capture_output=True, text=True).stdout.strip()
         port, nport = free_port(), free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n" % port)
+        write_config(work, http_section(port), "a")
         d = Daemon(args.bin, work)
         d.start()
         wait_port(port, "portierd")
@@ -1459,10 +1398,7 @@ def bench_web(args, out):
             # As root, nginx would hand its workers to "nobody", who cannot read the temp dir.
             f.write(NGINX_CONFIG.format(dir=work, port=nport,
                                         user="user root;" if os.geteuid() == 0 else ""))
-        nginx = subprocess.Popen(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
-                                  "-c", os.path.join(work, "nginx.conf")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(nport, "nginx", nginx)
+        nginx = start_nginx(work, nport)
         nurl = "http://127.0.0.1:%d%s" % (nport, path)
         if get(nurl)[0] != page:
             raise RuntimeError("bench: nginx does not serve the same bytes")
@@ -1663,8 +1599,7 @@ def bench_instructions(args, out):
         monday = subprocess.run([gen, "week", work, str(args.web_bookings), "50"], check=True,
                                 capture_output=True, text=True).stdout.strip()
         port = free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n" % port)
+        write_config(work, http_section(port), "a")
         d = Daemon(args.bin, work)
         cg = Callgrind(d)
         cg.start()
@@ -1749,8 +1684,7 @@ def bench_status_load(args, out):
         subprocess.run([gen, "populate", work, str(args.status_members), str(args.status_members)],
                        check=True, stdout=subprocess.DEVNULL)
         port = free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n" % port)
+        write_config(work, http_section(port), "a")
         d = Daemon(args.bin, work)
         d.start()
         wait_port(port, "portierd")
@@ -1813,31 +1747,12 @@ def web_rows(out):
     ]
 
 
-WEBHOOK_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
-[mqtt]
-enabled = true
-port = {mqtt_port}
-[reader front]
-driver = sim
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 1
-[webhook bench]
+WEBHOOK_SECTION = """[webhook bench]
 url = https://127.0.0.1:{port}/hook
 events = tap
 secret = bench-secret-0123456789
 tls_ca = {dir}/ca.crt
-{machines}"""
+"""
 
 RECEIVER_CONFIG = """daemon off;
 worker_processes 1;
@@ -1881,13 +1796,6 @@ def bench_webhooks(args, out):
     nginx = broker = d = None
     devices = []
 
-    def receiver():
-        p = subprocess.Popen(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
-                              "-c", os.path.join(work, "nginx.conf")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(port, "nginx", p)
-        return p
-
     def lines():
         try:
             with open(log) as f:
@@ -1903,15 +1811,12 @@ def bench_webhooks(args, out):
                                            user="user root;" if os.geteuid() == 0 else ""))
         subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
-        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
-                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
-                           for i in range(n))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(WEBHOOK_CONFIG.format(dir=work, port=port, mqtt_port=mqtt_port,
-                                          machines=machines))
+        write_config(work, bench_config(work, mqtt_section(mqtt_port) + SIM_FRONT_DOOR +
+                                        WEBHOOK_SECTION.format(port=port, dir=work) +
+                                        shelly_machines(n), relay_files=False))
         broker = start_mosquitto(work, mqtt_port, "set_tcp_nodelay true\n")
         devices = [Shelly(mqtt_port, "bench-plug-%d" % i).start() for i in range(n)]
-        nginx = receiver()
+        nginx = start_nginx(work, port)
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "bench-machines", "zones": "*", "hours": "always"})
@@ -1929,11 +1834,7 @@ def bench_webhooks(args, out):
             t0 = time.time()
             r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(1000 + i % 500)})
             quiet_relay.append(r["latency_us"])
-            deadline = time.monotonic() + 10
-            while len(lines()) == before:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("bench: webhook event not received")
-                time.sleep(0.0002)
+            wait_until(lambda: len(lines()) > before, 10, "the webhook event", interval=0.0002)
             got = lines()[before]
             if got[2] != "200":
                 raise RuntimeError("bench: the receiver answered %s" % got[2])
@@ -1955,7 +1856,7 @@ def bench_webhooks(args, out):
         stop = threading.Event()
         switches = [0]
         threads = netrelay_churn(d, devices, range(n), stop, switches)
-        nginx = receiver()
+        nginx = start_nginx(work, port)
         t0 = time.monotonic()
         relay_lat = []
         switches_at_start = None
@@ -2090,10 +1991,9 @@ def bench_web_live(args, out):
         subprocess.run([gen, "populate", work, "1000", "1000"], check=True,
                        stdout=subprocess.DEVNULL)
         port = free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\nper_address_connections = 64\n"
-                    "max_connections = 128\n[web]\nkiosk_max_screens = %d\n"
-                    % (port, args.kiosk_screens))
+        write_config(work, http_section(port, "per_address_connections = 64\n"
+                                              "max_connections = 128\n[web]\n"
+                                              "kiosk_max_screens = %d\n" % args.kiosk_screens), "a")
         # The daemon's own time per request (first byte read to answer handed to the
         # socket) is in its debug log.
         conf = os.path.join(work, "portier.conf")
