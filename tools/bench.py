@@ -39,6 +39,7 @@ class Daemon:
         self.bindir, self.dir = bindir, workdir
         self.socket = os.path.join(workdir, "ctl.sock")
         self.relays = os.path.join(workdir, "relays")
+        self.proc = None
 
     def start(self, env=None, wrap=None, timeout=60):
         """Start portierd and wait for READY=1; returns the seconds it took. env: extra
@@ -66,6 +67,19 @@ class Daemon:
         ready = time.monotonic() - t0
         notify.close()
         return ready
+
+    def start_web(self, extra="", start=None):
+        """Start with an [http] section on a free port appended to the config (extra: more
+        of its lines): the port, once the web server listens. start: what starts the daemon
+        (self.start, or Callgrind.start)."""
+        port = free_port()
+        write_config(self.dir, http_section(port, extra), "a")
+        (start or self.start)()
+        wait_port(port, "portierd", self.proc)
+        return port
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
         self.proc.terminate()
@@ -174,6 +188,13 @@ def wait_until(pred, timeout, what, interval=0.001):
     raise RuntimeError("bench: timed out: %s" % what)
 
 
+def benchgen(args, *argv):
+    """portier-benchgen ARGV (tools/benchgen.c: a synthetic site through the real store): what
+    it prints, stripped."""
+    return subprocess.run([os.path.join(args.bin, "portier-benchgen")] + [str(a) for a in argv],
+                          check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
 def slow_sync_shim(args):
     return os.path.join(os.path.dirname(args.bin), "lib", "portier-bench", "slow_sync.so")
 
@@ -185,12 +206,11 @@ def rss_with_web_and_mqtt(args, d, uids):
     conf = os.path.join(d.dir, "portier.conf")
     with open(conf) as f:
         original = f.read()
-    port, mport = free_port(), free_port()
+    mport = free_port()
     broker = start_mosquitto(d.dir, mport)
     try:
-        write_config(d.dir, http_section(port) + mqtt_section(mport), "a")
-        d.start()
-        wait_port(port, "portierd")
+        write_config(d.dir, mqtt_section(mport), "a")
+        port = d.start_web()
         script = os.path.join(d.dir, "paths.lua")
         with open(script, "w") as f:
             f.write(WRK_PATHS % lua_list(["/", "/healthz", "/metrics", "/spaceapi.json"]))
@@ -211,13 +231,11 @@ def rss_with_web_and_mqtt(args, d, uids):
 
 def bench_core(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-")
-    gen = os.path.join(args.bin, "portier-benchgen")
+    d = None
     try:
-        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, args.members, args.cards)
         # The end of a busy month: day charges by the other half of the members.
-        subprocess.run([gen, "daycharges", work, str(args.day_charges)], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "daycharges", work, args.day_charges)
         d = Daemon(args.bin, work)
 
         # Start-up to READY=1 (median of 5, with the full database).
@@ -328,11 +346,9 @@ def bench_core(args, out):
         # Memory with the web page and MQTT on, after some load on both.
         out.update(rss_with_web_and_mqtt(args, d, day_cards[:50]))
 
-        dec = subprocess.run([gen, "decide", work, "200000"], check=True, capture_output=True,
-                             text=True)
-        out["decisions_per_second"] = json.loads(dec.stdout)["per_second"]
+        out["decisions_per_second"] = json.loads(benchgen(args, "decide", work, 200000))["per_second"]
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def bench_config(work, sections, relay_files=True):
@@ -430,7 +446,7 @@ def children(pid):
 def bench_readers(args, out):
     """Real libnfc against pn532-emu at 115200-baud wire timing."""
     work = tempfile.mkdtemp(prefix="portier-bench-nfc-")
-    emus = []
+    emus, d = [], None
     try:
         for name in ("front", "back"):
             emus.append(start_emulator(args.bin, work, name))
@@ -503,11 +519,8 @@ def bench_readers(args, out):
         wait_until(lambda: status()["readers"][0]["taps"] > taps, 60, "a tap after the restart")
         out["hung_reader_detect_ms"] = t_detect * 1000
         out["hung_reader_to_first_read_ms"] = (time.monotonic() - t0) * 1000
-        d.stop()
     finally:
-        for p in emus:
-            p.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *emus)
 
 
 def bench_worker_instructions(args, out):
@@ -579,11 +592,7 @@ def bench_worker_instructions(args, out):
         out["worker_instructions_per_poll"] = total / max(polls, 1)
         parent.close()
     finally:
-        for p in (worker, emu):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                p.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, worker, emu)
 
 
 def emu_status(path):
@@ -594,7 +603,7 @@ def bench_desfire(args, out):
     """DESFire cards through real libnfc and libfreefare, pn532-emu at 115200-baud wire timing:
     provisioning per card, then taps with AES authentication, card → relay."""
     work = tempfile.mkdtemp(prefix="portier-bench-desfire-")
-    emus = []
+    emus, d = [], None
     n_cards = 20
     try:
         os.mkdir(os.path.join(work, "cards"))
@@ -666,22 +675,17 @@ def bench_desfire(args, out):
         out["desfire_card_to_relay_ms_p99"] = percentile(lat, 99)
         out["desfire_tap_frames_p50"] = percentile(frames, 50)
         out["desfire_tap_card_commands_p50"] = percentile(apdus, 50)
-        d.stop()
     finally:
-        for p in emus:
-            p.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *emus)
 
 
 def bench_fablab(args, out):
     """Machines: 100,000 members, 200,000 bookings across 50 machines."""
     work = tempfile.mkdtemp(prefix="portier-bench-fablab-")
+    d = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([gen, "fablab", work, str(args.bookings), "50"], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, args.members, args.cards)
+        benchgen(args, "fablab", work, args.bookings, 50)
         d = Daemon(args.bin, work)
         d.start()
         lat = []
@@ -715,26 +719,22 @@ def bench_fablab(args, out):
         out["booking_check_us_p50"] = percentile(check, 50)
         out["booking_check_us_p99"] = percentile(check, 99)
         out["booking_round_trip_us_p99"] = percentile(total, 99)
-        d.stop()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def bench_metering(args, out):
     """Statements (2,000 members, ~60,000 records) and ledger verification (1,000,000)."""
-    gen = os.path.join(args.bin, "portier-benchgen")
     for what in ("statement", "ledger"):
         work = tempfile.mkdtemp(prefix="portier-bench-meter-")
+        d = None
         try:
-            subprocess.run([gen, "populate", work, "2000", "2000"], check=True,
-                           stdout=subprocess.DEVNULL)
+            benchgen(args, "populate", work, 2000, 2000)
             if what == "statement":
-                period = subprocess.run([gen, "usage", work, str(args.usage_records)], check=True,
-                                        capture_output=True, text=True).stdout.strip()
+                period = benchgen(args, "usage", work, args.usage_records)
             else:
                 t0 = time.monotonic()
-                subprocess.run([gen, "ledger", work, str(args.ledger_entries)], check=True,
-                               stdout=subprocess.DEVNULL)
+                benchgen(args, "ledger", work, args.ledger_entries)
                 out["ledger_populate_s"] = time.monotonic() - t0
             d = Daemon(args.bin, work)
             d.start()
@@ -758,9 +758,8 @@ def bench_metering(args, out):
                 out["verify_entries"] = v["entries"]
                 out["verify_signatures"] = v["signatures_checked"]
                 out["verify_intact"] = v["intact"]
-            d.stop()
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            stop_all(work, d)
 
 
 def bench_privacy(args, out):
@@ -768,11 +767,10 @@ def bench_privacy(args, out):
     tapping. The pass runs on the loop in small steps at idle priority: measure the longest
     step (the most a tap can wait for the loop), tap → relay, and each tap's round trip."""
     import sqlite3
-    gen = os.path.join(args.bin, "portier-benchgen")
     work = tempfile.mkdtemp(prefix="portier-bench-privacy-")
+    d = None
     try:
-        subprocess.run([gen, "populate", work, "2000", "6000"], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, 2000, 6000)
         path = os.path.join(work, "state", "portier.db")
         db = sqlite3.connect(path)
         old = int(time.time()) - 200 * 86400           # [privacy] access_log_days is 90
@@ -853,7 +851,7 @@ def bench_privacy(args, out):
             out["prune_rtt_us_p99_%s" % name] = percentile(rtt, 99)
             out["prune_rtt_us_max_%s" % name] = max(rtt)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 # The front door on a simulated reader, relocking after a second.
@@ -961,13 +959,7 @@ def bench_netrelays(args, out):
         out["netrelay_gpio_tap_us_p99_busy"] = percentile(busy, 99)
         out["netrelay_switch_requests_during"] = switches[0]
     finally:
-        if d:
-            d.stop()
-        for dev in devices:
-            dev.stop()
-        broker.terminate()
-        broker.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *devices, broker)
 
 
 def bench_mqtt(args, out):
@@ -998,10 +990,9 @@ def bench_mqtt(args, out):
         ready.wait(20)
         return c
 
-    b = broker()
+    b, d = broker(), None
     try:
-        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
-                       check=True, stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, 1000, 1000)
         write_config(work, bench_config(work, mqtt_section(port) + SIM_FRONT_DOOR))
         lc = listener()
         d = Daemon(args.bin, work)
@@ -1061,8 +1052,7 @@ def bench_mqtt(args, out):
         lc.loop_stop()
         lc.disconnect()
     finally:
-        b.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, b)
 
 
 def start_custodian(args, work, port, machine=None):
@@ -1124,11 +1114,7 @@ def bench_custodian(args, out):
         out["custodian_problems"] = problems
         out["custodian_db_bytes"] = os.path.getsize(db)
     finally:
-        if custodian and custodian.poll() is None:
-            custodian.kill()
-        broker.terminate()
-        broker.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, custodian, broker)
 
 
 def bench_opendata(args, out):
@@ -1175,11 +1161,7 @@ def bench_opendata(args, out):
                                     for f in os.listdir(dataset))
         out["opendata_summary"] = res.stdout.splitlines()[-1]
     finally:
-        if custodian and custodian.poll() is None:
-            custodian.kill()
-        broker.terminate()
-        broker.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, custodian, broker)
 
 
 def free_port():
@@ -1206,8 +1188,14 @@ def start_mosquitto(work, port, extra=""):
     return start_listening(["mosquitto", "-c", conf], port, "mosquitto")
 
 
-def start_nginx(work, port):
-    """nginx with work/nginx.conf (its prefix work), once it listens on port."""
+def start_nginx(work, port, config):
+    """nginx in work (its prefix) with config, a template of {dir}, {port}, {user} and
+    {temp} (NGINX_TEMP), once it listens on port."""
+    os.makedirs(os.path.join(work, "nginx-tmp"), exist_ok=True)
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        # As root, nginx would hand its workers to "nobody", who cannot read the temp dir.
+        f.write(config.format(dir=work, port=port, user="user root;" if os.geteuid() == 0 else "",
+                              temp=NGINX_TEMP.format(dir=work)))
     return start_listening(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
                             "-c", os.path.join(work, "nginx.conf")], port, "nginx")
 
@@ -1252,6 +1240,13 @@ def parse_wrk(text):
     return r
 
 
+# Where nginx keeps request bodies and the like: in the bench's directory.
+NGINX_TEMP = """    client_body_temp_path {dir}/nginx-tmp/body;
+    proxy_temp_path {dir}/nginx-tmp/proxy;
+    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
+    scgi_temp_path {dir}/nginx-tmp/scgi;"""
+
 NGINX_CONFIG = """daemon off;
 worker_processes auto;
 pid {dir}/nginx.pid;
@@ -1264,11 +1259,7 @@ http {{
     tcp_nopush on;
     keepalive_requests 100000;
     keepalive_timeout 60s;
-    client_body_temp_path {dir}/nginx-tmp/body;
-    proxy_temp_path {dir}/nginx-tmp/proxy;
-    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
-    scgi_temp_path {dir}/nginx-tmp/scgi;
+{temp}
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
@@ -1364,16 +1355,11 @@ def bench_web(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-web-")
     nginx = d = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, "1000", "1000"], check=True,
-                       stdout=subprocess.DEVNULL)
-        monday = subprocess.run([gen, "week", work, str(args.web_bookings), "50"], check=True,
-                                capture_output=True, text=True).stdout.strip()
-        port, nport = free_port(), free_port()
-        write_config(work, http_section(port), "a")
+        benchgen(args, "populate", work, 1000, 1000)
+        monday = benchgen(args, "week", work, args.web_bookings, 50)
+        nport = free_port()
         d = Daemon(args.bin, work)
-        d.start()
-        wait_port(port, "portierd")
+        port = d.start_web()
         path = "/bookings?week=%s" % monday
         url = "http://127.0.0.1:%d%s" % (port, path)
         uids = [uid_hex(c) for c in WEB_CARDS]
@@ -1391,14 +1377,9 @@ def bench_web(args, out):
         if shown != args.web_bookings:
             raise RuntimeError("bench: the page shows %d bookings, not %d" % (shown, args.web_bookings))
         os.makedirs(os.path.join(work, "www"))
-        os.makedirs(os.path.join(work, "nginx-tmp"))
         with open(os.path.join(work, "www", "bookings"), "wb") as f:
             f.write(page)
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            # As root, nginx would hand its workers to "nobody", who cannot read the temp dir.
-            f.write(NGINX_CONFIG.format(dir=work, port=nport,
-                                        user="user root;" if os.geteuid() == 0 else ""))
-        nginx = start_nginx(work, nport)
+        nginx = start_nginx(work, nport, NGINX_CONFIG)
         nurl = "http://127.0.0.1:%d%s" % (nport, path)
         if get(nurl)[0] != page:
             raise RuntimeError("bench: nginx does not serve the same bytes")
@@ -1514,7 +1495,7 @@ def bench_web(args, out):
             "web_others_busy_percent": max(0.0, busy - own) / elapsed / os.cpu_count() * 100,
         })
     finally:
-        stop_web_bench((nginx,), d, work)
+        stop_all(work, nginx, d)
 
 
 def timed_front_tap(d, card, writes, lat_in, lat_out):
@@ -1533,14 +1514,20 @@ def timed_front_tap(d, card, writes, lat_in, lat_out):
     return relay["writes"], t0
 
 
-def stop_web_bench(procs, d, work):
-    """The end of a web bench: its helper processes, the daemon, its files."""
-    for proc in procs:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-    if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-        d.stop()
+def stop_all(work, *parts):
+    """The end of a bench, in the order given: each daemon still running stopped, each
+    process terminated, each emulated device stopped (None: not started); then its files
+    removed."""
+    for part in parts:
+        if isinstance(part, Daemon):
+            if part.running():
+                part.stop()
+        elif isinstance(part, subprocess.Popen):
+            if part.poll() is None:
+                part.terminate()
+                part.wait(timeout=30)
+        elif part is not None:
+            part.stop()
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -1589,21 +1576,14 @@ def bench_instructions(args, out):
     signed-in page (callgrind): figures that do not depend on what else the machine runs,
     from which a Raspberry Pi's cost can be estimated (docs/performance.md)."""
     work = tempfile.mkdtemp(prefix="portier-bench-instr-")
-    gen = os.path.join(args.bin, "portier-benchgen")
     d = None
     try:
-        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([gen, "daycharges", work, str(args.day_charges)], check=True,
-                       stdout=subprocess.DEVNULL)
-        monday = subprocess.run([gen, "week", work, str(args.web_bookings), "50"], check=True,
-                                capture_output=True, text=True).stdout.strip()
-        port = free_port()
-        write_config(work, http_section(port), "a")
+        benchgen(args, "populate", work, args.members, args.cards)
+        benchgen(args, "daycharges", work, args.day_charges)
+        monday = benchgen(args, "week", work, args.web_bookings, 50)
         d = Daemon(args.bin, work)
         cg = Callgrind(d)
-        cg.start()
-        wait_port(port, "portierd", d.proc)
+        port = d.start_web(start=cg.start)
         n = args.instr_ops
         first = uids_of_members(args.members, n, args.cards, hi=args.members // 2)
 
@@ -1649,11 +1629,8 @@ def bench_instructions(args, out):
         out["instr_page_rebuild"] = (cg.measure(rebuild) - 5 * noop) / 5
         conn.close()
         out["instr_ops"] = n
-        d.stop()
     finally:
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def instructions_rows(out):
@@ -1680,14 +1657,9 @@ def bench_status_load(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-status-")
     d = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, str(args.status_members), str(args.status_members)],
-                       check=True, stdout=subprocess.DEVNULL)
-        port = free_port()
-        write_config(work, http_section(port), "a")
+        benchgen(args, "populate", work, args.status_members, args.status_members)
         d = Daemon(args.bin, work)
-        d.start()
-        wait_port(port, "portierd")
+        port = d.start_web()
         uids = uids_of_members(args.status_members, 20, args.status_members)
         taps_outside(d, [("front", "front", uids)], taps=len(uids), pause_ms=[0, 10])
         script = os.path.join(work, "paths.lua")
@@ -1698,9 +1670,7 @@ def bench_status_load(args, out):
         out["status_members"] = args.status_members
         out["status_rss_kib"] = d.proc_value("status", "VmRSS")
     finally:
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def taps_row(label, t, goal="p99 ≤ 2 ms"):
@@ -1764,11 +1734,7 @@ http {{
     log_format hook '$msec $http_portier_event_id $status';
     access_log {dir}/hook.log hook;
     keepalive_requests 1000000;
-    client_body_temp_path {dir}/nginx-tmp/body;
-    proxy_temp_path {dir}/nginx-tmp/proxy;
-    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
-    scgi_temp_path {dir}/nginx-tmp/scgi;
+{temp}
     server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {dir}/server.crt;
@@ -1805,18 +1771,13 @@ def bench_webhooks(args, out):
 
     try:
         make_test_ca(work, "bench-ca")
-        os.makedirs(os.path.join(work, "nginx-tmp"))
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            f.write(RECEIVER_CONFIG.format(dir=work, port=port,
-                                           user="user root;" if os.geteuid() == 0 else ""))
-        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
-                       check=True, stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, 1000, 1000)
         write_config(work, bench_config(work, mqtt_section(mqtt_port) + SIM_FRONT_DOOR +
                                         WEBHOOK_SECTION.format(port=port, dir=work) +
                                         shelly_machines(n), relay_files=False))
         broker = start_mosquitto(work, mqtt_port, "set_tcp_nodelay true\n")
         devices = [Shelly(mqtt_port, "bench-plug-%d" % i).start() for i in range(n)]
-        nginx = start_nginx(work, port)
+        nginx = start_nginx(work, port, RECEIVER_CONFIG)
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "bench-machines", "zones": "*", "hours": "always"})
@@ -1856,7 +1817,7 @@ def bench_webhooks(args, out):
         stop = threading.Event()
         switches = [0]
         threads = netrelay_churn(d, devices, range(n), stop, switches)
-        nginx = start_nginx(work, port)
+        nginx = start_nginx(work, port, RECEIVER_CONFIG)
         t0 = time.monotonic()
         relay_lat = []
         switches_at_start = None
@@ -1887,15 +1848,7 @@ def bench_webhooks(args, out):
         out["webhook_rss_kib"] = d.proc_value("status", "VmRSS")
         out["webhook_rss_anon_kib"] = d.proc_value("status", "RssAnon")
     finally:
-        if d:
-            d.stop()
-        for dev in devices:
-            dev.stop()
-        for p in (nginx, broker):
-            if p:
-                p.terminate()
-                p.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *devices, nginx, broker)
 
 
 # Entrance screens in a process of their own (no GIL shared with the timed taps): opens N
@@ -1987,21 +1940,15 @@ def bench_web_live(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-live-")
     d = phone = screens = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, "1000", "1000"], check=True,
-                       stdout=subprocess.DEVNULL)
-        port = free_port()
-        write_config(work, http_section(port, "per_address_connections = 64\n"
-                                              "max_connections = 128\n[web]\n"
-                                              "kiosk_max_screens = %d\n" % args.kiosk_screens), "a")
+        benchgen(args, "populate", work, 1000, 1000)
         # The daemon's own time per request (first byte read to answer handed to the
         # socket) is in its debug log.
         conf = os.path.join(work, "portier.conf")
         text = re.sub(r"log_level = \w+", "log_level = debug", open(conf).read())
         open(conf, "w").write(text)
         d = Daemon(args.bin, work)
-        d.start()
-        wait_port(port, "portierd")
+        port = d.start_web("per_address_connections = 64\nmax_connections = 128\n[web]\n"
+                           "kiosk_max_screens = %d\n" % args.kiosk_screens)
 
         def ok(obj):
             r = d.request(obj)
@@ -2151,7 +2098,7 @@ def bench_web_live(args, out):
     finally:
         if out.get("kiosk_nice"):
             os.setpriority(os.PRIO_PROCESS, 0, 0)
-        stop_web_bench((screens, phone), d, work)
+        stop_all(work, screens, phone, d)
 
 
 def web_live_rows(out):
