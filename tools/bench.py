@@ -39,6 +39,7 @@ class Daemon:
         self.bindir, self.dir = bindir, workdir
         self.socket = os.path.join(workdir, "ctl.sock")
         self.relays = os.path.join(workdir, "relays")
+        self.proc = None
 
     def start(self, env=None, wrap=None, timeout=60):
         """Start portierd and wait for READY=1; returns the seconds it took. env: extra
@@ -66,6 +67,19 @@ class Daemon:
         ready = time.monotonic() - t0
         notify.close()
         return ready
+
+    def start_web(self, extra="", start=None):
+        """Start with an [http] section on a free port appended to the config (extra: more
+        of its lines): the port, once the web server listens. start: what starts the daemon
+        (self.start, or Callgrind.start)."""
+        port = free_port()
+        write_config(self.dir, http_section(port, extra), "a")
+        (start or self.start)()
+        wait_port(port, "portierd", self.proc)
+        return port
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
         self.proc.terminate()
@@ -163,6 +177,24 @@ def uids_of_members(members, count, cards, lo=1, hi=None):
     return out
 
 
+def wait_until(pred, timeout, what, interval=0.001):
+    """pred()'s first true value, asked every interval seconds for at most timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise RuntimeError("bench: timed out: %s" % what)
+
+
+def benchgen(args, *argv):
+    """portier-benchgen ARGV (tools/benchgen.c: a synthetic site through the real store): what
+    it prints, stripped."""
+    return subprocess.run([os.path.join(args.bin, "portier-benchgen")] + [str(a) for a in argv],
+                          check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
 def slow_sync_shim(args):
     return os.path.join(os.path.dirname(args.bin), "lib", "portier-bench", "slow_sync.so")
 
@@ -174,19 +206,11 @@ def rss_with_web_and_mqtt(args, d, uids):
     conf = os.path.join(d.dir, "portier.conf")
     with open(conf) as f:
         original = f.read()
-    port, mport = free_port(), free_port()
-    mconf = os.path.join(d.dir, "mosquitto.conf")
-    with open(mconf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % mport)
-    broker = subprocess.Popen(["mosquitto", "-c", mconf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    mport = free_port()
+    broker = start_mosquitto(d.dir, mport)
     try:
-        wait_port(mport, "mosquitto", broker)
-        with open(conf, "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n\n[mqtt]\nenabled = true\nport = %d\n"
-                    % (port, mport))
-        d.start()
-        wait_port(port, "portierd")
+        write_config(d.dir, mqtt_section(mport), "a")
+        port = d.start_web()
         script = os.path.join(d.dir, "paths.lua")
         with open(script, "w") as f:
             f.write(WRK_PATHS % lua_list(["/", "/healthz", "/metrics", "/spaceapi.json"]))
@@ -207,13 +231,11 @@ def rss_with_web_and_mqtt(args, d, uids):
 
 def bench_core(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-")
-    gen = os.path.join(args.bin, "portier-benchgen")
+    d = None
     try:
-        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, args.members, args.cards)
         # The end of a busy month: day charges by the other half of the members.
-        subprocess.run([gen, "daycharges", work, str(args.day_charges)], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "daycharges", work, args.day_charges)
         d = Daemon(args.bin, work)
 
         # Start-up to READY=1 (median of 5, with the full database).
@@ -324,16 +346,16 @@ def bench_core(args, out):
         # Memory with the web page and MQTT on, after some load on both.
         out.update(rss_with_web_and_mqtt(args, d, day_cards[:50]))
 
-        dec = subprocess.run([gen, "decide", work, "200000"], check=True, capture_output=True,
-                             text=True)
-        out["decisions_per_second"] = json.loads(dec.stdout)["per_second"]
+        out["decisions_per_second"] = json.loads(benchgen(args, "decide", work, 200000))["per_second"]
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
-def bench_config(work, sections):
+def bench_config(work, sections, relay_files=True):
     """A bench site: [site] bench, [daemon] in work logging warnings only, simulated
-    [hardware], then the bench's own sections."""
+    [hardware] (writing each relay's state to a file in work/relays, unless relay_files is
+    False: the benches that time relays from inside the daemon do without), then the
+    bench's own sections."""
     return """
 [site]
 id = bench
@@ -344,29 +366,41 @@ control_socket = {dir}/ctl.sock
 log_level = warning
 [hardware]
 backend = sim
-sim_state_dir = {dir}/relays
-""".format(dir=work) + sections
+""".format(dir=work) + ("sim_state_dir = %s/relays\n" % work if relay_files else "") + sections
 
 
-READER_SECTIONS = """
-[reader front]
-driver = libnfc
-connstring = pn532_uart:{dir}/front.tty
-debounce_ms = 50
-heartbeat_timeout_ms = 3000
-[reader back]
-driver = libnfc
-connstring = pn532_uart:{dir}/back.tty
-debounce_ms = 50
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 60
-[door back]
-reader = back
-relay = 18
-unlock_seconds = 60
-"""
+def write_config(work, text, mode="w"):
+    """work/portier.conf: text written, or appended (mode "a": to benchgen's site)."""
+    with open(os.path.join(work, "portier.conf"), mode) as f:
+        f.write(text)
+
+
+def mqtt_section(port):
+    return "\n[mqtt]\nenabled = true\nport = %d\n" % port
+
+
+def http_section(port, extra=""):
+    return "\n[http]\nlisten = 127.0.0.1:%d\n%s" % (port, extra)
+
+
+def shelly_machines(n):
+    """Machines n0 ... n(n-1), each with a simulated reader of its own and powered through
+    the emulated Shelly plug bench-plug-I (tests/emu/netdev_emu.py)."""
+    return "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
+                   "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
+                   for i in range(n))
+
+
+def libnfc_reader(work, name, heartbeat=True):
+    """[reader NAME] on the pn532-emu at work/NAME.tty (start_emulator())."""
+    return ("[reader {name}]\ndriver = libnfc\nconnstring = pn532_uart:{dir}/{name}.tty\n"
+            "debounce_ms = 50\n{heartbeat}").format(
+                name=name, dir=work, heartbeat="heartbeat_timeout_ms = 3000\n" if heartbeat else "")
+
+
+def door_section(name, relay, unlock_seconds, extra=""):
+    return "[door %s]\nreader = %s\nrelay = %d\nunlock_seconds = %d\n%s" % (
+        name, name, relay, unlock_seconds, extra)
 
 
 def start_emulator(bindir, work, name, cards=None):
@@ -412,12 +446,14 @@ def children(pid):
 def bench_readers(args, out):
     """Real libnfc against pn532-emu at 115200-baud wire timing."""
     work = tempfile.mkdtemp(prefix="portier-bench-nfc-")
-    emus = []
+    emus, d = [], None
     try:
         for name in ("front", "back"):
             emus.append(start_emulator(args.bin, work, name))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(bench_config(work, READER_SECTIONS.format(dir=work)))
+        write_config(work, bench_config(work, "\n" + libnfc_reader(work, "front") +
+                                        libnfc_reader(work, "back", heartbeat=False) +
+                                        door_section("front", 17, 60) +
+                                        door_section("back", 18, 60)))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -430,16 +466,8 @@ def bench_readers(args, out):
         def status():
             return d.request({"cmd": "status"})
 
-        def wait(pred, timeout=20):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                v = pred()
-                if v:
-                    return v
-                time.sleep(0.001)
-            raise RuntimeError("bench: timed out")
-
-        wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
+        wait_until(lambda: all(r["health"] == "up" for r in status()["readers"]), 20,
+                   "the readers coming up")
         # From the card put on the reader (the emulator's control command sent) to the
         # relay's state changed in the simulated back-end (its mirror file, by inotify).
         watch = bench_tapper.RelayWatch(d.relays, "front.relay")
@@ -482,19 +510,17 @@ def bench_readers(args, out):
         restarts = status()["readers"][0]["restarts"]
         t0 = time.monotonic()
         emu_cmd(ctl, "fault mute")
-        wait(lambda: status()["readers"][0]["restarts"] > restarts, timeout=60)
+        wait_until(lambda: status()["readers"][0]["restarts"] > restarts, 60,
+                   "the hung reader restarted")
         t_detect = time.monotonic() - t0
         emu_cmd(ctl, "fault none")
         taps = status()["readers"][0]["taps"]
         emu_cmd(ctl, "insert uid=04000001")
-        wait(lambda: status()["readers"][0]["taps"] > taps, timeout=60)
+        wait_until(lambda: status()["readers"][0]["taps"] > taps, 60, "a tap after the restart")
         out["hung_reader_detect_ms"] = t_detect * 1000
         out["hung_reader_to_first_read_ms"] = (time.monotonic() - t0) * 1000
-        d.stop()
     finally:
-        for p in emus:
-            p.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *emus)
 
 
 def bench_worker_instructions(args, out):
@@ -566,39 +592,7 @@ def bench_worker_instructions(args, out):
         out["worker_instructions_per_poll"] = total / max(polls, 1)
         parent.close()
     finally:
-        for p in (worker, emu):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                p.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-DESFIRE_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
-[reader front]
-driver = libnfc
-connstring = pn532_uart:{dir}/front.tty
-debounce_ms = 50
-heartbeat_timeout_ms = 3000
-[reader desk]
-driver = libnfc
-connstring = pn532_uart:{dir}/desk.tty
-debounce_ms = 50
-heartbeat_timeout_ms = 3000
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 60
-card_security = desfire
-"""
+        stop_all(work, worker, emu)
 
 
 def emu_status(path):
@@ -609,14 +603,16 @@ def bench_desfire(args, out):
     """DESFire cards through real libnfc and libfreefare, pn532-emu at 115200-baud wire timing:
     provisioning per card, then taps with AES authentication, card → relay."""
     work = tempfile.mkdtemp(prefix="portier-bench-desfire-")
-    emus = []
+    emus, d = [], None
     n_cards = 20
     try:
         os.mkdir(os.path.join(work, "cards"))
         for name in ("front", "desk"):
             emus.append(start_emulator(args.bin, work, name, os.path.join(work, "cards")))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(DESFIRE_CONFIG.format(dir=work))
+        write_config(work, bench_config(work, libnfc_reader(work, "front") +
+                                        libnfc_reader(work, "desk") +
+                                        door_section("front", 17, 60, "card_security = desfire\n"),
+                                        relay_files=False))
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "open"})
@@ -627,16 +623,8 @@ def bench_desfire(args, out):
         def status():
             return d.request({"cmd": "status"})
 
-        def wait(pred, timeout=30):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                v = pred()
-                if v:
-                    return v
-                time.sleep(0.001)
-            raise RuntimeError("bench: timed out")
-
-        wait(lambda: all(r["health"] == "up" for r in status()["readers"]))
+        wait_until(lambda: all(r["health"] == "up" for r in status()["readers"]), 30,
+                   "the readers coming up")
         uids = ["04%012X" % (0xD0000001 + i) for i in range(n_cards)]
 
         # Provisioning: from the card on the reader to the command's answer.
@@ -671,8 +659,8 @@ def bench_desfire(args, out):
             f0, a0 = int(st["rx_frames"]), int(st["apdus"])
             t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
             emu_cmd(front, "insert uid=%s desfire" % uids[i % n_cards])
-            door = wait(lambda: (lambda dd: dd if dd["relay"]["writes"] > writes else None)(
-                status()["doors"][0]))
+            door = wait_until(lambda: (lambda dd: dd if dd["relay"]["writes"] > writes else None)(
+                status()["doors"][0]), 30, "the DESFire tap's relay write")
             lat.append((door["relay"]["last_write_mono_us"] / 1e6 - t0) * 1000)
             st = emu_status(front)
             frames.append(int(st["rx_frames"]) - f0)
@@ -687,22 +675,17 @@ def bench_desfire(args, out):
         out["desfire_card_to_relay_ms_p99"] = percentile(lat, 99)
         out["desfire_tap_frames_p50"] = percentile(frames, 50)
         out["desfire_tap_card_commands_p50"] = percentile(apdus, 50)
-        d.stop()
     finally:
-        for p in emus:
-            p.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *emus)
 
 
 def bench_fablab(args, out):
     """Machines: 100,000 members, 200,000 bookings across 50 machines."""
     work = tempfile.mkdtemp(prefix="portier-bench-fablab-")
+    d = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([gen, "fablab", work, str(args.bookings), "50"], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, args.members, args.cards)
+        benchgen(args, "fablab", work, args.bookings, 50)
         d = Daemon(args.bin, work)
         d.start()
         lat = []
@@ -736,26 +719,22 @@ def bench_fablab(args, out):
         out["booking_check_us_p50"] = percentile(check, 50)
         out["booking_check_us_p99"] = percentile(check, 99)
         out["booking_round_trip_us_p99"] = percentile(total, 99)
-        d.stop()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def bench_metering(args, out):
     """Statements (2,000 members, ~60,000 records) and ledger verification (1,000,000)."""
-    gen = os.path.join(args.bin, "portier-benchgen")
     for what in ("statement", "ledger"):
         work = tempfile.mkdtemp(prefix="portier-bench-meter-")
+        d = None
         try:
-            subprocess.run([gen, "populate", work, "2000", "2000"], check=True,
-                           stdout=subprocess.DEVNULL)
+            benchgen(args, "populate", work, 2000, 2000)
             if what == "statement":
-                period = subprocess.run([gen, "usage", work, str(args.usage_records)], check=True,
-                                        capture_output=True, text=True).stdout.strip()
+                period = benchgen(args, "usage", work, args.usage_records)
             else:
                 t0 = time.monotonic()
-                subprocess.run([gen, "ledger", work, str(args.ledger_entries)], check=True,
-                               stdout=subprocess.DEVNULL)
+                benchgen(args, "ledger", work, args.ledger_entries)
                 out["ledger_populate_s"] = time.monotonic() - t0
             d = Daemon(args.bin, work)
             d.start()
@@ -779,9 +758,8 @@ def bench_metering(args, out):
                 out["verify_entries"] = v["entries"]
                 out["verify_signatures"] = v["signatures_checked"]
                 out["verify_intact"] = v["intact"]
-            d.stop()
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            stop_all(work, d)
 
 
 def bench_privacy(args, out):
@@ -789,11 +767,10 @@ def bench_privacy(args, out):
     tapping. The pass runs on the loop in small steps at idle priority: measure the longest
     step (the most a tap can wait for the loop), tap → relay, and each tap's round trip."""
     import sqlite3
-    gen = os.path.join(args.bin, "portier-benchgen")
     work = tempfile.mkdtemp(prefix="portier-bench-privacy-")
+    d = None
     try:
-        subprocess.run([gen, "populate", work, "2000", "6000"], check=True,
-                       stdout=subprocess.DEVNULL)
+        benchgen(args, "populate", work, 2000, 6000)
         path = os.path.join(work, "state", "portier.db")
         db = sqlite3.connect(path)
         old = int(time.time()) - 200 * 86400           # [privacy] access_log_days is 90
@@ -874,42 +851,11 @@ def bench_privacy(args, out):
             out["prune_rtt_us_p99_%s" % name] = percentile(rtt, 99)
             out["prune_rtt_us_max_%s" % name] = max(rtt)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
-MQTT_SECTIONS = """
-[mqtt]
-enabled = true
-port = {port}
-[reader front]
-driver = sim
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 1
-"""
-
-
-NETRELAY_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
-[mqtt]
-enabled = true
-port = {port}
-[reader saw]
-driver = sim
-[machine saw]
-reader = saw
-relay = 5
-handover_seconds = 0
-{machines}"""
+# The front door on a simulated reader, relocking after a second.
+SIM_FRONT_DOOR = "[reader front]\ndriver = sim\n" + door_section("front", 17, 1)
 
 
 def netrelay_churn(d, devices, indices, stop, switches, readings=None):
@@ -942,22 +888,15 @@ def bench_netrelays(args, out):
     from netdev_emu import Shelly
     work = tempfile.mkdtemp(prefix="portier-bench-netrelay-")
     port = free_port()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        # set_tcp_nodelay: as docs/mqtt.md recommends for network relays.
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "set_tcp_nodelay true\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    # set_tcp_nodelay: as docs/mqtt.md recommends for network relays.
+    broker = start_mosquitto(work, port, "set_tcp_nodelay true\n")
     devices, d = [], None
     n = args.netrelay_devices
     try:
-        wait_port(port, "mosquitto", broker)
-        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
-                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
-                           for i in range(n))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(NETRELAY_CONFIG.format(dir=work, port=port, machines=machines))
+        write_config(work, bench_config(work, mqtt_section(port) + "[reader saw]\ndriver = sim\n"
+                                        "[machine saw]\nreader = saw\nrelay = 5\n"
+                                        "handover_seconds = 0\n" + shelly_machines(n),
+                                        relay_files=False))
         devices = [Shelly(port, "bench-plug-%d" % i).start() for i in range(n)]
         d = Daemon(args.bin, work)
         d.start()
@@ -973,15 +912,13 @@ def bench_netrelays(args, out):
             st = d.request({"cmd": "status"})
             return next(m for m in st["machines"] if m["name"] == name)
 
-        def confirmed(name, on, timeout=10):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+        def confirmed(name, on):
+            def check():
                 m = power(name)
-                if m["power"]["relay"] == "confirmed" and m["relay_energised"] == on:
-                    return m
-                # The latency is timed inside portierd: polling slowly only spares the CPU.
-                time.sleep(0.005)
-            raise RuntimeError("bench: %s never confirmed %s" % (name, on))
+                return m if m["power"]["relay"] == "confirmed" and m["relay_energised"] == on \
+                    else None
+            # The latency is timed inside portierd: polling slowly only spares the CPU.
+            return wait_until(check, 10, "%s confirmed %s" % (name, on), interval=0.005)
 
         for i in range(n):
             confirmed("n%d" % i, False)
@@ -1022,13 +959,7 @@ def bench_netrelays(args, out):
         out["netrelay_gpio_tap_us_p99_busy"] = percentile(busy, 99)
         out["netrelay_switch_requests_during"] = switches[0]
     finally:
-        if d:
-            d.stop()
-        for dev in devices:
-            dev.stop()
-        broker.terminate()
-        broker.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *devices, broker)
 
 
 def bench_mqtt(args, out):
@@ -1059,12 +990,10 @@ def bench_mqtt(args, out):
         ready.wait(20)
         return c
 
-    b = broker()
+    b, d = broker(), None
     try:
-        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
-                       check=True, stdout=subprocess.DEVNULL)
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(bench_config(work, MQTT_SECTIONS.format(port=port)))
+        benchgen(args, "populate", work, 1000, 1000)
+        write_config(work, bench_config(work, mqtt_section(port) + SIM_FRONT_DOOR))
         lc = listener()
         d = Daemon(args.bin, work)
         d.start()
@@ -1076,17 +1005,14 @@ def bench_mqtt(args, out):
             t0 = time.monotonic()
             r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(1000 + i)})
             eid = r["event_id"]
-            deadline = time.monotonic() + 10
-            got = None
-            while time.monotonic() < deadline and got is None:
+
+            def arrived():
                 with lock:
                     for seq in set(received) - before:
                         t, e = received[seq]
                         if e.get("event_id") == eid:
-                            got = t
-                time.sleep(0.0002)
-            if got is None:
-                raise RuntimeError("bench: event not received")
+                            return t
+            got = wait_until(arrived, 10, "the tap's event at the subscriber", interval=0.0002)
             lat.append((got - t0) * 1000)
         out["mqtt_tap_to_event_ms_p50"] = percentile(lat, 50)
         out["mqtt_tap_to_event_ms_p99"] = percentile(lat, 99)
@@ -1126,8 +1052,42 @@ def bench_mqtt(args, out):
         lc.loop_stop()
         lc.disconnect()
     finally:
-        b.terminate()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, b)
+
+
+def start_custodian(args, work, port, machine=None):
+    """portier-custodian's database in work with the args.custodian_sites sites of
+    portier-sitesim (their keys, and each with machine = (name, category) if given), and the
+    custodian started on the broker at port: (database path, process)."""
+    db = os.path.join(work, "custodian.db")
+    cust = os.path.join(args.bin, "portier-custodian")
+    keys = subprocess.run([os.path.join(args.bin, "portier-sitesim"), "keys", "--sites",
+                           str(args.custodian_sites)],
+                          capture_output=True, text=True, check=True).stdout.split("\n")
+    for line in keys:
+        if line:
+            name, key = line.split()
+            subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
+                           check=True, stdout=subprocess.DEVNULL)
+            if machine:
+                subprocess.run([cust, "--db", db, "site", "machine", name, machine[0],
+                                "--category", machine[1]], check=True,
+                               stdout=subprocess.DEVNULL)
+    custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(work, "custodian.log"), "ab"))
+    time.sleep(0.5)
+    return db, custodian
+
+
+def sitesim_run(args, port, *more):
+    """portier-sitesim's sites sending args.custodian_entries ledger entries between them
+    through the broker at port: its standard output."""
+    per_site = args.custodian_entries // args.custodian_sites
+    return subprocess.run([os.path.join(args.bin, "portier-sitesim"), "run", "--broker",
+                           "127.0.0.1:%d" % port, "--sites", str(args.custodian_sites),
+                           "--entries", str(per_site)] + list(more),
+                          capture_output=True, text=True, check=True, timeout=3600).stdout
 
 
 def bench_custodian(args, out):
@@ -1137,25 +1097,8 @@ def bench_custodian(args, out):
     broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     try:
-        db = os.path.join(work, "custodian.db")
-        cust = os.path.join(args.bin, "portier-custodian")
-        sim = os.path.join(args.bin, "portier-sitesim")
-        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
-                              capture_output=True, text=True, check=True).stdout.split("\n")
-        for line in keys:
-            if line:
-                name, key = line.split()
-                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
-                               check=True, stdout=subprocess.DEVNULL)
-        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
-        time.sleep(0.5)
-        per_site = args.custodian_entries // args.custodian_sites
-        res = subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
-                              str(args.custodian_sites), "--entries", str(per_site)],
-                             capture_output=True, text=True, check=True, timeout=3600)
-        figure = json.loads(res.stdout)
+        db, custodian = start_custodian(args, work, port)
+        figure = json.loads(sitesim_run(args, port))
         custodian.terminate()
         custodian.wait(timeout=60)
         import sqlite3
@@ -1171,11 +1114,7 @@ def bench_custodian(args, out):
         out["custodian_problems"] = problems
         out["custodian_db_bytes"] = os.path.getsize(db)
     finally:
-        if custodian and custodian.poll() is None:
-            custodian.kill()
-        broker.terminate()
-        broker.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, custodian, broker)
 
 
 def bench_opendata(args, out):
@@ -1183,37 +1122,14 @@ def bench_opendata(args, out):
     kinds from portier-sitesim --month, ingested through mosquitto and sealed first)."""
     work = tempfile.mkdtemp(prefix="portier-bench-opendata-")
     port = free_port()
-    conf = os.path.join(work, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 0\n" % port)
-    broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    broker = start_mosquitto(work, port, "max_queued_messages 0\n")
     custodian = None
     period = "2026-10"
     try:
-        wait_port(port, "mosquitto", broker)
-        db = os.path.join(work, "custodian.db")
+        db, custodian = start_custodian(args, work, port, ("laser", "laser-cutter"))
         cust = os.path.join(args.bin, "portier-custodian")
-        sim = os.path.join(args.bin, "portier-sitesim")
-        keys = subprocess.run([sim, "keys", "--sites", str(args.custodian_sites)],
-                              capture_output=True, text=True, check=True).stdout.split("\n")
-        for line in keys:
-            if line:
-                name, key = line.split()
-                subprocess.run([cust, "--db", db, "site", "add", name, "--key", key],
-                               check=True, stdout=subprocess.DEVNULL)
-                subprocess.run([cust, "--db", db, "site", "machine", name, "laser",
-                                "--category", "laser-cutter"], check=True,
-                               stdout=subprocess.DEVNULL)
-        custodian = subprocess.Popen([cust, "--db", db, "run", "--broker", "127.0.0.1:%d" % port],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(work, "custodian.log"), "ab"))
-        time.sleep(0.5)
         per_site = args.custodian_entries // args.custodian_sites
-        subprocess.run([sim, "run", "--broker", "127.0.0.1:%d" % port, "--sites",
-                        str(args.custodian_sites), "--entries", str(per_site), "--month", period],
-                       capture_output=True, text=True, check=True, timeout=3600)
+        sitesim_run(args, port, "--month", period)
         import sqlite3
         deadline = time.monotonic() + 120
         while True:
@@ -1245,11 +1161,7 @@ def bench_opendata(args, out):
                                     for f in os.listdir(dataset))
         out["opendata_summary"] = res.stdout.splitlines()[-1]
     finally:
-        if custodian and custodian.poll() is None:
-            custodian.kill()
-        broker.terminate()
-        broker.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, custodian, broker)
 
 
 def free_port():
@@ -1260,16 +1172,32 @@ def free_port():
     return port
 
 
+def start_listening(cmd, port, what):
+    """cmd started (its output dropped), once it listens on 127.0.0.1:port."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, what, p)
+    return p
+
+
 def start_mosquitto(work, port, extra=""):
     """A mosquitto on 127.0.0.1:port, anonymous and in memory, listening when this returns."""
     conf = os.path.join(work, "mosquitto.conf")
     with open(conf, "w") as f:
         f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s"
                 % (port, extra))
-    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    wait_port(port, "mosquitto", p)
-    return p
+    return start_listening(["mosquitto", "-c", conf], port, "mosquitto")
+
+
+def start_nginx(work, port, config):
+    """nginx in work (its prefix) with config, a template of {dir}, {port}, {user} and
+    {temp} (NGINX_TEMP), once it listens on port."""
+    os.makedirs(os.path.join(work, "nginx-tmp"), exist_ok=True)
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        # As root, nginx would hand its workers to "nobody", who cannot read the temp dir.
+        f.write(config.format(dir=work, port=port, user="user root;" if os.geteuid() == 0 else "",
+                              temp=NGINX_TEMP.format(dir=work)))
+    return start_listening(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
+                            "-c", os.path.join(work, "nginx.conf")], port, "nginx")
 
 
 def wait_port(port, what, proc=None):
@@ -1312,6 +1240,13 @@ def parse_wrk(text):
     return r
 
 
+# Where nginx keeps request bodies and the like: in the bench's directory.
+NGINX_TEMP = """    client_body_temp_path {dir}/nginx-tmp/body;
+    proxy_temp_path {dir}/nginx-tmp/proxy;
+    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
+    scgi_temp_path {dir}/nginx-tmp/scgi;"""
+
 NGINX_CONFIG = """daemon off;
 worker_processes auto;
 pid {dir}/nginx.pid;
@@ -1324,11 +1259,7 @@ http {{
     tcp_nopush on;
     keepalive_requests 100000;
     keepalive_timeout 60s;
-    client_body_temp_path {dir}/nginx-tmp/body;
-    proxy_temp_path {dir}/nginx-tmp/proxy;
-    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
-    scgi_temp_path {dir}/nginx-tmp/scgi;
+{temp}
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
@@ -1424,17 +1355,11 @@ def bench_web(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-web-")
     nginx = d = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, "1000", "1000"], check=True,
-                       stdout=subprocess.DEVNULL)
-        monday = subprocess.run([gen, "week", work, str(args.web_bookings), "50"], check=True,
-                                capture_output=True, text=True).stdout.strip()
-        port, nport = free_port(), free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n" % port)
+        benchgen(args, "populate", work, 1000, 1000)
+        monday = benchgen(args, "week", work, args.web_bookings, 50)
+        nport = free_port()
         d = Daemon(args.bin, work)
-        d.start()
-        wait_port(port, "portierd")
+        port = d.start_web()
         path = "/bookings?week=%s" % monday
         url = "http://127.0.0.1:%d%s" % (port, path)
         uids = [uid_hex(c) for c in WEB_CARDS]
@@ -1452,17 +1377,9 @@ def bench_web(args, out):
         if shown != args.web_bookings:
             raise RuntimeError("bench: the page shows %d bookings, not %d" % (shown, args.web_bookings))
         os.makedirs(os.path.join(work, "www"))
-        os.makedirs(os.path.join(work, "nginx-tmp"))
         with open(os.path.join(work, "www", "bookings"), "wb") as f:
             f.write(page)
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            # As root, nginx would hand its workers to "nobody", who cannot read the temp dir.
-            f.write(NGINX_CONFIG.format(dir=work, port=nport,
-                                        user="user root;" if os.geteuid() == 0 else ""))
-        nginx = subprocess.Popen(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
-                                  "-c", os.path.join(work, "nginx.conf")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(nport, "nginx", nginx)
+        nginx = start_nginx(work, nport, NGINX_CONFIG)
         nurl = "http://127.0.0.1:%d%s" % (nport, path)
         if get(nurl)[0] != page:
             raise RuntimeError("bench: nginx does not serve the same bytes")
@@ -1578,7 +1495,7 @@ def bench_web(args, out):
             "web_others_busy_percent": max(0.0, busy - own) / elapsed / os.cpu_count() * 100,
         })
     finally:
-        stop_web_bench((nginx,), d, work)
+        stop_all(work, nginx, d)
 
 
 def timed_front_tap(d, card, writes, lat_in, lat_out):
@@ -1597,14 +1514,20 @@ def timed_front_tap(d, card, writes, lat_in, lat_out):
     return relay["writes"], t0
 
 
-def stop_web_bench(procs, d, work):
-    """The end of a web bench: its helper processes, the daemon, its files."""
-    for proc in procs:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-    if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-        d.stop()
+def stop_all(work, *parts):
+    """The end of a bench, in the order given: each daemon still running stopped, each
+    process terminated, each emulated device stopped (None: not started); then its files
+    removed."""
+    for part in parts:
+        if isinstance(part, Daemon):
+            if part.running():
+                part.stop()
+        elif isinstance(part, subprocess.Popen):
+            if part.poll() is None:
+                part.terminate()
+                part.wait(timeout=30)
+        elif part is not None:
+            part.stop()
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -1653,22 +1576,14 @@ def bench_instructions(args, out):
     signed-in page (callgrind): figures that do not depend on what else the machine runs,
     from which a Raspberry Pi's cost can be estimated (docs/performance.md)."""
     work = tempfile.mkdtemp(prefix="portier-bench-instr-")
-    gen = os.path.join(args.bin, "portier-benchgen")
     d = None
     try:
-        subprocess.run([gen, "populate", work, str(args.members), str(args.cards)], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([gen, "daycharges", work, str(args.day_charges)], check=True,
-                       stdout=subprocess.DEVNULL)
-        monday = subprocess.run([gen, "week", work, str(args.web_bookings), "50"], check=True,
-                                capture_output=True, text=True).stdout.strip()
-        port = free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n" % port)
+        benchgen(args, "populate", work, args.members, args.cards)
+        benchgen(args, "daycharges", work, args.day_charges)
+        monday = benchgen(args, "week", work, args.web_bookings, 50)
         d = Daemon(args.bin, work)
         cg = Callgrind(d)
-        cg.start()
-        wait_port(port, "portierd", d.proc)
+        port = d.start_web(start=cg.start)
         n = args.instr_ops
         first = uids_of_members(args.members, n, args.cards, hi=args.members // 2)
 
@@ -1714,11 +1629,8 @@ def bench_instructions(args, out):
         out["instr_page_rebuild"] = (cg.measure(rebuild) - 5 * noop) / 5
         conn.close()
         out["instr_ops"] = n
-        d.stop()
     finally:
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def instructions_rows(out):
@@ -1745,15 +1657,9 @@ def bench_status_load(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-status-")
     d = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, str(args.status_members), str(args.status_members)],
-                       check=True, stdout=subprocess.DEVNULL)
-        port = free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\n" % port)
+        benchgen(args, "populate", work, args.status_members, args.status_members)
         d = Daemon(args.bin, work)
-        d.start()
-        wait_port(port, "portierd")
+        port = d.start_web()
         uids = uids_of_members(args.status_members, 20, args.status_members)
         taps_outside(d, [("front", "front", uids)], taps=len(uids), pause_ms=[0, 10])
         script = os.path.join(work, "paths.lua")
@@ -1764,9 +1670,7 @@ def bench_status_load(args, out):
         out["status_members"] = args.status_members
         out["status_rss_kib"] = d.proc_value("status", "VmRSS")
     finally:
-        if d is not None and getattr(d, "proc", None) is not None and d.proc.poll() is None:
-            d.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d)
 
 
 def taps_row(label, t, goal="p99 ≤ 2 ms"):
@@ -1813,31 +1717,12 @@ def web_rows(out):
     ]
 
 
-WEBHOOK_CONFIG = """
-[site]
-id = bench
-timezone = Europe/Paris
-[daemon]
-state_dir = {dir}/state
-control_socket = {dir}/ctl.sock
-log_level = warning
-[hardware]
-backend = sim
-[mqtt]
-enabled = true
-port = {mqtt_port}
-[reader front]
-driver = sim
-[door front]
-reader = front
-relay = 17
-unlock_seconds = 1
-[webhook bench]
+WEBHOOK_SECTION = """[webhook bench]
 url = https://127.0.0.1:{port}/hook
 events = tap
 secret = bench-secret-0123456789
 tls_ca = {dir}/ca.crt
-{machines}"""
+"""
 
 RECEIVER_CONFIG = """daemon off;
 worker_processes 1;
@@ -1849,11 +1734,7 @@ http {{
     log_format hook '$msec $http_portier_event_id $status';
     access_log {dir}/hook.log hook;
     keepalive_requests 1000000;
-    client_body_temp_path {dir}/nginx-tmp/body;
-    proxy_temp_path {dir}/nginx-tmp/proxy;
-    fastcgi_temp_path {dir}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {dir}/nginx-tmp/uwsgi;
-    scgi_temp_path {dir}/nginx-tmp/scgi;
+{temp}
     server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {dir}/server.crt;
@@ -1881,13 +1762,6 @@ def bench_webhooks(args, out):
     nginx = broker = d = None
     devices = []
 
-    def receiver():
-        p = subprocess.Popen(["nginx", "-p", work, "-e", os.path.join(work, "nginx-error.log"),
-                              "-c", os.path.join(work, "nginx.conf")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(port, "nginx", p)
-        return p
-
     def lines():
         try:
             with open(log) as f:
@@ -1897,21 +1771,13 @@ def bench_webhooks(args, out):
 
     try:
         make_test_ca(work, "bench-ca")
-        os.makedirs(os.path.join(work, "nginx-tmp"))
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            f.write(RECEIVER_CONFIG.format(dir=work, port=port,
-                                           user="user root;" if os.geteuid() == 0 else ""))
-        subprocess.run([os.path.join(args.bin, "portier-benchgen"), "populate", work, "1000", "1000"],
-                       check=True, stdout=subprocess.DEVNULL)
-        machines = "".join("[reader n%d]\ndriver = sim\n[machine n%d]\nreader = n%d\n"
-                           "power = shelly:bench-plug-%d\nhandover_seconds = 0\n" % (i, i, i, i)
-                           for i in range(n))
-        with open(os.path.join(work, "portier.conf"), "w") as f:
-            f.write(WEBHOOK_CONFIG.format(dir=work, port=port, mqtt_port=mqtt_port,
-                                          machines=machines))
+        benchgen(args, "populate", work, 1000, 1000)
+        write_config(work, bench_config(work, mqtt_section(mqtt_port) + SIM_FRONT_DOOR +
+                                        WEBHOOK_SECTION.format(port=port, dir=work) +
+                                        shelly_machines(n), relay_files=False))
         broker = start_mosquitto(work, mqtt_port, "set_tcp_nodelay true\n")
         devices = [Shelly(mqtt_port, "bench-plug-%d" % i).start() for i in range(n)]
-        nginx = receiver()
+        nginx = start_nginx(work, port, RECEIVER_CONFIG)
         d = Daemon(args.bin, work)
         d.start()
         d.request({"cmd": "plan.add", "name": "bench-machines", "zones": "*", "hours": "always"})
@@ -1929,11 +1795,7 @@ def bench_webhooks(args, out):
             t0 = time.time()
             r = d.request({"cmd": "sim.tap", "reader": "front", "uid": uid_hex(1000 + i % 500)})
             quiet_relay.append(r["latency_us"])
-            deadline = time.monotonic() + 10
-            while len(lines()) == before:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("bench: webhook event not received")
-                time.sleep(0.0002)
+            wait_until(lambda: len(lines()) > before, 10, "the webhook event", interval=0.0002)
             got = lines()[before]
             if got[2] != "200":
                 raise RuntimeError("bench: the receiver answered %s" % got[2])
@@ -1955,7 +1817,7 @@ def bench_webhooks(args, out):
         stop = threading.Event()
         switches = [0]
         threads = netrelay_churn(d, devices, range(n), stop, switches)
-        nginx = receiver()
+        nginx = start_nginx(work, port, RECEIVER_CONFIG)
         t0 = time.monotonic()
         relay_lat = []
         switches_at_start = None
@@ -1986,15 +1848,7 @@ def bench_webhooks(args, out):
         out["webhook_rss_kib"] = d.proc_value("status", "VmRSS")
         out["webhook_rss_anon_kib"] = d.proc_value("status", "RssAnon")
     finally:
-        if d:
-            d.stop()
-        for dev in devices:
-            dev.stop()
-        for p in (nginx, broker):
-            if p:
-                p.terminate()
-                p.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(work, d, *devices, nginx, broker)
 
 
 # Entrance screens in a process of their own (no GIL shared with the timed taps): opens N
@@ -2086,22 +1940,15 @@ def bench_web_live(args, out):
     work = tempfile.mkdtemp(prefix="portier-bench-live-")
     d = phone = screens = None
     try:
-        gen = os.path.join(args.bin, "portier-benchgen")
-        subprocess.run([gen, "populate", work, "1000", "1000"], check=True,
-                       stdout=subprocess.DEVNULL)
-        port = free_port()
-        with open(os.path.join(work, "portier.conf"), "a") as f:
-            f.write("\n[http]\nlisten = 127.0.0.1:%d\nper_address_connections = 64\n"
-                    "max_connections = 128\n[web]\nkiosk_max_screens = %d\n"
-                    % (port, args.kiosk_screens))
+        benchgen(args, "populate", work, 1000, 1000)
         # The daemon's own time per request (first byte read to answer handed to the
         # socket) is in its debug log.
         conf = os.path.join(work, "portier.conf")
         text = re.sub(r"log_level = \w+", "log_level = debug", open(conf).read())
         open(conf, "w").write(text)
         d = Daemon(args.bin, work)
-        d.start()
-        wait_port(port, "portierd")
+        port = d.start_web("per_address_connections = 64\nmax_connections = 128\n[web]\n"
+                           "kiosk_max_screens = %d\n" % args.kiosk_screens)
 
         def ok(obj):
             r = d.request(obj)
@@ -2251,7 +2098,7 @@ def bench_web_live(args, out):
     finally:
         if out.get("kiosk_nice"):
             os.setpriority(os.PRIO_PROCESS, 0, 0)
-        stop_web_bench((screens, phone), d, work)
+        stop_all(work, screens, phone, d)
 
 
 def web_live_rows(out):

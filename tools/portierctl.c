@@ -248,84 +248,149 @@ out:
 }
 
 /* Times are printed on the site's clock, labelled with its zone ("2026-12-09 14:00 CET"),
- * wherever portierctl runs: the zone comes from the daemon (site_clock()). --json keeps
+ * wherever portierctl runs: the zone comes from the daemon (site_zone()). --json keeps
  * the daemon's epoch seconds and UTC text. */
-static void fmt_time(json_int_t t, char *buf, size_t n)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (t == 0) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    localtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%d %H:%M %Z", &tm);
-}
+#define TIME_MINUTE "%Y-%m-%d %H:%M %Z"
+#define TIME_SECOND "%Y-%m-%d %H:%M:%S %Z"      /* the access log */
 
-/* To the second, for the access log. */
-static void fmt_time_s(json_int_t t, char *buf, size_t n)
+/* t on the site's clock as strftime's fmt says, into buf; none instead if t is 0 (the
+ * daemon's "no time"), unless none is NULL. Returns buf. */
+__attribute__((format(strftime, 2, 0)))
+static const char *fmt_local(json_int_t t, const char *fmt, const char *none, char *buf, size_t n)
 {
     struct tm tm;
     time_t tt = (time_t)t;
-    if (t == 0) {
-        snprintf(buf, n, "-");
-        return;
+
+    if (t == 0 && none) {
+        snprintf(buf, n, "%s", none);
+        return buf;
     }
     localtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%d %H:%M:%S %Z", &tm);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    strftime(buf, n, fmt, &tm);         /* fmt is checked where it is written (format attribute) */
+#pragma GCC diagnostic pop
+    return buf;
 }
 
 /* The end of a validity (exclusive): a local midnight is the end of the day before, as a
  * date given alone means ("2026-01-01 24:00 CET"). */
-static void fmt_until(json_int_t t, char *buf, size_t n)
+static const char *fmt_until(json_int_t t, const char *none, char *buf, size_t n)
 {
     struct tm tm;
     time_t tt = (time_t)t;
-    char day[16], zone[16];
 
-    if (t == 0) {
-        snprintf(buf, n, "-");
-        return;
-    }
     localtime_r(&tt, &tm);
-    if (tm.tm_hour || tm.tm_min || tm.tm_sec) {
-        fmt_time(t, buf, n);
-        return;
-    }
-    tt -= 1;
-    localtime_r(&tt, &tm);
-    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-    strftime(zone, sizeof(zone), "%Z", &tm);
-    snprintf(buf, n, "%s 24:00 %s", day, zone);
+    if (t == 0 || tm.tm_hour || tm.tm_min || tm.tm_sec)
+        return fmt_local(t, TIME_MINUTE, none, buf, n);
+    return fmt_local(t - 1, "%Y-%m-%d 24:00 %Z", NULL, buf, n);
 }
 
-/* A UTC text from the daemon ("2026-12-09T13:00:00Z") on the site's clock; "-" if none. */
-static const char *utc_text_local(const char *utc, char *buf, size_t n)
+/* A UTC text from the daemon ("2026-12-09T13:00:00Z") as epoch seconds; -EINVAL if it is
+ * none. */
+static int utc_text_parse(const char *utc, json_int_t *t)
 {
     struct tm tm = { 0 };
     char z = 0;
 
     if (!utc || sscanf(utc, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
-        return "-";
+        return -EINVAL;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    fmt_time((json_int_t)timegm(&tm), buf, n);
-    return buf;
+    *t = (json_int_t)timegm(&tm);
+    return 0;
 }
 
-/* Set TZ to the site's zone, asked of the daemon once (for the printers above). */
-static json_t *call(const char *sock_path, json_t *req);
-static void site_clock(const char *sock_path)
+/* A UTC text from the daemon on the site's clock; "-" if none. */
+static const char *utc_text_local(const char *utc, char *buf, size_t n)
 {
-    json_t *st = call(sock_path, json_pack("{s:s}", "cmd", "status"));
-    const char *tz = json_string_value(json_object_get(json_object_get(st, "site"), "timezone"));
+    json_int_t t;
 
+    if (utc_text_parse(utc, &t) < 0)
+        return "-";
+    return fmt_local(t, TIME_MINUTE, "-", buf, n);
+}
+
+/* The process on the site's clock: TZ becomes the site's zone (as the daemon says it),
+ * so that every time printed is the site's, wherever portierctl runs. */
+static void site_zone(const char *tz)
+{
     if (tz && *tz) {
         setenv("TZ", tz, 1);
         tzset();
     }
+}
+
+/* The same, for replies that do not carry the zone: asked of the daemon once. */
+static json_t *call(const char *sock_path, json_t *req);
+static void site_clock(const char *sock_path)
+{
+    json_t *st = call(sock_path, json_pack("{s:s}", "cmd", "status"));
+
+    site_zone(json_string_value(json_object_get(json_object_get(st, "site"), "timezone")));
     json_decref(st);
+}
+
+/* The list commands' tables: a title row, then a row per element of the list, each column
+ * one field of the element, shown as its kind says. */
+enum column_kind {
+    COL_TEXT,
+    COL_INT,
+    COL_BOOL,               /* text[1] if true, else text[0] */
+    COL_TIME,               /* on the site's clock, to the minute */
+    COL_UNTIL,              /* the end of a validity (fmt_until()) */
+    COL_HASH,               /* its first 16 hex digits: enough to tell cards apart */
+};
+
+struct column {
+    const char *title;
+    int width;              /* the column's, padded with spaces; the last column pads its title only */
+    const char *key;
+    enum column_kind kind;
+    const char *text[2];    /* text[0] stands for an empty text, a 0 or no time (NULL: the
+                             * value as it is); COL_BOOL: the texts for false and true */
+};
+
+static const char *column_cell(json_t *row, const struct column *c, char *buf, size_t n)
+{
+    json_int_t v = jint(row, c->key);
+
+    switch (c->kind) {
+    case COL_INT:
+        if (v == 0 && c->text[0])
+            return c->text[0];
+        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, v);
+        return buf;
+    case COL_BOOL:
+        return c->text[json_is_true(json_object_get(row, c->key))];
+    case COL_TIME:
+        return fmt_local(v, TIME_MINUTE, c->text[0], buf, n);
+    case COL_UNTIL:
+        return fmt_until(v, c->text[0], buf, n);
+    case COL_HASH:
+        snprintf(buf, n, "%.16s", jstr(row, c->key));
+        return buf;
+    case COL_TEXT:
+        break;
+    }
+    return !*jstr(row, c->key) && c->text[0] ? c->text[0] : jstr(row, c->key);
+}
+
+static void print_table(json_t *list, const struct column *cols, size_t ncols)
+{
+    json_t *row;
+    size_t i;
+
+    for (size_t c = 0; c < ncols; c++)
+        printf("%-*s%s", cols[c].width, cols[c].title, c + 1 < ncols ? " " : "\n");
+    json_array_foreach(list, i, row) {
+        for (size_t c = 0; c < ncols; c++) {
+            char buf[64];
+            printf("%-*s%s", c + 1 < ncols ? cols[c].width : 0,
+                   column_cell(row, &cols[c], buf, sizeof(buf)), c + 1 < ncols ? " " : "\n");
+        }
+    }
 }
 
 static void print_status(json_t *r)
@@ -333,12 +398,7 @@ static void print_status(json_t *r)
     json_t *site = json_object_get(r, "site"), *stats = json_object_get(r, "stats"), *v;
     size_t i;
 
-    /* Times on the site's clock, wherever portierctl runs. */
-    if (*jstr(site, "timezone")) {
-        setenv("TZ", jstr(site, "timezone"), 1);
-        tzset();
-    }
-
+    site_zone(jstr(site, "timezone"));
     printf("Site %s (%s), %s; portierd %s, up %" JSON_INTEGER_FORMAT " s, %s hardware\n",
            jstr(site, "id"), jstr(site, "name"), jstr(site, "timezone"), jstr(r, "version"),
            jint(r, "uptime"), jstr(r, "backend"));
@@ -362,8 +422,8 @@ static void print_status(json_t *r)
         json_t *pv = json_object_get(r, "privacy"), *last = json_object_get(pv, "last_pass");
         char when[40] = "none since start", next[40];
         if (json_is_object(last))
-            fmt_time(jint(last, "at"), when, sizeof(when));
-        fmt_time(jint(pv, "next_pass_at"), next, sizeof(next));
+            fmt_local(jint(last, "at"), TIME_MINUTE, "-", when, sizeof(when));
+        fmt_local(jint(pv, "next_pass_at"), TIME_MINUTE, "-", next, sizeof(next));
         printf("Privacy: access log %" JSON_INTEGER_FORMAT " days, presence %" JSON_INTEGER_FORMAT
                " days, idle accounts %" JSON_INTEGER_FORMAT " days (0: kept); last pass %s, next "
                "%s%s\n\n", jint(pv, "access_log_days"), jint(pv, "presence_days"),
@@ -438,7 +498,7 @@ static void print_status(json_t *r)
         char note[160] = "";
         if (jint(v, "failed_since")) {
             char since[40];
-            fmt_time(jint(v, "failed_since"), since, sizeof(since));
+            fmt_local(jint(v, "failed_since"), TIME_MINUTE, "-", since, sizeof(since));
             snprintf(note, sizeof(note), "failing since %s: %s", since, jstr(v, "last_error"));
         } else if (*jstr(v, "device")) {
             snprintf(note, sizeof(note), "%s", jstr(v, "device"));
@@ -448,17 +508,18 @@ static void print_status(json_t *r)
                *jstr(v, "door") ? jstr(v, "door") : "-", jint(v, "taps"), jint(v, "restarts"), note);
     }
     if (json_array_size(json_object_get(r, "inputs"))) {
-        printf("\n%-20s %s\n", "INPUT", "ACTIVE");
-        json_array_foreach(json_object_get(r, "inputs"), i, v)
-            printf("%-20s %s\n", jstr(v, "name"),
-                   json_is_true(json_object_get(v, "active")) ? "yes" : "no");
+        static const struct column cols[] = {
+            { "INPUT", 20, "name", COL_TEXT, { 0 } }, { "ACTIVE", 0, "active", COL_BOOL, { "no", "yes" } },
+        };
+        printf("\n");
+        print_table(json_object_get(r, "inputs"), cols, ARRAY_SIZE(cols));
     }
     printf("\nLast taps:\n");
     if (json_array_size(json_object_get(r, "recent_taps")) == 0)
         printf("  (none since start)\n");
     json_array_foreach(json_object_get(r, "recent_taps"), i, v) {
         char when[40], who[128];
-        fmt_time_s(jint(v, "at"), when, sizeof(when));
+        fmt_local(jint(v, "at"), TIME_SECOND, "-", when, sizeof(when));
         if (jint(v, "member_id"))
             snprintf(who, sizeof(who), "%s (#%" JSON_INTEGER_FORMAT ")", jstr(v, "member"),
                      jint(v, "member_id"));
@@ -473,18 +534,14 @@ static void print_status(json_t *r)
 
 static void print_members(json_t *r)
 {
-    json_t *list = json_object_get(r, "members"), *v;
-    size_t i;
+    static const struct column cols[] = {
+        { "ID", 6, "id", COL_INT, { 0 } }, { "NAME", 28, "name", COL_TEXT, { 0 } },
+        { "PLAN", 12, "plan", COL_TEXT, { "-" } }, { "STATUS", 14, "status", COL_TEXT, { 0 } },
+        { "CARDS", 6, "cards", COL_INT, { 0 } }, { "VALID UNTIL", 0, "valid_until", COL_UNTIL, { "-" } },
+    };
+    json_t *list = json_object_get(r, "members");
 
-    printf("%-6s %-28s %-12s %-14s %-6s %s\n", "ID", "NAME", "PLAN", "STATUS", "CARDS",
-           "VALID UNTIL");
-    json_array_foreach(list, i, v) {
-        char until[40];
-        fmt_until(jint(v, "valid_until"), until, sizeof(until));
-        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-12s %-14s %-6" JSON_INTEGER_FORMAT " %s\n",
-               jint(v, "id"), jstr(v, "name"), *jstr(v, "plan") ? jstr(v, "plan") : "-",
-               jstr(v, "status"), jint(v, "cards"), until);
-    }
+    print_table(list, cols, ARRAY_SIZE(cols));
     if (jint(r, "limit") && (json_int_t)json_array_size(list) < jint(r, "total"))
         printf("(%zu of %" JSON_INTEGER_FORMAT " shown, from %" JSON_INTEGER_FORMAT
                "; see --offset)\n", json_array_size(list), jint(r, "total"), jint(r, "offset"));
@@ -492,14 +549,13 @@ static void print_members(json_t *r)
 
 static void print_cards(json_t *list)
 {
-    size_t i;
-    json_t *v;
-    printf("%-6s %-28s %-20s %-8s %-8s %s\n", "ID", "MEMBER", "LABEL", "ENABLED", "KIND", "HASH");
-    json_array_foreach(list, i, v)
-        printf("%-6" JSON_INTEGER_FORMAT " %-28s %-20s %-8s %-8s %.16s\n", jint(v, "id"),
-               jstr(v, "member"), *jstr(v, "label") ? jstr(v, "label") : "-",
-               json_is_true(json_object_get(v, "enabled")) ? "yes" : "no",
-               json_is_true(json_object_get(v, "desfire")) ? "desfire" : "uid", jstr(v, "hash"));
+    static const struct column cols[] = {
+        { "ID", 6, "id", COL_INT, { 0 } }, { "MEMBER", 28, "member", COL_TEXT, { 0 } },
+        { "LABEL", 20, "label", COL_TEXT, { "-" } },
+        { "ENABLED", 8, "enabled", COL_BOOL, { "no", "yes" } },
+        { "KIND", 8, "desfire", COL_BOOL, { "uid", "desfire" } }, { "HASH", 0, "hash", COL_HASH, { 0 } },
+    };
+    print_table(list, cols, ARRAY_SIZE(cols));
 }
 
 static void print_provisioned(json_t *r)
@@ -519,22 +575,18 @@ static void print_deprovisioned(json_t *r)
 
 static void print_uid_only(json_t *list)
 {
-    size_t i;
-    json_t *v;
+    static const struct column cols[] = {
+        { "MEMBER", 8, "member_id", COL_INT, { 0 } }, { "NAME", 28, "member", COL_TEXT, { 0 } },
+        { "CARD", 6, "card", COL_INT, { 0 } }, { "LABEL", 20, "label", COL_TEXT, { "-" } },
+        { "LAST USED", 0, "last_used", COL_TIME, { "never" } },
+    };
 
     if (json_array_size(list) == 0) {
         printf("every enabled card of an active member is a DESFire card: `card_security = "
                "desfire` can be set everywhere\n");
         return;
     }
-    printf("%-8s %-28s %-6s %-20s %s\n", "MEMBER", "NAME", "CARD", "LABEL", "LAST USED");
-    json_array_foreach(list, i, v) {
-        char last[32];
-        fmt_time(jint(v, "last_used"), last, sizeof(last));
-        printf("%-8" JSON_INTEGER_FORMAT " %-28s %-6" JSON_INTEGER_FORMAT " %-20s %s\n",
-               jint(v, "member_id"), jstr(v, "member"), jint(v, "card"),
-               *jstr(v, "label") ? jstr(v, "label") : "-", jint(v, "last_used") ? last : "never");
-    }
+    print_table(list, cols, ARRAY_SIZE(cols));
     printf("%zu card(s) still open by UID alone: `portierctl card provision MEMBER --reader R`\n",
            json_array_size(list));
 }
@@ -547,7 +599,7 @@ static void print_events(json_t *list)
            "CARD", "RESULT", "REASON");
     json_array_foreach(list, i, v) {
         char when[40], member[24] = "-", card[24] = "-";
-        fmt_time_s(jint(v, "at"), when, sizeof(when));
+        fmt_local(jint(v, "at"), TIME_SECOND, "-", when, sizeof(when));
         if (jint(v, "member_id"))
             snprintf(member, sizeof(member), "%" JSON_INTEGER_FORMAT, jint(v, "member_id"));
         if (jint(v, "card_id"))
@@ -639,7 +691,7 @@ static void print_account(json_t *r)
 static void print_invite(json_t *r)
 {
     char until[40];
-    fmt_time(jint(r, "expires_at"), until, sizeof(until));
+    fmt_local(jint(r, "expires_at"), TIME_MINUTE, "-", until, sizeof(until));
     json_t *mail = json_object_get(r, "mail");
     printf("One-time link for %s (valid until %s, once):\n  http://PORTIER-ADDRESS%s\n"
            "(Use the address members reach the web page at.)\n", jstr(r, "name"), until,
@@ -661,15 +713,11 @@ static void print_kiosk(json_t *r)
 
 static void print_kiosks(json_t *list)
 {
-    size_t i;
-    json_t *v;
-    printf("%-6s %-32s %-20s %s\n", "ID", "LABEL", "CREATED", "BY");
-    json_array_foreach(list, i, v) {
-        char when[32];
-        fmt_time(jint(v, "created_at"), when, sizeof(when));
-        printf("%-6" JSON_INTEGER_FORMAT " %-32s %-20s %s\n", jint(v, "id"), jstr(v, "label"), when,
-               jstr(v, "created_by"));
-    }
+    static const struct column cols[] = {
+        { "ID", 6, "id", COL_INT, { 0 } }, { "LABEL", 32, "label", COL_TEXT, { 0 } },
+        { "CREATED", 20, "created_at", COL_TIME, { "-" } }, { "BY", 0, "created_by", COL_TEXT, { 0 } },
+    };
+    print_table(list, cols, ARRAY_SIZE(cols));
 }
 
 static void print_token(json_t *r)
@@ -773,23 +821,16 @@ static void print_enrolled(json_t *r)
  * clock like every other time; anything else as it is. */
 static const char *change_value(const char *field, const char *v, char *buf, size_t n)
 {
-    struct tm tm = { 0 };
-    char z = 0;
+    json_int_t t;
 
     if (!*v)
         return "(none)";
-    if (strncmp(field, "valid_", 6) != 0 && strcmp(field, "next_plan_at") != 0)
+    if ((strncmp(field, "valid_", 6) != 0 && strcmp(field, "next_plan_at") != 0) ||
+        utc_text_parse(v, &t) < 0)
         return v;
-    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
-        return v;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
     if (strcmp(field, "valid_until") == 0)
-        fmt_until((json_int_t)timegm(&tm), buf, n);
-    else
-        fmt_time((json_int_t)timegm(&tm), buf, n);
-    return buf;
+        return fmt_until(t, "-", buf, n);
+    return fmt_local(t, TIME_MINUTE, "-", buf, n);
 }
 
 static void print_changes(json_t *list)
@@ -801,7 +842,7 @@ static void print_changes(json_t *list)
     json_array_foreach(list, i, v) {
         char when[40], a[40], b[40];
         const char *field = jstr(v, "field");
-        fmt_time(jint(v, "at"), when, sizeof(when));
+        fmt_local(jint(v, "at"), TIME_MINUTE, "-", when, sizeof(when));
         printf("%-22s %-20s %-14s %s -> %s\n", when, jstr(v, "by"), field,
                change_value(field, jstr(v, "old"), a, sizeof(a)),
                change_value(field, jstr(v, "new"), b, sizeof(b)));
@@ -812,15 +853,14 @@ static void print_member(json_t *r)
 {
     json_t *m = json_object_get(r, "member");
     char from[40], until[40], next[40];
-    fmt_time(jint(m, "valid_from"), from, sizeof(from));
-    fmt_until(jint(m, "valid_until"), until, sizeof(until));
+    fmt_local(jint(m, "valid_from"), TIME_MINUTE, "the start", from, sizeof(from));
+    fmt_until(jint(m, "valid_until"), "no end", until, sizeof(until));
     printf("Member #%" JSON_INTEGER_FORMAT ": %s\n  email:  %s\n  plan:   %s\n  status: %s\n"
            "  valid:  from %s until %s\n", jint(m, "id"), jstr(m, "name"),
            *jstr(m, "email") ? jstr(m, "email") : "-", *jstr(m, "plan") ? jstr(m, "plan") : "-",
-           jstr(m, "status"), jint(m, "valid_from") ? from : "the start",
-           jint(m, "valid_until") ? until : "no end");
+           jstr(m, "status"), from, until);
     if (*jstr(m, "next_plan")) {
-        fmt_time(jint(m, "next_plan_at"), next, sizeof(next));
+        fmt_local(jint(m, "next_plan_at"), TIME_MINUTE, "-", next, sizeof(next));
         printf("  next:   plan %s from %s\n", jstr(m, "next_plan"), next);
     }
     if (*jstr(m, "note"))
@@ -841,13 +881,12 @@ static void print_member_changed(json_t *r)
     json_t *m = json_object_get(r, "member");
     char until[40];
 
-    fmt_until(jint(m, "valid_until"), until, sizeof(until));
+    fmt_until(jint(m, "valid_until"), "no end", until, sizeof(until));
     if (json_object_get(r, "changed") && jint(r, "changed") == 0)
         printf("nothing changed\n");
     else
         printf("member %" JSON_INTEGER_FORMAT ": %s, plan %s, valid until %s\n", jint(m, "id"),
-               jstr(m, "status"), *jstr(m, "plan") ? jstr(m, "plan") : "-",
-               jint(m, "valid_until") ? until : "no end");
+               jstr(m, "status"), *jstr(m, "plan") ? jstr(m, "plan") : "-", until);
 }
 
 static void print_erased(json_t *r)
@@ -910,12 +949,11 @@ static void print_plan(json_t *p)
 
 static void print_plans(json_t *list)
 {
-    size_t i;
-    json_t *v;
-    printf("%-16s %-20s %-8s %s\n", "PLAN", "ZONES", "MEMBERS", "HOURS");
-    json_array_foreach(list, i, v)
-        printf("%-16s %-20s %-8" JSON_INTEGER_FORMAT " %s\n", jstr(v, "name"), jstr(v, "zones"),
-               jint(v, "members"), jstr(v, "hours"));
+    static const struct column cols[] = {
+        { "PLAN", 16, "name", COL_TEXT, { 0 } }, { "ZONES", 20, "zones", COL_TEXT, { 0 } },
+        { "MEMBERS", 8, "members", COL_INT, { 0 } }, { "HOURS", 0, "hours", COL_TEXT, { 0 } },
+    };
+    print_table(list, cols, ARRAY_SIZE(cols));
 }
 
 static void print_bookings(json_t *list);
@@ -972,8 +1010,8 @@ static void print_bookings(json_t *list)
     printf("%-7s %-12s %-24s %-22s %-22s %s\n", "ID", "MACHINE", "MEMBER", "START", "END", "NOTE");
     json_array_foreach(list, i, v) {
         char a[40], b[40], who[64];
-        fmt_time(jint(v, "start"), a, sizeof(a));
-        fmt_time(jint(v, "end"), b, sizeof(b));
+        fmt_local(jint(v, "start"), TIME_MINUTE, "-", a, sizeof(a));
+        fmt_local(jint(v, "end"), TIME_MINUTE, "-", b, sizeof(b));
         snprintf(who, sizeof(who), "%s (#%" JSON_INTEGER_FORMAT ")", jstr(v, "member"), jint(v, "member_id"));
         printf("%-7" JSON_INTEGER_FORMAT " %-12s %-24s %-22s %-22s %s%s\n", jint(v, "id"),
                jstr(v, "machine"), who, a, b,
@@ -1007,10 +1045,9 @@ static void print_qualifications(json_t *list)
     printf("%-20s %-20s %-20s %s\n", "TRAINING", "GRANTED", "EXPIRES", "STATUS");
     json_array_foreach(list, i, v) {
         char g[40], e[40];
-        fmt_time(jint(v, "granted_at"), g, sizeof(g));
-        fmt_time(jint(v, "expires_at"), e, sizeof(e));
-        printf("%-20s %-20s %-20s %s\n", jstr(v, "training"), g,
-               jint(v, "expires_at") ? e : "never",
+        fmt_local(jint(v, "granted_at"), TIME_MINUTE, "-", g, sizeof(g));
+        fmt_local(jint(v, "expires_at"), TIME_MINUTE, "never", e, sizeof(e));
+        printf("%-20s %-20s %-20s %s\n", jstr(v, "training"), g, e,
                jint(v, "revoked_at") ? "revoked"
                : (jint(v, "expires_at") && jint(v, "expires_at") <= time(NULL)) ? "expired" : "valid");
     }
@@ -1024,13 +1061,13 @@ static void print_sessions(json_t *list)
            "ENDED", "RUN (s)", "WH", "END");
     json_array_foreach(list, i, v) {
         char a[40], b[40], wh[24] = "-";
-        fmt_time(jint(v, "started_at"), a, sizeof(a));
-        fmt_time(jint(v, "ended_at"), b, sizeof(b));
+        fmt_local(jint(v, "started_at"), TIME_MINUTE, "-", a, sizeof(a));
+        fmt_local(jint(v, "ended_at"), TIME_MINUTE, "(open)", b, sizeof(b));
         if (json_is_integer(json_object_get(v, "energy_wh")))
             snprintf(wh, sizeof(wh), "%" JSON_INTEGER_FORMAT, jint(v, "energy_wh"));
         printf("%-7" JSON_INTEGER_FORMAT " %-12s %-8" JSON_INTEGER_FORMAT " %-20s %-20s %-8"
                JSON_INTEGER_FORMAT " %-8s %s%s%s\n", jint(v, "id"), jstr(v, "machine"),
-               jint(v, "member_id"), a, jint(v, "ended_at") ? b : "(open)",
+               jint(v, "member_id"), a, b,
                jint(v, "running_seconds"), wh, jstr(v, "end_reason"),
                json_is_string(json_object_get(v, "alarm")) ? "  ALARM " : "",
                json_is_string(json_object_get(v, "alarm")) ? jstr(v, "alarm") : "");
@@ -1049,14 +1086,6 @@ static void print_sessions(json_t *list)
 static const char *opt_format = "text";
 static bool opt_summary;
 
-static void local_minute(json_int_t t, char *buf, size_t n)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    localtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%d %H:%M", &tm);
-}
-
 /* "+01:00": the offset from UTC of start and end, labelling them. */
 static void local_offset(json_int_t t, char *buf, size_t n)
 {
@@ -1069,18 +1098,142 @@ static void local_offset(json_int_t t, char *buf, size_t n)
     snprintf(buf, n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
 }
 
+/* A column of a statement's CSV: the field key of the statement, of the member, of the
+ * member's totals or of the line, written as its kind says. */
+enum stmt_of {
+    OF_STATEMENT,
+    OF_MEMBER,
+    OF_TOTALS,
+    OF_LINE,
+    OF_METERED,             /* the line, or an empty field if no meter measured it */
+};
+enum stmt_kind {
+    STMT_TEXT,
+    STMT_INT,
+    STMT_CENTS,
+    STMT_EUR,               /* the currency (no field) */
+    STMT_MINUTE,            /* on the site's clock, without the zone: utc_offset says it */
+    STMT_UTC_OFFSET,
+};
+
+struct stmt_column {
+    const char *title;
+    enum stmt_of of;
+    const char *key;
+    enum stmt_kind kind;
+};
+
+static const struct stmt_column stmt_summary[] = {
+    { "period", OF_STATEMENT, "period", STMT_TEXT },
+    { "member_id", OF_MEMBER, "member_id", STMT_INT },
+    { "member", OF_MEMBER, "member", STMT_TEXT },
+    { "days", OF_TOTALS, "days", STMT_INT },
+    { "presence_minutes", OF_TOTALS, "presence_minutes", STMT_INT },
+    { "machine_minutes", OF_TOTALS, "machine_minutes", STMT_INT },
+    { "amount", OF_TOTALS, "amount_cents", STMT_CENTS },
+    { "currency", OF_TOTALS, NULL, STMT_EUR },
+    { "energy_wh", OF_TOTALS, "energy_wh", STMT_INT },
+};
+
+static const struct stmt_column stmt_lines[] = {
+    { "period", OF_STATEMENT, "period", STMT_TEXT },
+    { "member_id", OF_MEMBER, "member_id", STMT_INT },
+    { "member", OF_MEMBER, "member", STMT_TEXT },
+    { "ledger_seq", OF_LINE, "ledger_seq", STMT_INT },
+    { "usage_id", OF_LINE, "usage_id", STMT_INT },
+    { "kind", OF_LINE, "kind", STMT_TEXT },
+    { "resource", OF_LINE, "resource", STMT_TEXT },
+    { "billing_day", OF_LINE, "billing_day", STMT_TEXT },
+    { "start", OF_LINE, "started_at", STMT_MINUTE },
+    { "end", OF_LINE, "ended_at", STMT_MINUTE },
+    { "quantity", OF_LINE, "quantity", STMT_INT },
+    { "unit", OF_LINE, "unit", STMT_TEXT },
+    { "allowance", OF_LINE, "allowance", STMT_TEXT },
+    { "pass_quantity", OF_LINE, "pass_quantity", STMT_INT },
+    { "plan_quantity", OF_LINE, "plan_quantity", STMT_INT },
+    { "charged_quantity", OF_LINE, "charged_quantity", STMT_INT },
+    { "amount", OF_LINE, "amount_cents", STMT_CENTS },
+    { "currency", OF_LINE, NULL, STMT_EUR },
+    { "end_reason", OF_LINE, "end_reason", STMT_TEXT },
+    { "corrects_seq", OF_LINE, "corrects_seq", STMT_INT },
+    { "note", OF_LINE, "note", STMT_TEXT },
+    { "utc_offset", OF_LINE, "started_at", STMT_UTC_OFFSET },
+    { "energy_wh", OF_METERED, "energy_wh", STMT_INT },
+    { "energy_plan_wh", OF_METERED, "plan_wh", STMT_INT },
+    { "energy_amount", OF_METERED, "energy_cents", STMT_CENTS },
+};
+
+/* One row: of[] holds what the columns read (of[OF_METERED] is NULL on an unmetered line). */
+static void stmt_csv_row(struct csv *c, const struct stmt_column *cols, size_t n,
+                         json_t *const of[])
+{
+    for (size_t k = 0; k < n; k++) {
+        json_t *o = of[cols[k].of];
+        char text[32];
+
+        if (cols[k].of == OF_METERED && !o) {
+            csv_text(c, "");
+            continue;
+        }
+        switch (cols[k].kind) {
+        case STMT_TEXT:
+            csv_text(c, jstr(o, cols[k].key));
+            break;
+        case STMT_INT:
+            csv_int(c, jint(o, cols[k].key));
+            break;
+        case STMT_CENTS:
+            csv_cents(c, jint(o, cols[k].key));
+            break;
+        case STMT_EUR:
+            csv_text(c, "EUR");
+            break;
+        case STMT_MINUTE:
+            csv_text(c, fmt_local(jint(o, cols[k].key), "%Y-%m-%d %H:%M", NULL, text,
+                                  sizeof(text)));
+            break;
+        case STMT_UTC_OFFSET:
+            local_offset(jint(o, cols[k].key), text, sizeof(text));
+            csv_text(c, text);
+            break;
+        }
+    }
+    csv_end_row(c);
+}
+
+/* The statement as CSV: a row per member (summary) or per line of each member. */
+static void stmt_csv(struct csv *c, json_t *st, bool summary)
+{
+    const struct stmt_column *cols = summary ? stmt_summary : stmt_lines;
+    size_t n = summary ? ARRAY_SIZE(stmt_summary) : ARRAY_SIZE(stmt_lines), i, j;
+    json_t *of[] = { [OF_STATEMENT] = st, [OF_METERED] = NULL }, *m, *l;
+
+    for (size_t k = 0; k < n; k++)
+        csv_text(c, cols[k].title);
+    csv_end_row(c);
+    json_array_foreach(json_object_get(st, "members"), i, m) {
+        of[OF_MEMBER] = m;
+        of[OF_TOTALS] = json_object_get(m, "totals");
+        if (summary) {
+            stmt_csv_row(c, cols, n, of);
+            continue;
+        }
+        json_array_foreach(json_object_get(m, "lines"), j, l) {
+            of[OF_LINE] = l;
+            of[OF_METERED] = json_object_get(l, "energy_wh") ? l : NULL;
+            stmt_csv_row(c, cols, n, of);
+        }
+    }
+}
+
 static void print_statement(json_t *st)
 {
-    json_t *m, *l;
+    json_t *m;
 
-    /* Times in the site's zone, wherever portierctl runs. */
-    if (*jstr(st, "timezone")) {
-        setenv("TZ", jstr(st, "timezone"), 1);
-        tzset();
-    }
+    site_zone(jstr(st, "timezone"));
     bool fr = strcmp(opt_format, "csv-fr") == 0, csv = fr || strcmp(opt_format, "csv") == 0;
-    size_t i, j, len = 0;
-    char a[32], b[32], amount[32], *text;
+    size_t i, len = 0;
+    char amount[32], *text;
     struct csv c;
 
     if (!csv) {
@@ -1103,73 +1256,7 @@ static void print_statement(json_t *st)
         return;
     }
     csv_init(&c, fr ? CSV_FRENCH : CSV_RFC4180);
-    if (opt_summary) {
-        static const char *const cols[] = { "period", "member_id", "member", "days",
-                                            "presence_minutes", "machine_minutes", "amount",
-                                            "currency", "energy_wh" };
-        csv_row(&c, cols, ARRAY_SIZE(cols));
-        json_array_foreach(json_object_get(st, "members"), i, m) {
-            json_t *t = json_object_get(m, "totals");
-            csv_text(&c, jstr(st, "period"));
-            csv_int(&c, jint(m, "member_id"));
-            csv_text(&c, jstr(m, "member"));
-            csv_int(&c, jint(t, "days"));
-            csv_int(&c, jint(t, "presence_minutes"));
-            csv_int(&c, jint(t, "machine_minutes"));
-            csv_cents(&c, jint(t, "amount_cents"));
-            csv_text(&c, "EUR");
-            csv_int(&c, jint(t, "energy_wh"));
-            csv_end_row(&c);
-        }
-    } else {
-        static const char *const cols[] = {
-            "period", "member_id", "member", "ledger_seq", "usage_id", "kind", "resource",
-            "billing_day", "start", "end", "quantity", "unit", "allowance", "pass_quantity",
-            "plan_quantity", "charged_quantity", "amount", "currency", "end_reason",
-            "corrects_seq", "note", "utc_offset", "energy_wh", "energy_plan_wh",
-            "energy_amount" };
-        csv_row(&c, cols, ARRAY_SIZE(cols));
-        json_array_foreach(json_object_get(st, "members"), i, m) {
-            json_array_foreach(json_object_get(m, "lines"), j, l) {
-                local_minute(jint(l, "started_at"), a, sizeof(a));
-                local_minute(jint(l, "ended_at"), b, sizeof(b));
-                csv_text(&c, jstr(st, "period"));
-                csv_int(&c, jint(m, "member_id"));
-                csv_text(&c, jstr(m, "member"));
-                csv_int(&c, jint(l, "ledger_seq"));
-                csv_int(&c, jint(l, "usage_id"));
-                csv_text(&c, jstr(l, "kind"));
-                csv_text(&c, jstr(l, "resource"));
-                csv_text(&c, jstr(l, "billing_day"));
-                csv_text(&c, a);
-                csv_text(&c, b);
-                csv_int(&c, jint(l, "quantity"));
-                csv_text(&c, jstr(l, "unit"));
-                csv_text(&c, jstr(l, "allowance"));
-                csv_int(&c, jint(l, "pass_quantity"));
-                csv_int(&c, jint(l, "plan_quantity"));
-                csv_int(&c, jint(l, "charged_quantity"));
-                csv_cents(&c, jint(l, "amount_cents"));
-                csv_text(&c, "EUR");
-                csv_text(&c, jstr(l, "end_reason"));
-                csv_int(&c, jint(l, "corrects_seq"));
-                csv_text(&c, jstr(l, "note"));
-                local_offset(jint(l, "started_at"), a, sizeof(a));
-                csv_text(&c, a);
-                /* Energy: empty for lines no meter measured. */
-                if (json_object_get(l, "energy_wh")) {
-                    csv_int(&c, jint(l, "energy_wh"));
-                    csv_int(&c, jint(l, "plan_wh"));
-                    csv_cents(&c, jint(l, "energy_cents"));
-                } else {
-                    csv_text(&c, "");
-                    csv_text(&c, "");
-                    csv_text(&c, "");
-                }
-                csv_end_row(&c);
-            }
-        }
-    }
+    stmt_csv(&c, st, opt_summary);
     text = csv_take(&c, &len);
     if (!text || fwrite(text, 1, len, stdout) != len)
         fprintf(stderr, "portierctl: cannot write the statement\n");
@@ -1194,29 +1281,22 @@ static void print_key(json_t *r)
 
 static void print_presence(json_t *list)
 {
-    size_t i;
-    json_t *v;
-    printf("%-8s %-28s %s\n", "MEMBER", "NAME", "SINCE");
-    json_array_foreach(list, i, v) {
-        char since[40];
-        fmt_time(jint(v, "since"), since, sizeof(since));
-        printf("%-8" JSON_INTEGER_FORMAT " %-28s %s\n", jint(v, "member_id"), jstr(v, "member"), since);
-    }
+    static const struct column cols[] = {
+        { "MEMBER", 8, "member_id", COL_INT, { 0 } }, { "NAME", 28, "member", COL_TEXT, { 0 } },
+        { "SINCE", 0, "since", COL_TIME, { "-" } },
+    };
+    print_table(list, cols, ARRAY_SIZE(cols));
 }
 
 static void print_passes(json_t *list)
 {
-    size_t i;
-    json_t *v;
-    printf("%-6s %-8s %-14s %-9s %-10s %-20s\n", "ID", "KIND", "TARGET", "QUANTITY", "REMAINING",
-           "VALID UNTIL");
-    json_array_foreach(list, i, v) {
-        char until[40];
-        fmt_until(jint(v, "valid_until"), until, sizeof(until));
-        printf("%-6" JSON_INTEGER_FORMAT " %-8s %-14s %-9" JSON_INTEGER_FORMAT " %-10" JSON_INTEGER_FORMAT
-               " %s\n", jint(v, "id"), jstr(v, "kind"), jstr(v, "target"), jint(v, "quantity"),
-               jint(v, "remaining"), jint(v, "valid_until") ? until : "-");
-    }
+    static const struct column cols[] = {
+        { "ID", 6, "id", COL_INT, { 0 } }, { "KIND", 8, "kind", COL_TEXT, { 0 } },
+        { "TARGET", 14, "target", COL_TEXT, { 0 } }, { "QUANTITY", 9, "quantity", COL_INT, { 0 } },
+        { "REMAINING", 10, "remaining", COL_INT, { 0 } },
+        { "VALID UNTIL", 20, "valid_until", COL_UNTIL, { "-" } },
+    };
+    print_table(list, cols, ARRAY_SIZE(cols));
 }
 
 static void print_rates(json_t *list)
@@ -1239,15 +1319,11 @@ static void print_rates(json_t *list)
 
 static void print_periods(json_t *list)
 {
-    size_t i;
-    json_t *v;
-    printf("%-8s %-20s %-10s %s\n", "PERIOD", "CLOSED", "LAST SEQ", "ARCHIVE");
-    json_array_foreach(list, i, v) {
-        char when[40];
-        fmt_time(jint(v, "closed_at"), when, sizeof(when));
-        printf("%-8s %-20s %-10" JSON_INTEGER_FORMAT " %s\n", jstr(v, "period"), when,
-               jint(v, "last_seq"), jstr(v, "archive"));
-    }
+    static const struct column cols[] = {
+        { "PERIOD", 8, "period", COL_TEXT, { 0 } }, { "CLOSED", 20, "closed_at", COL_TIME, { "-" } },
+        { "LAST SEQ", 10, "last_seq", COL_INT, { 0 } }, { "ARCHIVE", 0, "archive", COL_TEXT, { 0 } },
+    };
+    print_table(list, cols, ARRAY_SIZE(cols));
 }
 
 static void print_closed(json_t *r)
@@ -1274,7 +1350,7 @@ static void print_mail(json_t *r)
         char when[32];
         json_int_t at = jint(v, "sent_at") ? jint(v, "sent_at") : jint(v, "next_try_at")
                         ? jint(v, "next_try_at") : jint(v, "created_at");
-        fmt_time(at, when, sizeof(when));
+        fmt_local(at, TIME_MINUTE, "-", when, sizeof(when));
         printf("%-6" JSON_INTEGER_FORMAT " %-10s %-8s %-16s %-8" JSON_INTEGER_FORMAT " %-28.28s %s\n",
                jint(v, "id"), jstr(v, "kind"), jstr(v, "state"), when, jint(v, "attempts"),
                jstr(v, "to"), *jstr(v, "last_error") && strcmp(jstr(v, "state"), "sent") != 0
@@ -1307,7 +1383,7 @@ static void print_webhooks(json_t *list)
                jint(v, "last_status"));
         if (jint(v, "failing_since")) {
             char since[32];
-            fmt_time(jint(v, "failing_since"), since, sizeof(since));
+            fmt_local(jint(v, "failing_since"), TIME_MINUTE, "-", since, sizeof(since));
             printf("  FAILING since %s: %s; next attempt in %" JSON_INTEGER_FORMAT " s\n", since,
                    jstr(v, "last_error"), jint(v, "retry_in_ms") / 1000);
         }
