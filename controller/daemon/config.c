@@ -89,7 +89,7 @@ static void add_error(struct config_errors *errors, const char *file, unsigned l
 static void add_error(struct config_errors *errors, const char *file, unsigned line,
                       const char *fmt, ...)
 {
-    char text[200];
+    char text[320];
     va_list ap;
 
     va_start(ap, fmt);

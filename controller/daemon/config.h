@@ -277,10 +277,12 @@ struct config {
     struct webhook_config webhooks[CONFIG_MAX_WEBHOOKS];
 };
 
-/* Error messages collected while loading, one "FILE:LINE: message" each. */
+/* Error messages collected while loading, one "FILE:LINE: message" each. Room for a long
+ * path and the longest message (an unknown section lists every section: ~180 bytes); with
+ * 256 bytes, a package build's path cut it. */
 struct config_errors {
     unsigned count;
-    char msg[CONFIG_MAX_ERRORS][256];
+    char msg[CONFIG_MAX_ERRORS][640];
 };
 
 extern const char *const config_backends[];       /* "sim", "gpiod" */

@@ -198,8 +198,8 @@ struct booking_verdict fablab_planner_check(const struct fablab_planner *p, int6
         v.error = BOOKING_MEMBER_INACTIVE;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        snprintf(v.message, sizeof(v.message), i18n_t(p->lang, "no member %lld"),
-                 (long long)p->member_id);      /* same specifier in French: check_i18n.py */
+        snprintf(v.message, sizeof(v.message), i18n_t(p->lang, "no member %" PRId64),
+                 p->member_id);     /* same specifier in French: check_i18n.py */
 #pragma GCC diagnostic pop
         return v;
     }

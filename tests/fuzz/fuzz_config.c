@@ -164,7 +164,7 @@ static void check_config(const struct config *c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct config_errors errors;     /* 8 KiB: not on the stack */
+    static struct config_errors errors;     /* 20 KiB: not on the stack */
     struct config *sentinel = (struct config *)&errors;    /* any non-NULL address */
     struct config *cfg = sentinel;
     FILE *f;
