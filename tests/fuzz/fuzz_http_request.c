@@ -313,8 +313,8 @@ static void check_answer(const char *a, size_t len, size_t start)
 {
     unsigned status;
 
-    if (len == 0)
-        return;             /* an incomplete request, dropped */
+    if (len == 0 || start == len)
+        return;             /* an incomplete request, dropped (maybe after "100 Continue") */
     status = status_of(a + start, len - start);
     if (!status || !allowed_status(status))
         fprintf(stderr, "answer (%zu bytes): %.*s\n", len - start,
