@@ -4,6 +4,12 @@
 #pragma once
 #include "command.h"
 
+struct reader;
+
+/* The reader the "reader" argument names, in *ret; else the call fails with not_found.
+ * Shared by the commands that act at a reader (door_commands.c). */
+int cmd_reader_arg(struct cmd_call *call, const struct cmd_args *args, struct reader **ret);
+
 int cmd_account_add(struct cmd_call *call, const struct cmd_args *args);
 int cmd_account_disable(struct cmd_call *call, const struct cmd_args *args);
 int cmd_account_enable(struct cmd_call *call, const struct cmd_args *args);

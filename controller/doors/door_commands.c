@@ -79,14 +79,21 @@ int cmd_door_lock(struct cmd_call *call, const struct cmd_args *a)
                                   door->free_entry));
 }
 
-int cmd_reader_restart(struct cmd_call *call, const struct cmd_args *a)
+int cmd_reader_arg(struct cmd_call *call, const struct cmd_args *a, struct reader **ret)
 {
     const char *name = arg_str(a, "reader");
-    struct reader *reader = site_reader(cmd_services(call)->site, name);
+
+    *ret = site_reader(cmd_services(call)->site, name);
+    return *ret ? 0 : cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
+}
+
+int cmd_reader_restart(struct cmd_call *call, const struct cmd_args *a)
+{
+    struct reader *reader;
     int r;
 
-    if (!reader)
-        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
+    if ((r = cmd_reader_arg(call, a, &reader)) < 0)
+        return r;
     r = reader_restart(reader);
     if (r < 0)
         return cmd_fail(call, r, "bad_request", "reader %s has nothing to restart (%s)",
@@ -126,11 +133,10 @@ int cmd_events(struct cmd_call *call, const struct cmd_args *a)
 
 static int sim_reader(struct cmd_call *call, const struct cmd_args *a, struct reader **ret)
 {
-    const char *name = arg_str(a, "reader");
+    int r = cmd_reader_arg(call, a, ret);
 
-    *ret = site_reader(cmd_services(call)->site, name);
-    if (!*ret)
-        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
+    if (r < 0)
+        return r;
     if ((*ret)->ops != &reader_ops_sim)
         return cmd_fail(call, -EOPNOTSUPP, "bad_request", "reader %s is not simulated",
                         (*ret)->name);

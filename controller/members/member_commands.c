@@ -698,13 +698,12 @@ static int trainer_may_enroll_at(struct cmd_call *call, struct reader *reader)
 int cmd_card_enroll(struct cmd_call *call, const struct cmd_args *a)
 {
     struct services *svc = cmd_services(call);
-    const char *name = arg_str(a, "reader");
-    struct reader *reader = site_reader(svc->site, name);
+    struct reader *reader;
     struct store_member m;
     int r;
 
-    if (!reader)
-        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
+    if ((r = cmd_reader_arg(call, a, &reader)) < 0)
+        return r;
     if (cmd_actor(call)->role == ROLE_TRAINER && (r = trainer_may_enroll_at(call, reader)) < 0)
         return r;
     if ((r = member_load(call, arg_int(a, "member", 0), true, &m)) < 0)
@@ -714,6 +713,20 @@ int cmd_card_enroll(struct cmd_call *call, const struct cmd_args *a)
 }
 
 /* ---- DESFire cards ---- */
+
+/* The reader of a (de)provisioning, free of a waiting enrolment. */
+static int provision_reader(struct cmd_call *call, const struct cmd_args *a,
+                            struct reader **reader)
+{
+    int r = cmd_reader_arg(call, a, reader);
+
+    if (r < 0)
+        return r;
+    if (enroll_waiting_at(cmd_services(call)->enroll, *reader))
+        return cmd_fail(call, -EBUSY, "busy", "an enrolment is waiting at reader %s",
+                        (*reader)->name);
+    return 0;
+}
 
 static int provision_request(struct cmd_call *call, const struct cmd_args *a, bool deprovision,
                              struct provision_request *req)
@@ -730,15 +743,12 @@ static int provision_request(struct cmd_call *call, const struct cmd_args *a, bo
 int cmd_card_provision(struct cmd_call *call, const struct cmd_args *a)
 {
     struct services *svc = cmd_services(call);
-    const char *name = arg_str(a, "reader");
-    struct reader *reader = site_reader(svc->site, name);
+    struct reader *reader;
     struct provision_request req;
     int r;
 
-    if (!reader)
-        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
-    if (enroll_waiting_at(svc->enroll, reader))
-        return cmd_fail(call, -EBUSY, "busy", "an enrolment is waiting at reader %s", reader->name);
+    if ((r = provision_reader(call, a, &reader)) < 0)
+        return r;
     struct store_member m;
     if ((r = member_load(call, arg_int(a, "member", 0), true, &m)) < 0)
         return r;
@@ -754,15 +764,12 @@ int cmd_card_provision(struct cmd_call *call, const struct cmd_args *a)
 int cmd_card_deprovision(struct cmd_call *call, const struct cmd_args *a)
 {
     struct services *svc = cmd_services(call);
-    const char *name = arg_str(a, "reader");
-    struct reader *reader = site_reader(svc->site, name);
+    struct reader *reader;
     struct provision_request req;
     int r;
 
-    if (!reader)
-        return cmd_fail(call, -ENOENT, "not_found", "no reader '%.32s'", name);
-    if (enroll_waiting_at(svc->enroll, reader))
-        return cmd_fail(call, -EBUSY, "busy", "an enrolment is waiting at reader %s", reader->name);
+    if ((r = provision_reader(call, a, &reader)) < 0)
+        return r;
     if ((r = provision_request(call, a, true, &req)) < 0)
         return r;
     r = provision_start(svc->provision, call, reader, &req);
