@@ -851,10 +851,11 @@ static void export_send(struct http_req *rq, json_t *reply)
 
 static void page_export(struct http_req *rq, int64_t id)
 {
-    json_t *req = json_pack("{s:s}", "cmd", "member.export");
+    json_t *req;
 
     if (!http_require(rq, id ? WEB_STAFF : WEB_MEMBERS))
         return;
+    req = json_pack("{s:s}", "cmd", "member.export");
     if (id)
         json_object_set_new(req, "member", json_integer(id));
     else if (rq->account.member_id)
