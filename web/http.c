@@ -8,10 +8,13 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,6 +60,8 @@ void http_reply_response(struct http_req *rq, unsigned status, struct MHD_Respon
         MHD_destroy_response(rq->response);
     rq->response = response;
     rq->response_shared = false;
+    rq->reply_data = NULL;
+    rq->reply_len = 0;
     rq->status = status;
 }
 
@@ -87,10 +92,12 @@ void http_reply(struct http_req *rq, unsigned status, const char *content_type, 
         buf_free(body);
         return;
     }
-    memset(body, 0, sizeof(*body));     /* MHD frees it */
     if (rq->account.id)
         MHD_add_response_header(r, "Cache-Control", "no-store");
     http_reply_response(rq, status, r);
+    rq->reply_data = body->data;        /* for the cache, while the response lives */
+    rq->reply_len = body->len;
+    memset(body, 0, sizeof(*body));     /* MHD frees it */
 }
 
 void http_reply_static(struct http_req *rq, unsigned status, const char *content_type,
@@ -240,6 +247,37 @@ static struct MHD_Response *cache_find(struct http *h, const char *key)
     return NULL;
 }
 
+static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    return MHD_add_response_header(cls, key, value) == MHD_YES ? MHD_YES : MHD_NO;
+}
+
+/* r, with the same headers, its body len bytes at data kept in a sealed memfd: libmicrohttpd
+ * sends a cached page to each client with sendfile(2), from the page cache and with no copy
+ * through portierd (as nginx serves a static file), and the cache's pages are not heap.
+ * NULL if that cannot be had (no memfd, no room): r is served from memory then. */
+static struct MHD_Response *response_in_memfd(struct MHD_Response *r, const char *data,
+                                              size_t len)
+{
+    struct MHD_Response *m;
+    int fd = memfd_create("portier-page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd < 0)
+        return NULL;
+    if (file_write_full(fd, data, len) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+        !(m = MHD_create_response_from_fd64(len, fd))) {
+        close(fd);
+        return NULL;
+    }
+    if (MHD_get_response_headers(r, copy_header, m) < 0) {
+        MHD_destroy_response(m);        /* closes fd */
+        return NULL;
+    }
+    return m;
+}
+
 void http_cache_put(struct http_req *rq, int64_t expires_at)
 {
     struct http *h = rq->h;
@@ -258,6 +296,11 @@ void http_cache_put(struct http_req *rq, int64_t expires_at)
             slot = &h->cache[i];
     if (!slot)
         slot = &h->cache[0];
+    if (rq->reply_data && h->sendfile) {
+        struct MHD_Response *m = response_in_memfd(rq->response, rq->reply_data, rq->reply_len);
+        if (m)
+            http_reply_response(rq, rq->status, m);
+    }
     if (slot->response)
         MHD_destroy_response(slot->response);  /* requests sending it keep their reference */
     snprintf(slot->key, sizeof(slot->key), "%s", rq->cache_key);
@@ -1223,29 +1266,55 @@ static void on_post_durable(struct commit_wait *w, int result)
 
 /* A page any visitor would get the same: answered from the cache, first thing, with nothing
  * else done for it (no request state, no session lookup). true if it was. */
-static bool answer_from_cache(struct http *h, struct MHD_Connection *conn, const char *url,
-                              const char *method)
+/* The con_cls of a request answered from the page cache: it has no request state. */
+static char cached_mark;
+#define CACHED_REQUEST ((void *)&cached_mark)
+
+/* The cached answer to an anonymous GET or HEAD without a body, or NULL. */
+static struct MHD_Response *cached_answer(struct http *h, struct MHD_Connection *conn,
+                                          const char *url, const char *method)
 {
     char key[HTTP_CACHE_KEY_MAX];
-    struct MHD_Response *r;
-    struct http_conn *hc;
 
     if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") ||
         MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, SESSION_COOKIE) ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length") ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
-        return false;                   /* a body would have to be read first */
+        return NULL;                    /* a body would have to be read first */
     if (!cache_key(conn, url,
                    i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            "Accept-Language"),
                                (enum lang)h->cfg->site.language),
-                   key, sizeof(key)) ||
-        !(r = cache_find(h, key)))
+                   key, sizeof(key)))
+        return NULL;
+    return cache_find(h, key);
+}
+
+/* Answer from the page cache at the first call for conn's request, if the page is there.
+ * The answer is queued at the second call, once libmicrohttpd has the whole request: one
+ * queued at the first call makes it "discard the request" and close the connection, so a
+ * browser or a load balancer keeping the connection alive would open a new one for each
+ * page. The second call comes at once, in the same run of libmicrohttpd (a request without
+ * a body), so the response cannot leave the cache in between. */
+static bool answer_from_cache(struct http *h, struct MHD_Connection *conn, const char *url,
+                              const char *method, void **con_cls)
+{
+    struct http_conn *hc = conn_of(conn);
+    struct MHD_Response *r = cached_answer(h, conn, url, method);
+
+    if (!r)
         return false;
-    if (MHD_queue_response(conn, 200, r) != MHD_YES)
-        return false;
-    if ((hc = conn_of(conn)))
+    if (!hc || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect")) {
+        /* Nowhere to keep it till the next call, or "Expect: 100-continue" (see on_access):
+         * at once, and libmicrohttpd closes the connection after it. */
+        if (MHD_queue_response(conn, 200, r) != MHD_YES)
+            return false;
+    } else {
+        hc->cached = r;
+        *con_cls = CACHED_REQUEST;
+    }
+    if (hc)
         hc->cached_since = now_mono_usec();
     return true;
 }
@@ -1308,12 +1377,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     struct http_req *rq = *con_cls;
     enum MHD_Result ret;
 
+    if (rq == CACHED_REQUEST) {
+        struct http_conn *hc = conn_of(conn);
+        struct MHD_Response *r = hc->cached;
+        hc->cached = NULL;
+        return MHD_queue_response(conn, 200, r);
+    }
     if (!rq) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         struct http_conn *hc = conn_of(conn);
         if (hc)
             hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
-        if (answer_from_cache(h, conn, url, method))
+        if (answer_from_cache(h, conn, url, method, con_cls))
             return MHD_YES;             /* on_completed() sees no request state */
         if (hc)
             hc->reading_since = now_mono_usec();  /* now the body has its deadline */
@@ -1424,8 +1499,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     uint64_t us;
 
     struct http_conn *hc = conn_of(conn);
-    if (!rq) {
+    if (!rq || rq == CACHED_REQUEST) {
         /* Answered from the page cache (or refused before anything was read). */
+        *con_cls = NULL;
+        if (hc)
+            hc->cached = NULL;
         if (hc && hc->cached_since) {
             count_request(h, 200, now_mono_usec() - hc->cached_since);
             hc->cached_since = 0;
@@ -1691,6 +1769,17 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warning("http: %s", safe);
 }
 
+/* Whether this thread (the event loop's, where libmicrohttpd runs) has SIGPIPE blocked or
+ * ignored. */
+static bool sigpipe_blocked(void)
+{
+    sigset_t mask;
+    struct sigaction sa;
+
+    return (pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 && sigismember(&mask, SIGPIPE) == 1) ||
+           (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);
+}
+
 /* A PEM file as a string: NULL if unreadable, empty or over max bytes. */
 static char *read_pem(const char *path, size_t max)
 {
@@ -1746,10 +1835,15 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->env = *env;
     h->cfg = cfg;
     h->tls = cert != NULL;
-    /* TLS adds its two options; without it the array is just its end. */
+    /* libmicrohttpd sends a file with sendfile(2) only when told that a write to a closed
+     * connection cannot kill the process with SIGPIPE: portierd blocks it (daemon.c). Over
+     * TLS the bytes go through GnuTLS anyway: cached pages stay in memory. */
+    h->sendfile = !h->tls && sigpipe_blocked();
+    /* TLS adds its two options; without it the array starts at the third. */
     struct MHD_OptionItem tls_opts[] = {
         { MHD_OPTION_HTTPS_MEM_CERT, 0, cert },
         { MHD_OPTION_HTTPS_MEM_KEY, 0, key },
+        { h->sendfile ? MHD_OPTION_SIGPIPE_HANDLED_BY_APP : MHD_OPTION_END, 1, NULL },
         { MHD_OPTION_END, 0, NULL },
     };
     h->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http.port, NULL, NULL, on_access, h,

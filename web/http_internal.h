@@ -64,6 +64,7 @@ struct http_conn {
     uint64_t waiting_since;         /* CLOCK_MONOTONIC usec: awaiting headers since; 0: in */
     uint64_t reading_since;         /* the headers are in, the body is awaited; 0: all in */
     uint64_t cached_since;          /* its request is answered from the page cache: since */
+    struct MHD_Response *cached;    /* that answer, from on_access()'s first call to its second */
     bool cut;
 };
 
@@ -114,6 +115,8 @@ struct http_req {
     /* the answer, once known */
     struct MHD_Response *response;
     bool response_shared;           /* owned by a cache, not by the request */
+    const char *reply_data;         /* the body of response when http_reply() made it (MHD's) */
+    size_t reply_len;
     unsigned status;
     /* waiting on a command, its commit, or a password job */
     bool suspended;
@@ -144,6 +147,7 @@ struct http {
     uint64_t cuts_logged_usec;
     struct http_req *suspended;
     bool tls;
+    bool sendfile;                  /* cached pages go out with sendfile(2) (http_cache_put) */
     uint64_t bookings_gen_seen;
     /* login rate limits (http.c) */
     struct login_slot {

@@ -10,6 +10,9 @@
  * 0 or -errno (the temporary file is removed). */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* write() all len bytes of data to fd (again after EINTR or a short write). 0 or -errno. */
+int file_write_full(int fd, const void *data, size_t len);
+
 /* fsync the directory that holds path (its new or renamed entries become durable). */
 int file_sync_dir(const char *path);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "fileio.h"
 #include "log.h"
 #include "members.h"
 #include "services.h"
@@ -197,14 +198,8 @@ int billing_job_main(int argc, char **argv)
     text = json_dumps(reply, JSON_COMPACT);
     json_decref(reply);
     if (text) {
-        size_t len = strlen(text), done = 0;
-        while (done < len) {
-            ssize_t n = write(3, text + done, len - done);
-            if (n <= 0)
-                break;
-            done += (size_t)n;
-        }
-        (void)!write(3, "\n", 1);
+        if (file_write_full(3, text, strlen(text)) == 0)
+            (void)file_write_full(3, "\n", 1);
         free(text);
     }
     store_free(ro);

@@ -330,6 +330,7 @@ int daemon_new(const char *config_path, struct daemon **ret)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGCHLD);      /* reader workers' exits come through sd-event */
+    sigaddset(&mask, SIGPIPE);      /* a peer gone mid-write is EPIPE, for every thread */
     sigprocmask(SIG_BLOCK, &mask, NULL);
     if ((r = sd_event_add_signal(d->svc.loop, NULL, SIGTERM, on_sigterm, d)) < 0 ||
         (r = sd_event_add_signal(d->svc.loop, NULL, SIGINT, on_sigterm, d)) < 0 ||

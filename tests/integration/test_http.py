@@ -1825,6 +1825,47 @@ class LoadTest(HttpBase):
         self.assertEqual(mine.header("Cache-Control"), "no-store")
         self.assertNotIn("Log out", anon.get("/bookings", headers=["Accept-Language: en"]).text)
 
+    def test_a_cached_page_keeps_the_connection_alive(self):
+        """A page answered from the cache used to close its connection ("Connection: close":
+        the answer was queued before libmicrohttpd had the whole request), so a browser, a
+        reverse proxy or a load test opened a new connection for every page. Three requests
+        on one connection: built, then twice from the cache, each kept alive."""
+        req = b"GET /bookings HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n\r\n"
+        s = self.send_raw(req)
+        try:
+            bodies = []
+            for i in range(3):
+                if i:
+                    s.sendall(req)
+                code, headers, body = self.read_response(s)
+                self.assertEqual(code, 200, body[:200])
+                self.assertNotEqual(headers.get("connection", "").lower(), "close", (i, headers))
+                bodies.append(body)
+        finally:
+            s.close()
+        self.assertEqual(bodies[1], bodies[0])
+        self.assertEqual(bodies[2], bodies[0])
+
+    def test_cached_pages_are_sent_from_sealed_memfds_that_do_not_pile_up(self):
+        """Cached pages go out with sendfile(2) from a sealed memfd each: a page replaced in
+        the cache (a booking changed it) closes its memfd, so portierd never holds more of them
+        than the cache has slots (16), however often pages change."""
+        anon = self.client()
+        for i in range(24):
+            if i % 3 == 0:          # the cache's pages are stale now: built again, put again
+                self.d.ok({"cmd": "booking.cancel",
+                           "booking": self.book("Carol", self.at(16), self.at(17))})
+            for lang in ("en", "fr"):
+                first = anon.get("/bookings?n=%d" % (i % 20), headers=["Accept-Language: " + lang])
+                again = anon.get("/bookings?n=%d" % (i % 20), headers=["Accept-Language: " + lang])
+                self.assertEqual(again.status, 200)
+                self.assertEqual(again.body, first.body)
+        fds = os.listdir("/proc/%d/fd" % self.d.proc.pid)
+        memfds = [f for f in fds if "memfd:portier-page" in
+                  os.readlink("/proc/%d/fd/%s" % (self.d.proc.pid, f))]
+        self.assertGreater(len(memfds), 0, "no cached page in a memfd")
+        self.assertLessEqual(len(memfds), 16)
+
     def test_a_get_with_a_body_is_read_before_it_is_answered(self):
         """A cached page is answered before anything is read only for a request without a
         body: the body of another must not be taken for the connection's next request."""
