@@ -3,10 +3,11 @@
 
 Each tap is timed from the moment its request leaves this process to the moment the door's
 relay changes state in the simulated back-end: portierd mirrors every simulated relay write
-into a file ([hardware] sim_state_dir), and this process waits for that file's change with
-inotify. So the figure holds everything a door waits for: the control socket, the wait for
-portierd's event loop to get to it (whatever else the loop is doing), the decision and the
-relay write. The daemon's own latency_us (card event in -> relay written) is kept beside it.
+into a file ([hardware] sim_state_dir; one pwrite(2) of "0\n" or "1\n" on a file it keeps
+open), and this process waits for that file's change with inotify (IN_MODIFY). So the figure
+holds everything a door waits for: the control socket, the wait for portierd's event loop to
+get to it (whatever else the loop is doing), the decision and the relay write. The daemon's
+own latency_us (card event in -> relay written) is kept beside it.
 
 One tap at a time: lock the door (relay off, observed), wait a random pause, tap a granted
 card, wait for the relay to go on. A separate process, so that nothing else of the bench
@@ -25,7 +26,7 @@ import struct
 import sys
 import time
 
-IN_CLOSE_WRITE = 0x00000008
+IN_MODIFY = 0x00000002
 IN_CLOEXEC = 0o2000000
 
 
@@ -37,7 +38,7 @@ class RelayWatch:
         self.fd = libc.inotify_init1(IN_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
-        if libc.inotify_add_watch(self.fd, directory.encode(), IN_CLOSE_WRITE) < 0:
+        if libc.inotify_add_watch(self.fd, directory.encode(), IN_MODIFY) < 0:
             raise OSError(ctypes.get_errno(), "inotify_add_watch " + directory)
         self.path = os.path.join(directory, name)
         self.name = name.encode()

@@ -37,6 +37,9 @@
 #define LOGIN_FREE_FAILURES 3           /* an account's failures before it must wait */
 #define LOGIN_DELAY_MAX_SEC 60          /* the longest an account's owner ever waits */
 #define TRIM_AFTER_IDLE_USEC (2 * 1000000ull)
+/* Answers from the page cache per pass of the loop: each costs tens of microseconds (most
+ * of it the kernel's, sending the page), so a door's tap waits behind at most this many. */
+#define CACHED_PER_PASS 16
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -1303,8 +1306,9 @@ static bool answer_from_cache(struct http *h, struct MHD_Connection *conn, const
     struct http_conn *hc = conn_of(conn);
     struct MHD_Response *r = cached_answer(h, conn, url, method);
 
-    if (!r)
-        return false;
+    if (!r || h->cached_in_pass >= CACHED_PER_PASS)
+        return false;                   /* over this pass's share: it waits for its turn */
+    h->cached_in_pass++;
     if (!hc || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect")) {
         /* Nowhere to keep it till the next call, or "Expect: 100-continue" (see on_access):
          * at once, and libmicrohttpd closes the connection after it. */
@@ -1363,6 +1367,31 @@ static void leave_queue(struct http_req *rq)
     rq->waiting_turn = false;
 }
 
+/* This pass's turns, in the order the requests came: the waiting ones the page cache
+ * answers, up to a pass's share, and the oldest other one (resumed, libmicrohttpd serves them
+ * in this run). */
+static void give_turns(struct http *h)
+{
+    struct http_req **pp = &h->waiting_head;
+
+    h->waiting_tail = NULL;
+    while (*pp) {
+        struct http_req *rq = *pp;
+        unsigned *used = rq->from_cache ? &h->cached_in_pass : &h->routed_in_pass;
+        if (*used >= (rq->from_cache ? CACHED_PER_PASS : 1u)) {
+            h->waiting_tail = rq;
+            pp = &rq->next_waiting;
+            continue;
+        }
+        (*used)++;
+        *pp = rq->next_waiting;
+        h->waiting--;
+        rq->waiting_turn = false;
+        rq->turn = true;
+        MHD_resume_connection(rq->conn);
+    }
+}
+
 static int serve_next(sd_event_source *s, void *userdata)
 {
     run(userdata);
@@ -1390,6 +1419,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
         if (answer_from_cache(h, conn, url, method, con_cls))
             return MHD_YES;             /* on_completed() sees no request state */
+        bool from_cache = h->cached_in_pass >= CACHED_PER_PASS &&
+                          cached_answer(h, conn, url, method);
         if (hc)
             hc->reading_since = now_mono_usec();  /* now the body has its deadline */
         rq = calloc(1, sizeof(*rq));
@@ -1403,6 +1434,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
         rq->is_api = strncmp(url, "/api/", 5) == 0;
+        rq->from_cache = from_cache;
         rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            "Accept-Language"),
                                (enum lang)h->cfg->site.language);
@@ -1438,14 +1470,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (rq->suspended || rq->waiting_turn)
         return MHD_YES;
     if (!rq->response) {
-        if (!rq->turn && !costs_nothing(rq) && (h->waiting_head || h->routed_in_pass)) {
+        if (!rq->turn && !costs_nothing(rq) &&
+            (rq->from_cache ? h->cached_in_pass >= CACHED_PER_PASS
+                            : h->waiting_head || h->routed_in_pass)) {
             wait_turn(rq);
             return MHD_YES;
         }
-        if (!rq->turn)
+        if (!rq->turn && rq->from_cache)
+            h->cached_in_pass++;
+        else if (!rq->turn)
             h->routed_in_pass++;
         rq->turn = false;
-        if (rq->body_too_large)
+        struct MHD_Response *cached = rq->from_cache ? cache_find(h, rq->cache_key) : NULL;
+        if (cached) {
+            http_reply_response(rq, 200, cached);
+            rq->response_shared = true;
+        } else if (rq->body_too_large)
             http_error(rq, 413, "too_large", "the request body is larger than %" PRId64 " KiB",
                        h->cfg->http.max_body_kib);
         else
@@ -1559,15 +1599,8 @@ static void run(struct http *h)
     MHD_UNSIGNED_LONG_LONG ms;
 
     h->routed_in_pass = 0;
-    if (h->waiting_head) {
-        /* The oldest waiting request has this pass's turn (resumed, libmicrohttpd serves it
-         * in this run). */
-        struct http_req *rq = h->waiting_head;
-        leave_queue(rq);
-        rq->turn = true;
-        h->routed_in_pass = 1;
-        MHD_resume_connection(rq->conn);
-    }
+    h->cached_in_pass = 0;
+    give_turns(h);
     MHD_run(h->mhd);
     /* Requests still waiting: another pass soon, after the replies and the doors. */
     if (h->waiting_head)

@@ -111,6 +111,7 @@ struct http_req {
     /* its turn: a request is routed only when the loop has nothing else of the web's to do in
      * this pass (http.c: one request's work per pass); until then its connection waits */
     bool turn, waiting_turn;
+    bool from_cache;                /* the page cache answers it: its turn costs little */
     struct http_req *next_waiting;
     /* the answer, once known */
     struct MHD_Response *response;
@@ -165,6 +166,7 @@ struct http {
     unsigned waiting;
     sd_event_source *next_turn;
     unsigned routed_in_pass;
+    unsigned cached_in_pass;        /* answers from the page cache in this pass */
     struct http_cached cache[HTTP_CACHE_SLOTS];
     struct http_template {
         char key[HTTP_CACHE_KEY_MAX];

@@ -1846,6 +1846,32 @@ class LoadTest(HttpBase):
         self.assertEqual(bodies[1], bodies[0])
         self.assertEqual(bodies[2], bodies[0])
 
+    def test_a_crowd_of_cached_requests_is_answered_a_share_per_pass(self):
+        """48 keep-alive connections ask for the cached page at the same moment, twice: the
+        loop answers 8 per pass and the others wait their turn (suspended, then answered from
+        the cache): each gets the page, whole, on a connection kept alive, and a tap in the
+        middle opens the door."""
+        req = b"GET /bookings HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n\r\n"
+        s = self.send_raw(req)
+        _, _, page = self.read_response(s)
+        s.close()
+        socks = [self.send_raw(req) for _ in range(48)]
+        try:
+            for round_ in range(2):
+                if round_:
+                    for s in socks:
+                        s.sendall(req)
+                    self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+                for s in socks:
+                    code, headers, body = self.read_response(s)
+                    self.assertEqual(code, 200, body[:200])
+                    self.assertEqual(body, page)
+                    self.assertNotEqual(headers.get("connection", "").lower(), "close")
+        finally:
+            for s in socks:
+                s.close()
+        self.assertNotIn("internal error", self.d.log_text())
+
     def test_cached_pages_are_sent_from_sealed_memfds_that_do_not_pile_up(self):
         """Cached pages go out with sendfile(2) from a sealed memfd each: a page replaced in
         the cache (a booking changed it) closes its memfd, so portierd never holds more of them
