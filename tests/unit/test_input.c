@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* input: the generic layer's watch of a back-end's event fd (input_watch_fd(), what the
  * libgpiod back-ends use). A test back-end stands on a pipe: a byte written is an edge, the
- * line's value a variable. Runs a real sd-event loop, each pass bounded. */
+ * line's value a variable. Runs a real sd-event loop, each pass bounded. Also the lookup of
+ * the back-ends by their configured name. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "gpio_backend.h"
 #include "input.h"
 
 #define RUN_BOUND_USEC (5 * 1000000ull)
@@ -176,12 +178,25 @@ static void test_a_failed_open_ends_the_watch(void **state)
     assert_int_equal(line.drains, 0);
 }
 
+/* [hardware] backend names the relay and input back-ends as a pair. */
+static void test_backends_by_name(void **state)
+{
+    (void)state;
+    assert_ptr_equal(relay_ops_by_name("sim"), &relay_ops_sim);
+    assert_ptr_equal(input_ops_by_name("sim"), &input_ops_sim);
+    assert_ptr_equal(relay_ops_by_name("gpiod"), &relay_ops_gpiod);
+    assert_ptr_equal(input_ops_by_name("gpiod"), &input_ops_gpiod);
+    assert_null(relay_ops_by_name("pipe"));
+    assert_null(input_ops_by_name(""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_readable_fd_is_drained_then_an_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_drain_is_no_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_open_ends_the_watch, setup, teardown),
+        cmocka_unit_test(test_backends_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
