@@ -18,7 +18,6 @@
 struct gpiod_handle {
     struct gpiod_chip *chip;
     struct gpiod_line *line;
-    sd_event_source *io;
 };
 
 static int handle_open(const struct line_spec *spec, struct gpiod_handle **ret)
@@ -52,7 +51,6 @@ static void handle_close(struct gpiod_handle *h)
 {
     if (!h)
         return;
-    sd_event_source_disable_unref(h->io);
     if (h->chip)
         gpiod_chip_close(h->chip);      /* releases the line too */
     free(h);
@@ -101,19 +99,17 @@ const struct relay_ops relay_ops_gpiod = {
     .close = gpiod_relay_close,
 };
 
-static int gpiod_input_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* Drain what the kernel queued; the value itself is re-read after debouncing. */
+static int gpiod_input_drain(struct input *in, int fd)
 {
-    struct input *in = userdata;
     /* The kernel's own record (a 64-bit nanosecond stamp), not libgpiod 1.6's struct
      * gpiod_line_event: that one holds a struct timespec, whose size differs between a
      * library built with a 32-bit time_t (Debian 12 armhf) and Portier built with
      * _TIME_BITS=64. */
     struct gpioevent_data events[16];
 
-    /* Drain what the kernel queued; the value itself is re-read after debouncing. */
     if (read(fd, events, sizeof(events)) < 0 && errno != EAGAIN)
-        return 0;
-    input_edge(in);
+        return -errno;
     return 0;
 }
 
@@ -142,7 +138,7 @@ static int gpiod_input_open(struct input *in)
     fd = gpiod_line_event_get_fd(h->line);
     if (fd < 0)
         return -EBADF;
-    return sd_event_add_io(in->loop, &h->io, fd, EPOLLIN, gpiod_input_event, in);
+    return input_watch_fd(in, fd, gpiod_input_drain);
 }
 
 static int gpiod_input_read(struct input *in, bool *ret_active)

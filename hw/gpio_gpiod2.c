@@ -23,7 +23,6 @@ struct gpiod2_handle {
     struct gpiod_line_request *request;
     struct gpiod_edge_event_buffer *events;     /* inputs only */
     unsigned offset;
-    sd_event_source *io;
 };
 
 static bool is_number(const char *s)
@@ -137,7 +136,6 @@ static void handle_close(struct gpiod2_handle *h)
 {
     if (!h)
         return;
-    sd_event_source_disable_unref(h->io);
     if (h->request)
         gpiod_line_request_release(h->request);
     if (h->events)
@@ -193,14 +191,12 @@ const struct relay_ops relay_ops_gpiod = {
     .close = gpiod2_relay_close,
 };
 
-static int gpiod2_input_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* Drain what the kernel queued; the value itself is re-read after debouncing. */
+static int gpiod2_input_drain(struct input *in, int fd)
 {
-    struct input *in = userdata;
     struct gpiod2_handle *h = in->priv;
 
-    /* Drain what the kernel queued; the value itself is re-read after debouncing. */
     (void)gpiod_line_request_read_edge_events(h->request, h->events, EDGE_EVENTS_MAX);
-    input_edge(in);
     return 0;
 }
 
@@ -237,7 +233,7 @@ static int gpiod2_input_open(struct input *in)
     fd = gpiod_line_request_get_fd(h->request);
     if (fd < 0)
         return -EBADF;
-    return sd_event_add_io(in->loop, &h->io, fd, EPOLLIN, gpiod2_input_event, in);
+    return input_watch_fd(in, fd, gpiod2_input_drain);
 }
 
 static int gpiod2_input_read(struct input *in, bool *ret_active)

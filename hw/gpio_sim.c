@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gpio_backend.h"
+#include "util.h"
 
 struct sim_relay {
     unsigned fail_next;
@@ -135,20 +136,34 @@ int input_sim_set(struct input *in, bool active)
     return 0;
 }
 
+/* The back-ends by their name in the configuration ([hardware] backend). */
+static const struct gpio_backend {
+    const char *name;
+    const struct relay_ops *relay;
+    const struct input_ops *input;
+} backends[] = {
+    { "sim", &relay_ops_sim, &input_ops_sim },
+    { "gpiod", &relay_ops_gpiod, &input_ops_gpiod },
+};
+
+static const struct gpio_backend *backend_by_name(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(backends); i++)
+        if (strcmp(backends[i].name, name) == 0)
+            return &backends[i];
+    return NULL;
+}
+
 const struct relay_ops *relay_ops_by_name(const char *backend)
 {
-    if (strcmp(backend, "sim") == 0)
-        return &relay_ops_sim;
-    if (strcmp(backend, "gpiod") == 0)
-        return &relay_ops_gpiod;
-    return NULL;
+    const struct gpio_backend *b = backend_by_name(backend);
+
+    return b ? b->relay : NULL;
 }
 
 const struct input_ops *input_ops_by_name(const char *backend)
 {
-    if (strcmp(backend, "sim") == 0)
-        return &input_ops_sim;
-    if (strcmp(backend, "gpiod") == 0)
-        return &input_ops_gpiod;
-    return NULL;
+    const struct gpio_backend *b = backend_by_name(backend);
+
+    return b ? b->input : NULL;
 }

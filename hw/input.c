@@ -31,6 +31,21 @@ void input_edge(struct input *in)
         input_debounce_done(in);
 }
 
+static int input_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct input *in = userdata;
+
+    if (in->drain(in, fd) == 0)
+        input_edge(in);
+    return 0;
+}
+
+int input_watch_fd(struct input *in, int fd, input_drain_fn drain)
+{
+    in->drain = drain;
+    return sd_event_add_io(in->loop, &in->watch, fd, EPOLLIN, input_readable, in);
+}
+
 int input_open(struct input *in, const struct input_ops *ops, sd_event *loop, const char *name,
                const struct line_spec *line, enum input_bias bias, unsigned debounce_ms,
                input_change_fn on_change, void *userdata)
@@ -61,6 +76,7 @@ int input_open(struct input *in, const struct input_ops *ops, sd_event *loop, co
     return 0;
 fail:
     in->debounce = timer_free(in->debounce);
+    in->watch = sd_event_source_disable_unref(in->watch);
     ops->close(in);
     return ret;
 }
@@ -70,6 +86,7 @@ void input_close(struct input *in)
     if (!in || !in->is_open)
         return;
     in->debounce = timer_free(in->debounce);
+    in->watch = sd_event_source_disable_unref(in->watch);
     in->ops->close(in);
     in->is_open = false;
 }

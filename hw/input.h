@@ -28,6 +28,8 @@ struct input_ops {
 };
 
 typedef void (*input_change_fn)(struct input *in, bool active, void *userdata);
+/* Empty what the line's fd holds. 0, or -errno: then the edge is not acted on. */
+typedef int (*input_drain_fn)(struct input *in, int fd);
 
 struct input {
     const struct input_ops *ops;
@@ -43,6 +45,8 @@ struct input {
     input_change_fn on_change;
     void *userdata;
     void *priv;
+    sd_event_source *watch;         /* input_watch_fd() */
+    input_drain_fn drain;
 };
 
 /* Set up in (caller-owned storage), open it, read its initial value (no callback for the
@@ -55,3 +59,7 @@ void input_close(struct input *in);
 
 /* For back-ends: the raw value may have changed. */
 void input_edge(struct input *in);
+/* For back-ends whose line reports edges on a file descriptor, from ops->open(): watch fd on
+ * in->loop; whenever it is readable, drain(in, fd) empties it and input_edge() follows. The
+ * watch ends before ops->close() runs. 0 or -errno. */
+int input_watch_fd(struct input *in, int fd, input_drain_fn drain);

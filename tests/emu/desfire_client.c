@@ -232,6 +232,22 @@ static void scenario_provision(MifareTag tag, const char *uid_hex)
     free(aid);
 }
 
+/* ChangeKeySettings (its enciphered settings byte and CRC) to 0x0B, read back, then to the
+ * factory 0x0F again. */
+static void change_key_settings_and_back(MifareTag tag)
+{
+    uint8_t settings = 0, max_keys = 0;
+
+    if (mifare_desfire_change_key_settings(tag, 0x0B) < 0)
+        fail(tag, "change key settings");
+    if (mifare_desfire_get_key_settings(tag, &settings, &max_keys) < 0 || settings != 0x0B)
+        fail(tag, "key settings not changed");
+    if (mifare_desfire_change_key_settings(tag, 0x0F) < 0)
+        fail(tag, "change key settings back");
+    if (mifare_desfire_get_key_settings(tag, &settings, &max_keys) < 0 || settings != 0x0F)
+        fail(tag, "key settings not changed back");
+}
+
 static void scenario_picc_aes(MifareTag tag)
 {
     MifareDESFireAID aids_in[20], *aids = NULL;
@@ -254,6 +270,9 @@ static void scenario_picc_aes(MifareTag tag)
     ok();
     step = "picc-auth-aes";
     auth(tag, 0, aes(amk, 5));
+    ok();
+    step = "change-key-settings-aes";
+    change_key_settings_and_back(tag);
     ok();
     step = "create-20-applications";
     for (int i = 0; i < 20; i++) {
@@ -305,6 +324,9 @@ static void scenario_picc_aes(MifareTag tag)
         mifare_desfire_key_free(n);
     }
     auth(tag, 0, des_zero());
+    ok();
+    step = "change-key-settings-des";
+    change_key_settings_and_back(tag);
     ok();
     for (int i = 0; i < 20; i++)
         free(aids_in[i]);

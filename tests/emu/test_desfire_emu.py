@@ -167,6 +167,8 @@ class DesfireEmuTest(unittest.TestCase):
         out = self.run_client("picc-aes")
         self.assertIn("ok list-applications-two-frames", out)
         self.assertIn("ok long-files", out)
+        self.assertIn("ok change-key-settings-aes", out)
+        self.assertIn("ok change-key-settings-des", out)
         self.assertEqual(self.emu.cmd("desfire uid=04A1B2C3D4E5F6"), "ok aids=- random_uid=0 picc=3des")
 
     def test_wrong_key_is_an_authentication_error(self):

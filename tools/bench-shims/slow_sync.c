@@ -44,22 +44,27 @@ static void slow_down(void)
         ;
 }
 
+typedef int (*sync_fn)(int fd);
+
+/* Wait, then make the real call named name (looked up once, into *real). */
+static int slow_sync(sync_fn *real, const char *name, int fd)
+{
+    if (!*real)
+        *real = (sync_fn)dlsym(RTLD_NEXT, name);
+    slow_down();
+    return (*real)(fd);
+}
+
 int fsync(int fd)
 {
-    static int (*real)(int);
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    slow_down();
-    return real(fd);
+    static sync_fn real;
+    return slow_sync(&real, "fsync", fd);
 }
 
 int fdatasync(int fd)
 {
-    static int (*real)(int);
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    slow_down();
-    return real(fd);
+    static sync_fn real;
+    return slow_sync(&real, "fdatasync", fd);
 }
 
 __attribute__((destructor)) static void report(void)

@@ -445,6 +445,35 @@ struct command {
 	size_t n;
 };
 
+/* Enciphered data carries a CRC: CRC32 (4 bytes) in an AES session, CRC16 (2) otherwise. */
+static size_t crc_size(const struct df_card *c)
+{
+	return c->scheme == S_AES ? 4 : 2;
+}
+
+/* Whether stored holds the session's kind of CRC of the n bytes at p. */
+static bool crc_ok(const struct df_card *c, const uint8_t *p, size_t n, const uint8_t *stored)
+{
+	uint8_t crc[4];
+
+	if (c->scheme == S_AES)
+		put_crc32(crc, df_crc32(p, n));
+	else
+		put_crc16(crc, df_crc16(p, n));
+	return memcmp(crc, stored, crc_size(c)) == 0;
+}
+
+/* The CRC after len bytes of deciphered data that start hdr bytes into the command: an AES
+ * session's covers the command from its INS on, a DES session's the data alone. The caller
+ * has checked that the command holds hdr + len + crc_size() bytes. */
+static bool data_crc_ok(const struct df_card *c, const struct command *cmd, size_t hdr, size_t len)
+{
+	const uint8_t *data = cmd->p + hdr;
+
+	return c->scheme == S_AES ? crc_ok(c, cmd->p, hdr + len, data + len)
+				  : crc_ok(c, data, len, data + len);
+}
+
 static uint8_t fail(struct answer *a, uint8_t status)
 {
 	a->status = status;
@@ -874,8 +903,8 @@ static void cmd_change_key(struct df_card *c, struct command *cmd, struct answer
 	enum key_type old_type, type;
 	struct key *k;
 	uint8_t *p = cmd->p + 2, newkey[24];
-	size_t klen, pos;
-	bool same, aes_session;
+	size_t klen, pos, crc_len;
+	bool same;
 
 	if (cmd->n < 2 + 16) {
 		fail(a, DF_LENGTH_ERROR);
@@ -893,7 +922,6 @@ static void cmd_change_key(struct df_card *c, struct command *cmd, struct answer
 	type = app ? app->type : (cmd->p[1] & 0x80) ? KT_AES : (cmd->p[1] & 0x40) ? KT_3K3DES : KT_3DES;
 	klen = key_len(type);
 	same = (unsigned)c->auth_key == keyno;
-	aes_session = c->scheme == S_AES;
 	if (!receive_enciphered(c, cmd, 2)) {
 		fail(a, DF_LENGTH_ERROR);
 		return;
@@ -902,52 +930,24 @@ static void cmd_change_key(struct df_card *c, struct command *cmd, struct answer
 	 * for AES, a CRC over what precedes it, and for another key a CRC of the new key. */
 	memcpy(newkey, p, klen);
 	pos = klen + (type == KT_AES);
-	if (aes_session) {
-		uint8_t crc[4];
-
-		if (cmd->n < 2 + pos + 4 + (same ? 0 : 4)) {
-			fail(a, DF_LENGTH_ERROR);
-			return;
-		}
-		put_crc32(crc, df_crc32(cmd->p, 2 + pos));
-		if (memcmp(crc, p + pos, 4) != 0) {
+	crc_len = crc_size(c);
+	if (cmd->n < 2 + pos + crc_len + (same ? 0 : crc_len)) {
+		fail(a, DF_LENGTH_ERROR);
+		return;
+	}
+	if (!data_crc_ok(c, cmd, 2, pos)) {
+		fail(a, DF_INTEGRITY_ERROR);
+		return;
+	}
+	pos += crc_len;
+	if (!same) {
+		for (size_t i = 0; i < klen; i++)
+			newkey[i] ^= k->k[i];
+		if (!crc_ok(c, newkey, klen, p + pos)) {
 			fail(a, DF_INTEGRITY_ERROR);
 			return;
 		}
-		pos += 4;
-		if (!same) {
-			for (size_t i = 0; i < klen; i++)
-				newkey[i] ^= k->k[i];
-			put_crc32(crc, df_crc32(newkey, klen));
-			if (memcmp(crc, p + pos, 4) != 0) {
-				fail(a, DF_INTEGRITY_ERROR);
-				return;
-			}
-			pos += 4;
-		}
-	} else {
-		uint8_t crc[2];
-
-		if (cmd->n < 2 + pos + 2 + (same ? 0 : 2)) {
-			fail(a, DF_LENGTH_ERROR);
-			return;
-		}
-		put_crc16(crc, df_crc16(p, pos));
-		if (memcmp(crc, p + pos, 2) != 0) {
-			fail(a, DF_INTEGRITY_ERROR);
-			return;
-		}
-		pos += 2;
-		if (!same) {
-			for (size_t i = 0; i < klen; i++)
-				newkey[i] ^= k->k[i];
-			put_crc16(crc, df_crc16(newkey, klen));
-			if (memcmp(crc, p + pos, 2) != 0) {
-				fail(a, DF_INTEGRITY_ERROR);
-				return;
-			}
-			pos += 2;
-		}
+		pos += crc_len;
 	}
 	if (!padding_ok(p, pos, cmd->n - 2)) {
 		fail(a, DF_INTEGRITY_ERROR);
@@ -986,24 +986,10 @@ static void cmd_change_key_settings(struct df_card *c, struct command *cmd, stru
 		fail(a, DF_LENGTH_ERROR);
 		return;
 	}
-	if (c->scheme == S_AES) {
-		uint8_t crc[4];
-
-		put_crc32(crc, df_crc32(cmd->p, 2));
-		pos = 5;
-		if (cmd->n < 1 + pos || memcmp(crc, p + 1, 4) != 0) {
-			fail(a, DF_INTEGRITY_ERROR);
-			return;
-		}
-	} else {
-		uint8_t crc[2];
-
-		put_crc16(crc, df_crc16(p, 1));
-		pos = 3;
-		if (cmd->n < 1 + pos || memcmp(crc, p + 1, 2) != 0) {
-			fail(a, DF_INTEGRITY_ERROR);
-			return;
-		}
+	pos = 1 + crc_size(c);
+	if (cmd->n < 1 + pos || !data_crc_ok(c, cmd, 1, 1)) {
+		fail(a, DF_INTEGRITY_ERROR);
+		return;
 	}
 	if (!padding_ok(p, pos, cmd->n - 1)) {
 		fail(a, DF_INTEGRITY_ERROR);
@@ -1030,28 +1016,15 @@ static void cmd_set_configuration(struct df_card *c, struct command *cmd, struct
 	/* Option 0: one flags byte; 1: a default key (24 bytes) and its version; 2: an ATS,
 	 * TL first, followed by 0x80 after its CRC. */
 	len = option == 0 ? 1 : option == 1 ? 25 : p[0];
-	crc_len = c->scheme == S_AES ? 4 : 2;
+	crc_len = crc_size(c);
 	end = len + crc_len + (option == 2);
 	if (len == 0 || cmd->n < 2 + end) {
 		fail(a, DF_LENGTH_ERROR);
 		return;
 	}
-	if (c->scheme == S_AES) {
-		uint8_t crc[4];
-
-		put_crc32(crc, df_crc32(cmd->p, 2 + len));
-		if (memcmp(crc, p + len, 4) != 0) {
-			fail(a, DF_INTEGRITY_ERROR);
-			return;
-		}
-	} else {
-		uint8_t crc[2];
-
-		put_crc16(crc, df_crc16(p, len));
-		if (memcmp(crc, p + len, 2) != 0) {
-			fail(a, DF_INTEGRITY_ERROR);
-			return;
-		}
+	if (!data_crc_ok(c, cmd, 2, len)) {
+		fail(a, DF_INTEGRITY_ERROR);
+		return;
 	}
 	if ((option == 2 && p[len + crc_len] != 0x80) || !padding_ok(p, end, cmd->n - 2)) {
 		fail(a, DF_INTEGRITY_ERROR);
@@ -1309,22 +1282,9 @@ static void cmd_write(struct df_card *c, struct command *cmd, struct answer *a)
 			fail(a, DF_LENGTH_ERROR);
 			return;
 		}
-		if (c->scheme == S_AES) {
-			uint8_t crc[4];
-
-			put_crc32(crc, df_crc32(cmd->p, 8 + len));
-			if (memcmp(crc, p + len, 4) != 0 || !padding_ok(p, len + 4, need - 8)) {
-				fail(a, DF_INTEGRITY_ERROR);
-				return;
-			}
-		} else {
-			uint8_t crc[2];
-
-			put_crc16(crc, df_crc16(p, len));
-			if (memcmp(crc, p + len, 2) != 0 || !padding_ok(p, len + 2, need - 8)) {
-				fail(a, DF_INTEGRITY_ERROR);
-				return;
-			}
+		if (!data_crc_ok(c, cmd, 8, len) || !padding_ok(p, len + crc_size(c), need - 8)) {
+			fail(a, DF_INTEGRITY_ERROR);
+			return;
 		}
 	} else if (comm == 1 && c->scheme == S_AES) {
 		uint8_t mac[8];
