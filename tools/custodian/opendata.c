@@ -15,6 +15,7 @@
 #include "ingest.h"
 #include "ledger.h"
 #include "period_seal.h"
+#include "seals.h"
 #include "suppress.h"
 #include "util.h"
 
@@ -331,9 +332,7 @@ struct collect {
     const struct calendar *c;
     const struct site_data *sites;          /* every site, sorted by name: visitors' homes */
     size_t n_sites;
-    int64_t expected;
-    uint8_t prev[LEDGER_HASH_LEN];
-    char problem[200];
+    struct seals_chain chain;               /* from the period's first entry */
 };
 
 static int home_index(const struct collect *x, const char *home)
@@ -410,50 +409,34 @@ static int push_day_person(struct vec *v, unsigned day, uint64_t person)
     return 0;
 }
 
-static int collect_entry(const struct ledger_entry *stored, void *userdata)
+static int collect_entry(const struct ledger_entry *e, void *userdata)
 {
     struct collect *x = userdata;
     struct site_data *s = x->s;
-    struct ledger_entry e = *stored;
-    uint64_t member = (uint64_t)stored->member_id & ~VISITOR_BIT;
+    uint64_t member = (uint64_t)e->member_id & ~VISITOR_BIT;
     int day, r = 0;
 
     /* The chain, again: each entry hashes to what is stored and the next one names it, up
      * to the seal's last_hash (checked at the end). */
-    if (e.seq != x->expected) {
-        snprintf(x->problem, sizeof(x->problem), "entry %" PRId64 " is missing", x->expected);
-        return -EBADMSG;
-    }
-    if (e.seq > s->first_seq && memcmp(e.prev_hash, x->prev, LEDGER_HASH_LEN) != 0) {
-        snprintf(x->problem, sizeof(x->problem), "entry %" PRId64 " does not link to the one "
-                 "before", e.seq);
-        return -EBADMSG;
-    }
-    ledger_hash(&e);
-    if (memcmp(e.hash, stored->hash, LEDGER_HASH_LEN) != 0) {
-        snprintf(x->problem, sizeof(x->problem), "entry %" PRId64 ": its hash does not match "
-                 "its content", e.seq);
-        return -EBADMSG;
-    }
-    memcpy(x->prev, e.hash, LEDGER_HASH_LEN);
-    x->expected++;
+    if ((r = seals_chain_next(&x->chain, e)) < 0)
+        return r;
 
     /* Corrections change amounts, which are not published; kinds of later versions are
      * not known here. */
-    if (strcmp(e.kind, "day") != 0 && strcmp(e.kind, "presence") != 0 &&
-        strcmp(e.kind, "machine") != 0 && strcmp(e.kind, "visit") != 0)
+    if (strcmp(e->kind, "day") != 0 && strcmp(e->kind, "presence") != 0 &&
+        strcmp(e->kind, "machine") != 0 && strcmp(e->kind, "visit") != 0)
         return 0;
-    day = billing_day_of(s, x->c, e.started_at);
+    day = billing_day_of(s, x->c, e->started_at);
     if (day < 0)
         return 0;
     s->counted++;
-    if (strcmp(e.kind, "visit") == 0) {
-        uint64_t person = visitor_person(e.visitor);
-        int home = home_index(x, e.home);
+    if (strcmp(e->kind, "visit") == 0) {
+        uint64_t person = visitor_person(e->visitor);
+        int home = home_index(x, e->home);
         if ((r = push_day_person(&s->people, (unsigned)day, person)) < 0 ||
             (r = push_day_person(&s->visitors, (unsigned)day, person)) < 0)
             return r;
-        if (home >= 0 && strcmp(e.home, s->site.name) != 0) {
+        if (home >= 0 && strcmp(e->home, s->site.name) != 0) {
             struct home_visit *h = vec_push(&s->home_visits, sizeof(*h));
             if (!h)
                 return -ENOMEM;
@@ -464,24 +447,24 @@ static int collect_entry(const struct ledger_entry *stored, void *userdata)
     }
     if ((r = push_day_person(&s->people, (unsigned)day, member)) < 0)
         return r;
-    if (strcmp(e.kind, "presence") == 0) {
+    if (strcmp(e->kind, "presence") == 0) {
         struct span *sp = vec_push(&s->spans, sizeof(*sp));
         if (!sp)
             return -ENOMEM;
-        sp->start = e.started_at;
-        sp->end = e.ended_at;
+        sp->start = e->started_at;
+        sp->end = e->ended_at;
         sp->member = member;
-    } else if (strcmp(e.kind, "machine") == 0) {
+    } else if (strcmp(e->kind, "machine") == 0) {
         struct session *ss = vec_push(&s->sessions, sizeof(*ss));
         uint32_t cat;
         if (!ss)
             return -ENOMEM;
-        if ((r = category_of(x, e.resource, &cat)) < 0)
+        if ((r = category_of(x, e->resource, &cat)) < 0)
             return r;
         ss->cat = cat;
         ss->day = (uint32_t)day;
         ss->member = member;
-        ss->minutes = e.quantity > 0 ? e.quantity : 0;
+        ss->minutes = e->quantity > 0 ? e->quantity : 0;
     }
     return 0;
 }
@@ -1626,15 +1609,16 @@ static int read_site(struct cdb *db, struct dataset *ds, struct site_data *s, FI
         return (int)first;
     s->first_seq = first;
     if (first > 0) {
-        x.expected = first;
+        x.chain.expected = first;
         r = cdb_entries_foreach(db, s->site.name, first, s->seal.last_seq, collect_entry, &x);
-        if (r == -EBADMSG || (r >= 0 && (x.expected != s->seal.last_seq + 1 ||
-                                         memcmp(x.prev, s->seal.last_hash, LEDGER_HASH_LEN)))) {
-            if (!x.problem[0])
-                snprintf(x.problem, sizeof(x.problem), "the entries end at %" PRId64 " or the "
-                         "last one's hash is not the seal's", x.expected - 1);
+        if (r == -EBADMSG ||
+            (r >= 0 && (x.chain.expected != s->seal.last_seq + 1 ||
+                        memcmp(x.chain.prev, s->seal.last_hash, LEDGER_HASH_LEN)))) {
+            if (!x.chain.problem[0])
+                snprintf(x.chain.problem, sizeof(x.chain.problem), "the entries end at %" PRId64
+                         " or the last one's hash is not the seal's", x.chain.expected - 1);
             fprintf(err, "%s: left out: its entries do not verify against its seal: %s\n",
-                    s->site.name, x.problem);
+                    s->site.name, x.chain.problem);
             s->included = false;
             return 0;
         }
