@@ -783,5 +783,93 @@ class ConsortiumTest(unittest.TestCase):
         self.assertIn("visits,lyon,paris,visit,2,0,24.00,", csv)
 
 
+
+class CustodianCommandLineTest(unittest.TestCase):
+    """portier-custodian's sub-commands read their options from one table each: values
+    are checked once all are read, operands may come among the options, and what is
+    unknown or ambiguous is refused (exit status 2 for a usage error, 1 for a value)."""
+
+    KEY = "ab" * 32
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="portier-custodian-cli-")
+        self.custodian = Custodian(self.root, 0)
+
+    def tearDown(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def ctl(self, *args):
+        return self.custodian.ctl(*args, check=False)
+
+    def test_unknown_command_is_refused_before_the_database_is_created(self):
+        p = self.ctl("sites", "list")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("Usage: portier-custodian", p.stderr)
+        self.assertFalse(os.path.exists(self.custodian.db_path))
+
+    def test_site_add_set_machine_and_list(self):
+        # Options before and after the operand; the place checked before anything is stored.
+        p = self.ctl("site", "add", "--timezone", "Europe/Paris", "lyon", "--key", self.KEY,
+                     "--label", "La Fabrique", "--latitude", "45.76", "--longitude", "4.83",
+                     "--day-starts", "05:30")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "site lyon registered\n")
+        p = self.ctl("site", "add", "paris", "--key", self.KEY, "--key-file", "/dev/null")
+        self.assertEqual((p.returncode, "paris" in self.custodian.sites()), (1, False))
+        self.assertIn("usage: site add NAME (--key HEX | --key-file FILE)", p.stderr)
+        p = self.ctl("site", "add", "paris", "--key", self.KEY, "--latitude", "95",
+                     "--longitude", "2.35")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--latitude is in decimal degrees", p.stderr)
+        self.assertNotIn("paris", self.custodian.sites())
+        self.assertEqual(self.ctl("site", "add", "paris", "--keys", self.KEY).returncode, 2)
+
+        # site set: only what is given changes; a refused value changes nothing.
+        p = self.ctl("site", "set", "lyon", "--commune", "Lyon", "--insee", "69123")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.ctl("site", "set", "lyon", "--label", "", "--insee", "6912")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("INSEE code", p.stderr)
+        p = self.ctl("site", "machine", "lyon", "laser", "--category", "laser-cutter")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lyon = self.custodian.sites()["lyon"]
+        self.assertEqual((lyon["timezone"], lyon["day_starts"]), ("Europe/Paris", 330))
+        self.assertEqual(lyon["place"], {"label": "La Fabrique", "commune": "Lyon",
+                                         "insee_code": "69123", "latitude": "45.76",
+                                         "longitude": "4.83"})
+        self.assertEqual(lyon["machine_categories"], {"laser": "laser-cutter"})
+
+        p = self.ctl("site", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("lyon ", p.stdout)
+        self.assertEqual(self.ctl("site", "list", "--jsn").returncode, 2)
+
+    def test_values_are_checked(self):
+        for args, status, message in (
+                (("run", "--broker", "127.0.0.1:1883", "--keepalive", "2"), 1,
+                 "--keepalive must be 5 to 3600 seconds"),
+                (("run", "--broker", "127.0.0.1:1883", "--prefix", "a/b"), 1,
+                 "--prefix is one topic level"),
+                (("run", "--prefix", "p"), 2, "run needs --broker HOST:PORT"),
+                (("run", "--broker"), 2, "requires an argument"),
+                (("report", "--format", "xml", "--period", "2026-10"), 1,
+                 "--format is text, csv or json"),
+                (("export", "--period", "2026-10"), 1, "usage: export"),
+                (("serve", "--opendata", self.root), 1, "usage: serve"),
+                (("opendata", "--period", "2026-10", "--out", self.root, "--producer", "P",
+                  "--k", "1"), 1, "--k is 2 to"),
+                (("opendata", "--period", "2026-10", "--out", self.root, "--producer", "P",
+                  "--license", "mine"), 1, "--licence is one of: etalab-2.0")):
+            p = self.ctl(*args)
+            self.assertEqual(p.returncode, status, (args, p.stderr))
+            self.assertIn(message, p.stderr, args)
+        # --json is --format json.
+        p = self.ctl("report", "--json", "--period", "2026-10")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["period"], "2026-10")
+        p = self.ctl("problems", "--json", "--site", "lyon")
+        self.assertEqual((p.returncode, json.loads(p.stdout)), (0, []))
+
+
 if __name__ == "__main__":
     main()

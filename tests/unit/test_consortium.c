@@ -716,11 +716,19 @@ static void test_report_and_page(void **state)
     struct ledger_batch *b = batch_of(es, 1, 4, sk);
     struct cdb_problem pr = { .at = 1790000000, .site = SITE, .kind = "malformed",
                               .detail = "<script>alert(1)</script> & \"quoted\"" };
+    struct seal_result sr;
+    struct period_seal seal;
     json_t *rep, *site;
-    char *text, *page;
+    char *text, *page, *payload;
+    size_t len;
     int err;
 
     assert_int_equal(feed(f, b, &res), INGEST_STORED);
+    seal = seal_of(4, es[3].hash, "2026-09");
+    payload = seal_payload(&seal, sk, &len);
+    seals_receive(f->db, SITE, "2026-09", payload, len, 1790000000, &sr);
+    assert_string_equal(sr.state, "verified");
+    free(payload);
     /* Entries of 2026-09-21 to 2026-09-22 (Paris) are in period 2026-09. */
     rep = report_build(f->db, "2026-09", &err);
     assert_non_null(rep);
@@ -742,6 +750,58 @@ static void test_report_and_page(void **state)
     assert_null(strstr(page, "<script>"));
     assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;"));
     assert_non_null(strstr(page, "<td>lyon</td>"));
+    /* Each table of the report, a row each. */
+    assert_non_null(strstr(page, "<h3>Usage per site</h3>"));
+    assert_non_null(strstr(page, "<tr><td>lyon</td><td>day</td><td class=n>4</td>"
+                                 "<td class=n>4</td><td class=n>60.00</td></tr>\n"));
+    assert_non_null(strstr(page, "<h3>Visits (home site → host site)</h3>\n<table><tr>"
+                                 "<th>home</th><th>host</th><th>visits</th>"
+                                 "<th>amount (EUR)</th></tr>\n</table>\n"));
+    assert_non_null(strstr(page, "<h3>Balances (who pays whom, net)</h3>"));
+    assert_non_null(strstr(page, "<h3>Positions</h3>"));
+    assert_non_null(strstr(page, "<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up "
+                                 "to entry</th><th>state</th><th>archive SHA-256</th></tr>\n"
+                                 "<tr><td>lyon</td><td class=n>4</td><td>verified</td>"
+                                 "<td><code>"));
+    free(page);
+    free(b);
+    free(es);
+}
+
+static void day_of_entry(const struct ledger_entry *e, char out[11], void *ud)
+{
+    (void)ud;
+    ingest_billing_day("Europe/Paris", 240, e->started_at, out);
+}
+
+/* The page's tables of visits, balances and positions, from visits between two sites. */
+static void test_page_of_visits(void **state)
+{
+    struct fixture *f = *state;
+    struct ledger_entry *es = chain(4);
+    struct ledger_batch *b = batch_of(es, 1, 4, sk);
+    char *page;
+
+    /* Entries 3 and 4: visits from paris, 12 EUR each (stored as they are: the page reads
+     * the database, not the chain's checks). */
+    for (int i = 2; i < 4; i++) {
+        snprintf(b->entries[i].kind, sizeof(b->entries[i].kind), "visit");
+        snprintf(b->entries[i].home, sizeof(b->entries[i].home), "paris");
+        b->entries[i].amount_cents = 1200;
+    }
+    assert_int_equal(cdb_store_batch(f->db, b, 0, 1790000000, day_of_entry, NULL), 0);
+    page = web_page(f->db, "2026-09");
+    assert_non_null(page);
+    assert_non_null(strstr(page, "<th>amount (EUR)</th></tr>\n<tr><td>paris</td><td>lyon</td>"
+                                 "<td class=n>2</td><td class=n>24.00</td></tr>\n</table>\n"
+                                 "<h3>Balances"));
+    assert_non_null(strstr(page, "<th>amount (EUR)</th></tr>\n<tr><td>paris</td><td>lyon</td>"
+                                 "<td class=n>24.00</td></tr>\n</table>\n<h3>Positions"));
+    assert_non_null(strstr(page, "<th>net</th></tr>\n"
+                                 "<tr><td>lyon</td><td class=n>24.00</td><td class=n>0.00</td>"
+                                 "<td class=n>24.00</td></tr>\n"
+                                 "<tr><td>paris</td><td class=n>0.00</td><td class=n>24.00</td>"
+                                 "<td class=n>-24.00</td></tr>\n</table>\n"));
     free(page);
     free(b);
     free(es);
@@ -1160,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_sites_file_comments_duplicates_nul),
         cmocka_unit_test(test_signed_texts_refuse_the_same),
         cmocka_unit_test_setup_teardown(test_report_and_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_of_visits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

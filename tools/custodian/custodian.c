@@ -133,46 +133,84 @@ static int parse_hhmm(const char *s, int64_t *ret)
     return 0;
 }
 
+/* ---- sub-command options ---- */
+
+/* One option of a sub-command. One that takes a value keeps it in *value as given (the
+ * command checks it once all are read; the last one given counts); one that takes none
+ * sets *flag. */
+struct opt {
+    const char *name;
+    const char **value;
+    bool *flag;
+};
+
+#define OPTS_MAX 16
+
+/* Read the options in argv[from..] (a table ending with { 0 }). As getopt_long does, they
+ * may stand among the operands, which end up in argv[optind..]. 0, or the usage's exit
+ * status for an unknown option or a missing value (getopt_long has said which). */
+static int parse_opts(int argc, char **argv, int from, const struct opt *opts)
+{
+    struct option lo[OPTS_MAX + 1] = { { 0 } };
+    int n, c;
+
+    for (n = 0; opts[n].name && n < OPTS_MAX; n++)
+        lo[n] = (struct option){ opts[n].name, opts[n].value ? required_argument : no_argument,
+                                 NULL, n };
+    optind = from;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c < 0 || c >= n)
+            return usage(stderr, 2);
+        if (opts[c].value)
+            *opts[c].value = optarg;
+        else
+            *opts[c].flag = true;
+    }
+    return 0;
+}
+
 /* ---- what the open data says of a site: its place ---- */
 
-#define PLACE_OPTIONS                                                                       \
-    { "label", required_argument, NULL, 'l' }, { "commune", required_argument, NULL, 'c' }, \
-    { "insee", required_argument, NULL, 'i' }, { "latitude", required_argument, NULL, 'y' }, \
-    { "longitude", required_argument, NULL, 'x' }
+struct place_args {
+    const char *label, *commune, *insee, *latitude, *longitude;
+};
 
-/* Apply one place option to p: 0, 1 after saying what is wrong, -ENOENT if c is not one.
- * An empty value clears the field. */
-static int place_option(int c, const char *arg, struct cdb_place *p)
+#define PLACE_OPTS(a)                                                                       \
+    { "label", &(a).label, NULL }, { "commune", &(a).commune, NULL },                       \
+    { "insee", &(a).insee, NULL }, { "latitude", &(a).latitude, NULL },                     \
+    { "longitude", &(a).longitude, NULL }
+
+static bool place_given(const struct place_args *a)
 {
-    switch (c) {
-    case 'l':
-        if (arg[0] && !opendata_text_ok(arg, sizeof(p->label)))
-            return fail("--label is 1 to %zu bytes of printable UTF-8", sizeof(p->label) - 1);
-        snprintf(p->label, sizeof(p->label), "%s", arg);
-        return 0;
-    case 'c':
-        if (arg[0] && !opendata_text_ok(arg, sizeof(p->commune)))
-            return fail("--commune is 1 to %zu bytes of printable UTF-8", sizeof(p->commune) - 1);
-        snprintf(p->commune, sizeof(p->commune), "%s", arg);
-        return 0;
-    case 'i':
-        if (arg[0] && !opendata_insee_code_ok(arg))
-            return fail("--insee is the commune's INSEE code: 5 characters (69123, 2A004)");
-        snprintf(p->insee_code, sizeof(p->insee_code), "%s", arg);
-        return 0;
-    case 'y':
-        if (arg[0] && !opendata_coordinate_ok(arg, 90))
-            return fail("--latitude is in decimal degrees, -90 to 90 (45.7640)");
-        snprintf(p->latitude, sizeof(p->latitude), "%s", arg);
-        return 0;
-    case 'x':
-        if (arg[0] && !opendata_coordinate_ok(arg, 180))
-            return fail("--longitude is in decimal degrees, -180 to 180 (4.8357)");
-        snprintf(p->longitude, sizeof(p->longitude), "%s", arg);
-        return 0;
-    default:
-        return -ENOENT;
-    }
+    return a->label || a->commune || a->insee || a->latitude || a->longitude;
+}
+
+static void place_field_set(char *field, size_t size, const char *value)
+{
+    if (value)
+        snprintf(field, size, "%s", value);
+}
+
+/* Apply the place options given to p: 0, or 1 after saying what is wrong (p unchanged).
+ * An empty value clears the field. */
+static int place_apply(const struct place_args *a, struct cdb_place *p)
+{
+    if (a->label && a->label[0] && !opendata_text_ok(a->label, sizeof(p->label)))
+        return fail("--label is 1 to %zu bytes of printable UTF-8", sizeof(p->label) - 1);
+    if (a->commune && a->commune[0] && !opendata_text_ok(a->commune, sizeof(p->commune)))
+        return fail("--commune is 1 to %zu bytes of printable UTF-8", sizeof(p->commune) - 1);
+    if (a->insee && a->insee[0] && !opendata_insee_code_ok(a->insee))
+        return fail("--insee is the commune's INSEE code: 5 characters (69123, 2A004)");
+    if (a->latitude && a->latitude[0] && !opendata_coordinate_ok(a->latitude, 90))
+        return fail("--latitude is in decimal degrees, -90 to 90 (45.7640)");
+    if (a->longitude && a->longitude[0] && !opendata_coordinate_ok(a->longitude, 180))
+        return fail("--longitude is in decimal degrees, -180 to 180 (4.8357)");
+    place_field_set(p->label, sizeof(p->label), a->label);
+    place_field_set(p->commune, sizeof(p->commune), a->commune);
+    place_field_set(p->insee_code, sizeof(p->insee_code), a->insee);
+    place_field_set(p->latitude, sizeof(p->latitude), a->latitude);
+    place_field_set(p->longitude, sizeof(p->longitude), a->longitude);
+    return 0;
 }
 
 static int place_store(struct cdb *db, const struct cdb_place *p)
@@ -189,58 +227,40 @@ static int place_store(struct cdb *db, const struct cdb_place *p)
     return 0;
 }
 
+/* site add NAME (--key HEX | --key-file FILE) [--timezone TZ] [--day-starts HH:MM] [PLACE] */
 static int cmd_site_add(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "key", required_argument, NULL, 'k' }, { "key-file", required_argument, NULL, 'f' },
-        { "timezone", required_argument, NULL, 'z' },
-        { "day-starts", required_argument, NULL, 'd' }, PLACE_OPTIONS, { 0 } };
+    const char *key = NULL, *key_file = NULL, *timezone = NULL, *day_starts = NULL;
+    struct place_args pa = { 0 };
+    const struct opt opts[] = {
+        { "key", &key, NULL }, { "key-file", &key_file, NULL }, { "timezone", &timezone, NULL },
+        { "day-starts", &day_starts, NULL }, PLACE_OPTS(pa), { 0 } };
     struct cdb_site s = { .timezone = "UTC", .day_starts = 240 };
     struct cdb_place place = { .site = "" };
     char zonefile[256];
-    bool have_key = false, have_place = false;
-    int c, r;
+    int r;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if ((r = place_option(c, optarg, &place)) != -ENOENT) {
-            if (r)
-                return r;
-            have_place = true;
-            continue;
-        }
-        switch (c) {
-        case 'k':
-            if (!key_from_hex(optarg, s.public_key))
-                return fail("--key must be the site's public key: 64 hex digits "
-                            "(portierctl site key)");
-            have_key = true;
-            break;
-        case 'f':
-            r = key_from_file(optarg, s.public_key);
-            if (r < 0)
-                return fail("%s: %s", optarg, r == -EINVAL ? "no line of 64 hex digits (a public "
-                            "key) in it" : strerror(-r));
-            have_key = true;
-            break;
-        case 'z':
-            snprintf(zonefile, sizeof(zonefile), "/usr/share/zoneinfo/%s", optarg);
-            if (strlen(optarg) >= sizeof(s.timezone) || strstr(optarg, "..") ||
-                access(zonefile, R_OK) != 0)
-                return fail("unknown time zone '%s'", optarg);
-            snprintf(s.timezone, sizeof(s.timezone), "%s", optarg);
-            break;
-        case 'd':
-            if (parse_hhmm(optarg, &s.day_starts) < 0)
-                return fail("--day-starts must be HH:MM");
-            break;
-        default:
-            return usage(stderr, 2);
-        }
-    }
-    if (optind != argc - 1 || !have_key)
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
+    if (optind != argc - 1 || !key == !key_file)
         return fail("usage: site add NAME (--key HEX | --key-file FILE) [--timezone TZ] "
                     "[--day-starts HH:MM] [PLACE]");
+    if (key && !key_from_hex(key, s.public_key))
+        return fail("--key must be the site's public key: 64 hex digits (portierctl site key)");
+    if (key_file && (r = key_from_file(key_file, s.public_key)) < 0)
+        return fail("%s: %s", key_file, r == -EINVAL ? "no line of 64 hex digits (a public key) "
+                    "in it" : strerror(-r));
+    if (timezone) {
+        snprintf(zonefile, sizeof(zonefile), "/usr/share/zoneinfo/%s", timezone);
+        if (strlen(timezone) >= sizeof(s.timezone) || strstr(timezone, "..") ||
+            access(zonefile, R_OK) != 0)
+            return fail("unknown time zone '%s'", timezone);
+        snprintf(s.timezone, sizeof(s.timezone), "%s", timezone);
+    }
+    if (day_starts && parse_hhmm(day_starts, &s.day_starts) < 0)
+        return fail("--day-starts must be HH:MM");
+    if ((r = place_apply(&pa, &place)) != 0)
+        return r;
     if (!name_is_valid(argv[optind]))
         return fail("a site name is 1 to 31 letters, digits, '-', '_' or '.' (its [site] id)");
     if (!place.latitude[0] != !place.longitude[0])
@@ -253,7 +273,7 @@ static int cmd_site_add(struct cdb *db, int argc, char **argv)
     if (r < 0)
         return fail("cannot register site %s: %s", s.name, strerror(-r));
     snprintf(place.site, sizeof(place.site), "%s", s.name);
-    if (have_place && (r = place_store(db, &place)) != 0)
+    if (place_given(&pa) && (r = place_store(db, &place)) != 0)
         return r;
     printf("site %s registered\n", s.name);
     return 0;
@@ -262,10 +282,11 @@ static int cmd_site_add(struct cdb *db, int argc, char **argv)
 /* site set NAME PLACE: only the options given change. */
 static int cmd_site_set(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = { PLACE_OPTIONS, { 0 } };
+    struct place_args pa = { 0 };
+    const struct opt opts[] = { PLACE_OPTS(pa), { 0 } };
     struct cdb_place place;
     struct cdb_site site;
-    int c, r;
+    int r;
 
     if (argc < 2 || argv[1][0] == '-')
         return fail("usage: site set NAME [--label TEXT] [--commune NAME] [--insee CODE] "
@@ -275,13 +296,11 @@ static int cmd_site_set(struct cdb *db, int argc, char **argv)
     r = cdb_place_get(db, site.name, &place);
     if (r < 0 && r != -ENOENT)
         return fail("cannot read the place of site %s: %s", site.name, strerror(-r));
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        if ((r = place_option(c, optarg, &place)) != 0)
-            return r == -ENOENT ? usage(stderr, 2) : r;
+    if ((r = parse_opts(argc, argv, 2, opts)) != 0)
+        return r;
     if (optind != argc)
         return usage(stderr, 2);
-    if ((r = place_store(db, &place)) != 0)
+    if ((r = place_apply(&pa, &place)) != 0 || (r = place_store(db, &place)) != 0)
         return r;
     printf("site %s: place recorded\n", site.name);
     return 0;
@@ -290,18 +309,14 @@ static int cmd_site_set(struct cdb *db, int argc, char **argv)
 /* site machine NAME MACHINE --category CATEGORY */
 static int cmd_site_machine(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = { { "category", required_argument, NULL, 'c' }, { 0 } };
     const char *category = NULL;
-    int c, r;
+    const struct opt opts[] = { { "category", &category, NULL }, { 0 } };
+    int r;
 
     if (argc < 3 || argv[1][0] == '-' || argv[2][0] == '-')
         return fail("usage: site machine NAME MACHINE --category CATEGORY ('' removes it)");
-    optind = 3;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'c')
-            return usage(stderr, 2);
-        category = optarg;
-    }
+    if ((r = parse_opts(argc, argv, 3, opts)) != 0)
+        return r;
     if (optind != argc || !category)
         return fail("usage: site machine NAME MACHINE --category CATEGORY ('' removes it)");
     if (!name_is_valid(argv[2]))
@@ -370,13 +385,21 @@ static int print_json(json_t *o)
     return 0;
 }
 
-static int cmd_site_list(struct cdb *db, bool as_json)
+/* site list [--json] */
+static int cmd_site_list(struct cdb *db, int argc, char **argv)
 {
-    json_t *list = json_array();
-    struct site_list sl = { db, list };
+    bool as_json = false;
+    const struct opt opts[] = { { "json", NULL, &as_json }, { 0 } };
+    json_t *list, *s;
+    struct site_list sl;
     size_t i;
-    json_t *s;
+    int r;
 
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
+    if (optind != argc)
+        return usage(stderr, 2);
+    sl = (struct site_list){ db, list = json_array() };
     cdb_sites_foreach(db, site_json, &sl);
     if (as_json)
         return print_json(list);
@@ -405,23 +428,16 @@ static int problem_json(const struct cdb_problem *p, void *userdata)
 
 static int cmd_problems(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "site", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' }, { 0 } };
     const char *site = NULL;
     bool as_json = false;
-    json_t *list = json_array(), *p;
+    const struct opt opts[] = { { "site", &site, NULL }, { "json", NULL, &as_json }, { 0 } };
+    json_t *list, *p;
     size_t i;
-    int c;
+    int r;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 's')
-            site = optarg;
-        else if (c == 'j')
-            as_json = true;
-        else
-            return usage(stderr, 2);
-    }
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
+    list = json_array();
     cdb_problems_foreach(db, site, 0, 0, problem_json, list);
     if (as_json)
         return print_json(list);
@@ -642,46 +658,32 @@ static void wait_ms(unsigned ms)
 
 static int cmd_run(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "broker", required_argument, NULL, 'b' }, { "prefix", required_argument, NULL, 'p' },
-        { "client-id", required_argument, NULL, 'i' },
-        { "username", required_argument, NULL, 'u' },
-        { "password-file", required_argument, NULL, 'P' },
-        { "tls-ca", required_argument, NULL, 'C' }, { "tls-cert", required_argument, NULL, 'c' },
-        { "tls-key", required_argument, NULL, 'K' },
-        { "keepalive", required_argument, NULL, 'a' }, { 0 } };
     struct runner rn = { .db = db, .prefix = "portier", .keepalive = 30 };
-    const char *broker = NULL, *client_id = "portier-custodian", *username = NULL;
-    const char *password_file = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+    const char *broker = NULL, *prefix = NULL, *client_id = "portier-custodian";
+    const char *username = NULL, *password_file = NULL, *keepalive = NULL;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+    const struct opt opts[] = {
+        { "broker", &broker, NULL }, { "prefix", &prefix, NULL },
+        { "client-id", &client_id, NULL }, { "username", &username, NULL },
+        { "password-file", &password_file, NULL }, { "tls-ca", &tls_ca, NULL },
+        { "tls-cert", &tls_cert, NULL }, { "tls-key", &tls_key, NULL },
+        { "keepalive", &keepalive, NULL }, { 0 } };
     char password[256] = "";
     unsigned backoff = BACKOFF_MIN_MS;
     struct sigaction sa = { .sa_handler = on_signal };
     int64_t v;
-    int c, r, status = 0;
+    int r, status = 0;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b': broker = optarg; break;
-        case 'p':
-            if (!name_is_valid(optarg))
-                return fail("--prefix is one topic level (letters, digits, '_', '.', '-')");
-            snprintf(rn.prefix, sizeof(rn.prefix), "%s", optarg);
-            break;
-        case 'i': client_id = optarg; break;
-        case 'u': username = optarg; break;
-        case 'P': password_file = optarg; break;
-        case 'C': tls_ca = optarg; break;
-        case 'c': tls_cert = optarg; break;
-        case 'K': tls_key = optarg; break;
-        case 'a':
-            if (parse_int64(optarg, 5, 3600, &v) < 0)
-                return fail("--keepalive must be 5 to 3600 seconds");
-            rn.keepalive = (int)v;
-            break;
-        default: return usage(stderr, 2);
-        }
-    }
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
+    if (prefix && !name_is_valid(prefix))
+        return fail("--prefix is one topic level (letters, digits, '_', '.', '-')");
+    if (prefix)
+        snprintf(rn.prefix, sizeof(rn.prefix), "%s", prefix);
+    if (keepalive && parse_int64(keepalive, 5, 3600, &v) < 0)
+        return fail("--keepalive must be 5 to 3600 seconds");
+    if (keepalive)
+        rn.keepalive = (int)v;
     if (!broker || optind != argc) {
         fail("run needs --broker HOST:PORT");
         return usage(stderr, 2);
@@ -763,25 +765,19 @@ out:
 
 static int cmd_report(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "period", required_argument, NULL, 'p' }, { "format", required_argument, NULL, 'f' },
-        { "json", no_argument, NULL, 'j' }, { 0 } };
     const char *period = NULL, *format = "text";
+    bool as_json = false;
+    const struct opt opts[] = {
+        { "period", &period, NULL }, { "format", &format, NULL }, { "json", NULL, &as_json },
+        { 0 } };
     json_t *rep;
     char *text;
-    int c, err;
+    int err;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'p')
-            period = optarg;
-        else if (c == 'f')
-            format = optarg;
-        else if (c == 'j')
-            format = "json";
-        else
-            return usage(stderr, 2);
-    }
+    if ((err = parse_opts(argc, argv, 1, opts)) != 0)
+        return err;
+    if (as_json)                /* --json: the same as --format json */
+        format = "json";
     if (!period || optind != argc)
         return fail("usage: report --period YYYY-MM [--format text|csv|json]");
     if (strcmp(format, "text") != 0 && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
@@ -802,23 +798,15 @@ static int cmd_report(struct cdb *db, int argc, char **argv)
 
 static int cmd_serve(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "listen", required_argument, NULL, 'l' }, { "opendata", required_argument, NULL, 'o' },
-        { 0 } };
-    struct sigaction sa = { .sa_handler = on_signal };
     const char *listen = NULL, *opendata = NULL;
+    const struct opt opts[] = { { "listen", &listen, NULL }, { "opendata", &opendata, NULL },
+                                { 0 } };
+    struct sigaction sa = { .sa_handler = on_signal };
     struct stat st;
-    int c, r;
+    int r;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'l')
-            listen = optarg;
-        else if (c == 'o')
-            opendata = optarg;
-        else
-            return usage(stderr, 2);
-    }
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
     if (!listen || optind != argc)
         return fail("usage: serve --listen ADDR:PORT (an IPv4 address, e.g. 127.0.0.1:8090) "
                     "[--opendata DIR]");
@@ -836,24 +824,14 @@ static int cmd_serve(struct cdb *db, int argc, char **argv)
 
 static int cmd_export(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "period", required_argument, NULL, 'p' }, { "out", required_argument, NULL, 'o' },
-        { "site", required_argument, NULL, 's' }, { 0 } };
     const char *period = NULL, *dir = NULL, *site = NULL;
+    const struct opt opts[] = {
+        { "period", &period, NULL }, { "out", &dir, NULL }, { "site", &site, NULL }, { 0 } };
     char first[11], last[11];
-    int c, r;
+    int r;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'p')
-            period = optarg;
-        else if (c == 'o')
-            dir = optarg;
-        else if (c == 's')
-            site = optarg;
-        else
-            return usage(stderr, 2);
-    }
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
     if (!period || !dir || optind != argc)
         return fail("usage: export --period YYYY-MM --out DIR [--site NAME]");
     if (period_days(period, first, last) < 0)
@@ -896,48 +874,30 @@ static int run_publish_cmd(const char *cmd, const char *dir, const char *period)
 
 static int cmd_opendata(struct cdb *db, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "period", required_argument, NULL, 'p' }, { "out", required_argument, NULL, 'o' },
-        { "producer", required_argument, NULL, 'P' }, { "k", required_argument, NULL, 'k' },
-        { "licence", required_argument, NULL, 'l' }, { "license", required_argument, NULL, 'l' },
-        { "partial", no_argument, NULL, 'a' }, { "publish-cmd", required_argument, NULL, 'c' },
-        { 0 } };
     struct opendata_options o = { .k = OPENDATA_K_DEFAULT, .licence = &opendata_licences[0] };
-    const char *publish = NULL, *epoch;
+    const char *publish = NULL, *k = NULL, *licence = NULL, *epoch;
+    const struct opt opts[] = {
+        { "period", &o.period, NULL }, { "out", &o.dir, NULL }, { "producer", &o.producer, NULL },
+        { "k", &k, NULL }, { "licence", &licence, NULL }, { "license", &licence, NULL },
+        { "partial", NULL, &o.partial }, { "publish-cmd", &publish, NULL }, { 0 } };
     char first[11], last[11];
     int64_t v;
-    int c, r;
+    int r;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': o.period = optarg; break;
-        case 'o': o.dir = optarg; break;
-        case 'P':
-            if (!opendata_text_ok(optarg, 200))
-                return fail("--producer is 1 to 199 bytes of printable UTF-8");
-            o.producer = optarg;
-            break;
-        case 'k':
-            if (parse_int64(optarg, 2, OPENDATA_K_MAX, &v) < 0)
-                return fail("--k is 2 to %d (people a published figure needs at least)",
-                            OPENDATA_K_MAX);
-            o.k = (int)v;
-            break;
-        case 'l':
-            o.licence = opendata_licence_find(optarg);
-            if (!o.licence) {
-                fprintf(stderr, "portier-custodian: --licence is one of:");
-                for (const struct opendata_licence *l = opendata_licences; l->id; l++)
-                    fprintf(stderr, " %s", l->id);
-                fputc('\n', stderr);
-                return 1;
-            }
-            break;
-        case 'a': o.partial = true; break;
-        case 'c': publish = optarg; break;
-        default: return usage(stderr, 2);
-        }
+    if ((r = parse_opts(argc, argv, 1, opts)) != 0)
+        return r;
+    if (o.producer && !opendata_text_ok(o.producer, 200))
+        return fail("--producer is 1 to 199 bytes of printable UTF-8");
+    if (k && parse_int64(k, 2, OPENDATA_K_MAX, &v) < 0)
+        return fail("--k is 2 to %d (people a published figure needs at least)", OPENDATA_K_MAX);
+    if (k)
+        o.k = (int)v;
+    if (licence && !(o.licence = opendata_licence_find(licence))) {
+        fprintf(stderr, "portier-custodian: --licence is one of:");
+        for (const struct opendata_licence *l = opendata_licences; l->id; l++)
+            fprintf(stderr, " %s", l->id);
+        fputc('\n', stderr);
+        return 1;
     }
     if (!o.period || !o.dir || !o.producer || optind != argc)
         return fail("usage: opendata --period YYYY-MM --out DIR --producer NAME [--k N] "
@@ -970,9 +930,38 @@ static int cmd_opendata(struct cdb *db, int argc, char **argv)
 
 /* ---- main ---- */
 
+/* The sub-commands: NAME [SUB] ...; each runs with argv from its last word (argv[0]). */
+static const struct command {
+    const char *name, *sub;
+    int (*run)(struct cdb *db, int argc, char **argv);
+} commands[] = {
+    { "site", "add", cmd_site_add },
+    { "site", "set", cmd_site_set },
+    { "site", "machine", cmd_site_machine },
+    { "site", "list", cmd_site_list },
+    { "problems", NULL, cmd_problems },
+    { "run", NULL, cmd_run },
+    { "report", NULL, cmd_report },
+    { "serve", NULL, cmd_serve },
+    { "export", NULL, cmd_export },
+    { "opendata", NULL, cmd_opendata },
+};
+
+static const struct command *command_find(int argc, char **argv)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        const struct command *c = &commands[i];
+        if (strcmp(argv[0], c->name) == 0 &&
+            (!c->sub || (argc >= 2 && strcmp(argv[1], c->sub) == 0)))
+            return c;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *db_path = DEFAULT_DB;
+    const struct command *cmd;
     struct cdb *db;
     int first = 1, r, status;
 
@@ -994,36 +983,19 @@ int main(int argc, char **argv)
             return usage(stderr, 2);
         }
     }
-    if (first >= argc)
+    argc -= first;
+    argv += first;
+    /* An unknown command is refused before the database is opened (or created). */
+    if (argc < 1 || !(cmd = command_find(argc, argv)))
         return usage(stderr, 2);
     r = cdb_open(db_path, &db);
     if (r < 0)
         return fail("cannot open %s: %s", db_path,
                     r == -EPROTO ? "it was written by a newer portier-custodian" : strerror(-r));
-    argc -= first;
-    argv += first;
-    if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "add") == 0)
-        status = cmd_site_add(db, argc - 1, argv + 1);
-    else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "set") == 0)
-        status = cmd_site_set(db, argc - 1, argv + 1);
-    else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "machine") == 0)
-        status = cmd_site_machine(db, argc - 1, argv + 1);
-    else if (argc >= 2 && strcmp(argv[0], "site") == 0 && strcmp(argv[1], "list") == 0)
-        status = cmd_site_list(db, argc == 3 && strcmp(argv[2], "--json") == 0);
-    else if (strcmp(argv[0], "problems") == 0)
-        status = cmd_problems(db, argc, argv);
-    else if (strcmp(argv[0], "run") == 0)
-        status = cmd_run(db, argc, argv);
-    else if (strcmp(argv[0], "report") == 0)
-        status = cmd_report(db, argc, argv);
-    else if (strcmp(argv[0], "serve") == 0)
-        status = cmd_serve(db, argc, argv);
-    else if (strcmp(argv[0], "export") == 0)
-        status = cmd_export(db, argc, argv);
-    else if (strcmp(argv[0], "opendata") == 0)
-        status = cmd_opendata(db, argc, argv);
+    if (cmd->sub)
+        status = cmd->run(db, argc - 1, argv + 1);
     else
-        status = usage(stderr, 2);
+        status = cmd->run(db, argc, argv);
     cdb_free(db);
     return status;
 }

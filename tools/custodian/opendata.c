@@ -15,6 +15,7 @@
 #include "ingest.h"
 #include "ledger.h"
 #include "period_seal.h"
+#include "seals.h"
 #include "suppress.h"
 #include "util.h"
 
@@ -331,9 +332,7 @@ struct collect {
     const struct calendar *c;
     const struct site_data *sites;          /* every site, sorted by name: visitors' homes */
     size_t n_sites;
-    int64_t expected;
-    uint8_t prev[LEDGER_HASH_LEN];
-    char problem[200];
+    struct seals_chain chain;               /* from the period's first entry */
 };
 
 static int home_index(const struct collect *x, const char *home)
@@ -410,50 +409,34 @@ static int push_day_person(struct vec *v, unsigned day, uint64_t person)
     return 0;
 }
 
-static int collect_entry(const struct ledger_entry *stored, void *userdata)
+static int collect_entry(const struct ledger_entry *e, void *userdata)
 {
     struct collect *x = userdata;
     struct site_data *s = x->s;
-    struct ledger_entry e = *stored;
-    uint64_t member = (uint64_t)stored->member_id & ~VISITOR_BIT;
+    uint64_t member = (uint64_t)e->member_id & ~VISITOR_BIT;
     int day, r = 0;
 
     /* The chain, again: each entry hashes to what is stored and the next one names it, up
      * to the seal's last_hash (checked at the end). */
-    if (e.seq != x->expected) {
-        snprintf(x->problem, sizeof(x->problem), "entry %" PRId64 " is missing", x->expected);
-        return -EBADMSG;
-    }
-    if (e.seq > s->first_seq && memcmp(e.prev_hash, x->prev, LEDGER_HASH_LEN) != 0) {
-        snprintf(x->problem, sizeof(x->problem), "entry %" PRId64 " does not link to the one "
-                 "before", e.seq);
-        return -EBADMSG;
-    }
-    ledger_hash(&e);
-    if (memcmp(e.hash, stored->hash, LEDGER_HASH_LEN) != 0) {
-        snprintf(x->problem, sizeof(x->problem), "entry %" PRId64 ": its hash does not match "
-                 "its content", e.seq);
-        return -EBADMSG;
-    }
-    memcpy(x->prev, e.hash, LEDGER_HASH_LEN);
-    x->expected++;
+    if ((r = seals_chain_next(&x->chain, e)) < 0)
+        return r;
 
     /* Corrections change amounts, which are not published; kinds of later versions are
      * not known here. */
-    if (strcmp(e.kind, "day") != 0 && strcmp(e.kind, "presence") != 0 &&
-        strcmp(e.kind, "machine") != 0 && strcmp(e.kind, "visit") != 0)
+    if (strcmp(e->kind, "day") != 0 && strcmp(e->kind, "presence") != 0 &&
+        strcmp(e->kind, "machine") != 0 && strcmp(e->kind, "visit") != 0)
         return 0;
-    day = billing_day_of(s, x->c, e.started_at);
+    day = billing_day_of(s, x->c, e->started_at);
     if (day < 0)
         return 0;
     s->counted++;
-    if (strcmp(e.kind, "visit") == 0) {
-        uint64_t person = visitor_person(e.visitor);
-        int home = home_index(x, e.home);
+    if (strcmp(e->kind, "visit") == 0) {
+        uint64_t person = visitor_person(e->visitor);
+        int home = home_index(x, e->home);
         if ((r = push_day_person(&s->people, (unsigned)day, person)) < 0 ||
             (r = push_day_person(&s->visitors, (unsigned)day, person)) < 0)
             return r;
-        if (home >= 0 && strcmp(e.home, s->site.name) != 0) {
+        if (home >= 0 && strcmp(e->home, s->site.name) != 0) {
             struct home_visit *h = vec_push(&s->home_visits, sizeof(*h));
             if (!h)
                 return -ENOMEM;
@@ -464,24 +447,24 @@ static int collect_entry(const struct ledger_entry *stored, void *userdata)
     }
     if ((r = push_day_person(&s->people, (unsigned)day, member)) < 0)
         return r;
-    if (strcmp(e.kind, "presence") == 0) {
+    if (strcmp(e->kind, "presence") == 0) {
         struct span *sp = vec_push(&s->spans, sizeof(*sp));
         if (!sp)
             return -ENOMEM;
-        sp->start = e.started_at;
-        sp->end = e.ended_at;
+        sp->start = e->started_at;
+        sp->end = e->ended_at;
         sp->member = member;
-    } else if (strcmp(e.kind, "machine") == 0) {
+    } else if (strcmp(e->kind, "machine") == 0) {
         struct session *ss = vec_push(&s->sessions, sizeof(*ss));
         uint32_t cat;
         if (!ss)
             return -ENOMEM;
-        if ((r = category_of(x, e.resource, &cat)) < 0)
+        if ((r = category_of(x, e->resource, &cat)) < 0)
             return r;
         ss->cat = cat;
         ss->day = (uint32_t)day;
         ss->member = member;
-        ss->minutes = e.quantity > 0 ? e.quantity : 0;
+        ss->minutes = e->quantity > 0 ? e->quantity : 0;
     }
     return 0;
 }
@@ -1066,30 +1049,105 @@ static void csv_end(struct csv *c)
     c->col = 0;
 }
 
-static void csv_header(struct csv *c, const char *const *names)
+/* ---- the columns of each file: its CSV header and its Table Schema ---- */
+
+#define HIDDEN_NOTE " Empty when fewer than k people are behind the figure, or when it is " \
+    "hidden so that such a figure cannot be computed from the others (docs/opendata.md)."
+
+/* A column: its name in the CSV header, and what its Table Schema says of it. */
+struct field {
+    const char *name, *type, *title, *description;
+};
+
+static const struct field sites_fields[] = {
+    { "site", "string", "Site", "Identifier of the site in the consortium (its [site] id)." },
+    { "name", "string", "Name", "Public name of the site." },
+    { "commune", "string", "Commune", "Commune where the site is; empty if not given." },
+    { "insee_code", "string", "INSEE code",
+      "INSEE code of the commune (Code officiel géographique); empty if not given." },
+    { "latitude", "number", "Latitude", "Latitude of the site, WGS 84 decimal degrees." },
+    { "longitude", "number", "Longitude", "Longitude of the site, WGS 84 decimal degrees." },
+    { "timezone", "string", "Time zone",
+      "Time zone (IANA name) of the site's clock: its billing days follow it." },
+    { "day_starts", "string", "Day starts at",
+      "Local time (HH:MM) at which the site's billing day starts: a day's figures run "
+      "from this time to the same time the next day." },
+    { "public_key", "string", "Public key",
+      "The site's Ed25519 public key (hex): it signs the site's ledger and its period seals." },
+    { "seal_sha256", "string", "Seal SHA-256",
+      "SHA-256 (hex) of the text of the site's signed seal of the period. The seal closes "
+      "the site's signed, hash-chained ledger, from which every figure of the site is "
+      "computed (docs/opendata.md, 'Tying a figure to the ledgers')." },
+    { "seal_last_hash", "string", "Last ledger hash",
+      "BLAKE2b-256 (hex) of the last ledger entry the seal closes." },
+    { "seal_verified_at", "datetime", "Seal verified at",
+      "When the custodian verified the seal against the site's ledger (UTC)." },
+};
+
+static const struct field days_fields[] = {
+    { "site", "string", "Site", "The site (sites.csv)." },
+    { "grain", "string", "Time grain",
+      "day; or week, or month, for a site with too few people to publish each day." },
+    { "start_date", "date", "First day", "First billing day the row covers." },
+    { "end_date", "date", "Last day", "Last billing day the row covers." },
+    { "visits", "integer", "Visits",
+      "People present on a billing day, each counted once a day (members of the site and "
+      "visitors from other sites of the consortium), added up over the row's days." HIDDEN_NOTE },
+    { "visitor_days", "integer", "Visitor-days",
+      "Of the visits, those of members of other sites of the consortium." HIDDEN_NOTE },
+    { "peak_occupancy", "integer", "Peak occupancy",
+      "Most members of the site checked in at the same time (visitors from other sites do "
+      "not check in and are not counted); for a week or a month, the highest day's."
+      HIDDEN_NOTE " The people counted are the members checked in." },
+    { "open_hours", "number", "Hours in use",
+      "Hours during which at least one member of the site was checked in: the hours the "
+      "place was actually in use, not its advertised opening hours." HIDDEN_NOTE
+      " The people counted are the members checked in." },
+};
+
+static const struct field machines_fields[] = {
+    { "site", "string", "Site", "The site (sites.csv)." },
+    { "machine_category", "string", "Machine category",
+      "The category the consortium registered for the machines counted; \"other\" for "
+      "machines it gave none. Only categories used in the period appear." },
+    { "grain", "string", "Time grain",
+      "week (Monday to Sunday, cut at the month's ends); or month, for a site with too "
+      "few people to publish each week." },
+    { "start_date", "date", "First day", "First billing day the row covers." },
+    { "end_date", "date", "Last day", "Last billing day the row covers." },
+    { "machine_hours", "number", "Machine hours",
+      "Hours of machine sessions (from the tap that powers a machine to power off, each "
+      "to the started minute), on the days of the row." HIDDEN_NOTE },
+    { "sessions", "integer", "Sessions", "Machine sessions started on the days of the row."
+      HIDDEN_NOTE },
+    { "energy_kwh", "number", "Energy (kWh)",
+      "Energy the sessions used, when every session of the row was metered; empty "
+      "otherwise (Portier does not record energy yet)." },
+};
+
+static const struct field pairs_fields[] = {
+    { "period", "yearmonth", "Period", "The month (its billing days)." },
+    { "home_site", "string", "Home site", "The site the visitors are members of." },
+    { "host_site", "string", "Host site", "The site they visited." },
+    { "visits", "integer", "Visits",
+      "Days on which members of home_site were let in at host_site. Empty when fewer than "
+      "k distinct visitors are behind the figure, or when it is hidden so that such a "
+      "figure cannot be computed from the others (docs/opendata.md)." },
+};
+
+static void csv_header(struct csv *c, const struct field *fields, size_t n)
 {
-    for (; *names; names++)
-        csv_raw(c, *names);
+    for (size_t i = 0; i < n; i++)
+        csv_raw(c, fields[i].name);
     csv_end(c);
 }
-
-static const char *const sites_columns[] = {
-    "site", "name", "commune", "insee_code", "latitude", "longitude", "timezone", "day_starts",
-    "public_key", "seal_sha256", "seal_last_hash", "seal_verified_at", NULL };
-static const char *const days_columns[] = {
-    "site", "grain", "start_date", "end_date", "visits", "visitor_days", "peak_occupancy",
-    "open_hours", NULL };
-static const char *const machines_columns[] = {
-    "site", "machine_category", "grain", "start_date", "end_date", "machine_hours", "sessions",
-    "energy_kwh", NULL };
-static const char *const pairs_columns[] = { "period", "home_site", "host_site", "visits", NULL };
 
 static void write_sites(const struct dataset *ds, FILE *f)
 {
     struct csv c = { f, 0 };
     char hex[2 * LEDGER_HASH_LEN + 1], at[32], hhmm[8];
 
-    csv_header(&c, sites_columns);
+    csv_header(&c, sites_fields, ARRAY_SIZE(sites_fields));
     for (size_t i = 0; i < ds->n_sites; i++) {
         const struct site_data *s = &ds->sites[i];
         if (!s->included)
@@ -1120,7 +1178,7 @@ static void write_days(const struct dataset *ds, FILE *f)
     struct csv c = { f, 0 };
     char first[11], last[11];
 
-    csv_header(&c, days_columns);
+    csv_header(&c, days_fields, ARRAY_SIZE(days_fields));
     for (size_t i = 0; i < ds->n_days; i++) {
         const struct day_row *d = &ds->days[i];
         day_name(&ds->cal, d->first, first);
@@ -1142,7 +1200,7 @@ static void write_machines(const struct dataset *ds, FILE *f)
     struct csv c = { f, 0 };
     char first[11], last[11];
 
-    csv_header(&c, machines_columns);
+    csv_header(&c, machines_fields, ARRAY_SIZE(machines_fields));
     for (size_t i = 0; i < ds->n_machines; i++) {
         const struct machine_row *m = &ds->machines[i];
         const struct site_data *s = &ds->sites[m->site];
@@ -1166,7 +1224,7 @@ static void write_pairs(const struct dataset *ds, FILE *f)
 {
     struct csv c = { f, 0 };
 
-    csv_header(&c, pairs_columns);
+    csv_header(&c, pairs_fields, ARRAY_SIZE(pairs_fields));
     for (size_t i = 0; i < ds->n_pairs; i++) {
         const struct pair_row *p = &ds->pairs[i];
         csv_raw(&c, ds->cal.period);
@@ -1178,13 +1236,6 @@ static void write_pairs(const struct dataset *ds, FILE *f)
 }
 
 /* ---- Table Schemas and the Data Package ---- */
-
-#define HIDDEN_NOTE " Empty when fewer than k people are behind the figure, or when it is " \
-    "hidden so that such a figure cannot be computed from the others (docs/opendata.md)."
-
-struct field {
-    const char *name, *type, *title, *description;
-};
 
 static json_t *field_json(const struct field *f)
 {
@@ -1221,31 +1272,7 @@ static json_t *schema_of(const struct field *fields, size_t n)
 
 static json_t *sites_schema(void)
 {
-    static const struct field f[] = {
-        { "site", "string", "Site", "Identifier of the site in the consortium (its [site] id)." },
-        { "name", "string", "Name", "Public name of the site." },
-        { "commune", "string", "Commune", "Commune where the site is; empty if not given." },
-        { "insee_code", "string", "INSEE code",
-          "INSEE code of the commune (Code officiel géographique); empty if not given." },
-        { "latitude", "number", "Latitude", "Latitude of the site, WGS 84 decimal degrees." },
-        { "longitude", "number", "Longitude", "Longitude of the site, WGS 84 decimal degrees." },
-        { "timezone", "string", "Time zone",
-          "Time zone (IANA name) of the site's clock: its billing days follow it." },
-        { "day_starts", "string", "Day starts at",
-          "Local time (HH:MM) at which the site's billing day starts: a day's figures run "
-          "from this time to the same time the next day." },
-        { "public_key", "string", "Public key",
-          "The site's Ed25519 public key (hex): it signs the site's ledger and its period seals." },
-        { "seal_sha256", "string", "Seal SHA-256",
-          "SHA-256 (hex) of the text of the site's signed seal of the period. The seal closes "
-          "the site's signed, hash-chained ledger, from which every figure of the site is "
-          "computed (docs/opendata.md, 'Tying a figure to the ledgers')." },
-        { "seal_last_hash", "string", "Last ledger hash",
-          "BLAKE2b-256 (hex) of the last ledger entry the seal closes." },
-        { "seal_verified_at", "datetime", "Seal verified at",
-          "When the custodian verified the seal against the site's ledger (UTC)." },
-    };
-    json_t *s = schema_of(f, ARRAY_SIZE(f)), *fields = json_object_get(s, "fields");
+    json_t *s = schema_of(sites_fields, ARRAY_SIZE(sites_fields)), *fields = json_object_get(s, "fields");
 
     constrain(fields, "site", json_pack("{s:b, s:b}", "required", 1, "unique", 1));
     constrain(fields, "name", json_pack("{s:b}", "required", 1));
@@ -1265,27 +1292,7 @@ static json_t *sites_schema(void)
 
 static json_t *days_schema(void)
 {
-    static const struct field f[] = {
-        { "site", "string", "Site", "The site (sites.csv)." },
-        { "grain", "string", "Time grain",
-          "day; or week, or month, for a site with too few people to publish each day." },
-        { "start_date", "date", "First day", "First billing day the row covers." },
-        { "end_date", "date", "Last day", "Last billing day the row covers." },
-        { "visits", "integer", "Visits",
-          "People present on a billing day, each counted once a day (members of the site and "
-          "visitors from other sites of the consortium), added up over the row's days." HIDDEN_NOTE },
-        { "visitor_days", "integer", "Visitor-days",
-          "Of the visits, those of members of other sites of the consortium." HIDDEN_NOTE },
-        { "peak_occupancy", "integer", "Peak occupancy",
-          "Most members of the site checked in at the same time (visitors from other sites do "
-          "not check in and are not counted); for a week or a month, the highest day's."
-          HIDDEN_NOTE " The people counted are the members checked in." },
-        { "open_hours", "number", "Hours in use",
-          "Hours during which at least one member of the site was checked in: the hours the "
-          "place was actually in use, not its advertised opening hours." HIDDEN_NOTE
-          " The people counted are the members checked in." },
-    };
-    json_t *s = schema_of(f, ARRAY_SIZE(f)), *fields = json_object_get(s, "fields");
+    json_t *s = schema_of(days_fields, ARRAY_SIZE(days_fields)), *fields = json_object_get(s, "fields");
 
     constrain(fields, "site", json_pack("{s:b}", "required", 1));
     constrain(fields, "grain", json_pack("{s:b, s:[s,s,s]}", "required", 1, "enum", "day",
@@ -1303,26 +1310,7 @@ static json_t *days_schema(void)
 
 static json_t *machines_schema(void)
 {
-    static const struct field f[] = {
-        { "site", "string", "Site", "The site (sites.csv)." },
-        { "machine_category", "string", "Machine category",
-          "The category the consortium registered for the machines counted; \"other\" for "
-          "machines it gave none. Only categories used in the period appear." },
-        { "grain", "string", "Time grain",
-          "week (Monday to Sunday, cut at the month's ends); or month, for a site with too "
-          "few people to publish each week." },
-        { "start_date", "date", "First day", "First billing day the row covers." },
-        { "end_date", "date", "Last day", "Last billing day the row covers." },
-        { "machine_hours", "number", "Machine hours",
-          "Hours of machine sessions (from the tap that powers a machine to power off, each "
-          "to the started minute), on the days of the row." HIDDEN_NOTE },
-        { "sessions", "integer", "Sessions", "Machine sessions started on the days of the row."
-          HIDDEN_NOTE },
-        { "energy_kwh", "number", "Energy (kWh)",
-          "Energy the sessions used, when every session of the row was metered; empty "
-          "otherwise (Portier does not record energy yet)." },
-    };
-    json_t *s = schema_of(f, ARRAY_SIZE(f)), *fields = json_object_get(s, "fields");
+    json_t *s = schema_of(machines_fields, ARRAY_SIZE(machines_fields)), *fields = json_object_get(s, "fields");
 
     constrain(fields, "site", json_pack("{s:b}", "required", 1));
     constrain(fields, "machine_category", json_pack("{s:b}", "required", 1));
@@ -1341,16 +1329,7 @@ static json_t *machines_schema(void)
 
 static json_t *pairs_schema(void)
 {
-    static const struct field f[] = {
-        { "period", "yearmonth", "Period", "The month (its billing days)." },
-        { "home_site", "string", "Home site", "The site the visitors are members of." },
-        { "host_site", "string", "Host site", "The site they visited." },
-        { "visits", "integer", "Visits",
-          "Days on which members of home_site were let in at host_site. Empty when fewer than "
-          "k distinct visitors are behind the figure, or when it is hidden so that such a "
-          "figure cannot be computed from the others (docs/opendata.md)." },
-    };
-    json_t *s = schema_of(f, ARRAY_SIZE(f)), *fields = json_object_get(s, "fields");
+    json_t *s = schema_of(pairs_fields, ARRAY_SIZE(pairs_fields)), *fields = json_object_get(s, "fields");
 
     constrain(fields, "period", json_pack("{s:b}", "required", 1));
     constrain(fields, "home_site", json_pack("{s:b}", "required", 1));
@@ -1626,15 +1605,16 @@ static int read_site(struct cdb *db, struct dataset *ds, struct site_data *s, FI
         return (int)first;
     s->first_seq = first;
     if (first > 0) {
-        x.expected = first;
+        x.chain.expected = first;
         r = cdb_entries_foreach(db, s->site.name, first, s->seal.last_seq, collect_entry, &x);
-        if (r == -EBADMSG || (r >= 0 && (x.expected != s->seal.last_seq + 1 ||
-                                         memcmp(x.prev, s->seal.last_hash, LEDGER_HASH_LEN)))) {
-            if (!x.problem[0])
-                snprintf(x.problem, sizeof(x.problem), "the entries end at %" PRId64 " or the "
-                         "last one's hash is not the seal's", x.expected - 1);
+        if (r == -EBADMSG ||
+            (r >= 0 && (x.chain.expected != s->seal.last_seq + 1 ||
+                        memcmp(x.chain.prev, s->seal.last_hash, LEDGER_HASH_LEN)))) {
+            if (!x.chain.problem[0])
+                snprintf(x.chain.problem, sizeof(x.chain.problem), "the entries end at %" PRId64
+                         " or the last one's hash is not the seal's", x.chain.expected - 1);
             fprintf(err, "%s: left out: its entries do not verify against its seal: %s\n",
-                    s->site.name, x.problem);
+                    s->site.name, x.chain.problem);
             s->included = false;
             return 0;
         }

@@ -229,54 +229,61 @@ static int file_close(struct export_file *x, bool commit)
     return r;
 }
 
-struct chain_check {
-    FILE *ledger;
-    const uint8_t *pk;
-    int64_t expected;
-    uint8_t prev[LEDGER_HASH_LEN];
-    int64_t entries, signatures;
-    crypto_hash_sha256_state sha;
-    char problem[200];
-};
-
-static int check_entry(const struct ledger_entry *stored, void *userdata)
+int seals_chain_next(struct seals_chain *w, const struct ledger_entry *stored)
 {
-    struct chain_check *c = userdata;
     struct ledger_entry e = *stored;
-    char buf[LEDGER_ENCODING_MAX];
-    int n;
 
-    if (e.seq != c->expected) {
-        snprintf(c->problem, sizeof(c->problem), "entry %" PRId64 " is missing", c->expected);
+    if (e.seq != w->expected) {
+        snprintf(w->problem, sizeof(w->problem), "entry %" PRId64 " is missing", w->expected);
         return -EBADMSG;
     }
-    if (memcmp(e.prev_hash, c->prev, LEDGER_HASH_LEN) != 0) {
-        snprintf(c->problem, sizeof(c->problem), "entry %" PRId64 " does not link to the one "
+    if (w->prev_known && memcmp(e.prev_hash, w->prev, LEDGER_HASH_LEN) != 0) {
+        snprintf(w->problem, sizeof(w->problem), "entry %" PRId64 " does not link to the one "
                  "before", e.seq);
         return -EBADMSG;
     }
     ledger_hash(&e);
     if (memcmp(e.hash, stored->hash, LEDGER_HASH_LEN) != 0) {
-        snprintf(c->problem, sizeof(c->problem), "entry %" PRId64 ": its hash does not match "
-                 "its encoding", e.seq);
+        snprintf(w->problem, sizeof(w->problem), "entry %" PRId64 ": its hash does not match "
+                 "its content", e.seq);
         return -EBADMSG;
     }
-    if (e.has_signature) {
-        if (!ledger_signature_ok(&e, c->pk)) {
-            snprintf(c->problem, sizeof(c->problem), "entry %" PRId64 ": checkpoint signature "
-                     "invalid", e.seq);
+    memcpy(w->prev, e.hash, LEDGER_HASH_LEN);
+    w->prev_known = true;
+    w->expected++;
+    return 0;
+}
+
+struct chain_check {
+    struct seals_chain chain;
+    FILE *ledger;
+    const uint8_t *pk;
+    int64_t entries, signatures;
+    crypto_hash_sha256_state sha;
+};
+
+static int check_entry(const struct ledger_entry *e, void *userdata)
+{
+    struct chain_check *c = userdata;
+    char buf[LEDGER_ENCODING_MAX];
+    int n;
+
+    if ((n = seals_chain_next(&c->chain, e)) < 0)
+        return n;
+    if (e->has_signature) {
+        if (!ledger_signature_ok(e, c->pk)) {
+            snprintf(c->chain.problem, sizeof(c->chain.problem), "entry %" PRId64
+                     ": checkpoint signature invalid", e->seq);
             return -EBADMSG;
         }
         c->signatures++;
     }
-    n = ledger_encode(&e, buf, sizeof(buf));
+    n = ledger_encode(e, buf, sizeof(buf));
     if (n < 0)
         return n;
     if (fwrite(buf, 1, (size_t)n, c->ledger) != (size_t)n)
         return -EIO;
     crypto_hash_sha256_update(&c->sha, (const uint8_t *)buf, (size_t)n);
-    memcpy(c->prev, e.hash, LEDGER_HASH_LEN);
-    c->expected++;
     c->entries++;
     return 0;
 }
@@ -292,7 +299,7 @@ static int export_one(const struct cdb_seal *s, void *userdata)
 {
     struct export_ctx *x = userdata;
     struct export_file ledger = { 0 }, seal = { 0 }, report = { 0 };
-    struct chain_check c = { .problem = "" };
+    struct chain_check c = { .chain.prev_known = true };
     struct period_seal ps;
     struct cdb_site site;
     char sig_hex[2 * LEDGER_SIG_LEN + 1], hex[2 * LEDGER_HASH_LEN + 1];
@@ -323,9 +330,9 @@ static int export_one(const struct cdb_seal *s, void *userdata)
     if (prev < 0)
         return (int)prev;
     from = prev + 1;
-    c.expected = from;
+    c.chain.expected = from;
     c.pk = site.public_key;
-    if (prev > 0 && (r = cdb_entry_hash(x->db, s->site, prev, c.prev)) < 0)
+    if (prev > 0 && (r = cdb_entry_hash(x->db, s->site, prev, c.chain.prev)) < 0)
         return r;
     crypto_hash_sha256_init(&c.sha);
 
@@ -333,12 +340,13 @@ static int export_one(const struct cdb_seal *s, void *userdata)
         goto io;
     c.ledger = ledger.f;
     r = cdb_entries_foreach(x->db, s->site, from, s->last_seq, check_entry, &c);
-    if (r == -EBADMSG || (r >= 0 && c.expected != s->last_seq + 1) ||
-        (r >= 0 && memcmp(c.prev, s->last_hash, LEDGER_HASH_LEN) != 0 && s->last_seq >= from)) {
-        if (!c.problem[0])
-            snprintf(c.problem, sizeof(c.problem), "the entries end at %" PRId64
-                     " or their last hash is not the seal's", c.expected - 1);
-        fprintf(x->err, "%s %s: not exported: %s\n", s->site, s->period, c.problem);
+    if (r == -EBADMSG || (r >= 0 && c.chain.expected != s->last_seq + 1) ||
+        (r >= 0 && memcmp(c.chain.prev, s->last_hash, LEDGER_HASH_LEN) != 0 &&
+         s->last_seq >= from)) {
+        if (!c.chain.problem[0])
+            snprintf(c.chain.problem, sizeof(c.chain.problem), "the entries end at %" PRId64
+                     " or their last hash is not the seal's", c.chain.expected - 1);
+        fprintf(x->err, "%s %s: not exported: %s\n", s->site, s->period, c.chain.problem);
         file_close(&ledger, false);
         x->refused++;
         return 0;

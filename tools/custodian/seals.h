@@ -41,6 +41,18 @@ const char *seals_outcome_name(enum seal_outcome o);
  * mismatched (each a seal_mismatch problem), or -errno. */
 int seals_check(struct cdb *db, const char *site, int64_t now);
 
+/* Walking stored entries again, in seq order from `expected` (the export, the open data):
+ * each must be the one expected, hash to what is stored, and name the one before it
+ * (prev) — all but the first when the hash before it is not known (prev_known false). */
+struct seals_chain {
+    int64_t expected;
+    uint8_t prev[LEDGER_HASH_LEN];
+    bool prev_known;
+    char problem[200];
+};
+/* Check the next stored entry and step over it: 0, or -EBADMSG with the problem said. */
+int seals_chain_next(struct seals_chain *w, const struct ledger_entry *stored);
+
 /* Write DIR/SITE-PERIOD.{ledger,seal,verify.txt} for each site (or only `site`) with a
  * verified seal for period, after checking again every hash, link and signature.
  * What cannot be exported (no seal, a seal waiting or mismatched, a check failing) is said

@@ -47,6 +47,66 @@ static void cell(struct buf *h, const char *s)
     buf_put(h, "</td>");
 }
 
+static void cell_code(struct buf *h, const char *s)
+{
+    buf_put(h, "<td><code>");
+    buf_html(h, s);
+    buf_put(h, "</code></td>");
+}
+
+/* A table of the report: one row per element of its array, one cell per column. */
+enum column_kind { COLUMN_TEXT, COLUMN_INT, COLUMN_MONEY, COLUMN_CODE };
+
+struct column {
+    const char *key;
+    enum column_kind kind;
+};
+
+struct report_table {
+    const char *heading;            /* markup: the <h3> and the table's header row */
+    const char *array;
+    struct column columns[5];       /* up to the first without a key */
+};
+
+static const struct report_table report_tables[] = {
+    { "<h3>Visits (home site → host site)</h3>\n<table><tr><th>home</th><th>host</th>"
+      "<th>visits</th><th>amount (EUR)</th></tr>\n", "visits",
+      { { "home", COLUMN_TEXT }, { "host", COLUMN_TEXT }, { "visits", COLUMN_INT },
+        { "amount_cents", COLUMN_MONEY } } },
+    { "<h3>Balances (who pays whom, net)</h3>\n<table><tr><th>pays</th><th>to</th>"
+      "<th>amount (EUR)</th></tr>\n", "balances",
+      { { "from", COLUMN_TEXT }, { "to", COLUMN_TEXT }, { "amount_cents", COLUMN_MONEY } } },
+    { "<h3>Positions</h3>\n<table><tr><th>site</th><th>earned as host</th>"
+      "<th>owed as home</th><th>net</th></tr>\n", "positions",
+      { { "site", COLUMN_TEXT }, { "earned_cents", COLUMN_MONEY },
+        { "owed_cents", COLUMN_MONEY }, { "net_cents", COLUMN_MONEY } } },
+    { "<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up to entry</th>"
+      "<th>state</th><th>archive SHA-256</th></tr>\n", "seals",
+      { { "site", COLUMN_TEXT }, { "last_seq", COLUMN_INT }, { "state", COLUMN_TEXT },
+        { "archive_sha256", COLUMN_CODE } } },
+};
+
+static void report_table(struct buf *h, const json_t *rep, const struct report_table *t)
+{
+    size_t i;
+    json_t *row;
+
+    buf_put(h, t->heading);
+    json_array_foreach(json_object_get(rep, t->array), i, row) {
+        buf_put(h, "<tr>");
+        for (const struct column *c = t->columns; c < t->columns + 5 && c->key; c++) {
+            switch (c->kind) {
+            case COLUMN_TEXT: cell(h, jstr(row, c->key)); break;
+            case COLUMN_INT: cell_int(h, jint(row, c->key)); break;
+            case COLUMN_MONEY: cell_money(h, jint(row, c->key)); break;
+            case COLUMN_CODE: cell_code(h, jstr(row, c->key)); break;
+            }
+        }
+        buf_put(h, "</tr>\n");
+    }
+    buf_put(h, "</table>\n");
+}
+
 static int site_row(const struct cdb_site *s, void *userdata)
 {
     struct buf *h = userdata;
@@ -136,47 +196,9 @@ char *web_page(struct cdb *db, const char *period)
                 cell_money(&h, jint(k, "amount_cents"));
                 buf_put(&h, "</tr>\n");
             }
-        buf_put(&h, "</table>\n<h3>Visits (home site → host site)</h3>\n<table><tr><th>home</th>"
-                "<th>host</th><th>visits</th><th>amount (EUR)</th></tr>\n");
-        json_array_foreach(json_object_get(rep, "visits"), i, s) {
-            buf_put(&h, "<tr>");
-            cell(&h, jstr(s, "home"));
-            cell(&h, jstr(s, "host"));
-            cell_int(&h, jint(s, "visits"));
-            cell_money(&h, jint(s, "amount_cents"));
-            buf_put(&h, "</tr>\n");
-        }
-        buf_put(&h, "</table>\n<h3>Balances (who pays whom, net)</h3>\n<table><tr><th>pays</th>"
-                "<th>to</th><th>amount (EUR)</th></tr>\n");
-        json_array_foreach(json_object_get(rep, "balances"), i, s) {
-            buf_put(&h, "<tr>");
-            cell(&h, jstr(s, "from"));
-            cell(&h, jstr(s, "to"));
-            cell_money(&h, jint(s, "amount_cents"));
-            buf_put(&h, "</tr>\n");
-        }
-        buf_put(&h, "</table>\n<h3>Positions</h3>\n<table><tr><th>site</th><th>earned as host</th>"
-                "<th>owed as home</th><th>net</th></tr>\n");
-        json_array_foreach(json_object_get(rep, "positions"), i, s) {
-            buf_put(&h, "<tr>");
-            cell(&h, jstr(s, "site"));
-            cell_money(&h, jint(s, "earned_cents"));
-            cell_money(&h, jint(s, "owed_cents"));
-            cell_money(&h, jint(s, "net_cents"));
-            buf_put(&h, "</tr>\n");
-        }
-        buf_put(&h, "</table>\n<h3>Period seals</h3>\n<table><tr><th>site</th><th>ledger up to "
-                "entry</th><th>state</th><th>archive SHA-256</th></tr>\n");
-        json_array_foreach(json_object_get(rep, "seals"), i, s) {
-            buf_put(&h, "<tr>");
-            cell(&h, jstr(s, "site"));
-            cell_int(&h, jint(s, "last_seq"));
-            cell(&h, jstr(s, "state"));
-            buf_put(&h, "<td><code>");
-            buf_html(&h, jstr(s, "archive_sha256"));
-            buf_put(&h, "</code></td></tr>\n");
-        }
         buf_put(&h, "</table>\n");
+        for (size_t t = 0; t < sizeof(report_tables) / sizeof(report_tables[0]); t++)
+            report_table(&h, rep, &report_tables[t]);
         json_decref(rep);
     }
     buf_put(&h, "<h2>Problems (latest 100)</h2>\n<table><tr><th>at (UTC)</th><th>site</th>"
@@ -196,11 +218,25 @@ static void current_period(char out[8])
     strftime(out, 8, "%Y-%m", &tm);
 }
 
+/* Queue resp with the headers every answer carries, and let it go. */
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
+                             struct MHD_Response *resp, const char *cache_control,
+                             const char *csp)
+{
+    enum MHD_Result r;
+
+    MHD_add_response_header(resp, "Cache-Control", cache_control);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy", csp);
+    r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
                              char *body)
 {
     struct MHD_Response *resp;
-    enum MHD_Result r;
 
     resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -208,13 +244,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", type);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    r = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return r;
+    return queue(conn, status, resp, "no-store",
+                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
 }
 
 struct server {
@@ -228,7 +259,6 @@ static enum MHD_Result reply_opendata(struct MHD_Connection *conn, const char *r
 {
     struct opendata_web_reply r;
     struct MHD_Response *resp;
-    enum MHD_Result ret;
     char date[40];
 
     opendata_web_answer(root, url,
@@ -257,14 +287,8 @@ static enum MHD_Result reply_opendata(struct MHD_Connection *conn, const char *r
     }
     if (r.location[0])
         MHD_add_response_header(resp, "Location", r.location);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; style-src 'unsafe-inline'");
-    ret = MHD_queue_response(conn, r.status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return queue(conn, r.status, resp, "no-cache", "default-src 'none'; style-src 'unsafe-inline'");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
