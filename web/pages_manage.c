@@ -21,6 +21,9 @@
 #include "util.h"
 
 #define UPCOMING_MAX 100
+/* The input attributes of a new machine's or training's name: what name_is_valid() takes. */
+#define NAME_INPUT \
+    "required maxlength=\"31\" pattern=\"[A-Za-z0-9._\\-]+\" autocapitalize=\"none\""
 
 struct manage_task {
     const char *name;               /* /manage/NAME */
@@ -403,7 +406,7 @@ static void task_machines(struct http_req *rq, struct buf *b, json_t *status)
     section_begin(rq, b, "add-machine", L(rq, "Add a machine"));
     form_begin(rq, b, "machine");
     input(rq, b, L(rq, "Name"), "text", "machine", NULL,
-          "required maxlength=\"31\" pattern=\"[A-Za-z0-9._\\-]+\" autocapitalize=\"none\"");
+          NAME_INPUT);
     training_select(rq, b, "training", true);
     input(rq, b, L(rq, "Slot (minutes)"), "number", "slot_minutes", "30",
           "min=\"5\" max=\"1440\" required");
@@ -424,7 +427,7 @@ static void task_machines(struct http_req *rq, struct buf *b, json_t *status)
     section_begin(rq, b, "add-training", L(rq, "Add a training"));
     form_begin(rq, b, "training-add");
     input(rq, b, L(rq, "Name"), "text", "name", NULL,
-          "required maxlength=\"31\" pattern=\"[A-Za-z0-9._\\-]+\" autocapitalize=\"none\"");
+          NAME_INPUT);
     input(rq, b, L(rq, "Description (optional)"), "text", "description", NULL,
           "maxlength=\"127\"");
     form_end(b, L(rq, "Add training"), false);

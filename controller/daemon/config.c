@@ -83,6 +83,48 @@ struct parse_state {
     bool singleton_seen[SEC__MAX];
 };
 
+/* Where a named section's items live in struct config. Each item's struct has its name
+ * (char[CONFIG_NAME_MAX]) and the line of its header. */
+struct named_list {
+    size_t items, count;            /* offsetof(struct config, the array / its count) */
+    size_t size;                    /* of one item */
+    unsigned max;                   /* items the array holds */
+    size_t name, line;              /* offsetof(item, name / line) */
+};
+
+#define NAMED_LIST(type, array, n)                                                         \
+    { offsetof(struct config, array), offsetof(struct config, n), sizeof(type),            \
+      ARRAY_SIZE(((struct config *)0)->array), offsetof(type, name), offsetof(type, line) }
+static const struct named_list named_lists[SEC__MAX] = {
+    [SEC_READER]  = NAMED_LIST(struct reader_config, readers, n_readers),
+    [SEC_DOOR]    = NAMED_LIST(struct door_config, doors, n_doors),
+    [SEC_MACHINE] = NAMED_LIST(struct machine_config, machines, n_machines),
+    [SEC_METER]   = NAMED_LIST(struct meter_config, meters, n_meters),
+    [SEC_WEBHOOK] = NAMED_LIST(struct webhook_config, webhooks, n_webhooks),
+};
+#undef NAMED_LIST
+
+static unsigned *named_count(const struct config *c, int kind)
+{
+    return (unsigned *)((const char *)c + named_lists[kind].count);
+}
+
+static char *named_item(const struct config *c, int kind, unsigned i)
+{
+    return (char *)c + named_lists[kind].items + i * named_lists[kind].size;
+}
+
+/* The item of a named section kind called name, or NULL. */
+static const void *named_find(const struct config *c, int kind, const char *name)
+{
+    for (unsigned i = 0; i < *named_count(c, kind); i++) {
+        const char *item = named_item(c, kind, i);
+        if (strcmp(item + named_lists[kind].name, name) == 0)
+            return item;
+    }
+    return NULL;
+}
+
 static void add_error(struct config_errors *errors, const char *file, unsigned line,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -370,13 +412,9 @@ static void *section_object(struct config *cfg, int kind)
     case SEC_CONSORTIUM: return &cfg->consortium;
     case SEC_PRIVACY:  return &cfg->privacy;
     case SEC_MAIL:     return &cfg->mail;
-    case SEC_WEBHOOK:  return &cfg->webhooks[cfg->n_webhooks - 1];
-    case SEC_READER:   return &cfg->readers[cfg->n_readers - 1];
-    case SEC_DOOR:     return &cfg->doors[cfg->n_doors - 1];
-    case SEC_MACHINE:  return &cfg->machines[cfg->n_machines - 1];
-    case SEC_METER:    return &cfg->meters[cfg->n_meters - 1];
     }
-    return NULL;
+    /* A named section: the item its header has just added. */
+    return sections[kind].named ? named_item(cfg, kind, *named_count(cfg, kind) - 1) : NULL;
 }
 
 static void apply_defaults(int kind, void *obj)
@@ -482,25 +520,13 @@ static void section_begin(struct parse_state *st, const char *header)
                       kind_name);
             return;
         }
-        if ((kind == SEC_DOOR && config_find_door(st->cfg, name)) ||
-            (kind == SEC_READER && config_find_reader(st->cfg, name)) ||
-            (kind == SEC_MACHINE && config_find_machine(st->cfg, name)) ||
-            (kind == SEC_METER && config_find_meter(st->cfg, name)) ||
-            (kind == SEC_WEBHOOK && config_find_webhook(st->cfg, name))) {
+        if (named_find(st->cfg, kind, name)) {
             add_error(st->errors, st->file, st->line, "duplicate section [%s %s]", kind_name,
                       name);
             return;
         }
         /* One more of this kind, within its limit. */
-        struct config *c = st->cfg;
-        unsigned *count = &c->n_readers, max = CONFIG_MAX_READERS;
-        switch (kind) {
-        case SEC_DOOR:    count = &c->n_doors;    max = CONFIG_MAX_DOORS;    break;
-        case SEC_MACHINE: count = &c->n_machines; max = CONFIG_MAX_MACHINES; break;
-        case SEC_METER:   count = &c->n_meters;   max = CONFIG_MAX_METERS;   break;
-        case SEC_WEBHOOK: count = &c->n_webhooks; max = CONFIG_MAX_WEBHOOKS; break;
-        default:          break;
-        }
+        unsigned *count = named_count(st->cfg, kind), max = named_lists[kind].max;
         if (*count == max) {
             add_error(st->errors, st->file, st->line, "too many %ss (at most %u)", kind_name, max);
             return;
@@ -510,22 +536,11 @@ static void section_begin(struct parse_state *st, const char *header)
     st->kind = kind;
     st->obj = section_object(st->cfg, kind);
     if (sections[kind].named) {
-        /* Every named section's struct has its name and the line of its header. */
-#define NAMED_BEGIN(type)                                                                  \
-    do {                                                                                   \
-        type *o_ = st->obj;                                                                \
-        memset(o_, 0, sizeof(*o_));                                                        \
-        strlcpy_checked(o_->name, name, sizeof(o_->name));                                 \
-        o_->line = st->line;                                                               \
-    } while (0)
-        switch (kind) {
-        case SEC_DOOR:    NAMED_BEGIN(struct door_config); break;
-        case SEC_MACHINE: NAMED_BEGIN(struct machine_config); break;
-        case SEC_METER:   NAMED_BEGIN(struct meter_config); break;
-        case SEC_WEBHOOK: NAMED_BEGIN(struct webhook_config); break;
-        default:          NAMED_BEGIN(struct reader_config); break;
-        }
-#undef NAMED_BEGIN
+        const struct named_list *l = &named_lists[kind];
+        char *item = st->obj;
+        memset(item, 0, l->size);
+        strlcpy_checked(item + l->name, name, CONFIG_NAME_MAX);
+        *(unsigned *)(item + l->line) = st->line;
         apply_defaults(kind, st->obj);
     }
 }
@@ -923,26 +938,17 @@ struct config *config_free(struct config *c)
 
 const struct door_config *config_find_door(const struct config *c, const char *name)
 {
-    for (unsigned i = 0; i < c->n_doors; i++)
-        if (strcmp(c->doors[i].name, name) == 0)
-            return &c->doors[i];
-    return NULL;
+    return named_find(c, SEC_DOOR, name);
 }
 
 const struct machine_config *config_find_machine(const struct config *c, const char *name)
 {
-    for (unsigned i = 0; i < c->n_machines; i++)
-        if (strcmp(c->machines[i].name, name) == 0)
-            return &c->machines[i];
-    return NULL;
+    return named_find(c, SEC_MACHINE, name);
 }
 
 const struct webhook_config *config_find_webhook(const struct config *c, const char *name)
 {
-    for (unsigned i = 0; i < c->n_webhooks; i++)
-        if (strcmp(c->webhooks[i].name, name) == 0)
-            return &c->webhooks[i];
-    return NULL;
+    return named_find(c, SEC_WEBHOOK, name);
 }
 
 bool config_events_match(const char *events, const char *kind)
@@ -964,10 +970,7 @@ bool config_events_match(const char *events, const char *kind)
 
 const struct meter_config *config_find_meter(const struct config *c, const char *name)
 {
-    for (unsigned i = 0; i < c->n_meters; i++)
-        if (strcmp(c->meters[i].name, name) == 0)
-            return &c->meters[i];
-    return NULL;
+    return named_find(c, SEC_METER, name);
 }
 
 const struct device_spec *config_machine_meter_device(const struct config *c,
@@ -1043,10 +1046,7 @@ bool device_spec_equal(const struct device_spec *a, const struct device_spec *b)
 
 const struct reader_config *config_find_reader(const struct config *c, const char *name)
 {
-    for (unsigned i = 0; i < c->n_readers; i++)
-        if (strcmp(c->readers[i].name, name) == 0)
-            return &c->readers[i];
-    return NULL;
+    return named_find(c, SEC_READER, name);
 }
 
 void config_database_path(const struct config *c, char *buf, size_t n)

@@ -63,14 +63,22 @@ int cmd_mail_list(struct cmd_call *call, const struct cmd_args *a)
                                   "messages", list));
 }
 
+/* 0 if e-mail is on, else the call's refusal. */
+static int mail_on(struct cmd_call *call)
+{
+    if (!cmd_services(call)->cfg->mail.enabled)
+        return cmd_fail(call, -EOPNOTSUPP, "mail_off", "e-mail is off ([mail] enabled = false)");
+    return 0;
+}
+
 int cmd_mail_retry(struct cmd_call *call, const struct cmd_args *a)
 {
     struct services *svc = cmd_services(call);
     int64_t id = arg_int(a, "id", 0);
     int r;
 
-    if (!svc->cfg->mail.enabled)
-        return cmd_fail(call, -EOPNOTSUPP, "mail_off", "e-mail is off ([mail] enabled = false)");
+    if ((r = mail_on(call)) < 0)
+        return r;
     r = store_mail_requeue(svc->store, id, now_utc());
     if (r == -ENOENT)
         return cmd_fail(call, r, "not_found", "no failed or waiting e-mail %" PRId64 " (a sent "
@@ -111,8 +119,8 @@ int cmd_mail_test(struct cmd_call *call, const struct cmd_args *a)
     struct mail_outcome out;
     int r;
 
-    if (!svc->cfg->mail.enabled)
-        return cmd_fail(call, -EOPNOTSUPP, "mail_off", "e-mail is off ([mail] enabled = false)");
+    if ((r = mail_on(call)) < 0)
+        return r;
     if (!mime_addr_valid(to))
         return cmd_fail(call, -EINVAL, "bad_request", "\"to\" must be an e-mail address");
     r = mail_test(svc, to, &out);

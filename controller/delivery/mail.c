@@ -380,12 +380,26 @@ int mail_test(struct services *svc, const char *to, struct mail_outcome *ret)
 
 /* ---- the scheduler ---- */
 
+/* Send off a scheduled notice to n's member, queued once for key until the time it is
+ * about. One that cannot be queued does not stop the others: only running out of memory
+ * does. */
+static int queue_notice(struct services *svc, const char *kind,
+                        const struct store_mail_notice *n, struct draft *d, const char *key,
+                        int64_t until)
+{
+    int r;
+
+    end(d, svc->cfg);
+    r = queue(svc, kind, n->member_id, n->email, n->name, d, key, until, NULL);
+    draft_free(d);
+    return r == -ENOMEM ? r : 0;
+}
+
 static int reminder(const struct store_mail_notice *n, void *userdata)
 {
     struct services *svc = userdata;
     struct draft d = { .lang = mail_member_lang(svc, n->member_id) };
     char when[192], at[16], key[64];
-    int r;
 
     span(d.lang, n->start, n->end, when, sizeof(when));
     i18n_time(d.lang, n->start, I18N_TIME, at, sizeof(at));
@@ -397,11 +411,8 @@ static int reminder(const struct store_mail_notice *n, void *userdata)
                                   "machine."));
     if (svc->cfg->http.base_url[0])
         button(&d, i18n_t(d.lang, "See your bookings"), svc->cfg->http.base_url);
-    end(&d, svc->cfg);
     snprintf(key, sizeof(key), "reminder:%" PRId64, n->ref_id);
-    r = queue(svc, "reminder", n->member_id, n->email, n->name, &d, key, n->start, NULL);
-    draft_free(&d);
-    return r == -ENOMEM ? r : 0;        /* one that cannot be queued does not stop the others */
+    return queue_notice(svc, "reminder", n, &d, key, n->start);
 }
 
 static int training_notice(const struct store_mail_notice *n, void *userdata)
@@ -409,7 +420,6 @@ static int training_notice(const struct store_mail_notice *n, void *userdata)
     struct services *svc = userdata;
     struct draft d = { .lang = mail_member_lang(svc, n->member_id) };
     char day[96], key[64];
-    int r;
 
     i18n_time(d.lang, n->end, I18N_DATE_LONG, day, sizeof(day));
     subject(&d, i18n_t(d.lang, "Your %s training ends on %s"), n->what, day);
@@ -417,11 +427,8 @@ static int training_notice(const struct store_mail_notice *n, void *userdata)
     para(&d, i18n_t(d.lang, "Your %s training ends on %s. After that, the machines that "
                             "require it will no longer start for you."), n->what, day);
     para(&d, "%s", i18n_t(d.lang, "Ask a trainer or the team to renew it."));
-    end(&d, svc->cfg);
     snprintf(key, sizeof(key), "training:%" PRId64, n->ref_id);
-    r = queue(svc, "training", n->member_id, n->email, n->name, &d, key, n->end, NULL);
-    draft_free(&d);
-    return r == -ENOMEM ? r : 0;
+    return queue_notice(svc, "training", n, &d, key, n->end);
 }
 
 static int membership_notice(const struct store_mail_notice *n, void *userdata)
@@ -429,7 +436,6 @@ static int membership_notice(const struct store_mail_notice *n, void *userdata)
     struct services *svc = userdata;
     struct draft d = { .lang = mail_member_lang(svc, n->member_id) };
     char day[96], key[64];
-    int r;
 
     i18n_time(d.lang, n->end, I18N_DATE_LONG, day, sizeof(day));
     subject(&d, i18n_t(d.lang, "Your membership ends on %s"), day);
@@ -437,11 +443,8 @@ static int membership_notice(const struct store_mail_notice *n, void *userdata)
     para(&d, i18n_t(d.lang, "Your membership of %s ends on %s. After that, your card will no "
                             "longer open the doors."), svc->cfg->site.name, day);
     para(&d, "%s", i18n_t(d.lang, "To renew it, contact the team."));
-    end(&d, svc->cfg);
     snprintf(key, sizeof(key), "membership:%" PRId64 ":%" PRId64, n->member_id, n->end);
-    r = queue(svc, "membership", n->member_id, n->email, n->name, &d, key, n->end, NULL);
-    draft_free(&d);
-    return r == -ENOMEM ? r : 0;
+    return queue_notice(svc, "membership", n, &d, key, n->end);
 }
 
 void mail_schedule(struct services *svc, int64_t now)

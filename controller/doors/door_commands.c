@@ -30,9 +30,26 @@ static int find_door(struct cmd_call *call, const struct cmd_args *a, struct doo
     return 0;
 }
 
+/* Record a door's manual unlock or lock in the access log, after the relay has done it:
+ * then a failure here is said as such. */
+static int record_by_hand(struct cmd_call *call, struct door *door, bool unlock,
+                          const char *detail)
+{
+    int r = access_record_door_event(cmd_services(call)->engine, door, unlock ? "unlock" : "lock",
+                                     true,
+                                     cmd_actor(call)->channel == CHANNEL_MQTT ? "mqtt" : "manual",
+                                     detail);
+    if (r >= 0)
+        return 0;
+    if (unlock)
+        return cmd_fail(call, r, "store", "the door is unlocked, but the unlock could not be "
+                        "recorded: %s", strerror(-r));
+    return cmd_fail(call, r, "store", "the door is locked, but the lock could not be "
+                    "recorded: %s", strerror(-r));
+}
+
 int cmd_door_unlock(struct cmd_call *call, const struct cmd_args *a)
 {
-    struct services *svc = cmd_services(call);
     struct door *door;
     char detail[96];
     int64_t seconds;
@@ -47,19 +64,14 @@ int cmd_door_unlock(struct cmd_call *call, const struct cmd_args *a)
     snprintf(detail, sizeof(detail), "%" PRId64 " s by %s", seconds, cmd_who(call));
     log_info("door %s: manual unlock for %" PRId64 " s by %s", door->cfg->name, seconds,
              cmd_who(call));
-    r = access_record_door_event(svc->engine, door, "unlock", true,
-                                 cmd_actor(call)->channel == CHANNEL_MQTT ? "mqtt" : "manual",
-                                 detail);
-    if (r < 0)
-        return cmd_fail(call, r, "store", "the door is unlocked, but the unlock could not be "
-                        "recorded: %s", strerror(-r));
+    if ((r = record_by_hand(call, door, true, detail)) < 0)
+        return r;
     return cmd_ok(call, json_pack("{s:s, s:I}", "door", door->cfg->name, "seconds",
                                   (json_int_t)seconds));
 }
 
 int cmd_door_lock(struct cmd_call *call, const struct cmd_args *a)
 {
-    struct services *svc = cmd_services(call);
     struct door *door;
     int r;
 
@@ -69,12 +81,8 @@ int cmd_door_lock(struct cmd_call *call, const struct cmd_args *a)
     if (r < 0)
         return cmd_fail(call, r, "hardware", "relay write failed: %s", strerror(-r));
     log_info("door %s: locked by %s", door->cfg->name, cmd_who(call));
-    r = access_record_door_event(svc->engine, door, "lock", true,
-                                 cmd_actor(call)->channel == CHANNEL_MQTT ? "mqtt" : "manual",
-                                 cmd_who(call));
-    if (r < 0)
-        return cmd_fail(call, r, "store", "the door is locked, but the lock could not be "
-                        "recorded: %s", strerror(-r));
+    if ((r = record_by_hand(call, door, false, cmd_who(call))) < 0)
+        return r;
     return cmd_ok(call, json_pack("{s:s, s:b}", "door", door->cfg->name, "free_entry",
                                   door->free_entry));
 }

@@ -248,6 +248,28 @@ static void energy_reading(struct netdev *d, int64_t counter_mwh)
     d->has_energy = true;
 }
 
+/* The readings in a device's message (each NULL, or out of range, when it has none): power in
+ * W, and its energy counter in units of unit_mwh mWh (Shelly: Wh, Tasmota: kWh). Whether it
+ * had any. */
+static bool take_readings(struct netdev *d, const json_t *power_w, const json_t *counter,
+                          double unit_mwh)
+{
+    bool readings = false;
+
+    if (number_ok(power_w, 1e9)) {
+        d->power_mw = scaled(power_w, 1000.0);
+        d->has_power = true;
+        readings = true;
+    }
+    if (number_ok(counter, 1e15 / unit_mwh)) {      /* up to a million MWh */
+        energy_reading(d, scaled(counter, unit_mwh));
+        readings = true;
+    }
+    if (readings)
+        d->last_reading_at = now_utc();
+    return readings;
+}
+
 static void bad_payload(struct netdev *d, const char *topic, const char *why)
 {
     if (d->bad_payload_logged) {
@@ -265,21 +287,9 @@ static void shelly_switch(struct netdev *d, const json_t *sw)
     const json_t *output = json_object_get(sw, "output");
     const json_t *apower = json_object_get(sw, "apower");
     const json_t *total = json_object_get(json_object_get(sw, "aenergy"), "total");
-    bool readings = false;
+    bool readings = take_readings(d, apower, total, 1000.0);
 
-    if (number_ok(apower, 1e9)) {
-        d->power_mw = scaled(apower, 1000.0);
-        d->has_power = true;
-        readings = true;
-    }
-    if (number_ok(total, 1e12)) {
-        energy_reading(d, scaled(total, 1000.0));
-        readings = true;
-    }
-    if (readings)
-        d->last_reading_at = now_utc();
-    if (!d->online_known || !d->online)
-        set_online(d, true);        /* it speaks, so it is there */
+    set_online(d, true);            /* it speaks, so it is there */
     if (json_is_boolean(output))
         report_state(d, json_is_true(output));
     if (readings)
@@ -331,8 +341,7 @@ static bool shelly_reply(struct netdev_hub *h, json_t *msg)
             shelly_switch(d, result);           /* Switch.GetStatus */
         } else if (json_object_get(result, "was_on")) {
             /* Switch.Set done: the device is now in the state we asked. */
-            if (!d->online_known || !d->online)
-                set_online(d, true);
+            set_online(d, true);
             report_state(d, d->rpc_on);
         }
         return true;
@@ -370,25 +379,13 @@ static void tasmota_energy(struct netdev *d, const json_t *energy)
 {
     const json_t *total = json_object_get(energy, "Total");
     const json_t *power = json_object_get(energy, "Power");
-    bool readings = false;
 
     if (json_is_array(power))
         power = json_array_get(power, d->spec.channel - 1);
     if (json_is_array(total))
         total = json_array_get(total, d->spec.channel - 1);
-    if (number_ok(power, 1e9)) {
-        d->power_mw = scaled(power, 1000.0);
-        d->has_power = true;
-        readings = true;
-    }
-    if (number_ok(total, 1e9)) {
-        energy_reading(d, scaled(total, 1e6));
-        readings = true;
-    }
-    if (readings) {
-        d->last_reading_at = now_utc();
+    if (take_readings(d, power, total, 1e6))
         tell_listeners(d);
-    }
 }
 
 static void tasmota_message(struct netdev *d, const char *topic, const void *payload, int len)
@@ -414,8 +411,7 @@ static void tasmota_message(struct netdev *d, const char *topic, const void *pay
             bad_payload(d, topic, "expected ON or OFF");
             return;
         }
-        if (!d->online_known || !d->online)
-            set_online(d, true);
+        set_online(d, true);
         report_state(d, v);
         return;
     }
@@ -425,8 +421,7 @@ static void tasmota_message(struct netdev *d, const char *topic, const void *pay
         json_decref(msg);
         return;
     }
-    if (!d->online_known || !d->online)
-        set_online(d, true);
+    set_online(d, true);
     if (strcmp(topic, d->t_result) == 0 || strcmp(topic, d->t_tele_state) == 0) {
         v = tasmota_power_in(d, msg);
         if (v >= 0)

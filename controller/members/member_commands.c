@@ -714,67 +714,45 @@ int cmd_card_enroll(struct cmd_call *call, const struct cmd_args *a)
 
 /* ---- DESFire cards ---- */
 
-/* The reader of a (de)provisioning, free of a waiting enrolment. */
-static int provision_reader(struct cmd_call *call, const struct cmd_args *a,
-                            struct reader **reader)
+/* Make the card at the reader a member's Portier DESFire card, or undo it (provision.h);
+ * the reader must be free of a waiting enrolment. */
+static int provision(struct cmd_call *call, const struct cmd_args *a, bool deprovision)
 {
-    int r = cmd_reader_arg(call, a, reader);
+    struct services *svc = cmd_services(call);
+    struct provision_request req = { .deprovision = deprovision };
+    struct reader *reader;
+    struct store_member m;
+    int r;
 
-    if (r < 0)
+    if ((r = cmd_reader_arg(call, a, &reader)) < 0)
         return r;
-    if (enroll_waiting_at(cmd_services(call)->enroll, *reader))
+    if (enroll_waiting_at(svc->enroll, reader))
         return cmd_fail(call, -EBUSY, "busy", "an enrolment is waiting at reader %s",
-                        (*reader)->name);
-    return 0;
-}
-
-static int provision_request(struct cmd_call *call, const struct cmd_args *a, bool deprovision,
-                             struct provision_request *req)
-{
-    memset(req, 0, sizeof(*req));
-    req->deprovision = deprovision;
-    req->seconds = arg_int(a, "timeout", PROVISION_DEFAULT_SECONDS);
-    if (provision_parse_picc_key(arg_str(a, "picc_key"), &req->picc_type, req->picc_key) < 0)
-        return cmd_fail(call, -EINVAL, "bad_request", "picc_key is 'default', des:HEX16, "
-                        "2k3des:HEX32 or aes:HEX32 (the card's master key)");
-    return 0;
+                        reader->name);
+    if (!deprovision) {
+        if ((r = member_load(call, arg_int(a, "member", 0), true, &m)) < 0)
+            return r;
+        req.member = arg_int(a, "member", 0);
+        req.label = arg_str(a, "label");
+    }
+    req.seconds = arg_int(a, "timeout", PROVISION_DEFAULT_SECONDS);
+    if (provision_parse_picc_key(arg_str(a, "picc_key"), &req.picc_type, req.picc_key) < 0)
+        r = cmd_fail(call, -EINVAL, "bad_request", "picc_key is 'default', des:HEX16, "
+                     "2k3des:HEX32 or aes:HEX32 (the card's master key)");
+    else
+        r = provision_start(svc->provision, call, reader, &req);
+    sodium_memzero(&req, sizeof(req));
+    return r;
 }
 
 int cmd_card_provision(struct cmd_call *call, const struct cmd_args *a)
 {
-    struct services *svc = cmd_services(call);
-    struct reader *reader;
-    struct provision_request req;
-    int r;
-
-    if ((r = provision_reader(call, a, &reader)) < 0)
-        return r;
-    struct store_member m;
-    if ((r = member_load(call, arg_int(a, "member", 0), true, &m)) < 0)
-        return r;
-    if ((r = provision_request(call, a, false, &req)) < 0)
-        return r;
-    req.member = arg_int(a, "member", 0);
-    req.label = arg_str(a, "label");
-    r = provision_start(svc->provision, call, reader, &req);
-    sodium_memzero(&req, sizeof(req));
-    return r;
+    return provision(call, a, false);
 }
 
 int cmd_card_deprovision(struct cmd_call *call, const struct cmd_args *a)
 {
-    struct services *svc = cmd_services(call);
-    struct reader *reader;
-    struct provision_request req;
-    int r;
-
-    if ((r = provision_reader(call, a, &reader)) < 0)
-        return r;
-    if ((r = provision_request(call, a, true, &req)) < 0)
-        return r;
-    r = provision_start(svc->provision, call, reader, &req);
-    sodium_memzero(&req, sizeof(req));
-    return r;
+    return provision(call, a, true);
 }
 
 /* Who still carries a card that opens by its UID alone: the migration's to-do list. */

@@ -198,18 +198,16 @@ int store_passes_foreach(struct store *s, int64_t member_id, store_pass_fn fn, v
 static const char sql_plan_days_used[] =
     "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND "
     "allowance = 'plan' AND billing_day BETWEEN ?2 AND ?3";
-/* Included minutes are shared by every machine the rate covers: one machine, a category or
- * all of them. */
-static const char sql_plan_minutes_used[] =
-    "SELECT coalesce(sum(plan_quantity), 0) FROM usage WHERE member_id = ?1 "
-    "AND kind = 'machine' AND billing_day BETWEEN ?3 AND ?4 AND "
-    "(?2 = '*' OR resource = ?2 OR (substr(?2, 1, 9) = 'category:' AND "
-    "resource IN (SELECT name FROM resources WHERE category = substr(?2, 10))))";
-static const char sql_plan_wh_used[] =
-    "SELECT coalesce(sum(plan_wh), 0) FROM usage WHERE member_id = ?1 "
-    "AND kind = 'machine' AND billing_day BETWEEN ?3 AND ?4 AND "
-    "(?2 = '*' OR resource = ?2 OR (substr(?2, 1, 9) = 'category:' AND "
-    "resource IN (SELECT name FROM resources WHERE category = substr(?2, 10))))";
+/* A plan's included minutes (plan_quantity) and energy (plan_wh) are shared by every machine
+ * the rate covers: one machine, a category or all of them. */
+#define PLAN_MACHINE_USE(column)                                                           \
+    "SELECT coalesce(sum(" column "), 0) FROM usage WHERE member_id = ?1 "                 \
+    "AND kind = 'machine' AND billing_day BETWEEN ?3 AND ?4 AND "                          \
+    "(?2 = '*' OR resource = ?2 OR (substr(?2, 1, 9) = 'category:' AND "                   \
+    "resource IN (SELECT name FROM resources WHERE category = substr(?2, 10))))"
+static const char sql_plan_minutes_used[] = PLAN_MACHINE_USE("plan_quantity");
+static const char sql_plan_wh_used[] = PLAN_MACHINE_USE("plan_wh");
+#undef PLAN_MACHINE_USE
 static const char sql_day_charged[] =
     "SELECT count(*) FROM usage WHERE member_id = ?1 AND kind = 'day' AND billing_day = ?2";
 static const char sql_usage_add[] =

@@ -309,6 +309,32 @@ class ProvisioningTest(DesfireTest):
         tap = self.site.tap(ALICE + " desfire")
         self.assertEqual((tap["granted"], tap["reason"]), (False, "card_not_secure"))
 
+    def test_refused_before_waiting_for_a_card(self):
+        """A bad argument or a busy reader is answered at once, and no job waits."""
+        def reply(cmd, **args):
+            return self.d.request(dict({"cmd": cmd, "reader": "desk", "timeout": 20}, **args))
+        jobs = (("card.provision", {"member": "1"}), ("card.deprovision", {}))
+        for cmd, args in jobs:
+            r = reply(cmd, picc_key="aes:12", **args)
+            self.assertEqual(r.get("code"), "bad_request", r)
+            self.assertIn("picc_key", r.get("error", ""), r)
+            r = reply(cmd, reader="nope", **args)
+            self.assertEqual(r.get("code"), "not_found", r)
+        r = reply("card.provision", member="99")
+        self.assertEqual(r.get("code"), "not_found", r)
+        self.assertNotIn("provision: waiting up to", self.d.log_text())
+        # An enrolment waiting at the desk keeps both away.
+        t = threading.Thread(target=lambda: self.d.request(
+            {"cmd": "card.enroll", "member": "2", "reader": "desk", "timeout": 20}, timeout=60))
+        t.start()
+        wait_until(lambda: "enroll: waiting up to" in self.d.log_text(), what="the enrolment")
+        for cmd, args in jobs:
+            r = reply(cmd, **args)
+            self.assertEqual(r.get("code"), "busy", r)
+        self.site.emus["desk"].cmd("insert uid=04D0D0D0")
+        t.join(60)
+        self.assertNotIn("provision: waiting up to", self.d.log_text())
+
     def test_portierctl_provision_and_report(self):
         def ctl():
             return subprocess.run([os.path.join(BIN, "portierctl"), "-s", self.d.socket, "card",

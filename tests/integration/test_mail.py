@@ -390,6 +390,16 @@ class EnglishTest(MailTest):
         self.assertIn("nobody@example.org", out)
 
 
+class MailOffTest(DaemonTest):
+    """The default daemon: [mail] is off."""
+
+    def test_mail_commands_say_mail_is_off(self):
+        for req in ({"cmd": "mail.test", "to": "x@example.org"}, {"cmd": "mail.retry", "id": 1}):
+            reply = self.d.request(req)
+            self.assertEqual(reply.get("code"), "mail_off", reply)
+            self.assertIn("[mail] enabled = false", reply.get("error", ""), reply)
+
+
 class ServerDownTest(MailTest):
     site_language = "en"
 

@@ -575,6 +575,57 @@ static void test_duplicates(void **state)
     EXPECT_ERRORS("[reader r]\n[reader r]\n", "t.conf:2: duplicate section [reader r]");
 }
 
+/* Every named kind is found by its name, keeps the line of its header, and refuses a
+ * second section of the same name (while another kind may share it). */
+static void test_named_sections(void **state)
+{
+    static const char text[] =
+        "[mqtt]\nenabled = true\n"                                      /* 1-2 */
+        "[reader x]\n[reader y]\n"                                      /* 3-4 */
+        "[door x]\nreader = x\nrelay = 1\n"                             /* 5-7 */
+        "[meter x]\ndevice = tasmota:k\n"                               /* 8-9 */
+        "[machine x]\nreader = y\nrelay = 2\nmeter = x\n"               /* 10-13 */
+        "[webhook x]\nurl = https://example.org/\nsecret = 0123456789abcdef\n"; /* 14-16 */
+    struct config *c;
+
+    (void)state;
+    c = load_text_ok(text);
+    assert_int_equal(config_find_reader(c, "x")->line, 3);
+    assert_int_equal(config_find_reader(c, "y")->line, 4);
+    assert_null(config_find_reader(c, "z"));
+    assert_int_equal(config_find_door(c, "x")->line, 5);
+    assert_string_equal(config_find_door(c, "x")->reader, "x");
+    assert_null(config_find_door(c, "y"));
+    assert_int_equal(config_find_meter(c, "x")->line, 8);
+    assert_null(config_find_meter(c, "y"));
+    assert_int_equal(config_find_machine(c, "x")->line, 10);
+    assert_string_equal(config_find_machine(c, "x")->reader, "y");
+    assert_null(config_find_machine(c, "y"));
+    assert_int_equal(config_find_webhook(c, "x")->line, 14);
+    assert_string_equal(config_find_webhook(c, "x")->url, "https://example.org/");
+    assert_null(config_find_webhook(c, "y"));
+    config_free(c);
+
+    EXPECT_ERRORS("[mqtt]\nenabled = true\n[meter k]\ndevice = tasmota:k\n[meter k]\n"
+                  "device = tasmota:l\n",
+                  "t.conf:5: duplicate section [meter k]");
+    EXPECT_ERRORS("[reader r]\n[machine m]\nreader = r\nrelay = 1\n[machine m]\nreader = r\n"
+                  "relay = 2\n",
+                  "t.conf:5: duplicate section [machine m]");
+}
+
+static void test_too_many_readers(void **state)
+{
+    char text[4096];
+    size_t used = 0;
+
+    (void)state;
+    for (int i = 0; i <= CONFIG_MAX_READERS; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "[reader r%d]\n", i);
+    assert_true(used < sizeof(text));
+    EXPECT_ERRORS(text, "t.conf:129: too many readers (at most 128)");
+}
+
 static void test_missing_required(void **state)
 {
     (void)state;
@@ -1113,6 +1164,8 @@ int main(void)
         cmocka_unit_test(test_bad_timezone),
         cmocka_unit_test(test_bad_schedule),
         cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_named_sections),
+        cmocka_unit_test(test_too_many_readers),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_references_and_shared_lines),
         cmocka_unit_test(test_section_headers),

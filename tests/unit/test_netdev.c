@@ -163,6 +163,8 @@ static void test_shelly_energy_and_resets(void **state)
     /* Bad values and bad payloads change nothing. */
     feed(f, "plug1/events/rpc", "{\"method\":\"NotifyStatus\",\"params\":{\"switch:0\":"
                                 "{\"apower\":-5,\"aenergy\":{\"total\":\"x\"}}}}");
+    feed(f, "plug1/events/rpc", "{\"method\":\"NotifyStatus\",\"params\":{\"switch:0\":"
+                                "{\"apower\":2e9,\"aenergy\":{\"total\":2e12}}}}");
     feed(f, "plug1/events/rpc", "not json");
     feed(f, "plug1/events/rpc", "[1,2]");
     memset(big, ' ', sizeof(big));
@@ -171,6 +173,12 @@ static void test_shelly_energy_and_resets(void **state)
     assert_int_equal(rd.power_mw, 120400);
     assert_int_equal(rd.energy_mwh, 1000200);
     assert_int_equal(f->readings, 5);      /* 4 readings, and "online" at the first */
+    /* The counter out of range was not taken as the next baseline either. */
+    feed(f, "plug1/events/rpc", "{\"method\":\"NotifyStatus\",\"params\":{\"switch:0\":"
+                                "{\"aenergy\":{\"total\":200000001.2}}}}");
+    netdev_reading(f->dev, &rd);
+    assert_int_equal(rd.energy_mwh, 1001200);
+    assert_int_equal(rd.counter_resets, 1);
     /* Other topics are not the hub's. */
     assert_false(feed(f, "plug2/events/rpc", "{}"));
     assert_false(feed(f, "portier/lyon/cmd/x", "{}"));
@@ -202,6 +210,13 @@ static void test_tasmota(void **state)
     netdev_reading(f->dev, &rd);
     assert_int_equal(rd.power_mw, 2000000);
     assert_int_equal(rd.energy_mwh, 500000);
+    /* Out of range (kWh here): neither is taken, nor the counter as a baseline. */
+    feed(f, "tele/kiln/SENSOR", "{\"ENERGY\":{\"Total\":2e9,\"Power\":2e9}}");
+    feed(f, "tele/kiln/SENSOR", "{\"ENERGY\":{\"Total\":12.846,\"Power\":-1}}");
+    netdev_reading(f->dev, &rd);
+    assert_int_equal(rd.power_mw, 2000000);
+    assert_int_equal(rd.energy_mwh, 501000);
+    assert_int_equal(rd.counter_resets, 0);
     feed(f, "tele/kiln/LWT", "Offline");
     assert_true(f->relay.offline);
     netdev_reading(f->dev, &rd);
