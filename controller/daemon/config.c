@@ -103,6 +103,17 @@ static const struct named_list named_lists[SEC__MAX] = {
     [SEC_WEBHOOK] = NAMED_LIST(struct webhook_config, webhooks, n_webhooks),
 };
 #undef NAMED_LIST
+/* What named_lists[] takes for granted of each item's struct, checked by the compiler. */
+#define NAMED_ITEM_OK(type)                                                                \
+    _Static_assert(sizeof(((type *)0)->name) == CONFIG_NAME_MAX &&                         \
+                       _Generic(((type *)0)->line, unsigned: 1, default: 0),               \
+                   #type ": a char name[CONFIG_NAME_MAX] and an unsigned line")
+NAMED_ITEM_OK(struct reader_config);
+NAMED_ITEM_OK(struct door_config);
+NAMED_ITEM_OK(struct machine_config);
+NAMED_ITEM_OK(struct meter_config);
+NAMED_ITEM_OK(struct webhook_config);
+#undef NAMED_ITEM_OK
 
 static unsigned *named_count(const struct config *c, int kind)
 {
