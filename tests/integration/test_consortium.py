@@ -303,7 +303,17 @@ class ConsortiumTest(unittest.TestCase):
         rows = self.custodian.entries("lyon")
         self.assertEqual([seq for seq, _ in rows], list(range(1, 1002)))
         self.assertEqual(dict(rows), lyon.ledger_hashes())
-        self.assertEqual([p for p in self.custodian.problems() if p["kind"] != "replay"], [])
+        # Both come back to a broker that restarted empty: a batch the site sends before the
+        # custodian has subscribed again is lost, and the next one shows the custodian a gap,
+        # which it asks again for (the designed recovery; which of the two reconnects first
+        # is a race). Nothing else may be reported, and a gap only within the offline entries,
+        # filled by the end.
+        for p in self.custodian.problems():
+            self.assertIn(p["kind"], ("replay", "gap"), p)
+            if p["kind"] == "gap":
+                self.assertGreaterEqual(p["first_seq"], 2, p)
+                self.assertLessEqual(p["last_seq"], 1001, p)
+                self.assertTrue(p["resolved"], p)       # filled: every entry came
 
     def test_forged_entry_and_replayed_batch_are_detected_and_reported(self):
         lyon = self.site("lyon")
