@@ -1267,8 +1267,6 @@ static void on_post_durable(struct commit_wait *w, int result)
     resume(rq);
 }
 
-/* A page any visitor would get the same: answered from the cache, first thing, with nothing
- * else done for it (no request state, no session lookup). true if it was. */
 /* The con_cls of a request answered from the page cache: it has no request state. */
 static char cached_mark;
 #define CACHED_REQUEST ((void *)&cached_mark)
@@ -1294,19 +1292,20 @@ static struct MHD_Response *cached_answer(struct http *h, struct MHD_Connection 
     return cache_find(h, key);
 }
 
-/* Answer from the page cache at the first call for conn's request, if the page is there.
+/* A page any visitor would get the same, r from the cache: answered first thing, with
+ * nothing else done for it (no request state, no session lookup), unless this pass has had
+ * its share of such answers. true if it was.
  * The answer is queued at the second call, once libmicrohttpd has the whole request: one
  * queued at the first call makes it "discard the request" and close the connection, so a
  * browser or a load balancer keeping the connection alive would open a new one for each
  * page. The second call comes at once, in the same run of libmicrohttpd (a request without
  * a body), so the response cannot leave the cache in between. */
-static bool answer_from_cache(struct http *h, struct MHD_Connection *conn, const char *url,
-                              const char *method, void **con_cls)
+static bool answer_from_cache(struct http *h, struct MHD_Connection *conn,
+                              struct MHD_Response *r, void **con_cls)
 {
     struct http_conn *hc = conn_of(conn);
-    struct MHD_Response *r = cached_answer(h, conn, url, method);
 
-    if (!r || h->cached_in_pass >= CACHED_PER_PASS)
+    if (h->cached_in_pass >= CACHED_PER_PASS)
         return false;                   /* over this pass's share: it waits for its turn */
     h->cached_in_pass++;
     if (!hc || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect")) {
@@ -1417,10 +1416,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         struct http_conn *hc = conn_of(conn);
         if (hc)
             hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
-        if (answer_from_cache(h, conn, url, method, con_cls))
+        struct MHD_Response *cached = cached_answer(h, conn, url, method);
+        if (cached && answer_from_cache(h, conn, cached, con_cls))
             return MHD_YES;             /* on_completed() sees no request state */
-        bool from_cache = h->cached_in_pass >= CACHED_PER_PASS &&
-                          cached_answer(h, conn, url, method);
         if (hc)
             hc->reading_since = now_mono_usec();  /* now the body has its deadline */
         rq = calloc(1, sizeof(*rq));
@@ -1434,7 +1432,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         rq->is_post = strcmp(method, "POST") == 0;
         rq->is_api = strncmp(url, "/api/", 5) == 0;
-        rq->from_cache = from_cache;
+        rq->from_cache = cached != NULL;        /* its turn comes in a later pass */
         rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            "Accept-Language"),
                                (enum lang)h->cfg->site.language);
