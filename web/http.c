@@ -877,7 +877,7 @@ static void resume(struct http_req *rq)
     MHD_resume_connection(rq->conn);
     /* libmicrohttpd picks resumed connections up in its next run; in external epoll mode
      * nothing wakes our loop for that, so run it soon. */
-    timer_arm_in(rq->h->timer, 0);
+    http_run_soon(rq->h);
 }
 
 /* ---- commands ---- */
@@ -1256,6 +1256,7 @@ static void route(struct http_req *rq)
 
 static struct http_conn *conn_of(struct MHD_Connection *conn);
 static void run(struct http *h);
+static void arm_timer(struct http *h);
 
 static void on_post_durable(struct commit_wait *w, int result)
 {
@@ -1330,9 +1331,10 @@ static bool costs_nothing(const struct http_req *rq)
 
 /* One request's work per pass of the loop. libmicrohttpd reads every ready connection in one
  * call, and a door's tap waits for that call to end: so only one request is routed (a page
- * built, a command dispatched) per call, and the others wait, suspended, in arrival order.
- * Each later call first gives the oldest waiting one its turn (run()); when nothing else
- * calls, next_turn does, after the replies and everything of the doors'. */
+ * built, a command dispatched) and CACHED_PER_PASS answered from the cache per call, and the
+ * others wait, suspended, in arrival order. Each later call first gives the waiting ones
+ * their turns (give_turns()); when nothing else calls, next_turn does, after the replies and
+ * everything of the doors'. */
 static void wait_turn(struct http_req *rq)
 {
     struct http *h = rq->h;
@@ -1594,31 +1596,43 @@ static unsigned connections(struct http *h)
 static void run(struct http *h)
 {
     unsigned before = connections(h);
-    MHD_UNSIGNED_LONG_LONG ms;
 
     h->routed_in_pass = 0;
     h->cached_in_pass = 0;
     give_turns(h);
     MHD_run(h->mhd);
     /* Requests still waiting: another pass soon, after the replies and the doors. */
-    if (h->waiting_head)
-        sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
-    if (connections(h) < before)
-        timer_arm_in(h->timer, 0);
-    else if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
-        timer_arm_in(h->timer, ms * 1000);
-    else
-        timer_disarm(h->timer);
+    if (h->waiting_head || connections(h) < before)
+        http_run_soon(h);
+    arm_timer(h);
 }
 
+void http_run_soon(struct http *h)
+{
+    sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
+}
+
+/* Arm the timer for libmicrohttpd's next timeout. A deadline later than the one armed is
+ * left for when that one fires (the run then arms the timer again): the connections' idle
+ * timeouts move at every request, and re-arming the timer each time would cost the loop a
+ * timerfd update per request. */
 static void arm_timer(struct http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
+    uint64_t now, due;
 
-    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES)
-        timer_arm_in(h->timer, ms * 1000);
-    else
+    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES) {
         timer_disarm(h->timer);
+        return;
+    }
+    if (ms == 0) {
+        http_run_soon(h);               /* more to do now: no timer for that */
+        return;
+    }
+    if (timer_get_due(h->timer, &due) == 0 &&
+        sd_event_now(h->env.loop, CLOCK_MONOTONIC, &now) >= 0 && due <= now + ms * 1000)
+        return;
+    timer_arm_in(h->timer, ms * 1000);
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -1754,7 +1768,7 @@ static void on_watch(void *userdata)
     if (h->conns)
         timer_arm_in(h->watch, full ? HTTP_WATCH_FULL_USEC : HTTP_WATCH_USEC);
     if (cuts)
-        timer_arm_in(h->timer, 0);      /* libmicrohttpd reads the end and closes them */
+        http_run_soon(h);               /* libmicrohttpd reads the end and closes them */
 }
 
 /* What may be logged of a URL or a message quoting one: every run of 40 or more token

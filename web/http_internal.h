@@ -296,6 +296,10 @@ void http_cache_put(struct http_req *rq, int64_t expires_at);
 /* Forget every cached page (a new configuration). */
 void http_cache_clear(struct http *h);
 
+/* Run libmicrohttpd again soon (the loop's next iteration, after the replies and the doors):
+ * after a connection is resumed, or when it has more to do at once. No timer is armed. */
+void http_run_soon(struct http *h);
+
 /* ---- the layout (layout.c) ---- */
 /* The page's head, header and navigation; then the page writes its <main> content. */
 void web_page_begin(struct http_req *rq, struct buf *b, const char *title);

@@ -219,7 +219,7 @@ static void screen_resume(struct kiosk_screen *s)
         return;
     s->suspended = false;
     MHD_resume_connection(s->conn);
-    timer_arm_in(s->hub->h->timer, 0);     /* libmicrohttpd picks it up in its next run */
+    http_run_soon(s->hub->h);              /* libmicrohttpd picks it up in its next run */
 }
 
 /* Hand m to s: after what it is sending, replacing anything older that waits. */
