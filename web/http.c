@@ -1272,12 +1272,14 @@ static void on_post_durable(struct commit_wait *w, int result)
 static char cached_mark;
 #define CACHED_REQUEST ((void *)&cached_mark)
 
-/* The cached answer to an anonymous GET or HEAD without a body, or NULL. */
+/* The cached answer to an anonymous GET or HEAD without a body, or NULL. The cache key it
+ * looked for is left in key (n bytes; "" if it did not get that far), for the request to
+ * keep rather than work it out again. */
 static struct MHD_Response *cached_answer(struct http *h, struct MHD_Connection *conn,
-                                          const char *url, const char *method)
+                                          const char *url, const char *method, char *key,
+                                          size_t n)
 {
-    char key[HTTP_CACHE_KEY_MAX];
-
+    key[0] = '\0';
     if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") ||
         MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, SESSION_COOKIE) ||
@@ -1288,8 +1290,10 @@ static struct MHD_Response *cached_answer(struct http *h, struct MHD_Connection 
                    i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            "Accept-Language"),
                                (enum lang)h->cfg->site.language),
-                   key, sizeof(key)))
+                   key, n)) {
+        key[0] = '\0';
         return NULL;
+    }
     return cache_find(h, key);
 }
 
@@ -1418,7 +1422,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         struct http_conn *hc = conn_of(conn);
         if (hc)
             hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
-        struct MHD_Response *cached = cached_answer(h, conn, url, method);
+        char key[HTTP_CACHE_KEY_MAX];
+        struct MHD_Response *cached = cached_answer(h, conn, url, method, key, sizeof(key));
         if (cached && answer_from_cache(h, conn, cached, con_cls))
             return MHD_YES;             /* on_completed() sees no request state */
         if (hc)
@@ -1438,9 +1443,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            "Accept-Language"),
                                (enum lang)h->cfg->site.language);
-        /* Where the answer would be cached, should it be a page anyone gets the same. */
-        if (rq->is_get && !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") &&
-            !cache_key(conn, url, rq->lang, rq->cache_key, sizeof(rq->cache_key)))
+        /* Where the answer would be cached, should it be a page anyone gets the same (the
+         * key looked for above, when it got that far: the same language, address and
+         * arguments). */
+        if (key[0])
+            memcpy(rq->cache_key, key, sizeof(rq->cache_key));
+        else if (rq->is_get &&
+                 !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") &&
+                 !cache_key(conn, url, rq->lang, rq->cache_key, sizeof(rq->cache_key)))
             rq->cache_key[0] = '\0';
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)

@@ -230,10 +230,10 @@ static int place_store(struct cdb *db, const struct cdb_place *p)
 /* site add NAME (--key HEX | --key-file FILE) [--timezone TZ] [--day-starts HH:MM] [PLACE] */
 static int cmd_site_add(struct cdb *db, int argc, char **argv)
 {
-    const char *key = NULL, *key_file = NULL, *timezone = NULL, *day_starts = NULL;
+    const char *key = NULL, *key_file = NULL, *zone = NULL, *day_starts = NULL;
     struct place_args pa = { 0 };
     const struct opt opts[] = {
-        { "key", &key, NULL }, { "key-file", &key_file, NULL }, { "timezone", &timezone, NULL },
+        { "key", &key, NULL }, { "key-file", &key_file, NULL }, { "timezone", &zone, NULL },
         { "day-starts", &day_starts, NULL }, PLACE_OPTS(pa), { 0 } };
     struct cdb_site s = { .timezone = "UTC", .day_starts = 240 };
     struct cdb_place place = { .site = "" };
@@ -250,12 +250,12 @@ static int cmd_site_add(struct cdb *db, int argc, char **argv)
     if (key_file && (r = key_from_file(key_file, s.public_key)) < 0)
         return fail("%s: %s", key_file, r == -EINVAL ? "no line of 64 hex digits (a public key) "
                     "in it" : strerror(-r));
-    if (timezone) {
-        snprintf(zonefile, sizeof(zonefile), "/usr/share/zoneinfo/%s", timezone);
-        if (strlen(timezone) >= sizeof(s.timezone) || strstr(timezone, "..") ||
+    if (zone) {
+        snprintf(zonefile, sizeof(zonefile), "/usr/share/zoneinfo/%s", zone);
+        if (strlen(zone) >= sizeof(s.timezone) || strstr(zone, "..") ||
             access(zonefile, R_OK) != 0)
-            return fail("unknown time zone '%s'", timezone);
-        snprintf(s.timezone, sizeof(s.timezone), "%s", timezone);
+            return fail("unknown time zone '%s'", zone);
+        snprintf(s.timezone, sizeof(s.timezone), "%s", zone);
     }
     if (day_starts && parse_hhmm(day_starts, &s.day_starts) < 0)
         return fail("--day-starts must be HH:MM");
