@@ -337,22 +337,24 @@ static void metrics(struct http_req *rq)
     buf_put(&b, "# HELP portier_http_requests_total HTTP requests answered, by status class.\n"
                 "# TYPE portier_http_requests_total counter\n");
     for (int c = 1; c <= 5; c++)
-        buf_printf(&b, "portier_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", c, h->requests[c]);
+        buf_printf(&b, "portier_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n", c,
+                   __atomic_load_n(&h->requests[c], __ATOMIC_RELAXED));
     buf_put(&b, "# HELP portier_http_request_duration_seconds Time from a request's arrival to its "
                 "completion.\n# TYPE portier_http_request_duration_seconds histogram\n");
     static const char *const edges[HTTP_LATENCY_BUCKETS] = { "0.001", "0.005", "0.01", "0.05",
                                                              "0.1", "0.5", "1", "5" };
-    uint64_t cum = 0;
+    /* Counted by the web thread too: read one by one, the total is the buckets' sum. */
+    uint64_t cum = 0, sum_us = __atomic_load_n(&h->latency_sum_us, __ATOMIC_RELAXED);
     for (int k = 0; k < HTTP_LATENCY_BUCKETS; k++) {
-        cum += h->latency_buckets[k];
+        cum += __atomic_load_n(&h->latency_buckets[k], __ATOMIC_RELAXED);
         buf_printf(&b, "portier_http_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
                    edges[k], cum);
     }
-    cum += h->latency_buckets[HTTP_LATENCY_BUCKETS];
+    cum += __atomic_load_n(&h->latency_buckets[HTTP_LATENCY_BUCKETS], __ATOMIC_RELAXED);
     buf_printf(&b, "portier_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
                "portier_http_request_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n"
                "portier_http_request_duration_seconds_count %" PRIu64 "\n", cum,
-               h->latency_sum_us / 1000000, h->latency_sum_us % 1000000, h->latency_count);
+               sum_us / 1000000, sum_us % 1000000, cum);
     json_decref(status);
     http_reply(rq, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

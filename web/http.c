@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "accounts.h"
@@ -27,8 +30,9 @@
 #include "priorities.h"
 #include "util.h"
 
-/* After readers, inputs (0) and the commit (10); level with control replies, so a busy web
- * page neither starves portierctl nor is starved by it. */
+/* The loop's side of the web (requests the web thread hands over): after readers, inputs (0)
+ * and the commit (10); level with control replies, so a busy web page neither starves
+ * portierctl nor is starved by it. */
 #define HTTP_PRIORITY PRIORITY_REPLIES
 #define SESSION_COOKIE "portier_session"
 #define PRE_COOKIE "portier_pre"        /* login and first-password forms: double submit */
@@ -37,9 +41,8 @@
 #define LOGIN_FREE_FAILURES 3           /* an account's failures before it must wait */
 #define LOGIN_DELAY_MAX_SEC 60          /* the longest an account's owner ever waits */
 #define TRIM_AFTER_IDLE_USEC (2 * 1000000ull)
-/* Answers from the page cache per pass of the loop: each costs tens of microseconds (most
- * of it the kernel's, sending the page), so a door's tap waits behind at most this many. */
-#define CACHED_PER_PASS 16
+/* The web thread's nice above the loop's (a higher nice, a lower priority). */
+#define WEB_THREAD_NICE_ABOVE 5
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,10 +62,9 @@ static void add_security_headers(struct http *h, struct MHD_Response *r)
 
 void http_reply_response(struct http_req *rq, unsigned status, struct MHD_Response *response)
 {
-    if (rq->response && !rq->response_shared)
+    if (rq->response)
         MHD_destroy_response(rq->response);
     rq->response = response;
-    rq->response_shared = false;
     rq->reply_data = NULL;
     rq->reply_len = 0;
     rq->status = status;
@@ -107,8 +109,11 @@ void http_reply_static(struct http_req *rq, unsigned status, const char *content
                        const void *data, size_t len)
 {
     struct MHD_Response *r = response_new(rq->h, content_type, data, len, MHD_RESPMEM_PERSISTENT);
-    if (r)
+    if (r) {
         http_reply_response(rq, status, r);
+        rq->reply_data = data;
+        rq->reply_len = len;
+    }
 }
 
 void http_reply_json(struct http_req *rq, unsigned status, json_t *body)
@@ -240,6 +245,8 @@ static bool cache_fresh(struct http *h, const struct http_cached *c, int64_t now
            (c->expires_at == 0 || now < c->expires_at);
 }
 
+/* The cache's page at key, or NULL. The caller holds h->lock: the web thread looks pages up
+ * and queues them, the loop puts and clears them. */
 static struct MHD_Response *cache_find(struct http *h, const char *key)
 {
     int64_t now = now_utc();
@@ -256,24 +263,27 @@ static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_add_response_header(cls, key, value) == MHD_YES ? MHD_YES : MHD_NO;
 }
 
-/* r, with the same headers, its body len bytes at data kept in a sealed memfd: libmicrohttpd
- * sends a cached page to each client with sendfile(2), from the page cache and with no copy
- * through portierd (as nginx serves a static file), and the cache's pages are not heap.
- * NULL if that cannot be had (no memfd, no room): r is served from memory then. */
-static struct MHD_Response *response_in_memfd(struct MHD_Response *r, const char *data,
-                                              size_t len)
+/* The cache's own copy of r (the request's answer, whose body is len bytes at data), with
+ * the same headers; NULL if it cannot be had. The request keeps its own: the loop may replace
+ * the cache's page before the web thread has queued the request's answer.
+ * Without TLS, the body is kept in a sealed memfd: libmicrohttpd sends a cached page to
+ * each client with sendfile(2), from the page cache and with no copy through portierd (as
+ * nginx serves a static file), and the cache's pages are not heap. */
+static struct MHD_Response *response_copy(struct http *h, struct MHD_Response *r,
+                                          const char *data, size_t len)
 {
-    struct MHD_Response *m;
-    int fd = memfd_create("portier-page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    struct MHD_Response *m = NULL;
+    int fd = h->sendfile ? memfd_create("portier-page", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
 
-    if (fd < 0)
-        return NULL;
-    if (file_write_full(fd, data, len) < 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
-        !(m = MHD_create_response_from_fd64(len, fd))) {
+    if (fd >= 0 &&
+        (file_write_full(fd, data, len) < 0 ||
+         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+         !(m = MHD_create_response_from_fd64(len, fd)))) {
         close(fd);
         return NULL;
     }
+    if (!m && !(m = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY)))
+        return NULL;
     if (MHD_get_response_headers(r, copy_header, m) < 0) {
         MHD_destroy_response(m);        /* closes fd */
         return NULL;
@@ -285,11 +295,16 @@ void http_cache_put(struct http_req *rq, int64_t expires_at)
 {
     struct http *h = rq->h;
     struct http_cached *slot = NULL;
+    struct MHD_Response *page, *old;
     int64_t now = now_utc();
 
     if (!rq->cache_key[0] || rq->role || rq->status != 200 || !rq->response ||
-        rq->response_shared || rq->store_error)
+        !rq->reply_data || rq->store_error)
         return;
+    page = response_copy(h, rq->response, rq->reply_data, rq->reply_len);
+    if (!page)
+        return;                         /* not cached: built again next time */
+    pthread_mutex_lock(&h->lock);
     /* The same key, else a free or stale slot, else the first. */
     for (size_t i = 0; i < HTTP_CACHE_SLOTS && !slot; i++)
         if (h->cache[i].response && strcmp(h->cache[i].key, rq->cache_key) == 0)
@@ -299,30 +314,32 @@ void http_cache_put(struct http_req *rq, int64_t expires_at)
             slot = &h->cache[i];
     if (!slot)
         slot = &h->cache[0];
-    if (rq->reply_data && h->sendfile) {
-        struct MHD_Response *m = response_in_memfd(rq->response, rq->reply_data, rq->reply_len);
-        if (m)
-            http_reply_response(rq, rq->status, m);
-    }
-    if (slot->response)
-        MHD_destroy_response(slot->response);  /* requests sending it keep their reference */
+    old = slot->response;
     snprintf(slot->key, sizeof(slot->key), "%s", rq->cache_key);
     slot->gen = store_generation(h->env.svc->store);
     slot->expires_at = expires_at;
-    slot->response = rq->response;             /* the cache owns it from now on */
-    rq->response_shared = true;
+    slot->response = page;
+    pthread_mutex_unlock(&h->lock);
+    if (old)
+        MHD_destroy_response(old);  /* connections sending it keep their reference */
 }
 
 static void templates_clear(struct http *h);
 
 void http_cache_clear(struct http *h)
 {
+    struct MHD_Response *old[HTTP_CACHE_SLOTS];
+
     templates_clear(h);
+    pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++) {
-        if (h->cache[i].response)
-            MHD_destroy_response(h->cache[i].response);
+        old[i] = h->cache[i].response;
         memset(&h->cache[i], 0, sizeof(h->cache[i]));
     }
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++)
+        if (old[i])
+            MHD_destroy_response(old[i]);
 }
 
 /* ---- templates: pages built once, filled in for each viewer ---- */
@@ -854,30 +871,35 @@ static void login_failed(struct http_req *rq, const char *name, int64_t account_
     }
 }
 
-/* ---- suspension ---- */
+/* ---- suspension ----
+ *
+ * A request is the loop's from when the web thread hands it over (its connection suspended)
+ * to when finish() hands the answer back. Meanwhile it may wait for a command, its commit or
+ * a password job: it is then "suspended", in h->suspended, and resume() finishes it. */
+
+static void finish(struct http_req *rq);
 
 static void suspend(struct http_req *rq)
 {
-    MHD_suspend_connection(rq->conn);
     rq->suspended = true;
     rq->next_suspended = rq->h->suspended;
     rq->h->suspended = rq;
 }
 
-static void resume(struct http_req *rq)
+static void unlink_suspended(struct http_req *rq)
 {
-    struct http_req **pp;
-
-    for (pp = &rq->h->suspended; *pp; pp = &(*pp)->next_suspended)
+    for (struct http_req **pp = &rq->h->suspended; *pp; pp = &(*pp)->next_suspended)
         if (*pp == rq) {
             *pp = rq->next_suspended;
             break;
         }
     rq->suspended = false;
-    MHD_resume_connection(rq->conn);
-    /* libmicrohttpd picks resumed connections up in its next run; in external epoll mode
-     * nothing wakes our loop for that, so run it soon. */
-    http_run_soon(rq->h);
+}
+
+static void resume(struct http_req *rq)
+{
+    unlink_suspended(rq);
+    finish(rq);
 }
 
 /* ---- commands ---- */
@@ -1254,9 +1276,51 @@ static void route(struct http_req *rq)
 
 /* ---- libmicrohttpd glue ---- */
 
+/* ---- the web thread and the loop ----
+ *
+ * libmicrohttpd runs in a thread of its own (the web thread), at a nice below the loop's:
+ * it accepts, reads requests, does TLS, and answers from the page cache by itself. A
+ * request the cache cannot answer is handed to the loop once it is all in, its connection
+ * suspended meanwhile; the loop builds the answer (routing, sessions, the store, commands,
+ * all of which stay the loop's alone), one request per pass, and hands it back. So the
+ * loop, and a door's tap on it, never waits for a client, TLS or the sending of a page. */
+
 static struct http_conn *conn_of(struct MHD_Connection *conn);
-static void run(struct http *h);
-static void arm_timer(struct http *h);
+
+static inline uint64_t relaxed_load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void relaxed_store(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Wake the loop (on_wake()), once until it has looked. The caller holds h->lock. */
+static void wake_locked(struct http *h)
+{
+    static const uint64_t one = 1;
+
+    if (h->woken)
+        return;
+    h->woken = true;
+    if (write(h->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warning("http: cannot wake the loop: %s", strerror(errno));
+}
+
+/* The web thread runs below the loop: under load, a door's tap gets a CPU first. Once per
+ * thread, in its first callback. */
+static void web_thread_start(struct http *h)
+{
+    static __thread bool started;
+
+    if (started)
+        return;
+    started = true;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->web_nice) < 0)
+        log_debug("http: the web thread stays at the loop's nice: %s", strerror(errno));
+}
 
 static void on_post_durable(struct commit_wait *w, int result)
 {
@@ -1272,199 +1336,168 @@ static void on_post_durable(struct commit_wait *w, int result)
 static char cached_mark;
 #define CACHED_REQUEST ((void *)&cached_mark)
 
-/* The cached answer to an anonymous GET or HEAD without a body, or NULL. The cache key it
- * looked for is left in key (n bytes; "" if it did not get that far), for the request to
- * keep rather than work it out again. */
-static struct MHD_Response *cached_answer(struct http *h, struct MHD_Connection *conn,
-                                          const char *url, const char *method, char *key,
-                                          size_t n)
+/* Whether the page cache may answer this request: an anonymous GET or HEAD without a body
+ * (nor "Expect", see on_access()). Its cache key is left in key (n bytes). Web thread. */
+static bool cacheable(struct http *h, struct MHD_Connection *conn, const char *url,
+                      const char *method, char *key, size_t n)
 {
-    key[0] = '\0';
     if ((strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") ||
         MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, SESSION_COOKIE) ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length") ||
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
-        return NULL;                    /* a body would have to be read first */
-    if (!cache_key(conn, url,
-                   i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                           "Accept-Language"),
-                               (enum lang)h->cfg->site.language),
-                   key, n)) {
-        key[0] = '\0';
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") ||
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect"))
+        return false;
+    return cache_key(conn, url,
+                     i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                             "Accept-Language"),
+                                 (enum lang)__atomic_load_n(&h->site_language, __ATOMIC_RELAXED)),
+                     key, n);
+}
+
+/* Queue the cache's page at key: false if there is none (gone since, or never there). */
+static bool queue_cached(struct http *h, struct MHD_Connection *conn, const char *key,
+                         enum MHD_Result *ret)
+{
+    struct MHD_Response *r;
+
+    pthread_mutex_lock(&h->lock);
+    r = cache_find(h, key);
+    if (r)
+        *ret = MHD_queue_response(conn, 200, r);   /* the connection's reference */
+    pthread_mutex_unlock(&h->lock);
+    return r != NULL;
+}
+
+/* A request's state, once its headers are in (web thread). key: its cache key if known. */
+static struct http_req *request_new(struct http *h, struct MHD_Connection *conn,
+                                    const char *url, const char *method, const char *key)
+{
+    struct http_req *rq = calloc(1, sizeof(*rq));
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+
+    if (!rq)
         return NULL;
+    rq->h = h;
+    rq->conn = conn;
+    rq->method = method;
+    rq->url = url;
+    rq->started_usec = now_mono_usec();
+    rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    rq->is_post = strcmp(method, "POST") == 0;
+    rq->is_api = strncmp(url, "/api/", 5) == 0;
+    rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language"),
+                           (enum lang)__atomic_load_n(&h->site_language, __ATOMIC_RELAXED));
+    /* Where the answer would be cached, should it be a page anyone gets the same. */
+    if (key && key[0])
+        snprintf(rq->cache_key, sizeof(rq->cache_key), "%s", key);
+    else if (rq->is_get &&
+             !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") &&
+             !cache_key(conn, url, rq->lang, rq->cache_key, sizeof(rq->cache_key)))
+        rq->cache_key[0] = '\0';
+    if (cl && strtoull(cl, NULL, 10) > __atomic_load_n(&h->max_body, __ATOMIC_RELAXED))
+        rq->body_too_large = true;
+    return rq;
+}
+
+/* The web thread's answer while the controller stops: nothing is handed over any more. */
+static enum MHD_Result answer_stopping(struct MHD_Connection *conn)
+{
+    static const char text[] = "the controller is stopping\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    ret = MHD_queue_response(conn, 503, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Hand the whole request to the loop: its connection waits, suspended, for the answer
+ * (finish()). Web thread. */
+static enum MHD_Result hand_over(struct http *h, struct http_req *rq)
+{
+    pthread_mutex_lock(&h->lock);
+    if (h->stopping) {
+        pthread_mutex_unlock(&h->lock);
+        return answer_stopping(rq->conn);
     }
-    return cache_find(h, key);
-}
-
-/* A page any visitor would get the same, r from the cache: answered first thing, with
- * nothing else done for it (no request state, no session lookup), unless this pass has had
- * its share of such answers. true if it was.
- * The answer is queued at the second call, once libmicrohttpd has the whole request: one
- * queued at the first call makes it "discard the request" and close the connection, so a
- * browser or a load balancer keeping the connection alive would open a new one for each
- * page. The second call comes at once, in the same run of libmicrohttpd (a request without
- * a body), so the response cannot leave the cache in between. */
-static bool answer_from_cache(struct http *h, struct MHD_Connection *conn,
-                              struct MHD_Response *r, void **con_cls)
-{
-    struct http_conn *hc = conn_of(conn);
-
-    if (h->cached_in_pass >= CACHED_PER_PASS)
-        return false;                   /* over this pass's share: it waits for its turn */
-    h->cached_in_pass++;
-    if (!hc || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect")) {
-        /* Nowhere to keep it till the next call, or "Expect: 100-continue" (see on_access):
-         * at once, and libmicrohttpd closes the connection after it. */
-        if (MHD_queue_response(conn, 200, r) != MHD_YES)
-            return false;
-    } else {
-        hc->cached = r;
-        *con_cls = CACHED_REQUEST;
-    }
-    if (hc)
-        hc->cached_since = now_mono_usec();
-    return true;
-}
-
-/* Static assets cost nothing to answer: they do not wait for a turn. */
-static bool costs_nothing(const struct http_req *rq)
-{
-    return rq->is_get && web_asset_find(rq->url);
-}
-
-/* One request's work per pass of the loop. libmicrohttpd reads every ready connection in one
- * call, and a door's tap waits for that call to end: so only one request is routed (a page
- * built, a command dispatched) and CACHED_PER_PASS answered from the cache per call, and the
- * others wait, suspended, in arrival order. Each later call first gives the waiting ones
- * their turns (give_turns()); when nothing else calls, next_turn does, after the replies and
- * everything of the doors'. */
-static void wait_turn(struct http_req *rq)
-{
-    struct http *h = rq->h;
-
-    rq->waiting_turn = true;
-    rq->next_waiting = NULL;
-    if (h->waiting_tail)
-        h->waiting_tail->next_waiting = rq;
-    else
-        h->waiting_head = rq;
-    h->waiting_tail = rq;
-    h->waiting++;
+    rq->with_loop = true;
     MHD_suspend_connection(rq->conn);
+    rq->next_queued = NULL;
+    if (h->inbox_tail)
+        h->inbox_tail->next_queued = rq;
+    else
+        h->inbox_head = rq;
+    h->inbox_tail = rq;
+    wake_locked(h);
+    pthread_mutex_unlock(&h->lock);
+    return MHD_YES;
 }
 
-static void leave_queue(struct http_req *rq)
-{
-    struct http *h = rq->h;
-
-    if (!rq->waiting_turn)
-        return;
-    for (struct http_req **pp = &h->waiting_head; *pp; pp = &(*pp)->next_waiting)
-        if (*pp == rq) {
-            *pp = rq->next_waiting;
-            break;
-        }
-    h->waiting_tail = NULL;
-    for (struct http_req *w = h->waiting_head; w; w = w->next_waiting)
-        h->waiting_tail = w;
-    h->waiting--;
-    rq->waiting_turn = false;
-}
-
-/* This pass's turns, in the order the requests came: the waiting ones the page cache
- * answers, up to a pass's share, and the oldest other one (resumed, libmicrohttpd serves them
- * in this run). */
-static void give_turns(struct http *h)
-{
-    struct http_req **pp = &h->waiting_head;
-
-    h->waiting_tail = NULL;
-    while (*pp) {
-        struct http_req *rq = *pp;
-        unsigned *used = rq->from_cache ? &h->cached_in_pass : &h->routed_in_pass;
-        if (*used >= (rq->from_cache ? CACHED_PER_PASS : 1u)) {
-            h->waiting_tail = rq;
-            pp = &rq->next_waiting;
-            continue;
-        }
-        (*used)++;
-        *pp = rq->next_waiting;
-        h->waiting--;
-        rq->waiting_turn = false;
-        rq->turn = true;
-        MHD_resume_connection(rq->conn);
-    }
-}
-
-static int serve_next(sd_event_source *s, void *userdata)
-{
-    run(userdata);
-    return 0;
-}
-
+/* libmicrohttpd's calls for a request (web thread): first with its headers, then with each
+ * piece of its body, then once more with nothing; and again after a resumption. */
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
     struct http *h = cls;
     struct http_req *rq = *con_cls;
-    enum MHD_Result ret;
+    struct http_conn *hc = conn_of(conn);
+    enum MHD_Result ret = MHD_NO;
 
     if (rq == CACHED_REQUEST) {
-        struct http_conn *hc = conn_of(conn);
-        struct MHD_Response *r = hc->cached;
-        hc->cached = NULL;
-        return MHD_queue_response(conn, 200, r);
-    }
-    if (!rq) {
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        struct http_conn *hc = conn_of(conn);
-        if (hc)
-            hc->waiting_since = 0;      /* the headers are in: no longer a slow client */
-        char key[HTTP_CACHE_KEY_MAX];
-        struct MHD_Response *cached = cached_answer(h, conn, url, method, key, sizeof(key));
-        if (cached && answer_from_cache(h, conn, cached, con_cls))
-            return MHD_YES;             /* on_completed() sees no request state */
-        if (hc)
-            hc->reading_since = now_mono_usec();  /* now the body has its deadline */
-        rq = calloc(1, sizeof(*rq));
+        /* Its second call: the whole request is in. The page queued now, and not at the
+         * first call: one queued then makes libmicrohttpd (0.9.75) "discard the request"
+         * and close the connection, so a browser keeping it alive would open a new one for
+         * each page. Not in the cache after all (or not any more): the loop builds it. */
+        if (queue_cached(h, conn, hc->cached_key, &ret))
+            return ret;
+        hc->cached_since = 0;
+        rq = request_new(h, conn, url, method, hc->cached_key);
+        *con_cls = rq;
         if (!rq)
             return MHD_NO;
-        rq->h = h;
-        rq->conn = conn;
-        rq->method = method;
-        rq->url = url;
-        rq->started_usec = now_mono_usec();
-        rq->is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-        rq->is_post = strcmp(method, "POST") == 0;
-        rq->is_api = strncmp(url, "/api/", 5) == 0;
-        rq->from_cache = cached != NULL;        /* its turn comes in a later pass */
-        rq->lang = i18n_accept(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                           "Accept-Language"),
-                               (enum lang)h->cfg->site.language);
-        /* Where the answer would be cached, should it be a page anyone gets the same (the
-         * key looked for above, when it got that far: the same language, address and
-         * arguments). */
-        if (key[0])
-            memcpy(rq->cache_key, key, sizeof(rq->cache_key));
-        else if (rq->is_get &&
-                 !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") &&
-                 !cache_key(conn, url, rq->lang, rq->cache_key, sizeof(rq->cache_key)))
-            rq->cache_key[0] = '\0';
-        *con_cls = rq;
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->http.max_body_kib * 1024)
-            rq->body_too_large = true;
-        else if (cl || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") ||
-                 !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect"))
-            return MHD_YES;     /* the body, if any, comes with the next calls */
-        /* "Expect: 100-continue" on a request without a body: answer at once. Waiting would
-         * make libmicrohttpd (0.9.75) send "100 Continue" and then, if more bytes followed,
-         * refuse our answer and close the connection without any. */
+        return hand_over(h, rq);
     }
+    if (!rq) {
+        if (hc) {
+            relaxed_store(&hc->waiting_since, 0);   /* the headers are in: not a slow client */
+            /* A page any visitor would get the same: from the cache at the next call, with
+             * nothing else done for it (no request state, no session, not the loop). */
+            if (cacheable(h, conn, url, method, hc->cached_key, sizeof(hc->cached_key))) {
+                hc->cached_since = now_mono_usec();
+                *con_cls = CACHED_REQUEST;
+                return MHD_YES;
+            }
+            relaxed_store(&hc->reading_since, now_mono_usec());  /* the body's deadline */
+        }
+        rq = request_new(h, conn, url, method, NULL);
+        *con_cls = rq;
+        if (!rq)
+            return MHD_NO;
+        if (!rq->body_too_large &&
+            (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length") ||
+             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") ||
+             !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect")))
+            return MHD_YES;     /* the body, if any, comes with the next calls */
+        /* Too large, or "Expect: 100-continue" on a request without a body: answered before
+         * any body, from this first call (resumed, libmicrohttpd calls it again, and the
+         * answer is queued then). Waiting would make it send "100 Continue" and then, if
+         * more bytes followed, refuse our answer and close without any. */
+        if (hc)
+            relaxed_store(&hc->reading_since, 0);
+        return hand_over(h, rq);
+    }
+    if (rq->with_loop)          /* resumed: the loop's answer (none: the connection closes) */
+        return rq->answered && rq->response ? MHD_queue_response(conn, rq->status, rq->response)
+                                            : MHD_NO;
     if (*upload_data_size) {
         if (!rq->body_too_large &&
-            rq->body.len + *upload_data_size > (size_t)h->cfg->http.max_body_kib * 1024)
+            rq->body.len + *upload_data_size > __atomic_load_n(&h->max_body, __ATOMIC_RELAXED))
             rq->body_too_large = true;
         if (!rq->body_too_large)
             buf_putn(&rq->body, upload_data, *upload_data_size);
@@ -1474,58 +1507,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * (memory stays bounded) and the 413 goes out at the end. */
         return MHD_YES;
     }
-    struct http_conn *hc = conn_of(conn);
     if (hc)
-        hc->reading_since = 0;          /* the whole request is in */
-    if (rq->suspended || rq->waiting_turn)
-        return MHD_YES;
-    if (!rq->response) {
-        if (!rq->turn && !costs_nothing(rq) &&
-            (rq->from_cache ? h->cached_in_pass >= CACHED_PER_PASS
-                            : h->waiting_head || h->routed_in_pass)) {
-            wait_turn(rq);
-            return MHD_YES;
-        }
-        if (!rq->turn && rq->from_cache)
-            h->cached_in_pass++;
-        else if (!rq->turn)
-            h->routed_in_pass++;
-        rq->turn = false;
-        struct MHD_Response *cached = rq->from_cache ? cache_find(h, rq->cache_key) : NULL;
-        if (cached) {
-            http_reply_response(rq, 200, cached);
-            rq->response_shared = true;
-        } else if (rq->body_too_large)
-            http_error(rq, 413, "too_large", "the request body is larger than %" PRId64 " KiB",
-                       h->cfg->http.max_body_kib);
-        else
-            route(rq);
-        if (rq->suspended)
-            return MHD_YES;
-    }
-    if (rq->store_error && rq->status < 400) {
-        char safe[160];
-        http_redact(rq->url, safe, sizeof(safe));
-        log_error("http: %s %.128s: the database could not be read: %s", rq->method, safe,
-                  strerror(-rq->store_error));
-        http_error(rq, 500, "store", "the database could not be read; try again in a moment");
-    }
-    if (!rq->response)
-        return MHD_NO;
-    /* What a POST wrote by itself (a login's session, a first password) is on disk before
-     * the answer says so, as a command's is. */
-    if (rq->is_post && !rq->durable_checked) {
-        rq->durable_checked = true;
-        if (!commit_wait(h->env.svc->commit, &rq->durable, on_post_durable)) {
-            suspend(rq);
-            return MHD_YES;
-        }
-    }
-    ret = MHD_queue_response(conn, rq->status, rq->response);
-    return ret;
+        relaxed_store(&hc->reading_since, 0);   /* the whole request is in */
+    return hand_over(h, rq);
 }
 
-/* /metrics: requests by status class, and their latency. */
+/* /metrics: requests by status class, and their latency. Either thread. */
 static void count_request(struct http *h, unsigned status, uint64_t us)
 {
     /* buckets: 1, 5, 10, 50, 100, 500 ms, 1 s, 5 s, +Inf */
@@ -1533,127 +1520,195 @@ static void count_request(struct http *h, unsigned status, uint64_t us)
                                                           500000, 1000000, 5000000 };
     unsigned b;
 
-    h->requests[status / 100]++;
-    h->latency_sum_us += us;
-    h->latency_count++;
+    __atomic_fetch_add(&h->requests[status / 100], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->latency_sum_us, us, __ATOMIC_RELAXED);
     for (b = 0; b < HTTP_LATENCY_BUCKETS && us > edges[b]; b++)
         ;
-    h->latency_buckets[b]++;
+    __atomic_fetch_add(&h->latency_buckets[b], 1, __ATOMIC_RELAXED);
 }
 
+/* A request ended (answered, or its client gone): web thread. What libmicrohttpd owns (the
+ * URL, the connection) is let go of here; the rest of the request is the loop's to end
+ * (request_end()). */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct http *h = cls;
     struct http_req *rq = *con_cls;
-    uint64_t us;
-
     struct http_conn *hc = conn_of(conn);
+    uint64_t now = now_mono_usec();
+
+    *con_cls = NULL;
+    if (hc) {
+        relaxed_store(&hc->waiting_since, now);     /* the next request on it starts now */
+        relaxed_store(&hc->reading_since, 0);
+    }
     if (!rq || rq == CACHED_REQUEST) {
         /* Answered from the page cache (or refused before anything was read). */
-        *con_cls = NULL;
-        if (hc)
-            hc->cached = NULL;
         if (hc && hc->cached_since) {
-            count_request(h, 200, now_mono_usec() - hc->cached_since);
+            count_request(h, 200, now - hc->cached_since);
             hc->cached_since = 0;
         }
-        if (hc)
-            hc->waiting_since = now_mono_usec();
         return;
     }
-    if (hc) {
-        hc->waiting_since = now_mono_usec();     /* the next request on it starts now */
-        hc->reading_since = 0;
+    rq->ended_usec = now - rq->started_usec;
+    snprintf(rq->ended_method, sizeof(rq->ended_method), "%s", rq->method);
+    http_redact(rq->url, rq->ended_url, sizeof(rq->ended_url));  /* no one-time link in a log */
+    rq->method = rq->url = NULL;
+    rq->conn = NULL;
+    /* Dropped here, while the connection lives: a stream's end (kiosk.c) must not outlive it. */
+    if (rq->response)
+        MHD_destroy_response(rq->response);
+    rq->response = NULL;
+    pthread_mutex_lock(&h->lock);
+    rq->next_queued = h->ended;
+    h->ended = rq;
+    wake_locked(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void leave_queue(struct http_req *rq)
+{
+    struct http *h = rq->h;
+
+    h->queue_tail = NULL;
+    for (struct http_req **pp = &h->queue_head; *pp;) {
+        if (*pp == rq)
+            *pp = rq->next_queued;
+        else {
+            h->queue_tail = *pp;
+            pp = &(*pp)->next_queued;
+        }
     }
-    leave_queue(rq);
-    us = now_mono_usec() - rq->started_usec;
+}
+
+/* The loop's end of a request libmicrohttpd has let go of. */
+static void request_end(struct http_req *rq)
+{
+    struct http *h = rq->h;
+
+    if (!rq->answered) {
+        /* Ended while the loop still had it (not expected: libmicrohttpd ends no suspended
+         * connection): out of the loop's lists before it is freed. */
+        leave_queue(rq);
+        unlink_suspended(rq);
+    }
     /* A request that ended without an answer of ours (the client left, or libmicrohttpd
      * refused it) has no status class: as a 5xx it would read as the server's fault. */
     if (rq->status >= 100 && rq->status < 600)
-        count_request(h, rq->status, us);
-    char url[160];
-    http_redact(rq->url, url, sizeof(url));     /* no one-time link or token in a log */
+        count_request(h, rq->status, rq->ended_usec);
     if (rq->status >= 500)
-        log_warning("http: %s %.128s -> %u", rq->method, url, rq->status);
+        log_warning("http: %s %.128s -> %u", rq->ended_method, rq->ended_url, rq->status);
     else
-        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->method, url, rq->status, us);
+        log_debug("http: %s %.128s -> %u (%" PRIu64 " us)", rq->ended_method, rq->ended_url,
+                  rq->status, rq->ended_usec);
     password_cancel(rq);
     command_forget(rq);
-    if (rq->response && !rq->response_shared)
-        MHD_destroy_response(rq->response);
     buf_free(&rq->body);
     buf_free(&rq->place_text);
     free(rq->places);
     json_decref(rq->args);
     sodium_memzero(rq, sizeof(*rq));
     free(rq);
-    *con_cls = NULL;
 }
 
-static unsigned connections(struct http *h)
+/* The answer is known: checked, on disk for a POST, and handed back to the web thread. */
+static void finish(struct http_req *rq)
 {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return info ? info->num_connections : 0;
-}
+    struct http *h = rq->h;
 
-/* Run libmicrohttpd, then arm its next timeout. When a run closed connections, run it once
- * more at once: at its connection limit libmicrohttpd takes its listening socket out of its
- * epoll set, and puts it back only at the start of a run once below the limit; closing the
- * last connections inside a run leaves nothing to wake the loop for that next run, and the
- * server would never accept again. */
-static void run(struct http *h)
-{
-    unsigned before = connections(h);
-
-    h->routed_in_pass = 0;
-    h->cached_in_pass = 0;
-    give_turns(h);
-    MHD_run(h->mhd);
-    /* Requests still waiting: another pass soon, after the replies and the doors. */
-    if (h->waiting_head || connections(h) < before)
-        http_run_soon(h);
-    arm_timer(h);
-}
-
-void http_run_soon(struct http *h)
-{
-    sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
-}
-
-/* Arm the timer for libmicrohttpd's next timeout. A deadline later than the one armed is
- * left for when that one fires (the run then arms the timer again): the connections' idle
- * timeouts move at every request, and re-arming the timer each time would cost the loop a
- * timerfd update per request. */
-static void arm_timer(struct http *h)
-{
-    MHD_UNSIGNED_LONG_LONG ms;
-    uint64_t now, due;
-
-    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES) {
-        timer_disarm(h->timer);
+    if (rq->answered)
         return;
+    if (rq->store_error && rq->status < 400) {
+        char safe[160];
+        http_redact(rq->url, safe, sizeof(safe));
+        log_error("http: %s %.128s: the database could not be read: %s", rq->method, safe,
+                  strerror(-rq->store_error));
+        http_error(rq, 500, "store", "the database could not be read; try again in a moment");
     }
-    if (ms == 0) {
-        http_run_soon(h);               /* more to do now: no timer for that */
-        return;
+    /* What a POST wrote by itself (a login's session, a first password) is on disk before
+     * the answer says so, as a command's is. */
+    if (rq->response && rq->is_post && !rq->durable_checked) {
+        rq->durable_checked = true;
+        if (!commit_wait(h->env.svc->commit, &rq->durable, on_post_durable)) {
+            suspend(rq);
+            return;
+        }
     }
-    if (timer_get_due(h->timer, &due) == 0 &&
-        sd_event_now(h->env.loop, CLOCK_MONOTONIC, &now) >= 0 && due <= now + ms * 1000)
-        return;
-    timer_arm_in(h->timer, ms * 1000);
+    rq->answered = true;
+    MHD_resume_connection(rq->conn);    /* the web thread queues rq->response */
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* One request's work per pass of the loop: a door's tap waits behind one page at most. The
+ * others wait their turn in arrival order (next_turn, after the replies and the doors). */
+static void serve_one(struct http *h)
 {
-    run(userdata);
+    struct http_req *rq = h->queue_head;
+
+    if (!rq)
+        return;
+    h->queue_head = rq->next_queued;
+    if (!h->queue_head)
+        h->queue_tail = NULL;
+    rq->next_queued = NULL;
+    if (rq->body_too_large)
+        http_error(rq, 413, "too_large", "the request body is larger than %" PRId64 " KiB",
+                   h->cfg->http.max_body_kib);
+    else
+        route(rq);
+    if (!rq->suspended)
+        finish(rq);
+    if (h->queue_head)
+        sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
+}
+
+static int serve_next(sd_event_source *s, void *userdata)
+{
+    serve_one(userdata);
     return 0;
 }
 
-static void on_timer(void *userdata)
+/* What the web thread has for the loop: requests handed over and ended, and connections. */
+static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    run(userdata);
+    struct http *h = userdata;
+    struct http_req *in, *ended;
+    bool changed, any;
+    uint64_t n;
+
+    if (read(h->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_warning("http: cannot read the web thread's wake-up: %s", strerror(errno));
+    pthread_mutex_lock(&h->lock);
+    in = h->inbox_head;
+    h->inbox_head = h->inbox_tail = NULL;
+    ended = h->ended;
+    h->ended = NULL;
+    changed = h->conns_changed;
+    h->conns_changed = false;
+    any = h->conns != NULL;
+    h->woken = false;
+    pthread_mutex_unlock(&h->lock);
+    while (ended) {
+        struct http_req *next = ended->next_queued;
+        request_end(ended);
+        ended = next;
+    }
+    if (changed && any && !timer_armed(h->watch))
+        timer_arm_in(h->watch, 1000000);
+    else if (changed && !any)
+        /* The last connection gone: once things stay quiet, give back the memory a burst
+         * of requests left free in the middle of the heap (pages, buffers, pools). */
+        timer_arm_in(h->trim, TRIM_AFTER_IDLE_USEC);
+    if (in) {
+        if (h->queue_tail)
+            h->queue_tail->next_queued = in;
+        else
+            h->queue_head = in;
+        for (h->queue_tail = in; h->queue_tail->next_queued;)
+            h->queue_tail = h->queue_tail->next_queued;
+        serve_one(h);
+    }
+    return 0;
 }
 
 /* ---- slow clients ---- */
@@ -1664,39 +1719,49 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct http *h = cls;
     struct http_conn *c = *socket_context, **pp;
 
+    web_thread_start(h);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         c = calloc(1, sizeof(*c));
         if (!c)
             return;         /* untracked: only libmicrohttpd's idle timeout applies */
         c->conn = conn;
         c->waiting_since = now_mono_usec();
+        *socket_context = c;
+        pthread_mutex_lock(&h->lock);
         c->next = h->conns;
+        if (!h->conns) {
+            h->conns_changed = true;            /* the loop starts watching */
+            wake_locked(h);
+        }
         h->conns = c;
         h->n_conns++;
-        *socket_context = c;
-        if (!timer_armed(h->watch))
-            timer_arm_in(h->watch, 1000000);
+        pthread_mutex_unlock(&h->lock);
         return;
     }
+    pthread_mutex_lock(&h->lock);
     for (pp = &h->conns; c && *pp; pp = &(*pp)->next)
         if (*pp == c) {
             *pp = c->next;
             h->n_conns--;
             break;
         }
+    if (!h->conns) {
+        h->conns_changed = true;
+        wake_locked(h);
+    }
+    pthread_mutex_unlock(&h->lock);
     free(c);
     *socket_context = NULL;
-    /* The last connection gone: once things stay quiet, give back the memory a burst of
-     * requests left free in the middle of the heap (pages, buffers, connections' pools). */
-    if (!h->conns)
-        timer_arm_in(h->trim, TRIM_AFTER_IDLE_USEC);
 }
 
 static void on_idle(void *userdata)
 {
     struct http *h = userdata;
 
-    if (!h->conns)
+    pthread_mutex_lock(&h->lock);
+    bool none = !h->conns;
+    pthread_mutex_unlock(&h->lock);
+    if (none)
         malloc_trim(0);
 }
 
@@ -1721,7 +1786,8 @@ static bool client_gone(struct MHD_Connection *conn)
 
 /* Cut a connection for good: shut its socket down, so that libmicrohttpd's next read ends it.
  * (An idle timeout does not do: every byte resets it, and a client dribbling a byte a second
- * would keep its connection for good.) The descriptor stays libmicrohttpd's to close. */
+ * would keep its connection for good.) The descriptor stays libmicrohttpd's to close: it
+ * closes it only after telling on_connection(), which waits for h->lock, held here. */
 static void cut(struct http_conn *c)
 {
     const union MHD_ConnectionInfo *info =
@@ -1748,24 +1814,31 @@ static void on_watch(void *userdata)
 {
     struct http *h = userdata;
     uint64_t now = now_mono_usec();
-    bool full = h->n_conns >= (unsigned)h->cfg->http.max_connections;
     uint64_t headers = (uint64_t)h->cfg->http.header_timeout_seconds * 1000000u;
     uint64_t body = (uint64_t)h->cfg->http.timeout_seconds * 1000000u;
     unsigned cuts = 0;
+    bool full, any;
 
+    pthread_mutex_lock(&h->lock);
+    full = h->n_conns >= (unsigned)h->cfg->http.max_connections;
     if (full) {
         headers = headers < HTTP_FULL_GRACE_USEC ? headers : HTTP_FULL_GRACE_USEC;
         body = body < HTTP_FULL_GRACE_USEC ? body : HTTP_FULL_GRACE_USEC;
     }
     for (struct http_conn *c = h->conns; c; c = c->next) {
-        if (c->cut || (!c->waiting_since && !c->reading_since))
+        uint64_t waiting = relaxed_load(&c->waiting_since);
+        uint64_t reading = relaxed_load(&c->reading_since);
+        if (c->cut || (!waiting && !reading))
             continue;
-        if ((c->waiting_since && now - c->waiting_since > headers) ||
-            (c->reading_since && now - c->reading_since > body) || client_gone(c->conn)) {
+        /* The web thread may have moved them on since: a deadline read as past is past. */
+        if ((waiting && waiting < now && now - waiting > headers) ||
+            (reading && reading < now && now - reading > body) || client_gone(c->conn)) {
             cut(c);
             cuts++;
         }
     }
+    any = h->conns != NULL;
+    pthread_mutex_unlock(&h->lock);
     h->cuts_unlogged += cuts;
     /* Once a minute at most: an attack must not flood the journal. */
     if (h->cuts_unlogged && now - h->cuts_logged_usec >= HTTP_CUT_LOG_USEC) {
@@ -1775,10 +1848,8 @@ static void on_watch(void *userdata)
         h->cuts_unlogged = 0;
         h->cuts_logged_usec = now;
     }
-    if (h->conns)
+    if (any)
         timer_arm_in(h->watch, full ? HTTP_WATCH_FULL_USEC : HTTP_WATCH_USEC);
-    if (cuts)
-        http_run_soon(h);               /* libmicrohttpd reads the end and closes them */
 }
 
 /* What may be logged of a URL or a message quoting one: every run of 40 or more token
@@ -1856,9 +1927,9 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
                               .ai_socktype = SOCK_STREAM }, *ai = NULL;
     char port[8], *cert = NULL, *key = NULL;
     const char *host = cfg->http.host;
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct http *h;
-    int r, fd;
+    int r;
 
     if (strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
@@ -1890,6 +1961,41 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->env = *env;
     h->cfg = cfg;
     h->tls = cert != NULL;
+    h->wake_fd = -1;
+    h->site_language = (int)cfg->site.language;
+    h->max_body = (size_t)cfg->http.max_body_kib * 1024;
+    errno = 0;
+    h->web_nice = getpriority(PRIO_PROCESS, 0);
+    h->web_nice = errno ? 0 : h->web_nice + WEB_THREAD_NICE_ABOVE;
+    if (h->web_nice > 19)
+        h->web_nice = 19;
+    r = -pthread_mutex_init(&h->lock, NULL);
+    if (r < 0) {
+        free(h);
+        goto fail_files;
+    }
+    /* Everything the web thread's callbacks use exists before libmicrohttpd starts it. */
+    h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r = h->wake_fd < 0 ? -errno : 0;
+    if (r >= 0)
+        r = sd_event_add_io(env->loop, &h->wake, h->wake_fd, EPOLLIN, on_wake, h);
+    if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
+    if (r >= 0)
+        r = sd_event_add_defer(env->loop, &h->next_turn, serve_next, h);
+    if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_idle, h, &h->trim);
+    if (r >= 0)
+        r = web_kiosk_new(h);
+    if (r < 0) {
+        http_free(h);
+        goto fail_files;
+    }
+    sd_event_source_set_priority(h->wake, HTTP_PRIORITY);
+    /* After the replies (control socket and web, HTTP_PRIORITY): a queue of pages to build
+     * must not hold back an answer that is ready. */
+    sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY + 1);
+    sd_event_source_set_enabled(h->next_turn, SD_EVENT_OFF);
     /* libmicrohttpd sends a file with sendfile(2) only when told that a write to a closed
      * connection cannot kill the process with SIGPIPE: portierd blocks it (daemon.c). Over
      * TLS the bytes go through GnuTLS anyway: cached pages stay in memory. */
@@ -1922,38 +2028,9 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     if (!h->mhd) {
         log_error("http: cannot listen on %s (in use, or not an address of this machine?)",
                   cfg->http.listen);
-        free(h);
+        http_free(h);
         return -EADDRNOTAVAIL;
     }
-    fd = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
-    r = sd_event_add_io(env->loop, &h->io, fd, EPOLLIN, on_io, h);
-    if (r >= 0)
-        /* Accuracy 1 us: when libmicrohttpd asks to run again at once (a big request read
-         * over several runs, TLS data already decrypted), sd-event's default accuracy of
-         * 0.25 s would make every such run wait for the next quarter second. */
-        r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_timer, h, &h->timer);
-    if (r >= 0)
-        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
-    if (r >= 0)
-        r = sd_event_add_defer(env->loop, &h->next_turn, serve_next, h);
-    if (r >= 0)
-        r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_idle, h, &h->trim);
-    if (r < 0) {
-        http_free(h);
-        return r;
-    }
-    sd_event_source_set_priority(h->io, HTTP_PRIORITY);
-    /* After the replies (control socket and web, HTTP_PRIORITY): a queue of pages to build
-     * must not hold back an answer that is ready. */
-    sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY + 1);
-    sd_event_source_set_enabled(h->next_turn, SD_EVENT_OFF);
-    timer_set_priority(h->timer, HTTP_PRIORITY);
-    r = web_kiosk_new(h);
-    if (r < 0) {
-        http_free(h);
-        return r;
-    }
-    arm_timer(h);
     log_info("http: serving on %s%s", cfg->http.listen, h->tls ? " (TLS)" : "");
     *ret = h;
     return 0;
@@ -1970,39 +2047,76 @@ void http_reconfigure(struct http *h, const struct config *cfg)
     if (!h)
         return;
     h->cfg = cfg;
+    __atomic_store_n(&h->site_language, (int)cfg->site.language, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->max_body, (size_t)cfg->http.max_body_kib * 1024, __ATOMIC_RELAXED);
     http_cache_clear(h);
 }
 
-struct http *http_free(struct http *h)
+/* Answer every request the loop holds: libmicrohttpd stops only with no connection
+ * suspended. */
+static void answer_all_stopping(struct http *h)
 {
-    if (!h)
-        return NULL;
-    web_kiosk_stop(h);          /* its streams resumed to end: MHD wants none suspended */
-    /* libmicrohttpd wants every connection resumed before it stops. */
+    struct http_req *in;
+
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;         /* from now on, the web thread answers by itself */
+    in = h->inbox_head;
+    h->inbox_head = h->inbox_tail = NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (in) {
+        if (h->queue_tail)
+            h->queue_tail->next_queued = in;
+        else
+            h->queue_head = in;
+    }
+    while (h->queue_head) {
+        struct http_req *rq = h->queue_head;
+        h->queue_head = rq->next_queued;
+        rq->next_queued = NULL;
+        http_error(rq, 503, "busy", "the controller is stopping");
+        rq->answered = true;
+        MHD_resume_connection(rq->conn);
+    }
+    h->queue_tail = NULL;
     while (h->suspended) {
         struct http_req *rq = h->suspended;
         password_cancel(rq);
         command_forget(rq);
+        unlink_suspended(rq);
         if (!rq->response)
             http_error(rq, 503, "busy", "the controller is stopping");
-        resume(rq);
-    }
-    while (h->waiting_head) {
-        struct http_req *rq = h->waiting_head;
-        leave_queue(rq);
-        http_error(rq, 503, "busy", "the controller is stopping");
+        rq->answered = true;
         MHD_resume_connection(rq->conn);
     }
-    /* Out of the loop before libmicrohttpd closes the epoll descriptor we watch. */
-    sd_event_source_disable_unref(h->io);
+}
+
+struct http *http_free(struct http *h)
+{
+    struct http_req *ended;
+
+    if (!h)
+        return NULL;
+    if (h->mhd) {
+        web_kiosk_stop(h);      /* its streams resumed to end: none may stay suspended */
+        answer_all_stopping(h);
+        MHD_stop_daemon(h->mhd);    /* joins the web thread: every request ended */
+    }
     sd_event_source_disable_unref(h->next_turn);
-    h->timer = timer_free(h->timer);
+    sd_event_source_disable_unref(h->wake);
     h->watch = timer_free(h->watch);
     h->trim = timer_free(h->trim);
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);     /* tells on_connection() each connection closed */
+    ended = h->ended;
+    h->ended = NULL;
+    while (ended) {
+        struct http_req *next = ended->next_queued;
+        request_end(ended);
+        ended = next;
+    }
+    if (h->wake_fd >= 0)
+        close(h->wake_fd);
     web_kiosk_free(h);
     http_cache_clear(h);
+    pthread_mutex_destroy(&h->lock);
     free(h);
     return NULL;
 }

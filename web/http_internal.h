@@ -15,6 +15,7 @@
  *   api.c            the JSON API; feeds.c: calendars, SpaceAPI, health, metrics */
 #pragma once
 #include <jansson.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -31,6 +32,7 @@
 #include "timer.h"
 
 #define HTTP_FORM_FIELDS_MAX 64
+#define HTTP_CACHE_KEY_MAX 192
 #define HTTP_LATENCY_BUCKETS 8
 
 
@@ -57,14 +59,16 @@ typedef void (*http_fill_fn)(struct http_req *rq, struct buf *b, const char *tex
 
 /* An open connection: when its current request began, so that one whose headers dribble
  * in (slowloris) is cut off after [http] header_timeout_seconds, and one whose body does
- * after timeout_seconds. */
+ * after timeout_seconds. Kept by the web thread; the list and the two deadlines' times are
+ * read by the loop (on_watch), under struct http's lock and with atomic loads. */
 struct http_conn {
     struct http_conn *next;
     struct MHD_Connection *conn;
     uint64_t waiting_since;         /* CLOCK_MONOTONIC usec: awaiting headers since; 0: in */
     uint64_t reading_since;         /* the headers are in, the body is awaited; 0: all in */
     uint64_t cached_since;          /* its request is answered from the page cache: since */
-    struct MHD_Response *cached;    /* that answer, from on_access()'s first call to its second */
+    char cached_key[HTTP_CACHE_KEY_MAX]; /* that answer's key, from on_access()'s first call
+                                          * to its second */
     bool cut;
 };
 
@@ -74,7 +78,6 @@ struct http_conn {
  * anything else is done: no session lookup, no routing, no building. */
 #define HTTP_CACHE_SLOTS 16
 #define HTTP_TEMPLATE_SLOTS 4
-#define HTTP_CACHE_KEY_MAX 192
 struct http_cached {
     char key[HTTP_CACHE_KEY_MAX];   /* "LANG path?query" */
     uint64_t gen;                   /* store_generation() when it was built */
@@ -85,7 +88,7 @@ struct http_cached {
 struct http_req {
     struct http *h;
     struct MHD_Connection *conn;
-    struct http_req *next_suspended;
+    struct http_req *next_suspended;    /* in struct http's suspended list */
     const char *method, *url;       /* valid for the whole request (MHD's) */
     uint64_t started_usec;
     bool is_get, is_post, is_api;
@@ -108,15 +111,18 @@ struct http_req {
     http_fill_fn fills[HTTP_FILLS_MAX];
     unsigned n_fills;
     struct buf place_text;          /* their texts, each '\0'-terminated */
-    /* its turn: a request is routed only when the loop has nothing else of the web's to do in
-     * this pass (http.c: one request's work per pass); until then its connection waits */
-    bool turn, waiting_turn;
-    bool from_cache;                /* the page cache answers it: its turn costs little */
-    struct http_req *next_waiting;
+    /* where it is: read by the web thread (libmicrohttpd's) until its whole is in, then the
+     * loop's (with_loop: its connection suspended meanwhile) until answered, then the web
+     * thread's again until it ends; the loop frees it (http.c) */
+    bool with_loop, answered;
+    struct http_req *next_queued;   /* in the loop's queue, or the web thread's "ended" list */
+    uint64_t ended_usec;            /* how long it took */
+    char ended_method[16];          /* for the loop's log line, once libmicrohttpd let go */
+    char ended_url[160];            /* redacted */
     /* the answer, once known */
     struct MHD_Response *response;
-    bool response_shared;           /* owned by a cache, not by the request */
-    const char *reply_data;         /* the body of response when http_reply() made it (MHD's) */
+    const char *reply_data;         /* the body of response when http_reply() or
+                                     * http_reply_static() made it (MHD's) */
     size_t reply_len;
     unsigned status;
     /* waiting on a command, its commit, or a password job */
@@ -138,11 +144,9 @@ struct http {
     struct http_env env;
     const struct config *cfg;
     struct MHD_Daemon *mhd;
-    sd_event_source *io;
-    struct timer *timer;                /* libmicrohttpd's next timeout */
     struct timer *watch;                /* the connections' header deadline (slowloris) */
     struct timer *trim;                 /* quiet after a burst: memory given back */
-    struct http_conn *conns;            /* every open connection */
+    struct http_conn *conns;            /* every open connection (under lock) */
     unsigned n_conns;
     unsigned cuts_unlogged;             /* slow clients cut since the last log line */
     uint64_t cuts_logged_usec;
@@ -157,16 +161,27 @@ struct http {
         int64_t last_failure;
         unsigned failures;
     } login_slots[256];
-    /* /metrics */
+    /* /metrics (counted by both threads: atomic adds) */
     uint64_t requests[6];           /* by status class: 1xx..5xx, [0] unused */
     uint64_t latency_buckets[HTTP_LATENCY_BUCKETS + 1];
-    uint64_t latency_sum_us, latency_count;
-    /* requests waiting for their turn, oldest first, and the event that serves the next */
-    struct http_req *waiting_head, *waiting_tail;
-    unsigned waiting;
+    uint64_t latency_sum_us;
+    /* What the web thread shares with the loop, under lock: the requests it hands over
+     * (inbox) and those that ended (ended), the connections (conns), the page cache. The
+     * loop serves its queue one request per pass (next_turn). */
+    pthread_mutex_t lock;
+    int wake_fd;                        /* eventfd: the web thread wakes the loop */
+    sd_event_source *wake;
+    bool woken;                         /* a wake-up is on its way (no second write) */
+    bool stopping;                      /* the web thread hands nothing over any more */
+    bool conns_changed;                 /* the first opened or the last closed */
+    struct http_req *inbox_head, *inbox_tail, *ended;
+    struct http_req *queue_head, *queue_tail;   /* the loop's, oldest first */
     sd_event_source *next_turn;
-    unsigned routed_in_pass;
-    unsigned cached_in_pass;        /* answers from the page cache in this pass */
+    int web_nice;                       /* the web thread's nice, below the loop's */
+    /* [site] language and [http] max_body_kib, as the web thread reads them (a reload
+     * replaces cfg under it) */
+    int site_language;
+    size_t max_body;
     struct http_cached cache[HTTP_CACHE_SLOTS];
     struct http_template {
         char key[HTTP_CACHE_KEY_MAX];
@@ -295,10 +310,6 @@ static inline bool http_templating(const struct http_req *rq) { return rq->templ
 void http_cache_put(struct http_req *rq, int64_t expires_at);
 /* Forget every cached page (a new configuration). */
 void http_cache_clear(struct http *h);
-
-/* Run libmicrohttpd again soon (the loop's next iteration, after the replies and the doors):
- * after a connection is resumed, or when it has more to do at once. No timer is armed. */
-void http_run_soon(struct http *h);
 
 /* ---- the layout (layout.c) ---- */
 /* The page's head, header and navigation; then the page writes its <main> content. */

@@ -21,6 +21,7 @@
  *   screens that went away. Without JavaScript the page reloads itself every minute. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +58,12 @@ struct kiosk_screen {
     size_t offset;
 };
 
+/* The screens are the loop's (it renders boards and hands them out) and the web thread's
+ * (libmicrohttpd reads each stream in screen_read(), and frees it): the list and each
+ * screen's stream state are under lock. */
 struct kiosk_hub {
     struct http *h;
+    pthread_mutex_t lock;
     struct kiosk_screen *screens;
     unsigned n;
     unsigned news;
@@ -84,13 +89,13 @@ static struct kiosk_msg *msg_new(const char *data, size_t len)
 static struct kiosk_msg *msg_ref(struct kiosk_msg *m)
 {
     if (m)
-        m->refs++;
+        __atomic_fetch_add(&m->refs, 1, __ATOMIC_RELAXED);
     return m;
 }
 
 static struct kiosk_msg *msg_unref(struct kiosk_msg *m)
 {
-    if (m && --m->refs == 0)
+    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
         free(m);
     return NULL;
 }
@@ -213,13 +218,13 @@ static void board_render(struct http *h, enum lang lang, struct buf *b)
 
 /* ---- streams ---- */
 
+/* The caller holds the hub's lock (as for every function on a screen below). */
 static void screen_resume(struct kiosk_screen *s)
 {
     if (!s->suspended)
         return;
     s->suspended = false;
-    MHD_resume_connection(s->conn);
-    http_run_soon(s->hub->h);              /* libmicrohttpd picks it up in its next run */
+    MHD_resume_connection(s->conn);     /* the web thread reads it again */
 }
 
 /* Hand m to s: after what it is sending, replacing anything older that waits. */
@@ -234,9 +239,8 @@ static void screen_give(struct kiosk_screen *s, struct kiosk_msg *m)
     screen_resume(s);
 }
 
-static ssize_t screen_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t screen_read_locked(struct kiosk_screen *s, char *buf, size_t max)
 {
-    struct kiosk_screen *s = cls;
     size_t n;
 
     if (s->doomed)
@@ -264,11 +268,26 @@ static ssize_t screen_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* libmicrohttpd's reader of a stream (web thread). */
+static ssize_t screen_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct kiosk_screen *s = cls;
+    ssize_t n;
+
+    pthread_mutex_lock(&s->hub->lock);
+    n = screen_read_locked(s, buf, max);
+    pthread_mutex_unlock(&s->hub->lock);
+    return n;
+}
+
+/* The stream's response is gone (either thread; never with the lock held). */
 static void screen_free(void *cls)
 {
     struct kiosk_screen *s = cls;
     struct kiosk_hub *hub = s->hub;
 
+    if (hub)
+        pthread_mutex_lock(&hub->lock);
     for (struct kiosk_screen **pp = hub ? &hub->screens : NULL; pp && *pp; pp = &(*pp)->next)
         if (*pp == s) {
             *pp = s->next;
@@ -276,6 +295,8 @@ static void screen_free(void *cls)
             log_debug("kiosk: screen %" PRId64 " left (%u connected)", s->kiosk_id, hub->n);
             break;
         }
+    if (hub)
+        pthread_mutex_unlock(&hub->lock);
     msg_unref(s->sending);
     msg_unref(s->newest);
     free(s);
@@ -303,8 +324,10 @@ static void kiosk_update(struct kiosk_hub *hub, bool keepalive)
     struct kiosk_msg *fresh[LANG__MAX] = { 0 };
     bool used[LANG__MAX] = { 0 }, changed[LANG__MAX] = { 0 };
 
+    pthread_mutex_lock(&hub->lock);
     for (struct kiosk_screen *s = hub->screens; s; s = s->next)
         used[s->lang] = true;
+    pthread_mutex_unlock(&hub->lock);
     for (int l = 0; l < LANG__MAX; l++) {
         if (!used[l])
             continue;
@@ -319,12 +342,14 @@ static void kiosk_update(struct kiosk_hub *hub, bool keepalive)
             hub->sent_boards++;
         }
     }
+    pthread_mutex_lock(&hub->lock);
     for (struct kiosk_screen *s = hub->screens; s; s = s->next) {
-        if (changed[s->lang])
+        if (changed[s->lang] && fresh[s->lang])
             screen_give(s, fresh[s->lang]);
         else if (keepalive && !s->sending && !s->newest)
             screen_give(s, hub->ping);
     }
+    pthread_mutex_unlock(&hub->lock);
     for (int l = 0; l < LANG__MAX; l++)
         msg_unref(fresh[l]);
 }
@@ -347,16 +372,21 @@ static void end_removed(struct kiosk_hub *hub)
 {
     struct alive_ctx x = { hub };
 
+    /* Held through the (short) read: the web thread waits for it only in a screen's read. */
+    pthread_mutex_lock(&hub->lock);
     for (struct kiosk_screen *s = hub->screens; s; s = s->next)
         s->alive = false;
-    if (store_kiosks_foreach(hub->h->env.svc->store, kiosk_alive, &x) < 0)
+    if (store_kiosks_foreach(hub->h->env.svc->store, kiosk_alive, &x) < 0) {
+        pthread_mutex_unlock(&hub->lock);
         return;         /* cannot tell: keep them, the next news tries again */
+    }
     for (struct kiosk_screen *s = hub->screens; s; s = s->next)
         if (!s->alive && !s->doomed) {
             log_info("kiosk: screen %" PRId64 " was removed: its stream ends", s->kiosk_id);
             s->doomed = true;
             screen_resume(s);
         }
+    pthread_mutex_unlock(&hub->lock);
 }
 
 static void on_coalesce(void *userdata)
@@ -370,12 +400,20 @@ static void on_coalesce(void *userdata)
     kiosk_update(hub, false);
 }
 
+static bool kiosk_watched(struct kiosk_hub *hub)
+{
+    pthread_mutex_lock(&hub->lock);
+    bool any = hub->screens != NULL;
+    pthread_mutex_unlock(&hub->lock);
+    return any;
+}
+
 static void on_keepalive(void *userdata)
 {
     struct kiosk_hub *hub = userdata;
 
     kiosk_update(hub, true);
-    if (hub->screens)
+    if (kiosk_watched(hub))
         timer_arm_in(hub->keepalive, KIOSK_KEEPALIVE_USEC);
 }
 
@@ -388,7 +426,7 @@ void web_kiosk_news(struct http *h, unsigned what)
 {
     struct kiosk_hub *hub = h->kiosk;
 
-    if (!hub || !hub->screens)
+    if (!hub || !kiosk_watched(hub))
         return;                 /* nobody watches: nothing to do on the door's path */
     if (!hub->news)
         timer_arm_in(hub->coalesce, KIOSK_COALESCE_USEC);
@@ -403,6 +441,10 @@ int web_kiosk_new(struct http *h)
 
     if (!hub)
         return -ENOMEM;
+    if (pthread_mutex_init(&hub->lock, NULL) != 0) {
+        free(hub);
+        return -ENOMEM;
+    }
     hub->h = h;
     hub->ping = msg_new(ping, sizeof(ping) - 1);
     r = hub->ping ? 0 : -ENOMEM;
@@ -413,6 +455,7 @@ int web_kiosk_new(struct http *h)
     if (r < 0) {
         timer_free(hub->coalesce);
         msg_unref(hub->ping);
+        pthread_mutex_destroy(&hub->lock);
         free(hub);
         return r;
     }
@@ -437,10 +480,12 @@ void web_kiosk_stop(struct http *h)
     hub->coalesce = timer_free(hub->coalesce);
     hub->keepalive = timer_free(hub->keepalive);
     /* libmicrohttpd wants every connection resumed before it stops. */
+    pthread_mutex_lock(&hub->lock);
     for (struct kiosk_screen *s = hub->screens; s; s = s->next) {
         s->doomed = true;
         screen_resume(s);
     }
+    pthread_mutex_unlock(&hub->lock);
 }
 
 void web_kiosk_free(struct http *h)
@@ -455,6 +500,7 @@ void web_kiosk_free(struct http *h)
     for (int l = 0; l < LANG__MAX; l++)
         msg_unref(hub->last[l]);
     msg_unref(hub->ping);
+    pthread_mutex_destroy(&hub->lock);
     free(hub);
     h->kiosk = NULL;
 }
@@ -482,14 +528,15 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
     const union MHD_ConnectionInfo *ci;
     static const char hello[] = "retry: 5000\n\n";
     struct kiosk_msg *first;
+    unsigned live = 0, n;
 
     /* One stream per screen: a screen that reloads replaces its older stream. */
+    pthread_mutex_lock(&hub->lock);
     for (s = hub->screens; s; s = s->next)
         if (s->kiosk_id == k->id && !s->doomed) {
             s->doomed = true;
             screen_resume(s);
         }
-    unsigned live = 0;
     for (s = hub->screens; s; s = s->next)
         live += !s->doomed;
     if (live >= (unsigned)rq->h->cfg->web.kiosk_max_screens) {
@@ -498,12 +545,14 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
         for (s = hub->screens; s; s = s->next)
             if (!s->sending && !s->newest)
                 screen_give(s, hub->ping);
+        pthread_mutex_unlock(&hub->lock);
         http_error(rq, 503, "busy", "too many entrance screens are connected ([web] "
                    "kiosk_max_screens)");
         if (rq->response)
             MHD_add_response_header(rq->response, "Retry-After", "5");
         return;
     }
+    pthread_mutex_unlock(&hub->lock);
     s = calloc(1, sizeof(*s));
     first = board_event(rq->h, rq->lang);
     if (!s || !first) {
@@ -526,9 +575,11 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
         http_error(rq, 500, "internal", "out of memory");
         return;
     }
+    pthread_mutex_lock(&hub->lock);
     s->next = hub->screens;
     hub->screens = s;
-    hub->n++;
+    n = ++hub->n;
+    pthread_mutex_unlock(&hub->lock);
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");    /* nginx: pass events on */
@@ -546,7 +597,7 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
     if (!timer_armed(hub->keepalive))
         timer_arm_in(hub->keepalive, KIOSK_KEEPALIVE_USEC);
     log_info("kiosk: screen %" PRId64 " (%s) connected (%u of at most %" PRId64 ")", k->id,
-             k->label, hub->n, rq->h->cfg->web.kiosk_max_screens);
+             k->label, n, rq->h->cfg->web.kiosk_max_screens);
 }
 
 static void kiosk_page(struct http_req *rq, const struct store_kiosk *k)

@@ -465,7 +465,11 @@ static const char sql_outbox_last[] = "SELECT seq FROM sqlite_sequence WHERE nam
 static const char sql_ledger_last[] = "SELECT coalesce(max(seq), 0) FROM ledger";
 static const char sql_mail_last[] = "SELECT seq FROM sqlite_sequence WHERE name = 'mail_outbox'";
 
-uint64_t store_generation(const struct store *s) { return s->generation; }
+/* Read by the web thread too (its page cache): an atomic load. */
+uint64_t store_generation(const struct store *s)
+{
+    return __atomic_load_n(&s->generation, __ATOMIC_RELAXED);
+}
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql)
 {
@@ -583,7 +587,7 @@ static void batch_failed(struct store *s, int error)
     store_outbox_rolled_back(s);
     if (s->outbox_on)
         s->outbox_count = store_outbox_count_rows(s);
-    s->generation++;        /* caches may show what was rolled back */
+    store_generation_bump(s);        /* caches may show what was rolled back */
     if (s->hooks.failed)
         s->hooks.failed(batch, error, s->hooks.userdata);
 }

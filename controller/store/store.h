@@ -698,7 +698,8 @@ STORE_CHECK int store_site_id(struct store *s, const char *site);
 /* The database file's path (for a second, read-only connection). */
 STORE_CHECK int store_path(struct store *s, char *buf, size_t n);
 
-/* Increases with every change to bookings or machines (for caches of what they show). */
+/* Increases with every change to bookings or machines (for caches of what they show). Any
+ * thread may read it (the web thread's page cache does). */
 uint64_t store_generation(const struct store *s);
 
 /* ---- web accounts (store_accounts.c) ---- */

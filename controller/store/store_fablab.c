@@ -91,7 +91,7 @@ int store_resources_foreach(struct store *s, const char *kind, store_name_fn fn,
 
 int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const char *reason)
 {
-    s->generation++;     /* what the web page shows may have changed */
+    store_generation_bump(s);     /* what the web page shows may have changed */
     return store_update(s, sql_resource_ooo,
                         STORE_ARGS(STORE_INT(id), STORE_INT(on),
                                    STORE_TEXT(on && reason ? reason : "")));
@@ -99,7 +99,7 @@ int store_resource_set_out_of_order(struct store *s, int64_t id, bool on, const 
 
 int store_machine_rules_put(struct store *s, const struct store_resource *m)
 {
-    s->generation++;     /* what the web page shows may have changed */
+    store_generation_bump(s);     /* what the web page shows may have changed */
     return store_write(s, sql_rules_put,
                        STORE_ARGS(STORE_INT(m->id), STORE_INT(m->training_id),
                                   STORE_INT(m->slot_minutes), STORE_INT(m->min_minutes),
@@ -269,7 +269,7 @@ static const struct store_cols booking_cols = STORE_COLS(struct store_booking,
 int store_booking_add(struct store *s, int64_t resource_id, int64_t member_id, int64_t start,
                       int64_t end, const char *by, int64_t *ret_id)
 {
-    s->generation++;     /* what the web page shows may have changed */
+    store_generation_bump(s);     /* what the web page shows may have changed */
     return store_insert(s, sql_booking_add,
                         STORE_ARGS(STORE_INT(resource_id), STORE_INT(member_id), STORE_INT(start),
                                    STORE_INT(end), STORE_INT(now_utc()), STORE_TEXT(by)),
@@ -284,7 +284,7 @@ int store_booking_get(struct store *s, int64_t id, struct store_booking *ret)
 int store_booking_cancel(struct store *s, int64_t id, int64_t at, const char *by, bool override,
                          int64_t moved_to)
 {
-    s->generation++;     /* what the web page shows may have changed */
+    store_generation_bump(s);     /* what the web page shows may have changed */
     return store_update(s, sql_booking_cancel,
                         STORE_ARGS(STORE_INT(id), STORE_INT(at), STORE_TEXT(by),
                                    STORE_INT(override), STORE_INT(moved_to)));

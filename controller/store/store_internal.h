@@ -55,8 +55,14 @@ struct store {
     struct store_event *batch_ev, *held;
     unsigned n_batch_ev, n_held;
     uint64_t batch_ev_overflow, held_dropped;
-    uint64_t generation;
+    uint64_t generation;                /* store_generation(); read by other threads */
 };
+
+/* What the web page shows may have changed: its caches are stale. */
+static inline void store_generation_bump(struct store *s)
+{
+    __atomic_fetch_add(&s->generation, 1, __ATOMIC_RELAXED);
+}
 
 /* The statement for sql (a string with static storage), reset and unbound; NULL if it
  * cannot be prepared (the helpers of store_sql.h then return -EIO). */

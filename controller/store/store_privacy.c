@@ -137,7 +137,7 @@ int store_member_remove(struct store *s, int64_t id, int64_t now, const char *by
     if (r >= 0)
         r = exec_member(s, sql_remove_trainers, id);
     if (r >= 0)
-        s->generation++;        /* bookings changed */
+        store_generation_bump(s);        /* bookings changed */
     return r < 0 ? r : 0;
 }
 
@@ -224,7 +224,7 @@ int store_member_erase(struct store *s, int64_t id, const char *pseudonym, int64
     if (r >= 0)
         r = exec_member_all(s, sql, ARRAY_SIZE(sql), id);
     if (r >= 0)
-        s->generation++;        /* names on bookings changed */
+        store_generation_bump(s);        /* names on bookings changed */
     return r < 0 ? r : 0;
 }
 
@@ -345,7 +345,7 @@ int store_retention_step(struct store *s, enum store_retention_table t, int64_t 
     *cursor = p.last_id;
     *ret_more = p.count == limit;
     if (t == RETENTION_BOOKINGS || t == RETENTION_SESSIONS)
-        s->generation++;
+        store_generation_bump(s);
     return r;
 }
 
