@@ -568,12 +568,8 @@ static void batch_failed(struct store *s, int error)
     uint64_t batch = s->batch_no;
 
     s->in_batch = false;
-    for (unsigned i = 0; i < s->n_batch_ev; i++) {
-        if (s->n_held < STORE_HELD_MAX)
-            s->held[s->n_held++] = s->batch_ev[i];
-        else
-            s->held_dropped++;
-    }
+    for (unsigned i = 0; i < s->n_batch_ev; i++)
+        store_hold_event(s, &s->batch_ev[i]);
     s->held_dropped += s->batch_ev_overflow;
     s->n_batch_ev = 0;
     s->batch_ev_overflow = 0;
@@ -733,24 +729,27 @@ void store_checkpointer_close(struct store_checkpointer *c)
 unsigned store_held_count(const struct store *s) { return s->n_held; }
 uint64_t store_held_dropped(const struct store *s) { return s->held_dropped; }
 
+/* Append a copy of ev to list (*n of STORE_HELD_MAX), without its id (written again, it
+ * gets a new one); a full list counts it in *dropped instead. */
+static void events_keep(struct store_event *list, unsigned *n, uint64_t *dropped,
+                        const struct store_event *ev)
+{
+    if (*n < STORE_HELD_MAX) {
+        list[*n] = *ev;
+        list[(*n)++].id = 0;
+    } else {
+        (*dropped)++;
+    }
+}
+
 void store_hold_event(struct store *s, const struct store_event *ev)
 {
-    if (s->n_held < STORE_HELD_MAX) {
-        s->held[s->n_held] = *ev;
-        s->held[s->n_held++].id = 0;
-    } else {
-        s->held_dropped++;
-    }
+    events_keep(s->held, &s->n_held, &s->held_dropped, ev);
 }
 
 void store_batch_note_event(struct store *s, const struct store_event *ev)
 {
-    if (s->n_batch_ev < STORE_HELD_MAX) {
-        s->batch_ev[s->n_batch_ev] = *ev;
-        s->batch_ev[s->n_batch_ev++].id = 0;
-    } else {
-        s->batch_ev_overflow++;
-    }
+    events_keep(s->batch_ev, &s->n_batch_ev, &s->batch_ev_overflow, ev);
 }
 
 int store_probe(struct store *s)
@@ -785,12 +784,8 @@ int store_held_flush(struct store *s)
     }
     /* What was not tried goes back, after anything a failure just held again (the one
      * that failed was held by store_event_add() itself). */
-    for (unsigned i = done + 1; i < n; i++) {
-        if (s->n_held < STORE_HELD_MAX)
-            s->held[s->n_held++] = todo[i];
-        else
-            s->held_dropped++;
-    }
+    for (unsigned i = done + 1; i < n; i++)
+        store_hold_event(s, &todo[i]);
     free(todo);
     return r < 0 ? r : (int)done;
 }
