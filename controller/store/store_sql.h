@@ -225,3 +225,15 @@ int store_user_version(sqlite3 *db, int *ret);
  * to target - 1, each in its own transaction with its version bump. -EPROTO if the file is
  * newer than the known migrations. 0 or -errno. */
 int store_migrate(sqlite3 *db, const char *const *migrations, int known, int target);
+
+/* Modules: parts of a database with numbered migrations of their own (the consortium's
+ * tables in the daemon's store), their versions kept in module_schema(module, version)
+ * rather than in user_version, so that a module's schema and the file's evolve without
+ * renumbering each other. */
+/* The module's version: 0 if it never migrated. 0 or -errno (module_schema must exist:
+ * store_migrate_module() creates it). */
+int store_module_version(sqlite3 *db, const char *module, int *ret);
+/* store_migrate() for module: creates module_schema if needed, and records the module's
+ * version in it, in each migration's transaction. */
+int store_migrate_module(sqlite3 *db, const char *module, const char *const *migrations,
+                         int known, int target);

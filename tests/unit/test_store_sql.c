@@ -562,6 +562,36 @@ static void test_migrate(void **state)
     sqlite3_close(db);
 }
 
+/* A module's migrations: recorded in module_schema, beside user_version and the other
+ * modules, with the same all-or-nothing steps and the same refusal of a newer schema. */
+static void test_migrate_module(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = NULL;
+    int v = -1;
+
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                     NULL), SQLITE_OK);
+    sqlite3_extended_result_codes(db, 1);
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 2), 0);
+    assert_int_equal(store_module_version(db, "mod", &v), 0);
+    assert_int_equal(v, 2);
+    assert_true(raw_table_exists(db, "a") && raw_table_exists(db, "b"));
+    assert_int_equal(store_user_version(db, &v), 0);
+    assert_int_equal(v, 0);                             /* the file's own is untouched */
+    assert_int_equal(store_module_version(db, "other", &v), 0);
+    assert_int_equal(v, 0);                             /* never migrated */
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 2), 0);   /* again */
+
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 3), -EIO);
+    assert_int_equal(store_module_version(db, "mod", &v), 0);
+    assert_int_equal(v, 2);
+    assert_false(raw_table_exists(db, "c"));
+
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 1, 1), -EPROTO);
+    sqlite3_close(db);
+}
+
 static void test_errno_mapping(void **state)
 {
     (void)state;
@@ -595,6 +625,7 @@ int main(void)
         ROWS_TEST(test_each_and_collect),
         ROWS_TEST(test_scalar_helpers),
         STORE_TEST(test_migrate),
+        STORE_TEST(test_migrate_module),
         STORE_TEST(test_errno_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
