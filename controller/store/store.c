@@ -792,54 +792,30 @@ int store_held_flush(struct store *s)
 
 /* ---- opening ---- */
 
+/* A database written by a newer Portier (a downgraded package) is refused before anything
+ * below writes to it: even PRAGMA auto_vacuum rewrites its header (store_db_open()).
+ * page_size (effective only when the file is created): a tap appends one row, and with WAL
+ * each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB pages keep
+ * that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a few page reads deep
+ * even with hundreds of thousands of cards.
+ * WAL: readers (sqlite3 CLI, backups) never block the daemon. synchronous=FULL: a commit is
+ * on disk when COMMIT returns, so a power cut never loses a committed event. */
+static const char db_pragmas[] =
+    "PRAGMA page_size = 1024;"
+    /* A new file gives back the space the retention job frees (store_vacuum_step); see
+     * store_auto_vacuum() for older ones. */
+    "PRAGMA auto_vacuum = INCREMENTAL;"
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = FULL;"
+    "PRAGMA foreign_keys = ON;"
+    "PRAGMA busy_timeout = 2000;"
+    /* 512 KiB of page cache: a tap reads a handful of pages, the kernel's page cache holds
+     * the rest, and a Pi has other work to do. */
+    "PRAGMA cache_size = -512;";
+
 static int db_open(const char *path, sqlite3 **ret)
 {
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        int r = store_errno(rc);
-        sqlite3_close(db);
-        return r < 0 ? r : -EIO;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    /* A database written by a newer Portier (a downgraded package) is refused before
-     * anything below writes to it: even PRAGMA auto_vacuum rewrites its header. */
-    {
-        int version = 0, r = store_user_version(db, &version);
-        if (r == 0 && version > STORE_SCHEMA_VERSION)
-            r = -EPROTO;
-        if (r < 0) {
-            sqlite3_close(db);
-            return r;
-        }
-    }
-    /* page_size (effective only when the file is created): a tap appends one row, and with
-     * WAL each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB
-     * pages keep that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a
-     * few page reads deep even with hundreds of thousands of cards.
-     * WAL: readers (sqlite3 CLI, backups) never block the daemon. synchronous=FULL: a commit
-     * is on disk when COMMIT returns, so a power cut never loses a committed event. */
-    rc = sqlite3_exec(db,
-                      "PRAGMA page_size = 1024;"
-                      /* A new file gives back the space the retention job frees
-                       * (store_vacuum_step); see store_auto_vacuum() for older ones. */
-                      "PRAGMA auto_vacuum = INCREMENTAL;"
-                      "PRAGMA journal_mode = WAL;"
-                      "PRAGMA synchronous = FULL;"
-                      "PRAGMA foreign_keys = ON;"
-                      "PRAGMA busy_timeout = 2000;"
-                      /* 512 KiB of page cache: a tap reads a handful of pages, the kernel's
-                       * page cache holds the rest, and a Pi has other work to do. */
-                      "PRAGMA cache_size = -512;",
-                      NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        int r = store_errno(sqlite3_extended_errcode(db));
-        sqlite3_close(db);
-        return r < 0 ? r : -EIO;
-    }
-    *ret = db;
-    return 0;
+    return store_db_open(path, STORE_SCHEMA_VERSION, db_pragmas, ret);
 }
 
 int store_create_at_version(const char *path, int version)

@@ -437,6 +437,31 @@ bool store_column_blob(sqlite3_stmt *st, int col, void *buf, size_t n)
 
 /* ---- schema ---- */
 
+int store_db_open(const char *path, int known, const char *pragmas, sqlite3 **ret)
+{
+    sqlite3 *db = NULL;
+    int version = 0, r;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db);
+        return failure(rc);
+    }
+    sqlite3_extended_result_codes(db, 1);
+    r = store_user_version(db, &version);
+    if (r == 0 && version > known)
+        r = -EPROTO;
+    if (r == 0 && pragmas && sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+        r = failure(sqlite3_extended_errcode(db));
+    if (r < 0) {
+        sqlite3_close(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
 int store_user_version(sqlite3 *db, int *ret)
 {
     sqlite3_stmt *st;

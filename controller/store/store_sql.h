@@ -219,6 +219,13 @@ bool store_column_blob(sqlite3_stmt *st, int col, void *buf, size_t n);
 
 /* ---- schema ---- */
 
+/* Open (or create) the database at path for one thread's use (SQLITE_OPEN_NOMUTEX), with
+ * extended result codes, then run pragmas (may be NULL): the connection's settings. A file
+ * whose user_version is above known (written by a newer build: a downgraded package) is
+ * refused with -EPROTO before the pragmas touch it (some, like auto_vacuum, rewrite its
+ * header). 0 or -errno; *ret is set only on success. */
+int store_db_open(const char *path, int known, const char *pragmas, sqlite3 **ret);
+
 /* PRAGMA user_version. 0 or -errno. */
 int store_user_version(sqlite3 *db, int *ret);
 /* Bring user_version up to target by applying migrations[v] for v from the file's version

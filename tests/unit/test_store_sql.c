@@ -592,6 +592,36 @@ static void test_migrate_module(void **state)
     sqlite3_close(db);
 }
 
+/* A file from a newer build is refused before the connection's pragmas write to it. */
+static void test_db_open(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = (sqlite3 *)(uintptr_t)0x1;
+    sqlite3 *raw;
+    char mode[16];
+
+    assert_int_equal(sqlite3_open_v2(f->path, &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                     NULL), SQLITE_OK);
+    raw_exec(raw, "PRAGMA user_version = 5");
+    raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "delete");
+    sqlite3_close(raw);
+
+    assert_int_equal(store_db_open(f->path, 4, "PRAGMA journal_mode = WAL;", &db), -EPROTO);
+    assert_ptr_equal(db, (sqlite3 *)(uintptr_t)0x1);
+    raw = raw_open(f->path);
+    raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "delete");
+    sqlite3_close(raw);
+
+    assert_int_equal(store_db_open(f->path, 5, "PRAGMA no_such_thing = 1; SELEKT;", &db), -EIO);
+    assert_ptr_equal(db, (sqlite3 *)(uintptr_t)0x1);
+    assert_int_equal(store_db_open(f->path, 5, "PRAGMA journal_mode = WAL;", &db), 0);
+    raw_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "wal");
+    sqlite3_close(db);
+}
+
 static void test_errno_mapping(void **state)
 {
     (void)state;
@@ -626,6 +656,7 @@ int main(void)
         ROWS_TEST(test_scalar_helpers),
         STORE_TEST(test_migrate),
         STORE_TEST(test_migrate_module),
+        STORE_TEST(test_db_open),
         STORE_TEST(test_errno_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
