@@ -671,13 +671,13 @@ static int wal_hook(void *userdata, sqlite3 *db, const char *name, int frames)
 
 int store_defer_sync(struct store *s)
 {
-    int rc;
+    int r;
 
     if (s->in_batch)
         return -EBUSY;
-    rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return store_errno(sqlite3_extended_errcode(s->db));
+    r = store_exec(s->db, "PRAGMA synchronous = NORMAL");
+    if (r < 0)
+        return r;
     sqlite3_wal_hook(s->db, wal_hook, s);       /* replaces the automatic checkpoints */
     s->deferred = true;
     return 0;
@@ -760,8 +760,7 @@ int store_probe(struct store *s)
     if (r < 0)
         return r;
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK
-               ? 0 : store_errno(sqlite3_extended_errcode(s->db));
+    return store_exec(s->db, sql);
 }
 
 int store_held_flush(struct store *s)

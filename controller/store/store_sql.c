@@ -149,6 +149,12 @@ int store_stmt_exec(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : failure(rc);
 }
 
+int store_exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? 0 : failure(sqlite3_extended_errcode(db));
+}
+
 int store_row_get(sqlite3_stmt *st, store_row_fill fill, void *ret)
 {
     int rc;
@@ -452,8 +458,8 @@ int store_db_open(const char *path, int known, const char *pragmas, sqlite3 **re
     r = store_user_version(db, &version);
     if (r == 0 && version > known)
         r = -EPROTO;
-    if (r == 0 && pragmas && sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
-        r = failure(sqlite3_extended_errcode(db));
+    if (r == 0 && pragmas)
+        r = store_exec(db, pragmas);
     if (r < 0) {
         sqlite3_close(db);
         return r;
@@ -492,12 +498,6 @@ int store_module_version(sqlite3 *db, const char *module, int *ret)
     return r;
 }
 
-static int exec(sqlite3 *db, const char *sql)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-               ? 0 : failure(sqlite3_extended_errcode(db));
-}
-
 /* Record version as the schema's: module's row of module_schema, or user_version for NULL. */
 static int version_set(sqlite3 *db, const char *module, int version)
 {
@@ -507,7 +507,7 @@ static int version_set(sqlite3 *db, const char *module, int version)
     if (!module) {
         char sql[48];
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
-        return exec(db, sql);
+        return store_exec(db, sql);
     }
     sqlite3_prepare_v2(db, "INSERT INTO module_schema (module, version) VALUES (?1, ?2) "
                            "ON CONFLICT (module) DO UPDATE SET version = excluded.version",
@@ -529,13 +529,13 @@ static int migrate(sqlite3 *db, const char *module, const char *const *migration
     if (version > known)
         return -EPROTO;
     for (int v = version; v < target; v++) {
-        r = exec(db, "BEGIN IMMEDIATE");
+        r = store_exec(db, "BEGIN IMMEDIATE");
         if (r == 0)
-            r = exec(db, migrations[v]);
+            r = store_exec(db, migrations[v]);
         if (r == 0)
             r = version_set(db, module, v + 1);
         if (r == 0)
-            r = exec(db, "COMMIT");
+            r = store_exec(db, "COMMIT");
         if (r < 0) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return r;
@@ -552,7 +552,7 @@ int store_migrate(sqlite3 *db, const char *const *migrations, int known, int tar
 int store_migrate_module(sqlite3 *db, const char *module, const char *const *migrations,
                          int known, int target)
 {
-    int r = exec(db, "CREATE TABLE IF NOT EXISTS module_schema ("
+    int r = store_exec(db, "CREATE TABLE IF NOT EXISTS module_schema ("
                      "  module TEXT PRIMARY KEY, version INTEGER NOT NULL)");
 
     return r < 0 ? r : migrate(db, module, migrations, known, target);

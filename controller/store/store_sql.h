@@ -44,6 +44,9 @@ void store_stmts_foreach(struct store_stmts *r, void (*fn)(sqlite3_stmt *st, voi
 
 /* Step a statement whose rows are ignored. 0 or -errno. */
 int store_stmt_exec(sqlite3_stmt *st);
+/* Run sql (statements without parameters: pragmas, DDL, BEGIN...; rows are ignored) on db
+ * without preparing it for later. 0 or -errno. */
+int store_exec(sqlite3 *db, const char *sql);
 
 /* Get one row: step st once; on a row, fill(st, ret) copies it out (fill may be NULL: only
  * whether there is one). 0, -ENOENT if there is no row, or -errno. */

@@ -529,6 +529,19 @@ static void test_scalar_helpers(void **state)
                                     STORE_ARGS(STORE_TEXT("two"))), -EEXIST);
 }
 
+static void test_exec(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = db_with_rows(f->path);
+
+    assert_int_equal(store_exec(db, "CREATE TABLE u (x INTEGER UNIQUE); INSERT INTO u VALUES (1)"),
+                     0);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM u"), 1);
+    assert_int_equal(store_exec(db, "INSERT INTO u VALUES (1)"), -EEXIST);
+    assert_int_equal(store_exec(db, "SELEKT"), -EIO);
+    sqlite3_close(db);
+}
+
 static const char *const test_migrations[] = {
     "CREATE TABLE a (x INTEGER);",
     "CREATE TABLE b (y INTEGER);",
@@ -654,6 +667,7 @@ int main(void)
         ROWS_TEST(test_wrong_counts_are_refused),
         ROWS_TEST(test_each_and_collect),
         ROWS_TEST(test_scalar_helpers),
+        STORE_TEST(test_exec),
         STORE_TEST(test_migrate),
         STORE_TEST(test_migrate_module),
         STORE_TEST(test_db_open),
