@@ -561,6 +561,23 @@ static int64_t first_int64(struct store *s, const char *sql)
 
 /* ---- batches and durability ---- */
 
+/* The highest outbox seq, ledger seq and e-mail id written (committed or not), as they
+ * are on disk: at open, and after a batch is rolled back. */
+static void lasts_read(struct store *s)
+{
+    s->outbox_last = first_int64(s, sql_outbox_last);
+    s->ledger_last = first_int64(s, sql_ledger_last);
+    s->mail_last = first_int64(s, sql_mail_last);
+}
+
+/* Those highest numbers as marks (committed, once the batch that wrote them is). */
+static struct store_marks lasts(const struct store *s)
+{
+    return (struct store_marks){
+        .outbox_seq = s->outbox_last, .ledger_seq = s->ledger_last, .mail_id = s->mail_last,
+    };
+}
+
 /* What a batch that is gone leaves behind: its events are held, the in-memory counters
  * are read again from what is on disk, and the owner hears of it. */
 static void batch_failed(struct store *s, int error)
@@ -573,9 +590,7 @@ static void batch_failed(struct store *s, int error)
     s->held_dropped += s->batch_ev_overflow;
     s->n_batch_ev = 0;
     s->batch_ev_overflow = 0;
-    s->outbox_last = first_int64(s, sql_outbox_last);
-    s->ledger_last = first_int64(s, sql_ledger_last);
-    s->mail_last = first_int64(s, sql_mail_last);
+    lasts_read(s);
     store_outbox_rolled_back(s);
     if (s->outbox_on)
         s->outbox_count = store_outbox_count_rows(s);
@@ -626,9 +641,7 @@ int store_commit(struct store *s)
     s->committed_no = s->batch_no;
     s->n_batch_ev = 0;
     s->batch_ev_overflow = 0;
-    s->committed.outbox_seq = s->outbox_last;
-    s->committed.ledger_seq = s->ledger_last;
-    s->committed.mail_id = s->mail_last;
+    s->committed = lasts(s);
     if (!s->deferred)
         s->durable = s->committed;
     return 0;
@@ -863,13 +876,9 @@ int store_open(const char *path, struct store **ret)
         r = -ENOMEM;
         goto fail;
     }
-    s->outbox_last = first_int64(s, sql_outbox_last);
-    s->ledger_last = first_int64(s, sql_ledger_last);
-    s->mail_last = first_int64(s, sql_mail_last);
+    lasts_read(s);
     s->mqtt_floor = -1;
-    s->committed.outbox_seq = s->outbox_last;
-    s->committed.ledger_seq = s->ledger_last;
-    s->committed.mail_id = s->mail_last;
+    s->committed = lasts(s);
     s->durable = s->committed;
     *ret = s;
     return 0;
