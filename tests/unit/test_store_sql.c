@@ -16,13 +16,21 @@
 #include "store_fixture.h"
 #include "store_sql.h"
 
-static sqlite3 *db_with_rows(const char *path)
+/* A connection to path, created if needed, with extended result codes (as the store's). */
+static sqlite3 *db_new(const char *path)
 {
     sqlite3 *db = NULL;
 
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
                      SQLITE_OK);
     sqlite3_extended_result_codes(db, 1);
+    return db;
+}
+
+static sqlite3 *db_with_rows(const char *path)
+{
+    sqlite3 *db = db_new(path);
+
     raw_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, b BLOB);"
                  "INSERT INTO t (id, name, b) VALUES (1, 'one', x'0102'), (2, 'two', NULL),"
                  " (3, 'three', x'010203');");
@@ -551,11 +559,9 @@ static const char *const test_migrations[] = {
 static void test_migrate(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db = NULL;
+    sqlite3 *db = db_new(f->path);
     int v = -1;
 
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                     NULL), SQLITE_OK);
     assert_int_equal(store_migrate(db, test_migrations, 3, 1), 0);
     assert_int_equal(store_user_version(db, &v), 0);
     assert_int_equal(v, 1);
@@ -580,12 +586,9 @@ static void test_migrate(void **state)
 static void test_migrate_module(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db = NULL;
+    sqlite3 *db = db_new(f->path);
     int v = -1;
 
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                     NULL), SQLITE_OK);
-    sqlite3_extended_result_codes(db, 1);
     assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 2), 0);
     assert_int_equal(store_module_version(db, "mod", &v), 0);
     assert_int_equal(v, 2);
@@ -613,8 +616,7 @@ static void test_db_open(void **state)
     sqlite3 *raw;
     char mode[16];
 
-    assert_int_equal(sqlite3_open_v2(f->path, &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                     NULL), SQLITE_OK);
+    raw = db_new(f->path);
     raw_exec(raw, "PRAGMA user_version = 5");
     raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "delete");
