@@ -7,10 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "log.h"
+#include "wakeup.h"
 
 struct offload_job {
     offload_work_fn work;
@@ -21,9 +20,7 @@ struct offload_job {
 };
 
 struct offload {
-    sd_event *loop;
-    sd_event_source *finished_io;   /* the thread's eventfd */
-    int efd;
+    struct wakeup *finished_wakeup; /* the thread's: jobs finished */
 
     /* Shared with the thread, under lock. */
     pthread_mutex_t lock;
@@ -57,16 +54,16 @@ static void *offload_main(void *userdata)
         j->next = NULL;
         *o->finished_tail = j;
         o->finished_tail = &j->next;
-        uint64_t one = 1;
-        (void)!write(o->efd, &one, sizeof(one));
+        wakeup_signal(o->finished_wakeup);
     }
     pthread_mutex_unlock(&o->lock);
     return NULL;
 }
 
 /* The loop's side: every finished job's done(), in order. */
-static void run_finished(struct offload *o)
+static void run_finished(void *userdata)
 {
+    struct offload *o = userdata;
     struct offload_job *list;
 
     pthread_mutex_lock(&o->lock);
@@ -82,15 +79,6 @@ static void run_finished(struct offload *o)
     }
 }
 
-static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-    uint64_t n;
-
-    (void)!read(fd, &n, sizeof(n));
-    run_finished(userdata);
-    return 0;
-}
-
 int offload_new(sd_event *loop, struct offload **ret)
 {
     struct offload *o = calloc(1, sizeof(*o));
@@ -98,17 +86,11 @@ int offload_new(sd_event *loop, struct offload **ret)
 
     if (!o)
         return -ENOMEM;
-    o->loop = sd_event_ref(loop);
     o->todo_tail = &o->todo;
     o->finished_tail = &o->finished;
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
-    o->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (o->efd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    r = sd_event_add_io(loop, &o->finished_io, o->efd, EPOLLIN, on_finished, o);
+    r = wakeup_new(loop, 0, run_finished, o, &o->finished_wakeup);
     if (r < 0)
         goto fail;
     *ret = o;
@@ -133,12 +115,9 @@ struct offload *offload_free(struct offload *o)
      * the thread being gone. */
     o->closing = true;
     run_finished(o);
-    sd_event_source_disable_unref(o->finished_io);
-    if (o->efd >= 0)
-        close(o->efd);
+    wakeup_free(o->finished_wakeup);
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
-    sd_event_unref(o->loop);
     free(o);
     return NULL;
 }

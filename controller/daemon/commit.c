@@ -9,13 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "fileio.h"
 #include "log.h"
 #include "timer.h"
 #include "util.h"
+#include "wakeup.h"
 
 /* A WAL this long is copied back into the database by the sync thread (1 KiB pages: about
  * 4 MiB). Between checkpoints the loop never syncs; at the first write after a complete
@@ -30,9 +30,9 @@ struct commit {
     struct store *store;
     char db_path[PATH_MAX];
     sd_event_source *defer;         /* the commit, once the loop has handled what is ready */
-    sd_event_source *synced;        /* the thread's eventfd */
+    struct wakeup *synced;          /* the thread's: a sync is over */
     struct timer *retry;            /* writing held events again after a failure */
-    int efd, wal_fd;
+    int wal_fd;
     void (*on_durable)(void *userdata);
     void (*on_health)(void *userdata);
     void *userdata;
@@ -101,8 +101,7 @@ static void *sync_main(void *arg)
             c->failed_error = r;
         }
         pthread_cond_broadcast(&c->cond);      /* commit_flush() may be waiting */
-        uint64_t one = 1;
-        (void)!write(c->efd, &one, sizeof(one));
+        wakeup_signal(c->synced);
     }
     pthread_mutex_unlock(&c->lock);
     store_checkpointer_close(ckpt);
@@ -290,8 +289,9 @@ static void on_dirty(void *userdata)
     sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
 }
 
-static void take_results(struct commit *c)
+static void take_results(void *userdata)
 {
+    struct commit *c = userdata;
     uint64_t done, failed_upto;
     struct store_marks marks;
     int failed_error;
@@ -323,15 +323,6 @@ static void take_results(struct commit *c)
         if (c->on_durable)
             c->on_durable(c->userdata);
     }
-}
-
-static int on_synced(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-    uint64_t n;
-
-    (void)!read(fd, &n, sizeof(n));
-    take_results(userdata);
-    return 0;
 }
 
 int commit_flush(struct commit *c)
@@ -377,7 +368,7 @@ int commit_new(sd_event *loop, struct store *store, const char *db_path,
         return -ENOMEM;
     c->loop = sd_event_ref(loop);
     c->store = store;
-    c->efd = c->wal_fd = -1;
+    c->wal_fd = -1;
     c->on_durable = on_durable;
     c->on_health = on_health;
     c->userdata = userdata;
@@ -408,18 +399,12 @@ int commit_new(sd_event *loop, struct store *store, const char *db_path,
     store_marks_committed(store, &marks);
     store_set_durable(store, &marks);
 
-    c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (c->efd < 0) {
-        r = -errno;
-        goto fail;
-    }
     if ((r = sd_event_add_defer(loop, &c->defer, commit_due, c)) < 0 ||
-        (r = sd_event_add_io(loop, &c->synced, c->efd, EPOLLIN, on_synced, c)) < 0 ||
+        (r = wakeup_new(loop, COMMIT_PRIORITY, take_results, c, &c->synced)) < 0 ||
         (r = timer_new(loop, CLOCK_MONOTONIC, 1000, retry_due, c, &c->retry)) < 0)
         goto fail;
     sd_event_source_set_priority(c->defer, COMMIT_PRIORITY);
     sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
-    sd_event_source_set_priority(c->synced, COMMIT_PRIORITY);
     r = -pthread_create(&c->thread, NULL, sync_main, c);
     if (r < 0)
         goto fail;
@@ -452,10 +437,8 @@ struct commit *commit_free(struct commit *c)
     /* Nobody is left hanging: what is still waiting did not make it to disk. */
     answer(c, ticket_upto, UINT64_MAX, -ECANCELED);
     sd_event_source_disable_unref(c->defer);
-    sd_event_source_disable_unref(c->synced);
+    wakeup_free(c->synced);
     timer_free(c->retry);
-    if (c->efd >= 0)
-        close(c->efd);
     if (c->wal_fd >= 0)
         close(c->wal_fd);
     pthread_cond_destroy(&c->cond);

@@ -226,6 +226,19 @@ int listen_parse(const char *text, char *host, size_t host_n, int64_t *port)
     return 0;
 }
 
+/* Format why and return it: a key_set() refusal in one statement. */
+static const char *why_set(char *why, size_t why_n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static const char *why_set(char *why, size_t why_n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, why_n, fmt, ap);
+    va_end(ap);
+    return why;
+}
+
 static const char *key_set(const struct config_key *k, void *obj, const char *value,
                            char *why, size_t why_n)
 {
@@ -236,60 +249,43 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
 
     switch (k->type) {
     case CT_STRING:
-        if (strlcpy_checked(field, value, k->size) < 0) {
-            snprintf(why, why_n, "value too long for %s (at most %zu characters)", k->name,
-                     k->size - 1);
-            return why;
-        }
+        if (strlcpy_checked(field, value, k->size) < 0)
+            return why_set(why, why_n, "value too long for %s (at most %zu characters)", k->name,
+                           k->size - 1);
         /* Names reach JSON (status, SpaceAPI, MQTT), which must be UTF-8. */
         utf8_sanitize(field);
-        if (strcmp(field, value) != 0) {
-            snprintf(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)", k->name);
-            return why;
-        }
+        if (strcmp(field, value) != 0)
+            return why_set(why, why_n, "%s is not valid UTF-8 text (save the file as UTF-8)",
+                           k->name);
         /* Nor terminal escapes: names are printed by portierctl and shown on pages. */
         for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-            if (*p < 0x20 || *p == 0x7f) {
-                snprintf(why, why_n, "%s has a control character", k->name);
-                return why;
-            }
+            if (*p < 0x20 || *p == 0x7f)
+                return why_set(why, why_n, "%s has a control character", k->name);
         return NULL;
     case CT_NAME:
-        if (!name_is_valid(value)) {
-            snprintf(why, why_n, "%s must be 1 to 31 letters, digits, '-', '_' or '.'",
-                     k->name);
-            return why;
-        }
+        if (!name_is_valid(value))
+            return why_set(why, why_n, "%s must be 1 to 31 letters, digits, '-', '_' or '.'",
+                           k->name);
         strlcpy_checked(field, value, k->size);
         return NULL;
     case CT_PATH:
-        if (*value && value[0] != '/') {
-            snprintf(why, why_n, "%s must be an absolute path", k->name);
-            return why;
-        }
-        if (strlcpy_checked(field, value, k->size) < 0) {
-            snprintf(why, why_n, "path too long for %s (at most %zu characters)", k->name,
-                     k->size - 1);
-            return why;
-        }
+        if (*value && value[0] != '/')
+            return why_set(why, why_n, "%s must be an absolute path", k->name);
+        if (strlcpy_checked(field, value, k->size) < 0)
+            return why_set(why, why_n, "path too long for %s (at most %zu characters)", k->name,
+                           k->size - 1);
         return NULL;
     case CT_INT:
-        if (parse_int64(value, INT64_MIN, INT64_MAX, &n) < 0) {
-            snprintf(why, why_n, "%s must be an integer", k->name);
-            return why;
-        }
-        if (n < k->min || n > k->max) {
-            snprintf(why, why_n, "%s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]",
-                     k->name, n, k->min, k->max);
-            return why;
-        }
+        if (parse_int64(value, INT64_MIN, INT64_MAX, &n) < 0)
+            return why_set(why, why_n, "%s must be an integer", k->name);
+        if (n < k->min || n > k->max)
+            return why_set(why, why_n, "%s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64
+                           "]", k->name, n, k->min, k->max);
         *(int64_t *)field = n;
         return NULL;
     case CT_BOOL:
-        if (parse_bool(value, &b) < 0) {
-            snprintf(why, why_n, "%s must be true or false", k->name);
-            return why;
-        }
+        if (parse_bool(value, &b) < 0)
+            return why_set(why, why_n, "%s must be true or false", k->name);
         *(bool *)field = b;
         return NULL;
     case CT_ENUM:
@@ -298,18 +294,15 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         idx = enum_index(k->choices, value);
         if (idx < 0) {
             choices_text(k->choices, list, sizeof(list));
-            snprintf(why, why_n, "%s must be one of: %s", k->name, list);
-            return why;
+            return why_set(why, why_n, "%s must be one of: %s", k->name, list);
         }
         *(int *)field = k->type == CT_ENUM ? idx : log_level_from_string(value);
         return NULL;
     }
     case CT_SCHEDULE: {
         const char *err = "invalid schedule";
-        if (schedule_parse(value, (struct schedule *)field, &err) < 0) {
-            snprintf(why, why_n, "%s: %s", k->name, err);
-            return why;
-        }
+        if (schedule_parse(value, (struct schedule *)field, &err) < 0)
+            return why_set(why, why_n, "%s: %s", k->name, err);
         strlcpy_checked((char *)obj + k->aux, value, SCHEDULE_MAX_TEXT);
         return NULL;
     }
@@ -320,16 +313,13 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             return NULL;
         }
         /* The chip of a bare offset is filled in from [hardware] chip at the end. */
-        if (strncmp(value, "shelly:", 7) == 0 || strncmp(value, "tasmota:", 8) == 0) {
-            snprintf(why, why_n, "%s must be a GPIO line: a network relay is a machine's "
-                     "`power` (doors and outputs stay on GPIO: they must not depend on Wi-Fi)",
-                     k->name);
-            return why;
-        }
-        if (line_spec_parse(value, "", spec) < 0) {
-            snprintf(why, why_n, "%s must be a line as OFFSET or CHIP:OFFSET (0-511)", k->name);
-            return why;
-        }
+        if (strncmp(value, "shelly:", 7) == 0 || strncmp(value, "tasmota:", 8) == 0)
+            return why_set(why, why_n, "%s must be a GPIO line: a network relay is a "
+                           "machine's `power` (doors and outputs stay on GPIO: they must not "
+                           "depend on Wi-Fi)", k->name);
+        if (line_spec_parse(value, "", spec) < 0)
+            return why_set(why, why_n, "%s must be a line as OFFSET or CHIP:OFFSET (0-511)",
+                           k->name);
         if (!strchr(value, ':'))
             spec->chip[0] = '\0';
         return NULL;
@@ -337,10 +327,8 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
     case CT_MODE: {
         char *end;
         long m = strtol(value, &end, 8);
-        if (!*value || *end || m < 0 || m > 0777) {
-            snprintf(why, why_n, "%s must be an octal mode such as 0660", k->name);
-            return why;
-        }
+        if (!*value || *end || m < 0 || m > 0777)
+            return why_set(why, why_n, "%s must be an octal mode such as 0660", k->name);
         *(unsigned *)field = (unsigned)m;
         return NULL;
     }
@@ -352,18 +340,16 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         }
         if (sscanf(value, "%2d:%2d%n", &h, &mi, &used) != 2 || value[used] || h < 0 || h > 23 ||
             mi < 0 || mi > 59) {
-            snprintf(why, why_n, "%s must be a time of day as HH:MM%s", k->name,
-                     k->max == 1 ? ", or empty" : "");
-            return why;
+            return why_set(why, why_n, "%s must be a time of day as HH:MM%s", k->name,
+                           k->max == 1 ? ", or empty" : "");
         }
         *(int64_t *)field = h * 60 + mi;
         return NULL;
     }
     case CT_LISTEN:
-        if (*value && listen_parse(value, NULL, 0, NULL) < 0) {
-            snprintf(why, why_n, "%s must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080", k->name);
-            return why;
-        }
+        if (*value && listen_parse(value, NULL, 0, NULL) < 0)
+            return why_set(why, why_n, "%s must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
+                           k->name);
         strlcpy_checked(field, value, k->size);
         return NULL;
     case CT_DEGREES: {
@@ -377,9 +363,8 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
         deg = strtod(value, &end);
         if (errno || *end || end == value || deg < (double)k->min || deg > (double)k->max ||
             strlen(value) >= k->size) {
-            snprintf(why, why_n, "%s must be a decimal number of degrees from %" PRId64 " to %" PRId64,
-                     k->name, k->min, k->max);
-            return why;
+            return why_set(why, why_n, "%s must be a decimal number of degrees from %" PRId64
+                           " to %" PRId64, k->name, k->min, k->max);
         }
         strlcpy_checked(field, value, k->size);
         return NULL;
@@ -390,19 +375,16 @@ static const char *key_set(const struct config_key *k, void *obj, const char *va
             memset(dev, 0, sizeof(*dev));
             return NULL;
         }
-        if (device_spec_parse(value, dev) < 0) {
-            snprintf(why, why_n, "%s must be shelly:TOPIC[:SWITCH] or tasmota:TOPIC[:RELAY] "
-                     "(TOPIC: 1 to 63 letters, digits, '-', '_', '.' or '/')", k->name);
-            return why;
-        }
+        if (device_spec_parse(value, dev) < 0)
+            return why_set(why, why_n, "%s must be shelly:TOPIC[:SWITCH] or "
+                           "tasmota:TOPIC[:RELAY] (TOPIC: 1 to 63 letters, digits, '-', '_', "
+                           "'.' or '/')", k->name);
         return NULL;
     }
     case CT_TIMEZONE:
-        if (!timezone_is_valid(value)) {
-            snprintf(why, why_n, "unknown time zone '%.60s' (expected a name such as "
-                     "Europe/Paris from /usr/share/zoneinfo)", value);
-            return why;
-        }
+        if (!timezone_is_valid(value))
+            return why_set(why, why_n, "unknown time zone '%.60s' (expected a name such as "
+                           "Europe/Paris from /usr/share/zoneinfo)", value);
         strlcpy_checked(field, value, k->size);
         return NULL;
     }

@@ -1056,32 +1056,18 @@ void mqtt_topic(const struct mqtt *m, const char *suffix, char *buf, size_t n)
     topic(m, buf, n, suffix);
 }
 
-int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
-                     bool retain, int *ret_mid)
+/* A publish's or a subscription's MOSQ_ERR_* as -errno: a topic the library refuses (a
+ * wildcard, bad UTF-8) is the caller's -EINVAL, a lost connection or a protocol error -EIO. */
+static int mosq_errno(int r)
 {
-    char t[320];
-    int r;
-
-    if (!m->connected)
-        return -ENOTCONN;
-    if (len > INT32_MAX)
-        return -E2BIG;
-    topic(m, t, sizeof(t), suffix);
-    r = mq.publish(m->mosq, ret_mid, t, (int)len, payload, 1, retain);
-    if (r != MOSQ_ERR_SUCCESS)
-        return r == MOSQ_ERR_NOMEM ? -ENOMEM : r == MOSQ_ERR_PAYLOAD_SIZE ? -E2BIG : -EIO;
-    io_update(m);
-    return 0;
-}
-
-int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern)
-{
-    char t[320];
-
-    if (!m->connected)
-        return -ENOTCONN;
-    snprintf(t, sizeof(t), "%s/%s", m->cfg->mqtt.prefix, pattern);
-    return mq.subscribe(m->mosq, NULL, t, 1) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+    switch (r) {
+    case MOSQ_ERR_SUCCESS:          return 0;
+    case MOSQ_ERR_NOMEM:            return -ENOMEM;
+    case MOSQ_ERR_PAYLOAD_SIZE:     return -E2BIG;
+    case MOSQ_ERR_INVAL:
+    case MOSQ_ERR_MALFORMED_UTF8:   return -EINVAL;
+    default:                        return -EIO;
+    }
 }
 
 int mqtt_publish_topic(struct mqtt *m, const char *topic_name, const void *payload, size_t len,
@@ -1093,26 +1079,40 @@ int mqtt_publish_topic(struct mqtt *m, const char *topic_name, const void *paylo
         return -ENOTCONN;
     if (len > INT32_MAX)
         return -E2BIG;
-    r = mq.publish(m->mosq, ret_mid, topic_name, (int)len, payload, 1, retain);
-    if (r != MOSQ_ERR_SUCCESS)
-        return r == MOSQ_ERR_NOMEM ? -ENOMEM : r == MOSQ_ERR_PAYLOAD_SIZE ? -E2BIG : -EINVAL;
-    io_update(m);
-    return 0;
+    r = mosq_errno(mq.publish(m->mosq, ret_mid, topic_name, (int)len, payload, 1, retain));
+    if (r == 0)
+        io_update(m);
+    return r;
 }
 
 int mqtt_subscribe_topic(struct mqtt *m, const char *pattern)
 {
     if (!m->connected)
         return -ENOTCONN;
-    return mq.subscribe(m->mosq, NULL, pattern, 1) == MOSQ_ERR_SUCCESS ? 0 : -EINVAL;
+    return mosq_errno(mq.subscribe(m->mosq, NULL, pattern, 1));
+}
+
+int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
+                     bool retain, int *ret_mid)
+{
+    char t[320];
+
+    topic(m, t, sizeof(t), suffix);
+    return mqtt_publish_topic(m, t, payload, len, retain, ret_mid);
+}
+
+int mqtt_subscribe_consortium(struct mqtt *m, const char *pattern)
+{
+    char t[320];
+
+    snprintf(t, sizeof(t), "%s/%s", m->cfg->mqtt.prefix, pattern);
+    return mqtt_subscribe_topic(m, t);
 }
 
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix)
 {
     char t[320];
 
-    if (!m->connected)
-        return -ENOTCONN;
     topic(m, t, sizeof(t), suffix);
-    return mq.subscribe(m->mosq, NULL, t, 1) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+    return mqtt_subscribe_topic(m, t);
 }

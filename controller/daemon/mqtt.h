@@ -92,7 +92,9 @@ struct mqtt_attachment_ops {
 };
 int mqtt_attach(struct mqtt *m, const struct mqtt_attachment_ops *ops, void *userdata);
 bool mqtt_is_connected(const struct mqtt *m);
-/* PREFIX/SITE/suffix, QoS 1. 0 or -errno (-ENOTCONN when not connected). */
+/* PREFIX/SITE/suffix, QoS 1. 0 or -errno: -ENOTCONN when not connected, -E2BIG for a payload
+ * too large, -EINVAL for a topic the library refuses, -ENOMEM, -EIO (the same for all the
+ * publish and subscribe calls below). */
 int mqtt_publish_raw(struct mqtt *m, const char *suffix, const void *payload, size_t len,
                      bool retain, int *ret_mid);
 int mqtt_subscribe_suffix(struct mqtt *m, const char *suffix);

@@ -9,13 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mime.h"
 #include "priorities.h"
 #include "util.h"
+#include "wakeup.h"
 
 #define POLL_MS 1000
 #define CONNECT_TIMEOUT_MS 10000L
@@ -79,8 +79,7 @@ struct job {
 };
 
 struct transport {
-    sd_event_source *io;
-    int efd;
+    struct wakeup *results_wakeup;  /* the thread's: jobs finished */
     transport_done_fn done;
     void *userdata;
     unsigned pending;               /* the loop's count */
@@ -316,8 +315,7 @@ static void job_finish(struct transport *t, struct job *j, CURLcode rc)
     j->next = t->finished;
     t->finished = j;
     pthread_mutex_unlock(&t->lock);
-    uint64_t one = 1;
-    (void)!write(t->efd, &one, sizeof(one));
+    wakeup_signal(t->results_wakeup);
 }
 
 static void *transport_main(void *arg)
@@ -388,13 +386,11 @@ static void *transport_main(void *arg)
 
 /* ---- the loop's side ---- */
 
-static int on_results(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void on_results(void *userdata)
 {
     struct transport *t = userdata;
     struct job *done, *ordered;
-    uint64_t n;
 
-    (void)!read(fd, &n, sizeof(n));
     pthread_mutex_lock(&t->lock);
     done = t->finished;
     t->finished = NULL;
@@ -408,7 +404,6 @@ static int on_results(sd_event_source *s, int fd, uint32_t revents, void *userda
         t->done(&j->result, t->userdata);
         job_free(j);
     }
-    return 0;
 }
 
 int transport_new(sd_event *loop, transport_done_fn done, void *userdata, struct transport **ret)
@@ -424,20 +419,14 @@ int transport_new(sd_event *loop, transport_done_fn done, void *userdata, struct
     t->done = done;
     t->userdata = userdata;
     pthread_mutex_init(&t->lock, NULL);
-    t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (t->efd < 0) {
-        r = -errno;
-        goto fail;
-    }
     t->multi = cu.multi_init();
     if (!t->multi) {
         r = -ENOMEM;
         goto fail;
     }
-    r = sd_event_add_io(loop, &t->io, t->efd, EPOLLIN, on_results, t);
+    r = wakeup_new(loop, PRIORITY_DELIVERY, on_results, t, &t->results_wakeup);
     if (r < 0)
         goto fail;
-    sd_event_source_set_priority(t->io, PRIORITY_DELIVERY);
     r = -pthread_create(&t->thread, NULL, transport_main, t);
     if (r < 0)
         goto fail;
@@ -472,9 +461,7 @@ struct transport *transport_free(struct transport *t)
     }
     if (t->multi)
         cu.multi_cleanup(t->multi);
-    sd_event_source_disable_unref(t->io);
-    if (t->efd >= 0)
-        close(t->efd);
+    wakeup_free(t->results_wakeup);
     pthread_mutex_destroy(&t->lock);
     free(t);
     return NULL;

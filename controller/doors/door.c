@@ -155,6 +155,17 @@ static void door_exit_changed(struct input *in, bool pressed, void *userdata)
     door_emit(d, DOOR_EV_EXIT_PRESSED);
 }
 
+int door_hw_input_open(const struct door_hw *hw, sd_event *loop, struct input *in,
+                       const char *owner, const char *suffix, const struct line_spec *line,
+                       input_change_fn on_change, void *userdata)
+{
+    char name[48];
+
+    snprintf(name, sizeof(name), "%s.%s", owner, suffix);
+    return input_open(in, hw->input_ops, loop, name, line, hw->bias, hw->debounce_ms, on_change,
+                      userdata);
+}
+
 int door_init(struct door *d, const struct door_config *cfg, sd_event *loop,
               const struct door_hw *hw, door_event_fn on_event, void *userdata,
               const char **ret_what)
@@ -184,19 +195,17 @@ int door_init(struct door *d, const struct door_config *cfg, sd_event *loop,
     if (r < 0)
         goto fail;
     if (cfg->contact.set) {
-        snprintf(name, sizeof(name), "%s.contact", cfg->name);
         *ret_what = "contact";
-        r = input_open(&d->contact, hw->input_ops, loop, name, &cfg->contact, hw->bias,
-                       hw->debounce_ms, door_contact_changed, d);
+        r = door_hw_input_open(hw, loop, &d->contact, cfg->name, "contact", &cfg->contact,
+                               door_contact_changed, d);
         if (r < 0)
             goto fail;
         d->open = d->contact.active;
     }
     if (cfg->exit_button.set) {
-        snprintf(name, sizeof(name), "%s.exit", cfg->name);
         *ret_what = "exit_button";
-        r = input_open(&d->exit_button, hw->input_ops, loop, name, &cfg->exit_button, hw->bias,
-                       hw->debounce_ms, door_exit_changed, d);
+        r = door_hw_input_open(hw, loop, &d->exit_button, cfg->name, "exit", &cfg->exit_button,
+                               door_exit_changed, d);
         if (r < 0)
             goto fail;
     }

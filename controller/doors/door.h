@@ -78,6 +78,12 @@ struct door_hw {
     enum input_bias bias;
 };
 
+/* Open the input named "OWNER.SUFFIX" (a door's contact, a machine's running signal) on hw's
+ * back-end with its bias and debounce: input_open() for the doors and the machines. */
+int door_hw_input_open(const struct door_hw *hw, sd_event *loop, struct input *in,
+                       const char *owner, const char *suffix, const struct line_spec *line,
+                       input_change_fn on_change, void *userdata);
+
 /* Open the door's lines (relay locked) and create its timers on loop. d is caller-owned
  * storage. 0 or -errno; on error d is finalised and *ret_what names the line that failed
  * ("timer" if the timers could not be created). */

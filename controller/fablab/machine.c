@@ -458,10 +458,9 @@ int machine_init(struct machine *m, const struct machine_config *cfg, sd_event *
             goto fail;
     }
     if (cfg->running.set) {
-        snprintf(name, sizeof(name), "%s.running", cfg->name);
         *ret_what = "running";
-        r = input_open(&m->running_in, hw->input_ops, loop, name, &cfg->running, hw->bias,
-                       hw->debounce_ms, running_changed, m);
+        r = door_hw_input_open(hw, loop, &m->running_in, cfg->name, "running", &cfg->running,
+                               running_changed, m);
         if (r < 0)
             goto fail;
         m->running = m->running_in.active;

@@ -281,6 +281,22 @@ static void bad_payload(struct netdev *d, const char *topic, const char *why)
                 "debug level)", d->spec.id, topic, why);
 }
 
+/* A payload that is one of two words ("Online" or "Offline", "ON" or "OFF", "true" or
+ * "false"): 1 for yes, 0 for no; anything else is dropped (and said) and gives -1. */
+static int payload_word(struct netdev *d, const char *topic, const void *payload, int len,
+                        const char *yes, const char *no)
+{
+    char why[64];
+
+    if (len == (int)strlen(yes) && memcmp(payload, yes, (size_t)len) == 0)
+        return 1;
+    if (len == (int)strlen(no) && memcmp(payload, no, (size_t)len) == 0)
+        return 0;
+    snprintf(why, sizeof(why), "expected %s or %s", yes, no);
+    bad_payload(d, topic, why);
+    return -1;
+}
+
 /* A Shelly switch status object ({"output":true,"apower":12.5,"aenergy":{"total":1.2}}). */
 static void shelly_switch(struct netdev *d, const json_t *sw)
 {
@@ -394,23 +410,13 @@ static void tasmota_message(struct netdev *d, const char *topic, const void *pay
     int v;
 
     if (strcmp(topic, d->t_online) == 0) {
-        if (len == 6 && memcmp(payload, "Online", 6) == 0)
-            set_online(d, true);
-        else if (len == 7 && memcmp(payload, "Offline", 7) == 0)
-            set_online(d, false);
-        else
-            bad_payload(d, topic, "expected Online or Offline");
+        if ((v = payload_word(d, topic, payload, len, "Online", "Offline")) >= 0)
+            set_online(d, v);
         return;
     }
     if (strcmp(topic, d->t_state) == 0 || (d->t_state_alt[0] && strcmp(topic, d->t_state_alt) == 0)) {
-        if (len == 2 && memcmp(payload, "ON", 2) == 0)
-            v = 1;
-        else if (len == 3 && memcmp(payload, "OFF", 3) == 0)
-            v = 0;
-        else {
-            bad_payload(d, topic, "expected ON or OFF");
+        if ((v = payload_word(d, topic, payload, len, "ON", "OFF")) < 0)
             return;
-        }
         set_online(d, true);
         report_state(d, v);
         return;
@@ -469,12 +475,9 @@ bool netdev_hub_message(struct netdev_hub *h, const char *topic, const void *pay
         if (d->spec.kind == DEVICE_TASMOTA) {
             tasmota_message(d, topic, payload, len);
         } else if (strcmp(topic, d->t_online) == 0) {
-            if (len == 4 && memcmp(payload, "true", 4) == 0)
-                set_online(d, true);
-            else if (len == 5 && memcmp(payload, "false", 5) == 0)
-                set_online(d, false);
-            else
-                bad_payload(d, topic, "expected true or false");
+            int online = payload_word(d, topic, payload, len, "true", "false");
+            if (online >= 0)
+                set_online(d, online);
         } else {
             json_t *msg = json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
             if (json_is_object(msg))

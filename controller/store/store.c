@@ -565,6 +565,23 @@ static int64_t first_int64(struct store *s, const char *sql)
 
 /* ---- batches and durability ---- */
 
+/* The highest outbox seq, ledger seq and e-mail id written (committed or not), as they
+ * are on disk: at open, and after a batch is rolled back. */
+static void lasts_read(struct store *s)
+{
+    s->outbox_last = first_int64(s, sql_outbox_last);
+    s->ledger_last = first_int64(s, sql_ledger_last);
+    s->mail_last = first_int64(s, sql_mail_last);
+}
+
+/* Those highest numbers as marks (committed, once the batch that wrote them is). */
+static struct store_marks lasts(const struct store *s)
+{
+    return (struct store_marks){
+        .outbox_seq = s->outbox_last, .ledger_seq = s->ledger_last, .mail_id = s->mail_last,
+    };
+}
+
 /* What a batch that is gone leaves behind: its events are held, the in-memory counters
  * are read again from what is on disk, and the owner hears of it. */
 static void batch_failed(struct store *s, int error)
@@ -572,18 +589,12 @@ static void batch_failed(struct store *s, int error)
     uint64_t batch = s->batch_no;
 
     s->in_batch = false;
-    for (unsigned i = 0; i < s->n_batch_ev; i++) {
-        if (s->n_held < STORE_HELD_MAX)
-            s->held[s->n_held++] = s->batch_ev[i];
-        else
-            s->held_dropped++;
-    }
+    for (unsigned i = 0; i < s->n_batch_ev; i++)
+        store_hold_event(s, &s->batch_ev[i]);
     s->held_dropped += s->batch_ev_overflow;
     s->n_batch_ev = 0;
     s->batch_ev_overflow = 0;
-    s->outbox_last = first_int64(s, sql_outbox_last);
-    s->ledger_last = first_int64(s, sql_ledger_last);
-    s->mail_last = first_int64(s, sql_mail_last);
+    lasts_read(s);
     store_outbox_rolled_back(s);
     if (s->outbox_on)
         s->outbox_count = store_outbox_count_rows(s);
@@ -634,9 +645,7 @@ int store_commit(struct store *s)
     s->committed_no = s->batch_no;
     s->n_batch_ev = 0;
     s->batch_ev_overflow = 0;
-    s->committed.outbox_seq = s->outbox_last;
-    s->committed.ledger_seq = s->ledger_last;
-    s->committed.mail_id = s->mail_last;
+    s->committed = lasts(s);
     if (!s->deferred)
         s->durable = s->committed;
     return 0;
@@ -679,13 +688,13 @@ static int wal_hook(void *userdata, sqlite3 *db, const char *name, int frames)
 
 int store_defer_sync(struct store *s)
 {
-    int rc;
+    int r;
 
     if (s->in_batch)
         return -EBUSY;
-    rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return store_errno(sqlite3_extended_errcode(s->db));
+    r = store_exec(s->db, "PRAGMA synchronous = NORMAL");
+    if (r < 0)
+        return r;
     sqlite3_wal_hook(s->db, wal_hook, s);       /* replaces the automatic checkpoints */
     s->deferred = true;
     return 0;
@@ -737,24 +746,27 @@ void store_checkpointer_close(struct store_checkpointer *c)
 unsigned store_held_count(const struct store *s) { return s->n_held; }
 uint64_t store_held_dropped(const struct store *s) { return s->held_dropped; }
 
+/* Append a copy of ev to list (*n of STORE_HELD_MAX), without its id (written again, it
+ * gets a new one); a full list counts it in *dropped instead. */
+static void events_keep(struct store_event *list, unsigned *n, uint64_t *dropped,
+                        const struct store_event *ev)
+{
+    if (*n < STORE_HELD_MAX) {
+        list[*n] = *ev;
+        list[(*n)++].id = 0;
+    } else {
+        (*dropped)++;
+    }
+}
+
 void store_hold_event(struct store *s, const struct store_event *ev)
 {
-    if (s->n_held < STORE_HELD_MAX) {
-        s->held[s->n_held] = *ev;
-        s->held[s->n_held++].id = 0;
-    } else {
-        s->held_dropped++;
-    }
+    events_keep(s->held, &s->n_held, &s->held_dropped, ev);
 }
 
 void store_batch_note_event(struct store *s, const struct store_event *ev)
 {
-    if (s->n_batch_ev < STORE_HELD_MAX) {
-        s->batch_ev[s->n_batch_ev] = *ev;
-        s->batch_ev[s->n_batch_ev++].id = 0;
-    } else {
-        s->batch_ev_overflow++;
-    }
+    events_keep(s->batch_ev, &s->n_batch_ev, &s->batch_ev_overflow, ev);
 }
 
 int store_probe(struct store *s)
@@ -765,8 +777,7 @@ int store_probe(struct store *s)
     if (r < 0)
         return r;
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK
-               ? 0 : store_errno(sqlite3_extended_errcode(s->db));
+    return store_exec(s->db, sql);
 }
 
 int store_held_flush(struct store *s)
@@ -789,66 +800,38 @@ int store_held_flush(struct store *s)
     }
     /* What was not tried goes back, after anything a failure just held again (the one
      * that failed was held by store_event_add() itself). */
-    for (unsigned i = done + 1; i < n; i++) {
-        if (s->n_held < STORE_HELD_MAX)
-            s->held[s->n_held++] = todo[i];
-        else
-            s->held_dropped++;
-    }
+    for (unsigned i = done + 1; i < n; i++)
+        store_hold_event(s, &todo[i]);
     free(todo);
     return r < 0 ? r : (int)done;
 }
 
 /* ---- opening ---- */
 
+/* A database written by a newer Portier (a downgraded package) is refused before anything
+ * below writes to it: even PRAGMA auto_vacuum rewrites its header (store_db_open()).
+ * page_size (effective only when the file is created): a tap appends one row, and with WAL
+ * each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB pages keep
+ * that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a few page reads deep
+ * even with hundreds of thousands of cards.
+ * WAL: readers (sqlite3 CLI, backups) never block the daemon. synchronous=FULL: a commit is
+ * on disk when COMMIT returns, so a power cut never loses a committed event. */
+static const char db_pragmas[] =
+    "PRAGMA page_size = 1024;"
+    /* A new file gives back the space the retention job frees (store_vacuum_step); see
+     * store_auto_vacuum() for older ones. */
+    "PRAGMA auto_vacuum = INCREMENTAL;"
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = FULL;"
+    "PRAGMA foreign_keys = ON;"
+    "PRAGMA busy_timeout = 2000;"
+    /* 512 KiB of page cache: a tap reads a handful of pages, the kernel's page cache holds
+     * the rest, and a Pi has other work to do. */
+    "PRAGMA cache_size = -512;";
+
 static int db_open(const char *path, sqlite3 **ret)
 {
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        int r = store_errno(rc);
-        sqlite3_close(db);
-        return r < 0 ? r : -EIO;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    /* A database written by a newer Portier (a downgraded package) is refused before
-     * anything below writes to it: even PRAGMA auto_vacuum rewrites its header. */
-    {
-        int version = 0, r = store_user_version(db, &version);
-        if (r == 0 && version > STORE_SCHEMA_VERSION)
-            r = -EPROTO;
-        if (r < 0) {
-            sqlite3_close(db);
-            return r;
-        }
-    }
-    /* page_size (effective only when the file is created): a tap appends one row, and with
-     * WAL each commit writes the changed page twice (WAL frame, then checkpoint). 1 KiB
-     * pages keep that near 2 KiB per tap on an SD card instead of 8 KiB; lookups stay a
-     * few page reads deep even with hundreds of thousands of cards.
-     * WAL: readers (sqlite3 CLI, backups) never block the daemon. synchronous=FULL: a commit
-     * is on disk when COMMIT returns, so a power cut never loses a committed event. */
-    rc = sqlite3_exec(db,
-                      "PRAGMA page_size = 1024;"
-                      /* A new file gives back the space the retention job frees
-                       * (store_vacuum_step); see store_auto_vacuum() for older ones. */
-                      "PRAGMA auto_vacuum = INCREMENTAL;"
-                      "PRAGMA journal_mode = WAL;"
-                      "PRAGMA synchronous = FULL;"
-                      "PRAGMA foreign_keys = ON;"
-                      "PRAGMA busy_timeout = 2000;"
-                      /* 512 KiB of page cache: a tap reads a handful of pages, the kernel's
-                       * page cache holds the rest, and a Pi has other work to do. */
-                      "PRAGMA cache_size = -512;",
-                      NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        int r = store_errno(sqlite3_extended_errcode(db));
-        sqlite3_close(db);
-        return r < 0 ? r : -EIO;
-    }
-    *ret = db;
-    return 0;
+    return store_db_open(path, STORE_SCHEMA_VERSION, db_pragmas, ret);
 }
 
 int store_create_at_version(const char *path, int version)
@@ -897,13 +880,9 @@ int store_open(const char *path, struct store **ret)
         r = -ENOMEM;
         goto fail;
     }
-    s->outbox_last = first_int64(s, sql_outbox_last);
-    s->ledger_last = first_int64(s, sql_ledger_last);
-    s->mail_last = first_int64(s, sql_mail_last);
+    lasts_read(s);
     s->mqtt_floor = -1;
-    s->committed.outbox_seq = s->outbox_last;
-    s->committed.ledger_seq = s->ledger_last;
-    s->committed.mail_id = s->mail_last;
+    s->committed = lasts(s);
     s->durable = s->committed;
     *ret = s;
     return 0;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <sqlite3.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,68 +77,20 @@ static const char *const migrations[STORE_CONSORTIUM_SCHEMA_VERSION] = {
 static const char sql_acked_get[] = "SELECT acked_seq FROM consortium_transport WHERE id = 1";
 static const char sql_acked_put[] =
     "UPDATE consortium_transport SET acked_seq = ?1, acked_at = ?2 WHERE id = 1";
-static const char sql_module_version[] =
-    "SELECT version FROM module_schema WHERE module = 'consortium'";
 
 struct store_consortium {
     struct store *store;
     sqlite3 *db;
 };
 
-static int exec_sql(sqlite3 *db, const char *sql)
+static int migrate(struct store *s)
 {
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    int r = store_errno(rc);
-    return rc == SQLITE_OK ? 0 : r < 0 ? r : -EIO;
-}
+    /* Our transactions, not the daemon's batch: commit what is pending first. */
+    int r = store_commit(s);
 
-/* The consortium's schema version (0: none yet). */
-static int module_version(struct store *s, int *ret)
-{
-    int64_t v = 0;
-    int r = store_get_int64(s, sql_module_version, STORE_NO_ARGS, &v);
-
-    *ret = (int)v;
-    return r == -ENOENT ? 0 : r;
-}
-
-static int migrate(struct store *s, sqlite3 *db)
-{
-    char bump[192];
-    int version, r;
-
-    /* Our transaction, not the daemon's batch: commit what is pending first. */
-    r = store_commit(s);
-    if (r < 0)
-        return r;
-    r = exec_sql(db, "CREATE TABLE IF NOT EXISTS module_schema ("
-                     "  module TEXT PRIMARY KEY, version INTEGER NOT NULL)");
-    if (r < 0)
-        return r;
-    r = module_version(s, &version);
-    if (r < 0)
-        return r;
-    if (version > STORE_CONSORTIUM_SCHEMA_VERSION)
-        return -EPROTO;
-    for (int v = version; v < STORE_CONSORTIUM_SCHEMA_VERSION; v++) {
-        r = exec_sql(db, "BEGIN IMMEDIATE");
-        if (r < 0)
-            return r;
-        snprintf(bump, sizeof(bump), "INSERT INTO module_schema (module, version) VALUES "
-                 "('consortium', %d) ON CONFLICT (module) DO UPDATE SET version = excluded.version",
-                 v + 1);
-        r = exec_sql(db, migrations[v]);
-        if (r == 0)
-            r = exec_sql(db, bump);
-        if (r < 0) {
-            exec_sql(db, "ROLLBACK");
-            return r;
-        }
-        r = exec_sql(db, "COMMIT");
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    return r < 0 ? r : store_migrate_module(s->db, "consortium", migrations,
+                                            STORE_CONSORTIUM_SCHEMA_VERSION,
+                                            STORE_CONSORTIUM_SCHEMA_VERSION);
 }
 
 int store_consortium_open(struct store *s, struct store_consortium **ret)
@@ -151,7 +102,7 @@ int store_consortium_open(struct store *s, struct store_consortium **ret)
         return -ENOMEM;
     c->store = s;
     c->db = s->db;
-    r = migrate(s, c->db);
+    r = migrate(s);
     if (r < 0) {
         store_consortium_free(c);
         return r;
@@ -169,7 +120,7 @@ struct store_consortium *store_consortium_free(struct store_consortium *c)
 int store_consortium_schema_version(struct store_consortium *c)
 {
     int v = -1;
-    module_version(c->store, &v);
+    store_module_version(c->db, "consortium", &v);
     return v;
 }
 

@@ -149,6 +149,12 @@ int store_stmt_exec(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : failure(rc);
 }
 
+int store_exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? 0 : failure(sqlite3_extended_errcode(db));
+}
+
 int store_row_get(sqlite3_stmt *st, store_row_fill fill, void *ret)
 {
     int rc;
@@ -437,6 +443,31 @@ bool store_column_blob(sqlite3_stmt *st, int col, void *buf, size_t n)
 
 /* ---- schema ---- */
 
+int store_db_open(const char *path, int known, const char *pragmas, sqlite3 **ret)
+{
+    sqlite3 *db = NULL;
+    int version = 0, r;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db);
+        return failure(rc);
+    }
+    sqlite3_extended_result_codes(db, 1);
+    r = store_user_version(db, &version);
+    if (r == 0 && version > known)
+        r = -EPROTO;
+    if (r == 0 && pragmas)
+        r = store_exec(db, pragmas);
+    if (r < 0) {
+        sqlite3_close(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
 int store_user_version(sqlite3 *db, int *ret)
 {
     sqlite3_stmt *st;
@@ -451,30 +482,78 @@ int store_user_version(sqlite3 *db, int *ret)
     return rc == SQLITE_ROW ? 0 : failure(rc);
 }
 
-int store_migrate(sqlite3 *db, const char *const *migrations, int known, int target)
+int store_module_version(sqlite3 *db, const char *module, int *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    int r;
+
+    sqlite3_prepare_v2(db, "SELECT version FROM module_schema WHERE module = ?1", -1, &st, NULL);
+    r = store_stmt_get_int64(st, STORE_ARGS(STORE_TEXT(module)), &v);
+    sqlite3_finalize(st);
+    if (r == -ENOENT)               /* never migrated */
+        r = 0;
+    if (r == 0)
+        *ret = (int)v;
+    return r;
+}
+
+/* Record version as the schema's: module's row of module_schema, or user_version for NULL. */
+static int version_set(sqlite3 *db, const char *module, int version)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+
+    if (!module) {
+        char sql[48];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+        return store_exec(db, sql);
+    }
+    sqlite3_prepare_v2(db, "INSERT INTO module_schema (module, version) VALUES (?1, ?2) "
+                           "ON CONFLICT (module) DO UPDATE SET version = excluded.version",
+                       -1, &st, NULL);
+    r = store_stmt_run(st, STORE_ARGS(STORE_TEXT(module), STORE_INT(version)));
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* store_migrate() for module's version, or the file's (user_version) for NULL. */
+static int migrate(sqlite3 *db, const char *module, const char *const *migrations, int known,
+                   int target)
 {
     int version, r;
 
-    r = store_user_version(db, &version);
+    r = module ? store_module_version(db, module, &version) : store_user_version(db, &version);
     if (r < 0)
         return r;
     if (version > known)
         return -EPROTO;
     for (int v = version; v < target; v++) {
-        char bump[48];
-        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
-        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, bump, NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            r = failure(sqlite3_extended_errcode(db));
+        r = store_exec(db, "BEGIN IMMEDIATE");
+        if (r == 0)
+            r = store_exec(db, migrations[v]);
+        if (r == 0)
+            r = version_set(db, module, v + 1);
+        if (r == 0)
+            r = store_exec(db, "COMMIT");
+        if (r < 0) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return r;
         }
     }
     return 0;
+}
+
+int store_migrate(sqlite3 *db, const char *const *migrations, int known, int target)
+{
+    return migrate(db, NULL, migrations, known, target);
+}
+
+int store_migrate_module(sqlite3 *db, const char *module, const char *const *migrations,
+                         int known, int target)
+{
+    int r = store_exec(db, "CREATE TABLE IF NOT EXISTS module_schema ("
+                     "  module TEXT PRIMARY KEY, version INTEGER NOT NULL)");
+
+    return r < 0 ? r : migrate(db, module, migrations, known, target);
 }

@@ -44,6 +44,9 @@ void store_stmts_foreach(struct store_stmts *r, void (*fn)(sqlite3_stmt *st, voi
 
 /* Step a statement whose rows are ignored. 0 or -errno. */
 int store_stmt_exec(sqlite3_stmt *st);
+/* Run sql (statements without parameters: pragmas, DDL, BEGIN...; rows are ignored) on db
+ * without preparing it for later. 0 or -errno. */
+int store_exec(sqlite3 *db, const char *sql);
 
 /* Get one row: step st once; on a row, fill(st, ret) copies it out (fill may be NULL: only
  * whether there is one). 0, -ENOENT if there is no row, or -errno. */
@@ -219,9 +222,28 @@ bool store_column_blob(sqlite3_stmt *st, int col, void *buf, size_t n);
 
 /* ---- schema ---- */
 
+/* Open (or create) the database at path for one thread's use (SQLITE_OPEN_NOMUTEX), with
+ * extended result codes, then run pragmas (may be NULL): the connection's settings. A file
+ * whose user_version is above known (written by a newer build: a downgraded package) is
+ * refused with -EPROTO before the pragmas touch it (some, like auto_vacuum, rewrite its
+ * header). 0 or -errno; *ret is set only on success. */
+int store_db_open(const char *path, int known, const char *pragmas, sqlite3 **ret);
+
 /* PRAGMA user_version. 0 or -errno. */
 int store_user_version(sqlite3 *db, int *ret);
 /* Bring user_version up to target by applying migrations[v] for v from the file's version
  * to target - 1, each in its own transaction with its version bump. -EPROTO if the file is
  * newer than the known migrations. 0 or -errno. */
 int store_migrate(sqlite3 *db, const char *const *migrations, int known, int target);
+
+/* Modules: parts of a database with numbered migrations of their own (the consortium's
+ * tables in the daemon's store), their versions kept in module_schema(module, version)
+ * rather than in user_version, so that a module's schema and the file's evolve without
+ * renumbering each other. */
+/* The module's version: 0 if it never migrated. 0 or -errno (module_schema must exist:
+ * store_migrate_module() creates it). */
+int store_module_version(sqlite3 *db, const char *module, int *ret);
+/* store_migrate() for module: creates module_schema if needed, and records the module's
+ * version in it, in each migration's transaction. */
+int store_migrate_module(sqlite3 *db, const char *module, const char *const *migrations,
+                         int known, int target);

@@ -222,6 +222,9 @@ static void test_tasmota(void **state)
     netdev_reading(f->dev, &rd);
     assert_true(rd.online_known);
     assert_false(rd.online);
+    feed(f, "tele/kiln/LWT", "Onl");                /* a word's start is not the word */
+    feed(f, "tele/kiln/LWT", "Online!");
+    assert_true(f->relay.offline);
     feed(f, "tele/kiln/LWT", "Online");
     assert_false(f->relay.offline);
     assert_false(feed(f, "stat/oven/POWER1", "ON"));

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store_fixture.h"
+#include "store_internal.h"       /* the store's connection: a batch SQLite rolled back */
 
 /* ---- opening and migrating ---- */
 
@@ -481,6 +482,54 @@ static void test_free_commits_open_batch(void **state)
 }
 
 
+static void note_failure(uint64_t batch, int error, void *userdata)
+{
+    (void)batch;
+    *(int *)userdata = error;
+}
+
+/* The access events of a batch that is gone are held, then written again with their times
+ * and new ids; what does not fit is counted as dropped. */
+static void test_failed_batch_holds_its_events(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct store_event ev = { .at = 1790000000, .granted = true };
+    int failed = 0;
+    sqlite3 *other;
+
+    struct store_hooks hooks = { .failed = note_failure, .userdata = &failed };
+    store_set_hooks(s, &hooks);
+    snprintf(ev.kind, sizeof(ev.kind), "tap");
+    snprintf(ev.reader, sizeof(ev.reader), "front");
+    for (int i = 0; i < 3; i++) {
+        ev.at++;
+        assert_int_equal(store_event_add(s, &ev, NULL), 0);
+    }
+    /* SQLite rolls the batch back by itself (as on a full disk). */
+    assert_int_equal(sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_commit(s), -ENOSPC);
+    assert_int_equal(failed, -ENOSPC);
+    assert_int_equal(store_held_count(s), 3);
+    assert_int_equal(store_held_dropped(s), 0);
+
+    assert_int_equal(store_held_flush(s), 3);
+    assert_int_equal(store_held_count(s), 0);
+    assert_int_equal(store_commit(s), 0);
+    other = raw_open(f->path);
+    assert_int_equal(raw_int(other, "SELECT count(*) FROM access_events"), 3);
+    assert_int_equal(raw_int(other, "SELECT min(at) FROM access_events"), 1790000001);
+    assert_int_equal(raw_int(other, "SELECT max(at) FROM access_events"), 1790000003);
+    sqlite3_close(other);
+
+    /* At most STORE_HELD_MAX are held. */
+    for (int i = 0; i < STORE_HELD_MAX + 2; i++)
+        store_hold_event(s, &ev);
+    assert_int_equal(store_held_count(s), STORE_HELD_MAX);
+    assert_int_equal(store_held_dropped(s), 2);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +546,7 @@ int main(void)
         STORE_TEST(test_failed_write_keeps_batch),
         STORE_TEST(test_write_while_locked_elsewhere),
         STORE_TEST(test_free_commits_open_batch),
+        STORE_TEST(test_failed_batch_holds_its_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

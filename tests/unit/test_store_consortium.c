@@ -59,10 +59,35 @@ static void test_older_expired_passport_keeps_the_newer(void **state)
     store_free(s);
 }
 
+/* The consortium's tables migrate on their own version, once. */
+static void test_open_migrates_once(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct store_consortium *sc = NULL;
+    int64_t acked = 0;
+
+    assert_int_equal(store_consortium_open(s, &sc), 0);
+    assert_int_equal(store_consortium_schema_version(sc), STORE_CONSORTIUM_SCHEMA_VERSION);
+    assert_int_equal(store_consortium_set_acked(sc, 7, NOW), 0);
+    store_consortium_free(sc);
+    store_free(s);
+
+    s = open_ok(f->path);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_consortium_open(s, &sc), 0);     /* nothing to do: kept as it was */
+    assert_int_equal(store_consortium_schema_version(sc), STORE_CONSORTIUM_SCHEMA_VERSION);
+    assert_int_equal(store_consortium_acked(sc, &acked), 0);
+    assert_int_equal(acked, 7);
+    store_consortium_free(sc);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         STORE_TEST(test_older_expired_passport_keeps_the_newer),
+        STORE_TEST(test_open_migrates_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "store_fixture.h"
+#include "store_internal.h"       /* the store's connection: a batch SQLite rolled back */
 #include "util.h"
 
 static struct store_mail mail(const char *kind, const char *to, const char *dedup, int64_t due)
@@ -270,10 +271,46 @@ static void test_erasure_deletes_the_members_mail(void **state)
     store_free(s);
 }
 
+/* The committed marks follow commits, not what a rolled-back batch wrote, and are read from
+ * the file at open (where they are durable too). */
+static void test_marks_follow_what_is_on_disk(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct store_mail m = mail("invite", "a@example.org", "", 500);
+    struct store_marks marks, durable;
+    int64_t id, lost;
+
+    assert_int_equal(store_mail_add(s, &m, &id), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_marks_committed(s, &marks);
+    assert_int_equal(marks.mail_id, id);
+
+    assert_int_equal(store_mail_add(s, &m, &lost), 0);
+    assert_true(lost > id);
+    assert_int_equal(sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_commit(s), -ENOSPC);
+    store_marks_committed(s, &marks);
+    assert_int_equal(marks.mail_id, id);
+    assert_int_equal(store_mail_add(s, &m, &lost), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_marks_committed(s, &marks);
+    assert_int_equal(marks.mail_id, lost);
+    store_free(s);
+
+    s = open_ok(f->path);
+    store_marks_committed(s, &marks);
+    store_marks_durable(s, &durable);
+    assert_int_equal(marks.mail_id, lost);
+    assert_int_equal(durable.mail_id, lost);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         STORE_TEST(test_queue_and_send),
+        STORE_TEST(test_marks_follow_what_is_on_disk),
         STORE_TEST(test_failures_retries_and_requeue),
         STORE_TEST(test_list_and_prune),
         STORE_TEST(test_notices),

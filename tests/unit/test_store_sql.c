@@ -16,13 +16,21 @@
 #include "store_fixture.h"
 #include "store_sql.h"
 
-static sqlite3 *db_with_rows(const char *path)
+/* A connection to path, created if needed, with extended result codes (as the store's). */
+static sqlite3 *db_new(const char *path)
 {
     sqlite3 *db = NULL;
 
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
                      SQLITE_OK);
     sqlite3_extended_result_codes(db, 1);
+    return db;
+}
+
+static sqlite3 *db_with_rows(const char *path)
+{
+    sqlite3 *db = db_new(path);
+
     raw_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, b BLOB);"
                  "INSERT INTO t (id, name, b) VALUES (1, 'one', x'0102'), (2, 'two', NULL),"
                  " (3, 'three', x'010203');");
@@ -529,6 +537,19 @@ static void test_scalar_helpers(void **state)
                                     STORE_ARGS(STORE_TEXT("two"))), -EEXIST);
 }
 
+static void test_exec(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = db_with_rows(f->path);
+
+    assert_int_equal(store_exec(db, "CREATE TABLE u (x INTEGER UNIQUE); INSERT INTO u VALUES (1)"),
+                     0);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM u"), 1);
+    assert_int_equal(store_exec(db, "INSERT INTO u VALUES (1)"), -EEXIST);
+    assert_int_equal(store_exec(db, "SELEKT"), -EIO);
+    sqlite3_close(db);
+}
+
 static const char *const test_migrations[] = {
     "CREATE TABLE a (x INTEGER);",
     "CREATE TABLE b (y INTEGER);",
@@ -538,11 +559,9 @@ static const char *const test_migrations[] = {
 static void test_migrate(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db = NULL;
+    sqlite3 *db = db_new(f->path);
     int v = -1;
 
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                     NULL), SQLITE_OK);
     assert_int_equal(store_migrate(db, test_migrations, 3, 1), 0);
     assert_int_equal(store_user_version(db, &v), 0);
     assert_int_equal(v, 1);
@@ -559,6 +578,62 @@ static void test_migrate(void **state)
 
     /* A file newer than this build knows is refused. */
     assert_int_equal(store_migrate(db, test_migrations, 1, 1), -EPROTO);
+    sqlite3_close(db);
+}
+
+/* A module's migrations: recorded in module_schema, beside user_version and the other
+ * modules, with the same all-or-nothing steps and the same refusal of a newer schema. */
+static void test_migrate_module(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = db_new(f->path);
+    int v = -1;
+
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 2), 0);
+    assert_int_equal(store_module_version(db, "mod", &v), 0);
+    assert_int_equal(v, 2);
+    assert_true(raw_table_exists(db, "a") && raw_table_exists(db, "b"));
+    assert_int_equal(store_user_version(db, &v), 0);
+    assert_int_equal(v, 0);                             /* the file's own is untouched */
+    assert_int_equal(store_module_version(db, "other", &v), 0);
+    assert_int_equal(v, 0);                             /* never migrated */
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 2), 0);   /* again */
+
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 3, 3), -EIO);
+    assert_int_equal(store_module_version(db, "mod", &v), 0);
+    assert_int_equal(v, 2);
+    assert_false(raw_table_exists(db, "c"));
+
+    assert_int_equal(store_migrate_module(db, "mod", test_migrations, 1, 1), -EPROTO);
+    sqlite3_close(db);
+}
+
+/* A file from a newer build is refused before the connection's pragmas write to it. */
+static void test_db_open(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db = (sqlite3 *)(uintptr_t)0x1;
+    sqlite3 *raw;
+    char mode[16];
+
+    raw = db_new(f->path);
+    raw_exec(raw, "PRAGMA user_version = 5");
+    raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "delete");
+    sqlite3_close(raw);
+
+    assert_int_equal(store_db_open(f->path, 4, "PRAGMA journal_mode = WAL;", &db), -EPROTO);
+    assert_ptr_equal(db, (sqlite3 *)(uintptr_t)0x1);
+    raw = raw_open(f->path);
+    raw_text(raw, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "delete");
+    sqlite3_close(raw);
+
+    assert_int_equal(store_db_open(f->path, 5, "PRAGMA no_such_thing = 1; SELEKT;", &db), -EIO);
+    assert_ptr_equal(db, (sqlite3 *)(uintptr_t)0x1);
+    assert_int_equal(store_db_open(f->path, 5, "PRAGMA journal_mode = WAL;", &db), 0);
+    raw_text(db, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "wal");
     sqlite3_close(db);
 }
 
@@ -594,7 +669,10 @@ int main(void)
         ROWS_TEST(test_wrong_counts_are_refused),
         ROWS_TEST(test_each_and_collect),
         ROWS_TEST(test_scalar_helpers),
+        STORE_TEST(test_exec),
         STORE_TEST(test_migrate),
+        STORE_TEST(test_migrate_module),
+        STORE_TEST(test_db_open),
         STORE_TEST(test_errno_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -188,30 +188,23 @@ static sqlite3_stmt *q(struct cdb *db, int id)
     return store_stmts_get(db->stmts, sql[id]);
 }
 
+/* WAL: the web page and sqlite3 read while ingestion writes. synchronous=NORMAL: a power cut
+ * may lose the last batches, but acknowledgements are republished from the database at
+ * start, so their sites simply send them again. */
+static const char db_pragmas[] =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
 int cdb_open(const char *path, struct cdb **ret)
 {
     struct cdb *db = calloc(1, sizeof(*db));
-    int rc, r;
+    int r;
 
     if (!db)
         return -ENOMEM;
-    rc = sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                         SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
+    r = store_db_open(path, CDB_SCHEMA_VERSION, db_pragmas, &db->db);
+    if (r < 0)
         goto fail;
-    }
-    sqlite3_extended_result_codes(db->db, 1);
-    /* WAL: the web page and sqlite3 read while ingestion writes. synchronous=NORMAL: a
-     * power cut may lose the last batches, but acknowledgements are republished from the
-     * database at start, so their sites simply send them again. */
-    rc = sqlite3_exec(db->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                              "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                      NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
-        goto fail;
-    }
     r = store_migrate(db->db, migrations, CDB_SCHEMA_VERSION, CDB_SCHEMA_VERSION);
     if (r < 0)
         goto fail;
