@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -29,6 +28,7 @@
 #include "password.h"
 #include "priorities.h"
 #include "util.h"
+#include "wakeup.h"
 
 /* The loop's side of the web (requests the web thread hands over): after readers, inputs (0)
  * and the commit (10); level with control replies, so a busy web page neither starves
@@ -1300,13 +1300,10 @@ static inline void relaxed_store(uint64_t *p, uint64_t v)
 /* Wake the loop (on_wake()), once until it has looked. The caller holds h->lock. */
 static void wake_locked(struct http *h)
 {
-    static const uint64_t one = 1;
-
     if (h->woken)
         return;
     h->woken = true;
-    if (write(h->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        log_warning("http: cannot wake the loop: %s", strerror(errno));
+    wakeup_signal(h->wake);
 }
 
 /* The web thread runs below the loop: under load, a door's tap gets a CPU first. Once per
@@ -1669,15 +1666,12 @@ static int serve_next(sd_event_source *s, void *userdata)
 }
 
 /* What the web thread has for the loop: requests handed over and ended, and connections. */
-static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void on_wake(void *userdata)
 {
     struct http *h = userdata;
     struct http_req *in, *ended;
     bool changed, any;
-    uint64_t n;
 
-    if (read(h->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        log_warning("http: cannot read the web thread's wake-up: %s", strerror(errno));
     pthread_mutex_lock(&h->lock);
     in = h->inbox_head;
     h->inbox_head = h->inbox_tail = NULL;
@@ -1708,7 +1702,6 @@ static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
             h->queue_tail = h->queue_tail->next_queued;
         serve_one(h);
     }
-    return 0;
 }
 
 /* ---- slow clients ---- */
@@ -1961,7 +1954,6 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->env = *env;
     h->cfg = cfg;
     h->tls = cert != NULL;
-    h->wake_fd = -1;
     h->site_language = (int)cfg->site.language;
     h->max_body = (size_t)cfg->http.max_body_kib * 1024;
     errno = 0;
@@ -1975,10 +1967,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         goto fail_files;
     }
     /* Everything the web thread's callbacks use exists before libmicrohttpd starts it. */
-    h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    r = h->wake_fd < 0 ? -errno : 0;
-    if (r >= 0)
-        r = sd_event_add_io(env->loop, &h->wake, h->wake_fd, EPOLLIN, on_wake, h);
+    r = wakeup_new(env->loop, HTTP_PRIORITY, on_wake, h, &h->wake);
     if (r >= 0)
         r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_watch, h, &h->watch);
     if (r >= 0)
@@ -1991,7 +1980,6 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
         http_free(h);
         goto fail_files;
     }
-    sd_event_source_set_priority(h->wake, HTTP_PRIORITY);
     /* After the replies (control socket and web, HTTP_PRIORITY): a queue of pages to build
      * must not hold back an answer that is ready. */
     sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY + 1);
@@ -2102,7 +2090,7 @@ struct http *http_free(struct http *h)
         MHD_stop_daemon(h->mhd);    /* joins the web thread: every request ended */
     }
     sd_event_source_disable_unref(h->next_turn);
-    sd_event_source_disable_unref(h->wake);
+    h->wake = wakeup_free(h->wake);
     h->watch = timer_free(h->watch);
     h->trim = timer_free(h->trim);
     ended = h->ended;
@@ -2112,8 +2100,6 @@ struct http *http_free(struct http *h)
         request_end(ended);
         ended = next;
     }
-    if (h->wake_fd >= 0)
-        close(h->wake_fd);
     web_kiosk_free(h);
     http_cache_clear(h);
     pthread_mutex_destroy(&h->lock);

@@ -30,6 +30,7 @@
 #include "services.h"
 #include "store.h"
 #include "timer.h"
+#include "wakeup.h"
 
 #define HTTP_FORM_FIELDS_MAX 64
 #define HTTP_CACHE_KEY_MAX 192
@@ -169,8 +170,7 @@ struct http {
      * (inbox) and those that ended (ended), the connections (conns), the page cache. The
      * loop serves its queue one request per pass (next_turn). */
     pthread_mutex_t lock;
-    int wake_fd;                        /* eventfd: the web thread wakes the loop */
-    sd_event_source *wake;
+    struct wakeup *wake;                /* the web thread wakes the loop */
     bool woken;                         /* a wake-up is on its way (no second write) */
     bool stopping;                      /* the web thread hands nothing over any more */
     bool conns_changed;                 /* the first opened or the last closed */
