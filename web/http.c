@@ -43,6 +43,10 @@
 #define TRIM_AFTER_IDLE_USEC (2 * 1000000ull)
 /* The web thread's nice above the loop's (a higher nice, a lower priority). */
 #define WEB_THREAD_NICE_ABOVE 5
+/* Ended requests kept for the web thread to take again, and the largest body buffer kept
+ * with one. */
+#define HTTP_SPARE_MAX 64
+#define HTTP_SPARE_BODY_MAX (16 * 1024)
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -1297,6 +1301,21 @@ static inline void relaxed_store(uint64_t *p, uint64_t v)
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+int http_mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int r = pthread_mutexattr_init(&a);
+
+    /* Priority inheritance: the web thread holding it, preempted, runs at the loop's priority
+     * while the loop waits for it. */
+    if (r == 0)
+        r = pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+    if (r == 0)
+        r = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return r;
+}
+
 /* Wake the loop (on_wake()), once until it has looked. The caller holds h->lock. */
 static void wake_locked(struct http *h)
 {
@@ -1370,11 +1389,29 @@ static bool queue_cached(struct http *h, struct MHD_Connection *conn, const char
 static struct http_req *request_new(struct http *h, struct MHD_Connection *conn,
                                     const char *url, const char *method, const char *key)
 {
-    struct http_req *rq = calloc(1, sizeof(*rq));
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    struct http_req *rq;
+    struct buf body = { 0 };
 
-    if (!rq)
+    if (!h->web_spare) {
+        pthread_mutex_lock(&h->lock);
+        h->web_spare = h->spare;
+        h->spare = NULL;
+        h->n_spare = 0;
+        pthread_mutex_unlock(&h->lock);
+    }
+    rq = h->web_spare;
+    if (rq) {
+        h->web_spare = rq->next_queued;
+        body = rq->body;                /* wiped by the loop; this thread's to reuse */
+        memset(rq, 0, sizeof(*rq));
+        if (body.cap <= HTTP_SPARE_BODY_MAX)
+            rq->body.data = body.data, rq->body.cap = body.cap;
+        else
+            buf_free(&body);
+    } else if (!(rq = calloc(1, sizeof(*rq)))) {
         return NULL;
+    }
     rq->h = h;
     rq->conn = conn;
     rq->method = method;
@@ -1553,10 +1590,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_redact(rq->url, rq->ended_url, sizeof(rq->ended_url));  /* no one-time link in a log */
     rq->method = rq->url = NULL;
     rq->conn = NULL;
-    /* Dropped here, while the connection lives: a stream's end (kiosk.c) must not outlive it. */
-    if (rq->response)
+    /* The loop lets go of the answer (request_end()): made there, it is freed there, and no
+     * thread waits for the other's allocator. But a stream's is let go of here, while the
+     * connection lives: its end (kiosk.c) must not outlive the connection. */
+    if (rq->stream && rq->response) {
         MHD_destroy_response(rq->response);
-    rq->response = NULL;
+        rq->response = NULL;
+    }
     pthread_mutex_lock(&h->lock);
     rq->next_queued = h->ended;
     h->ended = rq;
@@ -1579,8 +1619,9 @@ static void leave_queue(struct http_req *rq)
     }
 }
 
-/* The loop's end of a request libmicrohttpd has let go of. */
-static void request_end(struct http_req *rq)
+/* The loop's end of a request libmicrohttpd has let go of: it goes to *spares (for the
+ * web thread to take again, see give_spares()). */
+static void request_end(struct http_req *rq, struct http_req **spares)
 {
     struct http *h = rq->h;
 
@@ -1601,12 +1642,41 @@ static void request_end(struct http_req *rq)
                   rq->status, rq->ended_usec);
     password_cancel(rq);
     command_forget(rq);
-    buf_free(&rq->body);
+    if (rq->response)
+        MHD_destroy_response(rq->response);
     buf_free(&rq->place_text);
     free(rq->places);
     json_decref(rq->args);
+    /* What the request carried (a password in a form, a session's token) is wiped; the body's
+     * buffer, the web thread's, goes back to it with the request, as a spare. */
+    struct buf body = rq->body;
+    if (body.data)
+        sodium_memzero(body.data, body.cap);
     sodium_memzero(rq, sizeof(*rq));
-    free(rq);
+    rq->h = h;
+    rq->body = body;
+    rq->next_queued = *spares;
+    *spares = rq;
+}
+
+/* Ended requests back to the web thread, up to HTTP_SPARE_MAX kept; the others freed. */
+static void give_spares(struct http *h, struct http_req *spares)
+{
+    pthread_mutex_lock(&h->lock);
+    while (spares && h->n_spare < HTTP_SPARE_MAX && !h->stopping) {
+        struct http_req *rq = spares;
+        spares = rq->next_queued;
+        rq->next_queued = h->spare;
+        h->spare = rq;
+        h->n_spare++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    while (spares) {
+        struct http_req *rq = spares;
+        spares = rq->next_queued;
+        buf_free(&rq->body);
+        free(rq);
+    }
 }
 
 /* The answer is known: checked, on disk for a POST, and handed back to the web thread. */
@@ -1682,11 +1752,14 @@ static void on_wake(void *userdata)
     any = h->conns != NULL;
     h->woken = false;
     pthread_mutex_unlock(&h->lock);
+    struct http_req *spares = NULL;
     while (ended) {
         struct http_req *next = ended->next_queued;
-        request_end(ended);
+        request_end(ended, &spares);
         ended = next;
     }
+    if (spares)
+        give_spares(h, spares);
     if (changed && any && !timer_armed(h->watch))
         timer_arm_in(h->watch, 1000000);
     else if (changed && !any)
@@ -1961,7 +2034,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->web_nice = errno ? 0 : h->web_nice + WEB_THREAD_NICE_ABOVE;
     if (h->web_nice > 19)
         h->web_nice = 19;
-    r = -pthread_mutex_init(&h->lock, NULL);
+    r = -http_mutex_init(&h->lock);
     if (r < 0) {
         free(h);
         goto fail_files;
@@ -2095,13 +2168,24 @@ struct http *http_free(struct http *h)
     h->trim = timer_free(h->trim);
     ended = h->ended;
     h->ended = NULL;
+    struct http_req *spares = NULL;
     while (ended) {
         struct http_req *next = ended->next_queued;
-        request_end(ended);
+        request_end(ended, &spares);
         ended = next;
     }
+    give_spares(h, spares);         /* stopping: all freed */
     web_kiosk_free(h);
     http_cache_clear(h);
+    for (int k = 0; k < 2; k++) {
+        struct http_req **list = k ? &h->web_spare : &h->spare;
+        while (*list) {
+            struct http_req *rq = *list;
+            *list = rq->next_queued;
+            buf_free(&rq->body);
+            free(rq);
+        }
+    }
     pthread_mutex_destroy(&h->lock);
     free(h);
     return NULL;

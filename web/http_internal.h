@@ -116,7 +116,8 @@ struct http_req {
      * loop's (with_loop: its connection suspended meanwhile) until answered, then the web
      * thread's again until it ends; the loop frees it (http.c) */
     bool with_loop, answered;
-    struct http_req *next_queued;   /* in the loop's queue, or the web thread's "ended" list */
+    bool stream;                    /* its answer is a stream (kiosk.c): let go of at its end */
+    struct http_req *next_queued;   /* in the loop's queue, the "ended" list, or the spares */
     uint64_t ended_usec;            /* how long it took */
     char ended_method[16];          /* for the loop's log line, once libmicrohttpd let go */
     char ended_url[160];            /* redacted */
@@ -175,6 +176,12 @@ struct http {
     bool stopping;                      /* the web thread hands nothing over any more */
     bool conns_changed;                 /* the first opened or the last closed */
     struct http_req *inbox_head, *inbox_tail, *ended;
+    /* Ended requests the web thread takes again: in the steady state nothing is allocated
+     * in one thread and freed in the other (see request_end()). The loop gives them back a
+     * batch at a time (spare, under lock); the web thread takes them all at once into its
+     * own list (web_spare: libmicrohttpd runs one thread). */
+    struct http_req *spare, *web_spare;
+    unsigned n_spare;
     struct http_req *queue_head, *queue_tail;   /* the loop's, oldest first */
     sd_event_source *next_turn;
     int web_nice;                       /* the web thread's nice, below the loop's */
@@ -196,6 +203,9 @@ struct http {
     } templates[HTTP_TEMPLATE_SLOTS];
     struct kiosk_hub *kiosk;            /* entrance screens (kiosk.c) */
 };
+
+/* A mutex shared by the web thread and the loop (priority inheritance): 0 or an errno. */
+int http_mutex_init(pthread_mutex_t *m);
 
 /* Answers: each queues one response on rq (the last one wins if called twice). */
 void http_reply(struct http_req *rq, unsigned status, const char *content_type, struct buf *body);

@@ -441,7 +441,7 @@ int web_kiosk_new(struct http *h)
 
     if (!hub)
         return -ENOMEM;
-    if (pthread_mutex_init(&hub->lock, NULL) != 0) {
+    if (http_mutex_init(&hub->lock) != 0) {
         free(hub);
         return -ENOMEM;
     }
@@ -585,6 +585,7 @@ static void kiosk_events(struct http_req *rq, const struct store_kiosk *k)
     MHD_add_response_header(r, "X-Accel-Buffering", "no");    /* nginx: pass events on */
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     http_reply_response(rq, 200, r);
+    rq->stream = true;
     /* A screen that takes nothing for this long (its socket full) is closed. */
     MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)KIOSK_TIMEOUT);
     /* And what it leaves in the kernel is bounded too: a small send buffer, so that old boards
