@@ -2310,6 +2310,48 @@ class KioskTest(HttpBase):
         finally:
             es.close()
 
+    def test_the_controller_stops_cleanly_with_streams_and_requests_in_flight(self):
+        """SIGTERM while a screen's stream waits (its connection suspended by the web
+        thread), connections idle, and signed-in pages queued for the loop: libmicrohttpd
+        stops only with no connection suspended, so each is answered or closed first. The
+        daemon ends normally, every client gets an answer (200, or 503 "the controller is
+        stopping") or a closed connection, and the stream ends."""
+        path = self.make_screen()
+        token = self.token("alice")
+        es = EventStream(self.port, path + "/events")
+        idle = [self.send_raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(8)]
+        for s in idle:
+            self.assertEqual(LoadTest.read_response(s)[0], 200)
+        try:
+            self.assertEqual(es.event()[0], "board")
+            req = ("GET /bookings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % token).encode()
+            burst = [self.send_raw(req) for _ in range(24)]
+            self.assertEqual(self.d.stop(), 0)
+            self.assertIn("stopped; relays are in their safe state", self.d.log_text())
+            self.assertNotIn("suspended connections", self.d.log_text())
+            for s in burst:
+                s.settimeout(WAIT)
+                data = b""
+                while True:
+                    try:
+                        chunk = s.recv(65536)
+                    except ConnectionResetError:
+                        break               # closed: the request was not all read
+                    if not chunk:
+                        break
+                    data += chunk
+                s.close()
+                if data:
+                    self.assertRegex(data[:12], rb"^HTTP/1\.1 (200|503) ", data[:200])
+            with self.assertRaises((EOFError, OSError)):
+                while True:
+                    es.event()
+        finally:
+            es.close()
+            for s in idle:
+                s.close()
+
     def test_a_tap_updates_the_screen_live(self):
         path = self.make_screen()
         es = EventStream(self.port, path + "/events")
