@@ -47,6 +47,9 @@
  * with one. */
 #define HTTP_SPARE_MAX 64
 #define HTTP_SPARE_BODY_MAX (16 * 1024)
+/* How long the loop waits for the web thread to send its last page before it builds the
+ * next one anyway (serve_one()). */
+#define HTTP_SENDING_WAIT_USEC 2000
 
 static const char security_csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -1625,6 +1628,12 @@ static void request_end(struct http_req *rq, struct http_req **spares)
 {
     struct http *h = rq->h;
 
+    if (h->sending == rq) {
+        h->sending = NULL;              /* sent: the next page may be built */
+        timer_disarm(h->turn_timer);
+        if (h->queue_head)
+            sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
+    }
     if (!rq->answered) {
         /* Ended while the loop still had it (not expected: libmicrohttpd ends no suspended
          * connection): out of the loop's lists before it is freed. */
@@ -1703,17 +1712,35 @@ static void finish(struct http_req *rq)
         }
     }
     rq->answered = true;
+    if (rq->response && !rq->stream) {
+        h->sending = rq;
+        h->sending_since = now_mono_usec();
+    }
     MHD_resume_connection(rq->conn);    /* the web thread queues rq->response */
 }
 
 /* One request's work per pass of the loop: a door's tap waits behind one page at most. The
- * others wait their turn in arrival order (next_turn, after the replies and the doors). */
+ * others wait their turn in arrival order (next_turn, after the replies and the doors).
+ * And one built page at a time: the next is built once the web thread has sent the last
+ * (or HTTP_SENDING_WAIT_USEC after, for a client slow to read it). Building one page while
+ * sending another would use every core of a small machine for the web, and a door's tap
+ * (the reader's process, the kernel's work for it) would then wait for a CPU; cached pages,
+ * which cost the loop nothing, do not wait for this. */
 static void serve_one(struct http *h)
 {
     struct http_req *rq = h->queue_head;
 
     if (!rq)
         return;
+    if (h->sending) {
+        uint64_t now = now_mono_usec(), since = now - h->sending_since;
+        if (since < HTTP_SENDING_WAIT_USEC) {
+            if (!timer_armed(h->turn_timer))
+                timer_arm_in(h->turn_timer, HTTP_SENDING_WAIT_USEC - since);
+            return;                     /* request_end() serves it, or the timer */
+        }
+        h->sending = NULL;
+    }
     h->queue_head = rq->next_queued;
     if (!h->queue_head)
         h->queue_tail = NULL;
@@ -1733,6 +1760,11 @@ static int serve_next(sd_event_source *s, void *userdata)
 {
     serve_one(userdata);
     return 0;
+}
+
+static void on_turn_timer(void *userdata)
+{
+    serve_one(userdata);
 }
 
 /* What the web thread has for the loop: requests handed over and ended, and connections. */
@@ -2048,6 +2080,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     if (r >= 0)
         r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_idle, h, &h->trim);
     if (r >= 0)
+        r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_turn_timer, h, &h->turn_timer);
+    if (r >= 0)
         r = web_kiosk_new(h);
     if (r < 0) {
         http_free(h);
@@ -2057,6 +2091,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
      * must not hold back an answer that is ready. */
     sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY + 1);
     sd_event_source_set_enabled(h->next_turn, SD_EVENT_OFF);
+    timer_set_priority(h->turn_timer, HTTP_PRIORITY + 1);
     /* libmicrohttpd sends a file with sendfile(2) only when told that a write to a closed
      * connection cannot kill the process with SIGPIPE: portierd blocks it (daemon.c). Over
      * TLS the bytes go through GnuTLS anyway: cached pages stay in memory. */
@@ -2166,6 +2201,7 @@ struct http *http_free(struct http *h)
     h->wake = wakeup_free(h->wake);
     h->watch = timer_free(h->watch);
     h->trim = timer_free(h->trim);
+    h->turn_timer = timer_free(h->turn_timer);
     ended = h->ended;
     h->ended = NULL;
     struct http_req *spares = NULL;

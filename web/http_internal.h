@@ -184,6 +184,10 @@ struct http {
     unsigned n_spare;
     struct http_req *queue_head, *queue_tail;   /* the loop's, oldest first */
     sd_event_source *next_turn;
+    /* The answer the loop built last, while the web thread sends it (serve_one()) */
+    struct http_req *sending;
+    uint64_t sending_since;             /* CLOCK_MONOTONIC usec */
+    struct timer *turn_timer;           /* a slow reader is waited for no longer */
     int web_nice;                       /* the web thread's nice, below the loop's */
     /* [site] language and [http] max_body_kib, as the web thread reads them (a reload
      * replaces cfg under it) */
