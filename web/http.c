@@ -1328,15 +1328,13 @@ static void wake_locked(struct http *h)
     wakeup_signal(h->wake);
 }
 
-/* The web thread runs below the loop: under load, a door's tap gets a CPU first. Once per
- * thread, in its first callback. */
+/* The web thread runs below the loop: under load, a door's tap gets a CPU first. Once, in
+ * its first callback (libmicrohttpd runs one thread). */
 static void web_thread_start(struct http *h)
 {
-    static __thread bool started;
-
-    if (started)
+    if (h->web_started)
         return;
-    started = true;
+    h->web_started = true;
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->web_nice) < 0)
         log_debug("http: the web thread stays at the loop's nice: %s", strerror(errno));
 }

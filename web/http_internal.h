@@ -189,6 +189,7 @@ struct http {
     uint64_t sending_since;             /* CLOCK_MONOTONIC usec */
     struct timer *turn_timer;           /* a slow reader is waited for no longer */
     int web_nice;                       /* the web thread's nice, below the loop's */
+    bool web_started;                   /* the web thread's: web_thread_start() ran */
     /* [site] language and [http] max_body_kib, as the web thread reads them (a reload
      * replaces cfg under it) */
     int site_language;
