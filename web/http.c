@@ -1666,6 +1666,16 @@ static void request_end(struct http_req *rq, struct http_req **spares)
     *spares = rq;
 }
 
+static void free_requests(struct http_req *list)
+{
+    while (list) {
+        struct http_req *rq = list;
+        list = rq->next_queued;
+        buf_free(&rq->body);
+        free(rq);
+    }
+}
+
 /* Ended requests back to the web thread, up to HTTP_SPARE_MAX kept; the others freed. */
 static void give_spares(struct http *h, struct http_req *spares)
 {
@@ -1678,12 +1688,39 @@ static void give_spares(struct http *h, struct http_req *spares)
         h->n_spare++;
     }
     pthread_mutex_unlock(&h->lock);
-    while (spares) {
-        struct http_req *rq = spares;
-        spares = rq->next_queued;
-        buf_free(&rq->body);
-        free(rq);
+    free_requests(spares);
+}
+
+/* The loop's end of every request in the list the web thread gave (h->ended). */
+static void end_requests(struct http *h, struct http_req *ended)
+{
+    struct http_req *spares = NULL;
+
+    while (ended) {
+        struct http_req *next = ended->next_queued;
+        request_end(ended, &spares);
+        ended = next;
     }
+    if (spares)
+        give_spares(h, spares);
+}
+
+/* Requests handed over (a chain, oldest first) at the end of the loop's queue. */
+static void queue_append(struct http *h, struct http_req *chain)
+{
+    if (h->queue_tail)
+        h->queue_tail->next_queued = chain;
+    else
+        h->queue_head = chain;
+    for (h->queue_tail = chain; h->queue_tail->next_queued;)
+        h->queue_tail = h->queue_tail->next_queued;
+}
+
+/* rq's answer (or none: the connection closes) to the web thread, which queues it. */
+static void hand_back(struct http_req *rq)
+{
+    rq->answered = true;
+    MHD_resume_connection(rq->conn);
 }
 
 /* The answer is known: checked, on disk for a POST, and handed back to the web thread. */
@@ -1709,12 +1746,11 @@ static void finish(struct http_req *rq)
             return;
         }
     }
-    rq->answered = true;
     if (rq->response && !rq->stream) {
         h->sending = rq;
         h->sending_since = now_mono_usec();
     }
-    MHD_resume_connection(rq->conn);    /* the web thread queues rq->response */
+    hand_back(rq);
 }
 
 /* One request's work per pass of the loop: a door's tap waits behind one page at most. The
@@ -1782,14 +1818,7 @@ static void on_wake(void *userdata)
     any = h->conns != NULL;
     h->woken = false;
     pthread_mutex_unlock(&h->lock);
-    struct http_req *spares = NULL;
-    while (ended) {
-        struct http_req *next = ended->next_queued;
-        request_end(ended, &spares);
-        ended = next;
-    }
-    if (spares)
-        give_spares(h, spares);
+    end_requests(h, ended);
     if (changed && any && !timer_armed(h->watch))
         timer_arm_in(h->watch, 1000000);
     else if (changed && !any)
@@ -1797,12 +1826,7 @@ static void on_wake(void *userdata)
          * of requests left free in the middle of the heap (pages, buffers, pools). */
         timer_arm_in(h->trim, TRIM_AFTER_IDLE_USEC);
     if (in) {
-        if (h->queue_tail)
-            h->queue_tail->next_queued = in;
-        else
-            h->queue_head = in;
-        for (h->queue_tail = in; h->queue_tail->next_queued;)
-            h->queue_tail = h->queue_tail->next_queued;
+        queue_append(h, in);
         serve_one(h);
     }
 }
@@ -2157,19 +2181,14 @@ static void answer_all_stopping(struct http *h)
     in = h->inbox_head;
     h->inbox_head = h->inbox_tail = NULL;
     pthread_mutex_unlock(&h->lock);
-    if (in) {
-        if (h->queue_tail)
-            h->queue_tail->next_queued = in;
-        else
-            h->queue_head = in;
-    }
+    if (in)
+        queue_append(h, in);
     while (h->queue_head) {
         struct http_req *rq = h->queue_head;
         h->queue_head = rq->next_queued;
         rq->next_queued = NULL;
         http_error(rq, 503, "busy", "the controller is stopping");
-        rq->answered = true;
-        MHD_resume_connection(rq->conn);
+        hand_back(rq);
     }
     h->queue_tail = NULL;
     while (h->suspended) {
@@ -2179,15 +2198,12 @@ static void answer_all_stopping(struct http *h)
         unlink_suspended(rq);
         if (!rq->response)
             http_error(rq, 503, "busy", "the controller is stopping");
-        rq->answered = true;
-        MHD_resume_connection(rq->conn);
+        hand_back(rq);
     }
 }
 
 struct http *http_free(struct http *h)
 {
-    struct http_req *ended;
-
     if (!h)
         return NULL;
     if (h->mhd) {
@@ -2195,31 +2211,19 @@ struct http *http_free(struct http *h)
         answer_all_stopping(h);
         MHD_stop_daemon(h->mhd);    /* joins the web thread: every request ended */
     }
-    sd_event_source_disable_unref(h->next_turn);
+    /* The web thread is gone: what it ended is the loop's to end (stopping: freed, not
+     * kept as spares). */
+    end_requests(h, h->ended);
+    h->ended = NULL;
+    h->next_turn = sd_event_source_disable_unref(h->next_turn);
     h->wake = wakeup_free(h->wake);
     h->watch = timer_free(h->watch);
     h->trim = timer_free(h->trim);
     h->turn_timer = timer_free(h->turn_timer);
-    ended = h->ended;
-    h->ended = NULL;
-    struct http_req *spares = NULL;
-    while (ended) {
-        struct http_req *next = ended->next_queued;
-        request_end(ended, &spares);
-        ended = next;
-    }
-    give_spares(h, spares);         /* stopping: all freed */
     web_kiosk_free(h);
     http_cache_clear(h);
-    for (int k = 0; k < 2; k++) {
-        struct http_req **list = k ? &h->web_spare : &h->spare;
-        while (*list) {
-            struct http_req *rq = *list;
-            *list = rq->next_queued;
-            buf_free(&rq->body);
-            free(rq);
-        }
-    }
+    free_requests(h->spare);
+    free_requests(h->web_spare);
     pthread_mutex_destroy(&h->lock);
     free(h);
     return NULL;
