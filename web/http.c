@@ -1435,12 +1435,14 @@ static struct http_req *request_new(struct http *h, struct MHD_Connection *conn,
     return rq;
 }
 
-/* The web thread's answer while the controller stops: nothing is handed over any more. */
-static enum MHD_Result answer_stopping(struct MHD_Connection *conn)
+/* The web thread's answer while the controller stops, in the request's language: nothing is
+ * handed over any more. */
+static enum MHD_Result answer_stopping(struct http_req *rq)
 {
-    static const char text[] = "the controller is stopping\n";
+    const char *text = L(rq, "the controller is stopping");
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Connection *conn = rq->conn;
     enum MHD_Result ret;
 
     if (!r)
@@ -1458,7 +1460,7 @@ static enum MHD_Result hand_over(struct http *h, struct http_req *rq)
     pthread_mutex_lock(&h->lock);
     if (h->stopping) {
         pthread_mutex_unlock(&h->lock);
-        return answer_stopping(rq->conn);
+        return answer_stopping(rq);
     }
     rq->with_loop = true;
     MHD_suspend_connection(rq->conn);
