@@ -2343,7 +2343,7 @@ class KioskTest(HttpBase):
                     data += chunk
                 s.close()
                 if data:
-                    self.assertRegex(data[:12], rb"^HTTP/1\.1 (200|503) ", data[:200])
+                    self.assertRegex(data[:13], rb"^HTTP/1\.1 (200|503) ", data[:200])
             with self.assertRaises((EOFError, OSError)):
                 while True:
                     es.event()
