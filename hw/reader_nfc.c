@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -398,7 +399,8 @@ static int spawn(struct nfc_worker *w)
     char *argv[] = { r->worker_path, r->connstring, poll, debounce, NULL };
     char *envp[WORKER_ENV_MAX + 1];
     unsigned n_env = 0;
-    int sv[2], ret;
+    int sv[2], ret, policy;
+    struct sched_param sched = { 0 };
     sigset_t all;
     pid_t pid;
 
@@ -416,6 +418,12 @@ static int spawn(struct nfc_worker *w)
     w->hello = false;
     w->last_seq = 0;
     w->reason[0] = '\0';
+    /* The worker is the door path like the loop: it takes the loop's real-time priority
+     * back (the loop's SCHED_RESET_ON_FORK starts every child at normal priority;
+     * base/realtime.h). */
+    policy = sched_getscheduler(0);
+    if (policy < 0 || sched_getparam(0, &sched) < 0)
+        policy = SCHED_OTHER;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         ret = -errno;
         goto fail;
@@ -439,6 +447,8 @@ static int spawn(struct nfc_worker *w)
         /* Nothing of the daemon's beyond its socket: a descriptor opened by a library
          * without close-on-exec (a broker connection, say) must not outlive exec here. */
         close_range(4, ~0u, 0);
+        if ((policy & ~SCHED_RESET_ON_FORK) == SCHED_FIFO)
+            (void)sched_setscheduler(0, policy, &sched);
         execve(r->worker_path, argv, envp);
         _exit(127);
     }

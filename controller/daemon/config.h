@@ -46,6 +46,7 @@ struct daemon_config {
     unsigned control_mode;
     char control_group[CONFIG_NAME_MAX];
     int log_level;
+    int64_t realtime_priority;  /* SCHED_FIFO priority of the loop and reader workers; 0: off */
     int64_t recent_taps;
     char reader_worker[256];    /* empty: portier-reader next to portierd */
     char desfire_key_file[256]; /* empty: STATE_DIR/desfire-master.key */

@@ -33,6 +33,7 @@
 #include "offload.h"
 #include "passports.h"
 #include "provision.h"
+#include "realtime.h"
 #include "retention.h"
 #include "services.h"
 #include "site.h"
@@ -180,6 +181,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         d->svc.cfg = next;
         log_set_level(next->daemon.log_level);
         set_timezone(next->site.timezone);
+        (void)realtime_enter((int)next->daemon.realtime_priority);
         site_minute(d->svc.site);
         log_info("SIGHUP: configuration reloaded");
     }
@@ -321,6 +323,8 @@ int daemon_new(const char *config_path, struct daemon **ret)
     d->svc.cfg = d->cfg;
     log_set_level(d->cfg->daemon.log_level);
     set_timezone(d->cfg->site.timezone);
+    /* Before any thread or process exists: each starts at normal priority (base/realtime.h). */
+    (void)realtime_enter((int)d->cfg->daemon.realtime_priority);
 
     r = sd_event_default(&d->svc.loop);
     if (r < 0)

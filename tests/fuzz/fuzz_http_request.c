@@ -220,7 +220,9 @@ static void setup(void)
         die(path, errno);
     fprintf(f,
             "[site]\nid = fuzz\nname = Fuzz Lab\ntimezone = Europe/Paris\n\n"
-            "[daemon]\nstate_dir = %s/state\ncontrol_socket = %s/ctl.sock\nlog_level = %s\n\n"
+            /* a fuzzer, not a door: normal priority */
+            "[daemon]\nstate_dir = %s/state\ncontrol_socket = %s/ctl.sock\nlog_level = %s\n"
+            "realtime_priority = 0\n\n"
             "[hardware]\nbackend = sim\ndebounce_ms = 0\nsim_state_dir = %s/relays\n\n"
             "[http]\nlisten = 127.0.0.1:%d\nmax_body_kib = 64\n\n"
             "[spaceapi]\nemail = hello@example.org\nlat = 48.8686\nlon = 2.3522\n\n"

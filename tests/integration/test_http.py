@@ -1872,8 +1872,8 @@ class LoadTest(HttpBase):
         self.assertNotIn("internal error", self.d.log_text())
 
     def test_the_web_runs_in_a_thread_of_its_own_below_the_loop(self):
-        """libmicrohttpd has a thread of its own (the loop only builds answers), at a nice
-        above the loop's: under load, a door's tap gets a CPU first."""
+        """libmicrohttpd has a thread of its own (the loop only builds answers), at normal
+        priority and a nice above the loop's: under load, a door's tap gets a CPU first."""
         self.assertEqual(self.client().get("/healthz").status, 200)
         pid = self.d.proc.pid
 
@@ -1889,6 +1889,8 @@ class LoadTest(HttpBase):
         self.assertEqual(len(web), 1, "one web thread")
         self.assertNotEqual(web[0], pid)
         self.assertEqual(nice(web[0]), min(19, nice(pid) + 5))
+        # Never at the door path's real-time priority (base/realtime.h), whatever the loop's.
+        self.assertEqual(os.sched_getscheduler(web[0]), os.SCHED_OTHER)
         # And a tap while the web thread serves a crowd of cached pages.
         req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
         socks = [self.send_raw(req) for _ in range(16)]

@@ -6,6 +6,7 @@ reader health)."""
 
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -210,6 +211,85 @@ class ReaderTest(ReaderBase):
 
 ALICE, CAROL = "04A1B2C3", "04C0C0C0"         # members 1 and 3 (seed), both on the open plan
 NOTE = "2 cards presented; first selected wins"
+
+
+def fifo_permitted():
+    """Whether a process started from here may take real-time priority 10 (root,
+    CAP_SYS_NICE or RLIMIT_RTPRIO): then portierd's door path must have it."""
+    r = subprocess.run([sys.executable, "-c", "import os; os.sched_setscheduler("
+                        "0, os.SCHED_FIFO, os.sched_param(10))"], capture_output=True)
+    return r.returncode == 0
+
+
+def policy(tid):
+    """(policy without SCHED_RESET_ON_FORK, real-time priority, reset-on-fork) of a task."""
+    p = os.sched_getscheduler(tid)
+    return (p & ~os.SCHED_RESET_ON_FORK, os.sched_getparam(tid).sched_priority,
+            bool(p & os.SCHED_RESET_ON_FORK))
+
+
+class DoorPathPriorityTest(ReaderBase):
+    """The door path (the event loop's thread and the reader workers) at real-time priority
+    ([daemon] realtime_priority, 10 by default); every other thread portierd has, and every
+    process it forks but the workers, at normal priority."""
+
+    def workers(self):
+        with open("/proc/%d/task/%d/children" % (self.d.proc.pid, self.d.proc.pid)) as f:
+            pids = [int(p) for p in f.read().split()]
+        out = []
+        for c in pids:
+            with open("/proc/%d/cmdline" % c, "rb") as f:
+                if b"portier-reader" in f.read().split(b"\0")[0]:
+                    out.append(c)
+        return out
+
+    def threads(self):
+        pid = self.d.proc.pid
+        return [t for t in map(int, os.listdir("/proc/%d/task" % pid)) if t != pid]
+
+    def test_the_loop_and_the_reader_workers_run_first_and_nothing_else_does(self):
+        self.wait_up("front")
+        self.wait_up("back")
+        pid = self.d.proc.pid
+        workers = self.workers()
+        self.assertEqual(len(workers), 2, "a worker per reader")
+        self.assertTrue(self.threads(), "the disk sync thread at least")
+        for t in self.threads():
+            self.assertEqual(policy(t)[0], os.SCHED_OTHER, "thread %d" % t)
+        if fifo_permitted():
+            self.assertEqual(policy(pid), (os.SCHED_FIFO, 10, True))
+            for w in workers:
+                self.assertEqual(policy(w), (os.SCHED_FIFO, 10, True), "worker %d" % w)
+            self.assertIn("the door path runs at real-time priority 10", self.d.log_text())
+        else:
+            self.assertEqual(policy(pid)[0], os.SCHED_OTHER)
+            self.assertIn("the door path runs at normal priority: real-time priority 10 is "
+                          "not permitted", self.d.log_text())
+        # A worker started again (here by a restart) is at the loop's priority too.
+        self.d.ok({"cmd": "reader.restart", "reader": "front"})
+        wait_until(lambda: len(self.workers()) == 2 and set(self.workers()) != set(workers),
+                   what="a new front worker")
+        self.wait_up("front")
+        for w in self.workers():
+            self.assertEqual(policy(w), policy(pid), "worker %d" % w)
+        # And the doors work.
+        self.emus["front"].cmd("insert uid=04A1B2C3")
+        wait_until(lambda: self.d.relay_file("front"), what="front relay on")
+
+    def test_zero_turns_it_off_and_a_reload_applies_it_to_the_loop(self):
+        pid = self.d.proc.pid
+        self.d.write_config(readers_config(self.d.dir, self.worker + "\nrealtime_priority = 0"))
+        self.d.kill(signal.SIGHUP)
+        self.d.wait_notify("READY=1")
+        self.assertEqual(policy(pid)[0], os.SCHED_OTHER)
+        self.d.write_config(readers_config(self.d.dir, self.worker + "\nrealtime_priority = 7"))
+        self.d.kill(signal.SIGHUP)
+        self.d.wait_notify("READY=1")
+        if fifo_permitted():
+            self.assertEqual(policy(pid), (os.SCHED_FIFO, 7, True))
+        else:
+            self.assertEqual(policy(pid)[0], os.SCHED_OTHER)
+            self.assertIn("real-time priority 7 is not permitted", self.d.log_text())
 
 
 class TwoCardsTest(ReaderBase):

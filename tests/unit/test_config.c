@@ -282,6 +282,7 @@ static void test_minimal_file_defaults(void **state)
     assert_string_equal(c->daemon.control_group, "");
     assert_int_equal(c->daemon.log_level, LOG_INFO);
     assert_int_equal(c->daemon.recent_taps, 10);
+    assert_int_equal(c->daemon.realtime_priority, 10);
     assert_string_equal(config_backends[c->hardware.backend], "gpiod");
     assert_string_equal(c->hardware.chip, "gpiochip0");
     assert_int_equal(c->hardware.debounce_ms, 20);
@@ -499,6 +500,9 @@ static void test_out_of_range(void **state)
                   "t.conf:5: held_open_seconds = -1 is out of range [0, 3600]");
     EXPECT_ERRORS("[daemon]\nrecent_taps = 101\n",
                   "t.conf:2: recent_taps = 101 is out of range [1, 100]");
+    /* 50 and up: the kernel's interrupt threads (base/realtime.h). */
+    EXPECT_ERRORS("[daemon]\nrealtime_priority = 50\n",
+                  "t.conf:2: realtime_priority = 50 is out of range [0, 49]");
     EXPECT_ERRORS("[hardware]\ndebounce_ms = 1001\n",
                   "t.conf:2: debounce_ms = 1001 is out of range [0, 1000]");
     EXPECT_ERRORS("[reader r]\n[door d]\nreader = r\nrelay = 512\n",

@@ -185,6 +185,8 @@ static int setup(void **state)
     assert_non_null(conf);
     fprintf(conf, "[site]\nid = plans\ntimezone = UTC\n"
                   "[daemon]\nstate_dir = %s/state\ncontrol_socket = %s/ctl.sock\nlog_level = error\n"
+                  /* a test process, not a door: normal priority */
+                  "realtime_priority = 0\n"
                   "[hardware]\nbackend = sim\n"
                   "[reader front]\ndriver = sim\n[door front]\nreader = front\nrelay = 17\n"
                   "[reader m1]\ndriver = sim\n[machine m1]\nreader = m1\nrelay = 18\n",

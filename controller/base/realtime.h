@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* realtime: the door path ahead of everything else the machine runs.
+ *
+ * A tap travels from a reader worker (a process) to the event loop's thread, which decides
+ * and writes the relay. Both wait for a CPU like any other task: behind the web thread
+ * sending pages, a wrk flood, a backup, the kernel's own network work. On a busy 2-core
+ * machine that wait, not the decision, was most of a tap's time (docs/performance.md).
+ *
+ * So the loop's thread runs under SCHED_FIFO at a low real-time priority ([daemon]
+ * realtime_priority), with SCHED_RESET_ON_FORK: every thread and process made afterwards
+ * (the web thread, the disk sync, jobs, password hashing, e-mail) starts at normal
+ * priority, whatever it does. The reader workers take the loop's priority back in the
+ * child (hw/reader_nfc.c): they are the door path too. The loop sleeps when idle and
+ * builds at most one page at a time; the kernel's real-time throttling (95 % of each
+ * second, /proc/sys/kernel/sched_rt_runtime_us) and the watchdog bound a loop gone wrong. */
+#pragma once
+
+/* Put the calling thread at SCHED_FIFO priority (1..99) with SCHED_RESET_ON_FORK, or back
+ * to normal scheduling with 0. Without the permission (no CAP_SYS_NICE, RLIMIT_RTPRIO
+ * below priority: the unit's LimitRTPRIO=), logs one notice and stays as it is. 0 or
+ * -errno. */
+int realtime_enter(int priority);
