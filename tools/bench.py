@@ -34,7 +34,21 @@ def uid_hex(i):
     return "04%012X" % i
 
 
+def door_path_policy(pid):
+    """How portierd's event loop is scheduled ([daemon] realtime_priority): the taps' tapper
+    (tools/bench_tapper.py) stands in for a reader worker and takes the same when allowed."""
+    try:
+        p = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
+        if p == os.SCHED_FIFO:
+            return "SCHED_FIFO %d" % os.sched_getparam(pid).sched_priority
+    except OSError:
+        pass
+    return "normal priority"
+
+
 class Daemon:
+    door_path = None        # the last started daemon's loop scheduling (door_path_policy())
+
     def __init__(self, bindir, workdir):
         self.bindir, self.dir = bindir, workdir
         self.socket = os.path.join(workdir, "ctl.sock")
@@ -66,6 +80,7 @@ class Daemon:
                 break
         ready = time.monotonic() - t0
         notify.close()
+        Daemon.door_path = door_path_policy(self.proc.pid)
         return ready
 
     def start_web(self, extra="", start=None):
@@ -2391,8 +2406,10 @@ def main():
                           "(%.0f requests/s) at %d members" % (out["status_wrk"]["rps"],
                                                               out["status_members"]),
                           out["status_taps"])]
-    print("\nPortier — %d members, %d cards, %d taps; %s\n" % (
-        args.members, args.cards, args.taps, out["machine"]))
+    out["door_path"] = Daemon.door_path
+    print("\nPortier — %d members, %d cards, %d taps; %s; door path (event loop, reader "
+          "workers, the bench's tapper): %s\n" % (args.members, args.cards, args.taps,
+                                                  out["machine"], out["door_path"]))
     print("| figure | measured | goal |\n|---|---|---|")
     for r in rows:
         print("| %s | %s | %s |" % r)
