@@ -326,6 +326,13 @@ def bench_core(args, out):
         out["tap_to_relay_us_max"] = max(lat)
         out["taps_per_second_sequential"] = args.taps / elapsed
         out["bytes_written_per_tap_sequential"] = (io1 - io0) / args.taps
+        # What the control socket the bench taps through costs by itself (a reader's tap
+        # does not use it): a request that does nothing, as many, measured the same way.
+        cpu0, loop0 = d.cpu_seconds(), d.loop_cpu_seconds()
+        for _ in range(len(day_cards)):
+            d.request_raw({"cmd": "sim.advance", "seconds": 0})
+        out["cpu_ms_per_noop_request"] = (d.cpu_seconds() - cpu0) * 1000 / len(day_cards)
+        out["loop_cpu_ms_per_noop_request"] = (d.loop_cpu_seconds() - loop0) * 1000 / len(day_cards)
 
         # The same taps timed from outside: request sent -> relay changed in the back-end.
         o = taps_outside(d, [("front", "front", day_cards[:50])], taps=args.outside_taps,
@@ -2437,6 +2444,9 @@ def core_rows(out):
          "≤ 0.2 ms"),
         ("  an ordinary tap, the same", "%.3f / %.3f ms"
          % (out["loop_cpu_ms_per_tap"], out["cpu_ms_per_tap"]), "—"),
+        ("  a control-socket request that does nothing, the same (what the bench's way in "
+         "costs; a reader's tap does not use it)", "%.3f / %.3f ms"
+         % (out["loop_cpu_ms_per_noop_request"], out["cpu_ms_per_noop_request"]), "—"),
         ("decisions per second (lookup + policy)", "%.0f" % out["decisions_per_second"], "—"),
         ("taps per second through the control socket, 1 client", "%.0f" % out["taps_per_second_sequential"], "—"),
         ("taps per second, 8 clients", "%.0f" % out["taps_per_second_burst8"], "—"),
