@@ -27,6 +27,7 @@
 #include "log.h"
 #include "password.h"
 #include "priorities.h"
+#include "realtime.h"
 #include "util.h"
 #include "wakeup.h"
 
@@ -1304,21 +1305,6 @@ static inline void relaxed_store(uint64_t *p, uint64_t v)
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-int http_mutex_init(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    int r = pthread_mutexattr_init(&a);
-
-    /* Priority inheritance: the web thread holding it, preempted, runs at the loop's priority
-     * while the loop waits for it. */
-    if (r == 0)
-        r = pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
-    if (r == 0)
-        r = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return r;
-}
-
 /* Wake the loop (on_wake()), once until it has looked. The caller holds h->lock. */
 static void wake_locked(struct http *h)
 {
@@ -2090,7 +2076,7 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     h->web_nice = errno ? 0 : h->web_nice + WEB_THREAD_NICE_ABOVE;
     if (h->web_nice > 19)
         h->web_nice = 19;
-    r = -http_mutex_init(&h->lock);
+    r = realtime_mutex_init(&h->lock);
     if (r < 0) {
         free(h);
         goto fail_files;

@@ -209,9 +209,6 @@ struct http {
     struct kiosk_hub *kiosk;            /* entrance screens (kiosk.c) */
 };
 
-/* A mutex shared by the web thread and the loop (priority inheritance): 0 or an errno. */
-int http_mutex_init(pthread_mutex_t *m);
-
 /* Answers: each queues one response on rq (the last one wins if called twice). */
 void http_reply(struct http_req *rq, unsigned status, const char *content_type, struct buf *body);
 void http_reply_static(struct http_req *rq, unsigned status, const char *content_type,

@@ -32,6 +32,7 @@
 #include "http_internal.h"
 #include "log.h"
 #include "priorities.h"
+#include "realtime.h"
 #include "util.h"
 
 #define KIOSK_COALESCE_USEC 100000      /* news within 100 ms makes one update */
@@ -441,7 +442,7 @@ int web_kiosk_new(struct http *h)
 
     if (!hub)
         return -ENOMEM;
-    if (http_mutex_init(&hub->lock) != 0) {
+    if (realtime_mutex_init(&hub->lock) < 0) {
         free(hub);
         return -ENOMEM;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "realtime.h"
 #include "wakeup.h"
 
 struct offload_job {
@@ -88,7 +89,7 @@ int offload_new(sd_event *loop, struct offload **ret)
         return -ENOMEM;
     o->todo_tail = &o->todo;
     o->finished_tail = &o->finished;
-    pthread_mutex_init(&o->lock, NULL);
+    (void)realtime_mutex_init(&o->lock);     /* never fails on Linux */
     pthread_cond_init(&o->cond, NULL);
     r = wakeup_new(loop, 0, run_finished, o, &o->finished_wakeup);
     if (r < 0)

@@ -27,3 +27,17 @@ int realtime_enter(int priority)
         log_warning("cannot set the door path's priority: %s", strerror(-r));
     return r;
 }
+
+int realtime_mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int r = pthread_mutexattr_init(&a);
+
+    if (r == 0) {
+        if (pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT) != 0 ||
+            pthread_mutex_init(m, &a) != 0)
+            r = pthread_mutex_init(m, NULL);
+        pthread_mutexattr_destroy(&a);
+    }
+    return -r;
+}

@@ -14,9 +14,16 @@
  * builds at most one page at a time; the kernel's real-time throttling (95 % of each
  * second, /proc/sys/kernel/sched_rt_runtime_us) and the watchdog bound a loop gone wrong. */
 #pragma once
+#include <pthread.h>
 
 /* Put the calling thread at SCHED_FIFO priority (1..99) with SCHED_RESET_ON_FORK, or back
  * to normal scheduling with 0. Without the permission (no CAP_SYS_NICE, RLIMIT_RTPRIO
  * below priority: the unit's LimitRTPRIO=), logs one notice and stays as it is. 0 or
  * -errno. */
 int realtime_enter(int priority);
+
+/* A mutex the loop shares with another thread (the web thread, the disk sync, the offload
+ * and delivery threads): priority inheritance, so that a thread holding it while the loop
+ * waits runs at the loop's priority instead of waiting for a CPU behind everything else.
+ * (A plain mutex where the system has none.) 0 or -errno. */
+int realtime_mutex_init(pthread_mutex_t *m);

@@ -13,6 +13,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "realtime.h"
 #include "timer.h"
 #include "util.h"
 #include "wakeup.h"
@@ -373,7 +374,7 @@ int commit_new(sd_event *loop, struct store *store, const char *db_path,
     c->on_health = on_health;
     c->userdata = userdata;
     c->health.ok = true;
-    pthread_mutex_init(&c->lock, NULL);
+    (void)realtime_mutex_init(&c->lock);     /* never fails on Linux */
     pthread_cond_init(&c->cond, NULL);
     if (strlcpy_checked(c->db_path, db_path, sizeof(c->db_path)) < 0) {
         r = -ENAMETOOLONG;

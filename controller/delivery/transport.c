@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mime.h"
 #include "priorities.h"
+#include "realtime.h"
 #include "util.h"
 #include "wakeup.h"
 
@@ -418,7 +419,7 @@ int transport_new(sd_event *loop, transport_done_fn done, void *userdata, struct
         return -ENOMEM;
     t->done = done;
     t->userdata = userdata;
-    pthread_mutex_init(&t->lock, NULL);
+    (void)realtime_mutex_init(&t->lock);     /* never fails on Linux */
     t->multi = cu.multi_init();
     if (!t->multi) {
         r = -ENOMEM;
