@@ -428,7 +428,15 @@ int store_stmt_collect(sqlite3_stmt *st, struct store_args args, const struct st
 void store_column_text(sqlite3_stmt *st, int col, char *buf, size_t n)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(buf, n, "%s", t ? (const char *)t : "");
+    size_t len = t ? (size_t)sqlite3_column_bytes(st, col) : 0;   /* after _text(): its length */
+
+    if (n == 0)
+        return;
+    if (len > n - 1)
+        len = n - 1;        /* cut as snprintf would, at n - 1 bytes */
+    if (len)
+        memcpy(buf, t, len);
+    buf[len] = '\0';
 }
 
 bool store_column_blob(sqlite3_stmt *st, int col, void *buf, size_t n)
