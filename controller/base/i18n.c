@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,16 +142,63 @@ static const char *const days_long[LANG__MAX][7] = {
     { "dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi" },
 };
 
+/* localtime_r() walks the zone's rules at every call (about 4,700 instructions here), and
+ * a week's page shows thousands of times that fall in a few hundred quarter-hours. So each
+ * thread keeps the local time of the quarter-hours it converted last, for the TZ it had:
+ * where the zone's offset is a whole number of quarter-hours and the same at both ends of
+ * the (UTC) quarter-hour, a time inside it is its start plus the seconds. A quarter-hour
+ * whose offset changes inside it is never kept. */
+#define QUARTER 900
+#define LOCAL_SLOTS 32
+
+static __thread struct {
+    char tz[64];
+    int64_t quarter[LOCAL_SLOTS];       /* UTC quarter-hour + 1 (0: empty slot) */
+    struct tm start[LOCAL_SLOTS];       /* the local time when it begins */
+} local_cache;
+
+static bool local_time(int64_t utc, struct tm *ret)
+{
+    const char *tz = getenv("TZ");
+    int64_t q = utc >= 0 ? utc / QUARTER : -((-utc + QUARTER - 1) / QUARTER);
+    unsigned slot = (unsigned)((uint64_t)q % LOCAL_SLOTS);
+    time_t t = (time_t)utc, b = (time_t)(q * QUARTER), e = b + QUARTER - 1;
+    struct tm end;
+
+    if (!tz)
+        tz = "";
+    if (strlen(tz) >= sizeof(local_cache.tz))
+        return localtime_r(&t, ret) != NULL;
+    if (strcmp(local_cache.tz, tz) != 0) {
+        memset(&local_cache, 0, sizeof(local_cache));
+        strcpy(local_cache.tz, tz);
+    }
+    if (local_cache.quarter[slot] != q + 1) {
+        struct tm *start = &local_cache.start[slot];
+
+        local_cache.quarter[slot] = 0;
+        if (!localtime_r(&b, start) || !localtime_r(&e, &end) ||
+            end.tm_gmtoff != start->tm_gmtoff || end.tm_isdst != start->tm_isdst ||
+            start->tm_gmtoff % QUARTER != 0 ||
+            start->tm_sec != 0)                 /* a zone with leap seconds */
+            return localtime_r(&t, ret) != NULL;
+        local_cache.quarter[slot] = q + 1;
+    }
+    *ret = local_cache.start[slot];             /* at :00, :15, :30 or :45, 0 seconds */
+    ret->tm_min += (int)((utc - q * QUARTER) / 60);
+    ret->tm_sec = (int)((utc - q * QUARTER) % 60);
+    return true;
+}
+
 char *i18n_time(enum lang lang, int64_t utc, enum i18n_time_style style, char *buf, size_t n)
 {
-    time_t t = (time_t)utc;
     struct tm tm;
 
     if (lang >= LANG__MAX)
         lang = LANG_EN;
     if (n == 0)
         return buf;
-    if (!localtime_r(&t, &tm)) {
+    if (!local_time(utc, &tm)) {
         snprintf(buf, n, "?");
         return buf;
     }
@@ -162,8 +210,17 @@ char *i18n_time(enum lang lang, int64_t utc, enum i18n_time_style style, char *b
         snprintf(buf, n, "%s %d %s %d", days_long[lang][tm.tm_wday], tm.tm_mday,
                  months_long[lang][tm.tm_mon], tm.tm_year + 1900);
         break;
-    case I18N_TIME:
-        snprintf(buf, n, "%02d:%02d", tm.tm_hour, tm.tm_min);
+    case I18N_TIME:         /* by hand: a week's page writes thousands (snprintf: ~1k insns) */
+        if (n >= 6 && tm.tm_hour >= 0 && tm.tm_hour < 100 && tm.tm_min >= 0 && tm.tm_min < 60) {
+            buf[0] = (char)('0' + tm.tm_hour / 10);
+            buf[1] = (char)('0' + tm.tm_hour % 10);
+            buf[2] = ':';
+            buf[3] = (char)('0' + tm.tm_min / 10);
+            buf[4] = (char)('0' + tm.tm_min % 10);
+            buf[5] = '\0';
+        } else {
+            snprintf(buf, n, "%02d:%02d", tm.tm_hour, tm.tm_min);
+        }
         break;
     case I18N_DATETIME:
         snprintf(buf, n, "%d %s %d %02d:%02d", tm.tm_mday, months_short[lang][tm.tm_mon],

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +66,10 @@ static void test_times_and_money(void **state)
     assert_string_equal(i18n_time(LANG_FR, t, I18N_DATE_LONG, buf, sizeof(buf)),
                         "mercredi 9 décembre 2026");
     assert_string_equal(i18n_time(LANG_EN, t, I18N_WEEKDAY_SHORT, buf, sizeof(buf)), "Wed 9");
+    assert_string_equal(i18n_time(LANG_FR, t, I18N_TIME, buf, sizeof(buf)), "14:00");
+    assert_string_equal(i18n_time(LANG_EN, t + 3900 + 59, I18N_TIME, buf, sizeof(buf)), "15:05");
+    assert_string_equal(i18n_time(LANG_EN, t - 14 * 3600, I18N_TIME, buf, sizeof(buf)), "00:00");
+    assert_string_equal(i18n_time(LANG_EN, t, I18N_TIME, buf, 5), "14:0");
     /* Summer time: CEST. */
     assert_string_equal(i18n_time(LANG_EN, 1782640800, I18N_DATETIME_ZONE, buf, sizeof(buf)),
                         "28 Jun 2026 12:00 CEST");
@@ -82,6 +87,53 @@ static void test_times_and_money(void **state)
     assert_string_equal(i18n_money(LANG_EN, 300, buf, 3), "");
 }
 
+/* i18n_time() keeps the local time of the quarter-hours it converted last: it must say what
+ * localtime_r() says, second by second, across daylight-saving changes (an hour, and Lord
+ * Howe's half hour), in zones a quarter-hour or a half-hour off the hour, in a zone with
+ * leap seconds, and when TZ changes between two calls; and where a change fell inside a
+ * quarter-hour (St John's changed at 00:01 local time until 2011). */
+static void test_times_match_localtime_everywhere(void **state)
+{
+    static const char *const zones[] = {
+        "Europe/Paris", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "UTC",
+        "right/Europe/Paris", "Europe/Paris",
+    };
+    /* Each range crosses a change of offset in at least one of the zones. */
+    static const int64_t starts[] = {
+        1774746000 - 4000,      /* 2026-03-29 01:00 UTC: Paris springs forward */
+        1792890000 - 4000,      /* 2026-10-25 01:00 UTC: Paris falls back */
+        1775318400 - 4000,      /* 2026-04-04 15:00 UTC: Lord Howe +11 -> +10:30 */
+        1796821200,             /* an ordinary December afternoon */
+        1268537460 - 4000,      /* 2010-03-14 03:31 UTC: St John's, at 00:01 local then */
+    };
+    char got[64], want[64];
+    (void)state;
+
+    for (unsigned z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+        setenv("TZ", zones[z], 1);
+        tzset();
+        for (unsigned i = 0; i < sizeof(starts) / sizeof(starts[0]); i++)
+            for (int64_t t = starts[i]; t < starts[i] + 8000; t += 7) {
+                time_t tt = (time_t)t;
+                struct tm tm;
+                assert_non_null(localtime_r(&tt, &tm));
+                snprintf(want, sizeof(want), "%d %s %d %02d:%02d %s",
+                         tm.tm_mday, (const char *[]){ "Jan", "Feb", "Mar", "Apr", "May",
+                         "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }[tm.tm_mon],
+                         tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_zone);
+                i18n_time(LANG_EN, t, I18N_DATETIME_ZONE, got, sizeof(got));
+                if (strcmp(got, want) != 0)
+                    fail_msg("%s at %lld: \"%s\", localtime_r says \"%s\"", zones[z],
+                             (long long)t, got, want);
+                snprintf(want, sizeof(want), "%02d:%02d", tm.tm_hour, tm.tm_min);
+                i18n_time(LANG_FR, t, I18N_TIME, got, sizeof(got));
+                if (strcmp(got, want) != 0)
+                    fail_msg("%s at %lld: \"%s\", localtime_r says \"%s\"", zones[z],
+                             (long long)t, got, want);
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_plurals),
         cmocka_unit_test(test_accept_language),
         cmocka_unit_test(test_times_and_money),
+        cmocka_unit_test(test_times_match_localtime_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
