@@ -418,12 +418,15 @@ static int spawn(struct nfc_worker *w)
     w->hello = false;
     w->last_seq = 0;
     w->reason[0] = '\0';
-    /* The worker is the door path like the loop: it takes the loop's real-time priority
-     * back (the loop's SCHED_RESET_ON_FORK starts every child at normal priority;
-     * base/realtime.h). */
+    /* The worker is the door path like the loop: it takes real-time priority back (the
+     * loop's SCHED_RESET_ON_FORK starts every child at normal priority; base/realtime.h),
+     * one below the loop's, so that a worker gone wrong and spinning never holds up the
+     * loop, which stops it when its heartbeats stop. */
     policy = sched_getscheduler(0);
     if (policy < 0 || sched_getparam(0, &sched) < 0)
         policy = SCHED_OTHER;
+    if (sched.sched_priority > 1)
+        sched.sched_priority--;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         ret = -errno;
         goto fail;

@@ -2432,9 +2432,9 @@ def main():
                                                               out["status_members"]),
                           out["status_taps"])]
     out["door_path"] = Daemon.door_path
-    print("\nPortier — %d members, %d cards, %d taps; %s; door path (event loop, reader "
-          "workers, the bench's tapper): %s\n" % (args.members, args.cards, args.taps,
-                                                  out["machine"], out["door_path"]))
+    print("\nPortier — %d members, %d cards, %d taps; %s; door path (the event loop; reader "
+          "workers and the bench's tapper one below): %s\n" % (
+              args.members, args.cards, args.taps, out["machine"], out["door_path"]))
     print("| figure | measured | goal |\n|---|---|---|")
     for r in rows:
         print("| %s | %s | %s |" % r)

@@ -12,8 +12,8 @@ own latency_us (card event in -> relay written) is kept beside it.
 One tap at a time: lock the door (relay off, observed), wait a random pause, tap a granted
 card, wait for the relay to go on. A separate process, so that nothing else of the bench
 (threads, the GIL) stands between the request and the observation. It stands in for a reader
-worker, so it runs as one does: at SCHED_FIFO priority 10 ([daemon] realtime_priority's
-default) when allowed, else at nice -10 when allowed.
+worker, so it runs as one does: at SCHED_FIFO priority 9 (one below [daemon]
+realtime_priority's default, 10) when allowed, else at nice -10 when allowed.
 
 Usage: bench_tapper.py JSON, with {"socket", "relays" (the sim_state_dir), "door", "reader",
 "uids": [...], "taps" (count) or "seconds", "pause_ms": [lo, hi], "seed"}. Prints one JSON
@@ -105,7 +105,7 @@ def reply(s):
 def main():
     cfg = json.loads(sys.argv[1])
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(9))
     except OSError:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, -10)

@@ -9,8 +9,9 @@
  * So the loop's thread runs under SCHED_FIFO at a low real-time priority ([daemon]
  * realtime_priority), with SCHED_RESET_ON_FORK: every thread and process made afterwards
  * (the web thread, the disk sync, jobs, password hashing, e-mail) starts at normal
- * priority, whatever it does. The reader workers take the loop's priority back in the
- * child (hw/reader_nfc.c): they are the door path too. The loop sleeps when idle and
+ * priority, whatever it does. The reader workers take real-time priority back in the
+ * child (hw/reader_nfc.c), one below the loop's: they are the door path too, and one
+ * spinning never holds up the loop. The loop sleeps when idle and
  * builds at most one page at a time; the kernel's real-time throttling (95 % of each
  * second, /proc/sys/kernel/sched_rt_runtime_us) and the watchdog bound a loop gone wrong. */
 #pragma once
