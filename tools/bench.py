@@ -35,8 +35,9 @@ def uid_hex(i):
 
 
 def door_path_policy(pid):
-    """How portierd's event loop is scheduled ([daemon] realtime_priority): the taps' tapper
-    (tools/bench_tapper.py) stands in for a reader worker and takes the same when allowed."""
+    """How portierd's event loop is scheduled ([daemon] realtime_priority). The reader
+    workers run one below it, and so does the taps' tapper (tools/bench_tapper.py), which
+    stands in for one, when allowed."""
     try:
         p = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
         if p == os.SCHED_FIFO:
@@ -144,8 +145,8 @@ class Daemon:
 
     def cpu_seconds(self):
         """The CPU time of every thread of the daemon: the scheduler's own count, to the
-        nanosecond (/proc/PID/task/TID/schedstat), where utime + stime come in ticks of
-        10 ms; those where the kernel has no schedstat."""
+        nanosecond (/proc/PID/task/TID/schedstat); utime + stime, in ticks of 10 ms, only
+        where the kernel has no schedstat."""
         total = 0
         try:
             for tid in os.listdir("/proc/%d/task" % self.proc.pid):

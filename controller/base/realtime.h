@@ -11,9 +11,9 @@
  * (the web thread, the disk sync, jobs, password hashing, e-mail) starts at normal
  * priority, whatever it does. The reader workers take real-time priority back in the
  * child (hw/reader_nfc.c), one below the loop's: they are the door path too, and one
- * spinning never holds up the loop. The loop sleeps when idle and
- * builds at most one page at a time; the kernel's real-time throttling (95 % of each
- * second, /proc/sys/kernel/sched_rt_runtime_us) and the watchdog bound a loop gone wrong. */
+ * spinning never holds up the loop. The loop sleeps when idle and builds at most one page
+ * at a time; the kernel's real-time throttling (95 % of each second,
+ * /proc/sys/kernel/sched_rt_runtime_us) and the watchdog bound a loop gone wrong. */
 #pragma once
 #include <pthread.h>
 
