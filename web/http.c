@@ -1392,10 +1392,12 @@ static struct http_req *request_new(struct http *h, struct MHD_Connection *conn,
         h->web_spare = rq->next_queued;
         body = rq->body;                /* wiped by the loop; this thread's to reuse */
         memset(rq, 0, sizeof(*rq));
-        if (body.cap <= HTTP_SPARE_BODY_MAX)
-            rq->body.data = body.data, rq->body.cap = body.cap;
-        else
+        if (body.cap <= HTTP_SPARE_BODY_MAX) {
+            rq->body.data = body.data;
+            rq->body.cap = body.cap;
+        } else {
             buf_free(&body);
+        }
     } else if (!(rq = calloc(1, sizeof(*rq)))) {
         return NULL;
     }

@@ -53,6 +53,25 @@ def make_test_ca(directory, name="test-ca"):
          "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
 
 
+def children(pid):
+    """The processes pid started (its main thread's children)."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def reader_workers(daemon_pid):
+    """The pids of portierd's reader workers (portier-reader)."""
+    out = []
+    for c in children(daemon_pid):
+        try:
+            with open("/proc/%d/cmdline" % c, "rb") as f:
+                if b"portier-reader" in f.read().split(b"\0")[0]:
+                    out.append(c)
+        except FileNotFoundError:
+            pass                # gone meanwhile
+    return out
+
+
 def wait_until(predicate, timeout=WAIT, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

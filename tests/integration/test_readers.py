@@ -14,7 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from portier_harness import BIN, WAIT, Daemon, DaemonTest, build_config, main, wait_until  # noqa: E402
+from portier_harness import (BIN, WAIT, Daemon, DaemonTest, build_config, main,  # noqa: E402
+                             reader_workers, wait_until)
 
 EMU = os.path.join(BIN, "pn532-emu")
 
@@ -234,14 +235,7 @@ class DoorPathPriorityTest(ReaderBase):
     portierd has, and every process it forks but the workers, at normal priority."""
 
     def workers(self):
-        with open("/proc/%d/task/%d/children" % (self.d.proc.pid, self.d.proc.pid)) as f:
-            pids = [int(p) for p in f.read().split()]
-        out = []
-        for c in pids:
-            with open("/proc/%d/cmdline" % c, "rb") as f:
-                if b"portier-reader" in f.read().split(b"\0")[0]:
-                    out.append(c)
-        return out
+        return reader_workers(self.d.proc.pid)
 
     def threads(self):
         pid = self.d.proc.pid

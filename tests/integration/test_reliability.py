@@ -17,7 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from portier_harness import (BIN, PORTIERCTL, PORTIERD, Daemon, DaemonTest,  # noqa: E402
-                             build_config, free_tcp_port, http_section, main, wait_until)
+                             build_config, children, free_tcp_port, http_section, main,
+                             reader_workers, wait_until)
 from test_http import Client  # noqa: E402
 from test_mqtt import Broker, Listener  # noqa: E402
 from test_readers import Emulator  # noqa: E402
@@ -74,20 +75,9 @@ def proc_status(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(p) for p in f.read().split()]
-
-
 def reader_worker_pid(daemon_pid):
-    for c in children(daemon_pid):
-        try:
-            with open("/proc/%d/cmdline" % c, "rb") as f:
-                if b"portier-reader" in f.read().split(b"\0")[0]:
-                    return c
-        except FileNotFoundError:
-            pass
-    return None
+    workers = reader_workers(daemon_pid)
+    return workers[0] if workers else None
 
 
 class BrokerBlipTest(DaemonTest):
