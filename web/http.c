@@ -299,7 +299,8 @@ static struct MHD_Response *response_copy(struct http *h, struct MHD_Response *r
     return m;
 }
 
-void http_cache_put(struct http_req *rq, int64_t expires_at)
+/* rq's answer in the page cache, as read at generation gen. */
+static void cache_put(struct http_req *rq, int64_t expires_at, uint64_t gen)
 {
     struct http *h = rq->h;
     struct http_cached *slot = NULL;
@@ -324,7 +325,7 @@ void http_cache_put(struct http_req *rq, int64_t expires_at)
         slot = &h->cache[0];
     old = slot->response;
     snprintf(slot->key, sizeof(slot->key), "%s", rq->cache_key);
-    slot->gen = store_generation(h->env.svc->store);
+    slot->gen = gen;
     slot->expires_at = expires_at;
     slot->response = page;
     pthread_mutex_unlock(&h->lock);
@@ -332,7 +333,13 @@ void http_cache_put(struct http_req *rq, int64_t expires_at)
         MHD_destroy_response(old);  /* connections sending it keep their reference */
 }
 
+void http_cache_put(struct http_req *rq, int64_t expires_at)
+{
+    cache_put(rq, expires_at, store_generation(rq->h->env.svc->store));
+}
+
 static void templates_clear(struct http *h);
+static void suspend(struct http_req *rq);
 
 void http_cache_clear(struct http *h)
 {
@@ -420,7 +427,7 @@ static void template_answer(struct http_req *rq, const struct http_template *t)
     buf_putn(&out, t->body.data + from, t->body.len - from);
     http_reply(rq, 200, t->content_type, &out);
     if (!rq->role)
-        http_cache_put(rq, t->expires_at);
+        cache_put(rq, t->expires_at, t->gen);  /* read at the template's generation */
 }
 
 bool http_template_reply(struct http_req *rq)
@@ -438,6 +445,15 @@ bool http_template_reply(struct http_req *rq)
             return true;
         }
     }
+    /* Being built in steps: wait for it rather than build it a second time. */
+    for (struct http_req *b = h->stepping; b; b = b->next_stepping)
+        if (b->templating && b->template_gen == store_generation(h->env.svc->store) &&
+            strcmp(b->template_key, rq->template_key) == 0) {
+            rq->next_waiter = b->template_waiters;
+            b->template_waiters = rq;
+            suspend(rq);
+            return true;
+        }
     return false;
 }
 
@@ -445,6 +461,8 @@ void http_template_begin(struct http_req *rq, int64_t expires_at)
 {
     rq->templating = rq->is_get && template_key(rq);
     rq->template_expires = expires_at;
+    /* What it is built from: a change while it builds (in steps) leaves it stale at once. */
+    rq->template_gen = store_generation(rq->h->env.svc->store);
 }
 
 void http_template_cancel(struct http_req *rq)
@@ -508,7 +526,7 @@ void http_template_put(struct http_req *rq, struct buf *b, const char *content_t
         buf_putn(&t.body, b->data + from, b->len - from);
     snprintf(t.key, sizeof(t.key), "%s", rq->template_key);
     snprintf(t.content_type, sizeof(t.content_type), "%s", content_type);
-    t.gen = store_generation(h->env.svc->store);
+    t.gen = rq->template_gen;
     t.expires_at = rq->template_expires;
     if (b->failed || t.body.failed || t.text.failed || rq->store_error) {
         buf_free(b);
@@ -908,6 +926,110 @@ static void resume(struct http_req *rq)
 {
     unlink_suspended(rq);
     finish(rq);
+}
+
+/* ---- pages built in steps ---- */
+
+static void queue_prepend(struct http *h, struct http_req *chain);
+
+/* The requests waiting for rq's template, served again (first in the queue, in the order
+ * they came): from the template if rq kept it, else each builds its own. */
+static void waiters_again(struct http_req *rq)
+{
+    struct http_req *w = rq->template_waiters, *chain = NULL;
+
+    rq->template_waiters = NULL;
+    while (w) {                         /* newest first: reversed into arrival order */
+        struct http_req *next = w->next_waiter;
+        w->next_waiter = NULL;
+        unlink_suspended(w);
+        w->next_queued = chain;
+        chain = w;
+        w = next;
+    }
+    if (chain)
+        queue_prepend(rq->h, chain);
+}
+
+static void stepping_unlink(struct http_req *rq)
+{
+    for (struct http_req **pp = &rq->h->stepping; *pp; pp = &(*pp)->next_stepping)
+        if (*pp == rq) {
+            *pp = rq->next_stepping;
+            break;
+        }
+    rq->next_stepping = NULL;
+}
+
+static void stepping_append(struct http_req *rq)
+{
+    struct http_req **pp = &rq->h->stepping;
+
+    while (*pp)
+        pp = &(*pp)->next_stepping;
+    *pp = rq;
+    rq->next_stepping = NULL;
+    sd_event_source_set_enabled(rq->h->next_step, SD_EVENT_ONESHOT);
+}
+
+/* rq's steps are over (done, or the request ends otherwise): its context freed, and the
+ * requests that waited for its template served again. */
+static void steps_end(struct http_req *rq)
+{
+    if (!rq->step)
+        return;
+    stepping_unlink(rq);
+    if (rq->step_free)
+        rq->step_free(rq->step_ctx);
+    rq->step = NULL;
+    rq->step_free = NULL;
+    rq->step_ctx = NULL;
+    waiters_again(rq);
+}
+
+void http_steps(struct http_req *rq, http_step_fn step, void (*free_ctx)(void *ctx), void *ctx)
+{
+    rq->step = step;
+    rq->step_free = free_ctx;
+    rq->step_ctx = ctx;
+    rq->steps = 1;                      /* the page's own, before it called this */
+    if (!rq->suspended)
+        suspend(rq);
+    stepping_append(rq);
+}
+
+/* One step of the first page in steps; it then goes to the back, behind the others. */
+static int step_next(sd_event_source *s, void *userdata)
+{
+    struct http *h = userdata;
+    struct http_req *rq = h->stepping;
+
+    if (!rq)
+        return 0;
+    stepping_unlink(rq);
+    rq->steps++;
+    uint64_t t0 = now_mono_usec();
+    bool more = rq->step(rq, rq->step_ctx);
+    uint64_t took = now_mono_usec() - t0;
+    if (took > rq->step_max_usec)
+        rq->step_max_usec = took;
+    if (more) {
+        stepping_append(rq);
+        return 0;
+    }
+    if (log_get_level() >= LOG_DEBUG) {
+        char safe[160];
+        http_redact(rq->url, safe, sizeof(safe));
+        log_debug("http: %s %.128s built in %u steps (the longest after the first: %" PRIu64
+                  " us)", rq->method, safe, rq->steps, rq->step_max_usec);
+    }
+    steps_end(rq);
+    if (!rq->response)
+        http_error(rq, 500, "internal", "the page was not built");
+    resume(rq);
+    if (h->stepping)
+        sd_event_source_set_enabled(h->next_step, SD_EVENT_ONESHOT);
+    return 0;
 }
 
 /* ---- commands ---- */
@@ -1627,6 +1749,7 @@ static void request_end(struct http_req *rq, struct http_req **spares)
          * connection): out of the loop's lists before it is freed. */
         leave_queue(rq);
         unlink_suspended(rq);
+        steps_end(rq);
     }
     /* A request that ended without an answer of ours (the client left, or libmicrohttpd
      * refused it) has no status class: as a 5xx it would read as the server's fault. */
@@ -1693,6 +1816,20 @@ static void end_requests(struct http *h, struct http_req *ended)
     }
     if (spares)
         give_spares(h, spares);
+}
+
+/* Requests to serve before the others (a chain, oldest first), at the head of the queue. */
+static void queue_prepend(struct http *h, struct http_req *chain)
+{
+    struct http_req *tail = chain;
+
+    while (tail->next_queued)
+        tail = tail->next_queued;
+    tail->next_queued = h->queue_head;
+    h->queue_head = chain;
+    if (!h->queue_tail)
+        h->queue_tail = tail;
+    sd_event_source_set_enabled(h->next_turn, SD_EVENT_ONESHOT);
 }
 
 /* Requests handed over (a chain, oldest first) at the end of the loop's queue. */
@@ -2090,6 +2227,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
     if (r >= 0)
         r = sd_event_add_defer(env->loop, &h->next_turn, serve_next, h);
     if (r >= 0)
+        r = sd_event_add_defer(env->loop, &h->next_step, step_next, h);
+    if (r >= 0)
         r = timer_new(env->loop, CLOCK_MONOTONIC, 100000, on_idle, h, &h->trim);
     if (r >= 0)
         r = timer_new(env->loop, CLOCK_MONOTONIC, 1, on_turn_timer, h, &h->turn_timer);
@@ -2103,6 +2242,8 @@ int http_new(const struct http_env *env, const struct config *cfg, struct http *
      * must not hold back an answer that is ready. */
     sd_event_source_set_priority(h->next_turn, HTTP_PRIORITY + 1);
     sd_event_source_set_enabled(h->next_turn, SD_EVENT_OFF);
+    sd_event_source_set_priority(h->next_step, HTTP_PRIORITY + 1);
+    sd_event_source_set_enabled(h->next_step, SD_EVENT_OFF);
     timer_set_priority(h->turn_timer, HTTP_PRIORITY + 1);
     /* libmicrohttpd sends a file with sendfile(2) only when told that a write to a closed
      * connection cannot kill the process with SIGPIPE: portierd blocks it (daemon.c). Over
@@ -2173,6 +2314,18 @@ static void answer_all_stopping(struct http *h)
     pthread_mutex_unlock(&h->lock);
     if (in)
         queue_append(h, in);
+    /* The suspended first: a page in steps puts the requests waiting for it back in the
+     * queue. */
+    while (h->suspended) {
+        struct http_req *rq = h->suspended;
+        password_cancel(rq);
+        command_forget(rq);
+        steps_end(rq);
+        unlink_suspended(rq);
+        if (!rq->response)
+            http_error(rq, 503, "busy", "the controller is stopping");
+        hand_back(rq);
+    }
     while (h->queue_head) {
         struct http_req *rq = h->queue_head;
         h->queue_head = rq->next_queued;
@@ -2181,15 +2334,6 @@ static void answer_all_stopping(struct http *h)
         hand_back(rq);
     }
     h->queue_tail = NULL;
-    while (h->suspended) {
-        struct http_req *rq = h->suspended;
-        password_cancel(rq);
-        command_forget(rq);
-        unlink_suspended(rq);
-        if (!rq->response)
-            http_error(rq, 503, "busy", "the controller is stopping");
-        hand_back(rq);
-    }
 }
 
 struct http *http_free(struct http *h)
@@ -2206,6 +2350,7 @@ struct http *http_free(struct http *h)
     end_requests(h, h->ended);
     h->ended = NULL;
     h->next_turn = sd_event_source_disable_unref(h->next_turn);
+    h->next_step = sd_event_source_disable_unref(h->next_step);
     h->wake = wakeup_free(h->wake);
     h->watch = timer_free(h->watch);
     h->trim = timer_free(h->trim);

@@ -46,6 +46,7 @@
 
 struct http_req;
 typedef void (*http_command_fn)(struct http_req *rq, json_t *reply);
+typedef bool (*http_step_fn)(struct http_req *rq, void *ctx);
 
 /* A place of a template (see http_template_begin()): 16 bytes, a week of 10,000 bookings
  * has as many. */
@@ -139,6 +140,16 @@ struct http_req {
     char note[256];                 /* scratch for handlers across a suspension */
     int64_t note_id;
     const void *note_ptr;
+    /* a page built in steps (http_steps()), and the requests for the same template that
+     * wait for it rather than build it again */
+    http_step_fn step;
+    void (*step_free)(void *ctx);
+    void *step_ctx;
+    unsigned steps;                     /* taken so far, the page's first one included */
+    uint64_t step_max_usec;             /* the longest of those after the first */
+    struct http_req *next_stepping;     /* in struct http's stepping list */
+    struct http_req *template_waiters, *next_waiter;
+    uint64_t template_gen;              /* store_generation() when its template began */
 };
 
 /* ---- server (http.c) ---- */
@@ -153,6 +164,8 @@ struct http {
     unsigned cuts_unlogged;             /* slow clients cut since the last log line */
     uint64_t cuts_logged_usec;
     struct http_req *suspended;
+    struct http_req *stepping;          /* pages built in steps, in turn (http_steps()) */
+    sd_event_source *next_step;
     bool tls;
     bool sendfile;                  /* cached pages go out with sendfile(2) (http_cache_put) */
     uint64_t bookings_gen_seen;
@@ -313,6 +326,25 @@ void http_template_cancel(struct http_req *rq);
 void http_template_put(struct http_req *rq, struct buf *b, const char *content_type);
 /* True between http_template_begin() and http_template_put(). */
 static inline bool http_templating(const struct http_req *rq) { return rq->templating; }
+
+/* ---- pages built in steps ----
+ *
+ * A page whose building grows with the site (the bookings week of a busy site: 10,000
+ * bookings, 11 ms) is built one bounded step per turn, its request suspended in between, so
+ * that a door's tap waits behind one step at most, never behind the whole page. The page
+ * does its first step at once; if there is more to do, it calls
+ *     http_steps(rq, step, free_ctx, ctx);
+ * and step(rq, ctx) is called again, one call per turn of the loop (after the doors, the
+ * commits and the replies; pages in steps take turns), until it returns false, by then
+ * having answered rq (an error page is an answer). free_ctx(ctx) is called after the last
+ * step, or when the request ends otherwise (the controller stopping). A step that reads the
+ * store sees what changed since the step before: a page that must be read at one moment
+ * compares store_generation() between steps and starts again.
+ *
+ * While a page in steps builds a template (http_template_begin()), other requests for the
+ * same template wait for it (http_template_reply() takes them), then are served again from
+ * the template once it is kept. */
+void http_steps(struct http_req *rq, http_step_fn step, void (*free_ctx)(void *ctx), void *ctx);
 
 /* Keep rq's answer (a 200 to an anonymous GET) in the page cache, until a booking or a
  * machine changes or until expires_at (UTC seconds; 0: no other limit): later visitors of the

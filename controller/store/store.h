@@ -404,6 +404,11 @@ struct store_booking_filter {
     int64_t from, to;                   /* intersecting [from, to) */
     bool include_cancelled;
     int64_t limit;
+    /* after: only the bookings after (after_start, after_id) in the list's order
+     * (starts_at, then id; INT64_MIN, 0: from the first), to read a long list a step at a
+     * time; the site's, not cancelled (-EINVAL with the other filters). */
+    bool after;
+    int64_t after_start, after_id;
 };
 typedef int (*store_booking_fn)(const struct store_booking *b, void *userdata);
 STORE_CHECK int store_bookings_foreach(struct store *s, const struct store_booking_filter *f,

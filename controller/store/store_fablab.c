@@ -259,6 +259,14 @@ static const char sql_booking_list_resource[] =
 static const char sql_booking_list_member[] =
     "SELECT " BOOKING_COLUMNS "WHERE b.member_id = ?2 AND b.cancelled_at = 0 "
     "AND ?1 = 0 AND ?5 = 0 " BOOKING_LIST_TIME;
+/* The site's bookings (not cancelled) after a place (starts_at, id) in that order: a long
+ * list read a bounded step at a time (the bookings week of a busy site, web/pages_public.c).
+ * The step's lower bound goes into the index range itself, so a step reads its own rows,
+ * not again those of the steps before. */
+static const char sql_booking_list_after[] =
+    "SELECT " BOOKING_COLUMNS "WHERE b.cancelled_at = 0 AND b.ends_at > ?1 AND b.starts_at < ?2 "
+    "AND b.starts_at >= max(?1 - 604799, ?3) AND (b.starts_at > ?3 OR b.id > ?4) "
+    "ORDER BY b.starts_at, b.id LIMIT ?5";
 
 #define COL(field) STORE_COL(struct store_booking, field)
 static const struct store_cols booking_cols = STORE_COLS(struct store_booking,
@@ -333,6 +341,15 @@ int store_bookings_foreach(struct store *s, const struct store_booking_filter *f
                       : f->resource_id ? sql_booking_list_resource
                       : f->member_id ? sql_booking_list_member : sql_booking_list;
 
+    if (f->after) {
+        if (f->include_cancelled || f->resource_id || f->member_id)
+            return -EINVAL;
+        return store_each(s, sql_booking_list_after,
+                          STORE_ARGS(STORE_INT(f->from), STORE_INT(f->to ? f->to : INT64_MAX),
+                                     STORE_INT(f->after_start), STORE_INT(f->after_id),
+                                     STORE_INT(f->limit > 0 ? f->limit : -1)),
+                          &booking_cols, bookings_row, STORE_ROWS(fn, userdata));
+    }
     return store_each(s, sql,
                       STORE_ARGS(STORE_INT(f->resource_id), STORE_INT(f->member_id),
                                  STORE_INT(f->from), STORE_INT(f->to ? f->to : INT64_MAX),

@@ -1957,6 +1957,100 @@ class LoadTest(HttpBase):
         self.assertEqual(week(anon.get("/bookings", headers=["Accept-Language: en"])), after)
 
 
+class LongWeekTest(HttpBase):
+    """A busy site's week (more bookings than the page reads in one step, WEEK_STEP_ROWS =
+    400 in web/pages_public.c) is read a bounded step per turn of the loop, so that a door's
+    tap never waits behind the whole page, and built once for every viewer."""
+
+    BOOKINGS = 1000
+
+    def setUp(self):
+        super().setUp()
+        # Straight into the database, the daemon stopped: a thousand bookings through the
+        # control socket would take seconds. A week four weeks ahead: every 10 minutes, a
+        # 5-minute booking, every seventh cancelled.
+        self.d.stop()
+        lt = time.localtime(time.time() + 28 * 86400)
+        self.monday = int(time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday - (lt.tm_wday % 7),
+                                       0, 0, 0, 0, 0, -1)))
+        self.week = time.strftime("%Y-%m-%d", time.localtime(self.monday))
+        db = self.d.db()
+        try:
+            laser = db.execute("SELECT id FROM resources WHERE name = 'laser'").fetchone()[0]
+            rows = []
+            for i in range(self.BOOKINGS):
+                start = self.monday + i * 600
+                rows.append((laser, self.alice if i % 2 else self.carol, start, start + 300,
+                             start - 86400, "test", start if i % 7 == 0 else 0))
+            db.executemany("INSERT INTO bookings (resource_id, member_id, starts_at, ends_at, "
+                           "created_at, created_by, cancelled_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           rows)
+            db.commit()
+        finally:
+            db.close()
+        self.d.start()
+
+    def shown(self):
+        """The times of the week's bookings, as the page should list them."""
+        return ["%s–%s" % (self.hhmm(s), self.hhmm(e)) for s, e in
+                self.q("SELECT starts_at, ends_at FROM bookings WHERE cancelled_at = 0 AND "
+                       "starts_at >= ? AND starts_at < ? ORDER BY starts_at, id",
+                       self.monday, self.monday + 7 * 86400)]
+
+    def builds(self):
+        return len(re.findall(r"GET /bookings built in (\d+) steps", self.d.log_text()))
+
+    def test_a_long_week_is_read_in_steps_and_shows_every_booking(self):
+        path = "/bookings?week=" + self.week
+        expected = self.shown()
+        self.assertGreater(len(expected), 800)
+        alice = self.browser("alice")
+        page = alice.get(path)
+        self.assertEqual(page.status, 200, page.text[:300])
+        self.assertEqual(re.findall(r"<li>(\d\d:\d\d–\d\d:\d\d)", page.text), expected)
+        self.assertIn("Log out", page.text)
+        steps = [int(n) for n in re.findall(r"GET /bookings built in (\d+) steps",
+                                            self.d.log_text())]
+        self.assertEqual(len(steps), 1, self.d.log_text()[-2000:])
+        self.assertGreaterEqual(steps[0], 3)        # 857 bookings, 400 a step
+        # Anonymous visitors get the same week from the template, without names.
+        anon = self.client().get(path, headers=["Accept-Language: en"])
+        self.assertEqual(re.findall(r"<li>(\d\d:\d\d–\d\d:\d\d)", anon.text), expected)
+        self.assertNotIn("Alice", anon.text)
+        self.assertNotIn("Log out", anon.text)
+        self.assertEqual(self.builds(), 1)
+
+    def test_a_crowd_after_a_change_gets_the_week_built_once_and_the_door_opens(self):
+        path = "/bookings?week=" + self.week
+        token = self.token("alice")
+        self.assertEqual(self.client().get(path, headers=["Accept-Language: en"]).status, 200)
+        self.assertEqual(self.builds(), 1)
+        # A change in the week: every page of it is stale.
+        gone = self.q("SELECT id FROM bookings WHERE cancelled_at = 0 AND starts_at >= ? "
+                      "ORDER BY starts_at LIMIT 1 OFFSET 500", self.monday)[0][0]
+        self.d.ok({"cmd": "booking.cancel", "booking": gone})
+        expected = self.shown()
+        req = ("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Connection: close\r\n\r\n" % (path, token)).encode()
+        socks = [self.send_raw(req) for _ in range(8)]
+        self.assertTrue(self.d.tap(ALICE_CARD)["granted"])
+        self.assertTrue(self.d.relay_file("front"))
+        bodies = []
+        for s in socks:
+            code, _, body = LoadTest.read_response(s)
+            s.close()
+            self.assertEqual(code, 200, body[:300])
+            bodies.append(body)
+        for body in bodies:
+            self.assertEqual(body, bodies[0])
+        text = bodies[0].decode()
+        self.assertEqual(re.findall(r"<li>(\d\d:\d\d–\d\d:\d\d)", text), expected)
+        self.assertIn("alice", text)                # each viewer's own header
+        # Built once more for the eight, not once each.
+        self.assertEqual(self.builds(), 2)
+        self.assertNotIn("internal error", self.d.log_text())
+
+
 class TlsTest(HttpBase):
     scheme = "https"
     http_extra = "tls_cert = {dir}/cert.pem\ntls_key = {dir}/key.pem"

@@ -717,6 +717,43 @@ static void test_bookings_foreach(void **state)
     store_free(s);
 }
 
+/* A long list read a step at a time (the bookings week, web/pages_public.c): from a cursor
+ * on (start, id), each step goes on where the last stopped, two bookings starting at the
+ * same moment included, and together they are the list read at once. */
+static void test_bookings_foreach_after(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->path);
+    struct booking_fixture bf;
+    struct bookings_seen all = { 0 }, step = { 0 };
+    struct store_booking_filter flt = { 0 };
+    int64_t ids[8];
+    unsigned n = 0;
+
+    add_bookings(s, &bf);
+    assert_int_equal(store_bookings_foreach(s, &flt, collect_booking, &all), 4);
+    flt = (struct store_booking_filter){ .limit = 1, .after = true, .after_start = INT64_MIN };
+    for (;;) {
+        memset(&step, 0, sizeof(step));
+        int r = store_bookings_foreach(s, &flt, collect_booking, &step);
+        assert_true(r >= 0);
+        if (r == 0)
+            break;
+        assert_int_equal(r, 1);
+        assert_true(n < 8);
+        ids[n++] = step.b[0].id;
+        flt.after_start = step.b[0].start;
+        flt.after_id = step.b[0].id;
+    }
+    assert_int_equal(n, 4);             /* the cancelled one is not listed */
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(ids[i], all.b[i].id);
+    /* The site's list only. */
+    flt.resource_id = bf.laser;
+    assert_int_equal(store_bookings_foreach(s, &flt, collect_booking, &step), -EINVAL);
+    store_free(s);
+}
+
 /* Range queries bound starts_at from below by a week (the longest booking): a booking of
  * exactly BOOKING_MAX_MINUTES must still be seen in its last minute. */
 static void test_bookings_week_long_seen_to_its_end(void **state)
@@ -864,6 +901,7 @@ int main(void)
         STORE_TEST(test_booked_minutes),
         STORE_TEST(test_bookings_upcoming),
         STORE_TEST(test_bookings_foreach),
+        STORE_TEST(test_bookings_foreach_after),
         STORE_TEST(test_bookings_week_long_seen_to_its_end),
         STORE_TEST(test_sessions),
         STORE_TEST(test_sessions_close_interrupted),
