@@ -811,6 +811,18 @@ def bench_metering(args, out):
                                    capture_output=True, text=True, check=True)
                 out["statement_csv_s"] = time.monotonic() - t0
                 out["statement_csv_lines"] = p.stdout.count("\n")
+                # The month closed while doors are tapped, timed from outside: its statement
+                # is read and its archive written off the loop (billing_commands.c).
+                uids = uids_of_members(2000, 200, 2000)
+                tappers = tappers_start(d, [("front", "front", uids)], seconds=5,
+                                        pause_ms=[0, 20])
+                time.sleep(1)
+                t0 = time.monotonic()
+                r = d.request({"cmd": "period.close", "period": period})
+                out["close_s"] = time.monotonic() - t0
+                if not r.get("ok"):
+                    raise RuntimeError("bench: period.close: %r" % r)
+                out["close_taps"] = tappers_result(tappers)
             else:
                 t0 = time.monotonic()
                 v = d.request({"cmd": "ledger.verify"})
@@ -2349,6 +2361,9 @@ def main():
              "%.2f s" % out["statement_json_s"], "—"),
             ("same statement as CSV through portierctl (%d lines)" % out["statement_csv_lines"],
              "%.2f s" % out["statement_csv_s"], "—"),
+            ("closing that month (statement, seal, signed archive): round trip"
+             , "%.2f s" % out["close_s"], "—"),
+            taps_row("  meanwhile, taps at the front door", out["close_taps"]),
             ("ledger verify, %d entries (%s)" % (out["verify_entries"],
                                                  "intact" if out["verify_intact"] else "BROKEN"),
              "%.2f s" % out["verify_s"], "≤ 5 s"),

@@ -6,10 +6,12 @@
  * offload_run(). One thread, started at the first job, runs the jobs one at a time in the
  * order they were given; each job's done() then runs on the loop with the work's result.
  * The commits of the database have their own thread (daemon/commit.h); this one is for
- * files (period archives).
+ * files (period archives) and for waiting on a job process that reads what grows with the
+ * site (a period's statement, billing_period_read()).
  *
- * work() runs on the thread: it may block, but must not touch the loop, the store or
- * anything else the loop owns; it sees only its arg. done() runs on the loop, once, for
+ * work() runs on the thread: it may block, but must not touch the loop, the loop's store
+ * or anything else the loop owns; it sees only its arg (and what never changes while the
+ * offload lives, such as the meter's key). done() runs on the loop, once, for
  * every job accepted, and may give new jobs.
  *
  * Without an offload (NULL: a test or a fuzz harness that wires only some services),

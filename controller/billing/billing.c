@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +126,7 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
 /* ---- period closing ---- */
 
 struct child_job {
-    const char *kind;           /* "statement", "verify" or "export" */
+    const char *kind;           /* "statement", "verify", "export" or "period" */
     const char *period;
     int64_t member;
     const char *site;
@@ -168,6 +169,67 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
               : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err);
 }
 
+/* Write the whole of text to fd 3 (the daemon's pipe). */
+static int job_write(const char *text, size_t len)
+{
+    return file_write_full(3, text, len);
+}
+
+/* A period read for its close (billing_period_read()), at one moment of the database: a
+ * first line of JSON (what the seal needs: the newest usage record, the ledger's head, the
+ * totals; or the failure), then the archive's bytes. info: {"closed_at": N, "public_key":
+ * HEX}. */
+static int period_job(const char *db, const struct child_job *job)
+{
+    json_t *info = json_loads(job->info, 0, NULL), *statement = NULL, *archive, *head;
+    const char *err = "cannot open the database";
+    uint8_t hash[LEDGER_HASH_LEN], sig[LEDGER_SIG_LEN];
+    char hex[LEDGER_HASH_LEN * 2 + 1];
+    int64_t usage_last = 0, seq = 0;
+    struct store *ro = NULL;
+    char *text = NULL, *line;
+    int r = db ? store_open(db, &ro) : -EINVAL;
+
+    if (r == 0 && (r = store_snapshot_begin(ro)) == 0) {
+        if ((r = store_usage_last_id(ro, &usage_last)) < 0)
+            err = "cannot read usage";
+        else if ((r = store_ledger_head(ro, &seq, hash, sig)) < 0)
+            err = "cannot read the ledger's head";
+        else if (!(statement = billing_statement(ro, job->period, 0, &err)))
+            r = -EIO;
+        store_snapshot_end(ro);
+    }
+    store_free(ro);
+    if (r < 0) {
+        json_decref(info);
+        line = json_dumps(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err),
+                          JSON_COMPACT);
+        if (line)
+            (void)(job_write(line, strlen(line)) == 0 && job_write("\n", 1));
+        free(line);
+        return 1;
+    }
+    sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+    archive = json_pack("{s:s, s:s, s:s, s:O, s:I, s:s, s:O, s:o}", "format",
+                        "portier-period-archive-v1", "site", job->site, "period", job->period,
+                        "closed_at", json_object_get(info, "closed_at"), "last_ledger_seq",
+                        (json_int_t)seq, "last_ledger_hash", hex, "public_key",
+                        json_object_get(info, "public_key"), "statement", statement);
+    head = json_pack("{s:b, s:I, s:I, s:s, s:O}", "ok", 1, "usage_last", (json_int_t)usage_last,
+                     "last_seq", (json_int_t)seq, "last_hash", hex, "totals",
+                     json_object_get(statement, "totals"));
+    text = archive ? json_dumps(archive, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+    line = head ? json_dumps(head, JSON_COMPACT) : NULL;
+    json_decref(archive);
+    json_decref(head);
+    json_decref(info);
+    r = text && line && job_write(line, strlen(line)) == 0 && job_write("\n", 1) == 0 &&
+        job_write(text, strlen(text)) == 0 ? 0 : 1;
+    free(text);
+    free(line);
+    return r;
+}
+
 int billing_job_main(int argc, char **argv)
 {
     struct child_job job = { .kind = "", .period = "", .site = "", .info = "" };
@@ -191,6 +253,8 @@ int billing_job_main(int argc, char **argv)
             job.info = argv[i + 1];
     }
     alarm(600);         /* never linger */
+    if (strcmp(job.kind, "period") == 0)
+        return period_job(db, &job);
     reply = db && store_open(db, &ro) == 0
                 ? job_reply(ro, &job)
                 : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
@@ -206,6 +270,99 @@ int billing_job_main(int argc, char **argv)
     return 0;
 }
 
+/* The most a period's archive may weigh (60,000 records: about 20 MB). */
+#define PERIOD_ARCHIVE_MAX ((size_t)1 << 30)
+
+int billing_period_read(const char *program, const char *db, const char *period,
+                        const char *site, const char *info, json_t **ret_head, char **ret_text)
+{
+    char *argv[] = { (char *)program, "--job", "period", "--db", (char *)db, "--period",
+                     (char *)period, "--site", (char *)site, "--info", (char *)info, NULL };
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none;
+    char *buf = NULL, *nl;
+    size_t len = 0, cap = 0;
+    int p[2], r, status;
+    pid_t pid;
+
+    *ret_head = NULL;
+    *ret_text = NULL;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    if (p[1] == 3) {            /* dup2() onto itself would leave it close-on-exec */
+        int w = fcntl(p[1], F_DUPFD_CLOEXEC, 4);
+        close(p[1]);
+        if (w < 0) {
+            close(p[0]);
+            return -errno;
+        }
+        p[1] = w;
+    }
+    sigemptyset(&none);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);  /* nothing of the daemon's */
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    r = -posix_spawn(&pid, program, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(p[1]);
+    if (r < 0) {
+        close(p[0]);
+        return r;
+    }
+    for (;;) {
+        if (len == cap) {
+            size_t more = cap ? cap * 2 : 1 << 16;
+            char *b = more <= PERIOD_ARCHIVE_MAX ? realloc(buf, more + 1) : NULL;
+            if (!b) {
+                r = more <= PERIOD_ARCHIVE_MAX ? -ENOMEM : -EFBIG;
+                break;
+            }
+            buf = b;
+            cap = more;
+        }
+        ssize_t n = read(p[0], buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = n < 0 ? -errno : 0;
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(p[0]);                /* a job still writing ends on its own (SIGPIPE) */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (r == 0 && (!buf || !(nl = memchr(buf, '\n', len))))
+        r = -EIO;               /* the job died before its first line */
+    if (r == 0) {
+        *ret_head = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+        if (!*ret_head)
+            r = -EIO;
+    }
+    if (r == 0 && json_is_true(json_object_get(*ret_head, "ok"))) {
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            r = -EIO;           /* the archive may be cut short */
+        } else {
+            len -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, len);
+            buf[len] = '\0';
+            *ret_text = buf;
+            buf = NULL;
+        }
+    }
+    free(buf);
+    if (r < 0) {
+        json_decref(*ret_head);
+        *ret_head = NULL;
+    }
+    return r;
+}
+
 /* A month of usage or a million ledger entries take seconds: on the loop, the doors would
  * wait that long. A fresh process (portierd --job ..., the client's socket as fd 3) does
  * the work through its own connection — WAL lets it read while the daemon writes; a mere
@@ -217,30 +374,40 @@ int billing_start_job(struct cmd_call *call, const char *kind, const char *perio
     return billing_start_job_info(call, kind, period, member_id, NULL);
 }
 
+int billing_job_program(char *buf, size_t n)
+{
+    /* portierd itself; a test harness that embeds the daemon names it instead. */
+    const char *program = getenv("PORTIER_JOB_PROGRAM");
+    ssize_t len;
+
+    if (program && *program) {
+        if (strlen(program) >= n)
+            return -ENAMETOOLONG;
+        strcpy(buf, program);
+        return 0;
+    }
+    len = readlink("/proc/self/exe", buf, n - 1);
+    if (len <= 0)
+        return -EIO;
+    buf[len] = '\0';
+    return 0;
+}
+
 int billing_start_job_info(struct cmd_call *call, const char *kind, const char *period,
                            int64_t member_id, json_t *info)
 {
     struct services *svc = cmd_services(call);
     char path[PATH_MAX], self[PATH_MAX], member[24];
     const char *site = meter_site(svc->meter);
-    ssize_t len;
     pid_t pid;
     int fd;
 
-    /* portierd itself; a test harness that embeds the daemon names it instead. */
-    const char *program = getenv("PORTIER_JOB_PROGRAM");
-    if (program && *program && strlen(program) < sizeof(self)) {
-        strcpy(self, program);
-        len = (ssize_t)strlen(self);
-    } else {
-        len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    }
-    if (len <= 0 || store_path(svc->store, path, sizeof(path)) < 0)
+    if (billing_job_program(self, sizeof(self)) < 0 ||
+        store_path(svc->store, path, sizeof(path)) < 0)
         return cmd_fail(call, -EIO, "internal", "cannot start the job");
     fd = cmd_job_fd(call);
     if (fd < 0)
         return cmd_fail(call, fd, "internal", "cannot start the job: %s", strerror(-fd));
-    self[len] = '\0';
     snprintf(member, sizeof(member), "%" PRId64, member_id);
     char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     char *argv[] = { self, "--job", (char *)kind, "--db", path, "--period", (char *)period,

@@ -19,7 +19,20 @@ int billing_start_job(struct cmd_call *call, const char *kind, const char *perio
 int billing_start_job_info(struct cmd_call *call, const char *kind, const char *period,
                            int64_t member_id, json_t *info);
 
-/* `portierd --job statement|verify|export --db PATH [--period P] [--member N] [--site ID]
+/* Where a job's program is: $PORTIER_JOB_PROGRAM (a test harness that embeds the daemon),
+ * else portierd itself. 0 or -errno. */
+int billing_job_program(char *buf, size_t n);
+
+/* Read period "YYYY-MM" for its close in a job process (program: billing_job_program()),
+ * waiting for it: for a thread, never the loop. The job reads the database at one moment
+ * through its own connection, and the daemon's memory never holds the month's records.
+ * info: {"closed_at": N, "public_key": HEX}, JSON. 0 with *ret_head {"ok": true,
+ * "usage_last", "last_seq", "last_hash", "totals"} and *ret_text the archive's bytes
+ * (free()); or 0 with *ret_head {"ok": false, "code", "error"} and no text; or -errno. */
+int billing_period_read(const char *program, const char *db, const char *period,
+                        const char *site, const char *info, json_t **ret_head, char **ret_text);
+
+/* `portierd --job statement|verify|export|period --db PATH [--period P] [--member N] [--site ID]
  * [--info JSON]`, with the client's socket as fd 3: what a job process runs. Returns the
  * exit status. */
 int billing_job_main(int argc, char **argv);

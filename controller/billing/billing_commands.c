@@ -61,29 +61,49 @@ int cmd_statement(struct cmd_call *call, const struct cmd_args *a)
 
 /* ---- periods ----
  *
- * Closing a period writes its archive, signature and checksum, each fsync'd, and makes
- * the archive directory's name durable: on an SD card, tens of milliseconds each. None of
- * it may hold the doors (docs/architecture.md), so the syncs happen on the offload thread,
- * in two steps, and the call waits:
- *   1. (thread) the archive directory exists and its name is durable;
- *   2. (loop)   the statement, the ledger's head and the seal, in one loop turn: the seal's
- *               trigger refuses late records from then on, so the archive says exactly what
- *               the seal covers;
+ * Closing a period reads a month of usage (60,000 records: about a second) and writes its
+ * archive, signature and checksum, each fsync'd, and makes the archive directory's name
+ * durable: on an SD card, tens of milliseconds each. None of it may hold the doors
+ * (docs/architecture.md), so it happens on the offload thread, and the call waits:
+ *   1. (thread) the archive directory exists and its name is durable; then a job process,
+ *               through a connection of its own, at one moment of the database: the
+ *               statement, the ledger's head and the newest usage record, and the archive;
+ *               its checksum and signature;
+ *   2. (loop)   no record of the period came after that moment (else 1 again, at most
+ *               PERIOD_READS_MAX times): the seal, in the same loop turn. Its trigger
+ *               refuses late records from then on, so the archive says exactly what the
+ *               seal covers;
  *   3. (thread) the three files, each written aside, fsync'd, renamed, the directory synced;
  *   4. (loop)   the answer, the seal to the custodian.
  * The seal comes before the files: a period whose row exists but whose archive failed can
  * be re-exported; the reverse could not be trusted. */
 
+/* A period read again this many times because records of it kept arriving meanwhile (a
+ * member checking out with a presence begun in it) is left for a calmer moment. */
+#define PERIOD_READS_MAX 3
+
 struct period_close {
     struct services *svc;
     struct cmd_call *call;          /* NULL once the caller has gone */
+    const struct meter *meter;      /* its key signs the archive on the thread: it never
+                                     * changes, and the offload is freed before the meter */
     char period[8];
+    char site[64];
+    char db[PATH_MAX];
+    char program[PATH_MAX];         /* the job's (billing_job_program()) */
+    char info[200];                 /* the job's: {"closed_at": N, "public_key": HEX} */
     char dir[300], path[400];
+    int64_t closed_at;
+    unsigned reads;
+    /* what the thread read, at one moment */
+    int64_t usage_last;             /* the newest usage record then */
+    struct store_period seal;
     char *text;                     /* the archive */
     char sig_line[LEDGER_SIG_LEN * 2 + 2];
     char sha_line[600];
-    int64_t last_seq;
     json_t *totals;
+    const char *fail_code;          /* the thread's failure: code and message */
+    char fail[512];
 };
 
 static void period_close_free(struct period_close *pc)
@@ -128,16 +148,85 @@ static int write_side_file(const char *path, const char *suffix, const char *lin
     return file_write_atomic(side, line, strlen(line), 0640);
 }
 
+/* The thread's failure, for step 2 to answer. Returns r. */
+static int read_failed(struct period_close *pc, int r, const char *code, const char *msg)
+{
+    pc->fail_code = code;
+    snprintf(pc->fail, sizeof(pc->fail), "%s", msg);
+    return r;
+}
+
 /* 1, on the thread. The directory's own name must be durable too, or a power cut takes
  * every archive in it along (its entry in state_dir is synced here, whether this call made
- * it or a run cut short before syncing it did). */
-static int period_dir_work(void *arg)
+ * it or a run cut short before syncing it did). Then the period is read by a job process
+ * (billing_period_read()), at one moment of the database: a month's records would take
+ * the daemon's memory to hundreds of megabytes, and their allocations would contend with
+ * the loop's. */
+static int period_read_work(void *arg)
 {
     struct period_close *pc = arg;
+    struct store_period *p = &pc->seal;
+    char hex[LEDGER_SIG_LEN * 2 + 1], sha_hex[crypto_hash_sha256_BYTES * 2 + 1], *t;
+    uint8_t sig[LEDGER_SIG_LEN];
+    json_t *head = NULL;
+    int r;
 
+    free(pc->text);
+    pc->text = NULL;
+    json_decref(pc->totals);
+    pc->totals = NULL;
     if (mkdir(pc->dir, 0750) < 0 && errno != EEXIST)
-        return -errno;
-    return file_sync_dir(pc->dir);
+        r = -errno;
+    else
+        r = file_sync_dir(pc->dir);
+    if (r < 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "cannot write the archive in %s: %s", pc->dir, strerror(-r));
+        return read_failed(pc, r, "io", msg);
+    }
+    r = billing_period_read(pc->program, pc->db, pc->period, pc->site, pc->info, &head,
+                            &pc->text);
+    if (r < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot read the period: %s", strerror(-r));
+        return read_failed(pc, r, "internal", msg);
+    }
+    if (!pc->text) {
+        const char *code = json_string_value(json_object_get(head, "code"));
+        const char *err = json_string_value(json_object_get(head, "error"));
+        r = read_failed(pc, -EIO, code ? code : "store", err ? err : "cannot read the period");
+        json_decref(head);
+        return r;
+    }
+    pc->usage_last = json_integer_value(json_object_get(head, "usage_last"));
+    p->last_seq = json_integer_value(json_object_get(head, "last_seq"));
+    const char *hash = json_string_value(json_object_get(head, "last_hash"));
+    pc->totals = json_incref(json_object_get(head, "totals"));
+    r = hash && strlen(hash) == LEDGER_HASH_LEN * 2 &&
+        sodium_hex2bin(p->last_hash, sizeof(p->last_hash), hash, strlen(hash), NULL, NULL,
+                       NULL) == 0 && json_is_object(pc->totals) ? 0 : -EIO;
+    json_decref(head);
+    if (r < 0)
+        return read_failed(pc, r, "internal", "the period's reading is malformed");
+    t = json_dumps(pc->totals, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!t)
+        return read_failed(pc, -ENOMEM, "internal", "out of memory");
+    snprintf(p->totals, sizeof(p->totals), "%s", t);
+    free(t);
+    period_days(pc->period, p->first_day, p->last_day);
+    snprintf(p->period, sizeof(p->period), "%s", pc->period);
+    p->closed_at = pc->closed_at;
+    snprintf(p->archive, sizeof(p->archive), "%.255s", pc->path);
+    /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */
+    crypto_hash_sha256(p->archive_sha256, (const uint8_t *)pc->text, strlen(pc->text));
+    p->has_archive_sha256 = true;
+    meter_sign(pc->meter, pc->text, strlen(pc->text), sig);
+    sodium_bin2hex(hex, sizeof(hex), sig, sizeof(sig));
+    snprintf(pc->sig_line, sizeof(pc->sig_line), "%s\n", hex);
+    sodium_bin2hex(sha_hex, sizeof(sha_hex), p->archive_sha256, sizeof(p->archive_sha256));
+    snprintf(pc->sha_line, sizeof(pc->sha_line), "%s  %s\n", sha_hex,
+             strrchr(pc->path, '/') + 1);
+    return 0;
 }
 
 /* 3, on the thread. */
@@ -166,13 +255,13 @@ static void period_files_done(int r, void *arg)
         goto out;
     }
     log_notice("period %s closed: %s (ledger up to %" PRId64 ")", pc->period, pc->path,
-               pc->last_seq);
+               pc->seal.last_seq);
     consortium_publish_seals(pc->svc->consortium);     /* the new seal, to the custodian */
     if (call) {
         pc->call = NULL;
         cmd_on_cancel(call, NULL, NULL);
         cmd_ok(call, json_pack("{s:s, s:s, s:I, s:O}", "period", pc->period, "archive",
-                               pc->path, "last_ledger_seq", (json_int_t)pc->last_seq,
+                               pc->path, "last_ledger_seq", (json_int_t)pc->seal.last_seq,
                                "totals", pc->totals));
         cmd_finish(call);
     }
@@ -180,65 +269,51 @@ out:
     period_close_free(pc);
 }
 
+static void period_read_done(int r, void *arg);
+
+static int period_read_start(struct period_close *pc)
+{
+    pc->reads++;
+    pc->fail_code = NULL;
+    return offload_run(pc->svc->offload, period_read_work, period_read_done, pc);
+}
+
 /* 2, on the loop. */
-static void period_dir_done(int r, void *arg)
+static void period_read_done(int r, void *arg)
 {
     struct period_close *pc = arg;
     struct store *store = pc->svc->store;
-    struct meter *meter = pc->svc->meter;
-    struct store_period p = { 0 };
-    char hex[LEDGER_SIG_LEN * 2 + 1], pkhex[LEDGER_PK_LEN * 2 + 1];
-    char sha_hex[crypto_hash_sha256_BYTES * 2 + 1], *t;
-    uint8_t head_sig[LEDGER_SIG_LEN], sig[LEDGER_SIG_LEN];
-    uint8_t pk[LEDGER_PK_LEN];
-    json_t *statement = NULL, *archive = NULL;
-    const char *err = "";
 
     if (!pc->call)
         goto out;           /* nobody asked any more: nothing sealed, nothing to write */
     if (r < 0) {
-        period_close_fail(pc, r, "io", "cannot write the archive in %s: %s", pc->dir,
-                          strerror(-r));
+        period_close_fail(pc, r, pc->fail_code ? pc->fail_code : "internal", "%s",
+                          pc->fail[0] ? pc->fail : strerror(-r));
         goto out;
     }
-    period_days(pc->period, p.first_day, p.last_day);
-    statement = billing_statement(store, pc->period, 0, &err);
-    if (!statement) {
-        period_close_fail(pc, -EIO, "store", "%s", err);
-        goto out;
-    }
-    r = store_ledger_head(store, &p.last_seq, p.last_hash, head_sig);
+    /* Records of the period written after the moment read (a presence begun in it, closed
+     * since): the archive would miss them. Read again. */
+    r = store_usage_added_since(store, pc->usage_last, pc->seal.first_day, pc->seal.last_day);
     if (r < 0) {
-        period_close_fail(pc, r, "store", "cannot read the ledger's head: %s", strerror(-r));
+        period_close_fail(pc, r, "store", "cannot read usage: %s", strerror(-r));
         goto out;
     }
-    meter_public_key(meter, pk);
-    sodium_bin2hex(hex, sizeof(hex), p.last_hash, LEDGER_HASH_LEN);
-    sodium_bin2hex(pkhex, sizeof(pkhex), pk, LEDGER_PK_LEN);
-    archive = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "format",
-                        "portier-period-archive-v1", "site", meter_site(meter), "period",
-                        pc->period, "closed_at", (json_int_t)now_utc(), "last_ledger_seq",
-                        (json_int_t)p.last_seq, "last_ledger_hash", hex, "public_key", pkhex,
-                        "statement", statement);
-    pc->text = archive ? json_dumps(archive, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-    pc->totals = json_incref(json_object_get(statement, "totals"));
-    t = json_dumps(pc->totals, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!pc->text || !t) {
-        free(t);
-        period_close_fail(pc, -ENOMEM, "internal", "out of memory");
-        goto out;
+    if (r > 0) {
+        if (pc->reads >= PERIOD_READS_MAX) {
+            period_close_fail(pc, -EAGAIN, "busy", "records of period %s keep arriving while "
+                              "it is read; try again in a moment", pc->period);
+            goto out;
+        }
+        log_info("period %s: records of it arrived while it was read; reading it again",
+                 pc->period);
+        if ((r = period_read_start(pc)) < 0) {
+            period_close_fail(pc, r, "internal", "cannot close period: %s", strerror(-r));
+            goto out;
+        }
+        return;
     }
-    snprintf(p.totals, sizeof(p.totals), "%s", t);
-    free(t);
-    snprintf(p.period, sizeof(p.period), "%s", pc->period);
-    p.closed_at = now_utc();
-    snprintf(p.archive, sizeof(p.archive), "%.255s", pc->path);
-    /* The archive's bytes are fixed now: the seal row keeps their hash for the custodian. */
-    crypto_hash_sha256(p.archive_sha256, (const uint8_t *)pc->text, strlen(pc->text));
-    p.has_archive_sha256 = true;
-    pc->last_seq = p.last_seq;
     /* Seal first (the trigger then refuses late records), then write the files. */
-    r = store_period_add(store, &p);
+    r = store_period_add(store, &pc->seal);
     if (r == -EEXIST) {
         period_close_fail(pc, r, "closed", "period %s is already closed", pc->period);
         goto out;
@@ -248,15 +323,7 @@ static void period_dir_done(int r, void *arg)
         goto out;
     }
     log_info("period %s sealed by %s (ledger up to %" PRId64 "); writing its archive",
-             pc->period, cmd_who(pc->call), p.last_seq);
-    meter_sign(meter, pc->text, strlen(pc->text), sig);
-    sodium_bin2hex(hex, sizeof(hex), sig, sizeof(sig));
-    snprintf(pc->sig_line, sizeof(pc->sig_line), "%s\n", hex);
-    sodium_bin2hex(sha_hex, sizeof(sha_hex), p.archive_sha256, sizeof(p.archive_sha256));
-    snprintf(pc->sha_line, sizeof(pc->sha_line), "%s  %s\n", sha_hex,
-             strrchr(pc->path, '/') + 1);
-    json_decref(archive);
-    json_decref(statement);
+             pc->period, cmd_who(pc->call), pc->seal.last_seq);
     r = offload_run(pc->svc->offload, period_files_work, period_files_done, pc);
     if (r < 0) {
         log_error("period %s: sealed, but its archive could not be written: %s", pc->period,
@@ -267,8 +334,6 @@ static void period_dir_done(int r, void *arg)
     }
     return;
 out:
-    json_decref(archive);
-    json_decref(statement);
     period_close_free(pc);
 }
 
@@ -290,13 +355,30 @@ int cmd_period_close(struct cmd_call *call, const struct cmd_args *a)
         return cmd_fail(call, -ENOMEM, "internal", "out of memory");
     pc->svc = svc;
     pc->call = call;
+    pc->meter = svc->meter;
+    pc->closed_at = now_utc();
     snprintf(pc->period, sizeof(pc->period), "%s", period);
+    snprintf(pc->site, sizeof(pc->site), "%s", meter_site(svc->meter));
     snprintf(pc->dir, sizeof(pc->dir), "%.255s/archives", svc->cfg->daemon.state_dir);
-    snprintf(pc->path, sizeof(pc->path), "%s/portier-%s-%s.json", pc->dir,
-             meter_site(svc->meter), period);
+    snprintf(pc->path, sizeof(pc->path), "%s/portier-%s-%s.json", pc->dir, pc->site, period);
+    r = store_path(svc->store, pc->db, sizeof(pc->db));
+    if (r == 0)
+        r = billing_job_program(pc->program, sizeof(pc->program));
+    if (r == 0) {
+        uint8_t pk[LEDGER_PK_LEN];
+        char pkhex[LEDGER_PK_LEN * 2 + 1];
+        meter_public_key(svc->meter, pk);
+        sodium_bin2hex(pkhex, sizeof(pkhex), pk, sizeof(pk));
+        snprintf(pc->info, sizeof(pc->info), "{\"closed_at\": %" PRId64 ", \"public_key\": \"%s\"}",
+                 pc->closed_at, pkhex);
+    }
+    if (r < 0) {
+        period_close_free(pc);
+        return cmd_fail(call, r, "internal", "cannot close period: %s", strerror(-r));
+    }
     log_info("period %s: closing, asked by %s", period, cmd_who(call));
     cmd_on_cancel(call, period_close_gone, pc);
-    r = offload_run(svc->offload, period_dir_work, period_dir_done, pc);
+    r = period_read_start(pc);
     if (r < 0) {
         pc->call = NULL;
         period_close_free(pc);

@@ -653,6 +653,22 @@ int store_commit(struct store *s)
 
 bool store_in_batch(struct store *s) { return s->in_batch; }
 
+static const char sql_snapshot_begin[] = "BEGIN DEFERRED";
+
+int store_snapshot_begin(struct store *s)
+{
+    if (s->in_batch)
+        return -EBUSY;
+    return store_stmt_exec(store_stmt(s, sql_snapshot_begin));
+}
+
+void store_snapshot_end(struct store *s)
+{
+    /* Nothing was written: ending it cannot fail in a way that loses anything. */
+    if (!s->in_batch && !sqlite3_get_autocommit(s->db))
+        (void)store_stmt_exec(store_stmt(s, sql_commit));
+}
+
 uint64_t store_ticket(const struct store *s)
 {
     return s->in_batch ? s->batch_no : s->committed_no;

@@ -59,6 +59,11 @@ void store_set_hooks(struct store *s, const struct store_hooks *hooks);
  * to the failed hook). */
 STORE_CHECK int store_commit(struct store *s);
 bool store_in_batch(struct store *s);
+/* One moment for a connection that only reads (a job's, a thread's): every read between
+ * the two sees the database as it was at the first of them, whatever is committed
+ * meanwhile. -EBUSY inside a batch. */
+STORE_CHECK int store_snapshot_begin(struct store *s);
+void store_snapshot_end(struct store *s);
 /* What an answer given now depends on: the open batch, or else the last committed one. */
 uint64_t store_ticket(const struct store *s);
 /* The number of the last committed batch. */
@@ -532,6 +537,12 @@ typedef int (*store_usage_fn)(const struct store_usage *u, void *userdata);
 STORE_CHECK int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
                         int64_t member_id, store_usage_fn fn, void *userdata);
 STORE_CHECK int store_usage_by_seq(struct store *s, int64_t seq, struct store_usage *ret);
+/* The newest usage record's id (0: none). */
+STORE_CHECK int store_usage_last_id(struct store *s, int64_t *ret_id);
+/* 1 if a usage record newer than after_id has billing_day in [first_day, last_day], 0 if
+ * none, or -errno: reads only the records newer than after_id. */
+STORE_CHECK int store_usage_added_since(struct store *s, int64_t after_id, const char *first_day,
+                                        const char *last_day);
 
 /* The newest entry (seq 0 and zeros for an empty ledger). */
 STORE_CHECK int store_ledger_head(struct store *s, int64_t *ret_seq, uint8_t hash[LEDGER_HASH_LEN],

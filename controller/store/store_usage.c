@@ -290,6 +290,31 @@ static const struct store_cols usage_cols = STORE_COLS(struct store_usage,
 
 STORE_ROWS_TO(usage_row, store_usage_fn)
 
+static const char sql_usage_last_id[] = "SELECT coalesce(max(id), 0) FROM usage";
+/* Through the rowid from after_id ("+": not through usage_day, which would read the whole
+ * period's records). */
+static const char sql_usage_added_since[] =
+    "SELECT EXISTS (SELECT 1 FROM usage WHERE id > ?1 AND +billing_day BETWEEN ?2 AND ?3)";
+
+int store_usage_last_id(struct store *s, int64_t *ret_id)
+{
+    int64_t v = store_value(s, sql_usage_last_id, STORE_NO_ARGS);
+
+    if (v < 0)
+        return (int)v;
+    *ret_id = v;
+    return 0;
+}
+
+int store_usage_added_since(struct store *s, int64_t after_id, const char *first_day,
+                            const char *last_day)
+{
+    int64_t v = store_value(s, sql_usage_added_since,
+                            STORE_ARGS(STORE_INT(after_id), STORE_TEXT(first_day),
+                                       STORE_TEXT(last_day)));
+    return v < 0 ? (int)v : v > 0;
+}
+
 int store_usage_foreach(struct store *s, const char *first_day, const char *last_day,
                         int64_t member_id, store_usage_fn fn, void *userdata)
 {

@@ -219,6 +219,20 @@ class DescriptorTest(DaemonTest):
         self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
         self.assertTrue(fds["3"].startswith("socket:"), fds)
 
+    def test_period_job_holds_its_pipe_only(self):
+        """A period's close reads the month in a job process too (the daemon's memory never
+        holds a month of records): it holds the pipe it answers on, nothing else."""
+        wait_until(lambda: self.d.status()["mqtt"]["connected"], what="mqtt connected")
+        last_month = time.strftime("%Y-%m", time.localtime(time.time() - 40 * 86400))
+        reply = self.d.ok({"cmd": "period.close", "period": last_month})
+        self.assertTrue(os.path.exists(reply["archive"]), reply)
+        with open(self.job_log) as f:
+            seen = [eval(line) for line in f]
+        self.assertEqual(len(seen), 1, seen)
+        fds = dict(seen[0])
+        self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
+        self.assertTrue(fds["3"].startswith("pipe:"), fds)
+
     def test_password_child_holds_its_pipe_only(self):
         wait_until(lambda: self.d.status()["mqtt"]["connected"], what="mqtt connected")
         pid = self.d.proc.pid
