@@ -376,6 +376,22 @@ def bench_core(args, out):
         out["taps_per_second_burst8"] = per_thread * 8 / elapsed
         out["bytes_written_per_tap_burst8"] = (io1 - io0) / (per_thread * 8)
         out["tap_to_relay_us_p99_burst8"] = percentile(burst_lat, 99)
+
+        # The whole site's lists (every card, a search among the members) while doors are
+        # tapped, timed from outside: job processes read them (billing.c), not the loop.
+        tappers = tappers_start(d, [("front", "front", day_cards[:50])], seconds=14,
+                                pause_ms=[0, 20])
+        time.sleep(1)
+        t0 = time.monotonic()
+        raw = d.request_raw({"cmd": "card.list"})
+        out["card_list_s"] = time.monotonic() - t0
+        out["card_list_bytes"] = len(raw)
+        t0 = time.monotonic()
+        r = d.request({"cmd": "member.list", "query": "zz", "limit": 50})
+        out["member_search_s"] = time.monotonic() - t0
+        if not r.get("ok"):
+            raise RuntimeError("bench: member.list: %r" % r)
+        out["lists_taps"] = tappers_result(tappers)
         d.stop()
 
         # A slow disk: every fsync 20 ms slower (tools/bench-shims/slow_sync.c), two doors
@@ -2501,6 +2517,10 @@ def core_rows(out):
         taps_row("taps one at a time", out["core_outside"]),
         ("tap → relay p99 inside the daemon, 8 clients at once",
          "%.0f µs" % out["tap_to_relay_us_p99_burst8"], "—"),
+        ("every card listed (%.0f MB, portierctl card list) / a search among the members: "
+         "round trip" % (out["card_list_bytes"] / 1e6),
+         "%.1f / %.2f s" % (out["card_list_s"], out["member_search_s"]), "—"),
+        taps_row("  meanwhile, taps at the front door", out["lists_taps"]),
         taps_row("(d) every fsync %d ms slower (LD_PRELOAD shim), two doors tapped at once"
                  % so["sync_ms"], so),
         ("  syncs made meanwhile / by the event loop itself", "%d / %d"

@@ -234,6 +234,8 @@ static bool match_named(const char *path, const char *prefix, const char *verb, 
     return true;
 }
 
+#define API_MEMBERS_PAGE 1000
+
 /* GET /api/v1/members?q=TEXT&filter=active&offset=N&limit=N: the command's arguments.
  * False (answered) if a number is not one. */
 static bool member_list_query(struct http_req *rq, json_t *req)
@@ -258,6 +260,10 @@ static bool member_list_query(struct http_req *rq, json_t *req)
         }
         json_object_set_new(req, ints[i], json_integer(n));
     }
+    /* A page at a time: the loop reads a job's answer whole (CMD_JOB_REPLY_MAX), and a site's
+     * whole list is tens of megabytes. */
+    if (!json_object_get(req, "limit"))
+        json_object_set_new(req, "limit", json_integer(API_MEMBERS_PAGE));
     return true;
 }
 

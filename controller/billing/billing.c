@@ -126,7 +126,8 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
 /* ---- period closing ---- */
 
 struct child_job {
-    const char *kind;           /* "statement", "verify", "export" or "period" */
+    const char *kind;           /* "statement", "verify", "export", "members", "cards" or
+                                 * "period" */
     const char *period;
     int64_t member;
     const char *site;
@@ -163,6 +164,29 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
         json_decref(info);
         return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
                    : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
+    }
+    if (strcmp(job->kind, "members") == 0 || strcmp(job->kind, "cards") == 0) {
+        json_t *info = json_loads(job->info, 0, NULL), *fields, *reply;
+        struct store_member_query q = {
+            .text = json_string_value(json_object_get(info, "query")),
+            .filter = (enum store_member_filter)json_integer_value(json_object_get(info, "filter")),
+            .offset = json_integer_value(json_object_get(info, "offset")),
+            .limit = json_integer_value(json_object_get(info, "limit")),
+            .now = json_integer_value(json_object_get(info, "now")),
+            .expiring_seconds = json_integer_value(json_object_get(info, "expiring_seconds")),
+        };
+        int r = 0;
+        bool members = strcmp(job->kind, "members") == 0;
+        fields = members ? (info ? members_list_fields(ro, &q, &r) : NULL)
+                         : members_cards_fields(ro, job->member, &r);
+        json_decref(info);
+        if (!fields)
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
+                             members ? "cannot read the members" : "cannot read the cards");
+        reply = json_pack("{s:b}", "ok", 1);
+        json_object_update(reply, fields);
+        json_decref(fields);
+        return reply;
     }
     st = billing_statement(ro, job->period, job->member, &err);
     return st ? json_pack("{s:b, s:o}", "ok", 1, "statement", st)
@@ -335,8 +359,14 @@ int billing_period_read(const char *program, const char *db, const char *period,
         len += (size_t)n;
     }
     close(p[0]);                /* a job still writing ends on its own (SIGPIPE) */
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    for (;;) {
+        if (waitpid(pid, &status, 0) == pid)
+            break;
+        if (errno != EINTR) {
+            status = -1;        /* not its exit status: not a success either */
+            break;
+        }
+    }
     if (r == 0 && (!buf || !(nl = memchr(buf, '\n', len))))
         r = -EIO;               /* the job died before its first line */
     if (r == 0) {
@@ -345,7 +375,7 @@ int billing_period_read(const char *program, const char *db, const char *period,
             r = -EIO;
     }
     if (r == 0 && json_is_true(json_object_get(*ret_head, "ok"))) {
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             r = -EIO;           /* the archive may be cut short */
         } else {
             len -= (size_t)(nl + 1 - buf);

@@ -78,6 +78,49 @@ void members_json_time(json_t *obj, const char *key, int64_t t)
     }
 }
 
+static int member_append(const struct store_member *m, void *userdata)
+{
+    struct { json_t *list; int64_t now; } *x = userdata;
+    return json_array_append_new(x->list, members_json(m, x->now)) == 0 ? 0 : -ENOMEM;
+}
+
+static int card_append(const struct store_card *c, void *userdata)
+{
+    return json_array_append_new(userdata, json_pack(
+        "{s:I, s:I, s:s, s:s, s:b, s:I, s:s, s:b}", "id", (json_int_t)c->id, "member_id",
+        (json_int_t)c->member_id, "member", c->member, "label", c->label, "enabled", c->enabled,
+        "created_at", (json_int_t)c->created_at, "hash", c->hash_prefix, "desfire",
+        c->desfire)) == 0 ? 0 : -ENOMEM;
+}
+
+json_t *members_list_fields(struct store *store, const struct store_member_query *q, int *ret_r)
+{
+    struct { json_t *list; int64_t now; } x = { json_array(), q->now };
+    int64_t total = 0;
+    int r = x.list ? store_members_query(store, q, member_append, &x, &total) : -ENOMEM;
+
+    *ret_r = r;
+    if (r < 0) {
+        json_decref(x.list);
+        return NULL;
+    }
+    return json_pack("{s:o, s:I, s:I, s:I}", "members", x.list, "total", (json_int_t)total,
+                     "offset", (json_int_t)q->offset, "limit", (json_int_t)q->limit);
+}
+
+json_t *members_cards_fields(struct store *store, int64_t member_id, int *ret_r)
+{
+    json_t *list = json_array();
+    int r = list ? store_cards_foreach(store, member_id, card_append, list) : -ENOMEM;
+
+    *ret_r = r;
+    if (r < 0) {
+        json_decref(list);
+        return NULL;
+    }
+    return json_pack("{s:o}", "cards", list);
+}
+
 json_t *members_json(const struct store_member *m, int64_t now)
 {
     enum store_member_state state = store_member_state(m, now);

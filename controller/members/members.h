@@ -27,6 +27,12 @@ int64_t members_billing_day_start(int64_t t, int day_starts_minutes);
 /* JSON of a member, as the member commands answer it: times as epoch seconds with a UTC
  * text beside them (key_utc, ISO 8601 with Z, null when unbounded), and its state now. */
 json_t *members_json(const struct store_member *m, int64_t now);
+/* What member.list answers beside "ok": {"members": [...], "total", "offset", "limit"} for
+ * q (states as of q->now); NULL and *ret_r < 0 if the store could not be read. A site's
+ * whole list is long to read: the command has a job process read it (billing.c). */
+json_t *members_list_fields(struct store *store, const struct store_member_query *q, int *ret_r);
+/* What card.list answers beside "ok": {"cards": [...]}, of one member or (0) everyone. */
+json_t *members_cards_fields(struct store *store, int64_t member_id, int *ret_r);
 /* Sets key (epoch seconds) and key_utc (ISO 8601 text, or null for 0) on obj. */
 void members_json_time(json_t *obj, const char *key, int64_t t);
 

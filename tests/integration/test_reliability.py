@@ -219,6 +219,24 @@ class DescriptorTest(DaemonTest):
         self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
         self.assertTrue(fds["3"].startswith("socket:"), fds)
 
+    def test_whole_lists_are_read_by_job_processes(self):
+        """The site's members and every card take seconds to list at a big site (300,000 cards:
+        ten seconds): a job process reads them and answers, as it does statements; one
+        member's cards stay on the loop."""
+        wait_until(lambda: self.d.status()["mqtt"]["connected"], what="mqtt connected")
+        cards = self.d.ok({"cmd": "card.list"})["cards"]
+        self.assertEqual(len(cards), 3, cards)
+        members = self.d.ok({"cmd": "member.list", "filter": "active"})
+        self.assertEqual(members["total"], 3, members)
+        self.assertEqual(sorted(m["name"] for m in members["members"]), ["Alice", "Bob", "Carol"])
+        one = self.d.ok({"cmd": "card.list", "member": "Alice"})["cards"]
+        self.assertEqual([c["member"] for c in one], ["Alice"])
+        with open(self.job_log) as f:
+            seen = [eval(line) for line in f]
+        self.assertEqual(len(seen), 2, seen)        # card.list and member.list, not Alice's
+        for fds in map(dict, seen):
+            self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
+
     def test_period_job_holds_its_pipe_only(self):
         """A period's close reads the month in a job process too (the daemon's memory never
         holds a month of records): it holds the pipe it answers on, nothing else."""
