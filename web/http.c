@@ -942,6 +942,10 @@ static void waiters_again(struct http_req *rq)
     while (w) {                         /* newest first: reversed into arrival order */
         struct http_req *next = w->next_waiter;
         w->next_waiter = NULL;
+        if (w->answered) {              /* the controller stopping answered it already */
+            w = next;
+            continue;
+        }
         unlink_suspended(w);
         w->next_queued = chain;
         chain = w;
