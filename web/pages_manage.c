@@ -449,6 +449,10 @@ static int account_option(const struct store_account *a, void *userdata)
     return 0;
 }
 
+/* The cards that still open by their number shown on the page (the first enrolled, through
+ * their own index): a site's whole list is for portierctl card report. */
+#define UID_ONLY_SHOWN 100
+
 struct uid_ctx {
     struct http_req *rq;
     struct buf *b;
@@ -555,10 +559,14 @@ static void task_cards(struct http_req *rq, struct buf *b, json_t *status)
                   "<th scope=\"col\">%s</th></tr></thead><tbody>", L(rq, "Member"), L(rq, "Card"),
                L(rq, "Label"), L(rq, "Last used"));
     struct uid_ctx u = { rq, b, 0 };
-    http_store_ok(rq, store_uid_only_cards_foreach(rq->h->env.svc->store, uid_only_row, &u));
+    http_store_ok(rq, store_uid_only_cards_foreach(rq->h->env.svc->store, UID_ONLY_SHOWN,
+                                                   uid_only_row, &u));
     if (!u.n)
         buf_printf(b, "<tr><td colspan=\"4\">%s</td></tr>", L(rq, "None."));
-    buf_put(b, "</tbody></table></div></section>");
+    buf_put(b, "</tbody></table></div>");
+    if (u.n == UID_ONLY_SHOWN)
+        hint(b, L(rq, "The first 100 enrolled; portierctl card report lists them all, by name."));
+    buf_put(b, "</section>");
 }
 
 /* ---- doors and entrance screens ---- */

@@ -126,8 +126,8 @@ json_t *billing_statement(struct store *store, const char *period, int64_t membe
 /* ---- period closing ---- */
 
 struct child_job {
-    const char *kind;           /* "statement", "verify", "export", "members", "cards" or
-                                 * "period" */
+    const char *kind;           /* "statement", "verify", "export", "members", "cards",
+                                 * "uid-only" or "period" */
     const char *period;
     int64_t member;
     const char *site;
@@ -164,6 +164,17 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
         json_decref(info);
         return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
                    : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
+    }
+    if (strcmp(job->kind, "uid-only") == 0) {
+        int r;
+        json_t *fields = members_uid_only_fields(ro, &r), *reply;
+        if (!fields)
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
+                             "cannot read the cards");
+        reply = json_pack("{s:b}", "ok", 1);
+        json_object_update(reply, fields);
+        json_decref(fields);
+        return reply;
     }
     if (strcmp(job->kind, "members") == 0 || strcmp(job->kind, "cards") == 0) {
         json_t *info = json_loads(job->info, 0, NULL), *fields, *reply;

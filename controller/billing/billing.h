@@ -10,7 +10,8 @@
 #include "store.h"
 
 struct cmd_call;
-/* Start a job process ("statement", "verify", "export", "members" or "cards") that answers
+/* Start a job process ("statement", "verify", "export", "members", "cards" or "uid-only")
+ * that answers
  * call itself
  * (cmd_job_fd()). Returns CMD_PENDING, or the error the call was failed with. */
 int billing_start_job(struct cmd_call *call, const char *kind, const char *period,
@@ -33,7 +34,7 @@ int billing_job_program(char *buf, size_t n);
 int billing_period_read(const char *program, const char *db, const char *period,
                         const char *site, const char *info, json_t **ret_head, char **ret_text);
 
-/* `portierd --job statement|verify|export|members|cards|period --db PATH [--period P] [--member N] [--site ID]
+/* `portierd --job statement|verify|export|members|cards|uid-only|period --db PATH [--period P] [--member N] [--site ID]
  * [--info JSON]`, with the client's socket as fd 3: what a job process runs. Returns the
  * exit status. */
 int billing_job_main(int argc, char **argv);

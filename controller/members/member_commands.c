@@ -30,14 +30,6 @@
 #define HISTORY_SHOWN 100
 #define EXPIRING_SECONDS (30 * 86400)
 
-static int uid_only_append(const struct store_uid_only_card *c, void *userdata)
-{
-    return json_array_append_new(userdata, json_pack(
-        "{s:I, s:s, s:I, s:s, s:I}", "member_id", (json_int_t)c->member_id, "member", c->member,
-        "card", (json_int_t)c->card_id, "label", c->label, "last_used",
-        (json_int_t)c->last_used)) == 0 ? 0 : -ENOMEM;
-}
-
 static int change_append(const struct store_member_change *c, void *userdata)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "by", c->by, "field", c->field, "old", c->old,
@@ -749,12 +741,11 @@ int cmd_card_deprovision(struct cmd_call *call, const struct cmd_args *a)
     return provision(call, a, true);
 }
 
-/* Who still carries a card that opens by its UID alone: the migration's to-do list. */
+/* Who still carries a card that opens by its UID alone: the migration's to-do list. The
+ * whole site's, sorted by name: a job process reads it, as statements. */
 int cmd_card_report(struct cmd_call *call, const struct cmd_args *a)
 {
-    json_t *list = json_array();
-    return cmd_ok_list(call, "uid_only", list,
-                      store_uid_only_cards_foreach(cmd_services(call)->store, uid_only_append, list));
+    return billing_start_job(call, "uid-only", "", 0);
 }
 
 /* ---- plans ---- */

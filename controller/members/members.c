@@ -108,6 +108,27 @@ json_t *members_list_fields(struct store *store, const struct store_member_query
                      "offset", (json_int_t)q->offset, "limit", (json_int_t)q->limit);
 }
 
+static int uid_only_append(const struct store_uid_only_card *c, void *userdata)
+{
+    return json_array_append_new(userdata, json_pack(
+        "{s:I, s:s, s:I, s:s, s:I}", "member_id", (json_int_t)c->member_id, "member", c->member,
+        "card", (json_int_t)c->card_id, "label", c->label, "last_used",
+        (json_int_t)c->last_used)) == 0 ? 0 : -ENOMEM;
+}
+
+json_t *members_uid_only_fields(struct store *store, int *ret_r)
+{
+    json_t *list = json_array();
+    int r = list ? store_uid_only_cards_foreach(store, 0, uid_only_append, list) : -ENOMEM;
+
+    *ret_r = r;
+    if (r < 0) {
+        json_decref(list);
+        return NULL;
+    }
+    return json_pack("{s:o}", "uid_only", list);
+}
+
 json_t *members_cards_fields(struct store *store, int64_t member_id, int *ret_r)
 {
     json_t *list = json_array();

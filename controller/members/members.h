@@ -33,6 +33,9 @@ json_t *members_json(const struct store_member *m, int64_t now);
 json_t *members_list_fields(struct store *store, const struct store_member_query *q, int *ret_r);
 /* What card.list answers beside "ok": {"cards": [...]}, of one member or (0) everyone. */
 json_t *members_cards_fields(struct store *store, int64_t member_id, int *ret_r);
+/* What card.report answers beside "ok": {"uid_only": [...]}, every card that still opens
+ * by its UID, by member name. */
+json_t *members_uid_only_fields(struct store *store, int *ret_r);
 /* Sets key (epoch seconds) and key_utc (ISO 8601 text, or null for 0) on obj. */
 void members_json_time(json_t *obj, const char *key, int64_t t);
 

@@ -449,6 +449,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      "CREATE INDEX members_valid_until ON members(valid_until) WHERE valid_until > 0;"
      "CREATE INDEX qualifications_expiry ON qualifications(expires_at) "
      "  WHERE expires_at > 0 AND revoked_at = 0;"),
+    /* 18: the cards that still open by their UID, in the order they were enrolled, read a
+     * page at a time (the managers' card page) however many DESFire cards the site has. */
+    "CREATE INDEX cards_uid_only ON cards(id) WHERE desfire = 0 AND enabled = 1;",
 };
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";

@@ -23,7 +23,7 @@
  * drops it (a write that failed must not be reported as done). */
 #define STORE_CHECK __attribute__((warn_unused_result))
 
-#define STORE_SCHEMA_VERSION 17
+#define STORE_SCHEMA_VERSION 18
 #define STORE_HASH_LEN 32
 
 struct store;
@@ -233,8 +233,10 @@ struct store_uid_only_card {
     int64_t last_used;      /* UTC of its last tap, within ten minutes (cards.last_used_at); 0: never */
 };
 typedef int (*store_uid_only_fn)(const struct store_uid_only_card *c, void *userdata);
-/* By member name. */
-STORE_CHECK int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata);
+/* limit 0: every one, by member name (a site's whole list: for a job process); else the
+ * first limit enrolled, read through their own index whatever the site's size. */
+STORE_CHECK int store_uid_only_cards_foreach(struct store *s, int64_t limit, store_uid_only_fn fn,
+                                             void *userdata);
 
 /* Everything the policy needs about the holder of a card, in one query. */
 struct store_subject {

@@ -285,6 +285,10 @@ static const char sql_card_uid_only[] =
     "FROM cards c JOIN members m ON m.id = c.member_id "
     "WHERE c.desfire = 0 AND c.enabled = 1 AND m.status = 'active' "
     "ORDER BY m.name, m.id, c.id";
+static const char sql_card_uid_only_first[] =
+    "SELECT m.id, m.name, c.id, c.label, coalesce(c.last_used_at, 0) "
+    "FROM cards c INDEXED BY cards_uid_only JOIN members m ON m.id = c.member_id "
+    "WHERE c.desfire = 0 AND c.enabled = 1 AND m.status = 'active' ORDER BY c.id LIMIT ?1";
 
 #define COL(field) STORE_COL(struct store_card, field)
 static const struct store_cols card_cols = STORE_COLS(struct store_card,
@@ -368,8 +372,12 @@ static const struct store_cols uid_only_cols = STORE_COLS(struct store_uid_only_
 
 STORE_ROWS_TO(uid_only_row, store_uid_only_fn)
 
-int store_uid_only_cards_foreach(struct store *s, store_uid_only_fn fn, void *userdata)
+int store_uid_only_cards_foreach(struct store *s, int64_t limit, store_uid_only_fn fn,
+                                 void *userdata)
 {
+    if (limit > 0)
+        return store_each(s, sql_card_uid_only_first, STORE_ARGS(STORE_INT(limit)),
+                          &uid_only_cols, uid_only_row, STORE_ROWS(fn, userdata));
     return store_each(s, sql_card_uid_only, STORE_NO_ARGS, &uid_only_cols, uid_only_row,
                       STORE_ROWS(fn, userdata));
 }

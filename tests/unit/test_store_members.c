@@ -342,7 +342,7 @@ static void test_desfire_cards(void **state)
     assert_int_equal(desfire, 1);
 
     /* Ada's fob (used at 5000) and Bob's card; not Ada's DESFire badge, not suspended Cleo. */
-    assert_true(store_uid_only_cards_foreach(s, collect_uid_only, &seen) >= 0);
+    assert_true(store_uid_only_cards_foreach(s, 0, collect_uid_only, &seen) >= 0);
     assert_int_equal(seen.n, 2);
     assert_int_equal(seen.c[0].card_id, c1);
     assert_string_equal(seen.c[0].member, "Ada");
@@ -350,13 +350,24 @@ static void test_desfire_cards(void **state)
     assert_int_equal(seen.c[0].last_used, 5000);
     assert_int_equal(seen.c[1].card_id, c3);
     assert_int_equal(seen.c[1].last_used, 0);
+    /* The page's: the first enrolled, as many as asked, through their own index. */
+    seen.n = 0;
+    assert_true(store_uid_only_cards_foreach(s, 1, collect_uid_only, &seen) >= 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.c[0].card_id, c1);
+    seen.n = 0;
+    assert_true(store_uid_only_cards_foreach(s, 100, collect_uid_only, &seen) >= 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.c[1].card_id, c3);
 
     /* Provisioned: off the report. */
     assert_int_equal(store_card_set_desfire(s, c1, true), 0);
     assert_int_equal(store_card_set_desfire(s, c3, true), 0);
     assert_int_equal(store_commit(s), 0);
     seen.n = 0;
-    assert_true(store_uid_only_cards_foreach(s, collect_uid_only, &seen) >= 0);
+    assert_true(store_uid_only_cards_foreach(s, 0, collect_uid_only, &seen) >= 0);
+    assert_int_equal(seen.n, 0);
+    assert_true(store_uid_only_cards_foreach(s, 100, collect_uid_only, &seen) >= 0);
     assert_int_equal(seen.n, 0);
     (void)c4;
     store_free(s);
