@@ -134,6 +134,20 @@ struct child_job {
     const char *info;           /* JSON, or "" */
 };
 
+/* {"ok": true} and fields (taken), or the store's failure to read what. */
+static json_t *job_ok(json_t *fields, const char *what)
+{
+    json_t *reply;
+
+    if (!fields)
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", what);
+    reply = json_pack("{s:b}", "ok", 1);
+    if (reply)
+        json_object_update(reply, fields);
+    json_decref(fields);
+    return reply;
+}
+
 /* The reply of a job, built from the job's own connection to the database. */
 static json_t *job_reply(struct store *ro, const struct child_job *job)
 {
@@ -165,19 +179,14 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
         return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
                    : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
     }
-    if (strcmp(job->kind, "uid-only") == 0) {
+    if (strcmp(job->kind, "uid-only") == 0 || strcmp(job->kind, "cards") == 0) {
         int r;
-        json_t *fields = members_uid_only_fields(ro, &r), *reply;
-        if (!fields)
-            return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
-                             "cannot read the cards");
-        reply = json_pack("{s:b}", "ok", 1);
-        json_object_update(reply, fields);
-        json_decref(fields);
-        return reply;
+        bool report = strcmp(job->kind, "uid-only") == 0;
+        return job_ok(report ? members_uid_only_fields(ro, &r)
+                             : members_cards_fields(ro, job->member, &r), "cannot read the cards");
     }
-    if (strcmp(job->kind, "members") == 0 || strcmp(job->kind, "cards") == 0) {
-        json_t *info = json_loads(job->info, 0, NULL), *fields, *reply;
+    if (strcmp(job->kind, "members") == 0) {
+        json_t *info = json_loads(job->info, 0, NULL), *fields = NULL;
         struct store_member_query q = {
             .text = json_string_value(json_object_get(info, "query")),
             .filter = (enum store_member_filter)json_integer_value(json_object_get(info, "filter")),
@@ -186,18 +195,11 @@ static json_t *job_reply(struct store *ro, const struct child_job *job)
             .now = json_integer_value(json_object_get(info, "now")),
             .expiring_seconds = json_integer_value(json_object_get(info, "expiring_seconds")),
         };
-        int r = 0;
-        bool members = strcmp(job->kind, "members") == 0;
-        fields = members ? (info ? members_list_fields(ro, &q, &r) : NULL)
-                         : members_cards_fields(ro, job->member, &r);
+        int r;
+        if (info)
+            fields = members_list_fields(ro, &q, &r);
         json_decref(info);
-        if (!fields)
-            return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
-                             members ? "cannot read the members" : "cannot read the cards");
-        reply = json_pack("{s:b}", "ok", 1);
-        json_object_update(reply, fields);
-        json_decref(fields);
-        return reply;
+        return job_ok(fields, "cannot read the members");
     }
     st = billing_statement(ro, job->period, job->member, &err);
     return st ? json_pack("{s:b, s:o}", "ok", 1, "statement", st)
