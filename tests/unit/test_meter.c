@@ -1318,6 +1318,53 @@ static void close_period(struct fixture *f, const char *period)
     assert_int_equal(store_period_add(f->s, &p), 0);
 }
 
+/* A period's close reads it through a connection of its own at one moment (the job
+ * process, billing_period_read()), then the loop checks that no record of the period came
+ * since, through the records newer than the moment's newest. */
+static void test_period_read_at_one_moment(void **state)
+{
+    struct fixture *f = *state;
+    int64_t plan = add_plan(f, "nomad", 8, 1500, "pass,plan,rate");
+    int64_t alice = add_member(f, "Alice Martin", plan), bob = add_member(f, "Bob Durand", plan);
+    struct store *ro = NULL;
+    const char *err = NULL;
+    int64_t last = -1, newest = -1;
+    json_t *st;
+
+    visit(f, alice, 2026, 11, 16, 9, 17);           /* a day and a presence */
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_open(f->path, &ro), 0);
+    assert_int_equal(store_snapshot_begin(ro), 0);
+    assert_int_equal(store_usage_last_id(ro, &last), 0);
+    assert_int_equal(last, 2);
+    visit(f, bob, 2026, 11, 17, 9, 17);             /* written and committed meanwhile */
+    assert_int_equal(store_commit(f->s), 0);
+    st = billing_statement(ro, "2026-11", 0, &err);
+    assert_non_null(st);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "totals"),
+                                                        "records")), 2);
+    json_decref(st);
+    store_snapshot_end(ro);
+    st = billing_statement(ro, "2026-11", 0, &err);         /* a new moment: Bob's too */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "totals"),
+                                                        "records")), 4);
+    json_decref(st);
+    store_free(ro);
+
+    /* Bob's records came after the moment read: the close reads the period again. */
+    assert_int_equal(store_usage_added_since(f->s, last, "2026-11-01", "2026-11-30"), 1);
+    assert_int_equal(store_usage_last_id(f->s, &newest), 0);
+    assert_int_equal(newest, 4);
+    assert_int_equal(store_usage_added_since(f->s, newest, "2026-11-01", "2026-11-30"), 0);
+    /* A record of another period does not count. */
+    visit(f, bob, 2026, 12, 2, 9, 17);
+    assert_int_equal(store_usage_added_since(f->s, newest, "2026-11-01", "2026-11-30"), 0);
+    assert_int_equal(store_usage_added_since(f->s, newest, "2026-12-01", "2026-12-31"), 1);
+    /* A moment is for a connection that only reads: not inside a batch. */
+    assert_true(store_in_batch(f->s));
+    assert_int_equal(store_snapshot_begin(f->s), -EBUSY);
+}
+
 static void test_closed_period(void **state)
 {
     struct fixture *f = *state;
@@ -1899,6 +1946,7 @@ int main(void)
         T(test_ledger_in_the_store),
         T(test_empty_ledger_verifies),
         T(test_usage_and_ledger_are_append_only),
+        T(test_period_read_at_one_moment),
         T(test_closed_period),
         T(test_refused_check_in_changes_nothing),
         T(test_refused_check_out_keeps_the_presence),
