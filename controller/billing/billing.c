@@ -148,62 +148,93 @@ static json_t *job_ok(json_t *fields, const char *what)
     return reply;
 }
 
-/* The reply of a job, built from the job's own connection to the database. */
-static json_t *job_reply(struct store *ro, const struct child_job *job)
+static json_t *job_statement(struct store *ro, const struct child_job *job)
 {
     const char *err = "cannot read the database";
-    json_t *st;
+    json_t *st = billing_statement(ro, job->period, job->member, &err);
 
-    if (strcmp(job->kind, "verify") == 0) {
-        struct ledger_verifier v;
-        struct meter *m = NULL;
-        int r = meter_new(ro, job->site, 0, &m);
-        if (r == 0)
-            r = meter_verify(m, &v);
-        meter_free(m);
-        if (r < 0 && r != -EBADMSG)
-            return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
-                             "cannot read the ledger");
-        return json_pack("{s:b, s:b, s:I, s:I, s:I, s:s}", "ok", 1, "intact", r == 0, "entries",
-                         (json_int_t)v.entries, "signatures_checked",
-                         (json_int_t)v.signatures_checked, "first_broken_seq",
-                         (json_int_t)v.bad_seq, "problem", v.problem);
-    }
-    if (strcmp(job->kind, "export") == 0) {
-        const char *code = "store";
-        json_t *info = json_loads(job->info, 0, NULL), *doc;
-        if (!info)
-            info = json_pack("{s:{}, s:{}}", "site", "retention");
-        doc = members_export(ro, job->member, info, &code, &err);
-        json_decref(info);
-        return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
-                   : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
-    }
-    if (strcmp(job->kind, "uid-only") == 0 || strcmp(job->kind, "cards") == 0) {
-        int r;
-        bool report = strcmp(job->kind, "uid-only") == 0;
-        return job_ok(report ? members_uid_only_fields(ro, &r)
-                             : members_cards_fields(ro, job->member, &r), "cannot read the cards");
-    }
-    if (strcmp(job->kind, "members") == 0) {
-        json_t *info = json_loads(job->info, 0, NULL), *fields = NULL;
-        struct store_member_query q = {
-            .text = json_string_value(json_object_get(info, "query")),
-            .filter = (enum store_member_filter)json_integer_value(json_object_get(info, "filter")),
-            .offset = json_integer_value(json_object_get(info, "offset")),
-            .limit = json_integer_value(json_object_get(info, "limit")),
-            .now = json_integer_value(json_object_get(info, "now")),
-            .expiring_seconds = json_integer_value(json_object_get(info, "expiring_seconds")),
-        };
-        int r;
-        if (info)
-            fields = members_list_fields(ro, &q, &r);
-        json_decref(info);
-        return job_ok(fields, "cannot read the members");
-    }
-    st = billing_statement(ro, job->period, job->member, &err);
     return st ? json_pack("{s:b, s:o}", "ok", 1, "statement", st)
               : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error", err);
+}
+
+static json_t *job_verify(struct store *ro, const struct child_job *job)
+{
+    struct ledger_verifier v;
+    struct meter *m = NULL;
+    int r = meter_new(ro, job->site, 0, &m);
+
+    if (r == 0)
+        r = meter_verify(m, &v);
+    meter_free(m);
+    if (r < 0 && r != -EBADMSG)
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "store", "error",
+                         "cannot read the ledger");
+    return json_pack("{s:b, s:b, s:I, s:I, s:I, s:s}", "ok", 1, "intact", r == 0, "entries",
+                     (json_int_t)v.entries, "signatures_checked",
+                     (json_int_t)v.signatures_checked, "first_broken_seq",
+                     (json_int_t)v.bad_seq, "problem", v.problem);
+}
+
+static json_t *job_export(struct store *ro, const struct child_job *job)
+{
+    const char *code = "store", *err = "cannot read the database";
+    json_t *info = json_loads(job->info, 0, NULL), *doc;
+
+    if (!info)
+        info = json_pack("{s:{}, s:{}}", "site", "retention");
+    doc = members_export(ro, job->member, info, &code, &err);
+    json_decref(info);
+    return doc ? json_pack("{s:b, s:o}", "ok", 1, "export", doc)
+               : json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", err);
+}
+
+static json_t *job_members(struct store *ro, const struct child_job *job)
+{
+    json_t *info = json_loads(job->info, 0, NULL), *fields = NULL;
+    struct store_member_query q = {
+        .text = json_string_value(json_object_get(info, "query")),
+        .filter = (enum store_member_filter)json_integer_value(json_object_get(info, "filter")),
+        .offset = json_integer_value(json_object_get(info, "offset")),
+        .limit = json_integer_value(json_object_get(info, "limit")),
+        .now = json_integer_value(json_object_get(info, "now")),
+        .expiring_seconds = json_integer_value(json_object_get(info, "expiring_seconds")),
+    };
+    int r;
+
+    if (info)
+        fields = members_list_fields(ro, &q, &r);
+    json_decref(info);
+    return job_ok(fields, "cannot read the members");
+}
+
+static json_t *job_cards(struct store *ro, const struct child_job *job)
+{
+    int r;
+    return job_ok(members_cards_fields(ro, job->member, &r), "cannot read the cards");
+}
+
+static json_t *job_uid_only(struct store *ro, const struct child_job *job)
+{
+    int r;
+    return job_ok(members_uid_only_fields(ro, &r), "cannot read the cards");
+}
+
+/* The jobs that answer a command's caller (billing_start_job()), each from the job's own
+ * connection to the database; "period" answers the daemon itself (period_job()). */
+static const struct {
+    const char *kind;
+    json_t *(*reply)(struct store *ro, const struct child_job *job);
+} jobs[] = {
+    { "statement", job_statement }, { "verify", job_verify }, { "export", job_export },
+    { "members", job_members }, { "cards", job_cards }, { "uid-only", job_uid_only },
+};
+
+static json_t *job_reply(struct store *ro, const struct child_job *job)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(jobs); i++)
+        if (strcmp(job->kind, jobs[i].kind) == 0)
+            return jobs[i].reply(ro, job);
+    return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "internal", "error", "no such job");
 }
 
 /* Write the whole of text to fd 3 (the daemon's pipe). */
