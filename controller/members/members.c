@@ -78,9 +78,14 @@ void members_json_time(json_t *obj, const char *key, int64_t t)
     }
 }
 
+struct member_list {
+    json_t *list;
+    int64_t now;            /* states as of then */
+};
+
 static int member_append(const struct store_member *m, void *userdata)
 {
-    struct { json_t *list; int64_t now; } *x = userdata;
+    struct member_list *x = userdata;
     return json_array_append_new(x->list, members_json(m, x->now)) == 0 ? 0 : -ENOMEM;
 }
 
@@ -95,7 +100,7 @@ static int card_append(const struct store_card *c, void *userdata)
 
 json_t *members_list_fields(struct store *store, const struct store_member_query *q, int *ret_r)
 {
-    struct { json_t *list; int64_t now; } x = { json_array(), q->now };
+    struct member_list x = { json_array(), q->now };
     int64_t total = 0;
     int r = x.list ? store_members_query(store, q, member_append, &x, &total) : -ENOMEM;
 

@@ -209,11 +209,15 @@ class DescriptorTest(DaemonTest):
             wait_until(lambda: reader_worker_pid(self.d.proc.pid) not in (None, worker),
                        what="a new reader worker")
 
+    def job_fds(self):
+        """The descriptors of each job process started so far, as the wrapper logged them."""
+        with open(self.job_log) as f:
+            return [eval(line) for line in f]
+
     def test_job_process_holds_its_client_socket_only(self):
         wait_until(lambda: self.d.status()["mqtt"]["connected"], what="mqtt connected")
         self.d.ctl("statement", "--period", time.strftime("%Y-%m"))
-        with open(self.job_log) as f:
-            seen = [eval(line) for line in f]
+        seen = self.job_fds()
         self.assertEqual(len(seen), 1, seen)
         fds = dict(seen[0])
         self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
@@ -233,8 +237,7 @@ class DescriptorTest(DaemonTest):
         self.assertEqual([c["member"] for c in one], ["Alice"])
         report = self.d.ok({"cmd": "card.report"})["uid_only"]
         self.assertEqual(sorted(c["member"] for c in report), ["Alice", "Bob", "Carol"])
-        with open(self.job_log) as f:
-            seen = [eval(line) for line in f]
+        seen = self.job_fds()
         self.assertEqual(len(seen), 3, seen)        # every card, the members, the report
         for fds in map(dict, seen):
             self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
@@ -246,8 +249,7 @@ class DescriptorTest(DaemonTest):
         last_month = time.strftime("%Y-%m", time.localtime(time.time() - 40 * 86400))
         reply = self.d.ok({"cmd": "period.close", "period": last_month})
         self.assertTrue(os.path.exists(reply["archive"]), reply)
-        with open(self.job_log) as f:
-            seen = [eval(line) for line in f]
+        seen = self.job_fds()
         self.assertEqual(len(seen), 1, seen)
         fds = dict(seen[0])
         self.assertEqual(sorted(fds), ["0", "1", "2", "3"], fds)
