@@ -102,7 +102,7 @@ struct period_close {
     char sig_line[LEDGER_SIG_LEN * 2 + 2];
     char sha_line[600];
     json_t *totals;
-    const char *fail_code;          /* the thread's failure: code and message */
+    char fail_code[32];             /* the thread's failure: code and message */
     char fail[512];
 };
 
@@ -151,7 +151,8 @@ static int write_side_file(const char *path, const char *suffix, const char *lin
 /* The thread's failure, for step 2 to answer. Returns r. */
 static int read_failed(struct period_close *pc, int r, const char *code, const char *msg)
 {
-    pc->fail_code = code;
+    /* Copied: they may be the job's answer's, freed once read. */
+    snprintf(pc->fail_code, sizeof(pc->fail_code), "%s", code);
     snprintf(pc->fail, sizeof(pc->fail), "%s", msg);
     return r;
 }
@@ -277,7 +278,7 @@ static void period_read_done(int r, void *arg);
 static int period_read_start(struct period_close *pc)
 {
     pc->reads++;
-    pc->fail_code = NULL;
+    pc->fail_code[0] = pc->fail[0] = '\0';
     return offload_run(pc->svc->offload, period_read_work, period_read_done, pc);
 }
 
@@ -290,7 +291,7 @@ static void period_read_done(int r, void *arg)
     if (!pc->call)
         goto out;           /* nobody asked any more: nothing sealed, nothing to write */
     if (r < 0) {
-        period_close_fail(pc, r, pc->fail_code ? pc->fail_code : "internal", "%s",
+        period_close_fail(pc, r, pc->fail_code[0] ? pc->fail_code : "internal", "%s",
                           pc->fail[0] ? pc->fail : strerror(-r));
         goto out;
     }

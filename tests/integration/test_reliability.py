@@ -619,5 +619,48 @@ class PeriodArchiveFailureTest(DaemonTest):
         reply = self.d.request({"cmd": "period.close", "period": period})
         self.assertEqual(reply["code"], "closed")
 
+BAD_PERIOD_JOB = """#!/usr/bin/python3
+import os, sys
+if sys.argv[1:3] == ["--job", "period"]:
+    os.write(3, %r)
+    sys.exit(%d)
+os.execv(%r, [%r] + sys.argv[1:])
+"""
+
+
+class PeriodJobAnswerTest(DaemonTest):
+    """The daemon reads what the period's job process hands back as any other input: an
+    answer cut short, malformed or from a job that failed seals nothing, says so, and the
+    period closes once a good job reads it."""
+
+    def close_with(self, output, status):
+        job = os.path.join(self.d.dir, "bad-job")
+        with open(job, "w") as f:
+            f.write(BAD_PERIOD_JOB % (output, status, PORTIERD, PORTIERD))
+        os.chmod(job, 0o755)
+        self.d.stop()
+        self.d.start(env_extra={"PORTIER_JOB_PROGRAM": job})
+        return self.d.request({"cmd": "period.close", "period": last_month()})
+
+    def test_a_bad_reading_seals_nothing(self):
+        for output, status, code in [
+                (b"", 1, "internal"),                               # died before a line
+                (b"not json\n{}", 0, "internal"),
+                (b'{"ok": true, "usage_last": 1, "last_seq": 0}\n{}', 0, "internal"),
+                (b'{"ok": true, "usage_last": 1, "last_seq": 0, "last_hash": "zz", '
+                 b'"totals": {}}\n{}', 0, "internal"),
+                (b'{"ok": true, "usage_last": 0, "last_seq": 0, "last_hash": "' +
+                 b"00" * 32 + b'", "totals": {}}\n{"cut', 1, "internal"),  # cut short
+                (b'{"ok": false, "code": "store", "error": "cannot read usage"}\n', 1,
+                 "store")]:
+            reply = self.close_with(output, status)
+            self.assertEqual((reply["ok"], reply["code"]), (False, code), (output, reply))
+            self.assertEqual(self.d.ok({"cmd": "period.list"})["periods"], [], output)
+        self.d.stop()
+        self.d.start()
+        reply = self.d.ok({"cmd": "period.close", "period": last_month()})
+        self.assertTrue(os.path.exists(reply["archive"]), reply)
+
+
 if __name__ == "__main__":
     main()
